@@ -1,0 +1,37 @@
+/* integrations/ig_cli.h -- the `inquest` command line: each subcommand's entry point and what
+ * they share (exit codes, the analyzer path, usage errors). main() lives in ig_main.c. */
+#ifndef INQUEST_IG_CLI_H
+#define INQUEST_IG_CLI_H
+
+#include "wk.h"
+
+/* Exit codes, documented in docs/sdk.md and `inquest help`. */
+enum {
+    IG_EXIT_OK = 0,     /* ran and concluded; or the command did what was asked */
+    IG_EXIT_FAILED = 1, /* the analyzer failed: error, timeout, budget; or check found problems */
+    IG_EXIT_USAGE = 2,  /* usage or input error */
+};
+
+/* Each subcommand: 'argc'/'argv' start at the subcommand's name. Returns an exit code. */
+int ig_cmd_run(int argc, char **argv);
+int ig_cmd_check(int argc, char **argv);
+int ig_cmd_list(int argc, char **argv);
+int ig_cmd_describe(int argc, char **argv);
+int ig_cmd_new(int argc, char **argv);
+
+/* The analyzer path: the 'n' folders given with --analyzers, else INQUEST_ANALYZER_PATH
+ * (colon-separated), else ./analyzers. */
+wk_engine *ig_engine(char **dirs, size_t n);
+
+/* Prints "inquest CMD: message" and a hint to see --help on stderr; returns IG_EXIT_USAGE. */
+int ig_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Collects the repeatable --analyzers option into a small fixed array. */
+#define IG_MAX_DIRS 16
+typedef struct ig_dirs {
+    char *dirs[IG_MAX_DIRS];
+    size_t n;
+} ig_dirs;
+int ig_dirs_add(ig_dirs *d, const char *cmd, char *dir);
+
+#endif

@@ -1,0 +1,368 @@
+/* integrations/ig_cmd_run.c -- `inquest run`: one analysis here, no server. The analysis runs in
+ * a child process that this one ends at the deadline, so that even a runaway C call cannot hang
+ * the user's shell; the child sends its result back through a pipe. */
+#define _GNU_SOURCE /* getopt_long */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "ig_cli.h"
+#include "ig_report.h"
+
+/* The in-process deadline normally ends the analysis first and says where it stood; the parent
+ * waits this much longer before it ends the child. */
+#define KILL_GRACE       1.0
+#define MAX_RESULT_BYTES ((size_t)256 << 20)
+
+static const char run_usage[] =
+    "Usage: inquest run ANALYZER [key=value…] [options]\n"
+    "\n"
+    "Runs one analysis here (no server needed) and prints its report. ANALYZER is a name\n"
+    "(http.error_spike) found on the analyzer path, or the path of a .lua file.\n"
+    "\n"
+    "Inputs: key=value pairs, typed and validated by the analyzer's schema\n"
+    "(`inquest describe ANALYZER`); lists as a,b,c and maps as k=v,k2=v2.\n"
+    "\n"
+    "Options:\n"
+    "  --inputs FILE.json    inputs as a JSON object (key=value pairs override them)\n"
+    "  --json                print the result as JSON (inquest.result/v1)\n"
+    "  --md                  print the report as Markdown\n"
+    "  --timeout DURATION    wall-clock deadline (default 30s)\n"
+    "  --memory SIZE         memory budget of the Lua state (default 64MiB)\n"
+    "  --instructions N      instruction budget (default 1000000000)\n"
+    "  --now TIME            the analysis' clock: RFC 3339 or Unix seconds (default: now)\n"
+    "  --id ID               the analysis id (default: random; seeds math.random)\n"
+    "  --analyzers DIR       look for analyzers in DIR (repeatable)\n"
+    "  --no-fork             run in this process (no deadline backstop; for debugging)\n"
+    "  -h, --help            this text\n"
+    "\n"
+    "Exit codes: 0 concluded; 1 the analyzer failed (error, timeout, budget); 2 usage or\n"
+    "input error.\n";
+
+typedef enum format { FORMAT_TEXT, FORMAT_JSON, FORMAT_MARKDOWN } format;
+
+typedef struct run_options {
+    wk_request request;
+    json_t *inputs; /* owned */
+    format output;
+    int no_fork;
+    ig_dirs dirs;
+    char id[20];
+} run_options;
+
+static int parse_number(const char *text, const char *what, double *out) {
+    char *end;
+    errno = 0;
+    *out = strtod(text, &end);
+    if (errno || end == text || *end || *out < 1)
+        return ig_usage_error("run", "%s must be a positive number (got \"%s\")", what, text);
+    return IG_EXIT_OK;
+}
+
+static int load_inputs_file(run_options *o, const char *path) {
+    json_error_t error;
+    json_t *inputs = json_load_file(path, JSON_REJECT_DUPLICATES, &error);
+    if (!inputs)
+        return ig_usage_error("run", "--inputs %s:%d:%d: %s", path, error.line, error.column,
+                              error.text);
+    if (!json_is_object(inputs)) {
+        json_decref(inputs);
+        return ig_usage_error("run", "--inputs %s: must hold a JSON object", path);
+    }
+    json_object_update(o->inputs, inputs);
+    json_decref(inputs);
+    return IG_EXIT_OK;
+}
+
+/* key=value on the command line; the value stays a string for the schema to type. */
+static int add_input(run_options *o, const char *arg) {
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg)
+        return ig_usage_error("run", "expected key=value, got \"%s\"", arg);
+    char key[256];
+    snprintf(key, sizeof key, "%.*s", (int)(eq - arg), arg);
+    json_t *value = json_string(eq + 1);
+    if (!value)
+        return ig_usage_error("run", "the value of %s is not valid UTF-8", key);
+    json_object_set_new(o->inputs, key, value);
+    return IG_EXIT_OK;
+}
+
+enum {
+    OPT_INPUTS = 256,
+    OPT_JSON,
+    OPT_MD,
+    OPT_TIMEOUT,
+    OPT_MEMORY,
+    OPT_INSTRUCTIONS,
+    OPT_NOW,
+    OPT_ID,
+    OPT_ANALYZERS,
+    OPT_NO_FORK
+};
+
+static const struct option run_long_options[] = {
+    {"inputs", required_argument, NULL, OPT_INPUTS},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"md", no_argument, NULL, OPT_MD},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"memory", required_argument, NULL, OPT_MEMORY},
+    {"instructions", required_argument, NULL, OPT_INSTRUCTIONS},
+    {"now", required_argument, NULL, OPT_NOW},
+    {"id", required_argument, NULL, OPT_ID},
+    {"analyzers", required_argument, NULL, OPT_ANALYZERS},
+    {"no-fork", no_argument, NULL, OPT_NO_FORK},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static int apply_option(run_options *o, int opt, char *arg) {
+    char why[256];
+    double n;
+    wk_limits *limits = &o->request.limits;
+    switch (opt) {
+    case OPT_INPUTS:
+        return load_inputs_file(o, arg);
+    case OPT_JSON:
+        o->output = FORMAT_JSON;
+        return IG_EXIT_OK;
+    case OPT_MD:
+        o->output = FORMAT_MARKDOWN;
+        return IG_EXIT_OK;
+    case OPT_TIMEOUT:
+        if (rt_duration_parse(arg, &limits->timeout, why) != 0 || limits->timeout <= 0)
+            return ig_usage_error("run", "--timeout: %s",
+                                  limits->timeout <= 0 ? "must be "
+                                                         "more than 0"
+                                                       : why);
+        return IG_EXIT_OK;
+    case OPT_MEMORY:
+        if (rt_size_parse(arg, &limits->memory) != 0 || limits->memory < 64 * 1024)
+            return ig_usage_error("run",
+                                  "--memory: expected a size of at least 64KiB such as "
+                                  "64MiB (got \"%s\")",
+                                  arg);
+        return IG_EXIT_OK;
+    case OPT_INSTRUCTIONS:
+        if (parse_number(arg, "--instructions", &n) != IG_EXIT_OK)
+            return IG_EXIT_USAGE;
+        limits->instructions = (uint64_t)n;
+        return IG_EXIT_OK;
+    case OPT_NOW:
+        if (rt_time_parse(arg, rt_wallclock(), &o->request.now, why) != 0)
+            return ig_usage_error("run", "--now: %s", why);
+        return IG_EXIT_OK;
+    case OPT_ID:
+        o->request.id = arg;
+        return IG_EXIT_OK;
+    case OPT_ANALYZERS:
+        return ig_dirs_add(&o->dirs, "run", arg);
+    case OPT_NO_FORK:
+        o->no_fork = 1;
+        return IG_EXIT_OK;
+    case 'h':
+        fputs(run_usage, stdout);
+        return -1;
+    default:
+        return ig_usage_error("run", "unknown option");
+    }
+}
+
+static int parse_args(run_options *o, int argc, char **argv) {
+    int opt, rc;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "h", run_long_options, NULL)) != -1)
+        if ((rc = apply_option(o, opt, optarg)) != IG_EXIT_OK)
+            return rc;
+    if (optind >= argc)
+        return ig_usage_error("run", "which analyzer? (a name or a .lua file)");
+    o->request.analyzer = argv[optind++];
+    for (; optind < argc; optind++)
+        if ((rc = add_input(o, argv[optind])) != IG_EXIT_OK)
+            return rc;
+    return IG_EXIT_OK;
+}
+
+/* ---- Running and reporting ---------------------------------------------------------------- */
+
+static int report(const run_options *o, json_t *result) {
+    if (o->output == FORMAT_JSON) {
+        char *text = rt_json_canonical(result);
+        puts(text ? text : "null");
+        free(text);
+    } else if (o->output == FORMAT_MARKDOWN) {
+        ig_report_markdown(result, stdout);
+    } else {
+        ig_report_text(result, stdout, isatty(STDOUT_FILENO) && !getenv("NO_COLOR"));
+    }
+    fflush(stdout);
+    const char *status = json_string_value(json_object_get(result, "status"));
+    return status && strcmp(status, "ok") == 0 ? IG_EXIT_OK : IG_EXIT_FAILED;
+}
+
+/* Runs the analysis in this process. Returns an exit code; problems are printed. */
+static int run_here(run_options *o, json_t **result) {
+    rt_diag diag = {0};
+    wk_engine *engine = ig_engine(o->dirs.dirs, o->dirs.n);
+    int rc = wk_run(engine, &o->request, result, &diag);
+    if (rc == RT_EINPUT) {
+        fprintf(stderr, "inquest: invalid inputs for %s:\n", o->request.analyzer);
+        rt_diag_print(&diag, stderr, "  ");
+    } else if (rc != RT_OK) {
+        fprintf(stderr, "inquest run: ");
+        rt_diag_print(&diag, stderr, "");
+    }
+    rt_diag_free(&diag);
+    wk_engine_free(engine);
+    return rc == RT_OK ? IG_EXIT_OK : IG_EXIT_USAGE;
+}
+
+/* Fault injection for the tests: INQUEST_TEST_FAULT=stall makes the child block as a runaway C
+ * call would, so that the parent's deadline is what ends it. */
+static void inject_fault(void) {
+    const char *fault = getenv("INQUEST_TEST_FAULT");
+    if (fault && strcmp(fault, "stall") == 0)
+        for (;;)
+            pause();
+}
+
+static void child(run_options *o, int out) {
+    json_t *result = NULL;
+    inject_fault();
+    int code = run_here(o, &result);
+    if (code == IG_EXIT_OK) {
+        char *text = rt_json_canonical(result);
+        size_t len = text ? strlen(text) : 0, done = 0;
+        while (done < len) {
+            ssize_t n = write(out, text + done, len - done);
+            if (n < 0 && errno != EINTR)
+                _exit(IG_EXIT_FAILED);
+            done += n > 0 ? (size_t)n : 0;
+        }
+        free(text);
+    }
+    json_decref(result);
+    _exit(code);
+}
+
+/* Reads the child's result until it closes the pipe or the deadline passes. Returns 0, or -1
+ * at the deadline. */
+static int read_result(int fd, double deadline, char **buf, size_t *len) {
+    size_t cap = 0;
+    for (;;) {
+        double left = deadline - rt_monotonic();
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (left <= 0)
+            return -1;
+        int ready = poll(&p, 1, (int)(left * 1000) + 1);
+        if (ready < 0 && errno == EINTR)
+            continue;
+        if (ready == 0)
+            return -1;
+        if (*len + 65536 + 1 > cap)
+            *buf = rt_xrealloc(*buf, cap = cap ? cap * 2 : 131072);
+        ssize_t n = read(fd, *buf + *len, cap - *len - 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || *len + (size_t)n > MAX_RESULT_BYTES)
+            return 0;
+        *len += (size_t)n;
+    }
+}
+
+static json_t *stopped(run_options *o, const char *status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static json_t *stopped(run_options *o, const char *status, const char *fmt, ...) {
+    char message[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    return wk_result_stopped(&o->request, status, message);
+}
+
+static json_t *parent(run_options *o, pid_t pid, int in, int *code) {
+    char *buf = NULL;
+    size_t len = 0;
+    double deadline = rt_monotonic() + o->request.limits.timeout + KILL_GRACE;
+    int late = read_result(in, deadline, &buf, &len) != 0;
+    int status = 0;
+    if (late)
+        kill(pid, SIGKILL);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    json_t *result = NULL;
+    *code = IG_EXIT_OK;
+    if (late)
+        result = stopped(o, "timeout",
+                         "%s did not finish within its %gs deadline and was "
+                         "stopped",
+                         o->request.analyzer, o->request.limits.timeout);
+    else if (WIFEXITED(status) && WEXITSTATUS(status) == IG_EXIT_OK && len > 0)
+        result = json_loadb(buf, len, 0, NULL);
+    else if (WIFEXITED(status))
+        *code = WEXITSTATUS(status) ? WEXITSTATUS(status) : IG_EXIT_FAILED;
+    else
+        result = stopped(o, "error", "the process running %s died of signal %d",
+                         o->request.analyzer, WTERMSIG(status));
+    free(buf);
+    return result;
+}
+
+static int run_forked(run_options *o) {
+    int fds[2], code;
+    fflush(NULL);
+    if (pipe(fds) != 0) {
+        perror("inquest run: pipe");
+        return IG_EXIT_FAILED;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("inquest run: fork");
+        return IG_EXIT_FAILED;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        child(o, fds[1]);
+    }
+    close(fds[1]);
+    json_t *result = parent(o, pid, fds[0], &code);
+    close(fds[0]);
+    if (result)
+        code = report(o, result);
+    json_decref(result);
+    return code;
+}
+
+int ig_cmd_run(int argc, char **argv) {
+    run_options o = {.inputs = json_object()};
+    wk_limits_default(&o.request.limits);
+    int code = parse_args(&o, argc, argv);
+    if (code == IG_EXIT_OK) {
+        o.request.inputs = o.inputs;
+        if (!o.request.id) {
+            wk_new_id(o.id);
+            o.request.id = o.id;
+        }
+        if (o.request.now <= 0)
+            o.request.now = floor(rt_wallclock()); /* whole seconds read better */
+        if (o.no_fork) {
+            json_t *result = NULL;
+            code = run_here(&o, &result);
+            if (result)
+                code = report(&o, result);
+            json_decref(result);
+        } else {
+            code = run_forked(&o);
+        }
+    }
+    json_decref(o.inputs);
+    return code < 0 ? IG_EXIT_OK : code;
+}

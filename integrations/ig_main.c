@@ -1,0 +1,108 @@
+/* integrations/ig_main.c -- `inquest`: dispatches to the subcommands, prints help and version,
+ * and holds what the subcommands share. */
+#define _POSIX_C_SOURCE 200809L /* strtok_r */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <lua.h>
+#include "ig_cli.h"
+
+static const char usage[] =
+    "Usage: inquest COMMAND [ARGS…]\n"
+    "\n"
+    "Root-cause analysis as code: run, check and write analyzers.\n"
+    "\n"
+    "Commands:\n"
+    "  run ANALYZER [key=value…]   run an analysis here and print its report\n"
+    "  check [PATH…]               validate analyzer definitions without running them\n"
+    "  list                        list the analyzers on the analyzer path\n"
+    "  describe NAME               show an analyzer's inputs (--json: JSON Schema)\n"
+    "  new NAME                    write a new analyzer and its backtest case folder\n"
+    "  version                     print the version\n"
+    "  help [COMMAND]              this text, or a command's help\n"
+    "\n"
+    "Analyzers are found under ./analyzers, the folders of INQUEST_ANALYZER_PATH (colon-\n"
+    "separated), or --analyzers DIR. Writing analyzers: docs/sdk.md.\n"
+    "\n"
+    "Exit codes: 0 ran and concluded; 1 the analyzer failed (error, timeout, budget) or check\n"
+    "found problems; 2 usage or input error.\n";
+
+typedef struct command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+} command;
+
+static const command commands[] = {
+    {"run", ig_cmd_run},           {"check", ig_cmd_check}, {"list", ig_cmd_list},
+    {"describe", ig_cmd_describe}, {"new", ig_cmd_new},     {NULL, NULL},
+};
+
+static const command *find_command(const char *name) {
+    for (const command *c = commands; c->name; c++)
+        if (strcmp(c->name, name) == 0)
+            return c;
+    return NULL;
+}
+
+int ig_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "inquest %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n(see `inquest %s --help`)\n", cmd);
+    return IG_EXIT_USAGE;
+}
+
+int ig_dirs_add(ig_dirs *d, const char *cmd, char *dir) {
+    if (d->n == IG_MAX_DIRS)
+        return ig_usage_error(cmd, "at most %d --analyzers folders", IG_MAX_DIRS);
+    d->dirs[d->n++] = dir;
+    return IG_EXIT_OK;
+}
+
+wk_engine *ig_engine(char **dirs, size_t n) {
+    if (n > 0)
+        return wk_engine_new((const char *const *)dirs, n);
+    const char *env = getenv("INQUEST_ANALYZER_PATH");
+    if (!env || !*env) {
+        const char *def = "analyzers";
+        return wk_engine_new(&def, 1);
+    }
+    char *copy = rt_xstrdup(env), *save = NULL, *roots[IG_MAX_DIRS];
+    size_t count = 0;
+    for (char *dir = strtok_r(copy, ":", &save); dir && count < IG_MAX_DIRS;
+         dir = strtok_r(NULL, ":", &save))
+        roots[count++] = dir;
+    wk_engine *engine = wk_engine_new((const char *const *)roots, count);
+    free(copy);
+    return engine;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return IG_EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "version") == 0 || strcmp(name, "--version") == 0) {
+        printf("inquest %s (%s, jansson %s)\n", INQUEST_VERSION, LUA_RELEASE, JANSSON_VERSION);
+        return IG_EXIT_OK;
+    }
+    if (strcmp(name, "help") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
+        const command *c = argc > 2 ? find_command(argv[2]) : NULL;
+        if (c) {
+            char *help_argv[] = {argv[2], (char *)"--help", NULL};
+            return c->fn(2, help_argv);
+        }
+        fputs(usage, stdout);
+        return argc > 2 ? IG_EXIT_USAGE : IG_EXIT_OK;
+    }
+    const command *c = find_command(name);
+    if (!c) {
+        fprintf(stderr, "inquest: unknown command '%s'\n\n%s", name, usage);
+        return IG_EXIT_USAGE;
+    }
+    return c->fn(argc - 1, argv + 1);
+}

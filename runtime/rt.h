@@ -1,0 +1,89 @@
+/* runtime/rt.h -- the public face of the runtime: error codes, diagnostics, time and duration
+ * parsing, hashing and canonical JSON. Used by every other folder. */
+#ifndef INQUEST_RT_H
+#define INQUEST_RT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#define INQUEST_VERSION "0.1.0"
+
+/* Error codes: negative, from one table, so every message a user sees comes from one place. */
+#define RT_ERRNO_MAP(XX)                                                                           \
+    XX(EINTERNAL, "internal error")                                                                \
+    XX(ENOMEM, "out of memory")                                                                    \
+    XX(EUSAGE, "usage error")                                                                      \
+    XX(ENOTFOUND, "not found")                                                                     \
+    XX(EIO, "input/output error")                                                                  \
+    XX(EINPUT, "invalid inputs")                                                                   \
+    XX(EANALYZER, "invalid analyzer")                                                              \
+    XX(ETOOBIG, "payload exceeds limit")                                                           \
+    XX(ESYNTAX, "syntax error")
+
+enum {
+    RT_OK = 0,
+#define XX(name, msg) RT_##name,
+    RT__FIRST_ERROR = -100,
+    RT_ERRNO_MAP(XX)
+#undef XX
+};
+
+/* The message of error code 'rc'. */
+const char *rt_strerror(int rc);
+/* The symbolic name of error code 'rc' ("EINPUT"). */
+const char *rt_errname(int rc);
+
+/* Diagnostics: the list of problems one operation found, each with where it is, so that the user
+ * is told everything to fix at once. Kept as a JSON array of { file, line, field, message }. */
+typedef struct rt_diag {
+    json_t *items; /* owned; NULL until the first problem */
+} rt_diag;
+
+/* Appends a problem. 'file' may be NULL, 'line' 0 and 'field' NULL when unknown. */
+void rt_diag_add(rt_diag *d, const char *file, int line, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+size_t rt_diag_count(const rt_diag *d);
+/* Writes each problem as "file:line: field: message" on its own line, indented by 'indent'. */
+void rt_diag_print(const rt_diag *d, FILE *out, const char *indent);
+void rt_diag_free(rt_diag *d);
+
+/* Parses a duration ("90s", "1h30m", "500ms", "2d", "1w", or plain seconds "45") into seconds.
+ * Returns 0, or -1 with a reason in 'why' (at least 128 bytes). */
+int rt_duration_parse(const char *text, double *seconds, char *why);
+/* Formats 'seconds' the way users write durations ("1h30m", "90ms"). 'out' holds 32 bytes. */
+void rt_duration_format(double seconds, char *out);
+/* Parses a time: RFC 3339, Unix seconds, "now", "now-1h", "now+5m"; 'now' is the clock to use.
+ * Returns 0, or -1 with a reason in 'why' (at least 128 bytes). */
+int rt_time_parse(const char *text, double now, double *unix_seconds, char *why);
+/* Formats Unix seconds as RFC 3339 UTC ("2026-11-21T12:00:00Z"; fractions when present).
+ * 'out' holds 40 bytes. */
+void rt_time_format(double unix_seconds, char *out);
+/* Wall clock (Unix seconds) and a monotonic clock (seconds), as doubles. */
+double rt_wallclock(void);
+double rt_monotonic(void);
+
+/* Parses a byte size ("64MiB", "512KiB", "1GiB", "1000"). Returns 0 or -1. */
+int rt_size_parse(const char *text, size_t *bytes);
+
+/* "sha256:" followed by the hex SHA-256 of 'len' bytes at 'data'. 'out' holds 72 bytes. */
+void rt_sha256_hex(const void *data, size_t len, char *out);
+
+/* Canonical JSON: sorted keys, compact, at most 15 significant digits. Returns a malloc'd
+ * string the caller frees, or NULL when out of memory. */
+char *rt_json_canonical(const json_t *value);
+
+/* A JSON number for 'value': an integer when it is whole, so that 3600 does not print as 3600.0. */
+json_t *rt_json_number(double value);
+
+/* Reads a whole file into a malloc'd, NUL-terminated buffer of at most 'cap' bytes. Returns
+ * RT_OK, RT_ENOTFOUND, RT_ETOOBIG or RT_EIO; 'why' (at least 256 bytes) says what happened. */
+int rt_file_read(const char *path, size_t cap, char **data, size_t *len, char *why);
+
+/* Bookkeeping allocations: abort with the size printed when memory runs out. */
+void *rt_xmalloc(size_t size);
+void *rt_xcalloc(size_t n, size_t size);
+void *rt_xrealloc(void *p, size_t size);
+char *rt_xstrdup(const char *s);
+
+#endif

@@ -1,0 +1,107 @@
+/* runtime/rt_util.c -- small services every command needs: bookkeeping allocation, whole-file
+ * reads, hashing, canonical JSON and clocks. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <openssl/evp.h>
+#include "rt.h"
+
+static void out_of_memory(size_t size) {
+    fprintf(stderr, "inquest: out of memory allocating %zu bytes\n", size);
+    abort();
+}
+
+void *rt_xmalloc(size_t size) {
+    void *p = malloc(size ? size : 1);
+    if (!p)
+        out_of_memory(size);
+    return p;
+}
+
+void *rt_xcalloc(size_t n, size_t size) {
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p)
+        out_of_memory(n * size);
+    return p;
+}
+
+void *rt_xrealloc(void *p, size_t size) {
+    void *q = realloc(p, size ? size : 1);
+    if (!q)
+        out_of_memory(size);
+    return q;
+}
+
+char *rt_xstrdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    return memcpy(rt_xmalloc(n), s, n);
+}
+
+int rt_file_read(const char *path, size_t cap, char **data, size_t *len, char *why) {
+    int rc = RT_OK;
+    char *buf = NULL;
+    size_t used = 0, size = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(why, 256, "cannot open %s: %s", path, strerror(errno));
+        return errno == ENOENT ? RT_ENOTFOUND : RT_EIO;
+    }
+    for (;;) {
+        if (used + 4096 + 1 > size) {
+            size = size ? size * 2 : 8192;
+            buf = rt_xrealloc(buf, size);
+        }
+        size_t n = fread(buf + used, 1, size - used - 1, f);
+        used += n;
+        if (used > cap) {
+            snprintf(why, 256, "%s is larger than %zu bytes", path, cap);
+            rc = RT_ETOOBIG;
+            goto out;
+        }
+        if (n == 0)
+            break;
+    }
+    if (ferror(f)) {
+        snprintf(why, 256, "cannot read %s: %s", path, strerror(errno));
+        rc = RT_EIO;
+        goto out;
+    }
+    buf[used] = '\0';
+    *data = buf;
+    *len = used;
+    buf = NULL;
+out:
+    free(buf);
+    fclose(f);
+    return rc;
+}
+
+void rt_sha256_hex(const void *data, size_t len, char *out) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_Digest(data, len, digest, &n, EVP_sha256(), NULL);
+    memcpy(out, "sha256:", 7);
+    for (unsigned int i = 0; i < n; i++)
+        snprintf(out + 7 + 2 * i, 3, "%02x", digest[i]);
+}
+
+json_t *rt_json_number(double value) {
+    if (value > -9e15 && value < 9e15 && value == (double)(json_int_t)value)
+        return json_integer((json_int_t)value);
+    return json_real(value);
+}
+
+double rt_wallclock(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+double rt_monotonic(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}

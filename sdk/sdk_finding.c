@@ -1,0 +1,643 @@
+/* sdk/sdk_finding.c -- the table given to ctx:finding checked and converted to the JSON of a
+ * finding, its evidence typed by kind and cut to the caps of docs/sdk.md ("Findings").
+ * Free-form values (scalars, action arguments) are converted by sdk_json.c.
+ *
+ * Design notes
+ * - What a finding may hold is data: tables of fields (name, converter, cap, what the items or
+ *   fields of a nested value are, flags). One record converter, one list converter and one
+ *   string converter serve every evidence kind; the kinds table says which fields each has.
+ * - Only raw access reads analyzer values. The one metamethod called is __evidence, found with
+ *   lua_getmetatable + lua_rawget.
+ * - __evidence runs analyzer code, and Lua allocations may fail, so both may raise. The work
+ *   runs in a protected call, and every JSON value is attached to its parent as soon as it is
+ *   made, so on an error freeing the root frees everything; the error is then raised again
+ *   (lua_error keeps a memory error a memory error).
+ *   Problems with the finding itself are not raised: they come back as NULL and a reason.
+ * - Reasons name the place: "at evidence[2].series[1].labels.env: must be a string (got
+ *   table)". The place is a chain of steps on the C stack, written out only on an error.
+ * - Fields are read in the order of their table, so that of two problems the same one is always
+ *   reported; a missing required field is reported as an unknown one when a key is misspelt. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <lauxlib.h>
+#include "sdk.h"
+
+#define STRING_CAP (4 * 1024)  /* bytes of any string in evidence */
+#define TEXT_CAP   (16 * 1024) /* bytes of the text of a "text" item */
+
+enum {
+    F_REQUIRED = 1, /* absent (nil) is an error */
+    F_LINE = 2      /* a string that is one line and not empty */
+};
+
+typedef struct field field;
+typedef struct cv cv;
+
+/* Converts the value at 'idx' as 'f' says and stores it in 'into' under 'key', or appends it when
+ * 'key' is NULL. Returns 0, or -1 with the reason in c->why. May leave values on the stack. */
+typedef int (*conv_fn)(cv *c, int idx, const field *f, json_t *into, const char *key);
+
+struct field {
+    const char *name; /* NULL ends a table of fields */
+    conv_fn conv;
+    size_t cap;      /* bytes of a string (characters for cv_text), items of a list; 0: none */
+    const field *of; /* the items of a list (one field), the fields of a record (a table) */
+    unsigned flags;
+};
+
+/* One step of the way from the finding to a value: a field name or a list index. */
+typedef struct step {
+    const struct step *up;
+    const char *name; /* NULL: 'index' */
+    lua_Integer index;
+} step;
+
+struct cv {
+    lua_State *L;
+    const step *at;
+    int truncated; /* the evidence item being converted was cut to a cap */
+    int rc;
+    json_t *holder; /* an array whose one item is the finding */
+    char *why;
+    size_t whylen;
+};
+
+/* ---- Errors ------------------------------------------------------------------------------- */
+
+/* Writes the way to 's' ("evidence[2].labels") into 'out'; returns its length. */
+static size_t step_format(const step *s, char *out, size_t size) {
+    if (!s)
+        return 0;
+    size_t n = step_format(s->up, out, size);
+    int w;
+    if (n >= size)
+        return n;
+    if (s->name)
+        w = snprintf(out + n, size - n, "%s%s", n ? "." : "", s->name);
+    else
+        w = snprintf(out + n, size - n, "[%lld]", (long long)s->index);
+    return w < 0 ? n : n + (size_t)w;
+}
+
+/* The largest length <= 'n' that does not end inside a character of 's' (longer than 'n'). */
+static size_t utf8_cut(const char *s, size_t n) {
+    for (int k = 0; k < 3 && n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80; k++)
+        n--;
+    return n;
+}
+
+/* Sets c->why to "at WHERE" JOINT MESSAGE, or MESSAGE alone at the finding itself. Analyzer
+ * strings in it may not be UTF-8, and the cut at 'whylen' may split a character: then it goes
+ * through sdk_lua_to_json, which replaces what is not UTF-8. Returns -1. */
+static int set_why(cv *c, const char *where, const char *joint, const char *message) {
+    if (!c->whylen)
+        return -1;
+    snprintf(c->why, c->whylen, "%s%s%s%s", *where ? "at " : "", where, *where ? joint : "",
+             message);
+    const char *p = c->why;
+    while (*p && (unsigned char)*p < 0x80)
+        p++;
+    if (!*p)
+        return -1;
+    lua_pushstring(c->L, c->why);
+    json_t *fixed = sdk_lua_to_json(c->L, -1, NULL, 0);
+    lua_pop(c->L, 1);
+    if (fixed) {
+        const char *s = json_string_value(fixed);
+        size_t n = json_string_length(fixed);
+        n = n < c->whylen ? n : utf8_cut(s, c->whylen - 1);
+        memcpy(c->why, s, n);
+        c->why[n] = '\0';
+    }
+    json_decref(fixed);
+    return -1;
+}
+
+/* Writes "at PLACE: message" into c->why; returns -1. */
+static int fail(cv *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(cv *c, const char *fmt, ...) {
+    char where[200] = "", message[320];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    step_format(c->at, where, sizeof where);
+    return set_why(c, where, ": ", message);
+}
+
+/* Stores 'v' (stolen; NULL means memory ran out) in 'into' under 'key', or appends it. */
+static int put(cv *c, json_t *into, const char *key, json_t *v) {
+    int rc = !v    ? -1
+             : key ? json_object_set_new_nocheck(into, key, v)
+                   : json_array_append_new(into, v);
+    return rc < 0 ? fail(c, "out of memory") : 0;
+}
+
+/* A scalar (nil, boolean, number, string) as JSON, by sdk_json.c's rules. */
+static json_t *scalar(cv *c, int idx) {
+    return sdk_lua_to_json(c->L, idx, c->why, c->whylen);
+}
+
+/* ---- Strings ------------------------------------------------------------------------------ */
+
+static size_t utf8_count(const char *s, size_t n) {
+    size_t chars = 0;
+    for (size_t i = 0; i < n; i++)
+        chars += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return chars;
+}
+
+/* Checks that the value at '*idx' is a string; a number is accepted and converted as tostring
+ * does, on a new stack slot that '*idx' then names. */
+static int string_arg(cv *c, int *idx) {
+    lua_State *L = c->L;
+    if (lua_type(L, *idx) == LUA_TSTRING)
+        return 0;
+    if (lua_type(L, *idx) != LUA_TNUMBER)
+        return fail(c, "must be a string (got %s)", luaL_typename(L, *idx));
+    lua_pushvalue(L, *idx);
+    lua_tolstring(L, -1, NULL); /* converts the copy, never the analyzer's value */
+    *idx = lua_gettop(L);
+    return 0;
+}
+
+/* The string at 'idx' as JSON, invalid UTF-8 replaced and cut to 'cap' bytes (0: no cap) at a
+ * character boundary; a cut marks the evidence item truncated. */
+static json_t *capped_string(cv *c, int idx, size_t cap) {
+    lua_State *L = c->L;
+    size_t len;
+    const char *s = lua_tolstring(L, idx, &len);
+    if (!cap || len <= cap)
+        return scalar(c, idx);
+    c->truncated = 1;
+    lua_pushlstring(L, s, utf8_cut(s, cap)); /* cut first: the text may be megabytes */
+    json_t *v = scalar(c, -1);
+    if (v && json_string_length(v) > cap) { /* replacements made it longer again */
+        const char *r = json_string_value(v);
+        json_t *w = json_stringn_nocheck(r, utf8_cut(r, cap));
+        json_decref(v);
+        v = w;
+    }
+    return v;
+}
+
+/* Evidence strings: cut to the cap. */
+static int cv_string(cv *c, int idx, const field *f, json_t *into, const char *key) {
+    if (string_arg(c, &idx) < 0)
+        return -1;
+    return put(c, into, key, capped_string(c, idx, f->cap));
+}
+
+/* Strings of the finding itself: over the cap (in characters) is an error, not a cut. */
+static int cv_text(cv *c, int idx, const field *f, json_t *into, const char *key) {
+    if (string_arg(c, &idx) < 0)
+        return -1;
+    json_t *v = scalar(c, idx);
+    if (!v)
+        return fail(c, "out of memory");
+    const char *s = json_string_value(v);
+    size_t n = json_string_length(v), chars = utf8_count(s, n);
+    int too_long = f->cap && chars > f->cap;
+    int not_line = (f->flags & F_LINE) && (n == 0 || memchr(s, '\n', n) || memchr(s, '\r', n));
+    if (too_long || not_line)
+        json_decref(v);
+    if (too_long)
+        return fail(c, "must be at most %zu characters (got %zu)", f->cap, chars);
+    if (not_line)
+        return fail(c, "must be one line of text, not empty");
+    return put(c, into, key, v);
+}
+
+/* root_cause: a tag matching ^[a-z0-9_.-]+$. */
+static int cv_tag(cv *c, int idx, const field *f, json_t *into, const char *key) {
+    size_t n;
+    const char *s = lua_type(c->L, idx) == LUA_TSTRING ? lua_tolstring(c->L, idx, &n) : NULL;
+    if (!s || n == 0 || strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_.-") != n)
+        return fail(c, "must match ^[a-z0-9_.-]+$ (got %s%.60s%s)", s ? "\"" : "",
+                    s ? s : luaL_typename(c->L, idx), s ? "\"" : "");
+    (void)f;
+    return put(c, into, key, json_stringn_nocheck(s, n));
+}
+
+static int cv_severity(cv *c, int idx, const field *f, json_t *into, const char *key) {
+    static const char *const levels[] = {"info", "low", "medium", "high", "critical"};
+    const char *s = lua_type(c->L, idx) == LUA_TSTRING ? lua_tostring(c->L, idx) : NULL;
+    (void)f;
+    for (size_t i = 0; s && i < sizeof levels / sizeof *levels; i++)
+        if (strcmp(s, levels[i]) == 0)
+            return put(c, into, key, json_string_nocheck(levels[i]));
+    return fail(c, "must be one of info, low, medium, high, critical (got %s%.60s%s)",
+                s ? "\"" : "", s ? s : luaL_typename(c->L, idx), s ? "\"" : "");
+}
+
+/* ---- Numbers ------------------------------------------------------------------------------ */
+
+/* True when the value at 'idx' is a finite number. */
+static int finite_number(lua_State *L, int idx) {
+    return lua_type(L, idx) == LUA_TNUMBER && isfinite((double)lua_tonumber(L, idx));
+}
+
+static int cv_number(cv *c, int idx, const field *f, json_t *into, const char *key) {
+    (void)f;
+    if (!finite_number(c->L, idx))
+        return fail(c, "must be a finite number (got %s)", luaL_typename(c->L, idx));
+    return put(c, into, key, scalar(c, idx));
+}
+
+static int cv_confidence(cv *c, int idx, const field *f, json_t *into, const char *key) {
+    double d = lua_type(c->L, idx) == LUA_TNUMBER ? (double)lua_tonumber(c->L, idx) : NAN;
+    if (!(d >= 0 && d <= 1)) {
+        if (lua_type(c->L, idx) == LUA_TNUMBER)
+            return fail(c, "must be a number from 0 to 1 (got %g)", d);
+        return fail(c, "must be a number from 0 to 1 (got %s)", luaL_typename(c->L, idx));
+    }
+    return cv_number(c, idx, f, into, key);
+}
+
+/* ---- Lists and records -------------------------------------------------------------------- */
+
+static const field *field_find(const field *fields, const char *name) {
+    for (; fields->name; fields++)
+        if (strcmp(fields->name, name) == 0)
+            return fields;
+    return NULL;
+}
+
+static size_t count_keys(lua_State *L, int idx) {
+    size_t n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        n++;
+        lua_pop(L, 1);
+    }
+    return n;
+}
+
+/* Reports the keys of the table at 'idx' that are not among 'fields', the smallest few in byte
+ * order so that the message does not depend on the order of the table. Returns -1 when there
+ * are such keys, 0 when there are none. */
+static int unknown_fields(cv *c, int idx, const field *fields) {
+    lua_State *L = c->L;
+    enum { MAX = 6 };
+    const char *names[MAX];
+    size_t n = 0, more = 0;
+    int unnamed = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            unnamed = 1;
+            continue;
+        }
+        const char *name = lua_tostring(L, -1); /* lives as long as the table holds the key */
+        if (field_find(fields, name))
+            continue;
+        size_t i = n;
+        if (n < MAX)
+            n++;
+        else if (more++, strcmp(name, names[MAX - 1]) < 0)
+            i = MAX - 1; /* the largest kept gives way */
+        else
+            continue;
+        for (; i > 0 && strcmp(name, names[i - 1]) < 0; i--)
+            names[i] = names[i - 1];
+        names[i] = name;
+    }
+    if (n == 0 && !unnamed)
+        return 0;
+    char list[200] = "", known[200] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++)
+        used += (size_t)snprintf(list + used, used < sizeof list ? sizeof list - used : 0,
+                                 "%s'%.40s'", i ? ", " : "", names[i]);
+    used = 0;
+    for (const field *g = fields; g->name; g++)
+        used += (size_t)snprintf(known + used, used < sizeof known ? sizeof known - used : 0,
+                                 "%s%s", g == fields ? "" : ", ", g->name);
+    if (n == 0)
+        return fail(c, "every value must be given as name = value (fields: %s)", known);
+    if (more)
+        return fail(c, "unknown fields %s and %zu more (fields: %s)", list, more, known);
+    return fail(c, "unknown field%s %s (fields: %s)", n > 1 ? "s" : "", list, known);
+}
+
+/* A table with named fields, each converted as its entry in f->of says. */
+static int cv_record(cv *c, int idx, const field *f, json_t *into, const char *key) {
+    lua_State *L = c->L;
+    if (lua_type(L, idx) != LUA_TTABLE)
+        return fail(c, "must be a table (got %s)", luaL_typename(L, idx));
+    json_t *out = json_object();
+    if (put(c, into, key, out) < 0)
+        return -1;
+    int top = lua_gettop(L), rc = 0;
+    size_t found = 0;
+    for (const field *g = f->of; g->name && rc == 0; g++) {
+        step s = {c->at, g->name, 0};
+        c->at = &s;
+        lua_pushstring(L, g->name);
+        if (lua_rawget(L, idx) != LUA_TNIL)
+            found++, rc = g->conv(c, top + 1, g, out, g->name);
+        else if (g->flags & F_REQUIRED) {
+            c->at = s.up;
+            rc = unknown_fields(c, idx, f->of);
+            c->at = &s;
+            rc = rc < 0 ? rc : fail(c, "is required");
+        }
+        c->at = s.up;
+        lua_settop(L, top);
+    }
+    if (rc == 0 && count_keys(L, idx) != found)
+        rc = unknown_fields(c, idx, f->of);
+    return rc;
+}
+
+/* A sequence, each item converted as f->of says, cut to f->cap items. */
+static int cv_list(cv *c, int idx, const field *f, json_t *into, const char *key) {
+    lua_State *L = c->L;
+    if (lua_type(L, idx) != LUA_TTABLE)
+        return fail(c, "must be a list (got %s)", luaL_typename(L, idx));
+    lua_Unsigned n = lua_rawlen(L, idx);
+    if (n == 0 && (lua_pushnil(L), lua_next(L, idx))) /* { kind = … } for { { kind = … } } */
+        return fail(c, "must be a list { … }, not a table with named fields");
+    json_t *out = json_array();
+    if (put(c, into, key, out) < 0)
+        return -1;
+    if (f->cap && n > f->cap) {
+        n = f->cap;
+        c->truncated = 1;
+    }
+    int top = lua_gettop(L), rc = 0;
+    step s = {c->at, NULL, 0};
+    c->at = &s;
+    for (lua_Unsigned i = 1; i <= n && rc == 0; i++) {
+        s.index = (lua_Integer)i;
+        lua_rawgeti(L, idx, s.index);
+        rc = f->of->conv(c, top + 1, f->of, out, NULL);
+        lua_settop(L, top);
+    }
+    c->at = s.up;
+    return rc;
+}
+
+/* ---- Evidence values ---------------------------------------------------------------------- */
+
+/* labels = { name = value }: strings (or numbers), names and values cut to the cap. */
+static int cv_labels(cv *c, int idx, const field *f, json_t *into, const char *key) {
+    lua_State *L = c->L;
+    if (lua_type(L, idx) != LUA_TTABLE)
+        return fail(c, "must be a table of names to strings (got %s)", luaL_typename(L, idx));
+    json_t *out = json_object();
+    if (put(c, into, key, out) < 0)
+        return -1;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        int k = lua_gettop(L) - 1, rc;
+        if (lua_type(L, k) != LUA_TSTRING)
+            return fail(c, "label names must be strings (got %s)", luaL_typename(L, k));
+        step s = {c->at, lua_tostring(L, k), 0};
+        json_t *name = capped_string(c, k, f->cap);
+        c->at = &s;
+        rc = name ? cv_string(c, k + 1, f, out, json_string_value(name)) : fail(c, "out of memory");
+        c->at = s.up;
+        json_decref(name);
+        if (rc < 0)
+            return -1;
+        lua_settop(L, k); /* the key, for lua_next */
+    }
+    return 0;
+}
+
+/* points = { { t, v }, … }: t a number, v a number or nil (NaN and nil become null). */
+static int cv_point(cv *c, int idx, const field *f, json_t *into, const char *key) {
+    lua_State *L = c->L;
+    (void)f;
+    if (lua_type(L, idx) != LUA_TTABLE)
+        return fail(c, "must be a pair { t, v } (got %s)", luaL_typename(L, idx));
+    json_t *out = json_array();
+    if (put(c, into, key, out) < 0)
+        return -1;
+    lua_rawgeti(L, idx, 1);
+    lua_rawgeti(L, idx, 2);
+    if (!finite_number(L, -2))
+        return fail(c, "t must be a finite number (got %s)", luaL_typename(L, -2));
+    if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TNUMBER)
+        return fail(c, "v must be a number or nil (got %s)", luaL_typename(L, -1));
+    if (put(c, out, NULL, scalar(c, -2)) < 0)
+        return -1;
+    return put(c, out, NULL, scalar(c, -1));
+}
+
+/* A cell of a table: a string (cut to the cap), a number, a boolean or nil. */
+static int cv_cell(cv *c, int idx, const field *f, json_t *into, const char *key) {
+    switch (lua_type(c->L, idx)) {
+    case LUA_TSTRING:
+        return cv_string(c, idx, f, into, key);
+    case LUA_TNUMBER:
+    case LUA_TBOOLEAN:
+    case LUA_TNIL:
+        return put(c, into, key, scalar(c, idx));
+    }
+    return fail(c, "a cell must be a string, number or boolean (got %s)", luaL_typename(c->L, idx));
+}
+
+/* Action arguments: any table sdk_lua_to_json accepts that becomes an object. Its reason
+ * ("at x.y: …", or a bare message) is placed under ours. */
+static int cv_args(cv *c, int idx, const field *f, json_t *into, const char *key) {
+    char inner[256];
+    (void)f;
+    if (lua_type(c->L, idx) != LUA_TTABLE)
+        return fail(c, "must be a table of names to values (got %s)", luaL_typename(c->L, idx));
+    json_t *v = sdk_lua_to_json(c->L, idx, inner, sizeof inner);
+    if (json_is_array(v)) {
+        json_decref(v);
+        return fail(c, "must be a table of names to values, not a list");
+    }
+    if (v)
+        return put(c, into, key, v);
+    if (strncmp(inner, "at ", 3) != 0)
+        return fail(c, "%s", inner);
+    char where[200] = ""; /* OURS then THEIRS: "at actions[1].args" ".x.y: …" */
+    step_format(c->at, where, sizeof where);
+    return set_why(c, where, inner[3] == '[' ? "" : ".", inner + 3);
+}
+
+/* ---- Evidence kinds ----------------------------------------------------------------------- */
+
+static const field point = {"point", cv_point, 0, NULL, 0};
+static const field series_fields[] = {
+    {"labels", cv_labels, STRING_CAP, NULL, 0},
+    {"points", cv_list, 2000, &point, F_REQUIRED},
+    {NULL, NULL, 0, NULL, 0},
+};
+static const field series = {"series", cv_record, 0, series_fields, 0};
+static const field timeseries[] = {
+    {"kind", cv_string, STRING_CAP, NULL, F_REQUIRED},
+    {"title", cv_string, STRING_CAP, NULL, 0},
+    {"unit", cv_string, STRING_CAP, NULL, 0},
+    {"series", cv_list, 20, &series, F_REQUIRED},
+    {NULL, NULL, 0, NULL, 0},
+};
+
+static const field event_fields[] = {
+    {"time", cv_number, 0, NULL, F_REQUIRED},    {"kind", cv_string, STRING_CAP, NULL, 0},
+    {"service", cv_string, STRING_CAP, NULL, 0}, {"id", cv_string, STRING_CAP, NULL, 0},
+    {"text", cv_string, STRING_CAP, NULL, 0},    {NULL, NULL, 0, NULL, 0},
+};
+static const field event = {"event", cv_record, 0, event_fields, 0};
+static const field events[] = {
+    {"kind", cv_string, STRING_CAP, NULL, F_REQUIRED},
+    {"title", cv_string, STRING_CAP, NULL, 0},
+    {"items", cv_list, 200, &event, F_REQUIRED},
+    {NULL, NULL, 0, NULL, 0},
+};
+
+static const field pattern_fields[] = {
+    {"pattern", cv_string, STRING_CAP, NULL, F_REQUIRED},
+    {"count", cv_number, 0, NULL, F_REQUIRED},
+    {"sample", cv_string, STRING_CAP, NULL, 0},
+    {NULL, NULL, 0, NULL, 0},
+};
+static const field pattern = {"pattern", cv_record, 0, pattern_fields, 0};
+static const field log_patterns[] = {
+    {"kind", cv_string, STRING_CAP, NULL, F_REQUIRED},
+    {"title", cv_string, STRING_CAP, NULL, 0},
+    {"items", cv_list, 100, &pattern, F_REQUIRED},
+    {NULL, NULL, 0, NULL, 0},
+};
+
+static const field column = {"column", cv_string, STRING_CAP, NULL, 0};
+static const field cell = {"cell", cv_cell, STRING_CAP, NULL, 0};
+static const field row = {"row", cv_list, 20, &cell, 0};
+static const field table[] = {
+    {"kind", cv_string, STRING_CAP, NULL, F_REQUIRED},
+    {"title", cv_string, STRING_CAP, NULL, 0},
+    {"columns", cv_list, 20, &column, F_REQUIRED},
+    {"rows", cv_list, 200, &row, F_REQUIRED},
+    {NULL, NULL, 0, NULL, 0},
+};
+
+static const field text[] = {
+    {"kind", cv_string, STRING_CAP, NULL, F_REQUIRED},
+    {"title", cv_string, STRING_CAP, NULL, 0},
+    {"text", cv_string, TEXT_CAP, NULL, F_REQUIRED},
+    {NULL, NULL, 0, NULL, 0},
+};
+
+static const struct kind {
+    const char *name;
+    const field *fields;
+} kinds[] = {
+    {"timeseries", timeseries}, {"events", events}, {"log_patterns", log_patterns},
+    {"table", table},           {"text", text},
+};
+#define NKINDS (sizeof kinds / sizeof *kinds)
+
+/* Reports the kind on top of the stack as unknown, listing the known ones. */
+static int unknown_kind(cv *c) {
+    const char *name = lua_type(c->L, -1) == LUA_TSTRING ? lua_tostring(c->L, -1) : NULL;
+    char known[100] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < NKINDS; i++)
+        used += (size_t)snprintf(known + used, used < sizeof known ? sizeof known - used : 0,
+                                 "%s%s", i ? ", " : "", kinds[i].name);
+    step s = {c->at, "kind", 0};
+    c->at = &s;
+    if (name)
+        fail(c, "unknown kind \"%.60s\" (kinds: %s)", name, known);
+    else
+        fail(c, "%s (kinds: %s)", lua_isnil(c->L, -1) ? "is required" : "must be a string", known);
+    c->at = s.up;
+    return -1;
+}
+
+/* An evidence item: a table with a kind, or one whose metatable's __evidence makes one. */
+static int cv_evidence(cv *c, int idx, const field *f, json_t *into, const char *key) {
+    lua_State *L = c->L;
+    (void)f;
+    if (lua_type(L, idx) == LUA_TTABLE && lua_getmetatable(L, idx)) {
+        lua_pushliteral(L, "__evidence");
+        if (lua_rawget(L, -2) == LUA_TFUNCTION) {
+            lua_pushvalue(L, idx);
+            lua_call(L, 1, 1); /* analyzer code: may raise (see the design notes) */
+            idx = lua_gettop(L);
+        }
+    }
+    if (lua_type(L, idx) != LUA_TTABLE)
+        return fail(c, "must be a table with a kind (got %s)", luaL_typename(L, idx));
+    lua_pushliteral(L, "kind");
+    const char *name = lua_rawget(L, idx) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    const struct kind *k = NULL;
+    for (size_t i = 0; name && !k && i < NKINDS; i++)
+        k = strcmp(name, kinds[i].name) == 0 ? &kinds[i] : NULL;
+    if (!k)
+        return unknown_kind(c);
+    field item = {"evidence", cv_record, 0, k->fields, 0};
+    c->truncated = 0;
+    if (cv_record(c, idx, &item, into, key) < 0)
+        return -1;
+    if (c->truncated)
+        return put(c, json_array_get(into, json_array_size(into) - 1), "truncated", json_true());
+    return 0;
+}
+
+/* ---- Findings ----------------------------------------------------------------------------- */
+
+static const field evidence_item = {"evidence", cv_evidence, 0, NULL, 0};
+static const field action_fields[] = {
+    {"type", cv_text, 0, NULL, F_REQUIRED | F_LINE},
+    {"args", cv_args, 0, NULL, 0},
+    {"description", cv_text, 0, NULL, 0},
+    {NULL, NULL, 0, NULL, 0},
+};
+static const field action = {"action", cv_record, 0, action_fields, 0};
+static const field finding_fields[] = {
+    {"title", cv_text, 200, NULL, F_REQUIRED | F_LINE},
+    {"summary", cv_text, 4000, NULL, 0},
+    {"root_cause", cv_tag, 0, NULL, 0},
+    {"severity", cv_severity, 0, NULL, 0},
+    {"confidence", cv_confidence, 0, NULL, 0},
+    {"evidence", cv_list, 0, &evidence_item, 0},
+    {"actions", cv_list, 0, &action, 0},
+    {NULL, NULL, 0, NULL, 0},
+};
+static const field finding = {"finding", cv_record, 0, finding_fields, 0};
+
+/* Runs protected: (cv *, finding table). */
+static int finding_protected(lua_State *L) {
+    cv *c = lua_touserdata(L, 1);
+    luaL_checkstack(L, 40, "finding nested too deeply"); /* the specs are at most 8 deep */
+    c->rc = finding.conv(c, 2, &finding, c->holder, NULL);
+    json_t *out = json_array_get(c->holder, 0);
+    if (c->rc == 0 && !json_object_get(out, "severity"))
+        c->rc = put(c, out, "severity", json_string_nocheck("medium"));
+    if (c->rc == 0 && !json_object_get(out, "confidence"))
+        c->rc = put(c, out, "confidence", json_real(0.5));
+    if (c->rc == 0 && !json_object_get(out, "evidence"))
+        c->rc = put(c, out, "evidence", json_array());
+    if (c->rc == 0 && !json_object_get(out, "actions"))
+        c->rc = put(c, out, "actions", json_array());
+    return 0;
+}
+
+/* Errors raised by __evidence (or by a Lua allocation failing) are raised again, after the
+ * partial JSON is freed; everything else wrong comes back as NULL and 'why'. */
+json_t *sdk_finding_to_json(lua_State *L, int idx, char *why, size_t whylen) {
+    cv c = {.L = L, .holder = json_array(), .why = why, .whylen = whylen};
+    if (!c.holder || !lua_checkstack(L, 3)) {
+        json_decref(c.holder);
+        fail(&c, "out of memory");
+        return NULL;
+    }
+    idx = lua_absindex(L, idx);
+    lua_pushcfunction(L, finding_protected);
+    lua_pushlightuserdata(L, &c);
+    lua_pushvalue(L, idx);
+    int status = lua_pcall(L, 2, 0, 0);
+    json_t *out = status == LUA_OK && c.rc == 0 ? json_incref(json_array_get(c.holder, 0)) : NULL;
+    json_decref(c.holder);
+    if (status != LUA_OK)
+        lua_error(L);
+    return out;
+}

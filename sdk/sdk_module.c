@@ -1,0 +1,186 @@
+/* sdk/sdk_module.c -- the Lua module `inquest`: analyzer definitions and how their problems are
+ * reported. Input types live in sdk_types.c, findings in sdk_finding.c. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <lauxlib.h>
+#include "sdk_internal.h"
+
+/* Registry keys: the addresses of these statics are unique in the process. */
+static const char diag_key = 'd';
+static const char analyzer_key = 'a';
+
+void sdk_set_diag(lua_State *L, rt_diag *d) {
+    if (d)
+        lua_pushlightuserdata(L, d);
+    else
+        lua_pushnil(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &diag_key);
+}
+
+void sdk_problem(lua_State *L, const char *field, const char *fmt, ...) {
+    char message[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &diag_key);
+    rt_diag *d = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (!d) {
+        luaL_where(L, 1);
+        lua_pushfstring(L, "%s%s%s%s", field ? field : "", field ? ": " : "", message);
+        lua_concat(L, 2);
+        lua_error(L);
+    }
+    lua_Debug ar;
+    const char *file = NULL;
+    int line = 0;
+    if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sl", &ar) && ar.source[0] == '@') {
+        file = ar.source + 1;
+        line = ar.currentline;
+    }
+    rt_diag_add(d, file, line, field, "%s", message);
+}
+
+/* ---- inquest.analyzer{…} ------------------------------------------------------------------ */
+
+static int is_name(const char *s) {
+    int segment_start = 1;
+    for (; *s; s++) {
+        if (*s == '.') {
+            if (segment_start)
+                return 0;
+            segment_start = 1;
+        } else if ((*s >= 'a' && *s <= 'z') ||
+                   (!segment_start && ((*s >= '0' && *s <= '9') || *s == '_'))) {
+            segment_start = 0;
+        } else {
+            return 0;
+        }
+    }
+    return !segment_start;
+}
+
+static int is_input_name(const char *s) {
+    if (!(*s == '_' || (*s >= 'a' && *s <= 'z')))
+        return 0;
+    for (; *s; s++)
+        if (!(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9')))
+            return 0;
+    return 1;
+}
+
+/* Checks field 'key' of the definition (index 1) has type 'type'; 'required' when it must be
+ * there. Leaves the field's value on the stack. */
+static void expect_field(lua_State *L, const char *key, int type, int required) {
+    int t = lua_getfield(L, 1, key);
+    if (t == LUA_TNIL && required)
+        sdk_problem(L, key, "is required");
+    else if (t != LUA_TNIL && t != type)
+        sdk_problem(L, key, "must be a %s (got %s)", lua_typename(L, type), lua_typename(L, t));
+}
+
+static void check_inputs(lua_State *L, int idx) {
+    if (!lua_istable(L, idx))
+        return;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (lua_type(L, -2) != LUA_TSTRING || !is_input_name(lua_tostring(L, -2)))
+            sdk_problem(L, "inputs", "input names must match ^[a-z_][a-z0-9_]*$ (got %s)",
+                        lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2)
+                                                       : luaL_typename(L, -2));
+        else if (!sdk_is_type(L, -1))
+            sdk_problem(L, "inputs", "input '%s' must be a type such as t.string{} (got %s)",
+                        lua_tostring(L, -2), luaL_typename(L, -1));
+        lua_pop(L, 1);
+    }
+}
+
+static void check_tags(lua_State *L, int idx) {
+    if (!lua_istable(L, idx))
+        return;
+    lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
+    for (lua_Integer i = 1; i <= n; i++) {
+        if (lua_rawgeti(L, idx, i) != LUA_TSTRING)
+            sdk_problem(L, "tags", "must be a list of strings (item %d is a %s)", (int)i,
+                        luaL_typename(L, -1));
+        lua_pop(L, 1);
+    }
+}
+
+static const char *const known_fields[] = {"name", "owner",   "description", "inputs",
+                                           "run",  "version", "tags",        NULL};
+
+static void check_unknown_fields(lua_State *L) {
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+        lua_pop(L, 1);
+        const char *key = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        int known = 0;
+        for (const char *const *k = known_fields; key && *k; k++)
+            known |= strcmp(*k, key) == 0;
+        if (!known)
+            sdk_problem(L, NULL,
+                        "inquest.analyzer: unknown field '%s' (known: name, owner, description, "
+                        "inputs, run, version, tags)",
+                        key ? key : luaL_typename(L, -1));
+    }
+}
+
+static int analyzer(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    expect_field(L, "name", LUA_TSTRING, 1);
+    if (lua_isstring(L, -1) && !is_name(lua_tostring(L, -1)))
+        sdk_problem(L, "name",
+                    "'%s' must look like domain.name: lower-case letters, digits "
+                    "and _, segments separated by '.'",
+                    lua_tostring(L, -1));
+    expect_field(L, "owner", LUA_TSTRING, 1);
+    expect_field(L, "description", LUA_TSTRING, 1);
+    expect_field(L, "run", LUA_TFUNCTION, 1);
+    expect_field(L, "version", LUA_TSTRING, 0);
+    expect_field(L, "inputs", LUA_TTABLE, 0);
+    check_inputs(L, lua_gettop(L));
+    expect_field(L, "tags", LUA_TTABLE, 0);
+    check_tags(L, lua_gettop(L));
+    lua_settop(L, 1);
+    check_unknown_fields(L);
+    if (lua_getfield(L, 1, "inputs") == LUA_TNIL) {
+        lua_newtable(L);
+        lua_setfield(L, 1, "inputs");
+    }
+    lua_settop(L, 1);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &analyzer_key);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_createtable(L, 0, 1);
+        lua_pushliteral(L, "inquest.analyzer");
+        lua_setfield(L, -2, "__name");
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &analyzer_key);
+    }
+    lua_setmetatable(L, 1);
+    return 1;
+}
+
+int sdk_is_analyzer(lua_State *L, int idx) {
+    if (!lua_istable(L, idx) || !lua_getmetatable(L, idx))
+        return 0;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &analyzer_key);
+    int yes = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    return yes;
+}
+
+int sdk_open(lua_State *L) {
+    lua_createtable(L, 0, 3);
+    lua_pushcfunction(L, analyzer);
+    lua_setfield(L, -2, "analyzer");
+    sdk__types_push(L);
+    lua_setfield(L, -2, "types");
+    lua_pushliteral(L, INQUEST_VERSION);
+    lua_setfield(L, -2, "version");
+    return 1;
+}

@@ -1,0 +1,126 @@
+# tests/run_case.cmake -- runs one golden case folder (cmake -P; INQUEST, CASE, SRC, WORK set).
+#
+# A case folder holds:
+#   args     the arguments of `inquest`, one per line. @CASE@ is the case folder, @SRC@ the
+#            source tree, @WORK@ an empty scratch folder (also the working directory). A line
+#            `---` separates commands run one after the other: each but the last must exit 0,
+#            and the assertions are about the last. Without it: `run @CASE@/analyzer.lua
+#            --json --no-fork --id case --now 2026-11-21T12:00:00Z`.
+#   env      optional NAME=VALUE lines added to the environment.
+#   expect   one assertion per line ('#' starts a comment):
+#              exit N                     the exit code
+#              status S                   the result's status (output is --json)
+#              json KEY… = VALUE          a field of the JSON result, e.g. json errors 0 line = 7
+#              stdout REGEX / stderr REGEX     the output matches (CMake regular expression)
+#              !stdout REGEX / !stderr REGEX   the output does not match
+#              file PATH                  PATH (with @WORK@) exists afterwards
+#              seconds N                  the command took less than N seconds
+cmake_minimum_required(VERSION 3.25)
+
+function(substitute text out)
+    string(REPLACE "@CASE@" "${CASE}" text "${text}")
+    string(REPLACE "@SRC@" "${SRC}" text "${text}")
+    string(REPLACE "@WORK@" "${WORK}" text "${text}")
+    set(${out} "${text}" PARENT_SCOPE)
+endfunction()
+
+file(REMOVE_RECURSE "${WORK}")
+file(MAKE_DIRECTORY "${WORK}")
+if(EXISTS "${CASE}/args")
+    file(STRINGS "${CASE}/args" args)
+else()
+    set(args run @CASE@/analyzer.lua --json --no-fork --id case --now 2026-11-21T12:00:00Z)
+endif()
+set(env_args "")
+if(EXISTS "${CASE}/env")
+    file(STRINGS "${CASE}/env" env_lines)
+    foreach(line IN LISTS env_lines)
+        substitute("${line}" line)
+        list(APPEND env_args "${line}")
+    endforeach()
+endif()
+
+# Runs the commands before the last one, which must succeed.
+set(command "${INQUEST}")
+foreach(arg IN LISTS args)
+    if(arg STREQUAL "---")
+        execute_process(COMMAND ${CMAKE_COMMAND} -E env ${env_args} ${command}
+            WORKING_DIRECTORY "${WORK}" RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+        if(NOT rc EQUAL 0)
+            message(FATAL_ERROR "case ${CASE}: setup command failed (${rc}): ${command}\n${out}${err}")
+        endif()
+        set(command "${INQUEST}")
+        continue()
+    endif()
+    substitute("${arg}" arg)
+    list(APPEND command "${arg}")
+endforeach()
+
+string(TIMESTAMP started "%s")
+execute_process(COMMAND ${CMAKE_COMMAND} -E env ${env_args} ${command}
+    WORKING_DIRECTORY "${WORK}" RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err
+    TIMEOUT 100)
+string(TIMESTAMP finished "%s")
+math(EXPR elapsed "${finished} - ${started}")
+
+set(failures "")
+macro(fail)
+    string(APPEND failures "  ${ARGN}\n")
+endmacro()
+
+file(STRINGS "${CASE}/expect" expectations)
+foreach(line IN LISTS expectations)
+    if(line MATCHES "^[ \t]*(#|$)")
+        continue()
+    endif()
+    substitute("${line}" line)
+    if(line MATCHES "^exit ([0-9]+)$")
+        if(NOT rc STREQUAL CMAKE_MATCH_1)
+            fail("exit: expected ${CMAKE_MATCH_1}, got ${rc}")
+        endif()
+    elseif(line MATCHES "^status (.+)$")
+        set(want "${CMAKE_MATCH_1}")
+        string(JSON got ERROR_VARIABLE jerr GET "${out}" status)
+        if(NOT got STREQUAL want)
+            fail("status: expected ${want}, got '${got}' ${jerr}")
+        endif()
+    elseif(line MATCHES "^json (.+) = (.*)$")
+        set(want "${CMAKE_MATCH_2}")
+        string(REPLACE " " ";" path "${CMAKE_MATCH_1}")
+        string(JSON got ERROR_VARIABLE jerr GET "${out}" ${path})
+        if(NOT got STREQUAL want)
+            fail("json ${CMAKE_MATCH_1}: expected '${want}', got '${got}' ${jerr}")
+        endif()
+    elseif(line MATCHES "^(!?)(stdout|stderr) (.+)$")
+        set(negate "${CMAKE_MATCH_1}")
+        set(stream "${CMAKE_MATCH_2}")
+        set(regex "${CMAKE_MATCH_3}")
+        if(stream STREQUAL "stdout")
+            set(text "${out}")
+        else()
+            set(text "${err}")
+        endif()
+        if(negate AND text MATCHES "${regex}")
+            fail("${stream} matches '${regex}' but must not")
+        elseif(NOT negate AND NOT text MATCHES "${regex}")
+            fail("${stream} does not match '${regex}'")
+        endif()
+    elseif(line MATCHES "^file (.+)$")
+        if(NOT EXISTS "${CMAKE_MATCH_1}")
+            fail("file ${CMAKE_MATCH_1} does not exist")
+        endif()
+    elseif(line MATCHES "^seconds ([0-9]+)$")
+        if(NOT elapsed LESS CMAKE_MATCH_1)
+            fail("took ${elapsed}s, expected less than ${CMAKE_MATCH_1}s")
+        endif()
+    else()
+        fail("expect: cannot read '${line}'")
+    endif()
+endforeach()
+
+if(failures)
+    string(REPLACE ";" " " shown "${command}")
+    message(FATAL_ERROR "case ${CASE} failed:\n${failures}command: ${shown}\n"
+                        "exit: ${rc}\nstdout:\n${out}\nstderr:\n${err}")
+endif()
+message(STATUS "ok: ${CASE}")

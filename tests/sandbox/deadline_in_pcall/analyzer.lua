@@ -1,0 +1,7 @@
+local inquest = require "inquest"
+return inquest.analyzer {
+  name = "sandbox.case", owner = "tests", description = "pcall cannot swallow the deadline",
+  run = function(ctx)
+    while true do pcall(function() while true do end end) end
+  end,
+}

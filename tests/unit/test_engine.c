@@ -1,0 +1,189 @@
+/* tests/unit/test_engine.c -- the engine in one process: results, determinism, input and
+ * definition problems, and that the process goes on after every kind of budget hit. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include "wk.h"
+
+#define SRC_ROOT TESTS_DIR "/.."
+
+static wk_engine *new_engine(void) {
+    const char *root = TESTS_DIR "/sdk/analyzers";
+    return wk_engine_new(&root, 1);
+}
+
+/* Runs 'analyzer' with the "k=v" string inputs that follow (NULL-terminated). */
+static int run(wk_engine *engine, const char *analyzer, json_t **result, rt_diag *diag,
+               const char *id, const wk_limits *limits, ...) {
+    json_t *inputs = json_object();
+    va_list ap;
+    va_start(ap, limits);
+    for (const char *kv; (kv = va_arg(ap, const char *));) {
+        const char *eq = strchr(kv, '=');
+        char key[64];
+        snprintf(key, sizeof key, "%.*s", (int)(eq - kv), kv);
+        json_object_set_new(inputs, key, json_string(eq + 1));
+    }
+    va_end(ap);
+    wk_request request = {.analyzer = analyzer, .inputs = inputs, .id = id, .now = 1795262400};
+    if (limits)
+        request.limits = *limits;
+    else
+        wk_limits_default(&request.limits);
+    int rc = wk_run(engine, &request, result, diag);
+    json_decref(inputs);
+    return rc;
+}
+
+static const char *status_of(json_t *result) {
+    return json_string_value(json_object_get(result, "status"));
+}
+
+static void drop_timing(json_t *result) {
+    size_t i;
+    json_t *step;
+    json_object_del(result, "timing");
+    json_array_foreach(json_object_get(result, "steps"), i, step)
+        json_object_del(step, "duration_ms");
+}
+
+static void test_example_runs_and_concludes(void **state) {
+    (void)state;
+    wk_engine *engine = new_engine();
+    json_t *result = NULL;
+    rt_diag diag = {0};
+    assert_int_equal(run(engine, SRC_ROOT "/examples/hello/hello.lua", &result, &diag, "x", NULL,
+                         "service=checkout", "window=30m", NULL),
+                     RT_OK);
+    assert_string_equal(status_of(result), "ok");
+    assert_string_equal(json_string_value(json_object_get(result, "schema")), "inquest.result/v1");
+    json_t *conclusion = json_object_get(result, "conclusion");
+    assert_string_equal(json_string_value(json_object_get(conclusion, "tag")), "root_cause_found");
+    assert_int_equal(json_array_size(json_object_get(result, "findings")), 1);
+    assert_int_equal(json_array_size(json_object_get(result, "steps")), 2);
+    json_t *analyzer = json_object_get(result, "analyzer");
+    assert_string_equal(json_string_value(json_object_get(analyzer, "name")), "examples.hello");
+    assert_int_equal(strncmp(json_string_value(json_object_get(analyzer, "hash")), "sha256:", 7),
+                     0);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(result, "inputs"), "window")), 1800);
+    json_decref(result);
+    wk_engine_free(engine);
+}
+
+static void test_same_id_same_result(void **state) {
+    (void)state;
+    wk_engine *engine = new_engine();
+    json_t *a = NULL, *b = NULL, *c = NULL;
+    rt_diag diag = {0};
+    const char *path = SRC_ROOT "/examples/hello/hello.lua";
+    assert_int_equal(run(engine, path, &a, &diag, "same", NULL, "service=api", NULL), RT_OK);
+    assert_int_equal(run(engine, path, &b, &diag, "same", NULL, "service=api", NULL), RT_OK);
+    assert_int_equal(run(engine, path, &c, &diag, "other", NULL, "service=api", NULL), RT_OK);
+    drop_timing(a);
+    drop_timing(b);
+    drop_timing(c);
+    char *ja = rt_json_canonical(a), *jb = rt_json_canonical(b), *jc = rt_json_canonical(c);
+    assert_string_equal(ja, jb);
+    assert_string_not_equal(ja, jc); /* the id differs */
+    free(ja);
+    free(jb);
+    free(jc);
+    json_decref(a);
+    json_decref(b);
+    json_decref(c);
+    wk_engine_free(engine);
+}
+
+static void test_invalid_inputs_all_reported(void **state) {
+    (void)state;
+    wk_engine *engine = new_engine();
+    json_t *result = NULL;
+    rt_diag diag = {0};
+    assert_int_equal(run(engine, "types.all", &result, &diag, "x", NULL, "count=11", "window=48h",
+                         "region=mars", "bogus=1", NULL),
+                     RT_EINPUT);
+    assert_null(result);
+    /* service missing, count too big, window too long, region unknown, bogus unknown */
+    assert_int_equal(rt_diag_count(&diag), 5);
+    rt_diag_free(&diag);
+    wk_engine_free(engine);
+}
+
+static void test_not_found(void **state) {
+    (void)state;
+    wk_engine *engine = new_engine();
+    json_t *result = NULL;
+    rt_diag diag = {0};
+    assert_int_equal(run(engine, "no.such", &result, &diag, "x", NULL, NULL), RT_ENOTFOUND);
+    assert_int_equal(rt_diag_count(&diag), 1);
+    rt_diag_free(&diag);
+    wk_engine_free(engine);
+}
+
+/* After each budget trips, the same engine runs a normal analysis as if nothing happened. */
+static void test_process_survives_budgets(void **state) {
+    (void)state;
+    static const struct {
+        const char *file, *status;
+    } cases[] = {
+        {"infinite_loop", "cpu_exceeded"},
+        {"memory_table_growth", "memory_exceeded"},
+        {"deadline", "timeout"},
+        {"pattern_bomb_find", "cpu_exceeded"},
+        {"memory_in_pcall", "memory_exceeded"},
+        {"yield_to_engine", "error"},
+    };
+    wk_engine *engine = new_engine();
+    wk_limits limits = {.memory = 16 << 20, .instructions = 10000000, .timeout = 0.3};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char path[512];
+        json_t *result = NULL;
+        rt_diag diag = {0};
+        snprintf(path, sizeof path, TESTS_DIR "/sandbox/%s/analyzer.lua", cases[i].file);
+        wk_limits l = limits;
+        if (strcmp(cases[i].status, "timeout") == 0)
+            l.instructions = UINT64_MAX / 2;
+        assert_int_equal(run(engine, path, &result, &diag, "x", &l, NULL), RT_OK);
+        assert_string_equal(status_of(result), cases[i].status);
+        json_decref(result);
+        assert_int_equal(run(engine, SRC_ROOT "/examples/hello/hello.lua", &result, &diag, "x",
+                             NULL, "service=api", NULL),
+                         RT_OK);
+        assert_string_equal(status_of(result), "ok");
+        json_decref(result);
+    }
+    wk_engine_free(engine);
+}
+
+static void test_definition_problems_all_reported(void **state) {
+    (void)state;
+    wk_engine *engine = new_engine();
+    wk_info info;
+    rt_diag diag = {0};
+    assert_int_equal(wk_inspect(engine, TESTS_DIR "/cli/check_problems/bad.lua", &info, &diag),
+                     RT_EANALYZER);
+    assert_true(rt_diag_count(&diag) >= 4);
+    json_t *first = json_array_get(diag.items, 0);
+    assert_true(json_integer_value(json_object_get(first, "line")) > 0);
+    rt_diag_free(&diag);
+    wk_info_free(&info);
+    wk_engine_free(engine);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_example_runs_and_concludes),
+        cmocka_unit_test(test_same_id_same_result),
+        cmocka_unit_test(test_invalid_inputs_all_reported),
+        cmocka_unit_test(test_not_found),
+        cmocka_unit_test(test_process_survives_budgets),
+        cmocka_unit_test(test_definition_problems_all_reported),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,241 @@
+/* workers/wk_catalog.c -- where analyzers are: resolving names under the analyzer path, walking
+ * it, and compiling each file's text once into bytecode that later states load quickly. Only
+ * bytecode the host compiled itself is ever loaded; analyzer code may load text only. */
+#define _DEFAULT_SOURCE /* DT_DIR */
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <lauxlib.h>
+#include "wk_internal.h"
+
+#define MAX_ANALYZER_BYTES (1 << 20)
+
+size_t wk__catalog_roots(wk_engine *engine, const char *const **roots) {
+    *roots = (const char *const *)engine->roots;
+    return engine->nroots;
+}
+
+static int is_file(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int valid_name(const char *name) {
+    if (!*name || *name == '.')
+        return 0;
+    for (const char *p = name; *p; p++)
+        if (!(*p == '_' || *p == '.' || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
+            return 0;
+    return !strstr(name, "..") && name[strlen(name) - 1] != '.';
+}
+
+/* "http.error_spike" under "analyzers" is "analyzers/http/error_spike.lua". Malloc'd. */
+static char *path_of_name(const char *root, const char *name) {
+    size_t n = strlen(root), m = strlen(name);
+    char *path = rt_xmalloc(n + m + 6);
+    memcpy(path, root, n);
+    path[n] = '/';
+    for (size_t i = 0; i < m; i++)
+        path[n + 1 + i] = name[i] == '.' ? '/' : name[i];
+    memcpy(path + n + 1 + m, ".lua", 5);
+    return path;
+}
+
+static int looks_like_path(const char *s) {
+    size_t n = strlen(s);
+    return strchr(s, '/') || (n > 4 && strcmp(s + n - 4, ".lua") == 0);
+}
+
+int wk_resolve(wk_engine *engine, const char *name_or_path, char **path, rt_diag *diag) {
+    if (looks_like_path(name_or_path)) {
+        if (is_file(name_or_path)) {
+            *path = rt_xstrdup(name_or_path);
+            return RT_OK;
+        }
+        rt_diag_add(diag, name_or_path, 0, NULL, "no such analyzer file");
+        return RT_ENOTFOUND;
+    }
+    if (!valid_name(name_or_path)) {
+        rt_diag_add(diag, NULL, 0, NULL,
+                    "'%s' is neither an analyzer name (like http.error_spike) nor a .lua file",
+                    name_or_path);
+        return RT_ENOTFOUND;
+    }
+    for (size_t i = 0; i < engine->nroots; i++) {
+        char *candidate = path_of_name(engine->roots[i], name_or_path);
+        if (is_file(candidate)) {
+            *path = candidate;
+            return RT_OK;
+        }
+        free(candidate);
+    }
+    rt_diag_add(diag, NULL, 0, NULL, "analyzer '%s' not found under the analyzer path (%s%s)",
+                name_or_path, engine->nroots ? engine->roots[0] : "empty",
+                engine->nroots > 1 ? ", …; see `inquest list`" : "");
+    return RT_ENOTFOUND;
+}
+
+/* Lua's messages read "file:line: text"; split them so that the place is reported as such. */
+static void diag_from_lua(rt_diag *diag, const char *path, const char *message) {
+    size_t n = strlen(path);
+    const char *p = message;
+    if (strncmp(p, path, n) == 0 && p[n] == ':' && p[n + 1] >= '0' && p[n + 1] <= '9') {
+        char *end;
+        long line = strtol(p + n + 1, &end, 10);
+        if (end[0] == ':' && end[1] == ' ') {
+            rt_diag_add(diag, path, (int)line, NULL, "%s", end + 2);
+            return;
+        }
+    }
+    rt_diag_add(diag, path, 0, NULL, "%s", message);
+}
+
+static int dump_writer(lua_State *L, const void *p, size_t sz, void *ud) {
+    wk_compiled *c = ud;
+    (void)L;
+    c->bytecode = rt_xrealloc(c->bytecode, c->len + sz);
+    memcpy(c->bytecode + c->len, p, sz);
+    c->len += sz;
+    return 0;
+}
+
+/* Compiles the text of 'path' in a scratch state and keeps the bytecode. */
+static int compile(const char *path, wk_compiled *c, rt_diag *diag) {
+    char *text = NULL, why[256];
+    size_t len;
+    int rc = rt_file_read(path, MAX_ANALYZER_BYTES, &text, &len, why);
+    if (rc != RT_OK) {
+        if (rc != RT_ENOTFOUND)
+            rt_diag_add(diag, path, 0, NULL, "%s", why);
+        return rc;
+    }
+    lua_State *scratch = luaL_newstate();
+    if (!scratch) {
+        free(text);
+        return RT_ENOMEM;
+    }
+    lua_pushfstring(scratch, "@%s", path);
+    if (luaL_loadbufferx(scratch, text, len, lua_tostring(scratch, -1), "t") != LUA_OK) {
+        diag_from_lua(diag, path, lua_tostring(scratch, -1));
+        rc = RT_EANALYZER;
+        goto out;
+    }
+    memset(c, 0, sizeof *c);
+    c->path = rt_xstrdup(path);
+    rt_sha256_hex(text, len, c->hash);
+    lua_dump(scratch, dump_writer, c, 0); /* keep line numbers for file:line in errors */
+out:
+    lua_close(scratch);
+    free(text);
+    return rc;
+}
+
+static wk_compiled *cached(wk_engine *engine, const char *path, rt_diag *diag, int *rc) {
+    for (size_t i = 0; i < engine->ncache; i++)
+        if (strcmp(engine->cache[i].path, path) == 0)
+            return &engine->cache[i];
+    wk_compiled c;
+    *rc = compile(path, &c, diag);
+    if (*rc != RT_OK)
+        return NULL;
+    engine->cache = rt_xrealloc(engine->cache, (engine->ncache + 1) * sizeof c);
+    engine->cache[engine->ncache] = c;
+    return &engine->cache[engine->ncache++];
+}
+
+int wk__catalog_load(wk_engine *engine, lua_State *L, const char *path, char *hash, rt_diag *diag) {
+    int rc = RT_OK;
+    wk_compiled *c = cached(engine, path, diag, &rc);
+    if (!c)
+        return rc;
+    memcpy(hash, c->hash, sizeof c->hash);
+    if (luaL_loadbufferx(L, c->bytecode, c->len, path, "b") != LUA_OK) {
+        rt_diag_add(diag, path, 0, NULL, "%s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return RT_ENOMEM; /* our own bytecode: only memory can fail */
+    }
+    return RT_OK;
+}
+
+void wk__catalog_forget(wk_engine *engine) {
+    for (size_t i = 0; i < engine->ncache; i++) {
+        free(engine->cache[i].path);
+        free(engine->cache[i].bytecode);
+    }
+    free(engine->cache);
+    engine->cache = NULL;
+    engine->ncache = 0;
+}
+
+/* ---- Walking the analyzer path ------------------------------------------------------------ */
+
+typedef struct path_list {
+    char **items;
+    size_t n;
+} path_list;
+
+static int skipped_dir(const char *name, int top) {
+    size_t n = strlen(name);
+    return name[0] == '.' || (top && strcmp(name, "lib") == 0) ||
+           (n > 6 && strcmp(name + n - 6, ".cases") == 0);
+}
+
+static void collect(const char *dir, int top, path_list *out) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    if (!d)
+        return;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        char *path = rt_xmalloc(strlen(dir) + n + 2);
+        sprintf(path, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (stat(path, &st) != 0) {
+            free(path);
+            continue;
+        }
+        if (S_ISDIR(st.st_mode) && !skipped_dir(e->d_name, top)) {
+            collect(path, 0, out);
+        } else if (S_ISREG(st.st_mode) && n > 4 && strcmp(e->d_name + n - 4, ".lua") == 0) {
+            out->items = rt_xrealloc(out->items, (out->n + 1) * sizeof *out->items);
+            out->items[out->n++] = path;
+            continue;
+        }
+        free(path);
+    }
+    closedir(d);
+}
+
+static int compare_paths(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void wk_each_analyzer(wk_engine *engine, void (*fn)(const char *path, void *ud), void *ud) {
+    path_list list = {0};
+    for (size_t i = 0; i < engine->nroots; i++)
+        collect(engine->roots[i], 1, &list);
+    if (list.n > 1)
+        qsort(list.items, list.n, sizeof *list.items, compare_paths);
+    for (size_t i = 0; i < list.n; i++) {
+        fn(list.items[i], ud);
+        free(list.items[i]);
+    }
+    free(list.items);
+}
+
+/* The name an analyzer at 'path' must have, when 'path' lies under a root; NULL otherwise. */
+char *wk__expected_name(wk_engine *engine, const char *path) {
+    for (size_t i = 0; i < engine->nroots; i++) {
+        size_t n = strlen(engine->roots[i]), m = strlen(path);
+        if (strncmp(path, engine->roots[i], n) != 0 || path[n] != '/' || m < n + 6)
+            continue;
+        char *name = rt_xstrdup(path + n + 1);
+        name[strlen(name) - 4] = '\0';
+        for (char *p = name; *p; p++)
+            if (*p == '/')
+                *p = '.';
+        return name;
+    }
+    return NULL;
+}

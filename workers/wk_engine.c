@@ -1,0 +1,468 @@
+/* workers/wk_engine.c -- the life of one analysis.
+ *
+ * Design notes. An analysis goes: resolve → sandbox (fresh state) → load the definition (run the
+ * file's chunk, which returns inquest.analyzer{…}) → validate inputs → run(ctx, input) in its
+ * own thread → result. Each stage either hands on to the next or ends the analysis:
+ *   - resolve fails, inputs are invalid   → no result: the caller made the mistake (RT_ENOTFOUND,
+ *                                           RT_EINPUT), and every problem is in the diag;
+ *   - the definition does not load         → result with status "error" and each problem;
+ *   - run raises, or a budget trips        → result with status "error" or the budget's status,
+ *                                           and where the analyzer stood (file:line).
+ * Findings, steps and logs recorded before an error stay in the result. The Lua state is closed
+ * before wk_run returns; nothing of an analysis outlives it but its result. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <lauxlib.h>
+#include "sdk.h"
+#include "wk_internal.h"
+
+static const char *const status_names[] = {
+    [WK_TRIP_NONE] = "ok",
+    [WK_TRIP_MEMORY] = "memory_exceeded",
+    [WK_TRIP_CPU] = "cpu_exceeded",
+    [WK_TRIP_TIMEOUT] = "timeout",
+};
+
+void wk_limits_default(wk_limits *limits) {
+    limits->memory = WK_DEFAULT_MEMORY;
+    limits->instructions = WK_DEFAULT_INSTRUCTIONS;
+    limits->timeout = WK_DEFAULT_TIMEOUT;
+}
+
+wk_engine *wk_engine_new(const char *const *roots, size_t nroots) {
+    wk_engine *engine = rt_xcalloc(1, sizeof *engine);
+    engine->roots = rt_xcalloc(nroots ? nroots : 1, sizeof *engine->roots);
+    for (size_t i = 0; i < nroots; i++) {
+        engine->roots[i] = rt_xstrdup(roots[i]);
+        size_t n = strlen(engine->roots[i]);
+        while (n > 1 && engine->roots[i][n - 1] == '/')
+            engine->roots[i][--n] = '\0';
+    }
+    engine->nroots = nroots;
+    return engine;
+}
+
+void wk_engine_free(wk_engine *engine) {
+    if (!engine)
+        return;
+    wk__catalog_forget(engine);
+    for (size_t i = 0; i < engine->nroots; i++)
+        free(engine->roots[i]);
+    free(engine->roots);
+    free(engine);
+}
+
+/* ---- Errors and where they happened ------------------------------------------------------- */
+
+/* The message of an error object, without invoking metamethods: a hostile __tostring could
+ * loop, and the host runs it outside every budget. */
+static const char *error_text(lua_State *L, int idx, char *buf, size_t size) {
+    if (lua_type(L, idx) == LUA_TSTRING)
+        return lua_tostring(L, idx);
+    if (lua_type(L, idx) == LUA_TNUMBER)
+        snprintf(buf, size, "%.14g", lua_tonumber(L, idx));
+    else
+        snprintf(buf, size, "(error object is a %s value)", luaL_typename(L, idx));
+    return buf;
+}
+
+void wk__error_from_thread(wk_analysis *a, lua_State *co, const char *message) {
+    lua_Debug ar;
+    json_t *error = json_object();
+    for (int level = 0; lua_getstack(co, level, &ar); level++) {
+        lua_getinfo(co, "Sl", &ar);
+        if (ar.currentline <= 0 || ar.source[0] != '@')
+            continue;
+        size_t n = strlen(ar.short_src);
+        /* "file:12: boom" says the place twice once file and line are fields of their own. */
+        if (strncmp(message, ar.short_src, n) == 0 && message[n] == ':') {
+            const char *rest = strstr(message + n + 1, ": ");
+            if (rest)
+                message = rest + 2;
+        }
+        json_object_set_new(error, "file", json_string(ar.source + 1));
+        json_object_set_new(error, "line", json_integer(ar.currentline));
+        break;
+    }
+    json_object_set_new(error, "message", json_string(message));
+    if (!json_object_get(error, "message")) /* invalid UTF-8 */
+        json_object_set_new(error, "message", json_string("(error message is not UTF-8)"));
+    json_array_append_new(a->errors, error);
+}
+
+static void errors_from_diag(wk_analysis *a, rt_diag *diag) {
+    json_array_extend(a->errors, diag->items);
+}
+
+/* ---- Running Lua code in a thread of its own ---------------------------------------------- */
+
+/* Calls the function below 'nargs' arguments on top of a->L in a new thread, so that later the
+ * analysis can yield for I/O. Returns LUA_OK with 'nresults' results in their place, or the
+ * error status with the error recorded. */
+static int call_in_thread(wk_analysis *a, int nargs, int nresults) {
+    lua_State *L = a->L;
+    lua_State *co = lua_newthread(L);
+    lua_insert(L, -(nargs + 2));
+    lua_xmove(L, co, nargs + 1);
+    int nres = 0, status = lua_resume(co, L, nargs, &nres);
+    if (status == LUA_YIELD) {
+        status = LUA_ERRRUN;
+        lua_pushliteral(co, "attempt to yield from outside a coroutine");
+    }
+    if (status == LUA_OK) {
+        lua_settop(co, nresults);
+        lua_xmove(co, L, nresults);
+        lua_remove(L, -(nresults + 1));
+    } else {
+        char buf[64];
+        wk__error_from_thread(a, co, error_text(co, -1, buf, sizeof buf));
+        lua_pop(L, 1);
+    }
+    return status;
+}
+
+/* ---- Stages ------------------------------------------------------------------------------- */
+
+void wk_new_id(char *out) {
+    unsigned char bytes[8] = {0};
+    if (getrandom(bytes, sizeof bytes, 0) != (ssize_t)sizeof bytes)
+        abort(); /* no entropy: nothing sensible to go on with */
+    for (size_t i = 0; i < sizeof bytes; i++)
+        sprintf(out + 2 * i, "%02x", bytes[i]);
+}
+
+static void analysis_init(wk_analysis *a, wk_engine *engine, const wk_request *request) {
+    memset(a, 0, sizeof *a);
+    a->engine = engine;
+    a->budget.limits = request->limits;
+    a->started_at = rt_wallclock();
+    a->started_mono = rt_monotonic();
+    a->now = request->now > 0 ? request->now : floor(a->started_at);
+    a->findings = json_array();
+    a->steps = json_array();
+    a->logs = json_array();
+    a->errors = json_array();
+}
+
+static void analysis_free(wk_analysis *a) {
+    wk__sandbox_close(a);
+    json_decref(a->findings);
+    json_decref(a->steps);
+    json_decref(a->logs);
+    json_decref(a->errors);
+    free(a->conclusion_tag);
+    free(a->conclusion_summary);
+}
+
+/* Checks that the name fits the file's place under the analyzer path. */
+static void check_name(wk_analysis *a, const char *name, rt_diag *diag) {
+    char *expected = wk__expected_name(a->engine, a->path);
+    if (expected && strcmp(expected, name) != 0)
+        rt_diag_add(diag, a->path, 0, NULL,
+                    "the analyzer is named '%s' but its file says '%s' (rename one of them)", name,
+                    expected);
+    free(expected);
+}
+
+/* Runs the analyzer file's chunk; pushes the definition. Problems go to 'diag'. */
+static int load_definition(wk_analysis *a, char *hash, rt_diag *diag) {
+    lua_State *L = a->L;
+    size_t before = rt_diag_count(diag);
+    int rc = wk__catalog_load(a->engine, L, a->path, hash, diag);
+    if (rc != RT_OK)
+        return rc == RT_ENOTFOUND ? RT_ENOTFOUND : RT_EANALYZER;
+    sdk_set_diag(L, diag);
+    size_t errors_before = json_array_size(a->errors);
+    int status = call_in_thread(a, 0, 1);
+    sdk_set_diag(L, NULL);
+    if (status != LUA_OK) {
+        json_t *e = json_array_get(a->errors, errors_before);
+        rt_diag_add(diag, json_string_value(json_object_get(e, "file")),
+                    (int)json_integer_value(json_object_get(e, "line")), NULL, "%s",
+                    json_string_value(json_object_get(e, "message")));
+        json_array_remove(a->errors, errors_before);
+        return RT_EANALYZER;
+    }
+    if (!sdk_is_analyzer(L, -1)) {
+        rt_diag_add(diag, a->path, 0, NULL, "the file must return inquest.analyzer{…}");
+        lua_pop(L, 1);
+        return RT_EANALYZER;
+    }
+    lua_getfield(L, -1, "name");
+    snprintf(a->name, sizeof a->name, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+    lua_pop(L, 1);
+    check_name(a, a->name, diag);
+    if (rt_diag_count(diag) > before) {
+        lua_pop(L, 1);
+        return RT_EANALYZER;
+    }
+    return RT_OK;
+}
+
+static const char *default_conclusion(wk_analysis *a) {
+    size_t i;
+    json_t *finding;
+    json_array_foreach(a->findings, i, finding) {
+        if (json_object_get(finding, "root_cause"))
+            return "root_cause_found";
+    }
+    return "inconclusive";
+}
+
+static json_t *conclusion_json(wk_analysis *a) {
+    const char *tag = a->conclusion_tag ? a->conclusion_tag : default_conclusion(a);
+    json_t *c = json_pack("{s:s}", "tag", tag);
+    if (a->conclusion_summary)
+        json_object_set_new(c, "summary", json_string(a->conclusion_summary));
+    return c;
+}
+
+static json_t *analyzer_json(wk_analysis *a, const char *hash) {
+    json_t *j = json_pack("{s:s, s:s, s:s}", "name", a->name, "file", a->path, "hash", hash);
+    if (a->L && lua_istable(a->L, 1) && lua_getfield(a->L, 1, "version") == LUA_TSTRING)
+        json_object_set_new(j, "version", json_string(lua_tostring(a->L, -1)));
+    if (a->L)
+        lua_settop(a->L, 1);
+    return j;
+}
+
+/* The result of a finished analysis; 'inputs' is stolen (may be NULL). */
+static json_t *result_json(wk_analysis *a, const char *status, const char *hash, json_t *inputs) {
+    json_t *r =
+        json_pack("{s:s, s:s, s:o, s:o, s:o, s:s, s:O, s:O, s:[], s:O}", "schema",
+                  SDK_RESULT_SCHEMA, "id", a->id, "analyzer", analyzer_json(a, hash), "inputs",
+                  inputs ? inputs : json_object(), "now", rt_json_number(a->now), "status", status,
+                  "findings", a->findings, "steps", a->steps, "calls", "logs", a->logs);
+    if (strcmp(status, "ok") == 0)
+        json_object_set_new(r, "conclusion", conclusion_json(a));
+    else
+        json_object_set(r, "errors", a->errors);
+    if (a->logs_dropped)
+        json_object_set_new(r, "logs_dropped", json_integer((json_int_t)a->logs_dropped));
+    json_object_set_new(r, "usage",
+                        json_pack("{s:I, s:I}", "instructions", (json_int_t)a->budget.steps_used,
+                                  "memory_peak", (json_int_t)a->budget.memory_peak));
+    json_object_set_new(r, "timing",
+                        json_pack("{s:o, s:f}", "started_at", rt_json_number(a->started_at),
+                                  "duration_ms", (rt_monotonic() - a->started_mono) * 1e3));
+    return r;
+}
+
+/* Validates the inputs and runs the definition on top of the stack. */
+static const char *run_definition(wk_analysis *a, const json_t *raw, json_t **inputs, rt_diag *diag,
+                                  int *rc) {
+    lua_State *L = a->L;
+    lua_getfield(L, 1, "inputs");
+    int ok = sdk_inputs_validate(L, lua_gettop(L), raw, a->now, diag);
+    lua_remove(L, -1 - (ok == 0));
+    if (ok != 0) {
+        *rc = RT_EINPUT;
+        return NULL;
+    }
+    char why[256];
+    *inputs = sdk_lua_to_json(L, -1, why, sizeof why);
+    lua_getfield(L, 1, "run");
+    lua_insert(L, -2);
+    wk__ctx_push(a);
+    lua_insert(L, -2);
+    int status = call_in_thread(a, 2, 0);
+    /* An analysis that died right after an allocation failed died of memory, whether Lua
+     * raised LUA_ERRMEM or a library turned the failure into an ordinary error. */
+    if (status != LUA_OK && a->budget.alloc_failed)
+        a->budget.tripped = a->budget.tripped ? a->budget.tripped : WK_TRIP_MEMORY;
+    if (a->budget.tripped)
+        return status_names[a->budget.tripped];
+    return status == LUA_OK ? "ok" : "error";
+}
+
+/* One analysis, nested under 'parent' (NULL at the top). */
+static int run_analysis(wk_engine *engine, const wk_request *request, wk_analysis *parent,
+                        json_t **result, rt_diag *diag) {
+    wk_analysis a;
+    char idbuf[20], hash[72] = "";
+    json_t *inputs = NULL;
+    analysis_init(&a, engine, request);
+    a.parent = parent;
+    a.depth = parent ? parent->depth + 1 : 0;
+    if (!request->id)
+        wk_new_id(idbuf);
+    a.id = request->id ? request->id : idbuf;
+    char *path = NULL;
+    int rc = wk_resolve(engine, request->analyzer, &path, diag);
+    if (rc != RT_OK)
+        goto out;
+    a.path = path;
+    snprintf(a.name, sizeof a.name, "%s", request->analyzer);
+    const char *status = "error";
+    if (wk__sandbox_open(&a) != RT_OK) {
+        status = status_names[WK_TRIP_MEMORY];
+        json_array_append_new(a.errors, json_pack("{s:s}", "message",
+                                                  "memory budget exceeded "
+                                                  "while creating the state"));
+    } else {
+        rt_diag problems = {0};
+        rc = load_definition(&a, hash, &problems);
+        if (rc == RT_OK)
+            status = run_definition(&a, request->inputs, &inputs, diag, &rc);
+        else if (rc == RT_EANALYZER)
+            errors_from_diag(&a, &problems);
+        else
+            rt_diag_add(diag, NULL, 0, NULL, "%s", rt_strerror(rc));
+        rt_diag_free(&problems);
+        if (rc == RT_EANALYZER)
+            rc = RT_OK;
+    }
+    if (rc == RT_OK)
+        *result = result_json(&a, status, hash, inputs);
+    else
+        json_decref(inputs);
+    if (parent)
+        parent->budget.steps_used += a.budget.steps_used;
+out:
+    analysis_free(&a);
+    free(path);
+    return rc;
+}
+
+int wk_run(wk_engine *engine, const wk_request *request, json_t **result, rt_diag *diag) {
+    return run_analysis(engine, request, NULL, result, diag);
+}
+
+/* ---- Chaining: ctx:call ------------------------------------------------------------------- */
+
+static void push_chain(lua_State *L, wk_analysis *a, const char *name) {
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    const wk_analysis *chain[WK_MAX_CALL_DEPTH + 2];
+    int n = 0;
+    for (const wk_analysis *p = a; p && n < WK_MAX_CALL_DEPTH + 1; p = p->parent)
+        chain[n++] = p;
+    while (n-- > 0) {
+        luaL_addstring(&b, chain[n]->name);
+        luaL_addstring(&b, " → ");
+    }
+    luaL_addstring(&b, name);
+    luaL_pushresult(&b);
+}
+
+static void check_call(lua_State *L, wk_analysis *a, const char *name) {
+    for (const wk_analysis *p = a; p; p = p->parent) {
+        if (strcmp(p->name, name) == 0) {
+            push_chain(L, a, name);
+            luaL_error(L, "ctx:call: cycle %s", lua_tostring(L, -1));
+        }
+    }
+    if (a->depth + 1 >= WK_MAX_CALL_DEPTH + 1) {
+        push_chain(L, a, name);
+        luaL_error(L, "ctx:call: calls nest at most %d deep (%s)", WK_MAX_CALL_DEPTH,
+                   lua_tostring(L, -1));
+    }
+}
+
+int wk__call(lua_State *L, const char *name, int inputs_idx) {
+    wk_analysis *a = wk__analysis(L);
+    check_call(L, a, name);
+    char why[256], id[160];
+    json_t *inputs = NULL;
+    if (!lua_isnoneornil(L, inputs_idx) &&
+        !(inputs = sdk_lua_to_json(L, inputs_idx, why, sizeof why)))
+        return luaL_error(L, "ctx:call: inputs: %s", why);
+    snprintf(id, sizeof id, "%s.%d", a->id, ++a->calls_made);
+    wk_request request = {.analyzer = name, .inputs = inputs, .id = id, .now = a->now};
+    request.limits = a->budget.limits;
+    request.limits.timeout = a->budget.deadline - rt_monotonic();
+    request.limits.instructions -= a->budget.steps_used;
+    json_t *result = NULL;
+    rt_diag diag = {0};
+    int rc = run_analysis(a->engine, &request, a, &result, &diag);
+    json_decref(inputs);
+    if (rc != RT_OK) {
+        luaL_Buffer b;
+        luaL_buffinit(L, &b);
+        lua_pushfstring(L, "ctx:call %s: %s:", name, rt_strerror(rc));
+        luaL_addvalue(&b);
+        for (size_t i = 0; i < rt_diag_count(&diag); i++) {
+            json_t *item = json_array_get(diag.items, i);
+            const char *field = json_string_value(json_object_get(item, "field"));
+            lua_pushfstring(L, " %s%s%s;", field ? field : "", field ? ": " : "",
+                            json_string_value(json_object_get(item, "message")));
+            luaL_addvalue(&b);
+        }
+        rt_diag_free(&diag);
+        luaL_pushresult(&b);
+        return lua_error(L);
+    }
+    sdk_json_to_lua(L, result);
+    json_decref(result);
+    return 1;
+}
+
+/* ---- Inspection without running ---------------------------------------------------------- */
+
+static char *dup_field(lua_State *L, const char *key) {
+    lua_getfield(L, 1, key);
+    char *s = lua_isstring(L, -1) ? rt_xstrdup(lua_tostring(L, -1)) : NULL;
+    lua_pop(L, 1);
+    return s;
+}
+
+static void fill_info(wk_analysis *a, wk_info *info) {
+    lua_State *L = a->L;
+    char why[256];
+    info->name = dup_field(L, "name");
+    info->owner = dup_field(L, "owner");
+    info->description = dup_field(L, "description");
+    info->version = dup_field(L, "version");
+    lua_getfield(L, 1, "tags");
+    info->tags = lua_istable(L, -1) ? sdk_lua_to_json(L, -1, why, sizeof why) : NULL;
+    if (!json_is_array(info->tags)) {
+        json_decref(info->tags);
+        info->tags = json_array();
+    }
+    lua_getfield(L, 1, "inputs");
+    info->inputs = sdk_schema_json(L, lua_gettop(L));
+    lua_settop(L, 1);
+}
+
+int wk_inspect(wk_engine *engine, const char *path, wk_info *info, rt_diag *diag) {
+    wk_analysis a;
+    wk_request request = {.analyzer = path, .id = "inspect"};
+    wk_limits_default(&request.limits);
+    memset(info, 0, sizeof *info);
+    analysis_init(&a, engine, &request);
+    a.id = request.id;
+    a.path = path;
+    int rc = wk__sandbox_open(&a);
+    if (rc == RT_OK)
+        rc = load_definition(&a, info->hash, diag);
+    if (rc == RT_OK) {
+        info->path = rt_xstrdup(path);
+        fill_info(&a, info);
+    }
+    analysis_free(&a);
+    return rc;
+}
+
+void wk_info_free(wk_info *info) {
+    if (!info)
+        return;
+    free(info->path);
+    free(info->name);
+    free(info->owner);
+    free(info->description);
+    free(info->version);
+    json_decref(info->tags);
+    json_decref(info->inputs);
+    memset(info, 0, sizeof *info);
+}
+
+json_t *wk_result_stopped(const wk_request *request, const char *status, const char *message) {
+    json_t *analyzer = json_pack("{s:s}", "name", request->analyzer);
+    return json_pack("{s:s, s:s, s:o, s:{}, s:o, s:s, s:[], s:[], s:[], s:[], s:[{s:s}]}", "schema",
+                     SDK_RESULT_SCHEMA, "id", request->id, "analyzer", analyzer, "inputs", "now",
+                     rt_json_number(request->now), "status", status, "findings", "steps", "calls",
+                     "logs", "errors", "message", message);
+}

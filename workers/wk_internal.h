@@ -1,0 +1,100 @@
+/* workers/wk_internal.h -- what the engine's own files share: the budget of one analysis, the
+ * analysis itself, and the sandbox that hosts it. Nothing outside workers/ includes it. */
+#ifndef INQUEST_WK_INTERNAL_H
+#define INQUEST_WK_INTERNAL_H
+
+#include <lua.h>
+#include "wk.h"
+
+/* Why an analysis was stopped; 0 while its budgets hold. Values match result statuses. */
+typedef enum wk_trip {
+    WK_TRIP_NONE = 0,
+    WK_TRIP_MEMORY,
+    WK_TRIP_CPU,
+    WK_TRIP_TIMEOUT,
+} wk_trip;
+
+/* Budget of one Lua state. Read by the allocator, the count hook and the pattern matcher. */
+typedef struct wk_budget {
+    wk_limits limits;
+    double deadline;    /* rt_monotonic() time */
+    size_t memory_used; /* bytes held by the Lua state */
+    size_t memory_peak;
+    uint64_t steps_used; /* instructions and pattern steps */
+    int alloc_failed;    /* the last growing allocation failed: a second one in a row trips */
+    wk_trip tripped;
+} wk_budget;
+
+typedef struct wk_analysis wk_analysis;
+
+/* A compiled analyzer (or lib module): bytecode the host made itself from the file's text. */
+typedef struct wk_compiled {
+    char *path;
+    char hash[72];
+    char *bytecode;
+    size_t len;
+} wk_compiled;
+
+struct wk_engine {
+    char **roots;
+    size_t nroots;
+    wk_compiled *cache;
+    size_t ncache;
+};
+
+/* An analysis in progress. The Lua state's extra space points to it. */
+struct wk_analysis {
+    wk_engine *engine;
+    wk_analysis *parent; /* the analysis whose ctx:call started this one, or NULL */
+    int depth;
+    lua_State *L;
+    wk_budget budget;
+    const char *id;
+    char name[128]; /* the analyzer's name once known */
+    const char *path;
+    double now;
+    double started_at, started_mono;          /* wall clock, monotonic clock */
+    int calls_made;                           /* by ctx:call, numbering the children's ids */
+    json_t *findings, *steps, *logs, *errors; /* owned arrays */
+    size_t logs_dropped;
+    char *conclusion_tag, *conclusion_summary; /* owned, or NULL */
+};
+
+/* The analysis that owns 'L' (any thread of its state). */
+static inline wk_analysis *wk__analysis(lua_State *L) {
+    return *(wk_analysis **)lua_getextraspace(L);
+}
+
+/* Creates the sandboxed Lua state of 'a' (fresh, allow-listed, budgeted) in a->L. Returns RT_OK
+ * or RT_ENOMEM. */
+int wk__sandbox_open(wk_analysis *a);
+void wk__sandbox_close(wk_analysis *a);
+
+/* Pushes the compiled chunk of the analyzer at 'path' (from the engine's cache; compiled from
+ * text on first use). Returns RT_OK, or an error with the problem in 'diag'. 'hash' receives
+ * the text's hash (72 bytes). */
+int wk__catalog_load(wk_engine *engine, lua_State *L, const char *path, char *hash, rt_diag *diag);
+
+/* Drops every compiled analyzer, so that the next run reads the files again. */
+void wk__catalog_forget(wk_engine *engine);
+
+/* The name an analyzer at 'path' must have when 'path' lies under a root (malloc'd), or NULL. */
+char *wk__expected_name(wk_engine *engine, const char *path);
+
+/* The folders of the analyzer path. */
+size_t wk__catalog_roots(wk_engine *engine, const char *const **roots);
+
+/* Pushes the ctx table of analysis 'a'. */
+void wk__ctx_push(wk_analysis *a);
+
+/* Adds a log line to the analysis (capped; extra lines are counted). */
+void wk__log(wk_analysis *a, const char *level, const char *message, size_t len);
+
+/* Runs the nested analysis that ctx:call asked for; pushes its result as a Lua table. Raises a
+ * Lua error on cycles, depth, unknown analyzers and invalid inputs. */
+int wk__call(lua_State *L, const char *name, int inputs_idx);
+
+/* Records where the analysis stood (file, line) for the error 'message' raised in thread 'co'. */
+void wk__error_from_thread(wk_analysis *a, lua_State *co, const char *message);
+
+#endif

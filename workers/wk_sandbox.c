@@ -1,0 +1,441 @@
+/* workers/wk_sandbox.c -- the Lua state of one analysis: a budgeted allocator, an instruction
+ * and deadline hook that pcall cannot swallow, and an allow-listed environment (docs/sdk.md,
+ * "The sandbox"). The analysis' lifecycle lives in wk_engine.c, the ctx object in wk_ctx.c. */
+#define _DEFAULT_SOURCE /* timegm */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <lauxlib.h>
+#include <lualib.h>
+#include "sdk.h"
+#include "wk_internal.h"
+#include "wk_pattern.h"
+
+/* The hook runs every this many VM instructions: often enough that a deadline holds to a few
+ * milliseconds, rarely enough to cost nothing measurable. */
+#define HOOK_EVERY 1000
+/* Once a budget has tripped, the state may grow this much more so that the error can unwind. */
+#define TRIPPED_SLACK ((size_t)1 << 20)
+
+static const char *const trip_messages[] = {
+    [WK_TRIP_MEMORY] = "memory budget exceeded",
+    [WK_TRIP_CPU] = "instruction budget exceeded",
+    [WK_TRIP_TIMEOUT] = "deadline exceeded",
+};
+
+/* ---- Budgets ----------------------------------------------------------------------------- */
+
+static void trip(wk_budget *b, wk_trip why) {
+    if (!b->tripped)
+        b->tripped = why;
+}
+
+/* A growing allocation that fails is answered with NULL; Lua then collects garbage and tries
+ * once more. Only a second failure in a row means the analysis really is over its budget. */
+static void *refuse(wk_budget *b) {
+    if (b->alloc_failed)
+        trip(b, WK_TRIP_MEMORY);
+    b->alloc_failed = 1;
+    return NULL;
+}
+
+static void *budget_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+    wk_budget *b = ud;
+    if (!ptr)
+        osize = 0;
+    if (nsize == 0) {
+        free(ptr);
+        b->memory_used -= osize;
+        return NULL;
+    }
+    size_t limit = b->limits.memory + (b->tripped ? TRIPPED_SLACK : 0);
+    if (nsize > osize && b->memory_used - osize + nsize > limit)
+        return refuse(b);
+    void *p = realloc(ptr, nsize);
+    if (!p)
+        return refuse(b);
+    b->memory_used = b->memory_used - osize + nsize;
+    if (nsize > osize) {
+        b->alloc_failed = 0;
+        if (b->memory_used > b->memory_peak)
+            b->memory_peak = b->memory_used;
+    }
+    return p;
+}
+
+static const char *budget_check(wk_budget *b, unsigned steps) {
+    b->steps_used += steps;
+    if (b->steps_used > b->limits.instructions)
+        trip(b, WK_TRIP_CPU);
+    else if (rt_monotonic() > b->deadline)
+        trip(b, WK_TRIP_TIMEOUT);
+    return b->tripped ? trip_messages[b->tripped] : NULL;
+}
+
+static const char *charge_pattern(void *ud, unsigned steps) {
+    return budget_check(ud, steps);
+}
+
+/* Once a budget trips, the hook fires on every instruction of every thread and raises again, so
+ * that pcall, xpcall and error handlers cannot catch the error and go on. */
+static void budget_hook(lua_State *L, lua_Debug *ar) {
+    wk_budget *b = &wk__analysis(L)->budget;
+    (void)ar;
+    if (!b->tripped && !budget_check(b, HOOK_EVERY))
+        return;
+    lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+    lua_pushstring(L, trip_messages[b->tripped]);
+    lua_error(L);
+}
+
+/* ---- Replacements for unsafe or nondeterministic base functions --------------------------- */
+
+static int sb_setmetatable(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_argexpected(L, lua_isnoneornil(L, 2) || lua_istable(L, 2), 2, "nil or table");
+    if (lua_istable(L, 2) && lua_getfield(L, 2, "__gc") != LUA_TNIL)
+        return luaL_error(L, "setmetatable: __gc metamethods are not allowed in analyzers "
+                             "(finalizers run outside the analysis' budgets)");
+    if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL)
+        return luaL_error(L, "cannot change a protected metatable");
+    lua_settop(L, 2);
+    lua_setmetatable(L, 1);
+    return 1;
+}
+
+/* load() compiles text only: bytecode can break the VM's invariants. */
+static int sb_load(lua_State *L) {
+    int nargs = lua_gettop(L);
+    lua_settop(L, 4); /* absent arguments become nil; an env given as nil stays given */
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, 2);
+    lua_pushliteral(L, "t");
+    if (nargs >= 4)
+        lua_pushvalue(L, 4);
+    lua_call(L, nargs >= 4 ? 4 : 3, LUA_MULTRET);
+    return lua_gettop(L) - 4;
+}
+
+/* xpcall runs its message handler after the stack unwinds, as ordinary code. Lua would run it
+ * at the error with hooks possibly off (an error raised by the budget hook leaves them off until
+ * a pcall catches it), and a looping handler would then escape every budget. Without the debug
+ * library a handler cannot tell the difference. */
+static int xpcall_handled(lua_State *L, int status, lua_KContext k) {
+    (void)status;
+    (void)k;
+    lua_pushboolean(L, 0);
+    lua_insert(L, -2);
+    return 2;
+}
+
+/* Stack: handler, then fn's results, or the error. */
+static int xpcall_done(lua_State *L, int status, lua_KContext k) {
+    if (status == LUA_OK || status == LUA_YIELD) {
+        lua_pushboolean(L, 1);
+        lua_replace(L, 1);
+        return lua_gettop(L);
+    }
+    lua_pushvalue(L, 1);
+    lua_insert(L, -2);
+    lua_callk(L, 1, 1, k, xpcall_handled);
+    return xpcall_handled(L, LUA_OK, k);
+}
+
+static int sb_xpcall(lua_State *L) {
+    int n = lua_gettop(L);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_pushvalue(L, 1); /* swap fn and handler: handler, fn, args… */
+    lua_copy(L, 2, 1);
+    lua_replace(L, 2);
+    return xpcall_done(L, lua_pcallk(L, n - 2, LUA_MULTRET, 0, 0, xpcall_done), 0);
+}
+
+static int sb_collectgarbage(lua_State *L) {
+    static const char *const options[] = {"collect", "count", "step", NULL};
+    switch (luaL_checkoption(L, 1, "collect", options)) {
+    case 0:
+        lua_gc(L, LUA_GCCOLLECT);
+        lua_pushinteger(L, 0);
+        return 1;
+    case 1:
+        lua_pushnumber(L, lua_gc(L, LUA_GCCOUNT) + lua_gc(L, LUA_GCCOUNTB) / 1024.0);
+        return 1;
+    default:
+        lua_pushboolean(L, lua_gc(L, LUA_GCSTEP, (int)luaL_optinteger(L, 2, 0)));
+        return 1;
+    }
+}
+
+/* print() writes to the analysis log: an analyzer has no terminal. */
+static int sb_print(lua_State *L) {
+    int n = lua_gettop(L);
+    luaL_Buffer buf;
+    luaL_buffinit(L, &buf);
+    for (int i = 1; i <= n; i++) {
+        if (i > 1)
+            luaL_addchar(&buf, '\t');
+        luaL_tolstring(L, i, NULL);
+        luaL_addvalue(&buf);
+    }
+    luaL_pushresult(&buf);
+    size_t len;
+    const char *line = lua_tolstring(L, -1, &len);
+    wk__log(wk__analysis(L), "info", line, len);
+    return 0;
+}
+
+/* ---- os: the analysis' clock only --------------------------------------------------------- */
+
+static int date_field(lua_State *L, const char *key, int fallback) {
+    int isnum, t = lua_getfield(L, 1, key);
+    lua_Integer v = lua_tointegerx(L, -1, &isnum);
+    lua_pop(L, 1);
+    if (t == LUA_TNIL && fallback >= 0)
+        return fallback;
+    if (!isnum || v < -100000 || v > 100000)
+        return luaL_error(L, "os.time: field '%s' is missing or not a small integer", key);
+    return (int)v;
+}
+
+static int sb_os_time(lua_State *L) {
+    if (lua_isnoneornil(L, 1)) {
+        lua_pushinteger(L, (lua_Integer)floor(wk__analysis(L)->now));
+        return 1;
+    }
+    luaL_checktype(L, 1, LUA_TTABLE);
+    struct tm tm = {
+        .tm_year = date_field(L, "year", -1) - 1900,
+        .tm_mon = date_field(L, "month", -1) - 1,
+        .tm_mday = date_field(L, "day", -1),
+        .tm_hour = date_field(L, "hour", 12),
+        .tm_min = date_field(L, "min", 0),
+        .tm_sec = date_field(L, "sec", 0),
+    };
+    lua_pushinteger(L, (lua_Integer)timegm(&tm));
+    return 1;
+}
+
+static void set_int_field(lua_State *L, const char *key, int value) {
+    lua_pushinteger(L, value);
+    lua_setfield(L, -2, key);
+}
+
+static void push_date_table(lua_State *L, const struct tm *tm) {
+    lua_createtable(L, 0, 9);
+    set_int_field(L, "year", tm->tm_year + 1900);
+    set_int_field(L, "month", tm->tm_mon + 1);
+    set_int_field(L, "day", tm->tm_mday);
+    set_int_field(L, "hour", tm->tm_hour);
+    set_int_field(L, "min", tm->tm_min);
+    set_int_field(L, "sec", tm->tm_sec);
+    set_int_field(L, "yday", tm->tm_yday + 1);
+    set_int_field(L, "wday", tm->tm_wday + 1);
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "isdst");
+}
+
+/* os.date formats in UTC whatever the machine's zone, with C99's conversions only. */
+static int sb_os_date(lua_State *L) {
+    const char *fmt = luaL_optstring(L, 1, "%c");
+    lua_Number t = luaL_optnumber(L, 2, wk__analysis(L)->now);
+    time_t secs = (time_t)floor(t);
+    struct tm tm;
+    if (!gmtime_r(&secs, &tm))
+        return luaL_error(L, "os.date: time out of range");
+    if (*fmt == '!')
+        fmt++;
+    if (strcmp(fmt, "*t") == 0) {
+        push_date_table(L, &tm);
+        return 1;
+    }
+    luaL_Buffer buf;
+    luaL_buffinit(L, &buf);
+    for (; *fmt; fmt++) {
+        if (*fmt != '%') {
+            luaL_addchar(&buf, *fmt);
+            continue;
+        }
+        char spec[3] = {'%', *++fmt, '\0'}, out[64];
+        if (!*fmt || !strchr("aAbBcCdDeFgGhHIjmMnprRStTuUVwWxXyYzZ%", *fmt))
+            return luaL_error(L, "os.date: invalid conversion specifier '%s'", spec);
+        luaL_addlstring(&buf, out, strftime(out, sizeof out, spec, &tm));
+    }
+    luaL_pushresult(&buf);
+    return 1;
+}
+
+/* ---- require: the SDK and analyzers/lib only ---------------------------------------------- */
+
+static int is_lib_name(const char *name) {
+    if (strncmp(name, "lib.", 4) != 0 || !name[4])
+        return 0;
+    for (const char *p = name + 4; *p; p++)
+        if (!(*p == '_' || *p == '.' || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
+            return 0;
+    return !strstr(name, "..") && name[strlen(name) - 1] != '.';
+}
+
+/* Finds analyzers/lib/x/y.lua for "lib.x.y" under the analyzer path; pushes its chunk. */
+static int load_lib(lua_State *L, const char *name) {
+    wk_analysis *a = wk__analysis(L);
+    const char *const *roots;
+    size_t nroots = wk__catalog_roots(a->engine, &roots);
+    for (size_t i = 0; i < nroots; i++) {
+        luaL_Buffer path;
+        luaL_buffinit(L, &path);
+        luaL_addstring(&path, roots[i]);
+        luaL_addchar(&path, '/');
+        for (const char *p = name; *p; p++)
+            luaL_addchar(&path, *p == '.' ? '/' : *p);
+        luaL_addstring(&path, ".lua");
+        luaL_pushresult(&path);
+        char hash[72];
+        rt_diag diag = {0};
+        int rc = wk__catalog_load(a->engine, L, lua_tostring(L, -1), hash, &diag);
+        if (rc == RT_OK) {
+            rt_diag_free(&diag);
+            return 1;
+        }
+        lua_pop(L, 1);
+        if (rc != RT_ENOTFOUND) {
+            const char *why =
+                json_string_value(json_object_get(json_array_get(diag.items, 0), "message"));
+            lua_pushfstring(L, "require '%s': %s", name, why ? why : rt_strerror(rc));
+            rt_diag_free(&diag);
+            return lua_error(L);
+        }
+        rt_diag_free(&diag);
+    }
+    return luaL_error(L, "module '%s' not found in lib/ of the analyzer path", name);
+}
+
+static int sb_require(lua_State *L) {
+    const char *name = luaL_checkstring(L, 1);
+    lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    if (lua_getfield(L, 2, name) != LUA_TNIL) {
+        if (lua_toboolean(L, -1) == 0)
+            return luaL_error(L, "require '%s': circular require", name);
+        return 1;
+    }
+    lua_pop(L, 1);
+    if (strcmp(name, "inquest") == 0)
+        lua_pushcfunction(L, sdk_open);
+    else if (is_lib_name(name))
+        load_lib(L, name);
+    else
+        return luaL_error(L,
+                          "module '%s' not found: analyzers may require \"inquest\" and "
+                          "modules of analyzers/lib (\"lib.name\") only",
+                          name);
+    lua_pushboolean(L, 0); /* marks the module as loading */
+    lua_setfield(L, 2, name);
+    lua_pushstring(L, name);
+    lua_call(L, 1, 1);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushboolean(L, 1);
+    }
+    lua_pushvalue(L, -1);
+    lua_setfield(L, 2, name);
+    return 1;
+}
+
+/* ---- The environment ---------------------------------------------------------------------- */
+
+static const luaL_Reg opened_libs[] = {
+    {LUA_GNAME, luaopen_base},
+    {LUA_STRLIBNAME, luaopen_string},
+    {LUA_TABLIBNAME, luaopen_table},
+    {LUA_MATHLIBNAME, luaopen_math},
+    {LUA_UTF8LIBNAME, luaopen_utf8},
+    {LUA_COLIBNAME, luaopen_coroutine},
+    {NULL, NULL},
+};
+
+static const char *const removed_globals[] = {"dofile", "loadfile", "warn", NULL};
+
+static const luaL_Reg replaced_globals[] = {
+    {"setmetatable", sb_setmetatable},
+    {"xpcall", sb_xpcall},
+    {"collectgarbage", sb_collectgarbage},
+    {"print", sb_print},
+    {"require", sb_require},
+    {NULL, NULL},
+};
+
+static const luaL_Reg os_functions[] = {{"time", sb_os_time}, {"date", sb_os_date}, {NULL, NULL}};
+
+static void open_libraries(lua_State *L) {
+    for (const luaL_Reg *lib = opened_libs; lib->func; lib++) {
+        luaL_requiref(L, lib->name, lib->func, 1);
+        lua_pop(L, 1);
+    }
+    luaL_newlib(L, os_functions);
+    lua_setglobal(L, "os");
+}
+
+static void restrict_globals(lua_State *L, wk_budget *b) {
+    lua_pushglobaltable(L);
+    for (const char *const *name = removed_globals; *name; name++) {
+        lua_pushnil(L);
+        lua_setfield(L, -2, *name);
+    }
+    luaL_setfuncs(L, replaced_globals, 0);
+    lua_getfield(L, -1, "load");
+    lua_pushcclosure(L, sb_load, 1);
+    lua_setfield(L, -2, "load");
+    lua_getfield(L, -1, LUA_STRLIBNAME);
+    lua_pushnil(L);
+    lua_setfield(L, -2, "dump");
+    wk_pattern_install(L, lua_gettop(L), charge_pattern, b);
+    lua_pop(L, 2);
+    /* Shared string metatable: analyzer code may use it but not reach or replace it. */
+    lua_pushliteral(L, "");
+    lua_getmetatable(L, -1);
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 2);
+}
+
+/* math.random gives the same sequence for the same analysis id. */
+static void seed_random(lua_State *L, const char *id) {
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (const char *p = id; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    lua_getglobal(L, LUA_MATHLIBNAME);
+    lua_getfield(L, -1, "randomseed");
+    lua_pushinteger(L, (lua_Integer)(h >> 1));
+    lua_call(L, 1, 0);
+    lua_pop(L, 1);
+}
+
+static int setup(lua_State *L) {
+    wk_analysis *a = wk__analysis(L);
+    open_libraries(L);
+    restrict_globals(L, &a->budget);
+    seed_random(L, a->id);
+    return 0;
+}
+
+int wk__sandbox_open(wk_analysis *a) {
+    wk_budget *b = &a->budget;
+    b->deadline = rt_monotonic() + b->limits.timeout;
+    lua_State *L = lua_newstate(budget_alloc, b);
+    if (!L)
+        return RT_ENOMEM;
+    *(wk_analysis **)lua_getextraspace(L) = a;
+    a->L = L;
+    lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
+    lua_pushcfunction(L, setup);
+    if (lua_pcall(L, 0, 0, 0) != LUA_OK)
+        return RT_ENOMEM; /* setup only allocates */
+    return RT_OK;
+}
+
+void wk__sandbox_close(wk_analysis *a) {
+    if (a->L)
+        lua_close(a->L);
+    a->L = NULL;
+}
