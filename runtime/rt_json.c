@@ -1,11 +1,180 @@
 /* runtime/rt_json.c -- canonical JSON, the one form in which results are written and compared
- * (docs/sdk.md, "The result"). Numbers are made in rt_util.c (rt_json_number). */
+ * (docs/sdk.md, "The result"): keys sorted bytewise, compact, integers as integers, reals with
+ * at most 15 significant digits ("%.15g", plus ".0" when that looks whole, as jansson writes
+ * them). jansson parses and holds the values; this writer replaces json_dumps because a result
+ * is written for every analysis, and json_dumps with JSON_SORT_KEYS cost more than the whole
+ * rest of a small analysis. Numbers are made in rt_util.c (rt_json_number). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include "rt.h"
 
-/* jansson already prints what the canonical form needs: integers as integers, reals with "%.15g"
- * plus ".0" when that looks whole (0.8 -> 0.8, 3.0 -> 3.0, 1e21 -> 1e21), keys sorted bytewise,
- * non-ASCII as UTF-8. JSON_ENCODE_ANY lets a bare string or number be canonicalised too. */
+#define MAX_DEPTH 2048 /* jansson's own parser stops at 2048 too */
+
+typedef struct out {
+    char *data;
+    size_t len, cap;
+} out;
+
+static void put(out *o, const char *s, size_t n) {
+    if (o->len + n + 1 > o->cap) {
+        o->cap = (o->len + n + 1) * 2;
+        o->data = rt_xrealloc(o->data, o->cap);
+    }
+    memcpy(o->data + o->len, s, n);
+    o->len += n;
+}
+
+static void put_string(out *o, const char *s, size_t n) {
+    static const char hex[] = "0123456789abcdef";
+    size_t start = 0;
+    put(o, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        put(o, s + start, i - start);
+        start = i + 1;
+        char esc[6] = {'\\', (char)c, 0, 0, 0, 0};
+        size_t len = 2;
+        switch (c) {
+        case '"':
+        case '\\':
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        default:
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            len = 6;
+        }
+        put(o, esc, len);
+    }
+    put(o, s + start, n - start);
+    put(o, "\"", 1);
+}
+
+/* "%.15g" with the exponent as jansson writes it: 1e21, 2.5e-7. */
+static void put_real(out *o, double x) {
+    char buf[40];
+    snprintf(buf, sizeof buf, "%.15g", x);
+    char *e = strchr(buf, 'e');
+    if (e) {
+        char *digits = e + 1 + (e[1] == '+' || e[1] == '-');
+        char *first = digits;
+        while (*first == '0' && first[1])
+            first++;
+        if (e[1] == '+')
+            digits--;
+        memmove(digits, first, strlen(first) + 1);
+    }
+    put(o, buf, strlen(buf));
+    if (!strpbrk(buf, ".en")) /* "3" -> "3.0", but not "1e21", "nan", "inf" */
+        put(o, ".0", 2);
+}
+
+static void put_integer(out *o, json_int_t v) {
+    char buf[24], *p = buf + sizeof buf;
+    /* in unsigned arithmetic, so that the most negative value negates cleanly */
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0)
+        *--p = '-';
+    put(o, p, (size_t)(buf + sizeof buf - p));
+}
+
+static int compare_keys(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int put_value(out *o, const json_t *v, int depth);
+
+static int put_object(out *o, const json_t *v, int depth) {
+    size_t n = json_object_size(v), i = 0;
+    const char *small[16], **keys = n <= 16 ? small : rt_xmalloc(n * sizeof *keys);
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)v, key, value) keys[i++] = key;
+    qsort(keys, n, sizeof *keys, compare_keys);
+    int rc = 0;
+    put(o, "{", 1);
+    for (i = 0; i < n && rc == 0; i++) {
+        if (i)
+            put(o, ",", 1);
+        put_string(o, keys[i], strlen(keys[i]));
+        put(o, ":", 1);
+        rc = put_value(o, json_object_get(v, keys[i]), depth + 1);
+    }
+    put(o, "}", 1);
+    if (keys != small)
+        free(keys);
+    return rc;
+}
+
+static int put_array(out *o, const json_t *v, int depth) {
+    int rc = 0;
+    put(o, "[", 1);
+    for (size_t i = 0; i < json_array_size(v) && rc == 0; i++) {
+        if (i)
+            put(o, ",", 1);
+        rc = put_value(o, json_array_get(v, i), depth + 1);
+    }
+    put(o, "]", 1);
+    return rc;
+}
+
+static int put_value(out *o, const json_t *v, int depth) {
+    if (depth > MAX_DEPTH)
+        return -1;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        return put_object(o, v, depth);
+    case JSON_ARRAY:
+        return put_array(o, v, depth);
+    case JSON_STRING:
+        put_string(o, json_string_value(v), json_string_length(v));
+        return 0;
+    case JSON_INTEGER:
+        put_integer(o, json_integer_value(v));
+        return 0;
+    case JSON_REAL:
+        put_real(o, json_real_value(v));
+        return 0;
+    case JSON_TRUE:
+        put(o, "true", 4);
+        return 0;
+    case JSON_FALSE:
+        put(o, "false", 5);
+        return 0;
+    default:
+        put(o, "null", 4);
+        return 0;
+    }
+}
+
 char *rt_json_canonical(const json_t *value) {
-    return json_dumps(value,
-                      JSON_SORT_KEYS | JSON_COMPACT | JSON_REAL_PRECISION(15) | JSON_ENCODE_ANY);
+    out o = {0};
+    if (!value || put_value(&o, value, 0) != 0) {
+        free(o.data);
+        return NULL;
+    }
+    put(&o, "", 0);
+    o.data[o.len] = '\0';
+    return o.data;
 }

@@ -340,7 +340,8 @@ static int rfc3339_parse(const char *text, double *t, char *why) {
                  *p ? "bad" : "missing", quote(text, q));
         return -1;
     }
-    int64_t s = days_from_civil(y, mo, d) * 86400 + two(p + 1) * 3600 + two(p + 4) * 60 + two(p + 7);
+    int64_t s =
+        days_from_civil(y, mo, d) * 86400 + two(p + 1) * 3600 + two(p + 4) * 60 + two(p + 7);
     double frac = 0, offset = 0;
     p += 9;
     if (*p == '.' && !(p = fraction(p, &frac))) {
@@ -454,8 +455,15 @@ static const struct size_unit {
     const char *name; /* compared without regard to case */
     double bytes;
 } size_units[] = {
-    {"", 1},         {"b", 1},         {"kib", 1024.0},  {"mib", 1048576.0}, {"gib", 1073741824.0},
-    {"tib", 1099511627776.0},          {"kb", 1e3},      {"mb", 1e6},        {"gb", 1e9},
+    {"", 1},
+    {"b", 1},
+    {"kib", 1024.0},
+    {"mib", 1048576.0},
+    {"gib", 1073741824.0},
+    {"tib", 1099511627776.0},
+    {"kb", 1e3},
+    {"mb", 1e6},
+    {"gb", 1e9},
     {"tb", 1e12},
 };
 

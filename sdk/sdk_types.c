@@ -38,8 +38,8 @@
 #define TYPE_MT         "inquest.type"
 #define SPEC_MT         "inquest.type.spec"
 #define BOX_MT          "inquest.type.json"
-#define MAX_DEPTH       8    /* t.list{ t.map{ … } } nesting */
-#define MAX_INPUTS      256  /* inputs of one analyzer */
+#define MAX_DEPTH       8   /* t.list{ t.map{ … } } nesting */
+#define MAX_INPUTS      256 /* inputs of one analyzer */
 #define MAX_ENUM_VALUES 1000
 #define MAX_PATTERN     4096 /* bytes of a pattern */
 #define FIELD_MAX       200  /* bytes of a field path shown in a problem ("tags[2]") */
@@ -64,11 +64,11 @@ typedef struct spec {
     const struct spec *item; /* t.list, t.map: the type of items (user value 1) */
     const char *text;        /* t.string: the pattern; t.enum: the values, NUL after each (uv 2) */
     size_t text_len;
-    uint32_t text_hash;   /* of the pattern, for the cache */
-    int nvalues;          /* t.enum */
-    const char *descr;    /* or NULL (user value 3) */
-    int optional, depth;  /* depth: 0 for a scalar, 1 + the item's for t.list and t.map */
-    int has_min, has_max; /* the bounds below are set */
+    uint32_t text_hash;     /* of the pattern, for the cache */
+    int nvalues;            /* t.enum */
+    const char *descr;      /* or NULL (user value 3) */
+    int optional, depth;    /* depth: 0 for a scalar, 1 + the item's for t.list and t.map */
+    int has_min, has_max;   /* the bounds below are set */
     lua_Integer imin, imax; /* t.int, and the counts: string length, list items, map entries */
     double min, max;        /* t.number, t.duration (seconds) */
     char written[2][32];    /* t.duration: min and max as the analyzer wrote them ("24h") */
@@ -113,7 +113,7 @@ static int utf8_seqlen(unsigned char c) {
 }
 
 /* True when 's' is UTF-8 as strictly as jansson wants it (no overlong forms, no surrogates):
- * rt_diag keeps messages in JSON, and a message jansson refuses would be lost. */
+ * rt_diag keeps messages in JSON, and rt_diag_add() aborts on a message jansson refuses. */
 static int utf8_valid(const char *s, size_t len) {
     const unsigned char *p = (const unsigned char *)s;
     for (size_t i = 0; i < len;) {
@@ -155,11 +155,12 @@ static lua_Integer utf8_count(const char *s, size_t len) {
     return n;
 }
 
-/* Writes 's' ('len' bytes) to 'out' ('size' bytes, at least SHOW_MAX * 4 + 8)
- * for a message: at most SHOW_MAX bytes of it, quoted when 'quoted', with quotes, backslashes
- * and control characters escaped so a terminal shows them harmlessly. */
+/* Writes 's' ('len' bytes) to 'out' ('size' bytes, at least SHOW_MAX * 4 + 8) for a message:
+ * at most SHOW_MAX bytes of it, quoted when 'quoted', with quotes, backslashes and control
+ * characters escaped so a terminal shows them harmlessly, and every byte of text that is not
+ * UTF-8 escaped too, so the message stays UTF-8 (rt_diag_add needs it to be). */
 static const char *show(const char *s, size_t len, int quoted, char *out, size_t size) {
-    int valid = utf8_valid(s, len); /* else every byte >= 0x80 is escaped too */
+    int valid = utf8_valid(s, len);
     size_t fit = valid ? utf8_fit(s, len, SHOW_MAX) : len < SHOW_MAX ? len : SHOW_MAX, n = 0;
     if (quoted)
         out[n++] = '"';
@@ -209,7 +210,7 @@ static const char *raw_text(const json_t *raw) {
 /* A JSON number as plain decimal text (no exponent; |x| < 1e15), so that the text parsers of
  * runtime/rt_time.c decide the bounds of numbers too. 'out' holds 48 bytes. */
 static const char *number_text(double x, char *out) {
-    int n = snprintf(out, 48, "%.9f", x);
+    int n = snprintf(out, 48, "%.9f", x + 0.0); /* + 0.0: -0 prints as 0 */
     while (n > 1 && out[n - 1] == '0')
         out[--n] = '\0';
     if (out[n - 1] == '.')
@@ -427,15 +428,13 @@ static int conv_string(vctx *v, const spec *s, const json_t *raw) {
         return reject(v, raw, "must be a string");
     const char *str = json_string_value(raw);
     size_t len = json_string_length(raw);
-    if (check_bounds(v, s, raw, OPT_COUNT, 0, utf8_count(str, len), "character",
-                     "characters") < 0)
+    if (check_bounds(v, s, raw, OPT_COUNT, 0, utf8_count(str, len), "character", "characters") < 0)
         return -1;
     char shown[256];
     int rc = s->text ? re_match(s, str, len) : 1;
     if (rc == 0)
         return reject(v, raw, "must match %s", show(s->text, s->text_len, 0, shown, 256));
-    if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
-        rc == PCRE2_ERROR_HEAPLIMIT)
+    if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT || rc == PCRE2_ERROR_HEAPLIMIT)
         return reject(v, raw, "must match %s, which took too long to decide (PCRE2 limit)",
                       show(s->text, s->text_len, 0, shown, 256));
     if (rc < 0)
@@ -530,7 +529,7 @@ static const char *enum_list(const spec *s, char *out) {
     size_t n = 0;
     const char *p = s->text;
     out[0] = '\0';
-    for (int i = 0; i < s->nvalues; i++, p += strlen(p) + 1) {
+    for (int i = 0; p && i < s->nvalues; i++, p += strlen(p) + 1) {
         size_t len = strlen(p);
         if (n + len + 8 > 400) {
             snprintf(out + n, 400 - n, ", ...");
@@ -544,7 +543,7 @@ static const char *enum_list(const spec *s, char *out) {
 static int conv_enum(vctx *v, const spec *s, const json_t *raw) {
     const char *text = raw_text(raw);
     const char *p = s->text;
-    for (int i = 0; text && i < s->nvalues; i++, p += strlen(p) + 1)
+    for (int i = 0; p && text && i < s->nvalues; i++, p += strlen(p) + 1)
         if (strcmp(p, text) == 0) {
             lua_pushstring(v->L, p);
             return 0;
@@ -619,15 +618,16 @@ static int add_piece(vctx *v, json_t *c, int is_map, const char *text, const cha
         vend--;
     if (is_map && (!eq || kend == key || kend - key > 255)) {
         json_t *piece = json_stringn(text, (size_t)(stop - text));
-        reject(v, piece, eq && kend > key ? "has a key longer than 255 bytes"
-                                          : "must be key=value pairs separated by commas");
+        reject(v, piece,
+               eq && kend > key ? "has a key longer than 255 bytes"
+                                : "must be key=value pairs separated by commas");
         json_decref(piece);
         return -1;
     }
-    char name[256];
+    char name[256], shown[256];
     snprintf(name, sizeof name, "%.*s", (int)(kend - key), key);
     if (is_map && json_object_get(c, name))
-        return reject(v, NULL, "has the key \"%s\" twice", name);
+        return reject(v, NULL, "has the key %s twice", show(name, strlen(name), 1, shown, 256));
     json_t *item = json_stringn(val, (size_t)(vend - val));
     return is_map ? json_object_set_new(c, name, item) : json_array_append_new(c, item);
 }
@@ -642,12 +642,15 @@ static int split_text(vctx *v, const spec *s, const json_t *raw, box *b) {
         text++;
     if (text < end && *text == (is_map ? '{' : '[')) {
         json_error_t e;
+        char shown[256]; /* jansson may cut a character of the input in two in its message */
         b->j = json_loadb(text, (size_t)(end - text), is_map ? JSON_REJECT_DUPLICATES : 0, &e);
-        return b->j ? 0 : reject(v, raw, "is not valid JSON: %s", e.text);
+        return b->j ? 0
+                    : reject(v, raw, "is not valid JSON: %s",
+                             show(e.text, strlen(e.text), 0, shown, 256));
     }
     /* Count first: a string of a million commas must not become a million JSON strings. */
-    if (check_bounds(v, s, NULL, OPT_COUNT, 0, count_pieces(text, end),
-                     is_map ? "entry" : "item", is_map ? "entries" : "items") < 0)
+    if (check_bounds(v, s, NULL, OPT_COUNT, 0, count_pieces(text, end), is_map ? "entry" : "item",
+                     is_map ? "entries" : "items") < 0)
         return -1;
     if (!(b->j = is_map ? json_object() : json_array()))
         abort(); /* bookkeeping: a few bytes */
@@ -717,7 +720,9 @@ static int conv_container(vctx *v, const spec *s, const json_t *raw) {
 
 /* ---- the kinds ------------------------------------------------------------------------------ */
 
+/* For JSON Schema: a decimal number, and a duration as rt_duration_parse() reads one. */
 #define NUM "[0-9]+(\\.[0-9]+)?"
+#define DUR "((?=[0-9])(" NUM "w)?(" NUM "d)?(" NUM "h)?(" NUM "m)?(" NUM "s)?(" NUM "ms)?|" NUM ")"
 
 static const option string_options[] = {
     {"min_length", OPT_COUNT, 0, "minLength"},
@@ -737,8 +742,9 @@ static const option duration_options[] = {
     {"max", OPT_DURATION, 1, "maximum"},
     {NULL, OPT_COUNT, 0, NULL},
 };
-static const option list_options[] = {
-    {"min", OPT_COUNT, 0, "minItems"}, {"max", OPT_COUNT, 1, "maxItems"}, {NULL, OPT_COUNT, 0, NULL}};
+static const option list_options[] = {{"min", OPT_COUNT, 0, "minItems"},
+                                      {"max", OPT_COUNT, 1, "maxItems"},
+                                      {NULL, OPT_COUNT, 0, NULL}};
 static const option map_options[] = {{"max", OPT_COUNT, 1, "maxProperties"},
                                      {NULL, OPT_COUNT, 0, NULL}};
 static const option no_options[] = {{NULL, OPT_COUNT, 0, NULL}};
@@ -749,12 +755,11 @@ static const kind kinds[] = {
     {"number", number_options, 0, POS_NONE, conv_number, "number", NULL, NULL},
     {"bool", no_options, 0, POS_NONE, conv_bool, "boolean", NULL, NULL},
     {"enum", no_options, 0, POS_VALUES, conv_enum, "string", NULL, NULL},
-    {"duration", duration_options, 0, POS_NONE, conv_duration, "string number",
-     "^(?=[0-9])(" NUM "w)?(" NUM "d)?(" NUM "h)?(" NUM "m)?(" NUM "s)?(" NUM "ms)?$|^" NUM "$",
+    {"duration", duration_options, 0, POS_NONE, conv_duration, "string number", "^" DUR "$",
      "A duration: 90s, 30m, 1h30m, 2d, 500ms (units ms s m h d w, largest first), or a number of "
      "seconds."},
     {"time", no_options, 0, POS_NONE, conv_time, "string number",
-     "^(now([+-][0-9][0-9.a-z]*)?|-?" NUM "|[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:"
+     "^(now([+-]" DUR ")?|-?" NUM "|[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:"
      "[0-9]{2}(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))$",
      "A time: RFC 3339 (2026-11-21T12:00:00Z, 2026-11-21T14:00:00+02:00), Unix seconds, now, "
      "now-1h or now+5m."},
@@ -763,7 +768,7 @@ static const kind kinds[] = {
 };
 #define NKINDS ((int)(sizeof kinds / sizeof kinds[0]))
 
-/* ---- constructors: t.string{…} and the others ----------------------------------------------- */
+/* ---- constructors: t.string{…} and the others --------------------------------------------- */
 
 /* Reports a definition problem as "t.<kind>: <message>" at the analyzer's line. May raise. */
 static void def_problem(lua_State *L, const kind *k, const char *fmt, ...)
@@ -994,11 +999,13 @@ static void check_keys(lua_State *L, const kind *k) {
         }
     }
     qsort(unknown, (size_t)nunknown, sizeof unknown[0], compare_strings);
-    for (int i = 0; i < nunknown; i++)
-        def_problem(L, k, "unknown option '%s'", unknown[i]);
+    for (int i = 0; i < nunknown; i++) {
+        char shown[256];
+        def_problem(L, k, "unknown option '%s'",
+                    show(unknown[i], strlen(unknown[i]), 0, shown, 256));
+    }
     if (nstray && k->positional >= POS_ITEM)
-        def_problem(L, k, "takes one type, as in t.%s{ t.string{} }, then named options",
-                    k->name);
+        def_problem(L, k, "takes one type, as in t.%s{ t.string{} }, then named options", k->name);
     else if (nstray)
         def_problem(L, k, "options are named, as in t.%s{ description = \"…\" }", k->name);
 }
@@ -1032,9 +1039,9 @@ static json_t *default_table(lua_State *L, int idx, const spec *s, char *why) {
     lua_pushnil(L); /* the shape first: what the keys are, and how many */
     while (lua_next(L, idx)) {
         lua_pop(L, 1);
-        int key_ok = is_map ? lua_type(L, -1) == LUA_TSTRING
-                            : lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 1 &&
-                                  lua_tointeger(L, -1) <= n;
+        int key_ok =
+            is_map ? lua_type(L, -1) == LUA_TSTRING
+                   : lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 1 && lua_tointeger(L, -1) <= n;
         if (!key_ok)
             snprintf(why, 128, "must be %s", is_map ? "a table of names to values" : "a sequence");
         else if (++count > s->imax)
@@ -1364,7 +1371,7 @@ static json_t *describe(const spec *s) {
     if (s->kind->positional == POS_VALUES) {
         json_t *values = json_array();
         const char *p = s->text;
-        for (int i = 0; i < s->nvalues; i++, p += strlen(p) + 1)
+        for (int i = 0; p && i < s->nvalues; i++, p += strlen(p) + 1)
             json_array_append_new(values, json_string(p));
         json_object_set_new(out, "values", values);
     } else if (s->item) {
@@ -1407,9 +1414,9 @@ static json_t *json_schema_of(const json_t *desc, int depth) {
         return out;
     const char *space = strchr(k->json_types, ' ');
     if (space)
-        json_object_set_new(out, "type",
-                            json_pack("[s#s]", k->json_types, (int)(space - k->json_types),
-                                      space + 1));
+        json_object_set_new(
+            out, "type",
+            json_pack("[s#s]", k->json_types, (int)(space - k->json_types), space + 1));
     else
         json_object_set_new(out, "type", json_string(k->json_types));
     for (const option *o = k->options; o->name; o++) {

@@ -38,11 +38,9 @@ static int log_at(lua_State *L, const char *level, int first) {
     int n = lua_gettop(L);
     luaL_checkstring(L, first);
     if (n > first) {
-        lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-        lua_getfield(L, -1, LUA_STRLIBNAME);
+        wk__push_library(L, LUA_STRLIBNAME);
         lua_getfield(L, -1, "format");
-        lua_replace(L, -3);
-        lua_pop(L, 1);
+        lua_remove(L, -2);
         lua_insert(L, first);
         lua_call(L, n - first + 1, 1);
     } else {

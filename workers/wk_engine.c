@@ -49,6 +49,7 @@ void wk_engine_free(wk_engine *engine) {
     if (!engine)
         return;
     wk__catalog_forget(engine);
+    wk__heap_drop_spares(engine);
     for (size_t i = 0; i < engine->nroots; i++)
         free(engine->roots[i]);
     free(engine->roots);

@@ -40,7 +40,28 @@ struct wk_engine {
     size_t nroots;
     wk_compiled *cache;
     size_t ncache;
+    struct chunk *spare; /* chunks of closed states, for the next ones (wk_heap.c) */
+    size_t nspare;
 };
+
+/* Blocks up to this size come from the heap's size classes; larger ones from malloc. */
+#define WK_HEAP_SMALL 256
+
+/* The memory of one Lua state (wk_heap.c). */
+typedef struct wk_heap {
+    wk_engine *engine;
+    void *free[WK_HEAP_SMALL / 16]; /* free blocks by size class */
+    char *next, *end;               /* the unused part of the newest chunk */
+    struct chunk *chunks;
+} wk_heap;
+
+/* Lua's allocation contract: 'osize' is the size the block at 'ptr' was allocated with. */
+void *wk__heap_realloc(wk_heap *h, void *ptr, size_t osize, size_t nsize);
+void wk__heap_free(wk_heap *h, void *ptr, size_t size);
+/* Gives the chunks of a closed state back to the engine for later states. */
+void wk__heap_release(wk_heap *h);
+/* Frees the chunks the engine keeps. */
+void wk__heap_drop_spares(wk_engine *engine);
 
 /* An analysis in progress. The Lua state's extra space points to it. */
 struct wk_analysis {
@@ -49,6 +70,7 @@ struct wk_analysis {
     int depth;
     lua_State *L;
     wk_budget budget;
+    wk_heap heap;
     const char *id;
     char name[128]; /* the analyzer's name once known */
     const char *path;
@@ -83,6 +105,10 @@ char *wk__expected_name(wk_engine *engine, const char *path);
 
 /* The folders of the analyzer path. */
 size_t wk__catalog_roots(wk_engine *engine, const char *const **roots);
+
+/* Pushes the standard library 'name' (string, table, math, utf8, coroutine), opening it if
+ * this state has not yet; pushes nil for other names. */
+void wk__push_library(lua_State *L, const char *name);
 
 /* Pushes the ctx table of analysis 'a'. */
 void wk__ctx_push(wk_analysis *a);

@@ -41,18 +41,19 @@ static void *refuse(wk_budget *b) {
 }
 
 static void *budget_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
-    wk_budget *b = ud;
+    wk_analysis *a = ud;
+    wk_budget *b = &a->budget;
     if (!ptr)
         osize = 0;
     if (nsize == 0) {
-        free(ptr);
+        wk__heap_free(&a->heap, ptr, osize);
         b->memory_used -= osize;
         return NULL;
     }
     size_t limit = b->limits.memory + (b->tripped ? TRIPPED_SLACK : 0);
     if (nsize > osize && b->memory_used - osize + nsize > limit)
         return refuse(b);
-    void *p = realloc(ptr, nsize);
+    void *p = wk__heap_realloc(&a->heap, ptr, osize, nsize);
     if (!p)
         return refuse(b);
     b->memory_used = b->memory_used - osize + nsize;
@@ -320,6 +321,10 @@ static int sb_require(lua_State *L) {
         return 1;
     }
     lua_pop(L, 1);
+    wk__push_library(L, name);
+    if (!lua_isnil(L, -1))
+        return 1;
+    lua_pop(L, 1);
     if (strcmp(name, "inquest") == 0)
         lua_pushcfunction(L, sdk_open);
     else if (is_lib_name(name))
@@ -342,17 +347,11 @@ static int sb_require(lua_State *L) {
     return 1;
 }
 
-/* ---- The environment ---------------------------------------------------------------------- */
-
-static const luaL_Reg opened_libs[] = {
-    {LUA_GNAME, luaopen_base},
-    {LUA_STRLIBNAME, luaopen_string},
-    {LUA_TABLIBNAME, luaopen_table},
-    {LUA_MATHLIBNAME, luaopen_math},
-    {LUA_UTF8LIBNAME, luaopen_utf8},
-    {LUA_COLIBNAME, luaopen_coroutine},
-    {NULL, NULL},
-};
+/* ---- The environment ---------------------------------------------------------------------- *
+ * Opening Lua's libraries costs more than the rest of a small analysis, and most analyzers use
+ * few of them. So the base library is opened eagerly and the others when first touched: a
+ * global that is missing asks the globals' metatable, which opens the library of that name;
+ * a method call on a string asks the string metatable, which opens the string library. */
 
 static const char *const removed_globals[] = {"dofile", "loadfile", "warn", NULL};
 
@@ -367,17 +366,74 @@ static const luaL_Reg replaced_globals[] = {
 
 static const luaL_Reg os_functions[] = {{"time", sb_os_time}, {"date", sb_os_date}, {NULL, NULL}};
 
-static void open_libraries(lua_State *L) {
-    for (const luaL_Reg *lib = opened_libs; lib->func; lib++) {
-        luaL_requiref(L, lib->name, lib->func, 1);
-        lua_pop(L, 1);
-    }
-    luaL_newlib(L, os_functions);
-    lua_setglobal(L, "os");
+/* Pushes a metatable that cannot be read or replaced from Lua, with 'index' as __index. */
+static void push_locked_metatable(lua_State *L, lua_CFunction index) {
+    lua_createtable(L, 0, 2);
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_pushcfunction(L, index);
+    lua_setfield(L, -2, "__index");
 }
 
-static void restrict_globals(lua_State *L, wk_budget *b) {
-    lua_pushglobaltable(L);
+static int open_string(lua_State *L) {
+    luaopen_string(L);
+    lua_pushnil(L);
+    lua_setfield(L, -2, "dump");
+    wk_pattern_install(L, lua_gettop(L), charge_pattern, &wk__analysis(L)->budget);
+    lua_pushliteral(L, ""); /* luaopen_string gave strings a new metatable: lock it */
+    lua_getmetatable(L, -1);
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 2);
+    return 1;
+}
+
+/* math.random gives the same sequence for the same analysis id. */
+static int open_math(lua_State *L) {
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a of the id */
+    for (const char *p = wk__analysis(L)->id; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    luaopen_math(L);
+    lua_getfield(L, -1, "randomseed");
+    lua_pushinteger(L, (lua_Integer)(h >> 1));
+    lua_call(L, 1, 0);
+    return 1;
+}
+
+static const luaL_Reg lazy_libs[] = {
+    {LUA_STRLIBNAME, open_string},      {LUA_TABLIBNAME, luaopen_table},
+    {LUA_MATHLIBNAME, open_math},       {LUA_UTF8LIBNAME, luaopen_utf8},
+    {LUA_COLIBNAME, luaopen_coroutine}, {NULL, NULL},
+};
+
+void wk__push_library(lua_State *L, const char *name) {
+    for (const luaL_Reg *lib = lazy_libs; lib->name; lib++) {
+        if (strcmp(lib->name, name) == 0) {
+            luaL_requiref(L, lib->name, lib->func, 1);
+            return;
+        }
+    }
+    lua_pushnil(L);
+}
+
+/* __index of the globals: (_G, key). */
+static int lazy_global(lua_State *L) {
+    if (lua_type(L, 2) != LUA_TSTRING)
+        return 0;
+    wk__push_library(L, lua_tostring(L, 2));
+    return 1;
+}
+
+/* __index of strings until the string library is open: (s, key). */
+static int lazy_string_method(lua_State *L) {
+    wk__push_library(L, LUA_STRLIBNAME);
+    lua_pushvalue(L, 2);
+    lua_rawget(L, -2);
+    return 1;
+}
+
+static int setup(lua_State *L) {
+    luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
     for (const char *const *name = removed_globals; *name; name++) {
         lua_pushnil(L);
         lua_setfield(L, -2, *name);
@@ -386,45 +442,25 @@ static void restrict_globals(lua_State *L, wk_budget *b) {
     lua_getfield(L, -1, "load");
     lua_pushcclosure(L, sb_load, 1);
     lua_setfield(L, -2, "load");
-    lua_getfield(L, -1, LUA_STRLIBNAME);
-    lua_pushnil(L);
-    lua_setfield(L, -2, "dump");
-    wk_pattern_install(L, lua_gettop(L), charge_pattern, b);
-    lua_pop(L, 2);
-    /* Shared string metatable: analyzer code may use it but not reach or replace it. */
+    luaL_newlib(L, os_functions);
+    lua_setfield(L, -2, "os");
+    push_locked_metatable(L, lazy_global);
+    lua_setmetatable(L, -2);
     lua_pushliteral(L, "");
-    lua_getmetatable(L, -1);
-    lua_pushboolean(L, 0);
-    lua_setfield(L, -2, "__metatable");
-    lua_pop(L, 2);
-}
-
-/* math.random gives the same sequence for the same analysis id. */
-static void seed_random(lua_State *L, const char *id) {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (const char *p = id; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    lua_getglobal(L, LUA_MATHLIBNAME);
-    lua_getfield(L, -1, "randomseed");
-    lua_pushinteger(L, (lua_Integer)(h >> 1));
-    lua_call(L, 1, 0);
-    lua_pop(L, 1);
-}
-
-static int setup(lua_State *L) {
-    wk_analysis *a = wk__analysis(L);
-    open_libraries(L);
-    restrict_globals(L, &a->budget);
-    seed_random(L, a->id);
+    push_locked_metatable(L, lazy_string_method);
+    lua_setmetatable(L, -2);
     return 0;
 }
 
 int wk__sandbox_open(wk_analysis *a) {
     wk_budget *b = &a->budget;
     b->deadline = rt_monotonic() + b->limits.timeout;
-    lua_State *L = lua_newstate(budget_alloc, b);
-    if (!L)
+    a->heap.engine = a->engine;
+    lua_State *L = lua_newstate(budget_alloc, a);
+    if (!L) {
+        wk__heap_release(&a->heap);
         return RT_ENOMEM;
+    }
     *(wk_analysis **)lua_getextraspace(L) = a;
     a->L = L;
     lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
@@ -438,4 +474,5 @@ void wk__sandbox_close(wk_analysis *a) {
     if (a->L)
         lua_close(a->L);
     a->L = NULL;
+    wk__heap_release(&a->heap);
 }

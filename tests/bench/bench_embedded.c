@@ -48,6 +48,7 @@ static double run_many(wk_engine *engine, const char *path, int n, double *memor
 
 /* Peak RSS of `inquest run` on the trivial analyzer, parent and child alike, in KiB. */
 static long run_peak_rss(const char *inquest, const char *path) {
+    fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
         if (!freopen("/dev/null", "w", stdout))
@@ -66,14 +67,14 @@ static long run_peak_rss(const char *inquest, const char *path) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 3) {
-        fprintf(stderr, "usage: bench_embedded INQUEST TRIVIAL.lua\n");
+    if (argc != 3 && argc != 4) {
+        fprintf(stderr, "usage: bench_embedded INQUEST TRIVIAL.lua [ANALYSES]\n");
         return 2;
     }
     wk_engine *engine = wk_engine_new(NULL, 0);
     double memory;
     run_many(engine, argv[2], 2000, &memory); /* warm caches and the bytecode cache */
-    int n = 100000;
+    int n = argc == 4 ? atoi(argv[3]) : 100000;
     double best = 1e9;
     for (int round = 0; round < 3; round++) {
         double seconds = run_many(engine, argv[2], n, &memory);

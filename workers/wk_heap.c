@@ -1,0 +1,111 @@
+/* workers/wk_heap.c -- the memory of a Lua state. Lua tells the allocator every block's size
+ * when it frees or resizes it, so small blocks need no headers: they come from size classes
+ * carved out of chunks, and a closed state's chunks serve the next state. A fresh state per
+ * analysis makes thousands of small allocations; this keeps them off the C library's malloc.
+ * The budget that limits them lives in wk_sandbox.c. */
+#include <stdlib.h>
+#include <string.h>
+#include "wk_internal.h"
+
+#define CLASS_BYTES 16
+#define CHUNK_BYTES (32 * 1024)
+#define MAX_SPARE   64 /* chunks kept for later states: 2 MiB */
+
+typedef struct chunk {
+    struct chunk *next;
+    char pad[CLASS_BYTES - sizeof(struct chunk *)]; /* keeps blocks 16-byte aligned */
+} chunk;
+
+static size_t class_of(size_t size) {
+    return (size - 1) / CLASS_BYTES;
+}
+
+static int is_small(size_t size) {
+    return size <= WK_HEAP_SMALL;
+}
+
+static int new_chunk(wk_heap *h) {
+    chunk *c = h->engine->spare;
+    if (c) {
+        h->engine->spare = c->next;
+        h->engine->nspare--;
+    } else if (!(c = malloc(CHUNK_BYTES))) {
+        return -1;
+    }
+    c->next = h->chunks;
+    h->chunks = c;
+    h->next = (char *)(c + 1);
+    h->end = (char *)c + CHUNK_BYTES;
+    return 0;
+}
+
+static void *small_alloc(wk_heap *h, size_t size) {
+    size_t k = class_of(size), bytes = (k + 1) * CLASS_BYTES;
+    void *p = h->free[k];
+    if (p) {
+        h->free[k] = *(void **)p;
+        return p;
+    }
+    if (h->next + bytes > h->end && new_chunk(h) != 0)
+        return NULL;
+    p = h->next;
+    h->next += bytes;
+    return p;
+}
+
+static void small_free(wk_heap *h, void *p, size_t size) {
+    size_t k = class_of(size);
+    *(void **)p = h->free[k];
+    h->free[k] = p;
+}
+
+void *wk__heap_realloc(wk_heap *h, void *ptr, size_t osize, size_t nsize) {
+    if (!ptr)
+        return is_small(nsize) ? small_alloc(h, nsize) : malloc(nsize);
+    if (is_small(osize) && is_small(nsize) && class_of(osize) == class_of(nsize))
+        return ptr;
+    if (!is_small(osize) && !is_small(nsize))
+        return realloc(ptr, nsize);
+    void *p = is_small(nsize) ? small_alloc(h, nsize) : malloc(nsize);
+    if (!p)
+        return NULL;
+    memcpy(p, ptr, osize < nsize ? osize : nsize);
+    wk__heap_free(h, ptr, osize);
+    return p;
+}
+
+void wk__heap_free(wk_heap *h, void *ptr, size_t size) {
+    if (!ptr)
+        return;
+    if (is_small(size))
+        small_free(h, ptr, size);
+    else
+        free(ptr);
+}
+
+void wk__heap_release(wk_heap *h) {
+    chunk *c = h->chunks;
+    while (c) {
+        chunk *next = c->next;
+        if (h->engine->nspare < MAX_SPARE) {
+            c->next = h->engine->spare;
+            h->engine->spare = c;
+            h->engine->nspare++;
+        } else {
+            free(c);
+        }
+        c = next;
+    }
+    memset(h->free, 0, sizeof h->free);
+    h->chunks = NULL;
+    h->next = h->end = NULL;
+}
+
+void wk__heap_drop_spares(wk_engine *engine) {
+    while (engine->spare) {
+        chunk *c = engine->spare;
+        engine->spare = c->next;
+        free(c);
+    }
+    engine->nspare = 0;
+}
