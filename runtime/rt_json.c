@@ -16,22 +16,36 @@ typedef struct out {
     size_t len, cap;
 } out;
 
-static void put(out *o, const char *s, size_t n) {
+static void reserve(out *o, size_t n) {
     if (o->len + n + 1 > o->cap) {
         o->cap = (o->len + n + 1) * 2;
         o->data = rt_xrealloc(o->data, o->cap);
     }
+}
+
+static void put(out *o, const char *s, size_t n) {
+    reserve(o, n);
     memcpy(o->data + o->len, s, n);
     o->len += n;
+}
+
+static void put_char(out *o, char c) {
+    reserve(o, 1);
+    o->data[o->len++] = c;
+}
+
+/* Bytes that JSON strings must escape: control characters, the quote and the backslash. */
+static int needs_escape(unsigned char c) {
+    return c < 0x20 || c == '"' || c == '\\';
 }
 
 static void put_string(out *o, const char *s, size_t n) {
     static const char hex[] = "0123456789abcdef";
     size_t start = 0;
-    put(o, "\"", 1);
+    put_char(o, '"');
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
+        if (!needs_escape(c))
             continue;
         put(o, s + start, i - start);
         start = i + 1;
@@ -65,7 +79,7 @@ static void put_string(out *o, const char *s, size_t n) {
         put(o, esc, len);
     }
     put(o, s + start, n - start);
-    put(o, "\"", 1);
+    put_char(o, '"');
 }
 
 /* "%.15g" with the exponent as jansson writes it: 1e21, 2.5e-7. */
@@ -99,43 +113,51 @@ static void put_integer(out *o, json_int_t v) {
     put(o, p, (size_t)(buf + sizeof buf - p));
 }
 
-static int compare_keys(const void *a, const void *b) {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
+typedef struct member {
+    const char *key;
+    const json_t *value;
+} member;
+
+static int compare_members(const void *a, const void *b) {
+    return strcmp(((const member *)a)->key, ((const member *)b)->key);
 }
 
 static int put_value(out *o, const json_t *v, int depth);
 
 static int put_object(out *o, const json_t *v, int depth) {
     size_t n = json_object_size(v), i = 0;
-    const char *small[16], **keys = n <= 16 ? small : rt_xmalloc(n * sizeof *keys);
+    member small[16], *members = n <= 16 ? small : rt_xmalloc(n * sizeof *members);
     const char *key;
     json_t *value;
-    json_object_foreach((json_t *)v, key, value) keys[i++] = key;
-    qsort(keys, n, sizeof *keys, compare_keys);
+    json_object_foreach((json_t *)v, key, value) {
+        members[i].key = key;
+        members[i++].value = value;
+    }
+    qsort(members, n, sizeof *members, compare_members);
     int rc = 0;
-    put(o, "{", 1);
+    put_char(o, '{');
     for (i = 0; i < n && rc == 0; i++) {
         if (i)
-            put(o, ",", 1);
-        put_string(o, keys[i], strlen(keys[i]));
-        put(o, ":", 1);
-        rc = put_value(o, json_object_get(v, keys[i]), depth + 1);
+            put_char(o, ',');
+        put_string(o, members[i].key, strlen(members[i].key));
+        put_char(o, ':');
+        rc = put_value(o, members[i].value, depth + 1);
     }
-    put(o, "}", 1);
-    if (keys != small)
-        free(keys);
+    put_char(o, '}');
+    if (members != small)
+        free(members);
     return rc;
 }
 
 static int put_array(out *o, const json_t *v, int depth) {
     int rc = 0;
-    put(o, "[", 1);
+    put_char(o, '[');
     for (size_t i = 0; i < json_array_size(v) && rc == 0; i++) {
         if (i)
-            put(o, ",", 1);
+            put_char(o, ',');
         rc = put_value(o, json_array_get(v, i), depth + 1);
     }
-    put(o, "]", 1);
+    put_char(o, ']');
     return rc;
 }
 

@@ -213,42 +213,72 @@ static const char *default_conclusion(wk_analysis *a) {
     return "inconclusive";
 }
 
+/* Sets 'key' of 'object' to 'value', which it steals. json_pack would do, at several times the
+ * cost of the analysis' own work: results are built on the hot path. */
+static void set(json_t *object, const char *key, json_t *value) {
+    json_object_set_new_nocheck(object, key, value);
+}
+
+static json_t *string_or_placeholder(const char *s) {
+    json_t *j = json_string(s);
+    return j ? j : json_string("(not UTF-8)");
+}
+
 static json_t *conclusion_json(wk_analysis *a) {
-    const char *tag = a->conclusion_tag ? a->conclusion_tag : default_conclusion(a);
-    json_t *c = json_pack("{s:s}", "tag", tag);
+    json_t *c = json_object();
+    set(c, "tag", json_string(a->conclusion_tag ? a->conclusion_tag : default_conclusion(a)));
     if (a->conclusion_summary)
-        json_object_set_new(c, "summary", json_string(a->conclusion_summary));
+        set(c, "summary", string_or_placeholder(a->conclusion_summary));
     return c;
 }
 
 static json_t *analyzer_json(wk_analysis *a, const char *hash) {
-    json_t *j = json_pack("{s:s, s:s, s:s}", "name", a->name, "file", a->path, "hash", hash);
+    json_t *j = json_object();
+    set(j, "name", string_or_placeholder(a->name));
+    set(j, "file", string_or_placeholder(a->path));
+    set(j, "hash", json_string(hash));
     if (a->L && lua_istable(a->L, 1) && lua_getfield(a->L, 1, "version") == LUA_TSTRING)
-        json_object_set_new(j, "version", json_string(lua_tostring(a->L, -1)));
+        set(j, "version", string_or_placeholder(lua_tostring(a->L, -1)));
     if (a->L)
         lua_settop(a->L, 1);
     return j;
 }
 
+static json_t *usage_json(wk_analysis *a) {
+    json_t *u = json_object();
+    set(u, "instructions", json_integer((json_int_t)a->budget.steps_used));
+    set(u, "memory_peak", json_integer((json_int_t)a->budget.memory_peak));
+    return u;
+}
+
+static json_t *timing_json(wk_analysis *a) {
+    json_t *t = json_object();
+    set(t, "started_at", rt_json_number(a->started_at));
+    set(t, "duration_ms", json_real((rt_monotonic() - a->started_mono) * 1e3));
+    return t;
+}
+
 /* The result of a finished analysis; 'inputs' is stolen (may be NULL). */
 static json_t *result_json(wk_analysis *a, const char *status, const char *hash, json_t *inputs) {
-    json_t *r =
-        json_pack("{s:s, s:s, s:o, s:o, s:o, s:s, s:O, s:O, s:[], s:O}", "schema",
-                  SDK_RESULT_SCHEMA, "id", a->id, "analyzer", analyzer_json(a, hash), "inputs",
-                  inputs ? inputs : json_object(), "now", rt_json_number(a->now), "status", status,
-                  "findings", a->findings, "steps", a->steps, "calls", "logs", a->logs);
+    json_t *r = json_object();
+    set(r, "schema", json_string(SDK_RESULT_SCHEMA));
+    set(r, "id", string_or_placeholder(a->id));
+    set(r, "analyzer", analyzer_json(a, hash));
+    set(r, "inputs", inputs ? inputs : json_object());
+    set(r, "now", rt_json_number(a->now));
+    set(r, "status", json_string(status));
+    set(r, "findings", json_incref(a->findings));
+    set(r, "steps", json_incref(a->steps));
+    set(r, "calls", json_array());
+    set(r, "logs", json_incref(a->logs));
     if (strcmp(status, "ok") == 0)
-        json_object_set_new(r, "conclusion", conclusion_json(a));
+        set(r, "conclusion", conclusion_json(a));
     else
-        json_object_set(r, "errors", a->errors);
+        set(r, "errors", json_incref(a->errors));
     if (a->logs_dropped)
-        json_object_set_new(r, "logs_dropped", json_integer((json_int_t)a->logs_dropped));
-    json_object_set_new(r, "usage",
-                        json_pack("{s:I, s:I}", "instructions", (json_int_t)a->budget.steps_used,
-                                  "memory_peak", (json_int_t)a->budget.memory_peak));
-    json_object_set_new(r, "timing",
-                        json_pack("{s:o, s:f}", "started_at", rt_json_number(a->started_at),
-                                  "duration_ms", (rt_monotonic() - a->started_mono) * 1e3));
+        set(r, "logs_dropped", json_integer((json_int_t)a->logs_dropped));
+    set(r, "usage", usage_json(a));
+    set(r, "timing", timing_json(a));
     return r;
 }
 

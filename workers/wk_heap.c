@@ -77,10 +77,10 @@ void *wk__heap_realloc(wk_heap *h, void *ptr, size_t osize, size_t nsize) {
 void wk__heap_free(wk_heap *h, void *ptr, size_t size) {
     if (!ptr)
         return;
-    if (is_small(size))
-        small_free(h, ptr, size);
-    else
+    if (!is_small(size))
         free(ptr);
+    else if (!h->closing) /* a closing state's chunks are given back whole */
+        small_free(h, ptr, size);
 }
 
 void wk__heap_release(wk_heap *h) {
@@ -99,6 +99,7 @@ void wk__heap_release(wk_heap *h) {
     memset(h->free, 0, sizeof h->free);
     h->chunks = NULL;
     h->next = h->end = NULL;
+    h->closing = 0;
 }
 
 void wk__heap_drop_spares(wk_engine *engine) {

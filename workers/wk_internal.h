@@ -53,6 +53,7 @@ typedef struct wk_heap {
     void *free[WK_HEAP_SMALL / 16]; /* free blocks by size class */
     char *next, *end;               /* the unused part of the newest chunk */
     struct chunk *chunks;
+    int closing; /* lua_close is running: small blocks need not be freed one by one */
 } wk_heap;
 
 /* Lua's allocation contract: 'osize' is the size the block at 'ptr' was allocated with. */

@@ -471,6 +471,7 @@ int wk__sandbox_open(wk_analysis *a) {
 }
 
 void wk__sandbox_close(wk_analysis *a) {
+    a->heap.closing = 1;
     if (a->L)
         lua_close(a->L);
     a->L = NULL;
