@@ -94,10 +94,6 @@ void wk__error_from_thread(wk_analysis *a, lua_State *co, const char *message) {
     json_array_append_new(a->errors, error);
 }
 
-static void errors_from_diag(wk_analysis *a, rt_diag *diag) {
-    json_array_extend(a->errors, diag->items);
-}
-
 /* ---- Running Lua code in a thread of its own ---------------------------------------------- */
 
 /* Calls the function below 'nargs' arguments on top of a->L in a new thread, so that later the
@@ -156,6 +152,7 @@ static void analysis_free(wk_analysis *a) {
     json_decref(a->errors);
     free(a->conclusion_tag);
     free(a->conclusion_summary);
+    free(a->version);
 }
 
 /* Checks that the name fits the file's place under the analyzer path. */
@@ -194,7 +191,9 @@ static int load_definition(wk_analysis *a, char *hash, rt_diag *diag) {
     }
     lua_getfield(L, -1, "name");
     snprintf(a->name, sizeof a->name, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
-    lua_pop(L, 1);
+    lua_getfield(L, -2, "version");
+    a->version = lua_isstring(L, -1) ? rt_xstrdup(lua_tostring(L, -1)) : NULL;
+    lua_pop(L, 2);
     check_name(a, a->name, diag);
     if (rt_diag_count(diag) > before) {
         lua_pop(L, 1);
@@ -237,10 +236,8 @@ static json_t *analyzer_json(wk_analysis *a, const char *hash) {
     set(j, "name", string_or_placeholder(a->name));
     set(j, "file", string_or_placeholder(a->path));
     set(j, "hash", json_string(hash));
-    if (a->L && lua_istable(a->L, 1) && lua_getfield(a->L, 1, "version") == LUA_TSTRING)
-        set(j, "version", string_or_placeholder(lua_tostring(a->L, -1)));
-    if (a->L)
-        lua_settop(a->L, 1);
+    if (a->version)
+        set(j, "version", string_or_placeholder(a->version));
     return j;
 }
 
@@ -282,77 +279,108 @@ static json_t *result_json(wk_analysis *a, const char *status, const char *hash,
     return r;
 }
 
-/* Validates the inputs and runs the definition on top of the stack. */
-static const char *run_definition(wk_analysis *a, const json_t *raw, json_t **inputs, rt_diag *diag,
-                                  int *rc) {
+/* What the protected part of an analysis reads and writes. */
+typedef struct stage {
+    wk_analysis *a;
+    const json_t *raw; /* the raw inputs */
+    rt_diag *diag;     /* the caller's mistakes: invalid inputs */
+    rt_diag problems;  /* the analyzer's: a definition that does not load */
+    char hash[72];
+    json_t *inputs; /* the typed inputs, for the result */
+    int rc;
+    const char *status;
+} stage;
+
+/* Validates the inputs against the definition at index 1, then runs it. */
+static void run_definition(stage *s) {
+    wk_analysis *a = s->a;
     lua_State *L = a->L;
     lua_getfield(L, 1, "inputs");
-    int ok = sdk_inputs_validate(L, lua_gettop(L), raw, a->now, diag);
-    lua_remove(L, -1 - (ok == 0));
-    if (ok != 0) {
-        *rc = RT_EINPUT;
-        return NULL;
+    if (sdk_inputs_validate(L, 2, s->raw, a->now, s->diag) != 0) {
+        s->rc = RT_EINPUT;
+        return;
     }
     char why[256];
-    *inputs = sdk_lua_to_json(L, -1, why, sizeof why);
+    s->inputs = sdk_lua_to_json(L, 3, why, sizeof why);
     lua_getfield(L, 1, "run");
-    lua_insert(L, -2);
     wk__ctx_push(a);
-    lua_insert(L, -2);
+    lua_pushvalue(L, 3);
     int status = call_in_thread(a, 2, 0);
     /* An analysis that died right after an allocation failed died of memory, whether Lua
      * raised LUA_ERRMEM or a library turned the failure into an ordinary error. */
-    if (status != LUA_OK && a->budget.alloc_failed)
-        a->budget.tripped = a->budget.tripped ? a->budget.tripped : WK_TRIP_MEMORY;
+    if (status != LUA_OK && a->budget.alloc_failed && !a->budget.tripped)
+        a->budget.tripped = WK_TRIP_MEMORY;
+    s->status = status == LUA_OK && !a->budget.tripped ? "ok" : NULL;
+}
+
+/* The host's own Lua work runs in a protected call, like the analyzer's: it allocates from the
+ * analysis' budget too, and may fail. Argument: the stage. */
+static int run_protected(lua_State *L) {
+    stage *s = lua_touserdata(L, 1);
+    lua_settop(L, 0);
+    s->rc = load_definition(s->a, s->hash, &s->problems);
+    if (s->rc == RT_OK)
+        run_definition(s);
+    return 0;
+}
+
+/* The status of the analysis in 'a' after its protected part returned 'pcall_status'. */
+static const char *final_status(wk_analysis *a, stage *s, int pcall_status) {
+    if (pcall_status != LUA_OK) {
+        char buf[64];
+        if (pcall_status == LUA_ERRMEM && !a->budget.tripped)
+            a->budget.tripped = WK_TRIP_MEMORY;
+        wk__error_from_thread(a, a->L, error_text(a->L, -1, buf, sizeof buf));
+    } else if (s->rc == RT_EANALYZER) {
+        json_array_extend(a->errors, s->problems.items);
+    }
     if (a->budget.tripped)
         return status_names[a->budget.tripped];
-    return status == LUA_OK ? "ok" : "error";
+    return s->status ? s->status : "error";
+}
+
+/* Runs the analysis 'a' whose path is resolved. Returns RT_OK with the result, or RT_EINPUT. */
+static int run_resolved(wk_analysis *a, const json_t *raw, json_t **result, rt_diag *diag) {
+    stage s = {.a = a, .raw = raw, .diag = diag, .rc = RT_OK};
+    int pcall_status = LUA_ERRMEM;
+    if (wk__sandbox_open(a) == RT_OK) {
+        lua_pushcfunction(a->L, run_protected);
+        lua_pushlightuserdata(a->L, &s);
+        pcall_status = lua_pcall(a->L, 1, 0, 0);
+    } else {
+        a->budget.tripped = WK_TRIP_MEMORY;
+        json_array_append_new(a->errors, json_pack("{s:s}", "message",
+                                                   "memory budget exceeded while "
+                                                   "creating the Lua state"));
+    }
+    rt_diag_free(&s.problems);
+    if (s.rc == RT_EINPUT) {
+        json_decref(s.inputs);
+        return RT_EINPUT;
+    }
+    *result = result_json(a, final_status(a, &s, pcall_status), s.hash, s.inputs);
+    return RT_OK;
 }
 
 /* One analysis, nested under 'parent' (NULL at the top). */
 static int run_analysis(wk_engine *engine, const wk_request *request, wk_analysis *parent,
                         json_t **result, rt_diag *diag) {
     wk_analysis a;
-    char idbuf[20], hash[72] = "";
-    json_t *inputs = NULL;
+    char idbuf[20], *path = NULL;
     analysis_init(&a, engine, request);
     a.parent = parent;
     a.depth = parent ? parent->depth + 1 : 0;
     if (!request->id)
         wk_new_id(idbuf);
     a.id = request->id ? request->id : idbuf;
-    char *path = NULL;
     int rc = wk_resolve(engine, request->analyzer, &path, diag);
-    if (rc != RT_OK)
-        goto out;
-    a.path = path;
-    snprintf(a.name, sizeof a.name, "%s", request->analyzer);
-    const char *status = "error";
-    if (wk__sandbox_open(&a) != RT_OK) {
-        status = status_names[WK_TRIP_MEMORY];
-        json_array_append_new(a.errors, json_pack("{s:s}", "message",
-                                                  "memory budget exceeded "
-                                                  "while creating the state"));
-    } else {
-        rt_diag problems = {0};
-        rc = load_definition(&a, hash, &problems);
-        if (rc == RT_OK)
-            status = run_definition(&a, request->inputs, &inputs, diag, &rc);
-        else if (rc == RT_EANALYZER)
-            errors_from_diag(&a, &problems);
-        else
-            rt_diag_add(diag, NULL, 0, NULL, "%s", rt_strerror(rc));
-        rt_diag_free(&problems);
-        if (rc == RT_EANALYZER)
-            rc = RT_OK;
+    if (rc == RT_OK) {
+        a.path = path;
+        snprintf(a.name, sizeof a.name, "%s", request->analyzer);
+        rc = run_resolved(&a, request->inputs, result, diag);
     }
-    if (rc == RT_OK)
-        *result = result_json(&a, status, hash, inputs);
-    else
-        json_decref(inputs);
     if (parent)
         parent->budget.steps_used += a.budget.steps_used;
-out:
     analysis_free(&a);
     free(path);
     return rc;
@@ -458,6 +486,22 @@ static void fill_info(wk_analysis *a, wk_info *info) {
     lua_settop(L, 1);
 }
 
+typedef struct inspection {
+    wk_analysis *a;
+    wk_info *info;
+    rt_diag *diag;
+    int rc;
+} inspection;
+
+static int inspect_protected(lua_State *L) {
+    inspection *i = lua_touserdata(L, 1);
+    lua_settop(L, 0);
+    i->rc = load_definition(i->a, i->info->hash, i->diag);
+    if (i->rc == RT_OK)
+        fill_info(i->a, i->info);
+    return 0;
+}
+
 int wk_inspect(wk_engine *engine, const char *path, wk_info *info, rt_diag *diag) {
     wk_analysis a;
     wk_request request = {.analyzer = path, .id = "inspect"};
@@ -466,15 +510,22 @@ int wk_inspect(wk_engine *engine, const char *path, wk_info *info, rt_diag *diag
     analysis_init(&a, engine, &request);
     a.id = request.id;
     a.path = path;
-    int rc = wk__sandbox_open(&a);
-    if (rc == RT_OK)
-        rc = load_definition(&a, info->hash, diag);
-    if (rc == RT_OK) {
-        info->path = rt_xstrdup(path);
-        fill_info(&a, info);
+    inspection i = {.a = &a, .info = info, .diag = diag, .rc = RT_ENOMEM};
+    if (wk__sandbox_open(&a) == RT_OK) {
+        lua_pushcfunction(a.L, inspect_protected);
+        lua_pushlightuserdata(a.L, &i);
+        if (lua_pcall(a.L, 1, 0, 0) != LUA_OK) {
+            char buf[64];
+            rt_diag_add(diag, path, 0, NULL, "%s", error_text(a.L, -1, buf, sizeof buf));
+            i.rc = RT_EANALYZER;
+        }
     }
+    if (i.rc == RT_OK)
+        info->path = rt_xstrdup(path);
+    else
+        wk_info_free(info);
     analysis_free(&a);
-    return rc;
+    return i.rc;
 }
 
 void wk_info_free(wk_info *info) {

@@ -74,6 +74,7 @@ struct wk_analysis {
     wk_heap heap;
     const char *id;
     char name[128]; /* the analyzer's name once known */
+    char *version;  /* owned, or NULL */
     const char *path;
     double now;
     double started_at, started_mono;          /* wall clock, monotonic clock */
