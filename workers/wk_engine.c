@@ -407,14 +407,16 @@ static void push_chain(lua_State *L, wk_analysis *a, const char *name) {
     luaL_pushresult(&b);
 }
 
+/* Raises an error when calling 'name' from 'a' would close a cycle or nest too deep. */
 static void check_call(lua_State *L, wk_analysis *a, const char *name) {
     for (const wk_analysis *p = a; p; p = p->parent) {
         if (strcmp(p->name, name) == 0) {
             push_chain(L, a, name);
             luaL_error(L, "ctx:call: cycle %s", lua_tostring(L, -1));
+            return;
         }
     }
-    if (a->depth + 1 >= WK_MAX_CALL_DEPTH + 1) {
+    if (a && a->depth >= WK_MAX_CALL_DEPTH) {
         push_chain(L, a, name);
         luaL_error(L, "ctx:call: calls nest at most %d deep (%s)", WK_MAX_CALL_DEPTH,
                    lua_tostring(L, -1));
