@@ -245,6 +245,7 @@ static json_t *usage_json(wk_analysis *a) {
     json_t *u = json_object();
     set(u, "instructions", json_integer((json_int_t)a->budget.steps_used));
     set(u, "memory_peak", json_integer((json_int_t)a->budget.memory_peak));
+    set(u, "memory_reserved", json_integer((json_int_t)a->heap.reserved_peak));
     return u;
 }
 

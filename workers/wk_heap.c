@@ -8,8 +8,8 @@
 #include "wk_internal.h"
 
 #define CLASS_BYTES 16
-#define CHUNK_BYTES (32 * 1024)
-#define MAX_SPARE   64 /* chunks kept for later states: 2 MiB */
+#define CHUNK_BYTES (16 * 1024)
+#define MAX_SPARE   128 /* chunks kept for later states: 2 MiB */
 
 typedef struct chunk {
     struct chunk *next;
@@ -24,6 +24,20 @@ static int is_small(size_t size) {
     return size <= WK_HEAP_SMALL;
 }
 
+/* Counts what the state holds of the process' memory: chunks and large blocks. */
+static void account(wk_heap *h, size_t plus, size_t minus) {
+    h->reserved = h->reserved + plus - minus;
+    if (h->reserved > h->reserved_peak)
+        h->reserved_peak = h->reserved;
+}
+
+static void *big_alloc(wk_heap *h, size_t size) {
+    void *p = malloc(size);
+    if (p)
+        account(h, size, 0);
+    return p;
+}
+
 static int new_chunk(wk_heap *h) {
     chunk *c = h->engine->spare;
     if (c) {
@@ -34,6 +48,7 @@ static int new_chunk(wk_heap *h) {
     }
     c->next = h->chunks;
     h->chunks = c;
+    account(h, CHUNK_BYTES, 0);
     h->next = (char *)(c + 1);
     h->end = (char *)c + CHUNK_BYTES;
     return 0;
@@ -61,12 +76,16 @@ static void small_free(wk_heap *h, void *p, size_t size) {
 
 void *wk__heap_realloc(wk_heap *h, void *ptr, size_t osize, size_t nsize) {
     if (!ptr)
-        return is_small(nsize) ? small_alloc(h, nsize) : malloc(nsize);
+        return is_small(nsize) ? small_alloc(h, nsize) : big_alloc(h, nsize);
     if (is_small(osize) && is_small(nsize) && class_of(osize) == class_of(nsize))
         return ptr;
-    if (!is_small(osize) && !is_small(nsize))
-        return realloc(ptr, nsize);
-    void *p = is_small(nsize) ? small_alloc(h, nsize) : malloc(nsize);
+    if (!is_small(osize) && !is_small(nsize)) {
+        void *p = realloc(ptr, nsize);
+        if (p)
+            account(h, nsize, osize);
+        return p;
+    }
+    void *p = is_small(nsize) ? small_alloc(h, nsize) : big_alloc(h, nsize);
     if (!p)
         return NULL;
     memcpy(p, ptr, osize < nsize ? osize : nsize);
@@ -77,9 +96,10 @@ void *wk__heap_realloc(wk_heap *h, void *ptr, size_t osize, size_t nsize) {
 void wk__heap_free(wk_heap *h, void *ptr, size_t size) {
     if (!ptr)
         return;
-    if (!is_small(size))
+    if (!is_small(size)) {
         free(ptr);
-    else if (!h->closing) /* a closing state's chunks are given back whole */
+        account(h, 0, size);
+    } else if (!h->closing) /* a closing state's chunks are given back whole */
         small_free(h, ptr, size);
 }
 
@@ -100,6 +120,7 @@ void wk__heap_release(wk_heap *h) {
     h->chunks = NULL;
     h->next = h->end = NULL;
     h->closing = 0;
+    h->reserved = 0;
 }
 
 void wk__heap_drop_spares(wk_engine *engine) {

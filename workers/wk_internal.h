@@ -54,6 +54,7 @@ typedef struct wk_heap {
     char *next, *end;               /* the unused part of the newest chunk */
     struct chunk *chunks;
     int closing; /* lua_close is running: small blocks need not be freed one by one */
+    size_t reserved, reserved_peak; /* bytes of chunks and large blocks the state holds */
 } wk_heap;
 
 /* Lua's allocation contract: 'osize' is the size the block at 'ptr' was allocated with. */
