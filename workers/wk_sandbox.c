@@ -65,7 +65,7 @@ static void *budget_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     return p;
 }
 
-static const char *budget_check(wk_budget *b, unsigned steps) {
+static const char *budget_check(wk_budget *b, uint64_t steps) {
     b->steps_used += steps;
     if (b->steps_used > b->limits.instructions)
         trip(b, WK_TRIP_CPU);
@@ -76,6 +76,16 @@ static const char *budget_check(wk_budget *b, unsigned steps) {
 
 static const char *charge_pattern(void *ud, unsigned steps) {
     return budget_check(ud, steps);
+}
+
+/* Charges 'steps' of work a C function is about to do to the instruction budget, and raises
+ * the budget's error instead when they do not fit. */
+static void charge(lua_State *L, lua_Unsigned steps) {
+    wk_budget *b = &wk__analysis(L)->budget;
+    uint64_t left = b->limits.instructions - b->steps_used;
+    const char *tripped = budget_check(b, steps < left ? steps : left + 1);
+    if (tripped)
+        luaL_error(L, "%s", tripped);
 }
 
 /* Once a budget trips, the hook fires on every instruction of every thread and raises again, so
@@ -245,6 +255,8 @@ static int sb_os_date(lua_State *L) {
     struct tm tm;
     if (!gmtime_r(&secs, &tm))
         return luaL_error(L, "os.date: time out of range");
+    if (strlen(fmt) > 1024) /* each conversion is C work no hook sees */
+        return luaL_error(L, "os.date: format longer than 1024 bytes");
     if (*fmt == '!')
         fmt++;
     if (strcmp(fmt, "*t") == 0) {
@@ -375,10 +387,55 @@ static void push_locked_metatable(lua_State *L, lua_CFunction index) {
     lua_setfield(L, -2, "__index");
 }
 
+/* ---- Library functions whose work memory does not bound ----------------------------------
+ * Most of Lua's library does work in proportion to the memory it allocates, which the memory
+ * budget bounds. These do not: they loop in C without allocating, where no hook runs. */
+
+/* string.rep of an empty string (and separator) loops n times to produce nothing. */
+static int sb_string_rep(lua_State *L) {
+    size_t len, seplen = 0;
+    luaL_checklstring(L, 1, &len);
+    lua_Integer n = luaL_checkinteger(L, 2);
+    luaL_optlstring(L, 3, "", &seplen);
+    if (len + seplen == 0 || n <= 0) {
+        lua_pushliteral(L, "");
+        return 1;
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
+/* table.move copies e - f + 1 elements, present or not. */
+static int sb_table_move(lua_State *L) {
+    lua_Integer f = luaL_checkinteger(L, 2), e = luaL_checkinteger(L, 3);
+    if (e >= f)
+        charge(L, (lua_Unsigned)e - (lua_Unsigned)f + 1);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
+/* Replaces field 'name' of the table on top with 'fn', which gets the original as upvalue. */
+static void wrap_function(lua_State *L, const char *name, lua_CFunction fn) {
+    lua_getfield(L, -1, name);
+    lua_pushcclosure(L, fn, 1);
+    lua_setfield(L, -2, name);
+}
+
+static int open_table(lua_State *L) {
+    luaopen_table(L);
+    wrap_function(L, "move", sb_table_move);
+    return 1;
+}
+
 static int open_string(lua_State *L) {
     luaopen_string(L);
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");
+    wrap_function(L, "rep", sb_string_rep);
     wk_pattern_install(L, lua_gettop(L), charge_pattern, &wk__analysis(L)->budget);
     lua_pushliteral(L, ""); /* luaopen_string gave strings a new metatable: lock it */
     lua_getmetatable(L, -1);
@@ -401,7 +458,7 @@ static int open_math(lua_State *L) {
 }
 
 static const luaL_Reg lazy_libs[] = {
-    {LUA_STRLIBNAME, open_string},      {LUA_TABLIBNAME, luaopen_table},
+    {LUA_STRLIBNAME, open_string},      {LUA_TABLIBNAME, open_table},
     {LUA_MATHLIBNAME, open_math},       {LUA_UTF8LIBNAME, luaopen_utf8},
     {LUA_COLIBNAME, luaopen_coroutine}, {NULL, NULL},
 };
