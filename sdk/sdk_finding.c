@@ -47,6 +47,8 @@ struct field {
     unsigned flags;
 };
 
+#define MAX_FIELDS 8 /* of one record */
+
 /* One step of the way from the finding to a value: a field name or a list index. */
 typedef struct step {
     const struct step *up;
@@ -59,7 +61,7 @@ struct cv {
     const step *at;
     int truncated; /* the evidence item being converted was cut to a cap */
     int rc;
-    json_t *holder; /* an array whose one item is the finding */
+    json_t *root; /* the finding, once made: freed by the caller when anything fails */
     char *why;
     size_t whylen;
 };
@@ -127,11 +129,13 @@ static int fail(cv *c, const char *fmt, ...) {
     return set_why(c, where, ": ", message);
 }
 
-/* Stores 'v' (stolen; NULL means memory ran out) in 'into' under 'key', or appends it. */
+/* Stores 'v' (stolen; NULL means memory ran out) in 'into' under 'key', or appends it; with no
+ * 'into', 'v' is the finding itself. */
 static int put(cv *c, json_t *into, const char *key, json_t *v) {
-    int rc = !v    ? -1
-             : key ? json_object_set_new_nocheck(into, key, v)
-                   : json_array_append_new(into, v);
+    int rc = !v      ? -1
+             : !into ? (c->root = v, 0)
+             : key   ? json_object_set_new_nocheck(into, key, v)
+                     : json_array_append_new(into, v);
     return rc < 0 ? fail(c, "out of memory") : 0;
 }
 
@@ -265,14 +269,13 @@ static const field *field_find(const field *fields, const char *name) {
     return NULL;
 }
 
-static size_t count_keys(lua_State *L, int idx) {
-    size_t n = 0;
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        n++;
-        lua_pop(L, 1);
-    }
-    return n;
+/* The field named exactly by the 'len' bytes at 'name', or NULL. */
+static const field *field_named(const field *fields, const char *name, size_t len) {
+    for (; fields->name; fields++)
+        if (fields->name[0] == name[0] && strlen(fields->name) == len &&
+            memcmp(fields->name, name, len) == 0)
+            return fields;
+    return NULL;
 }
 
 /* Reports the keys of the table at 'idx' that are not among 'fields', the smallest few in byte
@@ -323,7 +326,9 @@ static int unknown_fields(cv *c, int idx, const field *fields) {
     return fail(c, "unknown field%s %s (fields: %s)", n > 1 ? "s" : "", list, known);
 }
 
-/* A table with named fields, each converted as its entry in f->of says. */
+/* A table with named fields, each converted as its entry in f->of says. One pass over the
+ * table keeps the value of each field on the stack; then the fields are converted in the order
+ * of their table. */
 static int cv_record(cv *c, int idx, const field *f, json_t *into, const char *key) {
     lua_State *L = c->L;
     if (lua_type(L, idx) != LUA_TTABLE)
@@ -331,14 +336,29 @@ static int cv_record(cv *c, int idx, const field *f, json_t *into, const char *k
     json_t *out = json_object();
     if (put(c, into, key, out) < 0)
         return -1;
-    int top = lua_gettop(L), rc = 0;
-    size_t found = 0;
+    int top = lua_gettop(L), at[MAX_FIELDS] = {0}, rc = 0;
+    size_t nkeys = 0, found = 0;
+    luaL_checkstack(L, MAX_FIELDS + 8, "finding nested too deeply"); /* values, and some more */
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        size_t len = 0;
+        const char *name = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &len) : NULL;
+        const field *g = name ? field_named(f->of, name, len) : NULL;
+        nkeys++;
+        if (g) {
+            lua_insert(L, -2); /* the value stays, below the key that lua_next goes on with */
+            at[g - f->of] = lua_gettop(L) - 1;
+            found++;
+        } else {
+            lua_pop(L, 1);
+        }
+    }
+    int base = lua_gettop(L);
     for (const field *g = f->of; g->name && rc == 0; g++) {
         step s = {c->at, g->name, 0};
         c->at = &s;
-        lua_pushstring(L, g->name);
-        if (lua_rawget(L, idx) != LUA_TNIL)
-            found++, rc = g->conv(c, top + 1, g, out, g->name);
+        if (at[g - f->of])
+            rc = g->conv(c, at[g - f->of], g, out, g->name);
         else if (g->flags & F_REQUIRED) {
             c->at = s.up;
             rc = unknown_fields(c, idx, f->of);
@@ -346,9 +366,10 @@ static int cv_record(cv *c, int idx, const field *f, json_t *into, const char *k
             rc = rc < 0 ? rc : fail(c, "is required");
         }
         c->at = s.up;
-        lua_settop(L, top);
+        lua_settop(L, base);
     }
-    if (rc == 0 && count_keys(L, idx) != found)
+    lua_settop(L, top);
+    if (rc == 0 && nkeys != found)
         rc = unknown_fields(c, idx, f->of);
     return rc;
 }
@@ -603,13 +624,14 @@ static const field finding_fields[] = {
     {NULL, NULL, 0, NULL, 0},
 };
 static const field finding = {"finding", cv_record, 0, finding_fields, 0};
+_Static_assert(sizeof finding_fields / sizeof finding_fields[0] - 1 <= MAX_FIELDS,
+               "the finding is the largest record: MAX_FIELDS is too small");
 
 /* Runs protected: (cv *, finding table). */
 static int finding_protected(lua_State *L) {
-    cv *c = lua_touserdata(L, 1);
-    luaL_checkstack(L, 40, "finding nested too deeply"); /* the specs are at most 8 deep */
-    c->rc = finding.conv(c, 2, &finding, c->holder, NULL);
-    json_t *out = json_array_get(c->holder, 0);
+    cv *c = lua_touserdata(L, 1); /* each record makes room on the stack for its own work */
+    c->rc = finding.conv(c, 2, &finding, NULL, NULL);
+    json_t *out = c->root;
     if (c->rc == 0 && !json_object_get(out, "severity"))
         c->rc = put(c, out, "severity", json_string_nocheck("medium"));
     if (c->rc == 0 && !json_object_get(out, "confidence"))
@@ -624,9 +646,8 @@ static int finding_protected(lua_State *L) {
 /* Errors raised by __evidence (or by a Lua allocation failing) are raised again, after the
  * partial JSON is freed; everything else wrong comes back as NULL and 'why'. */
 json_t *sdk_finding_to_json(lua_State *L, int idx, char *why, size_t whylen) {
-    cv c = {.L = L, .holder = json_array(), .why = why, .whylen = whylen};
-    if (!c.holder || !lua_checkstack(L, 3)) {
-        json_decref(c.holder);
+    cv c = {.L = L, .why = why, .whylen = whylen};
+    if (!lua_checkstack(L, 3)) {
         fail(&c, "out of memory");
         return NULL;
     }
@@ -635,9 +656,11 @@ json_t *sdk_finding_to_json(lua_State *L, int idx, char *why, size_t whylen) {
     lua_pushlightuserdata(L, &c);
     lua_pushvalue(L, idx);
     int status = lua_pcall(L, 2, 0, 0);
-    json_t *out = status == LUA_OK && c.rc == 0 ? json_incref(json_array_get(c.holder, 0)) : NULL;
-    json_decref(c.holder);
+    if (status != LUA_OK || c.rc != 0) {
+        json_decref(c.root);
+        c.root = NULL;
+    }
     if (status != LUA_OK)
         lua_error(L);
-    return out;
+    return c.root;
 }

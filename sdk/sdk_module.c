@@ -71,10 +71,10 @@ static int is_input_name(const char *s) {
     return 1;
 }
 
-/* Checks field 'key' of the definition (index 1) has type 'type'; 'required' when it must be
- * there. Leaves the field's value on the stack. */
-static void expect_field(lua_State *L, const char *key, int type, int required) {
-    int t = lua_getfield(L, 1, key);
+/* Checks that the field 'key' of the definition, whose value is at 'idx' (nil when absent), has
+ * type 'type'; 'required' when it must be there. */
+static void expect_field(lua_State *L, const char *key, int idx, int type, int required) {
+    int t = lua_type(L, idx);
     if (t == LUA_TNIL && required)
         sdk_problem(L, key, "is required");
     else if (t != LUA_TNIL && t != type)
@@ -109,8 +109,18 @@ static void check_tags(lua_State *L, int idx) {
     }
 }
 
+enum { F_NAME, F_OWNER, F_DESCRIPTION, F_INPUTS, F_RUN, F_VERSION, F_TAGS, NFIELDS };
 static const char *const known_fields[] = {"name", "owner",   "description", "inputs",
                                            "run",  "version", "tags",        NULL};
+
+/* The field named by the 'len' bytes at 'key', or -1. */
+static int field_index(const char *key, size_t len) {
+    for (int i = 0; i < NFIELDS; i++)
+        if (known_fields[i][0] == key[0] && strlen(known_fields[i]) == len &&
+            memcmp(known_fields[i], key, len) == 0)
+            return i;
+    return -1;
+}
 
 static void check_unknown_fields(lua_State *L) {
     lua_pushnil(L);
@@ -128,26 +138,46 @@ static void check_unknown_fields(lua_State *L) {
     }
 }
 
+/* inquest.analyzer{…}: one pass over the definition (index 1) keeps the value of each known
+ * field on the stack, then the fields are checked in a fixed order. */
 static int analyzer(lua_State *L) {
+    int at[NFIELDS], unknown = 0;
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
-    expect_field(L, "name", LUA_TSTRING, 1);
-    if (lua_isstring(L, -1) && !is_name(lua_tostring(L, -1)))
+    lua_pushnil(L); /* index 2: the value of every field that is absent */
+    for (int i = 0; i < NFIELDS; i++)
+        at[i] = 2;
+    luaL_checkstack(L, NFIELDS + 8, NULL);
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+        size_t len = 0;
+        const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &len) : NULL;
+        int f = key ? field_index(key, len) : -1;
+        if (f >= 0) {
+            lua_insert(L, -2); /* the value stays, below the key that lua_next goes on with */
+            at[f] = lua_gettop(L) - 1;
+        } else {
+            unknown = 1;
+            lua_pop(L, 1);
+        }
+    }
+    expect_field(L, "name", at[F_NAME], LUA_TSTRING, 1);
+    if (lua_isstring(L, at[F_NAME]) && !is_name(lua_tostring(L, at[F_NAME])))
         sdk_problem(L, "name",
                     "'%s' must look like domain.name: lower-case letters, digits "
                     "and _, segments separated by '.'",
-                    lua_tostring(L, -1));
-    expect_field(L, "owner", LUA_TSTRING, 1);
-    expect_field(L, "description", LUA_TSTRING, 1);
-    expect_field(L, "run", LUA_TFUNCTION, 1);
-    expect_field(L, "version", LUA_TSTRING, 0);
-    expect_field(L, "inputs", LUA_TTABLE, 0);
-    check_inputs(L, lua_gettop(L));
-    expect_field(L, "tags", LUA_TTABLE, 0);
-    check_tags(L, lua_gettop(L));
-    lua_settop(L, 1);
-    check_unknown_fields(L);
-    if (lua_getfield(L, 1, "inputs") == LUA_TNIL) {
+                    lua_tostring(L, at[F_NAME]));
+    expect_field(L, "owner", at[F_OWNER], LUA_TSTRING, 1);
+    expect_field(L, "description", at[F_DESCRIPTION], LUA_TSTRING, 1);
+    expect_field(L, "run", at[F_RUN], LUA_TFUNCTION, 1);
+    expect_field(L, "version", at[F_VERSION], LUA_TSTRING, 0);
+    expect_field(L, "inputs", at[F_INPUTS], LUA_TTABLE, 0);
+    check_inputs(L, at[F_INPUTS]);
+    expect_field(L, "tags", at[F_TAGS], LUA_TTABLE, 0);
+    check_tags(L, at[F_TAGS]);
+    if (unknown)
+        check_unknown_fields(L);
+    if (lua_isnil(L, at[F_INPUTS])) {
         lua_newtable(L);
         lua_setfield(L, 1, "inputs");
     }

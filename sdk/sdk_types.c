@@ -7,12 +7,19 @@
 /* Design notes.
  *
  * A type value is a Lua table { kind = "string", <options as written> } whose metatable is the
- * shared, protected TYPE_MT: Lua code may read it, and the metatable cannot be taken to forge a
- * type. What validation reads is the type's *spec*: a C struct in a userdata, built once by the
- * constructor and found through a weak-keyed registry table (type table -> spec userdata). The
- * spec is authoritative: editing the table afterwards changes nothing. A spec's user values keep
- * alive what its pointers point into: 1 the item spec (t.list, t.map), 2 the pattern or the enum
- * values, 3 the description.
+ * shared, protected type metatable: Lua code may read it, and the metatable cannot be taken to
+ * forge a type. What validation reads is the type's *spec*: a C struct in a userdata, built once
+ * by the constructor and found through a weak-keyed registry table (type table -> spec userdata).
+ * The spec is authoritative: editing the table afterwards changes nothing. A spec's user values
+ * keep alive what its pointers point into: 1 the item spec (t.list, t.map), 2 the pattern or the
+ * enum values, 3 the description.
+ *
+ * Constructors run for every type of every analysis (each analysis is a fresh state), so they
+ * read the options table in one pass (lua_next) that also copies it into the type value, keeping
+ * each option's value on the stack, and then check the options in a fixed order. The registry
+ * objects are found by address keys (lua_rawgetp), never by name; the constructors are light C
+ * functions, allocated nowhere; only a spec that owns JSON (a default) gets a metatable, whose
+ * __gc frees it, so the others cost no finalizer when the state closes.
  *
  * One table, 'kinds', drives the three jobs: each kind names its options (with how to read them
  * and their JSON Schema keyword), its converter, and its JSON Schema type. Constructors, the
@@ -35,9 +42,6 @@
 #include <pcre2.h>
 #include "sdk_internal.h"
 
-#define TYPE_MT         "inquest.type"
-#define SPEC_MT         "inquest.type.spec"
-#define BOX_MT          "inquest.type.json"
 #define MAX_DEPTH       8   /* t.list{ t.map{ … } } nesting */
 #define MAX_INPUTS      256 /* inputs of one analyzer */
 #define MAX_ENUM_VALUES 1000
@@ -50,8 +54,14 @@
 #define RE_SLOTS        512  /* pattern cache: a power of two, twice RE_MAX */
 #define RE_MAX          256
 
+/* What getmetatable() and tostring() show of a type value. */
+#define TYPE_NAME "inquest.type"
+
 /* Registry keys: the addresses are unique in the process. */
-static const char specs_key = 's';
+static const char specs_key = 's';   /* the weak-keyed table type value -> spec */
+static const char type_mt_key = 't'; /* the metatable of type values */
+static const char spec_mt_key = 'g'; /* the metatable of specs that own JSON (their __gc) */
+static const char box_mt_key = 'b';  /* the metatable of boxes (their __gc) */
 
 /* ---- specs and kinds ------------------------------------------------------------------------ */
 
@@ -61,6 +71,7 @@ typedef struct vctx vctx;
 typedef struct spec {
     const kind *kind;
     json_t *def;             /* owned: the default as the analyzer wrote it, or NULL */
+    rt_diag problems;        /* owned while check_default() runs, so that a raise cannot leak it */
     const struct spec *item; /* t.list, t.map: the type of items (user value 1) */
     const char *text;        /* t.string: the pattern; t.enum: the values, NUL after each (uv 2) */
     size_t text_len;
@@ -102,8 +113,13 @@ struct kind {
     const char *json_hint;    /* added to the description in JSON Schema, or NULL */
 };
 
+/* The options every kind takes. A constructor keeps the value of option i of this list in
+ * slot i, and that of the kind's own option j in slot NCOMMON + j. */
+enum { C_DESCRIPTION, C_DEFAULT, C_OPTIONAL, C_REQUIRED, NCOMMON };
 static const char *const common_options[] = {"description", "default", "optional", "required",
                                              NULL};
+#define MAX_KIND_OPTIONS 3 /* options of one kind, besides the common ones */
+#define NSLOTS           (NCOMMON + MAX_KIND_OPTIONS)
 
 /* ---- small helpers -------------------------------------------------------------------------- */
 
@@ -233,17 +249,25 @@ typedef struct box {
 } box;
 
 static int box_gc(lua_State *L) {
-    box *b = luaL_checkudata(L, 1, BOX_MT);
+    box *b = lua_touserdata(L, 1); /* only boxes have this private metatable */
     json_decref(b->j);
     b->j = NULL;
     return 0;
 }
 
-/* Pushes a new, empty box. */
+/* Pushes a new, empty box. Its metatable is made on first use: most analyzers need no box. */
 static box *box_push(lua_State *L) {
     box *b = lua_newuserdatauv(L, sizeof *b, 0);
     b->j = NULL;
-    luaL_setmetatable(L, BOX_MT);
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &box_mt_key) == LUA_TNIL) {
+        lua_pop(L, 1);
+        lua_createtable(L, 0, 1);
+        lua_pushcfunction(L, box_gc);
+        lua_setfield(L, -2, "__gc");
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &box_mt_key);
+    }
+    lua_setmetatable(L, -2);
     return b;
 }
 
@@ -748,25 +772,30 @@ static const option list_options[] = {{"min", OPT_COUNT, 0, "minItems"},
 static const option map_options[] = {{"max", OPT_COUNT, 1, "maxProperties"},
                                      {NULL, OPT_COUNT, 0, NULL}};
 static const option no_options[] = {{NULL, OPT_COUNT, 0, NULL}};
+_Static_assert(sizeof string_options / sizeof string_options[0] - 1 <= MAX_KIND_OPTIONS,
+               "a constructor keeps each option in a slot: MAX_KIND_OPTIONS is too small");
 
-static const kind kinds[] = {
-    {"string", string_options, STRING_MAX, POS_NONE, conv_string, "string", NULL, NULL},
-    {"int", int_options, 0, POS_NONE, conv_int, "integer", NULL, NULL},
-    {"number", number_options, 0, POS_NONE, conv_number, "number", NULL, NULL},
-    {"bool", no_options, 0, POS_NONE, conv_bool, "boolean", NULL, NULL},
-    {"enum", no_options, 0, POS_VALUES, conv_enum, "string", NULL, NULL},
-    {"duration", duration_options, 0, POS_NONE, conv_duration, "string number", "^" DUR "$",
-     "A duration: 90s, 30m, 1h30m, 2d, 500ms (units ms s m h d w, largest first), or a number of "
-     "seconds."},
-    {"time", no_options, 0, POS_NONE, conv_time, "string number",
-     "^(now([+-]" DUR ")?|-?" NUM "|[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:"
-     "[0-9]{2}(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))$",
-     "A time: RFC 3339 (2026-11-21T12:00:00Z, 2026-11-21T14:00:00+02:00), Unix seconds, now, "
-     "now-1h or now+5m."},
-    {"list", list_options, LIST_MAX, POS_ITEM, conv_container, "array", NULL, NULL},
-    {"map", map_options, MAP_MAX, POS_ENTRY, conv_container, "object", NULL, NULL},
+enum { K_STRING, K_INT, K_NUMBER, K_BOOL, K_ENUM, K_DURATION, K_TIME, K_LIST, K_MAP, NKINDS };
+
+static const kind kinds[NKINDS] = {
+    [K_STRING] = {"string", string_options, STRING_MAX, POS_NONE, conv_string, "string", NULL,
+                  NULL},
+    [K_INT] = {"int", int_options, 0, POS_NONE, conv_int, "integer", NULL, NULL},
+    [K_NUMBER] = {"number", number_options, 0, POS_NONE, conv_number, "number", NULL, NULL},
+    [K_BOOL] = {"bool", no_options, 0, POS_NONE, conv_bool, "boolean", NULL, NULL},
+    [K_ENUM] = {"enum", no_options, 0, POS_VALUES, conv_enum, "string", NULL, NULL},
+    [K_DURATION] = {"duration", duration_options, 0, POS_NONE, conv_duration, "string number",
+                    "^" DUR "$",
+                    "A duration: 90s, 30m, 1h30m, 2d, 500ms (units ms s m h d w, largest first), "
+                    "or a number of seconds."},
+    [K_TIME] = {"time", no_options, 0, POS_NONE, conv_time, "string number",
+                "^(now([+-]" DUR ")?|-?" NUM "|[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:"
+                "[0-9]{2}(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))$",
+                "A time: RFC 3339 (2026-11-21T12:00:00Z, 2026-11-21T14:00:00+02:00), Unix "
+                "seconds, now, now-1h or now+5m."},
+    [K_LIST] = {"list", list_options, LIST_MAX, POS_ITEM, conv_container, "array", NULL, NULL},
+    [K_MAP] = {"map", map_options, MAP_MAX, POS_ENTRY, conv_container, "object", NULL, NULL},
 };
-#define NKINDS ((int)(sizeof kinds / sizeof kinds[0]))
 
 /* ---- constructors: t.string{…} and the others --------------------------------------------- */
 
@@ -785,9 +814,10 @@ static void def_problem(lua_State *L, const kind *k, const char *fmt, ...) {
 }
 
 static int spec_gc(lua_State *L) {
-    spec *s = luaL_checkudata(L, 1, SPEC_MT);
+    spec *s = lua_touserdata(L, 1); /* only specs have this private metatable */
     json_decref(s->def);
     s->def = NULL;
+    rt_diag_free(&s->problems);
     return 0;
 }
 
@@ -809,51 +839,118 @@ static int push_specs(lua_State *L) {
     return lua_gettop(L);
 }
 
-/* Reads option 'o' from the options table (index 1) into 's' (index 2). */
-static void read_option(lua_State *L, spec *s, const option *o) {
-    int t = lua_getfield(L, 1, o->name), isint = 0;
-    lua_Integer i = lua_tointegerx(L, -1, &isint);
-    double x = lua_tonumber(L, -1);
+/* What one pass over the options table found. */
+typedef struct scan {
+    int at[NSLOTS];          /* the stack index of each option's value (see common_options) */
+    int nstray, nunknown;    /* positional values the kind does not take; unknown names */
+    const char *unknown[16]; /* the first unknown names; they live on in the options table */
+} scan;
+
+/* True when the string 'a' is exactly the 'len' bytes at 'b'. */
+static int same_name(const char *a, const char *b, size_t len) {
+    return a[0] == b[0] && strlen(a) == len && memcmp(a, b, len) == 0;
+}
+
+/* The slot of option 'name' ('len' bytes) of kind 'k', or -1 when 'k' has no such option. */
+static int option_slot(const kind *k, const char *name, size_t len) {
+    for (int i = 0; i < NCOMMON; i++)
+        if (same_name(common_options[i], name, len))
+            return i;
+    for (int j = 0; k->options[j].name; j++)
+        if (same_name(k->options[j].name, name, len))
+            return NCOMMON + j;
+    return -1;
+}
+
+static int is_option(const kind *k, const char *name) {
+    for (const char *const *c = common_options; *c; c++)
+        if (strcmp(*c, name) == 0)
+            return 1;
+    for (const option *o = k->options; o->name; o++)
+        if (strcmp(o->name, name) == 0)
+            return 1;
+    return 0;
+}
+
+/* One pass over the options table (index 1): copies it into the type value (index 3), pushes
+ * the value of each option of 'k' that is there, for the caller to read where sc->at says (an
+ * absent option's slot names the nil at index 4), and notes the keys that are no option of 'k'. */
+static void scan_options(lua_State *L, const kind *k, scan *sc) {
+    lua_Integer n = (lua_Integer)lua_rawlen(L, 1);
+    *sc = (scan){.nstray = 0};
+    for (int i = 0; i < NSLOTS; i++)
+        sc->at[i] = 4;
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+        lua_pushvalue(L, -2);
+        lua_pushvalue(L, -2);
+        lua_rawset(L, 3);
+        if (lua_type(L, -2) == LUA_TSTRING) {
+            size_t len;
+            const char *name = lua_tolstring(L, -2, &len);
+            int slot = option_slot(k, name, len);
+            if (slot >= 0) {
+                lua_insert(L, -2); /* the value stays, below the key that lua_next goes on with */
+                sc->at[slot] = lua_gettop(L) - 1;
+                continue;
+            }
+            if (!is_option(k, name) && sc->nunknown < 16)
+                sc->unknown[sc->nunknown++] = name;
+        } else if (lua_isinteger(L, -2)) {
+            lua_Integer i = lua_tointeger(L, -2);
+            sc->nstray += !((k->positional == POS_VALUES && i >= 1 && i <= n) ||
+                            (k->positional >= POS_ITEM && i == 1));
+        } else {
+            sc->nstray++;
+        }
+        lua_pop(L, 1);
+    }
+}
+
+/* Reads option 'o', whose value is at 'idx' (nil when absent), into 's' (index 2). */
+static void read_option(lua_State *L, spec *s, const option *o, int idx) {
+    int t = lua_type(L, idx), ok = t == LUA_TNUMBER, isint = 0;
+    lua_Integer i = ok ? lua_tointegerx(L, idx, &isint) : 0; /* a string would be converted */
+    double x = ok ? lua_tonumber(L, idx) : 0;
     char why[128];
-    int ok = t == LUA_TNUMBER;
     if (t == LUA_TNIL)
-        goto out;
+        return;
     switch (o->how) {
     case OPT_COUNT:
     case OPT_INT:
         if (!ok || !isint || (o->how == OPT_COUNT && i < 0)) {
             def_problem(L, s->kind, "'%s' must be a%s integer", o->name,
                         o->how == OPT_COUNT ? " non-negative" : "n");
-            goto out;
+            return;
         }
         break;
     case OPT_NUMBER:
         if (!ok || !isfinite(x)) {
             def_problem(L, s->kind, "'%s' must be a number", o->name);
-            goto out;
+            return;
         }
         break;
     case OPT_DURATION:
-        if (t == LUA_TSTRING && rt_duration_parse(lua_tostring(L, -1), &x, why) < 0) {
+        if (t == LUA_TSTRING && rt_duration_parse(lua_tostring(L, idx), &x, why) < 0) {
             def_problem(L, s->kind, "'%s' is not a duration: %s", o->name, why);
-            goto out;
+            return;
         } else if (t != LUA_TSTRING && (!ok || !(x >= 0 && x < 1e15))) {
             def_problem(L, s->kind, "'%s' must be a duration like \"5m\" or seconds", o->name);
-            goto out;
+            return;
         }
         /* Messages and `describe` show the bound as written: "at most 24h", not "1d". */
-        if (t == LUA_TSTRING && lua_rawlen(L, -1) < sizeof s->written[0])
-            memcpy(s->written[o->is_max], lua_tostring(L, -1), lua_rawlen(L, -1) + 1);
+        if (t == LUA_TSTRING && lua_rawlen(L, idx) < sizeof s->written[0])
+            memcpy(s->written[o->is_max], lua_tostring(L, idx), lua_rawlen(L, idx) + 1);
         break;
     case OPT_PATTERN:
-        if (t != LUA_TSTRING || lua_rawlen(L, -1) > MAX_PATTERN) {
+        if (t != LUA_TSTRING || lua_rawlen(L, idx) > MAX_PATTERN) {
             def_problem(L, s->kind, "'%s' must be a string of at most %d bytes", o->name,
                         MAX_PATTERN);
-            goto out;
+            return;
         }
-        s->text = lua_tolstring(L, -1, &s->text_len);
+        s->text = lua_tolstring(L, idx, &s->text_len);
         s->text_hash = re_hash(s->text, s->text_len);
-        lua_pushvalue(L, -1);
+        lua_pushvalue(L, idx);
         lua_setiuservalue(L, 2, 2);
         int err = 0;
         size_t off = 0;
@@ -864,7 +961,7 @@ static void read_option(lua_State *L, spec *s, const option *o) {
                         (const char *)message, off);
             s->text = NULL; /* validate as if it had none: the problem is reported */
         }
-        goto out;
+        return;
     }
     if (o->is_max) {
         s->has_max = 1;
@@ -875,32 +972,28 @@ static void read_option(lua_State *L, spec *s, const option *o) {
         s->imin = i;
         s->min = x;
     }
-out:
-    lua_pop(L, 1);
 }
 
-/* description, optional, required. */
-static void read_common(lua_State *L, spec *s) {
-    int t = lua_getfield(L, 1, "description");
+/* description, optional, required: their values are where 'at' says. */
+static void read_common(lua_State *L, spec *s, const int *at) {
+    int t = lua_type(L, at[C_DESCRIPTION]);
     if (t == LUA_TSTRING) {
-        s->descr = lua_tostring(L, -1);
+        s->descr = lua_tostring(L, at[C_DESCRIPTION]);
+        lua_pushvalue(L, at[C_DESCRIPTION]);
         lua_setiuservalue(L, 2, 3);
-    } else {
-        if (t != LUA_TNIL)
-            def_problem(L, s->kind, "'description' must be a string");
-        lua_pop(L, 1);
+    } else if (t != LUA_TNIL) {
+        def_problem(L, s->kind, "'description' must be a string");
     }
-    int opt = lua_getfield(L, 1, "optional"), req = lua_getfield(L, 1, "required");
+    int opt = lua_type(L, at[C_OPTIONAL]), req = lua_type(L, at[C_REQUIRED]);
+    int optional = lua_toboolean(L, at[C_OPTIONAL]), required = lua_toboolean(L, at[C_REQUIRED]);
     if (opt != LUA_TNIL && opt != LUA_TBOOLEAN)
         def_problem(L, s->kind, "'optional' must be a boolean");
     if (req != LUA_TNIL && req != LUA_TBOOLEAN)
         def_problem(L, s->kind, "'required' must be a boolean");
-    if (lua_toboolean(L, -1) && lua_toboolean(L, -2))
+    if (required && optional)
         def_problem(L, s->kind, "'required = true' and 'optional = true' contradict each other");
     /* `required = false` reads as "optional": take it so. */
-    s->optional = (opt == LUA_TBOOLEAN && lua_toboolean(L, -2)) ||
-                  (req == LUA_TBOOLEAN && !lua_toboolean(L, -1));
-    lua_pop(L, 2);
+    s->optional = (opt == LUA_TBOOLEAN && optional) || (req == LUA_TBOOLEAN && !required);
 }
 
 /* True when the string 'v' is already among the first 'n' values of the options table. */
@@ -964,49 +1057,23 @@ static void read_item(lua_State *L, spec *s) {
     lua_pop(L, 2);
 }
 
-static int is_option(const kind *k, const char *name) {
-    for (const char *const *c = common_options; *c; c++)
-        if (strcmp(*c, name) == 0)
-            return 1;
-    for (const option *o = k->options; o->name; o++)
-        if (strcmp(o->name, name) == 0)
-            return 1;
-    return 0;
-}
-
 static int compare_strings(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Reports keys of the options table that are no option: in name order, so that a run reports
- * them in the same order as the last one. */
-static void check_keys(lua_State *L, const kind *k) {
-    const char *unknown[16];
-    int nunknown = 0, nstray = 0;
-    lua_Integer n = (lua_Integer)lua_rawlen(L, 1);
-    lua_pushnil(L);
-    while (lua_next(L, 1)) {
-        lua_pop(L, 1);
-        if (lua_type(L, -1) == LUA_TSTRING) {
-            if (!is_option(k, lua_tostring(L, -1)) && nunknown < 16)
-                unknown[nunknown++] = lua_tostring(L, -1);
-        } else if (lua_isinteger(L, -1)) {
-            lua_Integer i = lua_tointeger(L, -1);
-            nstray += !((k->positional == POS_VALUES && i >= 1 && i <= n) ||
-                        (k->positional >= POS_ITEM && i == 1));
-        } else {
-            nstray++;
-        }
-    }
-    qsort(unknown, (size_t)nunknown, sizeof unknown[0], compare_strings);
-    for (int i = 0; i < nunknown; i++) {
+/* Reports the keys of the options table that are no option, as 'sc' found them: in name order,
+ * so that a run reports them in the same order as the last one. */
+static void check_keys(lua_State *L, const kind *k, scan *sc) {
+    if (sc->nunknown > 1)
+        qsort(sc->unknown, (size_t)sc->nunknown, sizeof sc->unknown[0], compare_strings);
+    for (int i = 0; i < sc->nunknown; i++) {
         char shown[256];
         def_problem(L, k, "unknown option '%s'",
-                    show(unknown[i], strlen(unknown[i]), 0, shown, 256));
+                    show(sc->unknown[i], strlen(sc->unknown[i]), 0, shown, 256));
     }
-    if (nstray && k->positional >= POS_ITEM)
+    if (sc->nstray && k->positional >= POS_ITEM)
         def_problem(L, k, "takes one type, as in t.%s{ t.string{} }, then named options", k->name);
-    else if (nstray)
+    else if (sc->nstray)
         def_problem(L, k, "options are named, as in t.%s{ description = \"…\" }", k->name);
 }
 
@@ -1103,27 +1170,26 @@ static json_t *default_json(lua_State *L, int idx, const spec *s, char *why) {
     return j;
 }
 
-/* Converts the default like a user's value (with now = 0: "now-1h" is checked for its syntax
- * only) and reports the problems found, joined in one. */
-static void check_default(lua_State *L, spec *s) {
+/* Converts the default, whose value is at 'idx' (nil when absent), like a user's value (with
+ * now = 0: "now-1h" is checked for its syntax only) and reports the problems found, joined in
+ * one. */
+static void check_default(lua_State *L, spec *s, int idx) {
     char message[400] = "", why[128] = "";
     size_t n = 0, i;
     json_t *item;
-    int t = lua_getfield(L, 1, "default");
-    if (t != LUA_TNIL && !(s->kind->positional >= POS_ITEM && !s->item) &&
-        !(s->def = default_json(L, -1, s, why)))
-        def_problem(L, s->kind, "'default' %s", why);
-    lua_pop(L, 1);
-    if (!s->def)
+    if (lua_isnil(L, idx) || (s->kind->positional >= POS_ITEM && !s->item))
         return;
-    box *b = box_push(L); /* holds the problems, should anything raise */
-    if (!(b->j = json_array()))
-        abort(); /* bookkeeping: a few bytes */
-    rt_diag d = {b->j};
-    vctx v = {L, &d, 0, 0, ""};
+    /* From here the spec owns JSON, which its __gc frees should anything raise. */
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &spec_mt_key);
+    lua_setmetatable(L, 2);
+    if (!(s->def = default_json(L, idx, s, why))) {
+        def_problem(L, s->kind, "'default' %s", why);
+        return;
+    }
+    vctx v = {L, &s->problems, 0, 0, ""};
     if (convert(&v, s, s->def) == 0)
         lua_pop(L, 1);
-    json_array_foreach(d.items, i, item) {
+    json_array_foreach(s->problems.items, i, item) {
         const char *field = json_string_value(json_object_get(item, "field"));
         if (n < sizeof message - 1)
             n += (size_t)snprintf(message + n, sizeof message - n, "%s%s%s%s", i ? "; " : "",
@@ -1131,9 +1197,7 @@ static void check_default(lua_State *L, spec *s) {
                                   json_string_value(json_object_get(item, "message")));
     }
     message[utf8_fit(message, strlen(message), sizeof message - 4)] = '\0';
-    json_decref(b->j);
-    b->j = NULL;
-    lua_pop(L, 1);
+    rt_diag_free(&s->problems);
     if (n) {
         json_decref(s->def);
         s->def = NULL;
@@ -1143,8 +1207,8 @@ static void check_default(lua_State *L, spec *s) {
 
 /* t.<kind>{ options } or t.<kind>(): returns the type value; problems are reported through
  * sdk_problem(), and a type value is returned all the same so that later problems are found. */
-static int construct(lua_State *L) {
-    const kind *k = lua_touserdata(L, lua_upvalueindex(1));
+static int construct(lua_State *L, const kind *k) {
+    scan sc;
     if (lua_isnoneornil(L, 1)) {
         lua_settop(L, 0);
         lua_newtable(L);
@@ -1154,21 +1218,16 @@ static int construct(lua_State *L) {
     spec *s = lua_newuserdatauv(L, sizeof *s, 3); /* index 2 */
     memset(s, 0, sizeof *s);
     s->kind = k;
-    luaL_setmetatable(L, SPEC_MT);
-    lua_newtable(L); /* index 3: the type value, a copy of the options */
-    lua_pushnil(L);
-    while (lua_next(L, 1)) {
-        lua_pushvalue(L, -2);
-        lua_insert(L, -2);
-        lua_rawset(L, 3);
-    }
-    lua_pushstring(L, k->name);
-    lua_setfield(L, 3, "kind");
-    luaL_setmetatable(L, TYPE_MT);
+    /* Index 3: the type value, a copy of the options, with room for the kind and three named
+     * options (more grow it). */
+    lua_createtable(L, (int)lua_rawlen(L, 1), 4);
+    lua_pushnil(L); /* index 4: the value of every option that is absent */
+    luaL_checkstack(L, NSLOTS + 10, NULL);
+    scan_options(L, k, &sc);
 
-    read_common(L, s);
-    for (const option *o = k->options; o->name; o++)
-        read_option(L, s, o);
+    read_common(L, s, sc.at);
+    for (int j = 0; k->options[j].name; j++)
+        read_option(L, s, &k->options[j], sc.at[NCOMMON + j]);
     if (!s->has_max && k->default_max) {
         s->has_max = 1;
         s->imax = k->default_max;
@@ -1177,10 +1236,14 @@ static int construct(lua_State *L) {
         read_values(L, s);
     else if (k->positional >= POS_ITEM)
         read_item(L, s);
-    check_keys(L, k);
+    check_keys(L, k, &sc);
     check_min_max(L, s);
-    check_default(L, s);
+    check_default(L, s, sc.at[C_DEFAULT]);
 
+    lua_pushstring(L, k->name);
+    lua_setfield(L, 3, "kind");
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &type_mt_key);
+    lua_setmetatable(L, 3);
     push_specs(L);
     lua_pushvalue(L, 3);
     lua_pushvalue(L, 2);
@@ -1189,24 +1252,54 @@ static int construct(lua_State *L) {
     return 1;
 }
 
+/* The constructors are light C functions, one per kind: they cost no allocation per state. */
+static int construct_string(lua_State *L) {
+    return construct(L, &kinds[K_STRING]);
+}
+static int construct_int(lua_State *L) {
+    return construct(L, &kinds[K_INT]);
+}
+static int construct_number(lua_State *L) {
+    return construct(L, &kinds[K_NUMBER]);
+}
+static int construct_bool(lua_State *L) {
+    return construct(L, &kinds[K_BOOL]);
+}
+static int construct_enum(lua_State *L) {
+    return construct(L, &kinds[K_ENUM]);
+}
+static int construct_duration(lua_State *L) {
+    return construct(L, &kinds[K_DURATION]);
+}
+static int construct_time(lua_State *L) {
+    return construct(L, &kinds[K_TIME]);
+}
+static int construct_list(lua_State *L) {
+    return construct(L, &kinds[K_LIST]);
+}
+static int construct_map(lua_State *L) {
+    return construct(L, &kinds[K_MAP]);
+}
+
+static const lua_CFunction constructors[NKINDS] = {
+    [K_STRING] = construct_string, [K_INT] = construct_int,   [K_NUMBER] = construct_number,
+    [K_BOOL] = construct_bool,     [K_ENUM] = construct_enum, [K_DURATION] = construct_duration,
+    [K_TIME] = construct_time,     [K_LIST] = construct_list, [K_MAP] = construct_map,
+};
+
 void sdk__types_push(lua_State *L) {
-    if (luaL_newmetatable(L, TYPE_MT)) {
-        lua_pushliteral(L, TYPE_MT); /* getmetatable() sees this; setmetatable() refuses */
-        lua_setfield(L, -2, "__metatable");
-    }
-    lua_pop(L, 1);
-    if (luaL_newmetatable(L, SPEC_MT)) {
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &type_mt_key) == LUA_TNIL) { /* once per state */
+        lua_createtable(L, 0, 2);
+        lua_pushliteral(L, TYPE_NAME);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, -3, "__name");      /* what tostring() shows */
+        lua_setfield(L, -2, "__metatable"); /* getmetatable() sees this; setmetatable() refuses */
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &type_mt_key);
+        lua_createtable(L, 0, 1);
         lua_pushcfunction(L, spec_gc);
         lua_setfield(L, -2, "__gc");
-    }
-    lua_pop(L, 1);
-    if (luaL_newmetatable(L, BOX_MT)) {
-        lua_pushcfunction(L, box_gc);
-        lua_setfield(L, -2, "__gc");
-    }
-    lua_pop(L, 1);
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &specs_key) == LUA_TNIL) {
-        lua_newtable(L);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &spec_mt_key);
+        lua_createtable(L, 0, 8); /* the types of a small analyzer, without a rehash */
         lua_createtable(L, 0, 1);
         lua_pushliteral(L, "k"); /* a type's spec lives as long as the type */
         lua_setfield(L, -2, "__mode");
@@ -1216,8 +1309,7 @@ void sdk__types_push(lua_State *L) {
     lua_pop(L, 1);
     lua_createtable(L, 0, NKINDS);
     for (int i = 0; i < NKINDS; i++) {
-        lua_pushlightuserdata(L, (void *)&kinds[i]);
-        lua_pushcclosure(L, construct, 1);
+        lua_pushcfunction(L, constructors[i]);
         lua_setfield(L, -2, kinds[i].name);
     }
 }
@@ -1225,7 +1317,7 @@ void sdk__types_push(lua_State *L) {
 int sdk_is_type(lua_State *L, int idx) {
     if (!lua_istable(L, idx) || !lua_getmetatable(L, idx))
         return 0;
-    luaL_getmetatable(L, TYPE_MT);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &type_mt_key);
     int yes = lua_rawequal(L, -1, -2);
     lua_pop(L, 2);
     return yes;
