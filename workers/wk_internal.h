@@ -22,6 +22,7 @@ typedef struct wk_budget {
     size_t memory_peak;
     uint64_t steps_used; /* instructions and pattern steps */
     int alloc_failed;    /* the last growing allocation failed: a second one in a row trips */
+    int gc_stopped;      /* the collector waits until the state grows (wk_sandbox.c) */
     wk_trip tripped;
 } wk_budget;
 

@@ -15,6 +15,9 @@
 /* The hook runs every this many VM instructions: often enough that a deadline holds to a few
  * milliseconds, rarely enough to cost nothing measurable. */
 #define HOOK_EVERY 1000
+/* A state's collector starts once it holds this much: most analyses end before, and collecting
+ * a state that is about to be closed is wasted work. */
+#define GC_START_BYTES ((size_t)256 << 10)
 /* Once a budget has tripped, the state may grow this much more so that the error can unwind. */
 #define TRIPPED_SLACK ((size_t)1 << 20)
 
@@ -93,8 +96,13 @@ static void charge(lua_State *L, lua_Unsigned steps) {
 static void budget_hook(lua_State *L, lua_Debug *ar) {
     wk_budget *b = &wk__analysis(L)->budget;
     (void)ar;
-    if (!b->tripped && !budget_check(b, HOOK_EVERY))
+    if (!b->tripped && !budget_check(b, HOOK_EVERY)) {
+        if (b->gc_stopped && b->memory_used > GC_START_BYTES) {
+            lua_gc(L, LUA_GCRESTART);
+            b->gc_stopped = 0;
+        }
         return;
+    }
     lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
     lua_pushstring(L, trip_messages[b->tripped]);
     lua_error(L);
@@ -521,6 +529,10 @@ int wk__sandbox_open(wk_analysis *a) {
     *(wk_analysis **)lua_getextraspace(L) = a;
     a->L = L;
     lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
+    /* Stopped until the hook sees the state grow; an allocation over the budget still makes Lua
+     * collect at once (its emergency collection runs whether or not the collector is stopped). */
+    lua_gc(L, LUA_GCSTOP);
+    b->gc_stopped = 1;
     lua_pushcfunction(L, setup);
     if (lua_pcall(L, 0, 0, 0) != LUA_OK)
         return RT_ENOMEM; /* setup only allocates */
