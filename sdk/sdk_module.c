@@ -29,7 +29,7 @@ void sdk_problem(lua_State *L, const char *field, const char *fmt, ...) {
     lua_pop(L, 1);
     if (!d) {
         luaL_where(L, 1);
-        lua_pushfstring(L, "%s%s%s%s", field ? field : "", field ? ": " : "", message);
+        lua_pushfstring(L, "%s%s%s", field ? field : "", field ? ": " : "", message);
         lua_concat(L, 2);
         lua_error(L);
     }

@@ -17,21 +17,6 @@
 #include <lualib.h>
 #include "sdk_internal.h"
 
-/* ---- a stand-in for sdk_problem (sdk_module.c): collect into 'stub_diag' or raise ---------- */
-
-static rt_diag *stub_diag;
-
-void sdk_problem(lua_State *L, const char *field, const char *fmt, ...) {
-    char message[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(message, sizeof message, fmt, ap);
-    va_end(ap);
-    if (!stub_diag)
-        luaL_error(L, "%s", message);
-    rt_diag_add(stub_diag, NULL, 0, field, "%s", message);
-}
-
 /* ---- helpers -------------------------------------------------------------------------------- */
 
 static lua_State *new_state(void) {
@@ -77,9 +62,9 @@ static void expect_problems(const rt_diag *d, const char *what, va_list ap) {
 static void define(lua_State *L, const char *code, rt_diag *d) {
     char chunk[2048];
     snprintf(chunk, sizeof chunk, "return %s", code);
-    stub_diag = d;
+    sdk_set_diag(L, d);
     run(L, chunk);
-    stub_diag = NULL;
+    sdk_set_diag(L, NULL);
 }
 
 /* Validates 'raw' (JSON text, or NULL) against the schema on top of the stack. Returns what
@@ -973,7 +958,7 @@ static int run_limited(const char *code, const char *raw, long define_limit, lon
     luaL_openlibs(L);
     sdk__types_push(L);
     lua_setglobal(L, "t");
-    stub_diag = &defs;
+    sdk_set_diag(L, &defs);
     allocs_left = define_limit;
     int rc = luaL_loadstring(L, code);
     if (rc == LUA_OK)
@@ -991,7 +976,6 @@ static int run_limited(const char *code, const char *raw, long define_limit, lon
         fail_msg("limits %ld, %ld: not a memory error: %s", define_limit, validate_limit,
                  lua_tostring(L, -1));
     allocs_left = -1;
-    stub_diag = NULL;
     lua_close(L);
     json_decref(j);
     rt_diag_free(&defs);
