@@ -1,5 +1,5 @@
 /* runtime/rt.h -- the public face of the runtime: error codes, diagnostics, time and duration
- * parsing, hashing and canonical JSON. Used by every other folder. */
+ * parsing, hashing, UTF-8 and canonical JSON. Used by every other folder. */
 #ifndef INQUEST_RT_H
 #define INQUEST_RT_H
 
@@ -68,6 +68,26 @@ int rt_size_parse(const char *text, size_t *bytes);
 
 /* "sha256:" followed by the hex SHA-256 of 'len' bytes at 'data'. 'out' holds 72 bytes. */
 void rt_sha256_hex(const void *data, size_t len, char *out);
+
+/* UTF-8, as strictly as JSON wants it: no overlong forms, no surrogates, nothing above U+10FFFF.
+ * Text from analyzers and users may be any bytes; a byte that is not part of a well-formed
+ * character counts as a character of its own, which rt_utf8_repair replaces by U+FFFD. */
+
+/* True when the 'n' bytes at 's' are well-formed UTF-8. */
+int rt_utf8_valid(const char *s, size_t n);
+/* Copies the 'n' bytes at 's' to 'out', each byte that is not part of a well-formed character
+ * replaced by U+FFFD (3 bytes), and stops before the first character that would take the copy
+ * past 'cap' bytes. Returns the length of the copy, which is not NUL-terminated; with 'out' NULL
+ * it only measures (SIZE_MAX as 'cap': the whole). */
+size_t rt_utf8_repair(const char *s, size_t n, char *out, size_t cap);
+/* The length of the longest prefix of the 'n' bytes at 's' that is at most 'cap' bytes and does
+ * not end inside a well-formed character. */
+size_t rt_utf8_cut(const char *s, size_t n, size_t cap);
+/* The number of characters in the 'n' bytes at 's'. */
+size_t rt_utf8_count(const char *s, size_t n);
+/* A JSON string of the 'n' bytes at 's', repaired as by rt_utf8_repair when they are not UTF-8.
+ * NULL only when out of memory. */
+json_t *rt_json_text(const char *s, size_t n);
 
 /* Canonical JSON: sorted keys, compact, at most 15 significant digits. Returns a malloc'd
  * string the caller frees, or NULL when out of memory. */

@@ -1,25 +1,40 @@
-/* runtime/rt_diag.c -- lists of problems with their places, so one run reports all of them. */
+/* runtime/rt_diag.c -- lists of problems with their places, so one run reports all of them.
+ * Messages may quote users' bytes: they are kept repaired as UTF-8 (rt_utf8.c), never refused. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include "rt.h"
 
+#define MESSAGE_MAX 1023 /* bytes of a message */
+
+/* The text at 's' (NUL-terminated) as a JSON string, repaired when it is not UTF-8. */
+static json_t *text_json(const char *s) {
+    json_t *v = rt_json_text(s, strlen(s));
+    if (!v)
+        abort(); /* bookkeeping: a few bytes */
+    return v;
+}
+
 void rt_diag_add(rt_diag *d, const char *file, int line, const char *field, const char *fmt, ...) {
-    char message[1024];
+    char message[MESSAGE_MAX + 4]; /* 3 bytes more, to see whether the cut splits a character */
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
+    message[rt_utf8_cut(message, strlen(message), MESSAGE_MAX)] = '\0';
     if (!d->items)
         d->items = json_array();
-    json_t *item = json_pack("{s:s}", "message", message);
+    json_t *item = json_object();
     if (!d->items || !item)
         abort(); /* bookkeeping: a few bytes */
+    json_object_set_new_nocheck(item, "message", text_json(message));
     if (file)
-        json_object_set_new(item, "file", json_string(file));
+        json_object_set_new_nocheck(item, "file", text_json(file));
     if (line > 0)
-        json_object_set_new(item, "line", json_integer(line));
+        json_object_set_new_nocheck(item, "line", json_integer(line));
     if (field)
-        json_object_set_new(item, "field", json_string(field));
+        json_object_set_new_nocheck(item, "field", text_json(field));
     json_array_append_new(d->items, item);
 }
 

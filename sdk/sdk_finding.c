@@ -83,37 +83,16 @@ static size_t step_format(const step *s, char *out, size_t size) {
     return w < 0 ? n : n + (size_t)w;
 }
 
-/* The largest length <= 'n' that does not end inside a character of 's' (longer than 'n'). */
-static size_t utf8_cut(const char *s, size_t n) {
-    for (int k = 0; k < 3 && n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80; k++)
-        n--;
-    return n;
-}
-
 /* Sets c->why to "at WHERE" JOINT MESSAGE, or MESSAGE alone at the finding itself. Analyzer
- * strings in it may not be UTF-8, and the cut at 'whylen' may split a character: then it goes
- * through sdk_lua_to_json, which replaces what is not UTF-8. Returns -1. */
+ * strings in it may not be UTF-8: they are repaired, and the text is cut to 'whylen' between
+ * characters. Returns -1. */
 static int set_why(cv *c, const char *where, const char *joint, const char *message) {
+    char text[640]; /* "at ", a place (< 200), a joint and a message (< 320: fail, cv_args) */
     if (!c->whylen)
         return -1;
-    snprintf(c->why, c->whylen, "%s%s%s%s", *where ? "at " : "", where, *where ? joint : "",
+    snprintf(text, sizeof text, "%s%s%s%s", *where ? "at " : "", where, *where ? joint : "",
              message);
-    const char *p = c->why;
-    while (*p && (unsigned char)*p < 0x80)
-        p++;
-    if (!*p)
-        return -1;
-    lua_pushstring(c->L, c->why);
-    json_t *fixed = sdk_lua_to_json(c->L, -1, NULL, 0);
-    lua_pop(c->L, 1);
-    if (fixed) {
-        const char *s = json_string_value(fixed);
-        size_t n = json_string_length(fixed);
-        n = n < c->whylen ? n : utf8_cut(s, c->whylen - 1);
-        memcpy(c->why, s, n);
-        c->why[n] = '\0';
-    }
-    json_decref(fixed);
+    c->why[rt_utf8_repair(text, strlen(text), c->why, c->whylen - 1)] = '\0';
     return -1;
 }
 
@@ -146,13 +125,6 @@ static json_t *scalar(cv *c, int idx) {
 
 /* ---- Strings ------------------------------------------------------------------------------ */
 
-static size_t utf8_count(const char *s, size_t n) {
-    size_t chars = 0;
-    for (size_t i = 0; i < n; i++)
-        chars += ((unsigned char)s[i] & 0xC0) != 0x80;
-    return chars;
-}
-
 /* Checks that the value at '*idx' is a string; a number is accepted and converted as tostring
  * does, on a new stack slot that '*idx' then names. */
 static int string_arg(cv *c, int *idx) {
@@ -170,20 +142,21 @@ static int string_arg(cv *c, int *idx) {
 /* The string at 'idx' as JSON, invalid UTF-8 replaced and cut to 'cap' bytes (0: no cap) at a
  * character boundary; a cut marks the evidence item truncated. */
 static json_t *capped_string(cv *c, int idx, size_t cap) {
-    lua_State *L = c->L;
     size_t len;
-    const char *s = lua_tolstring(L, idx, &len);
-    if (!cap || len <= cap)
-        return scalar(c, idx);
-    c->truncated = 1;
-    lua_pushlstring(L, s, utf8_cut(s, cap)); /* cut first: the text may be megabytes */
-    json_t *v = scalar(c, -1);
-    if (v && json_string_length(v) > cap) { /* replacements made it longer again */
+    const char *s = lua_tolstring(c->L, idx, &len);
+    size_t n = cap ? rt_utf8_cut(s, len, cap) : len; /* cut first: the text may be megabytes */
+    if (n < len) /* a copy the analysis' memory budget pays for (test_finding_out_of_memory) */
+        s = lua_pushlstring(c->L, s, n);
+    json_t *v = rt_json_text(s, n);
+    size_t vlen = json_string_length(v);
+    if (v && cap && vlen > cap) { /* replacements made it longer again */
         const char *r = json_string_value(v);
-        json_t *w = json_stringn_nocheck(r, utf8_cut(r, cap));
+        json_t *w = json_stringn_nocheck(r, rt_utf8_cut(r, vlen, cap));
         json_decref(v);
         v = w;
     }
+    if (n < len || (cap && vlen > cap))
+        c->truncated = 1;
     return v;
 }
 
@@ -202,7 +175,7 @@ static int cv_text(cv *c, int idx, const field *f, json_t *into, const char *key
     if (!v)
         return fail(c, "out of memory");
     const char *s = json_string_value(v);
-    size_t n = json_string_length(v), chars = utf8_count(s, n);
+    size_t n = json_string_length(v), chars = rt_utf8_count(s, n);
     int too_long = f->cap && chars > f->cap;
     int not_line = (f->flags & F_LINE) && (n == 0 || memchr(s, '\n', n) || memchr(s, '\r', n));
     if (too_long || not_line)

@@ -7,9 +7,7 @@
  * as a chain of places on the C stack and written out only when there is an error to report. */
 #include <math.h>
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <lauxlib.h>
 #include "sdk.h"
@@ -29,95 +27,6 @@ typedef struct conv {
     char *why;
     size_t whylen;
 } conv;
-
-/* ---- UTF-8 -------------------------------------------------------------------------------- */
-
-/* The length of the well-formed UTF-8 character at 's' (of 'n' bytes left), or 0 when there is
- * none: no overlong forms, no surrogates, nothing above U+10FFFF, as JSON requires. */
-static size_t utf8_char(const unsigned char *s, size_t n) {
-    unsigned char c = s[0], lo = 0x80, hi = 0xBF;
-    size_t len;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2;
-    else if (c >= 0xE0 && c <= 0xEF)
-        len = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
-    else if (c >= 0xF0 && c <= 0xF4)
-        len = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-    else
-        return 0;
-    if (n < len || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-    return len;
-}
-
-/* Copies 'n' bytes at 's' to 'out' (when not NULL), each byte that is not part of well-formed
- * UTF-8 replaced by U+FFFD; returns the length of the copy. */
-static size_t utf8_repair(const char *s, size_t n, char *out) {
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0, o = 0;
-    while (i < n) {
-        size_t len = utf8_char(p + i, n - i);
-        if (len == 0) {
-            if (out)
-                memcpy(out + o, "\xEF\xBF\xBD", 3);
-            o += 3, i++;
-            continue;
-        }
-        if (out)
-            memcpy(out + o, p + i, len);
-        o += len, i += len;
-    }
-    return o;
-}
-
-/* True when the 'n' bytes at 's' are well-formed UTF-8; ASCII, the common case, 8 bytes a step. */
-static int utf8_valid(const char *s, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        uint64_t word;
-        if (n - i >= 8 && (memcpy(&word, s + i, 8), (word & 0x8080808080808080u) == 0)) {
-            i += 8;
-            continue;
-        }
-        size_t len = utf8_char((const unsigned char *)s + i, n - i);
-        if (len == 0)
-            return 0;
-        i += len;
-    }
-    return 1;
-}
-
-/* Calls 'take' with the 'n' bytes at 's' made well-formed UTF-8 (a repaired copy when needed)
- * and returns what it returns; -1 when out of memory. */
-static int with_utf8(const char *s, size_t n, int (*take)(const char *, size_t, void *),
-                     void *arg) {
-    if (utf8_valid(s, n))
-        return take(s, n, arg);
-    size_t len = utf8_repair(s, n, NULL);
-    char *copy = malloc(len ? len : 1); /* sized by analyzer data: may fail, cleanly */
-    if (!copy)
-        return -1;
-    utf8_repair(s, n, copy);
-    int rc = take(copy, len, arg);
-    free(copy);
-    return rc;
-}
-
-static int take_string(const char *s, size_t n, void *arg) {
-    *(json_t **)arg = json_stringn_nocheck(s, n);
-    return *(json_t **)arg ? 0 : -1;
-}
-
-/* A JSON string of the 'n' bytes at 's', invalid UTF-8 replaced; NULL when out of memory. */
-static json_t *string_json(const char *s, size_t n) {
-    json_t *v = NULL;
-    return with_utf8(s, n, take_string, &v) == 0 ? v : NULL;
-}
 
 /* ---- Errors ------------------------------------------------------------------------------- */
 
@@ -148,19 +57,11 @@ static json_t *fail(conv *c, const place *at, const char *fmt, ...) {
     place_format(at, where, sizeof where);
     if (!c->whylen)
         return NULL;
-    snprintf(c->why, c->whylen, "%s%s%s%s", *where ? "at " : "", where, *where ? ": " : "",
+    /* Keys in the place may not be UTF-8: repaired, and cut to 'whylen' between characters. */
+    char text[sizeof where + sizeof message + 8];
+    snprintf(text, sizeof text, "%s%s%s%s", *where ? "at " : "", where, *where ? ": " : "",
              message);
-    /* Keys in the place may not be UTF-8, and the cut at 'whylen' may split a character. */
-    json_t *fixed = utf8_valid(c->why, strlen(c->why)) ? NULL : string_json(c->why, strlen(c->why));
-    if (fixed) {
-        const char *s = json_string_value(fixed);
-        size_t n = json_string_length(fixed);
-        while (n >= c->whylen || (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80))
-            n--;
-        memcpy(c->why, s, n);
-        c->why[n] = '\0';
-        json_decref(fixed);
-    }
+    c->why[rt_utf8_repair(text, strlen(text), c->why, c->whylen - 1)] = '\0';
     return NULL;
 }
 
@@ -213,17 +114,21 @@ static json_t *array_json(conv *c, int idx, lua_Unsigned n, int depth, const pla
     return array;
 }
 
-typedef struct set_arg {
-    json_t *object, *value;
-} set_arg;
-
-/* Sets a key that is well-formed UTF-8; -2 when the object had it already. */
-static int take_key(const char *key, size_t n, void *arg) {
-    set_arg *s = arg;
-    size_t before = json_object_size(s->object);
-    if (json_object_setn_new_nocheck(s->object, key, n, s->value) < 0)
-        return -1;
-    return json_object_size(s->object) > before ? 0 : -2;
+/* Sets 'key' ('n' bytes, repaired when not UTF-8) of 'object' to 'value', which it steals.
+ * Returns 0, -2 when the object had the key already, -1 when out of memory. */
+static int set_key(json_t *object, const char *key, size_t n, json_t *value) {
+    json_t *fixed = NULL;
+    if (!rt_utf8_valid(key, n)) {
+        if (!(fixed = rt_json_text(key, n))) {
+            json_decref(value);
+            return -1;
+        }
+        key = json_string_value(fixed), n = json_string_length(fixed);
+    }
+    size_t before = json_object_size(object);
+    int rc = json_object_setn_new_nocheck(object, key, n, value);
+    json_decref(fixed);
+    return rc < 0 ? -1 : json_object_size(object) > before ? 0 : -2;
 }
 
 /* The key of the pair on top of the stack as text: a string as it is, a number as tostring
@@ -260,8 +165,7 @@ static json_t *object_json(conv *c, int idx, int depth, const place *at) {
                  b ? "the boolean " : "a ",
                  b ? (lua_toboolean(L, -2) ? "true" : "false") : luaL_typename(L, -2));
         } else if ((v = value_json(c, lua_gettop(L), depth, &p))) {
-            set_arg s = {object, v};
-            int rc = with_utf8(p.key, p.keylen, take_key, &s);
+            int rc = set_key(object, p.key, p.keylen, v);
             if (rc == -2)
                 fail(c, at, "two keys become \"%.*s\" (a number and a string, or bytes not UTF-8)",
                      (int)p.keylen, p.key);
@@ -309,7 +213,7 @@ static json_t *value_json(conv *c, int idx, int depth, const place *at) {
         break;
     case LUA_TSTRING: {
         const char *s = lua_tolstring(L, idx, &n); /* before 'n' is read */
-        v = string_json(s, n);
+        v = rt_json_text(s, n);
         break;
     }
     default:

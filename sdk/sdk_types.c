@@ -123,61 +123,20 @@ static const char *const common_options[] = {"description", "default", "optional
 
 /* ---- small helpers -------------------------------------------------------------------------- */
 
-/* The length of the UTF-8 sequence that byte 'c' starts, or 0 when it starts none. */
-static int utf8_seqlen(unsigned char c) {
-    return c < 0x80 ? 1 : c < 0xc2 ? 0 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : c < 0xf5 ? 4 : 0;
-}
-
-/* True when 's' is UTF-8 as strictly as jansson wants it (no overlong forms, no surrogates):
- * rt_diag keeps messages in JSON, and rt_diag_add() aborts on a message jansson refuses. */
-static int utf8_valid(const char *s, size_t len) {
-    const unsigned char *p = (const unsigned char *)s;
-    for (size_t i = 0; i < len;) {
-        int n = utf8_seqlen(p[i]);
-        if (!n || len - i < (size_t)n)
-            return 0;
-        for (int k = 1; k < n; k++)
-            if ((p[i + k] & 0xc0) != 0x80)
-                return 0;
-        if ((p[i] == 0xe0 && p[i + 1] < 0xa0) || (p[i] == 0xed && p[i + 1] > 0x9f) ||
-            (p[i] == 0xf0 && p[i + 1] < 0x90) || (p[i] == 0xf4 && p[i + 1] > 0x8f))
-            return 0;
-        i += (size_t)n;
-    }
-    return 1;
-}
-
-/* The length of the longest prefix of 's' ('len' bytes of valid UTF-8) that is at most 'max'
- * bytes and does not end inside a character. */
-static size_t utf8_fit(const char *s, size_t len, size_t max) {
-    if (len <= max)
-        return len;
-    while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
-        max--;
-    return max;
-}
-
 /* After vsnprintf() returned 'n' for 'out' ('size' bytes): when the text was cut, cuts it at a
  * character boundary rather than inside one. */
 static void fit_cut(char *out, int n, size_t size) {
     if (n >= 0 && (size_t)n >= size)
-        out[utf8_fit(out, size - 1, size - 4)] = '\0';
-}
-
-static lua_Integer utf8_count(const char *s, size_t len) {
-    lua_Integer n = 0;
-    for (size_t i = 0; i < len; i++)
-        n += ((unsigned char)s[i] & 0xc0) != 0x80;
-    return n;
+        out[rt_utf8_cut(out, size - 1, size - 4)] = '\0';
 }
 
 /* Writes 's' ('len' bytes) to 'out' ('size' bytes, at least SHOW_MAX * 4 + 8) for a message:
  * at most SHOW_MAX bytes of it, quoted when 'quoted', with quotes, backslashes and control
  * characters escaped so a terminal shows them harmlessly, and every byte of text that is not
- * UTF-8 escaped too, so the message stays UTF-8 (rt_diag_add needs it to be). */
+ * UTF-8 escaped too, which tells more than the U+FFFD rt_diag_add would put in its place. */
 static const char *show(const char *s, size_t len, int quoted, char *out, size_t size) {
-    int valid = utf8_valid(s, len);
-    size_t fit = valid ? utf8_fit(s, len, SHOW_MAX) : len < SHOW_MAX ? len : SHOW_MAX, n = 0;
+    int valid = rt_utf8_valid(s, len);
+    size_t fit = valid ? rt_utf8_cut(s, len, SHOW_MAX) : len < SHOW_MAX ? len : SHOW_MAX, n = 0;
     if (quoted)
         out[n++] = '"';
     for (size_t i = 0; i < fit && n + 8 < size; i++) {
@@ -391,7 +350,7 @@ static size_t field_push(vctx *v, const char *key, size_t len, lua_Integer index
     } else if (old && old + 1 < sizeof v->field) {
         v->field[v->flen++] = '.';
     }
-    size_t add = utf8_fit(key, len, sizeof v->field - 1 - v->flen);
+    size_t add = rt_utf8_cut(key, len, sizeof v->field - 1 - v->flen);
     memcpy(v->field + v->flen, key, add);
     v->flen += add;
     v->field[v->flen] = '\0';
@@ -452,7 +411,8 @@ static int conv_string(vctx *v, const spec *s, const json_t *raw) {
         return reject(v, raw, "must be a string");
     const char *str = json_string_value(raw);
     size_t len = json_string_length(raw);
-    if (check_bounds(v, s, raw, OPT_COUNT, 0, utf8_count(str, len), "character", "characters") < 0)
+    if (check_bounds(v, s, raw, OPT_COUNT, 0, (lua_Integer)rt_utf8_count(str, len), "character",
+                     "characters") < 0)
         return -1;
     char shown[256];
     int rc = s->text ? re_match(s, str, len) : 1;
@@ -1023,7 +983,7 @@ static void read_values(lua_State *L, spec *s) {
         lua_rawgeti(L, 1, i);
         const char *v = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
         lua_pop(L, 1); /* 'v' lives on in the options table */
-        if (!v || len == 0 || strlen(v) != len || !utf8_valid(v, len))
+        if (!v || len == 0 || strlen(v) != len || !rt_utf8_valid(v, len))
             def_problem(L, s->kind, "value %lld must be a non-empty UTF-8 string", (long long)i);
         else if (listed_before(L, v, i))
             def_problem(L, s->kind, "value %s is listed twice", show(v, len, 1, shown, 256));
@@ -1196,7 +1156,7 @@ static void check_default(lua_State *L, spec *s, int idx) {
                                   field ? field : "", field ? ": " : "",
                                   json_string_value(json_object_get(item, "message")));
     }
-    message[utf8_fit(message, strlen(message), sizeof message - 4)] = '\0';
+    message[rt_utf8_cut(message, strlen(message), sizeof message - 4)] = '\0';
     rt_diag_free(&s->problems);
     if (n) {
         json_decref(s->def);
@@ -1382,9 +1342,9 @@ static void check_unknown(const json_t *raw, const entry *e, int n, rt_diag *d) 
             len += (size_t)snprintf(known + len, sizeof known - len, "%s%s", i ? ", " : "",
                                     show(e[i].name, strlen(e[i].name), 0, shown, 256));
         if (len >= sizeof known)
-            memcpy(known + utf8_fit(known, sizeof known - 1, sizeof known - 5), " ...", 5);
+            memcpy(known + rt_utf8_cut(known, sizeof known - 1, sizeof known - 5), " ...", 5);
         char name[FIELD_MAX];
-        snprintf(name, sizeof name, "%.*s", (int)utf8_fit(key, strlen(key), FIELD_MAX - 1), key);
+        snprintf(name, sizeof name, "%.*s", (int)rt_utf8_cut(key, strlen(key), FIELD_MAX - 1), key);
         if (n)
             rt_diag_add(d, NULL, 0, name, "unknown input (known: %s)", known);
         else

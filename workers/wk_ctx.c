@@ -12,23 +12,12 @@
 #define MAX_STEPS       500
 #define MAX_SUMMARY     4000
 
-/* The length of 's' cut to at most 'cap' bytes at a UTF-8 character boundary. */
-static size_t capped_length(const char *s, size_t len, size_t cap) {
-    if (len <= cap)
-        return len;
-    while (cap > 0 && ((unsigned char)s[cap] & 0xC0) == 0x80)
-        cap--;
-    return cap;
-}
-
 void wk__log(wk_analysis *a, const char *level, const char *message, size_t len) {
     if (json_array_size(a->logs) >= MAX_LOGS) {
         a->logs_dropped++;
         return;
     }
-    json_t *text = json_stringn(message, capped_length(message, len, MAX_LOG_MESSAGE));
-    if (!text)
-        text = json_string("(log message is not UTF-8)");
+    json_t *text = rt_json_text(message, rt_utf8_cut(message, len, MAX_LOG_MESSAGE));
     json_array_append_new(a->logs, json_pack("{s:s, s:o}", "level", level, "message", text));
 }
 
@@ -92,7 +81,7 @@ static int is_tag(const char *s) {
 }
 
 static char *dup_capped(const char *s, size_t cap) {
-    size_t n = capped_length(s, strlen(s), cap);
+    size_t n = rt_utf8_cut(s, strlen(s), cap);
     char *out = rt_xmalloc(n + 1);
     memcpy(out, s, n);
     out[n] = '\0';

@@ -218,26 +218,21 @@ static void set(json_t *object, const char *key, json_t *value) {
     json_object_set_new_nocheck(object, key, value);
 }
 
-static json_t *string_or_placeholder(const char *s) {
-    json_t *j = json_string(s);
-    return j ? j : json_string("(not UTF-8)");
-}
-
 static json_t *conclusion_json(wk_analysis *a) {
     json_t *c = json_object();
     set(c, "tag", json_string(a->conclusion_tag ? a->conclusion_tag : default_conclusion(a)));
     if (a->conclusion_summary)
-        set(c, "summary", string_or_placeholder(a->conclusion_summary));
+        set(c, "summary", rt_json_text(a->conclusion_summary, strlen(a->conclusion_summary)));
     return c;
 }
 
 static json_t *analyzer_json(wk_analysis *a, const char *hash) {
     json_t *j = json_object();
-    set(j, "name", string_or_placeholder(a->name));
-    set(j, "file", string_or_placeholder(a->path));
+    set(j, "name", rt_json_text(a->name, strlen(a->name)));
+    set(j, "file", rt_json_text(a->path, strlen(a->path)));
     set(j, "hash", json_string(hash));
     if (a->version)
-        set(j, "version", string_or_placeholder(a->version));
+        set(j, "version", rt_json_text(a->version, strlen(a->version)));
     return j;
 }
 
@@ -260,7 +255,7 @@ static json_t *timing_json(wk_analysis *a) {
 static json_t *result_json(wk_analysis *a, const char *status, const char *hash, json_t *inputs) {
     json_t *r = json_object();
     set(r, "schema", json_string(SDK_RESULT_SCHEMA));
-    set(r, "id", string_or_placeholder(a->id));
+    set(r, "id", rt_json_text(a->id, strlen(a->id)));
     set(r, "analyzer", analyzer_json(a, hash));
     set(r, "inputs", inputs ? inputs : json_object());
     set(r, "now", rt_json_number(a->now));
