@@ -88,6 +88,9 @@ size_t rt_utf8_count(const char *s, size_t n);
 /* A JSON string of the 'n' bytes at 's', repaired as by rt_utf8_repair when they are not UTF-8.
  * NULL only when out of memory. */
 json_t *rt_json_text(const char *s, size_t n);
+/* The same for the NUL-terminated 's' cut to at most 'cap' bytes at a character boundary: for
+ * text that comes from analyzer code and goes into results, where sizes are bounded. */
+json_t *rt_json_text_cut(const char *s, size_t cap);
 
 /* Canonical JSON: sorted keys, compact, at most 15 significant digits. Returns a malloc'd
  * string the caller frees, or NULL when out of memory. */

@@ -112,3 +112,8 @@ json_t *rt_json_text(const char *s, size_t n) {
     free(copy);
     return v;
 }
+
+json_t *rt_json_text_cut(const char *s, size_t cap) {
+    size_t n = strlen(s);
+    return rt_json_text(s, rt_utf8_cut(s, n, cap));
+}

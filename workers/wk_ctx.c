@@ -10,6 +10,7 @@
 #define MAX_LOGS        500
 #define MAX_LOG_MESSAGE 1000
 #define MAX_STEPS       500
+#define MAX_STEP_NAME   200
 #define MAX_SUMMARY     4000
 
 void wk__log(wk_analysis *a, const char *level, const char *message, size_t len) {
@@ -107,14 +108,15 @@ static int step_done(lua_State *L, int status, lua_KContext k) {
     (void)k;
     double ms = (rt_monotonic() - lua_tonumber(L, 3)) * 1e3;
     int ok = status == LUA_OK || status == LUA_YIELD;
-    json_t *step = json_pack("{s:s, s:s, s:f}", "name", lua_tostring(L, 2), "status",
-                             ok ? "ok" : "error", "duration_ms", ms);
-    if (!ok && lua_type(L, -1) == LUA_TSTRING)
-        json_object_set_new(step, "error", json_string(lua_tostring(L, -1)));
-    if (json_array_size(a->steps) < MAX_STEPS && step)
+    if (json_array_size(a->steps) < MAX_STEPS) {
+        json_t *step = json_object();
+        json_object_set_new(step, "name", rt_json_text_cut(lua_tostring(L, 2), MAX_STEP_NAME));
+        json_object_set_new(step, "status", json_string(ok ? "ok" : "error"));
+        json_object_set_new(step, "duration_ms", json_real(ms));
+        if (!ok && lua_type(L, -1) == LUA_TSTRING)
+            json_object_set_new(step, "error", rt_json_text_cut(lua_tostring(L, -1), WK_MAX_TEXT));
         json_array_append_new(a->steps, step);
-    else
-        json_decref(step);
+    }
     if (!ok)
         return lua_error(L);
     return lua_gettop(L) - 3;

@@ -84,13 +84,11 @@ void wk__error_from_thread(wk_analysis *a, lua_State *co, const char *message) {
             if (rest)
                 message = rest + 2;
         }
-        json_object_set_new(error, "file", json_string(ar.source + 1));
+        json_object_set_new(error, "file", rt_json_text_cut(ar.source + 1, WK_MAX_TEXT));
         json_object_set_new(error, "line", json_integer(ar.currentline));
         break;
     }
-    json_object_set_new(error, "message", json_string(message));
-    if (!json_object_get(error, "message")) /* invalid UTF-8 */
-        json_object_set_new(error, "message", json_string("(error message is not UTF-8)"));
+    json_object_set_new(error, "message", rt_json_text_cut(message, WK_MAX_TEXT));
     json_array_append_new(a->errors, error);
 }
 

@@ -6,6 +6,9 @@
 #include <lua.h>
 #include "wk.h"
 
+/* Error messages and other text from analyzer code are cut to this many bytes in results. */
+#define WK_MAX_TEXT 4096
+
 /* Why an analysis was stopped; 0 while its budgets hold. Values match result statuses. */
 typedef enum wk_trip {
     WK_TRIP_NONE = 0,

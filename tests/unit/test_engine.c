@@ -179,6 +179,23 @@ static void test_definition_problems_all_reported(void **state) {
     wk_engine_free(engine);
 }
 
+/* Text from analyzer code is cut before it goes into a result. */
+static void test_huge_error_is_cut(void **state) {
+    (void)state;
+    wk_engine *engine = new_engine();
+    json_t *result = NULL;
+    rt_diag diag = {0};
+    assert_int_equal(run(engine, TESTS_DIR "/sandbox/huge_error_message/analyzer.lua", &result,
+                         &diag, "x", NULL, NULL),
+                     RT_OK);
+    json_t *error = json_array_get(json_object_get(result, "errors"), 0);
+    json_t *step = json_array_get(json_object_get(result, "steps"), 0);
+    assert_in_range(json_string_length(json_object_get(error, "message")), 1000, 4096);
+    assert_in_range(json_string_length(json_object_get(step, "error")), 1000, 4096);
+    json_decref(result);
+    wk_engine_free(engine);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_example_runs_and_concludes),
@@ -187,6 +204,7 @@ int main(void) {
         cmocka_unit_test(test_not_found),
         cmocka_unit_test(test_process_survives_budgets),
         cmocka_unit_test(test_definition_problems_all_reported),
+        cmocka_unit_test(test_huge_error_is_cut),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
