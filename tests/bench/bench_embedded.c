@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -69,12 +70,23 @@ static long run_peak_rss(const char *inquest, const char *path) {
     return usage.ru_maxrss;
 }
 
+/* "On one core": stay on the core this started on, so that the scheduler moving it between
+ * cores adds no noise. */
+static void pin_to_one_core(void) {
+    cpu_set_t set;
+    int cpu = sched_getcpu();
+    CPU_ZERO(&set);
+    CPU_SET(cpu < 0 ? 0 : cpu, &set);
+    sched_setaffinity(0, sizeof set, &set);
+}
+
 int main(int argc, char **argv) {
     if (argc != 3 && argc != 4) {
         fprintf(stderr, "usage: bench_embedded INQUEST TRIVIAL.lua [ANALYSES]\n");
         return 2;
     }
     long peak_rss = run_peak_rss(argv[1], argv[2]);
+    pin_to_one_core();
     wk_engine *engine = wk_engine_new(NULL, 0);
     double memory;
     run_many(engine, argv[2], 2000, &memory); /* warm caches and the bytecode cache */
