@@ -99,8 +99,9 @@ void wk__heap_free(wk_heap *h, void *ptr, size_t size) {
     if (!is_small(size)) {
         free(ptr);
         account(h, 0, size);
-    } else if (!h->closing) /* a closing state's chunks are given back whole */
+    } else {
         small_free(h, ptr, size);
+    }
 }
 
 void wk__heap_release(wk_heap *h) {

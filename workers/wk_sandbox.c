@@ -49,6 +49,8 @@ static void *budget_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     if (!ptr)
         osize = 0;
     if (nsize == 0) {
+        if (a->heap.closing && osize <= WK_HEAP_SMALL)
+            return NULL; /* the closing state's chunks are given back whole */
         wk__heap_free(&a->heap, ptr, osize);
         b->memory_used -= osize;
         return NULL;
