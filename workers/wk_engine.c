@@ -318,6 +318,27 @@ static int run_protected(lua_State *L) {
     return 0;
 }
 
+/* Says which budget ended the analysis, and how large it was, in the error that ended it: the
+ * hook raised a bare message because it must not allocate. */
+static void explain_trip(wk_analysis *a) {
+    const wk_limits *l = &a->budget.limits;
+    char text[160], amount[32];
+    json_t *last = json_array_get(a->errors, json_array_size(a->errors) - 1);
+    if (!last)
+        return;
+    if (a->budget.tripped == WK_TRIP_MEMORY)
+        snprintf(text, sizeof text, "memory budget of %.1f MiB exceeded",
+                 (double)l->memory / (1 << 20));
+    else if (a->budget.tripped == WK_TRIP_CPU)
+        snprintf(text, sizeof text, "instruction budget of %llu exceeded",
+                 (unsigned long long)l->instructions);
+    else {
+        rt_duration_format(l->timeout, amount);
+        snprintf(text, sizeof text, "deadline of %s exceeded", amount);
+    }
+    json_object_set_new(last, "message", json_string(text));
+}
+
 /* The status of the analysis in 'a' after its protected part returned 'pcall_status'. */
 static const char *final_status(wk_analysis *a, stage *s, int pcall_status) {
     if (pcall_status != LUA_OK) {
@@ -328,8 +349,10 @@ static const char *final_status(wk_analysis *a, stage *s, int pcall_status) {
     } else if (s->rc == RT_EANALYZER) {
         json_array_extend(a->errors, s->problems.items);
     }
-    if (a->budget.tripped)
+    if (a->budget.tripped) {
+        explain_trip(a);
         return status_names[a->budget.tripped];
+    }
     return s->status ? s->status : "error";
 }
 
