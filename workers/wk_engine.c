@@ -228,7 +228,8 @@ static json_t *analyzer_json(wk_analysis *a, const char *hash) {
     json_t *j = json_object();
     set(j, "name", rt_json_text(a->name, strlen(a->name)));
     set(j, "file", rt_json_text(a->path, strlen(a->path)));
-    set(j, "hash", json_string(hash));
+    if (*hash) /* none when the file did not compile */
+        set(j, "hash", json_string(hash));
     if (a->version)
         set(j, "version", rt_json_text(a->version, strlen(a->version)));
     return j;
@@ -350,6 +351,8 @@ static const char *final_status(wk_analysis *a, stage *s, int pcall_status) {
         json_array_extend(a->errors, s->problems.items);
     }
     if (a->budget.tripped) {
+        if (json_array_size(a->errors) == 0) /* it tripped in a coroutine whose error was caught */
+            json_array_append_new(a->errors, json_object());
         explain_trip(a);
         return status_names[a->budget.tripped];
     }
@@ -370,13 +373,13 @@ static int run_resolved(wk_analysis *a, const json_t *raw, json_t **result, rt_d
                                                    "memory budget exceeded while "
                                                    "creating the Lua state"));
     }
-    rt_diag_free(&s.problems);
-    if (s.rc == RT_EINPUT) {
+    int rc = s.rc == RT_EINPUT ? RT_EINPUT : RT_OK;
+    if (rc == RT_OK)
+        *result = result_json(a, final_status(a, &s, pcall_status), s.hash, s.inputs);
+    else
         json_decref(s.inputs);
-        return RT_EINPUT;
-    }
-    *result = result_json(a, final_status(a, &s, pcall_status), s.hash, s.inputs);
-    return RT_OK;
+    rt_diag_free(&s.problems);
+    return rc;
 }
 
 /* One analysis, nested under 'parent' (NULL at the top). */
@@ -440,8 +443,43 @@ static void check_call(lua_State *L, wk_analysis *a, const char *name) {
     }
 }
 
+/* Pushes the Lua form of the JSON value passed as light userdata (lua_pcall'ed: it allocates). */
+static int push_result(lua_State *L) {
+    const json_t *result = lua_touserdata(L, 1);
+    sdk_json_to_lua(L, result);
+    return 1;
+}
+
+/* Raises "ctx:call NAME: why: each problem;" and frees 'diag' first, since raising leaves. */
+static int raise_call_error(lua_State *L, const char *name, int rc, rt_diag *diag) {
+    char message[2048];
+    size_t len =
+        (size_t)snprintf(message, sizeof message, "ctx:call %s: %s:", name, rt_strerror(rc));
+    for (size_t i = 0; i < rt_diag_count(diag) && len < sizeof message; i++) {
+        json_t *item = json_array_get(diag->items, i);
+        const char *field = json_string_value(json_object_get(item, "field"));
+        len += (size_t)snprintf(message + len, sizeof message - len, " %s%s%s;", field ? field : "",
+                                field ? ": " : "",
+                                json_string_value(json_object_get(item, "message")));
+    }
+    rt_diag_free(diag);
+    return luaL_error(L, "%s", message);
+}
+
+/* ctx:call runs by name only: a path would let analyzer code run any file it can name. */
+static int is_analyzer_name(const char *name) {
+    size_t n = strlen(name);
+    return n > 0 && !strchr(name, '/') && !(n > 4 && strcmp(name + n - 4, ".lua") == 0);
+}
+
 int wk__call(lua_State *L, const char *name, int inputs_idx) {
     wk_analysis *a = wk__analysis(L);
+    if (a->budget.tripped) /* a budget ended this analysis: it starts nothing more */
+        return luaL_error(L, "ctx:call: this analysis is over its budget (%s)",
+                          status_names[a->budget.tripped]);
+    if (!is_analyzer_name(name))
+        return luaL_error(L, "ctx:call: '%s' is not an analyzer name (like http.error_spike)",
+                          name);
     check_call(L, a, name);
     char why[256], id[160];
     json_t *inputs = NULL;
@@ -452,30 +490,19 @@ int wk__call(lua_State *L, const char *name, int inputs_idx) {
     wk_request request = {.analyzer = name, .inputs = inputs, .id = id, .now = a->now};
     request.limits = a->budget.limits;
     request.limits.timeout = a->budget.deadline - rt_monotonic();
-    request.limits.instructions -= a->budget.steps_used;
+    request.limits.instructions -= a->budget.steps_used; /* below the limit: not tripped */
     json_t *result = NULL;
     rt_diag diag = {0};
     int rc = run_analysis(a->engine, &request, a, &result, &diag);
     json_decref(inputs);
-    if (rc != RT_OK) {
-        luaL_Buffer b;
-        luaL_buffinit(L, &b);
-        lua_pushfstring(L, "ctx:call %s: %s:", name, rt_strerror(rc));
-        luaL_addvalue(&b);
-        for (size_t i = 0; i < rt_diag_count(&diag); i++) {
-            json_t *item = json_array_get(diag.items, i);
-            const char *field = json_string_value(json_object_get(item, "field"));
-            lua_pushfstring(L, " %s%s%s;", field ? field : "", field ? ": " : "",
-                            json_string_value(json_object_get(item, "message")));
-            luaL_addvalue(&b);
-        }
-        rt_diag_free(&diag);
-        luaL_pushresult(&b);
-        return lua_error(L);
-    }
-    sdk_json_to_lua(L, result);
+    if (rc != RT_OK)
+        return raise_call_error(L, name, rc, &diag);
+    rt_diag_free(&diag);
+    lua_pushcfunction(L, push_result);
+    lua_pushlightuserdata(L, result);
+    int status = lua_pcall(L, 1, 1, 0);
     json_decref(result);
-    return 1;
+    return status == LUA_OK ? 1 : lua_error(L);
 }
 
 /* ---- Inspection without running ---------------------------------------------------------- */
@@ -561,9 +588,19 @@ void wk_info_free(wk_info *info) {
 }
 
 json_t *wk_result_stopped(const wk_request *request, const char *status, const char *message) {
-    json_t *analyzer = json_pack("{s:s}", "name", request->analyzer);
-    return json_pack("{s:s, s:s, s:o, s:{}, s:o, s:s, s:[], s:[], s:[], s:[], s:[{s:s}]}", "schema",
-                     SDK_RESULT_SCHEMA, "id", request->id, "analyzer", analyzer, "inputs", "now",
-                     rt_json_number(request->now), "status", status, "findings", "steps", "calls",
-                     "logs", "errors", "message", message);
+    json_t *r = json_object(), *analyzer = json_object(), *error = json_object();
+    set(analyzer, "name", rt_json_text_cut(request->analyzer, WK_MAX_TEXT));
+    set(error, "message", rt_json_text_cut(message, WK_MAX_TEXT));
+    set(r, "schema", json_string(SDK_RESULT_SCHEMA));
+    set(r, "id", rt_json_text_cut(request->id, WK_MAX_TEXT));
+    set(r, "analyzer", analyzer);
+    set(r, "inputs", json_object());
+    set(r, "now", rt_json_number(request->now));
+    set(r, "status", json_string(status));
+    set(r, "findings", json_array());
+    set(r, "steps", json_array());
+    set(r, "calls", json_array());
+    set(r, "logs", json_array());
+    set(r, "errors", json_pack("[o]", error));
+    return r;
 }

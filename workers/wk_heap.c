@@ -31,7 +31,15 @@ static void account(wk_heap *h, size_t plus, size_t minus) {
         h->reserved_peak = h->reserved;
 }
 
+/* Whether the state may take 'more' bytes of the process' memory. Free blocks of one size class
+ * serve no other, so a state could otherwise hold far more than its budget. */
+static int may_reserve(const wk_heap *h, size_t more) {
+    return h->reserved + more <= h->cap;
+}
+
 static void *big_alloc(wk_heap *h, size_t size) {
+    if (!may_reserve(h, size))
+        return NULL;
     void *p = malloc(size);
     if (p)
         account(h, size, 0);
@@ -40,6 +48,8 @@ static void *big_alloc(wk_heap *h, size_t size) {
 
 static int new_chunk(wk_heap *h) {
     chunk *c = h->engine->spare;
+    if (!may_reserve(h, CHUNK_BYTES))
+        return -1;
     if (c) {
         h->engine->spare = c->next;
         h->engine->nspare--;
@@ -80,6 +90,8 @@ void *wk__heap_realloc(wk_heap *h, void *ptr, size_t osize, size_t nsize) {
     if (is_small(osize) && is_small(nsize) && class_of(osize) == class_of(nsize))
         return ptr;
     if (!is_small(osize) && !is_small(nsize)) {
+        if (nsize > osize && !may_reserve(h, nsize - osize))
+            return NULL;
         void *p = realloc(ptr, nsize);
         if (p)
             account(h, nsize, osize);

@@ -59,6 +59,7 @@ typedef struct wk_heap {
     struct chunk *chunks;
     int closing; /* lua_close is running: small blocks need not be freed one by one */
     size_t reserved, reserved_peak; /* bytes of chunks and large blocks the state holds */
+    size_t cap;                     /* the most it may hold: twice its budget and some slack */
 } wk_heap;
 
 /* Lua's allocation contract: 'osize' is the size the block at 'ptr' was allocated with. */

@@ -115,7 +115,8 @@ static void budget_hook(lua_State *L, lua_Debug *ar) {
 static int sb_setmetatable(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_argexpected(L, lua_isnoneornil(L, 2) || lua_istable(L, 2), 2, "nil or table");
-    if (lua_istable(L, 2) && lua_getfield(L, 2, "__gc") != LUA_TNIL)
+    /* raw: a metatable's own __index could add __gc while this looks */
+    if (lua_istable(L, 2) && (lua_pushliteral(L, "__gc"), lua_rawget(L, 2)) != LUA_TNIL)
         return luaL_error(L, "setmetatable: __gc metamethods are not allowed in analyzers "
                              "(finalizers run outside the analysis' budgets)");
     if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL)
@@ -144,8 +145,11 @@ static int sb_load(lua_State *L) {
  * a pcall catches it), and a looping handler would then escape every budget. Without the debug
  * library a handler cannot tell the difference. */
 static int xpcall_handled(lua_State *L, int status, lua_KContext k) {
-    (void)status;
     (void)k;
+    if (status != LUA_OK && status != LUA_YIELD) {
+        lua_pop(L, 1);
+        lua_pushliteral(L, "error in error handling"); /* as Lua says it */
+    }
     lua_pushboolean(L, 0);
     lua_insert(L, -2);
     return 2;
@@ -160,8 +164,7 @@ static int xpcall_done(lua_State *L, int status, lua_KContext k) {
     }
     lua_pushvalue(L, 1);
     lua_insert(L, -2);
-    lua_callk(L, 1, 1, k, xpcall_handled);
-    return xpcall_handled(L, LUA_OK, k);
+    return xpcall_handled(L, lua_pcallk(L, 1, 1, 0, k, xpcall_handled), k);
 }
 
 static int sb_xpcall(lua_State *L) {
@@ -175,7 +178,10 @@ static int sb_xpcall(lua_State *L) {
 
 static int sb_collectgarbage(lua_State *L) {
     static const char *const options[] = {"collect", "count", "step", NULL};
-    switch (luaL_checkoption(L, 1, "collect", options)) {
+    int option = luaL_checkoption(L, 1, "collect", options);
+    if (option != 1) /* a collection walks the whole state, in C */
+        charge(L, wk__analysis(L)->budget.memory_used / 16);
+    switch (option) {
     case 0:
         lua_gc(L, LUA_GCCOLLECT);
         lua_pushinteger(L, 0);
@@ -336,6 +342,7 @@ static int load_lib(lua_State *L, const char *name) {
 
 static int sb_require(lua_State *L) {
     const char *name = luaL_checkstring(L, 1);
+    lua_settop(L, 1);
     lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
     if (lua_getfield(L, 2, name) != LUA_TNIL) {
         if (lua_toboolean(L, -1) == 0)
@@ -359,7 +366,11 @@ static int sb_require(lua_State *L) {
     lua_pushboolean(L, 0); /* marks the module as loading */
     lua_setfield(L, 2, name);
     lua_pushstring(L, name);
-    lua_call(L, 1, 1);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+        lua_pushnil(L); /* a later require tries again */
+        lua_setfield(L, 2, name);
+        return lua_error(L);
+    }
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
         lua_pushboolean(L, 1);
@@ -428,16 +439,138 @@ static int sb_table_move(lua_State *L) {
     return 1;
 }
 
-/* Replaces field 'name' of the table on top with 'fn', which gets the original as upvalue. */
-static void wrap_function(lua_State *L, const char *name, lua_CFunction fn) {
+/* table.insert, remove, concat and sort loop in C over a length or over elements that __len and
+ * __index supply: a __len of 2^62 makes a loop no budget sees. They take plain tables here.
+ * Upvalues: the original function, its name. */
+static int sb_table_plain(lua_State *L) {
+    static const char *const fields[] = {"__index", "__newindex", "__len"};
+    luaL_checktype(L, 1, LUA_TTABLE);
+    if (lua_getmetatable(L, 1)) {
+        for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
+            lua_pushstring(L, fields[i]);
+            if (lua_rawget(L, -2) != LUA_TNIL)
+                return luaL_error(L,
+                                  "table.%s: tables with an %s metamethod are not supported "
+                                  "in analyzers",
+                                  lua_tostring(L, lua_upvalueindex(2)), fields[i]);
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+/* Replaces field 'name' of the table on top with 'fn', which gets the original (and with
+ * 'named', the name) as upvalues. */
+static void wrap_function(lua_State *L, const char *name, lua_CFunction fn, int named) {
     lua_getfield(L, -1, name);
-    lua_pushcclosure(L, fn, 1);
+    if (named)
+        lua_pushstring(L, name);
+    lua_pushcclosure(L, fn, 1 + named);
     lua_setfield(L, -2, name);
 }
 
 static int open_table(lua_State *L) {
     luaopen_table(L);
-    wrap_function(L, "move", sb_table_move);
+    wrap_function(L, "move", sb_table_move, 0);
+    for (const char *const *f = (const char *const[]){"insert", "remove", "concat", "sort", NULL};
+         *f; f++)
+        wrap_function(L, *f, sb_table_plain, 1);
+    return 1;
+}
+
+/* ---- Coroutines ----------------------------------------------------------------------------
+ * A new coroutine counts instructions from zero: one that runs fewer than the hook's period is
+ * never charged, so creating one is charged that period. A coroutine that the budget ended
+ * died inside the hook, where Lua turns hooks off; closing it would run its __close handlers
+ * with hooks still off, so after a trip nothing is closed. */
+
+static int sb_coroutine_create(lua_State *L) {
+    charge(L, HOOK_EVERY);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
+static void check_not_tripped(lua_State *L) {
+    wk_budget *b = &wk__analysis(L)->budget;
+    if (b->tripped)
+        luaL_error(L, "%s", trip_messages[b->tripped]);
+}
+
+static int sb_coroutine_close(lua_State *L) {
+    check_not_tripped(L);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+/* Resumes 'co' with 'narg' values from L; moves its results (returns their count) or its error
+ * (returns -1) to L. */
+static int resume_into(lua_State *L, lua_State *co, int narg) {
+    if (lua_status(co) == LUA_OK && lua_gettop(co) == 0) {
+        lua_pushliteral(L, "cannot resume dead coroutine");
+        return -1;
+    }
+    if (!lua_checkstack(co, narg)) {
+        lua_pushliteral(L, "too many arguments to resume");
+        return -1;
+    }
+    lua_xmove(L, co, narg);
+    int nres, status = lua_resume(co, L, narg, &nres);
+    if (status != LUA_OK && status != LUA_YIELD) {
+        lua_xmove(co, L, 1);
+        return -1;
+    }
+    if (!lua_checkstack(L, nres + 1)) {
+        lua_pop(co, nres);
+        lua_pushliteral(L, "too many results to resume");
+        return -1;
+    }
+    lua_xmove(co, L, nres);
+    return nres;
+}
+
+/* The function coroutine.wrap returns. Upvalue: the coroutine. */
+static int wrapped_coroutine(lua_State *L) {
+    lua_State *co = lua_tothread(L, lua_upvalueindex(1));
+    int n = resume_into(L, co, lua_gettop(L));
+    if (n >= 0)
+        return n;
+    int status = lua_status(co);
+    if (status != LUA_OK && status != LUA_YIELD) { /* the coroutine died: close it, as Lua does */
+        check_not_tripped(L);
+        lua_resetthread(co);
+        if (lua_type(L, -1) == LUA_TSTRING) { /* say where the wrapped call was */
+            luaL_where(L, 1);
+            lua_insert(L, -2);
+            lua_concat(L, 2);
+        }
+    }
+    return lua_error(L);
+}
+
+static int sb_coroutine_wrap(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    charge(L, HOOK_EVERY);
+    lua_State *co = lua_newthread(L);
+    lua_pushvalue(L, 1);
+    lua_xmove(L, co, 1);
+    lua_pushcclosure(L, wrapped_coroutine, 1);
+    return 1;
+}
+
+static int open_coroutine(lua_State *L) {
+    luaopen_coroutine(L);
+    wrap_function(L, "create", sb_coroutine_create, 0);
+    wrap_function(L, "close", sb_coroutine_close, 0);
+    lua_pushcfunction(L, sb_coroutine_wrap);
+    lua_setfield(L, -2, "wrap");
     return 1;
 }
 
@@ -445,7 +578,7 @@ static int open_string(lua_State *L) {
     luaopen_string(L);
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");
-    wrap_function(L, "rep", sb_string_rep);
+    wrap_function(L, "rep", sb_string_rep, 0);
     wk_pattern_install(L, lua_gettop(L), charge_pattern, &wk__analysis(L)->budget);
     lua_pushliteral(L, ""); /* luaopen_string gave strings a new metatable: lock it */
     lua_getmetatable(L, -1);
@@ -455,22 +588,35 @@ static int open_string(lua_State *L) {
     return 1;
 }
 
-/* math.random gives the same sequence for the same analysis id. */
-static int open_math(lua_State *L) {
+/* math.random gives the same sequence for the same analysis id: the seed it starts from, and
+ * the seed of math.randomseed() without arguments, which Lua would take from the clock. */
+static lua_Integer id_seed(lua_State *L) {
     uint64_t h = 1469598103934665603ULL; /* FNV-1a of the id */
     for (const char *p = wk__analysis(L)->id; *p; p++)
         h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    return (lua_Integer)(h >> 1);
+}
+
+static int sb_randomseed(lua_State *L) {
+    if (lua_isnone(L, 1))
+        lua_pushinteger(L, id_seed(L));
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 0);
+    return 0;
+}
+
+static int open_math(lua_State *L) {
     luaopen_math(L);
+    wrap_function(L, "randomseed", sb_randomseed, 0);
     lua_getfield(L, -1, "randomseed");
-    lua_pushinteger(L, (lua_Integer)(h >> 1));
-    lua_call(L, 1, 0);
+    lua_call(L, 0, 0);
     return 1;
 }
 
 static const luaL_Reg lazy_libs[] = {
-    {LUA_STRLIBNAME, open_string},      {LUA_TABLIBNAME, open_table},
-    {LUA_MATHLIBNAME, open_math},       {LUA_UTF8LIBNAME, luaopen_utf8},
-    {LUA_COLIBNAME, luaopen_coroutine}, {NULL, NULL},
+    {LUA_STRLIBNAME, open_string},   {LUA_TABLIBNAME, open_table},    {LUA_MATHLIBNAME, open_math},
+    {LUA_UTF8LIBNAME, luaopen_utf8}, {LUA_COLIBNAME, open_coroutine}, {NULL, NULL},
 };
 
 void wk__push_library(lua_State *L, const char *name) {
@@ -523,6 +669,7 @@ int wk__sandbox_open(wk_analysis *a) {
     wk_budget *b = &a->budget;
     b->deadline = rt_monotonic() + b->limits.timeout;
     a->heap.engine = a->engine;
+    a->heap.cap = 2 * b->limits.memory + 4 * TRIPPED_SLACK;
     lua_State *L = lua_newstate(budget_alloc, a);
     if (!L) {
         wk__heap_release(&a->heap);
