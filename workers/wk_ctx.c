@@ -26,7 +26,9 @@ void wk__log(wk_analysis *a, const char *level, const char *message, size_t len)
  * string.format when more than one. */
 static int log_at(lua_State *L, const char *level, int first) {
     int n = lua_gettop(L);
-    luaL_checkstring(L, first);
+    if (!lua_isstring(L, first)) /* argument numbers would count the hidden self of ctx.log() */
+        return luaL_error(L, "ctx.log: the message must be a string (got %s)",
+                          luaL_typename(L, first));
     if (n > first) {
         wk__push_library(L, LUA_STRLIBNAME);
         lua_getfield(L, -1, "format");
