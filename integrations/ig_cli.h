@@ -19,19 +19,31 @@ int ig_cmd_list(int argc, char **argv);
 int ig_cmd_describe(int argc, char **argv);
 int ig_cmd_new(int argc, char **argv);
 
-/* The analyzer path: the 'n' folders given with --analyzers, else INQUEST_ANALYZER_PATH
- * (colon-separated), else ./analyzers. */
-wk_engine *ig_engine(char **dirs, size_t n);
-
 /* Prints "inquest CMD: message" and a hint to see --help on stderr; returns IG_EXIT_USAGE. */
 int ig_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Collects the repeatable --analyzers option into a small fixed array. */
+/* Collects the repeatable --analyzers option into a small fixed array. Refuses an empty folder
+ * (it would name the filesystem's root). */
 #define IG_MAX_DIRS 16
 typedef struct ig_dirs {
     char *dirs[IG_MAX_DIRS];
     size_t n;
 } ig_dirs;
 int ig_dirs_add(ig_dirs *d, const char *cmd, char *dir);
+
+/* The analyzer path's folders, the one place that decides them: the 'n' folders 'dirs' (from
+ * --analyzers), else the non-empty elements of INQUEST_ANALYZER_PATH (colon-separated), else
+ * "analyzers". There is always at least one, and 'dirs[0]' is where `new` writes. 'dirs' point
+ * into the caller's strings or into 'copy', which the path owns; ig_path_free releases it. */
+typedef struct ig_path {
+    const char *dirs[IG_MAX_DIRS];
+    size_t n;
+    char *copy; /* owned: the split copy of INQUEST_ANALYZER_PATH, or NULL */
+} ig_path;
+void ig_path_init(ig_path *p, char *const *dirs, size_t n);
+void ig_path_free(ig_path *p);
+
+/* An engine over the analyzer path of ig_path_init('dirs', 'n'). */
+wk_engine *ig_engine(char **dirs, size_t n);
 
 #endif

@@ -76,20 +76,13 @@ static void check_one(const char *path, void *ud) {
     rt_diag_free(&diag);
 }
 
-static void check_folder(check_state *s, const char *dir) {
-    wk_engine *saved = s->engine, *folder = wk_engine_new(&dir, 1);
-    s->engine = folder;
-    wk_each_analyzer(folder, check_one, s);
-    s->engine = saved;
-    wk_engine_free(folder);
-}
-
 static void check_arg(check_state *s, const char *arg) {
     struct stat st;
     char *path = NULL;
     rt_diag diag = {0};
     if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) {
-        check_folder(s, arg);
+        /* The analyzer path's engine, so that names are checked against its roots. */
+        wk_each_analyzer(s->engine, arg, check_one, s);
     } else if (wk_resolve(s->engine, arg, &path, &diag) == RT_OK) {
         check_one(path, s);
     } else {
@@ -109,7 +102,7 @@ int ig_cmd_check(int argc, char **argv) {
         return code < 0 ? IG_EXIT_OK : code;
     check_state s = {.engine = ig_engine(a.dirs.dirs, a.dirs.n)};
     if (a.first == argc)
-        wk_each_analyzer(s.engine, check_one, &s);
+        wk_each_analyzer(s.engine, NULL, check_one, &s);
     for (int i = a.first; i < argc; i++)
         check_arg(&s, argv[i]);
     wk_engine_free(s.engine);
@@ -170,7 +163,7 @@ int ig_cmd_list(int argc, char **argv) {
     if (a.first < argc)
         return ig_usage_error("list", "takes no arguments (got \"%s\")", argv[a.first]);
     list_state s = {.engine = ig_engine(a.dirs.dirs, a.dirs.n), .rows = json_array()};
-    wk_each_analyzer(s.engine, list_one, &s);
+    wk_each_analyzer(s.engine, NULL, list_one, &s);
     if (a.json) {
         char *text = rt_json_canonical(s.rows);
         puts(text);

@@ -81,10 +81,14 @@ static int is_new_name(const char *name) {
 static int scaffold(const char *root, const char *name, const char *owner) {
     char dir[1024], file[1100], cases[1100], readme[1200];
     const char *dot = strchr(name, '.');
-    snprintf(dir, sizeof dir, "%s/%.*s", root, (int)(dot - name), name);
-    snprintf(file, sizeof file, "%s/%s.lua", dir, dot + 1);
-    snprintf(cases, sizeof cases, "%s/%s.cases", dir, dot + 1);
-    snprintf(readme, sizeof readme, "%s/README.md", cases);
+    /* A cut path would name another place: refuse it rather than write there. */
+    if ((size_t)snprintf(dir, sizeof dir, "%s/%.*s", root, (int)(dot - name), name) >= sizeof dir ||
+        (size_t)snprintf(file, sizeof file, "%s/%s.lua", dir, dot + 1) >= sizeof file ||
+        (size_t)snprintf(cases, sizeof cases, "%s/%s.cases", dir, dot + 1) >= sizeof cases ||
+        (size_t)snprintf(readme, sizeof readme, "%s/README.md", cases) >= sizeof readme) {
+        fprintf(stderr, "inquest new: the path under %s is too long\n", root);
+        return IG_EXIT_USAGE;
+    }
     struct stat st;
     if (stat(file, &st) == 0 || stat(cases, &st) == 0) {
         fprintf(stderr, "inquest new: %s already exists; nothing written\n",
@@ -111,12 +115,15 @@ int ig_cmd_new(int argc, char **argv) {
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *owner = "team-unknown", *root = NULL;
+    const char *owner = "team-unknown";
+    char *root = NULL;
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         if (opt == 'o')
             owner = optarg;
+        else if (opt == 'a' && !*optarg)
+            return ig_usage_error("new", "--analyzers needs a folder (got an empty one)");
         else if (opt == 'a')
             root = optarg;
         else if (opt == 'h') {
@@ -135,12 +142,9 @@ int ig_cmd_new(int argc, char **argv) {
                               name);
     if (strchr(owner, '"') || strchr(owner, '\\') || strchr(owner, '\n'))
         return ig_usage_error("new", "--owner must not contain quotes, backslashes or newlines");
-    if (!root) {
-        const char *env = getenv("INQUEST_ANALYZER_PATH");
-        static char first[1024];
-        snprintf(first, sizeof first, "%s", env && *env ? env : "analyzers");
-        first[strcspn(first, ":")] = '\0';
-        root = first;
-    }
-    return scaffold(root, name, owner);
+    ig_path path;
+    ig_path_init(&path, root ? &root : NULL, root ? 1 : 0);
+    int code = scaffold(path.dirs[0], name, owner);
+    ig_path_free(&path);
+    return code;
 }

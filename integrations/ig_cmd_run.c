@@ -20,6 +20,12 @@
  * waits this much longer before it ends the child. */
 #define KILL_GRACE       1.0
 #define MAX_RESULT_BYTES ((size_t)256 << 20)
+/* Limits of the command-line budgets: a timeout past a day is a mistake, and an instruction
+ * budget past 1e18 no longer fits the counter's arithmetic. */
+#define MAX_TIMEOUT      (24 * 3600.0)
+#define MAX_INSTRUCTIONS 1e18
+/* poll() waits at most this long at a time; the loop around it watches the real deadline. */
+#define POLL_SLICE_MS 60000
 
 static const char run_usage[] =
     "Usage: inquest run ANALYZER [key=value…] [options]\n"
@@ -34,10 +40,11 @@ static const char run_usage[] =
     "  --inputs FILE.json    inputs as a JSON object (key=value pairs override them)\n"
     "  --json                print the result as JSON (inquest.result/v1)\n"
     "  --md                  print the report as Markdown\n"
-    "  --timeout DURATION    wall-clock deadline (default 30s)\n"
+    "  --timeout DURATION    wall-clock deadline, at most 24h (default 30s)\n"
     "  --memory SIZE         memory budget of the Lua state (default 64MiB)\n"
-    "  --instructions N      instruction budget (default 1000000000)\n"
-    "  --now TIME            the analysis' clock: RFC 3339 or Unix seconds (default: now)\n"
+    "  --instructions N      instruction budget, 1 to 1e18 (default 1000000000)\n"
+    "  --now TIME            the analysis' clock: RFC 3339 or Unix seconds, after 1970\n"
+    "                        (default: now)\n"
     "  --id ID               the analysis id (default: random; seeds math.random)\n"
     "  --analyzers DIR       look for analyzers in DIR (repeatable)\n"
     "  --no-fork             run in this process (no deadline backstop; for debugging)\n"
@@ -57,12 +64,15 @@ typedef struct run_options {
     char id[20];
 } run_options;
 
-static int parse_number(const char *text, const char *what, double *out) {
+/* An instruction budget such as 1e9: finite, from 1 to MAX_INSTRUCTIONS (strtod alone also
+ * takes nan, inf and 1e30, which the conversion to an integer would turn into nonsense). */
+static int parse_instructions(const char *text, double *out) {
     char *end;
     errno = 0;
     *out = strtod(text, &end);
-    if (errno || end == text || *end || *out < 1)
-        return ig_usage_error("run", "%s must be a positive number (got \"%s\")", what, text);
+    if (errno || end == text || *end || !isfinite(*out) || *out < 1 || *out > MAX_INSTRUCTIONS)
+        return ig_usage_error("run", "--instructions must be a number from 1 to 1e18 (got \"%s\")",
+                              text);
     return IG_EXIT_OK;
 }
 
@@ -137,11 +147,11 @@ static int apply_option(run_options *o, int opt, char *arg) {
         o->output = FORMAT_MARKDOWN;
         return IG_EXIT_OK;
     case OPT_TIMEOUT:
-        if (rt_duration_parse(arg, &limits->timeout, why) != 0 || limits->timeout <= 0)
-            return ig_usage_error("run", "--timeout: %s",
-                                  limits->timeout <= 0 ? "must be "
-                                                         "more than 0"
-                                                       : why);
+        if (rt_duration_parse(arg, &limits->timeout, why) != 0)
+            return ig_usage_error("run", "--timeout: %s", why);
+        if (!(limits->timeout > 0 && limits->timeout <= MAX_TIMEOUT))
+            return ig_usage_error(
+                "run", "--timeout: must be more than 0 and at most 24h (got \"%s\")", arg);
         return IG_EXIT_OK;
     case OPT_MEMORY:
         if (rt_size_parse(arg, &limits->memory) != 0 || limits->memory < 64 * 1024)
@@ -151,13 +161,17 @@ static int apply_option(run_options *o, int opt, char *arg) {
                                   arg);
         return IG_EXIT_OK;
     case OPT_INSTRUCTIONS:
-        if (parse_number(arg, "--instructions", &n) != IG_EXIT_OK)
+        if (parse_instructions(arg, &n) != IG_EXIT_OK)
             return IG_EXIT_USAGE;
         limits->instructions = (uint64_t)n;
         return IG_EXIT_OK;
     case OPT_NOW:
         if (rt_time_parse(arg, rt_wallclock(), &o->request.now, why) != 0)
             return ig_usage_error("run", "--now: %s", why);
+        /* The request's 0 means "the wall clock", so the clock cannot stand at or before 1970. */
+        if (!(o->request.now > 0))
+            return ig_usage_error("run", "--now: must be after 1970-01-01T00:00:00Z (got \"%s\")",
+                                  arg);
         return IG_EXIT_OK;
     case OPT_ID:
         o->request.id = arg;
@@ -252,66 +266,119 @@ static void child(run_options *o, int out) {
     _exit(code);
 }
 
-/* Reads the child's result until it closes the pipe or the deadline passes. Returns 0, or -1
- * at the deadline. */
-static int read_result(int fd, double deadline, char **buf, size_t *len) {
+/* How reading the child's result ended. */
+typedef enum read_end { READ_DONE, READ_LATE, READ_TOO_BIG, READ_FAILED } read_end;
+
+/* Reads the child's result into '*buf' (malloc'd, '*len' bytes) until the child closes the pipe
+ * (READ_DONE), the deadline passes (READ_LATE), the result grows past MAX_RESULT_BYTES
+ * (READ_TOO_BIG) or reading fails (READ_FAILED, errno in '*err'). Unless it returns READ_DONE,
+ * the child may still be running or blocked writing to the pipe: the caller must end it before
+ * it waits for it. */
+static read_end read_result(int fd, double deadline, char **buf, size_t *len, int *err) {
     size_t cap = 0;
     for (;;) {
         double left = deadline - rt_monotonic();
+        if (!(left > 0))
+            return READ_LATE;
+        /* A slice at a time, so that the milliseconds always fit an int; the loop comes back
+         * here and looks at the deadline again. */
+        double ms = ceil(left * 1000);
         struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (left <= 0)
-            return -1;
-        int ready = poll(&p, 1, (int)(left * 1000) + 1);
-        if (ready < 0 && errno == EINTR)
+        int ready = poll(&p, 1, ms < POLL_SLICE_MS ? (int)ms : POLL_SLICE_MS);
+        if (ready < 0 && errno != EINTR) {
+            *err = errno;
+            return READ_FAILED;
+        }
+        if (ready <= 0)
             continue;
-        if (ready == 0)
-            return -1;
-        if (*len + 65536 + 1 > cap)
-            *buf = rt_xrealloc(*buf, cap = cap ? cap * 2 : 131072);
-        ssize_t n = read(fd, *buf + *len, cap - *len - 1);
+        if (*len == cap) { /* the size comes from the child: grow by trying, up to the cap + 1 */
+            size_t want = cap ? cap * 2 : 131072;
+            want = want > MAX_RESULT_BYTES + 1 ? MAX_RESULT_BYTES + 1 : want;
+            char *grown = realloc(*buf, want);
+            if (!grown) {
+                *err = ENOMEM;
+                return READ_FAILED;
+            }
+            *buf = grown;
+            cap = want;
+        }
+        ssize_t n = read(fd, *buf + *len, cap - *len);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0 || *len + (size_t)n > MAX_RESULT_BYTES)
-            return 0;
+        if (n < 0) {
+            *err = errno;
+            return READ_FAILED;
+        }
+        if (n == 0)
+            return READ_DONE;
         *len += (size_t)n;
+        if (*len > MAX_RESULT_BYTES)
+            return READ_TOO_BIG;
     }
 }
 
+/* A result for an analysis that gave none; 'status' and the message say why. Should even that
+ * result not be made, the message goes to stderr, so that the user is never left without one. */
 static json_t *stopped(run_options *o, const char *status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static json_t *stopped(run_options *o, const char *status, const char *fmt, ...) {
-    char message[256];
+    char message[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
-    return wk_result_stopped(&o->request, status, message);
+    json_t *result = wk_result_stopped(&o->request, status, message);
+    if (!result)
+        fprintf(stderr, "inquest run: %s: %s\n", status, message);
+    return result;
 }
 
+/* Reads the child's result, ends the child if it has not ended, and waits for it. Returns the
+ * result to report; or NULL with the exit code in '*code' when the child already said what was
+ * wrong (a usage or input error). Whenever no result can be read, the result is a stopped one
+ * saying why, and the exit code 1. */
 static json_t *parent(run_options *o, pid_t pid, int in, int *code) {
     char *buf = NULL;
     size_t len = 0;
+    int err = 0, status = 0;
+    const char *name = o->request.analyzer;
     double deadline = rt_monotonic() + o->request.limits.timeout + KILL_GRACE;
-    int late = read_result(in, deadline, &buf, &len) != 0;
-    int status = 0;
-    if (late)
-        kill(pid, SIGKILL);
+    read_end end = read_result(in, deadline, &buf, &len, &err);
+    if (end != READ_DONE)
+        kill(pid, SIGKILL); /* it may be running away, or blocked writing what we no longer read */
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
     json_t *result = NULL;
-    *code = IG_EXIT_OK;
-    if (late)
-        result = stopped(o, "timeout",
-                         "%s did not finish within its %gs deadline and was "
-                         "stopped",
-                         o->request.analyzer, o->request.limits.timeout);
-    else if (WIFEXITED(status) && WEXITSTATUS(status) == IG_EXIT_OK && len > 0)
-        result = json_loadb(buf, len, 0, NULL);
-    else if (WIFEXITED(status))
-        *code = WEXITSTATUS(status) ? WEXITSTATUS(status) : IG_EXIT_FAILED;
-    else
-        result = stopped(o, "error", "the process running %s died of signal %d",
-                         o->request.analyzer, WTERMSIG(status));
+    json_error_t error;
+    *code = IG_EXIT_FAILED;
+    if (end == READ_LATE)
+        result = stopped(o, "timeout", "%s did not finish within its %gs deadline and was stopped",
+                         name, o->request.limits.timeout);
+    else if (end == READ_TOO_BIG)
+        result = stopped(o, "error", "the result of %s is larger than %zu MiB; it was stopped",
+                         name, MAX_RESULT_BYTES >> 20);
+    else if (end == READ_FAILED)
+        result = stopped(o, "error", "cannot read the result of %s: %s; it was stopped", name,
+                         strerror(err));
+    else if (WIFSIGNALED(status))
+        result =
+            stopped(o, "error", "the process running %s died of signal %d", name, WTERMSIG(status));
+    else if (WEXITSTATUS(status) == IG_EXIT_USAGE && len == 0)
+        *code = IG_EXIT_USAGE; /* the child printed the problem */
+    else if (WEXITSTATUS(status) != IG_EXIT_OK)
+        result =
+            stopped(o, "error", "the process running %s exited with status %d without a result",
+                    name, WEXITSTATUS(status));
+    else if (len == 0)
+        result = stopped(o, "error", "the process running %s ended without a result", name);
+    /* The canonical writer escapes NUL in strings (a log line may hold one) as \u0000. */
+    else if (!(result = json_loadb(buf, len, JSON_ALLOW_NUL, &error)))
+        result = stopped(o, "error", "the result of %s cannot be read: %s (byte %d of %zu)", name,
+                         error.text, error.position, len);
+    else if (!json_is_object(result)) {
+        json_decref(result);
+        result = stopped(o, "error", "the result of %s is not a JSON object", name);
+    }
     free(buf);
     return result;
 }

@@ -56,27 +56,45 @@ int ig_usage_error(const char *cmd, const char *fmt, ...) {
 }
 
 int ig_dirs_add(ig_dirs *d, const char *cmd, char *dir) {
+    if (!*dir)
+        return ig_usage_error(cmd, "--analyzers needs a folder (got an empty one)");
     if (d->n == IG_MAX_DIRS)
         return ig_usage_error(cmd, "at most %d --analyzers folders", IG_MAX_DIRS);
     d->dirs[d->n++] = dir;
     return IG_EXIT_OK;
 }
 
-wk_engine *ig_engine(char **dirs, size_t n) {
-    if (n > 0)
-        return wk_engine_new((const char *const *)dirs, n);
-    const char *env = getenv("INQUEST_ANALYZER_PATH");
-    if (!env || !*env) {
-        const char *def = "analyzers";
-        return wk_engine_new(&def, 1);
+void ig_path_init(ig_path *p, char *const *dirs, size_t n) {
+    memset(p, 0, sizeof *p);
+    if (n > 0) {
+        for (size_t i = 0; i < n && i < IG_MAX_DIRS; i++)
+            p->dirs[p->n++] = dirs[i];
+        return;
     }
-    char *copy = rt_xstrdup(env), *save = NULL, *roots[IG_MAX_DIRS];
-    size_t count = 0;
-    for (char *dir = strtok_r(copy, ":", &save); dir && count < IG_MAX_DIRS;
-         dir = strtok_r(NULL, ":", &save))
-        roots[count++] = dir;
-    wk_engine *engine = wk_engine_new((const char *const *)roots, count);
-    free(copy);
+    const char *env = getenv("INQUEST_ANALYZER_PATH");
+    if (env && *env) {
+        /* strtok_r skips empty elements: ":foo" is foo, never "" (which would be the root). */
+        char *save = NULL;
+        p->copy = rt_xstrdup(env);
+        for (char *dir = strtok_r(p->copy, ":", &save); dir && p->n < IG_MAX_DIRS;
+             dir = strtok_r(NULL, ":", &save))
+            p->dirs[p->n++] = dir;
+    }
+    if (p->n == 0)
+        p->dirs[p->n++] = "analyzers";
+}
+
+void ig_path_free(ig_path *p) {
+    free(p->copy);
+    p->copy = NULL;
+    p->n = 0;
+}
+
+wk_engine *ig_engine(char **dirs, size_t n) {
+    ig_path path;
+    ig_path_init(&path, dirs, n);
+    wk_engine *engine = wk_engine_new(path.dirs, path.n);
+    ig_path_free(&path);
     return engine;
 }
 

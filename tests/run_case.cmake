@@ -7,6 +7,9 @@
 #            and the assertions are about the last. Without it: `run @CASE@/analyzer.lua
 #            --json --no-fork --id case --now 2026-11-21T12:00:00Z`.
 #   env      optional NAME=VALUE lines added to the environment.
+#   setup.cmake  optional CMake script include()d before the commands, with CASE, SRC and WORK
+#            set: for what `inquest` cannot make itself, such as symbolic links
+#            (file(CREATE_LINK .. "${WORK}/x" SYMBOLIC)). Keep it to preparing @WORK@.
 #   expect   one assertion per line ('#' starts a comment):
 #              exit N                     the exit code
 #              status S                   the result's status (output is --json)
@@ -26,6 +29,9 @@ endfunction()
 
 file(REMOVE_RECURSE "${WORK}")
 file(MAKE_DIRECTORY "${WORK}")
+if(EXISTS "${CASE}/setup.cmake")
+    include("${CASE}/setup.cmake")
+endif()
 if(EXISTS "${CASE}/args")
     file(STRINGS "${CASE}/args" args)
 else()

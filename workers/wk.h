@@ -71,8 +71,11 @@ typedef struct wk_info {
 int wk_inspect(wk_engine *engine, const char *path, wk_info *info, rt_diag *diag);
 void wk_info_free(wk_info *info);
 
-/* Calls 'fn'('path', 'ud') for each analyzer file under the analyzer path, in sorted order
- * (lib/ folders and *.cases folders are skipped). */
-void wk_each_analyzer(wk_engine *engine, void (*fn)(const char *path, void *ud), void *ud);
+/* Calls 'fn'('path', 'ud') for each analyzer file under the analyzer path, or only under the
+ * folder 'folder' when it is not NULL, in sorted order (*.cases folders, and the lib/ folder of a
+ * root, are skipped; linked folders are not entered). Names are still checked against the
+ * engine's roots, so 'folder' may be any folder inside the analyzer path. */
+void wk_each_analyzer(wk_engine *engine, const char *folder, void (*fn)(const char *path, void *ud),
+                      void *ud);
 
 #endif

@@ -170,10 +170,59 @@ void wk__catalog_forget(wk_engine *engine) {
 
 /* ---- Walking the analyzer path ------------------------------------------------------------ */
 
+/* Folders nest at most this deep below where a walk starts; deeper ones are not entered. */
+#define WALK_MAX_DEPTH 16
+
 typedef struct path_list {
     char **items;
     size_t n;
 } path_list;
+
+/* 'path' spelled one way: without "." segments and repeated or trailing slashes ("./a//b/./c/"
+ * is "a/b/c", "." is ""). ".." stays: undoing it needs the filesystem. Malloc'd. */
+static char *normalised(const char *path) {
+    char *out = rt_xmalloc(strlen(path) + 1), *o = out;
+    const char *p = path;
+    if (*p == '/')
+        *o++ = '/';
+    while (*p) {
+        while (*p == '/')
+            p++;
+        const char *segment = p;
+        while (*p && *p != '/')
+            p++;
+        size_t n = (size_t)(p - segment);
+        if (n == 0 || (n == 1 && segment[0] == '.'))
+            continue;
+        if (o > out && o[-1] != '/')
+            *o++ = '/';
+        memcpy(o, segment, n);
+        o += n;
+    }
+    *o = '\0';
+    return out;
+}
+
+static int has_parent_segment(const char *path) {
+    for (const char *p = path; (p = strstr(p, "..")); p += 2)
+        if ((p == path || p[-1] == '/') && (p[2] == '\0' || p[2] == '/'))
+            return 1;
+    return 0;
+}
+
+/* What of 'path' lies below 'root' (both normalised): a pointer into 'path', or NULL when
+ * 'path' is not strictly below 'root' or climbs out with "..". */
+static const char *below(const char *root, const char *path) {
+    size_t n = strlen(root);
+    const char *rest;
+    if (n == 0) /* the root "." holds every relative path */
+        rest = *path == '/' ? NULL : path;
+    else if (root[n - 1] == '/') /* the root "/" */
+        rest = strncmp(path, root, n) == 0 ? path + n : NULL;
+    else
+        rest = strncmp(path, root, n) == 0 && path[n] == '/' ? path + n + 1 : NULL;
+    return rest && *rest && !has_parent_segment(rest) ? rest : NULL;
+}
 
 static int skipped_dir(const char *name, int top) {
     size_t n = strlen(name);
@@ -181,7 +230,9 @@ static int skipped_dir(const char *name, int top) {
            (n > 6 && strcmp(name + n - 6, ".cases") == 0);
 }
 
-static void collect(const char *dir, int top, path_list *out) {
+/* Adds the .lua files under 'dir' to 'out'. A symbolic link to a file counts; a link to a folder
+ * is not entered, since links can make loops (a -> ..), and the depth is bounded besides. */
+static void collect(const char *dir, int top, int depth, path_list *out) {
     DIR *d = opendir(dir);
     struct dirent *e;
     if (!d)
@@ -191,12 +242,15 @@ static void collect(const char *dir, int top, path_list *out) {
         char *path = rt_xmalloc(strlen(dir) + n + 2);
         sprintf(path, "%s/%s", dir, e->d_name);
         struct stat st;
-        if (stat(path, &st) != 0) {
+        int ok = lstat(path, &st) == 0;
+        if (ok && S_ISLNK(st.st_mode))
+            ok = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+        if (!ok) {
             free(path);
             continue;
         }
-        if (S_ISDIR(st.st_mode) && !skipped_dir(e->d_name, top)) {
-            collect(path, 0, out);
+        if (S_ISDIR(st.st_mode) && !skipped_dir(e->d_name, top) && depth < WALK_MAX_DEPTH) {
+            collect(path, 0, depth + 1, out);
         } else if (S_ISREG(st.st_mode) && n > 4 && strcmp(e->d_name + n - 4, ".lua") == 0) {
             out->items = rt_xrealloc(out->items, (out->n + 1) * sizeof *out->items);
             out->items[out->n++] = path;
@@ -211,10 +265,33 @@ static int compare_paths(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-void wk_each_analyzer(wk_engine *engine, void (*fn)(const char *path, void *ud), void *ud) {
+/* Whether 'folder' lies strictly inside one of the roots (then its lib/ is no root's lib/). */
+static int inside_a_root(wk_engine *engine, const char *folder) {
+    char *f = normalised(folder);
+    int inside = 0;
+    for (size_t i = 0; i < engine->nroots && !inside; i++) {
+        char *root = normalised(engine->roots[i]);
+        inside = below(root, f) != NULL;
+        free(root);
+    }
+    free(f);
+    return inside;
+}
+
+void wk_each_analyzer(wk_engine *engine, const char *folder, void (*fn)(const char *path, void *ud),
+                      void *ud) {
     path_list list = {0};
-    for (size_t i = 0; i < engine->nroots; i++)
-        collect(engine->roots[i], 1, &list);
+    if (folder) {
+        char *dir = rt_xstrdup(folder);
+        size_t n = strlen(dir);
+        while (n > 1 && dir[n - 1] == '/')
+            dir[--n] = '\0';
+        collect(dir, !inside_a_root(engine, dir), 0, &list);
+        free(dir);
+    } else {
+        for (size_t i = 0; i < engine->nroots; i++)
+            collect(engine->roots[i], 1, 0, &list);
+    }
     if (list.n > 1)
         qsort(list.items, list.n, sizeof *list.items, compare_paths);
     for (size_t i = 0; i < list.n; i++) {
@@ -224,18 +301,23 @@ void wk_each_analyzer(wk_engine *engine, void (*fn)(const char *path, void *ud),
     free(list.items);
 }
 
-/* The name an analyzer at 'path' must have, when 'path' lies under a root; NULL otherwise. */
+/* The name an analyzer at 'path' must have, when 'path' lies under a root; NULL otherwise. The
+ * two are compared spelled one way, so that ./analyzers/x/y.lua is under the root analyzers. */
 char *wk__expected_name(wk_engine *engine, const char *path) {
-    for (size_t i = 0; i < engine->nroots; i++) {
-        size_t n = strlen(engine->roots[i]), m = strlen(path);
-        if (strncmp(path, engine->roots[i], n) != 0 || path[n] != '/' || m < n + 6)
-            continue;
-        char *name = rt_xstrdup(path + n + 1);
-        name[strlen(name) - 4] = '\0';
-        for (char *p = name; *p; p++)
-            if (*p == '/')
-                *p = '.';
-        return name;
+    char *p = normalised(path), *name = NULL;
+    for (size_t i = 0; i < engine->nroots && !name; i++) {
+        char *root = normalised(engine->roots[i]);
+        const char *rest = below(root, p);
+        size_t m = rest ? strlen(rest) : 0;
+        if (m > 4 && strcmp(rest + m - 4, ".lua") == 0) {
+            name = rt_xstrdup(rest);
+            name[m - 4] = '\0';
+            for (char *c = name; *c; c++)
+                if (*c == '/')
+                    *c = '.';
+        }
+        free(root);
     }
-    return NULL;
+    free(p);
+    return name;
 }
