@@ -113,33 +113,40 @@ static void put_integer(out *o, json_int_t v) {
     put(o, p, (size_t)(buf + sizeof buf - p));
 }
 
+/* Keys are counted strings: jansson 2.14 lets a key hold NUL (json_object_setn), so neither the
+ * order nor the output may stop at one. */
 typedef struct member {
     const char *key;
+    size_t keylen;
     const json_t *value;
 } member;
 
+/* Bytewise, a key before every longer key it begins ("a" < "a\0" < "a\0x" < "ab"). */
 static int compare_members(const void *a, const void *b) {
-    return strcmp(((const member *)a)->key, ((const member *)b)->key);
+    const member *x = a, *y = b;
+    if (x->keylen && y->keylen && x->key[0] != y->key[0]) /* most keys differ at once */
+        return (unsigned char)x->key[0] - (unsigned char)y->key[0];
+    int c = memcmp(x->key, y->key, x->keylen < y->keylen ? x->keylen : y->keylen);
+    return c ? c : (x->keylen > y->keylen) - (x->keylen < y->keylen);
 }
 
 static int put_value(out *o, const json_t *v, int depth);
 
 static int put_object(out *o, const json_t *v, int depth) {
+    json_t *object = (json_t *)v; /* jansson's iterators take non-const pointers */
     size_t n = json_object_size(v), i = 0;
     member small[16], *members = n <= 16 ? small : rt_xmalloc(n * sizeof *members);
-    const char *key;
-    json_t *value;
-    json_object_foreach((json_t *)v, key, value) {
-        members[i].key = key;
-        members[i++].value = value;
-    }
+    for (void *it = json_object_iter(object); it && i < n; it = json_object_iter_next(object, it))
+        members[i++] = (member){json_object_iter_key(it), json_object_iter_key_len(it),
+                                json_object_iter_value(it)};
+    n = i;
     qsort(members, n, sizeof *members, compare_members);
     int rc = 0;
     put_char(o, '{');
     for (i = 0; i < n && rc == 0; i++) {
         if (i)
             put_char(o, ',');
-        put_string(o, members[i].key, strlen(members[i].key));
+        put_string(o, members[i].key, members[i].keylen);
         put_char(o, ':');
         rc = put_value(o, members[i].value, depth + 1);
     }

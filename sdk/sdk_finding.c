@@ -16,7 +16,13 @@
  * - Reasons name the place: "at evidence[2].series[1].labels.env: must be a string (got
  *   table)". The place is a chain of steps on the C stack, written out only on an error.
  * - Fields are read in the order of their table, so that of two problems the same one is always
- *   reported; a missing required field is reported as an unknown one when a key is misspelt. */
+ *   reported; a missing required field is reported as an unknown one when a key is misspelt.
+ * - The caps bound each list, but a table may sit in many places (twenty evidence items sharing
+ *   one table of 200 rows sharing one row), and the JSON is made in host memory outside the
+ *   analysis' budgets. So every value is counted as it is attached (put, or attach for a whole
+ *   action's args), with the bytes of its strings, and a finding over MAX_VALUES or MAX_BYTES
+ *   is an error. MAX_VALUES leaves room for a full timeseries item (20 series of 2,000 points:
+ *   120,043 values). */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,12 +30,15 @@
 #include <lauxlib.h>
 #include "sdk.h"
 
-#define STRING_CAP (4 * 1024)  /* bytes of any string in evidence */
-#define TEXT_CAP   (16 * 1024) /* bytes of the text of a "text" item */
+#define STRING_CAP (4 * 1024)        /* bytes of any string in evidence */
+#define TEXT_CAP   (16 * 1024)       /* bytes of the text of a "text" item */
+#define MAX_VALUES 200000            /* JSON values of one finding */
+#define MAX_BYTES  (4 * 1024 * 1024) /* bytes of the strings and keys of one finding */
 
 enum {
     F_REQUIRED = 1, /* absent (nil) is an error */
-    F_LINE = 2      /* a string that is one line and not empty */
+    F_LINE = 2,     /* a string that is one line and not empty */
+    F_AT_MOST = 4   /* a list longer than the cap is an error, not cut */
 };
 
 typedef struct field field;
@@ -61,7 +70,8 @@ struct cv {
     const step *at;
     int truncated; /* the evidence item being converted was cut to a cap */
     int rc;
-    json_t *root; /* the finding, once made: freed by the caller when anything fails */
+    size_t values, bytes; /* in the finding so far: see MAX_VALUES, MAX_BYTES */
+    json_t *root;         /* the finding, once made: freed by the caller when anything fails */
     char *why;
     size_t whylen;
 };
@@ -108,14 +118,32 @@ static int fail(cv *c, const char *fmt, ...) {
     return set_why(c, where, ": ", message);
 }
 
-/* Stores 'v' (stolen; NULL means memory ran out) in 'into' under 'key', or appends it; with no
- * 'into', 'v' is the finding itself. */
-static int put(cv *c, json_t *into, const char *key, json_t *v) {
+/* Counts 'values' more values and 'bytes' more bytes of strings in the finding. */
+static int count(cv *c, size_t values, size_t bytes) {
+    c->values += values;
+    c->bytes += bytes;
+    if (c->values > MAX_VALUES)
+        return fail(c, "more than %d values in one finding (shared or nested tables?)", MAX_VALUES);
+    if (c->bytes > MAX_BYTES)
+        return fail(c, "more than %d MiB of strings in one finding (shared or nested tables?)",
+                    MAX_BYTES >> 20);
+    return 0;
+}
+
+/* Stores 'v' (stolen; NULL means memory ran out), which holds 'values' values and 'bytes'
+ * bytes of strings, in 'into' under 'key', or appends it; with no 'into', 'v' is the finding
+ * itself. */
+static int attach(cv *c, json_t *into, const char *key, json_t *v, size_t values, size_t bytes) {
     int rc = !v      ? -1
              : !into ? (c->root = v, 0)
              : key   ? json_object_set_new_nocheck(into, key, v)
                      : json_array_append_new(into, v);
-    return rc < 0 ? fail(c, "out of memory") : 0;
+    return rc < 0 ? fail(c, "out of memory") : count(c, values, bytes);
+}
+
+/* attach for one value: a container (its items are put one by one) or a scalar. */
+static int put(cv *c, json_t *into, const char *key, json_t *v) {
+    return attach(c, into, key, v, 1, json_is_string(v) ? json_string_length(v) : 0);
 }
 
 /* A scalar (nil, boolean, number, string) as JSON, by sdk_json.c's rules. */
@@ -347,7 +375,8 @@ static int cv_record(cv *c, int idx, const field *f, json_t *into, const char *k
     return rc;
 }
 
-/* A sequence, each item converted as f->of says, cut to f->cap items. */
+/* A sequence, each item converted as f->of says, cut to f->cap items (F_AT_MOST: longer is an
+ * error). */
 static int cv_list(cv *c, int idx, const field *f, json_t *into, const char *key) {
     lua_State *L = c->L;
     if (lua_type(L, idx) != LUA_TTABLE)
@@ -355,6 +384,8 @@ static int cv_list(cv *c, int idx, const field *f, json_t *into, const char *key
     lua_Unsigned n = lua_rawlen(L, idx);
     if (n == 0 && (lua_pushnil(L), lua_next(L, idx))) /* { kind = … } for { { kind = … } } */
         return fail(c, "must be a list { … }, not a table with named fields");
+    if ((f->flags & F_AT_MOST) && n > f->cap)
+        return fail(c, "must have at most %zu items (got %llu)", f->cap, (unsigned long long)n);
     json_t *out = json_array();
     if (put(c, into, key, out) < 0)
         return -1;
@@ -393,7 +424,10 @@ static int cv_labels(cv *c, int idx, const field *f, json_t *into, const char *k
         step s = {c->at, lua_tostring(L, k), 0};
         json_t *name = capped_string(c, k, f->cap);
         c->at = &s;
-        rc = name ? cv_string(c, k + 1, f, out, json_string_value(name)) : fail(c, "out of memory");
+        if (!name)
+            rc = fail(c, "out of memory");
+        else if ((rc = count(c, 0, json_string_length(name))) == 0) /* the name is a key */
+            rc = cv_string(c, k + 1, f, out, json_string_value(name));
         c->at = s.up;
         json_decref(name);
         if (rc < 0)
@@ -436,6 +470,23 @@ static int cv_cell(cv *c, int idx, const field *f, json_t *into, const char *key
     return fail(c, "a cell must be a string, number or boolean (got %s)", luaL_typename(c->L, idx));
 }
 
+/* Adds to '*values' and '*bytes' the values in 'v' and the bytes of their strings and keys, as
+ * sdk_lua_to_json counted them when it made 'v' (its nesting is bounded there). */
+static void weigh(const json_t *v, size_t *values, size_t *bytes) {
+    json_t *j = (json_t *)v; /* jansson's iterators take non-const pointers */
+    ++*values;
+    if (json_is_string(j))
+        *bytes += json_string_length(j);
+    else if (json_is_array(j))
+        for (size_t i = 0; i < json_array_size(j); i++)
+            weigh(json_array_get(j, i), values, bytes);
+    else if (json_is_object(j))
+        for (void *it = json_object_iter(j); it; it = json_object_iter_next(j, it)) {
+            *bytes += json_object_iter_key_len(it);
+            weigh(json_object_iter_value(it), values, bytes);
+        }
+}
+
 /* Action arguments: any table sdk_lua_to_json accepts that becomes an object. Its reason
  * ("at x.y: …", or a bare message) is placed under ours. */
 static int cv_args(cv *c, int idx, const field *f, json_t *into, const char *key) {
@@ -448,8 +499,11 @@ static int cv_args(cv *c, int idx, const field *f, json_t *into, const char *key
         json_decref(v);
         return fail(c, "must be a table of names to values, not a list");
     }
-    if (v)
-        return put(c, into, key, v);
+    if (v) {
+        size_t values = 0, bytes = 0;
+        weigh(v, &values, &bytes);
+        return attach(c, into, key, v, values, bytes);
+    }
     if (strncmp(inner, "at ", 3) != 0)
         return fail(c, "%s", inner);
     char where[200] = ""; /* OURS then THEIRS: "at actions[1].args" ".x.y: …" */
@@ -592,8 +646,8 @@ static const field finding_fields[] = {
     {"root_cause", cv_tag, 0, NULL, 0},
     {"severity", cv_severity, 0, NULL, 0},
     {"confidence", cv_confidence, 0, NULL, 0},
-    {"evidence", cv_list, 0, &evidence_item, 0},
-    {"actions", cv_list, 0, &action, 0},
+    {"evidence", cv_list, 20, &evidence_item, F_AT_MOST},
+    {"actions", cv_list, 20, &action, F_AT_MOST},
     {NULL, NULL, 0, NULL, 0},
 };
 static const field finding = {"finding", cv_record, 0, finding_fields, 0};

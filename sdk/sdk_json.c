@@ -4,7 +4,12 @@
  * The values come from analyzer code, which may be hostile: only raw access is used (lua_rawlen,
  * lua_rawgeti, lua_next), so no __index, __pairs, __len or __tostring ever runs, and nothing here
  * raises a Lua error, so the caller never leaks the JSON built so far. Where a value sits is kept
- * as a chain of places on the C stack and written out only when there is an error to report. */
+ * as a chain of places on the C stack and written out only when there is an error to report.
+ *
+ * The JSON is made in host memory, outside the analysis' budgets, and a table reached twice is
+ * converted twice: twenty tables { a = t, b = t } nested make a million values from a few KiB
+ * of Lua. So each conversion counts what it makes, values and bytes of strings and keys, and
+ * stops at MAX_VALUES or MAX_BYTES; the work done is then bounded by what it made. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,7 +17,9 @@
 #include <lauxlib.h>
 #include "sdk.h"
 
-#define MAX_DEPTH 32
+#define MAX_DEPTH  32
+#define MAX_VALUES 100000            /* JSON values made by one conversion */
+#define MAX_BYTES  (4 * 1024 * 1024) /* bytes of the strings and keys of one conversion */
 
 /* One step of the way from the root to a value: a key of an object or an index of a sequence. */
 typedef struct place {
@@ -26,6 +33,7 @@ typedef struct conv {
     lua_State *L;
     char *why;
     size_t whylen;
+    size_t values, bytes; /* made so far: see MAX_VALUES, MAX_BYTES */
 } conv;
 
 /* ---- Errors ------------------------------------------------------------------------------- */
@@ -63,6 +71,16 @@ static json_t *fail(conv *c, const place *at, const char *fmt, ...) {
              message);
     c->why[rt_utf8_repair(text, strlen(text), c->why, c->whylen - 1)] = '\0';
     return NULL;
+}
+
+/* Counts 'n' more bytes of strings; over MAX_BYTES is an error, reported for the whole value
+ * (the place where the sum goes over says little). Returns 0 or -1. */
+static int count_bytes(conv *c, size_t n) {
+    c->bytes += n;
+    if (c->bytes <= MAX_BYTES)
+        return 0;
+    fail(c, NULL, "more than %d MiB of strings (shared or nested tables?)", MAX_BYTES >> 20);
+    return -1;
 }
 
 /* ---- Lua to JSON -------------------------------------------------------------------------- */
@@ -164,7 +182,7 @@ static json_t *object_json(conv *c, int idx, int depth, const place *at) {
             fail(c, at, "%s%s key cannot be converted to JSON; keys must be strings or numbers",
                  b ? "the boolean " : "a ",
                  b ? (lua_toboolean(L, -2) ? "true" : "false") : luaL_typename(L, -2));
-        } else if ((v = value_json(c, lua_gettop(L), depth, &p))) {
+        } else if (count_bytes(c, p.keylen) == 0 && (v = value_json(c, lua_gettop(L), depth, &p))) {
             int rc = set_key(object, p.key, p.keylen, v);
             if (rc == -2)
                 fail(c, at, "two keys become \"%.*s\" (a number and a string, or bytes not UTF-8)",
@@ -201,6 +219,8 @@ static json_t *value_json(conv *c, int idx, int depth, const place *at) {
     lua_State *L = c->L;
     json_t *v;
     size_t n;
+    if (++c->values > MAX_VALUES)
+        return fail(c, NULL, "more than %d values (shared or nested tables?)", MAX_VALUES);
     switch (lua_type(L, idx)) {
     case LUA_TNIL:
         return json_null();
@@ -213,6 +233,8 @@ static json_t *value_json(conv *c, int idx, int depth, const place *at) {
         break;
     case LUA_TSTRING: {
         const char *s = lua_tolstring(L, idx, &n); /* before 'n' is read */
+        if (count_bytes(c, n) < 0)
+            return NULL;
         v = rt_json_text(s, n);
         break;
     }
@@ -223,7 +245,7 @@ static json_t *value_json(conv *c, int idx, int depth, const place *at) {
 }
 
 json_t *sdk_lua_to_json(lua_State *L, int idx, char *why, size_t whylen) {
-    conv c = {L, why, whylen};
+    conv c = {L, why, whylen, 0, 0};
     return value_json(&c, lua_absindex(L, idx), 0, NULL);
 }
 

@@ -56,8 +56,9 @@ static void assert_json(json_t *v, const char *expected) {
 }
 
 static json_t *to_json(lua_State *L, const char *expr, char *why) {
+    char ignored[256];
     push_lua(L, expr);
-    json_t *v = sdk_lua_to_json(L, -1, why, 256);
+    json_t *v = sdk_lua_to_json(L, -1, why ? why : ignored, 256);
     lua_pop(L, 1);
     return v;
 }
@@ -76,10 +77,14 @@ static void assert_lua_error(lua_State *L, const char *expr, const char *expecte
     assert_string_equal(why, expected);
 }
 
+/* The finding 'expr' as JSON; NULL with the reason in 'why' (NULL: fails the test). */
 static json_t *finding(lua_State *L, const char *expr, char *why) {
+    char reason[256] = "";
     int top = lua_gettop(L);
     push_lua(L, expr);
-    json_t *v = sdk_finding_to_json(L, -1, why, 256);
+    json_t *v = sdk_finding_to_json(L, -1, why ? why : reason, 256);
+    if (!v && !why)
+        fail_msg("%s: %s", expr, reason);
     lua_settop(L, top);
     return v;
 }
@@ -193,6 +198,40 @@ static void test_json_errors_name_the_place(void **state) {
                      "at \xEF\xBF\xBD: a function cannot be converted to JSON"); /* still UTF-8 */
     assert_lua_error(L, "{ [1] = 'a', ['1'] = 'b', x = 1 }",
                      "two keys become \"1\" (a number and a string, or bytes not UTF-8)");
+}
+
+/* Twenty-odd levels of { a = t, b = t } are a few hundred bytes of Lua and millions of JSON
+ * values; 30 levels would be a billion. The conversion stops at 100,000 values, at once. */
+static void test_json_value_bound(void **state) {
+    lua_State *L = *state;
+    const char *dag = "(function() local t = { v = 'x' } for i = 1, 30 do t = { a = t, b = t } "
+                      "end return t end)()";
+    double start = rt_monotonic();
+    assert_lua_error(L, dag, "more than 100000 values (shared or nested tables?)");
+    assert_true(rt_monotonic() - start < 2.0);
+    run_lua(L, "function list(n, v) local t = {} for i = 1, n do t[i] = v or i end return t end");
+    /* wide but legal: exactly 100,000 values (the list and 99,999 items), and a wide object */
+    json_t *v = to_json(L, "list(99999)", NULL);
+    assert_int_equal(json_array_size(v), 99999);
+    json_decref(v);
+    v = to_json(L,
+                "(function() local t = {} for i = 1, 50000 do t['k' .. i] = i end return t "
+                "end)()",
+                NULL);
+    assert_int_equal(json_object_size(v), 50000);
+    json_decref(v);
+    assert_lua_error(L, "list(100000)", "more than 100000 values (shared or nested tables?)");
+    /* a list holding one table many times: every place counts */
+    assert_lua_error(L, "list(1000, list(100))",
+                     "more than 100000 values (shared or nested tables?)");
+    /* strings and keys: 4 MiB in all */
+    v = to_json(L, "list(4, ('s'):rep(2^20))", NULL);
+    assert_int_equal(json_array_size(v), 4);
+    json_decref(v);
+    assert_lua_error(L, "{ a = list(4, ('s'):rep(2^20)) }", /* and the key 'a' */
+                     "more than 4 MiB of strings (shared or nested tables?)");
+    assert_lua_error(L, "{ [('k'):rep(4 * 2^20 + 1)] = 1 }",
+                     "more than 4 MiB of strings (shared or nested tables?)");
 }
 
 static void test_json_to_lua_and_back(void **state) {
@@ -410,6 +449,63 @@ static void test_finding_errors(void **state) {
         assert_finding_error(L, cases[i][0], cases[i][1]);
 }
 
+static void test_finding_list_caps(void **state) {
+    lua_State *L = *state;
+    run_lua(L, "function list(n, v) local t = {} for i = 1, n do t[i] = v end return t end "
+               "item = { kind = 'text', text = 'x' } act = { type = 'page' }");
+    json_t *f =
+        finding(L, "{ title = 't', evidence = list(20, item), actions = list(20, act) }", NULL);
+    assert_int_equal(json_array_size(json_object_get(f, "evidence")), 20);
+    assert_int_equal(json_array_size(json_object_get(f, "actions")), 20);
+    json_decref(f);
+    assert_finding_error(L, "{ title = 't', evidence = list(21, item) }",
+                         "at evidence: must have at most 20 items (got 21)");
+    assert_finding_error(L, "{ title = 't', actions = list(21, act) }",
+                         "at actions: must have at most 20 items (got 21)");
+    assert_finding_error(L, "{ title = 't', evidence = list(1e6, item) }",
+                         "at evidence: must have at most 20 items (got 1000000)");
+}
+
+/* The caps bound each list, not what shared tables multiply: a finding holds at most 200,000
+ * values and 4 MiB of strings, and action args at most what sdk_lua_to_json makes. */
+static void test_finding_value_bound(void **state) {
+    lua_State *L = *state;
+    run_lua(L, "function list(n, f) local t = {} for i = 1, n do t[i] = f(i) end return t end "
+               "function dag(n) local t = { v = 'x' } for i = 1, n do t = { a = t, b = t } end "
+               "return t end");
+    double start = rt_monotonic();
+    assert_finding_error(L, "{ title = 't', actions = { { type = 't', args = dag(30) } } }",
+                         "at actions[1].args: more than 100000 values (shared or nested "
+                         "tables?)");
+    assert_true(rt_monotonic() - start < 2.0);
+    /* args each under their bound, over the finding's together */
+    run_lua(L, "wide = {} for i = 1, 70000 do wide['k' .. i] = true end");
+    assert_finding_error(L,
+                         "{ title = 't', actions = list(3, function() return { type = 't', args "
+                         "= wide } end) }",
+                         "at actions[3].args: more than 200000 values in one finding (shared or "
+                         "nested tables?)");
+    /* a full timeseries item (20 series of 2,000 points: 120,043 values) is legal... */
+    run_lua(L, "full = { kind = 'timeseries', series = list(20, function() return { points = "
+               "list(2000, function(i) return { i, i } end) } end) }");
+    json_t *f = finding(L, "{ title = 't', evidence = { full } }", NULL);
+    json_t *series = json_object_get(json_array_get(json_object_get(f, "evidence"), 0), "series");
+    assert_int_equal(json_array_size(series), 20);
+    assert_int_equal(json_array_size(json_object_get(json_array_get(series, 19), "points")), 2000);
+    json_decref(f);
+    /* ...twice is too much */
+    assert_finding_error(L, "{ title = 't', evidence = { full, full } }",
+                         "at evidence[2].series[14].points[642]: more than 200000 values in one "
+                         "finding (shared or nested tables?)");
+    /* one row of 1 KiB cells shared by 200 rows of 20 items: 80 MiB from 20 KiB of Lua */
+    run_lua(L, "row = list(20, function() return ('c'):rep(1024) end) "
+               "grid = { kind = 'table', columns = {}, rows = list(200, function() return row "
+               "end) }");
+    assert_finding_error(L, "{ title = 't', evidence = list(20, function() return grid end) }",
+                         "at evidence[2].rows[5][16]: more than 4 MiB of strings in one finding "
+                         "(shared or nested tables?)");
+}
+
 static void test_evidence_metamethod(void **state) {
     lua_State *L = *state;
     run_lua(L, "Text = { __evidence = function(self) return { kind = 'text', text = "
@@ -492,6 +588,27 @@ static void test_canonical_json(void **state) {
                    "\"nested\":{\"y\":true,\"z\":null},\"third\":0.3}");
     assert_json(json_string("é/\n"), "\"é/\\n\"");
     assert_json(json_integer(-42), "-42");
+}
+
+/* Keys may hold NUL (json_object_setn): sorted and written by their length, a key before the
+ * longer keys it begins. */
+static void test_canonical_json_nul_keys(void **state) {
+    lua_State *L = *state;
+    json_t *v = json_object();
+    json_object_setn_new(v, "a\0y", 3, json_integer(2));
+    json_object_setn_new(v, "b", 1, json_integer(5));
+    json_object_setn_new(v, "a\0x", 3, json_integer(1));
+    json_object_setn_new(v, "a", 1, json_integer(3));
+    json_object_setn_new(v, "a\0", 2, json_integer(4));
+    json_object_setn_new(v, "\0", 1, json_integer(0));
+    assert_json(v, "{\"\\u0000\":0,\"a\":3,\"a\\u0000\":4,\"a\\u0000x\":1,\"a\\u0000y\":2,"
+                   "\"b\":5}");
+    assert_lua_json(L, "{ ['a\\0x'] = 1, ['a\\0y'] = 2 }", "{\"a\\u0000x\":1,\"a\\u0000y\":2}");
+    assert_finding(L,
+                   "{ title = 't', actions = { { type = 't', args = { ['a\\0x'] = 1, "
+                   "['a\\0y'] = 2 } } } }",
+                   "{\"actions\":[{\"args\":{\"a\\u0000x\":1,\"a\\u0000y\":2},\"type\":\"t\"}],"
+                   "\"confidence\":0.5,\"evidence\":[],\"severity\":\"medium\",\"title\":\"t\"}");
 }
 
 /* ---- Renderers ---------------------------------------------------------------------------- */
@@ -676,16 +793,20 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_json_ignores_hostile_metatables, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_replaces_invalid_utf8, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_errors_name_the_place, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_json_value_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_to_lua_and_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finding_defaults_and_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_evidence_kinds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_evidence_caps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_evidence_string_caps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finding_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_finding_list_caps, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_finding_value_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_evidence_metamethod, setup, teardown),
         cmocka_unit_test_setup_teardown(test_evidence_metamethod_error_propagates, setup, teardown),
         cmocka_unit_test(test_finding_out_of_memory),
         cmocka_unit_test(test_canonical_json),
+        cmocka_unit_test_setup_teardown(test_canonical_json_nul_keys, setup, teardown),
         cmocka_unit_test(test_report_text),
         cmocka_unit_test(test_report_markdown),
         cmocka_unit_test(test_report_survives_odd_results),
