@@ -54,8 +54,9 @@ json_t *sdk_finding_to_json(lua_State *L, int idx, char *why, size_t whylen);
 
 /* Converts the Lua value at 'idx' to JSON. Sequences become arrays, other tables objects with
  * their keys as strings; an empty table becomes {}. Functions, userdata and threads are errors,
- * NaN and infinities become null, nesting deeper than 32 is an error (cycles end there). Returns
- * a new reference, or NULL with the reason in 'why' ('whylen' bytes). */
+ * NaN and infinities become null, nesting deeper than 32 is an error (cycles end there), and so
+ * are more than 100,000 values or 4 MiB of strings (shared sub-tables count each time they are
+ * reached). Returns a new reference, or NULL with the reason in 'why' ('whylen' bytes). */
 json_t *sdk_lua_to_json(lua_State *L, int idx, char *why, size_t whylen);
 
 /* Pushes the JSON value 'v' as a Lua value (null becomes nil in tables' absence). */
