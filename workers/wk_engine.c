@@ -297,6 +297,11 @@ static void run_definition(stage *s) {
     }
     char why[256];
     s->inputs = sdk_lua_to_json(L, 3, why, sizeof why);
+    if (!s->inputs) { /* valid one by one, but together too large to keep in a result */
+        rt_diag_add(s->diag, NULL, 0, "inputs", "%s", why);
+        s->rc = RT_EINPUT;
+        return;
+    }
     lua_getfield(L, 1, "run");
     wk__ctx_push(a);
     lua_pushvalue(L, 3);
