@@ -110,6 +110,7 @@ static int compile(const char *path, wk_compiled *c, rt_diag *diag) {
             rt_diag_add(diag, path, 0, NULL, "%s", why);
         return rc;
     }
+    rt_sha256_hex(text, len, c->hash); /* results name the text even when it does not compile */
     lua_State *scratch = luaL_newstate();
     if (!scratch) {
         free(text);
@@ -121,9 +122,7 @@ static int compile(const char *path, wk_compiled *c, rt_diag *diag) {
         rc = RT_EANALYZER;
         goto out;
     }
-    memset(c, 0, sizeof *c);
     c->path = rt_xstrdup(path);
-    rt_sha256_hex(text, len, c->hash);
     lua_dump(scratch, dump_writer, c, 0); /* keep line numbers for file:line in errors */
 out:
     lua_close(scratch);
@@ -131,12 +130,19 @@ out:
     return rc;
 }
 
-static wk_compiled *cached(wk_engine *engine, const char *path, rt_diag *diag, int *rc) {
-    for (size_t i = 0; i < engine->ncache; i++)
-        if (strcmp(engine->cache[i].path, path) == 0)
+/* The compiled form of 'path', compiling it on first use; NULL with '*rc' set when it does not
+ * compile. 'hash' receives the text's hash either way (empty when the file cannot be read). */
+static wk_compiled *cached(wk_engine *engine, const char *path, char *hash, rt_diag *diag,
+                           int *rc) {
+    for (size_t i = 0; i < engine->ncache; i++) {
+        if (strcmp(engine->cache[i].path, path) == 0) {
+            memcpy(hash, engine->cache[i].hash, sizeof engine->cache[i].hash);
             return &engine->cache[i];
-    wk_compiled c;
+        }
+    }
+    wk_compiled c = {0};
     *rc = compile(path, &c, diag);
+    memcpy(hash, c.hash, sizeof c.hash);
     if (*rc != RT_OK)
         return NULL;
     engine->cache = rt_xrealloc(engine->cache, (engine->ncache + 1) * sizeof c);
@@ -146,10 +152,9 @@ static wk_compiled *cached(wk_engine *engine, const char *path, rt_diag *diag, i
 
 int wk__catalog_load(wk_engine *engine, lua_State *L, const char *path, char *hash, rt_diag *diag) {
     int rc = RT_OK;
-    wk_compiled *c = cached(engine, path, diag, &rc);
+    wk_compiled *c = cached(engine, path, hash, diag, &rc);
     if (!c)
         return rc;
-    memcpy(hash, c->hash, sizeof c->hash);
     if (luaL_loadbufferx(L, c->bytecode, c->len, path, "b") != LUA_OK) {
         rt_diag_add(diag, path, 0, NULL, "%s", lua_tostring(L, -1));
         lua_pop(L, 1);

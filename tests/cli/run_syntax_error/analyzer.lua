@@ -1,0 +1,2 @@
+local inquest = require "inquest"
+return inquest.analyzer { name = "x.y"
