@@ -193,7 +193,7 @@ static void print_constraints(const json_t *spec) {
         if (!strcmp(key, "type") || !strcmp(key, "required") || !strcmp(key, "description") ||
             !strcmp(key, "default"))
             continue;
-        char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+        char *text = rt_json_canonical(value);
         printf(", %s %s", key, text ? text : "?");
         free(text);
     }
@@ -209,7 +209,7 @@ static void print_inputs(const json_t *inputs) {
         printf("  %-16s ", name);
         print_constraints(spec);
         if (def) {
-            char *text = json_dumps(def, JSON_COMPACT | JSON_ENCODE_ANY);
+            char *text = rt_json_canonical(def);
             printf("; default %s", text ? text : "?");
             free(text);
         } else {
@@ -252,7 +252,7 @@ static int describe(wk_engine *engine, const char *arg, int json) {
     } else if (json) {
         json_t *schema = sdk_schema_to_json_schema(info.inputs, info.name);
         json_object_set_new(schema, "description", json_string(info.description));
-        char *text = json_dumps(schema, JSON_INDENT(2) | JSON_SORT_KEYS);
+        char *text = json_dumps(schema, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
         puts(text);
         free(text);
         json_decref(schema);
