@@ -18,6 +18,7 @@ int ig_cmd_check(int argc, char **argv);
 int ig_cmd_list(int argc, char **argv);
 int ig_cmd_describe(int argc, char **argv);
 int ig_cmd_new(int argc, char **argv);
+int ig_cmd_config(int argc, char **argv);
 
 /* Prints "inquest CMD: message" and a hint to see --help on stderr; returns IG_EXIT_USAGE. */
 int ig_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -19,6 +19,7 @@ static const char usage[] =
     "  list                        list the analyzers on the analyzer path\n"
     "  describe NAME               show an analyzer's inputs (--json: JSON Schema)\n"
     "  new NAME                    write a new analyzer and its backtest case folder\n"
+    "  config check FILE           validate a configuration file (docs/config.md)\n"
     "  version                     print the version\n"
     "  help [COMMAND]              this text, or a command's help\n"
     "\n"
@@ -34,8 +35,10 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"run", ig_cmd_run},           {"check", ig_cmd_check}, {"list", ig_cmd_list},
-    {"describe", ig_cmd_describe}, {"new", ig_cmd_new},     {NULL, NULL},
+    {"run", ig_cmd_run},   {"check", ig_cmd_check},
+    {"list", ig_cmd_list}, {"describe", ig_cmd_describe},
+    {"new", ig_cmd_new},   {"config", ig_cmd_config},
+    {NULL, NULL},
 };
 
 static const command *find_command(const char *name) {

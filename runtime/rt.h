@@ -37,14 +37,19 @@ const char *rt_errname(int rc);
 /* Diagnostics: the list of problems one operation found, each with where it is, so that the user
  * is told everything to fix at once. Kept as a JSON array of { file, line, field, message }. */
 typedef struct rt_diag {
-    json_t *items; /* owned; NULL until the first problem */
+    json_t *items;     /* owned; NULL until the first problem */
+    const char *label; /* printed after each place, e.g. "warning"; NULL for none */
 } rt_diag;
 
 /* Appends a problem. 'file' may be NULL, 'line' 0 and 'field' NULL when unknown. */
 void rt_diag_add(rt_diag *d, const char *file, int line, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+/* The same with a 'column' (1-based; 0 when unknown). */
+void rt_diag_add_at(rt_diag *d, const char *file, int line, int column, const char *field,
+                    const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 size_t rt_diag_count(const rt_diag *d);
-/* Writes each problem as "file:line: field: message" on its own line, indented by 'indent'. */
+/* Writes each problem as "file:line:column: label: field: message" on its own line, indented
+ * by 'indent'; the parts not known are left out. */
 void rt_diag_print(const rt_diag *d, FILE *out, const char *indent);
 void rt_diag_free(rt_diag *d);
 

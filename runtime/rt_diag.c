@@ -16,12 +16,10 @@ static json_t *text_json(const char *s) {
     return v;
 }
 
-void rt_diag_add(rt_diag *d, const char *file, int line, const char *field, const char *fmt, ...) {
+static void add(rt_diag *d, const char *file, int line, int column, const char *field,
+                const char *fmt, va_list ap) {
     char message[MESSAGE_MAX + 4]; /* 3 bytes more, to see whether the cut splits a character */
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
-    va_end(ap);
     message[rt_utf8_cut(message, strlen(message), MESSAGE_MAX)] = '\0';
     if (!d->items)
         d->items = json_array();
@@ -33,9 +31,26 @@ void rt_diag_add(rt_diag *d, const char *file, int line, const char *field, cons
         json_object_set_new_nocheck(item, "file", text_json(file));
     if (line > 0)
         json_object_set_new_nocheck(item, "line", json_integer(line));
+    if (line > 0 && column > 0)
+        json_object_set_new_nocheck(item, "column", json_integer(column));
     if (field)
         json_object_set_new_nocheck(item, "field", text_json(field));
     json_array_append_new(d->items, item);
+}
+
+void rt_diag_add(rt_diag *d, const char *file, int line, const char *field, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    add(d, file, line, 0, field, fmt, ap);
+    va_end(ap);
+}
+
+void rt_diag_add_at(rt_diag *d, const char *file, int line, int column, const char *field,
+                    const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    add(d, file, line, column, field, fmt, ap);
+    va_end(ap);
 }
 
 size_t rt_diag_count(const rt_diag *d) {
@@ -50,12 +65,19 @@ void rt_diag_print(const rt_diag *d, FILE *out, const char *indent) {
     json_array_foreach(d->items, i, item) {
         const char *file = json_string_value(json_object_get(item, "file"));
         json_int_t line = json_integer_value(json_object_get(item, "line"));
+        json_int_t column = json_integer_value(json_object_get(item, "column"));
         const char *field = json_string_value(json_object_get(item, "field"));
         fputs(indent, out);
+        if (file)
+            fputs(file, out);
         if (file && line > 0)
-            fprintf(out, "%s:%lld: ", file, (long long)line);
-        else if (file)
-            fprintf(out, "%s: ", file);
+            fprintf(out, ":%lld", (long long)line);
+        if (file && line > 0 && column > 0)
+            fprintf(out, ":%lld", (long long)column);
+        if (file)
+            fputs(": ", out);
+        if (d->label)
+            fprintf(out, "%s: ", d->label);
         if (field)
             fprintf(out, "%s: ", field);
         fprintf(out, "%s\n", json_string_value(json_object_get(item, "message")));

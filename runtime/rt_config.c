@@ -1,0 +1,943 @@
+/* runtime/rt_config.c -- the configuration file: YAML read with libyaml into the typed structures
+ * of rt_config.h, every problem reported with file:line:column. The format is docs/config.md.
+ *
+ * Design notes. libyaml loads the whole file as a node tree (its document API); the loader then
+ * walks the tree against tables of fields. A section is a `field` array: name, kind (how the
+ * value is read and checked), offset of where it is stored, limits, and for a nested mapping its
+ * own table and an optional check that sees the whole mapping (auth: which fields go with which
+ * type). Adding a section or a field is adding a row. Invariants:
+ *   - every problem is reported and loading goes on (up to MAX_ERRORS), so the user fixes all
+ *     at once; a value with a problem is left at its default;
+ *   - a key not in the table is an error naming the expected keys; a key twice is an error;
+ *   - values that could be secrets are never quoted in a message: inline secrets, URLs with
+ *     user:password@, header values, and any value of the wrong type. */
+#define _POSIX_C_SOURCE 200809L /* strdup */
+#include "rt_config.h"
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#define MAX_ERRORS   100
+#define MAX_FIELDS   32 /* of one table: the bits of a `seen` mask */
+#define PATH_MAX_LEN 256
+#define MESSAGE_MAX  1024
+
+_Static_assert(sizeof(rt_connector_type) == sizeof(int), "enums are stored as int");
+_Static_assert(sizeof(rt_auth_type) == sizeof(int), "enums are stored as int");
+
+typedef struct loader {
+    const char *file;
+    const char *text; /* the file's bytes, for positions of reader errors */
+    yaml_document_t doc;
+    rt_diag *errors, *warnings;
+    size_t n_errors;
+} loader;
+
+/* ---- problems ---------------------------------------------------------------------------------
+ */
+
+/* Appends 'message' at mark 'm' (0-based, as libyaml counts) to 'd'. */
+static void add_at(rt_diag *d, const char *file, yaml_mark_t m, const char *field,
+                   const char *message) {
+    rt_diag_add_at(d, file, (int)m.line + 1, (int)m.column + 1, field, "%s", message);
+}
+
+static void problem(loader *ld, yaml_mark_t m, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void problem(loader *ld, yaml_mark_t m, const char *field, const char *fmt, ...) {
+    char message[MESSAGE_MAX];
+    va_list ap;
+    if (ld->n_errors > MAX_ERRORS)
+        return;
+    if (ld->n_errors++ == MAX_ERRORS) {
+        add_at(ld->errors, ld->file, m, NULL, "too many errors; stopping here");
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    add_at(ld->errors, ld->file, m, field && *field ? field : NULL, message);
+}
+
+static void warning(loader *ld, yaml_mark_t m, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void warning(loader *ld, yaml_mark_t m, const char *field, const char *fmt, ...) {
+    char message[MESSAGE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    add_at(ld->warnings, ld->file, m, field && *field ? field : NULL, message);
+}
+
+/* ---- nodes ------------------------------------------------------------------------------------
+ */
+
+static yaml_node_t *node_at(loader *ld, int index) {
+    return yaml_document_get_node(&ld->doc, index);
+}
+
+static bool is_plain(const yaml_node_t *n) {
+    return n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+}
+
+static bool is_null(const yaml_node_t *n) {
+    static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
+    if (!is_plain(n))
+        return false;
+    for (size_t i = 0; i < sizeof nulls / sizeof nulls[0]; i++)
+        if (strcmp((const char *)n->data.scalar.value, nulls[i]) == 0)
+            return true;
+    return false;
+}
+
+/* What 'n' is, for "expected X, got Y"; never its value, which could be a secret. */
+static const char *node_kind(const yaml_node_t *n) {
+    if (n->type == YAML_MAPPING_NODE)
+        return "a mapping";
+    if (n->type == YAML_SEQUENCE_NODE)
+        return "a list";
+    if (is_null(n))
+        return "nothing (null)";
+    return "a scalar";
+}
+
+/* The text of scalar 'n', or NULL after reporting what was expected instead. */
+static const char *scalar(loader *ld, const yaml_node_t *n, const char *path, const char *what) {
+    if (n->type != YAML_SCALAR_NODE || is_null(n)) {
+        problem(ld, n->start_mark, path, "expected %s, got %s", what, node_kind(n));
+        return NULL;
+    }
+    const char *s = (const char *)n->data.scalar.value;
+    if (memchr(s, '\0', n->data.scalar.length)) {
+        problem(ld, n->start_mark, path, "expected %s, got text with a NUL byte", what);
+        return NULL;
+    }
+    return s;
+}
+
+/* "parent.name" into 'out' (PATH_MAX_LEN bytes), cut when longer. */
+static void join_path(char *out, const char *parent, const char *name) {
+    size_t n = 0;
+    for (const char *p = parent ? parent : ""; *p && n < PATH_MAX_LEN - 1; p++)
+        out[n++] = *p;
+    if (n > 0 && n < PATH_MAX_LEN - 1)
+        out[n++] = '.';
+    for (const char *p = name; *p && n < PATH_MAX_LEN - 1; p++)
+        out[n++] = *p;
+    out[n] = '\0';
+}
+
+/* ---- value checks -----------------------------------------------------------------------------
+ */
+
+static bool is_connector_name(const char *s) {
+    if (!(*s >= 'a' && *s <= 'z'))
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
+            return false;
+    return true;
+}
+
+static bool is_env_name(const char *s) {
+    if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+              *s == '_'))
+            return false;
+    return true;
+}
+
+/* An HTTP header name: RFC 9110 token characters. */
+static bool is_header_name(const char *s) {
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+              strchr("!#$%&'*+-.^_`|~", *s)))
+            return false;
+    return true;
+}
+
+/* Why 'url' is not a URL of one of 'schemes' (NULL-terminated, "http://"), or NULL. */
+static const char *url_problem(const char *url, const char *const *schemes) {
+    const char *rest = NULL;
+    for (const char *const *s = schemes; *s && !rest; s++)
+        if (strncmp(url, *s, strlen(*s)) == 0)
+            rest = url + strlen(*s);
+    if (!rest)
+        return NULL; /* the caller says which schemes */
+    for (const char *p = url; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f)
+            return "must not contain spaces or control characters";
+    size_t authority = strcspn(rest, "/?#");
+    if (memchr(rest, '@', authority))
+        return "must not hold credentials (user:password@): use the auth settings";
+    if (authority == 0 && strncmp(url, "unix://", 7) != 0)
+        return "has no host";
+    return "";
+}
+
+/* ---- fields -----------------------------------------------------------------------------------
+ */
+
+typedef enum field_kind {
+    F_STRING,     /* char *, non-empty */
+    F_URL,        /* char *, http:// or https:// */
+    F_REDIS_URL,  /* char *, redis://, rediss:// or unix:// */
+    F_ENV,        /* char *, an environment variable's name */
+    F_FILE,       /* char *, a path */
+    F_SECRET,     /* nothing: an inline secret, always an error */
+    F_DURATION,   /* double seconds, in (min, max] */
+    F_SIZE,       /* size_t bytes, in [min, max] */
+    F_INT,        /* int, in [min, max] */
+    F_U64,        /* uint64_t, in [min, max] */
+    F_RATE,       /* double, in (min, max] */
+    F_BOOL,       /* bool */
+    F_ENUM,       /* int: the index in 'names' plus 'min' */
+    F_DIRS,       /* the analyzer path: rt_config's analyzers */
+    F_HEADERS,    /* rt_connector's headers */
+    F_TABLE,      /* a mapping read with 'sub', stored at the same base plus 'offset' */
+    F_CONNECTORS, /* rt_config's connectors: a mapping of name to connector */
+} field_kind;
+
+enum { REQUIRED = 1 };
+
+struct field;
+typedef struct seen_keys {
+    unsigned bits;                 /* bit i: field i was given */
+    yaml_mark_t key[MAX_FIELDS];   /* where its key is */
+    yaml_mark_t value[MAX_FIELDS]; /* where its value is */
+} seen_keys;
+
+/* Checks a whole mapping once its fields are read: 'base' is where they were stored. */
+typedef void check_fn(loader *ld, void *base, const seen_keys *seen, const char *path,
+                      yaml_mark_t where);
+
+typedef struct field {
+    const char *name;
+    field_kind kind;
+    unsigned flags;
+    size_t offset;
+    double min, max;
+    const char *const *names; /* F_ENUM */
+    const struct field *sub;  /* F_TABLE, F_CONNECTORS: the fields of the mapping */
+    check_fn *check;          /* F_TABLE, F_CONNECTORS: optional */
+} field;
+
+static void load_table(loader *ld, int index, const field *fields, void *base, const char *path,
+                       yaml_mark_t where, seen_keys *seen);
+
+static void *at(void *base, const field *f) {
+    return (char *)base + f->offset;
+}
+
+static void store_string(void *base, const field *f, const char *s) {
+    char **slot = at(base, f);
+    free(*slot);
+    *slot = rt_xstrdup(s);
+}
+
+/* Reads a plain number; true when all of 's' is one. */
+static bool number(const yaml_node_t *n, const char *s, double *v) {
+    char *end = NULL;
+    if (!is_plain(n) || !*s || strchr(" \t+", *s))
+        return false;
+    errno = 0;
+    *v = strtod(s, &end);
+    return *end == '\0' && errno == 0 && isfinite(*v);
+}
+
+static void load_dirs(loader *ld, const yaml_node_t *n, rt_config *c, const char *path) {
+    if (n->type != YAML_SEQUENCE_NODE) {
+        problem(ld, n->start_mark, path, "expected a list of folders, got %s", node_kind(n));
+        return;
+    }
+    size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    if (count == 0 || count > RT_CONFIG_MAX_DIRS) {
+        problem(ld, n->start_mark, path, "expected 1 to %d folders, got %zu", RT_CONFIG_MAX_DIRS,
+                count);
+        return;
+    }
+    char **dirs = rt_xcalloc(count, sizeof *dirs);
+    size_t n_dirs = 0;
+    for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++) {
+        const yaml_node_t *item = node_at(ld, *i);
+        const char *s = scalar(ld, item, path, "a folder");
+        if (s && !*s)
+            problem(ld, item->start_mark, path, "expected a folder, got an empty string");
+        else if (s)
+            dirs[n_dirs++] = rt_xstrdup(s);
+    }
+    for (size_t i = 0; i < c->n_analyzers; i++)
+        free(c->analyzers[i]);
+    free(c->analyzers);
+    c->analyzers = dirs;
+    c->n_analyzers = n_dirs;
+}
+
+/* Header names that carry credentials: they go in auth, whose value comes from env or file. */
+static bool is_credential_header(const char *name) {
+    return strcasecmp(name, "authorization") == 0 || strcasecmp(name, "proxy-authorization") == 0 ||
+           strcasecmp(name, "cookie") == 0;
+}
+
+static void load_headers(loader *ld, const yaml_node_t *n, rt_connector *c, const char *path) {
+    if (n->type != YAML_MAPPING_NODE) {
+        problem(ld, n->start_mark, path, "expected a mapping of header name to value, got %s",
+                node_kind(n));
+        return;
+    }
+    size_t count = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+    if (count > RT_CONFIG_MAX_ENTRIES) {
+        problem(ld, n->start_mark, path, "at most %d headers, got %zu", RT_CONFIG_MAX_ENTRIES,
+                count);
+        return;
+    }
+    c->headers = rt_xcalloc(count ? count : 1, sizeof *c->headers);
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        const yaml_node_t *k = node_at(ld, p->key), *v = node_at(ld, p->value);
+        const char *name = scalar(ld, k, path, "a header name");
+        if (!name)
+            continue;
+        char here[PATH_MAX_LEN];
+        join_path(here, path, name);
+        if (!is_header_name(name)) {
+            problem(ld, k->start_mark, path, "'%s' is not an HTTP header name", name);
+            continue;
+        }
+        if (is_credential_header(name)) {
+            problem(ld, k->start_mark, here,
+                    "credentials are never written in the config: use auth (type bearer, basic "
+                    "or header) with a *_env or *_file");
+            continue;
+        }
+        bool twice = false;
+        for (size_t i = 0; i < c->n_headers && !twice; i++)
+            twice = strcasecmp(c->headers[i].name, name) == 0;
+        if (twice) {
+            problem(ld, k->start_mark, here, "header given twice");
+            continue;
+        }
+        const char *value = scalar(ld, v, here, "a header value");
+        if (!value)
+            continue;
+        if (strpbrk(value, "\r\n")) {
+            problem(ld, v->start_mark, here, "a header value must be one line");
+            continue;
+        }
+        c->headers[c->n_headers].name = rt_xstrdup(name);
+        c->headers[c->n_headers].value = rt_xstrdup(value);
+        c->n_headers++;
+    }
+}
+
+static const field connector_fields[];
+
+static void connector_defaults(rt_connector *c) {
+    c->timeout = 10;
+    c->max_response = (size_t)16 << 20;
+    c->concurrency = 8;
+    c->tls_verify = true;
+}
+
+static void load_connectors(loader *ld, const yaml_node_t *n, rt_config *c, const field *f,
+                            const char *path) {
+    if (n->type != YAML_MAPPING_NODE) {
+        problem(ld, n->start_mark, path,
+                "expected a mapping of connector name to connector, got %s", node_kind(n));
+        return;
+    }
+    size_t count = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+    if (count > RT_CONFIG_MAX_ENTRIES) {
+        problem(ld, n->start_mark, path, "at most %d connectors, got %zu", RT_CONFIG_MAX_ENTRIES,
+                count);
+        return;
+    }
+    c->connectors = rt_xcalloc(count ? count : 1, sizeof *c->connectors);
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        const yaml_node_t *k = node_at(ld, p->key);
+        const char *name = scalar(ld, k, path, "a connector name");
+        if (!name)
+            continue;
+        char here[PATH_MAX_LEN];
+        join_path(here, path, name);
+        if (!is_connector_name(name))
+            problem(ld, k->start_mark, here,
+                    "a connector name must match ^[a-z][a-z0-9_]*$ (lowercase letters, digits, _)");
+        else if (rt_config_connector(c, name))
+            problem(ld, k->start_mark, here, "connector defined twice");
+        rt_connector *conn = &c->connectors[c->n_connectors++];
+        connector_defaults(conn);
+        conn->name = rt_xstrdup(name);
+        conn->line = (int)k->start_mark.line + 1;
+        seen_keys seen;
+        load_table(ld, p->value, f->sub, conn, here, k->start_mark, &seen);
+        if (f->check)
+            f->check(ld, conn, &seen, here, k->start_mark);
+    }
+}
+
+/* Reads 'v', the value of field 'f' at 'path', into 'base'. */
+static void load_value(loader *ld, const field *f, const yaml_node_t *v, void *base,
+                       const char *path) {
+    char why[256];
+    const char *s = NULL;
+    double d = 0;
+    size_t size = 0;
+    switch (f->kind) {
+    case F_STRING:
+    case F_FILE:
+        if ((s = scalar(ld, v, path, "a string")) && !*s)
+            problem(ld, v->start_mark, path, "expected a string, got an empty one");
+        else if (s)
+            store_string(base, f, s);
+        return;
+    case F_URL:
+    case F_REDIS_URL: {
+        static const char *const http[] = {"http://", "https://", NULL};
+        static const char *const redis[] = {"redis://", "rediss://", "unix://", NULL};
+        if (!(s = scalar(ld, v, path, "a URL")))
+            return;
+        const char *bad = url_problem(s, f->kind == F_URL ? http : redis);
+        if (!bad)
+            problem(ld, v->start_mark, path, "the URL must start with %s",
+                    f->kind == F_URL ? "http:// or https://" : "redis://, rediss:// or unix://");
+        else if (*bad)
+            problem(ld, v->start_mark, path, "the URL %s", bad);
+        else
+            store_string(base, f, s);
+        return;
+    }
+    case F_ENV:
+        if (!(s = scalar(ld, v, path, "an environment variable's name")))
+            return;
+        if (!is_env_name(s))
+            problem(ld, v->start_mark, path,
+                    "expected an environment variable's name (letters, digits, _), got '%s'", s);
+        else
+            store_string(base, f, s);
+        return;
+    case F_SECRET:
+        return; /* reported by load_table, with the key */
+    case F_DURATION:
+        if (!(s = scalar(ld, v, path, "a duration (like 30s, 1m30s)")))
+            return;
+        if (rt_duration_parse(s, &d, why) < 0)
+            problem(ld, v->start_mark, path, "%s", why);
+        else if (!(d > f->min) || d > f->max) {
+            char max[32];
+            rt_duration_format(f->max, max);
+            problem(ld, v->start_mark, path, "expected a duration more than 0 and at most %s", max);
+        } else
+            *(double *)at(base, f) = d;
+        return;
+    case F_SIZE:
+        if (!(s = scalar(ld, v, path, "a size (like 64MiB, 512KiB)")))
+            return;
+        if (rt_size_parse(s, &size) < 0)
+            problem(ld, v->start_mark, path,
+                    "cannot read '%s' as a size (like 64MiB, 512KiB, 1GiB or bytes)", s);
+        else if ((double)size < f->min || (double)size > f->max)
+            problem(ld, v->start_mark, path, "expected a size from %.0f to %.0f bytes", f->min,
+                    f->max);
+        else
+            *(size_t *)at(base, f) = size;
+        return;
+    case F_INT:
+    case F_U64:
+    case F_RATE:
+        if (!(s = scalar(ld, v, path, "a number")))
+            return;
+        if (!number(v, s, &d) || (f->kind != F_RATE && d != floor(d)))
+            problem(ld, v->start_mark, path, "expected %s, got '%s'",
+                    f->kind == F_RATE ? "a number" : "a whole number", s);
+        else if (f->kind == F_RATE && (!(d > f->min) || d > f->max))
+            problem(ld, v->start_mark, path, "expected a number more than %.0f and at most %.0f",
+                    f->min, f->max);
+        else if (f->kind != F_RATE && (d < f->min || d > f->max))
+            problem(ld, v->start_mark, path, "expected a whole number from %.0f to %.0f", f->min,
+                    f->max);
+        else if (f->kind == F_INT)
+            *(int *)at(base, f) = (int)d;
+        else if (f->kind == F_U64)
+            *(uint64_t *)at(base, f) = (uint64_t)d;
+        else
+            *(double *)at(base, f) = d;
+        return;
+    case F_BOOL:
+        if (!(s = scalar(ld, v, path, "true or false")))
+            return;
+        if (is_plain(v) && strcmp(s, "true") == 0)
+            *(bool *)at(base, f) = true;
+        else if (is_plain(v) && strcmp(s, "false") == 0)
+            *(bool *)at(base, f) = false;
+        else
+            problem(ld, v->start_mark, path, "expected true or false (unquoted)");
+        return;
+    case F_ENUM: {
+        if (!(s = scalar(ld, v, path, "a name")))
+            return;
+        char expected[256] = "";
+        for (size_t i = 0; f->names[i]; i++) {
+            if (strcmp(s, f->names[i]) == 0) {
+                *(int *)at(base, f) = (int)i + (int)f->min;
+                return;
+            }
+            size_t len = strlen(expected);
+            snprintf(expected + len, sizeof expected - len, "%s%s", i ? ", " : "", f->names[i]);
+        }
+        problem(ld, v->start_mark, path, "unknown %s '%s' (expected one of %s)", f->name, s,
+                expected);
+        return;
+    }
+    case F_DIRS:
+        load_dirs(ld, v, base, path);
+        return;
+    case F_HEADERS:
+        load_headers(ld, v, base, path);
+        return;
+    case F_TABLE: {
+        seen_keys seen;
+        void *sub = at(base, f);
+        load_table(ld, (int)(v - ld->doc.nodes.start) + 1, f->sub, sub, path, v->start_mark, &seen);
+        if (f->check)
+            f->check(ld, sub, &seen, path, v->start_mark);
+        return;
+    }
+    case F_CONNECTORS:
+        load_connectors(ld, v, base, f, path);
+        return;
+    }
+}
+
+/* Reads the mapping at node 'index' against 'fields' into 'base'. 'where' is the place to name
+ * for a missing field; 'seen' says which fields were given and where. */
+static void load_table(loader *ld, int index, const field *fields, void *base, const char *path,
+                       yaml_mark_t where, seen_keys *seen) {
+    const yaml_node_t *n = node_at(ld, index);
+    memset(seen, 0, sizeof *seen);
+    if (n->type != YAML_MAPPING_NODE) {
+        problem(ld, n->start_mark, path, "expected a mapping, got %s", node_kind(n));
+        return;
+    }
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        const yaml_node_t *k = node_at(ld, p->key), *v = node_at(ld, p->value);
+        const char *key = scalar(ld, k, path, "a key");
+        if (!key)
+            continue;
+        char here[PATH_MAX_LEN];
+        join_path(here, path, key);
+        size_t i = 0;
+        while (fields[i].name && strcmp(fields[i].name, key) != 0)
+            i++;
+        if (!fields[i].name) {
+            char expected[512] = "";
+            for (size_t j = 0; fields[j].name; j++) {
+                if (fields[j].kind == F_SECRET)
+                    continue;
+                size_t len = strlen(expected);
+                snprintf(expected + len, sizeof expected - len, "%s%s", len ? ", " : "",
+                         fields[j].name);
+            }
+            problem(ld, k->start_mark, here, "unknown key '%s' (expected one of %s)", key,
+                    expected);
+            continue;
+        }
+        if (seen->bits & (1u << i)) {
+            problem(ld, k->start_mark, here, "key given twice (first at line %d)",
+                    (int)seen->key[i].line + 1);
+            continue;
+        }
+        seen->bits |= 1u << i;
+        seen->key[i] = k->start_mark;
+        seen->value[i] = v->start_mark;
+        if (fields[i].kind == F_SECRET)
+            problem(ld, k->start_mark, here,
+                    "secrets are never written in the config: use %s_env (an environment "
+                    "variable) or %s_file (a file) instead",
+                    key, key);
+        else
+            load_value(ld, &fields[i], v, base, here);
+    }
+    for (size_t i = 0; fields[i].name; i++)
+        if ((fields[i].flags & REQUIRED) && !(seen->bits & (1u << i)))
+            problem(ld, where, path, "missing required key '%s'", fields[i].name);
+}
+
+/* ---- auth -------------------------------------------------------------------------------------
+ */
+
+/* The rows of auth_fields, in order: their bits in seen_keys. */
+enum {
+    A_TYPE,
+    A_TOKEN_ENV,
+    A_TOKEN_FILE,
+    A_TOKEN,
+    A_USERNAME,
+    A_PASSWORD_ENV,
+    A_PASSWORD_FILE,
+    A_PASSWORD,
+    A_HEADER,
+    A_VALUE_ENV,
+    A_VALUE_FILE,
+    A_VALUE,
+};
+#define BIT(i) (1u << (i))
+
+/* Warns when the secret's variable or file is not there: CI machines have no secrets. */
+static void secret_warnings(loader *ld, const rt_auth *a, const seen_keys *seen, int env_row,
+                            int file_row, const char *path) {
+    char here[PATH_MAX_LEN];
+    if (a->env && !getenv(a->env)) {
+        join_path(here, path,
+                  env_row == A_TOKEN_ENV   ? "token_env"
+                  : env_row == A_VALUE_ENV ? "value_env"
+                                           : "password_env");
+        warning(ld, seen->value[env_row], here, "environment variable %s is not set", a->env);
+    }
+    if (a->file && access(a->file, R_OK) != 0) {
+        int err = errno;
+        join_path(here, path,
+                  file_row == A_TOKEN_FILE   ? "token_file"
+                  : file_row == A_VALUE_FILE ? "value_file"
+                                             : "password_file");
+        warning(ld, seen->value[file_row], here, "cannot read secret file %s: %s", a->file,
+                strerror(err));
+    }
+}
+
+/* Which keys go with which type, and that the secret comes from exactly one place. */
+static void auth_check(loader *ld, void *base, const seen_keys *seen, const char *path,
+                       yaml_mark_t where) {
+    static const char *const names[] = {"", "bearer", "basic", "header"};
+    static const unsigned takes[] = {
+        [RT_AUTH_BEARER] = BIT(A_TOKEN_ENV) | BIT(A_TOKEN_FILE) | BIT(A_TOKEN),
+        [RT_AUTH_BASIC] =
+            BIT(A_USERNAME) | BIT(A_PASSWORD_ENV) | BIT(A_PASSWORD_FILE) | BIT(A_PASSWORD),
+        [RT_AUTH_HEADER] = BIT(A_HEADER) | BIT(A_VALUE_ENV) | BIT(A_VALUE_FILE) | BIT(A_VALUE),
+    };
+    static const char *const keys[] = {
+        [A_TOKEN_ENV] = "token_env",
+        [A_TOKEN_FILE] = "token_file",
+        [A_TOKEN] = "token",
+        [A_USERNAME] = "username",
+        [A_PASSWORD_ENV] = "password_env",
+        [A_PASSWORD_FILE] = "password_file",
+        [A_PASSWORD] = "password",
+        [A_HEADER] = "header",
+        [A_VALUE_ENV] = "value_env",
+        [A_VALUE_FILE] = "value_file",
+        [A_VALUE] = "value",
+    };
+    rt_auth *a = base;
+    if (a->type == RT_AUTH_NONE)
+        return; /* no type, or a wrong one: already reported */
+    char here[PATH_MAX_LEN];
+    bool misfit = false; /* then 'env' or 'file' may hold another type's key: no warnings */
+    for (int i = A_TYPE + 1; i <= A_VALUE; i++)
+        if ((seen->bits & BIT(i)) && !(takes[a->type] & BIT(i))) {
+            join_path(here, path, keys[i]);
+            problem(ld, seen->key[i], here, "'%s' does not go with auth type %s", keys[i],
+                    names[a->type]);
+            misfit = true;
+        }
+    int env = a->type == RT_AUTH_BEARER  ? A_TOKEN_ENV
+              : a->type == RT_AUTH_BASIC ? A_PASSWORD_ENV
+                                         : A_VALUE_ENV;
+    int file = env + 1, inline_row = env + 2;
+    if ((seen->bits & BIT(env)) && (seen->bits & BIT(file))) {
+        join_path(here, path, keys[file]);
+        problem(ld, seen->key[file], here, "give one of %s and %s, not both", keys[env],
+                keys[file]);
+    } else if (!(seen->bits & (BIT(env) | BIT(file) | BIT(inline_row))))
+        problem(ld, where, path, "auth type %s needs %s or %s", names[a->type], keys[env],
+                keys[file]);
+    if (a->type == RT_AUTH_BASIC && !(seen->bits & BIT(A_USERNAME)))
+        problem(ld, where, path, "auth type basic needs username");
+    if (a->type == RT_AUTH_HEADER && !(seen->bits & BIT(A_HEADER)))
+        problem(ld, where, path, "auth type header needs header (the header's name)");
+    if (a->header && !is_header_name(a->header))
+        problem(ld, seen->value[A_HEADER], path, "'%s' is not an HTTP header name", a->header);
+    if (!misfit)
+        secret_warnings(ld, a, seen, env, file, path);
+}
+
+/* The redis section's password, when there is one, is a basic auth's. */
+enum { R_URL, R_USERNAME, R_PASSWORD_ENV, R_PASSWORD_FILE, R_PASSWORD };
+
+static void redis_check(loader *ld, void *base, const seen_keys *seen, const char *path,
+                        yaml_mark_t where) {
+    (void)where;
+    rt_config *c = base;
+    if ((seen->bits & BIT(R_PASSWORD_ENV)) && (seen->bits & BIT(R_PASSWORD_FILE))) {
+        char here[PATH_MAX_LEN];
+        join_path(here, path, "password_file");
+        problem(ld, seen->key[R_PASSWORD_FILE], here,
+                "give one of password_env and password_file, not both");
+        return;
+    }
+    if (c->redis_auth.env || c->redis_auth.file) {
+        c->redis_auth.type = RT_AUTH_BASIC;
+        seen_keys rows = {0};
+        rows.value[A_PASSWORD_ENV] = seen->value[R_PASSWORD_ENV];
+        rows.value[A_PASSWORD_FILE] = seen->value[R_PASSWORD_FILE];
+        secret_warnings(ld, &c->redis_auth, &rows, A_PASSWORD_ENV, A_PASSWORD_FILE, path);
+    }
+}
+
+/* ---- the tables -------------------------------------------------------------------------------
+ */
+
+static const char *const connector_types[] = {"prometheus", "loki", "elasticsearch", "http", NULL};
+static const char *const auth_types[] = {"bearer", "basic", "header", NULL};
+
+#define A_OFF(m) offsetof(rt_auth, m)
+static const field auth_fields[] = {
+    [A_TYPE] = {"type", F_ENUM, REQUIRED, A_OFF(type), RT_AUTH_BEARER, 0, auth_types, NULL, NULL},
+    [A_TOKEN_ENV] = {"token_env", F_ENV, 0, A_OFF(env), 0, 0, NULL, NULL, NULL},
+    [A_TOKEN_FILE] = {"token_file", F_FILE, 0, A_OFF(file), 0, 0, NULL, NULL, NULL},
+    [A_TOKEN] = {"token", F_SECRET, 0, 0, 0, 0, NULL, NULL, NULL},
+    [A_USERNAME] = {"username", F_STRING, 0, A_OFF(username), 0, 0, NULL, NULL, NULL},
+    [A_PASSWORD_ENV] = {"password_env", F_ENV, 0, A_OFF(env), 0, 0, NULL, NULL, NULL},
+    [A_PASSWORD_FILE] = {"password_file", F_FILE, 0, A_OFF(file), 0, 0, NULL, NULL, NULL},
+    [A_PASSWORD] = {"password", F_SECRET, 0, 0, 0, 0, NULL, NULL, NULL},
+    [A_HEADER] = {"header", F_STRING, 0, A_OFF(header), 0, 0, NULL, NULL, NULL},
+    [A_VALUE_ENV] = {"value_env", F_ENV, 0, A_OFF(env), 0, 0, NULL, NULL, NULL},
+    [A_VALUE_FILE] = {"value_file", F_FILE, 0, A_OFF(file), 0, 0, NULL, NULL, NULL},
+    [A_VALUE] = {"value", F_SECRET, 0, 0, 0, 0, NULL, NULL, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL},
+};
+
+#define C_OFF(m) offsetof(rt_connector, m)
+static const field connector_fields[] = {
+    {"type", F_ENUM, REQUIRED, C_OFF(type), 0, 0, connector_types, NULL, NULL},
+    {"url", F_URL, REQUIRED, C_OFF(url), 0, 0, NULL, NULL, NULL},
+    {"timeout", F_DURATION, 0, C_OFF(timeout), 0, 3600, NULL, NULL, NULL},
+    {"max_response", F_SIZE, 0, C_OFF(max_response), 1024, 1 << 30, NULL, NULL, NULL},
+    {"rate_limit", F_RATE, 0, C_OFF(rate_limit), 0, 1e6, NULL, NULL, NULL},
+    {"concurrency", F_INT, 0, C_OFF(concurrency), 1, 1024, NULL, NULL, NULL},
+    {"tls_verify", F_BOOL, 0, C_OFF(tls_verify), 0, 0, NULL, NULL, NULL},
+    {"headers", F_HEADERS, 0, 0, 0, 0, NULL, NULL, NULL},
+    {"auth", F_TABLE, 0, C_OFF(auth), 0, 0, NULL, auth_fields, auth_check},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL},
+};
+
+#define L_OFF(m) offsetof(rt_limits, m)
+static const field limits_fields[] = {
+    {"memory", F_SIZE, 0, L_OFF(memory), 64 * 1024, 1e15, NULL, NULL, NULL},
+    {"instructions", F_U64, 0, L_OFF(instructions), 1, 1e18, NULL, NULL, NULL},
+    {"timeout", F_DURATION, 0, L_OFF(timeout), 0, 86400, NULL, NULL, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL},
+};
+
+/* The redis section is stored in rt_config itself: its offsets are rt_config's. */
+#define G_OFF(m) offsetof(rt_config, m)
+static const field redis_fields[] = {
+    [R_URL] = {"url", F_REDIS_URL, REQUIRED, G_OFF(redis_url), 0, 0, NULL, NULL, NULL},
+    [R_USERNAME] = {"username", F_STRING, 0, G_OFF(redis_auth.username), 0, 0, NULL, NULL, NULL},
+    [R_PASSWORD_ENV] = {"password_env", F_ENV, 0, G_OFF(redis_auth.env), 0, 0, NULL, NULL, NULL},
+    [R_PASSWORD_FILE] = {"password_file", F_FILE, 0, G_OFF(redis_auth.file), 0, 0, NULL, NULL,
+                         NULL},
+    [R_PASSWORD] = {"password", F_SECRET, 0, 0, 0, 0, NULL, NULL, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL},
+};
+
+static const field root_fields[] = {
+    {"analyzers", F_DIRS, 0, 0, 0, 0, NULL, NULL, NULL},
+    {"limits", F_TABLE, 0, G_OFF(limits), 0, 0, NULL, limits_fields, NULL},
+    {"redis", F_TABLE, 0, 0, 0, 0, NULL, redis_fields, redis_check},
+    {"connectors", F_CONNECTORS, 0, 0, 0, 0, NULL, connector_fields, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL},
+};
+
+/* ---- loading ----------------------------------------------------------------------------------
+ */
+
+static void syntax_error(loader *ld, const yaml_parser_t *parser) {
+    yaml_mark_t m = parser->problem_mark;
+    if (parser->error == YAML_READER_ERROR) {
+        /* The reader reports an offset, not a mark. */
+        memset(&m, 0, sizeof m);
+        for (size_t i = 0; i < parser->problem_offset && ld->text[i]; i++) {
+            if (ld->text[i] == '\n') {
+                m.line++;
+                m.column = 0;
+            } else
+                m.column++;
+        }
+    }
+    const char *what = parser->problem ? parser->problem : "cannot parse";
+    if (parser->context)
+        problem(ld, m, NULL, "YAML syntax error: %s (%s at line %d, column %d)", what,
+                parser->context, (int)parser->context_mark.line + 1,
+                (int)parser->context_mark.column + 1);
+    else
+        problem(ld, m, NULL, "YAML syntax error: %s", what);
+}
+
+static rt_config *config_new(const char *path) {
+    rt_config *c = rt_xcalloc(1, sizeof *c);
+    c->path = rt_xstrdup(path);
+    c->analyzers = rt_xcalloc(1, sizeof *c->analyzers);
+    c->analyzers[0] = rt_xstrdup("analyzers");
+    c->n_analyzers = 1;
+    c->limits.memory = (size_t)64 << 20;
+    c->limits.instructions = 1000000000;
+    c->limits.timeout = 30;
+    return c;
+}
+
+int rt_config_load(const char *path, rt_config **out, rt_diag *errors, rt_diag *warnings) {
+    char why[256];
+    char *text = NULL;
+    size_t len = 0;
+    yaml_parser_t parser;
+    loader ld = {.file = path, .errors = errors, .warnings = warnings};
+    rt_config *c = NULL;
+    *out = NULL;
+    int rc = rt_file_read(path, RT_CONFIG_FILE_MAX, &text, &len, why);
+    if (rc < 0) {
+        rt_diag_add(errors, path, 0, NULL, "%s", why);
+        return rc;
+    }
+    ld.text = text;
+    if (!yaml_parser_initialize(&parser))
+        abort(); /* bookkeeping: libyaml's buffers */
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&parser, &ld.doc)) {
+        syntax_error(&ld, &parser);
+        rc = RT_EINPUT;
+        goto out_parser;
+    }
+    c = config_new(path);
+    const yaml_node_t *root = yaml_document_get_root_node(&ld.doc);
+    if (root && !is_null(root)) {
+        seen_keys seen;
+        load_table(&ld, 1, root_fields, c, "", root->start_mark, &seen);
+    }
+    yaml_document_delete(&ld.doc);
+    /* A second document would be ignored silently: refuse it. */
+    if (!yaml_parser_load(&parser, &ld.doc))
+        syntax_error(&ld, &parser);
+    else {
+        root = yaml_document_get_root_node(&ld.doc);
+        if (root)
+            problem(&ld, root->start_mark, NULL, "a config file holds one YAML document");
+        yaml_document_delete(&ld.doc);
+    }
+    rc = ld.n_errors ? RT_EINPUT : RT_OK;
+out_parser:
+    yaml_parser_delete(&parser);
+    free(text);
+    if (rc == RT_OK)
+        *out = c;
+    else
+        rt_config_free(c);
+    return rc;
+}
+
+static void auth_free(rt_auth *a) {
+    free(a->username);
+    free(a->header);
+    free(a->env);
+    free(a->file);
+}
+
+void rt_config_free(rt_config *c) {
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n_analyzers; i++)
+        free(c->analyzers[i]);
+    free(c->analyzers);
+    for (size_t i = 0; i < c->n_connectors; i++) {
+        rt_connector *conn = &c->connectors[i];
+        free(conn->name);
+        free(conn->url);
+        for (size_t j = 0; j < conn->n_headers; j++) {
+            free(conn->headers[j].name);
+            free(conn->headers[j].value);
+        }
+        free(conn->headers);
+        auth_free(&conn->auth);
+    }
+    free(c->connectors);
+    free(c->redis_url);
+    auth_free(&c->redis_auth);
+    free(c->path);
+    free(c);
+}
+
+const rt_connector *rt_config_connector(const rt_config *c, const char *name) {
+    for (size_t i = 0; i < c->n_connectors; i++)
+        if (c->connectors[i].name && strcmp(c->connectors[i].name, name) == 0)
+            return &c->connectors[i];
+    return NULL;
+}
+
+const char *rt_connector_type_name(rt_connector_type type) {
+    return (unsigned)type < sizeof connector_types / sizeof connector_types[0] - 1
+               ? connector_types[type]
+               : "?";
+}
+
+/* ---- secrets ----------------------------------------------------------------------------------
+ */
+
+int rt_config_secret(const rt_auth *auth, char **secret, size_t *len, char *why) {
+    *secret = NULL;
+    *len = 0;
+    if (!auth || auth->type == RT_AUTH_NONE || (!auth->env && !auth->file)) {
+        snprintf(why, 256, "no credential configured");
+        return RT_ENOTFOUND;
+    }
+    if (auth->env) {
+        const char *value = getenv(auth->env);
+        if (!value) {
+            snprintf(why, 256, "environment variable %s is not set", auth->env);
+            return RT_ENOTFOUND;
+        }
+        size_t n = strlen(value);
+        if (n > RT_CONFIG_SECRET_MAX) {
+            snprintf(why, 256, "environment variable %s holds more than %d bytes", auth->env,
+                     RT_CONFIG_SECRET_MAX);
+            return RT_ETOOBIG;
+        }
+        *secret = rt_xstrdup(value);
+        *len = n;
+        return RT_OK;
+    }
+    /* rt_file_read's reason names the path and the cause, never the content. */
+    int rc = rt_file_read(auth->file, RT_CONFIG_SECRET_MAX + 2, secret, len, why);
+    if (rc < 0)
+        return rc;
+    if (*len > 0 && (*secret)[*len - 1] == '\n')
+        (*secret)[--*len] = '\0';
+    if (*len > 0 && (*secret)[*len - 1] == '\r')
+        (*secret)[--*len] = '\0';
+    if (*len > RT_CONFIG_SECRET_MAX) {
+        rt_config_secret_free(*secret, *len);
+        *secret = NULL;
+        *len = 0;
+        snprintf(why, 256, "secret file %s holds more than %d bytes", auth->file,
+                 RT_CONFIG_SECRET_MAX);
+        return RT_ETOOBIG;
+    }
+    return RT_OK;
+}
+
+void rt_config_secret_free(char *secret, size_t len) {
+    if (!secret)
+        return;
+    volatile char *p = secret;
+    for (size_t i = 0; i < len; i++)
+        p[i] = 0;
+    free(secret);
+}

@@ -1,0 +1,443 @@
+/* tests/unit/test_config.c -- runtime/rt_config.c: a full valid config with its defaults, each
+ * kind of error with its line:column, several errors at once, warnings kept apart from errors,
+ * and reading a secret from its env var or file. */
+#define _POSIX_C_SOURCE 200809L /* mkstemp, setenv */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include "rt_config.h"
+
+/* ---- helpers -------------------------------------------------------------------------------- */
+
+typedef struct loaded {
+    char path[64];
+    rt_config *config;
+    rt_diag errors, warnings;
+    int rc;
+} loaded;
+
+/* Writes 'text' to a temporary file and loads it. */
+static void load(loaded *l, const char *text) {
+    memset(l, 0, sizeof *l);
+    snprintf(l->path, sizeof l->path, "/tmp/test_config_XXXXXX");
+    int fd = mkstemp(l->path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    l->rc = rt_config_load(l->path, &l->config, &l->errors, &l->warnings);
+}
+
+static void unload(loaded *l) {
+    unlink(l->path);
+    rt_config_free(l->config);
+    rt_diag_free(&l->errors);
+    rt_diag_free(&l->warnings);
+}
+
+/* Asserts that 'd' has an item at 'line':'column' whose field is 'field' (NULL: none) and whose
+ * message contains 'text'. */
+static void assert_item(const rt_diag *d, int line, int column, const char *field,
+                        const char *text) {
+    size_t i;
+    json_t *item;
+    json_array_foreach(d->items, i, item) {
+        const char *f = json_string_value(json_object_get(item, "field"));
+        if (json_integer_value(json_object_get(item, "line")) == line &&
+            json_integer_value(json_object_get(item, "column")) == column &&
+            (field ? f && strcmp(f, field) == 0 : !f) &&
+            strstr(json_string_value(json_object_get(item, "message")), text))
+            return;
+    }
+    char *dump = d->items ? json_dumps(d->items, JSON_INDENT(1)) : NULL;
+    fail_msg("no item %d:%d %s '%s' in\n%s", line, column, field ? field : "-", text,
+             dump ? dump : "(none)");
+}
+
+/* Loads 'text', expects exactly one error, at 'line':'column' with 'field' and 'text'. */
+static void assert_one_error(const char *yaml, int line, int column, const char *field,
+                             const char *text) {
+    loaded l;
+    load(&l, yaml);
+    assert_int_equal(l.rc, RT_EINPUT);
+    assert_null(l.config);
+    assert_item(&l.errors, line, column, field, text);
+    assert_int_equal(rt_diag_count(&l.errors), 1);
+    unload(&l);
+}
+
+/* No item of 'd' mentions 'secret'. */
+static void assert_not_quoted(const rt_diag *d, const char *secret) {
+    char *dump = d->items ? json_dumps(d->items, 0) : NULL;
+    if (dump)
+        assert_null(strstr(dump, secret));
+    free(dump);
+}
+
+/* ---- valid configs -------------------------------------------------------------------------- */
+
+static const char full[] =
+    "analyzers:\n"
+    "  - analyzers\n"
+    "  - /opt/analyzers\n"
+    "limits:\n"
+    "  memory: 128MiB\n"
+    "  instructions: 2000000000\n"
+    "  timeout: 1m\n"
+    "redis:\n"
+    "  url: redis://127.0.0.1:6379/0\n"
+    "connectors:\n"
+    "  prom:\n"
+    "    type: prometheus\n"
+    "    url: http://127.0.0.1:9090\n"
+    "    timeout: 5s\n"
+    "    max_response: 8MiB\n"
+    "    rate_limit: 20\n"
+    "    concurrency: 4\n"
+    "    tls_verify: false\n"
+    "    headers: { X-Scope-OrgID: team-a }\n"
+    "    auth:\n"
+    "      type: bearer\n"
+    "      token_env: TEST_CONFIG_TOKEN\n"
+    "  logs:\n"
+    "    type: loki\n"
+    "    url: https://loki.example:3100\n"
+    "  es:\n"
+    "    type: elasticsearch\n"
+    "    url: https://es.example\n"
+    "    auth: { type: basic, username: bob, password_env: TEST_CONFIG_TOKEN }\n"
+    "  api:\n"
+    "    type: http\n"
+    "    url: https://api.example/v1\n"
+    "    auth: { type: header, header: X-Api-Key, value_env: TEST_CONFIG_TOKEN }\n";
+
+static void test_full(void **state) {
+    (void)state;
+    loaded l;
+    setenv("TEST_CONFIG_TOKEN", "s3cret", 1);
+    load(&l, full);
+    assert_int_equal(l.rc, RT_OK);
+    assert_int_equal(rt_diag_count(&l.errors), 0);
+    assert_int_equal(rt_diag_count(&l.warnings), 0);
+    rt_config *c = l.config;
+    assert_int_equal(c->n_analyzers, 2);
+    assert_string_equal(c->analyzers[1], "/opt/analyzers");
+    assert_int_equal(c->limits.memory, 128 << 20);
+    assert_int_equal(c->limits.instructions, 2000000000);
+    assert_true(c->limits.timeout == 60);
+    assert_string_equal(c->redis_url, "redis://127.0.0.1:6379/0");
+    assert_int_equal(c->n_connectors, 4);
+    const rt_connector *p = rt_config_connector(c, "prom");
+    assert_non_null(p);
+    assert_int_equal(p->type, RT_CONNECTOR_PROMETHEUS);
+    assert_string_equal(p->url, "http://127.0.0.1:9090");
+    assert_true(p->timeout == 5);
+    assert_int_equal(p->max_response, 8 << 20);
+    assert_true(p->rate_limit == 20);
+    assert_int_equal(p->concurrency, 4);
+    assert_false(p->tls_verify);
+    assert_int_equal(p->n_headers, 1);
+    assert_string_equal(p->headers[0].name, "X-Scope-OrgID");
+    assert_string_equal(p->headers[0].value, "team-a");
+    assert_int_equal(p->auth.type, RT_AUTH_BEARER);
+    assert_string_equal(p->auth.env, "TEST_CONFIG_TOKEN");
+    assert_int_equal(p->line, 11);
+    /* Defaults. */
+    const rt_connector *logs = rt_config_connector(c, "logs");
+    assert_int_equal(logs->type, RT_CONNECTOR_LOKI);
+    assert_true(logs->timeout == 10);
+    assert_int_equal(logs->max_response, 16 << 20);
+    assert_true(logs->rate_limit == 0);
+    assert_int_equal(logs->concurrency, 8);
+    assert_true(logs->tls_verify);
+    assert_int_equal(logs->auth.type, RT_AUTH_NONE);
+    const rt_connector *es = rt_config_connector(c, "es");
+    assert_int_equal(es->auth.type, RT_AUTH_BASIC);
+    assert_string_equal(es->auth.username, "bob");
+    const rt_connector *api = rt_config_connector(c, "api");
+    assert_int_equal(api->type, RT_CONNECTOR_HTTP);
+    assert_string_equal(api->auth.header, "X-Api-Key");
+    assert_string_equal(rt_connector_type_name(api->type), "http");
+    assert_null(rt_config_connector(c, "nope"));
+    unload(&l);
+}
+
+static void test_defaults(void **state) {
+    (void)state;
+    loaded l;
+    load(&l, "# nothing but a comment\n");
+    assert_int_equal(l.rc, RT_OK);
+    assert_int_equal(l.config->n_analyzers, 1);
+    assert_string_equal(l.config->analyzers[0], "analyzers");
+    assert_int_equal(l.config->limits.memory, 64 << 20);
+    assert_int_equal(l.config->limits.instructions, 1000000000);
+    assert_true(l.config->limits.timeout == 30);
+    assert_null(l.config->redis_url);
+    assert_int_equal(l.config->n_connectors, 0);
+    unload(&l);
+}
+
+/* ---- each error ----------------------------------------------------------------------------- */
+
+static void test_unknown_key(void **state) {
+    (void)state;
+    assert_one_error("limits:\n  memory: 1MiB\n  colour: blue\n", 3, 3, "limits.colour",
+                     "unknown key 'colour' (expected one of memory, instructions, timeout)");
+    assert_one_error("routes: []\n", 1, 1, "routes", "unknown key 'routes'");
+    assert_one_error("connectors:\n  p:\n    type: http\n    url: http://x\n    tls: true\n", 5, 5,
+                     "connectors.p.tls", "unknown key 'tls'");
+}
+
+static void test_wrong_type(void **state) {
+    (void)state;
+    assert_one_error("analyzers: analyzers\n", 1, 12, "analyzers", "expected a list of folders");
+    assert_one_error("limits: [1]\n", 1, 9, "limits", "expected a mapping, got a list");
+    assert_one_error("connectors:\n  p: {type: http, url: http://x, concurrency: eight}\n", 2, 47,
+                     "connectors.p.concurrency", "expected a whole number");
+    assert_one_error("connectors:\n  p: {type: http, url: http://x, tls_verify: \"yes\"}\n", 2, 46,
+                     "connectors.p.tls_verify", "expected true or false");
+    assert_one_error("connectors:\n  p: {type: http, url: http://x, concurrency: 0}\n", 2, 47,
+                     "connectors.p.concurrency", "from 1 to 1024");
+    assert_one_error("connectors:\n  p: {type: graphite, url: http://x}\n", 2, 13,
+                     "connectors.p.type",
+                     "unknown type 'graphite' (expected one of prometheus, loki, elasticsearch, "
+                     "http)");
+}
+
+static void test_bad_duration_and_size(void **state) {
+    (void)state;
+    assert_one_error("limits:\n  timeout: 30 s\n", 2, 12, "limits.timeout", "duration");
+    assert_one_error("limits:\n  timeout: 0s\n", 2, 12, "limits.timeout", "more than 0");
+    assert_one_error("limits:\n  timeout: 2d\n", 2, 12, "limits.timeout", "at most 1d");
+    assert_one_error("limits:\n  memory: lots\n", 2, 11, "limits.memory",
+                     "cannot read 'lots' as a size");
+    assert_one_error("limits:\n  memory: 1KiB\n", 2, 11, "limits.memory", "from 65536");
+}
+
+static void test_bad_url(void **state) {
+    (void)state;
+    assert_one_error("connectors:\n  p:\n    type: http\n    url: ftp://x\n", 4, 10,
+                     "connectors.p.url", "must start with http:// or https://");
+    assert_one_error("connectors:\n  p:\n    type: http\n    url: http://\n", 4, 10,
+                     "connectors.p.url", "has no host");
+    loaded l;
+    load(&l, "connectors:\n  p:\n    type: http\n    url: https://bob:hunter2@x/\n");
+    assert_int_equal(l.rc, RT_EINPUT);
+    assert_item(&l.errors, 4, 10, "connectors.p.url", "must not hold credentials");
+    assert_not_quoted(&l.errors, "hunter2");
+    unload(&l);
+    assert_one_error("redis:\n  url: http://127.0.0.1:6379\n", 2, 8, "redis.url",
+                     "redis://, rediss:// or unix://");
+}
+
+static void test_bad_connector_name(void **state) {
+    (void)state;
+    assert_one_error("connectors:\n  Prom-1:\n    type: http\n    url: http://x\n", 2, 3,
+                     "connectors.Prom-1", "^[a-z][a-z0-9_]*$");
+    assert_one_error("connectors:\n  1prom: {type: http, url: http://x}\n", 2, 3,
+                     "connectors.1prom", "must match");
+}
+
+static void test_inline_secret(void **state) {
+    (void)state;
+    const char *const cases[] = {
+        "connectors:\n  p:\n    type: http\n    url: http://x\n    auth:\n      type: bearer\n"
+        "      token: hunter2\n",
+        "connectors:\n  p:\n    type: http\n    url: http://x\n    auth:\n      type: basic\n"
+        "      username: bob\n      password: hunter2\n",
+        "connectors:\n  p:\n    type: http\n    url: http://x\n    auth:\n      type: header\n"
+        "      header: X-Key\n      value: hunter2\n",
+    };
+    const char *const keys[] = {"token", "password", "value"};
+    const int lines[] = {7, 8, 8};
+    for (size_t i = 0; i < 3; i++) {
+        loaded l;
+        char field[64], hint[64];
+        load(&l, cases[i]);
+        assert_int_equal(l.rc, RT_EINPUT);
+        snprintf(field, sizeof field, "connectors.p.auth.%s", keys[i]);
+        snprintf(hint, sizeof hint, "use %s_env", keys[i]);
+        assert_item(&l.errors, lines[i], 7, field, hint);
+        assert_int_equal(rt_diag_count(&l.errors), 1);
+        assert_not_quoted(&l.errors, "hunter2");
+        unload(&l);
+    }
+    assert_one_error("connectors:\n  p:\n    type: http\n    url: http://x\n"
+                     "    headers: {Authorization: Bearer hunter2}\n",
+                     5, 15, "connectors.p.headers.Authorization", "use auth");
+    assert_one_error("redis:\n  url: redis://x\n  password: hunter2\n", 3, 3, "redis.password",
+                     "use password_env");
+}
+
+static void test_duplicate_key(void **state) {
+    (void)state;
+    assert_one_error("limits:\n  memory: 1MiB\n  memory: 2MiB\n", 3, 3, "limits.memory",
+                     "given twice (first at line 2)");
+    assert_one_error("connectors:\n  p: {type: http, url: http://x}\n  p: {type: http, url: "
+                     "http://y}\n",
+                     3, 3, "connectors.p", "defined twice");
+}
+
+static void test_syntax_error(void **state) {
+    (void)state;
+    assert_one_error("limits:\n  memory: [1\n  timeout: 2s\n", 3, 10, NULL, "YAML syntax error");
+    assert_one_error("limits:\n\tmemory: 1MiB\n", 2, 1, NULL, "YAML syntax error");
+    assert_one_error("limits: {}\n---\nlimits: {}\n", 3, 1, NULL, "one YAML document");
+}
+
+static void test_missing_required(void **state) {
+    (void)state;
+    assert_one_error("connectors:\n  p:\n    url: http://x\n", 2, 3, "connectors.p",
+                     "missing required key 'type'");
+    assert_one_error("connectors:\n  p:\n    type: loki\n", 2, 3, "connectors.p",
+                     "missing required key 'url'");
+    assert_one_error("connectors:\n  p:\n    type: http\n    url: http://x\n    auth: {}\n", 5, 11,
+                     "connectors.p.auth", "missing required key 'type'");
+    assert_one_error("connectors:\n  p:\n    type: http\n    url: http://x\n"
+                     "    auth: {type: bearer}\n",
+                     5, 11, "connectors.p.auth", "needs token_env or token_file");
+    assert_one_error("redis: {}\n", 1, 8, "redis", "missing required key 'url'");
+}
+
+static void test_auth_rules(void **state) {
+    (void)state;
+    assert_one_error("connectors:\n  p:\n    type: http\n    url: http://x\n"
+                     "    auth: {type: basic, username: u, password_env: A, token_env: B}\n",
+                     5, 55, "connectors.p.auth.token_env", "does not go with auth type basic");
+    assert_one_error("connectors:\n  p:\n    type: http\n    url: http://x\n"
+                     "    auth: {type: bearer, token_env: A, token_file: /x}\n",
+                     5, 40, "connectors.p.auth.token_file", "not both");
+    assert_one_error("connectors:\n  p:\n    type: http\n    url: http://x\n"
+                     "    auth: {type: bearer, token_env: 1A}\n",
+                     5, 37, "connectors.p.auth.token_env", "environment variable's name");
+}
+
+/* ---- several at once, and warnings ---------------------------------------------------------- */
+
+static void test_many_errors(void **state) {
+    (void)state;
+    loaded l;
+    load(&l, "limits:\n"                /* 1 */
+             "  memory: lots\n"         /* 2 */
+             "  colour: blue\n"         /* 3 */
+             "connectors:\n"            /* 4 */
+             "  Bad:\n"                 /* 5 */
+             "    type: prometheus\n"   /* 6 */
+             "    url: ftp://x\n"       /* 7 */
+             "  good:\n"                /* 8 */
+             "    type: loki\n"         /* 9 */
+             "    url: http://x\n"      /* 10 */
+             "    timeout: never\n"     /* 11 */
+             "    auth:\n"              /* 12 */
+             "      type: bearer\n"     /* 13 */
+             "      token: hunter2\n"); /* 14 */
+    assert_int_equal(l.rc, RT_EINPUT);
+    assert_null(l.config);
+    assert_int_equal(rt_diag_count(&l.errors), 6);
+    assert_item(&l.errors, 2, 11, "limits.memory", "size");
+    assert_item(&l.errors, 3, 3, "limits.colour", "unknown key");
+    assert_item(&l.errors, 5, 3, "connectors.Bad", "must match");
+    assert_item(&l.errors, 7, 10, "connectors.Bad.url", "http://");
+    assert_item(&l.errors, 11, 14, "connectors.good.timeout", "never");
+    assert_item(&l.errors, 14, 7, "connectors.good.auth.token", "token_env");
+    assert_not_quoted(&l.errors, "hunter2");
+    unload(&l);
+}
+
+static void test_warnings(void **state) {
+    (void)state;
+    loaded l;
+    unsetenv("TEST_CONFIG_UNSET");
+    load(&l, "connectors:\n"
+             "  p:\n"
+             "    type: http\n"
+             "    url: http://x\n"
+             "    auth: {type: bearer, token_env: TEST_CONFIG_UNSET}\n"
+             "  q:\n"
+             "    type: http\n"
+             "    url: http://x\n"
+             "    auth: {type: basic, username: u, password_file: /nonexistent/secret}\n");
+    assert_int_equal(l.rc, RT_OK); /* warnings do not make the config invalid */
+    assert_non_null(l.config);
+    assert_int_equal(rt_diag_count(&l.errors), 0);
+    assert_int_equal(rt_diag_count(&l.warnings), 2);
+    assert_item(&l.warnings, 5, 37, "connectors.p.auth.token_env", "TEST_CONFIG_UNSET is not set");
+    assert_item(&l.warnings, 9, 53, "connectors.q.auth.password_file", "cannot read");
+    unload(&l);
+}
+
+static void test_unreadable(void **state) {
+    (void)state;
+    rt_config *c = NULL;
+    rt_diag errors = {0}, warnings = {0};
+    assert_int_equal(rt_config_load("/nonexistent/inquest.yaml", &c, &errors, &warnings),
+                     RT_ENOTFOUND);
+    assert_null(c);
+    assert_int_equal(rt_diag_count(&errors), 1);
+    rt_diag_free(&errors);
+    rt_diag_free(&warnings);
+}
+
+static void test_secret(void **state) {
+    (void)state;
+    char why[256], path[] = "/tmp/test_config_secret_XXXXXX";
+    char *secret = NULL;
+    size_t len = 0;
+    rt_auth a = {.type = RT_AUTH_BEARER, .env = (char *)"TEST_CONFIG_TOKEN"};
+    setenv("TEST_CONFIG_TOKEN", "s3cret", 1);
+    assert_int_equal(rt_config_secret(&a, &secret, &len, why), RT_OK);
+    assert_string_equal(secret, "s3cret");
+    assert_int_equal(len, 6);
+    rt_config_secret_free(secret, len);
+    unsetenv("TEST_CONFIG_TOKEN");
+    assert_int_equal(rt_config_secret(&a, &secret, &len, why), RT_ENOTFOUND);
+    assert_null(secret);
+
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "from-file\n", 10), 10);
+    close(fd);
+    rt_auth f = {.type = RT_AUTH_BEARER, .file = path};
+    assert_int_equal(rt_config_secret(&f, &secret, &len, why), RT_OK);
+    assert_string_equal(secret, "from-file");
+    rt_config_secret_free(secret, len);
+    /* Too big: refused, and the reason does not quote the content. */
+    FILE *big = fopen(path, "w");
+    assert_non_null(big);
+    for (int i = 0; i < RT_CONFIG_SECRET_MAX + 10; i++)
+        fputc('z', big);
+    fclose(big);
+    assert_int_equal(rt_config_secret(&f, &secret, &len, why), RT_ETOOBIG);
+    assert_null(secret);
+    assert_null(strstr(why, "zzz"));
+    unlink(path);
+    rt_auth none = {0};
+    assert_int_equal(rt_config_secret(&none, &secret, &len, why), RT_ENOTFOUND);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_full),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_unknown_key),
+        cmocka_unit_test(test_wrong_type),
+        cmocka_unit_test(test_bad_duration_and_size),
+        cmocka_unit_test(test_bad_url),
+        cmocka_unit_test(test_bad_connector_name),
+        cmocka_unit_test(test_inline_secret),
+        cmocka_unit_test(test_duplicate_key),
+        cmocka_unit_test(test_syntax_error),
+        cmocka_unit_test(test_missing_required),
+        cmocka_unit_test(test_auth_rules),
+        cmocka_unit_test(test_many_errors),
+        cmocka_unit_test(test_warnings),
+        cmocka_unit_test(test_unreadable),
+        cmocka_unit_test(test_secret),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
