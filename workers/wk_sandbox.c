@@ -646,6 +646,12 @@ static int lazy_string_method(lua_State *L) {
 }
 
 static int setup(lua_State *L) {
+    /* Globals sized for the base library and the lazy ones at once, instead of grown by
+     * rehashing six times while they are registered. */
+    lua_createtable(L, 0, 48);
+    lua_rawseti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+    lua_createtable(L, 0, 8); /* the loaded modules likewise */
+    lua_setfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
     luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
     for (const char *const *name = removed_globals; *name; name++) {
         lua_pushnil(L);
