@@ -289,19 +289,28 @@ static bool is_credential_header(const char *name) {
            strcasecmp(name, "cookie") == 0;
 }
 
-static void load_headers(loader *ld, const yaml_node_t *n, rt_connector *c, const char *path) {
+/* The number of entries of 'n', a mapping of 'what' (e.g. "header name to value") holding at
+ * most RT_CONFIG_MAX_ENTRIES 'plural'; -1, with the problem reported, when it is not. */
+static long named_entries(loader *ld, const yaml_node_t *n, const char *path, const char *what,
+                          const char *plural) {
     if (n->type != YAML_MAPPING_NODE) {
-        problem(ld, n->start_mark, path, "expected a mapping of header name to value, got %s",
-                node_kind(n));
-        return;
+        problem(ld, n->start_mark, path, "expected a mapping of %s, got %s", what, node_kind(n));
+        return -1;
     }
-    size_t count = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+    long count = (long)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
     if (count > RT_CONFIG_MAX_ENTRIES) {
-        problem(ld, n->start_mark, path, "at most %d headers, got %zu", RT_CONFIG_MAX_ENTRIES,
+        problem(ld, n->start_mark, path, "at most %d %s, got %ld", RT_CONFIG_MAX_ENTRIES, plural,
                 count);
-        return;
+        return -1;
     }
-    c->headers = rt_xcalloc(count ? count : 1, sizeof *c->headers);
+    return count;
+}
+
+static void load_headers(loader *ld, const yaml_node_t *n, rt_connector *c, const char *path) {
+    long count = named_entries(ld, n, path, "header name to value", "headers");
+    if (count < 0)
+        return;
+    c->headers = rt_xcalloc(count ? (size_t)count : 1, sizeof *c->headers);
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
         const yaml_node_t *k = node_at(ld, p->key), *v = node_at(ld, p->value);
         const char *name = scalar(ld, k, path, "a header name");
@@ -350,18 +359,10 @@ static void connector_defaults(rt_connector *c) {
 
 static void load_connectors(loader *ld, const yaml_node_t *n, rt_config *c, const field *f,
                             const char *path) {
-    if (n->type != YAML_MAPPING_NODE) {
-        problem(ld, n->start_mark, path,
-                "expected a mapping of connector name to connector, got %s", node_kind(n));
+    long count = named_entries(ld, n, path, "connector name to connector", "connectors");
+    if (count < 0)
         return;
-    }
-    size_t count = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
-    if (count > RT_CONFIG_MAX_ENTRIES) {
-        problem(ld, n->start_mark, path, "at most %d connectors, got %zu", RT_CONFIG_MAX_ENTRIES,
-                count);
-        return;
-    }
-    c->connectors = rt_xcalloc(count ? count : 1, sizeof *c->connectors);
+    c->connectors = rt_xcalloc(count ? (size_t)count : 1, sizeof *c->connectors);
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
         const yaml_node_t *k = node_at(ld, p->key);
         const char *name = scalar(ld, k, path, "a connector name");

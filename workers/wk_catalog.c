@@ -42,13 +42,13 @@ static char *path_of_name(const char *root, const char *name) {
     return path;
 }
 
-static int looks_like_path(const char *s) {
+int wk__looks_like_path(const char *s) {
     size_t n = strlen(s);
     return strchr(s, '/') || (n > 4 && strcmp(s + n - 4, ".lua") == 0);
 }
 
 int wk_resolve(wk_engine *engine, const char *name_or_path, char **path, rt_diag *diag) {
-    if (looks_like_path(name_or_path)) {
+    if (wk__looks_like_path(name_or_path)) {
         if (is_file(name_or_path)) {
             *path = rt_xstrdup(name_or_path);
             return RT_OK;

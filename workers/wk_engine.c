@@ -471,18 +471,12 @@ static int raise_call_error(lua_State *L, const char *name, int rc, rt_diag *dia
     return luaL_error(L, "%s", message);
 }
 
-/* ctx:call runs by name only: a path would let analyzer code run any file it can name. */
-static int is_analyzer_name(const char *name) {
-    size_t n = strlen(name);
-    return n > 0 && !strchr(name, '/') && !(n > 4 && strcmp(name + n - 4, ".lua") == 0);
-}
-
 int wk__call(lua_State *L, const char *name, int inputs_idx) {
     wk_analysis *a = wk__analysis(L);
     if (a->budget.tripped) /* a budget ended this analysis: it starts nothing more */
         return luaL_error(L, "ctx:call: this analysis is over its budget (%s)",
                           status_names[a->budget.tripped]);
-    if (!is_analyzer_name(name))
+    if (!*name || wk__looks_like_path(name)) /* a path would run any file it can name */
         return luaL_error(L, "ctx:call: '%s' is not an analyzer name (like http.error_spike)",
                           name);
     check_call(L, a, name);

@@ -111,6 +111,9 @@ void wk__catalog_forget(wk_engine *engine);
 /* The name an analyzer at 'path' must have when 'path' lies under a root (malloc'd), or NULL. */
 char *wk__expected_name(wk_engine *engine, const char *path);
 
+/* True when 'name_or_path' names a file (has a '/' or ends in .lua) rather than an analyzer. */
+int wk__looks_like_path(const char *name_or_path);
+
 /* The folders of the analyzer path. */
 size_t wk__catalog_roots(wk_engine *engine, const char *const **roots);
 
