@@ -19,7 +19,17 @@
     XX(EINPUT, "invalid inputs")                                                                   \
     XX(EANALYZER, "invalid analyzer")                                                              \
     XX(ETOOBIG, "payload exceeds limit")                                                           \
-    XX(ESYNTAX, "syntax error")
+    XX(ESYNTAX, "syntax error")                                                                    \
+    XX(ETIMEDOUT, "timed out")                                                                     \
+    XX(ECONNREFUSED, "connection refused")                                                         \
+    XX(ECONNECT, "connection failed")                                                              \
+    XX(ETLS, "TLS failure")                                                                        \
+    XX(EHTTP, "HTTP error status")                                                                 \
+    XX(EBADRESPONSE, "malformed response")                                                         \
+    XX(EBACKEND, "backend error")                                                                  \
+    XX(ELIMIT, "limit reached")                                                                    \
+    XX(EREPLAY, "no recorded response")                                                            \
+    XX(ECANCELED, "canceled")
 
 enum {
     RT_OK = 0,

@@ -1,0 +1,1 @@
+/* runtime/rt_http.c -- placeholder, being written. */

@@ -1,0 +1,1 @@
+/* runtime/rt_recording.c -- placeholder, being written. */

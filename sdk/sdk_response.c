@@ -1,0 +1,1 @@
+/* sdk/sdk_response.c -- placeholder, being written. */

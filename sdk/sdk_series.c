@@ -1,0 +1,1 @@
+/* sdk/sdk_series.c -- placeholder, being written. */

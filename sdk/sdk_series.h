@@ -1,0 +1,78 @@
+/* sdk/sdk_series.h -- time series and logs as the SDK holds them: decoded responses of
+ * Prometheus-style APIs (Prometheus, VictoriaMetrics, Thanos, Mimir, Loki) in C, and their Lua
+ * types (`inquest.series`, docs/sdk.md "Time series"). Decoding runs on the event loop, outside
+ * any Lua state; pushing runs inside the analysis, under its memory budget. */
+#ifndef INQUEST_SDK_SERIES_H
+#define INQUEST_SDK_SERIES_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <lua.h>
+#include <jansson.h>
+
+typedef struct sdk_label {
+    char *name, *value; /* owned */
+} sdk_label;
+
+/* One series decoded from a response: labels, then points in time order. */
+typedef struct sdk_series_data {
+    sdk_label *labels; /* owned, sorted by name */
+    size_t n_labels;
+    double *t; /* Unix seconds, owned */
+    double *v; /* values (NaN, ±Inf as Prometheus sends them), owned */
+    size_t n, cap;
+} sdk_series_data;
+
+/* One log entry of a Loki stream. */
+typedef struct sdk_log_entry {
+    int64_t ns;   /* Unix nanoseconds */
+    char *line;   /* owned, NUL-terminated */
+    size_t len;
+    size_t stream; /* index into the streams' labels */
+} sdk_log_entry;
+
+typedef enum sdk_result_type {
+    SDK_RESULT_MATRIX = 0, /* series */
+    SDK_RESULT_VECTOR,     /* series of one point each */
+    SDK_RESULT_SCALAR,     /* one series without labels, of one point */
+    SDK_RESULT_STRING,     /* 'text' */
+    SDK_RESULT_STREAMS,    /* Loki log streams: 'entries', 'streams' */
+    SDK_RESULT_DATA,       /* any other "data" (series, labels endpoints): 'data' */
+} sdk_result_type;
+
+/* A decoded response of a Prometheus-style HTTP API: the envelope
+ * {"status":"success","data":…,"warnings":[…]} or {"status":"error","errorType":…,"error":…}. */
+typedef struct sdk_response {
+    sdk_result_type type;
+    sdk_series_data *series; /* owned; matrix, vector and scalar */
+    size_t n_series;
+    sdk_log_entry *entries; /* owned; streams: every entry of every stream, sorted by time */
+    size_t n_entries;
+    sdk_series_data *streams; /* owned; streams: each stream's labels (no points) */
+    size_t n_streams;
+    char *text;    /* owned; string */
+    json_t *data;  /* owned; other data */
+    json_t *warnings; /* owned array of strings, or NULL */
+} sdk_response;
+
+/* Decodes the 'len' bytes at 'body' in one streaming pass (yajl), without building a DOM for
+ * matrices and streams. Returns 0 and fills 'out'; -1 when the body is not such a response
+ * ('why' says where and what: "malformed JSON at byte 1234: …", "missing data.resultType");
+ * 1 when it is an error envelope ('why' holds "errorType: error", the backend's own words).
+ * 'out' is empty after a failure. */
+int sdk_response_decode(const char *body, size_t len, sdk_response *out, char *why, size_t whylen);
+void sdk_response_free(sdk_response *r);
+
+/* Pushes the Lua form of 'r': a series set (matrix, vector), a number (scalar), a string, a log
+ * list (streams: { {time=, line=, labels=}, … }), or the data as Lua values. Allocates from the
+ * state (may raise a memory error); 'r' is left as it was. */
+void sdk_response_push(lua_State *L, const sdk_response *r);
+
+/* Pushes a series set made of 'n' decoded series. */
+void sdk_series_push_set(lua_State *L, const sdk_series_data *series, size_t n);
+
+/* A lua_CFunction for require "inquest.series" (also inquest.series): constructors, so that
+ * analyzers and tests can make series of their own. */
+int sdk_series_open(lua_State *L);
+
+#endif

@@ -1,0 +1,1 @@
+/* workers/wk_connectors.c -- placeholder */

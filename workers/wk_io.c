@@ -1,0 +1,1 @@
+/* workers/wk_io.c -- placeholder */
