@@ -29,6 +29,7 @@
 
 static const char run_usage[] =
     "Usage: inquest run ANALYZER [key=value…] [options]\n"
+    "       inquest run --replay FILE [ANALYZER [key=value…]] [options]\n"
     "\n"
     "Runs one analysis here (no server needed) and prints its report. ANALYZER is a name\n"
     "(http.error_spike) found on the analyzer path, or the path of a .lua file.\n"
@@ -46,7 +47,12 @@ static const char run_usage[] =
     "  --now TIME            the analysis' clock: RFC 3339 or Unix seconds, after 1970\n"
     "                        (default: now)\n"
     "  --id ID               the analysis id (default: random; seeds math.random)\n"
-    "  --analyzers DIR       look for analyzers in DIR (repeatable)\n"
+    "  --analyzers DIR       look for analyzers in DIR (repeatable; default: the config's)\n"
+    "  --config FILE         the configuration: connectors, limits, analyzer path\n"
+    "                        (default: $INQUEST_CONFIG when set; docs/config.md)\n"
+    "  --record FILE         write every connector exchange to FILE (docs/recording.md)\n"
+    "  --replay FILE         answer connector calls from FILE, with no network; the\n"
+    "                        analyzer, inputs, id and now default to the recorded ones\n"
     "  --no-fork             run in this process (no deadline backstop; for debugging)\n"
     "  -h, --help            this text\n"
     "\n"
@@ -55,6 +61,9 @@ static const char run_usage[] =
 
 typedef enum format { FORMAT_TEXT, FORMAT_JSON, FORMAT_MARKDOWN } format;
 
+/* Budgets given on the command line, which the config's do not override. */
+enum { SET_TIMEOUT = 1, SET_MEMORY = 2, SET_INSTRUCTIONS = 4 };
+
 typedef struct run_options {
     wk_request request;
     json_t *inputs; /* owned */
@@ -62,6 +71,11 @@ typedef struct run_options {
     int no_fork;
     ig_dirs dirs;
     char id[20];
+    unsigned set;            /* SET_* */
+    const char *config_path; /* or NULL */
+    rt_config *config;       /* owned, or NULL */
+    const char *record_path, *replay_path;
+    rt_recording *recording; /* owned: the one recorded into or replayed, or NULL */
 } run_options;
 
 /* An instruction budget such as 1e9: finite, from 1 to MAX_INSTRUCTIONS (strtod alone also
@@ -115,7 +129,10 @@ enum {
     OPT_NOW,
     OPT_ID,
     OPT_ANALYZERS,
-    OPT_NO_FORK
+    OPT_NO_FORK,
+    OPT_CONFIG,
+    OPT_RECORD,
+    OPT_REPLAY
 };
 
 static const struct option run_long_options[] = {
@@ -129,6 +146,9 @@ static const struct option run_long_options[] = {
     {"id", required_argument, NULL, OPT_ID},
     {"analyzers", required_argument, NULL, OPT_ANALYZERS},
     {"no-fork", no_argument, NULL, OPT_NO_FORK},
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"record", required_argument, NULL, OPT_RECORD},
+    {"replay", required_argument, NULL, OPT_REPLAY},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -152,6 +172,7 @@ static int apply_option(run_options *o, int opt, char *arg) {
         if (!(limits->timeout > 0 && limits->timeout <= MAX_TIMEOUT))
             return ig_usage_error(
                 "run", "--timeout: must be more than 0 and at most 24h (got \"%s\")", arg);
+        o->set |= SET_TIMEOUT;
         return IG_EXIT_OK;
     case OPT_MEMORY:
         if (rt_size_parse(arg, &limits->memory) != 0 || limits->memory < 64 * 1024)
@@ -159,11 +180,13 @@ static int apply_option(run_options *o, int opt, char *arg) {
                                   "--memory: expected a size of at least 64KiB such as "
                                   "64MiB (got \"%s\")",
                                   arg);
+        o->set |= SET_MEMORY;
         return IG_EXIT_OK;
     case OPT_INSTRUCTIONS:
         if (parse_instructions(arg, &n) != IG_EXIT_OK)
             return IG_EXIT_USAGE;
         limits->instructions = (uint64_t)n;
+        o->set |= SET_INSTRUCTIONS;
         return IG_EXIT_OK;
     case OPT_NOW:
         if (rt_time_parse(arg, rt_wallclock(), &o->request.now, why) != 0)
@@ -181,6 +204,15 @@ static int apply_option(run_options *o, int opt, char *arg) {
     case OPT_NO_FORK:
         o->no_fork = 1;
         return IG_EXIT_OK;
+    case OPT_CONFIG:
+        o->config_path = arg;
+        return IG_EXIT_OK;
+    case OPT_RECORD:
+        o->record_path = arg;
+        return IG_EXIT_OK;
+    case OPT_REPLAY:
+        o->replay_path = arg;
+        return IG_EXIT_OK;
     case 'h':
         fputs(run_usage, stdout);
         return -1;
@@ -195,13 +227,107 @@ static int parse_args(run_options *o, int argc, char **argv) {
     while ((opt = getopt_long(argc, argv, "h", run_long_options, NULL)) != -1)
         if ((rc = apply_option(o, opt, optarg)) != IG_EXIT_OK)
             return rc;
-    if (optind >= argc)
+    if (o->record_path && o->replay_path)
+        return ig_usage_error("run", "--record and --replay exclude each other");
+    if (optind >= argc && !o->replay_path)
         return ig_usage_error("run", "which analyzer? (a name or a .lua file)");
-    o->request.analyzer = argv[optind++];
+    if (optind < argc)
+        o->request.analyzer = argv[optind++];
     for (; optind < argc; optind++)
         if ((rc = add_input(o, argv[optind])) != IG_EXIT_OK)
             return rc;
     return IG_EXIT_OK;
+}
+
+/* ---- The config and recordings ------------------------------------------------------------- */
+
+/* --config FILE (or $INQUEST_CONFIG): the connectors, and the budgets and analyzer path that
+ * the command line does not give. */
+static int load_config(run_options *o) {
+    const char *path = o->config_path ? o->config_path : getenv("INQUEST_CONFIG");
+    if (!path || !*path)
+        return IG_EXIT_OK;
+    rt_diag errors = {0}, warnings = {0};
+    int rc = rt_config_load(path, &o->config, &errors, &warnings);
+    if (rc != RT_OK) {
+        fprintf(stderr, "inquest run: the config %s has problems:\n", path);
+        rt_diag_print(&errors, stderr, "  ");
+    }
+    rt_diag_free(&errors);
+    rt_diag_free(&warnings); /* a missing credential fails when its connector is set up */
+    if (rc != RT_OK)
+        return IG_EXIT_USAGE;
+    const rt_limits *l = &o->config->limits;
+    wk_limits *limits = &o->request.limits;
+    limits->timeout = o->set & SET_TIMEOUT ? limits->timeout : l->timeout;
+    limits->memory = o->set & SET_MEMORY ? limits->memory : l->memory;
+    limits->instructions = o->set & SET_INSTRUCTIONS ? limits->instructions : l->instructions;
+    limits->calls = l->calls;
+    limits->call_bytes = l->call_bytes;
+    for (size_t i = 0; !o->dirs.n && i < o->config->n_analyzers && i < IG_MAX_DIRS; i++)
+        o->dirs.dirs[i] = o->config->analyzers[i];
+    o->dirs.n = o->dirs.n ? o->dirs.n : o->config->n_analyzers;
+    return IG_EXIT_OK;
+}
+
+/* --replay FILE: what the command line leaves out comes from the recording. */
+static int load_replay(run_options *o) {
+    rt_diag diag = {0};
+    if (rt_recording_load(o->replay_path, &o->recording, &diag) != RT_OK) {
+        fprintf(stderr, "inquest run: cannot replay %s:\n", o->replay_path);
+        rt_diag_print(&diag, stderr, "  ");
+        rt_diag_free(&diag);
+        return IG_EXIT_USAGE;
+    }
+    json_t *meta = rt_recording_meta(o->recording);
+    if (!o->request.analyzer &&
+        !(o->request.analyzer = json_string_value(json_object_get(meta, "analyzer"))))
+        return ig_usage_error("run", "--replay %s names no analyzer: give one", o->replay_path);
+    json_t *inputs = json_object_get(meta, "inputs");
+    if (json_object_size(o->inputs) == 0 && json_is_object(inputs))
+        json_object_update(o->inputs, inputs);
+    if (!o->request.id)
+        o->request.id = json_string_value(json_object_get(meta, "id"));
+    if (o->request.now <= 0 && json_is_number(json_object_get(meta, "now")))
+        o->request.now = json_number_value(json_object_get(meta, "now"));
+    return IG_EXIT_OK;
+}
+
+static int prepare(run_options *o) {
+    int code = load_config(o);
+    if (code == IG_EXIT_OK && o->replay_path)
+        code = load_replay(o);
+    if (code == IG_EXIT_OK && o->record_path)
+        o->recording = rt_recording_new();
+    return code;
+}
+
+/* Connects the engine to the config's connectors and to the recording. */
+static int connect_engine(run_options *o, wk_engine *engine) {
+    rt_diag diag = {0};
+    int rc = o->config ? wk_engine_connect(engine, o->config, &diag) : RT_OK;
+    if (rc == RT_OK && o->recording)
+        rc = wk_engine_use_recording(engine, o->recording, &diag);
+    if (rc != RT_OK) {
+        fprintf(stderr, "inquest run: cannot set up the connectors:\n");
+        rt_diag_print(&diag, stderr, "  ");
+    }
+    rt_diag_free(&diag);
+    return rc == RT_OK ? IG_EXIT_OK : IG_EXIT_USAGE;
+}
+
+/* --record FILE: the analysis it came from, then every exchange (already in the recording). */
+static int save_recording(run_options *o) {
+    char why[256];
+    json_t *meta = rt_recording_meta(o->recording);
+    json_object_set_new(meta, "analyzer", json_string(o->request.analyzer));
+    json_object_set(meta, "inputs", o->inputs);
+    json_object_set_new(meta, "id", json_string(o->request.id));
+    json_object_set_new(meta, "now", rt_json_number(o->request.now));
+    if (rt_recording_save(o->recording, o->record_path, why) == RT_OK)
+        return IG_EXIT_OK;
+    fprintf(stderr, "inquest run: --record %s: %s\n", o->record_path, why);
+    return IG_EXIT_FAILED;
 }
 
 /* ---- Running and reporting ---------------------------------------------------------------- */
@@ -225,17 +351,26 @@ static int report(const run_options *o, json_t *result) {
 static int run_here(run_options *o, json_t **result) {
     rt_diag diag = {0};
     wk_engine *engine = ig_engine(o->dirs.dirs, o->dirs.n);
+    if (connect_engine(o, engine) != IG_EXIT_OK) {
+        wk_engine_free(engine);
+        return IG_EXIT_USAGE;
+    }
     int rc = wk_run(engine, &o->request, result, &diag);
+    if (rc == RT_OK && o->record_path && save_recording(o) != IG_EXIT_OK) {
+        json_decref(*result);
+        *result = NULL;
+        rc = RT_EIO;
+    }
     if (rc == RT_EINPUT) {
         fprintf(stderr, "inquest: invalid inputs for %s:\n", o->request.analyzer);
         rt_diag_print(&diag, stderr, "  ");
-    } else if (rc != RT_OK) {
+    } else if (rc != RT_OK && rt_diag_count(&diag)) {
         fprintf(stderr, "inquest run: ");
         rt_diag_print(&diag, stderr, "");
     }
     rt_diag_free(&diag);
     wk_engine_free(engine);
-    return rc == RT_OK ? IG_EXIT_OK : IG_EXIT_USAGE;
+    return rc == RT_OK ? IG_EXIT_OK : rc == RT_EIO ? IG_EXIT_FAILED : IG_EXIT_USAGE;
 }
 
 /* Fault injection for the tests: INQUEST_TEST_FAULT=stall makes the child block as a runaway C
@@ -412,6 +547,8 @@ int ig_cmd_run(int argc, char **argv) {
     run_options o = {.inputs = json_object()};
     wk_limits_default(&o.request.limits);
     int code = parse_args(&o, argc, argv);
+    if (code == IG_EXIT_OK)
+        code = prepare(&o);
     if (code == IG_EXIT_OK) {
         o.request.inputs = o.inputs;
         if (!o.request.id) {
@@ -431,5 +568,7 @@ int ig_cmd_run(int argc, char **argv) {
         }
     }
     json_decref(o.inputs);
+    rt_recording_free(o.recording);
+    rt_config_free(o.config);
     return code < 0 ? IG_EXIT_OK : code;
 }

@@ -3,6 +3,7 @@
 #ifndef INQUEST_RT_H
 #define INQUEST_RT_H
 
+#include <assert.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
@@ -38,6 +39,14 @@ enum {
     RT_ERRNO_MAP(XX)
 #undef XX
 };
+
+/* For what cannot happen but must not crash a production process (SQLite): fails an assertion
+ * in debug builds, and is the condition's value otherwise: if (NEVER(x)) return RT_EINTERNAL; */
+#ifdef NDEBUG
+#define NEVER(x) (x)
+#else
+#define NEVER(x) ((x) ? (assert(!#x), 1) : 0)
+#endif
 
 /* The message of error code 'rc'. */
 const char *rt_strerror(int rc);

@@ -717,6 +717,18 @@ static const field auth_fields[] = {
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 
+#define E_OFF(m) offsetof(rt_events, m)
+static const field events_fields[] = {
+    {"path", F_STRING, REQUIRED, E_OFF(path), 0, 0, NULL, NULL, NULL},
+    {"items", F_STRING, 0, E_OFF(items), 0, 0, NULL, NULL, NULL},
+    {"time", F_STRING, REQUIRED, E_OFF(time), 0, 0, NULL, NULL, NULL},
+    {"kind", F_STRING, 0, E_OFF(kind), 0, 0, NULL, NULL, NULL},
+    {"service", F_STRING, 0, E_OFF(service), 0, 0, NULL, NULL, NULL},
+    {"id", F_STRING, 0, E_OFF(id), 0, 0, NULL, NULL, NULL},
+    {"text", F_STRING, 0, E_OFF(text), 0, 0, NULL, NULL, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL},
+};
+
 #define C_OFF(m) offsetof(rt_connector, m)
 static const field connector_fields[] = {
     {"type", F_ENUM, REQUIRED, C_OFF(type), 0, 0, connector_types, NULL, NULL},
@@ -728,6 +740,7 @@ static const field connector_fields[] = {
     {"tls_verify", F_BOOL, 0, C_OFF(tls_verify), 0, 0, NULL, NULL, NULL},
     {"headers", F_HEADERS, 0, 0, 0, 0, NULL, NULL, NULL},
     {"auth", F_TABLE, 0, C_OFF(auth), 0, 0, NULL, auth_fields, auth_check},
+    {"events", F_TABLE, 0, C_OFF(events), 0, 0, NULL, events_fields, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 
@@ -736,6 +749,8 @@ static const field limits_fields[] = {
     {"memory", F_SIZE, 0, L_OFF(memory), 64 * 1024, 1e15, NULL, NULL, NULL},
     {"instructions", F_U64, 0, L_OFF(instructions), 1, 1e18, NULL, NULL, NULL},
     {"timeout", F_DURATION, 0, L_OFF(timeout), 0, 86400, NULL, NULL, NULL},
+    {"calls", F_INT, 0, L_OFF(calls), 1, 1000000, NULL, NULL, NULL},
+    {"call_bytes", F_SIZE, 0, L_OFF(call_bytes), 1024, 1e12, NULL, NULL, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 
@@ -793,6 +808,8 @@ static rt_config *config_new(const char *path) {
     c->limits.memory = (size_t)64 << 20;
     c->limits.instructions = 1000000000;
     c->limits.timeout = 30;
+    c->limits.calls = 500;
+    c->limits.call_bytes = (size_t)256 << 20;
     return c;
 }
 
@@ -868,6 +885,13 @@ void rt_config_free(rt_config *c) {
         }
         free(conn->headers);
         auth_free(&conn->auth);
+        free(conn->events.path);
+        free(conn->events.items);
+        free(conn->events.time);
+        free(conn->events.kind);
+        free(conn->events.service);
+        free(conn->events.id);
+        free(conn->events.text);
     }
     free(c->connectors);
     free(c->redis_url);

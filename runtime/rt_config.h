@@ -43,6 +43,15 @@ typedef struct rt_header {
     char *name, *value; /* owned */
 } rt_header;
 
+/* How an http connector's answers become events (ctx.events(name):list{…}); all strings owned,
+ * NULL when not given. Fields are dotted paths into each item ("meta.created_at"). */
+typedef struct rt_events {
+    char *path;  /* required: path and query, with {name} filled from the call's arguments */
+    char *items; /* where the list is in the response; NULL: the response is the list */
+    char *time;  /* required: RFC 3339 text, or Unix seconds or milliseconds */
+    char *kind, *service, *id, *text;
+} rt_events;
+
 typedef struct rt_connector {
     char *name; /* owned; matches ^[a-z][a-z0-9_]*$ */
     rt_connector_type type;
@@ -55,7 +64,8 @@ typedef struct rt_connector {
     rt_header *headers;  /* owned, 'n_headers' of them */
     size_t n_headers;
     rt_auth auth;
-    int line; /* where the connector is defined, for later messages */
+    rt_events events; /* http connectors; events.path NULL when not configured */
+    int line;         /* where the connector is defined, for later messages */
 } rt_connector;
 
 /* Per-analysis budgets, defaults as in docs/sdk.md. */
@@ -63,6 +73,8 @@ typedef struct rt_limits {
     size_t memory;         /* bytes; default 64MiB */
     uint64_t instructions; /* default 1e9 */
     double timeout;        /* seconds; default 30 */
+    int calls;             /* connector calls; default 500 */
+    size_t call_bytes;     /* bytes of connector responses; default 256MiB */
 } rt_limits;
 
 typedef struct rt_config {

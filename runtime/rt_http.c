@@ -1,1 +1,1026 @@
-/* runtime/rt_http.c -- placeholder, being written. */
+/* runtime/rt_http.c -- the HTTP client of rt_http.h: libcurl's multi interface on a libuv loop,
+ * with per-call deadlines, capped bodies, retries, per-target queues and rate limits, and record
+ * and replay through rt_recording.h (the recording format lives in rt_recording.c).
+ *
+ * Design notes.
+ *
+ * Driving curl. One multi handle per client: it holds curl's connection cache, so keep-alive
+ * connections serve every call of the client. curl says which sockets to watch (on_socket: one
+ * uv_poll_t per socket, attached to it with curl_multi_assign) and when to wake it (on_curl_timer:
+ * one uv_timer_t); both hand control back through curl_multi_socket_action, after which
+ * check_done collects the finished transfers. This is curl's docs/examples/multi-uv.c.
+ *
+ * A call is in one of four states:
+ *   QUEUED   in its target's FIFO, waiting for a slot (concurrency) and, before its first
+ *            attempt, a token (rate limit); its timer is armed at its deadline.
+ *   RUNNING  an attempt's easy handle is in the multi and holds one of the target's slots.
+ *   BACKOFF  between attempts, holding no slot; its timer is armed for the backoff.
+ *   READY    its outcome is known without the network (a replay, or a failure before any
+ *            attempt) and it waits in the client's ready list for the idle handle, because
+ *            'done' never runs inside rt_http_start.
+ * QUEUED -> RUNNING -> BACKOFF -> QUEUED (at the front: it has waited its turn once) -> ...
+ * Every call ends in finish(), which records it, calls 'done' and frees it, or in cancel.
+ *
+ * Invariants:
+ *   - user code runs only in finish(); every caller of finish() touches nothing afterwards but
+ *     http->closing, because 'done' may have freed the client;
+ *   - the client's memory lives until its last handle's close callback, so that read is safe;
+ *   - pump() never calls user code, so it may run anywhere;
+ *   - a handle is active only while there is work, so an idle client lets uv_run return. */
+#define _POSIX_C_SOURCE 200809L /* strncasecmp */
+#include "rt_http.h"
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <curl/curl.h>
+#include "rt_recording.h"
+
+#define DEFAULT_TIMEOUT      10.0
+#define DEFAULT_MAX_RESPONSE (16u << 20)
+#define DEFAULT_CONCURRENCY  8
+#define DEFAULT_RETRIES      2
+#define BACKOFF_BASE         0.1 /* seconds before the first retry, doubled for each next one */
+#define BACKOFF_CAP          5.0
+#define MAX_CONNECTS         64 /* kept in curl's connection cache */
+#define FIRST_BUFFER         16384
+#define MIN_ATTEMPT          0.001 /* an attempt with less time left than this is not started */
+#define REPLAY_BODY_SHOWN    200   /* bytes of a request body in a replay miss message */
+#define PATH_SHOWN           100   /* bytes of a path in messages */
+
+/* ---- rings: intrusive doubly-linked lists with a sentinel ------------------------------------ */
+
+typedef struct ring {
+    struct ring *prev, *next;
+} ring;
+
+#define RING_ENTRY(r, type, member) ((type *)(void *)((char *)(r)-offsetof(type, member)))
+
+static void ring_init(ring *r) {
+    r->prev = r->next = r;
+}
+
+static bool ring_empty(const ring *r) {
+    return r->next == r;
+}
+
+static void ring_insert_before(ring *at, ring *r) {
+    r->prev = at->prev;
+    r->next = at;
+    at->prev->next = r;
+    at->prev = r;
+}
+
+/* Leaves 'r' in a ring of its own, so that removing it twice is harmless. */
+static void ring_remove(ring *r) {
+    r->prev->next = r->next;
+    r->next->prev = r->prev;
+    ring_init(r);
+}
+
+/* Moves every member of 'from' to the empty 'to'. */
+static void ring_move(ring *from, ring *to) {
+    ring_init(to);
+    if (ring_empty(from))
+        return;
+    to->next = from->next;
+    to->prev = from->prev;
+    to->next->prev = to;
+    to->prev->next = to;
+    ring_init(from);
+}
+
+/* ---- structures ------------------------------------------------------------------------------ */
+
+struct rt_http {
+    uv_loop_t *loop;
+    CURLM *multi;
+    uv_timer_t curl_timer; /* curl's own timeouts */
+    uv_idle_t ready_idle;  /* delivers the ready list; active only while it is not empty */
+    rt_recording *recording;
+    ring calls;   /* every call not yet finished or cancelled (rt_http_call.in_client) */
+    ring ready;   /* READY calls (rt_http_call.in_wait) */
+    ring sockets; /* watched sockets (sock.in_client) */
+    rt_http_target *targets;
+    uint64_t rng;
+    int open_handles; /* initialised and not yet closed: the client is freed when 0 */
+    bool closing;
+};
+
+struct rt_http_target {
+    rt_http *http;
+    rt_http_target *next;
+    char *name, *base_url;
+    char *authority; /* "host:port" of the base URL, for messages */
+    double timeout, rate, burst;
+    size_t max_response;
+    int concurrency, retries;
+    bool tls_verify;
+    struct curl_slist *headers;
+    ring queue;    /* QUEUED calls, oldest first (rt_http_call.in_wait) */
+    int running;   /* RUNNING calls */
+    double tokens; /* of the rate limit's bucket, at time 'refilled' */
+    double refilled;
+    uv_timer_t pump_timer; /* wakes the queue when the next token is due */
+};
+
+typedef enum call_state { QUEUED, RUNNING, BACKOFF, READY } call_state;
+
+struct rt_http_call {
+    rt_http_target *target;
+    rt_http_done done;
+    void *ud;
+    ring in_client, in_wait;
+    call_state state;
+    rt_http_method method;
+    bool idempotent;
+    bool replayed;      /* the outcome comes from the recording */
+    bool has_timer;     /* 'timer' is initialised: free the call in its close callback */
+    bool waited_out;    /* the deadline passed while QUEUED */
+    bool too_big;       /* the body passed the cap */
+    bool out_of_memory; /* the body buffer could not grow */
+    int max_attempts;
+    char *path, *body, *content_type; /* copies; body and content_type may be NULL */
+    size_t body_len;
+    double started, deadline; /* seconds on uv_hrtime's clock */
+    CURL *easy;
+    struct curl_slist *post_headers; /* the target's, plus Content-Type, for a POST */
+    CURLcode result;                 /* of the last attempt */
+    long os_errno;
+    double retry_after; /* seconds asked by the last reply's Retry-After; -1: none */
+    char *buf;          /* the body of the last attempt, NUL-terminated */
+    size_t len, cap;
+    const char *replay_body; /* the recording's bytes, NUL-terminated */
+    uv_timer_t timer;        /* QUEUED: the deadline; BACKOFF: the next attempt */
+    rt_http_response r;      /* the outcome so far: the last attempt's */
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+typedef struct sock {
+    rt_http *http;
+    curl_socket_t fd;
+    uv_poll_t poll;
+    ring in_client;
+} sock;
+
+static const char *const method_names[] = {"GET", "POST"};
+static char empty_body[1];
+
+static double now(void) {
+    return (double)uv_hrtime() / 1e9;
+}
+
+/* ---- handles and freeing --------------------------------------------------------------------- */
+
+static void free_client(rt_http *http) {
+    rt_http_target *t = http->targets;
+    while (t) {
+        rt_http_target *next = t->next;
+        curl_slist_free_all(t->headers);
+        free(t->name);
+        free(t->base_url);
+        free(t->authority);
+        free(t);
+        t = next;
+    }
+    free(http);
+}
+
+/* One of the client's handles is closed: the last one frees the client. */
+static void unref_client(rt_http *http) {
+    if (--http->open_handles == 0 && http->closing)
+        free_client(http);
+}
+
+static void on_client_handle_closed(uv_handle_t *h) {
+    unref_client(h->data);
+}
+
+static void on_target_timer_closed(uv_handle_t *h) {
+    rt_http_target *t = h->data;
+    unref_client(t->http);
+}
+
+static void on_sock_closed(uv_handle_t *h) {
+    sock *k = h->data;
+    rt_http *http = k->http;
+    free(k);
+    unref_client(http);
+}
+
+static void sock_close(sock *k) {
+    ring_remove(&k->in_client);
+    uv_close((uv_handle_t *)&k->poll, on_sock_closed);
+}
+
+static void free_call_memory(rt_http_call *call) {
+    curl_slist_free_all(call->post_headers);
+    free(call->path);
+    free(call->body);
+    free(call->content_type);
+    free(call->buf);
+    free(call);
+}
+
+static void on_call_timer_closed(uv_handle_t *h) {
+    rt_http_call *call = h->data;
+    rt_http *http = call->target->http;
+    free_call_memory(call);
+    unref_client(http);
+}
+
+/* Frees 'call', which is in no ring and whose easy handle is out of the multi. */
+static void call_free(rt_http_call *call) {
+    if (call->easy)
+        curl_easy_cleanup(call->easy);
+    if (call->has_timer)
+        uv_close((uv_handle_t *)&call->timer, on_call_timer_closed);
+    else
+        free_call_memory(call);
+}
+
+static void on_call_timer(uv_timer_t *timer);
+
+/* Arms the call's timer 'seconds' from now, initialising it on first use: replayed calls and
+ * calls that never wait need none. */
+static void arm(rt_http_call *call, double seconds) {
+    rt_http *http = call->target->http;
+    if (!call->has_timer) {
+        uv_timer_init(http->loop, &call->timer);
+        call->timer.data = call;
+        call->has_timer = true;
+        http->open_handles++;
+    }
+    double ms = ceil(seconds * 1000);
+    uv_timer_start(&call->timer, on_call_timer, ms > 0 ? (uint64_t)ms : 0, 0);
+}
+
+/* ---- messages -------------------------------------------------------------------------------- */
+
+/* "16 MiB", "512 KiB" or "1000 bytes". 'out' holds 32 bytes. */
+static void format_size(size_t n, char *out) {
+    if (n >= (1u << 20) && n % (1u << 20) == 0)
+        snprintf(out, 32, "%zu MiB", n >> 20);
+    else if (n >= 1024 && n % 1024 == 0)
+        snprintf(out, 32, "%zu KiB", n >> 10);
+    else
+        snprintf(out, 32, "%zu bytes", n);
+}
+
+/* "GET /api/v1/query, 3 attempts": the call, for messages. The query is left out: it is long
+ * and says nothing about why a call failed. */
+static void describe_call(const rt_http_call *call, char *out, size_t size) {
+    size_t n = strcspn(call->path, "?");
+    const char *more = "";
+    if (n > PATH_SHOWN) {
+        n = rt_utf8_cut(call->path, n, PATH_SHOWN);
+        more = "…";
+    }
+    snprintf(out, size, "%s %.*s%s, %d attempt%s", method_names[call->method], (int)n, call->path,
+             more, call->r.attempts, call->r.attempts == 1 ? "" : "s");
+}
+
+/* curl's own words for the last attempt's failure. The URL it may quote holds no credentials:
+ * rt_http_target_new refuses user:password@. */
+static const char *curl_words(const rt_http_call *call) {
+    return call->errbuf[0] ? call->errbuf : curl_easy_strerror(call->result);
+}
+
+/* Fills the message of a live call that ended in an error, once its attempts are counted. */
+static void explain(rt_http_call *call) {
+    const rt_http_target *t = call->target;
+    char what[280], size[32], limit[32], where[150];
+    switch (call->r.error) {
+    case RT_ETIMEDOUT:
+        rt_duration_format(t->timeout, limit);
+        snprintf(what, sizeof what, "no answer within %s%s", limit,
+                 call->waited_out ? ": still waiting for its turn under the target's concurrency "
+                                    "and rate limits"
+                                  : "");
+        break;
+    case RT_ECONNREFUSED:
+        snprintf(what, sizeof what, "connection refused by %s", t->authority);
+        break;
+    case RT_ETOOBIG:
+        format_size(t->max_response, size);
+        snprintf(what, sizeof what, "response larger than the %s cap", size);
+        break;
+    case RT_ETLS:
+        snprintf(what, sizeof what, "TLS failure with %s: %s", t->authority, curl_words(call));
+        break;
+    case RT_ECONNECT:
+        if (call->result == CURLE_COULDNT_RESOLVE_HOST)
+            snprintf(what, sizeof what, "cannot resolve the host of %s", t->authority);
+        else if (call->result == CURLE_GOT_NOTHING)
+            snprintf(what, sizeof what, "%s closed the connection without replying", t->authority);
+        else if (call->result == CURLE_COULDNT_CONNECT)
+            snprintf(what, sizeof what, "cannot connect to %s: %s", t->authority, curl_words(call));
+        else
+            snprintf(what, sizeof what, "connection to %s failed: %s", t->authority,
+                     curl_words(call));
+        break;
+    default:
+        snprintf(what, sizeof what, "%s",
+                 call->out_of_memory ? "out of memory for the response" : curl_words(call));
+        break;
+    }
+    describe_call(call, where, sizeof where);
+    snprintf(call->r.message, sizeof call->r.message, "%.64s: %s (%s)", t->name, what, where);
+}
+
+/* ---- outcomes -------------------------------------------------------------------------------- */
+
+static int map_error(const rt_http_call *call) {
+    switch (call->result) {
+    case CURLE_OK:
+        return RT_OK;
+    case CURLE_OPERATION_TIMEDOUT:
+        return RT_ETIMEDOUT;
+    case CURLE_COULDNT_CONNECT:
+        return call->os_errno == ECONNREFUSED ? RT_ECONNREFUSED : RT_ECONNECT;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_GOT_NOTHING:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+        return RT_ECONNECT;
+    case CURLE_FILESIZE_EXCEEDED:
+        return RT_ETOOBIG;
+    case CURLE_WRITE_ERROR:
+        return call->too_big ? RT_ETOOBIG : RT_EINTERNAL;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_USE_SSL_FAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CLIENTCERT:
+        return RT_ETLS;
+    default:
+        return RT_EINTERNAL;
+    }
+}
+
+/* Transport failures after which the request may not have been seen, or was not answered:
+ * worth another attempt when the call is idempotent. */
+static bool retryable_failure(CURLcode result) {
+    return result == CURLE_COULDNT_CONNECT || result == CURLE_GOT_NOTHING ||
+           result == CURLE_RECV_ERROR || result == CURLE_SEND_ERROR;
+}
+
+/* Fills 'call->r' from the attempt that just ended. */
+static void take_outcome(rt_http_call *call) {
+    rt_http_response *r = &call->r;
+    const char *type = NULL;
+    r->status = 0;
+    curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_easy_getinfo(call->easy, CURLINFO_OS_ERRNO, &call->os_errno);
+    curl_easy_getinfo(call->easy, CURLINFO_CONTENT_TYPE, &type);
+    snprintf(r->content_type, sizeof r->content_type, "%s", type ? type : "");
+    r->error = map_error(call);
+    r->message[0] = '\0';
+    r->body = call->buf && r->error == RT_OK ? call->buf : empty_body;
+    r->len = r->error == RT_OK ? call->len : 0;
+    r->bytes = r->len;
+}
+
+static bool wants_retry(const rt_http_call *call) {
+    if (!call->idempotent || call->r.attempts >= call->max_attempts)
+        return false;
+    if (call->result == CURLE_OK)
+        return call->r.status == 429 || (call->r.status >= 500 && call->r.status <= 599);
+    return retryable_failure(call->result);
+}
+
+/* A number in [0, 1), from xorshift64*: jitter needs no better. */
+static double random01(rt_http *http) {
+    uint64_t x = http->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    http->rng = x;
+    return (double)((x * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
+}
+
+static void record(rt_http_call *call) {
+    rt_http *http = call->target->http;
+    const rt_http_response *r = &call->r;
+    rt_exchange e = {
+        .connector = call->target->name,
+        .method = method_names[call->method],
+        .path = call->path,
+        .body = call->body,
+        .body_len = call->body_len,
+        .error = r->error,
+        .message = r->message[0] ? r->message : NULL,
+        .status = r->status,
+        .response = r->body,
+        .response_len = r->len,
+        .bytes = r->bytes,
+        .content_type = r->content_type[0] ? r->content_type : NULL,
+    };
+    rt_recording_add(http->recording, &e);
+}
+
+/* Ends 'call': records it, tells its owner and frees it. The caller must not touch the client
+ * afterwards except to read http->closing. */
+static void finish(rt_http_call *call) {
+    rt_http *http = call->target->http;
+    ring_remove(&call->in_client);
+    ring_remove(&call->in_wait);
+    call->r.duration = now() - call->started;
+    if (call->replayed) {
+        /* The recording's own bytes, NUL-terminated (rt_recording_match): nothing copied. The
+         * cast only matches the response's type; the callback may not write to the body. */
+        call->r.body = call->replay_body ? (char *)call->replay_body : empty_body;
+    } else {
+        if (!call->r.body) /* it ended before any answer */
+            call->r.body = empty_body;
+        if (call->r.error != RT_OK && !call->r.message[0])
+            explain(call);
+        if (http->recording && rt_recording_get_mode(http->recording) == RT_RECORDING_RECORD)
+            record(call);
+    }
+    call->done(&call->r, call->ud);
+    call_free(call);
+}
+
+static void on_ready(uv_idle_t *idle);
+
+/* Puts 'call' in the ready list, to be finished from the loop. */
+static void make_ready(rt_http_call *call) {
+    rt_http *http = call->target->http;
+    call->state = READY;
+    ring_remove(&call->in_wait);
+    ring_insert_before(&http->ready, &call->in_wait);
+    if (!uv_is_active((uv_handle_t *)&http->ready_idle))
+        uv_idle_start(&http->ready_idle, on_ready);
+}
+
+static void fail_early(rt_http_call *call, int error, CURLcode result) {
+    call->r.error = error;
+    call->result = result;
+    make_ready(call);
+}
+
+/* ---- attempts -------------------------------------------------------------------------------- */
+
+static size_t on_body(char *data, size_t size, size_t n, void *ud) {
+    rt_http_call *call = ud;
+    size_t add = size * n, cap = call->target->max_response;
+    if (add > cap - call->len) {
+        call->too_big = true;
+        return 0;
+    }
+    if (call->len + add + 1 > call->cap) {
+        size_t want = call->cap ? call->cap : FIRST_BUFFER;
+        while (want < call->len + add + 1)
+            want *= 2;
+        if (want > cap + 1)
+            want = cap + 1;
+        char *p = realloc(call->buf, want); /* the size comes from the network */
+        if (!p) {
+            call->out_of_memory = true;
+            return 0;
+        }
+        call->buf = p;
+        call->cap = want;
+    }
+    memcpy(call->buf + call->len, data, add);
+    call->len += add;
+    call->buf[call->len] = '\0';
+    return add;
+}
+
+/* Retry-After's value: delta seconds, or an HTTP date. Returns seconds from now, or -1. */
+static double parse_retry_after(const char *value, size_t n) {
+    char text[64];
+    while (n && (*value == ' ' || *value == '\t'))
+        value++, n--;
+    while (n && (value[n - 1] == '\r' || value[n - 1] == '\n' || value[n - 1] == ' '))
+        n--;
+    if (n == 0 || n >= sizeof text)
+        return -1;
+    memcpy(text, value, n);
+    text[n] = '\0';
+    if (strspn(text, "0123456789") == n)
+        return strtod(text, NULL);
+    time_t at = curl_getdate(text, NULL);
+    if (at == -1)
+        return -1;
+    double delta = difftime(at, time(NULL));
+    return delta > 0 ? delta : 0;
+}
+
+static size_t on_header(char *line, size_t size, size_t n, void *ud) {
+    rt_http_call *call = ud;
+    size_t len = size * n;
+    static const char name[] = "Retry-After:";
+    if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) /* a new response: forget the last one's */
+        call->retry_after = -1;
+    else if (len > sizeof name - 1 && strncasecmp(line, name, sizeof name - 1) == 0)
+        call->retry_after = parse_retry_after(line + sizeof name - 1, len - (sizeof name - 1));
+    return len;
+}
+
+/* Makes the call's easy handle: everything but the attempt's timeout, set once per call. */
+static int setup_easy(rt_http_call *call) {
+    rt_http_target *t = call->target;
+    CURL *e = curl_easy_init();
+    if (!e)
+        return RT_EINTERNAL;
+    size_t nb = strlen(t->base_url), np = strlen(call->path);
+    char *url = rt_xmalloc(nb + np + 1);
+    memcpy(url, t->base_url, nb);
+    memcpy(url + nb, call->path, np + 1);
+    curl_easy_setopt(e, CURLOPT_URL, url); /* curl copies it */
+    free(url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, call);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, call->errbuf);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, call);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, call);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "inquest/" INQUEST_VERSION);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, t->tls_verify ? 1L : 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, t->tls_verify ? 2L : 0L);
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->max_response);
+    if (call->method == RT_HTTP_POST) {
+        char line[160];
+        for (const struct curl_slist *h = t->headers; h; h = h->next)
+            call->post_headers = curl_slist_append(call->post_headers, h->data);
+        snprintf(line, sizeof line, "Content-Type: %s",
+                 call->content_type ? call->content_type : "application/json");
+        call->post_headers = curl_slist_append(call->post_headers, line);
+        /* No "100 Continue" round trip before a large body: the backends answer at once. */
+        call->post_headers = curl_slist_append(call->post_headers, "Expect:");
+        curl_easy_setopt(e, CURLOPT_POST, 1L);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, call->body ? call->body : empty_body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)call->body_len);
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, call->post_headers);
+    } else {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+    }
+    call->easy = e;
+    return RT_OK;
+}
+
+/* Sends the next attempt of 'call', which holds a slot; failures go to the ready list. */
+static void start_attempt(rt_http_call *call) {
+    rt_http_target *t = call->target;
+    double left = call->deadline - now();
+    if (left < MIN_ATTEMPT) {
+        fail_early(call, RT_ETIMEDOUT, CURLE_OPERATION_TIMEDOUT);
+        return;
+    }
+    if (!call->easy && setup_easy(call) != RT_OK) {
+        fail_early(call, RT_EINTERNAL, CURLE_FAILED_INIT);
+        return;
+    }
+    call->len = 0;
+    call->too_big = call->out_of_memory = false;
+    call->retry_after = -1;
+    call->errbuf[0] = '\0';
+    curl_easy_setopt(call->easy, CURLOPT_TIMEOUT_MS, (long)ceil(left * 1000));
+    call->r.attempts++;
+    if (curl_multi_add_handle(t->http->multi, call->easy) != CURLM_OK) {
+        fail_early(call, RT_EINTERNAL, CURLE_FAILED_INIT);
+        return;
+    }
+    call->state = RUNNING;
+    t->running++;
+}
+
+/* Takes a token of 't's bucket, or returns how many seconds until there is one. */
+static double take_token(rt_http_target *t) {
+    if (t->rate <= 0)
+        return 0;
+    double at = now();
+    t->tokens += (at - t->refilled) * t->rate;
+    if (t->tokens > t->burst)
+        t->tokens = t->burst;
+    t->refilled = at;
+    if (t->tokens >= 1) {
+        t->tokens -= 1;
+        return 0;
+    }
+    return (1 - t->tokens) / t->rate;
+}
+
+static void on_pump_timer(uv_timer_t *timer);
+
+/* Starts queued calls of 't' while it has free slots and tokens. Retries took their token with
+ * their first attempt: the rate limit counts calls, not attempts. */
+static void pump(rt_http_target *t) {
+    while (!ring_empty(&t->queue) && t->running < t->concurrency) {
+        rt_http_call *call = RING_ENTRY(t->queue.next, rt_http_call, in_wait);
+        if (call->r.attempts == 0) {
+            double wait = take_token(t);
+            if (wait > 0) {
+                uv_timer_start(&t->pump_timer, on_pump_timer, (uint64_t)ceil(wait * 1000), 0);
+                return;
+            }
+        }
+        ring_remove(&call->in_wait);
+        if (call->has_timer)
+            uv_timer_stop(&call->timer);
+        start_attempt(call);
+    }
+}
+
+static void on_pump_timer(uv_timer_t *timer) {
+    pump(timer->data);
+}
+
+/* Puts 'call' in its target's queue ('front' for a retry) and starts what can start. */
+static void enqueue(rt_http_call *call, bool front) {
+    rt_http_target *t = call->target;
+    call->state = QUEUED;
+    ring_insert_before(front ? t->queue.next : &t->queue, &call->in_wait);
+    pump(t);
+    if (call->state == QUEUED)
+        arm(call, call->deadline - now());
+}
+
+static void on_call_timer(uv_timer_t *timer) {
+    rt_http_call *call = timer->data;
+    if (call->state == BACKOFF) {
+        enqueue(call, true);
+        return;
+    }
+    double left = call->deadline - now();
+    if (left >= MIN_ATTEMPT) { /* libuv's clock runs a little behind ours */
+        arm(call, left);
+        return;
+    }
+    call->waited_out = true;
+    call->r.error = RT_ETIMEDOUT;
+    call->result = CURLE_OPERATION_TIMEDOUT;
+    finish(call);
+}
+
+/* The attempt of 'call' is over: retry it, or end it. */
+static void attempt_done(rt_http_call *call, CURLcode result) {
+    rt_http_target *t = call->target;
+    rt_http *http = t->http;
+    curl_multi_remove_handle(http->multi, call->easy);
+    t->running--;
+    call->result = result;
+    take_outcome(call);
+    pump(t);
+    if (wants_retry(call)) {
+        double delay = BACKOFF_BASE * pow(2, call->r.attempts - 1);
+        if (delay > BACKOFF_CAP)
+            delay = BACKOFF_CAP;
+        delay *= 0.5 + 0.5 * random01(http);
+        if (call->retry_after > delay)
+            delay = call->retry_after;
+        if (now() + delay + MIN_ATTEMPT < call->deadline) {
+            call->state = BACKOFF;
+            arm(call, delay);
+            return;
+        }
+        /* No time for the wait the server or the backoff asks: the last outcome stands. */
+    }
+    finish(call);
+}
+
+/* ---- driving curl ---------------------------------------------------------------------------- */
+
+static void check_done(rt_http *http) {
+    CURLMsg *m;
+    int left;
+    while (!http->closing && (m = curl_multi_info_read(http->multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        char *call = NULL;
+        CURLcode result = m->data.result; /* 'm' dies with the easy handle's removal */
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &call);
+        attempt_done((rt_http_call *)(void *)call, result);
+    }
+}
+
+static void on_poll(uv_poll_t *poll, int status, int events) {
+    sock *k = poll->data;
+    rt_http *http = k->http;
+    int flags = 0, running;
+    if (http->closing)
+        return;
+    if (status < 0)
+        flags = CURL_CSELECT_ERR;
+    else
+        flags = (events & UV_READABLE ? CURL_CSELECT_IN : 0) |
+                (events & UV_WRITABLE ? CURL_CSELECT_OUT : 0);
+    curl_multi_socket_action(http->multi, k->fd, flags, &running);
+    check_done(http);
+}
+
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp) {
+    rt_http *http = userp;
+    sock *k = socketp;
+    (void)easy;
+    if (what == CURL_POLL_REMOVE) {
+        if (k) {
+            sock_close(k);
+            if (http->multi)
+                curl_multi_assign(http->multi, fd, NULL);
+        }
+        return 0;
+    }
+    if (!k) {
+        k = rt_xcalloc(1, sizeof *k);
+        k->http = http;
+        k->fd = fd;
+        if (uv_poll_init_socket(http->loop, &k->poll, fd) != 0) {
+            free(k);
+            return -1;
+        }
+        k->poll.data = k;
+        http->open_handles++;
+        ring_insert_before(&http->sockets, &k->in_client);
+        curl_multi_assign(http->multi, fd, k);
+    }
+    int events = (what & CURL_POLL_IN ? UV_READABLE : 0) | (what & CURL_POLL_OUT ? UV_WRITABLE : 0);
+    uv_poll_start(&k->poll, events, on_poll);
+    return 0;
+}
+
+static void on_curl_timeout(uv_timer_t *timer) {
+    rt_http *http = timer->data;
+    int running;
+    if (http->closing)
+        return;
+    curl_multi_socket_action(http->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(http);
+}
+
+static int on_curl_timer(CURLM *multi, long ms, void *userp) {
+    rt_http *http = userp;
+    (void)multi;
+    if (ms < 0 || http->closing)
+        uv_timer_stop(&http->curl_timer);
+    else /* 0 too goes through the loop: curl may not be called back from its own callback */
+        uv_timer_start(&http->curl_timer, on_curl_timeout, (uint64_t)ms, 0);
+    return 0;
+}
+
+static void on_ready(uv_idle_t *idle) {
+    rt_http *http = idle->data;
+    ring batch;
+    /* Only the calls ready now: those made ready by the callbacks wait for the next turn, so a
+     * callback that starts a call for each one it gets cannot hold the loop here. */
+    ring_move(&http->ready, &batch);
+    uv_idle_stop(idle);
+    while (!ring_empty(&batch)) {
+        finish(RING_ENTRY(batch.next, rt_http_call, in_wait));
+        if (http->closing)
+            return;
+    }
+}
+
+/* ---- the API --------------------------------------------------------------------------------- */
+
+static void global_init(void) {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+rt_http *rt_http_new(uv_loop_t *loop) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, global_init);
+    rt_http *http = rt_xcalloc(1, sizeof *http);
+    http->loop = loop;
+    http->multi = curl_multi_init();
+    if (!http->multi) {
+        fprintf(stderr, "inquest: cannot create a curl multi handle\n");
+        abort();
+    }
+    curl_multi_setopt(http->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(http->multi, CURLMOPT_SOCKETDATA, http);
+    curl_multi_setopt(http->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(http->multi, CURLMOPT_TIMERDATA, http);
+    curl_multi_setopt(http->multi, CURLMOPT_MAXCONNECTS, (long)MAX_CONNECTS);
+    curl_multi_setopt(http->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
+    uv_timer_init(loop, &http->curl_timer);
+    http->curl_timer.data = http;
+    uv_idle_init(loop, &http->ready_idle);
+    http->ready_idle.data = http;
+    http->open_handles = 2;
+    ring_init(&http->calls);
+    ring_init(&http->ready);
+    ring_init(&http->sockets);
+    http->rng = (uv_hrtime() ^ (uint64_t)(uintptr_t)http) | 1;
+    return http;
+}
+
+void rt_http_free(rt_http *http) {
+    if (!http)
+        return;
+    http->closing = true;
+    /* Cancelling one call touches no other while closing (nothing is pumped), so the next
+     * member can be read first. */
+    for (ring *r = http->calls.next, *next; r != &http->calls; r = next) {
+        next = r->next;
+        rt_http_cancel(RING_ENTRY(r, rt_http_call, in_client));
+    }
+    CURLM *multi = http->multi;
+    http->multi = NULL;
+    curl_multi_cleanup(multi);
+    while (!ring_empty(&http->sockets))
+        sock_close(RING_ENTRY(http->sockets.next, sock, in_client));
+    for (rt_http_target *t = http->targets; t; t = t->next)
+        uv_close((uv_handle_t *)&t->pump_timer, on_target_timer_closed);
+    uv_close((uv_handle_t *)&http->curl_timer, on_client_handle_closed);
+    uv_close((uv_handle_t *)&http->ready_idle, on_client_handle_closed);
+}
+
+void rt_http_set_recording(rt_http *http, rt_recording *recording) {
+    http->recording = recording;
+}
+
+/* Checks 'o' for rt_http_target_new; the reason in 'why'. Header lines are checked for shape
+ * only and never quoted: they hold credentials. */
+static bool target_options_ok(const rt_http_target_options *o, char *why) {
+    const char *name = o->name && *o->name ? o->name : NULL;
+    if (!name) {
+        snprintf(why, 256, "a target needs a name");
+        return false;
+    }
+    if (o->base_url) {
+        const char *rest = strncmp(o->base_url, "http://", 7) == 0    ? o->base_url + 7
+                           : strncmp(o->base_url, "https://", 8) == 0 ? o->base_url + 8
+                                                                      : NULL;
+        if (!rest) {
+            snprintf(why, 256, "%.64s: the base URL must start with http:// or https://", name);
+            return false;
+        }
+        size_t authority = strcspn(rest, "/?#");
+        if (authority == 0 || memchr(rest, '@', authority)) {
+            snprintf(why, 256, "%.64s: the base URL needs a host and no user:password@", name);
+            return false;
+        }
+    }
+    for (size_t i = 0; i < o->n_headers; i++) {
+        const char *h = o->headers[i];
+        if (!h || !strchr(h, ':') || h[0] == ':' || strpbrk(h, "\r\n")) {
+            snprintf(why, 256, "%.64s: header %zu is not a \"Name: value\" line", name, i + 1);
+            return false;
+        }
+    }
+    return true;
+}
+
+rt_http_target *rt_http_target_new(rt_http *http, const rt_http_target_options *options,
+                                   char *why) {
+    if (!target_options_ok(options, why))
+        return NULL;
+    rt_http_target *t = rt_xcalloc(1, sizeof *t);
+    t->http = http;
+    t->name = rt_xstrdup(options->name);
+    if (options->base_url) {
+        t->base_url = rt_xstrdup(options->base_url);
+        size_t n = strlen(t->base_url);
+        while (n > 0 && t->base_url[n - 1] == '/') /* the call's path brings its own */
+            t->base_url[--n] = '\0';
+        const char *host = strstr(t->base_url, "://") + 3;
+        size_t len = strcspn(host, "/?#");
+        t->authority = rt_xmalloc(len + 1);
+        memcpy(t->authority, host, len);
+        t->authority[len] = '\0';
+    } else {
+        t->authority = rt_xstrdup("(no base URL)");
+    }
+    t->timeout = options->timeout > 0 ? options->timeout : DEFAULT_TIMEOUT;
+    t->max_response = options->max_response ? options->max_response : DEFAULT_MAX_RESPONSE;
+    t->rate = options->rate_limit > 0 ? options->rate_limit : 0;
+    t->burst = t->rate > 1 ? t->rate : 1;
+    t->tokens = t->burst;
+    t->refilled = now();
+    t->concurrency = options->concurrency > 0 ? options->concurrency : DEFAULT_CONCURRENCY;
+    t->retries = options->retries < 0 ? 0 : options->retries ? options->retries : DEFAULT_RETRIES;
+    t->tls_verify = options->tls_verify;
+    for (size_t i = 0; i < options->n_headers; i++)
+        t->headers = curl_slist_append(t->headers, options->headers[i]);
+    ring_init(&t->queue);
+    uv_timer_init(http->loop, &t->pump_timer);
+    t->pump_timer.data = t;
+    http->open_handles++;
+    t->next = http->targets;
+    http->targets = t;
+    return t;
+}
+
+const char *rt_http_target_name(const rt_http_target *target) {
+    return target->name;
+}
+
+/* Answers 'call' from the recording: no network, no handle, nothing copied but on a miss. */
+static void replay(rt_http_call *call, const rt_http_request *request) {
+    rt_http_target *t = call->target;
+    rt_http_response *r = &call->r;
+    const char *path = request->path ? request->path : "";
+    rt_exchange e = {
+        .connector = t->name,
+        .method = method_names[call->method],
+        .path = path,
+        .body = request->body,
+        .body_len = request->body ? request->body_len : 0,
+    };
+    call->replayed = true;
+    r->attempts = 1;
+    if (rt_recording_match(t->http->recording, &e) == RT_OK) {
+        r->error = e.error;
+        r->status = e.status;
+        call->replay_body = e.response;
+        r->len = e.response ? e.response_len : 0;
+        r->bytes = e.bytes;
+        snprintf(r->message, sizeof r->message, "%s", e.message ? e.message : "");
+        snprintf(r->content_type, sizeof r->content_type, "%s",
+                 e.content_type ? e.content_type : "");
+    } else {
+        int n = snprintf(r->message, sizeof r->message, "replay: no recorded response for %s %s %s",
+                         t->name, e.method, path);
+        if (e.body_len && n > 0 && (size_t)n < sizeof r->message)
+            snprintf(r->message + n, sizeof r->message - n, " with body %.*s",
+                     (int)rt_utf8_cut(e.body, e.body_len, REPLAY_BODY_SHOWN), e.body);
+        r->error = RT_EREPLAY;
+    }
+    make_ready(call);
+}
+
+rt_http_call *rt_http_start(rt_http_target *target, const rt_http_request *request,
+                            rt_http_done done, void *ud) {
+    rt_http *http = target->http;
+    rt_http_call *call = rt_xcalloc(1, sizeof *call);
+    call->target = target;
+    call->done = done;
+    call->ud = ud;
+    call->method = request->method == RT_HTTP_POST ? RT_HTTP_POST : RT_HTTP_GET;
+    call->started = now();
+    call->deadline = call->started + target->timeout;
+    call->retry_after = -1;
+    ring_init(&call->in_wait);
+    ring_insert_before(&http->calls, &call->in_client);
+    if (http->recording && rt_recording_get_mode(http->recording) == RT_RECORDING_REPLAY) {
+        replay(call, request);
+        return call;
+    }
+    call->path = rt_xstrdup(request->path ? request->path : "");
+    if (request->body) {
+        call->body = rt_xmalloc(request->body_len + 1);
+        memcpy(call->body, request->body, request->body_len);
+        call->body[request->body_len] = '\0';
+        call->body_len = request->body_len;
+    }
+    if (request->content_type)
+        call->content_type = rt_xstrdup(request->content_type);
+    call->idempotent = request->idempotent;
+    call->max_attempts = request->idempotent ? 1 + target->retries : 1;
+    if (!target->base_url) {
+        char where[150];
+        describe_call(call, where, sizeof where);
+        snprintf(call->r.message, sizeof call->r.message,
+                 "%.64s: no base URL to send the call to (%s)", target->name, where);
+        fail_early(call, RT_EINTERNAL, CURLE_URL_MALFORMAT);
+        return call;
+    }
+    enqueue(call, false);
+    return call;
+}
+
+void rt_http_cancel(rt_http_call *call) {
+    rt_http_target *t = call->target;
+    rt_http *http = t->http;
+    bool was_running = call->state == RUNNING;
+    if (was_running) {
+        curl_multi_remove_handle(http->multi, call->easy);
+        t->running--;
+    }
+    ring_remove(&call->in_wait);
+    ring_remove(&call->in_client);
+    if (call->has_timer)
+        uv_timer_stop(&call->timer);
+    call_free(call);
+    if (was_running && !http->closing)
+        pump(t);
+}

@@ -45,8 +45,7 @@ typedef struct rt_http_target rt_http_target;
 
 /* Adds a target to 'http'; it lives as long as the client. Returns NULL (and the reason in
  * 'why', at least 256 bytes) when the base URL is not http:// or https://. */
-rt_http_target *rt_http_target_new(rt_http *http, const rt_http_target_options *options,
-                                   char *why);
+rt_http_target *rt_http_target_new(rt_http *http, const rt_http_target_options *options, char *why);
 const char *rt_http_target_name(const rt_http_target *target);
 
 typedef enum rt_http_method { RT_HTTP_GET = 0, RT_HTTP_POST } rt_http_method;
@@ -66,15 +65,17 @@ typedef struct rt_http_request {
  * caller judges 4xx and 5xx: the backend's body says what went wrong); otherwise one of
  * RT_ETIMEDOUT, RT_ECONNREFUSED, RT_ECONNECT, RT_ETLS, RT_ETOOBIG (the body passed the cap),
  * RT_ELIMIT, RT_EREPLAY (no recorded response) or RT_EINTERNAL, and 'message' says what
- * happened in words a user can act on, naming the target (never a credential). */
+ * happened in words a user can act on, naming the target (never a credential). The body is
+ * the call's (a replayed one's is the recording's own bytes, not a copy). */
 typedef struct rt_http_response {
     int error;
     char message[512];
-    long status;           /* HTTP status, 0 when none arrived */
-    char *body;            /* NUL-terminated; owned by the call, valid during the callback */
+    long status; /* HTTP status, 0 when none arrived */
+    char *body;  /* NUL-terminated, read-only, valid during the callback; "" on errors */
     size_t len;
+    size_t bytes;           /* the body's size as received: 'len', or as recorded when replayed */
     char content_type[128]; /* "" when absent */
-    int attempts;           /* 1 + retries made */
+    int attempts;           /* 1 + retries made; 0 when the call never left the queue */
     double duration;        /* seconds from the start (queueing included) to the end */
 } rt_http_response;
 
@@ -90,7 +91,8 @@ typedef void (*rt_http_done)(const rt_http_response *response, void *ud);
  * runs or it is cancelled. */
 rt_http_call *rt_http_start(rt_http_target *target, const rt_http_request *request,
                             rt_http_done done, void *ud);
-/* Stops 'call' and frees it; its callback will not be called. */
+/* Stops 'call' and frees it, at any stage (queued, in flight, between attempts, replay
+ * pending); its callback will not be called. Not for a call whose callback has run. */
 void rt_http_cancel(rt_http_call *call);
 
 #endif

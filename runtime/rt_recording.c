@@ -1,1 +1,965 @@
-/* runtime/rt_recording.c -- placeholder, being written. */
+/* runtime/rt_recording.c -- recordings of connector exchanges: the file format of
+ * docs/recording.md (JSON through jansson), its strict loader, and the index that serves
+ * recorded exchanges in order. rt_http.c records into a recording and replays from it.
+ *
+ * Design notes. A recording is an array of entries, each one malloc'd block holding all its
+ * strings (request half first, response half after), NUL-terminated so that bodies can be handed
+ * out as C strings. Entries with the same request (connector, method, path, body bytes) form a
+ * group, chained through `next` in recorded order; an open-addressing table (linear probing, at
+ * most half full) maps a request's 64-bit hash to its group, and the group's `cursor` is the next
+ * entry to serve. So a match is one hash of the request, a probe or two and one comparison,
+ * whatever the size of the recording. Invariants:
+ *   - a group's cursor only moves forward: a served entry is marked and never served again; an
+ *     entry added to an exhausted group becomes its cursor;
+ *   - loading succeeds whole, or reports every problem (up to MAX_PROBLEMS) and returns nothing;
+ *   - what save writes, load reads back to the same exchanges: request bodies and text bodies
+ *     byte for byte, JSON response bodies as equal JSON. Save checks its document with the
+ *     loader's own rules before writing, so a recorder's mistake fails at record time, not at
+ *     the first replay;
+ *   - no credential is ever written: requests carry no headers at all, and a connector's "auth"
+ *     and "headers" settings are dropped from the meta data on save and refused on load. */
+#define _POSIX_C_SOURCE 200809L /* fdopen, fsync, mkstemp */
+#include "rt_recording.h"
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define RECORDING_MAX ((size_t)256 << 20) /* bytes of a recording file */
+#define MAX_PROBLEMS  100                 /* reported by one load */
+#define FIELD_MAX     256                 /* bytes of a field path in a message */
+#define NONE          SIZE_MAX            /* no entry, no group */
+
+/* The members of a recording's top level that make up its meta data. */
+static const char *const META_MEMBERS[] = {"analyzer", "connectors", "id", "inputs", "now", NULL};
+
+typedef struct entry {
+    char *block; /* owns every string below */
+    const char *connector, *method, *path;
+    const char *body; /* request body; "" when none */
+    size_t body_len;
+    int error;           /* RT_OK, or the transport error the call ended with */
+    const char *message; /* NULL when none */
+    long status;
+    const char *response; /* response body; "" when none */
+    size_t response_len;
+    size_t bytes;             /* the body's size as received */
+    const char *content_type; /* NULL when none */
+    uint64_t hash;            /* of the request half */
+    size_t next;              /* the next entry with the same request, or NONE */
+    bool served;
+} entry;
+
+typedef struct group {
+    size_t first, last; /* entries with this request, chained through entry.next */
+    size_t cursor;      /* the next one to serve, or NONE when all are served */
+} group;
+
+struct rt_recording {
+    rt_recording_mode mode;
+    json_t *meta; /* owned */
+    entry *entries;
+    size_t n_entries, cap_entries;
+    group *groups;
+    size_t n_groups, cap_groups;
+    size_t *slots; /* group index + 1, 0 when empty; n_slots is 0 or a power of two */
+    size_t n_slots;
+};
+
+/* ---- error names ------------------------------------------------------------------------ */
+
+int rt_errcode_from_name(const char *name) {
+#define XX(code, msg)                                                                              \
+    if (strcmp(name, #code) == 0)                                                                  \
+        return RT_##code;
+    RT_ERRNO_MAP(XX)
+#undef XX
+    return RT_OK;
+}
+
+/* ---- the index -------------------------------------------------------------------------- */
+
+#define HASH_K 0x9e3779b97f4a7c15ULL
+
+/* Folds 'n' bytes at 'p' into 'h', eight at a time, with their length so that the parts of a
+ * request cannot run into each other ("ab"+"c" is not "a"+"bc"). */
+static uint64_t hash_bytes(uint64_t h, const void *p, size_t n) {
+    const unsigned char *s = p;
+    uint64_t w;
+    h = (h ^ n) * HASH_K;
+    for (; n >= 8; s += 8, n -= 8) {
+        memcpy(&w, s, 8);
+        h = (h ^ w) * HASH_K;
+        h ^= h >> 29;
+    }
+    w = 0;
+    memcpy(&w, s, n);
+    h = (h ^ w) * HASH_K;
+    return h ^ (h >> 29);
+}
+
+/* The 64-bit finaliser of MurmurHash3: every input bit reaches the low bits the table uses. */
+static uint64_t hash_mix(uint64_t h) {
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    return h ^ (h >> 33);
+}
+
+static uint64_t request_hash(const char *connector, const char *method, const char *path,
+                             const char *body, size_t body_len) {
+    uint64_t h = hash_bytes(0, connector, strlen(connector));
+    h = hash_bytes(h, method, strlen(method));
+    h = hash_bytes(h, path, strlen(path));
+    return hash_mix(hash_bytes(h, body ? body : "", body_len));
+}
+
+static bool same_request(const entry *a, uint64_t hash, const rt_exchange *e) {
+    return a->hash == hash && a->body_len == e->body_len && strcmp(a->path, e->path) == 0 &&
+           strcmp(a->connector, e->connector) == 0 && strcmp(a->method, e->method) == 0 &&
+           (e->body_len == 0 || memcmp(a->body, e->body, e->body_len) == 0);
+}
+
+/* The group of the request in 'e' (whose hash is 'hash'), or NONE. */
+static size_t group_find(const rt_recording *r, uint64_t hash, const rt_exchange *e) {
+    if (r->n_slots == 0)
+        return NONE;
+    size_t mask = r->n_slots - 1;
+    for (size_t i = (size_t)hash & mask; r->slots[i]; i = (i + 1) & mask) {
+        size_t g = r->slots[i] - 1;
+        if (same_request(&r->entries[r->groups[g].first], hash, e))
+            return g;
+    }
+    return NONE;
+}
+
+static void slot_put(size_t *slots, size_t n_slots, uint64_t hash, size_t g) {
+    size_t i = (size_t)hash & (n_slots - 1);
+    while (slots[i])
+        i = (i + 1) & (n_slots - 1);
+    slots[i] = g + 1;
+}
+
+/* Makes room for one more group, keeping the table at most half full. */
+static void slots_reserve(rt_recording *r) {
+    if ((r->n_groups + 1) * 2 <= r->n_slots)
+        return;
+    size_t n = r->n_slots ? r->n_slots * 2 : 64;
+    size_t *slots = rt_xcalloc(n, sizeof *slots);
+    for (size_t g = 0; g < r->n_groups; g++)
+        slot_put(slots, n, r->entries[r->groups[g].first].hash, g);
+    free(r->slots);
+    r->slots = slots;
+    r->n_slots = n;
+}
+
+/* Copies the exchange 'e' into a new entry and indexes it. Returns RT_OK, or RT_ENOMEM when its
+ * strings (whose sizes come from the network or the file) do not fit in memory. */
+static int entry_add(rt_recording *r, const rt_exchange *e) {
+    bool failed = e->error != RT_OK;
+    const char *message = failed && e->message ? e->message : NULL;
+    const char *content_type = !failed ? e->content_type : NULL;
+    size_t response_len = failed || !e->response ? 0 : e->response_len;
+    size_t body_len = e->body ? e->body_len : 0;
+    size_t lens[] = {strlen(e->connector) + 1,
+                     strlen(e->method) + 1,
+                     strlen(e->path) + 1,
+                     body_len + 1,
+                     message ? strlen(message) + 1 : 0,
+                     response_len + 1,
+                     content_type ? strlen(content_type) + 1 : 0};
+    size_t total = 0;
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        if (lens[i] > SIZE_MAX - total)
+            return RT_ENOMEM;
+        total += lens[i];
+    }
+    char *block = malloc(total), *p = block;
+    if (!block)
+        return RT_ENOMEM;
+
+    entry x = {
+        .block = block, .error = failed ? e->error : RT_OK, .status = failed ? 0 : e->status};
+#define COPY(field, src, n)                                                                        \
+    do {                                                                                           \
+        memcpy(p, (src), (n));                                                                     \
+        p[(n)] = '\0';                                                                             \
+        x.field = p;                                                                               \
+        p += (n) + 1;                                                                              \
+    } while (0)
+    COPY(connector, e->connector, lens[0] - 1);
+    COPY(method, e->method, lens[1] - 1);
+    COPY(path, e->path, lens[2] - 1);
+    COPY(body, body_len ? e->body : "", body_len);
+    x.body_len = body_len;
+    if (message)
+        COPY(message, message, lens[4] - 1);
+    COPY(response, response_len ? e->response : "", response_len);
+    x.response_len = response_len;
+    x.bytes = failed ? 0 : e->bytes ? e->bytes : response_len;
+    if (content_type)
+        COPY(content_type, content_type, lens[6] - 1);
+#undef COPY
+    x.hash = request_hash(x.connector, x.method, x.path, x.body, x.body_len);
+    x.next = NONE;
+
+    if (r->n_entries == r->cap_entries) {
+        r->cap_entries = r->cap_entries ? r->cap_entries * 2 : 16;
+        r->entries = rt_xrealloc(r->entries, r->cap_entries * sizeof *r->entries);
+    }
+    size_t index = r->n_entries++;
+    r->entries[index] = x;
+
+    rt_exchange key = {.connector = x.connector,
+                       .method = x.method,
+                       .path = x.path,
+                       .body = x.body,
+                       .body_len = x.body_len};
+    size_t g = group_find(r, x.hash, &key);
+    if (g != NONE) {
+        group *gr = &r->groups[g];
+        r->entries[gr->last].next = index;
+        gr->last = index;
+        if (gr->cursor == NONE)
+            gr->cursor = index;
+        return RT_OK;
+    }
+    slots_reserve(r);
+    if (r->n_groups == r->cap_groups) {
+        r->cap_groups = r->cap_groups ? r->cap_groups * 2 : 16;
+        r->groups = rt_xrealloc(r->groups, r->cap_groups * sizeof *r->groups);
+    }
+    g = r->n_groups++;
+    r->groups[g] = (group){index, index, index};
+    slot_put(r->slots, r->n_slots, x.hash, g);
+    return RT_OK;
+}
+
+/* ---- the recording ---------------------------------------------------------------------- */
+
+rt_recording *rt_recording_new(void) {
+    rt_recording *r = rt_xcalloc(1, sizeof *r);
+    r->mode = RT_RECORDING_RECORD;
+    r->meta = json_object();
+    if (!r->meta)
+        abort(); /* bookkeeping: a few bytes */
+    return r;
+}
+
+void rt_recording_free(rt_recording *r) {
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n_entries; i++)
+        free(r->entries[i].block);
+    free(r->entries);
+    free(r->groups);
+    free(r->slots);
+    json_decref(r->meta);
+    free(r);
+}
+
+rt_recording_mode rt_recording_get_mode(const rt_recording *r) {
+    return r->mode;
+}
+
+json_t *rt_recording_meta(rt_recording *r) {
+    return r->meta;
+}
+
+void rt_recording_add(rt_recording *r, const rt_exchange *e) {
+    if (!e->connector || !e->method || !e->path) {
+        fprintf(stderr, "inquest: rt_recording_add: exchange without connector, method or path\n");
+        abort();
+    }
+    if (entry_add(r, e) != RT_OK) {
+        fprintf(stderr, "inquest: out of memory recording a response of %zu bytes\n",
+                e->response_len);
+        abort();
+    }
+}
+
+int rt_recording_match(rt_recording *r, rt_exchange *e) {
+    uint64_t hash =
+        request_hash(e->connector, e->method, e->path, e->body, e->body ? e->body_len : 0);
+    rt_exchange key = *e;
+    if (!key.body)
+        key.body_len = 0;
+    size_t g = group_find(r, hash, &key);
+    if (g == NONE || r->groups[g].cursor == NONE)
+        return RT_EREPLAY;
+    entry *x = &r->entries[r->groups[g].cursor];
+    r->groups[g].cursor = x->next;
+    x->served = true;
+    e->error = x->error;
+    e->message = x->message;
+    e->status = x->status;
+    e->response = x->response;
+    e->response_len = x->response_len;
+    e->bytes = x->bytes;
+    e->content_type = x->content_type;
+    return RT_OK;
+}
+
+/* ---- bodies -------------------------------------------------------------------------------
+ * A body is written as one of "body_json" (a JSON object or array), "body" (a string: the bytes
+ * when they are UTF-8) or "body_base64" (any other bytes); no member means an empty body. */
+
+static const char BASE64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static json_t *base64_string(const unsigned char *s, size_t n) {
+    char *out = rt_xmalloc((n + 2) / 3 * 4 + 1), *p = out;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)s[i] << 16 | (i + 1 < n ? (uint32_t)s[i + 1] << 8 : 0) |
+                     (i + 2 < n ? s[i + 2] : 0);
+        *p++ = BASE64[v >> 18];
+        *p++ = BASE64[(v >> 12) & 63];
+        *p++ = i + 1 < n ? BASE64[(v >> 6) & 63] : '=';
+        *p++ = i + 2 < n ? BASE64[v & 63] : '=';
+    }
+    json_t *j = json_stringn(out, (size_t)(p - out));
+    free(out);
+    return j;
+}
+
+static int base64_digit(unsigned char c) {
+    const char *p = c ? strchr(BASE64, c) : NULL;
+    return p ? (int)(p - BASE64) : -1;
+}
+
+/* True when the 'n' bytes at 's' are padded base64 (RFC 4648, standard alphabet). */
+static bool base64_valid(const char *s, size_t n) {
+    if (n % 4)
+        return false;
+    size_t pad = n && s[n - 1] == '=' ? 1 + (n > 1 && s[n - 2] == '=') : 0;
+    for (size_t i = 0; i < n - pad; i++)
+        if (base64_digit((unsigned char)s[i]) < 0)
+            return false;
+    return true;
+}
+
+/* Decodes the valid base64 'n' bytes at 's' into 'out' (room for n / 4 * 3); returns the length. */
+static size_t base64_decode(const char *s, size_t n, unsigned char *out) {
+    size_t len = 0;
+    for (size_t i = 0; i < n; i += 4) {
+        uint32_t v = 0;
+        int digits = 0;
+        for (int k = 0; k < 4; k++) {
+            int d = s[i + k] == '=' ? 0 : base64_digit((unsigned char)s[i + k]);
+            digits += s[i + k] != '=';
+            v = v << 6 | (uint32_t)d;
+        }
+        out[len++] = (unsigned char)(v >> 16);
+        if (digits > 2)
+            out[len++] = (unsigned char)(v >> 8);
+        if (digits > 3)
+            out[len++] = (unsigned char)v;
+    }
+    return len;
+}
+
+/* True when 'content_type' says JSON: application/json or any type ending in +json. */
+static bool is_json_type(const char *content_type) {
+    if (!content_type)
+        return false;
+    size_t n = strcspn(content_type, ";");
+    while (n && (content_type[n - 1] == ' ' || content_type[n - 1] == '\t'))
+        n--;
+    return (n == 16 && strncasecmp(content_type, "application/json", 16) == 0) ||
+           (n > 5 && strncasecmp(content_type + n - 5, "+json", 5) == 0);
+}
+
+/* Sets the body member of 'obj' for the 'n' bytes at 'data'. A request body is matched byte for
+ * byte, so it is kept as JSON only when its canonical form (rt_json_canonical: the form in which
+ * Inquest writes JSON) is exactly these bytes. A response body is only read, so it is kept as
+ * JSON whenever it is labelled and parses as JSON: replay serves equal JSON, not the same bytes
+ * (docs/recording.md). */
+static void body_put(json_t *obj, const char *data, size_t n, bool request,
+                     const char *content_type) {
+    if (n == 0)
+        return;
+    if (request || is_json_type(content_type)) {
+        json_t *v = json_loadb(data, n, JSON_REJECT_DUPLICATES, NULL);
+        bool keep = v != NULL;
+        if (v && request) {
+            char *text = rt_json_canonical(v);
+            keep = text && strlen(text) == n && memcmp(text, data, n) == 0;
+            free(text);
+        }
+        if (keep) {
+            json_object_set_new_nocheck(obj, "body_json", v);
+            return;
+        }
+        json_decref(v);
+    }
+    json_t *s = json_stringn(data, n); /* NULL when not UTF-8 */
+    if (s)
+        json_object_set_new_nocheck(obj, "body", s);
+    else
+        json_object_set_new_nocheck(obj, "body_base64", base64_string((const void *)data, n));
+}
+
+/* The bytes of the body of 'obj', a checked request or response: '*data' and '*len', borrowed
+ * from 'obj' or, when '*owned' is set, in a buffer the caller frees. The inverse of body_put.
+ * Returns RT_OK or RT_ENOMEM. */
+static int body_get(json_t *obj, bool request, const char **data, size_t *len, char **owned) {
+    json_t *v;
+    *data = "";
+    *len = 0;
+    *owned = NULL;
+    if ((v = json_object_get(obj, "body"))) {
+        *data = json_string_value(v);
+        *len = json_string_length(v);
+    } else if ((v = json_object_get(obj, "body_base64"))) {
+        size_t n = json_string_length(v);
+        if (!(*owned = malloc(n / 4 * 3 + 1)))
+            return RT_ENOMEM;
+        *len = base64_decode(json_string_value(v), n, (unsigned char *)*owned);
+        *data = *owned;
+    } else if ((v = json_object_get(obj, "body_json"))) {
+        *owned = request ? rt_json_canonical(v) : json_dumps(v, JSON_COMPACT);
+        if (!*owned)
+            return RT_ENOMEM;
+        *data = *owned;
+        *len = strlen(*owned);
+    }
+    return RT_OK;
+}
+
+/* ---- checks -------------------------------------------------------------------------------
+ * One set of rules for what load reads and what save writes. jansson keeps no positions of
+ * values, so a problem is placed by its field path ("exchanges[3].response.status"). */
+
+typedef struct checker {
+    const char *file; /* in messages; NULL when checking a document to be saved */
+    rt_diag *diag;
+    size_t n;
+    json_t *connectors; /* the recording's, to check exchanges against; NULL when absent */
+} checker;
+
+static void problem(checker *c, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void problem(checker *c, const char *field, const char *fmt, ...) {
+    char message[512];
+    va_list ap;
+    if (c->n > MAX_PROBLEMS)
+        return;
+    if (c->n++ == MAX_PROBLEMS) {
+        rt_diag_add(c->diag, c->file, 0, NULL, "too many problems; stopping here");
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    rt_diag_add(c->diag, c->file, 0, field && *field ? field : NULL, "%s", message);
+}
+
+static const char *kind_of(const json_t *v) {
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a real number";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "a boolean";
+    default:
+        return "null";
+    }
+}
+
+/* 'base'.'key' into 'out' (FIELD_MAX bytes), cut when longer. */
+static void join(char *out, const char *base, const char *key) {
+    int n = snprintf(out, FIELD_MAX, "%s%s", base, *base ? "." : "");
+    if (n >= 0 && n < FIELD_MAX)
+        snprintf(out + n, FIELD_MAX - (size_t)n, "%s", key);
+}
+
+static bool listed(const char *const *names, const char *name) {
+    for (; *names; names++)
+        if (strcmp(*names, name) == 0)
+            return true;
+    return false;
+}
+
+/* Reports each member of 'obj' not in 'allowed' (NULL-terminated). */
+static void check_members(checker *c, json_t *obj, const char *path, const char *const *allowed) {
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v) {
+        if (listed(allowed, key))
+            continue;
+        char expected[256] = "", field[FIELD_MAX];
+        for (const char *const *a = allowed; *a; a++)
+            snprintf(expected + strlen(expected), sizeof expected - strlen(expected), "%s%s",
+                     a == allowed ? "" : ", ", *a);
+        join(field, path, key);
+        problem(c, field, "unknown member (expected %s)", expected);
+    }
+}
+
+/* Member 'key' of 'obj' when it is a 'type' (JSON_TRUE: an object or an array); NULL when it is
+ * absent (a problem when 'required') or of another type (a problem). */
+static json_t *member(checker *c, json_t *obj, const char *path, const char *key, json_type type,
+                      bool required) {
+    static const char *const names[] = {[JSON_OBJECT] = "an object",
+                                        [JSON_ARRAY] = "an array",
+                                        [JSON_STRING] = "a string",
+                                        [JSON_INTEGER] = "an integer",
+                                        [JSON_TRUE] = "an object or an array"};
+    char field[FIELD_MAX];
+    json_t *v = json_object_get(obj, key);
+    join(field, path, key);
+    if (!v) {
+        if (required)
+            problem(c, field, "missing (expected %s)", names[type]);
+        return NULL;
+    }
+    bool ok = type == JSON_TRUE ? json_is_object(v) || json_is_array(v) : json_typeof(v) == type;
+    if (!ok) {
+        problem(c, field, "expected %s, got %s", names[type], kind_of(v));
+        return NULL;
+    }
+    if (type == JSON_STRING && strlen(json_string_value(v)) != json_string_length(v)) {
+        problem(c, field, "holds a NUL character");
+        return NULL;
+    }
+    return v;
+}
+
+static void check_body(checker *c, json_t *obj, const char *path) {
+    char field[FIELD_MAX];
+    json_t *v;
+    int n = 0;
+    if ((v = json_object_get(obj, "body"))) {
+        n++;
+        join(field, path, "body");
+        if (!json_is_string(v))
+            problem(c, field, "expected a string, got %s", kind_of(v));
+    }
+    if ((v = json_object_get(obj, "body_base64"))) {
+        n++;
+        join(field, path, "body_base64");
+        if (!json_is_string(v))
+            problem(c, field, "expected a string, got %s", kind_of(v));
+        else if (!base64_valid(json_string_value(v), json_string_length(v)))
+            problem(c, field, "is not padded base64");
+    }
+    if (json_object_get(obj, "body_json")) {
+        n++;
+        member(c, obj, path, "body_json", JSON_TRUE, false);
+    }
+    if (n > 1)
+        problem(c, path, "has %d of body, body_base64 and body_json (at most one)", n);
+}
+
+static void check_request(checker *c, json_t *req, const char *path) {
+    static const char *const members[] = {"body",   "body_base64", "body_json",
+                                          "method", "path",        NULL};
+    char field[FIELD_MAX];
+    json_t *v;
+    check_members(c, req, path, members);
+    if ((v = member(c, req, path, "method", JSON_STRING, true))) {
+        const char *m = json_string_value(v);
+        size_t n = strspn(m, "ABCDEFGHIJKLMNOPQRSTUVWXYZ");
+        join(field, path, "method");
+        if (n == 0 || n > 16 || m[n])
+            problem(c, field, "expected an HTTP method in capitals like GET or POST");
+    }
+    /* Any path: what the connector asked for, even when a server would refuse it. */
+    member(c, req, path, "path", JSON_STRING, true);
+    check_body(c, req, path);
+}
+
+static void check_response(checker *c, json_t *resp, const char *path) {
+    static const char *const members[] = {"body",         "body_base64", "body_json", "status",
+                                          "content_type", "bytes",       NULL};
+    char field[FIELD_MAX];
+    json_t *v;
+    check_members(c, resp, path, members);
+    if ((v = member(c, resp, path, "status", JSON_INTEGER, true))) {
+        json_int_t status = json_integer_value(v);
+        join(field, path, "status");
+        if (status < 100 || status > 999)
+            problem(c, field, "expected an HTTP status from 100 to 999, got %lld",
+                    (long long)status);
+    }
+    member(c, resp, path, "content_type", JSON_STRING, false);
+    member(c, resp, path, "bytes", JSON_INTEGER, false);
+    check_body(c, resp, path);
+}
+
+static void check_error(checker *c, json_t *err, const char *path) {
+    static const char *const members[] = {"code", "message", NULL};
+    char field[FIELD_MAX];
+    json_t *v;
+    check_members(c, err, path, members);
+    if ((v = member(c, err, path, "code", JSON_STRING, true)) &&
+        rt_errcode_from_name(json_string_value(v)) == RT_OK) {
+        join(field, path, "code");
+        problem(c, field, "\"%.64s\" is not the name of an Inquest error (like ETIMEDOUT)",
+                json_string_value(v));
+    }
+    member(c, err, path, "message", JSON_STRING, true);
+}
+
+static void check_exchange(checker *c, json_t *x, size_t i) {
+    static const char *const members[] = {"connector", "error", "request", "response", NULL};
+    char path[FIELD_MAX], field[FIELD_MAX];
+    json_t *v;
+    snprintf(path, sizeof path, "exchanges[%zu]", i);
+    if (!json_is_object(x)) {
+        problem(c, path, "expected an object, got %s", kind_of(x));
+        return;
+    }
+    check_members(c, x, path, members);
+    if ((v = member(c, x, path, "connector", JSON_STRING, true))) {
+        const char *name = json_string_value(v);
+        join(field, path, "connector");
+        if (!*name)
+            problem(c, field, "is empty");
+        else if (c->connectors && !json_object_get(c->connectors, name))
+            problem(c, field, "\"%.64s\" is not one of the recording's connectors", name);
+    }
+    if ((v = member(c, x, path, "request", JSON_OBJECT, true))) {
+        join(field, path, "request");
+        check_request(c, v, field);
+    }
+    json_t *response = json_object_get(x, "response"), *error = json_object_get(x, "error");
+    if (response && error)
+        problem(c, path, "has both a response and an error (an exchange ends with one)");
+    else if (!response && !error)
+        problem(c, path, "has neither a response nor an error");
+    if ((v = member(c, x, path, "response", JSON_OBJECT, false))) {
+        join(field, path, "response");
+        check_response(c, v, field);
+    }
+    if ((v = member(c, x, path, "error", JSON_OBJECT, false))) {
+        join(field, path, "error");
+        check_error(c, v, field);
+    }
+}
+
+static void check_connectors(checker *c, json_t *connectors) {
+    const char *name;
+    json_t *conn;
+    json_object_foreach(connectors, name, conn) {
+        char path[FIELD_MAX];
+        join(path, "connectors", name);
+        if (!*name) {
+            problem(c, path, "a connector's name is empty");
+            continue;
+        }
+        if (!json_is_object(conn)) {
+            problem(c, path, "expected an object, got %s", kind_of(conn));
+            continue;
+        }
+        json_t *type = member(c, conn, path, "type", JSON_STRING, true);
+        if (type && !*json_string_value(type)) {
+            char field[FIELD_MAX];
+            join(field, path, "type");
+            problem(c, field, "is empty");
+        }
+        /* The other settings are free: whatever changes how a connector's answers are read. */
+        static const char *const secret[] = {"auth", "headers", NULL};
+        for (const char *const *s = secret; *s; s++)
+            if (json_object_get(conn, *s)) {
+                char field[FIELD_MAX];
+                join(field, path, *s);
+                problem(c, field, "credentials and headers are never part of a recording");
+            }
+    }
+}
+
+static void check_document(checker *c, json_t *root) {
+    static const char *const members[] = {"analyzer", "connectors", "exchanges", "id",
+                                          "inputs",   "now",        "schema",    NULL};
+    json_t *v;
+    if (!json_is_object(root)) {
+        problem(c, NULL, "expected an object at the top, got %s", kind_of(root));
+        return;
+    }
+    v = json_object_get(root, "schema");
+    if (!v) {
+        problem(c, "schema", "missing: not an Inquest recording (expected \"%s\")",
+                RT_RECORDING_SCHEMA);
+        return;
+    }
+    if (!json_is_string(v) || strcmp(json_string_value(v), RT_RECORDING_SCHEMA) != 0) {
+        if (json_is_string(v))
+            problem(c, "schema", "expected \"%s\", got \"%.64s\"", RT_RECORDING_SCHEMA,
+                    json_string_value(v));
+        else
+            problem(c, "schema", "expected \"%s\", got %s", RT_RECORDING_SCHEMA, kind_of(v));
+        return; /* another format: its members would only add noise */
+    }
+    check_members(c, root, "", members);
+    if ((v = member(c, root, "", "analyzer", JSON_STRING, false)) && !*json_string_value(v))
+        problem(c, "analyzer", "is empty");
+    member(c, root, "", "id", JSON_STRING, false);
+    member(c, root, "", "inputs", JSON_OBJECT, false);
+    if ((v = json_object_get(root, "now"))) {
+        char why[256];
+        double t;
+        if (json_is_number(v)) {
+            if (!isfinite(json_number_value(v)))
+                problem(c, "now", "expected a finite number of Unix seconds");
+        } else if (!json_is_string(v))
+            problem(c, "now", "expected an RFC 3339 time or Unix seconds, got %s", kind_of(v));
+        else if (strncmp(json_string_value(v), "now", 3) == 0)
+            problem(c, "now", "expected a fixed time, not one relative to now");
+        else if (rt_time_parse(json_string_value(v), 0, &t, why) < 0)
+            problem(c, "now", "%s", why);
+    }
+    if ((c->connectors = member(c, root, "", "connectors", JSON_OBJECT, false)))
+        check_connectors(c, c->connectors);
+    if ((v = member(c, root, "", "exchanges", JSON_ARRAY, true))) {
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x) {
+            check_exchange(c, x, i);
+        }
+    }
+}
+
+/* ---- save ------------------------------------------------------------------------------- */
+
+static json_t *must(json_t *v) {
+    if (!v)
+        abort(); /* bookkeeping: jansson is out of memory building the document */
+    return v;
+}
+
+/* The document of 'r', as docs/recording.md shows it. */
+static json_t *document(const rt_recording *r) {
+    json_t *doc = must(json_object()), *exchanges = must(json_array());
+    const char *key;
+    json_t *v;
+    json_object_foreach(r->meta, key, v) {
+        if (strcmp(key, "connectors") != 0 || !json_is_object(v)) {
+            json_object_set(doc, key, v);
+            continue;
+        }
+        /* Defence in depth: the recorder copies only non-secret settings, but credentials must
+         * never reach the disk even if it copied too much. */
+        json_t *copy = must(json_deep_copy(v)), *conn;
+        const char *name;
+        json_object_foreach(copy, name, conn) {
+            json_object_del(conn, "auth");
+            json_object_del(conn, "headers");
+        }
+        json_object_set_new(doc, "connectors", copy);
+    }
+    json_object_set_new(doc, "schema", must(json_string(RT_RECORDING_SCHEMA)));
+    for (size_t i = 0; i < r->n_entries; i++) {
+        const entry *x = &r->entries[i];
+        json_t *ex = must(json_object()), *req = must(json_object());
+        json_object_set_new(ex, "connector", must(json_string(x->connector)));
+        json_object_set_new(req, "method", must(json_string(x->method)));
+        json_object_set_new(req, "path", must(json_string(x->path)));
+        body_put(req, x->body, x->body_len, true, NULL);
+        json_object_set_new(ex, "request", req);
+        if (x->error != RT_OK) {
+            json_t *err = must(json_object());
+            json_object_set_new(err, "code", must(json_string(rt_errname(x->error))));
+            json_object_set_new(
+                err, "message",
+                rt_json_text_cut(x->message ? x->message : rt_strerror(x->error), 4096));
+            json_object_set_new(ex, "error", err);
+        } else {
+            json_t *resp = must(json_object());
+            json_object_set_new(resp, "status", must(json_integer(x->status)));
+            if (x->content_type)
+                json_object_set_new(resp, "content_type", rt_json_text_cut(x->content_type, 1024));
+            body_put(resp, x->response, x->response_len, false, x->content_type);
+            json_object_set_new(resp, "bytes", must(json_integer((json_int_t)x->bytes)));
+            json_object_set_new(ex, "response", resp);
+        }
+        json_array_append_new(exchanges, ex);
+    }
+    json_object_set_new(doc, "exchanges", exchanges);
+    return doc;
+}
+
+/* Writes 'doc' to 'path' through a temporary file in the same folder, renamed over it: a reader
+ * sees the old recording or the new one, never half of one. */
+static int write_atomic(const json_t *doc, const char *path, char *why) {
+    int rc = RT_OK, fd;
+    size_t n = strlen(path);
+    char *tmp = rt_xmalloc(n + 8);
+    FILE *f = NULL;
+    memcpy(tmp, path, n);
+    memcpy(tmp + n, ".XXXXXX", 8);
+    if ((fd = mkstemp(tmp)) < 0) {
+        snprintf(why, 256, "cannot create a file next to %s: %s", path, strerror(errno));
+        free(tmp);
+        return RT_EIO;
+    }
+    if (fchmod(fd, 0644) < 0 || !(f = fdopen(fd, "w"))) {
+        snprintf(why, 256, "cannot write %s: %s", tmp, strerror(errno));
+        close(fd);
+        rc = RT_EIO;
+        goto out;
+    }
+    if (json_dumpf(doc, f, JSON_INDENT(2) | JSON_SORT_KEYS) < 0 || fputc('\n', f) == EOF ||
+        fflush(f) != 0 || fsync(fileno(f)) < 0) {
+        snprintf(why, 256, "cannot write %s: %s", tmp, strerror(errno));
+        rc = RT_EIO;
+        goto out;
+    }
+    int closed = fclose(f);
+    f = NULL;
+    if (closed != 0) {
+        snprintf(why, 256, "cannot write %s: %s", tmp, strerror(errno));
+        rc = RT_EIO;
+        goto out;
+    }
+    if (rename(tmp, path) < 0) {
+        snprintf(why, 256, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+        rc = RT_EIO;
+    }
+out:
+    if (f)
+        fclose(f);
+    if (rc != RT_OK)
+        unlink(tmp);
+    free(tmp);
+    return rc;
+}
+
+int rt_recording_save(const rt_recording *r, const char *path, char *why) {
+    const char *key;
+    json_t *v;
+    json_object_foreach(r->meta, key, v) {
+        if (!listed(META_MEMBERS, key)) {
+            snprintf(why, 256,
+                     "cannot write %s: \"%.64s\" is not a member of a recording's meta "
+                     "data",
+                     path, key);
+            return RT_EINPUT;
+        }
+    }
+    json_t *doc = document(r);
+    rt_diag diag = {0};
+    checker c = {.diag = &diag};
+    check_document(&c, doc);
+    int rc = RT_OK;
+    if (rt_diag_count(&diag)) {
+        json_t *first = json_array_get(diag.items, 0);
+        const char *field = json_string_value(json_object_get(first, "field"));
+        snprintf(why, 256, "cannot write %s: %s%s%s", path, field ? field : "", field ? ": " : "",
+                 json_string_value(json_object_get(first, "message")));
+        rc = RT_EINPUT;
+    } else {
+        rc = write_atomic(doc, path, why);
+    }
+    rt_diag_free(&diag);
+    json_decref(doc);
+    return rc;
+}
+
+/* ---- load ------------------------------------------------------------------------------- */
+
+/* Adds the exchanges of the checked document 'root' to 'r'. Returns RT_OK or RT_ENOMEM. */
+static int build(rt_recording *r, json_t *root, const char *file, rt_diag *diag) {
+    for (const char *const *m = META_MEMBERS; *m; m++) {
+        json_t *v = json_object_get(root, *m);
+        if (v)
+            json_object_set(r->meta, *m, v);
+    }
+    json_t *x, *exchanges = json_object_get(root, "exchanges");
+    size_t i;
+    json_array_foreach(exchanges, i, x) {
+        json_t *req = json_object_get(x, "request"), *resp = json_object_get(x, "response");
+        json_t *err = json_object_get(x, "error");
+        rt_exchange e = {
+            .connector = json_string_value(json_object_get(x, "connector")),
+            .method = json_string_value(json_object_get(req, "method")),
+            .path = json_string_value(json_object_get(req, "path")),
+        };
+        char *owned_request = NULL, *owned_response = NULL;
+        int rc = body_get(req, true, &e.body, &e.body_len, &owned_request);
+        if (rc == RT_OK && resp) {
+            e.status = (long)json_integer_value(json_object_get(resp, "status"));
+            e.content_type = json_string_value(json_object_get(resp, "content_type"));
+            e.bytes = (size_t)json_integer_value(json_object_get(resp, "bytes"));
+            rc = body_get(resp, false, &e.response, &e.response_len, &owned_response);
+        } else if (rc == RT_OK) {
+            e.error = rt_errcode_from_name(json_string_value(json_object_get(err, "code")));
+            e.message = json_string_value(json_object_get(err, "message"));
+        }
+        if (rc == RT_OK)
+            rc = entry_add(r, &e);
+        free(owned_request);
+        free(owned_response);
+        if (rc != RT_OK) {
+            char field[FIELD_MAX];
+            snprintf(field, sizeof field, "exchanges[%zu]", i);
+            rt_diag_add(diag, file, 0, field, "out of memory loading the exchange");
+            return rc;
+        }
+    }
+    return RT_OK;
+}
+
+int rt_recording_load(const char *path, rt_recording **out, rt_diag *diag) {
+    char why[256], *data = NULL;
+    size_t len = 0;
+    struct stat st;
+    json_error_t error;
+    rt_recording *r = NULL;
+    json_t *root = NULL;
+    int rc;
+
+    *out = NULL;
+    /* A file that is too large is refused before reading any of it. */
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && (uintmax_t)st.st_size > RECORDING_MAX) {
+        rt_diag_add(diag, path, 0, NULL, "%s is larger than %zu bytes (256 MiB)", path,
+                    RECORDING_MAX);
+        return RT_ETOOBIG;
+    }
+    if ((rc = rt_file_read(path, RECORDING_MAX, &data, &len, why)) != RT_OK) {
+        rt_diag_add(diag, path, 0, NULL, "%s", why);
+        return rc;
+    }
+    root = json_loadb(data, len, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &error);
+    free(data);
+    if (!root) {
+        if (json_error_code(&error) == json_error_out_of_memory) {
+            rt_diag_add(diag, path, 0, NULL, "out of memory reading the recording");
+            return RT_ENOMEM;
+        }
+        rt_diag_add_at(diag, path, error.line > 0 ? error.line : 1,
+                       error.column > 0 ? error.column : 1, NULL, "%s", error.text);
+        return RT_ESYNTAX;
+    }
+    checker c = {.file = path, .diag = diag};
+    check_document(&c, root);
+    if (c.n) {
+        rc = RT_ESYNTAX;
+        goto out;
+    }
+    r = rt_recording_new();
+    r->mode = RT_RECORDING_REPLAY;
+    if ((rc = build(r, root, path, diag)) != RT_OK)
+        goto out;
+    *out = r;
+    r = NULL;
+out:
+    rt_recording_free(r);
+    json_decref(root);
+    return rc;
+}

@@ -19,10 +19,12 @@ typedef struct rt_recording rt_recording;
 /* A new, empty recording to record into. */
 rt_recording *rt_recording_new(void);
 /* Loads the recording in 'path' for replay. Returns RT_OK, or RT_ENOTFOUND / RT_EIO / RT_ETOOBIG
- * / RT_ESYNTAX with the problem, file:line:column and field, in 'diag'. */
+ * (over 256 MiB) / RT_ESYNTAX (not JSON, or not a valid recording) / RT_ENOMEM with every problem,
+ * file:line:column (syntax errors) or field path (exchanges[3].response.status), in 'diag'. */
 int rt_recording_load(const char *path, rt_recording **out, rt_diag *diag);
-/* Writes 'r' to 'path' (atomically: a temporary file renamed). Returns RT_OK or RT_EIO with the
- * reason in 'why' (at least 256 bytes). */
+/* Writes 'r' to 'path' (atomically: a temporary file renamed; mode 0644). Returns RT_OK, RT_EIO, or
+ * RT_EINPUT when the meta data breaks the format's rules (the file is then left as it was), with
+ * the reason in 'why' (at least 256 bytes). */
 int rt_recording_save(const rt_recording *r, const char *path, char *why);
 void rt_recording_free(rt_recording *r);
 rt_recording_mode rt_recording_get_mode(const rt_recording *r);
@@ -39,19 +41,29 @@ typedef struct rt_exchange {
     const char *path;      /* path and query, relative to the connector's base URL */
     const char *body;      /* request body or NULL */
     size_t body_len;
-    int error;          /* RT_OK, or the transport error the call ended with */
+    int error;           /* RT_OK, or the transport error the call ended with */
     const char *message; /* the error's message, or NULL */
     long status;
-    const char *response;   /* response body */
+    const char *response; /* response body (NUL-terminated when it comes from a match) */
     size_t response_len;
+    size_t bytes;             /* the body's size as received; 0: 'response_len'. A JSON body is
+                                 kept reformatted, so a replay reports the size received live */
     const char *content_type; /* or NULL */
 } rt_exchange;
 
-/* Appends an exchange (strings copied). */
+/* Appends an exchange (strings and bodies copied; 'body' NULL is an empty body). With 'error' set,
+ * only the request half, 'error' and 'message' are kept. Aborts when out of memory. */
 void rt_recording_add(rt_recording *r, const rt_exchange *e);
 /* Finds the next unserved exchange with the same connector, method, path and body; exchanges
  * with the same request are served in the order they were recorded. Returns RT_OK and fills the
- * response half of 'e' (pointers into the recording, valid while it lives), or RT_EREPLAY. */
+ * response half of 'e' (pointers into the recording, valid while it lives; a recorded transport
+ * error comes back as RT_OK with 'e->error' set), or RT_EREPLAY when no unserved exchange has this
+ * request. A match is a hash lookup: its cost does not grow with the recording. */
 int rt_recording_match(rt_recording *r, rt_exchange *e);
+
+/* The error code named 'name' as rt_errname writes it ("ETIMEDOUT" -> RT_ETIMEDOUT), or RT_OK when
+ * 'name' names no error. Recordings store transport errors by name, so that renumbering the
+ * table in rt.h does not change what an old recording means. */
+int rt_errcode_from_name(const char *name);
 
 #endif

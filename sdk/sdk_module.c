@@ -1,10 +1,12 @@
 /* sdk/sdk_module.c -- the Lua module `inquest`: analyzer definitions and how their problems are
- * reported. Input types live in sdk_types.c, findings in sdk_finding.c. */
+ * reported. Input types live in sdk_types.c, findings in sdk_finding.c, time series in
+ * sdk_series.c. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <lauxlib.h>
 #include "sdk_internal.h"
+#include "sdk_series.h"
 
 /* Registry keys: the addresses of these statics are unique in the process. */
 static const char diag_key = 'd';
@@ -205,11 +207,13 @@ int sdk_is_analyzer(lua_State *L, int idx) {
 }
 
 int sdk_open(lua_State *L) {
-    lua_createtable(L, 0, 3);
+    lua_createtable(L, 0, 4);
     lua_pushcfunction(L, analyzer);
     lua_setfield(L, -2, "analyzer");
     sdk__types_push(L);
     lua_setfield(L, -2, "types");
+    sdk_series_open(L);
+    lua_setfield(L, -2, "series");
     lua_pushliteral(L, INQUEST_VERSION);
     lua_setfield(L, -2, "version");
     return 1;

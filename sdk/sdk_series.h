@@ -25,8 +25,8 @@ typedef struct sdk_series_data {
 
 /* One log entry of a Loki stream. */
 typedef struct sdk_log_entry {
-    int64_t ns;   /* Unix nanoseconds */
-    char *line;   /* owned, NUL-terminated */
+    int64_t ns; /* Unix nanoseconds */
+    char *line; /* owned, NUL-terminated */
     size_t len;
     size_t stream; /* index into the streams' labels */
 } sdk_log_entry;
@@ -50,8 +50,8 @@ typedef struct sdk_response {
     size_t n_entries;
     sdk_series_data *streams; /* owned; streams: each stream's labels (no points) */
     size_t n_streams;
-    char *text;    /* owned; string */
-    json_t *data;  /* owned; other data */
+    char *text;       /* owned; string */
+    json_t *data;     /* owned; other data */
     json_t *warnings; /* owned array of strings, or NULL */
 } sdk_response;
 
@@ -74,5 +74,49 @@ void sdk_series_push_set(lua_State *L, const sdk_series_data *series, size_t n);
 /* A lua_CFunction for require "inquest.series" (also inquest.series): constructors, so that
  * analyzers and tests can make series of their own. */
 int sdk_series_open(lua_State *L);
+
+/* ---- Shared by sdk_series.c (series) and sdk_series_set.c (sets); not API ---------------- */
+
+/* A series in Lua: a full userdata holding its points, so that they count against the
+ * analysis' memory budget; its first user value is its labels table (name → string), which
+ * series made from it may share and which is never changed. */
+typedef struct sdk__series {
+    size_t n;   /* points */
+    double p[]; /* n times in increasing order, then n values */
+} sdk__series;
+
+#define SDK__SERIES_T(s) ((s)->p)
+#define SDK__SERIES_V(s) ((s)->p + (s)->n)
+
+/* Pushes a new series of 'n' points, not yet filled in, labelled by the table at 'labels' (0:
+ * a new empty table). Raises when 'n' is more than a series may hold. */
+sdk__series *sdk__series_new(lua_State *L, size_t n, int labels);
+/* The series at 'idx', or NULL. */
+sdk__series *sdk__series_test(lua_State *L, int idx);
+/* The series at 'idx'; raises "'fn': 'what' must be a series (got …)" otherwise. */
+sdk__series *sdk__series_check(lua_State *L, int idx, const char *fn, const char *what);
+/* Raises "'fn': …" unless 'step' > 0, 'start' and 'end' are finite, 'end' is not before
+ * 'start' (unless 'empty': the grid may be empty) and the grid has at most SDK__MAX_GRID
+ * points. */
+void sdk__grid_check(lua_State *L, const char *fn, double step, double start, double end,
+                     int empty);
+/* Pushes the series at 'idx' resampled on the grid 'start', 'start' + 'step', … <= 'end'. */
+void sdk__series_align(lua_State *L, int idx, double step, double start, double end);
+/* Pushes { labels = {…}, points = { {t, v}, … } }, the series at 'idx' as a timeseries
+ * evidence item holds it, downsampled to SDK__EVIDENCE_POINTS points. */
+void sdk__series_evidence(lua_State *L, int idx);
+/* Checks the optional title and unit (strings) at 'title' and 'title' + 1, then pushes the
+ * timeseries evidence item { kind = "timeseries", title = …, unit = … } without its series;
+ * 'fn' names the caller in errors. */
+void sdk__evidence_begin(lua_State *L, int title, const char *fn);
+/* Pushes a new empty series set with room for 'n' series. */
+void sdk__set_new(lua_State *L, int n);
+/* The number at 'idx', or 'def' when it is nil or absent (a NaN 'def': the number is required);
+ * raises "'fn': 'what' must be a number (got …)" otherwise. */
+double sdk__num_arg(lua_State *L, int idx, const char *fn, const char *what, double def);
+
+#define SDK__MAX_GRID        1000000 /* points of a series that align makes */
+#define SDK__EVIDENCE_SERIES 20
+#define SDK__EVIDENCE_POINTS 2000
 
 #endif

@@ -2,7 +2,9 @@
 #
 # A case folder holds:
 #   args     the arguments of `inquest`, one per line. @CASE@ is the case folder, @SRC@ the
-#            source tree, @WORK@ an empty scratch folder (also the working directory). A line
+#            source tree, @WORK@ an empty scratch folder (also the working directory),
+#            @SERVICES@ the folder of the test services (tests/support/services: its
+#            inquest.yaml points at them). A line
 #            `---` separates commands run one after the other: each but the last must exit 0,
 #            and the assertions are about the last. Without it: `run @CASE@/analyzer.lua
 #            --json --no-fork --id case --now 2026-11-21T12:00:00Z`.
@@ -24,6 +26,7 @@ function(substitute text out)
     string(REPLACE "@CASE@" "${CASE}" text "${text}")
     string(REPLACE "@SRC@" "${SRC}" text "${text}")
     string(REPLACE "@WORK@" "${WORK}" text "${text}")
+    string(REPLACE "@SERVICES@" "${SERVICES}" text "${text}")
     set(${out} "${text}" PARENT_SCOPE)
 endfunction()
 

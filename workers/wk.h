@@ -7,7 +7,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
+#include <uv.h>
 #include "rt.h"
+#include "rt_config.h"
+#include "rt_recording.h"
 
 #define WK_MAX_CALL_DEPTH 4
 
@@ -16,11 +19,15 @@ typedef struct wk_limits {
     size_t memory;         /* bytes the Lua state may hold */
     uint64_t instructions; /* Lua VM instructions plus pattern-matching steps */
     double timeout;        /* seconds of wall clock */
+    int calls;             /* connector calls */
+    size_t call_bytes;     /* bytes of connector responses, all calls together */
 } wk_limits;
 
 #define WK_DEFAULT_MEMORY       ((size_t)64 << 20)
 #define WK_DEFAULT_INSTRUCTIONS 1000000000ULL
 #define WK_DEFAULT_TIMEOUT      30.0
+#define WK_DEFAULT_CALLS        500
+#define WK_DEFAULT_CALL_BYTES   ((size_t)256 << 20)
 
 void wk_limits_default(wk_limits *limits);
 
@@ -32,6 +39,20 @@ typedef struct wk_engine wk_engine;
 wk_engine *wk_engine_new(const char *const *roots, size_t nroots);
 void wk_engine_free(wk_engine *engine);
 
+/* The event loop the engine's analyses and connector calls run on (the engine's own). */
+uv_loop_t *wk_engine_loop(wk_engine *engine);
+
+/* Makes the connectors of 'config' available to analyses, reading their credentials now.
+ * Returns RT_OK, or RT_EINPUT with every problem (a credential that cannot be read, a bad URL)
+ * in 'diag'. 'config' must outlive the engine. */
+int wk_engine_connect(wk_engine *engine, const rt_config *config, rt_diag *diag);
+
+/* From now on every connector exchange is recorded into 'recording' (RT_RECORDING_RECORD), or
+ * answered from it with no network (RT_RECORDING_REPLAY): connectors that the config does not
+ * define are then taken from the recording. The engine does not own 'recording', which must
+ * outlive it. Returns RT_OK, or RT_EINPUT with the problems in 'diag'. */
+int wk_engine_use_recording(wk_engine *engine, rt_recording *recording, rt_diag *diag);
+
 /* One analysis to run. */
 typedef struct wk_request {
     const char *analyzer; /* a name (http.error_spike) or a path to a .lua file */
@@ -41,9 +62,19 @@ typedef struct wk_request {
     wk_limits limits;
 } wk_request;
 
-/* Runs 'request' to its end. Returns RT_OK and a new result in '*result' whatever the analysis'
- * status (an analyzer that does not load gives status "error"); RT_ENOTFOUND when the analyzer
- * does not exist, RT_EINPUT when inputs are invalid; the problems are added to 'diag'. */
+/* Called once when an analysis ends, with its result (the callee owns it). */
+typedef void (*wk_done_fn)(json_t *result, void *ud);
+
+/* Starts 'request' on the engine's loop. Returns RT_OK when the analysis started: 'done' is
+ * then called exactly once, from the loop or before wk_start returns, whatever the analysis'
+ * status (an analyzer that does not load gives status "error"). Returns RT_ENOTFOUND when the
+ * analyzer does not exist, RT_EINPUT when inputs are invalid, with the problems added to
+ * 'diag'; 'done' is then not called. */
+int wk_start(wk_engine *engine, const wk_request *request, wk_done_fn done, void *ud,
+             rt_diag *diag);
+
+/* Runs 'request' to its end, running the loop meanwhile: wk_start made synchronous. Returns what
+ * wk_start returns, and the result in '*result' when it is RT_OK. */
 int wk_run(wk_engine *engine, const wk_request *request, json_t **result, rt_diag *diag);
 
 /* Writes a new random analysis id (16 hex digits and a NUL) to 'out'. */

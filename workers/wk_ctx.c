@@ -140,11 +140,8 @@ static int ctx_call(lua_State *L) {
 }
 
 static const luaL_Reg ctx_methods[] = {
-    {"finding", ctx_finding},
-    {"conclude", ctx_conclude},
-    {"step", ctx_step},
-    {"call", ctx_call},
-    {NULL, NULL},
+    {"finding", ctx_finding}, {"conclude", ctx_conclude},     {"step", ctx_step},
+    {"call", ctx_call},       {"parallel", wk__ctx_parallel}, {NULL, NULL},
 };
 
 static const luaL_Reg log_levels[] = {
@@ -175,6 +172,7 @@ void wk__ctx_push(wk_analysis *a) {
     push_log(L);
     lua_setfield(L, -2, "log");
     luaL_newlib(L, ctx_methods);
+    wk__connectors_register(L);
     lua_createtable(L, 0, 1);
     lua_insert(L, -2);
     lua_setfield(L, -2, "__index");

@@ -30,6 +30,8 @@ void wk_limits_default(wk_limits *limits) {
     limits->memory = WK_DEFAULT_MEMORY;
     limits->instructions = WK_DEFAULT_INSTRUCTIONS;
     limits->timeout = WK_DEFAULT_TIMEOUT;
+    limits->calls = WK_DEFAULT_CALLS;
+    limits->call_bytes = WK_DEFAULT_CALL_BYTES;
 }
 
 wk_engine *wk_engine_new(const char *const *roots, size_t nroots) {
@@ -42,7 +44,13 @@ wk_engine *wk_engine_new(const char *const *roots, size_t nroots) {
             engine->roots[i][--n] = '\0';
     }
     engine->nroots = nroots;
+    if (uv_loop_init(&engine->loop) != 0)
+        abort(); /* no file descriptors left for an epoll set: nothing sensible to go on with */
     return engine;
+}
+
+uv_loop_t *wk_engine_loop(wk_engine *engine) {
+    return &engine->loop;
 }
 
 void wk_engine_free(wk_engine *engine) {
@@ -50,6 +58,9 @@ void wk_engine_free(wk_engine *engine) {
         return;
     wk__catalog_forget(engine);
     wk__heap_drop_spares(engine);
+    wk__connectors_free(engine); /* closes the HTTP client's handles: run the loop until idle */
+    uv_run(&engine->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&engine->loop);
     for (size_t i = 0; i < engine->nroots; i++)
         free(engine->roots[i]);
     free(engine->roots);
@@ -60,7 +71,7 @@ void wk_engine_free(wk_engine *engine) {
 
 /* The message of an error object, without invoking metamethods: a hostile __tostring could
  * loop, and the host runs it outside every budget. */
-static const char *error_text(lua_State *L, int idx, char *buf, size_t size) {
+const char *wk__error_text(lua_State *L, int idx, char *buf, size_t size) {
     if (lua_type(L, idx) == LUA_TSTRING)
         return lua_tostring(L, idx);
     if (lua_type(L, idx) == LUA_TNUMBER)
@@ -113,7 +124,7 @@ static int call_in_thread(wk_analysis *a, int nargs, int nresults) {
         lua_remove(L, -(nresults + 1));
     } else {
         char buf[64];
-        wk__error_from_thread(a, co, error_text(co, -1, buf, sizeof buf));
+        wk__error_from_thread(a, co, wk__error_text(co, -1, buf, sizeof buf));
         lua_pop(L, 1);
     }
     return status;
@@ -129,28 +140,44 @@ void wk_new_id(char *out) {
         sprintf(out + 2 * i, "%02x", bytes[i]);
 }
 
-static void analysis_init(wk_analysis *a, wk_engine *engine, const wk_request *request) {
-    memset(a, 0, sizeof *a);
+static wk_analysis *analysis_new(wk_engine *engine, const wk_request *request) {
+    wk_analysis *a = rt_xcalloc(1, sizeof *a);
     a->engine = engine;
     a->budget.limits = request->limits;
+    if (a->budget.limits.calls <= 0)
+        a->budget.limits.calls = WK_DEFAULT_CALLS;
+    if (!a->budget.limits.call_bytes)
+        a->budget.limits.call_bytes = WK_DEFAULT_CALL_BYTES;
     a->started_at = rt_wallclock();
     a->started_mono = rt_monotonic();
     a->now = request->now > 0 ? request->now : floor(a->started_at);
+    if (request->id)
+        snprintf(a->id, sizeof a->id, "%s", request->id);
+    else
+        wk_new_id(a->id);
     a->findings = json_array();
     a->steps = json_array();
     a->logs = json_array();
     a->errors = json_array();
+    a->calls = json_array();
+    return a;
 }
 
 static void analysis_free(wk_analysis *a) {
+    wk__tasks_end(a);
     wk__sandbox_close(a);
     json_decref(a->findings);
     json_decref(a->steps);
     json_decref(a->logs);
     json_decref(a->errors);
+    json_decref(a->calls);
+    json_decref(a->inputs);
+    rt_diag_free(&a->problems);
     free(a->conclusion_tag);
     free(a->conclusion_summary);
     free(a->version);
+    free(a->path);
+    free(a);
 }
 
 /* Checks that the name fits the file's place under the analyzer path. */
@@ -250,18 +277,18 @@ static json_t *timing_json(wk_analysis *a) {
     return t;
 }
 
-/* The result of a finished analysis; 'inputs' is stolen (may be NULL). */
-static json_t *result_json(wk_analysis *a, const char *status, const char *hash, json_t *inputs) {
+/* The result of a finished analysis. */
+static json_t *result_json(wk_analysis *a, const char *status) {
     json_t *r = json_object();
     set(r, "schema", json_string(SDK_RESULT_SCHEMA));
     set(r, "id", rt_json_text(a->id, strlen(a->id)));
-    set(r, "analyzer", analyzer_json(a, hash));
-    set(r, "inputs", inputs ? inputs : json_object());
+    set(r, "analyzer", analyzer_json(a, a->hash));
+    set(r, "inputs", a->inputs ? json_incref(a->inputs) : json_object());
     set(r, "now", rt_json_number(a->now));
     set(r, "status", json_string(status));
     set(r, "findings", json_incref(a->findings));
     set(r, "steps", json_incref(a->steps));
-    set(r, "calls", json_array());
+    set(r, "calls", json_incref(a->calls));
     set(r, "logs", json_incref(a->logs));
     if (strcmp(status, "ok") == 0)
         set(r, "conclusion", conclusion_json(a));
@@ -274,20 +301,17 @@ static json_t *result_json(wk_analysis *a, const char *status, const char *hash,
     return r;
 }
 
-/* What the protected part of an analysis reads and writes. */
+/* What the protected start of an analysis reads and writes. */
 typedef struct stage {
     wk_analysis *a;
     const json_t *raw; /* the raw inputs */
     rt_diag *diag;     /* the caller's mistakes: invalid inputs */
-    rt_diag problems;  /* the analyzer's: a definition that does not load */
-    char hash[72];
-    json_t *inputs; /* the typed inputs, for the result */
     int rc;
-    const char *status;
+    lua_State *co; /* run's thread, with run, ctx and the inputs on its stack */
 } stage;
 
-/* Validates the inputs against the definition at index 1, then runs it. */
-static void run_definition(stage *s) {
+/* Validates the inputs against the definition at index 1, then prepares run's thread. */
+static void prepare_run(stage *s) {
     wk_analysis *a = s->a;
     lua_State *L = a->L;
     lua_getfield(L, 1, "inputs");
@@ -296,32 +320,28 @@ static void run_definition(stage *s) {
         return;
     }
     char why[256];
-    s->inputs = sdk_lua_to_json(L, 3, why, sizeof why);
-    if (!s->inputs) { /* valid one by one, but together too large to keep in a result */
+    a->inputs = sdk_lua_to_json(L, 3, why, sizeof why);
+    if (!a->inputs) { /* valid one by one, but together too large to keep in a result */
         rt_diag_add(s->diag, NULL, 0, "inputs", "%s", why);
         s->rc = RT_EINPUT;
         return;
     }
+    s->co = lua_newthread(L); /* 4: anchored on the main thread's stack */
     lua_getfield(L, 1, "run");
     wk__ctx_push(a);
     lua_pushvalue(L, 3);
-    int status = call_in_thread(a, 2, 0);
-    /* An analysis that died right after an allocation failed died of memory, whether Lua
-     * raised LUA_ERRMEM or a library turned the failure into an ordinary error. */
-    if (status != LUA_OK && a->budget.alloc_failed && !a->budget.tripped)
-        a->budget.tripped = WK_TRIP_MEMORY;
-    s->status = status == LUA_OK && !a->budget.tripped ? "ok" : NULL;
+    lua_xmove(L, s->co, 3);
 }
 
 /* The host's own Lua work runs in a protected call, like the analyzer's: it allocates from the
- * analysis' budget too, and may fail. Argument: the stage. */
-static int run_protected(lua_State *L) {
+ * analysis' budget too, and may fail. Argument: the stage. Leaves run's thread on the stack. */
+static int start_protected(lua_State *L) {
     stage *s = lua_touserdata(L, 1);
     lua_settop(L, 0);
-    s->rc = load_definition(s->a, s->hash, &s->problems);
+    s->rc = load_definition(s->a, s->a->hash, &s->a->problems);
     if (s->rc == RT_OK)
-        run_definition(s);
-    return 0;
+        prepare_run(s);
+    return s->co ? 1 : 0;
 }
 
 /* Says which budget ended the analysis, and how large it was, in the error that ended it: the
@@ -345,74 +365,122 @@ static void explain_trip(wk_analysis *a) {
     json_object_set_new(last, "message", json_string(text));
 }
 
-/* The status of the analysis in 'a' after its protected part returned 'pcall_status'. */
-static const char *final_status(wk_analysis *a, stage *s, int pcall_status) {
-    if (pcall_status != LUA_OK) {
-        char buf[64];
-        if (pcall_status == LUA_ERRMEM && !a->budget.tripped)
-            a->budget.tripped = WK_TRIP_MEMORY;
-        wk__error_from_thread(a, a->L, error_text(a->L, -1, buf, sizeof buf));
-    } else if (s->rc == RT_EANALYZER) {
-        json_array_extend(a->errors, s->problems.items);
-    }
+/* The status of the analysis 'a' that has ended, whose run ended with 'run_status'. */
+static const char *final_status(wk_analysis *a, int run_status) {
+    /* An analysis that died right after an allocation failed died of memory, whether Lua
+     * raised LUA_ERRMEM or a library turned the failure into an ordinary error. */
+    if (run_status != LUA_OK && a->budget.alloc_failed && !a->budget.tripped)
+        a->budget.tripped = WK_TRIP_MEMORY;
+    if (a->stage_rc == RT_EANALYZER)
+        json_array_extend(a->errors, a->problems.items);
     if (a->budget.tripped) {
         if (json_array_size(a->errors) == 0) /* it tripped in a coroutine whose error was caught */
             json_array_append_new(a->errors, json_object());
         explain_trip(a);
         return status_names[a->budget.tripped];
     }
-    return s->status ? s->status : "error";
+    if (a->abort_status)
+        return a->abort_status;
+    return run_status == LUA_OK ? "ok" : "error";
 }
 
-/* Runs the analysis 'a' whose path is resolved. Returns RT_OK with the result, or RT_EINPUT. */
-static int run_resolved(wk_analysis *a, const json_t *raw, json_t **result, rt_diag *diag) {
+void wk__analysis_end(wk_analysis *a) {
+    int run_status = a->stage_rc == RT_OK ? wk__run_status(a) : LUA_ERRRUN;
+    const char *status = final_status(a, run_status);
+    wk__tasks_end(a);
+    json_t *result = result_json(a, status);
+    if (a->parent)
+        a->parent->budget.steps_used += a->budget.steps_used;
+    wk_done_fn done = a->done;
+    void *ud = a->done_ud;
+    analysis_free(a);
+    done(result, ud);
+}
+
+/* Opens the state of 'a', loads its analyzer and validates the inputs. Returns RT_OK with run's
+ * thread in '*co', RT_OK with '*co' NULL when the analysis already failed (its errors are
+ * recorded), or RT_EINPUT. */
+static int start_resolved(wk_analysis *a, const json_t *raw, lua_State **co, rt_diag *diag) {
     stage s = {.a = a, .raw = raw, .diag = diag, .rc = RT_OK};
-    int pcall_status = LUA_ERRMEM;
-    if (wk__sandbox_open(a) == RT_OK) {
-        lua_pushcfunction(a->L, run_protected);
-        lua_pushlightuserdata(a->L, &s);
-        pcall_status = lua_pcall(a->L, 1, 0, 0);
-    } else {
+    *co = NULL;
+    if (wk__sandbox_open(a) != RT_OK) {
         a->budget.tripped = WK_TRIP_MEMORY;
         json_array_append_new(a->errors, json_pack("{s:s}", "message",
                                                    "memory budget exceeded while "
                                                    "creating the Lua state"));
+        return RT_OK;
     }
-    int rc = s.rc == RT_EINPUT ? RT_EINPUT : RT_OK;
-    if (rc == RT_OK)
-        *result = result_json(a, final_status(a, &s, pcall_status), s.hash, s.inputs);
-    else
-        json_decref(s.inputs);
-    rt_diag_free(&s.problems);
-    return rc;
+    lua_pushcfunction(a->L, start_protected);
+    lua_pushlightuserdata(a->L, &s);
+    int status = lua_pcall(a->L, 1, 1, 0);
+    if (status != LUA_OK) {
+        char buf[64];
+        if (status == LUA_ERRMEM && !a->budget.tripped)
+            a->budget.tripped = WK_TRIP_MEMORY;
+        wk__error_from_thread(a, a->L, wk__error_text(a->L, -1, buf, sizeof buf));
+        return RT_OK;
+    }
+    a->stage_rc = s.rc;
+    *co = s.co;
+    return s.rc == RT_EINPUT ? RT_EINPUT : RT_OK;
 }
 
-/* One analysis, nested under 'parent' (NULL at the top). */
-static int run_analysis(wk_engine *engine, const wk_request *request, wk_analysis *parent,
-                        json_t **result, rt_diag *diag) {
-    wk_analysis a;
-    char idbuf[20], *path = NULL;
-    analysis_init(&a, engine, request);
-    a.parent = parent;
-    a.depth = parent ? parent->depth + 1 : 0;
-    if (!request->id)
-        wk_new_id(idbuf);
-    a.id = request->id ? request->id : idbuf;
-    int rc = wk_resolve(engine, request->analyzer, &path, diag);
+/* Starts one analysis, nested under 'parent' (NULL at the top); '*started' (may be NULL)
+ * receives it before it runs, for a caller that may have to abort it. */
+static int start_analysis(wk_engine *engine, const wk_request *request, wk_analysis *parent,
+                          wk_done_fn done, void *ud, wk_analysis **started, rt_diag *diag) {
+    wk_analysis *a = analysis_new(engine, request);
+    a->parent = parent;
+    a->depth = parent ? parent->depth + 1 : 0;
+    a->done = done;
+    a->done_ud = ud;
+    int rc = wk_resolve(engine, request->analyzer, &a->path, diag);
+    lua_State *co = NULL;
     if (rc == RT_OK) {
-        a.path = path;
-        snprintf(a.name, sizeof a.name, "%s", request->analyzer);
-        rc = run_resolved(&a, request->inputs, result, diag);
+        snprintf(a->name, sizeof a->name, "%s", request->analyzer);
+        rc = start_resolved(a, request->inputs, &co, diag);
     }
-    if (parent)
-        parent->budget.steps_used += a.budget.steps_used;
-    analysis_free(&a);
-    free(path);
-    return rc;
+    if (rc != RT_OK) {
+        analysis_free(a);
+        return rc;
+    }
+    if (started)
+        *started = a;
+    if (co)
+        wk__run_task(a, co);
+    else
+        wk__analysis_end(a);
+    return RT_OK;
+}
+
+int wk_start(wk_engine *engine, const wk_request *request, wk_done_fn done, void *ud,
+             rt_diag *diag) {
+    return start_analysis(engine, request, NULL, done, ud, NULL, diag);
+}
+
+typedef struct sync_run {
+    json_t *result;
+    int done;
+} sync_run;
+
+static void sync_done(json_t *result, void *ud) {
+    sync_run *s = ud;
+    s->result = result;
+    s->done = 1;
 }
 
 int wk_run(wk_engine *engine, const wk_request *request, json_t **result, rt_diag *diag) {
-    return run_analysis(engine, request, NULL, result, diag);
+    sync_run s = {0};
+    int rc = wk_start(engine, request, sync_done, &s, diag);
+    if (rc != RT_OK)
+        return rc;
+    /* Every wait keeps a handle active (a transfer, a timer), and the deadline timer runs while
+     * any does: the loop cannot run dry before the analysis ends. */
+    while (!s.done)
+        if (!uv_run(&engine->loop, UV_RUN_ONCE) && NEVER(!s.done))
+            return RT_EINTERNAL;
+    *result = s.result;
+    return RT_OK;
 }
 
 /* ---- Chaining: ctx:call ------------------------------------------------------------------- */
@@ -471,6 +539,48 @@ static int raise_call_error(lua_State *L, const char *name, int rc, rt_diag *dia
     return luaL_error(L, "%s", message);
 }
 
+/* A ctx:call in progress: the caller's task waits for the nested analysis. */
+typedef struct nested_wait {
+    wk_wait wait;
+    wk_analysis *child; /* until it ends */
+    json_t *result;     /* once it has ended */
+    int cancelled;
+} nested_wait;
+
+static void nested_done(json_t *result, void *ud) {
+    nested_wait *w = ud;
+    w->child = NULL;
+    if (w->cancelled) {
+        json_decref(result);
+        return;
+    }
+    w->result = result;
+    if (w->wait.task) /* else it ended before its caller yielded, which pushes the result */
+        wk__wake(&w->wait);
+}
+
+static void nested_cancel(wk_wait *wait) {
+    nested_wait *w = (nested_wait *)wait;
+    w->cancelled = 1;
+    if (w->child)
+        wk__abort(w->child, "cancelled", "the calling analysis ended first");
+    json_decref(w->result);
+    free(w);
+}
+
+/* Pushes the nested analysis' result as a Lua table. */
+static int nested_resumed(lua_State *L, int status, lua_KContext kctx) {
+    nested_wait *w = (nested_wait *)kctx;
+    json_t *result = w->result;
+    (void)status;
+    free(w);
+    lua_pushcfunction(L, push_result);
+    lua_pushlightuserdata(L, result);
+    int rc = lua_pcall(L, 1, 1, 0);
+    json_decref(result);
+    return rc == LUA_OK ? 1 : lua_error(L);
+}
+
 int wk__call(lua_State *L, const char *name, int inputs_idx) {
     wk_analysis *a = wk__analysis(L);
     if (a->budget.tripped) /* a budget ended this analysis: it starts nothing more */
@@ -480,7 +590,8 @@ int wk__call(lua_State *L, const char *name, int inputs_idx) {
         return luaL_error(L, "ctx:call: '%s' is not an analyzer name (like http.error_spike)",
                           name);
     check_call(L, a, name);
-    char why[256], id[160];
+    wk__check_task(L, "ctx:call");
+    char why[256], id[sizeof a->id + 16];
     json_t *inputs = NULL;
     if (!lua_isnoneornil(L, inputs_idx) &&
         !(inputs = sdk_lua_to_json(L, inputs_idx, why, sizeof why)))
@@ -490,18 +601,19 @@ int wk__call(lua_State *L, const char *name, int inputs_idx) {
     request.limits = a->budget.limits;
     request.limits.timeout = a->budget.deadline - rt_monotonic();
     request.limits.instructions -= a->budget.steps_used; /* below the limit: not tripped */
-    json_t *result = NULL;
+    nested_wait *w = rt_xcalloc(1, sizeof *w);
+    w->wait.cancel = nested_cancel;
     rt_diag diag = {0};
-    int rc = run_analysis(a->engine, &request, a, &result, &diag);
+    int rc = start_analysis(a->engine, &request, a, nested_done, w, &w->child, &diag);
     json_decref(inputs);
-    if (rc != RT_OK)
+    if (rc != RT_OK) {
+        free(w);
         return raise_call_error(L, name, rc, &diag);
+    }
     rt_diag_free(&diag);
-    lua_pushcfunction(L, push_result);
-    lua_pushlightuserdata(L, result);
-    int status = lua_pcall(L, 1, 1, 0);
-    json_decref(result);
-    return status == LUA_OK ? 1 : lua_error(L);
+    if (w->result) /* it ended at once */
+        return nested_resumed(L, LUA_OK, (lua_KContext)w);
+    return wk__wait(L, &w->wait, nested_resumed, (lua_KContext)w);
 }
 
 /* ---- Inspection without running ---------------------------------------------------------- */
@@ -548,20 +660,18 @@ static int inspect_protected(lua_State *L) {
 }
 
 int wk_inspect(wk_engine *engine, const char *path, wk_info *info, rt_diag *diag) {
-    wk_analysis a;
     wk_request request = {.analyzer = path, .id = "inspect"};
     wk_limits_default(&request.limits);
     memset(info, 0, sizeof *info);
-    analysis_init(&a, engine, &request);
-    a.id = request.id;
-    a.path = path;
-    inspection i = {.a = &a, .info = info, .diag = diag, .rc = RT_ENOMEM};
-    if (wk__sandbox_open(&a) == RT_OK) {
-        lua_pushcfunction(a.L, inspect_protected);
-        lua_pushlightuserdata(a.L, &i);
-        if (lua_pcall(a.L, 1, 0, 0) != LUA_OK) {
+    wk_analysis *a = analysis_new(engine, &request);
+    a->path = rt_xstrdup(path);
+    inspection i = {.a = a, .info = info, .diag = diag, .rc = RT_ENOMEM};
+    if (wk__sandbox_open(a) == RT_OK) {
+        lua_pushcfunction(a->L, inspect_protected);
+        lua_pushlightuserdata(a->L, &i);
+        if (lua_pcall(a->L, 1, 0, 0) != LUA_OK) {
             char buf[64];
-            rt_diag_add(diag, path, 0, NULL, "%s", error_text(a.L, -1, buf, sizeof buf));
+            rt_diag_add(diag, path, 0, NULL, "%s", wk__error_text(a->L, -1, buf, sizeof buf));
             i.rc = RT_EANALYZER;
         }
     }
@@ -569,7 +679,7 @@ int wk_inspect(wk_engine *engine, const char *path, wk_info *info, rt_diag *diag
         info->path = rt_xstrdup(path);
     else
         wk_info_free(info);
-    analysis_free(&a);
+    analysis_free(a);
     return i.rc;
 }
 

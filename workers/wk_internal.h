@@ -39,6 +39,14 @@ typedef struct wk_compiled {
     size_t len;
 } wk_compiled;
 
+/* A connector as analyses see it (wk_connectors.c). */
+typedef struct wk_connector {
+    char *name; /* owned */
+    rt_connector_type type;
+    struct rt_http_target *target;
+    json_t *settings; /* owned: what shapes the answers (the http connector's events) */
+} wk_connector;
+
 struct wk_engine {
     char **roots;
     size_t nroots;
@@ -46,6 +54,11 @@ struct wk_engine {
     size_t ncache;
     struct chunk *spare; /* chunks of closed states, for the next ones (wk_heap.c) */
     size_t nspare;
+    uv_loop_t loop;
+    struct rt_http *http; /* created with the first connector */
+    wk_connector *connectors;
+    size_t nconnectors;
+    rt_recording *recording; /* not owned; NULL: live */
 };
 
 /* Blocks up to this size come from the heap's size classes; larger ones from malloc. */
@@ -70,6 +83,17 @@ void wk__heap_release(wk_heap *h);
 /* Frees the chunks the engine keeps. */
 void wk__heap_drop_spares(wk_engine *engine);
 
+typedef struct wk_task wk_task;
+typedef struct wk_wait wk_wait;
+
+/* What a yielded task waits for (wk_io.c): a connector call, a nested analysis or the tasks of
+ * a ctx:parallel. 'cancel' stops it when the analysis ends first; it frees what it owns and the
+ * task is never resumed. */
+struct wk_wait {
+    wk_task *task;
+    void (*cancel)(wk_wait *wait);
+};
+
 /* An analysis in progress. The Lua state's extra space points to it. */
 struct wk_analysis {
     wk_engine *engine;
@@ -78,14 +102,26 @@ struct wk_analysis {
     lua_State *L;
     wk_budget budget;
     wk_heap heap;
-    const char *id;
+    char id[160];
     char name[128]; /* the analyzer's name once known */
     char *version;  /* owned, or NULL */
-    const char *path;
+    char *path;     /* owned */
     double now;
     double started_at, started_mono;          /* wall clock, monotonic clock */
     int calls_made;                           /* by ctx:call, numbering the children's ids */
     json_t *findings, *steps, *logs, *errors; /* owned arrays */
+    json_t *calls;                            /* owned array: connector calls, in start order */
+    size_t call_bytes;                        /* response bytes of all calls so far */
+    wk_done_fn done;
+    void *done_ud;
+    wk_task *tasks;           /* every task of the analysis; the first is run's */
+    int resuming;             /* lua_resume calls in progress (nested by ctx:parallel) */
+    const char *abort_status; /* set when the analysis is ended from outside its code */
+    uv_timer_t *deadline;     /* started with the first wait; freed in its close callback */
+    json_t *inputs;           /* owned: the typed inputs, for the result */
+    char hash[72];
+    int stage_rc;     /* RT_EANALYZER when the definition did not load */
+    rt_diag problems; /* then: why */
     size_t logs_dropped;
     char *conclusion_tag, *conclusion_summary; /* owned, or NULL */
 };
@@ -131,7 +167,49 @@ void wk__log(wk_analysis *a, const char *level, const char *message, size_t len)
  * Lua error on cycles, depth, unknown analyzers and invalid inputs. */
 int wk__call(lua_State *L, const char *name, int inputs_idx);
 
+/* The message of the error object at 'idx' of 'L', without invoking metamethods; 'buf' holds
+ * the text of a non-string one. */
+const char *wk__error_text(lua_State *L, int idx, char *buf, size_t size);
+
 /* Records where the analysis stood (file, line) for the error 'message' raised in thread 'co'. */
 void wk__error_from_thread(wk_analysis *a, lua_State *co, const char *message);
+
+/* ---- The scheduler (wk_io.c) -------------------------------------------------------------- */
+
+/* Starts run's thread 'co' (its function and 2 arguments on its stack) as the analysis' first
+ * task, and the analysis goes on from the loop until it ends (wk__analysis_end). */
+void wk__run_task(wk_analysis *a, lua_State *co);
+
+/* Called by a binding running in 'L' that has started I/O: marks the task of 'L' waiting on
+ * 'wait' and yields; 'k' runs when the task is resumed (lua_yieldk). Raises when 'L' is not a
+ * task's thread: I/O cannot run in a coroutine the analyzer made itself. */
+int wk__wait(lua_State *L, wk_wait *wait, lua_KFunction k, lua_KContext kctx);
+/* Raises unless 'L' is a task's thread (see wk__wait); 'what' names the caller. Call it before
+ * starting I/O. */
+void wk__check_task(lua_State *L, const char *what);
+/* The I/O 'wait' is waiting for is done: resumes its task (called from the loop). */
+void wk__wake(wk_wait *wait);
+/* Ends analysis 'a' from outside its code with 'status' and 'message' (a replay miss, a
+ * cancellation): its waits are cancelled and it ends as soon as no thread of it runs. */
+void wk__abort(wk_analysis *a, const char *status, const char *message);
+/* True when 'L' is the thread of one of its analysis' tasks. */
+int wk__is_task(lua_State *L);
+/* How run's thread ended: LUA_OK, an error status, or LUA_ERRRUN when it never ended. */
+int wk__run_status(const wk_analysis *a);
+/* ctx:parallel{ f, … } (wk_io.c). */
+int wk__ctx_parallel(lua_State *L);
+/* Cancels the waits of 'a' and frees its tasks (wk_io.c), when it ends. */
+void wk__tasks_end(wk_analysis *a);
+
+/* Ends 'a' (wk_engine.c): builds the result, closes the state, calls 'done', frees 'a'. The
+ * scheduler calls it once nothing of the analysis runs any more. */
+void wk__analysis_end(wk_analysis *a);
+
+/* ---- Connectors (wk_connectors.c) --------------------------------------------------------- */
+
+/* ctx.metrics, ctx.logs, ctx.search, ctx.http, ctx.events: push the connector object. */
+void wk__connectors_register(lua_State *L);
+/* Frees the engine's connectors. */
+void wk__connectors_free(wk_engine *engine);
 
 #endif

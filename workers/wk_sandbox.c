@@ -565,8 +565,18 @@ static int sb_coroutine_wrap(lua_State *L) {
     return 1;
 }
 
+/* In a task's own thread a yield would reach the scheduler (wk_io.c), which resumes only tasks
+ * that wait for I/O: there it is what plain Lua says of a yield outside any coroutine. */
+static int sb_coroutine_yield(lua_State *L) {
+    if (wk__is_task(L))
+        return luaL_error(L, "attempt to yield from outside a coroutine");
+    return lua_yield(L, lua_gettop(L));
+}
+
 static int open_coroutine(lua_State *L) {
     luaopen_coroutine(L);
+    lua_pushcfunction(L, sb_coroutine_yield);
+    lua_setfield(L, -2, "yield");
     wrap_function(L, "create", sb_coroutine_create, 0);
     wrap_function(L, "close", sb_coroutine_close, 0);
     lua_pushcfunction(L, sb_coroutine_wrap);

@@ -186,8 +186,9 @@ static void test_defaults(void **state) {
 
 static void test_unknown_key(void **state) {
     (void)state;
-    assert_one_error("limits:\n  memory: 1MiB\n  colour: blue\n", 3, 3, "limits.colour",
-                     "unknown key 'colour' (expected one of memory, instructions, timeout)");
+    assert_one_error(
+        "limits:\n  memory: 1MiB\n  colour: blue\n", 3, 3, "limits.colour",
+        "unknown key 'colour' (expected one of memory, instructions, timeout, calls, call_bytes)");
     assert_one_error("routes: []\n", 1, 1, "routes", "unknown key 'routes'");
     assert_one_error("connectors:\n  p:\n    type: http\n    url: http://x\n    tls: true\n", 5, 5,
                      "connectors.p.tls", "unknown key 'tls'");

@@ -1,2 +1,724 @@
-/* placeholder */
-int main(void) { return 0; }
+/* tests/unit/test_http.c -- runtime/rt_http.c against tests/support/mock_http.c on loopback:
+ * bodies and headers, timeouts, retries and Retry-After, the response cap, refused connections,
+ * concurrency and rate limits, cancelling and freeing at every stage, and record then replay.
+ * One mock server serves every test (started once, stopped at the end); each test runs its own
+ * loop until the client has nothing left to do, which also proves an idle client lets uv_run
+ * return. */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp, kill */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <cmocka.h>
+#include "rt_http.h"
+#include "rt_recording.h"
+
+#define SECRET "Bearer s3cr3t-t0ken"
+
+static pid_t mock_pid;
+static char mock_url[64]; /* "http://127.0.0.1:PORT" */
+
+/* ---- the mock server --------------------------------------------------------------------- */
+
+/* Starts mock_http with 'args' (NULL-terminated, after the program) and its stdout on a pipe:
+ * returns its pid and, in 'fd', the pipe's reading end. */
+static pid_t spawn_mock(const char *const *args, int *fd) {
+    int p[2];
+    char *argv[8] = {(char *)MOCK_HTTP};
+    for (int i = 0; args[i] && i < 6; i++)
+        argv[i + 1] = (char *)args[i];
+    if (pipe(p) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(p[1], STDOUT_FILENO);
+        close(p[0]);
+        close(p[1]);
+        execv(MOCK_HTTP, argv);
+        _exit(127);
+    }
+    close(p[1]);
+    *fd = p[0];
+    return pid;
+}
+
+static int group_setup(void **state) {
+    static const char *const none[] = {NULL};
+    char line[128] = "";
+    size_t n = 0;
+    int fd, port = 0;
+    (void)state;
+    signal(SIGPIPE, SIG_IGN);
+    mock_pid = spawn_mock(none, &fd);
+    if (mock_pid < 0)
+        return -1;
+    /* The first line tells the port: reading it waits for the server to listen. */
+    while (n < sizeof line - 1 && !strchr(line, '\n')) {
+        ssize_t got = read(fd, line + n, sizeof line - 1 - n);
+        if (got <= 0)
+            break;
+        n += (size_t)got;
+        line[n] = '\0';
+    }
+    close(fd);
+    if (sscanf(line, "listening on 127.0.0.1:%d", &port) != 1) {
+        fprintf(stderr, "mock_http said '%s'\n", line);
+        return -1;
+    }
+    snprintf(mock_url, sizeof mock_url, "http://127.0.0.1:%d", port);
+    return 0;
+}
+
+static int group_teardown(void **state) {
+    int status = 0;
+    (void)state;
+    kill(mock_pid, SIGTERM);
+    waitpid(mock_pid, &status, 0);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/* ---- harness ----------------------------------------------------------------------------- */
+
+/* What one call's callback saw. */
+typedef struct got {
+    int calls; /* times the callback ran */
+    int error;
+    long status;
+    char message[512];
+    char content_type[128];
+    char *body;
+    size_t len;
+    int attempts;
+    double duration;
+    double at; /* when the callback ran, on uv_hrtime's clock in seconds */
+} got;
+
+typedef struct fixture {
+    uv_loop_t loop;
+    rt_http *http;
+    uv_timer_t guard;
+} fixture;
+
+static double seconds(void) {
+    return (double)uv_hrtime() / 1e9;
+}
+
+static void on_done(const rt_http_response *r, void *ud) {
+    got *g = ud;
+    g->calls++;
+    g->error = r->error;
+    g->status = r->status;
+    snprintf(g->message, sizeof g->message, "%s", r->message);
+    snprintf(g->content_type, sizeof g->content_type, "%s", r->content_type);
+    assert_non_null(r->body);
+    assert_int_equal(r->body[r->len], '\0');
+    free(g->body);
+    g->body = malloc(r->len + 1);
+    memcpy(g->body, r->body, r->len + 1);
+    g->len = r->len;
+    g->attempts = r->attempts;
+    g->duration = r->duration;
+    g->at = seconds();
+}
+
+static void on_guard(uv_timer_t *t) {
+    (void)t;
+    fail_msg("the loop was still busy after 8 s");
+}
+
+static void fixture_init(fixture *f) {
+    assert_int_equal(uv_loop_init(&f->loop), 0);
+    f->http = rt_http_new(&f->loop);
+    /* Unreferenced: it does not keep the loop alive, and fails the test if something else does
+     * for too long. */
+    uv_timer_init(&f->loop, &f->guard);
+    uv_timer_start(&f->guard, on_guard, 8000, 0);
+    uv_unref((uv_handle_t *)&f->guard);
+}
+
+/* Runs the loop until nothing is left to do. */
+static void run(fixture *f) {
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+}
+
+/* Frees the client, closes everything and checks that no handle was left open. */
+static void fixture_done(fixture *f) {
+    if (f->http)
+        rt_http_free(f->http);
+    uv_close((uv_handle_t *)&f->guard, NULL);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+}
+
+typedef struct target_spec {
+    const char *name, *base;
+    double timeout, rate;
+    size_t max_response;
+    int concurrency, retries;
+    const char *const *headers;
+    size_t n_headers;
+} target_spec;
+
+static rt_http_target *target(fixture *f, target_spec s) {
+    char why[256] = "";
+    rt_http_target_options o = {
+        .name = s.name ? s.name : "mock",
+        .base_url = s.base ? s.base : mock_url,
+        .timeout = s.timeout ? s.timeout : 5,
+        .max_response = s.max_response,
+        .rate_limit = s.rate,
+        .concurrency = s.concurrency,
+        .retries = s.retries,
+        .headers = s.headers,
+        .n_headers = s.n_headers,
+    };
+    rt_http_target *t = rt_http_target_new(f->http, &o, why);
+    if (!t)
+        fail_msg("rt_http_target_new: %s", why);
+    return t;
+}
+
+static rt_http_call *get(rt_http_target *t, const char *path, got *g) {
+    rt_http_request req = {.method = RT_HTTP_GET, .path = path, .idempotent = true};
+    return rt_http_start(t, &req, on_done, g);
+}
+
+static rt_http_call *post(rt_http_target *t, const char *path, const char *body, bool idempotent,
+                          got *g) {
+    rt_http_request req = {.method = RT_HTTP_POST,
+                           .path = path,
+                           .body = body,
+                           .body_len = body ? strlen(body) : 0,
+                           .content_type = "text/plain",
+                           .idempotent = idempotent};
+    return rt_http_start(t, &req, on_done, g);
+}
+
+/* One GET of 'path' on a target made from 's', run to its end. */
+static void get_one(target_spec s, const char *path, got *g) {
+    fixture f;
+    fixture_init(&f);
+    get(target(&f, s), path, g);
+    run(&f);
+    fixture_done(&f);
+    assert_int_equal(g->calls, 1);
+}
+
+static void got_free(got *g, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        free(g[i].body);
+}
+
+/* A loopback port with nothing listening: bound, then closed. */
+static int closed_port(void) {
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* ---- tests ------------------------------------------------------------------------------- */
+
+static void test_get(void **state) {
+    static const char *const headers[] = {"X-Scope-OrgID: tenant-1", "Authorization: " SECRET};
+    got g = {0};
+    (void)state;
+    get_one((target_spec){.headers = headers, .n_headers = 2}, "/echo?q=up%7Bjob%3D%22a%22%7D", &g);
+    assert_int_equal(g.error, RT_OK);
+    assert_int_equal(g.status, 200);
+    assert_int_equal(g.attempts, 1);
+    assert_string_equal(g.content_type, "application/json");
+    assert_string_equal(g.message, "");
+    assert_non_null(strstr(g.body, "\"method\":\"GET\""));
+    assert_non_null(strstr(g.body, "\"query\":\"q=up%7Bjob%3D%22a%22%7D\""));
+    assert_non_null(strstr(g.body, "\"x-scope-orgid\":\"tenant-1\""));
+    assert_non_null(strstr(g.body, "\"authorization\":\"" SECRET "\""));
+    assert_non_null(strstr(g.body, "\"user-agent\":\"inquest/" INQUEST_VERSION "\""));
+    assert_true(g.duration > 0 && g.duration < 1);
+    got_free(&g, 1);
+}
+
+static void test_post(void **state) {
+    fixture f;
+    got g = {0};
+    (void)state;
+    fixture_init(&f);
+    post(target(&f, (target_spec){0}), "/echo", "query=up", false, &g);
+    run(&f);
+    fixture_done(&f);
+    assert_int_equal(g.status, 200);
+    assert_non_null(strstr(g.body, "\"method\":\"POST\""));
+    assert_non_null(strstr(g.body, "\"body\":\"query=up\""));
+    assert_non_null(strstr(g.body, "\"content-type\":\"text/plain\""));
+    got_free(&g, 1);
+}
+
+static void test_status_delivered(void **state) {
+    got g = {0};
+    (void)state;
+    get_one((target_spec){.retries = -1}, "/status/404", &g);
+    assert_int_equal(g.error, RT_OK); /* the caller judges the status */
+    assert_int_equal(g.status, 404);
+    assert_non_null(strstr(g.body, "status 404"));
+    got_free(&g, 1);
+}
+
+static void test_timeout(void **state) {
+    static const char *const headers[] = {"Authorization: " SECRET};
+    got g = {0};
+    (void)state;
+    get_one((target_spec){.name = "prom", .timeout = 0.3, .headers = headers, .n_headers = 1},
+            "/hang", &g);
+    assert_int_equal(g.error, RT_ETIMEDOUT);
+    assert_true(g.duration >= 0.25 && g.duration < 2.0);
+    assert_string_equal(g.message, "prom: no answer within 300ms (GET /hang, 1 attempt)");
+    assert_int_equal(g.status, 0);
+    assert_int_equal(g.len, 0);
+    got_free(&g, 1);
+}
+
+static void test_retries(void **state) {
+    fixture f;
+    got ok = {0}, none = {0}, not_idempotent = {0}, count = {0};
+    (void)state;
+    fixture_init(&f);
+    rt_http_target *t = target(&f, (target_spec){0});
+    rt_http_target *once = target(&f, (target_spec){.name = "once", .retries = -1});
+    get(t, "/flaky/k1/2", &ok);
+    get(once, "/flaky/k4/1", &none);
+    post(t, "/flaky/k2/1", "x", false, &not_idempotent);
+    run(&f);
+    get(t, "/count/k2", &count);
+    run(&f);
+    fixture_done(&f);
+    assert_int_equal(ok.error, RT_OK);
+    assert_int_equal(ok.status, 200);
+    assert_int_equal(ok.attempts, 3);
+    assert_string_equal(ok.body, "{\"ok\":true,\"attempt\":3}");
+    /* Backoff: 50-100 ms, then 100-200 ms. */
+    assert_true(ok.duration >= 0.15 && ok.duration < 1.0);
+    assert_int_equal(none.error, RT_OK);
+    assert_int_equal(none.status, 503);
+    assert_int_equal(none.attempts, 1);
+    assert_int_equal(not_idempotent.status, 503);
+    assert_int_equal(not_idempotent.attempts, 1);
+    assert_string_equal(count.body, "{\"count\":1}");
+    got_free(&ok, 1), got_free(&none, 1), got_free(&not_idempotent, 1), got_free(&count, 1);
+}
+
+static void test_retries_exhausted(void **state) {
+    got g = {0};
+    (void)state;
+    get_one((target_spec){.retries = 1}, "/status/502", &g);
+    assert_int_equal(g.error, RT_OK); /* the last response is delivered */
+    assert_int_equal(g.status, 502);
+    assert_int_equal(g.attempts, 2);
+    assert_non_null(strstr(g.body, "status 502"));
+    got_free(&g, 1);
+}
+
+static void test_retry_after(void **state) {
+    got honoured = {0}, too_long = {0};
+    (void)state;
+    get_one((target_spec){0}, "/flaky/k3/1?retry_after=1", &honoured);
+    assert_int_equal(honoured.status, 200);
+    assert_int_equal(honoured.attempts, 2);
+    assert_true(honoured.duration >= 0.9 && honoured.duration < 2.0);
+    /* A wait that does not fit in the timeout: the 429 is the answer, at once. */
+    get_one((target_spec){.timeout = 1}, "/status/429?retry_after=5", &too_long);
+    assert_int_equal(too_long.error, RT_OK);
+    assert_int_equal(too_long.status, 429);
+    assert_int_equal(too_long.attempts, 1);
+    assert_true(too_long.duration < 0.5);
+    got_free(&honoured, 1), got_free(&too_long, 1);
+}
+
+static void test_size_cap(void **state) {
+    fixture f;
+    got big = {0}, chunked = {0}, fine = {0};
+    (void)state;
+    fixture_init(&f);
+    rt_http_target *t = target(&f, (target_spec){.name = "loki", .max_response = 1 << 20});
+    get(t, "/bytes/2000000", &big);               /* Content-Length tells at once */
+    get(t, "/bytes/2000000?chunked=1", &chunked); /* found out while reading */
+    get(t, "/bytes/1000", &fine);
+    run(&f);
+    fixture_done(&f);
+    assert_int_equal(big.error, RT_ETOOBIG);
+    assert_int_equal(big.attempts, 1);
+    assert_string_equal(big.message,
+                        "loki: response larger than the 1 MiB cap (GET /bytes/2000000, 1 attempt)");
+    assert_int_equal(chunked.error, RT_ETOOBIG);
+    assert_non_null(strstr(chunked.message, "loki: response larger than the 1 MiB cap"));
+    assert_int_equal(fine.error, RT_OK);
+    assert_int_equal(fine.len, 1000);
+    assert_int_equal(strlen(fine.body), 1000);
+    got_free(&big, 1), got_free(&chunked, 1), got_free(&fine, 1);
+}
+
+static void test_refused(void **state) {
+    static const char *const headers[] = {"Authorization: " SECRET};
+    char base[64], expect[160];
+    got g = {0};
+    (void)state;
+    int port = closed_port();
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
+    get_one((target_spec){.name = "prom", .base = base, .headers = headers, .n_headers = 1},
+            "/api/v1/query?query=up", &g);
+    assert_int_equal(g.error, RT_ECONNREFUSED);
+    assert_int_equal(g.attempts, 3);
+    snprintf(expect, sizeof expect,
+             "prom: connection refused by 127.0.0.1:%d (GET /api/v1/query, 3 attempts)", port);
+    assert_string_equal(g.message, expect);
+    assert_null(strstr(g.message, "s3cr3t"));
+    got_free(&g, 1);
+}
+
+/* Runs 'n' GETs of 'path' at once on a target made from 's'; returns the seconds they took. */
+static double run_many(target_spec s, const char *path, got *g, int n) {
+    fixture f;
+    fixture_init(&f);
+    rt_http_target *t = target(&f, s);
+    double start = seconds();
+    for (int i = 0; i < n; i++)
+        get(t, path, &g[i]);
+    run(&f);
+    double took = seconds() - start;
+    fixture_done(&f);
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(g[i].calls, 1);
+        assert_int_equal(g[i].status, 200);
+    }
+    return took;
+}
+
+static void test_concurrency(void **state) {
+    got g[10] = {{0}};
+    (void)state;
+    double capped = run_many((target_spec){.concurrency = 2}, "/delay/200", g, 10);
+    assert_true(capped >= 0.9 && capped < 2.0);
+    got_free(g, 10);
+    memset(g, 0, sizeof g);
+    double open = run_many((target_spec){.concurrency = 10}, "/delay/200", g, 10);
+    assert_true(open < 0.6);
+    got_free(g, 10);
+}
+
+static void test_rate_limit(void **state) {
+    got g[10] = {{0}};
+    (void)state;
+    /* 5 per second with a burst of 5: five at once, then one every 200 ms, so the tenth starts
+     * 1 s after the first. */
+    double took = run_many((target_spec){.rate = 5, .concurrency = 10}, "/delay/0", g, 10);
+    assert_true(took >= 0.95 && took < 1.8);
+    got_free(g, 10);
+}
+
+static void test_hundred_at_once(void **state) {
+    static got g[100];
+    (void)state;
+    memset(g, 0, sizeof g);
+    double took = run_many((target_spec){.concurrency = 100}, "/delay/100", g, 100);
+    assert_true(took < 0.5);
+    got_free(g, 100);
+}
+
+static void test_queue_timeout(void **state) {
+    fixture f;
+    got hung = {0}, queued = {0};
+    (void)state;
+    fixture_init(&f);
+    rt_http_target *t = target(&f, (target_spec){.timeout = 0.3, .concurrency = 1});
+    get(t, "/hang", &hung);
+    get(t, "/delay/0", &queued);
+    run(&f);
+    fixture_done(&f);
+    assert_int_equal(queued.error, RT_ETIMEDOUT);
+    assert_int_equal(queued.attempts, 0);
+    assert_true(queued.duration >= 0.25 && queued.duration < 2.0);
+    assert_non_null(strstr(queued.message, "still waiting for its turn"));
+    assert_int_equal(hung.error, RT_ETIMEDOUT);
+    got_free(&hung, 1), got_free(&queued, 1);
+}
+
+static void on_cancel_timer(uv_timer_t *timer) {
+    rt_http_call **calls = timer->data;
+    for (int i = 0; calls[i]; i++)
+        rt_http_cancel(calls[i]);
+    uv_close((uv_handle_t *)timer, NULL);
+}
+
+static void test_cancel(void **state) {
+    fixture f;
+    uv_timer_t timer;
+    got g[4] = {{0}}, count = {0};
+    rt_http_call *calls[4] = {0};
+    (void)state;
+    fixture_init(&f);
+    rt_http_target *t = target(&f, (target_spec){.concurrency = 1});
+    rt_http_target *other = target(&f, (target_spec){.name = "other"});
+    calls[0] = get(t, "/hang", &g[0]);                                /* in flight */
+    calls[1] = get(t, "/delay/0", &g[1]);                             /* queued behind it */
+    calls[2] = get(other, "/status/503?retry_after=1&key=kc", &g[2]); /* in backoff */
+    uv_timer_init(&f.loop, &timer);
+    timer.data = calls;
+    uv_timer_start(&timer, on_cancel_timer, 200, 0);
+    double start = seconds();
+    run(&f);
+    assert_true(seconds() - start < 0.6); /* the loop went idle at once */
+    get(other, "/count/kc", &count);
+    run(&f);
+    fixture_done(&f);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(g[i].calls, 0);
+    assert_string_equal(count.body, "{\"count\":1}");
+    got_free(&count, 1);
+}
+
+static void on_free_timer(uv_timer_t *timer) {
+    rt_http_free(timer->data);
+    uv_close((uv_handle_t *)timer, NULL);
+}
+
+static void test_free_in_flight(void **state) {
+    fixture f;
+    uv_timer_t timer;
+    got g[5] = {{0}};
+    (void)state;
+    fixture_init(&f);
+    rt_http_target *t = target(&f, (target_spec){.concurrency = 1});
+    rt_http_target *other = target(&f, (target_spec){.name = "other", .rate = 1});
+    get(t, "/hang", &g[0]);                         /* in flight */
+    get(t, "/hang", &g[1]);                         /* queued for a slot */
+    get(other, "/status/503?retry_after=2", &g[2]); /* in backoff by then */
+    get(other, "/delay/0", &g[3]);                  /* waiting for a token */
+    post(other, "/echo", "x", true, &g[4]);
+    uv_timer_init(&f.loop, &timer);
+    timer.data = f.http;
+    uv_timer_start(&timer, on_free_timer, 100, 0);
+    f.http = NULL;
+    double start = seconds();
+    run(&f);
+    assert_true(seconds() - start < 0.5);
+    fixture_done(&f); /* ASan reports what would leak */
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(g[i].calls, 0);
+}
+
+typedef struct freeing {
+    rt_http *http;
+    got g;
+} freeing;
+
+static void on_done_then_free(const rt_http_response *r, void *ud) {
+    freeing *fr = ud;
+    on_done(r, &fr->g);
+    rt_http_free(fr->http);
+}
+
+static void test_free_from_callback(void **state) {
+    fixture f;
+    freeing fr = {0};
+    got hung = {0};
+    (void)state;
+    fixture_init(&f);
+    rt_http_target *t = target(&f, (target_spec){0});
+    rt_http_request req = {.method = RT_HTTP_GET, .path = "/delay/10", .idempotent = true};
+    fr.http = f.http;
+    get(t, "/hang", &hung);
+    rt_http_start(t, &req, on_done_then_free, &fr);
+    f.http = NULL;
+    run(&f);
+    fixture_done(&f);
+    assert_int_equal(fr.g.calls, 1);
+    assert_int_equal(fr.g.status, 200);
+    assert_int_equal(hung.calls, 0);
+    got_free(&fr.g, 1);
+}
+
+static void test_bad_target(void **state) {
+    static const char *const bad_header[] = {"X-Ok: 1", "Authorization " SECRET};
+    fixture f;
+    char why[256];
+    (void)state;
+    fixture_init(&f);
+    rt_http_target_options o = {.name = "prom", .base_url = "ftp://x"};
+    assert_null(rt_http_target_new(f.http, &o, why));
+    assert_non_null(strstr(why, "http:// or https://"));
+    o.base_url = "http://user:pw@host:9090";
+    assert_null(rt_http_target_new(f.http, &o, why));
+    assert_null(strstr(why, "pw"));
+    o.base_url = "http://host:9090";
+    o.headers = bad_header;
+    o.n_headers = 2;
+    assert_null(rt_http_target_new(f.http, &o, why));
+    assert_non_null(strstr(why, "header 2"));
+    assert_null(strstr(why, "s3cr3t"));
+    fixture_done(&f);
+}
+
+/* JSON bodies come back from a recording as equal JSON, not byte for byte (rt_recording.h). */
+static void assert_json_equal(const char *a, const char *b) {
+    json_t *ja = json_loads(a, JSON_DECODE_ANY, NULL), *jb = json_loads(b, JSON_DECODE_ANY, NULL);
+    if (!ja || !jb)
+        assert_string_equal(a, b);
+    else if (!json_equal(ja, jb))
+        fail_msg("'%s' is not '%s'", a, b);
+    json_decref(ja);
+    json_decref(jb);
+}
+
+static void test_record_replay(void **state) {
+    char dir[] = "/tmp/test_http_XXXXXX", path[64], why[256], base[64];
+    rt_diag diag = {0};
+    rt_recording *rec = rt_recording_new(), *loaded = NULL;
+    got live[3] = {{0}}, again[3] = {{0}}, miss = {0}, miss_body = {0}, cancelled = {0};
+    fixture f;
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/recording.json", dir);
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", closed_port());
+
+    /* Record: a 200, a refused connection, a POST with a body. */
+    fixture_init(&f);
+    rt_http_set_recording(f.http, rec);
+    rt_http_target *prom = target(&f, (target_spec){.name = "prom"});
+    rt_http_target *down = target(&f, (target_spec){.name = "down", .base = base, .retries = -1});
+    get(prom, "/echo?q=1", &live[0]);
+    get(down, "/api/v1/query?query=up", &live[1]);
+    post(prom, "/echo", "{\"a\":1}", true, &live[2]);
+    run(&f);
+    fixture_done(&f);
+    assert_int_equal(live[0].status, 200);
+    assert_int_equal(live[1].error, RT_ECONNREFUSED);
+    assert_int_equal(rt_recording_save(rec, path, why), RT_OK);
+    rt_recording_free(rec);
+
+    /* Replay: no server (no base URL at all), the same outcomes, misses named. */
+    assert_int_equal(rt_recording_load(path, &loaded, &diag), RT_OK);
+    fixture_init(&f);
+    rt_http_set_recording(f.http, loaded);
+    prom = target(&f, (target_spec){.name = "prom", .base = NULL});
+    down = target(&f, (target_spec){.name = "down", .base = NULL});
+    get(prom, "/echo?q=1", &again[0]);
+    get(down, "/api/v1/query?query=up", &again[1]);
+    post(prom, "/echo", "{\"a\":1}", true, &again[2]);
+    get(prom, "/echo?q=2", &miss);
+    post(prom, "/api/v1/query", "query=rate(x[5m])", true, &miss_body);
+    rt_http_cancel(get(prom, "/echo?q=1", &cancelled));
+    assert_int_equal(again[0].calls, 0); /* never before rt_http_start returns */
+    run(&f);
+    fixture_done(&f);
+    rt_recording_free(loaded);
+    unlink(path);
+    rmdir(dir);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(again[i].calls, 1);
+        assert_int_equal(again[i].error, live[i].error);
+        assert_int_equal(again[i].status, live[i].status);
+        assert_string_equal(again[i].message, live[i].message);
+        assert_json_equal(again[i].body, live[i].body);
+        assert_string_equal(again[i].content_type, live[i].content_type);
+    }
+    assert_int_equal(miss.error, RT_EREPLAY);
+    assert_string_equal(miss.message, "replay: no recorded response for prom GET /echo?q=2");
+    assert_int_equal(miss_body.error, RT_EREPLAY);
+    assert_string_equal(miss_body.message, "replay: no recorded response for prom POST "
+                                           "/api/v1/query with body query=rate(x[5m])");
+    assert_int_equal(cancelled.calls, 0);
+    got_free(live, 3), got_free(again, 3), got_free(&miss, 1), got_free(&miss_body, 1);
+    rt_diag_free(&diag);
+}
+
+/* The routes file of the mock: canned answers, checked before the built-in paths. */
+static void test_mock_routes(void **state) {
+    char dir[] = "/tmp/test_http_XXXXXX", routes[64], body[64], port_file[64], text[16] = "";
+    char base[64];
+    got g[3] = {{0}};
+    int fd, status;
+    FILE *out;
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(routes, sizeof routes, "%s/routes.json", dir);
+    snprintf(body, sizeof body, "%s/body.json", dir);
+    snprintf(port_file, sizeof port_file, "%s/port", dir);
+    assert_non_null(out = fopen(body, "w"));
+    fputs("{\"status\":\"success\"}", out);
+    fclose(out);
+    assert_non_null(out = fopen(routes, "w"));
+    fputs("[{\"path\": \"/q\", \"query_contains\": \"x=1\", \"body_file\": \"body.json\"},\n"
+          " {\"method\": \"GET\", \"path\": \"/q\", \"status\": 500, \"delay_ms\": 50,\n"
+          "  \"headers\": {\"Content-Type\": \"text/plain\"}, \"body\": \"down\"}]\n",
+          out);
+    fclose(out);
+    const char *args[] = {"--routes", routes, "--port-file", port_file, NULL};
+    pid_t pid = spawn_mock(args, &fd);
+    close(fd);
+    /* No event says the port file is there: poll for it, for the start-up only. */
+    for (int i = 0; i < 500 && access(port_file, F_OK) != 0; i++)
+        nanosleep(&(struct timespec){0, 10000000}, NULL);
+    assert_non_null(out = fopen(port_file, "r"));
+    assert_non_null(fgets(text, sizeof text, out));
+    fclose(out);
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", atoi(text));
+    fixture f;
+    fixture_init(&f);
+    rt_http_target *t = target(&f, (target_spec){.base = base, .retries = -1});
+    get(t, "/q?x=1", &g[0]);
+    get(t, "/q?x=2", &g[1]);
+    get(t, "/nothing", &g[2]);
+    run(&f);
+    fixture_done(&f);
+    kill(pid, SIGTERM);
+    waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    unlink(body), unlink(routes), unlink(port_file), rmdir(dir);
+    assert_int_equal(g[0].status, 200);
+    assert_string_equal(g[0].body, "{\"status\":\"success\"}");
+    assert_int_equal(g[1].status, 500);
+    assert_string_equal(g[1].body, "\"down\"");
+    assert_string_equal(g[1].content_type, "text/plain");
+    assert_true(g[1].duration >= 0.04);
+    assert_int_equal(g[2].status, 404);
+    assert_string_equal(g[2].body, "{\"error\":\"no route for GET /nothing\"}");
+    got_free(g, 3);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_get),
+        cmocka_unit_test(test_post),
+        cmocka_unit_test(test_status_delivered),
+        cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_retries),
+        cmocka_unit_test(test_retries_exhausted),
+        cmocka_unit_test(test_retry_after),
+        cmocka_unit_test(test_size_cap),
+        cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_concurrency),
+        cmocka_unit_test(test_rate_limit),
+        cmocka_unit_test(test_hundred_at_once),
+        cmocka_unit_test(test_queue_timeout),
+        cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_free_in_flight),
+        cmocka_unit_test(test_free_from_callback),
+        cmocka_unit_test(test_bad_target),
+        cmocka_unit_test(test_record_replay),
+        cmocka_unit_test(test_mock_routes),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
