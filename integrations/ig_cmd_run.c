@@ -231,7 +231,7 @@ static int parse_args(run_options *o, int argc, char **argv) {
         return ig_usage_error("run", "--record and --replay exclude each other");
     if (optind >= argc && !o->replay_path)
         return ig_usage_error("run", "which analyzer? (a name or a .lua file)");
-    if (optind < argc)
+    if (optind < argc && !(o->replay_path && strchr(argv[optind], '='))) /* else: an input */
         o->request.analyzer = argv[optind++];
     for (; optind < argc; optind++)
         if ((rc = add_input(o, argv[optind])) != IG_EXIT_OK)

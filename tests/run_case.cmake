@@ -12,6 +12,7 @@
 #   setup.cmake  optional CMake script include()d before the commands, with CASE, SRC and WORK
 #            set: for what `inquest` cannot make itself, such as symbolic links
 #            (file(CREATE_LINK .. "${WORK}/x" SYMBOLIC)). Keep it to preparing @WORK@.
+#            The output of the Nth setup command is kept in @WORK@/setup-N.out.
 #   expect   one assertion per line ('#' starts a comment):
 #              exit N                     the exit code
 #              status S                   the result's status (output is --json)
@@ -20,6 +21,9 @@
 #              !stdout REGEX / !stderr REGEX   the output does not match
 #              file PATH                  PATH (with @WORK@) exists afterwards
 #              seconds N                  the command took less than N seconds
+#              same FILE                  the JSON result equals the one in FILE (with @WORK@)
+#                                         apart from timing fields: timing, and each call's
+#                                         and step's duration_ms
 cmake_minimum_required(VERSION 3.25)
 
 function(substitute text out)
@@ -51,6 +55,7 @@ endif()
 
 # Runs the commands before the last one, which must succeed.
 set(command "${INQUEST}")
+set(setups 0)
 foreach(arg IN LISTS args)
     if(arg STREQUAL "---")
         execute_process(COMMAND ${CMAKE_COMMAND} -E env ${env_args} ${command}
@@ -58,6 +63,8 @@ foreach(arg IN LISTS args)
         if(NOT rc EQUAL 0)
             message(FATAL_ERROR "case ${CASE}: setup command failed (${rc}): ${command}\n${out}${err}")
         endif()
+        math(EXPR setups "${setups} + 1")
+        file(WRITE "${WORK}/setup-${setups}.out" "${out}")
         set(command "${INQUEST}")
         continue()
     endif()
@@ -71,6 +78,21 @@ execute_process(COMMAND ${CMAKE_COMMAND} -E env ${env_args} ${command}
     TIMEOUT 100)
 string(TIMESTAMP finished "%s")
 math(EXPR elapsed "${finished} - ${started}")
+
+# A result without the fields that differ from run to run: timing, calls' and steps' durations.
+function(without_timing json out)
+    string(JSON json REMOVE "${json}" timing)
+    foreach(list calls steps)
+        string(JSON n ERROR_VARIABLE none LENGTH "${json}" ${list})
+        if(NOT none AND n GREATER 0)
+            math(EXPR last "${n} - 1")
+            foreach(i RANGE ${last})
+                string(JSON json REMOVE "${json}" ${list} ${i} duration_ms)
+            endforeach()
+        endif()
+    endforeach()
+    set(${out} "${json}" PARENT_SCOPE)
+endfunction()
 
 set(failures "")
 macro(fail)
@@ -117,6 +139,14 @@ foreach(line IN LISTS expectations)
     elseif(line MATCHES "^file (.+)$")
         if(NOT EXISTS "${CMAKE_MATCH_1}")
             fail("file ${CMAKE_MATCH_1} does not exist")
+        endif()
+    elseif(line MATCHES "^same (.+)$")
+        file(READ "${CMAKE_MATCH_1}" other)
+        without_timing("${out}" mine)
+        without_timing("${other}" theirs)
+        string(JSON equal ERROR_VARIABLE jerr EQUAL "${mine}" "${theirs}")
+        if(NOT equal)
+            fail("the result differs from ${CMAKE_MATCH_1} (apart from timing) ${jerr}:\n${theirs}")
         endif()
     elseif(line MATCHES "^seconds ([0-9]+)$")
         if(NOT elapsed LESS CMAKE_MATCH_1)

@@ -234,7 +234,7 @@ typedef struct wk_call {
     json_t *record;     /* its entry in the result's calls (a->calls holds it) */
     answer_kind kind;
     expect expect;
-    double from, to; /* ANSWER_EVENTS: the window asked for */
+    double started; /* rt_monotonic() */
     int failed;
     char message[MAX_MESSAGE];
     sdk_response prom;
@@ -255,6 +255,9 @@ static void call_cancel(wk_wait *wait) {
     if (call->http)
         rt_http_cancel(call->http);
     json_object_set_new(call->record, "status", json_string("cancelled"));
+    json_object_set_new(call->record, "bytes", json_integer(0));
+    json_object_set_new(call->record, "duration_ms",
+                        json_real((rt_monotonic() - call->started) * 1e3));
     call_free(call);
 }
 
@@ -479,6 +482,7 @@ static int call_start(lua_State *L, const wk_connector *c, const char *operation
     call->c = c;
     call->kind = kind;
     call->expect = ex;
+    call->started = rt_monotonic();
     call->record = json_pack("{s:s, s:s, s:s}", "connector", c->name, "operation", operation,
                              "status", "pending");
     json_array_append_new(a->calls, call->record);
