@@ -729,6 +729,20 @@ static const field events_fields[] = {
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 
+enum { C_EVENTS = 9 }; /* the index of "events" in connector_fields */
+
+/* Only http connectors answer with change events. */
+static void connector_check(loader *ld, void *base, const seen_keys *seen, const char *path,
+                            yaml_mark_t where) {
+    const rt_connector *c = base;
+    char here[PATH_MAX_LEN];
+    (void)where;
+    join_path(here, path, "events");
+    if (c->events.path && c->type != RT_CONNECTOR_HTTP)
+        problem(ld, seen->key[C_EVENTS], here, "only http connectors have events (this one is %s)",
+                rt_connector_type_name(c->type));
+}
+
 #define C_OFF(m) offsetof(rt_connector, m)
 static const field connector_fields[] = {
     {"type", F_ENUM, REQUIRED, C_OFF(type), 0, 0, connector_types, NULL, NULL},
@@ -740,7 +754,7 @@ static const field connector_fields[] = {
     {"tls_verify", F_BOOL, 0, C_OFF(tls_verify), 0, 0, NULL, NULL, NULL},
     {"headers", F_HEADERS, 0, 0, 0, 0, NULL, NULL, NULL},
     {"auth", F_TABLE, 0, C_OFF(auth), 0, 0, NULL, auth_fields, auth_check},
-    {"events", F_TABLE, 0, C_OFF(events), 0, 0, NULL, events_fields, NULL},
+    [C_EVENTS] = {"events", F_TABLE, 0, C_OFF(events), 0, 0, NULL, events_fields, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 
@@ -770,7 +784,7 @@ static const field root_fields[] = {
     {"analyzers", F_DIRS, 0, 0, 0, 0, NULL, NULL, NULL},
     {"limits", F_TABLE, 0, G_OFF(limits), 0, 0, NULL, limits_fields, NULL},
     {"redis", F_TABLE, 0, 0, 0, 0, NULL, redis_fields, redis_check},
-    {"connectors", F_CONNECTORS, 0, 0, 0, 0, NULL, connector_fields, NULL},
+    {"connectors", F_CONNECTORS, 0, 0, 0, 0, NULL, connector_fields, connector_check},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 

@@ -507,9 +507,8 @@ static int open_role(dec *d, enum vtype t) {
             return t == V_ARRAY                                                  ? R_RESULT
                    : (rc = shape_error(d, "must be a list (got an object)")) < 0 ? rc
                                                                                  : R_SKIP;
-        if (f->key == K_RESULT_TYPE)
-            return (rc = shape_error(d, "must be a string (got %s)", vtype_name(t))) < 0 ? rc
-                                                                                         : R_SKIP;
+        if (f->key == K_RESULT_TYPE) /* a member that only query results have */
+            return fail_at(d, "must be a string (got %s)", vtype_name(t));
         return R_SKIP;
     case R_RESULT:
         if (t == V_OBJECT)
@@ -662,9 +661,10 @@ static int scalar(dec *d, enum vtype t, const char *s, size_t n) {
         if (f->key == K_RESULT_TYPE && t == V_STRING) {
             free(d->result_type);
             d->result_type = copy_text(s, n);
-        } else if (f->key == K_RESULT_TYPE || (f->key == K_RESULT && !d->seen_result++)) {
-            rc = shape_error(d, "must be %s (got %s)", f->key == K_RESULT ? "a list" : "a string",
-                             vtype_name(t));
+        } else if (f->key == K_RESULT_TYPE) {
+            rc = fail_at(d, "must be a string (got %s)", vtype_name(t));
+        } else if (f->key == K_RESULT && !d->seen_result++) {
+            rc = shape_error(d, "must be a list (got %s)", vtype_name(t));
         }
         break;
     case R_RESULT:
@@ -1016,7 +1016,8 @@ static void push_entries(lua_State *L, const sdk_response *r) {
     for (size_t i = 0; i < r->n_entries; i++) {
         const sdk_log_entry *e = &r->entries[i];
         lua_createtable(L, 0, 4);
-        lua_pushnumber(L, (lua_Number)e->ns / 1e9);
+        lua_pushnumber(L,
+                       (lua_Number)(e->ns / 1000000000) + (lua_Number)(e->ns % 1000000000) / 1e9);
         lua_setfield(L, -2, "time");
         lua_pushfstring(L, "%I", (lua_Integer)e->ns);
         lua_setfield(L, -2, "ns");

@@ -73,7 +73,7 @@ static void put_series(buf *b, int i, uint64_t *rng) {
     double counter = (double)(next(rng) % 100000);
     for (int p = 0; p < POINTS; p++) {
         uint64_t r = next(rng);
-        double v = i % 3 == 0   ? (counter += (double)(r % 50))     /* a counter */
+        double v = i % 3 == 0    ? (counter += (double)(r % 50))     /* a counter */
                    : r % 97 == 0 ? NAN                               /* a gap */
                                  : (double)(r % 100000) / 15.0 / 60; /* a rate */
         put(b, "%s[%.3f,", p ? "," : "", 1763726400.781 + 15.0 * p);
