@@ -362,17 +362,18 @@ static char *copy_text(const char *s, size_t n) {
     return c;
 }
 
-/* Makes room for one more item of 'size' bytes in '*items', which holds 'n' of '*cap'. */
-static void grow(void *items, size_t n, size_t *cap, size_t size) {
+/* Returns 'items', which holds 'n' items of 'size' bytes in room for '*cap', with room for one
+ * more. */
+static void *grow(void *items, size_t n, size_t *cap, size_t size) {
     if (n < *cap)
-        return;
+        return items;
     *cap = *cap ? *cap * 2 : 8;
-    *(void **)items = rt_xrealloc(*(void **)items, *cap * size);
+    return rt_xrealloc(items, *cap * size);
 }
 
 static void add_label(dec *d, const char *value, size_t n) {
     sdk_series_data *c = &d->cur;
-    grow(&c->labels, c->n_labels, &d->cap_labels, sizeof *c->labels);
+    c->labels = grow(c->labels, c->n_labels, &d->cap_labels, sizeof *c->labels);
     c->labels[c->n_labels].name = d->label_name;
     c->labels[c->n_labels++].value = copy_text(value, n);
     d->label_name = NULL;
@@ -398,7 +399,7 @@ static int add_entry(dec *d, const char *line, size_t n) {
     sdk_response *r = d->r;
     if (d->cur.n)
         return shape_error(d, "a series holds either points or log entries, not both");
-    grow(&r->entries, r->n_entries, &d->cap_entries, sizeof *r->entries);
+    r->entries = grow(r->entries, r->n_entries, &d->cap_entries, sizeof *r->entries);
     r->entries[r->n_entries++] =
         (sdk_log_entry){.ns = d->ns, .line = copy_text(line, n), .len = n, .stream = r->n_streams};
     d->flags |= EL_ENTRIES;
@@ -426,8 +427,6 @@ static void sort_points(sdk_series_data *s) {
         p[i] = (point){s->t[i], s->v[i], i};
     qsort(p, s->n, sizeof *p, point_cmp);
     for (size_t i = 0; i < s->n; i++) {
-        if (isnan(p[i].t))
-            continue;
         if (n && s->t[n - 1] == p[i].t)
             n--;
         s->t[n] = p[i].t;
@@ -456,10 +455,10 @@ static int end_element(dec *d) {
     if (d->flags & EL_UNSORTED)
         sort_points(&d->cur);
     if (stream) {
-        grow(&r->streams, r->n_streams, &d->cap_streams, sizeof *r->streams);
+        r->streams = grow(r->streams, r->n_streams, &d->cap_streams, sizeof *r->streams);
         r->streams[r->n_streams++] = d->cur;
     } else {
-        grow(&r->series, r->n_series, &d->cap_series, sizeof *r->series);
+        r->series = grow(r->series, r->n_series, &d->cap_series, sizeof *r->series);
         r->series[r->n_series++] = d->cur;
     }
     memset(&d->cur, 0, sizeof d->cur);
@@ -1016,8 +1015,8 @@ static void push_entries(lua_State *L, const sdk_response *r) {
     for (size_t i = 0; i < r->n_entries; i++) {
         const sdk_log_entry *e = &r->entries[i];
         lua_createtable(L, 0, 4);
-        lua_pushnumber(L,
-                       (lua_Number)(e->ns / 1000000000) + (lua_Number)(e->ns % 1000000000) / 1e9);
+        int64_t seconds = e->ns / 1000000000, fraction = e->ns % 1000000000;
+        lua_pushnumber(L, (lua_Number)seconds + (lua_Number)fraction / 1e9);
         lua_setfield(L, -2, "time");
         lua_pushfstring(L, "%I", (lua_Integer)e->ns);
         lua_setfield(L, -2, "ns");

@@ -83,9 +83,9 @@ double sdk__num_arg(lua_State *L, int idx, const char *fn, const char *what, dou
     return luaL_error(L, "%s: %s must be a number (got %s)", fn, what, luaL_typename(L, idx));
 }
 
-/* 'x' as %.14g into 'buf' (32 bytes), as Lua prints numbers but without ".0" on whole ones. */
+/* 'x' as %.14g into 'buf' (32 bytes): as Lua prints numbers, without ".0" on whole ones. */
 static const char *num(char *buf, double x) {
-    snprintf(buf, 32, "%.14g", x);
+    snprintf(buf, 32, "%.14g", isnan(x) ? NAN : x); /* "nan", never "-nan" */
     return buf;
 }
 
@@ -426,14 +426,14 @@ static int join(lua_State *L, int op, const sdk__series *a, const sdk__series *b
 }
 
 static int arith(lua_State *L, int op, const char *symbol) {
-    sdk__series *a = sdk__series_test(L, 1), *b = sdk__series_test(L, 2);
-    for (int i = 1; i <= 2; i++)
-        if (!(i == 1 ? a : b) && lua_type(L, i) != LUA_TNUMBER)
-            return luaL_error(L, "series %s: operands must be series or numbers (got %s)", symbol,
-                              luaL_typename(L, i));
+    sdk__series *a = sdk__series_test(L, 1), *b = sdk__series_test(L, 2), *s = a ? a : b;
+    int other = !a ? 1 : 2; /* the operand that is not a series, unless both are */
+    if (!s || (!(a && b) && lua_type(L, other) != LUA_TNUMBER))
+        return luaL_error(L, "series %s: operands must be series or numbers (got %s)", symbol,
+                          luaL_typename(L, other));
     if (a && b)
         return join(L, op, a, b);
-    sdk__series *s = a ? a : b, *out = new_like(L, a ? 1 : 2, s->n);
+    sdk__series *out = new_like(L, a ? 1 : 2, s->n);
     double x = (double)lua_tonumber(L, a ? 2 : 1);
     memcpy(T(out), T(s), s->n * sizeof(double));
     for (size_t i = 0; i < s->n; i++)

@@ -58,7 +58,10 @@ static const char *label(const sdk_series_data *s, const char *name) {
 
 /* Asserts that doubles are the same bits (NaN equals NaN). */
 static void assert_same(double got, double want) {
-    if (memcmp(&got, &want, sizeof got) != 0 && !(isnan(got) && isnan(want)))
+    uint64_t g, w;
+    memcpy(&g, &got, sizeof g);
+    memcpy(&w, &want, sizeof w);
+    if (g != w && !(isnan(got) && isnan(want)))
         fail_msg("got %.17g, want %.17g", got, want);
 }
 
@@ -337,7 +340,7 @@ static void test_decode_numbers_as_strtod(void **state) {
         len += (size_t)snprintf(body + len, cap - len, "%s[%d.%03d,\"%s\"]", i ? "," : "",
                                 1700000000 + i, i % 1000, text[i]);
     }
-    len += (size_t)snprintf(body + len, cap - len, "]}]}}");
+    snprintf(body + len, cap - len, "]}]}}");
     sdk_response r = decode_ok(body);
     assert_int_equal(r.series[0].n, N);
     for (int i = 0; i < N; i++) {
@@ -804,7 +807,7 @@ static void test_set_errors(void **state) {
         {"set:group_by('a', 1)",
          "set:group_by: label names must be strings (argument 2 is number)"},
         {"set:sum_by(true)", "set:sum_by: label names must be strings (argument 1 is boolean)"},
-        {"set:top()", "set:top: k must be a whole number >= 0 (got nil)"},
+        {"set:top()", "set:top: k must be a whole number >= 0 (got no value)"},
         {"set:top(-1)", "set:top: k must be a whole number >= 0 (got -1)"},
         {"set:top(1.5)", "set:top: k must be a whole number >= 0 (got 1.5)"},
         {"set:top(1, 'median')",

@@ -1,14 +1,11 @@
---examples / incident / analyzers / http /
-    error_spike.lua-- why did a service's 5xx ratio jump? --Finds the region and endpoint whose
-        error ratio moved most,
-    when it started, the deploy just-- before,
-    and what the logs said. `make demo` replays it on a recorded incident.local inquest =
-        require "inquest" local t = inquest
-                                        .types
+-- examples/incident/analyzers/http/error_spike.lua -- why did a service's 5xx ratio jump?
+-- Finds the region and endpoint whose error ratio moved most, when it started, the deploy just
+-- before, and what the logs said. `make demo` replays it on a recorded incident.
+local inquest = require "inquest"
+local t = inquest.types
 
-                                    -- The mean of the first quarter of a series
-    : the ratio before anything happened.local function
-      baseline(s)
+-- The mean of the first quarter of a series: the ratio before anything happened.
+local function baseline(s)
   local n, sum = 0, 0
   for i = 1, math.max(1, #s // 4) do
     local _, v = s:at(i)
