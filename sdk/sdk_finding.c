@@ -600,11 +600,13 @@ static int unknown_kind(cv *c) {
     return -1;
 }
 
-/* An evidence item: a table with a kind, or one whose metatable's __evidence makes one. */
+/* An evidence item: a table with a kind, or a table or userdata (the SDK's series) whose
+ * metatable's __evidence makes one. */
 static int cv_evidence(cv *c, int idx, const field *f, json_t *into, const char *key) {
     lua_State *L = c->L;
     (void)f;
-    if (lua_type(L, idx) == LUA_TTABLE && lua_getmetatable(L, idx)) {
+    int type = lua_type(L, idx);
+    if ((type == LUA_TTABLE || type == LUA_TUSERDATA) && lua_getmetatable(L, idx)) {
         lua_pushliteral(L, "__evidence");
         if (lua_rawget(L, -2) == LUA_TFUNCTION) {
             lua_pushvalue(L, idx);

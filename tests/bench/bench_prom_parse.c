@@ -1,6 +1,6 @@
 /* tests/bench/bench_prom_parse.c -- how fast a Prometheus range query response is decoded
  * (sdk_response_decode), and decoded then pushed into Lua (sdk_response_push). The response is
- * made here, the same each run: about 10 MB, 100 series of 5,000 points each, with the labels
+ * made here, the same each run: about 10 MB, 100 series of 3,000 points each, with the labels
  * and values a Kubernetes service has (rates with 16 or 17 digits, counters, some NaN).
  * Prints `bench prom_parse VALUE MB/s` and `bench prom_parse_push VALUE MB/s` (MB = 10^6 bytes),
  * each the best of several rounds of at least a second. */
@@ -14,7 +14,7 @@
 #include "sdk_series.h"
 
 #define SERIES 100
-#define POINTS 5000
+#define POINTS 3000
 #define ROUNDS 5
 
 typedef struct buf {
