@@ -9,6 +9,8 @@ return inquest.analyzer {
       refused = function() return ctx.http("closed"):get("/x") end,
       failing = function() return ctx.http("mock"):get("/status/503") end,
       raised = function() error("boom") end,
+      tls = function() return ctx.http("tls"):get("/x") end,
+      truncated = function() return ctx.http("mock"):get("/api/truncated") end,
       html = function() return ctx.http("mock"):get("/bytes/10", { raw = true }) end,
     }
     assert(results.ok and results.ok.delayed_ms == 10, "a failing sibling breaks nothing")
@@ -17,6 +19,8 @@ return inquest.analyzer {
     assert(errors.refused:find("^closed: connection refused"), errors.refused)
     assert(errors.failing:find("^mock: HTTP 503"), errors.failing)
     assert(errors.raised:find("boom"), errors.raised)
+    assert(errors.tls:find("^tls: TLS"), errors.tls)
+    assert(errors.truncated:find("^mock: malformed JSON at line 1"), errors.truncated)
     assert(#results.html == 10, "raw text")
     local ok, err = pcall(ctx.metrics, "nope")
     assert(not ok and err:find("no connector named 'nope'"), err)
