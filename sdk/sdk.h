@@ -11,7 +11,7 @@
 #define SDK_RESULT_SCHEMA "inquest.result/v1"
 #define SDK_MAX_FINDINGS  50
 
-/* A lua_CFunction for require "inquest": pushes the module table (analyzer, types). */
+/* A lua_CFunction for require "inquest": pushes the module table (analyzer, types, series). */
 int sdk_open(lua_State *L);
 
 /* Problems in definitions (t.string{ patern = … }, an analyzer without a name, …) are collected

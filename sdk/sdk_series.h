@@ -57,22 +57,22 @@ typedef struct sdk_response {
 
 /* Decodes the 'len' bytes at 'body' in one streaming pass (yajl), without building a DOM for
  * matrices and streams. Returns 0 and fills 'out'; -1 when the body is not such a response
- * ('why' says where and what: "malformed JSON at byte 1234: …", "missing data.resultType");
- * 1 when it is an error envelope ('why' holds "errorType: error", the backend's own words).
- * 'out' is empty after a failure. */
+ * ('why' says where and what: "malformed JSON at byte 1234: …",
+ * "data.result[3].values[17][1]: \"x\" is not a number"); 1 when it is an error envelope ('why'
+ * holds "errorType: error", the backend's own words). 'out' is empty after a failure. */
 int sdk_response_decode(const char *body, size_t len, sdk_response *out, char *why, size_t whylen);
 void sdk_response_free(sdk_response *r);
 
 /* Pushes the Lua form of 'r': a series set (matrix, vector), a number (scalar), a string, a log
- * list (streams: { {time=, line=, labels=}, … }), or the data as Lua values. Allocates from the
- * state (may raise a memory error); 'r' is left as it was. */
+ * list (streams: { {time=, ns=, line=, labels=}, … } by time), or the data as Lua values.
+ * Allocates from the state (may raise a memory error); 'r' is left as it was. */
 void sdk_response_push(lua_State *L, const sdk_response *r);
 
 /* Pushes a series set made of 'n' decoded series. */
 void sdk_series_push_set(lua_State *L, const sdk_series_data *series, size_t n);
 
-/* A lua_CFunction for require "inquest.series" (also inquest.series): constructors, so that
- * analyzers and tests can make series of their own. */
+/* A lua_CFunction that pushes the table inquest.series (also fit for a require "inquest.series"):
+ * constructors, so that analyzers and tests can make series of their own. */
 int sdk_series_open(lua_State *L);
 
 /* ---- Shared by sdk_series.c (series) and sdk_series_set.c (sets); not API ---------------- */

@@ -9,6 +9,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 #include "sdk.h"
+#include "sdk_series.h"
 #include "wk_internal.h"
 #include "wk_pattern.h"
 
@@ -356,6 +357,8 @@ static int sb_require(lua_State *L) {
     lua_pop(L, 1);
     if (strcmp(name, "inquest") == 0)
         lua_pushcfunction(L, sdk_open);
+    else if (strcmp(name, "inquest.series") == 0)
+        lua_pushcfunction(L, sdk_series_open);
     else if (is_lib_name(name))
         load_lib(L, name);
     else
