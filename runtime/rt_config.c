@@ -927,6 +927,15 @@ const char *rt_connector_type_name(rt_connector_type type) {
                : "?";
 }
 
+int rt_connector_type_parse(const char *name, rt_connector_type *type) {
+    for (int i = 0; name && connector_types[i]; i++)
+        if (strcmp(name, connector_types[i]) == 0) {
+            *type = (rt_connector_type)i;
+            return 0;
+        }
+    return -1;
+}
+
 /* ---- secrets ----------------------------------------------------------------------------------
  */
 

@@ -100,6 +100,8 @@ void rt_config_free(rt_config *config);
 const rt_connector *rt_config_connector(const rt_config *config, const char *name);
 /* "prometheus", "loki", … */
 const char *rt_connector_type_name(rt_connector_type type);
+/* The type named 'name' ("loki") into '*type'. Returns 0, or -1 when no type has that name. */
+int rt_connector_type_parse(const char *name, rt_connector_type *type);
 
 /* Reads the credential of 'auth' from its env var or file (a file's one trailing newline
  * dropped) into a malloc'd NUL-terminated '*secret' of '*len' bytes, at most

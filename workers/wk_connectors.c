@@ -153,17 +153,6 @@ int wk_engine_connect(wk_engine *engine, const rt_config *config, rt_diag *diag)
     return rc;
 }
 
-static int type_from_name(const char *name, rt_connector_type *type) {
-    static const rt_connector_type all[] = {RT_CONNECTOR_PROMETHEUS, RT_CONNECTOR_LOKI,
-                                            RT_CONNECTOR_ELASTICSEARCH, RT_CONNECTOR_HTTP};
-    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
-        if (name && strcmp(name, rt_connector_type_name(all[i])) == 0) {
-            *type = all[i];
-            return 0;
-        }
-    return -1;
-}
-
 /* Replay: the connectors the recording used and the config does not define. */
 static int replay_connectors(wk_engine *engine, rt_recording *recording, rt_diag *diag) {
     json_t *connectors = json_object_get(rt_recording_meta(recording), "connectors");
@@ -174,7 +163,7 @@ static int replay_connectors(wk_engine *engine, rt_recording *recording, rt_diag
         rt_connector_type type;
         if (find_connector(engine, name))
             continue;
-        if (type_from_name(json_string_value(json_object_get(settings, "type")), &type) != 0) {
+        if (rt_connector_type_parse(json_string_value(json_object_get(settings, "type")), &type)) {
             rt_diag_add(diag, NULL, 0, name, "the recording's connector has an unknown type");
             rc = RT_EINPUT;
             continue;
@@ -567,6 +556,17 @@ static int get(lua_State *L, const wk_connector *c, const char *op, luaL_Buffer 
     return call_start(L, c, op, &request, kind, ex);
 }
 
+/* The window at 'idx' and 'idx'+1: a start and an end not before it. */
+static void check_window(lua_State *L, int idx, const char *what, double *start, double *end) {
+    char field[120];
+    snprintf(field, sizeof field, "%s: start", what);
+    *start = check_time(L, idx, field, NAN);
+    snprintf(field, sizeof field, "%s: end", what);
+    *end = check_time(L, idx + 1, field, NAN);
+    if (*end < *start)
+        luaL_error(L, "%s: end is before start", what);
+}
+
 /* ---- prometheus ---------------------------------------------------------------------------- */
 
 static int prom_query(lua_State *L) {
@@ -585,11 +585,9 @@ static int prom_query(lua_State *L) {
 static int prom_range(lua_State *L) {
     const wk_connector *c = check_connector(L, RT_CONNECTOR_PROMETHEUS);
     const char *expr = luaL_checkstring(L, 2);
-    double start = check_time(L, 3, "prometheus:range: start", NAN);
-    double end = check_time(L, 4, "prometheus:range: end", NAN);
+    double start, end;
+    check_window(L, 3, "prometheus:range", &start, &end);
     double step = check_step(L, 5, "prometheus:range: step");
-    if (end < start)
-        return luaL_error(L, "prometheus:range: end is before start");
     luaL_Buffer b;
     int first = 1;
     luaL_buffinit(L, &b);
@@ -699,9 +697,8 @@ static int loki_range(lua_State *L, const char *op, expect ex) {
     char what[64];
     snprintf(what, sizeof what, "loki:%s", op);
     const char *query = luaL_checkstring(L, 2);
-    double start = check_time(L, 3, what, NAN), end = check_time(L, 4, what, NAN);
-    if (end < start)
-        return luaL_error(L, "%s: end is before start", what);
+    double start, end;
+    check_window(L, 3, what, &start, &end);
     double step = ex == EXPECT_SERIES ? check_step(L, 5, what) : 0;
     lua_Integer limit = 100;
     const char *direction = "backward";
@@ -755,9 +752,13 @@ static int post_json(lua_State *L, const wk_connector *c, const char *op, int bo
     json_t *body = sdk_lua_to_json(L, body_idx, why, sizeof why);
     if (!body)
         return luaL_error(L, "%s:%s: body: %s", c->name, op, why);
-    char *text = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    /* Canonical, so that the same table always makes the same request, which replay matches
+     * byte for byte and a recording shows as JSON. */
+    char *text = rt_json_canonical(body);
     json_decref(body);
-    lua_pushstring(L, text); /* the request copies it, but a raise must not leak it */
+    if (!text)
+        return luaL_error(L, "%s:%s: body: out of memory", c->name, op);
+    lua_pushstring(L, text); /* anchored for the request, which copies it */
     free(text);
     rt_http_request request = {.method = RT_HTTP_POST,
                                .path = lua_tostring(L, -2),

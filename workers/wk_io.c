@@ -128,12 +128,16 @@ static void free_timer(uv_handle_t *handle) {
     free(handle);
 }
 
+/* Records 'message' where the first task waiting for I/O stands (not one waiting only for its
+ * children: the place of interest is the call that did not come back). */
 static void waiting_task_error(wk_analysis *a, const char *message) {
-    wk_task *where = NULL;
+    wk_task *where = a->tasks;
     for (wk_task *t = a->tasks; t; t = t->next)
-        if (t->wait && t->wait != &t->children)
-            where = where ? where : t;
-    wk__error_from_thread(a, where ? where->co : a->tasks->co, message);
+        if (t->wait && t->wait != &t->children) {
+            where = t;
+            break;
+        }
+    wk__error_from_thread(a, where->co, message);
 }
 
 /* The deadline passed while the analysis waited: it ends, saying where it stood. */
