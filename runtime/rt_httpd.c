@@ -1,0 +1,2 @@
+/* runtime/rt_httpd.c -- placeholder while it is written. */
+typedef int rt_httpd__placeholder;

@@ -1,0 +1,2 @@
+/* runtime/rt_queue.c -- placeholder while it is written. */
+typedef int rt_queue__placeholder;

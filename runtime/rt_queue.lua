@@ -1,0 +1,1 @@
+-- runtime/rt_queue.lua -- placeholder

@@ -1,0 +1,2 @@
+/* tests/unit/test_queue.c -- placeholder while it is written. */
+int main(void) { return 0; }

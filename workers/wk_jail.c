@@ -1,0 +1,2 @@
+/* workers/wk_jail.c -- placeholder while it is written. */
+typedef int wk_jail__placeholder;

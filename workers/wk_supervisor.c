@@ -1,0 +1,2 @@
+/* workers/wk_supervisor.c -- placeholder while it is written. */
+typedef int wk_supervisor__placeholder;
