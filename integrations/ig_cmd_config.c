@@ -15,7 +15,8 @@ static const char config_usage[] =
     "FILE:LINE:COLUMN: message, then a summary. Warnings (a secret's environment variable or\n"
     "file that does not exist here) do not make the file invalid.\n"
     "\n"
-    "  --json   print a summary object: errors, warnings, connectors (never credentials)\n"
+    "  --json   print a summary object: errors, warnings, connectors, routes, rules and\n"
+    "           token names (never credentials)\n"
     "\n"
     "Exit codes: 0 valid; 1 problems found; 2 usage error or unreadable file.\n";
 
@@ -43,9 +44,19 @@ static void print_json(const char *file, const rt_config *c, const rt_diag *erro
     }
     for (size_t i = 0; c && i < c->n_analyzers; i++)
         json_array_append_new(dirs, json_string(c->analyzers[i]));
-    json_t *summary = json_pack("{s:s, s:b, s:o, s:o, s:o, s:o}", "file", file, "valid", c != NULL,
-                                "errors", items(errors), "warnings", items(warnings), "connectors",
-                                conns, "analyzers", dirs);
+    json_t *routes = json_array(), *rules = json_array(), *tokens = json_array();
+    for (size_t i = 0; c && i < c->n_routes; i++)
+        json_array_append_new(routes, json_pack("{s:s, s:s}", "name", c->routes[i].name, "analyzer",
+                                                c->routes[i].analyzer));
+    for (size_t i = 0; c && i < c->n_rules; i++)
+        json_array_append_new(rules, json_pack("{s:s, s:b}", "name", c->rules[i].name, "dry_run",
+                                               c->rules[i].dry_run));
+    for (size_t i = 0; c && i < c->n_tokens; i++)
+        json_array_append_new(tokens, json_string(c->tokens[i].name));
+    json_t *summary =
+        json_pack("{s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "file", file, "valid", c != NULL,
+                  "errors", items(errors), "warnings", items(warnings), "connectors", conns,
+                  "analyzers", dirs, "routes", routes, "rules", rules, "tokens", tokens);
     char *text = summary ? json_dumps(summary, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
     if (!text) {
         fputs("inquest config: out of memory\n", stderr);
@@ -54,6 +65,21 @@ static void print_json(const char *file, const rt_config *c, const rt_diag *erro
     puts(text);
     free(text);
     json_decref(summary);
+}
+
+/* "ok: 4 connectors, 2 tokens, 1 route, 1 rule": the sections that hold entries. */
+static void print_counts(const rt_config *c) {
+    const struct {
+        size_t n;
+        const char *what;
+    } counts[] = {{c->n_connectors, "connector"},
+                  {c->n_tokens, "token"},
+                  {c->n_routes, "route"},
+                  {c->n_rules, "rule"}};
+    printf("ok: %zu connector%s", c->n_connectors, c->n_connectors == 1 ? "" : "s");
+    for (size_t i = 1; i < sizeof counts / sizeof counts[0]; i++)
+        if (counts[i].n)
+            printf(", %zu %s%s", counts[i].n, counts[i].what, counts[i].n == 1 ? "" : "s");
 }
 
 static int config_check(int argc, char **argv) {
@@ -87,8 +113,7 @@ static int config_check(int argc, char **argv) {
         rt_diag_print(&errors, stdout, "");
         rt_diag_print(&warnings, stdout, "");
         if (config)
-            printf("ok: %zu connector%s", config->n_connectors,
-                   config->n_connectors == 1 ? "" : "s");
+            print_counts(config);
         else
             printf("%zu error%s", n_errors, n_errors == 1 ? "" : "s");
         if (n_warnings)

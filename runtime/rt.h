@@ -132,5 +132,7 @@ void *rt_xmalloc(size_t size);
 void *rt_xcalloc(size_t n, size_t size);
 void *rt_xrealloc(void *p, size_t size);
 char *rt_xstrdup(const char *s);
+/* The first 'n' bytes at 's' (which must be readable), NUL-terminated. */
+char *rt_xstrndup(const char *s, size_t n);
 
 #endif

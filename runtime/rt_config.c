@@ -19,8 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fnmatch.h>
 #include <unistd.h>
 #include <yaml.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 
 #define MAX_ERRORS   100
 #define MAX_FIELDS   32 /* of one table: the bits of a `seen` mask */
@@ -189,26 +192,31 @@ static const char *url_problem(const char *url, const char *const *schemes) {
  */
 
 typedef enum field_kind {
-    F_STRING,     /* char *, non-empty */
-    F_URL,        /* char *, http:// or https:// */
-    F_REDIS_URL,  /* char *, redis://, rediss:// or unix:// */
-    F_ENV,        /* char *, an environment variable's name */
-    F_FILE,       /* char *, a path */
-    F_SECRET,     /* nothing: an inline secret, always an error */
-    F_DURATION,   /* double seconds, in (min, max] */
-    F_SIZE,       /* size_t bytes, in [min, max] */
-    F_INT,        /* int, in [min, max] */
-    F_U64,        /* uint64_t, in [min, max] */
-    F_RATE,       /* double, in (min, max] */
-    F_BOOL,       /* bool */
-    F_ENUM,       /* int: the index in 'names' plus 'min' */
-    F_DIRS,       /* the analyzer path: rt_config's analyzers */
-    F_HEADERS,    /* rt_connector's headers */
-    F_TABLE,      /* a mapping read with 'sub', stored at the same base plus 'offset' */
-    F_CONNECTORS, /* rt_config's connectors: a mapping of name to connector */
+    F_STRING,    /* char *, non-empty */
+    F_URL,       /* char *, http:// or https:// */
+    F_REDIS_URL, /* char *, redis://, rediss:// or unix:// */
+    F_ENV,       /* char *, an environment variable's name */
+    F_FILE,      /* char *, a path */
+    F_SECRET,    /* nothing: an inline secret, always an error */
+    F_DURATION,  /* double seconds, in (min, max] */
+    F_SIZE,      /* size_t bytes, in [min, max] */
+    F_INT,       /* int, in [min, max] */
+    F_U64,       /* uint64_t, in [min, max] */
+    F_RATE,      /* double, in (min, max] */
+    F_BOOL,      /* bool */
+    F_ENUM,      /* int: the index in 'names' plus 'min' */
+    F_DIRS,      /* the analyzer path: rt_config's analyzers */
+    F_HEADERS,   /* rt_connector's headers */
+    F_TABLE,     /* a mapping read with 'sub', stored at the same base plus 'offset' */
+    F_NAMED,     /* a mapping of name to entry ('sub', 'size', 'init'): a list of entries */
+    F_LIST,      /* a list of mappings read like F_NAMED; with NAMED, each has a unique name */
+    F_STRINGS,   /* a list of non-empty strings: char ** and its count */
+    F_ENUM_SET,  /* a list of names of 'names': unsigned, bit i for names[i] */
+    F_MATCHERS,  /* a list of label matchers: rt_matcher * and its count */
+    F_TEMPLATES, /* a mapping of name to template over the roots 'names': rt_template * */
 } field_kind;
 
-enum { REQUIRED = 1 };
+enum { REQUIRED = 1, NAMED = 2 };
 
 struct field;
 typedef struct seen_keys {
@@ -227,10 +235,23 @@ typedef struct field {
     unsigned flags;
     size_t offset;
     double min, max;
-    const char *const *names; /* F_ENUM */
-    const struct field *sub;  /* F_TABLE, F_CONNECTORS: the fields of the mapping */
-    check_fn *check;          /* F_TABLE, F_CONNECTORS: optional */
+    const char *const *names; /* F_ENUM, F_ENUM_SET; F_TEMPLATES: the roots templates use */
+    const struct field *sub;  /* F_TABLE, F_NAMED, F_LIST: the fields of the mapping */
+    check_fn *check;          /* F_TABLE, F_NAMED, F_LIST: optional */
+    size_t size;              /* F_NAMED, F_LIST: bytes of one entry */
+    void (*init)(void *);     /* F_NAMED, F_LIST: sets an entry's defaults; optional */
 } field;
+
+/* Lists are stored as a pointer followed by a size_t count; entries of F_NAMED and named
+ * F_LIST sections begin with `char *name; int line;` (rt_config.h). */
+typedef struct list_slot {
+    void *items;
+    size_t n;
+} list_slot;
+typedef struct named_head {
+    char *name;
+    int line;
+} named_head;
 
 static void load_table(loader *ld, int index, const field *fields, void *base, const char *path,
                        yaml_mark_t where, seen_keys *seen);
@@ -348,41 +369,345 @@ static void load_headers(loader *ld, const yaml_node_t *n, rt_connector *c, cons
     }
 }
 
-static const field connector_fields[];
-
-static void connector_defaults(rt_connector *c) {
-    c->timeout = 10;
-    c->max_response = (size_t)16 << 20;
-    c->concurrency = 8;
-    c->tls_verify = true;
+/* Appends a zeroed entry of 'size' bytes to the list at 'slot', which has room for it. */
+static void *list_add(list_slot *slot, size_t size) {
+    return memset((char *)slot->items + slot->n++ * size, 0, size);
 }
 
-static void load_connectors(loader *ld, const yaml_node_t *n, rt_config *c, const field *f,
-                            const char *path) {
-    long count = named_entries(ld, n, path, "connector name to connector", "connectors");
+/* The named entry 'name' among the first 'n' of 'slot', or NULL. */
+static const named_head *list_find(const list_slot *slot, size_t n, size_t size, const char *name) {
+    for (size_t i = 0; i < n; i++) {
+        const named_head *h = (const void *)((const char *)slot->items + i * size);
+        if (h->name && strcmp(h->name, name) == 0)
+            return h;
+    }
+    return NULL;
+}
+
+/* Reads one entry's mapping at node 'index' into 'entry', with its defaults and check. */
+static void load_entry(loader *ld, const field *f, int index, void *entry, const char *path,
+                       yaml_mark_t where) {
+    seen_keys seen;
+    if (f->init)
+        f->init(entry);
+    load_table(ld, index, f->sub, entry, path, where, &seen);
+    if (f->check)
+        f->check(ld, entry, &seen, path, where);
+}
+
+/* F_NAMED: a mapping of name to entry, kept in the file's order. */
+static void load_named(loader *ld, const yaml_node_t *n, void *base, const field *f,
+                       const char *path) {
+    long count = named_entries(ld, n, path, "name to entry", "entries");
     if (count < 0)
         return;
-    c->connectors = rt_xcalloc(count ? (size_t)count : 1, sizeof *c->connectors);
+    list_slot *slot = at(base, f);
+    slot->items = rt_xcalloc(count ? (size_t)count : 1, f->size);
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
         const yaml_node_t *k = node_at(ld, p->key);
-        const char *name = scalar(ld, k, path, "a connector name");
+        const char *name = scalar(ld, k, path, "a name");
         if (!name)
             continue;
         char here[PATH_MAX_LEN];
         join_path(here, path, name);
+        /* "connectors" names a connector: the section's name without its plural s. */
+        int singular = (int)strlen(f->name) - 1;
         if (!is_connector_name(name))
             problem(ld, k->start_mark, here,
-                    "a connector name must match ^[a-z][a-z0-9_]*$ (lowercase letters, digits, _)");
-        else if (rt_config_connector(c, name))
-            problem(ld, k->start_mark, here, "connector defined twice");
-        rt_connector *conn = &c->connectors[c->n_connectors++];
-        connector_defaults(conn);
-        conn->name = rt_xstrdup(name);
-        conn->line = (int)k->start_mark.line + 1;
-        seen_keys seen;
-        load_table(ld, p->value, f->sub, conn, here, k->start_mark, &seen);
-        if (f->check)
-            f->check(ld, conn, &seen, here, k->start_mark);
+                    "a %.*s name must match ^[a-z][a-z0-9_]*$ (lowercase letters, digits, _)",
+                    singular, f->name);
+        else if (list_find(slot, slot->n, f->size, name))
+            problem(ld, k->start_mark, here, "%.*s defined twice", singular, f->name);
+        named_head *h = list_add(slot, f->size);
+        load_entry(ld, f, p->value, h, here, k->start_mark);
+        h->name = rt_xstrdup(name);
+        h->line = (int)k->start_mark.line + 1;
+    }
+}
+
+/* F_LIST: a list of mappings; with NAMED, each has a name (a required row of 'sub') that no
+ * other entry has. */
+static void load_list(loader *ld, const yaml_node_t *n, void *base, const field *f,
+                      const char *path) {
+    if (n->type != YAML_SEQUENCE_NODE) {
+        problem(ld, n->start_mark, path, "expected a list, got %s", node_kind(n));
+        return;
+    }
+    size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    if (count > RT_CONFIG_MAX_ENTRIES) {
+        problem(ld, n->start_mark, path, "at most %d entries, got %zu", RT_CONFIG_MAX_ENTRIES,
+                count);
+        return;
+    }
+    list_slot *slot = at(base, f);
+    slot->items = rt_xcalloc(count ? count : 1, f->size);
+    for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++) {
+        const yaml_node_t *item = node_at(ld, *i);
+        char here[PATH_MAX_LEN], index[24];
+        snprintf(index, sizeof index, "%zu", slot->n);
+        join_path(here, path, index);
+        named_head *h = list_add(slot, f->size);
+        load_entry(ld, f, *i, h, here, item->start_mark);
+        if (!(f->flags & NAMED) || !h->name)
+            continue;
+        h->line = (int)item->start_mark.line + 1;
+        const named_head *first = list_find(slot, slot->n - 1, f->size, h->name);
+        if (first)
+            problem(ld, item->start_mark, here, "name '%s' already used at line %d", h->name,
+                    first->line);
+    }
+}
+
+/* The items of list 'n', or NULL after reporting that it is not a list of at most
+ * RT_CONFIG_MAX_ENTRIES; '*count' is their number. */
+static yaml_node_item_t *list_items(loader *ld, const yaml_node_t *n, const char *path,
+                                    const char *what, size_t *count) {
+    if (n->type != YAML_SEQUENCE_NODE) {
+        problem(ld, n->start_mark, path, "expected a list of %s, got %s", what, node_kind(n));
+        return NULL;
+    }
+    *count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    if (*count > RT_CONFIG_MAX_ENTRIES) {
+        problem(ld, n->start_mark, path, "at most %d %s, got %zu", RT_CONFIG_MAX_ENTRIES, what,
+                *count);
+        return NULL;
+    }
+    return n->data.sequence.items.start;
+}
+
+static void load_strings(loader *ld, const yaml_node_t *n, void *base, const field *f,
+                         const char *path) {
+    size_t count = 0;
+    yaml_node_item_t *items = list_items(ld, n, path, "strings", &count);
+    if (!items)
+        return;
+    list_slot *slot = at(base, f);
+    char **strings = slot->items = rt_xcalloc(count ? count : 1, sizeof(char *));
+    for (size_t i = 0; i < count; i++) {
+        const yaml_node_t *item = node_at(ld, items[i]);
+        const char *text = scalar(ld, item, path, "a string");
+        if (text && !*text)
+            problem(ld, item->start_mark, path, "expected a string, got an empty one");
+        else if (text)
+            strings[slot->n++] = rt_xstrdup(text);
+    }
+}
+
+/* "a, b or c" of the names 'names' into 'out' (256 bytes); a prefix such as "labels." shows
+ * as "labels.<name>". */
+static void name_list(const char *const *names, char *out) {
+    out[0] = '\0';
+    for (size_t i = 0; names[i]; i++) {
+        size_t len = strlen(out);
+        size_t n = strlen(names[i]);
+        snprintf(out + len, 256 - len, "%s%s%s",
+                 i == 0         ? ""
+                 : names[i + 1] ? ", "
+                                : " or ",
+                 names[i], names[i][n - 1] == '.' ? "<name>" : "");
+    }
+}
+
+static void load_enum_set(loader *ld, const yaml_node_t *n, void *base, const field *f,
+                          const char *path) {
+    size_t count = 0;
+    yaml_node_item_t *items = list_items(ld, n, path, "names", &count);
+    if (!items)
+        return;
+    unsigned *bits = at(base, f);
+    for (size_t i = 0; i < count; i++) {
+        const yaml_node_t *item = node_at(ld, items[i]);
+        const char *name = scalar(ld, item, path, "a name");
+        size_t j = 0;
+        while (name && f->names[j] && strcmp(f->names[j], name) != 0)
+            j++;
+        if (name && f->names[j])
+            *bits |= 1u << j;
+        else if (name) {
+            char expected[256];
+            name_list(f->names, expected);
+            problem(ld, item->start_mark, path, "unknown value '%s' (expected %s)", name, expected);
+        }
+    }
+}
+
+/* ---- matchers and templates ------------------------------------------------------------------
+ */
+
+static bool is_label_name(const char *s, size_t n) {
+    if (n == 0 || !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
+        return false;
+    for (size_t i = 1; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+            return false;
+    return true;
+}
+
+/* The value after the operator: a double-quoted string with \" and \\ escapes, or the rest of
+ * the text as written. Returns a malloc'd copy, or NULL with 'why' set. */
+static char *matcher_value(const char *s, const char **why) {
+    while (*s == ' ')
+        s++;
+    if (*s != '"')
+        return rt_xstrdup(s);
+    char *out = rt_xmalloc(strlen(s)), *o = out;
+    for (s++; *s && *s != '"'; s++) {
+        if (*s == '\\' && (s[1] == '"' || s[1] == '\\'))
+            s++;
+        *o++ = *s;
+    }
+    *o = '\0';
+    if (*s != '"' || s[1] != '\0') {
+        free(out);
+        *why = *s ? "text after the closing quote" : "no closing quote";
+        return NULL;
+    }
+    return out;
+}
+
+/* Parses 'text' ("name=value", "name!=value", "name=~regex", "name!~regex", name optionally
+ * "annotations.<name>") into 'm'. Returns NULL, or what is wrong. */
+static const char *matcher_parse(const char *text, rt_matcher *m, char *why) {
+    const char *s = text, *bad = NULL;
+    while (*s == ' ')
+        s++;
+    if (strncmp(s, "annotations.", 12) == 0) {
+        m->annotation = true;
+        s += 12;
+    }
+    size_t n = strcspn(s, "=!~ ");
+    const char *op = s + n;
+    while (*op == ' ')
+        op++;
+    if (!is_label_name(s, n))
+        return "expected a label name (or annotations.<name>) first, like service=\"api\"";
+    static const char *const ops[] = {"=~", "!~", "!=", "="};
+    static const rt_match_op kinds[] = {RT_MATCH_RE, RT_MATCH_NOT_RE, RT_MATCH_NE, RT_MATCH_EQ};
+    size_t k = 0;
+    while (k < 4 && strncmp(op, ops[k], strlen(ops[k])) != 0)
+        k++;
+    if (k == 4)
+        return "expected =, !=, =~ or !~ after the name";
+    m->name = rt_xstrndup(s, n);
+    m->op = kinds[k];
+    if (!(m->value = matcher_value(op + strlen(ops[k]), &bad)))
+        return bad;
+    if (m->op != RT_MATCH_RE && m->op != RT_MATCH_NOT_RE)
+        return NULL;
+    int err = 0;
+    PCRE2_SIZE offset = 0;
+    m->regex = pcre2_compile((PCRE2_SPTR)m->value, PCRE2_ZERO_TERMINATED,
+                             PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_UTF, &err, &offset, NULL);
+    if (m->regex)
+        return NULL;
+    char message[160];
+    pcre2_get_error_message(err, (PCRE2_UCHAR *)message, sizeof message);
+    snprintf(why, 256, "bad regular expression at offset %zu: %s", (size_t)offset, message);
+    return why;
+}
+
+static void matcher_free(rt_matcher *m) {
+    free(m->name);
+    free(m->value);
+    pcre2_code_free(m->regex);
+}
+
+bool rt_matcher_matches(const rt_matcher *m, const char *value) {
+    const char *v = value ? value : "";
+    bool hit;
+    if (m->op == RT_MATCH_EQ || m->op == RT_MATCH_NE)
+        hit = strcmp(v, m->value) == 0;
+    else {
+        pcre2_match_data *md = pcre2_match_data_create_from_pattern(m->regex, NULL);
+        if (!md)
+            abort(); /* bookkeeping: a few bytes */
+        hit = pcre2_match(m->regex, (PCRE2_SPTR)v, PCRE2_ZERO_TERMINATED, 0, 0, md, NULL) >= 0;
+        pcre2_match_data_free(md);
+    }
+    return (m->op == RT_MATCH_EQ || m->op == RT_MATCH_RE) ? hit : !hit;
+}
+
+static void load_matchers(loader *ld, const yaml_node_t *n, void *base, const field *f,
+                          const char *path) {
+    size_t count = 0;
+    yaml_node_item_t *items = list_items(ld, n, path, "matchers", &count);
+    if (!items)
+        return;
+    list_slot *slot = at(base, f);
+    rt_matcher *matchers = slot->items = rt_xcalloc(count ? count : 1, sizeof *matchers);
+    for (size_t i = 0; i < count; i++) {
+        const yaml_node_t *item = node_at(ld, items[i]);
+        const char *text = scalar(ld, item, path, "a matcher like service=\"api\"");
+        char why[256];
+        if (!text)
+            continue;
+        rt_matcher *m = &matchers[slot->n++];
+        const char *bad = matcher_parse(text, m, why);
+        if (bad) {
+            problem(ld, item->start_mark, path, "matcher '%s': %s", text, bad);
+            matcher_free(m);
+            memset(m, 0, sizeof *m);
+            slot->n--;
+        }
+    }
+}
+
+/* Why the template 'text' is not one over 'roots' ("labels." takes any name after the dot,
+ * "status" only itself), or NULL: each {{ … }} holds one dotted name. 'why' holds MESSAGE_MAX
+ * bytes. */
+static const char *template_problem(const char *text, const char *const *roots, char *why) {
+    for (const char *p = strstr(text, "{{"); p; p = strstr(p, "{{")) {
+        const char *end = strstr(p + 2, "}}");
+        if (!end)
+            return "'{{' without its '}}'";
+        const char *a = p + 2, *b = end;
+        while (a < b && *a == ' ')
+            a++;
+        while (b > a && b[-1] == ' ')
+            b--;
+        bool known = false;
+        for (size_t i = 0; roots[i] && !known; i++) {
+            size_t len = strlen(roots[i]);
+            bool prefix = roots[i][len - 1] == '.';
+            known = prefix ? (size_t)(b - a) > len && strncmp(a, roots[i], len) == 0 &&
+                                 is_label_name(a + len, (size_t)(b - a) - len)
+                           : (size_t)(b - a) == len && strncmp(a, roots[i], len) == 0;
+        }
+        if (!known) {
+            char expected[256];
+            name_list(roots, expected);
+            int shown = b - a > 64 ? 64 : (int)(b - a);
+            snprintf(why, MESSAGE_MAX, "unknown '{{ %.*s }}' (expected %s)", shown, a, expected);
+            return why;
+        }
+        p = end + 2;
+    }
+    return NULL;
+}
+
+static void load_templates(loader *ld, const yaml_node_t *n, void *base, const field *f,
+                           const char *path) {
+    long count = named_entries(ld, n, path, "name to template", "entries");
+    if (count < 0)
+        return;
+    list_slot *slot = at(base, f);
+    rt_template *t = slot->items = rt_xcalloc(count ? (size_t)count : 1, sizeof *t);
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        const yaml_node_t *k = node_at(ld, p->key), *v = node_at(ld, p->value);
+        const char *name = scalar(ld, k, path, "a name");
+        char here[PATH_MAX_LEN], why[MESSAGE_MAX];
+        if (!name)
+            continue;
+        join_path(here, path, name);
+        const char *text = scalar(ld, v, here, "a value or a template like {{ labels.service }}");
+        const char *bad = text ? template_problem(text, f->names, why) : NULL;
+        if (bad)
+            problem(ld, v->start_mark, here, "%s", bad);
+        else if (text) {
+            t[slot->n].name = rt_xstrdup(name);
+            t[slot->n++].text = rt_xstrdup(text);
+        }
     }
 }
 
@@ -513,8 +838,23 @@ static void load_value(loader *ld, const field *f, const yaml_node_t *v, void *b
             f->check(ld, sub, &seen, path, v->start_mark);
         return;
     }
-    case F_CONNECTORS:
-        load_connectors(ld, v, base, f, path);
+    case F_NAMED:
+        load_named(ld, v, base, f, path);
+        return;
+    case F_LIST:
+        load_list(ld, v, base, f, path);
+        return;
+    case F_STRINGS:
+        load_strings(ld, v, base, f, path);
+        return;
+    case F_ENUM_SET:
+        load_enum_set(ld, v, base, f, path);
+        return;
+    case F_MATCHERS:
+        load_matchers(ld, v, base, f, path);
+        return;
+    case F_TEMPLATES:
+        load_templates(ld, v, base, f, path);
         return;
     }
 }
@@ -702,31 +1042,32 @@ static const char *const auth_types[] = {"bearer", "basic", "header", NULL};
 
 #define A_OFF(m) offsetof(rt_auth, m)
 static const field auth_fields[] = {
-    [A_TYPE] = {"type", F_ENUM, REQUIRED, A_OFF(type), RT_AUTH_BEARER, 0, auth_types, NULL, NULL},
-    [A_TOKEN_ENV] = {"token_env", F_ENV, 0, A_OFF(env), 0, 0, NULL, NULL, NULL},
-    [A_TOKEN_FILE] = {"token_file", F_FILE, 0, A_OFF(file), 0, 0, NULL, NULL, NULL},
-    [A_TOKEN] = {"token", F_SECRET, 0, 0, 0, 0, NULL, NULL, NULL},
-    [A_USERNAME] = {"username", F_STRING, 0, A_OFF(username), 0, 0, NULL, NULL, NULL},
-    [A_PASSWORD_ENV] = {"password_env", F_ENV, 0, A_OFF(env), 0, 0, NULL, NULL, NULL},
-    [A_PASSWORD_FILE] = {"password_file", F_FILE, 0, A_OFF(file), 0, 0, NULL, NULL, NULL},
-    [A_PASSWORD] = {"password", F_SECRET, 0, 0, 0, 0, NULL, NULL, NULL},
-    [A_HEADER] = {"header", F_STRING, 0, A_OFF(header), 0, 0, NULL, NULL, NULL},
-    [A_VALUE_ENV] = {"value_env", F_ENV, 0, A_OFF(env), 0, 0, NULL, NULL, NULL},
-    [A_VALUE_FILE] = {"value_file", F_FILE, 0, A_OFF(file), 0, 0, NULL, NULL, NULL},
-    [A_VALUE] = {"value", F_SECRET, 0, 0, 0, 0, NULL, NULL, NULL},
-    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL},
+    [A_TYPE] = {"type", F_ENUM, REQUIRED, A_OFF(type), RT_AUTH_BEARER, 0, auth_types, NULL, NULL, 0,
+                NULL},
+    [A_TOKEN_ENV] = {"token_env", F_ENV, 0, A_OFF(env), 0, 0, NULL, NULL, NULL, 0, NULL},
+    [A_TOKEN_FILE] = {"token_file", F_FILE, 0, A_OFF(file), 0, 0, NULL, NULL, NULL, 0, NULL},
+    [A_TOKEN] = {"token", F_SECRET, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
+    [A_USERNAME] = {"username", F_STRING, 0, A_OFF(username), 0, 0, NULL, NULL, NULL, 0, NULL},
+    [A_PASSWORD_ENV] = {"password_env", F_ENV, 0, A_OFF(env), 0, 0, NULL, NULL, NULL, 0, NULL},
+    [A_PASSWORD_FILE] = {"password_file", F_FILE, 0, A_OFF(file), 0, 0, NULL, NULL, NULL, 0, NULL},
+    [A_PASSWORD] = {"password", F_SECRET, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
+    [A_HEADER] = {"header", F_STRING, 0, A_OFF(header), 0, 0, NULL, NULL, NULL, 0, NULL},
+    [A_VALUE_ENV] = {"value_env", F_ENV, 0, A_OFF(env), 0, 0, NULL, NULL, NULL, 0, NULL},
+    [A_VALUE_FILE] = {"value_file", F_FILE, 0, A_OFF(file), 0, 0, NULL, NULL, NULL, 0, NULL},
+    [A_VALUE] = {"value", F_SECRET, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
 };
 
 #define E_OFF(m) offsetof(rt_events, m)
 static const field events_fields[] = {
-    {"path", F_STRING, REQUIRED, E_OFF(path), 0, 0, NULL, NULL, NULL},
-    {"items", F_STRING, 0, E_OFF(items), 0, 0, NULL, NULL, NULL},
-    {"time", F_STRING, REQUIRED, E_OFF(time), 0, 0, NULL, NULL, NULL},
-    {"kind", F_STRING, 0, E_OFF(kind), 0, 0, NULL, NULL, NULL},
-    {"service", F_STRING, 0, E_OFF(service), 0, 0, NULL, NULL, NULL},
-    {"id", F_STRING, 0, E_OFF(id), 0, 0, NULL, NULL, NULL},
-    {"text", F_STRING, 0, E_OFF(text), 0, 0, NULL, NULL, NULL},
-    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL},
+    {"path", F_STRING, REQUIRED, E_OFF(path), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {"items", F_STRING, 0, E_OFF(items), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {"time", F_STRING, REQUIRED, E_OFF(time), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {"kind", F_STRING, 0, E_OFF(kind), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {"service", F_STRING, 0, E_OFF(service), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {"id", F_STRING, 0, E_OFF(id), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {"text", F_STRING, 0, E_OFF(text), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
 };
 
 enum { C_EVENTS = 9 }; /* the index of "events" in connector_fields */
@@ -743,50 +1084,270 @@ static void connector_check(loader *ld, void *base, const seen_keys *seen, const
                 rt_connector_type_name(c->type));
 }
 
+static void connector_defaults(void *entry) {
+    rt_connector *c = entry;
+    c->timeout = 10;
+    c->max_response = (size_t)16 << 20;
+    c->concurrency = 8;
+    c->tls_verify = true;
+}
+
 #define C_OFF(m) offsetof(rt_connector, m)
 static const field connector_fields[] = {
-    {"type", F_ENUM, REQUIRED, C_OFF(type), 0, 0, connector_types, NULL, NULL},
-    {"url", F_URL, REQUIRED, C_OFF(url), 0, 0, NULL, NULL, NULL},
-    {"timeout", F_DURATION, 0, C_OFF(timeout), 0, 3600, NULL, NULL, NULL},
-    {"max_response", F_SIZE, 0, C_OFF(max_response), 1024, 1 << 30, NULL, NULL, NULL},
-    {"rate_limit", F_RATE, 0, C_OFF(rate_limit), 0, 1e6, NULL, NULL, NULL},
-    {"concurrency", F_INT, 0, C_OFF(concurrency), 1, 1024, NULL, NULL, NULL},
-    {"tls_verify", F_BOOL, 0, C_OFF(tls_verify), 0, 0, NULL, NULL, NULL},
-    {"headers", F_HEADERS, 0, 0, 0, 0, NULL, NULL, NULL},
-    {"auth", F_TABLE, 0, C_OFF(auth), 0, 0, NULL, auth_fields, auth_check},
-    [C_EVENTS] = {"events", F_TABLE, 0, C_OFF(events), 0, 0, NULL, events_fields, NULL},
-    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL},
+    {"type", F_ENUM, REQUIRED, C_OFF(type), 0, 0, connector_types, NULL, NULL, 0, NULL},
+    {"url", F_URL, REQUIRED, C_OFF(url), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {"timeout", F_DURATION, 0, C_OFF(timeout), 0, 3600, NULL, NULL, NULL, 0, NULL},
+    {"max_response", F_SIZE, 0, C_OFF(max_response), 1024, 1 << 30, NULL, NULL, NULL, 0, NULL},
+    {"rate_limit", F_RATE, 0, C_OFF(rate_limit), 0, 1e6, NULL, NULL, NULL, 0, NULL},
+    {"concurrency", F_INT, 0, C_OFF(concurrency), 1, 1024, NULL, NULL, NULL, 0, NULL},
+    {"tls_verify", F_BOOL, 0, C_OFF(tls_verify), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {"headers", F_HEADERS, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
+    {"auth", F_TABLE, 0, C_OFF(auth), 0, 0, NULL, auth_fields, auth_check, 0, NULL},
+    [C_EVENTS] = {"events", F_TABLE, 0, C_OFF(events), 0, 0, NULL, events_fields, NULL, 0, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
 };
 
 #define L_OFF(m) offsetof(rt_limits, m)
 static const field limits_fields[] = {
-    {"memory", F_SIZE, 0, L_OFF(memory), 64 * 1024, 1e15, NULL, NULL, NULL},
-    {"instructions", F_U64, 0, L_OFF(instructions), 1, 1e18, NULL, NULL, NULL},
-    {"timeout", F_DURATION, 0, L_OFF(timeout), 0, 86400, NULL, NULL, NULL},
-    {"calls", F_INT, 0, L_OFF(calls), 1, 1000000, NULL, NULL, NULL},
-    {"call_bytes", F_SIZE, 0, L_OFF(call_bytes), 1024, 1e12, NULL, NULL, NULL},
-    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL},
+    {"memory", F_SIZE, 0, L_OFF(memory), 64 * 1024, 1e15, NULL, NULL, NULL, 0, NULL},
+    {"instructions", F_U64, 0, L_OFF(instructions), 1, 1e18, NULL, NULL, NULL, 0, NULL},
+    {"timeout", F_DURATION, 0, L_OFF(timeout), 0, 86400, NULL, NULL, NULL, 0, NULL},
+    {"calls", F_INT, 0, L_OFF(calls), 1, 1000000, NULL, NULL, NULL, 0, NULL},
+    {"call_bytes", F_SIZE, 0, L_OFF(call_bytes), 1024, 1e12, NULL, NULL, NULL, 0, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
 };
 
 /* The redis section is stored in rt_config itself: its offsets are rt_config's. */
 #define G_OFF(m) offsetof(rt_config, m)
 static const field redis_fields[] = {
-    [R_URL] = {"url", F_REDIS_URL, REQUIRED, G_OFF(redis_url), 0, 0, NULL, NULL, NULL},
-    [R_USERNAME] = {"username", F_STRING, 0, G_OFF(redis_auth.username), 0, 0, NULL, NULL, NULL},
-    [R_PASSWORD_ENV] = {"password_env", F_ENV, 0, G_OFF(redis_auth.env), 0, 0, NULL, NULL, NULL},
-    [R_PASSWORD_FILE] = {"password_file", F_FILE, 0, G_OFF(redis_auth.file), 0, 0, NULL, NULL,
-                         NULL},
-    [R_PASSWORD] = {"password", F_SECRET, 0, 0, 0, 0, NULL, NULL, NULL},
-    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL},
+    [R_URL] = {"url", F_REDIS_URL, REQUIRED, G_OFF(redis_url), 0, 0, NULL, NULL, NULL, 0, NULL},
+    [R_USERNAME] = {"username", F_STRING, 0, G_OFF(redis_auth.username), 0, 0, NULL, NULL, NULL, 0,
+                    NULL},
+    [R_PASSWORD_ENV] = {"password_env", F_ENV, 0, G_OFF(redis_auth.env), 0, 0, NULL, NULL, NULL, 0,
+                        NULL},
+    [R_PASSWORD_FILE] = {"password_file", F_FILE, 0, G_OFF(redis_auth.file), 0, 0, NULL, NULL, NULL,
+                         0, NULL},
+    [R_PASSWORD] = {"password", F_SECRET, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
+};
+
+#define S_OFF(m) offsetof(rt_server, m)
+static const field server_fields[] = {
+    {"listen", F_STRING, 0, S_OFF(listen), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {"external_url", F_URL, 0, S_OFF(external_url), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {"max_body", F_SIZE, 0, S_OFF(max_body), 1024, 1 << 30, NULL, NULL, NULL, 0, NULL},
+    {"max_connections", F_INT, 0, S_OFF(max_connections), 1, 1000000, NULL, NULL, NULL, 0, NULL},
+    {"idle_timeout", F_DURATION, 0, S_OFF(idle_timeout), 0, 86400, NULL, NULL, NULL, 0, NULL},
+    {"read_timeout", F_DURATION, 0, S_OFF(read_timeout), 0, 3600, NULL, NULL, NULL, 0, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
+};
+
+#define Q_OFF(m) offsetof(rt_queue_config, m)
+static const field queue_fields[] = {
+    {"prefix", F_STRING, 0, Q_OFF(prefix), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {"lease", F_DURATION, 0, Q_OFF(lease), 0, 3600, NULL, NULL, NULL, 0, NULL},
+    {"max_deliveries", F_INT, 0, Q_OFF(max_deliveries), 1, 100, NULL, NULL, NULL, 0, NULL},
+    {"result_ttl", F_DURATION, 0, Q_OFF(result_ttl), 0, 366 * 86400.0, NULL, NULL, NULL, 0, NULL},
+    {"dedup_window", F_DURATION, 0, Q_OFF(dedup_window), 0, 86400, NULL, NULL, NULL, 0, NULL},
+    {"team_concurrency", F_INT, 0, Q_OFF(team_concurrency), 0, 1000000, NULL, NULL, NULL, 0, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
+};
+
+#define W_OFF(m) offsetof(rt_worker, m)
+static const field worker_fields[] = {
+    {"processes", F_INT, 0, W_OFF(processes), 0, 1024, NULL, NULL, NULL, 0, NULL},
+    {"concurrency", F_INT, 0, W_OFF(concurrency), 1, 100000, NULL, NULL, NULL, 0, NULL},
+    {"user", F_STRING, 0, W_OFF(user), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
+};
+
+/* ---- tokens, routes and rules ------------------------------------------------------------------
+ */
+
+enum { T_TOKEN_ENV, T_TOKEN_FILE, T_TOKEN, T_ANALYZERS, T_TEAMS };
+
+/* A token's secret comes from exactly one place, and it allows something. */
+static void token_check(loader *ld, void *base, const seen_keys *seen, const char *path,
+                        yaml_mark_t where) {
+    rt_token *t = base;
+    t->auth.type = RT_AUTH_BEARER;
+    if ((seen->bits & BIT(T_TOKEN_ENV)) && (seen->bits & BIT(T_TOKEN_FILE))) {
+        char here[PATH_MAX_LEN];
+        join_path(here, path, "token_file");
+        problem(ld, seen->key[T_TOKEN_FILE], here,
+                "give one of token_env and token_file, not both");
+    } else if (!(seen->bits & (BIT(T_TOKEN_ENV) | BIT(T_TOKEN_FILE) | BIT(T_TOKEN))))
+        problem(ld, where, path, "a token needs token_env or token_file");
+    else {
+        seen_keys rows = {0};
+        rows.value[A_TOKEN_ENV] = seen->value[T_TOKEN_ENV];
+        rows.value[A_TOKEN_FILE] = seen->value[T_TOKEN_FILE];
+        secret_warnings(ld, &t->auth, &rows, A_TOKEN_ENV, A_TOKEN_FILE, path);
+    }
+    if (t->n_analyzers == 0 && t->n_teams == 0)
+        problem(ld, where, path,
+                "a token that may run nothing: give analyzers (\"*\" for all) or teams");
+}
+
+#define T_OFF(m) offsetof(rt_token, m)
+static const field token_fields[] = {
+    [T_TOKEN_ENV] = {"token_env", F_ENV, 0, T_OFF(auth.env), 0, 0, NULL, NULL, NULL, 0, NULL},
+    [T_TOKEN_FILE] = {"token_file", F_FILE, 0, T_OFF(auth.file), 0, 0, NULL, NULL, NULL, 0, NULL},
+    [T_TOKEN] = {"token", F_SECRET, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
+    [T_ANALYZERS] = {"analyzers", F_STRINGS, 0, T_OFF(analyzers), 0, 0, NULL, NULL, NULL, 0, NULL},
+    [T_TEAMS] = {"teams", F_STRINGS, 0, T_OFF(teams), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
+};
+
+static const char *const sources[] = {"alertmanager", "grafana", "pagerduty",
+                                      "opsgenie",     "generic", NULL};
+static const char *const priorities[] = {"interactive", "alert", "batch", NULL};
+/* What route inputs may use: the alert (docs/config.md, routes). */
+static const char *const alert_roots[] = {
+    "labels.",     "annotations.", "status", "startsAt",     "endsAt",
+    "fingerprint", "incident_id",  "source", "generatorURL", NULL};
+/* What rule arguments may use: the finished analysis (docs/config.md, rules). */
+static const char *const analysis_roots[] = {"id",         "url",     "analyzer", "status",
+                                             "root_cause", "summary", "labels.",  "inputs.",
+                                             "finding.",   NULL};
+
+static void route_defaults(void *entry) {
+    rt_route *r = entry;
+    r->priority = RT_PRIORITY_ALERT;
+    r->dedup_window = 3600;
+}
+
+#define RO_OFF(m) offsetof(rt_route, m)
+static const field route_fields[] = {
+    {"name", F_STRING, REQUIRED, RO_OFF(name), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {"sources", F_ENUM_SET, 0, RO_OFF(sources), 0, 0, sources, NULL, NULL, 0, NULL},
+    {"match", F_MATCHERS, REQUIRED, RO_OFF(match), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {"analyzer", F_STRING, REQUIRED, RO_OFF(analyzer), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {"inputs", F_TEMPLATES, 0, RO_OFF(inputs), 0, 0, alert_roots, NULL, NULL, 0, NULL},
+    {"priority", F_ENUM, 0, RO_OFF(priority), 0, 0, priorities, NULL, NULL, 0, NULL},
+    {"dedup_window", F_DURATION, 0, RO_OFF(dedup_window), 0, 30 * 86400.0, NULL, NULL, NULL, 0,
+     NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
+};
+
+static const char *const action_types[] = {"incident_note", "slack",      "ticket", "webhook",
+                                           "silence",       "mitigation", NULL};
+enum { AC_TYPE, AC_CONNECTOR, AC_ARGS, AC_APPROVAL };
+
+/* Mitigations wait for a person unless the rule says otherwise; notes and messages do not. */
+static void action_check(loader *ld, void *base, const seen_keys *seen, const char *path,
+                         yaml_mark_t where) {
+    rt_action *a = base;
+    (void)ld, (void)path, (void)where;
+    if (!(seen->bits & BIT(AC_APPROVAL)))
+        a->approval = a->type == RT_ACTION_MITIGATION;
+}
+
+#define AC_OFF(m) offsetof(rt_action, m)
+static const field action_fields[] = {
+    [AC_TYPE] = {"type", F_ENUM, REQUIRED, AC_OFF(type), 0, 0, action_types, NULL, NULL, 0, NULL},
+    [AC_CONNECTOR] = {"connector", F_STRING, REQUIRED, AC_OFF(connector), 0, 0, NULL, NULL, NULL, 0,
+                      NULL},
+    [AC_ARGS] = {"args", F_TEMPLATES, 0, AC_OFF(args), 0, 0, analysis_roots, NULL, NULL, 0, NULL},
+    [AC_APPROVAL] = {"approval", F_BOOL, 0, AC_OFF(approval), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
+};
+
+const char *const rt_result_statuses[] = {
+    "ok", "error", "timeout", "cpu_exceeded", "memory_exceeded", "cancelled", NULL};
+const char *const rt_severities[] = {"info", "low", "medium", "high", "critical", NULL};
+
+#define M_OFF(m) offsetof(rt_rule_match, m)
+static const field rule_match_fields[] = {
+    {"analyzer", F_STRING, 0, M_OFF(analyzer), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {"status", F_ENUM_SET, 0, M_OFF(status), 0, 0, rt_result_statuses, NULL, NULL, 0, NULL},
+    {"root_cause", F_STRING, 0, M_OFF(root_cause), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {"severity", F_ENUM_SET, 0, M_OFF(severity), 0, 0, rt_severities, NULL, NULL, 0, NULL},
+    {"min_confidence", F_RATE, 0, M_OFF(min_confidence), 0, 1, NULL, NULL, NULL, 0, NULL},
+    {"labels", F_MATCHERS, 0, M_OFF(labels), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
+};
+
+static void rule_defaults(void *entry) {
+    ((rt_rule *)entry)->dry_run = true;
+}
+
+/* A rule does something. */
+static void rule_check(loader *ld, void *base, const seen_keys *seen, const char *path,
+                       yaml_mark_t where) {
+    const rt_rule *r = base;
+    (void)seen;
+    if (r->n_actions == 0)
+        problem(ld, where, path, "a rule needs at least one action");
+}
+
+#define RU_OFF(m) offsetof(rt_rule, m)
+static const field rule_fields[] = {
+    {"name", F_STRING, REQUIRED, RU_OFF(name), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {"match", F_TABLE, 0, RU_OFF(match), 0, 0, NULL, rule_match_fields, NULL, 0, NULL},
+    {"actions", F_LIST, REQUIRED, RU_OFF(actions), 0, 0, NULL, action_fields, action_check,
+     sizeof(rt_action), NULL},
+    {"dry_run", F_BOOL, 0, RU_OFF(dry_run), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
 };
 
 static const field root_fields[] = {
-    {"analyzers", F_DIRS, 0, 0, 0, 0, NULL, NULL, NULL},
-    {"limits", F_TABLE, 0, G_OFF(limits), 0, 0, NULL, limits_fields, NULL},
-    {"redis", F_TABLE, 0, 0, 0, 0, NULL, redis_fields, redis_check},
-    {"connectors", F_CONNECTORS, 0, 0, 0, 0, NULL, connector_fields, connector_check},
-    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL},
+    {"analyzers", F_DIRS, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
+    {"limits", F_TABLE, 0, G_OFF(limits), 0, 0, NULL, limits_fields, NULL, 0, NULL},
+    {"redis", F_TABLE, 0, 0, 0, 0, NULL, redis_fields, redis_check, 0, NULL},
+    {"connectors", F_NAMED, 0, G_OFF(connectors), 0, 0, NULL, connector_fields, connector_check,
+     sizeof(rt_connector), connector_defaults},
+    {"server", F_TABLE, 0, G_OFF(server), 0, 0, NULL, server_fields, NULL, 0, NULL},
+    {"queue", F_TABLE, 0, G_OFF(queue), 0, 0, NULL, queue_fields, NULL, 0, NULL},
+    {"worker", F_TABLE, 0, G_OFF(worker), 0, 0, NULL, worker_fields, NULL, 0, NULL},
+    {"tokens", F_NAMED, 0, G_OFF(tokens), 0, 0, NULL, token_fields, token_check, sizeof(rt_token),
+     NULL},
+    {"routes", F_LIST, NAMED, G_OFF(routes), 0, 0, NULL, route_fields, NULL, sizeof(rt_route),
+     route_defaults},
+    {"rules", F_LIST, NAMED, G_OFF(rules), 0, 0, NULL, rule_fields, rule_check, sizeof(rt_rule),
+     rule_defaults},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
 };
+
+/* The list layouts the loader relies on (list_slot, named_head). */
+#define LIST_AT(type, items, n)                                                                    \
+    _Static_assert(offsetof(type, n) == offsetof(type, items) + sizeof(void *), #type "." #n)
+LIST_AT(rt_config, connectors, n_connectors);
+LIST_AT(rt_config, tokens, n_tokens);
+LIST_AT(rt_config, routes, n_routes);
+LIST_AT(rt_config, rules, n_rules);
+LIST_AT(rt_token, analyzers, n_analyzers);
+LIST_AT(rt_token, teams, n_teams);
+LIST_AT(rt_route, match, n_match);
+LIST_AT(rt_route, inputs, n_inputs);
+LIST_AT(rt_rule, actions, n_actions);
+LIST_AT(rt_rule_match, labels, n_labels);
+LIST_AT(rt_action, args, n_args);
+#define NAMED_AT(type)                                                                             \
+    _Static_assert(offsetof(type, name) == offsetof(named_head, name) &&                           \
+                       offsetof(type, line) == offsetof(named_head, line),                         \
+                   #type " begins with name and line")
+NAMED_AT(rt_connector);
+NAMED_AT(rt_token);
+NAMED_AT(rt_route);
+NAMED_AT(rt_rule);
+
+/* Checks across sections, once everything is read: what rules' actions name exists. */
+static void cross_check(loader *ld, const rt_config *c) {
+    for (size_t i = 0; i < c->n_rules; i++)
+        for (size_t j = 0; j < c->rules[i].n_actions; j++) {
+            const rt_action *a = &c->rules[i].actions[j];
+            const rt_connector *conn = a->connector ? rt_config_connector(c, a->connector) : NULL;
+            yaml_mark_t m = {.line = (size_t)c->rules[i].line - 1};
+            char here[PATH_MAX_LEN];
+            snprintf(here, sizeof here, "rules.%zu.actions.%zu.connector", i, j);
+            if (a->connector && !conn)
+                problem(ld, m, here, "no connector named '%s'", a->connector);
+            else if (conn && conn->type != RT_CONNECTOR_HTTP)
+                problem(ld, m, here, "actions go through an http connector ('%s' is %s)",
+                        conn->name, rt_connector_type_name(conn->type));
+        }
+}
 
 /* ---- loading ----------------------------------------------------------------------------------
  */
@@ -824,6 +1385,17 @@ static rt_config *config_new(const char *path) {
     c->limits.timeout = 30;
     c->limits.calls = 500;
     c->limits.call_bytes = (size_t)256 << 20;
+    c->server.listen = rt_xstrdup("127.0.0.1:8080");
+    c->server.max_body = (size_t)1 << 20;
+    c->server.max_connections = 1024;
+    c->server.idle_timeout = 60;
+    c->server.read_timeout = 10;
+    c->queue.prefix = rt_xstrdup("inquest");
+    c->queue.lease = 30;
+    c->queue.max_deliveries = 3;
+    c->queue.result_ttl = 7 * 86400;
+    c->queue.dedup_window = 600;
+    c->worker.concurrency = 64;
     return c;
 }
 
@@ -854,6 +1426,7 @@ int rt_config_load(const char *path, rt_config **out, rt_diag *errors, rt_diag *
     if (root && !is_null(root)) {
         seen_keys seen;
         load_table(&ld, 1, root_fields, c, "", root->start_mark, &seen);
+        cross_check(&ld, c);
     }
     yaml_document_delete(&ld.doc);
     /* A second document would be ignored silently: refuse it. */
@@ -883,31 +1456,84 @@ static void auth_free(rt_auth *a) {
     free(a->file);
 }
 
+static void strings_free(char **strings, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        free(strings[i]);
+    free(strings);
+}
+
+static void matchers_free(rt_matcher *m, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        matcher_free(&m[i]);
+    free(m);
+}
+
+static void templates_free(rt_template *t, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        free(t[i].name);
+        free(t[i].text);
+    }
+    free(t);
+}
+
+static void connector_free(rt_connector *conn) {
+    free(conn->name);
+    free(conn->url);
+    for (size_t j = 0; j < conn->n_headers; j++) {
+        free(conn->headers[j].name);
+        free(conn->headers[j].value);
+    }
+    free(conn->headers);
+    auth_free(&conn->auth);
+    free(conn->events.path);
+    free(conn->events.items);
+    free(conn->events.time);
+    free(conn->events.kind);
+    free(conn->events.service);
+    free(conn->events.id);
+    free(conn->events.text);
+}
+
+static void rule_free(rt_rule *r) {
+    free(r->name);
+    free(r->match.analyzer);
+    free(r->match.root_cause);
+    matchers_free(r->match.labels, r->match.n_labels);
+    for (size_t j = 0; j < r->n_actions; j++) {
+        free(r->actions[j].connector);
+        templates_free(r->actions[j].args, r->actions[j].n_args);
+    }
+    free(r->actions);
+}
+
 void rt_config_free(rt_config *c) {
     if (!c)
         return;
-    for (size_t i = 0; i < c->n_analyzers; i++)
-        free(c->analyzers[i]);
-    free(c->analyzers);
-    for (size_t i = 0; i < c->n_connectors; i++) {
-        rt_connector *conn = &c->connectors[i];
-        free(conn->name);
-        free(conn->url);
-        for (size_t j = 0; j < conn->n_headers; j++) {
-            free(conn->headers[j].name);
-            free(conn->headers[j].value);
-        }
-        free(conn->headers);
-        auth_free(&conn->auth);
-        free(conn->events.path);
-        free(conn->events.items);
-        free(conn->events.time);
-        free(conn->events.kind);
-        free(conn->events.service);
-        free(conn->events.id);
-        free(conn->events.text);
-    }
+    strings_free(c->analyzers, c->n_analyzers);
+    for (size_t i = 0; i < c->n_connectors; i++)
+        connector_free(&c->connectors[i]);
     free(c->connectors);
+    for (size_t i = 0; i < c->n_tokens; i++) {
+        free(c->tokens[i].name);
+        auth_free(&c->tokens[i].auth);
+        strings_free(c->tokens[i].analyzers, c->tokens[i].n_analyzers);
+        strings_free(c->tokens[i].teams, c->tokens[i].n_teams);
+    }
+    free(c->tokens);
+    for (size_t i = 0; i < c->n_routes; i++) {
+        free(c->routes[i].name);
+        free(c->routes[i].analyzer);
+        matchers_free(c->routes[i].match, c->routes[i].n_match);
+        templates_free(c->routes[i].inputs, c->routes[i].n_inputs);
+    }
+    free(c->routes);
+    for (size_t i = 0; i < c->n_rules; i++)
+        rule_free(&c->rules[i]);
+    free(c->rules);
+    free(c->server.listen);
+    free(c->server.external_url);
+    free(c->queue.prefix);
+    free(c->worker.user);
     free(c->redis_url);
     auth_free(&c->redis_auth);
     free(c->path);

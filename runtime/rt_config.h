@@ -52,8 +52,11 @@ typedef struct rt_events {
     char *kind, *service, *id, *text;
 } rt_events;
 
+/* Entries of named sections (connectors, tokens, routes, rules) begin with their name and the
+ * line where they are defined, for later messages. */
 typedef struct rt_connector {
     char *name; /* owned; matches ^[a-z][a-z0-9_]*$ */
+    int line;
     rt_connector_type type;
     char *url;           /* owned; http:// or https://, no user:password@ */
     double timeout;      /* seconds per call; default 10 */
@@ -65,8 +68,136 @@ typedef struct rt_connector {
     size_t n_headers;
     rt_auth auth;
     rt_events events; /* http connectors; events.path NULL when not configured */
-    int line;         /* where the connector is defined, for later messages */
 } rt_connector;
+
+/* An Alertmanager-style label matcher ("service=~\"api|web\""): a label, or an annotation
+ * when written "annotations.<name>", compared with a value or an anchored PCRE2 regex. A
+ * missing label or annotation is the empty string, as in Alertmanager. */
+typedef enum rt_match_op { RT_MATCH_EQ, RT_MATCH_NE, RT_MATCH_RE, RT_MATCH_NOT_RE } rt_match_op;
+
+typedef struct rt_matcher {
+    char *name; /* owned: the label's name, without "annotations." */
+    bool annotation;
+    rt_match_op op;
+    char *value;                     /* owned */
+    struct pcre2_real_code_8 *regex; /* owned: for =~ and !~, anchored at both ends */
+} rt_matcher;
+
+/* True when 'value' (the label's value, NULL when absent) satisfies 'm'. */
+bool rt_matcher_matches(const rt_matcher *m, const char *value);
+
+/* A name and the template that computes its value ("{{ labels.service }}"); both owned. */
+typedef struct rt_template {
+    char *name, *text;
+} rt_template;
+
+/* Where alerts come from (docs/config.md, routes). */
+typedef enum rt_source {
+    RT_SOURCE_ALERTMANAGER,
+    RT_SOURCE_GRAFANA,
+    RT_SOURCE_PAGERDUTY,
+    RT_SOURCE_OPSGENIE,
+    RT_SOURCE_GENERIC,
+} rt_source;
+
+typedef enum rt_priority {
+    RT_PRIORITY_INTERACTIVE,
+    RT_PRIORITY_ALERT,
+    RT_PRIORITY_BATCH
+} rt_priority;
+
+/* A route: alerts that match start an analyzer with inputs built from templates. */
+typedef struct rt_route {
+    char *name; /* owned; unique among routes */
+    int line;
+    unsigned sources;  /* bits of rt_source; 0: every source */
+    rt_matcher *match; /* owned: all must hold */
+    size_t n_match;
+    char *analyzer;      /* owned: the analyzer's name */
+    rt_template *inputs; /* owned: one per input, over the alert */
+    size_t n_inputs;
+    rt_priority priority; /* default alert */
+    double dedup_window;  /* seconds; default 1h */
+} rt_route;
+
+typedef enum rt_action_type {
+    RT_ACTION_INCIDENT_NOTE,
+    RT_ACTION_SLACK,
+    RT_ACTION_TICKET,
+    RT_ACTION_WEBHOOK,
+    RT_ACTION_SILENCE,
+    RT_ACTION_MITIGATION,
+} rt_action_type;
+
+/* What a rule does with a finished analysis; the connector holds the URL and credentials. */
+typedef struct rt_action {
+    rt_action_type type;
+    char *connector;   /* owned: an http connector of this config */
+    rt_template *args; /* owned: templates over the analysis */
+    size_t n_args;
+    bool approval; /* a person approves before it runs; default true for mitigations */
+} rt_action;
+
+/* What finished analyses a rule applies to; every given part must hold. */
+typedef struct rt_rule_match {
+    char *analyzer;        /* owned glob over the analyzer's name; NULL: any */
+    unsigned status;       /* bits: 1 << index in rt_result_statuses; 0: any */
+    char *root_cause;      /* owned glob over the conclusion's tag; NULL: any */
+    unsigned severity;     /* bits: 1 << index in rt_severities of the top finding; 0: any */
+    double min_confidence; /* of the top finding; default 0 */
+    rt_matcher *labels;    /* owned: over the analysis' labels */
+    size_t n_labels;
+} rt_rule_match;
+
+typedef struct rt_rule {
+    char *name; /* owned; unique among rules */
+    int line;
+    rt_rule_match match;
+    rt_action *actions; /* owned, at least one */
+    size_t n_actions;
+    bool dry_run; /* default true: new rules only say what they would do */
+} rt_rule;
+
+/* An API token: who may start and read which analyzers. */
+typedef struct rt_token {
+    char *name; /* owned: shown in logs and audit records, never the secret */
+    int line;
+    rt_auth auth;     /* RT_AUTH_BEARER: where the token is (token_env or token_file) */
+    char **analyzers; /* owned globs over analyzer names ("http.*", "*") */
+    size_t n_analyzers;
+    char **teams; /* owned: analyzers owned by these teams */
+    size_t n_teams;
+} rt_token;
+
+extern const char *const rt_result_statuses[]; /* "ok", "error", …, NULL */
+extern const char *const rt_severities[];      /* "info" … "critical", NULL */
+
+/* The HTTP API of `inquest serve`. */
+typedef struct rt_server {
+    char *listen;        /* owned: host:port; default 127.0.0.1:8080 */
+    char *external_url;  /* owned: where users reach it, for links; default http://<listen> */
+    size_t max_body;     /* bytes; default 1MiB */
+    int max_connections; /* default 1024 */
+    double idle_timeout; /* seconds; default 60 */
+    double read_timeout; /* seconds to send a request's headers and body; default 10 */
+} rt_server;
+
+/* The request queue in Redis (docs/queue.md). */
+typedef struct rt_queue_config {
+    char *prefix;         /* owned: of every key; default "inquest" */
+    double lease;         /* seconds a claim lasts without a heartbeat; default 30 */
+    int max_deliveries;   /* then the request is dead-lettered; default 3 */
+    double result_ttl;    /* seconds results and status are kept; default 7d */
+    double dedup_window;  /* seconds the same request maps to one analysis; default 10m */
+    int team_concurrency; /* analyses of one team running at once; 0: no cap (the default) */
+} rt_queue_config;
+
+/* `inquest worker`. */
+typedef struct rt_worker {
+    int processes;   /* child processes; 0 (the default): one per core */
+    int concurrency; /* analyses one child runs at once; default 64 */
+    char *user;      /* owned: the user children run as when started as root; NULL: none */
+} rt_worker;
 
 /* Per-analysis budgets, defaults as in docs/sdk.md. */
 typedef struct rt_limits {
@@ -86,6 +217,15 @@ typedef struct rt_config {
     rt_auth redis_auth; /* RT_AUTH_BASIC when redis has a password_env or password_file */
     rt_connector *connectors;
     size_t n_connectors;
+    rt_server server;
+    rt_queue_config queue;
+    rt_worker worker;
+    rt_token *tokens;
+    size_t n_tokens;
+    rt_route *routes;
+    size_t n_routes;
+    rt_rule *rules;
+    size_t n_rules;
 } rt_config;
 
 /* Loads the config file 'path'. Every problem goes to 'errors' and every warning (a secret's

@@ -40,6 +40,12 @@ char *rt_xstrdup(const char *s) {
     return memcpy(rt_xmalloc(n), s, n);
 }
 
+char *rt_xstrndup(const char *s, size_t n) {
+    char *copy = memcpy(rt_xmalloc(n + 1), s, n);
+    copy[n] = '\0';
+    return copy;
+}
+
 int rt_file_read(const char *path, size_t cap, char **data, size_t *len, char *why) {
     int rc = RT_OK;
     char *buf = NULL;

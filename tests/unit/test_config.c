@@ -179,7 +179,182 @@ static void test_defaults(void **state) {
     assert_true(l.config->limits.timeout == 30);
     assert_null(l.config->redis_url);
     assert_int_equal(l.config->n_connectors, 0);
+    assert_string_equal(l.config->server.listen, "127.0.0.1:8080");
+    assert_null(l.config->server.external_url);
+    assert_int_equal(l.config->server.max_body, 1 << 20);
+    assert_string_equal(l.config->queue.prefix, "inquest");
+    assert_true(l.config->queue.lease == 30);
+    assert_int_equal(l.config->queue.max_deliveries, 3);
+    assert_int_equal(l.config->worker.processes, 0);
+    assert_int_equal(l.config->worker.concurrency, 64);
+    assert_int_equal(l.config->n_tokens + l.config->n_routes + l.config->n_rules, 0);
     unload(&l);
+}
+
+/* ---- the service's sections ------------------------------------------------------------------ */
+
+static const char service[] =
+    "server: { listen: '0.0.0.0:9000', external_url: 'https://inquest.example', max_body: 2MiB }\n"
+    "queue: { prefix: test, lease: 10s, max_deliveries: 5, team_concurrency: 4 }\n"
+    "worker: { processes: 2, concurrency: 16, user: inquest }\n"
+    "connectors:\n"
+    "  pagerduty: { type: http, url: 'https://api.pagerduty.com' }\n"
+    "  prom: { type: prometheus, url: 'http://127.0.0.1:9090' }\n"
+    "tokens:\n"
+    "  oncall:\n"
+    "    token_env: TEST_CONFIG_TOKEN\n"
+    "    analyzers: ['http.*']\n"
+    "    teams: [payments]\n"
+    "routes:\n"
+    "  - name: errors\n"
+    "    sources: [alertmanager, grafana]\n"
+    "    match:\n"
+    "      - alertname=\"HighErrorRate\"\n"
+    "      - service=~\"check.*|payments\"\n"
+    "      - env!=dev\n"
+    "      - annotations.runbook!~\"\"\n"
+    "    analyzer: http.error_spike\n"
+    "    inputs: { service: '{{ labels.service }}', start: '{{startsAt}}', window: 1h }\n"
+    "    priority: interactive\n"
+    "  - name: latency\n"
+    "    match: ['alertname=HighLatency']\n"
+    "    analyzer: http.latency\n"
+    "rules:\n"
+    "  - name: note\n"
+    "    match: { analyzer: 'http.*', status: [ok], severity: [high, critical],\n"
+    "             min_confidence: 0.7, labels: ['team=\"payments\"'] }\n"
+    "    actions:\n"
+    "      - { type: incident_note, connector: pagerduty, args: { text: '{{ summary }} {{ url }}' "
+    "} }\n"
+    "      - { type: mitigation, connector: pagerduty }\n"
+    "    dry_run: false\n";
+
+static void test_service_sections(void **state) {
+    (void)state;
+    loaded l;
+    setenv("TEST_CONFIG_TOKEN", "s3cret", 1);
+    load(&l, service);
+    if (l.rc != RT_OK)
+        fail_msg("%s", json_dumps(l.errors.items, JSON_INDENT(1)));
+    assert_int_equal(rt_diag_count(&l.warnings), 0);
+    const rt_config *c = l.config;
+    assert_string_equal(c->server.listen, "0.0.0.0:9000");
+    assert_string_equal(c->server.external_url, "https://inquest.example");
+    assert_int_equal(c->server.max_body, 2 << 20);
+    assert_string_equal(c->queue.prefix, "test");
+    assert_true(c->queue.lease == 10);
+    assert_int_equal(c->queue.max_deliveries, 5);
+    assert_int_equal(c->queue.team_concurrency, 4);
+    assert_int_equal(c->worker.processes, 2);
+    assert_string_equal(c->worker.user, "inquest");
+
+    assert_int_equal(c->n_tokens, 1);
+    assert_string_equal(c->tokens[0].name, "oncall");
+    assert_int_equal(c->tokens[0].line, 8);
+    assert_int_equal(c->tokens[0].auth.type, RT_AUTH_BEARER);
+    assert_string_equal(c->tokens[0].auth.env, "TEST_CONFIG_TOKEN");
+    assert_int_equal(c->tokens[0].n_analyzers, 1);
+    assert_string_equal(c->tokens[0].analyzers[0], "http.*");
+    assert_string_equal(c->tokens[0].teams[0], "payments");
+
+    assert_int_equal(c->n_routes, 2);
+    const rt_route *r = &c->routes[0];
+    assert_string_equal(r->name, "errors");
+    assert_int_equal(r->sources, (1u << RT_SOURCE_ALERTMANAGER) | (1u << RT_SOURCE_GRAFANA));
+    assert_int_equal(r->n_match, 4);
+    assert_string_equal(r->match[1].name, "service");
+    assert_int_equal(r->match[1].op, RT_MATCH_RE);
+    assert_true(r->match[3].annotation);
+    assert_string_equal(r->match[3].name, "runbook");
+    assert_int_equal(r->n_inputs, 3);
+    assert_string_equal(r->inputs[0].text, "{{ labels.service }}");
+    assert_string_equal(r->inputs[2].text, "1h");
+    assert_int_equal(r->priority, RT_PRIORITY_INTERACTIVE);
+    assert_true(r->dedup_window == 3600);
+    assert_int_equal(c->routes[1].priority, RT_PRIORITY_ALERT);
+    assert_int_equal(c->routes[1].sources, 0);
+
+    assert_int_equal(c->n_rules, 1);
+    const rt_rule *u = &c->rules[0];
+    assert_string_equal(u->match.analyzer, "http.*");
+    assert_int_equal(u->match.status, 1u << 0);
+    assert_int_equal(u->match.severity, (1u << 3) | (1u << 4));
+    assert_true(u->match.min_confidence == 0.7);
+    assert_int_equal(u->match.n_labels, 1);
+    assert_false(u->dry_run);
+    assert_int_equal(u->n_actions, 2);
+    assert_int_equal(u->actions[0].type, RT_ACTION_INCIDENT_NOTE);
+    assert_false(u->actions[0].approval);
+    assert_true(u->actions[1].approval); /* a mitigation waits for a person by default */
+    assert_string_equal(u->actions[0].args[0].text, "{{ summary }} {{ url }}");
+    unload(&l);
+}
+
+static void test_matchers(void **state) {
+    (void)state;
+    loaded l;
+    load(&l, "routes:\n  - name: m\n    analyzer: a\n    match:\n"
+             "      - 'a=x'\n      - 'b!=x'\n      - 'c=~\"x|y+\"'\n      - 'd!~\"\"'\n"
+             "      - 'e=\"say \\\"hi\\\"\"'\n");
+    if (l.rc != RT_OK)
+        fail_msg("%s", json_dumps(l.errors.items, JSON_INDENT(1)));
+    const rt_matcher *m = l.config->routes[0].match;
+    assert_true(rt_matcher_matches(&m[0], "x"));
+    assert_false(rt_matcher_matches(&m[0], "xx"));
+    assert_true(rt_matcher_matches(&m[1], NULL)); /* missing is "" */
+    assert_false(rt_matcher_matches(&m[1], "x"));
+    assert_true(rt_matcher_matches(&m[2], "yyy"));
+    assert_false(rt_matcher_matches(&m[2], "xy")); /* anchored at both ends */
+    assert_false(rt_matcher_matches(&m[3], NULL)); /* d!~"": d must be set */
+    assert_true(rt_matcher_matches(&m[3], "set"));
+    assert_string_equal(m[4].value, "say \"hi\"");
+    unload(&l);
+    assert_one_error("routes: [{ name: m, analyzer: a, match: ['a=~\"(x\"'] }]\n", 1, 42,
+                     "routes.0.match", "bad regular expression at offset");
+    assert_one_error("routes: [{ name: m, analyzer: a, match: ['a~x'] }]\n", 1, 42,
+                     "routes.0.match", "expected =, !=, =~ or !~");
+    assert_one_error("routes: [{ name: m, analyzer: a, match: ['=x'] }]\n", 1, 42, "routes.0.match",
+                     "expected a label name");
+    assert_one_error("routes: [{ name: m, analyzer: a, match: ['a=\"x'] }]\n", 1, 42,
+                     "routes.0.match", "no closing quote");
+}
+
+static void test_service_errors(void **state) {
+    (void)state;
+    assert_one_error(
+        "routes: [{ name: m, analyzer: a, match: [a=b], inputs: { s: '{{ label.x }}' } "
+        "}]\n",
+        1, 61, "routes.0.inputs.s",
+        "unknown '{{ label.x }}' (expected labels.<name>, annotations.<name>");
+    assert_one_error("routes: [{ name: m, analyzer: a, match: [a=b], inputs: { s: '{{ labels.x' } "
+                     "}]\n",
+                     1, 61, "routes.0.inputs.s", "'{{' without its '}}'");
+    assert_one_error("routes: [{ name: m, analyzer: a, match: [a=b], sources: [nagios] }]\n", 1, 58,
+                     "routes.0.sources", "unknown value 'nagios' (expected alertmanager,");
+    assert_one_error("routes:\n  - { name: m, analyzer: a, match: [a=b] }\n"
+                     "  - { name: m, analyzer: b, match: [a=b] }\n",
+                     3, 5, "routes.1", "name 'm' already used at line 2");
+    assert_one_error("routes: [{ name: m, match: [a=b] }]\n", 1, 10, "routes.0",
+                     "missing required key 'analyzer'");
+    assert_one_error("tokens: { ci: { analyzers: ['*'] } }\n", 1, 11, "tokens.ci",
+                     "a token needs token_env or token_file");
+    assert_one_error("tokens: { ci: { token_env: T } }\n", 1, 11, "tokens.ci",
+                     "a token that may run nothing");
+    assert_one_error("tokens: { ci: { token: abc, teams: [x] } }\n", 1, 17, "tokens.ci.token",
+                     "secrets are never written in the config");
+    assert_one_error("rules: [{ name: r, actions: [] }]\n", 1, 9, "rules.0",
+                     "a rule needs at least one action");
+    assert_one_error("rules: [{ name: r, actions: [{ type: slack, connector: nope }] }]\n", 1, 1,
+                     "rules.0.actions.0.connector", "no connector named 'nope'");
+    assert_one_error("connectors: { p: { type: prometheus, url: 'http://p' } }\n"
+                     "rules: [{ name: r, actions: [{ type: slack, connector: p }] }]\n",
+                     2, 1, "rules.0.actions.0.connector", "through an http connector ('p' is");
+    assert_one_error("connectors: { p: { type: http, url: 'http://p' } }\n"
+                     "rules: [{ name: r, match: { status: [done] }, actions: [{ type: slack, "
+                     "connector: p, args: { t: '{{ summary }}' } }] }]\n",
+                     2, 38, "rules.0.match.status", "unknown value 'done'");
+    assert_one_error("tokens: { Bad: { token_env: T, teams: [x] } }\n", 1, 11, "tokens.Bad",
+                     "a token name must match");
 }
 
 /* ---- each error ----------------------------------------------------------------------------- */
@@ -189,7 +364,7 @@ static void test_unknown_key(void **state) {
     assert_one_error(
         "limits:\n  memory: 1MiB\n  colour: blue\n", 3, 3, "limits.colour",
         "unknown key 'colour' (expected one of memory, instructions, timeout, calls, call_bytes)");
-    assert_one_error("routes: []\n", 1, 1, "routes", "unknown key 'routes'");
+    assert_one_error("route: []\n", 1, 1, "route", "unknown key 'route'");
     assert_one_error("connectors:\n  p:\n    type: http\n    url: http://x\n    tls: true\n", 5, 5,
                      "connectors.p.tls", "unknown key 'tls'");
 }
@@ -425,6 +600,9 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full),
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_service_sections),
+        cmocka_unit_test(test_matchers),
+        cmocka_unit_test(test_service_errors),
         cmocka_unit_test(test_unknown_key),
         cmocka_unit_test(test_wrong_type),
         cmocka_unit_test(test_bad_duration_and_size),
