@@ -65,13 +65,21 @@ typedef struct wk_request {
 /* Called once when an analysis ends, with its result (the callee owns it). */
 typedef void (*wk_done_fn)(json_t *result, void *ud);
 
+/* A running analysis, for wk_cancel. */
+typedef struct wk_analysis wk_analysis;
+
 /* Starts 'request' on the engine's loop. Returns RT_OK when the analysis started: 'done' is
  * then called exactly once, from the loop or before wk_start returns, whatever the analysis'
  * status (an analyzer that does not load gives status "error"). Returns RT_ENOTFOUND when the
  * analyzer does not exist, RT_EINPUT when inputs are invalid, with the problems added to
- * 'diag'; 'done' is then not called. */
+ * 'diag'; 'done' is then not called. When 'handle' is not NULL it receives the analysis before
+ * it runs; the handle is valid until 'done' is called. */
 int wk_start(wk_engine *engine, const wk_request *request, wk_done_fn done, void *ud,
-             rt_diag *diag);
+             wk_analysis **handle, rt_diag *diag);
+
+/* Ends the analysis 'handle' with status "cancelled" and 'message': at once when it waits for
+ * I/O (its calls are cancelled), at its next yield otherwise. 'done' is called as usual. */
+void wk_cancel(wk_analysis *handle, const char *message);
 
 /* Runs 'request' to its end, running the loop meanwhile: wk_start made synchronous. Returns what
  * wk_start returns, and the result in '*result' when it is RT_OK. */
@@ -101,6 +109,18 @@ typedef struct wk_info {
  * RT_EANALYZER / RT_ENOTFOUND / RT_EIO with every problem, file:line, in 'diag'. */
 int wk_inspect(wk_engine *engine, const char *path, wk_info *info, rt_diag *diag);
 void wk_info_free(wk_info *info);
+
+/* Validates 'inputs' (an object, or NULL) for the analyzer named 'analyzer' as wk_start would,
+ * without running it, at the clock 'now' (0: the wall clock). The analyzer stays loaded for the
+ * next calls, until wk_engine_reload. Returns RT_OK with its description in '*info' (when 'info'
+ * is not NULL; owned by the engine, valid until wk_engine_reload), or RT_ENOTFOUND,
+ * RT_EANALYZER or RT_EINPUT with every problem in 'diag'. For the service's submit path. */
+int wk_validate(wk_engine *engine, const char *analyzer, const json_t *inputs, double now,
+                const wk_info **info, rt_diag *diag);
+
+/* Forgets compiled and loaded analyzers, so that the next analyses read their files again
+ * (SIGHUP). Analyses already running keep what they loaded. */
+void wk_engine_reload(wk_engine *engine);
 
 /* Calls 'fn'('path', 'ud') for each analyzer file under the analyzer path, or only under the
  * folder 'folder' when it is not NULL, in sorted order (*.cases folders, and the lib/ folder of a

@@ -56,7 +56,7 @@ uv_loop_t *wk_engine_loop(wk_engine *engine) {
 void wk_engine_free(wk_engine *engine) {
     if (!engine)
         return;
-    wk__catalog_forget(engine);
+    wk_engine_reload(engine);
     wk__heap_drop_spares(engine);
     wk__connectors_free(engine); /* closes the HTTP client's handles: run the loop until idle */
     uv_run(&engine->loop, UV_RUN_DEFAULT);
@@ -454,8 +454,12 @@ static int start_analysis(wk_engine *engine, const wk_request *request, wk_analy
 }
 
 int wk_start(wk_engine *engine, const wk_request *request, wk_done_fn done, void *ud,
-             rt_diag *diag) {
-    return start_analysis(engine, request, NULL, done, ud, NULL, diag);
+             wk_analysis **handle, rt_diag *diag) {
+    return start_analysis(engine, request, NULL, done, ud, handle, diag);
+}
+
+void wk_cancel(wk_analysis *handle, const char *message) {
+    wk__abort(handle, "cancelled", message);
 }
 
 typedef struct sync_run {
@@ -471,7 +475,7 @@ static void sync_done(json_t *result, void *ud) {
 
 int wk_run(wk_engine *engine, const wk_request *request, json_t **result, rt_diag *diag) {
     sync_run s = {0};
-    int rc = wk_start(engine, request, sync_done, &s, diag);
+    int rc = wk_start(engine, request, sync_done, &s, NULL, diag);
     if (rc != RT_OK)
         return rc;
     /* Every wait keeps a handle active (a transfer, a timer), and the deadline timer runs while
@@ -681,6 +685,112 @@ int wk_inspect(wk_engine *engine, const char *path, wk_info *info, rt_diag *diag
         wk_info_free(info);
     analysis_free(a);
     return i.rc;
+}
+
+/* ---- Validation without running ------------------------------------------------------------ */
+
+/* An analyzer kept loaded for wk_validate: its state holds the definition in the registry. */
+typedef struct wk_validator {
+    char *name; /* as asked for */
+    wk_analysis *a;
+    int definition; /* registry reference */
+    wk_info info;
+} wk_validator;
+
+typedef struct keeping {
+    wk_validator *v;
+    rt_diag *diag;
+    const json_t *raw;
+    int rc;
+} keeping;
+
+static int keep_protected(lua_State *L) {
+    keeping *k = lua_touserdata(L, 1);
+    lua_settop(L, 0);
+    k->rc = load_definition(k->v->a, k->v->info.hash, k->diag);
+    if (k->rc != RT_OK)
+        return 0;
+    fill_info(k->v->a, &k->v->info);
+    k->v->definition = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 0;
+}
+
+static int validate_protected(lua_State *L) {
+    keeping *k = lua_touserdata(L, 1);
+    lua_settop(L, 0);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, k->v->definition);
+    lua_getfield(L, 1, "inputs");
+    k->rc = sdk_inputs_validate(L, 2, k->raw, k->v->a->now, k->diag) == 0 ? RT_OK : RT_EINPUT;
+    lua_settop(L, 0);
+    return 0;
+}
+
+/* Runs 'fn' protected on the validator's state; a Lua error is the analyzer's problem. */
+static int run_kept(keeping *k, lua_CFunction fn) {
+    wk_analysis *a = k->v->a;
+    a->budget.steps_used = 0;
+    a->budget.deadline = rt_monotonic() + a->budget.limits.timeout;
+    lua_pushcfunction(a->L, fn);
+    lua_pushlightuserdata(a->L, k);
+    if (lua_pcall(a->L, 1, 0, 0) != LUA_OK) {
+        char buf[64];
+        rt_diag_add(k->diag, a->path, 0, NULL, "%s", wk__error_text(a->L, -1, buf, sizeof buf));
+        lua_settop(a->L, 0);
+        return RT_EANALYZER;
+    }
+    return k->rc;
+}
+
+static void validator_free(wk_validator *v) {
+    analysis_free(v->a);
+    wk_info_free(&v->info);
+    free(v->name);
+}
+
+/* The validator of 'name', loaded on first use; NULL with the problems in 'diag'. */
+static wk_validator *validator(wk_engine *engine, const char *name, int *rc, rt_diag *diag) {
+    for (size_t i = 0; i < engine->nvalidators; i++)
+        if (strcmp(engine->validators[i].name, name) == 0)
+            return &engine->validators[i];
+    wk_request request = {.analyzer = name, .id = "validate"};
+    wk_limits_default(&request.limits);
+    wk_validator v = {.a = analysis_new(engine, &request)};
+    keeping k = {.v = &v, .diag = diag, .rc = RT_ENOMEM};
+    *rc = wk_resolve(engine, name, &v.a->path, diag);
+    if (*rc == RT_OK)
+        *rc = wk__sandbox_open(v.a) == RT_OK ? run_kept(&k, keep_protected) : RT_ENOMEM;
+    if (*rc != RT_OK) {
+        validator_free(&v);
+        return NULL;
+    }
+    v.info.path = rt_xstrdup(v.a->path);
+    v.name = rt_xstrdup(name);
+    engine->validators =
+        rt_xrealloc(engine->validators, (engine->nvalidators + 1) * sizeof *engine->validators);
+    engine->validators[engine->nvalidators] = v;
+    return &engine->validators[engine->nvalidators++];
+}
+
+int wk_validate(wk_engine *engine, const char *analyzer, const json_t *inputs, double now,
+                const wk_info **info, rt_diag *diag) {
+    int rc = RT_OK;
+    wk_validator *v = validator(engine, analyzer, &rc, diag);
+    if (!v)
+        return rc;
+    keeping k = {.v = v, .diag = diag, .raw = inputs, .rc = RT_ENOMEM};
+    v->a->now = now > 0 ? now : floor(rt_wallclock());
+    if (info)
+        *info = &v->info;
+    return run_kept(&k, validate_protected);
+}
+
+void wk_engine_reload(wk_engine *engine) {
+    for (size_t i = 0; i < engine->nvalidators; i++)
+        validator_free(&engine->validators[i]);
+    free(engine->validators);
+    engine->validators = NULL;
+    engine->nvalidators = 0;
+    wk__catalog_forget(engine);
 }
 
 void wk_info_free(wk_info *info) {

@@ -29,8 +29,6 @@ typedef struct wk_budget {
     wk_trip tripped;
 } wk_budget;
 
-typedef struct wk_analysis wk_analysis;
-
 /* A compiled analyzer (or lib module): bytecode the host made itself from the file's text. */
 typedef struct wk_compiled {
     char *path;
@@ -58,7 +56,9 @@ struct wk_engine {
     struct rt_http *http; /* created with the first connector */
     wk_connector *connectors;
     size_t nconnectors;
-    rt_recording *recording; /* not owned; NULL: live */
+    rt_recording *recording;         /* not owned; NULL: live */
+    struct wk_validator *validators; /* analyzers kept loaded for wk_validate */
+    size_t nvalidators;
 };
 
 /* Blocks up to this size come from the heap's size classes; larger ones from malloc. */

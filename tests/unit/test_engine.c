@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <cmocka.h>
 #include "wk.h"
 
@@ -196,6 +199,90 @@ static void test_huge_error_is_cut(void **state) {
     wk_engine_free(engine);
 }
 
+/* The inputs a run would refuse are refused without running, and the analyzer stays loaded. */
+static void test_validate(void **state) {
+    (void)state;
+    wk_engine *engine = new_engine();
+    rt_diag diag = {0};
+    const wk_info *info = NULL;
+    json_t *bad = json_pack("{s:s, s:s, s:s}", "count", "11", "region", "mars", "bogus", "1");
+    json_t *good = json_pack("{s:s}", "service", "api");
+    assert_int_equal(wk_validate(engine, "types.all", bad, 0, &info, &diag), RT_EINPUT);
+    assert_int_equal(rt_diag_count(&diag), 4); /* service missing, count, region, bogus */
+    rt_diag_free(&diag);
+    assert_int_equal(wk_validate(engine, "types.all", good, 0, &info, &diag), RT_OK);
+    assert_int_equal(rt_diag_count(&diag), 0);
+    assert_string_equal(info->name, "types.all");
+    assert_non_null(info->owner);
+    assert_int_equal(wk_validate(engine, "no.such", good, 0, NULL, &diag), RT_ENOTFOUND);
+    rt_diag_free(&diag);
+    wk_engine_reload(engine); /* loads it again on next use */
+    assert_int_equal(wk_validate(engine, "types.all", good, 0, &info, &diag), RT_OK);
+    json_decref(bad);
+    json_decref(good);
+    wk_engine_free(engine);
+}
+
+typedef struct cancelled_run {
+    json_t *result;
+    wk_analysis *handle;
+} cancelled_run;
+
+static void cancel_when_waiting(uv_timer_t *timer) {
+    cancelled_run *r = timer->data;
+    wk_cancel(r->handle, "cancelled by the test");
+    uv_close((uv_handle_t *)timer, NULL);
+}
+
+static void cancelled_done(json_t *result, void *ud) {
+    ((cancelled_run *)ud)->result = result;
+}
+
+/* An analysis waiting for an answer that never comes ends as "cancelled" when cancelled, and
+ * its call is listed as cancelled. The server is a listening socket that never answers. */
+static void test_cancel_waiting(void **state) {
+    (void)state;
+    int listener = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof addr;
+    assert_int_equal(bind(listener, (struct sockaddr *)&addr, sizeof addr), 0);
+    assert_int_equal(listen(listener, 4), 0);
+    assert_int_equal(getsockname(listener, (struct sockaddr *)&addr, &len), 0);
+    char path[] = "/tmp/test_engine_XXXXXX", yaml[160];
+    int fd = mkstemp(path);
+    int n =
+        snprintf(yaml, sizeof yaml,
+                 "connectors: { hang: { type: http, url: 'http://127.0.0.1:%d', timeout: 60s } }\n",
+                 ntohs(addr.sin_port));
+    assert_int_equal(write(fd, yaml, (size_t)n), n);
+    close(fd);
+    rt_config *config = NULL;
+    rt_diag diag = {0}, warnings = {0};
+    assert_int_equal(rt_config_load(path, &config, &diag, &warnings), RT_OK);
+    wk_engine *engine = new_engine();
+    assert_int_equal(wk_engine_connect(engine, config, &diag), RT_OK);
+    cancelled_run r = {0};
+    wk_request request = {.analyzer = "wait.hang", .id = "c"};
+    wk_limits_default(&request.limits);
+    assert_int_equal(wk_start(engine, &request, cancelled_done, &r, &r.handle, &diag), RT_OK);
+    assert_non_null(r.handle);
+    assert_null(r.result); /* it waits */
+    uv_timer_t timer;
+    uv_timer_init(wk_engine_loop(engine), &timer);
+    timer.data = &r;
+    uv_timer_start(&timer, cancel_when_waiting, 50, 0);
+    uv_run(wk_engine_loop(engine), UV_RUN_DEFAULT);
+    assert_non_null(r.result);
+    assert_string_equal(status_of(r.result), "cancelled");
+    json_t *call = json_array_get(json_object_get(r.result, "calls"), 0);
+    assert_string_equal(json_string_value(json_object_get(call, "status")), "cancelled");
+    json_decref(r.result);
+    wk_engine_free(engine);
+    rt_config_free(config);
+    unlink(path);
+    close(listener);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_example_runs_and_concludes),
@@ -205,6 +292,8 @@ int main(void) {
         cmocka_unit_test(test_process_survives_budgets),
         cmocka_unit_test(test_definition_problems_all_reported),
         cmocka_unit_test(test_huge_error_is_cut),
+        cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_cancel_waiting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
