@@ -19,6 +19,15 @@ int ig_cmd_list(int argc, char **argv);
 int ig_cmd_describe(int argc, char **argv);
 int ig_cmd_new(int argc, char **argv);
 int ig_cmd_config(int argc, char **argv);
+int ig_cmd_serve(int argc, char **argv);
+int ig_cmd_worker(int argc, char **argv);
+/* The service's clients (ig_cmd_client.c): submit, status, wait, result, cancel, ls. */
+int ig_cmd_submit(int argc, char **argv);
+int ig_cmd_status(int argc, char **argv);
+int ig_cmd_wait(int argc, char **argv);
+int ig_cmd_result(int argc, char **argv);
+int ig_cmd_cancel(int argc, char **argv);
+int ig_cmd_ls(int argc, char **argv);
 
 /* Prints "inquest CMD: message" and a hint to see --help on stderr; returns IG_EXIT_USAGE. */
 int ig_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

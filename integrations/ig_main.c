@@ -23,6 +23,16 @@ static const char usage[] =
     "  version                     print the version\n"
     "  help [COMMAND]              this text, or a command's help\n"
     "\n"
+    "The service (docs/api.md, docs/operating.md):\n"
+    "  serve                       the HTTP API: accepts analyses and alerts, serves results\n"
+    "  worker                      run queued analyses in sandboxed child processes\n"
+    "  submit ANALYZER [key=value…] queue an analysis on a server and print its id\n"
+    "  status ID                   an analysis' status\n"
+    "  wait ID                     wait until an analysis finishes, then print its report\n"
+    "  result ID                   print a finished analysis' report\n"
+    "  cancel ID                   cancel a queued or running analysis\n"
+    "  ls                          list recent analyses\n"
+    "\n"
     "Analyzers are found under ./analyzers, the folders of INQUEST_ANALYZER_PATH (colon-\n"
     "separated), or --analyzers DIR. Writing analyzers: docs/sdk.md.\n"
     "\n"
@@ -35,10 +45,11 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"run", ig_cmd_run},   {"check", ig_cmd_check},
-    {"list", ig_cmd_list}, {"describe", ig_cmd_describe},
-    {"new", ig_cmd_new},   {"config", ig_cmd_config},
-    {NULL, NULL},
+    {"run", ig_cmd_run},           {"check", ig_cmd_check},   {"list", ig_cmd_list},
+    {"describe", ig_cmd_describe}, {"new", ig_cmd_new},       {"config", ig_cmd_config},
+    {"serve", ig_cmd_serve},       {"worker", ig_cmd_worker}, {"submit", ig_cmd_submit},
+    {"status", ig_cmd_status},     {"wait", ig_cmd_wait},     {"result", ig_cmd_result},
+    {"cancel", ig_cmd_cancel},     {"ls", ig_cmd_ls},         {NULL, NULL},
 };
 
 static const command *find_command(const char *name) {
