@@ -10,6 +10,8 @@ enum {
     IG_EXIT_OK = 0,     /* ran and concluded; or the command did what was asked */
     IG_EXIT_FAILED = 1, /* the analyzer failed: error, timeout, budget; or check found problems */
     IG_EXIT_USAGE = 2,  /* usage or input error */
+    IG_EXIT_SERVER = 3, /* the server cannot be reached, fails (5xx) or answers what is not the
+                           API: apart from 1 so that a script can retry it */
 };
 
 /* Each subcommand: 'argc'/'argv' start at the subcommand's name. Returns an exit code. */

@@ -1,6 +1,8 @@
 /* integrations/ig_cmd_run.c -- `inquest run`: one analysis here, no server. The analysis runs in
  * a child process that this one ends at the deadline, so that even a runaway C call cannot hang
- * the user's shell; the child sends its result back through a pipe. */
+ * the user's shell; the child sends its result back through a pipe. With --remote URL, the
+ * analysis is submitted to a server instead and waited for (ig_client.h), and the same report
+ * is printed. */
 #define _GNU_SOURCE /* getopt_long */
 #include <errno.h>
 #include <getopt.h>
@@ -14,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "ig_cli.h"
+#include "ig_client.h"
 #include "ig_report.h"
 
 /* The in-process deadline normally ends the analysis first and says where it stood; the parent
@@ -26,10 +29,13 @@
 #define MAX_INSTRUCTIONS 1e18
 /* poll() waits at most this long at a time; the loop around it watches the real deadline. */
 #define POLL_SLICE_MS 60000
+/* With --remote, how long to wait for the server's result unless --timeout says. */
+#define REMOTE_TIMEOUT 300.0
 
 static const char run_usage[] =
     "Usage: inquest run ANALYZER [key=value…] [options]\n"
     "       inquest run --replay FILE [ANALYZER [key=value…]] [options]\n"
+    "       inquest run --remote URL ANALYZER [key=value…] [--inputs FILE] [--json|--md]\n"
     "\n"
     "Runs one analysis here (no server needed) and prints its report. ANALYZER is a name\n"
     "(http.error_spike) found on the analyzer path, or the path of a .lua file.\n"
@@ -54,10 +60,17 @@ static const char run_usage[] =
     "  --replay FILE         answer connector calls from FILE, with no network; the\n"
     "                        analyzer, inputs, id and now default to the recorded ones\n"
     "  --no-fork             run in this process (no deadline backstop; for debugging)\n"
+    "  --remote URL          submit it to the server at URL instead (priority interactive),\n"
+    "                        wait for it and print the same report; --timeout is then how\n"
+    "                        long to wait (default 5m). The token: --token-file FILE, else\n"
+    "                        $INQUEST_TOKEN, else the file $INQUEST_TOKEN_FILE. Only --inputs,\n"
+    "                        --json, --md and --timeout go with it\n"
+    "  --token-file FILE     with --remote: read the API token from FILE\n"
     "  -h, --help            this text\n"
     "\n"
-    "Exit codes: 0 concluded; 1 the analyzer failed (error, timeout, budget); 2 usage or\n"
-    "input error.\n";
+    "Exit codes: 0 concluded; 1 the analyzer failed (error, timeout, budget), or with --remote\n"
+    "did not finish in time or was refused; 2 usage or input error; 3 with --remote: the\n"
+    "server cannot be reached, failed (5xx) or did not answer as the API does.\n";
 
 typedef enum format { FORMAT_TEXT, FORMAT_JSON, FORMAT_MARKDOWN } format;
 
@@ -75,7 +88,9 @@ typedef struct run_options {
     const char *config_path; /* or NULL */
     rt_config *config;       /* owned, or NULL */
     const char *record_path, *replay_path;
-    rt_recording *recording; /* owned: the one recorded into or replayed, or NULL */
+    rt_recording *recording;  /* owned: the one recorded into or replayed, or NULL */
+    ig_client_options remote; /* --remote URL and --token-file; 'server' NULL: run here */
+    const char *local_only;   /* the first option given that only a local run takes, or NULL */
 } run_options;
 
 /* An instruction budget such as 1e9: finite, from 1 to MAX_INSTRUCTIONS (strtod alone also
@@ -132,7 +147,9 @@ enum {
     OPT_NO_FORK,
     OPT_CONFIG,
     OPT_RECORD,
-    OPT_REPLAY
+    OPT_REPLAY,
+    OPT_REMOTE,
+    OPT_TOKEN_FILE
 };
 
 static const struct option run_long_options[] = {
@@ -149,6 +166,8 @@ static const struct option run_long_options[] = {
     {"config", required_argument, NULL, OPT_CONFIG},
     {"record", required_argument, NULL, OPT_RECORD},
     {"replay", required_argument, NULL, OPT_REPLAY},
+    {"remote", required_argument, NULL, OPT_REMOTE},
+    {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -213,6 +232,14 @@ static int apply_option(run_options *o, int opt, char *arg) {
     case OPT_REPLAY:
         o->replay_path = arg;
         return IG_EXIT_OK;
+    case OPT_REMOTE:
+        if (!*arg)
+            return ig_usage_error("run", "--remote needs the server's URL");
+        o->remote.server = arg;
+        return IG_EXIT_OK;
+    case OPT_TOKEN_FILE:
+        o->remote.token_file = arg;
+        return IG_EXIT_OK;
     case 'h':
         fputs(run_usage, stdout);
         return -1;
@@ -221,12 +248,45 @@ static int apply_option(run_options *o, int opt, char *arg) {
     }
 }
 
+/* The options that only a run here takes: the budgets, clock, id, analyzer path, config and
+ * recordings are the server's with --remote. */
+static void note_local_only(run_options *o, int opt) {
+    static const int local[] = {OPT_MEMORY,  OPT_INSTRUCTIONS, OPT_NOW,    OPT_ID,    OPT_ANALYZERS,
+                                OPT_NO_FORK, OPT_CONFIG,       OPT_RECORD, OPT_REPLAY};
+    for (size_t i = 0; i < sizeof local / sizeof *local && !o->local_only; i++)
+        for (const struct option *l = run_long_options; local[i] == opt && l->name; l++)
+            if (l->val == opt)
+                o->local_only = l->name;
+}
+
+/* --remote: only what a server takes; ANALYZER is a name there, never a local file. */
+static int check_remote(const run_options *o, int argc, char **argv) {
+    if (o->local_only)
+        return ig_usage_error("run", "--%s runs here: it does not go with --remote", o->local_only);
+    if (optind >= argc)
+        return ig_usage_error("run", "which analyzer? (its name on the server)");
+    const char *name = argv[optind];
+    size_t len = strlen(name);
+    if (strchr(name, '/') || (len > 4 && strcmp(name + len - 4, ".lua") == 0))
+        return ig_usage_error("run",
+                              "with --remote, the analyzer is a name on the server, not a "
+                              "file (got \"%s\")",
+                              name);
+    return IG_EXIT_OK;
+}
+
 static int parse_args(run_options *o, int argc, char **argv) {
     int opt, rc;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "h", run_long_options, NULL)) != -1)
+    while ((opt = getopt_long(argc, argv, "h", run_long_options, NULL)) != -1) {
+        note_local_only(o, opt);
         if ((rc = apply_option(o, opt, optarg)) != IG_EXIT_OK)
             return rc;
+    }
+    if (o->remote.token_file && !o->remote.server)
+        return ig_usage_error("run", "--token-file goes with --remote");
+    if (o->remote.server && (rc = check_remote(o, argc, argv)) != IG_EXIT_OK)
+        return rc;
     if (o->record_path && o->replay_path)
         return ig_usage_error("run", "--record and --replay exclude each other");
     if (optind >= argc && !o->replay_path)
@@ -332,7 +392,7 @@ static int save_recording(run_options *o) {
 
 /* ---- Running and reporting ---------------------------------------------------------------- */
 
-static int report(const run_options *o, json_t *result) {
+static int report(const run_options *o, const json_t *result) {
     if (o->output == FORMAT_JSON) {
         char *text = rt_json_canonical(result);
         puts(text ? text : "null");
@@ -543,10 +603,48 @@ static int run_forked(run_options *o) {
     return code;
 }
 
+/* ---- Running on a server (--remote) ------------------------------------------------------- */
+
+/* Submits the analysis with priority interactive, waits for it and reports it as a run here
+ * would. Problems with the server are printed by ig_client.c. */
+static int run_remote(run_options *o) {
+    ig_client *c = NULL;
+    json_t *answer = NULL, *analysis = NULL;
+    double timeout = o->set & SET_TIMEOUT ? o->request.limits.timeout : REMOTE_TIMEOUT;
+    int code = ig_client_new("run", &o->remote, &c);
+    if (code == IG_EXIT_OK) {
+        json_t *request = json_pack("{s:s, s:O, s:s}", "analyzer", o->request.analyzer, "inputs",
+                                    o->inputs, "priority", "interactive");
+        code = request ? ig_api_submit(c, request, &answer)
+                       : ig_usage_error("run", "the analyzer's name is not valid UTF-8");
+        json_decref(request);
+    }
+    const char *id = code == IG_EXIT_OK ? ig_answer_string(c, answer, "id") : NULL;
+    if (code == IG_EXIT_OK && !id)
+        code = IG_EXIT_SERVER;
+    if (code == IG_EXIT_OK) {
+        /* the id on stderr, so that an interrupted wait can be taken up with `inquest wait` */
+        fprintf(stderr, "inquest run: %s on %s\n", id, ig_client_url(c));
+        code = ig_api_wait(c, id, timeout, &analysis);
+    }
+    const json_t *result = code == IG_EXIT_OK ? ig_analysis_result(c, analysis, timeout) : NULL;
+    if (code == IG_EXIT_OK)
+        code = result ? report(o, result) : IG_EXIT_FAILED;
+    json_decref(analysis);
+    json_decref(answer);
+    ig_client_free(c);
+    return code;
+}
+
 int ig_cmd_run(int argc, char **argv) {
     run_options o = {.inputs = json_object()};
     wk_limits_default(&o.request.limits);
     int code = parse_args(&o, argc, argv);
+    if (code == IG_EXIT_OK && o.remote.server) {
+        code = run_remote(&o);
+        json_decref(o.inputs);
+        return code;
+    }
     if (code == IG_EXIT_OK)
         code = prepare(&o);
     if (code == IG_EXIT_OK) {

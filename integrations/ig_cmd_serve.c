@@ -1,7 +1,352 @@
-/* integrations/ig_cmd_serve.c -- placeholder while it is written. */
+/* integrations/ig_cmd_serve.c -- `inquest serve`: the HTTP API process. Reads the config, opens
+ * the queue in Redis and the HTTP server on one libuv loop, and handles signals: SIGTERM and
+ * SIGINT drain (take nothing new, answer what is in flight, then exit), SIGHUP reloads analyzers
+ * and tokens. The API itself is ig_api.c; /metrics is ig_metrics.c. */
+#define _GNU_SOURCE /* getopt_long */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include "ig_cli.h"
+#include "ig_serve.h"
+
+#define DRAIN_CHECK_MS 20
+#define DRAIN_MAX_MS   10000 /* answers in flight get this long before the server closes */
+
+static const char serve_usage[] =
+    "Usage: inquest serve [--config FILE] [--listen HOST:PORT] [--analyzers DIR]\n"
+    "\n"
+    "Serves the HTTP API (docs/api.md): accepts analyses, checks their inputs, queues them in\n"
+    "Redis for `inquest worker`, and answers with their status and results. Logs are JSON\n"
+    "lines on stderr.\n"
+    "\n"
+    "Options:\n"
+    "  --config FILE        the configuration (default: $INQUEST_CONFIG); it needs a redis\n"
+    "                       section (docs/config.md)\n"
+    "  --listen HOST:PORT   where to listen (default: the config's server.listen,\n"
+    "                       127.0.0.1:8080); port 0 picks a free one, which the log names\n"
+    "  --analyzers DIR      look for analyzers in DIR (repeatable; default: the config's)\n"
+    "  -h, --help           this text\n"
+    "\n"
+    "Signals: SIGTERM or SIGINT drain and exit; SIGHUP reloads analyzers and tokens (other\n"
+    "settings need a restart).\n"
+    "\n"
+    "Exit codes: 0 stopped by a signal; 2 usage, config or startup error.\n";
+
+typedef struct serve_options {
+    const char *config_path, *listen;
+    ig_dirs dirs;
+} serve_options;
+
+struct retired {
+    struct retired *next;
+    rt_config *config;
+    ig_token *tokens;
+    size_t n_tokens;
+};
+
+typedef struct serve_process {
+    ig_serve s;
+    serve_options o;
+    uv_signal_t term, intr, hup;
+    uv_timer_t drain;
+    unsigned drain_waited_ms;
+} serve_process;
+
+/* ---- start ------------------------------------------------------------------------------- */
+
+static int parse_options(int argc, char **argv, serve_options *o) {
+    enum { OPT_CONFIG = 256, OPT_LISTEN, OPT_ANALYZERS };
+    static const struct option options[] = {
+        {"config", required_argument, NULL, OPT_CONFIG},
+        {"listen", required_argument, NULL, OPT_LISTEN},
+        {"analyzers", required_argument, NULL, OPT_ANALYZERS},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        if (opt == OPT_CONFIG)
+            o->config_path = optarg;
+        else if (opt == OPT_LISTEN)
+            o->listen = optarg;
+        else if (opt == OPT_ANALYZERS) {
+            if (ig_dirs_add(&o->dirs, "serve", optarg) != IG_EXIT_OK)
+                return IG_EXIT_USAGE;
+        } else if (opt == 'h') {
+            fputs(serve_usage, stdout);
+            return -1;
+        } else
+            return ig_usage_error("serve", "unknown option");
+    }
+    if (optind < argc)
+        return ig_usage_error("serve", "unexpected argument \"%s\"", argv[optind]);
+    if (!o->config_path)
+        o->config_path = getenv("INQUEST_CONFIG");
+    if (!o->config_path || !*o->config_path)
+        return ig_usage_error("serve", "needs a config with a redis section: --config FILE or "
+                                       "$INQUEST_CONFIG");
+    return IG_EXIT_OK;
+}
+
+/* Loads the config at 'path'; NULL after printing every problem. */
+static rt_config *load_config(const char *path) {
+    rt_diag errors = {0}, warnings = {.label = "warning"};
+    rt_config *config = NULL;
+    rt_config_load(path, &config, &errors, &warnings);
+    rt_diag_print(&warnings, stderr, "");
+    rt_diag_print(&errors, stderr, "");
+    rt_diag_free(&errors);
+    rt_diag_free(&warnings);
+    return config;
+}
+
+static void tokens_free(ig_token *tokens, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        rt_config_secret_free(tokens[i].secret, tokens[i].len);
+    free(tokens);
+}
+
+/* Reads the secret of every token of 'config'. Returns the tokens, or NULL with '*why' set
+ * (256 bytes) naming the token whose secret cannot be read. */
+static ig_token *read_tokens(const rt_config *config, size_t *n, char *why) {
+    ig_token *tokens = rt_xcalloc(config->n_tokens ? config->n_tokens : 1, sizeof *tokens);
+    *n = config->n_tokens;
+    for (size_t i = 0; i < config->n_tokens; i++) {
+        char reason[256];
+        tokens[i].config = &config->tokens[i];
+        if (rt_config_secret(&config->tokens[i].auth, &tokens[i].secret, &tokens[i].len, reason) !=
+            RT_OK) {
+            snprintf(why, 256, "token %.64s: %.160s", config->tokens[i].name, reason);
+            tokens_free(tokens, i);
+            return NULL;
+        }
+    }
+    return tokens;
+}
+
+/* Splits "host:port" or "[v6]:port" into 'host' (64 bytes) and '*port'. */
+static int split_listen(const char *listen, char *host, int *port) {
+    const char *colon = strrchr(listen, ':');
+    char *end = NULL;
+    if (!colon)
+        return -1;
+    long p = strtol(colon + 1, &end, 10);
+    if (end == colon + 1 || *end || p < 0 || p > 65535)
+        return -1;
+    const char *h = listen;
+    size_t n = (size_t)(colon - listen);
+    if (n >= 2 && h[0] == '[' && h[n - 1] == ']')
+        h++, n -= 2;
+    if (n == 0 || n >= 64)
+        return -1;
+    memcpy(host, h, n);
+    host[n] = '\0';
+    *port = (int)p;
+    return 0;
+}
+
+static void queue_state(rt_queue *q, bool up, const char *why, void *ud) {
+    (void)q, (void)ud;
+    ig_log(up ? "info" : "error", up ? "queue up" : "queue down",
+           why && *why ? json_pack("{s:s}", "reason", why) : NULL);
+}
+
+static int open_queue(ig_serve *s, char *why) {
+    const rt_config *c = s->config;
+    char *password = NULL;
+    size_t password_len = 0;
+    if (c->redis_auth.type != RT_AUTH_NONE &&
+        rt_config_secret(&c->redis_auth, &password, &password_len, why) != RT_OK)
+        return RT_EINPUT;
+    rt_redis_options redis = {.url = c->redis_url,
+                              .username = c->redis_auth.username,
+                              .password = password,
+                              .password_len = password_len,
+                              .name = "redis"};
+    rt_queue_options q = {.prefix = c->queue.prefix,
+                          .ttl = c->queue.result_ttl,
+                          .max_deliveries = c->queue.max_deliveries,
+                          .default_cap = c->queue.team_concurrency,
+                          .on_state = queue_state,
+                          .ud = s};
+    s->queue = rt_queue_new(s->loop, &redis, &q, why);
+    rt_config_secret_free(password, password_len);
+    if (!s->queue)
+        return RT_EINPUT;
+    rt_queue_watch(s->queue, ig_api_finished, s);
+    return RT_OK;
+}
+
+static int open_http(ig_serve *s, const char *listen, char *why) {
+    char host[64];
+    int port = 0;
+    if (split_listen(listen, host, &port) != 0) {
+        snprintf(why, 256, "listen: expected HOST:PORT, got \"%s\"", listen);
+        return RT_EINPUT;
+    }
+    const rt_server *srv = &s->config->server;
+    rt_httpd_options o = {.host = host,
+                          .port = port,
+                          .handler = ig_api_handle,
+                          .handler_ud = s,
+                          .max_body_bytes = srv->max_body,
+                          .max_connections = (size_t)srv->max_connections,
+                          .idle_timeout = srv->idle_timeout,
+                          .header_timeout = srv->read_timeout,
+                          .body_timeout = srv->read_timeout};
+    if (!(s->httpd = rt_httpd_new(s->loop, &o, why)))
+        return RT_EINPUT;
+    char base[128];
+    snprintf(base, sizeof base, "http://%s%s%s:%d", strchr(host, ':') ? "[" : "", host,
+             strchr(host, ':') ? "]" : "", rt_httpd_port(s->httpd));
+    const char *external = srv->external_url ? srv->external_url : base;
+    s->base_url = rt_xstrdup(external);
+    size_t n = strlen(s->base_url);
+    while (n > 0 && s->base_url[n - 1] == '/')
+        s->base_url[--n] = '\0';
+    ig_log("info", "listening",
+           json_pack("{s:s, s:i, s:s}", "address", host, "port", rt_httpd_port(s->httpd),
+                     "external_url", s->base_url));
+    return RT_OK;
+}
+
+static wk_engine *open_engine(const serve_options *o, const rt_config *c) {
+    if (o->dirs.n)
+        return ig_engine((char **)o->dirs.dirs, o->dirs.n);
+    return wk_engine_new((const char *const *)c->analyzers, c->n_analyzers);
+}
+
+/* ---- signals ----------------------------------------------------------------------------- */
+
+static void close_all(serve_process *p) {
+    uv_close((uv_handle_t *)&p->term, NULL);
+    uv_close((uv_handle_t *)&p->intr, NULL);
+    uv_close((uv_handle_t *)&p->hup, NULL);
+    uv_close((uv_handle_t *)&p->drain, NULL);
+    rt_httpd_close(p->s.httpd, NULL, NULL);
+    rt_queue_free(p->s.queue);
+}
+
+/* True once every request the server took has its answer. */
+static bool quiet(const ig_serve *s) {
+    rt_httpd_stats h;
+    rt_httpd_get_stats(s->httpd, &h);
+    uint64_t answered = h.aborted;
+    for (int c = 1; c <= 5; c++)
+        answered += h.responses[c];
+    return answered >= h.requests;
+}
+
+static void drain_tick(uv_timer_t *timer) {
+    serve_process *p = timer->data;
+    p->drain_waited_ms += DRAIN_CHECK_MS;
+    if (!quiet(&p->s) && p->drain_waited_ms < DRAIN_MAX_MS)
+        return;
+    uv_timer_stop(timer);
+    ig_log("info", "drained; stopping", NULL);
+    close_all(p);
+}
+
+static void on_stop(uv_signal_t *handle, int signum) {
+    serve_process *p = handle->data;
+    if (p->s.draining)
+        return;
+    p->s.draining = true;
+    ig_log("info", "draining", json_pack("{s:s}", "signal", signum == SIGTERM ? "TERM" : "INT"));
+    ig_api_release_waiters(&p->s);
+    uv_timer_start(&p->drain, drain_tick, DRAIN_CHECK_MS, DRAIN_CHECK_MS);
+}
+
+/* SIGHUP: analyzers and tokens again. The replaced config stays until exit, as requests in
+ * flight may hold its tokens. */
+static void on_reload(uv_signal_t *handle, int signum) {
+    serve_process *p = handle->data;
+    ig_serve *s = &p->s;
+    char why[256] = "";
+    (void)signum;
+    rt_config *config = load_config(p->o.config_path);
+    size_t n_tokens = 0;
+    ig_token *tokens = config ? read_tokens(config, &n_tokens, why) : NULL;
+    if (!tokens) {
+        ig_log("error", "reload failed; keeping the running config",
+               json_pack("{s:s, s:s}", "config", p->o.config_path, "reason",
+                         *why ? why : "the config has errors (printed above)"));
+        rt_config_free(config);
+        return;
+    }
+    struct retired *r = rt_xcalloc(1, sizeof *r);
+    *r = (struct retired){s->retired, s->config, s->tokens, s->n_tokens};
+    s->retired = r;
+    s->config = config;
+    s->tokens = tokens;
+    s->n_tokens = n_tokens;
+    wk_engine_reload(s->engine);
+    ig_api_load_catalog(s);
+    ig_log("info", "reloaded",
+           json_pack("{s:i, s:i}", "analyzers", (int)json_object_size(s->catalog), "tokens",
+                     (int)n_tokens));
+}
+
+static void watch_signals(serve_process *p) {
+    uv_signal_t *handles[] = {&p->term, &p->intr, &p->hup};
+    for (int i = 0; i < 3; i++) {
+        uv_signal_init(p->s.loop, handles[i]);
+        handles[i]->data = p;
+    }
+    uv_signal_start(&p->term, on_stop, SIGTERM);
+    uv_signal_start(&p->intr, on_stop, SIGINT);
+    uv_signal_start(&p->hup, on_reload, SIGHUP);
+    uv_timer_init(p->s.loop, &p->drain);
+    p->drain.data = p;
+}
+
+static void serve_free(serve_process *p) {
+    ig_serve *s = &p->s;
+    for (struct retired *r = s->retired, *next; r; r = next) {
+        next = r->next;
+        tokens_free(r->tokens, r->n_tokens);
+        rt_config_free(r->config);
+        free(r);
+    }
+    tokens_free(s->tokens, s->n_tokens);
+    json_decref(s->catalog);
+    free(s->base_url);
+    wk_engine_free(s->engine);
+    rt_config_free(s->config);
+}
 
 int ig_cmd_serve(int argc, char **argv) {
-    (void)argc, (void)argv;
-    return ig_usage_error("serve", "not written yet");
+    serve_process p = {0};
+    ig_serve *s = &p.s;
+    char why[256] = "";
+    int rc = parse_options(argc, argv, &p.o);
+    if (rc != IG_EXIT_OK)
+        return rc < 0 ? IG_EXIT_OK : rc;
+    signal(SIGPIPE, SIG_IGN);
+    if (!(s->config = load_config(p.o.config_path)))
+        return IG_EXIT_USAGE;
+    if (!s->config->redis_url) {
+        fprintf(stderr, "inquest serve: %s has no redis section (docs/config.md)\n",
+                p.o.config_path);
+        rt_config_free(s->config);
+        return IG_EXIT_USAGE;
+    }
+    s->engine = open_engine(&p.o, s->config);
+    s->loop = wk_engine_loop(s->engine);
+    if (!(s->tokens = read_tokens(s->config, &s->n_tokens, why)) || open_queue(s, why) != RT_OK ||
+        open_http(s, p.o.listen ? p.o.listen : s->config->server.listen, why) != RT_OK) {
+        fprintf(stderr, "inquest serve: %s\n", why);
+        rt_queue_free(s->queue);
+        uv_run(s->loop, UV_RUN_DEFAULT);
+        serve_free(&p);
+        return IG_EXIT_USAGE;
+    }
+    ig_api_load_catalog(s);
+    watch_signals(&p);
+    uv_run(s->loop, UV_RUN_DEFAULT);
+    serve_free(&p);
+    return IG_EXIT_OK;
 }

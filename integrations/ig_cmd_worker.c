@@ -1,7 +1,578 @@
-/* integrations/ig_cmd_worker.c -- placeholder while it is written. */
+/* integrations/ig_cmd_worker.c -- `inquest worker`: a supervisor (workers/wk_supervisor.h) keeps
+ * N sandboxed child processes running; each child claims analyses from the queue in Redis and
+ * runs up to M at once on its event loop with the same engine as `inquest run`.
+ *
+ * Design notes (one child). A job is one claimed analysis, from claim to completion:
+ *   claimed → running (wk_start) → done (its result waits in the completion batch) → completed
+ *   (the queue accepted or refused it) → freed.
+ * A heartbeat renews the leases of running jobs every third of the lease; a lease the queue says
+ * is lost makes its job "lost": it is cancelled and its result is dropped, as another worker
+ * owns the analysis now. Cancellation asked through the API arrives with the heartbeat too. The
+ * child claims whenever it has free slots and is not draining; completions go out in batches,
+ * one atomic call each, and a batch the queue could not take (Redis down) is kept and sent again
+ * after a pause: a result is only dropped when its lease is lost. SIGTERM drains: no more
+ * claims, and the loop ends once every job is completed. */
+#define _GNU_SOURCE /* getopt_long */
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include "ig_cli.h"
+#include "ig_serve.h" /* ig_log */
+#include "wk_jail.h"
+#include "wk_supervisor.h"
+
+#define MAX_CLAIM      256 /* requests asked for in one claim */
+#define IDLE_POLL_MIN  1   /* ms between claims that found nothing, doubling ... */
+#define IDLE_POLL_MAX  20  /* ... up to this */
+#define RETRY_MS       200 /* after Redis refused a batch of completions */
+#define COMPLETE_BATCH RT_QUEUE_MAX_BATCH
+#define MAX_SAMPLES    (1 << 20) /* dequeue-to-start times kept for the stats at exit */
+
+static const char worker_usage[] =
+    "Usage: inquest worker [--config FILE] [--processes N] [--concurrency M] [--user USER]\n"
+    "                      [--analyzers DIR]\n"
+    "\n"
+    "Runs queued analyses: a supervisor keeps N sandboxed child processes running (seccomp,\n"
+    "rlimits, no new privileges, an unprivileged user), each running up to M analyses at once.\n"
+    "A child that dies is restarted; its analyses are reclaimed when their leases expire and\n"
+    "finish elsewhere. Logs are JSON lines on stderr.\n"
+    "\n"
+    "Options:\n"
+    "  --config FILE       the configuration (default: $INQUEST_CONFIG); it needs a redis\n"
+    "                      section (docs/config.md)\n"
+    "  --processes N       child processes (default: the config's worker.processes, else one\n"
+    "                      per core)\n"
+    "  --concurrency M     analyses per child at once (default: worker.concurrency, 64)\n"
+    "  --user USER         the user children run as when started as root (default:\n"
+    "                      worker.user; required as root)\n"
+    "  --analyzers DIR     look for analyzers in DIR (repeatable; default: the config's)\n"
+    "  -h, --help          this text\n"
+    "\n"
+    "Signals: SIGTERM or SIGINT drain (finish what runs, take nothing new) and exit; SIGHUP\n"
+    "makes the children read analyzers again.\n"
+    "\n"
+    "Exit codes: 0 stopped by a signal; 2 usage, config or startup error.\n";
+
+typedef struct worker_options {
+    const char *config_path, *user;
+    int processes, concurrency;
+    ig_dirs dirs;
+    rt_config *config; /* owned */
+} worker_options;
+
+typedef struct child child;
+
+typedef struct job {
+    struct job *next;
+    child *c;
+    char id[RT_QUEUE_ID_SIZE];
+    wk_analysis *handle; /* while it runs */
+    bool lost;           /* its lease went to another worker: drop its result */
+} job;
+
+/* A result waiting to be sent. */
+typedef struct pending {
+    char id[RT_QUEUE_ID_SIZE];
+    char status[24];
+    char *text; /* owned: the result's JSON */
+    size_t len;
+} pending;
+
+struct child {
+    const worker_options *o;
+    wk_engine *engine;
+    uv_loop_t *loop;
+    rt_queue *queue;
+    char consumer[128];
+    job *running;
+    size_t n_running;
+    bool claiming;
+    pending *batch; /* completions waiting: 'n_batch' of them; the first 'n_sending' are out */
+    size_t n_batch, cap_batch, n_sending;
+    uv_timer_t heartbeat, poll, retry;
+    uv_idle_t flush; /* sends completions once the loop has nothing else to do this turn */
+    unsigned idle_ms;
+    wk_child_signals signals;
+    bool closing;
+    double claimed_at; /* rt_monotonic() when the last claim's reply arrived */
+    double *samples;   /* seconds from a claim's reply to its analysis' start */
+    size_t n_samples;
+};
+
+static void pump(child *c);
+static void send_batch(child *c);
+
+/* ---- completions ------------------------------------------------------------------------- */
+
+static void flush_now(uv_idle_t *idle);
+
+/* Queues the result of analysis 'id' for the next batch, sent once the loop is idle. */
+static void add_completion(child *c, const char *id, json_t *result) {
+    if (c->n_batch == c->cap_batch) {
+        c->cap_batch = c->cap_batch ? c->cap_batch * 2 : 64;
+        c->batch = rt_xrealloc(c->batch, c->cap_batch * sizeof *c->batch);
+    }
+    pending *p = &c->batch[c->n_batch++];
+    snprintf(p->id, sizeof p->id, "%s", id);
+    const char *status = json_string_value(json_object_get(result, "status"));
+    snprintf(p->status, sizeof p->status, "%s", status ? status : "error");
+    p->text = json_dumps(result, JSON_COMPACT);
+    p->len = p->text ? strlen(p->text) : 0;
+    uv_idle_start(&c->flush, flush_now);
+}
+
+static void maybe_stop(child *c);
+
+static void sent(int rc, const char *msg, const rt_queue_verdict *verdicts, size_t n, void *ud) {
+    child *c = ud;
+    if (rc == RT_ECANCELED)
+        return;
+    if (rc != RT_OK) {
+        ig_log("warn", "completions not stored; retrying",
+               json_pack("{s:s, s:i}", "reason", msg, "count", (int)c->n_sending));
+        c->n_sending = 0;
+        uv_timer_start(&c->retry, (uv_timer_cb)send_batch, RETRY_MS, 0);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (verdicts[i] != RT_COMPLETE_ACCEPTED)
+            ig_log("info", "completion refused: another result won",
+                   json_pack("{s:s, s:i}", "id", c->batch[i].id, "verdict", (int)verdicts[i]));
+        free(c->batch[i].text);
+    }
+    memmove(c->batch, c->batch + n, (c->n_batch - n) * sizeof *c->batch);
+    c->n_batch -= n;
+    c->n_sending = 0;
+    if (c->n_batch)
+        send_batch(c);
+    maybe_stop(c);
+}
+
+static void send_batch(child *c) {
+    char why[256] = "";
+    if (c->n_sending || !c->n_batch || c->closing)
+        return;
+    size_t n = c->n_batch < COMPLETE_BATCH ? c->n_batch : COMPLETE_BATCH;
+    rt_queue_completion *items = rt_xcalloc(n, sizeof *items);
+    for (size_t i = 0; i < n; i++)
+        items[i] = (rt_queue_completion){c->batch[i].id, c->batch[i].status, c->batch[i].text,
+                                         c->batch[i].len};
+    c->n_sending = n;
+    if (rt_queue_complete(c->queue, c->consumer, items, n, sent, c, why) != RT_OK) {
+        c->n_sending = 0;
+        uv_timer_start(&c->retry, (uv_timer_cb)send_batch, RETRY_MS, 0);
+    }
+    free(items);
+}
+
+static void flush_now(uv_idle_t *idle) {
+    child *c = idle->data;
+    uv_idle_stop(idle);
+    send_batch(c);
+}
+
+/* ---- jobs -------------------------------------------------------------------------------- */
+
+static void unlink_job(job *j) {
+    child *c = j->c;
+    for (job **p = &c->running; *p; p = &(*p)->next)
+        if (*p == j) {
+            *p = j->next;
+            c->n_running--;
+            return;
+        }
+}
+
+static void job_done(json_t *result, void *ud) {
+    job *j = ud;
+    child *c = j->c;
+    unlink_job(j);
+    if (!j->lost) {
+        add_completion(c, j->id, result);
+    }
+    json_decref(result);
+    free(j);
+    pump(c);
+}
+
+/* The limits of one claimed analysis: the config's, and no longer than its deadline allows. */
+static void job_limits(const child *c, const rt_queue_claimed *item, wk_limits *l) {
+    const rt_limits *cl = &c->o->config->limits;
+    *l = (wk_limits){cl->memory, cl->instructions, cl->timeout, cl->calls, cl->call_bytes};
+    if (item->deadline > 0) {
+        double left = item->deadline - rt_wallclock();
+        l->timeout = fmin(l->timeout, left > 0.001 ? left : 0.001);
+    }
+}
+
+/* A request the engine refused (its analyzer is gone, its inputs no longer fit) ends as an
+ * error with the reasons, like any analysis that cannot run. */
+static void refuse(child *c, const wk_request *r, const rt_diag *diag) {
+    char message[1024] = "";
+    json_t *item;
+    size_t i;
+    json_array_foreach(diag->items, i, item) {
+        size_t n = strlen(message);
+        const char *field = json_string_value(json_object_get(item, "field"));
+        snprintf(message + n, sizeof message - n, "%s%s%s%s", n ? "; " : "", field ? field : "",
+                 field ? ": " : "", json_string_value(json_object_get(item, "message")));
+    }
+    json_t *result =
+        wk_result_stopped(r, "error", *message ? message : "the analysis cannot start");
+    add_completion(c, r->id, result);
+    json_decref(result);
+}
+
+static void start_job(child *c, const rt_queue_claimed *item) {
+    json_error_t error;
+    rt_diag diag = {0};
+    json_t *inputs = json_loadb(item->inputs, item->inputs_len, 0, &error);
+    wk_request r = {.analyzer = item->analyzer, .inputs = inputs, .id = item->id};
+    r.now = floor(rt_wallclock());
+    job_limits(c, item, &r.limits);
+    job *j = rt_xcalloc(1, sizeof *j);
+    j->c = c;
+    snprintf(j->id, sizeof j->id, "%s", item->id);
+    j->next = c->running;
+    c->running = j;
+    c->n_running++;
+    if (!inputs)
+        rt_diag_add(&diag, NULL, 0, "inputs", "not JSON: %s", error.text);
+    if (c->n_samples < MAX_SAMPLES)
+        c->samples[c->n_samples++] = rt_monotonic() - c->claimed_at;
+    if (!inputs || wk_start(c->engine, &r, job_done, j, &j->handle, &diag) != RT_OK) {
+        unlink_job(j);
+        free(j);
+        refuse(c, &r, &diag);
+    }
+    rt_diag_free(&diag);
+    json_decref(inputs);
+}
+
+/* ---- claiming ---------------------------------------------------------------------------- */
+
+static void poll_again(uv_timer_t *timer) {
+    pump(timer->data);
+}
+
+static void claimed(int rc, const char *msg, const rt_queue_claimed *items, size_t n, void *ud) {
+    child *c = ud;
+    if (rc == RT_ECANCELED)
+        return;
+    c->claiming = false;
+    c->claimed_at = rt_monotonic();
+    if (rc != RT_OK)
+        ig_log("warn", "claim failed", json_pack("{s:s}", "reason", msg));
+    for (size_t i = 0; i < n; i++)
+        start_job(c, &items[i]);
+    if (n > 0) {
+        c->idle_ms = 0;
+        pump(c);
+        return;
+    }
+    c->idle_ms = c->idle_ms ? c->idle_ms * 2 : IDLE_POLL_MIN;
+    if (c->idle_ms > IDLE_POLL_MAX || rc != RT_OK)
+        c->idle_ms = rc != RT_OK ? RETRY_MS : IDLE_POLL_MAX;
+    uv_timer_start(&c->poll, poll_again, c->idle_ms, 0);
+}
+
+/* Claims as many requests as there are free slots, unless a claim is out or the child drains. */
+static void pump(child *c) {
+    char why[256] = "";
+    size_t slots = (size_t)c->o->concurrency;
+    if (c->claiming || c->signals.draining || c->closing || !rt_queue_is_up(c->queue) ||
+        c->n_running >= slots || uv_is_active((uv_handle_t *)&c->poll))
+        return;
+    size_t want = slots - c->n_running;
+    c->claiming = true;
+    if (rt_queue_claim(c->queue, c->consumer, want < MAX_CLAIM ? want : MAX_CLAIM,
+                       c->o->config->queue.lease, claimed, c, why) != RT_OK) {
+        c->claiming = false;
+        uv_timer_start(&c->poll, poll_again, RETRY_MS, 0);
+    }
+}
+
+/* ---- leases ------------------------------------------------------------------------------ */
+
+typedef struct beat {
+    child *c;
+    char (*ids)[RT_QUEUE_ID_SIZE];
+    size_t n;
+} beat;
+
+static job *find_job(child *c, const char *id) {
+    for (job *j = c->running; j; j = j->next)
+        if (strcmp(j->id, id) == 0)
+            return j;
+    return NULL;
+}
+
+static void extended(int rc, const char *msg, const rt_queue_lease *leases, size_t n, void *ud) {
+    beat *b = ud;
+    for (size_t i = 0; rc == RT_OK && i < n; i++) {
+        job *j = find_job(b->c, b->ids[i]);
+        if (!j || leases[i] == RT_LEASE_HELD)
+            continue;
+        j->lost = leases[i] == RT_LEASE_LOST;
+        wk_cancel(j->handle, j->lost ? "the lease was lost: another worker runs this analysis"
+                                     : "cancelled on request");
+    }
+    if (rc != RT_OK && rc != RT_ECANCELED)
+        ig_log("warn", "lease renewal failed", json_pack("{s:s}", "reason", msg));
+    free(b->ids);
+    free(b);
+}
+
+static void heartbeat(uv_timer_t *timer) {
+    child *c = timer->data;
+    char why[256] = "";
+    if (!c->n_running)
+        return;
+    beat *b = rt_xcalloc(1, sizeof *b);
+    b->c = c;
+    b->ids = rt_xcalloc(c->n_running, sizeof *b->ids);
+    const char **ids = rt_xcalloc(c->n_running, sizeof *ids);
+    for (job *j = c->running; j; j = j->next) {
+        memcpy(b->ids[b->n], j->id, RT_QUEUE_ID_SIZE);
+        ids[b->n] = b->ids[b->n];
+        b->n++;
+    }
+    if (rt_queue_extend(c->queue, c->consumer, ids, b->n, c->o->config->queue.lease, extended, b,
+                        why) != RT_OK) {
+        free(b->ids);
+        free(b);
+    }
+    free(ids);
+}
+
+/* ---- the child's life -------------------------------------------------------------------- */
+
+static int by_value(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Logs how long analyses waited between their claim and their start (the queue's share of
+ * latency inside a worker), for operators and the benchmarks. */
+static void log_stats(child *c) {
+    if (!c->n_samples)
+        return;
+    qsort(c->samples, c->n_samples, sizeof *c->samples, by_value);
+    double p50 = c->samples[c->n_samples / 2], p99 = c->samples[c->n_samples * 99 / 100];
+    ig_log("info", "worker child stats",
+           json_pack("{s:i, s:f, s:f}", "analyses", (int)c->n_samples, "dequeue_to_start_p50_ms",
+                     p50 * 1000, "dequeue_to_start_p99_ms", p99 * 1000));
+}
+
+static void close_child(child *c) {
+    c->closing = true;
+    log_stats(c);
+    uv_close((uv_handle_t *)&c->heartbeat, NULL);
+    uv_close((uv_handle_t *)&c->poll, NULL);
+    uv_close((uv_handle_t *)&c->retry, NULL);
+    uv_close((uv_handle_t *)&c->flush, NULL);
+    wk_supervisor_child_signals_close(&c->signals);
+    rt_queue_free(c->queue);
+}
+
+/* Once draining and nothing is left to run or send, the child ends. */
+static void maybe_stop(child *c) {
+    if (c->signals.draining && !c->closing && !c->n_running && !c->n_batch && !c->claiming)
+        close_child(c);
+}
+
+static void on_term(void *ud) {
+    child *c = ud;
+    uv_timer_stop(&c->poll);
+    maybe_stop(c);
+}
+
+static void on_hup(void *ud) {
+    wk_engine_reload(((child *)ud)->engine);
+    ig_log("info", "analyzers reloaded", NULL);
+}
+
+static void queue_state(rt_queue *q, bool up, const char *why, void *ud) {
+    (void)q;
+    ig_log(up ? "info" : "warn", up ? "queue up" : "queue down",
+           why && *why ? json_pack("{s:s}", "reason", why) : NULL);
+    if (up)
+        pump(ud);
+}
+
+static void init_handles(child *c) {
+    uv_timer_t *timers[] = {&c->heartbeat, &c->poll, &c->retry};
+    for (int i = 0; i < 3; i++) {
+        uv_timer_init(c->loop, timers[i]);
+        timers[i]->data = c;
+    }
+    uv_idle_init(c->loop, &c->flush);
+    c->flush.data = c;
+    uint64_t beat_ms = (uint64_t)(c->o->config->queue.lease * 1000 / 3);
+    uv_timer_start(&c->heartbeat, heartbeat, beat_ms ? beat_ms : 1, beat_ms ? beat_ms : 1);
+    wk_supervisor_child_signals(&c->signals, c->loop, on_term, on_hup, c);
+}
+
+/* Everything that needs more than the jail allows happens before it: connectors' and Redis'
+ * secrets are read here. */
+static int open_child(child *c, char *why) {
+    const rt_config *cfg = c->o->config;
+    rt_diag diag = {0};
+    if (wk_engine_connect(c->engine, cfg, &diag) != RT_OK) {
+        json_t *first = json_array_get(diag.items, 0);
+        snprintf(why, 256, "connectors: %s", json_string_value(json_object_get(first, "message")));
+        rt_diag_free(&diag);
+        return RT_EINPUT;
+    }
+    char *password = NULL;
+    size_t password_len = 0;
+    if (cfg->redis_auth.type != RT_AUTH_NONE &&
+        rt_config_secret(&cfg->redis_auth, &password, &password_len, why) != RT_OK)
+        return RT_EINPUT;
+    wk_jail_options jail = {.user = c->o->user};
+    int rc = wk_jail_enter(&jail, why);
+    if (rc == RT_OK) {
+        rt_redis_options redis = {.url = cfg->redis_url,
+                                  .username = cfg->redis_auth.username,
+                                  .password = password,
+                                  .password_len = password_len,
+                                  .name = "redis"};
+        rt_queue_options q = {.prefix = cfg->queue.prefix,
+                              .ttl = cfg->queue.result_ttl,
+                              .max_deliveries = cfg->queue.max_deliveries,
+                              .default_cap = cfg->queue.team_concurrency,
+                              .on_state = queue_state,
+                              .ud = c};
+        c->queue = rt_queue_new(c->loop, &redis, &q, why);
+        rc = c->queue ? RT_OK : RT_EINPUT;
+    }
+    rt_config_secret_free(password, password_len);
+    return rc;
+}
+
+static int child_main(int slot, void *ud) {
+    const worker_options *o = ud;
+    child c = {.o = o};
+    char why[256] = "";
+    signal(SIGPIPE, SIG_IGN);
+    c.engine = o->dirs.n ? ig_engine((char **)o->dirs.dirs, o->dirs.n)
+                         : wk_engine_new((const char *const *)o->config->analyzers,
+                                         o->config->n_analyzers);
+    c.loop = wk_engine_loop(c.engine);
+    rt_queue_consumer_name(c.consumer, sizeof c.consumer);
+    c.samples = rt_xmalloc(MAX_SAMPLES * sizeof *c.samples);
+    int rc = open_child(&c, why);
+    if (rc != RT_OK) {
+        ig_log("error", "worker child cannot start",
+               json_pack("{s:i, s:s}", "slot", slot, "reason", why));
+        free(c.samples);
+        wk_engine_free(c.engine);
+        return IG_EXIT_USAGE;
+    }
+    init_handles(&c);
+    ig_log("info", "worker child ready",
+           json_pack("{s:i, s:s, s:i}", "slot", slot, "consumer", c.consumer, "concurrency",
+                     o->concurrency));
+    uv_run(c.loop, UV_RUN_DEFAULT);
+    free(c.samples);
+    free(c.batch);
+    wk_engine_free(c.engine);
+    return IG_EXIT_OK;
+}
+
+/* ---- the supervisor ---------------------------------------------------------------------- */
+
+static int parse_options(int argc, char **argv, worker_options *o) {
+    enum { OPT_CONFIG = 256, OPT_PROCESSES, OPT_CONCURRENCY, OPT_USER, OPT_ANALYZERS };
+    static const struct option options[] = {
+        {"config", required_argument, NULL, OPT_CONFIG},
+        {"processes", required_argument, NULL, OPT_PROCESSES},
+        {"concurrency", required_argument, NULL, OPT_CONCURRENCY},
+        {"user", required_argument, NULL, OPT_USER},
+        {"analyzers", required_argument, NULL, OPT_ANALYZERS},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    char *end;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        long n = 0;
+        if (opt == OPT_PROCESSES || opt == OPT_CONCURRENCY) {
+            n = strtol(optarg, &end, 10);
+            if (*end || n < 1 || n > 100000)
+                return ig_usage_error("worker", "--%s must be a whole number from 1 to 100000",
+                                      opt == OPT_PROCESSES ? "processes" : "concurrency");
+        }
+        if (opt == OPT_CONFIG)
+            o->config_path = optarg;
+        else if (opt == OPT_PROCESSES)
+            o->processes = (int)n;
+        else if (opt == OPT_CONCURRENCY)
+            o->concurrency = (int)n;
+        else if (opt == OPT_USER)
+            o->user = optarg;
+        else if (opt == OPT_ANALYZERS) {
+            if (ig_dirs_add(&o->dirs, "worker", optarg) != IG_EXIT_OK)
+                return IG_EXIT_USAGE;
+        } else if (opt == 'h') {
+            fputs(worker_usage, stdout);
+            return -1;
+        } else
+            return ig_usage_error("worker", "unknown option");
+    }
+    if (optind < argc)
+        return ig_usage_error("worker", "unexpected argument \"%s\"", argv[optind]);
+    if (!o->config_path)
+        o->config_path = getenv("INQUEST_CONFIG");
+    if (!o->config_path || !*o->config_path)
+        return ig_usage_error("worker", "needs a config with a redis section: --config FILE or "
+                                        "$INQUEST_CONFIG");
+    return IG_EXIT_OK;
+}
+
+/* Settles the options from the config where the command line left them open. */
+static int load(worker_options *o) {
+    rt_diag errors = {0}, warnings = {.label = "warning"};
+    rt_config_load(o->config_path, &o->config, &errors, &warnings);
+    rt_diag_print(&warnings, stderr, "");
+    rt_diag_print(&errors, stderr, "");
+    rt_diag_free(&errors);
+    rt_diag_free(&warnings);
+    if (!o->config)
+        return IG_EXIT_USAGE;
+    if (!o->config->redis_url) {
+        fprintf(stderr, "inquest worker: %s has no redis section (docs/config.md)\n",
+                o->config_path);
+        return IG_EXIT_USAGE;
+    }
+    if (!o->processes)
+        o->processes = o->config->worker.processes;
+    if (!o->concurrency)
+        o->concurrency = o->config->worker.concurrency;
+    if (!o->user)
+        o->user = o->config->worker.user;
+    if (geteuid() == 0 && !o->user) {
+        fprintf(stderr, "inquest worker: started as root: name the user children run as "
+                        "(--user or worker.user in the config)\n");
+        return IG_EXIT_USAGE;
+    }
+    return IG_EXIT_OK;
+}
 
 int ig_cmd_worker(int argc, char **argv) {
-    (void)argc, (void)argv;
-    return ig_usage_error("worker", "not written yet");
+    worker_options o = {0};
+    int rc = parse_options(argc, argv, &o);
+    if (rc == IG_EXIT_OK)
+        rc = load(&o);
+    if (rc == IG_EXIT_OK) {
+        wk_supervisor_options s = {.processes = o.processes, .child_main = child_main, .ud = &o};
+        rc = wk_supervise(&s) == RT_OK ? IG_EXIT_OK : IG_EXIT_USAGE;
+    }
+    rt_config_free(o.config);
+    return rc < 0 ? IG_EXIT_OK : rc;
 }

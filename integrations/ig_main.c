@@ -37,7 +37,7 @@ static const char usage[] =
     "separated), or --analyzers DIR. Writing analyzers: docs/sdk.md.\n"
     "\n"
     "Exit codes: 0 ran and concluded; 1 the analyzer failed (error, timeout, budget) or check\n"
-    "found problems; 2 usage or input error.\n";
+    "found problems; 2 usage or input error; 3 the server cannot be reached or failed.\n";
 
 typedef struct command {
     const char *name;

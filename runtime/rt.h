@@ -53,6 +53,14 @@ const char *rt_strerror(int rc);
 /* The symbolic name of error code 'rc' ("EINPUT"). */
 const char *rt_errname(int rc);
 
+/* How urgent an analysis is: workers take higher priorities first (DESIGN §6). Names in
+ * rt_queue.h (rt_priority_name, rt_priority_parse). */
+typedef enum rt_priority {
+    RT_PRIORITY_INTERACTIVE = 0,
+    RT_PRIORITY_ALERT,
+    RT_PRIORITY_BATCH,
+} rt_priority;
+
 /* Diagnostics: the list of problems one operation found, each with where it is, so that the user
  * is told everything to fix at once. Kept as a JSON array of { file, line, field, message }. */
 typedef struct rt_diag {

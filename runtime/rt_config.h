@@ -100,12 +100,6 @@ typedef enum rt_source {
     RT_SOURCE_GENERIC,
 } rt_source;
 
-typedef enum rt_priority {
-    RT_PRIORITY_INTERACTIVE,
-    RT_PRIORITY_ALERT,
-    RT_PRIORITY_BATCH
-} rt_priority;
-
 /* A route: alerts that match start an analyzer with inputs built from templates. */
 typedef struct rt_route {
     char *name; /* owned; unique among routes */

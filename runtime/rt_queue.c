@@ -1,2 +1,1346 @@
-/* runtime/rt_queue.c -- placeholder while it is written. */
-typedef int rt_queue__placeholder;
+/* runtime/rt_queue.c -- the queue of rt_queue.h: builds the calls of the function library
+ * (runtime/rt_queue.lua, embedded in the binary), sends them over rt_redis.c and turns the
+ * replies into typed results. docs/queue.md is the operator's view of the same protocol.
+ *
+ * Design notes: the lease protocol.
+ *
+ * An analysis is one status hash ({p}:a:ID) and, while it waits or runs, one entry in the
+ * stream of its priority ({p}:q:interactive|alert|batch), read through the consumer group
+ * "workers". Its states (the hash's 'status'):
+ *   queued    in its stream, not delivered; or delivered but held: its team is at its cap, the
+ *             entry is pending under the consumer "~held" and the id waits in {p}:held:TEAM.
+ *   running   delivered to the consumer named in the hash, with a lease: a score (expiry, ms)
+ *             in {p}:leases. The worker renews it with extend (the heartbeat).
+ *   ok, error, timeout, cpu_exceeded, memory_exceeded, cancelled   a result's status: final.
+ *   dead      delivered max_deliveries times without a result; its request is in {p}:dead.
+ * Transitions, each inside one function call (so atomic):
+ *   submit:   -> queued (or the earlier id, when the dedup key is live)
+ *   claim:    queued -> running (deliveries + 1); queued -> timeout (deadline passed);
+ *             queued -> queued+held (team at cap); held -> running (room again);
+ *             running with an expired lease -> running under the claimer (deliveries + 1),
+ *             or -> dead (deliveries reached max), -> cancelled (cancel was asked),
+ *             -> timeout (deadline passed)
+ *   complete: running (held by the caller) -> the result's status
+ *   cancel:   queued -> cancelled; running -> running with 'cancel' set (extend reports it)
+ * Invariants:
+ *   - a request's stream entry exists until its analysis is final: it is deleted (XACK then
+ *     XDEL) by the same call that makes the status final, and no request stream is ever
+ *     trimmed, so nothing waiting or running is lost;
+ *   - an analysis is running exactly while its id is in {p}:leases; {p}:running counts, per
+ *     team, the ids in {p}:leases of that team;
+ *   - only the consumer named in the hash may complete it: a worker whose lease was taken over
+ *     (it stalled past its lease) is refused and counted as a duplicate, so there is exactly
+ *     one result. An expired lease nobody took over yet still belongs to its worker;
+ *   - results and status hashes carry TTLs; the dedup key expires with its window.
+ *
+ * The C side. Each operation is an 'op': its arguments are copied into the op (a retry needs
+ * them), sent as one FCALL, and its reply parsed into the caller's typed result. When Redis
+ * answers "Function not found" (a FUNCTION FLUSH, a restarted Redis without persistence), the
+ * library is loaded again and the op sent once more: both go down the same connection, so the
+ * retry runs after the load. On each new connection the library's version is checked
+ * (inquest_version) and loaded when missing or older; then inquest_init makes the groups. */
+#define _POSIX_C_SOURCE 200809L /* gethostname */
+#include "rt_queue.h"
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+extern const char rt_queue_lua[];
+extern const size_t rt_queue_lua_len;
+
+#define DEFAULT_TTL            (7 * 86400.0)
+#define DEFAULT_RECENT         86400.0
+#define DEFAULT_MAX_DELIVERIES 3
+#define DEFAULT_RESULTS_MAXLEN 100000
+#define DEFAULT_DEAD_MAXLEN    10000
+#define DEFAULT_LIST_LIMIT     50
+#define MAX_LIST_LIMIT         500
+#define LIST_SCAN_FACTOR       20
+#define N_FIELDS               14 /* FIELDS in rt_queue.lua */
+#define WATCH_BLOCK_MS         2000
+#define WATCH_RETRY_MS         500
+#define WATCH_BATCH            "1000"
+#define CHUNK                  65536
+
+const char *const rt_queue_statuses[7] = {
+    "ok", "error", "timeout", "cpu_exceeded", "memory_exceeded", "cancelled", "dead"};
+static const char *const priority_names[3] = {"interactive", "alert", "batch"};
+
+struct rt_queue {
+    uv_loop_t *loop;
+    rt_redis *redis, *watch_redis;
+    char *url, *username, *password, *name; /* to make the watch's connection */
+    size_t password_len;
+    rt_redis_options redis_options;
+    char prefix[80]; /* "{name}:" */
+    char *keys[9];   /* streams x3, leases, running, stats, results, dead, held */
+    char recent_key[96];
+    uint64_t ttl_ms, recent_ms;
+    int max_deliveries, default_cap;
+    size_t results_maxlen, dead_maxlen;
+    rt_queue_team_cap *caps;
+    size_t n_caps;
+    bool require_noeviction, up, closing;
+    char warning[256];
+    char error[320];
+    int version;
+    unsigned loads;
+    bool reloading;
+    uint64_t rng;
+    void (*on_state)(rt_queue *q, bool up, const char *why, void *ud);
+    void *ud;
+    /* the watch */
+    uv_timer_t watch_timer; /* retry after an error; its close callback frees the queue */
+    rt_queue_watch_fn watch_fn;
+    void *watch_ud;
+    char watch_last[64]; /* the last results entry seen; "" until the start is known */
+    bool watch_busy;     /* an XREAD or XREVRANGE is in flight */
+};
+
+enum { K_INTERACTIVE, K_ALERT, K_BATCH, K_LEASES, K_RUNNING, K_STATS, K_RESULTS, K_DEAD, K_HELD };
+
+const char *rt_priority_name(rt_priority priority) {
+    return (unsigned)priority < 3 ? priority_names[priority] : "batch";
+}
+
+int rt_priority_parse(const char *name, rt_priority *priority) {
+    for (int i = 0; i < 3; i++)
+        if (strcmp(name, priority_names[i]) == 0) {
+            *priority = (rt_priority)i;
+            return 0;
+        }
+    return -1;
+}
+
+/* ---- arguments: copied into chunks that never move, so argv can point into them ------------ */
+
+typedef struct chunk {
+    struct chunk *next;
+    size_t used, size;
+    char data[];
+} chunk;
+
+typedef struct args {
+    const char **argv;
+    size_t *lens;
+    int argc, cap;
+    chunk *chunks;
+    bool failed; /* out of memory for data that came from input */
+} args;
+
+static void args_free(args *a) {
+    free(a->argv);
+    free(a->lens);
+    for (chunk *c = a->chunks, *next; c; c = next) {
+        next = c->next;
+        free(c);
+    }
+    memset(a, 0, sizeof *a);
+}
+
+static void args_add(args *a, const char *s, size_t len) {
+    chunk *c = a->chunks;
+    if (a->failed)
+        return;
+    if (!c || c->size - c->used < len) {
+        size_t size = len > CHUNK ? len : CHUNK;
+        c = malloc(sizeof *c + size); /* sizes come from input: fail cleanly */
+        if (!c) {
+            a->failed = true;
+            return;
+        }
+        c->size = size;
+        c->used = 0;
+        c->next = a->chunks;
+        a->chunks = c;
+    }
+    if (a->argc == a->cap) {
+        a->cap = a->cap ? a->cap * 2 : 32;
+        a->argv = rt_xrealloc(a->argv, sizeof *a->argv * (size_t)a->cap);
+        a->lens = rt_xrealloc(a->lens, sizeof *a->lens * (size_t)a->cap);
+    }
+    if (len)
+        memcpy(c->data + c->used, s, len);
+    a->argv[a->argc] = c->data + c->used;
+    a->lens[a->argc++] = len;
+    c->used += len;
+}
+
+static void args_str(args *a, const char *s) {
+    args_add(a, s, strlen(s));
+}
+
+static void args_fmt(args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void args_fmt(args *a, const char *fmt, ...) {
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    args_add(a, buf, n < 0 ? 0 : (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+}
+
+static void args_u64(args *a, uint64_t v) {
+    args_fmt(a, "%llu", (unsigned long long)v);
+}
+
+/* "FCALL name numkeys", with the key count filled in later by args_set_numkeys. */
+static void args_fcall(args *a, const char *fn) {
+    args_str(a, "FCALL");
+    args_str(a, fn);
+    args_str(a, "0");
+}
+
+static void args_set_numkeys(args *a, int numkeys) {
+    char buf[16];
+    int n = snprintf(buf, sizeof buf, "%d", numkeys);
+    /* The placeholder "0" is one byte: write the count in a chunk of its own. */
+    args_add(a, buf, (size_t)n);
+    if (!a->failed) {
+        a->argv[2] = a->argv[a->argc - 1];
+        a->lens[2] = a->lens[a->argc - 1];
+        a->argc--;
+    }
+}
+
+/* ---- operations ----------------------------------------------------------------------------- */
+
+typedef struct op op;
+typedef void (*op_parse_fn)(op *o, const redisReply *reply);
+/* Calls the op's typed callback with an error and no result. */
+typedef void (*op_fail_fn)(op *o, int rc, const char *msg);
+
+struct op {
+    rt_queue *q;
+    args a;
+    op_parse_fn parse;
+    op_fail_fn fail;
+    void (*done)(void); /* the typed callback, cast back by parse and fail */
+    void *ud;
+    size_t n; /* items sent, for checking the reply's shape */
+    bool retried;
+};
+
+static int fail_at_once(rt_queue *q, int rc, char *why, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int fail_at_once(rt_queue *q, int rc, char *why, const char *fmt, ...) {
+    va_list ap;
+    (void)q;
+    if (!why)
+        return rc;
+    va_start(ap, fmt);
+    vsnprintf(why, 256, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* The rt code named by the first word of an error reply from the library ("EINPUT ..."). */
+static int code_of(const char *msg, const char **rest) {
+    static const int codes[] = {
+#define XX(name, text) RT_##name,
+        RT_ERRNO_MAP(XX)
+#undef XX
+    };
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        const char *name = rt_errname(codes[i]);
+        size_t n = strlen(name);
+        if (strncmp(msg, name, n) == 0 && msg[n] == ' ') {
+            *rest = msg + n + 1;
+            return codes[i];
+        }
+    }
+    *rest = msg;
+    return RT_EBACKEND;
+}
+
+static void op_free(op *o) {
+    args_free(&o->a);
+    free(o);
+}
+
+static int op_send(op *o);
+
+static void on_load_reply(rt_redis *r, const redisReply *reply, int rc, const char *msg, void *ud);
+
+/* Loads the library again and re-sends 'o' behind the load, on the same connection. */
+static void reload_and_retry(op *o) {
+    rt_queue *q = o->q;
+    if (!q->reloading) {
+        const char *argv[] = {"FUNCTION", "LOAD", "REPLACE", rt_queue_lua};
+        size_t lens[] = {8, 4, 7, rt_queue_lua_len};
+        if (rt_redis_command(q->redis, 4, argv, lens, on_load_reply, q) == RT_OK) {
+            q->reloading = true;
+            q->loads++;
+        }
+    }
+    o->retried = true;
+    if (op_send(o) != RT_OK) {
+        o->fail(o, RT_EBACKEND, rt_redis_error(q->redis));
+        op_free(o);
+    }
+}
+
+static void on_op_reply(rt_redis *r, const redisReply *reply, int rc, const char *msg, void *ud) {
+    op *o = ud;
+    char text[512];
+    (void)r;
+    if (rc == RT_EBACKEND && reply && !o->retried && !o->q->closing &&
+        strncmp(msg, "ERR Function not found", 22) == 0) {
+        reload_and_retry(o);
+        return;
+    }
+    if (rc == RT_EBACKEND && reply) {
+        const char *rest;
+        rc = code_of(msg, &rest);
+        snprintf(text, sizeof text, "%s%s", rc == RT_EBACKEND ? "redis: " : "queue: ", rest);
+        o->fail(o, rc, text);
+    } else if (rc != RT_OK) {
+        o->fail(o, rc, msg);
+    } else {
+        o->parse(o, reply);
+    }
+    op_free(o);
+}
+
+static int op_send(op *o) {
+    return rt_redis_command(o->q->redis, o->a.argc, o->a.argv, o->a.lens, on_op_reply, o);
+}
+
+static op *op_new(rt_queue *q, void (*done)(void), void *ud, op_parse_fn parse, op_fail_fn fail) {
+    op *o = rt_xcalloc(1, sizeof *o);
+    o->q = q;
+    o->done = done;
+    o->ud = ud;
+    o->parse = parse;
+    o->fail = fail;
+    return o;
+}
+
+/* Sends 'o' or frees it and returns why not. */
+static int op_start(op *o, char *why) {
+    rt_queue *q = o->q;
+    int rc;
+    if (o->a.failed) {
+        op_free(o);
+        return fail_at_once(q, RT_ENOMEM, why, "queue: out of memory for the call's arguments");
+    }
+    if (q->closing) {
+        op_free(o);
+        return fail_at_once(q, RT_EUSAGE, why, "queue: freed");
+    }
+    rc = op_send(o);
+    if (rc != RT_OK) {
+        op_free(o);
+        return fail_at_once(q, rc, why, "%s", rt_redis_error(q->redis));
+    }
+    return RT_OK;
+}
+
+/* A malformed reply (a library and a binary of different versions, say). */
+static void bad_reply(op *o, const char *what) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "queue: unexpected reply to %s", what);
+    o->fail(o, RT_EBADRESPONSE, msg);
+}
+
+/* ---- reply elements ------------------------------------------------------------------------- */
+
+static const redisReply *elem(const redisReply *r, size_t i) {
+    return r && r->type == REDIS_REPLY_ARRAY && i < r->elements ? r->element[i] : NULL;
+}
+
+static const char *str_of(const redisReply *e) {
+    return e && (e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS) ? e->str : "";
+}
+
+static long long int_of(const redisReply *e) {
+    if (!e)
+        return 0;
+    if (e->type == REDIS_REPLY_INTEGER)
+        return e->integer;
+    if (e->type == REDIS_REPLY_STRING)
+        return strtoll(e->str, NULL, 10);
+    return 0;
+}
+
+static bool is_array(const redisReply *r, size_t min) {
+    return r && r->type == REDIS_REPLY_ARRAY && r->elements >= min;
+}
+
+/* ---- submit --------------------------------------------------------------------------------- */
+
+static void submit_fail(op *o, int rc, const char *msg) {
+    ((rt_queue_submit_fn)o->done)(rc, msg, NULL, 0, o->ud);
+}
+
+static void submit_parse(op *o, const redisReply *reply) {
+    if (!is_array(reply, o->n * 2)) {
+        bad_reply(o, "submit");
+        return;
+    }
+    rt_queue_submitted *out = rt_xcalloc(o->n ? o->n : 1, sizeof *out);
+    for (size_t i = 0; i < o->n; i++) {
+        snprintf(out[i].id, sizeof out[i].id, "%s", str_of(elem(reply, 2 * i)));
+        out[i].deduplicated = int_of(elem(reply, 2 * i + 1)) != 0;
+    }
+    ((rt_queue_submit_fn)o->done)(RT_OK, "", out, o->n, o->ud);
+    free(out);
+}
+
+static int check_request(const rt_queue *q, const rt_queue_request *r, size_t i, char *why) {
+    const char *bad = NULL;
+    if (!r->analyzer || !*r->analyzer)
+        bad = "no analyzer";
+    else if (!r->inputs)
+        bad = "no inputs (canonical JSON text)";
+    else if ((unsigned)r->priority > RT_PRIORITY_BATCH)
+        bad = "priority is not interactive, alert or batch";
+    else if (!(r->dedup_window >= 0) || r->dedup_window * 1000.0 > (double)q->ttl_ms)
+        bad = "dedup window must be from 0 to the queue's ttl";
+    else if (!(r->deadline >= 0) || r->deadline > 1e11)
+        bad = "deadline must be Unix seconds or 0";
+    if (!bad)
+        return RT_OK;
+    if (why)
+        snprintf(why, 256, "queue: request %zu: %s", i + 1, bad);
+    return RT_EINPUT;
+}
+
+/* The dedup key's Redis key and the text shown for it. */
+static void dedup_of(const rt_queue *q, const rt_queue_request *r, char *key, size_t key_size,
+                     char *shown, size_t shown_size) {
+    char hex[72];
+    if (r->dedup_key) {
+        size_t n = strlen(r->dedup_key);
+        char *buf = rt_xmalloc(n + 4);
+        memcpy(buf, "key", 3);
+        memcpy(buf + 3, r->dedup_key, n + 1);
+        rt_sha256_hex(buf, n + 3, hex);
+        free(buf);
+        snprintf(shown, shown_size, "%.200s", r->dedup_key);
+    } else {
+        size_t na = strlen(r->analyzer), ni = strlen(r->inputs);
+        char *buf = malloc(na + ni + 2);
+        if (!buf) {
+            snprintf(hex, sizeof hex, "sha256:unhashable");
+        } else {
+            memcpy(buf, r->analyzer, na);
+            buf[na] = '\n';
+            memcpy(buf + na + 1, r->inputs, ni + 1);
+            rt_sha256_hex(buf, na + ni + 1, hex);
+            free(buf);
+        }
+        snprintf(shown, shown_size, "%s", hex);
+    }
+    snprintf(key, key_size, "%sd:%s", q->prefix, hex + 7);
+}
+
+int rt_queue_submit(rt_queue *q, const rt_queue_request *reqs, size_t n, rt_queue_submit_fn done,
+                    void *ud, char *why) {
+    if (n == 0 || n > RT_QUEUE_MAX_BATCH)
+        return fail_at_once(q, RT_EINPUT, why, "queue: submit takes 1 to %d requests, not %zu",
+                            RT_QUEUE_MAX_BATCH, n);
+    for (size_t i = 0; i < n; i++)
+        if (check_request(q, &reqs[i], i, why) != RT_OK)
+            return RT_EINPUT;
+    op *o = op_new(q, (void (*)(void))done, ud, submit_parse, submit_fail);
+    char(*ids)[RT_QUEUE_ID_SIZE] = rt_xmalloc(n * sizeof *ids);
+    o->n = n;
+    args_fcall(&o->a, "inquest_submit");
+    args_str(&o->a, q->recent_key);
+    for (size_t i = 0; i < n; i++) {
+        char key[160], shown[256];
+        rt_queue_new_id(q, ids[i]);
+        args_fmt(&o->a, "%sa:%s", q->prefix, ids[i]);
+        dedup_of(q, &reqs[i], key, sizeof key, shown, sizeof shown);
+        args_str(&o->a, key);
+    }
+    args_set_numkeys(&o->a, (int)(1 + 2 * n));
+    args_str(&o->a, q->prefix);
+    args_u64(&o->a, q->ttl_ms);
+    args_u64(&o->a, q->recent_ms);
+    args_u64(&o->a, n);
+    for (size_t i = 0; i < n; i++) {
+        const rt_queue_request *r = &reqs[i];
+        char key[160], shown[256];
+        dedup_of(q, r, key, sizeof key, shown, sizeof shown);
+        args_str(&o->a, ids[i]);
+        args_str(&o->a, r->analyzer);
+        args_str(&o->a, r->team ? r->team : "");
+        args_str(&o->a, rt_priority_name(r->priority));
+        args_str(&o->a, r->inputs);
+        args_str(&o->a, r->labels ? r->labels : "{}");
+        args_str(&o->a, shown);
+        args_u64(&o->a, (uint64_t)(r->dedup_window * 1000.0 + 0.5));
+        args_u64(&o->a, (uint64_t)(r->deadline * 1000.0 + 0.5));
+    }
+    free(ids);
+    return op_start(o, why);
+}
+
+/* ---- claim ---------------------------------------------------------------------------------- */
+
+static void claim_fail(op *o, int rc, const char *msg) {
+    ((rt_queue_claim_fn)o->done)(rc, msg, NULL, 0, o->ud);
+}
+
+static void claim_parse(op *o, const redisReply *reply) {
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements % 8) {
+        bad_reply(o, "claim");
+        return;
+    }
+    size_t n = reply->elements / 8;
+    rt_queue_claimed *items = rt_xcalloc(n ? n : 1, sizeof *items);
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *const *e = (const redisReply *const *)reply->element + 8 * i;
+        rt_queue_claimed *c = &items[i];
+        c->id = str_of(e[0]);
+        c->entry = str_of(e[1]);
+        c->analyzer = str_of(e[2]);
+        c->inputs = str_of(e[3]);
+        c->inputs_len = e[3]->type == REDIS_REPLY_STRING ? e[3]->len : 0;
+        c->deadline = (double)int_of(e[4]) / 1000.0;
+        c->deliveries = (int)int_of(e[5]);
+        c->priority = (rt_priority)(int_of(e[6]) & 3);
+        c->team = str_of(e[7]);
+    }
+    ((rt_queue_claim_fn)o->done)(RT_OK, "", items, n, o->ud);
+    free(items);
+}
+
+int rt_queue_claim(rt_queue *q, const char *consumer, size_t max, double lease,
+                   rt_queue_claim_fn done, void *ud, char *why) {
+    if (!consumer || !*consumer || max == 0 || max > RT_QUEUE_MAX_BATCH || !(lease >= 0.01))
+        return fail_at_once(q, RT_EINPUT, why,
+                            "queue: claim needs a consumer, 1 to %d requests and a lease of at "
+                            "least 10ms",
+                            RT_QUEUE_MAX_BATCH);
+    op *o = op_new(q, (void (*)(void))done, ud, claim_parse, claim_fail);
+    args_fcall(&o->a, "inquest_claim");
+    for (int i = 0; i < 9; i++)
+        args_str(&o->a, q->keys[i]);
+    args_set_numkeys(&o->a, 9);
+    args_str(&o->a, q->prefix);
+    args_str(&o->a, consumer);
+    args_u64(&o->a, max);
+    args_u64(&o->a, (uint64_t)(lease * 1000.0 + 0.5));
+    args_u64(&o->a, (uint64_t)q->max_deliveries);
+    args_u64(&o->a, q->ttl_ms);
+    args_u64(&o->a, q->results_maxlen);
+    args_u64(&o->a, q->dead_maxlen);
+    args_u64(&o->a, (uint64_t)q->default_cap);
+    args_u64(&o->a, q->n_caps);
+    for (size_t i = 0; i < q->n_caps; i++) {
+        args_str(&o->a, q->caps[i].team);
+        args_u64(&o->a, (uint64_t)q->caps[i].cap);
+    }
+    return op_start(o, why);
+}
+
+/* ---- extend --------------------------------------------------------------------------------- */
+
+static void extend_fail(op *o, int rc, const char *msg) {
+    ((rt_queue_extend_fn)o->done)(rc, msg, NULL, 0, o->ud);
+}
+
+static void extend_parse(op *o, const redisReply *reply) {
+    if (!is_array(reply, o->n)) {
+        bad_reply(o, "extend");
+        return;
+    }
+    rt_queue_lease *out = rt_xcalloc(o->n ? o->n : 1, sizeof *out);
+    for (size_t i = 0; i < o->n; i++)
+        out[i] = (rt_queue_lease)int_of(elem(reply, i));
+    ((rt_queue_extend_fn)o->done)(RT_OK, "", out, o->n, o->ud);
+    free(out);
+}
+
+int rt_queue_extend(rt_queue *q, const char *consumer, const char *const *ids, size_t n,
+                    double lease, rt_queue_extend_fn done, void *ud, char *why) {
+    if (!consumer || !*consumer || n == 0 || n > RT_QUEUE_MAX_BATCH || !(lease >= 0.01))
+        return fail_at_once(q, RT_EINPUT, why,
+                            "queue: extend needs a consumer, 1 to %d ids and a lease of at least "
+                            "10ms",
+                            RT_QUEUE_MAX_BATCH);
+    op *o = op_new(q, (void (*)(void))done, ud, extend_parse, extend_fail);
+    o->n = n;
+    args_fcall(&o->a, "inquest_extend");
+    args_str(&o->a, q->keys[K_LEASES]);
+    for (size_t i = 0; i < n; i++)
+        args_fmt(&o->a, "%sa:%.64s", q->prefix, ids[i]);
+    args_set_numkeys(&o->a, (int)(1 + n));
+    args_str(&o->a, q->prefix);
+    args_str(&o->a, consumer);
+    args_u64(&o->a, (uint64_t)(lease * 1000.0 + 0.5));
+    for (size_t i = 0; i < n; i++)
+        args_str(&o->a, ids[i]);
+    return op_start(o, why);
+}
+
+/* ---- complete ------------------------------------------------------------------------------- */
+
+static void complete_fail(op *o, int rc, const char *msg) {
+    ((rt_queue_complete_fn)o->done)(rc, msg, NULL, 0, o->ud);
+}
+
+static void complete_parse(op *o, const redisReply *reply) {
+    if (!is_array(reply, o->n)) {
+        bad_reply(o, "complete");
+        return;
+    }
+    rt_queue_verdict *out = rt_xcalloc(o->n ? o->n : 1, sizeof *out);
+    for (size_t i = 0; i < o->n; i++)
+        out[i] = (rt_queue_verdict)int_of(elem(reply, i));
+    ((rt_queue_complete_fn)o->done)(RT_OK, "", out, o->n, o->ud);
+    free(out);
+}
+
+static bool result_status(const char *s) {
+    for (int i = 0; i < 6; i++) /* not "dead": only the queue buries */
+        if (s && strcmp(s, rt_queue_statuses[i]) == 0)
+            return true;
+    return false;
+}
+
+int rt_queue_complete(rt_queue *q, const char *consumer, const rt_queue_completion *items, size_t n,
+                      rt_queue_complete_fn done, void *ud, char *why) {
+    if (!consumer || !*consumer || n == 0 || n > RT_QUEUE_MAX_BATCH)
+        return fail_at_once(q, RT_EINPUT, why, "queue: complete needs a consumer and 1 to %d items",
+                            RT_QUEUE_MAX_BATCH);
+    for (size_t i = 0; i < n; i++)
+        if (!items[i].id || !result_status(items[i].status) || !items[i].result)
+            return fail_at_once(q, RT_EINPUT, why,
+                                "queue: completion %zu: needs an id, a result and a status among "
+                                "ok, error, timeout, cpu_exceeded, memory_exceeded, cancelled",
+                                i + 1);
+    op *o = op_new(q, (void (*)(void))done, ud, complete_parse, complete_fail);
+    o->n = n;
+    args_fcall(&o->a, "inquest_complete");
+    for (int k = K_LEASES; k <= K_RESULTS; k++)
+        args_str(&o->a, q->keys[k]);
+    for (size_t i = 0; i < n; i++)
+        args_fmt(&o->a, "%sa:%.64s", q->prefix, items[i].id);
+    args_set_numkeys(&o->a, (int)(4 + n));
+    args_str(&o->a, q->prefix);
+    args_str(&o->a, consumer);
+    args_u64(&o->a, q->ttl_ms);
+    args_u64(&o->a, q->results_maxlen);
+    args_u64(&o->a, n);
+    for (size_t i = 0; i < n; i++) {
+        args_str(&o->a, items[i].id);
+        args_str(&o->a, items[i].status);
+        args_add(&o->a, items[i].result, items[i].result_len);
+    }
+    return op_start(o, why);
+}
+
+/* ---- cancel --------------------------------------------------------------------------------- */
+
+static void cancel_fail(op *o, int rc, const char *msg) {
+    ((rt_queue_cancel_fn)o->done)(rc, msg, RT_CANCEL_FINISHED, "", o->ud);
+}
+
+static void cancel_parse(op *o, const redisReply *reply) {
+    long long outcome = int_of(elem(reply, 0));
+    const char *status = str_of(elem(reply, 1));
+    if (!is_array(reply, 2) || outcome < 0 || outcome > 3) {
+        bad_reply(o, "cancel");
+    } else if (outcome == 3) {
+        o->fail(o, RT_ENOTFOUND, "queue: no such analysis");
+    } else if (outcome == RT_CANCEL_FINISHED) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "queue: the analysis has finished already (%s)", status);
+        ((rt_queue_cancel_fn)o->done)(RT_OK, msg, RT_CANCEL_FINISHED, status, o->ud);
+    } else {
+        ((rt_queue_cancel_fn)o->done)(RT_OK, "", (rt_queue_cancel_outcome)outcome, status, o->ud);
+    }
+}
+
+static bool valid_id(const char *id) {
+    size_t n = id ? strlen(id) : 0;
+    return n > 0 && n <= 64 && strspn(id, "0123456789abcdefABCDEF-_") == n;
+}
+
+int rt_queue_cancel(rt_queue *q, const char *id, rt_queue_cancel_fn done, void *ud, char *why) {
+    if (!valid_id(id))
+        return fail_at_once(q, RT_EINPUT, why, "queue: '%.64s' is not an analysis id",
+                            id ? id : "");
+    op *o = op_new(q, (void (*)(void))done, ud, cancel_parse, cancel_fail);
+    args_fcall(&o->a, "inquest_cancel");
+    args_fmt(&o->a, "%sa:%s", q->prefix, id);
+    args_set_numkeys(&o->a, 1);
+    args_str(&o->a, q->prefix);
+    args_str(&o->a, id);
+    args_u64(&o->a, q->ttl_ms);
+    args_u64(&o->a, q->results_maxlen);
+    return op_start(o, why);
+}
+
+/* ---- get and list --------------------------------------------------------------------------- */
+
+/* Fills 'a' from the N_FIELDS values at 'v' (the order of FIELDS in rt_queue.lua). */
+static void analysis_from(rt_queue_analysis *a, const char *id, const redisReply *const *v) {
+    memset(a, 0, sizeof *a);
+    a->id = id;
+    a->status = str_of(v[0]);
+    a->analyzer = str_of(v[1]);
+    a->team = str_of(v[2]);
+    a->priority = str_of(v[3]);
+    a->submitted_at = (double)int_of(v[4]) / 1000.0;
+    a->started_at = (double)int_of(v[5]) / 1000.0;
+    a->finished_at = (double)int_of(v[6]) / 1000.0;
+    a->deliveries = (int)int_of(v[7]);
+    a->labels = str_of(v[8]);
+    a->dedup = str_of(v[9]);
+    a->deadline = (double)int_of(v[10]) / 1000.0;
+    a->message = str_of(v[11]);
+    a->consumer = str_of(v[12]);
+    a->cancelling = strcmp(str_of(v[13]), "1") == 0 && strcmp(a->status, "running") == 0;
+}
+
+typedef struct get_op {
+    op base;
+    char id[72];
+} get_op;
+
+static void get_fail(op *o, int rc, const char *msg) {
+    ((rt_queue_get_fn)o->done)(rc, msg, NULL, o->ud);
+}
+
+static void get_parse(op *o, const redisReply *reply) {
+    rt_queue_analysis a;
+    if (!reply || reply->type == REDIS_REPLY_NIL) {
+        o->fail(o, RT_ENOTFOUND, "queue: no such analysis");
+        return;
+    }
+    if (!is_array(reply, N_FIELDS + 1)) {
+        bad_reply(o, "get");
+        return;
+    }
+    analysis_from(&a, ((get_op *)o)->id, (const redisReply *const *)reply->element);
+    const redisReply *result = reply->element[N_FIELDS];
+    if (result->type == REDIS_REPLY_STRING) {
+        a.result = result->str;
+        a.result_len = result->len;
+    }
+    ((rt_queue_get_fn)o->done)(RT_OK, "", &a, o->ud);
+}
+
+int rt_queue_get(rt_queue *q, const char *id, rt_queue_get_fn done, void *ud, char *why) {
+    if (!valid_id(id))
+        return fail_at_once(q, RT_EINPUT, why, "queue: '%.64s' is not an analysis id",
+                            id ? id : "");
+    get_op *g = rt_xcalloc(1, sizeof *g);
+    op *o = &g->base;
+    o->q = q;
+    o->done = (void (*)(void))done;
+    o->ud = ud;
+    o->parse = get_parse;
+    o->fail = get_fail;
+    snprintf(g->id, sizeof g->id, "%s", id);
+    args_str(&o->a, "FCALL_RO");
+    args_str(&o->a, "inquest_get");
+    args_str(&o->a, "1");
+    args_fmt(&o->a, "%sa:%s", q->prefix, id);
+    args_str(&o->a, q->prefix);
+    return op_start(o, why);
+}
+
+static void list_fail(op *o, int rc, const char *msg) {
+    ((rt_queue_list_fn)o->done)(rc, msg, NULL, 0, NULL, o->ud);
+}
+
+static void list_parse(op *o, const redisReply *reply) {
+    const size_t per = N_FIELDS + 1;
+    char cursor[160];
+    if (!is_array(reply, 2) || (reply->elements - 2) % per) {
+        bad_reply(o, "list");
+        return;
+    }
+    size_t n = (reply->elements - 2) / per;
+    rt_queue_analysis *items = rt_xcalloc(n ? n : 1, sizeof *items);
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *const *v = (const redisReply *const *)reply->element + 2 + i * per;
+        analysis_from(&items[i], str_of(v[0]), v + 1);
+    }
+    const char *score = str_of(reply->element[0]);
+    snprintf(cursor, sizeof cursor, "%s:%s", score, str_of(reply->element[1]));
+    ((rt_queue_list_fn)o->done)(RT_OK, "", items, n, *score ? cursor : NULL, o->ud);
+    free(items);
+}
+
+int rt_queue_list(rt_queue *q, const rt_queue_filter *f, rt_queue_list_fn done, void *ud,
+                  char *why) {
+    char score[40] = "+inf", after[72] = "";
+    size_t limit = f && f->limit ? f->limit : DEFAULT_LIST_LIMIT;
+    if (limit > MAX_LIST_LIMIT)
+        return fail_at_once(q, RT_EINPUT, why, "queue: limit must be from 1 to %d", MAX_LIST_LIMIT);
+    if (f && f->cursor && *f->cursor) {
+        const char *colon = strchr(f->cursor, ':');
+        size_t n = colon ? (size_t)(colon - f->cursor) : 0;
+        if (!colon || n == 0 || n >= sizeof score || strspn(f->cursor, "0123456789") != n ||
+            !valid_id(colon + 1))
+            return fail_at_once(q, RT_EINPUT, why, "queue: malformed cursor");
+        memcpy(score, f->cursor, n);
+        score[n] = '\0';
+        snprintf(after, sizeof after, "%s", colon + 1);
+    }
+    op *o = op_new(q, (void (*)(void))done, ud, list_parse, list_fail);
+    args_str(&o->a, "FCALL_RO");
+    args_str(&o->a, "inquest_list");
+    args_str(&o->a, "1");
+    args_str(&o->a, q->recent_key);
+    args_str(&o->a, q->prefix);
+    args_str(&o->a, score);
+    args_str(&o->a, after);
+    args_u64(&o->a, limit);
+    args_str(&o->a, f && f->status ? f->status : "");
+    args_str(&o->a, f && f->analyzer ? f->analyzer : "");
+    args_u64(&o->a, limit * LIST_SCAN_FACTOR);
+    return op_start(o, why);
+}
+
+/* ---- dead letters --------------------------------------------------------------------------- */
+
+static void dead_fail(op *o, int rc, const char *msg) {
+    ((rt_queue_dead_fn)o->done)(rc, msg, NULL, 0, NULL, o->ud);
+}
+
+static void dead_from(rt_queue_dead *d, const redisReply *entry) {
+    const redisReply *f = elem(entry, 1);
+    memset(d, 0, sizeof *d);
+    d->entry = str_of(elem(entry, 0));
+    d->id = d->analyzer = d->team = d->priority = d->inputs = d->reason = "";
+    for (size_t i = 0; f && i + 1 < f->elements; i += 2) {
+        const char *k = str_of(f->element[i]), *v = str_of(f->element[i + 1]);
+        if (strcmp(k, "id") == 0)
+            d->id = v;
+        else if (strcmp(k, "analyzer") == 0)
+            d->analyzer = v;
+        else if (strcmp(k, "team") == 0)
+            d->team = v;
+        else if (strcmp(k, "priority") == 0)
+            d->priority = v;
+        else if (strcmp(k, "inputs") == 0)
+            d->inputs = v;
+        else if (strcmp(k, "reason") == 0)
+            d->reason = v;
+        else if (strcmp(k, "deliveries") == 0)
+            d->deliveries = atoi(v);
+        else if (strcmp(k, "at") == 0)
+            d->at = strtod(v, NULL) / 1000.0;
+    }
+}
+
+static void dead_parse(op *o, const redisReply *reply) {
+    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+        bad_reply(o, "dead letters");
+        return;
+    }
+    size_t n = reply->elements;
+    rt_queue_dead *items = rt_xcalloc(n ? n : 1, sizeof *items);
+    for (size_t i = 0; i < n; i++)
+        dead_from(&items[i], reply->element[i]);
+    /* A full page may have more after it: its last entry is the next cursor. */
+    const char *next = n && n == o->n ? items[n - 1].entry : NULL;
+    ((rt_queue_dead_fn)o->done)(RT_OK, "", items, n, next, o->ud);
+    free(items);
+}
+
+int rt_queue_dead_letters(rt_queue *q, const char *cursor, size_t limit, rt_queue_dead_fn done,
+                          void *ud, char *why) {
+    limit = limit ? limit : DEFAULT_LIST_LIMIT;
+    if (limit > MAX_LIST_LIMIT)
+        return fail_at_once(q, RT_EINPUT, why, "queue: limit must be from 1 to %d", MAX_LIST_LIMIT);
+    if (cursor && *cursor && strspn(cursor, "0123456789-") != strlen(cursor))
+        return fail_at_once(q, RT_EINPUT, why, "queue: malformed cursor");
+    op *o = op_new(q, (void (*)(void))done, ud, dead_parse, dead_fail);
+    o->n = limit;
+    args_str(&o->a, "XREVRANGE");
+    args_str(&o->a, q->keys[K_DEAD]);
+    if (cursor && *cursor)
+        args_fmt(&o->a, "(%s", cursor); /* exclusive: the page after the cursor's entry */
+    else
+        args_str(&o->a, "+");
+    args_str(&o->a, "-");
+    args_str(&o->a, "COUNT");
+    args_u64(&o->a, limit);
+    return op_start(o, why);
+}
+
+/* ---- stats ---------------------------------------------------------------------------------- */
+
+static void stats_fail(op *o, int rc, const char *msg) {
+    ((rt_queue_stats_fn)o->done)(rc, msg, NULL, o->ud);
+}
+
+static void stat_set(rt_queue_stats *s, const char *name, long long v) {
+    static const struct {
+        const char *name;
+        size_t offset;
+    } fields[] = {
+        {"queued:interactive", offsetof(rt_queue_stats, queued[0])},
+        {"queued:alert", offsetof(rt_queue_stats, queued[1])},
+        {"queued:batch", offsetof(rt_queue_stats, queued[2])},
+        {"held", offsetof(rt_queue_stats, held)},
+        {"running", offsetof(rt_queue_stats, running)},
+        {"dead_letters", offsetof(rt_queue_stats, dead_letters)},
+        {"results_length", offsetof(rt_queue_stats, results_length)},
+        {"submitted", offsetof(rt_queue_stats, submitted)},
+        {"deduplicated", offsetof(rt_queue_stats, deduplicated)},
+        {"reclaims", offsetof(rt_queue_stats, reclaims)},
+        {"dead", offsetof(rt_queue_stats, dead)},
+        {"duplicates", offsetof(rt_queue_stats, duplicates)},
+    };
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        if (strcmp(name, fields[i].name) == 0) {
+            *(long long *)(void *)((char *)s + fields[i].offset) = v;
+            return;
+        }
+    if (strncmp(name, "completed:", 10) == 0)
+        for (int i = 0; i < 7; i++)
+            if (strcmp(name + 10, rt_queue_statuses[i]) == 0)
+                s->completed[i] = v;
+}
+
+static void stats_parse(op *o, const redisReply *reply) {
+    rt_queue_stats s;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements % 2) {
+        bad_reply(o, "stats");
+        return;
+    }
+    memset(&s, 0, sizeof s);
+    for (size_t i = 0; i < reply->elements; i += 2)
+        stat_set(&s, str_of(reply->element[i]), int_of(reply->element[i + 1]));
+    ((rt_queue_stats_fn)o->done)(RT_OK, "", &s, o->ud);
+}
+
+int rt_queue_stats_read(rt_queue *q, rt_queue_stats_fn done, void *ud, char *why) {
+    op *o = op_new(q, (void (*)(void))done, ud, stats_parse, stats_fail);
+    args_str(&o->a, "FCALL_RO");
+    args_str(&o->a, "inquest_stats");
+    args_str(&o->a, "8");
+    for (int k = K_INTERACTIVE; k <= K_LEASES; k++)
+        args_str(&o->a, q->keys[k]);
+    args_str(&o->a, q->keys[K_STATS]);
+    args_str(&o->a, q->keys[K_DEAD]);
+    args_str(&o->a, q->keys[K_RESULTS]);
+    args_str(&o->a, q->keys[K_HELD]);
+    args_str(&o->a, q->prefix);
+    return op_start(o, why);
+}
+
+/* ---- preparing a connection: policy check, library, groups ---------------------------------- */
+
+static void set_error(rt_queue *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_error(rt_queue *q, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(q->error, sizeof q->error, fmt, ap);
+    va_end(ap);
+}
+
+static void on_init_reply(rt_redis *r, const redisReply *reply, int rc, const char *msg, void *ud) {
+    rt_queue *q = ud;
+    (void)reply;
+    if (rc != RT_OK) {
+        char why[320];
+        snprintf(why, sizeof why, "queue: cannot create the consumer groups: %s", msg);
+        rt_redis_connected(r, rc, why);
+        return;
+    }
+    rt_redis_connected(r, RT_OK, NULL);
+    (void)q;
+}
+
+static void send_init(rt_queue *q, rt_redis *r) {
+    const char *argv[] = {"FCALL",          "inquest_init",   "3",      q->keys[K_INTERACTIVE],
+                          q->keys[K_ALERT], q->keys[K_BATCH], q->prefix};
+    if (rt_redis_command(r, 7, argv, NULL, on_init_reply, q) != RT_OK)
+        rt_redis_connected(r, RT_EBACKEND, rt_redis_error(r));
+}
+
+static void on_load_reply(rt_redis *r, const redisReply *reply, int rc, const char *msg, void *ud) {
+    rt_queue *q = ud;
+    (void)r;
+    (void)reply;
+    q->reloading = false;
+    if (rc != RT_OK && rc != RT_ECANCELED)
+        set_error(q, "queue: FUNCTION LOAD failed: %s", msg);
+}
+
+/* During the handshake: the load, then the groups. */
+static void on_handshake_load_reply(rt_redis *r, const redisReply *reply, int rc, const char *msg,
+                                    void *ud) {
+    rt_queue *q = ud;
+    (void)reply;
+    if (rc != RT_OK) {
+        char why[320];
+        snprintf(why, sizeof why, "queue: FUNCTION LOAD of the library failed: %s", msg);
+        rt_redis_connected(r, rc, why);
+        return;
+    }
+    send_init(q, r);
+}
+
+static void on_version_reply(rt_redis *r, const redisReply *reply, int rc, const char *msg,
+                             void *ud) {
+    rt_queue *q = ud;
+    if (rc != RT_OK && !(rc == RT_EBACKEND && reply && strstr(msg, "Function not found"))) {
+        char why[320];
+        snprintf(why, sizeof why, "queue: cannot read the library's version: %s", msg);
+        rt_redis_connected(r, rc, why);
+        return;
+    }
+    long long loaded = rc == RT_OK ? int_of(reply) : 0;
+    if (loaded >= q->version) {
+        if (loaded > q->version)
+            fprintf(stderr,
+                    "inquest: queue: Redis has version %lld of the function library, "
+                    "newer than this program's %d; keeping it\n",
+                    loaded, q->version);
+        send_init(q, r);
+        return;
+    }
+    const char *argv[] = {"FUNCTION", "LOAD", "REPLACE", rt_queue_lua};
+    size_t lens[] = {8, 4, 7, rt_queue_lua_len};
+    q->loads++;
+    if (rt_redis_command(r, 4, argv, lens, on_handshake_load_reply, q) != RT_OK)
+        rt_redis_connected(r, RT_EBACKEND, rt_redis_error(r));
+}
+
+static void on_policy_reply(rt_redis *r, const redisReply *reply, int rc, const char *msg,
+                            void *ud) {
+    rt_queue *q = ud;
+    const char *policy = str_of(elem(reply, 1));
+    q->warning[0] = '\0';
+    if (rc != RT_OK) {
+        snprintf(q->warning, sizeof q->warning,
+                 "queue: cannot check maxmemory-policy (%.150s); it must be noeviction", msg);
+    } else if (strcmp(policy, "noeviction") != 0) {
+        snprintf(q->warning, sizeof q->warning,
+                 "queue: Redis runs with maxmemory-policy %.40s: it may evict queued requests "
+                 "and results; set it to noeviction",
+                 *policy ? policy : "(unknown)");
+        if (q->require_noeviction) {
+            rt_redis_connected(r, RT_EBACKEND, q->warning);
+            return;
+        }
+    }
+    if (q->warning[0])
+        fprintf(stderr, "inquest: %s\n", q->warning);
+    const char *argv[] = {"FCALL_RO", "inquest_version", "0"};
+    if (rt_redis_command(r, 3, argv, NULL, on_version_reply, q) != RT_OK)
+        rt_redis_connected(r, RT_EBACKEND, rt_redis_error(r));
+}
+
+static void on_redis_connect(rt_redis *r, void *ud) {
+    rt_queue *q = ud;
+    const char *argv[] = {"CONFIG", "GET", "maxmemory-policy"};
+    q->reloading = false;
+    if (rt_redis_command(r, 3, argv, NULL, on_policy_reply, q) != RT_OK)
+        rt_redis_connected(r, RT_EBACKEND, rt_redis_error(r));
+}
+
+static void on_redis_state(rt_redis *r, bool up, const char *why, void *ud) {
+    rt_queue *q = ud;
+    (void)r;
+    q->up = up;
+    if (up)
+        q->error[0] = '\0';
+    else
+        set_error(q, "%s", why);
+    if (q->on_state && !q->closing)
+        q->on_state(q, up, up ? q->warning : why, q->ud);
+}
+
+/* ---- the watch ------------------------------------------------------------------------------ */
+
+static void watch_read(rt_queue *q);
+
+static void on_watch_timer(uv_timer_t *t) {
+    watch_read(t->data);
+}
+
+static void watch_retry_later(rt_queue *q) {
+    if (!q->closing)
+        uv_timer_start(&q->watch_timer, on_watch_timer, WATCH_RETRY_MS, 0);
+}
+
+static void on_watch_entries(rt_redis *r, const redisReply *reply, int rc, const char *msg,
+                             void *ud) {
+    rt_queue *q = ud;
+    (void)r;
+    (void)msg;
+    q->watch_busy = false;
+    if (q->closing || rc == RT_ECANCELED)
+        return;
+    if (rc != RT_OK) {
+        /* A lost connection resumes when it is up again (on_watch_state); an error reply is
+         * retried after a pause, so that a persistent one does not spin. */
+        if (reply)
+            watch_retry_later(q);
+        return;
+    }
+    const redisReply *entries = elem(elem(reply, 0), 1);
+    for (size_t i = 0; entries && i < entries->elements; i++) {
+        const redisReply *e = entries->element[i], *f = elem(e, 1);
+        const char *id = "", *analyzer = "", *status = "";
+        snprintf(q->watch_last, sizeof q->watch_last, "%s", str_of(elem(e, 0)));
+        for (size_t j = 0; f && j + 1 < f->elements; j += 2) {
+            const char *k = str_of(f->element[j]), *v = str_of(f->element[j + 1]);
+            if (strcmp(k, "id") == 0)
+                id = v;
+            else if (strcmp(k, "analyzer") == 0)
+                analyzer = v;
+            else if (strcmp(k, "status") == 0)
+                status = v;
+        }
+        q->watch_fn(id, analyzer, status, q->watch_ud);
+        if (q->closing)
+            return;
+    }
+    watch_read(q);
+}
+
+static void on_watch_start(rt_redis *r, const redisReply *reply, int rc, const char *msg,
+                           void *ud) {
+    rt_queue *q = ud;
+    (void)r;
+    (void)msg;
+    q->watch_busy = false;
+    if (q->closing || rc != RT_OK) {
+        if (!q->closing && reply)
+            watch_retry_later(q);
+        return;
+    }
+    /* The newest entry now, or 0-0 for an empty stream: the watch reports what comes after. */
+    const char *last = str_of(elem(elem(reply, 0), 0));
+    snprintf(q->watch_last, sizeof q->watch_last, "%s", *last ? last : "0-0");
+    watch_read(q);
+}
+
+static void watch_read(rt_queue *q) {
+    int rc;
+    if (q->closing || q->watch_busy || !q->watch_redis || !rt_redis_is_up(q->watch_redis))
+        return;
+    if (!q->watch_last[0]) {
+        const char *argv[] = {"XREVRANGE", q->keys[K_RESULTS], "+", "-", "COUNT", "1"};
+        rc = rt_redis_command(q->watch_redis, 6, argv, NULL, on_watch_start, q);
+    } else {
+        char block[16];
+        snprintf(block, sizeof block, "%d", WATCH_BLOCK_MS);
+        const char *argv[] = {"XREAD", "COUNT",   WATCH_BATCH,        "BLOCK",
+                              block,   "STREAMS", q->keys[K_RESULTS], q->watch_last};
+        rc = rt_redis_command_timeout(q->watch_redis, WATCH_BLOCK_MS / 1000.0 + 5.0, 8, argv, NULL,
+                                      on_watch_entries, q);
+    }
+    q->watch_busy = rc == RT_OK;
+}
+
+static void on_watch_state(rt_redis *r, bool up, const char *why, void *ud) {
+    (void)r;
+    (void)why;
+    if (up)
+        watch_read(ud);
+}
+
+int rt_queue_watch(rt_queue *q, rt_queue_watch_fn fn, void *ud) {
+    char why[256];
+    if (q->watch_redis || q->closing)
+        return RT_EUSAGE;
+    rt_redis_options o = q->redis_options;
+    char name[96];
+    snprintf(name, sizeof name, "%s-watch", q->name);
+    o.name = name;
+    o.on_state = on_watch_state;
+    o.on_connect = NULL;
+    o.ud = q;
+    q->watch_fn = fn;
+    q->watch_ud = ud;
+    q->watch_redis = rt_redis_new(q->loop, &o, why);
+    return q->watch_redis ? RT_OK : RT_EINTERNAL;
+}
+
+bool rt_queue_watching(const rt_queue *q) {
+    return q->watch_redis && q->watch_last[0] && rt_redis_is_up(q->watch_redis);
+}
+
+/* ---- life ----------------------------------------------------------------------------------- */
+
+/* The library's VERSION, read from its text: one number to bump, in the Lua file. */
+static int library_version(void) {
+    const char *v = strstr(rt_queue_lua, "\nlocal VERSION = ");
+    return v ? atoi(v + 17) : 0;
+}
+
+static void seed(rt_queue *q) {
+    if (uv_random(NULL, NULL, &q->rng, sizeof q->rng, 0, NULL) != 0)
+        q->rng = uv_hrtime() ^ ((uint64_t)getpid() << 40) ^ (uintptr_t)q;
+}
+
+void rt_queue_new_id(rt_queue *q, char id[RT_QUEUE_ID_SIZE]) {
+    /* splitmix64: a bijection of a counter, so ids of one process never repeat, and a random
+     * start, so that processes do not collide (64 bits). */
+    uint64_t z = (q->rng += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    snprintf(id, RT_QUEUE_ID_SIZE, "%016llx", (unsigned long long)z);
+}
+
+void rt_queue_consumer_name(char *out, size_t size) {
+    char host[64] = "host";
+    uint32_t r = 0;
+    gethostname(host, sizeof host - 1);
+    host[sizeof host - 1] = '\0';
+    if (uv_random(NULL, NULL, &r, sizeof r, 0, NULL) != 0)
+        r = (uint32_t)uv_hrtime();
+    snprintf(out, size, "%s:%d:%08x", host, (int)getpid(), r);
+}
+
+static int check_options(const rt_queue_options *o, const char *prefix, char *why) {
+    size_t n = strlen(prefix);
+    if (n == 0 || n > 64 ||
+        strspn(prefix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n) {
+        snprintf(why, 256, "queue: prefix '%.64s' must be 1 to 64 letters, digits, '.', '_', '-'",
+                 prefix);
+        return -1;
+    }
+    if (o->ttl < 0 || o->recent < 0 || o->max_deliveries < 0 || o->default_cap < 0) {
+        snprintf(why, 256, "queue: ttl, recent, max_deliveries and caps must not be negative");
+        return -1;
+    }
+    for (size_t i = 0; i < o->n_caps; i++)
+        if (!o->caps[i].team || o->caps[i].cap < 0) {
+            snprintf(why, 256, "queue: cap %zu needs a team and a cap of 0 or more", i + 1);
+            return -1;
+        }
+    return 0;
+}
+
+static void copy_options(rt_queue *q, const rt_queue_options *o) {
+    static const char *const suffix[9] = {"q:interactive", "q:alert", "q:batch",
+                                          "leases",        "running", "stats",
+                                          "results",       "dead",    "held"};
+    double ttl = o->ttl > 0 ? o->ttl : DEFAULT_TTL;
+    double recent = o->recent > 0 ? o->recent : DEFAULT_RECENT;
+    snprintf(q->prefix, sizeof q->prefix, "{%s}:", o->prefix ? o->prefix : "inquest");
+    for (int i = 0; i < 9; i++) {
+        q->keys[i] = rt_xmalloc(strlen(q->prefix) + strlen(suffix[i]) + 1);
+        sprintf(q->keys[i], "%s%s", q->prefix, suffix[i]);
+    }
+    snprintf(q->recent_key, sizeof q->recent_key, "%srecent", q->prefix);
+    q->ttl_ms = (uint64_t)(ttl * 1000.0);
+    q->recent_ms = (uint64_t)((recent < ttl ? recent : ttl) * 1000.0);
+    q->max_deliveries = o->max_deliveries ? o->max_deliveries : DEFAULT_MAX_DELIVERIES;
+    q->results_maxlen = o->results_maxlen ? o->results_maxlen : DEFAULT_RESULTS_MAXLEN;
+    q->dead_maxlen = o->dead_maxlen ? o->dead_maxlen : DEFAULT_DEAD_MAXLEN;
+    q->default_cap = o->default_cap;
+    q->n_caps = o->n_caps;
+    q->caps = rt_xcalloc(o->n_caps ? o->n_caps : 1, sizeof *q->caps);
+    for (size_t i = 0; i < o->n_caps; i++) {
+        q->caps[i].team = rt_xstrdup(o->caps[i].team);
+        q->caps[i].cap = o->caps[i].cap;
+    }
+    q->require_noeviction = o->require_noeviction;
+    q->on_state = o->on_state;
+    q->ud = o->ud;
+}
+
+/* Keeps copies of the connection options, for the watch's own connection. */
+static void copy_redis_options(rt_queue *q, const rt_redis_options *r) {
+    q->redis_options = *r;
+    q->url = rt_xstrdup(r->url ? r->url : "");
+    q->name = rt_xstrdup(r->name ? r->name : "redis");
+    q->username = r->username ? rt_xstrdup(r->username) : NULL;
+    if (r->password) {
+        q->password = rt_xmalloc(r->password_len + 1);
+        memcpy(q->password, r->password, r->password_len);
+        q->password[r->password_len] = '\0';
+        q->password_len = r->password_len;
+    }
+    q->redis_options.url = q->url;
+    q->redis_options.name = q->name;
+    q->redis_options.username = q->username;
+    q->redis_options.password = q->password;
+    q->redis_options.on_state = on_redis_state;
+    q->redis_options.on_connect = on_redis_connect;
+    q->redis_options.ud = q;
+}
+
+static void queue_release(rt_queue *q) {
+    for (int i = 0; i < 9; i++)
+        free(q->keys[i]);
+    for (size_t i = 0; i < q->n_caps; i++)
+        free((char *)q->caps[i].team);
+    free(q->caps);
+    free(q->url);
+    free(q->name);
+    free(q->username);
+    if (q->password) {
+        volatile char *p = q->password;
+        for (size_t i = 0; i < q->password_len; i++)
+            p[i] = 0;
+        free(q->password);
+    }
+    free(q);
+}
+
+rt_queue *rt_queue_new(uv_loop_t *loop, const rt_redis_options *redis, const rt_queue_options *o,
+                       char *why) {
+    static const rt_queue_options defaults = {0};
+    if (!o)
+        o = &defaults;
+    if (check_options(o, o->prefix ? o->prefix : "inquest", why) < 0)
+        return NULL;
+    rt_queue *q = rt_xcalloc(1, sizeof *q);
+    q->loop = loop;
+    q->version = library_version();
+    seed(q);
+    copy_options(q, o);
+    copy_redis_options(q, redis);
+    snprintf(q->error, sizeof q->error, "queue: connecting");
+    q->redis = rt_redis_new(loop, &q->redis_options, why);
+    if (!q->redis) {
+        queue_release(q);
+        return NULL;
+    }
+    uv_timer_init(loop, &q->watch_timer);
+    q->watch_timer.data = q;
+    return q;
+}
+
+static void on_queue_closed(uv_handle_t *h) {
+    queue_release(h->data);
+}
+
+void rt_queue_free(rt_queue *q) {
+    if (!q || q->closing)
+        return;
+    q->closing = true;
+    rt_redis_close(q->watch_redis);
+    rt_redis_close(q->redis);
+    uv_timer_stop(&q->watch_timer);
+    uv_close((uv_handle_t *)&q->watch_timer, on_queue_closed);
+}
+
+bool rt_queue_is_up(const rt_queue *q) {
+    return q->up;
+}
+
+const char *rt_queue_error(const rt_queue *q) {
+    const char *now = rt_redis_error(q->redis);
+    return q->up ? "" : *now ? now : q->error;
+}
+
+rt_redis *rt_queue_redis(rt_queue *q) {
+    return q->redis;
+}
+
+unsigned rt_queue_loads(const rt_queue *q) {
+    return q->loads;
+}

@@ -1,1 +1,627 @@
--- runtime/rt_queue.lua -- placeholder
+#!lua name=inquest
+-- runtime/rt_queue.lua -- the queue's Redis 7 function library (DESIGN §6, docs/queue.md): every
+-- state change of an analysis is one call of one of these functions, so it is atomic. The C side
+-- (runtime/rt_queue.c) embeds this text, loads it with FUNCTION LOAD REPLACE when the loaded
+-- VERSION differs, builds the keys and parses the replies.
+--
+-- Conventions. ARGV[1] of every function is the key prefix, "{name}:" (the hash tag keeps every
+-- key of a queue in one Cluster slot). The fixed keys of a function and the per-analysis keys the
+-- caller knows are passed as KEYS; the keys of analyses a function discovers itself (claim finds
+-- them in the streams) are built from the prefix, in the same slot. Times are Unix milliseconds
+-- from Redis' own clock (TIME): one clock for every worker. Errors are error replies whose first
+-- word is an rt error name ("EINPUT ..."), which the C side maps back.
+
+local VERSION = 1
+
+local GROUP = 'workers'   -- the consumer group of the request streams
+local HELD = '~held'      -- the consumer that owns the entries of requests held by a team cap
+local PRIORITY = {'interactive', 'alert', 'batch'}
+local RANK = {interactive = 1, alert = 2, batch = 3}
+local RANK_SPAN = 1e13    -- held scores: rank * RANK_SPAN + submitted_at (ms, < 1e13)
+-- What get and list return of a status hash, in this order (rt_queue.c reads it by position).
+local FIELDS = {'status', 'analyzer', 'team', 'priority', 'submitted_at', 'started_at',
+                'finished_at', 'deliveries', 'labels', 'dedup', 'deadline', 'message',
+                'consumer', 'cancel'}
+local FIELDS_AND_RESULT = {'result'}
+for i = 1, #FIELDS do FIELDS_AND_RESULT[i] = FIELDS[i] end
+FIELDS_AND_RESULT[#FIELDS + 1] = 'result'
+local FINAL = {ok = true, error = true, timeout = true, cpu_exceeded = true,
+               memory_exceeded = true, cancelled = true, dead = true}
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Raises an error reply "CODE message" (wrap() turns it into one); level 0: no position.
+local function fail(code, msg)
+  error(code .. ' ' .. msg, 0)
+end
+
+local function num(s, what)
+  local v = tonumber(s)
+  if not v then fail('EINPUT', what .. ' is not a number') end
+  return v
+end
+
+-- Adds 'n' to counter 'name' of a call's batch of counter updates.
+local function count(batch, name, n)
+  batch[name] = (batch[name] or 0) + (n or 1)
+end
+
+-- Applies a batch of counter updates to hash 'key' (one HINCRBY per name, not per item).
+local function flush_counts(key, batch)
+  for name, n in pairs(batch) do
+    if n ~= 0 then redis.call('HINCRBY', key, name, n) end
+  end
+end
+
+-- A whole number as text: Lua 5.1 prints numbers with 14 significant digits, too few for
+-- millisecond times scaled by 1000.
+local function int(x)
+  return string.format('%d', x)
+end
+
+-- Stream ids "ms-seq" compared as numbers.
+local function id_less(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  am, bm = tonumber(am), tonumber(bm)
+  if am ~= bm then return am < bm end
+  return tonumber(as) < tonumber(bs)
+end
+
+local function id_next(a)
+  local m, s = string.match(a, '^(%d+)-(%d+)$')
+  return m .. '-' .. (tonumber(s) + 1)
+end
+
+-- Creates the group of 'stream' (and the stream) unless it exists.
+local function ensure_group(stream)
+  local ok = redis.pcall('XGROUP', 'CREATE', stream, GROUP, '0', 'MKSTREAM')
+  if type(ok) == 'table' and ok.err and not string.find(ok.err, 'BUSYGROUP', 1, true) then
+    error(ok.err)
+  end
+end
+
+-- Trims 'stream' once it is longer than 'maxlen', never below what a consumer group still needs:
+-- its oldest pending entry, and anything after its last delivered one. Without groups, a plain
+-- approximate MAXLEN trim.
+local function trim_stream(stream, maxlen)
+  if maxlen <= 0 or redis.call('XLEN', stream) <= maxlen then return end
+  local groups = redis.call('XINFO', 'GROUPS', stream)
+  if #groups == 0 then
+    redis.call('XTRIM', stream, 'MAXLEN', '~', maxlen)
+    return
+  end
+  local floor
+  for _, g in ipairs(groups) do
+    local name, last
+    for i = 1, #g, 2 do
+      if g[i] == 'name' then name = g[i + 1] elseif g[i] == 'last-delivered-id' then last = g[i + 1] end
+    end
+    local keep = id_next(last)
+    local pend = redis.call('XPENDING', stream, name)
+    if pend[1] > 0 and id_less(pend[2], keep) then keep = pend[2] end
+    if not floor or id_less(keep, floor) then floor = keep end
+  end
+  redis.call('XTRIM', stream, 'MINID', '~', floor)
+end
+
+-- ---- shared steps ----------------------------------------------------------------------------
+-- Redis' cost is per command, so a call gathers what it can do for many analyses at once (acks,
+-- deletions, lease changes, counters) in its context and flushes them in one command each.
+
+-- The context of one call: prefix, clock, the fixed keys by name, and the batched writes.
+local function ctx_new(prefix, now)
+  return {
+    prefix = prefix, now = now,
+    streams = {prefix .. 'q:interactive', prefix .. 'q:alert', prefix .. 'q:batch'},
+    leases = prefix .. 'leases', running = prefix .. 'running', stats = prefix .. 'stats',
+    results = prefix .. 'results', dead = prefix .. 'dead', held_teams = prefix .. 'held',
+    acks = {{}, {}, {}},   -- per stream: entries to XACK and XDEL
+    lease_set = {},        -- score, id, ... for one ZADD
+    lease_drop = {},       -- ids for one ZREM
+    team_delta = {},       -- team -> change of its running count
+    team_running = {},     -- team -> running count as this call sees it
+    counts = {},           -- stats counter -> increment
+    published = false,
+  }
+end
+
+local function status_key(c, id) return c.prefix .. 'a:' .. id end
+local function held_key(c, team) return c.prefix .. 'held:' .. team end
+
+-- Applies 'cmd' to 'key' with the arguments in 'list', in slices (Lua's unpack has a limit).
+local function call_list(cmd, key, extra, list)
+  for i = 1, #list, 2000 do
+    local slice = {}
+    for j = i, math.min(i + 1999, #list) do slice[#slice + 1] = list[j] end
+    if extra then redis.call(cmd, key, extra, unpack(slice)) else redis.call(cmd, key, unpack(slice)) end
+  end
+end
+
+local function running_of(c, team)
+  local n = c.team_running[team]
+  if not n then
+    n = tonumber(redis.call('HGET', c.running, team)) or 0
+    c.team_running[team] = n
+  end
+  return n
+end
+
+local function team_add(c, team, d)
+  c.team_running[team] = running_of(c, team) + d
+  count(c.team_delta, team, d)
+end
+
+-- The writes gathered by a call, one command each; trims the results stream when it published.
+local function flush(c, results_maxlen)
+  for rank = 1, 3 do
+    local eids = c.acks[rank]
+    if #eids > 0 then
+      call_list('XACK', c.streams[rank], GROUP, eids)
+      call_list('XDEL', c.streams[rank], nil, eids)
+    end
+  end
+  if #c.lease_drop > 0 then call_list('ZREM', c.leases, nil, c.lease_drop) end
+  if #c.lease_set > 0 then call_list('ZADD', c.leases, nil, c.lease_set) end
+  flush_counts(c.running, c.team_delta)
+  flush_counts(c.stats, c.counts)
+  if c.published then trim_stream(c.results, results_maxlen) end
+end
+
+local function publish(c, id, analyzer, status)
+  redis.call('XADD', c.results, '*', 'id', id, 'analyzer', analyzer or '', 'status', status)
+  c.published = true
+end
+
+-- Ends an analysis that will not (or not again) run: 'status' with 'message'. 'h' is its state
+-- (hget_state); 'was_running' says whether it held a lease and a place in its team's count.
+-- Only now does its status hash get a TTL: while it is queued or running, it lives as long as
+-- its request.
+local function finish(c, id, h, status, message, was_running, ttl)
+  local skey = status_key(c, id)
+  redis.call('HSET', skey, 'status', status, 'finished_at', c.now, 'message', message, 'held', '')
+  redis.call('PEXPIRE', skey, ttl)
+  if h.eid and h.eid ~= '' then
+    local list = c.acks[RANK[h.priority] or 3]
+    list[#list + 1] = h.eid
+  end
+  if was_running then
+    c.lease_drop[#c.lease_drop + 1] = id
+    team_add(c, h.team, -1)
+  end
+  count(c.counts, 'completed:' .. status)
+  publish(c, id, h.analyzer, status)
+end
+
+-- Moves a request to the dead-letter stream with its 'reason'; it stays visible as "dead".
+local function bury(c, id, h, reason, ttl, dead_maxlen)
+  local stream = c.streams[RANK[h.priority] or 3]
+  local e = redis.call('XRANGE', stream, h.eid, h.eid)
+  local inputs = (e[1] and e[1][2][8]) or ''
+  redis.call('XADD', c.dead, 'MAXLEN', '~', dead_maxlen, '*', 'id', id, 'analyzer', h.analyzer,
+             'team', h.team, 'priority', h.priority, 'inputs', inputs, 'reason', reason,
+             'deliveries', h.deliveries, 'at', c.now)
+  count(c.counts, 'dead')
+  finish(c, id, h, 'dead', reason, true, ttl)
+end
+
+-- Hands request 'id' to 'consumer': status running, a lease until now + lease_ms. 'entry' is its
+-- stream entry {eid, fields}, fields in the order submit writes them: id, analyzer, team, inputs,
+-- deadline. 'new_run' counts it in its team's running count (a reclaim is counted already).
+local function deliver(c, out, consumer, id, entry, rank, deliveries, lease_ms, new_run)
+  local f = entry[2]
+  redis.call('HSET', status_key(c, id), 'status', 'running', 'consumer', consumer,
+             'started_at', c.now, 'deliveries', deliveries)
+  local ls = c.lease_set
+  ls[#ls + 1], ls[#ls + 2] = c.now + lease_ms, id
+  if new_run then team_add(c, f[6], 1) end
+  local n = #out
+  out[n + 1], out[n + 2], out[n + 3], out[n + 4] = id, entry[1], f[4], f[8]
+  out[n + 5], out[n + 6], out[n + 7], out[n + 8] = f[10], deliveries, rank - 1, f[6]
+end
+
+local function hget_state(skey)
+  local v = redis.call('HMGET', skey, 'status', 'priority', 'eid', 'team', 'analyzer',
+                       'deliveries', 'cancel', 'deadline', 'consumer', 'submitted_at')
+  return {status = v[1], priority = v[2], eid = v[3], team = v[4], analyzer = v[5],
+          deliveries = tonumber(v[6]) or 0, cancel = v[7], deadline = tonumber(v[8]) or 0,
+          consumer = v[9], submitted_at = tonumber(v[10]) or 0}
+end
+
+-- ---- submit ----------------------------------------------------------------------------------
+
+-- The id an earlier request with the same dedup key got within the window, unless that analysis
+-- was cancelled, went dead or expired: then the new request runs.
+local function deduplicated(c, dkey)
+  local existing = redis.call('GET', dkey)
+  if not existing then return nil end
+  local st = redis.call('HGET', status_key(c, existing), 'status')
+  if not st or st == 'cancelled' or st == 'dead' then return nil end
+  return existing
+end
+
+-- KEYS: recent, then per request its status key and its dedup key.
+-- ARGV: prefix, ttl_ms, recent_ms, n, then per request: id, analyzer, team, priority, inputs,
+--       labels, dedup (the key as shown), window_ms, deadline_ms.
+-- Returns per request: id, 1 when it is an earlier request's id (deduplicated) else 0.
+-- The recent index is scored by submitted_at * 1000 + the request's place in its batch, so that
+-- listing has an order even within a millisecond (a batch holds at most 1000 requests). Ids come
+-- from the caller (rt_queue_new_id: a counter per process from a random start), so the status
+-- keys can be declared.
+local function submit(keys, args)
+  local c = ctx_new(args[1], now_ms())
+  local recent_ms, n = num(args[3], 'recent'), num(args[4], 'n')
+  if n > 1000 then fail('EINPUT', 'at most 1000 requests per call') end
+  for i = 0, n - 1 do -- check everything before writing anything: errors do not roll back
+    local prio = args[8 + i * 9]
+    if not RANK[prio] then fail('EINPUT', 'priority "' .. tostring(prio) .. '" is not interactive, alert or batch') end
+    num(args[12 + i * 9], 'window')
+    num(args[13 + i * 9], 'deadline')
+  end
+  local out, recent = {}, {}
+  for i = 0, n - 1 do
+    local a = 5 + i * 9
+    local id, analyzer, team, prio = args[a], args[a + 1], args[a + 2], args[a + 3]
+    local window, deadline = tonumber(args[a + 7]), tonumber(args[a + 8])
+    local skey, dkey = keys[2 + i * 2], keys[3 + i * 2]
+    local existing = window > 0 and deduplicated(c, dkey)
+    if existing then
+      count(c.counts, 'deduplicated')
+      out[#out + 1], out[#out + 2] = existing, 1
+    else
+      local eid = redis.call('XADD', c.streams[RANK[prio]], '*', 'id', id, 'analyzer', analyzer,
+                             'team', team, 'inputs', args[a + 4], 'deadline', deadline)
+      redis.call('HSET', skey, 'status', 'queued', 'analyzer', analyzer, 'team', team,
+                 'priority', prio, 'submitted_at', c.now, 'deliveries', 0,
+                 'labels', args[a + 5], 'dedup', args[a + 6], 'deadline', deadline, 'eid', eid)
+      if window > 0 then redis.call('SET', dkey, id, 'PX', window) end
+      recent[#recent + 1], recent[#recent + 2] = int(c.now * 1000 + i), id
+      count(c.counts, 'submitted')
+      out[#out + 1], out[#out + 2] = id, 0
+    end
+  end
+  if #recent > 0 then call_list('ZADD', keys[1], nil, recent) end
+  redis.call('ZREMRANGEBYSCORE', keys[1], '-inf', int((c.now - recent_ms) * 1000))
+  flush(c, 0)
+  return out
+end
+
+-- ---- claim -----------------------------------------------------------------------------------
+
+local function has_room(c, p, team)
+  local cap = p.caps[team] or p.default_cap
+  return cap <= 0 or running_of(c, team) < cap
+end
+
+-- How many more of 'team' may run now (a large number when it has no cap).
+local function room_of(c, p, team)
+  local cap = p.caps[team] or p.default_cap
+  if cap <= 0 then return 1e9 end
+  return cap - running_of(c, team)
+end
+
+-- Step 1: leases that expired are taken over, ended (cancelled, past deadline) or buried.
+local function reclaim(c, p, out)
+  local ids = redis.call('ZRANGE', c.leases, '-inf', c.now, 'BYSCORE', 'LIMIT', 0, p.max)
+  for _, id in ipairs(ids) do
+    local h = hget_state(status_key(c, id))
+    if h.status ~= 'running' then
+      c.lease_drop[#c.lease_drop + 1] = id -- stale: it ended meanwhile
+    elseif h.cancel == '1' then
+      finish(c, id, h, 'cancelled', 'cancelled; its worker stopped extending the lease', true, p.ttl)
+    elseif h.deadline > 0 and c.now > h.deadline then
+      finish(c, id, h, 'timeout', 'the deadline passed while its worker was not heard from', true, p.ttl)
+    elseif h.deliveries >= p.max_deliveries then
+      bury(c, id, h, 'lease expired after ' .. h.deliveries .. ' deliveries (last consumer ' ..
+           (h.consumer or '?') .. ')', p.ttl, p.dead_maxlen)
+    else
+      local rank = RANK[h.priority] or 3
+      local e = redis.call('XCLAIM', c.streams[rank], GROUP, p.consumer, 0, h.eid)
+      if not e[1] then
+        bury(c, id, h, 'its request entry is missing from the stream', p.ttl, p.dead_maxlen)
+      else
+        count(c.counts, 'reclaims')
+        deliver(c, out, p.consumer, id, e[1], rank, h.deliveries + 1, p.lease, false)
+      end
+    end
+    if #out >= p.max * 8 then return end
+  end
+end
+
+-- Holds a request whose team is at its cap: the entry stays in the stream, pending under the
+-- HELD consumer (so no trim or consumer clean-up can lose it), and the id waits in its team's
+-- held set, scored by priority then submission, until a claim finds room for it.
+local function hold(c, id, team, eid, rank, submitted_at)
+  redis.call('XCLAIM', c.streams[rank], GROUP, HELD, 0, eid, 'JUSTID')
+  redis.call('ZADD', held_key(c, team), int(rank * RANK_SPAN + submitted_at), id)
+  redis.call('SADD', c.held_teams, team)
+  redis.call('HSET', status_key(c, id), 'held', '1')
+end
+
+-- A new entry of stream 'rank': runs, is held (team at its cap) or ends (deadline passed).
+-- Entries of cancelled or finished analyses are deleted from the streams when they end, so a
+-- new entry is always of a queued analysis, delivered for the first time.
+local function admit_new(c, p, out, entry, rank)
+  local f = entry[2]
+  local id, team, deadline = f[2], f[6], tonumber(f[10]) or 0
+  if deadline > 0 and c.now > deadline then
+    local h = hget_state(status_key(c, id))
+    finish(c, id, h, 'timeout', 'the deadline passed before the analysis started', false, p.ttl)
+  elseif not has_room(c, p, team) then
+    local at = tonumber(redis.call('HGET', status_key(c, id), 'submitted_at')) or 0
+    hold(c, id, team, entry[1], rank, at)
+  else
+    deliver(c, out, p.consumer, id, entry, rank, 1, p.lease, true)
+  end
+end
+
+-- Step 2a: requests of priority 'rank' held by their team's cap, for teams with room now.
+local function take_held(c, p, out, rank, teams)
+  for _, team in ipairs(teams) do
+    local want = math.min(p.max - #out / 8, room_of(c, p, team))
+    if want > 0 then
+      local hkey = held_key(c, team)
+      local ids = redis.call('ZRANGE', hkey, int(rank * RANK_SPAN), int((rank + 1) * RANK_SPAN - 1),
+                             'BYSCORE', 'LIMIT', 0, want)
+      for _, id in ipairs(ids) do
+        redis.call('ZREM', hkey, id)
+        local h = hget_state(status_key(c, id))
+        local e = h.eid and redis.call('XCLAIM', c.streams[rank], GROUP, p.consumer, 0, h.eid)
+        if h.status ~= 'queued' or not (e and e[1]) then
+          -- its status or entry is gone: nothing left to run
+        elseif h.deadline > 0 and c.now > h.deadline then
+          finish(c, id, h, 'timeout', 'the deadline passed before the analysis started', false, p.ttl)
+        else
+          redis.call('HSET', status_key(c, id), 'held', '')
+          deliver(c, out, p.consumer, id, e[1], rank, h.deliveries + 1, p.lease, true)
+        end
+      end
+      if redis.call('ZCARD', hkey) == 0 then redis.call('SREM', c.held_teams, team) end
+    end
+  end
+end
+
+-- Step 2b: new requests from the stream of priority 'rank'.
+local function read_stream(c, p, out, rank)
+  local stream = c.streams[rank]
+  for _ = 1, 8 do -- bounded: held and ended entries do not count, so read again
+    local want = p.max - #out / 8
+    if want <= 0 then return end
+    local r = redis.pcall('XREADGROUP', 'GROUP', GROUP, p.consumer, 'COUNT', want, 'STREAMS', stream, '>')
+    if type(r) == 'table' and r.err then
+      if not string.find(r.err, 'NOGROUP', 1, true) then error(r.err) end
+      ensure_group(stream)
+      r = false
+    end
+    if not r or not r[1] then return end
+    local entries = r[1][2]
+    for _, e in ipairs(entries) do admit_new(c, p, out, e, rank) end
+    if #entries < want then return end
+  end
+end
+
+-- KEYS: the three request streams, leases, running, stats, results, dead, held (every fixed
+--       key claim may touch; per-analysis keys are found in the streams).
+-- ARGV: prefix, consumer, max, lease_ms, max_deliveries, ttl_ms, results_maxlen, dead_maxlen,
+--       default_cap, n_caps, then n_caps pairs team, cap.
+-- Returns 8 values per claimed request: id, entry id, analyzer, inputs, deadline_ms,
+-- deliveries, priority rank (0 interactive .. 2 batch), team.
+local function claim(keys, args)
+  local c = ctx_new(args[1], now_ms())
+  local p = {consumer = args[2], max = num(args[3], 'max'), lease = num(args[4], 'lease'),
+             max_deliveries = num(args[5], 'max_deliveries'), ttl = num(args[6], 'ttl'),
+             dead_maxlen = num(args[8], 'dead_maxlen'), default_cap = num(args[9], 'default_cap'),
+             caps = {}}
+  for i = 1, num(args[10], 'n_caps') do
+    p.caps[args[9 + i * 2]] = num(args[10 + i * 2], 'cap')
+  end
+  local out = {}
+  reclaim(c, p, out)
+  local teams = redis.call('SMEMBERS', c.held_teams)
+  for rank = 1, 3 do
+    if #teams > 0 then take_held(c, p, out, rank, teams) end
+    read_stream(c, p, out, rank)
+  end
+  flush(c, num(args[7], 'results_maxlen'))
+  return out
+end
+
+-- ---- extend ----------------------------------------------------------------------------------
+
+-- KEYS: leases, then the status key of each id.  ARGV: prefix, consumer, lease_ms, ids...
+-- Returns per id: 0 the lease is renewed, 1 renewed but cancellation was asked, 2 lost (another
+-- worker has it, or the analysis ended).
+local function extend(keys, args)
+  local until_ms, consumer = now_ms() + num(args[3], 'lease'), args[2]
+  local out, renew = {}, {}
+  for i = 4, #args do
+    local v = redis.call('HMGET', keys[i - 2], 'status', 'consumer', 'cancel')
+    if v[1] == 'running' and v[2] == consumer then
+      renew[#renew + 1], renew[#renew + 2] = until_ms, args[i]
+      out[#out + 1] = v[3] == '1' and 1 or 0
+    else
+      out[#out + 1] = 2
+    end
+  end
+  if #renew > 0 then call_list('ZADD', keys[1], 'XX', renew) end
+  return out
+end
+
+-- ---- complete --------------------------------------------------------------------------------
+
+-- KEYS: leases, running, stats, results, then the status key of each item.
+-- ARGV: prefix, consumer, ttl_ms, results_maxlen, n, then per item: id, status, result.
+-- Returns per item: 0 accepted, 1 refused: the lease is another worker's, 2 refused: it has
+-- ended already, 3 refused: no such analysis (expired). The result is stored in the status hash,
+-- so that both expire together.
+local function complete(keys, args)
+  local c = ctx_new(args[1], now_ms())
+  local consumer, ttl, n = args[2], num(args[3], 'ttl'), num(args[5], 'n')
+  for i = 0, n - 1 do -- check everything before writing anything: errors do not roll back
+    local status = args[7 + i * 3]
+    if not FINAL[status] or status == 'dead' then
+      fail('EINPUT', 'status "' .. tostring(status) .. '" is not the status of a result')
+    end
+  end
+  local out = {}
+  for i = 0, n - 1 do
+    local a = 6 + i * 3
+    local id, status, skey = args[a], args[a + 1], keys[5 + i]
+    local v = redis.call('HMGET', skey, 'status', 'consumer', 'priority', 'eid', 'team', 'analyzer')
+    local verdict = 0
+    if not v[1] then verdict = 3
+    elseif FINAL[v[1]] then verdict = 2
+    elseif v[1] ~= 'running' or v[2] ~= consumer then verdict = 1 end
+    if verdict == 0 then
+      redis.call('HSET', skey, 'status', status, 'finished_at', c.now, 'result', args[a + 2])
+      redis.call('PEXPIRE', skey, ttl)
+      local acks = c.acks[RANK[v[3]] or 3]
+      acks[#acks + 1] = v[4]
+      c.lease_drop[#c.lease_drop + 1] = id
+      count(c.team_delta, v[5], -1)
+      count(c.counts, 'completed:' .. status)
+      publish(c, id, v[6], status)
+    else
+      count(c.counts, 'duplicates')
+    end
+    out[#out + 1] = verdict
+  end
+  flush(c, num(args[4], 'results_maxlen'))
+  return out
+end
+
+-- ---- cancel ----------------------------------------------------------------------------------
+
+-- KEYS: status key.  ARGV: prefix, id, ttl_ms, results_maxlen.
+-- Returns {outcome, status}: 0 cancelled (it was queued), 1 cancelling (it runs; its worker
+-- learns it when it extends the lease), 2 refused (it has ended; status says how), 3 no such
+-- analysis.
+local function cancel(keys, args)
+  local c = ctx_new(args[1], now_ms())
+  local id, ttl = args[2], num(args[3], 'ttl')
+  local h = hget_state(keys[1])
+  if not h.status then return {3, ''} end
+  if FINAL[h.status] then return {2, h.status} end
+  if h.status == 'running' then
+    redis.call('HSET', keys[1], 'cancel', '1')
+    return {1, 'running'}
+  end
+  redis.call('ZREM', held_key(c, h.team), id)
+  finish(c, id, h, 'cancelled', 'cancelled before it started', false, ttl)
+  flush(c, num(args[4], 'maxlen'))
+  return {0, 'cancelled'}
+end
+
+-- ---- reads -----------------------------------------------------------------------------------
+
+local function fields_of(skey)
+  return redis.call('HMGET', skey, unpack(FIELDS))
+end
+
+-- KEYS: status key.  Returns {fields..., result or false}, or false.
+local function get(keys, args)
+  local v = redis.call('HMGET', keys[1], unpack(FIELDS_AND_RESULT))
+  if not v[1] then return false end
+  return v
+end
+
+-- KEYS: recent.  ARGV: prefix, cursor score ('+inf' first), cursor id ('' first), limit,
+-- status filter ('' any), analyzer filter ('' any), scan budget.
+-- Newest first. Returns {next score, next id, then per analysis: id, fields...}; next score ''
+-- when the listing is complete.
+local function list(keys, args)
+  local prefix, score, after, limit = args[1], args[2], args[3], num(args[4], 'limit')
+  local want_status, want_analyzer, budget = args[5], args[6], num(args[7], 'budget')
+  local out = {'', ''}
+  local found, scanned, last_score, last_id = 0, 0, nil, nil
+  while scanned < budget do
+    local page = redis.call('ZRANGE', keys[1], score, '-inf', 'BYSCORE', 'REV', 'WITHSCORES', 'LIMIT', 0, 100)
+    if #page == 0 then return out end
+    local progressed = false
+    for i = 1, #page, 2 do
+      local id, s = page[i], page[i + 1]
+      -- Members of one score come in reverse lexical order: skip the ones already seen.
+      if not (s == score and after ~= '' and id >= after) then
+        progressed = true
+        scanned = scanned + 1
+        last_score, last_id = s, id
+        local v = fields_of(prefix .. 'a:' .. id)
+        if v[1] and (want_status == '' or v[1] == want_status) and (want_analyzer == '' or v[2] == want_analyzer) then
+          out[#out + 1] = id
+          for j = 1, #FIELDS do out[#out + 1] = v[j] or '' end
+          found = found + 1
+        end
+        if found >= limit or scanned >= budget then
+          out[1], out[2] = last_score, last_id
+          return out
+        end
+      end
+    end
+    if not progressed then
+      -- a whole page of one score already seen: step below it
+      score = '(' .. score
+      after = ''
+    else
+      score, after = last_score, last_id
+    end
+  end
+  out[1], out[2] = last_score or '', last_id or ''
+  return out
+end
+
+-- KEYS: the three request streams, leases, stats, dead, results, held.
+-- Returns a flat list of name, value pairs.
+local function stats(keys, args)
+  local c = ctx_new(args[1], 0)
+  local out = {}
+  local held_total = 0
+  local teams = redis.call('SMEMBERS', c.held_teams)
+  for _, team in ipairs(teams) do
+    held_total = held_total + redis.call('ZCARD', held_key(c, team))
+  end
+  for rank = 1, 3 do
+    local len = redis.call('XLEN', c.streams[rank])
+    local pend = redis.pcall('XPENDING', c.streams[rank], GROUP)
+    local pending = (type(pend) == 'table' and not pend.err and pend[1]) or 0
+    out[#out + 1], out[#out + 2] = 'queued:' .. PRIORITY[rank], len - pending
+  end
+  out[#out + 1], out[#out + 2] = 'held', held_total
+  out[#out + 1], out[#out + 2] = 'running', redis.call('ZCARD', c.leases)
+  out[#out + 1], out[#out + 2] = 'dead_letters', redis.call('XLEN', c.dead)
+  out[#out + 1], out[#out + 2] = 'results_length', redis.call('XLEN', c.results)
+  local counters = redis.call('HGETALL', c.stats)
+  for i = 1, #counters do out[#out + 1] = counters[i] end
+  return out
+end
+
+-- KEYS: the three request streams.  Creates their consumer group; returns VERSION.
+local function init(keys, args)
+  for i = 1, 3 do ensure_group(keys[i]) end
+  return VERSION
+end
+
+local function wrap(f)
+  return function(keys, args)
+    local ok, r = pcall(f, keys, args)
+    if ok then return r end
+    if type(r) == 'table' and r.err then return redis.error_reply(r.err) end
+    local msg = tostring(r)
+    if string.match(msg, '^E[A-Z]+ ') then return redis.error_reply(msg) end
+    return redis.error_reply('EBACKEND ' .. msg)
+  end
+end
+
+redis.register_function{function_name = 'inquest_version', flags = {'no-writes'},
+                        callback = function() return VERSION end}
+redis.register_function('inquest_init', wrap(init))
+redis.register_function('inquest_submit', wrap(submit))
+redis.register_function('inquest_claim', wrap(claim))
+redis.register_function('inquest_extend', wrap(extend))
+redis.register_function('inquest_complete', wrap(complete))
+redis.register_function('inquest_cancel', wrap(cancel))
+redis.register_function{function_name = 'inquest_get', flags = {'no-writes'}, callback = wrap(get)}
+redis.register_function{function_name = 'inquest_list', flags = {'no-writes'}, callback = wrap(list)}
+redis.register_function{function_name = 'inquest_stats', flags = {'no-writes'}, callback = wrap(stats)}

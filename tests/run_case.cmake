@@ -4,7 +4,7 @@
 #   args     the arguments of `inquest`, one per line. @CASE@ is the case folder, @SRC@ the
 #            source tree, @WORK@ an empty scratch folder (also the working directory),
 #            @SERVICES@ the folder of the test services (tests/support/services: its
-#            inquest.yaml points at them). A line
+#            inquest.yaml points at them), @MOCK_URL@ the base URL of their mock_http. A line
 #            `---` separates commands run one after the other: each but the last must exit 0,
 #            and the assertions are about the last. Without it: `run @CASE@/analyzer.lua
 #            --json --no-fork --id case --now 2026-11-21T12:00:00Z`.
@@ -31,8 +31,16 @@ function(substitute text out)
     string(REPLACE "@SRC@" "${SRC}" text "${text}")
     string(REPLACE "@WORK@" "${WORK}" text "${text}")
     string(REPLACE "@SERVICES@" "${SERVICES}" text "${text}")
+    string(REPLACE "@MOCK_URL@" "${MOCK_URL}" text "${text}")
     set(${out} "${text}" PARENT_SCOPE)
 endfunction()
+
+# @MOCK_URL@: as the services fixture wrote it in @SERVICES@/env.
+set(MOCK_URL "")
+if(EXISTS "${SERVICES}/env")
+    file(STRINGS "${SERVICES}/env" mock_lines REGEX "^MOCK_URL=")
+    string(REGEX REPLACE "^MOCK_URL=" "" MOCK_URL "${mock_lines}")
+endif()
 
 file(REMOVE_RECURSE "${WORK}")
 file(MAKE_DIRECTORY "${WORK}")

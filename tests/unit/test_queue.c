@@ -1,2 +1,1304 @@
-/* tests/unit/test_queue.c -- placeholder while it is written. */
-int main(void) { return 0; }
+/* tests/unit/test_queue.c -- runtime/rt_redis.c and runtime/rt_queue.c (with its function
+ * library runtime/rt_queue.lua) against a real redis-server that this program starts in a fresh
+ * folder with tests/support/redis, restarts, pauses (SIGSTOP) and stops. Each test uses a key
+ * prefix of its own, runs its own loop, and ends by closing everything and checking that no
+ * handle was left open. Waiting is on events (callbacks, states); where a lease must expire, a
+ * uv timer waits for the time itself. */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp, kill */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <unistd.h>
+#include <sys/types.h>
+#include <cmocka.h>
+#include "rt_redis.h"
+#include "rt_queue.h"
+
+static char dir[256];       /* the server's folder */
+static char redis_url[128]; /* redis://127.0.0.1:PORT */
+static int test_no;
+
+/* ---- the server ------------------------------------------------------------------------------ */
+
+static int support(const char *verb, const char *extra) {
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s' %s '%s' %s", REDIS_SUPPORT, verb, dir, extra ? extra : "");
+    return system(cmd);
+}
+
+static pid_t server_pid(void) {
+    char path[300];
+    int pid = 0;
+    snprintf(path, sizeof path, "%s/pid", dir);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        if (fscanf(f, "%d", &pid) != 1)
+            pid = 0;
+        fclose(f);
+    }
+    return (pid_t)pid;
+}
+
+static int group_setup(void **state) {
+    char path[300], line[256];
+    (void)state;
+    signal(SIGPIPE, SIG_IGN);
+    snprintf(dir, sizeof dir, "/tmp/inquest-test-queue-XXXXXX");
+    if (!mkdtemp(dir) || support("start", NULL) != 0)
+        return -1;
+    snprintf(path, sizeof path, "%s/env", dir);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "REDIS_URL=", 10) == 0)
+            snprintf(redis_url, sizeof redis_url, "%.*s", (int)strcspn(line + 10, "\n"), line + 10);
+    fclose(f);
+    return redis_url[0] ? 0 : -1;
+}
+
+static int group_teardown(void **state) {
+    char cmd[400];
+    (void)state;
+    int rc = support("stop", NULL);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        rc = -1;
+    return rc == 0 ? 0 : -1;
+}
+
+/* ---- harness --------------------------------------------------------------------------------- */
+
+typedef struct fx {
+    uv_loop_t loop;
+    uv_timer_t guard;
+    uv_timer_t keepalive; /* keeps the loop polling while connections sit idle */
+    rt_queue *q;
+    char prefix[32];
+    int ups, downs;
+    char why[512];
+} fx;
+
+static void on_guard(uv_timer_t *t) {
+    fx *f = t->loop->data;
+    fail_msg("a test waited more than 10 s%s%s", f->q ? "; the queue says: " : "",
+             f->q ? rt_queue_error(f->q) : "");
+}
+
+static void loop_init(fx *f) {
+    memset(f, 0, sizeof *f);
+    assert_int_equal(uv_loop_init(&f->loop), 0);
+    uv_timer_init(&f->loop, &f->guard);
+    uv_timer_start(&f->guard, on_guard, 10000, 0);
+    uv_unref((uv_handle_t *)&f->guard);
+    uv_timer_init(&f->loop, &f->keepalive);
+    f->loop.data = f;
+}
+
+static void on_keepalive(uv_timer_t *t) {
+    (void)t;
+}
+
+/* Runs the loop until 'cond' holds; fails if the loop has nothing left that could make it. */
+#define RUN_UNTIL(f, cond)                                                                         \
+    do {                                                                                           \
+        while (!(cond))                                                                            \
+            if (uv_run(&(f)->loop, UV_RUN_ONCE) == 0 && !(cond))                                   \
+                fail_msg("the loop went idle waiting for %s", #cond);                              \
+    } while (0)
+
+/* The same while idle connections must notice what happens to them (a restarted server): their
+ * sockets do not keep the loop alive by themselves (rt_redis.c), so a timer does. */
+#define RUN_UNTIL_POLLING(f, cond)                                                                 \
+    do {                                                                                           \
+        uv_timer_start(&(f)->keepalive, on_keepalive, 10, 10);                                     \
+        RUN_UNTIL(f, cond);                                                                        \
+        uv_timer_stop(&(f)->keepalive);                                                            \
+    } while (0)
+
+/* Runs the loop until '*flag' is set; fails if the loop has nothing left that could set it. */
+static void run_until(fx *f, const volatile bool *flag) {
+    RUN_UNTIL(f, *flag);
+}
+
+static void on_wait(uv_timer_t *t) {
+    *(bool *)t->data = true;
+    uv_close((uv_handle_t *)t, (uv_close_cb)free);
+}
+
+/* Lets 'ms' milliseconds pass with the loop running (for leases and windows to expire). */
+static void wait_ms(fx *f, uint64_t ms) {
+    bool fired = false;
+    uv_timer_t *t = malloc(sizeof *t);
+    uv_timer_init(&f->loop, t);
+    t->data = &fired;
+    uv_timer_start(t, on_wait, ms, 0);
+    run_until(f, &fired);
+}
+
+static void loop_done(fx *f) {
+    uv_close((uv_handle_t *)&f->guard, NULL);
+    uv_close((uv_handle_t *)&f->keepalive, NULL);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+}
+
+static void on_queue_state(rt_queue *q, bool up, const char *why, void *ud) {
+    fx *f = ud;
+    (void)q;
+    if (up)
+        f->ups++;
+    else
+        f->downs++;
+    snprintf(f->why, sizeof f->why, "%s", why);
+}
+
+static bool queue_up(fx *f) {
+    return rt_queue_is_up(f->q);
+}
+
+/* A loop and a queue with a prefix of its own, up. 'o' may be NULL. */
+static void open_queue(fx *f, const rt_queue_options *o) {
+    rt_queue_options opts = o ? *o : (rt_queue_options){0};
+    rt_redis_options r = {.url = redis_url, .command_timeout = 2};
+    char why[256] = "";
+    loop_init(f);
+    snprintf(f->prefix, sizeof f->prefix, "t%d-%d", (int)getpid(), ++test_no);
+    opts.prefix = f->prefix;
+    opts.on_state = on_queue_state;
+    opts.ud = f;
+    f->q = rt_queue_new(&f->loop, &r, &opts, why);
+    if (!f->q)
+        fail_msg("rt_queue_new: %s", why);
+    RUN_UNTIL(f, queue_up(f));
+}
+
+static void close_queue(fx *f) {
+    rt_queue_free(f->q);
+    loop_done(f);
+}
+
+/* ---- raw commands ---------------------------------------------------------------------------- */
+
+typedef struct raw_reply {
+    bool done;
+    int rc;
+    char msg[512];
+    int type;
+    long long integer;
+    char str[512];
+    size_t elements;
+} raw_reply;
+
+static void on_raw(rt_redis *r, const redisReply *reply, int rc, const char *msg, void *ud) {
+    raw_reply *out = ud;
+    (void)r;
+    if (!out)
+        return;
+    out->done = true;
+    out->rc = rc;
+    snprintf(out->msg, sizeof out->msg, "%s", msg);
+    if (reply) {
+        out->type = reply->type;
+        out->integer = reply->integer;
+        out->elements = reply->elements;
+        if (reply->str)
+            snprintf(out->str, sizeof out->str, "%.*s", (int)reply->len, reply->str);
+    }
+}
+
+/* Runs one command given as NULL-terminated strings on 'r' and waits for its reply. */
+static raw_reply raw_on(fx *f, rt_redis *r, ...) {
+    const char *argv[32];
+    int argc = 0;
+    raw_reply out = {0};
+    va_list ap;
+    va_start(ap, r);
+    for (const char *a; argc < 32 && (a = va_arg(ap, const char *));)
+        argv[argc++] = a;
+    va_end(ap);
+    int rc = rt_redis_command(r, argc, argv, NULL, on_raw, &out);
+    if (rc != RT_OK)
+        fail_msg("rt_redis_command: %s", rt_redis_error(r));
+    run_until(f, &out.done);
+    return out;
+}
+
+#define RAW(f, ...) raw_on(f, rt_queue_redis((f)->q), __VA_ARGS__, (const char *)NULL)
+
+/* "{prefix}:suffix" of the fixture's queue. */
+static const char *key(fx *f, const char *suffix, const char *id) {
+    static char buf[4][160];
+    static int i;
+    i = (i + 1) % 4;
+    snprintf(buf[i], sizeof buf[i], "{%s}:%s%s", f->prefix, suffix, id ? id : "");
+    return buf[i];
+}
+
+/* ---- queue calls, waited for ----------------------------------------------------------------- */
+
+typedef struct submitted {
+    bool done;
+    int rc;
+    char msg[512];
+    size_t n;
+    rt_queue_submitted out[RT_QUEUE_MAX_BATCH];
+} submitted;
+
+static void on_submit(int rc, const char *msg, const rt_queue_submitted *out, size_t n, void *ud) {
+    submitted *s = ud;
+    s->done = true;
+    s->rc = rc;
+    snprintf(s->msg, sizeof s->msg, "%s", msg);
+    s->n = n;
+    if (n)
+        memcpy(s->out, out, n * sizeof *out);
+}
+
+static submitted *submit(fx *f, const rt_queue_request *reqs, size_t n) {
+    submitted *s = calloc(1, sizeof *s);
+    char why[256];
+    int rc = rt_queue_submit(f->q, reqs, n, on_submit, s, why);
+    if (rc != RT_OK)
+        fail_msg("rt_queue_submit: %s", why);
+    run_until(f, &s->done);
+    if (s->rc != RT_OK)
+        fail_msg("submit: %s", s->msg);
+    assert_int_equal(s->n, n);
+    return s;
+}
+
+/* Submits one request and returns its id (static buffer). */
+static const char *submit_one(fx *f, rt_queue_request r, bool *dedup) {
+    static char id[RT_QUEUE_ID_SIZE];
+    submitted *s = submit(f, &r, 1);
+    snprintf(id, sizeof id, "%s", s->out[0].id);
+    if (dedup)
+        *dedup = s->out[0].deduplicated;
+    free(s);
+    return id;
+}
+
+static rt_queue_request req(const char *analyzer, const char *inputs, rt_priority p) {
+    return (rt_queue_request){
+        .analyzer = analyzer, .inputs = inputs, .priority = p, .team = "team-a"};
+}
+
+typedef struct claimed_item {
+    char id[RT_QUEUE_ID_SIZE], entry[48], analyzer[64], inputs[256], team[32];
+    int deliveries;
+    rt_priority priority;
+    double deadline;
+} claimed_item;
+
+typedef struct claimed {
+    bool done;
+    int rc;
+    char msg[512];
+    size_t n;
+    claimed_item items[RT_QUEUE_MAX_BATCH];
+} claimed;
+
+static void on_claim(int rc, const char *msg, const rt_queue_claimed *items, size_t n, void *ud) {
+    claimed *c = ud;
+    c->done = true;
+    c->rc = rc;
+    snprintf(c->msg, sizeof c->msg, "%s", msg);
+    c->n = n;
+    for (size_t i = 0; i < n; i++) {
+        claimed_item *it = &c->items[i];
+        snprintf(it->id, sizeof it->id, "%s", items[i].id);
+        snprintf(it->entry, sizeof it->entry, "%s", items[i].entry);
+        snprintf(it->analyzer, sizeof it->analyzer, "%s", items[i].analyzer);
+        snprintf(it->inputs, sizeof it->inputs, "%.*s", (int)items[i].inputs_len, items[i].inputs);
+        snprintf(it->team, sizeof it->team, "%s", items[i].team);
+        it->deliveries = items[i].deliveries;
+        it->priority = items[i].priority;
+        it->deadline = items[i].deadline;
+    }
+}
+
+/* Claims; the caller frees the result. */
+static claimed *claim(fx *f, const char *consumer, size_t max, double lease) {
+    claimed *c = calloc(1, sizeof *c);
+    char why[256];
+    if (rt_queue_claim(f->q, consumer, max, lease, on_claim, c, why) != RT_OK)
+        fail_msg("rt_queue_claim: %s", why);
+    run_until(f, &c->done);
+    if (c->rc != RT_OK)
+        fail_msg("claim: %s", c->msg);
+    return c;
+}
+
+static size_t claim_count(fx *f, const char *consumer, size_t max, double lease) {
+    claimed *c = claim(f, consumer, max, lease);
+    size_t n = c->n;
+    free(c);
+    return n;
+}
+
+typedef struct verdicts {
+    bool done;
+    int rc;
+    char msg[512];
+    size_t n;
+    int v[RT_QUEUE_MAX_BATCH];
+} verdicts;
+
+static void on_verdicts(int rc, const char *msg, const rt_queue_verdict *v, size_t n, void *ud) {
+    verdicts *out = ud;
+    out->done = true;
+    out->rc = rc;
+    snprintf(out->msg, sizeof out->msg, "%s", msg);
+    out->n = n;
+    for (size_t i = 0; i < n; i++)
+        out->v[i] = (int)v[i];
+}
+
+static void on_leases(int rc, const char *msg, const rt_queue_lease *v, size_t n, void *ud) {
+    on_verdicts(rc, msg, (const rt_queue_verdict *)(const void *)v, n, ud);
+    for (size_t i = 0; i < n; i++)
+        ((verdicts *)ud)->v[i] = (int)v[i];
+}
+
+/* Completes one analysis held by 'consumer'; returns its verdict. */
+static int complete_one(fx *f, const char *consumer, const char *id, const char *status,
+                        const char *result) {
+    verdicts out = {0};
+    char why[256];
+    rt_queue_completion c = {
+        .id = id, .status = status, .result = result, .result_len = strlen(result)};
+    if (rt_queue_complete(f->q, consumer, &c, 1, on_verdicts, &out, why) != RT_OK)
+        fail_msg("rt_queue_complete: %s", why);
+    run_until(f, &out.done);
+    if (out.rc != RT_OK)
+        fail_msg("complete: %s", out.msg);
+    assert_int_equal(out.n, 1);
+    return out.v[0];
+}
+
+static int extend_one(fx *f, const char *consumer, const char *id, double lease) {
+    verdicts out = {0};
+    char why[256];
+    if (rt_queue_extend(f->q, consumer, &id, 1, lease, on_leases, &out, why) != RT_OK)
+        fail_msg("rt_queue_extend: %s", why);
+    run_until(f, &out.done);
+    if (out.rc != RT_OK)
+        fail_msg("extend: %s", out.msg);
+    return out.v[0];
+}
+
+typedef struct got {
+    bool done;
+    int rc;
+    char msg[512];
+    char status[32], analyzer[64], team[32], priority[16], message[256], consumer[64], labels[128];
+    char dedup[128];
+    char result[512];
+    bool has_result, cancelling;
+    int deliveries;
+    double submitted_at, started_at, finished_at;
+} got;
+
+static void on_get(int rc, const char *msg, const rt_queue_analysis *a, void *ud) {
+    got *g = ud;
+    g->done = true;
+    g->rc = rc;
+    snprintf(g->msg, sizeof g->msg, "%s", msg);
+    if (!a)
+        return;
+    snprintf(g->status, sizeof g->status, "%s", a->status);
+    snprintf(g->analyzer, sizeof g->analyzer, "%s", a->analyzer);
+    snprintf(g->team, sizeof g->team, "%s", a->team);
+    snprintf(g->priority, sizeof g->priority, "%s", a->priority);
+    snprintf(g->message, sizeof g->message, "%s", a->message);
+    snprintf(g->consumer, sizeof g->consumer, "%s", a->consumer);
+    snprintf(g->labels, sizeof g->labels, "%s", a->labels);
+    snprintf(g->dedup, sizeof g->dedup, "%s", a->dedup);
+    g->has_result = a->result != NULL;
+    if (a->result)
+        snprintf(g->result, sizeof g->result, "%.*s", (int)a->result_len, a->result);
+    g->cancelling = a->cancelling;
+    g->deliveries = a->deliveries;
+    g->submitted_at = a->submitted_at;
+    g->started_at = a->started_at;
+    g->finished_at = a->finished_at;
+}
+
+static got get(fx *f, const char *id) {
+    got g = {0};
+    char why[256];
+    if (rt_queue_get(f->q, id, on_get, &g, why) != RT_OK)
+        fail_msg("rt_queue_get: %s", why);
+    run_until(f, &g.done);
+    return g;
+}
+
+typedef struct cancelled {
+    bool done;
+    int rc;
+    char msg[256], status[32];
+    rt_queue_cancel_outcome outcome;
+} cancelled;
+
+static void on_cancel(int rc, const char *msg, rt_queue_cancel_outcome outcome, const char *status,
+                      void *ud) {
+    cancelled *c = ud;
+    c->done = true;
+    c->rc = rc;
+    c->outcome = outcome;
+    snprintf(c->msg, sizeof c->msg, "%s", msg);
+    snprintf(c->status, sizeof c->status, "%s", status);
+}
+
+static cancelled cancel(fx *f, const char *id) {
+    cancelled c = {0};
+    char why[256];
+    if (rt_queue_cancel(f->q, id, on_cancel, &c, why) != RT_OK)
+        fail_msg("rt_queue_cancel: %s", why);
+    run_until(f, &c.done);
+    return c;
+}
+
+typedef struct stats_got {
+    bool done;
+    int rc;
+    char msg[256];
+    rt_queue_stats s;
+} stats_got;
+
+static void on_stats(int rc, const char *msg, const rt_queue_stats *s, void *ud) {
+    stats_got *g = ud;
+    g->done = true;
+    g->rc = rc;
+    snprintf(g->msg, sizeof g->msg, "%s", msg);
+    if (s)
+        g->s = *s;
+}
+
+static rt_queue_stats stats(fx *f) {
+    stats_got g = {0};
+    char why[256];
+    if (rt_queue_stats_read(f->q, on_stats, &g, why) != RT_OK)
+        fail_msg("rt_queue_stats_read: %s", why);
+    run_until(f, &g.done);
+    if (g.rc != RT_OK)
+        fail_msg("stats: %s", g.msg);
+    return g.s;
+}
+
+/* ---- rt_redis -------------------------------------------------------------------------------- */
+
+typedef struct conn {
+    fx f;
+    rt_redis *r;
+    int ups, downs;
+    bool up;
+    char why[512];
+    bool refused_while_down; /* a command sent from the down callback failed at once */
+    char refusal[512];
+} conn;
+
+static void on_conn_state(rt_redis *r, bool up, const char *why, void *ud) {
+    conn *c = ud;
+    c->up = up;
+    snprintf(c->why, sizeof c->why, "%s", why);
+    if (up) {
+        c->ups++;
+        return;
+    }
+    c->downs++;
+    const char *argv[] = {"PING"};
+    if (rt_redis_command(r, 1, argv, NULL, on_raw, NULL) == RT_EBACKEND) {
+        c->refused_while_down = true;
+        snprintf(c->refusal, sizeof c->refusal, "%s", rt_redis_error(r));
+    }
+}
+
+static void conn_open(conn *c, double timeout, size_t max_reply) {
+    rt_redis_options o = {.url = redis_url,
+                          .command_timeout = timeout,
+                          .max_reply = max_reply,
+                          .on_state = on_conn_state,
+                          .ud = c};
+    char why[256];
+    memset(c, 0, sizeof *c);
+    loop_init(&c->f);
+    c->r = rt_redis_new(&c->f.loop, &o, why);
+    if (!c->r)
+        fail_msg("rt_redis_new: %s", why);
+    run_until(&c->f, &c->up);
+}
+
+static void conn_close(conn *c) {
+    rt_redis_close(c->r);
+    loop_done(&c->f);
+}
+
+/* Waits for the connection to go down and come up again. */
+static void wait_up_again(conn *c, int downs) {
+    RUN_UNTIL_POLLING(&c->f, c->downs == downs && c->up);
+}
+
+static void test_url_errors(void **state) {
+    static const char *const bad[] = {"http://x",        "redis://user:pw@127.0.0.1:1",
+                                      "rediss://h:1",    "redis://:1",
+                                      "redis://h:99999", "redis://h:1/x",
+                                      "unix://relative"};
+    char why[256];
+    uv_loop_t loop;
+    (void)state;
+    uv_loop_init(&loop);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        rt_redis_options o = {.url = bad[i]};
+        why[0] = '\0';
+        assert_null(rt_redis_new(&loop, &o, why));
+        assert_non_null(strstr(why, "redis URL"));
+    }
+    rt_redis_options o = {.url = "redis://user:pw@h"};
+    assert_null(rt_redis_new(&loop, &o, why));
+    assert_null(strstr(why, "pw")); /* the message never quotes a credential */
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* A connection comes up, survives a clean restart and a kill -9 of the server, refuses commands
+ * at once while down, and counts its connections. */
+static void test_reconnect(void **state) {
+    conn c;
+    (void)state;
+    conn_open(&c, 2, 0);
+    assert_int_equal(rt_redis_connections(c.r), 1);
+    raw_reply pong = raw_on(&c.f, c.r, "PING", (const char *)NULL);
+    assert_int_equal(pong.rc, RT_OK);
+    assert_string_equal(pong.str, "PONG");
+
+    assert_int_equal(support("restart", NULL), 0);
+    wait_up_again(&c, 1);
+    assert_true(c.refused_while_down);
+    assert_non_null(strstr(c.refusal, "redis: not connected ("));
+    assert_true(rt_redis_connections(c.r) >= 2);
+    assert_int_equal(raw_on(&c.f, c.r, "PING", (const char *)NULL).rc, RT_OK);
+
+    assert_int_equal(support("restart", "--kill"), 0);
+    wait_up_again(&c, 2);
+    assert_int_equal(raw_on(&c.f, c.r, "PING", (const char *)NULL).rc, RT_OK);
+    conn_close(&c);
+}
+
+/* A command without a reply within its timeout fails with RT_ETIMEDOUT, and so does every
+ * other command awaiting a reply; the connection is made again. */
+static void test_command_timeout(void **state) {
+    conn c;
+    raw_reply blocked = {0}, behind = {0};
+    (void)state;
+    conn_open(&c, 0.3, 0);
+    const char *blpop[] = {"BLPOP", "test-queue:never", "5"}, *ping[] = {"PING"};
+    uint64_t t0 = uv_now(&c.f.loop);
+    assert_int_equal(rt_redis_command(c.r, 3, blpop, NULL, on_raw, &blocked), RT_OK);
+    assert_int_equal(rt_redis_command(c.r, 1, ping, NULL, on_raw, &behind), RT_OK);
+    run_until(&c.f, &behind.done);
+    assert_true(blocked.done);
+    assert_int_equal(blocked.rc, RT_ETIMEDOUT);
+    assert_int_equal(behind.rc, RT_ETIMEDOUT);
+    assert_non_null(strstr(blocked.msg, "no reply within 0.3s"));
+    assert_true(uv_now(&c.f.loop) - t0 >= 290);
+    wait_up_again(&c, 1);
+    assert_int_equal(raw_on(&c.f, c.r, "PING", (const char *)NULL).rc, RT_OK);
+    conn_close(&c);
+}
+
+/* A paused server (SIGSTOP): commands time out, the client keeps trying, and comes back up once
+ * the server resumes. */
+static void test_paused_server(void **state) {
+    conn c;
+    raw_reply r = {0};
+    pid_t pid = server_pid();
+    (void)state;
+    assert_true(pid > 0);
+    conn_open(&c, 0.2, 0);
+    assert_int_equal(kill(pid, SIGSTOP), 0);
+    const char *ping[] = {"PING"};
+    assert_int_equal(rt_redis_command(c.r, 1, ping, NULL, on_raw, &r), RT_OK);
+    run_until(&c.f, &r.done);
+    assert_int_equal(r.rc, RT_ETIMEDOUT);
+    wait_ms(&c.f, 300); /* reconnection attempts time out meanwhile */
+    assert_false(c.up);
+    assert_int_equal(kill(pid, SIGCONT), 0);
+    run_until(&c.f, &c.up);
+    assert_int_equal(raw_on(&c.f, c.r, "PING", (const char *)NULL).rc, RT_OK);
+    conn_close(&c);
+}
+
+/* Error replies come through with their text; a reply over max_reply is RT_ETOOBIG. */
+static void test_errors_and_cap(void **state) {
+    conn c;
+    (void)state;
+    conn_open(&c, 2, 65536);
+    raw_reply e = raw_on(&c.f, c.r, "FCALL", "no_such_function", "0", (const char *)NULL);
+    assert_int_equal(e.rc, RT_EBACKEND);
+    assert_string_equal(e.msg, "ERR Function not found");
+    e = raw_on(&c.f, c.r, "GET", (const char *)NULL);
+    assert_int_equal(e.rc, RT_EBACKEND);
+    assert_non_null(strstr(e.msg, "wrong number of arguments"));
+
+    char *big = malloc(200001);
+    memset(big, 'x', 200000);
+    big[200000] = '\0';
+    assert_int_equal(raw_on(&c.f, c.r, "SET", "test-queue:big", big, (const char *)NULL).rc, RT_OK);
+    free(big);
+    raw_reply g = raw_on(&c.f, c.r, "GET", "test-queue:big", (const char *)NULL);
+    assert_int_equal(g.rc, RT_ETOOBIG);
+    assert_non_null(strstr(g.msg, "65536"));
+    run_until(&c.f, &c.up); /* that one was dropped mid-reply: connected again */
+    /* A reply a little over the cap, measured once whole. */
+    raw_reply s = raw_on(&c.f, c.r, "GETRANGE", "test-queue:big", "0", "69999", (const char *)NULL);
+    assert_int_equal(s.rc, RT_ETOOBIG);
+    run_until(&c.f, &c.up);
+    assert_int_equal(c.downs, 1);
+    assert_int_equal(raw_on(&c.f, c.r, "DEL", "test-queue:big", (const char *)NULL).rc, RT_OK);
+    conn_close(&c);
+}
+
+/* Closing with commands in flight: each gets RT_ECANCELED, and the loop ends with nothing open. */
+static void test_close_pending(void **state) {
+    conn c;
+    raw_reply a = {0}, b = {0};
+    (void)state;
+    conn_open(&c, 2, 0);
+    const char *ping[] = {"PING"};
+    assert_int_equal(rt_redis_command(c.r, 1, ping, NULL, on_raw, &a), RT_OK);
+    assert_int_equal(rt_redis_command(c.r, 1, ping, NULL, on_raw, &b), RT_OK);
+    rt_redis_close(c.r);
+    assert_true(a.done && b.done);
+    assert_int_equal(a.rc, RT_ECANCELED);
+    assert_int_equal(b.rc, RT_ECANCELED);
+    loop_done(&c.f);
+}
+
+/* ---- the queue ------------------------------------------------------------------------------- */
+
+/* The library is loaded when missing: after FUNCTION FLUSH, the next call loads it again and
+ * succeeds; a queue that finds the current version does not load it. */
+static void test_library_reload(void **state) {
+    fx f, g;
+    (void)state;
+    open_queue(&f, NULL);
+    open_queue(&g, NULL);
+    assert_int_equal(rt_queue_loads(g.q), 0); /* f's connection loaded it, or an earlier test */
+    assert_int_equal(RAW(&g, "FUNCTION", "FLUSH").rc, RT_OK);
+    assert_int_equal(RAW(&g, "FCALL_RO", "inquest_version", "0").rc, RT_EBACKEND);
+    const char *id = submit_one(&g, req("demo.a", "{}", RT_PRIORITY_BATCH), NULL);
+    assert_int_equal(strlen(id), 16);
+    assert_int_equal(rt_queue_loads(g.q), 1);
+    raw_reply v = RAW(&g, "FCALL_RO", "inquest_version", "0");
+    assert_int_equal(v.rc, RT_OK);
+    assert_true(v.integer >= 1);
+    /* An error reply from a function comes through with its text. */
+    raw_reply e =
+        RAW(&g, "FCALL", "inquest_submit", "1", key(&g, "recent", NULL), key(&g, "", NULL), "1000",
+            "1000", "1", "id", "a", "t", "urgent", "{}", "{}", "", "0", "0");
+    assert_int_equal(e.rc, RT_EBACKEND);
+    assert_string_equal(e.msg, "EINPUT priority \"urgent\" is not interactive, alert or batch");
+    close_queue(&g);
+    close_queue(&f);
+}
+
+static void test_round_trip_priority(void **state) {
+    fx f;
+    rt_queue_options o = {.ttl = 3600};
+    (void)state;
+    open_queue(&f, &o);
+    rt_queue_request reqs[3] = {req("demo.batch", "{\"n\":1}", RT_PRIORITY_BATCH),
+                                req("demo.alert", "{\"n\":2}", RT_PRIORITY_ALERT),
+                                req("demo.inter", "{\"n\":3}", RT_PRIORITY_INTERACTIVE)};
+    reqs[1].labels = "{\"alert\":\"HighErrorRate\"}";
+    reqs[2].deadline = rt_wallclock() + 3600;
+    submitted *s = submit(&f, reqs, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(strlen(s->out[i].id), 16);
+        assert_false(s->out[i].deduplicated);
+    }
+    got q0 = get(&f, s->out[1].id);
+    assert_string_equal(q0.status, "queued");
+    assert_string_equal(q0.priority, "alert");
+    assert_string_equal(q0.labels, "{\"alert\":\"HighErrorRate\"}");
+    assert_false(q0.has_result);
+    /* A live analysis lives as long as its request; only a finished one expires. */
+    assert_int_equal(RAW(&f, "PTTL", key(&f, "a:", s->out[1].id)).integer, -1);
+    rt_queue_stats st = stats(&f);
+    assert_int_equal(st.queued[0] + st.queued[1] + st.queued[2], 3);
+    assert_int_equal(st.queued[RT_PRIORITY_BATCH], 1);
+
+    claimed *c = claim(&f, "w1", 10, 30);
+    assert_int_equal(c->n, 3);
+    assert_string_equal(c->items[0].analyzer, "demo.inter");
+    assert_int_equal(c->items[0].priority, RT_PRIORITY_INTERACTIVE);
+    assert_true(c->items[0].deadline > rt_wallclock() + 3500);
+    assert_string_equal(c->items[1].analyzer, "demo.alert");
+    assert_string_equal(c->items[2].analyzer, "demo.batch");
+    assert_string_equal(c->items[2].inputs, "{\"n\":1}");
+    assert_string_equal(c->items[2].team, "team-a");
+    assert_string_equal(c->items[2].id, s->out[0].id);
+    assert_int_equal(c->items[2].deliveries, 1);
+    assert_non_null(strchr(c->items[2].entry, '-'));
+    st = stats(&f);
+    assert_int_equal(st.running, 3);
+    assert_int_equal(st.queued[0] + st.queued[1] + st.queued[2], 0);
+    got r = get(&f, s->out[0].id);
+    assert_string_equal(r.status, "running");
+    assert_string_equal(r.consumer, "w1");
+    assert_true(r.started_at >= r.submitted_at && r.submitted_at > 1e9);
+
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(complete_one(&f, "w1", c->items[i].id, "ok", "{\"conclusion\":\"x\"}"),
+                         RT_COMPLETE_ACCEPTED);
+    got done = get(&f, s->out[0].id);
+    assert_string_equal(done.status, "ok");
+    assert_true(done.has_result);
+    assert_string_equal(done.result, "{\"conclusion\":\"x\"}");
+    assert_true(done.finished_at >= done.started_at);
+    /* Results and status expire; the request streams hold nothing of finished analyses. */
+    long long ttl = RAW(&f, "PTTL", key(&f, "a:", s->out[0].id)).integer;
+    assert_true(ttl > 3590 * 1000LL && ttl <= 3600 * 1000LL);
+    assert_int_equal(RAW(&f, "XLEN", key(&f, "q:batch", NULL)).integer, 0);
+    assert_int_equal(RAW(&f, "XLEN", key(&f, "results", NULL)).integer, 3);
+    st = stats(&f);
+    assert_int_equal(st.running, 0);
+    assert_int_equal(st.completed[0], 3);
+    assert_int_equal(st.submitted, 3);
+    assert_int_equal(st.results_length, 3);
+    /* A second completion of a finished analysis is refused and counted. */
+    assert_int_equal(complete_one(&f, "w1", c->items[0].id, "error", "{}"), RT_COMPLETE_FINISHED);
+    assert_int_equal(stats(&f).duplicates, 1);
+    assert_string_equal(get(&f, c->items[0].id).result, "{\"conclusion\":\"x\"}");
+    assert_int_equal(get(&f, "0123456789abcdef").rc, RT_ENOTFOUND);
+    free(c);
+    free(s);
+    close_queue(&f);
+}
+
+static void on_batch_complete(int rc, const char *msg, const rt_queue_verdict *v, size_t n,
+                              void *ud) {
+    size_t *accepted = ud;
+    if (rc != RT_OK)
+        fail_msg("complete: %s", msg);
+    for (size_t i = 0; i < n; i++)
+        *accepted += v[i] == RT_COMPLETE_ACCEPTED;
+}
+
+/* A thousand requests in one call, claimed and completed in batches: each exactly once. */
+static void test_batch(void **state) {
+    fx f;
+    enum { N = 1000 };
+    static rt_queue_request reqs[N];
+    static char inputs[N][32];
+    (void)state;
+    open_queue(&f, NULL);
+    for (int i = 0; i < N; i++) {
+        snprintf(inputs[i], sizeof inputs[i], "{\"i\":%d}", i);
+        reqs[i] = req("demo.batch", inputs[i], (rt_priority)(i % 3));
+    }
+    double t0 = rt_monotonic();
+    submitted *s = submit(&f, reqs, N);
+    double t1 = rt_monotonic();
+    size_t seen = 0, accepted = 0;
+    char *ids = calloc(N, RT_QUEUE_ID_SIZE);
+    for (;;) {
+        claimed *c = claim(&f, "w1", 250, 30);
+        if (c->n == 0) {
+            free(c);
+            break;
+        }
+        rt_queue_completion *items = calloc(c->n, sizeof *items);
+        for (size_t i = 0; i < c->n; i++) {
+            int at = atoi(strchr(c->items[i].inputs, ':') + 1);
+            assert_string_equal(ids + at * RT_QUEUE_ID_SIZE, ""); /* never twice */
+            strcpy(ids + at * RT_QUEUE_ID_SIZE, c->items[i].id);
+            items[i] = (rt_queue_completion){c->items[i].id, "ok", "{}", 2};
+        }
+        seen += c->n;
+        size_t before = accepted;
+        char why[256];
+        assert_int_equal(
+            rt_queue_complete(f.q, "w1", items, c->n, on_batch_complete, &accepted, why), RT_OK);
+        RUN_UNTIL(&f, accepted >= before + c->n);
+        free(items);
+        free(c);
+    }
+    double t2 = rt_monotonic();
+    assert_int_equal(seen, N);
+    assert_int_equal(accepted, N);
+    for (int i = 0; i < N; i++)
+        assert_string_equal(ids + i * RT_QUEUE_ID_SIZE, s->out[i].id);
+    print_message("    submit %d in one call: %.1f ms; claim + complete: %.1f ms\n", N,
+                  (t1 - t0) * 1e3, (t2 - t1) * 1e3);
+    free(ids);
+    free(s);
+    close_queue(&f);
+}
+
+/* The same dedup key within the window gives the same id; after it, a new analysis. The
+ * default key is the analyzer and the inputs. */
+static void test_dedup(void **state) {
+    fx f;
+    bool dup;
+    char first[RT_QUEUE_ID_SIZE], second[RT_QUEUE_ID_SIZE];
+    (void)state;
+    open_queue(&f, NULL);
+    rt_queue_request r = req("demo.dedup", "{\"s\":\"checkout\"}", RT_PRIORITY_ALERT);
+    r.dedup_window = 0.4;
+    snprintf(first, sizeof first, "%s", submit_one(&f, r, &dup));
+    assert_false(dup);
+    assert_string_equal(submit_one(&f, r, &dup), first);
+    assert_true(dup);
+    got g = get(&f, first);
+    assert_int_equal(strncmp(g.dedup, "sha256:", 7), 0);
+    /* Other inputs: another analysis. An explicit key collapses different inputs. */
+    rt_queue_request other = r;
+    other.inputs = "{\"s\":\"search\"}";
+    assert_string_not_equal(submit_one(&f, other, &dup), first);
+    assert_false(dup);
+    rt_queue_request k1 = r, k2 = other;
+    k1.dedup_key = k2.dedup_key = "alert:fp-123";
+    snprintf(second, sizeof second, "%s", submit_one(&f, k1, &dup));
+    assert_false(dup);
+    assert_string_equal(submit_one(&f, k2, &dup), second);
+    assert_true(dup);
+    assert_string_equal(get(&f, second).dedup, "alert:fp-123");
+    /* The dedup key lives as long as the window. */
+    char hex[72];
+    rt_sha256_hex("keyalert:fp-123", 15, hex);
+    long long ttl = RAW(&f, "PTTL", key(&f, "d:", hex + 7)).integer;
+    assert_true(ttl > 0 && ttl <= 400);
+    /* Without a window there is no dedup. */
+    rt_queue_request none = r;
+    none.dedup_window = 0;
+    assert_string_not_equal(submit_one(&f, none, &dup), first);
+    assert_false(dup);
+    wait_ms(&f, 450);
+    assert_string_not_equal(submit_one(&f, r, &dup), first);
+    assert_false(dup);
+    rt_queue_stats st = stats(&f);
+    assert_int_equal(st.deduplicated, 2);
+    assert_int_equal(st.submitted, 5);
+    close_queue(&f);
+}
+
+static void test_cancel(void **state) {
+    fx f;
+    char queued[RT_QUEUE_ID_SIZE], running[RT_QUEUE_ID_SIZE];
+    (void)state;
+    open_queue(&f, NULL);
+    snprintf(queued, sizeof queued, "%s",
+             submit_one(&f, req("demo.c", "{\"a\":1}", RT_PRIORITY_BATCH), NULL));
+    cancelled c = cancel(&f, queued);
+    assert_int_equal(c.rc, RT_OK);
+    assert_int_equal(c.outcome, RT_CANCEL_DONE);
+    assert_string_equal(get(&f, queued).status, "cancelled");
+    assert_int_equal(claim_count(&f, "w1", 10, 30), 0);
+    assert_int_equal(RAW(&f, "XLEN", key(&f, "q:batch", NULL)).integer, 0);
+
+    snprintf(running, sizeof running, "%s",
+             submit_one(&f, req("demo.c", "{\"a\":2}", RT_PRIORITY_BATCH), NULL));
+    assert_int_equal(claim_count(&f, "w1", 10, 30), 1);
+    assert_int_equal(extend_one(&f, "w1", running, 30), RT_LEASE_HELD);
+    c = cancel(&f, running);
+    assert_int_equal(c.outcome, RT_CANCEL_FLAGGED);
+    assert_string_equal(c.status, "running");
+    assert_true(get(&f, running).cancelling);
+    assert_int_equal(extend_one(&f, "w1", running, 30), RT_LEASE_CANCELLED);
+    assert_int_equal(complete_one(&f, "w1", running, "cancelled", "{}"), RT_COMPLETE_ACCEPTED);
+    assert_string_equal(get(&f, running).status, "cancelled");
+
+    c = cancel(&f, running);
+    assert_int_equal(c.rc, RT_OK);
+    assert_int_equal(c.outcome, RT_CANCEL_FINISHED);
+    assert_string_equal(c.status, "cancelled");
+    assert_non_null(strstr(c.msg, "finished already"));
+    assert_int_equal(cancel(&f, "00000000000000ff").rc, RT_ENOTFOUND);
+    rt_queue_stats st = stats(&f);
+    assert_int_equal(st.completed[5], 2); /* cancelled */
+    assert_int_equal(st.running, 0);
+    close_queue(&f);
+}
+
+/* A request whose deadline passed before a worker took it ends as timeout, with a message. */
+static void test_deadline(void **state) {
+    fx f;
+    char late[RT_QUEUE_ID_SIZE];
+    (void)state;
+    open_queue(&f, NULL);
+    rt_queue_request r = req("demo.d", "{}", RT_PRIORITY_INTERACTIVE);
+    r.deadline = rt_wallclock() + 0.15;
+    snprintf(late, sizeof late, "%s", submit_one(&f, r, NULL));
+    r.deadline = rt_wallclock() + 60;
+    r.inputs = "{\"ok\":1}";
+    const char *fine = submit_one(&f, r, NULL);
+    char keep[RT_QUEUE_ID_SIZE];
+    snprintf(keep, sizeof keep, "%s", fine);
+    wait_ms(&f, 250);
+    claimed *c = claim(&f, "w1", 10, 30);
+    assert_int_equal(c->n, 1);
+    assert_string_equal(c->items[0].id, keep);
+    free(c);
+    got g = get(&f, late);
+    assert_string_equal(g.status, "timeout");
+    assert_non_null(strstr(g.message, "deadline passed before the analysis started"));
+    assert_int_equal(stats(&f).completed[2], 1);
+    close_queue(&f);
+}
+
+/* A worker stalls past its lease (as if SIGSTOPped): another worker reclaims the request, the
+ * stalled worker's heartbeat reports the lease lost and its late completion is refused and
+ * counted; exactly one result is kept. */
+static void test_lease_expiry(void **state) {
+    fx f;
+    char id[RT_QUEUE_ID_SIZE];
+    (void)state;
+    open_queue(&f, NULL);
+    snprintf(id, sizeof id, "%s", submit_one(&f, req("demo.l", "{}", RT_PRIORITY_ALERT), NULL));
+    assert_int_equal(claim_count(&f, "stalled", 10, 0.15), 1);
+    assert_int_equal(claim_count(&f, "other", 10, 30), 0); /* the lease holds */
+    wait_ms(&f, 250);
+    claimed *c = claim(&f, "other", 10, 30);
+    assert_int_equal(c->n, 1);
+    assert_string_equal(c->items[0].id, id);
+    assert_int_equal(c->items[0].deliveries, 2);
+    free(c);
+    assert_int_equal(extend_one(&f, "stalled", id, 30), RT_LEASE_LOST);
+    assert_int_equal(complete_one(&f, "stalled", id, "ok", "{\"by\":\"stalled\"}"),
+                     RT_COMPLETE_LEASE_LOST);
+    assert_int_equal(complete_one(&f, "other", id, "ok", "{\"by\":\"other\"}"),
+                     RT_COMPLETE_ACCEPTED);
+    got g = get(&f, id);
+    assert_string_equal(g.result, "{\"by\":\"other\"}");
+    assert_int_equal(g.deliveries, 2);
+    rt_queue_stats st = stats(&f);
+    assert_int_equal(st.reclaims, 1);
+    assert_int_equal(st.duplicates, 1);
+    assert_int_equal(st.completed[0], 1);
+    assert_int_equal(RAW(&f, "XLEN", key(&f, "results", NULL)).integer, 1);
+    /* A worker that renews its lease keeps it past the first lease's end. */
+    snprintf(id, sizeof id, "%s",
+             submit_one(&f, req("demo.l", "{\"b\":1}", RT_PRIORITY_ALERT), NULL));
+    assert_int_equal(claim_count(&f, "alive", 10, 0.2), 1);
+    wait_ms(&f, 120);
+    assert_int_equal(extend_one(&f, "alive", id, 0.3), RT_LEASE_HELD);
+    wait_ms(&f, 150);
+    assert_int_equal(claim_count(&f, "other", 10, 30), 0);
+    assert_int_equal(complete_one(&f, "alive", id, "ok", "{}"), RT_COMPLETE_ACCEPTED);
+    close_queue(&f);
+}
+
+typedef struct dead_got {
+    bool done;
+    int rc;
+    size_t n;
+    char id[RT_QUEUE_ID_SIZE], reason[256], inputs[64], next[64];
+    int deliveries;
+} dead_got;
+
+static void on_dead(int rc, const char *msg, const rt_queue_dead *items, size_t n, const char *next,
+                    void *ud) {
+    dead_got *d = ud;
+    (void)msg;
+    d->done = true;
+    d->rc = rc;
+    d->n = n;
+    if (n) {
+        snprintf(d->id, sizeof d->id, "%s", items[0].id);
+        snprintf(d->reason, sizeof d->reason, "%s", items[0].reason);
+        snprintf(d->inputs, sizeof d->inputs, "%s", items[0].inputs);
+        d->deliveries = items[0].deliveries;
+    }
+    snprintf(d->next, sizeof d->next, "%s", next ? next : "");
+}
+
+/* Delivered max_deliveries times without a result: dead-lettered with its reason. */
+static void test_dead_letter(void **state) {
+    fx f;
+    char id[RT_QUEUE_ID_SIZE];
+    rt_queue_options o = {.max_deliveries = 2};
+    (void)state;
+    open_queue(&f, &o);
+    snprintf(id, sizeof id, "%s",
+             submit_one(&f, req("demo.dl", "{\"x\":7}", RT_PRIORITY_BATCH), NULL));
+    assert_int_equal(claim_count(&f, "w1", 10, 0.1), 1);
+    wait_ms(&f, 150);
+    assert_int_equal(claim_count(&f, "w2", 10, 0.1), 1);
+    wait_ms(&f, 150);
+    assert_int_equal(claim_count(&f, "w3", 10, 0.1), 0);
+    got g = get(&f, id);
+    assert_string_equal(g.status, "dead");
+    assert_non_null(strstr(g.message, "lease expired after 2 deliveries (last consumer w2)"));
+    assert_false(g.has_result);
+    dead_got d = {0};
+    char why[256];
+    assert_int_equal(rt_queue_dead_letters(f.q, NULL, 10, on_dead, &d, why), RT_OK);
+    run_until(&f, &d.done);
+    assert_int_equal(d.rc, RT_OK);
+    assert_int_equal(d.n, 1);
+    assert_string_equal(d.id, id);
+    assert_string_equal(d.inputs, "{\"x\":7}");
+    assert_int_equal(d.deliveries, 2);
+    assert_non_null(strstr(d.reason, "lease expired"));
+    assert_string_equal(d.next, ""); /* a short page is the last */
+    rt_queue_stats st = stats(&f);
+    assert_int_equal(st.dead, 1);
+    assert_int_equal(st.dead_letters, 1);
+    assert_int_equal(st.running, 0);
+    assert_int_equal(RAW(&f, "XLEN", key(&f, "q:batch", NULL)).integer, 0);
+    /* The late worker cannot complete it. */
+    assert_int_equal(complete_one(&f, "w2", id, "ok", "{}"), RT_COMPLETE_FINISHED);
+    close_queue(&f);
+}
+
+/* A team at its cap: its other requests wait (held), the other teams' go on; as its analyses
+ * finish, the held ones run, each exactly once. */
+static void test_team_cap(void **state) {
+    fx f;
+    rt_queue_team_cap caps[] = {{"team-capped", 1}};
+    rt_queue_options o = {.caps = caps, .n_caps = 1};
+    rt_queue_request reqs[4];
+    (void)state;
+    open_queue(&f, &o);
+    for (int i = 0; i < 4; i++) {
+        reqs[i] = req("demo.cap",
+                      i == 0   ? "{\"i\":0}"
+                      : i == 1 ? "{\"i\":1}"
+                      : i == 2 ? "{\"i\":2}"
+                               : "{\"i\":3}",
+                      RT_PRIORITY_BATCH);
+        reqs[i].team = i < 3 ? "team-capped" : "team-free";
+    }
+    free(submit(&f, reqs, 4));
+    claimed *c = claim(&f, "w1", 10, 30);
+    assert_int_equal(c->n, 2);
+    assert_string_equal(c->items[0].team, "team-capped");
+    assert_string_equal(c->items[1].team, "team-free");
+    rt_queue_stats st = stats(&f);
+    assert_int_equal(st.held, 2);
+    assert_int_equal(st.running, 2);
+    assert_int_equal(claim_count(&f, "w2", 10, 30), 0); /* still at the cap */
+    char seen[3][64] = {"", "", ""};
+    snprintf(seen[0], 64, "%.60s", c->items[0].inputs);
+    for (int round = 1; round < 3; round++) {
+        assert_int_equal(complete_one(&f, "w1", c->items[0].id, "ok", "{}"), RT_COMPLETE_ACCEPTED);
+        free(c);
+        c = claim(&f, "w1", 10, 30);
+        assert_int_equal(c->n, 1);
+        assert_string_equal(c->items[0].team, "team-capped");
+        snprintf(seen[round], 64, "%.60s", c->items[0].inputs);
+        assert_int_equal(stats(&f).held, 2 - round);
+    }
+    assert_string_not_equal(seen[0], seen[1]);
+    assert_string_not_equal(seen[1], seen[2]);
+    assert_string_not_equal(seen[0], seen[2]);
+    free(c);
+    assert_int_equal(claim_count(&f, "w1", 10, 30), 0);
+    st = stats(&f);
+    assert_int_equal(st.held, 0);
+    assert_int_equal(st.running, 2); /* the last capped one and the free team's */
+    close_queue(&f);
+}
+
+typedef struct watched {
+    int calls;
+    char id[RT_QUEUE_ID_SIZE], status[32], analyzer[64];
+} watched;
+
+static void on_watch(const char *id, const char *analyzer, const char *status, void *ud) {
+    watched *w = ud;
+    w->calls++;
+    snprintf(w->id, sizeof w->id, "%s", id);
+    snprintf(w->status, sizeof w->status, "%s", status);
+    snprintf(w->analyzer, sizeof w->analyzer, "%s", analyzer);
+}
+
+static void wait_watching(fx *f) {
+    RUN_UNTIL(f, rt_queue_watching(f->q));
+}
+
+static void run_and_complete(fx *f, const char *inputs, char *id) {
+    snprintf(id, RT_QUEUE_ID_SIZE, "%s",
+             submit_one(f, req("demo.w", inputs, RT_PRIORITY_INTERACTIVE), NULL));
+    assert_int_equal(claim_count(f, "w1", 10, 30), 1);
+    assert_int_equal(complete_one(f, "w1", id, "error", "{}"), RT_COMPLETE_ACCEPTED);
+}
+
+/* The watch reports each completion from the results stream, also after Redis restarts. */
+static void test_watch(void **state) {
+    fx f;
+    watched w = {0};
+    char id[RT_QUEUE_ID_SIZE];
+    (void)state;
+    open_queue(&f, NULL);
+    assert_int_equal(rt_queue_watch(f.q, on_watch, &w), RT_OK);
+    assert_int_equal(rt_queue_watch(f.q, on_watch, &w), RT_EUSAGE);
+    wait_watching(&f);
+    run_and_complete(&f, "{\"a\":1}", id);
+    RUN_UNTIL(&f, w.calls >= 1);
+    assert_int_equal(w.calls, 1);
+    assert_string_equal(w.id, id);
+    assert_string_equal(w.status, "error");
+    assert_string_equal(w.analyzer, "demo.w");
+
+    assert_int_equal(support("restart", NULL), 0);
+    RUN_UNTIL_POLLING(&f, rt_queue_is_up(f.q) && f.downs == 1);
+    wait_watching(&f);
+    run_and_complete(&f, "{\"a\":2}", id);
+    RUN_UNTIL(&f, w.calls >= 2);
+    assert_string_equal(w.id, id);
+    assert_int_equal(f.downs, 1);
+    close_queue(&f);
+}
+
+typedef struct listed {
+    bool done;
+    int rc;
+    size_t n;
+    char ids[10][RT_QUEUE_ID_SIZE], status[10][32];
+    char next[160];
+    bool has_next;
+} listed;
+
+static void on_list(int rc, const char *msg, const rt_queue_analysis *items, size_t n,
+                    const char *next, void *ud) {
+    listed *l = ud;
+    (void)msg;
+    l->done = true;
+    l->rc = rc;
+    l->n = n;
+    for (size_t i = 0; i < n && i < 10; i++) {
+        snprintf(l->ids[i], sizeof l->ids[i], "%s", items[i].id);
+        snprintf(l->status[i], sizeof l->status[i], "%s", items[i].status);
+    }
+    l->has_next = next != NULL;
+    snprintf(l->next, sizeof l->next, "%s", next ? next : "");
+}
+
+static listed list(fx *f, const char *status, const char *cursor, size_t limit) {
+    listed l = {0};
+    char why[256];
+    rt_queue_filter filter = {.status = status, .cursor = cursor, .limit = limit};
+    if (rt_queue_list(f->q, &filter, on_list, &l, why) != RT_OK)
+        fail_msg("rt_queue_list: %s", why);
+    run_until(f, &l.done);
+    assert_int_equal(l.rc, RT_OK);
+    return l;
+}
+
+/* Recent analyses, newest first, page by page, with a status filter. */
+static void test_list(void **state) {
+    fx f;
+    rt_queue_request reqs[5];
+    static const char *const inputs[5] = {"{\"i\":0}", "{\"i\":1}", "{\"i\":2}", "{\"i\":3}",
+                                          "{\"i\":4}"};
+    (void)state;
+    open_queue(&f, NULL);
+    for (int i = 0; i < 5; i++)
+        reqs[i] = req("demo.list", inputs[i], RT_PRIORITY_BATCH);
+    submitted *s = submit(&f, reqs, 5);
+    listed a = list(&f, NULL, NULL, 2);
+    assert_int_equal(a.n, 2);
+    assert_string_equal(a.ids[0], s->out[4].id);
+    assert_string_equal(a.ids[1], s->out[3].id);
+    assert_true(a.has_next);
+    listed b = list(&f, NULL, a.next, 2);
+    assert_int_equal(b.n, 2);
+    assert_string_equal(b.ids[0], s->out[2].id);
+    assert_string_equal(b.ids[1], s->out[1].id);
+    listed c = list(&f, NULL, b.next, 2);
+    assert_int_equal(c.n, 1);
+    assert_string_equal(c.ids[0], s->out[0].id);
+    assert_false(c.has_next);
+    cancelled x = cancel(&f, s->out[2].id);
+    assert_int_equal(x.outcome, RT_CANCEL_DONE);
+    listed only = list(&f, "cancelled", NULL, 10);
+    assert_int_equal(only.n, 1);
+    assert_string_equal(only.ids[0], s->out[2].id);
+    assert_string_equal(only.status[0], "cancelled");
+    free(s);
+    close_queue(&f);
+}
+
+/* A Redis that may evict keys: a warning by default, a refusal with require_noeviction. */
+static void test_noeviction_check(void **state) {
+    fx f, g;
+    rt_queue_options strict = {.require_noeviction = true};
+    rt_redis_options r = {.url = redis_url, .command_timeout = 2};
+    char why[256];
+    (void)state;
+    open_queue(&f, NULL);
+    assert_string_equal(f.why, ""); /* no warning with noeviction */
+    assert_int_equal(RAW(&f, "CONFIG", "SET", "maxmemory-policy", "allkeys-lru").rc, RT_OK);
+    loop_init(&g);
+    strict.prefix = "strict";
+    strict.on_state = on_queue_state;
+    strict.ud = &g;
+    g.q = rt_queue_new(&g.loop, &r, &strict, why);
+    assert_non_null(g.q);
+    RUN_UNTIL(&g, g.downs >= 1);
+    assert_false(rt_queue_is_up(g.q));
+    assert_non_null(strstr(g.why, "maxmemory-policy allkeys-lru"));
+    assert_non_null(strstr(rt_queue_error(g.q), "noeviction"));
+    close_queue(&g);
+    open_queue(&g, NULL); /* only warns */
+    assert_non_null(strstr(g.why, "set it to noeviction"));
+    close_queue(&g);
+    assert_int_equal(RAW(&f, "CONFIG", "SET", "maxmemory-policy", "noeviction").rc, RT_OK);
+    close_queue(&f);
+}
+
+/* Bad arguments are refused at once with a reason, and the callback is not called. */
+static void test_refused_at_once(void **state) {
+    fx f;
+    char why[256] = "";
+    (void)state;
+    open_queue(&f, NULL);
+    rt_queue_request r = req("demo.x", "{}", RT_PRIORITY_BATCH);
+    r.priority = (rt_priority)7;
+    assert_int_equal(rt_queue_submit(f.q, &r, 1, on_submit, NULL, why), RT_EINPUT);
+    assert_non_null(strstr(why, "priority"));
+    r = req("demo.x", "{}", RT_PRIORITY_BATCH);
+    r.dedup_window = 30 * 86400;
+    assert_int_equal(rt_queue_submit(f.q, &r, 1, on_submit, NULL, why), RT_EINPUT);
+    rt_queue_completion c = {.id = "0123456789abcdef", .status = "dead", .result = "{}"};
+    assert_int_equal(rt_queue_complete(f.q, "w", &c, 1, on_verdicts, NULL, why), RT_EINPUT);
+    assert_int_equal(rt_queue_get(f.q, "../x", on_get, NULL, why), RT_EINPUT);
+    rt_queue_options bad = {.prefix = "a}b"};
+    rt_redis_options ro = {.url = redis_url};
+    assert_null(rt_queue_new(&f.loop, &ro, &bad, why));
+    assert_non_null(strstr(why, "prefix"));
+    close_queue(&f);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_url_errors),
+        cmocka_unit_test(test_reconnect),
+        cmocka_unit_test(test_command_timeout),
+        cmocka_unit_test(test_paused_server),
+        cmocka_unit_test(test_errors_and_cap),
+        cmocka_unit_test(test_close_pending),
+        cmocka_unit_test(test_library_reload),
+        cmocka_unit_test(test_round_trip_priority),
+        cmocka_unit_test(test_batch),
+        cmocka_unit_test(test_dedup),
+        cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_deadline),
+        cmocka_unit_test(test_lease_expiry),
+        cmocka_unit_test(test_dead_letter),
+        cmocka_unit_test(test_team_cap),
+        cmocka_unit_test(test_watch),
+        cmocka_unit_test(test_list),
+        cmocka_unit_test(test_noeviction_check),
+        cmocka_unit_test(test_refused_at_once),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -1,0 +1,928 @@
+/* integrations/ig_api.c -- the /v1 HTTP API of `inquest serve` (docs/api.md): routes, tokens,
+ * submit with inputs checked before anything is queued, status and result with long polls,
+ * cancel, listings and the analyzer catalogue. The process around it is ig_cmd_serve.c; the
+ * queue underneath is runtime/rt_queue.h.
+ *
+ * Design notes. Every handler answers exactly once: at once for what it knows (a bad request, a
+ * refused token), or from a queue callback, which carries a small context naming the request.
+ * A long poll is a waiter filed under its analysis id: the results watch, its timer, the
+ * client going away and the server closing each end it, whichever comes first, and each of
+ * them takes it out of the table before answering, so it is answered once. */
+#define _GNU_SOURCE /* strncasecmp */
+#include <fnmatch.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/crypto.h>
+#include "ig_serve.h"
+#include "sdk.h"
+
+#define MAX_WAIT      60.0 /* seconds a long poll may hold */
+#define MAX_BATCH     RT_QUEUE_MAX_BATCH
+#define MAX_ID        64
+#define MAX_LABELS    64
+#define MAX_LABEL_LEN 1024
+#define MAX_DEDUP_KEY 512
+
+/* ---- small helpers ----------------------------------------------------------------------- */
+
+void ig_log(const char *level, const char *msg, json_t *fields) {
+    char ts[40];
+    json_t *line = fields ? fields : json_object();
+    rt_time_format(rt_wallclock(), ts);
+    json_object_set_new(line, "ts", json_string(ts));
+    json_object_set_new(line, "level", json_string(level));
+    json_object_set_new(line, "msg", json_string(msg));
+    char *text = json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS);
+    if (text)
+        fprintf(stderr, "%s\n", text);
+    free(text);
+    json_decref(line);
+}
+
+static bool path_is(const char *path, const char *want) {
+    return strcmp(path, want) == 0;
+}
+
+/* The rest of 'path' after 'prefix' when it starts with it and the rest is one non-empty segment
+ * (no '/'), else NULL. */
+static const char *segment_after(const char *path, const char *prefix) {
+    size_t n = strlen(prefix);
+    if (strncmp(path, prefix, n) != 0 || !path[n] || strchr(path + n, '/'))
+        return NULL;
+    return path + n;
+}
+
+static void set_time(json_t *o, const char *key, double t) {
+    char text[40];
+    if (t <= 0)
+        return;
+    rt_time_format(t, text);
+    json_object_set_new(o, key, json_string(text));
+}
+
+static char *analysis_url(const ig_serve *s, const char *id) {
+    size_t n = strlen(s->base_url) + strlen(id) + 32;
+    char *url = rt_xmalloc(n);
+    snprintf(url, n, "%s/v1/analyses/%s", s->base_url, id);
+    return url;
+}
+
+/* The errors of 'diag' as the API's "fields": [{ field, message }]. */
+static json_t *fields_json(const rt_diag *diag) {
+    json_t *fields = json_array(), *item;
+    size_t i;
+    json_array_foreach(diag->items, i, item) {
+        const char *field = json_string_value(json_object_get(item, "field"));
+        json_array_append_new(fields, json_pack("{s:s, s:O}", "field", field ? field : "",
+                                                "message", json_object_get(item, "message")));
+    }
+    return fields;
+}
+
+/* The error object of a refusal with every problem of 'diag' as "fields". */
+static json_t *refusal_json(const char *code, const rt_diag *diag) {
+    char message[64];
+    size_t n = rt_diag_count(diag);
+    snprintf(message, sizeof message, "%zu problem%s", n, n == 1 ? "" : "s");
+    return json_pack("{s:{s:s, s:s, s:o}}", "error", "code", code, "message", message, "fields",
+                     fields_json(diag));
+}
+
+/* Answers 'status' with the problems of 'diag'. rt_httpd_error has no "fields"; the server
+ * still counts the answer by its status class. */
+static void respond_fields(rt_httpd_req *req, int status, const char *code, const rt_diag *diag) {
+    rt_httpd_respond_json(req, status, refusal_json(code, diag));
+}
+
+/* 503 when Redis cannot take a command: clients retry after a second. */
+static void respond_unavailable(ig_serve *s, rt_httpd_req *req, const char *why) {
+    s->submit_refused_unavailable++;
+    rt_httpd_set_header(req, "Retry-After", "1");
+    rt_httpd_error(req, 503, "unavailable", "the queue is unavailable: %s",
+                   why && *why ? why : "Redis is not reachable");
+}
+
+/* Answers a queue callback's failure: 503 for Redis trouble, 500 for the rest. */
+static void respond_queue_error(ig_serve *s, rt_httpd_req *req, int rc, const char *msg) {
+    if (rc == RT_EBACKEND || rc == RT_ETIMEDOUT || rc == RT_ECANCELED)
+        respond_unavailable(s, req, msg);
+    else
+        rt_httpd_error(req, 500, "internal", "%s", msg && *msg ? msg : rt_strerror(rc));
+}
+
+/* ---- tokens ------------------------------------------------------------------------------ */
+
+/* The token 'req' presents, or NULL after answering 401. Without tokens configured, every
+ * request is allowed: '*token' is NULL and the result true. */
+static bool authenticate(ig_serve *s, rt_httpd_req *req, const ig_token **token) {
+    *token = NULL;
+    if (s->n_tokens == 0)
+        return true;
+    const char *h = rt_httpd_header(req, "Authorization");
+    if (h && strncasecmp(h, "Bearer ", 7) == 0) {
+        const char *presented = h + 7;
+        size_t len = strlen(presented);
+        for (size_t i = 0; i < s->n_tokens; i++)
+            if (s->tokens[i].secret && s->tokens[i].len == len &&
+                CRYPTO_memcmp(s->tokens[i].secret, presented, len) == 0) {
+                *token = &s->tokens[i];
+                return true;
+            }
+    }
+    rt_httpd_set_header(req, "WWW-Authenticate", "Bearer realm=\"inquest\"");
+    rt_httpd_error(req, 401, "unauthorized",
+                   h ? "the token is not valid"
+                     : "this server needs a token: Authorization: Bearer …");
+    return false;
+}
+
+/* True when 'token' (NULL: no tokens configured) may use the analyzer 'name' owned by 'team'. */
+static bool allows(const ig_token *token, const char *name, const char *team) {
+    if (!token)
+        return true;
+    const rt_token *t = token->config;
+    for (size_t i = 0; i < t->n_analyzers; i++)
+        if (fnmatch(t->analyzers[i], name, 0) == 0)
+            return true;
+    for (size_t i = 0; team && i < t->n_teams; i++)
+        if (strcmp(t->teams[i], team) == 0)
+            return true;
+    return false;
+}
+
+/* ---- the catalogue ----------------------------------------------------------------------- */
+
+static void add_to_catalog(const char *path, void *ud) {
+    ig_serve *s = ud;
+    wk_info info;
+    rt_diag diag = {0};
+    if (wk_inspect(s->engine, path, &info, &diag) != RT_OK) {
+        ig_log("warn", "analyzer does not load; it is left out of the catalogue",
+               json_pack("{s:s, s:O}", "path", path, "problems",
+                         diag.items ? diag.items : json_null()));
+        rt_diag_free(&diag);
+        return;
+    }
+    json_t *entry =
+        json_pack("{s:s, s:s*, s:s*, s:s*, s:O, s:o}", "name", info.name, "owner", info.owner,
+                  "description", info.description, "version", info.version, "tags", info.tags,
+                  "inputs", sdk_schema_to_json_schema(info.inputs, info.name));
+    if (entry)
+        json_object_set_new(s->catalog, info.name, entry);
+    wk_info_free(&info);
+}
+
+void ig_api_load_catalog(ig_serve *s) {
+    json_decref(s->catalog);
+    s->catalog = json_object();
+    wk_each_analyzer(s->engine, NULL, add_to_catalog, s);
+}
+
+static json_t *catalog_summary(const json_t *entry) {
+    json_t *copy = json_deep_copy(entry);
+    json_object_del(copy, "inputs");
+    return copy;
+}
+
+static void list_analyzers(ig_serve *s, rt_httpd_req *req, const ig_token *token) {
+    json_t *list = json_array(), *entry;
+    const char *name;
+    json_object_foreach(s->catalog, name, entry) {
+        const char *owner = json_string_value(json_object_get(entry, "owner"));
+        if (allows(token, name, owner))
+            json_array_append_new(list, catalog_summary(entry));
+    }
+    rt_httpd_respond_json(req, 200, json_pack("{s:o}", "analyzers", list));
+}
+
+static void describe_analyzer(ig_serve *s, rt_httpd_req *req, const ig_token *token,
+                              const char *raw_name) {
+    char name[256];
+    int n = rt_httpd_url_decode(raw_name, strlen(raw_name), false, name, sizeof name);
+    json_t *entry = n >= 0 ? json_object_get(s->catalog, name) : NULL;
+    const char *owner = json_string_value(json_object_get(entry, "owner"));
+    if (!entry || !allows(token, name, owner)) {
+        rt_httpd_error(req, 404, "not_found", "no analyzer named '%s'", n >= 0 ? name : raw_name);
+        return;
+    }
+    rt_httpd_respond_json(req, 200, json_incref(entry));
+}
+
+/* ---- submit ------------------------------------------------------------------------------ */
+
+/* One submission, checked and ready for the queue. Strings are owned. */
+typedef struct submission {
+    char *analyzer, *inputs, *dedup_key, *labels, *team;
+    rt_priority priority;
+    double deadline;
+} submission;
+
+static void submission_free(submission *sub) {
+    free(sub->analyzer);
+    free(sub->inputs);
+    free(sub->dedup_key);
+    free(sub->labels);
+    free(sub->team);
+}
+
+static const char *const submit_keys[] = {"analyzer", "inputs", "priority", "dedup_key",
+                                          "deadline", "labels", NULL};
+
+/* The optional string member 'key' of 'o': true when absent or a string, else a problem. */
+static bool optional_string(const json_t *o, const char *key, const char **out, rt_diag *diag) {
+    json_t *v = json_object_get(o, key);
+    *out = json_string_value(v);
+    if (v && !json_is_string(v)) {
+        rt_diag_add(diag, NULL, 0, key, "must be a string");
+        return false;
+    }
+    return true;
+}
+
+static void check_shape(const json_t *o, rt_diag *diag) {
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)o, key, v) {
+        size_t i = 0;
+        while (submit_keys[i] && strcmp(submit_keys[i], key) != 0)
+            i++;
+        if (!submit_keys[i])
+            rt_diag_add(diag, NULL, 0, key,
+                        "unknown field (expected analyzer, inputs, priority, dedup_key, deadline "
+                        "or labels)");
+    }
+    json_t *inputs = json_object_get(o, "inputs");
+    if (inputs && !json_is_object(inputs))
+        rt_diag_add(diag, NULL, 0, "inputs", "must be an object");
+    json_t *labels = json_object_get(o, "labels");
+    if (labels && !json_is_object(labels))
+        rt_diag_add(diag, NULL, 0, "labels", "must be an object of strings");
+    else if (labels && json_object_size(labels) > MAX_LABELS)
+        rt_diag_add(diag, NULL, 0, "labels", "at most %d labels", MAX_LABELS);
+    json_object_foreach(labels, key, v) {
+        if (!json_is_string(v) || json_string_length(v) > MAX_LABEL_LEN)
+            rt_diag_add(diag, NULL, 0, "labels", "'%s' must be a string of at most %d bytes", key,
+                        MAX_LABEL_LEN);
+    }
+}
+
+static void parse_options(const json_t *o, submission *sub, rt_diag *diag) {
+    const char *priority = NULL, *dedup = NULL, *deadline = NULL;
+    char why[256];
+    sub->priority = RT_PRIORITY_INTERACTIVE;
+    if (optional_string(o, "priority", &priority, diag) && priority &&
+        rt_priority_parse(priority, &sub->priority) != 0)
+        rt_diag_add(diag, NULL, 0, "priority", "must be interactive, alert or batch");
+    if (optional_string(o, "dedup_key", &dedup, diag) && dedup) {
+        if (!*dedup || strlen(dedup) > MAX_DEDUP_KEY)
+            rt_diag_add(diag, NULL, 0, "dedup_key", "must hold 1 to %d bytes", MAX_DEDUP_KEY);
+        else
+            sub->dedup_key = rt_xstrdup(dedup);
+    }
+    if (optional_string(o, "deadline", &deadline, diag) && deadline) {
+        double now = rt_wallclock(), d = 0;
+        if (rt_duration_parse(deadline, &d, why) == 0 && d > 0)
+            sub->deadline = now + d;
+        else if (rt_time_parse(deadline, now, &sub->deadline, why) != 0)
+            rt_diag_add(diag, NULL, 0, "deadline", "must be a duration (5m) or a time (RFC 3339)");
+    }
+}
+
+/* Adds the problems wk_validate found ('rc' what it returned) to 'diag', input fields as
+ * "inputs.NAME". */
+static void add_input_problems(const rt_diag *problems, int rc, rt_diag *diag) {
+    json_t *item;
+    size_t i;
+    json_array_foreach(problems->items, i, item) {
+        const char *field = json_string_value(json_object_get(item, "field"));
+        char path[300];
+        snprintf(path, sizeof path, "inputs%s%s", field ? "." : "", field ? field : "");
+        rt_diag_add(diag, NULL, 0, rc == RT_EINPUT ? path : "analyzer", "%s",
+                    json_string_value(json_object_get(item, "message")));
+    }
+}
+
+/* Checks one submission object 'o' into 'sub': shape, options, token, the analyzer and its
+ * inputs. Returns 0, or the HTTP status of the refusal with its problems in 'diag' and the
+ * error code in '*code'. */
+static int check_submission(ig_serve *s, const ig_token *token, const json_t *o, submission *sub,
+                            const char **code, rt_diag *diag) {
+    *code = "bad_request";
+    if (!json_is_object(o)) {
+        rt_diag_add(diag, NULL, 0, NULL, "a submission is a JSON object");
+        return 400;
+    }
+    const char *analyzer = NULL;
+    if (!optional_string(o, "analyzer", &analyzer, diag) || !analyzer)
+        rt_diag_add(diag, NULL, 0, "analyzer", "required: the analyzer's name");
+    check_shape(o, diag);
+    parse_options(o, sub, diag);
+    size_t shape_problems = rt_diag_count(diag);
+    if (!analyzer)
+        return 400;
+    /* The inputs are checked even when the request has other problems: all of them at once. */
+    const wk_info *info = NULL;
+    rt_diag problems = {0};
+    json_t *inputs = json_object_get(o, "inputs");
+    int rc = wk_validate(s->engine, analyzer, json_is_object(inputs) ? inputs : NULL, 0, &info,
+                         &problems);
+    bool forbidden = rc == RT_OK && !allows(token, info->name, info->owner);
+    if (rc == RT_ENOTFOUND || forbidden) {
+        rt_diag_add(diag, NULL, 0, "analyzer", "no analyzer named '%s'%s", analyzer,
+                    forbidden ? " that this token may use" : "");
+        *code = forbidden ? "forbidden" : "unknown_analyzer";
+        rt_diag_free(&problems);
+        return forbidden ? 403 : 400;
+    }
+    add_input_problems(&problems, rc, diag);
+    rt_diag_free(&problems);
+    if (rt_diag_count(diag)) {
+        *code = shape_problems    ? "bad_request"
+                : rc == RT_EINPUT ? "invalid_inputs"
+                                  : "invalid_analyzer";
+        return 400;
+    }
+    json_t *empty = inputs ? NULL : json_object();
+    sub->analyzer = rt_xstrdup(info->name);
+    sub->team = info->owner ? rt_xstrdup(info->owner) : NULL;
+    sub->inputs = rt_json_canonical(inputs ? inputs : empty);
+    json_decref(empty);
+    json_t *labels = json_object_get(o, "labels");
+    sub->labels = labels ? rt_json_canonical(labels) : NULL;
+    return 0;
+}
+
+static void to_request(const ig_serve *s, const submission *sub, rt_queue_request *r) {
+    memset(r, 0, sizeof *r);
+    r->analyzer = sub->analyzer;
+    r->inputs = sub->inputs;
+    r->priority = sub->priority;
+    r->dedup_key = sub->dedup_key;
+    r->dedup_window = s->config->queue.dedup_window;
+    r->deadline = sub->deadline;
+    r->team = sub->team;
+    r->labels = sub->labels;
+}
+
+static json_t *accepted_json(const ig_serve *s, const rt_queue_submitted *out) {
+    char *url = analysis_url(s, out->id);
+    json_t *o = json_pack("{s:s, s:s, s:b, s:s}", "id", out->id, "status", "queued", "deduplicated",
+                          out->deduplicated, "url", url);
+    free(url);
+    return o;
+}
+
+/* What a submit carries through the queue's callback. */
+typedef struct submit_call {
+    ig_serve *s;
+    rt_httpd_req *req;
+    submission *subs; /* owned, 'n' */
+    size_t n;
+    json_t *answers; /* batch: one per submission, refusals already in place; NULL: single */
+    size_t *slots;   /* batch: where each queued submission's answer goes */
+} submit_call;
+
+static void submit_call_free(submit_call *c) {
+    for (size_t i = 0; i < c->n; i++)
+        submission_free(&c->subs[i]);
+    free(c->subs);
+    free(c->slots);
+    json_decref(c->answers);
+    free(c);
+}
+
+static void submitted(int rc, const char *msg, const rt_queue_submitted *out, size_t n, void *ud) {
+    submit_call *c = ud;
+    if (rc != RT_OK)
+        respond_queue_error(c->s, c->req, rc, msg);
+    else if (!c->answers) {
+        char location[80];
+        snprintf(location, sizeof location, "/v1/analyses/%s", out[0].id);
+        rt_httpd_set_header(c->req, "Location", location);
+        rt_httpd_respond_json(c->req, 202, accepted_json(c->s, &out[0]));
+    } else {
+        for (size_t i = 0; i < n; i++)
+            json_array_set_new(c->answers, c->slots[i], accepted_json(c->s, &out[i]));
+        rt_httpd_respond_json(c->req, 200, json_pack("{s:O}", "analyses", c->answers));
+    }
+    submit_call_free(c);
+}
+
+/* Sends the checked submissions of 'c' to the queue; answers at once when it cannot take them. */
+static void enqueue(submit_call *c) {
+    char why[256] = "";
+    rt_queue_request *reqs = rt_xcalloc(c->n ? c->n : 1, sizeof *reqs);
+    for (size_t i = 0; i < c->n; i++)
+        to_request(c->s, &c->subs[i], &reqs[i]);
+    int rc = rt_queue_submit(c->s->queue, reqs, c->n, submitted, c, why);
+    free(reqs);
+    if (rc != RT_OK) {
+        if (rc == RT_EBACKEND || rc == RT_ELIMIT)
+            respond_unavailable(c->s, c->req, why);
+        else
+            rt_httpd_error(c->req, 500, "internal", "%s", why);
+        submit_call_free(c);
+    }
+}
+
+/* Parses the request body as JSON; NULL after answering 400. */
+static json_t *body_json(rt_httpd_req *req) {
+    json_error_t error;
+    json_t *body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &error);
+    if (!body)
+        rt_httpd_error(req, 400, "bad_request",
+                       "the body is not valid JSON: %s (line %d, column %d)", error.text,
+                       error.line, error.column);
+    return body;
+}
+
+static void submit_one(ig_serve *s, rt_httpd_req *req, const ig_token *token) {
+    json_t *body = body_json(req);
+    if (!body)
+        return;
+    submit_call *c = rt_xcalloc(1, sizeof *c);
+    c->s = s;
+    c->req = req;
+    c->subs = rt_xcalloc(1, sizeof *c->subs);
+    c->n = 1;
+    rt_diag diag = {0};
+    const char *code;
+    int status = check_submission(s, token, body, &c->subs[0], &code, &diag);
+    json_decref(body);
+    if (status) {
+        respond_fields(req, status, code, &diag);
+        rt_diag_free(&diag);
+        submit_call_free(c);
+        return;
+    }
+    enqueue(c);
+}
+
+static void submit_batch(ig_serve *s, rt_httpd_req *req, const ig_token *token) {
+    json_t *body = body_json(req);
+    if (!body)
+        return;
+    json_t *list = json_object_get(body, "analyses");
+    if (!json_is_array(list) || json_array_size(list) == 0 || json_array_size(list) > MAX_BATCH) {
+        json_decref(body);
+        rt_httpd_error(req, 400, "bad_request", "expected {\"analyses\": [ … ]} with 1 to %d items",
+                       MAX_BATCH);
+        return;
+    }
+    size_t total = json_array_size(list);
+    submit_call *c = rt_xcalloc(1, sizeof *c);
+    c->s = s;
+    c->req = req;
+    c->subs = rt_xcalloc(total, sizeof *c->subs);
+    c->slots = rt_xcalloc(total, sizeof *c->slots);
+    c->answers = json_array();
+    for (size_t i = 0; i < total; i++) {
+        rt_diag diag = {0};
+        const char *code;
+        json_array_append_new(c->answers, json_null());
+        if (check_submission(s, token, json_array_get(list, i), &c->subs[c->n], &code, &diag)) {
+            json_array_set_new(c->answers, i, refusal_json(code, &diag));
+            submission_free(&c->subs[c->n]);
+            memset(&c->subs[c->n], 0, sizeof c->subs[c->n]);
+        } else
+            c->slots[c->n++] = i;
+        rt_diag_free(&diag);
+    }
+    json_decref(body);
+    if (c->n == 0) {
+        rt_httpd_respond_json(req, 200, json_pack("{s:O}", "analyses", c->answers));
+        submit_call_free(c);
+        return;
+    }
+    enqueue(c);
+}
+
+/* ---- one analysis: status, result, long poll, cancel --------------------------------------- */
+
+/* The API's view of 'a', with its result spliced in as the raw JSON text the worker stored (no
+ * parse and dump of a result that may be large). Returns a malloc'd text. */
+static char *analysis_text(const ig_serve *s, const rt_queue_analysis *a, bool with_result) {
+    json_t *labels = *a->labels ? json_loads(a->labels, 0, NULL) : NULL;
+    char *url = analysis_url(s, a->id);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:i, s:s}", "id", a->id, "analyzer",
+                          a->analyzer, "status", a->status, "priority", a->priority, "labels",
+                          labels ? labels : json_object(), "deliveries", a->deliveries, "url", url);
+    free(url);
+    set_time(o, "submitted_at", a->submitted_at);
+    set_time(o, "started_at", a->started_at);
+    set_time(o, "finished_at", a->finished_at);
+    set_time(o, "deadline", a->deadline);
+    if (a->cancelling)
+        json_object_set_new(o, "cancelling", json_true());
+    if (*a->message)
+        json_object_set_new(o, "error", json_string(a->message));
+    char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    if (!with_result || !a->result || !text)
+        return text;
+    size_t n = strlen(text);
+    char *full = rt_xmalloc(n + a->result_len + 16);
+    memcpy(full, text, n - 1); /* without the closing brace */
+    memcpy(full + n - 1, ",\"result\":", 10);
+    memcpy(full + n + 9, a->result, a->result_len);
+    memcpy(full + n + 9 + a->result_len, "}", 2);
+    free(text);
+    return full;
+}
+
+static bool finished(const rt_queue_analysis *a) {
+    return strcmp(a->status, "queued") != 0 && strcmp(a->status, "running") != 0;
+}
+
+struct ig_waiter {
+    ig_waiter *next;
+    ig_serve *s;
+    rt_httpd_req *req;
+    const ig_token *token;
+    char id[MAX_ID + 1];
+    uv_timer_t timer;
+};
+
+typedef struct get_call {
+    ig_serve *s;
+    rt_httpd_req *req;
+    const ig_token *token;
+    double wait; /* seconds the client may wait for the end; 0: answer now */
+} get_call;
+
+static size_t bucket_of(const char *id) {
+    size_t h = 5381;
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+        h = h * 33 + *p;
+    return h % IG_WAITER_BUCKETS;
+}
+
+/* Takes 'w' out of the table; false when it was not there (answered already). */
+static bool unfile(ig_waiter *w) {
+    for (ig_waiter **p = &w->s->waiters[bucket_of(w->id)]; *p; p = &(*p)->next)
+        if (*p == w) {
+            *p = w->next;
+            w->s->n_waiters--;
+            return true;
+        }
+    return false;
+}
+
+static void free_waiter(uv_handle_t *h) {
+    free(h->data);
+}
+
+static void get_analysis(ig_serve *s, rt_httpd_req *req, const ig_token *token, const char *id,
+                         double wait);
+
+/* Ends 'w' once: out of the table, its timer closed; false when it had ended already. */
+static bool end_waiter(ig_waiter *w) {
+    if (!unfile(w))
+        return false;
+    uv_timer_stop(&w->timer);
+    rt_httpd_on_abort(w->req, NULL, NULL);
+    uv_close((uv_handle_t *)&w->timer, free_waiter);
+    return true;
+}
+
+/* Answers 'w' with what the queue knows now. */
+static void wake(ig_waiter *w) {
+    if (end_waiter(w))
+        get_analysis(w->s, w->req, w->token, w->id, 0);
+}
+
+static void waited_long_enough(uv_timer_t *timer) {
+    wake(timer->data);
+}
+
+static void client_left(rt_httpd_req *req, void *ud) {
+    if (end_waiter(ud)) /* the answer only frees the request now */
+        rt_httpd_error(req, 499, "client_closed", "the client went away");
+}
+
+static void file_waiter(ig_serve *s, rt_httpd_req *req, const ig_token *token, const char *id,
+                        double wait) {
+    ig_waiter *w = rt_xcalloc(1, sizeof *w);
+    w->s = s;
+    w->req = req;
+    w->token = token;
+    snprintf(w->id, sizeof w->id, "%s", id);
+    uv_timer_init(s->loop, &w->timer);
+    w->timer.data = w;
+    uv_timer_start(&w->timer, waited_long_enough, (uint64_t)(wait * 1000), 0);
+    size_t b = bucket_of(id);
+    w->next = s->waiters[b];
+    s->waiters[b] = w;
+    s->n_waiters++;
+    rt_httpd_on_abort(req, client_left, w);
+}
+
+void ig_api_finished(const char *id, const char *analyzer, const char *status, void *ud) {
+    ig_serve *s = ud;
+    (void)analyzer, (void)status;
+    s->finished_seen++;
+    ig_waiter *w = s->waiters[bucket_of(id)];
+    while (w) {
+        ig_waiter *next = w->next;
+        if (strcmp(w->id, id) == 0)
+            wake(w);
+        w = next;
+    }
+}
+
+void ig_api_release_waiters(ig_serve *s) {
+    for (size_t b = 0; b < IG_WAITER_BUCKETS; b++)
+        while (s->waiters[b])
+            wake(s->waiters[b]);
+}
+
+static void got_analysis(int rc, const char *msg, const rt_queue_analysis *a, void *ud) {
+    get_call *c = ud;
+    if (rc == RT_ENOTFOUND || (rc == RT_OK && !allows(c->token, a->analyzer, a->team)))
+        rt_httpd_error(c->req, 404, "not_found", "no analysis with this id (or it has expired)");
+    else if (rc != RT_OK)
+        respond_queue_error(c->s, c->req, rc, msg);
+    else if (c->wait > 0 && !finished(a) && !c->s->draining)
+        file_waiter(c->s, c->req, c->token, a->id, c->wait);
+    else {
+        char *text = analysis_text(c->s, a, true);
+        rt_httpd_respond(c->req, 200, "application/json", text, strlen(text));
+        free(text);
+    }
+    free(c);
+}
+
+static void get_analysis(ig_serve *s, rt_httpd_req *req, const ig_token *token, const char *id,
+                         double wait) {
+    char why[256] = "";
+    get_call *c = rt_xcalloc(1, sizeof *c);
+    *c = (get_call){.s = s, .req = req, .token = token, .wait = wait};
+    int rc = rt_queue_get(s->queue, id, got_analysis, c, why);
+    if (rc != RT_OK) {
+        free(c);
+        if (rc == RT_EINPUT)
+            rt_httpd_error(req, 404, "not_found", "no analysis with this id");
+        else
+            respond_unavailable(s, req, why);
+    }
+}
+
+/* ?wait=DURATION, at most MAX_WAIT; 0 when absent. -1 after answering 400. */
+static double wait_param(rt_httpd_req *req) {
+    char text[32], why[128];
+    double wait = 0;
+    int n = rt_httpd_query(req, "wait", text, sizeof text);
+    if (n == RT_ENOTFOUND)
+        return 0;
+    if (n < 0 || rt_duration_parse(text, &wait, why) != 0 || wait < 0) {
+        rt_httpd_error(req, 400, "bad_request", "wait must be a duration such as 30s");
+        return -1;
+    }
+    return wait > MAX_WAIT ? MAX_WAIT : wait;
+}
+
+typedef struct cancel_call {
+    ig_serve *s;
+    rt_httpd_req *req;
+    const ig_token *token;
+    char id[MAX_ID + 1];
+} cancel_call;
+
+static void cancelled(int rc, const char *msg, rt_queue_cancel_outcome outcome, const char *status,
+                      void *ud) {
+    cancel_call *c = ud;
+    if (rc == RT_ENOTFOUND)
+        rt_httpd_error(c->req, 404, "not_found", "no analysis with this id (or it has expired)");
+    else if (rc != RT_OK)
+        respond_queue_error(c->s, c->req, rc, msg);
+    else if (outcome == RT_CANCEL_FINISHED)
+        rt_httpd_error(c->req, 409, "conflict", "the analysis has finished (status %s)", status);
+    else
+        rt_httpd_respond_json(c->req, 202,
+                              json_pack("{s:s, s:s, s:b}", "id", c->id, "status",
+                                        outcome == RT_CANCEL_DONE ? "cancelled" : "running",
+                                        "cancelling", outcome == RT_CANCEL_FLAGGED));
+    free(c);
+}
+
+/* Cancels after checking, with a get, that the token may see the analysis. */
+static void cancel_checked(int rc, const char *msg, const rt_queue_analysis *a, void *ud) {
+    cancel_call *c = ud;
+    char why[256] = "";
+    if (rc == RT_ENOTFOUND || (rc == RT_OK && !allows(c->token, a->analyzer, a->team)))
+        rt_httpd_error(c->req, 404, "not_found", "no analysis with this id (or it has expired)");
+    else if (rc != RT_OK)
+        respond_queue_error(c->s, c->req, rc, msg);
+    else if ((rc = rt_queue_cancel(c->s->queue, c->id, cancelled, c, why)) == RT_OK)
+        return;
+    else
+        respond_unavailable(c->s, c->req, why);
+    free(c);
+}
+
+static void cancel_analysis(ig_serve *s, rt_httpd_req *req, const ig_token *token, const char *id) {
+    char why[256] = "";
+    cancel_call *c = rt_xcalloc(1, sizeof *c);
+    c->s = s;
+    c->req = req;
+    c->token = token;
+    snprintf(c->id, sizeof c->id, "%s", id);
+    if (rt_queue_get(s->queue, id, cancel_checked, c, why) != RT_OK) {
+        free(c);
+        respond_unavailable(s, req, why);
+    }
+}
+
+/* ---- listings ---------------------------------------------------------------------------- */
+
+typedef struct list_call {
+    ig_serve *s;
+    rt_httpd_req *req;
+    const ig_token *token;
+} list_call;
+
+static void listed(int rc, const char *msg, const rt_queue_analysis *items, size_t n,
+                   const char *next_cursor, void *ud) {
+    list_call *c = ud;
+    if (rc != RT_OK) {
+        respond_queue_error(c->s, c->req, rc, msg);
+        free(c);
+        return;
+    }
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++) {
+        if (!allows(c->token, items[i].analyzer, items[i].team))
+            continue;
+        char *text = analysis_text(c->s, &items[i], false);
+        json_array_append_new(list, json_loads(text, 0, NULL));
+        free(text);
+    }
+    json_t *body = json_pack("{s:o}", "analyses", list);
+    if (next_cursor)
+        json_object_set_new(body, "next_cursor", json_string(next_cursor));
+    rt_httpd_respond_json(c->req, 200, body);
+    free(c);
+}
+
+/* ?limit= from 1 to 500; 0 after answering 400. */
+static size_t limit_param(rt_httpd_req *req) {
+    char text[16];
+    int n = rt_httpd_query(req, "limit", text, sizeof text);
+    if (n == RT_ENOTFOUND)
+        return 50;
+    char *end = NULL;
+    long limit = n > 0 ? strtol(text, &end, 10) : 0;
+    if (n <= 0 || *end || limit < 1 || limit > 500) {
+        rt_httpd_error(req, 400, "bad_request", "limit must be a whole number from 1 to 500");
+        return 0;
+    }
+    return (size_t)limit;
+}
+
+static void list_analyses(ig_serve *s, rt_httpd_req *req, const ig_token *token) {
+    char status[64], analyzer[256], cursor[128], why[256] = "";
+    rt_queue_filter f = {0};
+    if (!(f.limit = limit_param(req)))
+        return;
+    if (rt_httpd_query(req, "status", status, sizeof status) > 0)
+        f.status = status;
+    if (rt_httpd_query(req, "analyzer", analyzer, sizeof analyzer) > 0)
+        f.analyzer = analyzer;
+    if (rt_httpd_query(req, "cursor", cursor, sizeof cursor) > 0)
+        f.cursor = cursor;
+    list_call *c = rt_xcalloc(1, sizeof *c);
+    *c = (list_call){.s = s, .req = req, .token = token};
+    int rc = rt_queue_list(s->queue, &f, listed, c, why);
+    if (rc != RT_OK) {
+        free(c);
+        if (rc == RT_EINPUT)
+            rt_httpd_error(req, 400, "bad_request", "%s", why);
+        else
+            respond_unavailable(s, req, why);
+    }
+}
+
+static void dead_listed(int rc, const char *msg, const rt_queue_dead *items, size_t n,
+                        const char *next_cursor, void *ud) {
+    list_call *c = ud;
+    if (rc != RT_OK) {
+        respond_queue_error(c->s, c->req, rc, msg);
+        free(c);
+        return;
+    }
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++) {
+        if (!allows(c->token, items[i].analyzer, items[i].team))
+            continue;
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i}", "id", items[i].id, "analyzer",
+                              items[i].analyzer, "priority", items[i].priority, "reason",
+                              items[i].reason, "deliveries", items[i].deliveries);
+        set_time(o, "at", items[i].at);
+        json_array_append_new(list, o);
+    }
+    json_t *body = json_pack("{s:o}", "dead_letters", list);
+    if (next_cursor)
+        json_object_set_new(body, "next_cursor", json_string(next_cursor));
+    rt_httpd_respond_json(c->req, 200, body);
+    free(c);
+}
+
+static void list_dead(ig_serve *s, rt_httpd_req *req, const ig_token *token) {
+    char cursor[128], why[256] = "";
+    size_t limit = limit_param(req);
+    if (!limit)
+        return;
+    bool has_cursor = rt_httpd_query(req, "cursor", cursor, sizeof cursor) > 0;
+    list_call *c = rt_xcalloc(1, sizeof *c);
+    *c = (list_call){.s = s, .req = req, .token = token};
+    if (rt_queue_dead_letters(s->queue, has_cursor ? cursor : NULL, limit, dead_listed, c, why) !=
+        RT_OK) {
+        free(c);
+        respond_unavailable(s, req, why);
+    }
+}
+
+/* ---- routing ----------------------------------------------------------------------------- */
+
+static void method_not_allowed(rt_httpd_req *req, const char *allow) {
+    rt_httpd_set_header(req, "Allow", allow);
+    rt_httpd_error(req, 405, "method_not_allowed", "%s is not allowed here (allowed: %s)",
+                   req->method, allow);
+}
+
+static bool is_get(const rt_httpd_req *req) {
+    return strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+}
+
+/* /healthz, /readyz, /metrics: no token, for probes and Prometheus. */
+static bool operations(ig_serve *s, rt_httpd_req *req) {
+    if (path_is(req->path, "/healthz"))
+        rt_httpd_respond_json(req, 200, json_pack("{s:s}", "status", "ok"));
+    else if (path_is(req->path, "/readyz")) {
+        if (rt_queue_is_up(s->queue) && !s->draining)
+            rt_httpd_respond_json(req, 200, json_pack("{s:s}", "status", "ready"));
+        else
+            rt_httpd_error(req, 503, "unavailable", "not ready: %s",
+                           s->draining ? "draining" : rt_queue_error(s->queue));
+    } else if (path_is(req->path, "/metrics"))
+        ig_metrics_respond(s, req);
+    else
+        return false;
+    return true;
+}
+
+static void analyses_route(ig_serve *s, rt_httpd_req *req, const ig_token *token) {
+    if (path_is(req->path, "/v1/analyses")) {
+        if (strcmp(req->method, "POST") == 0)
+            submit_one(s, req, token);
+        else if (is_get(req))
+            list_analyses(s, req, token);
+        else
+            method_not_allowed(req, "GET, POST");
+        return;
+    }
+    const char *id = segment_after(req->path, "/v1/analyses/");
+    if (!id || strlen(id) > MAX_ID) {
+        rt_httpd_error(req, 404, "not_found", "no such path: %s", req->path);
+        return;
+    }
+    double wait = is_get(req) ? wait_param(req) : 0;
+    if (wait < 0)
+        return;
+    if (is_get(req))
+        get_analysis(s, req, token, id, wait);
+    else if (strcmp(req->method, "DELETE") == 0)
+        cancel_analysis(s, req, token, id);
+    else
+        method_not_allowed(req, "GET, DELETE");
+}
+
+void ig_api_handle(rt_httpd_req *req, void *ud) {
+    ig_serve *s = ud;
+    const ig_token *token = NULL;
+    if (operations(s, req) || !authenticate(s, req, &token))
+        return;
+    bool submits = strcmp(req->method, "POST") == 0;
+    if (submits && s->draining) {
+        rt_httpd_set_header(req, "Retry-After", "1");
+        rt_httpd_error(req, 503, "unavailable", "the server is shutting down");
+    } else if (path_is(req->path, "/v1/analyses:batch")) {
+        if (submits)
+            submit_batch(s, req, token);
+        else
+            method_not_allowed(req, "POST");
+    } else if (strncmp(req->path, "/v1/analyses", 12) == 0)
+        analyses_route(s, req, token);
+    else if (path_is(req->path, "/v1/dead-letters"))
+        is_get(req) ? list_dead(s, req, token) : method_not_allowed(req, "GET");
+    else if (path_is(req->path, "/v1/analyzers"))
+        is_get(req) ? list_analyzers(s, req, token) : method_not_allowed(req, "GET");
+    else if (segment_after(req->path, "/v1/analyzers/"))
+        is_get(req) ? describe_analyzer(s, req, token, segment_after(req->path, "/v1/analyzers/"))
+                    : method_not_allowed(req, "GET");
+    else
+        rt_httpd_error(req, 404, "not_found", "no such path: %s", req->path);
+}

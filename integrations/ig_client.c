@@ -1,0 +1,517 @@
+/* integrations/ig_client.c -- the command line's client of the HTTP API (docs/api.md): one
+ * blocking libcurl easy handle per client, bounded answers parsed with jansson, and the API's
+ * errors turned into messages and exit codes. The commands that use it are in ig_cmd_client.c
+ * and ig_cmd_run.c; the analyses' own HTTP client (libcurl multi on libuv) is runtime/rt_http.c. */
+#define _POSIX_C_SOURCE 200809L /* nanosleep, strncasecmp */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <curl/curl.h>
+#include "rt.h"
+#include "ig_cli.h"
+#include "ig_client.h"
+
+/* An answer over this many bytes is refused: the largest result the engine writes is capped
+ * below it (ig_cmd_run.c's MAX_RESULT_BYTES), so anything bigger is not the API. */
+#define MAX_ANSWER_BYTES ((size_t)256 << 20)
+#define MAX_TOKEN_BYTES  (64 * 1024)
+#define CONNECT_TIMEOUT  10.0 /* seconds to open a connection (TLS included) */
+#define CALL_TIMEOUT     60.0 /* seconds for a whole call that does not long-poll */
+/* A long poll's call may take the wait it asked for plus this, for the server's own work. */
+#define WAIT_MARGIN 30.0
+/* A server that answers a long poll at once (one that does not hold it, or a proxy that cuts
+ * it) is asked again only after this many seconds, so that waiting is never a busy loop. */
+#define MIN_POLL_INTERVAL 1.0
+
+struct ig_client {
+    const char *cmd;    /* "submit", … (static) */
+    char *base;         /* the base URL, without trailing '/' (owned) */
+    char *shown;        /* 'base' without user:password, for messages (owned) */
+    char *auth;         /* "Authorization: Bearer …", or NULL (owned; never printed) */
+    const char *source; /* where the token came from, for messages: never the token itself */
+    CURL *curl;
+};
+
+/* ---- Making a client ----------------------------------------------------------------------- */
+
+/* 'url' without the user:password@ of its authority, so that messages never show a secret. */
+static char *shown_url(const char *url) {
+    const char *authority = strstr(url, "://");
+    authority = authority ? authority + 3 : url;
+    const char *at = strchr(authority, '@');
+    const char *end = authority + strcspn(authority, "/?#");
+    if (!at || at > end)
+        return rt_xstrdup(url);
+    size_t head = (size_t)(authority - url), n = strlen(url) + 1;
+    char *out = rt_xmalloc(n);
+    snprintf(out, n, "%.*s%s", (int)head, url, at + 1);
+    return out;
+}
+
+static int set_server(ig_client *c, const char *server) {
+    if (!server || !*server)
+        server = getenv("INQUEST_URL");
+    if (!server || !*server)
+        server = IG_DEFAULT_SERVER;
+    if (strncasecmp(server, "http://", 7) != 0 && strncasecmp(server, "https://", 8) != 0)
+        return ig_usage_error(c->cmd, "the server must be an http:// or https:// URL (got \"%s\")",
+                              server);
+    size_t len = strlen(server);
+    while (len > 0 && server[len - 1] == '/')
+        len--; /* the API's paths start with '/' */
+    c->base = rt_xstrndup(server, len);
+    c->shown = shown_url(c->base);
+    return IG_EXIT_OK;
+}
+
+/* A bearer token must fit on one header line: control characters (a second line, say) would
+ * let the file add headers of its own. */
+static int token_printable(const char *token, size_t len) {
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)token[i] < 0x20 || token[i] == 0x7f)
+            return 0;
+    return len > 0;
+}
+
+static void set_auth(ig_client *c, const char *token, size_t len) {
+    const char prefix[] = "Authorization: Bearer ";
+    c->auth = rt_xmalloc(sizeof prefix + len);
+    memcpy(c->auth, prefix, sizeof prefix - 1);
+    memcpy(c->auth + sizeof prefix - 1, token, len);
+    c->auth[sizeof prefix - 1 + len] = '\0';
+}
+
+static int read_token_file(ig_client *c, const char *path) {
+    char why[256], *data = NULL;
+    size_t len = 0;
+    if (rt_file_read(path, MAX_TOKEN_BYTES, &data, &len, why) != RT_OK)
+        return ig_usage_error(c->cmd, "cannot read the token: %s", why);
+    if (len > 0 && data[len - 1] == '\n') /* as editors and `echo` leave it */
+        len--;
+    if (len > 0 && data[len - 1] == '\r')
+        len--;
+    int ok = token_printable(data, len);
+    if (ok)
+        set_auth(c, data, len);
+    memset(data, 0, len); /* the secret does not linger on the heap */
+    free(data);
+    if (!ok)
+        return ig_usage_error(c->cmd,
+                              "the token file %s is empty or holds more than one line "
+                              "(or a control character)",
+                              path);
+    return IG_EXIT_OK;
+}
+
+/* The token: --token-file, else $INQUEST_TOKEN, else $INQUEST_TOKEN_FILE; none is fine (a
+ * server without a `tokens` section asks for none). */
+static int set_token(ig_client *c, const char *token_file) {
+    const char *env = getenv("INQUEST_TOKEN");
+    if (token_file && *token_file) {
+        c->source = "the token of --token-file";
+        return read_token_file(c, token_file);
+    }
+    if (env && *env) {
+        if (!token_printable(env, strlen(env)))
+            return ig_usage_error(c->cmd, "$INQUEST_TOKEN holds a line break or control character");
+        c->source = "the token of $INQUEST_TOKEN";
+        set_auth(c, env, strlen(env));
+        return IG_EXIT_OK;
+    }
+    if ((token_file = getenv("INQUEST_TOKEN_FILE")) && *token_file) {
+        c->source = "the token of $INQUEST_TOKEN_FILE";
+        return read_token_file(c, token_file);
+    }
+    return IG_EXIT_OK;
+}
+
+int ig_client_new(const char *cmd, const ig_client_options *options, ig_client **out) {
+    static int curl_ready;
+    ig_client *c = rt_xcalloc(1, sizeof *c);
+    c->cmd = cmd;
+    int code = set_server(c, options->server);
+    if (code == IG_EXIT_OK)
+        code = set_token(c, options->token_file);
+    if (code == IG_EXIT_OK && !curl_ready) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            fprintf(stderr, "inquest %s: cannot initialise libcurl\n", cmd);
+            code = IG_EXIT_SERVER;
+        }
+        curl_ready = code == IG_EXIT_OK;
+    }
+    if (code == IG_EXIT_OK && !(c->curl = curl_easy_init())) {
+        fprintf(stderr, "inquest %s: cannot initialise libcurl\n", cmd);
+        code = IG_EXIT_SERVER;
+    }
+    if (code != IG_EXIT_OK) {
+        ig_client_free(c);
+        c = NULL;
+    }
+    *out = c;
+    return code;
+}
+
+void ig_client_free(ig_client *c) {
+    if (!c)
+        return;
+    if (c->curl)
+        curl_easy_cleanup(c->curl);
+    if (c->auth)
+        memset(c->auth, 0, strlen(c->auth));
+    free(c->auth);
+    free(c->base);
+    free(c->shown);
+    free(c);
+}
+
+const char *ig_client_url(const ig_client *c) {
+    return c->shown;
+}
+
+char *ig_url_escape(const char *text) {
+    char *escaped = curl_easy_escape(NULL, text, 0);
+    if (!escaped) {
+        fprintf(stderr, "inquest: out of memory\n");
+        abort();
+    }
+    char *copy = rt_xstrdup(escaped); /* so that the caller frees it with free() */
+    curl_free(escaped);
+    return copy;
+}
+
+/* ---- One call ------------------------------------------------------------------------------ */
+
+/* The answer's body: a buffer with a cap, as everything from the network (STYLE.md). */
+typedef struct answer_buf {
+    char *data;
+    size_t len, cap;
+    int too_big;
+} answer_buf;
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata) {
+    answer_buf *b = userdata;
+    size_t n = size * nmemb;
+    if (n > MAX_ANSWER_BYTES - b->len) {
+        b->too_big = 1;
+        return 0; /* curl ends the call with CURLE_WRITE_ERROR */
+    }
+    if (b->len + n + 1 > b->cap) {
+        size_t want = b->cap ? b->cap : 16384;
+        while (want < b->len + n + 1)
+            want *= 2;
+        char *grown = realloc(b->data, want); /* the size comes from the server: try */
+        if (!grown) {
+            b->too_big = 1;
+            return 0;
+        }
+        b->data = grown;
+        b->cap = want;
+    }
+    memcpy(b->data + b->len, ptr, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return n;
+}
+
+/* A call's request and what came back. */
+typedef struct call {
+    const char *method; /* "GET", "POST", "DELETE" */
+    char *path;         /* after the base URL, query included (owned) */
+    char *body;         /* JSON to send, or NULL (owned) */
+    double timeout;     /* seconds for the whole call */
+    long status;        /* the HTTP status, once answered */
+    answer_buf answer;
+    char retry_after[32]; /* the Retry-After header, or "" */
+} call;
+
+static size_t on_header(char *line, size_t size, size_t nitems, void *userdata) {
+    call *k = userdata;
+    size_t n = size * nitems;
+    const char name[] = "retry-after:";
+    if (n > sizeof name - 1 && strncasecmp(line, name, sizeof name - 1) == 0) {
+        const char *v = line + sizeof name - 1;
+        while (*v == ' ' || *v == '\t')
+            v++;
+        snprintf(k->retry_after, sizeof k->retry_after, "%.*s", (int)strcspn(v, "\r\n"), v);
+    }
+    return n;
+}
+
+static struct curl_slist *request_headers(const ig_client *c, const call *k) {
+    struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
+    if (h && k->body)
+        h = curl_slist_append(h, "Content-Type: application/json");
+    if (h && c->auth)
+        h = curl_slist_append(h, c->auth);
+    if (!h) {
+        fprintf(stderr, "inquest: out of memory\n");
+        abort();
+    }
+    return h;
+}
+
+static void set_options(ig_client *c, call *k, const char *url, struct curl_slist *headers,
+                        char *error) {
+    CURL *e = c->curl;
+    curl_easy_reset(e);
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(CONNECT_TIMEOUT * 1000));
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(k->timeout * 1000));
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)MAX_ANSWER_BYTES);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "inquest/" INQUEST_VERSION);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, error);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &k->answer);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, k);
+    if (strcmp(k->method, "POST") == 0) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, k->body ? k->body : "");
+    } else if (strcmp(k->method, "DELETE") == 0) {
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "DELETE");
+    }
+}
+
+/* Sends 'k' and reads the answer into it. Returns IG_EXIT_OK once any HTTP answer has come,
+ * else IG_EXIT_SERVER after saying why. */
+static int perform(ig_client *c, call *k) {
+    size_t n = strlen(c->base) + strlen(k->path) + 1;
+    char error[CURL_ERROR_SIZE] = "", *url = rt_xmalloc(n);
+    snprintf(url, n, "%s%s", c->base, k->path);
+    struct curl_slist *headers = request_headers(c, k);
+    set_options(c, k, url, headers, error);
+    CURLcode rc = curl_easy_perform(c->curl);
+    curl_slist_free_all(headers);
+    free(url);
+    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &k->status);
+    if (rc == CURLE_OK)
+        return IG_EXIT_OK;
+    const char *cmd = c->cmd;
+    if (k->answer.too_big || rc == CURLE_FILESIZE_EXCEEDED)
+        fprintf(stderr, "inquest %s: the answer of %s%s is larger than %zu MiB\n", cmd, c->shown,
+                k->path, MAX_ANSWER_BYTES >> 20);
+    else if (rc == CURLE_OPERATION_TIMEDOUT)
+        fprintf(stderr, "inquest %s: the server at %s did not answer within %gs (%s)\n", cmd,
+                c->shown, k->timeout, *error ? error : curl_easy_strerror(rc));
+    else
+        fprintf(stderr, "inquest %s: cannot reach the server at %s: %s\n", cmd, c->shown,
+                *error ? error : curl_easy_strerror(rc));
+    return IG_EXIT_SERVER;
+}
+
+/* ---- Answers ------------------------------------------------------------------------------- */
+
+/* The exit code of an HTTP error status: the request was invalid (2), refused (1), or the server
+ * failed (3). */
+static int status_exit(long status) {
+    if (status == 400 || status == 413 || status == 431)
+        return IG_EXIT_USAGE;
+    if (status >= 400 && status < 500)
+        return IG_EXIT_FAILED;
+    return IG_EXIT_SERVER;
+}
+
+static void print_fields(const json_t *fields) {
+    size_t i;
+    json_t *f;
+    json_array_foreach(fields, i, f) {
+        const char *field = json_string_value(json_object_get(f, "field"));
+        const char *message = json_string_value(json_object_get(f, "message"));
+        fprintf(stderr, "  %s%s%s\n", field ? field : "", field ? ": " : "",
+                message ? message : "(no message)");
+    }
+}
+
+/* What to do about an error, when there is something to do. */
+static void print_hint(const ig_client *c, long status, const call *k) {
+    if (status == 401 && c->auth)
+        fprintf(stderr, "  (%s was refused)\n", c->source);
+    else if (status == 401)
+        fprintf(stderr, "  (no token was sent: set $INQUEST_TOKEN, $INQUEST_TOKEN_FILE or "
+                        "--token-file)\n");
+    if (status >= 500 && *k->retry_after)
+        fprintf(stderr, "  (retry after %ss)\n", k->retry_after);
+}
+
+/* An error answer: the API's { "error": { code, message, fields } } when it is one. */
+static int print_error(ig_client *c, const call *k, const json_t *body) {
+    const json_t *error = json_object_get(body, "error");
+    const char *code = json_string_value(json_object_get(error, "code"));
+    const char *message = json_string_value(json_object_get(error, "message"));
+    const char *what = k->status >= 500 ? "the server failed: " : "";
+    if (message)
+        fprintf(stderr, "inquest %s: %s%s (HTTP %ld%s%s)\n", c->cmd, what, message, k->status,
+                code ? " " : "", code ? code : "");
+    else /* not the API: a proxy's page, or --server names something else */
+        fprintf(stderr,
+                "inquest %s: %s%s%s answered HTTP %ld without the API's error: is %s the "
+                "Inquest server?\n",
+                c->cmd, what, c->shown, k->path, k->status, c->shown);
+    print_fields(json_object_get(error, "fields"));
+    print_hint(c, k->status, k);
+    return status_exit(k->status);
+}
+
+/* Parses the answer of 'k' into '*out'; errors, non-JSON and non-objects are printed. */
+static int read_answer(ig_client *c, call *k, json_t **out) {
+    json_error_t error;
+    const answer_buf *b = &k->answer;
+    json_t *body = b->len ? json_loadb(b->data, b->len, 0, &error) : NULL;
+    int code = IG_EXIT_OK;
+    if (k->status >= 400) {
+        code = print_error(c, k, body);
+    } else if (k->status < 200 || k->status > 299) {
+        fprintf(stderr,
+                "inquest %s: %s%s answered HTTP %ld, which the API never does: is %s the "
+                "Inquest server?\n",
+                c->cmd, c->shown, k->path, k->status, c->shown);
+        code = IG_EXIT_SERVER;
+    } else if (!body) {
+        fprintf(stderr, "inquest %s: the answer of %s%s is not JSON: %s (byte %d of %zu)\n", c->cmd,
+                c->shown, k->path, b->len ? error.text : "empty body", b->len ? error.position : 0,
+                b->len);
+        code = IG_EXIT_SERVER;
+    } else if (!json_is_object(body)) {
+        fprintf(stderr, "inquest %s: the answer of %s%s is not a JSON object\n", c->cmd, c->shown,
+                k->path);
+        code = IG_EXIT_SERVER;
+    }
+    if (code == IG_EXIT_OK)
+        *out = body;
+    else
+        json_decref(body);
+    return code;
+}
+
+/* One whole call: sends 'method' 'path' (owned: freed here) with 'request' (or NULL) and reads
+ * the answer into '*answer'. */
+static int api_call(ig_client *c, const char *method, char *path, const json_t *request,
+                    double timeout, json_t **answer) {
+    call k = {.method = method, .path = path, .timeout = timeout};
+    *answer = NULL;
+    if (request && !(k.body = rt_json_canonical(request))) {
+        fprintf(stderr, "inquest: out of memory\n");
+        abort();
+    }
+    int code = perform(c, &k);
+    if (code == IG_EXIT_OK)
+        code = read_answer(c, &k, answer);
+    free(k.answer.data);
+    free(k.body);
+    free(k.path);
+    return code;
+}
+
+/* "/v1/analyses/ID" and the 'suffix', the id escaped (it comes from the user). */
+static char *analysis_path(const char *id, const char *suffix) {
+    char *escaped = ig_url_escape(id);
+    size_t n = strlen("/v1/analyses/") + strlen(escaped) + strlen(suffix) + 1;
+    char *path = rt_xmalloc(n);
+    snprintf(path, n, "/v1/analyses/%s%s", escaped, suffix);
+    free(escaped);
+    return path;
+}
+
+/* ---- The API ------------------------------------------------------------------------------- */
+
+int ig_api_submit(ig_client *c, const json_t *request, json_t **answer) {
+    return api_call(c, "POST", rt_xstrdup("/v1/analyses"), request, CALL_TIMEOUT, answer);
+}
+
+int ig_api_get(ig_client *c, const char *id, double wait, json_t **answer) {
+    char suffix[32] = "";
+    wait = wait > IG_WAIT_SLICE ? IG_WAIT_SLICE : wait;
+    /* whole seconds, rounded down: a caller's deadline is never overshot by the server's hold */
+    int seconds = wait >= 1 ? (int)floor(wait) : 0;
+    if (seconds > 0)
+        snprintf(suffix, sizeof suffix, "?wait=%ds", seconds);
+    return api_call(c, "GET", analysis_path(id, suffix), NULL,
+                    seconds > 0 ? seconds + WAIT_MARGIN : CALL_TIMEOUT, answer);
+}
+
+int ig_api_cancel(ig_client *c, const char *id, json_t **answer) {
+    return api_call(c, "DELETE", analysis_path(id, ""), NULL, CALL_TIMEOUT, answer);
+}
+
+int ig_api_list(ig_client *c, const char *query, json_t **answer) {
+    size_t n = strlen("/v1/analyses?") + strlen(query) + 1;
+    char *path = rt_xmalloc(n);
+    snprintf(path, n, "/v1/analyses%s%s", *query ? "?" : "", query);
+    return api_call(c, "GET", path, NULL, CALL_TIMEOUT, answer);
+}
+
+const char *ig_answer_string(ig_client *c, const json_t *answer, const char *key) {
+    const char *value = json_string_value(json_object_get(answer, key));
+    if (!value)
+        fprintf(stderr, "inquest %s: the server at %s answered without a string \"%s\"\n", c->cmd,
+                c->shown, key);
+    return value;
+}
+
+const json_t *ig_analysis_result(ig_client *c, const json_t *analysis, double waited) {
+    const char *id = json_string_value(json_object_get(analysis, "id"));
+    const char *status = json_string_value(json_object_get(analysis, "status"));
+    const json_t *result = json_object_get(analysis, "result");
+    char took[32];
+    id = id ? id : "the analysis";
+    status = status ? status : "unknown";
+    if (!ig_analysis_finished(analysis)) {
+        rt_duration_format(waited, took);
+        fprintf(stderr, "inquest %s: %s is still %s%s%s; `inquest wait %s` waits for it\n", c->cmd,
+                id, status, waited > 0 ? " after " : "", waited > 0 ? took : "", id);
+        return NULL;
+    }
+    if (json_is_object(result))
+        return result;
+    const json_t *error = json_object_get(analysis, "error");
+    const char *why = json_is_string(error) ? json_string_value(error)
+                                            : json_string_value(json_object_get(error, "message"));
+    fprintf(stderr, "inquest %s: %s ended as %s without a result%s%s\n", c->cmd, id, status,
+            why ? ": " : "", why ? why : "");
+    return NULL;
+}
+
+int ig_analysis_finished(const json_t *analysis) {
+    const char *status = json_string_value(json_object_get(analysis, "status"));
+    return status && strcmp(status, "queued") != 0 && strcmp(status, "running") != 0;
+}
+
+static void sleep_seconds(double seconds) {
+    if (!(seconds > 0))
+        return;
+    struct timespec t = {.tv_sec = (time_t)seconds,
+                         .tv_nsec = (long)((seconds - floor(seconds)) * 1e9)};
+    while (nanosleep(&t, &t) != 0 && errno == EINTR)
+        ;
+}
+
+int ig_api_wait(ig_client *c, const char *id, double timeout, json_t **answer) {
+    double deadline = rt_monotonic() + timeout;
+    for (;;) {
+        double started = rt_monotonic(), left = deadline - started;
+        int code = ig_api_get(c, id, left > 0 ? left : 0, answer);
+        if (code != IG_EXIT_OK)
+            return code;
+        if (!json_is_string(json_object_get(*answer, "status"))) {
+            fprintf(stderr, "inquest %s: the answer of %s/v1/analyses/%s has no \"status\"\n",
+                    c->cmd, c->shown, id);
+            json_decref(*answer);
+            *answer = NULL;
+            return IG_EXIT_SERVER;
+        }
+        double now = rt_monotonic();
+        if (ig_analysis_finished(*answer) || now >= deadline)
+            return IG_EXIT_OK;
+        json_decref(*answer);
+        *answer = NULL;
+        double pause = started + MIN_POLL_INTERVAL - now;
+        sleep_seconds(pause < deadline - now ? pause : deadline - now);
+    }
+}

@@ -1,0 +1,153 @@
+/* integrations/ig_metrics.c -- /metrics of `inquest serve`: the queue's numbers (read from Redis
+ * at each scrape) and the server's own, in the Prometheus text format 0.0.4. docs/operating.md
+ * lists the series. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ig_serve.h"
+
+/* The upper bounds of the duration histogram's buckets, in seconds. */
+static const double duration_bounds[IG_DURATION_BUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                            0.5,   1,    2.5,   5,    10,  30};
+
+/* A growing text, for one exposition. */
+typedef struct text {
+    char *data;
+    size_t len, cap;
+} text;
+
+static void put(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(text *t, const char *fmt, ...) {
+    va_list ap;
+    for (;;) {
+        va_start(ap, fmt);
+        int n = vsnprintf(t->data + t->len, t->cap - t->len, fmt, ap);
+        va_end(ap);
+        if (n >= 0 && (size_t)n < t->cap - t->len) {
+            t->len += (size_t)n;
+            return;
+        }
+        t->cap = t->cap * 2 + (n > 0 ? (size_t)n : 0) + 256;
+        t->data = rt_xrealloc(t->data, t->cap);
+    }
+}
+
+static void family(text *t, const char *name, const char *type, const char *help) {
+    put(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void queue_metrics(text *t, const rt_queue_stats *q) {
+    family(t, "inquest_queue_depth", "gauge", "Analyses waiting to be claimed, by priority.");
+    for (int p = 0; p < 3; p++)
+        put(t, "inquest_queue_depth{priority=\"%s\"} %lld\n", rt_priority_name((rt_priority)p),
+            q->queued[p]);
+    family(t, "inquest_queue_held", "gauge",
+           "Analyses claimed but waiting for room under their team's concurrency cap.");
+    put(t, "inquest_queue_held %lld\n", q->held);
+    family(t, "inquest_analyses_running", "gauge", "Analyses a worker holds a lease on.");
+    put(t, "inquest_analyses_running %lld\n", q->running);
+    family(t, "inquest_analyses_submitted_total", "counter", "Analyses accepted for the queue.");
+    put(t, "inquest_analyses_submitted_total %lld\n", q->submitted);
+    family(t, "inquest_analyses_deduplicated_total", "counter",
+           "Submissions answered with an earlier analysis within its dedup window.");
+    put(t, "inquest_analyses_deduplicated_total %lld\n", q->deduplicated);
+    family(t, "inquest_analyses_completed_total", "counter", "Analyses that ended, by status.");
+    for (int i = 0; i < 7; i++)
+        put(t, "inquest_analyses_completed_total{status=\"%s\"} %lld\n", rt_queue_statuses[i],
+            q->completed[i]);
+    family(t, "inquest_queue_reclaims_total", "counter",
+           "Requests taken over from a worker whose lease expired.");
+    put(t, "inquest_queue_reclaims_total %lld\n", q->reclaims);
+    family(t, "inquest_queue_dead_letters_total", "counter",
+           "Requests moved to the dead letters after too many deliveries.");
+    put(t, "inquest_queue_dead_letters_total %lld\n", q->dead);
+    family(t, "inquest_queue_duplicate_completions_total", "counter",
+           "Completions refused because the analysis had a result or another worker held it.");
+    put(t, "inquest_queue_duplicate_completions_total %lld\n", q->duplicates);
+}
+
+static void duration_metrics(text *t, const ig_serve *s) {
+    family(t, "inquest_analysis_duration_seconds", "histogram",
+           "Time from submission to result of the analyses this server saw end.");
+    uint64_t cumulative = 0;
+    for (int i = 0; i < IG_DURATION_BUCKETS; i++) {
+        cumulative += s->duration_buckets[i];
+        put(t, "inquest_analysis_duration_seconds_bucket{le=\"%g\"} %llu\n", duration_bounds[i],
+            (unsigned long long)cumulative);
+    }
+    cumulative += s->duration_buckets[IG_DURATION_BUCKETS];
+    put(t, "inquest_analysis_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+        (unsigned long long)cumulative);
+    put(t, "inquest_analysis_duration_seconds_sum %.6f\n", s->duration_sum);
+    put(t, "inquest_analysis_duration_seconds_count %llu\n", (unsigned long long)cumulative);
+}
+
+static void http_metrics(text *t, const ig_serve *s) {
+    rt_httpd_stats h;
+    rt_httpd_get_stats(s->httpd, &h);
+    family(t, "inquest_http_requests_total", "counter", "HTTP requests handled.");
+    put(t, "inquest_http_requests_total %llu\n", (unsigned long long)h.requests);
+    family(t, "inquest_http_responses_total", "counter", "HTTP answers sent, by status class.");
+    for (int c = 1; c <= 5; c++)
+        put(t, "inquest_http_responses_total{class=\"%dxx\"} %llu\n", c,
+            (unsigned long long)h.responses[c]);
+    family(t, "inquest_http_errors_total", "counter", "HTTP error answers, by error code.");
+    for (size_t i = 0; i < h.n_errors; i++)
+        put(t, "inquest_http_errors_total{code=\"%s\"} %llu\n", h.errors[i].code,
+            (unsigned long long)h.errors[i].count);
+    family(t, "inquest_http_connections_open", "gauge", "HTTP connections open now.");
+    put(t, "inquest_http_connections_open %llu\n", (unsigned long long)h.connections_open);
+    family(t, "inquest_http_connections_rejected_total", "counter",
+           "Connections refused over server.max_connections.");
+    put(t, "inquest_http_connections_rejected_total %llu\n",
+        (unsigned long long)h.connections_rejected);
+    family(t, "inquest_http_timeouts_total", "counter",
+           "Connections closed because the client was too slow.");
+    put(t, "inquest_http_timeouts_total %llu\n", (unsigned long long)h.timeouts);
+    family(t, "inquest_submit_unavailable_total", "counter",
+           "Requests answered 503 because Redis could not take them.");
+    put(t, "inquest_submit_unavailable_total %llu\n",
+        (unsigned long long)s->submit_refused_unavailable);
+}
+
+typedef struct scrape {
+    ig_serve *s;
+    rt_httpd_req *req;
+} scrape;
+
+static void respond(ig_serve *s, rt_httpd_req *req, const rt_queue_stats *q) {
+    text t = {0};
+    family(&t, "inquest_queue_up", "gauge", "1 when Redis answers and the queue is usable.");
+    put(&t, "inquest_queue_up %d\n", q != NULL);
+    if (q)
+        queue_metrics(&t, q);
+    duration_metrics(&t, s);
+    http_metrics(&t, s);
+    rt_httpd_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", t.data, t.len);
+    free(t.data);
+}
+
+static void stats_read(int rc, const char *msg, const rt_queue_stats *stats, void *ud) {
+    scrape *sc = ud;
+    (void)msg;
+    respond(sc->s, sc->req, rc == RT_OK ? stats : NULL);
+    free(sc);
+}
+
+void ig_metrics_respond(ig_serve *s, rt_httpd_req *req) {
+    scrape *sc = rt_xmalloc(sizeof *sc);
+    *sc = (scrape){.s = s, .req = req};
+    if (rt_queue_stats_read(s->queue, stats_read, sc, NULL) != RT_OK) {
+        free(sc);
+        respond(s, req, NULL);
+    }
+}
+
+void ig_metrics_observe(ig_serve *s, double seconds) {
+    int i = 0;
+    while (i < IG_DURATION_BUCKETS && seconds > duration_bounds[i])
+        i++;
+    s->duration_buckets[i]++;
+    s->duration_sum += seconds;
+}

@@ -1,0 +1,265 @@
+/* runtime/rt_queue.h -- the analysis queue of DESIGN §6 on Redis 7 streams: submit, claim, extend,
+ * complete, cancel, get, list, dead letters, stats and a watch on finished analyses. Every state
+ * change is one call of a function of the library in rt_queue.lua; docs/queue.md describes the
+ * keys, the functions and the lease protocol. The connection underneath is rt_redis.h.
+ *
+ * Calling convention. Every operation is asynchronous: it returns RT_OK and later calls its
+ * callback exactly once, from the loop, with an rt code, a message ("" on success) and a typed
+ * result valid only during the callback; or it returns an error code at once (RT_EINPUT for bad
+ * arguments, RT_EBACKEND when Redis is not connected, RT_ELIMIT when too many commands are in
+ * flight), with the reason in 'why' (at least 256 bytes; may be NULL), and never calls the
+ * callback. Error codes in callbacks: RT_EBACKEND (Redis answered with an error, or the
+ * connection was lost), RT_ETIMEDOUT, RT_ETOOBIG, RT_ENOTFOUND (get, cancel), RT_ECANCELED (the
+ * queue was freed). */
+#ifndef INQUEST_RT_QUEUE_H
+#define INQUEST_RT_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+#include "rt.h"
+#include "rt_redis.h"
+
+#define RT_QUEUE_ID_SIZE   17   /* 16 hex digits and a NUL */
+#define RT_QUEUE_MAX_BATCH 1000 /* requests, claims or completions in one call */
+
+/* "interactive", "alert", "batch". */
+const char *rt_priority_name(rt_priority priority);
+/* The priority named 'name' into '*priority'. Returns 0, or -1 when no priority has that name. */
+int rt_priority_parse(const char *name, rt_priority *priority);
+
+typedef struct rt_queue rt_queue;
+
+typedef struct rt_queue_team_cap {
+    const char *team; /* an analyzer owner */
+    int cap;          /* analyses of that team running at once; 0: no cap */
+} rt_queue_team_cap;
+
+typedef struct rt_queue_options {
+    const char *prefix;    /* keys are "{prefix}:..."; NULL: "inquest". Letters, digits, ._- */
+    double ttl;            /* seconds status and results live after their last change; 0: 7 d */
+    double recent;         /* seconds analyses stay in the listing; 0: 1 d (capped at 'ttl') */
+    int max_deliveries;    /* deliveries before a request is dead-lettered; 0: 3 */
+    size_t results_maxlen; /* results stream length to trim to (never past a group); 0: 100000 */
+    size_t dead_maxlen;    /* dead-letter stream length, trimmed approximately; 0: 10000 */
+    int default_cap;       /* analyses of one team running at once; 0: no cap */
+    const rt_queue_team_cap *caps; /* per-team caps over default_cap, 'n_caps' of them; copied */
+    size_t n_caps;
+    bool require_noeviction; /* refuse to come up unless maxmemory-policy is noeviction (the
+                                default only warns, through on_state's 'why' and on stderr) */
+    /* Called when the queue becomes usable (connected, library loaded, groups made) and when
+     * it stops being; 'why' says why it went down, or carries a warning when it comes up. */
+    void (*on_state)(rt_queue *q, bool up, const char *why, void *ud);
+    void *ud;
+} rt_queue_options;
+
+/* Creates a queue on 'loop' over a connection made from 'redis' (its on_state, on_connect and
+ * ud are the queue's own and are ignored) with 'options' (copied). It connects at once, loads
+ * the function library when the loaded version differs, checks maxmemory-policy, and calls
+ * on_state when it is up. Returns NULL with the reason in 'why' (at least 256 bytes) when an
+ * option is invalid. Aborts when out of memory. */
+rt_queue *rt_queue_new(uv_loop_t *loop, const rt_redis_options *redis,
+                       const rt_queue_options *options, char *why);
+/* Closes the queue's connections (the watch's too): every pending callback is called with
+ * RT_ECANCELED, and the memory goes once the handles are closed, so the caller runs the loop
+ * afterwards until it is idle. Accepts NULL. */
+void rt_queue_free(rt_queue *q);
+/* True while the queue is usable (for /readyz); rt_queue_error says why not. */
+bool rt_queue_is_up(const rt_queue *q);
+const char *rt_queue_error(const rt_queue *q);
+/* The queue's main connection, for tests and for commands of the caller's own. */
+rt_redis *rt_queue_redis(rt_queue *q);
+/* Times the function library was loaded by this queue (tests). */
+unsigned rt_queue_loads(const rt_queue *q);
+
+/* A fresh analysis id: 16 lowercase hex digits, unique across processes (64 random bits). */
+void rt_queue_new_id(rt_queue *q, char id[RT_QUEUE_ID_SIZE]);
+/* A consumer name for a worker process, "host:pid:random" into 'out' of 'size' bytes: unique
+ * per process, which the lease protocol needs. */
+void rt_queue_consumer_name(char *out, size_t size);
+
+/* ---- submit ---------------------------------------------------------------------------------- */
+
+typedef struct rt_queue_request {
+    const char *analyzer; /* the analyzer's name */
+    const char *inputs;   /* canonical JSON text (rt_json_canonical) */
+    rt_priority priority;
+    const char *dedup_key; /* NULL: sha256 of analyzer and inputs */
+    double dedup_window;   /* seconds; 0: no dedup. At most the queue's ttl. */
+    double deadline;       /* Unix seconds by which it must start; 0: none */
+    const char *team;      /* the analyzer's owner, for team caps; NULL: "" */
+    const char *labels;    /* JSON object text; NULL: "{}" */
+} rt_queue_request;
+
+typedef struct rt_queue_submitted {
+    char id[RT_QUEUE_ID_SIZE];
+    bool deduplicated; /* 'id' is an earlier request's, within its dedup window */
+} rt_queue_submitted;
+
+typedef void (*rt_queue_submit_fn)(int rc, const char *msg, const rt_queue_submitted *out, size_t n,
+                                   void *ud);
+
+/* Queues the 'n' requests 'reqs' (at most RT_QUEUE_MAX_BATCH) in one atomic call; 'done' gets
+ * one rt_queue_submitted per request, in order. */
+int rt_queue_submit(rt_queue *q, const rt_queue_request *reqs, size_t n, rt_queue_submit_fn done,
+                    void *ud, char *why);
+
+/* ---- claim, extend, complete (workers) ------------------------------------------------------- */
+
+typedef struct rt_queue_claimed {
+    const char *id;
+    const char *entry; /* the stream entry id */
+    const char *analyzer;
+    const char *inputs; /* canonical JSON text, 'inputs_len' bytes */
+    size_t inputs_len;
+    const char *team;
+    double deadline; /* Unix seconds; 0: none */
+    int deliveries;  /* 1 on the first delivery */
+    rt_priority priority;
+} rt_queue_claimed;
+
+typedef void (*rt_queue_claim_fn)(int rc, const char *msg, const rt_queue_claimed *items, size_t n,
+                                  void *ud);
+
+/* Claims up to 'max' requests (at most RT_QUEUE_MAX_BATCH) for 'consumer', each with a lease of
+ * 'lease' seconds: first expired leases of other workers (a new delivery; after max_deliveries
+ * the request is dead-lettered instead), then, by priority, requests held by their team's cap
+ * that now have room and new requests. Cancelled requests and those past their deadline are
+ * ended, not returned. 'done' gets the claimed requests, possibly none. */
+int rt_queue_claim(rt_queue *q, const char *consumer, size_t max, double lease,
+                   rt_queue_claim_fn done, void *ud, char *why);
+
+typedef enum rt_queue_lease {
+    RT_LEASE_HELD = 0,  /* renewed */
+    RT_LEASE_CANCELLED, /* renewed, and cancellation was asked: abort it and complete it */
+    RT_LEASE_LOST,      /* another worker has it, or it ended: drop it, do not complete it */
+} rt_queue_lease;
+
+typedef void (*rt_queue_extend_fn)(int rc, const char *msg, const rt_queue_lease *leases, size_t n,
+                                   void *ud);
+
+/* Renews the leases of 'consumer' on the 'n' analyses 'ids' for 'lease' seconds from now (the
+ * heartbeat); 'done' gets one rt_queue_lease per id, in order. */
+int rt_queue_extend(rt_queue *q, const char *consumer, const char *const *ids, size_t n,
+                    double lease, rt_queue_extend_fn done, void *ud, char *why);
+
+typedef struct rt_queue_completion {
+    const char *id;
+    const char *status; /* ok, error, timeout, cpu_exceeded, memory_exceeded or cancelled */
+    const char *result; /* the result's JSON text, 'result_len' bytes */
+    size_t result_len;
+} rt_queue_completion;
+
+typedef enum rt_queue_verdict {
+    RT_COMPLETE_ACCEPTED = 0,
+    RT_COMPLETE_LEASE_LOST, /* refused: another worker holds it now (counted as a duplicate) */
+    RT_COMPLETE_FINISHED,   /* refused: it has a result already (counted as a duplicate) */
+    RT_COMPLETE_NOT_FOUND,  /* refused: no such analysis, or it expired (counted) */
+} rt_queue_verdict;
+
+typedef void (*rt_queue_complete_fn)(int rc, const char *msg, const rt_queue_verdict *verdicts,
+                                     size_t n, void *ud);
+
+/* Stores the results of 'n' analyses that 'consumer' holds, in one atomic call: the first
+ * result of an analysis wins; each is published on the results stream. */
+int rt_queue_complete(rt_queue *q, const char *consumer, const rt_queue_completion *items, size_t n,
+                      rt_queue_complete_fn done, void *ud, char *why);
+
+/* ---- cancel, get, list, dead letters, stats -------------------------------------------------- */
+
+typedef enum rt_queue_cancel_outcome {
+    RT_CANCEL_DONE = 0, /* it was queued: cancelled now */
+    RT_CANCEL_FLAGGED,  /* it runs: its worker learns at its next extend and ends it */
+    RT_CANCEL_FINISHED, /* refused: it has ended; 'status' says how */
+} rt_queue_cancel_outcome;
+
+typedef void (*rt_queue_cancel_fn)(int rc, const char *msg, rt_queue_cancel_outcome outcome,
+                                   const char *status, void *ud);
+
+/* Cancels analysis 'id'. RT_ENOTFOUND when there is no such analysis. */
+int rt_queue_cancel(rt_queue *q, const char *id, rt_queue_cancel_fn done, void *ud, char *why);
+
+/* What is known of one analysis. Strings are "" when not set; times are Unix seconds, 0 when
+ * not yet. */
+typedef struct rt_queue_analysis {
+    const char *id;
+    const char *status; /* queued, running, a result's status, or dead */
+    const char *analyzer, *team, *priority, *labels, *dedup;
+    const char *message;  /* why it is dead or timed out before running, else "" */
+    const char *consumer; /* the worker that holds or held it */
+    double submitted_at, started_at, finished_at, deadline;
+    int deliveries;
+    bool cancelling;    /* cancellation was asked while it ran */
+    const char *result; /* the result's JSON text once finished, else NULL */
+    size_t result_len;
+} rt_queue_analysis;
+
+typedef void (*rt_queue_get_fn)(int rc, const char *msg, const rt_queue_analysis *a, void *ud);
+
+/* Reads analysis 'id' and its result. RT_ENOTFOUND when there is none (or it expired). */
+int rt_queue_get(rt_queue *q, const char *id, rt_queue_get_fn done, void *ud, char *why);
+
+typedef struct rt_queue_filter {
+    const char *status;   /* NULL: any */
+    const char *analyzer; /* NULL: any */
+    const char *cursor;   /* from a previous page; NULL: the newest */
+    size_t limit;         /* 1 to 500; 0: 50 */
+} rt_queue_filter;
+
+/* 'next_cursor' is NULL on the last page. */
+typedef void (*rt_queue_list_fn)(int rc, const char *msg, const rt_queue_analysis *items, size_t n,
+                                 const char *next_cursor, void *ud);
+
+/* Lists recent analyses, newest first (without results). A page examines at most 20 times
+ * 'limit' analyses, so a rare filter may give a short page with a next cursor. */
+int rt_queue_list(rt_queue *q, const rt_queue_filter *filter, rt_queue_list_fn done, void *ud,
+                  char *why);
+
+typedef struct rt_queue_dead {
+    const char *entry; /* the dead-letter stream's entry id (a cursor) */
+    const char *id, *analyzer, *team, *priority, *inputs, *reason;
+    int deliveries;
+    double at; /* Unix seconds */
+} rt_queue_dead;
+
+typedef void (*rt_queue_dead_fn)(int rc, const char *msg, const rt_queue_dead *items, size_t n,
+                                 const char *next_cursor, void *ud);
+
+/* Lists dead-lettered requests, newest first, from 'cursor' (NULL: the newest), at most 'limit'
+ * (0: 50; at most 500). */
+int rt_queue_dead_letters(rt_queue *q, const char *cursor, size_t limit, rt_queue_dead_fn done,
+                          void *ud, char *why);
+
+typedef struct rt_queue_stats {
+    long long queued[3]; /* by rt_priority: waiting, not yet delivered */
+    long long held;      /* delivered but waiting for room under their team's cap */
+    long long running;   /* leases */
+    long long dead_letters, results_length;
+    long long submitted, deduplicated, reclaims, dead, duplicates;
+    long long completed[7]; /* ok, error, timeout, cpu_exceeded, memory_exceeded, cancelled, dead */
+} rt_queue_stats;
+
+/* The names of rt_queue_stats.completed's statuses, in order. */
+extern const char *const rt_queue_statuses[7];
+
+typedef void (*rt_queue_stats_fn)(int rc, const char *msg, const rt_queue_stats *stats, void *ud);
+
+/* Reads the numbers /metrics shows. */
+int rt_queue_stats_read(rt_queue *q, rt_queue_stats_fn done, void *ud, char *why);
+
+/* ---- watch ----------------------------------------------------------------------------------- */
+
+/* Called for each analysis that ended, as the results stream tells it. */
+typedef void (*rt_queue_watch_fn)(const char *id, const char *analyzer, const char *status,
+                                  void *ud);
+
+/* Starts following the results stream on a connection of its own (XREAD BLOCK), from its end:
+ * 'fn' is called for every analysis that ends afterwards, also across reconnections (it goes on
+ * from the last entry seen). One watch per queue; it stops with rt_queue_free. Returns RT_OK or
+ * RT_EUSAGE when a watch runs already. */
+int rt_queue_watch(rt_queue *q, rt_queue_watch_fn fn, void *ud);
+/* True once the watch knows where the results stream ends and follows it: analyses that end
+ * from then on are reported. */
+bool rt_queue_watching(const rt_queue *q);
+
+#endif
