@@ -26,8 +26,7 @@
 #include "wk_supervisor.h"
 
 #define MAX_CLAIM      256 /* requests asked for in one claim */
-#define IDLE_POLL_MIN  1   /* ms between claims that found nothing, doubling ... */
-#define IDLE_POLL_MAX  20  /* ... up to this */
+#define IDLE_WAIT_MAX  1.0 /* seconds an idle child waits for a submission before claiming */
 #define RETRY_MS       200 /* after Redis refused a batch of completions */
 #define COMPLETE_BATCH RT_QUEUE_MAX_BATCH
 #define MAX_SAMPLES    (1 << 20) /* dequeue-to-start times kept for the stats at exit */
@@ -95,7 +94,7 @@ struct child {
     size_t n_batch, cap_batch, n_sending;
     uv_timer_t heartbeat, poll, retry;
     uv_idle_t flush; /* sends completions once the loop has nothing else to do this turn */
-    unsigned idle_ms;
+    bool waiting;    /* for a submission to wake it (rt_queue_wait_for_work) */
     wk_child_signals signals;
     bool closing;
     double claimed_at; /* rt_monotonic() when the last claim's reply arrived */
@@ -259,6 +258,18 @@ static void poll_again(uv_timer_t *timer) {
     pump(timer->data);
 }
 
+static void woken(void *ud) {
+    child *c = ud;
+    c->waiting = false;
+    pump(c);
+}
+
+/* How long an idle child waits for a submission before it claims anyway: claims also take over
+ * expired leases of other workers, and requests a team cap held. */
+static double idle_wait(const child *c) {
+    return fmin(IDLE_WAIT_MAX, c->o->config->queue.lease / 2);
+}
+
 static void claimed(int rc, const char *msg, const rt_queue_claimed *items, size_t n, void *ud) {
     child *c = ud;
     if (rc == RT_ECANCELED)
@@ -270,22 +281,21 @@ static void claimed(int rc, const char *msg, const rt_queue_claimed *items, size
     for (size_t i = 0; i < n; i++)
         start_job(c, &items[i]);
     if (n > 0) {
-        c->idle_ms = 0;
         pump(c);
         return;
     }
-    c->idle_ms = c->idle_ms ? c->idle_ms * 2 : IDLE_POLL_MIN;
-    if (c->idle_ms > IDLE_POLL_MAX || rc != RT_OK)
-        c->idle_ms = rc != RT_OK ? RETRY_MS : IDLE_POLL_MAX;
-    uv_timer_start(&c->poll, poll_again, c->idle_ms, 0);
+    if (rc != RT_OK || rt_queue_wait_for_work(c->queue, idle_wait(c), woken, c) != RT_OK)
+        uv_timer_start(&c->poll, poll_again, RETRY_MS, 0);
+    else
+        c->waiting = true;
 }
 
 /* Claims as many requests as there are free slots, unless a claim is out or the child drains. */
 static void pump(child *c) {
     char why[256] = "";
     size_t slots = (size_t)c->o->concurrency;
-    if (c->claiming || c->signals.draining || c->closing || !rt_queue_is_up(c->queue) ||
-        c->n_running >= slots || uv_is_active((uv_handle_t *)&c->poll))
+    if (c->claiming || c->waiting || c->signals.draining || c->closing ||
+        !rt_queue_is_up(c->queue) || c->n_running >= slots || uv_is_active((uv_handle_t *)&c->poll))
         return;
     size_t want = slots - c->n_running;
     c->claiming = true;

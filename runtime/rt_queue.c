@@ -71,7 +71,7 @@ static const char *const priority_names[3] = {"interactive", "alert", "batch"};
 
 struct rt_queue {
     uv_loop_t *loop;
-    rt_redis *redis, *watch_redis;
+    rt_redis *redis, *watch_redis, *wake_redis;
     char *url, *username, *password, *name; /* to make the watch's connection */
     size_t password_len;
     rt_redis_options redis_options;
@@ -98,6 +98,12 @@ struct rt_queue {
     void *watch_ud;
     char watch_last[64]; /* the last results entry seen; "" until the start is known */
     bool watch_busy;     /* an XREAD or XREVRANGE is in flight */
+    /* waiting for work */
+    uv_timer_t wake_timer; /* when the wake connection is down, or after a failed BLPOP */
+    void (*wake_fn)(void *ud);
+    void *wake_ud;
+    char wake_key[96];
+    int open_timers; /* the queue is freed when the last of its timers has closed */
 };
 
 enum { K_INTERACTIVE, K_ALERT, K_BATCH, K_LEASES, K_RUNNING, K_STATS, K_RESULTS, K_DEAD, K_HELD };
@@ -1169,6 +1175,58 @@ bool rt_queue_watching(const rt_queue *q) {
     return q->watch_redis && q->watch_last[0] && rt_redis_is_up(q->watch_redis);
 }
 
+/* ---- waiting for work ------------------------------------------------------------------------ */
+
+#define WAKE_RETRY_MS 100 /* after a failed BLPOP, so that a broken connection does not spin */
+
+/* Calls the waiter once, and forgets it. */
+static void woken(rt_queue *q) {
+    void (*fn)(void *) = q->wake_fn;
+    q->wake_fn = NULL;
+    uv_timer_stop(&q->wake_timer);
+    if (fn && !q->closing)
+        fn(q->wake_ud);
+}
+
+static void on_wake_timer(uv_timer_t *t) {
+    woken(t->data);
+}
+
+static void on_wake_reply(rt_redis *r, const redisReply *reply, int rc, const char *msg, void *ud) {
+    rt_queue *q = ud;
+    (void)r, (void)reply, (void)msg;
+    if (rc == RT_ECANCELED || q->closing)
+        return;
+    if (rc == RT_OK)
+        woken(q);
+    else
+        uv_timer_start(&q->wake_timer, on_wake_timer, WAKE_RETRY_MS, 0);
+}
+
+int rt_queue_wait_for_work(rt_queue *q, double timeout, void (*fn)(void *ud), void *ud) {
+    char why[256], seconds[32];
+    if (q->wake_fn || q->closing)
+        return RT_EUSAGE;
+    if (!q->wake_redis) {
+        rt_redis_options o = q->redis_options;
+        char name[96];
+        snprintf(name, sizeof name, "%s-wake", q->name);
+        o.name = name;
+        o.on_state = NULL;
+        o.on_connect = NULL;
+        q->wake_redis = rt_redis_new(q->loop, &o, why);
+        snprintf(q->wake_key, sizeof q->wake_key, "%swake", q->prefix);
+    }
+    q->wake_fn = fn;
+    q->wake_ud = ud;
+    snprintf(seconds, sizeof seconds, "%.3f", timeout);
+    const char *argv[] = {"BLPOP", q->wake_key, seconds};
+    if (!q->wake_redis || rt_redis_command_timeout(q->wake_redis, timeout + 5.0, 3, argv, NULL,
+                                                   on_wake_reply, q) != RT_OK)
+        uv_timer_start(&q->wake_timer, on_wake_timer, (uint64_t)(timeout * 1000), 0);
+    return RT_OK;
+}
+
 /* ---- life ----------------------------------------------------------------------------------- */
 
 /* The library's VERSION, read from its text: one number to bump, in the Lua file. */
@@ -1311,11 +1369,16 @@ rt_queue *rt_queue_new(uv_loop_t *loop, const rt_redis_options *redis, const rt_
     }
     uv_timer_init(loop, &q->watch_timer);
     q->watch_timer.data = q;
+    uv_timer_init(loop, &q->wake_timer);
+    q->wake_timer.data = q;
+    q->open_timers = 2;
     return q;
 }
 
 static void on_queue_closed(uv_handle_t *h) {
-    queue_release(h->data);
+    rt_queue *q = h->data;
+    if (--q->open_timers == 0)
+        queue_release(q);
 }
 
 void rt_queue_free(rt_queue *q) {
@@ -1323,9 +1386,10 @@ void rt_queue_free(rt_queue *q) {
         return;
     q->closing = true;
     rt_redis_close(q->watch_redis);
+    rt_redis_close(q->wake_redis);
     rt_redis_close(q->redis);
-    uv_timer_stop(&q->watch_timer);
     uv_close((uv_handle_t *)&q->watch_timer, on_queue_closed);
+    uv_close((uv_handle_t *)&q->wake_timer, on_queue_closed);
 }
 
 bool rt_queue_is_up(const rt_queue *q) {

@@ -247,6 +247,15 @@ typedef void (*rt_queue_stats_fn)(int rc, const char *msg, const rt_queue_stats 
 /* Reads the numbers /metrics shows. */
 int rt_queue_stats_read(rt_queue *q, rt_queue_stats_fn done, void *ud, char *why);
 
+/* ---- waiting for work (idle workers) --------------------------------------------------------- */
+
+/* Waits on a connection of its own until a submission wakes this process (each new request wakes
+ * one waiting process), 'timeout' seconds pass, or Redis cannot be asked; then calls 'fn'('ud')
+ * once, from the loop. For a worker whose claim found nothing: it claims again when 'fn' runs;
+ * the timeout bounds how late it sees expired leases of others. Returns RT_OK, or RT_EUSAGE when
+ * a wait is out already or the queue is closing. */
+int rt_queue_wait_for_work(rt_queue *q, double timeout, void (*fn)(void *ud), void *ud);
+
 /* ---- watch ----------------------------------------------------------------------------------- */
 
 /* Called for each analysis that ended, as the results stream tells it. */

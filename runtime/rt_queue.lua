@@ -11,7 +11,7 @@
 -- from Redis' own clock (TIME): one clock for every worker. Errors are error replies whose first
 -- word is an rt error name ("EINPUT ..."), which the C side maps back.
 
-local VERSION = 1
+local VERSION = 2
 
 local GROUP = 'workers'   -- the consumer group of the request streams
 local HELD = '~held'      -- the consumer that owns the entries of requests held by a team cap
@@ -247,6 +247,18 @@ end
 -- ARGV: prefix, ttl_ms, recent_ms, n, then per request: id, analyzer, team, priority, inputs,
 --       labels, dedup (the key as shown), window_ms, deadline_ms.
 -- Returns per request: id, 1 when it is an earlier request's id (deduplicated) else 0.
+-- Wakes idle workers, which wait on the wake list with BLPOP (rt_queue_wait_for_work): one token
+-- per new request, up to WAKE_TOKENS, so that one request wakes one worker and a batch several.
+-- The list is capped: tokens nobody took (every worker was busy) cost at most one empty claim
+-- each later.
+local WAKE_TOKENS = 64
+local function wake(c, n)
+  local key, tokens = c.prefix .. 'wake', {}
+  for i = 1, math.min(n, WAKE_TOKENS) do tokens[i] = '1' end
+  redis.call('LPUSH', key, unpack(tokens))
+  redis.call('LTRIM', key, 0, WAKE_TOKENS * 4 - 1)
+end
+
 -- The recent index is scored by submitted_at * 1000 + the request's place in its batch, so that
 -- listing has an order even within a millisecond (a batch holds at most 1000 requests). Ids come
 -- from the caller (rt_queue_new_id: a counter per process from a random start), so the status
@@ -283,7 +295,10 @@ local function submit(keys, args)
       out[#out + 1], out[#out + 2] = id, 0
     end
   end
-  if #recent > 0 then call_list('ZADD', keys[1], nil, recent) end
+  if #recent > 0 then
+    call_list('ZADD', keys[1], nil, recent)
+    wake(c, #recent / 2)
+  end
   redis.call('ZREMRANGEBYSCORE', keys[1], '-inf', int((c.now - recent_ms) * 1000))
   flush(c, 0)
   return out

@@ -1158,6 +1158,34 @@ static void test_watch(void **state) {
     close_queue(&f);
 }
 
+static void on_woken(void *ud) {
+    *(double *)ud = rt_monotonic();
+}
+
+/* An idle worker's wait ends with the next submission, long before its timeout; with nothing
+ * submitted, at the timeout. Only one wait at a time. */
+static void test_wait_for_work(void **state) {
+    fx f;
+    double woken = 0, start;
+    (void)state;
+    open_queue(&f, NULL);
+    start = rt_monotonic();
+    assert_int_equal(rt_queue_wait_for_work(f.q, 0.3, on_woken, &woken), RT_OK);
+    assert_int_equal(rt_queue_wait_for_work(f.q, 0.3, on_woken, &woken), RT_EUSAGE);
+    RUN_UNTIL_POLLING(&f, woken > 0);
+    assert_in_range((long)((woken - start) * 1000), 250, 2000);
+
+    woken = 0;
+    assert_int_equal(rt_queue_wait_for_work(f.q, 5.0, on_woken, &woken), RT_OK);
+    wait_ms(&f, 50); /* the BLPOP is out: the submission must reach it, not a later one */
+    start = rt_monotonic();
+    submit_one(&f, req("demo.wake", "{}", RT_PRIORITY_BATCH), NULL);
+    RUN_UNTIL_POLLING(&f, woken > 0);
+    assert_true(woken - start < 1.0);
+    assert_int_equal(claim_count(&f, "w1", 10, 30), 1);
+    close_queue(&f);
+}
+
 typedef struct listed {
     bool done;
     int rc;
@@ -1296,6 +1324,7 @@ int main(void) {
         cmocka_unit_test(test_dead_letter),
         cmocka_unit_test(test_team_cap),
         cmocka_unit_test(test_watch),
+        cmocka_unit_test(test_wait_for_work),
         cmocka_unit_test(test_list),
         cmocka_unit_test(test_noeviction_check),
         cmocka_unit_test(test_refused_at_once),
