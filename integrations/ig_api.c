@@ -620,10 +620,11 @@ static void file_waiter(ig_serve *s, rt_httpd_req *req, const ig_token *token, c
     rt_httpd_on_abort(req, client_left, w);
 }
 
-void ig_api_finished(const char *id, const char *analyzer, const char *status, void *ud) {
+void ig_api_finished(const char *id, const char *analyzer, const char *status, double seconds,
+                     void *ud) {
     ig_serve *s = ud;
     (void)analyzer, (void)status;
-    s->finished_seen++;
+    ig_metrics_observe(s, seconds);
     ig_waiter *w = s->waiters[bucket_of(id)];
     while (w) {
         ig_waiter *next = w->next;

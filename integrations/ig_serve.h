@@ -51,7 +51,8 @@ typedef struct ig_serve {
 /* The HTTP handler of every request (rt_httpd_handler); 'ud' is the ig_serve. */
 void ig_api_handle(rt_httpd_req *req, void *ud);
 /* Tells long polls that analysis 'id' ended (rt_queue_watch_fn); 'ud' is the ig_serve. */
-void ig_api_finished(const char *id, const char *analyzer, const char *status, void *ud);
+void ig_api_finished(const char *id, const char *analyzer, const char *status, double seconds,
+                     void *ud);
 /* Answers every waiting long poll now, with the status it has (for drain and shutdown). */
 void ig_api_release_waiters(ig_serve *s);
 

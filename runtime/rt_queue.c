@@ -1095,6 +1095,7 @@ static void on_watch_entries(rt_redis *r, const redisReply *reply, int rc, const
     for (size_t i = 0; entries && i < entries->elements; i++) {
         const redisReply *e = entries->element[i], *f = elem(e, 1);
         const char *id = "", *analyzer = "", *status = "";
+        double seconds = 0;
         snprintf(q->watch_last, sizeof q->watch_last, "%s", str_of(elem(e, 0)));
         for (size_t j = 0; f && j + 1 < f->elements; j += 2) {
             const char *k = str_of(f->element[j]), *v = str_of(f->element[j + 1]);
@@ -1104,8 +1105,10 @@ static void on_watch_entries(rt_redis *r, const redisReply *reply, int rc, const
                 analyzer = v;
             else if (strcmp(k, "status") == 0)
                 status = v;
+            else if (strcmp(k, "ms") == 0)
+                seconds = atof(v) / 1000;
         }
-        q->watch_fn(id, analyzer, status, q->watch_ud);
+        q->watch_fn(id, analyzer, status, seconds, q->watch_ud);
         if (q->closing)
             return;
     }

@@ -258,9 +258,10 @@ int rt_queue_wait_for_work(rt_queue *q, double timeout, void (*fn)(void *ud), vo
 
 /* ---- watch ----------------------------------------------------------------------------------- */
 
-/* Called for each analysis that ended, as the results stream tells it. */
+/* Called for each analysis that ended, as the results stream tells it; 'seconds' is the time
+ * from its submission to its end (0 when not known). */
 typedef void (*rt_queue_watch_fn)(const char *id, const char *analyzer, const char *status,
-                                  void *ud);
+                                  double seconds, void *ud);
 
 /* Starts following the results stream on a connection of its own (XREAD BLOCK), from its end:
  * 'fn' is called for every analysis that ends afterwards, also across reconnections (it goes on

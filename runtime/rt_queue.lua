@@ -11,7 +11,7 @@
 -- from Redis' own clock (TIME): one clock for every worker. Errors are error replies whose first
 -- word is an rt error name ("EINPUT ..."), which the C side maps back.
 
-local VERSION = 2
+local VERSION = 3
 
 local GROUP = 'workers'   -- the consumer group of the request streams
 local HELD = '~held'      -- the consumer that owns the entries of requests held by a team cap
@@ -171,8 +171,12 @@ local function flush(c, results_maxlen)
   if c.published then trim_stream(c.results, results_maxlen) end
 end
 
-local function publish(c, id, analyzer, status)
-  redis.call('XADD', c.results, '*', 'id', id, 'analyzer', analyzer or '', 'status', status)
+-- Announces that 'id' ended with 'status', 'submitted_at' (ms) being when it was submitted: the
+-- entry carries how long it took, for the server's duration histogram.
+local function publish(c, id, analyzer, status, submitted_at)
+  local ms = submitted_at and submitted_at > 0 and c.now - submitted_at or 0
+  redis.call('XADD', c.results, '*', 'id', id, 'analyzer', analyzer or '', 'status', status,
+             'ms', int(ms))
   c.published = true
 end
 
@@ -193,7 +197,7 @@ local function finish(c, id, h, status, message, was_running, ttl)
     team_add(c, h.team, -1)
   end
   count(c.counts, 'completed:' .. status)
-  publish(c, id, h.analyzer, status)
+  publish(c, id, h.analyzer, status, h.submitted_at)
 end
 
 -- Moves a request to the dead-letter stream with its 'reason'; it stays visible as "dead".
@@ -485,7 +489,8 @@ local function complete(keys, args)
   for i = 0, n - 1 do
     local a = 6 + i * 3
     local id, status, skey = args[a], args[a + 1], keys[5 + i]
-    local v = redis.call('HMGET', skey, 'status', 'consumer', 'priority', 'eid', 'team', 'analyzer')
+    local v = redis.call('HMGET', skey, 'status', 'consumer', 'priority', 'eid', 'team', 'analyzer',
+                         'submitted_at')
     local verdict = 0
     if not v[1] then verdict = 3
     elseif FINAL[v[1]] then verdict = 2
@@ -498,7 +503,7 @@ local function complete(keys, args)
       c.lease_drop[#c.lease_drop + 1] = id
       count(c.team_delta, v[5], -1)
       count(c.counts, 'completed:' .. status)
-      publish(c, id, v[6], status)
+      publish(c, id, v[6], status, tonumber(v[7]))
     else
       count(c.counts, 'duplicates')
     end

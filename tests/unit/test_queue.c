@@ -1110,11 +1110,14 @@ static void test_team_cap(void **state) {
 typedef struct watched {
     int calls;
     char id[RT_QUEUE_ID_SIZE], status[32], analyzer[64];
+    double seconds;
 } watched;
 
-static void on_watch(const char *id, const char *analyzer, const char *status, void *ud) {
+static void on_watch(const char *id, const char *analyzer, const char *status, double seconds,
+                     void *ud) {
     watched *w = ud;
     w->calls++;
+    w->seconds = seconds;
     snprintf(w->id, sizeof w->id, "%s", id);
     snprintf(w->status, sizeof w->status, "%s", status);
     snprintf(w->analyzer, sizeof w->analyzer, "%s", analyzer);
@@ -1147,6 +1150,7 @@ static void test_watch(void **state) {
     assert_string_equal(w.id, id);
     assert_string_equal(w.status, "error");
     assert_string_equal(w.analyzer, "demo.w");
+    assert_true(w.seconds > 0 && w.seconds < 10); /* from submission to completion */
 
     assert_int_equal(support("restart", NULL), 0);
     RUN_UNTIL_POLLING(&f, rt_queue_is_up(f.q) && f.downs == 1);
