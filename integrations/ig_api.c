@@ -550,7 +550,8 @@ typedef struct get_call {
     ig_serve *s;
     rt_httpd_req *req;
     const ig_token *token;
-    double wait; /* seconds the client may wait for the end; 0: answer now */
+    double wait;      /* seconds the client may wait for the end; 0: answer now */
+    uint64_t ends_at; /* s->n_ends when the status was asked for */
 } get_call;
 
 static size_t bucket_of(const char *id) {
@@ -620,11 +621,23 @@ static void file_waiter(ig_serve *s, rt_httpd_req *req, const ig_token *token, c
     rt_httpd_on_abort(req, client_left, w);
 }
 
+/* True when the watch saw 'id' end after the 'since'-th end: its status read may be stale. The
+ * ring may have moved on meanwhile, and then it may be. */
+static bool ended_since(const ig_serve *s, const char *id, uint64_t since) {
+    if (s->n_ends - since > IG_RECENT_ENDS)
+        return true;
+    for (uint64_t i = since; i < s->n_ends; i++)
+        if (strcmp(s->recent_ends[i % IG_RECENT_ENDS], id) == 0)
+            return true;
+    return false;
+}
+
 void ig_api_finished(const char *id, const char *analyzer, const char *status, double seconds,
                      void *ud) {
     ig_serve *s = ud;
     (void)analyzer, (void)status;
     ig_metrics_observe(s, seconds);
+    snprintf(s->recent_ends[s->n_ends++ % IG_RECENT_ENDS], RT_QUEUE_ID_SIZE, "%s", id);
     ig_waiter *w = s->waiters[bucket_of(id)];
     while (w) {
         ig_waiter *next = w->next;
@@ -646,9 +659,13 @@ static void got_analysis(int rc, const char *msg, const rt_queue_analysis *a, vo
         rt_httpd_error(c->req, 404, "not_found", "no analysis with this id (or it has expired)");
     else if (rc != RT_OK)
         respond_queue_error(c->s, c->req, rc, msg);
-    else if (c->wait > 0 && !finished(a) && !c->s->draining)
-        file_waiter(c->s, c->req, c->token, a->id, c->wait);
-    else {
+    else if (c->wait > 0 && !finished(a) && !c->s->draining) {
+        /* It may have ended between Redis' answer and now, its end already told: ask again. */
+        if (ended_since(c->s, a->id, c->ends_at))
+            get_analysis(c->s, c->req, c->token, a->id, c->wait);
+        else
+            file_waiter(c->s, c->req, c->token, a->id, c->wait);
+    } else {
         char *text = analysis_text(c->s, a, true);
         rt_httpd_respond(c->req, 200, "application/json", text, strlen(text));
         free(text);
@@ -660,7 +677,7 @@ static void get_analysis(ig_serve *s, rt_httpd_req *req, const ig_token *token, 
                          double wait) {
     char why[256] = "";
     get_call *c = rt_xcalloc(1, sizeof *c);
-    *c = (get_call){.s = s, .req = req, .token = token, .wait = wait};
+    *c = (get_call){.s = s, .req = req, .token = token, .wait = wait, .ends_at = s->n_ends};
     int rc = rt_queue_get(s->queue, id, got_analysis, c, why);
     if (rc != RT_OK) {
         free(c);

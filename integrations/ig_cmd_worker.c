@@ -95,6 +95,8 @@ struct child {
     uv_timer_t heartbeat, poll, retry;
     uv_idle_t flush; /* sends completions once the loop has nothing else to do this turn */
     bool waiting;    /* for a submission to wake it (rt_queue_wait_for_work) */
+    bool recovering; /* Redis was down: results go out before new claims, so that other
+                        workers do not reclaim what is finished here */
     wk_child_signals signals;
     bool closing;
     double claimed_at; /* rt_monotonic() when the last claim's reply arrived */
@@ -126,6 +128,10 @@ static void add_completion(child *c, const char *id, json_t *result) {
 
 static void maybe_stop(child *c);
 
+static void retry_send(uv_timer_t *timer) {
+    send_batch(timer->data);
+}
+
 static void sent(int rc, const char *msg, const rt_queue_verdict *verdicts, size_t n, void *ud) {
     child *c = ud;
     if (rc == RT_ECANCELED)
@@ -134,7 +140,7 @@ static void sent(int rc, const char *msg, const rt_queue_verdict *verdicts, size
         ig_log("warn", "completions not stored; retrying",
                json_pack("{s:s, s:i}", "reason", msg, "count", (int)c->n_sending));
         c->n_sending = 0;
-        uv_timer_start(&c->retry, (uv_timer_cb)send_batch, RETRY_MS, 0);
+        uv_timer_start(&c->retry, retry_send, RETRY_MS, 0);
         return;
     }
     for (size_t i = 0; i < n; i++) {
@@ -148,6 +154,10 @@ static void sent(int rc, const char *msg, const rt_queue_verdict *verdicts, size
     c->n_sending = 0;
     if (c->n_batch)
         send_batch(c);
+    else if (c->recovering) {
+        c->recovering = false;
+        pump(c);
+    }
     maybe_stop(c);
 }
 
@@ -163,7 +173,7 @@ static void send_batch(child *c) {
     c->n_sending = n;
     if (rt_queue_complete(c->queue, c->consumer, items, n, sent, c, why) != RT_OK) {
         c->n_sending = 0;
-        uv_timer_start(&c->retry, (uv_timer_cb)send_batch, RETRY_MS, 0);
+        uv_timer_start(&c->retry, retry_send, RETRY_MS, 0);
     }
     free(items);
 }
@@ -295,7 +305,8 @@ static void pump(child *c) {
     char why[256] = "";
     size_t slots = (size_t)c->o->concurrency;
     if (c->claiming || c->waiting || c->signals.draining || c->closing ||
-        !rt_queue_is_up(c->queue) || c->n_running >= slots || uv_is_active((uv_handle_t *)&c->poll))
+        (c->recovering && c->n_batch) || !rt_queue_is_up(c->queue) || c->n_running >= slots ||
+        uv_is_active((uv_handle_t *)&c->poll))
         return;
     size_t want = slots - c->n_running;
     c->claiming = true;
@@ -410,8 +421,15 @@ static void queue_state(rt_queue *q, bool up, const char *why, void *ud) {
     (void)q;
     ig_log(up ? "info" : "warn", up ? "queue up" : "queue down",
            why && *why ? json_pack("{s:s}", "reason", why) : NULL);
-    if (up)
-        pump(ud);
+    child *c = ud;
+    if (!up) {
+        c->recovering = true;
+        return;
+    }
+    c->recovering = c->n_batch > 0;
+    uv_timer_stop(&c->retry);
+    send_batch(c);
+    pump(c);
 }
 
 static void init_handles(child *c) {

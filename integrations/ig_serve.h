@@ -22,6 +22,7 @@ typedef struct ig_token {
 typedef struct ig_waiter ig_waiter;
 
 #define IG_WAITER_BUCKETS 1024
+#define IG_RECENT_ENDS    4096 /* ids of analyses the watch saw end, kept for long polls */
 
 /* Submit-to-finish time buckets of the durations histogram, in seconds. */
 #define IG_DURATION_BUCKETS 12
@@ -38,6 +39,10 @@ typedef struct ig_serve {
     json_t *catalog; /* owned: { name: { name, owner, description, version, tags, inputs } } */
     ig_waiter *waiters[IG_WAITER_BUCKETS]; /* by the hash of their analysis id */
     size_t n_waiters;
+    /* The last IG_RECENT_ENDS analyses the watch saw end, in a ring: a long poll whose status
+     * read raced with the end of its analysis finds it here (ig_api.c). */
+    char recent_ends[IG_RECENT_ENDS][RT_QUEUE_ID_SIZE];
+    uint64_t n_ends;         /* ends seen since the start; the ring holds the last ones */
     bool draining;           /* SIGTERM: refuse new work, finish what is in flight */
     struct retired *retired; /* configs and tokens replaced by SIGHUP, freed at exit: requests in
                                 flight may still point at their tokens */

@@ -41,6 +41,7 @@
  * (inquest_version) and loaded when missing or older; then inquest_init makes the groups. */
 #define _POSIX_C_SOURCE 200809L /* gethostname */
 #include "rt_queue.h"
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1224,9 +1225,11 @@ int rt_queue_wait_for_work(rt_queue *q, double timeout, void (*fn)(void *ud), vo
     q->wake_ud = ud;
     snprintf(seconds, sizeof seconds, "%.3f", timeout);
     const char *argv[] = {"BLPOP", q->wake_key, seconds};
+    /* Not connected yet (the first wait) or any more: the caller claims again soon. */
     if (!q->wake_redis || rt_redis_command_timeout(q->wake_redis, timeout + 5.0, 3, argv, NULL,
                                                    on_wake_reply, q) != RT_OK)
-        uv_timer_start(&q->wake_timer, on_wake_timer, (uint64_t)(timeout * 1000), 0);
+        uv_timer_start(&q->wake_timer, on_wake_timer, (uint64_t)fmin(timeout * 1000, WAKE_RETRY_MS),
+                       0);
     return RT_OK;
 }
 
