@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <openssl/crypto.h>
 #include "ig_serve.h"
 #include "sdk.h"
@@ -55,11 +56,17 @@ static const char *segment_after(const char *path, const char *prefix) {
     return path + n;
 }
 
+/* RFC 3339 UTC with milliseconds always written, so that times sort as text. */
 static void set_time(json_t *o, const char *key, double t) {
     char text[40];
     if (t <= 0)
         return;
-    rt_time_format(t, text);
+    time_t whole = (time_t)floor(t);
+    int ms = (int)((t - (double)whole) * 1000);
+    struct tm tm;
+    gmtime_r(&whole, &tm);
+    size_t n = strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(text + n, sizeof text - n, ".%03dZ", ms > 999 ? 999 : ms);
     json_object_set_new(o, key, json_string(text));
 }
 
@@ -276,12 +283,9 @@ static void parse_options(const json_t *o, submission *sub, rt_diag *diag) {
     if (optional_string(o, "priority", &priority, diag) && priority &&
         rt_priority_parse(priority, &sub->priority) != 0)
         rt_diag_add(diag, NULL, 0, "priority", "must be interactive, alert or batch");
-    if (optional_string(o, "dedup_key", &dedup, diag) && dedup) {
-        if (!*dedup || strlen(dedup) > MAX_DEDUP_KEY)
-            rt_diag_add(diag, NULL, 0, "dedup_key", "must hold 1 to %d bytes", MAX_DEDUP_KEY);
-        else
-            sub->dedup_key = rt_xstrdup(dedup);
-    }
+    if (optional_string(o, "dedup_key", &dedup, diag) && dedup &&
+        (!*dedup || strlen(dedup) > MAX_DEDUP_KEY))
+        rt_diag_add(diag, NULL, 0, "dedup_key", "must hold 1 to %d bytes", MAX_DEDUP_KEY);
     if (optional_string(o, "deadline", &deadline, diag) && deadline) {
         double now = rt_wallclock(), d = 0;
         if (rt_duration_parse(deadline, &d, why) == 0 && d > 0)
@@ -329,7 +333,8 @@ static int check_submission(ig_serve *s, const ig_token *token, const json_t *o,
     json_t *inputs = json_object_get(o, "inputs");
     int rc = wk_validate(s->engine, analyzer, json_is_object(inputs) ? inputs : NULL, 0, &info,
                          &problems);
-    bool forbidden = rc == RT_OK && !allows(token, info->name, info->owner);
+    /* A token learns nothing of an analyzer it may not use, not even its inputs. */
+    bool forbidden = info && !allows(token, info->name, info->owner);
     if (rc == RT_ENOTFOUND || forbidden) {
         rt_diag_add(diag, NULL, 0, "analyzer", "no analyzer named '%s'%s", analyzer,
                     forbidden ? " that this token may use" : "");
@@ -352,6 +357,14 @@ static int check_submission(ig_serve *s, const ig_token *token, const json_t *o,
     json_decref(empty);
     json_t *labels = json_object_get(o, "labels");
     sub->labels = labels ? rt_json_canonical(labels) : NULL;
+    /* A dedup key is the analyzer's own: the same key for another analyzer, which another team
+     * may own, is another analysis. */
+    const char *dedup = json_string_value(json_object_get(o, "dedup_key"));
+    if (dedup) {
+        size_t n = strlen(sub->analyzer) + strlen(dedup) + 2;
+        sub->dedup_key = rt_xmalloc(n);
+        snprintf(sub->dedup_key, n, "%s\n%s", sub->analyzer, dedup);
+    }
     return 0;
 }
 
@@ -369,8 +382,10 @@ static void to_request(const ig_serve *s, const submission *sub, rt_queue_reques
 
 static json_t *accepted_json(const ig_serve *s, const rt_queue_submitted *out) {
     char *url = analysis_url(s, out->id);
-    json_t *o = json_pack("{s:s, s:s, s:b, s:s}", "id", out->id, "status", "queued", "deduplicated",
-                          out->deduplicated, "url", url);
+    json_t *o =
+        json_pack("{s:s, s:b, s:s}", "id", out->id, "deduplicated", out->deduplicated, "url", url);
+    if (!out->deduplicated) /* an earlier analysis may be anywhere in its life: GET tells */
+        json_object_set_new(o, "status", json_string("queued"));
     free(url);
     return o;
 }
@@ -856,10 +871,14 @@ static void list_dead(ig_serve *s, rt_httpd_req *req, const ig_token *token) {
     bool has_cursor = rt_httpd_query(req, "cursor", cursor, sizeof cursor) > 0;
     list_call *c = rt_xcalloc(1, sizeof *c);
     *c = (list_call){.s = s, .req = req, .token = token};
-    if (rt_queue_dead_letters(s->queue, has_cursor ? cursor : NULL, limit, dead_listed, c, why) !=
-        RT_OK) {
+    int rc =
+        rt_queue_dead_letters(s->queue, has_cursor ? cursor : NULL, limit, dead_listed, c, why);
+    if (rc != RT_OK) {
         free(c);
-        respond_unavailable(s, req, why);
+        if (rc == RT_EINPUT)
+            rt_httpd_error(req, 400, "bad_request", "%s", why);
+        else
+            respond_unavailable(s, req, why);
     }
 }
 

@@ -113,7 +113,7 @@ static void tokens_free(ig_token *tokens, size_t n) {
  * (256 bytes) naming the token whose secret cannot be read. */
 static ig_token *read_tokens(const rt_config *config, size_t *n, char *why) {
     ig_token *tokens = rt_xcalloc(config->n_tokens ? config->n_tokens : 1, sizeof *tokens);
-    *n = config->n_tokens;
+    *n = 0;
     for (size_t i = 0; i < config->n_tokens; i++) {
         char reason[256];
         tokens[i].config = &config->tokens[i];
@@ -124,6 +124,7 @@ static ig_token *read_tokens(const rt_config *config, size_t *n, char *why) {
             return NULL;
         }
     }
+    *n = config->n_tokens;
     return tokens;
 }
 
