@@ -11,7 +11,7 @@
 -- from Redis' own clock (TIME): one clock for every worker. Errors are error replies whose first
 -- word is an rt error name ("EINPUT ..."), which the C side maps back.
 
-local VERSION = 3
+local VERSION = 4
 
 local GROUP = 'workers'   -- the consumer group of the request streams
 local HELD = '~held'      -- the consumer that owns the entries of requests held by a team cap
@@ -28,9 +28,22 @@ FIELDS_AND_RESULT[#FIELDS + 1] = 'result'
 local FINAL = {ok = true, error = true, timeout = true, cpu_exceeded = true,
                memory_exceeded = true, cancelled = true, dead = true}
 
+-- Lua numbers passed to redis.call are formatted as floats ("%.17g"), which costs more than the
+-- command itself for small ones: hot paths pass text, made once per call or taken from ARGV.
+-- The library's body may not use the string library while it loads: the tables are made by the
+-- first call.
+local PAD3, SMALL         -- 0 .. 999 as three digits; 0 .. 99 as text (deliveries)
+
+-- Redis' clock in ms, as a number and as text (the text is built from TIME's, not formatted).
 local function now_ms()
+  if not PAD3 then
+    PAD3, SMALL = {}, {}
+    for i = 0, 999 do PAD3[i] = string.format('%03d', i) end
+    for i = 0, 99 do SMALL[i] = tostring(i) end
+  end
   local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local ms = math.floor(tonumber(t[2]) / 1000)
+  return tonumber(t[1]) * 1000 + ms, t[1] .. PAD3[ms]
 end
 
 -- Raises an error reply "CODE message" (wrap() turns it into one); level 0: no position.
@@ -44,6 +57,12 @@ local function num(s, what)
   return v
 end
 
+-- A whole number as text: Lua 5.1 prints numbers with 14 significant digits, too few for
+-- millisecond times scaled by 1000.
+local function int(x)
+  return string.format('%d', x)
+end
+
 -- Adds 'n' to counter 'name' of a call's batch of counter updates.
 local function count(batch, name, n)
   batch[name] = (batch[name] or 0) + (n or 1)
@@ -52,14 +71,8 @@ end
 -- Applies a batch of counter updates to hash 'key' (one HINCRBY per name, not per item).
 local function flush_counts(key, batch)
   for name, n in pairs(batch) do
-    if n ~= 0 then redis.call('HINCRBY', key, name, n) end
+    if n ~= 0 then redis.call('HINCRBY', key, name, int(n)) end
   end
-end
-
--- A whole number as text: Lua 5.1 prints numbers with 14 significant digits, too few for
--- millisecond times scaled by 1000.
-local function int(x)
-  return string.format('%d', x)
 end
 
 -- Stream ids "ms-seq" compared as numbers.
@@ -73,7 +86,25 @@ end
 
 local function id_next(a)
   local m, s = string.match(a, '^(%d+)-(%d+)$')
-  return m .. '-' .. (tonumber(s) + 1)
+  return m .. '-' .. int(tonumber(s) + 1)
+end
+
+-- The entry named 'field' of a flat name, value reply (XINFO).
+local function field_of(flat, field)
+  for i = 1, #flat, 2 do
+    if flat[i] == field then return flat[i + 1] end
+  end
+  return nil
+end
+
+-- The group GROUP of request stream 'stream' as XINFO GROUPS tells it, or nil.
+local function workers_group(stream)
+  local groups = redis.pcall('XINFO', 'GROUPS', stream)
+  if type(groups) ~= 'table' or groups.err then return nil end
+  for _, g in ipairs(groups) do
+    if field_of(g, 'name') == GROUP then return g end
+  end
+  return nil
 end
 
 -- Creates the group of 'stream' (and the stream) unless it exists.
@@ -113,9 +144,9 @@ end
 -- deletions, lease changes, counters) in its context and flushes them in one command each.
 
 -- The context of one call: prefix, clock, the fixed keys by name, and the batched writes.
-local function ctx_new(prefix, now)
+local function ctx_new(prefix, now, nows)
   return {
-    prefix = prefix, now = now,
+    prefix = prefix, now = now, nows = nows,
     streams = {prefix .. 'q:interactive', prefix .. 'q:alert', prefix .. 'q:batch'},
     leases = prefix .. 'leases', running = prefix .. 'running', stats = prefix .. 'stats',
     results = prefix .. 'results', dead = prefix .. 'dead', held_teams = prefix .. 'held',
@@ -126,6 +157,7 @@ local function ctx_new(prefix, now)
     team_running = {},     -- team -> running count as this call sees it
     counts = {},           -- stats counter -> increment
     published = false,
+    delete_entries = false, -- XDEL the acknowledged entries: some may not have been delivered
   }
 end
 
@@ -155,14 +187,49 @@ local function team_add(c, team, d)
   count(c.team_delta, team, d)
 end
 
+-- Acknowledged entries a request stream may keep past its oldest pending entry before a call
+-- deletes its own instead (XDEL): bounds what one long-running or held request keeps alive.
+local LEFTOVERS_MAX = 10000
+
+-- Acknowledges 'eids' of 'stream' (their analyses became final) and removes what is finished.
+-- XDEL costs Redis a walk of the entry's stream node per entry; instead the stream is trimmed
+-- below its oldest pending entry (XTRIM MINID ~: whole stream nodes, so up to a node of
+-- acknowledged entries stays), or exactly past the last delivered one when none is pending
+-- (an idle queue keeps nothing): every entry below that was delivered and acknowledged, so it
+-- is final. Entries not yet delivered or still pending are never trimmed. When the acknowledged
+-- entries kept behind the oldest pending one would exceed LEFTOVERS_MAX (a request held by a
+-- team cap or a long analysis), or when some entries may never have been delivered ('delete'),
+-- the call deletes its entries one by one (XDEL).
+local function drop_entries(stream, eids, delete)
+  call_list('XACK', stream, GROUP, eids)
+  if delete then
+    call_list('XDEL', stream, nil, eids)
+    return
+  end
+  local pend = redis.call('XPENDING', stream, GROUP)
+  if pend[1] == 0 then
+    local g = workers_group(stream)
+    local last = g and field_of(g, 'last-delivered-id')
+    if last then redis.call('XTRIM', stream, 'MINID', id_next(last)) end
+    return
+  end
+  local rest = redis.call('XLEN', stream) - pend[1] -- not delivered, or acknowledged leftovers
+  if rest > LEFTOVERS_MAX then
+    local g = workers_group(stream)
+    local lag = g and field_of(g, 'lag')
+    if type(lag) ~= 'number' or rest - lag > LEFTOVERS_MAX then
+      call_list('XDEL', stream, nil, eids)
+      return
+    end
+  end
+  redis.call('XTRIM', stream, 'MINID', '~', pend[2])
+end
+
 -- The writes gathered by a call, one command each; trims the results stream when it published.
 local function flush(c, results_maxlen)
   for rank = 1, 3 do
     local eids = c.acks[rank]
-    if #eids > 0 then
-      call_list('XACK', c.streams[rank], GROUP, eids)
-      call_list('XDEL', c.streams[rank], nil, eids)
-    end
+    if #eids > 0 then drop_entries(c.streams[rank], eids, c.delete_entries) end
   end
   if #c.lease_drop > 0 then call_list('ZREM', c.leases, nil, c.lease_drop) end
   if #c.lease_set > 0 then call_list('ZADD', c.leases, nil, c.lease_set) end
@@ -174,9 +241,9 @@ end
 -- Announces that 'id' ended with 'status', 'submitted_at' (ms) being when it was submitted: the
 -- entry carries how long it took, for the server's duration histogram.
 local function publish(c, id, analyzer, status, submitted_at)
-  local ms = submitted_at and submitted_at > 0 and c.now - submitted_at or 0
+  local ms = submitted_at and submitted_at > 0 and int(c.now - submitted_at) or '0'
   redis.call('XADD', c.results, '*', 'id', id, 'analyzer', analyzer or '', 'status', status,
-             'ms', int(ms))
+             'ms', ms)
   c.published = true
 end
 
@@ -186,7 +253,7 @@ end
 -- its request.
 local function finish(c, id, h, status, message, was_running, ttl)
   local skey = status_key(c, id)
-  redis.call('HSET', skey, 'status', status, 'finished_at', c.now, 'message', message, 'held', '')
+  redis.call('HSET', skey, 'status', status, 'finished_at', c.nows, 'message', message, 'held', '')
   redis.call('PEXPIRE', skey, ttl)
   if h.eid and h.eid ~= '' then
     local list = c.acks[RANK[h.priority] or 3]
@@ -215,12 +282,13 @@ end
 -- Hands request 'id' to 'consumer': status running, a lease until now + lease_ms. 'entry' is its
 -- stream entry {eid, fields}, fields in the order submit writes them: id, analyzer, team, inputs,
 -- deadline. 'new_run' counts it in its team's running count (a reclaim is counted already).
-local function deliver(c, out, consumer, id, entry, rank, deliveries, lease_ms, new_run)
+-- 'lease_until' is the lease's expiry as text.
+local function deliver(c, out, consumer, id, entry, rank, deliveries, lease_until, new_run)
   local f = entry[2]
   redis.call('HSET', status_key(c, id), 'status', 'running', 'consumer', consumer,
-             'started_at', c.now, 'deliveries', deliveries)
+             'started_at', c.nows, 'deliveries', SMALL[deliveries] or int(deliveries))
   local ls = c.lease_set
-  ls[#ls + 1], ls[#ls + 2] = c.now + lease_ms, id
+  ls[#ls + 1], ls[#ls + 2] = lease_until, id
   if new_run then team_add(c, f[6], 1) end
   local n = #out
   out[n + 1], out[n + 2], out[n + 3], out[n + 4] = id, entry[1], f[4], f[8]
@@ -238,13 +306,15 @@ end
 -- ---- submit ----------------------------------------------------------------------------------
 
 -- The id an earlier request with the same dedup key got within the window, unless that analysis
--- was cancelled, went dead or expired: then the new request runs.
-local function deduplicated(c, dkey)
-  local existing = redis.call('GET', dkey)
+-- was cancelled, went dead or expired: then the new request 'id' runs, and the key names it for
+-- 'window' ms (text). One SET ... NX GET when the key is free, which is the common case.
+local function deduplicated(c, dkey, id, window)
+  local existing = redis.call('SET', dkey, id, 'NX', 'GET', 'PX', window)
   if not existing then return nil end
   local st = redis.call('HGET', status_key(c, existing), 'status')
-  if not st or st == 'cancelled' or st == 'dead' then return nil end
-  return existing
+  if st and st ~= 'cancelled' and st ~= 'dead' then return existing end
+  redis.call('SET', dkey, id, 'PX', window)
+  return nil
 end
 
 -- KEYS: recent, then per request its status key and its dedup key.
@@ -267,41 +337,46 @@ end
 -- listing has an order even within a millisecond (a batch holds at most 1000 requests). Ids come
 -- from the caller (rt_queue_new_id: a counter per process from a random start), so the status
 -- keys can be declared.
+-- Window and deadline are whole numbers of ms as text (rt_queue.c writes them so): checked as
+-- numbers, passed on as the text. 'deliveries' is not written: absent reads as 0.
 local function submit(keys, args)
   local c = ctx_new(args[1], now_ms())
   local recent_ms, n = num(args[3], 'recent'), num(args[4], 'n')
   if n > 1000 then fail('EINPUT', 'at most 1000 requests per call') end
+  local windows = {}
   for i = 0, n - 1 do -- check everything before writing anything: errors do not roll back
     local prio = args[8 + i * 9]
     if not RANK[prio] then fail('EINPUT', 'priority "' .. tostring(prio) .. '" is not interactive, alert or batch') end
-    num(args[12 + i * 9], 'window')
+    windows[i] = num(args[12 + i * 9], 'window') > 0
     num(args[13 + i * 9], 'deadline')
   end
-  local out, recent = {}, {}
+  local out, recent, streams, nows = {}, {}, c.streams, c.nows
+  local added, dups = 0, 0
   for i = 0, n - 1 do
     local a = 5 + i * 9
     local id, analyzer, team, prio = args[a], args[a + 1], args[a + 2], args[a + 3]
-    local window, deadline = tonumber(args[a + 7]), tonumber(args[a + 8])
-    local skey, dkey = keys[2 + i * 2], keys[3 + i * 2]
-    local existing = window > 0 and deduplicated(c, dkey)
+    local deadline = args[a + 8]
+    local skey = keys[2 + i * 2]
+    local existing = windows[i] and deduplicated(c, keys[3 + i * 2], id, args[a + 7])
     if existing then
-      count(c.counts, 'deduplicated')
+      dups = dups + 1
       out[#out + 1], out[#out + 2] = existing, 1
     else
-      local eid = redis.call('XADD', c.streams[RANK[prio]], '*', 'id', id, 'analyzer', analyzer,
+      local eid = redis.call('XADD', streams[RANK[prio]], '*', 'id', id, 'analyzer', analyzer,
                              'team', team, 'inputs', args[a + 4], 'deadline', deadline)
       redis.call('HSET', skey, 'status', 'queued', 'analyzer', analyzer, 'team', team,
-                 'priority', prio, 'submitted_at', c.now, 'deliveries', 0,
-                 'labels', args[a + 5], 'dedup', args[a + 6], 'deadline', deadline, 'eid', eid)
-      if window > 0 then redis.call('SET', dkey, id, 'PX', window) end
-      recent[#recent + 1], recent[#recent + 2] = int(c.now * 1000 + i), id
-      count(c.counts, 'submitted')
+                 'priority', prio, 'submitted_at', nows, 'labels', args[a + 5],
+                 'dedup', args[a + 6], 'deadline', deadline, 'eid', eid)
+      added = added + 1
+      recent[#recent + 1], recent[#recent + 2] = nows .. PAD3[i], id -- now * 1000 + i
       out[#out + 1], out[#out + 2] = id, 0
     end
   end
-  if #recent > 0 then
+  if dups > 0 then count(c.counts, 'deduplicated', dups) end
+  if added > 0 then
+    count(c.counts, 'submitted', added)
     call_list('ZADD', keys[1], nil, recent)
-    wake(c, #recent / 2)
+    wake(c, added)
   end
   redis.call('ZREMRANGEBYSCORE', keys[1], '-inf', int((c.now - recent_ms) * 1000))
   flush(c, 0)
@@ -324,7 +399,7 @@ end
 
 -- Step 1: leases that expired are taken over, ended (cancelled, past deadline) or buried.
 local function reclaim(c, p, out)
-  local ids = redis.call('ZRANGE', c.leases, '-inf', c.now, 'BYSCORE', 'LIMIT', 0, p.max)
+  local ids = redis.call('ZRANGE', c.leases, '-inf', c.nows, 'BYSCORE', 'LIMIT', '0', p.maxs)
   for _, id in ipairs(ids) do
     local h = hget_state(status_key(c, id))
     if h.status ~= 'running' then
@@ -343,7 +418,7 @@ local function reclaim(c, p, out)
         bury(c, id, h, 'its request entry is missing from the stream', p.ttl, p.dead_maxlen)
       else
         count(c.counts, 'reclaims')
-        deliver(c, out, p.consumer, id, e[1], rank, h.deliveries + 1, p.lease, false)
+        deliver(c, out, p.consumer, id, e[1], rank, h.deliveries + 1, p.lease_until, false)
       end
     end
     if #out >= p.max * 8 then return end
@@ -373,7 +448,7 @@ local function admit_new(c, p, out, entry, rank)
     local at = tonumber(redis.call('HGET', status_key(c, id), 'submitted_at')) or 0
     hold(c, id, team, entry[1], rank, at)
   else
-    deliver(c, out, p.consumer, id, entry, rank, 1, p.lease, true)
+    deliver(c, out, p.consumer, id, entry, rank, 1, p.lease_until, true)
   end
 end
 
@@ -395,7 +470,7 @@ local function take_held(c, p, out, rank, teams)
           finish(c, id, h, 'timeout', 'the deadline passed before the analysis started', false, p.ttl)
         else
           redis.call('HSET', status_key(c, id), 'held', '')
-          deliver(c, out, p.consumer, id, e[1], rank, h.deliveries + 1, p.lease, true)
+          deliver(c, out, p.consumer, id, e[1], rank, h.deliveries + 1, p.lease_until, true)
         end
       end
       if redis.call('ZCARD', hkey) == 0 then redis.call('SREM', c.held_teams, team) end
@@ -409,7 +484,8 @@ local function read_stream(c, p, out, rank)
   for _ = 1, 8 do -- bounded: held and ended entries do not count, so read again
     local want = p.max - #out / 8
     if want <= 0 then return end
-    local r = redis.pcall('XREADGROUP', 'GROUP', GROUP, p.consumer, 'COUNT', want, 'STREAMS', stream, '>')
+    local r = redis.pcall('XREADGROUP', 'GROUP', GROUP, p.consumer, 'COUNT',
+                          want == p.max and p.maxs or int(want), 'STREAMS', stream, '>')
     if type(r) == 'table' and r.err then
       if not string.find(r.err, 'NOGROUP', 1, true) then error(r.err) end
       ensure_group(stream)
@@ -430,13 +506,16 @@ end
 -- deliveries, priority rank (0 interactive .. 2 batch), team.
 local function claim(keys, args)
   local c = ctx_new(args[1], now_ms())
-  local p = {consumer = args[2], max = num(args[3], 'max'), lease = num(args[4], 'lease'),
-             max_deliveries = num(args[5], 'max_deliveries'), ttl = num(args[6], 'ttl'),
+  local p = {consumer = args[2], max = num(args[3], 'max'), maxs = args[3],
+             lease = num(args[4], 'lease'),
+             max_deliveries = num(args[5], 'max_deliveries'), ttl = args[6],
              dead_maxlen = num(args[8], 'dead_maxlen'), default_cap = num(args[9], 'default_cap'),
              caps = {}}
+  num(args[6], 'ttl')
   for i = 1, num(args[10], 'n_caps') do
     p.caps[args[9 + i * 2]] = num(args[10 + i * 2], 'cap')
   end
+  p.lease_until = int(c.now + p.lease)
   local out = {}
   reclaim(c, p, out)
   local teams = redis.call('SMEMBERS', c.held_teams)
@@ -454,7 +533,7 @@ end
 -- Returns per id: 0 the lease is renewed, 1 renewed but cancellation was asked, 2 lost (another
 -- worker has it, or the analysis ended).
 local function extend(keys, args)
-  local until_ms, consumer = now_ms() + num(args[3], 'lease'), args[2]
+  local until_ms, consumer = int(now_ms() + num(args[3], 'lease')), args[2]
   local out, renew = {}, {}
   for i = 4, #args do
     local v = redis.call('HMGET', keys[i - 2], 'status', 'consumer', 'cancel')
@@ -478,14 +557,16 @@ end
 -- so that both expire together.
 local function complete(keys, args)
   local c = ctx_new(args[1], now_ms())
-  local consumer, ttl, n = args[2], num(args[3], 'ttl'), num(args[5], 'n')
+  local consumer, ttl, n = args[2], args[3], num(args[5], 'n')
+  num(ttl, 'ttl')
   for i = 0, n - 1 do -- check everything before writing anything: errors do not roll back
     local status = args[7 + i * 3]
     if not FINAL[status] or status == 'dead' then
       fail('EINPUT', 'status "' .. tostring(status) .. '" is not the status of a result')
     end
   end
-  local out = {}
+  local out, nows, acks, lease_drop, team_delta = {}, c.nows, c.acks, c.lease_drop, c.team_delta
+  local done, refused = {}, 0 -- status -> accepted with it
   for i = 0, n - 1 do
     local a = 6 + i * 3
     local id, status, skey = args[a], args[a + 1], keys[5 + i]
@@ -496,19 +577,21 @@ local function complete(keys, args)
     elseif FINAL[v[1]] then verdict = 2
     elseif v[1] ~= 'running' or v[2] ~= consumer then verdict = 1 end
     if verdict == 0 then
-      redis.call('HSET', skey, 'status', status, 'finished_at', c.now, 'result', args[a + 2])
+      redis.call('HSET', skey, 'status', status, 'finished_at', nows, 'result', args[a + 2])
       redis.call('PEXPIRE', skey, ttl)
-      local acks = c.acks[RANK[v[3]] or 3]
-      acks[#acks + 1] = v[4]
-      c.lease_drop[#c.lease_drop + 1] = id
-      count(c.team_delta, v[5], -1)
-      count(c.counts, 'completed:' .. status)
+      local list = acks[RANK[v[3]] or 3]
+      list[#list + 1] = v[4]
+      lease_drop[#lease_drop + 1] = id
+      team_delta[v[5]] = (team_delta[v[5]] or 0) - 1
+      done[status] = (done[status] or 0) + 1
       publish(c, id, v[6], status, tonumber(v[7]))
     else
-      count(c.counts, 'duplicates')
+      refused = refused + 1
     end
     out[#out + 1] = verdict
   end
+  for status, k in pairs(done) do count(c.counts, 'completed:' .. status, k) end
+  if refused > 0 then count(c.counts, 'duplicates', refused) end
   flush(c, num(args[4], 'results_maxlen'))
   return out
 end
@@ -521,7 +604,8 @@ end
 -- analysis.
 local function cancel(keys, args)
   local c = ctx_new(args[1], now_ms())
-  local id, ttl = args[2], num(args[3], 'ttl')
+  local id, ttl = args[2], args[3]
+  num(ttl, 'ttl')
   local h = hget_state(keys[1])
   if not h.status then return {3, ''} end
   if FINAL[h.status] then return {2, h.status} end
@@ -530,6 +614,7 @@ local function cancel(keys, args)
     return {1, 'running'}
   end
   redis.call('ZREM', held_key(c, h.team), id)
+  c.delete_entries = true -- it may never have been delivered: trimming would not reach it
   finish(c, id, h, 'cancelled', 'cancelled before it started', false, ttl)
   flush(c, num(args[4], 'maxlen'))
   return {0, 'cancelled'}
@@ -603,10 +688,15 @@ local function stats(keys, args)
     held_total = held_total + redis.call('ZCARD', held_key(c, team))
   end
   for rank = 1, 3 do
-    local len = redis.call('XLEN', c.streams[rank])
-    local pend = redis.pcall('XPENDING', c.streams[rank], GROUP)
-    local pending = (type(pend) == 'table' and not pend.err and pend[1]) or 0
-    out[#out + 1], out[#out + 2] = 'queued:' .. PRIORITY[rank], len - pending
+    -- Not yet delivered: the group's lag. Acknowledged entries wait in the stream until it is
+    -- trimmed past them (drop_entries), so length minus pending is only the fallback, for when
+    -- Redis cannot tell the lag (an entry was deleted after the last delivered one).
+    local g = workers_group(c.streams[rank])
+    local lag = g and field_of(g, 'lag')
+    if type(lag) ~= 'number' then
+      lag = redis.call('XLEN', c.streams[rank]) - ((g and field_of(g, 'pending')) or 0)
+    end
+    out[#out + 1], out[#out + 2] = 'queued:' .. PRIORITY[rank], lag
   end
   out[#out + 1], out[#out + 2] = 'held', held_total
   out[#out + 1], out[#out + 2] = 'running', redis.call('ZCARD', c.leases)

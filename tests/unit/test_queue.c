@@ -842,6 +842,46 @@ static void test_batch(void **state) {
     close_queue(&f);
 }
 
+/* Finished entries leave the request stream by trimming below the oldest pending entry: an older
+ * analysis still running keeps its entry (and the finished ones after it wait), undelivered
+ * entries are never trimmed, and once nothing is pending the stream keeps only what waits. */
+static void test_trim_keeps_pending(void **state) {
+    fx f;
+    rt_queue_request reqs[5];
+    (void)state;
+    open_queue(&f, NULL);
+    for (int i = 0; i < 5; i++)
+        reqs[i] = req("demo.trim", "{}", RT_PRIORITY_BATCH);
+    submitted *s = submit(&f, reqs, 5);
+    claimed *c = claim(&f, "w1", 2, 30);
+    assert_int_equal(c->n, 2);
+    assert_int_equal(complete_one(&f, "w1", c->items[1].id, "ok", "{}"), RT_COMPLETE_ACCEPTED);
+    /* The first is still running: its entry stays, and the three undelivered ones. */
+    assert_true(RAW(&f, "XLEN", key(&f, "q:batch", NULL)).integer >= 4);
+    assert_int_equal(
+        RAW(&f, "XRANGE", key(&f, "q:batch", NULL), c->items[0].entry, c->items[0].entry).elements,
+        1);
+    rt_queue_stats st = stats(&f);
+    assert_int_equal(st.queued[RT_PRIORITY_BATCH], 3);
+    assert_int_equal(st.running, 1);
+    assert_int_equal(complete_one(&f, "w1", c->items[0].id, "ok", "{}"), RT_COMPLETE_ACCEPTED);
+    /* Nothing pending: exactly the undelivered entries remain. */
+    assert_int_equal(RAW(&f, "XLEN", key(&f, "q:batch", NULL)).integer, 3);
+    assert_int_equal(stats(&f).queued[RT_PRIORITY_BATCH], 3);
+    free(c);
+    c = claim(&f, "w2", 10, 30);
+    assert_int_equal(c->n, 3);
+    for (size_t i = 0; i < c->n; i++)
+        assert_int_equal(complete_one(&f, "w2", c->items[i].id, "ok", "{}"), RT_COMPLETE_ACCEPTED);
+    assert_int_equal(RAW(&f, "XLEN", key(&f, "q:batch", NULL)).integer, 0);
+    st = stats(&f);
+    assert_int_equal(st.queued[RT_PRIORITY_BATCH], 0);
+    assert_int_equal(st.completed[0], 5);
+    free(c);
+    free(s);
+    close_queue(&f);
+}
+
 /* The same dedup key within the window gives the same id; after it, a new analysis. The
  * default key is the analyzer and the inputs. */
 static void test_dedup(void **state) {
@@ -1329,6 +1369,7 @@ int main(void) {
         cmocka_unit_test(test_library_reload),
         cmocka_unit_test(test_round_trip_priority),
         cmocka_unit_test(test_batch),
+        cmocka_unit_test(test_trim_keeps_pending),
         cmocka_unit_test(test_dedup),
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_deadline),
