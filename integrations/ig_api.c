@@ -777,14 +777,25 @@ typedef struct list_call {
     const ig_token *token;
 } list_call;
 
+/* Answers a listing: 'list' (stolen) under 'key', with the cursor of the next page if any; or
+ * the queue's error 'rc'. Frees 'c'. */
+static void respond_page(list_call *c, int rc, const char *msg, const char *key, json_t *list,
+                         const char *next_cursor) {
+    if (rc != RT_OK) {
+        json_decref(list);
+        respond_queue_error(c->s, c->req, rc, msg);
+    } else {
+        json_t *body = json_pack("{s:o}", key, list);
+        if (next_cursor)
+            json_object_set_new(body, "next_cursor", json_string(next_cursor));
+        rt_httpd_respond_json(c->req, 200, body);
+    }
+    free(c);
+}
+
 static void listed(int rc, const char *msg, const rt_queue_analysis *items, size_t n,
                    const char *next_cursor, void *ud) {
     list_call *c = ud;
-    if (rc != RT_OK) {
-        respond_queue_error(c->s, c->req, rc, msg);
-        free(c);
-        return;
-    }
     json_t *list = json_array();
     for (size_t i = 0; i < n; i++) {
         if (!allows(c->token, items[i].analyzer, items[i].team))
@@ -793,11 +804,7 @@ static void listed(int rc, const char *msg, const rt_queue_analysis *items, size
         json_array_append_new(list, json_loads(text, 0, NULL));
         free(text);
     }
-    json_t *body = json_pack("{s:o}", "analyses", list);
-    if (next_cursor)
-        json_object_set_new(body, "next_cursor", json_string(next_cursor));
-    rt_httpd_respond_json(c->req, 200, body);
-    free(c);
+    respond_page(c, rc, msg, "analyses", list, next_cursor);
 }
 
 /* ?limit= from 1 to 500; 0 after answering 400. */
@@ -841,11 +848,6 @@ static void list_analyses(ig_serve *s, rt_httpd_req *req, const ig_token *token)
 static void dead_listed(int rc, const char *msg, const rt_queue_dead *items, size_t n,
                         const char *next_cursor, void *ud) {
     list_call *c = ud;
-    if (rc != RT_OK) {
-        respond_queue_error(c->s, c->req, rc, msg);
-        free(c);
-        return;
-    }
     json_t *list = json_array();
     for (size_t i = 0; i < n; i++) {
         if (!allows(c->token, items[i].analyzer, items[i].team))
@@ -856,11 +858,7 @@ static void dead_listed(int rc, const char *msg, const rt_queue_dead *items, siz
         set_time(o, "at", items[i].at);
         json_array_append_new(list, o);
     }
-    json_t *body = json_pack("{s:o}", "dead_letters", list);
-    if (next_cursor)
-        json_object_set_new(body, "next_cursor", json_string(next_cursor));
-    rt_httpd_respond_json(c->req, 200, body);
-    free(c);
+    respond_page(c, rc, msg, "dead_letters", list, next_cursor);
 }
 
 static void list_dead(ig_serve *s, rt_httpd_req *req, const ig_token *token) {

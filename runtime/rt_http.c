@@ -29,6 +29,7 @@
  *   - a handle is active only while there is work, so an idle client lets uv_run return. */
 #define _POSIX_C_SOURCE 200809L /* strncasecmp */
 #include "rt_http.h"
+#include "rt_ring.h"
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -53,48 +54,6 @@
 #define REPLAY_BODY_SHOWN    200   /* bytes of a request body in a replay miss message */
 #define PATH_SHOWN           100   /* bytes of a path in messages */
 
-/* ---- rings: intrusive doubly-linked lists with a sentinel ------------------------------------ */
-
-typedef struct ring {
-    struct ring *prev, *next;
-} ring;
-
-#define RING_ENTRY(r, type, member) ((type *)(void *)((char *)(r)-offsetof(type, member)))
-
-static void ring_init(ring *r) {
-    r->prev = r->next = r;
-}
-
-static bool ring_empty(const ring *r) {
-    return r->next == r;
-}
-
-static void ring_insert_before(ring *at, ring *r) {
-    r->prev = at->prev;
-    r->next = at;
-    at->prev->next = r;
-    at->prev = r;
-}
-
-/* Leaves 'r' in a ring of its own, so that removing it twice is harmless. */
-static void ring_remove(ring *r) {
-    r->prev->next = r->next;
-    r->next->prev = r->prev;
-    ring_init(r);
-}
-
-/* Moves every member of 'from' to the empty 'to'. */
-static void ring_move(ring *from, ring *to) {
-    ring_init(to);
-    if (ring_empty(from))
-        return;
-    to->next = from->next;
-    to->prev = from->prev;
-    to->next->prev = to;
-    to->prev->next = to;
-    ring_init(from);
-}
-
 /* ---- structures ------------------------------------------------------------------------------ */
 
 struct rt_http {
@@ -103,9 +62,9 @@ struct rt_http {
     uv_timer_t curl_timer; /* curl's own timeouts */
     uv_idle_t ready_idle;  /* delivers the ready list; active only while it is not empty */
     rt_recording *recording;
-    ring calls;   /* every call not yet finished or cancelled (rt_http_call.in_client) */
-    ring ready;   /* READY calls (rt_http_call.in_wait) */
-    ring sockets; /* watched sockets (sock.in_client) */
+    rt__ring calls;   /* every call not yet finished or cancelled (rt_http_call.in_client) */
+    rt__ring ready;   /* READY calls (rt_http_call.in_wait) */
+    rt__ring sockets; /* watched sockets (sock.in_client) */
     rt_http_target *targets;
     uint64_t rng;
     int open_handles; /* initialised and not yet closed: the client is freed when 0 */
@@ -122,9 +81,9 @@ struct rt_http_target {
     int concurrency, retries;
     bool tls_verify;
     struct curl_slist *headers;
-    ring queue;    /* QUEUED calls, oldest first (rt_http_call.in_wait) */
-    int running;   /* RUNNING calls */
-    double tokens; /* of the rate limit's bucket, at time 'refilled' */
+    rt__ring queue; /* QUEUED calls, oldest first (rt_http_call.in_wait) */
+    int running;    /* RUNNING calls */
+    double tokens;  /* of the rate limit's bucket, at time 'refilled' */
     double refilled;
     uv_timer_t pump_timer; /* wakes the queue when the next token is due */
 };
@@ -135,7 +94,7 @@ struct rt_http_call {
     rt_http_target *target;
     rt_http_done done;
     void *ud;
-    ring in_client, in_wait;
+    rt__ring in_client, in_wait;
     call_state state;
     rt_http_method method;
     bool idempotent;
@@ -165,7 +124,7 @@ typedef struct sock {
     rt_http *http;
     curl_socket_t fd;
     uv_poll_t poll;
-    ring in_client;
+    rt__ring in_client;
 } sock;
 
 static const char *const method_names[] = {"GET", "POST"};
@@ -214,7 +173,7 @@ static void on_sock_closed(uv_handle_t *h) {
 }
 
 static void sock_close(sock *k) {
-    ring_remove(&k->in_client);
+    rt__ring_remove(&k->in_client);
     uv_close((uv_handle_t *)&k->poll, on_sock_closed);
 }
 
@@ -443,8 +402,8 @@ static void record(rt_http_call *call) {
  * afterwards except to read http->closing. */
 static void finish(rt_http_call *call) {
     rt_http *http = call->target->http;
-    ring_remove(&call->in_client);
-    ring_remove(&call->in_wait);
+    rt__ring_remove(&call->in_client);
+    rt__ring_remove(&call->in_wait);
     call->r.duration = now() - call->started;
     if (call->replayed) {
         /* The recording's own bytes, NUL-terminated (rt_recording_match): nothing copied. The
@@ -468,8 +427,8 @@ static void on_ready(uv_idle_t *idle);
 static void make_ready(rt_http_call *call) {
     rt_http *http = call->target->http;
     call->state = READY;
-    ring_remove(&call->in_wait);
-    ring_insert_before(&http->ready, &call->in_wait);
+    rt__ring_remove(&call->in_wait);
+    rt__ring_insert_before(&http->ready, &call->in_wait);
     if (!uv_is_active((uv_handle_t *)&http->ready_idle))
         uv_idle_start(&http->ready_idle, on_ready);
 }
@@ -633,8 +592,8 @@ static void on_pump_timer(uv_timer_t *timer);
 /* Starts queued calls of 't' while it has free slots and tokens. Retries took their token with
  * their first attempt: the rate limit counts calls, not attempts. */
 static void pump(rt_http_target *t) {
-    while (!ring_empty(&t->queue) && t->running < t->concurrency) {
-        rt_http_call *call = RING_ENTRY(t->queue.next, rt_http_call, in_wait);
+    while (!rt__ring_empty(&t->queue) && t->running < t->concurrency) {
+        rt_http_call *call = RT__RING_ENTRY(t->queue.next, rt_http_call, in_wait);
         if (call->r.attempts == 0) {
             double wait = take_token(t);
             if (wait > 0) {
@@ -642,7 +601,7 @@ static void pump(rt_http_target *t) {
                 return;
             }
         }
-        ring_remove(&call->in_wait);
+        rt__ring_remove(&call->in_wait);
         if (call->has_timer)
             uv_timer_stop(&call->timer);
         start_attempt(call);
@@ -657,7 +616,7 @@ static void on_pump_timer(uv_timer_t *timer) {
 static void enqueue(rt_http_call *call, bool front) {
     rt_http_target *t = call->target;
     call->state = QUEUED;
-    ring_insert_before(front ? t->queue.next : &t->queue, &call->in_wait);
+    rt__ring_insert_before(front ? t->queue.next : &t->queue, &call->in_wait);
     pump(t);
     if (call->state == QUEUED)
         arm(call, call->deadline - now());
@@ -758,7 +717,7 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
         }
         k->poll.data = k;
         http->open_handles++;
-        ring_insert_before(&http->sockets, &k->in_client);
+        rt__ring_insert_before(&http->sockets, &k->in_client);
         curl_multi_assign(http->multi, fd, k);
     }
     int events = (what & CURL_POLL_IN ? UV_READABLE : 0) | (what & CURL_POLL_OUT ? UV_WRITABLE : 0);
@@ -787,13 +746,13 @@ static int on_curl_timer(CURLM *multi, long ms, void *userp) {
 
 static void on_ready(uv_idle_t *idle) {
     rt_http *http = idle->data;
-    ring batch;
+    rt__ring batch;
     /* Only the calls ready now: those made ready by the callbacks wait for the next turn, so a
      * callback that starts a call for each one it gets cannot hold the loop here. */
-    ring_move(&http->ready, &batch);
+    rt__ring_move(&http->ready, &batch);
     uv_idle_stop(idle);
-    while (!ring_empty(&batch)) {
-        finish(RING_ENTRY(batch.next, rt_http_call, in_wait));
+    while (!rt__ring_empty(&batch)) {
+        finish(RT__RING_ENTRY(batch.next, rt_http_call, in_wait));
         if (http->closing)
             return;
     }
@@ -826,9 +785,9 @@ rt_http *rt_http_new(uv_loop_t *loop) {
     uv_idle_init(loop, &http->ready_idle);
     http->ready_idle.data = http;
     http->open_handles = 2;
-    ring_init(&http->calls);
-    ring_init(&http->ready);
-    ring_init(&http->sockets);
+    rt__ring_init(&http->calls);
+    rt__ring_init(&http->ready);
+    rt__ring_init(&http->sockets);
     http->rng = (uv_hrtime() ^ (uint64_t)(uintptr_t)http) | 1;
     return http;
 }
@@ -839,15 +798,15 @@ void rt_http_free(rt_http *http) {
     http->closing = true;
     /* Cancelling one call touches no other while closing (nothing is pumped), so the next
      * member can be read first. */
-    for (ring *r = http->calls.next, *next; r != &http->calls; r = next) {
+    for (rt__ring *r = http->calls.next, *next; r != &http->calls; r = next) {
         next = r->next;
-        rt_http_cancel(RING_ENTRY(r, rt_http_call, in_client));
+        rt_http_cancel(RT__RING_ENTRY(r, rt_http_call, in_client));
     }
     CURLM *multi = http->multi;
     http->multi = NULL;
     curl_multi_cleanup(multi);
-    while (!ring_empty(&http->sockets))
-        sock_close(RING_ENTRY(http->sockets.next, sock, in_client));
+    while (!rt__ring_empty(&http->sockets))
+        sock_close(RT__RING_ENTRY(http->sockets.next, sock, in_client));
     for (rt_http_target *t = http->targets; t; t = t->next)
         uv_close((uv_handle_t *)&t->pump_timer, on_target_timer_closed);
     uv_close((uv_handle_t *)&http->curl_timer, on_client_handle_closed);
@@ -921,7 +880,7 @@ rt_http_target *rt_http_target_new(rt_http *http, const rt_http_target_options *
     t->tls_verify = options->tls_verify;
     for (size_t i = 0; i < options->n_headers; i++)
         t->headers = curl_slist_append(t->headers, options->headers[i]);
-    ring_init(&t->queue);
+    rt__ring_init(&t->queue);
     uv_timer_init(http->loop, &t->pump_timer);
     t->pump_timer.data = t;
     http->open_handles++;
@@ -979,8 +938,8 @@ rt_http_call *rt_http_start(rt_http_target *target, const rt_http_request *reque
     call->started = now();
     call->deadline = call->started + target->timeout;
     call->retry_after = -1;
-    ring_init(&call->in_wait);
-    ring_insert_before(&http->calls, &call->in_client);
+    rt__ring_init(&call->in_wait);
+    rt__ring_insert_before(&http->calls, &call->in_client);
     if (http->recording && rt_recording_get_mode(http->recording) == RT_RECORDING_REPLAY) {
         replay(call, request);
         return call;
@@ -1016,8 +975,8 @@ void rt_http_cancel(rt_http_call *call) {
         curl_multi_remove_handle(http->multi, call->easy);
         t->running--;
     }
-    ring_remove(&call->in_wait);
-    ring_remove(&call->in_client);
+    rt__ring_remove(&call->in_wait);
+    rt__ring_remove(&call->in_client);
     if (call->has_timer)
         uv_timer_stop(&call->timer);
     call_free(call);

@@ -40,6 +40,7 @@
  *     touched, which lives until the timer's close callback. */
 #define _POSIX_C_SOURCE 200809L /* strdup */
 #include "rt_redis.h"
+#include "rt_ring.h"
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -55,29 +56,6 @@
 #define DEFAULT_MAX_REPLY       ((size_t)64 << 20)
 #define DEFAULT_MAX_PENDING     65536
 #define ELEMENT_COST            16 /* bytes a reply element counts for besides its text */
-
-typedef struct ring {
-    struct ring *prev, *next;
-} ring;
-
-#define RING_ENTRY(r, type, member) ((type *)(void *)((char *)(r)-offsetof(type, member)))
-
-static void ring_init(ring *r) {
-    r->prev = r->next = r;
-}
-
-static void ring_insert_before(ring *at, ring *r) {
-    r->prev = at->prev;
-    r->next = at;
-    at->prev->next = r;
-    at->prev = r;
-}
-
-static void ring_remove(ring *r) {
-    r->prev->next = r->next;
-    r->next->prev = r->prev;
-    ring_init(r);
-}
 
 typedef enum conn_state { DOWN = 0, CONNECTING, HANDSHAKE, UP, CLOSED } conn_state;
 
@@ -95,7 +73,7 @@ struct rt_redis {
     rt_redis_state_fn on_state;
     rt_redis_connect_fn on_connect;
     void *ud;
-    ring pending; /* cmd.link, oldest first */
+    rt__ring pending; /* cmd.link, oldest first */
     size_t n_pending;
     uint64_t next_deadline; /* the timer's due time while commands are pending; 0: not armed */
     int handshake_left;     /* handshake replies still awaited */
@@ -110,7 +88,7 @@ struct rt_redis {
 };
 
 typedef struct cmd {
-    ring link;
+    rt__ring link;
     rt_redis *r;
     rt_redis_reply_fn done;
     void *ud;
@@ -411,7 +389,7 @@ static void on_reply(redisAsyncContext *ac, void *reply_, void *priv) {
     const redisReply *reply = reply_;
     char msg[512] = "";
     int rc = RT_OK;
-    ring_remove(&c->link);
+    rt__ring_remove(&c->link);
     if (--r->n_pending == 0 && r->state >= HANDSHAKE && r->state != CLOSED) {
         uv_timer_stop(&r->timer);
         r->next_deadline = 0;
@@ -461,7 +439,7 @@ static int send_command(rt_redis *r, uint64_t timeout, int argc, const char *con
                  r->ac->errstr[0] ? r->ac->errstr : "disconnecting");
         return RT_EBACKEND;
     }
-    ring_insert_before(&r->pending, &c->link);
+    rt__ring_insert_before(&r->pending, &c->link);
     r->n_pending++;
     arm_timer(r, c->deadline);
     return RT_OK;
@@ -504,8 +482,8 @@ static void on_timer(uv_timer_t *t) {
         return;
     }
     r->next_deadline = 0;
-    for (ring *i = r->pending.next; i != &r->pending; i = i->next) {
-        cmd *c = RING_ENTRY(i, cmd, link);
+    for (rt__ring *i = r->pending.next; i != &r->pending; i = i->next) {
+        cmd *c = RT__RING_ENTRY(i, cmd, link);
         if (c->deadline <= now) {
             drop(r, RT_ETIMEDOUT, "no reply within %gs; connection dropped",
                  (double)c->timeout / 1000.0);
@@ -662,7 +640,7 @@ rt_redis *rt_redis_new(uv_loop_t *loop, const rt_redis_options *o, char *why) {
     r->ud = o->ud;
     r->reported = -1;
     r->rng = (uv_hrtime() ^ ((uint64_t)getpid() << 32) ^ (uintptr_t)r) | 1;
-    ring_init(&r->pending);
+    rt__ring_init(&r->pending);
     uv_timer_init(loop, &r->timer);
     r->timer.data = r;
     connect_now(r);
