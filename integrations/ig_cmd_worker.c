@@ -32,6 +32,7 @@
 #define RETRY_MS       200 /* after Redis refused a batch of completions */
 #define COMPLETE_BATCH RT_QUEUE_MAX_BATCH
 #define MAX_SAMPLES    (1 << 20) /* dequeue-to-start times kept for the stats at exit */
+#define MAX_CONNECTORS 64        /* connectors counted; calls to others count as "other" */
 
 static const char worker_usage[] =
     "Usage: inquest worker [--config FILE] [--processes N] [--concurrency M] [--user USER]\n"
@@ -101,6 +102,8 @@ struct child {
                         workers do not reclaim what is finished here */
     wk_child_signals signals;
     bool closing;
+    rt_queue_connector_stats *connectors; /* calls counted since the last heartbeat */
+    size_t n_connectors;
     double claimed_at; /* rt_monotonic() when the last claim's reply arrived */
     double *samples;   /* seconds from a claim's reply to its analysis' start */
     size_t n_samples;
@@ -198,10 +201,52 @@ static void unlink_job(job *j) {
         }
 }
 
+/* The counts of connector 'name': its own entry, or "other" for a name that is not a
+ * connector's (an analyzer asked for one that does not exist) or past MAX_CONNECTORS. */
+static rt_queue_connector_stats *connector_stats(child *c, const char *name) {
+    bool valid = name && *name >= 'a' && *name <= 'z' &&
+                 strlen(name) < sizeof c->connectors->connector &&
+                 strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") == strlen(name);
+    const char *key = valid && c->n_connectors < MAX_CONNECTORS - 1 ? name : "other";
+    for (size_t i = 0; i < c->n_connectors; i++)
+        if (strcmp(c->connectors[i].connector, key) == 0)
+            return &c->connectors[i];
+    rt_queue_connector_stats *st = &c->connectors[c->n_connectors++];
+    memset(st, 0, sizeof *st);
+    snprintf(st->connector, sizeof st->connector, "%s", key);
+    return st;
+}
+
+/* Counts the connector calls listed in 'result' for /metrics. */
+static void count_calls(child *c, const json_t *result) {
+    size_t i;
+    json_t *call;
+    json_array_foreach(json_object_get(result, "calls"), i, call) {
+        rt_queue_connector_stats *st =
+            connector_stats(c, json_string_value(json_object_get(call, "connector")));
+        const char *status = json_string_value(json_object_get(call, "status"));
+        double seconds = json_number_value(json_object_get(call, "duration_ms")) / 1000;
+        st->calls++;
+        st->errors += status && strcmp(status, "error") == 0;
+        st->seconds += seconds;
+        st->buckets[rt_queue_latency_bucket(seconds)]++;
+    }
+}
+
+/* Sends the counts of connector calls to Redis, where serve reads them; counts that cannot be
+ * sent now are dropped (they are for graphs, not for correctness). */
+static void send_connector_stats(child *c) {
+    char why[256];
+    if (c->n_connectors && rt_queue_connector_stats_add(c->queue, c->connectors, c->n_connectors,
+                                                        NULL, NULL, why) == RT_OK)
+        c->n_connectors = 0;
+}
+
 static void job_done(json_t *result, void *ud) {
     job *j = ud;
     child *c = j->c;
     unlink_job(j);
+    count_calls(c, result);
     if (!j->lost) {
         add_completion(c, j->id, result);
     }
@@ -353,6 +398,7 @@ static void extended(int rc, const char *msg, const rt_queue_lease *leases, size
 static void heartbeat(uv_timer_t *timer) {
     child *c = timer->data;
     char why[256] = "";
+    send_connector_stats(c);
     if (!c->n_running)
         return;
     beat *b = rt_xcalloc(1, sizeof *b);
@@ -495,11 +541,13 @@ static int child_main(int slot, void *ud) {
     c.loop = wk_engine_loop(c.engine);
     rt_queue_consumer_name(c.consumer, sizeof c.consumer);
     c.samples = rt_xmalloc(MAX_SAMPLES * sizeof *c.samples);
+    c.connectors = rt_xcalloc(MAX_CONNECTORS, sizeof *c.connectors);
     int rc = open_child(&c, why);
     if (rc != RT_OK) {
         ig_log("error", "worker child cannot start",
                json_pack("{s:i, s:s}", "slot", slot, "reason", why));
         free(c.samples);
+        free(c.connectors);
         wk_engine_free(c.engine);
         return IG_EXIT_USAGE;
     }
@@ -508,6 +556,7 @@ static int child_main(int slot, void *ud) {
            json_pack("{s:i, s:s, s:i}", "slot", slot, "consumer", c.consumer, "concurrency",
                      o->concurrency));
     uv_run(c.loop, UV_RUN_DEFAULT);
+    free(c.connectors);
     free(c.samples);
     free(c.batch);
     wk_engine_free(c.engine);

@@ -7,10 +7,6 @@
 #include <string.h>
 #include "ig_serve.h"
 
-/* The upper bounds of the duration histogram's buckets, in seconds. */
-static const double duration_bounds[IG_DURATION_BUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                                            0.5,   1,    2.5,   5,    10,  30};
-
 /* A growing text, for one exposition. */
 typedef struct text {
     char *data;
@@ -67,20 +63,50 @@ static void queue_metrics(text *t, const rt_queue_stats *q) {
     put(t, "inquest_queue_duplicate_completions_total %lld\n", q->duplicates);
 }
 
+/* The samples of histogram 'name' with the labels 'labels' ("" or `connector="x"`), from the
+ * counts per bucket 'buckets' (RT_QUEUE_LATENCY_BUCKETS + 1, not cumulative) and their 'sum'. */
+static void histogram(text *t, const char *name, const char *labels, const double *buckets,
+                      double sum) {
+    const char *comma = *labels ? "," : "", *open = *labels ? "{" : "", *close = *labels ? "}" : "";
+    double cumulative = 0;
+    for (int i = 0; i < RT_QUEUE_LATENCY_BUCKETS; i++) {
+        cumulative += buckets[i];
+        put(t, "%s_bucket{%s%sle=\"%g\"} %.0f\n", name, labels, comma, rt_queue_latency_bounds[i],
+            cumulative);
+    }
+    cumulative += buckets[RT_QUEUE_LATENCY_BUCKETS];
+    put(t, "%s_bucket{%s%sle=\"+Inf\"} %.0f\n", name, labels, comma, cumulative);
+    put(t, "%s_sum%s%s%s %.6f\n", name, open, labels, close, sum);
+    put(t, "%s_count%s%s%s %.0f\n", name, open, labels, close, cumulative);
+}
+
 static void duration_metrics(text *t, const ig_serve *s) {
+    double buckets[RT_QUEUE_LATENCY_BUCKETS + 1];
+    for (int i = 0; i <= RT_QUEUE_LATENCY_BUCKETS; i++)
+        buckets[i] = (double)s->duration_buckets[i];
     family(t, "inquest_analysis_duration_seconds", "histogram",
            "Time from submission to result of the analyses this server saw end.");
-    uint64_t cumulative = 0;
-    for (int i = 0; i < IG_DURATION_BUCKETS; i++) {
-        cumulative += s->duration_buckets[i];
-        put(t, "inquest_analysis_duration_seconds_bucket{le=\"%g\"} %llu\n", duration_bounds[i],
-            (unsigned long long)cumulative);
+    histogram(t, "inquest_analysis_duration_seconds", "", buckets, s->duration_sum);
+}
+
+static void connector_metrics(text *t, const rt_queue_connector_stats *c, size_t n) {
+    family(t, "inquest_connector_calls_total", "counter",
+           "Connector calls made by analyses, as the workers counted them.");
+    for (size_t i = 0; i < n; i++)
+        put(t, "inquest_connector_calls_total{connector=\"%s\"} %.0f\n", c[i].connector,
+            c[i].calls);
+    family(t, "inquest_connector_errors_total", "counter",
+           "Connector calls that failed (timeout, refused, an HTTP error status, …).");
+    for (size_t i = 0; i < n; i++)
+        put(t, "inquest_connector_errors_total{connector=\"%s\"} %.0f\n", c[i].connector,
+            c[i].errors);
+    family(t, "inquest_connector_duration_seconds", "histogram",
+           "How long connector calls took, retries included.");
+    for (size_t i = 0; i < n; i++) {
+        char labels[96];
+        snprintf(labels, sizeof labels, "connector=\"%s\"", c[i].connector);
+        histogram(t, "inquest_connector_duration_seconds", labels, c[i].buckets, c[i].seconds);
     }
-    cumulative += s->duration_buckets[IG_DURATION_BUCKETS];
-    put(t, "inquest_analysis_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
-        (unsigned long long)cumulative);
-    put(t, "inquest_analysis_duration_seconds_sum %.6f\n", s->duration_sum);
-    put(t, "inquest_analysis_duration_seconds_count %llu\n", (unsigned long long)cumulative);
 }
 
 static void http_metrics(text *t, const ig_serve *s) {
@@ -111,43 +137,54 @@ static void http_metrics(text *t, const ig_serve *s) {
         (unsigned long long)s->submit_refused_unavailable);
 }
 
+/* One scrape: the queue's numbers, then the connectors', then the answer. */
 typedef struct scrape {
     ig_serve *s;
     rt_httpd_req *req;
+    rt_queue_stats queue;
+    bool queue_read;
 } scrape;
 
-static void respond(ig_serve *s, rt_httpd_req *req, const rt_queue_stats *q) {
+static void respond(scrape *sc, const rt_queue_connector_stats *connectors, size_t n) {
     text t = {0};
     family(&t, "inquest_queue_up", "gauge", "1 when Redis answers and the queue is usable.");
-    put(&t, "inquest_queue_up %d\n", q != NULL);
-    if (q)
-        queue_metrics(&t, q);
-    duration_metrics(&t, s);
-    http_metrics(&t, s);
-    rt_httpd_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", t.data, t.len);
+    put(&t, "inquest_queue_up %d\n", sc->queue_read);
+    if (sc->queue_read)
+        queue_metrics(&t, &sc->queue);
+    duration_metrics(&t, sc->s);
+    connector_metrics(&t, connectors, n);
+    http_metrics(&t, sc->s);
+    rt_httpd_respond(sc->req, 200, "text/plain; version=0.0.4; charset=utf-8", t.data, t.len);
     free(t.data);
+    free(sc);
+}
+
+static void connectors_read(int rc, const char *msg, const rt_queue_connector_stats *stats,
+                            size_t n, void *ud) {
+    (void)msg;
+    respond(ud, rc == RT_OK ? stats : NULL, rc == RT_OK ? n : 0);
 }
 
 static void stats_read(int rc, const char *msg, const rt_queue_stats *stats, void *ud) {
     scrape *sc = ud;
     (void)msg;
-    respond(sc->s, sc->req, rc == RT_OK ? stats : NULL);
-    free(sc);
+    if (rc == RT_OK) {
+        sc->queue = *stats;
+        sc->queue_read = true;
+    }
+    if (rt_queue_connector_stats_read(sc->s->queue, connectors_read, sc, NULL) != RT_OK)
+        respond(sc, NULL, 0);
 }
 
 void ig_metrics_respond(ig_serve *s, rt_httpd_req *req) {
-    scrape *sc = rt_xmalloc(sizeof *sc);
-    *sc = (scrape){.s = s, .req = req};
-    if (rt_queue_stats_read(s->queue, stats_read, sc, NULL) != RT_OK) {
-        free(sc);
-        respond(s, req, NULL);
-    }
+    scrape *sc = rt_xcalloc(1, sizeof *sc);
+    sc->s = s;
+    sc->req = req;
+    if (rt_queue_stats_read(s->queue, stats_read, sc, NULL) != RT_OK)
+        respond(sc, NULL, 0);
 }
 
 void ig_metrics_observe(ig_serve *s, double seconds) {
-    int i = 0;
-    while (i < IG_DURATION_BUCKETS && seconds > duration_bounds[i])
-        i++;
-    s->duration_buckets[i]++;
+    s->duration_buckets[rt_queue_latency_bucket(seconds)]++;
     s->duration_sum += seconds;
 }

@@ -24,9 +24,6 @@ typedef struct ig_waiter ig_waiter;
 #define IG_WAITER_BUCKETS 1024
 #define IG_RECENT_ENDS    4096 /* ids of analyses the watch saw end, kept for long polls */
 
-/* Submit-to-finish time buckets of the durations histogram, in seconds. */
-#define IG_DURATION_BUCKETS 12
-
 typedef struct ig_serve {
     uv_loop_t *loop; /* the engine's */
     rt_config *config;
@@ -47,9 +44,9 @@ typedef struct ig_serve {
     struct retired *retired; /* configs and tokens replaced by SIGHUP, freed at exit: requests in
                                 flight may still point at their tokens */
     /* Counters for /metrics that the queue does not keep. */
-    uint64_t submit_refused_unavailable;                /* 503: Redis could not take it */
-    uint64_t finished_seen;                             /* analyses the watch saw end */
-    uint64_t duration_buckets[IG_DURATION_BUCKETS + 1]; /* the last one is +Inf */
+    uint64_t submit_refused_unavailable;                     /* 503: Redis could not take it */
+    uint64_t finished_seen;                                  /* analyses the watch saw end */
+    uint64_t duration_buckets[RT_QUEUE_LATENCY_BUCKETS + 1]; /* the last one is +Inf */
     double duration_sum;
 } ig_serve;
 

@@ -79,6 +79,7 @@ struct rt_queue {
     char prefix[80]; /* "{name}:" */
     char *keys[9];   /* streams x3, leases, running, stats, results, dead, held */
     char recent_key[96];
+    char connectors_key[96]; /* workers' counts of connector calls */
     uint64_t ttl_ms, recent_ms;
     int max_deliveries, default_cap;
     size_t results_maxlen, dead_maxlen;
@@ -940,6 +941,112 @@ int rt_queue_stats_read(rt_queue *q, rt_queue_stats_fn done, void *ud, char *why
     return op_start(o, why);
 }
 
+/* ---- connector calls --------------------------------------------------------------------------
+ */
+
+#define MAX_CONNECTOR_STATS 256 /* connectors read back; more are left out */
+
+const double rt_queue_latency_bounds[RT_QUEUE_LATENCY_BUCKETS] = {
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+
+int rt_queue_latency_bucket(double seconds) {
+    int i = 0;
+    while (i < RT_QUEUE_LATENCY_BUCKETS && seconds > rt_queue_latency_bounds[i])
+        i++;
+    return i;
+}
+
+static void counted_parse(op *o, const redisReply *reply) {
+    (void)reply;
+    if (o->done)
+        ((void (*)(int, const char *, void *))o->done)(RT_OK, "", o->ud);
+}
+
+static void counted_fail(op *o, int rc, const char *msg) {
+    if (o->done)
+        ((void (*)(int, const char *, void *))o->done)(rc, msg, o->ud);
+}
+
+static void add_count(args *a, const char *connector, const char *field, double v) {
+    if (v == 0)
+        return;
+    args_fmt(a, "%s|%s", connector, field);
+    args_fmt(a, "%.17g", v);
+}
+
+int rt_queue_connector_stats_add(rt_queue *q, const rt_queue_connector_stats *stats, size_t n,
+                                 void (*done)(int rc, const char *msg, void *ud), void *ud,
+                                 char *why) {
+    op *o = op_new(q, (void (*)(void))done, ud, counted_parse, counted_fail);
+    args_fcall(&o->a, "inquest_count");
+    args_str(&o->a, q->connectors_key);
+    args_set_numkeys(&o->a, 1);
+    args_str(&o->a, q->prefix);
+    for (size_t i = 0; i < n; i++) {
+        const rt_queue_connector_stats *st = &stats[i];
+        add_count(&o->a, st->connector, "calls", st->calls);
+        add_count(&o->a, st->connector, "errors", st->errors);
+        add_count(&o->a, st->connector, "seconds", st->seconds);
+        for (int b = 0; b <= RT_QUEUE_LATENCY_BUCKETS; b++) {
+            char field[8];
+            snprintf(field, sizeof field, "b%d", b);
+            add_count(&o->a, st->connector, field, st->buckets[b]);
+        }
+    }
+    return op_start(o, why);
+}
+
+/* The entry of 'name' in 'out' (one of '*n'), added when new; NULL when full. */
+static rt_queue_connector_stats *stats_of(rt_queue_connector_stats *out, size_t *n,
+                                          const char *name, size_t len) {
+    for (size_t i = 0; i < *n; i++)
+        if (strlen(out[i].connector) == len && memcmp(out[i].connector, name, len) == 0)
+            return &out[i];
+    if (*n == MAX_CONNECTOR_STATS || len >= sizeof out->connector)
+        return NULL;
+    memset(&out[*n], 0, sizeof out[*n]);
+    memcpy(out[*n].connector, name, len);
+    return &out[(*n)++];
+}
+
+static void connectors_fail(op *o, int rc, const char *msg) {
+    ((rt_queue_connectors_fn)o->done)(rc, msg, NULL, 0, o->ud);
+}
+
+static void connectors_parse(op *o, const redisReply *reply) {
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements % 2) {
+        bad_reply(o, "connector stats");
+        return;
+    }
+    rt_queue_connector_stats *out = rt_xcalloc(MAX_CONNECTOR_STATS, sizeof *out);
+    size_t n = 0;
+    for (size_t i = 0; i < reply->elements; i += 2) {
+        const char *field = str_of(reply->element[i]), *bar = strchr(field, '|');
+        rt_queue_connector_stats *st = bar ? stats_of(out, &n, field, (size_t)(bar - field)) : NULL;
+        double v = atof(str_of(reply->element[i + 1]));
+        int b = bar && bar[1] == 'b' ? atoi(bar + 2) : -1;
+        if (!st)
+            continue;
+        if (strcmp(bar + 1, "calls") == 0)
+            st->calls = v;
+        else if (strcmp(bar + 1, "errors") == 0)
+            st->errors = v;
+        else if (strcmp(bar + 1, "seconds") == 0)
+            st->seconds = v;
+        else if (b >= 0 && b <= RT_QUEUE_LATENCY_BUCKETS)
+            st->buckets[b] = v;
+    }
+    ((rt_queue_connectors_fn)o->done)(RT_OK, "", out, n, o->ud);
+    free(out);
+}
+
+int rt_queue_connector_stats_read(rt_queue *q, rt_queue_connectors_fn done, void *ud, char *why) {
+    op *o = op_new(q, (void (*)(void))done, ud, connectors_parse, connectors_fail);
+    args_str(&o->a, "HGETALL");
+    args_str(&o->a, q->connectors_key);
+    return op_start(o, why);
+}
+
 /* ---- preparing a connection: policy check, library, groups ---------------------------------- */
 
 static void set_error(rt_queue *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -1298,6 +1405,7 @@ static void copy_options(rt_queue *q, const rt_queue_options *o) {
         sprintf(q->keys[i], "%s%s", q->prefix, suffix[i]);
     }
     snprintf(q->recent_key, sizeof q->recent_key, "%srecent", q->prefix);
+    snprintf(q->connectors_key, sizeof q->connectors_key, "%sconnectors", q->prefix);
     q->ttl_ms = (uint64_t)(ttl * 1000.0);
     q->recent_ms = (uint64_t)((recent < ttl ? recent : ttl) * 1000.0);
     q->max_deliveries = o->max_deliveries ? o->max_deliveries : DEFAULT_MAX_DELIVERIES;

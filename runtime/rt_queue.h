@@ -247,6 +247,36 @@ typedef void (*rt_queue_stats_fn)(int rc, const char *msg, const rt_queue_stats 
 /* Reads the numbers /metrics shows. */
 int rt_queue_stats_read(rt_queue *q, rt_queue_stats_fn done, void *ud, char *why);
 
+/* ---- connector calls, as workers count them (for /metrics) ----------------------------------- */
+
+#define RT_QUEUE_LATENCY_BUCKETS 12 /* bounds in rt_queue_latency_bounds, then +Inf */
+
+/* Upper bounds, in seconds, of the latency histograms' buckets (connector calls, and the
+ * server's submit-to-end durations). */
+extern const double rt_queue_latency_bounds[RT_QUEUE_LATENCY_BUCKETS];
+
+/* The calls to one connector: counts, not cumulative per bucket. */
+typedef struct rt_queue_connector_stats {
+    char connector[64];
+    double calls, errors, seconds;
+    double buckets[RT_QUEUE_LATENCY_BUCKETS + 1]; /* calls by duration; the last is +Inf */
+} rt_queue_connector_stats;
+
+/* Index in 'buckets' of a call that took 'seconds'. */
+int rt_queue_latency_bucket(double seconds);
+
+/* Adds the 'n' counts 'stats' (connector names: ^[a-z][a-z0-9_]*$) to the totals kept in Redis,
+ * in one call; 'done' (may be NULL) gets its outcome. */
+int rt_queue_connector_stats_add(rt_queue *q, const rt_queue_connector_stats *stats, size_t n,
+                                 void (*done)(int rc, const char *msg, void *ud), void *ud,
+                                 char *why);
+
+typedef void (*rt_queue_connectors_fn)(int rc, const char *msg,
+                                       const rt_queue_connector_stats *stats, size_t n, void *ud);
+
+/* Reads the totals of every connector, in no particular order. */
+int rt_queue_connector_stats_read(rt_queue *q, rt_queue_connectors_fn done, void *ud, char *why);
+
 /* ---- waiting for work (idle workers) --------------------------------------------------------- */
 
 /* Waits on a connection of its own until a submission wakes this process (each new request wakes

@@ -11,7 +11,7 @@
 -- from Redis' own clock (TIME): one clock for every worker. Errors are error replies whose first
 -- word is an rt error name ("EINPUT ..."), which the C side maps back.
 
-local VERSION = 4
+local VERSION = 5
 
 local GROUP = 'workers'   -- the consumer group of the request streams
 local HELD = '~held'      -- the consumer that owns the entries of requests held by a team cap
@@ -713,6 +713,17 @@ local function init(keys, args)
   return VERSION
 end
 
+-- ---- counters of workers (connector calls) ----------------------------------------------------
+
+-- KEYS: the counters hash.  ARGV: prefix, then pairs field, increment (text of a number).
+-- Adds each increment to its field: workers send what they counted since their last call.
+local function count_add(keys, args)
+  for i = 2, #args - 1, 2 do
+    redis.call('HINCRBYFLOAT', keys[1], args[i], args[i + 1])
+  end
+  return math.floor(#args / 2)
+end
+
 local function wrap(f)
   return function(keys, args)
     local ok, r = pcall(f, keys, args)
@@ -735,3 +746,4 @@ redis.register_function('inquest_cancel', wrap(cancel))
 redis.register_function{function_name = 'inquest_get', flags = {'no-writes'}, callback = wrap(get)}
 redis.register_function{function_name = 'inquest_list', flags = {'no-writes'}, callback = wrap(list)}
 redis.register_function{function_name = 'inquest_stats', flags = {'no-writes'}, callback = wrap(stats)}
+redis.register_function('inquest_count', wrap(count_add))

@@ -1238,6 +1238,58 @@ static void test_wait_for_work(void **state) {
     close_queue(&f);
 }
 
+typedef struct connector_totals {
+    bool added, read;
+    int rc;
+    size_t n;
+    rt_queue_connector_stats prom;
+} connector_totals;
+
+static void on_counted(int rc, const char *msg, void *ud) {
+    connector_totals *t = ud;
+    (void)msg;
+    t->rc = rc;
+    t->added = true;
+}
+
+static void on_connectors(int rc, const char *msg, const rt_queue_connector_stats *stats, size_t n,
+                          void *ud) {
+    connector_totals *t = ud;
+    (void)msg;
+    t->rc = rc;
+    t->n = n;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(stats[i].connector, "prom") == 0)
+            t->prom = stats[i];
+    t->read = true;
+}
+
+/* Workers add what they counted; the totals add up across calls and connectors stay apart. */
+static void test_connector_stats(void **state) {
+    fx f;
+    connector_totals t = {0};
+    rt_queue_connector_stats add[2] = {
+        {.connector = "prom", .calls = 3, .errors = 1, .seconds = 0.5},
+        {.connector = "loki", .calls = 1, .seconds = 2}};
+    (void)state;
+    add[0].buckets[rt_queue_latency_bucket(0.004)] = 2;
+    add[0].buckets[rt_queue_latency_bucket(100)] = 1;
+    assert_int_equal(rt_queue_latency_bucket(100), RT_QUEUE_LATENCY_BUCKETS);
+    open_queue(&f, NULL);
+    for (int round = 0; round < 2; round++) {
+        t.added = false;
+        assert_int_equal(rt_queue_connector_stats_add(f.q, add, 2, on_counted, &t, NULL), RT_OK);
+        RUN_UNTIL(&f, t.added);
+        assert_int_equal(t.rc, RT_OK);
+    }
+    assert_int_equal(rt_queue_connector_stats_read(f.q, on_connectors, &t, NULL), RT_OK);
+    RUN_UNTIL(&f, t.read);
+    assert_int_equal(t.n, 2);
+    assert_true(t.prom.calls == 6 && t.prom.errors == 2 && t.prom.seconds == 1.0);
+    assert_true(t.prom.buckets[0] == 4 && t.prom.buckets[RT_QUEUE_LATENCY_BUCKETS] == 2);
+    close_queue(&f);
+}
+
 typedef struct listed {
     bool done;
     int rc;
@@ -1378,6 +1430,7 @@ int main(void) {
         cmocka_unit_test(test_team_cap),
         cmocka_unit_test(test_watch),
         cmocka_unit_test(test_wait_for_work),
+        cmocka_unit_test(test_connector_stats),
         cmocka_unit_test(test_list),
         cmocka_unit_test(test_noeviction_check),
         cmocka_unit_test(test_refused_at_once),
