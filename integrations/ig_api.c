@@ -517,9 +517,8 @@ static void submit_batch(ig_serve *s, rt_httpd_req *req, const ig_token *token) 
 
 /* ---- one analysis: status, result, long poll, cancel --------------------------------------- */
 
-/* The API's view of 'a', with its result spliced in as the raw JSON text the worker stored (no
- * parse and dump of a result that may be large). Returns a malloc'd text. */
-static char *analysis_text(const ig_serve *s, const rt_queue_analysis *a, bool with_result) {
+/* The API's view of 'a' without its result. */
+static json_t *analysis_json(const ig_serve *s, const rt_queue_analysis *a) {
     json_t *labels = *a->labels ? json_loads(a->labels, 0, NULL) : NULL;
     char *url = analysis_url(s, a->id);
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:i, s:s}", "id", a->id, "analyzer",
@@ -534,9 +533,16 @@ static char *analysis_text(const ig_serve *s, const rt_queue_analysis *a, bool w
         json_object_set_new(o, "cancelling", json_true());
     if (*a->message)
         json_object_set_new(o, "error", json_string(a->message));
+    return o;
+}
+
+/* The API's view of 'a' as text, with its result spliced in as the raw JSON text the worker
+ * stored (no parse and dump of a result that may be large). Returns a malloc'd text. */
+static char *analysis_text(const ig_serve *s, const rt_queue_analysis *a) {
+    json_t *o = analysis_json(s, a);
     char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
-    if (!with_result || !a->result || !text)
+    if (!a->result || !text)
         return text;
     size_t n = strlen(text);
     char *full = rt_xmalloc(n + a->result_len + 16);
@@ -681,7 +687,7 @@ static void got_analysis(int rc, const char *msg, const rt_queue_analysis *a, vo
         else
             file_waiter(c->s, c->req, c->token, a->id, c->wait);
     } else {
-        char *text = analysis_text(c->s, a, true);
+        char *text = analysis_text(c->s, a);
         rt_httpd_respond(c->req, 200, "application/json", text, strlen(text));
         free(text);
     }
@@ -800,11 +806,18 @@ static void listed(int rc, const char *msg, const rt_queue_analysis *items, size
     for (size_t i = 0; i < n; i++) {
         if (!allows(c->token, items[i].analyzer, items[i].team))
             continue;
-        char *text = analysis_text(c->s, &items[i], false);
-        json_array_append_new(list, json_loads(text, 0, NULL));
-        free(text);
+        json_array_append_new(list, analysis_json(c->s, &items[i]));
     }
     respond_page(c, rc, msg, "analyses", list, next_cursor);
+}
+
+/* Answers a listing the queue would not start: its arguments ('rc' RT_EINPUT: a bad cursor or
+ * filter, 'why' says which), or Redis. */
+static void refuse_listing(ig_serve *s, rt_httpd_req *req, int rc, const char *why) {
+    if (rc == RT_EINPUT)
+        rt_httpd_error(req, 400, "bad_request", "%s", why);
+    else
+        respond_unavailable(s, req, why);
 }
 
 /* ?limit= from 1 to 500; 0 after answering 400. */
@@ -838,10 +851,7 @@ static void list_analyses(ig_serve *s, rt_httpd_req *req, const ig_token *token)
     int rc = rt_queue_list(s->queue, &f, listed, c, why);
     if (rc != RT_OK) {
         free(c);
-        if (rc == RT_EINPUT)
-            rt_httpd_error(req, 400, "bad_request", "%s", why);
-        else
-            respond_unavailable(s, req, why);
+        refuse_listing(s, req, rc, why);
     }
 }
 
@@ -873,10 +883,7 @@ static void list_dead(ig_serve *s, rt_httpd_req *req, const ig_token *token) {
         rt_queue_dead_letters(s->queue, has_cursor ? cursor : NULL, limit, dead_listed, c, why);
     if (rc != RT_OK) {
         free(c);
-        if (rc == RT_EINPUT)
-            rt_httpd_error(req, 400, "bad_request", "%s", why);
-        else
-            respond_unavailable(s, req, why);
+        refuse_listing(s, req, rc, why);
     }
 }
 
