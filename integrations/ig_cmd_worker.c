@@ -202,15 +202,21 @@ static void unlink_job(job *j) {
 }
 
 /* The counts of connector 'name': its own entry, or "other" for a name that is not a
- * connector's (an analyzer asked for one that does not exist) or past MAX_CONNECTORS. */
+ * connector's (an analyzer asked for one that does not exist) or once MAX_CONNECTORS are counted.
+ */
 static rt_queue_connector_stats *connector_stats(child *c, const char *name) {
     bool valid = name && *name >= 'a' && *name <= 'z' &&
                  strlen(name) < sizeof c->connectors->connector &&
                  strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") == strlen(name);
-    const char *key = valid && c->n_connectors < MAX_CONNECTORS - 1 ? name : "other";
-    for (size_t i = 0; i < c->n_connectors; i++)
-        if (strcmp(c->connectors[i].connector, key) == 0)
-            return &c->connectors[i];
+    const char *key = valid ? name : "other";
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < c->n_connectors; i++)
+            if (strcmp(c->connectors[i].connector, key) == 0)
+                return &c->connectors[i];
+        if (c->n_connectors < MAX_CONNECTORS - 1 || strcmp(key, "other") == 0)
+            break;
+        key = "other"; /* full: one place is kept for it */
+    }
     rt_queue_connector_stats *st = &c->connectors[c->n_connectors++];
     memset(st, 0, sizeof *st);
     snprintf(st->connector, sizeof st->connector, "%s", key);
@@ -247,9 +253,8 @@ static void job_done(json_t *result, void *ud) {
     child *c = j->c;
     unlink_job(j);
     count_calls(c, result);
-    if (!j->lost) {
+    if (!j->lost)
         add_completion(c, j->id, result);
-    }
     json_decref(result);
     free(j);
     pump(c);
