@@ -29,20 +29,6 @@
 
 /* ---- small helpers ----------------------------------------------------------------------- */
 
-void ig_log(const char *level, const char *msg, json_t *fields) {
-    char ts[40];
-    json_t *line = fields ? fields : json_object();
-    rt_time_format(rt_wallclock(), ts);
-    json_object_set_new(line, "ts", json_string(ts));
-    json_object_set_new(line, "level", json_string(level));
-    json_object_set_new(line, "msg", json_string(msg));
-    char *text = json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS);
-    if (text)
-        fprintf(stderr, "%s\n", text);
-    free(text);
-    json_decref(line);
-}
-
 static bool path_is(const char *path, const char *want) {
     return strcmp(path, want) == 0;
 }

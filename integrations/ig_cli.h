@@ -3,6 +3,7 @@
 #ifndef INQUEST_IG_CLI_H
 #define INQUEST_IG_CLI_H
 
+#include "rt_queue.h"
 #include "wk.h"
 
 /* Exit codes, documented in docs/sdk.md and `inquest help`. */
@@ -57,5 +58,19 @@ void ig_path_free(ig_path *p);
 
 /* An engine over the analyzer path of ig_path_init('dirs', 'n'). */
 wk_engine *ig_engine(char **dirs, size_t n);
+
+/* The service's processes (serve, worker): */
+
+/* One JSON log line on stderr: {"ts", "level", "msg", and the fields of 'fields' (stolen, may be
+ * NULL)}. */
+void ig_log(const char *level, const char *msg, json_t *fields);
+
+/* The queue that config 'c' describes (its redis and queue sections), on 'loop', with the Redis
+ * password 'password' of 'len' bytes (NULL: none), which the caller read (a worker reads it
+ * before it enters its jail). 'on_state' and 'ud' as in rt_queue_options. NULL with 'why' (256
+ * bytes) when an option is refused. */
+rt_queue *ig_queue_open(uv_loop_t *loop, const rt_config *c, const char *password, size_t len,
+                        void (*on_state)(rt_queue *q, bool up, const char *why, void *ud), void *ud,
+                        char *why);
 
 #endif

@@ -162,18 +162,7 @@ static int open_queue(ig_serve *s, char *why) {
     if (c->redis_auth.type != RT_AUTH_NONE &&
         rt_config_secret(&c->redis_auth, &password, &password_len, why) != RT_OK)
         return RT_EINPUT;
-    rt_redis_options redis = {.url = c->redis_url,
-                              .username = c->redis_auth.username,
-                              .password = password,
-                              .password_len = password_len,
-                              .name = "redis"};
-    rt_queue_options q = {.prefix = c->queue.prefix,
-                          .ttl = c->queue.result_ttl,
-                          .max_deliveries = c->queue.max_deliveries,
-                          .default_cap = c->queue.team_concurrency,
-                          .on_state = queue_state,
-                          .ud = s};
-    s->queue = rt_queue_new(s->loop, &redis, &q, why);
+    s->queue = ig_queue_open(s->loop, c, password, password_len, queue_state, s, why);
     rt_config_secret_free(password, password_len);
     if (!s->queue)
         return RT_EINPUT;

@@ -21,7 +21,6 @@
 #include <string.h>
 #include <unistd.h>
 #include "ig_cli.h"
-#include "ig_serve.h" /* ig_log */
 #include "wk_jail.h"
 #include "wk_supervisor.h"
 
@@ -517,18 +516,7 @@ static int open_child(child *c, char *why) {
     wk_jail_options jail = {.user = c->o->user};
     int rc = wk_jail_enter(&jail, why);
     if (rc == RT_OK) {
-        rt_redis_options redis = {.url = cfg->redis_url,
-                                  .username = cfg->redis_auth.username,
-                                  .password = password,
-                                  .password_len = password_len,
-                                  .name = "redis"};
-        rt_queue_options q = {.prefix = cfg->queue.prefix,
-                              .ttl = cfg->queue.result_ttl,
-                              .max_deliveries = cfg->queue.max_deliveries,
-                              .default_cap = cfg->queue.team_concurrency,
-                              .on_state = queue_state,
-                              .ud = c};
-        c->queue = rt_queue_new(c->loop, &redis, &q, why);
+        c->queue = ig_queue_open(c->loop, cfg, password, password_len, queue_state, c, why);
         rc = c->queue ? RT_OK : RT_EINPUT;
     }
     rt_config_secret_free(password, password_len);

@@ -39,6 +39,44 @@ static const char usage[] =
     "Exit codes: 0 ran and concluded; 1 the analyzer failed (error, timeout, budget) or check\n"
     "found problems; 2 usage or input error; 3 the server cannot be reached or failed.\n";
 
+void ig_log(const char *level, const char *msg, json_t *fields) {
+    char ts[40];
+    json_t *line = fields ? fields : json_object();
+    rt_time_format(rt_wallclock(), ts);
+    json_object_set_new(line, "ts", json_string(ts));
+    json_object_set_new(line, "level", json_string(level));
+    json_object_set_new(line, "msg", json_string(msg));
+    char *text = json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS);
+    if (text)
+        fprintf(stderr, "%s\n", text);
+    free(text);
+    json_decref(line);
+}
+
+rt_queue *ig_queue_open(uv_loop_t *loop, const rt_config *c, const char *password, size_t len,
+                        void (*on_state)(rt_queue *q, bool up, const char *why, void *ud), void *ud,
+                        char *why) {
+    rt_redis_options redis = {.url = c->redis_url,
+                              .username = c->redis_auth.username,
+                              .password = password,
+                              .password_len = len,
+                              .name = "redis"};
+    rt_queue_team_cap *caps = rt_xcalloc(c->queue.n_team_caps + 1, sizeof *caps);
+    for (size_t i = 0; i < c->queue.n_team_caps; i++)
+        caps[i] = (rt_queue_team_cap){c->queue.team_caps[i].team, c->queue.team_caps[i].cap};
+    rt_queue_options q = {.prefix = c->queue.prefix,
+                          .ttl = c->queue.result_ttl,
+                          .max_deliveries = c->queue.max_deliveries,
+                          .default_cap = c->queue.team_concurrency,
+                          .caps = caps,
+                          .n_caps = c->queue.n_team_caps,
+                          .on_state = on_state,
+                          .ud = ud};
+    rt_queue *queue = rt_queue_new(loop, &redis, &q, why);
+    free(caps);
+    return queue;
+}
+
 typedef struct command {
     const char *name;
     int (*fn)(int argc, char **argv);

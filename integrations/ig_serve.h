@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include "ig_cli.h"
 #include "rt_config.h"
 #include "rt_httpd.h"
 #include "rt_queue.h"
@@ -68,9 +69,5 @@ void ig_metrics_respond(ig_serve *s, rt_httpd_req *req);
 
 /* Counts one analysis that took 'seconds' from submission to result in the histogram. */
 void ig_metrics_observe(ig_serve *s, double seconds);
-
-/* One JSON log line on stderr: {"ts", "level", "msg", and the fields of 'fields' (stolen, may be
- * NULL)}. */
-void ig_log(const char *level, const char *msg, json_t *fields);
 
 #endif

@@ -214,6 +214,7 @@ typedef enum field_kind {
     F_ENUM_SET,  /* a list of names of 'names': unsigned, bit i for names[i] */
     F_MATCHERS,  /* a list of label matchers: rt_matcher * and its count */
     F_TEMPLATES, /* a mapping of name to template over the roots 'names': rt_template * */
+    F_CAPS,      /* a mapping of team to whole number in [min, max]: rt_team_cap * */
 } field_kind;
 
 enum { REQUIRED = 1, NAMED = 2 };
@@ -711,6 +712,32 @@ static void load_templates(loader *ld, const yaml_node_t *n, void *base, const f
     }
 }
 
+static void load_caps(loader *ld, const yaml_node_t *n, void *base, const field *f,
+                      const char *path) {
+    long count = named_entries(ld, n, path, "team to cap", "teams");
+    if (count < 0)
+        return;
+    list_slot *slot = at(base, f);
+    rt_team_cap *caps = slot->items = rt_xcalloc(count ? (size_t)count : 1, sizeof *caps);
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        const yaml_node_t *k = node_at(ld, p->key), *v = node_at(ld, p->value);
+        const char *team = scalar(ld, k, path, "a team");
+        char here[PATH_MAX_LEN];
+        double d = 0;
+        if (!team)
+            continue;
+        join_path(here, path, team);
+        const char *text = scalar(ld, v, here, "a whole number");
+        if (text && (!number(v, text, &d) || d != floor(d) || d < f->min || d > f->max))
+            problem(ld, v->start_mark, here, "expected a whole number from %.0f to %.0f", f->min,
+                    f->max);
+        else if (text) {
+            caps[slot->n].team = rt_xstrdup(team);
+            caps[slot->n++].cap = (int)d;
+        }
+    }
+}
+
 /* Reads 'v', the value of field 'f' at 'path', into 'base'. */
 static void load_value(loader *ld, const field *f, const yaml_node_t *v, void *base,
                        const char *path) {
@@ -855,6 +882,9 @@ static void load_value(loader *ld, const field *f, const yaml_node_t *v, void *b
         return;
     case F_TEMPLATES:
         load_templates(ld, v, base, f, path);
+        return;
+    case F_CAPS:
+        load_caps(ld, v, base, f, path);
         return;
     }
 }
@@ -1150,6 +1180,7 @@ static const field queue_fields[] = {
     {"result_ttl", F_DURATION, 0, Q_OFF(result_ttl), 0, 366 * 86400.0, NULL, NULL, NULL, 0, NULL},
     {"dedup_window", F_DURATION, 0, Q_OFF(dedup_window), 0, 86400, NULL, NULL, NULL, 0, NULL},
     {"team_concurrency", F_INT, 0, Q_OFF(team_concurrency), 0, 1000000, NULL, NULL, NULL, 0, NULL},
+    {"team_caps", F_CAPS, 0, Q_OFF(team_caps), 0, 1000000, NULL, NULL, NULL, 0, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
 };
 
@@ -1323,6 +1354,7 @@ LIST_AT(rt_route, inputs, n_inputs);
 LIST_AT(rt_rule, actions, n_actions);
 LIST_AT(rt_rule_match, labels, n_labels);
 LIST_AT(rt_action, args, n_args);
+LIST_AT(rt_queue_config, team_caps, n_team_caps);
 #define NAMED_AT(type)                                                                             \
     _Static_assert(offsetof(type, name) == offsetof(named_head, name) &&                           \
                        offsetof(type, line) == offsetof(named_head, line),                         \
@@ -1533,6 +1565,9 @@ void rt_config_free(rt_config *c) {
     free(c->server.listen);
     free(c->server.external_url);
     free(c->queue.prefix);
+    for (size_t i = 0; i < c->queue.n_team_caps; i++)
+        free(c->queue.team_caps[i].team);
+    free(c->queue.team_caps);
     free(c->worker.user);
     free(c->redis_url);
     auth_free(&c->redis_auth);

@@ -176,14 +176,22 @@ typedef struct rt_server {
     double read_timeout; /* seconds to send a request's headers and body; default 10 */
 } rt_server;
 
+/* The cap of one team (an analyzer owner) on analyses running at once; 0: none. */
+typedef struct rt_team_cap {
+    char *team; /* owned */
+    int cap;
+} rt_team_cap;
+
 /* The request queue in Redis (docs/queue.md). */
 typedef struct rt_queue_config {
-    char *prefix;         /* owned: of every key; default "inquest" */
-    double lease;         /* seconds a claim lasts without a heartbeat; default 30 */
-    int max_deliveries;   /* then the request is dead-lettered; default 3 */
-    double result_ttl;    /* seconds results and status are kept; default 7d */
-    double dedup_window;  /* seconds the same request maps to one analysis; default 10m */
-    int team_concurrency; /* analyses of one team running at once; 0: no cap (the default) */
+    char *prefix;           /* owned: of every key; default "inquest" */
+    double lease;           /* seconds a claim lasts without a heartbeat; default 30 */
+    int max_deliveries;     /* then the request is dead-lettered; default 3 */
+    double result_ttl;      /* seconds results and status are kept; default 7d */
+    double dedup_window;    /* seconds the same request maps to one analysis; default 10m */
+    int team_concurrency;   /* analyses of one team running at once; 0: no cap (the default) */
+    rt_team_cap *team_caps; /* owned: caps of single teams, over team_concurrency */
+    size_t n_team_caps;
 } rt_queue_config;
 
 /* `inquest worker`. */

@@ -195,7 +195,8 @@ static void test_defaults(void **state) {
 
 static const char service[] =
     "server: { listen: '0.0.0.0:9000', external_url: 'https://inquest.example', max_body: 2MiB }\n"
-    "queue: { prefix: test, lease: 10s, max_deliveries: 5, team_concurrency: 4 }\n"
+    "queue: { prefix: test, lease: 10s, max_deliveries: 5, team_concurrency: 4,\n"
+    "         team_caps: { payments: 10, search: 0 } }\n"
     "worker: { processes: 2, concurrency: 16, user: inquest }\n"
     "connectors:\n"
     "  pagerduty: { type: http, url: 'https://api.pagerduty.com' }\n"
@@ -245,12 +246,16 @@ static void test_service_sections(void **state) {
     assert_true(c->queue.lease == 10);
     assert_int_equal(c->queue.max_deliveries, 5);
     assert_int_equal(c->queue.team_concurrency, 4);
+    assert_int_equal(c->queue.n_team_caps, 2);
+    assert_string_equal(c->queue.team_caps[0].team, "payments");
+    assert_int_equal(c->queue.team_caps[0].cap, 10);
+    assert_int_equal(c->queue.team_caps[1].cap, 0);
     assert_int_equal(c->worker.processes, 2);
     assert_string_equal(c->worker.user, "inquest");
 
     assert_int_equal(c->n_tokens, 1);
     assert_string_equal(c->tokens[0].name, "oncall");
-    assert_int_equal(c->tokens[0].line, 8);
+    assert_int_equal(c->tokens[0].line, 9);
     assert_int_equal(c->tokens[0].auth.type, RT_AUTH_BEARER);
     assert_string_equal(c->tokens[0].auth.env, "TEST_CONFIG_TOKEN");
     assert_int_equal(c->tokens[0].n_analyzers, 1);
@@ -355,6 +360,8 @@ static void test_service_errors(void **state) {
                      2, 38, "rules.0.match.status", "unknown value 'done'");
     assert_one_error("tokens: { Bad: { token_env: T, teams: [x] } }\n", 1, 11, "tokens.Bad",
                      "a token name must match");
+    assert_one_error("queue: { team_caps: { payments: -1 } }\n", 1, 33, "queue.team_caps.payments",
+                     "expected a whole number from 0 to 1000000");
 }
 
 /* ---- each error ----------------------------------------------------------------------------- */
