@@ -26,7 +26,7 @@
 
 /* Requests asked for in one claim. The claimed ones start one after the other, so the last of a
  * claim waits for the others: a small claim keeps that wait (dequeue to start) short. */
-#define MAX_CLAIM      8
+#define MAX_CLAIM      6
 #define IDLE_WAIT_MAX  1.0 /* seconds an idle child waits for a submission before claiming */
 #define RETRY_MS       200 /* after Redis refused a batch of completions */
 #define COMPLETE_BATCH RT_QUEUE_MAX_BATCH
