@@ -422,6 +422,13 @@ static void heartbeat(uv_timer_t *timer) {
     free(ids);
 }
 
+/* A cancellation of an analysis this child runs, told at once (the heartbeat tells it too). */
+static void cancel_asked(const char *id, void *ud) {
+    job *j = find_job(ud, id);
+    if (j)
+        wk_cancel(j->handle, "cancelled on request");
+}
+
 /* ---- the child's life -------------------------------------------------------------------- */
 
 static int by_value(const void *a, const void *b) {
@@ -518,6 +525,8 @@ static int open_child(child *c, char *why) {
     if (rc == RT_OK) {
         c->queue = ig_queue_open(c->loop, cfg, password, password_len, queue_state, c, why);
         rc = c->queue ? RT_OK : RT_EINPUT;
+        if (rc == RT_OK)
+            rt_queue_follow_cancels(c->queue, c->consumer, cancel_asked, c);
     }
     rt_config_secret_free(password, password_len);
     return rc;

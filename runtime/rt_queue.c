@@ -72,7 +72,7 @@ static const char *const priority_names[3] = {"interactive", "alert", "batch"};
 
 struct rt_queue {
     uv_loop_t *loop;
-    rt_redis *redis, *watch_redis, *wake_redis;
+    rt_redis *redis, *watch_redis, *wake_redis, *cancel_redis;
     char *url, *username, *password, *name; /* to make the watch's connection */
     size_t password_len;
     rt_redis_options redis_options;
@@ -106,6 +106,11 @@ struct rt_queue {
     void *wake_ud;
     char wake_key[96];
     int open_timers; /* the queue is freed when the last of its timers has closed */
+    /* following cancellations */
+    void (*cancel_fn)(const char *id, void *ud);
+    void *cancel_ud;
+    char cancel_key[256];
+    bool cancel_busy; /* a BLPOP is out */
 };
 
 enum { K_INTERACTIVE, K_ALERT, K_BATCH, K_LEASES, K_RUNNING, K_STATS, K_RESULTS, K_DEAD, K_HELD };
@@ -1286,6 +1291,59 @@ bool rt_queue_watching(const rt_queue *q) {
     return q->watch_redis && q->watch_last[0] && rt_redis_is_up(q->watch_redis);
 }
 
+/* ---- following cancellations ------------------------------------------------------------------
+ */
+
+#define CANCEL_BLOCK 1.0 /* seconds one BLPOP waits; then another */
+
+static void follow_cancels(rt_queue *q);
+
+static void on_cancel_popped(rt_redis *r, const redisReply *reply, int rc, const char *msg,
+                             void *ud) {
+    rt_queue *q = ud;
+    (void)r, (void)msg;
+    q->cancel_busy = false;
+    if (rc == RT_ECANCELED || q->closing)
+        return;
+    const redisReply *id = elem(reply, 1); /* [key, id], or nil after the timeout */
+    if (rc == RT_OK && id && id->type == REDIS_REPLY_STRING)
+        q->cancel_fn(id->str, q->cancel_ud);
+    if (rc == RT_OK && !q->closing)
+        follow_cancels(q); /* after an error, on_cancel_state resumes once the connection is up */
+}
+
+static void follow_cancels(rt_queue *q) {
+    const char *argv[] = {"BLPOP", q->cancel_key, "1"};
+    if (q->closing || q->cancel_busy || !rt_redis_is_up(q->cancel_redis))
+        return;
+    q->cancel_busy = rt_redis_command_timeout(q->cancel_redis, CANCEL_BLOCK + 5.0, 3, argv, NULL,
+                                              on_cancel_popped, q) == RT_OK;
+}
+
+static void on_cancel_state(rt_redis *r, bool up, const char *why, void *ud) {
+    (void)r, (void)why;
+    if (up)
+        follow_cancels(ud);
+}
+
+int rt_queue_follow_cancels(rt_queue *q, const char *consumer, void (*fn)(const char *id, void *ud),
+                            void *ud) {
+    char why[256], name[96];
+    if (q->cancel_redis || q->closing)
+        return RT_EUSAGE;
+    rt_redis_options o = q->redis_options;
+    snprintf(name, sizeof name, "%s-cancels", q->name);
+    o.name = name;
+    o.on_state = on_cancel_state;
+    o.on_connect = NULL;
+    o.ud = q;
+    snprintf(q->cancel_key, sizeof q->cancel_key, "%scancel:%s", q->prefix, consumer);
+    q->cancel_fn = fn;
+    q->cancel_ud = ud;
+    q->cancel_redis = rt_redis_new(q->loop, &o, why);
+    return q->cancel_redis ? RT_OK : RT_EINTERNAL;
+}
+
 /* ---- waiting for work ------------------------------------------------------------------------ */
 
 #define WAKE_RETRY_MS 100 /* after a failed BLPOP, so that a broken connection does not spin */
@@ -1501,6 +1559,7 @@ void rt_queue_free(rt_queue *q) {
     q->closing = true;
     rt_redis_close(q->watch_redis);
     rt_redis_close(q->wake_redis);
+    rt_redis_close(q->cancel_redis);
     rt_redis_close(q->redis);
     uv_close((uv_handle_t *)&q->watch_timer, on_queue_closed);
     uv_close((uv_handle_t *)&q->wake_timer, on_queue_closed);

@@ -277,6 +277,15 @@ typedef void (*rt_queue_connectors_fn)(int rc, const char *msg,
 /* Reads the totals of every connector, in no particular order. */
 int rt_queue_connector_stats_read(rt_queue *q, rt_queue_connectors_fn done, void *ud, char *why);
 
+/* ---- cancellations of running analyses (workers) -------------------------------------------- */
+
+/* Follows, on a connection of its own, the cancellations of analyses that 'consumer' holds:
+ * 'fn'('id', 'ud') is called for each as soon as it is asked for (rt_queue_cancel), also across
+ * reconnections, until the queue is freed. The heartbeat (rt_queue_extend) reports them too, as a
+ * backstop. One follower per queue. Returns RT_OK, or RT_EUSAGE when one runs already. */
+int rt_queue_follow_cancels(rt_queue *q, const char *consumer, void (*fn)(const char *id, void *ud),
+                            void *ud);
+
 /* ---- waiting for work (idle workers) --------------------------------------------------------- */
 
 /* Waits on a connection of its own until a submission wakes this process (each new request wakes

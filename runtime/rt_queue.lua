@@ -11,7 +11,7 @@
 -- from Redis' own clock (TIME): one clock for every worker. Errors are error replies whose first
 -- word is an rt error name ("EINPUT ..."), which the C side maps back.
 
-local VERSION = 5
+local VERSION = 6
 
 local GROUP = 'workers'   -- the consumer group of the request streams
 local HELD = '~held'      -- the consumer that owns the entries of requests held by a team cap
@@ -611,6 +611,11 @@ local function cancel(keys, args)
   if FINAL[h.status] then return {2, h.status} end
   if h.status == 'running' then
     redis.call('HSET', keys[1], 'cancel', '1')
+    -- Told to the worker that holds it at once (rt_queue_wait_for_cancels), not only at its next
+    -- heartbeat; the list of a worker that is gone expires.
+    local told = c.prefix .. 'cancel:' .. (h.consumer or '')
+    redis.call('LPUSH', told, id)
+    redis.call('EXPIRE', told, 86400)
     return {1, 'running'}
   end
   redis.call('ZREM', held_key(c, h.team), id)

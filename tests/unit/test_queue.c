@@ -1238,6 +1238,35 @@ static void test_wait_for_work(void **state) {
     close_queue(&f);
 }
 
+static void on_cancel_told(const char *id, void *ud) {
+    snprintf(ud, RT_QUEUE_ID_SIZE, "%s", id);
+}
+
+/* A worker following cancellations learns of one for an analysis it holds at once, long
+ * before its next heartbeat; cancellations of other workers' analyses do not reach it. */
+static void test_follow_cancels(void **state) {
+    fx f;
+    char told[RT_QUEUE_ID_SIZE] = "", mine[RT_QUEUE_ID_SIZE], theirs[RT_QUEUE_ID_SIZE];
+    (void)state;
+    open_queue(&f, NULL);
+    snprintf(mine, sizeof mine, "%s",
+             submit_one(&f, req("demo.c", "{\"a\":1}", RT_PRIORITY_BATCH), NULL));
+    assert_int_equal(claim_count(&f, "w1", 1, 30), 1);
+    snprintf(theirs, sizeof theirs, "%s",
+             submit_one(&f, req("demo.c", "{\"a\":2}", RT_PRIORITY_BATCH), NULL));
+    assert_int_equal(claim_count(&f, "w2", 1, 30), 1);
+    assert_int_equal(rt_queue_follow_cancels(f.q, "w1", on_cancel_told, told), RT_OK);
+    assert_int_equal(rt_queue_follow_cancels(f.q, "w1", on_cancel_told, told), RT_EUSAGE);
+    wait_ms(&f, 100); /* its connection is up and its BLPOP out */
+    assert_int_equal(cancel(&f, theirs).outcome, RT_CANCEL_FLAGGED);
+    double start = rt_monotonic();
+    assert_int_equal(cancel(&f, mine).outcome, RT_CANCEL_FLAGGED);
+    RUN_UNTIL_POLLING(&f, told[0]);
+    assert_true(rt_monotonic() - start < 1.0);
+    assert_string_equal(told, mine);
+    close_queue(&f);
+}
+
 typedef struct connector_totals {
     bool added, read;
     int rc;
@@ -1431,6 +1460,7 @@ int main(void) {
         cmocka_unit_test(test_watch),
         cmocka_unit_test(test_wait_for_work),
         cmocka_unit_test(test_connector_stats),
+        cmocka_unit_test(test_follow_cancels),
         cmocka_unit_test(test_list),
         cmocka_unit_test(test_noeviction_check),
         cmocka_unit_test(test_refused_at_once),
