@@ -89,9 +89,13 @@ void rt_sha256_hex(const void *data, size_t len, char *out) {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
     EVP_Digest(data, len, digest, &n, EVP_sha256(), NULL);
+    static const char hex[] = "0123456789abcdef";
     memcpy(out, "sha256:", 7);
-    for (unsigned int i = 0; i < n; i++)
-        snprintf(out + 7 + 2 * i, 3, "%02x", digest[i]);
+    for (unsigned int i = 0; i < n; i++) { /* not snprintf: it was a third of a submit's cost */
+        out[7 + 2 * i] = hex[digest[i] >> 4];
+        out[8 + 2 * i] = hex[digest[i] & 15];
+    }
+    out[7 + 2 * n] = '\0';
 }
 
 json_t *rt_json_number(double value) {
