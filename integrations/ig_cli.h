@@ -61,6 +61,10 @@ wk_engine *ig_engine(char **dirs, size_t n);
 
 /* The service's processes (serve, worker): */
 
+/* The config of a service process ('cmd': "serve", "worker") at 'path': every problem and
+ * warning printed on stderr, and refused without a redis section. NULL when refused. */
+rt_config *ig_service_config(const char *cmd, const char *path);
+
 /* One JSON log line on stderr: {"ts", "level", "msg", and the fields of 'fields' (stolen, may be
  * NULL)}. */
 void ig_log(const char *level, const char *msg, json_t *fields);

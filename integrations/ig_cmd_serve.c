@@ -91,18 +91,6 @@ static int parse_options(int argc, char **argv, serve_options *o) {
     return IG_EXIT_OK;
 }
 
-/* Loads the config at 'path'; NULL after printing every problem. */
-static rt_config *load_config(const char *path) {
-    rt_diag errors = {0}, warnings = {.label = "warning"};
-    rt_config *config = NULL;
-    rt_config_load(path, &config, &errors, &warnings);
-    rt_diag_print(&warnings, stderr, "");
-    rt_diag_print(&errors, stderr, "");
-    rt_diag_free(&errors);
-    rt_diag_free(&warnings);
-    return config;
-}
-
 static void tokens_free(ig_token *tokens, size_t n) {
     for (size_t i = 0; i < n; i++)
         rt_config_secret_free(tokens[i].secret, tokens[i].len);
@@ -257,7 +245,7 @@ static void on_reload(uv_signal_t *handle, int signum) {
     ig_serve *s = &p->s;
     char why[256] = "";
     (void)signum;
-    rt_config *config = load_config(p->o.config_path);
+    rt_config *config = ig_service_config("serve", p->o.config_path);
     size_t n_tokens = 0;
     ig_token *tokens = config ? read_tokens(config, &n_tokens, why) : NULL;
     if (!tokens) {
@@ -316,14 +304,8 @@ int ig_cmd_serve(int argc, char **argv) {
     if (rc != IG_EXIT_OK)
         return rc < 0 ? IG_EXIT_OK : rc;
     signal(SIGPIPE, SIG_IGN);
-    if (!(s->config = load_config(p.o.config_path)))
+    if (!(s->config = ig_service_config("serve", p.o.config_path)))
         return IG_EXIT_USAGE;
-    if (!s->config->redis_url) {
-        fprintf(stderr, "inquest serve: %s has no redis section (docs/config.md)\n",
-                p.o.config_path);
-        rt_config_free(s->config);
-        return IG_EXIT_USAGE;
-    }
     s->engine = open_engine(&p.o, s->config);
     s->loop = wk_engine_loop(s->engine);
     if (!(s->tokens = read_tokens(s->config, &s->n_tokens, why)) || open_queue(s, why) != RT_OK ||

@@ -620,19 +620,8 @@ static int parse_options(int argc, char **argv, worker_options *o) {
 
 /* Settles the options from the config where the command line left them open. */
 static int load(worker_options *o) {
-    rt_diag errors = {0}, warnings = {.label = "warning"};
-    rt_config_load(o->config_path, &o->config, &errors, &warnings);
-    rt_diag_print(&warnings, stderr, "");
-    rt_diag_print(&errors, stderr, "");
-    rt_diag_free(&errors);
-    rt_diag_free(&warnings);
-    if (!o->config)
+    if (!(o->config = ig_service_config("worker", o->config_path)))
         return IG_EXIT_USAGE;
-    if (!o->config->redis_url) {
-        fprintf(stderr, "inquest worker: %s has no redis section (docs/config.md)\n",
-                o->config_path);
-        return IG_EXIT_USAGE;
-    }
     if (!o->processes)
         o->processes = o->config->worker.processes;
     if (!o->concurrency)

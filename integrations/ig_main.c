@@ -53,6 +53,22 @@ void ig_log(const char *level, const char *msg, json_t *fields) {
     json_decref(line);
 }
 
+rt_config *ig_service_config(const char *cmd, const char *path) {
+    rt_diag errors = {0}, warnings = {.label = "warning"};
+    rt_config *config = NULL;
+    rt_config_load(path, &config, &errors, &warnings);
+    rt_diag_print(&warnings, stderr, "");
+    rt_diag_print(&errors, stderr, "");
+    rt_diag_free(&errors);
+    rt_diag_free(&warnings);
+    if (config && !config->redis_url) {
+        fprintf(stderr, "inquest %s: %s has no redis section (docs/config.md)\n", cmd, path);
+        rt_config_free(config);
+        config = NULL;
+    }
+    return config;
+}
+
 rt_queue *ig_queue_open(uv_loop_t *loop, const rt_config *c, const char *password, size_t len,
                         void (*on_state)(rt_queue *q, bool up, const char *why, void *ud), void *ud,
                         char *why) {

@@ -13,6 +13,7 @@
  *     user:password@, header values, and any value of the wrong type. */
 #define _POSIX_C_SOURCE 200809L /* strdup */
 #include "rt_config.h"
+#include "rt_queue.h" /* rt_priority_names */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -1232,7 +1233,6 @@ static const field token_fields[] = {
 
 static const char *const sources[] = {"alertmanager", "grafana", "pagerduty",
                                       "opsgenie",     "generic", NULL};
-static const char *const priorities[] = {"interactive", "alert", "batch", NULL};
 /* What route inputs may use: the alert (docs/config.md, routes). */
 static const char *const alert_roots[] = {
     "labels.",     "annotations.", "status", "startsAt",     "endsAt",
@@ -1255,7 +1255,7 @@ static const field route_fields[] = {
     {"match", F_MATCHERS, REQUIRED, RO_OFF(match), 0, 0, NULL, NULL, NULL, 0, NULL},
     {"analyzer", F_STRING, REQUIRED, RO_OFF(analyzer), 0, 0, NULL, NULL, NULL, 0, NULL},
     {"inputs", F_TEMPLATES, 0, RO_OFF(inputs), 0, 0, alert_roots, NULL, NULL, 0, NULL},
-    {"priority", F_ENUM, 0, RO_OFF(priority), 0, 0, priorities, NULL, NULL, 0, NULL},
+    {"priority", F_ENUM, 0, RO_OFF(priority), 0, 0, rt_priority_names, NULL, NULL, 0, NULL},
     {"dedup_window", F_DURATION, 0, RO_OFF(dedup_window), 0, 30 * 86400.0, NULL, NULL, NULL, 0,
      NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},

@@ -68,7 +68,7 @@ extern const size_t rt_queue_lua_len;
 
 const char *const rt_queue_statuses[7] = {
     "ok", "error", "timeout", "cpu_exceeded", "memory_exceeded", "cancelled", "dead"};
-static const char *const priority_names[3] = {"interactive", "alert", "batch"};
+const char *const rt_priority_names[4] = {"interactive", "alert", "batch", NULL};
 
 struct rt_queue {
     uv_loop_t *loop;
@@ -116,12 +116,12 @@ struct rt_queue {
 enum { K_INTERACTIVE, K_ALERT, K_BATCH, K_LEASES, K_RUNNING, K_STATS, K_RESULTS, K_DEAD, K_HELD };
 
 const char *rt_priority_name(rt_priority priority) {
-    return (unsigned)priority < 3 ? priority_names[priority] : "batch";
+    return (unsigned)priority < 3 ? rt_priority_names[priority] : "batch";
 }
 
 int rt_priority_parse(const char *name, rt_priority *priority) {
     for (int i = 0; i < 3; i++)
-        if (strcmp(name, priority_names[i]) == 0) {
+        if (strcmp(name, rt_priority_names[i]) == 0) {
             *priority = (rt_priority)i;
             return 0;
         }

@@ -23,6 +23,9 @@
 #define RT_QUEUE_ID_SIZE   17   /* 16 hex digits and a NUL */
 #define RT_QUEUE_MAX_BATCH 1000 /* requests, claims or completions in one call */
 
+/* The names of rt_priority's values, in order, then NULL. */
+extern const char *const rt_priority_names[4];
+
 /* "interactive", "alert", "batch". */
 const char *rt_priority_name(rt_priority priority);
 /* The priority named 'name' into '*priority'. Returns 0, or -1 when no priority has that name. */
