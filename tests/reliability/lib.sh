@@ -29,6 +29,8 @@ OWN_WORK=0
 if [[ -z "$WORK" ]]; then
     WORK=$(mktemp -d "${TMPDIR:-/tmp}/inquest-$SCENARIO.XXXXXX")
     OWN_WORK=1
+else
+    rm -rf "$WORK" # a kept folder of an earlier run must not leak into this one
 fi
 mkdir -p "$WORK"
 WORK=$(cd "$WORK" && pwd)
