@@ -60,7 +60,7 @@ extern const size_t rt_queue_lua_len;
 #define DEFAULT_LIST_LIMIT     50
 #define MAX_LIST_LIMIT         500
 #define LIST_SCAN_FACTOR       20
-#define N_FIELDS               14 /* FIELDS in rt_queue.lua */
+#define N_FIELDS               13 /* FIELDS in rt_queue.lua */
 #define WATCH_BLOCK_MS         2000
 #define WATCH_RETRY_MS         500
 #define WATCH_BATCH            "1000"
@@ -422,9 +422,8 @@ static int check_request(const rt_queue *q, const rt_queue_request *r, size_t i,
     return RT_EINPUT;
 }
 
-/* The dedup key's Redis key and the text shown for it. */
-static void dedup_of(const rt_queue *q, const rt_queue_request *r, char *key, size_t key_size,
-                     char *shown, size_t shown_size) {
+/* The dedup key's Redis key. */
+static void dedup_of(const rt_queue *q, const rt_queue_request *r, char *key, size_t key_size) {
     char hex[72];
     if (r->dedup_key) {
         size_t n = strlen(r->dedup_key);
@@ -433,7 +432,6 @@ static void dedup_of(const rt_queue *q, const rt_queue_request *r, char *key, si
         memcpy(buf + 3, r->dedup_key, n + 1);
         rt_sha256_hex(buf, n + 3, hex);
         free(buf);
-        snprintf(shown, shown_size, "%.200s", r->dedup_key);
     } else {
         size_t na = strlen(r->analyzer), ni = strlen(r->inputs);
         char *buf = malloc(na + ni + 2);
@@ -446,9 +444,9 @@ static void dedup_of(const rt_queue *q, const rt_queue_request *r, char *key, si
             rt_sha256_hex(buf, na + ni + 1, hex);
             free(buf);
         }
-        snprintf(shown, shown_size, "%s", hex);
     }
-    snprintf(key, key_size, "%sd:%s", q->prefix, hex + 7);
+    /* 128 bits of the hash are as safe from collisions and keep the key short. */
+    snprintf(key, key_size, "%sd:%.32s", q->prefix, hex + 7);
 }
 
 int rt_queue_submit(rt_queue *q, const rt_queue_request *reqs, size_t n, rt_queue_submit_fn done,
@@ -465,10 +463,10 @@ int rt_queue_submit(rt_queue *q, const rt_queue_request *reqs, size_t n, rt_queu
     args_fcall(&o->a, "inquest_submit");
     args_str(&o->a, q->recent_key);
     for (size_t i = 0; i < n; i++) {
-        char key[160], shown[256];
+        char key[160];
         rt_queue_new_id(q, ids[i]);
         args_fmt(&o->a, "%sa:%s", q->prefix, ids[i]);
-        dedup_of(q, &reqs[i], key, sizeof key, shown, sizeof shown);
+        dedup_of(q, &reqs[i], key, sizeof key);
         args_str(&o->a, key);
     }
     args_set_numkeys(&o->a, (int)(1 + 2 * n));
@@ -478,15 +476,12 @@ int rt_queue_submit(rt_queue *q, const rt_queue_request *reqs, size_t n, rt_queu
     args_u64(&o->a, n);
     for (size_t i = 0; i < n; i++) {
         const rt_queue_request *r = &reqs[i];
-        char key[160], shown[256];
-        dedup_of(q, r, key, sizeof key, shown, sizeof shown);
         args_str(&o->a, ids[i]);
         args_str(&o->a, r->analyzer);
         args_str(&o->a, r->team ? r->team : "");
         args_str(&o->a, rt_priority_name(r->priority));
         args_str(&o->a, r->inputs);
         args_str(&o->a, r->labels ? r->labels : "{}");
-        args_str(&o->a, shown);
         args_u64(&o->a, (uint64_t)(r->dedup_window * 1000.0 + 0.5));
         args_u64(&o->a, (uint64_t)(r->deadline * 1000.0 + 0.5));
     }
@@ -634,9 +629,11 @@ int rt_queue_complete(rt_queue *q, const char *consumer, const rt_queue_completi
     args_fcall(&o->a, "inquest_complete");
     for (int k = K_LEASES; k <= K_RESULTS; k++)
         args_str(&o->a, q->keys[k]);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         args_fmt(&o->a, "%sa:%.64s", q->prefix, items[i].id);
-    args_set_numkeys(&o->a, (int)(4 + n));
+        args_fmt(&o->a, "%sr:%.64s", q->prefix, items[i].id);
+    }
+    args_set_numkeys(&o->a, (int)(4 + 2 * n));
     args_str(&o->a, q->prefix);
     args_str(&o->a, consumer);
     args_u64(&o->a, q->ttl_ms);
@@ -707,11 +704,10 @@ static void analysis_from(rt_queue_analysis *a, const char *id, const redisReply
     a->finished_at = (double)int_of(v[6]) / 1000.0;
     a->deliveries = (int)int_of(v[7]);
     a->labels = str_of(v[8]);
-    a->dedup = str_of(v[9]);
-    a->deadline = (double)int_of(v[10]) / 1000.0;
-    a->message = str_of(v[11]);
-    a->consumer = str_of(v[12]);
-    a->cancelling = strcmp(str_of(v[13]), "1") == 0 && strcmp(a->status, "running") == 0;
+    a->deadline = (double)int_of(v[9]) / 1000.0;
+    a->message = str_of(v[10]);
+    a->consumer = str_of(v[11]);
+    a->cancelling = strcmp(str_of(v[12]), "1") == 0 && strcmp(a->status, "running") == 0;
 }
 
 typedef struct get_op {
@@ -756,8 +752,9 @@ int rt_queue_get(rt_queue *q, const char *id, rt_queue_get_fn done, void *ud, ch
     snprintf(g->id, sizeof g->id, "%s", id);
     args_str(&o->a, "FCALL_RO");
     args_str(&o->a, "inquest_get");
-    args_str(&o->a, "1");
+    args_str(&o->a, "2");
     args_fmt(&o->a, "%sa:%s", q->prefix, id);
+    args_fmt(&o->a, "%sr:%s", q->prefix, id);
     args_str(&o->a, q->prefix);
     return op_start(o, why);
 }

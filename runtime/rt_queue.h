@@ -187,7 +187,7 @@ int rt_queue_cancel(rt_queue *q, const char *id, rt_queue_cancel_fn done, void *
 typedef struct rt_queue_analysis {
     const char *id;
     const char *status; /* queued, running, a result's status, or dead */
-    const char *analyzer, *team, *priority, *labels, *dedup;
+    const char *analyzer, *team, *priority, *labels;
     const char *message;  /* why it is dead or timed out before running, else "" */
     const char *consumer; /* the worker that holds or held it */
     double submitted_at, started_at, finished_at, deadline;

@@ -11,7 +11,7 @@
 -- from Redis' own clock (TIME): one clock for every worker. Errors are error replies whose first
 -- word is an rt error name ("EINPUT ..."), which the C side maps back.
 
-local VERSION = 6
+local VERSION = 7
 
 local GROUP = 'workers'   -- the consumer group of the request streams
 local HELD = '~held'      -- the consumer that owns the entries of requests held by a team cap
@@ -20,11 +20,7 @@ local RANK = {interactive = 1, alert = 2, batch = 3}
 local RANK_SPAN = 1e13    -- held scores: rank * RANK_SPAN + submitted_at (ms, < 1e13)
 -- What get and list return of a status hash, in this order (rt_queue.c reads it by position).
 local FIELDS = {'status', 'analyzer', 'team', 'priority', 'submitted_at', 'started_at',
-                'finished_at', 'deliveries', 'labels', 'dedup', 'deadline', 'message',
-                'consumer', 'cancel'}
-local FIELDS_AND_RESULT = {'result'}
-for i = 1, #FIELDS do FIELDS_AND_RESULT[i] = FIELDS[i] end
-FIELDS_AND_RESULT[#FIELDS + 1] = 'result'
+                'finished_at', 'deliveries', 'labels', 'deadline', 'message', 'consumer', 'cancel'}
 local FINAL = {ok = true, error = true, timeout = true, cpu_exceeded = true,
                memory_exceeded = true, cancelled = true, dead = true}
 
@@ -319,7 +315,7 @@ end
 
 -- KEYS: recent, then per request its status key and its dedup key.
 -- ARGV: prefix, ttl_ms, recent_ms, n, then per request: id, analyzer, team, priority, inputs,
---       labels, dedup (the key as shown), window_ms, deadline_ms.
+--       labels, window_ms, deadline_ms.
 -- Returns per request: id, 1 when it is an earlier request's id (deduplicated) else 0.
 -- Wakes idle workers, which wait on the wake list with BLPOP (rt_queue_wait_for_work): one token
 -- per new request, up to WAKE_TOKENS, so that one request wakes one worker and a batch several.
@@ -345,19 +341,19 @@ local function submit(keys, args)
   if n > 1000 then fail('EINPUT', 'at most 1000 requests per call') end
   local windows = {}
   for i = 0, n - 1 do -- check everything before writing anything: errors do not roll back
-    local prio = args[8 + i * 9]
+    local prio = args[8 + i * 8]
     if not RANK[prio] then fail('EINPUT', 'priority "' .. tostring(prio) .. '" is not interactive, alert or batch') end
-    windows[i] = num(args[12 + i * 9], 'window') > 0
-    num(args[13 + i * 9], 'deadline')
+    windows[i] = num(args[11 + i * 8], 'window') > 0
+    num(args[12 + i * 8], 'deadline')
   end
   local out, recent, streams, nows = {}, {}, c.streams, c.nows
   local added, dups = 0, 0
   for i = 0, n - 1 do
-    local a = 5 + i * 9
+    local a = 5 + i * 8
     local id, analyzer, team, prio = args[a], args[a + 1], args[a + 2], args[a + 3]
-    local deadline = args[a + 8]
+    local deadline = args[a + 7]
     local skey = keys[2 + i * 2]
-    local existing = windows[i] and deduplicated(c, keys[3 + i * 2], id, args[a + 7])
+    local existing = windows[i] and deduplicated(c, keys[3 + i * 2], id, args[a + 6])
     if existing then
       dups = dups + 1
       out[#out + 1], out[#out + 2] = existing, 1
@@ -366,7 +362,7 @@ local function submit(keys, args)
                              'team', team, 'inputs', args[a + 4], 'deadline', deadline)
       redis.call('HSET', skey, 'status', 'queued', 'analyzer', analyzer, 'team', team,
                  'priority', prio, 'submitted_at', nows, 'labels', args[a + 5],
-                 'dedup', args[a + 6], 'deadline', deadline, 'eid', eid)
+                 'deadline', deadline, 'eid', eid)
       added = added + 1
       recent[#recent + 1], recent[#recent + 2] = nows .. PAD3[i], id -- now * 1000 + i
       out[#out + 1], out[#out + 2] = id, 0
@@ -550,11 +546,12 @@ end
 
 -- ---- complete --------------------------------------------------------------------------------
 
--- KEYS: leases, running, stats, results, then the status key of each item.
+-- KEYS: leases, running, stats, results, then per item its status key and its result key.
 -- ARGV: prefix, consumer, ttl_ms, results_maxlen, n, then per item: id, status, result.
 -- Returns per item: 0 accepted, 1 refused: the lease is another worker's, 2 refused: it has
--- ended already, 3 refused: no such analysis (expired). The result is stored in the status hash,
--- so that both expire together.
+-- ended already, 3 refused: no such analysis (expired). The result is a string key of its own
+-- with the status hash's TTL: a value over hash-max-listpack-value (64 bytes) in the hash would
+-- turn it into a hash table, several times larger, slower to write and to rewrite in the AOF.
 local function complete(keys, args)
   local c = ctx_new(args[1], now_ms())
   local consumer, ttl, n = args[2], args[3], num(args[5], 'n')
@@ -569,7 +566,7 @@ local function complete(keys, args)
   local done, refused = {}, 0 -- status -> accepted with it
   for i = 0, n - 1 do
     local a = 6 + i * 3
-    local id, status, skey = args[a], args[a + 1], keys[5 + i]
+    local id, status, skey = args[a], args[a + 1], keys[5 + i * 2]
     local v = redis.call('HMGET', skey, 'status', 'consumer', 'priority', 'eid', 'team', 'analyzer',
                          'submitted_at')
     local verdict = 0
@@ -577,8 +574,9 @@ local function complete(keys, args)
     elseif FINAL[v[1]] then verdict = 2
     elseif v[1] ~= 'running' or v[2] ~= consumer then verdict = 1 end
     if verdict == 0 then
-      redis.call('HSET', skey, 'status', status, 'finished_at', nows, 'result', args[a + 2])
+      redis.call('HSET', skey, 'status', status, 'finished_at', nows)
       redis.call('PEXPIRE', skey, ttl)
+      redis.call('SET', keys[6 + i * 2], args[a + 2], 'PX', ttl)
       local list = acks[RANK[v[3]] or 3]
       list[#list + 1] = v[4]
       lease_drop[#lease_drop + 1] = id
@@ -631,10 +629,11 @@ local function fields_of(skey)
   return redis.call('HMGET', skey, unpack(FIELDS))
 end
 
--- KEYS: status key.  Returns {fields..., result or false}, or false.
+-- KEYS: status key, result key.  Returns {fields..., result or false}, or false.
 local function get(keys, args)
-  local v = redis.call('HMGET', keys[1], unpack(FIELDS_AND_RESULT))
+  local v = fields_of(keys[1])
   if not v[1] then return false end
+  v[#FIELDS + 1] = FINAL[v[1]] and redis.call('GET', keys[2]) or false
   return v
 end
 
