@@ -413,7 +413,7 @@ static void load_named(loader *ld, const yaml_node_t *n, void *base, const field
         char here[PATH_MAX_LEN];
         join_path(here, path, name);
         /* "connectors" names a connector: the section's name without its plural s. */
-        int singular = (int)strlen(f->name) - 1;
+        int singular = (int)strlen(f->name) - (f->name[strlen(f->name) - 1] == 's');
         if (!is_connector_name(name))
             problem(ld, k->start_mark, here,
                     "a %.*s name must match ^[a-z][a-z0-9_]*$ (lowercase letters, digits, _)",
