@@ -515,6 +515,7 @@ static json_t *analysis_json(const ig_serve *s, const rt_queue_analysis *a) {
     set_time(o, "started_at", a->started_at);
     set_time(o, "finished_at", a->finished_at);
     set_time(o, "deadline", a->deadline);
+    set_time(o, "resolved_at", a->resolved_at);
     if (a->cancelling)
         json_object_set_new(o, "cancelling", json_true());
     if (*a->message)
@@ -931,7 +932,7 @@ static void analyses_route(ig_serve *s, rt_httpd_req *req, const ig_token *token
 void ig_api_handle(rt_httpd_req *req, void *ud) {
     ig_serve *s = ud;
     const ig_token *token = NULL;
-    if (operations(s, req) || !authenticate(s, req, &token))
+    if (operations(s, req) || ig_intake_handle(s, req) || !authenticate(s, req, &token))
         return;
     bool submits = strcmp(req->method, "POST") == 0;
     if (submits && s->draining) {

@@ -22,6 +22,7 @@ int ig_cmd_list(int argc, char **argv);
 int ig_cmd_describe(int argc, char **argv);
 int ig_cmd_new(int argc, char **argv);
 int ig_cmd_config(int argc, char **argv);
+int ig_cmd_route(int argc, char **argv); /* route test: ig_cmd_route.c */
 int ig_cmd_serve(int argc, char **argv);
 int ig_cmd_worker(int argc, char **argv);
 /* The service's clients (ig_cmd_client.c): submit, status, wait, result, cancel, ls. */

@@ -6,24 +6,30 @@
 #include <stdlib.h>
 #include <string.h>
 #include "ig_cli.h"
+#include "ig_intake.h"
 #include "rt_config.h"
 
 static const char config_usage[] =
-    "Usage: inquest config check FILE [--json]\n"
+    "Usage: inquest config check FILE [--json] [--analyzers DIR]\n"
     "\n"
     "Validates a configuration file (format: docs/config.md) and prints every problem as\n"
     "FILE:LINE:COLUMN: message, then a summary. Warnings (a secret's environment variable or\n"
-    "file that does not exist here) do not make the file invalid.\n"
+    "file that does not exist here) do not make the file invalid. Each route is checked\n"
+    "against its analyzer: the analyzer exists, the inputs it is given are its inputs, its\n"
+    "required inputs are given, and inputs written without {{ }} are valid values.\n"
     "\n"
-    "  --json   print a summary object: errors, warnings, connectors, routes, rules and\n"
-    "           token names (never credentials)\n"
+    "  --json            print a summary object: errors, warnings, connectors, routes, rules\n"
+    "                    and token names (never credentials)\n"
+    "  --analyzers DIR   look for the routes' analyzers in DIR (repeatable; default: the\n"
+    "                    config's analyzers)\n"
     "\n"
     "Exit codes: 0 valid; 1 problems found; 2 usage error or unreadable file.\n";
 
-enum { OPT_JSON = 256 };
+enum { OPT_JSON = 256, OPT_ANALYZERS };
 
 static const struct option config_options[] = {
     {"json", no_argument, NULL, OPT_JSON},
+    {"analyzers", required_argument, NULL, OPT_ANALYZERS},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -82,13 +88,31 @@ static void print_counts(const rt_config *c) {
             printf(", %zu %s%s", counts[i].n, counts[i].what, counts[i].n == 1 ? "" : "s");
 }
 
+/* Routes against their analyzers' schemas: problems join the config's errors. */
+static void check_routes(rt_config **config, const ig_dirs *dirs, rt_diag *errors) {
+    if (!*config || (*config)->n_routes == 0)
+        return;
+    wk_engine *engine =
+        dirs->n ? ig_engine((char **)dirs->dirs, dirs->n)
+                : wk_engine_new((const char *const *)(*config)->analyzers, (*config)->n_analyzers);
+    if (ig_routes_check(engine, *config, errors) > 0) {
+        rt_config_free(*config);
+        *config = NULL;
+    }
+    wk_engine_free(engine);
+}
+
 static int config_check(int argc, char **argv) {
     int opt, json = 0;
+    ig_dirs dirs = {0};
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", config_options, NULL)) != -1) {
         if (opt == OPT_JSON)
             json = 1;
-        else if (opt == 'h') {
+        else if (opt == OPT_ANALYZERS) {
+            if (ig_dirs_add(&dirs, "config check", optarg) != IG_EXIT_OK)
+                return IG_EXIT_USAGE;
+        } else if (opt == 'h') {
             fputs(config_usage, stdout);
             return IG_EXIT_OK;
         } else
@@ -100,6 +124,9 @@ static int config_check(int argc, char **argv) {
     rt_diag errors = {0}, warnings = {.label = "warning"};
     rt_config *config = NULL;
     int rc = rt_config_load(file, &config, &errors, &warnings);
+    check_routes(&config, &dirs, &errors);
+    if (rc == RT_OK && !config)
+        rc = RT_EINPUT;
     int exit_code = rc == RT_OK ? IG_EXIT_OK : rc == RT_EINPUT ? IG_EXIT_FAILED : IG_EXIT_USAGE;
     if (exit_code == IG_EXIT_USAGE) {
         /* Unreadable: nothing was checked. The message names the file. */

@@ -29,8 +29,11 @@ static const char serve_usage[] =
     "  --analyzers DIR      look for analyzers in DIR (repeatable; default: the config's)\n"
     "  -h, --help           this text\n"
     "\n"
-    "Signals: SIGTERM or SIGINT drain and exit; SIGHUP reloads analyzers and tokens (other\n"
-    "settings need a restart).\n"
+    "Alerts: POST /v1/intake/SOURCE for the sources of the config's intake section; routes are\n"
+    "checked against their analyzers' inputs at start and on reload.\n"
+    "\n"
+    "Signals: SIGTERM or SIGINT drain and exit; SIGHUP reloads analyzers, tokens, routes and\n"
+    "intake credentials (other settings need a restart).\n"
     "\n"
     "Exit codes: 0 stopped by a signal; 2 usage, config or startup error.\n";
 
@@ -44,6 +47,7 @@ struct retired {
     rt_config *config;
     ig_token *tokens;
     size_t n_tokens;
+    ig_intake_auth *intake_auth;
 };
 
 typedef struct serve_process {
@@ -247,7 +251,16 @@ static void on_reload(uv_signal_t *handle, int signum) {
     (void)signum;
     rt_config *config = ig_service_config("serve", p->o.config_path);
     size_t n_tokens = 0;
+    ig_intake_auth *intake_auth = NULL;
     ig_token *tokens = config ? read_tokens(config, &n_tokens, why) : NULL;
+    if (tokens) {
+        /* Routes are checked against the analyzers as they are on disk now. */
+        wk_engine_reload(s->engine);
+        if (ig_intake_load(s, config, &intake_auth, why) != RT_OK) {
+            tokens_free(tokens, n_tokens);
+            tokens = NULL;
+        }
+    }
     if (!tokens) {
         ig_log("error", "reload failed; keeping the running config",
                json_pack("{s:s, s:s}", "config", p->o.config_path, "reason",
@@ -256,12 +269,12 @@ static void on_reload(uv_signal_t *handle, int signum) {
         return;
     }
     struct retired *r = rt_xcalloc(1, sizeof *r);
-    *r = (struct retired){s->retired, s->config, s->tokens, s->n_tokens};
+    *r = (struct retired){s->retired, s->config, s->tokens, s->n_tokens, s->intake_auth};
     s->retired = r;
     s->config = config;
     s->tokens = tokens;
     s->n_tokens = n_tokens;
-    wk_engine_reload(s->engine);
+    s->intake_auth = intake_auth;
     ig_api_load_catalog(s);
     ig_log("info", "reloaded",
            json_pack("{s:i, s:i}", "analyzers", (int)json_object_size(s->catalog), "tokens",
@@ -286,10 +299,12 @@ static void serve_free(serve_process *p) {
     for (struct retired *r = s->retired, *next; r; r = next) {
         next = r->next;
         tokens_free(r->tokens, r->n_tokens);
+        ig_intake_auth_free(r->intake_auth);
         rt_config_free(r->config);
         free(r);
     }
     tokens_free(s->tokens, s->n_tokens);
+    ig_intake_auth_free(s->intake_auth);
     json_decref(s->catalog);
     free(s->base_url);
     wk_engine_free(s->engine);
@@ -308,7 +323,9 @@ int ig_cmd_serve(int argc, char **argv) {
         return IG_EXIT_USAGE;
     s->engine = open_engine(&p.o, s->config);
     s->loop = wk_engine_loop(s->engine);
-    if (!(s->tokens = read_tokens(s->config, &s->n_tokens, why)) || open_queue(s, why) != RT_OK ||
+    if (!(s->tokens = read_tokens(s->config, &s->n_tokens, why)) ||
+        ig_intake_load(s, s->config, &s->intake_auth, why) != RT_OK ||
+        open_queue(s, why) != RT_OK ||
         open_http(s, p.o.listen ? p.o.listen : s->config->server.listen, why) != RT_OK) {
         fprintf(stderr, "inquest serve: %s\n", why);
         rt_queue_free(s->queue);

@@ -20,6 +20,7 @@ static const char usage[] =
     "  describe NAME               show an analyzer's inputs (--json: JSON Schema)\n"
     "  new NAME                    write a new analyzer and its backtest case folder\n"
     "  config check FILE           validate a configuration file (docs/config.md)\n"
+    "  route test PAYLOAD.json     what the config's routes make of an alert webhook payload\n"
     "  version                     print the version\n"
     "  help [COMMAND]              this text, or a command's help\n"
     "\n"
@@ -99,11 +100,14 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"run", ig_cmd_run},           {"check", ig_cmd_check},   {"list", ig_cmd_list},
-    {"describe", ig_cmd_describe}, {"new", ig_cmd_new},       {"config", ig_cmd_config},
-    {"serve", ig_cmd_serve},       {"worker", ig_cmd_worker}, {"submit", ig_cmd_submit},
-    {"status", ig_cmd_status},     {"wait", ig_cmd_wait},     {"result", ig_cmd_result},
-    {"cancel", ig_cmd_cancel},     {"ls", ig_cmd_ls},         {NULL, NULL},
+    {"run", ig_cmd_run},       {"check", ig_cmd_check},
+    {"list", ig_cmd_list},     {"describe", ig_cmd_describe},
+    {"new", ig_cmd_new},       {"config", ig_cmd_config},
+    {"serve", ig_cmd_serve},   {"worker", ig_cmd_worker},
+    {"submit", ig_cmd_submit}, {"status", ig_cmd_status},
+    {"wait", ig_cmd_wait},     {"result", ig_cmd_result},
+    {"cancel", ig_cmd_cancel}, {"ls", ig_cmd_ls},
+    {"route", ig_cmd_route},   {NULL, NULL},
 };
 
 static const command *find_command(const char *name) {

@@ -137,6 +137,41 @@ static void http_metrics(text *t, const ig_serve *s) {
         (unsigned long long)s->submit_refused_unavailable);
 }
 
+static void intake_metrics(text *t, const ig_serve *s) {
+    static const char *const outcomes[] = {"accepted", "unauthorized", "bad_request",
+                                           "unavailable"};
+    const ig_intake_counts *c = &s->intake;
+    family(t, "inquest_intake_requests_total", "counter",
+           "Alert webhooks received, by source and outcome (refusals: unauthorized, bad_request, "
+           "unavailable).");
+    for (int src = 0; src < IG_INTAKE_SOURCE_SLOTS; src++)
+        for (int o = 0; o < IG_INTAKE_OUTCOMES; o++)
+            put(t, "inquest_intake_requests_total{source=\"%s\",outcome=\"%s\"} %llu\n",
+                rt_source_name((rt_source)src), outcomes[o],
+                (unsigned long long)c->requests[src][o]);
+    family(t, "inquest_intake_alerts_total", "counter",
+           "Alerts in accepted webhooks, by source and status.");
+    for (int src = 0; src < IG_INTAKE_SOURCE_SLOTS; src++)
+        for (int st = 0; st < 2; st++)
+            put(t, "inquest_intake_alerts_total{source=\"%s\",status=\"%s\"} %llu\n",
+                rt_source_name((rt_source)src), st ? "resolved" : "firing",
+                (unsigned long long)c->alerts[src][st]);
+    family(t, "inquest_intake_analyses_total", "counter",
+           "What routes did with firing alerts: started a new analysis, found a running one "
+           "(deduplicated), or could not start one (input_error).");
+    put(t, "inquest_intake_analyses_total{outcome=\"started\"} %llu\n",
+        (unsigned long long)c->started);
+    put(t, "inquest_intake_analyses_total{outcome=\"deduplicated\"} %llu\n",
+        (unsigned long long)c->deduplicated);
+    put(t, "inquest_intake_analyses_total{outcome=\"input_error\"} %llu\n",
+        (unsigned long long)c->input_errors);
+    family(t, "inquest_intake_resolved_total", "counter",
+           "Resolved alerts that found the analysis they had started.");
+    put(t, "inquest_intake_resolved_total %llu\n", (unsigned long long)c->resolved);
+    family(t, "inquest_intake_unrouted_alerts_total", "counter", "Alerts that no route took.");
+    put(t, "inquest_intake_unrouted_alerts_total %llu\n", (unsigned long long)c->unrouted);
+}
+
 /* One scrape: the queue's numbers, then the connectors', then the answer. */
 typedef struct scrape {
     ig_serve *s;
@@ -154,6 +189,7 @@ static void respond(scrape *sc, const rt_queue_connector_stats *connectors, size
     duration_metrics(&t, sc->s);
     connector_metrics(&t, connectors, n);
     http_metrics(&t, sc->s);
+    intake_metrics(&t, sc->s);
     rt_httpd_respond(sc->req, 200, "text/plain; version=0.0.4; charset=utf-8", t.data, t.len);
     free(t.data);
     free(sc);

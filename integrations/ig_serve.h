@@ -19,6 +19,30 @@ typedef struct ig_token {
     size_t len;
 } ig_token;
 
+/* The credentials of the intake sources, read once at start (and on reload): ig_intake.c. */
+typedef struct ig_intake_auth ig_intake_auth;
+
+/* How intake requests ended, for /metrics (inquest_intake_requests_total{source,outcome}). */
+typedef enum ig_intake_outcome {
+    IG_INTAKE_ACCEPTED = 0,
+    IG_INTAKE_UNAUTHORIZED, /* 401: no or wrong credential, unsigned or badly signed */
+    IG_INTAKE_BAD_REQUEST,  /* 400: a malformed payload; nothing queued */
+    IG_INTAKE_UNAVAILABLE,  /* 503: Redis could not take it, or the server drains */
+    IG_INTAKE_OUTCOMES
+} ig_intake_outcome;
+
+#define IG_INTAKE_SOURCE_SLOTS 5 /* rt_source's values: the four fixed ones and generic */
+
+typedef struct ig_intake_counts {
+    uint64_t requests[IG_INTAKE_SOURCE_SLOTS][IG_INTAKE_OUTCOMES];
+    uint64_t alerts[IG_INTAKE_SOURCE_SLOTS][2]; /* [firing, resolved] */
+    uint64_t started;                           /* analyses a route started */
+    uint64_t deduplicated; /* repeats answered with a running analysis of the same alert */
+    uint64_t resolved;     /* resolved alerts that found their analysis */
+    uint64_t input_errors; /* starts refused: the inputs a route built did not fit its analyzer */
+    uint64_t unrouted;     /* alerts no route took */
+} ig_intake_counts;
+
 /* A long poll waiting for its analysis to finish (ig_api.c). */
 typedef struct ig_waiter ig_waiter;
 
@@ -33,6 +57,8 @@ typedef struct ig_serve {
     rt_httpd *httpd;
     ig_token *tokens;
     size_t n_tokens;
+    ig_intake_auth *intake_auth; /* owned */
+    ig_intake_counts intake;
     char *base_url;  /* owned: server.external_url, or http://<listen>; no trailing slash */
     json_t *catalog; /* owned: { name: { name, owner, description, version, tags, inputs } } */
     ig_waiter *waiters[IG_WAITER_BUCKETS]; /* by the hash of their analysis id */
@@ -62,6 +88,17 @@ void ig_api_release_waiters(ig_serve *s);
 /* Reads the analyzers on the path into s->catalog (start and SIGHUP). Problems with single
  * analyzers are written to stderr as JSON log lines; they do not stop the server. */
 void ig_api_load_catalog(ig_serve *s);
+
+/* Reads the intake credentials of 'config' into '*out' and checks its routes against the
+ * analyzers of the server's engine. Returns RT_OK, or RT_EINPUT with the first problem in 'why'
+ * (256 bytes) after logging every route problem. */
+int ig_intake_load(ig_serve *s, const rt_config *config, ig_intake_auth **out, char *why);
+/* Wipes and frees what ig_intake_load read; accepts NULL. */
+void ig_intake_auth_free(ig_intake_auth *auth);
+/* Handles 'req' when its path is under /v1/intake/ (docs/api.md, Intake): returns false, doing
+ * nothing, for any other path. Intake requests authenticate with their source's own credentials,
+ * not with API tokens. */
+bool ig_intake_handle(ig_serve *s, rt_httpd_req *req);
 
 /* Answers 'req' with the Prometheus text exposition of the server's and the queue's numbers
  * (ig_metrics.c). */

@@ -413,7 +413,7 @@ static void load_named(loader *ld, const yaml_node_t *n, void *base, const field
         char here[PATH_MAX_LEN];
         join_path(here, path, name);
         /* "connectors" names a connector: the section's name without its plural s. */
-        int singular = (int)strlen(f->name) - 1;
+        int singular = (int)strlen(f->name) - (f->name[strlen(f->name) - 1] == 's');
         if (!is_connector_name(name))
             problem(ld, k->start_mark, here,
                     "a %.*s name must match ^[a-z][a-z0-9_]*$ (lowercase letters, digits, _)",
@@ -1234,13 +1234,15 @@ static const field token_fields[] = {
 static const char *const sources[] = {"alertmanager", "grafana", "pagerduty",
                                       "opsgenie",     "generic", NULL};
 /* What route inputs may use: the alert (docs/config.md, routes). */
-static const char *const alert_roots[] = {
-    "labels.",     "annotations.", "status", "startsAt",     "endsAt",
-    "fingerprint", "incident_id",  "source", "generatorURL", NULL};
+static const char *const alert_roots[] = {"labels.",      "annotations.", "status",      "startsAt",
+                                          "endsAt",       "fingerprint",  "incident_id", "source",
+                                          "generatorURL", "groupKey",     NULL};
 /* What rule arguments may use: the finished analysis (docs/config.md, rules). */
 static const char *const analysis_roots[] = {"id",         "url",     "analyzer", "status",
                                              "root_cause", "summary", "labels.",  "inputs.",
                                              "finding.",   NULL};
+
+static const char *const route_pers[] = {"alert", "group", NULL};
 
 static void route_defaults(void *entry) {
     rt_route *r = entry;
@@ -1258,6 +1260,138 @@ static const field route_fields[] = {
     {"priority", F_ENUM, 0, RO_OFF(priority), 0, 0, rt_priority_names, NULL, NULL, 0, NULL},
     {"dedup_window", F_DURATION, 0, RO_OFF(dedup_window), 0, 30 * 86400.0, NULL, NULL, NULL, 0,
      NULL},
+    {"per", F_ENUM, 0, RO_OFF(per), 0, 0, route_pers, NULL, NULL, 0, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
+};
+
+/* ---- intake ------------------------------------------------------------------------------------
+ */
+
+/* The rows of the sources' tables, in order: their bits in seen_keys. */
+enum { IN_AUTH, IN_ALLOW, IN_SIGNING_ENV, IN_SIGNING_FILE, IN_SIGNING };
+
+/* Who may send: auth, a signature, or nobody in particular when the config says so. */
+static void intake_source_check(loader *ld, rt_intake_source *src, const seen_keys *seen,
+                                const char *path, yaml_mark_t where, bool signs) {
+    char here[PATH_MAX_LEN];
+    /* Tables of sources that do not sign use the signing rows' bits for rows of their own. */
+    unsigned signing_bits = signs ? seen->bits : 0;
+    src->enabled = true;
+    src->line = (int)where.line + 1;
+    if ((signing_bits & BIT(IN_SIGNING_ENV)) && (signing_bits & BIT(IN_SIGNING_FILE))) {
+        join_path(here, path, "signing_secret_file");
+        problem(ld, seen->key[IN_SIGNING_FILE], here,
+                "give one of signing_secret_env and signing_secret_file, not both");
+    }
+    if (src->signing.env || src->signing.file)
+        src->signing.type = RT_AUTH_HEADER; /* so that rt_config_secret reads it */
+    bool guarded = src->auth.type != RT_AUTH_NONE || src->signing.type != RT_AUTH_NONE ||
+                   (signing_bits & BIT(IN_SIGNING));
+    if (!guarded && !src->allow_unauthenticated && !(seen->bits & BIT(IN_AUTH)))
+        problem(ld, where, path,
+                "an intake source needs auth%s, or allow_unauthenticated: true to accept anyone",
+                signs ? " or signing_secret_env/signing_secret_file" : "");
+    else if (guarded && src->allow_unauthenticated) {
+        join_path(here, path, "allow_unauthenticated");
+        problem(ld, seen->key[IN_ALLOW], here,
+                "allow_unauthenticated does not go with auth or a signing secret");
+    }
+    if (src->signing.env && !getenv(src->signing.env)) {
+        join_path(here, path, "signing_secret_env");
+        warning(ld, seen->value[IN_SIGNING_ENV], here, "environment variable %s is not set",
+                src->signing.env);
+    }
+    if (src->signing.file && access(src->signing.file, R_OK) != 0) {
+        int err = errno;
+        join_path(here, path, "signing_secret_file");
+        warning(ld, seen->value[IN_SIGNING_FILE], here, "cannot read secret file %s: %s",
+                src->signing.file, strerror(err));
+    }
+}
+
+static void intake_check(loader *ld, void *base, const seen_keys *seen, const char *path,
+                         yaml_mark_t where) {
+    intake_source_check(ld, base, seen, path, where, false);
+}
+
+static void intake_signed_check(loader *ld, void *base, const seen_keys *seen, const char *path,
+                                yaml_mark_t where) {
+    intake_source_check(ld, base, seen, path, where, true);
+}
+
+#define IS_OFF(m) offsetof(rt_intake_source, m)
+/* Alertmanager, Grafana and Opsgenie do not sign their requests: auth only. */
+static const field intake_source_fields[] = {
+    [IN_AUTH] = {"auth", F_TABLE, 0, IS_OFF(auth), 0, 0, NULL, auth_fields, auth_check, 0, NULL},
+    [IN_ALLOW] = {"allow_unauthenticated", F_BOOL, 0, IS_OFF(allow_unauthenticated), 0, 0, NULL,
+                  NULL, NULL, 0, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
+};
+/* PagerDuty signs each request with the subscription's secret (X-PagerDuty-Signature). */
+static const field intake_signed_fields[] = {
+    [IN_AUTH] = {"auth", F_TABLE, 0, IS_OFF(auth), 0, 0, NULL, auth_fields, auth_check, 0, NULL},
+    [IN_ALLOW] = {"allow_unauthenticated", F_BOOL, 0, IS_OFF(allow_unauthenticated), 0, 0, NULL,
+                  NULL, NULL, 0, NULL},
+    [IN_SIGNING_ENV] = {"signing_secret_env", F_ENV, 0, IS_OFF(signing.env), 0, 0, NULL, NULL, NULL,
+                        0, NULL},
+    [IN_SIGNING_FILE] = {"signing_secret_file", F_FILE, 0, IS_OFF(signing.file), 0, 0, NULL, NULL,
+                         NULL, 0, NULL},
+    [IN_SIGNING] = {"signing_secret", F_SECRET, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
+};
+
+/* The generic rows begin with the source's, at the same indexes (IN_AUTH, IN_ALLOW). */
+enum { GE_RESOLVED = 4 };
+
+/* Without resolved_values, "resolved" is the one value that means resolved. */
+static void generic_check(loader *ld, void *base, const seen_keys *seen, const char *path,
+                          yaml_mark_t where) {
+    rt_intake_generic *g = base;
+    intake_source_check(ld, &g->source, seen, path, where, false);
+    if (!(seen->bits & BIT(GE_RESOLVED))) {
+        g->map.resolved = rt_xcalloc(1, sizeof *g->map.resolved);
+        g->map.resolved[0] = rt_xstrdup("resolved");
+        g->map.n_resolved = 1;
+    } else if (g->map.n_resolved == 0) {
+        char here[PATH_MAX_LEN];
+        join_path(here, path, "resolved_values");
+        problem(ld, seen->key[GE_RESOLVED], here, "give at least one value");
+    }
+}
+
+#define GE_OFF(m) offsetof(rt_intake_generic, m)
+static const field generic_fields[] = {
+    [IN_AUTH] = {"auth", F_TABLE, 0, GE_OFF(source.auth), 0, 0, NULL, auth_fields, auth_check, 0,
+                 NULL},
+    [IN_ALLOW] = {"allow_unauthenticated", F_BOOL, 0, GE_OFF(source.allow_unauthenticated), 0, 0,
+                  NULL, NULL, NULL, 0, NULL},
+    {"alerts", F_STRING, 0, GE_OFF(map.alerts), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {"status", F_STRING, 0, GE_OFF(map.status), 0, 0, NULL, NULL, NULL, 0, NULL},
+    [GE_RESOLVED] = {"resolved_values", F_STRINGS, 0, GE_OFF(map.resolved), 0, 0, NULL, NULL, NULL,
+                     0, NULL},
+    {"labels", F_STRING, 0, GE_OFF(map.labels), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {"annotations", F_STRING, 0, GE_OFF(map.annotations), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {"starts_at", F_STRING, 0, GE_OFF(map.starts_at), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {"ends_at", F_STRING, 0, GE_OFF(map.ends_at), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {"fingerprint", F_STRING, 0, GE_OFF(map.fingerprint), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {"incident_id", F_STRING, 0, GE_OFF(map.incident_id), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {"group_key", F_STRING, 0, GE_OFF(map.group_key), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {"generator_url", F_STRING, 0, GE_OFF(map.generator_url), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
+};
+
+#define IT_OFF(m) offsetof(rt_intake, m)
+static const field intake_fields[] = {
+    {"alertmanager", F_TABLE, 0, IT_OFF(sources[RT_SOURCE_ALERTMANAGER]), 0, 0, NULL,
+     intake_source_fields, intake_check, 0, NULL},
+    {"grafana", F_TABLE, 0, IT_OFF(sources[RT_SOURCE_GRAFANA]), 0, 0, NULL, intake_source_fields,
+     intake_check, 0, NULL},
+    {"pagerduty", F_TABLE, 0, IT_OFF(sources[RT_SOURCE_PAGERDUTY]), 0, 0, NULL,
+     intake_signed_fields, intake_signed_check, 0, NULL},
+    {"opsgenie", F_TABLE, 0, IT_OFF(sources[RT_SOURCE_OPSGENIE]), 0, 0, NULL, intake_source_fields,
+     intake_check, 0, NULL},
+    {"generic", F_NAMED, 0, IT_OFF(generic), 0, 0, NULL, generic_fields, generic_check,
+     sizeof(rt_intake_generic), NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
 };
 
@@ -1335,6 +1469,7 @@ static const field root_fields[] = {
      NULL},
     {"routes", F_LIST, NAMED, G_OFF(routes), 0, 0, NULL, route_fields, NULL, sizeof(rt_route),
      route_defaults},
+    {"intake", F_TABLE, 0, G_OFF(intake), 0, 0, NULL, intake_fields, NULL, 0, NULL},
     {"rules", F_LIST, NAMED, G_OFF(rules), 0, 0, NULL, rule_fields, rule_check, sizeof(rt_rule),
      rule_defaults},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
@@ -1355,6 +1490,8 @@ LIST_AT(rt_rule, actions, n_actions);
 LIST_AT(rt_rule_match, labels, n_labels);
 LIST_AT(rt_action, args, n_args);
 LIST_AT(rt_queue_config, team_caps, n_team_caps);
+LIST_AT(rt_intake, generic, n_generic);
+LIST_AT(rt_intake_mapping, resolved, n_resolved);
 #define NAMED_AT(type)                                                                             \
     _Static_assert(offsetof(type, name) == offsetof(named_head, name) &&                           \
                        offsetof(type, line) == offsetof(named_head, line),                         \
@@ -1363,6 +1500,7 @@ NAMED_AT(rt_connector);
 NAMED_AT(rt_token);
 NAMED_AT(rt_route);
 NAMED_AT(rt_rule);
+NAMED_AT(rt_intake_generic);
 
 /* Checks across sections, once everything is read: what rules' actions name exists. */
 static void cross_check(loader *ld, const rt_config *c) {
@@ -1538,6 +1676,32 @@ static void rule_free(rt_rule *r) {
     free(r->actions);
 }
 
+static void intake_free(rt_intake *in) {
+    for (int i = 0; i < RT_INTAKE_SOURCES; i++) {
+        auth_free(&in->sources[i].auth);
+        auth_free(&in->sources[i].signing);
+    }
+    for (size_t i = 0; i < in->n_generic; i++) {
+        rt_intake_generic *g = &in->generic[i];
+        rt_intake_mapping *m = &g->map;
+        free(g->name);
+        auth_free(&g->source.auth);
+        auth_free(&g->source.signing);
+        free(m->alerts);
+        free(m->status);
+        strings_free(m->resolved, m->n_resolved);
+        free(m->labels);
+        free(m->annotations);
+        free(m->starts_at);
+        free(m->ends_at);
+        free(m->fingerprint);
+        free(m->incident_id);
+        free(m->group_key);
+        free(m->generator_url);
+    }
+    free(in->generic);
+}
+
 void rt_config_free(rt_config *c) {
     if (!c)
         return;
@@ -1559,6 +1723,7 @@ void rt_config_free(rt_config *c) {
         templates_free(c->routes[i].inputs, c->routes[i].n_inputs);
     }
     free(c->routes);
+    intake_free(&c->intake);
     for (size_t i = 0; i < c->n_rules; i++)
         rule_free(&c->rules[i]);
     free(c->rules);
@@ -1580,6 +1745,10 @@ const rt_connector *rt_config_connector(const rt_config *c, const char *name) {
         if (c->connectors[i].name && strcmp(c->connectors[i].name, name) == 0)
             return &c->connectors[i];
     return NULL;
+}
+
+const char *rt_source_name(rt_source source) {
+    return (unsigned)source < sizeof sources / sizeof sources[0] - 1 ? sources[source] : "?";
 }
 
 const char *rt_connector_type_name(rt_connector_type type) {

@@ -100,6 +100,10 @@ typedef enum rt_source {
     RT_SOURCE_GENERIC,
 } rt_source;
 
+/* What one analysis of a route stands for: each alert, or each notification group (the
+ * alerts of one Alertmanager or Grafana group that match the route start one analysis). */
+typedef enum rt_route_per { RT_ROUTE_PER_ALERT = 0, RT_ROUTE_PER_GROUP } rt_route_per;
+
 /* A route: alerts that match start an analyzer with inputs built from templates. */
 typedef struct rt_route {
     char *name; /* owned; unique among routes */
@@ -112,7 +116,55 @@ typedef struct rt_route {
     size_t n_inputs;
     rt_priority priority; /* default alert */
     double dedup_window;  /* seconds; default 1h */
+    rt_route_per per;     /* default alert */
 } rt_route;
+
+/* Where a generic webhook's alert fields are: dotted paths into each alert object (or into
+ * the body for 'alerts'); all owned, NULL when not given (docs/config.md, intake). */
+typedef struct rt_intake_mapping {
+    char *alerts;    /* the list of alerts; NULL: the body is one alert */
+    char *status;    /* text; NULL: every alert fires */
+    char **resolved; /* values of 'status' that mean resolved; default ["resolved"] */
+    size_t n_resolved;
+    char *labels;        /* an object of strings */
+    char *annotations;   /* an object of strings */
+    char *starts_at;     /* RFC 3339 text, or Unix seconds or milliseconds */
+    char *ends_at;       /* the same */
+    char *fingerprint;   /* text identifying the alert; NULL: a hash of its labels */
+    char *incident_id;   /* text */
+    char *group_key;     /* text, in the body (not in each alert) */
+    char *generator_url; /* text */
+} rt_intake_mapping;
+
+/* One intake source of `inquest serve`: who may send to it. A source that the config does not
+ * name has no endpoint. Secrets come from env or file, as everywhere. */
+typedef struct rt_intake_source {
+    bool enabled;               /* named in the config */
+    int line;                   /* where, for messages */
+    rt_auth auth;               /* bearer, basic or header; RT_AUTH_NONE: none */
+    rt_auth signing;            /* pagerduty: the HMAC secret of X-PagerDuty-Signature (type
+                                   RT_AUTH_HEADER, env or file); RT_AUTH_NONE: none */
+    bool allow_unauthenticated; /* neither auth nor signing, on purpose; default false */
+} rt_intake_source;
+
+/* A generic JSON webhook: a source of its own name with a field mapping. */
+typedef struct rt_intake_generic {
+    char *name; /* owned; ^[a-z][a-z0-9_]*$, the last part of its endpoint's path */
+    int line;
+    rt_intake_source source;
+    rt_intake_mapping map;
+} rt_intake_generic;
+
+#define RT_INTAKE_SOURCES 4 /* the fixed sources: alertmanager, grafana, pagerduty, opsgenie */
+
+typedef struct rt_intake {
+    rt_intake_source sources[RT_INTAKE_SOURCES]; /* by rt_source */
+    rt_intake_generic *generic;                  /* owned */
+    size_t n_generic;
+} rt_intake;
+
+/* "alertmanager", "grafana", "pagerduty", "opsgenie", "generic". */
+const char *rt_source_name(rt_source source);
 
 typedef enum rt_action_type {
     RT_ACTION_INCIDENT_NOTE,
@@ -226,6 +278,7 @@ typedef struct rt_config {
     size_t n_tokens;
     rt_route *routes;
     size_t n_routes;
+    rt_intake intake;
     rt_rule *rules;
     size_t n_rules;
 } rt_config;

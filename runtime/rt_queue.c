@@ -60,7 +60,7 @@ extern const size_t rt_queue_lua_len;
 #define DEFAULT_LIST_LIMIT     50
 #define MAX_LIST_LIMIT         500
 #define LIST_SCAN_FACTOR       20
-#define N_FIELDS               13 /* FIELDS in rt_queue.lua */
+#define N_FIELDS               14 /* FIELDS in rt_queue.lua */
 #define WATCH_BLOCK_MS         2000
 #define WATCH_RETRY_MS         500
 #define WATCH_BATCH            "1000"
@@ -708,6 +708,7 @@ static void analysis_from(rt_queue_analysis *a, const char *id, const redisReply
     a->message = str_of(v[10]);
     a->consumer = str_of(v[11]);
     a->cancelling = strcmp(str_of(v[12]), "1") == 0 && strcmp(a->status, "running") == 0;
+    a->resolved_at = (double)int_of(v[13]) / 1000.0;
 }
 
 typedef struct get_op {
@@ -881,6 +882,44 @@ int rt_queue_dead_letters(rt_queue *q, const char *cursor, size_t limit, rt_queu
     return op_start(o, why);
 }
 
+/* ---- resolve (alert intake) ----------------------------------------------------------------- */
+
+static void resolve_fail(op *o, int rc, const char *msg) {
+    ((rt_queue_resolve_fn)o->done)(rc, msg, NULL, 0, o->ud);
+}
+
+static void resolve_parse(op *o, const redisReply *reply) {
+    if (!is_array(reply, o->n)) {
+        bad_reply(o, "resolve");
+        return;
+    }
+    const char **ids = rt_xcalloc(o->n ? o->n : 1, sizeof *ids);
+    for (size_t i = 0; i < o->n; i++)
+        ids[i] = str_of(elem(reply, i));
+    ((rt_queue_resolve_fn)o->done)(RT_OK, "", ids, o->n, o->ud);
+    free(ids);
+}
+
+int rt_queue_resolve(rt_queue *q, const char *const *dedup_keys, size_t n, rt_queue_resolve_fn done,
+                     void *ud, char *why) {
+    if (n == 0 || n > RT_QUEUE_MAX_BATCH)
+        return fail_at_once(q, RT_EINPUT, why, "queue: resolve takes 1 to %d keys, not %zu",
+                            RT_QUEUE_MAX_BATCH, n);
+    op *o = op_new(q, (void (*)(void))done, ud, resolve_parse, resolve_fail);
+    o->n = n;
+    args_fcall(&o->a, "inquest_resolve");
+    args_str(&o->a, q->keys[K_STATS]);
+    for (size_t i = 0; i < n; i++) {
+        char key[160];
+        rt_queue_request r = {.dedup_key = dedup_keys[i]};
+        dedup_of(q, &r, key, sizeof key);
+        args_str(&o->a, key);
+    }
+    args_set_numkeys(&o->a, (int)(1 + n));
+    args_str(&o->a, q->prefix);
+    return op_start(o, why);
+}
+
 /* ---- stats ---------------------------------------------------------------------------------- */
 
 static void stats_fail(op *o, int rc, const char *msg) {
@@ -904,6 +943,7 @@ static void stat_set(rt_queue_stats *s, const char *name, long long v) {
         {"reclaims", offsetof(rt_queue_stats, reclaims)},
         {"dead", offsetof(rt_queue_stats, dead)},
         {"duplicates", offsetof(rt_queue_stats, duplicates)},
+        {"resolved", offsetof(rt_queue_stats, resolved)},
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         if (strcmp(name, fields[i].name) == 0) {

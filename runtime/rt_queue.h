@@ -107,6 +107,18 @@ typedef void (*rt_queue_submit_fn)(int rc, const char *msg, const rt_queue_submi
 int rt_queue_submit(rt_queue *q, const rt_queue_request *reqs, size_t n, rt_queue_submit_fn done,
                     void *ud, char *why);
 
+/* ---- resolve (alert intake) ------------------------------------------------------------------ */
+
+/* 'ids'[i] is the analysis the i-th key named, or "" when it named none. */
+typedef void (*rt_queue_resolve_fn)(int rc, const char *msg, const char *const *ids, size_t n,
+                                    void *ud);
+
+/* Resolves the alerts behind the 'n' dedup keys 'dedup_keys' (as given in rt_queue_request, at
+ * most RT_QUEUE_MAX_BATCH), in one atomic call: each key is freed, so that the next submission
+ * with it starts a new analysis, and the analysis it named gets its 'resolved_at'. */
+int rt_queue_resolve(rt_queue *q, const char *const *dedup_keys, size_t n, rt_queue_resolve_fn done,
+                     void *ud, char *why);
+
 /* ---- claim, extend, complete (workers) ------------------------------------------------------- */
 
 typedef struct rt_queue_claimed {
@@ -193,6 +205,7 @@ typedef struct rt_queue_analysis {
     double submitted_at, started_at, finished_at, deadline;
     int deliveries;
     bool cancelling;    /* cancellation was asked while it ran */
+    double resolved_at; /* when the alert that started it resolved (rt_queue_resolve); 0: not */
     const char *result; /* the result's JSON text once finished, else NULL */
     size_t result_len;
 } rt_queue_analysis;
@@ -239,6 +252,7 @@ typedef struct rt_queue_stats {
     long long running;   /* leases */
     long long dead_letters, results_length;
     long long submitted, deduplicated, reclaims, dead, duplicates;
+    long long resolved;     /* analyses stamped resolved by rt_queue_resolve */
     long long completed[7]; /* ok, error, timeout, cpu_exceeded, memory_exceeded, cancelled, dead */
 } rt_queue_stats;
 

@@ -11,7 +11,7 @@
 -- from Redis' own clock (TIME): one clock for every worker. Errors are error replies whose first
 -- word is an rt error name ("EINPUT ..."), which the C side maps back.
 
-local VERSION = 7
+local VERSION = 8
 
 local GROUP = 'workers'   -- the consumer group of the request streams
 local HELD = '~held'      -- the consumer that owns the entries of requests held by a team cap
@@ -20,7 +20,8 @@ local RANK = {interactive = 1, alert = 2, batch = 3}
 local RANK_SPAN = 1e13    -- held scores: rank * RANK_SPAN + submitted_at (ms, < 1e13)
 -- What get and list return of a status hash, in this order (rt_queue.c reads it by position).
 local FIELDS = {'status', 'analyzer', 'team', 'priority', 'submitted_at', 'started_at',
-                'finished_at', 'deliveries', 'labels', 'deadline', 'message', 'consumer', 'cancel'}
+                'finished_at', 'deliveries', 'labels', 'deadline', 'message', 'consumer', 'cancel',
+                'resolved_at'}
 local FINAL = {ok = true, error = true, timeout = true, cpu_exceeded = true,
                memory_exceeded = true, cancelled = true, dead = true}
 
@@ -751,3 +752,32 @@ redis.register_function{function_name = 'inquest_get', flags = {'no-writes'}, ca
 redis.register_function{function_name = 'inquest_list', flags = {'no-writes'}, callback = wrap(list)}
 redis.register_function{function_name = 'inquest_stats', flags = {'no-writes'}, callback = wrap(stats)}
 redis.register_function('inquest_count', wrap(count_add))
+
+-- ---- resolve (alert intake) ------------------------------------------------------------------
+
+-- KEYS: stats, then the dedup key of each resolved alert (as submit names it).
+-- ARGV: prefix.
+-- An alert that resolved frees its dedup key, so that its next firing starts a new analysis,
+-- and stamps 'resolved_at' (ms) on the analysis the key named, when that analysis still exists.
+-- Returns per key: the analysis id, or '' when the key named none (never fired here, expired,
+-- or resolved already).
+local function resolve(keys, args)
+  local prefix, now, nows = args[1], now_ms()
+  local out, n = {}, 0
+  for i = 2, #keys do
+    local id = redis.call('GET', keys[i])
+    if id then
+      redis.call('DEL', keys[i])
+      local skey = prefix .. 'a:' .. id
+      if redis.call('EXISTS', skey) == 1 then
+        redis.call('HSET', skey, 'resolved_at', nows)
+        n = n + 1
+      end
+    end
+    out[#out + 1] = id or ''
+  end
+  if n > 0 then redis.call('HINCRBY', keys[1], 'resolved', n) end
+  return out
+end
+
+redis.register_function('inquest_resolve', wrap(resolve))

@@ -324,6 +324,54 @@ static void test_matchers(void **state) {
                      "routes.0.match", "no closing quote");
 }
 
+static void test_intake(void **state) {
+    (void)state;
+    loaded l;
+    load(&l, "intake:\n"
+             "  alertmanager: { auth: { type: bearer, token_file: /run/secrets/am } }\n"
+             "  pagerduty: { signing_secret_env: PD_SECRET }\n"
+             "  generic:\n"
+             "    ledger: { allow_unauthenticated: true, alerts: events, labels: tags }\n"
+             "routes: [{ name: g, analyzer: a, match: [a=b], per: group }]\n");
+    if (l.rc != RT_OK)
+        fail_msg("%s", json_dumps(l.errors.items, JSON_INDENT(1)));
+    const rt_intake *in = &l.config->intake;
+    assert_true(in->sources[RT_SOURCE_ALERTMANAGER].enabled);
+    assert_int_equal(in->sources[RT_SOURCE_ALERTMANAGER].auth.type, RT_AUTH_BEARER);
+    assert_true(in->sources[RT_SOURCE_PAGERDUTY].enabled);
+    assert_int_equal(in->sources[RT_SOURCE_PAGERDUTY].signing.type, RT_AUTH_HEADER);
+    assert_string_equal(in->sources[RT_SOURCE_PAGERDUTY].signing.env, "PD_SECRET");
+    assert_false(in->sources[RT_SOURCE_GRAFANA].enabled);
+    assert_int_equal(in->n_generic, 1);
+    assert_string_equal(in->generic[0].name, "ledger");
+    assert_string_equal(in->generic[0].map.alerts, "events");
+    assert_int_equal(in->generic[0].map.n_resolved, 1); /* the default: "resolved" */
+    assert_string_equal(in->generic[0].map.resolved[0], "resolved");
+    assert_int_equal(l.config->routes[0].per, RT_ROUTE_PER_GROUP);
+    assert_string_equal(rt_source_name(RT_SOURCE_OPSGENIE), "opsgenie");
+    unload(&l);
+    assert_one_error("intake: { grafana: {} }\n", 1, 20, "intake.grafana",
+                     "an intake source needs auth, or allow_unauthenticated");
+    assert_one_error("intake: { pagerduty: {} }\n", 1, 22, "intake.pagerduty",
+                     "needs auth or signing_secret_env/signing_secret_file");
+    assert_one_error(
+        "intake: { alertmanager: { allow_unauthenticated: true, signing_secret_env: X } "
+        "}\n",
+        1, 56, "intake.alertmanager.signing_secret_env", "unknown key");
+    assert_one_error("intake: { pagerduty: { signing_secret: x } }\n", 1, 24,
+                     "intake.pagerduty.signing_secret", "secrets are never written");
+    assert_one_error("intake: { opsgenie: { allow_unauthenticated: true, auth: { type: bearer, "
+                     "token_env: T } } }\n",
+                     1, 23, "intake.opsgenie.allow_unauthenticated", "does not go with auth");
+    assert_one_error("intake: { generic: { Bad: { allow_unauthenticated: true } } }\n", 1, 22,
+                     "intake.generic.Bad", "must match ^[a-z][a-z0-9_]*$");
+    assert_one_error("intake: { generic: { g: { allow_unauthenticated: true, resolved_values: [] } "
+                     "} }\n",
+                     1, 56, "intake.generic.g.resolved_values", "give at least one value");
+    assert_one_error("routes: [{ name: m, analyzer: a, match: [a=b], per: incident }]\n", 1, 53,
+                     "routes.0.per", "unknown per 'incident'");
+}
+
 static void test_service_errors(void **state) {
     (void)state;
     assert_one_error(
@@ -610,6 +658,7 @@ int main(void) {
         cmocka_unit_test(test_service_sections),
         cmocka_unit_test(test_matchers),
         cmocka_unit_test(test_service_errors),
+        cmocka_unit_test(test_intake),
         cmocka_unit_test(test_unknown_key),
         cmocka_unit_test(test_wrong_type),
         cmocka_unit_test(test_bad_duration_and_size),

@@ -1,0 +1,494 @@
+/* integrations/ig_intake.c -- the alert intake of `inquest serve` (docs/api.md, Intake): POST
+ * /v1/intake/{alertmanager,grafana,pagerduty,opsgenie} and /v1/intake/generic/NAME. Checks the
+ * source's credential or signature, parses the payload into alerts (ig_alert.c), asks the routes
+ * what to start and resolve (ig_route.c), checks each start's inputs against its analyzer, and
+ * sends the starts and resolves to the queue; counts every outcome for /metrics.
+ *
+ * Design notes. A request is refused whole, before anything is queued, when it is not allowed
+ * (401) or its payload is malformed (400 naming the field). Otherwise the starts go in one
+ * submit per RT_QUEUE_MAX_BATCH and the resolves in one resolve call, on the queue's one
+ * connection, and the answer waits for all of them. A start whose inputs do not fit its analyzer
+ * (a label the route reads is missing, say) is left out and reported in the answer's "errors":
+ * the payload was fine, the route is what needs fixing, and the sender must not retry for it.
+ * If Redis fails, the answer is 503 and the sender retries; dedup keys make the retry start
+ * nothing twice. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ig_intake.h"
+#include "ig_serve.h"
+
+#define MAX_ANALYSIS_LABELS 64 /* the API's cap on an analysis' labels */
+
+/* ---- credentials ------------------------------------------------------------------------------
+ */
+
+typedef struct source_auth {
+    char *expected;     /* owned: the auth header's expected value; NULL: no auth */
+    const char *header; /* where it is: Authorization, or the configured header */
+    char *signing;      /* owned: the HMAC secret; NULL: requests are not signed */
+    size_t signing_len;
+} source_auth;
+
+struct ig_intake_auth {
+    source_auth fixed[RT_INTAKE_SOURCES];
+    source_auth *generic; /* owned, one per config->intake.generic */
+    size_t n_generic;
+};
+
+static void source_auth_free(source_auth *a) {
+    if (a->expected)
+        rt_config_secret_free(a->expected, strlen(a->expected));
+    rt_config_secret_free(a->signing, a->signing_len);
+}
+
+void ig_intake_auth_free(ig_intake_auth *auth) {
+    if (!auth)
+        return;
+    for (int i = 0; i < RT_INTAKE_SOURCES; i++)
+        source_auth_free(&auth->fixed[i]);
+    for (size_t i = 0; i < auth->n_generic; i++)
+        source_auth_free(&auth->generic[i]);
+    free(auth->generic);
+    free(auth);
+}
+
+/* Reads the secrets of 'src' (named 'name' in messages) into 'a'. */
+static int read_source(const rt_intake_source *src, const char *name, source_auth *a, char *why) {
+    char reason[256], *secret = NULL;
+    size_t len = 0;
+    if (!src->enabled)
+        return RT_OK;
+    if (src->auth.type != RT_AUTH_NONE) {
+        if (rt_config_secret(&src->auth, &secret, &len, reason) != RT_OK) {
+            snprintf(why, 256, "intake.%.64s.auth: %.160s", name, reason);
+            return RT_EINPUT;
+        }
+        a->expected = ig_auth_expected(&src->auth, secret, len);
+        a->header = src->auth.type == RT_AUTH_HEADER ? src->auth.header : "Authorization";
+        rt_config_secret_free(secret, len);
+    }
+    if (src->signing.type != RT_AUTH_NONE &&
+        rt_config_secret(&src->signing, &a->signing, &a->signing_len, reason) != RT_OK) {
+        snprintf(why, 256, "intake.%.64s.signing_secret: %.160s", name, reason);
+        return RT_EINPUT;
+    }
+    return RT_OK;
+}
+
+int ig_intake_load(ig_serve *s, const rt_config *config, ig_intake_auth **out, char *why) {
+    ig_intake_auth *auth = rt_xcalloc(1, sizeof *auth);
+    rt_diag problems = {0};
+    int rc = RT_OK;
+    *out = NULL;
+    for (int i = 0; i < RT_INTAKE_SOURCES && rc == RT_OK; i++)
+        rc = read_source(&config->intake.sources[i], rt_source_name((rt_source)i), &auth->fixed[i],
+                         why);
+    auth->generic = rt_xcalloc(config->intake.n_generic + 1, sizeof *auth->generic);
+    auth->n_generic = config->intake.n_generic;
+    for (size_t i = 0; i < config->intake.n_generic && rc == RT_OK; i++) {
+        char name[96];
+        snprintf(name, sizeof name, "generic.%.80s", config->intake.generic[i].name);
+        rc = read_source(&config->intake.generic[i].source, name, &auth->generic[i], why);
+    }
+    if (rc == RT_OK && ig_routes_check(s->engine, config, &problems) > 0) {
+        json_t *item;
+        size_t i;
+        json_array_foreach(problems.items, i, item)
+            ig_log("error", "route does not fit its analyzer", json_deep_copy(item));
+        json_t *first = json_array_get(problems.items, 0);
+        snprintf(why, 256, "%.60s: %.120s (and %zu more problems)",
+                 json_string_value(json_object_get(first, "field")),
+                 json_string_value(json_object_get(first, "message")),
+                 rt_diag_count(&problems) - 1);
+        rc = RT_EINPUT;
+    }
+    rt_diag_free(&problems);
+    if (rc != RT_OK)
+        ig_intake_auth_free(auth);
+    else
+        *out = auth;
+    return rc;
+}
+
+/* ---- one request ------------------------------------------------------------------------------
+ */
+
+typedef struct intake_call {
+    ig_serve *s;
+    rt_httpd_req *req;
+    rt_source source;
+    ig_payload payload;
+    ig_plan plan;
+    json_t *analyses, *resolved, *errors; /* the answer's lists */
+    size_t pending;                       /* queue calls in flight */
+    int failed;                           /* the first failure of a queue call, or RT_OK */
+    char failed_msg[256];
+} intake_call;
+
+/* What one queue call carries: the steps of the plan it is about. */
+typedef struct part {
+    intake_call *c;
+    size_t *steps; /* owned: indexes in c->plan.steps, in the call's order */
+    size_t n;
+} part;
+
+static void count(ig_serve *s, rt_source source, ig_intake_outcome outcome) {
+    s->intake.requests[source][outcome]++;
+}
+
+/* Refuses 'req' with 'status' and counts and logs it. */
+static void refuse(ig_serve *s, rt_httpd_req *req, rt_source source, ig_intake_outcome outcome,
+                   int status, const char *code, const char *message) {
+    count(s, source, outcome);
+    ig_log("warn", "intake request refused",
+           json_pack("{s:s, s:i, s:s, s:s, s:s}", "source", rt_source_name(source), "status",
+                     status, "code", code, "reason", message, "remote", req->remote));
+    if (status == 401)
+        rt_httpd_set_header(req, "WWW-Authenticate", "Bearer realm=\"inquest-intake\"");
+    if (status == 503)
+        rt_httpd_set_header(req, "Retry-After", "1");
+    rt_httpd_error(req, status, code, "%s", message);
+}
+
+static void call_free(intake_call *c) {
+    ig_payload_free(&c->payload);
+    ig_plan_free(&c->plan);
+    json_decref(c->analyses);
+    json_decref(c->resolved);
+    json_decref(c->errors);
+    free(c);
+}
+
+static char *analysis_url(const ig_serve *s, const char *id) {
+    size_t n = strlen(s->base_url) + strlen(id) + 32;
+    char *url = rt_xmalloc(n);
+    snprintf(url, n, "%s/v1/analyses/%s", s->base_url, id);
+    return url;
+}
+
+static const char *alert_text(const json_t *alert, const char *key) {
+    const char *v = json_string_value(json_object_get(alert, key));
+    return v ? v : "";
+}
+
+/* Answers once every queue call has: 200 with what was done, or 503 when one failed. */
+static void finish_if_done(intake_call *c) {
+    if (c->pending > 0)
+        return;
+    if (c->failed != RT_OK)
+        refuse(c->s, c->req, c->source, IG_INTAKE_UNAVAILABLE, 503, "unavailable",
+               *c->failed_msg ? c->failed_msg : "the queue is unavailable");
+    else {
+        count(c->s, c->source, IG_INTAKE_ACCEPTED);
+        json_t *body = json_pack(
+            "{s:i, s:i, s:i, s:O, s:O, s:O}", "alerts", (int)json_array_size(c->payload.alerts),
+            "ignored", (int)c->payload.ignored, "unrouted", (int)c->plan.unrouted, "analyses",
+            c->analyses, "resolved", c->resolved, "errors", c->errors);
+        rt_httpd_respond_json(c->req, 200, body);
+    }
+    call_free(c);
+}
+
+static void part_failed(part *p, int rc, const char *msg) {
+    if (p->c->failed == RT_OK) {
+        p->c->failed = rc;
+        snprintf(p->c->failed_msg, sizeof p->c->failed_msg, "the queue is unavailable: %s",
+                 msg && *msg ? msg : rt_strerror(rc));
+    }
+}
+
+static void part_done(part *p) {
+    intake_call *c = p->c;
+    free(p->steps);
+    free(p);
+    c->pending--;
+    finish_if_done(c);
+}
+
+static void submitted(int rc, const char *msg, const rt_queue_submitted *out, size_t n, void *ud) {
+    part *p = ud;
+    intake_call *c = p->c;
+    if (rc != RT_OK)
+        part_failed(p, rc, msg);
+    for (size_t i = 0; rc == RT_OK && i < n && i < p->n; i++) {
+        const ig_step *st = &c->plan.steps[p->steps[i]];
+        char *url = analysis_url(c->s, out[i].id);
+        json_array_append_new(c->analyses,
+                              json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:i}", "route",
+                                        st->route->name, "analyzer", st->route->analyzer, "id",
+                                        out[i].id, "url", url, "deduplicated", out[i].deduplicated,
+                                        "fingerprint", alert_text(st->alert, "fingerprint"),
+                                        "alerts", (int)st->alerts));
+        free(url);
+        if (out[i].deduplicated)
+            c->s->intake.deduplicated++;
+        else
+            c->s->intake.started++;
+    }
+    part_done(p);
+}
+
+static void resolved(int rc, const char *msg, const char *const *ids, size_t n, void *ud) {
+    part *p = ud;
+    intake_call *c = p->c;
+    if (rc != RT_OK)
+        part_failed(p, rc, msg);
+    for (size_t i = 0; rc == RT_OK && i < n && i < p->n; i++) {
+        const ig_step *st = &c->plan.steps[p->steps[i]];
+        json_t *o = json_pack("{s:s, s:s}", "route", st->route->name, "fingerprint",
+                              alert_text(st->alert, "fingerprint"));
+        json_object_set_new(o, "id", *ids[i] ? json_string(ids[i]) : json_null());
+        json_array_append_new(c->resolved, o);
+        c->s->intake.resolved += *ids[i] != '\0';
+    }
+    part_done(p);
+}
+
+static int by_name(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The labels of the analysis a step starts: the alert's (up to the API's cap, in name order) and
+ * where it came from, for the post-processor's rules. Canonical JSON text, malloc'd. */
+static char *analysis_labels(const ig_step *st) {
+    json_t *labels = json_object(), *v;
+    const char *key;
+    json_t *from = json_object_get(st->alert, "labels");
+    json_object_set_new(labels, "inquest_route", json_string(st->route->name));
+    json_object_set_new(labels, "inquest_source", json_string(alert_text(st->alert, "source")));
+    json_object_set_new(labels, "inquest_fingerprint",
+                        json_string(alert_text(st->alert, "fingerprint")));
+    if (*alert_text(st->alert, "incident_id"))
+        json_object_set_new(labels, "inquest_incident_id",
+                            json_string(alert_text(st->alert, "incident_id")));
+    const char **names = rt_xcalloc(json_object_size(from) + 1, sizeof *names);
+    size_t n = 0;
+    json_object_foreach(from, key, v) names[n++] = key;
+    qsort(names, n, sizeof *names, by_name);
+    for (size_t i = 0; i < n && json_object_size(labels) < MAX_ANALYSIS_LABELS; i++)
+        if (!json_object_get(labels, names[i]))
+            json_object_set(labels, names[i], json_object_get(from, names[i]));
+    free(names);
+    char *text = rt_json_canonical(labels);
+    json_decref(labels);
+    return text;
+}
+
+/* Checks the inputs of start step 'i' against its analyzer; on success fills 'r' (its strings
+ * owned by the caller: inputs and labels, freed after the submit call). On failure records the
+ * problems in the answer's "errors". */
+static bool prepare_start(intake_call *c, size_t i, rt_queue_request *r) {
+    const ig_step *st = &c->plan.steps[i];
+    const wk_info *info = NULL;
+    rt_diag problems = {0};
+    int rc = wk_validate(c->s->engine, st->route->analyzer, st->inputs, 0, &info, &problems);
+    if (rc != RT_OK || !info) {
+        json_t *fields = json_array(), *item;
+        size_t k;
+        json_array_foreach(problems.items, k, item) {
+            const char *f = json_string_value(json_object_get(item, "field"));
+            char path[300];
+            snprintf(path, sizeof path, "inputs%s%s", f ? "." : "", f ? f : "");
+            json_array_append_new(fields, json_pack("{s:s, s:O}", "field", path, "message",
+                                                    json_object_get(item, "message")));
+        }
+        json_t *e = json_pack("{s:s, s:s, s:s, s:o}", "route", st->route->name, "analyzer",
+                              st->route->analyzer, "fingerprint",
+                              alert_text(st->alert, "fingerprint"), "fields", fields);
+        ig_log("warn", "a route's inputs do not fit its analyzer; not started", json_deep_copy(e));
+        json_array_append_new(c->errors, e);
+        c->s->intake.input_errors++;
+        rt_diag_free(&problems);
+        return false;
+    }
+    double ttl = c->s->config->queue.result_ttl;
+    memset(r, 0, sizeof *r);
+    r->analyzer = info->name;
+    r->team = info->owner;
+    r->inputs = rt_json_canonical(st->inputs);
+    r->labels = analysis_labels(st);
+    r->priority = st->route->priority;
+    r->dedup_key = st->dedup_key;
+    /* The queue keeps a key at most as long as it keeps analyses. */
+    r->dedup_window = st->route->dedup_window < ttl ? st->route->dedup_window : ttl;
+    rt_diag_free(&problems);
+    return true;
+}
+
+static void requests_free(rt_queue_request *reqs, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        free((char *)reqs[i].inputs);
+        free((char *)reqs[i].labels);
+    }
+}
+
+/* Sends the starts 'steps' ('n', at most RT_QUEUE_MAX_BATCH) in one submit. */
+static void send_starts(intake_call *c, size_t *steps, size_t n, rt_queue_request *reqs) {
+    char why[256] = "";
+    part *p = rt_xcalloc(1, sizeof *p);
+    *p = (part){c, steps, n};
+    c->pending++;
+    if (rt_queue_submit(c->s->queue, reqs, n, submitted, p, why) != RT_OK) {
+        part_failed(p, RT_EBACKEND, why);
+        free(p->steps);
+        free(p);
+        c->pending--;
+    }
+}
+
+static void send_resolves(intake_call *c, size_t *steps, size_t n) {
+    char why[256] = "";
+    const char **keys = rt_xcalloc(n, sizeof *keys);
+    for (size_t i = 0; i < n; i++)
+        keys[i] = c->plan.steps[steps[i]].dedup_key;
+    part *p = rt_xcalloc(1, sizeof *p);
+    *p = (part){c, steps, n};
+    c->pending++;
+    if (rt_queue_resolve(c->s->queue, keys, n, resolved, p, why) != RT_OK) {
+        part_failed(p, RT_EBACKEND, why);
+        free(p->steps);
+        free(p);
+        c->pending--;
+    }
+    free(keys);
+}
+
+/* Sends the plan's starts and resolves to the queue, in calls of at most RT_QUEUE_MAX_BATCH. The
+ * pending count holds one extra until every call is out, so that an answer cannot leave early. */
+static void enqueue(intake_call *c) {
+    size_t n = c->plan.n_steps, max = RT_QUEUE_MAX_BATCH;
+    rt_queue_request *reqs = rt_xcalloc(max, sizeof *reqs);
+    size_t *starts = NULL, *resolves = NULL, n_starts = 0, n_resolves = 0;
+    c->pending++;
+    for (size_t i = 0; i < n; i++) {
+        if (c->plan.steps[i].resolve) {
+            if (!resolves)
+                resolves = rt_xcalloc(max, sizeof *resolves);
+            resolves[n_resolves++] = i;
+            if (n_resolves == max) {
+                send_resolves(c, resolves, n_resolves);
+                resolves = NULL, n_resolves = 0;
+            }
+        } else if (prepare_start(c, i, &reqs[n_starts])) {
+            if (!starts)
+                starts = rt_xcalloc(max, sizeof *starts);
+            starts[n_starts++] = i;
+            if (n_starts == max) {
+                send_starts(c, starts, n_starts, reqs);
+                requests_free(reqs, n_starts);
+                starts = NULL, n_starts = 0;
+            }
+        }
+    }
+    if (n_starts) {
+        send_starts(c, starts, n_starts, reqs);
+        requests_free(reqs, n_starts);
+    } else
+        free(starts);
+    if (n_resolves)
+        send_resolves(c, resolves, n_resolves);
+    else
+        free(resolves);
+    free(reqs);
+    c->pending--;
+    finish_if_done(c);
+}
+
+/* ---- routing of requests ----------------------------------------------------------------------
+ */
+
+/* The source and its credentials that 'path' names, or false. 'generic' is set for a generic
+ * webhook. */
+static bool source_of(ig_serve *s, const char *path, rt_source *source,
+                      const rt_intake_source **config, const source_auth **auth,
+                      const rt_intake_generic **generic) {
+    const char *rest = path + strlen("/v1/intake/");
+    *generic = NULL;
+    if (strncmp(rest, "generic/", 8) == 0) {
+        *source = RT_SOURCE_GENERIC;
+        for (size_t i = 0; i < s->config->intake.n_generic; i++)
+            if (strcmp(s->config->intake.generic[i].name, rest + 8) == 0) {
+                *generic = &s->config->intake.generic[i];
+                *config = &(*generic)->source;
+                *auth = &s->intake_auth->generic[i];
+                return true;
+            }
+        return false;
+    }
+    if (ig_source_parse(rest, source) != 0 || *source == RT_SOURCE_GENERIC)
+        return false;
+    *config = &s->config->intake.sources[*source];
+    *auth = &s->intake_auth->fixed[*source];
+    return (*config)->enabled;
+}
+
+/* True when 'req' carries what 'auth' asks for; else answers 401. */
+static bool sender_allowed(ig_serve *s, rt_httpd_req *req, rt_source source,
+                           const source_auth *auth) {
+    if (auth->expected && !ig_auth_ok(auth->expected, rt_httpd_header(req, auth->header))) {
+        refuse(s, req, source, IG_INTAKE_UNAUTHORIZED, 401, "unauthorized",
+               rt_httpd_header(req, auth->header) ? "the credential is not valid"
+                                                  : "this source needs a credential");
+        return false;
+    }
+    if (!auth->signing)
+        return true;
+    const char *signature = rt_httpd_header(req, "X-PagerDuty-Signature");
+    if (!ig_signature_ok(auth->signing, auth->signing_len, req->body, req->body_len, signature)) {
+        refuse(s, req, source, IG_INTAKE_UNAUTHORIZED, 401, "bad_signature",
+               signature ? "X-PagerDuty-Signature does not match the body"
+                         : "the request is not signed (X-PagerDuty-Signature)");
+        return false;
+    }
+    return true;
+}
+
+bool ig_intake_handle(ig_serve *s, rt_httpd_req *req) {
+    rt_source source;
+    const rt_intake_source *config;
+    const source_auth *auth;
+    const rt_intake_generic *generic;
+    char why[IG_INTAKE_WHY];
+    if (strncmp(req->path, "/v1/intake/", 11) != 0)
+        return false;
+    if (!s->intake_auth || !source_of(s, req->path, &source, &config, &auth, &generic)) {
+        rt_httpd_error(req, 404, "not_found", "no intake source at %s (see intake in the config)",
+                       req->path);
+        return true;
+    }
+    if (strcmp(req->method, "POST") != 0 && strcmp(req->method, "PUT") != 0) {
+        rt_httpd_set_header(req, "Allow", "POST, PUT");
+        rt_httpd_error(req, 405, "method_not_allowed",
+                       "%s is not allowed here (allowed: POST, PUT)", req->method);
+        return true;
+    }
+    if (!sender_allowed(s, req, source, auth))
+        return true;
+    if (s->draining) {
+        refuse(s, req, source, IG_INTAKE_UNAVAILABLE, 503, "unavailable",
+               "the server is shutting down");
+        return true;
+    }
+    intake_call *c = rt_xcalloc(1, sizeof *c);
+    c->s = s;
+    c->req = req;
+    c->source = source;
+    if (ig_intake_parse(source, generic, req->body, req->body_len, &c->payload, why) != RT_OK) {
+        refuse(s, req, source, IG_INTAKE_BAD_REQUEST, 400, "bad_payload", why);
+        call_free(c);
+        return true;
+    }
+    size_t k;
+    json_t *alert;
+    json_array_foreach(c->payload.alerts, k, alert)
+        s->intake.alerts[source][strcmp(alert_text(alert, "status"), "resolved") == 0]++;
+    ig_plan_make(s->config, &c->payload, false, &c->plan);
+    s->intake.unrouted += c->plan.unrouted;
+    c->analyses = json_array();
+    c->resolved = json_array();
+    c->errors = json_array();
+    enqueue(c);
+    return true;
+}

@@ -1,0 +1,1 @@
+file(WRITE "${WORK}/bad.json" "{\"version\":\"4\",\"alerts\":[{\"status\":\"firing\",\"labels\":{}},{\"status\":\"firing\",\"labels\":[\"x\"]}]}")
