@@ -7,11 +7,13 @@
  *   (the queue accepted or refused it) → freed.
  * A heartbeat renews the leases of running jobs every third of the lease; a lease the queue says
  * is lost makes its job "lost": it is cancelled and its result is dropped, as another worker
- * owns the analysis now. Cancellation asked through the API arrives with the heartbeat too. The
- * child claims whenever it has free slots and is not draining; completions go out in batches,
- * one atomic call each, and a batch the queue could not take (Redis down) is kept and sent again
- * after a pause: a result is only dropped when its lease is lost. SIGTERM drains: no more
- * claims, and the loop ends once every job is completed. */
+ * owns the analysis now. Cancellation asked through the API arrives with the heartbeat too.
+ * The child talks to the queue in rounds, one at a time: once a turn of the loop has nothing
+ * else to do, one atomic call stores the results waiting and claims requests for the free slots
+ * (none while it drains). Results the queue could not take (Redis down) are kept and sent again
+ * after a pause: a result is only dropped when its lease is lost. A round that found nothing to
+ * claim makes the child wait for a submission's wake-up. SIGTERM drains: no more claims, and
+ * the loop ends once every job is completed. */
 #define _GNU_SOURCE /* getopt_long */
 #include <getopt.h>
 #include <math.h>
@@ -28,7 +30,7 @@
  * claim waits for the others: a small claim keeps that wait (dequeue to start) short. */
 #define MAX_CLAIM      6
 #define IDLE_WAIT_MAX  1.0 /* seconds an idle child waits for a submission before claiming */
-#define RETRY_MS       200 /* after Redis refused a batch of completions */
+#define RETRY_MS       200 /* after a round failed (Redis down) */
 #define COMPLETE_BATCH RT_QUEUE_MAX_BATCH
 #define MAX_SAMPLES    (1 << 20) /* dequeue-to-start times kept for the stats at exit */
 #define MAX_CONNECTORS 64        /* connectors counted; calls to others count as "other" */
@@ -91,14 +93,15 @@ struct child {
     char consumer[128];
     job *running;
     size_t n_running;
+    bool in_round; /* a round is out; it claims when 'claiming' */
     bool claiming;
     pending *batch; /* completions waiting: 'n_batch' of them; the first 'n_sending' are out */
     size_t n_batch, cap_batch, n_sending;
-    uv_timer_t heartbeat, poll, retry;
-    uv_idle_t flush; /* sends completions once the loop has nothing else to do this turn */
-    bool waiting;    /* for a submission to wake it (rt_queue_wait_for_work) */
-    bool recovering; /* Redis was down: results go out before new claims, so that other
-                        workers do not reclaim what is finished here */
+    uv_timer_t heartbeat, retry;
+    uv_idle_t turn_end; /* sends the next round once the loop has nothing else to do this turn */
+    bool waiting;       /* for a submission to wake it (rt_queue_wait_for_work) */
+    bool recovering;    /* Redis was down: results go out before new claims, so that other
+                           workers do not reclaim what is finished here */
     wk_child_signals signals;
     bool closing;
     rt_queue_connector_stats *connectors; /* calls counted since the last heartbeat */
@@ -108,14 +111,11 @@ struct child {
     size_t n_samples;
 };
 
-static void pump(child *c);
-static void send_batch(child *c);
-
 /* ---- completions ------------------------------------------------------------------------- */
 
-static void flush_now(uv_idle_t *idle);
+static void round_soon(child *c);
 
-/* Queues the result of analysis 'id' for the next batch, sent once the loop is idle. */
+/* Queues the result of analysis 'id' for the next round. */
 static void add_completion(child *c, const char *id, json_t *result) {
     if (c->n_batch == c->cap_batch) {
         c->cap_batch = c->cap_batch ? c->cap_batch * 2 : 64;
@@ -129,26 +129,11 @@ static void add_completion(child *c, const char *id, json_t *result) {
      * a quarter of a worker's time per trivial analysis. */
     p->text = rt_json_canonical(result);
     p->len = p->text ? strlen(p->text) : 0;
-    uv_idle_start(&c->flush, flush_now);
+    round_soon(c);
 }
 
-static void maybe_stop(child *c);
-
-static void retry_send(uv_timer_t *timer) {
-    send_batch(timer->data);
-}
-
-static void sent(int rc, const char *msg, const rt_queue_verdict *verdicts, size_t n, void *ud) {
-    child *c = ud;
-    if (rc == RT_ECANCELED)
-        return;
-    if (rc != RT_OK) {
-        ig_log("warn", "completions not stored; retrying",
-               json_pack("{s:s, s:i}", "reason", msg, "count", (int)c->n_sending));
-        c->n_sending = 0;
-        uv_timer_start(&c->retry, retry_send, RETRY_MS, 0);
-        return;
-    }
+/* The queue took the round's results (each accepted, or refused because another result won). */
+static void drop_sent(child *c, const rt_queue_verdict *verdicts, size_t n) {
     for (size_t i = 0; i < n; i++) {
         if (verdicts[i] != RT_COMPLETE_ACCEPTED)
             ig_log("info", "completion refused: another result won",
@@ -157,37 +142,7 @@ static void sent(int rc, const char *msg, const rt_queue_verdict *verdicts, size
     }
     memmove(c->batch, c->batch + n, (c->n_batch - n) * sizeof *c->batch);
     c->n_batch -= n;
-    c->n_sending = 0;
-    if (c->n_batch)
-        send_batch(c);
-    else if (c->recovering) {
-        c->recovering = false;
-        pump(c);
-    }
-    maybe_stop(c);
-}
-
-static void send_batch(child *c) {
-    char why[256] = "";
-    if (c->n_sending || !c->n_batch || c->closing)
-        return;
-    size_t n = c->n_batch < COMPLETE_BATCH ? c->n_batch : COMPLETE_BATCH;
-    rt_queue_completion *items = rt_xcalloc(n, sizeof *items);
-    for (size_t i = 0; i < n; i++)
-        items[i] = (rt_queue_completion){c->batch[i].id, c->batch[i].status, c->batch[i].text,
-                                         c->batch[i].len};
-    c->n_sending = n;
-    if (rt_queue_complete(c->queue, c->consumer, items, n, sent, c, why) != RT_OK) {
-        c->n_sending = 0;
-        uv_timer_start(&c->retry, retry_send, RETRY_MS, 0);
-    }
-    free(items);
-}
-
-static void flush_now(uv_idle_t *idle) {
-    child *c = idle->data;
-    uv_idle_stop(idle);
-    send_batch(c);
+    c->recovering = c->recovering && c->n_batch > 0;
 }
 
 /* ---- jobs -------------------------------------------------------------------------------- */
@@ -258,7 +213,7 @@ static void job_done(json_t *result, void *ud) {
         add_completion(c, j->id, result);
     json_decref(result);
     free(j);
-    pump(c);
+    round_soon(c);
 }
 
 /* The limits of one claimed analysis: the config's, and no longer than its deadline allows. */
@@ -315,16 +270,30 @@ static void start_job(child *c, const rt_queue_claimed *item) {
     json_decref(inputs);
 }
 
-/* ---- claiming ---------------------------------------------------------------------------- */
+/* ---- rounds ------------------------------------------------------------------------------ */
 
-static void poll_again(uv_timer_t *timer) {
-    pump(timer->data);
+static void maybe_stop(child *c);
+static void next_round(child *c);
+
+static void on_turn_end(uv_idle_t *idle) {
+    uv_idle_stop(idle);
+    next_round(idle->data);
+}
+
+/* Sends the next round once this turn of the loop is over: what else finishes in the same turn
+ * goes out with it. */
+static void round_soon(child *c) {
+    uv_idle_start(&c->turn_end, on_turn_end);
+}
+
+static void retry_round(uv_timer_t *timer) {
+    next_round(timer->data);
 }
 
 static void woken(void *ud) {
     child *c = ud;
     c->waiting = false;
-    pump(c);
+    next_round(c);
 }
 
 /* How long an idle child waits for a submission before it claims anyway: claims also take over
@@ -333,41 +302,68 @@ static double idle_wait(const child *c) {
     return fmin(IDLE_WAIT_MAX, c->o->config->queue.lease / 2);
 }
 
-static void claimed(int rc, const char *msg, const rt_queue_claimed *items, size_t n, void *ud) {
+/* Requests the next round may claim: the free slots, at most MAX_CLAIM; none while the child
+ * waits for a wake-up, drains, or still has results from before an outage to send. */
+static size_t claim_room(const child *c) {
+    size_t slots = (size_t)c->o->concurrency;
+    if (c->waiting || c->signals.draining || (c->recovering && c->n_batch) ||
+        !rt_queue_is_up(c->queue) || c->n_running >= slots)
+        return 0;
+    return slots - c->n_running < MAX_CLAIM ? slots - c->n_running : MAX_CLAIM;
+}
+
+static void round_done(int rc, const char *msg, const rt_queue_verdict *verdicts, size_t n_verdicts,
+                       const rt_queue_claimed *items, size_t n, void *ud) {
     child *c = ud;
     if (rc == RT_ECANCELED)
         return;
-    c->claiming = false;
+    bool claimed = c->claiming;
+    c->in_round = c->claiming = false;
+    if (rc != RT_OK) {
+        ig_log("warn", "round failed; retrying",
+               json_pack("{s:s, s:i}", "reason", msg, "results", (int)c->n_sending));
+        c->n_sending = 0;
+        uv_timer_start(&c->retry, retry_round, RETRY_MS, 0);
+        return;
+    }
+    drop_sent(c, verdicts, n_verdicts);
+    c->n_sending = 0;
     c->claimed_at = rt_monotonic();
-    if (rc != RT_OK)
-        ig_log("warn", "claim failed", json_pack("{s:s}", "reason", msg));
     for (size_t i = 0; i < n; i++)
         start_job(c, &items[i]);
-    if (n > 0) {
-        pump(c);
-        return;
+    if (claimed && n == 0 && !c->n_batch) {
+        if (rt_queue_wait_for_work(c->queue, idle_wait(c), woken, c) == RT_OK)
+            c->waiting = true;
+        else
+            uv_timer_start(&c->retry, retry_round, RETRY_MS, 0);
     }
-    if (rc != RT_OK || rt_queue_wait_for_work(c->queue, idle_wait(c), woken, c) != RT_OK)
-        uv_timer_start(&c->poll, poll_again, RETRY_MS, 0);
-    else
-        c->waiting = true;
+    round_soon(c);
+    maybe_stop(c);
 }
 
-/* Claims as many requests as there are free slots, unless a claim is out or the child drains. */
-static void pump(child *c) {
+/* Sends the results waiting and claims for the free slots, in one call, unless a round is out
+ * or the child pauses after a failure. */
+static void next_round(child *c) {
     char why[256] = "";
-    size_t slots = (size_t)c->o->concurrency;
-    if (c->claiming || c->waiting || c->signals.draining || c->closing ||
-        (c->recovering && c->n_batch) || !rt_queue_is_up(c->queue) || c->n_running >= slots ||
-        uv_is_active((uv_handle_t *)&c->poll))
+    if (c->in_round || c->closing || uv_is_active((uv_handle_t *)&c->retry))
         return;
-    size_t want = slots - c->n_running;
-    c->claiming = true;
-    if (rt_queue_claim(c->queue, c->consumer, want < MAX_CLAIM ? want : MAX_CLAIM,
-                       c->o->config->queue.lease, claimed, c, why) != RT_OK) {
-        c->claiming = false;
-        uv_timer_start(&c->poll, poll_again, RETRY_MS, 0);
+    size_t n = c->n_batch < COMPLETE_BATCH ? c->n_batch : COMPLETE_BATCH, want = claim_room(c);
+    if (!n && !want)
+        return;
+    rt_queue_completion *items = rt_xcalloc(n ? n : 1, sizeof *items);
+    for (size_t i = 0; i < n; i++)
+        items[i] = (rt_queue_completion){c->batch[i].id, c->batch[i].status, c->batch[i].text,
+                                         c->batch[i].len};
+    c->in_round = true;
+    c->claiming = want > 0;
+    c->n_sending = n;
+    if (rt_queue_claim(c->queue, c->consumer, items, n, want, c->o->config->queue.lease, round_done,
+                       c, why) != RT_OK) {
+        c->in_round = c->claiming = false;
+        c->n_sending = 0;
+        uv_timer_start(&c->retry, retry_round, RETRY_MS, 0);
     }
+    free(items);
 }
 
 /* ---- leases ------------------------------------------------------------------------------ */
@@ -454,22 +450,20 @@ static void close_child(child *c) {
     c->closing = true;
     log_stats(c);
     uv_close((uv_handle_t *)&c->heartbeat, NULL);
-    uv_close((uv_handle_t *)&c->poll, NULL);
     uv_close((uv_handle_t *)&c->retry, NULL);
-    uv_close((uv_handle_t *)&c->flush, NULL);
+    uv_close((uv_handle_t *)&c->turn_end, NULL);
     wk_supervisor_child_signals_close(&c->signals);
     rt_queue_free(c->queue);
 }
 
 /* Once draining and nothing is left to run or send, the child ends. */
 static void maybe_stop(child *c) {
-    if (c->signals.draining && !c->closing && !c->n_running && !c->n_batch && !c->claiming)
+    if (c->signals.draining && !c->closing && !c->n_running && !c->n_batch && !c->in_round)
         close_child(c);
 }
 
 static void on_term(void *ud) {
     child *c = ud;
-    uv_timer_stop(&c->poll);
     maybe_stop(c);
 }
 
@@ -489,18 +483,17 @@ static void queue_state(rt_queue *q, bool up, const char *why, void *ud) {
     }
     c->recovering = c->n_batch > 0;
     uv_timer_stop(&c->retry);
-    send_batch(c);
-    pump(c);
+    next_round(c);
 }
 
 static void init_handles(child *c) {
-    uv_timer_t *timers[] = {&c->heartbeat, &c->poll, &c->retry};
-    for (int i = 0; i < 3; i++) {
+    uv_timer_t *timers[] = {&c->heartbeat, &c->retry};
+    for (int i = 0; i < 2; i++) {
         uv_timer_init(c->loop, timers[i]);
         timers[i]->data = c;
     }
-    uv_idle_init(c->loop, &c->flush);
-    c->flush.data = c;
+    uv_idle_init(c->loop, &c->turn_end);
+    c->turn_end.data = c;
     uint64_t beat_ms = (uint64_t)(c->o->config->queue.lease * 1000 / 3);
     uv_timer_start(&c->heartbeat, heartbeat, beat_ms ? beat_ms : 1, beat_ms ? beat_ms : 1);
     wk_supervisor_child_signals(&c->signals, c->loop, on_term, on_hup, c);

@@ -489,21 +489,41 @@ int rt_queue_submit(rt_queue *q, const rt_queue_request *reqs, size_t n, rt_queu
     return op_start(o, why);
 }
 
-/* ---- claim ---------------------------------------------------------------------------------- */
+/* ---- claim and complete -------------------------------------------------------------------- */
 
 static void claim_fail(op *o, int rc, const char *msg) {
-    ((rt_queue_claim_fn)o->done)(rc, msg, NULL, 0, o->ud);
+    ((rt_queue_claim_fn)o->done)(rc, msg, NULL, 0, NULL, 0, o->ud);
+}
+
+static void complete_fail(op *o, int rc, const char *msg) {
+    ((rt_queue_complete_fn)o->done)(rc, msg, NULL, 0, o->ud);
+}
+
+/* The verdicts of a round's o->n results: the reply's first elements. NULL when malformed. */
+static rt_queue_verdict *verdicts_of(op *o, const redisReply *reply, const char *what) {
+    if (!is_array(reply, o->n)) {
+        bad_reply(o, what);
+        return NULL;
+    }
+    rt_queue_verdict *out = rt_xcalloc(o->n ? o->n : 1, sizeof *out);
+    for (size_t i = 0; i < o->n; i++)
+        out[i] = (rt_queue_verdict)int_of(elem(reply, i));
+    return out;
 }
 
 static void claim_parse(op *o, const redisReply *reply) {
-    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements % 8) {
+    rt_queue_verdict *verdicts = verdicts_of(o, reply, "claim");
+    if (!verdicts)
+        return;
+    if ((reply->elements - o->n) % 8) {
+        free(verdicts);
         bad_reply(o, "claim");
         return;
     }
-    size_t n = reply->elements / 8;
+    size_t n = (reply->elements - o->n) / 8;
     rt_queue_claimed *items = rt_xcalloc(n ? n : 1, sizeof *items);
     for (size_t i = 0; i < n; i++) {
-        const redisReply *const *e = (const redisReply *const *)reply->element + 8 * i;
+        const redisReply *const *e = (const redisReply *const *)reply->element + o->n + 8 * i;
         rt_queue_claimed *c = &items[i];
         c->id = str_of(e[0]);
         c->entry = str_of(e[1]);
@@ -515,22 +535,55 @@ static void claim_parse(op *o, const redisReply *reply) {
         c->priority = (rt_priority)(int_of(e[6]) & 3);
         c->team = str_of(e[7]);
     }
-    ((rt_queue_claim_fn)o->done)(RT_OK, "", items, n, o->ud);
+    ((rt_queue_claim_fn)o->done)(RT_OK, "", verdicts, o->n, items, n, o->ud);
     free(items);
+    free(verdicts);
 }
 
-int rt_queue_claim(rt_queue *q, const char *consumer, size_t max, double lease,
-                   rt_queue_claim_fn done, void *ud, char *why) {
-    if (!consumer || !*consumer || max == 0 || max > RT_QUEUE_MAX_BATCH || !(lease >= 0.01))
+static void complete_parse(op *o, const redisReply *reply) {
+    rt_queue_verdict *verdicts = verdicts_of(o, reply, "complete");
+    if (verdicts)
+        ((rt_queue_complete_fn)o->done)(RT_OK, "", verdicts, o->n, o->ud);
+    free(verdicts);
+}
+
+static bool result_status(const char *s) {
+    for (int i = 0; i < 6; i++) /* not "dead": only the queue buries */
+        if (s && strcmp(s, rt_queue_statuses[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Checks a round's arguments; RT_OK, or RT_EINPUT with 'why' filled. */
+static int check_round(rt_queue *q, const char *consumer, const rt_queue_completion *results,
+                       size_t n_results, size_t max, double lease, char *why) {
+    if (!consumer || !*consumer || n_results > RT_QUEUE_MAX_BATCH || max > RT_QUEUE_MAX_BATCH ||
+        (max > 0 && !(lease >= 0.01)))
         return fail_at_once(q, RT_EINPUT, why,
-                            "queue: claim needs a consumer, 1 to %d requests and a lease of at "
-                            "least 10ms",
-                            RT_QUEUE_MAX_BATCH);
-    op *o = op_new(q, (void (*)(void))done, ud, claim_parse, claim_fail);
+                            "queue: a round needs a consumer, 0 to %d results, and 0 to %d "
+                            "claims with a lease of at least 10ms",
+                            RT_QUEUE_MAX_BATCH, RT_QUEUE_MAX_BATCH);
+    for (size_t i = 0; i < n_results; i++)
+        if (!results[i].id || !result_status(results[i].status) || !results[i].result)
+            return fail_at_once(q, RT_EINPUT, why,
+                                "queue: result %zu: needs an id, a result and a status among "
+                                "ok, error, timeout, cpu_exceeded, memory_exceeded, cancelled",
+                                i + 1);
+    return RT_OK;
+}
+
+/* Sends a round (inquest_claim): 'results' to store, then up to 'max' claims. */
+static int round_start(rt_queue *q, const char *consumer, const rt_queue_completion *results,
+                       size_t n_results, size_t max, double lease, op *o, char *why) {
+    o->n = n_results;
     args_fcall(&o->a, "inquest_claim");
     for (int i = 0; i < 9; i++)
         args_str(&o->a, q->keys[i]);
-    args_set_numkeys(&o->a, 9);
+    for (size_t i = 0; i < n_results; i++) {
+        args_fmt(&o->a, "%sa:%.64s", q->prefix, results[i].id);
+        args_fmt(&o->a, "%sr:%.64s", q->prefix, results[i].id);
+    }
+    args_set_numkeys(&o->a, (int)(9 + 2 * n_results));
     args_str(&o->a, q->prefix);
     args_str(&o->a, consumer);
     args_u64(&o->a, max);
@@ -545,7 +598,35 @@ int rt_queue_claim(rt_queue *q, const char *consumer, size_t max, double lease,
         args_str(&o->a, q->caps[i].team);
         args_u64(&o->a, (uint64_t)q->caps[i].cap);
     }
+    args_u64(&o->a, n_results);
+    for (size_t i = 0; i < n_results; i++) {
+        args_str(&o->a, results[i].id);
+        args_str(&o->a, results[i].status);
+        args_add(&o->a, results[i].result, results[i].result_len);
+    }
     return op_start(o, why);
+}
+
+int rt_queue_claim(rt_queue *q, const char *consumer, const rt_queue_completion *results,
+                   size_t n_results, size_t max, double lease, rt_queue_claim_fn done, void *ud,
+                   char *why) {
+    if (check_round(q, consumer, results, n_results, max, lease, why) != RT_OK)
+        return RT_EINPUT;
+    if (n_results == 0 && max == 0)
+        return fail_at_once(q, RT_EINPUT, why, "queue: a round with nothing to store or claim");
+    op *o = op_new(q, (void (*)(void))done, ud, claim_parse, claim_fail);
+    return round_start(q, consumer, results, n_results, max, lease, o, why);
+}
+
+int rt_queue_complete(rt_queue *q, const char *consumer, const rt_queue_completion *items, size_t n,
+                      rt_queue_complete_fn done, void *ud, char *why) {
+    if (n == 0)
+        return fail_at_once(q, RT_EINPUT, why, "queue: complete needs 1 to %d results",
+                            RT_QUEUE_MAX_BATCH);
+    if (check_round(q, consumer, items, n, 0, 0, why) != RT_OK)
+        return RT_EINPUT;
+    op *o = op_new(q, (void (*)(void))done, ud, complete_parse, complete_fail);
+    return round_start(q, consumer, items, n, 0, 0, o, why);
 }
 
 /* ---- extend --------------------------------------------------------------------------------- */
@@ -585,65 +666,6 @@ int rt_queue_extend(rt_queue *q, const char *consumer, const char *const *ids, s
     args_u64(&o->a, (uint64_t)(lease * 1000.0 + 0.5));
     for (size_t i = 0; i < n; i++)
         args_str(&o->a, ids[i]);
-    return op_start(o, why);
-}
-
-/* ---- complete ------------------------------------------------------------------------------- */
-
-static void complete_fail(op *o, int rc, const char *msg) {
-    ((rt_queue_complete_fn)o->done)(rc, msg, NULL, 0, o->ud);
-}
-
-static void complete_parse(op *o, const redisReply *reply) {
-    if (!is_array(reply, o->n)) {
-        bad_reply(o, "complete");
-        return;
-    }
-    rt_queue_verdict *out = rt_xcalloc(o->n ? o->n : 1, sizeof *out);
-    for (size_t i = 0; i < o->n; i++)
-        out[i] = (rt_queue_verdict)int_of(elem(reply, i));
-    ((rt_queue_complete_fn)o->done)(RT_OK, "", out, o->n, o->ud);
-    free(out);
-}
-
-static bool result_status(const char *s) {
-    for (int i = 0; i < 6; i++) /* not "dead": only the queue buries */
-        if (s && strcmp(s, rt_queue_statuses[i]) == 0)
-            return true;
-    return false;
-}
-
-int rt_queue_complete(rt_queue *q, const char *consumer, const rt_queue_completion *items, size_t n,
-                      rt_queue_complete_fn done, void *ud, char *why) {
-    if (!consumer || !*consumer || n == 0 || n > RT_QUEUE_MAX_BATCH)
-        return fail_at_once(q, RT_EINPUT, why, "queue: complete needs a consumer and 1 to %d items",
-                            RT_QUEUE_MAX_BATCH);
-    for (size_t i = 0; i < n; i++)
-        if (!items[i].id || !result_status(items[i].status) || !items[i].result)
-            return fail_at_once(q, RT_EINPUT, why,
-                                "queue: completion %zu: needs an id, a result and a status among "
-                                "ok, error, timeout, cpu_exceeded, memory_exceeded, cancelled",
-                                i + 1);
-    op *o = op_new(q, (void (*)(void))done, ud, complete_parse, complete_fail);
-    o->n = n;
-    args_fcall(&o->a, "inquest_complete");
-    for (int k = K_LEASES; k <= K_RESULTS; k++)
-        args_str(&o->a, q->keys[k]);
-    for (size_t i = 0; i < n; i++) {
-        args_fmt(&o->a, "%sa:%.64s", q->prefix, items[i].id);
-        args_fmt(&o->a, "%sr:%.64s", q->prefix, items[i].id);
-    }
-    args_set_numkeys(&o->a, (int)(4 + 2 * n));
-    args_str(&o->a, q->prefix);
-    args_str(&o->a, consumer);
-    args_u64(&o->a, q->ttl_ms);
-    args_u64(&o->a, q->results_maxlen);
-    args_u64(&o->a, n);
-    for (size_t i = 0; i < n; i++) {
-        args_str(&o->a, items[i].id);
-        args_str(&o->a, items[i].status);
-        args_add(&o->a, items[i].result, items[i].result_len);
-    }
     return op_start(o, why);
 }
 

@@ -133,17 +133,6 @@ typedef struct rt_queue_claimed {
     rt_priority priority;
 } rt_queue_claimed;
 
-typedef void (*rt_queue_claim_fn)(int rc, const char *msg, const rt_queue_claimed *items, size_t n,
-                                  void *ud);
-
-/* Claims up to 'max' requests (at most RT_QUEUE_MAX_BATCH) for 'consumer', each with a lease of
- * 'lease' seconds: first expired leases of other workers (a new delivery; after max_deliveries
- * the request is dead-lettered instead), then, by priority, requests held by their team's cap
- * that now have room and new requests. Cancelled requests and those past their deadline are
- * ended, not returned. 'done' gets the claimed requests, possibly none. */
-int rt_queue_claim(rt_queue *q, const char *consumer, size_t max, double lease,
-                   rt_queue_claim_fn done, void *ud, char *why);
-
 typedef enum rt_queue_lease {
     RT_LEASE_HELD = 0,  /* renewed */
     RT_LEASE_CANCELLED, /* renewed, and cancellation was asked: abort it and complete it */
@@ -172,11 +161,25 @@ typedef enum rt_queue_verdict {
     RT_COMPLETE_NOT_FOUND,  /* refused: no such analysis, or it expired (counted) */
 } rt_queue_verdict;
 
+typedef void (*rt_queue_claim_fn)(int rc, const char *msg, const rt_queue_verdict *verdicts,
+                                  size_t n_verdicts, const rt_queue_claimed *items, size_t n,
+                                  void *ud);
+
+/* A worker's round, one atomic call: stores the 'n_results' 'results' of analyses 'consumer'
+ * holds (the first result of an analysis wins; each is published on the results stream), then
+ * claims up to 'max' requests (0: none; at most RT_QUEUE_MAX_BATCH) with a lease of 'lease'
+ * seconds each: first expired leases of other workers (a new delivery; after max_deliveries the
+ * request is dead-lettered instead), then, by priority, requests held by their team's cap that
+ * now have room and new requests. Cancelled requests and those past their deadline are ended,
+ * not returned. 'done' gets a verdict per result, in order, and the claimed requests. */
+int rt_queue_claim(rt_queue *q, const char *consumer, const rt_queue_completion *results,
+                   size_t n_results, size_t max, double lease, rt_queue_claim_fn done, void *ud,
+                   char *why);
+
 typedef void (*rt_queue_complete_fn)(int rc, const char *msg, const rt_queue_verdict *verdicts,
                                      size_t n, void *ud);
 
-/* Stores the results of 'n' analyses that 'consumer' holds, in one atomic call: the first
- * result of an analysis wins; each is published on the results stream. */
+/* rt_queue_claim that claims nothing: stores the results of 'n' analyses 'consumer' holds. */
 int rt_queue_complete(rt_queue *q, const char *consumer, const rt_queue_completion *items, size_t n,
                       rt_queue_complete_fn done, void *ud, char *why);
 

@@ -11,7 +11,7 @@
 -- from Redis' own clock (TIME): one clock for every worker. Errors are error replies whose first
 -- word is an rt error name ("EINPUT ..."), which the C side maps back.
 
-local VERSION = 8
+local VERSION = 9
 
 local GROUP = 'workers'   -- the consumer group of the request streams
 local HELD = '~held'      -- the consumer that owns the entries of requests held by a team cap
@@ -495,12 +495,62 @@ local function read_stream(c, p, out, rank)
   end
 end
 
+-- ---- complete and claim ----------------------------------------------------------------------
+
+-- Stores the 'n' results a worker sends, ARGV from index 'a0' (id, status, result each), KEYS
+-- from 'k0' (status key, result key each). The first result wins: a verdict per item goes to
+-- 'out', 0 accepted, 1 refused: the lease is another worker's, 2 refused: it has ended already,
+-- 3 refused: no such analysis (expired). The result is a string key of its own with the status
+-- hash's TTL: a value over hash-max-listpack-value (64 bytes) in the hash would turn it into a
+-- hash table, several times larger, slower to write and to rewrite in the AOF.
+local function complete_items(c, keys, k0, args, a0, n, consumer, ttl, out)
+  for i = 0, n - 1 do -- check everything before writing anything: errors do not roll back
+    local status = args[a0 + 1 + i * 3]
+    if not FINAL[status] or status == 'dead' then
+      fail('EINPUT', 'status "' .. tostring(status) .. '" is not the status of a result')
+    end
+  end
+  local nows, acks, lease_drop = c.nows, c.acks, c.lease_drop
+  local done, refused = {}, 0 -- status -> accepted with it
+  for i = 0, n - 1 do
+    local a, k = a0 + i * 3, k0 + i * 2
+    local id, status, skey = args[a], args[a + 1], keys[k]
+    local v = redis.call('HMGET', skey, 'status', 'consumer', 'priority', 'eid', 'team', 'analyzer',
+                         'submitted_at')
+    local verdict = 0
+    if not v[1] then verdict = 3
+    elseif FINAL[v[1]] then verdict = 2
+    elseif v[1] ~= 'running' or v[2] ~= consumer then verdict = 1 end
+    if verdict == 0 then
+      redis.call('HSET', skey, 'status', status, 'finished_at', nows)
+      redis.call('PEXPIRE', skey, ttl)
+      redis.call('SET', keys[k + 1], args[a + 2], 'PX', ttl)
+      local list = acks[RANK[v[3]] or 3]
+      list[#list + 1] = v[4]
+      lease_drop[#lease_drop + 1] = id
+      team_add(c, v[5], -1) -- before the claim below looks at its team's room
+      done[status] = (done[status] or 0) + 1
+      publish(c, id, v[6], status, tonumber(v[7]))
+    else
+      refused = refused + 1
+    end
+    out[#out + 1] = verdict
+  end
+  for status, k in pairs(done) do count(c.counts, 'completed:' .. status, k) end
+  if refused > 0 then count(c.counts, 'duplicates', refused) end
+end
+
+-- A worker's one call per round: it stores the results it has, then claims up to 'max' requests
+-- (0: none) for the slots they freed. One call instead of two halves Redis' fixed cost per
+-- round (the call, the clock, the flush of acks, leases and counters) and the round trips.
 -- KEYS: the three request streams, leases, running, stats, results, dead, held (every fixed
---       key claim may touch; per-analysis keys are found in the streams).
+--       key a claim may touch; per-analysis keys are found in the streams), then per result its
+--       status key and its result key.
 -- ARGV: prefix, consumer, max, lease_ms, max_deliveries, ttl_ms, results_maxlen, dead_maxlen,
---       default_cap, n_caps, then n_caps pairs team, cap.
--- Returns 8 values per claimed request: id, entry id, analyzer, inputs, deadline_ms,
--- deliveries, priority rank (0 interactive .. 2 batch), team.
+--       default_cap, n_caps, then n_caps pairs team, cap, then n_results, then per result: id,
+--       status, result.
+-- Returns a verdict per result (complete_items), then 8 values per claimed request: id, entry
+-- id, analyzer, inputs, deadline_ms, deliveries, priority rank (0 interactive .. 2 batch), team.
 local function claim(keys, args)
   local c = ctx_new(args[1], now_ms())
   local p = {consumer = args[2], max = num(args[3], 'max'), maxs = args[3],
@@ -509,19 +559,26 @@ local function claim(keys, args)
              dead_maxlen = num(args[8], 'dead_maxlen'), default_cap = num(args[9], 'default_cap'),
              caps = {}}
   num(args[6], 'ttl')
-  for i = 1, num(args[10], 'n_caps') do
+  local n_caps = num(args[10], 'n_caps')
+  for i = 1, n_caps do
     p.caps[args[9 + i * 2]] = num(args[10 + i * 2], 'cap')
   end
-  p.lease_until = int(c.now + p.lease)
+  local a0 = 12 + n_caps * 2
+  local verdicts = {}
+  complete_items(c, keys, 10, args, a0, num(args[a0 - 1], 'n_results'), p.consumer, p.ttl, verdicts)
   local out = {}
-  reclaim(c, p, out)
-  local teams = redis.call('SMEMBERS', c.held_teams)
-  for rank = 1, 3 do
-    if #teams > 0 then take_held(c, p, out, rank, teams) end
-    read_stream(c, p, out, rank)
+  if p.max > 0 then
+    p.lease_until = int(c.now + p.lease)
+    reclaim(c, p, out)
+    local teams = redis.call('SMEMBERS', c.held_teams)
+    for rank = 1, 3 do
+      if #teams > 0 then take_held(c, p, out, rank, teams) end
+      read_stream(c, p, out, rank)
+    end
   end
   flush(c, num(args[7], 'results_maxlen'))
-  return out
+  for i = 1, #out do verdicts[#verdicts + 1] = out[i] end
+  return verdicts
 end
 
 -- ---- extend ----------------------------------------------------------------------------------
@@ -542,56 +599,6 @@ local function extend(keys, args)
     end
   end
   if #renew > 0 then call_list('ZADD', keys[1], 'XX', renew) end
-  return out
-end
-
--- ---- complete --------------------------------------------------------------------------------
-
--- KEYS: leases, running, stats, results, then per item its status key and its result key.
--- ARGV: prefix, consumer, ttl_ms, results_maxlen, n, then per item: id, status, result.
--- Returns per item: 0 accepted, 1 refused: the lease is another worker's, 2 refused: it has
--- ended already, 3 refused: no such analysis (expired). The result is a string key of its own
--- with the status hash's TTL: a value over hash-max-listpack-value (64 bytes) in the hash would
--- turn it into a hash table, several times larger, slower to write and to rewrite in the AOF.
-local function complete(keys, args)
-  local c = ctx_new(args[1], now_ms())
-  local consumer, ttl, n = args[2], args[3], num(args[5], 'n')
-  num(ttl, 'ttl')
-  for i = 0, n - 1 do -- check everything before writing anything: errors do not roll back
-    local status = args[7 + i * 3]
-    if not FINAL[status] or status == 'dead' then
-      fail('EINPUT', 'status "' .. tostring(status) .. '" is not the status of a result')
-    end
-  end
-  local out, nows, acks, lease_drop, team_delta = {}, c.nows, c.acks, c.lease_drop, c.team_delta
-  local done, refused = {}, 0 -- status -> accepted with it
-  for i = 0, n - 1 do
-    local a = 6 + i * 3
-    local id, status, skey = args[a], args[a + 1], keys[5 + i * 2]
-    local v = redis.call('HMGET', skey, 'status', 'consumer', 'priority', 'eid', 'team', 'analyzer',
-                         'submitted_at')
-    local verdict = 0
-    if not v[1] then verdict = 3
-    elseif FINAL[v[1]] then verdict = 2
-    elseif v[1] ~= 'running' or v[2] ~= consumer then verdict = 1 end
-    if verdict == 0 then
-      redis.call('HSET', skey, 'status', status, 'finished_at', nows)
-      redis.call('PEXPIRE', skey, ttl)
-      redis.call('SET', keys[6 + i * 2], args[a + 2], 'PX', ttl)
-      local list = acks[RANK[v[3]] or 3]
-      list[#list + 1] = v[4]
-      lease_drop[#lease_drop + 1] = id
-      team_delta[v[5]] = (team_delta[v[5]] or 0) - 1
-      done[status] = (done[status] or 0) + 1
-      publish(c, id, v[6], status, tonumber(v[7]))
-    else
-      refused = refused + 1
-    end
-    out[#out + 1] = verdict
-  end
-  for status, k in pairs(done) do count(c.counts, 'completed:' .. status, k) end
-  if refused > 0 then count(c.counts, 'duplicates', refused) end
-  flush(c, num(args[4], 'results_maxlen'))
   return out
 end
 
@@ -746,7 +753,6 @@ redis.register_function('inquest_init', wrap(init))
 redis.register_function('inquest_submit', wrap(submit))
 redis.register_function('inquest_claim', wrap(claim))
 redis.register_function('inquest_extend', wrap(extend))
-redis.register_function('inquest_complete', wrap(complete))
 redis.register_function('inquest_cancel', wrap(cancel))
 redis.register_function{function_name = 'inquest_get', flags = {'no-writes'}, callback = wrap(get)}
 redis.register_function{function_name = 'inquest_list', flags = {'no-writes'}, callback = wrap(list)}

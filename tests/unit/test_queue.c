@@ -300,16 +300,21 @@ typedef struct claimed {
     bool done;
     int rc;
     char msg[512];
-    size_t n;
+    size_t n, n_verdicts;
     claimed_item items[RT_QUEUE_MAX_BATCH];
+    rt_queue_verdict verdicts[RT_QUEUE_MAX_BATCH];
 } claimed;
 
-static void on_claim(int rc, const char *msg, const rt_queue_claimed *items, size_t n, void *ud) {
+static void on_claim(int rc, const char *msg, const rt_queue_verdict *verdicts, size_t n_verdicts,
+                     const rt_queue_claimed *items, size_t n, void *ud) {
     claimed *c = ud;
     c->done = true;
     c->rc = rc;
     snprintf(c->msg, sizeof c->msg, "%s", msg);
     c->n = n;
+    c->n_verdicts = n_verdicts;
+    for (size_t i = 0; i < n_verdicts; i++)
+        c->verdicts[i] = verdicts[i];
     for (size_t i = 0; i < n; i++) {
         claimed_item *it = &c->items[i];
         snprintf(it->id, sizeof it->id, "%s", items[i].id);
@@ -323,16 +328,22 @@ static void on_claim(int rc, const char *msg, const rt_queue_claimed *items, siz
     }
 }
 
-/* Claims; the caller frees the result. */
-static claimed *claim(fx *f, const char *consumer, size_t max, double lease) {
+/* A round: stores 'results', then claims up to 'max'; the caller frees the result. */
+static claimed *round_of(fx *f, const char *consumer, const rt_queue_completion *results,
+                         size_t n_results, size_t max, double lease) {
     claimed *c = calloc(1, sizeof *c);
     char why[256];
-    if (rt_queue_claim(f->q, consumer, max, lease, on_claim, c, why) != RT_OK)
+    if (rt_queue_claim(f->q, consumer, results, n_results, max, lease, on_claim, c, why) != RT_OK)
         fail_msg("rt_queue_claim: %s", why);
     run_until(f, &c->done);
     if (c->rc != RT_OK)
         fail_msg("claim: %s", c->msg);
     return c;
+}
+
+/* Claims; the caller frees the result. */
+static claimed *claim(fx *f, const char *consumer, size_t max, double lease) {
+    return round_of(f, consumer, NULL, 0, max, lease);
 }
 
 static size_t claim_count(fx *f, const char *consumer, size_t max, double lease) {
@@ -1128,9 +1139,19 @@ static void test_team_cap(void **state) {
     char seen[3][64] = {"", "", ""};
     snprintf(seen[0], 64, "%.60s", c->items[0].inputs);
     for (int round = 1; round < 3; round++) {
-        assert_int_equal(complete_one(&f, "w1", c->items[0].id, "ok", "{}"), RT_COMPLETE_ACCEPTED);
-        free(c);
-        c = claim(&f, "w1", 10, 30);
+        if (round == 1) {
+            assert_int_equal(complete_one(&f, "w1", c->items[0].id, "ok", "{}"),
+                             RT_COMPLETE_ACCEPTED);
+            free(c);
+            c = claim(&f, "w1", 10, 30);
+        } else { /* one round: the result frees the room its claim takes */
+            rt_queue_completion r = {c->items[0].id, "ok", "{}", 2};
+            claimed *next = round_of(&f, "w1", &r, 1, 10, 30);
+            free(c);
+            c = next;
+            assert_int_equal(c->n_verdicts, 1);
+            assert_int_equal(c->verdicts[0], RT_COMPLETE_ACCEPTED);
+        }
         assert_int_equal(c->n, 1);
         assert_string_equal(c->items[0].team, "team-capped");
         snprintf(seen[round], 64, "%.60s", c->items[0].inputs);
