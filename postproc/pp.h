@@ -161,8 +161,8 @@ json_t *pp_action_json(const redisReply *flat);
  */
 
 /* One audit record of a stream entry ('entry' an XRANGE item) as a JSON object: seq, at (RFC
- * 3339), action, analysis, rule, type, name, service, from, to, actor, reason. NULL when it is
- * not one. */
+ * 3339), action, analysis, analyzer, team, rule, type, name, service, from, to, actor, reason. NULL
+ * when it is not one. */
 json_t *pp_audit_json(const redisReply *entry);
 /* The stream id from which records at or after Unix time 'since' start ("1700000000000-0"). */
 void pp_audit_since(double since, char *out, size_t size);

@@ -10,8 +10,9 @@
 #include "pp.h"
 
 json_t *pp_audit_json(const redisReply *entry) {
-    static const char *const fields[] = {"action",  "analysis", "rule", "type",  "name",
-                                         "service", "from",     "to",   "actor", "reason"};
+    static const char *const fields[] = {"action", "analysis", "analyzer", "team",
+                                         "rule",   "type",     "name",     "service",
+                                         "from",   "to",       "actor",    "reason"};
     if (!entry || entry->type != REDIS_REPLY_ARRAY || entry->elements < 2 ||
         entry->element[0]->type != REDIS_REPLY_STRING ||
         entry->element[1]->type != REDIS_REPLY_ARRAY)

@@ -60,6 +60,7 @@ end
 local function audit(key, retention, now, id, spec, from, to, actor, reason)
   redis.call('XADD', key, 'MINID', '~', int(now - retention), '*',
              'at', int(now), 'action', id, 'analysis', spec.analysis or '',
+             'analyzer', spec.analyzer or '', 'team', spec.team or '',
              'rule', spec.rule or '', 'type', spec.type or '', 'name', spec.name or '',
              'service', spec.service or '', 'from', from, 'to', to, 'actor', actor,
              'reason', reason or '')
