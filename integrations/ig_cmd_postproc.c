@@ -48,11 +48,7 @@ struct pp_postproc *ig_postproc_open(uv_loop_t *loop, const rt_config *c, rt_que
         .config = c, .queue = queue, .redis = &redis, .base_url = base_url, .log = ig_log};
     pp_postproc *p = pp_postproc_new(loop, &o, why);
     rt_config_secret_free(password, len);
-    if (p)
-        ig_log("info", "postproc ready",
-               json_pack("{s:s, s:i, s:i}", "consumer", pp_postproc_consumer(p), "rules",
-                         (int)c->n_rules, "policies", (int)c->n_policies));
-    return p;
+    return p; /* it says "postproc ready" once it follows the results stream */
 }
 
 /* The base of links to analyses: server.external_url, else http://server.listen. */

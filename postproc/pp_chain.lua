@@ -203,7 +203,8 @@ local function reserve(prefix, spec, now)
   return {per, n, seen}
 end
 
--- KEYS: the action, due, audit.  ARGV: prefix, id, consumer, lease_ms, retention_ms, ttl_ms.
+-- KEYS: the action, due, audit.  ARGV: prefix, id, consumer, lease_ms (unless the spec has
+-- its own), retention_ms, ttl_ms.
 -- Takes the action to run it: from planned, approved or retrying, or from executing when the
 -- lease of its last holder ran out. Returns { verdict, attempts, per_service, services,
 -- service_seen, spec }: verdict 'execute' (run it now), 'busy' (another holds it), 'interrupted'
@@ -234,7 +235,7 @@ local function begin(keys, args)
     return {'skip', h.state}
   end
   local attempts = tonumber(h.attempts or '0') + 1
-  local lease_until = c.now + tonumber(args[4])
+  local lease_until = c.now + (tonumber(spec.lease_ms) or tonumber(args[4]))
   move(c, keys[1], h, spec, 'executing', consumer, why or ('attempt ' .. attempts),
        {attempts = int(attempts), owner = consumer, lease_until = int(lease_until)}, lease_until)
   local u = reserve(prefix, spec, c.now)

@@ -62,6 +62,7 @@ struct pp_postproc {
     uv_timer_t tick;
     unsigned ticks;
     bool grouped, initing, reading, claiming, polling, draining, closing;
+    bool ready;       /* the results group was made once */
     bool tick_closed; /* freed once the timer is closed and no XAUTOCLAIM reply is due */
     job *jobs;        /* in flight */
     size_t n_jobs;
@@ -209,6 +210,13 @@ static const target *target_of(const pp_postproc *p, const char *name) {
 
 /* ---- planning ------------------------------------------------------------------------------- */
 
+/* The seconds an attempt of an action through 'connector' may hold it: its calls' timeout and
+ * a margin, so that a live holder's lease never runs out under it. */
+static double lease_for(const pp_postproc *p, const char *connector) {
+    const rt_connector *rc = rt_config_connector(p->c, connector);
+    return fmax(p->c->postproc.lease, (rc ? rc->timeout : 0) + 5);
+}
+
 static const char *const type_names[] = {"incident_note", "slack",   "ticket",
                                          "webhook",       "silence", "mitigation"};
 
@@ -274,6 +282,7 @@ static json_t *planned_json(const pp_postproc *p, const rt_rule *r, size_t index
         plan.service, "connector", ac->connector, "dry_run", r->dry_run, "approval", ac->approval,
         "idempotent", ac->idempotent, "confidence", confidence_of(a), "plan", pp_plan_json(&plan),
         "summary", plan.summary, "state", state, "reason", why, "verify", verify_json(ac, a));
+    json_object_set_new(o, "lease_ms", json_real(lease_for(p, ac->connector) * 1000));
     if (policy)
         json_object_set_new(o, "policy",
                             json_pack("{s:s, s:f, s:i, s:i}", "name", policy->name, "window_ms",
@@ -451,8 +460,15 @@ static void on_init(int rc, const char *msg, const redisReply *reply, void *ud) 
     p->grouped = rc == RT_OK;
     if (rc != RT_OK)
         say(p, "warn", "cannot make the results group", json_pack("{s:s}", "reason", msg));
-    else
+    else {
+        /* Ready: analyses that end from now on are seen (a new group starts at the end). */
+        if (!p->ready)
+            say(p, "info", "postproc ready",
+                json_pack("{s:s, s:i, s:i}", "consumer", p->consumer, "rules", (int)p->c->n_rules,
+                          "policies", (int)p->c->n_policies));
+        p->ready = true;
         read_results(p);
+    }
 }
 
 /* ---- running actions ------------------------------------------------------------------------ */
@@ -669,17 +685,9 @@ static void on_begun(int rc, const char *msg, const redisReply *reply, void *ud)
     policy_then_execute(j, &usage);
 }
 
-/* The longest a call of 'connector' may take, so that the lease outlasts it. */
-static double lease_for(const pp_postproc *p) {
-    double longest = 0;
-    for (size_t i = 0; i < p->n_targets; i++)
-        longest = fmax(longest, p->targets[i].conn->timeout);
-    return fmax(p->c->postproc.lease, longest + 5);
-}
-
 static bool running_here(const pp_postproc *p, const char *id) {
     for (const job *j = p->jobs; j; j = j->next)
-        if (strcmp(j->id, id) == 0 && !j->entry[0])
+        if (!j->entry[0] && strcmp(j->id, id) == 0)
             return true;
     return false;
 }
@@ -691,7 +699,7 @@ static void begin(pp_postproc *p, const char *id) {
     job *j = job_new(p);
     snprintf(j->id, sizeof j->id, "%s", id);
     action_key(p, id, key, sizeof key);
-    snprintf(lease, sizeof lease, "%.0f", lease_for(p) * 1000);
+    snprintf(lease, sizeof lease, "%.0f", p->c->postproc.lease * 1000);
     snprintf(retention, sizeof retention, "%.0f", p->c->postproc.audit_retention * 1000);
     snprintf(ttl, sizeof ttl, "%.0f", p->c->postproc.action_ttl * 1000);
     const char *keys[] = {key, p->k_due, p->k_audit};
@@ -781,7 +789,7 @@ pp_postproc *pp_postproc_new(uv_loop_t *loop, const pp_postproc_options *o, char
         pp_postproc_free(p);
         return NULL;
     }
-    uv_timer_start(&p->tick, on_tick, TICK_MS, TICK_MS);
+    uv_timer_start(&p->tick, on_tick, 0, TICK_MS);
     return p;
 }
 
