@@ -945,6 +945,8 @@ void ig_api_handle(rt_httpd_req *req, void *ud) {
             method_not_allowed(req, "POST");
     } else if (strncmp(req->path, "/v1/analyses", 12) == 0)
         analyses_route(s, req, token);
+    else if (strncmp(req->path, "/v1/actions", 11) == 0 || path_is(req->path, "/v1/audit"))
+        ig_api_actions(s, req, token);
     else if (path_is(req->path, "/v1/dead-letters"))
         is_get(req) ? list_dead(s, req, token) : method_not_allowed(req, "GET");
     else if (path_is(req->path, "/v1/analyzers"))

@@ -25,6 +25,9 @@ int ig_cmd_config(int argc, char **argv);
 int ig_cmd_route(int argc, char **argv); /* route test: ig_cmd_route.c */
 int ig_cmd_serve(int argc, char **argv);
 int ig_cmd_worker(int argc, char **argv);
+int ig_cmd_postproc(int argc, char **argv);
+/* `inquest actions ls|show|approve|reject|audit` (ig_cmd_actions.c). */
+int ig_cmd_actions(int argc, char **argv);
 /* The service's clients (ig_cmd_client.c): submit, status, wait, result, cancel, ls. */
 int ig_cmd_submit(int argc, char **argv);
 int ig_cmd_status(int argc, char **argv);
@@ -77,5 +80,13 @@ void ig_log(const char *level, const char *msg, json_t *fields);
 rt_queue *ig_queue_open(uv_loop_t *loop, const rt_config *c, const char *password, size_t len,
                         void (*on_state)(rt_queue *q, bool up, const char *why, void *ud), void *ud,
                         char *why);
+
+/* The post-processor that config 'c' describes, on 'loop' over 'queue', linking analyses under
+ * 'base_url' (ig_cmd_postproc.c). NULL with 'why' (256 bytes) when a secret cannot be read. */
+struct pp_postproc *ig_postproc_open(uv_loop_t *loop, const rt_config *c, rt_queue *queue,
+                                     const char *base_url, char *why);
+/* Where people reach the API, for links: server.external_url, else http://server.listen; no
+ * trailing slash (malloc'd). */
+char *ig_external_url(const rt_config *c);
 
 #endif

@@ -515,3 +515,23 @@ int ig_api_wait(ig_client *c, const char *id, double timeout, json_t **answer) {
         sleep_seconds(pause < deadline - now ? pause : deadline - now);
     }
 }
+
+int ig_api_call(ig_client *c, const char *method, const char *path, const json_t *request,
+                json_t **answer) {
+    return api_call(c, method, rt_xstrdup(path), request, CALL_TIMEOUT, answer);
+}
+
+int ig_api_text(ig_client *c, const char *path, FILE *out) {
+    call k = {.method = "GET", .path = rt_xstrdup(path), .timeout = CALL_TIMEOUT};
+    int code = perform(c, &k);
+    if (code == IG_EXIT_OK && k.status >= 200 && k.status < 300)
+        fwrite(k.answer.data ? k.answer.data : "", 1, k.answer.len, out);
+    else if (code == IG_EXIT_OK) { /* an error is the API's JSON */
+        json_t *body = k.answer.len ? json_loadb(k.answer.data, k.answer.len, 0, NULL) : NULL;
+        code = print_error(c, &k, body);
+        json_decref(body);
+    }
+    free(k.answer.data);
+    free(k.path);
+    return code;
+}

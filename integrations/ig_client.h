@@ -6,6 +6,7 @@
 #ifndef INQUEST_IG_CLIENT_H
 #define INQUEST_IG_CLIENT_H
 
+#include <stdio.h>
 #include <jansson.h>
 
 /* Where the server is when neither --server nor $INQUEST_URL says. */
@@ -53,6 +54,14 @@ int ig_api_cancel(ig_client *c, const char *id, json_t **answer);
 /* GET /v1/analyses?'query' ('query' already escaped, or ""); '*answer' holds an array
  * "analyses". */
 int ig_api_list(ig_client *c, const char *query, json_t **answer);
+
+/* Any call of the API: 'method' "GET" or "POST", 'path' with its query (escaped), 'request' the
+ * JSON body or NULL. As the calls above. */
+int ig_api_call(ig_client *c, const char *method, const char *path, const json_t *request,
+                json_t **answer);
+/* GET 'path', whose answer is text (JSON lines), written to 'out' as it came. Returns as the
+ * calls above. */
+int ig_api_text(ig_client *c, const char *path, FILE *out);
 
 /* Escapes 'text' for a URL's query or path (malloc'd; the caller frees it). */
 char *ig_url_escape(const char *text);

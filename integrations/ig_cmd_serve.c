@@ -10,12 +10,13 @@
 #include <string.h>
 #include "ig_cli.h"
 #include "ig_serve.h"
+#include "pp.h"
 
 #define DRAIN_CHECK_MS 20
 #define DRAIN_MAX_MS   10000 /* answers in flight get this long before the server closes */
 
 static const char serve_usage[] =
-    "Usage: inquest serve [--config FILE] [--listen HOST:PORT] [--analyzers DIR]\n"
+    "Usage: inquest serve [--config FILE] [--listen HOST:PORT] [--analyzers DIR] [--postproc]\n"
     "\n"
     "Serves the HTTP API (docs/api.md): accepts analyses, checks their inputs, queues them in\n"
     "Redis for `inquest worker`, and answers with their status and results. Logs are JSON\n"
@@ -27,6 +28,8 @@ static const char serve_usage[] =
     "  --listen HOST:PORT   where to listen (default: the config's server.listen,\n"
     "                       127.0.0.1:8080); port 0 picks a free one, which the log names\n"
     "  --analyzers DIR      look for analyzers in DIR (repeatable; default: the config's)\n"
+    "  --postproc           run the post-processor here too, as `inquest postproc` does\n"
+    "                       (also with postproc.embedded: true in the config)\n"
     "  -h, --help           this text\n"
     "\n"
     "Alerts: POST /v1/intake/SOURCE for the sources of the config's intake section; routes are\n"
@@ -40,6 +43,7 @@ static const char serve_usage[] =
 typedef struct serve_options {
     const char *config_path, *listen;
     ig_dirs dirs;
+    bool postproc;
 } serve_options;
 
 struct retired {
@@ -56,16 +60,18 @@ typedef struct serve_process {
     uv_signal_t term, intr, hup;
     uv_timer_t drain;
     unsigned drain_waited_ms;
+    bool postproc_drained;
 } serve_process;
 
 /* ---- start ------------------------------------------------------------------------------- */
 
 static int parse_options(int argc, char **argv, serve_options *o) {
-    enum { OPT_CONFIG = 256, OPT_LISTEN, OPT_ANALYZERS };
+    enum { OPT_CONFIG = 256, OPT_LISTEN, OPT_ANALYZERS, OPT_POSTPROC };
     static const struct option options[] = {
         {"config", required_argument, NULL, OPT_CONFIG},
         {"listen", required_argument, NULL, OPT_LISTEN},
         {"analyzers", required_argument, NULL, OPT_ANALYZERS},
+        {"postproc", no_argument, NULL, OPT_POSTPROC},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -76,6 +82,8 @@ static int parse_options(int argc, char **argv, serve_options *o) {
             o->config_path = optarg;
         else if (opt == OPT_LISTEN)
             o->listen = optarg;
+        else if (opt == OPT_POSTPROC)
+            o->postproc = true;
         else if (opt == OPT_ANALYZERS) {
             if (ig_dirs_add(&o->dirs, "serve", optarg) != IG_EXIT_OK)
                 return IG_EXIT_USAGE;
@@ -159,6 +167,7 @@ static int open_queue(ig_serve *s, char *why) {
     if (!s->queue)
         return RT_EINPUT;
     rt_queue_watch(s->queue, ig_api_finished, s);
+    s->actions = pp_chain_new(rt_queue_redis(s->queue), c->queue.prefix);
     return RT_OK;
 }
 
@@ -209,6 +218,10 @@ static void close_all(serve_process *p) {
     uv_close((uv_handle_t *)&p->hup, NULL);
     uv_close((uv_handle_t *)&p->drain, NULL);
     rt_httpd_close(p->s.httpd, NULL, NULL);
+    pp_postproc_free(p->s.postproc);
+    p->s.postproc = NULL;
+    pp_chain_free(p->s.actions);
+    p->s.actions = NULL;
     rt_queue_free(p->s.queue);
 }
 
@@ -225,11 +238,16 @@ static bool quiet(const ig_serve *s) {
 static void drain_tick(uv_timer_t *timer) {
     serve_process *p = timer->data;
     p->drain_waited_ms += DRAIN_CHECK_MS;
-    if (!quiet(&p->s) && p->drain_waited_ms < DRAIN_MAX_MS)
+    if ((!quiet(&p->s) || (p->s.postproc && !p->postproc_drained)) &&
+        p->drain_waited_ms < DRAIN_MAX_MS)
         return;
     uv_timer_stop(timer);
     ig_log("info", "drained; stopping", NULL);
     close_all(p);
+}
+
+static void postproc_drained(void *ud) {
+    ((serve_process *)ud)->postproc_drained = true;
 }
 
 static void on_stop(uv_signal_t *handle, int signum) {
@@ -239,6 +257,8 @@ static void on_stop(uv_signal_t *handle, int signum) {
     p->s.draining = true;
     ig_log("info", "draining", json_pack("{s:s}", "signal", signum == SIGTERM ? "TERM" : "INT"));
     ig_api_release_waiters(&p->s);
+    if (p->s.postproc)
+        pp_postproc_drain(p->s.postproc, postproc_drained, p);
     uv_timer_start(&p->drain, drain_tick, DRAIN_CHECK_MS, DRAIN_CHECK_MS);
 }
 
@@ -328,6 +348,17 @@ int ig_cmd_serve(int argc, char **argv) {
         open_queue(s, why) != RT_OK ||
         open_http(s, p.o.listen ? p.o.listen : s->config->server.listen, why) != RT_OK) {
         fprintf(stderr, "inquest serve: %s\n", why);
+        pp_chain_free(s->actions);
+        rt_queue_free(s->queue);
+        uv_run(s->loop, UV_RUN_DEFAULT);
+        serve_free(&p);
+        return IG_EXIT_USAGE;
+    }
+    if ((p.o.postproc || s->config->postproc.embedded) &&
+        !(s->postproc = ig_postproc_open(s->loop, s->config, s->queue, s->base_url, why))) {
+        fprintf(stderr, "inquest serve: postproc: %s\n", why);
+        rt_httpd_close(s->httpd, NULL, NULL);
+        pp_chain_free(s->actions);
         rt_queue_free(s->queue);
         uv_run(s->loop, UV_RUN_DEFAULT);
         serve_free(&p);

@@ -27,12 +27,14 @@ static const char usage[] =
     "The service (docs/api.md, docs/operating.md):\n"
     "  serve                       the HTTP API: accepts analyses and alerts, serves results\n"
     "  worker                      run queued analyses in sandboxed child processes\n"
+    "  postproc                    act on finished analyses: notes, messages, mitigations\n"
     "  submit ANALYZER [key=value…] queue an analysis on a server and print its id\n"
     "  status ID                   an analysis' status\n"
     "  wait ID                     wait until an analysis finishes, then print its report\n"
     "  result ID                   print a finished analysis' report\n"
     "  cancel ID                   cancel a queued or running analysis\n"
     "  ls                          list recent analyses\n"
+    "  actions ls|show|approve|reject|audit   the post-processor's actions and audit log\n"
     "\n"
     "Analyzers are found under ./analyzers, the folders of INQUEST_ANALYZER_PATH (colon-\n"
     "separated), or --analyzers DIR. Writing analyzers: docs/sdk.md.\n"
@@ -110,8 +112,18 @@ static const command commands[] = {
     {"route", ig_cmd_route},   {NULL, NULL},
 };
 
+/* The post-processor's commands (ig_cmd_postproc.c, ig_cmd_actions.c). */
+static const command postproc_commands[] = {
+    {"postproc", ig_cmd_postproc},
+    {"actions", ig_cmd_actions},
+    {NULL, NULL},
+};
+
 static const command *find_command(const char *name) {
     for (const command *c = commands; c->name; c++)
+        if (strcmp(c->name, name) == 0)
+            return c;
+    for (const command *c = postproc_commands; c->name; c++)
         if (strcmp(c->name, name) == 0)
             return c;
     return NULL;

@@ -12,6 +12,9 @@
 #include "rt_queue.h"
 #include "wk.h"
 
+struct pp_chain;
+struct pp_postproc;
+
 /* An API token with its secret, read once at start (and on reload). */
 typedef struct ig_token {
     const rt_token *config;
@@ -66,8 +69,10 @@ typedef struct ig_serve {
     /* The last IG_RECENT_ENDS analyses the watch saw end, in a ring: a long poll whose status
      * read raced with the end of its analysis finds it here (ig_api.c). */
     char recent_ends[IG_RECENT_ENDS][RT_QUEUE_ID_SIZE];
-    uint64_t n_ends;         /* ends seen since the start; the ring holds the last ones */
-    bool draining;           /* SIGTERM: refuse new work, finish what is in flight */
+    uint64_t n_ends;              /* ends seen since the start; the ring holds the last ones */
+    bool draining;                /* SIGTERM: refuse new work, finish what is in flight */
+    struct pp_chain *actions;     /* the post-processor's actions and audit in Redis (owned) */
+    struct pp_postproc *postproc; /* the embedded post-processor, or NULL (owned) */
     struct retired *retired; /* configs and tokens replaced by SIGHUP, freed at exit: requests in
                                 flight may still point at their tokens */
     /* Counters for /metrics that the queue does not keep. */
@@ -82,6 +87,8 @@ void ig_api_handle(rt_httpd_req *req, void *ud);
 /* Tells long polls that analysis 'id' ended (rt_queue_watch_fn); 'ud' is the ig_serve. */
 void ig_api_finished(const char *id, const char *analyzer, const char *status, double seconds,
                      void *ud);
+/* Answers /v1/actions… and /v1/audit (ig_api_actions.c) for 'token' (NULL: no tokens). */
+void ig_api_actions(ig_serve *s, rt_httpd_req *req, const ig_token *token);
 /* Answers every waiting long poll now, with the status it has (for drain and shutdown). */
 void ig_api_release_waiters(ig_serve *s);
 

@@ -216,6 +216,7 @@ typedef enum field_kind {
     F_MATCHERS,  /* a list of label matchers: rt_matcher * and its count */
     F_TEMPLATES, /* a mapping of name to template over the roots 'names': rt_template * */
     F_CAPS,      /* a mapping of team to whole number in [min, max]: rt_team_cap * */
+    F_TEMPLATE,  /* char *: one template over the roots 'names' */
 } field_kind;
 
 enum { REQUIRED = 1, NAMED = 2 };
@@ -887,6 +888,19 @@ static void load_value(loader *ld, const field *f, const yaml_node_t *v, void *b
     case F_CAPS:
         load_caps(ld, v, base, f, path);
         return;
+    case F_TEMPLATE: {
+        char message[MESSAGE_MAX];
+        const char *bad = NULL;
+        if (!(s = scalar(ld, v, path, "a value or a template like {{ labels.service }}")))
+            return;
+        if (!*s)
+            problem(ld, v->start_mark, path, "expected a template, got an empty string");
+        else if ((bad = template_problem(s, f->names, message)))
+            problem(ld, v->start_mark, path, "%s", bad);
+        else
+            store_string(base, f, s);
+        return;
+    }
     }
 }
 
@@ -1397,16 +1411,78 @@ static const field intake_fields[] = {
 
 static const char *const action_types[] = {"incident_note", "slack",      "ticket", "webhook",
                                            "silence",       "mitigation", NULL};
-enum { AC_TYPE, AC_CONNECTOR, AC_ARGS, AC_APPROVAL };
+static const char *const arg_type_names[] = {"string", "int", "number", "bool", NULL};
+static const char *const no_roots[] = {NULL};
+enum {
+    AC_TYPE,
+    AC_CONNECTOR,
+    AC_ARGS,
+    AC_APPROVAL,
+    AC_NAME,
+    AC_SERVICE,
+    AC_PATH,
+    AC_ARG_TYPES,
+    AC_IDEMPOTENT,
+    AC_VERIFY
+};
 
-/* Mitigations wait for a person unless the rule says otherwise; notes and messages do not. */
+rt_arg_type rt_arg_type_of(const rt_action *a, const char *name) {
+    for (size_t i = 0; i < a->n_arg_types; i++)
+        for (int t = 0; a->arg_types[i].name && arg_type_names[t]; t++)
+            if (strcmp(a->arg_types[i].name, name) == 0 &&
+                strcmp(a->arg_types[i].text, arg_type_names[t]) == 0)
+                return (rt_arg_type)t;
+    return RT_ARG_STRING;
+}
+
+/* Mitigations wait for a person unless the rule says otherwise; notes and messages do not.
+ * Only the operator's own endpoints (webhooks, mitigations) are assumed to honour an
+ * Idempotency-Key; the keys that only mitigations take are refused elsewhere. */
 static void action_check(loader *ld, void *base, const seen_keys *seen, const char *path,
                          yaml_mark_t where) {
     rt_action *a = base;
-    (void)ld, (void)path, (void)where;
+    char here[PATH_MAX_LEN];
+    (void)where;
     if (!(seen->bits & BIT(AC_APPROVAL)))
         a->approval = a->type == RT_ACTION_MITIGATION;
+    if (!(seen->bits & BIT(AC_IDEMPOTENT)))
+        a->idempotent = a->type == RT_ACTION_MITIGATION || a->type == RT_ACTION_WEBHOOK;
+    static const int only_mitigations[] = {AC_NAME, AC_SERVICE, AC_ARG_TYPES, AC_VERIFY};
+    for (size_t i = 0; i < 4 && a->type != RT_ACTION_MITIGATION; i++) {
+        int row = only_mitigations[i];
+        if (!(seen->bits & BIT(row)))
+            continue;
+        join_path(here, path,
+                  row == AC_NAME      ? "name"
+                  : row == AC_SERVICE ? "service"
+                  : row == AC_VERIFY  ? "verify"
+                                      : "arg_types");
+        problem(ld, seen->key[row], here, "only mitigations take this key");
+    }
+    for (size_t i = 0; i < a->n_arg_types; i++) {
+        bool known = false, declared = false;
+        for (int t = 0; arg_type_names[t]; t++)
+            known |= strcmp(a->arg_types[i].text, arg_type_names[t]) == 0;
+        for (size_t j = 0; j < a->n_args; j++)
+            declared |= strcmp(a->args[j].name, a->arg_types[i].name) == 0;
+        join_path(here, path, "arg_types");
+        if (!known)
+            problem(ld, seen->value[AC_ARG_TYPES], here,
+                    "unknown type '%s' of '%s' (expected string, int, number or bool)",
+                    a->arg_types[i].text, a->arg_types[i].name);
+        else if (!declared)
+            problem(ld, seen->value[AC_ARG_TYPES], here, "'%s' is not one of the args",
+                    a->arg_types[i].name);
+    }
 }
+
+#define V_OFF(m) offsetof(rt_verify, m)
+static const field verify_fields[] = {
+    {"analyzer", F_STRING, REQUIRED, V_OFF(analyzer), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {"inputs", F_TEMPLATES, 0, V_OFF(inputs), 0, 0, analysis_roots, NULL, NULL, 0, NULL},
+    {"expect", F_STRINGS, 0, V_OFF(expect), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
+};
 
 #define AC_OFF(m) offsetof(rt_action, m)
 static const field action_fields[] = {
@@ -1415,6 +1491,15 @@ static const field action_fields[] = {
                       NULL},
     [AC_ARGS] = {"args", F_TEMPLATES, 0, AC_OFF(args), 0, 0, analysis_roots, NULL, NULL, 0, NULL},
     [AC_APPROVAL] = {"approval", F_BOOL, 0, AC_OFF(approval), 0, 0, NULL, NULL, NULL, 0, NULL},
+    [AC_NAME] = {"name", F_STRING, 0, AC_OFF(name), 0, 0, NULL, NULL, NULL, 0, NULL},
+    [AC_SERVICE] = {"service", F_TEMPLATE, 0, AC_OFF(service), 0, 0, analysis_roots, NULL, NULL, 0,
+                    NULL},
+    [AC_PATH] = {"path", F_TEMPLATE, 0, AC_OFF(path), 0, 0, analysis_roots, NULL, NULL, 0, NULL},
+    [AC_ARG_TYPES] = {"arg_types", F_TEMPLATES, 0, AC_OFF(arg_types), 0, 0, no_roots, NULL, NULL, 0,
+                      NULL},
+    [AC_IDEMPOTENT] = {"idempotent", F_BOOL, 0, AC_OFF(idempotent), 0, 0, NULL, NULL, NULL, 0,
+                       NULL},
+    [AC_VERIFY] = {"verify", F_TABLE, 0, AC_OFF(verify), 0, 0, NULL, verify_fields, NULL, 0, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
 };
 
@@ -1456,6 +1541,101 @@ static const field rule_fields[] = {
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
 };
 
+/* ---- policies and the post-processor ----------------------------------------------------------
+ */
+
+static const char *const weekdays[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun", NULL};
+
+/* "Fri 16:00" as seconds from Monday 00:00 UTC; -1 when 'text' is not that. */
+static double weekly_time(const char *text) {
+    int h = -1, m = -1, n = 0;
+    for (int d = 0; weekdays[d]; d++)
+        if (strncmp(text, weekdays[d], 3) == 0 && text[3] == ' ' &&
+            sscanf(text + 4, "%2d:%2d%n", &h, &m, &n) == 2 && text[4 + n] == '\0' && h >= 0 &&
+            h <= 24 && m >= 0 && m < 60 && h * 60 + m <= 24 * 60)
+            return d * 86400.0 + h * 3600.0 + m * 60.0;
+    return -1;
+}
+
+enum { FZ_START, FZ_END, FZ_REASON };
+
+/* A freeze is two absolute times or two weekly ones; the texts become numbers here. */
+static void freeze_check(loader *ld, void *base, const seen_keys *seen, const char *path,
+                         yaml_mark_t where) {
+    rt_freeze *f = base;
+    char why[128], here[PATH_MAX_LEN];
+    (void)where;
+    if (!f->start_text || !f->end_text)
+        return; /* reported: required */
+    double ws = weekly_time(f->start_text), we = weekly_time(f->end_text);
+    f->weekly = ws >= 0 && we >= 0;
+    if (f->weekly) {
+        f->start = ws;
+        f->end = we;
+        return;
+    }
+    bool ok_start = ws < 0 && rt_time_parse(f->start_text, 0, &f->start, why) == 0;
+    bool ok_end = we < 0 && rt_time_parse(f->end_text, 0, &f->end, why) == 0;
+    for (int i = 0; i < 2; i++)
+        if (!(i ? ok_end : ok_start)) {
+            join_path(here, path, i ? "end" : "start");
+            problem(ld, seen->value[i ? FZ_END : FZ_START], here,
+                    "expected an RFC 3339 time, or a weekly one like \"Fri 16:00\" (UTC) at "
+                    "both ends");
+        }
+    if (ok_start && ok_end && !(f->end > f->start))
+        problem(ld, seen->value[FZ_END], path, "the freeze ends before it starts");
+}
+
+#define FZ_OFF(m) offsetof(rt_freeze, m)
+static const field freeze_fields[] = {
+    [FZ_START] = {"start", F_STRING, REQUIRED, FZ_OFF(start_text), 0, 0, NULL, NULL, NULL, 0, NULL},
+    [FZ_END] = {"end", F_STRING, REQUIRED, FZ_OFF(end_text), 0, 0, NULL, NULL, NULL, 0, NULL},
+    [FZ_REASON] = {"reason", F_STRING, 0, FZ_OFF(reason), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
+};
+
+static void policy_defaults(void *entry) {
+    ((rt_policy *)entry)->window = 3600;
+}
+
+/* A policy names what it applies to. */
+static void policy_check(loader *ld, void *base, const seen_keys *seen, const char *path,
+                         yaml_mark_t where) {
+    const rt_policy *p = base;
+    (void)seen;
+    if (p->n_services == 0 || p->n_actions == 0)
+        problem(ld, where, path, "a policy needs services and actions (globs; \"*\" for all)");
+}
+
+#define PO_OFF(m) offsetof(rt_policy, m)
+static const field policy_fields[] = {
+    {"name", F_STRING, REQUIRED, PO_OFF(name), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {"services", F_STRINGS, REQUIRED, PO_OFF(services), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {"actions", F_STRINGS, REQUIRED, PO_OFF(actions), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {"min_confidence", F_RATE, 0, PO_OFF(min_confidence), 0, 1, NULL, NULL, NULL, 0, NULL},
+    {"window", F_DURATION, 0, PO_OFF(window), 0, 30 * 86400.0, NULL, NULL, NULL, 0, NULL},
+    {"max_per_service", F_INT, 0, PO_OFF(max_per_service), 0, 1000000, NULL, NULL, NULL, 0, NULL},
+    {"blast_radius", F_INT, 0, PO_OFF(blast_radius), 0, 1000000, NULL, NULL, NULL, 0, NULL},
+    {"freeze", F_LIST, 0, PO_OFF(freeze), 0, 0, NULL, freeze_fields, freeze_check,
+     sizeof(rt_freeze), NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
+};
+
+#define PP_OFF(m) offsetof(rt_postproc, m)
+static const field postproc_fields[] = {
+    {"embedded", F_BOOL, 0, PP_OFF(embedded), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {"incident_id", F_TEMPLATE, 0, PP_OFF(incident_id), 0, 0, analysis_roots, NULL, NULL, 0, NULL},
+    {"claim_idle", F_DURATION, 0, PP_OFF(claim_idle), 0, 86400, NULL, NULL, NULL, 0, NULL},
+    {"lease", F_DURATION, 0, PP_OFF(lease), 0, 86400, NULL, NULL, NULL, 0, NULL},
+    {"retries", F_INT, 0, PP_OFF(retries), 0, 100, NULL, NULL, NULL, 0, NULL},
+    {"retry_backoff", F_DURATION, 0, PP_OFF(retry_backoff), 0, 3600, NULL, NULL, NULL, 0, NULL},
+    {"audit_retention", F_DURATION, 0, PP_OFF(audit_retention), 0, 3660 * 86400.0, NULL, NULL, NULL,
+     0, NULL},
+    {"action_ttl", F_DURATION, 0, PP_OFF(action_ttl), 0, 3660 * 86400.0, NULL, NULL, NULL, 0, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
+};
+
 static const field root_fields[] = {
     {"analyzers", F_DIRS, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
     {"limits", F_TABLE, 0, G_OFF(limits), 0, 0, NULL, limits_fields, NULL, 0, NULL},
@@ -1472,6 +1652,9 @@ static const field root_fields[] = {
     {"intake", F_TABLE, 0, G_OFF(intake), 0, 0, NULL, intake_fields, NULL, 0, NULL},
     {"rules", F_LIST, NAMED, G_OFF(rules), 0, 0, NULL, rule_fields, rule_check, sizeof(rt_rule),
      rule_defaults},
+    {"policies", F_LIST, NAMED, G_OFF(policies), 0, 0, NULL, policy_fields, policy_check,
+     sizeof(rt_policy), policy_defaults},
+    {"postproc", F_TABLE, 0, G_OFF(postproc), 0, 0, NULL, postproc_fields, NULL, 0, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
 };
 
@@ -1489,6 +1672,13 @@ LIST_AT(rt_route, inputs, n_inputs);
 LIST_AT(rt_rule, actions, n_actions);
 LIST_AT(rt_rule_match, labels, n_labels);
 LIST_AT(rt_action, args, n_args);
+LIST_AT(rt_action, arg_types, n_arg_types);
+LIST_AT(rt_verify, inputs, n_inputs);
+LIST_AT(rt_verify, expect, n_expect);
+LIST_AT(rt_config, policies, n_policies);
+LIST_AT(rt_policy, services, n_services);
+LIST_AT(rt_policy, actions, n_actions);
+LIST_AT(rt_policy, freeze, n_freeze);
 LIST_AT(rt_queue_config, team_caps, n_team_caps);
 LIST_AT(rt_intake, generic, n_generic);
 LIST_AT(rt_intake_mapping, resolved, n_resolved);
@@ -1501,6 +1691,7 @@ NAMED_AT(rt_token);
 NAMED_AT(rt_route);
 NAMED_AT(rt_rule);
 NAMED_AT(rt_intake_generic);
+NAMED_AT(rt_policy);
 
 /* Checks across sections, once everything is read: what rules' actions name exists. */
 static void cross_check(loader *ld, const rt_config *c) {
@@ -1566,6 +1757,13 @@ static rt_config *config_new(const char *path) {
     c->queue.result_ttl = 7 * 86400;
     c->queue.dedup_window = 600;
     c->worker.concurrency = 64;
+    c->postproc.incident_id = rt_xstrdup("{{ labels.incident_id }}");
+    c->postproc.claim_idle = 60;
+    c->postproc.lease = 60;
+    c->postproc.retries = 4;
+    c->postproc.retry_backoff = 2;
+    c->postproc.audit_retention = 90 * 86400.0;
+    c->postproc.action_ttl = 30 * 86400.0;
     return c;
 }
 
@@ -1670,8 +1868,16 @@ static void rule_free(rt_rule *r) {
     free(r->match.root_cause);
     matchers_free(r->match.labels, r->match.n_labels);
     for (size_t j = 0; j < r->n_actions; j++) {
-        free(r->actions[j].connector);
-        templates_free(r->actions[j].args, r->actions[j].n_args);
+        rt_action *a = &r->actions[j];
+        free(a->connector);
+        templates_free(a->args, a->n_args);
+        free(a->name);
+        free(a->service);
+        free(a->path);
+        templates_free(a->arg_types, a->n_arg_types);
+        free(a->verify.analyzer);
+        templates_free(a->verify.inputs, a->verify.n_inputs);
+        strings_free(a->verify.expect, a->verify.n_expect);
     }
     free(r->actions);
 }
@@ -1702,6 +1908,18 @@ static void intake_free(rt_intake *in) {
     free(in->generic);
 }
 
+static void policy_free(rt_policy *p) {
+    free(p->name);
+    strings_free(p->services, p->n_services);
+    strings_free(p->actions, p->n_actions);
+    for (size_t i = 0; i < p->n_freeze; i++) {
+        free(p->freeze[i].reason);
+        free(p->freeze[i].start_text);
+        free(p->freeze[i].end_text);
+    }
+    free(p->freeze);
+}
+
 void rt_config_free(rt_config *c) {
     if (!c)
         return;
@@ -1727,6 +1945,10 @@ void rt_config_free(rt_config *c) {
     for (size_t i = 0; i < c->n_rules; i++)
         rule_free(&c->rules[i]);
     free(c->rules);
+    for (size_t i = 0; i < c->n_policies; i++)
+        policy_free(&c->policies[i]);
+    free(c->policies);
+    free(c->postproc.incident_id);
     free(c->server.listen);
     free(c->server.external_url);
     free(c->queue.prefix);

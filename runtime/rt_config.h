@@ -175,13 +175,40 @@ typedef enum rt_action_type {
     RT_ACTION_MITIGATION,
 } rt_action_type;
 
+/* The types a mitigation's arguments may have (rt_action.arg_types). */
+typedef enum rt_arg_type {
+    RT_ARG_STRING = 0,
+    RT_ARG_INT,
+    RT_ARG_NUMBER,
+    RT_ARG_BOOL,
+} rt_arg_type;
+
+/* An optional follow-up analysis that checks that a mitigation worked. */
+typedef struct rt_verify {
+    char *analyzer;      /* owned; NULL: no verification */
+    rt_template *inputs; /* owned: templates over the analysis */
+    size_t n_inputs;
+    char **expect; /* owned: conclusion tags that mean it worked; none: no_anomaly, resolved */
+    size_t n_expect;
+} rt_verify;
+
 /* What a rule does with a finished analysis; the connector holds the URL and credentials. */
 typedef struct rt_action {
     rt_action_type type;
     char *connector;   /* owned: an http connector of this config */
     rt_template *args; /* owned: templates over the analysis */
     size_t n_args;
-    bool approval; /* a person approves before it runs; default true for mitigations */
+    bool approval;          /* a person approves before it runs; default true for mitigations */
+    char *name;             /* owned: a mitigation's name, which policies allow ("rollback");
+                               NULL: "mitigation" */
+    char *service;          /* owned template: the service acted on; NULL: {{ labels.service }} */
+    char *path;             /* owned template: the path under the connector's URL; NULL: the
+                               type's own (docs/config.md) */
+    rt_template *arg_types; /* owned: argument name to type name ("int"); see rt_arg_type_of */
+    size_t n_arg_types;
+    bool idempotent; /* the endpoint honours Idempotency-Key, so an interrupted call may be
+                        sent again; default true for webhook and mitigation */
+    rt_verify verify;
 } rt_action;
 
 /* What finished analyses a rule applies to; every given part must hold. */
@@ -204,6 +231,9 @@ typedef struct rt_rule {
     bool dry_run; /* default true: new rules only say what they would do */
 } rt_rule;
 
+/* The declared type of argument 'name' of 'a' (RT_ARG_STRING when not declared). */
+rt_arg_type rt_arg_type_of(const rt_action *a, const char *name);
+
 /* An API token: who may start and read which analyzers. */
 typedef struct rt_token {
     char *name; /* owned: shown in logs and audit records, never the secret */
@@ -214,6 +244,45 @@ typedef struct rt_token {
     char **teams; /* owned: analyzers owned by these teams */
     size_t n_teams;
 } rt_token;
+
+/* A change freeze: absolute times, or a weekly window in UTC ("Fri 16:00" to "Mon 08:00"). */
+typedef struct rt_freeze {
+    bool weekly;
+    double start, end;           /* Unix seconds; weekly: seconds from Monday 00:00 */
+    char *reason;                /* owned; NULL when not given */
+    char *start_text, *end_text; /* owned: as written */
+} rt_freeze;
+
+/* What mitigations may do to which services (docs/config.md, policies): the first policy whose
+ * services and actions both match a mitigation decides; no policy matching is a denial. */
+typedef struct rt_policy {
+    char *name; /* owned; unique among policies */
+    int line;
+    char **services; /* owned globs over the service acted on */
+    size_t n_services;
+    char **actions; /* owned globs over mitigation names */
+    size_t n_actions;
+    double min_confidence; /* of the top finding; default 0 */
+    double window;         /* seconds the counts below cover; default 1h */
+    int max_per_service;   /* executions per service in the window; 0: no limit */
+    int blast_radius;      /* distinct services acted on in the window; 0: no limit */
+    rt_freeze *freeze;     /* owned: while one holds, nothing runs */
+    size_t n_freeze;
+} rt_policy;
+
+/* `inquest postproc`, or the post-processor inside `inquest serve`. */
+typedef struct rt_postproc {
+    bool embedded;          /* serve runs it too; default false */
+    char *incident_id;      /* owned template: the incident of an analysis; default
+                               {{ labels.incident_id }} */
+    double claim_idle;      /* seconds before a dead consumer's results are taken over; 60 */
+    double lease;           /* seconds an action's execution may take before another process
+                               may take it over; 60 */
+    int retries;            /* attempts after the first of a failed call; default 4 */
+    double retry_backoff;   /* seconds before the first retry, doubling; default 2 */
+    double audit_retention; /* seconds audit records are kept; default 90d */
+    double action_ttl;      /* seconds finished actions are kept; default 30d */
+} rt_postproc;
 
 extern const char *const rt_result_statuses[]; /* "ok", "error", …, NULL */
 extern const char *const rt_severities[];      /* "info" … "critical", NULL */
@@ -281,6 +350,9 @@ typedef struct rt_config {
     rt_intake intake;
     rt_rule *rules;
     size_t n_rules;
+    rt_policy *policies;
+    size_t n_policies;
+    rt_postproc postproc;
 } rt_config;
 
 /* Loads the config file 'path'. Every problem goes to 'errors' and every warning (a secret's

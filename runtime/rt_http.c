@@ -109,6 +109,7 @@ struct rt_http_call {
     double started, deadline; /* seconds on uv_hrtime's clock */
     CURL *easy;
     struct curl_slist *post_headers; /* the target's, plus Content-Type, for a POST */
+    struct curl_slist *own_headers;  /* the call's own, for a POST */
     CURLcode result;                 /* of the last attempt */
     long os_errno;
     double retry_after; /* seconds asked by the last reply's Retry-After; -1: none */
@@ -179,6 +180,7 @@ static void sock_close(sock *k) {
 
 static void free_call_memory(rt_http_call *call) {
     curl_slist_free_all(call->post_headers);
+    curl_slist_free_all(call->own_headers);
     free(call->path);
     free(call->body);
     free(call->content_type);
@@ -527,6 +529,8 @@ static int setup_easy(rt_http_call *call) {
     if (call->method == RT_HTTP_POST) {
         char line[160];
         for (const struct curl_slist *h = t->headers; h; h = h->next)
+            call->post_headers = curl_slist_append(call->post_headers, h->data);
+        for (const struct curl_slist *h = call->own_headers; h; h = h->next)
             call->post_headers = curl_slist_append(call->post_headers, h->data);
         snprintf(line, sizeof line, "Content-Type: %s",
                  call->content_type ? call->content_type : "application/json");
@@ -953,6 +957,8 @@ rt_http_call *rt_http_start(rt_http_target *target, const rt_http_request *reque
     }
     if (request->content_type)
         call->content_type = rt_xstrdup(request->content_type);
+    for (size_t i = 0; i < request->n_headers; i++)
+        call->own_headers = curl_slist_append(call->own_headers, request->headers[i]);
     call->idempotent = request->idempotent;
     call->max_attempts = request->idempotent ? 1 + target->retries : 1;
     if (!target->base_url) {

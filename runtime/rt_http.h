@@ -57,8 +57,11 @@ typedef struct rt_http_request {
     const char *path;
     const char *body; /* POST body or NULL */
     size_t body_len;
-    const char *content_type; /* of the body; NULL: application/json */
-    bool idempotent;          /* may be retried (GETs, and POSTs that only read) */
+    const char *content_type;   /* of the body; NULL: application/json */
+    bool idempotent;            /* may be retried (GETs, and POSTs that only read) */
+    const char *const *headers; /* POST: "Name: value" lines of this call only, after the
+                                   target's ('n_headers' of them; copied) */
+    size_t n_headers;
 } rt_http_request;
 
 /* How a call ended. 'error' is RT_OK when an HTTP response arrived, whatever its status (the

@@ -24,7 +24,7 @@
 #define MAX_BYTES        (1u << 30) /* of /bytes/N */
 
 static const char usage[] =
-    "usage: mock_http [--port-file FILE] [--routes FILE.json] [--help]\n"
+    "usage: mock_http [--port-file FILE] [--routes FILE.json] [--record FILE] [--help]\n"
     "\n"
     "A loopback HTTP/1.1 test server. Binds 127.0.0.1 on a free port and writes the port to\n"
     "FILE (atomically), or prints \"listening on 127.0.0.1:PORT\". Serves until SIGTERM or\n"
@@ -44,7 +44,10 @@ static const char usage[] =
     "  /hang             never replies\n"
     "  /echo             200 {\"method\",\"path\",\"query\",\"headers\",\"body\"}\n"
     "  /count/KEY        200 {\"count\":N}: requests seen for KEY\n"
-    "A request counts for KEY when it is /flaky/KEY/N or has ?key=KEY.\n";
+    "A request counts for KEY when it is /flaky/KEY/N or has ?key=KEY.\n"
+    "With --record, every request is appended to FILE as one JSON line {\"method\", \"path\",\n"
+    "\"query\", \"headers\" (names lowercased), \"body\"} as soon as it is complete, before\n"
+    "it is answered: what a stand-in of an incident tool received, for tests to check.\n";
 
 /* ---- the server's state ---------------------------------------------------------------------- */
 
@@ -75,6 +78,7 @@ typedef struct server {
     size_t n_routes;
     counter *counters;
     conn *conns;
+    FILE *record; /* --record: each request as a JSON line */
     bool stopping;
 } server;
 
@@ -395,6 +399,17 @@ static void answer(conn *c) {
         if (u.field_set & (1 << UF_QUERY))
             snprintf(query, sizeof query, "%.*s", (int)u.field_data[UF_QUERY].len,
                      c->url + u.field_data[UF_QUERY].off);
+    }
+    if (c->srv->record) {
+        json_t *o = json_pack("{s:s, s:o, s:o, s:O, s:o}", "method", method, "path",
+                              rt_json_text(path, strlen(path)), "query",
+                              rt_json_text(query, strlen(query)), "headers", c->headers, "body",
+                              rt_json_text(c->body ? c->body : "", c->body_len));
+        char *line = json_dumps(o, JSON_COMPACT);
+        fprintf(c->srv->record, "%s\n", line);
+        fflush(c->srv->record);
+        free(line);
+        json_decref(o);
     }
     const route *r = find_route(c->srv, method, path, query);
     if (r) {
@@ -814,6 +829,11 @@ int main(int argc, char **argv) {
             port_file = argv[++i];
         } else if (strcmp(argv[i], "--routes") == 0 && i + 1 < argc) {
             routes = argv[++i];
+        } else if (strcmp(argv[i], "--record") == 0 && i + 1 < argc) {
+            if (!(srv.record = fopen(argv[++i], "a"))) {
+                fprintf(stderr, "mock_http: cannot open %s\n", argv[i]);
+                return 2;
+            }
         } else {
             fprintf(stderr, "mock_http: unexpected argument %s\n%s", argv[i], usage);
             return 2;
@@ -852,6 +872,8 @@ int main(int argc, char **argv) {
 out:
     uv_loop_close(srv.loop);
     free_routes(&srv);
+    if (srv.record)
+        fclose(srv.record);
     while (srv.counters) {
         counter *next = srv.counters->next;
         free(srv.counters);

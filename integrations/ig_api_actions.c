@@ -1,0 +1,358 @@
+/* integrations/ig_api_actions.c -- the post-processor's part of the /v1 API (docs/api.md,
+ * actions and audit): list and show actions, approve or reject one that waits for a person, and
+ * export the audit log as JSON lines. Tokens see the actions of the analyzers they may use, and
+ * the token's name is who decided, in the action and in the audit. The rest of the API is
+ * ig_api.c; the state machine behind it is postproc/pp_chain.lua. */
+#define _POSIX_C_SOURCE 200809L
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ig_serve.h"
+#include "pp.h"
+
+#define MAX_REASON   1024
+#define AUDIT_LIMIT  1000  /* records per page of /v1/audit by default */
+#define AUDIT_MAX    10000 /* and at most */
+#define ACTION_LIMIT 50
+
+/* As ig_api.c's: true when 'token' (NULL: no tokens configured) may use analyzer 'name' of
+ * 'team'. */
+static bool allows(const ig_token *token, const char *name, const char *team) {
+    if (!token)
+        return true;
+    const rt_token *t = token->config;
+    for (size_t i = 0; name && i < t->n_analyzers; i++)
+        if (fnmatch(t->analyzers[i], name, 0) == 0)
+            return true;
+    for (size_t i = 0; team && i < t->n_teams; i++)
+        if (strcmp(t->teams[i], team) == 0)
+            return true;
+    return false;
+}
+
+static bool allows_json(const ig_token *token, const json_t *o) {
+    return allows(token, json_string_value(json_object_get(o, "analyzer")),
+                  json_string_value(json_object_get(o, "team")));
+}
+
+/* Answers a chain call's failure: 404, 409 for a state that does not allow it, 503 for Redis. */
+static void respond_chain_error(rt_httpd_req *req, int rc, const char *msg) {
+    if (rc == RT_ENOTFOUND)
+        rt_httpd_error(req, 404, "not_found", "no action with this id (or it has expired)");
+    else if (rc == RT_EUSAGE)
+        rt_httpd_error(req, 409, "conflict", "%s", msg);
+    else if (rc == RT_EBACKEND || rc == RT_ETIMEDOUT || rc == RT_ECANCELED) {
+        rt_httpd_set_header(req, "Retry-After", "1");
+        rt_httpd_error(req, 503, "unavailable", "Redis cannot answer: %s", msg);
+    } else
+        rt_httpd_error(req, 500, "internal", "%s", msg && *msg ? msg : rt_strerror(rc));
+}
+
+typedef struct action_call {
+    ig_serve *s;
+    rt_httpd_req *req;
+    const ig_token *token;
+    char id[PP_ID_SIZE];
+    char decision[8]; /* "approve", "reject" or "" to show */
+    char *reason;     /* owned */
+} action_call;
+
+static void action_call_free(action_call *c) {
+    free(c->reason);
+    free(c);
+}
+
+static bool valid_id(const char *id) {
+    return strlen(id) == PP_ID_SIZE - 1 && strspn(id, "0123456789abcdef") == PP_ID_SIZE - 1;
+}
+
+static void action_key(const ig_serve *s, const char *id, char *out, size_t size) {
+    char what[64];
+    snprintf(what, sizeof what, "pp:act:%s", id);
+    pp_chain_key(s->actions, what, out, size);
+}
+
+/* ---- one action ----------------------------------------------------------------------------- */
+
+static void decided(int rc, const char *msg, const redisReply *reply, void *ud);
+
+/* The actor of the audit: the token's name, as docs/api.md says. */
+static void actor_of(const ig_token *token, char *out, size_t size) {
+    snprintf(out, size, "token:%s", token ? token->config->name : "anonymous");
+}
+
+static void decide(action_call *c) {
+    char key[256], audit[192], due[192], actor[160], retention[32], ttl[32];
+    const rt_postproc *pp = &c->s->config->postproc;
+    action_key(c->s, c->id, key, sizeof key);
+    pp_chain_key(c->s->actions, "audit", audit, sizeof audit);
+    pp_chain_key(c->s->actions, "pp:due", due, sizeof due);
+    actor_of(c->token, actor, sizeof actor);
+    snprintf(retention, sizeof retention, "%.0f", pp->audit_retention * 1000);
+    snprintf(ttl, sizeof ttl, "%.0f", pp->action_ttl * 1000);
+    const char *keys[] = {key, audit, due};
+    const char *args[] = {c->id, c->decision, actor, c->reason ? c->reason : "", retention, ttl};
+    int rc = pp_chain_call(c->s->actions, "inquest_pp_decide", 3, keys, 6, args, decided, c);
+    if (rc != RT_OK) {
+        respond_chain_error(c->req, rc, rt_redis_error(rt_queue_redis(c->s->queue)));
+        action_call_free(c);
+    }
+}
+
+static void got_action(int rc, const char *msg, const redisReply *reply, void *ud) {
+    action_call *c = ud;
+    json_t *o = rc == RT_OK ? pp_action_json(reply) : NULL;
+    if (rc == RT_OK && !allows_json(c->token, o))
+        rc = RT_ENOTFOUND;
+    if (rc != RT_OK)
+        respond_chain_error(c->req, rc, msg);
+    else if (*c->decision) {
+        json_decref(o);
+        decide(c); /* the token may see it: now decide, atomically in Redis */
+        return;
+    } else
+        rt_httpd_respond_json(c->req, 200, json_incref(o));
+    json_decref(o);
+    action_call_free(c);
+}
+
+static void get_action(action_call *c) {
+    char key[256];
+    action_key(c->s, c->id, key, sizeof key);
+    const char *keys[] = {key};
+    int rc = pp_chain_call(c->s->actions, "inquest_pp_get", 1, keys, 0, NULL, got_action, c);
+    if (rc != RT_OK) {
+        respond_chain_error(c->req, rc, rt_redis_error(rt_queue_redis(c->s->queue)));
+        action_call_free(c);
+    }
+}
+
+static void decided(int rc, const char *msg, const redisReply *reply, void *ud) {
+    action_call *c = ud;
+    (void)reply;
+    if (rc != RT_OK) {
+        respond_chain_error(c->req, rc, msg);
+        action_call_free(c);
+        return;
+    }
+    ig_log("info", *c->decision == 'a' ? "action approved" : "action rejected",
+           json_pack("{s:s, s:s}", "action", c->id, "by",
+                     c->token ? c->token->config->name : "anonymous"));
+    c->decision[0] = '\0';
+    get_action(c); /* answer with the action as it is now */
+}
+
+/* The optional body of approve and reject: { "reason": "..." }. */
+static int read_reason(rt_httpd_req *req, action_call *c) {
+    if (req->body_len == 0)
+        return RT_OK;
+    json_t *body = json_loadb(req->body, req->body_len, 0, NULL);
+    json_t *reason = json_object_get(body, "reason");
+    int rc = RT_OK;
+    if (!json_is_object(body) ||
+        (reason && (!json_is_string(reason) || json_string_length(reason) > MAX_REASON)))
+        rc = RT_EINPUT;
+    else if (reason)
+        c->reason = rt_xstrdup(json_string_value(reason));
+    json_decref(body);
+    if (rc != RT_OK)
+        rt_httpd_error(req, 400, "bad_request",
+                       "expected an empty body or {\"reason\": \"…\"} (at most %d bytes)",
+                       MAX_REASON);
+    return rc;
+}
+
+static void one_action(ig_serve *s, rt_httpd_req *req, const ig_token *token, const char *rest) {
+    action_call *c = rt_xcalloc(1, sizeof *c);
+    *c = (action_call){.s = s, .req = req, .token = token};
+    size_t n = strcspn(rest, "/");
+    const char *verb = rest[n] ? rest + n + 1 : NULL;
+    snprintf(c->id, sizeof c->id, "%.*s", (int)(n < PP_ID_SIZE ? n : PP_ID_SIZE - 1), rest);
+    bool post = strcmp(req->method, "POST") == 0;
+    bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+    if (n != PP_ID_SIZE - 1 || !valid_id(c->id) ||
+        (verb && strcmp(verb, "approve") != 0 && strcmp(verb, "reject") != 0)) {
+        rt_httpd_error(req, 404, "not_found", "no such path: %s", req->path);
+    } else if (verb && !post) {
+        rt_httpd_set_header(req, "Allow", "POST");
+        rt_httpd_error(req, 405, "method_not_allowed", "%s is not allowed here (allowed: POST)",
+                       req->method);
+    } else if (!verb && !get) {
+        rt_httpd_set_header(req, "Allow", "GET");
+        rt_httpd_error(req, 405, "method_not_allowed", "%s is not allowed here (allowed: GET)",
+                       req->method);
+    } else if (!verb || read_reason(req, c) == RT_OK) {
+        snprintf(c->decision, sizeof c->decision, "%s", verb ? verb : "");
+        get_action(c);
+        return;
+    }
+    action_call_free(c);
+}
+
+/* ---- listings ------------------------------------------------------------------------------- */
+
+typedef struct list_call {
+    rt_httpd_req *req;
+    const ig_token *token;
+} list_call;
+
+static void listed(int rc, const char *msg, const redisReply *reply, void *ud) {
+    list_call *c = ud;
+    if (rc != RT_OK || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1) {
+        respond_chain_error(c->req, rc != RT_OK ? rc : RT_EBADRESPONSE, msg);
+        free(c);
+        return;
+    }
+    json_t *list = json_array();
+    for (size_t i = 1; i < reply->elements; i++) {
+        json_t *o = pp_action_json(reply->element[i]);
+        if (allows_json(c->token, o))
+            json_array_append_new(list, o);
+        else
+            json_decref(o);
+    }
+    json_t *body = json_pack("{s:o}", "actions", list);
+    const redisReply *next = reply->element[0];
+    if (next->type == REDIS_REPLY_STRING && next->len > 0)
+        json_object_set_new(body, "next_cursor", json_string(next->str));
+    rt_httpd_respond_json(c->req, 200, body);
+    free(c);
+}
+
+/* ?name= as text of at most 'size' bytes; false after answering 400 when it is malformed. */
+static bool query_text(rt_httpd_req *req, const char *name, char *out, size_t size) {
+    int n = rt_httpd_query(req, name, out, size);
+    if (n == RT_ENOTFOUND) {
+        *out = '\0';
+        return true;
+    }
+    if (n < 0) {
+        rt_httpd_error(req, 400, "bad_request", "%s is malformed or too long", name);
+        return false;
+    }
+    return true;
+}
+
+static long limit_of(rt_httpd_req *req, long fallback, long max) {
+    char text[16];
+    if (!query_text(req, "limit", text, sizeof text))
+        return 0;
+    if (!*text)
+        return fallback;
+    char *end;
+    long n = strtol(text, &end, 10);
+    if (*end || n < 1 || n > max) {
+        rt_httpd_error(req, 400, "bad_request", "limit must be a whole number from 1 to %ld", max);
+        return 0;
+    }
+    return n;
+}
+
+static void list_actions(ig_serve *s, rt_httpd_req *req, const ig_token *token) {
+    char state[32], cursor[32], limit[16], key[192];
+    long n = limit_of(req, ACTION_LIMIT, 500);
+    if (!n || !query_text(req, "state", state, sizeof state) ||
+        !query_text(req, "cursor", cursor, sizeof cursor))
+        return;
+    if (strspn(cursor, "0123456789") != strlen(cursor)) {
+        rt_httpd_error(req, 400, "bad_request", "cursor must be one a listing gave");
+        return;
+    }
+    snprintf(limit, sizeof limit, "%ld", n);
+    pp_chain_key(s->actions, "pp:actions", key, sizeof key);
+    list_call *c = rt_xcalloc(1, sizeof *c);
+    *c = (list_call){req, token};
+    const char *keys[] = {key};
+    const char *args[] = {cursor, limit, state};
+    int rc = pp_chain_call(s->actions, "inquest_pp_list", 1, keys, 3, args, listed, c);
+    if (rc != RT_OK) {
+        respond_chain_error(req, rc, rt_redis_error(rt_queue_redis(s->queue)));
+        free(c);
+    }
+}
+
+/* ---- the audit log -------------------------------------------------------------------------- */
+
+static void audit_read(rt_redis *r, const redisReply *reply, int rc, const char *msg, void *ud) {
+    list_call *c = ud;
+    (void)r;
+    if (rc != RT_OK || !reply || reply->type != REDIS_REPLY_ARRAY) {
+        respond_chain_error(c->req, rc != RT_OK ? rc : RT_EBADRESPONSE, msg);
+        free(c);
+        return;
+    }
+    size_t cap = 4096, n = 0;
+    char *text = rt_xmalloc(cap);
+    for (size_t i = 0; i < reply->elements; i++) {
+        json_t *o = pp_audit_json(reply->element[i]);
+        char *line = o && allows_json(c->token, o) ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        if (!line)
+            continue;
+        size_t len = strlen(line);
+        if (n + len + 2 > cap) {
+            cap = (n + len + 2) * 2;
+            text = rt_xrealloc(text, cap);
+        }
+        memcpy(text + n, line, len);
+        text[n + len] = '\n';
+        n += len + 1;
+        free(line);
+    }
+    rt_httpd_respond(c->req, 200, "application/x-ndjson", text, n);
+    free(text);
+    free(c);
+}
+
+/* GET /v1/audit?since=TIME&limit=N: the records at or after 'since' (RFC 3339, Unix seconds,
+ * or a duration back from now), oldest first, one JSON object a line. */
+static void export_audit(ig_serve *s, rt_httpd_req *req, const ig_token *token) {
+    char since[64], why[128], start[48], count[16], key[192];
+    double t = 0, now = rt_wallclock(), d;
+    long n = limit_of(req, AUDIT_LIMIT, AUDIT_MAX);
+    if (!n || !query_text(req, "since", since, sizeof since))
+        return;
+    if (*since && rt_duration_parse(since, &d, why) == 0)
+        t = now - d;
+    else if (*since && rt_time_parse(since, now, &t, why) != 0) {
+        rt_httpd_error(req, 400, "bad_request",
+                       "since must be a time (RFC 3339, Unix seconds) or a duration back (1h)");
+        return;
+    }
+    pp_audit_since(t, start, sizeof start);
+    snprintf(count, sizeof count, "%ld", n);
+    pp_chain_key(s->actions, "audit", key, sizeof key);
+    list_call *c = rt_xcalloc(1, sizeof *c);
+    *c = (list_call){req, token};
+    const char *argv[] = {"XRANGE", key, start, "+", "COUNT", count};
+    int rc = rt_redis_command(rt_queue_redis(s->queue), 6, argv, NULL, audit_read, c);
+    if (rc != RT_OK) {
+        respond_chain_error(req, rc, rt_redis_error(rt_queue_redis(s->queue)));
+        free(c);
+    }
+}
+
+void ig_api_actions(ig_serve *s, rt_httpd_req *req, const ig_token *token) {
+    bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+    if (strcmp(req->path, "/v1/audit") == 0) {
+        if (get)
+            export_audit(s, req, token);
+        else {
+            rt_httpd_set_header(req, "Allow", "GET");
+            rt_httpd_error(req, 405, "method_not_allowed", "%s is not allowed here (allowed: GET)",
+                           req->method);
+        }
+    } else if (strcmp(req->path, "/v1/actions") == 0) {
+        if (get)
+            list_actions(s, req, token);
+        else {
+            rt_httpd_set_header(req, "Allow", "GET");
+            rt_httpd_error(req, 405, "method_not_allowed", "%s is not allowed here (allowed: GET)",
+                           req->method);
+        }
+    } else if (strncmp(req->path, "/v1/actions/", 12) == 0)
+        one_action(s, req, token, req->path + 12);
+    else
+        rt_httpd_error(req, 404, "not_found", "no such path: %s", req->path);
+}

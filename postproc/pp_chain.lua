@@ -1,0 +1,345 @@
+#!lua name=inquest_pp
+-- postproc/pp_chain.lua -- the post-processor's Redis 7 function library (docs/operating.md, the
+-- safety chain): every change of an action's state is one call of one of these functions, so it
+-- is atomic, and each writes its audit record in the same call. The C side (postproc/pp_chain.c)
+-- embeds this text and loads it with FUNCTION LOAD REPLACE when the loaded VERSION is older.
+-- A library of its own, apart from the queue's (runtime/rt_queue.lua).
+--
+-- Keys, under the queue's prefix P ("{name}:", ARGV[1]):
+--   P.."results"          the queue's results stream; this library's group 'postproc' reads it
+--   P.."audit"            the audit stream: one entry per transition, trimmed only by age
+--   P.."pp:actions"       sorted set: action id -> created (ms), for listings
+--   P.."pp:due"           sorted set: action id -> when a post-processor should look at it (ms):
+--                         to run, to retry, or to take over when its lease ran out
+--   P.."pp:act:ID"        hash: the action (spec, state, attempts, owner, lease_until, …)
+--   P.."pp:verify:AID"    string: the action whose follow-up analysis is AID
+--   P.."pp:usage:POLICY"  sorted set: "service\nid" -> when it ran (ms), for rate limits
+--
+-- States (invariant: only these transitions happen, each with an audit record):
+--   planned -> executing | dry_run (final) | policy_denied (final) | awaiting_approval | failed
+--   awaiting_approval -> approved | rejected (final)
+--   approved, retrying -> executing
+--   executing -> succeeded | failed | retrying | policy_denied | verifying
+--                (only by the consumer that holds its lease)
+--   executing, lease expired -> executing (idempotent endpoints) | failed (outcome unknown)
+--   verifying -> verified | verify_failed
+-- A post-processor runs an action only after inquest_pp_begin moved it to executing under its
+-- name: two post-processors, or a retry, never both run it.
+
+local VERSION = 1
+local GROUP = 'postproc'
+local FINAL = {dry_run = true, policy_denied = true, rejected = true, succeeded = true,
+               failed = true, verified = true, verify_failed = true}
+
+local function fail(code, msg)
+  error(code .. ' ' .. msg, 0)
+end
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function int(x)
+  return string.format('%d', x)
+end
+
+local function hget_all(key)
+  local flat = redis.call('HGETALL', key)
+  local h = {}
+  for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
+  return h, flat
+end
+
+local function present(v)
+  return v ~= nil and v ~= cjson.null
+end
+
+-- Appends an audit record: what happened to action 'id' ('spec' its description), who did it
+-- and why. Records older than 'retention' ms go; the stream is never trimmed by length.
+local function audit(key, retention, now, id, spec, from, to, actor, reason)
+  redis.call('XADD', key, 'MINID', '~', int(now - retention), '*',
+             'at', int(now), 'action', id, 'analysis', spec.analysis or '',
+             'analyzer', spec.analyzer or '', 'team', spec.team or '',
+             'rule', spec.rule or '', 'type', spec.type or '', 'name', spec.name or '',
+             'service', spec.service or '', 'from', from, 'to', to, 'actor', actor,
+             'reason', reason or '')
+end
+
+local function load_action(key)
+  local h = hget_all(key)
+  if not h.state then return nil end
+  return h, cjson.decode(h.spec)
+end
+
+-- Moves the action at 'key' from its state to 'to', with its audit record. 'extra' holds more
+-- fields to set. Final states get the TTL; the due entry goes unless 'due_at' sets it.
+local function move(c, key, h, spec, to, actor, reason, extra, due_at)
+  local fields = {'state', to, 'reason', reason or '', 'updated_at', int(c.now)}
+  for k, v in pairs(extra or {}) do
+    fields[#fields + 1] = k
+    fields[#fields + 1] = v
+  end
+  redis.call('HSET', key, unpack(fields))
+  audit(c.audit, c.retention, c.now, spec.id, spec, h.state, to, actor, reason)
+  h.state = to
+  if due_at then
+    redis.call('ZADD', c.due, int(due_at), spec.id)
+  else
+    redis.call('ZREM', c.due, spec.id)
+  end
+  if FINAL[to] then redis.call('PEXPIRE', key, c.ttl) end
+end
+
+-- ---- recording what the rules planned ---------------------------------------------------------
+
+-- A follow-up analysis ended: the action that started it is verified, or not.
+local function check_verification(c, prefix, analysis, status, tag)
+  local vkey = prefix .. 'pp:verify:' .. analysis
+  local id = redis.call('GET', vkey)
+  if not id then return end
+  redis.call('DEL', vkey)
+  local key = prefix .. 'pp:act:' .. id
+  local h, spec = load_action(key)
+  if not h or h.state ~= 'verifying' then return end
+  local expect = present(spec.verify) and present(spec.verify.expect) and spec.verify.expect or {}
+  if #expect == 0 then expect = {'no_anomaly', 'resolved'} end
+  local ok = false
+  for _, t in ipairs(expect) do ok = ok or (status == 'ok' and t == tag) end
+  local why = 'follow-up analysis ' .. analysis .. ' ended ' .. status .. ' (' .. tag .. ')'
+  move(c, key, h, spec, ok and 'verified' or 'verify_failed', 'postproc', why)
+end
+
+-- KEYS: results, audit, actions, due.
+-- ARGV: prefix, entry (the results stream entry to acknowledge, or ''), analysis id, its status,
+-- its conclusion tag, retention_ms, ttl_ms, actor, then a JSON array of planned actions, each
+-- { id, state, reason, … } (the rest is the action's spec).
+-- Records each action that is not recorded yet (a redelivered result plans the same ids), then
+-- acknowledges the entry: a result is acknowledged only once its actions are recorded.
+-- Returns the state of each action, in order.
+local function record(keys, args)
+  local prefix = args[1]
+  local c = {audit = keys[2], due = keys[4], now = now_ms(),
+             retention = tonumber(args[6]), ttl = tonumber(args[7])}
+  local actor = args[8]
+  local actions = cjson.decode(args[9])
+  local out = {}
+  for i, a in ipairs(actions) do
+    local key = prefix .. 'pp:act:' .. a.id
+    local state = redis.call('HGET', key, 'state')
+    if state then
+      out[i] = state
+    else
+      local first, reason = a.state, a.reason
+      a.state, a.reason = nil, nil
+      local spec = cjson.encode(a)
+      redis.call('HSET', key, 'id', a.id, 'spec', spec, 'state', 'planned', 'reason', '',
+                 'attempts', '0', 'created_at', int(c.now), 'updated_at', int(c.now))
+      redis.call('ZADD', keys[3], int(c.now), a.id)
+      audit(c.audit, c.retention, c.now, a.id, a, '', 'planned', actor, a.summary)
+      local h = {state = 'planned'}
+      if first == 'planned' then
+        redis.call('ZADD', c.due, int(c.now), a.id)
+      else
+        move(c, key, h, a, first, actor, reason)
+      end
+      out[i] = first
+    end
+  end
+  check_verification(c, prefix, args[3], args[4], args[5])
+  if args[2] ~= '' then redis.call('XACK', keys[1], GROUP, args[2]) end
+  redis.call('ZREMRANGEBYSCORE', keys[3], '-inf', '(' .. int(c.now - c.ttl))
+  return out
+end
+
+-- ---- people: approve and reject ---------------------------------------------------------------
+
+-- KEYS: the action, audit, due.  ARGV: prefix, id, decision ('approve' or 'reject'), actor,
+-- reason, retention_ms, ttl_ms.  Only an action awaiting approval can be decided.
+local function decide(keys, args)
+  local c = {audit = keys[2], due = keys[3], now = now_ms(),
+             retention = tonumber(args[6]), ttl = tonumber(args[7])}
+  local h, spec = load_action(keys[1])
+  if not h then fail('ENOTFOUND', 'no action ' .. args[2]) end
+  if h.state ~= 'awaiting_approval' then
+    fail('EUSAGE', 'the action is ' .. h.state .. ', not awaiting approval')
+  end
+  if args[3] == 'approve' then
+    move(c, keys[1], h, spec, 'approved', args[4], args[5], {approved_by = args[4]}, c.now)
+  elseif args[3] == 'reject' then
+    move(c, keys[1], h, spec, 'rejected', args[4], args[5], {rejected_by = args[4]})
+  else
+    fail('EINPUT', 'decision must be approve or reject')
+  end
+  return h.state
+end
+
+-- ---- running ------------------------------------------------------------------------------------
+
+-- Counts what ran under the action's policy within its window (its own reservation aside) and
+-- reserves its own place: { per_service, services, service_seen }.
+local function reserve(prefix, spec, now)
+  if not present(spec.policy) then return {0, 0, 0} end
+  local p = spec.policy
+  local ukey = prefix .. 'pp:usage:' .. p.name
+  redis.call('ZREMRANGEBYSCORE', ukey, '-inf', '(' .. int(now - p.window_ms))
+  local per, seen, services, n = 0, 0, {}, 0
+  local mine = spec.service .. '\n' .. spec.id
+  for _, m in ipairs(redis.call('ZRANGE', ukey, 0, -1)) do
+    if m ~= mine then
+      local service = string.match(m, '^(.*)\n')
+      if service and not services[service] then
+        services[service] = true
+        n = n + 1
+      end
+      if service == spec.service then
+        per = per + 1
+        seen = 1
+      end
+    end
+  end
+  redis.call('ZADD', ukey, int(now), mine)
+  redis.call('PEXPIRE', ukey, int(p.window_ms))
+  return {per, n, seen}
+end
+
+-- KEYS: the action, due, audit.  ARGV: prefix, id, consumer, lease_ms (unless the spec has
+-- its own), retention_ms, ttl_ms.
+-- Takes the action to run it: from planned, approved or retrying, or from executing when the
+-- lease of its last holder ran out. Returns { verdict, attempts, per_service, services,
+-- service_seen, spec }: verdict 'execute' (run it now), 'busy' (another holds it), 'interrupted'
+-- (its last attempt was cut off and the endpoint takes no Idempotency-Key: failed, not sent
+-- again), 'skip' (nothing to do: 'state' instead of attempts) or 'gone'.
+local function begin(keys, args)
+  local prefix, id, consumer = args[1], args[2], args[3]
+  local c = {audit = keys[3], due = keys[2], now = now_ms(),
+             retention = tonumber(args[5]), ttl = tonumber(args[6])}
+  local h, spec = load_action(keys[1])
+  if not h then
+    redis.call('ZREM', c.due, id)
+    return {'gone'}
+  end
+  local why = nil
+  if h.state == 'executing' then
+    if tonumber(h.lease_until or '0') > c.now then return {'busy'} end
+    if not spec.idempotent then
+      move(c, keys[1], h, spec, 'failed', consumer,
+           'interrupted during attempt ' .. (h.attempts or '?') .. ' (its holder ' ..
+           (h.owner or '?') .. ' stopped): the outcome is unknown, and the endpoint takes no ' ..
+           'Idempotency-Key, so it is not sent again')
+      return {'interrupted'}
+    end
+    why = 'taken over from ' .. (h.owner or '?') .. ' after its lease ran out'
+  elseif not (h.state == 'planned' or h.state == 'approved' or h.state == 'retrying') then
+    redis.call('ZREM', c.due, id)
+    return {'skip', h.state}
+  end
+  local attempts = tonumber(h.attempts or '0') + 1
+  local lease_until = c.now + (tonumber(spec.lease_ms) or tonumber(args[4]))
+  move(c, keys[1], h, spec, 'executing', consumer, why or ('attempt ' .. attempts),
+       {attempts = int(attempts), owner = consumer, lease_until = int(lease_until)}, lease_until)
+  local u = reserve(prefix, spec, c.now)
+  return {'execute', attempts, u[1], u[2], u[3], cjson.encode(spec)}
+end
+
+-- KEYS: the action, due, audit.  ARGV: prefix, id, consumer, outcome, reason, detail,
+-- retry_in_ms (from now), retention_ms, ttl_ms, verify_id, verify_ttl_ms.
+-- Ends an attempt of the consumer that holds the action: outcome 'succeeded', 'failed',
+-- 'retry' (again after retry_in), 'denied' (the policy refused it at execution: its reservation is
+-- released) or 'verifying' (succeeded; follow-up analysis verify_id decides). Returns the new
+-- state, or 'lost' when the consumer does not hold it (its lease ran out and another took it).
+local function finish(keys, args)
+  local prefix, id, consumer, outcome = args[1], args[2], args[3], args[4]
+  local c = {audit = keys[3], due = keys[2], now = now_ms(),
+             retention = tonumber(args[8]), ttl = tonumber(args[9])}
+  local h, spec = load_action(keys[1])
+  if not h or h.state ~= 'executing' or h.owner ~= consumer then return 'lost' end
+  local extra = {outcome = args[6], lease_until = '0'}
+  if outcome == 'succeeded' or outcome == 'failed' then
+    move(c, keys[1], h, spec, outcome, consumer, args[5], extra)
+  elseif outcome == 'retry' then
+    move(c, keys[1], h, spec, 'retrying', consumer, args[5], extra, c.now + tonumber(args[7]))
+  elseif outcome == 'denied' then
+    if present(spec.policy) then
+      redis.call('ZREM', prefix .. 'pp:usage:' .. spec.policy.name, spec.service .. '\n' .. id)
+    end
+    move(c, keys[1], h, spec, 'policy_denied', consumer, args[5], extra)
+  elseif outcome == 'verifying' then
+    move(c, keys[1], h, spec, 'succeeded', consumer, args[5], extra)
+    extra = {verify_analysis = args[10]}
+    redis.call('SET', prefix .. 'pp:verify:' .. args[10], id, 'PX', args[11])
+    move(c, keys[1], h, spec, 'verifying', consumer, 'follow-up analysis ' .. args[10], extra)
+    redis.call('PEXPIRE', keys[1], c.ttl)
+  else
+    fail('EINPUT', 'unknown outcome ' .. outcome)
+  end
+  return h.state
+end
+
+-- ---- reading ----------------------------------------------------------------------------------
+
+-- KEYS: due.  ARGV: prefix, limit.  The ids due now.
+local function due(keys, args)
+  return redis.call('ZRANGE', keys[1], '-inf', int(now_ms()), 'BYSCORE', 'LIMIT', '0', args[2])
+end
+
+-- KEYS: the action.  ARGV: prefix.  The action's hash, flat.
+local function get(keys, args)
+  local flat = redis.call('HGETALL', keys[1])
+  if #flat == 0 then fail('ENOTFOUND', 'no such action (or it has expired)') end
+  return flat
+end
+
+-- KEYS: actions.  ARGV: prefix, cursor (a created time in ms, exclusive; '' for the newest),
+-- limit, state ('' for any).  Returns { next_cursor or '', hash, hash, … }, newest first. A page
+-- examines at most 20 times 'limit' actions, so a rare state may give a short page.
+local function list(keys, args)
+  local prefix, limit, state = args[1], tonumber(args[3]), args[4]
+  local max = args[2] == '' and '+inf' or ('(' .. args[2])
+  local ids = redis.call('ZREVRANGEBYSCORE', keys[1], max, '-inf', 'WITHSCORES', 'LIMIT', '0',
+                         int(limit * 20))
+  local out, last, n = {''}, nil, 0
+  for i = 1, #ids, 2 do
+    if n >= limit then break end
+    last = ids[i + 1]
+    local flat = redis.call('HGETALL', prefix .. 'pp:act:' .. ids[i])
+    local h = {}
+    for j = 1, #flat, 2 do h[flat[j]] = flat[j + 1] end
+    if #flat > 0 and (state == '' or h.state == state) then
+      out[#out + 1] = flat
+      n = n + 1
+    end
+  end
+  if last and (n >= limit or #ids >= limit * 40) then out[1] = last end
+  return out
+end
+
+-- KEYS: results.  Creates the group 'postproc' at the stream's end (a first start acts on what
+-- finishes from then on, not on the past); returns VERSION.
+local function init(keys, args)
+  local ok, err = pcall(redis.call, 'XGROUP', 'CREATE', keys[1], GROUP, '$', 'MKSTREAM')
+  if not ok and not string.find(tostring(err.err or err), 'BUSYGROUP') then error(err) end
+  return VERSION
+end
+
+local function wrap(f)
+  return function(keys, args)
+    local ok, r = pcall(f, keys, args)
+    if ok then return r end
+    if type(r) == 'table' and r.err then return redis.error_reply(r.err) end
+    local msg = tostring(r)
+    if string.match(msg, '^E[A-Z]+ ') then return redis.error_reply(msg) end
+    return redis.error_reply('EBACKEND ' .. msg)
+  end
+end
+
+redis.register_function{function_name = 'inquest_pp_version', flags = {'no-writes'},
+                        callback = function() return VERSION end}
+redis.register_function('inquest_pp_init', wrap(init))
+redis.register_function('inquest_pp_record', wrap(record))
+redis.register_function('inquest_pp_decide', wrap(decide))
+redis.register_function('inquest_pp_begin', wrap(begin))
+redis.register_function('inquest_pp_finish', wrap(finish))
+redis.register_function{function_name = 'inquest_pp_due', flags = {'no-writes'}, callback = wrap(due)}
+redis.register_function{function_name = 'inquest_pp_get', flags = {'no-writes'}, callback = wrap(get)}
+redis.register_function{function_name = 'inquest_pp_list', flags = {'no-writes'}, callback = wrap(list)}
