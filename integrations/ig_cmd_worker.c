@@ -8,12 +8,13 @@
  * A heartbeat renews the leases of running jobs every third of the lease; a lease the queue says
  * is lost makes its job "lost": it is cancelled and its result is dropped, as another worker
  * owns the analysis now. Cancellation asked through the API arrives with the heartbeat too.
- * The child talks to the queue in rounds, one at a time: once a turn of the loop has nothing
- * else to do, one atomic call stores the results waiting and claims requests for the free slots
- * (none while it drains). Results the queue could not take (Redis down) are kept and sent again
- * after a pause: a result is only dropped when its lease is lost. A round that found nothing to
- * claim makes the child wait for a submission's wake-up. SIGTERM drains: no more claims, and
- * the loop ends once every job is completed. */
+ * The child talks to the queue in rounds: once a turn of the loop has nothing else to do, one
+ * atomic call stores the results waiting and claims requests for the free slots (none while it
+ * drains). Up to MAX_ROUNDS are out at once, so that the next requests are on their way while
+ * the last ones run. Results the queue could not take (Redis down) go back to the front of the
+ * queue's batch and are sent again after a pause: a result is only dropped when its lease is
+ * lost. A round that found nothing to claim makes the child wait for a submission's wake-up.
+ * SIGTERM drains: no more claims, and the loop ends once every job is completed. */
 #define _GNU_SOURCE /* getopt_long */
 #include <getopt.h>
 #include <math.h>
@@ -29,6 +30,7 @@
 /* Requests asked for in one claim. The claimed ones start one after the other, so the last of a
  * claim waits for the others: a small claim keeps that wait (dequeue to start) short. */
 #define MAX_CLAIM      6
+#define MAX_ROUNDS     2   /* rounds out at once */
 #define IDLE_WAIT_MAX  1.0 /* seconds an idle child waits for a submission before claiming */
 #define RETRY_MS       200 /* after a round failed (Redis down) */
 #define COMPLETE_BATCH RT_QUEUE_MAX_BATCH
@@ -93,13 +95,13 @@ struct child {
     char consumer[128];
     job *running;
     size_t n_running;
-    bool in_round; /* a round is out; it claims when 'claiming' */
-    bool claiming;
-    pending *batch; /* completions waiting: 'n_batch' of them; the first 'n_sending' are out */
-    size_t n_batch, cap_batch, n_sending;
+    size_t rounds_out, claims_out; /* rounds sent and not answered, and the claims they ask */
+    pending *batch;                /* completions waiting to be sent: 'n_batch' of them */
+    size_t n_batch, cap_batch;
     uv_timer_t heartbeat, retry;
     uv_idle_t turn_end; /* sends the next round once the loop has nothing else to do this turn */
-    bool waiting;       /* for a submission to wake it (rt_queue_wait_for_work) */
+    bool starved;       /* a claim found nothing: no claims until a submission wakes it */
+    bool waiting;       /* for that wake-up (rt_queue_wait_for_work) */
     bool recovering;    /* Redis was down: results go out before new claims, so that other
                            workers do not reclaim what is finished here */
     wk_child_signals signals;
@@ -115,12 +117,18 @@ struct child {
 
 static void round_soon(child *c);
 
+/* Room in the batch for 'n' more. */
+static void batch_reserve(child *c, size_t n) {
+    if (c->n_batch + n <= c->cap_batch)
+        return;
+    while (c->n_batch + n > c->cap_batch)
+        c->cap_batch = c->cap_batch ? c->cap_batch * 2 : 64;
+    c->batch = rt_xrealloc(c->batch, c->cap_batch * sizeof *c->batch);
+}
+
 /* Queues the result of analysis 'id' for the next round. */
 static void add_completion(child *c, const char *id, json_t *result) {
-    if (c->n_batch == c->cap_batch) {
-        c->cap_batch = c->cap_batch ? c->cap_batch * 2 : 64;
-        c->batch = rt_xrealloc(c->batch, c->cap_batch * sizeof *c->batch);
-    }
+    batch_reserve(c, 1);
     pending *p = &c->batch[c->n_batch++];
     snprintf(p->id, sizeof p->id, "%s", id);
     const char *status = json_string_value(json_object_get(result, "status"));
@@ -132,17 +140,48 @@ static void add_completion(child *c, const char *id, json_t *result) {
     round_soon(c);
 }
 
-/* The queue took the round's results (each accepted, or refused because another result won). */
-static void drop_sent(child *c, const rt_queue_verdict *verdicts, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        if (verdicts[i] != RT_COMPLETE_ACCEPTED)
-            ig_log("info", "completion refused: another result won",
-                   json_pack("{s:s, s:i}", "id", c->batch[i].id, "verdict", (int)verdicts[i]));
-        free(c->batch[i].text);
-    }
+/* A round out: the results it carries (owned) and the requests it claims. */
+typedef struct queue_round {
+    child *c;
+    pending *results;
+    size_t n, claims;
+} queue_round;
+
+/* Moves up to 'n' results from the front of the batch into round 'r'. */
+static void take_results(child *c, queue_round *r, size_t n) {
+    r->results = rt_xmalloc((n ? n : 1) * sizeof *r->results);
+    r->n = n;
+    memcpy(r->results, c->batch, n * sizeof *c->batch);
     memmove(c->batch, c->batch + n, (c->n_batch - n) * sizeof *c->batch);
     c->n_batch -= n;
-    c->recovering = c->recovering && c->n_batch > 0;
+}
+
+/* A failed round's results go back to the front of the batch, to be sent first. */
+static void give_back(child *c, queue_round *r) {
+    batch_reserve(c, r->n);
+    memmove(c->batch + r->n, c->batch, c->n_batch * sizeof *c->batch);
+    memcpy(c->batch, r->results, r->n * sizeof *c->batch);
+    c->n_batch += r->n;
+    r->n = 0;
+}
+
+/* The queue took the round's results (each accepted, or refused because another result won). */
+static void drop_sent(queue_round *r, const rt_queue_verdict *verdicts) {
+    for (size_t i = 0; i < r->n; i++) {
+        if (verdicts[i] != RT_COMPLETE_ACCEPTED)
+            ig_log("info", "completion refused: another result won",
+                   json_pack("{s:s, s:i}", "id", r->results[i].id, "verdict", (int)verdicts[i]));
+        free(r->results[i].text);
+    }
+    r->n = 0;
+}
+
+/* Frees 'r' and the results it still holds. */
+static void round_free(queue_round *r) {
+    for (size_t i = 0; i < r->n; i++)
+        free(r->results[i].text);
+    free(r->results);
+    free(r);
 }
 
 /* ---- jobs -------------------------------------------------------------------------------- */
@@ -292,7 +331,7 @@ static void retry_round(uv_timer_t *timer) {
 
 static void woken(void *ud) {
     child *c = ud;
-    c->waiting = false;
+    c->starved = c->waiting = false;
     next_round(c);
 }
 
@@ -302,68 +341,89 @@ static double idle_wait(const child *c) {
     return fmin(IDLE_WAIT_MAX, c->o->config->queue.lease / 2);
 }
 
-/* Requests the next round may claim: the free slots, at most MAX_CLAIM; none while the child
- * waits for a wake-up, drains, or still has results from before an outage to send. */
+/* Requests the next round may claim: the free slots not claimed by rounds out, at most
+ * MAX_CLAIM; none while the child waits for a wake-up, drains, or still has results from before
+ * an outage to send. */
 static size_t claim_room(const child *c) {
-    size_t slots = (size_t)c->o->concurrency;
-    if (c->waiting || c->signals.draining || (c->recovering && c->n_batch) ||
-        !rt_queue_is_up(c->queue) || c->n_running >= slots)
+    size_t slots = (size_t)c->o->concurrency, taken = c->n_running + c->claims_out;
+    if (c->starved || c->signals.draining || (c->recovering && c->n_batch) ||
+        !rt_queue_is_up(c->queue) || taken >= slots)
         return 0;
-    return slots - c->n_running < MAX_CLAIM ? slots - c->n_running : MAX_CLAIM;
+    return slots - taken < MAX_CLAIM ? slots - taken : MAX_CLAIM;
+}
+
+/* Once no round is out, a starved child waits for a submission (or idle_wait) to claim again;
+ * when it cannot wait, it claims again after a pause. */
+static void wait_for_work(child *c) {
+    if (c->waiting)
+        return;
+    if (rt_queue_wait_for_work(c->queue, idle_wait(c), woken, c) == RT_OK) {
+        c->waiting = true;
+        return;
+    }
+    c->starved = false;
+    uv_timer_start(&c->retry, retry_round, RETRY_MS, 0);
 }
 
 static void round_done(int rc, const char *msg, const rt_queue_verdict *verdicts, size_t n_verdicts,
                        const rt_queue_claimed *items, size_t n, void *ud) {
-    child *c = ud;
-    if (rc == RT_ECANCELED)
+    queue_round *r = ud;
+    child *c = r->c;
+    (void)n_verdicts;         /* one per result sent, in order */
+    if (rc == RT_ECANCELED) { /* the child closes: its leases expire and others take over */
+        round_free(r);
         return;
-    bool claimed = c->claiming;
-    c->in_round = c->claiming = false;
+    }
+    c->rounds_out--;
+    c->claims_out -= r->claims;
     if (rc != RT_OK) {
         ig_log("warn", "round failed; retrying",
-               json_pack("{s:s, s:i}", "reason", msg, "results", (int)c->n_sending));
-        c->n_sending = 0;
+               json_pack("{s:s, s:i}", "reason", msg, "results", (int)r->n));
+        give_back(c, r);
         uv_timer_start(&c->retry, retry_round, RETRY_MS, 0);
-        return;
+    } else {
+        drop_sent(r, verdicts);
+        c->recovering = c->recovering && c->n_batch > 0;
+        c->claimed_at = rt_monotonic();
+        for (size_t i = 0; i < n; i++)
+            start_job(c, &items[i]);
+        c->starved = c->starved || (r->claims && n == 0);
+        if (c->starved && !c->rounds_out)
+            wait_for_work(c);
+        round_soon(c);
     }
-    drop_sent(c, verdicts, n_verdicts);
-    c->n_sending = 0;
-    c->claimed_at = rt_monotonic();
-    for (size_t i = 0; i < n; i++)
-        start_job(c, &items[i]);
-    if (claimed && n == 0 && !c->n_batch) {
-        if (rt_queue_wait_for_work(c->queue, idle_wait(c), woken, c) == RT_OK)
-            c->waiting = true;
-        else
-            uv_timer_start(&c->retry, retry_round, RETRY_MS, 0);
-    }
-    round_soon(c);
+    round_free(r);
     maybe_stop(c);
 }
 
-/* Sends the results waiting and claims for the free slots, in one call, unless a round is out
+/* Sends the results waiting and claims for the free slots, in one call, unless MAX_ROUNDS are out
  * or the child pauses after a failure. */
 static void next_round(child *c) {
     char why[256] = "";
-    if (c->in_round || c->closing || uv_is_active((uv_handle_t *)&c->retry))
+    if (c->rounds_out >= MAX_ROUNDS || c->closing || uv_is_active((uv_handle_t *)&c->retry))
         return;
     size_t n = c->n_batch < COMPLETE_BATCH ? c->n_batch : COMPLETE_BATCH, want = claim_room(c);
     if (!n && !want)
         return;
+    queue_round *r = rt_xcalloc(1, sizeof *r);
+    r->c = c;
+    r->claims = want;
+    take_results(c, r, n);
     rt_queue_completion *items = rt_xcalloc(n ? n : 1, sizeof *items);
     for (size_t i = 0; i < n; i++)
-        items[i] = (rt_queue_completion){c->batch[i].id, c->batch[i].status, c->batch[i].text,
-                                         c->batch[i].len};
-    c->in_round = true;
-    c->claiming = want > 0;
-    c->n_sending = n;
-    if (rt_queue_claim(c->queue, c->consumer, items, n, want, c->o->config->queue.lease, round_done,
-                       c, why) != RT_OK) {
-        c->in_round = c->claiming = false;
-        c->n_sending = 0;
-        uv_timer_start(&c->retry, retry_round, RETRY_MS, 0);
-    }
+        items[i] = (rt_queue_completion){r->results[i].id, r->results[i].status, r->results[i].text,
+                                         r->results[i].len};
+    int rc = rt_queue_claim(c->queue, c->consumer, items, n, want, c->o->config->queue.lease,
+                            round_done, r, why);
     free(items);
+    if (rc != RT_OK) {
+        give_back(c, r);
+        round_free(r);
+        uv_timer_start(&c->retry, retry_round, RETRY_MS, 0);
+        return;
+    }
+    c->rounds_out++;
+    c->claims_out += want;
 }
 
 /* ---- leases ------------------------------------------------------------------------------ */
@@ -458,7 +518,7 @@ static void close_child(child *c) {
 
 /* Once draining and nothing is left to run or send, the child ends. */
 static void maybe_stop(child *c) {
-    if (c->signals.draining && !c->closing && !c->n_running && !c->n_batch && !c->in_round)
+    if (c->signals.draining && !c->closing && !c->n_running && !c->n_batch && !c->rounds_out)
         close_child(c);
 }
 
