@@ -151,6 +151,8 @@ typedef struct queue_round {
 static void take_results(child *c, queue_round *r, size_t n) {
     r->results = rt_xmalloc((n ? n : 1) * sizeof *r->results);
     r->n = n;
+    if (n == 0) /* the batch may be NULL: no memcpy or memmove of it, even of 0 bytes */
+        return;
     memcpy(r->results, c->batch, n * sizeof *c->batch);
     memmove(c->batch, c->batch + n, (c->n_batch - n) * sizeof *c->batch);
     c->n_batch -= n;
@@ -158,6 +160,8 @@ static void take_results(child *c, queue_round *r, size_t n) {
 
 /* A failed round's results go back to the front of the batch, to be sent first. */
 static void give_back(child *c, queue_round *r) {
+    if (r->n == 0)
+        return;
     batch_reserve(c, r->n);
     memmove(c->batch + r->n, c->batch, c->n_batch * sizeof *c->batch);
     memcpy(c->batch, r->results, r->n * sizeof *c->batch);
