@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,11 @@ static const char usage[] =
     "  /hang             never replies\n"
     "  /echo             200 {\"method\",\"path\",\"query\",\"headers\",\"body\"}\n"
     "  /count/KEY        200 {\"count\":N}: requests seen for KEY\n"
+    "  /counters         GET: Prometheus text exposition of the growing counters, one\n"
+    "                    \"SERIES VALUE\" line each (untyped), for Prometheus to scrape;\n"
+    "                    POST or PUT {\"SERIES\": PER_SECOND, ...}: from now on each named\n"
+    "                    series grows by that much a second (new ones start at 0; 0 stops\n"
+    "                    one; values never go down); answers {\"SERIES\": VALUE, ...}\n"
     "A request counts for KEY when it is /flaky/KEY/N or has ?key=KEY.\n"
     "With --record, every request is appended to FILE as one JSON line {\"method\", \"path\",\n"
     "\"query\", \"headers\" (names lowercased), \"body\"} as soon as it is complete, before\n"
@@ -68,6 +74,16 @@ typedef struct counter {
     char key[];
 } counter;
 
+/* A counter of /counters that grows at 'rate' a second: its value at uv_hrtime() 'now' is
+ * value + rate * (now - since) / 1e9, so that Prometheus sees a rate that the test sets, at the
+ * current time (alerting rules evaluate now: backfilled data cannot fire them). */
+typedef struct growing {
+    struct growing *next;
+    double value, rate;
+    uint64_t since;
+    char series[]; /* name{labels}, as exposed */
+} growing;
+
 typedef struct conn conn;
 
 typedef struct server {
@@ -77,6 +93,7 @@ typedef struct server {
     route *routes;
     size_t n_routes;
     counter *counters;
+    growing *growing, **growing_tail; /* in the order they were first named */
     conn *conns;
     FILE *record; /* --record: each request as a JSON line */
     bool stopping;
@@ -339,6 +356,102 @@ static void answer_bytes(conn *c, long n, bool chunked) {
     free(body);
 }
 
+/* ---- /counters: growing counters for Prometheus to scrape ----------------------------------- */
+
+#define MAX_GROWING     1000
+#define MAX_SERIES_TEXT 1024
+
+static double growing_value(const growing *g, uint64_t now) {
+    return g->value + g->rate * (double)(now - g->since) / 1e9;
+}
+
+/* True when 's' is a series as the text format writes one: a metric name, then nothing or
+ * {labels} (on one line). The labels are Prometheus' to judge: a scrape with a bad one fails. */
+static bool series_text_ok(const char *s) {
+    size_t n = strlen(s);
+    if (n == 0 || n > MAX_SERIES_TEXT || strpbrk(s, "\r\n") ||
+        !strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_:", s[0]))
+        return false;
+    size_t name = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_:");
+    return s[name] == '\0' || (s[name] == '{' && s[n - 1] == '}');
+}
+
+static growing *find_growing(server *srv, const char *series) {
+    for (growing *g = srv->growing; g; g = g->next)
+        if (strcmp(g->series, series) == 0)
+            return g;
+    return NULL;
+}
+
+static void answer_counters_text(conn *c) {
+    uint64_t now = uv_hrtime();
+    char *text = rt_xstrdup(""), line[MAX_SERIES_TEXT + 64];
+    size_t len = 0;
+    for (const growing *g = c->srv->growing; g; g = g->next) {
+        int n = snprintf(line, sizeof line, "%s %.6f\n", g->series, growing_value(g, now));
+        append(&text, &len, line, (size_t)n, SIZE_MAX);
+    }
+    reply(c, 200, "", "text/plain; version=0.0.4; charset=utf-8", text, len, false, 0);
+    free(text);
+}
+
+/* Sets the rates of the body's {"SERIES": PER_SECOND, ...}: all of them or, when one is bad,
+ * none (400 naming it). */
+static void answer_counters_set(conn *c) {
+    server *srv = c->srv;
+    json_error_t error;
+    json_t *body = c->body ? json_loadb(c->body, c->body_len, 0, &error) : NULL, *v;
+    const char *series;
+    char message[MAX_SERIES_TEXT + 128] = "";
+    size_t fresh = 0, have = 0;
+    for (const growing *g = srv->growing; g; g = g->next)
+        have++;
+    if (!json_is_object(body))
+        snprintf(message, sizeof message, "the body must be a JSON object of series to rates");
+    json_object_foreach(body, series, v) {
+        if (*message)
+            break;
+        if (!series_text_ok(series))
+            snprintf(message, sizeof message, "\"%s\": not a series (name or name{labels})",
+                     series);
+        else if (!json_is_number(v) || !(json_number_value(v) >= 0) || json_number_value(v) > 1e12)
+            snprintf(message, sizeof message, "\"%s\": the rate must be a number from 0 to 1e12",
+                     series);
+        else if (!find_growing(srv, series) && have + ++fresh > MAX_GROWING)
+            snprintf(message, sizeof message, "more than %d series", MAX_GROWING);
+    }
+    if (*message) {
+        json_t *o = json_pack("{s:s}", "error", message);
+        char *text = json_dumps(o, JSON_COMPACT);
+        reply_json(c, 400, "", text, 0);
+        free(text);
+        json_decref(o);
+        json_decref(body);
+        return;
+    }
+    uint64_t now = uv_hrtime();
+    json_t *values = json_object();
+    json_object_foreach(body, series, v) {
+        growing *g = find_growing(srv, series);
+        if (!g) {
+            g = rt_xcalloc(1, sizeof *g + strlen(series) + 1);
+            strcpy(g->series, series);
+            g->since = now;
+            *srv->growing_tail = g;
+            srv->growing_tail = &g->next;
+        }
+        g->value = growing_value(g, now);
+        g->since = now;
+        g->rate = json_number_value(v);
+        json_object_set_new(values, series, json_real(g->value));
+    }
+    char *text = json_dumps(values, JSON_COMPACT);
+    reply_json(c, 200, "", text, 0);
+    free(text);
+    json_decref(values);
+    json_decref(body);
+}
+
 /* The built-in paths; false when 'path' is none of them. */
 static bool answer_builtin(conn *c, const char *method, const char *path, const char *query) {
     char text[256], arg[64], headers[96] = "";
@@ -379,6 +492,11 @@ static bool answer_builtin(conn *c, const char *method, const char *path, const 
         /* stays busy: nothing more is read from this connection */
     } else if (strcmp(path, "/echo") == 0) {
         answer_echo(c, method, path, query);
+    } else if (strcmp(path, "/counters") == 0 && strcmp(method, "GET") == 0) {
+        answer_counters_text(c);
+    } else if (strcmp(path, "/counters") == 0 &&
+               (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0)) {
+        answer_counters_set(c);
     } else {
         return false;
     }
@@ -849,6 +967,7 @@ int main(int argc, char **argv) {
     settings.on_body = on_body;
     settings.on_message_complete = on_message_complete;
     srv.loop = uv_default_loop();
+    srv.growing_tail = &srv.growing;
     if (routes && !load_routes(&srv, routes))
         goto out;
     if ((port = listen_loopback(&srv)) < 0) {
@@ -878,6 +997,11 @@ out:
         counter *next = srv.counters->next;
         free(srv.counters);
         srv.counters = next;
+    }
+    while (srv.growing) {
+        growing *next = srv.growing->next;
+        free(srv.growing);
+        srv.growing = next;
     }
     return rc;
 }
