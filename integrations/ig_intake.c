@@ -27,6 +27,7 @@
 typedef struct source_auth {
     char *expected;     /* owned: the auth header's expected value; NULL: no auth */
     const char *header; /* where it is: Authorization, or the configured header */
+    rt_auth_type type;  /* of the auth: says the challenge of a 401 */
     char *signing;      /* owned: the HMAC secret; NULL: requests are not signed */
     size_t signing_len;
 } source_auth;
@@ -65,13 +66,24 @@ static int read_source(const rt_intake_source *src, const char *name, source_aut
             snprintf(why, 256, "intake.%.64s.auth: %.160s", name, reason);
             return RT_EINPUT;
         }
+        if (len == 0) { /* "" would let anyone in: header auth would expect an empty value */
+            rt_config_secret_free(secret, len);
+            snprintf(why, 256, "intake.%.64s.auth: the secret is empty", name);
+            return RT_EINPUT;
+        }
         a->expected = ig_auth_expected(&src->auth, secret, len);
         a->header = src->auth.type == RT_AUTH_HEADER ? src->auth.header : "Authorization";
+        a->type = src->auth.type;
         rt_config_secret_free(secret, len);
     }
-    if (src->signing.type != RT_AUTH_NONE &&
-        rt_config_secret(&src->signing, &a->signing, &a->signing_len, reason) != RT_OK) {
+    if (src->signing.type == RT_AUTH_NONE)
+        return RT_OK;
+    if (rt_config_secret(&src->signing, &a->signing, &a->signing_len, reason) != RT_OK) {
         snprintf(why, 256, "intake.%.64s.signing_secret: %.160s", name, reason);
+        return RT_EINPUT;
+    }
+    if (a->signing_len == 0) { /* an HMAC under an empty key is one anyone can make */
+        snprintf(why, 256, "intake.%.64s.signing_secret: the secret is empty", name);
         return RT_EINPUT;
     }
     return RT_OK;
@@ -98,10 +110,16 @@ int ig_intake_load(ig_serve *s, const rt_config *config, ig_intake_auth **out, c
         json_array_foreach(problems.items, i, item)
             ig_log("error", "route does not fit its analyzer", json_deep_copy(item));
         json_t *first = json_array_get(problems.items, 0);
-        snprintf(why, 256, "%.60s: %.120s (and %zu more problems)",
-                 json_string_value(json_object_get(first, "field")),
-                 json_string_value(json_object_get(first, "message")),
-                 rt_diag_count(&problems) - 1);
+        const char *field = json_string_value(json_object_get(first, "field"));
+        const char *message = json_string_value(json_object_get(first, "message"));
+        size_t more = rt_diag_count(&problems) - 1;
+        char also[64] = "";
+        if (more)
+            snprintf(also, sizeof also, " (and %zu more problem%s)", more, more == 1 ? "" : "s");
+        field = field ? field : "routes";
+        message = message ? message : "(no message)";
+        snprintf(why, 256, "%.*s: %.*s%s", rt_utf8_fit(field, 60), field, rt_utf8_fit(message, 120),
+                 message, also);
         rc = RT_EINPUT;
     }
     rt_diag_free(&problems);
@@ -145,8 +163,6 @@ static void refuse(ig_serve *s, rt_httpd_req *req, rt_source source, ig_intake_o
     ig_log("warn", "intake request refused",
            json_pack("{s:s, s:i, s:s, s:s, s:s}", "source", rt_source_name(source), "status",
                      status, "code", code, "reason", message, "remote", req->remote));
-    if (status == 401)
-        rt_httpd_set_header(req, "WWW-Authenticate", "Bearer realm=\"inquest-intake\"");
     if (status == 503)
         rt_httpd_set_header(req, "Retry-After", "1");
     rt_httpd_error(req, status, code, "%s", message);
@@ -424,10 +440,20 @@ static bool source_of(ig_serve *s, const char *path, rt_source *source,
     return (*config)->enabled;
 }
 
+/* The challenge of a 401 for a source whose auth is of type 'type': the scheme the sender
+ * must use; NULL for a custom header or a signature, which HTTP has no scheme for. */
+static const char *challenge(rt_auth_type type) {
+    return type == RT_AUTH_BASIC    ? "Basic realm=\"inquest\""
+           : type == RT_AUTH_BEARER ? "Bearer realm=\"inquest\""
+                                    : NULL;
+}
+
 /* True when 'req' carries what 'auth' asks for; else answers 401. */
 static bool sender_allowed(ig_serve *s, rt_httpd_req *req, rt_source source,
                            const source_auth *auth) {
     if (auth->expected && !ig_auth_ok(auth->expected, rt_httpd_header(req, auth->header))) {
+        if (challenge(auth->type))
+            rt_httpd_set_header(req, "WWW-Authenticate", challenge(auth->type));
         refuse(s, req, source, IG_INTAKE_UNAUTHORIZED, 401, "unauthorized",
                rt_httpd_header(req, auth->header) ? "the credential is not valid"
                                                   : "this source needs a credential");

@@ -109,8 +109,9 @@ size_t ig_routes_check(wk_engine *engine, const rt_config *config, rt_diag *diag
  * caller wipes and frees it with rt_config_secret_free(value, strlen(value)). */
 char *ig_auth_expected(const rt_auth *auth, const char *secret, size_t len);
 
-/* True when 'presented' (a header's value, NULL when absent) equals 'expected', compared in
- * constant time for equal lengths. */
+/* True when 'presented' (a header's value, NULL when absent) equals 'expected' (never when
+ * 'expected' is ""). The SHA-256 digests of both are compared in constant time, so the time
+ * tells neither where they differ nor how long the secret is. */
 bool ig_auth_ok(const char *expected, const char *presented);
 
 /* True when 'header' (X-PagerDuty-Signature: "v1=HEX", possibly several, comma-separated, while

@@ -964,26 +964,48 @@ enum {
 };
 #define BIT(i) (1u << (i))
 
+/* Warns when the secret of 'a' is there but empty (a file of one newline is): a process that
+ * reads it refuses to start, as an empty credential is one anyone can present. Its key is
+ * 'key', its value at 'mark'. */
+static void empty_warning(loader *ld, const rt_auth *a, yaml_mark_t mark, const char *path,
+                          const char *key) {
+    char here[PATH_MAX_LEN], why[256], *secret = NULL;
+    size_t len = 0;
+    rt_auth probe = *a;
+    probe.type = RT_AUTH_HEADER; /* any type but none: rt_config_secret reads env or file */
+    if (rt_config_secret(&probe, &secret, &len, why) != RT_OK)
+        return;
+    rt_config_secret_free(secret, len);
+    if (len > 0)
+        return;
+    join_path(here, path, key);
+    if (a->env)
+        warning(ld, mark, here, "environment variable %s is empty", a->env);
+    else
+        warning(ld, mark, here, "secret file %s is empty", a->file);
+}
+
 /* Warns when the secret's variable or file is not there: CI machines have no secrets. */
 static void secret_warnings(loader *ld, const rt_auth *a, const seen_keys *seen, int env_row,
                             int file_row, const char *path) {
     char here[PATH_MAX_LEN];
+    const char *env_key = env_row == A_TOKEN_ENV   ? "token_env"
+                          : env_row == A_VALUE_ENV ? "value_env"
+                                                   : "password_env";
+    const char *file_key = file_row == A_TOKEN_FILE   ? "token_file"
+                           : file_row == A_VALUE_FILE ? "value_file"
+                                                      : "password_file";
     if (a->env && !getenv(a->env)) {
-        join_path(here, path,
-                  env_row == A_TOKEN_ENV   ? "token_env"
-                  : env_row == A_VALUE_ENV ? "value_env"
-                                           : "password_env");
+        join_path(here, path, env_key);
         warning(ld, seen->value[env_row], here, "environment variable %s is not set", a->env);
-    }
-    if (a->file && access(a->file, R_OK) != 0) {
+    } else if (a->file && access(a->file, R_OK) != 0) {
         int err = errno;
-        join_path(here, path,
-                  file_row == A_TOKEN_FILE   ? "token_file"
-                  : file_row == A_VALUE_FILE ? "value_file"
-                                             : "password_file");
+        join_path(here, path, file_key);
         warning(ld, seen->value[file_row], here, "cannot read secret file %s: %s", a->file,
                 strerror(err));
-    }
+    } else if (a->env || a->file)
+        empty_warning(ld, a, seen->value[a->env ? env_row : file_row], path,
+                      a->env ? env_key : file_key);
 }
 
 /* Which keys go with which type, and that the secret comes from exactly one place. */
@@ -1307,6 +1329,11 @@ static void intake_source_check(loader *ld, rt_intake_source *src, const seen_ke
         warning(ld, seen->value[IN_SIGNING_FILE], here, "cannot read secret file %s: %s",
                 src->signing.file, strerror(err));
     }
+    if ((src->signing.env && getenv(src->signing.env)) ||
+        (src->signing.file && access(src->signing.file, R_OK) == 0))
+        empty_warning(ld, &src->signing,
+                      seen->value[src->signing.env ? IN_SIGNING_ENV : IN_SIGNING_FILE], path,
+                      src->signing.env ? "signing_secret_env" : "signing_secret_file");
 }
 
 static void intake_check(loader *ld, void *base, const seen_keys *seen, const char *path,

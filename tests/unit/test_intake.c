@@ -290,6 +290,9 @@ static void test_auth_expected(void **state) {
     v = ig_auth_expected(&header, "k1", 2);
     assert_string_equal(v, "k1");
     free(v);
+    /* An empty expected value lets nobody in, not whoever sends an empty header. */
+    assert_false(ig_auth_ok("", ""));
+    assert_false(ig_auth_ok("", "x"));
 }
 
 /* ---- templates and routes ------------------------------------------------------------------- */
