@@ -479,6 +479,9 @@ static int generic_alert(const rt_intake_generic *g, const json_t *a, const char
     const char *incident = json_string_value(json_object_get(alert, "incident_id"));
     if (!*fp && *incident)
         set_text(alert, "fingerprint", incident);
+    else if (!*fp && json_object_size(json_object_get(alert, "labels")) == 0)
+        /* A hash of no labels is the same for every alert: all would be one analysis. */
+        return refuse(why, *path ? path : "body", "no fingerprint, incident_id or labels");
     else if (!*fp)
         labels_fingerprint(alert);
     if (!*json_string_value(json_object_get(alert, "groupKey")))

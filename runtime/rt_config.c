@@ -1384,6 +1384,11 @@ static void generic_check(loader *ld, void *base, const seen_keys *seen, const c
         join_path(here, path, "resolved_values");
         problem(ld, seen->key[GE_RESOLVED], here, "give at least one value");
     }
+    /* Without any of them every alert would have one identity: one analysis for all. */
+    if (!g->map.fingerprint && !g->map.incident_id && !g->map.labels)
+        problem(ld, where, path,
+                "a generic webhook needs fingerprint, incident_id or labels: what tells one "
+                "alert from another");
 }
 
 #define GE_OFF(m) offsetof(rt_intake_generic, m)

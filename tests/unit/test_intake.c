@@ -59,6 +59,14 @@ static void parse_ok(rt_source source, const rt_intake_generic *g, const char *n
         fail_msg("%s: %s", name, why);
 }
 
+/* Parses 'body' from 'source'; asserts it is accepted. */
+static void parse_ok_text(rt_source source, const rt_intake_generic *g, const char *body,
+                          ig_payload *p) {
+    char why[IG_INTAKE_WHY] = "";
+    if (ig_intake_parse(source, g, body, strlen(body), p, why) != RT_OK)
+        fail_msg("%s: %s", body, why);
+}
+
 /* Asserts that 'body' from 'source' is refused with a reason starting with 'want'. */
 static void parse_refused(rt_source source, const rt_intake_generic *g, const char *body,
                           const char *want) {
@@ -130,8 +138,41 @@ static void test_fingerprint_from_labels(void **state) {
     const char *fa = text_of(json_array_get(pa.alerts, 0), "fingerprint");
     assert_int_equal(strlen(fa), 16);
     assert_string_equal(fa, text_of(json_array_get(pb.alerts, 0), "fingerprint"));
+    ig_payload_free(&pb);
+    /* Other labels, or another value of one, are another alert. */
+    const char *c = "{\"alerts\":[{\"status\":\"firing\",\"labels\":{\"x\":\"1\",\"y\":\"3\"}},"
+                    "{\"status\":\"firing\",\"labels\":{\"x\":\"1\"}}]}";
+    assert_int_equal(ig_intake_parse(RT_SOURCE_ALERTMANAGER, NULL, c, strlen(c), &pb, why), RT_OK);
+    const char *fc = text_of(json_array_get(pb.alerts, 0), "fingerprint");
+    const char *fd = text_of(json_array_get(pb.alerts, 1), "fingerprint");
+    assert_string_not_equal(fa, fc);
+    assert_string_not_equal(fa, fd);
+    assert_string_not_equal(fc, fd);
     ig_payload_free(&pa);
     ig_payload_free(&pb);
+}
+
+/* A generic alert with no fingerprint, no incident id and no labels has no identity: refused,
+ * rather than made one analysis with every other such alert. */
+static void test_generic_without_identity(void **state) {
+    (void)state;
+    rt_config *c = config();
+    rt_intake_generic *g = &c->intake.generic[0];
+    free(g->map.fingerprint);
+    g->map.fingerprint = NULL; /* labels: tags is left */
+    parse_refused(RT_SOURCE_GENERIC, g,
+                  "{\"events\":[{\"tags\":{\"a\":\"1\"}},{\"tags\":{\"a\":\"2\"}},{\"tags\":{}},"
+                  "{\"tags\":{\"a\":\"3\"}}]}",
+                  "events[2]: no fingerprint, incident_id or labels");
+    free(g->map.alerts);
+    g->map.alerts = NULL; /* the body is the alert */
+    parse_refused(RT_SOURCE_GENERIC, g, "{\"state\":\"open\"}",
+                  "body: no fingerprint, incident_id or labels");
+    ig_payload p;
+    parse_ok_text(RT_SOURCE_GENERIC, g, "{\"tags\":{\"a\":\"1\"}}", &p);
+    assert_int_equal(strlen(text_of(json_array_get(p.alerts, 0), "fingerprint")), 16);
+    ig_payload_free(&p);
+    rt_config_free(c);
 }
 
 static void test_grafana(void **state) {
@@ -461,6 +502,7 @@ int main(void) {
         cmocka_unit_test(test_pagerduty),
         cmocka_unit_test(test_opsgenie),
         cmocka_unit_test(test_generic),
+        cmocka_unit_test(test_generic_without_identity),
         cmocka_unit_test(test_signature),
         cmocka_unit_test(test_auth_expected),
         cmocka_unit_test(test_templates),
