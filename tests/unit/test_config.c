@@ -363,11 +363,13 @@ static void test_intake(void **state) {
     assert_one_error("intake: { opsgenie: { allow_unauthenticated: true, auth: { type: bearer, "
                      "token_env: T } } }\n",
                      1, 23, "intake.opsgenie.allow_unauthenticated", "does not go with auth");
-    assert_one_error("intake: { generic: { Bad: { allow_unauthenticated: true } } }\n", 1, 22,
-                     "intake.generic.Bad", "must match ^[a-z][a-z0-9_]*$");
-    assert_one_error("intake: { generic: { g: { allow_unauthenticated: true, resolved_values: [] } "
-                     "} }\n",
+    assert_one_error("intake: { generic: { Bad: { allow_unauthenticated: true, labels: l } } }\n",
+                     1, 22, "intake.generic.Bad", "must match ^[a-z][a-z0-9_]*$");
+    assert_one_error("intake: { generic: { g: { allow_unauthenticated: true, resolved_values: [], "
+                     "fingerprint: id } } }\n",
                      1, 56, "intake.generic.g.resolved_values", "give at least one value");
+    assert_one_error("intake: { generic: { g: { allow_unauthenticated: true, status: s } } }\n", 1,
+                     22, "intake.generic.g", "needs fingerprint, incident_id or labels");
     assert_one_error("routes: [{ name: m, analyzer: a, match: [a=b], per: incident }]\n", 1, 53,
                      "routes.0.per", "unknown per 'incident'");
 }
