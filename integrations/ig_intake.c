@@ -139,9 +139,10 @@ typedef struct intake_call {
     rt_source source;
     ig_payload payload;
     ig_plan plan;
-    json_t *analyses, *resolved, *errors; /* the answer's lists */
-    size_t pending;                       /* queue calls in flight */
-    int failed;                           /* the first failure of a queue call, or RT_OK */
+    json_t *analyses, *resolved, *errors;        /* the answer's lists */
+    size_t started, deduplicated, late, stamped; /* counted in /metrics once the answer is 200 */
+    size_t pending;                              /* queue calls in flight */
+    int failed;                                  /* the first failure of a queue call, or RT_OK */
     char failed_msg[256];
 } intake_call;
 
@@ -189,6 +190,23 @@ static const char *alert_text(const json_t *alert, const char *key) {
     return v ? v : "";
 }
 
+/* Adds what an accepted request did to the counters of /metrics. Only then: a request refused
+ * with 503 is retried by its sender, and would be counted twice. */
+static void counts_add(const intake_call *c) {
+    ig_intake_counts *n = &c->s->intake;
+    size_t k;
+    json_t *alert;
+    count(c->s, c->source, IG_INTAKE_ACCEPTED);
+    json_array_foreach(c->payload.alerts, k, alert)
+        n->alerts[c->source][strcmp(alert_text(alert, "status"), "resolved") == 0]++;
+    n->unrouted += c->plan.unrouted;
+    n->started += c->started;
+    n->deduplicated += c->deduplicated;
+    n->late += c->late;
+    n->resolved += c->stamped;
+    n->input_errors += json_array_size(c->errors);
+}
+
 /* Answers once every queue call has: 200 with what was done, or 503 when one failed. */
 static void finish_if_done(intake_call *c) {
     if (c->pending > 0)
@@ -197,7 +215,7 @@ static void finish_if_done(intake_call *c) {
         refuse(c->s, c->req, c->source, IG_INTAKE_UNAVAILABLE, 503, "unavailable",
                *c->failed_msg ? c->failed_msg : "the queue is unavailable");
     else {
-        count(c->s, c->source, IG_INTAKE_ACCEPTED);
+        counts_add(c);
         json_t *body = json_pack(
             "{s:i, s:i, s:i, s:O, s:O, s:O}", "alerts", (int)json_array_size(c->payload.alerts),
             "ignored", (int)c->payload.ignored, "unrouted", (int)c->plan.unrouted, "analyses",
@@ -230,34 +248,44 @@ static void submitted(int rc, const char *msg, const rt_queue_submitted *out, si
         part_failed(p, rc, msg);
     for (size_t i = 0; rc == RT_OK && i < n && i < p->n; i++) {
         const ig_step *st = &c->plan.steps[p->steps[i]];
-        char *url = analysis_url(c->s, out[i].id);
-        json_array_append_new(c->analyses,
-                              json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:i}", "route",
-                                        st->route->name, "analyzer", st->route->analyzer, "id",
-                                        out[i].id, "url", url, "deduplicated", out[i].deduplicated,
-                                        "fingerprint", alert_text(st->alert, "fingerprint"),
-                                        "alerts", (int)st->alerts));
-        free(url);
-        if (out[i].deduplicated)
-            c->s->intake.deduplicated++;
-        else
-            c->s->intake.started++;
+        json_t *o =
+            json_pack("{s:s, s:s, s:b, s:s, s:i}", "route", st->route->name, "analyzer",
+                      st->route->analyzer, "deduplicated", out[i].deduplicated, "fingerprint",
+                      alert_text(st->alert, "fingerprint"), "alerts", (int)st->alerts);
+        if (out[i].late) {
+            /* A retry of a firing that ended: the alert resolved after this start. */
+            json_object_set_new(o, "id", json_null());
+            json_object_set_new(o, "late", json_true());
+            c->late++;
+        } else {
+            char *url = analysis_url(c->s, out[i].id);
+            json_object_set_new(o, "id", json_string(out[i].id));
+            json_object_set_new(o, "url", json_string(url));
+            free(url);
+            *(out[i].deduplicated ? &c->deduplicated : &c->started) += 1;
+        }
+        json_array_append_new(c->analyses, o);
     }
     part_done(p);
 }
 
-static void resolved(int rc, const char *msg, const char *const *ids, size_t n, void *ud) {
+static void resolved(int rc, const char *msg, const rt_queue_resolved *out, size_t n, void *ud) {
     part *p = ud;
     intake_call *c = p->c;
     if (rc != RT_OK)
         part_failed(p, rc, msg);
     for (size_t i = 0; rc == RT_OK && i < n && i < p->n; i++) {
         const ig_step *st = &c->plan.steps[p->steps[i]];
-        json_t *o = json_pack("{s:s, s:s}", "route", st->route->name, "fingerprint",
-                              alert_text(st->alert, "fingerprint"));
-        json_object_set_new(o, "id", *ids[i] ? json_string(ids[i]) : json_null());
+        json_t *ids = json_array();
+        for (size_t k = 0; k < out[i].n_ids; k++)
+            json_array_append_new(ids, json_string(out[i].ids[k]));
+        /* "id": the newest (ids are sorted, and grow): the one a client most likely knows. */
+        json_t *o = json_pack("{s:s, s:s, s:o}", "route", st->route->name, "fingerprint",
+                              alert_text(st->alert, "fingerprint"), "ids", ids);
+        json_object_set_new(o, "id",
+                            out[i].n_ids ? json_string(out[i].ids[out[i].n_ids - 1]) : json_null());
         json_array_append_new(c->resolved, o);
-        c->s->intake.resolved += *ids[i] != '\0';
+        c->stamped += out[i].n_ids;
     }
     part_done(p);
 }
@@ -292,6 +320,13 @@ static char *analysis_labels(const ig_step *st) {
     return text;
 }
 
+/* The dedup window of step 'st': its route's, capped as the queue keeps a key at most as long as
+ * it keeps analyses. */
+static double window_of(const intake_call *c, const ig_step *st) {
+    double ttl = c->s->config->queue.result_ttl;
+    return st->route->dedup_window < ttl ? st->route->dedup_window : ttl;
+}
+
 /* Checks the inputs of start step 'i' against its analyzer; on success fills 'r' (its strings
  * owned by the caller: inputs and labels, freed after the submit call). On failure records the
  * problems in the answer's "errors". */
@@ -315,11 +350,9 @@ static bool prepare_start(intake_call *c, size_t i, rt_queue_request *r) {
                               alert_text(st->alert, "fingerprint"), "fields", fields);
         ig_log("warn", "a route's inputs do not fit its analyzer; not started", json_deep_copy(e));
         json_array_append_new(c->errors, e);
-        c->s->intake.input_errors++;
         rt_diag_free(&problems);
         return false;
     }
-    double ttl = c->s->config->queue.result_ttl;
     memset(r, 0, sizeof *r);
     r->analyzer = info->name;
     r->team = info->owner;
@@ -327,8 +360,8 @@ static bool prepare_start(intake_call *c, size_t i, rt_queue_request *r) {
     r->labels = analysis_labels(st);
     r->priority = st->route->priority;
     r->dedup_key = st->dedup_key;
-    /* The queue keeps a key at most as long as it keeps analyses. */
-    r->dedup_window = st->route->dedup_window < ttl ? st->route->dedup_window : ttl;
+    r->dedup_window = window_of(c, st);
+    r->alert_started = st->started;
     rt_diag_free(&problems);
     return true;
 }
@@ -346,7 +379,7 @@ static void send_starts(intake_call *c, size_t *steps, size_t n, rt_queue_reques
     part *p = rt_xcalloc(1, sizeof *p);
     *p = (part){c, steps, n};
     c->pending++;
-    if (rt_queue_submit(c->s->queue, reqs, n, submitted, p, why) != RT_OK) {
+    if (rt_queue_submit_alerts(c->s->queue, reqs, n, submitted, p, why) != RT_OK) {
         part_failed(p, RT_EBACKEND, why);
         free(p->steps);
         free(p);
@@ -356,9 +389,11 @@ static void send_starts(intake_call *c, size_t *steps, size_t n, rt_queue_reques
 
 static void send_resolves(intake_call *c, size_t *steps, size_t n) {
     char why[256] = "";
-    const char **keys = rt_xcalloc(n, sizeof *keys);
-    for (size_t i = 0; i < n; i++)
-        keys[i] = c->plan.steps[steps[i]].dedup_key;
+    rt_queue_resolution *keys = rt_xcalloc(n, sizeof *keys);
+    for (size_t i = 0; i < n; i++) {
+        const ig_step *st = &c->plan.steps[steps[i]];
+        keys[i] = (rt_queue_resolution){st->dedup_key, st->started, window_of(c, st)};
+    }
     part *p = rt_xcalloc(1, sizeof *p);
     *p = (part){c, steps, n};
     c->pending++;
@@ -506,12 +541,7 @@ bool ig_intake_handle(ig_serve *s, rt_httpd_req *req) {
         call_free(c);
         return true;
     }
-    size_t k;
-    json_t *alert;
-    json_array_foreach(c->payload.alerts, k, alert)
-        s->intake.alerts[source][strcmp(alert_text(alert, "status"), "resolved") == 0]++;
     ig_plan_make(s->config, &c->payload, false, &c->plan);
-    s->intake.unrouted += c->plan.unrouted;
     c->analyses = json_array();
     c->resolved = json_array();
     c->errors = json_array();

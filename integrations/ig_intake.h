@@ -2,7 +2,7 @@
  * and generic JSON senders become alerts of one shape (ig_alert.c), which the config's routes turn
  * into analyses to start and alerts to mark resolved (ig_route.c). Both are pure: no server, no
  * Redis, so `inquest route test` and the unit tests use them as the server does. The HTTP side
- * (auth, signatures, the queue, counters) is ig_intake_http.c; docs/api.md "Intake".
+ * (auth, signatures, the queue, counters) is ig_intake.c; docs/api.md "Intake".
  *
  * The alert shape. Every alert is a JSON object with exactly these members, named as templates
  * name them (docs/config.md, routes):
@@ -72,6 +72,9 @@ typedef struct ig_step {
     char *dedup_key; /* owned: "intake", the route, the source and the fingerprint (or the
                         group key), separated by newlines: the key that collapses repeats */
     size_t alerts;   /* alerts of the payload this step stands for */
+    double started;  /* when the alert's episode started (Unix seconds; 0: not known): its
+                        startsAt; for a group, the latest startsAt of its firing alerts (of
+                        all, for a resolve). A firing no later than a resolved one is late. */
 } ig_step;
 
 /* A route that did not take an alert, and why (for `inquest route test`). */

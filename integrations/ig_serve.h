@@ -38,7 +38,8 @@ typedef struct ig_intake_counts {
     uint64_t alerts[IG_INTAKE_SOURCE_SLOTS][2]; /* [firing, resolved] */
     uint64_t started;                           /* analyses a route started */
     uint64_t deduplicated; /* repeats answered with a running analysis of the same alert */
-    uint64_t resolved;     /* resolved alerts that found their analysis */
+    uint64_t late;         /* firings of an alert that resolved since: nothing started */
+    uint64_t resolved;     /* analyses stamped resolved by their alert */
     uint64_t input_errors; /* starts refused: the inputs a route built did not fit its analyzer */
     uint64_t unrouted;     /* alerts no route took */
 } ig_intake_counts;
