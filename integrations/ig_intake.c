@@ -89,7 +89,7 @@ static int read_source(const rt_intake_source *src, const char *name, source_aut
     return RT_OK;
 }
 
-int ig_intake_load(ig_serve *s, const rt_config *config, ig_intake_auth **out, char *why) {
+int ig_intake_load(wk_engine *engine, const rt_config *config, ig_intake_auth **out, char *why) {
     ig_intake_auth *auth = rt_xcalloc(1, sizeof *auth);
     rt_diag problems = {0};
     int rc = RT_OK;
@@ -104,7 +104,7 @@ int ig_intake_load(ig_serve *s, const rt_config *config, ig_intake_auth **out, c
         snprintf(name, sizeof name, "generic.%.80s", config->intake.generic[i].name);
         rc = read_source(&config->intake.generic[i].source, name, &auth->generic[i], why);
     }
-    if (rc == RT_OK && ig_routes_check(s->engine, config, &problems) > 0) {
+    if (rc == RT_OK && ig_routes_check(engine, config, &problems) > 0) {
         json_t *item;
         size_t i;
         json_array_foreach(problems.items, i, item)

@@ -91,9 +91,9 @@ void ig_api_release_waiters(ig_serve *s);
 void ig_api_load_catalog(ig_serve *s);
 
 /* Reads the intake credentials of 'config' into '*out' and checks its routes against the
- * analyzers of the server's engine. Returns RT_OK, or RT_EINPUT with the first problem in 'why'
- * (256 bytes) after logging every route problem. */
-int ig_intake_load(ig_serve *s, const rt_config *config, ig_intake_auth **out, char *why);
+ * analyzers of 'engine' (on SIGHUP a fresh one, so that a failure changes nothing). Returns RT_OK,
+ * or RT_EINPUT with the first problem in 'why' (256 bytes) after logging every route problem. */
+int ig_intake_load(wk_engine *engine, const rt_config *config, ig_intake_auth **out, char *why);
 /* Wipes and frees what ig_intake_load read; accepts NULL. */
 void ig_intake_auth_free(ig_intake_auth *auth);
 /* Handles 'req' when its path is under /v1/intake/ (docs/api.md, Intake): returns false, doing
