@@ -30,6 +30,9 @@ typedef struct source_auth {
     rt_auth_type type;  /* of the auth: says the challenge of a 401 */
     char *signing;      /* owned: the HMAC secret; NULL: requests are not signed */
     size_t signing_len;
+    const char *signature_header; /* the config's: where the signature is */
+    rt_signature_format signature_format;
+    const char *timestamp_header; /* the config's: a signed timestamp; NULL: none */
 } source_auth;
 
 struct ig_intake_auth {
@@ -86,6 +89,9 @@ static int read_source(const rt_intake_source *src, const char *name, source_aut
         snprintf(why, 256, "intake.%.64s.signing_secret: the secret is empty", name);
         return RT_EINPUT;
     }
+    a->signature_header = src->signature_header;
+    a->signature_format = src->signature_format;
+    a->timestamp_header = src->timestamp_header;
     return RT_OK;
 }
 
@@ -496,14 +502,27 @@ static bool sender_allowed(ig_serve *s, rt_httpd_req *req, rt_source source,
     }
     if (!auth->signing)
         return true;
-    const char *signature = rt_httpd_header(req, "X-PagerDuty-Signature");
-    if (!ig_signature_ok(auth->signing, auth->signing_len, req->body, req->body_len, signature)) {
-        refuse(s, req, source, IG_INTAKE_UNAUTHORIZED, 401, "bad_signature",
-               signature ? "X-PagerDuty-Signature does not match the body"
-                         : "the request is not signed (X-PagerDuty-Signature)");
-        return false;
-    }
-    return true;
+    char why[256];
+    const char *header = auth->signature_header;
+    const char *signature = rt_httpd_header(req, header);
+    const char *timestamp =
+        auth->timestamp_header ? rt_httpd_header(req, auth->timestamp_header) : NULL;
+    if (!signature)
+        snprintf(why, sizeof why, "the request is not signed (%.64s)", header);
+    else if (auth->timestamp_header && !ig_timestamp_fresh(timestamp, rt_wallclock()))
+        snprintf(why, sizeof why,
+                 "%.64s is %s: a signed request must carry Unix seconds within %d s of now",
+                 auth->timestamp_header, timestamp ? "stale or not a time" : "missing",
+                 IG_TIMESTAMP_SKEW);
+    else if (!ig_signature_ok(auth->signing, auth->signing_len, auth->signature_format,
+                              auth->timestamp_header ? timestamp : NULL, req->body, req->body_len,
+                              signature))
+        snprintf(why, sizeof why, "%.64s does not match the %s", header,
+                 auth->timestamp_header ? "timestamp and body" : "body");
+    else
+        return true;
+    refuse(s, req, source, IG_INTAKE_UNAUTHORIZED, 401, "bad_signature", why);
+    return false;
 }
 
 bool ig_intake_handle(ig_serve *s, rt_httpd_req *req) {

@@ -117,10 +117,18 @@ char *ig_auth_expected(const rt_auth *auth, const char *secret, size_t len);
  * tells neither where they differ nor how long the secret is. */
 bool ig_auth_ok(const char *expected, const char *presented);
 
-/* True when 'header' (X-PagerDuty-Signature: "v1=HEX", possibly several, comma-separated, while
- * a secret is rotated) holds the hex HMAC-SHA256 of the 'n' bytes at 'body' under 'secret' ('len'
- * bytes). Compared in constant time; NULL or a malformed header is false. */
-bool ig_signature_ok(const char *secret, size_t len, const void *body, size_t n,
-                     const char *header);
+/* True when 'header', a signature header's value written as 'format' ("v1=HEX" as PagerDuty
+ * writes it, or the hex alone as Grafana does; several, comma-separated, while a secret is
+ * rotated), holds the hex HMAC-SHA256 under 'secret' ('len' bytes) of the 'n' bytes at 'body',
+ * or with 'timestamp' (not NULL) of "TIMESTAMP:BODY". Compared in constant time; NULL or a
+ * malformed header is false. */
+bool ig_signature_ok(const char *secret, size_t len, rt_signature_format format,
+                     const char *timestamp, const void *body, size_t n, const char *header);
+
+#define IG_TIMESTAMP_SKEW 300 /* seconds a signed timestamp may be from the clock */
+
+/* True when 'value' (a timestamp header's, NULL when absent) is Unix seconds within
+ * IG_TIMESTAMP_SKEW of 'now': an older signed request is a replay. */
+bool ig_timestamp_fresh(const char *value, double now);
 
 #endif

@@ -1290,7 +1290,16 @@ static const field route_fields[] = {
  */
 
 /* The rows of the sources' tables, in order: their bits in seen_keys. */
-enum { IN_AUTH, IN_ALLOW, IN_SIGNING_ENV, IN_SIGNING_FILE, IN_SIGNING };
+enum {
+    IN_AUTH,
+    IN_ALLOW,
+    IN_SIGNING_ENV,
+    IN_SIGNING_FILE,
+    IN_SIGNING,
+    IN_SIG_HEADER,
+    IN_SIG_FORMAT,
+    IN_TIMESTAMP_HEADER
+};
 
 /* Who may send: auth, a signature, or nobody in particular when the config says so. */
 static void intake_source_check(loader *ld, rt_intake_source *src, const seen_keys *seen,
@@ -1341,20 +1350,57 @@ static void intake_check(loader *ld, void *base, const seen_keys *seen, const ch
     intake_source_check(ld, base, seen, path, where, false);
 }
 
-static void intake_signed_check(loader *ld, void *base, const seen_keys *seen, const char *path,
-                                yaml_mark_t where) {
-    intake_source_check(ld, base, seen, path, where, true);
+/* A signing source: its own signature header and format unless the config says otherwise. */
+static void signed_check(loader *ld, rt_intake_source *src, const seen_keys *seen, const char *path,
+                         yaml_mark_t where, const char *header, rt_signature_format format) {
+    char here[PATH_MAX_LEN];
+    intake_source_check(ld, src, seen, path, where, true);
+    if (!src->signature_header)
+        src->signature_header = rt_xstrdup(header);
+    if (!(seen->bits & BIT(IN_SIG_FORMAT)))
+        src->signature_format = format;
+    static const int rows[] = {IN_SIG_HEADER, IN_TIMESTAMP_HEADER};
+    const char *names[] = {src->signature_header, src->timestamp_header};
+    for (int i = 0; i < 2; i++)
+        if (names[i] && !is_header_name(names[i])) {
+            join_path(here, path, i ? "timestamp_header" : "signature_header");
+            problem(ld, seen->value[rows[i]], here, "'%s' is not an HTTP header name", names[i]);
+        }
+    if (src->signing.type == RT_AUTH_NONE) {
+        static const int extra[] = {IN_SIG_HEADER, IN_SIG_FORMAT, IN_TIMESTAMP_HEADER};
+        static const char *const keys[] = {"signature_header", "signature_format",
+                                           "timestamp_header"};
+        for (int i = 0; i < 3; i++)
+            if (seen->bits & BIT(extra[i])) {
+                join_path(here, path, keys[i]);
+                problem(ld, seen->key[extra[i]], here,
+                        "'%s' needs signing_secret_env or signing_secret_file", keys[i]);
+            }
+    }
 }
 
+static void pagerduty_check(loader *ld, void *base, const seen_keys *seen, const char *path,
+                            yaml_mark_t where) {
+    signed_check(ld, base, seen, path, where, "X-PagerDuty-Signature", RT_SIGNATURE_V1);
+}
+
+static void grafana_check(loader *ld, void *base, const seen_keys *seen, const char *path,
+                          yaml_mark_t where) {
+    signed_check(ld, base, seen, path, where, "X-Grafana-Alerting-Signature", RT_SIGNATURE_HEX);
+}
+
+static const char *const signature_formats[] = {"v1", "hex", NULL};
+
 #define IS_OFF(m) offsetof(rt_intake_source, m)
-/* Alertmanager, Grafana and Opsgenie do not sign their requests: auth only. */
+/* Alertmanager and Opsgenie do not sign their requests: auth only. */
 static const field intake_source_fields[] = {
     [IN_AUTH] = {"auth", F_TABLE, 0, IS_OFF(auth), 0, 0, NULL, auth_fields, auth_check, 0, NULL},
     [IN_ALLOW] = {"allow_unauthenticated", F_BOOL, 0, IS_OFF(allow_unauthenticated), 0, 0, NULL,
                   NULL, NULL, 0, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
 };
-/* PagerDuty signs each request with the subscription's secret (X-PagerDuty-Signature). */
+/* PagerDuty signs each request with the subscription's secret (X-PagerDuty-Signature), and
+ * Grafana can (X-Grafana-Alerting-Signature, with a timestamp header or not). */
 static const field intake_signed_fields[] = {
     [IN_AUTH] = {"auth", F_TABLE, 0, IS_OFF(auth), 0, 0, NULL, auth_fields, auth_check, 0, NULL},
     [IN_ALLOW] = {"allow_unauthenticated", F_BOOL, 0, IS_OFF(allow_unauthenticated), 0, 0, NULL,
@@ -1364,6 +1410,12 @@ static const field intake_signed_fields[] = {
     [IN_SIGNING_FILE] = {"signing_secret_file", F_FILE, 0, IS_OFF(signing.file), 0, 0, NULL, NULL,
                          NULL, 0, NULL},
     [IN_SIGNING] = {"signing_secret", F_SECRET, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
+    [IN_SIG_HEADER] = {"signature_header", F_STRING, 0, IS_OFF(signature_header), 0, 0, NULL, NULL,
+                       NULL, 0, NULL},
+    [IN_SIG_FORMAT] = {"signature_format", F_ENUM, 0, IS_OFF(signature_format), 0, 0,
+                       signature_formats, NULL, NULL, 0, NULL},
+    [IN_TIMESTAMP_HEADER] = {"timestamp_header", F_STRING, 0, IS_OFF(timestamp_header), 0, 0, NULL,
+                             NULL, NULL, 0, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
 };
 
@@ -1416,10 +1468,10 @@ static const field generic_fields[] = {
 static const field intake_fields[] = {
     {"alertmanager", F_TABLE, 0, IT_OFF(sources[RT_SOURCE_ALERTMANAGER]), 0, 0, NULL,
      intake_source_fields, intake_check, 0, NULL},
-    {"grafana", F_TABLE, 0, IT_OFF(sources[RT_SOURCE_GRAFANA]), 0, 0, NULL, intake_source_fields,
-     intake_check, 0, NULL},
+    {"grafana", F_TABLE, 0, IT_OFF(sources[RT_SOURCE_GRAFANA]), 0, 0, NULL, intake_signed_fields,
+     grafana_check, 0, NULL},
     {"pagerduty", F_TABLE, 0, IT_OFF(sources[RT_SOURCE_PAGERDUTY]), 0, 0, NULL,
-     intake_signed_fields, intake_signed_check, 0, NULL},
+     intake_signed_fields, pagerduty_check, 0, NULL},
     {"opsgenie", F_TABLE, 0, IT_OFF(sources[RT_SOURCE_OPSGENIE]), 0, 0, NULL, intake_source_fields,
      intake_check, 0, NULL},
     {"generic", F_NAMED, 0, IT_OFF(generic), 0, 0, NULL, generic_fields, generic_check,
@@ -1712,6 +1764,8 @@ static void intake_free(rt_intake *in) {
     for (int i = 0; i < RT_INTAKE_SOURCES; i++) {
         auth_free(&in->sources[i].auth);
         auth_free(&in->sources[i].signing);
+        free(in->sources[i].signature_header);
+        free(in->sources[i].timestamp_header);
     }
     for (size_t i = 0; i < in->n_generic; i++) {
         rt_intake_generic *g = &in->generic[i];

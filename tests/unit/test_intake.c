@@ -279,15 +279,20 @@ static void test_generic(void **state) {
 
 /* ---- who sent it ---------------------------------------------------------------------------- */
 
-/* "v1=" and the hex HMAC-SHA256 of 'body' under 'secret', as PagerDuty signs, into 'out'. */
-static void sign(const char *secret, const char *body, char *out) {
+/* 'prefix' and the hex HMAC-SHA256 of 'body' under 'secret' into 'out': with "v1=" as
+ * PagerDuty signs, with "" as Grafana does. */
+static void sign_as(const char *prefix, const char *secret, const char *body, char *out) {
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
     HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)body, strlen(body), mac,
          &n);
-    strcpy(out, "v1=");
+    strcpy(out, prefix);
     for (unsigned i = 0; i < n; i++)
-        sprintf(out + 3 + 2 * i, "%02x", mac[i]);
+        sprintf(out + strlen(prefix) + 2 * i, "%02x", mac[i]);
+}
+
+static void sign(const char *secret, const char *body, char *out) {
+    sign_as("v1=", secret, body, out);
 }
 
 static void test_signature(void **state) {
@@ -296,21 +301,53 @@ static void test_signature(void **state) {
     char good[80], other[80], header[256];
     sign(secret, body, good);
     sign("another", body, other);
-    assert_true(ig_signature_ok(secret, 6, body, strlen(body), good));
+    assert_true(ig_signature_ok(secret, 6, RT_SIGNATURE_V1, NULL, body, strlen(body), good));
     snprintf(header, sizeof header, "%s,%s", other, good); /* a secret being rotated */
-    assert_true(ig_signature_ok(secret, 6, body, strlen(body), header));
+    assert_true(ig_signature_ok(secret, 6, RT_SIGNATURE_V1, NULL, body, strlen(body), header));
     snprintf(header, sizeof header, " %s , v1=00", good);
-    assert_true(ig_signature_ok(secret, 6, body, strlen(body), header));
+    assert_true(ig_signature_ok(secret, 6, RT_SIGNATURE_V1, NULL, body, strlen(body), header));
     for (char *p = good + 3; *p; p++) /* hex in upper case */
         if (*p >= 'a' && *p <= 'f')
             *p = (char)(*p - 'a' + 'A');
-    assert_true(ig_signature_ok(secret, 6, body, strlen(body), good));
-    assert_false(ig_signature_ok(secret, 6, body, strlen(body), other));
-    assert_false(ig_signature_ok(secret, 6, "{}", 2, good)); /* another body */
-    assert_false(ig_signature_ok(secret, 6, body, strlen(body), NULL));
-    assert_false(ig_signature_ok(secret, 6, body, strlen(body), ""));
-    assert_false(ig_signature_ok(secret, 6, body, strlen(body), "v1=00"));
-    assert_false(ig_signature_ok(secret, 6, body, strlen(body), good + 3)); /* no v1= */
+    assert_true(ig_signature_ok(secret, 6, RT_SIGNATURE_V1, NULL, body, strlen(body), good));
+    assert_false(ig_signature_ok(secret, 6, RT_SIGNATURE_V1, NULL, body, strlen(body), other));
+    assert_false(
+        ig_signature_ok(secret, 6, RT_SIGNATURE_V1, NULL, "{}", 2, good)); /* another body */
+    assert_false(ig_signature_ok(secret, 6, RT_SIGNATURE_V1, NULL, body, strlen(body), NULL));
+    assert_false(ig_signature_ok(secret, 6, RT_SIGNATURE_V1, NULL, body, strlen(body), ""));
+    assert_false(ig_signature_ok(secret, 6, RT_SIGNATURE_V1, NULL, body, strlen(body), "v1=00"));
+    assert_false(ig_signature_ok(secret, 6, RT_SIGNATURE_V1, NULL, body, strlen(body),
+                                 good + 3)); /* no v1= */
+}
+
+/* Grafana: the hex alone in X-Grafana-Alerting-Signature, over the body or, with a timestamp
+ * header, over "TIMESTAMP:BODY". */
+static void test_signature_grafana(void **state) {
+    (void)state;
+    const char *body = "{\"alerts\":[]}", *secret = "gf-secret";
+    size_t len = strlen(secret);
+    char sig[80], v1[80], with_ts[80];
+    sign_as("", secret, body, sig);
+    sign_as("v1=", secret, body, v1);
+    sign_as("", secret, "1763726400:{\"alerts\":[]}", with_ts);
+    assert_true(ig_signature_ok(secret, len, RT_SIGNATURE_HEX, NULL, body, strlen(body), sig));
+    assert_false(ig_signature_ok(secret, len, RT_SIGNATURE_HEX, NULL, body, strlen(body), v1));
+    assert_false(ig_signature_ok(secret, len, RT_SIGNATURE_V1, NULL, body, strlen(body), sig));
+    assert_false(ig_signature_ok(secret, len, RT_SIGNATURE_HEX, NULL, "{}", 2, sig));
+    assert_true(
+        ig_signature_ok(secret, len, RT_SIGNATURE_HEX, "1763726400", body, strlen(body), with_ts));
+    assert_false(ig_signature_ok(secret, len, RT_SIGNATURE_HEX, "1763726401", body, strlen(body),
+                                 with_ts)); /* another time */
+    assert_false(ig_signature_ok(secret, len, RT_SIGNATURE_HEX, "1763726400", body, strlen(body),
+                                 sig)); /* the body alone */
+    assert_false(ig_signature_ok("", 0, RT_SIGNATURE_HEX, NULL, body, strlen(body), sig));
+    /* A signed timestamp must be recent: an old request is a replay. */
+    assert_true(ig_timestamp_fresh("1763726400", 1763726400.0 + 10));
+    assert_false(ig_timestamp_fresh("1763726400", 1763726400.0 + IG_TIMESTAMP_SKEW + 1));
+    assert_false(ig_timestamp_fresh("1763726400", 1763726400.0 - IG_TIMESTAMP_SKEW - 1));
+    assert_false(ig_timestamp_fresh("17637x", 1763726400.0));
+    assert_false(ig_timestamp_fresh("", 1763726400.0));
+    assert_false(ig_timestamp_fresh(NULL, 1763726400.0));
 }
 
 static void test_auth_expected(void **state) {
@@ -504,6 +541,7 @@ int main(void) {
         cmocka_unit_test(test_generic),
         cmocka_unit_test(test_generic_without_identity),
         cmocka_unit_test(test_signature),
+        cmocka_unit_test(test_signature_grafana),
         cmocka_unit_test(test_auth_expected),
         cmocka_unit_test(test_templates),
         cmocka_unit_test(test_route_reasons),
