@@ -24,17 +24,21 @@ static int refuse(char *why, const char *path, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
-    snprintf(why, IG_INTAKE_WHY, "%s: %s", path, message);
+    /* Paths and messages hold the sender's text (keys, values): cut at characters, as 'why'
+     * goes into JSON, and short enough that 'why' itself is never cut. */
+    snprintf(why, IG_INTAKE_WHY, "%.*s: %.*s", rt_utf8_fit(path, 250), path,
+             rt_utf8_fit(message, 250), message);
     return RT_EINPUT;
 }
 
-/* "parent.name" or "parent[i]" into 'out' of 256 bytes. */
+/* "parent.name" or "parent[i]" into 'out' of 256 bytes, cut at characters. */
 static void member_path(char *out, const char *parent, const char *name) {
-    snprintf(out, 256, "%.180s%s%.60s", parent, *parent ? "." : "", name);
+    snprintf(out, 256, "%.*s%s%.*s", rt_utf8_fit(parent, 180), parent, *parent ? "." : "",
+             rt_utf8_fit(name, 60), name);
 }
 
 static void index_path(char *out, const char *parent, size_t i) {
-    snprintf(out, 256, "%.200s[%zu]", parent, i);
+    snprintf(out, 256, "%.*s[%zu]", rt_utf8_fit(parent, 200), parent, i);
 }
 
 /* ---- reading members --------------------------------------------------------------------------
@@ -217,8 +221,9 @@ static int am_payload(rt_source source, const json_t *body, ig_payload *out, cha
     if ((rc = text_member(body, "version", "", false, &version, why)) != RT_OK)
         return rc;
     if (source == RT_SOURCE_ALERTMANAGER && *version && strcmp(version, "4") != 0)
-        return refuse(why, "version", "expected \"4\" (Alertmanager's webhook payload), got \"%s\"",
-                      version);
+        return refuse(why, "version",
+                      "expected \"4\" (Alertmanager's webhook payload), got \"%.*s\"",
+                      rt_utf8_fit(version, 60), version);
     if ((rc = text_member(body, "groupKey", "", false, &group_key, why)) != RT_OK)
         return rc;
     json_t *alerts = json_object_get(body, "alerts");

@@ -66,7 +66,7 @@ static int read_source(const rt_intake_source *src, const char *name, source_aut
         return RT_OK;
     if (src->auth.type != RT_AUTH_NONE) {
         if (rt_config_secret(&src->auth, &secret, &len, reason) != RT_OK) {
-            snprintf(why, 256, "intake.%.64s.auth: %.160s", name, reason);
+            snprintf(why, 256, "intake.%.64s.auth: %.*s", name, rt_utf8_fit(reason, 160), reason);
             return RT_EINPUT;
         }
         if (len == 0) { /* "" would let anyone in: header auth would expect an empty value */
@@ -82,7 +82,8 @@ static int read_source(const rt_intake_source *src, const char *name, source_aut
     if (src->signing.type == RT_AUTH_NONE)
         return RT_OK;
     if (rt_config_secret(&src->signing, &a->signing, &a->signing_len, reason) != RT_OK) {
-        snprintf(why, 256, "intake.%.64s.signing_secret: %.160s", name, reason);
+        snprintf(why, 256, "intake.%.64s.signing_secret: %.*s", name, rt_utf8_fit(reason, 160),
+                 reason);
         return RT_EINPUT;
     }
     if (a->signing_len == 0) { /* an HMAC under an empty key is one anyone can make */

@@ -63,15 +63,18 @@ bool ig_route_takes(const rt_route *route, const json_t *alert, char *why, size_
         const char *v = matched_value(m, alert);
         if (rt_matcher_matches(m, v))
             continue;
+        /* Every text cut at a character, and short enough that 'why' (256 bytes at least)
+         * is never cut: it goes into JSON, which takes only whole characters. */
         const char *where = m->annotation ? "annotations" : "labels";
+        int name = rt_utf8_fit(m->name, 40), value = rt_utf8_fit(m->value, 60);
         if (v)
-            snprintf(why, size, "%s%s%s\"%s\" does not hold: %s.%s is \"%.80s\"",
-                     m->annotation ? "annotations." : "", m->name, op_text(m->op), m->value, where,
-                     m->name, v);
+            snprintf(why, size, "%s%.*s%s\"%.*s\" does not hold: %s.%.*s is \"%.*s\"",
+                     m->annotation ? "annotations." : "", name, m->name, op_text(m->op), value,
+                     m->value, where, name, m->name, rt_utf8_fit(v, 80), v);
         else
-            snprintf(why, size, "%s%s%s\"%s\" does not hold: %s.%s is not set",
-                     m->annotation ? "annotations." : "", m->name, op_text(m->op), m->value, where,
-                     m->name);
+            snprintf(why, size, "%s%.*s%s\"%.*s\" does not hold: %s.%.*s is not set",
+                     m->annotation ? "annotations." : "", name, m->name, op_text(m->op), value,
+                     m->value, where, name, m->name);
         return false;
     }
     return true;
@@ -274,7 +277,7 @@ static void plan_groups(ig_plan *plan, size_t *cap, const rt_route *route, const
 }
 
 static void plan_miss(ig_plan *plan, size_t *cap, const rt_route *route, size_t alert,
-                      const char *why) {
+                      const char *why) { /* 'why' fits: ig_route_takes writes it so */
     if (plan->n_misses == *cap) {
         *cap = *cap ? *cap * 2 : 8;
         plan->misses = rt_xrealloc(plan->misses, *cap * sizeof *plan->misses);

@@ -125,6 +125,17 @@ static void test_alertmanager_refusals(void **state) {
                   "alerts[0].startsAt: not a string");
     parse_refused(RT_SOURCE_ALERTMANAGER, NULL, "{\"alerts\":[],\"alerts\":[]}",
                   "body: not valid JSON");
+    /* A long non-ASCII key in a path is cut at a character: the reason stays UTF-8. */
+    char body[512] = "{\"alerts\":[{\"status\":\"firing\",\"labels\":{\"k";
+    for (int i = 0; i < 40; i++)
+        strcat(body, "\xc3\xa9");
+    strcat(body, "\":1}}]}");
+    ig_payload p;
+    char why[IG_INTAKE_WHY];
+    assert_int_equal(ig_intake_parse(RT_SOURCE_ALERTMANAGER, NULL, body, strlen(body), &p, why),
+                     RT_EINPUT);
+    assert_true(rt_utf8_valid(why, strlen(why)));
+    assert_true(strncmp(why, "alerts[0].labels.k\xc3\xa9", 20) == 0);
 }
 
 static void test_fingerprint_from_labels(void **state) {
@@ -404,6 +415,18 @@ static void test_route_reasons(void **state) {
     assert_false(ig_route_takes(incidents, json_array_get(p.alerts, 0), why, sizeof why));
     assert_string_equal(why,
                         "the alert comes from alertmanager; the route takes pagerduty, opsgenie");
+    /* A value cut for the reason is cut at a character: the reason stays UTF-8 (JSON). */
+    char long_env[160] = "d";
+    for (int i = 0; i < 60; i++)
+        strcat(long_env, "\xc3\xa9"); /* é: 1 + 120 bytes, so byte 80 is inside one */
+    json_t *dev = json_array_get(p.alerts, 2);
+    json_object_set_new(json_object_get(dev, "labels"), "alertname", json_string(long_env));
+    assert_false(ig_route_takes(http, dev, why, sizeof why));
+    assert_true(rt_utf8_valid(why, strlen(why)));
+    json_t *reason = json_string(why);
+    assert_non_null(reason);
+    json_decref(reason);
+    assert_non_null(strstr(why, "labels.alertname is \"d\xc3\xa9"));
     json_object_del(json_object_get(json_array_get(p.alerts, 0), "labels"), "alertname");
     assert_false(ig_route_takes(http, json_array_get(p.alerts, 0), why, sizeof why));
     assert_string_equal(
