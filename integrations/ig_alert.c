@@ -250,11 +250,11 @@ static int am_payload(rt_source source, const json_t *body, ig_payload *out, cha
  */
 
 /* The status a PagerDuty event type stands for; NULL for events that neither start nor end an
- * incident (annotated, priority_updated, …), which are accepted and ignored. */
+ * incident (acknowledged, unacknowledged, annotated, priority_updated, …), which are accepted
+ * and ignored: an acknowledgement is no new firing, and after the dedup window it would start
+ * a second analysis of the same incident. */
 static const char *pagerduty_status(const char *event_type) {
     if (strcmp(event_type, "incident.triggered") == 0 ||
-        strcmp(event_type, "incident.acknowledged") == 0 ||
-        strcmp(event_type, "incident.unacknowledged") == 0 ||
         strcmp(event_type, "incident.reopened") == 0)
         return "firing";
     if (strcmp(event_type, "incident.resolved") == 0)
@@ -321,7 +321,10 @@ static int pagerduty_payload(const json_t *body, ig_payload *out, char *why) {
     if ((rc = text_member(data, "created_at", "event.data", false, &created, why)) != RT_OK ||
         (rc = text_member(event, "occurred_at", "event", false, &occurred, why)) != RT_OK)
         return rc;
-    set_text(alert, "startsAt", *created ? created : occurred);
+    /* A reopened incident is a new episode: it starts when it reopened, so that the tombstone
+     * of its resolve (the queue's intake section) does not take it for a late firing. */
+    bool reopened = strcmp(type, "incident.reopened") == 0;
+    set_text(alert, "startsAt", *created && !(reopened && *occurred) ? created : occurred);
     if (strcmp(status, "resolved") == 0)
         set_text(alert, "endsAt", occurred);
     return RT_OK;
@@ -330,10 +333,11 @@ static int pagerduty_payload(const json_t *body, ig_payload *out, char *why) {
 /* ---- Opsgenie ---------------------------------------------------------------------------------
  */
 
-/* The status an Opsgenie alert action stands for; NULL for the others (notes, owners, …). */
+/* The status an Opsgenie alert action stands for; NULL for the others (Acknowledge,
+ * UnAcknowledge, Escalate, notes, owners, …): only Create starts an alert, as the others are
+ * no new firing and after the dedup window would start a second analysis of it. */
 static const char *opsgenie_status(const char *action) {
-    if (strcmp(action, "Create") == 0 || strcmp(action, "Acknowledge") == 0 ||
-        strcmp(action, "UnAcknowledge") == 0 || strcmp(action, "Escalate") == 0)
+    if (strcmp(action, "Create") == 0)
         return "firing";
     if (strcmp(action, "Close") == 0 || strcmp(action, "Delete") == 0)
         return "resolved";

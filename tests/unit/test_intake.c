@@ -226,6 +226,20 @@ static void test_pagerduty(void **state) {
     assert_int_equal(json_array_size(p.alerts), 0);
     assert_int_equal(p.ignored, 1);
     ig_payload_free(&p);
+    /* An acknowledgement is no new firing; a reopened incident is, starting when it reopened. */
+    const char *ack =
+        "{\"event\":{\"event_type\":\"incident.acknowledged\",\"data\":{\"id\":\"Q1\"}}}";
+    parse_ok_text(RT_SOURCE_PAGERDUTY, NULL, ack, &p);
+    assert_int_equal(json_array_size(p.alerts), 0);
+    assert_int_equal(p.ignored, 1);
+    ig_payload_free(&p);
+    const char *reopened = "{\"event\":{\"event_type\":\"incident.reopened\",\"occurred_at\":"
+                           "\"2026-11-21T13:00:00Z\",\"data\":{\"id\":\"Q1\",\"created_at\":"
+                           "\"2026-11-21T11:00:00Z\"}}}";
+    parse_ok_text(RT_SOURCE_PAGERDUTY, NULL, reopened, &p);
+    assert_string_equal(text_of(json_array_get(p.alerts, 0), "status"), "firing");
+    assert_string_equal(text_of(json_array_get(p.alerts, 0), "startsAt"), "2026-11-21T13:00:00Z");
+    ig_payload_free(&p);
     parse_refused(RT_SOURCE_PAGERDUTY, NULL, "{}", "event: required");
     parse_refused(RT_SOURCE_PAGERDUTY, NULL, "{\"event\":{\"event_type\":\"incident.triggered\"}}",
                   "event.data: required");
@@ -259,6 +273,16 @@ static void test_opsgenie(void **state) {
     assert_int_equal(ig_intake_parse(RT_SOURCE_OPSGENIE, NULL, note, strlen(note), &p, why), RT_OK);
     assert_int_equal(p.ignored, 1);
     ig_payload_free(&p);
+    static const char *const not_firing[] = {"Acknowledge", "UnAcknowledge", "Escalate"};
+    for (size_t i = 0; i < 3; i++) {
+        char body[128];
+        snprintf(body, sizeof body, "{\"action\":\"%s\",\"alert\":{\"alertId\":\"x\"}}",
+                 not_firing[i]);
+        parse_ok_text(RT_SOURCE_OPSGENIE, NULL, body, &p);
+        assert_int_equal(json_array_size(p.alerts), 0);
+        assert_int_equal(p.ignored, 1);
+        ig_payload_free(&p);
+    }
     parse_refused(RT_SOURCE_OPSGENIE, NULL, "{\"action\":\"Create\"}", "alert: required");
     parse_refused(RT_SOURCE_OPSGENIE, NULL,
                   "{\"action\":\"Create\",\"alert\":{\"alertId\":\"x\",\"tags\":\"a\"}}",
