@@ -601,8 +601,13 @@ static const char *matcher_parse(const char *text, rt_matcher *m, char *why) {
     PCRE2_SIZE offset = 0;
     m->regex = pcre2_compile((PCRE2_SPTR)m->value, PCRE2_ZERO_TERMINATED,
                              PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_UTF, &err, &offset, NULL);
-    if (m->regex)
+    if (m->regex) {
+        /* Once here rather than per match: routes match every alert of every webhook. */
+        m->match = pcre2_match_data_create_from_pattern(m->regex, NULL);
+        if (!m->match)
+            abort(); /* bookkeeping: a few bytes */
         return NULL;
+    }
     char message[160];
     pcre2_get_error_message(err, (PCRE2_UCHAR *)message, sizeof message);
     snprintf(why, 256, "bad regular expression at offset %zu: %s", (size_t)offset, message);
@@ -612,6 +617,7 @@ static const char *matcher_parse(const char *text, rt_matcher *m, char *why) {
 static void matcher_free(rt_matcher *m) {
     free(m->name);
     free(m->value);
+    pcre2_match_data_free(m->match);
     pcre2_code_free(m->regex);
 }
 
@@ -620,13 +626,9 @@ bool rt_matcher_matches(const rt_matcher *m, const char *value) {
     bool hit;
     if (m->op == RT_MATCH_EQ || m->op == RT_MATCH_NE)
         hit = strcmp(v, m->value) == 0;
-    else {
-        pcre2_match_data *md = pcre2_match_data_create_from_pattern(m->regex, NULL);
-        if (!md)
-            abort(); /* bookkeeping: a few bytes */
-        hit = pcre2_match(m->regex, (PCRE2_SPTR)v, PCRE2_ZERO_TERMINATED, 0, 0, md, NULL) >= 0;
-        pcre2_match_data_free(md);
-    }
+    else
+        hit =
+            pcre2_match(m->regex, (PCRE2_SPTR)v, PCRE2_ZERO_TERMINATED, 0, 0, m->match, NULL) >= 0;
     return (m->op == RT_MATCH_EQ || m->op == RT_MATCH_RE) ? hit : !hit;
 }
 

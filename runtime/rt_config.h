@@ -79,8 +79,10 @@ typedef struct rt_matcher {
     char *name; /* owned: the label's name, without "annotations." */
     bool annotation;
     rt_match_op op;
-    char *value;                     /* owned */
-    struct pcre2_real_code_8 *regex; /* owned: for =~ and !~, anchored at both ends */
+    char *value;                           /* owned */
+    struct pcre2_real_code_8 *regex;       /* owned: for =~ and !~, anchored at both ends */
+    struct pcre2_real_match_data_8 *match; /* owned: the regex's match data, made once at load;
+                                              a matcher is used by one thread at a time */
 } rt_matcher;
 
 /* True when 'value' (the label's value, NULL when absent) satisfies 'm'. */
