@@ -24,17 +24,21 @@ static int refuse(char *why, const char *path, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
-    snprintf(why, IG_INTAKE_WHY, "%s: %s", path, message);
+    /* Paths and messages hold the sender's text (keys, values): cut at characters, as 'why'
+     * goes into JSON, and short enough that 'why' itself is never cut. */
+    snprintf(why, IG_INTAKE_WHY, "%.*s: %.*s", rt_utf8_fit(path, 250), path,
+             rt_utf8_fit(message, 250), message);
     return RT_EINPUT;
 }
 
-/* "parent.name" or "parent[i]" into 'out' of 256 bytes. */
+/* "parent.name" or "parent[i]" into 'out' of 256 bytes, cut at characters. */
 static void member_path(char *out, const char *parent, const char *name) {
-    snprintf(out, 256, "%.180s%s%.60s", parent, *parent ? "." : "", name);
+    snprintf(out, 256, "%.*s%s%.*s", rt_utf8_fit(parent, 180), parent, *parent ? "." : "",
+             rt_utf8_fit(name, 60), name);
 }
 
 static void index_path(char *out, const char *parent, size_t i) {
-    snprintf(out, 256, "%.200s[%zu]", parent, i);
+    snprintf(out, 256, "%.*s[%zu]", rt_utf8_fit(parent, 200), parent, i);
 }
 
 /* ---- reading members --------------------------------------------------------------------------
@@ -217,8 +221,9 @@ static int am_payload(rt_source source, const json_t *body, ig_payload *out, cha
     if ((rc = text_member(body, "version", "", false, &version, why)) != RT_OK)
         return rc;
     if (source == RT_SOURCE_ALERTMANAGER && *version && strcmp(version, "4") != 0)
-        return refuse(why, "version", "expected \"4\" (Alertmanager's webhook payload), got \"%s\"",
-                      version);
+        return refuse(why, "version",
+                      "expected \"4\" (Alertmanager's webhook payload), got \"%.*s\"",
+                      rt_utf8_fit(version, 60), version);
     if ((rc = text_member(body, "groupKey", "", false, &group_key, why)) != RT_OK)
         return rc;
     json_t *alerts = json_object_get(body, "alerts");
@@ -245,11 +250,11 @@ static int am_payload(rt_source source, const json_t *body, ig_payload *out, cha
  */
 
 /* The status a PagerDuty event type stands for; NULL for events that neither start nor end an
- * incident (annotated, priority_updated, …), which are accepted and ignored. */
+ * incident (acknowledged, unacknowledged, annotated, priority_updated, …), which are accepted
+ * and ignored: an acknowledgement is no new firing, and after the dedup window it would start
+ * a second analysis of the same incident. */
 static const char *pagerduty_status(const char *event_type) {
     if (strcmp(event_type, "incident.triggered") == 0 ||
-        strcmp(event_type, "incident.acknowledged") == 0 ||
-        strcmp(event_type, "incident.unacknowledged") == 0 ||
         strcmp(event_type, "incident.reopened") == 0)
         return "firing";
     if (strcmp(event_type, "incident.resolved") == 0)
@@ -316,7 +321,10 @@ static int pagerduty_payload(const json_t *body, ig_payload *out, char *why) {
     if ((rc = text_member(data, "created_at", "event.data", false, &created, why)) != RT_OK ||
         (rc = text_member(event, "occurred_at", "event", false, &occurred, why)) != RT_OK)
         return rc;
-    set_text(alert, "startsAt", *created ? created : occurred);
+    /* A reopened incident is a new episode: it starts when it reopened, so that the tombstone
+     * of its resolve (the queue's intake section) does not take it for a late firing. */
+    bool reopened = strcmp(type, "incident.reopened") == 0;
+    set_text(alert, "startsAt", *created && !(reopened && *occurred) ? created : occurred);
     if (strcmp(status, "resolved") == 0)
         set_text(alert, "endsAt", occurred);
     return RT_OK;
@@ -325,10 +333,11 @@ static int pagerduty_payload(const json_t *body, ig_payload *out, char *why) {
 /* ---- Opsgenie ---------------------------------------------------------------------------------
  */
 
-/* The status an Opsgenie alert action stands for; NULL for the others (notes, owners, …). */
+/* The status an Opsgenie alert action stands for; NULL for the others (Acknowledge,
+ * UnAcknowledge, Escalate, notes, owners, …): only Create starts an alert, as the others are
+ * no new firing and after the dedup window would start a second analysis of it. */
 static const char *opsgenie_status(const char *action) {
-    if (strcmp(action, "Create") == 0 || strcmp(action, "Acknowledge") == 0 ||
-        strcmp(action, "UnAcknowledge") == 0 || strcmp(action, "Escalate") == 0)
+    if (strcmp(action, "Create") == 0)
         return "firing";
     if (strcmp(action, "Close") == 0 || strcmp(action, "Delete") == 0)
         return "resolved";
@@ -479,6 +488,9 @@ static int generic_alert(const rt_intake_generic *g, const json_t *a, const char
     const char *incident = json_string_value(json_object_get(alert, "incident_id"));
     if (!*fp && *incident)
         set_text(alert, "fingerprint", incident);
+    else if (!*fp && json_object_size(json_object_get(alert, "labels")) == 0)
+        /* A hash of no labels is the same for every alert: all would be one analysis. */
+        return refuse(why, *path ? path : "body", "no fingerprint, incident_id or labels");
     else if (!*fp)
         labels_fingerprint(alert);
     if (!*json_string_value(json_object_get(alert, "groupKey")))

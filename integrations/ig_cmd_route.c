@@ -247,75 +247,110 @@ static rt_config *load_config(const char *path) {
     return c;
 }
 
+/* What one run works on: the options, the config, the payload and its source. */
+typedef struct route_run {
+    route_options o;
+    rt_config *c;
+    char *text; /* the payload */
+    size_t len;
+    int source;
+    const rt_intake_generic *generic;
+} route_run;
+
+static void run_free(route_run *r) {
+    free(r->text);
+    rt_config_free(r->c);
+}
+
+/* Reads the config and the payload and settles the source. Returns IG_EXIT_OK, or the exit
+ * code after saying why on stderr. */
+static int run_open(route_run *r, char *why) {
+    if (!(r->c = load_config(r->o.config_path))) {
+        fprintf(stderr, "inquest route test: %s has errors (above)\n", r->o.config_path);
+        return IG_EXIT_USAGE;
+    }
+    if (rt_file_read(r->o.payload_path, PAYLOAD_MAX, &r->text, &r->len, why) != RT_OK) {
+        fprintf(stderr, "inquest route test: %s\n", why);
+        return IG_EXIT_USAGE;
+    }
+    r->source =
+        r->o.source ? source_option(r->c, r->o.source, &r->generic) : guess_source(r->text, r->len);
+    if (r->source < 0) {
+        if (!r->o.source)
+            ig_usage_error("route test", "cannot tell the payload's source: give --source");
+        return IG_EXIT_USAGE;
+    }
+    return IG_EXIT_OK;
+}
+
+/* Prints 'out' (stolen) as indented JSON on stdout. */
+static void print_json(json_t *out) {
+    char *dump = out ? json_dumps(out, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+    puts(dump ? dump : "{}");
+    free(dump);
+    json_decref(out);
+}
+
+/* A malformed payload: with --json one JSON object (the routes' problems inside it, nothing
+ * else on stdout), else the problems and the reason as text. */
+static int report_malformed(const route_run *r, const rt_diag *problems, const char *why) {
+    if (r->o.json)
+        print_json(json_pack("{s:s, s:b, s:s, s:o}", "source", rt_source_name((rt_source)r->source),
+                             "valid", 0, "error", why, "problems",
+                             problems->items ? json_incref(problems->items) : json_array()));
+    else {
+        rt_diag_print(problems, stdout, "");
+        printf("%s: %s\n", r->o.payload_path, why);
+    }
+    return IG_EXIT_FAILED;
+}
+
+/* A payload that parsed: what the routes make of it, as JSON or text. */
+static int report_plan(const route_run *r, wk_engine *engine, const ig_payload *p,
+                       const rt_diag *problems, size_t route_problems) {
+    ig_plan plan = {0};
+    bool fits;
+    ig_plan_make(r->c, p, true, &plan);
+    json_t *out = report(engine, r->c, (rt_source)r->source, p, &plan, &fits);
+    json_object_set_new(out, "valid", json_true());
+    json_object_set_new(out, "problems",
+                        problems->items ? json_incref(problems->items) : json_array());
+    if (r->o.json)
+        print_json(json_incref(out));
+    else {
+        rt_diag_print(problems, stdout, "");
+        print_text(out);
+    }
+    json_decref(out);
+    ig_plan_free(&plan);
+    return route_problems || !fits ? IG_EXIT_FAILED : IG_EXIT_OK;
+}
+
 static int route_test(int argc, char **argv) {
-    route_options o = {0};
-    char why[IG_INTAKE_WHY], *text = NULL;
-    size_t len = 0;
-    int rc = parse_options(argc, argv, &o);
+    route_run r = {0};
+    char why[IG_INTAKE_WHY];
+    int rc = parse_options(argc, argv, &r.o);
     if (rc != IG_EXIT_OK)
         return rc < 0 ? IG_EXIT_OK : rc;
-    rt_config *c = load_config(o.config_path);
-    if (!c) {
-        fprintf(stderr, "inquest route test: %s has errors (above)\n", o.config_path);
-        return IG_EXIT_USAGE;
+    if ((rc = run_open(&r, why)) != IG_EXIT_OK) {
+        run_free(&r);
+        return rc;
     }
-    if (rt_file_read(o.payload_path, PAYLOAD_MAX, &text, &len, why) != RT_OK) {
-        fprintf(stderr, "inquest route test: %s\n", why);
-        rt_config_free(c);
-        return IG_EXIT_USAGE;
-    }
-    const rt_intake_generic *generic = NULL;
-    int source = o.source ? source_option(c, o.source, &generic) : guess_source(text, len);
-    if (source < 0) {
-        if (!o.source)
-            ig_usage_error("route test", "cannot tell the payload's source: give --source");
-        free(text);
-        rt_config_free(c);
-        return IG_EXIT_USAGE;
-    }
-    wk_engine *engine = o.dirs.n ? ig_engine(o.dirs.dirs, o.dirs.n)
-                                 : wk_engine_new((const char *const *)c->analyzers, c->n_analyzers);
+    wk_engine *engine = r.o.dirs.n
+                            ? ig_engine(r.o.dirs.dirs, r.o.dirs.n)
+                            : wk_engine_new((const char *const *)r.c->analyzers, r.c->n_analyzers);
     rt_diag problems = {0};
     ig_payload p;
-    ig_plan plan = {0};
-    size_t route_problems = ig_routes_check(engine, c, &problems);
-    if (ig_intake_parse((rt_source)source, generic, text, len, &p, why) != RT_OK) {
-        rt_diag_print(&problems, stdout, "");
-        if (o.json) {
-            json_t *out =
-                json_pack("{s:s, s:b, s:s, s:O*}", "source", rt_source_name((rt_source)source),
-                          "valid", 0, "error", why, "problems", problems.items);
-            char *dump = json_dumps(out, JSON_INDENT(2) | JSON_SORT_KEYS);
-            puts(dump ? dump : "{}");
-            free(dump);
-            json_decref(out);
-        } else
-            printf("%s: %s\n", o.payload_path, why);
-        rc = IG_EXIT_FAILED;
-    } else {
-        bool fits;
-        ig_plan_make(c, &p, true, &plan);
-        json_t *r = report(engine, c, (rt_source)source, &p, &plan, &fits);
-        json_object_set_new(r, "valid", json_true());
-        json_object_set_new(r, "problems",
-                            problems.items ? json_incref(problems.items) : json_array());
-        if (o.json) {
-            char *dump = json_dumps(r, JSON_INDENT(2) | JSON_SORT_KEYS);
-            puts(dump ? dump : "{}");
-            free(dump);
-        } else {
-            rt_diag_print(&problems, stdout, "");
-            print_text(r);
-        }
-        json_decref(r);
-        rc = route_problems || !fits ? IG_EXIT_FAILED : IG_EXIT_OK;
-        ig_plan_free(&plan);
+    size_t route_problems = ig_routes_check(engine, r.c, &problems);
+    if (ig_intake_parse((rt_source)r.source, r.generic, r.text, r.len, &p, why) != RT_OK)
+        rc = report_malformed(&r, &problems, why);
+    else {
+        rc = report_plan(&r, engine, &p, &problems, route_problems);
         ig_payload_free(&p);
     }
     rt_diag_free(&problems);
     wk_engine_free(engine);
-    free(text);
-    rt_config_free(c);
+    run_free(&r);
     return rc;
 }
 

@@ -57,6 +57,8 @@ struct retired {
 typedef struct serve_process {
     ig_serve s;
     serve_options o;
+    const rt_config *first; /* the config the engine was opened with: its analyzer path, which
+                               a reload does not change (it stays until exit, retired) */
     uv_signal_t term, intr, hup;
     uv_timer_t drain;
     unsigned drain_waited_ms;
@@ -262,8 +264,10 @@ static void on_stop(uv_signal_t *handle, int signum) {
     uv_timer_start(&p->drain, drain_tick, DRAIN_CHECK_MS, DRAIN_CHECK_MS);
 }
 
-/* SIGHUP: analyzers and tokens again. The replaced config stays until exit, as requests in
- * flight may hold its tokens. */
+/* SIGHUP: analyzers and tokens again, all or nothing: the new config's routes are checked
+ * against a fresh engine over the analyzers as they are on disk now, and only when everything
+ * holds is the serving engine reloaded and the config, tokens, intake and catalogue replaced.
+ * The replaced config stays until exit, as requests in flight may hold its tokens. */
 static void on_reload(uv_signal_t *handle, int signum) {
     serve_process *p = handle->data;
     ig_serve *s = &p->s;
@@ -274,9 +278,10 @@ static void on_reload(uv_signal_t *handle, int signum) {
     ig_intake_auth *intake_auth = NULL;
     ig_token *tokens = config ? read_tokens(config, &n_tokens, why) : NULL;
     if (tokens) {
-        /* Routes are checked against the analyzers as they are on disk now. */
-        wk_engine_reload(s->engine);
-        if (ig_intake_load(s, config, &intake_auth, why) != RT_OK) {
+        wk_engine *probe = open_engine(&p->o, p->first);
+        int rc = ig_intake_load(probe, config, &intake_auth, why);
+        wk_engine_free(probe);
+        if (rc != RT_OK) {
             tokens_free(tokens, n_tokens);
             tokens = NULL;
         }
@@ -288,6 +293,7 @@ static void on_reload(uv_signal_t *handle, int signum) {
         rt_config_free(config);
         return;
     }
+    wk_engine_reload(s->engine);
     struct retired *r = rt_xcalloc(1, sizeof *r);
     *r = (struct retired){s->retired, s->config, s->tokens, s->n_tokens, s->intake_auth};
     s->retired = r;
@@ -342,9 +348,10 @@ int ig_cmd_serve(int argc, char **argv) {
     if (!(s->config = ig_service_config("serve", p.o.config_path)))
         return IG_EXIT_USAGE;
     s->engine = open_engine(&p.o, s->config);
+    p.first = s->config;
     s->loop = wk_engine_loop(s->engine);
     if (!(s->tokens = read_tokens(s->config, &s->n_tokens, why)) ||
-        ig_intake_load(s, s->config, &s->intake_auth, why) != RT_OK ||
+        ig_intake_load(s->engine, s->config, &s->intake_auth, why) != RT_OK ||
         open_queue(s, why) != RT_OK ||
         open_http(s, p.o.listen ? p.o.listen : s->config->server.listen, why) != RT_OK) {
         fprintf(stderr, "inquest serve: %s\n", why);

@@ -27,8 +27,12 @@
 typedef struct source_auth {
     char *expected;     /* owned: the auth header's expected value; NULL: no auth */
     const char *header; /* where it is: Authorization, or the configured header */
+    rt_auth_type type;  /* of the auth: says the challenge of a 401 */
     char *signing;      /* owned: the HMAC secret; NULL: requests are not signed */
     size_t signing_len;
+    const char *signature_header; /* the config's: where the signature is */
+    rt_signature_format signature_format;
+    const char *timestamp_header; /* the config's: a signed timestamp; NULL: none */
 } source_auth;
 
 struct ig_intake_auth {
@@ -62,22 +66,37 @@ static int read_source(const rt_intake_source *src, const char *name, source_aut
         return RT_OK;
     if (src->auth.type != RT_AUTH_NONE) {
         if (rt_config_secret(&src->auth, &secret, &len, reason) != RT_OK) {
-            snprintf(why, 256, "intake.%.64s.auth: %.160s", name, reason);
+            snprintf(why, 256, "intake.%.64s.auth: %.*s", name, rt_utf8_fit(reason, 160), reason);
+            return RT_EINPUT;
+        }
+        if (len == 0) { /* "" would let anyone in: header auth would expect an empty value */
+            rt_config_secret_free(secret, len);
+            snprintf(why, 256, "intake.%.64s.auth: the secret is empty", name);
             return RT_EINPUT;
         }
         a->expected = ig_auth_expected(&src->auth, secret, len);
         a->header = src->auth.type == RT_AUTH_HEADER ? src->auth.header : "Authorization";
+        a->type = src->auth.type;
         rt_config_secret_free(secret, len);
     }
-    if (src->signing.type != RT_AUTH_NONE &&
-        rt_config_secret(&src->signing, &a->signing, &a->signing_len, reason) != RT_OK) {
-        snprintf(why, 256, "intake.%.64s.signing_secret: %.160s", name, reason);
+    if (src->signing.type == RT_AUTH_NONE)
+        return RT_OK;
+    if (rt_config_secret(&src->signing, &a->signing, &a->signing_len, reason) != RT_OK) {
+        snprintf(why, 256, "intake.%.64s.signing_secret: %.*s", name, rt_utf8_fit(reason, 160),
+                 reason);
         return RT_EINPUT;
     }
+    if (a->signing_len == 0) { /* an HMAC under an empty key is one anyone can make */
+        snprintf(why, 256, "intake.%.64s.signing_secret: the secret is empty", name);
+        return RT_EINPUT;
+    }
+    a->signature_header = src->signature_header;
+    a->signature_format = src->signature_format;
+    a->timestamp_header = src->timestamp_header;
     return RT_OK;
 }
 
-int ig_intake_load(ig_serve *s, const rt_config *config, ig_intake_auth **out, char *why) {
+int ig_intake_load(wk_engine *engine, const rt_config *config, ig_intake_auth **out, char *why) {
     ig_intake_auth *auth = rt_xcalloc(1, sizeof *auth);
     rt_diag problems = {0};
     int rc = RT_OK;
@@ -92,16 +111,22 @@ int ig_intake_load(ig_serve *s, const rt_config *config, ig_intake_auth **out, c
         snprintf(name, sizeof name, "generic.%.80s", config->intake.generic[i].name);
         rc = read_source(&config->intake.generic[i].source, name, &auth->generic[i], why);
     }
-    if (rc == RT_OK && ig_routes_check(s->engine, config, &problems) > 0) {
+    if (rc == RT_OK && ig_routes_check(engine, config, &problems) > 0) {
         json_t *item;
         size_t i;
         json_array_foreach(problems.items, i, item)
             ig_log("error", "route does not fit its analyzer", json_deep_copy(item));
         json_t *first = json_array_get(problems.items, 0);
-        snprintf(why, 256, "%.60s: %.120s (and %zu more problems)",
-                 json_string_value(json_object_get(first, "field")),
-                 json_string_value(json_object_get(first, "message")),
-                 rt_diag_count(&problems) - 1);
+        const char *field = json_string_value(json_object_get(first, "field"));
+        const char *message = json_string_value(json_object_get(first, "message"));
+        size_t more = rt_diag_count(&problems) - 1;
+        char also[64] = "";
+        if (more)
+            snprintf(also, sizeof also, " (and %zu more problem%s)", more, more == 1 ? "" : "s");
+        field = field ? field : "routes";
+        message = message ? message : "(no message)";
+        snprintf(why, 256, "%.*s: %.*s%s", rt_utf8_fit(field, 60), field, rt_utf8_fit(message, 120),
+                 message, also);
         rc = RT_EINPUT;
     }
     rt_diag_free(&problems);
@@ -121,9 +146,10 @@ typedef struct intake_call {
     rt_source source;
     ig_payload payload;
     ig_plan plan;
-    json_t *analyses, *resolved, *errors; /* the answer's lists */
-    size_t pending;                       /* queue calls in flight */
-    int failed;                           /* the first failure of a queue call, or RT_OK */
+    json_t *analyses, *resolved, *errors;        /* the answer's lists */
+    size_t started, deduplicated, late, stamped; /* counted in /metrics once the answer is 200 */
+    size_t pending;                              /* queue calls in flight */
+    int failed;                                  /* the first failure of a queue call, or RT_OK */
     char failed_msg[256];
 } intake_call;
 
@@ -145,8 +171,6 @@ static void refuse(ig_serve *s, rt_httpd_req *req, rt_source source, ig_intake_o
     ig_log("warn", "intake request refused",
            json_pack("{s:s, s:i, s:s, s:s, s:s}", "source", rt_source_name(source), "status",
                      status, "code", code, "reason", message, "remote", req->remote));
-    if (status == 401)
-        rt_httpd_set_header(req, "WWW-Authenticate", "Bearer realm=\"inquest-intake\"");
     if (status == 503)
         rt_httpd_set_header(req, "Retry-After", "1");
     rt_httpd_error(req, status, code, "%s", message);
@@ -173,6 +197,23 @@ static const char *alert_text(const json_t *alert, const char *key) {
     return v ? v : "";
 }
 
+/* Adds what an accepted request did to the counters of /metrics. Only then: a request refused
+ * with 503 is retried by its sender, and would be counted twice. */
+static void counts_add(const intake_call *c) {
+    ig_intake_counts *n = &c->s->intake;
+    size_t k;
+    json_t *alert;
+    count(c->s, c->source, IG_INTAKE_ACCEPTED);
+    json_array_foreach(c->payload.alerts, k, alert)
+        n->alerts[c->source][strcmp(alert_text(alert, "status"), "resolved") == 0]++;
+    n->unrouted += c->plan.unrouted;
+    n->started += c->started;
+    n->deduplicated += c->deduplicated;
+    n->late += c->late;
+    n->resolved += c->stamped;
+    n->input_errors += json_array_size(c->errors);
+}
+
 /* Answers once every queue call has: 200 with what was done, or 503 when one failed. */
 static void finish_if_done(intake_call *c) {
     if (c->pending > 0)
@@ -181,7 +222,7 @@ static void finish_if_done(intake_call *c) {
         refuse(c->s, c->req, c->source, IG_INTAKE_UNAVAILABLE, 503, "unavailable",
                *c->failed_msg ? c->failed_msg : "the queue is unavailable");
     else {
-        count(c->s, c->source, IG_INTAKE_ACCEPTED);
+        counts_add(c);
         json_t *body = json_pack(
             "{s:i, s:i, s:i, s:O, s:O, s:O}", "alerts", (int)json_array_size(c->payload.alerts),
             "ignored", (int)c->payload.ignored, "unrouted", (int)c->plan.unrouted, "analyses",
@@ -214,34 +255,44 @@ static void submitted(int rc, const char *msg, const rt_queue_submitted *out, si
         part_failed(p, rc, msg);
     for (size_t i = 0; rc == RT_OK && i < n && i < p->n; i++) {
         const ig_step *st = &c->plan.steps[p->steps[i]];
-        char *url = analysis_url(c->s, out[i].id);
-        json_array_append_new(c->analyses,
-                              json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:i}", "route",
-                                        st->route->name, "analyzer", st->route->analyzer, "id",
-                                        out[i].id, "url", url, "deduplicated", out[i].deduplicated,
-                                        "fingerprint", alert_text(st->alert, "fingerprint"),
-                                        "alerts", (int)st->alerts));
-        free(url);
-        if (out[i].deduplicated)
-            c->s->intake.deduplicated++;
-        else
-            c->s->intake.started++;
+        json_t *o =
+            json_pack("{s:s, s:s, s:b, s:s, s:i}", "route", st->route->name, "analyzer",
+                      st->route->analyzer, "deduplicated", out[i].deduplicated, "fingerprint",
+                      alert_text(st->alert, "fingerprint"), "alerts", (int)st->alerts);
+        if (out[i].late) {
+            /* A retry of a firing that ended: the alert resolved after this start. */
+            json_object_set_new(o, "id", json_null());
+            json_object_set_new(o, "late", json_true());
+            c->late++;
+        } else {
+            char *url = analysis_url(c->s, out[i].id);
+            json_object_set_new(o, "id", json_string(out[i].id));
+            json_object_set_new(o, "url", json_string(url));
+            free(url);
+            *(out[i].deduplicated ? &c->deduplicated : &c->started) += 1;
+        }
+        json_array_append_new(c->analyses, o);
     }
     part_done(p);
 }
 
-static void resolved(int rc, const char *msg, const char *const *ids, size_t n, void *ud) {
+static void resolved(int rc, const char *msg, const rt_queue_resolved *out, size_t n, void *ud) {
     part *p = ud;
     intake_call *c = p->c;
     if (rc != RT_OK)
         part_failed(p, rc, msg);
     for (size_t i = 0; rc == RT_OK && i < n && i < p->n; i++) {
         const ig_step *st = &c->plan.steps[p->steps[i]];
-        json_t *o = json_pack("{s:s, s:s}", "route", st->route->name, "fingerprint",
-                              alert_text(st->alert, "fingerprint"));
-        json_object_set_new(o, "id", *ids[i] ? json_string(ids[i]) : json_null());
+        json_t *ids = json_array();
+        for (size_t k = 0; k < out[i].n_ids; k++)
+            json_array_append_new(ids, json_string(out[i].ids[k]));
+        /* "id": the newest (ids are sorted, and grow): the one a client most likely knows. */
+        json_t *o = json_pack("{s:s, s:s, s:o}", "route", st->route->name, "fingerprint",
+                              alert_text(st->alert, "fingerprint"), "ids", ids);
+        json_object_set_new(o, "id",
+                            out[i].n_ids ? json_string(out[i].ids[out[i].n_ids - 1]) : json_null());
         json_array_append_new(c->resolved, o);
-        c->s->intake.resolved += *ids[i] != '\0';
+        c->stamped += out[i].n_ids;
     }
     part_done(p);
 }
@@ -276,6 +327,13 @@ static char *analysis_labels(const ig_step *st) {
     return text;
 }
 
+/* The dedup window of step 'st': its route's, capped as the queue keeps a key at most as long as
+ * it keeps analyses. */
+static double window_of(const intake_call *c, const ig_step *st) {
+    double ttl = c->s->config->queue.result_ttl;
+    return st->route->dedup_window < ttl ? st->route->dedup_window : ttl;
+}
+
 /* Checks the inputs of start step 'i' against its analyzer; on success fills 'r' (its strings
  * owned by the caller: inputs and labels, freed after the submit call). On failure records the
  * problems in the answer's "errors". */
@@ -299,11 +357,9 @@ static bool prepare_start(intake_call *c, size_t i, rt_queue_request *r) {
                               alert_text(st->alert, "fingerprint"), "fields", fields);
         ig_log("warn", "a route's inputs do not fit its analyzer; not started", json_deep_copy(e));
         json_array_append_new(c->errors, e);
-        c->s->intake.input_errors++;
         rt_diag_free(&problems);
         return false;
     }
-    double ttl = c->s->config->queue.result_ttl;
     memset(r, 0, sizeof *r);
     r->analyzer = info->name;
     r->team = info->owner;
@@ -311,8 +367,8 @@ static bool prepare_start(intake_call *c, size_t i, rt_queue_request *r) {
     r->labels = analysis_labels(st);
     r->priority = st->route->priority;
     r->dedup_key = st->dedup_key;
-    /* The queue keeps a key at most as long as it keeps analyses. */
-    r->dedup_window = st->route->dedup_window < ttl ? st->route->dedup_window : ttl;
+    r->dedup_window = window_of(c, st);
+    r->alert_started = st->started;
     rt_diag_free(&problems);
     return true;
 }
@@ -330,7 +386,7 @@ static void send_starts(intake_call *c, size_t *steps, size_t n, rt_queue_reques
     part *p = rt_xcalloc(1, sizeof *p);
     *p = (part){c, steps, n};
     c->pending++;
-    if (rt_queue_submit(c->s->queue, reqs, n, submitted, p, why) != RT_OK) {
+    if (rt_queue_submit_alerts(c->s->queue, reqs, n, submitted, p, why) != RT_OK) {
         part_failed(p, RT_EBACKEND, why);
         free(p->steps);
         free(p);
@@ -340,9 +396,11 @@ static void send_starts(intake_call *c, size_t *steps, size_t n, rt_queue_reques
 
 static void send_resolves(intake_call *c, size_t *steps, size_t n) {
     char why[256] = "";
-    const char **keys = rt_xcalloc(n, sizeof *keys);
-    for (size_t i = 0; i < n; i++)
-        keys[i] = c->plan.steps[steps[i]].dedup_key;
+    rt_queue_resolution *keys = rt_xcalloc(n, sizeof *keys);
+    for (size_t i = 0; i < n; i++) {
+        const ig_step *st = &c->plan.steps[steps[i]];
+        keys[i] = (rt_queue_resolution){st->dedup_key, st->started, window_of(c, st)};
+    }
     part *p = rt_xcalloc(1, sizeof *p);
     *p = (part){c, steps, n};
     c->pending++;
@@ -424,10 +482,20 @@ static bool source_of(ig_serve *s, const char *path, rt_source *source,
     return (*config)->enabled;
 }
 
+/* The challenge of a 401 for a source whose auth is of type 'type': the scheme the sender
+ * must use; NULL for a custom header or a signature, which HTTP has no scheme for. */
+static const char *challenge(rt_auth_type type) {
+    return type == RT_AUTH_BASIC    ? "Basic realm=\"inquest\""
+           : type == RT_AUTH_BEARER ? "Bearer realm=\"inquest\""
+                                    : NULL;
+}
+
 /* True when 'req' carries what 'auth' asks for; else answers 401. */
 static bool sender_allowed(ig_serve *s, rt_httpd_req *req, rt_source source,
                            const source_auth *auth) {
     if (auth->expected && !ig_auth_ok(auth->expected, rt_httpd_header(req, auth->header))) {
+        if (challenge(auth->type))
+            rt_httpd_set_header(req, "WWW-Authenticate", challenge(auth->type));
         refuse(s, req, source, IG_INTAKE_UNAUTHORIZED, 401, "unauthorized",
                rt_httpd_header(req, auth->header) ? "the credential is not valid"
                                                   : "this source needs a credential");
@@ -435,14 +503,27 @@ static bool sender_allowed(ig_serve *s, rt_httpd_req *req, rt_source source,
     }
     if (!auth->signing)
         return true;
-    const char *signature = rt_httpd_header(req, "X-PagerDuty-Signature");
-    if (!ig_signature_ok(auth->signing, auth->signing_len, req->body, req->body_len, signature)) {
-        refuse(s, req, source, IG_INTAKE_UNAUTHORIZED, 401, "bad_signature",
-               signature ? "X-PagerDuty-Signature does not match the body"
-                         : "the request is not signed (X-PagerDuty-Signature)");
-        return false;
-    }
-    return true;
+    char why[256];
+    const char *header = auth->signature_header;
+    const char *signature = rt_httpd_header(req, header);
+    const char *timestamp =
+        auth->timestamp_header ? rt_httpd_header(req, auth->timestamp_header) : NULL;
+    if (!signature)
+        snprintf(why, sizeof why, "the request is not signed (%.64s)", header);
+    else if (auth->timestamp_header && !ig_timestamp_fresh(timestamp, rt_wallclock()))
+        snprintf(why, sizeof why,
+                 "%.64s is %s: a signed request must carry Unix seconds within %d s of now",
+                 auth->timestamp_header, timestamp ? "stale or not a time" : "missing",
+                 IG_TIMESTAMP_SKEW);
+    else if (!ig_signature_ok(auth->signing, auth->signing_len, auth->signature_format,
+                              auth->timestamp_header ? timestamp : NULL, req->body, req->body_len,
+                              signature))
+        snprintf(why, sizeof why, "%.64s does not match the %s", header,
+                 auth->timestamp_header ? "timestamp and body" : "body");
+    else
+        return true;
+    refuse(s, req, source, IG_INTAKE_UNAUTHORIZED, 401, "bad_signature", why);
+    return false;
 }
 
 bool ig_intake_handle(ig_serve *s, rt_httpd_req *req) {
@@ -480,12 +561,7 @@ bool ig_intake_handle(ig_serve *s, rt_httpd_req *req) {
         call_free(c);
         return true;
     }
-    size_t k;
-    json_t *alert;
-    json_array_foreach(c->payload.alerts, k, alert)
-        s->intake.alerts[source][strcmp(alert_text(alert, "status"), "resolved") == 0]++;
     ig_plan_make(s->config, &c->payload, false, &c->plan);
-    s->intake.unrouted += c->plan.unrouted;
     c->analyses = json_array();
     c->resolved = json_array();
     c->errors = json_array();

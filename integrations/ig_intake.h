@@ -2,7 +2,7 @@
  * and generic JSON senders become alerts of one shape (ig_alert.c), which the config's routes turn
  * into analyses to start and alerts to mark resolved (ig_route.c). Both are pure: no server, no
  * Redis, so `inquest route test` and the unit tests use them as the server does. The HTTP side
- * (auth, signatures, the queue, counters) is ig_intake_http.c; docs/api.md "Intake".
+ * (auth, signatures, the queue, counters) is ig_intake.c; docs/api.md "Intake".
  *
  * The alert shape. Every alert is a JSON object with exactly these members, named as templates
  * name them (docs/config.md, routes):
@@ -72,6 +72,9 @@ typedef struct ig_step {
     char *dedup_key; /* owned: "intake", the route, the source and the fingerprint (or the
                         group key), separated by newlines: the key that collapses repeats */
     size_t alerts;   /* alerts of the payload this step stands for */
+    double started;  /* when the alert's episode started (Unix seconds; 0: not known): its
+                        startsAt; for a group, the latest startsAt of its firing alerts (of
+                        all, for a resolve). A firing no later than a resolved one is late. */
 } ig_step;
 
 /* A route that did not take an alert, and why (for `inquest route test`). */
@@ -109,14 +112,23 @@ size_t ig_routes_check(wk_engine *engine, const rt_config *config, rt_diag *diag
  * caller wipes and frees it with rt_config_secret_free(value, strlen(value)). */
 char *ig_auth_expected(const rt_auth *auth, const char *secret, size_t len);
 
-/* True when 'presented' (a header's value, NULL when absent) equals 'expected', compared in
- * constant time for equal lengths. */
+/* True when 'presented' (a header's value, NULL when absent) equals 'expected' (never when
+ * 'expected' is ""). The SHA-256 digests of both are compared in constant time, so the time
+ * tells neither where they differ nor how long the secret is. */
 bool ig_auth_ok(const char *expected, const char *presented);
 
-/* True when 'header' (X-PagerDuty-Signature: "v1=HEX", possibly several, comma-separated, while
- * a secret is rotated) holds the hex HMAC-SHA256 of the 'n' bytes at 'body' under 'secret' ('len'
- * bytes). Compared in constant time; NULL or a malformed header is false. */
-bool ig_signature_ok(const char *secret, size_t len, const void *body, size_t n,
-                     const char *header);
+/* True when 'header', a signature header's value written as 'format' ("v1=HEX" as PagerDuty
+ * writes it, or the hex alone as Grafana does; several, comma-separated, while a secret is
+ * rotated), holds the hex HMAC-SHA256 under 'secret' ('len' bytes) of the 'n' bytes at 'body',
+ * or with 'timestamp' (not NULL) of "TIMESTAMP:BODY". Compared in constant time; NULL or a
+ * malformed header is false. */
+bool ig_signature_ok(const char *secret, size_t len, rt_signature_format format,
+                     const char *timestamp, const void *body, size_t n, const char *header);
+
+#define IG_TIMESTAMP_SKEW 300 /* seconds a signed timestamp may be from the clock */
+
+/* True when 'value' (a timestamp header's, NULL when absent) is Unix seconds within
+ * IG_TIMESTAMP_SKEW of 'now': an older signed request is a replay. */
+bool ig_timestamp_fresh(const char *value, double now);
 
 #endif

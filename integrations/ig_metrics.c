@@ -157,16 +157,18 @@ static void intake_metrics(text *t, const ig_serve *s) {
                 rt_source_name((rt_source)src), st ? "resolved" : "firing",
                 (unsigned long long)c->alerts[src][st]);
     family(t, "inquest_intake_analyses_total", "counter",
-           "What routes did with firing alerts: started a new analysis, found a running one "
-           "(deduplicated), or could not start one (input_error).");
+           "What routes did with firing alerts in accepted webhooks: started a new analysis, "
+           "found a running one (deduplicated), started nothing as the alert resolved since "
+           "(late), or could not start one (input_error).");
     put(t, "inquest_intake_analyses_total{outcome=\"started\"} %llu\n",
         (unsigned long long)c->started);
     put(t, "inquest_intake_analyses_total{outcome=\"deduplicated\"} %llu\n",
         (unsigned long long)c->deduplicated);
+    put(t, "inquest_intake_analyses_total{outcome=\"late\"} %llu\n", (unsigned long long)c->late);
     put(t, "inquest_intake_analyses_total{outcome=\"input_error\"} %llu\n",
         (unsigned long long)c->input_errors);
     family(t, "inquest_intake_resolved_total", "counter",
-           "Resolved alerts that found the analysis they had started.");
+           "Analyses stamped resolved by the alert that started them.");
     put(t, "inquest_intake_resolved_total %llu\n", (unsigned long long)c->resolved);
     family(t, "inquest_intake_unrouted_alerts_total", "counter", "Alerts that no route took.");
     put(t, "inquest_intake_unrouted_alerts_total %llu\n", (unsigned long long)c->unrouted);

@@ -1,13 +1,15 @@
 /* integrations/ig_route.c -- the config's routes over alerts (docs/config.md, routes): which route
  * takes which alert and why not, the templates that build an analyzer's inputs, the plan of
  * starts and resolves one payload makes, and the check of routes against analyzer schemas. The
- * alerts come from ig_alert.c; the server acts on the plan in ig_intake_http.c.
+ * alerts come from ig_alert.c; the server acts on the plan in ig_intake.c.
  *
  * Design notes. A route's analysis stands for an alert (per: alert, the default) or for a
  * notification group (per: group). Either way it has a dedup key that names the route, the source
  * and the alert's fingerprint (or the group key): the queue's submit (rt_queue.lua) maps that key
  * to one analysis for the route's window, atomically, so any number of repeats, in one payload or
- * in concurrent ones, start one analysis; a resolve frees the key and stamps the analysis. */
+ * in concurrent ones, start one analysis; a resolve stamps every analysis the alert started and
+ * leaves a tombstone with the alert's start, so that only a later episode starts anew (the
+ * queue's intake section, rt_queue.lua). 'started' on each step is that start. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,15 +63,18 @@ bool ig_route_takes(const rt_route *route, const json_t *alert, char *why, size_
         const char *v = matched_value(m, alert);
         if (rt_matcher_matches(m, v))
             continue;
+        /* Every text cut at a character, and short enough that 'why' (256 bytes at least)
+         * is never cut: it goes into JSON, which takes only whole characters. */
         const char *where = m->annotation ? "annotations" : "labels";
+        int name = rt_utf8_fit(m->name, 40), value = rt_utf8_fit(m->value, 60);
         if (v)
-            snprintf(why, size, "%s%s%s\"%s\" does not hold: %s.%s is \"%.80s\"",
-                     m->annotation ? "annotations." : "", m->name, op_text(m->op), m->value, where,
-                     m->name, v);
+            snprintf(why, size, "%s%.*s%s\"%.*s\" does not hold: %s.%.*s is \"%.*s\"",
+                     m->annotation ? "annotations." : "", name, m->name, op_text(m->op), value,
+                     m->value, where, name, m->name, rt_utf8_fit(v, 80), v);
         else
-            snprintf(why, size, "%s%s%s\"%s\" does not hold: %s.%s is not set",
-                     m->annotation ? "annotations." : "", m->name, op_text(m->op), m->value, where,
-                     m->name);
+            snprintf(why, size, "%s%.*s%s\"%.*s\" does not hold: %s.%.*s is not set",
+                     m->annotation ? "annotations." : "", name, m->name, op_text(m->op), value,
+                     m->value, where, name, m->name);
         return false;
     }
     return true;
@@ -208,8 +213,18 @@ static json_t *group_view(const json_t *alerts, const size_t *members, size_t n)
     return view;
 }
 
+/* The alert's startsAt as Unix seconds; 0 when it has none (or Alertmanager's year 1). */
+static double start_of(const json_t *alert) {
+    char why[256];
+    double t = 0;
+    const char *text = alert_text(alert, "startsAt");
+    if (!*text || rt_time_parse(text, 0, &t, why) != 0 || !(t > 0))
+        return 0;
+    return t;
+}
+
 static void plan_step(ig_plan *plan, size_t *cap, const rt_route *route, json_t *alert, bool group,
-                      size_t alerts) {
+                      size_t alerts, double started) {
     ig_step *s = step_add(plan, cap);
     s->route = route;
     s->alert = alert; /* stolen */
@@ -217,6 +232,25 @@ static void plan_step(ig_plan *plan, size_t *cap, const rt_route *route, json_t 
     s->inputs = s->resolve ? NULL : ig_route_inputs(route, alert);
     s->dedup_key = dedup_key(route, alert, group);
     s->alerts = alerts;
+    s->started = started;
+}
+
+/* When a group's episode started, for telling a late firing from a new one: the latest start of
+ * its firing members (of all of them when none fires). A new episode has a member that started
+ * after the last resolve; a retried notification of the old one has none. */
+static double group_started(const json_t *alerts, const size_t *members, size_t n) {
+    double latest = 0, latest_firing = 0;
+    bool firing = false;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *a = json_array_get(alerts, members[i]);
+        double t = start_of(a);
+        latest = t > latest ? t : latest;
+        if (!is_resolved(a)) {
+            firing = true;
+            latest_firing = t > latest_firing ? t : latest_firing;
+        }
+    }
+    return firing ? latest_firing : latest;
 }
 
 /* per: group: the alerts 'route' took ('taken', 'n'), one step per group key. */
@@ -235,14 +269,15 @@ static void plan_groups(ig_plan *plan, size_t *cap, const rt_route *route, const
                 done[j] = true;
                 members[m++] = taken[j];
             }
-        plan_step(plan, cap, route, group_view(alerts, members, m), true, m);
+        plan_step(plan, cap, route, group_view(alerts, members, m), true, m,
+                  group_started(alerts, members, m));
     }
     free(members);
     free(done);
 }
 
 static void plan_miss(ig_plan *plan, size_t *cap, const rt_route *route, size_t alert,
-                      const char *why) {
+                      const char *why) { /* 'why' fits: ig_route_takes writes it so */
     if (plan->n_misses == *cap) {
         *cap = *cap ? *cap * 2 : 8;
         plan->misses = rt_xrealloc(plan->misses, *cap * sizeof *plan->misses);
@@ -273,7 +308,7 @@ void ig_plan_make(const rt_config *config, const ig_payload *p, bool explain, ig
             if (route->per == RT_ROUTE_PER_GROUP)
                 taken[n_taken++] = i;
             else
-                plan_step(plan, &step_cap, route, json_incref(alert), false, 1);
+                plan_step(plan, &step_cap, route, json_incref(alert), false, 1, start_of(alert));
         }
         if (route->per == RT_ROUTE_PER_GROUP)
             plan_groups(plan, &step_cap, route, p->alerts, taken, n_taken);

@@ -41,7 +41,8 @@ typedef struct ig_intake_counts {
     uint64_t alerts[IG_INTAKE_SOURCE_SLOTS][2]; /* [firing, resolved] */
     uint64_t started;                           /* analyses a route started */
     uint64_t deduplicated; /* repeats answered with a running analysis of the same alert */
-    uint64_t resolved;     /* resolved alerts that found their analysis */
+    uint64_t late;         /* firings of an alert that resolved since: nothing started */
+    uint64_t resolved;     /* analyses stamped resolved by their alert */
     uint64_t input_errors; /* starts refused: the inputs a route built did not fit its analyzer */
     uint64_t unrouted;     /* alerts no route took */
 } ig_intake_counts;
@@ -97,9 +98,9 @@ void ig_api_release_waiters(ig_serve *s);
 void ig_api_load_catalog(ig_serve *s);
 
 /* Reads the intake credentials of 'config' into '*out' and checks its routes against the
- * analyzers of the server's engine. Returns RT_OK, or RT_EINPUT with the first problem in 'why'
- * (256 bytes) after logging every route problem. */
-int ig_intake_load(ig_serve *s, const rt_config *config, ig_intake_auth **out, char *why);
+ * analyzers of 'engine' (on SIGHUP a fresh one, so that a failure changes nothing). Returns RT_OK,
+ * or RT_EINPUT with the first problem in 'why' (256 bytes) after logging every route problem. */
+int ig_intake_load(wk_engine *engine, const rt_config *config, ig_intake_auth **out, char *why);
 /* Wipes and frees what ig_intake_load read; accepts NULL. */
 void ig_intake_auth_free(ig_intake_auth *auth);
 /* Handles 'req' when its path is under /v1/intake/ (docs/api.md, Intake): returns false, doing

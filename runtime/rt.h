@@ -115,6 +115,10 @@ size_t rt_utf8_repair(const char *s, size_t n, char *out, size_t cap);
 /* The length of the longest prefix of the 'n' bytes at 's' that is at most 'cap' bytes and does
  * not end inside a well-formed character. */
 size_t rt_utf8_cut(const char *s, size_t n, size_t cap);
+/* The precision of printf's "%.*s" that prints at most 'cap' bytes of the NUL-terminated 's'
+ * without cutting a character, so that the text stays UTF-8 (json_string refuses a cut one):
+ * printf("%.*s", rt_utf8_fit(s, 80), s). 's' NULL: 0. */
+int rt_utf8_fit(const char *s, size_t cap);
 /* The number of characters in the 'n' bytes at 's'. */
 size_t rt_utf8_count(const char *s, size_t n);
 /* A JSON string of the 'n' bytes at 's', repaired as by rt_utf8_repair when they are not UTF-8.

@@ -602,8 +602,13 @@ static const char *matcher_parse(const char *text, rt_matcher *m, char *why) {
     PCRE2_SIZE offset = 0;
     m->regex = pcre2_compile((PCRE2_SPTR)m->value, PCRE2_ZERO_TERMINATED,
                              PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_UTF, &err, &offset, NULL);
-    if (m->regex)
+    if (m->regex) {
+        /* Once here rather than per match: routes match every alert of every webhook. */
+        m->match = pcre2_match_data_create_from_pattern(m->regex, NULL);
+        if (!m->match)
+            abort(); /* bookkeeping: a few bytes */
         return NULL;
+    }
     char message[160];
     pcre2_get_error_message(err, (PCRE2_UCHAR *)message, sizeof message);
     snprintf(why, 256, "bad regular expression at offset %zu: %s", (size_t)offset, message);
@@ -613,6 +618,7 @@ static const char *matcher_parse(const char *text, rt_matcher *m, char *why) {
 static void matcher_free(rt_matcher *m) {
     free(m->name);
     free(m->value);
+    pcre2_match_data_free(m->match);
     pcre2_code_free(m->regex);
 }
 
@@ -621,13 +627,9 @@ bool rt_matcher_matches(const rt_matcher *m, const char *value) {
     bool hit;
     if (m->op == RT_MATCH_EQ || m->op == RT_MATCH_NE)
         hit = strcmp(v, m->value) == 0;
-    else {
-        pcre2_match_data *md = pcre2_match_data_create_from_pattern(m->regex, NULL);
-        if (!md)
-            abort(); /* bookkeeping: a few bytes */
-        hit = pcre2_match(m->regex, (PCRE2_SPTR)v, PCRE2_ZERO_TERMINATED, 0, 0, md, NULL) >= 0;
-        pcre2_match_data_free(md);
-    }
+    else
+        hit =
+            pcre2_match(m->regex, (PCRE2_SPTR)v, PCRE2_ZERO_TERMINATED, 0, 0, m->match, NULL) >= 0;
     return (m->op == RT_MATCH_EQ || m->op == RT_MATCH_RE) ? hit : !hit;
 }
 
@@ -978,26 +980,48 @@ enum {
 };
 #define BIT(i) (1u << (i))
 
+/* Warns when the secret of 'a' is there but empty (a file of one newline is): a process that
+ * reads it refuses to start, as an empty credential is one anyone can present. Its key is
+ * 'key', its value at 'mark'. */
+static void empty_warning(loader *ld, const rt_auth *a, yaml_mark_t mark, const char *path,
+                          const char *key) {
+    char here[PATH_MAX_LEN], why[256], *secret = NULL;
+    size_t len = 0;
+    rt_auth probe = *a;
+    probe.type = RT_AUTH_HEADER; /* any type but none: rt_config_secret reads env or file */
+    if (rt_config_secret(&probe, &secret, &len, why) != RT_OK)
+        return;
+    rt_config_secret_free(secret, len);
+    if (len > 0)
+        return;
+    join_path(here, path, key);
+    if (a->env)
+        warning(ld, mark, here, "environment variable %s is empty", a->env);
+    else
+        warning(ld, mark, here, "secret file %s is empty", a->file);
+}
+
 /* Warns when the secret's variable or file is not there: CI machines have no secrets. */
 static void secret_warnings(loader *ld, const rt_auth *a, const seen_keys *seen, int env_row,
                             int file_row, const char *path) {
     char here[PATH_MAX_LEN];
+    const char *env_key = env_row == A_TOKEN_ENV   ? "token_env"
+                          : env_row == A_VALUE_ENV ? "value_env"
+                                                   : "password_env";
+    const char *file_key = file_row == A_TOKEN_FILE   ? "token_file"
+                           : file_row == A_VALUE_FILE ? "value_file"
+                                                      : "password_file";
     if (a->env && !getenv(a->env)) {
-        join_path(here, path,
-                  env_row == A_TOKEN_ENV   ? "token_env"
-                  : env_row == A_VALUE_ENV ? "value_env"
-                                           : "password_env");
+        join_path(here, path, env_key);
         warning(ld, seen->value[env_row], here, "environment variable %s is not set", a->env);
-    }
-    if (a->file && access(a->file, R_OK) != 0) {
+    } else if (a->file && access(a->file, R_OK) != 0) {
         int err = errno;
-        join_path(here, path,
-                  file_row == A_TOKEN_FILE   ? "token_file"
-                  : file_row == A_VALUE_FILE ? "value_file"
-                                             : "password_file");
+        join_path(here, path, file_key);
         warning(ld, seen->value[file_row], here, "cannot read secret file %s: %s", a->file,
                 strerror(err));
-    }
+    } else if (a->env || a->file)
+        empty_warning(ld, a, seen->value[a->env ? env_row : file_row], path,
+                      a->env ? env_key : file_key);
 }
 
 /* Which keys go with which type, and that the secret comes from exactly one place. */
@@ -1282,7 +1306,16 @@ static const field route_fields[] = {
  */
 
 /* The rows of the sources' tables, in order: their bits in seen_keys. */
-enum { IN_AUTH, IN_ALLOW, IN_SIGNING_ENV, IN_SIGNING_FILE, IN_SIGNING };
+enum {
+    IN_AUTH,
+    IN_ALLOW,
+    IN_SIGNING_ENV,
+    IN_SIGNING_FILE,
+    IN_SIGNING,
+    IN_SIG_HEADER,
+    IN_SIG_FORMAT,
+    IN_TIMESTAMP_HEADER
+};
 
 /* Who may send: auth, a signature, or nobody in particular when the config says so. */
 static void intake_source_check(loader *ld, rt_intake_source *src, const seen_keys *seen,
@@ -1321,6 +1354,11 @@ static void intake_source_check(loader *ld, rt_intake_source *src, const seen_ke
         warning(ld, seen->value[IN_SIGNING_FILE], here, "cannot read secret file %s: %s",
                 src->signing.file, strerror(err));
     }
+    if ((src->signing.env && getenv(src->signing.env)) ||
+        (src->signing.file && access(src->signing.file, R_OK) == 0))
+        empty_warning(ld, &src->signing,
+                      seen->value[src->signing.env ? IN_SIGNING_ENV : IN_SIGNING_FILE], path,
+                      src->signing.env ? "signing_secret_env" : "signing_secret_file");
 }
 
 static void intake_check(loader *ld, void *base, const seen_keys *seen, const char *path,
@@ -1328,20 +1366,57 @@ static void intake_check(loader *ld, void *base, const seen_keys *seen, const ch
     intake_source_check(ld, base, seen, path, where, false);
 }
 
-static void intake_signed_check(loader *ld, void *base, const seen_keys *seen, const char *path,
-                                yaml_mark_t where) {
-    intake_source_check(ld, base, seen, path, where, true);
+/* A signing source: its own signature header and format unless the config says otherwise. */
+static void signed_check(loader *ld, rt_intake_source *src, const seen_keys *seen, const char *path,
+                         yaml_mark_t where, const char *header, rt_signature_format format) {
+    char here[PATH_MAX_LEN];
+    intake_source_check(ld, src, seen, path, where, true);
+    if (!src->signature_header)
+        src->signature_header = rt_xstrdup(header);
+    if (!(seen->bits & BIT(IN_SIG_FORMAT)))
+        src->signature_format = format;
+    static const int rows[] = {IN_SIG_HEADER, IN_TIMESTAMP_HEADER};
+    const char *names[] = {src->signature_header, src->timestamp_header};
+    for (int i = 0; i < 2; i++)
+        if (names[i] && !is_header_name(names[i])) {
+            join_path(here, path, i ? "timestamp_header" : "signature_header");
+            problem(ld, seen->value[rows[i]], here, "'%s' is not an HTTP header name", names[i]);
+        }
+    if (src->signing.type == RT_AUTH_NONE) {
+        static const int extra[] = {IN_SIG_HEADER, IN_SIG_FORMAT, IN_TIMESTAMP_HEADER};
+        static const char *const keys[] = {"signature_header", "signature_format",
+                                           "timestamp_header"};
+        for (int i = 0; i < 3; i++)
+            if (seen->bits & BIT(extra[i])) {
+                join_path(here, path, keys[i]);
+                problem(ld, seen->key[extra[i]], here,
+                        "'%s' needs signing_secret_env or signing_secret_file", keys[i]);
+            }
+    }
 }
 
+static void pagerduty_check(loader *ld, void *base, const seen_keys *seen, const char *path,
+                            yaml_mark_t where) {
+    signed_check(ld, base, seen, path, where, "X-PagerDuty-Signature", RT_SIGNATURE_V1);
+}
+
+static void grafana_check(loader *ld, void *base, const seen_keys *seen, const char *path,
+                          yaml_mark_t where) {
+    signed_check(ld, base, seen, path, where, "X-Grafana-Alerting-Signature", RT_SIGNATURE_HEX);
+}
+
+static const char *const signature_formats[] = {"v1", "hex", NULL};
+
 #define IS_OFF(m) offsetof(rt_intake_source, m)
-/* Alertmanager, Grafana and Opsgenie do not sign their requests: auth only. */
+/* Alertmanager and Opsgenie do not sign their requests: auth only. */
 static const field intake_source_fields[] = {
     [IN_AUTH] = {"auth", F_TABLE, 0, IS_OFF(auth), 0, 0, NULL, auth_fields, auth_check, 0, NULL},
     [IN_ALLOW] = {"allow_unauthenticated", F_BOOL, 0, IS_OFF(allow_unauthenticated), 0, 0, NULL,
                   NULL, NULL, 0, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
 };
-/* PagerDuty signs each request with the subscription's secret (X-PagerDuty-Signature). */
+/* PagerDuty signs each request with the subscription's secret (X-PagerDuty-Signature), and
+ * Grafana can (X-Grafana-Alerting-Signature, with a timestamp header or not). */
 static const field intake_signed_fields[] = {
     [IN_AUTH] = {"auth", F_TABLE, 0, IS_OFF(auth), 0, 0, NULL, auth_fields, auth_check, 0, NULL},
     [IN_ALLOW] = {"allow_unauthenticated", F_BOOL, 0, IS_OFF(allow_unauthenticated), 0, 0, NULL,
@@ -1351,6 +1426,12 @@ static const field intake_signed_fields[] = {
     [IN_SIGNING_FILE] = {"signing_secret_file", F_FILE, 0, IS_OFF(signing.file), 0, 0, NULL, NULL,
                          NULL, 0, NULL},
     [IN_SIGNING] = {"signing_secret", F_SECRET, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
+    [IN_SIG_HEADER] = {"signature_header", F_STRING, 0, IS_OFF(signature_header), 0, 0, NULL, NULL,
+                       NULL, 0, NULL},
+    [IN_SIG_FORMAT] = {"signature_format", F_ENUM, 0, IS_OFF(signature_format), 0, 0,
+                       signature_formats, NULL, NULL, 0, NULL},
+    [IN_TIMESTAMP_HEADER] = {"timestamp_header", F_STRING, 0, IS_OFF(timestamp_header), 0, 0, NULL,
+                             NULL, NULL, 0, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
 };
 
@@ -1371,6 +1452,11 @@ static void generic_check(loader *ld, void *base, const seen_keys *seen, const c
         join_path(here, path, "resolved_values");
         problem(ld, seen->key[GE_RESOLVED], here, "give at least one value");
     }
+    /* Without any of them every alert would have one identity: one analysis for all. */
+    if (!g->map.fingerprint && !g->map.incident_id && !g->map.labels)
+        problem(ld, where, path,
+                "a generic webhook needs fingerprint, incident_id or labels: what tells one "
+                "alert from another");
 }
 
 #define GE_OFF(m) offsetof(rt_intake_generic, m)
@@ -1398,10 +1484,10 @@ static const field generic_fields[] = {
 static const field intake_fields[] = {
     {"alertmanager", F_TABLE, 0, IT_OFF(sources[RT_SOURCE_ALERTMANAGER]), 0, 0, NULL,
      intake_source_fields, intake_check, 0, NULL},
-    {"grafana", F_TABLE, 0, IT_OFF(sources[RT_SOURCE_GRAFANA]), 0, 0, NULL, intake_source_fields,
-     intake_check, 0, NULL},
+    {"grafana", F_TABLE, 0, IT_OFF(sources[RT_SOURCE_GRAFANA]), 0, 0, NULL, intake_signed_fields,
+     grafana_check, 0, NULL},
     {"pagerduty", F_TABLE, 0, IT_OFF(sources[RT_SOURCE_PAGERDUTY]), 0, 0, NULL,
-     intake_signed_fields, intake_signed_check, 0, NULL},
+     intake_signed_fields, pagerduty_check, 0, NULL},
     {"opsgenie", F_TABLE, 0, IT_OFF(sources[RT_SOURCE_OPSGENIE]), 0, 0, NULL, intake_source_fields,
      intake_check, 0, NULL},
     {"generic", F_NAMED, 0, IT_OFF(generic), 0, 0, NULL, generic_fields, generic_check,
@@ -1886,6 +1972,8 @@ static void intake_free(rt_intake *in) {
     for (int i = 0; i < RT_INTAKE_SOURCES; i++) {
         auth_free(&in->sources[i].auth);
         auth_free(&in->sources[i].signing);
+        free(in->sources[i].signature_header);
+        free(in->sources[i].timestamp_header);
     }
     for (size_t i = 0; i < in->n_generic; i++) {
         rt_intake_generic *g = &in->generic[i];

@@ -79,8 +79,10 @@ typedef struct rt_matcher {
     char *name; /* owned: the label's name, without "annotations." */
     bool annotation;
     rt_match_op op;
-    char *value;                     /* owned */
-    struct pcre2_real_code_8 *regex; /* owned: for =~ and !~, anchored at both ends */
+    char *value;                           /* owned */
+    struct pcre2_real_code_8 *regex;       /* owned: for =~ and !~, anchored at both ends */
+    struct pcre2_real_match_data_8 *match; /* owned: the regex's match data, made once at load;
+                                              a matcher is used by one thread at a time */
 } rt_matcher;
 
 /* True when 'value' (the label's value, NULL when absent) satisfies 'm'. */
@@ -136,15 +138,23 @@ typedef struct rt_intake_mapping {
     char *generator_url; /* text */
 } rt_intake_mapping;
 
+/* How a signature header holds the hex HMAC-SHA256: "v1=HEX[,v1=HEX…]" (PagerDuty's, several
+ * while a secret is rotated), or the hex alone (Grafana's). */
+typedef enum rt_signature_format { RT_SIGNATURE_V1 = 0, RT_SIGNATURE_HEX } rt_signature_format;
+
 /* One intake source of `inquest serve`: who may send to it. A source that the config does not
  * name has no endpoint. Secrets come from env or file, as everywhere. */
 typedef struct rt_intake_source {
-    bool enabled;               /* named in the config */
-    int line;                   /* where, for messages */
-    rt_auth auth;               /* bearer, basic or header; RT_AUTH_NONE: none */
-    rt_auth signing;            /* pagerduty: the HMAC secret of X-PagerDuty-Signature (type
-                                   RT_AUTH_HEADER, env or file); RT_AUTH_NONE: none */
-    bool allow_unauthenticated; /* neither auth nor signing, on purpose; default false */
+    bool enabled;           /* named in the config */
+    int line;               /* where, for messages */
+    rt_auth auth;           /* bearer, basic or header; RT_AUTH_NONE: none */
+    rt_auth signing;        /* pagerduty, grafana: the HMAC secret of request signatures
+                               (type RT_AUTH_HEADER, env or file); RT_AUTH_NONE: none */
+    char *signature_header; /* owned: where the signature is (the source's default) */
+    rt_signature_format signature_format; /* how it is written (the source's default) */
+    char *timestamp_header;               /* owned: a Unix time the sender signs with the body,
+                                             "TIME:BODY"; NULL: the body alone */
+    bool allow_unauthenticated;           /* neither auth nor signing, on purpose; default false */
 } rt_intake_source;
 
 /* A generic JSON webhook: a source of its own name with a field mapping. */

@@ -396,8 +396,10 @@ static void submit_parse(op *o, const redisReply *reply) {
     }
     rt_queue_submitted *out = rt_xcalloc(o->n ? o->n : 1, sizeof *out);
     for (size_t i = 0; i < o->n; i++) {
+        long long flag = int_of(elem(reply, 2 * i + 1));
         snprintf(out[i].id, sizeof out[i].id, "%s", str_of(elem(reply, 2 * i)));
-        out[i].deduplicated = int_of(elem(reply, 2 * i + 1)) != 0;
+        out[i].deduplicated = flag == 1;
+        out[i].late = flag == 2;
     }
     ((rt_queue_submit_fn)o->done)(RT_OK, "", out, o->n, o->ud);
     free(out);
@@ -449,18 +451,30 @@ static void dedup_of(const rt_queue *q, const rt_queue_request *r, char *key, si
     snprintf(key, key_size, "%sd:%.32s", q->prefix, hex + 7);
 }
 
-int rt_queue_submit(rt_queue *q, const rt_queue_request *reqs, size_t n, rt_queue_submit_fn done,
-                    void *ud, char *why) {
+/* The record of the analyses an alert started, beside its dedup key 'dkey' ("{P}d:HEX"):
+ * "{P}ar:HEX" into 'out' of 'size' bytes. */
+static void record_of(const rt_queue *q, const char *dkey, char *out, size_t size) {
+    snprintf(out, size, "%sar:%s", q->prefix, dkey + strlen(q->prefix) + 2);
+}
+
+/* Submit, or with 'alerts' the intake's submit (rt_queue_submit_alerts). */
+static int submit_call(rt_queue *q, const rt_queue_request *reqs, size_t n, bool alerts,
+                       rt_queue_submit_fn done, void *ud, char *why) {
     if (n == 0 || n > RT_QUEUE_MAX_BATCH)
         return fail_at_once(q, RT_EINPUT, why, "queue: submit takes 1 to %d requests, not %zu",
                             RT_QUEUE_MAX_BATCH, n);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         if (check_request(q, &reqs[i], i, why) != RT_OK)
             return RT_EINPUT;
+        if (alerts && (!reqs[i].dedup_key || !(reqs[i].alert_started >= 0)))
+            return fail_at_once(q, RT_EINPUT, why,
+                                "queue: request %zu: an alert needs a dedup key and a start",
+                                i + 1);
+    }
     op *o = op_new(q, (void (*)(void))done, ud, submit_parse, submit_fail);
     char(*ids)[RT_QUEUE_ID_SIZE] = rt_xmalloc(n * sizeof *ids);
     o->n = n;
-    args_fcall(&o->a, "inquest_submit");
+    args_fcall(&o->a, alerts ? "inquest_submit_alerts" : "inquest_submit");
     args_str(&o->a, q->recent_key);
     for (size_t i = 0; i < n; i++) {
         char key[160];
@@ -469,7 +483,13 @@ int rt_queue_submit(rt_queue *q, const rt_queue_request *reqs, size_t n, rt_queu
         dedup_of(q, &reqs[i], key, sizeof key);
         args_str(&o->a, key);
     }
-    args_set_numkeys(&o->a, (int)(1 + 2 * n));
+    for (size_t i = 0; alerts && i < n; i++) {
+        char key[160], record[168];
+        dedup_of(q, &reqs[i], key, sizeof key);
+        record_of(q, key, record, sizeof record);
+        args_str(&o->a, record);
+    }
+    args_set_numkeys(&o->a, (int)(1 + (alerts ? 3 : 2) * n));
     args_str(&o->a, q->prefix);
     args_u64(&o->a, q->ttl_ms);
     args_u64(&o->a, q->recent_ms);
@@ -485,8 +505,20 @@ int rt_queue_submit(rt_queue *q, const rt_queue_request *reqs, size_t n, rt_queu
         args_u64(&o->a, (uint64_t)(r->dedup_window * 1000.0 + 0.5));
         args_u64(&o->a, (uint64_t)(r->deadline * 1000.0 + 0.5));
     }
+    for (size_t i = 0; alerts && i < n; i++)
+        args_u64(&o->a, (uint64_t)(reqs[i].alert_started * 1000.0 + 0.5));
     free(ids);
     return op_start(o, why);
+}
+
+int rt_queue_submit(rt_queue *q, const rt_queue_request *reqs, size_t n, rt_queue_submit_fn done,
+                    void *ud, char *why) {
+    return submit_call(q, reqs, n, false, done, ud, why);
+}
+
+int rt_queue_submit_alerts(rt_queue *q, const rt_queue_request *reqs, size_t n,
+                           rt_queue_submit_fn done, void *ud, char *why) {
+    return submit_call(q, reqs, n, true, done, ud, why);
 }
 
 /* ---- claim and complete -------------------------------------------------------------------- */
@@ -915,30 +947,59 @@ static void resolve_parse(op *o, const redisReply *reply) {
         bad_reply(o, "resolve");
         return;
     }
-    const char **ids = rt_xcalloc(o->n ? o->n : 1, sizeof *ids);
-    for (size_t i = 0; i < o->n; i++)
-        ids[i] = str_of(elem(reply, i));
-    ((rt_queue_resolve_fn)o->done)(RT_OK, "", ids, o->n, o->ud);
+    size_t total = 0;
+    for (size_t i = 0; i < o->n; i++) {
+        const redisReply *e = elem(reply, i);
+        if (!e || e->type != REDIS_REPLY_ARRAY) {
+            bad_reply(o, "resolve");
+            return;
+        }
+        total += e->elements;
+    }
+    rt_queue_resolved *out = rt_xcalloc(o->n ? o->n : 1, sizeof *out);
+    const char **ids = rt_xcalloc(total ? total : 1, sizeof *ids), **next = ids;
+    for (size_t i = 0; i < o->n; i++) {
+        const redisReply *e = elem(reply, i);
+        out[i].ids = next;
+        out[i].n_ids = e->elements;
+        for (size_t k = 0; k < e->elements; k++)
+            *next++ = str_of(e->element[k]);
+    }
+    ((rt_queue_resolve_fn)o->done)(RT_OK, "", out, o->n, o->ud);
     free(ids);
+    free(out);
 }
 
-int rt_queue_resolve(rt_queue *q, const char *const *dedup_keys, size_t n, rt_queue_resolve_fn done,
-                     void *ud, char *why) {
+int rt_queue_resolve(rt_queue *q, const rt_queue_resolution *alerts, size_t n,
+                     rt_queue_resolve_fn done, void *ud, char *why) {
     if (n == 0 || n > RT_QUEUE_MAX_BATCH)
-        return fail_at_once(q, RT_EINPUT, why, "queue: resolve takes 1 to %d keys, not %zu",
+        return fail_at_once(q, RT_EINPUT, why, "queue: resolve takes 1 to %d alerts, not %zu",
                             RT_QUEUE_MAX_BATCH, n);
+    for (size_t i = 0; i < n; i++)
+        if (!alerts[i].dedup_key || !(alerts[i].started >= 0) || !(alerts[i].window >= 0) ||
+            alerts[i].window * 1000.0 > (double)q->ttl_ms)
+            return fail_at_once(q, RT_EINPUT, why,
+                                "queue: resolve %zu: needs a dedup key, a start and a window from "
+                                "0 to the queue's ttl",
+                                i + 1);
     op *o = op_new(q, (void (*)(void))done, ud, resolve_parse, resolve_fail);
     o->n = n;
     args_fcall(&o->a, "inquest_resolve");
     args_str(&o->a, q->keys[K_STATS]);
     for (size_t i = 0; i < n; i++) {
-        char key[160];
-        rt_queue_request r = {.dedup_key = dedup_keys[i]};
+        char key[160], record[168];
+        rt_queue_request r = {.dedup_key = alerts[i].dedup_key};
         dedup_of(q, &r, key, sizeof key);
+        record_of(q, key, record, sizeof record);
         args_str(&o->a, key);
+        args_str(&o->a, record);
     }
-    args_set_numkeys(&o->a, (int)(1 + n));
+    args_set_numkeys(&o->a, (int)(1 + 2 * n));
     args_str(&o->a, q->prefix);
+    for (size_t i = 0; i < n; i++) {
+        args_u64(&o->a, (uint64_t)(alerts[i].started * 1000.0 + 0.5));
+        args_u64(&o->a, (uint64_t)(alerts[i].window * 1000.0 + 0.5));
+    }
     return op_start(o, why);
 }
 

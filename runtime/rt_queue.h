@@ -92,11 +92,15 @@ typedef struct rt_queue_request {
     double deadline;       /* Unix seconds by which it must start; 0: none */
     const char *team;      /* the analyzer's owner, for team caps; NULL: "" */
     const char *labels;    /* JSON object text; NULL: "{}" */
+    double alert_started;  /* rt_queue_submit_alerts: when the alert started (Unix seconds);
+                              0: not known */
 } rt_queue_request;
 
 typedef struct rt_queue_submitted {
     char id[RT_QUEUE_ID_SIZE];
     bool deduplicated; /* 'id' is an earlier request's, within its dedup window */
+    bool late;         /* rt_queue_submit_alerts: nothing started ('id' ""): the alert resolved
+                          within the window, and this firing started no later than that one */
 } rt_queue_submitted;
 
 typedef void (*rt_queue_submit_fn)(int rc, const char *msg, const rt_queue_submitted *out, size_t n,
@@ -107,17 +111,39 @@ typedef void (*rt_queue_submit_fn)(int rc, const char *msg, const rt_queue_submi
 int rt_queue_submit(rt_queue *q, const rt_queue_request *reqs, size_t n, rt_queue_submit_fn done,
                     void *ud, char *why);
 
-/* ---- resolve (alert intake) ------------------------------------------------------------------ */
+/* ---- alerts (the intake) --------------------------------------------------------------------- */
 
-/* 'ids'[i] is the analysis the i-th key named, or "" when it named none. */
-typedef void (*rt_queue_resolve_fn)(int rc, const char *msg, const char *const *ids, size_t n,
+/* As rt_queue_submit, for the alert intake: each request's 'dedup_key' names its route and alert
+ * and must be set. In the same atomic call, each analysis started is recorded under its alert
+ * for the queue's ttl, so that rt_queue_resolve finds it after the dedup window; and a request
+ * whose alert was resolved within the window starts nothing when its 'alert_started' is not
+ * later than the resolved alert's (a late or retried firing of the episode that ended): its
+ * rt_queue_submitted has 'late' set. When either start is not known, it starts. */
+int rt_queue_submit_alerts(rt_queue *q, const rt_queue_request *reqs, size_t n,
+                           rt_queue_submit_fn done, void *ud, char *why);
+
+/* One alert that resolved. */
+typedef struct rt_queue_resolution {
+    const char *dedup_key; /* as its starts were submitted with */
+    double started;        /* when it started (Unix seconds); 0: not known */
+    double window;         /* seconds its firing stays late: the route's dedup window */
+} rt_queue_resolution;
+
+/* The analyses one resolved alert stamped ('n_ids' of them; none when it had none left). */
+typedef struct rt_queue_resolved {
+    const char *const *ids;
+    size_t n_ids;
+} rt_queue_resolved;
+
+typedef void (*rt_queue_resolve_fn)(int rc, const char *msg, const rt_queue_resolved *out, size_t n,
                                     void *ud);
 
-/* Resolves the alerts behind the 'n' dedup keys 'dedup_keys' (as given in rt_queue_request, at
- * most RT_QUEUE_MAX_BATCH), in one atomic call: each key is freed, so that the next submission
- * with it starts a new analysis, and the analysis it named gets its 'resolved_at'. */
-int rt_queue_resolve(rt_queue *q, const char *const *dedup_keys, size_t n, rt_queue_resolve_fn done,
-                     void *ud, char *why);
+/* Resolves the 'n' alerts 'alerts' (at most RT_QUEUE_MAX_BATCH) in one atomic call: every
+ * analysis each started that still exists gets its 'resolved_at' (within the queue's ttl, after
+ * the dedup window too), and the dedup key keeps a tombstone for 'window' so that only a firing
+ * that started later starts a new analysis (rt_queue_submit_alerts). */
+int rt_queue_resolve(rt_queue *q, const rt_queue_resolution *alerts, size_t n,
+                     rt_queue_resolve_fn done, void *ud, char *why);
 
 /* ---- claim, extend, complete (workers) ------------------------------------------------------- */
 

@@ -11,7 +11,7 @@
 -- from Redis' own clock (TIME): one clock for every worker. Errors are error replies whose first
 -- word is an rt error name ("EINPUT ..."), which the C side maps back.
 
-local VERSION = 9
+local VERSION = 10
 
 local GROUP = 'workers'   -- the consumer group of the request streams
 local HELD = '~held'      -- the consumer that owns the entries of requests held by a team cap
@@ -760,30 +760,99 @@ redis.register_function{function_name = 'inquest_stats', flags = {'no-writes'}, 
 redis.register_function('inquest_count', wrap(count_add))
 
 -- ---- resolve (alert intake) ------------------------------------------------------------------
+--
+-- Design notes. The intake's starts go through submit, with a dedup key per route and alert
+-- (K) that names the alert's analysis for the route's window. Two more things are kept per K:
+--   record     {P}ar:K, a set of the analyses the alert started, kept for the queue's ttl (as
+--              long as the analyses): a resolve that comes after the window, when the dedup key
+--              has expired, still finds and stamps them.
+--   tombstone  after a resolve, the dedup key holds TOMB .. the resolved alert's startsAt (ms;
+--              '0': not known) for the window: a late or retried firing of that same episode
+--              (its startsAt no later) starts nothing, while a new episode (a later startsAt)
+--              does. submit's dedup helper reads a tombstone as a key that names no live
+--              analysis, so a firing that passes the check here takes the key over.
+-- Both are written in the same atomic call as the analyses they are about.
 
--- KEYS: stats, then the dedup key of each resolved alert (as submit names it).
--- ARGV: prefix.
--- An alert that resolved frees its dedup key, so that its next firing starts a new analysis,
--- and stamps 'resolved_at' (ms) on the analysis the key named, when that analysis still exists.
--- Returns per key: the analysis id, or '' when the key named none (never fired here, expired,
--- or resolved already).
-local function resolve(keys, args)
-  local prefix, now, nows = args[1], now_ms()
-  local out, n = {}, 0
-  for i = 2, #keys do
-    local id = redis.call('GET', keys[i])
-    if id then
-      redis.call('DEL', keys[i])
-      local skey = prefix .. 'a:' .. id
-      if redis.call('EXISTS', skey) == 1 then
-        redis.call('HSET', skey, 'resolved_at', nows)
-        n = n + 1
-      end
+local TOMB = '~'
+
+-- KEYS: as submit's (recent, then per request its status key and its dedup key), then per
+--       request its alert's record key.
+-- ARGV: as submit's, then per request when its alert started (ms as text; '0': not known).
+-- Returns per request: id, then 0 (started), 1 (deduplicated) or 2: not started, a late firing
+-- of an alert that resolved within the window (id '').
+local function submit_alerts(keys, args)
+  local n = num(args[4], 'n')
+  local sub_keys, sub_args, taken, out = {keys[1]}, {args[1], args[2], args[3], '0'}, {}, {}
+  for i = 0, n - 1 do
+    local started = num(args[5 + n * 8 + i], 'started')
+    local held = redis.call('GET', keys[3 + i * 2])
+    local late = false
+    if held and string.sub(held, 1, 1) == TOMB then
+      local ended = tonumber(string.sub(held, 2)) or 0
+      late = started > 0 and ended > 0 and started <= ended
     end
-    out[#out + 1] = id or ''
+    out[i * 2 + 1], out[i * 2 + 2] = '', 2
+    if not late then
+      taken[#taken + 1] = i
+      sub_keys[#sub_keys + 1], sub_keys[#sub_keys + 2] = keys[2 + i * 2], keys[3 + i * 2]
+      for j = 0, 7 do sub_args[#sub_args + 1] = args[5 + i * 8 + j] end
+    end
   end
-  if n > 0 then redis.call('HINCRBY', keys[1], 'resolved', n) end
+  if #taken == 0 then return out end
+  sub_args[4] = tostring(#taken)
+  local r = submit(sub_keys, sub_args)
+  for k, i in ipairs(taken) do
+    local id, dup = r[k * 2 - 1], r[k * 2]
+    out[i * 2 + 1], out[i * 2 + 2] = id, dup
+    if dup == 0 then
+      local record = keys[2 + n * 2 + i]
+      redis.call('SADD', record, id)
+      redis.call('PEXPIRE', record, args[2])
+    end
+  end
   return out
 end
 
+-- KEYS: stats, then per alert its dedup key and its record key.
+-- ARGV: prefix, then per alert when it started (ms as text; '0': not known) and how long its
+--       tombstone stays (ms as text: the route's window; '0': none).
+-- Stamps 'resolved_at' on every analysis of the alert that still exists (those its record names
+-- and the one its dedup key names), deletes the record and leaves the tombstone.
+-- Returns per alert: the ids of the analyses it stamped, sorted (none when the alert never
+-- fired here, its analyses expired, or it resolved already).
+local function resolve(keys, args)
+  local prefix, nows = args[1], select(2, now_ms())
+  local out, stamped = {}, 0
+  for i = 0, (#keys - 1) / 2 - 1 do
+    local dkey, record = keys[2 + i * 2], keys[3 + i * 2]
+    local ids = redis.call('SMEMBERS', record)
+    local held = redis.call('GET', dkey)
+    if held and string.sub(held, 1, 1) ~= TOMB then ids[#ids + 1] = held end
+    local seen, named = {}, {}
+    for _, id in ipairs(ids) do
+      if not seen[id] then
+        seen[id] = true
+        local skey = prefix .. 'a:' .. id
+        if redis.call('EXISTS', skey) == 1 then
+          redis.call('HSET', skey, 'resolved_at', nows)
+          named[#named + 1] = id
+        end
+      end
+    end
+    table.sort(named)
+    stamped = stamped + #named
+    redis.call('DEL', record)
+    local window = args[3 + i * 2]
+    if window ~= '0' then
+      redis.call('SET', dkey, TOMB .. args[2 + i * 2], 'PX', window)
+    else
+      redis.call('DEL', dkey)
+    end
+    out[#out + 1] = named
+  end
+  if stamped > 0 then redis.call('HINCRBY', keys[1], 'resolved', stamped) end
+  return out
+end
+
+redis.register_function('inquest_submit_alerts', wrap(submit_alerts))
 redis.register_function('inquest_resolve', wrap(resolve))

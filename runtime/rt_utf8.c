@@ -5,6 +5,7 @@
  * A byte that is not part of a well-formed character is a character of its own, which repair
  * replaces by U+FFFD: so cutting a text and then repairing it gives a prefix of the repaired
  * whole, and counting agrees with what a repaired copy shows. */
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,15 @@ size_t rt_utf8_cut(const char *s, size_t n, size_t cap) {
             return utf8_char(p + j, n - j) > cap - j ? j : cap;
     }
     return cap;
+}
+
+int rt_utf8_fit(const char *s, size_t cap) {
+    if (!s)
+        return 0;
+    if (cap > INT_MAX)
+        cap = INT_MAX;
+    /* A character is at most 4 bytes: looking 4 past 'cap' tells whether the one there fits. */
+    return (int)rt_utf8_cut(s, strnlen(s, cap + 4), cap);
 }
 
 size_t rt_utf8_count(const char *s, size_t n) {

@@ -5,16 +5,21 @@
  *   latency: N webhooks of one new alert each, paced at RATE per second on one keep-alive
  *   connection; each answer names the analysis its alert started; once all are sent, each
  *   analysis' started_at (the worker's start, from Redis' clock, in whole milliseconds) is read
- *   back and compared with the time the webhook was sent (this process' clock: the same
- *   machine); the millisecond started_at is rounded up, so each latency is an upper bound. Prints
- *   `bench webhook_to_start_p99 X ms` (and p50).
+ *   back and compared with the time the webhook was due by the schedule (this process' clock:
+ *   the same machine), not the time it went out: a slow answer delays the sends after it, and
+ *   measuring from the send would hide that wait (coordinated omission). The millisecond
+ *   started_at is rounded up, so each latency is an upper bound. Prints
+ *   `bench webhook_to_start_p99 X ms` (and p50), and how p99 compares with the target
+ *   (TARGET_P99_MS), which is reported, not enforced.
  *   storm: STORM webhooks for ALERTS distinct alerts (webhook k carries alert k % ALERTS), sent
  *   by THREADS threads at once, as fast as they go; counts the distinct analyses the answers name
- *   and the server's inquest_intake_analyses_total{outcome="started"} before and after. Prints
+ *   and the server's inquest_intake_analyses_total{outcome="started"} before and after: both
+ *   must be exactly ALERTS (one analysis per distinct alert). Prints
  *   `bench alert_storm_analyses N count`.
  *
  *   bench_intake URL TOKEN RUN [N RATE STORM ALERTS THREADS]
- * RUN makes fingerprints unique per run. Exit 0, or 1 when a request failed. */
+ * RUN makes fingerprints unique per run. Exit 0, or 1 when a request failed or the storm did not
+ * start exactly one analysis per distinct alert (correctness, never speed). */
 #define _GNU_SOURCE
 #include <math.h>
 #include <pthread.h>
@@ -24,6 +29,8 @@
 #include <time.h>
 #include <curl/curl.h>
 #include <jansson.h>
+
+#define TARGET_P99_MS 5.0 /* docs/operating.md: webhook received to analysis started */
 
 typedef struct answer {
     char *data;
@@ -127,12 +134,12 @@ static int by_value(const void *a, const void *b) {
 static int latency(int n, double rate) {
     CURL *h = curl_easy_init();
     struct curl_slist *headers = headers_new();
-    double *sent = calloc((size_t)n, sizeof *sent), *lat = calloc((size_t)n, sizeof *lat);
+    double *due = calloc((size_t)n, sizeof *due), *lat = calloc((size_t)n, sizeof *lat);
     char(*ids)[32] = calloc((size_t)n, sizeof *ids);
     int failed = 0;
     double t0 = now();
     for (int i = 0; i < n; i++) {
-        double due = t0 + i / rate, wait = due - now();
+        double wait = (due[i] = t0 + i / rate) - now();
         if (wait > 0) {
             struct timespec pause = {(time_t)wait, (long)((wait - floor(wait)) * 1e9)};
             nanosleep(&pause, NULL);
@@ -140,7 +147,6 @@ static int latency(int n, double rate) {
         char fp[64], service[64];
         snprintf(fp, sizeof fp, "lat-%d-%d", run, i);
         snprintf(service, sizeof service, "lat-%d", i);
-        sent[i] = now();
         json_t *o = post(h, headers, fp, service);
         const char *id = json_string_value(
             json_object_get(json_array_get(json_object_get(o, "analyses"), 0), "id"));
@@ -157,7 +163,7 @@ static int latency(int n, double rate) {
         /* started_at is cut to the millisecond: the start was before t + 1 ms, so this is an
          * upper bound of the latency, never an underestimate. */
         if (t > 0)
-            lat[m++] = (t + 0.001 - sent[i]) * 1000.0;
+            lat[m++] = (t + 0.001 - due[i]) * 1000.0;
         else
             failed++;
     }
@@ -169,7 +175,9 @@ static int latency(int n, double rate) {
             n, rate, m, p50, p99, m ? lat[m - 1] : 0);
     printf("bench webhook_to_start_p50 %.2f ms\n", p50);
     printf("bench webhook_to_start_p99 %.2f ms\n", p99);
-    free(sent);
+    fprintf(stderr, "bench_intake: latency: p99 %.2f ms against the %.0f ms target: %s\n", p99,
+            TARGET_P99_MS, p99 <= TARGET_P99_MS ? "met" : "MISSED (reported, not a failure)");
+    free(due);
     free(lat);
     free(ids);
     curl_slist_free_all(headers);
@@ -249,8 +257,16 @@ static int storm(int total, int alerts, int threads) {
             total, alerts, threads, seconds, total / seconds, json_object_size(all), after - before,
             failed);
     printf("bench alert_storm_analyses %ld count\n", after - before);
-    if ((long)json_object_size(all) != after - before)
+    if (before < 0 || after < 0) {
+        fprintf(stderr, "bench_intake: storm: FAILED: the server's metrics could not be read\n");
         failed++;
+    } else if (after - before != alerts || (long)json_object_size(all) != alerts) {
+        fprintf(stderr,
+                "bench_intake: storm: FAILED: %d distinct alerts must start exactly %d analyses; "
+                "the server started %ld, the answers name %zu\n",
+                alerts, alerts, after - before, json_object_size(all));
+        failed++;
+    }
     json_decref(all);
     free(t);
     return failed;

@@ -341,6 +341,9 @@ static void test_intake(void **state) {
     assert_true(in->sources[RT_SOURCE_PAGERDUTY].enabled);
     assert_int_equal(in->sources[RT_SOURCE_PAGERDUTY].signing.type, RT_AUTH_HEADER);
     assert_string_equal(in->sources[RT_SOURCE_PAGERDUTY].signing.env, "PD_SECRET");
+    assert_string_equal(in->sources[RT_SOURCE_PAGERDUTY].signature_header, "X-PagerDuty-Signature");
+    assert_int_equal(in->sources[RT_SOURCE_PAGERDUTY].signature_format, RT_SIGNATURE_V1);
+    assert_null(in->sources[RT_SOURCE_PAGERDUTY].timestamp_header);
     assert_false(in->sources[RT_SOURCE_GRAFANA].enabled);
     assert_int_equal(in->n_generic, 1);
     assert_string_equal(in->generic[0].name, "ledger");
@@ -350,7 +353,22 @@ static void test_intake(void **state) {
     assert_int_equal(l.config->routes[0].per, RT_ROUTE_PER_GROUP);
     assert_string_equal(rt_source_name(RT_SOURCE_OPSGENIE), "opsgenie");
     unload(&l);
-    assert_one_error("intake: { grafana: {} }\n", 1, 20, "intake.grafana",
+    load(&l, "intake:\n"
+             "  grafana: { signing_secret_env: GF, timestamp_header: X-Ts }\n");
+    if (l.rc != RT_OK)
+        fail_msg("%s", json_dumps(l.errors.items, JSON_INDENT(1)));
+    const rt_intake_source *gf = &l.config->intake.sources[RT_SOURCE_GRAFANA];
+    assert_int_equal(gf->signing.type, RT_AUTH_HEADER);
+    assert_string_equal(gf->signature_header, "X-Grafana-Alerting-Signature");
+    assert_int_equal(gf->signature_format, RT_SIGNATURE_HEX);
+    assert_string_equal(gf->timestamp_header, "X-Ts");
+    unload(&l);
+    assert_one_error("intake: { grafana: { auth: { type: bearer, token_env: T }, "
+                     "timestamp_header: X-Ts } }\n",
+                     1, 60, "intake.grafana.timestamp_header", "needs signing_secret_env");
+    assert_one_error("intake: { pagerduty: { signing_secret_env: P, signature_format: base64 } }\n",
+                     1, 65, "intake.pagerduty.signature_format", "unknown signature_format");
+    assert_one_error("intake: { opsgenie: {} }\n", 1, 21, "intake.opsgenie",
                      "an intake source needs auth, or allow_unauthenticated");
     assert_one_error("intake: { pagerduty: {} }\n", 1, 22, "intake.pagerduty",
                      "needs auth or signing_secret_env/signing_secret_file");
@@ -363,11 +381,13 @@ static void test_intake(void **state) {
     assert_one_error("intake: { opsgenie: { allow_unauthenticated: true, auth: { type: bearer, "
                      "token_env: T } } }\n",
                      1, 23, "intake.opsgenie.allow_unauthenticated", "does not go with auth");
-    assert_one_error("intake: { generic: { Bad: { allow_unauthenticated: true } } }\n", 1, 22,
-                     "intake.generic.Bad", "must match ^[a-z][a-z0-9_]*$");
-    assert_one_error("intake: { generic: { g: { allow_unauthenticated: true, resolved_values: [] } "
-                     "} }\n",
+    assert_one_error("intake: { generic: { Bad: { allow_unauthenticated: true, labels: l } } }\n",
+                     1, 22, "intake.generic.Bad", "must match ^[a-z][a-z0-9_]*$");
+    assert_one_error("intake: { generic: { g: { allow_unauthenticated: true, resolved_values: [], "
+                     "fingerprint: id } } }\n",
                      1, 56, "intake.generic.g.resolved_values", "give at least one value");
+    assert_one_error("intake: { generic: { g: { allow_unauthenticated: true, status: s } } }\n", 1,
+                     22, "intake.generic.g", "needs fingerprint, incident_id or labels");
     assert_one_error("routes: [{ name: m, analyzer: a, match: [a=b], per: incident }]\n", 1, 53,
                      "routes.0.per", "unknown per 'incident'");
 }

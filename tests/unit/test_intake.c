@@ -59,6 +59,14 @@ static void parse_ok(rt_source source, const rt_intake_generic *g, const char *n
         fail_msg("%s: %s", name, why);
 }
 
+/* Parses 'body' from 'source'; asserts it is accepted. */
+static void parse_ok_text(rt_source source, const rt_intake_generic *g, const char *body,
+                          ig_payload *p) {
+    char why[IG_INTAKE_WHY] = "";
+    if (ig_intake_parse(source, g, body, strlen(body), p, why) != RT_OK)
+        fail_msg("%s: %s", body, why);
+}
+
 /* Asserts that 'body' from 'source' is refused with a reason starting with 'want'. */
 static void parse_refused(rt_source source, const rt_intake_generic *g, const char *body,
                           const char *want) {
@@ -117,6 +125,17 @@ static void test_alertmanager_refusals(void **state) {
                   "alerts[0].startsAt: not a string");
     parse_refused(RT_SOURCE_ALERTMANAGER, NULL, "{\"alerts\":[],\"alerts\":[]}",
                   "body: not valid JSON");
+    /* A long non-ASCII key in a path is cut at a character: the reason stays UTF-8. */
+    char body[512] = "{\"alerts\":[{\"status\":\"firing\",\"labels\":{\"k";
+    for (int i = 0; i < 40; i++)
+        strcat(body, "\xc3\xa9");
+    strcat(body, "\":1}}]}");
+    ig_payload p;
+    char why[IG_INTAKE_WHY];
+    assert_int_equal(ig_intake_parse(RT_SOURCE_ALERTMANAGER, NULL, body, strlen(body), &p, why),
+                     RT_EINPUT);
+    assert_true(rt_utf8_valid(why, strlen(why)));
+    assert_true(strncmp(why, "alerts[0].labels.k\xc3\xa9", 20) == 0);
 }
 
 static void test_fingerprint_from_labels(void **state) {
@@ -130,8 +149,41 @@ static void test_fingerprint_from_labels(void **state) {
     const char *fa = text_of(json_array_get(pa.alerts, 0), "fingerprint");
     assert_int_equal(strlen(fa), 16);
     assert_string_equal(fa, text_of(json_array_get(pb.alerts, 0), "fingerprint"));
+    ig_payload_free(&pb);
+    /* Other labels, or another value of one, are another alert. */
+    const char *c = "{\"alerts\":[{\"status\":\"firing\",\"labels\":{\"x\":\"1\",\"y\":\"3\"}},"
+                    "{\"status\":\"firing\",\"labels\":{\"x\":\"1\"}}]}";
+    assert_int_equal(ig_intake_parse(RT_SOURCE_ALERTMANAGER, NULL, c, strlen(c), &pb, why), RT_OK);
+    const char *fc = text_of(json_array_get(pb.alerts, 0), "fingerprint");
+    const char *fd = text_of(json_array_get(pb.alerts, 1), "fingerprint");
+    assert_string_not_equal(fa, fc);
+    assert_string_not_equal(fa, fd);
+    assert_string_not_equal(fc, fd);
     ig_payload_free(&pa);
     ig_payload_free(&pb);
+}
+
+/* A generic alert with no fingerprint, no incident id and no labels has no identity: refused,
+ * rather than made one analysis with every other such alert. */
+static void test_generic_without_identity(void **state) {
+    (void)state;
+    rt_config *c = config();
+    rt_intake_generic *g = &c->intake.generic[0];
+    free(g->map.fingerprint);
+    g->map.fingerprint = NULL; /* labels: tags is left */
+    parse_refused(RT_SOURCE_GENERIC, g,
+                  "{\"events\":[{\"tags\":{\"a\":\"1\"}},{\"tags\":{\"a\":\"2\"}},{\"tags\":{}},"
+                  "{\"tags\":{\"a\":\"3\"}}]}",
+                  "events[2]: no fingerprint, incident_id or labels");
+    free(g->map.alerts);
+    g->map.alerts = NULL; /* the body is the alert */
+    parse_refused(RT_SOURCE_GENERIC, g, "{\"state\":\"open\"}",
+                  "body: no fingerprint, incident_id or labels");
+    ig_payload p;
+    parse_ok_text(RT_SOURCE_GENERIC, g, "{\"tags\":{\"a\":\"1\"}}", &p);
+    assert_int_equal(strlen(text_of(json_array_get(p.alerts, 0), "fingerprint")), 16);
+    ig_payload_free(&p);
+    rt_config_free(c);
 }
 
 static void test_grafana(void **state) {
@@ -174,6 +226,20 @@ static void test_pagerduty(void **state) {
     assert_int_equal(json_array_size(p.alerts), 0);
     assert_int_equal(p.ignored, 1);
     ig_payload_free(&p);
+    /* An acknowledgement is no new firing; a reopened incident is, starting when it reopened. */
+    const char *ack =
+        "{\"event\":{\"event_type\":\"incident.acknowledged\",\"data\":{\"id\":\"Q1\"}}}";
+    parse_ok_text(RT_SOURCE_PAGERDUTY, NULL, ack, &p);
+    assert_int_equal(json_array_size(p.alerts), 0);
+    assert_int_equal(p.ignored, 1);
+    ig_payload_free(&p);
+    const char *reopened = "{\"event\":{\"event_type\":\"incident.reopened\",\"occurred_at\":"
+                           "\"2026-11-21T13:00:00Z\",\"data\":{\"id\":\"Q1\",\"created_at\":"
+                           "\"2026-11-21T11:00:00Z\"}}}";
+    parse_ok_text(RT_SOURCE_PAGERDUTY, NULL, reopened, &p);
+    assert_string_equal(text_of(json_array_get(p.alerts, 0), "status"), "firing");
+    assert_string_equal(text_of(json_array_get(p.alerts, 0), "startsAt"), "2026-11-21T13:00:00Z");
+    ig_payload_free(&p);
     parse_refused(RT_SOURCE_PAGERDUTY, NULL, "{}", "event: required");
     parse_refused(RT_SOURCE_PAGERDUTY, NULL, "{\"event\":{\"event_type\":\"incident.triggered\"}}",
                   "event.data: required");
@@ -207,6 +273,16 @@ static void test_opsgenie(void **state) {
     assert_int_equal(ig_intake_parse(RT_SOURCE_OPSGENIE, NULL, note, strlen(note), &p, why), RT_OK);
     assert_int_equal(p.ignored, 1);
     ig_payload_free(&p);
+    static const char *const not_firing[] = {"Acknowledge", "UnAcknowledge", "Escalate"};
+    for (size_t i = 0; i < 3; i++) {
+        char body[128];
+        snprintf(body, sizeof body, "{\"action\":\"%s\",\"alert\":{\"alertId\":\"x\"}}",
+                 not_firing[i]);
+        parse_ok_text(RT_SOURCE_OPSGENIE, NULL, body, &p);
+        assert_int_equal(json_array_size(p.alerts), 0);
+        assert_int_equal(p.ignored, 1);
+        ig_payload_free(&p);
+    }
     parse_refused(RT_SOURCE_OPSGENIE, NULL, "{\"action\":\"Create\"}", "alert: required");
     parse_refused(RT_SOURCE_OPSGENIE, NULL,
                   "{\"action\":\"Create\",\"alert\":{\"alertId\":\"x\",\"tags\":\"a\"}}",
@@ -238,15 +314,20 @@ static void test_generic(void **state) {
 
 /* ---- who sent it ---------------------------------------------------------------------------- */
 
-/* "v1=" and the hex HMAC-SHA256 of 'body' under 'secret', as PagerDuty signs, into 'out'. */
-static void sign(const char *secret, const char *body, char *out) {
+/* 'prefix' and the hex HMAC-SHA256 of 'body' under 'secret' into 'out': with "v1=" as
+ * PagerDuty signs, with "" as Grafana does. */
+static void sign_as(const char *prefix, const char *secret, const char *body, char *out) {
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
     HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)body, strlen(body), mac,
          &n);
-    strcpy(out, "v1=");
+    strcpy(out, prefix);
     for (unsigned i = 0; i < n; i++)
-        sprintf(out + 3 + 2 * i, "%02x", mac[i]);
+        sprintf(out + strlen(prefix) + 2 * i, "%02x", mac[i]);
+}
+
+static void sign(const char *secret, const char *body, char *out) {
+    sign_as("v1=", secret, body, out);
 }
 
 static void test_signature(void **state) {
@@ -255,21 +336,53 @@ static void test_signature(void **state) {
     char good[80], other[80], header[256];
     sign(secret, body, good);
     sign("another", body, other);
-    assert_true(ig_signature_ok(secret, 6, body, strlen(body), good));
+    assert_true(ig_signature_ok(secret, 6, RT_SIGNATURE_V1, NULL, body, strlen(body), good));
     snprintf(header, sizeof header, "%s,%s", other, good); /* a secret being rotated */
-    assert_true(ig_signature_ok(secret, 6, body, strlen(body), header));
+    assert_true(ig_signature_ok(secret, 6, RT_SIGNATURE_V1, NULL, body, strlen(body), header));
     snprintf(header, sizeof header, " %s , v1=00", good);
-    assert_true(ig_signature_ok(secret, 6, body, strlen(body), header));
+    assert_true(ig_signature_ok(secret, 6, RT_SIGNATURE_V1, NULL, body, strlen(body), header));
     for (char *p = good + 3; *p; p++) /* hex in upper case */
         if (*p >= 'a' && *p <= 'f')
             *p = (char)(*p - 'a' + 'A');
-    assert_true(ig_signature_ok(secret, 6, body, strlen(body), good));
-    assert_false(ig_signature_ok(secret, 6, body, strlen(body), other));
-    assert_false(ig_signature_ok(secret, 6, "{}", 2, good)); /* another body */
-    assert_false(ig_signature_ok(secret, 6, body, strlen(body), NULL));
-    assert_false(ig_signature_ok(secret, 6, body, strlen(body), ""));
-    assert_false(ig_signature_ok(secret, 6, body, strlen(body), "v1=00"));
-    assert_false(ig_signature_ok(secret, 6, body, strlen(body), good + 3)); /* no v1= */
+    assert_true(ig_signature_ok(secret, 6, RT_SIGNATURE_V1, NULL, body, strlen(body), good));
+    assert_false(ig_signature_ok(secret, 6, RT_SIGNATURE_V1, NULL, body, strlen(body), other));
+    assert_false(
+        ig_signature_ok(secret, 6, RT_SIGNATURE_V1, NULL, "{}", 2, good)); /* another body */
+    assert_false(ig_signature_ok(secret, 6, RT_SIGNATURE_V1, NULL, body, strlen(body), NULL));
+    assert_false(ig_signature_ok(secret, 6, RT_SIGNATURE_V1, NULL, body, strlen(body), ""));
+    assert_false(ig_signature_ok(secret, 6, RT_SIGNATURE_V1, NULL, body, strlen(body), "v1=00"));
+    assert_false(ig_signature_ok(secret, 6, RT_SIGNATURE_V1, NULL, body, strlen(body),
+                                 good + 3)); /* no v1= */
+}
+
+/* Grafana: the hex alone in X-Grafana-Alerting-Signature, over the body or, with a timestamp
+ * header, over "TIMESTAMP:BODY". */
+static void test_signature_grafana(void **state) {
+    (void)state;
+    const char *body = "{\"alerts\":[]}", *secret = "gf-secret";
+    size_t len = strlen(secret);
+    char sig[80], v1[80], with_ts[80];
+    sign_as("", secret, body, sig);
+    sign_as("v1=", secret, body, v1);
+    sign_as("", secret, "1763726400:{\"alerts\":[]}", with_ts);
+    assert_true(ig_signature_ok(secret, len, RT_SIGNATURE_HEX, NULL, body, strlen(body), sig));
+    assert_false(ig_signature_ok(secret, len, RT_SIGNATURE_HEX, NULL, body, strlen(body), v1));
+    assert_false(ig_signature_ok(secret, len, RT_SIGNATURE_V1, NULL, body, strlen(body), sig));
+    assert_false(ig_signature_ok(secret, len, RT_SIGNATURE_HEX, NULL, "{}", 2, sig));
+    assert_true(
+        ig_signature_ok(secret, len, RT_SIGNATURE_HEX, "1763726400", body, strlen(body), with_ts));
+    assert_false(ig_signature_ok(secret, len, RT_SIGNATURE_HEX, "1763726401", body, strlen(body),
+                                 with_ts)); /* another time */
+    assert_false(ig_signature_ok(secret, len, RT_SIGNATURE_HEX, "1763726400", body, strlen(body),
+                                 sig)); /* the body alone */
+    assert_false(ig_signature_ok("", 0, RT_SIGNATURE_HEX, NULL, body, strlen(body), sig));
+    /* A signed timestamp must be recent: an old request is a replay. */
+    assert_true(ig_timestamp_fresh("1763726400", 1763726400.0 + 10));
+    assert_false(ig_timestamp_fresh("1763726400", 1763726400.0 + IG_TIMESTAMP_SKEW + 1));
+    assert_false(ig_timestamp_fresh("1763726400", 1763726400.0 - IG_TIMESTAMP_SKEW - 1));
+    assert_false(ig_timestamp_fresh("17637x", 1763726400.0));
+    assert_false(ig_timestamp_fresh("", 1763726400.0));
+    assert_false(ig_timestamp_fresh(NULL, 1763726400.0));
 }
 
 static void test_auth_expected(void **state) {
@@ -290,6 +403,9 @@ static void test_auth_expected(void **state) {
     v = ig_auth_expected(&header, "k1", 2);
     assert_string_equal(v, "k1");
     free(v);
+    /* An empty expected value lets nobody in, not whoever sends an empty header. */
+    assert_false(ig_auth_ok("", ""));
+    assert_false(ig_auth_ok("", "x"));
 }
 
 /* ---- templates and routes ------------------------------------------------------------------- */
@@ -323,6 +439,18 @@ static void test_route_reasons(void **state) {
     assert_false(ig_route_takes(incidents, json_array_get(p.alerts, 0), why, sizeof why));
     assert_string_equal(why,
                         "the alert comes from alertmanager; the route takes pagerduty, opsgenie");
+    /* A value cut for the reason is cut at a character: the reason stays UTF-8 (JSON). */
+    char long_env[160] = "d";
+    for (int i = 0; i < 60; i++)
+        strcat(long_env, "\xc3\xa9"); /* é: 1 + 120 bytes, so byte 80 is inside one */
+    json_t *dev = json_array_get(p.alerts, 2);
+    json_object_set_new(json_object_get(dev, "labels"), "alertname", json_string(long_env));
+    assert_false(ig_route_takes(http, dev, why, sizeof why));
+    assert_true(rt_utf8_valid(why, strlen(why)));
+    json_t *reason = json_string(why);
+    assert_non_null(reason);
+    json_decref(reason);
+    assert_non_null(strstr(why, "labels.alertname is \"d\xc3\xa9"));
     json_object_del(json_object_get(json_array_get(p.alerts, 0), "labels"), "alertname");
     assert_false(ig_route_takes(http, json_array_get(p.alerts, 0), why, sizeof why));
     assert_string_equal(
@@ -458,7 +586,9 @@ int main(void) {
         cmocka_unit_test(test_pagerduty),
         cmocka_unit_test(test_opsgenie),
         cmocka_unit_test(test_generic),
+        cmocka_unit_test(test_generic_without_identity),
         cmocka_unit_test(test_signature),
+        cmocka_unit_test(test_signature_grafana),
         cmocka_unit_test(test_auth_expected),
         cmocka_unit_test(test_templates),
         cmocka_unit_test(test_route_reasons),

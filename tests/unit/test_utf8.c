@@ -282,8 +282,23 @@ static void test_diag_cuts_long_message(void **state) {
     rt_diag_free(&d);
 }
 
+/* rt_utf8_fit: a "%.*s" precision that never cuts a character. */
+static void test_fit(void **state) {
+    (void)state;
+    char text[64], out[64];
+    assert_int_equal(rt_utf8_fit(NULL, 10), 0);
+    assert_int_equal(rt_utf8_fit("abc", 10), 3);
+    assert_int_equal(rt_utf8_fit("abc", 2), 2);
+    assert_int_equal(rt_utf8_fit("a\xE2\x82\xAC", 3), 1); /* a€: the euro does not fit in 3 */
+    assert_int_equal(rt_utf8_fit("a\xE2\x82\xAC", 4), 4);
+    snprintf(text, sizeof text, "x%s", "\xC3\xA9\xC3\xA9\xC3\xA9");
+    snprintf(out, sizeof out, "%.*s", rt_utf8_fit(text, 4), text);
+    assert_string_equal(out, "x\xC3\xA9"); /* not "x\xC3\xA9\xC3" */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fit),
         cmocka_unit_test(test_valid_sequences),
         cmocka_unit_test(test_invalid_sequences),
         cmocka_unit_test(test_repair_replaces_each_byte),
