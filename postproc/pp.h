@@ -141,6 +141,8 @@ pp_chain *pp_chain_new(rt_redis *redis, const char *prefix);
 void pp_chain_free(pp_chain *ch);
 /* The key of 'what' ("results", "audit", "actions") into 'out' of 'size' bytes. */
 void pp_chain_key(const pp_chain *ch, const char *what, char *out, size_t size);
+/* The key of the hash of action 'id' into 'out' of 'size' bytes. */
+void pp_action_key(const pp_chain *ch, const char *id, char *out, size_t size);
 
 /* How a call ended: 'rc' RT_OK with 'reply' (valid during the callback only), or an error with
  * 'msg'. An error reply whose first word is an rt error name maps to that code: RT_ENOTFOUND (no

@@ -466,8 +466,6 @@ static int mitigation(build *b) {
 
 int pp_plan_build(const rt_config *c, const rt_rule *r, size_t index, const pp_analysis *a,
                   pp_plan *p, char *why) {
-    static const char *const type_names[] = {"incident_note", "slack",   "ticket",
-                                             "webhook",       "silence", "mitigation"};
     const rt_action *ac = &r->actions[index];
     build b = {c, r, ac, a, p, why};
     memset(p, 0, sizeof *p);
@@ -476,7 +474,7 @@ int pp_plan_build(const rt_config *c, const rt_rule *r, size_t index, const pp_a
     p->headers = json_object();
     p->name = rt_xstrdup(ac->type == RT_ACTION_MITIGATION && ac->name ? ac->name
                          : ac->type == RT_ACTION_MITIGATION           ? "mitigation"
-                                                                      : type_names[ac->type]);
+                                                            : rt_action_type_name(ac->type));
     p->service = ac->type == RT_ACTION_MITIGATION
                      ? pp_render(ac->service ? ac->service : "{{ labels.service }}", a)
                      : rt_xstrdup(json_string_value(json_object_get(a->labels, "service"))

@@ -25,14 +25,15 @@ static const char config_text[] =
     "    actions:\n"
     "      - { type: incident_note, connector: pd, args: { from: 'oncall@example.com' } }\n"
     "      - { type: incident_note, connector: pd, args: { tool: opsgenie } }\n"
-    "      - { type: slack, connector: hook, path: /services/T/B/X }\n"
+    "      - { type: slack, connector: hook }\n"
     "      - { type: ticket, connector: hook, args: { repository: acme/web, labels: 'inc, "
     "bot' } }\n"
     "      - { type: ticket, connector: hook, args: { tracker: jira, project: OPS } }\n"
     "      - { type: webhook, connector: hook, path: '/hooks/{{ labels.team }}', args: { why: "
     "'{{ root_cause }}' } }\n"
     "      - { type: silence, connector: hook, args: { duration: 2h } }\n"
-    "      - { type: mitigation, connector: hook, name: rollback, path: /rollback,\n"
+    "      - { type: mitigation, connector: hook, name: rollback, path: /rollback, idempotent: "
+    "true,\n"
     "          args: { deploy: '{{ finding.deploy }}', replicas: '{{ inputs.n }}', force: 'true' "
     "},\n"
     "          arg_types: { replicas: int, force: bool } }\n"
@@ -229,7 +230,7 @@ static void test_slack_blocks(void **state) {
     fixture *f = *state;
     pp_plan p;
     build(f, 2, &p, NULL);
-    assert_string_equal(p.path, "/services/T/B/X");
+    assert_string_equal(p.path, "/"); /* the webhook's path is the connector's secret */
     assert_non_null(sget(p.body, "text")); /* the notification's fallback */
     json_t *blocks = json_object_get(p.body, "blocks"), *b;
     size_t i;
@@ -389,6 +390,9 @@ static void test_mitigation_typed_args(void **state) {
     assert_true(json_is_true(json_object_get(args, "force")));
     pp_plan_free(&p);
     build(f, 8, &p, "argument n"); /* the summary is not a whole number */
+    /* a mitigation's endpoint takes no Idempotency-Key unless the rule says idempotent: true */
+    assert_false(f->config->rules[0].actions[8].idempotent);
+    assert_null(json_object_get(p.headers, "Idempotency-Key"));
     pp_plan_free(&p);
 }
 
