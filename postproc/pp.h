@@ -190,6 +190,9 @@ void pp_postproc_drain(pp_postproc *p, void (*done)(void *ud), void *ud);
  * actions are taken over when their lease expires). The caller runs the loop afterwards until
  * it is idle. Accepts NULL. */
 void pp_postproc_free(pp_postproc *p);
+/* Seconds the calls in flight may still take: the longest timeout of their connectors (0 when
+ * none is out). A drain that gives up sooner cuts a call whose outcome then goes unrecorded. */
+double pp_postproc_calls_timeout(const pp_postproc *p);
 /* The consumer name it uses in the results group and in audit records. */
 const char *pp_postproc_consumer(const pp_postproc *p);
 

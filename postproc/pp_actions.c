@@ -262,7 +262,7 @@ static int slack(build *b) {
     char *heading = arg(b->ac, b->a, "title", "Inquest: {{ analyzer }}");
     char *fallback = format("Inquest: %s ended %s (%s): %s", b->a->analyzer, b->a->status,
                             conclusion_tag(b->a), b->a->url);
-    b->p->path = b->ac->path ? pp_render(b->ac->path, b->a) : rt_xstrdup("/");
+    b->p->path = rt_xstrdup(""); /* the webhook's URL is the connector's: its path is a secret */
     b->p->body = json_pack("{s:o, s:o}", "text", text_max(fallback, PP_SLACK_TEXT), "blocks",
                            slack_blocks(b->a, heading));
     b->p->summary = format("slack message to %s", b->ac->connector);

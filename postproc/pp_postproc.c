@@ -900,6 +900,17 @@ void pp_postproc_drain(pp_postproc *p, void (*done)(void *ud), void *ud) {
     maybe_drained(p);
 }
 
+double pp_postproc_calls_timeout(const pp_postproc *p) {
+    double longest = 0;
+    for (const job *j = p->jobs; j; j = j->next) {
+        const target *t =
+            j->call ? target_of(p, json_string_value(json_object_get(j->spec, "connector"))) : NULL;
+        if (t)
+            longest = fmax(longest, t->conn->timeout);
+    }
+    return longest;
+}
+
 const char *pp_postproc_consumer(const pp_postproc *p) {
     return p->consumer;
 }

@@ -230,7 +230,7 @@ static void test_slack_blocks(void **state) {
     fixture *f = *state;
     pp_plan p;
     build(f, 2, &p, NULL);
-    assert_string_equal(p.path, "/"); /* the webhook's path is the connector's secret */
+    assert_string_equal(p.path, "");       /* the webhook's path is the connector's secret */
     assert_non_null(sget(p.body, "text")); /* the notification's fallback */
     json_t *blocks = json_object_get(p.body, "blocks"), *b;
     size_t i;
