@@ -22,6 +22,7 @@
 #define PP_SLACK_BLOCKS  50    /* blocks of one message */
 #define PP_SLACK_FINDING 5     /* findings a message shows */
 #define PP_TITLE_MAX     255   /* characters of a ticket's title (Jira's summary) */
+#define PP_OPSGENIE_USER 100   /* characters of an Opsgenie note's user */
 
 /* ---- analyses and rules (pp_rules.c) ------------------------------------------------------- */
 
