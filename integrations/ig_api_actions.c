@@ -253,12 +253,12 @@ static long limit_of(rt_httpd_req *req, long fallback, long max) {
 }
 
 static void list_actions(ig_serve *s, rt_httpd_req *req, const ig_token *token) {
-    char state[32], cursor[32], limit[16], key[192];
+    char state[32], cursor[64], limit[16], key[192];
     long n = limit_of(req, ACTION_LIMIT, 500);
     if (!n || !query_text(req, "state", state, sizeof state) ||
         !query_text(req, "cursor", cursor, sizeof cursor))
         return;
-    if (strspn(cursor, "0123456789") != strlen(cursor)) {
+    if (strspn(cursor, "0123456789abcdef:") != strlen(cursor)) {
         rt_httpd_error(req, 400, "bad_request", "cursor must be one a listing gave");
         return;
     }

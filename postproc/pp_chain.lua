@@ -362,24 +362,34 @@ local function get(keys, args)
   return flat
 end
 
--- KEYS: actions.  ARGV: prefix, cursor (a created time in ms, exclusive; '' for the newest),
--- limit, state ('' for any).  Returns { next_cursor or '', hash, hash, … }, newest first. A page
--- examines at most 20 times 'limit' actions, so a rare state may give a short page.
+-- KEYS: actions.  ARGV: prefix, cursor ('MS:ID', the last action of the page before: its created
+-- time and id; '' for the newest), limit, state ('' for any).  Returns { next_cursor or '', hash,
+-- hash, … }, newest first, ties in created time by id, descending, so that actions created in
+-- the same millisecond are neither skipped nor repeated. A page examines at most 20 times
+-- 'limit' actions, so a rare state may give a short page.
 local function list(keys, args)
   local prefix, limit, state = args[1], tonumber(args[3]), args[4]
-  local max = args[2] == '' and '+inf' or ('(' .. args[2])
+  local max, cms, cid = '+inf', nil, nil
+  if args[2] ~= '' then
+    cms, cid = string.match(args[2], '^(%d+):?(%x*)$')
+    if not cms then fail('EINPUT', 'cursor must be one a listing gave') end
+    if cid == '' then max = '(' .. cms else max = cms end
+  end
   local ids = redis.call('ZREVRANGEBYSCORE', keys[1], max, '-inf', 'WITHSCORES', 'LIMIT', '0',
                          int(limit * 20))
   local out, last, n = {''}, nil, 0
   for i = 1, #ids, 2 do
     if n >= limit then break end
-    last = ids[i + 1]
-    local flat = redis.call('HGETALL', prefix .. 'pp:act:' .. ids[i])
-    local h = {}
-    for j = 1, #flat, 2 do h[flat[j]] = flat[j + 1] end
-    if #flat > 0 and (state == '' or h.state == state) then
-      out[#out + 1] = flat
-      n = n + 1
+    local skip = cid and cid ~= '' and ids[i + 1] == cms and ids[i] >= cid
+    if not skip then
+      last = ids[i + 1] .. ':' .. ids[i]
+      local flat = redis.call('HGETALL', prefix .. 'pp:act:' .. ids[i])
+      local h = {}
+      for j = 1, #flat, 2 do h[flat[j]] = flat[j + 1] end
+      if #flat > 0 and (state == '' or h.state == state) then
+        out[#out + 1] = flat
+        n = n + 1
+      end
     end
   end
   if last and (n >= limit or #ids >= limit * 40) then out[1] = last end
