@@ -132,12 +132,11 @@ static bool authenticate(ig_serve *s, rt_httpd_req *req, const ig_token **token)
     return false;
 }
 
-/* True when 'token' (NULL: no tokens configured) may use the analyzer 'name' owned by 'team'. */
-static bool allows(const ig_token *token, const char *name, const char *team) {
+bool ig_token_allows(const ig_token *token, const char *name, const char *team) {
     if (!token)
         return true;
     const rt_token *t = token->config;
-    for (size_t i = 0; i < t->n_analyzers; i++)
+    for (size_t i = 0; name && i < t->n_analyzers; i++)
         if (fnmatch(t->analyzers[i], name, 0) == 0)
             return true;
     for (size_t i = 0; team && i < t->n_teams; i++)
@@ -185,7 +184,7 @@ static void list_analyzers(ig_serve *s, rt_httpd_req *req, const ig_token *token
     const char *name;
     json_object_foreach(s->catalog, name, entry) {
         const char *owner = json_string_value(json_object_get(entry, "owner"));
-        if (allows(token, name, owner))
+        if (ig_token_allows(token, name, owner))
             json_array_append_new(list, catalog_summary(entry));
     }
     rt_httpd_respond_json(req, 200, json_pack("{s:o}", "analyzers", list));
@@ -197,7 +196,7 @@ static void describe_analyzer(ig_serve *s, rt_httpd_req *req, const ig_token *to
     int n = rt_httpd_url_decode(raw_name, strlen(raw_name), false, name, sizeof name);
     json_t *entry = n >= 0 ? json_object_get(s->catalog, name) : NULL;
     const char *owner = json_string_value(json_object_get(entry, "owner"));
-    if (!entry || !allows(token, name, owner)) {
+    if (!entry || !ig_token_allows(token, name, owner)) {
         rt_httpd_error(req, 404, "not_found", "no analyzer named '%s'", n >= 0 ? name : raw_name);
         return;
     }
@@ -320,7 +319,7 @@ static int check_submission(ig_serve *s, const ig_token *token, const json_t *o,
     int rc = wk_validate(s->engine, analyzer, json_is_object(inputs) ? inputs : NULL, 0, &info,
                          &problems);
     /* A token learns nothing of an analyzer it may not use, not even its inputs. */
-    bool forbidden = info && !allows(token, info->name, info->owner);
+    bool forbidden = info && !ig_token_allows(token, info->name, info->owner);
     if (rc == RT_ENOTFOUND || forbidden) {
         rt_diag_add(diag, NULL, 0, "analyzer", "no analyzer named '%s'%s", analyzer,
                     forbidden ? " that this token may use" : "");
@@ -663,7 +662,7 @@ void ig_api_release_waiters(ig_serve *s) {
 
 static void got_analysis(int rc, const char *msg, const rt_queue_analysis *a, void *ud) {
     get_call *c = ud;
-    if (rc == RT_ENOTFOUND || (rc == RT_OK && !allows(c->token, a->analyzer, a->team)))
+    if (rc == RT_ENOTFOUND || (rc == RT_OK && !ig_token_allows(c->token, a->analyzer, a->team)))
         rt_httpd_error(c->req, 404, "not_found", "no analysis with this id (or it has expired)");
     else if (rc != RT_OK)
         respond_queue_error(c->s, c->req, rc, msg);
@@ -738,7 +737,7 @@ static void cancelled(int rc, const char *msg, rt_queue_cancel_outcome outcome, 
 static void cancel_checked(int rc, const char *msg, const rt_queue_analysis *a, void *ud) {
     cancel_call *c = ud;
     char why[256] = "";
-    if (rc == RT_ENOTFOUND || (rc == RT_OK && !allows(c->token, a->analyzer, a->team)))
+    if (rc == RT_ENOTFOUND || (rc == RT_OK && !ig_token_allows(c->token, a->analyzer, a->team)))
         rt_httpd_error(c->req, 404, "not_found", "no analysis with this id (or it has expired)");
     else if (rc != RT_OK)
         respond_queue_error(c->s, c->req, rc, msg);
@@ -791,7 +790,7 @@ static void listed(int rc, const char *msg, const rt_queue_analysis *items, size
     list_call *c = ud;
     json_t *list = json_array();
     for (size_t i = 0; i < n; i++) {
-        if (!allows(c->token, items[i].analyzer, items[i].team))
+        if (!ig_token_allows(c->token, items[i].analyzer, items[i].team))
             continue;
         json_array_append_new(list, analysis_json(c->s, &items[i]));
     }
@@ -847,7 +846,7 @@ static void dead_listed(int rc, const char *msg, const rt_queue_dead *items, siz
     list_call *c = ud;
     json_t *list = json_array();
     for (size_t i = 0; i < n; i++) {
-        if (!allows(c->token, items[i].analyzer, items[i].team))
+        if (!ig_token_allows(c->token, items[i].analyzer, items[i].team))
             continue;
         json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i}", "id", items[i].id, "analyzer",
                               items[i].analyzer, "priority", items[i].priority, "reason",

@@ -16,24 +16,9 @@
 #define AUDIT_MAX    10000 /* and at most */
 #define ACTION_LIMIT 50
 
-/* As ig_api.c's: true when 'token' (NULL: no tokens configured) may use analyzer 'name' of
- * 'team'. */
-static bool allows(const ig_token *token, const char *name, const char *team) {
-    if (!token)
-        return true;
-    const rt_token *t = token->config;
-    for (size_t i = 0; name && i < t->n_analyzers; i++)
-        if (fnmatch(t->analyzers[i], name, 0) == 0)
-            return true;
-    for (size_t i = 0; team && i < t->n_teams; i++)
-        if (strcmp(t->teams[i], team) == 0)
-            return true;
-    return false;
-}
-
 static bool allows_json(const ig_token *token, const json_t *o) {
-    return allows(token, json_string_value(json_object_get(o, "analyzer")),
-                  json_string_value(json_object_get(o, "team")));
+    return ig_token_allows(token, json_string_value(json_object_get(o, "analyzer")),
+                           json_string_value(json_object_get(o, "team")));
 }
 
 /* Answers a chain call's failure: 404, 409 for a state that does not allow it, 503 for Redis. */
@@ -67,25 +52,19 @@ static bool valid_id(const char *id) {
     return strlen(id) == PP_ID_SIZE - 1 && strspn(id, "0123456789abcdef") == PP_ID_SIZE - 1;
 }
 
-static void action_key(const ig_serve *s, const char *id, char *out, size_t size) {
-    char what[64];
-    snprintf(what, sizeof what, "pp:act:%s", id);
-    pp_chain_key(s->actions, what, out, size);
-}
-
 /* ---- one action ----------------------------------------------------------------------------- */
 
 static void decided(int rc, const char *msg, const redisReply *reply, void *ud);
 
-/* The actor of the audit: the token's name, as docs/api.md says. */
+/* The actor of the audit: the token's name, as docs/api.md says (deciding needs a token). */
 static void actor_of(const ig_token *token, char *out, size_t size) {
-    snprintf(out, size, "token:%s", token ? token->config->name : "anonymous");
+    snprintf(out, size, "token:%s", token->config->name);
 }
 
 static void decide(action_call *c) {
     char key[256], audit[192], due[192], actor[160], retention[32], ttl[32];
     const rt_postproc *pp = &c->s->config->postproc;
-    action_key(c->s, c->id, key, sizeof key);
+    pp_action_key(c->s->actions, c->id, key, sizeof key);
     pp_chain_key(c->s->actions, "audit", audit, sizeof audit);
     pp_chain_key(c->s->actions, "pp:due", due, sizeof due);
     actor_of(c->token, actor, sizeof actor);
@@ -100,6 +79,20 @@ static void decide(action_call *c) {
     }
 }
 
+/* True when 'token' may approve or reject action 'o': its approve scope names the service acted
+ * on or the mitigation ("*" for all). Using an analyzer is not enough to decide what its
+ * mitigations do. */
+static bool may_decide(const ig_token *token, const json_t *o) {
+    const char *service = json_string_value(json_object_get(o, "service"));
+    const char *name = json_string_value(json_object_get(o, "name"));
+    const rt_token *t = token ? token->config : NULL;
+    for (size_t i = 0; t && i < t->n_approve; i++)
+        if ((service && fnmatch(t->approve[i], service, 0) == 0) ||
+            (name && fnmatch(t->approve[i], name, 0) == 0))
+            return true;
+    return false;
+}
+
 static void got_action(int rc, const char *msg, const redisReply *reply, void *ud) {
     action_call *c = ud;
     json_t *o = rc == RT_OK ? pp_action_json(reply) : NULL;
@@ -107,6 +100,13 @@ static void got_action(int rc, const char *msg, const redisReply *reply, void *u
         rc = RT_ENOTFOUND;
     if (rc != RT_OK)
         respond_chain_error(c->req, rc, msg);
+    else if (*c->decision && !may_decide(c->token, o))
+        rt_httpd_error(c->req, 403, "forbidden",
+                       "token %s may not %s this action: its approve list names neither service "
+                       "'%s' nor '%s'",
+                       c->token->config->name, c->decision,
+                       json_string_value(json_object_get(o, "service")),
+                       json_string_value(json_object_get(o, "name")));
     else if (*c->decision) {
         json_decref(o);
         decide(c); /* the token may see it: now decide, atomically in Redis */
@@ -119,7 +119,7 @@ static void got_action(int rc, const char *msg, const redisReply *reply, void *u
 
 static void get_action(action_call *c) {
     char key[256];
-    action_key(c->s, c->id, key, sizeof key);
+    pp_action_key(c->s->actions, c->id, key, sizeof key);
     const char *keys[] = {key};
     int rc = pp_chain_call(c->s->actions, "inquest_pp_get", 1, keys, 0, NULL, got_action, c);
     if (rc != RT_OK) {
@@ -137,8 +137,7 @@ static void decided(int rc, const char *msg, const redisReply *reply, void *ud) 
         return;
     }
     ig_log("info", *c->decision == 'a' ? "action approved" : "action rejected",
-           json_pack("{s:s, s:s}", "action", c->id, "by",
-                     c->token ? c->token->config->name : "anonymous"));
+           json_pack("{s:s, s:s}", "action", c->id, "by", c->token->config->name));
     c->decision[0] = '\0';
     get_action(c); /* answer with the action as it is now */
 }
@@ -182,6 +181,10 @@ static void one_action(ig_serve *s, rt_httpd_req *req, const ig_token *token, co
         rt_httpd_set_header(req, "Allow", "GET");
         rt_httpd_error(req, 405, "method_not_allowed", "%s is not allowed here (allowed: GET)",
                        req->method);
+    } else if (verb && !token) {
+        rt_httpd_error(req, 403, "forbidden",
+                       "approving and rejecting need API tokens: configure tokens with an approve "
+                       "list (docs/config.md)");
     } else if (!verb || read_reason(req, c) == RT_OK) {
         snprintf(c->decision, sizeof c->decision, "%s", verb ? verb : "");
         get_action(c);
@@ -250,12 +253,12 @@ static long limit_of(rt_httpd_req *req, long fallback, long max) {
 }
 
 static void list_actions(ig_serve *s, rt_httpd_req *req, const ig_token *token) {
-    char state[32], cursor[32], limit[16], key[192];
+    char state[32], cursor[64], limit[16], key[192];
     long n = limit_of(req, ACTION_LIMIT, 500);
     if (!n || !query_text(req, "state", state, sizeof state) ||
         !query_text(req, "cursor", cursor, sizeof cursor))
         return;
-    if (strspn(cursor, "0123456789") != strlen(cursor)) {
+    if (strspn(cursor, "0123456789abcdef:") != strlen(cursor)) {
         rt_httpd_error(req, 400, "bad_request", "cursor must be one a listing gave");
         return;
     }

@@ -4,6 +4,7 @@
  * and tokens. The API itself is ig_api.c; /metrics is ig_metrics.c. */
 #define _GNU_SOURCE /* getopt_long */
 #include <getopt.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -240,8 +241,12 @@ static bool quiet(const ig_serve *s) {
 static void drain_tick(uv_timer_t *timer) {
     serve_process *p = timer->data;
     p->drain_waited_ms += DRAIN_CHECK_MS;
-    if ((!quiet(&p->s) || (p->s.postproc && !p->postproc_drained)) &&
-        p->drain_waited_ms < DRAIN_MAX_MS)
+    /* The post-processor's calls in flight get their connectors' timeout: cut, their outcome
+     * would go unrecorded and the action be taken over later. */
+    double limit = DRAIN_MAX_MS;
+    if (p->s.postproc && !p->postproc_drained)
+        limit = fmax(limit, (pp_postproc_calls_timeout(p->s.postproc) + 2) * 1000);
+    if ((!quiet(&p->s) || (p->s.postproc && !p->postproc_drained)) && p->drain_waited_ms < limit)
         return;
     uv_timer_stop(timer);
     ig_log("info", "drained; stopping", NULL);

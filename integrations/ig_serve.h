@@ -90,6 +90,10 @@ void ig_api_finished(const char *id, const char *analyzer, const char *status, d
                      void *ud);
 /* Answers /v1/actions… and /v1/audit (ig_api_actions.c) for 'token' (NULL: no tokens). */
 void ig_api_actions(ig_serve *s, rt_httpd_req *req, const ig_token *token);
+
+/* True when 'token' (NULL: no tokens configured) may use analyzer 'name' (NULL: none) owned by
+ * 'team' (NULL: none): the one check of the API (ig_api.c) and of the actions it shows. */
+bool ig_token_allows(const ig_token *token, const char *name, const char *team);
 /* Answers every waiting long poll now, with the status it has (for drain and shutdown). */
 void ig_api_release_waiters(ig_serve *s);
 

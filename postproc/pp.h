@@ -22,6 +22,7 @@
 #define PP_SLACK_BLOCKS  50    /* blocks of one message */
 #define PP_SLACK_FINDING 5     /* findings a message shows */
 #define PP_TITLE_MAX     255   /* characters of a ticket's title (Jira's summary) */
+#define PP_OPSGENIE_USER 100   /* characters of an Opsgenie note's user */
 
 /* ---- analyses and rules (pp_rules.c) ------------------------------------------------------- */
 
@@ -141,6 +142,8 @@ pp_chain *pp_chain_new(rt_redis *redis, const char *prefix);
 void pp_chain_free(pp_chain *ch);
 /* The key of 'what' ("results", "audit", "actions") into 'out' of 'size' bytes. */
 void pp_chain_key(const pp_chain *ch, const char *what, char *out, size_t size);
+/* The key of the hash of action 'id' into 'out' of 'size' bytes. */
+void pp_action_key(const pp_chain *ch, const char *id, char *out, size_t size);
 
 /* How a call ended: 'rc' RT_OK with 'reply' (valid during the callback only), or an error with
  * 'msg'. An error reply whose first word is an rt error name maps to that code: RT_ENOTFOUND (no
@@ -188,6 +191,9 @@ void pp_postproc_drain(pp_postproc *p, void (*done)(void *ud), void *ud);
  * actions are taken over when their lease expires). The caller runs the loop afterwards until
  * it is idle. Accepts NULL. */
 void pp_postproc_free(pp_postproc *p);
+/* Seconds the calls in flight may still take: the longest timeout of their connectors (0 when
+ * none is out). A drain that gives up sooner cuts a call whose outcome then goes unrecorded. */
+double pp_postproc_calls_timeout(const pp_postproc *p);
 /* The consumer name it uses in the results group and in audit records. */
 const char *pp_postproc_consumer(const pp_postproc *p);
 

@@ -208,8 +208,8 @@ static int incident_note(build *b) {
     } else if (strcmp(tool, "opsgenie") == 0) {
         char *user = arg(b->ac, b->a, "user", "inquest");
         b->p->path = format("/v2/alerts/%s/notes?identifierType=id", eid);
-        b->p->body = json_pack("{s:o, s:s, s:s}", "note", text_max(content, PP_NOTE_MAX), "user",
-                               user, "source", "inquest");
+        b->p->body = json_pack("{s:o, s:o, s:s}", "note", text_max(content, PP_NOTE_MAX), "user",
+                               text_max(user, PP_OPSGENIE_USER), "source", "inquest");
         free(user);
     } else
         rc = refuse(b, "args.tool must be pagerduty or opsgenie, not '%s'", tool);
@@ -221,9 +221,38 @@ static int incident_note(build *b) {
     return rc;
 }
 
+/* Escaped mrkdwn 'text' cut to 'max' characters like text_max, but never inside an entity
+ * ("&amp;" cut to "&am" would show as text, or join what follows). */
+static json_t *slack_text_max(const char *text, size_t max) {
+    size_t len = strlen(text);
+    if (rt_utf8_count(text, len) <= max)
+        return rt_json_text(text, len);
+    size_t bytes = 0, chars = 0;
+    while (bytes < len && chars < max - 1) {
+        size_t next = bytes + 1;
+        while (next < len && ((unsigned char)text[next] & 0xC0) == 0x80)
+            next++;
+        bytes = next;
+        chars++;
+    }
+    for (size_t back = 1; back <= 4 && back <= bytes; back++) {
+        char c = text[bytes - back];
+        if (c == ';')
+            break;
+        if (c == '&') {
+            bytes -= back;
+            break;
+        }
+    }
+    char *cut = format("%.*s…", (int)bytes, text);
+    json_t *out = rt_json_text(cut, strlen(cut));
+    free(cut);
+    return out;
+}
+
 static json_t *slack_section(const char *mrkdwn) {
     return json_pack("{s:s, s:{s:s, s:o}}", "type", "section", "text", "type", "mrkdwn", "text",
-                     text_max(mrkdwn, PP_SLACK_TEXT));
+                     slack_text_max(mrkdwn, PP_SLACK_TEXT));
 }
 
 static json_t *slack_blocks(const pp_analysis *a, const char *heading) {
@@ -235,16 +264,21 @@ static json_t *slack_blocks(const pp_analysis *a, const char *heading) {
                                     "plain_text", "text", text_max(heading, PP_SLACK_HEADER)));
     char *summary = slack_escape(str(json_object_get(a->result, "conclusion"), "summary"));
     char *analyzer = slack_escape(a->analyzer);
-    char *head = format("*%s* ended *%s*: `%s`%s%s", analyzer, a->status, conclusion_tag(a),
-                        *summary ? "\n" : "", summary);
+    char *status = slack_escape(a->status), *tag = slack_escape(conclusion_tag(a));
+    char *head =
+        format("*%s* ended *%s*: `%s`%s%s", analyzer, status, tag, *summary ? "\n" : "", summary);
+    free(status);
+    free(tag);
     json_array_append_new(blocks, slack_section(head));
     for (size_t i = 0; i < n && json_array_size(blocks) < PP_SLACK_BLOCKS - 1; i++) {
         char *title = slack_escape(str(ranked[i], "title"));
         char *text = slack_escape(str(ranked[i], "summary"));
         double conf = json_number_value(json_object_get(ranked[i], "confidence"));
-        char *line = format("*%s*\n%s, confidence %.0f%%%s%s", title, str(ranked[i], "severity"),
-                            conf * 100, *text ? "\n" : "", text);
+        char *severity = slack_escape(str(ranked[i], "severity"));
+        char *line = format("*%s*\n%s, confidence %.0f%%%s%s", title, severity, conf * 100,
+                            *text ? "\n" : "", text);
         json_array_append_new(blocks, slack_section(line));
+        free(severity);
         free(title);
         free(text);
         free(line);
@@ -260,10 +294,12 @@ static json_t *slack_blocks(const pp_analysis *a, const char *heading) {
 
 static int slack(build *b) {
     char *heading = arg(b->ac, b->a, "title", "Inquest: {{ analyzer }}");
-    char *fallback = format("Inquest: %s ended %s (%s): %s", b->a->analyzer, b->a->status,
-                            conclusion_tag(b->a), b->a->url);
-    b->p->path = b->ac->path ? pp_render(b->ac->path, b->a) : rt_xstrdup("/");
-    b->p->body = json_pack("{s:o, s:o}", "text", text_max(fallback, PP_SLACK_TEXT), "blocks",
+    char *raw = format("Inquest: %s ended %s (%s): %s", b->a->analyzer, b->a->status,
+                       conclusion_tag(b->a), b->a->url);
+    char *fallback = slack_escape(raw); /* the notification's text is mrkdwn too */
+    free(raw);
+    b->p->path = rt_xstrdup(""); /* the webhook's URL is the connector's: its path is a secret */
+    b->p->body = json_pack("{s:o, s:o}", "text", slack_text_max(fallback, PP_SLACK_TEXT), "blocks",
                            slack_blocks(b->a, heading));
     b->p->summary = format("slack message to %s", b->ac->connector);
     free(heading);
@@ -288,6 +324,21 @@ static json_t *comma_list(const char *text) {
     return list;
 }
 
+/* Jira refuses a label with a space: each becomes '_'. Steals and returns 'list'. */
+static json_t *no_spaces(json_t *list) {
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v) {
+        char *t = rt_xstrdup(json_string_value(v));
+        for (char *c = t; *c; c++)
+            if (*c == ' ' || *c == '\t')
+                *c = '_';
+        json_string_set(v, t);
+        free(t);
+    }
+    return list;
+}
+
 static int ticket(build *b) {
     char *tracker = arg(b->ac, b->a, "tracker", "github");
     const char *top = b->a->top ? str(b->a->top, "title") : conclusion_tag(b->a);
@@ -304,7 +355,12 @@ static int ticket(build *b) {
     if (strcmp(tracker, "github") == 0) {
         char *repo = arg(b->ac, b->a, "repository", NULL);
         const char *slash = strchr(repo, '/');
-        if (!slash || slash == repo || !slash[1] || strchr(slash + 1, '/'))
+        static const char ok[] =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.";
+        if (!slash || slash == repo || !slash[1] || strchr(slash + 1, '/') ||
+            strspn(repo, ok) != (size_t)(slash - repo) ||
+            strspn(slash + 1, ok) != strlen(slash + 1) || strstr(repo, "..") || slash - repo > 39 ||
+            strlen(slash + 1) > 100)
             rc = refuse(b, "a GitHub ticket needs args.repository as owner/repo, got '%s'", repo);
         b->p->path = format("/repos/%s/issues", repo); /* owner and repo names need no escaping */
         json_object_set_new(b->p->headers, "Accept", json_string("application/vnd.github+json"));
@@ -321,7 +377,7 @@ static int ticket(build *b) {
         b->p->body =
             json_pack("{s:{s:{s:s}, s:o, s:o, s:{s:s}, s:o}}", "fields", "project", "key", project,
                       "summary", text_max(t, PP_TITLE_MAX), "description", text_max(body, 32767),
-                      "issuetype", "name", type, "labels", comma_list(labels));
+                      "issuetype", "name", type, "labels", no_spaces(comma_list(labels)));
         b->p->summary = format("Jira issue in %s", project);
         free(project);
         free(type);
@@ -364,7 +420,8 @@ static int webhook(build *b) {
 }
 
 /* Matchers "name=value, name=~regex, name!=v, name!~re" as Alertmanager's. An equality with
- * an empty value is left out: it names a label the analysis lacks (the default matchers). */
+ * an empty value names a label the analysis lacks: the silence is refused rather than made
+ * wider by leaving it out. */
 static int silence_matchers(build *b, const char *text, json_t **out) {
     json_t *list = comma_list(text), *m, *matchers = json_array();
     size_t i;
@@ -389,8 +446,13 @@ static int silence_matchers(build *b, const char *text, json_t **out) {
             value++, vlen--;
         if (vlen >= 2 && value[0] == '"' && value[vlen - 1] == '"')
             value++, vlen -= 2;
-        if (vlen == 0 && !ne && !re)
-            continue;
+        if (vlen == 0 && !ne && !re) { /* dropping it would silence more than meant */
+            rc = refuse(b,
+                        "args.matchers: '%.*s' has no value (the analysis lacks the label): a "
+                        "silence is never widened",
+                        (int)nlen, s);
+            break;
+        }
         json_array_append_new(matchers,
                               json_pack("{s:s%, s:s%, s:b, s:b}", "name", s, nlen, "value", value,
                                         vlen, "isRegex", re, "isEqual", !ne));
@@ -466,8 +528,6 @@ static int mitigation(build *b) {
 
 int pp_plan_build(const rt_config *c, const rt_rule *r, size_t index, const pp_analysis *a,
                   pp_plan *p, char *why) {
-    static const char *const type_names[] = {"incident_note", "slack",   "ticket",
-                                             "webhook",       "silence", "mitigation"};
     const rt_action *ac = &r->actions[index];
     build b = {c, r, ac, a, p, why};
     memset(p, 0, sizeof *p);
@@ -476,13 +536,15 @@ int pp_plan_build(const rt_config *c, const rt_rule *r, size_t index, const pp_a
     p->headers = json_object();
     p->name = rt_xstrdup(ac->type == RT_ACTION_MITIGATION && ac->name ? ac->name
                          : ac->type == RT_ACTION_MITIGATION           ? "mitigation"
-                                                                      : type_names[ac->type]);
+                                                            : rt_action_type_name(ac->type));
     p->service = ac->type == RT_ACTION_MITIGATION
                      ? pp_render(ac->service ? ac->service : "{{ labels.service }}", a)
                      : rt_xstrdup(json_string_value(json_object_get(a->labels, "service"))
                                       ? json_string_value(json_object_get(a->labels, "service"))
                                       : "");
-    if (ac->idempotent)
+    /* A mitigation or webhook always carries its key: an endpoint that honours it acts once even
+     * when it is sent twice. 'idempotent' says whether it does, which decides retries. */
+    if (ac->idempotent || ac->type == RT_ACTION_MITIGATION || ac->type == RT_ACTION_WEBHOOK)
         json_object_set_new(p->headers, "Idempotency-Key", json_string(p->id));
     static int (*const builders[])(build *) = {incident_note, slack,   ticket,
                                                webhook,       silence, mitigation};

@@ -60,6 +60,10 @@ void pp_chain_key(const pp_chain *ch, const char *what, char *out, size_t size) 
     snprintf(out, size, "%s%s", ch->prefix, what);
 }
 
+void pp_action_key(const pp_chain *ch, const char *id, char *out, size_t size) {
+    snprintf(out, size, "%spp:act:%s", ch->prefix, id);
+}
+
 /* ---- the library ---------------------------------------------------------------------------- */
 
 static void on_loaded(rt_redis *r, const redisReply *reply, int rc, const char *msg, void *ud) {

@@ -12,7 +12,10 @@
 --   P.."pp:due"           sorted set: action id -> when a post-processor should look at it (ms):
 --                         to run, to retry, or to take over when its lease ran out
 --   P.."pp:act:ID"        hash: the action (spec, state, attempts, owner, lease_until, …)
---   P.."pp:verify:AID"    string: the action whose follow-up analysis is AID
+--   P.."pp:verify:AID"    string: the action whose follow-up analysis is AID (set once the
+--                         follow-up is queued)
+--   P.."pp:vdone:AID"     string: "status\ntag" of follow-up analysis AID that ended before its
+--                         link was set (inquest_pp_verify_link then decides at once)
 --   P.."pp:usage:POLICY"  sorted set: "service\nid" -> when it ran (ms), for rate limits
 --
 -- States (invariant: only these transitions happen, each with an audit record):
@@ -21,12 +24,15 @@
 --   approved, retrying -> executing
 --   executing -> succeeded | failed | retrying | policy_denied | verifying
 --                (only by the consumer that holds its lease)
+--   executing -> dry_run | failed (the kill switch: its rule was made a dry run or removed)
 --   executing, lease expired -> executing (idempotent endpoints) | failed (outcome unknown)
---   verifying -> verified | verify_failed
+--   verifying -> verified | verify_failed (the follow-up's conclusion, or none by its deadline)
+-- A spec is kept as the JSON text the post-processor wrote, never re-encoded here (cjson would
+-- turn [] into {} and round integers past 14 digits).
 -- A post-processor runs an action only after inquest_pp_begin moved it to executing under its
 -- name: two post-processors, or a retry, never both run it.
 
-local VERSION = 1
+local VERSION = 2
 local GROUP = 'postproc'
 local FINAL = {dry_run = true, policy_denied = true, rejected = true, succeeded = true,
                failed = true, verified = true, verify_failed = true}
@@ -66,6 +72,7 @@ local function audit(key, retention, now, id, spec, from, to, actor, reason)
              'reason', reason or '')
 end
 
+-- The action's hash and its spec decoded, for reading only: the hash keeps the text.
 local function load_action(key)
   local h = hget_all(key)
   if not h.state then return nil end
@@ -93,13 +100,8 @@ end
 
 -- ---- recording what the rules planned ---------------------------------------------------------
 
--- A follow-up analysis ended: the action that started it is verified, or not.
-local function check_verification(c, prefix, analysis, status, tag)
-  local vkey = prefix .. 'pp:verify:' .. analysis
-  local id = redis.call('GET', vkey)
-  if not id then return end
-  redis.call('DEL', vkey)
-  local key = prefix .. 'pp:act:' .. id
+-- Decides the action verifying at 'key' from its follow-up analysis' end.
+local function verify_decide(c, key, analysis, status, tag)
   local h, spec = load_action(key)
   if not h or h.state ~= 'verifying' then return end
   local expect = present(spec.verify) and present(spec.verify.expect) and spec.verify.expect or {}
@@ -110,10 +112,26 @@ local function check_verification(c, prefix, analysis, status, tag)
   move(c, key, h, spec, ok and 'verified' or 'verify_failed', 'postproc', why)
 end
 
+-- A follow-up analysis ended ('verifies' the action it says it verifies, or ''): the action that
+-- started it is verified, or not. One that ended before its link was set is kept for the link.
+local function check_verification(c, prefix, analysis, status, tag, verifies, vttl)
+  local vkey = prefix .. 'pp:verify:' .. analysis
+  local id = redis.call('GET', vkey)
+  if not id then
+    if verifies ~= '' then
+      redis.call('SET', prefix .. 'pp:vdone:' .. analysis, status .. '\n' .. tag, 'PX', vttl)
+    end
+    return
+  end
+  redis.call('DEL', vkey)
+  verify_decide(c, prefix .. 'pp:act:' .. id, analysis, status, tag)
+end
+
 -- KEYS: results, audit, actions, due.
 -- ARGV: prefix, entry (the results stream entry to acknowledge, or ''), analysis id, its status,
 -- its conclusion tag, retention_ms, ttl_ms, actor, then a JSON array of planned actions, each
--- { id, state, reason, … } (the rest is the action's spec).
+-- { id, state, reason, spec } (spec: the action's JSON text, kept verbatim), then the action the
+-- analysis verifies ('' when none) and verify_ttl_ms.
 -- Records each action that is not recorded yet (a redelivered result plans the same ids), then
 -- acknowledges the entry: a result is acknowledged only once its actions are recorded.
 -- Returns the state of each action, in order.
@@ -131,22 +149,21 @@ local function record(keys, args)
       out[i] = state
     else
       local first, reason = a.state, a.reason
-      a.state, a.reason = nil, nil
-      local spec = cjson.encode(a)
-      redis.call('HSET', key, 'id', a.id, 'spec', spec, 'state', 'planned', 'reason', '',
+      local spec = cjson.decode(a.spec)
+      redis.call('HSET', key, 'id', a.id, 'spec', a.spec, 'state', 'planned', 'reason', '',
                  'attempts', '0', 'created_at', int(c.now), 'updated_at', int(c.now))
       redis.call('ZADD', keys[3], int(c.now), a.id)
-      audit(c.audit, c.retention, c.now, a.id, a, '', 'planned', actor, a.summary)
+      audit(c.audit, c.retention, c.now, a.id, spec, '', 'planned', actor, spec.summary)
       local h = {state = 'planned'}
       if first == 'planned' then
         redis.call('ZADD', c.due, int(c.now), a.id)
       else
-        move(c, key, h, a, first, actor, reason)
+        move(c, key, h, spec, first, actor, reason)
       end
       out[i] = first
     end
   end
-  check_verification(c, prefix, args[3], args[4], args[5])
+  check_verification(c, prefix, args[3], args[4], args[5], args[10] or '', args[11] or '86400000')
   if args[2] ~= '' then redis.call('XACK', keys[1], GROUP, args[2]) end
   redis.call('ZREMRANGEBYSCORE', keys[3], '-inf', '(' .. int(c.now - c.ttl))
   return out
@@ -230,6 +247,16 @@ local function begin(keys, args)
       return {'interrupted'}
     end
     why = 'taken over from ' .. (h.owner or '?') .. ' after its lease ran out'
+  elseif h.state == 'verifying' then
+    local due_at = tonumber(h.verify_due or '0')
+    if due_at > c.now then
+      redis.call('ZADD', c.due, int(due_at), id)
+      return {'skip', h.state}
+    end
+    move(c, keys[1], h, spec, 'verify_failed', consumer,
+         'no follow-up result by its deadline' ..
+         (h.verify_analysis and (' (analysis ' .. h.verify_analysis .. ')') or ''))
+    return {'skip', h.state}
   elseif not (h.state == 'planned' or h.state == 'approved' or h.state == 'retrying') then
     redis.call('ZREM', c.due, id)
     return {'skip', h.state}
@@ -239,41 +266,86 @@ local function begin(keys, args)
   move(c, keys[1], h, spec, 'executing', consumer, why or ('attempt ' .. attempts),
        {attempts = int(attempts), owner = consumer, lease_until = int(lease_until)}, lease_until)
   local u = reserve(prefix, spec, c.now)
-  return {'execute', attempts, u[1], u[2], u[3], cjson.encode(spec)}
+  return {'execute', attempts, u[1], u[2], u[3], h.spec}
 end
 
 -- KEYS: the action, due, audit.  ARGV: prefix, id, consumer, outcome, reason, detail,
--- retry_in_ms (from now), retention_ms, ttl_ms, verify_id, verify_ttl_ms.
+-- retry_in_ms (from now), retention_ms, ttl_ms, verify_deadline_ms (from now).
 -- Ends an attempt of the consumer that holds the action: outcome 'succeeded', 'failed',
--- 'retry' (again after retry_in), 'denied' (the policy refused it at execution: its reservation is
--- released) or 'verifying' (succeeded; follow-up analysis verify_id decides). Returns the new
--- state, or 'lost' when the consumer does not hold it (its lease ran out and another took it).
+-- 'retry' (again after retry_in), 'denied' (the policy refused it at execution), 'dry_run' or
+-- 'withdrawn' (not sent: the rule is now a dry run, or gone; failed), or 'verifying'
+-- (succeeded; a follow-up analysis decides by the deadline, inquest_pp_verify_link). Outcomes
+-- that sent nothing release the policy reservation. Returns the new state, or 'lost' when the
+-- consumer does not hold it (its lease ran out and another took it): the late outcome is then
+-- audited, as what really happened, without a change of state.
 local function finish(keys, args)
   local prefix, id, consumer, outcome = args[1], args[2], args[3], args[4]
   local c = {audit = keys[3], due = keys[2], now = now_ms(),
              retention = tonumber(args[8]), ttl = tonumber(args[9])}
   local h, spec = load_action(keys[1])
-  if not h or h.state ~= 'executing' or h.owner ~= consumer then return 'lost' end
+  if not h or h.state ~= 'executing' or h.owner ~= consumer then
+    if h then
+      audit(c.audit, c.retention, c.now, id, spec, h.state, h.state, consumer,
+            'late outcome of an attempt whose lease ran out (the action is ' .. h.state ..
+            (h.owner and h.owner ~= consumer and (' under ' .. h.owner) or '') .. '): ' ..
+            outcome .. ': ' .. args[5])
+    end
+    return 'lost'
+  end
   local extra = {outcome = args[6], lease_until = '0'}
+  local function release()
+    if present(spec.policy) then
+      redis.call('ZREM', prefix .. 'pp:usage:' .. spec.policy.name, spec.service .. '\n' .. id)
+    end
+  end
   if outcome == 'succeeded' or outcome == 'failed' then
     move(c, keys[1], h, spec, outcome, consumer, args[5], extra)
   elseif outcome == 'retry' then
     move(c, keys[1], h, spec, 'retrying', consumer, args[5], extra, c.now + tonumber(args[7]))
   elseif outcome == 'denied' then
-    if present(spec.policy) then
-      redis.call('ZREM', prefix .. 'pp:usage:' .. spec.policy.name, spec.service .. '\n' .. id)
-    end
+    release()
     move(c, keys[1], h, spec, 'policy_denied', consumer, args[5], extra)
+  elseif outcome == 'dry_run' or outcome == 'withdrawn' then
+    release()
+    move(c, keys[1], h, spec, outcome == 'dry_run' and 'dry_run' or 'failed', consumer, args[5],
+         extra)
   elseif outcome == 'verifying' then
     move(c, keys[1], h, spec, 'succeeded', consumer, args[5], extra)
-    extra = {verify_analysis = args[10]}
-    redis.call('SET', prefix .. 'pp:verify:' .. args[10], id, 'PX', args[11])
-    move(c, keys[1], h, spec, 'verifying', consumer, 'follow-up analysis ' .. args[10], extra)
+    local due_at = c.now + tonumber(args[10])
+    move(c, keys[1], h, spec, 'verifying', consumer, 'waits for its follow-up analysis',
+         {verify_due = int(due_at)}, due_at)
     redis.call('PEXPIRE', keys[1], c.ttl)
   else
     fail('EINPUT', 'unknown outcome ' .. outcome)
   end
   return h.state
+end
+
+-- KEYS: the action, due, audit.  ARGV: prefix, id, analysis (the follow-up's id, '' when it
+-- could not be queued), reason, retention_ms, ttl_ms, verify_ttl_ms.
+-- Links a verifying action to its follow-up analysis (or fails it when there is none); a
+-- follow-up that already ended decides at once. Returns the state.
+local function verify_link(keys, args)
+  local prefix, id, analysis = args[1], args[2], args[3]
+  local c = {audit = keys[3], due = keys[2], now = now_ms(),
+             retention = tonumber(args[5]), ttl = tonumber(args[6])}
+  local h, spec = load_action(keys[1])
+  if not h then fail('ENOTFOUND', 'no action ' .. id) end
+  if h.state ~= 'verifying' then return h.state end
+  if analysis == '' then
+    move(c, keys[1], h, spec, 'verify_failed', 'postproc', args[4])
+    return h.state
+  end
+  redis.call('HSET', keys[1], 'verify_analysis', analysis)
+  local done = redis.call('GET', prefix .. 'pp:vdone:' .. analysis)
+  if done then
+    redis.call('DEL', prefix .. 'pp:vdone:' .. analysis)
+    local status, tag = string.match(done, '^(.-)\n(.*)$')
+    verify_decide(c, keys[1], analysis, status or '', tag or '')
+  else
+    redis.call('SET', prefix .. 'pp:verify:' .. analysis, id, 'PX', args[7])
+  end
+  return redis.call('HGET', keys[1], 'state')
 end
 
 -- ---- reading ----------------------------------------------------------------------------------
@@ -290,24 +362,34 @@ local function get(keys, args)
   return flat
 end
 
--- KEYS: actions.  ARGV: prefix, cursor (a created time in ms, exclusive; '' for the newest),
--- limit, state ('' for any).  Returns { next_cursor or '', hash, hash, … }, newest first. A page
--- examines at most 20 times 'limit' actions, so a rare state may give a short page.
+-- KEYS: actions.  ARGV: prefix, cursor ('MS:ID', the last action of the page before: its created
+-- time and id; '' for the newest), limit, state ('' for any).  Returns { next_cursor or '', hash,
+-- hash, … }, newest first, ties in created time by id, descending, so that actions created in
+-- the same millisecond are neither skipped nor repeated. A page examines at most 20 times
+-- 'limit' actions, so a rare state may give a short page.
 local function list(keys, args)
   local prefix, limit, state = args[1], tonumber(args[3]), args[4]
-  local max = args[2] == '' and '+inf' or ('(' .. args[2])
+  local max, cms, cid = '+inf', nil, nil
+  if args[2] ~= '' then
+    cms, cid = string.match(args[2], '^(%d+):?(%x*)$')
+    if not cms then fail('EINPUT', 'cursor must be one a listing gave') end
+    if cid == '' then max = '(' .. cms else max = cms end
+  end
   local ids = redis.call('ZREVRANGEBYSCORE', keys[1], max, '-inf', 'WITHSCORES', 'LIMIT', '0',
                          int(limit * 20))
   local out, last, n = {''}, nil, 0
   for i = 1, #ids, 2 do
     if n >= limit then break end
-    last = ids[i + 1]
-    local flat = redis.call('HGETALL', prefix .. 'pp:act:' .. ids[i])
-    local h = {}
-    for j = 1, #flat, 2 do h[flat[j]] = flat[j + 1] end
-    if #flat > 0 and (state == '' or h.state == state) then
-      out[#out + 1] = flat
-      n = n + 1
+    local skip = cid and cid ~= '' and ids[i + 1] == cms and ids[i] >= cid
+    if not skip then
+      last = ids[i + 1] .. ':' .. ids[i]
+      local flat = redis.call('HGETALL', prefix .. 'pp:act:' .. ids[i])
+      local h = {}
+      for j = 1, #flat, 2 do h[flat[j]] = flat[j + 1] end
+      if #flat > 0 and (state == '' or h.state == state) then
+        out[#out + 1] = flat
+        n = n + 1
+      end
     end
   end
   if last and (n >= limit or #ids >= limit * 40) then out[1] = last end
@@ -340,6 +422,7 @@ redis.register_function('inquest_pp_record', wrap(record))
 redis.register_function('inquest_pp_decide', wrap(decide))
 redis.register_function('inquest_pp_begin', wrap(begin))
 redis.register_function('inquest_pp_finish', wrap(finish))
+redis.register_function('inquest_pp_verify_link', wrap(verify_link))
 redis.register_function{function_name = 'inquest_pp_due', flags = {'no-writes'}, callback = wrap(due)}
 redis.register_function{function_name = 'inquest_pp_get', flags = {'no-writes'}, callback = wrap(get)}
 redis.register_function{function_name = 'inquest_pp_list', flags = {'no-writes'}, callback = wrap(list)}

@@ -27,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/evp.h>
 #include "pp.h"
 #include "rt_http.h"
 
@@ -38,7 +37,7 @@
 #define MAX_JOBS      256        /* analyses and actions in flight; reading waits beyond */
 #define MAX_BACKOFF   300.0      /* seconds between retries, at most */
 #define OUTCOME_BODY  512        /* bytes of a response kept in the action's outcome */
-#define VERIFY_TTL    86400000.0 /* ms a follow-up analysis may take to be recognised */
+#define VERIFY_TTL    86400000.0 /* ms a follow-up analysis may take to be recognised, at least */
 
 typedef struct target {
     const rt_connector *conn;
@@ -81,7 +80,19 @@ struct job {
     int attempts;       /* action: this attempt's number */
     rt_http_call *call; /* action: the call in flight */
     json_t *outcome;    /* action: what the call got (owned) */
+    /* action: the end of the attempt, kept until Redis has recorded it (inquest_pp_finish is
+     * sent again every tick while it is not): an outcome never recorded leaves the action
+     * executing, and once its lease ran out it would be taken over and perhaps sent again. */
+    char *end_outcome, *end_reason; /* owned; end_outcome NULL: not ended */
+    double end_retry_in;
+    bool end_unrecorded; /* the last inquest_pp_finish failed: send it again */
+    bool end_warned;     /* that was logged */
 };
+
+/* Milliseconds the link of a follow-up analysis to its action is kept. */
+static double verify_ttl(const pp_postproc *p) {
+    return fmax(VERIFY_TTL, p->c->postproc.verify_timeout * 1000);
+}
 
 static void say(pp_postproc *p, const char *level, const char *msg, json_t *fields) {
     if (p->log)
@@ -105,6 +116,14 @@ static job *job_new(pp_postproc *p) {
 
 static void maybe_drained(pp_postproc *p);
 
+static void job_free(job *j) {
+    json_decref(j->spec);
+    json_decref(j->outcome);
+    free(j->end_outcome);
+    free(j->end_reason);
+    free(j);
+}
+
 /* Ends 'j': unlinks it (unless detached) and frees it. */
 static void job_end(job *j) {
     pp_postproc *p = j->p;
@@ -117,43 +136,12 @@ static void job_end(job *j) {
             j->next->prev = j->prev;
         p->n_jobs--;
     }
-    json_decref(j->spec);
-    json_decref(j->outcome);
-    free(j);
+    job_free(j);
     if (p)
         maybe_drained(p);
 }
 
 /* ---- connectors ----------------------------------------------------------------------------- */
-
-/* The header line that carries the credential of 'auth' (malloc'd, a secret), or NULL with the
- * reason in 'why'. The same as the workers' (workers/wk_connectors.c): postproc depends on the
- * runtime only. */
-static char *auth_header(const rt_auth *auth, char *why) {
-    char *secret = NULL, *line = NULL;
-    size_t len = 0;
-    if (rt_config_secret(auth, &secret, &len, why) != RT_OK)
-        return NULL;
-    if (auth->type == RT_AUTH_BASIC) {
-        size_t plain_len = strlen(auth->username) + 1 + len;
-        char *plain = rt_xmalloc(plain_len + 1);
-        snprintf(plain, plain_len + 1, "%s:%s", auth->username, secret);
-        static const char prefix[] = "Authorization: Basic ";
-        line = rt_xmalloc(sizeof prefix + 4 * (plain_len / 3 + 1));
-        memcpy(line, prefix, sizeof prefix - 1);
-        EVP_EncodeBlock((unsigned char *)line + sizeof prefix - 1, (unsigned char *)plain,
-                        (int)plain_len);
-        rt_config_secret_free(plain, plain_len);
-    } else {
-        const char *name = auth->type == RT_AUTH_BEARER ? "Authorization" : auth->header;
-        const char *prefix = auth->type == RT_AUTH_BEARER ? "Bearer " : "";
-        size_t n = strlen(name) + strlen(prefix) + len + 3;
-        line = rt_xmalloc(n);
-        snprintf(line, n, "%s: %s%s", name, prefix, secret);
-    }
-    rt_config_secret_free(secret, len);
-    return line;
-}
 
 /* A target for each connector that some rule's action uses. Each call is retried by the
  * post-processor itself (each attempt audited), never by the HTTP client. */
@@ -163,39 +151,28 @@ static int open_targets(pp_postproc *p, char *why) {
         const rt_connector *rc = &p->c->connectors[i];
         if (rc->type != RT_CONNECTOR_HTTP)
             continue;
-        size_t n = rc->n_headers;
-        char **lines = rt_xcalloc(n + 1, sizeof *lines), reason[256];
-        for (size_t h = 0; h < rc->n_headers; h++) {
-            size_t len = strlen(rc->headers[h].name) + strlen(rc->headers[h].value) + 3;
-            lines[h] = rt_xmalloc(len);
-            snprintf(lines[h], len, "%s: %s", rc->headers[h].name, rc->headers[h].value);
-        }
-        int rc_ = RT_OK;
-        if (rc->auth.type != RT_AUTH_NONE && !(lines[n++] = auth_header(&rc->auth, reason))) {
+        char reason[256];
+        rt_connector_creds creds;
+        if (rt_connector_creds_load(rc, &creds, reason) != RT_OK) {
             snprintf(why, 256, "connector %s: credential: %.200s", rc->name, reason);
-            rc_ = RT_EINPUT;
-            n--;
+            return RT_EINPUT;
         }
         rt_http_target_options o = {.name = rc->name,
-                                    .base_url = rc->url,
+                                    .base_url = creds.base_url,
                                     .timeout = rc->timeout,
                                     .max_response = rc->max_response,
                                     .rate_limit = rc->rate_limit,
                                     .concurrency = rc->concurrency,
                                     .retries = -1,
                                     .tls_verify = rc->tls_verify,
-                                    .headers = (const char *const *)lines,
-                                    .n_headers = n};
-        rt_http_target *t = rc_ == RT_OK ? rt_http_target_new(p->http, &o, reason) : NULL;
-        if (rc_ == RT_OK && !t) {
+                                    .headers = (const char *const *)creds.headers,
+                                    .n_headers = creds.n_headers};
+        rt_http_target *t = rt_http_target_new(p->http, &o, reason);
+        rt_connector_creds_free(&creds);
+        if (!t) {
             snprintf(why, 256, "connector %s: %.200s", rc->name, reason);
-            rc_ = RT_EINPUT;
+            return RT_EINPUT;
         }
-        for (size_t h = 0; h < n; h++)
-            rt_config_secret_free(lines[h], strlen(lines[h]));
-        free(lines);
-        if (rc_ != RT_OK)
-            return rc_;
         p->targets[p->n_targets++] = (target){rc, t};
     }
     return RT_OK;
@@ -217,9 +194,6 @@ static double lease_for(const pp_postproc *p, const char *connector) {
     return fmax(p->c->postproc.lease, (rc ? rc->timeout : 0) + 5);
 }
 
-static const char *const type_names[] = {"incident_note", "slack",   "ticket",
-                                         "webhook",       "silence", "mitigation"};
-
 static double confidence_of(const pp_analysis *a) {
     return json_number_value(json_object_get(a->top, "confidence"));
 }
@@ -239,7 +213,7 @@ static const char *first_state(const pp_postproc *p, const rt_rule *r, const rt_
                          policy, why) != RT_OK)
         return "policy_denied";
     if (r->dry_run) {
-        snprintf(why, 256, "dry run: would send POST %.200s", plan->path);
+        snprintf(why, 256, "dry run: would send the call its plan shows (%.200s)", plan->summary);
         return "dry_run";
     }
     if (ac->approval) {
@@ -265,7 +239,8 @@ static json_t *verify_json(const rt_action *ac, const pp_analysis *a) {
                      expect);
 }
 
-/* The action as inquest_pp_record takes it: its spec, first state and reason. */
+/* The action as inquest_pp_record takes it: { id, state, reason, spec } with its spec as JSON
+ * text, which Redis keeps as it is. */
 static json_t *planned_json(const pp_postproc *p, const rt_rule *r, size_t index,
                             const pp_analysis *a) {
     const rt_action *ac = &r->actions[index];
@@ -275,13 +250,12 @@ static json_t *planned_json(const pp_postproc *p, const rt_rule *r, size_t index
     int built = pp_plan_build(p->c, r, index, a, &plan, built_why);
     const char *state = first_state(p, r, ac, a, &plan, built, built_why, &policy, why);
     json_t *o = json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:f, s:o, s:s, s:s, "
-        "s:s, s:o}",
+        "{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:f, s:o, s:s, s:o}",
         "id", plan.id, "analysis", a->id, "analyzer", a->analyzer, "team", a->team, "rule", r->name,
-        "index", (int)index, "type", type_names[ac->type], "name", plan.name, "service",
+        "index", (int)index, "type", rt_action_type_name(ac->type), "name", plan.name, "service",
         plan.service, "connector", ac->connector, "dry_run", r->dry_run, "approval", ac->approval,
         "idempotent", ac->idempotent, "confidence", confidence_of(a), "plan", pp_plan_json(&plan),
-        "summary", plan.summary, "state", state, "reason", why, "verify", verify_json(ac, a));
+        "summary", plan.summary, "verify", verify_json(ac, a));
     json_object_set_new(o, "lease_ms", json_real(lease_for(p, ac->connector) * 1000));
     if (policy)
         json_object_set_new(o, "policy",
@@ -289,8 +263,13 @@ static json_t *planned_json(const pp_postproc *p, const rt_rule *r, size_t index
                                       policy->window * 1000, "max_per_service",
                                       policy->max_per_service, "blast_radius",
                                       policy->blast_radius));
+    char *spec = json_dumps(o, JSON_COMPACT);
+    json_t *out = json_pack("{s:s, s:s, s:s, s:s}", "id", plan.id, "state", state, "reason", why,
+                            "spec", spec);
+    free(spec);
+    json_decref(o);
     pp_plan_free(&plan);
-    return o;
+    return out;
 }
 
 static void on_recorded(int rc, const char *msg, const redisReply *reply, void *ud) {
@@ -312,7 +291,11 @@ static void record(job *j, const pp_analysis *a) {
     pp_postproc *p = j->p;
     json_t *actions = json_array();
     const char *tag = "";
-    for (size_t i = 0; a && i < p->c->n_rules; i++) {
+    /* A follow-up analysis checks an action: no rule acts on it (a mitigation that fires on the
+     * check of a mitigation would chain them). */
+    const char *verifies =
+        a ? json_string_value(json_object_get(a->labels, "inquest_verifies")) : NULL;
+    for (size_t i = 0; a && !verifies && i < p->c->n_rules; i++) {
         const rt_rule *r = &p->c->rules[i];
         if (!pp_rule_matches(r, a))
             continue;
@@ -321,17 +304,26 @@ static void record(job *j, const pp_analysis *a) {
     }
     if (a)
         tag = json_string_value(json_object_get(json_object_get(a->result, "conclusion"), "tag"));
-    char retention[32], ttl[32];
+    char retention[32], ttl[32], vttl[32];
+    snprintf(vttl, sizeof vttl, "%.0f", verify_ttl(p));
     snprintf(retention, sizeof retention, "%.0f", p->c->postproc.audit_retention * 1000);
     snprintf(ttl, sizeof ttl, "%.0f", p->c->postproc.action_ttl * 1000);
     char *text = json_dumps(actions, JSON_COMPACT);
     const char *keys[] = {p->k_results, p->k_audit, p->k_actions, p->k_due};
-    const char *args[] = {j->entry,  j->id, a ? a->status : "", tag ? tag : "",
-                          retention, ttl,   p->actor,           text};
+    const char *args[] = {j->entry,
+                          j->id,
+                          a ? a->status : "",
+                          tag ? tag : "",
+                          retention,
+                          ttl,
+                          p->actor,
+                          text,
+                          verifies ? verifies : "",
+                          vttl};
     if (json_array_size(actions))
         say(p, "info", "actions planned",
             json_pack("{s:s, s:i}", "analysis", j->id, "actions", (int)json_array_size(actions)));
-    if (pp_chain_call(p->chain, "inquest_pp_record", 4, keys, 8, args, on_recorded, j) != RT_OK)
+    if (pp_chain_call(p->chain, "inquest_pp_record", 4, keys, 10, args, on_recorded, j) != RT_OK)
         job_end(j);
     free(text);
     json_decref(actions);
@@ -473,52 +465,98 @@ static void on_init(int rc, const char *msg, const redisReply *reply, void *ud) 
 
 /* ---- running actions ------------------------------------------------------------------------ */
 
-static void action_key(const pp_postproc *p, const char *id, char *out, size_t size) {
-    char what[64];
-    snprintf(what, sizeof what, "pp:act:%s", id);
-    pp_chain_key(p->chain, what, out, size);
-}
+static void send_finish(job *j);
 
-static void finish(job *j, const char *outcome, const char *reason, double retry_in,
-                   const char *verify_id);
+/* The last inquest_pp_finish of 'j' failed: the tick sends it again (logged once). */
+static void unrecorded(job *j, const char *why) {
+    j->end_unrecorded = true;
+    if (!j->end_warned)
+        say(j->p, "warn", "an action's outcome was not recorded; trying again until it is",
+            json_pack("{s:s, s:s, s:s}", "action", j->id, "outcome", j->end_outcome, "reason",
+                      why));
+    j->end_warned = true;
+}
+static void verify(job *j);
 
 static void on_finished(int rc, const char *msg, const redisReply *reply, void *ud) {
     job *j = ud;
     pp_postproc *p = j->p;
-    if (p && rc != RT_OK) /* the lease runs out and another process takes it over */
-        say(p, "warn", "an action's outcome was not recorded",
-            json_pack("{s:s, s:s}", "action", j->id, "reason", msg));
-    else if (p && reply && reply->type == REDIS_REPLY_STRING)
+    if (!p) {
+        job_end(j);
+        return;
+    }
+    if (rc != RT_OK) { /* kept: the next tick sends it again, until Redis records it */
+        unrecorded(j, msg);
+        return;
+    }
+    if (reply && reply->type == REDIS_REPLY_STRING && strcmp(reply->str, "lost") == 0)
+        say(p, "warn", "an action's outcome came after its lease ran out; audited, not applied",
+            json_pack("{s:s, s:s, s:i}", "action", j->id, "outcome", j->end_outcome, "attempt",
+                      j->attempts));
+    else if (reply && reply->type == REDIS_REPLY_STRING) {
         say(p, "info", "action",
             json_pack("{s:s, s:s, s:i}", "action", j->id, "state", reply->str, "attempt",
                       j->attempts));
+        if (strcmp(reply->str, "verifying") == 0) {
+            verify(j); /* recorded as verifying, with its deadline: now queue the follow-up */
+            return;
+        }
+    }
     job_end(j);
 }
 
-static void finish(job *j, const char *outcome, const char *reason, double retry_in,
-                   const char *verify_id) {
+static void send_finish(job *j) {
     pp_postproc *p = j->p;
     char retry[32], retention[32], ttl[32], vttl[32];
-    snprintf(retry, sizeof retry, "%.0f", retry_in * 1000);
+    snprintf(retry, sizeof retry, "%.0f", j->end_retry_in * 1000);
     snprintf(retention, sizeof retention, "%.0f", p->c->postproc.audit_retention * 1000);
     snprintf(ttl, sizeof ttl, "%.0f", p->c->postproc.action_ttl * 1000);
-    snprintf(vttl, sizeof vttl, "%.0f", VERIFY_TTL);
+    snprintf(vttl, sizeof vttl, "%.0f", p->c->postproc.verify_timeout * 1000);
     char key[256], *detail = j->outcome ? json_dumps(j->outcome, JSON_COMPACT) : NULL;
-    action_key(p, j->id, key, sizeof key);
+    pp_action_key(p->chain, j->id, key, sizeof key);
     const char *keys[] = {key, p->k_due, p->k_audit};
-    const char *args[] = {j->id,
-                          p->actor,
-                          outcome,
-                          reason,
-                          detail ? detail : "{}",
-                          retry,
-                          retention,
-                          ttl,
-                          verify_id ? verify_id : "",
-                          vttl};
-    if (pp_chain_call(p->chain, "inquest_pp_finish", 3, keys, 10, args, on_finished, j) != RT_OK)
-        job_end(j);
+    const char *args[] = {
+        j->id, p->actor, j->end_outcome, j->end_reason, detail ? detail : "{}", retry, retention,
+        ttl,   vttl};
+    j->end_unrecorded = false;
+    if (pp_chain_call(p->chain, "inquest_pp_finish", 3, keys, 9, args, on_finished, j) != RT_OK)
+        unrecorded(j, "Redis is not connected");
     free(detail);
+}
+
+/* Ends the attempt of 'j' with 'outcome' (see inquest_pp_finish), kept until it is recorded. */
+static void finish(job *j, const char *outcome, const char *reason, double retry_in) {
+    free(j->end_outcome);
+    free(j->end_reason);
+    j->end_outcome = rt_xstrdup(outcome);
+    j->end_reason = rt_xstrdup(reason);
+    j->end_retry_in = retry_in;
+    send_finish(j);
+}
+
+static void on_linked(int rc, const char *msg, const redisReply *reply, void *ud) {
+    job *j = ud;
+    if (j->p && rc != RT_OK) /* the deadline ends it, verify_failed */
+        say(j->p, "warn", "a follow-up analysis was not linked to its action",
+            json_pack("{s:s, s:s}", "action", j->id, "reason", msg));
+    else if (j->p && reply && reply->type == REDIS_REPLY_STRING)
+        say(j->p, "info", "action", json_pack("{s:s, s:s}", "action", j->id, "state", reply->str));
+    job_end(j);
+}
+
+/* Links verifying action 'j' to its follow-up analysis 'analysis' ("" when it could not be
+ * queued: verify_failed with 'reason'). */
+static void link_verify(job *j, const char *analysis, const char *reason) {
+    pp_postproc *p = j->p;
+    char key[256], retention[32], ttl[32], vttl[32];
+    pp_action_key(p->chain, j->id, key, sizeof key);
+    snprintf(retention, sizeof retention, "%.0f", p->c->postproc.audit_retention * 1000);
+    snprintf(ttl, sizeof ttl, "%.0f", p->c->postproc.action_ttl * 1000);
+    snprintf(vttl, sizeof vttl, "%.0f", verify_ttl(p));
+    const char *keys[] = {key, p->k_due, p->k_audit};
+    const char *args[] = {j->id, analysis, reason, retention, ttl, vttl};
+    if (pp_chain_call(p->chain, "inquest_pp_verify_link", 3, keys, 6, args, on_linked, j) != RT_OK)
+        job_end(j); /* the deadline ends it */
 }
 
 static void on_verify_submitted(int rc, const char *msg, const rt_queue_submitted *out, size_t n,
@@ -530,17 +568,19 @@ static void on_verify_submitted(int rc, const char *msg, const rt_queue_submitte
     }
     if (rc != RT_OK || n != 1) {
         char reason[320];
-        snprintf(reason, sizeof reason, "succeeded; the follow-up analysis was refused: %.200s",
-                 msg);
-        finish(j, "succeeded", reason, 0, NULL);
+        snprintf(reason, sizeof reason, "the follow-up analysis was refused: %.200s", msg);
+        link_verify(j, "", reason);
         return;
     }
-    finish(j, "verifying", "succeeded", 0, out[0].id);
+    link_verify(j, out[0].id, "");
 }
 
-/* Submits the follow-up analysis of a mitigation that succeeded. */
-static void verify(job *j, const json_t *v) {
+/* Queues the follow-up analysis of a mitigation that succeeded and is recorded as verifying. It
+ * carries the label inquest_verifies (rules plan nothing for it) and the action's id as its
+ * dedup key for the verification's deadline, so that queueing it twice starts one analysis. */
+static void verify(job *j) {
     pp_postproc *p = j->p;
+    const json_t *v = json_object_get(j->spec, "verify");
     char why[256], labels[96];
     char *inputs = rt_json_canonical(json_object_get(v, "inputs"));
     snprintf(labels, sizeof labels, "{\"inquest_verifies\":\"%s\"}", j->id);
@@ -548,53 +588,73 @@ static void verify(job *j, const json_t *v) {
                           .inputs = inputs ? inputs : "{}",
                           .priority = RT_PRIORITY_ALERT,
                           .dedup_key = j->id,
-                          .dedup_window = 0,
+                          .dedup_window = p->c->postproc.verify_timeout,
                           .labels = labels};
-    if (rt_queue_submit(p->queue, &r, 1, on_verify_submitted, j, why) != RT_OK)
-        finish(j, "succeeded", "succeeded; the follow-up analysis could not be submitted", 0, NULL);
+    if (rt_queue_submit(p->queue, &r, 1, on_verify_submitted, j, why) != RT_OK) {
+        char reason[320];
+        snprintf(reason, sizeof reason, "the follow-up analysis could not be queued: %.200s", why);
+        link_verify(j, "", reason);
+    }
     free(inputs);
 }
 
+/* The reason of a call that did not succeed: the status or the kind of failure, never the
+ * request's path or the client's message (which quotes it: a Slack webhook's path is its
+ * secret). */
+static void failure_reason(const job *j, const rt_http_response *res, char *out, size_t size) {
+    const char *connector = json_string_value(json_object_get(j->spec, "connector"));
+    if (res->error == RT_OK)
+        snprintf(out, size, "%s: HTTP %ld", connector ? connector : "?", res->status);
+    else
+        snprintf(out, size, "%s: %s", connector ? connector : "?", rt_strerror(res->error));
+}
+
 /* What a response means for the action: 2xx succeeded; 4xx other than 408 and 429 failed (the
- * call itself is wrong: sending it again changes nothing); the rest is retried. */
+ * call itself is wrong: sending it again changes nothing). The rest is retried only when that
+ * cannot act twice: the endpoint honours Idempotency-Key ('idempotent'), or the request never
+ * left (no connection, no name) or was refused unprocessed (429). A non-idempotent call that may
+ * have been processed (no answer, a 5xx, a dropped connection) ends failed, outcome unknown: a
+ * note, a message, a ticket or a silence is never posted twice. */
 static void on_response(const rt_http_response *res, void *ud) {
     job *j = ud;
     pp_postproc *p = j->p;
     j->call = NULL;
     size_t keep =
         res->len < OUTCOME_BODY ? res->len : rt_utf8_cut(res->body, res->len, OUTCOME_BODY);
-    j->outcome =
-        json_pack("{s:i, s:i, s:o, s:f}", "attempt", j->attempts, "status", (int)res->status,
-                  "body", rt_json_text(res->body, keep), "seconds", res->duration);
+    j->outcome = json_pack("{s:i, s:i, s:o, s:f, s:b}", "attempt", j->attempts, "status",
+                           (int)res->status, "body", rt_json_text(res->body, keep), "seconds",
+                           res->duration, "sent", res->sent);
     if (res->error != RT_OK)
-        json_object_set_new(j->outcome, "error", json_string(res->message));
-    char reason[320];
+        json_object_set_new(j->outcome, "error", json_string(rt_strerror(res->error)));
+    char reason[200];
     if (res->error == RT_OK && res->status >= 200 && res->status < 300) {
-        const json_t *v = json_object_get(j->spec, "verify");
         snprintf(reason, sizeof reason, "HTTP %ld", res->status);
-        if (json_is_object(v))
-            verify(j, v);
-        else
-            finish(j, "succeeded", reason, 0, NULL);
+        finish(j, json_is_object(json_object_get(j->spec, "verify")) ? "verifying" : "succeeded",
+               reason, 0);
         return;
     }
-    bool final = res->error == RT_OK && res->status >= 400 && res->status < 500 &&
-                 res->status != 408 && res->status != 429;
-    if (res->error == RT_OK)
-        snprintf(reason, sizeof reason, "HTTP %ld", res->status);
-    else
-        snprintf(reason, sizeof reason, "%.300s", res->message);
-    if (final || j->attempts > p->c->postproc.retries) {
-        char gave_up[400];
-        snprintf(gave_up, sizeof gave_up, "%s%s", reason,
-                 final ? " (not retried: the target refused the call)"
-                       : "; gave up after the last "
-                         "attempt");
-        finish(j, "failed", gave_up, 0, NULL);
-        return;
+    bool refused = res->error == RT_OK && res->status >= 400 && res->status < 500 &&
+                   res->status != 408 && res->status != 429;
+    bool unprocessed = !res->sent || (res->error == RT_OK && res->status == 429);
+    bool idempotent = json_is_true(json_object_get(j->spec, "idempotent"));
+    failure_reason(j, res, reason, sizeof reason);
+    char why[512];
+    if (refused) {
+        snprintf(why, sizeof why, "%s (not retried: the target refused the call)", reason);
+        finish(j, "failed", why, 0);
+    } else if (!idempotent && !unprocessed) {
+        snprintf(why, sizeof why,
+                 "%s: outcome unknown (the target may have processed it); not sent again, as "
+                 "the endpoint takes no Idempotency-Key",
+                 reason);
+        finish(j, "failed", why, 0);
+    } else if (j->attempts > p->c->postproc.retries) {
+        snprintf(why, sizeof why, "%s; gave up after the last attempt", reason);
+        finish(j, "failed", why, 0);
+    } else {
+        double backoff = fmin(MAX_BACKOFF, p->c->postproc.retry_backoff * pow(2, j->attempts - 1));
+        finish(j, "retry", reason, backoff);
     }
-    double backoff = fmin(MAX_BACKOFF, p->c->postproc.retry_backoff * pow(2, j->attempts - 1));
-    finish(j, "retry", reason, backoff, NULL);
 }
 
 /* Sends the action's call, as planned. */
@@ -603,7 +663,7 @@ static void execute(job *j) {
     const json_t *plan = json_object_get(j->spec, "plan"), *value;
     const target *t = target_of(p, json_string_value(json_object_get(j->spec, "connector")));
     if (!t) {
-        finish(j, "failed", "its connector is no longer in the config", 0, NULL);
+        finish(j, "failed", "its connector is no longer in the config", 0);
         return;
     }
     const json_t *headers = json_object_get(plan, "headers");
@@ -630,18 +690,40 @@ static void execute(job *j) {
     free(body);
 }
 
-/* Checks the policy once more with what Redis counted, then runs the call. */
+static const rt_rule *rule_of(const pp_postproc *p, const char *name) {
+    for (size_t i = 0; name && i < p->c->n_rules; i++)
+        if (strcmp(p->c->rules[i].name, name) == 0)
+            return &p->c->rules[i];
+    return NULL;
+}
+
+/* Checks, just before the call, that the running config still wants it (the kill switch: delete
+ * the rule or make it a dry run, and reload), and the policy once more with what Redis counted;
+ * then runs the call. */
 static void policy_then_execute(job *j, const pp_usage *usage) {
     pp_postproc *p = j->p;
     const rt_policy *policy;
     char why[256];
     const char *type = json_string_value(json_object_get(j->spec, "type"));
+    const char *rule = json_string_value(json_object_get(j->spec, "rule"));
+    const rt_rule *r = rule_of(p, rule);
+    if (!r) {
+        snprintf(why, sizeof why, "not sent: rule %.100s is no longer in the config",
+                 rule ? rule : "?");
+        finish(j, "withdrawn", why, 0);
+        return;
+    }
+    if (r->dry_run) {
+        snprintf(why, sizeof why, "not sent: rule %.100s is now a dry run", rule);
+        finish(j, "dry_run", why, 0);
+        return;
+    }
     if (type && strcmp(type, "mitigation") == 0 &&
         pp_policy_decide(p->c, json_string_value(json_object_get(j->spec, "service")),
                          json_string_value(json_object_get(j->spec, "name")),
                          json_number_value(json_object_get(j->spec, "confidence")), rt_wallclock(),
                          usage, &policy, why) != RT_OK) {
-        finish(j, "denied", why, 0, NULL);
+        finish(j, "denied", why, 0);
         return;
     }
     execute(j);
@@ -679,7 +761,7 @@ static void on_begun(int rc, const char *msg, const redisReply *reply, void *ud)
     pp_usage usage = {(int)int_at(reply, 2), (int)int_at(reply, 3), int_at(reply, 4) != 0};
     j->spec = json_loadb(reply->element[5]->str, reply->element[5]->len, 0, NULL);
     if (!j->spec) {
-        finish(j, "failed", "its record is not readable", 0, NULL);
+        finish(j, "failed", "its record is not readable", 0);
         return;
     }
     policy_then_execute(j, &usage);
@@ -698,7 +780,7 @@ static void begin(pp_postproc *p, const char *id) {
         return;
     job *j = job_new(p);
     snprintf(j->id, sizeof j->id, "%s", id);
-    action_key(p, id, key, sizeof key);
+    pp_action_key(p->chain, id, key, sizeof key);
     snprintf(lease, sizeof lease, "%.0f", p->c->postproc.lease * 1000);
     snprintf(retention, sizeof retention, "%.0f", p->c->postproc.audit_retention * 1000);
     snprintf(ttl, sizeof ttl, "%.0f", p->c->postproc.action_ttl * 1000);
@@ -733,7 +815,12 @@ static void poll_due(pp_postproc *p) {
 
 static void on_tick(uv_timer_t *t) {
     pp_postproc *p = t->data;
-    if (!rt_queue_is_up(p->queue))
+    for (job *j = p->jobs, *next; j; j = next) {
+        next = j->next; /* send_finish may not end it, but be safe */
+        if (j->end_unrecorded && rt_queue_is_up(p->queue))
+            send_finish(j);
+    }
+    if (!rt_queue_is_up(p->queue) || p->draining)
         return;
     if (!p->grouped && !p->initing && !p->draining) {
         const char *keys[] = {p->k_results};
@@ -805,12 +892,23 @@ void pp_postproc_drain(pp_postproc *p, void (*done)(void *ud), void *ud) {
     p->draining = true;
     p->drained = done;
     p->drained_ud = ud;
-    uv_timer_stop(&p->tick);
+    /* The tick goes on: it sends again the outcomes Redis has not recorded yet. */
     /* A blocking read in flight would hold the drain for up to a second: drop its connection. */
     rt_redis_close(p->reader);
     p->reader = NULL;
     p->reading = false;
     maybe_drained(p);
+}
+
+double pp_postproc_calls_timeout(const pp_postproc *p) {
+    double longest = 0;
+    for (const job *j = p->jobs; j; j = j->next) {
+        const target *t =
+            j->call ? target_of(p, json_string_value(json_object_get(j->spec, "connector"))) : NULL;
+        if (t)
+            longest = fmax(longest, t->conn->timeout);
+    }
+    return longest;
 }
 
 const char *pp_postproc_consumer(const pp_postproc *p) {
@@ -832,11 +930,8 @@ void pp_postproc_free(pp_postproc *p) {
     for (job *j = p->jobs, *next; j; j = next) {
         next = j->next;
         j->p = NULL;
-        if (j->call) { /* rt_http_free cancels the call without calling back */
-            json_decref(j->spec);
-            json_decref(j->outcome);
-            free(j);
-        }
+        if (j->call || j->end_unrecorded) /* no callback is due: rt_http_free cancels the call */
+            job_free(j);
     }
     p->jobs = NULL;
     p->n_jobs = 0;

@@ -25,6 +25,7 @@
 #include <yaml.h>
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
+#include <openssl/evp.h>
 
 #define MAX_ERRORS   100
 #define MAX_FIELDS   32 /* of one table: the bits of a `seen` mask */
@@ -1027,12 +1028,13 @@ static void secret_warnings(loader *ld, const rt_auth *a, const seen_keys *seen,
 /* Which keys go with which type, and that the secret comes from exactly one place. */
 static void auth_check(loader *ld, void *base, const seen_keys *seen, const char *path,
                        yaml_mark_t where) {
-    static const char *const names[] = {"", "bearer", "basic", "header"};
+    static const char *const names[] = {"", "bearer", "basic", "header", "path"};
     static const unsigned takes[] = {
         [RT_AUTH_BEARER] = BIT(A_TOKEN_ENV) | BIT(A_TOKEN_FILE) | BIT(A_TOKEN),
         [RT_AUTH_BASIC] =
             BIT(A_USERNAME) | BIT(A_PASSWORD_ENV) | BIT(A_PASSWORD_FILE) | BIT(A_PASSWORD),
         [RT_AUTH_HEADER] = BIT(A_HEADER) | BIT(A_VALUE_ENV) | BIT(A_VALUE_FILE) | BIT(A_VALUE),
+        [RT_AUTH_PATH] = BIT(A_VALUE_ENV) | BIT(A_VALUE_FILE) | BIT(A_VALUE),
     };
     static const char *const keys[] = {
         [A_TOKEN_ENV] = "token_env",
@@ -1107,7 +1109,7 @@ static void redis_check(loader *ld, void *base, const seen_keys *seen, const cha
  */
 
 static const char *const connector_types[] = {"prometheus", "loki", "elasticsearch", "http", NULL};
-static const char *const auth_types[] = {"bearer", "basic", "header", NULL};
+static const char *const auth_types[] = {"bearer", "basic", "header", "path", NULL};
 
 #define A_OFF(m) offsetof(rt_auth, m)
 static const field auth_fields[] = {
@@ -1234,7 +1236,7 @@ static const field worker_fields[] = {
 /* ---- tokens, routes and rules ------------------------------------------------------------------
  */
 
-enum { T_TOKEN_ENV, T_TOKEN_FILE, T_TOKEN, T_ANALYZERS, T_TEAMS };
+enum { T_TOKEN_ENV, T_TOKEN_FILE, T_TOKEN, T_ANALYZERS, T_TEAMS, T_APPROVE };
 
 /* A token's secret comes from exactly one place, and it allows something. */
 static void token_check(loader *ld, void *base, const seen_keys *seen, const char *path,
@@ -1266,6 +1268,7 @@ static const field token_fields[] = {
     [T_TOKEN] = {"token", F_SECRET, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
     [T_ANALYZERS] = {"analyzers", F_STRINGS, 0, T_OFF(analyzers), 0, 0, NULL, NULL, NULL, 0, NULL},
     [T_TEAMS] = {"teams", F_STRINGS, 0, T_OFF(teams), 0, 0, NULL, NULL, NULL, 0, NULL},
+    [T_APPROVE] = {"approve", F_STRINGS, 0, T_OFF(approve), 0, 0, NULL, NULL, NULL, 0, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
 };
 
@@ -1498,6 +1501,11 @@ static const field intake_fields[] = {
 static const char *const action_types[] = {"incident_note", "slack",      "ticket", "webhook",
                                            "silence",       "mitigation", NULL};
 static const char *const arg_type_names[] = {"string", "int", "number", "bool", NULL};
+
+const char *rt_action_type_name(rt_action_type type) {
+    return (unsigned)type < sizeof action_types / sizeof *action_types - 1 ? action_types[type]
+                                                                           : "unknown";
+}
 static const char *const no_roots[] = {NULL};
 enum {
     AC_TYPE,
@@ -1522,8 +1530,9 @@ rt_arg_type rt_arg_type_of(const rt_action *a, const char *name) {
 }
 
 /* Mitigations wait for a person unless the rule says otherwise; notes and messages do not.
- * Only the operator's own endpoints (webhooks, mitigations) are assumed to honour an
- * Idempotency-Key; the keys that only mitigations take are refused elsewhere. */
+ * Only webhooks are assumed to honour an Idempotency-Key: a mitigation's endpoint is assumed
+ * not to until the operator says idempotent: true (it is then sent again after a failure that
+ * may have reached it); the keys that only mitigations take are refused elsewhere. */
 static void action_check(loader *ld, void *base, const seen_keys *seen, const char *path,
                          yaml_mark_t where) {
     rt_action *a = base;
@@ -1532,7 +1541,13 @@ static void action_check(loader *ld, void *base, const seen_keys *seen, const ch
     if (!(seen->bits & BIT(AC_APPROVAL)))
         a->approval = a->type == RT_ACTION_MITIGATION;
     if (!(seen->bits & BIT(AC_IDEMPOTENT)))
-        a->idempotent = a->type == RT_ACTION_MITIGATION || a->type == RT_ACTION_WEBHOOK;
+        a->idempotent = a->type == RT_ACTION_WEBHOOK; /* a mitigation's endpoint: say so */
+    if (a->type == RT_ACTION_SLACK && (seen->bits & BIT(AC_PATH))) {
+        join_path(here, path, "path");
+        problem(ld, seen->key[AC_PATH], here,
+                "a Slack webhook's path is its secret: keep it out of the rules, in the "
+                "connector (auth: { type: path, value_env: SLACK_WEBHOOK_PATH })");
+    }
     static const int only_mitigations[] = {AC_NAME, AC_SERVICE, AC_ARG_TYPES, AC_VERIFY};
     for (size_t i = 0; i < 4 && a->type != RT_ACTION_MITIGATION; i++) {
         int row = only_mitigations[i];
@@ -1719,6 +1734,8 @@ static const field postproc_fields[] = {
     {"audit_retention", F_DURATION, 0, PP_OFF(audit_retention), 0, 3660 * 86400.0, NULL, NULL, NULL,
      0, NULL},
     {"action_ttl", F_DURATION, 0, PP_OFF(action_ttl), 0, 3660 * 86400.0, NULL, NULL, NULL, 0, NULL},
+    {"verify_timeout", F_DURATION, 0, PP_OFF(verify_timeout), 1, 7 * 86400.0, NULL, NULL, NULL, 0,
+     NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
 };
 
@@ -1753,6 +1770,7 @@ LIST_AT(rt_config, routes, n_routes);
 LIST_AT(rt_config, rules, n_rules);
 LIST_AT(rt_token, analyzers, n_analyzers);
 LIST_AT(rt_token, teams, n_teams);
+LIST_AT(rt_token, approve, n_approve);
 LIST_AT(rt_route, match, n_match);
 LIST_AT(rt_route, inputs, n_inputs);
 LIST_AT(rt_rule, actions, n_actions);
@@ -1846,6 +1864,7 @@ static rt_config *config_new(const char *path) {
     c->postproc.incident_id = rt_xstrdup("{{ labels.incident_id }}");
     c->postproc.claim_idle = 60;
     c->postproc.lease = 60;
+    c->postproc.verify_timeout = 3600;
     c->postproc.retries = 4;
     c->postproc.retry_backoff = 2;
     c->postproc.audit_retention = 90 * 86400.0;
@@ -2020,6 +2039,7 @@ void rt_config_free(rt_config *c) {
         auth_free(&c->tokens[i].auth);
         strings_free(c->tokens[i].analyzers, c->tokens[i].n_analyzers);
         strings_free(c->tokens[i].teams, c->tokens[i].n_teams);
+        strings_free(c->tokens[i].approve, c->tokens[i].n_approve);
     }
     free(c->tokens);
     for (size_t i = 0; i < c->n_routes; i++) {
@@ -2128,4 +2148,75 @@ void rt_config_secret_free(char *secret, size_t len) {
     for (size_t i = 0; i < len; i++)
         p[i] = 0;
     free(secret);
+}
+
+/* The header line that carries 'secret' ('len' bytes), the credential of 'auth' (malloc'd,
+ * a secret itself). */
+static char *auth_header(const rt_auth *auth, const char *secret, size_t len) {
+    char *line;
+    if (auth->type == RT_AUTH_BASIC) {
+        size_t plain_len = strlen(auth->username) + 1 + len;
+        char *plain = rt_xmalloc(plain_len + 1);
+        snprintf(plain, plain_len + 1, "%s:%s", auth->username, secret);
+        static const char prefix[] = "Authorization: Basic ";
+        line = rt_xmalloc(sizeof prefix + 4 * (plain_len / 3 + 1));
+        memcpy(line, prefix, sizeof prefix - 1);
+        EVP_EncodeBlock((unsigned char *)line + sizeof prefix - 1, (unsigned char *)plain,
+                        (int)plain_len);
+        rt_config_secret_free(plain, plain_len);
+    } else {
+        const char *name = auth->type == RT_AUTH_BEARER ? "Authorization" : auth->header;
+        const char *prefix = auth->type == RT_AUTH_BEARER ? "Bearer " : "";
+        size_t n = strlen(name) + strlen(prefix) + len + 3;
+        line = rt_xmalloc(n);
+        snprintf(line, n, "%s: %s%s", name, prefix, secret);
+    }
+    return line;
+}
+
+int rt_connector_creds_load(const rt_connector *c, rt_connector_creds *out, char *why) {
+    char *secret = NULL;
+    size_t len = 0;
+    memset(out, 0, sizeof *out);
+    if (c->auth.type != RT_AUTH_NONE) {
+        int rc = rt_config_secret(&c->auth, &secret, &len, why);
+        if (rc != RT_OK)
+            return rc;
+    }
+    out->headers = rt_xcalloc(c->n_headers + 1, sizeof *out->headers);
+    for (size_t h = 0; h < c->n_headers; h++) {
+        size_t n = strlen(c->headers[h].name) + strlen(c->headers[h].value) + 3;
+        out->headers[h] = rt_xmalloc(n);
+        snprintf(out->headers[h], n, "%s: %s", c->headers[h].name, c->headers[h].value);
+    }
+    out->n_headers = c->n_headers;
+    if (c->auth.type == RT_AUTH_PATH) {
+        /* "https://hooks.slack.com" and "/services/T/B/X": one slash between them. */
+        size_t n = strlen(c->url);
+        while (n > 0 && c->url[n - 1] == '/')
+            n--;
+        const char *rest = secret;
+        while (*rest == '/')
+            rest++;
+        size_t total = n + 1 + strlen(rest) + 1;
+        out->base_url = rt_xmalloc(total);
+        snprintf(out->base_url, total, "%.*s/%s", (int)n, c->url, rest);
+    } else {
+        out->base_url = rt_xstrdup(c->url);
+        if (c->auth.type != RT_AUTH_NONE)
+            out->headers[out->n_headers++] = auth_header(&c->auth, secret, len);
+    }
+    rt_config_secret_free(secret, len);
+    return RT_OK;
+}
+
+void rt_connector_creds_free(rt_connector_creds *creds) {
+    if (!creds)
+        return;
+    for (size_t i = 0; i < creds->n_headers; i++)
+        rt_config_secret_free(creds->headers[i], strlen(creds->headers[i]));
+    free(creds->headers);
+    if (creds->base_url)
+        rt_config_secret_free(creds->base_url, strlen(creds->base_url));
+    memset(creds, 0, sizeof *creds);
 }

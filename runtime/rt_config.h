@@ -20,6 +20,7 @@ typedef enum rt_auth_type {
     RT_AUTH_BEARER,   /* Authorization: Bearer <secret> */
     RT_AUTH_BASIC,    /* Authorization: Basic base64(<username>:<secret>) */
     RT_AUTH_HEADER,   /* <header>: <secret> */
+    RT_AUTH_PATH,     /* the secret is a path under the URL (a Slack webhook's /services/…) */
 } rt_auth_type;
 
 /* A credential is never in the config: only where to find it. Exactly one of 'env' and 'file'
@@ -185,6 +186,9 @@ typedef enum rt_action_type {
     RT_ACTION_MITIGATION,
 } rt_action_type;
 
+/* "incident_note", "slack", … as the config writes them. */
+const char *rt_action_type_name(rt_action_type type);
+
 /* The types a mitigation's arguments may have (rt_action.arg_types). */
 typedef enum rt_arg_type {
     RT_ARG_STRING = 0,
@@ -216,8 +220,9 @@ typedef struct rt_action {
                                type's own (docs/config.md) */
     rt_template *arg_types; /* owned: argument name to type name ("int"); see rt_arg_type_of */
     size_t n_arg_types;
-    bool idempotent; /* the endpoint honours Idempotency-Key, so an interrupted call may be
-                        sent again; default true for webhook and mitigation */
+    bool idempotent; /* the endpoint honours Idempotency-Key, so a call that may have reached it
+                        (interrupted, no answer, 5xx) may be sent again; default true for webhooks
+                        only */
     rt_verify verify;
 } rt_action;
 
@@ -253,6 +258,9 @@ typedef struct rt_token {
     size_t n_analyzers;
     char **teams; /* owned: analyzers owned by these teams */
     size_t n_teams;
+    char **approve; /* owned globs over the services or mitigation names whose actions it may
+                       approve or reject ("*": all); none: it may not decide any */
+    size_t n_approve;
 } rt_token;
 
 /* A change freeze: absolute times, or a weekly window in UTC ("Fri 16:00" to "Mon 08:00"). */
@@ -292,6 +300,8 @@ typedef struct rt_postproc {
     double retry_backoff;   /* seconds before the first retry, doubling; default 2 */
     double audit_retention; /* seconds audit records are kept; default 90d */
     double action_ttl;      /* seconds finished actions are kept; default 30d */
+    double verify_timeout;  /* seconds a mitigation's follow-up analysis has to conclude before
+                               the action is verify_failed; default 1h */
 } rt_postproc;
 
 extern const char *const rt_result_statuses[]; /* "ok", "error", …, NULL */
@@ -388,5 +398,21 @@ int rt_connector_type_parse(const char *name, rt_connector_type *type);
 int rt_config_secret(const rt_auth *auth, char **secret, size_t *len, char *why);
 /* Overwrites and frees a secret from rt_config_secret; accepts NULL. */
 void rt_config_secret_free(char *secret, size_t len);
+
+/* What every call through a connector carries, secrets included: the "Name: value" header
+ * lines (its headers, then the credential's header) and the base URL (its url, followed by the
+ * secret path of auth type path). Shared by the workers' connectors and the post-processor so
+ * that a credential is built in one place. All owned; free with rt_connector_creds_free, which
+ * overwrites the secrets. */
+typedef struct rt_connector_creds {
+    char **headers;
+    size_t n_headers;
+    char *base_url;
+} rt_connector_creds;
+
+/* Reads the credential of connector 'c' and fills 'out'. Returns RT_OK, or an error of
+ * rt_config_secret with 'why' (256 bytes) saying what, never quoting the secret. */
+int rt_connector_creds_load(const rt_connector *c, rt_connector_creds *out, char *why);
+void rt_connector_creds_free(rt_connector_creds *creds);
 
 #endif

@@ -356,6 +356,10 @@ static void take_outcome(rt_http_call *call) {
     curl_easy_getinfo(call->easy, CURLINFO_CONTENT_TYPE, &type);
     snprintf(r->content_type, sizeof r->content_type, "%s", type ? type : "");
     r->error = map_error(call);
+    /* Once curl is past connecting (and the TLS handshake), the request may be on its way. */
+    curl_off_t pretransfer = 0;
+    curl_easy_getinfo(call->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
+    r->sent = call->result == CURLE_OK || r->status != 0 || pretransfer > 0;
     r->message[0] = '\0';
     r->body = call->buf && r->error == RT_OK ? call->buf : empty_body;
     r->len = r->error == RT_OK ? call->len : 0;
@@ -911,6 +915,7 @@ static void replay(rt_http_call *call, const rt_http_request *request) {
     };
     call->replayed = true;
     r->attempts = 1;
+    r->sent = true;
     if (rt_recording_match(t->http->recording, &e) == RT_OK) {
         r->error = e.error;
         r->status = e.status;

@@ -79,6 +79,9 @@ typedef struct rt_http_response {
     size_t bytes;           /* the body's size as received: 'len', or as recorded when replayed */
     char content_type[128]; /* "" when absent */
     int attempts;           /* 1 + retries made; 0 when the call never left the queue */
+    bool sent;              /* the request may have reached the target: false only when the last
+                               attempt failed before it could be sent (no connection, no name,
+                               TLS handshake, never left the queue) */
     double duration;        /* seconds from the start (queueing included) to the end */
 } rt_http_response;
 

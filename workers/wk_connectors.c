@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <lauxlib.h>
-#include <openssl/evp.h>
 #include "rt_http.h"
 #include "sdk.h"
 #include "sdk_series.h"
@@ -73,70 +72,33 @@ static json_t *settings_json(const rt_connector *rc) {
     return s;
 }
 
-/* The header line that carries the credential of 'auth' (malloc'd, a secret), or NULL with the
- * reason in 'why'. */
-static char *auth_header(const rt_auth *auth, char *why) {
-    char *secret = NULL, *line = NULL;
-    size_t len = 0;
-    if (rt_config_secret(auth, &secret, &len, why) != RT_OK)
-        return NULL;
-    if (auth->type == RT_AUTH_BASIC) {
-        size_t plain_len = strlen(auth->username) + 1 + len;
-        char *plain = rt_xmalloc(plain_len + 1);
-        snprintf(plain, plain_len + 1, "%s:%s", auth->username, secret);
-        static const char prefix[] = "Authorization: Basic ";
-        line = rt_xmalloc(sizeof prefix + 4 * (plain_len / 3 + 1));
-        memcpy(line, prefix, sizeof prefix - 1);
-        EVP_EncodeBlock((unsigned char *)line + sizeof prefix - 1, (unsigned char *)plain,
-                        (int)plain_len);
-        rt_config_secret_free(plain, plain_len);
-    } else {
-        const char *name = auth->type == RT_AUTH_BEARER ? "Authorization" : auth->header;
-        const char *prefix = auth->type == RT_AUTH_BEARER ? "Bearer " : "";
-        size_t n = strlen(name) + strlen(prefix) + len + 3;
-        line = rt_xmalloc(n);
-        snprintf(line, n, "%s: %s%s", name, prefix, secret);
-    }
-    rt_config_secret_free(secret, len);
-    return line;
-}
-
 /* Creates the target of connector 'rc'. Returns RT_OK or RT_EINPUT with the problem in 'diag'. */
 static int connect_one(wk_engine *engine, const rt_config *config, const rt_connector *rc,
                        rt_diag *diag) {
     char why[256];
-    size_t n = rc->n_headers;
-    char **lines = rt_xcalloc(n + 1, sizeof *lines);
-    for (size_t i = 0; i < rc->n_headers; i++) {
-        size_t len = strlen(rc->headers[i].name) + strlen(rc->headers[i].value) + 3;
-        lines[i] = rt_xmalloc(len);
-        snprintf(lines[i], len, "%s: %s", rc->headers[i].name, rc->headers[i].value);
-    }
+    rt_connector_creds creds;
     int rc_ = RT_OK;
-    if (rc->auth.type != RT_AUTH_NONE && !(lines[n++] = auth_header(&rc->auth, why))) {
+    if (rt_connector_creds_load(rc, &creds, why) != RT_OK) {
         rt_diag_add(diag, config->path, rc->line, rc->name, "credential: %s", why);
-        rc_ = RT_EINPUT;
-        n--;
+        return RT_EINPUT;
     }
     rt_http_target_options o = {
         .name = rc->name,
-        .base_url = rc->url,
+        .base_url = creds.base_url,
         .timeout = rc->timeout,
         .max_response = rc->max_response,
         .rate_limit = rc->rate_limit,
         .concurrency = rc->concurrency,
         .tls_verify = rc->tls_verify,
-        .headers = (const char *const *)lines,
-        .n_headers = n,
+        .headers = (const char *const *)creds.headers,
+        .n_headers = creds.n_headers,
     };
-    rt_http_target *target = rc_ == RT_OK ? rt_http_target_new(engine_http(engine), &o, why) : NULL;
-    if (rc_ == RT_OK && !target) {
+    rt_http_target *target = rt_http_target_new(engine_http(engine), &o, why);
+    if (!target) {
         rt_diag_add(diag, config->path, rc->line, rc->name, "%s", why);
         rc_ = RT_EINPUT;
     }
-    for (size_t i = 0; i < n; i++) /* the target copied them; a credential must not linger */
-        rt_config_secret_free(lines[i], strlen(lines[i]));
-    free(lines);
+    rt_connector_creds_free(&creds); /* the target copied them; a credential must not linger */
     if (rc_ == RT_OK) {
         wk_connector *c = add_connector(engine, rc->name, rc->type);
         c->target = target;

@@ -25,14 +25,15 @@ static const char config_text[] =
     "    actions:\n"
     "      - { type: incident_note, connector: pd, args: { from: 'oncall@example.com' } }\n"
     "      - { type: incident_note, connector: pd, args: { tool: opsgenie } }\n"
-    "      - { type: slack, connector: hook, path: /services/T/B/X }\n"
+    "      - { type: slack, connector: hook }\n"
     "      - { type: ticket, connector: hook, args: { repository: acme/web, labels: 'inc, "
     "bot' } }\n"
     "      - { type: ticket, connector: hook, args: { tracker: jira, project: OPS } }\n"
     "      - { type: webhook, connector: hook, path: '/hooks/{{ labels.team }}', args: { why: "
     "'{{ root_cause }}' } }\n"
     "      - { type: silence, connector: hook, args: { duration: 2h } }\n"
-    "      - { type: mitigation, connector: hook, name: rollback, path: /rollback,\n"
+    "      - { type: mitigation, connector: hook, name: rollback, path: /rollback, idempotent: "
+    "true,\n"
     "          args: { deploy: '{{ finding.deploy }}', replicas: '{{ inputs.n }}', force: 'true' "
     "},\n"
     "          arg_types: { replicas: int, force: bool } }\n"
@@ -221,15 +222,36 @@ static void test_opsgenie_note(void **state) {
     assert_string_equal(p.path, "/v2/alerts/PABC123/notes?identifierType=id");
     assert_string_equal(sget(p.body, "user"), "inquest");
     assert_string_equal(sget(p.body, "source"), "inquest");
-    assert_true(strlen(sget(p.body, "note")) <= PP_NOTE_MAX);
+    const char *note = sget(p.body, "note");
+    assert_true(rt_utf8_count(note, strlen(note)) <= PP_NOTE_MAX);
+    assert_non_null(strstr(note, "https://inquest.example/v1/analyses/0123456789abcdef"));
+    assert_non_null(strstr(note, "5xx after deploy 42"));
+    assert_int_equal(json_object_size(p.body), 3); /* note, user, source: nothing else */
+    assert_null(json_object_get(p.headers, "Idempotency-Key"));
     pp_plan_free(&p);
+    /* Opsgenie's user is at most 100 characters */
+    rt_action *ac = &f->config->rules[0].actions[1];
+    char user[300];
+    memset(user, 'u', sizeof user - 1);
+    user[sizeof user - 1] = '\0';
+    rt_template t[2] = {{(char *)"tool", (char *)"opsgenie"}, {(char *)"user", user}};
+    rt_template *saved = ac->args;
+    size_t n = ac->n_args;
+    ac->args = t;
+    ac->n_args = 2;
+    build(f, 1, &p, NULL);
+    const char *u = sget(p.body, "user");
+    assert_int_equal(rt_utf8_count(u, strlen(u)), PP_OPSGENIE_USER);
+    pp_plan_free(&p);
+    ac->args = saved;
+    ac->n_args = n;
 }
 
 static void test_slack_blocks(void **state) {
     fixture *f = *state;
     pp_plan p;
     build(f, 2, &p, NULL);
-    assert_string_equal(p.path, "/services/T/B/X");
+    assert_string_equal(p.path, "");       /* the webhook's path is the connector's secret */
     assert_non_null(sget(p.body, "text")); /* the notification's fallback */
     json_t *blocks = json_object_get(p.body, "blocks"), *b;
     size_t i;
@@ -250,6 +272,36 @@ static void test_slack_blocks(void **state) {
     const char *last = sget(json_array_get(blocks, json_array_size(blocks) - 1), "text.text");
     assert_string_equal(last, "<https://inquest.example/v1/analyses/0123456789abcdef|Open the "
                               "analysis>");
+    assert_string_equal(sget(blocks, "1.text.text"),
+                        "*http.error_spike* ended *ok*: `bad_deploy`\ndeploy 42 broke "
+                        "&lt;checkout&gt; &amp; more");
+    pp_plan_free(&p);
+    /* a conclusion tag, a severity and the fallback text cannot mention the channel */
+    json_object_set_new(json_object_get(f->a.result, "conclusion"), "tag",
+                        json_string("<!channel>"));
+    json_object_set_new((json_t *)f->a.top, "severity", json_string("<!here>"));
+    build(f, 2, &p, NULL);
+    char *all = json_dumps(p.body, JSON_COMPACT);
+    assert_null(strstr(all, "<!channel>"));
+    assert_null(strstr(all, "<!here>"));
+    assert_non_null(strstr(sget(p.body, "text"), "&lt;!channel&gt;"));
+    free(all);
+    pp_plan_free(&p);
+    /* cut to Slack's limit, an entity is never split */
+    char *amps = malloc(PP_SLACK_TEXT * 2);
+    for (int k = 0; k < PP_SLACK_TEXT * 2 - 1; k++)
+        amps[k] = k % 2 ? '&' : 'x';
+    amps[PP_SLACK_TEXT * 2 - 1] = '\0';
+    json_object_set_new(json_object_get(f->a.result, "conclusion"), "summary", json_string(amps));
+    free(amps);
+    build(f, 2, &p, NULL);
+    const char *head = sget(p.body, "blocks.1.text.text");
+    size_t len = strlen(head);
+    assert_true(len > 4);
+    assert_string_equal(head + len - strlen("…"), "…");
+    const char *amp = strrchr(head, '&');
+    assert_non_null(amp);
+    assert_int_equal(strncmp(amp, "&amp;", 5), 0); /* the last entity is whole */
     pp_plan_free(&p);
 }
 
@@ -293,6 +345,10 @@ static void test_github_issue(void **state) {
     f->config->rules[0].actions[3].args[0].text[4] = '-'; /* "acme-web": no owner/repo */
     build(f, 3, &p, "owner/repo");
     pp_plan_free(&p);
+    f->config->rules[0].actions[3].args[0].text[4] = '/';
+    f->config->rules[0].actions[3].args[0].text[0] = '?'; /* "?cme/web": not a GitHub name */
+    build(f, 3, &p, "owner/repo");
+    pp_plan_free(&p);
 }
 
 static void test_jira_issue(void **state) {
@@ -305,6 +361,21 @@ static void test_jira_issue(void **state) {
     assert_non_null(sget(p.body, "fields.summary"));
     assert_non_null(sget(p.body, "fields.description"));
     pp_plan_free(&p);
+    /* Jira labels hold no spaces */
+    rt_action *ac = &f->config->rules[0].actions[4];
+    rt_template t[3] = {{(char *)"tracker", (char *)"jira"},
+                        {(char *)"project", (char *)"OPS"},
+                        {(char *)"labels", (char *)"root cause, inquest"}};
+    rt_template *saved = ac->args;
+    size_t n = ac->n_args;
+    ac->args = t;
+    ac->n_args = 3;
+    build(f, 4, &p, NULL);
+    assert_string_equal(sget(p.body, "fields.labels.0"), "root_cause");
+    assert_string_equal(sget(p.body, "fields.labels.1"), "inquest");
+    pp_plan_free(&p);
+    ac->args = saved;
+    ac->n_args = n;
     /* a title past 255 characters is cut */
     json_t *top = (json_t *)f->a.top;
     char long_title[400];
@@ -369,6 +440,10 @@ static void test_alertmanager_silence(void **state) {
     t[1].text = (char *)"nonsense";
     build(f, 6, &p, "args.matchers");
     pp_plan_free(&p);
+    /* a label the analysis lacks refuses the silence rather than widen it */
+    t[1].text = (char *)"alertname={{ labels.alertname }}, cluster={{ labels.cluster }}";
+    build(f, 6, &p, "never widened");
+    pp_plan_free(&p);
     ac->args = saved;
     ac->n_args = n;
 }
@@ -389,6 +464,10 @@ static void test_mitigation_typed_args(void **state) {
     assert_true(json_is_true(json_object_get(args, "force")));
     pp_plan_free(&p);
     build(f, 8, &p, "argument n"); /* the summary is not a whole number */
+    /* not idempotent unless the rule says so (no retry of a call that may have arrived), yet a
+     * mitigation always carries its Idempotency-Key */
+    assert_false(f->config->rules[0].actions[8].idempotent);
+    assert_string_equal(sget(p.headers, "Idempotency-Key"), p.id);
     pp_plan_free(&p);
 }
 
