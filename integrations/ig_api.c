@@ -841,6 +841,13 @@ static void list_analyses(ig_serve *s, rt_httpd_req *req, const ig_token *token)
     }
 }
 
+/* The JSON text 'text' that the queue stored, as a value; text it cannot parse (it wrote it, so
+ * only a damaged entry) stays a string, so that nothing of it is hidden. */
+static json_t *stored_json(const char *text) {
+    json_t *v = *text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
+    return v ? v : json_string(text);
+}
+
 static void dead_listed(int rc, const char *msg, const rt_queue_dead *items, size_t n,
                         const char *next_cursor, void *ud) {
     list_call *c = ud;
@@ -848,10 +855,22 @@ static void dead_listed(int rc, const char *msg, const rt_queue_dead *items, siz
     for (size_t i = 0; i < n; i++) {
         if (!ig_token_allows(c->token, items[i].analyzer, items[i].team))
             continue;
-        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i}", "id", items[i].id, "analyzer",
-                              items[i].analyzer, "priority", items[i].priority, "reason",
-                              items[i].reason, "deliveries", items[i].deliveries);
-        set_time(o, "at", items[i].at);
+        const rt_queue_dead *d = &items[i];
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i}", "origin", d->origin, "id", d->id,
+                              "analyzer", d->analyzer, "priority", d->priority, "reason", d->reason,
+                              "deliveries", d->deliveries);
+        json_object_set_new(o, "entry", json_string(d->entry));
+        if (!*d->id) /* the intake's misfits never became an analysis */
+            json_object_set_new(o, "id", json_null());
+        set_time(o, "at", d->at);
+        json_object_set_new(o, "inputs", stored_json(d->inputs));
+        if (strcmp(d->origin, "intake") == 0) {
+            json_object_set_new(o, "route", json_string(d->route));
+            json_object_set_new(o, "source", json_string(d->source));
+            json_object_set_new(o, "fingerprint", json_string(d->fingerprint));
+            json_object_set_new(o, "alert", stored_json(d->alert));
+            json_object_set_new(o, "errors", stored_json(d->errors));
+        }
         json_array_append_new(list, o);
     }
     respond_page(c, rc, msg, "dead_letters", list, next_cursor);

@@ -8,10 +8,14 @@
  * (401) or its payload is malformed (400 naming the field). Otherwise the starts go in one
  * submit per RT_QUEUE_MAX_BATCH and the resolves in one resolve call, on the queue's one
  * connection, and the answer waits for all of them. A start whose inputs do not fit its analyzer
- * (a label the route reads is missing, say) is left out and reported in the answer's "errors":
- * the payload was fine, the route is what needs fixing, and the sender must not retry for it.
- * If Redis fails, the answer is 503 and the sender retries; dedup keys make the retry start
- * nothing twice. */
+ * (a label value the input's pattern refuses, say) is not started and is reported in the
+ * answer's "errors": the payload was fine, the route (or the analyzer) is what needs fixing, and
+ * the sender must not retry for it. Nor is it lost: it goes to the queue's dead letters in the
+ * same atomic call as the starts of its batch (rt_queue_submit_intake), with its analyzer, the
+ * inputs as built, the route, the alert and the field errors, for an operator to see in
+ * GET /v1/dead-letters and replay once the route is fixed; once per dedup window, as a start
+ * would be. If Redis fails, the answer is 503 and the sender retries; dedup keys make the retry
+ * start nothing twice, and record no misfit twice. */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,6 +162,8 @@ typedef struct part {
     intake_call *c;
     size_t *steps; /* owned: indexes in c->plan.steps, in the call's order */
     size_t n;
+    json_t **errors; /* owned array, borrowed entries of c->errors: one per misfit, in order */
+    size_t m;
 } part;
 
 static void count(ig_serve *s, rt_source source, ig_intake_outcome outcome) {
@@ -240,19 +246,27 @@ static void part_failed(part *p, int rc, const char *msg) {
     }
 }
 
+static void part_free(part *p) {
+    free(p->steps);
+    free(p->errors);
+    free(p);
+}
+
 static void part_done(part *p) {
     intake_call *c = p->c;
-    free(p->steps);
-    free(p);
+    part_free(p);
     c->pending--;
     finish_if_done(c);
 }
 
-static void submitted(int rc, const char *msg, const rt_queue_submitted *out, size_t n, void *ud) {
+static void submitted(int rc, const char *msg, const rt_queue_submitted *out, size_t n,
+                      const rt_queue_buried *buried, size_t m, void *ud) {
     part *p = ud;
     intake_call *c = p->c;
     if (rc != RT_OK)
         part_failed(p, rc, msg);
+    for (size_t j = 0; rc == RT_OK && j < m && j < p->m; j++)
+        json_object_set_new(p->errors[j], "dead_letter", json_string(buried[j].entry));
     for (size_t i = 0; rc == RT_OK && i < n && i < p->n; i++) {
         const ig_step *st = &c->plan.steps[p->steps[i]];
         json_t *o =
@@ -334,32 +348,79 @@ static double window_of(const intake_call *c, const ig_step *st) {
     return st->route->dedup_window < ttl ? st->route->dedup_window : ttl;
 }
 
-/* Checks the inputs of start step 'i' against its analyzer; on success fills 'r' (its strings
- * owned by the caller: inputs and labels, freed after the submit call). On failure records the
- * problems in the answer's "errors". */
-static bool prepare_start(intake_call *c, size_t i, rt_queue_request *r) {
+/* A batch of one queue call: up to RT_QUEUE_MAX_BATCH starts and as many misfits. */
+typedef struct batch {
+    rt_queue_request *reqs; /* owned; their inputs and labels owned too */
+    size_t *starts, n;      /* owned: the steps of 'reqs' */
+    rt_queue_misfit *misfits;
+    json_t **errors; /* owned array: the answer's error of each misfit (borrowed) */
+    size_t m;
+} batch;
+
+/* The misfit of start step 'st' whose inputs 'problems' refused, into 'f' (its inputs, reason,
+ * alert and errors malloc'd, freed by batch_clear), and its entry of the answer's "errors",
+ * appended there and returned (borrowed). 'info' is the analyzer's, or NULL when it did not
+ * load. */
+static json_t *misfit_of(intake_call *c, const ig_step *st, const wk_info *info,
+                         const rt_diag *problems, rt_queue_misfit *f) {
+    json_t *fields = json_array(), *item;
+    size_t k;
+    char reason[1024];
+    int at = snprintf(reason, sizeof reason,
+                      "the inputs route %.100s built do not fit analyzer %.100s:", st->route->name,
+                      st->route->analyzer);
+    json_array_foreach(problems->items, k, item) {
+        const char *f_name = json_string_value(json_object_get(item, "field"));
+        const char *m = json_string_value(json_object_get(item, "message"));
+        char path[300];
+        snprintf(path, sizeof path, "inputs%s%s", f_name ? "." : "", f_name ? f_name : "");
+        json_array_append_new(
+            fields, json_pack("{s:s, s:s}", "field", path, "message", m ? m : "(no message)"));
+        if (at > 0 && (size_t)at < sizeof reason - 8)
+            at += snprintf(reason + at, sizeof reason - (size_t)at, "%s %.*s: %.*s", k ? ";" : "",
+                           rt_utf8_fit(path, 200), path, rt_utf8_fit(m ? m : "", 300), m ? m : "");
+    }
+    if ((size_t)at >= sizeof reason - 8) /* cut: end on a whole character, say so */
+        snprintf(reason + rt_utf8_fit(reason, sizeof reason - 8), 8, " ...");
+    json_t *e =
+        json_pack("{s:s, s:s, s:s, s:O}", "route", st->route->name, "analyzer", st->route->analyzer,
+                  "fingerprint", alert_text(st->alert, "fingerprint"), "fields", fields);
+    ig_log("warn", "a route's inputs do not fit its analyzer; dead-lettered", json_deep_copy(e));
+    json_array_append_new(c->errors, e);
+    *f = (rt_queue_misfit){
+        .dedup_key = st->dedup_key,
+        .window = window_of(c, st),
+        .analyzer = st->route->analyzer,
+        .team = info && info->owner ? info->owner : "",
+        .priority = st->route->priority,
+        .inputs = rt_json_canonical(st->inputs),
+        .reason = rt_xstrdup(reason),
+        .route = st->route->name,
+        .source = alert_text(st->alert, "source"),
+        .fingerprint = alert_text(st->alert, "fingerprint"),
+        .alert = rt_json_canonical(st->alert),
+        .errors = rt_json_canonical(fields),
+    };
+    json_decref(fields);
+    return e;
+}
+
+/* Checks the inputs of start step 'i' against its analyzer; adds it to 'b' as a start, or, when
+ * they do not fit, as a misfit (also in the answer's "errors"). */
+static void prepare_start(intake_call *c, size_t i, batch *b) {
     const ig_step *st = &c->plan.steps[i];
     const wk_info *info = NULL;
     rt_diag problems = {0};
     int rc = wk_validate(c->s->engine, st->route->analyzer, st->inputs, 0, &info, &problems);
     if (rc != RT_OK || !info) {
-        json_t *fields = json_array(), *item;
-        size_t k;
-        json_array_foreach(problems.items, k, item) {
-            const char *f = json_string_value(json_object_get(item, "field"));
-            char path[300];
-            snprintf(path, sizeof path, "inputs%s%s", f ? "." : "", f ? f : "");
-            json_array_append_new(fields, json_pack("{s:s, s:O}", "field", path, "message",
-                                                    json_object_get(item, "message")));
-        }
-        json_t *e = json_pack("{s:s, s:s, s:s, s:o}", "route", st->route->name, "analyzer",
-                              st->route->analyzer, "fingerprint",
-                              alert_text(st->alert, "fingerprint"), "fields", fields);
-        ig_log("warn", "a route's inputs do not fit its analyzer; not started", json_deep_copy(e));
-        json_array_append_new(c->errors, e);
+        /* wk_validate sets 'info' when only the inputs are at fault: the team, for the tokens
+         * that may see the dead letter. */
+        b->errors[b->m] = misfit_of(c, st, info, &problems, &b->misfits[b->m]);
+        b->m++;
         rt_diag_free(&problems);
-        return false;
+        return;
     }
+    rt_queue_request *r = &b->reqs[b->n];
     memset(r, 0, sizeof *r);
     r->analyzer = info->name;
     r->team = info->owner;
@@ -369,29 +430,41 @@ static bool prepare_start(intake_call *c, size_t i, rt_queue_request *r) {
     r->dedup_key = st->dedup_key;
     r->dedup_window = window_of(c, st);
     r->alert_started = st->started;
+    b->starts[b->n++] = i;
     rt_diag_free(&problems);
-    return true;
 }
 
-static void requests_free(rt_queue_request *reqs, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        free((char *)reqs[i].inputs);
-        free((char *)reqs[i].labels);
+/* Frees what 'b' holds but its arrays, and empties it. */
+static void batch_clear(batch *b) {
+    for (size_t i = 0; i < b->n; i++) {
+        free((char *)b->reqs[i].inputs);
+        free((char *)b->reqs[i].labels);
     }
+    for (size_t i = 0; i < b->m; i++) {
+        free((char *)b->misfits[i].inputs);
+        free((char *)b->misfits[i].reason);
+        free((char *)b->misfits[i].alert);
+        free((char *)b->misfits[i].errors);
+    }
+    b->n = b->m = 0;
 }
 
-/* Sends the starts 'steps' ('n', at most RT_QUEUE_MAX_BATCH) in one submit. */
-static void send_starts(intake_call *c, size_t *steps, size_t n, rt_queue_request *reqs) {
+/* Sends the starts and misfits of 'b' in one atomic call, and empties it. */
+static void send_batch(intake_call *c, batch *b) {
     char why[256] = "";
+    size_t max = RT_QUEUE_MAX_BATCH;
     part *p = rt_xcalloc(1, sizeof *p);
-    *p = (part){c, steps, n};
+    *p = (part){c, b->starts, b->n, b->errors, b->m};
     c->pending++;
-    if (rt_queue_submit_alerts(c->s->queue, reqs, n, submitted, p, why) != RT_OK) {
+    if (rt_queue_submit_intake(c->s->queue, b->reqs, b->n, b->misfits, b->m, submitted, p, why) !=
+        RT_OK) {
         part_failed(p, RT_EBACKEND, why);
-        free(p->steps);
-        free(p);
+        part_free(p);
         c->pending--;
     }
+    batch_clear(b);
+    b->starts = rt_xcalloc(max, sizeof *b->starts);
+    b->errors = rt_xcalloc(max, sizeof *b->errors);
 }
 
 static void send_resolves(intake_call *c, size_t *steps, size_t n) {
@@ -402,23 +475,26 @@ static void send_resolves(intake_call *c, size_t *steps, size_t n) {
         keys[i] = (rt_queue_resolution){st->dedup_key, st->started, window_of(c, st)};
     }
     part *p = rt_xcalloc(1, sizeof *p);
-    *p = (part){c, steps, n};
+    *p = (part){c, steps, n, NULL, 0};
     c->pending++;
     if (rt_queue_resolve(c->s->queue, keys, n, resolved, p, why) != RT_OK) {
         part_failed(p, RT_EBACKEND, why);
-        free(p->steps);
-        free(p);
+        part_free(p);
         c->pending--;
     }
     free(keys);
 }
 
-/* Sends the plan's starts and resolves to the queue, in calls of at most RT_QUEUE_MAX_BATCH. The
- * pending count holds one extra until every call is out, so that an answer cannot leave early. */
+/* Sends the plan's starts (with its misfits) and resolves to the queue, in calls of at most
+ * RT_QUEUE_MAX_BATCH of each. The pending count holds one extra until every call is out, so that
+ * an answer cannot leave early. */
 static void enqueue(intake_call *c) {
     size_t n = c->plan.n_steps, max = RT_QUEUE_MAX_BATCH;
-    rt_queue_request *reqs = rt_xcalloc(max, sizeof *reqs);
-    size_t *starts = NULL, *resolves = NULL, n_starts = 0, n_resolves = 0;
+    batch b = {.reqs = rt_xcalloc(max, sizeof *b.reqs),
+               .starts = rt_xcalloc(max, sizeof *b.starts),
+               .misfits = rt_xcalloc(max, sizeof *b.misfits),
+               .errors = rt_xcalloc(max, sizeof *b.errors)};
+    size_t *resolves = NULL, n_resolves = 0;
     c->pending++;
     for (size_t i = 0; i < n; i++) {
         if (c->plan.steps[i].resolve) {
@@ -429,27 +505,22 @@ static void enqueue(intake_call *c) {
                 send_resolves(c, resolves, n_resolves);
                 resolves = NULL, n_resolves = 0;
             }
-        } else if (prepare_start(c, i, &reqs[n_starts])) {
-            if (!starts)
-                starts = rt_xcalloc(max, sizeof *starts);
-            starts[n_starts++] = i;
-            if (n_starts == max) {
-                send_starts(c, starts, n_starts, reqs);
-                requests_free(reqs, n_starts);
-                starts = NULL, n_starts = 0;
-            }
+        } else {
+            prepare_start(c, i, &b);
+            if (b.n == max || b.m == max)
+                send_batch(c, &b);
         }
     }
-    if (n_starts) {
-        send_starts(c, starts, n_starts, reqs);
-        requests_free(reqs, n_starts);
-    } else
-        free(starts);
+    if (b.n || b.m)
+        send_batch(c, &b);
     if (n_resolves)
         send_resolves(c, resolves, n_resolves);
     else
         free(resolves);
-    free(reqs);
+    free(b.reqs);
+    free(b.starts);
+    free(b.misfits);
+    free(b.errors);
     c->pending--;
     finish_if_done(c);
 }

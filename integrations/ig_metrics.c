@@ -58,6 +58,10 @@ static void queue_metrics(text *t, const rt_queue_stats *q) {
     family(t, "inquest_queue_dead_letters_total", "counter",
            "Requests moved to the dead letters after too many deliveries.");
     put(t, "inquest_queue_dead_letters_total %lld\n", q->dead);
+    /* Apart, so that the series above keeps its meaning: a misfit is no delivery that failed. */
+    family(t, "inquest_intake_dead_letters_total", "counter",
+           "Intake starts whose inputs did not fit their analyzer, kept in the dead letters.");
+    put(t, "inquest_intake_dead_letters_total %lld\n", q->dead_intake);
     family(t, "inquest_queue_duplicate_completions_total", "counter",
            "Completions refused because the analysis had a result or another worker held it.");
     put(t, "inquest_queue_duplicate_completions_total %lld\n", q->duplicates);

@@ -234,6 +234,7 @@ struct op {
     void (*done)(void); /* the typed callback, cast back by parse and fail */
     void *ud;
     size_t n; /* items sent, for checking the reply's shape */
+    size_t m; /* misfits sent (rt_queue_submit_intake) */
     bool retried;
 };
 
@@ -405,6 +406,33 @@ static void submit_parse(op *o, const redisReply *reply) {
     free(out);
 }
 
+static void intake_fail(op *o, int rc, const char *msg) {
+    ((rt_queue_intake_fn)o->done)(rc, msg, NULL, 0, NULL, 0, o->ud);
+}
+
+static void intake_parse(op *o, const redisReply *reply) {
+    if (!is_array(reply, (o->n + o->m) * 2)) {
+        bad_reply(o, "submit intake");
+        return;
+    }
+    rt_queue_submitted *out = rt_xcalloc(o->n ? o->n : 1, sizeof *out);
+    rt_queue_buried *buried = rt_xcalloc(o->m ? o->m : 1, sizeof *buried);
+    for (size_t i = 0; i < o->n; i++) {
+        long long flag = int_of(elem(reply, 2 * i + 1));
+        snprintf(out[i].id, sizeof out[i].id, "%s", str_of(elem(reply, 2 * i)));
+        out[i].deduplicated = flag == 1;
+        out[i].late = flag == 2;
+    }
+    for (size_t j = 0; j < o->m; j++) {
+        size_t at = 2 * (o->n + j);
+        snprintf(buried[j].entry, sizeof buried[j].entry, "%s", str_of(elem(reply, at)));
+        buried[j].repeat = int_of(elem(reply, at + 1)) == 1;
+    }
+    ((rt_queue_intake_fn)o->done)(RT_OK, "", out, o->n, buried, o->m, o->ud);
+    free(out);
+    free(buried);
+}
+
 static int check_request(const rt_queue *q, const rt_queue_request *r, size_t i, char *why) {
     const char *bad = NULL;
     if (!r->analyzer || !*r->analyzer)
@@ -457,12 +485,57 @@ static void record_of(const rt_queue *q, const char *dkey, char *out, size_t siz
     snprintf(out, size, "%sar:%s", q->prefix, dkey + strlen(q->prefix) + 2);
 }
 
-/* Submit, or with 'alerts' the intake's submit (rt_queue_submit_alerts). */
-static int submit_call(rt_queue *q, const rt_queue_request *reqs, size_t n, bool alerts,
-                       rt_queue_submit_fn done, void *ud, char *why) {
-    if (n == 0 || n > RT_QUEUE_MAX_BATCH)
+/* Which submit: the API's, the intake's starts, or the intake's starts and misfits. */
+typedef enum submit_kind { SUBMIT_PLAIN, SUBMIT_ALERTS, SUBMIT_INTAKE } submit_kind;
+
+/* The misfit's fields as the dead-letter entry holds them, name then value. */
+static void misfit_args(args *a, const rt_queue_misfit *f) {
+    const char *pairs[][2] = {
+        {"analyzer", f->analyzer},
+        {"team", f->team ? f->team : ""},
+        {"priority", rt_priority_name(f->priority)},
+        {"inputs", f->inputs},
+        {"reason", f->reason},
+        {"route", f->route},
+        {"source", f->source ? f->source : ""},
+        {"fingerprint", f->fingerprint ? f->fingerprint : ""},
+        {"alert", f->alert ? f->alert : "{}"},
+        {"errors", f->errors ? f->errors : "[]"},
+    };
+    size_t n = sizeof pairs / sizeof pairs[0];
+    args_u64(a, (uint64_t)(f->window * 1000.0 + 0.5));
+    args_u64(a, n);
+    for (size_t i = 0; i < n; i++) {
+        args_str(a, pairs[i][0]);
+        args_str(a, pairs[i][1]);
+    }
+}
+
+static int check_misfit(rt_queue *q, const rt_queue_misfit *f, size_t i, char *why) {
+    if (f->dedup_key && f->analyzer && f->inputs && f->reason && f->route &&
+        (unsigned)f->priority <= RT_PRIORITY_BATCH && f->window >= 0 &&
+        f->window * 1000.0 <= (double)q->ttl_ms)
+        return RT_OK;
+    return fail_at_once(q, RT_EINPUT, why,
+                        "queue: misfit %zu: needs a dedup key, an analyzer, inputs, a reason, a "
+                        "route, a priority and a window from 0 to the queue's ttl",
+                        i + 1);
+}
+
+/* Submit, the intake's submit (rt_queue_submit_alerts), or that with misfits
+ * (rt_queue_submit_intake). */
+static int submit_call(rt_queue *q, const rt_queue_request *reqs, size_t n, submit_kind kind,
+                       const rt_queue_misfit *misfits, size_t m, void (*done)(void), void *ud,
+                       char *why) {
+    bool alerts = kind != SUBMIT_PLAIN;
+    if ((kind != SUBMIT_INTAKE && n == 0) || n > RT_QUEUE_MAX_BATCH)
         return fail_at_once(q, RT_EINPUT, why, "queue: submit takes 1 to %d requests, not %zu",
                             RT_QUEUE_MAX_BATCH, n);
+    if (kind == SUBMIT_INTAKE && ((n == 0 && m == 0) || m > RT_QUEUE_MAX_BATCH))
+        return fail_at_once(q, RT_EINPUT, why,
+                            "queue: the intake's submit takes 0 to %d requests and misfits, and "
+                            "at least one",
+                            RT_QUEUE_MAX_BATCH);
     for (size_t i = 0; i < n; i++) {
         if (check_request(q, &reqs[i], i, why) != RT_OK)
             return RT_EINPUT;
@@ -471,10 +544,17 @@ static int submit_call(rt_queue *q, const rt_queue_request *reqs, size_t n, bool
                                 "queue: request %zu: an alert needs a dedup key and a start",
                                 i + 1);
     }
-    op *o = op_new(q, (void (*)(void))done, ud, submit_parse, submit_fail);
-    char(*ids)[RT_QUEUE_ID_SIZE] = rt_xmalloc(n * sizeof *ids);
+    for (size_t i = 0; i < m; i++)
+        if (check_misfit(q, &misfits[i], i, why) != RT_OK)
+            return RT_EINPUT;
+    op *o = kind == SUBMIT_INTAKE ? op_new(q, done, ud, intake_parse, intake_fail)
+                                  : op_new(q, done, ud, submit_parse, submit_fail);
+    char(*ids)[RT_QUEUE_ID_SIZE] = rt_xmalloc((n ? n : 1) * sizeof *ids);
     o->n = n;
-    args_fcall(&o->a, alerts ? "inquest_submit_alerts" : "inquest_submit");
+    o->m = m;
+    args_fcall(&o->a, kind == SUBMIT_INTAKE   ? "inquest_submit_intake"
+                      : kind == SUBMIT_ALERTS ? "inquest_submit_alerts"
+                                              : "inquest_submit");
     args_str(&o->a, q->recent_key);
     for (size_t i = 0; i < n; i++) {
         char key[160];
@@ -489,7 +569,18 @@ static int submit_call(rt_queue *q, const rt_queue_request *reqs, size_t n, bool
         record_of(q, key, record, sizeof record);
         args_str(&o->a, record);
     }
-    args_set_numkeys(&o->a, (int)(1 + (alerts ? 3 : 2) * n));
+    if (kind == SUBMIT_INTAKE) {
+        args_str(&o->a, q->keys[K_DEAD]);
+        args_str(&o->a, q->keys[K_STATS]);
+        for (size_t i = 0; i < m; i++) {
+            /* The misfit's marker "{P}dl:HEX", beside its dedup key "{P}d:HEX". */
+            char key[160];
+            rt_queue_request r = {.dedup_key = misfits[i].dedup_key};
+            dedup_of(q, &r, key, sizeof key);
+            args_fmt(&o->a, "%sdl:%s", q->prefix, key + strlen(q->prefix) + 2);
+        }
+    }
+    args_set_numkeys(&o->a, (int)(1 + (alerts ? 3 : 2) * n + (kind == SUBMIT_INTAKE ? 2 + m : 0)));
     args_str(&o->a, q->prefix);
     args_u64(&o->a, q->ttl_ms);
     args_u64(&o->a, q->recent_ms);
@@ -507,18 +598,30 @@ static int submit_call(rt_queue *q, const rt_queue_request *reqs, size_t n, bool
     }
     for (size_t i = 0; alerts && i < n; i++)
         args_u64(&o->a, (uint64_t)(reqs[i].alert_started * 1000.0 + 0.5));
+    if (kind == SUBMIT_INTAKE) {
+        args_u64(&o->a, q->dead_maxlen);
+        args_u64(&o->a, m);
+        for (size_t i = 0; i < m; i++)
+            misfit_args(&o->a, &misfits[i]);
+    }
     free(ids);
     return op_start(o, why);
 }
 
 int rt_queue_submit(rt_queue *q, const rt_queue_request *reqs, size_t n, rt_queue_submit_fn done,
                     void *ud, char *why) {
-    return submit_call(q, reqs, n, false, done, ud, why);
+    return submit_call(q, reqs, n, SUBMIT_PLAIN, NULL, 0, (void (*)(void))done, ud, why);
 }
 
 int rt_queue_submit_alerts(rt_queue *q, const rt_queue_request *reqs, size_t n,
                            rt_queue_submit_fn done, void *ud, char *why) {
-    return submit_call(q, reqs, n, true, done, ud, why);
+    return submit_call(q, reqs, n, SUBMIT_ALERTS, NULL, 0, (void (*)(void))done, ud, why);
+}
+
+int rt_queue_submit_intake(rt_queue *q, const rt_queue_request *reqs, size_t n,
+                           const rt_queue_misfit *misfits, size_t m, rt_queue_intake_fn done,
+                           void *ud, char *why) {
+    return submit_call(q, reqs, n, SUBMIT_INTAKE, misfits, m, (void (*)(void))done, ud, why);
 }
 
 /* ---- claim and complete -------------------------------------------------------------------- */
@@ -879,6 +982,8 @@ static void dead_from(rt_queue_dead *d, const redisReply *entry) {
     memset(d, 0, sizeof *d);
     d->entry = str_of(elem(entry, 0));
     d->id = d->analyzer = d->team = d->priority = d->inputs = d->reason = "";
+    d->route = d->source = d->fingerprint = d->alert = d->errors = "";
+    d->origin = "queue";
     for (size_t i = 0; f && i + 1 < f->elements; i += 2) {
         const char *k = str_of(f->element[i]), *v = str_of(f->element[i + 1]);
         if (strcmp(k, "id") == 0)
@@ -895,6 +1000,18 @@ static void dead_from(rt_queue_dead *d, const redisReply *entry) {
             d->reason = v;
         else if (strcmp(k, "deliveries") == 0)
             d->deliveries = atoi(v);
+        else if (strcmp(k, "origin") == 0)
+            d->origin = v;
+        else if (strcmp(k, "route") == 0)
+            d->route = v;
+        else if (strcmp(k, "source") == 0)
+            d->source = v;
+        else if (strcmp(k, "fingerprint") == 0)
+            d->fingerprint = v;
+        else if (strcmp(k, "alert") == 0)
+            d->alert = v;
+        else if (strcmp(k, "errors") == 0)
+            d->errors = v;
         else if (strcmp(k, "at") == 0)
             d->at = strtod(v, NULL) / 1000.0;
     }
@@ -1027,6 +1144,7 @@ static void stat_set(rt_queue_stats *s, const char *name, long long v) {
         {"dead", offsetof(rt_queue_stats, dead)},
         {"duplicates", offsetof(rt_queue_stats, duplicates)},
         {"resolved", offsetof(rt_queue_stats, resolved)},
+        {"dead_intake", offsetof(rt_queue_stats, dead_intake)},
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         if (strcmp(name, fields[i].name) == 0) {

@@ -122,6 +122,41 @@ int rt_queue_submit(rt_queue *q, const rt_queue_request *reqs, size_t n, rt_queu
 int rt_queue_submit_alerts(rt_queue *q, const rt_queue_request *reqs, size_t n,
                            rt_queue_submit_fn done, void *ud, char *why);
 
+/* A start the intake could not make: the inputs its route built for an alert do not fit the
+ * analyzer. It is kept in the dead-letter stream (rt_queue_dead_letters) rather than lost. */
+typedef struct rt_queue_misfit {
+    const char *dedup_key; /* the start's, as it would have been submitted with */
+    double window;         /* seconds the misfit is recorded once (the route's dedup window);
+                              0: every time. At most the queue's ttl. */
+    const char *analyzer, *team;
+    rt_priority priority;
+    const char *inputs;      /* JSON text: the inputs as the route built them */
+    const char *reason;      /* one line for people */
+    const char *route;       /* the route's name */
+    const char *source;      /* the alert's source ("alertmanager") */
+    const char *fingerprint; /* the alert's */
+    const char *alert;       /* JSON text: the alert (labels, annotations, ...), for a replay */
+    const char *errors;      /* JSON text: [{"field", "message"}, ...] */
+} rt_queue_misfit;
+
+/* Where a misfit was recorded: the dead-letter entry, and whether it was recorded by an earlier
+ * call within its window ('repeat'; 'entry' is that call's, which may since have been trimmed). */
+typedef struct rt_queue_buried {
+    char entry[48];
+    bool repeat;
+} rt_queue_buried;
+
+typedef void (*rt_queue_intake_fn)(int rc, const char *msg, const rt_queue_submitted *out, size_t n,
+                                   const rt_queue_buried *buried, size_t m, void *ud);
+
+/* rt_queue_submit_alerts of the 'n' requests 'reqs' (may be 0) and, in the same atomic call, the
+ * 'm' misfits 'misfits' (may be 0; at most RT_QUEUE_MAX_BATCH each, not both 0) added to the
+ * dead-letter stream, each once per its window. 'done' gets the starts' outcomes, then where
+ * each misfit went, in order. */
+int rt_queue_submit_intake(rt_queue *q, const rt_queue_request *reqs, size_t n,
+                           const rt_queue_misfit *misfits, size_t m, rt_queue_intake_fn done,
+                           void *ud, char *why);
+
 /* One alert that resolved. */
 typedef struct rt_queue_resolution {
     const char *dedup_key; /* as its starts were submitted with */
@@ -265,6 +300,9 @@ typedef struct rt_queue_dead {
     const char *id, *analyzer, *team, *priority, *inputs, *reason;
     int deliveries;
     double at; /* Unix seconds */
+    /* "queue" (delivered max_deliveries times), or "intake" (rt_queue_submit_intake: 'id' is "",
+     * and the rest is the misfit's); the misfit's strings are "" for the queue's. */
+    const char *origin, *route, *source, *fingerprint, *alert, *errors;
 } rt_queue_dead;
 
 typedef void (*rt_queue_dead_fn)(int rc, const char *msg, const rt_queue_dead *items, size_t n,
@@ -282,6 +320,7 @@ typedef struct rt_queue_stats {
     long long dead_letters, results_length;
     long long submitted, deduplicated, reclaims, dead, duplicates;
     long long resolved;     /* analyses stamped resolved by rt_queue_resolve */
+    long long dead_intake;  /* misfits dead-lettered by rt_queue_submit_intake */
     long long completed[7]; /* ok, error, timeout, cpu_exceeded, memory_exceeded, cancelled, dead */
 } rt_queue_stats;
 

@@ -11,7 +11,7 @@
 -- from Redis' own clock (TIME): one clock for every worker. Errors are error replies whose first
 -- word is an rt error name ("EINPUT ..."), which the C side maps back.
 
-local VERSION = 10
+local VERSION = 11
 
 local GROUP = 'workers'   -- the consumer group of the request streams
 local HELD = '~held'      -- the consumer that owns the entries of requests held by a team cap
@@ -856,3 +856,58 @@ end
 
 redis.register_function('inquest_submit_alerts', wrap(submit_alerts))
 redis.register_function('inquest_resolve', wrap(resolve))
+
+-- ---- the intake's misfits (alert intake) -----------------------------------------------------
+--
+-- Design notes. A start whose inputs, as its route built them from the alert, do not fit its
+-- analyzer cannot be queued, yet must not be lost: it goes to the dead-letter stream {P}dead,
+-- beside the requests that died after too many deliveries, in the same atomic call as the
+-- request's other starts. One stream because both are "work that was asked for and did not run,
+-- waiting for an operator": the same listing (GET /v1/dead-letters), the same trim, the same
+-- token scoping by analyzer and team, the same metrics. An intake entry has origin 'intake', no
+-- analysis id, and adds route, source, fingerprint, the alert and the field errors.
+-- Alertmanager re-sends a firing alert with each notification of its group, so a misfit is
+-- recorded once per dedup window: its marker {P}dl:K (K the start's dedup key) names the entry
+-- for the window; window '0' records every time.
+
+-- KEYS: as submit_alerts's (1 + 3n), then the dead-letter stream, stats, and per misfit its
+--       marker key.
+-- ARGV: as submit_alerts's (4 + 9n), then dead_maxlen, m, then per misfit: window_ms (text),
+--       the number of field/value pairs, and the pairs of its entry.
+-- Returns submit_alerts's 2n values, then per misfit: its entry id, then 0 (recorded now) or 1
+-- (recorded within the window already).
+local function submit_intake(keys, args)
+  local n = num(args[4], 'n')
+  local k0, a0 = 2 + 3 * n, 5 + 9 * n
+  local dead, stats = keys[k0], keys[k0 + 1]
+  local dead_maxlen, m = num(args[a0], 'dead_maxlen'), num(args[a0 + 1], 'm')
+  if m > 1000 then fail('EINPUT', 'at most 1000 misfits per call') end
+  local misfits, a = {}, a0 + 2
+  for j = 1, m do -- check everything before writing anything: errors do not roll back
+    local window, pairs_n = num(args[a], 'window'), num(args[a + 1], 'pairs')
+    misfits[j] = {window = args[a], first = a + 2, count = pairs_n, dedup = window > 0}
+    a = a + 2 + 2 * pairs_n
+  end
+  if a - 1 ~= #args then fail('EINPUT', 'misfit arguments do not add up') end
+  local out = n > 0 and submit_alerts(keys, args) or {}
+  local nows = select(2, now_ms())
+  local recorded = 0
+  for j, mf in ipairs(misfits) do
+    local marker = keys[k0 + 1 + j]
+    local eid = mf.dedup and redis.call('GET', marker)
+    if eid then
+      out[#out + 1], out[#out + 2] = eid, 1
+    else
+      local fields = {'id', '', 'origin', 'intake', 'deliveries', '0', 'at', nows}
+      for i = mf.first, mf.first + 2 * mf.count - 1 do fields[#fields + 1] = args[i] end
+      eid = redis.call('XADD', dead, 'MAXLEN', '~', dead_maxlen, '*', unpack(fields))
+      if mf.dedup then redis.call('SET', marker, eid, 'PX', mf.window) end
+      recorded = recorded + 1
+      out[#out + 1], out[#out + 2] = eid, 0
+    end
+  end
+  if recorded > 0 then redis.call('HINCRBY', stats, 'dead_intake', recorded) end
+  return out
+end
+
+redis.register_function('inquest_submit_intake', wrap(submit_intake))
