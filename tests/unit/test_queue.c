@@ -1051,6 +1051,7 @@ typedef struct dead_got {
     int rc;
     size_t n;
     char id[RT_QUEUE_ID_SIZE], reason[256], inputs[64], next[64];
+    char entry[48], origin[16], route[32], fingerprint[32], alert[128], errors[128];
     int deliveries;
 } dead_got;
 
@@ -1066,6 +1067,12 @@ static void on_dead(int rc, const char *msg, const rt_queue_dead *items, size_t 
         snprintf(d->reason, sizeof d->reason, "%s", items[0].reason);
         snprintf(d->inputs, sizeof d->inputs, "%s", items[0].inputs);
         d->deliveries = items[0].deliveries;
+        snprintf(d->entry, sizeof d->entry, "%s", items[0].entry);
+        snprintf(d->origin, sizeof d->origin, "%s", items[0].origin);
+        snprintf(d->route, sizeof d->route, "%s", items[0].route);
+        snprintf(d->fingerprint, sizeof d->fingerprint, "%s", items[0].fingerprint);
+        snprintf(d->alert, sizeof d->alert, "%s", items[0].alert);
+        snprintf(d->errors, sizeof d->errors, "%s", items[0].errors);
     }
     snprintf(d->next, sizeof d->next, "%s", next ? next : "");
 }
@@ -1106,6 +1113,117 @@ static void test_dead_letter(void **state) {
     assert_int_equal(RAW(&f, "XLEN", key(&f, "q:batch", NULL)).integer, 0);
     /* The late worker cannot complete it. */
     assert_int_equal(complete_one(&f, "w2", id, "ok", "{}"), RT_COMPLETE_FINISHED);
+    close_queue(&f);
+}
+
+typedef struct intake_got {
+    bool done;
+    int rc;
+    size_t n, m;
+    char id[RT_QUEUE_ID_SIZE];
+    bool deduplicated;
+    rt_queue_buried buried[2];
+} intake_got;
+
+static void on_intake(int rc, const char *msg, const rt_queue_submitted *out, size_t n,
+                      const rt_queue_buried *buried, size_t m, void *ud) {
+    intake_got *g = ud;
+    (void)msg;
+    g->done = true;
+    g->rc = rc;
+    g->n = n;
+    g->m = m;
+    if (n) {
+        snprintf(g->id, sizeof g->id, "%s", out[0].id);
+        g->deduplicated = out[0].deduplicated;
+    }
+    for (size_t j = 0; j < m && j < 2; j++)
+        g->buried[j] = buried[j];
+}
+
+static intake_got submit_intake(fx *f, const rt_queue_request *reqs, size_t n,
+                                const rt_queue_misfit *misfits, size_t m) {
+    intake_got g = {0};
+    char why[256] = "";
+    int rc = rt_queue_submit_intake(f->q, reqs, n, misfits, m, on_intake, &g, why);
+    if (rc != RT_OK)
+        fail_msg("rt_queue_submit_intake: %s", why);
+    run_until(f, &g.done);
+    assert_int_equal(g.rc, RT_OK);
+    return g;
+}
+
+/* The intake's misfits: in the dead letters in the same call as its starts, once per window;
+ * a call of misfits alone; nothing queued for them. */
+static void test_intake_misfits(void **state) {
+    fx f;
+    char why[256];
+    (void)state;
+    open_queue(&f, NULL);
+    rt_queue_request r = req("demo.intake", "{\"s\":\"checkout\"}", RT_PRIORITY_ALERT);
+    r.dedup_key = "intake\nok-route\nalertmanager\nfp-1";
+    r.dedup_window = 0.4;
+    rt_queue_misfit mf = {.dedup_key = "intake\nbad-route\nalertmanager\nfp-1",
+                          .window = 0.4,
+                          .analyzer = "demo.intake",
+                          .team = "t",
+                          .priority = RT_PRIORITY_ALERT,
+                          .inputs = "{\"s\":\"Check Out!\"}",
+                          .reason = "inputs.s: must match",
+                          .route = "bad-route",
+                          .source = "alertmanager",
+                          .fingerprint = "fp-1",
+                          .alert = "{\"labels\":{\"s\":\"Check Out!\"}}",
+                          .errors = "[{\"field\":\"inputs.s\",\"message\":\"must match\"}]"};
+    intake_got g1 = submit_intake(&f, &r, 1, &mf, 1);
+    assert_int_equal(g1.n, 1);
+    assert_int_equal(g1.m, 1);
+    assert_false(g1.deduplicated);
+    assert_false(g1.buried[0].repeat);
+    assert_true(strlen(g1.buried[0].entry) > 2);
+    /* The next notification within the window: the start deduplicated, the misfit not again. */
+    intake_got g2 = submit_intake(&f, &r, 1, &mf, 1);
+    assert_true(g2.deduplicated);
+    assert_string_equal(g2.id, g1.id);
+    assert_true(g2.buried[0].repeat);
+    assert_string_equal(g2.buried[0].entry, g1.buried[0].entry);
+    /* Misfits alone, one without a window: recorded each time. */
+    rt_queue_misfit other = mf;
+    other.dedup_key = "intake\nbad-route\nalertmanager\nfp-2";
+    other.fingerprint = "fp-2";
+    other.window = 0;
+    intake_got g3 = submit_intake(&f, NULL, 0, &other, 1);
+    assert_int_equal(g3.n, 0);
+    assert_false(g3.buried[0].repeat);
+    intake_got g4 = submit_intake(&f, NULL, 0, &other, 1);
+    assert_false(g4.buried[0].repeat);
+    assert_string_not_equal(g4.buried[0].entry, g3.buried[0].entry);
+    dead_got d = {0};
+    assert_int_equal(rt_queue_dead_letters(f.q, NULL, 10, on_dead, &d, why), RT_OK);
+    run_until(&f, &d.done);
+    assert_int_equal(d.n, 3);
+    assert_string_equal(d.entry, g4.buried[0].entry);
+    assert_string_equal(d.origin, "intake");
+    assert_string_equal(d.id, "");
+    assert_string_equal(d.route, "bad-route");
+    assert_string_equal(d.fingerprint, "fp-2");
+    assert_string_equal(d.inputs, "{\"s\":\"Check Out!\"}");
+    assert_string_equal(d.reason, "inputs.s: must match");
+    assert_string_equal(d.alert, mf.alert);
+    assert_string_equal(d.errors, mf.errors);
+    assert_int_equal(d.deliveries, 0);
+    rt_queue_stats st = stats(&f);
+    assert_int_equal(st.dead_intake, 3);
+    assert_int_equal(st.dead, 0);
+    assert_int_equal(st.submitted, 1);
+    assert_int_equal(st.queued[RT_PRIORITY_ALERT], 1);
+    /* Refused at once: nothing, or a misfit without its route. */
+    assert_int_equal(rt_queue_submit_intake(f.q, NULL, 0, NULL, 0, on_intake, NULL, why),
+                     RT_EINPUT);
+    other.route = NULL;
+    assert_int_equal(rt_queue_submit_intake(f.q, NULL, 0, &other, 1, on_intake, NULL, why),
+                     RT_EINPUT);
+    assert_non_null(strstr(why, "misfit 1"));
     close_queue(&f);
 }
 
@@ -1477,6 +1595,7 @@ int main(void) {
         cmocka_unit_test(test_deadline),
         cmocka_unit_test(test_lease_expiry),
         cmocka_unit_test(test_dead_letter),
+        cmocka_unit_test(test_intake_misfits),
         cmocka_unit_test(test_team_cap),
         cmocka_unit_test(test_watch),
         cmocka_unit_test(test_wait_for_work),
