@@ -1279,9 +1279,9 @@ static const char *const alert_roots[] = {"labels.",      "annotations.", "statu
                                           "endsAt",       "fingerprint",  "incident_id", "source",
                                           "generatorURL", "groupKey",     NULL};
 /* What rule arguments may use: the finished analysis (docs/config.md, rules). */
-static const char *const analysis_roots[] = {"id",         "url",     "analyzer", "status",
-                                             "root_cause", "summary", "labels.",  "inputs.",
-                                             "finding.",   NULL};
+static const char *const analysis_roots[] = {"id",         "url",        "analyzer", "status",
+                                             "root_cause", "conclusion", "summary",  "labels.",
+                                             "inputs.",    "finding.",   NULL};
 
 static const char *const route_pers[] = {"alert", "group", NULL};
 
@@ -1613,6 +1613,7 @@ static const field rule_match_fields[] = {
     {"analyzer", F_STRING, 0, M_OFF(analyzer), 0, 0, NULL, NULL, NULL, 0, NULL},
     {"status", F_ENUM_SET, 0, M_OFF(status), 0, 0, rt_result_statuses, NULL, NULL, 0, NULL},
     {"root_cause", F_STRING, 0, M_OFF(root_cause), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {"conclusion", F_STRING, 0, M_OFF(conclusion), 0, 0, NULL, NULL, NULL, 0, NULL},
     {"severity", F_ENUM_SET, 0, M_OFF(severity), 0, 0, rt_severities, NULL, NULL, 0, NULL},
     {"min_confidence", F_RATE, 0, M_OFF(min_confidence), 0, 1, NULL, NULL, NULL, 0, NULL},
     {"labels", F_MATCHERS, 0, M_OFF(labels), 0, 0, NULL, NULL, NULL, 0, NULL},
@@ -1971,6 +1972,7 @@ static void rule_free(rt_rule *r) {
     free(r->name);
     free(r->match.analyzer);
     free(r->match.root_cause);
+    free(r->match.conclusion);
     matchers_free(r->match.labels, r->match.n_labels);
     for (size_t j = 0; j < r->n_actions; j++) {
         rt_action *a = &r->actions[j];

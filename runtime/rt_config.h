@@ -230,7 +230,8 @@ typedef struct rt_action {
 typedef struct rt_rule_match {
     char *analyzer;        /* owned glob over the analyzer's name; NULL: any */
     unsigned status;       /* bits: 1 << index in rt_result_statuses; 0: any */
-    char *root_cause;      /* owned glob over the conclusion's tag; NULL: any */
+    char *root_cause;      /* owned glob over the top finding's root_cause; NULL: any */
+    char *conclusion;      /* owned glob over the conclusion's tag; NULL: any */
     unsigned severity;     /* bits: 1 << index in rt_severities of the top finding; 0: any */
     double min_confidence; /* of the top finding; default 0 */
     rt_matcher *labels;    /* owned: over the analysis' labels */

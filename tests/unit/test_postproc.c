@@ -53,7 +53,8 @@ static const char config_text[] =
 
 static const char result_text[] =
     "{\"status\":\"ok\",\"inputs\":{\"service\":\"web\",\"n\":3},"
-    "\"conclusion\":{\"tag\":\"bad_deploy\",\"summary\":\"deploy 42 broke <checkout> & more\"},"
+    "\"conclusion\":{\"tag\":\"root_cause_found\",\"summary\":\"deploy 42 broke <checkout> & "
+    "more\"},"
     "\"findings\":["
     "{\"title\":\"minor\",\"severity\":\"low\",\"confidence\":0.99,\"evidence\":[],\"actions\":[]},"
     "{\"title\":\"5xx after deploy 42\",\"summary\":\"errors on /pay\",\"severity\":\"high\","
@@ -132,6 +133,10 @@ static void test_top_finding_and_templates(void **state) {
     assert_string_equal(t, "http.error_spike/bad_deploy web 3 d-42 |"
                            "https://inquest.example/v1/analyses/0123456789abcdef");
     free(t);
+    /* root_cause is the cause the top finding names; conclusion is the result's tag */
+    t = pp_render("{{ root_cause }} {{ conclusion }}", &f->a);
+    assert_string_equal(t, "bad_deploy root_cause_found");
+    free(t);
 }
 
 static void test_rule_matching(void **state) {
@@ -153,8 +158,9 @@ static void test_rule_matching(void **state) {
                      strlen(result_text), "x");
     assert_false(pp_rule_matches(r, &b)); /* status */
     pp_analysis_free(&b);
-    const char *low = "{\"conclusion\":{\"tag\":\"bad_deploy\"},\"findings\":[{\"title\":\"t\","
-                      "\"severity\":\"critical\",\"confidence\":0.5}]}";
+    const char *low = "{\"conclusion\":{\"tag\":\"root_cause_found\"},\"findings\":[{\"title\":"
+                      "\"t\",\"severity\":\"critical\",\"confidence\":0.5,\"root_cause\":"
+                      "\"bad_deploy\"}]}";
     pp_analysis_init(&b, "1", "http.x", "", "ok", "{\"team\":\"payments\"}", low, strlen(low), "x");
     assert_false(pp_rule_matches(r, &b)); /* min_confidence */
     pp_analysis_free(&b);
@@ -163,11 +169,29 @@ static void test_rule_matching(void **state) {
     pp_analysis_init(&b, "1", "http.x", "", "ok", "{\"team\":\"payments\"}", tag, strlen(tag), "x");
     assert_false(pp_rule_matches(r, &b)); /* root_cause glob */
     pp_analysis_free(&b);
-    const char *info = "{\"conclusion\":{\"tag\":\"bad_x\"},\"findings\":[{\"title\":\"t\","
-                       "\"severity\":\"info\",\"confidence\":0.9}]}";
+    const char *info = "{\"conclusion\":{\"tag\":\"root_cause_found\"},\"findings\":[{\"title\":"
+                       "\"t\",\"severity\":\"info\",\"confidence\":0.9,\"root_cause\":"
+                       "\"bad_x\"}]}";
     pp_analysis_init(&b, "1", "http.x", "", "ok", "{\"team\":\"payments\"}", info, strlen(info),
                      "x");
     assert_false(pp_rule_matches(r, &b)); /* severity */
+    pp_analysis_free(&b);
+    /* root_cause is the top finding's: a conclusion tag that matches the glob does not count,
+     * nor does the root cause of a finding that is not the top one */
+    const char *bytag = "{\"conclusion\":{\"tag\":\"bad_deploy\"},\"findings\":[{\"title\":"
+                        "\"t\",\"severity\":\"critical\",\"confidence\":0.9,\"root_cause\":"
+                        "\"db.saturation\"},{\"title\":\"u\",\"severity\":\"low\",\"confidence\":"
+                        "0.9,\"root_cause\":\"bad_deploy\"}]}";
+    pp_analysis_init(&b, "1", "http.x", "", "ok", "{\"team\":\"payments\"}", bytag, strlen(bytag),
+                     "x");
+    assert_false(pp_rule_matches(r, &b));
+    rt_rule_match cm = {.conclusion = (char *)"bad_*"};
+    rt_rule by_conclusion = {.name = (char *)"c", .match = cm};
+    assert_true(pp_rule_matches(&by_conclusion, &b)); /* match.conclusion: the tag */
+    by_conclusion.match.root_cause = (char *)"db.*";
+    assert_true(pp_rule_matches(&by_conclusion, &b));
+    by_conclusion.match.conclusion = (char *)"root_cause_found";
+    assert_false(pp_rule_matches(&by_conclusion, &b));
     pp_analysis_free(&b);
     const char *none = "{}";
     pp_analysis_init(&b, "1", "http.x", "", "ok", NULL, none, 2, "x");
@@ -190,7 +214,7 @@ static void test_pagerduty_note(void **state) {
     assert_int_equal(json_object_size(p.body), 1);
     assert_int_equal(json_object_size(json_object_get(p.body, "note")), 1);
     const char *content = sget(p.body, "note.content");
-    assert_non_null(strstr(content, "bad_deploy"));
+    assert_non_null(strstr(content, "root_cause_found"));
     assert_non_null(strstr(content, "5xx after deploy 42 [high, confidence 90%]"));
     assert_non_null(strstr(content, "https://inquest.example/v1/analyses/0123456789abcdef"));
     assert_true(strstr(content, "5xx after") < strstr(content, "minor")); /* ranked */
@@ -273,7 +297,7 @@ static void test_slack_blocks(void **state) {
     assert_string_equal(last, "<https://inquest.example/v1/analyses/0123456789abcdef|Open the "
                               "analysis>");
     assert_string_equal(sget(blocks, "1.text.text"),
-                        "*http.error_spike* ended *ok*: `bad_deploy`\ndeploy 42 broke "
+                        "*http.error_spike* ended *ok*: `root_cause_found`\ndeploy 42 broke "
                         "&lt;checkout&gt; &amp; more");
     pp_plan_free(&p);
     /* a conclusion tag, a severity and the fallback text cannot mention the channel */
