@@ -194,6 +194,12 @@ void pp_postproc_free(pp_postproc *p);
 /* Seconds the calls in flight may still take: the longest timeout of their connectors (0 when
  * none is out). A drain that gives up sooner cuts a call whose outcome then goes unrecorded. */
 double pp_postproc_calls_timeout(const pp_postproc *p);
+/* Runs on with 'config' (not owned; it and the config it replaces outlive the post-processor:
+ * actions in flight keep their connectors) from the next result and action on: rules, policies,
+ * connectors and postproc settings. Returns RT_OK; or RT_EINPUT with 'why' (256 bytes) when a
+ * connector's credential cannot be read or redis.url or queue.prefix changed, and the running
+ * config stays. */
+int pp_postproc_reload(pp_postproc *p, const rt_config *config, char *why);
 /* The consumer name it uses in the results group and in audit records. */
 const char *pp_postproc_consumer(const pp_postproc *p);
 

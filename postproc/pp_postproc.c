@@ -55,6 +55,9 @@ struct pp_postproc {
     rt_http *http;
     target *targets;
     size_t n_targets;
+    target **retired; /* owned: the targets of configs a reload replaced (their connections are
+                         the client's, freed with it; calls in flight may still use them) */
+    size_t n_retired;
     char consumer[128], actor[160];
     char k_results[192], k_audit[192], k_actions[192], k_due[192];
     char *base_url;
@@ -143,12 +146,14 @@ static void job_end(job *j) {
 
 /* ---- connectors ----------------------------------------------------------------------------- */
 
-/* A target for each connector that some rule's action uses. Each call is retried by the
- * post-processor itself (each attempt audited), never by the HTTP client. */
-static int open_targets(pp_postproc *p, char *why) {
-    p->targets = rt_xcalloc(p->c->n_connectors + 1, sizeof *p->targets);
-    for (size_t i = 0; i < p->c->n_connectors; i++) {
-        const rt_connector *rc = &p->c->connectors[i];
+/* A target for each http connector of config 'c', into '*out' (owned) and '*n'. Each call is
+ * retried by the post-processor itself (each attempt audited), never by the HTTP client. */
+static int open_targets(pp_postproc *p, const rt_config *c, target **out, size_t *n, char *why) {
+    target *targets = rt_xcalloc(c->n_connectors + 1, sizeof *targets);
+    *out = targets;
+    *n = 0;
+    for (size_t i = 0; i < c->n_connectors; i++) {
+        const rt_connector *rc = &c->connectors[i];
         if (rc->type != RT_CONNECTOR_HTTP)
             continue;
         char reason[256];
@@ -173,7 +178,7 @@ static int open_targets(pp_postproc *p, char *why) {
             snprintf(why, 256, "connector %s: %.200s", rc->name, reason);
             return RT_EINPUT;
         }
-        p->targets[p->n_targets++] = (target){rc, t};
+        targets[(*n)++] = (target){rc, t};
     }
     return RT_OK;
 }
@@ -861,7 +866,7 @@ pp_postproc *pp_postproc_new(uv_loop_t *loop, const pp_postproc_options *o, char
     pp_chain_key(p->chain, "pp:due", p->k_due, sizeof p->k_due);
     uv_timer_init(loop, &p->tick);
     p->tick.data = p;
-    if (open_targets(p, why) != RT_OK) {
+    if (open_targets(p, p->c, &p->targets, &p->n_targets, why) != RT_OK) {
         pp_postproc_free(p);
         return NULL;
     }
@@ -915,6 +920,30 @@ const char *pp_postproc_consumer(const pp_postproc *p) {
     return p->consumer;
 }
 
+int pp_postproc_reload(pp_postproc *p, const rt_config *config, char *why) {
+    target *targets = NULL;
+    size_t n = 0;
+    const rt_config *old = p->c;
+    if (strcmp(config->queue.prefix, old->queue.prefix) != 0 ||
+        strcmp(config->redis_url, old->redis_url) != 0) {
+        snprintf(why, 256, "redis.url and queue.prefix take a restart");
+        return RT_EINPUT;
+    }
+    if (open_targets(p, config, &targets, &n, why) != RT_OK) {
+        free(targets); /* what it opened is the client's: freed with it */
+        return RT_EINPUT;
+    }
+    p->retired = rt_xrealloc(p->retired, (p->n_retired + 1) * sizeof *p->retired);
+    p->retired[p->n_retired++] = p->targets;
+    p->targets = targets;
+    p->n_targets = n;
+    p->c = config;
+    say(p, "info", "postproc reloaded",
+        json_pack("{s:i, s:i, s:i}", "rules", (int)config->n_rules, "policies",
+                  (int)config->n_policies, "connectors", (int)n));
+    return RT_OK;
+}
+
 static void on_tick_closed(uv_handle_t *h) {
     pp_postproc *p = h->data;
     p->tick_closed = true;
@@ -939,6 +968,9 @@ void pp_postproc_free(pp_postproc *p) {
     rt_http_free(p->http);
     pp_chain_free(p->chain);
     free(p->targets);
+    for (size_t i = 0; i < p->n_retired; i++)
+        free(p->retired[i]);
+    free(p->retired);
     free(p->base_url);
     uv_timer_stop(&p->tick);
     uv_close((uv_handle_t *)&p->tick, on_tick_closed);
