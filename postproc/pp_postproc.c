@@ -61,6 +61,7 @@ struct pp_postproc {
     char consumer[128], actor[160];
     char k_results[192], k_audit[192], k_actions[192], k_due[192];
     char *base_url;
+    char claim_cursor[64]; /* where the next XAUTOCLAIM starts: the last one's answer */
     uv_timer_t tick;
     unsigned ticks;
     bool grouped, initing, reading, claiming, polling, draining, closing;
@@ -417,9 +418,8 @@ static void read_results(pp_postproc *p) {
                                           on_read, p) == RT_OK;
 }
 
-static void on_claimed(rt_redis *r, const redisReply *reply, int rc, const char *msg, void *ud) {
+static void on_claimed(int rc, const char *msg, const redisReply *reply, void *ud) {
     pp_postproc *p = ud;
-    (void)r, (void)msg;
     p->claiming = false;
     if (p->closing) {
         if (p->tick_closed)
@@ -428,24 +428,40 @@ static void on_claimed(rt_redis *r, const redisReply *reply, int rc, const char 
     }
     if (rc == RT_ECANCELED)
         return;
-    const redisReply *entries =
-        rc == RT_OK && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2
-            ? reply->element[1]
-            : NULL;
-    for (size_t i = 0; entries && entries->type == REDIS_REPLY_ARRAY && i < entries->elements; i++)
+    if (rc != RT_OK || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 3) {
+        if (rc != RT_OK)
+            say(p, "warn", "cannot take over stale results", json_pack("{s:s}", "reason", msg));
+        return;
+    }
+    const redisReply *cursor = reply->element[0], *entries = reply->element[1],
+                     *gave = reply->element[2];
+    if (cursor->type == REDIS_REPLY_STRING)
+        snprintf(p->claim_cursor, sizeof p->claim_cursor, "%s", cursor->str);
+    for (size_t i = 0; gave->type == REDIS_REPLY_ARRAY && i < gave->elements; i++)
+        if (gave->element[i]->type == REDIS_REPLY_STRING)
+            say(p, "warn", "a result was given up: taken too often, never recorded",
+                json_pack("{s:s, s:i}", "entry", gave->element[i]->str, "max_deliveries",
+                          p->c->postproc.max_deliveries));
+    for (size_t i = 0; entries->type == REDIS_REPLY_ARRAY && i < entries->elements; i++)
         take_entry(p, entries->element[i]);
 }
 
 /* Takes over results that a consumer took and did not acknowledge within claim_idle: its
- * process died, or Redis refused its record. */
+ * process died, or Redis refused its record. The scan goes on from where the last one ended
+ * (XAUTOCLAIM's cursor; "0-0" again once it has been through), so that a full page of entries
+ * that stay pending cannot hide those after them; one taken more than postproc.max_deliveries
+ * times is given up (inquest_pp_claim). */
 static void claim_stale(pp_postproc *p) {
-    char idle[32];
+    char idle[32], max[16], retention[32];
     if (p->claiming || p->draining || !p->grouped || p->n_jobs >= MAX_JOBS)
         return;
     snprintf(idle, sizeof idle, "%.0f", p->c->postproc.claim_idle * 1000);
-    const char *argv[] = {"XAUTOCLAIM", p->k_results, "postproc", p->consumer,
-                          idle,         "0-0",        "COUNT",    READ_COUNT};
-    p->claiming = rt_redis_command(rt_queue_redis(p->queue), 8, argv, NULL, on_claimed, p) == RT_OK;
+    snprintf(max, sizeof max, "%d", p->c->postproc.max_deliveries);
+    snprintf(retention, sizeof retention, "%.0f", p->c->postproc.audit_retention * 1000);
+    const char *keys[] = {p->k_results, p->k_audit};
+    const char *args[] = {p->consumer, idle, p->claim_cursor, READ_COUNT, max, p->actor, retention};
+    p->claiming =
+        pp_chain_call(p->chain, "inquest_pp_claim", 2, keys, 7, args, on_claimed, p) == RT_OK;
 }
 
 static void on_init(int rc, const char *msg, const redisReply *reply, void *ud) {
@@ -857,6 +873,7 @@ pp_postproc *pp_postproc_new(uv_loop_t *loop, const pp_postproc_options *o, char
     p->base_url = rt_xstrdup(o->base_url);
     p->http = rt_http_new(loop);
     rt_queue_consumer_name(p->consumer, sizeof p->consumer);
+    snprintf(p->claim_cursor, sizeof p->claim_cursor, "0-0");
     snprintf(p->actor, sizeof p->actor, "postproc:%s", p->consumer);
     const char *prefix = o->config->queue.prefix;
     p->chain = pp_chain_new(rt_queue_redis(o->queue), prefix);

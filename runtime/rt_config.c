@@ -1729,6 +1729,7 @@ static const field postproc_fields[] = {
     {"embedded", F_BOOL, 0, PP_OFF(embedded), 0, 0, NULL, NULL, NULL, 0, NULL},
     {"incident_id", F_TEMPLATE, 0, PP_OFF(incident_id), 0, 0, analysis_roots, NULL, NULL, 0, NULL},
     {"claim_idle", F_DURATION, 0, PP_OFF(claim_idle), 0, 86400, NULL, NULL, NULL, 0, NULL},
+    {"max_deliveries", F_INT, 0, PP_OFF(max_deliveries), 1, 1000, NULL, NULL, NULL, 0, NULL},
     {"lease", F_DURATION, 0, PP_OFF(lease), 0, 86400, NULL, NULL, NULL, 0, NULL},
     {"retries", F_INT, 0, PP_OFF(retries), 0, 100, NULL, NULL, NULL, 0, NULL},
     {"retry_backoff", F_DURATION, 0, PP_OFF(retry_backoff), 0, 3600, NULL, NULL, NULL, 0, NULL},
@@ -1864,6 +1865,7 @@ static rt_config *config_new(const char *path) {
     c->worker.concurrency = 64;
     c->postproc.incident_id = rt_xstrdup("{{ labels.incident_id }}");
     c->postproc.claim_idle = 60;
+    c->postproc.max_deliveries = 5;
     c->postproc.lease = 60;
     c->postproc.verify_timeout = 3600;
     c->postproc.retries = 4;

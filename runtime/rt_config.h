@@ -295,6 +295,8 @@ typedef struct rt_postproc {
     char *incident_id;      /* owned template: the incident of an analysis; default
                                {{ labels.incident_id }} */
     double claim_idle;      /* seconds before a dead consumer's results are taken over; 60 */
+    int max_deliveries;     /* a result taken more often than this, never recorded, is given up
+                               (acknowledged, audited); default 5 */
     double lease;           /* seconds an action's execution may take before another process
                                may take it over; 60 */
     int retries;            /* attempts after the first of a failed call; default 4 */
