@@ -87,6 +87,12 @@ int pp_plan_build(const rt_config *c, const rt_rule *r, size_t index, const pp_a
                   pp_plan *out, char *why);
 void pp_plan_free(pp_plan *p);
 
+/* Makes the body of a call of type 'type' built earlier (the plan's 'body', changed in place)
+ * fit to be sent at Unix time 'now': a silence starts at 'now' and ends its duration later (the
+ * times of planning would shorten, or void, one approved after a delay). Other types are sent
+ * as planned. Returns RT_OK, or RT_EINPUT when a silence's times cannot be read. */
+int pp_plan_retime(json_t *body, const char *type, double now);
+
 /* The plan as the JSON kept with the action: { method, path, headers, body }. */
 json_t *pp_plan_json(const pp_plan *p);
 

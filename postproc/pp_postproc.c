@@ -687,6 +687,13 @@ static void execute(job *j) {
         finish(j, "failed", "its connector is no longer in the config", 0);
         return;
     }
+    /* Times are of the call, not of its planning: a silence approved an hour later starts now. */
+    if (pp_plan_retime(json_object_get(plan, "body"),
+                       json_string_value(json_object_get(j->spec, "type")),
+                       rt_wallclock()) != RT_OK) {
+        finish(j, "failed", "its planned silence has no readable startsAt and endsAt", 0);
+        return;
+    }
     const json_t *headers = json_object_get(plan, "headers");
     size_t n = 0, cap = json_object_size(headers) + 1;
     char **lines = rt_xcalloc(cap, sizeof *lines);

@@ -3,6 +3,7 @@
  * required fields, limits), and the mitigation policy (allow-list, minimum confidence, freeze
  * windows, rate limit, blast radius). The chain in Redis is tested by tests/api/postproc. */
 #define _POSIX_C_SOURCE 200809L
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -444,6 +445,19 @@ static void test_alertmanager_silence(void **state) {
     assert_int_equal(rt_time_parse(sget(p.body, "startsAt"), 0, &s, why), 0);
     assert_int_equal(rt_time_parse(sget(p.body, "endsAt"), 0, &e, why), 0);
     assert_true(e - s == 7200);
+    /* sent later (approved after a delay, or retried), it starts when it is sent, for as long */
+    double later = s + 5400.7;
+    assert_int_equal(pp_plan_retime(p.body, "silence", later), RT_OK);
+    assert_int_equal(rt_time_parse(sget(p.body, "startsAt"), 0, &s, why), 0);
+    assert_int_equal(rt_time_parse(sget(p.body, "endsAt"), 0, &e, why), 0);
+    assert_true(s == floor(later));
+    assert_true(e - s == 7200);
+    json_t *other = json_pack("{s:s}", "startsAt", "2026-01-01T00:00:00Z");
+    assert_int_equal(pp_plan_retime(other, "webhook", later), RT_OK); /* others: as planned */
+    assert_string_equal(sget(other, "startsAt"), "2026-01-01T00:00:00Z");
+    json_object_set_new(other, "endsAt", json_string("garbage"));
+    assert_int_equal(pp_plan_retime(other, "silence", later), RT_EINPUT);
+    json_decref(other);
     pp_plan_free(&p);
     /* regex and negative matchers */
     rt_action *ac = &f->config->rules[0].actions[6];
