@@ -204,6 +204,7 @@ typedef struct rt_verify {
     size_t n_inputs;
     char **expect; /* owned: conclusion tags that mean it worked; none: no_anomaly, resolved */
     size_t n_expect;
+    int line, column; /* of 'analyzer' in the file, for checks against the analyzer path */
 } rt_verify;
 
 /* What a rule does with a finished analysis; the connector holds the URL and credentials. */
@@ -224,6 +225,7 @@ typedef struct rt_action {
                         (interrupted, no answer, 5xx) may be sent again; default true for webhooks
                         only */
     rt_verify verify;
+    int line, column; /* of its name in the file (of the action when it has none) */
 } rt_action;
 
 /* What finished analyses a rule applies to; every given part must hold. */

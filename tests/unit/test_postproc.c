@@ -581,6 +581,67 @@ static void test_policy_rate_limit_and_blast_radius(void **state) {
         pp_policy_decide(f->config, "api-x", "rollback", 0.9, monday_noon, &u, &p, why), RT_OK);
 }
 
+/* Asserts that 'd' has an item at 'line':'column' of 'field' whose message holds 'text'. */
+static void assert_item(const rt_diag *d, int line, int column, const char *field,
+                        const char *text) {
+    size_t i;
+    json_t *item;
+    json_array_foreach(d->items, i, item) {
+        const char *f = json_string_value(json_object_get(item, "field"));
+        if (json_integer_value(json_object_get(item, "line")) == line &&
+            json_integer_value(json_object_get(item, "column")) == column && f &&
+            strcmp(f, field) == 0 &&
+            strstr(json_string_value(json_object_get(item, "message")), text))
+            return;
+    }
+    char *dump = d->items ? json_dumps(d->items, JSON_INDENT(1)) : NULL;
+    fail_msg("no item %d:%d %s '%s' in\n%s", line, column, field, text, dump ? dump : "(none)");
+}
+
+/* Action settings that would fail only when the action runs are refused at load, where they
+ * are written; a policy's window must be longer than 0; a mitigation no policy allows is a
+ * warning. Templated settings are left to run time. */
+static void test_action_config_checks(void **state) {
+    (void)state;
+    static const char bad[] =
+        "connectors: { c: { type: http, url: 'http://x' } }\n"
+        "policies:\n"
+        "  - { name: p, services: [web], actions: [rollback], window: 0s }\n"
+        "rules:\n"
+        "  - name: r\n"
+        "    actions:\n"
+        "      - { type: incident_note, connector: c, args: { tool: pagerduti } }\n"
+        "      - { type: ticket, connector: c, args: { tracker: '{{ labels.t }}' } }\n"
+        "      - { type: ticket, connector: c, args: { tracker: gitlab } }\n"
+        "      - { type: silence, connector: c, args: { matchers: 'a=b, =c', duration: 0s } }\n"
+        "      - { type: silence, connector: c, args: { matchers: 'a={{ labels.a }}', duration: "
+        "soon } }\n"
+        "      - { type: mitigation, connector: c, name: restart }\n"
+        "      - { type: mitigation, connector: c, name: rollback }\n";
+    char path[] = "/tmp/test_postproc_XXXXXX";
+    int fd = mkstemp(path);
+    assert_int_equal(write(fd, bad, strlen(bad)), (ssize_t)strlen(bad));
+    close(fd);
+    rt_config *c = NULL;
+    rt_diag errors = {0}, warnings = {0};
+    assert_int_equal(rt_config_load(path, &c, &errors, &warnings), RT_EINPUT);
+    unlink(path);
+    assert_item(&errors, 3, 62, "policies.0.window", "expected a duration more than 0");
+    assert_item(&errors, 7, 60, "rules.0.actions.0.args.tool",
+                "expected pagerduty or opsgenie, not 'pagerduti'");
+    assert_item(&errors, 9, 56, "rules.0.actions.2.args.tracker",
+                "expected github or jira, not 'gitlab'");
+    assert_item(&errors, 10, 58, "rules.0.actions.3.args.matchers", "'=c' is not name=value");
+    assert_item(&errors, 10, 79, "rules.0.actions.3.args.duration", "longer than 0");
+    assert_item(&errors, 11, 88, "rules.0.actions.4.args.duration", "not 'soon'");
+    assert_int_equal(rt_diag_count(&errors), 6); /* the templated tracker and matchers pass */
+    assert_int_equal(rt_diag_count(&warnings), 1);
+    assert_item(&warnings, 12, 49, "rules.0.actions.5.name",
+                "no policy allows mitigation 'restart'");
+    rt_diag_free(&errors);
+    rt_diag_free(&warnings);
+}
+
 static void test_policy_config_errors(void **state) {
     (void)state;
     static const char bad[] = "policies:\n"
@@ -629,6 +690,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_policy_freeze, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policy_rate_limit_and_blast_radius, setup, teardown),
         cmocka_unit_test(test_policy_config_errors),
+        cmocka_unit_test(test_action_config_checks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
