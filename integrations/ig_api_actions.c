@@ -336,7 +336,7 @@ static bool stream_id(const char *seq) {
  * or a duration back from now), oldest first, one JSON object a line; or ?after=SEQ: those after
  * the record 'seq' SEQ. The header Inquest-Next-After names where the next page starts. */
 static void export_audit(ig_serve *s, rt_httpd_req *req, const ig_token *token) {
-    char since[64], after[48], why[128], start[48], count[16], key[192];
+    char since[64], after[48], why[128], start[64], count[16], key[192];
     double t = 0, now = rt_wallclock(), d;
     long n = limit_of(req, AUDIT_LIMIT, AUDIT_MAX);
     if (!n || !query_text(req, "since", since, sizeof since) ||
