@@ -277,14 +277,30 @@ static void list_actions(ig_serve *s, rt_httpd_req *req, const ig_token *token) 
 
 /* ---- the audit log -------------------------------------------------------------------------- */
 
+/* A page of the audit being read: the request, its token, and where it starts. */
+typedef struct audit_call {
+    rt_httpd_req *req;
+    const ig_token *token;
+    char after[48]; /* the 'after' asked for, or "" */
+} audit_call;
+
 static void audit_read(rt_redis *r, const redisReply *reply, int rc, const char *msg, void *ud) {
-    list_call *c = ud;
+    audit_call *c = ud;
     (void)r;
     if (rc != RT_OK || !reply || reply->type != REDIS_REPLY_ARRAY) {
         respond_chain_error(c->req, rc != RT_OK ? rc : RT_EBADRESPONSE, msg);
         free(c);
         return;
     }
+    /* The next page starts after the last record read, also when the token may not see it:
+     * an export that resumes there reads nothing twice and skips nothing it may see. */
+    const redisReply *last = reply->elements ? reply->element[reply->elements - 1] : NULL;
+    const char *next = last && last->type == REDIS_REPLY_ARRAY && last->elements > 0 &&
+                               last->element[0]->type == REDIS_REPLY_STRING
+                           ? last->element[0]->str
+                           : c->after;
+    if (*next)
+        rt_httpd_set_header(c->req, "Inquest-Next-After", next);
     size_t cap = 4096, n = 0;
     char *text = rt_xmalloc(cap);
     for (size_t i = 0; i < reply->elements; i++) {
@@ -308,14 +324,33 @@ static void audit_read(rt_redis *r, const redisReply *reply, int rc, const char 
     free(c);
 }
 
+/* True when 'seq' is a stream id: MS-SEQ, both decimal. */
+static bool stream_id(const char *seq) {
+    size_t ms = strspn(seq, "0123456789");
+    return ms > 0 && ms <= 20 && seq[ms] == '-' && strspn(seq + ms + 1, "0123456789") > 0 &&
+           strspn(seq + ms + 1, "0123456789") <= 20 &&
+           !seq[ms + 1 + strspn(seq + ms + 1, "0123456789")];
+}
+
 /* GET /v1/audit?since=TIME&limit=N: the records at or after 'since' (RFC 3339, Unix seconds,
- * or a duration back from now), oldest first, one JSON object a line. */
+ * or a duration back from now), oldest first, one JSON object a line; or ?after=SEQ: those after
+ * the record 'seq' SEQ. The header Inquest-Next-After names where the next page starts. */
 static void export_audit(ig_serve *s, rt_httpd_req *req, const ig_token *token) {
-    char since[64], why[128], start[48], count[16], key[192];
+    char since[64], after[48], why[128], start[64], count[16], key[192];
     double t = 0, now = rt_wallclock(), d;
     long n = limit_of(req, AUDIT_LIMIT, AUDIT_MAX);
-    if (!n || !query_text(req, "since", since, sizeof since))
+    if (!n || !query_text(req, "since", since, sizeof since) ||
+        !query_text(req, "after", after, sizeof after))
         return;
+    if (*after && *since) {
+        rt_httpd_error(req, 400, "bad_request", "give since or after, not both");
+        return;
+    }
+    if (*after && !stream_id(after)) {
+        rt_httpd_error(req, 400, "bad_request",
+                       "after must be the seq of an audit record (1700000000000-0)");
+        return;
+    }
     if (*since && rt_duration_parse(since, &d, why) == 0)
         t = now - d;
     else if (*since && rt_time_parse(since, now, &t, why) != 0) {
@@ -323,11 +358,16 @@ static void export_audit(ig_serve *s, rt_httpd_req *req, const ig_token *token) 
                        "since must be a time (RFC 3339, Unix seconds) or a duration back (1h)");
         return;
     }
-    pp_audit_since(t, start, sizeof start);
+    if (*after)
+        snprintf(start, sizeof start, "(%s", after); /* exclusive: the records after it */
+    else
+        pp_audit_since(t, start, sizeof start);
     snprintf(count, sizeof count, "%ld", n);
     pp_chain_key(s->actions, "audit", key, sizeof key);
-    list_call *c = rt_xcalloc(1, sizeof *c);
-    *c = (list_call){req, token};
+    audit_call *c = rt_xcalloc(1, sizeof *c);
+    c->req = req;
+    c->token = token;
+    snprintf(c->after, sizeof c->after, "%s", after);
     const char *argv[] = {"XRANGE", key, start, "+", "COUNT", count};
     int rc = rt_redis_command(rt_queue_redis(s->queue), 6, argv, NULL, audit_read, c);
     if (rc != RT_OK) {

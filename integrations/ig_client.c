@@ -226,18 +226,28 @@ typedef struct call {
     long status;        /* the HTTP status, once answered */
     answer_buf answer;
     char retry_after[32]; /* the Retry-After header, or "" */
+    char next_after[48];  /* the Inquest-Next-After header (GET /v1/audit), or "" */
 } call;
+
+/* Copies the value of header 'name' (lower case, with its colon) from 'line' of 'n' bytes. */
+static void header_value(const char *line, size_t n, const char *name, char *out, size_t size) {
+    size_t len = strlen(name);
+    if (n <= len || strncasecmp(line, name, len) != 0)
+        return;
+    const char *v = line + len, *end = line + n;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    size_t vlen = 0;
+    while (v + vlen < end && v[vlen] != '\r' && v[vlen] != '\n')
+        vlen++;
+    snprintf(out, size, "%.*s", (int)vlen, v);
+}
 
 static size_t on_header(char *line, size_t size, size_t nitems, void *userdata) {
     call *k = userdata;
     size_t n = size * nitems;
-    const char name[] = "retry-after:";
-    if (n > sizeof name - 1 && strncasecmp(line, name, sizeof name - 1) == 0) {
-        const char *v = line + sizeof name - 1;
-        while (*v == ' ' || *v == '\t')
-            v++;
-        snprintf(k->retry_after, sizeof k->retry_after, "%.*s", (int)strcspn(v, "\r\n"), v);
-    }
+    header_value(line, n, "retry-after:", k->retry_after, sizeof k->retry_after);
+    header_value(line, n, "inquest-next-after:", k->next_after, sizeof k->next_after);
     return n;
 }
 
@@ -521,9 +531,11 @@ int ig_api_call(ig_client *c, const char *method, const char *path, const json_t
     return api_call(c, method, rt_xstrdup(path), request, CALL_TIMEOUT, answer);
 }
 
-int ig_api_text(ig_client *c, const char *path, FILE *out) {
+int ig_api_text(ig_client *c, const char *path, FILE *out, char *next, size_t size) {
     call k = {.method = "GET", .path = rt_xstrdup(path), .timeout = CALL_TIMEOUT};
     int code = perform(c, &k);
+    if (next && size)
+        snprintf(next, size, "%s", k.next_after);
     if (code == IG_EXIT_OK && k.status >= 200 && k.status < 300)
         fwrite(k.answer.data ? k.answer.data : "", 1, k.answer.len, out);
     else if (code == IG_EXIT_OK) { /* an error is the API's JSON */

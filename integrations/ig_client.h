@@ -59,9 +59,10 @@ int ig_api_list(ig_client *c, const char *query, json_t **answer);
  * JSON body or NULL. As the calls above. */
 int ig_api_call(ig_client *c, const char *method, const char *path, const json_t *request,
                 json_t **answer);
-/* GET 'path', whose answer is text (JSON lines), written to 'out' as it came. Returns as the
+/* GET 'path', whose answer is text (JSON lines), written to 'out' as it came; 'next' (of 'size'
+ * bytes; NULL: not wanted) gets the answer's Inquest-Next-After header, or "". Returns as the
  * calls above. */
-int ig_api_text(ig_client *c, const char *path, FILE *out);
+int ig_api_text(ig_client *c, const char *path, FILE *out, char *next, size_t size);
 
 /* Escapes 'text' for a URL's query or path (malloc'd; the caller frees it). */
 char *ig_url_escape(const char *text);

@@ -14,7 +14,7 @@ static const char actions_usage[] =
     "       inquest actions show ID [options]\n"
     "       inquest actions approve ID [--reason TEXT] [options]\n"
     "       inquest actions reject ID [--reason TEXT] [options]\n"
-    "       inquest actions audit [--since TIME] [--limit N] [options]\n"
+    "       inquest actions audit [--since TIME | --after SEQ] [--limit N] [options]\n"
     "\n"
     "The post-processor's actions (GET /v1/actions, /v1/actions/ID) and its audit log\n"
     "(GET /v1/audit, JSON lines). An action waiting for a person (state awaiting_approval)\n"
@@ -26,6 +26,8 @@ static const char actions_usage[] =
     "  --cursor C          ls: the next page, as the previous one said\n"
     "  --reason TEXT       approve, reject: why (kept in the audit)\n"
     "  --since TIME        audit: from TIME (RFC 3339, Unix seconds, or a duration back: 1h)\n"
+    "  --after SEQ         audit: the records after record SEQ; where the next page starts is\n"
+    "                      printed on stderr (\"next: SEQ\"), the records alone on stdout\n"
     "  --json              ls, show, approve, reject: print the server's answer as JSON\n"
     "  --server URL        the server (default: $INQUEST_URL, else " IG_DEFAULT_SERVER ")\n"
     "  --token-file FILE   the API token (default: $INQUEST_TOKEN, else $INQUEST_TOKEN_FILE)\n"
@@ -35,7 +37,7 @@ static const char actions_usage[] =
     "error; 3 the server cannot be reached or failed.\n";
 
 typedef struct args {
-    const char *verb, *id, *state, *limit, *cursor, *reason, *since;
+    const char *verb, *id, *state, *limit, *cursor, *reason, *since, *after;
     bool json;
     ig_client_options server;
 } args;
@@ -124,12 +126,14 @@ static int cmd_one(ig_client *c, const args *a) {
     return code;
 }
 
+/* The records as JSON lines on stdout; where the next page starts ("next: SEQ", for --after)
+ * on stderr, so that stdout stays the records alone. */
 static int cmd_audit(ig_client *c, const args *a) {
-    char path[512] = "/v1/audit";
+    char path[512] = "/v1/audit", next[48] = "";
     const char *sep = "?";
-    const char *names[] = {"since", "limit"};
-    const char *values[] = {a->since, a->limit};
-    for (int i = 0; i < 2; i++) {
+    const char *names[] = {"since", "limit", "after"};
+    const char *values[] = {a->since, a->limit, a->after};
+    for (int i = 0; i < 3; i++) {
         if (!values[i])
             continue;
         char *e = ig_url_escape(values[i]);
@@ -138,17 +142,31 @@ static int cmd_audit(ig_client *c, const args *a) {
         sep = "&";
         free(e);
     }
-    return ig_api_text(c, path, stdout);
+    int code = ig_api_text(c, path, stdout, next, sizeof next);
+    if (code == IG_EXIT_OK && *next)
+        fprintf(stderr, "next: %s (inquest actions audit --after %s)\n", next, next);
+    return code;
 }
 
 static int parse(int argc, char **argv, args *a) {
-    enum { O_STATE = 256, O_LIMIT, O_CURSOR, O_REASON, O_SINCE, O_JSON, O_SERVER, O_TOKEN };
+    enum {
+        O_STATE = 256,
+        O_LIMIT,
+        O_CURSOR,
+        O_REASON,
+        O_SINCE,
+        O_AFTER,
+        O_JSON,
+        O_SERVER,
+        O_TOKEN
+    };
     static const struct option options[] = {
         {"state", required_argument, NULL, O_STATE},
         {"limit", required_argument, NULL, O_LIMIT},
         {"cursor", required_argument, NULL, O_CURSOR},
         {"reason", required_argument, NULL, O_REASON},
         {"since", required_argument, NULL, O_SINCE},
+        {"after", required_argument, NULL, O_AFTER},
         {"json", no_argument, NULL, O_JSON},
         {"server", required_argument, NULL, O_SERVER},
         {"token-file", required_argument, NULL, O_TOKEN},
@@ -174,6 +192,9 @@ static int parse(int argc, char **argv, args *a) {
             break;
         case O_SINCE:
             a->since = optarg;
+            break;
+        case O_AFTER:
+            a->after = optarg;
             break;
         case O_JSON:
             a->json = true;

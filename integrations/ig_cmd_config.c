@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "ig_cli.h"
 #include "ig_intake.h"
 #include "rt_config.h"
@@ -16,11 +17,16 @@ static const char config_usage[] =
     "FILE:LINE:COLUMN: message, then a summary. Warnings (a secret's environment variable or\n"
     "file that does not exist here) do not make the file invalid. Each route is checked\n"
     "against its analyzer: the analyzer exists, the inputs it is given are its inputs, its\n"
-    "required inputs are given, and inputs written without {{ }} are valid values.\n"
+    "required inputs are given, and inputs written without {{ }} are valid values. Each\n"
+    "mitigation's verify analyzer must be on the analyzer path (when --analyzers is given or\n"
+    "the config's analyzer folders are there). Rules' action settings written without {{ }}\n"
+    "(a note's tool, a ticket's tracker, a silence's matchers and duration) are checked, and a\n"
+    "mitigation that no policy allows is a warning.\n"
     "\n"
     "  --json            print a summary object: errors, warnings, connectors, routes, rules\n"
     "                    and token names (never credentials)\n"
-    "  --analyzers DIR   look for the routes' analyzers in DIR (repeatable; default: the\n"
+    "  --analyzers DIR   look for the routes' and verify analyzers in DIR (repeatable; default: "
+    "the\n"
     "                    config's analyzers)\n"
     "\n"
     "Exit codes: 0 valid; 1 problems found; 2 usage error or unreadable file.\n";
@@ -102,6 +108,47 @@ static void check_routes(rt_config **config, const ig_dirs *dirs, rt_diag *error
     wk_engine_free(engine);
 }
 
+/* Each mitigation's verify analyzer on the analyzer path: --analyzers, else the config's folders
+ * when they are there (a config checked away from its deployment has nothing to look in). A
+ * missing one would end every verification verify_failed. Problems join the config's errors. */
+static void check_verify(rt_config **config, const ig_dirs *dirs, rt_diag *errors) {
+    const rt_config *c = *config;
+    bool any = false;
+    for (size_t i = 0; c && i < c->n_rules; i++)
+        for (size_t j = 0; j < c->rules[i].n_actions; j++)
+            any |= c->rules[i].actions[j].verify.analyzer != NULL;
+    if (!any)
+        return;
+    for (size_t i = 0; !dirs->n && i < c->n_analyzers; i++)
+        if (access(c->analyzers[i], F_OK) != 0)
+            return;
+    wk_engine *engine = dirs->n ? ig_engine((char **)dirs->dirs, dirs->n)
+                                : wk_engine_new((const char *const *)c->analyzers, c->n_analyzers);
+    size_t found = 0;
+    json_t *none = json_object();
+    for (size_t i = 0; i < c->n_rules; i++)
+        for (size_t j = 0; j < c->rules[i].n_actions; j++) {
+            const rt_verify *v = &c->rules[i].actions[j].verify;
+            rt_diag problems = {0};
+            char field[128];
+            if (!v->analyzer)
+                continue;
+            snprintf(field, sizeof field, "rules.%zu.actions.%zu.verify.analyzer", i, j);
+            if (wk_validate(engine, v->analyzer, none, 0, NULL, &problems) == RT_ENOTFOUND) {
+                rt_diag_add_at(errors, c->path, v->line, v->column, field,
+                               "no analyzer named '%s' on the analyzer path", v->analyzer);
+                found++;
+            }
+            rt_diag_free(&problems);
+        }
+    json_decref(none);
+    wk_engine_free(engine);
+    if (found) {
+        rt_config_free(*config);
+        *config = NULL;
+    }
+}
+
 static int config_check(int argc, char **argv) {
     int opt, json = 0;
     ig_dirs dirs = {0};
@@ -125,6 +172,7 @@ static int config_check(int argc, char **argv) {
     rt_config *config = NULL;
     int rc = rt_config_load(file, &config, &errors, &warnings);
     check_routes(&config, &dirs, &errors);
+    check_verify(&config, &dirs, &errors);
     if (rc == RT_OK && !config)
         rc = RT_EINPUT;
     int exit_code = rc == RT_OK ? IG_EXIT_OK : rc == RT_EINPUT ? IG_EXIT_FAILED : IG_EXIT_USAGE;

@@ -1,7 +1,8 @@
 /* integrations/ig_cmd_postproc.c -- `inquest postproc`: the post-processor as a long-running
  * process (postproc/pp_postproc.c does the work): reads the config, opens the queue, consumes
  * finished analyses and runs their actions; SIGTERM and SIGINT drain (nothing new is taken, what
- * is in flight ends), then it exits. Also the one function that opens a post-processor from a
+ * is in flight ends), then it exits; SIGHUP reads the config again (a config with errors is
+ * refused and the running one kept). Also the one function that opens a post-processor from a
  * config, which `inquest serve --postproc` uses too. */
 #define _GNU_SOURCE /* getopt_long */
 #include <getopt.h>
@@ -28,7 +29,9 @@ static const char postproc_usage[] =
     "\n"
     "`inquest serve --postproc` (or postproc.embedded: true) runs the same inside the server.\n"
     "\n"
-    "Signals: SIGTERM or SIGINT drain and exit.\n"
+    "Signals: SIGTERM or SIGINT drain and exit; SIGHUP reloads the config (rules, policies,\n"
+    "connectors, postproc settings; redis and queue need a restart): a config with errors is\n"
+    "refused, logged, and the running one kept.\n"
     "\n"
     "Exit codes: 0 stopped by a signal; 2 usage, config or startup error.\n";
 
@@ -65,10 +68,14 @@ char *ig_external_url(const rt_config *c) {
 
 typedef struct postproc_process {
     uv_loop_t loop;
+    const char *path;
     rt_config *config;
+    rt_config **retired; /* owned: configs a reload replaced, kept until exit (actions in flight
+                            use their connectors) */
+    size_t n_retired;
     rt_queue *queue;
     pp_postproc *pp;
-    uv_signal_t term, intr;
+    uv_signal_t term, intr, hup;
     bool stopping;
 } postproc_process;
 
@@ -87,6 +94,7 @@ static void drained(void *ud) {
     p->queue = NULL;
     uv_close((uv_handle_t *)&p->term, NULL);
     uv_close((uv_handle_t *)&p->intr, NULL);
+    uv_close((uv_handle_t *)&p->hup, NULL);
 }
 
 static void on_stop(uv_signal_t *h, int signum) {
@@ -96,6 +104,30 @@ static void on_stop(uv_signal_t *h, int signum) {
     p->stopping = true;
     ig_log("info", "draining", json_pack("{s:s}", "signal", signum == SIGTERM ? "TERM" : "INT"));
     pp_postproc_drain(p->pp, drained, p);
+}
+
+/* SIGHUP: the config again, all or nothing: one with errors (printed on stderr), or whose
+ * connectors cannot be opened, is refused and the running one kept. */
+static void on_reload(uv_signal_t *h, int signum) {
+    postproc_process *p = h->data;
+    char why[256] = "";
+    (void)signum;
+    if (p->stopping)
+        return;
+    rt_config *config = ig_service_config("postproc", p->path);
+    if (!config || pp_postproc_reload(p->pp, config, why) != RT_OK) {
+        ig_log("error", "reload failed; keeping the running config",
+               json_pack("{s:s, s:s}", "config", p->path, "reason",
+                         *why ? why : "the config has errors (printed above)"));
+        rt_config_free(config);
+        return;
+    }
+    p->retired = rt_xrealloc(p->retired, (p->n_retired + 1) * sizeof *p->retired);
+    p->retired[p->n_retired++] = p->config;
+    p->config = config;
+    ig_log("info", "reloaded",
+           json_pack("{s:i, s:i}", "rules", (int)config->n_rules, "policies",
+                     (int)config->n_policies));
 }
 
 static int parse_options(int argc, char **argv, const char **config) {
@@ -133,6 +165,7 @@ int ig_cmd_postproc(int argc, char **argv) {
     if (rc != IG_EXIT_OK)
         return rc < 0 ? IG_EXIT_OK : rc;
     signal(SIGPIPE, SIG_IGN);
+    p.path = path;
     if (!(p.config = ig_service_config("postproc", path)))
         return IG_EXIT_USAGE;
     uv_loop_init(&p.loop);
@@ -153,12 +186,17 @@ int ig_cmd_postproc(int argc, char **argv) {
     } else {
         uv_signal_init(&p.loop, &p.term);
         uv_signal_init(&p.loop, &p.intr);
-        p.term.data = p.intr.data = &p;
+        uv_signal_init(&p.loop, &p.hup);
+        p.term.data = p.intr.data = p.hup.data = &p;
         uv_signal_start(&p.term, on_stop, SIGTERM);
         uv_signal_start(&p.intr, on_stop, SIGINT);
+        uv_signal_start(&p.hup, on_reload, SIGHUP);
     }
     uv_run(&p.loop, UV_RUN_DEFAULT);
     uv_loop_close(&p.loop);
+    for (size_t i = 0; i < p.n_retired; i++)
+        rt_config_free(p.retired[i]);
+    free(p.retired);
     rt_config_free(p.config);
     return rc;
 }

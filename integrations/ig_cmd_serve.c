@@ -1,7 +1,8 @@
 /* integrations/ig_cmd_serve.c -- `inquest serve`: the HTTP API process. Reads the config, opens
  * the queue in Redis and the HTTP server on one libuv loop, and handles signals: SIGTERM and
- * SIGINT drain (take nothing new, answer what is in flight, then exit), SIGHUP reloads analyzers
- * and tokens. The API itself is ig_api.c; /metrics is ig_metrics.c. */
+ * SIGINT drain (take nothing new, answer what is in flight, then exit), SIGHUP reloads analyzers,
+ * tokens and the embedded post-processor's rules. The API itself is ig_api.c; /metrics is
+ * ig_metrics.c. */
 #define _GNU_SOURCE /* getopt_long */
 #include <getopt.h>
 #include <math.h>
@@ -36,8 +37,9 @@ static const char serve_usage[] =
     "Alerts: POST /v1/intake/SOURCE for the sources of the config's intake section; routes are\n"
     "checked against their analyzers' inputs at start and on reload.\n"
     "\n"
-    "Signals: SIGTERM or SIGINT drain and exit; SIGHUP reloads analyzers, tokens, routes and\n"
-    "intake credentials (other settings need a restart).\n"
+    "Signals: SIGTERM or SIGINT drain and exit; SIGHUP reloads analyzers, tokens, routes,\n"
+    "intake credentials and the embedded post-processor's rules, policies, connectors and\n"
+    "postproc settings (other settings need a restart).\n"
     "\n"
     "Exit codes: 0 stopped by a signal; 2 usage, config or startup error.\n";
 
@@ -290,6 +292,14 @@ static void on_reload(uv_signal_t *handle, int signum) {
             tokens_free(tokens, n_tokens);
             tokens = NULL;
         }
+    }
+    /* The embedded post-processor last: it takes the config when it can (its connectors'
+     * credentials read), and everything else has been checked by then. */
+    if (tokens && s->postproc && pp_postproc_reload(s->postproc, config, why) != RT_OK) {
+        tokens_free(tokens, n_tokens);
+        tokens = NULL;
+        ig_intake_auth_free(intake_auth);
+        intake_auth = NULL;
     }
     if (!tokens) {
         ig_log("error", "reload failed; keeping the running config",

@@ -87,6 +87,12 @@ int pp_plan_build(const rt_config *c, const rt_rule *r, size_t index, const pp_a
                   pp_plan *out, char *why);
 void pp_plan_free(pp_plan *p);
 
+/* Makes the body of a call of type 'type' built earlier (the plan's 'body', changed in place)
+ * fit to be sent at Unix time 'now': a silence starts at 'now' and ends its duration later (the
+ * times of planning would shorten, or void, one approved after a delay). Other types are sent
+ * as planned. Returns RT_OK, or RT_EINPUT when a silence's times cannot be read. */
+int pp_plan_retime(json_t *body, const char *type, double now);
+
 /* The plan as the JSON kept with the action: { method, path, headers, body }. */
 json_t *pp_plan_json(const pp_plan *p);
 
@@ -194,6 +200,12 @@ void pp_postproc_free(pp_postproc *p);
 /* Seconds the calls in flight may still take: the longest timeout of their connectors (0 when
  * none is out). A drain that gives up sooner cuts a call whose outcome then goes unrecorded. */
 double pp_postproc_calls_timeout(const pp_postproc *p);
+/* Runs on with 'config' (not owned; it and the config it replaces outlive the post-processor:
+ * actions in flight keep their connectors) from the next result and action on: rules, policies,
+ * connectors and postproc settings. Returns RT_OK; or RT_EINPUT with 'why' (256 bytes) when a
+ * connector's credential cannot be read or redis.url or queue.prefix changed, and the running
+ * config stays. */
+int pp_postproc_reload(pp_postproc *p, const rt_config *config, char *why);
 /* The consumer name it uses in the results group and in audit records. */
 const char *pp_postproc_consumer(const pp_postproc *p);
 

@@ -570,6 +570,26 @@ void pp_plan_free(pp_plan *p) {
     memset(p, 0, sizeof *p);
 }
 
+int pp_plan_retime(json_t *body, const char *type, double now) {
+    char why[256], starts[40], ends[40];
+    double s, e;
+    if (!type || strcmp(type, rt_action_type_name(RT_ACTION_SILENCE)) != 0)
+        return RT_OK;
+    /* The duration is what planning put between the two times: the rendered argument is not
+     * kept, and the body holds nothing Alertmanager does not take. */
+    const char *st = json_string_value(json_object_get(body, "startsAt"));
+    const char *et = json_string_value(json_object_get(body, "endsAt"));
+    if (!st || !et || rt_time_parse(st, 0, &s, why) != 0 || rt_time_parse(et, 0, &e, why) != 0 ||
+        !(e > s))
+        return RT_EINPUT;
+    now = floor(now);
+    rt_time_format(now, starts);
+    rt_time_format(now + (e - s), ends);
+    json_object_set_new(body, "startsAt", json_string(starts));
+    json_object_set_new(body, "endsAt", json_string(ends));
+    return RT_OK;
+}
+
 json_t *pp_plan_json(const pp_plan *p) {
     return json_pack("{s:s, s:s, s:O, s:O}", "method", "POST", "path", p->path, "headers",
                      p->headers, "body", p->body);

@@ -32,7 +32,7 @@
 -- A post-processor runs an action only after inquest_pp_begin moved it to executing under its
 -- name: two post-processors, or a retry, never both run it.
 
-local VERSION = 2
+local VERSION = 3
 local GROUP = 'postproc'
 local FINAL = {dry_run = true, policy_denied = true, rejected = true, succeeded = true,
                failed = true, verified = true, verify_failed = true}
@@ -396,6 +396,38 @@ local function list(keys, args)
   return out
 end
 
+-- KEYS: results, audit.  ARGV: prefix, consumer, idle_ms, cursor, count, max_deliveries, actor,
+-- retention_ms.  Takes over results that another consumer took and did not acknowledge within
+-- idle_ms (XAUTOCLAIM from 'cursor', the one the last call returned). An entry now delivered
+-- more than max_deliveries times is acknowledged and audited as given up instead: a result
+-- whose handling fails every time (a poison entry) is not claimed forever. Returns {the next
+-- cursor, the entries claimed, the ids of the entries given up}.
+local function claim(keys, args)
+  local r = redis.call('XAUTOCLAIM', keys[1], GROUP, args[2], args[3], args[4], 'COUNT', args[5])
+  local max, now = tonumber(args[6]), now_ms()
+  local kept, gave = {}, {}
+  for _, e in ipairs(r[2]) do
+    if type(e) == 'table' and e[1] then -- a deleted entry is nil (before Redis 7)
+      local p = redis.call('XPENDING', keys[1], GROUP, e[1], e[1], 1)
+      local n = p[1] and tonumber(p[1][4]) or 0
+      if n > max then
+        local analysis = ''
+        local f = e[2] or {}
+        for i = 1, #f, 2 do if f[i] == 'id' then analysis = f[i + 1] end end
+        redis.call('XACK', keys[1], GROUP, e[1])
+        audit(keys[2], tonumber(args[8]), now, '', {analysis = analysis, type = 'result'}, '',
+              'given_up', args[7], 'result ' .. e[1] .. ' delivered ' .. n ..
+              ' times and never recorded (postproc.max_deliveries ' .. args[6] ..
+              '): acknowledged, no actions')
+        gave[#gave + 1] = e[1]
+      else
+        kept[#kept + 1] = e
+      end
+    end
+  end
+  return {r[1], kept, gave}
+end
+
 -- KEYS: results.  Creates the group 'postproc' at the stream's end (a first start acts on what
 -- finishes from then on, not on the past); returns VERSION.
 local function init(keys, args)
@@ -419,6 +451,7 @@ redis.register_function{function_name = 'inquest_pp_version', flags = {'no-write
                         callback = function() return VERSION end}
 redis.register_function('inquest_pp_init', wrap(init))
 redis.register_function('inquest_pp_record', wrap(record))
+redis.register_function('inquest_pp_claim', wrap(claim))
 redis.register_function('inquest_pp_decide', wrap(decide))
 redis.register_function('inquest_pp_begin', wrap(begin))
 redis.register_function('inquest_pp_finish', wrap(finish))

@@ -55,9 +55,13 @@ struct pp_postproc {
     rt_http *http;
     target *targets;
     size_t n_targets;
+    target **retired; /* owned: the targets of configs a reload replaced (their connections are
+                         the client's, freed with it; calls in flight may still use them) */
+    size_t n_retired;
     char consumer[128], actor[160];
     char k_results[192], k_audit[192], k_actions[192], k_due[192];
     char *base_url;
+    char claim_cursor[64]; /* where the next XAUTOCLAIM starts: the last one's answer */
     uv_timer_t tick;
     unsigned ticks;
     bool grouped, initing, reading, claiming, polling, draining, closing;
@@ -143,12 +147,14 @@ static void job_end(job *j) {
 
 /* ---- connectors ----------------------------------------------------------------------------- */
 
-/* A target for each connector that some rule's action uses. Each call is retried by the
- * post-processor itself (each attempt audited), never by the HTTP client. */
-static int open_targets(pp_postproc *p, char *why) {
-    p->targets = rt_xcalloc(p->c->n_connectors + 1, sizeof *p->targets);
-    for (size_t i = 0; i < p->c->n_connectors; i++) {
-        const rt_connector *rc = &p->c->connectors[i];
+/* A target for each http connector of config 'c', into '*out' (owned) and '*n'. Each call is
+ * retried by the post-processor itself (each attempt audited), never by the HTTP client. */
+static int open_targets(pp_postproc *p, const rt_config *c, target **out, size_t *n, char *why) {
+    target *targets = rt_xcalloc(c->n_connectors + 1, sizeof *targets);
+    *out = targets;
+    *n = 0;
+    for (size_t i = 0; i < c->n_connectors; i++) {
+        const rt_connector *rc = &c->connectors[i];
         if (rc->type != RT_CONNECTOR_HTTP)
             continue;
         char reason[256];
@@ -173,7 +179,7 @@ static int open_targets(pp_postproc *p, char *why) {
             snprintf(why, 256, "connector %s: %.200s", rc->name, reason);
             return RT_EINPUT;
         }
-        p->targets[p->n_targets++] = (target){rc, t};
+        targets[(*n)++] = (target){rc, t};
     }
     return RT_OK;
 }
@@ -412,9 +418,8 @@ static void read_results(pp_postproc *p) {
                                           on_read, p) == RT_OK;
 }
 
-static void on_claimed(rt_redis *r, const redisReply *reply, int rc, const char *msg, void *ud) {
+static void on_claimed(int rc, const char *msg, const redisReply *reply, void *ud) {
     pp_postproc *p = ud;
-    (void)r, (void)msg;
     p->claiming = false;
     if (p->closing) {
         if (p->tick_closed)
@@ -423,24 +428,40 @@ static void on_claimed(rt_redis *r, const redisReply *reply, int rc, const char 
     }
     if (rc == RT_ECANCELED)
         return;
-    const redisReply *entries =
-        rc == RT_OK && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2
-            ? reply->element[1]
-            : NULL;
-    for (size_t i = 0; entries && entries->type == REDIS_REPLY_ARRAY && i < entries->elements; i++)
+    if (rc != RT_OK || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 3) {
+        if (rc != RT_OK)
+            say(p, "warn", "cannot take over stale results", json_pack("{s:s}", "reason", msg));
+        return;
+    }
+    const redisReply *cursor = reply->element[0], *entries = reply->element[1],
+                     *gave = reply->element[2];
+    if (cursor->type == REDIS_REPLY_STRING)
+        snprintf(p->claim_cursor, sizeof p->claim_cursor, "%s", cursor->str);
+    for (size_t i = 0; gave->type == REDIS_REPLY_ARRAY && i < gave->elements; i++)
+        if (gave->element[i]->type == REDIS_REPLY_STRING)
+            say(p, "warn", "a result was given up: taken too often, never recorded",
+                json_pack("{s:s, s:i}", "entry", gave->element[i]->str, "max_deliveries",
+                          p->c->postproc.max_deliveries));
+    for (size_t i = 0; entries->type == REDIS_REPLY_ARRAY && i < entries->elements; i++)
         take_entry(p, entries->element[i]);
 }
 
 /* Takes over results that a consumer took and did not acknowledge within claim_idle: its
- * process died, or Redis refused its record. */
+ * process died, or Redis refused its record. The scan goes on from where the last one ended
+ * (XAUTOCLAIM's cursor; "0-0" again once it has been through), so that a full page of entries
+ * that stay pending cannot hide those after them; one taken more than postproc.max_deliveries
+ * times is given up (inquest_pp_claim). */
 static void claim_stale(pp_postproc *p) {
-    char idle[32];
+    char idle[32], max[16], retention[32];
     if (p->claiming || p->draining || !p->grouped || p->n_jobs >= MAX_JOBS)
         return;
     snprintf(idle, sizeof idle, "%.0f", p->c->postproc.claim_idle * 1000);
-    const char *argv[] = {"XAUTOCLAIM", p->k_results, "postproc", p->consumer,
-                          idle,         "0-0",        "COUNT",    READ_COUNT};
-    p->claiming = rt_redis_command(rt_queue_redis(p->queue), 8, argv, NULL, on_claimed, p) == RT_OK;
+    snprintf(max, sizeof max, "%d", p->c->postproc.max_deliveries);
+    snprintf(retention, sizeof retention, "%.0f", p->c->postproc.audit_retention * 1000);
+    const char *keys[] = {p->k_results, p->k_audit};
+    const char *args[] = {p->consumer, idle, p->claim_cursor, READ_COUNT, max, p->actor, retention};
+    p->claiming =
+        pp_chain_call(p->chain, "inquest_pp_claim", 2, keys, 7, args, on_claimed, p) == RT_OK;
 }
 
 static void on_init(int rc, const char *msg, const redisReply *reply, void *ud) {
@@ -666,6 +687,13 @@ static void execute(job *j) {
         finish(j, "failed", "its connector is no longer in the config", 0);
         return;
     }
+    /* Times are of the call, not of its planning: a silence approved an hour later starts now. */
+    if (pp_plan_retime(json_object_get(plan, "body"),
+                       json_string_value(json_object_get(j->spec, "type")),
+                       rt_wallclock()) != RT_OK) {
+        finish(j, "failed", "its planned silence has no readable startsAt and endsAt", 0);
+        return;
+    }
     const json_t *headers = json_object_get(plan, "headers");
     size_t n = 0, cap = json_object_size(headers) + 1;
     char **lines = rt_xcalloc(cap, sizeof *lines);
@@ -852,6 +880,7 @@ pp_postproc *pp_postproc_new(uv_loop_t *loop, const pp_postproc_options *o, char
     p->base_url = rt_xstrdup(o->base_url);
     p->http = rt_http_new(loop);
     rt_queue_consumer_name(p->consumer, sizeof p->consumer);
+    snprintf(p->claim_cursor, sizeof p->claim_cursor, "0-0");
     snprintf(p->actor, sizeof p->actor, "postproc:%s", p->consumer);
     const char *prefix = o->config->queue.prefix;
     p->chain = pp_chain_new(rt_queue_redis(o->queue), prefix);
@@ -861,7 +890,7 @@ pp_postproc *pp_postproc_new(uv_loop_t *loop, const pp_postproc_options *o, char
     pp_chain_key(p->chain, "pp:due", p->k_due, sizeof p->k_due);
     uv_timer_init(loop, &p->tick);
     p->tick.data = p;
-    if (open_targets(p, why) != RT_OK) {
+    if (open_targets(p, p->c, &p->targets, &p->n_targets, why) != RT_OK) {
         pp_postproc_free(p);
         return NULL;
     }
@@ -915,6 +944,30 @@ const char *pp_postproc_consumer(const pp_postproc *p) {
     return p->consumer;
 }
 
+int pp_postproc_reload(pp_postproc *p, const rt_config *config, char *why) {
+    target *targets = NULL;
+    size_t n = 0;
+    const rt_config *old = p->c;
+    if (strcmp(config->queue.prefix, old->queue.prefix) != 0 ||
+        strcmp(config->redis_url, old->redis_url) != 0) {
+        snprintf(why, 256, "redis.url and queue.prefix take a restart");
+        return RT_EINPUT;
+    }
+    if (open_targets(p, config, &targets, &n, why) != RT_OK) {
+        free(targets); /* what it opened is the client's: freed with it */
+        return RT_EINPUT;
+    }
+    p->retired = rt_xrealloc(p->retired, (p->n_retired + 1) * sizeof *p->retired);
+    p->retired[p->n_retired++] = p->targets;
+    p->targets = targets;
+    p->n_targets = n;
+    p->c = config;
+    say(p, "info", "postproc reloaded",
+        json_pack("{s:i, s:i, s:i}", "rules", (int)config->n_rules, "policies",
+                  (int)config->n_policies, "connectors", (int)n));
+    return RT_OK;
+}
+
 static void on_tick_closed(uv_handle_t *h) {
     pp_postproc *p = h->data;
     p->tick_closed = true;
@@ -939,6 +992,9 @@ void pp_postproc_free(pp_postproc *p) {
     rt_http_free(p->http);
     pp_chain_free(p->chain);
     free(p->targets);
+    for (size_t i = 0; i < p->n_retired; i++)
+        free(p->retired[i]);
+    free(p->retired);
     free(p->base_url);
     uv_timer_stop(&p->tick);
     uv_close((uv_handle_t *)&p->tick, on_tick_closed);

@@ -1,5 +1,7 @@
 /* postproc/pp_rules.c -- which rules a finished analysis satisfies, and the values templates
- * take from it ({{ labels.service }}, {{ finding.title }}, …: docs/config.md, rules). What the
+ * take from it ({{ labels.service }}, {{ finding.title }}, …: docs/config.md, rules). The root
+ * cause is the top finding's (the one severity and min_confidence judge too); the conclusion is
+ * the result's tag ("root_cause_found"). What the
  * matching rules do is built in pp_actions.c. */
 #define _POSIX_C_SOURCE 200809L
 #include <fnmatch.h>
@@ -122,7 +124,11 @@ char *pp_value(const pp_analysis *a, const char *name) {
         return rt_xstrdup(a->analyzer);
     if (strcmp(name, "status") == 0)
         return rt_xstrdup(a->status);
+    /* The cause the analysis found (its top finding's), not how it concluded: a rule that
+     * says root_cause: bad_deploy means the deploy, whatever the conclusion's tag. */
     if (strcmp(name, "root_cause") == 0)
+        return text_of(json_object_get(a->top, "root_cause"));
+    if (strcmp(name, "conclusion") == 0)
         return text_of(json_object_get(conclusion, "tag"));
     if (strcmp(name, "summary") == 0)
         return text_of(json_object_get(conclusion, "summary"));
@@ -190,7 +196,10 @@ bool pp_rule_matches(const rt_rule *r, const pp_analysis *a) {
         return false;
     if (m->status && !in_set(m->status, rt_result_statuses, a->status))
         return false;
-    if (m->root_cause && (!tag || fnmatch(m->root_cause, tag, 0) != 0))
+    const char *cause = json_string_value(json_object_get(a->top, "root_cause"));
+    if (m->conclusion && (!tag || fnmatch(m->conclusion, tag, 0) != 0))
+        return false;
+    if (m->root_cause && (!cause || fnmatch(m->root_cause, cause, 0) != 0))
         return false;
     if (m->severity &&
         !in_set(m->severity, rt_severities, json_string_value(json_object_get(a->top, "severity"))))

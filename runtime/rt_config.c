@@ -1279,9 +1279,9 @@ static const char *const alert_roots[] = {"labels.",      "annotations.", "statu
                                           "endsAt",       "fingerprint",  "incident_id", "source",
                                           "generatorURL", "groupKey",     NULL};
 /* What rule arguments may use: the finished analysis (docs/config.md, rules). */
-static const char *const analysis_roots[] = {"id",         "url",     "analyzer", "status",
-                                             "root_cause", "summary", "labels.",  "inputs.",
-                                             "finding.",   NULL};
+static const char *const analysis_roots[] = {"id",         "url",        "analyzer", "status",
+                                             "root_cause", "conclusion", "summary",  "labels.",
+                                             "inputs.",    "finding.",   NULL};
 
 static const char *const route_pers[] = {"alert", "group", NULL};
 
@@ -1529,6 +1529,94 @@ rt_arg_type rt_arg_type_of(const rt_action *a, const char *name) {
     return RT_ARG_STRING;
 }
 
+/* The argument 'name' of 'a' when it is given and holds no template (its value is known only
+ * when the action is planned), else NULL. */
+static const char *literal_arg(const rt_action *a, const char *name) {
+    for (size_t i = 0; i < a->n_args; i++)
+        if (strcmp(a->args[i].name, name) == 0)
+            return strstr(a->args[i].text, "{{") ? NULL : a->args[i].text;
+    return NULL;
+}
+
+/* Where the value of key 'key' of the mapping that starts at 'map' is; 'map' when not found. */
+static yaml_mark_t value_mark(loader *ld, yaml_mark_t map, const char *key) {
+    for (yaml_node_t *n = ld->doc.nodes.start; n < ld->doc.nodes.top; n++) {
+        if (n->type != YAML_MAPPING_NODE || n->start_mark.index != map.index)
+            continue;
+        for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+             p++) {
+            const yaml_node_t *k = node_at(ld, p->key), *v = node_at(ld, p->value);
+            if (k && v && k->type == YAML_SCALAR_NODE &&
+                strcmp((const char *)k->data.scalar.value, key) == 0)
+                return v->start_mark;
+        }
+    }
+    return map;
+}
+
+/* Matchers "a=b, a!=b, a=~re, a!~re" as a silence takes them (pp_actions.c): 'why' (128 bytes)
+ * says which item is not one. Values may be templates; a name may not be empty. */
+static bool matchers_ok(const char *text, char *why) {
+    for (const char *p = text; *p;) {
+        size_t n = strcspn(p, ",");
+        const char *s = p, *e = p + n;
+        while (s < e && *s == ' ')
+            s++;
+        while (e > s && e[-1] == ' ')
+            e--;
+        if (e > s) {
+            size_t name = strcspn(s, "=!");
+            const char *op = s + name;
+            bool ne = op < e && *op == '!';
+            if (name == 0 || op >= e || (ne && (op + 1 >= e || (op[1] != '=' && op[1] != '~')))) {
+                snprintf(why, 128, "'%.*s' is not name=value, name!=value, name=~re or name!~re",
+                         (int)(e - s > 60 ? 60 : e - s), s);
+                return false;
+            }
+        }
+        p += n + (p[n] == ',');
+    }
+    return true;
+}
+
+/* Action settings that would otherwise fail only when the action runs, checked at load when
+ * they hold no template: the incident tool, the ticket tracker, a silence's matchers and
+ * duration. 'args' is where the args mapping starts. */
+static void action_args_check(loader *ld, const rt_action *a, yaml_mark_t args, const char *path) {
+    char here[PATH_MAX_LEN], why[128];
+    const char *v;
+    if (a->type == RT_ACTION_INCIDENT_NOTE && (v = literal_arg(a, "tool")) &&
+        strcmp(v, "pagerduty") != 0 && strcmp(v, "opsgenie") != 0) {
+        join_path(here, path, "args.tool");
+        problem(ld, value_mark(ld, args, "tool"), here,
+                "expected pagerduty or opsgenie, not '%.64s'", v);
+    }
+    if (a->type == RT_ACTION_TICKET && (v = literal_arg(a, "tracker")) &&
+        strcmp(v, "github") != 0 && strcmp(v, "jira") != 0) {
+        join_path(here, path, "args.tracker");
+        problem(ld, value_mark(ld, args, "tracker"), here, "expected github or jira, not '%.64s'",
+                v);
+    }
+    if (a->type != RT_ACTION_SILENCE)
+        return;
+    const char *m = NULL;
+    for (size_t i = 0; i < a->n_args; i++)
+        if (strcmp(a->args[i].name, "matchers") == 0)
+            m = a->args[i].text;
+    if (m && !matchers_ok(m, why)) {
+        join_path(here, path, "args.matchers");
+        problem(ld, value_mark(ld, args, "matchers"), here, "%s", why);
+    }
+    double seconds = 0;
+    char dwhy[256];
+    if ((v = literal_arg(a, "duration")) &&
+        (rt_duration_parse(v, &seconds, dwhy) != 0 || !(seconds > 0))) {
+        join_path(here, path, "args.duration");
+        problem(ld, value_mark(ld, args, "duration"), here,
+                "expected a duration longer than 0 (\"2h\"), not '%.64s'", v);
+    }
+}
+
 /* Mitigations wait for a person unless the rule says otherwise; notes and messages do not.
  * Only webhooks are assumed to honour an Idempotency-Key: a mitigation's endpoint is assumed
  * not to until the operator says idempotent: true (it is then sent again after a failure that
@@ -1560,6 +1648,10 @@ static void action_check(loader *ld, void *base, const seen_keys *seen, const ch
                                       : "arg_types");
         problem(ld, seen->key[row], here, "only mitigations take this key");
     }
+    a->line = (int)(seen->bits & BIT(AC_NAME) ? seen->value[AC_NAME] : where).line + 1;
+    a->column = (int)(seen->bits & BIT(AC_NAME) ? seen->value[AC_NAME] : where).column + 1;
+    if (seen->bits & BIT(AC_ARGS))
+        action_args_check(ld, a, seen->value[AC_ARGS], path);
     for (size_t i = 0; i < a->n_arg_types; i++) {
         bool known = false, declared = false;
         for (int t = 0; arg_type_names[t]; t++)
@@ -1575,6 +1667,16 @@ static void action_check(loader *ld, void *base, const seen_keys *seen, const ch
             problem(ld, seen->value[AC_ARG_TYPES], here, "'%s' is not one of the args",
                     a->arg_types[i].name);
     }
+}
+
+/* Where the analyzer is named, for `inquest config check` to look it up on the analyzer path. */
+static void verify_check(loader *ld, void *base, const seen_keys *seen, const char *path,
+                         yaml_mark_t where) {
+    rt_verify *v = base;
+    (void)ld, (void)path;
+    yaml_mark_t m = seen->bits & 1u ? seen->value[0] : where; /* row 0: analyzer */
+    v->line = (int)m.line + 1;
+    v->column = (int)m.column + 1;
 }
 
 #define V_OFF(m) offsetof(rt_verify, m)
@@ -1600,7 +1702,8 @@ static const field action_fields[] = {
                       NULL},
     [AC_IDEMPOTENT] = {"idempotent", F_BOOL, 0, AC_OFF(idempotent), 0, 0, NULL, NULL, NULL, 0,
                        NULL},
-    [AC_VERIFY] = {"verify", F_TABLE, 0, AC_OFF(verify), 0, 0, NULL, verify_fields, NULL, 0, NULL},
+    [AC_VERIFY] = {"verify", F_TABLE, 0, AC_OFF(verify), 0, 0, NULL, verify_fields, verify_check, 0,
+                   NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
 };
 
@@ -1613,6 +1716,7 @@ static const field rule_match_fields[] = {
     {"analyzer", F_STRING, 0, M_OFF(analyzer), 0, 0, NULL, NULL, NULL, 0, NULL},
     {"status", F_ENUM_SET, 0, M_OFF(status), 0, 0, rt_result_statuses, NULL, NULL, 0, NULL},
     {"root_cause", F_STRING, 0, M_OFF(root_cause), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {"conclusion", F_STRING, 0, M_OFF(conclusion), 0, 0, NULL, NULL, NULL, 0, NULL},
     {"severity", F_ENUM_SET, 0, M_OFF(severity), 0, 0, rt_severities, NULL, NULL, 0, NULL},
     {"min_confidence", F_RATE, 0, M_OFF(min_confidence), 0, 1, NULL, NULL, NULL, 0, NULL},
     {"labels", F_MATCHERS, 0, M_OFF(labels), 0, 0, NULL, NULL, NULL, 0, NULL},
@@ -1700,7 +1804,9 @@ static void policy_defaults(void *entry) {
     ((rt_policy *)entry)->window = 3600;
 }
 
-/* A policy names what it applies to. */
+enum { PO_NAME, PO_SERVICES, PO_ACTIONS, PO_MIN_CONFIDENCE, PO_WINDOW };
+
+/* A policy names what it applies to. Its window is longer than 0: F_DURATION refuses 0. */
 static void policy_check(loader *ld, void *base, const seen_keys *seen, const char *path,
                          yaml_mark_t where) {
     const rt_policy *p = base;
@@ -1711,11 +1817,15 @@ static void policy_check(loader *ld, void *base, const seen_keys *seen, const ch
 
 #define PO_OFF(m) offsetof(rt_policy, m)
 static const field policy_fields[] = {
-    {"name", F_STRING, REQUIRED, PO_OFF(name), 0, 0, NULL, NULL, NULL, 0, NULL},
-    {"services", F_STRINGS, REQUIRED, PO_OFF(services), 0, 0, NULL, NULL, NULL, 0, NULL},
-    {"actions", F_STRINGS, REQUIRED, PO_OFF(actions), 0, 0, NULL, NULL, NULL, 0, NULL},
-    {"min_confidence", F_RATE, 0, PO_OFF(min_confidence), 0, 1, NULL, NULL, NULL, 0, NULL},
-    {"window", F_DURATION, 0, PO_OFF(window), 0, 30 * 86400.0, NULL, NULL, NULL, 0, NULL},
+    [PO_NAME] = {"name", F_STRING, REQUIRED, PO_OFF(name), 0, 0, NULL, NULL, NULL, 0, NULL},
+    [PO_SERVICES] = {"services", F_STRINGS, REQUIRED, PO_OFF(services), 0, 0, NULL, NULL, NULL, 0,
+                     NULL},
+    [PO_ACTIONS] = {"actions", F_STRINGS, REQUIRED, PO_OFF(actions), 0, 0, NULL, NULL, NULL, 0,
+                    NULL},
+    [PO_MIN_CONFIDENCE] = {"min_confidence", F_RATE, 0, PO_OFF(min_confidence), 0, 1, NULL, NULL,
+                           NULL, 0, NULL},
+    [PO_WINDOW] = {"window", F_DURATION, 0, PO_OFF(window), 0, 30 * 86400.0, NULL, NULL, NULL, 0,
+                   NULL},
     {"max_per_service", F_INT, 0, PO_OFF(max_per_service), 0, 1000000, NULL, NULL, NULL, 0, NULL},
     {"blast_radius", F_INT, 0, PO_OFF(blast_radius), 0, 1000000, NULL, NULL, NULL, 0, NULL},
     {"freeze", F_LIST, 0, PO_OFF(freeze), 0, 0, NULL, freeze_fields, freeze_check,
@@ -1728,6 +1838,7 @@ static const field postproc_fields[] = {
     {"embedded", F_BOOL, 0, PP_OFF(embedded), 0, 0, NULL, NULL, NULL, 0, NULL},
     {"incident_id", F_TEMPLATE, 0, PP_OFF(incident_id), 0, 0, analysis_roots, NULL, NULL, 0, NULL},
     {"claim_idle", F_DURATION, 0, PP_OFF(claim_idle), 0, 86400, NULL, NULL, NULL, 0, NULL},
+    {"max_deliveries", F_INT, 0, PP_OFF(max_deliveries), 1, 1000, NULL, NULL, NULL, 0, NULL},
     {"lease", F_DURATION, 0, PP_OFF(lease), 0, 86400, NULL, NULL, NULL, 0, NULL},
     {"retries", F_INT, 0, PP_OFF(retries), 0, 100, NULL, NULL, NULL, 0, NULL},
     {"retry_backoff", F_DURATION, 0, PP_OFF(retry_backoff), 0, 3600, NULL, NULL, NULL, 0, NULL},
@@ -1811,6 +1922,22 @@ static void cross_check(loader *ld, const rt_config *c) {
             else if (conn && conn->type != RT_CONNECTOR_HTTP)
                 problem(ld, m, here, "actions go through an http connector ('%s' is %s)",
                         conn->name, rt_connector_type_name(conn->type));
+            if (a->type != RT_ACTION_MITIGATION)
+                continue;
+            /* Valid, but it would only ever be policy_denied: say so before it is deployed. */
+            const char *name = a->name ? a->name : "mitigation";
+            bool allowed = false;
+            for (size_t k = 0; k < c->n_policies && !allowed; k++)
+                for (size_t g = 0; g < c->policies[k].n_actions && !allowed; g++)
+                    allowed = fnmatch(c->policies[k].actions[g], name, 0) == 0;
+            if (!allowed) {
+                yaml_mark_t at = {.line = (size_t)a->line - 1, .column = (size_t)a->column - 1};
+                snprintf(here, sizeof here, "rules.%zu.actions.%zu.name", i, j);
+                warning(ld, at, here,
+                        "no policy allows mitigation '%s': it will always be policy_denied (add "
+                        "it to a policy's actions)",
+                        name);
+            }
         }
 }
 
@@ -1863,6 +1990,7 @@ static rt_config *config_new(const char *path) {
     c->worker.concurrency = 64;
     c->postproc.incident_id = rt_xstrdup("{{ labels.incident_id }}");
     c->postproc.claim_idle = 60;
+    c->postproc.max_deliveries = 5;
     c->postproc.lease = 60;
     c->postproc.verify_timeout = 3600;
     c->postproc.retries = 4;
@@ -1971,6 +2099,7 @@ static void rule_free(rt_rule *r) {
     free(r->name);
     free(r->match.analyzer);
     free(r->match.root_cause);
+    free(r->match.conclusion);
     matchers_free(r->match.labels, r->match.n_labels);
     for (size_t j = 0; j < r->n_actions; j++) {
         rt_action *a = &r->actions[j];

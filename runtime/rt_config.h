@@ -204,6 +204,7 @@ typedef struct rt_verify {
     size_t n_inputs;
     char **expect; /* owned: conclusion tags that mean it worked; none: no_anomaly, resolved */
     size_t n_expect;
+    int line, column; /* of 'analyzer' in the file, for checks against the analyzer path */
 } rt_verify;
 
 /* What a rule does with a finished analysis; the connector holds the URL and credentials. */
@@ -224,13 +225,15 @@ typedef struct rt_action {
                         (interrupted, no answer, 5xx) may be sent again; default true for webhooks
                         only */
     rt_verify verify;
+    int line, column; /* of its name in the file (of the action when it has none) */
 } rt_action;
 
 /* What finished analyses a rule applies to; every given part must hold. */
 typedef struct rt_rule_match {
     char *analyzer;        /* owned glob over the analyzer's name; NULL: any */
     unsigned status;       /* bits: 1 << index in rt_result_statuses; 0: any */
-    char *root_cause;      /* owned glob over the conclusion's tag; NULL: any */
+    char *root_cause;      /* owned glob over the top finding's root_cause; NULL: any */
+    char *conclusion;      /* owned glob over the conclusion's tag; NULL: any */
     unsigned severity;     /* bits: 1 << index in rt_severities of the top finding; 0: any */
     double min_confidence; /* of the top finding; default 0 */
     rt_matcher *labels;    /* owned: over the analysis' labels */
@@ -294,6 +297,8 @@ typedef struct rt_postproc {
     char *incident_id;      /* owned template: the incident of an analysis; default
                                {{ labels.incident_id }} */
     double claim_idle;      /* seconds before a dead consumer's results are taken over; 60 */
+    int max_deliveries;     /* a result taken more often than this, never recorded, is given up
+                               (acknowledged, audited); default 5 */
     double lease;           /* seconds an action's execution may take before another process
                                may take it over; 60 */
     int retries;            /* attempts after the first of a failed call; default 4 */

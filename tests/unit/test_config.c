@@ -237,7 +237,10 @@ static void test_service_sections(void **state) {
     load(&l, service);
     if (l.rc != RT_OK)
         fail_msg("%s", json_dumps(l.errors.items, JSON_INDENT(1)));
-    assert_int_equal(rt_diag_count(&l.warnings), 0);
+    /* valid, but no policy allows the mitigation: it would always be denied */
+    assert_int_equal(rt_diag_count(&l.warnings), 1);
+    assert_item(&l.warnings, 33, 9, "rules.0.actions.1.name",
+                "no policy allows mitigation 'mitigation'");
     const rt_config *c = l.config;
     assert_string_equal(c->server.listen, "0.0.0.0:9000");
     assert_string_equal(c->server.external_url, "https://inquest.example");

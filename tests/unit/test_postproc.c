@@ -3,6 +3,7 @@
  * required fields, limits), and the mitigation policy (allow-list, minimum confidence, freeze
  * windows, rate limit, blast radius). The chain in Redis is tested by tests/api/postproc. */
 #define _POSIX_C_SOURCE 200809L
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -53,7 +54,8 @@ static const char config_text[] =
 
 static const char result_text[] =
     "{\"status\":\"ok\",\"inputs\":{\"service\":\"web\",\"n\":3},"
-    "\"conclusion\":{\"tag\":\"bad_deploy\",\"summary\":\"deploy 42 broke <checkout> & more\"},"
+    "\"conclusion\":{\"tag\":\"root_cause_found\",\"summary\":\"deploy 42 broke <checkout> & "
+    "more\"},"
     "\"findings\":["
     "{\"title\":\"minor\",\"severity\":\"low\",\"confidence\":0.99,\"evidence\":[],\"actions\":[]},"
     "{\"title\":\"5xx after deploy 42\",\"summary\":\"errors on /pay\",\"severity\":\"high\","
@@ -132,6 +134,10 @@ static void test_top_finding_and_templates(void **state) {
     assert_string_equal(t, "http.error_spike/bad_deploy web 3 d-42 |"
                            "https://inquest.example/v1/analyses/0123456789abcdef");
     free(t);
+    /* root_cause is the cause the top finding names; conclusion is the result's tag */
+    t = pp_render("{{ root_cause }} {{ conclusion }}", &f->a);
+    assert_string_equal(t, "bad_deploy root_cause_found");
+    free(t);
 }
 
 static void test_rule_matching(void **state) {
@@ -153,8 +159,9 @@ static void test_rule_matching(void **state) {
                      strlen(result_text), "x");
     assert_false(pp_rule_matches(r, &b)); /* status */
     pp_analysis_free(&b);
-    const char *low = "{\"conclusion\":{\"tag\":\"bad_deploy\"},\"findings\":[{\"title\":\"t\","
-                      "\"severity\":\"critical\",\"confidence\":0.5}]}";
+    const char *low = "{\"conclusion\":{\"tag\":\"root_cause_found\"},\"findings\":[{\"title\":"
+                      "\"t\",\"severity\":\"critical\",\"confidence\":0.5,\"root_cause\":"
+                      "\"bad_deploy\"}]}";
     pp_analysis_init(&b, "1", "http.x", "", "ok", "{\"team\":\"payments\"}", low, strlen(low), "x");
     assert_false(pp_rule_matches(r, &b)); /* min_confidence */
     pp_analysis_free(&b);
@@ -163,11 +170,29 @@ static void test_rule_matching(void **state) {
     pp_analysis_init(&b, "1", "http.x", "", "ok", "{\"team\":\"payments\"}", tag, strlen(tag), "x");
     assert_false(pp_rule_matches(r, &b)); /* root_cause glob */
     pp_analysis_free(&b);
-    const char *info = "{\"conclusion\":{\"tag\":\"bad_x\"},\"findings\":[{\"title\":\"t\","
-                       "\"severity\":\"info\",\"confidence\":0.9}]}";
+    const char *info = "{\"conclusion\":{\"tag\":\"root_cause_found\"},\"findings\":[{\"title\":"
+                       "\"t\",\"severity\":\"info\",\"confidence\":0.9,\"root_cause\":"
+                       "\"bad_x\"}]}";
     pp_analysis_init(&b, "1", "http.x", "", "ok", "{\"team\":\"payments\"}", info, strlen(info),
                      "x");
     assert_false(pp_rule_matches(r, &b)); /* severity */
+    pp_analysis_free(&b);
+    /* root_cause is the top finding's: a conclusion tag that matches the glob does not count,
+     * nor does the root cause of a finding that is not the top one */
+    const char *bytag = "{\"conclusion\":{\"tag\":\"bad_deploy\"},\"findings\":[{\"title\":"
+                        "\"t\",\"severity\":\"critical\",\"confidence\":0.9,\"root_cause\":"
+                        "\"db.saturation\"},{\"title\":\"u\",\"severity\":\"low\",\"confidence\":"
+                        "0.9,\"root_cause\":\"bad_deploy\"}]}";
+    pp_analysis_init(&b, "1", "http.x", "", "ok", "{\"team\":\"payments\"}", bytag, strlen(bytag),
+                     "x");
+    assert_false(pp_rule_matches(r, &b));
+    rt_rule_match cm = {.conclusion = (char *)"bad_*"};
+    rt_rule by_conclusion = {.name = (char *)"c", .match = cm};
+    assert_true(pp_rule_matches(&by_conclusion, &b)); /* match.conclusion: the tag */
+    by_conclusion.match.root_cause = (char *)"db.*";
+    assert_true(pp_rule_matches(&by_conclusion, &b));
+    by_conclusion.match.conclusion = (char *)"root_cause_found";
+    assert_false(pp_rule_matches(&by_conclusion, &b));
     pp_analysis_free(&b);
     const char *none = "{}";
     pp_analysis_init(&b, "1", "http.x", "", "ok", NULL, none, 2, "x");
@@ -190,7 +215,7 @@ static void test_pagerduty_note(void **state) {
     assert_int_equal(json_object_size(p.body), 1);
     assert_int_equal(json_object_size(json_object_get(p.body, "note")), 1);
     const char *content = sget(p.body, "note.content");
-    assert_non_null(strstr(content, "bad_deploy"));
+    assert_non_null(strstr(content, "root_cause_found"));
     assert_non_null(strstr(content, "5xx after deploy 42 [high, confidence 90%]"));
     assert_non_null(strstr(content, "https://inquest.example/v1/analyses/0123456789abcdef"));
     assert_true(strstr(content, "5xx after") < strstr(content, "minor")); /* ranked */
@@ -273,7 +298,7 @@ static void test_slack_blocks(void **state) {
     assert_string_equal(last, "<https://inquest.example/v1/analyses/0123456789abcdef|Open the "
                               "analysis>");
     assert_string_equal(sget(blocks, "1.text.text"),
-                        "*http.error_spike* ended *ok*: `bad_deploy`\ndeploy 42 broke "
+                        "*http.error_spike* ended *ok*: `root_cause_found`\ndeploy 42 broke "
                         "&lt;checkout&gt; &amp; more");
     pp_plan_free(&p);
     /* a conclusion tag, a severity and the fallback text cannot mention the channel */
@@ -420,6 +445,19 @@ static void test_alertmanager_silence(void **state) {
     assert_int_equal(rt_time_parse(sget(p.body, "startsAt"), 0, &s, why), 0);
     assert_int_equal(rt_time_parse(sget(p.body, "endsAt"), 0, &e, why), 0);
     assert_true(e - s == 7200);
+    /* sent later (approved after a delay, or retried), it starts when it is sent, for as long */
+    double later = s + 5400.7;
+    assert_int_equal(pp_plan_retime(p.body, "silence", later), RT_OK);
+    assert_int_equal(rt_time_parse(sget(p.body, "startsAt"), 0, &s, why), 0);
+    assert_int_equal(rt_time_parse(sget(p.body, "endsAt"), 0, &e, why), 0);
+    assert_true(s == floor(later));
+    assert_true(e - s == 7200);
+    json_t *other = json_pack("{s:s}", "startsAt", "2026-01-01T00:00:00Z");
+    assert_int_equal(pp_plan_retime(other, "webhook", later), RT_OK); /* others: as planned */
+    assert_string_equal(sget(other, "startsAt"), "2026-01-01T00:00:00Z");
+    json_object_set_new(other, "endsAt", json_string("garbage"));
+    assert_int_equal(pp_plan_retime(other, "silence", later), RT_EINPUT);
+    json_decref(other);
     pp_plan_free(&p);
     /* regex and negative matchers */
     rt_action *ac = &f->config->rules[0].actions[6];
@@ -543,6 +581,67 @@ static void test_policy_rate_limit_and_blast_radius(void **state) {
         pp_policy_decide(f->config, "api-x", "rollback", 0.9, monday_noon, &u, &p, why), RT_OK);
 }
 
+/* Asserts that 'd' has an item at 'line':'column' of 'field' whose message holds 'text'. */
+static void assert_item(const rt_diag *d, int line, int column, const char *field,
+                        const char *text) {
+    size_t i;
+    json_t *item;
+    json_array_foreach(d->items, i, item) {
+        const char *f = json_string_value(json_object_get(item, "field"));
+        if (json_integer_value(json_object_get(item, "line")) == line &&
+            json_integer_value(json_object_get(item, "column")) == column && f &&
+            strcmp(f, field) == 0 &&
+            strstr(json_string_value(json_object_get(item, "message")), text))
+            return;
+    }
+    char *dump = d->items ? json_dumps(d->items, JSON_INDENT(1)) : NULL;
+    fail_msg("no item %d:%d %s '%s' in\n%s", line, column, field, text, dump ? dump : "(none)");
+}
+
+/* Action settings that would fail only when the action runs are refused at load, where they
+ * are written; a policy's window must be longer than 0; a mitigation no policy allows is a
+ * warning. Templated settings are left to run time. */
+static void test_action_config_checks(void **state) {
+    (void)state;
+    static const char bad[] =
+        "connectors: { c: { type: http, url: 'http://x' } }\n"
+        "policies:\n"
+        "  - { name: p, services: [web], actions: [rollback], window: 0s }\n"
+        "rules:\n"
+        "  - name: r\n"
+        "    actions:\n"
+        "      - { type: incident_note, connector: c, args: { tool: pagerduti } }\n"
+        "      - { type: ticket, connector: c, args: { tracker: '{{ labels.t }}' } }\n"
+        "      - { type: ticket, connector: c, args: { tracker: gitlab } }\n"
+        "      - { type: silence, connector: c, args: { matchers: 'a=b, =c', duration: 0s } }\n"
+        "      - { type: silence, connector: c, args: { matchers: 'a={{ labels.a }}', duration: "
+        "soon } }\n"
+        "      - { type: mitigation, connector: c, name: restart }\n"
+        "      - { type: mitigation, connector: c, name: rollback }\n";
+    char path[] = "/tmp/test_postproc_XXXXXX";
+    int fd = mkstemp(path);
+    assert_int_equal(write(fd, bad, strlen(bad)), (ssize_t)strlen(bad));
+    close(fd);
+    rt_config *c = NULL;
+    rt_diag errors = {0}, warnings = {0};
+    assert_int_equal(rt_config_load(path, &c, &errors, &warnings), RT_EINPUT);
+    unlink(path);
+    assert_item(&errors, 3, 62, "policies.0.window", "expected a duration more than 0");
+    assert_item(&errors, 7, 60, "rules.0.actions.0.args.tool",
+                "expected pagerduty or opsgenie, not 'pagerduti'");
+    assert_item(&errors, 9, 56, "rules.0.actions.2.args.tracker",
+                "expected github or jira, not 'gitlab'");
+    assert_item(&errors, 10, 58, "rules.0.actions.3.args.matchers", "'=c' is not name=value");
+    assert_item(&errors, 10, 79, "rules.0.actions.3.args.duration", "longer than 0");
+    assert_item(&errors, 11, 88, "rules.0.actions.4.args.duration", "not 'soon'");
+    assert_int_equal(rt_diag_count(&errors), 6); /* the templated tracker and matchers pass */
+    assert_int_equal(rt_diag_count(&warnings), 1);
+    assert_item(&warnings, 12, 49, "rules.0.actions.5.name",
+                "no policy allows mitigation 'restart'");
+    rt_diag_free(&errors);
+    rt_diag_free(&warnings);
+}
+
 static void test_policy_config_errors(void **state) {
     (void)state;
     static const char bad[] = "policies:\n"
@@ -591,6 +690,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_policy_freeze, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policy_rate_limit_and_blast_radius, setup, teardown),
         cmocka_unit_test(test_policy_config_errors),
+        cmocka_unit_test(test_action_config_checks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
