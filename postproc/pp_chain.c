@@ -115,25 +115,6 @@ static void call_free(call *c) {
 
 static int send_call(call *c);
 
-/* The rt code named by the first word of an error reply from the library ("EUSAGE ..."). */
-static int code_of(const char *msg, const char **rest) {
-    static const int codes[] = {
-#define XX(name, text) RT_##name,
-        RT_ERRNO_MAP(XX)
-#undef XX
-    };
-    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
-        const char *name = rt_errname(codes[i]);
-        size_t n = strlen(name);
-        if (strncmp(msg, name, n) == 0 && msg[n] == ' ') {
-            *rest = msg + n + 1;
-            return codes[i];
-        }
-    }
-    *rest = msg;
-    return RT_EBACKEND;
-}
-
 static void on_reply(rt_redis *r, const redisReply *reply, int rc, const char *msg, void *ud) {
     call *c = ud;
     pp_chain *ch = c->ch;
@@ -155,7 +136,7 @@ static void on_reply(rt_redis *r, const redisReply *reply, int rc, const char *m
     }
     const char *rest = msg;
     if (rc == RT_EBACKEND && reply)
-        rc = code_of(msg, &rest);
+        rc = rt_errcode_of(msg, &rest);
     c->done(rc, rest, rc == RT_OK ? reply : NULL, c->ud);
     call_free(c);
 }

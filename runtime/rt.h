@@ -52,6 +52,10 @@ enum {
 const char *rt_strerror(int rc);
 /* The symbolic name of error code 'rc' ("EINPUT"). */
 const char *rt_errname(int rc);
+/* The code named by the first word of 'msg' ("EINPUT the priority…", as the Redis function
+ * libraries raise errors), with '*rest' after that word; RT_EBACKEND and all of 'msg' when the
+ * first word names no code. */
+int rt_errcode_of(const char *msg, const char **rest);
 
 /* How urgent an analysis is: workers take higher priorities first (DESIGN §6). Names in
  * rt_queue.h (rt_priority_name, rt_priority_parse). */

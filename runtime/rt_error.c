@@ -1,4 +1,5 @@
 /* runtime/rt_error.c -- error codes and their messages, from the one table in rt.h. */
+#include <string.h>
 #include "rt.h"
 
 const char *rt_strerror(int rc) {
@@ -25,4 +26,22 @@ const char *rt_errname(int rc) {
 #undef XX
     }
     return "EUNKNOWN";
+}
+
+int rt_errcode_of(const char *msg, const char **rest) {
+    static const int codes[] = {
+#define XX(name, text) RT_##name,
+        RT_ERRNO_MAP(XX)
+#undef XX
+    };
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        const char *name = rt_errname(codes[i]);
+        size_t n = strlen(name);
+        if (strncmp(msg, name, n) == 0 && msg[n] == ' ') {
+            *rest = msg + n + 1;
+            return codes[i];
+        }
+    }
+    *rest = msg;
+    return RT_EBACKEND;
 }

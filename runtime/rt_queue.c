@@ -251,25 +251,6 @@ static int fail_at_once(rt_queue *q, int rc, char *why, const char *fmt, ...) {
     return rc;
 }
 
-/* The rt code named by the first word of an error reply from the library ("EINPUT ..."). */
-static int code_of(const char *msg, const char **rest) {
-    static const int codes[] = {
-#define XX(name, text) RT_##name,
-        RT_ERRNO_MAP(XX)
-#undef XX
-    };
-    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
-        const char *name = rt_errname(codes[i]);
-        size_t n = strlen(name);
-        if (strncmp(msg, name, n) == 0 && msg[n] == ' ') {
-            *rest = msg + n + 1;
-            return codes[i];
-        }
-    }
-    *rest = msg;
-    return RT_EBACKEND;
-}
-
 static void op_free(op *o) {
     args_free(&o->a);
     free(o);
@@ -308,7 +289,7 @@ static void on_op_reply(rt_redis *r, const redisReply *reply, int rc, const char
     }
     if (rc == RT_EBACKEND && reply) {
         const char *rest;
-        rc = code_of(msg, &rest);
+        rc = rt_errcode_of(msg, &rest);
         snprintf(text, sizeof text, "%s%s", rc == RT_EBACKEND ? "redis: " : "queue: ", rest);
         o->fail(o, rc, text);
     } else if (rc != RT_OK) {
