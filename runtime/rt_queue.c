@@ -20,12 +20,13 @@
  *             running with an expired lease -> running under the claimer (deliveries + 1),
  *             or -> dead (deliveries reached max), -> cancelled (cancel was asked),
  *             -> timeout (deadline passed)
- *   complete: running (held by the caller) -> the result's status
+ *   complete: running (held by the caller) -> the result's status, the result in {p}:r:ID;
+ *             a worker's round (inquest_claim) completes first, then claims
  *   cancel:   queued -> cancelled; running -> running with 'cancel' set (extend reports it)
  * Invariants:
- *   - a request's stream entry exists until its analysis is final: it is deleted (XACK then
- *     XDEL) by the same call that makes the status final, and no request stream is ever
- *     trimmed, so nothing waiting or running is lost;
+ *   - a request's stream entry exists until its analysis is final: the call that makes the
+ *     status final acknowledges it, and it leaves the stream by a trim below the oldest pending
+ *     entry (or XDEL), never while it waits or runs, so nothing waiting or running is lost;
  *   - an analysis is running exactly while its id is in {p}:leases; {p}:running counts, per
  *     team, the ids in {p}:leases of that team;
  *   - only the consumer named in the hash may complete it: a worker whose lease was taken over
