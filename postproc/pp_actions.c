@@ -67,24 +67,32 @@ static char *format(const char *fmt, ...) {
     return out;
 }
 
+/* The bytes of the first 'chars' characters of 's' ('len' bytes, UTF-8). */
+static size_t prefix_bytes(const char *s, size_t len, size_t chars) {
+    size_t bytes = 0;
+    for (size_t n = 0; bytes < len && n < chars; n++) {
+        bytes++;
+        while (bytes < len && ((unsigned char)s[bytes] & 0xC0) == 0x80)
+            bytes++;
+    }
+    return bytes;
+}
+
+/* A JSON string of the first 'bytes' of 's' and "…". */
+static json_t *ellipsized(const char *s, size_t bytes) {
+    char *cut = format("%.*s…", (int)bytes, s);
+    json_t *out = rt_json_text(cut, strlen(cut));
+    free(cut);
+    return out;
+}
+
 /* A JSON string of 's' cut to 'max' characters (not bytes: the targets count characters),
  * ending in "…" when cut. */
 static json_t *text_max(const char *s, size_t max) {
     size_t len = strlen(s);
     if (rt_utf8_count(s, len) <= max)
         return rt_json_text(s, len);
-    size_t bytes = 0, chars = 0;
-    while (bytes < len && chars < max - 1) {
-        size_t next = bytes + 1;
-        while (next < len && ((unsigned char)s[next] & 0xC0) == 0x80)
-            next++;
-        bytes = next;
-        chars++;
-    }
-    char *cut = format("%.*s…", (int)bytes, s);
-    json_t *out = rt_json_text(cut, strlen(cut));
-    free(cut);
-    return out;
+    return ellipsized(s, prefix_bytes(s, len, max - 1));
 }
 
 /* Slack mrkdwn treats &, < and > as control characters: text from analyses is escaped. */
@@ -227,14 +235,7 @@ static json_t *slack_text_max(const char *text, size_t max) {
     size_t len = strlen(text);
     if (rt_utf8_count(text, len) <= max)
         return rt_json_text(text, len);
-    size_t bytes = 0, chars = 0;
-    while (bytes < len && chars < max - 1) {
-        size_t next = bytes + 1;
-        while (next < len && ((unsigned char)text[next] & 0xC0) == 0x80)
-            next++;
-        bytes = next;
-        chars++;
-    }
+    size_t bytes = prefix_bytes(text, len, max - 1);
     for (size_t back = 1; back <= 4 && back <= bytes; back++) {
         char c = text[bytes - back];
         if (c == ';')
@@ -244,10 +245,7 @@ static json_t *slack_text_max(const char *text, size_t max) {
             break;
         }
     }
-    char *cut = format("%.*s…", (int)bytes, text);
-    json_t *out = rt_json_text(cut, strlen(cut));
-    free(cut);
-    return out;
+    return ellipsized(text, bytes);
 }
 
 static json_t *slack_section(const char *mrkdwn) {
