@@ -1,0 +1,61 @@
+/* backtest/bt.h -- the backtest harness (DESIGN §7, docs/backtest.md): cases (bt_case.c), their
+ * replay in parallel sandboxed children (bt_run.c), scoring and the base-versus-head comparison
+ * (bt_score.c), the base revision's analyzers (bt_base.c), the report's renderings (bt_report.c)
+ * and turning a run into a case (bt_capture.c). The report is one JSON document,
+ * inquest.backtest/v1 (docs/backtest.md): the runner builds it, every rendering reads only it. */
+#ifndef INQUEST_BT_H
+#define INQUEST_BT_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "rt.h"
+#include "rt_config.h"
+#include "rt_recording.h"
+
+/* ---- Running (bt_run.c) --------------------------------------------------------------------- */
+
+typedef struct bt_options {
+    const char *const *analyzers; /* names to backtest; none: every analyzer that has cases */
+    size_t n_analyzers;
+    const char *const *dirs; /* the analyzer path of the working tree (head) */
+    size_t n_dirs;
+    const char *cases_dir; /* --cases DIR: the cases under DIR instead of those beside analyzers */
+    const char *base_rev;  /* --base REV: also run the analyzers as they were at REV; or NULL */
+    int jobs;              /* child processes; 0: one per core */
+    const rt_config *config; /* budgets and connector types; NULL: the defaults */
+    bool progress;           /* one line on stderr as cases finish (a terminal) */
+} bt_options;
+
+/* Runs every case that 'o' selects and builds the report in '*report' (new reference).
+ * Problems that stop the whole backtest (no cases, a bad --base) go to 'diag' with an error;
+ * a case that cannot be read or run is a case with outcome "error" in the report. */
+int bt_run(const bt_options *o, json_t **report, rt_diag *diag);
+
+/* The exit status the report calls for: 1 when a case that passed on base fails on head (or,
+ * without a base, when any case does not pass), else 0. */
+int bt_exit_code(const json_t *report);
+
+/* ---- Reports (bt_report.c) ------------------------------------------------------------------ */
+
+void bt_report_text(const json_t *report, FILE *out, bool color);
+void bt_report_markdown(const json_t *report, FILE *out);
+void bt_report_junit(const json_t *report, FILE *out);
+/* Keeps the JSON report in folder 'dir' (made if missing) as <started_at>-<id>.json, where the
+ * console lists them. RT_OK, or an error with 'why' (256 bytes). */
+int bt_report_save(const json_t *report, const char *dir, char *why);
+
+/* ---- Making cases (bt_capture.c) ------------------------------------------------------------ */
+
+/* The expectation a result makes: its status, conclusion, top root cause and the findings it
+ * found (root cause and title), for `inquest record` and `inquest case from-analysis`. */
+json_t *bt_expect_from_result(const json_t *result);
+
+/* Writes case folder 'dir' (case.json and recording.json) from case document 'kase'
+ * (inquest.case/v1) and 'recording'. Refuses to overwrite an existing case. RT_OK, or an error
+ * with 'why' (256 bytes). */
+int bt_case_write(const char *dir, const json_t *kase, const rt_recording *recording, char *why);
+
+#endif

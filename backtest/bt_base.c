@@ -1,0 +1,2 @@
+/* backtest/bt_base.c -- see bt.h. */
+#include "bt.h"

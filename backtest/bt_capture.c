@@ -1,0 +1,2 @@
+/* backtest/bt_capture.c -- see bt.h. */
+#include "bt.h"

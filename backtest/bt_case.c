@@ -1,0 +1,2 @@
+/* backtest/bt_case.c -- see bt.h. */
+#include "bt.h"

@@ -1,0 +1,2 @@
+/* backtest/bt_report.c -- see bt.h. */
+#include "bt.h"

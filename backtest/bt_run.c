@@ -1,0 +1,2 @@
+/* backtest/bt_run.c -- see bt.h. */
+#include "bt.h"

@@ -1,0 +1,2 @@
+/* backtest/bt_score.c -- see bt.h. */
+#include "bt.h"
