@@ -651,7 +651,7 @@ void bt_report_markdown(const json_t *report, FILE *out) {
         error_section(&errors, report, n_groups > 1, room(room(MD_MAX, used), 6000));
     used += errors.len;
     size_t conf_room = room(room(MD_MAX, used), 3000);
-    confusion_section(&conf, report, conf_room < 12000 ? conf_room : 12000);
+    confusion_section(&conf, report, conf_room < 6000 ? conf_room : 6000);
     used += conf.len;
     details_section(&all, report, base, room(MD_MAX, used));
     fprintf(out, "%s%s%s%s%s%s", bt__text(&top), bt__text(&look), bt__text(&stale),
