@@ -237,6 +237,7 @@ void bt__tally_cases(const json_t *report, bt__tally *t) {
         t->cases++;
         t->outcome[bt__outcome_of(kase)]++;
         t->change[bt__change_of(kase)]++;
+        t->new_failing += bt__change_of(kase) == BT__NEW && bt__outcome_of(kase) != BT__PASS;
     }
 }
 
@@ -264,13 +265,6 @@ void bt__groups_free(bt__group *groups, size_t n) {
     free(groups);
 }
 
-static bool tag_listed(const char **tags, size_t n, const char *tag) {
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(tags[i], tag) == 0)
-            return true;
-    return false;
-}
-
 /* "(none)" sorts after every tag: it is the row and column of "no root cause". */
 static int tag_order(const void *a, const void *b) {
     const char *x = *(const char *const *)a, *y = *(const char *const *)b;
@@ -281,25 +275,51 @@ static int tag_order(const void *a, const void *b) {
 size_t bt__confusion_tags(const json_t *confusion, const char ***tags) {
     const char *expected, *got, **out;
     const json_t *row, *count;
-    size_t n = 0, cap = 0;
+    size_t n = 0, cap = 0, unique = 0;
     json_object_foreach((json_t *)confusion, expected, row) cap += 1 + json_object_size(row);
     out = rt_xcalloc(cap + 1, sizeof *out);
     json_object_foreach((json_t *)confusion, expected, row) {
-        if (!tag_listed(out, n, expected))
-            out[n++] = expected;
-        json_object_foreach((json_t *)row, got, count) {
-            if (!tag_listed(out, n, got))
-                out[n++] = got;
-        }
+        out[n++] = expected;
+        json_object_foreach((json_t *)row, got, count) out[n++] = got;
     }
+    /* Sorted, equal tags are neighbours: keep the first of each run. */
     qsort(out, n, sizeof *out, tag_order);
+    for (size_t i = 0; i < n; i++)
+        if (unique == 0 || strcmp(out[unique - 1], out[i]) != 0)
+            out[unique++] = out[i];
     *tags = out;
-    return n;
+    return unique;
 }
 
 double bt__confusion_at(const json_t *confusion, const char *expected, const char *got) {
     double v;
     return bt__num(bt__obj(confusion, expected), got, &v) ? v : 0;
+}
+
+static int pair_order(const void *a, const void *b) {
+    const bt__pair *x = a, *y = b;
+    if (x->n != y->n)
+        return x->n < y->n ? 1 : -1;
+    int c = tag_order(&x->expected, &y->expected);
+    return c ? c : tag_order(&x->got, &y->got);
+}
+
+size_t bt__confusion_pairs(const json_t *confusion, bt__pair **pairs) {
+    const char *expected, *got;
+    const json_t *row, *count;
+    size_t n = 0, cap = 0;
+    json_object_foreach((json_t *)confusion, expected, row) cap += json_object_size(row);
+    bt__pair *out = rt_xcalloc(cap + 1, sizeof *out);
+    json_object_foreach((json_t *)confusion, expected, row) {
+        json_object_foreach((json_t *)row, got, count) {
+            double v = json_number_value(count);
+            if (json_is_number(count) && isfinite(v) && v != 0)
+                out[n++] = (bt__pair){expected, got, v};
+        }
+    }
+    qsort(out, n, sizeof *out, pair_order);
+    *pairs = out;
+    return n;
 }
 
 /* ---- The summary's lines ------------------------------------------------------------------- */

@@ -87,6 +87,7 @@ typedef struct bt__tally {
     size_t cases;
     size_t outcome[BT__NO_OUTCOME + 1];
     size_t change[BT__NO_CHANGE + 1];
+    size_t new_failing; /* new on head and not passing: with a base, these fail the job too */
 } bt__tally;
 
 void bt__tally_cases(const json_t *report, bt__tally *t);
@@ -106,6 +107,16 @@ void bt__groups_free(bt__group *groups, size_t n);
 size_t bt__confusion_tags(const json_t *confusion, const char ***tags);
 /* confusion[expected][got], 0 when absent. */
 double bt__confusion_at(const json_t *confusion, const char *expected, const char *got);
+
+/* A non-zero cell of a confusion. */
+typedef struct bt__pair {
+    const char *expected, *got; /* point into the confusion */
+    double n;
+} bt__pair;
+
+/* The non-zero cells of 'confusion', most cases first, then by tags. Returns their number;
+ * '*pairs' (malloc'd) is freed by the caller. */
+size_t bt__confusion_pairs(const json_t *confusion, bt__pair **pairs);
 
 /* ---- The summary's lines (head, base and their difference) -------------------------------- */
 

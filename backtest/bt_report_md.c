@@ -152,20 +152,34 @@ static size_t room(size_t limit, size_t reserve) {
 
 /* ---- The verdict and the summary ------------------------------------------------------------ */
 
+static const char *plural(size_t n, const char *one, const char *many) {
+    return n == 1 ? one : many;
+}
+
+/* The headline agrees with the exit status (bt_exit_code): with a base, a case broken or a new
+ * case that does not pass fails the job; without, any case that does not pass. */
 static void verdict(bt__buf *b, const bt__tally *t, bool base) {
     size_t bad = t->cases - t->outcome[BT__PASS], broken = t->change[BT__BROKEN];
-    const char *s = t->cases == 1 ? "" : "s";
+    size_t fresh = t->new_failing;
     if (t->cases == 0)
         bt__puts(b, "## ⚠️ No case was backtested\n\n");
+    else if (base && broken && fresh)
+        bt__printf(b, "## ❌ %zu %s broken by this change, %zu new %s not pass\n\n", broken,
+                   plural(broken, "case", "cases"), fresh, plural(fresh, "case does", "cases do"));
     else if (base && broken)
-        bt__printf(b, "## ❌ %zu case%s broken by this change\n\n", broken, broken == 1 ? "" : "s");
+        bt__printf(b, "## ❌ %zu %s broken by this change\n\n", broken,
+                   plural(broken, "case", "cases"));
+    else if (base && fresh)
+        bt__printf(b, "## ❌ %zu new %s not pass\n\n", fresh,
+                   plural(fresh, "case does", "cases do"));
     else if (base)
-        bt__printf(b, "## ✅ No case got worse (%zu case%s)\n\n", t->cases, s);
+        bt__printf(b, "## ✅ No case got worse (%zu %s)\n\n", t->cases,
+                   plural(t->cases, "case", "cases"));
     else if (bad)
-        bt__printf(b, "## ❌ %zu of %zu case%s do%s not pass\n\n", bad, t->cases, s,
-                   bad == 1 ? "es" : "");
+        bt__printf(b, "## ❌ %zu of %zu %s not pass\n\n", bad, t->cases,
+                   plural(t->cases, "case does", "cases do"));
     else
-        bt__printf(b, "## ✅ All %zu case%s pass\n\n", t->cases, s);
+        bt__printf(b, "## ✅ All %zu %s pass\n\n", t->cases, plural(t->cases, "case", "cases"));
 }
 
 static void side(bt__buf *b, const json_t *report, const char *key) {
@@ -260,13 +274,14 @@ static void reasons_of(bt__buf *b, const json_t *side, const char *prefix, bool 
     const json_t *reasons = bt__list(side, "reasons"), *reason;
     size_t i;
     json_array_foreach(reasons, i, reason) {
-        cell_break(b, first);
         if (i == REASONS_MAX) {
+            cell_break(b, first);
             bt__printf(b, "… %zu more", json_array_size(reasons) - i);
             break;
         }
         char *s = bt__show(reason);
         if (*s) {
+            cell_break(b, first);
             bt__puts(b, prefix);
             md_text(b, s, CELL_CAP);
         }
@@ -579,30 +594,28 @@ static void matrix(bt__buf *b, const json_t *conf, const char **tags, size_t n) 
     }
 }
 
-/* Too many tags for a matrix: the non-zero cells, one a row. */
-static void pairs(bt__buf *b, const json_t *conf, const char **tags, size_t n, size_t limit) {
-    size_t left = 0;
+/* Too many tags for a matrix: the non-zero cells, one a row, most cases first. */
+static void pairs_table(bt__buf *b, const json_t *conf, size_t limit) {
+    bt__pair *pairs;
+    size_t np = bt__confusion_pairs(conf, &pairs), k;
     bt__puts(b, "| expected | got | cases |\n| --- | --- | --: |\n");
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < n; j++) {
-            double v = bt__confusion_at(conf, tags[i], tags[j]);
-            size_t mark = b->len;
-            if (v == 0)
-                continue;
-            char *count = bt__count_text(v);
-            bt__puts(b, "| ");
-            md_tag(b, tags[i]);
-            bt__puts(b, " | ");
-            md_tag(b, tags[j]);
-            bt__printf(b, " | %s |\n", count);
-            free(count);
-            if (left || b->len + NOTE_ROOM > limit) {
-                bt__truncate(b, mark);
-                left++;
-            }
+    for (k = 0; k < np; k++) {
+        size_t mark = b->len;
+        char *count = bt__count_text(pairs[k].n);
+        bt__puts(b, "| ");
+        md_tag(b, pairs[k].expected);
+        bt__puts(b, " | ");
+        md_tag(b, pairs[k].got);
+        bt__printf(b, " | %s |\n", count);
+        free(count);
+        if (b->len + NOTE_ROOM > limit) {
+            bt__truncate(b, mark);
+            break;
         }
-    if (left)
-        bt__printf(b, "\n_… and %zu more pairs not shown._\n", left);
+    }
+    if (k < np)
+        bt__printf(b, "\n_… and %zu more pairs not shown._\n", np - k);
+    free(pairs);
 }
 
 static void confusion_section(bt__buf *b, const json_t *report, size_t limit) {
@@ -616,7 +629,7 @@ static void confusion_section(bt__buf *b, const json_t *report, size_t limit) {
         if (n > MATRIX_MAX || b->len + NOTE_ROOM > limit) {
             bt__truncate(b, mark);
             bt__puts(b, "<details>\n<summary>Root causes: expected × got</summary>\n\n");
-            pairs(b, conf, tags, n, limit);
+            pairs_table(b, conf, limit);
         }
         bt__puts(b, "\n</details>\n");
     }

@@ -56,6 +56,14 @@ static void cell(const tx *t, const char *s, size_t width, bool right, const cha
     free(fit);
 }
 
+/* The columns left for a word on a line of 'avail' columns of which 'used' are taken: after a
+ * space, unless the line is empty. */
+static size_t line_room(size_t used, size_t avail) {
+    if (!used)
+        return avail;
+    return avail > used + 1 ? avail - used - 1 : 0;
+}
+
 /* Writes the words of 'text' (a cleaned one-line text) from column strlen('indent') + the width
  * of 'first', wrapped at WIDTH, continuation lines under the first word; a word wider than a whole
  * line is broken where lines end. Stops after 'max_lines' lines (0: no limit) with "…" on a line
@@ -67,9 +75,7 @@ static size_t wrap(const tx *t, const char *indent, const char *first, const cha
     fprintf(t->out, "%s%s", indent, first);
     for (char *word = strtok_r(copy, " ", &save); word; word = strtok_r(NULL, " ", &save)) {
         while (*word) {
-            size_t w = bt__width(word), room = !used              ? avail
-                                               : avail > used + 1 ? avail - used - 1
-                                                                  : 0;
+            size_t w = bt__width(word), room = line_room(used, avail);
             if (w <= room || (w > avail && room >= 2)) {
                 size_t n = w <= room ? strlen(word) : bt__prefix(word, room);
                 fprintf(t->out, "%s%.*s", used ? " " : "", (int)n, word);
@@ -379,44 +385,27 @@ static void summary(const tx *t, const json_t *report) {
 
 /* ---- The confusion of root causes ----------------------------------------------------------- */
 
-typedef struct pair {
-    const char *expected, *got;
-    double n;
-} pair;
-
-static int pair_order(const void *a, const void *b) {
-    const pair *x = a, *y = b;
-    if (x->n != y->n)
-        return x->n < y->n ? 1 : -1;
-    int c = strcmp(x->expected, y->expected);
-    return c ? c : strcmp(x->got, y->got);
-}
-
 /* Too many tags for a matrix: the non-zero cells, most cases first. */
-static void confusion_pairs(const tx *t, const json_t *conf, const char **tags, size_t n) {
-    pair *pairs = rt_xcalloc(n * n + 1, sizeof *pairs);
-    size_t np = 0;
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < n; j++) {
-            double v = bt__confusion_at(conf, tags[i], tags[j]);
-            if (v != 0)
-                pairs[np++] = (pair){tags[i], tags[j], v};
-        }
-    qsort(pairs, np, sizeof *pairs, pair_order);
+static void confusion_pairs(const tx *t, const json_t *conf) {
+    bt__pair *pairs;
+    size_t np = bt__confusion_pairs(conf, &pairs);
     for (size_t k = 0; k < np; k++) {
         if (k == PAIRS_MAX) {
             fprintf(t->out, "  … %zu more pairs\n", np - k);
             break;
         }
-        char *e = bt__clean(pairs[k].expected, 120, false),
-             *g = bt__clean(pairs[k].got, 120, false);
+        char *e = bt__clean(pairs[k].expected, 120, false);
+        char *g = bt__clean(pairs[k].got, 120, false);
         char *s = bt__sfmt("%s → %s", e, g), *count = bt__count_text(pairs[k].n);
         bool right = strcmp(pairs[k].expected, pairs[k].got) == 0;
         fputs("  ", t->out);
         cell(t, s, WIDTH - 12, false, NULL);
         cell(t, count, 8, true, right ? sgr(t, GREEN) : sgr(t, RED));
         fputc('\n', t->out);
-        free(s), free(count), free(e), free(g);
+        free(s);
+        free(count);
+        free(e);
+        free(g);
     }
     free(pairs);
 }
@@ -440,31 +429,41 @@ static void confusion_matrix(const tx *t, const json_t *conf, const char **tags,
             free(count);
         }
         fputc('\n', t->out);
-        free(s), free(tag);
+        free(s);
+        free(tag);
     }
+}
+
+/* The width of the matrix' row labels ("1 bad_deploy", at most 30) and of its count columns. */
+static void matrix_widths(const json_t *conf, const char **tags, size_t n, size_t *label,
+                          size_t *cw) {
+    *label = 0, *cw = 3;
+    for (size_t i = 0; i < n; i++) {
+        char *tag = bt__clean(tags[i], 120, false), *s = bt__sfmt("%zu %s", i + 1, tag);
+        size_t w = bt__width(s);
+        *label = w > *label ? w : *label;
+        for (size_t j = 0; j < n; j++) {
+            char *count = bt__count_text(bt__confusion_at(conf, tags[i], tags[j]));
+            *cw = strlen(count) + 2 > *cw ? strlen(count) + 2 : *cw;
+            free(count);
+        }
+        free(s);
+        free(tag);
+    }
+    *label = *label > 30 ? 30 : *label;
 }
 
 static void confusion(const tx *t, const json_t *report) {
     const json_t *conf = bt__obj(report, "confusion");
     const char **tags;
-    size_t n = bt__confusion_tags(conf, &tags), label = 0, cw = 3;
+    size_t n = bt__confusion_tags(conf, &tags), label = 0, cw = 0;
     if (n > 0)
         fprintf(t->out, "\n%sRoot causes%s (rows: expected, columns: got)\n", sgr(t, BOLD),
                 sgr(t, RESET));
-    for (size_t i = 0; i < n; i++) {
-        char *tag = bt__clean(tags[i], 120, false), *s = bt__sfmt("%zu %s", i + 1, tag);
-        size_t w = bt__width(s);
-        label = w > label ? w : label;
-        for (size_t j = 0; j < n; j++) {
-            char *count = bt__count_text(bt__confusion_at(conf, tags[i], tags[j]));
-            cw = strlen(count) + 2 > cw ? strlen(count) + 2 : cw;
-            free(count);
-        }
-        free(s), free(tag);
-    }
-    label = label > 30 ? 30 : label;
+    if (n > 0 && n <= MATRIX_MAX)
+        matrix_widths(conf, tags, n, &label, &cw);
     if (n > MATRIX_MAX || 2 + label + n * cw > WIDTH)
-        confusion_pairs(t, conf, tags, n);
+        confusion_pairs(t, conf);
     else if (n > 0)
         confusion_matrix(t, conf, tags, n, label, cw);
     free(tags);
@@ -482,7 +481,10 @@ static char *side_text(const json_t *report, const char *key) {
     char *r = bt__clean(rev ? rev : "?", 200, false), *c = bt__clean(short_commit, 200, false);
     char *rf = bt__fit(r, 28);
     char *s = *c ? bt__sfmt("%s (%s)", rf, c) : rt_xstrdup(rf);
-    free(r), free(c), free(rf), free(short_commit);
+    free(r);
+    free(c);
+    free(rf);
+    free(short_commit);
     return s;
 }
 
@@ -509,7 +511,9 @@ static void title(const tx *t, const json_t *report) {
     if (head || base)
         fprintf(t->out, "%shead: %s%s%s%s\n", sgr(t, DIM), head ? head : "?",
                 base ? "   base: " : "", base ? base : "", sgr(t, RESET));
-    free(head), free(base), free(clean);
+    free(head);
+    free(base);
+    free(clean);
     bt__buf_free(&b);
 }
 
