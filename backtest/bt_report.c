@@ -491,6 +491,8 @@ static bool in_ranges(uint32_t cp, const range *r, size_t n) {
 }
 
 static size_t char_width(uint32_t cp) {
+    if (cp < 0x300) /* Latin, the common case: neither table starts below U+0300 */
+        return 1;
     if (in_ranges(cp, zero_width, sizeof zero_width / sizeof *zero_width))
         return 0;
     return in_ranges(cp, double_width, sizeof double_width / sizeof *double_width) ? 2 : 1;

@@ -499,6 +499,9 @@ static void test_absent_members(void **state) {
     }
 }
 
+#define BAD_NAME   "x.cases/bad\xff\xfe-\xc3"
+#define BAD_REASON "\xed\xa0\x80 surrogate \xc0\xaf" /* a surrogate, an overlong '/' */
+
 /* Text that is no UTF-8 (jansson keeps what json_stringn_nocheck gives it) comes out repaired. */
 static void test_invalid_utf8_and_controls(void **state) {
     (void)state;
@@ -508,9 +511,9 @@ static void test_invalid_utf8_and_controls(void **state) {
     controls[31] = '\0';
     json_t *kase =
         json_pack("{s:s,s:s,s:[s]}", "analyzer", "a", "outcome", "fail", "reasons", controls);
-    json_object_set_new(kase, "case", json_stringn_nocheck("x.cases/bad\xff\xfe-\xc3", 17));
+    json_object_set_new(kase, "case", json_stringn_nocheck(BAD_NAME, sizeof BAD_NAME - 1));
     json_array_append_new(json_object_get(kase, "reasons"),
-                          json_stringn_nocheck("\xed\xa0\x80 surrogate \xc0\xaf", 16));
+                          json_stringn_nocheck(BAD_REASON, sizeof BAD_REASON - 1));
     json_t *report = json_pack("{s:[o]}", "cases", kase);
     for (kind k = TEXT; k <= JUNIT; k++) {
         char *out = render(k, report);
