@@ -103,7 +103,7 @@ static void reasons_body(FILE *out, const json_t *kase) {
     }
 }
 
-static void failure(FILE *out, const json_t *kase) {
+static void failure_element(FILE *out, const json_t *kase) {
     bool broken = bt__change_of(kase) == BT__BROKEN;
     const char *budget = bt__str(kase, "budget");
     char *reason = first_reason(kase);
@@ -127,7 +127,7 @@ static void failure(FILE *out, const json_t *kase) {
 }
 
 /* An error for a stale case (the request in the body) or one that could not run. */
-static void error(FILE *out, const json_t *kase) {
+static void error_element(FILE *out, const json_t *kase) {
     bool stale = bt__outcome_of(kase) == BT__STALE, broken = bt__change_of(kase) == BT__BROKEN;
     char *text =
         stale ? bt__request_text(bt__obj(kase, "stale_request"), TEXT_CAP) : bt__error_text(kase);
@@ -214,9 +214,9 @@ static void testcase(FILE *out, const json_t *kase) {
     attr_time(out, case_seconds(kase));
     fputs(">\n", out);
     if (o == BT__FAIL)
-        failure(out, kase);
+        failure_element(out, kase);
     else if (o == BT__STALE || o == BT__ERROR)
-        error(out, kase);
+        error_element(out, kase);
     else if (o == BT__NO_OUTCOME)
         fputs("      <skipped message=\"the report gives no outcome\"/>\n", out);
     system_out(out, kase);
