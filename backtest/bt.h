@@ -45,7 +45,8 @@ int bt_exit_code(const json_t *report);
  * text from it safe for where it goes.
  * bt_report_text: the terminal table, 80 columns wide, ANSI colour when 'color'. */
 void bt_report_text(const json_t *report, FILE *out, bool color);
-/* A pull-request comment: escaped Markdown of at most 60,000 bytes, long lists cut with a note. */
+/* A pull-request comment: escaped Markdown of about 60,000 bytes at most (GitHub takes 65,536
+ * characters), long lists cut with a note. */
 void bt_report_markdown(const json_t *report, FILE *out);
 /* JUnit XML: a testsuite per analyzer, a testcase per case; well-formed XML 1.0 whatever the
  * report's text holds. */
