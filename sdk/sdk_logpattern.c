@@ -23,7 +23,7 @@
  *   there are more than 'split_max' distinct words: two or three words at one place are states
  *   (FOLLOWING, LEADING, LOOKING; admin, root), many are values (user names). This is what lets
  *   a loose similarity gather a template's lines without merging its neighbours.
- * - Words are compared by 64-bit hashes (VAR for a variable); a collision would merge two words.
+ * - Words are compared by 64-bit hashes (VAR for a value); a collision would merge two words.
  * - Memory comes from the caller's allocator (a lua_Alloc: a Lua state's budget counts it) and
  *   any allocation may fail: an operation reserves what it needs, then commits, so a failure
  *   leaves the miner as it was. Places in the arenas are offsets: arenas move as they grow. */
@@ -34,7 +34,8 @@
 #include "sdk_logpattern.h"
 
 #define VAR_BYTE '\x01' /* a variable in a shape's text */
-#define VAR      0      /* a variable's word hash */
+#define VAR      0      /* the word hash of a value */
+#define GEN      1      /* in a cluster's template: where its shapes differ */
 #define NONE     UINT32_MAX
 #define LEAF_MAX 100
 
@@ -64,7 +65,8 @@ typedef struct shape {
 } shape;
 
 typedef struct cluster {
-    size_t tpl; /* offset in m->toks of its template: a word hash per position, or VAR */
+    size_t tpl; /* offset in m->toks of its template: per position the word hash its shapes
+                   share (VAR: a value in all), or GEN where they differ */
     uint32_t ntok;
     uint32_t head;  /* its first shape */
     uint32_t next;  /* the next cluster of its leaf */
@@ -163,7 +165,7 @@ static uint64_t fmix(uint64_t h) {
     return h ^ (h >> 33);
 }
 
-/* A fast, well-mixed 64-bit hash; never VAR. */
+/* A fast, well-mixed 64-bit hash; never VAR or GEN. */
 static uint64_t hash_bytes(const char *p, size_t n) {
     uint64_t h = 0x9e3779b97f4a7c15ull ^ (n * 0x87c37b91114253d5ull);
     for (; n >= 8; p += 8, n -= 8) {
@@ -175,73 +177,74 @@ static uint64_t hash_bytes(const char *p, size_t n) {
     uint64_t k = 0;
     memcpy(&k, p, n);
     h = fmix(h ^ k * 0x4cf5ad432745937full);
-    return h == VAR ? 1 : h;
+    return h <= GEN ? h + 2 : h;
 }
 
-enum { C_SPACE = 1, C_DIGIT = 2, C_ALPHA = 4, C_HEX = 8 };
+/* Classes of bytes: white space, digit, letter, hex digit, and the punctuation that may open
+ * or close a word ("(x", "x),"). Bytes of UTF-8 sequences have none, like other punctuation. */
+enum { C_SPACE = 1, C_DIGIT = 2, C_ALPHA = 4, C_HEX = 8, C_OPEN = 16, C_CLOSE = 32 };
 
-/* The classes of bytes; bytes of UTF-8 sequences are none, like punctuation. */
 static const unsigned char cls[256] = {
-    0,  0,  0,  0,  0,  0,  0,  0,  0,  1,  1, 1, 1, 1, 0, 0, /* \t to \r */
-    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, 0, 0, 0, 0, 0, /* */
-    1,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, 0, 0, 0, 0, 0, /* space */
-    10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 0, 0, 0, 0, 0, 0, /* 0 to 9 */
-    0,  12, 12, 12, 12, 12, 12, 4,  4,  4,  4, 4, 4, 4, 4, 4, /* A to O */
-    4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4, 0, 0, 0, 0, 0, /* P to Z */
-    0,  12, 12, 12, 12, 12, 12, 4,  4,  4,  4, 4, 4, 4, 4, 4, /* a to o */
-    4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4, 0, 0, 0, 0, 0, /* p to z */
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  1,  1,  1,  1,  1,  0,  0,  /* \t to \r */
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  /* */
+    1,  32, 48, 0,  0,  0,  0,  48, 16, 32, 0,  0,  32, 0,  32, 0,  /* space ! " ' ( ) , . */
+    10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 32, 32, 16, 0,  32, 32, /* 0 to 9 : ; < > ? */
+    0,  12, 12, 12, 12, 12, 12, 4,  4,  4,  4,  4,  4,  4,  4,  4,  /* A to O */
+    4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  16, 0,  32, 0,  0,  /* P to Z [ ] */
+    0,  12, 12, 12, 12, 12, 12, 4,  4,  4,  4,  4,  4,  4,  4,  4,  /* a to o */
+    4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  16, 0,  32, 0,  0,  /* p to z { } */
 };
 
-typedef struct term {
-    const char *w; /* lower case */
-    size_t n;
-} term;
+/* Word lists by length (1 to 8 bytes), each the words of that length in lower case, one after
+ * the other: a word is looked up among those of its length only. */
+typedef const char *const word_list[9];
 
-#define TERM(s)                                                                                    \
-    { s, sizeof s - 1 }
-
-/* Units of sizes and durations: a word that follows a value. */
-static const term units[] = {
-    TERM("b"),       TERM("kb"),     TERM("mb"),        TERM("gb"),  TERM("tb"),   TERM("pb"),
-    TERM("kib"),     TERM("mib"),    TERM("gib"),       TERM("tib"), TERM("byte"), TERM("bytes"),
-    TERM("ns"),      TERM("us"),     TERM("\xc2\xb5s"), TERM("ms"),  TERM("s"),    TERM("sec"),
-    TERM("secs"),    TERM("second"), TERM("seconds"),   TERM("min"), TERM("mins"), TERM("minute"),
-    TERM("minutes"), TERM("h"),      TERM("hr"),        TERM("hrs"), TERM("hour"), TERM("hours"),
-    TERM("d"),       TERM("day"),    TERM("days"),      TERM("%"),   {NULL, 0},
+/* Units of sizes and durations: a word that follows a value ("µs" is 3 bytes). */
+static word_list units = {
+    "",
+    "bshd%",
+    "kbmbgbtbpbnsusmshr",
+    "kibmibgibtibsecminhrsday\xc2\xb5s",
+    "bytesecsminshourdays",
+    "byteshours",
+    "secondminute",
+    "secondsminutes",
+    "",
 };
 
 /* Top-level domains common in logs: what makes a dotted word a host name rather than a Java
  * class (java.io.IOException) or a setting (user.dir). */
-static const term tlds[] = {
-    TERM("com"),      TERM("net"), TERM("org"),  TERM("edu"), TERM("gov"), TERM("mil"),
-    TERM("int"),      TERM("io"),  TERM("info"), TERM("biz"), TERM("cn"),  TERM("uk"),
-    TERM("de"),       TERM("jp"),  TERM("fr"),   TERM("ru"),  TERM("br"),  TERM("eu"),
-    TERM("in"),       TERM("au"),  TERM("ca"),   TERM("us"),  TERM("nl"),  TERM("ch"),
-    TERM("se"),       TERM("kr"),  TERM("hk"),   TERM("tw"),  TERM("om"),  TERM("local"),
-    TERM("internal"), {NULL, 0},
+static word_list tlds = {
+    "",
+    "",
+    "ioukdejpfrrubreuinaucausnlchsekrhktwomcn",
+    "comnetorgedugovmilintbiz",
+    "info",
+    "local",
+    "",
+    "",
+    "internal",
 };
 
-/* Whether the 'n' bytes at 'w' are one of 'list', ignoring ASCII case. */
-static int in_list(const unsigned char *w, size_t n, const term *list) {
-    for (; list->w; list++) {
-        if (list->n != n)
-            continue;
-        size_t i = 0;
-        while (i < n && (cls[w[i]] & C_ALPHA ? w[i] | 0x20 : w[i]) == (unsigned char)list->w[i])
-            i++;
-        if (i == n)
+/* Whether the 'n' bytes at 'w' are a word of 'list', ignoring ASCII case. */
+static int listed(const unsigned char *w, size_t n, word_list list) {
+    char low[8];
+    if (n == 0 || n > 8)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        low[i] = (char)(cls[w[i]] & C_ALPHA ? w[i] | 0x20 : w[i]);
+    for (const char *p = list[n]; *p; p += n)
+        if (memcmp(p, low, n) == 0)
             return 1;
-    }
     return 0;
 }
 
 /* 'w' without the brackets, quotes and punctuation around it. */
 static const unsigned char *core(const unsigned char *w, size_t *n) {
-    static const char lead[] = "([{<'\"", trail[] = ")]}>,;:.'\"!?";
     size_t a = 0, b = *n;
-    while (a < b && w[a] && strchr(lead, w[a]))
+    while (a < b && cls[w[a]] & C_OPEN)
         a++;
-    while (b > a && w[b - 1] && strchr(trail, w[b - 1]))
+    while (b > a && cls[w[b - 1]] & C_CLOSE)
         b--;
     *n = b - a;
     return w + a;
@@ -267,79 +270,66 @@ static int is_host(const unsigned char *w, size_t n) {
     for (size_t i = last; i < n; i++)
         if (w[i] < 'a' || w[i] > 'z')
             return 0;
-    return in_list(w + last, n - last, tlds);
+    return listed(w + last, n - last, tlds);
 }
 
-enum { K_WORD, K_DOTTED, K_VALUE };
-
-/* Scans the word that starts at 'u'['i'] and returns its end. '*kind' is K_VALUE when one of
- * its alphanumeric runs starts with a digit or is hex holding a digit (or it holds VAR_BYTE,
- * which never reads as a word), else K_DOTTED when it holds a dot, else K_WORD. */
-static size_t scan(const unsigned char *u, size_t i, size_t n, int *kind) {
-    unsigned first = 0, digit = 0, hex = 0, dots = 0; /* first: the class of the run's first */
-    for (;; i++) {
-        unsigned k = i < n ? cls[u[i]] : C_SPACE;
-        if (k & (C_DIGIT | C_ALPHA)) {
-            if (!first)
-                first = k, digit = 0, hex = C_HEX;
-            digit |= k & C_DIGIT;
-            hex &= k;
-            continue;
-        }
-        if (first && ((first & C_DIGIT) || (digit && hex)))
-            break;
-        if (k & C_SPACE) {
-            *kind = dots ? K_DOTTED : K_WORD;
-            return i;
-        }
-        first = 0;
-        dots |= u[i] == '.';
-        if (u[i] == (unsigned char)VAR_BYTE)
-            break;
-    }
-    while (i < n && !(cls[u[i]] & C_SPACE))
-        i++;
-    *kind = K_VALUE;
-    return i;
-}
-
-/* Whether the word at 'w' ('n' bytes, of kind 'kind') is a value: by its letters, as a host
- * name, or as a unit after a value ('after_value'). */
-static int is_value(const unsigned char *w, size_t n, int kind, int after_value) {
-    if (kind == K_VALUE)
-        return 1;
-    if (kind != K_DOTTED && !after_value)
-        return 0;
+/* Whether the word at 'w' ('n' bytes), which its letters do not make a value, is one by name:
+ * a host name ('dotted': it holds a dot) or a unit after a value ('after_value'). */
+static int named_value(const unsigned char *w, size_t n, int dotted, int after_value) {
     const unsigned char *c = core(w, &n);
-    return (kind == K_DOTTED && is_host(c, n)) || (after_value && n <= 8 && in_list(c, n, units));
+    return (dotted && is_host(c, n)) || (after_value && listed(c, n, units));
 }
 
 /* Masks the 'n' bytes at 's' into 'out' (room for 'n' bytes): words separated by one space,
- * VAR_BYTE for each run of values. Returns the bytes written; '*ntok' is the number of words. */
+ * VAR_BYTE for each run of values. Returns the bytes written; '*ntok' is the number of words.
+ * One pass: each word is copied as it is read, and taken back when it turns out a value. A
+ * word is a value by its letters when one of its alphanumeric runs starts with a digit or is
+ * hex holding a digit, or when it holds VAR_BYTE (which must never read as a word). */
 static size_t mask(const char *s, size_t n, char *out, uint32_t *ntok) {
     const unsigned char *u = (const unsigned char *)s;
     size_t o = 0, i = 0;
     uint32_t k = 0;
-    int prev = 0, kind;
-    for (;;) {
-        while (i < n && cls[u[i]] & C_SPACE)
+    int prev = 0; /* the word before was a value */
+    while (i < n) {
+        if (cls[u[i]] & C_SPACE) {
             i++;
-        if (i == n)
-            break;
-        size_t j = scan(u, i, n, &kind);
-        int v = is_value(u + i, j - i, kind, prev);
-        if (!v || !prev) {
-            if (k++)
-                out[o++] = ' ';
-            if (v) {
-                out[o++] = VAR_BYTE;
-            } else {
-                memcpy(out + o, s + i, j - i);
-                o += j - i;
-            }
+            continue;
         }
-        prev = v;
-        i = j;
+        if (k)
+            out[o++] = ' ';
+        size_t at = o, from = i;
+        unsigned first = 0, digit = 0, hex = 0, dots = 0, value = 0; /* first: a run's class */
+        for (; i < n; i++) {
+            unsigned char c = u[i];
+            unsigned cl = cls[c];
+            if (cl & C_SPACE)
+                break;
+            out[o++] = (char)c;
+            if (cl & (C_DIGIT | C_ALPHA)) {
+                if (!first)
+                    first = cl, digit = 0, hex = C_HEX;
+                digit |= cl & C_DIGIT;
+                hex &= cl;
+                continue;
+            }
+            value |= first && ((first & C_DIGIT) || (digit && hex));
+            first = 0;
+            dots |= c == '.';
+            value |= c == (unsigned char)VAR_BYTE;
+        }
+        value |= first && ((first & C_DIGIT) || (digit && hex));
+        if (!value && (dots || prev))
+            value = named_value(u + from, i - from, dots, prev);
+        if (!value) {
+            k++;
+        } else if (prev) {
+            o = at - 1; /* one variable with the value before, and no space */
+        } else {
+            o = at;
+            out[o++] = VAR_BYTE;
+            k++;
+        }
+        prev = value;
     }
     *ntok = k;
     return o;
@@ -521,11 +511,12 @@ static int leaves_reserve(sdk_lp *m) {
     return RT_OK;
 }
 
-/* The share of the 'n' words 'w' equal to the constant words of 'tpl'. */
+/* The share of the 'n' words 'w' equal to those of the template 'tpl' (a value equals a value,
+ * GEN nothing). */
 static double similarity(const uint64_t *tpl, const uint64_t *w, uint32_t n) {
     uint32_t same = 0;
     for (uint32_t i = 0; i < n; i++)
-        same += tpl[i] != VAR && tpl[i] == w[i];
+        same += tpl[i] == w[i];
     return n ? (double)same / n : 1;
 }
 
@@ -555,7 +546,7 @@ static void place(sdk_lp *m, uint32_t id) {
         uint64_t *tpl = m->toks + m->clusters[c].tpl;
         for (uint32_t i = 0; i < s->ntok; i++)
             if (tpl[i] != w[i])
-                tpl[i] = VAR;
+                tpl[i] = GEN;
     } else {
         if (l->head == NONE) {
             *l = (leaf){.word = first, .ntok = s->ntok, .head = NONE, .n = 0};
@@ -661,7 +652,7 @@ long sdk_lp_add(sdk_lp *m, const char *line, size_t len, unsigned slot, double t
 static void classify(sdk_lp *m, const cluster *c) {
     const uint64_t *tpl = m->toks + c->tpl;
     for (uint32_t p = 0; p < c->ntok; p++) {
-        m->split[p] = tpl[p] != VAR ? POS_CONST : POS_SPLIT;
+        m->split[p] = tpl[p] != GEN ? POS_CONST : POS_SPLIT;
         size_t nd = 0;
         for (uint32_t s = c->head; s != NONE && m->split[p] == POS_SPLIT; s = m->shapes[s].next) {
             uint64_t w = m->toks[m->shapes[s].toks + p];
