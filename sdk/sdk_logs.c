@@ -14,6 +14,7 @@
  * - Pattern and change lists are plain lists with a metatable: :evidence(title) and
  *   __evidence make the log_patterns evidence item of a finding from them. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <lauxlib.h>
@@ -92,9 +93,12 @@ static double number_option(lua_State *L, int idx, const char *fn, const char *n
     lua_pop(L, 1);
     if (type == LUA_TNIL)
         return def;
-    if (type != LUA_TNUMBER || !(x >= lo && x <= hi) || (whole && x != floor(x)))
-        luaL_error(L, "%s: %s must be %s from %g to %g", fn, name,
-                   whole ? "a whole number" : "a number", lo, hi);
+    if (type != LUA_TNUMBER || !(x >= lo && x <= hi) || (whole && x != floor(x))) {
+        char range[64]; /* lua_pushfstring has no %g */
+        snprintf(range, sizeof range, "from %g to %g", lo, hi);
+        luaL_error(L, "%s: %s must be %s %s", fn, name, whole ? "a whole number" : "a number",
+                   range);
+    }
     return x;
 }
 
