@@ -68,9 +68,9 @@ typedef struct cluster {
     size_t tpl; /* offset in m->toks of its template: per position the word hash its shapes
                    share (VAR: a value in all), or GEN where they differ */
     uint32_t ntok;
-    uint32_t head;  /* its first shape */
-    uint32_t next;  /* the next cluster of its leaf */
-    uint32_t first; /* its first pattern in the last build */
+    uint32_t head, tail; /* its shapes, oldest first */
+    uint32_t next;       /* the next cluster of its leaf */
+    uint32_t first;      /* its first pattern in the last build */
 } cluster;
 
 typedef struct leaf {
@@ -554,15 +554,21 @@ static void place(sdk_lp *m, uint32_t id) {
         }
         c = (uint32_t)m->nclusters++;
         cluster *nc = &m->clusters[c];
-        *nc = (cluster){.tpl = m->ntoks, .ntok = s->ntok, .head = NONE, .next = l->head};
+        *nc = (cluster){
+            .tpl = m->ntoks, .ntok = s->ntok, .head = NONE, .tail = NONE, .next = l->head};
         memcpy(m->toks + m->ntoks, w, s->ntok * sizeof *w);
         m->ntoks += s->ntok;
         l->head = c;
         l->n++;
     }
+    cluster *cl = &m->clusters[c];
     s->cluster = c;
-    s->next = m->clusters[c].head;
-    m->clusters[c].head = id;
+    s->next = NONE;
+    if (cl->tail == NONE)
+        cl->head = id;
+    else
+        m->shapes[cl->tail].next = id;
+    cl->tail = id;
 }
 
 /* Keeps the first line of slot 'slot' of shape 'id' as its sample. */
