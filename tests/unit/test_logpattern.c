@@ -554,6 +554,57 @@ static void test_loghub_accuracy(void **state) {
     }
 }
 
+/* Real HDFS lines, alternately in the baseline and the incident (one distribution), with a new
+ * error planted in the incident and one pattern's lines made six times as many there: those two
+ * are the only changes found. */
+static void test_compare_planted_on_hdfs(void **state) {
+    (void)state;
+    lh_data d;
+    char why[256];
+    if (lh_load(SHARED_DATA, "HDFS", &d, why) < 0)
+        fail_msg("the shared data is missing: %s", why);
+    budget b = unlimited();
+    sdk_lp *m = new_miner(&b, NULL);
+    static const char planted[] =
+        "java.net.SocketTimeoutException: 63000 millis timeout while waiting for channel to be "
+        "ready for read. ch : java.nio.channels.SocketChannel[connected local=/10.251.203.80:50010 "
+        "remote=/10.251.203.80:42312]";
+    uint64_t jumped = 0;
+    for (size_t i = 0; i < d.n; i++) {
+        unsigned slot = i % 2;
+        int jump = slot == 1 && strncmp(d.content[i], "Verification succeeded", 22) == 0;
+        jumped += jump ? 6 : 0;
+        for (int k = 0; k < (jump ? 6 : 1); k++)
+            assert_true(sdk_lp_add(m, d.content[i], d.len[i], slot, (double)i) >= 0);
+        if (slot == 1 && i % 50 == 1)
+            assert_true(sdk_lp_add(m, planted, strlen(planted), 1, (double)i) >= 0);
+    }
+    assert_int_equal(sdk_lp_build(m), RT_OK);
+    int changed = 0;
+    for (size_t i = 0; i < sdk_lp_count(m); i++) {
+        const sdk_lp_pattern *p = sdk_lp_get(m, i);
+        sdk_lp_change c;
+        sdk_lp_compare(p->count[0], 1000, p->count[1], 1000, NULL, &c);
+        if (c.status == SDK_LP_STEADY)
+            continue;
+        changed++;
+        if (strncmp(p->text, "java.net.SocketTimeoutException:", 32) == 0) {
+            assert_int_equal(c.status, SDK_LP_NEW);
+            assert_int_equal(p->count[1], 40);
+        } else if (strcmp(p->text, "Verification succeeded for <*>") == 0) {
+            assert_int_equal(c.status, SDK_LP_INCREASED);
+            assert_int_equal(p->count[1], jumped);
+            assert_true(c.p_up < 1e-6);
+        } else {
+            fail_msg("\"%s\" is %s (%llu lines, then %llu)", p->text, sdk_lp_status_name(c.status),
+                     (unsigned long long)p->count[0], (unsigned long long)p->count[1]);
+        }
+    }
+    assert_int_equal(changed, 2);
+    sdk_lp_free(m);
+    lh_free(&d);
+}
+
 /* The accuracy measure itself, on a made-up grouping: a group is right only when it is exactly
  * the lines of one event. */
 static void test_accuracy_measure(void **state) {
@@ -661,6 +712,7 @@ int main(void) {
         cmocka_unit_test(test_compare),
         cmocka_unit_test(test_accuracy_measure),
         cmocka_unit_test(test_loghub_accuracy),
+        cmocka_unit_test(test_compare_planted_on_hdfs),
         cmocka_unit_test(test_lua_charge),
         cmocka_unit_test(test_lua_memory),
     };
