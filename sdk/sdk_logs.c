@@ -149,6 +149,7 @@ static void check_list(lua_State *L, int idx, const char *fn, const char *what) 
 static const char *entry_line(lua_State *L, int idx, size_t *len, double *time, const char *fn,
                               const char *what, lua_Integer i) {
     *time = NAN;
+    *len = 0;
     idx = lua_absindex(L, idx);
     if (lua_type(L, idx) == LUA_TSTRING)
         return lua_tolstring(L, idx, len);
@@ -214,9 +215,10 @@ static miner *self(lua_State *L, const char *fn) {
     if (!mn)
         luaL_error(L, "%s: call it on a miner, as m:%s(…) (got %s)", fn, strchr(fn, ':') + 1,
                    luaL_typename(L, 1));
-    if (!mn->lp)
+    else if (!mn->lp)
         luaL_error(L, "%s: the miner is closed", fn);
-    mn->L = L;
+    else
+        mn->L = L;
     return mn;
 }
 
