@@ -74,13 +74,18 @@ static void check_option_names(lua_State *L, int idx, const char *fn, int where)
         const struct option *o = known_options;
         while (o->name && !(key && (o->where & where) && strcmp(o->name, key) == 0))
             o++;
-        if (!o->name)
-            luaL_error(L, "%s: unknown option '%s' (options: %s)", fn,
-                       key ? key : luaL_typename(L, -1),
-                       where == OPT_MINER ? "similarity, split_max, max_shapes, max_line"
-                                          : "similarity, split_max, max_shapes, max_line, "
-                                            "baseline_window, incident_window, alpha, "
-                                            "min_ratio, min_count, all");
+        if (o->name)
+            continue;
+        luaL_Buffer b; /* "similarity, split_max, …": the options of 'where' */
+        luaL_buffinit(L, &b);
+        for (o = known_options; o->name; o++)
+            if (o->where & where) {
+                luaL_addstring(&b, o == known_options ? "" : ", ");
+                luaL_addstring(&b, o->name);
+            }
+        luaL_pushresult(&b);
+        luaL_error(L, "%s: unknown option '%s' (options: %s)", fn, key ? key : luaL_typename(L, -2),
+                   lua_tostring(L, -1));
     }
 }
 
