@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 #include <openssl/crypto.h>
+#include "ig_console.h"
 #include "ig_serve.h"
 #include "sdk.h"
 
@@ -112,9 +113,12 @@ static void respond_queue_error(ig_serve *s, rt_httpd_req *req, int rc, const ch
  * request is allowed: '*token' is NULL and the result true. */
 static bool authenticate(ig_serve *s, rt_httpd_req *req, const ig_token **token) {
     *token = NULL;
-    if (s->n_tokens == 0)
-        return true;
+    if (s->n_tokens == 0) /* no credential to check: still no change from another site's page */
+        return !s->console || ig_console_same_origin(s, req);
     const char *h = rt_httpd_header(req, "Authorization");
+    /* The console's pages call the API with their session cookie (and its CSRF token). */
+    if (!h && s->console && s->config->console.enabled && ig_console_has_cookie(req))
+        return ig_console_authenticate(s, req, token);
     if (h && strncasecmp(h, "Bearer ", 7) == 0) {
         const char *presented = h + 7;
         size_t len = strlen(presented);
@@ -950,7 +954,8 @@ static void analyses_route(ig_serve *s, rt_httpd_req *req, const ig_token *token
 void ig_api_handle(rt_httpd_req *req, void *ud) {
     ig_serve *s = ud;
     const ig_token *token = NULL;
-    if (operations(s, req) || ig_intake_handle(s, req) || !authenticate(s, req, &token))
+    if (operations(s, req) || ig_intake_handle(s, req) || ig_console_handle(s, req) ||
+        !authenticate(s, req, &token))
         return;
     bool submits = strcmp(req->method, "POST") == 0;
     if (submits && s->draining) {

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "ig_cli.h"
+#include "ig_console.h"
 #include "ig_serve.h"
 #include "pp.h"
 
@@ -347,6 +348,7 @@ static void serve_free(serve_process *p) {
     tokens_free(s->tokens, s->n_tokens);
     ig_intake_auth_free(s->intake_auth);
     json_decref(s->catalog);
+    ig_console_free(s->console);
     free(s->base_url);
     wk_engine_free(s->engine);
     rt_config_free(s->config);
@@ -367,7 +369,7 @@ int ig_cmd_serve(int argc, char **argv) {
     s->loop = wk_engine_loop(s->engine);
     if (!(s->tokens = read_tokens(s->config, &s->n_tokens, why)) ||
         ig_intake_load(s->engine, s->config, &s->intake_auth, why) != RT_OK ||
-        open_queue(s, why) != RT_OK ||
+        ig_console_open(s, why) != RT_OK || open_queue(s, why) != RT_OK ||
         open_http(s, p.o.listen ? p.o.listen : s->config->server.listen, why) != RT_OK) {
         fprintf(stderr, "inquest serve: %s\n", why);
         pp_chain_free(s->actions);
