@@ -825,11 +825,43 @@ static size_t limit_param(rt_httpd_req *req) {
     return (size_t)limit;
 }
 
+/* ?NAME= as a time (RFC 3339, Unix seconds) or a duration back from now (1h) into '*t'; 0 when
+ * absent. False after answering 400. */
+static bool time_param(rt_httpd_req *req, const char *name, double *t) {
+    char text[64], why[128];
+    double d, now = rt_wallclock();
+    int n = rt_httpd_query(req, name, text, sizeof text);
+    *t = 0;
+    if (n == RT_ENOTFOUND || n == 0)
+        return true;
+    if (n > 0 && rt_duration_parse(text, &d, why) == 0 && d > 0)
+        *t = now - d;
+    else if (n < 0 || rt_time_parse(text, now, t, why) != 0 || *t <= 0) {
+        rt_httpd_error(req, 400, "bad_request",
+                       "%s must be a time (RFC 3339, Unix seconds) or a duration back (1h)", name);
+        return false;
+    }
+    return true;
+}
+
 static void list_analyses(ig_serve *s, rt_httpd_req *req, const ig_token *token) {
-    char status[64], analyzer[256], cursor[128], why[256] = "";
+    char status[64], analyzer[256], cursor[128], label[MAX_LABEL_LEN + 256], why[256] = "";
     rt_queue_filter f = {0};
-    if (!(f.limit = limit_param(req)))
+    if (!(f.limit = limit_param(req)) || !time_param(req, "since", &f.since) ||
+        !time_param(req, "until", &f.until))
         return;
+    /* ?label=NAME=VALUE: the analyses whose label NAME is VALUE (service=checkout). */
+    int n = rt_httpd_query(req, "label", label, sizeof label);
+    char *eq = n > 0 ? strchr(label, '=') : NULL;
+    if (n != RT_ENOTFOUND && (!eq || eq == label)) {
+        rt_httpd_error(req, 400, "bad_request", "label must be NAME=VALUE, such as service=checkout");
+        return;
+    }
+    if (eq) {
+        *eq = '\0';
+        f.label = label;
+        f.label_value = eq + 1;
+    }
     if (rt_httpd_query(req, "status", status, sizeof status) > 0)
         f.status = status;
     if (rt_httpd_query(req, "analyzer", analyzer, sizeof analyzer) > 0)
