@@ -26,12 +26,13 @@ function header(session) {
     fill(who, h("span", { class: "muted" }, "open server (no tokens)"));
     return;
   }
+  // A plain form (the server answers with a redirect to the login page); its CSRF field is
+  // filled only as it is sent, so the token never sits in the page's markup.
   const csrf = h("input", { type: "hidden", name: "csrf" });
-  csrf.value = session.csrf; // a property, not markup: nothing secret in the page's source
-  fill(who,
-    h("span", {}, "Signed in as ", h("strong", { id: "who-token" }, session.token)),
-    h("form", { method: "post", action: "/console/logout", class: "logout" }, csrf,
-      h("button", { type: "submit", id: "logout" }, "Log out")));
+  const form = h("form", { method: "post", action: "/console/logout", class: "logout" }, csrf,
+    h("button", { type: "submit", id: "logout" }, "Log out"));
+  form.addEventListener("submit", () => { csrf.value = session.csrf; });
+  fill(who, h("span", {}, "Signed in as ", h("strong", { id: "who-token" }, session.token)), form);
 }
 
 function markNav(section) {

@@ -112,4 +112,26 @@ export async function actionsPage(main, _params, q) {
   stateSel.addEventListener("change", guard(loadRecent));
   sinceSel.addEventListener("change", guard(loadAudit));
   await Promise.all([loadPending(), loadRecent(), loadAudit()]).catch((e) => fill(errors, problem(e)));
+
+  // New approvals appear without a reload: the pending list is read again every 5 s while the
+  // tab is visible, keeping the cards a user is typing a reason into.
+  let stopped = false, timer = null;
+  async function poll() {
+    if (stopped) return;
+    if (!document.hidden && !pending.contains(document.activeElement)) {
+      try {
+        const page = await get("/v1/actions?state=awaiting_approval&limit=500");
+        const shown = new Set([...pending.querySelectorAll("article[data-action]")].map((a) => a.dataset.action));
+        const now = new Set(page.actions.map((x) => x.id));
+        if (page.actions.length !== shown.size || [...now].some((id) => !shown.has(id))) {
+          await loadPending();
+          const added = [...now].filter((id) => !shown.has(id)).length;
+          if (added) announce(`${added} new action${added > 1 ? "s" : ""} waiting for approval`);
+        }
+      } catch (e) { fill(errors, problem(e)); }
+    }
+    if (!stopped) timer = setTimeout(poll, 5000);
+  }
+  timer = setTimeout(poll, 5000);
+  return () => { stopped = true; clearTimeout(timer); };
 }
