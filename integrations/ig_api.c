@@ -834,7 +834,9 @@ static bool time_param(rt_httpd_req *req, const char *name, double *t) {
     *t = 0;
     if (n == RT_ENOTFOUND || n == 0)
         return true;
-    if (n > 0 && rt_duration_parse(text, &d, why) == 0 && d > 0)
+    /* A bare number is Unix seconds, not a duration of that many seconds back. */
+    bool number = n > 0 && strspn(text, "0123456789.") == (size_t)n;
+    if (n > 0 && !number && rt_duration_parse(text, &d, why) == 0 && d > 0)
         *t = now - d;
     else if (n < 0 || rt_time_parse(text, now, t, why) != 0 || *t <= 0) {
         rt_httpd_error(req, 400, "bad_request",
