@@ -856,7 +856,8 @@ static void list_analyses(ig_serve *s, rt_httpd_req *req, const ig_token *token)
     int n = rt_httpd_query(req, "label", label, sizeof label);
     char *eq = n > 0 ? strchr(label, '=') : NULL;
     if (n != RT_ENOTFOUND && (!eq || eq == label)) {
-        rt_httpd_error(req, 400, "bad_request", "label must be NAME=VALUE, such as service=checkout");
+        rt_httpd_error(req, 400, "bad_request",
+                       "label must be NAME=VALUE, such as service=checkout");
         return;
     }
     if (eq) {

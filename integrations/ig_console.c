@@ -106,7 +106,7 @@ static void method_not_allowed(rt_httpd_req *req, const char *allow) {
                    req->method, allow);
 }
 
-/* ---- the login form --------------------------------------------------------------------------- */
+/* ---- the login form -------------------------------------------------------------------------- */
 
 /* Field 'name' of the form body of 'req' (application/x-www-form-urlencoded), decoded into 'out'
  * of 'size' bytes. Returns its length, or -1 when it is absent or malformed. */
@@ -215,9 +215,9 @@ static void logout(ig_serve *s, rt_httpd_req *req) {
             return;
         }
         ig_console_session_end(s, session.sid, session.expires);
-        ig_log("info", "console logout",
-               json_pack("{s:s, s:s}", "token", session.token->config->name, "remote",
-                         req->remote));
+        ig_log(
+            "info", "console logout",
+            json_pack("{s:s, s:s}", "token", session.token->config->name, "remote", req->remote));
     }
     ig_console_cookie_header(s, NULL, 0, header, sizeof header);
     rt_httpd_set_header(req, "Set-Cookie", header);
@@ -249,18 +249,17 @@ static void session_info(ig_serve *s, rt_httpd_req *req) {
         return;
     }
     const rt_token *t = session.token->config;
-    json_t *o = json_pack("{s:b, s:s, s:s, s:{s:o, s:o, s:o}}", "auth", 1, "token", t->name, "csrf",
-                          session.csrf, "scopes", "analyzers",
-                          strings_json(t->analyzers, t->n_analyzers), "teams",
-                          strings_json(t->teams, t->n_teams), "approve",
-                          strings_json(t->approve, t->n_approve));
+    json_t *o = json_pack(
+        "{s:b, s:s, s:s, s:{s:o, s:o, s:o}}", "auth", 1, "token", t->name, "csrf", session.csrf,
+        "scopes", "analyzers", strings_json(t->analyzers, t->n_analyzers), "teams",
+        strings_json(t->teams, t->n_teams), "approve", strings_json(t->approve, t->n_approve));
     char expires[40];
     rt_time_format(session.expires, expires);
     json_object_set_new(o, "expires_at", json_string(expires));
     rt_httpd_respond_json(req, 200, o);
 }
 
-/* ---- pages ------------------------------------------------------------------------------------- */
+/* ---- pages ----------------------------------------------------------------------------------- */
 
 /* True when 'path' is one of the console's pages (the script's router draws it). */
 static bool known_page(const char *path) {

@@ -1,8 +1,8 @@
 /* integrations/ig_console.h -- the web console of `inquest serve` (docs/console.md): its pages
  * and assets, built into the binary (ig_console.c, from integrations/console/), and its sessions
- * (ig_console_session.c): a login with an API token sets a signed cookie that the /v1 API (ig_api.c)
- * takes in place of the bearer token, with a CSRF token on every request that changes something.
- * Only the serve files include it. */
+ * (ig_console_session.c): a login with an API token sets a signed cookie that the /v1 API
+ * (ig_api.c) takes in place of the bearer token, with a CSRF token on every request that changes
+ * something. Only the serve files include it. */
 #ifndef INQUEST_IG_CONSOLE_H
 #define INQUEST_IG_CONSOLE_H
 
@@ -43,7 +43,7 @@ void ig_console_free(ig_console *c);
  * is enabled: returns false, doing nothing, for any other path. */
 bool ig_console_handle(ig_serve *s, rt_httpd_req *req);
 
-/* ---- sessions (ig_console_session.c) -------------------------------------------------------- */
+/* ---- sessions (ig_console_session.c) --------------------------------------------------------- */
 
 /* A session as read from its cookie. */
 typedef struct ig_session {

@@ -49,7 +49,7 @@ struct ig_console {
     size_t n_ended, cap_ended;
 };
 
-/* ---- keys and MACs ---------------------------------------------------------------------------- */
+/* ---- keys and MACs --------------------------------------------------------------------------- */
 
 int ig_console_open(ig_serve *s, char *why) {
     const rt_console *cfg = &s->config->console;
@@ -143,7 +143,7 @@ static void token_fp(const ig_console *c, const ig_token *token, char *out) {
     mac_hex(c, "token.", token->secret, token->len, FP_HEX, out);
 }
 
-/* ---- sessions --------------------------------------------------------------------------------- */
+/* ---- sessions -------------------------------------------------------------------------------- */
 
 static bool was_ended(ig_console *c, const char *sid, double now) {
     for (size_t i = 0; i < c->n_ended; i++)
@@ -287,7 +287,7 @@ void ig_console_cookie_header(const ig_serve *s, const char *cookie, double max_
              secure ? "; Secure" : "");
 }
 
-/* ---- origins and CSRF -------------------------------------------------------------------------- */
+/* ---- origins and CSRF ------------------------------------------------------------------------ */
 
 static bool changes_state(const rt_httpd_req *req) {
     return strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0 &&

@@ -1881,10 +1881,11 @@ static void console_check(loader *ld, void *base, const seen_keys *seen, const c
 #define K_OFF(m) offsetof(rt_console, m)
 static const field console_fields[] = {
     [K_ENABLED] = {"enabled", F_BOOL, 0, K_OFF(enabled), 0, 0, NULL, NULL, NULL, 0, NULL},
-    [K_SESSION_TTL] = {"session_ttl", F_DURATION, 0, K_OFF(session_ttl), 0, 30 * 86400.0, NULL, NULL,
-                       NULL, 0, NULL},
+    [K_SESSION_TTL] = {"session_ttl", F_DURATION, 0, K_OFF(session_ttl), 0, 30 * 86400.0, NULL,
+                       NULL, NULL, 0, NULL},
     [K_KEY_ENV] = {"key_env", F_ENV, 0, K_OFF(session_key.env), 0, 0, NULL, NULL, NULL, 0, NULL},
-    [K_KEY_FILE] = {"key_file", F_FILE, 0, K_OFF(session_key.file), 0, 0, NULL, NULL, NULL, 0, NULL},
+    [K_KEY_FILE] = {"key_file", F_FILE, 0, K_OFF(session_key.file), 0, 0, NULL, NULL, NULL, 0,
+                    NULL},
     [K_KEY] = {"key", F_SECRET, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
 };

@@ -358,8 +358,8 @@ typedef struct rt_limits {
 
 /* The web console of `inquest serve` (docs/console.md). */
 typedef struct rt_console {
-    bool enabled;       /* default true: /console/ is served */
-    double session_ttl; /* seconds a login lasts; default 8h */
+    bool enabled;        /* default true: /console/ is served */
+    double session_ttl;  /* seconds a login lasts; default 8h */
     rt_auth session_key; /* RT_AUTH_BEARER when key_env or key_file names the key that signs
                             sessions; RT_AUTH_NONE: a random key made at start */
 } rt_console;
