@@ -77,6 +77,8 @@ export async function analysesPage(main, _params, q) {
 
   function put(a, atTop) {
     const old = rows.get(a.id);
+    // An unchanged row is left alone: redrawing it would take the keyboard focus from its link.
+    if (old && JSON.stringify(old) === JSON.stringify(a)) return;
     rows.set(a.id, a);
     const tr = row(a);
     const existing = tbody.querySelector(`tr[data-id="${CSS.escape(a.id)}"]`);
