@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 #include <openssl/crypto.h>
+#include "ig_console.h"
 #include "ig_serve.h"
 #include "sdk.h"
 
@@ -112,9 +113,12 @@ static void respond_queue_error(ig_serve *s, rt_httpd_req *req, int rc, const ch
  * request is allowed: '*token' is NULL and the result true. */
 static bool authenticate(ig_serve *s, rt_httpd_req *req, const ig_token **token) {
     *token = NULL;
-    if (s->n_tokens == 0)
-        return true;
+    if (s->n_tokens == 0) /* no credential to check: still no change from another site's page */
+        return !s->console || ig_console_same_origin(s, req);
     const char *h = rt_httpd_header(req, "Authorization");
+    /* The console's pages call the API with their session cookie (and its CSRF token). */
+    if (!h && s->console && s->config->console.enabled && ig_console_has_cookie(req))
+        return ig_console_authenticate(s, req, token);
     if (h && strncasecmp(h, "Bearer ", 7) == 0) {
         const char *presented = h + 7;
         size_t len = strlen(presented);
@@ -821,11 +825,46 @@ static size_t limit_param(rt_httpd_req *req) {
     return (size_t)limit;
 }
 
+/* ?NAME= as a time (RFC 3339, Unix seconds) or a duration back from now (1h) into '*t'; 0 when
+ * absent. False after answering 400. */
+static bool time_param(rt_httpd_req *req, const char *name, double *t) {
+    char text[64], why[128];
+    double d, now = rt_wallclock();
+    int n = rt_httpd_query(req, name, text, sizeof text);
+    *t = 0;
+    if (n == RT_ENOTFOUND || n == 0)
+        return true;
+    /* A bare number is Unix seconds, not a duration of that many seconds back. */
+    bool number = n > 0 && strspn(text, "0123456789.") == (size_t)n;
+    if (n > 0 && !number && rt_duration_parse(text, &d, why) == 0 && d > 0)
+        *t = now - d;
+    else if (n < 0 || rt_time_parse(text, now, t, why) != 0 || *t <= 0) {
+        rt_httpd_error(req, 400, "bad_request",
+                       "%s must be a time (RFC 3339, Unix seconds) or a duration back (1h)", name);
+        return false;
+    }
+    return true;
+}
+
 static void list_analyses(ig_serve *s, rt_httpd_req *req, const ig_token *token) {
-    char status[64], analyzer[256], cursor[128], why[256] = "";
+    char status[64], analyzer[256], cursor[128], label[MAX_LABEL_LEN + 256], why[256] = "";
     rt_queue_filter f = {0};
-    if (!(f.limit = limit_param(req)))
+    if (!(f.limit = limit_param(req)) || !time_param(req, "since", &f.since) ||
+        !time_param(req, "until", &f.until))
         return;
+    /* ?label=NAME=VALUE: the analyses whose label NAME is VALUE (service=checkout). */
+    int n = rt_httpd_query(req, "label", label, sizeof label);
+    char *eq = n > 0 ? strchr(label, '=') : NULL;
+    if (n != RT_ENOTFOUND && (!eq || eq == label)) {
+        rt_httpd_error(req, 400, "bad_request",
+                       "label must be NAME=VALUE, such as service=checkout");
+        return;
+    }
+    if (eq) {
+        *eq = '\0';
+        f.label = label;
+        f.label_value = eq + 1;
+    }
     if (rt_httpd_query(req, "status", status, sizeof status) > 0)
         f.status = status;
     if (rt_httpd_query(req, "analyzer", analyzer, sizeof analyzer) > 0)
@@ -950,7 +989,8 @@ static void analyses_route(ig_serve *s, rt_httpd_req *req, const ig_token *token
 void ig_api_handle(rt_httpd_req *req, void *ud) {
     ig_serve *s = ud;
     const ig_token *token = NULL;
-    if (operations(s, req) || ig_intake_handle(s, req) || !authenticate(s, req, &token))
+    if (operations(s, req) || ig_intake_handle(s, req) || ig_console_handle(s, req) ||
+        !authenticate(s, req, &token))
         return;
     bool submits = strcmp(req->method, "POST") == 0;
     if (submits && s->draining) {

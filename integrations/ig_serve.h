@@ -74,6 +74,7 @@ typedef struct ig_serve {
     bool draining;                /* SIGTERM: refuse new work, finish what is in flight */
     struct pp_chain *actions;     /* the post-processor's actions and audit in Redis (owned) */
     struct pp_postproc *postproc; /* the embedded post-processor, or NULL (owned) */
+    struct ig_console *console;   /* the web console's sessions (ig_console.h), or NULL (owned) */
     struct retired *retired; /* configs and tokens replaced by SIGHUP, freed at exit: requests in
                                 flight may still point at their tokens */
     /* Counters for /metrics that the queue does not keep. */

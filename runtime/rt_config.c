@@ -1850,6 +1850,46 @@ static const field postproc_fields[] = {
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
 };
 
+/* The console's session key: from exactly one place, or none (a random key per start). */
+enum { K_ENABLED, K_SESSION_TTL, K_KEY_ENV, K_KEY_FILE, K_KEY };
+
+static void console_check(loader *ld, void *base, const seen_keys *seen, const char *path,
+                          yaml_mark_t where) {
+    rt_console *c = base;
+    char here[PATH_MAX_LEN];
+    (void)where;
+    if ((seen->bits & BIT(K_KEY_ENV)) && (seen->bits & BIT(K_KEY_FILE))) {
+        join_path(here, path, "key_file");
+        problem(ld, seen->key[K_KEY_FILE], here, "give one of key_env and key_file, not both");
+        return;
+    }
+    if (!c->session_key.env && !c->session_key.file)
+        return;
+    c->session_key.type = RT_AUTH_BEARER;
+    if (c->session_key.env && !getenv(c->session_key.env)) {
+        join_path(here, path, "key_env");
+        warning(ld, seen->value[K_KEY_ENV], here, "environment variable %s is not set",
+                c->session_key.env);
+    } else if (c->session_key.file && access(c->session_key.file, R_OK) != 0) {
+        int err = errno;
+        join_path(here, path, "key_file");
+        warning(ld, seen->value[K_KEY_FILE], here, "cannot read secret file %s: %s",
+                c->session_key.file, strerror(err));
+    }
+}
+
+#define K_OFF(m) offsetof(rt_console, m)
+static const field console_fields[] = {
+    [K_ENABLED] = {"enabled", F_BOOL, 0, K_OFF(enabled), 0, 0, NULL, NULL, NULL, 0, NULL},
+    [K_SESSION_TTL] = {"session_ttl", F_DURATION, 0, K_OFF(session_ttl), 0, 30 * 86400.0, NULL,
+                       NULL, NULL, 0, NULL},
+    [K_KEY_ENV] = {"key_env", F_ENV, 0, K_OFF(session_key.env), 0, 0, NULL, NULL, NULL, 0, NULL},
+    [K_KEY_FILE] = {"key_file", F_FILE, 0, K_OFF(session_key.file), 0, 0, NULL, NULL, NULL, 0,
+                    NULL},
+    [K_KEY] = {"key", F_SECRET, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
+};
+
 static const field root_fields[] = {
     {"analyzers", F_DIRS, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
     {"limits", F_TABLE, 0, G_OFF(limits), 0, 0, NULL, limits_fields, NULL, 0, NULL},
@@ -1869,6 +1909,7 @@ static const field root_fields[] = {
     {"policies", F_LIST, NAMED, G_OFF(policies), 0, 0, NULL, policy_fields, policy_check,
      sizeof(rt_policy), policy_defaults},
     {"postproc", F_TABLE, 0, G_OFF(postproc), 0, 0, NULL, postproc_fields, NULL, 0, NULL},
+    {"console", F_TABLE, 0, G_OFF(console), 0, 0, NULL, console_fields, console_check, 0, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
 };
 
@@ -1997,6 +2038,8 @@ static rt_config *config_new(const char *path) {
     c->postproc.retry_backoff = 2;
     c->postproc.audit_retention = 90 * 86400.0;
     c->postproc.action_ttl = 30 * 86400.0;
+    c->console.enabled = true;
+    c->console.session_ttl = 8 * 3600;
     return c;
 }
 
@@ -2195,6 +2238,7 @@ void rt_config_free(rt_config *c) {
     free(c->worker.user);
     free(c->redis_url);
     auth_free(&c->redis_auth);
+    auth_free(&c->console.session_key);
     free(c->path);
     free(c);
 }

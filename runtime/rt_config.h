@@ -356,6 +356,14 @@ typedef struct rt_limits {
     size_t call_bytes;     /* bytes of connector responses; default 256MiB */
 } rt_limits;
 
+/* The web console of `inquest serve` (docs/console.md). */
+typedef struct rt_console {
+    bool enabled;        /* default true: /console/ is served */
+    double session_ttl;  /* seconds a login lasts; default 8h */
+    rt_auth session_key; /* RT_AUTH_BEARER when key_env or key_file names the key that signs
+                            sessions; RT_AUTH_NONE: a random key made at start */
+} rt_console;
+
 typedef struct rt_config {
     char *path;       /* owned: the file it was loaded from */
     char **analyzers; /* owned: the analyzer path, at least one folder (default "analyzers") */
@@ -378,6 +386,7 @@ typedef struct rt_config {
     rt_policy *policies;
     size_t n_policies;
     rt_postproc postproc;
+    rt_console console;
 } rt_config;
 
 /* Loads the config file 'path'. Every problem goes to 'errors' and every warning (a secret's

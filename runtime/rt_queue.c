@@ -937,7 +937,11 @@ int rt_queue_list(rt_queue *q, const rt_queue_filter *f, rt_queue_list_fn done, 
         memcpy(score, f->cursor, n);
         score[n] = '\0';
         snprintf(after, sizeof after, "%s", colon + 1);
-    }
+    } else if (f && f->until > 0) /* the index' scores are ms * 1000 + the place in a batch */
+        snprintf(score, sizeof score, "%.0f", floor(f->until * 1000) * 1000 + 999);
+    char lowest[40] = "";
+    if (f && f->since > 0)
+        snprintf(lowest, sizeof lowest, "%.0f", ceil(f->since * 1000) * 1000);
     op *o = op_new(q, (void (*)(void))done, ud, list_parse, list_fail);
     args_str(&o->a, "FCALL_RO");
     args_str(&o->a, "inquest_list");
@@ -950,6 +954,9 @@ int rt_queue_list(rt_queue *q, const rt_queue_filter *f, rt_queue_list_fn done, 
     args_str(&o->a, f && f->status ? f->status : "");
     args_str(&o->a, f && f->analyzer ? f->analyzer : "");
     args_u64(&o->a, limit * LIST_SCAN_FACTOR);
+    args_str(&o->a, f && f->label ? f->label : "");
+    args_str(&o->a, f && f->label && f->label_value ? f->label_value : "");
+    args_str(&o->a, lowest);
     return op_start(o, why);
 }
 

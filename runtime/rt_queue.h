@@ -284,6 +284,10 @@ typedef struct rt_queue_filter {
     const char *analyzer; /* NULL: any */
     const char *cursor;   /* from a previous page; NULL: the newest */
     size_t limit;         /* 1 to 500; 0: 50 */
+    const char *label;    /* NULL: any; else the analyses whose label 'label' is 'label_value' */
+    const char *label_value;
+    double since, until; /* submitted at or after 'since', at or before 'until' (Unix seconds);
+                            0: no bound */
 } rt_queue_filter;
 
 /* 'next_cursor' is NULL on the last page. */

@@ -674,6 +674,31 @@ static void test_secret(void **state) {
     assert_int_equal(rt_config_secret(&none, &secret, &len, why), RT_ENOTFOUND);
 }
 
+/* The console section: on by default with an 8 h session and a generated key; a key from one
+ * place only, never inline. */
+static void test_console(void **state) {
+    (void)state;
+    loaded l;
+    load(&l, "redis: { url: redis://x }\n");
+    assert_int_equal(l.rc, RT_OK);
+    assert_true(l.config->console.enabled);
+    assert_true(l.config->console.session_ttl == 8 * 3600);
+    assert_int_equal(l.config->console.session_key.type, RT_AUTH_NONE);
+    unload(&l);
+    load(&l, "console: { enabled: false, session_ttl: 12h, key_env: TEST_CONFIG_TOKEN }\n");
+    assert_int_equal(l.rc, RT_OK);
+    assert_false(l.config->console.enabled);
+    assert_true(l.config->console.session_ttl == 12 * 3600);
+    assert_int_equal(l.config->console.session_key.type, RT_AUTH_BEARER);
+    assert_string_equal(l.config->console.session_key.env, "TEST_CONFIG_TOKEN");
+    unload(&l);
+    assert_one_error("console:\n  key_env: TEST_CONFIG_TOKEN\n  key_file: /k\n", 3, 3,
+                     "console.key_file", "not both");
+    assert_one_error("console:\n  key: hunter2\n", 2, 3, "console.key", "use key_env");
+    assert_one_error("console: { session_ttl: 31d }\n", 1, 25, "console.session_ttl", "at most");
+    assert_one_error("console: { enabled: maybe }\n", 1, 21, "console.enabled", "");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full),
@@ -696,6 +721,7 @@ int main(void) {
         cmocka_unit_test(test_warnings),
         cmocka_unit_test(test_unreadable),
         cmocka_unit_test(test_secret),
+        cmocka_unit_test(test_console),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
