@@ -827,7 +827,7 @@ static size_t limit_param(rt_httpd_req *req) {
 
 /* ?NAME= as a time (RFC 3339, Unix seconds) or a duration back from now (1h) into '*t'; 0 when
  * absent. False after answering 400. */
-static bool time_param(rt_httpd_req *req, const char *name, double *t) {
+bool ig_query_time(rt_httpd_req *req, const char *name, double *t) {
     char text[64], why[128];
     double d, now = rt_wallclock();
     int n = rt_httpd_query(req, name, text, sizeof text);
@@ -849,8 +849,8 @@ static bool time_param(rt_httpd_req *req, const char *name, double *t) {
 static void list_analyses(ig_serve *s, rt_httpd_req *req, const ig_token *token) {
     char status[64], analyzer[256], cursor[128], label[MAX_LABEL_LEN + 256], why[256] = "";
     rt_queue_filter f = {0};
-    if (!(f.limit = limit_param(req)) || !time_param(req, "since", &f.since) ||
-        !time_param(req, "until", &f.until))
+    if (!(f.limit = limit_param(req)) || !ig_query_time(req, "since", &f.since) ||
+        !ig_query_time(req, "until", &f.until))
         return;
     /* ?label=NAME=VALUE: the analyses whose label NAME is VALUE (service=checkout). */
     int n = rt_httpd_query(req, "label", label, sizeof label);

@@ -94,6 +94,9 @@ void ig_api_actions(ig_serve *s, rt_httpd_req *req, const ig_token *token);
 
 /* True when 'token' (NULL: no tokens configured) may use analyzer 'name' (NULL: none) owned by
  * 'team' (NULL: none): the one check of the API (ig_api.c) and of the actions it shows. */
+/* Reads query parameter 'name' as a time: RFC 3339, Unix seconds (a bare number), or a duration
+ * back from now ("1h"). '*t' is 0 when the parameter is absent. False after answering 400. */
+bool ig_query_time(rt_httpd_req *req, const char *name, double *t);
 bool ig_token_allows(const ig_token *token, const char *name, const char *team);
 /* Answers every waiting long poll now, with the status it has (for drain and shutdown). */
 void ig_api_release_waiters(ig_serve *s);
