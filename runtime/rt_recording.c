@@ -840,7 +840,10 @@ out:
     return rc;
 }
 
-int rt_recording_save(const rt_recording *r, const char *path, char *why) {
+/* The document of 'r', checked with the loader's own rules so that a recorder's mistake fails
+ * when it is written, not at the first replay; 'what' names where it goes in 'why'. NULL with
+ * the reason in 'why' (256 bytes) when the meta data breaks the format's rules. */
+static json_t *checked_document(const rt_recording *r, const char *what, char *why) {
     const char *key;
     json_t *v;
     json_object_foreach(r->meta, key, v) {
@@ -848,27 +851,50 @@ int rt_recording_save(const rt_recording *r, const char *path, char *why) {
             snprintf(why, 256,
                      "cannot write %s: \"%.64s\" is not a member of a recording's meta "
                      "data",
-                     path, key);
-            return RT_EINPUT;
+                     what, key);
+            return NULL;
         }
     }
     json_t *doc = document(r);
     rt_diag diag = {0};
     checker c = {.diag = &diag};
     check_document(&c, doc);
-    int rc = RT_OK;
     if (rt_diag_count(&diag)) {
         json_t *first = json_array_get(diag.items, 0);
         const char *field = json_string_value(json_object_get(first, "field"));
-        snprintf(why, 256, "cannot write %s: %s%s%s", path, field ? field : "", field ? ": " : "",
+        snprintf(why, 256, "cannot write %s: %s%s%s", what, field ? field : "", field ? ": " : "",
                  json_string_value(json_object_get(first, "message")));
-        rc = RT_EINPUT;
-    } else {
-        rc = write_atomic(doc, path, why);
+        json_decref(doc);
+        doc = NULL;
     }
     rt_diag_free(&diag);
+    return doc;
+}
+
+int rt_recording_save(const rt_recording *r, const char *path, char *why) {
+    json_t *doc = checked_document(r, path, why);
+    if (!doc)
+        return RT_EINPUT;
+    int rc = write_atomic(doc, path, why);
     json_decref(doc);
     return rc;
+}
+
+int rt_recording_dumps(const rt_recording *r, char **text, size_t *len, char *why) {
+    *text = NULL;
+    *len = 0;
+    json_t *doc = checked_document(r, "the recording", why);
+    if (!doc)
+        return RT_EINPUT;
+    /* Compact, keys sorted: the file's order, without the indentation a file has for review. */
+    *text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(doc);
+    if (!*text) {
+        snprintf(why, 256, "out of memory writing the recording as text");
+        return RT_ENOMEM;
+    }
+    *len = strlen(*text);
+    return RT_OK;
 }
 
 /* ---- load ------------------------------------------------------------------------------- */
@@ -915,13 +941,44 @@ static int build(rt_recording *r, json_t *root, const char *file, rt_diag *diag)
     return RT_OK;
 }
 
+/* Parses, checks and indexes the 'len' bytes at 'data', named 'name' in messages. */
+static int load_bytes(const char *data, size_t len, const char *name, rt_recording **out,
+                      rt_diag *diag) {
+    json_error_t error;
+    rt_recording *r = NULL;
+    int rc;
+    json_t *root = json_loadb(data, len, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &error);
+    if (!root) {
+        if (json_error_code(&error) == json_error_out_of_memory) {
+            rt_diag_add(diag, name, 0, NULL, "out of memory reading the recording");
+            return RT_ENOMEM;
+        }
+        rt_diag_add_at(diag, name, error.line > 0 ? error.line : 1,
+                       error.column > 0 ? error.column : 1, NULL, "%s", error.text);
+        return RT_ESYNTAX;
+    }
+    checker c = {.file = name, .diag = diag};
+    check_document(&c, root);
+    if (c.n) {
+        rc = RT_ESYNTAX;
+        goto out;
+    }
+    r = rt_recording_new();
+    r->mode = RT_RECORDING_REPLAY;
+    if ((rc = build(r, root, name, diag)) != RT_OK)
+        goto out;
+    *out = r;
+    r = NULL;
+out:
+    rt_recording_free(r);
+    json_decref(root);
+    return rc;
+}
+
 int rt_recording_load(const char *path, rt_recording **out, rt_diag *diag) {
     char why[256], *data = NULL;
     size_t len = 0;
     struct stat st;
-    json_error_t error;
-    rt_recording *r = NULL;
-    json_t *root = NULL;
     int rc;
 
     *out = NULL;
@@ -935,31 +992,18 @@ int rt_recording_load(const char *path, rt_recording **out, rt_diag *diag) {
         rt_diag_add(diag, path, 0, NULL, "%s", why);
         return rc;
     }
-    root = json_loadb(data, len, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &error);
+    rc = load_bytes(data, len, path, out, diag);
     free(data);
-    if (!root) {
-        if (json_error_code(&error) == json_error_out_of_memory) {
-            rt_diag_add(diag, path, 0, NULL, "out of memory reading the recording");
-            return RT_ENOMEM;
-        }
-        rt_diag_add_at(diag, path, error.line > 0 ? error.line : 1,
-                       error.column > 0 ? error.column : 1, NULL, "%s", error.text);
-        return RT_ESYNTAX;
-    }
-    checker c = {.file = path, .diag = diag};
-    check_document(&c, root);
-    if (c.n) {
-        rc = RT_ESYNTAX;
-        goto out;
-    }
-    r = rt_recording_new();
-    r->mode = RT_RECORDING_REPLAY;
-    if ((rc = build(r, root, path, diag)) != RT_OK)
-        goto out;
-    *out = r;
-    r = NULL;
-out:
-    rt_recording_free(r);
-    json_decref(root);
     return rc;
+}
+
+int rt_recording_loadb(const char *data, size_t len, const char *name, rt_recording **out,
+                       rt_diag *diag) {
+    *out = NULL;
+    if (len > RECORDING_MAX) {
+        rt_diag_add(diag, name, 0, NULL, "%s is larger than %zu bytes (256 MiB)", name,
+                    RECORDING_MAX);
+        return RT_ETOOBIG;
+    }
+    return load_bytes(data, len, name, out, diag);
 }
