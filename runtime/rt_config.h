@@ -356,6 +356,16 @@ typedef struct rt_limits {
     size_t call_bytes;     /* bytes of connector responses; default 256MiB */
 } rt_limits;
 
+/* The recordings the service keeps of analyses (the connector exchanges of each), from which
+ * `inquest case from-analysis` makes backtest cases (docs/backtest.md). */
+typedef struct rt_recordings {
+    double share;     /* of analyses recorded, 0 to 1, chosen from each id; default 0 */
+    double ttl;       /* seconds a recording is kept; default the queue's result_ttl */
+    size_t max_bytes; /* of one recording; a larger one is dropped and counted; default 16MiB */
+    int ttl_line, ttl_column; /* where ttl is written (1-based), for the check against the
+                                 queue's result_ttl; 0 when not written */
+} rt_recordings;
+
 typedef struct rt_config {
     char *path;       /* owned: the file it was loaded from */
     char **analyzers; /* owned: the analyzer path, at least one folder (default "analyzers") */
@@ -378,6 +388,7 @@ typedef struct rt_config {
     rt_policy *policies;
     size_t n_policies;
     rt_postproc postproc;
+    rt_recordings recordings;
 } rt_config;
 
 /* Loads the config file 'path'. Every problem goes to 'errors' and every warning (a secret's
