@@ -717,7 +717,7 @@ static void test_recordings_errors(void **state) {
                      "expected a number from 0 to 1, got 'all'");
     assert_one_error("recordings:\n  ttl: forever\n", 2, 8, "recordings.ttl", "forever");
     assert_one_error("recordings:\n  max_bytes: 12\n", 2, 14, "recordings.max_bytes",
-                     "expected a size from 1024 to 536870912 bytes");
+                     "expected a size from 1024 to 67108864 bytes");
     assert_one_error("recordings:\n  shares: 0.1\n", 2, 3, "recordings.shares",
                      "unknown key 'shares' (expected one of share, ttl, max_bytes)");
     assert_one_error("recordings: 0.1\n", 1, 13, "recordings", "expected a mapping");
