@@ -514,8 +514,8 @@ static int fetch(from_args *a, json_t **analysis, rt_recording **recording) {
     if (code == IG_EXIT_OK && !ig_analysis_result(c, *analysis, 0))
         code = IG_EXIT_FAILED;
     if (code == IG_EXIT_OK && (code = ig_api_recording(c, a->id, &text, &len)) == IG_EXIT_FAILED)
-        fprintf(stderr, "  (the service keeps recordings for a share of analyses, recordings.share "
-                        "in its config, and for those submitted with \"record\": true)\n");
+        fprintf(stderr, "  (the service keeps recordings for a share of analyses, recordings.share\n"
+                        "  in its config, and for those submitted with \"record\": true)\n");
     if (code == IG_EXIT_OK) {
         rt_diag diag = {0};
         char name[160];
