@@ -354,9 +354,9 @@ static rt_recording *recorded(const char *tmp, const json_t *result) {
     if (stat(tmp, &st) == 0 && st.st_size == 0) { /* the placeholder: nothing was written */
         const json_t *error = json_array_get(json_object_get(result, "errors"), 0);
         const char *why = json_string_value(json_object_get(error, "message"));
-        fprintf(stderr, "inquest record: nothing was recorded: the analysis ended with status %s%s%s\n",
-                json_string_value(json_object_get(result, "status")), why ? ": " : "",
-                why ? why : "");
+        fprintf(
+            stderr, "inquest record: nothing was recorded: the analysis ended with status %s%s%s\n",
+            json_string_value(json_object_get(result, "status")), why ? ": " : "", why ? why : "");
         return NULL;
     }
     if (rt_recording_load(tmp, &r, &diag) != RT_OK) {
@@ -373,17 +373,19 @@ static int record_keep(record_args *a, const char *dir, const char *tmp, json_t 
     if (!r)
         return IG_EXIT_FAILED;
     json_t *meta = rt_recording_meta(r);
-    const char *name = json_string_value(json_object_get(json_object_get(result, "analyzer"), "name"));
+    const char *name =
+        json_string_value(json_object_get(json_object_get(result, "analyzer"), "name"));
     json_t *now = json_object_get(meta, "now");
-    json_t *kase = case_doc(name ? name : a->analyzer, a->o.description, json_incref(a->inputs),
-                            json_is_number(now) ? json_number_value(now) : 0,
-                            json_string_value(json_object_get(meta, "id")),
-                            bt_expect_from_result(result));
+    json_t *kase =
+        case_doc(name ? name : a->analyzer, a->o.description, json_incref(a->inputs),
+                 json_is_number(now) ? json_number_value(now) : 0,
+                 json_string_value(json_object_get(meta, "id")), bt_expect_from_result(result));
     int code = write_case(&a->o, dir, kase, r, calls_of(result));
     const char *status = json_string_value(json_object_get(result, "status"));
     if (code == IG_EXIT_OK && status && strcmp(status, "ok") != 0)
-        fprintf(stderr, "inquest record: note: the analysis ended with status %s, which the case "
-                        "expects\n",
+        fprintf(stderr,
+                "inquest record: note: the analysis ended with status %s, which the case "
+                "expects\n",
                 status);
     json_decref(kase);
     rt_recording_free(r);
@@ -514,8 +516,9 @@ static int fetch(from_args *a, json_t **analysis, rt_recording **recording) {
     if (code == IG_EXIT_OK && !ig_analysis_result(c, *analysis, 0))
         code = IG_EXIT_FAILED;
     if (code == IG_EXIT_OK && (code = ig_api_recording(c, a->id, &text, &len)) == IG_EXIT_FAILED)
-        fprintf(stderr, "  (the service keeps recordings for a share of analyses, recordings.share\n"
-                        "  in its config, and for those submitted with \"record\": true)\n");
+        fprintf(stderr,
+                "  (the service keeps recordings for a share of analyses, recordings.share\n"
+                "  in its config, and for those submitted with \"record\": true)\n");
     if (code == IG_EXIT_OK) {
         rt_diag diag = {0};
         char name[160];

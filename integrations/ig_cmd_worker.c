@@ -89,9 +89,9 @@ typedef struct job {
     wk_analysis *handle; /* while it runs */
     bool lost;           /* its lease went to another worker: drop its result */
     rec_state rec_state;
-    rt_recording *rec;   /* owned, while recorded (also when it stopped recording) */
-    json_t *rec_inputs;  /* owned: the raw inputs, for the recording's meta data */
-    json_t *held;        /* owned: its result, while it waits for its ask (REC_PENDING) */
+    rt_recording *rec;  /* owned, while recorded (also when it stopped recording) */
+    json_t *rec_inputs; /* owned: the raw inputs, for the recording's meta data */
+    json_t *held;       /* owned: its result, while it waits for its ask (REC_PENDING) */
 } job;
 
 /* A result waiting to be sent. */

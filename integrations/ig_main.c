@@ -104,15 +104,12 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"run", ig_cmd_run},       {"check", ig_cmd_check},
-    {"list", ig_cmd_list},     {"describe", ig_cmd_describe},
-    {"new", ig_cmd_new},       {"config", ig_cmd_config},
-    {"serve", ig_cmd_serve},   {"worker", ig_cmd_worker},
-    {"submit", ig_cmd_submit}, {"status", ig_cmd_status},
-    {"wait", ig_cmd_wait},     {"result", ig_cmd_result},
-    {"cancel", ig_cmd_cancel}, {"ls", ig_cmd_ls},
-    {"route", ig_cmd_route},   {"record", ig_cmd_record},
-    {"case", ig_cmd_case},     {NULL, NULL},
+    {"run", ig_cmd_run},           {"check", ig_cmd_check},   {"list", ig_cmd_list},
+    {"describe", ig_cmd_describe}, {"new", ig_cmd_new},       {"config", ig_cmd_config},
+    {"serve", ig_cmd_serve},       {"worker", ig_cmd_worker}, {"submit", ig_cmd_submit},
+    {"status", ig_cmd_status},     {"wait", ig_cmd_wait},     {"result", ig_cmd_result},
+    {"cancel", ig_cmd_cancel},     {"ls", ig_cmd_ls},         {"route", ig_cmd_route},
+    {"record", ig_cmd_record},     {"case", ig_cmd_case},     {NULL, NULL},
 };
 
 /* The post-processor's commands (ig_cmd_postproc.c, ig_cmd_actions.c). */

@@ -1881,8 +1881,8 @@ static void recordings_check(loader *ld, void *base, const seen_keys *seen, cons
 static const field recordings_fields[] = {
     [REC_SHARE] = {"share", F_FRACTION, 0, REC_OFF(share), 0, 1, NULL, NULL, NULL, 0, NULL},
     [REC_TTL] = {"ttl", F_DURATION, 0, REC_OFF(ttl), 0, 366 * 86400.0, NULL, NULL, NULL, 0, NULL},
-    [REC_MAX_BYTES] = {"max_bytes", F_SIZE, 0, REC_OFF(max_bytes), 1024, 64.0 * 1024 * 1024,
-                       NULL, NULL, NULL, 0, NULL},
+    [REC_MAX_BYTES] = {"max_bytes", F_SIZE, 0, REC_OFF(max_bytes), 1024, 64.0 * 1024 * 1024, NULL,
+                       NULL, NULL, 0, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
 };
 

@@ -63,8 +63,8 @@ static json_t *expect_of(const char *result) {
 static bool matches(const char *pattern, const char *subject) {
     int error;
     PCRE2_SIZE offset;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &error,
-                                   &offset, NULL);
+    pcre2_code *re =
+        pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &error, &offset, NULL);
     if (!re)
         fail_msg("'%s' does not compile at %zu", pattern, (size_t)offset);
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
@@ -119,13 +119,15 @@ static void test_expect_top_cause_and_findings(void **state) {
     json_t *e = expect_of(
         "{\"status\": \"ok\", \"conclusion\": {\"tag\": \"root_cause_found\"}, \"findings\": ["
         " {\"title\": \"db slow\", \"root_cause\": \"db.saturation\", \"confidence\": 0.4},"
-        " {\"title\": \"deploy 4711 (canary)\", \"root_cause\": \"bad_deploy\", \"confidence\": 0.8},"
+        " {\"title\": \"deploy 4711 (canary)\", \"root_cause\": \"bad_deploy\", \"confidence\": "
+        "0.8},"
         " {\"title\": \"noise\", \"confidence\": 0.1}]}");
-    assert_json(e, "{\"status\": \"ok\", \"conclusion\": \"root_cause_found\","
-                   " \"root_cause\": \"bad_deploy\", \"findings\": ["
-                   "  {\"root_cause\": \"db.saturation\", \"title\": \"^db slow$\"},"
-                   "  {\"root_cause\": \"bad_deploy\", \"title\": \"^deploy 4711 \\\\(canary\\\\)$\"},"
-                   "  {\"title\": \"^noise$\"}]}");
+    assert_json(e,
+                "{\"status\": \"ok\", \"conclusion\": \"root_cause_found\","
+                " \"root_cause\": \"bad_deploy\", \"findings\": ["
+                "  {\"root_cause\": \"db.saturation\", \"title\": \"^db slow$\"},"
+                "  {\"root_cause\": \"bad_deploy\", \"title\": \"^deploy 4711 \\\\(canary\\\\)$\"},"
+                "  {\"title\": \"^noise$\"}]}");
     json_decref(e);
 }
 
