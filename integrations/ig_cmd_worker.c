@@ -790,6 +790,7 @@ static int child_main(int slot, void *ud) {
                json_pack("{s:i, s:s}", "slot", slot, "reason", why));
         free(c.samples);
         free(c.connectors);
+        free(c.asking);
         wk_engine_free(c.engine);
         return IG_EXIT_USAGE;
     }
