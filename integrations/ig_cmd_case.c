@@ -81,6 +81,13 @@ typedef struct case_options {
     bool force;
 } case_options;
 
+/* getopt's complaints, in our words ('opterr' is off, so that each is said once). */
+static int getopt_problem(const char *cmd, int opt, char **argv) {
+    if (opt == ':')
+        return ig_usage_error(cmd, "%s needs a value", argv[optind - 1]);
+    return ig_usage_error(cmd, "unknown option %s", argv[optind - 1]);
+}
+
 /* ---- Where the case goes -------------------------------------------------------------------- */
 
 /* A case's name is one path element that reads well in a listing. */
@@ -318,9 +325,13 @@ static int record_parse(record_args *a, int argc, char **argv) {
     };
     int opt, code;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1)
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+        if (opt == '?' || opt == ':')
+            return getopt_problem("record", opt, argv);
         if ((code = record_option(a, opt, optarg)) != IG_EXIT_OK)
             return code;
+    }
     if (optind >= argc)
         return ig_usage_error("record", "which analyzer? (a name or a .lua file)");
     a->analyzer = argv[optind++];
@@ -483,9 +494,13 @@ static int from_parse(from_args *a, int argc, char **argv) {
     };
     int opt, code;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1)
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+        if (opt == '?' || opt == ':')
+            return getopt_problem("case", opt, argv);
         if ((code = from_option(a, opt, optarg)) != IG_EXIT_OK)
             return code;
+    }
     if (optind >= argc)
         return ig_usage_error("case", "which analysis? (its id)");
     a->id = argv[optind++];
