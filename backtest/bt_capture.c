@@ -21,17 +21,31 @@
 
 /* ---- the expectation --------------------------------------------------------------------- */
 
+/* The index of a finding's severity in rt_severities ("info" … "critical"); -1 when unknown. */
+static int severity_rank(const json_t *finding) {
+    const char *s = json_string_value(json_object_get(finding, "severity"));
+    for (int i = 0; s && rt_severities[i]; i++)
+        if (strcmp(s, rt_severities[i]) == 0)
+            return i;
+    return -1;
+}
+
 static double confidence_of(const json_t *finding) {
     json_t *c = json_object_get(finding, "confidence");
     return json_is_number(c) ? json_number_value(c) : 0;
 }
 
-/* The finding with the highest confidence, the first of equals (docs/backtest.md); or NULL. */
+/* The top finding as the backtest and the post-processor's rules judge it (docs/backtest.md,
+ * pp_top_finding): the highest severity, then the highest confidence, the first of equals; or
+ * NULL when there is none. */
 static const json_t *top_finding(const json_t *findings) {
     const json_t *top = NULL, *f;
     size_t i;
     json_array_foreach(findings, i, f) {
-        if (json_is_object(f) && (!top || confidence_of(f) > confidence_of(top)))
+        if (!json_is_object(f))
+            continue;
+        int sf = top ? severity_rank(f) : 0, st = top ? severity_rank(top) : 0;
+        if (!top || sf > st || (sf == st && confidence_of(f) > confidence_of(top)))
             top = f;
     }
     return top;

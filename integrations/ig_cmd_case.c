@@ -520,6 +520,33 @@ static void default_name(const json_t *result, const char *id, char *out, size_t
     snprintf(out, size, "%s-%.64s", date, id);
 }
 
+/* Loads the recording 'text' the server sent: through a temporary file, so that it is read by
+ * the one loader of recordings, with the checks of a file. */
+static int load_sent(const char *id, const char *text, size_t len, rt_recording **out) {
+    char tmp[128];
+    rt_diag diag = {0};
+    int code = IG_EXIT_OK;
+    snprintf(tmp, sizeof tmp, "/tmp/inquest-recording-%.32s-XXXXXX", id);
+    int fd = mkstemp(tmp);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    bool written = f && fwrite(text, 1, len, f) == len;
+    if (f ? fclose(f) != 0 : (fd >= 0 && close(fd) != 0))
+        written = false;
+    if (!written) {
+        fprintf(stderr, "inquest case: cannot keep the recording in a temporary file: %s\n",
+                strerror(errno));
+        code = IG_EXIT_FAILED;
+    } else if (rt_recording_load(tmp, out, &diag) != RT_OK) {
+        fprintf(stderr, "inquest case: the server's recording of %s cannot be read:\n", id);
+        rt_diag_print(&diag, stderr, "  ");
+        code = IG_EXIT_SERVER;
+    }
+    if (fd >= 0)
+        unlink(tmp);
+    rt_diag_free(&diag);
+    return code;
+}
+
 /* The analysis' result and its recording, from the server. */
 static int fetch(from_args *a, json_t **analysis, rt_recording **recording) {
     ig_client *c = NULL;
@@ -534,17 +561,8 @@ static int fetch(from_args *a, json_t **analysis, rt_recording **recording) {
         fprintf(stderr,
                 "  (the service keeps recordings for a share of analyses, recordings.share\n"
                 "  in its config, and for those submitted with \"record\": true)\n");
-    if (code == IG_EXIT_OK) {
-        rt_diag diag = {0};
-        char name[160];
-        snprintf(name, sizeof name, "the recording of %.64s", a->id);
-        if (rt_recording_loadb(text, len, name, recording, &diag) != RT_OK) {
-            fprintf(stderr, "inquest case: the server's recording cannot be read:\n");
-            rt_diag_print(&diag, stderr, "  ");
-            code = IG_EXIT_SERVER;
-        }
-        rt_diag_free(&diag);
-    }
+    if (code == IG_EXIT_OK)
+        code = load_sent(a->id, text, len, recording);
     free(text);
     ig_client_free(c);
     return code;

@@ -941,44 +941,13 @@ static int build(rt_recording *r, json_t *root, const char *file, rt_diag *diag)
     return RT_OK;
 }
 
-/* Parses, checks and indexes the 'len' bytes at 'data', named 'name' in messages. */
-static int load_bytes(const char *data, size_t len, const char *name, rt_recording **out,
-                      rt_diag *diag) {
-    json_error_t error;
-    rt_recording *r = NULL;
-    int rc;
-    json_t *root = json_loadb(data, len, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &error);
-    if (!root) {
-        if (json_error_code(&error) == json_error_out_of_memory) {
-            rt_diag_add(diag, name, 0, NULL, "out of memory reading the recording");
-            return RT_ENOMEM;
-        }
-        rt_diag_add_at(diag, name, error.line > 0 ? error.line : 1,
-                       error.column > 0 ? error.column : 1, NULL, "%s", error.text);
-        return RT_ESYNTAX;
-    }
-    checker c = {.file = name, .diag = diag};
-    check_document(&c, root);
-    if (c.n) {
-        rc = RT_ESYNTAX;
-        goto out;
-    }
-    r = rt_recording_new();
-    r->mode = RT_RECORDING_REPLAY;
-    if ((rc = build(r, root, name, diag)) != RT_OK)
-        goto out;
-    *out = r;
-    r = NULL;
-out:
-    rt_recording_free(r);
-    json_decref(root);
-    return rc;
-}
-
 int rt_recording_load(const char *path, rt_recording **out, rt_diag *diag) {
     char why[256], *data = NULL;
     size_t len = 0;
     struct stat st;
+    json_error_t error;
+    rt_recording *r = NULL;
+    json_t *root = NULL;
     int rc;
 
     *out = NULL;
@@ -992,18 +961,31 @@ int rt_recording_load(const char *path, rt_recording **out, rt_diag *diag) {
         rt_diag_add(diag, path, 0, NULL, "%s", why);
         return rc;
     }
-    rc = load_bytes(data, len, path, out, diag);
+    root = json_loadb(data, len, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &error);
     free(data);
-    return rc;
-}
-
-int rt_recording_loadb(const char *data, size_t len, const char *name, rt_recording **out,
-                       rt_diag *diag) {
-    *out = NULL;
-    if (len > RECORDING_MAX) {
-        rt_diag_add(diag, name, 0, NULL, "%s is larger than %zu bytes (256 MiB)", name,
-                    RECORDING_MAX);
-        return RT_ETOOBIG;
+    if (!root) {
+        if (json_error_code(&error) == json_error_out_of_memory) {
+            rt_diag_add(diag, path, 0, NULL, "out of memory reading the recording");
+            return RT_ENOMEM;
+        }
+        rt_diag_add_at(diag, path, error.line > 0 ? error.line : 1,
+                       error.column > 0 ? error.column : 1, NULL, "%s", error.text);
+        return RT_ESYNTAX;
     }
-    return load_bytes(data, len, name, out, diag);
+    checker c = {.file = path, .diag = diag};
+    check_document(&c, root);
+    if (c.n) {
+        rc = RT_ESYNTAX;
+        goto out;
+    }
+    r = rt_recording_new();
+    r->mode = RT_RECORDING_REPLAY;
+    if ((rc = build(r, root, path, diag)) != RT_OK)
+        goto out;
+    *out = r;
+    r = NULL;
+out:
+    rt_recording_free(r);
+    json_decref(root);
+    return rc;
 }

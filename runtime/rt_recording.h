@@ -26,11 +26,6 @@ int rt_recording_load(const char *path, rt_recording **out, rt_diag *diag);
  * RT_EINPUT when the meta data breaks the format's rules (the file is then left as it was), with
  * the reason in 'why' (at least 256 bytes). */
 int rt_recording_save(const rt_recording *r, const char *path, char *why);
-/* Loads a recording for replay from the 'len' bytes at 'data' (a file's contents, or what
- * rt_recording_dumps wrote), named 'name' in messages (a path, a URL). Returns as
- * rt_recording_load. */
-int rt_recording_loadb(const char *data, size_t len, const char *name, rt_recording **out,
-                       rt_diag *diag);
 /* 'r' as the compact JSON text of the file format (keys sorted, no indentation), checked as
  * rt_recording_save checks it: for recordings kept elsewhere than in a file (the service keeps
  * them in Redis). Returns RT_OK with a malloc'd, NUL-terminated '*text' of '*len' bytes; RT_EINPUT

@@ -140,7 +140,8 @@ static void test_expect_negative_case(void **state) {
     json_decref(e);
 }
 
-/* The top finding is the most confident one; when it names no cause, the case expects none. */
+/* The top finding is the most severe, then the most confident; when it names no cause, the
+ * case expects none. */
 static void test_expect_top_without_cause(void **state) {
     (void)state;
     json_t *e = expect_of("{\"status\": \"ok\", \"findings\": ["
@@ -151,7 +152,22 @@ static void test_expect_top_without_cause(void **state) {
     json_decref(e);
 }
 
-/* Equal confidence: the first finding in the analyzer's order. Missing confidence counts 0. */
+/* Severity first: a critical finding of low confidence is the top one. */
+static void test_expect_severity_first(void **state) {
+    (void)state;
+    json_t *e = expect_of("{\"status\": \"ok\", \"findings\": ["
+                          " {\"title\": \"a\", \"root_cause\": \"sure\", \"confidence\": 0.9,"
+                          "  \"severity\": \"medium\"},"
+                          " {\"title\": \"b\", \"root_cause\": \"grave\", \"confidence\": 0.2,"
+                          "  \"severity\": \"critical\"},"
+                          " {\"title\": \"c\", \"root_cause\": \"odd\", \"confidence\": 1,"
+                          "  \"severity\": \"bogus\"}]}");
+    assert_string_equal(json_string_value(json_object_get(e, "root_cause")), "grave");
+    json_decref(e);
+}
+
+/* Equal severity and confidence: the first finding in the analyzer's order. Missing
+ * confidence counts 0. */
 static void test_expect_ties_and_missing_confidence(void **state) {
     (void)state;
     json_t *e = expect_of("{\"status\": \"ok\", \"findings\": ["
@@ -312,6 +328,7 @@ int main(void) {
         cmocka_unit_test(test_expect_top_cause_and_findings),
         cmocka_unit_test(test_expect_negative_case),
         cmocka_unit_test(test_expect_top_without_cause),
+        cmocka_unit_test(test_expect_severity_first),
         cmocka_unit_test(test_expect_ties_and_missing_confidence),
         cmocka_unit_test(test_expect_error_result),
         cmocka_unit_test(test_expect_duplicates_once),
