@@ -59,7 +59,8 @@ static const char case_usage[] =
     "                        2026-11-20-ID)\n"
     "  --case DIR            the case's folder instead\n"
     "  --description TEXT    what the case is about (default: where it came from)\n"
-    "  --analyzers DIR       where the analyzer's file is found (repeatable; default:\n"
+    "  --analyzers DIR       where the analyzer's file is found (repeatable; default: the\n"
+    "                        analyzer path of $INQUEST_CONFIG when set, else\n"
     "                        $INQUEST_ANALYZER_PATH, else ./analyzers)\n"
     "  --force               replace a case that is there already\n"
     "  --remote URL          the server (default: $INQUEST_URL, else " IG_DEFAULT_SERVER ")\n"
@@ -183,14 +184,20 @@ static int remove_old(const case_options *o, const char *dir) {
 /* ---- The case ------------------------------------------------------------------------------- */
 
 /* The case document (inquest.case/v1) in the order docs/backtest.md shows it. 'now' is Unix
- * seconds (0: not known); 'inputs' and 'expect' are copied and stolen. */
+ * seconds (0: not known); 'inputs' (an object, or NULL: none) and 'expect' are stolen. */
 static json_t *case_doc(const char *analyzer, const char *description, json_t *inputs, double now,
                         const char *id, json_t *expect) {
-    json_t *kase = json_pack("{s:s, s:s}", "schema", "inquest.case/v1", "analyzer", analyzer);
+    json_t *kase = json_object();
     char text[40];
-    if (description)
+    json_object_set_new(kase, "schema", json_string("inquest.case/v1"));
+    json_object_set_new(kase, "analyzer", json_string(analyzer));
+    if (description) /* json_string refuses text that is not UTF-8: then it is left out */
         json_object_set_new(kase, "description", json_string(description));
-    json_object_set_new(kase, "inputs", json_is_object(inputs) ? inputs : json_object());
+    if (!json_is_object(inputs)) {
+        json_decref(inputs);
+        inputs = json_object();
+    }
+    json_object_set_new(kase, "inputs", inputs);
     if (now > 0) {
         rt_time_format(now, text);
         json_object_set_new(kase, "now", json_string(text));
