@@ -214,6 +214,7 @@ typedef struct submission {
     char *analyzer, *inputs, *dedup_key, *labels, *team;
     rt_priority priority;
     double deadline;
+    bool record; /* keep its recording (docs/api.md "record") */
 } submission;
 
 static void submission_free(submission *sub) {
@@ -225,7 +226,7 @@ static void submission_free(submission *sub) {
 }
 
 static const char *const submit_keys[] = {"analyzer", "inputs", "priority", "dedup_key",
-                                          "deadline", "labels", NULL};
+                                          "deadline", "labels", "record",   NULL};
 
 /* The optional string member 'key' of 'o': true when absent or a string, else a problem. */
 static bool optional_string(const json_t *o, const char *key, const char **out, rt_diag *diag) {
@@ -247,12 +248,15 @@ static void check_shape(const json_t *o, rt_diag *diag) {
             i++;
         if (!submit_keys[i])
             rt_diag_add(diag, NULL, 0, key,
-                        "unknown field (expected analyzer, inputs, priority, dedup_key, deadline "
-                        "or labels)");
+                        "unknown field (expected analyzer, inputs, priority, dedup_key, deadline, "
+                        "labels or record)");
     }
     json_t *inputs = json_object_get(o, "inputs");
     if (inputs && !json_is_object(inputs))
         rt_diag_add(diag, NULL, 0, "inputs", "must be an object");
+    json_t *record = json_object_get(o, "record");
+    if (record && !json_is_boolean(record))
+        rt_diag_add(diag, NULL, 0, "record", "must be true or false");
     json_t *labels = json_object_get(o, "labels");
     if (labels && !json_is_object(labels))
         rt_diag_add(diag, NULL, 0, "labels", "must be an object of strings");
@@ -346,6 +350,7 @@ static int check_submission(ig_serve *s, const ig_token *token, const json_t *o,
     json_decref(empty);
     json_t *labels = json_object_get(o, "labels");
     sub->labels = labels ? rt_json_canonical(labels) : NULL;
+    sub->record = json_is_true(json_object_get(o, "record"));
     /* A dedup key is the analyzer's own: the same key for another analyzer, which another team
      * may own, is another analysis. */
     const char *dedup = json_string_value(json_object_get(o, "dedup_key"));
@@ -367,6 +372,7 @@ static void to_request(const ig_serve *s, const submission *sub, rt_queue_reques
     r->deadline = sub->deadline;
     r->team = sub->team;
     r->labels = sub->labels;
+    r->record = sub->record;
 }
 
 static json_t *accepted_json(const ig_serve *s, const rt_queue_submitted *out) {
@@ -765,6 +771,75 @@ static void cancel_analysis(ig_serve *s, rt_httpd_req *req, const ig_token *toke
     }
 }
 
+/* ---- one analysis' recording --------------------------------------------------------------- */
+
+typedef struct recording_call {
+    ig_serve *s;
+    rt_httpd_req *req;
+    const ig_token *token;
+    char id[MAX_ID + 1];
+    char status[32]; /* the analysis', for the message when none is kept */
+} recording_call;
+
+static void got_recording(int rc, const char *msg, const char *text, size_t len, void *ud) {
+    recording_call *c = ud;
+    bool open = strcmp(c->status, "queued") == 0 || strcmp(c->status, "running") == 0;
+    if (rc == RT_ENOTFOUND)
+        rt_httpd_error(c->req, 404, "no_recording", "no recording kept for this analysis%s%s%s",
+                       open ? " (yet: it is " : "", open ? c->status : "", open ? ")" : "");
+    else if (rc != RT_OK)
+        respond_queue_error(c->s, c->req, rc, msg);
+    else
+        rt_httpd_respond(c->req, 200, "application/json", text, len);
+    free(c);
+}
+
+/* The recording is served under the analysis' own token scoping: first the analysis. */
+static void recording_checked(int rc, const char *msg, const rt_queue_analysis *a, void *ud) {
+    recording_call *c = ud;
+    char why[256] = "";
+    if (rc == RT_ENOTFOUND || (rc == RT_OK && !ig_token_allows(c->token, a->analyzer, a->team)))
+        rt_httpd_error(c->req, 404, "not_found", "no such analysis (or it has expired)");
+    else if (rc != RT_OK)
+        respond_queue_error(c->s, c->req, rc, msg);
+    else {
+        snprintf(c->status, sizeof c->status, "%s", a->status);
+        if (rt_queue_get_recording(c->s->queue, c->id, got_recording, c, why) == RT_OK)
+            return;
+        respond_unavailable(c->s, c->req, why);
+    }
+    free(c);
+}
+
+static void get_recording(ig_serve *s, rt_httpd_req *req, const ig_token *token, const char *id) {
+    char why[256] = "";
+    recording_call *c = rt_xcalloc(1, sizeof *c);
+    *c = (recording_call){.s = s, .req = req, .token = token};
+    snprintf(c->id, sizeof c->id, "%s", id);
+    int rc = rt_queue_get(s->queue, id, recording_checked, c, why);
+    if (rc != RT_OK) {
+        free(c);
+        if (rc == RT_EINPUT)
+            rt_httpd_error(req, 404, "not_found", "no such analysis");
+        else
+            respond_unavailable(s, req, why);
+    }
+}
+
+/* /v1/analyses/ID/recording: its id into 'id' (MAX_ID + 1 bytes); false for other paths. */
+static bool recording_path(const char *path, char *id) {
+    static const char prefix[] = "/v1/analyses/", suffix[] = "/recording";
+    size_t n = strlen(path), p = sizeof prefix - 1, q = sizeof suffix - 1;
+    if (n <= p + q || strncmp(path, prefix, p) != 0 || strcmp(path + n - q, suffix) != 0)
+        return false;
+    size_t len = n - p - q;
+    if (len > MAX_ID || memchr(path + p, '/', len))
+        return false;
+    memcpy(id, path + p, len);
+    id[len] = '\0';
+    return true;
+}
+
 /* ---- listings ---------------------------------------------------------------------------- */
 
 typedef struct list_call {
@@ -961,6 +1036,11 @@ static bool operations(ig_serve *s, rt_httpd_req *req) {
 }
 
 static void analyses_route(ig_serve *s, rt_httpd_req *req, const ig_token *token) {
+    char id_of[MAX_ID + 1];
+    if (recording_path(req->path, id_of)) {
+        is_get(req) ? get_recording(s, req, token, id_of) : method_not_allowed(req, "GET");
+        return;
+    }
     if (path_is(req->path, "/v1/analyses")) {
         if (strcmp(req->method, "POST") == 0)
             submit_one(s, req, token);
