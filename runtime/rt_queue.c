@@ -504,9 +504,6 @@ static int check_misfit(rt_queue *q, const rt_queue_misfit *f, size_t i, char *w
                         i + 1);
 }
 
-static void ask_recordings(rt_queue *q, const rt_queue_request *reqs,
-                           const char (*ids)[RT_QUEUE_ID_SIZE], size_t n);
-
 /* Submit, the intake's submit (rt_queue_submit_alerts), or that with misfits
  * (rt_queue_submit_intake). */
 static int submit_call(rt_queue *q, const rt_queue_request *reqs, size_t n, submit_kind kind,
@@ -580,10 +577,10 @@ static int submit_call(rt_queue *q, const rt_queue_request *reqs, size_t n, subm
         args_str(&o->a, r->labels ? r->labels : "{}");
         args_u64(&o->a, (uint64_t)(r->dedup_window * 1000.0 + 0.5));
         args_u64(&o->a, (uint64_t)(r->deadline * 1000.0 + 0.5));
+        args_str(&o->a, r->record ? "1" : "0");
     }
     for (size_t i = 0; alerts && i < n; i++)
         args_u64(&o->a, (uint64_t)(reqs[i].alert_started * 1000.0 + 0.5));
-    ask_recordings(q, reqs, (const char(*)[RT_QUEUE_ID_SIZE])ids, n);
     if (kind == SUBMIT_INTAKE) {
         args_u64(&o->a, q->dead_maxlen);
         args_u64(&o->a, m);
@@ -632,19 +629,23 @@ static rt_queue_verdict *verdicts_of(op *o, const redisReply *reply, const char 
     return out;
 }
 
+/* Values per claimed request in a round's reply (CLAIMED in rt_queue.lua). */
+#define CLAIMED_VALUES 9
+
 static void claim_parse(op *o, const redisReply *reply) {
     rt_queue_verdict *verdicts = verdicts_of(o, reply, "claim");
     if (!verdicts)
         return;
-    if ((reply->elements - o->n) % 8) {
+    if ((reply->elements - o->n) % CLAIMED_VALUES) {
         free(verdicts);
         bad_reply(o, "claim");
         return;
     }
-    size_t n = (reply->elements - o->n) / 8;
+    size_t n = (reply->elements - o->n) / CLAIMED_VALUES;
     rt_queue_claimed *items = rt_xcalloc(n ? n : 1, sizeof *items);
     for (size_t i = 0; i < n; i++) {
-        const redisReply *const *e = (const redisReply *const *)reply->element + o->n + 8 * i;
+        const redisReply *const *e =
+            (const redisReply *const *)reply->element + o->n + CLAIMED_VALUES * i;
         rt_queue_claimed *c = &items[i];
         c->id = str_of(e[0]);
         c->entry = str_of(e[1]);
@@ -655,6 +656,7 @@ static void claim_parse(op *o, const redisReply *reply) {
         c->deliveries = (int)int_of(e[5]);
         c->priority = (rt_priority)(int_of(e[6]) & 3);
         c->team = str_of(e[7]);
+        c->record = e[8]->type == REDIS_REPLY_STRING && e[8]->len == 1 && e[8]->str[0] == '1';
     }
     ((rt_queue_claim_fn)o->done)(RT_OK, "", verdicts, o->n, items, n, o->ud);
     free(items);
@@ -1816,8 +1818,8 @@ unsigned rt_queue_loads(const rt_queue *q) {
 }
 
 /* ---- recordings of analyses ----------------------------------------------------------------
- * {P}:ra:ID  "1" while analysis ID's submitter asks for its recording (the queue's ttl)
- * {P}:rec:ID the recording's compact JSON (the config's recordings.ttl)
+ * {P}:rec:ID the recording's compact JSON (the config's recordings.ttl). A submitter's ask for
+ * it travels with the request (rt_queue_request.record, rt_queue_claimed.record).
  * The counts go to {P}:stats as recordings:kept and recordings:too_big, which inquest_stats
  * returns with the rest. */
 
@@ -1837,59 +1839,6 @@ bool rt_queue_recording_chosen(const char *id, double share) {
     h *= 0xc4ceb9fe1a85ec53ull;
     h ^= h >> 33;
     return (double)(h >> 11) / 9007199254740992.0 < share; /* 53 bits: [0, 1) */
-}
-
-static void ignore_reply(rt_redis *r, const redisReply *reply, int rc, const char *msg, void *ud) {
-    (void)r, (void)reply, (void)rc, (void)msg, (void)ud;
-}
-
-/* Writes the asks of the requests of a submit whose ids are 'ids', just before the submit on
- * the same connection. An ask that cannot be sent means the submit cannot be either; one whose
- * request turns out a duplicate names an id nobody claims, and expires. */
-static void ask_recordings(rt_queue *q, const rt_queue_request *reqs,
-                           const char (*ids)[RT_QUEUE_ID_SIZE], size_t n) {
-    char key[160], ttl[32];
-    snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)q->ttl_ms);
-    for (size_t i = 0; i < n; i++) {
-        if (!reqs[i].record)
-            continue;
-        snprintf(key, sizeof key, "%sra:%s", q->prefix, ids[i]);
-        const char *argv[] = {"SET", key, "1", "PX", ttl};
-        rt_redis_command(q->redis, 5, argv, NULL, ignore_reply, NULL);
-    }
-}
-
-static void asked_fail(op *o, int rc, const char *msg) {
-    ((rt_queue_asked_fn)o->done)(rc, msg, NULL, 0, o->ud);
-}
-
-static void asked_parse(op *o, const redisReply *reply) {
-    if (!is_array(reply, o->n) || reply->elements != o->n) {
-        bad_reply(o, "MGET of recording asks");
-        return;
-    }
-    bool *asked = rt_xcalloc(o->n ? o->n : 1, sizeof *asked);
-    for (size_t i = 0; i < o->n; i++)
-        asked[i] = reply->element[i]->type == REDIS_REPLY_STRING;
-    ((rt_queue_asked_fn)o->done)(RT_OK, "", asked, o->n, o->ud);
-    free(asked);
-}
-
-int rt_queue_recording_asked(rt_queue *q, const char *const *ids, size_t n, rt_queue_asked_fn done,
-                             void *ud, char *why) {
-    if (n == 0 || n > RT_QUEUE_MAX_BATCH)
-        return fail_at_once(q, RT_EINPUT, why, "queue: asks are read for 1 to %d ids",
-                            RT_QUEUE_MAX_BATCH);
-    for (size_t i = 0; i < n; i++)
-        if (!valid_id(ids[i]))
-            return fail_at_once(q, RT_EINPUT, why, "queue: '%.64s' is not an analysis id",
-                                ids[i] ? ids[i] : "");
-    op *o = op_new(q, (void (*)(void))done, ud, asked_parse, asked_fail);
-    o->n = n;
-    args_str(&o->a, "MGET");
-    for (size_t i = 0; i < n; i++)
-        args_fmt(&o->a, "%sra:%s", q->prefix, ids[i]);
-    return op_start(o, why);
 }
 
 static void kept_parse(op *o, const redisReply *reply) {

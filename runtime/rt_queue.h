@@ -94,7 +94,7 @@ typedef struct rt_queue_request {
     const char *labels;    /* JSON object text; NULL: "{}" */
     double alert_started;  /* rt_queue_submit_alerts: when the alert started (Unix seconds);
                               0: not known */
-    bool record;           /* keep its recording whatever the share (rt_queue_recording_asked) */
+    bool record;           /* keep its recording whatever the share (rt_queue_claimed.record) */
 } rt_queue_request;
 
 typedef struct rt_queue_submitted {
@@ -193,6 +193,7 @@ typedef struct rt_queue_claimed {
     double deadline; /* Unix seconds; 0: none */
     int deliveries;  /* 1 on the first delivery */
     rt_priority priority;
+    bool record; /* its submitter asked for its recording (rt_queue_request.record) */
 } rt_queue_claimed;
 
 typedef enum rt_queue_lease {
@@ -406,21 +407,12 @@ bool rt_queue_watching(const rt_queue *q);
  * A worker records an analysis' connector exchanges when the config's share picks its id or its
  * submitter asked (rt_queue_request.record), and keeps the recording as {P}:rec:ID. These are
  * plain commands beside the function library: nothing in them needs to be atomic with a state
- * change, and the order that matters (an ask before its request, a recording before its result)
- * is the order of one connection. */
+ * change, and the order that matters (a recording before its result) is the order of one
+ * connection. */
 
 /* True when 'share' (0 to 1) picks analysis 'id': a hash of the id against the share, so every
  * process agrees on the same id, and about that share of ids is picked. */
 bool rt_queue_recording_chosen(const char *id, double share);
-
-typedef void (*rt_queue_asked_fn)(int rc, const char *msg, const bool *asked, size_t n, void *ud);
-
-/* Whether the submitters of the 'n' analyses 'ids' (at most RT_QUEUE_MAX_BATCH) asked for their
- * recordings; 'done' gets one answer per id, in order. rt_queue_submit writes a request's ask
- * just before the request, on the same connection, so a claimed request's ask is always there
- * (it expires with the queue's ttl). */
-int rt_queue_recording_asked(rt_queue *q, const char *const *ids, size_t n, rt_queue_asked_fn done,
-                             void *ud, char *why);
 
 /* Keeps the recording 'text' ('len' bytes: rt_recording_dumps) of analysis 'id' for 'ttl'
  * seconds as {P}:rec:ID, and counts it. It goes down the connection of rt_queue_claim's rounds,

@@ -11,7 +11,7 @@
 -- from Redis' own clock (TIME): one clock for every worker. Errors are error replies whose first
 -- word is an rt error name ("EINPUT ..."), which the C side maps back.
 
-local VERSION = 11
+local VERSION = 12
 
 local GROUP = 'workers'   -- the consumer group of the request streams
 local HELD = '~held'      -- the consumer that owns the entries of requests held by a team cap
@@ -22,6 +22,8 @@ local RANK_SPAN = 1e13    -- held scores: rank * RANK_SPAN + submitted_at (ms, <
 local FIELDS = {'status', 'analyzer', 'team', 'priority', 'submitted_at', 'started_at',
                 'finished_at', 'deliveries', 'labels', 'deadline', 'message', 'consumer', 'cancel',
                 'resolved_at'}
+-- Arguments per request of submit, values per claimed request of claim.
+local REQ, CLAIMED = 9, 9
 local FINAL = {ok = true, error = true, timeout = true, cpu_exceeded = true,
                memory_exceeded = true, cancelled = true, dead = true}
 
@@ -278,7 +280,7 @@ end
 
 -- Hands request 'id' to 'consumer': status running, a lease until now + lease_ms. 'entry' is its
 -- stream entry {eid, fields}, fields in the order submit writes them: id, analyzer, team, inputs,
--- deadline. 'new_run' counts it in its team's running count (a reclaim is counted already).
+-- deadline, and record when its recording is asked for. 'new_run' counts it in its team's running count (a reclaim is counted already).
 -- 'lease_until' is the lease's expiry as text.
 local function deliver(c, out, consumer, id, entry, rank, deliveries, lease_until, new_run)
   local f = entry[2]
@@ -290,6 +292,7 @@ local function deliver(c, out, consumer, id, entry, rank, deliveries, lease_unti
   local n = #out
   out[n + 1], out[n + 2], out[n + 3], out[n + 4] = id, entry[1], f[4], f[8]
   out[n + 5], out[n + 6], out[n + 7], out[n + 8] = f[10], deliveries, rank - 1, f[6]
+  out[n + 9] = f[12] or '0'
 end
 
 local function hget_state(skey)
@@ -316,7 +319,7 @@ end
 
 -- KEYS: recent, then per request its status key and its dedup key.
 -- ARGV: prefix, ttl_ms, recent_ms, n, then per request: id, analyzer, team, priority, inputs,
---       labels, window_ms, deadline_ms.
+--       labels, window_ms, deadline_ms, record ("1": keep its recording, else "0"): REQ each.
 -- Returns per request: id, 1 when it is an earlier request's id (deduplicated) else 0.
 -- Wakes idle workers, which wait on the wake list with BLPOP (rt_queue_wait_for_work): one token
 -- per new request, up to WAKE_TOKENS, so that one request wakes one worker and a batch several.
@@ -342,15 +345,15 @@ local function submit(keys, args)
   if n > 1000 then fail('EINPUT', 'at most 1000 requests per call') end
   local windows = {}
   for i = 0, n - 1 do -- check everything before writing anything: errors do not roll back
-    local prio = args[8 + i * 8]
+    local prio = args[8 + i * REQ]
     if not RANK[prio] then fail('EINPUT', 'priority "' .. tostring(prio) .. '" is not interactive, alert or batch') end
-    windows[i] = num(args[11 + i * 8], 'window') > 0
-    num(args[12 + i * 8], 'deadline')
+    windows[i] = num(args[11 + i * REQ], 'window') > 0
+    num(args[12 + i * REQ], 'deadline')
   end
   local out, recent, streams, nows = {}, {}, c.streams, c.nows
   local added, dups = 0, 0
   for i = 0, n - 1 do
-    local a = 5 + i * 8
+    local a = 5 + i * REQ
     local id, analyzer, team, prio = args[a], args[a + 1], args[a + 2], args[a + 3]
     local deadline = args[a + 7]
     local skey = keys[2 + i * 2]
@@ -359,8 +362,14 @@ local function submit(keys, args)
       dups = dups + 1
       out[#out + 1], out[#out + 2] = existing, 1
     else
-      local eid = redis.call('XADD', streams[RANK[prio]], '*', 'id', id, 'analyzer', analyzer,
-                             'team', team, 'inputs', args[a + 4], 'deadline', deadline)
+      local eid
+      if args[a + 8] == '1' then
+        eid = redis.call('XADD', streams[RANK[prio]], '*', 'id', id, 'analyzer', analyzer,
+                         'team', team, 'inputs', args[a + 4], 'deadline', deadline, 'record', '1')
+      else
+        eid = redis.call('XADD', streams[RANK[prio]], '*', 'id', id, 'analyzer', analyzer,
+                         'team', team, 'inputs', args[a + 4], 'deadline', deadline)
+      end
       redis.call('HSET', skey, 'status', 'queued', 'analyzer', analyzer, 'team', team,
                  'priority', prio, 'submitted_at', nows, 'labels', args[a + 5],
                  'deadline', deadline, 'eid', eid)
@@ -418,7 +427,7 @@ local function reclaim(c, p, out)
         deliver(c, out, p.consumer, id, e[1], rank, h.deliveries + 1, p.lease_until, false)
       end
     end
-    if #out >= p.max * 8 then return end
+    if #out >= p.max * CLAIMED then return end
   end
 end
 
@@ -452,7 +461,7 @@ end
 -- Step 2a: requests of priority 'rank' held by their team's cap, for teams with room now.
 local function take_held(c, p, out, rank, teams)
   for _, team in ipairs(teams) do
-    local want = math.min(p.max - #out / 8, room_of(c, p, team))
+    local want = math.min(p.max - #out / CLAIMED, room_of(c, p, team))
     if want > 0 then
       local hkey = held_key(c, team)
       local ids = redis.call('ZRANGE', hkey, int(rank * RANK_SPAN), int((rank + 1) * RANK_SPAN - 1),
@@ -479,7 +488,7 @@ end
 local function read_stream(c, p, out, rank)
   local stream = c.streams[rank]
   for _ = 1, 8 do -- bounded: held and ended entries do not count, so read again
-    local want = p.max - #out / 8
+    local want = p.max - #out / CLAIMED
     if want <= 0 then return end
     local r = redis.pcall('XREADGROUP', 'GROUP', GROUP, p.consumer, 'COUNT',
                           want == p.max and p.maxs or int(want), 'STREAMS', stream, '>')
@@ -549,8 +558,9 @@ end
 -- ARGV: prefix, consumer, max, lease_ms, max_deliveries, ttl_ms, results_maxlen, dead_maxlen,
 --       default_cap, n_caps, then n_caps pairs team, cap, then n_results, then per result: id,
 --       status, result.
--- Returns a verdict per result (complete_items), then 8 values per claimed request: id, entry
--- id, analyzer, inputs, deadline_ms, deliveries, priority rank (0 interactive .. 2 batch), team.
+-- Returns a verdict per result (complete_items), then CLAIMED values per claimed request: id,
+-- entry id, analyzer, inputs, deadline_ms, deliveries, priority rank (0 interactive .. 2 batch),
+-- team, record ('1': its submitter asked for its recording, else '0').
 local function claim(keys, args)
   local c = ctx_new(args[1], now_ms())
   local p = {consumer = args[2], max = num(args[3], 'max'), maxs = args[3],
@@ -797,7 +807,7 @@ local function submit_alerts(keys, args)
   local n = num(args[4], 'n')
   local sub_keys, sub_args, taken, out = {keys[1]}, {args[1], args[2], args[3], '0'}, {}, {}
   for i = 0, n - 1 do
-    local started = num(args[5 + n * 8 + i], 'started')
+    local started = num(args[5 + n * REQ + i], 'started')
     local held = redis.call('GET', keys[3 + i * 2])
     local late = false
     if held and string.sub(held, 1, 1) == TOMB then
@@ -808,7 +818,7 @@ local function submit_alerts(keys, args)
     if not late then
       taken[#taken + 1] = i
       sub_keys[#sub_keys + 1], sub_keys[#sub_keys + 2] = keys[2 + i * 2], keys[3 + i * 2]
-      for j = 0, 7 do sub_args[#sub_args + 1] = args[5 + i * 8 + j] end
+      for j = 0, REQ - 1 do sub_args[#sub_args + 1] = args[5 + i * REQ + j] end
     end
   end
   if #taken == 0 then return out end
@@ -885,13 +895,13 @@ redis.register_function('inquest_resolve', wrap(resolve))
 
 -- KEYS: as submit_alerts's (1 + 3n), then the dead-letter stream, stats, and per misfit its
 --       marker key.
--- ARGV: as submit_alerts's (4 + 9n), then dead_maxlen, m, then per misfit: window_ms (text),
+-- ARGV: as submit_alerts's (4 + (REQ + 1)n), then dead_maxlen, m, then per misfit: window_ms (text),
 --       the number of field/value pairs, and the pairs of its entry.
 -- Returns submit_alerts's 2n values, then per misfit: its entry id, then 0 (recorded now) or 1
 -- (recorded within the window already).
 local function submit_intake(keys, args)
   local n = num(args[4], 'n')
-  local k0, a0 = 2 + 3 * n, 5 + 9 * n
+  local k0, a0 = 2 + 3 * n, 5 + (REQ + 1) * n
   local dead, stats = keys[k0], keys[k0 + 1]
   local dead_maxlen, m = num(args[a0], 'dead_maxlen'), num(args[a0 + 1], 'm')
   if m > 1000 then fail('EINPUT', 'at most 1000 misfits per call') end

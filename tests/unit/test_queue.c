@@ -294,6 +294,7 @@ typedef struct claimed_item {
     int deliveries;
     rt_priority priority;
     double deadline;
+    bool record;
 } claimed_item;
 
 typedef struct claimed {
@@ -325,6 +326,7 @@ static void on_claim(int rc, const char *msg, const rt_queue_verdict *verdicts, 
         it->deliveries = items[i].deliveries;
         it->priority = items[i].priority;
         it->deadline = items[i].deadline;
+        it->record = items[i].record;
     }
 }
 
@@ -1583,21 +1585,9 @@ static void test_refused_at_once(void **state) {
 typedef struct rec_got {
     bool done;
     int rc;
-    bool asked[4];
-    size_t n;
     char text[256];
     size_t len;
 } rec_got;
-
-static void on_asked(int rc, const char *msg, const bool *asked, size_t n, void *ud) {
-    rec_got *g = ud;
-    (void)msg;
-    g->done = true;
-    g->rc = rc;
-    g->n = n;
-    for (size_t i = 0; i < n && i < 4; i++)
-        g->asked[i] = asked[i];
-}
 
 static void on_recording(int rc, const char *msg, const char *text, size_t len, void *ud) {
     rec_got *g = ud;
@@ -1634,8 +1624,8 @@ static void test_recording_share(void **state) {
     assert_in_range(picked, 1700, 2300);
 }
 
-/* Asks are written before their request, read by id; a recording is kept with its TTL, read
- * back byte for byte, and counted; one too big is only counted. */
+/* A submitter's ask for a recording travels with its request to the claim; a recording is kept
+ * with its TTL, read back byte for byte, and counted; one too big is only counted. */
 static void test_recordings(void **state) {
     fx f;
     rt_queue_options o = {.ttl = 3600};
@@ -1646,14 +1636,11 @@ static void test_recordings(void **state) {
     reqs[0].record = true;
     submitted *s = submit(&f, reqs, 2);
     const char *ids[2] = {s->out[0].id, s->out[1].id};
-    assert_true(RAW(&f, "PTTL", key(&f, "ra:", ids[0])).integer > 3500 * 1000);
-    rec_got g = {0};
-    assert_int_equal(rt_queue_recording_asked(f.q, ids, 2, on_asked, &g, NULL), RT_OK);
-    run_until(&f, &g.done);
-    assert_int_equal(g.rc, RT_OK);
-    assert_int_equal(g.n, 2);
-    assert_true(g.asked[0]);
-    assert_false(g.asked[1]);
+    claimed *c = claim(&f, "w1", 2, 30);
+    assert_int_equal(c->n, 2);
+    for (size_t i = 0; i < 2; i++)
+        assert_true(c->items[i].record == (strcmp(c->items[i].id, ids[0]) == 0));
+    free(c);
 
     static const char text[] = "{\"schema\":\"inquest.recording/v1\",\"exchanges\":[]}";
     assert_int_equal(
@@ -1671,8 +1658,6 @@ static void test_recordings(void **state) {
     assert_int_equal(st.recordings_too_big, 1);
 
     char why[256] = "";
-    const char *bad[1] = {"no/such"};
-    assert_int_equal(rt_queue_recording_asked(f.q, bad, 1, on_asked, &g, why), RT_EINPUT);
     assert_int_equal(rt_queue_keep_recording(f.q, ids[0], text, 3, 0, NULL, NULL, why), RT_EINPUT);
     assert_int_equal(rt_queue_get_recording(f.q, "", on_recording, &r, why), RT_EINPUT);
     free(s);
