@@ -84,11 +84,6 @@ int wk_start(wk_engine *engine, const wk_request *request, wk_done_fn done, void
  * I/O (its calls are cancelled), at its next yield otherwise. 'done' is called as usual. */
 void wk_cancel(wk_analysis *handle, const char *message);
 
-/* Stops recording 'handle' into its request's recording: the connector calls it starts from now
- * on are not recorded. Calls already on their way still are, so the recording must live until
- * 'done' as before. For a worker that records an analysis until it learns it need not. */
-void wk_stop_recording(wk_analysis *handle);
-
 /* Sets the meta data of 'recording' (docs/recording.md) for 'request': its analyzer, inputs (as
  * given, before validation), id and now, and the engine's connectors (type and the settings
  * that shape their answers, never credentials). */

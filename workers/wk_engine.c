@@ -465,10 +465,6 @@ void wk_cancel(wk_analysis *handle, const char *message) {
     wk__abort(handle, "cancelled", message);
 }
 
-void wk_stop_recording(wk_analysis *handle) {
-    handle->recording = NULL;
-}
-
 typedef struct sync_run {
     json_t *result;
     int done;
