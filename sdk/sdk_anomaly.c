@@ -40,12 +40,11 @@
  * - Settings are one set for every series (sdk_anomaly_defaults), chosen for the reasons given
  *   there. */
 #include <math.h>
-#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include "sdk_anomaly.h"
+#include "sdk_robust.h"
 
 #define MAX_WINDOW   100000
 #define MAX_HISTORY  1000000
@@ -53,68 +52,12 @@
 #define WEEK         (7 * DAY)
 #define DAY_LAGS     7      /* same time 1..7 days earlier */
 #define WEEK_LAGS    2      /* same time 1..2 weeks earlier */
-#define MAD_SIGMA    1.4826 /* MAD to standard deviation, for normal data */
 #define MEANAD_SIGMA 1.2533 /* mean absolute deviation to standard deviation, ditto */
 #define SHIFT_MAX    64     /* most points the shift statistic may span */
 #define TAIL_SHARE   50     /* the tail fit's peaks: the top 1/50 of the scores */
 
 enum { M_ROLLING, M_DAILY, M_WEEKLY, N_MODELS };
 static const char *const model_names[N_MODELS] = {"rolling", "daily", "weekly"};
-
-/* ---- Selection ------------------------------------------------------------------------------ */
-
-static void swap(double *a, size_t i, size_t j) {
-    double x = a[i];
-    a[i] = a[j];
-    a[j] = x;
-}
-
-/* Reorders the 'n' values at 'a' so that a[k] is the one a sort would put there, those before
- * it are not larger and those after not smaller (Hoare's selection, median-of-three pivots). */
-static void select_k(double *a, size_t n, size_t k) {
-    ptrdiff_t lo = 0, hi = (ptrdiff_t)n - 1, want = (ptrdiff_t)k;
-    while (hi > lo) {
-        ptrdiff_t mid = lo + (hi - lo) / 2, i = lo, j = hi;
-        if (a[mid] < a[lo])
-            swap(a, (size_t)mid, (size_t)lo);
-        if (a[hi] < a[lo])
-            swap(a, (size_t)hi, (size_t)lo);
-        if (a[hi] < a[mid])
-            swap(a, (size_t)hi, (size_t)mid);
-        double pivot = a[mid];
-        while (i <= j) { /* a[lo] <= pivot <= a[hi]: the scans stop inside */
-            while (a[i] < pivot)
-                i++;
-            while (a[j] > pivot)
-                j--;
-            if (i <= j)
-                swap(a, (size_t)i++, (size_t)j--);
-        }
-        if (want <= j)
-            hi = j;
-        else if (want >= i)
-            lo = i;
-        else
-            return;
-    }
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* The median of the 'n' values at 'a' (reordered). */
-static double median_of(double *a, size_t n) {
-    select_k(a, n, n / 2);
-    double upper = a[n / 2];
-    if (n % 2)
-        return upper;
-    double lower = a[0]; /* the largest of the lower half */
-    for (size_t i = 1; i < n / 2; i++)
-        lower = a[i] > lower ? a[i] : lower;
-    return (lower + upper) / 2;
-}
 
 /* ---- A rolling window: a ring, and what was computed of it 'stale' pushes ago ---------------- */
 
@@ -147,14 +90,14 @@ static void rwin_refresh(rwin *w, double *scratch) {
         return;
     w->stale = 0;
     memcpy(scratch, w->ring, w->n * sizeof(double)); /* order does not matter */
-    w->center = median_of(scratch, w->n);
+    w->center = sdk__median(scratch, w->n);
     double sum = 0;
     for (size_t i = 0; i < w->n; i++) {
         scratch[i] = fabs(scratch[i] - w->center);
         sum += scratch[i];
     }
     w->fit = sum / (double)w->n;
-    w->scale = MAD_SIGMA * median_of(scratch, w->n);
+    w->scale = SDK__MAD_SIGMA * sdk__median(scratch, w->n);
     if (w->scale <= 0) /* over half the values equal: the mean deviation still sees the rest */
         w->scale = MEANAD_SIGMA * w->fit;
 }
@@ -171,9 +114,9 @@ static double tail_threshold(double *a, size_t n, double risk) {
     size_t k = n / TAIL_SHARE;
     if (k < 8)
         return INFINITY;
-    select_k(a, n, n - k - 1);
+    sdk__select(a, n, n - k - 1);
     double u = a[n - k - 1], *peaks = a + n - k;
-    qsort(peaks, k, sizeof *peaks, cmp_double);
+    sdk__sort(peaks, k);
     double a0 = 0, a1 = 0;
     for (size_t i = 0; i < k; i++) {
         double y = peaks[i] - u, p = ((double)i + 0.65) / (double)k; /* plotting position */
@@ -358,7 +301,7 @@ static double seasonal_expect(const sdk_anomaly_stream *s, int m, double t, doub
         if (!isnan(v))
             got[n++] = v;
     }
-    return n ? median_of(got, n) : NAN;
+    return n ? sdk__median(got, n) : NAN;
 }
 
 /* What model 'k' expects at 't' before its residuals correct it; NaN when it cannot say. */
@@ -505,7 +448,7 @@ static double shift_statistic(sdk_anomaly_stream *s, double z) {
     if (s->zn < s->o.shift_points)
         return 0;
     memcpy(a, s->zring, s->zn * sizeof(double));
-    return median_of(a, s->zn);
+    return sdk__median(a, s->zn);
 }
 
 /* Decides whether the judged point ('t', 'v', 'pt') is anomalous, and opens, grows or closes

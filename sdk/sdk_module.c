@@ -7,6 +7,8 @@
 #include <lauxlib.h>
 #include "sdk_internal.h"
 #include "sdk_series.h"
+#include "sdk_anomaly.h"
+#include "sdk_changepoint.h"
 
 /* Registry keys: the addresses of these statics are unique in the process. */
 static const char diag_key = 'd';
@@ -214,6 +216,10 @@ int sdk_open(lua_State *L) {
     lua_setfield(L, -2, "types");
     sdk_series_open(L);
     lua_setfield(L, -2, "series");
+    sdk_anomaly_open(L);
+    lua_setfield(L, -2, "anomaly");
+    sdk_changepoint_open(L);
+    lua_setfield(L, -2, "changepoint");
     lua_pushliteral(L, INQUEST_VERSION);
     lua_setfield(L, -2, "version");
     return 1;
