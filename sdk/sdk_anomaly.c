@@ -136,24 +136,36 @@ static double tail_threshold(double *a, size_t n, double risk) {
 
 /* ---- The stream ------------------------------------------------------------------------------ */
 
+/* A baseline model: its residuals, and the history of its own scores, whose tail says what is
+ * rare for it. Each model keeps its own: the rolling model's misses on a ramp are no reason to
+ * doubt a daily model that never misses. */
+typedef struct model {
+    rwin resid;                /* the last 'window' residuals */
+    rwin scores, shift_scores; /* the last 'tail_window' |z| and |shift statistic| */
+    double limit, shift_limit; /* the thresholds in force for each */
+    double zring[SHIFT_MAX];   /* z of the last shift_points points */
+    size_t zn, zhead;
+    double resid_now, z, zm; /* this point's residual, z and shift statistic (NaN: none) */
+    double since;            /* time of its first residual */
+} model;
+
 struct sdk_anomaly_stream {
     sdk_anomaly_opts o;
     double *ht, *hv; /* the history ring, for the seasonal lookups */
     size_t hcap, hn, hhead;
     double last_t;
-    double *scratch;      /* max(window, tail_window) doubles for the windows' figures */
-    rwin level;           /* the last 'level' values */
-    rwin resid[N_MODELS]; /* each model's last 'window' residuals */
-    rwin scores, shift_scores; /* the last 'tail_window' |z| and |median z| */
-    double limit, shift_limit; /* the thresholds in force for each */
-    double zring[SHIFT_MAX];   /* signed z of the last shift_points points */
-    size_t zn, zhead;
-    int open;             /* 'cur' is open */
-    sdk_anomaly cur;      /* the open anomaly, or the last one */
-    double before;        /* the expectation when 'cur' opened */
-    double before_scale;  /* and the scale then */
-    size_t since_last;    /* points since the last anomalous one */
-    size_t since_close;   /* points since 'cur' closed */
+    double *scratch;          /* max(window, tail_window) doubles for the windows' figures */
+    rwin level;               /* the last 'level' values but the most recent shift_points */
+    double delay[SHIFT_MAX];  /* those, on their way to 'level' */
+    size_t dn, dhead;
+    model m[N_MODELS];
+    int judge;                /* the model that judges the current point */
+    int open;                 /* 'cur' is open */
+    sdk_anomaly cur;          /* the open anomaly, or the last one */
+    double before;            /* the expectation when 'cur' opened */
+    double before_scale;      /* and the scale then */
+    size_t since_last;        /* points since the last anomalous one */
+    size_t since_close;       /* points since 'cur' closed */
 };
 
 void sdk_anomaly_defaults(sdk_anomaly_opts *o) {
@@ -212,10 +224,10 @@ const char *sdk_anomaly_check(const sdk_anomaly_opts *o, char *why, size_t whyle
 }
 
 /* Doubles the stream needs beyond its struct: history times and values, the scratch, the level
- * ring, each model's residual ring, and the two score rings. */
+ * ring, and each model's residual ring and two score rings. */
 static size_t doubles_needed(const sdk_anomaly_opts *o) {
     size_t scratch = o->window > o->tail_window ? o->window : o->tail_window;
-    return 2 * o->history + scratch + o->level + N_MODELS * o->window + 2 * o->tail_window;
+    return 2 * o->history + scratch + o->level + N_MODELS * (o->window + 2 * o->tail_window);
 }
 
 size_t sdk_anomaly_stream_size(const sdk_anomaly_opts *o) {
@@ -240,13 +252,15 @@ sdk_anomaly_stream *sdk_anomaly_stream_init(void *mem, size_t size, const sdk_an
     s->scratch = d + 2 * o->history;
     d = s->scratch + (o->window > o->tail_window ? o->window : o->tail_window);
     d = rwin_init(&s->level, d, o->level);
-    for (int m = 0; m < N_MODELS; m++)
-        d = rwin_init(&s->resid[m], d, o->window);
-    d = rwin_init(&s->scores, d, o->tail_window);
-    rwin_init(&s->shift_scores, d, o->tail_window);
+    for (int k = 0; k < N_MODELS; k++) {
+        model *m = &s->m[k];
+        d = rwin_init(&m->resid, d, o->window);
+        d = rwin_init(&m->scores, d, o->tail_window);
+        d = rwin_init(&m->shift_scores, d, o->tail_window);
+        m->limit = o->threshold;
+        m->shift_limit = o->shift;
+    }
     s->last_t = -INFINITY;
-    s->limit = o->threshold;
-    s->shift_limit = o->shift;
     s->since_last = s->since_close = SIZE_MAX / 2;
     return s;
 }
@@ -319,43 +333,122 @@ static double scale_floor(double scale, double level) {
     return scale > f ? scale : f;
 }
 
-/* Judges 'v' at 't' with the model that has fitted best lately; keeps each model's residual in
- * 'resid' (NaN: the model could not say) for learn(). */
-static void judge(sdk_anomaly_stream *s, double t, double v, sdk_anomaly_point *pt,
-                  double resid[N_MODELS]) {
+/* Pushes 'z' to the z ring of 'm' and returns their median (NaN until the ring is full). */
+static double shift_statistic(sdk_anomaly_stream *s, model *m, double z) {
+    double a[SHIFT_MAX];
+    size_t cap = s->o.shift_points;
+    m->zring[(m->zhead + m->zn) % cap] = z;
+    if (m->zn < cap)
+        m->zn++;
+    else
+        m->zhead = (m->zhead + 1) % cap;
+    if (m->zn < cap)
+        return NAN;
+    memcpy(a, m->zring, cap * sizeof(double));
+    return sdk__median(a, cap);
+}
+
+/* The thresholds model 'k' judges by, into 'limit' and 'shift_limit': its own once its tail
+ * holds enough scores to fit (8 peaks), else no lower than the rolling model's. A seasonal
+ * model comes of age days after the rolling one, and its first few hundred scores say little
+ * of how its errors run. */
+static void limits(const sdk_anomaly_stream *s, int k, double *limit, double *shift_limit) {
+    const model *m = &s->m[k], *r = &s->m[M_ROLLING];
+    *limit = m->limit;
+    *shift_limit = m->shift_limit;
+    if (k != M_ROLLING && s->o.risk > 0 && m->scores.n < 8 * TAIL_SHARE) {
+        *limit = fmax(*limit, r->limit);
+        *shift_limit = fmax(*shift_limit, r->shift_limit);
+    }
+}
+
+/* Judges 'v' at 't': every model that can says what it expected and how far off 'v' is, and
+ * the one that has fitted best lately is the judge ('pt'). */
+static void judge(sdk_anomaly_stream *s, double t, double v, sdk_anomaly_point *pt) {
     double tol = isfinite(s->last_t) ? 0.5 * (t - s->last_t) : 0, best = INFINITY;
+    s->judge = -1;
     for (int k = 0; k < N_MODELS; k++) {
+        model *m = &s->m[k];
         double e = model_expect(s, k, t, tol);
-        resid[k] = v - e;
+        m->resid_now = v - e;
+        m->z = m->zm = NAN;
         if (isnan(e))
             continue;
-        rwin *r = &s->resid[k];
-        rwin_refresh(r, s->scratch);
-        if (r->n >= s->o.min_points && r->fit < best) {
-            best = r->fit;
-            pt->expected = e + r->center;
-            pt->z = (v - pt->expected) / scale_floor(r->scale, pt->expected);
+        rwin_refresh(&m->resid, s->scratch);
+        if (m->resid.n < s->o.min_points)
+            continue;
+        /* a season's errors must have been seen over a whole period before it judges: its
+         * first hours of residuals may all be night, and night is quiet */
+        int ready = k == M_ROLLING || t - m->since >= (k == M_DAILY ? DAY : WEEK);
+
+        e += m->resid.center;
+        m->z = (v - e) / scale_floor(m->resid.scale, e);
+        m->zm = shift_statistic(s, m, m->z);
+        if (ready && m->resid.fit < best) {
+            best = m->resid.fit;
+            s->judge = k;
+            pt->expected = e;
+            pt->z = m->z;
             pt->baseline = model_names[k];
         }
     }
 }
 
-/* Feeds the point to the baselines: its value to the level and the history, its residuals to
- * the models, clipped to the threshold in force when it is anomalous. */
-static void learn(sdk_anomaly_stream *s, double t, double v, const double resid[N_MODELS],
-                  int anomalous) {
-    rwin_push(&s->level, v);
+/* Pushes 'x' to the score window 'w' and refreshes '*limit', the threshold in force for its
+ * statistic, when due: the tail threshold of the window, never below 'floor'. */
+static void track(sdk_anomaly_stream *s, rwin *w, double *limit, double x, double floor) {
+    if (s->o.risk == 0 || w->cap == 0 || isnan(x))
+        return;
+    rwin_push(w, fabs(x));
+    if (rwin_due(w)) {
+        w->stale = 0;
+        memcpy(s->scratch, w->ring, w->n * sizeof(double));
+        double tail = tail_threshold(s->scratch, w->n, s->o.risk);
+        *limit = isfinite(tail) && tail > floor ? tail : floor;
+    }
+}
+
+/* Feeds 'v' to the rolling level 'shift_points' points late: the level then stands where the
+ * series was before the points the shift statistic looks at, and a shift shows in full in
+ * that statistic instead of being half taken in by the level. */
+static void delay_push(sdk_anomaly_stream *s, double v) {
+    size_t m = s->o.shift_points;
+    if (s->dn == m) {
+        rwin_push(&s->level, s->delay[s->dhead]);
+        s->delay[s->dhead] = v;
+        s->dhead = (s->dhead + 1) % m;
+    } else {
+        s->delay[(s->dhead + s->dn++) % m] = v;
+    }
+}
+
+/* Clips 'x' to 'center' ± 'width'. */
+static double clip(double x, double center, double width) {
+    return fmin(fmax(x, center - width), center + width);
+}
+
+/* Feeds the point ('t', 'v'; 'anomalous' or not) to the detector: its value to the level and
+ * the history, and to each model its scores and residual. An anomalous point's are clipped to
+ * the model's thresholds (SPOT leaves alarms out of its peaks for the same reason): the models
+ * learn that something moved, not that such a jump is normal, and a lasting change is still
+ * learned step by step. */
+static void learn(sdk_anomaly_stream *s, double t, double v, int anomalous) {
+    delay_push(s, v);
     history_push(s, t, v);
     for (int k = 0; k < N_MODELS; k++) {
-        rwin *w = &s->resid[k];
-        double r = resid[k];
+        model *m = &s->m[k];
+        double r = m->resid_now;
         if (isnan(r))
             continue;
-        if (anomalous && w->n > 0) {
-            double lim = s->limit * scale_floor(w->scale, w->center);
-            r = fmin(fmax(r, w->center - lim), w->center + lim);
-        }
-        rwin_push(w, r);
+        track(s, &m->scores, &m->limit, anomalous ? fmin(fabs(m->z), m->limit) : m->z,
+              s->o.threshold);
+        track(s, &m->shift_scores, &m->shift_limit,
+              anomalous ? fmin(fabs(m->zm), m->shift_limit) : m->zm, s->o.shift);
+        if (anomalous && m->resid.n > 0)
+            r = clip(r, m->resid.center, m->limit * scale_floor(m->resid.scale, 0));
+        if (m->resid.n == 0)
+            m->since = t;
+        rwin_push(&m->resid, r);
     }
 }
 
@@ -421,45 +514,30 @@ static int returning(const sdk_anomaly_stream *s, double v, int dir) {
     return d < 0.5 * peak && d > -s->o.hold * s->before_scale;
 }
 
-/* Pushes 'x' to the score window 'w'; returns the threshold in force before it (the tail
- * threshold of the window, never below 'floor') and refreshes '*limit' when due. */
-static double track(sdk_anomaly_stream *s, rwin *w, double *limit, double x, double floor) {
-    double before = *limit;
-    if (s->o.risk == 0 || w->cap == 0)
-        return floor;
-    rwin_push(w, fabs(x));
-    if (rwin_due(w)) {
-        w->stale = 0;
-        memcpy(s->scratch, w->ring, w->n * sizeof(double));
-        double tail = tail_threshold(s->scratch, w->n, s->o.risk);
-        *limit = isfinite(tail) && tail > floor ? tail : floor;
+/* How many points before the current one a shift in direction 'dir' began, estimated over the
+ * z ring as Page's CUSUM does: after the last minimum of the sums of (z dir - limit / 2). */
+static size_t shift_start(const sdk_anomaly_stream *s, const model *md, int dir, double limit) {
+    double sum = 0, low = 0;
+    size_t m = md->zn, at = 0;
+    for (size_t i = 0; i < m; i++) {
+        sum += md->zring[(md->zhead + i) % s->o.shift_points] * dir - limit / 2;
+        if (sum < low) {
+            low = sum;
+            at = i + 1;
+        }
     }
-    return before;
-}
-
-/* The median z of the last shift_points points (0 until there are as many), after 'z'. */
-static double shift_statistic(sdk_anomaly_stream *s, double z) {
-    double a[SHIFT_MAX];
-    s->zring[(s->zhead + s->zn) % s->o.shift_points] = z;
-    if (s->zn < s->o.shift_points)
-        s->zn++;
-    else
-        s->zhead = (s->zhead + 1) % s->o.shift_points;
-    if (s->zn < s->o.shift_points)
-        return 0;
-    memcpy(a, s->zring, s->zn * sizeof(double));
-    return sdk__median(a, s->zn);
+    return m - 1 - (at < m ? at : m - 1); /* the current point is the ring's last */
 }
 
 /* Decides whether the judged point ('t', 'v', 'pt') is anomalous, and opens, grows or closes
  * the anomaly; returns the push's result bits. */
 static int decide(sdk_anomaly_stream *s, double t, double v, sdk_anomaly_point *pt,
                   sdk_anomaly *closed) {
-    double zm = shift_statistic(s, pt->z);
-    double point_limit = track(s, &s->scores, &s->limit, pt->z, s->o.threshold);
-    double shift_limit = track(s, &s->shift_scores, &s->shift_limit, zm, s->o.shift);
+    const model *m = &s->m[s->judge];
+    double zm = m->zm, limit, shift_limit;
+    limits(s, s->judge, &limit, &shift_limit);
     int dir = pt->z > 0 ? 1 : -1, rc = 0;
-    int point = fabs(pt->z) >= point_limit;
+    int point = fabs(pt->z) >= limit;
     int shift = fabs(zm) >= shift_limit && (zm > 0) == (dir > 0);
     int hold = s->open && s->cur.direction == dir && fabs(pt->z) >= s->o.hold;
     if (returning(s, v, dir) ||
@@ -475,8 +553,9 @@ static int decide(sdk_anomaly_stream *s, double t, double v, sdk_anomaly_point *
     if (s->open) {
         grow_anomaly(s, t, v, pt);
     } else if (shift && !point) { /* it reaches back to the points that make it */
-        size_t back = s->o.shift_points - 1, k = s->hn > back ? s->hn - back : 0;
-        open_anomaly(s, k < s->hn ? s->ht[(s->hhead + k) % s->hcap] : t, t, v, pt, dir);
+        size_t back = shift_start(s, m, dir, shift_limit);
+        size_t k = s->hn >= back ? s->hn - back : 0;
+        open_anomaly(s, back && k < s->hn ? s->ht[(s->hhead + k) % s->hcap] : t, t, v, pt, dir);
     } else {
         open_anomaly(s, t, t, v, pt, dir);
     }
@@ -488,7 +567,6 @@ static int decide(sdk_anomaly_stream *s, double t, double v, sdk_anomaly_point *
 int sdk_anomaly_stream_push(sdk_anomaly_stream *s, double t, double v, sdk_anomaly_point *pt,
                             sdk_anomaly *closed) {
     sdk_anomaly_point local;
-    double resid[N_MODELS];
     if (!pt)
         pt = &local;
     *pt = (sdk_anomaly_point){.expected = NAN, .baseline = model_names[M_ROLLING]};
@@ -496,9 +574,9 @@ int sdk_anomaly_stream_push(sdk_anomaly_stream *s, double t, double v, sdk_anoma
         return -1;
     if (!isfinite(v))
         return 0;
-    judge(s, t, v, pt, resid);
-    int rc = isnan(pt->expected) ? 0 : decide(s, t, v, pt, closed);
-    learn(s, t, v, resid, pt->anomalous);
+    judge(s, t, v, pt);
+    int rc = s->judge < 0 ? 0 : decide(s, t, v, pt, closed);
+    learn(s, t, v, pt->anomalous);
     s->last_t = t;
     return rc;
 }
