@@ -4,39 +4,45 @@
  *
  * Design notes
  * - Baselines. Each point is compared with what three models expected of it:
- *     rolling  the median of the last 'level' values (a robust local level);
+ *     rolling  the median of 'level' values, those before the last 'shift_points' (a robust
+ *              local level that lags, so that a shift shows in full before it is taken in);
  *     daily    the median of the values at the same time 1..7 days earlier;
  *     weekly   the median of the values at the same time 1..2 weeks earlier.
- *   A seasonal model exists once the history covers its period. Each model keeps its last
- *   'window' residuals (value - expectation); their median corrects the expectation (today may
- *   run higher than last week), their MAD is the scale, and their mean absolute deviation is how
- *   well the model has predicted lately: the best one judges the point. So a daily peak that
- *   the daily model expects is no anomaly, and a flat stretch where a peak should be is one.
- *   (The mean deviation, not the MAD, picks the model: the rolling median misses every daily
- *   ramp by a mile, but on too few points for a MAD to notice.)
+ *   A seasonal model speaks once the history covers its period, and judges once it has been
+ *   wrong or right over a whole period (its first hours of residuals may all be night). Each
+ *   model keeps its last 'window' residuals (value - expectation): their median corrects the
+ *   expectation (today may run higher than last week), their MAD is the scale, and their mean
+ *   absolute deviation is how well the model has predicted lately. The best of those able to
+ *   judge judges the point. So a daily peak that the daily model expects is no anomaly, and a
+ *   flat stretch where a peak should be is one. (The mean deviation, not the MAD, picks the
+ *   model: the rolling median misses every daily ramp by a mile, but on too few points for a
+ *   MAD to notice.)
  * - Scores and thresholds. A point's robust z is (value - expected) / scale. What z is rare
- *   depends on the series: bursty ones make z of 50 every day. So the threshold is not fixed:
- *   it is the z that a point passes with probability 'risk' under the tail of the last
- *   'tail_window' scores, fitted by peaks over threshold (SPOT, tail_threshold()), and never
- *   below 'threshold'. A second statistic, the median z of the last 'shift_points' points,
- *   finds sustained changes that no single point shows; it has its own tail threshold (never
- *   below 'shift').
+ *   depends on the series: bursty ones make z of 50 every day. So thresholds are not fixed:
+ *   each is the z that a point passes with probability 'risk' under the tail of the model's own
+ *   last 'tail_window' scores, fitted by peaks over threshold (SPOT, tail_threshold()), never
+ *   below the floors 'threshold' and 'shift'. Each model keeps its own tail: the rolling
+ *   model's misses on a ramp are no reason to doubt a daily model that never misses. A
+ *   seasonal model whose tail is still too short to fit judges by the rolling model's
+ *   thresholds if they are higher. A second statistic, the median z of the last
+ *   'shift_points' points, finds sustained changes that no single point shows.
  * - Anomalies. A point passing either threshold opens an anomaly (a shift one reaches back to
- *   the points that make it); it goes on while |z| stays past 'hold' in its direction
+ *   where Page's CUSUM puts its start); it goes on while |z| stays past 'hold' in its direction
  *   (hysteresis) and ends at the first point that does not. It is a level shift when the
  *   rolling level has moved at least half its deviation (the values stayed), else a spike or a
- *   dip. Within 'window' points of an anomaly, a new one in the same direction must outscore it
+ *   dip. Within 'window' points of an anomaly a new one in the same direction must outscore it
  *   (an aftershock belongs to what was reported), and the way back after one is not a change
  *   the other way (returning()).
- * - Learning. Every value enters the level and the history. An anomalous point's residuals enter
- *   the models clipped to the threshold in force: the models learn that something moved, not
- *   that such a jump is normal, and a lasting change is still learned step by step.
+ * - Learning. Every value enters the level and the history. An anomalous point's scores and
+ *   residuals enter the models clipped to their thresholds (SPOT leaves alarms out of its
+ *   peaks for the same reason): the models learn that something moved, not that such a jump
+ *   is normal, and a lasting change is still learned step by step.
  * - Cost. Memory is bounded and taken once: one block holds the history ring and the windows,
  *   so that the Lua binding takes it from the analysis' allocator. Windows are rings; their
  *   medians, MADs and tails are recomputed every window/16 points by selection (O(window)), so
- *   a point costs O(1) amortized (about 16 visits per window) plus two binary searches of the
- *   history per seasonal model. A series' cost is linear in its length, which the memory budget
- *   bounds (docs/sdk.md, "The sandbox").
+ *   a point costs O(1) amortized (about 16 visits of each window) plus two binary searches of
+ *   the history per seasonal lag. A series' cost is linear in its length, which the memory
+ *   budget bounds (docs/sdk.md, "The sandbox").
  * - Settings are one set for every series (sdk_anomaly_defaults), chosen for the reasons given
  *   there. */
 #include <math.h>
@@ -154,30 +160,32 @@ struct sdk_anomaly_stream {
     double *ht, *hv; /* the history ring, for the seasonal lookups */
     size_t hcap, hn, hhead;
     double last_t;
-    double *scratch;          /* max(window, tail_window) doubles for the windows' figures */
-    rwin level;               /* the last 'level' values but the most recent shift_points */
-    double delay[SHIFT_MAX];  /* those, on their way to 'level' */
+    double *scratch;         /* max(window, tail_window) doubles for the windows' figures */
+    rwin level;              /* the last 'level' values but the most recent shift_points */
+    double delay[SHIFT_MAX]; /* those, on their way to 'level' */
     size_t dn, dhead;
     model m[N_MODELS];
-    int judge;                /* the model that judges the current point */
-    int open;                 /* 'cur' is open */
-    sdk_anomaly cur;          /* the open anomaly, or the last one */
-    double before;            /* the expectation when 'cur' opened */
-    double before_scale;      /* and the scale then */
-    size_t since_last;        /* points since the last anomalous one */
-    size_t since_close;       /* points since 'cur' closed */
+    int judge;           /* the model that judges the current point */
+    int open;            /* 'cur' is open */
+    sdk_anomaly cur;     /* the open anomaly, or the last one */
+    double before;       /* the expectation when 'cur' opened */
+    double before_scale; /* and the scale then */
+    size_t since_last;   /* points since the last anomalous one */
+    size_t since_close;  /* points since 'cur' closed */
 };
 
 void sdk_anomaly_defaults(sdk_anomaly_opts *o) {
     /* One set for every series. Points, not durations: at a 5-minute step 12 points are an
      * hour, 2016 a week. 'level' 12: a median of 12 ignores a burst of up to 5 points and
-     * follows a new level within 6. 'window' 2016: a week of residuals holds a weekly cycle's
-     * busy and quiet days. 'tail_window' 8064: four windows, so the tail fit has 160 peaks.
-     * 'risk' 1e-4: a false alarm per 10,000 points (about a month at a 5-minute step), as far
-     * as the tail fit holds. 'threshold' 5 and 'shift' 3: floors in robust standard deviations
-     * for quiet series, where the tail says little. 'hold' 3: an anomaly lasts while its
-     * points stay 3 deviations out. 'shift_points' 12: as 'level'. 'min_points' 60: no scale
-     * from fewer. 'history' 20480: two weeks at a one-minute step. */
+     * follows a new level within 6. 'shift_points' 12: an hour's shift at that step, the
+     * same span. 'window' 2016: a week of residuals holds a weekly cycle's busy and quiet
+     * days. 'tail_window' 8064: four windows, so that the tail fit has 160 peaks. 'risk'
+     * 1e-4: a false alarm per 10,000 points (about a month at a 5-minute step), as far as the
+     * tail fit holds. 'threshold' 5 and 'shift' 3: floors in robust standard deviations for
+     * quiet series, where the tail says little (5 is about a one-in-a-million point of
+     * Gaussian noise; 3 on a median of 12 is rarer still). 'hold' 3: an anomaly lasts while
+     * its points stay 3 deviations out. 'min_points' 60: no scale from fewer. 'history'
+     * 20480: two weeks at a one-minute step. */
     *o = (sdk_anomaly_opts){
         .level = 12,
         .window = 2016,
@@ -457,10 +465,17 @@ static void learn(sdk_anomaly_stream *s, double t, double v, int anomalous) {
 static void open_anomaly(sdk_anomaly_stream *s, double start, double t, double v,
                          const sdk_anomaly_point *pt, int dir) {
     s->open = 1;
-    s->cur = (sdk_anomaly){.start = start, .end = t, .peak = t, .value = v,
-                           .expected = pt->expected, .magnitude = fabs(v - pt->expected),
-                           .score = fabs(pt->z), .direction = dir, .kind = SDK_ANOMALY_SPIKE,
-                           .baseline = pt->baseline, .points = 1};
+    s->cur = (sdk_anomaly){.start = start,
+                           .end = t,
+                           .peak = t,
+                           .value = v,
+                           .expected = pt->expected,
+                           .magnitude = fabs(v - pt->expected),
+                           .score = fabs(pt->z),
+                           .direction = dir,
+                           .kind = SDK_ANOMALY_SPIKE,
+                           .baseline = pt->baseline,
+                           .points = 1};
     s->before = pt->expected;
     s->before_scale = pt->z != 0 ? fabs((v - pt->expected) / pt->z) : 0;
 }
@@ -540,9 +555,8 @@ static int decide(sdk_anomaly_stream *s, double t, double v, sdk_anomaly_point *
     int point = fabs(pt->z) >= limit;
     int shift = fabs(zm) >= shift_limit && (zm > 0) == (dir > 0);
     int hold = s->open && s->cur.direction == dir && fabs(pt->z) >= s->o.hold;
-    if (returning(s, v, dir) ||
-        (!s->open && s->since_close < s->o.window && dir == s->cur.direction &&
-         fabs(pt->z) <= s->cur.score))
+    if (returning(s, v, dir) || (!s->open && s->since_close < s->o.window &&
+                                 dir == s->cur.direction && fabs(pt->z) <= s->cur.score))
         point = shift = 0;
     s->since_close++;
     s->since_last++;

@@ -8,21 +8,23 @@
 #include <stddef.h>
 #include <lua.h>
 
-/* The settings of a detector; sdk_anomaly_defaults() gives the ones documented in docs/sdk.md,
- * the same for every series (chosen in sdk_anomaly.c's design notes). */
+/* The settings of a detector; sdk_anomaly_defaults() gives the ones docs/sdk.md documents, one
+ * set for every series (the reasons are in sdk_anomaly_defaults). Sizes are in points. */
 typedef struct sdk_anomaly_opts {
-    size_t level;     /* points whose median is the rolling baseline */
-    size_t window;    /* residuals each baseline keeps: its scale (MAD) and fit come from them */
-    double threshold; /* least robust z (deviation in MAD-estimated std devs) of an anomaly */
-    double risk;      /* chance of a point passing the tail threshold (0: 'threshold' only) */
-    size_t tail_window; /* last |z| values whose tail sets the threshold */
-    double shift;     /* robust z that the median of the last 'shift_points' must pass */
-    size_t shift_points; /* points a level shift lasts before it is called one */
-    size_t min_points;   /* points the baseline must hold before anything is called */
-    size_t history;      /* points kept for the seasonal baselines (bounds the memory) */
-    int seasons;         /* SDK_SEASON_* bits to try; a season is used only when it predicts
-                            better than the rolling baseline */
-    double hold;      /* robust z that keeps an open anomaly open (hysteresis, <= threshold) */
+    size_t level;        /* values whose median is the rolling baseline */
+    size_t window;       /* residuals each baseline keeps (scale, fit); also how long an
+                            anomaly's aftershocks must outscore it */
+    double threshold;    /* least robust z of an anomalous point (z: the deviation in
+                            MAD-estimated standard deviations) */
+    double risk;         /* chance of a normal point passing the tail threshold (0: the
+                            fixed floors only) */
+    size_t tail_window;  /* last scores whose tail sets each threshold */
+    double shift;        /* least |median z| of the last shift_points points for a shift */
+    size_t shift_points; /* points the shift statistic spans, and the rolling level's lag */
+    size_t min_points;   /* residuals a baseline needs before it judges */
+    size_t history;      /* points kept for the seasonal baselines */
+    int seasons;         /* SDK_SEASON_* bits: the seasonal baselines to try */
+    double hold;         /* robust z that keeps an anomaly going (at most 'threshold') */
 } sdk_anomaly_opts;
 
 #define SDK_SEASON_DAY  1

@@ -55,8 +55,7 @@ static void opt_known(lua_State *L, int idx, const char *fn, const char *const *
                 ok = strcmp(*k, lua_tostring(L, -1)) == 0;
         if (!ok)
             luaL_error(L, "%s: unknown option '%s' (known: %s)", fn,
-                       lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1)
-                                                      : luaL_typename(L, -1),
+                       lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : luaL_typename(L, -1),
                        list);
     }
 }
@@ -96,16 +95,15 @@ static void opt_seasons(lua_State *L, int idx, const char *fn, int *out) {
 }
 
 static const char *const anomaly_keys[] = {
-    "level", "window",   "tail_window", "risk",    "threshold", "hold", "shift",
-    "shift_points", "min_points", "history", "seasons", "from", NULL};
+    "level",        "window",     "tail_window", "risk",    "threshold", "hold", "shift",
+    "shift_points", "min_points", "history",     "seasons", "from",      NULL};
 #define ANOMALY_KEYS                                                                               \
-    "level, window, tail_window, risk, threshold, hold, shift, shift_points, min_points, "       \
+    "level, window, tail_window, risk, threshold, hold, shift, shift_points, min_points, "         \
     "history, seasons, from"
 
 /* The detector settings of the options at 'idx' (0: none), checked; 'from' (may be NULL) gets
  * the option of that name (-inf when absent); 'stream' refuses it. */
-static void anomaly_opts(lua_State *L, int idx, const char *fn, sdk_anomaly_opts *o,
-                         double *from) {
+static void anomaly_opts(lua_State *L, int idx, const char *fn, sdk_anomaly_opts *o, double *from) {
     char why[160];
     sdk_anomaly_defaults(o);
     if (from)

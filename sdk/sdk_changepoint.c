@@ -58,8 +58,8 @@ typedef struct work {
 } work;
 
 size_t sdk_cp_work_size(size_t n) {
-    return n * (2 * sizeof(double) + sizeof(size_t)) + 4 * (SDK_CP_MAX_CHANGES + 1) *
-           sizeof(size_t);
+    return n * (2 * sizeof(double) + sizeof(size_t)) +
+           4 * (SDK_CP_MAX_CHANGES + 1) * sizeof(size_t);
 }
 
 /* P(sup |B(t)| > x) for a Brownian bridge B: the Kolmogorov distribution's tail. */
@@ -189,8 +189,8 @@ static size_t segment(work *w, const sdk_cp_opts *o, sdk_changepoint *out) {
     return found;
 }
 
-size_t sdk_changepoints(const double *t, const double *v, size_t n, const sdk_cp_opts *o,
-                        void *mem, sdk_changepoint *out) {
+size_t sdk_changepoints(const double *t, const double *v, size_t n, const sdk_cp_opts *o, void *mem,
+                        sdk_changepoint *out) {
     work w = {.x = mem};
     w.scratch = w.x + n;
     w.at = (size_t *)(w.scratch + n);

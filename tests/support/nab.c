@@ -87,8 +87,9 @@ long nab_load(const char *dir, nab_series **out, char *why, size_t whylen) {
     json_t *root = json_load_file(path, 0, &err);
     *out = NULL;
     if (!root) {
-        snprintf(why, whylen, "cannot read %s: %s (the public data set: see ../shared/data/README.md)",
-                 path, err.text);
+        snprintf(why, whylen,
+                 "cannot read %s: %s (the public data set: see ../shared/data/README.md)", path,
+                 err.text);
         return -1;
     }
     nab_series *all = rt_xcalloc(json_object_size(root) + 1, sizeof *all);

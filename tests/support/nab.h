@@ -7,8 +7,8 @@
 #include <stddef.h>
 
 typedef struct nab_series {
-    char *name;       /* "realTweets/Twitter_volume_AAPL.csv" */
-    double *t, *v;    /* Unix seconds (the CSV's UTC times) and values */
+    char *name;    /* "realTweets/Twitter_volume_AAPL.csv" */
+    double *t, *v; /* Unix seconds (the CSV's UTC times) and values */
     size_t n;
     double (*win)[2]; /* labelled anomaly windows [start, end], Unix seconds */
     size_t n_win;

@@ -91,13 +91,14 @@ static void detect(const double *t, const double *v, size_t n, const sdk_anomaly
 static void print_found(const found *f) {
     for (size_t i = 0; i < f->n; i++)
         print_message("  %s %s at point %.0f..%.0f, peak %.0f, score %.1f, magnitude %.2f (%s)\n",
-                       sdk_anomaly_kind_name(f->a[i].kind), f->a[i].direction > 0 ? "up" : "down",
-                       (f->a[i].start - T0) / STEP, (f->a[i].end - T0) / STEP,
-                       (f->a[i].peak - T0) / STEP, f->a[i].score, f->a[i].magnitude,
-                       f->a[i].baseline);
+                      sdk_anomaly_kind_name(f->a[i].kind), f->a[i].direction > 0 ? "up" : "down",
+                      (f->a[i].start - T0) / STEP, (f->a[i].end - T0) / STEP,
+                      (f->a[i].peak - T0) / STEP, f->a[i].score, f->a[i].magnitude,
+                      f->a[i].baseline);
 }
 
-/* ---- Planted anomalies ------------------------------------------------------------------------ */
+/* ---- Planted anomalies ------------------------------------------------------------------------
+ */
 
 /* A minute series at 100 ± 1 with a spike (+15 at 300), a dip (-15 at 500) and a lasting level
  * shift (+8 from 700): exactly three anomalies, each where it was planted, in its direction,
@@ -230,7 +231,8 @@ static void settings_checked(void **state) {
                         "min_points must be from 4 to window (got 2017)");
 }
 
-/* ---- Seasonality ------------------------------------------------------------------------------ */
+/* ---- Seasonality ------------------------------------------------------------------------------
+ */
 
 /* Ten days at a 5-minute step: 100 ± 3 with a daily peak (+80 from 12:00 to 13:55). Once the
  * history covers a day the daily baseline judges, and the peaks are no anomalies; a bump at
@@ -275,7 +277,8 @@ static void seasonal_peak_is_normal(void **state) {
             assert_string_equal(f.a[i].baseline, "daily");
 }
 
-/* ---- Streaming and window forms, and the Lua binding ------------------------------------------- */
+/* ---- Streaming and window forms, and the Lua binding -------------------------------------------
+ */
 
 static lua_State *new_state(void) {
     lua_State *L = luaL_newstate();
@@ -326,30 +329,31 @@ static void stream_and_window_agree(void **state) {
     lua_State *L = new_state();
     if (luaL_dostring(L, make_series) != LUA_OK)
         fail_msg("Lua: %s", lua_tostring(L, -1));
-    expect_lua(L,
-               "local A = inquest.anomaly\n"
-               "local window = A.detect(S)\n"
-               "local st, ended, flagged = A.stream(), {}, {}\n"
-               "for t, v in S:points() do\n"
-               "  local open, closed = st:push(t, v)\n"
-               "  if open then flagged[#flagged + 1] = t end\n"
-               "  if closed then ended[#ended + 1] = closed end\n"
-               "end\n"
-               "ended[#ended + 1] = st:flush()\n"
-               "assert(#window == #ended, #window .. ' vs ' .. #ended)\n"
-               "local inside, out = 0, {}\n"
-               "for i, a in ipairs(window) do\n"
-               "  for _, k in ipairs { 'start', 'end', 'peak', 'value', 'expected', 'magnitude',\n"
-               "                       'score', 'direction', 'kind', 'baseline', 'points' } do\n"
-               "    assert(a[k] == ended[i][k], k)\n"
-               "  end\n"
-               "  inside = inside + a.points\n"
-               "  out[#out + 1] = ('%s %s %d'):format(a.kind, a.direction, (a.start - 1763726400) / "
-               "60)\n"
-               "end\n"
-               "assert(inside == #flagged)\n"
-               "return table.concat(out, ', ')",
-               "spike up 400, dip down 800, level_shift up 1100");
+    expect_lua(
+        L,
+        "local A = inquest.anomaly\n"
+        "local window = A.detect(S)\n"
+        "local st, ended, flagged = A.stream(), {}, {}\n"
+        "for t, v in S:points() do\n"
+        "  local open, closed = st:push(t, v)\n"
+        "  if open then flagged[#flagged + 1] = t end\n"
+        "  if closed then ended[#ended + 1] = closed end\n"
+        "end\n"
+        "ended[#ended + 1] = st:flush()\n"
+        "assert(#window == #ended, #window .. ' vs ' .. #ended)\n"
+        "local inside, out = 0, {}\n"
+        "for i, a in ipairs(window) do\n"
+        "  for _, k in ipairs { 'start', 'end', 'peak', 'value', 'expected', 'magnitude',\n"
+        "                       'score', 'direction', 'kind', 'baseline', 'points' } do\n"
+        "    assert(a[k] == ended[i][k], k)\n"
+        "  end\n"
+        "  inside = inside + a.points\n"
+        "  out[#out + 1] = ('%s %s %d'):format(a.kind, a.direction, (a.start - 1763726400) / "
+        "60)\n"
+        "end\n"
+        "assert(inside == #flagged)\n"
+        "return table.concat(out, ', ')",
+        "spike up 400, dip down 800, level_shift up 1100");
     /* from: earlier points only teach the baselines */
     expect_lua(L,
                "local a = inquest.anomaly.detect(S, { from = 1763726400 + 60 * 900 })\n"
@@ -445,7 +449,8 @@ static void working_memory_is_budgeted(void **state) {
     lua_close(L);
 }
 
-/* ---- Change points ---------------------------------------------------------------------------- */
+/* ---- Change points ----------------------------------------------------------------------------
+ */
 
 static size_t changes(const double *t, const double *v, size_t n, const sdk_cp_opts *o,
                       sdk_changepoint *out) {
@@ -473,8 +478,8 @@ static void changepoint_planted(void **state) {
     v[100] += 40;
     size_t k = changes(t, v, N, NULL, out);
     for (size_t i = 0; i < k; i++)
-        print_message("  change at %zu: %.2f -> %.2f, confidence %.5f, score %.2f\n",
-                      out[i].index, out[i].before, out[i].after, out[i].confidence, out[i].score);
+        print_message("  change at %zu: %.2f -> %.2f, confidence %.5f, score %.2f\n", out[i].index,
+                      out[i].before, out[i].after, out[i].confidence, out[i].score);
     assert_int_equal(k, 1);
     assert_true(out[0].index >= 237 && out[0].index <= 243);
     assert_true(out[0].at == t[out[0].index]);
@@ -545,7 +550,8 @@ static void changepoint_exact(void **state) {
     assert_true(out[0].confidence > 0.999999);
 }
 
-/* ---- The public NAB series ---------------------------------------------------------------------- */
+/* ---- The public NAB series ----------------------------------------------------------------------
+ */
 
 static nab_series *nab;
 static long n_nab;
@@ -630,8 +636,7 @@ static void nab_daily_series(void **state) {
             else if (t >= s->t[0] + 3 * 86400)
                 out++;
         }
-        print_message("  %s: %zu anomalous points in the window, %zu outside\n", names[k], in,
-                      out);
+        print_message("  %s: %zu anomalous points in the window, %zu outside\n", names[k], in, out);
         assert_true(in > 0);
         assert_int_equal(out, 0);
     }
