@@ -58,7 +58,7 @@
 #define WEEK         (7 * DAY)
 #define DAY_LAGS     7      /* same time 1..7 days earlier */
 #define WEEK_LAGS    2      /* same time 1..2 weeks earlier */
-#define MEANAD_SIGMA 1.2533 /* mean absolute deviation to standard deviation, ditto */
+#define MEANAD_SIGMA 1.2533 /* mean absolute deviation to standard deviation, normal data */
 #define SHIFT_MAX    64     /* most points the shift statistic may span */
 #define TAIL_SHARE   50     /* the tail fit's peaks: the top 1/50 of the scores */
 
@@ -75,6 +75,8 @@ typedef struct rwin {
 } rwin;
 
 static void rwin_push(rwin *w, double x) {
+    if (w->cap == 0) /* a tail_window of 0 */
+        return;
     if (w->n == w->cap) {
         w->ring[w->head] = x;
         w->head = (w->head + 1) % w->cap;

@@ -219,7 +219,8 @@ static void gaussian_flags(const nab_series *s, double threshold, unsigned char 
 void nab_score_gaussian_best(const nab_series *s, size_t n, nab_score *out, double *threshold) {
     *out = (nab_score){0};
     *threshold = 0;
-    for (double z = 2; z <= 40; z += 0.5) {
+    for (int half = 4; half <= 80; half++) {
+        double z = half / 2.0;
         nab_score sc = {0};
         for (size_t k = 0; k < n; k++) {
             unsigned char *flags = rt_xcalloc(s[k].n, 1);
