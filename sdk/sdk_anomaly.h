@@ -95,8 +95,8 @@ int sdk_anomaly_stream_flush(sdk_anomaly_stream *s, sdk_anomaly *a);
 /* The name of 'k': "spike", "dip" or "level_shift". */
 const char *sdk_anomaly_kind_name(sdk_anomaly_kind k);
 
-/* A lua_CFunction that pushes the table inquest.anomaly: detect, stream, changepoint, defaults
- * (sdk_anomaly_lua.c). */
+/* A lua_CFunction that pushes the table inquest.anomaly: detect, stream, changepoint and
+ * defaults (sdk_anomaly_lua.c). */
 int sdk_anomaly_open(lua_State *L);
 
 #endif

@@ -363,8 +363,9 @@ static int changepoint(lua_State *L) {
 
 /* ---- The module ------------------------------------------------------------------------------ */
 
-/* Pushes the default settings as a table, for docs and for analyzers that adjust one. */
-static void push_defaults(lua_State *L) {
+/* inquest.anomaly.defaults(): a new table of the default settings, for analyzers that adjust
+ * one (a function, not a table: the module is made for every analysis, most never ask). */
+static int anomaly_defaults(lua_State *L) {
     sdk_anomaly_opts o;
     sdk_anomaly_defaults(&o);
     lua_createtable(L, 0, 11);
@@ -384,16 +385,16 @@ static void push_defaults(lua_State *L) {
     lua_pushliteral(L, "week");
     lua_rawseti(L, -2, 2);
     lua_setfield(L, -2, "seasons");
+    return 1;
 }
 
 int sdk_anomaly_open(lua_State *L) {
     static const luaL_Reg funcs[] = {{"detect", anomaly_detect},
                                      {"stream", anomaly_stream},
                                      {"changepoint", changepoint},
+                                     {"defaults", anomaly_defaults},
                                      {NULL, NULL}};
     luaL_newlib(L, funcs);
-    push_defaults(L);
-    lua_setfield(L, -2, "defaults");
     return 1;
 }
 

@@ -122,7 +122,7 @@ return inquest.analyzer {
     }
 
     -- The defaults are there to read; changing the copy changes nothing
-    local d = A.defaults
+    local d = A.defaults()
     check(d.window, 2016); check(d.risk, 1e-4); check(d.seasons[2], "week")
     d.window = 3
     check(#A.detect(s), 3)
