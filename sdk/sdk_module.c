@@ -9,6 +9,9 @@
 #include "sdk_series.h"
 #include "sdk_logpattern.h"
 
+#include "sdk_anomaly.h"
+#include "sdk_changepoint.h"
+
 /* Registry keys: the addresses of these statics are unique in the process. */
 static const char diag_key = 'd';
 static const char analyzer_key = 'a';
@@ -217,6 +220,11 @@ int sdk_open(lua_State *L) {
     lua_setfield(L, -2, "series");
     sdk_logs_open(L);
     lua_setfield(L, -2, "logs");
+
+    sdk_anomaly_open(L);
+    lua_setfield(L, -2, "anomaly");
+    sdk_changepoint_open(L);
+    lua_setfield(L, -2, "changepoint");
     lua_pushliteral(L, INQUEST_VERSION);
     lua_setfield(L, -2, "version");
     return 1;
