@@ -35,6 +35,9 @@ int ig_cmd_wait(int argc, char **argv);
 int ig_cmd_result(int argc, char **argv);
 int ig_cmd_cancel(int argc, char **argv);
 int ig_cmd_ls(int argc, char **argv);
+/* `inquest backtest` (ig_cmd_backtest.c): replays backtest cases, with --base against a git
+ * revision's analyzers. */
+int ig_cmd_backtest(int argc, char **argv);
 
 /* Prints "inquest CMD: message" and a hint to see --help on stderr; returns IG_EXIT_USAGE. */
 int ig_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

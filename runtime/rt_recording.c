@@ -10,7 +10,8 @@
  * entry to serve. So a match is one hash of the request, a probe or two and one comparison,
  * whatever the size of the recording. Invariants:
  *   - a group's cursor only moves forward: a served entry is marked and never served again; an
- *     entry added to an exhausted group becomes its cursor;
+ *     entry added to an exhausted group becomes its cursor; only rt_recording_rewind starts
+ *     every group over, for another run;
  *   - loading succeeds whole, or reports every problem (up to MAX_PROBLEMS) and returns nothing;
  *   - what save writes, load reads back to the same exchanges: request bodies and text bodies
  *     byte for byte, JSON response bodies as equal JSON. Save checks its document with the
@@ -306,6 +307,13 @@ int rt_recording_match(rt_recording *r, rt_exchange *e) {
     e->bytes = x->bytes;
     e->content_type = x->content_type;
     return RT_OK;
+}
+
+void rt_recording_rewind(rt_recording *r) {
+    for (size_t i = 0; i < r->n_entries; i++)
+        r->entries[i].served = false;
+    for (size_t g = 0; g < r->n_groups; g++)
+        r->groups[g].cursor = r->groups[g].first;
 }
 
 /* ---- bodies -------------------------------------------------------------------------------
