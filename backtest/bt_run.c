@@ -170,6 +170,21 @@ static double clock_of(const bt_case *c, const json_t *meta) {
     return 0;
 }
 
+/* Fault injection for the tests: INQUEST_TEST_FAULT=backtest_crash:CASE makes the child die as
+ * it takes case CASE (by its folder's name), backtest_stall:CASE makes it hang once the analysis
+ * of CASE has started, as a runaway C call would; 'stage' is "crash" or "stall". */
+static void inject_fault(const runner *r, const bt_case *c, const char *stage) {
+    const char *f = r->fault;
+    size_t n = strlen(stage);
+    if (!f || strncmp(f, "backtest_", 9) != 0 || strncmp(f + 9, stage, n) != 0 || f[9 + n] != ':' ||
+        strcmp(f + 10 + n, c->name) != 0)
+        return;
+    if (strcmp(stage, "crash") == 0)
+        abort();
+    for (;;) /* sleep, not pause: the jail allows nanosleep only */
+        sleep(3600);
+}
+
 /* Runs case 'c' on 'side' against recording 'rec'; 'out' gets the "started" frame before the
  * analysis. */
 static json_t *replay(const runner *r, int side, child_state *s, const bt_case *c,
@@ -193,6 +208,7 @@ static json_t *replay(const runner *r, int side, child_state *s, const bt_case *
         return obs;
     }
     send_frame(out, NULL, 0);
+    inject_fault(r, c, "stall");
     int rc = wk_run(engine, &request, &result, &diag);
     if (rc == RT_OK)
         obs = bt__observe_result(result);
@@ -205,20 +221,6 @@ static json_t *replay(const runner *r, int side, child_state *s, const bt_case *
     json_decref(result);
     rt_diag_free(&diag);
     return obs;
-}
-
-/* Fault injection for the tests: INQUEST_TEST_FAULT=backtest_crash:CASE makes the child die on
- * case CASE (by its folder's name), backtest_stall:CASE makes it hang there, as a runaway C
- * call would. */
-static void inject_fault(const runner *r, const bt_case *c) {
-    const char *f = r->fault;
-    if (!f)
-        return;
-    if (strncmp(f, "backtest_crash:", 15) == 0 && strcmp(f + 15, c->name) == 0)
-        abort();
-    if (strncmp(f, "backtest_stall:", 15) == 0 && strcmp(f + 15, c->name) == 0)
-        for (;;)
-            pause();
 }
 
 static bool send_json(int fd, const json_t *obs) {
@@ -242,7 +244,7 @@ static bool observe(const runner *r, child_state *states, const bt_case *c, int 
     size_t n = strlen(c->dir) + sizeof "/recording.json";
     char *path = rt_xmalloc(n);
     snprintf(path, n, "%s/recording.json", c->dir);
-    inject_fault(r, c);
+    inject_fault(r, c, "crash");
     rt_recording *rec = NULL;
     rt_diag diag = {0};
     bool ok = true;
@@ -492,8 +494,8 @@ static void check_deadlines(pool *p) {
         char why[200], amount[32];
         rt_duration_format(p->r->limits.timeout, amount);
         snprintf(why, sizeof why,
-                 "the analysis did not end within its deadline of %s; its sandboxed process was "
-                 "stopped",
+                 "the analysis did not end within its deadline of %s, and its sandboxed process "
+                 "was stopped",
                  amount);
         json_t *obs = json_pack("{s:s, s:s, s:s, s:[], s:i}", "status", "timeout", "budget",
                                 "timeout", "error", why, "findings", "connector_calls", 0);

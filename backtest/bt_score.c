@@ -32,10 +32,10 @@ static json_t *string_or_null(const char *s) {
     return s ? json_string(s) : json_null();
 }
 
-/* A number rounded to 'digits' decimals, for reports that people read. */
+/* A number rounded to 'digits' decimals, for reports that people read (1, not 1.0). */
 static json_t *rounded(double value, int digits) {
     double scale = pow(10, digits);
-    return json_real(round(value * scale) / scale);
+    return rt_json_number(round(value * scale) / scale);
 }
 
 static const char *str(const json_t *obj, const char *key) {
@@ -200,12 +200,15 @@ static void check_findings(const bt_case *c, const json_t *findings, json_t *rea
     }
 }
 
-/* The reasons a case that ran does not pass; none: it passes. */
+/* The reasons a case that ran does not pass; none: it passes. A status other than the one
+ * expected is the only reason given: what it found or concluded then follows from it. */
 static void judge(const bt_case *c, const json_t *obs, json_t *reasons) {
     const char *status = str(obs, "status"), *error = str(obs, "error");
-    if (!status || strcmp(status, c->status) != 0)
+    if (!status || strcmp(status, c->status) != 0) {
         reason(reasons, "status: expected %s, got %s%s%s", c->status, status ? status : "none",
                error ? ": " : "", error ? error : "");
+        return;
+    }
     const char *conclusion = str(obs, "conclusion");
     if (c->conclusion && !(conclusion && strcmp(conclusion, c->conclusion) == 0))
         reason(reasons, "conclusion: expected %s, got %s", c->conclusion,
