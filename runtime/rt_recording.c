@@ -881,8 +881,136 @@ int rt_recording_save(const rt_recording *r, const char *path, char *why) {
 
 /* ---- load ------------------------------------------------------------------------------- */
 
-/* Adds the exchanges of the checked document 'root' to 'r'. Returns RT_OK or RT_ENOMEM. */
-static int build(rt_recording *r, json_t *root, const char *file, rt_diag *diag) {
+/* Copies the JSON text of 'n' bytes at 's' to 'out' without the white space between tokens
+ * that JSON does not need, and returns the copy's length. Recordings are written indented, and
+ * most of their bytes are that indentation, which jansson's lexer reads a byte at a time as
+ * slowly as the values: a backtest reads a recording per case. A run of white space is kept
+ * (as one space) where dropping it could join two tokens ("1 2", "true false") into one, so a
+ * text that is not JSON stays so. Strings are copied as they are. */
+static size_t squeeze(const char *s, size_t n, char *out) {
+    size_t o = 0;
+    bool in_string = false, escaped = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (in_string) {
+            out[o++] = c;
+            in_string = escaped || c != '"';
+            escaped = !escaped && c == '\\';
+            continue;
+        }
+        if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
+            size_t j = i;
+            while (j + 1 < n &&
+                   (s[j + 1] == ' ' || s[j + 1] == '\n' || s[j + 1] == '\r' || s[j + 1] == '\t'))
+                j++;
+            char next = j + 1 < n ? s[j + 1] : '\0', last = o ? out[o - 1] : '\0';
+            if (!(strchr("{[:,", last) || strchr("}]:,", next)))
+                out[o++] = ' ';
+            i = j;
+            continue;
+        }
+        in_string = c == '"';
+        out[o++] = c;
+    }
+    return o;
+}
+
+/* The JSON document in the 'len' bytes at 'data', parsed as recordings are: squeezed first, the
+ * squeezed text (malloc'd, '*compact_len' bytes) left in '*compact' for body_spans; a syntax
+ * error is then looked for in the text as written ('*compact' NULL), so that its line and
+ * column are those of the file. */
+static json_t *parse(const char *data, size_t len, char **compact, size_t *compact_len,
+                     json_error_t *error) {
+    const size_t flags = JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES;
+    json_t *root = NULL;
+    if ((*compact = malloc(len + 1))) {
+        *compact_len = squeeze(data, len, *compact);
+        root = json_loadb(*compact, *compact_len, flags, error);
+    }
+    if (root)
+        return root;
+    free(*compact);
+    *compact = NULL;
+    return json_loadb(data, len, flags, error);
+}
+
+/* Where a value lies in the squeezed text: 'len' bytes from 'at'; 'len' 0 when unknown. */
+typedef struct span {
+    size_t at, len;
+} span;
+
+/* The end of the string that starts at s[i] (its opening quote). */
+static size_t skip_string(const char *s, size_t n, size_t i) {
+    for (i++; i < n && s[i] != '"'; i++)
+        if (s[i] == '\\')
+            i++;
+    return i + 1;
+}
+
+/* The end of the value that starts at s[i], in JSON that parsed and has no white space. */
+static size_t skip_value(const char *s, size_t n, size_t i) {
+    if (s[i] == '"')
+        return skip_string(s, n, i);
+    if (s[i] != '{' && s[i] != '[') {
+        while (i < n && !strchr(",}]", s[i]))
+            i++;
+        return i;
+    }
+    int depth = 0;
+    while (i < n) {
+        if (s[i] == '"') {
+            i = skip_string(s, n, i);
+            continue;
+        }
+        depth += (s[i] == '{' || s[i] == '[') - (s[i] == '}' || s[i] == ']');
+        if (++i, depth == 0)
+            break;
+    }
+    return i;
+}
+
+/* The span of member 'key' of the object at s[obj], written without escapes; false when it has
+ * none (or spells the key with escapes: the caller then does without the span). */
+static bool member_span(const char *s, size_t n, size_t obj, const char *key, span *out) {
+    size_t k = strlen(key), i = obj + 1;
+    if (obj >= n || s[obj] != '{')
+        return false;
+    while (i < n && s[i] == '"') {
+        size_t value = skip_string(s, n, i) + 1; /* past the key and its ':' */
+        bool match = value - i - 3 == k && memcmp(s + i + 1, key, k) == 0;
+        size_t end = value < n ? skip_value(s, n, value) : n;
+        if (match) {
+            *out = (span){value, end - value};
+            return true;
+        }
+        i = end < n && s[i = end] == ',' ? end + 1 : n;
+    }
+    return false;
+}
+
+/* The spans of exchanges[i].response.body_json in the squeezed text 's' of 'n' bytes, for the
+ * 'count' exchanges: their compact text as written, which replay serves instead of the same
+ * JSON written out again (json_dumps), the larger part of loading a recording. */
+static span *body_spans(const char *s, size_t n, size_t count) {
+    span *spans = calloc(count + 1, sizeof *spans), list;
+    if (!spans || !member_span(s, n, 0, "exchanges", &list) || s[list.at] != '[')
+        return spans;
+    size_t i = list.at + 1;
+    for (size_t x = 0; x < count && i < n && s[i] == '{'; x++) {
+        span response;
+        if (member_span(s, n, i, "response", &response) &&
+            member_span(s, n, response.at, "body_json", &spans[x]) && !strchr("{[", s[spans[x].at]))
+            spans[x].len = 0;
+        i = skip_value(s, n, i);
+        i += i < n && s[i] == ',';
+    }
+    return spans;
+}
+
+/* Adds the exchanges of the checked document 'root' to 'r', their JSON response bodies taken
+ * from 'compact' where 'spans' (may be NULL) know them. Returns RT_OK or RT_ENOMEM. */
+static int build(rt_recording *r, json_t *root, const char *compact, const span *spans,
+                 const char *file, rt_diag *diag) {
     for (const char *const *m = META_MEMBERS; *m; m++) {
         json_t *v = json_object_get(root, *m);
         if (v)
@@ -904,7 +1032,12 @@ static int build(rt_recording *r, json_t *root, const char *file, rt_diag *diag)
             e.status = (long)json_integer_value(json_object_get(resp, "status"));
             e.content_type = json_string_value(json_object_get(resp, "content_type"));
             e.bytes = (size_t)json_integer_value(json_object_get(resp, "bytes"));
-            rc = body_get(resp, false, &e.response, &e.response_len, &owned_response);
+            if (spans && spans[i].len && json_object_get(resp, "body_json")) {
+                e.response = compact + spans[i].at;
+                e.response_len = spans[i].len;
+            } else {
+                rc = body_get(resp, false, &e.response, &e.response_len, &owned_response);
+            }
         } else if (rc == RT_OK) {
             e.error = rt_errcode_from_name(json_string_value(json_object_get(err, "code")));
             e.message = json_string_value(json_object_get(err, "message"));
@@ -943,7 +1076,10 @@ int rt_recording_load(const char *path, rt_recording **out, rt_diag *diag) {
         rt_diag_add(diag, path, 0, NULL, "%s", why);
         return rc;
     }
-    root = json_loadb(data, len, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &error);
+    char *compact = NULL;
+    size_t compact_len = 0;
+    span *spans = NULL;
+    root = parse(data, len, &compact, &compact_len, &error);
     free(data);
     if (!root) {
         if (json_error_code(&error) == json_error_out_of_memory) {
@@ -962,11 +1098,16 @@ int rt_recording_load(const char *path, rt_recording **out, rt_diag *diag) {
     }
     r = rt_recording_new();
     r->mode = RT_RECORDING_REPLAY;
-    if ((rc = build(r, root, path, diag)) != RT_OK)
+    if (compact)
+        spans =
+            body_spans(compact, compact_len, json_array_size(json_object_get(root, "exchanges")));
+    if ((rc = build(r, root, compact, spans, path, diag)) != RT_OK)
         goto out;
     *out = r;
     r = NULL;
 out:
+    free(spans);
+    free(compact);
     rt_recording_free(r);
     json_decref(root);
     return rc;

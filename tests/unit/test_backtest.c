@@ -142,10 +142,10 @@ static void test_case_problems(void **state) {
     /* a case with problems is an error case, whatever was observed */
     json_t *entry = bt__case_entry(&c, NULL);
     assert_string_equal(str(entry, "outcome"), "error");
-    assert_int_equal(json_array_size(json_object_get(entry, "reasons")), sizeof expected /
-                                                                             sizeof *expected);
-    assert_string_equal(str(entry, "error"), json_string_value(json_array_get(
-                                                 json_object_get(entry, "reasons"), 0)));
+    assert_int_equal(json_array_size(json_object_get(entry, "reasons")),
+                     sizeof expected / sizeof *expected);
+    assert_string_equal(str(entry, "error"),
+                        json_string_value(json_array_get(json_object_get(entry, "reasons"), 0)));
     json_decref(entry);
     bt__case_free(&c);
 
@@ -433,9 +433,8 @@ static void test_summary_scores(void **state) {
     assert_true(number(s, "root_cause", "f1") == 0.5);
     assert_true(number(s, "runtime_ms", "p50") == 4); /* nearest rank of 1..8 */
     assert_true(number(s, "runtime_ms", "p95") == 8);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(s, "connector_calls"),
-                                                        "total")),
-                     73);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(s, "connector_calls"), "total")), 73);
     assert_int_equal(
         json_integer_value(json_object_get(json_object_get(s, "connector_calls"), "max")), 12);
     assert_true(number(s, "connector_calls", "mean") == 9.13);
@@ -506,8 +505,12 @@ static void test_rewind(void **state) {
     assert_non_null(mkdtemp(dir));
     snprintf(path, sizeof path, "%s/r.json", dir);
     rt_recording *r = rt_recording_new();
-    rt_exchange e = {.connector = "prom", .method = "GET", .path = "/q", .status = 200,
-                     .response = "one", .response_len = 3};
+    rt_exchange e = {.connector = "prom",
+                     .method = "GET",
+                     .path = "/q",
+                     .status = 200,
+                     .response = "one",
+                     .response_len = 3};
     rt_recording_add(r, &e);
     e.response = "two";
     rt_recording_add(r, &e);
@@ -530,6 +533,75 @@ static void test_rewind(void **state) {
     rmdir(dir);
 }
 
+/* Recordings are read squeezed, their JSON bodies served as written (rt_recording.c, for the
+ * backtest's speed): tricky bodies come back as equal JSON, each to its own exchange, and a text
+ * that is not JSON stays refused, at its place in the file as written. */
+static void test_recording_bodies(void **state) {
+    (void)state;
+    char dir[] = "/tmp/test_backtest_XXXXXX", path[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/r.json", dir);
+    const char *bodies[] = {
+        "{\"a b\": \"x \\\" y  z }]\", \"body_json\": {\"response\": [1, 2.5e3, -0.1, true, "
+        "null]}}",
+        "[ [ ], { }, \"\\u00e9\\\\\", [[{\"k\": \"{\"}]] ]",
+        "{\"exchanges\": [{\"response\": {\"body_json\": 1}}]}",
+    };
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\n  \"schema\" : \"inquest.recording/v1\",\n  \"exchanges\": [\n", f);
+    for (int i = 0; i < 3; i++)
+        fprintf(
+            f,
+            "    {\"connector\": \"c\", \"request\": {\"method\": \"POST\", \"path\": \"/%d\",\n"
+            "      \"body_json\": {\"q\": %d}},\n      \"response\": {\"status\": 200,\n"
+            "        \"body_json\":  %s\n      }\n    }%s\n",
+            i, i, bodies[i], i < 2 ? "," : "");
+    fputs("  ]\n}\n", f);
+    assert_int_equal(fclose(f), 0);
+    rt_recording *r = NULL;
+    rt_diag diag = {0};
+    int rc = rt_recording_load(path, &r, &diag);
+    if (rc != RT_OK) {
+        rt_diag_print(&diag, stderr, "");
+        fail_msg("load: %s", rt_errname(rc));
+    }
+    for (int i = 0; i < 3; i++) {
+        char p[8], body[16];
+        snprintf(p, sizeof p, "/%d", i);
+        snprintf(body, sizeof body, "{\"q\":%d}", i);
+        rt_exchange q = {
+            .connector = "c", .method = "POST", .path = p, .body = body, .body_len = strlen(body)};
+        assert_int_equal(rt_recording_match(r, &q), RT_OK);
+        json_t *got = json_loadb(q.response, q.response_len, 0, NULL), *want = parse(bodies[i]);
+        if (!got || !json_equal(got, want))
+            fail_msg("exchange %d: served %.*s", i, (int)q.response_len, q.response);
+        assert_null(memchr(q.response, '\n', q.response_len)); /* compact */
+        json_decref(got);
+        json_decref(want);
+    }
+    rt_recording_free(r);
+
+    /* two tokens with only white space between them are not JSON, squeezed or not */
+    const char *bad =
+        "{\"schema\": \"inquest.recording/v1\", \"exchanges\": [\n"
+        "  {\"connector\": \"c\", \"request\": {\"method\": \"GET\", \"path\": \"/\"},\n"
+        "   \"response\": {\"status\": 200, \"body_json\": [1 2]}}]}\n";
+    f = fopen(path, "w");
+    fputs(bad, f);
+    fclose(f);
+    assert_int_equal(rt_recording_load(path, &r, &diag), RT_ESYNTAX);
+    json_error_t error; /* where jansson places the error in the text as written */
+    assert_null(json_loads(bad, 0, &error));
+    json_t *item = json_array_get(diag.items, 0);
+    assert_int_equal(json_integer_value(json_object_get(item, "line")), 3);
+    assert_int_equal(json_integer_value(json_object_get(item, "line")), error.line);
+    assert_int_equal(json_integer_value(json_object_get(item, "column")), error.column);
+    rt_diag_free(&diag);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_case_read),
@@ -548,6 +620,7 @@ int main(void) {
         cmocka_unit_test(test_quantile),
         cmocka_unit_test(test_exit_code),
         cmocka_unit_test(test_rewind),
+        cmocka_unit_test(test_recording_bodies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
