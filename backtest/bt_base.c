@@ -261,13 +261,29 @@ static int make_tmp(bt_base *base, rt_diag *diag) {
         base->tmp = NULL;
         return RT_EIO;
     }
+    /* Readable by all: a backtest started as root replays as worker.user, and the analyzers
+     * of a repository are no secret. */
     char tree[4200];
     snprintf(tree, sizeof tree, "%s/tree", base->tmp);
-    if (mkdir(tree, 0700) != 0) {
+    if (chmod(base->tmp, 0755) != 0 || mkdir(tree, 0755) != 0) {
         rt_diag_add(diag, tree, 0, "--base", "cannot make a folder: %s", strerror(errno));
         return RT_EIO;
     }
     return RT_OK;
+}
+
+/* mkdir -p 'path' (mode 0755). */
+static int make_dirs(char *path) {
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        int rc = mkdir(path, 0755);
+        *p = '/';
+        if (rc != 0 && errno != EEXIST)
+            return -1;
+    }
+    return mkdir(path, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
 /* The analyzer path at the base: the same folders under tree/, those the revision lacks
@@ -278,8 +294,7 @@ static int base_dirs(bt_base *base, char **prefixes, size_t n, rt_diag *diag) {
         base->dirs[i] = rt_xmalloc(len);
         snprintf(base->dirs[i], len, "%s/tree/%s", base->tmp, prefixes[i]);
         base->n_dirs = i + 1;
-        struct stat st;
-        if (stat(base->dirs[i], &st) != 0 && mkdir(base->dirs[i], 0700) != 0 && errno != EEXIST) {
+        if (make_dirs(base->dirs[i]) != 0) {
             rt_diag_add(diag, base->dirs[i], 0, "--base", "cannot make a folder: %s",
                         strerror(errno));
             return RT_EIO;

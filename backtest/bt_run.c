@@ -385,6 +385,7 @@ static void observed(pool *p, slot *s, int side, json_t *obs) {
     }
     json_object_del(obs, "side");
     p->r->obs[side][s->job] = obs;
+    s->deadline = rt_monotonic() + LOAD_ALLOWANCE; /* until the next side's analysis starts */
     if (++s->done == p->r->sides) {
         p->done++;
         s->job = -1;
@@ -742,28 +743,31 @@ int bt_run(const bt_options *o, json_t **report, rt_diag *diag) {
     double started = rt_wallclock();
     bt_cases cases = {0};
     bt_base base = {0};
-    runner r;
+    runner r = {0};
     bool with_base = o->base_rev != NULL;
     *report = NULL;
     if (o->n_dirs == 0) {
         rt_diag_add(diag, NULL, 0, NULL, "no analyzer path to run the cases with");
         return RT_EUSAGE;
     }
+    saved_signals saved;
+    signals_catch(&saved);
     int rc = bt__cases_find(o, o->dirs, o->n_dirs, &cases, diag);
     if (rc == RT_OK && with_base)
         rc = bt__base_open(o->base_rev, o->dirs, o->n_dirs, &base, diag);
-    if (rc != RT_OK) {
-        bt__cases_free(&cases);
-        return rc;
+    if (rc == RT_OK && interrupted) {
+        rt_diag_add(diag, NULL, 0, NULL, "interrupted by signal %d", (int)interrupted);
+        rc = RT_ECANCELED;
     }
-    saved_signals saved;
-    signals_catch(&saved);
-    runner_init(&r, o, &cases, &base);
-    rc = run_cases(&r, diag);
+    if (rc == RT_OK) {
+        runner_init(&r, o, &cases, &base);
+        rc = run_cases(&r, diag);
+    }
     signals_restore(&saved);
     if (rc == RT_OK)
         *report = assemble(&r, &base, started);
-    runner_free(&r);
+    if (r.cases)
+        runner_free(&r);
     bt__base_close(&base);
     bt__cases_free(&cases);
     return rc;
