@@ -651,7 +651,7 @@ static void runner_init(runner *r, const bt_options *o, const bt_cases *cases,
     r->jail.allow_root = !r->jail.user;
     r->fault = getenv("INQUEST_TEST_FAULT");
     for (int side = 0; side < SIDES; side++)
-        r->obs[side] = rt_xcalloc(cases->n + 1, sizeof *r->obs[side]);
+        r->obs[side] = rt_xcalloc(cases->n + 1, sizeof(json_t *));
 }
 
 static void runner_free(runner *r) {

@@ -255,6 +255,8 @@ static int run(backtest_options *o) {
     json_decref(report);
     rt_diag_free(&diag);
     ig_path_free(&path);
+    o->bt.dirs = NULL; /* they were 'path''s */
+    o->bt.n_dirs = 0;
     return code;
 }
 

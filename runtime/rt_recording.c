@@ -983,7 +983,7 @@ static bool member_span(const char *s, size_t n, size_t obj, const char *key, sp
             *out = (span){value, end - value};
             return true;
         }
-        i = end < n && s[i = end] == ',' ? end + 1 : n;
+        i = end < n && s[end] == ',' ? end + 1 : n;
     }
     return false;
 }
