@@ -365,8 +365,10 @@ static void test_changes(void **state) {
     assert_string_equal(change_of(&c, result_with("x", bad2), result_with("x", bad)), "changed");
     assert_string_equal(change_of(&c, result_with("x", bad), result_with("x", bad)), "unchanged");
 
-    json_t *ho = bt__observe_result(result_with("x", good));
+    json_t *result = result_with("x", good);
+    json_t *ho = bt__observe_result(result);
     json_t *bo = bt__observe_error("no such analyzer: …", true);
+    json_decref(result);
     json_t *entry = bt__case_entry(&c, ho);
     bt__compare(entry, &c, bo);
     assert_string_equal(str(entry, "change"), "new");
