@@ -170,6 +170,56 @@ static double clock_of(const bt_case *c, const json_t *meta) {
     return 0;
 }
 
+static size_t common_prefix(const char *a, const char *b) {
+    size_t n = 0;
+    while (a[n] && a[n] == b[n])
+        n++;
+    return n;
+}
+
+/* The body of recorded request 'req' as text (body_json as sent: canonical), or NULL. */
+static json_t *request_body(const json_t *req) {
+    const json_t *body = json_object_get(req, "body");
+    if (json_is_string(body))
+        return json_incref((json_t *)body);
+    const json_t *b = json_object_get(req, "body_json");
+    char *text = b ? rt_json_canonical(b) : NULL;
+    json_t *out = text ? json_string(text) : NULL;
+    free(text);
+    return out;
+}
+
+/* Adds to 'stale' (a stale_request) the recorded request of the same connector and method whose
+ * path starts most like its path: most often what the analyzer asked for before its change,
+ * for the reviewer to compare. The recording is read again as JSON: only for stale cases. */
+static void add_nearest(const char *recording, json_t *stale) {
+    json_t *doc = json_load_file(recording, JSON_ALLOW_NUL, NULL), *x, *best = NULL;
+    const char *connector = json_string_value(json_object_get(stale, "connector"));
+    const char *method = json_string_value(json_object_get(stale, "method"));
+    const char *path = json_string_value(json_object_get(stale, "path"));
+    size_t i, best_len = 0;
+    json_array_foreach(json_object_get(doc, "exchanges"), i, x) {
+        const json_t *req = json_object_get(x, "request");
+        const char *p = json_string_value(json_object_get(req, "path"));
+        const char *m = json_string_value(json_object_get(req, "method"));
+        const char *conn = json_string_value(json_object_get(x, "connector"));
+        if (!p || !m || !conn || !connector || !method || !path || strcmp(conn, connector) != 0 ||
+            strcmp(m, method) != 0)
+            continue;
+        size_t n = common_prefix(p, path) + 1; /* + 1: a path with nothing in common still counts */
+        if (n > best_len)
+            best = (json_t *)req, best_len = n;
+    }
+    if (best) {
+        json_t *nearest = json_pack("{s:O}", "path", json_object_get(best, "path"));
+        json_t *body = request_body(best);
+        if (body)
+            json_object_set_new(nearest, "body", body);
+        json_object_set_new(stale, "nearest", nearest);
+    }
+    json_decref(doc);
+}
+
 /* Fault injection for the tests: INQUEST_TEST_FAULT=backtest_crash:CASE makes the child die as
  * it takes case CASE (by its folder's name), backtest_stall:CASE makes it hang once the analysis
  * of CASE has started, as a runaway C call would; 'stage' is "crash" or "stall". */
@@ -212,7 +262,13 @@ static json_t *replay(const runner *r, int side, child_state *s, const bt_case *
     int rc = wk_run(engine, &request, &result, &diag);
     if (rc == RT_OK)
         obs = bt__observe_result(result);
-    else if (rc == RT_ENOTFOUND)
+    if (rc == RT_OK && json_is_object(json_object_get(obs, "stale_request"))) {
+        size_t n = strlen(c->dir) + sizeof "/recording.json";
+        char *path = rt_xmalloc(n);
+        snprintf(path, n, "%s/recording.json", c->dir);
+        add_nearest(path, json_object_get(obs, "stale_request"));
+        free(path);
+    } else if (rc == RT_ENOTFOUND)
         obs = observe_diag("no such analyzer", &diag, true);
     else if (rc == RT_EINPUT)
         obs = observe_diag("invalid inputs", &diag, false);
