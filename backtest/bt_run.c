@@ -192,8 +192,12 @@ static json_t *request_body(const json_t *req) {
 /* Adds to 'stale' (a stale_request) the recorded request of the same connector and method whose
  * path starts most like its path: most often what the analyzer asked for before its change,
  * for the reviewer to compare. The recording is read again as JSON: only for stale cases. */
-static void add_nearest(const char *recording, json_t *stale) {
+static void add_nearest(const bt_case *c, json_t *stale) {
+    size_t size = strlen(c->dir) + sizeof "/recording.json";
+    char *recording = rt_xmalloc(size);
+    snprintf(recording, size, "%s/recording.json", c->dir);
     json_t *doc = json_load_file(recording, JSON_ALLOW_NUL, NULL), *x, *best = NULL;
+    free(recording);
     const char *connector = json_string_value(json_object_get(stale, "connector"));
     const char *method = json_string_value(json_object_get(stale, "method"));
     const char *path = json_string_value(json_object_get(stale, "path"));
@@ -262,18 +266,14 @@ static json_t *replay(const runner *r, int side, child_state *s, const bt_case *
     int rc = wk_run(engine, &request, &result, &diag);
     if (rc == RT_OK)
         obs = bt__observe_result(result);
-    if (rc == RT_OK && json_is_object(json_object_get(obs, "stale_request"))) {
-        size_t n = strlen(c->dir) + sizeof "/recording.json";
-        char *path = rt_xmalloc(n);
-        snprintf(path, n, "%s/recording.json", c->dir);
-        add_nearest(path, json_object_get(obs, "stale_request"));
-        free(path);
-    } else if (rc == RT_ENOTFOUND)
+    else if (rc == RT_ENOTFOUND)
         obs = observe_diag("no such analyzer", &diag, true);
     else if (rc == RT_EINPUT)
         obs = observe_diag("invalid inputs", &diag, false);
     else
         obs = observe_diag(rt_strerror(rc), &diag, false);
+    if (json_is_object(json_object_get(obs, "stale_request")))
+        add_nearest(c, json_object_get(obs, "stale_request"));
     json_decref(result);
     rt_diag_free(&diag);
     return obs;

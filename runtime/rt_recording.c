@@ -949,60 +949,86 @@ static size_t skip_string(const char *s, size_t n, size_t i) {
 
 /* The end of the value that starts at s[i], in JSON that parsed and has no white space. */
 static size_t skip_value(const char *s, size_t n, size_t i) {
-    if (s[i] == '"')
+    if (i < n && s[i] == '"')
         return skip_string(s, n, i);
-    if (s[i] != '{' && s[i] != '[') {
-        while (i < n && !strchr(",}]", s[i]))
+    if (i < n && s[i] != '{' && s[i] != '[') {
+        while (i < n && s[i] != ',' && s[i] != '}' && s[i] != ']')
             i++;
         return i;
     }
     int depth = 0;
     while (i < n) {
-        if (s[i] == '"') {
+        char c = s[i];
+        if (c == '"') {
             i = skip_string(s, n, i);
             continue;
         }
-        depth += (s[i] == '{' || s[i] == '[') - (s[i] == '}' || s[i] == ']');
-        if (++i, depth == 0)
+        depth += (c == '{' || c == '[') - (c == '}' || c == ']');
+        i++;
+        if (depth == 0)
             break;
     }
     return i;
 }
 
-/* The span of member 'key' of the object at s[obj], written without escapes; false when it has
- * none (or spells the key with escapes: the caller then does without the span). */
-static bool member_span(const char *s, size_t n, size_t obj, const char *key, span *out) {
-    size_t k = strlen(key), i = obj + 1;
-    if (obj >= n || s[obj] != '{')
-        return false;
-    while (i < n && s[i] == '"') {
-        size_t value = skip_string(s, n, i) + 1; /* past the key and its ':' */
-        bool match = value - i - 3 == k && memcmp(s + i + 1, key, k) == 0;
-        size_t end = value < n ? skip_value(s, n, value) : n;
-        if (match) {
-            *out = (span){value, end - value};
-            return true;
-        }
-        i = end < n && s[end] == ',' ? end + 1 : n;
+/* Walks the members of the object at s[obj]: for each, '*key' and '*key_len' name the key as
+ * written and the result is where its value starts; 'next' is the member to start from (the
+ * end of the previous value; 0: the first). Returns 0 past the last member. */
+static size_t next_member(const char *s, size_t n, size_t obj, size_t next, const char **key,
+                          size_t *key_len) {
+    size_t i = next ? next : obj + 1;
+    if (next && i < n && s[i] == ',')
+        i++;
+    if (i >= n || s[i] != '"')
+        return 0;
+    size_t end = skip_string(s, n, i);
+    *key = s + i + 1;
+    *key_len = end - i - 2;
+    return end < n && s[end] == ':' ? end + 1 : 0;
+}
+
+static bool is_key(const char *key, size_t len, const char *name) {
+    return len == strlen(name) && memcmp(key, name, len) == 0;
+}
+
+/* The span of the body_json member of the response object at s[resp]; the object's end. */
+static size_t response_span(const char *s, size_t n, size_t resp, span *body) {
+    const char *key;
+    size_t len, value, end = 0;
+    while ((value = next_member(s, n, resp, end, &key, &len))) {
+        end = skip_value(s, n, value);
+        if (is_key(key, len, "body_json") && (s[value] == '{' || s[value] == '['))
+            *body = (span){value, end - value};
     }
-    return false;
+    return end + 1; /* past its '}' */
 }
 
 /* The spans of exchanges[i].response.body_json in the squeezed text 's' of 'n' bytes, for the
  * 'count' exchanges: their compact text as written, which replay serves instead of the same
- * JSON written out again (json_dumps), the larger part of loading a recording. */
+ * JSON written out again (json_dumps), the larger part of loading a recording. A key written
+ * with escapes is not recognised: its exchange then does without a span. One pass. */
 static span *body_spans(const char *s, size_t n, size_t count) {
-    span *spans = calloc(count + 1, sizeof *spans), list;
-    if (!spans || !member_span(s, n, 0, "exchanges", &list) || s[list.at] != '[')
+    span *spans = calloc(count + 1, sizeof *spans);
+    const char *key;
+    size_t len, value, end = 0;
+    if (!spans || n == 0 || s[0] != '{')
         return spans;
-    size_t i = list.at + 1;
-    for (size_t x = 0; x < count && i < n && s[i] == '{'; x++) {
-        span response;
-        if (member_span(s, n, i, "response", &response) &&
-            member_span(s, n, response.at, "body_json", &spans[x]) && !strchr("{[", s[spans[x].at]))
-            spans[x].len = 0;
-        i = skip_value(s, n, i);
-        i += i < n && s[i] == ',';
+    while ((value = next_member(s, n, 0, end, &key, &len))) {
+        if (!is_key(key, len, "exchanges") || s[value] != '[') {
+            end = skip_value(s, n, value);
+            continue;
+        }
+        size_t i = value + 1;
+        for (size_t x = 0; x < count && i < n && s[i] == '{'; x++) {
+            size_t member = 0, v;
+            while ((v = next_member(s, n, i, member, &key, &len)))
+                member = is_key(key, len, "response") && s[v] == '{'
+                             ? response_span(s, n, v, &spans[x])
+                             : skip_value(s, n, v);
+            i = member + 1; /* past the exchange's '}' */
+            i += i < n && s[i] == ',';
+        }
+        break;
     }
     return spans;
 }
