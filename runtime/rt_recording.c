@@ -904,7 +904,9 @@ static size_t squeeze(const char *s, size_t n, char *out) {
                    (s[j + 1] == ' ' || s[j + 1] == '\n' || s[j + 1] == '\r' || s[j + 1] == '\t'))
                 j++;
             char next = j + 1 < n ? s[j + 1] : '\0', last = o ? out[o - 1] : '\0';
-            if (!(strchr("{[:,", last) || strchr("}]:,", next)))
+            bool after = !last || last == '{' || last == '[' || last == ':' || last == ',';
+            bool before = !next || next == '}' || next == ']' || next == ':' || next == ',';
+            if (!after && !before)
                 out[o++] = ' ';
             i = j;
             continue;
