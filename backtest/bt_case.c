@@ -258,7 +258,9 @@ void bt__case_load(bt_case *c, const char *dir, const char *beside) {
     if (doc) {
         bt__case_parse(c, dir, file, doc, beside);
     } else {
-        bt__case_parse(c, dir, file, json_object(), beside); /* the folder, with no problem */
+        json_t *empty = json_object();
+        bt__case_parse(c, dir, file, empty, beside); /* the folder; its problems are below */
+        json_decref(empty);
         rt_diag_free(&c->problems);
         if (rc == RT_ENOTFOUND)
             rt_diag_add(&c->problems, file, 0, NULL,

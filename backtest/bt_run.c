@@ -619,8 +619,10 @@ static int pool_run(pool *p, rt_diag *diag) {
         }
         for (int i = 0; i < n; i++)
             for (int k = 0; fds[i].revents && k < p->n_slots; k++)
-                if (p->slots[k].res == fds[i].fd)
-                    on_readable(p, &p->slots[k]);
+                if (p->slots[k].res == fds[i].fd) {
+                    on_readable(p, &p->slots[k]); /* may replace the child: its pipes too */
+                    break;
+                }
         check_deadlines(p);
         progress(p, false);
     }
