@@ -19,7 +19,7 @@
  *     the first replay;
  *   - no credential is ever written: requests carry no headers at all, and a connector's "auth"
  *     and "headers" settings are dropped from the meta data on save and refused on load. */
-#define _POSIX_C_SOURCE 200809L /* fdopen, fsync, mkstemp */
+#define _GNU_SOURCE /* fdopen, fsync, mkstemp, memmem */
 #include "rt_recording.h"
 #include <errno.h>
 #include <math.h>
@@ -32,6 +32,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <yajl/yajl_parse.h>
 
 #define RECORDING_MAX ((size_t)256 << 20) /* bytes of a recording file */
 #define MAX_PROBLEMS  100                 /* reported by one load */
@@ -917,25 +918,6 @@ static size_t squeeze(const char *s, size_t n, char *out) {
     return o;
 }
 
-/* The JSON document in the 'len' bytes at 'data', parsed as recordings are: squeezed first, the
- * squeezed text (malloc'd, '*compact_len' bytes) left in '*compact' for body_spans; a syntax
- * error is then looked for in the text as written ('*compact' NULL), so that its line and
- * column are those of the file. */
-static json_t *parse(const char *data, size_t len, char **compact, size_t *compact_len,
-                     json_error_t *error) {
-    const size_t flags = JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES;
-    json_t *root = NULL;
-    if ((*compact = malloc(len + 1))) {
-        *compact_len = squeeze(data, len, *compact);
-        root = json_loadb(*compact, *compact_len, flags, error);
-    }
-    if (root)
-        return root;
-    free(*compact);
-    *compact = NULL;
-    return json_loadb(data, len, flags, error);
-}
-
 /* Where a value lies in the squeezed text: 'len' bytes from 'at'; 'len' 0 when unknown. */
 typedef struct span {
     size_t at, len;
@@ -1005,14 +987,17 @@ static size_t response_span(const char *s, size_t n, size_t resp, span *body) {
     return end + 1; /* past its '}' */
 }
 
-/* The spans of exchanges[i].response.body_json in the squeezed text 's' of 'n' bytes, for the
- * 'count' exchanges: their compact text as written, which replay serves instead of the same
- * JSON written out again (json_dumps), the larger part of loading a recording. A key written
- * with escapes is not recognised: its exchange then does without a span. One pass. */
-static span *body_spans(const char *s, size_t n, size_t count) {
-    span *spans = calloc(count + 1, sizeof *spans);
+/* The spans of exchanges[i].response.body_json in the squeezed text 's' of 'n' bytes, in
+ * '*count' entries (one per exchange found): their compact text as written, which replay serves
+ * instead of the same JSON written out again (json_dumps). A key written with escapes is not
+ * recognised: its exchange then does without a span. One pass; safe on text that is not JSON
+ * (the spans are then checked, or not used). NULL when out of memory. */
+static span *body_spans(const char *s, size_t n, size_t *count) {
+    size_t cap = 16;
+    span *spans = calloc(cap, sizeof *spans);
     const char *key;
     size_t len, value, end = 0;
+    *count = 0;
     if (!spans || n == 0 || s[0] != '{')
         return spans;
     while ((value = next_member(s, n, 0, end, &key, &len))) {
@@ -1020,13 +1005,22 @@ static span *body_spans(const char *s, size_t n, size_t count) {
             end = skip_value(s, n, value);
             continue;
         }
-        size_t i = value + 1;
-        for (size_t x = 0; x < count && i < n && s[i] == '{'; x++) {
+        for (size_t i = value + 1; i < n && s[i] == '{';) {
+            if (*count == cap) {
+                span *more = realloc(spans, 2 * cap * sizeof *spans);
+                if (!more) {
+                    free(spans);
+                    return NULL;
+                }
+                memset(more + cap, 0, cap * sizeof *more);
+                spans = more, cap *= 2;
+            }
             size_t member = 0, v;
             while ((v = next_member(s, n, i, member, &key, &len)))
                 member = is_key(key, len, "response") && s[v] == '{'
-                             ? response_span(s, n, v, &spans[x])
+                             ? response_span(s, n, v, &spans[*count])
                              : skip_value(s, n, v);
+            ++*count;
             i = member + 1; /* past the exchange's '}' */
             i += i < n && s[i] == ',';
         }
@@ -1035,10 +1029,195 @@ static span *body_spans(const char *s, size_t n, size_t count) {
     return spans;
 }
 
+/* ---- checking JSON bodies without building them -------------------------------------------
+ * A JSON response body is most of a recording. Building it as a jansson tree only to check it
+ * and write it out again was most of the cost of loading one (a backtest loads one per case), so
+ * the bodies are checked apart, by yajl, with no tree, and left out of the document that jansson
+ * builds (a placeholder stands in each one's place). The check answers "jansson takes it" or
+ * "not sure": for the latter (a key twice, a \u escape, deep nesting, a number out of range,
+ * anything yajl refuses) the whole document is read by jansson as before, which decides and
+ * places the error. So what loads, and every message, is what it was without the shortcut. */
+
+#define BODY_MAX_DEPTH 1000 /* deeper bodies are left to jansson (its limit: 2048 in all) */
+#define PLACEHOLDER    "inquest:span"
+
+typedef struct body_check {
+    int depth;
+    uint64_t *keys; /* hashes of the keys of the open objects, innermost last */
+    size_t n_keys, cap_keys;
+    size_t *frames; /* where each open object's keys start in 'keys' */
+    size_t n_frames, cap_frames;
+} body_check;
+
+/* Makes room for one more of the 'n' items of 'size' bytes at '*items'. */
+static bool grow(void **items, size_t *cap, size_t n, size_t size) {
+    if (n < *cap)
+        return true;
+    size_t more = *cap ? *cap * 2 : 64;
+    void *grown = realloc(*items, more * size);
+    if (!grown)
+        return false;
+    *items = grown;
+    *cap = more;
+    return true;
+}
+
+static int on_open(void *ctx) {
+    body_check *b = ctx;
+    return ++b->depth <= BODY_MAX_DEPTH;
+}
+
+static int on_close(void *ctx) {
+    ((body_check *)ctx)->depth--;
+    return 1;
+}
+
+static int on_start_map(void *ctx) {
+    body_check *b = ctx;
+    if (!on_open(ctx) || !grow((void **)&b->frames, &b->cap_frames, b->n_frames, sizeof(size_t)))
+        return 0;
+    b->frames[b->n_frames++] = b->n_keys;
+    return 1;
+}
+
+static int on_key(void *ctx, const unsigned char *key, size_t len) {
+    body_check *b = ctx;
+    if (!grow((void **)&b->keys, &b->cap_keys, b->n_keys, sizeof(uint64_t)))
+        return 0;
+    b->keys[b->n_keys++] = hash_bytes(0, key, len);
+    return 1;
+}
+
+static int compare_hashes(const void *x, const void *y) {
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return (a > b) - (a < b);
+}
+
+/* A key twice in the object that ends (or two keys of one hash): not sure. */
+static int on_end_map(void *ctx) {
+    body_check *b = ctx;
+    size_t first = b->frames[--b->n_frames], n = b->n_keys - first;
+    if (n > 1)
+        qsort(b->keys + first, n, sizeof *b->keys, compare_hashes);
+    for (size_t i = 1; i < n; i++)
+        if (b->keys[first + i] == b->keys[first + i - 1])
+            return 0;
+    b->n_keys = first;
+    return on_close(ctx);
+}
+
+/* Numbers are only looked at so that yajl refuses those out of range, as jansson does. */
+static int on_integer(void *ctx, long long value) {
+    (void)ctx, (void)value;
+    return 1;
+}
+
+static int on_double(void *ctx, double value) {
+    (void)ctx, (void)value;
+    return 1;
+}
+
+static const yajl_callbacks body_callbacks = {
+    .yajl_integer = on_integer,
+    .yajl_double = on_double,
+    .yajl_start_map = on_start_map,
+    .yajl_map_key = on_key,
+    .yajl_end_map = on_end_map,
+    .yajl_start_array = on_open,
+    .yajl_end_array = on_close,
+};
+
+/* True when jansson would take the 'n' bytes at 's' as a JSON value; false when not sure. */
+static bool body_ok(const char *s, size_t n) {
+    if (memmem(s, n, "\\u", 2)) /* jansson refuses lone surrogates, yajl does not */
+        return false;
+    body_check b = {0};
+    yajl_handle h = yajl_alloc(&body_callbacks, NULL, &b);
+    bool ok = h && yajl_parse(h, (const unsigned char *)s, n) == yajl_status_ok &&
+              yajl_complete_parse(h) == yajl_status_ok;
+    if (h)
+        yajl_free(h);
+    free(b.keys);
+    free(b.frames);
+    return ok;
+}
+
+/* Whether exchanges[i].response.body_json of 'root' is the placeholder of span 'i'. */
+static bool placeholder_at(json_t *root, size_t i) {
+    json_t *x = json_array_get(json_object_get(root, "exchanges"), i);
+    json_t *body = json_object_get(json_object_get(x, "response"), "body_json");
+    json_t *index = json_object_get(body, PLACEHOLDER);
+    return json_object_size(body) == 1 && json_is_integer(index) &&
+           json_integer_value(index) == (json_int_t)i;
+}
+
+/* The document in the squeezed text 'compact' ('len' bytes) with its JSON bodies, which 'spans'
+ * ('count') place, checked apart and replaced by placeholders; NULL when not sure of it (the
+ * caller then reads the whole text with jansson). */
+static json_t *parse_skeleton(const char *compact, size_t len, const span *spans, size_t count) {
+    char *skeleton = malloc(len + count * 40 + 1), *o = skeleton;
+    size_t at = 0;
+    json_t *root = NULL;
+    if (!skeleton)
+        return NULL;
+    for (size_t i = 0; i < count; i++) {
+        if (!spans[i].len)
+            continue;
+        if (spans[i].at < at || !body_ok(compact + spans[i].at, spans[i].len))
+            goto out;
+        memcpy(o, compact + at, spans[i].at - at);
+        o += spans[i].at - at;
+        o += sprintf(o, "{\"" PLACEHOLDER "\":%zu}", i);
+        at = spans[i].at + spans[i].len;
+    }
+    memcpy(o, compact + at, len - at);
+    o += len - at;
+    root =
+        json_loadb(skeleton, (size_t)(o - skeleton), JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, NULL);
+    for (size_t i = 0; root && i < count; i++)
+        if (spans[i].len && !placeholder_at(root, i)) {
+            json_decref(root);
+            root = NULL;
+        }
+out:
+    free(skeleton);
+    return root;
+}
+
+/* What reading a recording's text gives besides its document. */
+typedef struct text {
+    char *compact; /* the squeezed text, or NULL */
+    span *spans;   /* where each exchange's JSON body is in it (len 0: not known), or NULL */
+    size_t count;
+} text;
+
+/* The JSON document in the 'len' bytes at 'data', parsed as recordings are: squeezed, its
+ * bodies checked apart (parse_skeleton); else the squeezed text whole; else (a syntax error)
+ * the text as written, so that the error's line and column are those of the file. 't' gets the
+ * squeezed text and the spans of the bodies, which build() serves. */
+static json_t *parse(const char *data, size_t len, text *t, json_error_t *error) {
+    const size_t flags = JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES;
+    json_t *root = NULL;
+    memset(t, 0, sizeof *t);
+    if ((t->compact = malloc(len + 1))) {
+        size_t n = squeeze(data, len, t->compact);
+        t->spans = body_spans(t->compact, n, &t->count);
+        if (t->spans)
+            root = parse_skeleton(t->compact, n, t->spans, t->count);
+        if (!root)
+            root = json_loadb(t->compact, n, flags, error);
+    }
+    if (root)
+        return root;
+    free(t->compact);
+    free(t->spans);
+    memset(t, 0, sizeof *t);
+    return json_loadb(data, len, flags, error);
+}
+
 /* Adds the exchanges of the checked document 'root' to 'r', their JSON response bodies taken
- * from 'compact' where 'spans' (may be NULL) know them. Returns RT_OK or RT_ENOMEM. */
-static int build(rt_recording *r, json_t *root, const char *compact, const span *spans,
-                 const char *file, rt_diag *diag) {
+ * from the squeezed text where 't' knows them. Returns RT_OK or RT_ENOMEM. */
+static int build(rt_recording *r, json_t *root, const text *t, const char *file, rt_diag *diag) {
     for (const char *const *m = META_MEMBERS; *m; m++) {
         json_t *v = json_object_get(root, *m);
         if (v)
@@ -1060,9 +1239,9 @@ static int build(rt_recording *r, json_t *root, const char *compact, const span 
             e.status = (long)json_integer_value(json_object_get(resp, "status"));
             e.content_type = json_string_value(json_object_get(resp, "content_type"));
             e.bytes = (size_t)json_integer_value(json_object_get(resp, "bytes"));
-            if (spans && spans[i].len && json_object_get(resp, "body_json")) {
-                e.response = compact + spans[i].at;
-                e.response_len = spans[i].len;
+            if (i < t->count && t->spans[i].len && json_object_get(resp, "body_json")) {
+                e.response = t->compact + t->spans[i].at;
+                e.response_len = t->spans[i].len;
             } else {
                 rc = body_get(resp, false, &e.response, &e.response_len, &owned_response);
             }
@@ -1104,10 +1283,8 @@ int rt_recording_load(const char *path, rt_recording **out, rt_diag *diag) {
         rt_diag_add(diag, path, 0, NULL, "%s", why);
         return rc;
     }
-    char *compact = NULL;
-    size_t compact_len = 0;
-    span *spans = NULL;
-    root = parse(data, len, &compact, &compact_len, &error);
+    text t;
+    root = parse(data, len, &t, &error);
     free(data);
     if (!root) {
         if (json_error_code(&error) == json_error_out_of_memory) {
@@ -1126,16 +1303,13 @@ int rt_recording_load(const char *path, rt_recording **out, rt_diag *diag) {
     }
     r = rt_recording_new();
     r->mode = RT_RECORDING_REPLAY;
-    if (compact)
-        spans =
-            body_spans(compact, compact_len, json_array_size(json_object_get(root, "exchanges")));
-    if ((rc = build(r, root, compact, spans, path, diag)) != RT_OK)
+    if ((rc = build(r, root, &t, path, diag)) != RT_OK)
         goto out;
     *out = r;
     r = NULL;
 out:
-    free(spans);
-    free(compact);
+    free(t.spans);
+    free(t.compact);
     rt_recording_free(r);
     json_decref(root);
     return rc;

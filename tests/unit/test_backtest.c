@@ -535,6 +535,32 @@ static void test_rewind(void **state) {
     rmdir(dir);
 }
 
+#define RECORDING_WITH(body)                                                                       \
+    "{\"schema\": \"inquest.recording/v1\", \"exchanges\": [\n"                                    \
+    "  {\"connector\": \"c\", \"request\": {\"method\": \"GET\", \"path\": \"/\"},\n"              \
+    "   \"response\": {\"status\": 200, \"body_json\": " body "}}]}\n"
+
+/* Loading a recording whose one body is 'body' fails as jansson fails on it, at the same place. */
+static void expect_refused(const char *path, const char *body) {
+    char text[512];
+    snprintf(text, sizeof text, RECORDING_WITH("%s"), body);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    assert_int_equal(fclose(f), 0);
+    rt_recording *r = NULL;
+    rt_diag diag = {0};
+    json_error_t error;
+    assert_null(json_loads(text, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &error));
+    if (rt_recording_load(path, &r, &diag) != RT_ESYNTAX)
+        fail_msg("a body of %s loaded", body);
+    json_t *item = json_array_get(diag.items, 0);
+    assert_int_equal(json_integer_value(json_object_get(item, "line")), error.line);
+    assert_int_equal(json_integer_value(json_object_get(item, "column")), error.column);
+    assert_string_equal(json_string_value(json_object_get(item, "message")), error.text);
+    rt_diag_free(&diag);
+}
+
 /* Recordings are read squeezed, their JSON bodies served as written (rt_recording.c, for the
  * backtest's speed): tricky bodies come back as equal JSON, each to its own exchange, and a text
  * that is not JSON stays refused, at its place in the file as written. */
@@ -546,7 +572,7 @@ static void test_recording_bodies(void **state) {
     const char *bodies[] = {
         "{\"a b\": \"x \\\" y  z }]\", \"body_json\": {\"response\": [1, 2.5e3, -0.1, true, "
         "null]}}",
-        "[ [ ], { }, \"\\u00e9\\\\\", [[{\"k\": \"{\"}]] ]",
+        "[ [ ], { }, \"\\\\\", [[{\"k\": \"{\"}]], -9223372036854775808 ]",
         "{\"exchanges\": [{\"response\": {\"body_json\": 1}}]}",
     };
     FILE *f = fopen(path, "w");
@@ -579,9 +605,28 @@ static void test_recording_bodies(void **state) {
         if (!got || !json_equal(got, want))
             fail_msg("exchange %d: served %.*s", i, (int)q.response_len, q.response);
         assert_null(memchr(q.response, '\n', q.response_len)); /* compact */
+        if (i == 0) /* as written, not written out again (2500.0) */
+            assert_non_null(strstr(q.response, "2.5e3"));
         json_decref(got);
         json_decref(want);
     }
+    rt_recording_free(r);
+
+    /* what jansson refuses in a body is refused, at its place in the file as written */
+    const char *refused[] = {"{\"a\": 1, \"a\": 2}", "[99999999999999999999]", "[1e999]",
+                             "[\"\\ud800\"]", "[1 2]"};
+    for (size_t k = 0; k < sizeof refused / sizeof *refused; k++)
+        expect_refused(path, refused[k]);
+    /* a \u escape, which yajl is not trusted with, still loads */
+    f = fopen(path, "w");
+    fputs(RECORDING_WITH("[\"\\u00e9\", {\"k\": [1, 2]}]"), f);
+    fclose(f);
+    assert_int_equal(rt_recording_load(path, &r, &diag), RT_OK);
+    rt_exchange q = {.connector = "c", .method = "GET", .path = "/"};
+    assert_int_equal(rt_recording_match(r, &q), RT_OK);
+    json_t *got = json_loadb(q.response, q.response_len, 0, NULL);
+    assert_string_equal(json_string_value(json_array_get(got, 0)), "\xc3\xa9");
+    json_decref(got);
     rt_recording_free(r);
 
     /* two tokens with only white space between them are not JSON, squeezed or not */
