@@ -19,6 +19,7 @@ static const char usage[] =
     "  list                        list the analyzers on the analyzer path\n"
     "  describe NAME               show an analyzer's inputs (--json: JSON Schema)\n"
     "  new NAME                    write a new analyzer and its backtest case folder\n"
+    "  backtest [ANALYZER…]        replay recorded incidents; --base REV compares with a revision\n"
     "  config check FILE           validate a configuration file (docs/config.md)\n"
     "  route test PAYLOAD.json     what the config's routes make of an alert webhook payload\n"
     "  record ANALYZER … --case N  run live and keep the run as a backtest case\n"
@@ -112,6 +113,12 @@ static const command commands[] = {
     {"record", ig_cmd_record},     {"case", ig_cmd_case},     {NULL, NULL},
 };
 
+/* The backtest harness' commands (ig_cmd_backtest.c). */
+static const command backtest_commands[] = {
+    {"backtest", ig_cmd_backtest},
+    {NULL, NULL},
+};
+
 /* The post-processor's commands (ig_cmd_postproc.c, ig_cmd_actions.c). */
 static const command postproc_commands[] = {
     {"postproc", ig_cmd_postproc},
@@ -124,6 +131,9 @@ static const command *find_command(const char *name) {
         if (strcmp(c->name, name) == 0)
             return c;
     for (const command *c = postproc_commands; c->name; c++)
+        if (strcmp(c->name, name) == 0)
+            return c;
+    for (const command *c = backtest_commands; c->name; c++)
         if (strcmp(c->name, name) == 0)
             return c;
     return NULL;
