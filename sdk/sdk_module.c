@@ -7,6 +7,7 @@
 #include <lauxlib.h>
 #include "sdk_internal.h"
 #include "sdk_series.h"
+#include "sdk_toolkit.h"
 
 /* Registry keys: the addresses of these statics are unique in the process. */
 static const char diag_key = 'd';
@@ -214,6 +215,7 @@ int sdk_open(lua_State *L) {
     lua_setfield(L, -2, "types");
     sdk_series_open(L);
     lua_setfield(L, -2, "series");
+    sdk_toolkit_register(L);
     lua_pushliteral(L, INQUEST_VERSION);
     lua_setfield(L, -2, "version");
     return 1;
