@@ -7,14 +7,20 @@
  *   co-movement, Spearman's rho of the first differences in the window (ranks: an outlier
  *   weighs no more than any other extreme; differences: two unrelated random walks, or two
  *   series with a trend, do not correlate by accident), and agreement of the changes at the
- *   onset: the difference of the levels (interquartile means) after and before it, as a robust
- *   z-score against the same difference at earlier times of the same series (so a series that
- *   always wanders needs a bigger change than a flat one). The yardstick needs history: the
- *   default window reaches 120 steps before the onset. A candidate that shares only the step of the target and
- *   not its noise is found by the second; one that follows every wiggle, by the first.
- *   score = 1 - (1 - |rho|)(1 - s): either kind of evidence alone can make it high.
- * - s = min(f(z_candidate), f(z_target)) with f(z) = z^2 / (z^2 + 4^2): a change of 4 robust
- *   standard deviations counts half; the agreement of two changes is as strong as the weaker.
+ *   onset. A candidate that follows every wiggle of the target is found by the first; one that
+ *   shares only its step, by the second. score = 1 - (1 - |rho|)(1 - s): either kind of
+ *   evidence alone can make it high.
+ * - A change is the difference of the levels (interquartile means) of span points after and
+ *   before a time, as a robust z-score against the same difference at earlier times of the
+ *   same series, so that a series that always wanders needs a bigger change than a flat one.
+ *   The yardstick needs history: the default window reaches 120 steps before the onset.
+ *   f(z) = z^2 / (z^2 + 4^2): a change of 4 robust standard deviations counts half, and two
+ *   changes agree as much as the weaker is significant.
+ * - A change at the same time is not yet the same change: a spike next to a step, or a quiet
+ *   series whose every blip is "significant" (sparse counts have a yardstick of 0), would
+ *   score high. So the agreement is weighed by the shape: Spearman's rho of the levels of
+ *   both, 2 span each side of the onset, in the direction of the changes:
+ *   s = min(f(z_candidate), f(z_target)) * max(0, rho_shape * sign).
  * - Lags: the candidate at grid index i - lag is compared with the target at i, for every lag
  *   from -max_lag to max_lag; the best lag is kept, and of equal scores the smallest.
  * - Loops run in C: their work is counted on an sdk_work meter (the instruction budget), and
@@ -42,9 +48,9 @@ typedef struct ranked {
 
 /* The scratch memory of one call, carved out of the caller's block. */
 typedef struct scratch {
-    double *null, *side;            /* NULL_MAX changes; one side of a change */
-    double *dt, *x, *y, *rx, *ry;   /* window-sized: target differences, pairs, their ranks */
-    ranked *order;                  /* window-sized */
+    double *null, *side;          /* NULL_MAX changes; one side of a change */
+    double *dt, *x, *y, *rx, *ry; /* window-sized: target differences, pairs, their ranks */
+    ranked *order;                /* window-sized */
 } scratch;
 
 size_t sdk_corr_scratch_size(const sdk_corr_opts *o) {
@@ -237,18 +243,43 @@ static double comovement(const double *cand, const sdk_corr_opts *o, long lag, s
     return pearson(s->rx, s->ry, m);
 }
 
+/* Spearman's rho of the levels of the target and the candidate (at i - 'lag') near the onset:
+ * 2 * span points each side. It tells a change of the same shape (a step with a step, a spike
+ * with a spike) from a change that only happens at the same time. */
+static double shape(const double *target, const double *cand, size_t n, const sdk_corr_opts *o,
+                    long lag, scratch *s, sdk_work *w) {
+    size_t from = o->onset > o->lo + 2 * o->span ? o->onset - 2 * o->span : o->lo;
+    size_t to = o->onset + 2 * o->span < o->hi ? o->onset + 2 * o->span : o->hi, m = 0;
+    for (size_t i = from; i < to; i++) {
+        ptrdiff_t j = (ptrdiff_t)i - lag;
+        if (j < 0 || (size_t)j >= n || isnan(target[i]) || isnan(cand[j]))
+            continue;
+        s->x[m] = target[i];
+        s->y[m++] = cand[j];
+    }
+    if (m < PAIRS_MIN)
+        return NAN;
+    rank(s->x, m, s->rx, s->order);
+    rank(s->y, m, s->ry, s->order);
+    sdk_work_add(w, (uint64_t)m * 8);
+    return pearson(s->rx, s->ry, m);
+}
+
 /* ---- Scoring ---------------------------------------------------------------------------- */
 
 static double significance(double z) {
     return isnan(z) ? 0 : z * z / (z * z + HALF_Z * HALF_Z);
 }
 
-/* The score of a candidate at one lag from its co-movement 'rho' and its change 'z'. */
-static sdk_corr judge(double rho, double z, double target_z, long lag) {
+/* The score of a candidate at one lag from its co-movement 'rho', its change 'z' and the
+ * shape of its change 'form'. */
+static sdk_corr judge(double rho, double z, double form, double target_z, long lag) {
     double s = fmin(significance(z), significance(target_z)), r = isnan(rho) ? 0 : fabs(rho);
+    double same = (z > 0) == (target_z > 0) ? 1 : -1;
+    s *= isnan(form) ? 0 : fmax(0, same * form);
     sdk_corr c = {1 - (1 - r) * (1 - s), rho, z, lag, 0};
     if (s > 0 && s >= r)
-        c.direction = (z > 0) == (target_z > 0) ? 1 : -1;
+        c.direction = (int)same;
     else if (r > 0)
         c.direction = rho > 0 ? 1 : -1;
     return c;
@@ -275,11 +306,13 @@ void sdk_correlate(const double *target, const double *cand, size_t n, const sdk
         yardstick(cand, o->onset - o->max_lag - o->span, o->span, &s, w, &center, &scale) == 0;
     *out = (sdk_corr){-1, NAN, NAN, 0, 0};
     for (long lag = -(long)o->max_lag; lag <= (long)o->max_lag; lag++) {
-        double rho = comovement(cand, o, lag, &s, w), z = NAN;
-        if (has_yardstick)
+        double rho = comovement(cand, o, lag, &s, w), z = NAN, form = NAN;
+        if (has_yardstick) {
             z = robust_z(change_at(cand, n, (ptrdiff_t)o->onset - lag, o->span, s.side), center,
                          scale);
-        sdk_corr c = judge(rho, z, target_shift, lag);
+            form = shape(target, cand, n, o, lag, &s, w);
+        }
+        sdk_corr c = judge(rho, z, form, target_shift, lag);
         if (better(&c, out))
             *out = c;
         sdk_work_add(w, 2 * o->span + (o->hi - o->lo));
@@ -288,7 +321,7 @@ void sdk_correlate(const double *target, const double *cand, size_t n, const sdk
 
 /* ---- inquest.correlate.rank ------------------------------------------------------------- */
 
-static const char *const rank_options[] = {"onset", "step",   "before", "after",
+static const char *const rank_options[] = {"onset",   "step", "before", "after",
                                            "max_lag", "span", "top",    NULL};
 
 /* The median spacing of the times of 's' (> 0: times increase), or NaN with fewer than 2. */
@@ -325,10 +358,9 @@ static grid make_grid(lua_State *L, int opts, double step, const char *fn) {
     g.o.max_lag = steps(sdk__opt_number(L, opts, fn, "max_lag", 10 * step, 0, 1e12), step, 0);
     g.o.span = steps(sdk__opt_number(L, opts, fn, "span", 5 * step, 0, 1e12), step, 1);
     /* room for a change on each side of the onset */
-    size_t before = steps(sdk__opt_number(L, opts, fn, "before", 120 * step, 0, 1e12), step,
-                          g.o.span);
-    size_t after = steps(sdk__opt_number(L, opts, fn, "after", 30 * step, 0, 1e12), step,
-                         g.o.span);
+    size_t before =
+        steps(sdk__opt_number(L, opts, fn, "before", 120 * step, 0, 1e12), step, g.o.span);
+    size_t after = steps(sdk__opt_number(L, opts, fn, "after", 30 * step, 0, 1e12), step, g.o.span);
     if ((double)before + (double)after + 2.0 * (double)g.o.max_lag >= SDK__MAX_GRID)
         luaL_error(L, "%s: the window would have more than %d points (step too small?)", fn,
                    SDK__MAX_GRID);
@@ -410,7 +442,7 @@ static int correlate_rank(lua_State *L) {
     size_t n = check_candidates(L, 2, fn);
     sdk__opts_check(L, 3, fn, rank_options);
     lua_settop(L, 3);
-    double step = sdk__opt_number(L, 3, fn, "step", median_step(L, target), 1e-6, 1e12);
+    double step = sdk__opt_number(L, 3, fn, "step", median_step(L, target), 1e-3, 1e12);
     if (isnan(step)) {
         lua_pushnil(L);
         lua_pushfstring(L, "%s: the target has fewer than 2 points: give opts.step", fn);
@@ -421,7 +453,7 @@ static int correlate_rank(lua_State *L) {
     sdk_work w;
     sdk_work_lua(&w, L);
     void *block = lua_newuserdatauv(L, sdk_corr_scratch_size(&g.o), 0); /* 4 */
-    scored *all = lua_newuserdatauv(L, (n ? n : 1) * sizeof *all, 0);  /* 5 */
+    scored *all = lua_newuserdatauv(L, (n ? n : 1) * sizeof *all, 0);   /* 5 */
     const double *t = align(L, 1, &g);                                  /* 6 */
     double target_z = sdk_corr_shift(t, g.n, &g.o, block);
     for (size_t i = 0; i < n; i++) {

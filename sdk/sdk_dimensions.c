@@ -250,8 +250,7 @@ static uint32_t dim_of(const ctx *c, uint32_t g) {
     return k;
 }
 
-static sdk_dim_element element(const ctx *c, const uint32_t key[SDK_DIM_MAX_DEPTH],
-                               const acc *s) {
+static sdk_dim_element element(const ctx *c, const uint32_t key[SDK_DIM_MAX_DEPTH], const acc *s) {
     sdk_dim_element e;
     memset(&e, 0, sizeof e);
     for (int i = 0; i < SDK_DIM_MAX_DEPTH; i++) {
@@ -395,8 +394,8 @@ enum { SLOT_BASE, SLOT_INC, SLOTS_ADDITIVE };
 enum { SLOT_N0, SLOT_D0, SLOT_N1, SLOT_D1, SLOTS_RATIO };
 enum { AGG_MEAN, AGG_SUM, AGG_MAX, AGG_MIN, AGG_LAST };
 
-static const char *const explain_options[] = {"dimensions", "onset", "before",    "after", "agg",
-                                              "min_share",  "max_depth", "top", "name", NULL};
+static const char *const explain_options[] = {"dimensions", "onset",     "before", "after", "agg",
+                                              "min_share",  "max_depth", "top",    "name",  NULL};
 
 /* A set of series and what it adds to leaves: the window of its points and the slot. */
 typedef struct source {
@@ -449,8 +448,9 @@ static void windows(lua_State *L, request *r, int split) {
     double before = sdk__opt_number(L, r->opts, r->fn, "before", INFINITY, 0, INFINITY);
     double after = sdk__opt_number(L, r->opts, r->fn, "after", INFINITY, 0, INFINITY);
     if (split && isnan(onset))
-        luaL_error(L, "%s: opts.onset (a time) is required with one set for both windows "
-                      "(or give a baseline set and an incident set)",
+        luaL_error(L,
+                   "%s: opts.onset (a time) is required with one set for both windows "
+                   "(or give a baseline set and an incident set)",
                    r->fn);
     if (!split && !isnan(onset))
         luaL_error(L, "%s: opts.onset splits one set in two: give it with one set only", r->fn);
@@ -618,8 +618,8 @@ static void build_leaves(lua_State *L, request *r, sdk_work *w) {
         total += lua_rawlen(L, r->src[k].idx);
     r->n_dims = lua_rawlen(L, r->dims);
     if (r->n_dims > SDK_DIM_MAX_DIMS)
-        luaL_error(L, "%s: at most %d dimensions (got %d): choose them with opts.dimensions",
-                   r->fn, SDK_DIM_MAX_DIMS, (int)r->n_dims);
+        luaL_error(L, "%s: at most %d dimensions (got %d): choose them with opts.dimensions", r->fn,
+                   SDK_DIM_MAX_DIMS, (int)r->n_dims);
     r->value = lua_newuserdatauv(L, (total * r->n_dims + 1) * sizeof *r->value, 0);
     r->slot = lua_newuserdatauv(L, (total * 4 + 1) * sizeof *r->slot, 0);
     r->n_values = lua_newuserdatauv(L, (r->n_dims + 1) * sizeof *r->n_values, 0);

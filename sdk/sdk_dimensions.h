@@ -49,8 +49,8 @@ typedef struct sdk_dim_element {
 
 typedef struct sdk_dim_result {
     double expected, actual, extra[SDK_DIM_EXTRA]; /* totals */
-    double potential_all; /* how well "every leaf changed alike" fits */
-    size_t n;             /* elements written */
+    double potential_all;                          /* how well "every leaf changed alike" fits */
+    size_t n;                                      /* elements written */
 } sdk_dim_result;
 
 /* Finds the elements of up to 'o'->max_depth values that explain at least 'o'->min_share of the

@@ -462,9 +462,10 @@ static void result(text *t, lua_State *L, int idx) {
     const char *tag = field_string(L, -1, "tag"), *summary = field_string(L, -2, "summary");
     if (tag) {
         for (size_t i = 0; tag[i] && i < 60; i++)
-            put(t, "%c", i == 0 && tag[i] >= 'a' && tag[i] <= 'z' ? tag[i] - 'a' + 'A'
-                         : tag[i] == '_'                        ? ' '
-                                                                : tag[i]);
+            put(t, "%c",
+                i == 0 && tag[i] >= 'a' && tag[i] <= 'z' ? tag[i] - 'a' + 'A'
+                : tag[i] == '_'                          ? ' '
+                                                         : tag[i]);
         if (summary && *summary) {
             int fit = rt_utf8_fit(summary, 600);
             put(t, ": %.*s%s", fit, summary, summary[fit] ? "…" : "");
@@ -552,7 +553,8 @@ static void put_dimension_names(text *t, lua_State *L, int idx) {
     field(L, idx, "dimensions");
     for (size_t i = 1, n = length(L, -1); i <= n; i++) {
         lua_rawgeti(L, -1, (lua_Integer)i);
-        put(t, "%s%s", i > 1 ? ", " : "", lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?");
+        put(t, "%s%s", i > 1 ? ", " : "",
+            lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?");
         lua_pop(L, 1);
     }
     lua_pop(L, 1);
@@ -565,7 +567,9 @@ static void dimensions_summary(text *t, lua_State *L, int idx) {
     double base = field_number(L, idx, "baseline"), change = field_number(L, idx, "change");
     const char *metric = field_string(L, idx, "metric");
     put(t, "%.*s", metric ? rt_utf8_fit(metric, QUOTE_MAX) : 1000,
-        metric ? metric : ratio ? "The ratio" : "The metric");
+        metric  ? metric
+        : ratio ? "The ratio"
+                : "The metric");
     if (isnan(change) || change == 0) {
         put(t, " did not change (");
         put_value(t, base, ratio);
@@ -718,7 +722,8 @@ static int is_kind(const char *kind, const char *name) {
 static void summarize(text *t, lua_State *L, int idx) {
     if (!lua_istable(L, idx) || sdk__is_set(L, idx)) {
         if (!luaL_getmetafield(L, idx, "__evidence"))
-            luaL_error(L, FN ": expects a result, a finding, a list of findings, a result of "
+            luaL_error(L,
+                       FN ": expects a result, a finding, a list of findings, a result of "
                           "the toolkit or an evidence item (got %s)",
                        luaL_typename(L, idx));
         lua_pop(L, 1);
