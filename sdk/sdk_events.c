@@ -116,7 +116,7 @@ static void check_events(lua_State *L) {
                        (int)i, luaL_typename(L, -1));
         event_time(L, -1, i, "time", NAN);
         event_time(L, -1, i, "end", INFINITY);
-        int type = lua_getfield(L, -2, "kind");
+        int type = lua_getfield(L, -1, "kind");
         if (type != LUA_TNIL && type != LUA_TSTRING)
             luaL_error(L, FN ": events[%d].kind must be a string (got %s)", (int)i,
                        lua_typename(L, type));
@@ -151,17 +151,18 @@ static void check_scope(lua_State *L) {
                        luaL_typename(L, -1));
 }
 
-/* Checks that opts.'name' is nil or a table of names to numbers from 0 to 1. */
-static void check_weights(lua_State *L, const char *name) {
+/* Checks that opts.'name' is nil or a table of names to numbers from 0 to 'max'. */
+static void check_weights(lua_State *L, const char *name, double max) {
     if (sdk__opt_push(L, 4, name) != LUA_TNIL) {
         if (!lua_istable(L, -1))
             luaL_error(L, FN ": opts.%s must be a table of names to weights", name);
         for (lua_pushnil(L); lua_next(L, -2); lua_pop(L, 1)) {
             double x = (double)lua_tonumber(L, -1);
             if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TNUMBER ||
-                !(x >= 0 && x <= 1))
-                luaL_error(L, FN ": opts.%s.%s must be a weight from 0 to 1", name,
-                           lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?");
+                !(x >= 0 && x <= max))
+                luaL_error(L, FN ": opts.%s.%s must be a weight from 0 to %s", name,
+                           lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?",
+                           max > 1 ? "1000" : "1");
         }
     }
     lua_pop(L, 1);
@@ -174,12 +175,17 @@ static int string_cmp(const void *a, const void *b) {
 /* Pushes the scope's label names, sorted, as a list. */
 static void push_scope_names(lua_State *L) {
     size_t n = 0;
-    for (lua_pushnil(L); lua_istable(L, 3) && lua_next(L, 3); lua_pop(L, 1))
+    int scoped = lua_istable(L, 3);
+    for (lua_pushnil(L); scoped && lua_next(L, 3); lua_pop(L, 1))
         n++;
+    if (!scoped)
+        lua_pop(L, 1);
     const char **names = lua_newuserdatauv(L, (n ? n : 1) * sizeof *names, 0);
     n = 0;
-    for (lua_pushnil(L); lua_istable(L, 3) && lua_next(L, 3); lua_pop(L, 1))
+    for (lua_pushnil(L); scoped && lua_next(L, 3); lua_pop(L, 1))
         names[n++] = lua_tostring(L, -2); /* the scope keeps it */
+    if (!scoped)
+        lua_pop(L, 1);
     qsort(names, n, sizeof *names, string_cmp);
     lua_createtable(L, (int)n, 0);
     for (size_t i = 0; i < n; i++) {
@@ -428,8 +434,8 @@ static int events_rank(lua_State *L) {
     o.half_life = sdk__opt_number(L, 4, FN, "half_life", 1800, 1e-3, 1e12);
     o.horizon = sdk__opt_number(L, 4, FN, "horizon", 86400, 0, 1e12);
     o.grace = sdk__opt_number(L, 4, FN, "grace", 60, 0, 1e12);
-    check_weights(L, "kinds");
-    check_weights(L, "weights");
+    check_weights(L, "kinds", 1);
+    check_weights(L, "weights", 1000);
     lua_Integer top = sdk__opt_integer(L, 4, FN, "top", 0, 0, INT32_MAX);
     size_t n = lua_rawlen(L, 1);
     push_scope_names(L);

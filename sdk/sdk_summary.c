@@ -129,7 +129,11 @@ static void put_labels(text *t, lua_State *L, int idx) {
     const char *names[MAX];
     size_t n = 0, more = 0;
     idx = lua_absindex(L, idx);
-    for (lua_pushnil(L); lua_istable(L, idx) && lua_next(L, idx); lua_pop(L, 1))
+    if (!lua_istable(L, idx)) {
+        put(t, "{}");
+        return;
+    }
+    for (lua_pushnil(L); lua_next(L, idx); lua_pop(L, 1))
         if (lua_type(L, -2) == LUA_TSTRING && n < MAX)
             names[n++] = lua_tostring(L, -2); /* the table keeps it */
         else
@@ -158,11 +162,12 @@ static void put_series_name(text *t, lua_State *L, int idx) {
 }
 
 /* Appends " and N more 'what'(s)" when 'n' is more than what was listed ('what' NULL: " and N
- * more"). */
+ * more"; a 'what' ending in s takes no other). */
 static void put_more(text *t, size_t n, size_t listed, const char *what) {
-    if (n > listed)
-        put(t, " and %zu more%s%s%s", n - listed, what ? " " : "", what ? what : "",
-            what && n - listed > 1 ? "s" : "");
+    if (n <= listed)
+        return;
+    int plural = what && n - listed > 1 && what[strlen(what) - 1] != 's';
+    put(t, " and %zu more%s%s%s", n - listed, what ? " " : "", what ? what : "", plural ? "s" : "");
 }
 
 /* Appends the string 's' unquoted, cut at 80 bytes: ids, names, label values. */
@@ -225,16 +230,39 @@ static void timeseries_evidence(text *t, lua_State *L, int idx) {
     lua_settop(L, top);
 }
 
-/* Appends an event's kind and id ("deploy 4711"), or its kind and time. */
-static void put_event_name(text *t, lua_State *L, int idx) {
+/* Appends an event's kind ('kind', or else the event's own) and id ("deploy 4711"), or its
+ * kind and time when it has no id. */
+static void put_event_name(text *t, lua_State *L, int idx, const char *kind) {
+    int top = lua_gettop(L);
+    const char *own = field_string(L, idx, "kind"), *id = field_string(L, idx, "id");
+    double time = field_number(L, idx, "time");
+    put_name(t, kind ? kind : own ? own : "event");
+    if (id) {
+        put(t, " ");
+        put_name(t, id);
+    } else if (!isnan(time)) {
+        put(t, " at ");
+        put_time(t, time);
+    }
+    lua_settop(L, top);
+}
+
+/* "deploy 4711 of checkout at T" */
+static void put_event(text *t, lua_State *L, int idx) {
     int top = lua_gettop(L);
     const char *kind = field_string(L, idx, "kind"), *id = field_string(L, idx, "id");
+    const char *service = field_string(L, idx, "service");
     double time = field_number(L, idx, "time");
     put_name(t, kind ? kind : "event");
     if (id) {
         put(t, " ");
         put_name(t, id);
-    } else if (!isnan(time)) {
+    }
+    if (service) {
+        put(t, " of ");
+        put_name(t, service);
+    }
+    if (!isnan(time)) {
         put(t, " at ");
         put_time(t, time);
     }
@@ -248,20 +276,8 @@ static void events_evidence(text *t, lua_State *L, int idx) {
     size_t n = length(L, items);
     for (size_t i = 1; i <= n && i <= MAX_LISTED; i++) {
         lua_rawgeti(L, items, (lua_Integer)i);
-        int item = items + 1;
         put(t, "%s", i > 1 ? ", " : "");
-        put_event_name(t, L, item);
-        const char *service = field_string(L, item, "service");
-        if (service) {
-            put(t, " of ");
-            put_name(t, service);
-        }
-        const char *id = field_string(L, item, "id");
-        double time = field_number(L, item, "time");
-        if (id && !isnan(time)) {
-            put(t, " at ");
-            put_time(t, time);
-        }
+        put_event(t, L, items + 1);
         lua_settop(L, items);
     }
     if (n == 0)
@@ -662,13 +678,15 @@ static void correlation_summary(text *t, lua_State *L, int idx) {
     lua_settop(L, top);
 }
 
+/* "deploy 4711 (score 0.9)" of the ranked event at 'item'. */
 static void put_ranked_event(text *t, lua_State *L, int item) {
+    const char *kind = field_string(L, item, "kind");
     field(L, item, "event");
-    put_event_name(t, L, lua_gettop(L));
+    put_event_name(t, L, lua_gettop(L), kind);
     put(t, " (score ");
     put_number(t, field_number(L, item, "score"));
     put(t, ")");
-    lua_pop(L, 1);
+    lua_pop(L, 2);
 }
 
 static void events_summary(text *t, lua_State *L, int idx) {
