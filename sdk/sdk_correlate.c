@@ -48,27 +48,38 @@ typedef struct ranked {
 
 /* The scratch memory of one call, carved out of the caller's block. */
 typedef struct scratch {
-    double *null, *side;          /* NULL_MAX changes; one side of a change */
-    double *dt, *x, *y, *rx, *ry; /* window-sized: target differences, pairs, their ranks */
-    ranked *order;                /* window-sized */
+    double *null, *side;  /* NULL_MAX changes; one side of a change */
+    double *dt, *rx, *ry; /* window-sized: target differences, the ranks of a lag's pairs */
+    double *x, *y;        /* window-sized: pairs of levels near the onset */
+    double *dc;           /* window and lags: the candidate's differences */
+    size_t *ot, *oc;      /* their indices sorted by value, NaN left out */
+    size_t nt, nc;        /* how many */
+    unsigned char *valid; /* window-sized: both differences of a pair are numbers */
+    ranked *order;        /* window and lags */
 } scratch;
 
 size_t sdk_corr_scratch_size(const sdk_corr_opts *o) {
-    size_t w = o->hi - o->lo;
-    return (NULL_MAX + o->span + 5 * w) * sizeof(double) + w * sizeof(ranked);
+    size_t w = o->hi - o->lo, e = w + 2 * o->max_lag;
+    return (NULL_MAX + o->span + 5 * w + e) * sizeof(double) + (w + e) * sizeof(size_t) +
+           e * sizeof(ranked) + w;
 }
 
 static scratch carve(void *block, const sdk_corr_opts *o) {
-    size_t w = o->hi - o->lo;
+    size_t w = o->hi - o->lo, e = w + 2 * o->max_lag;
     scratch s;
     s.null = block;
     s.side = s.null + NULL_MAX;
     s.dt = s.side + o->span;
-    s.x = s.dt + w;
-    s.y = s.x + w;
-    s.rx = s.y + w;
+    s.rx = s.dt + w;
     s.ry = s.rx + w;
-    s.order = (ranked *)(s.ry + w);
+    s.x = s.ry + w;
+    s.y = s.x + w;
+    s.dc = s.y + w;
+    s.order = (ranked *)(s.dc + e);
+    s.ot = (size_t *)(s.order + e);
+    s.oc = s.ot + w;
+    s.valid = (unsigned char *)(s.oc + e);
+    s.nt = s.nc = 0;
     return s;
 }
 
@@ -222,25 +233,66 @@ static double pearson(const double *x, const double *y, size_t m) {
     return sxx > 0 && syy > 0 ? sxy / sqrt(sxx * syy) : NAN;
 }
 
-/* Spearman's rho of the target's differences (s->dt, for i in [lo, hi)) and the candidate's
- * at i - 'lag', over the pairs where both are numbers. */
-static double comovement(const double *cand, const sdk_corr_opts *o, long lag, scratch *s,
-                         sdk_work *w) {
+/* The indices of the 'n' values at 'v' that are numbers, sorted by value, into 'out'; returns
+ * how many. */
+static size_t sort_indices(const double *v, size_t n, size_t *out, ranked *order) {
     size_t m = 0;
-    for (size_t i = o->lo; i < o->hi; i++) {
-        size_t j = (size_t)((long)i - lag);
-        double dc = cand[j] - cand[j - 1], dt = s->dt[i - o->lo];
-        if (!isnan(dc) && !isnan(dt)) {
-            s->x[m] = dt;
-            s->y[m++] = dc;
+    for (size_t i = 0; i < n; i++)
+        if (!isnan(v[i]))
+            order[m++] = (ranked){v[i], i};
+    qsort(order, m, sizeof *order, ranked_cmp);
+    for (size_t i = 0; i < m; i++)
+        out[i] = order[i].i;
+    return m;
+}
+
+/* Ranks (1-based, ties averaged) among the members only: walks the 'n' indices 'sorted' by
+ * the values 'v'; index x is a member when 0 <= x - 'shift' < 'w' and valid[x - shift], and its
+ * rank goes to r[x - shift]. */
+static void rank_members(const double *v, const size_t *sorted, size_t n, ptrdiff_t shift, size_t w,
+                         const unsigned char *valid, double *r) {
+    double next = 1;
+    for (size_t a = 0; a < n;) {
+        size_t b = a, members = 0;
+        for (; b < n && v[sorted[b]] == v[sorted[a]]; b++) {
+            ptrdiff_t k = (ptrdiff_t)sorted[b] - shift;
+            members += k >= 0 && (size_t)k < w && valid[k];
         }
+        double avg = next + (double)(members - 1) / 2;
+        for (size_t c = a; c < b; c++) {
+            ptrdiff_t k = (ptrdiff_t)sorted[c] - shift;
+            if (k >= 0 && (size_t)k < w && valid[k])
+                r[k] = avg;
+        }
+        next += (double)members;
+        a = b;
     }
+}
+
+/* Spearman's rho of the target's differences (s->dt at window index k, that is grid index
+ * lo + k) and the candidate's at lo + k - 'lag' (s->dc at k + max_lag - lag), over the pairs
+ * where both are numbers. Both were sorted once: a lag only walks them. */
+static double comovement(const sdk_corr_opts *o, long lag, scratch *s, sdk_work *w) {
+    size_t width = o->hi - o->lo, m = 0;
+    ptrdiff_t shift = (ptrdiff_t)o->max_lag - lag;
+    for (size_t k = 0; k < width; k++) {
+        s->valid[k] = !isnan(s->dt[k]) && !isnan(s->dc[(ptrdiff_t)k + shift]);
+        m += s->valid[k];
+    }
+    sdk_work_add(w, 4 * (width + s->nc));
     if (m < PAIRS_MIN)
         return NAN;
-    rank(s->x, m, s->rx, s->order);
-    rank(s->y, m, s->ry, s->order);
-    sdk_work_add(w, (uint64_t)m * (4 + 2 * (uint64_t)log2((double)m + 1)));
-    return pearson(s->rx, s->ry, m);
+    rank_members(s->dt, s->ot, s->nt, 0, width, s->valid, s->rx);
+    rank_members(s->dc, s->oc, s->nc, shift, width, s->valid, s->ry);
+    double mean = ((double)m + 1) / 2, sxy = 0, sxx = 0, syy = 0;
+    for (size_t k = 0; k < width; k++) {
+        if (!s->valid[k])
+            continue;
+        sxy += (s->rx[k] - mean) * (s->ry[k] - mean);
+        sxx += (s->rx[k] - mean) * (s->rx[k] - mean);
+        syy += (s->ry[k] - mean) * (s->ry[k] - mean);
+    }
+    return sxx > 0 && syy > 0 ? sxy / sqrt(sxx * syy) : NAN;
 }
 
 /* Spearman's rho of the levels of the target and the candidate (at i - 'lag') near the onset:
@@ -299,14 +351,20 @@ void sdk_correlate(const double *target, const double *cand, size_t n, const sdk
                    double target_shift, void *block, sdk_work *w, sdk_corr *out) {
     scratch s = carve(block, o);
     double center = 0, scale = 0;
+    size_t width = o->hi - o->lo, ext = width + 2 * o->max_lag;
     for (size_t i = o->lo; i < o->hi; i++)
         s.dt[i - o->lo] = target[i] - target[i - 1];
+    for (size_t e = 0, j = o->lo - o->max_lag; e < ext; e++, j++)
+        s.dc[e] = cand[j] - cand[j - 1];
+    s.nt = sort_indices(s.dt, width, s.ot, s.order);
+    s.nc = sort_indices(s.dc, ext, s.oc, s.order);
+    sdk_work_add(w, 2 * (width + ext) * (1 + (uint64_t)log2((double)ext + 1)));
     int has_yardstick =
         o->onset >= o->max_lag + 2 * o->span &&
         yardstick(cand, o->onset - o->max_lag - o->span, o->span, &s, w, &center, &scale) == 0;
     *out = (sdk_corr){-1, NAN, NAN, 0, 0};
     for (long lag = -(long)o->max_lag; lag <= (long)o->max_lag; lag++) {
-        double rho = comovement(cand, o, lag, &s, w), z = NAN, form = NAN;
+        double rho = comovement(o, lag, &s, w), z = NAN, form = NAN;
         if (has_yardstick) {
             z = robust_z(change_at(cand, n, (ptrdiff_t)o->onset - lag, o->span, s.side), center,
                          scale);

@@ -257,9 +257,10 @@ typedef struct ranked {
 } ranked;
 
 /* The stack of a ranking: 1 events, 2 onset, 3 scope, 4 opts, then the scope's label names,
- * the scores, the labels' matches and weights, the items by index; then, while an event is
- * ranked, the event, its item, its reasons and its matches. */
-enum { NAMES = 5, RANKED, MATCH, WEIGHT, ITEMS, EVENT, ITEM, REASONS, MATCHES };
+ * the scores, the labels' matches and weights, the list returned; then, while an event is
+ * scored or described, the event, and its item, reasons and matches. Every event is scored;
+ * only those returned are described, for words cost more than numbers. */
+enum { NAMES = 5, RANKED, MATCH, WEIGHT, OUT, EVENT, ITEM, REASONS, MATCHES };
 
 /* Appends to the text 'buf' ('size' bytes, 'used' so far) as printf would; text that does not
  * fit is left out. */
@@ -288,9 +289,11 @@ static double label_weight(lua_State *L, const char *name) {
     return w;
 }
 
-/* Compares the event at 'ev' with the scope: fills 'match' and 'weight' (one per scope label),
- * adds the scope's reason to the list at REASONS and the matches to the table at MATCHES. */
-static void compare_scope(lua_State *L, int ev, sdk_scope_match *match, double *weight) {
+/* Compares the event at 'ev' with the scope: fills 'match' and 'weight' (one per scope label);
+ * when 'describe', adds the scope's reason to the list at REASONS and the matches to the table
+ * at MATCHES. */
+static void compare_scope(lua_State *L, int ev, sdk_scope_match *match, double *weight,
+                          int describe) {
     static const char *const words[] = {"mismatch", "unknown", "match"};
     char text[1024];
     size_t n = lua_rawlen(L, NAMES), used = 0;
@@ -303,6 +306,10 @@ static void compare_scope(lua_State *L, int ev, sdk_scope_match *match, double *
         int has = push_event_values(L, ev, name), hit = has && overlap(L, -1, -2);
         match[i] = hit ? SDK_SCOPE_MATCH : has ? SDK_SCOPE_MISMATCH : SDK_SCOPE_UNKNOWN;
         weight[i] = label_weight(L, name);
+        if (!describe) {
+            lua_settop(L, base);
+            continue;
+        }
         append(text, sizeof text, &used, "%s %s", i ? "," : "", name);
         if (hit) {
             const char *value = lua_tostring(L, -1);
@@ -320,7 +327,7 @@ static void compare_scope(lua_State *L, int ev, sdk_scope_match *match, double *
         lua_setfield(L, MATCHES, name);
         lua_settop(L, base);
     }
-    if (n == 0)
+    if (n == 0 || !describe)
         return;
     lua_pushstring(L, text);
     lua_rawseti(L, REASONS, (lua_Integer)lua_rawlen(L, REASONS) + 1);
@@ -348,9 +355,9 @@ static void time_reason(lua_State *L, double time, double end, double before,
     lua_rawseti(L, REASONS, (lua_Integer)lua_rawlen(L, REASONS) + 1);
 }
 
-/* The kind's weight: opts.kinds[kind], else opts.kinds[canonical], else the default. Adds its
- * reason to REASONS and sets the item's kind. */
-static double kind_weight(lua_State *L) {
+/* The kind's weight: opts.kinds[kind], else opts.kinds[canonical], else the default. When
+ * 'describe', adds its reason to REASONS and sets the item's kind. */
+static double kind_weight(lua_State *L, int describe) {
     char w[32];
     lua_getfield(L, EVENT, "kind");
     const char *raw = lua_tostring(L, -1), *canonical; /* the stack keeps raw */
@@ -367,6 +374,10 @@ static double kind_weight(lua_State *L) {
         lua_pop(L, 1);
     }
     lua_pop(L, 1);
+    if (!describe) {
+        lua_pop(L, 1);
+        return weight;
+    }
     lua_pushfstring(L, "kind %s weighs %s", canonical, sdk__fmt_number(w, weight));
     lua_rawseti(L, REASONS, (lua_Integer)lua_rawlen(L, REASONS) + 1);
     lua_pushstring(L, canonical);
@@ -375,29 +386,71 @@ static double kind_weight(lua_State *L) {
     return weight;
 }
 
+/* Copies field 'name' of the event to the table on top when it is a string or a number. */
+static void copy_field(lua_State *L, const char *name) {
+    int type = lua_getfield(L, EVENT, name);
+    if (type == LUA_TSTRING || type == LUA_TNUMBER)
+        lua_setfield(L, -2, name);
+    else
+        lua_pop(L, 1);
+}
+
+/* Pushes the event as an item of an events evidence { time, kind, service, id, text }, the
+ * text its score and reasons. */
+static void push_evidence(lua_State *L, double time, double score) {
+    char n[32];
+    lua_createtable(L, 0, 5);
+    lua_pushnumber(L, time);
+    lua_setfield(L, -2, "time");
+    lua_getfield(L, ITEM, "kind");
+    lua_setfield(L, -2, "kind");
+    copy_field(L, "service");
+    copy_field(L, "id");
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    lua_pushfstring(L, "score %s", sdk__fmt_number(n, score));
+    luaL_addvalue(&b);
+    for (size_t i = 1, m = lua_rawlen(L, REASONS); i <= m; i++) {
+        luaL_addstring(&b, "; ");
+        lua_rawgeti(L, REASONS, (lua_Integer)i);
+        luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
+    lua_setfield(L, -2, "text");
+}
+
 static void set_number(lua_State *L, int idx, const char *name, double x) {
     lua_pushnumber(L, x);
     lua_setfield(L, idx, name);
 }
 
-/* Scores event 'i' (at EVENT) into 'r' and leaves its item at ITEM. */
-static void rank_one(lua_State *L, size_t i, double onset, const sdk_events_opts *o, ranked *r) {
-    sdk_scope_match *match = lua_touserdata(L, MATCH);
-    double *weight = lua_touserdata(L, WEIGHT);
-    lua_createtable(L, 0, 11); /* ITEM */
-    lua_newtable(L);           /* REASONS */
-    lua_newtable(L);           /* MATCHES */
+/* Scores event 'i' (at EVENT) into 'r'. */
+static void score_one(lua_State *L, size_t i, double onset, const sdk_events_opts *o, ranked *r) {
     double time = event_time(L, EVENT, i, "time", NAN);
     double end = event_time(L, EVENT, i, "end", INFINITY); /* absent: infinite, then NaN */
     end = isinf(end) ? NAN : end;
     r->before = sdk_events_before(onset, time, end);
     r->time = sdk_events_time_score(r->before, o);
-    time_reason(L, time, end, r->before, o);
-    compare_scope(L, EVENT, match, weight);
-    r->scope = sdk_events_scope_score(match, weight, lua_rawlen(L, NAMES));
-    r->kind = kind_weight(L);
+    compare_scope(L, EVENT, lua_touserdata(L, MATCH), lua_touserdata(L, WEIGHT), 0);
+    r->scope = sdk_events_scope_score(lua_touserdata(L, MATCH), lua_touserdata(L, WEIGHT),
+                                      lua_rawlen(L, NAMES));
+    r->kind = kind_weight(L, 0);
     r->score = r->time * r->scope * r->kind;
     r->index = i;
+}
+
+/* Pushes the item of the event scored 'r' (at EVENT): its scores, reasons and evidence. */
+static void describe_one(lua_State *L, const ranked *r, double onset, const sdk_events_opts *o) {
+    lua_createtable(L, 0, 12); /* ITEM */
+    lua_newtable(L);           /* REASONS */
+    lua_newtable(L);           /* MATCHES */
+    double time = event_time(L, EVENT, r->index, "time", NAN);
+    double end = event_time(L, EVENT, r->index, "end", INFINITY);
+    end = isinf(end) ? NAN : end;
+    (void)onset;
+    time_reason(L, time, end, r->before, o);
+    compare_scope(L, EVENT, lua_touserdata(L, MATCH), lua_touserdata(L, WEIGHT), 1);
+    kind_weight(L, 1);
     lua_pushvalue(L, EVENT);
     lua_setfield(L, ITEM, "event");
     lua_getfield(L, EVENT, "id");
@@ -407,7 +460,9 @@ static void rank_one(lua_State *L, size_t i, double onset, const sdk_events_opts
     set_number(L, ITEM, "scope_score", r->scope);
     set_number(L, ITEM, "kind_score", r->kind);
     set_number(L, ITEM, "before", r->before);
-    lua_setfield(L, ITEM, "scope");   /* MATCHES */
+    lua_setfield(L, ITEM, "scope"); /* MATCHES */
+    push_evidence(L, time, r->score);
+    lua_setfield(L, ITEM, "evidence");
     lua_setfield(L, ITEM, "reasons"); /* REASONS */
 }
 
@@ -436,29 +491,31 @@ static int events_rank(lua_State *L) {
     o.grace = sdk__opt_number(L, 4, FN, "grace", 60, 0, 1e12);
     check_weights(L, "kinds", 1);
     check_weights(L, "weights", 1000);
-    lua_Integer top = sdk__opt_integer(L, 4, FN, "top", 0, 0, INT32_MAX);
+    lua_Integer top = sdk__opt_integer(L, 4, FN, "top", 10, 0, INT32_MAX);
     size_t n = lua_rawlen(L, 1);
     push_scope_names(L);
     size_t labels = lua_rawlen(L, NAMES);
     ranked *rk = lua_newuserdatauv(L, (n ? n : 1) * sizeof *rk, 0);
     lua_newuserdatauv(L, (labels + 1) * sizeof(sdk_scope_match), 0);
     lua_newuserdatauv(L, (labels + 1) * sizeof(double), 0);
-    lua_createtable(L, (int)n, 0); /* ITEMS, by index */
     sdk_work w;
     sdk_work_lua(&w, L);
     for (size_t i = 1; i <= n; i++) {
-        lua_rawgeti(L, 1, (lua_Integer)i); /* EVENT */
-        rank_one(L, i, onset, &o, &rk[i - 1]);
-        lua_rawseti(L, ITEMS, (lua_Integer)i);
-        lua_settop(L, ITEMS);
+        lua_rawgeti(L, 1, (lua_Integer)i); /* EVENT, where OUT will be */
+        lua_pushnil(L);
+        lua_insert(L, -2);
+        score_one(L, i, onset, &o, &rk[i - 1]);
+        lua_settop(L, WEIGHT);
         sdk_work_add(&w, 16 * (labels + 1));
     }
     qsort(rk, n, sizeof *rk, ranked_cmp);
     size_t keep = top == 0 || (size_t)top > n ? n : (size_t)top;
-    lua_createtable(L, (int)keep, 3);
+    lua_createtable(L, (int)keep, 3); /* OUT */
     for (size_t i = 0; i < keep; i++) {
-        lua_rawgeti(L, ITEMS, (lua_Integer)rk[i].index);
-        lua_rawseti(L, -2, (lua_Integer)i + 1);
+        lua_rawgeti(L, 1, (lua_Integer)rk[i].index); /* EVENT */
+        describe_one(L, &rk[i], onset, &o);
+        lua_rawseti(L, OUT, (lua_Integer)i + 1);
+        lua_settop(L, OUT);
     }
     lua_pushliteral(L, "events");
     lua_setfield(L, -2, "kind");

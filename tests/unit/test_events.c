@@ -100,7 +100,7 @@ static void test_planted_deploy(void **state) {
     lua_State *L = explain_state();
     run_lua(L, planted);
     run_lua(L,
-            "local r = inquest.events.rank(EVENTS, ONSET, SCOPE)\n"
+            "local r = inquest.events.rank(EVENTS, ONSET, SCOPE, { top = 0 })\n"
             "assert(#r == 201 and r.kind == 'events' and r.onset == ONSET and r.scope == SCOPE)\n"
             "local top = r[1]\n"
             "assert(top.id == '4711' and top.kind == 'deploy' and top.event == EVENTS[77])\n"
@@ -114,7 +114,11 @@ static void test_planted_deploy(void **state) {
             "matches, version=v2 matches', top.reasons[2])\n"
             "assert(top.reasons[3] == 'kind deploy weighs 1', top.reasons[3])\n"
             "for i = 2, #r do assert(r[i].score <= r[i - 1].score) end\n"
-            "assert(#inquest.events.rank(EVENTS, ONSET, SCOPE, { top = 5 }) == 5)\n");
+            "assert(#inquest.events.rank(EVENTS, ONSET, SCOPE, { top = 5 }) == 5)\n"
+            "-- by default the best 10, described as when all are\n"
+            "local ten = inquest.events.rank(EVENTS, ONSET, SCOPE)\n"
+            "assert(#ten == 10 and ten[10].id == r[10].id and ten[1].reasons[2] == "
+            "top.reasons[2])\n");
     lua_close(L);
 }
 
