@@ -454,6 +454,8 @@ static void windows(lua_State *L, request *r, int split) {
                    r->fn);
     if (!split && !isnan(onset))
         luaL_error(L, "%s: opts.onset splits one set in two: give it with one set only", r->fn);
+    if (isnan(onset) && (isfinite(before) || isfinite(after)))
+        luaL_error(L, "%s: opts.before and opts.after reach from opts.onset: give it too", r->fn);
     for (int i = 0; i < r->n_src; i++) {
         int incident = r->src[i].incident;
         r->src[i].from = !split ? -INFINITY : incident ? onset : onset - before;

@@ -45,7 +45,8 @@ static void put(text *t, const char *fmt, ...) {
     va_end(ap);
     if (t->full || w < 0)
         return;
-    size_t n = (size_t)w < sizeof piece ? (size_t)w : sizeof piece - 1;
+    size_t n = (size_t)w < sizeof piece ? (size_t)w
+                                        : rt_utf8_cut(piece, sizeof piece - 1, sizeof piece - 1);
     size_t room = SDK_SUMMARY_MAX - strlen("…") - t->used;
     if (n > room) {
         n = rt_utf8_cut(piece, n, room);

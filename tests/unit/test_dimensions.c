@@ -298,6 +298,10 @@ static void test_lua_additive(void **state) {
         L, "local s = inquest.series.set() inquest.dimensions.explain(s, s, { onset = 1 })",
         "inquest.dimensions.explain: opts.onset splits one set in two: give it with "
         "one set only");
+    expect_lua_error(
+        L, "local s = inquest.series.set() inquest.dimensions.explain(s, s, { after = 60 })",
+        "inquest.dimensions.explain: opts.before and opts.after reach from "
+        "opts.onset: give it too");
     expect_lua_error(L, "inquest.dimensions.explain({ 1 }, { onset = 1 })",
                      "inquest.dimensions.explain: set[1] must be a series (got number)");
     expect_lua_error(L,

@@ -2,8 +2,9 @@
  * results of dimension analysis (a culprit, a chosen dimension, no change, a change alike
  * everywhere, a ratio), of correlation (a match, none, no candidates), of event isolation (a
  * trigger, none standing out, no events), for a finding with every kind of evidence, results
- * that concluded or failed, a list of findings, a set and a series; the cap on length, and the
- * refusal of what is none of these. */
+ * that concluded or failed, a list of findings, a set and a series; the cap on length, the
+ * refusal of what is none of these, and the words for what the helpers find in NAB's real
+ * Twitter series. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -182,11 +183,62 @@ static void test_refusals(void **state) {
     lua_close(L);
 }
 
+/* ---- Real data: NAB's Twitter volumes --------------------------------------------------- */
+
+static const char *const companies[] = {"AAPL", "AMZN", "CRM", "CVS", "FB",
+                                        "GOOG", "IBM",  "KO",  "PFE", "UPS"};
+
+/* What the helpers found around AAPL's first and last labelled bursts, in words: the mentions
+ * of the ten companies by dimension analysis (the burst against the same hours a day before),
+ * and by correlation with the others (UPS's own burst followed AAPL's). */
+static void test_nab_words(void **state) {
+    (void)state;
+    char file[128], code[1024];
+    nab_series s[10];
+    double w[8][2];
+    lua_State *L = explain_state();
+    lua_createtable(L, 10, 0);
+    for (int i = 0; i < 10; i++) {
+        snprintf(file, sizeof file, "realTweets/Twitter_volume_%s.csv", companies[i]);
+        s[i] = nab_load(file);
+        push_series(L, (const char *[]){"company", companies[i], NULL}, s[i].t, s[i].v, s[i].n);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setglobal(L, "TWEETS");
+    size_t n = nab_windows("realTweets/Twitter_volume_AAPL.csv", w, 8);
+    assert_int_equal(n, 4);
+    snprintf(
+        code, sizeof code,
+        "local first, last = %.0f, %.0f\n"
+        "local others = {}\n"
+        "for i = 2, 10 do others[#others + 1] = TWEETS[i] end\n"
+        "local base, inc = {}, {}\n"
+        "for i, s in ipairs(TWEETS) do\n"
+        "  base[i] = s:slice(last - 3600 - 86400, last + 3599 - 86400)\n"
+        "  inc[i] = s:slice(last - 3600, last + 3599) end\n"
+        "return inquest.summary(inquest.dimensions.explain(base, inc, { name = 'mentions' })),\n"
+        "  inquest.summary(inquest.correlate.rank(TWEETS[1], others, { onset = first }))",
+        (w[0][0] + w[0][1]) / 2, (w[3][0] + w[3][1]) / 2);
+    if (luaL_dostring(L, code) != LUA_OK)
+        fail_msg("Lua: %s", lua_tostring(L, -1));
+    assert_string_equal(lua_tostring(L, -2),
+                        "mentions went from 129 to 3111 (+2315%): company=\"AAPL\" explains 100% "
+                        "of the change (from 31.8 to 3015).");
+    assert_string_equal(lua_tostring(L, -1),
+                        "Series {company=\"AAPL\"} moved with series {company=\"UPS\"} (score "
+                        "0.875, same direction, lagging by 25m), then series {company=\"CVS\"} "
+                        "(score 0.655, same direction, lagging by 50m).");
+    lua_close(L);
+    for (int i = 0; i < 10; i++)
+        nab_free(&s[i]);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exact_words),
         cmocka_unit_test(test_cap),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_nab_words),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
