@@ -180,8 +180,8 @@ static int yardstick(const double *x, size_t last, size_t span, scratch *s, sdk_
 /* z of the change 'd' against the yardstick; a flat series (scale 0) gets a tiny scale, so
  * that any change of it counts as large and no change as none. */
 static double robust_z(double d, double center, double scale) {
-    double floor = 1e-9 * (1 + fabs(center));
-    double z = (d - center) / (scale > floor ? scale : floor);
+    double least = 1e-9 * (1 + fabs(center));
+    double z = (d - center) / (scale > least ? scale : least);
     return isnan(z) ? NAN : fmax(-1e6, fmin(1e6, z));
 }
 
