@@ -35,7 +35,7 @@ UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 CMAKE_BUILD_ENV = env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL
 
 .DEFAULT_GOAL := build
-.PHONY: help deps configure build test test-sanitize demo bench lint clean
+.PHONY: help deps configure build test test-sanitize demo bench lint screenshots clean
 
 help: ## list the targets
 	@echo "Inquest -- make targets (variables: see the top of Makefile):"
@@ -64,6 +64,12 @@ demo: build ## build, then run the demo analysis (DEMO_CMD)
 
 bench: build ## build, then run the benchmarks (one `bench NAME VALUE UNIT` line each)
 	@bash $(BENCH) $(BUILD)
+
+screenshots: build ## build, then write a PNG of each console page (light, dark) into $(BUILD)/screenshots
+	rm -rf -- '$(BUILD)/screenshots'
+	SCREENSHOTS='$(abspath $(BUILD))/screenshots' tests/console/browser $(BUILD)/inquest \
+		$(BUILD)/tests/loadgen $(BUILD)/tests/mock_http $(BUILD)/tests/browser/screenshots
+	@ls '$(BUILD)/screenshots'
 
 lint: build ## build, then clang-format and clang-tidy every source file
 	$(CMAKE_BUILD_ENV) cmake --build $(BUILD) --target lint

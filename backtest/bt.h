@@ -40,8 +40,16 @@ int bt_exit_code(const json_t *report);
 
 /* ---- Reports (bt_report.c) ------------------------------------------------------------------ */
 
+/* The renderings of 'report' written to 'out' (docs/backtest.md, "Reading the report"). They read
+ * only the report, take any member as possibly absent, null or of another type, and make every
+ * text from it safe for where it goes.
+ * bt_report_text: the terminal table, 80 columns wide, ANSI colour when 'color'. */
 void bt_report_text(const json_t *report, FILE *out, bool color);
+/* A pull-request comment: escaped Markdown of about 60,000 bytes at most (GitHub takes 65,536
+ * characters), long lists cut with a note. */
 void bt_report_markdown(const json_t *report, FILE *out);
+/* JUnit XML: a testsuite per analyzer, a testcase per case; well-formed XML 1.0 whatever the
+ * report's text holds. */
 void bt_report_junit(const json_t *report, FILE *out);
 /* Keeps the JSON report in folder 'dir' (made if missing) as <started_at>-<id>.json, where the
  * console lists them. RT_OK, or an error with 'why' (256 bytes). */

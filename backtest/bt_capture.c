@@ -1,2 +1,231 @@
-/* backtest/bt_capture.c -- see bt.h. */
+/* backtest/bt_capture.c -- turning a run into a backtest case (docs/backtest.md, "Making
+ * cases"): the expectation a result makes, and writing a case folder (case.json beside
+ * recording.json). `inquest record` and `inquest case from-analysis` (integrations/ig_cmd_case.c)
+ * use it; reading cases back is bt_case.c's.
+ *
+ * The expectation is what the run found, written so that the same run passes it: its status,
+ * conclusion, top root cause and each finding by root cause and title. Titles become anchored
+ * PCRE2 patterns with every metacharacter escaped, so a title with "(" or "." matches itself and
+ * nothing longer; the author loosens them by hand where the wording may change. */
+#define _POSIX_C_SOURCE 200809L /* mkstemp, fdopen, fsync */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "bt.h"
+
+#define CASE_SCHEMA "inquest.case/v1"
+#define PATH_BYTES  4096
+
+/* ---- the expectation --------------------------------------------------------------------- */
+
+/* The index of a finding's severity in rt_severities ("info" … "critical"); -1 when unknown. */
+static int severity_rank(const json_t *finding) {
+    const char *s = json_string_value(json_object_get(finding, "severity"));
+    for (int i = 0; s && rt_severities[i]; i++)
+        if (strcmp(s, rt_severities[i]) == 0)
+            return i;
+    return -1;
+}
+
+static double confidence_of(const json_t *finding) {
+    json_t *c = json_object_get(finding, "confidence");
+    return json_is_number(c) ? json_number_value(c) : 0;
+}
+
+/* The top finding as the backtest and the post-processor's rules judge it (docs/backtest.md,
+ * pp_top_finding): the highest severity, then the highest confidence, the first of equals; or
+ * NULL when there is none. */
+static const json_t *top_finding(const json_t *findings) {
+    const json_t *top = NULL, *f;
+    size_t i;
+    json_array_foreach(findings, i, f) {
+        if (!json_is_object(f))
+            continue;
+        int sf = top ? severity_rank(f) : 0, st = top ? severity_rank(top) : 0;
+        if (!top || sf > st || (sf == st && confidence_of(f) > confidence_of(top)))
+            top = f;
+    }
+    return top;
+}
+
+/* 'n' bytes of 'title' as a PCRE2 pattern that matches exactly it: anchored, metacharacters
+ * escaped, NUL written as \x{0} (patterns are C strings). NULL when out of memory. */
+static json_t *title_pattern(const char *title, size_t n) {
+    static const char meta[] = "\\^$.|?*+()[]{}";
+    char *out = malloc(n * 6 + 3), *p = out; /* \x{0} is the longest: 5 bytes for 1 */
+    if (!out)
+        return NULL;
+    *p++ = '^';
+    for (size_t i = 0; i < n; i++) {
+        if (title[i] == '\0') {
+            memcpy(p, "\\x{0}", 5);
+            p += 5;
+            continue;
+        }
+        if (strchr(meta, title[i]))
+            *p++ = '\\';
+        *p++ = title[i];
+    }
+    *p++ = '$';
+    json_t *pattern = json_stringn(out, (size_t)(p - out));
+    free(out);
+    return pattern;
+}
+
+/* The expectation of one finding: its root cause and its title as a pattern; NULL when it has
+ * neither (nothing to match it by). */
+static json_t *finding_expect(const json_t *finding) {
+    json_t *rc = json_object_get(finding, "root_cause"), *title = json_object_get(finding, "title");
+    json_t *e = json_object();
+    if (json_is_string(rc))
+        json_object_set(e, "root_cause", rc);
+    if (json_is_string(title)) {
+        json_t *pattern = title_pattern(json_string_value(title), json_string_length(title));
+        if (pattern)
+            json_object_set_new(e, "title", pattern);
+    }
+    if (json_object_size(e) == 0) {
+        json_decref(e);
+        return NULL;
+    }
+    return e;
+}
+
+/* True when 'list' holds a value equal to 'v'. */
+static bool listed(const json_t *list, const json_t *v) {
+    size_t i;
+    json_t *x;
+    json_array_foreach(list, i, x) {
+        if (json_equal(x, v))
+            return true;
+    }
+    return false;
+}
+
+json_t *bt_expect_from_result(const json_t *result) {
+    json_t *expect = json_object(), *findings = json_array(), *f;
+    json_t *status = json_object_get(result, "status");
+    json_t *tag = json_object_get(json_object_get(result, "conclusion"), "tag");
+    json_t *all = json_object_get(result, "findings");
+    const json_t *top = top_finding(all);
+    json_t *cause = top ? json_object_get(top, "root_cause") : NULL;
+    size_t i;
+    /* A result without a status did not come from the engine; "error" is what it amounts to. */
+    json_object_set_new(expect, "status",
+                        json_is_string(status) ? json_incref(status) : json_string("error"));
+    if (json_is_string(tag))
+        json_object_set(expect, "conclusion", tag);
+    json_object_set_new(expect, "root_cause",
+                        json_is_string(cause) ? json_incref(cause) : json_null());
+    json_array_foreach(all, i, f) {
+        json_t *e = json_is_object(f) ? finding_expect(f) : NULL;
+        if (e && !listed(findings, e))
+            json_array_append(findings, e);
+        json_decref(e);
+    }
+    json_object_set_new(expect, "findings", findings);
+    return expect;
+}
+
+/* ---- writing a case folder --------------------------------------------------------------- */
+
+/* 'dir'/'name' into 'out' (PATH_BYTES); false when it does not fit. */
+static bool join(char *out, const char *dir, const char *name) {
+    int n = snprintf(out, PATH_BYTES, "%s/%s", dir, name);
+    return n > 0 && n < PATH_BYTES;
+}
+
+/* Makes folder 'dir' and its parents (mkdir -p). 0, or -1 with errno set. */
+static int make_dirs(const char *dir) {
+    char path[PATH_BYTES];
+    size_t n = strlen(dir);
+    if (n >= sizeof path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(path, dir, n + 1);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0755) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(path, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* Checks what a case document must hold before anything is written. */
+static int check_case(const json_t *kase, char *why) {
+    const char *schema = json_string_value(json_object_get(kase, "schema"));
+    const char *analyzer = json_string_value(json_object_get(kase, "analyzer"));
+    if (!json_is_object(kase) || !schema || strcmp(schema, CASE_SCHEMA) != 0) {
+        snprintf(why, 256, "a case needs \"schema\": \"%s\"", CASE_SCHEMA);
+        return RT_EINPUT;
+    }
+    if (!analyzer || !*analyzer) {
+        snprintf(why, 256, "a case needs \"analyzer\": the analyzer's name");
+        return RT_EINPUT;
+    }
+    if (!json_is_object(json_object_get(kase, "expect"))) {
+        snprintf(why, 256, "a case needs \"expect\": what the analyzer should find");
+        return RT_EINPUT;
+    }
+    return RT_OK;
+}
+
+/* Writes 'doc' as indented JSON to 'path' through a temporary file renamed over it, so that a
+ * reader never sees half a case. */
+static int write_json(const json_t *doc, const char *path, char *why) {
+    char tmp[PATH_BYTES + 8];
+    snprintf(tmp, sizeof tmp, "%s.XXXXXX", path);
+    int fd = mkstemp(tmp), rc = RT_OK;
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        snprintf(why, 256, "cannot create a file next to %.200s: %s", path, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+            unlink(tmp);
+        }
+        return RT_EIO;
+    }
+    bool ok = fchmod(fd, 0644) == 0 && json_dumpf(doc, f, JSON_INDENT(2)) == 0 &&
+              fputc('\n', f) != EOF && fflush(f) == 0 && fsync(fd) == 0;
+    if (fclose(f) != 0)
+        ok = false;
+    if (!ok || rename(tmp, path) != 0) {
+        snprintf(why, 256, "cannot write %.200s: %s", path, strerror(errno));
+        unlink(tmp);
+        rc = RT_EIO;
+    }
+    return rc;
+}
+
+int bt_case_write(const char *dir, const json_t *kase, const rt_recording *recording, char *why) {
+    char case_path[PATH_BYTES], recording_path[PATH_BYTES];
+    struct stat st;
+    int rc = check_case(kase, why);
+    if (rc != RT_OK)
+        return rc;
+    if (!join(case_path, dir, "case.json") || !join(recording_path, dir, "recording.json")) {
+        snprintf(why, 256, "the case folder's path is too long: %.200s", dir);
+        return RT_EINPUT;
+    }
+    if (stat(case_path, &st) == 0 || stat(recording_path, &st) == 0) {
+        snprintf(why, 256, "%.200s holds a case already: it is not overwritten", dir);
+        return RT_EUSAGE;
+    }
+    if (make_dirs(dir) != 0) {
+        snprintf(why, 256, "cannot create the folder %.200s: %s", dir, strerror(errno));
+        return RT_EIO;
+    }
+    /* The recording first: a folder with case.json is a case, and it needs its recording. */
+    if ((rc = rt_recording_save(recording, recording_path, why)) != RT_OK)
+        return rc;
+    if ((rc = write_json(kase, case_path, why)) != RT_OK)
+        unlink(recording_path);
+    return rc;
+}

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 #include <openssl/crypto.h>
+#include "ig_console.h"
 #include "ig_serve.h"
 #include "sdk.h"
 
@@ -112,9 +113,12 @@ static void respond_queue_error(ig_serve *s, rt_httpd_req *req, int rc, const ch
  * request is allowed: '*token' is NULL and the result true. */
 static bool authenticate(ig_serve *s, rt_httpd_req *req, const ig_token **token) {
     *token = NULL;
-    if (s->n_tokens == 0)
-        return true;
+    if (s->n_tokens == 0) /* no credential to check: still no change from another site's page */
+        return !s->console || ig_console_same_origin(s, req);
     const char *h = rt_httpd_header(req, "Authorization");
+    /* The console's pages call the API with their session cookie (and its CSRF token). */
+    if (!h && s->console && s->config->console.enabled && ig_console_has_cookie(req))
+        return ig_console_authenticate(s, req, token);
     if (h && strncasecmp(h, "Bearer ", 7) == 0) {
         const char *presented = h + 7;
         size_t len = strlen(presented);
@@ -210,6 +214,7 @@ typedef struct submission {
     char *analyzer, *inputs, *dedup_key, *labels, *team;
     rt_priority priority;
     double deadline;
+    bool record; /* keep its recording (docs/api.md "record") */
 } submission;
 
 static void submission_free(submission *sub) {
@@ -221,7 +226,7 @@ static void submission_free(submission *sub) {
 }
 
 static const char *const submit_keys[] = {"analyzer", "inputs", "priority", "dedup_key",
-                                          "deadline", "labels", NULL};
+                                          "deadline", "labels", "record",   NULL};
 
 /* The optional string member 'key' of 'o': true when absent or a string, else a problem. */
 static bool optional_string(const json_t *o, const char *key, const char **out, rt_diag *diag) {
@@ -243,12 +248,15 @@ static void check_shape(const json_t *o, rt_diag *diag) {
             i++;
         if (!submit_keys[i])
             rt_diag_add(diag, NULL, 0, key,
-                        "unknown field (expected analyzer, inputs, priority, dedup_key, deadline "
-                        "or labels)");
+                        "unknown field (expected analyzer, inputs, priority, dedup_key, deadline, "
+                        "labels or record)");
     }
     json_t *inputs = json_object_get(o, "inputs");
     if (inputs && !json_is_object(inputs))
         rt_diag_add(diag, NULL, 0, "inputs", "must be an object");
+    json_t *record = json_object_get(o, "record");
+    if (record && !json_is_boolean(record))
+        rt_diag_add(diag, NULL, 0, "record", "must be true or false");
     json_t *labels = json_object_get(o, "labels");
     if (labels && !json_is_object(labels))
         rt_diag_add(diag, NULL, 0, "labels", "must be an object of strings");
@@ -342,6 +350,7 @@ static int check_submission(ig_serve *s, const ig_token *token, const json_t *o,
     json_decref(empty);
     json_t *labels = json_object_get(o, "labels");
     sub->labels = labels ? rt_json_canonical(labels) : NULL;
+    sub->record = json_is_true(json_object_get(o, "record"));
     /* A dedup key is the analyzer's own: the same key for another analyzer, which another team
      * may own, is another analysis. */
     const char *dedup = json_string_value(json_object_get(o, "dedup_key"));
@@ -363,6 +372,7 @@ static void to_request(const ig_serve *s, const submission *sub, rt_queue_reques
     r->deadline = sub->deadline;
     r->team = sub->team;
     r->labels = sub->labels;
+    r->record = sub->record;
 }
 
 static json_t *accepted_json(const ig_serve *s, const rt_queue_submitted *out) {
@@ -761,6 +771,75 @@ static void cancel_analysis(ig_serve *s, rt_httpd_req *req, const ig_token *toke
     }
 }
 
+/* ---- one analysis' recording --------------------------------------------------------------- */
+
+typedef struct recording_call {
+    ig_serve *s;
+    rt_httpd_req *req;
+    const ig_token *token;
+    char id[MAX_ID + 1];
+    char status[32]; /* the analysis', for the message when none is kept */
+} recording_call;
+
+static void got_recording(int rc, const char *msg, const char *text, size_t len, void *ud) {
+    recording_call *c = ud;
+    bool open = strcmp(c->status, "queued") == 0 || strcmp(c->status, "running") == 0;
+    if (rc == RT_ENOTFOUND)
+        rt_httpd_error(c->req, 404, "no_recording", "no recording kept for this analysis%s%s%s",
+                       open ? " (yet: it is " : "", open ? c->status : "", open ? ")" : "");
+    else if (rc != RT_OK)
+        respond_queue_error(c->s, c->req, rc, msg);
+    else
+        rt_httpd_respond(c->req, 200, "application/json", text, len);
+    free(c);
+}
+
+/* The recording is served under the analysis' own token scoping: first the analysis. */
+static void recording_checked(int rc, const char *msg, const rt_queue_analysis *a, void *ud) {
+    recording_call *c = ud;
+    char why[256] = "";
+    if (rc == RT_ENOTFOUND || (rc == RT_OK && !ig_token_allows(c->token, a->analyzer, a->team)))
+        rt_httpd_error(c->req, 404, "not_found", "no such analysis (or it has expired)");
+    else if (rc != RT_OK)
+        respond_queue_error(c->s, c->req, rc, msg);
+    else {
+        snprintf(c->status, sizeof c->status, "%s", a->status);
+        if (rt_queue_get_recording(c->s->queue, c->id, got_recording, c, why) == RT_OK)
+            return;
+        respond_unavailable(c->s, c->req, why);
+    }
+    free(c);
+}
+
+static void get_recording(ig_serve *s, rt_httpd_req *req, const ig_token *token, const char *id) {
+    char why[256] = "";
+    recording_call *c = rt_xcalloc(1, sizeof *c);
+    *c = (recording_call){.s = s, .req = req, .token = token};
+    snprintf(c->id, sizeof c->id, "%s", id);
+    int rc = rt_queue_get(s->queue, id, recording_checked, c, why);
+    if (rc != RT_OK) {
+        free(c);
+        if (rc == RT_EINPUT)
+            rt_httpd_error(req, 404, "not_found", "no such analysis");
+        else
+            respond_unavailable(s, req, why);
+    }
+}
+
+/* /v1/analyses/ID/recording: its id into 'id' (MAX_ID + 1 bytes); false for other paths. */
+static bool recording_path(const char *path, char *id) {
+    static const char prefix[] = "/v1/analyses/", suffix[] = "/recording";
+    size_t n = strlen(path), p = sizeof prefix - 1, q = sizeof suffix - 1;
+    if (n <= p + q || strncmp(path, prefix, p) != 0 || strcmp(path + n - q, suffix) != 0)
+        return false;
+    size_t len = n - p - q;
+    if (len > MAX_ID || memchr(path + p, '/', len))
+        return false;
+    memcpy(id, path + p, len);
+    id[len] = '\0';
+    return true;
+}
+
 /* ---- listings ---------------------------------------------------------------------------- */
 
 typedef struct list_call {
@@ -821,11 +900,46 @@ static size_t limit_param(rt_httpd_req *req) {
     return (size_t)limit;
 }
 
+/* ?NAME= as a time (RFC 3339, Unix seconds) or a duration back from now (1h) into '*t'; 0 when
+ * absent. False after answering 400. */
+bool ig_query_time(rt_httpd_req *req, const char *name, double *t) {
+    char text[64], why[128];
+    double d, now = rt_wallclock();
+    int n = rt_httpd_query(req, name, text, sizeof text);
+    *t = 0;
+    if (n == RT_ENOTFOUND || n == 0)
+        return true;
+    /* A bare number is Unix seconds, not a duration of that many seconds back. */
+    bool number = n > 0 && strspn(text, "0123456789.") == (size_t)n;
+    if (n > 0 && !number && rt_duration_parse(text, &d, why) == 0 && d > 0)
+        *t = now - d;
+    else if (n < 0 || rt_time_parse(text, now, t, why) != 0 || *t <= 0) {
+        rt_httpd_error(req, 400, "bad_request",
+                       "%s must be a time (RFC 3339, Unix seconds) or a duration back (1h)", name);
+        return false;
+    }
+    return true;
+}
+
 static void list_analyses(ig_serve *s, rt_httpd_req *req, const ig_token *token) {
-    char status[64], analyzer[256], cursor[128], why[256] = "";
+    char status[64], analyzer[256], cursor[128], label[MAX_LABEL_LEN + 256], why[256] = "";
     rt_queue_filter f = {0};
-    if (!(f.limit = limit_param(req)))
+    if (!(f.limit = limit_param(req)) || !ig_query_time(req, "since", &f.since) ||
+        !ig_query_time(req, "until", &f.until))
         return;
+    /* ?label=NAME=VALUE: the analyses whose label NAME is VALUE (service=checkout). */
+    int n = rt_httpd_query(req, "label", label, sizeof label);
+    char *eq = n > 0 ? strchr(label, '=') : NULL;
+    if (n != RT_ENOTFOUND && (!eq || eq == label)) {
+        rt_httpd_error(req, 400, "bad_request",
+                       "label must be NAME=VALUE, such as service=checkout");
+        return;
+    }
+    if (eq) {
+        *eq = '\0';
+        f.label = label;
+        f.label_value = eq + 1;
+    }
     if (rt_httpd_query(req, "status", status, sizeof status) > 0)
         f.status = status;
     if (rt_httpd_query(req, "analyzer", analyzer, sizeof analyzer) > 0)
@@ -922,6 +1036,11 @@ static bool operations(ig_serve *s, rt_httpd_req *req) {
 }
 
 static void analyses_route(ig_serve *s, rt_httpd_req *req, const ig_token *token) {
+    char id_of[MAX_ID + 1];
+    if (recording_path(req->path, id_of)) {
+        is_get(req) ? get_recording(s, req, token, id_of) : method_not_allowed(req, "GET");
+        return;
+    }
     if (path_is(req->path, "/v1/analyses")) {
         if (strcmp(req->method, "POST") == 0)
             submit_one(s, req, token);
@@ -950,7 +1069,8 @@ static void analyses_route(ig_serve *s, rt_httpd_req *req, const ig_token *token
 void ig_api_handle(rt_httpd_req *req, void *ud) {
     ig_serve *s = ud;
     const ig_token *token = NULL;
-    if (operations(s, req) || ig_intake_handle(s, req) || !authenticate(s, req, &token))
+    if (operations(s, req) || ig_intake_handle(s, req) || ig_console_handle(s, req) ||
+        !authenticate(s, req, &token))
         return;
     bool submits = strcmp(req->method, "POST") == 0;
     if (submits && s->draining) {

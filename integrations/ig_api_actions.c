@@ -336,11 +336,11 @@ static bool stream_id(const char *seq) {
  * or a duration back from now), oldest first, one JSON object a line; or ?after=SEQ: those after
  * the record 'seq' SEQ. The header Inquest-Next-After names where the next page starts. */
 static void export_audit(ig_serve *s, rt_httpd_req *req, const ig_token *token) {
-    char since[64], after[48], why[128], start[64], count[16], key[192];
-    double t = 0, now = rt_wallclock(), d;
+    char since[64], after[48], start[64], count[16], key[192];
+    double t = 0;
     long n = limit_of(req, AUDIT_LIMIT, AUDIT_MAX);
     if (!n || !query_text(req, "since", since, sizeof since) ||
-        !query_text(req, "after", after, sizeof after))
+        !query_text(req, "after", after, sizeof after) || !ig_query_time(req, "since", &t))
         return;
     if (*after && *since) {
         rt_httpd_error(req, 400, "bad_request", "give since or after, not both");
@@ -349,13 +349,6 @@ static void export_audit(ig_serve *s, rt_httpd_req *req, const ig_token *token) 
     if (*after && !stream_id(after)) {
         rt_httpd_error(req, 400, "bad_request",
                        "after must be the seq of an audit record (1700000000000-0)");
-        return;
-    }
-    if (*since && rt_duration_parse(since, &d, why) == 0)
-        t = now - d;
-    else if (*since && rt_time_parse(since, now, &t, why) != 0) {
-        rt_httpd_error(req, 400, "bad_request",
-                       "since must be a time (RFC 3339, Unix seconds) or a duration back (1h)");
         return;
     }
     if (*after)

@@ -36,6 +36,30 @@ int ig_cmd_result(int argc, char **argv);
 int ig_cmd_cancel(int argc, char **argv);
 int ig_cmd_ls(int argc, char **argv);
 
+/* Making backtest cases (ig_cmd_case.c): `inquest record` and `inquest case from-analysis`. */
+int ig_cmd_record(int argc, char **argv);
+int ig_cmd_case(int argc, char **argv);
+
+/* One analysis run here as `inquest run … --record FILE` runs it (ig_cmd_run.c), for commands
+ * that need its result rather than its report. */
+typedef struct ig_local_run {
+    const char *cmd;         /* the command in messages ("record") */
+    const char *analyzer;    /* a name on the analyzer path, or a .lua file */
+    const json_t *inputs;    /* raw inputs (an object; NULL: none), typed by the analyzer */
+    const char *id;          /* NULL: a new random one */
+    double now;              /* the analysis' clock; 0: now, in whole seconds */
+    const char *config_path; /* NULL: $INQUEST_CONFIG when set */
+    char *const *dirs;       /* --analyzers folders, 'n_dirs' of them; none: the config's */
+    size_t n_dirs;
+    const char *record_path; /* where the recording is written; NULL: not recorded */
+} ig_local_run;
+
+/* Runs 'spec' in a child process ended at its deadline, with the config's connectors and
+ * budgets, as `inquest run` does. Returns IG_EXIT_OK with the result in '*result' (owned by the
+ * caller; whatever its status: a result that says why when the child gave none), or an exit
+ * code after printing why nothing ran (a bad config, unknown analyzer, invalid inputs). */
+int ig_run_local(const ig_local_run *spec, json_t **result);
+
 /* Prints "inquest CMD: message" and a hint to see --help on stderr; returns IG_EXIT_USAGE. */
 int ig_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

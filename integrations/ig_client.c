@@ -531,6 +531,26 @@ int ig_api_call(ig_client *c, const char *method, const char *path, const json_t
     return api_call(c, method, rt_xstrdup(path), request, CALL_TIMEOUT, answer);
 }
 
+int ig_api_recording(ig_client *c, const char *id, char **text, size_t *len) {
+    call k = {.method = "GET", .path = analysis_path(id, "/recording"), .timeout = CALL_TIMEOUT};
+    int code = perform(c, &k);
+    *text = NULL;
+    *len = 0;
+    if (code == IG_EXIT_OK && k.status >= 200 && k.status < 300) {
+        /* As it came: a recording's bodies may hold NUL, which a parse here would refuse. */
+        *text = k.answer.data ? k.answer.data : rt_xstrdup("");
+        *len = k.answer.len;
+        k.answer.data = NULL;
+    } else if (code == IG_EXIT_OK) {
+        json_t *body = k.answer.len ? json_loadb(k.answer.data, k.answer.len, 0, NULL) : NULL;
+        code = print_error(c, &k, body);
+        json_decref(body);
+    }
+    free(k.answer.data);
+    free(k.path);
+    return code;
+}
+
 int ig_api_text(ig_client *c, const char *path, FILE *out, char *next, size_t size) {
     call k = {.method = "GET", .path = rt_xstrdup(path), .timeout = CALL_TIMEOUT};
     int code = perform(c, &k);

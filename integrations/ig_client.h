@@ -64,6 +64,11 @@ int ig_api_call(ig_client *c, const char *method, const char *path, const json_t
  * calls above. */
 int ig_api_text(ig_client *c, const char *path, FILE *out, char *next, size_t size);
 
+/* GET /v1/analyses/'id'/recording: the recording the service kept of the analysis, as the
+ * server sent it, into '*text' (malloc'd, '*len' bytes). Returns as the
+ * calls above: IG_EXIT_FAILED when there is none (404). */
+int ig_api_recording(ig_client *c, const char *id, char **text, size_t *len);
+
 /* Escapes 'text' for a URL's query or path (malloc'd; the caller frees it). */
 char *ig_url_escape(const char *text);
 

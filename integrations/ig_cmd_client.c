@@ -51,6 +51,7 @@ static const char submit_usage[] =
     "  --deadline D          not started by then (a duration such as 5m, or a time), it ends\n"
     "                        with status timeout\n"
     "  --label k=v           a label carried to the result (repeatable)\n"
+    "  --record              keep the analysis' recording, for `inquest case from-analysis`\n"
     "  --wait                then wait for it and print its report, as `inquest wait`\n"
     "  --timeout DURATION    with --wait: how long to wait (default 5m)\n"
     "  --json                print the server's answer as JSON (with --wait: the result)\n"
@@ -120,7 +121,8 @@ enum {
     TAKES_JSON = 1 << 0,
     TAKES_MD = 1 << 1,
     TAKES_TIMEOUT = 1 << 2,
-    TAKES_SUBMIT = 1 << 3, /* --inputs, --priority, --dedup-key, --deadline, --label, --wait */
+    TAKES_SUBMIT = 1 << 3, /* --inputs, --priority, --dedup-key, --deadline, --label, --wait,
+                              --record */
     TAKES_LIST = 1 << 4,   /* --status, --analyzer, --limit, --cursor */
 };
 
@@ -162,6 +164,7 @@ enum {
     OPT_ANALYZER,
     OPT_LIMIT,
     OPT_CURSOR,
+    OPT_RECORD,
 };
 
 static const struct option long_options[] = {
@@ -180,6 +183,7 @@ static const struct option long_options[] = {
     {"analyzer", required_argument, NULL, OPT_ANALYZER},
     {"limit", required_argument, NULL, OPT_LIMIT},
     {"cursor", required_argument, NULL, OPT_CURSOR},
+    {"record", no_argument, NULL, OPT_RECORD},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -199,6 +203,7 @@ static unsigned option_needs(int opt) {
     case OPT_DEADLINE:
     case OPT_LABEL:
     case OPT_WAIT:
+    case OPT_RECORD:
         return TAKES_SUBMIT;
     case OPT_STATUS:
     case OPT_ANALYZER:
@@ -343,6 +348,9 @@ static int apply_option(client_args *a, int opt, char *arg) {
         return set_pair(a, json_object_get(a->request, "labels"), "--label", arg);
     case OPT_WAIT:
         a->wait = 1;
+        return IG_EXIT_OK;
+    case OPT_RECORD:
+        json_object_set_new(a->request, "record", json_true());
         return IG_EXIT_OK;
     case OPT_STATUS:
     case OPT_ANALYZER:

@@ -91,6 +91,7 @@ typedef struct run_options {
     rt_recording *recording;  /* owned: the one recorded into or replayed, or NULL */
     ig_client_options remote; /* --remote URL and --token-file; 'server' NULL: run here */
     const char *local_only;   /* the first option given that only a local run takes, or NULL */
+    const char *cmd;          /* the command in messages: "run", or "record" (ig_run_local) */
 } run_options;
 
 /* An instruction budget such as 1e9: finite, from 1 to MAX_INSTRUCTIONS (strtod alone also
@@ -310,7 +311,7 @@ static int load_config(run_options *o) {
     rt_diag errors = {0}, warnings = {0};
     int rc = rt_config_load(path, &o->config, &errors, &warnings);
     if (rc != RT_OK) {
-        fprintf(stderr, "inquest run: the config %s has problems:\n", path);
+        fprintf(stderr, "inquest %s: the config %s has problems:\n", o->cmd, path);
         rt_diag_print(&errors, stderr, "  ");
     }
     rt_diag_free(&errors);
@@ -369,7 +370,7 @@ static int connect_engine(run_options *o, wk_engine *engine) {
     if (rc == RT_OK && o->recording)
         rc = wk_engine_use_recording(engine, o->recording, &diag);
     if (rc != RT_OK) {
-        fprintf(stderr, "inquest run: cannot set up the connectors:\n");
+        fprintf(stderr, "inquest %s: cannot set up the connectors:\n", o->cmd);
         rt_diag_print(&diag, stderr, "  ");
     }
     rt_diag_free(&diag);
@@ -386,7 +387,7 @@ static int save_recording(run_options *o) {
     json_object_set_new(meta, "now", rt_json_number(o->request.now));
     if (rt_recording_save(o->recording, o->record_path, why) == RT_OK)
         return IG_EXIT_OK;
-    fprintf(stderr, "inquest run: --record %s: %s\n", o->record_path, why);
+    fprintf(stderr, "inquest %s: --record %s: %s\n", o->cmd, o->record_path, why);
     return IG_EXIT_FAILED;
 }
 
@@ -425,7 +426,7 @@ static int run_here(run_options *o, json_t **result) {
         fprintf(stderr, "inquest: invalid inputs for %s:\n", o->request.analyzer);
         rt_diag_print(&diag, stderr, "  ");
     } else if (rc != RT_OK && rt_diag_count(&diag)) {
-        fprintf(stderr, "inquest run: ");
+        fprintf(stderr, "inquest %s: ", o->cmd);
         rt_diag_print(&diag, stderr, "");
     }
     rt_diag_free(&diag);
@@ -524,7 +525,7 @@ static json_t *stopped(run_options *o, const char *status, const char *fmt, ...)
     va_end(ap);
     json_t *result = wk_result_stopped(&o->request, status, message);
     if (!result)
-        fprintf(stderr, "inquest run: %s: %s\n", status, message);
+        fprintf(stderr, "inquest %s: %s: %s\n", o->cmd, status, message);
     return result;
 }
 
@@ -578,25 +579,36 @@ static json_t *parent(run_options *o, pid_t pid, int in, int *code) {
     return result;
 }
 
-static int run_forked(run_options *o) {
-    int fds[2], code;
+/* Runs the analysis in a child process and returns its result, or NULL with the exit code in
+ * '*code' (the problem is printed). */
+static json_t *forked_result(run_options *o, int *code) {
+    int fds[2];
     fflush(NULL);
+    *code = IG_EXIT_FAILED;
     if (pipe(fds) != 0) {
-        perror("inquest run: pipe");
-        return IG_EXIT_FAILED;
+        fprintf(stderr, "inquest %s: pipe: %s\n", o->cmd, strerror(errno));
+        return NULL;
     }
     pid_t pid = fork();
     if (pid < 0) {
-        perror("inquest run: fork");
-        return IG_EXIT_FAILED;
+        fprintf(stderr, "inquest %s: fork: %s\n", o->cmd, strerror(errno));
+        close(fds[0]);
+        close(fds[1]);
+        return NULL;
     }
     if (pid == 0) {
         close(fds[0]);
         child(o, fds[1]);
     }
     close(fds[1]);
-    json_t *result = parent(o, pid, fds[0], &code);
+    json_t *result = parent(o, pid, fds[0], code);
     close(fds[0]);
+    return result;
+}
+
+static int run_forked(run_options *o) {
+    int code;
+    json_t *result = forked_result(o, &code);
     if (result)
         code = report(o, result);
     json_decref(result);
@@ -636,8 +648,45 @@ static int run_remote(run_options *o) {
     return code;
 }
 
+/* What a run here takes from the clock when the command line does not say: a new random id,
+ * and now in whole seconds (they read better). */
+static void settle_request(run_options *o) {
+    o->request.inputs = o->inputs;
+    if (!o->request.id) {
+        wk_new_id(o->id);
+        o->request.id = o->id;
+    }
+    if (o->request.now <= 0)
+        o->request.now = floor(rt_wallclock());
+}
+
+int ig_run_local(const ig_local_run *spec, json_t **result) {
+    run_options o = {.cmd = spec->cmd, .record_path = spec->record_path};
+    int code = IG_EXIT_OK;
+    *result = NULL;
+    o.inputs = spec->inputs ? json_deep_copy(spec->inputs) : json_object();
+    wk_limits_default(&o.request.limits);
+    o.request.analyzer = spec->analyzer;
+    o.request.id = spec->id;
+    o.request.now = spec->now;
+    o.config_path = spec->config_path;
+    for (size_t i = 0; i < spec->n_dirs && code == IG_EXIT_OK; i++)
+        code = ig_dirs_add(&o.dirs, spec->cmd, spec->dirs[i]);
+    if (code == IG_EXIT_OK)
+        code = prepare(&o);
+    if (code == IG_EXIT_OK) {
+        settle_request(&o);
+        *result = forked_result(&o, &code);
+        code = *result ? IG_EXIT_OK : code;
+    }
+    json_decref(o.inputs);
+    rt_recording_free(o.recording);
+    rt_config_free(o.config);
+    return code;
+}
+
 int ig_cmd_run(int argc, char **argv) {
-    run_options o = {.inputs = json_object()};
+    run_options o = {.inputs = json_object(), .cmd = "run"};
     wk_limits_default(&o.request.limits);
     int code = parse_args(&o, argc, argv);
     if (code == IG_EXIT_OK && o.remote.server) {
@@ -648,13 +697,7 @@ int ig_cmd_run(int argc, char **argv) {
     if (code == IG_EXIT_OK)
         code = prepare(&o);
     if (code == IG_EXIT_OK) {
-        o.request.inputs = o.inputs;
-        if (!o.request.id) {
-            wk_new_id(o.id);
-            o.request.id = o.id;
-        }
-        if (o.request.now <= 0)
-            o.request.now = floor(rt_wallclock()); /* whole seconds read better */
+        settle_request(&o);
         if (o.no_fork) {
             json_t *result = NULL;
             code = run_here(&o, &result);

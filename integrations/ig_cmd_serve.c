@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "ig_cli.h"
+#include "ig_console.h"
 #include "ig_serve.h"
 #include "pp.h"
 
@@ -33,6 +34,9 @@ static const char serve_usage[] =
     "  --postproc           run the post-processor here too, as `inquest postproc` does\n"
     "                       (also with postproc.embedded: true in the config)\n"
     "  -h, --help           this text\n"
+    "\n"
+    "Console: the web console at /console/ (docs/console.md; console.enabled: false turns it\n"
+    "off) logs in with the API's tokens.\n"
     "\n"
     "Alerts: POST /v1/intake/SOURCE for the sources of the config's intake section; routes are\n"
     "checked against their analyzers' inputs at start and on reload.\n"
@@ -347,6 +351,7 @@ static void serve_free(serve_process *p) {
     tokens_free(s->tokens, s->n_tokens);
     ig_intake_auth_free(s->intake_auth);
     json_decref(s->catalog);
+    ig_console_free(s->console);
     free(s->base_url);
     wk_engine_free(s->engine);
     rt_config_free(s->config);
@@ -367,7 +372,7 @@ int ig_cmd_serve(int argc, char **argv) {
     s->loop = wk_engine_loop(s->engine);
     if (!(s->tokens = read_tokens(s->config, &s->n_tokens, why)) ||
         ig_intake_load(s->engine, s->config, &s->intake_auth, why) != RT_OK ||
-        open_queue(s, why) != RT_OK ||
+        ig_console_open(s, why) != RT_OK || open_queue(s, why) != RT_OK ||
         open_http(s, p.o.listen ? p.o.listen : s->config->server.listen, why) != RT_OK) {
         fprintf(stderr, "inquest serve: %s\n", why);
         pp_chain_free(s->actions);

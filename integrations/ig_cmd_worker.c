@@ -14,7 +14,15 @@
  * the last ones run. Results the queue could not take (Redis down) go back to the front of the
  * queue's batch and are sent again after a pause: a result is only dropped when its lease is
  * lost. A round that found nothing to claim makes the child wait for a submission's wake-up.
- * SIGTERM drains: no more claims, and the loop ends once every job is completed. */
+ * SIGTERM drains: no more claims, and the loop ends once every job is completed.
+ *
+ * Recordings (docs/backtest.md, "Making cases"). A job is recorded when recordings.share picks
+ * its id, or when its submitter asked; asks are read with one MGET per round, after its jobs
+ * have started, so recording waits for nothing. Until the answer, a job not picked records
+ * provisionally: asked, it goes on; not asked, it stops recording (what it recorded so far is
+ * freed with the job). A job that ends before the answer is held, and completed once the answer
+ * says whether its recording goes first. A recording is sent just before the job's result is
+ * queued for a round, on the same connection, so Redis has it before the result. */
 #define _GNU_SOURCE /* getopt_long */
 #include <getopt.h>
 #include <math.h>
@@ -71,12 +79,19 @@ typedef struct worker_options {
 
 typedef struct child child;
 
+/* Whether a job's recording is kept (see the design notes). */
+typedef enum rec_state { REC_NONE = 0, REC_KEEP, REC_PENDING } rec_state;
+
 typedef struct job {
     struct job *next;
     child *c;
     char id[RT_QUEUE_ID_SIZE];
     wk_analysis *handle; /* while it runs */
     bool lost;           /* its lease went to another worker: drop its result */
+    rec_state rec_state;
+    rt_recording *rec;  /* owned, while recorded (also when it stopped recording) */
+    json_t *rec_inputs; /* owned: the raw inputs, for the recording's meta data */
+    json_t *held;       /* owned: its result, while it waits for its ask (REC_PENDING) */
 } job;
 
 /* A result waiting to be sent. */
@@ -111,6 +126,9 @@ struct child {
     double claimed_at; /* rt_monotonic() when the last claim's reply arrived */
     double *samples;   /* seconds from a claim's reply to its analysis' start */
     size_t n_samples;
+    job **asking; /* jobs of the round being started whose asks are to be read */
+    size_t n_asking;
+    size_t n_held; /* jobs that ended and wait for their asks (rec_hold) */
 };
 
 /* ---- completions ------------------------------------------------------------------------- */
@@ -247,13 +265,17 @@ static void send_connector_stats(child *c) {
         c->n_connectors = 0;
 }
 
+static bool rec_hold(job *j, json_t *result);
+static void rec_complete(job *j, json_t *result);
+
 static void job_done(json_t *result, void *ud) {
     job *j = ud;
     child *c = j->c;
     unlink_job(j);
     count_calls(c, result);
-    if (!j->lost)
-        add_completion(c, j->id, result);
+    if (rec_hold(j, result))
+        return;
+    rec_complete(j, result);
     json_decref(result);
     free(j);
     round_soon(c);
@@ -287,6 +309,9 @@ static void refuse(child *c, const wk_request *r, const rt_diag *diag) {
     json_decref(result);
 }
 
+static void rec_begin(job *j, wk_request *r);
+static void rec_abandon(job *j);
+
 static void start_job(child *c, const rt_queue_claimed *item) {
     json_error_t error;
     rt_diag diag = {0};
@@ -304,8 +329,11 @@ static void start_job(child *c, const rt_queue_claimed *item) {
         rt_diag_add(&diag, NULL, 0, "inputs", "not JSON: %s", error.text);
     if (c->n_samples < MAX_SAMPLES)
         c->samples[c->n_samples++] = rt_monotonic() - c->claimed_at;
+    if (inputs)
+        rec_begin(j, &r);
     if (!inputs || wk_start(c->engine, &r, job_done, j, &j->handle, &diag) != RT_OK) {
         unlink_job(j);
+        rec_abandon(j);
         free(j);
         refuse(c, &r, &diag);
     }
@@ -317,6 +345,7 @@ static void start_job(child *c, const rt_queue_claimed *item) {
 
 static void maybe_stop(child *c);
 static void next_round(child *c);
+static void rec_ask(child *c);
 
 static void on_turn_end(uv_idle_t *idle) {
     uv_idle_stop(idle);
@@ -391,6 +420,7 @@ static void round_done(int rc, const char *msg, const rt_queue_verdict *verdicts
         c->claimed_at = rt_monotonic();
         for (size_t i = 0; i < n; i++)
             start_job(c, &items[i]);
+        rec_ask(c);
         c->starved = c->starved || (r->claims && n == 0);
         if (c->starved && !c->rounds_out)
             wait_for_work(c);
@@ -428,6 +458,155 @@ static void next_round(child *c) {
     }
     c->rounds_out++;
     c->claims_out += want;
+}
+
+/* ---- recordings --------------------------------------------------------------------------- */
+
+/* Before the job's analysis starts: it records when the share picks its id, and provisionally
+ * until its ask is read otherwise. */
+static void rec_begin(job *j, wk_request *r) {
+    child *c = j->c;
+    bool chosen = rt_queue_recording_chosen(j->id, c->o->config->recordings.share);
+    j->rec = rt_recording_new();
+    j->rec_inputs = json_incref((json_t *)r->inputs);
+    j->rec_state = chosen ? REC_KEEP : REC_PENDING;
+    r->recording = j->rec;
+    if (chosen)
+        return;
+    if (c->n_asking == MAX_CLAIM) /* a claim brought more than it asked for */
+        rec_ask(c);
+    c->asking[c->n_asking++] = j;
+}
+
+/* Frees the job's recording; it no longer waits for its ask. */
+static void rec_abandon(job *j) {
+    child *c = j->c;
+    for (size_t i = 0; i < c->n_asking; i++)
+        if (c->asking[i] == j)
+            c->asking[i] = c->asking[--c->n_asking];
+    rt_recording_free(j->rec);
+    json_decref(j->rec_inputs);
+    j->rec = NULL;
+    j->rec_inputs = NULL;
+}
+
+/* Sends the recording of the finished job, whose result is 'result', to be kept; or drops it,
+ * with a warning, when it is larger than recordings.max_bytes. */
+static void rec_keep(job *j, const json_t *result) {
+    child *c = j->c;
+    const rt_recordings *cfg = &c->o->config->recordings;
+    const json_t *analyzer = json_object_get(json_object_get(result, "analyzer"), "name");
+    wk_request r = {.analyzer = json_string_value(analyzer),
+                    .inputs = j->rec_inputs,
+                    .id = j->id,
+                    .now = json_number_value(json_object_get(result, "now"))};
+    char why[256] = "", *text = NULL;
+    size_t len = 0;
+    wk_recording_meta(c->engine, j->rec, &r);
+    int rc = rt_recording_dumps(j->rec, &text, &len, why);
+    if (rc == RT_OK && len > cfg->max_bytes) {
+        ig_log("warn", "recording dropped: larger than recordings.max_bytes",
+               json_pack("{s:s, s:I, s:I}", "id", j->id, "bytes", (json_int_t)len, "max_bytes",
+                         (json_int_t)cfg->max_bytes));
+        rt_queue_recording_too_big(c->queue, NULL);
+    } else if (rc == RT_OK) {
+        rc = rt_queue_keep_recording(c->queue, j->id, text, len, cfg->ttl, NULL, NULL, why);
+    }
+    if (rc != RT_OK)
+        ig_log("warn", "recording not kept", json_pack("{s:s, s:s}", "id", j->id, "reason", why));
+    free(text);
+}
+
+/* Queues the job's result, its recording first when it is kept, and frees the recording. */
+static void rec_complete(job *j, json_t *result) {
+    if (!j->lost && j->rec_state == REC_KEEP)
+        rec_keep(j, result);
+    if (!j->lost)
+        add_completion(j->c, j->id, result);
+    rec_abandon(j);
+}
+
+/* A job that ends while its ask is being read waits for the answer: whether its recording goes
+ * before its result (a lost job waits too: the answer names it). Steals 'result' when it holds
+ * the job. */
+static bool rec_hold(job *j, json_t *result) {
+    if (j->rec_state != REC_PENDING)
+        return false;
+    j->held = result;
+    j->c->n_held++;
+    return true;
+}
+
+/* The ask of job 'j' is known ('asked'): a running job goes on recording or stops; a held one
+ * is completed. */
+static void rec_decide(job *j, bool asked) {
+    child *c = j->c;
+    j->rec_state = asked ? REC_KEEP : REC_NONE;
+    if (!j->held) {
+        if (!asked)
+            wk_stop_recording(j->handle);
+        return;
+    }
+    c->n_held--;
+    rec_complete(j, j->held);
+    json_decref(j->held);
+    free(j);
+    round_soon(c);
+}
+
+typedef struct ask_call {
+    child *c;
+    job *jobs[MAX_CLAIM];
+    size_t n;
+} ask_call;
+
+/* The child closes: held jobs are dropped (their leases expire and others run them again). */
+static void rec_drop_held(ask_call *a) {
+    for (size_t i = 0; i < a->n; i++) {
+        job *j = a->jobs[i];
+        if (!j->held)
+            continue;
+        a->c->n_held--;
+        json_decref(j->held);
+        rec_abandon(j);
+        free(j);
+    }
+    free(a);
+}
+
+static void rec_asked(int rc, const char *msg, const bool *asked, size_t n, void *ud) {
+    ask_call *a = ud;
+    if (rc == RT_ECANCELED) {
+        rec_drop_held(a);
+        return;
+    }
+    if (rc != RT_OK)
+        ig_log("warn", "recording asks not read; those analyses are not recorded",
+               json_pack("{s:s, s:i}", "reason", msg, "analyses", (int)a->n));
+    for (size_t i = 0; i < a->n; i++)
+        rec_decide(a->jobs[i], rc == RT_OK && i < n && asked[i]);
+    child *c = a->c;
+    free(a);
+    maybe_stop(c);
+}
+
+/* Reads the asks of the jobs of the round just started, in one call. */
+static void rec_ask(child *c) {
+    char why[256] = "";
+    const char *ids[MAX_CLAIM];
+    if (!c->n_asking)
+        return;
+    ask_call *a = rt_xcalloc(1, sizeof *a);
+    a->c = c;
+    a->n = c->n_asking;
+    for (size_t i = 0; i < a->n; i++) {
+        a->jobs[i] = c->asking[i];
+        ids[i] = c->asking[i]->id;
+    }
+    c->n_asking = 0;
+    int rc = rt_queue_recording_asked(c->queue, ids, a->n, rec_asked, a, why);
+    if (rc != RT_OK)
+        rec_asked(rc, why, NULL, 0, a);
 }
 
 /* ---- leases ------------------------------------------------------------------------------ */
@@ -522,7 +701,8 @@ static void close_child(child *c) {
 
 /* Once draining and nothing is left to run or send, the child ends. */
 static void maybe_stop(child *c) {
-    if (c->signals.draining && !c->closing && !c->n_running && !c->n_batch && !c->rounds_out)
+    if (c->signals.draining && !c->closing && !c->n_running && !c->n_batch && !c->rounds_out &&
+        !c->n_held)
         close_child(c);
 }
 
@@ -602,6 +782,7 @@ static int child_main(int slot, void *ud) {
     c.loop = wk_engine_loop(c.engine);
     rt_queue_consumer_name(c.consumer, sizeof c.consumer);
     c.samples = rt_xmalloc(MAX_SAMPLES * sizeof *c.samples);
+    c.asking = rt_xcalloc(MAX_CLAIM, sizeof *c.asking);
     c.connectors = rt_xcalloc(MAX_CONNECTORS, sizeof *c.connectors);
     int rc = open_child(&c, why);
     if (rc != RT_OK) {
@@ -609,6 +790,7 @@ static int child_main(int slot, void *ud) {
                json_pack("{s:i, s:s}", "slot", slot, "reason", why));
         free(c.samples);
         free(c.connectors);
+        free(c.asking);
         wk_engine_free(c.engine);
         return IG_EXIT_USAGE;
     }
@@ -620,6 +802,7 @@ static int child_main(int slot, void *ud) {
     free(c.connectors);
     free(c.samples);
     free(c.batch);
+    free(c.asking);
     wk_engine_free(c.engine);
     return IG_EXIT_OK;
 }

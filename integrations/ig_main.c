@@ -21,6 +21,8 @@ static const char usage[] =
     "  new NAME                    write a new analyzer and its backtest case folder\n"
     "  config check FILE           validate a configuration file (docs/config.md)\n"
     "  route test PAYLOAD.json     what the config's routes make of an alert webhook payload\n"
+    "  record ANALYZER … --case N  run live and keep the run as a backtest case\n"
+    "  case from-analysis ID       turn an analysis the service recorded into a backtest case\n"
     "  version                     print the version\n"
     "  help [COMMAND]              this text, or a command's help\n"
     "\n"
@@ -102,14 +104,12 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"run", ig_cmd_run},       {"check", ig_cmd_check},
-    {"list", ig_cmd_list},     {"describe", ig_cmd_describe},
-    {"new", ig_cmd_new},       {"config", ig_cmd_config},
-    {"serve", ig_cmd_serve},   {"worker", ig_cmd_worker},
-    {"submit", ig_cmd_submit}, {"status", ig_cmd_status},
-    {"wait", ig_cmd_wait},     {"result", ig_cmd_result},
-    {"cancel", ig_cmd_cancel}, {"ls", ig_cmd_ls},
-    {"route", ig_cmd_route},   {NULL, NULL},
+    {"run", ig_cmd_run},           {"check", ig_cmd_check},   {"list", ig_cmd_list},
+    {"describe", ig_cmd_describe}, {"new", ig_cmd_new},       {"config", ig_cmd_config},
+    {"serve", ig_cmd_serve},       {"worker", ig_cmd_worker}, {"submit", ig_cmd_submit},
+    {"status", ig_cmd_status},     {"wait", ig_cmd_wait},     {"result", ig_cmd_result},
+    {"cancel", ig_cmd_cancel},     {"ls", ig_cmd_ls},         {"route", ig_cmd_route},
+    {"record", ig_cmd_record},     {"case", ig_cmd_case},     {NULL, NULL},
 };
 
 /* The post-processor's commands (ig_cmd_postproc.c, ig_cmd_actions.c). */

@@ -65,6 +65,10 @@ static void queue_metrics(text *t, const rt_queue_stats *q) {
     family(t, "inquest_queue_duplicate_completions_total", "counter",
            "Completions refused because the analysis had a result or another worker held it.");
     put(t, "inquest_queue_duplicate_completions_total %lld\n", q->duplicates);
+    family(t, "inquest_recordings_total", "counter",
+           "Recordings of analyses workers kept, and dropped as larger than recordings.max_bytes.");
+    put(t, "inquest_recordings_total{outcome=\"kept\"} %lld\n", q->recordings_kept);
+    put(t, "inquest_recordings_total{outcome=\"too_big\"} %lld\n", q->recordings_too_big);
 }
 
 /* The samples of histogram 'name' with the labels 'labels' ("" or `connector="x"`), from the

@@ -74,6 +74,7 @@ typedef struct ig_serve {
     bool draining;                /* SIGTERM: refuse new work, finish what is in flight */
     struct pp_chain *actions;     /* the post-processor's actions and audit in Redis (owned) */
     struct pp_postproc *postproc; /* the embedded post-processor, or NULL (owned) */
+    struct ig_console *console;   /* the web console's sessions (ig_console.h), or NULL (owned) */
     struct retired *retired; /* configs and tokens replaced by SIGHUP, freed at exit: requests in
                                 flight may still point at their tokens */
     /* Counters for /metrics that the queue does not keep. */
@@ -93,6 +94,9 @@ void ig_api_actions(ig_serve *s, rt_httpd_req *req, const ig_token *token);
 
 /* True when 'token' (NULL: no tokens configured) may use analyzer 'name' (NULL: none) owned by
  * 'team' (NULL: none): the one check of the API (ig_api.c) and of the actions it shows. */
+/* Reads query parameter 'name' as a time: RFC 3339, Unix seconds (a bare number), or a duration
+ * back from now ("1h"). '*t' is 0 when the parameter is absent. False after answering 400. */
+bool ig_query_time(rt_httpd_req *req, const char *name, double *t);
 bool ig_token_allows(const ig_token *token, const char *name, const char *team);
 /* Answers every waiting long poll now, with the status it has (for drain and shutdown). */
 void ig_api_release_waiters(ig_serve *s);

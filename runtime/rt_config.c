@@ -205,6 +205,7 @@ typedef enum field_kind {
     F_INT,       /* int, in [min, max] */
     F_U64,       /* uint64_t, in [min, max] */
     F_RATE,      /* double, in (min, max] */
+    F_FRACTION,  /* double, in [min, max] */
     F_BOOL,      /* bool */
     F_ENUM,      /* int: the index in 'names' plus 'min' */
     F_DIRS,      /* the analyzer path: rt_config's analyzers */
@@ -827,6 +828,15 @@ static void load_value(loader *ld, const field *f, const yaml_node_t *v, void *b
             *(int *)at(base, f) = (int)d;
         else if (f->kind == F_U64)
             *(uint64_t *)at(base, f) = (uint64_t)d;
+        else
+            *(double *)at(base, f) = d;
+        return;
+    case F_FRACTION:
+        if (!(s = scalar(ld, v, path, "a number")))
+            return;
+        if (!number(v, s, &d) || d < f->min || d > f->max)
+            problem(ld, v->start_mark, path, "expected a number from %g to %g, got '%s'", f->min,
+                    f->max, s);
         else
             *(double *)at(base, f) = d;
         return;
@@ -1850,6 +1860,71 @@ static const field postproc_fields[] = {
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
 };
 
+/* The console's session key: from exactly one place, or none (a random key per start). */
+enum { K_ENABLED, K_SESSION_TTL, K_KEY_ENV, K_KEY_FILE, K_KEY };
+
+static void console_check(loader *ld, void *base, const seen_keys *seen, const char *path,
+                          yaml_mark_t where) {
+    rt_console *c = base;
+    char here[PATH_MAX_LEN];
+    (void)where;
+    if ((seen->bits & BIT(K_KEY_ENV)) && (seen->bits & BIT(K_KEY_FILE))) {
+        join_path(here, path, "key_file");
+        problem(ld, seen->key[K_KEY_FILE], here, "give one of key_env and key_file, not both");
+        return;
+    }
+    if (!c->session_key.env && !c->session_key.file)
+        return;
+    c->session_key.type = RT_AUTH_BEARER;
+    if (c->session_key.env && !getenv(c->session_key.env)) {
+        join_path(here, path, "key_env");
+        warning(ld, seen->value[K_KEY_ENV], here, "environment variable %s is not set",
+                c->session_key.env);
+    } else if (c->session_key.file && access(c->session_key.file, R_OK) != 0) {
+        int err = errno;
+        join_path(here, path, "key_file");
+        warning(ld, seen->value[K_KEY_FILE], here, "cannot read secret file %s: %s",
+                c->session_key.file, strerror(err));
+    }
+}
+
+#define K_OFF(m) offsetof(rt_console, m)
+static const field console_fields[] = {
+    [K_ENABLED] = {"enabled", F_BOOL, 0, K_OFF(enabled), 0, 0, NULL, NULL, NULL, 0, NULL},
+    [K_SESSION_TTL] = {"session_ttl", F_DURATION, 0, K_OFF(session_ttl), 0, 30 * 86400.0, NULL,
+                       NULL, NULL, 0, NULL},
+    [K_KEY_ENV] = {"key_env", F_ENV, 0, K_OFF(session_key.env), 0, 0, NULL, NULL, NULL, 0, NULL},
+    [K_KEY_FILE] = {"key_file", F_FILE, 0, K_OFF(session_key.file), 0, 0, NULL, NULL, NULL, 0,
+                    NULL},
+    [K_KEY] = {"key", F_SECRET, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
+};
+
+/* ---- recordings ---------------------------------------------------------------------------- */
+
+enum { REC_SHARE, REC_TTL, REC_MAX_BYTES };
+
+/* Keeps where ttl is written: whether it outlives the queue's result_ttl is known only once the
+ * whole file is read (cross_check). */
+static void recordings_check(loader *ld, void *base, const seen_keys *seen, const char *path,
+                             yaml_mark_t where) {
+    rt_recordings *r = base;
+    (void)ld, (void)path, (void)where;
+    if (seen->bits & (1u << REC_TTL)) {
+        r->ttl_line = (int)seen->value[REC_TTL].line + 1;
+        r->ttl_column = (int)seen->value[REC_TTL].column + 1;
+    }
+}
+
+#define REC_OFF(m) offsetof(rt_recordings, m)
+static const field recordings_fields[] = {
+    [REC_SHARE] = {"share", F_FRACTION, 0, REC_OFF(share), 0, 1, NULL, NULL, NULL, 0, NULL},
+    [REC_TTL] = {"ttl", F_DURATION, 0, REC_OFF(ttl), 0, 366 * 86400.0, NULL, NULL, NULL, 0, NULL},
+    [REC_MAX_BYTES] = {"max_bytes", F_SIZE, 0, REC_OFF(max_bytes), 1024, 64.0 * 1024 * 1024, NULL,
+                       NULL, NULL, 0, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
+};
+
 static const field root_fields[] = {
     {"analyzers", F_DIRS, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
     {"limits", F_TABLE, 0, G_OFF(limits), 0, 0, NULL, limits_fields, NULL, 0, NULL},
@@ -1869,6 +1944,10 @@ static const field root_fields[] = {
     {"policies", F_LIST, NAMED, G_OFF(policies), 0, 0, NULL, policy_fields, policy_check,
      sizeof(rt_policy), policy_defaults},
     {"postproc", F_TABLE, 0, G_OFF(postproc), 0, 0, NULL, postproc_fields, NULL, 0, NULL},
+    {"console", F_TABLE, 0, G_OFF(console), 0, 0, NULL, console_fields, console_check, 0, NULL},
+
+    {"recordings", F_TABLE, 0, G_OFF(recordings), 0, 0, NULL, recordings_fields, recordings_check,
+     0, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
 };
 
@@ -1907,6 +1986,26 @@ NAMED_AT(rt_route);
 NAMED_AT(rt_rule);
 NAMED_AT(rt_intake_generic);
 NAMED_AT(rt_policy);
+
+/* A recording kept longer than its analysis cannot become a case: `case from-analysis` reads
+ * both. The ttl's default follows result_ttl. */
+static void recordings_settle(loader *ld, rt_config *c) {
+    rt_recordings *r = &c->recordings;
+    if (r->ttl <= 0) {
+        r->ttl = c->queue.result_ttl;
+        return;
+    }
+    if (r->ttl > c->queue.result_ttl && r->ttl_line) {
+        char ttl[32], result[32];
+        yaml_mark_t at = {.line = (size_t)r->ttl_line - 1, .column = (size_t)r->ttl_column - 1};
+        rt_duration_format(r->ttl, ttl);
+        rt_duration_format(c->queue.result_ttl, result);
+        warning(ld, at, "recordings.ttl",
+                "recordings are kept %s but their analyses only %s (queue.result_ttl): a "
+                "recording outliving its analysis cannot become a case",
+                ttl, result);
+    }
+}
 
 /* Checks across sections, once everything is read: what rules' actions name exists. */
 static void cross_check(loader *ld, const rt_config *c) {
@@ -1997,6 +2096,10 @@ static rt_config *config_new(const char *path) {
     c->postproc.retry_backoff = 2;
     c->postproc.audit_retention = 90 * 86400.0;
     c->postproc.action_ttl = 30 * 86400.0;
+    c->console.enabled = true;
+    c->console.session_ttl = 8 * 3600;
+
+    c->recordings.max_bytes = (size_t)16 << 20;
     return c;
 }
 
@@ -2029,6 +2132,7 @@ int rt_config_load(const char *path, rt_config **out, rt_diag *errors, rt_diag *
         load_table(&ld, 1, root_fields, c, "", root->start_mark, &seen);
         cross_check(&ld, c);
     }
+    recordings_settle(&ld, c);
     yaml_document_delete(&ld.doc);
     /* A second document would be ignored silently: refuse it. */
     if (!yaml_parser_load(&parser, &ld.doc))
@@ -2195,6 +2299,7 @@ void rt_config_free(rt_config *c) {
     free(c->worker.user);
     free(c->redis_url);
     auth_free(&c->redis_auth);
+    auth_free(&c->console.session_key);
     free(c->path);
     free(c);
 }

@@ -356,6 +356,24 @@ typedef struct rt_limits {
     size_t call_bytes;     /* bytes of connector responses; default 256MiB */
 } rt_limits;
 
+/* The web console of `inquest serve` (docs/console.md). */
+typedef struct rt_console {
+    bool enabled;        /* default true: /console/ is served */
+    double session_ttl;  /* seconds a login lasts; default 8h */
+    rt_auth session_key; /* RT_AUTH_BEARER when key_env or key_file names the key that signs
+                            sessions; RT_AUTH_NONE: a random key made at start */
+} rt_console;
+
+/* The recordings the service keeps of analyses (the connector exchanges of each), from which
+ * `inquest case from-analysis` makes backtest cases (docs/backtest.md). */
+typedef struct rt_recordings {
+    double share;     /* of analyses recorded, 0 to 1, chosen from each id; default 0 */
+    double ttl;       /* seconds a recording is kept; default the queue's result_ttl */
+    size_t max_bytes; /* of one recording; a larger one is dropped and counted; default 16MiB */
+    int ttl_line, ttl_column; /* where ttl is written (1-based), for the check against the
+                                 queue's result_ttl; 0 when not written */
+} rt_recordings;
+
 typedef struct rt_config {
     char *path;       /* owned: the file it was loaded from */
     char **analyzers; /* owned: the analyzer path, at least one folder (default "analyzers") */
@@ -378,6 +396,9 @@ typedef struct rt_config {
     rt_policy *policies;
     size_t n_policies;
     rt_postproc postproc;
+    rt_console console;
+
+    rt_recordings recordings;
 } rt_config;
 
 /* Loads the config file 'path'. Every problem goes to 'errors' and every warning (a secret's

@@ -116,6 +116,7 @@ struct rt_http_call {
     char *buf;          /* the body of the last attempt, NUL-terminated */
     size_t len, cap;
     const char *replay_body; /* the recording's bytes, NUL-terminated */
+    rt_recording *recording; /* the call's own, else the client's; NULL: live, unrecorded */
     uv_timer_t timer;        /* QUEUED: the deadline; BACKOFF: the next attempt */
     rt_http_response r;      /* the outcome so far: the last attempt's */
     char errbuf[CURL_ERROR_SIZE];
@@ -385,7 +386,6 @@ static double random01(rt_http *http) {
 }
 
 static void record(rt_http_call *call) {
-    rt_http *http = call->target->http;
     const rt_http_response *r = &call->r;
     rt_exchange e = {
         .connector = call->target->name,
@@ -401,13 +401,12 @@ static void record(rt_http_call *call) {
         .bytes = r->bytes,
         .content_type = r->content_type[0] ? r->content_type : NULL,
     };
-    rt_recording_add(http->recording, &e);
+    rt_recording_add(call->recording, &e);
 }
 
 /* Ends 'call': records it, tells its owner and frees it. The caller must not touch the client
  * afterwards except to read http->closing. */
 static void finish(rt_http_call *call) {
-    rt_http *http = call->target->http;
     rt__ring_remove(&call->in_client);
     rt__ring_remove(&call->in_wait);
     call->r.duration = now() - call->started;
@@ -420,7 +419,7 @@ static void finish(rt_http_call *call) {
             call->r.body = empty_body;
         if (call->r.error != RT_OK && !call->r.message[0])
             explain(call);
-        if (http->recording && rt_recording_get_mode(http->recording) == RT_RECORDING_RECORD)
+        if (call->recording && rt_recording_get_mode(call->recording) == RT_RECORDING_RECORD)
             record(call);
     }
     call->done(&call->r, call->ud);
@@ -916,7 +915,7 @@ static void replay(rt_http_call *call, const rt_http_request *request) {
     call->replayed = true;
     r->attempts = 1;
     r->sent = true;
-    if (rt_recording_match(t->http->recording, &e) == RT_OK) {
+    if (rt_recording_match(call->recording, &e) == RT_OK) {
         r->error = e.error;
         r->status = e.status;
         call->replay_body = e.response;
@@ -949,7 +948,8 @@ rt_http_call *rt_http_start(rt_http_target *target, const rt_http_request *reque
     call->retry_after = -1;
     rt__ring_init(&call->in_wait);
     rt__ring_insert_before(&http->calls, &call->in_client);
-    if (http->recording && rt_recording_get_mode(http->recording) == RT_RECORDING_REPLAY) {
+    call->recording = request->recording ? request->recording : http->recording;
+    if (call->recording && rt_recording_get_mode(call->recording) == RT_RECORDING_REPLAY) {
         replay(call, request);
         return call;
     }

@@ -62,6 +62,9 @@ typedef struct rt_http_request {
     const char *const *headers; /* POST: "Name: value" lines of this call only, after the
                                    target's ('n_headers' of them; copied) */
     size_t n_headers;
+    rt_recording *recording; /* this call's recording, over the client's (rt_http_set_recording):
+                                it records into it or replays from it by its mode; NULL: the
+                                client's. Not owned: it must outlive the call */
 } rt_http_request;
 
 /* How a call ended. 'error' is RT_OK when an HTTP response arrived, whatever its status (the

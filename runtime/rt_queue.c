@@ -504,6 +504,9 @@ static int check_misfit(rt_queue *q, const rt_queue_misfit *f, size_t i, char *w
                         i + 1);
 }
 
+static void ask_recordings(rt_queue *q, const rt_queue_request *reqs,
+                           const char (*ids)[RT_QUEUE_ID_SIZE], size_t n);
+
 /* Submit, the intake's submit (rt_queue_submit_alerts), or that with misfits
  * (rt_queue_submit_intake). */
 static int submit_call(rt_queue *q, const rt_queue_request *reqs, size_t n, submit_kind kind,
@@ -580,6 +583,7 @@ static int submit_call(rt_queue *q, const rt_queue_request *reqs, size_t n, subm
     }
     for (size_t i = 0; alerts && i < n; i++)
         args_u64(&o->a, (uint64_t)(reqs[i].alert_started * 1000.0 + 0.5));
+    ask_recordings(q, reqs, (const char(*)[RT_QUEUE_ID_SIZE])ids, n);
     if (kind == SUBMIT_INTAKE) {
         args_u64(&o->a, q->dead_maxlen);
         args_u64(&o->a, m);
@@ -937,7 +941,11 @@ int rt_queue_list(rt_queue *q, const rt_queue_filter *f, rt_queue_list_fn done, 
         memcpy(score, f->cursor, n);
         score[n] = '\0';
         snprintf(after, sizeof after, "%s", colon + 1);
-    }
+    } else if (f && f->until > 0) /* the index' scores are ms * 1000 + the place in a batch */
+        snprintf(score, sizeof score, "%.0f", floor(f->until * 1000) * 1000 + 999);
+    char lowest[40] = "";
+    if (f && f->since > 0)
+        snprintf(lowest, sizeof lowest, "%.0f", ceil(f->since * 1000) * 1000);
     op *o = op_new(q, (void (*)(void))done, ud, list_parse, list_fail);
     args_str(&o->a, "FCALL_RO");
     args_str(&o->a, "inquest_list");
@@ -950,6 +958,9 @@ int rt_queue_list(rt_queue *q, const rt_queue_filter *f, rt_queue_list_fn done, 
     args_str(&o->a, f && f->status ? f->status : "");
     args_str(&o->a, f && f->analyzer ? f->analyzer : "");
     args_u64(&o->a, limit * LIST_SCAN_FACTOR);
+    args_str(&o->a, f && f->label ? f->label : "");
+    args_str(&o->a, f && f->label && f->label_value ? f->label_value : "");
+    args_str(&o->a, lowest);
     return op_start(o, why);
 }
 
@@ -1127,6 +1138,8 @@ static void stat_set(rt_queue_stats *s, const char *name, long long v) {
         {"duplicates", offsetof(rt_queue_stats, duplicates)},
         {"resolved", offsetof(rt_queue_stats, resolved)},
         {"dead_intake", offsetof(rt_queue_stats, dead_intake)},
+        {"recordings:kept", offsetof(rt_queue_stats, recordings_kept)},
+        {"recordings:too_big", offsetof(rt_queue_stats, recordings_too_big)},
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         if (strcmp(name, fields[i].name) == 0) {
@@ -1800,4 +1813,147 @@ rt_redis *rt_queue_redis(rt_queue *q) {
 
 unsigned rt_queue_loads(const rt_queue *q) {
     return q->loads;
+}
+
+/* ---- recordings of analyses ----------------------------------------------------------------
+ * {P}:ra:ID  "1" while analysis ID's submitter asks for its recording (the queue's ttl)
+ * {P}:rec:ID the recording's compact JSON (the config's recordings.ttl)
+ * The counts go to {P}:stats as recordings:kept and recordings:too_big, which inquest_stats
+ * returns with the rest. */
+
+bool rt_queue_recording_chosen(const char *id, double share) {
+    if (!(share > 0) || !id)
+        return false;
+    if (share >= 1)
+        return true;
+    /* FNV-1a, then the 64-bit finaliser of MurmurHash3: ids are random hex already, but an id
+     * may come from elsewhere (ctx:call's "ID.1"), and every bit should count. */
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+        h = (h ^ *p) * 0x100000001b3ull;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return (double)(h >> 11) / 9007199254740992.0 < share; /* 53 bits: [0, 1) */
+}
+
+static void ignore_reply(rt_redis *r, const redisReply *reply, int rc, const char *msg, void *ud) {
+    (void)r, (void)reply, (void)rc, (void)msg, (void)ud;
+}
+
+/* Writes the asks of the requests of a submit whose ids are 'ids', just before the submit on
+ * the same connection. An ask that cannot be sent means the submit cannot be either; one whose
+ * request turns out a duplicate names an id nobody claims, and expires. */
+static void ask_recordings(rt_queue *q, const rt_queue_request *reqs,
+                           const char (*ids)[RT_QUEUE_ID_SIZE], size_t n) {
+    char key[160], ttl[32];
+    snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)q->ttl_ms);
+    for (size_t i = 0; i < n; i++) {
+        if (!reqs[i].record)
+            continue;
+        snprintf(key, sizeof key, "%sra:%s", q->prefix, ids[i]);
+        const char *argv[] = {"SET", key, "1", "PX", ttl};
+        rt_redis_command(q->redis, 5, argv, NULL, ignore_reply, NULL);
+    }
+}
+
+static void asked_fail(op *o, int rc, const char *msg) {
+    ((rt_queue_asked_fn)o->done)(rc, msg, NULL, 0, o->ud);
+}
+
+static void asked_parse(op *o, const redisReply *reply) {
+    if (!is_array(reply, o->n) || reply->elements != o->n) {
+        bad_reply(o, "MGET of recording asks");
+        return;
+    }
+    bool *asked = rt_xcalloc(o->n ? o->n : 1, sizeof *asked);
+    for (size_t i = 0; i < o->n; i++)
+        asked[i] = reply->element[i]->type == REDIS_REPLY_STRING;
+    ((rt_queue_asked_fn)o->done)(RT_OK, "", asked, o->n, o->ud);
+    free(asked);
+}
+
+int rt_queue_recording_asked(rt_queue *q, const char *const *ids, size_t n, rt_queue_asked_fn done,
+                             void *ud, char *why) {
+    if (n == 0 || n > RT_QUEUE_MAX_BATCH)
+        return fail_at_once(q, RT_EINPUT, why, "queue: asks are read for 1 to %d ids",
+                            RT_QUEUE_MAX_BATCH);
+    for (size_t i = 0; i < n; i++)
+        if (!valid_id(ids[i]))
+            return fail_at_once(q, RT_EINPUT, why, "queue: '%.64s' is not an analysis id",
+                                ids[i] ? ids[i] : "");
+    op *o = op_new(q, (void (*)(void))done, ud, asked_parse, asked_fail);
+    o->n = n;
+    args_str(&o->a, "MGET");
+    for (size_t i = 0; i < n; i++)
+        args_fmt(&o->a, "%sra:%s", q->prefix, ids[i]);
+    return op_start(o, why);
+}
+
+static void kept_parse(op *o, const redisReply *reply) {
+    (void)reply;
+    if (o->done)
+        ((void (*)(int, const char *, void *))o->done)(RT_OK, "", o->ud);
+}
+
+static void kept_fail(op *o, int rc, const char *msg) {
+    if (o->done)
+        ((void (*)(int, const char *, void *))o->done)(rc, msg, o->ud);
+}
+
+/* HINCRBY of the recordings' counter 'field' in {P}:stats. */
+static int count_recording(rt_queue *q, const char *field, char *why) {
+    op *o = op_new(q, NULL, NULL, kept_parse, kept_fail);
+    args_str(&o->a, "HINCRBY");
+    args_str(&o->a, q->keys[K_STATS]);
+    args_str(&o->a, field);
+    args_str(&o->a, "1");
+    return op_start(o, why);
+}
+
+int rt_queue_keep_recording(rt_queue *q, const char *id, const char *text, size_t len, double ttl,
+                            void (*done)(int rc, const char *msg, void *ud), void *ud, char *why) {
+    if (!valid_id(id) || !text || !(ttl >= 0.001))
+        return fail_at_once(q, RT_EINPUT, why,
+                            "queue: a recording needs an analysis id, a text and a ttl");
+    op *o = op_new(q, (void (*)(void))done, ud, kept_parse, kept_fail);
+    args_str(&o->a, "SET");
+    args_fmt(&o->a, "%srec:%s", q->prefix, id);
+    args_add(&o->a, text, len);
+    args_str(&o->a, "PX");
+    args_u64(&o->a, (uint64_t)(ttl * 1000.0 + 0.5));
+    int rc = op_start(o, why);
+    if (rc == RT_OK)
+        count_recording(q, "recordings:kept", NULL);
+    return rc;
+}
+
+int rt_queue_recording_too_big(rt_queue *q, char *why) {
+    return count_recording(q, "recordings:too_big", why);
+}
+
+static void recording_fail(op *o, int rc, const char *msg) {
+    ((rt_queue_recording_fn)o->done)(rc, msg, NULL, 0, o->ud);
+}
+
+static void recording_parse(op *o, const redisReply *reply) {
+    if (!reply || reply->type == REDIS_REPLY_NIL)
+        o->fail(o, RT_ENOTFOUND, "queue: no recording kept for this analysis");
+    else if (reply->type != REDIS_REPLY_STRING)
+        bad_reply(o, "GET of a recording");
+    else
+        ((rt_queue_recording_fn)o->done)(RT_OK, "", reply->str, reply->len, o->ud);
+}
+
+int rt_queue_get_recording(rt_queue *q, const char *id, rt_queue_recording_fn done, void *ud,
+                           char *why) {
+    if (!valid_id(id))
+        return fail_at_once(q, RT_EINPUT, why, "queue: '%.64s' is not an analysis id",
+                            id ? id : "");
+    op *o = op_new(q, (void (*)(void))done, ud, recording_parse, recording_fail);
+    args_str(&o->a, "GET");
+    args_fmt(&o->a, "%srec:%s", q->prefix, id);
+    return op_start(o, why);
 }

@@ -94,6 +94,7 @@ typedef struct rt_queue_request {
     const char *labels;    /* JSON object text; NULL: "{}" */
     double alert_started;  /* rt_queue_submit_alerts: when the alert started (Unix seconds);
                               0: not known */
+    bool record;           /* keep its recording whatever the share (rt_queue_recording_asked) */
 } rt_queue_request;
 
 typedef struct rt_queue_submitted {
@@ -284,6 +285,10 @@ typedef struct rt_queue_filter {
     const char *analyzer; /* NULL: any */
     const char *cursor;   /* from a previous page; NULL: the newest */
     size_t limit;         /* 1 to 500; 0: 50 */
+    const char *label;    /* NULL: any; else the analyses whose label 'label' is 'label_value' */
+    const char *label_value;
+    double since, until; /* submitted at or after 'since', at or before 'until' (Unix seconds);
+                            0: no bound */
 } rt_queue_filter;
 
 /* 'next_cursor' is NULL on the last page. */
@@ -322,6 +327,7 @@ typedef struct rt_queue_stats {
     long long resolved;     /* analyses stamped resolved by rt_queue_resolve */
     long long dead_intake;  /* misfits dead-lettered by rt_queue_submit_intake */
     long long completed[7]; /* ok, error, timeout, cpu_exceeded, memory_exceeded, cancelled, dead */
+    long long recordings_kept, recordings_too_big; /* rt_queue_keep_recording, ..._too_big */
 } rt_queue_stats;
 
 /* The names of rt_queue_stats.completed's statuses, in order. */
@@ -395,5 +401,43 @@ int rt_queue_watch(rt_queue *q, rt_queue_watch_fn fn, void *ud);
 /* True once the watch knows where the results stream ends and follows it: analyses that end
  * from then on are reported. */
 bool rt_queue_watching(const rt_queue *q);
+
+/* ---- recordings of analyses (docs/backtest.md, "Making cases") ----------------------------- *
+ * A worker records an analysis' connector exchanges when the config's share picks its id or its
+ * submitter asked (rt_queue_request.record), and keeps the recording as {P}:rec:ID. These are
+ * plain commands beside the function library: nothing in them needs to be atomic with a state
+ * change, and the order that matters (an ask before its request, a recording before its result)
+ * is the order of one connection. */
+
+/* True when 'share' (0 to 1) picks analysis 'id': a hash of the id against the share, so every
+ * process agrees on the same id, and about that share of ids is picked. */
+bool rt_queue_recording_chosen(const char *id, double share);
+
+typedef void (*rt_queue_asked_fn)(int rc, const char *msg, const bool *asked, size_t n, void *ud);
+
+/* Whether the submitters of the 'n' analyses 'ids' (at most RT_QUEUE_MAX_BATCH) asked for their
+ * recordings; 'done' gets one answer per id, in order. rt_queue_submit writes a request's ask
+ * just before the request, on the same connection, so a claimed request's ask is always there
+ * (it expires with the queue's ttl). */
+int rt_queue_recording_asked(rt_queue *q, const char *const *ids, size_t n, rt_queue_asked_fn done,
+                             void *ud, char *why);
+
+/* Keeps the recording 'text' ('len' bytes: rt_recording_dumps) of analysis 'id' for 'ttl'
+ * seconds as {P}:rec:ID, and counts it. It goes down the connection of rt_queue_claim's rounds,
+ * so Redis has it before any round sent afterwards: a worker calls it before the round that
+ * stores the analysis' result. If the worker dies in between, it expires by itself. 'done' may
+ * be NULL. */
+int rt_queue_keep_recording(rt_queue *q, const char *id, const char *text, size_t len, double ttl,
+                            void (*done)(int rc, const char *msg, void *ud), void *ud, char *why);
+/* Counts a recording dropped because it was larger than the config allows. */
+int rt_queue_recording_too_big(rt_queue *q, char *why);
+
+typedef void (*rt_queue_recording_fn)(int rc, const char *msg, const char *text, size_t len,
+                                      void *ud);
+
+/* Reads the recording kept of analysis 'id'. RT_ENOTFOUND when none is kept (never recorded,
+ * dropped, expired, or not finished yet). */
+int rt_queue_get_recording(rt_queue *q, const char *id, rt_queue_recording_fn done, void *ud,
+                           char *why);
 
 #endif

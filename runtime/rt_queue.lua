@@ -645,17 +645,29 @@ local function get(keys, args)
   return v
 end
 
+-- True when the labels 'text' (the JSON object the submit stored, '' for none) have label
+-- 'name' with value 'value'.
+local function has_label(text, name, value)
+  if not text or text == '' then return false end
+  local ok, labels = pcall(cjson.decode, text)
+  return ok and type(labels) == 'table' and labels[name] == value
+end
+
 -- KEYS: recent.  ARGV: prefix, cursor score ('+inf' first), cursor id ('' first), limit,
--- status filter ('' any), analyzer filter ('' any), scan budget.
+-- status filter ('' any), analyzer filter ('' any), scan budget, then optionally a label's
+-- name and value ('' any) and the lowest score to list ('' or '-inf': no bound; the index is
+-- by submission time, so this is 'submitted since').
 -- Newest first. Returns {next score, next id, then per analysis: id, fields...}; next score ''
 -- when the listing is complete.
 local function list(keys, args)
   local prefix, score, after, limit = args[1], args[2], args[3], num(args[4], 'limit')
   local want_status, want_analyzer, budget = args[5], args[6], num(args[7], 'budget')
+  local label_name, label_value = args[8] or '', args[9] or ''
+  local lowest = (args[10] == nil or args[10] == '') and '-inf' or args[10]
   local out = {'', ''}
   local found, scanned, last_score, last_id = 0, 0, nil, nil
   while scanned < budget do
-    local page = redis.call('ZRANGE', keys[1], score, '-inf', 'BYSCORE', 'REV', 'WITHSCORES', 'LIMIT', 0, 100)
+    local page = redis.call('ZRANGE', keys[1], score, lowest, 'BYSCORE', 'REV', 'WITHSCORES', 'LIMIT', 0, 100)
     if #page == 0 then return out end
     local progressed = false
     for i = 1, #page, 2 do
@@ -666,7 +678,8 @@ local function list(keys, args)
         scanned = scanned + 1
         last_score, last_id = s, id
         local v = fields_of(prefix .. 'a:' .. id)
-        if v[1] and (want_status == '' or v[1] == want_status) and (want_analyzer == '' or v[2] == want_analyzer) then
+        if v[1] and (want_status == '' or v[1] == want_status) and (want_analyzer == '' or v[2] == want_analyzer)
+            and (label_name == '' or has_label(v[9], label_name, label_value)) then
           out[#out + 1] = id
           for j = 1, #FIELDS do out[#out + 1] = v[j] or '' end
           found = found + 1

@@ -840,7 +840,10 @@ out:
     return rc;
 }
 
-int rt_recording_save(const rt_recording *r, const char *path, char *why) {
+/* The document of 'r', checked with the loader's own rules so that a recorder's mistake fails
+ * when it is written, not at the first replay; 'what' names where it goes in 'why'. NULL with
+ * the reason in 'why' (256 bytes) when the meta data breaks the format's rules. */
+static json_t *checked_document(const rt_recording *r, const char *what, char *why) {
     const char *key;
     json_t *v;
     json_object_foreach(r->meta, key, v) {
@@ -848,27 +851,50 @@ int rt_recording_save(const rt_recording *r, const char *path, char *why) {
             snprintf(why, 256,
                      "cannot write %s: \"%.64s\" is not a member of a recording's meta "
                      "data",
-                     path, key);
-            return RT_EINPUT;
+                     what, key);
+            return NULL;
         }
     }
     json_t *doc = document(r);
     rt_diag diag = {0};
     checker c = {.diag = &diag};
     check_document(&c, doc);
-    int rc = RT_OK;
     if (rt_diag_count(&diag)) {
         json_t *first = json_array_get(diag.items, 0);
         const char *field = json_string_value(json_object_get(first, "field"));
-        snprintf(why, 256, "cannot write %s: %s%s%s", path, field ? field : "", field ? ": " : "",
+        snprintf(why, 256, "cannot write %s: %s%s%s", what, field ? field : "", field ? ": " : "",
                  json_string_value(json_object_get(first, "message")));
-        rc = RT_EINPUT;
-    } else {
-        rc = write_atomic(doc, path, why);
+        json_decref(doc);
+        doc = NULL;
     }
     rt_diag_free(&diag);
+    return doc;
+}
+
+int rt_recording_save(const rt_recording *r, const char *path, char *why) {
+    json_t *doc = checked_document(r, path, why);
+    if (!doc)
+        return RT_EINPUT;
+    int rc = write_atomic(doc, path, why);
     json_decref(doc);
     return rc;
+}
+
+int rt_recording_dumps(const rt_recording *r, char **text, size_t *len, char *why) {
+    *text = NULL;
+    *len = 0;
+    json_t *doc = checked_document(r, "the recording", why);
+    if (!doc)
+        return RT_EINPUT;
+    /* Compact, keys sorted: the file's order, without the indentation a file has for review. */
+    *text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(doc);
+    if (!*text) {
+        snprintf(why, 256, "out of memory writing the recording as text");
+        return RT_ENOMEM;
+    }
+    *len = strlen(*text);
+    return RT_OK;
 }
 
 /* ---- load ------------------------------------------------------------------------------- */

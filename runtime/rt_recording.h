@@ -26,6 +26,12 @@ int rt_recording_load(const char *path, rt_recording **out, rt_diag *diag);
  * RT_EINPUT when the meta data breaks the format's rules (the file is then left as it was), with
  * the reason in 'why' (at least 256 bytes). */
 int rt_recording_save(const rt_recording *r, const char *path, char *why);
+/* 'r' as the compact JSON text of the file format (keys sorted, no indentation), checked as
+ * rt_recording_save checks it: for recordings kept elsewhere than in a file (the service keeps
+ * them in Redis). Returns RT_OK with a malloc'd, NUL-terminated '*text' of '*len' bytes; RT_EINPUT
+ * when the meta data breaks the format's rules, or RT_ENOMEM, with the reason in 'why' (256
+ * bytes). */
+int rt_recording_dumps(const rt_recording *r, char **text, size_t *len, char *why);
 void rt_recording_free(rt_recording *r);
 rt_recording_mode rt_recording_get_mode(const rt_recording *r);
 

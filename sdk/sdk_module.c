@@ -1,12 +1,13 @@
 /* sdk/sdk_module.c -- the Lua module `inquest`: analyzer definitions and how their problems are
  * reported. Input types live in sdk_types.c, findings in sdk_finding.c, time series in
- * sdk_series.c. */
+ * sdk_series.c, log patterns in sdk_logs.c. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <lauxlib.h>
 #include "sdk_internal.h"
 #include "sdk_series.h"
+#include "sdk_logpattern.h"
 #include "sdk_toolkit.h"
 
 /* Registry keys: the addresses of these statics are unique in the process. */
@@ -215,6 +216,8 @@ int sdk_open(lua_State *L) {
     lua_setfield(L, -2, "types");
     sdk_series_open(L);
     lua_setfield(L, -2, "series");
+    sdk_logs_open(L);
+    lua_setfield(L, -2, "logs");
     sdk_toolkit_register(L);
     lua_pushliteral(L, INQUEST_VERSION);
     lua_setfield(L, -2, "version");

@@ -1,5 +1,5 @@
 /* sdk/sdk_toolkit.c -- what the investigation toolkit's helpers share (sdk_toolkit.h): C work
- * charged to the instruction budget through the state's count hook, scratch memory as userdata,
+ * counted and charged to the instruction budget (by sdk_budget.c), scratch memory as userdata,
  * options tables, and numbers formatted for people. The helpers themselves are
  * sdk_correlate.c, sdk_dimensions.c, sdk_events.c and sdk_summary.c. */
 #include <math.h>
@@ -7,6 +7,7 @@
 #include <string.h>
 #include <lauxlib.h>
 #include "sdk_toolkit.h"
+#include "sdk_budget.h"
 #include "sdk_correlate.h"
 #include "sdk_dimensions.h"
 #include "sdk_events.h"
@@ -25,38 +26,22 @@ void sdk_toolkit_register(lua_State *L) {
 
 /* ---- Work ------------------------------------------------------------------------------ */
 
-/* Calls the count hook of the state 'ud' 'periods' times, as the VM would after that many
- * periods of instructions. The hook gets a lua_Debug of the running C function, so that a hook
- * that asks lua_getinfo about it gets a true answer. */
-static void charge_hook(void *ud, uint64_t periods) {
-    lua_State *L = ud;
-    for (; periods > 0; periods--) {
-        lua_Hook hook = lua_gethook(L); /* the hook may change itself, e.g. once tripped */
-        if (!hook || !(lua_gethookmask(L) & LUA_MASKCOUNT))
-            return;
-        lua_Debug ar;
-        memset(&ar, 0, sizeof ar);
-        lua_getstack(L, 0, &ar);
-        ar.event = LUA_HOOKCOUNT;
-        hook(L, &ar);
-    }
+static void charge_lua(sdk_work *w, size_t units) {
+    sdk_charge(w->ud, &w->carry, units);
 }
 
 void sdk_work_lua(sdk_work *w, lua_State *L) {
-    int count = lua_gethookcount(L);
-    w->charge = charge_hook;
+    w->charge = charge_lua;
     w->ud = L;
+    w->carry = 0;
     w->pending = 0;
-    w->period = lua_gethook(L) && (lua_gethookmask(L) & LUA_MASKCOUNT) && count > 0
-                    ? (uint64_t)count
-                    : UINT64_MAX;
 }
 
 void sdk__work_flush(sdk_work *w) {
-    uint64_t periods = w->pending / w->period;
-    w->pending %= w->period;
-    if (periods && w->charge)
-        w->charge(w->ud, periods);
+    size_t units = w->pending;
+    w->pending = 0;
+    if (w->charge)
+        w->charge(w, units);
 }
 
 /* ---- Scratch ---------------------------------------------------------------------------- */

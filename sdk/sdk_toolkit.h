@@ -15,28 +15,30 @@ void sdk_toolkit_register(lua_State *L);
 
 /* ---- Work done in C on behalf of Lua --------------------------------------------------------
  * A helper that loops in C is invisible to the VM's count hook, which is where the host keeps
- * the instruction budget and the deadline (workers/wk_sandbox.c). So the helpers count their
- * work in units of about one inner-loop step and hand it to 'charge' once per 'period' units.
- * For a Lua state, sdk_work_lua calls the state's count hook once per hook period of units,
- * exactly as the VM calls it once per period of instructions: the budget sees C work as
- * instructions, and a budget that trips raises from inside the loop. The C cores take a NULL
- * meter when nothing is to be charged. */
+ * the instruction budget and the deadline (workers/wk_sandbox.c). So the C cores count their
+ * work, in units of about one inner-loop step, on a meter that hands it on in batches; for a
+ * Lua state (sdk_work_lua) to sdk_charge (sdk_budget.h), which calls the state's count hook as
+ * the VM would after as many instructions: the budget sees C work as instructions, and a budget
+ * that trips raises from inside the loop. The cores take a NULL meter when nothing is to be
+ * charged, so they run and are tested without Lua. */
 typedef struct sdk_work {
-    void (*charge)(void *ud, uint64_t periods); /* may raise (longjmp) instead of returning */
-    void *ud;
-    uint64_t period;  /* units per charge; UINT64_MAX: never */
-    uint64_t pending; /* units counted since the last charge */
+    void (*charge)(struct sdk_work *w, size_t units); /* may raise (longjmp) */
+    void *ud;       /* the charge's: for sdk_work_lua, the Lua state */
+    size_t carry;   /* the charge's: units short of a hook period */
+    size_t pending; /* counted, not yet charged */
 } sdk_work;
 
-/* Sets 'w' up to charge the count hook of 'L' (nothing when 'L' has no count hook). */
+#define SDK_WORK_BATCH 1024 /* units counted before they are charged */
+
+/* Sets 'w' up to charge the instruction budget of 'L' (nothing when 'L' has no count hook). */
 void sdk_work_lua(sdk_work *w, lua_State *L);
 
-/* Hands the whole periods of 'w''s pending units to its charge function. */
+/* Charges the units pending on 'w'. */
 void sdk__work_flush(sdk_work *w);
 
 /* Counts 'units' of work on 'w' (NULL: nothing is counted). */
 static inline void sdk_work_add(sdk_work *w, uint64_t units) {
-    if (w && (w->pending += units) >= w->period)
+    if (w && (w->pending += (size_t)units) >= SDK_WORK_BATCH)
         sdk__work_flush(w);
 }
 

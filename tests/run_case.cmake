@@ -20,6 +20,8 @@
 #              stdout REGEX / stderr REGEX     the output matches (CMake regular expression)
 #              !stdout REGEX / !stderr REGEX   the output does not match
 #              file PATH                  PATH (with @WORK@) exists afterwards
+#              contains PATH REGEX        the file PATH exists and its text matches REGEX
+#              !contains PATH REGEX       the file PATH exists and its text does not match
 #              seconds N                  the command took less than N seconds
 #              same FILE                  the JSON result equals the one in FILE (with @WORK@)
 #                                         apart from timing fields: timing, and each call's
@@ -147,6 +149,20 @@ foreach(line IN LISTS expectations)
     elseif(line MATCHES "^file (.+)$")
         if(NOT EXISTS "${CMAKE_MATCH_1}")
             fail("file ${CMAKE_MATCH_1} does not exist")
+        endif()
+    elseif(line MATCHES "^(!?)contains ([^ ]+) (.+)$")
+        set(negate "${CMAKE_MATCH_1}")
+        set(path "${CMAKE_MATCH_2}")
+        set(regex "${CMAKE_MATCH_3}")
+        if(NOT EXISTS "${path}")
+            fail("file ${path} does not exist")
+        else()
+            file(READ "${path}" text)
+            if(negate AND text MATCHES "${regex}")
+                fail("${path} matches '${regex}' but must not")
+            elseif(NOT negate AND NOT text MATCHES "${regex}")
+                fail("${path} does not match '${regex}'")
+            endif()
         endif()
     elseif(line MATCHES "^same (.+)$")
         file(READ "${CMAKE_MATCH_1}" other)

@@ -60,6 +60,9 @@ typedef struct wk_request {
     const char *id;       /* the analysis id, or NULL for a new random one */
     double now;           /* the analysis' clock, or 0 for the wall clock */
     wk_limits limits;
+    rt_recording *recording; /* records this analysis' connector exchanges (and its nested
+                                analyses'), over the engine's (wk_engine_use_recording); NULL:
+                                the engine's. Not owned: it must live until 'done' is called */
 } wk_request;
 
 /* Called once when an analysis ends, with its result (the callee owns it). */
@@ -80,6 +83,16 @@ int wk_start(wk_engine *engine, const wk_request *request, wk_done_fn done, void
 /* Ends the analysis 'handle' with status "cancelled" and 'message': at once when it waits for
  * I/O (its calls are cancelled), at its next yield otherwise. 'done' is called as usual. */
 void wk_cancel(wk_analysis *handle, const char *message);
+
+/* Stops recording 'handle' into its request's recording: the connector calls it starts from now
+ * on are not recorded. Calls already on their way still are, so the recording must live until
+ * 'done' as before. For a worker that records an analysis until it learns it need not. */
+void wk_stop_recording(wk_analysis *handle);
+
+/* Sets the meta data of 'recording' (docs/recording.md) for 'request': its analyzer, inputs (as
+ * given, before validation), id and now, and the engine's connectors (type and the settings
+ * that shape their answers, never credentials). */
+void wk_recording_meta(wk_engine *engine, rt_recording *recording, const wk_request *request);
 
 /* Runs 'request' to its end, running the loop meanwhile: wk_start made synchronous. Returns what
  * wk_start returns, and the result in '*result' when it is RT_OK. */

@@ -139,16 +139,33 @@ static int replay_connectors(wk_engine *engine, rt_recording *recording, rt_diag
     return rc;
 }
 
+/* The recordings' "connectors": each connector's name, type and non-secret settings. */
+static json_t *connectors_meta(const wk_engine *engine) {
+    json_t *connectors = json_object();
+    for (size_t i = 0; i < engine->nconnectors; i++)
+        json_object_set(connectors, engine->connectors[i].name, engine->connectors[i].settings);
+    return connectors;
+}
+
 int wk_engine_use_recording(wk_engine *engine, rt_recording *recording, rt_diag *diag) {
     engine->recording = recording;
     rt_http_set_recording(engine_http(engine), recording);
     if (rt_recording_get_mode(recording) == RT_RECORDING_REPLAY)
         return replay_connectors(engine, recording, diag);
-    json_t *connectors = json_object();
-    for (size_t i = 0; i < engine->nconnectors; i++)
-        json_object_set(connectors, engine->connectors[i].name, engine->connectors[i].settings);
-    json_object_set_new(rt_recording_meta(recording), "connectors", connectors);
+    json_object_set_new(rt_recording_meta(recording), "connectors", connectors_meta(engine));
     return RT_OK;
+}
+
+void wk_recording_meta(wk_engine *engine, rt_recording *recording, const wk_request *request) {
+    json_t *meta = rt_recording_meta(recording);
+    json_object_set_new(meta, "analyzer", json_string(request->analyzer));
+    json_object_set_new(meta, "inputs",
+                        request->inputs ? json_deep_copy(request->inputs) : json_object());
+    if (request->id)
+        json_object_set_new(meta, "id", json_string(request->id));
+    if (request->now > 0)
+        json_object_set_new(meta, "now", rt_json_number(request->now));
+    json_object_set_new(meta, "connectors", connectors_meta(engine));
 }
 
 void wk__connectors_free(wk_engine *engine) {
@@ -437,7 +454,9 @@ static int call_start(lua_State *L, const wk_connector *c, const char *operation
     call->record = json_pack("{s:s, s:s, s:s}", "connector", c->name, "operation", operation,
                              "status", "pending");
     json_array_append_new(a->calls, call->record);
-    call->http = rt_http_start(c->target, request, on_answer, call);
+    rt_http_request own = *request;
+    own.recording = a->recording; /* NULL: the engine's, if any */
+    call->http = rt_http_start(c->target, &own, on_answer, call);
     return wk__wait(L, &call->wait, answered, (lua_KContext)call);
 }
 

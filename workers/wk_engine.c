@@ -432,6 +432,9 @@ static int start_analysis(wk_engine *engine, const wk_request *request, wk_analy
     wk_analysis *a = analysis_new(engine, request);
     a->parent = parent;
     a->depth = parent ? parent->depth + 1 : 0;
+    /* A nested analysis' calls belong to the recording of the analysis that asked for it: a
+     * replay of that one makes them again. */
+    a->recording = parent ? parent->recording : request->recording;
     a->done = done;
     a->done_ud = ud;
     int rc = wk_resolve(engine, request->analyzer, &a->path, diag);
@@ -460,6 +463,10 @@ int wk_start(wk_engine *engine, const wk_request *request, wk_done_fn done, void
 
 void wk_cancel(wk_analysis *handle, const char *message) {
     wk__abort(handle, "cancelled", message);
+}
+
+void wk_stop_recording(wk_analysis *handle) {
+    handle->recording = NULL;
 }
 
 typedef struct sync_run {

@@ -124,6 +124,7 @@ struct wk_analysis {
     rt_diag problems; /* then: why */
     size_t logs_dropped;
     char *conclusion_tag, *conclusion_summary; /* owned, or NULL */
+    rt_recording *recording; /* not owned: its request's or its parent's; NULL: the engine's */
 };
 
 /* The analysis that owns 'L' (any thread of its state). */

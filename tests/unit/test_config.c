@@ -674,6 +674,80 @@ static void test_secret(void **state) {
     assert_int_equal(rt_config_secret(&none, &secret, &len, why), RT_ENOTFOUND);
 }
 
+/* The console section: on by default with an 8 h session and a generated key; a key from one
+ * place only, never inline. */
+static void test_console(void **state) {
+    (void)state;
+    loaded l;
+    load(&l, "redis: { url: redis://x }\n");
+    assert_int_equal(l.rc, RT_OK);
+    assert_true(l.config->console.enabled);
+    assert_true(l.config->console.session_ttl == 8 * 3600);
+    assert_int_equal(l.config->console.session_key.type, RT_AUTH_NONE);
+    unload(&l);
+    load(&l, "console: { enabled: false, session_ttl: 12h, key_env: TEST_CONFIG_TOKEN }\n");
+    assert_int_equal(l.rc, RT_OK);
+    assert_false(l.config->console.enabled);
+    assert_true(l.config->console.session_ttl == 12 * 3600);
+    assert_int_equal(l.config->console.session_key.type, RT_AUTH_BEARER);
+    assert_string_equal(l.config->console.session_key.env, "TEST_CONFIG_TOKEN");
+    unload(&l);
+    assert_one_error("console:\n  key_env: TEST_CONFIG_TOKEN\n  key_file: /k\n", 3, 3,
+                     "console.key_file", "not both");
+    assert_one_error("console:\n  key: hunter2\n", 2, 3, "console.key", "use key_env");
+    assert_one_error("console: { session_ttl: 31d }\n", 1, 25, "console.session_ttl", "at most");
+    assert_one_error("console: { enabled: maybe }\n", 1, 21, "console.enabled", "");
+}
+
+/* ---- recordings -------------------------------------------------------------------------- */
+
+static void test_recordings(void **state) {
+    loaded l;
+    (void)state;
+    load(&l, ""); /* none kept; the ttl follows the queue's */
+    assert_int_equal(l.rc, RT_OK);
+    assert_true(l.config->recordings.share == 0);
+    assert_true(l.config->recordings.ttl == 7 * 86400.0);
+    assert_int_equal(l.config->recordings.max_bytes, (size_t)16 << 20);
+    unload(&l);
+
+    load(&l, "queue: { result_ttl: 2d }\nrecordings: { share: 0.05 }\n");
+    assert_int_equal(l.rc, RT_OK);
+    assert_true(l.config->recordings.share == 0.05);
+    assert_true(l.config->recordings.ttl == 2 * 86400.0);
+    unload(&l);
+
+    load(&l, "recordings:\n  share: 1\n  ttl: 12h\n  max_bytes: 2MiB\n");
+    assert_int_equal(l.rc, RT_OK);
+    assert_true(l.config->recordings.share == 1);
+    assert_true(l.config->recordings.ttl == 12 * 3600.0);
+    assert_int_equal(l.config->recordings.max_bytes, (size_t)2 << 20);
+    assert_int_equal(rt_diag_count(&l.warnings), 0);
+    unload(&l);
+
+    /* Outliving its analysis, a recording cannot become a case: a warning at the ttl. */
+    load(&l, "queue: { result_ttl: 1d }\nrecordings:\n  ttl: 3d\n");
+    assert_int_equal(l.rc, RT_OK);
+    assert_item(&l.warnings, 3, 8, "recordings.ttl", "cannot become a case");
+    unload(&l);
+}
+
+static void test_recordings_errors(void **state) {
+    (void)state;
+    assert_one_error("recordings:\n  share: 1.5\n", 2, 10, "recordings.share",
+                     "expected a number from 0 to 1, got '1.5'");
+    assert_one_error("recordings:\n  share: -0.1\n", 2, 10, "recordings.share",
+                     "expected a number from 0 to 1");
+    assert_one_error("recordings: { share: \"all\" }\n", 1, 22, "recordings.share",
+                     "expected a number from 0 to 1, got 'all'");
+    assert_one_error("recordings:\n  ttl: forever\n", 2, 8, "recordings.ttl", "forever");
+    assert_one_error("recordings:\n  max_bytes: 12\n", 2, 14, "recordings.max_bytes",
+                     "expected a size from 1024 to 67108864 bytes");
+    assert_one_error("recordings:\n  shares: 0.1\n", 2, 3, "recordings.shares",
+                     "unknown key 'shares' (expected one of share, ttl, max_bytes)");
+    assert_one_error("recordings: 0.1\n", 1, 13, "recordings", "expected a mapping");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full),
@@ -696,6 +770,10 @@ int main(void) {
         cmocka_unit_test(test_warnings),
         cmocka_unit_test(test_unreadable),
         cmocka_unit_test(test_secret),
+        cmocka_unit_test(test_console),
+
+        cmocka_unit_test(test_recordings),
+        cmocka_unit_test(test_recordings_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

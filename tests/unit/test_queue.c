@@ -1578,6 +1578,107 @@ static void test_refused_at_once(void **state) {
     close_queue(&f);
 }
 
+/* ---- recordings of analyses ------------------------------------------------------------- */
+
+typedef struct rec_got {
+    bool done;
+    int rc;
+    bool asked[4];
+    size_t n;
+    char text[256];
+    size_t len;
+} rec_got;
+
+static void on_asked(int rc, const char *msg, const bool *asked, size_t n, void *ud) {
+    rec_got *g = ud;
+    (void)msg;
+    g->done = true;
+    g->rc = rc;
+    g->n = n;
+    for (size_t i = 0; i < n && i < 4; i++)
+        g->asked[i] = asked[i];
+}
+
+static void on_recording(int rc, const char *msg, const char *text, size_t len, void *ud) {
+    rec_got *g = ud;
+    (void)msg;
+    g->done = true;
+    g->rc = rc;
+    g->len = len;
+    snprintf(g->text, sizeof g->text, "%.*s", (int)len, text ? text : "");
+}
+
+static rec_got recording_of(fx *f, const char *id) {
+    rec_got g = {0};
+    assert_int_equal(rt_queue_get_recording(f->q, id, on_recording, &g, NULL), RT_OK);
+    run_until(f, &g.done);
+    return g;
+}
+
+/* The choice by share is a function of the id: the same id always gets the same answer, and
+ * about that share of ids is picked. */
+static void test_recording_share(void **state) {
+    char id[32];
+    int picked = 0;
+    (void)state;
+    for (int i = 0; i < 20000; i++) {
+        snprintf(id, sizeof id, "%016x", (unsigned)(i * 2654435761u));
+        bool chosen = rt_queue_recording_chosen(id, 0.1);
+        assert_true(chosen == rt_queue_recording_chosen(id, 0.1));
+        assert_false(rt_queue_recording_chosen(id, 0));
+        assert_true(rt_queue_recording_chosen(id, 1));
+        if (chosen)
+            assert_true(rt_queue_recording_chosen(id, 0.5)); /* a larger share keeps them */
+        picked += chosen;
+    }
+    assert_in_range(picked, 1700, 2300);
+}
+
+/* Asks are written before their request, read by id; a recording is kept with its TTL, read
+ * back byte for byte, and counted; one too big is only counted. */
+static void test_recordings(void **state) {
+    fx f;
+    rt_queue_options o = {.ttl = 3600};
+    (void)state;
+    open_queue(&f, &o);
+    rt_queue_request reqs[2] = {req("demo.rec", "{\"n\":1}", RT_PRIORITY_INTERACTIVE),
+                                req("demo.rec", "{\"n\":2}", RT_PRIORITY_INTERACTIVE)};
+    reqs[0].record = true;
+    submitted *s = submit(&f, reqs, 2);
+    const char *ids[2] = {s->out[0].id, s->out[1].id};
+    assert_true(RAW(&f, "PTTL", key(&f, "ra:", ids[0])).integer > 3500 * 1000);
+    rec_got g = {0};
+    assert_int_equal(rt_queue_recording_asked(f.q, ids, 2, on_asked, &g, NULL), RT_OK);
+    run_until(&f, &g.done);
+    assert_int_equal(g.rc, RT_OK);
+    assert_int_equal(g.n, 2);
+    assert_true(g.asked[0]);
+    assert_false(g.asked[1]);
+
+    static const char text[] = "{\"schema\":\"inquest.recording/v1\",\"exchanges\":[]}";
+    assert_int_equal(
+        rt_queue_keep_recording(f.q, ids[0], text, sizeof text - 1, 60, NULL, NULL, NULL), RT_OK);
+    rec_got r = recording_of(&f, ids[0]);
+    assert_int_equal(r.rc, RT_OK);
+    assert_int_equal(r.len, sizeof text - 1);
+    assert_string_equal(r.text, text);
+    long long ttl = RAW(&f, "PTTL", key(&f, "rec:", ids[0])).integer;
+    assert_true(ttl > 0 && ttl <= 60000);
+    assert_int_equal(recording_of(&f, ids[1]).rc, RT_ENOTFOUND);
+    assert_int_equal(rt_queue_recording_too_big(f.q, NULL), RT_OK);
+    rt_queue_stats st = stats(&f);
+    assert_int_equal(st.recordings_kept, 1);
+    assert_int_equal(st.recordings_too_big, 1);
+
+    char why[256] = "";
+    const char *bad[1] = {"no/such"};
+    assert_int_equal(rt_queue_recording_asked(f.q, bad, 1, on_asked, &g, why), RT_EINPUT);
+    assert_int_equal(rt_queue_keep_recording(f.q, ids[0], text, 3, 0, NULL, NULL, why), RT_EINPUT);
+    assert_int_equal(rt_queue_get_recording(f.q, "", on_recording, &r, why), RT_EINPUT);
+    free(s);
+    close_queue(&f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_url_errors),
@@ -1604,6 +1705,8 @@ int main(void) {
         cmocka_unit_test(test_list),
         cmocka_unit_test(test_noeviction_check),
         cmocka_unit_test(test_refused_at_once),
+        cmocka_unit_test(test_recording_share),
+        cmocka_unit_test(test_recordings),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
