@@ -11,6 +11,10 @@
 #include "sdk_logpattern.h"
 #include "sdk_anomaly.h"
 #include "sdk_changepoint.h"
+#include "sdk_correlate.h"
+#include "sdk_dimensions.h"
+#include "sdk_events.h"
+#include "sdk_summary.h"
 
 /* Registry keys: the addresses of these statics are unique in the process. */
 static const char diag_key = 'd';
@@ -213,11 +217,10 @@ int sdk_is_analyzer(lua_State *L, int idx) {
 /* The toolkit's submodules, made on first use: every analysis opens `inquest` in a fresh state,
  * and most use one or two of them. */
 static const luaL_Reg submodules[] = {
-    {"series", sdk_series_open},
-    {"logs", sdk_logs_open},
-    {"anomaly", sdk_anomaly_open},
-    {"changepoint", sdk_changepoint_open},
-    {NULL, NULL},
+    {"series", sdk_series_open},       {"logs", sdk_logs_open},
+    {"anomaly", sdk_anomaly_open},     {"changepoint", sdk_changepoint_open},
+    {"correlate", sdk_correlate_open}, {"dimensions", sdk_dimensions_open},
+    {"events", sdk_events_open},       {NULL, NULL},
 };
 
 lua_CFunction sdk_submodule(const char *name) {
@@ -247,6 +250,8 @@ int sdk_open(lua_State *L) {
     lua_setfield(L, -2, "analyzer");
     sdk__types_push(L);
     lua_setfield(L, -2, "types");
+    lua_pushcfunction(L, sdk_summary);
+    lua_setfield(L, -2, "summary");
     lua_pushliteral(L, INQUEST_VERSION);
     lua_setfield(L, -2, "version");
     lua_createtable(L, 0, 2);
