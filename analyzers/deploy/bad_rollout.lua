@@ -1,0 +1,244 @@
+-- analyzers/deploy/bad_rollout.lua -- was this deploy bad? Compares, endpoint by endpoint, the
+-- 5xx ratio and the p99 latency of the deployed version where it went (its region) after the
+-- deploy with that region before it, against the other regions over the same times (what
+-- moved everywhere is not the deploy's doing), and the log patterns of the new version with
+-- those of the region before.
+--
+-- Inputs: service, deploy (its id in the deploy API), at (the end of the look), window (how
+-- long before and after the deploy to compare).
+-- Reads, by the connector names of examples/inquest.yaml:
+--   prom     http_requests_total{service,endpoint,region,version,code} and
+--            http_request_duration_seconds_bucket{service,endpoint,region,version,le}
+--   deploys  the deploy API (analyzers/lib/http_changes.lua)
+--   loki     the service's log lines, streams labelled {service, region, version, level}
+-- Concludes root_cause_found (root cause bad_deploy: what got worse, where, with the new log
+-- patterns), no_anomaly (an info finding: nothing got worse) or inconclusive.
+local inquest = require "inquest"
+local changes = require "lib.http_changes"
+local logs = require "lib.http_logs"
+local H = require "lib.http_common"
+local t = inquest.types
+
+local STEP = 60
+local SETTLE = 120      -- seconds after a rollout ends before its version is judged
+local MIN_AFTER = 300   -- seconds of data after the rollout needed to judge it
+local WORSE = 2         -- a 5xx ratio this many times higher is worse …
+local MIN_RISE = 0.005  -- … when it also rose by this much (half a point) …
+local MIN_Z = 4         -- … and the rise is this many standard errors (two-proportion test)
+local SLOWER = 1.5      -- a p99 this many times higher is slower …
+local MIN_SLOWER = 0.05 -- … when it also grew by this many seconds
+local CONTROL = 1.25    -- what changed this much (times) in the other regions moved everywhere
+
+local function query(service, what)
+  if what == "latency" then
+    return ("histogram_quantile(0.99, sum by (endpoint, region, version, le) "
+      .. "(rate(http_request_duration_seconds_bucket{service=%q}[5m])))"):format(service)
+  end
+  return ("sum by (endpoint, region, version) (rate(http_requests_total{service=%q%s}[2m]))")
+    :format(service, what == "errors" and ',code=~"5.."' or "")
+end
+
+-- The mean of the points of 'set' (filtered by 'labels') from 'a' to 'b', by endpoint, and of
+-- all of them under "*": rates, or with 'median' the median of each endpoint's points.
+local function by_endpoint(set, labels, a, b, median)
+  local out = {}
+  local picked = labels and set:filter(labels) or set
+  local groups = median and picked:max_by("endpoint") or picked:sum_by("endpoint")
+  for _, s in ipairs(groups) do
+    local w = s:slice(a, b)
+    out[s:label("endpoint")] = median and w:quantile(0.5) or w:mean()
+  end
+  if not median then out["*"] = picked:total():slice(a, b):mean() end
+  return out
+end
+
+-- 5xx ratios of each endpoint in a window: { endpoint = { ratio, requests (count) } }.
+local function ratios(errors, requests, labels, a, b)
+  local e, r, out = by_endpoint(errors, labels, a, b), by_endpoint(requests, labels, a, b), {}
+  for endpoint, rate in pairs(r) do
+    if rate and rate > 0 then
+      out[endpoint] = { ratio = (e[endpoint] or 0) / rate, requests = rate * (b - a) }
+    end
+  end
+  return out
+end
+
+-- The standard errors between two ratios (a two-proportion z test).
+local function z(p0, n0, p1, n1)
+  local p = (p0 * n0 + p1 * n1) / (n0 + n1)
+  local se = math.sqrt(math.max(p * (1 - p), 1e-12) * (1 / n0 + 1 / n1))
+  return (p1 - p0) / se
+end
+
+-- Everything that got worse: { endpoint, what, before, after, other_before, other_after }.
+local function verdicts(got, scope, others, times)
+  local out = {}
+  local b, a = ratios(got.errors, got.requests, scope.before, times.b0, times.b1),
+               ratios(got.errors, got.requests, scope.after, times.a0, times.a1)
+  local ob, oa = ratios(got.errors, got.requests, others, times.b0, times.b1),
+                 ratios(got.errors, got.requests, others, times.a0, times.a1)
+  for endpoint, now in pairs(a) do
+    local was, cb, ca = b[endpoint], ob[endpoint], oa[endpoint]
+    if was and now.ratio >= WORSE * was.ratio and now.ratio - was.ratio >= MIN_RISE
+       and z(was.ratio, was.requests, now.ratio, now.requests) >= MIN_Z
+       and not (cb and ca and ca.ratio >= CONTROL * WORSE * cb.ratio and ca.ratio - cb.ratio >= MIN_RISE) then
+      out[#out + 1] = { endpoint = endpoint, what = "5xx", before = was.ratio, after = now.ratio,
+                        other_before = cb and cb.ratio, other_after = ca and ca.ratio }
+    end
+  end
+  if got.latency then
+    local lb = by_endpoint(got.latency, scope.before, times.b0, times.b1, true)
+    local la = by_endpoint(got.latency, scope.after, times.a0, times.a1, true)
+    local olb = by_endpoint(got.latency, others, times.b0, times.b1, true)
+    local ola = by_endpoint(got.latency, others, times.a0, times.a1, true)
+    for endpoint, now in pairs(la) do
+      local was, cb, ca = lb[endpoint], olb[endpoint], ola[endpoint]
+      if was and now >= SLOWER * was and now - was >= MIN_SLOWER
+         and not (cb and ca and ca >= CONTROL * cb) then
+        out[#out + 1] = { endpoint = endpoint, what = "p99", before = was, after = now,
+                          other_before = cb, other_after = ca }
+      end
+    end
+  end
+  table.sort(out, function(x, y)
+    if x.what ~= y.what then return x.what < y.what end -- 5xx first
+    return x.after / math.max(x.before, 1e-9) > y.after / math.max(y.before, 1e-9)
+  end)
+  return out
+end
+
+-- How a verdict's numbers read: "0.08% -> 24.1%" or "120ms -> 742ms".
+local function shown(v, x)
+  if x == nil then return "n/a" end
+  return v.what == "5xx" and H.percent(x) or H.duration(x)
+end
+
+local function table_of(worse, change)
+  local rows = {}
+  for i, v in ipairs(worse) do
+    rows[i] = { v.endpoint == "*" and "all endpoints" or v.endpoint, v.what, shown(v, v.before),
+                shown(v, v.after), shown(v, v.other_before), shown(v, v.other_after) }
+  end
+  local where = change.region or "everywhere"
+  return { kind = "table", title = ("what got worse with %s (%s)"):format(change.version or change.id, where),
+           columns = { "endpoint", "measure", "before, " .. where, "after, " .. (change.version or "new"),
+                       "before, elsewhere", "after, elsewhere" }, rows = rows }
+end
+
+return inquest.analyzer {
+  name = "deploy.bad_rollout",
+  owner = "team-delivery",
+  description = "Was this deploy bad? Its version's 5xx ratio, latency and log patterns where it went, against before and elsewhere.",
+  version = "1.0.0",
+  tags = { "deploy", "http" },
+  inputs = {
+    service = t.string { pattern = "^[a-z0-9-]+$", description = "the service deployed" },
+    deploy = t.string { pattern = "^[A-Za-z0-9._:-]+$", description = "the deploy's id in the deploy API" },
+    at = t.time { default = "now", description = "the end of the look" },
+    window = t.duration { default = "30m", min = "10m", max = "6h",
+                          description = "how long before the deploy, and after it, to compare" },
+  },
+  run = function(ctx, input)
+    local list, why = changes.list(ctx, "deploys", input.service, input.at - 86400, input.at)
+    local change = changes.find(list, input.deploy)
+    if not change then
+      return ctx:conclude("inconclusive", list and ("no change %s of %s in the day before %s")
+        :format(input.deploy, input.service, os.date("!%Y-%m-%dT%H:%MZ", input.at)) or why)
+    end
+    local times = { b0 = change.time - input.window, b1 = change.time }
+    times.a0 = (change["end"] or change.time) + SETTLE
+    times.a1 = math.min(input.at, times.a0 + input.window)
+    if times.a1 - times.a0 < MIN_AFTER then
+      return ctx:conclude("inconclusive", ("%s ended at %s: too recent to judge (%s of data after it)")
+        :format(change.id, H.clock(times.a0 - SETTLE), H.span(math.max(0, times.a1 - times.a0))))
+    end
+
+    local prom = ctx.metrics("prom")
+    local got, failed = ctx:step("query", ctx.parallel, ctx, {
+      errors = function() return prom:range(query(input.service, "errors"), times.b0, times.a1, STEP) end,
+      requests = function() return prom:range(query(input.service), times.b0, times.a1, STEP) end,
+      latency = function() return prom:range(query(input.service, "latency"), times.b0, times.a1, STEP) end,
+    })
+    for name, err in pairs(failed) do ctx.log.warn("%s: %s", name, err) end
+    if not (got.errors and got.requests) or #got.requests == 0 then
+      return ctx:conclude("inconclusive", ("the request rates of %s could not be read"):format(input.service))
+    end
+
+    -- Before: the region (every version); after: the deployed version there; others: the rest.
+    local region = change.region
+    local scope = { before = region and { region = region } or nil,
+                    after = { region = region, version = change.version } }
+    local regions = got.requests:labels("region")
+    local others = {}
+    for _, r in ipairs(regions) do if r ~= region then others[#others + 1] = r end end
+    local worse = verdicts(got, scope, #others > 0 and { region = others } or { region = "-" }, times)
+
+    local said = logs.compare(ctx, "loki", logs.selector { service = input.service, region = region },
+      logs.selector { service = input.service, region = region, version = change.version },
+      change.time, 0, math.min(1800, input.window), times.a1)
+    local news = {}
+    for _, c in ipairs(said and said.changes or {}) do
+      if c.status == "new" and c.pattern:find("level=error", 1, true) then news[#news + 1] = c end
+    end
+
+    local name = ("%s %s (%s %s in %s)"):format(change.kind, change.id, input.service,
+      change.version or "", region or "every region")
+    local focus = worse[1] and worse[1].endpoint ~= "*" and { endpoint = worse[1].endpoint } or {}
+    local chart_of = worse[1] and worse[1].what == "p99" and got.latency or nil
+    local lines = {}
+    local by_version = (chart_of or (got.errors:filter(focus):sum_by("region", "version")))
+    if not chart_of then
+      local req = got.requests:filter(focus):sum_by("region", "version")
+      for _, s in ipairs(by_version) do
+        local d = req:filter { region = s:label("region"), version = s:label("version") }[1]
+        if d then lines[#lines + 1] = H.named(s / d, { region = s:label("region"), version = s:label("version") }) end
+      end
+    else
+      for _, s in ipairs(chart_of:filter(focus)) do lines[#lines + 1] = s end
+    end
+    local evidence = {}
+    if #lines > 0 then
+      evidence[1] = H.chart(("%s of %s by region and version"):format(chart_of and "p99 latency"
+        or "5xx ratio", focus.endpoint or input.service), chart_of and "s" or "ratio", lines,
+        { { time = change.time, name = ("%s %s at %s"):format(change.kind, change.id, H.clock(change.time)) } })
+    end
+    evidence[#evidence + 1] = { kind = "events", title = "the change", items = { changes.item(change) } }
+
+    if #worse == 0 then
+      if said then evidence[#evidence + 1] = said.changes:evidence("log patterns new or rising with " .. (change.version or change.id)) end
+      local finding = {
+        title = ("%s looks healthy: no endpoint's 5xx ratio or p99 got worse"):format(name),
+        severity = "info", confidence = 0.7, evidence = evidence,
+      }
+      ctx:finding(finding)
+      return ctx:conclude("no_anomaly", inquest.summary(finding))
+    end
+
+    evidence[#evidence + 1] = table_of(worse, change)
+    if said and #said.changes > 0 then
+      evidence[#evidence + 1] = said.changes:evidence(("log patterns new or rising with %s in %s")
+        :format(change.version or change.id, region or "every region"))
+    end
+    local parts = {}
+    for i = 1, math.min(3, #worse) do
+      local v = worse[i]
+      parts[i] = ("%s of %s %s -> %s"):format(v.what, v.endpoint == "*" and "all endpoints" or v.endpoint,
+        shown(v, v.before), shown(v, v.after))
+    end
+    local finding = {
+      title = ("%s is bad: %s"):format(name, table.concat(parts, ", ")),
+      summary = (#news > 0 and ('New error with it: "%s" (%d lines). '):format(logs.message(news[1].pattern),
+        news[1].count) or "") .. ("Elsewhere over the same times: %s -> %s."):format(
+        shown(worse[1], worse[1].other_before), shown(worse[1], worse[1].other_after)),
+      root_cause = "bad_deploy", severity = "high",
+      confidence = #news > 0 and 0.9 or 0.75,
+      evidence = evidence,
+    }
+    if change.kind ~= "rollback" then
+      finding.actions = { { type = "rollback", args = { deploy = change.id, service = input.service, region = region },
+        description = ("roll back %s"):format(name) } }
+    end
+    ctx:finding(finding)
+    ctx:conclude("root_cause_found", inquest.summary(finding))
+  end,
+}

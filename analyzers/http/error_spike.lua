@@ -1,0 +1,177 @@
+-- analyzers/http/error_spike.lua -- why did a service's 5xx ratio jump? When it started (a
+-- change point), where (the endpoint, region, version and instance that explain the rise),
+-- which change set it off (deploys, rollbacks, config pushes, flag flips ranked against the
+-- onset and the place) and what the logs there began to say.
+--
+-- Inputs: service, at (the end of the look, the alert's time), window (how far back).
+-- Reads, by the connector names of examples/inquest.yaml:
+--   prom     http_requests_total{service,endpoint,region,version,instance,code}
+--   deploys  the deploy API (analyzers/lib/http_changes.lua)
+--   loki     the service's log lines, streams labelled {service, region, level, …}
+-- Concludes root_cause_found (root cause bad_deploy: the change, the place, the new error),
+-- located (root cause error_spike: the place and the logs, no change explains it), or
+-- no_anomaly (an info finding: the ratio did not rise).
+local inquest = require "inquest"
+local changes = require "lib.http_changes"
+local logs = require "lib.http_logs"
+local H = require "lib.http_common"
+local t = inquest.types
+
+local DIMENSIONS = { "endpoint", "region", "version", "instance" }
+local STEP = 60        -- seconds between the points of the queries
+local GUARD = 300      -- seconds before the onset left out of both windows: they mix before and after
+local MIN_RISE = 0.002 -- a rise of the ratio smaller than this (0.2 points) is noise
+local BLAME = 0.25     -- a change ranked lower than this (inquest.events.rank) explains nothing
+
+local function query(service, codes)
+  return ("sum by (endpoint, region, version, instance) (rate(http_requests_total{service=%q%s}[2m]))")
+    :format(service, codes and (',code=~"%s"'):format(codes) or "")
+end
+
+-- The first rise of 'ratio' that matters, or nil and the largest change point found.
+local function onset(ratio)
+  local first, all = inquest.changepoint(ratio, { direction = "up" })
+  for _, c in ipairs(all or {}) do
+    if c.delta >= MIN_RISE and c.after >= 2 * c.before then return c end
+  end
+  return nil, first
+end
+
+local function steady(ctx, input, ratio, small)
+  ctx:finding {
+    title = ("5xx ratio of %s steady at %s"):format(input.service, H.percent(ratio:mean())),
+    severity = "info", confidence = 0.7,
+    summary = small and ("The largest rise, at %s, was from %s to %s: less than the %s that counts.")
+      :format(H.clock(small.at), H.percent(small.before), H.percent(small.after), H.percent(MIN_RISE)),
+    evidence = { H.chart("5xx ratio of " .. input.service, "ratio", { ratio }) },
+  }
+  ctx:conclude("no_anomaly", ("the 5xx ratio of %s did not rise by %s or more"):format(
+    input.service, H.percent(MIN_RISE)))
+end
+
+return inquest.analyzer {
+  name = "http.error_spike",
+  owner = "team-edge",
+  description = "Why did the 5xx ratio of a service jump? Since when, where, after which change, with what in the logs.",
+  version = "2.0.0",
+  tags = { "http", "errors" },
+  inputs = {
+    service = t.string { pattern = "^[a-z0-9-]+$", description = "the service (its label service)" },
+    at = t.time { default = "now", description = "the end of the look: the alert's time" },
+    window = t.duration { default = "1h", min = "20m", max = "12h",
+                          description = "how far back to look for the jump and what was before it" },
+  },
+  run = function(ctx, input)
+    local from, to = input.at - input.window, input.at
+    local prom = ctx.metrics("prom")
+    local got, failed = ctx:step("query", ctx.parallel, ctx, {
+      errors = function() return prom:range(query(input.service, "5.."), from, to, STEP) end,
+      requests = function() return prom:range(query(input.service), from, to, STEP) end,
+      changes = function()
+        return assert(changes.list(ctx, "deploys", input.service, from - 6 * 3600, to))
+      end,
+    })
+    for name, err in pairs(failed) do ctx.log.warn("%s: %s", name, err) end
+    if not (got.errors and got.requests) or #got.requests == 0 then
+      return ctx:conclude("inconclusive", ("the request rates of %s could not be read"):format(input.service))
+    end
+
+    -- When: the first rise of the service's 5xx ratio that matters.
+    local ratio = got.errors:total() / got.requests:total()
+    local rise, small = onset(ratio)
+    if not rise then return steady(ctx, input, ratio, small) end
+    ctx.log("onset %s: %s -> %s (confidence %.3f)", H.clock(rise.at), H.percent(rise.before),
+            H.percent(rise.after), rise.confidence)
+
+    -- Where: the label values that explain the rise of the ratio, before against after the onset,
+    -- and the labels its series share (a version that only runs in eu-west is in eu-west).
+    local base_to = rise.at - GUARD
+    local where = ctx:step("dimensions", inquest.dimensions.explain_ratio,
+      H.window(got.errors, from, base_to), H.window(got.requests, from, base_to),
+      H.window(got.errors, rise.at, to), H.window(got.requests, rise.at, to),
+      { dimensions = DIMENSIONS, name = "the 5xx ratio of " .. input.service })
+    local culprit = where and not where.widespread and where[1]
+    local place = culprit and H.place(got.requests, culprit.labels, rise.at, DIMENSIONS) or {}
+    local area = { endpoint = place.endpoint, region = place.region } -- the place, whatever runs there
+    local area_ratio = next(area) and H.named(got.errors:filter(area):total()
+      / got.requests:filter(area):total(), area)
+
+    -- Which change: ranked by time before the onset, scope and kind.
+    local ranked, trigger = nil, nil
+    if got.changes and #got.changes > 0 then
+      ranked = inquest.events.rank(got.changes, rise.at,
+        { service = input.service, region = place.region, version = place.version }, { top = 5 })
+      if ranked[1] and ranked[1].score >= BLAME then trigger = ranked[1] end
+    end
+
+    -- What the logs there said: errors and warnings of the place, before and after the onset.
+    local said, why = logs.compare(ctx, "loki", nil,
+      logs.selector { service = input.service, region = place.region }, rise.at, GUARD, 1800, to)
+    if not said then ctx.log.warn("logs: %s", why) end
+    local headline = said and logs.headline(said.changes)
+
+    -- The finding: where, since when, after what, with what in the logs, and the evidence.
+    local before = area_ratio and H.window({ area_ratio }, from, base_to)[1]:mean() or rise.before
+    local after = culprit and culprit.incident or rise.after
+    local marks = { { time = rise.at, name = "change point " .. H.clock(rise.at) } }
+    if trigger then
+      table.insert(marks, 1, { time = trigger.event.time,
+        name = ("%s %s at %s"):format(trigger.kind, trigger.id, H.clock(trigger.event.time)) })
+    end
+    local evidence = {
+      H.chart(("5xx ratio of %s%s"):format(area_ratio and (H.where(area) .. " and of ") or "", input.service),
+              "ratio", { area_ratio or nil, H.named(ratio, { service = input.service }) }, marks),
+    }
+    if where then
+      evidence[#evidence + 1] = H.dimension_table(where, ("where the 5xx ratio rose (before %s, after %s)")
+        :format(H.clock(base_to), H.clock(rise.at)), 6, true)
+    end
+    if ranked and #ranked > 0 then
+      local items = {}
+      for i = 1, math.min(3, #ranked) do items[i] = ranked[i].evidence end
+      evidence[#evidence + 1] = { kind = "events", title = "changes ranked as the trigger", items = items }
+    end
+    if said and #said.changes > 0 then
+      evidence[#evidence + 1] = said.changes:evidence(("new and rising patterns of %s since %s")
+        :format(said.query, H.clock(rise.at)))
+    end
+    -- inquest.summary writes a new element's ratio before (it had no traffic) as NaN%.
+    local words = { (inquest.summary(where):gsub("from NaN%% to", "from no traffic to")) }
+    if ranked and #ranked > 0 then words[#words + 1] = inquest.summary(ranked) end
+    if headline then
+      words[#words + 1] = ('The logs there: %s "%s" (%d lines in the %s after the onset, %d in the %s before).')
+        :format(headline.status == "new" and "a new error," or "more of", logs.message(headline.pattern),
+          headline.count, H.span(said.changes.incident_window), headline.baseline_count,
+          H.span(said.changes.baseline_window))
+    end
+    local what = ("%s of requests from %s, %s before"):format(H.percent(after), H.clock(rise.at),
+      H.percent(before))
+    local finding = {
+      title = trigger and ("5xx on %s after %s %s of %s: %s"):format(H.where(place), trigger.kind,
+                                                                      trigger.id, input.service, what)
+              or ("5xx on %s of %s: %s"):format(H.where(place), input.service, what),
+      summary = table.concat(words, " "),
+      root_cause = trigger and "bad_deploy" or "error_spike",
+      severity = "high",
+      confidence = trigger and math.min(0.95, 0.5 + 0.5 * trigger.score) or 0.5,
+      evidence = evidence,
+    }
+    if trigger and trigger.kind ~= "rollback" then
+      finding.actions = { { type = "rollback", args = { deploy = trigger.id, service = input.service,
+                                                         region = trigger.event.region },
+        description = ("roll back %s (%s %s in %s)"):format(trigger.id, input.service,
+          trigger.event.version or "", trigger.event.region or "every region") } }
+    end
+    ctx:finding(finding)
+    local logged = headline and ('; %s in the logs: "%s"'):format(headline.status == "new" and "new"
+      or "rising", logs.message(headline.pattern)) or ""
+    if trigger then
+      ctx:conclude("root_cause_found", ("%s %s (%s %s in %s) broke %s: 5xx %s%s"):format(trigger.kind,
+        trigger.id, input.service, trigger.event.version or "", trigger.event.region or "every region",
+        place.endpoint or "it", what, logged))
+    else
+      ctx:conclude("located", ("5xx on %s: %s; no change explains it%s"):format(H.where(place), what,
+        logged))
+    end
+  end,
+}
