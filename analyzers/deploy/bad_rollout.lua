@@ -200,7 +200,8 @@ return inquest.analyzer {
     if #lines > 0 then
       evidence[1] = H.chart(("%s of %s by region and version"):format(chart_of and "p99 latency"
         or "5xx ratio", focus.endpoint or input.service), chart_of and "s" or "ratio", lines,
-        { { time = change.time, name = ("%s %s at %s"):format(change.kind, change.id, H.clock(change.time)) } })
+        { { time = change.time, name = ("%s %s at %s"):format(change.kind, change.id, H.clock(change.time)) } },
+        { from = times.b0, to = times.a1, step = STEP })
     end
     evidence[#evidence + 1] = { kind = "events", title = "the change", items = { changes.item(change) } }
 

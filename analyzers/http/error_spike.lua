@@ -37,13 +37,13 @@ local function onset(ratio)
   return nil, first
 end
 
-local function steady(ctx, input, ratio, small)
+local function steady(ctx, input, ratio, small, grid)
   ctx:finding {
     title = ("5xx ratio of %s steady at %s"):format(input.service, H.percent(ratio:mean())),
     severity = "info", confidence = 0.7,
     summary = small and ("The largest rise, at %s, was from %s to %s: less than the %s that counts.")
       :format(H.clock(small.at), H.percent(small.before), H.percent(small.after), H.percent(MIN_RISE)),
-    evidence = { H.chart("5xx ratio of " .. input.service, "ratio", { ratio }) },
+    evidence = { H.chart("5xx ratio of " .. input.service, "ratio", { ratio }, nil, grid) },
   }
   ctx:conclude("no_anomaly", ("the 5xx ratio of %s did not rise by %s or more"):format(
     input.service, H.percent(MIN_RISE)))
@@ -79,7 +79,8 @@ return inquest.analyzer {
     -- When: the first rise of the service's 5xx ratio that matters.
     local ratio = got.errors:total() / got.requests:total()
     local rise, small = onset(ratio)
-    if not rise then return steady(ctx, input, ratio, small) end
+    local grid = { from = from, to = to, step = STEP }
+    if not rise then return steady(ctx, input, ratio, small, grid) end
     ctx.log("onset %s: %s -> %s (confidence %.3f)", H.clock(rise.at), H.percent(rise.before),
             H.percent(rise.after), rise.confidence)
 
@@ -120,7 +121,7 @@ return inquest.analyzer {
     end
     local evidence = {
       H.chart(("5xx ratio of %s%s"):format(area_ratio and (H.where(area) .. " and of ") or "", input.service),
-              "ratio", { area_ratio or nil, H.named(ratio, { service = input.service }) }, marks),
+              "ratio", { area_ratio or nil, H.named(ratio, { service = input.service }) }, marks, grid),
     }
     if where then
       evidence[#evidence + 1] = H.dimension_table(where, ("where the 5xx ratio rose (before %s, after %s)")
@@ -128,7 +129,10 @@ return inquest.analyzer {
     end
     if ranked and #ranked > 0 then
       local items = {}
-      for i = 1, math.min(3, #ranked) do items[i] = ranked[i].evidence end
+      for i = 1, math.min(3, #ranked) do
+        items[i] = changes.item(ranked[i].event)
+        items[i].text = items[i].text .. "; " .. ranked[i].evidence.text
+      end
       evidence[#evidence + 1] = { kind = "events", title = "changes ranked as the trigger", items = items }
     end
     if said and #said.changes > 0 then
@@ -137,7 +141,14 @@ return inquest.analyzer {
     end
     -- inquest.summary writes a new element's ratio before (it had no traffic) as NaN%.
     local words = { (inquest.summary(where):gsub("from NaN%% to", "from no traffic to")) }
-    if ranked and #ranked > 0 then words[#words + 1] = inquest.summary(ranked) end
+    if trigger then
+      words[#words + 1] = inquest.summary(ranked)
+    elseif ranked and #ranked > 0 then
+      words[#words + 1] = ("No change explains it: the closest, %s %s, scores %.2g (%.2g counts)."):format(
+        ranked[1].kind, ranked[1].id, ranked[1].score, BLAME)
+    else
+      words[#words + 1] = "No change of the service was made in the six hours before."
+    end
     if headline then
       words[#words + 1] = ('The logs there: %s "%s" (%d lines in the %s after the onset, %d in the %s before).')
         :format(headline.status == "new" and "a new error," or "more of", logs.message(headline.pattern),

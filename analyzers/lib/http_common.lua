@@ -57,17 +57,17 @@ local function mark(s, time, height, name)
   return S.new { labels = { mark = name }, times = times, values = values }
 end
 
--- A timeseries evidence item: the series of 'list' ({ series, name }) and, on the first
--- one's grid, a marker series for each of 'marks' ({ time, name }).
-function M.chart(title, unit, list, marks)
-  local series = {}
-  local top = 0
-  for _, s in ipairs(list) do
+-- A timeseries evidence item: the series of 'list' on one grid ('grid' = { from, to, step }:
+-- a series that starts late, a new version's, is blank before, so the lines line up in time)
+-- and a marker series for each of 'marks' ({ time, name }).
+function M.chart(title, unit, list, marks, grid)
+  local series, top = {}, 0
+  for i, s in ipairs(list) do
+    series[i] = s:align(grid.step, grid.from, grid.to)
     top = math.max(top, s:max() or 0)
   end
-  for _, s in ipairs(list) do series[#series + 1] = s end
   for _, m in ipairs(marks or {}) do
-    series[#series + 1] = mark(list[1], m.time, top, m.name)
+    series[#series + 1] = mark(series[1], m.time, top, m.name)
   end
   return S.set(series):evidence(title, unit)
 end
