@@ -20,6 +20,7 @@ local t = inquest.types
 local DIMENSIONS = { "endpoint", "region", "version", "instance" }
 local STEP = 60        -- seconds between the points of the queries
 local GUARD = 300      -- seconds before the onset left out of both windows: they mix before and after
+local BASELINE = 1800  -- seconds before that: what was normal, read even before the window
 local MIN_RISE = 0.002 -- a rise of the ratio smaller than this (0.2 points) is noise
 local BLAME = 0.25     -- a change ranked lower than this (inquest.events.rank) explains nothing
 
@@ -28,18 +29,46 @@ local function query(service, codes)
     :format(service, codes and (',code=~"%s"'):format(codes) or "")
 end
 
--- The first rise of 'ratio' that matters, or nil and the largest change point found.
-local function onset(ratio)
-  local first, all = inquest.changepoint(ratio, { direction = "up" })
+-- The first rise of 's' that matters, or nil and the first change point found.
+local function first_rise(s)
+  local first, all = inquest.changepoint(s, { direction = "up" })
   for _, c in ipairs(all or {}) do
     if c.delta >= MIN_RISE and c.after >= 2 * c.before then return c end
   end
   return nil, first
 end
 
+-- The last time from 'rise' on that 'ratio' stays above halfway between before and after: the
+-- end of the rise when the window also holds the way back.
+local function rise_end(ratio, rise)
+  local half, last = (rise.before + rise.after) / 2, rise.at
+  for time, v in ratio:slice(rise.at, nil):points() do
+    if v >= half then last = time end
+  end
+  return last
+end
+
+-- The onset of the first rise of 'ratio' that matters ({ at, before, after, …, ends }), or nil
+-- and the small change found. A window that also holds the way back holds two steps, which one
+-- CUSUM split models badly (the other step inflates the noise it measures): then the search is
+-- made again on the window up to the peak and the plateau after it.
+local function onset(ratio)
+  local rise, small = first_rise(ratio)
+  if not rise then
+    local peak, at = ratio:max()
+    if peak then
+      local cut = rise_end(ratio, { at = at, before = ratio:quantile(0.25) or 0, after = peak })
+      rise = first_rise(ratio:slice(nil, cut))
+    end
+  end
+  if rise then rise.ends = rise_end(ratio, rise) end
+  return rise, small
+end
+
 local function steady(ctx, input, ratio, small, grid)
   ctx:finding {
-    title = ("5xx ratio of %s steady at %s"):format(input.service, H.percent(ratio:mean())),
+    title = ("5xx ratio of %s steady at %s"):format(input.service, H.percent(ratio:slice(grid.from
+      + BASELINE, nil):mean())),
     severity = "info", confidence = 0.7,
     summary = small and ("The largest rise, at %s, was from %s to %s: less than the %s that counts.")
       :format(H.clock(small.at), H.percent(small.before), H.percent(small.after), H.percent(MIN_RISE)),
@@ -63,10 +92,11 @@ return inquest.analyzer {
   },
   run = function(ctx, input)
     local from, to = input.at - input.window, input.at
+    local since = from - BASELINE -- the jump is looked for from 'from'; what was before, from 'since'
     local prom = ctx.metrics("prom")
     local got, failed = ctx:step("query", ctx.parallel, ctx, {
-      errors = function() return prom:range(query(input.service, "5.."), from, to, STEP) end,
-      requests = function() return prom:range(query(input.service), from, to, STEP) end,
+      errors = function() return prom:range(query(input.service, "5.."), since, to, STEP) end,
+      requests = function() return prom:range(query(input.service), since, to, STEP) end,
       changes = function()
         return assert(changes.list(ctx, "deploys", input.service, from - 6 * 3600, to))
       end,
@@ -78,8 +108,8 @@ return inquest.analyzer {
 
     -- When: the first rise of the service's 5xx ratio that matters.
     local ratio = got.errors:total() / got.requests:total()
-    local rise, small = onset(ratio)
-    local grid = { from = from, to = to, step = STEP }
+    local rise, small = onset(ratio:slice(from, nil))
+    local grid = { from = since, to = to, step = STEP }
     if not rise then return steady(ctx, input, ratio, small, grid) end
     ctx.log("onset %s: %s -> %s (confidence %.3f)", H.clock(rise.at), H.percent(rise.before),
             H.percent(rise.after), rise.confidence)
@@ -88,8 +118,8 @@ return inquest.analyzer {
     -- and the labels its series share (a version that only runs in eu-west is in eu-west).
     local base_to = rise.at - GUARD
     local where = ctx:step("dimensions", inquest.dimensions.explain_ratio,
-      H.window(got.errors, from, base_to), H.window(got.requests, from, base_to),
-      H.window(got.errors, rise.at, to), H.window(got.requests, rise.at, to),
+      H.window(got.errors, base_to - BASELINE, base_to), H.window(got.requests, base_to - BASELINE, base_to),
+      H.window(got.errors, rise.at, rise.ends), H.window(got.requests, rise.at, rise.ends),
       { dimensions = DIMENSIONS, name = "the 5xx ratio of " .. input.service })
     local culprit = where and not where.widespread and where[1]
     local place = culprit and H.place(got.requests, culprit.labels, rise.at, DIMENSIONS) or {}
@@ -107,12 +137,14 @@ return inquest.analyzer {
 
     -- What the logs there said: errors and warnings of the place, before and after the onset.
     local said, why = logs.compare(ctx, "loki", nil,
-      logs.selector { service = input.service, region = place.region }, rise.at, GUARD, 1800, to)
+      logs.selector { service = input.service, region = place.region }, rise.at, GUARD, BASELINE,
+      rise.ends + STEP)
     if not said then ctx.log.warn("logs: %s", why) end
     local headline = said and logs.headline(said.changes)
 
     -- The finding: where, since when, after what, with what in the logs, and the evidence.
-    local before = area_ratio and H.window({ area_ratio }, from, base_to)[1]:mean() or rise.before
+    local before = area_ratio and H.window({ area_ratio }, base_to - BASELINE, base_to)[1]:mean()
+      or rise.before
     local after = culprit and culprit.incident or rise.after
     local marks = { { time = rise.at, name = "change point " .. H.clock(rise.at) } }
     if trigger then
@@ -155,8 +187,9 @@ return inquest.analyzer {
           headline.count, H.span(said.changes.incident_window), headline.baseline_count,
           H.span(said.changes.baseline_window))
     end
-    local what = ("%s of requests from %s, %s before"):format(H.percent(after), H.clock(rise.at),
-      H.percent(before))
+    local over = rise.ends < to - 2 * STEP and (" to " .. H.clock(rise.ends)) or ""
+    local what = ("%s of requests from %s%s, %s before"):format(H.percent(after), H.clock(rise.at),
+      over, H.percent(before))
     local finding = {
       title = trigger and ("5xx on %s after %s %s of %s: %s"):format(H.where(place), trigger.kind,
                                                                       trigger.id, input.service, what)
