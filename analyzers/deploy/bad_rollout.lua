@@ -70,59 +70,107 @@ local function z(p0, n0, p1, n1)
   return (p1 - p0) / se
 end
 
--- Everything that got worse: { endpoint, what, before, after, other_before, other_after }.
-local function verdicts(got, scope, others, times)
+-- Whether a 5xx ratio went from 'was' to 'now' ({ ratio, requests }) in the deployed scope
+-- while the control went from 'cb' to 'ca': worse, significantly, and not everywhere.
+local function worse_errors(was, now, cb, ca)
+  return now.ratio >= WORSE * was.ratio and now.ratio - was.ratio >= MIN_RISE
+     and z(was.ratio, was.requests, now.ratio, now.requests) >= MIN_Z
+     and not (cb and ca and ca.ratio >= CONTROL * WORSE * cb.ratio and ca.ratio - cb.ratio >= MIN_RISE)
+end
+
+local function worse_latency(was, now, cb, ca)
+  return now >= SLOWER * was and now - was >= MIN_SLOWER and not (cb and ca and ca >= CONTROL * cb)
+end
+
+-- Every endpoint's 5xx ratio and p99, before and after, in the scope and the control:
+-- { endpoint, what ("5xx" or "p99"), before, after, other_before, other_after, worse }, what got
+-- worse first (the worst first), then the rest by endpoint. 'scope' has the labels of before
+-- and after, 'others' those of the control (nil: none), 'times' the windows.
+local function compare(got, scope, others, times)
   local out = {}
-  local b, a = ratios(got.errors, got.requests, scope.before, times.b0, times.b1),
-               ratios(got.errors, got.requests, scope.after, times.a0, times.a1)
-  local ob, oa = ratios(got.errors, got.requests, others, times.b0, times.b1),
-                 ratios(got.errors, got.requests, others, times.a0, times.a1)
-  for endpoint, now in pairs(a) do
-    local was, cb, ca = b[endpoint], ob[endpoint], oa[endpoint]
-    if was and now.ratio >= WORSE * was.ratio and now.ratio - was.ratio >= MIN_RISE
-       and z(was.ratio, was.requests, now.ratio, now.requests) >= MIN_Z
-       and not (cb and ca and ca.ratio >= CONTROL * WORSE * cb.ratio and ca.ratio - cb.ratio >= MIN_RISE) then
-      out[#out + 1] = { endpoint = endpoint, what = "5xx", before = was.ratio, after = now.ratio,
-                        other_before = cb and cb.ratio, other_after = ca and ca.ratio }
-    end
-  end
-  if got.latency then
-    local lb = by_endpoint(got.latency, scope.before, times.b0, times.b1, true)
-    local la = by_endpoint(got.latency, scope.after, times.a0, times.a1, true)
-    local olb = by_endpoint(got.latency, others, times.b0, times.b1, true)
-    local ola = by_endpoint(got.latency, others, times.a0, times.a1, true)
-    for endpoint, now in pairs(la) do
-      local was, cb, ca = lb[endpoint], olb[endpoint], ola[endpoint]
-      if was and now >= SLOWER * was and now - was >= MIN_SLOWER
-         and not (cb and ca and ca >= CONTROL * cb) then
-        out[#out + 1] = { endpoint = endpoint, what = "p99", before = was, after = now,
-                          other_before = cb, other_after = ca }
+  local function measure(what, read, judge)
+    local b, a = read(scope.before, times.b0, times.b1), read(scope.after, times.a0, times.a1)
+    local ob = others and read(others, times.b0, times.b1) or {}
+    local oa = others and read(others, times.a0, times.a1) or {}
+    for endpoint, now in pairs(a) do
+      local was = b[endpoint]
+      if was then
+        local value = function(x) return type(x) == "table" and x.ratio or x end
+        out[#out + 1] = { endpoint = endpoint, what = what, before = value(was), after = value(now),
+                          other_before = value(ob[endpoint]), other_after = value(oa[endpoint]),
+                          worse = judge(was, now, ob[endpoint], oa[endpoint]) }
       end
     end
   end
+  measure("5xx", function(labels, a, b) return ratios(got.errors, got.requests, labels, a, b) end,
+          worse_errors)
+  if got.latency then
+    measure("p99", function(labels, a, b) return by_endpoint(got.latency, labels, a, b, true) end,
+            worse_latency)
+  end
   table.sort(out, function(x, y)
-    if x.what ~= y.what then return x.what < y.what end -- 5xx first
-    return x.after / math.max(x.before, 1e-9) > y.after / math.max(y.before, 1e-9)
+    if x.worse ~= y.worse then return x.worse end
+    if x.worse and x.what ~= y.what then return x.what < y.what end -- 5xx first
+    if x.worse then return x.after / math.max(x.before, 1e-9) > y.after / math.max(y.before, 1e-9) end
+    if x.endpoint ~= y.endpoint then return x.endpoint < y.endpoint end
+    return x.what < y.what
   end)
   return out
 end
 
--- How a verdict's numbers read: "0.08% -> 24.1%" or "120ms -> 742ms".
+-- How a comparison's numbers read: "0.08%" or "742ms".
 local function shown(v, x)
   if x == nil then return "n/a" end
   return v.what == "5xx" and H.percent(x) or H.duration(x)
 end
 
-local function table_of(worse, change)
+local function table_of(rows_in, change)
   local rows = {}
-  for i, v in ipairs(worse) do
+  for i, v in ipairs(rows_in) do
     rows[i] = { v.endpoint == "*" and "all endpoints" or v.endpoint, v.what, shown(v, v.before),
-                shown(v, v.after), shown(v, v.other_before), shown(v, v.other_after) }
+                shown(v, v.after), shown(v, v.other_before), shown(v, v.other_after),
+                v.worse and "worse" or "" }
   end
   local where = change.region or "everywhere"
-  return { kind = "table", title = ("what got worse with %s (%s)"):format(change.version or change.id, where),
+  return { kind = "table", title = ("before and after %s (%s), and elsewhere"):format(change.version or change.id, where),
            columns = { "endpoint", "measure", "before, " .. where, "after, " .. (change.version or "new"),
-                       "before, elsewhere", "after, elsewhere" }, rows = rows }
+                       "before, elsewhere", "after, elsewhere", "verdict" }, rows = rows }
+end
+
+-- The chart of what got worse most: the 5xx ratio (or the p99) of its endpoint by region and
+-- version, the change marked. A new version's line starts at its rollout.
+local function chart(got, worst, change, times, service)
+  local focus = worst and worst.endpoint ~= "*" and { endpoint = worst.endpoint } or {}
+  local lines = {}
+  if worst and worst.what == "p99" then
+    for _, s in ipairs(got.latency:filter(focus)) do lines[#lines + 1] = s end
+  else
+    local errors = got.errors:filter(focus):sum_by("region", "version")
+    local requests = got.requests:filter(focus):sum_by("region", "version")
+    for _, e in ipairs(errors) do
+      local labels = { region = e:label("region"), version = e:label("version") }
+      local r = requests:filter(labels)[1]
+      if r then lines[#lines + 1] = H.named(e / r, labels) end
+    end
+  end
+  if #lines == 0 then return nil end
+  return H.chart(("%s of %s by region and version"):format(worst and worst.what == "p99" and "p99 latency"
+    or "5xx ratio", focus.endpoint or service), worst and worst.what == "p99" and "s" or "ratio", lines,
+    { { time = change.time, name = ("%s %s at %s"):format(change.kind, change.id, H.clock(change.time)) } },
+    { from = times.b0, to = times.a1, step = STEP })
+end
+
+-- The windows compared: before the change, and after its rollout settled (nil and why when too
+-- little time has passed).
+local function windows(change, input)
+  local times = { b0 = change.time - input.window, b1 = change.time }
+  times.a0 = (change["end"] or change.time) + SETTLE
+  times.a1 = math.min(input.at, times.a0 + input.window)
+  if times.a1 - times.a0 < MIN_AFTER then
+    return nil, ("%s ended at %s: too recent to judge (%s of data after it)"):format(change.id,
+      H.clock(times.a0 - SETTLE), H.span(math.max(0, times.a1 - times.a0)))
+  end
+  return times
 end
 
 return inquest.analyzer {
@@ -145,13 +193,8 @@ return inquest.analyzer {
       return ctx:conclude("inconclusive", list and ("no change %s of %s in the day before %s")
         :format(input.deploy, input.service, os.date("!%Y-%m-%dT%H:%MZ", input.at)) or why)
     end
-    local times = { b0 = change.time - input.window, b1 = change.time }
-    times.a0 = (change["end"] or change.time) + SETTLE
-    times.a1 = math.min(input.at, times.a0 + input.window)
-    if times.a1 - times.a0 < MIN_AFTER then
-      return ctx:conclude("inconclusive", ("%s ended at %s: too recent to judge (%s of data after it)")
-        :format(change.id, H.clock(times.a0 - SETTLE), H.span(math.max(0, times.a1 - times.a0))))
-    end
+    local times, early = windows(change, input)
+    if not times then return ctx:conclude("inconclusive", early) end
 
     local prom = ctx.metrics("prom")
     local got, failed = ctx:step("query", ctx.parallel, ctx, {
@@ -164,61 +207,45 @@ return inquest.analyzer {
       return ctx:conclude("inconclusive", ("the request rates of %s could not be read"):format(input.service))
     end
 
-    -- Before: the region (every version); after: the deployed version there; others: the rest.
+    -- Before: the region, whatever version ran; after: the deployed version there; the control:
+    -- the other regions over the same times.
     local region = change.region
     local scope = { before = region and { region = region } or nil,
                     after = { region = region, version = change.version } }
-    local regions = got.requests:labels("region")
     local others = {}
-    for _, r in ipairs(regions) do if r ~= region then others[#others + 1] = r end end
-    local worse = verdicts(got, scope, #others > 0 and { region = others } or { region = "-" }, times)
+    for _, r in ipairs(got.requests:labels("region")) do
+      if r ~= region then others[#others + 1] = r end
+    end
+    local rows = compare(got, scope, region and #others > 0 and { region = others } or nil, times)
+    local worse = {}
+    for _, v in ipairs(rows) do
+      if v.worse then worse[#worse + 1] = v end
+    end
 
+    -- The log patterns of the new version against those of the region before it.
     local said = logs.compare(ctx, "loki", logs.selector { service = input.service, region = region },
       logs.selector { service = input.service, region = region, version = change.version },
       change.time, 0, math.min(1800, input.window), times.a1)
-    local news = {}
-    for _, c in ipairs(said and said.changes or {}) do
-      if c.status == "new" and c.pattern:find("level=error", 1, true) then news[#news + 1] = c end
-    end
+    local new = logs.headline(said and said.changes)
+    new = new and new.status == "new" and new or nil
 
     local name = ("%s %s (%s %s in %s)"):format(change.kind, change.id, input.service,
       change.version or "", region or "every region")
-    local focus = worse[1] and worse[1].endpoint ~= "*" and { endpoint = worse[1].endpoint } or {}
-    local chart_of = worse[1] and worse[1].what == "p99" and got.latency or nil
-    local lines = {}
-    local by_version = (chart_of or (got.errors:filter(focus):sum_by("region", "version")))
-    if not chart_of then
-      local req = got.requests:filter(focus):sum_by("region", "version")
-      for _, s in ipairs(by_version) do
-        local d = req:filter { region = s:label("region"), version = s:label("version") }[1]
-        if d then lines[#lines + 1] = H.named(s / d, { region = s:label("region"), version = s:label("version") }) end
-      end
-    else
-      for _, s in ipairs(chart_of:filter(focus)) do lines[#lines + 1] = s end
-    end
-    local evidence = {}
-    if #lines > 0 then
-      evidence[1] = H.chart(("%s of %s by region and version"):format(chart_of and "p99 latency"
-        or "5xx ratio", focus.endpoint or input.service), chart_of and "s" or "ratio", lines,
-        { { time = change.time, name = ("%s %s at %s"):format(change.kind, change.id, H.clock(change.time)) } },
-        { from = times.b0, to = times.a1, step = STEP })
-    end
+    local evidence = { chart(got, worse[1], change, times, input.service) } -- nil: no lines
     evidence[#evidence + 1] = { kind = "events", title = "the change", items = { changes.item(change) } }
+    evidence[#evidence + 1] = table_of(rows, change)
+    if said and #said.changes > 0 then
+      evidence[#evidence + 1] = said.changes:evidence(("log patterns new or rising with %s in %s")
+        :format(change.version or change.id, region or "every region"))
+    end
 
     if #worse == 0 then
-      if said then evidence[#evidence + 1] = said.changes:evidence("log patterns new or rising with " .. (change.version or change.id)) end
       local finding = {
         title = ("%s looks healthy: no endpoint's 5xx ratio or p99 got worse"):format(name),
         severity = "info", confidence = 0.7, evidence = evidence,
       }
       ctx:finding(finding)
       return ctx:conclude("no_anomaly", inquest.summary(finding))
-    end
-
-    evidence[#evidence + 1] = table_of(worse, change)
-    if said and #said.changes > 0 then
-      evidence[#evidence + 1] = said.changes:evidence(("log patterns new or rising with %s in %s")
-        :format(change.version or change.id, region or "every region"))
     end
     local parts = {}
     for i = 1, math.min(3, #worse) do
@@ -228,16 +255,17 @@ return inquest.analyzer {
     end
     local finding = {
       title = ("%s is bad: %s"):format(name, table.concat(parts, ", ")),
-      summary = (#news > 0 and ('New error with it: "%s" (%d lines). '):format(logs.message(news[1].pattern),
-        news[1].count) or "") .. ("Elsewhere over the same times: %s -> %s."):format(
+      summary = (new and ('New with it in the logs: "%s" (%d lines). '):format(logs.message(new.pattern),
+        new.count) or "") .. ("Elsewhere over the same times: %s -> %s."):format(
         shown(worse[1], worse[1].other_before), shown(worse[1], worse[1].other_after)),
       root_cause = "bad_deploy", severity = "high",
-      confidence = #news > 0 and 0.9 or 0.75,
+      confidence = new and 0.9 or 0.75,
       evidence = evidence,
     }
     if change.kind ~= "rollback" then
-      finding.actions = { { type = "rollback", args = { deploy = change.id, service = input.service, region = region },
-        description = ("roll back %s"):format(name) } }
+      finding.actions = { { type = "rollback", args = { deploy = change.id, service = input.service,
+                                                         region = region },
+                            description = ("roll back %s"):format(name) } }
     end
     ctx:finding(finding)
     ctx:conclude("root_cause_found", inquest.summary(finding))

@@ -65,10 +65,14 @@ local function onset(ratio)
   return rise, small
 end
 
+-- What a trigger of each kind is, as a root cause, and what undoes it.
+local CAUSES = { deploy = "bad_deploy", rollback = "bad_deploy", config = "bad_config", flag = "bad_flag" }
+local UNDO = { deploy = "rollback", config = "revert", flag = "revert" }
+
 local function steady(ctx, input, ratio, small, grid)
   ctx:finding {
-    title = ("5xx ratio of %s steady at %s"):format(input.service, H.percent(ratio:slice(grid.from
-      + BASELINE, nil):mean())),
+    title = ("5xx ratio of %s steady at %s"):format(input.service,
+      H.percent(ratio:slice(grid.from + BASELINE, nil):mean())),
     severity = "info", confidence = 0.7,
     summary = small and ("The largest rise, at %s, was from %s to %s: less than the %s that counts.")
       :format(H.clock(small.at), H.percent(small.before), H.percent(small.after), H.percent(MIN_RISE)),
@@ -76,6 +80,82 @@ local function steady(ctx, input, ratio, small, grid)
   }
   ctx:conclude("no_anomaly", ("the 5xx ratio of %s did not rise by %s or more"):format(
     input.service, H.percent(MIN_RISE)))
+end
+
+-- Where: the label values that explain the rise of the ratio, the 30 minutes before the onset
+-- (less the guard) against the rise; and the labels their series share (a version that only
+-- runs in eu-west is in eu-west). Returns the analysis, its culprit (or nil) and the place.
+local function explain(ctx, got, rise, service)
+  local b1 = rise.at - GUARD
+  local where = ctx:step("dimensions", inquest.dimensions.explain_ratio,
+    H.window(got.errors, b1 - BASELINE, b1), H.window(got.requests, b1 - BASELINE, b1),
+    H.window(got.errors, rise.at, rise.ends), H.window(got.requests, rise.at, rise.ends),
+    { dimensions = DIMENSIONS, name = "the 5xx ratio of " .. service })
+  local culprit = where and not where.widespread and where[1] or nil
+  return where, culprit, culprit and H.place(got.requests, culprit.labels, rise.at, DIMENSIONS) or {}
+end
+
+-- Which change: every change of the service ranked by its time before the onset, its scope
+-- against the place and its kind; the first is the trigger when it scores at least BLAME.
+local function trigger_of(list, rise, place, service)
+  if not list or #list == 0 then return nil, nil end
+  local ranked = inquest.events.rank(list, rise.at,
+    { service = service, region = place.region, version = place.version }, { top = 5 })
+  return ranked, ranked[1] and ranked[1].score >= BLAME and ranked[1] or nil
+end
+
+-- The sentences of the finding's summary: where (inquest.summary of the dimension analysis),
+-- which change (of the ranking, when one is blamed), what the logs said.
+local function words(where, ranked, trigger, said, headline)
+  -- inquest.summary writes the ratio before of an element that had no traffic as NaN%.
+  local out = { (inquest.summary(where):gsub("from NaN%% to", "from no traffic to")) }
+  if trigger then
+    out[#out + 1] = inquest.summary(ranked)
+  elseif ranked and #ranked > 0 then
+    out[#out + 1] = ("No change explains it: the closest, %s %s, scores %.2g (%.2g counts)."):format(
+      ranked[1].kind, ranked[1].id, ranked[1].score, BLAME)
+  else
+    out[#out + 1] = "No change of the service was made in the six hours before."
+  end
+  if headline then
+    out[#out + 1] = ('The logs there: %s "%s" (%d lines in the %s after the onset, %d in the %s before).')
+      :format(headline.status == "new" and "a new error," or "more of", logs.message(headline.pattern),
+        headline.count, H.span(said.changes.incident_window), headline.baseline_count,
+        H.span(said.changes.baseline_window))
+  end
+  return table.concat(out, " ")
+end
+
+-- The evidence: the ratio with the trigger and the onset marked, the dimension table, the
+-- changes ranked, the log patterns new or rising since the onset.
+local function evidence(ratio, area_ratio, rise, where, ranked, trigger, said, grid, service)
+  local marks = { { time = rise.at, name = "change point " .. H.clock(rise.at) } }
+  if trigger then
+    table.insert(marks, 1, { time = trigger.event.time,
+      name = ("%s %s at %s"):format(trigger.kind, trigger.id, H.clock(trigger.event.time)) })
+  end
+  local area = area_ratio and H.where { endpoint = area_ratio:label("endpoint"), region = area_ratio:label("region") }
+  local out = {
+    H.chart(("5xx ratio of %s%s"):format(area and (area .. " and of ") or "", service), "ratio",
+            { area_ratio or nil, H.named(ratio, { service = service }) }, marks, grid),
+  }
+  if where then
+    out[#out + 1] = H.dimension_table(where, ("where the 5xx ratio rose (before %s, after %s)")
+      :format(H.clock(rise.at - GUARD), H.clock(rise.at)), 6, true)
+  end
+  if ranked and #ranked > 0 then
+    local items = {}
+    for i = 1, math.min(3, #ranked) do
+      items[i] = changes.item(ranked[i].event)
+      items[i].text = items[i].text .. "; " .. ranked[i].evidence.text
+    end
+    out[#out + 1] = { kind = "events", title = "changes ranked as the trigger", items = items }
+  end
+  if said and #said.changes > 0 then
+    out[#out + 1] = said.changes:evidence(("new and rising patterns of %s since %s")
+      :format(said.query, H.clock(rise.at)))
+  end
+  return out
 end
 
 return inquest.analyzer {
@@ -88,11 +168,12 @@ return inquest.analyzer {
     service = t.string { pattern = "^[a-z0-9-]+$", description = "the service (its label service)" },
     at = t.time { default = "now", description = "the end of the look: the alert's time" },
     window = t.duration { default = "1h", min = "20m", max = "12h",
-                          description = "how far back to look for the jump and what was before it" },
+                          description = "how far back to look for the jump" },
   },
   run = function(ctx, input)
     local from, to = input.at - input.window, input.at
     local since = from - BASELINE -- the jump is looked for from 'from'; what was before, from 'since'
+    local grid = { from = since, to = to, step = STEP }
     local prom = ctx.metrics("prom")
     local got, failed = ctx:step("query", ctx.parallel, ctx, {
       errors = function() return prom:range(query(input.service, "5.."), since, to, STEP) end,
@@ -109,109 +190,53 @@ return inquest.analyzer {
     -- When: the first rise of the service's 5xx ratio that matters.
     local ratio = got.errors:total() / got.requests:total()
     local rise, small = onset(ratio:slice(from, nil))
-    local grid = { from = since, to = to, step = STEP }
     if not rise then return steady(ctx, input, ratio, small, grid) end
     ctx.log("onset %s: %s -> %s (confidence %.3f)", H.clock(rise.at), H.percent(rise.before),
             H.percent(rise.after), rise.confidence)
 
-    -- Where: the label values that explain the rise of the ratio, before against after the onset,
-    -- and the labels its series share (a version that only runs in eu-west is in eu-west).
-    local base_to = rise.at - GUARD
-    local where = ctx:step("dimensions", inquest.dimensions.explain_ratio,
-      H.window(got.errors, base_to - BASELINE, base_to), H.window(got.requests, base_to - BASELINE, base_to),
-      H.window(got.errors, rise.at, rise.ends), H.window(got.requests, rise.at, rise.ends),
-      { dimensions = DIMENSIONS, name = "the 5xx ratio of " .. input.service })
-    local culprit = where and not where.widespread and where[1]
-    local place = culprit and H.place(got.requests, culprit.labels, rise.at, DIMENSIONS) or {}
-    local area = { endpoint = place.endpoint, region = place.region } -- the place, whatever runs there
+    local where, culprit, place = explain(ctx, got, rise, input.service)
+    local area = { endpoint = place.endpoint, region = place.region } -- the place, whatever version runs
     local area_ratio = next(area) and H.named(got.errors:filter(area):total()
       / got.requests:filter(area):total(), area)
+    local ranked, trigger = trigger_of(got.changes, rise, place, input.service)
 
-    -- Which change: ranked by time before the onset, scope and kind.
-    local ranked, trigger = nil, nil
-    if got.changes and #got.changes > 0 then
-      ranked = inquest.events.rank(got.changes, rise.at,
-        { service = input.service, region = place.region, version = place.version }, { top = 5 })
-      if ranked[1] and ranked[1].score >= BLAME then trigger = ranked[1] end
-    end
-
-    -- What the logs there said: errors and warnings of the place, before and after the onset.
+    -- What the logs of the place said: errors and warnings before and after the onset.
     local said, why = logs.compare(ctx, "loki", nil,
       logs.selector { service = input.service, region = place.region }, rise.at, GUARD, BASELINE,
       rise.ends + STEP)
     if not said then ctx.log.warn("logs: %s", why) end
     local headline = said and logs.headline(said.changes)
 
-    -- The finding: where, since when, after what, with what in the logs, and the evidence.
-    local before = area_ratio and H.window({ area_ratio }, base_to - BASELINE, base_to)[1]:mean()
-      or rise.before
-    local after = culprit and culprit.incident or rise.after
-    local marks = { { time = rise.at, name = "change point " .. H.clock(rise.at) } }
-    if trigger then
-      table.insert(marks, 1, { time = trigger.event.time,
-        name = ("%s %s at %s"):format(trigger.kind, trigger.id, H.clock(trigger.event.time)) })
-    end
-    local evidence = {
-      H.chart(("5xx ratio of %s%s"):format(area_ratio and (H.where(area) .. " and of ") or "", input.service),
-              "ratio", { area_ratio or nil, H.named(ratio, { service = input.service }) }, marks, grid),
-    }
-    if where then
-      evidence[#evidence + 1] = H.dimension_table(where, ("where the 5xx ratio rose (before %s, after %s)")
-        :format(H.clock(base_to), H.clock(rise.at)), 6, true)
-    end
-    if ranked and #ranked > 0 then
-      local items = {}
-      for i = 1, math.min(3, #ranked) do
-        items[i] = changes.item(ranked[i].event)
-        items[i].text = items[i].text .. "; " .. ranked[i].evidence.text
-      end
-      evidence[#evidence + 1] = { kind = "events", title = "changes ranked as the trigger", items = items }
-    end
-    if said and #said.changes > 0 then
-      evidence[#evidence + 1] = said.changes:evidence(("new and rising patterns of %s since %s")
-        :format(said.query, H.clock(rise.at)))
-    end
-    -- inquest.summary writes a new element's ratio before (it had no traffic) as NaN%.
-    local words = { (inquest.summary(where):gsub("from NaN%% to", "from no traffic to")) }
-    if trigger then
-      words[#words + 1] = inquest.summary(ranked)
-    elseif ranked and #ranked > 0 then
-      words[#words + 1] = ("No change explains it: the closest, %s %s, scores %.2g (%.2g counts)."):format(
-        ranked[1].kind, ranked[1].id, ranked[1].score, BLAME)
-    else
-      words[#words + 1] = "No change of the service was made in the six hours before."
-    end
-    if headline then
-      words[#words + 1] = ('The logs there: %s "%s" (%d lines in the %s after the onset, %d in the %s before).')
-        :format(headline.status == "new" and "a new error," or "more of", logs.message(headline.pattern),
-          headline.count, H.span(said.changes.incident_window), headline.baseline_count,
-          H.span(said.changes.baseline_window))
-    end
+    -- The finding and the conclusion.
+    local b1 = rise.at - GUARD
+    local before = area_ratio and H.window({ area_ratio }, b1 - BASELINE, b1)[1]:mean() or rise.before
     local over = rise.ends < to - 2 * STEP and (" to " .. H.clock(rise.ends)) or ""
-    local what = ("%s of requests from %s%s, %s before"):format(H.percent(after), H.clock(rise.at),
-      over, H.percent(before))
+    local what = ("%s of requests from %s%s, %s before"):format(H.percent(culprit and culprit.incident
+      or rise.after), H.clock(rise.at), over, H.percent(before))
+    local change = trigger and trigger.event
     local finding = {
       title = trigger and ("5xx on %s after %s %s of %s: %s"):format(H.where(place), trigger.kind,
                                                                       trigger.id, input.service, what)
               or ("5xx on %s of %s: %s"):format(H.where(place), input.service, what),
-      summary = table.concat(words, " "),
-      root_cause = trigger and "bad_deploy" or "error_spike",
+      summary = words(where, ranked, trigger, said, headline),
+      root_cause = trigger and (CAUSES[trigger.kind] or "bad_change") or "error_spike",
       severity = "high",
       confidence = trigger and math.min(0.95, 0.5 + 0.5 * trigger.score) or 0.5,
-      evidence = evidence,
+      evidence = evidence(ratio, area_ratio, rise, where, ranked, trigger, said, grid, input.service),
     }
-    if trigger and trigger.kind ~= "rollback" then
-      finding.actions = { { type = "rollback", args = { deploy = trigger.id, service = input.service,
-                                                         region = trigger.event.region },
-        description = ("roll back %s (%s %s in %s)"):format(trigger.id, input.service,
-          trigger.event.version or "", trigger.event.region or "every region") } }
+    if trigger and UNDO[trigger.kind] then
+      finding.actions = { { type = UNDO[trigger.kind], args = { [trigger.kind] = trigger.id,
+        service = input.service, region = change.region },
+        description = ("%s %s (%s %s in %s)"):format(UNDO[trigger.kind] == "rollback" and "roll back"
+          or "revert", trigger.id, input.service, change.version or change.text or "",
+          change.region or "every region") } }
     end
     ctx:finding(finding)
     local logged = headline and ('; %s in the logs: "%s"'):format(headline.status == "new" and "new"
       or "rising", logs.message(headline.pattern)) or ""
     if trigger then
       ctx:conclude("root_cause_found", ("%s %s (%s %s in %s) broke %s: 5xx %s%s"):format(trigger.kind,
-        trigger.id, input.service, trigger.event.version or "", trigger.event.region or "every region",
+        trigger.id, input.service, change.version or "", change.region or "every region",
         place.endpoint or "it", what, logged))
     else
       ctx:conclude("located", ("5xx on %s: %s; no change explains it%s"):format(H.where(place), what,
