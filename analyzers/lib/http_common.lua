@@ -97,7 +97,7 @@ function M.place(set, labels, from, names)
     if place[name] == nil then
       local value, alike = nil, true
       for _, s in ipairs(set:filter(labels)) do
-        local _, v = s:slice(from, nil):max()
+        local v = s:slice(from, nil):max() -- the highest value (then its time)
         if v and v > 0 then
           local here = s:label(name)
           if value == nil then value = here elseif here ~= value then alike = false end
