@@ -7,10 +7,12 @@ function M.clock(t)
   return os.date("!%H:%M", t)
 end
 
+-- (Each writes "n/a" for nil or NaN: a ratio without a denominator, a window without data.)
+
 -- A fraction 0..1 as a percentage with as few digits as it needs: "0.1%", "35%", "97.4%".
 function M.percent(x)
+  if not x or x ~= x then return "n/a" end
   local p = 100 * x
-  if p ~= p then return "?" end
   if p >= 10 or p == 0 then return ("%.0f%%"):format(p) end
   if p >= 1 then return ("%.1f%%"):format(p) end
   return ("%.2g%%"):format(p)
@@ -18,7 +20,7 @@ end
 
 -- Seconds as milliseconds, "420 ms", or seconds from 10 s up, "12.5 s".
 function M.seconds(s)
-  if s ~= s then return "?" end
+  if not s or s ~= s then return "n/a" end
   if s >= 10 then return ("%.1f s"):format(s) end
   return ("%.0f ms"):format(1000 * s)
 end
