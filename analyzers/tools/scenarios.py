@@ -414,7 +414,7 @@ def payments_db_down():
         lambda t, d: (0.4, 3.0) if d == "payments-db" and t >= down else (0.0, 1.0))
     s.hosts(FLEET, lambda t, h: {"memory": ramp(t, down - 15 * 60, 14, 0.58, 0.99)} if h == "db-2" else {})
     checkout_log_noise(s)
-    s.log_stream({"service": "checkout", "level": "error"}, 40, lambda rng, t: (
+    s.log_stream({"service": "checkout", "level": "error"}, 12, lambda rng, t: (
         'ts=%s level=error caller=pay/ledger.go:63 msg="payments-db: connection reset by peer" '
         'host=db-2.payments.internal:5432 order_id=o-%d' % (logfmt_time(t), rng.randrange(100000, 999999))),
         since=down)
@@ -447,7 +447,7 @@ def own_bug():
     dependency_case(s, lambda t, i, e: (0.2 if e == "/cart" and t >= bug else 0.0, 1.0), None)
     s.hosts(FLEET)
     checkout_log_noise(s)
-    s.log_stream({"service": "checkout", "level": "error"}, 50, lambda rng, t: (
+    s.log_stream({"service": "checkout", "level": "error"}, 12, lambda rng, t: (
         'ts=%s level=error caller=cart/merge.go:97 msg="panic: assignment to entry in nil map" '
         'cart_id=c-%d' % (logfmt_time(t), rng.randrange(100000, 999999))), since=bug)
     return s
