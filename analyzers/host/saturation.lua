@@ -9,17 +9,14 @@ local fmt = require "lib.fmt"
 local span = require "lib.span"
 local onset = require "lib.onset"
 local deploys = require "lib.deploys"
+local metrics = require "lib.metrics"
+local evidence = require "lib.evidence"
 
--- What saturates, as the used fraction of each host's capacity ({sel}: the selector).
+-- What saturates, as the used fraction of each host's capacity (lib/metrics.lua).
 local RESOURCES = {
-  { name = "cpu", what = "CPU", root_cause = "host.cpu_saturation",
-    query = '1 - avg by (instance, service) (rate(node_cpu_seconds_total{{sel},mode="idle"}[5m]))' },
-  { name = "memory", what = "memory", root_cause = "host.memory_saturation",
-    query = "1 - sum by (instance, service) (node_memory_MemAvailable_bytes{{sel}})"
-      .. " / sum by (instance, service) (node_memory_MemTotal_bytes{{sel}})" },
-  { name = "disk", what = "disk space", root_cause = "host.disk_full",
-    query = 'max by (instance, service) (1 - node_filesystem_avail_bytes{{sel},fstype!~"tmpfs|overlay"}'
-      .. ' / node_filesystem_size_bytes{{sel},fstype!~"tmpfs|overlay"})' },
+  { name = "cpu", what = "CPU", root_cause = "host.cpu_saturation" },
+  { name = "memory", what = "memory", root_cause = "host.memory_saturation" },
+  { name = "disk", what = "disk space", root_cause = "host.disk_full" },
 }
 
 -- The mean of the last three points of 's': the level now, without one sample's noise.
@@ -27,7 +24,8 @@ local function level_now(s, to, step)
   return s:slice(to - 2 * step, nil):mean() or 0
 end
 
--- The saturated hosts of one resource: { resource, series, level, cp, marks, anomalies }.
+-- The saturated hosts of one resource: { resource, series, level, cp, marks, fresh }; fresh
+-- when the use rose in the window (a change point or an anomaly), not always high.
 local function saturated(resource, set, input, to, step)
   local found = {}
   for _, s in ipairs(set) do
@@ -43,23 +41,17 @@ local function saturated(resource, set, input, to, step)
   return found
 end
 
--- The series of 'set' with the highest last values, in percent.
-local function percent_top(set, k)
-  local scaled = {}
-  for i, s in ipairs(set:top(k, "last")) do scaled[i] = s * 100 end
-  return inquest.series.set(scaled)
-end
-
 -- A finding naming the host, the resource, since when, and the deploy before it if any.
 local function report(ctx, hit, set)
   local host, r = hit.series:label("instance"), hit.resource
-  local since = hit.cp and (" since %s (was %s)"):format(fmt.clock(hit.cp.at), fmt.percent(hit.cp.before)) or ""
+  local cp = hit.cp
+  local since = cp and (" since %s (was %s)"):format(fmt.clock(cp.at), fmt.percent(cp.before)) or ""
   local marks = hit.marks
-  if hit.cp then table.insert(marks, 1, onset.mark(hit.cp, r.what .. " used", fmt.percent)) end
+  if cp then table.insert(marks, 1, onset.mark(cp, r.what .. " used", fmt.percent)) end
   local summary = ("%s of %s is %s used%s."):format(r.what, host, fmt.percent(hit.level), since)
   local service = hit.series:label("service")
-  if hit.cp and service and service ~= "" then
-    local ranked = deploys.rank(ctx, service, hit.cp.at, { service = service })
+  if cp and service and service ~= "" then
+    local ranked = deploys.rank(ctx, service, cp.at, { service = service })
     local suspect = deploys.suspect(ranked)
     if suspect then
       marks[#marks + 1] = suspect.evidence
@@ -75,7 +67,7 @@ local function report(ctx, hit, set)
     evidence = {
       (hit.series * 100):evidence(("%s used on %s"):format(r.what, host), "%"),
       { kind = "events", title = "when it changed", items = marks },
-      percent_top(set, 10):evidence(r.what .. " used, the fullest hosts", "%"),
+      evidence.top(set, 10, 100):evidence(r.what .. " used, the fullest hosts", "%"),
     },
   }
 end
@@ -99,7 +91,7 @@ return inquest.analyzer {
     local from, to, step = span.of(input, 3)
     local prom, queries = ctx.metrics("prom"), {}
     for _, r in ipairs(RESOURCES) do
-      local q = r.query:gsub("{sel}", function() return input.selector end)
+      local q = metrics.expr(metrics.node[r.name], { sel = input.selector })
       queries[r.name] = function() return prom:range(q, from, to, step) end
     end
     local sets, failed = ctx:step("query", ctx.parallel, ctx, queries)
@@ -112,9 +104,11 @@ return inquest.analyzer {
       end
     end
     if #hits == 0 then
-      if next(failed) then return ctx:conclude("inconclusive", "node_exporter's metrics could not be read") end
-      return ctx:conclude("no_anomaly", ("no host picked by {%s} uses %s or more of its CPU, memory or disk")
-        :format(input.selector, fmt.percent(input.threshold)))
+      if next(failed) then
+        return ctx:conclude("inconclusive", "node_exporter's metrics could not be read")
+      end
+      return ctx:conclude("no_anomaly", ("no host picked by {%s} uses %s or more of its CPU, memory or "
+        .. "disk"):format(input.selector, fmt.percent(input.threshold)))
     end
     -- Fresh saturation first (it rose in the window: the likelier cause), then the fullest.
     table.sort(hits, function(a, b)

@@ -9,76 +9,49 @@ local fmt = require "lib.fmt"
 local span = require "lib.span"
 local onset = require "lib.onset"
 local deploys = require "lib.deploys"
+local metrics = require "lib.metrics"
+local where = require "lib.where"
 
--- Labels that name one machine: a culprit of these alone is a slow host, not slow code.
-local HOST_LABELS = { instance = true, host = true, pod = true, node = true }
-
-local function only_hosts(labels)
-  for name in pairs(labels) do
-    if not HOST_LABELS[name] then return false end
-  end
-  return next(labels) ~= nil
-end
-
--- The mean latency of the series of 'sums' and 'counts' that match 'labels', in seconds.
-local function mean_of(sums, counts, labels)
-  local s = sums:filter(labels):total() / counts:filter(labels):total()
-  return inquest.series.new { labels = labels, times = s:times(), values = s:values() }
-end
-
--- What the dimension analysis says, in words (inquest.summary writes a ratio as a share,
--- which a latency is not).
-local function explain(where)
-  local text = ("The mean latency went from %s to %s"):format(fmt.seconds(where.baseline), fmt.seconds(where.incident))
-  local e = where[1]
-  if where.widespread or not e then return text .. ", alike everywhere." end
-  return text .. (": %s explains %s of the rise (%s to %s, on %s of the traffic)."):format(e.where,
-    fmt.percent(e.explains), fmt.seconds(e.baseline), fmt.seconds(e.incident), fmt.percent(e.traffic))
-end
-
--- A table of the dimension analysis' first items: where, mean latency before and after, share.
-local function culprit_table(where)
-  local rows = {}
-  for i = 1, math.min(5, #where) do
-    local e = where[i]
-    rows[i] = { e.where, fmt.seconds(e.baseline), fmt.seconds(e.incident),
-                fmt.percent(e.explains), ("%.2f"):format(e.score) }
-  end
-  return { kind = "table", title = "where the mean latency rose",
-           columns = { "where", "before", "after", "share of the rise", "score" }, rows = rows }
+-- The root cause: the deploy when one fits, a host when the culprit is one machine.
+local function cause(suspect, culprit)
+  if suspect then return "bad_deploy" end
+  if culprit and where.only_hosts(culprit.labels) then return "slow_host" end
+  return "latency_regression"
 end
 
 return inquest.analyzer {
   name = "latency.regression",
   owner = "team-edge",
-  description = "Why did a service's latency rise? Since when, where (endpoint, region, version, host) and after which deploy.",
+  description = "Why did a service's latency rise? Since when, where (endpoint, region, version, "
+    .. "host) and after which deploy.",
   tags = { "http", "latency", "slo" },
   inputs = {
-    service = t.string { pattern = "^[a-z0-9-]+$", description = "the service (label service of its http_request_duration_seconds histogram)" },
+    service = t.string { pattern = "^[a-z0-9-]+$",
+      description = "the service (label service of its http_request_duration_seconds histogram)" },
     at = t.time { default = "now", description = "the time of the alert: the end of the window" },
     window = t.duration { default = "1h", min = "10m", max = "24h",
-      description = "how far back the rise may have started (as much again before it is the baseline)" },
-    quantile = t.number { default = 0.99, min = 0.5, max = 0.999, description = "the latency quantile watched" },
-    by = t.list { t.string { pattern = "^[a-zA-Z_][a-zA-Z0-9_]*$" }, default = "endpoint,region,version,instance",
-      min = 1, max = 8, description = "the labels the culprit is looked for by" },
+      description = "how far back the rise may have started (as much again before it is the "
+        .. "baseline)" },
+    quantile = t.number { default = 0.99, min = 0.5, max = 0.999,
+      description = "the latency quantile watched" },
+    by = t.list { t.string { pattern = "^[a-zA-Z_][a-zA-Z0-9_]*$" }, min = 1, max = 8,
+      default = "endpoint,region,version,instance",
+      description = "the labels the culprit is looked for by" },
     min_increase = t.number { default = 0.3, min = 0.05, max = 100,
       description = "the least rise of the quantile that counts, relative (0.3: 30%)" },
   },
   run = function(ctx, input)
     local from, to, step = span.of(input, 2)
-    local prom, sel = ctx.metrics("prom"), ("{service=%q}"):format(input.service)
-    local by = table.concat(input.by, ", ")
+    local prom = ctx.metrics("prom")
+    local values = { service = input.service, q = ("%g"):format(input.quantile),
+                     by = table.concat(input.by, ", ") }
+    local function range(template)
+      return prom:range(metrics.expr(template, values), from, to, step)
+    end
     local got, failed = ctx:step("query", ctx.parallel, ctx, {
-      quantile = function()
-        return prom:range(("histogram_quantile(%g, sum by (le) (rate(http_request_duration_seconds_bucket%s[5m])))")
-          :format(input.quantile, sel), from, to, step)
-      end,
-      sums = function()
-        return prom:range(("sum by (%s) (rate(http_request_duration_seconds_sum%s[5m]))"):format(by, sel), from, to, step)
-      end,
-      counts = function()
-        return prom:range(("sum by (%s) (rate(http_request_duration_seconds_count%s[5m]))"):format(by, sel), from, to, step)
-      end,
+      quantile = function() return range(metrics.http.quantile) end,
+      sums = function() return range(metrics.http.latency_sum_by) end,
+      counts = function() return range(metrics.http.latency_count_by) end,
     })
     for name, err in pairs(failed) do ctx.log.warn("%s: %s", name, err) end
     local q = got.quantile and got.quantile[1]
@@ -94,10 +67,9 @@ return inquest.analyzer {
         :format(name, input.service, fmt.percent(input.min_increase), input.window // 60))
     end
 
-    -- Where: the elements that explain the mean latency's rise; then the deploy that fits.
-    local where = inquest.dimensions.explain_ratio(got.sums, got.counts,
-      { onset = cp.at, name = "the mean latency" }) or {}
-    local culprit = not where.widespread and where[1] or nil
+    -- Where: the elements that explain the mean latency's rise; then the deploy that fits them.
+    local found = inquest.dimensions.explain_ratio(got.sums, got.counts, { onset = cp.at }) or {}
+    local culprit = not found.widespread and found[1] or nil
     local scope = { service = input.service }
     for k, v in pairs(culprit and culprit.labels or {}) do
       if k == "region" or k == "version" then scope[k] = v end
@@ -105,30 +77,28 @@ return inquest.analyzer {
     local ranked = deploys.rank(ctx, input.service, cp.at, scope)
     local suspect = deploys.suspect(ranked)
 
-    local place = culprit and culprit.where or "everywhere"
     local title = ("%s of %s %s (%s to %s) from %s on %s"):format(name, input.service,
-      fmt.times(cp.after, cp.before), fmt.seconds(cp.before), fmt.seconds(cp.after), fmt.clock(cp.at), place)
-    local cause = "latency_regression"
+      fmt.times(cp.after, cp.before), fmt.seconds(cp.before), fmt.seconds(cp.after),
+      fmt.clock(cp.at), culprit and culprit.where or "every endpoint")
+    local evidence = {
+      (q * 1000):evidence(name .. " of " .. input.service, "ms"),
+      { kind = "events", title = "onset", items = { onset.mark(cp, name, fmt.seconds) } },
+    }
     if suspect then
-      title, cause = title .. (": %s %s, %dm before"):format(suspect.kind, suspect.id, suspect.before // 60), "bad_deploy"
-    elseif culprit and only_hosts(culprit.labels) then
-      cause = "slow_host"
+      title = title .. (": %s %s, %dm before"):format(suspect.kind, suspect.id, suspect.before // 60)
+      table.insert(evidence[2].items, suspect.evidence)
     end
-    local marks = { onset.mark(cp, name, fmt.seconds) }
-    if suspect then marks[2] = suspect.evidence end
-    local evidence = { (q * 1000):evidence(name .. " of " .. input.service, "ms"),
-                       { kind = "events", title = "onset and deploy", items = marks } }
     if culprit then
-      local means = {}
-      for i = 1, math.min(2, #where) do means[i] = mean_of(got.sums, got.counts, where[i].labels) * 1000 end
-      evidence[#evidence + 1] = inquest.series.set(means):evidence("mean latency where it rose", "ms")
-      evidence[#evidence + 1] = culprit_table(where)
+      evidence[3] = where.ratios(found, got.sums, got.counts, 2, 1000)
+        :evidence("mean latency where it rose", "ms")
+      evidence[4] = where.table(found, "where the mean latency rose", fmt.seconds)
     end
     local finding = {
-      title = title, root_cause = cause,
+      title = title, root_cause = cause(suspect, culprit),
       severity = cp.after >= 2 * cp.before and "high" or "medium",
       confidence = (suspect or culprit) and 0.8 or 0.5,
-      summary = explain(where) .. (suspect and " " .. inquest.summary(ranked) or ""),
+      summary = where.sentence(found, "The mean latency", fmt.seconds)
+        .. (suspect and " " .. inquest.summary(ranked) or ""),
       evidence = evidence,
       actions = suspect and { { type = "rollback", args = { deploy = suspect.id },
                                 description = "roll back " .. suspect.id } } or nil,

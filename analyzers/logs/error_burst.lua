@@ -9,6 +9,7 @@ local fmt = require "lib.fmt"
 local span = require "lib.span"
 local onset = require "lib.onset"
 local deploys = require "lib.deploys"
+local metrics = require "lib.metrics"
 
 local CAUSES = { new = "new_error", increased = "error_increase" }
 
@@ -38,24 +39,30 @@ end
 return inquest.analyzer {
   name = "logs.error_burst",
   owner = "team-observability",
-  description = "Which new or rising kind of error is a service logging, since when, and after which deploy?",
+  description = "Which new or rising kind of error is a service logging, since when, and after "
+    .. "which deploy?",
   tags = { "logs" },
   inputs = {
-    service = t.string { pattern = "^[a-z0-9-]+$", description = "the service (its streams' label service in Loki)" },
+    service = t.string { pattern = "^[a-z0-9-]+$",
+      description = "the service (its streams' label service in Loki)" },
     at = t.time { default = "now", description = "the time of the alert: the end of the window" },
     window = t.duration { default = "30m", min = "5m", max = "6h",
-      description = "how far back the burst may have started (as much again before it is the baseline)" },
-    filter = t.string { default = "(?i)(error|exception|fatal|panic)", max_length = 500, pattern = "^[^`]+$",
+      description = "how far back the burst may have started (as much again before it is the "
+        .. "baseline)" },
+    filter = t.string { default = "(?i)(error|exception|fatal|panic)", max_length = 500,
+      pattern = "^[^`]+$",
       description = "the LogQL line filter (a regular expression) that picks error lines" },
-    min_lines = t.int { default = 10, min = 2, description = "lines a new or rising pattern needs to be reported" },
+    min_lines = t.int { default = 10, min = 2,
+      description = "lines a new or rising pattern needs to be reported" },
   },
   run = function(ctx, input)
     local from, to, step = span.of(input, 2)
     local loki = ctx.logs("loki")
-    local query = ("{service=%q} |~ `%s`"):format(input.service, input.filter)
+    local query = metrics.expr(metrics.logs.errors, { service = input.service, filter = input.filter })
 
     -- When: the count of error lines a step, and its first rise in the window.
-    local counted, err = loki:metrics(("sum(count_over_time(%s [%ds]))"):format(query, step), from, to, step)
+    local counted, err = loki:metrics(("sum(count_over_time(%s [%ds]))"):format(query, step),
+                                      from, to, step)
     if not counted then return ctx:conclude("inconclusive", err) end
     local counts = (counted[1] or inquest.series.new {}):align(step, from + step, to):fill(0)
     local cp = onset.find(counts, { from = to - input.window, min_ratio = 0.5, min_delta = 1 })
@@ -71,7 +78,9 @@ return inquest.analyzer {
       after = function() return loki:logs(query, start, to, { limit = 5000 }) end,
     })
     for name, e in pairs(failed) do ctx.log.warn("%s: %s", name, e) end
-    if not (got.before and got.after) then return ctx:conclude("inconclusive", "the log lines could not be read") end
+    if not (got.before and got.after) then
+      return ctx:conclude("inconclusive", "the log lines could not be read")
+    end
     local changes = inquest.logs.compare(got.before, got.after,
       { baseline_window = input.window, incident_window = to - start })
     local top
@@ -79,8 +88,9 @@ return inquest.analyzer {
       if c.count >= input.min_lines then top = top or c end
     end
     if not top then
-      return ctx:conclude("no_anomaly", ("no new or rising error pattern in %s's logs since %s (%d lines before, %d after)")
-        :format(input.service, fmt.clock(start), #got.before, #got.after))
+      return ctx:conclude("no_anomaly", ("no new or rising error pattern in %s's logs since %s "
+        .. "(%d lines before, %d after)"):format(input.service, fmt.clock(start), #got.before,
+                                                 #got.after))
     end
     local ranked = deploys.rank(ctx, input.service, start, { service = input.service })
     local f = finding(input, top, changes, counts, step, marks, ranked)
