@@ -118,8 +118,8 @@ return inquest.analyzer {
     for name, err in pairs(failed) do ctx.log.warn("%s: %s", name, err) end
     local own = got.own and got.own[1]
     if not own then
-      return ctx:conclude("inconclusive",
-        ("the %s of %s could not be read"):format(signal.what, input.service))
+      return ctx:conclude("inconclusive", ("the %s of %s could not be read%s"):format(signal.what,
+        input.service, got.own and ": no series" or ""))
     end
 
     -- When the service's signal rose, and which dependency's calls moved with it.

@@ -104,8 +104,8 @@ return inquest.analyzer {
       end
     end
     if #hits == 0 then
-      if next(failed) then
-        return ctx:conclude("inconclusive", "node_exporter's metrics could not be read")
+      if next(failed) or #(sets.cpu or {}) == 0 then
+        return ctx:conclude("inconclusive", ("no node_exporter metrics of hosts {%s}"):format(input.selector))
       end
       return ctx:conclude("no_anomaly", ("no host picked by {%s} uses %s or more of its CPU, memory or "
         .. "disk"):format(input.selector, fmt.percent(input.threshold)))

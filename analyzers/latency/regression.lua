@@ -54,9 +54,12 @@ return inquest.analyzer {
       counts = function() return range(metrics.http.latency_count_by) end,
     })
     for name, err in pairs(failed) do ctx.log.warn("%s: %s", name, err) end
-    local q = got.quantile and got.quantile[1]
-    if not (q and got.sums and got.counts) then
+    if not (got.quantile and got.sums and got.counts) then
       return ctx:conclude("inconclusive", ("the latency of %s could not be read"):format(input.service))
+    end
+    local q = got.quantile[1]
+    if not q then
+      return ctx:conclude("inconclusive", ("no request-duration histogram of %s"):format(input.service))
     end
 
     -- When: the first rise of the quantile in the window, large enough to matter.

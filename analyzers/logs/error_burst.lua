@@ -66,8 +66,9 @@ return inquest.analyzer {
     if not counted then return ctx:conclude("inconclusive", err) end
     local counts = (counted[1] or inquest.series.new {}):align(step, from + step, to):fill(0)
     local cp = onset.find(counts, { from = to - input.window, min_ratio = 0.5, min_delta = 1 })
-    -- A count covers the step before its time: the first line at the new level came in it.
-    local start = cp and cp.at - step or to - input.window
+    -- A count covers the step before its time, and the first point at the new level may be
+    -- the second of the burst: its first lines came at most two steps before the change point.
+    local start = cp and cp.at - 2 * step or to - input.window
     local marks = { cp and onset.mark(cp, "error lines a step")
                     or { kind = "change_point", text = "no change in the count: the window's start" } }
     marks[1].time = start
@@ -93,6 +94,8 @@ return inquest.analyzer {
                                                  #got.after))
     end
     local ranked = deploys.rank(ctx, input.service, start, { service = input.service })
+    -- When it started: a new pattern's first line; else the step before the change point.
+    marks[1].time = top.status == "new" and top.first or cp and cp.at - step or start
     local f = finding(input, top, changes, counts, step, marks, ranked)
     ctx:finding(f)
     ctx:conclude("root_cause_found", inquest.summary(f))
