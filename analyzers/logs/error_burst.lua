@@ -82,20 +82,26 @@ return inquest.analyzer {
     if not (got.before and got.after) then
       return ctx:conclude("inconclusive", "the log lines could not be read")
     end
+    if #got.before >= 5000 or #got.after >= 5000 then
+      ctx.log.warn("lines cut at 5000 a window: the counts and rates below are lower bounds")
+    end
     local changes = inquest.logs.compare(got.before, got.after,
       { baseline_window = input.window, incident_window = to - start })
     local top
     for _, c in ipairs(changes) do
-      if c.count >= input.min_lines then top = top or c end
+      if c.count >= input.min_lines then
+        top = c
+        break
+      end
     end
     if not top then
       return ctx:conclude("no_anomaly", ("no new or rising error pattern in %s's logs since %s "
         .. "(%d lines before, %d after)"):format(input.service, fmt.clock(start), #got.before,
                                                  #got.after))
     end
-    local ranked = deploys.rank(ctx, input.service, start, { service = input.service })
     -- When it started: a new pattern's first line; else the step before the change point.
     marks[1].time = top.status == "new" and top.first or cp and cp.at - step or start
+    local ranked = deploys.rank(ctx, input.service, marks[1].time, { service = input.service })
     local f = finding(input, top, changes, counts, step, marks, ranked)
     ctx:finding(f)
     ctx:conclude("root_cause_found", inquest.summary(f))
