@@ -62,7 +62,7 @@ local function report(ctx, hit, set)
     title = ("%s: %s at %s%s"):format(host, r.what, fmt.percent(hit.level), since),
     summary = summary,
     root_cause = r.root_cause,
-    severity = hit.level >= 0.97 and "critical" or "high",
+    severity = hit.level >= 0.97 and "critical" or hit.fresh and "high" or "medium",
     confidence = hit.fresh and 0.85 or 0.5,
     evidence = {
       (hit.series * 100):evidence(("%s used on %s"):format(r.what, host), "%"),
