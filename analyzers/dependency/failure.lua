@@ -141,8 +141,8 @@ return inquest.analyzer {
       return ctx:conclude("root_cause_found",
         table.concat({ inquest.summary(findings[1]), table.unpack(words) }, " "))
     end
-    ctx:conclude(#findings > 0 and "no_dependency" or "inconclusive",
-      ("No dependency of %s moved with its %s from %s. %s"):format(input.service, signal.what,
-        fmt.clock(cp.at), table.concat(words, " ")))
+    table.insert(words, 1, ("No dependency of %s moved with its %s from %s."):format(input.service,
+      signal.what, fmt.clock(cp.at)))
+    ctx:conclude(#findings > 0 and "no_dependency" or "inconclusive", table.concat(words, " "))
   end,
 }
