@@ -211,12 +211,10 @@ class Scenario:
             if t < end:
                 self.logs.append((round(t, 3), labels, make_line(self.rng, t)))
 
-    def deploy(self, id, service, at, version, region, text, kind=None):
-        d = dict(id=id, service=service, created_at=rfc3339(at), version=version, region=region,
-                 description=text, author="ci-bot", status="succeeded")
-        if kind:
-            d["type"] = kind
-        self.deploys.append(d)
+    def deploy(self, id, service, at, version, region, text):
+        self.deploys.append(dict(id=id, service=service, created_at=rfc3339(at), version=version,
+                                 region=region, description=text, author="ci-bot",
+                                 status="succeeded"))
 
 
 # ---- the scenarios -------------------------------------------------------------------------
