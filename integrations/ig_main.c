@@ -88,6 +88,7 @@ rt_queue *ig_queue_open(uv_loop_t *loop, const rt_config *c, const char *passwor
         caps[i] = (rt_queue_team_cap){c->queue.team_caps[i].team, c->queue.team_caps[i].cap};
     rt_queue_options q = {.prefix = c->queue.prefix,
                           .ttl = c->queue.result_ttl,
+                          .recording_ttl = c->recordings.ttl,
                           .max_deliveries = c->queue.max_deliveries,
                           .default_cap = c->queue.team_concurrency,
                           .caps = caps,

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <lauxlib.h>
 #include "sdk_anomaly.h"
+#include "sdk_budget.h"
 #include "sdk_changepoint.h"
 #include "sdk_series.h"
 
@@ -171,6 +172,12 @@ static void add_anomaly(lua_State *L, int list, const sdk_anomaly *a, double fro
     lua_rawseti(L, list, (lua_Integer)lua_rawlen(L, list) + 1);
 }
 
+/* The C work per point, in Lua VM instructions (sdk_charge): a point costs the detector about
+ * as long as a thousand instructions (bench_anomaly), a change-point search a few hundred over
+ * its passes. Charged before the work, so a series the budget cannot afford fails at once. */
+#define POINT_UNITS    1000
+#define CP_POINT_UNITS 300
+
 static int anomaly_detect(lua_State *L) {
     static const char fn[] = "inquest.anomaly.detect";
     sdk__series *s = sdk__series_check(L, 1, fn, "series");
@@ -179,6 +186,8 @@ static int anomaly_detect(lua_State *L) {
     anomaly_opts(L, opt_table(L, 2, fn), fn, &o, &from);
     if (o.history > s->n) /* a ring longer than the series is never filled */
         o.history = s->n;
+    size_t carry = 0;
+    sdk_charge(L, &carry, s->n * POINT_UNITS);
     size_t size = sdk_anomaly_stream_size(&o);
     sdk_anomaly_stream *st = sdk_anomaly_stream_init(lua_newuserdatauv(L, size, 0), size, &o);
     lua_newtable(L);
@@ -213,6 +222,8 @@ static int stream_push(lua_State *L) {
         return luaL_error(L, "%s: t must be a number (got %s)", fn, luaL_typename(L, 2));
     if (!lua_isnoneornil(L, 3) && lua_type(L, 3) != LUA_TNUMBER)
         return luaL_error(L, "%s: v must be a number or nil (got %s)", fn, luaL_typename(L, 3));
+    size_t carry = 0;
+    sdk_charge(L, &carry, POINT_UNITS);
     double t = lua_tonumber(L, 2), v = lua_isnoneornil(L, 3) ? NAN : lua_tonumber(L, 3);
     sdk_anomaly_point pt;
     sdk_anomaly ended, open;
@@ -345,6 +356,8 @@ static int changepoint(lua_State *L) {
     sdk_cp_opts o;
     sdk_changepoint found[SDK_CP_MAX_CHANGES];
     cp_opts(L, opt_table(L, 2, fn), fn, &o);
+    size_t carry = 0;
+    sdk_charge(L, &carry, s->n * CP_POINT_UNITS);
     void *work = lua_newuserdatauv(L, sdk_cp_work_size(s->n), 0);
     size_t n = sdk_changepoints(SDK__SERIES_T(s), SDK__SERIES_V(s), s->n, &o, work, found);
     lua_pop(L, 1);
