@@ -4,15 +4,16 @@
 -- moved everywhere is not the deploy's doing), and the log patterns of the new version with
 -- those of the region before.
 --
--- Inputs: service, deploy (its id in the deploy API), at (the end of the look), window (how
--- long before and after the deploy to compare).
+-- Inputs: service, deploy (its id in the deploy API; default: the service's last deploy that
+-- can be judged), at (the end of the look), window (how long before and after the deploy to
+-- compare).
 -- Reads, by the connector names of examples/inquest.yaml:
 --   prom     http_requests_total{service,endpoint,region,version,code} and
 --            http_request_duration_seconds_bucket{service,endpoint,region,version,le}
 --   deploys  the deploy API (analyzers/lib/http_changes.lua)
 --   loki     the service's log lines, streams labelled {service, region, version, level}
 -- Concludes root_cause_found (root cause bad_deploy: what got worse, where, with the new log
--- patterns), no_anomaly (an info finding: nothing got worse) or inconclusive.
+-- patterns), no_anomaly (no finding: nothing got worse, or no deploy to judge) or inconclusive.
 local inquest = require "inquest"
 local changes = require "lib.http_changes"
 local logs = require "lib.http_logs"
@@ -160,6 +161,15 @@ local function chart(got, worst, change, times, service)
     { from = times.b0, to = times.a1, step = STEP })
 end
 
+-- The service's last deploy (or rollback) in 'list' that ended long enough before 'at' to judge.
+local function last(list, input)
+  for i = #list, 1, -1 do
+    local c = list[i]
+    if (c.kind == "deploy" or c.kind == "rollback")
+       and (c["end"] or c.time) + SETTLE + MIN_AFTER <= input.at then return c end
+  end
+end
+
 -- The windows compared: before the change, and after its rollout settled (nil and why when too
 -- little time has passed).
 local function windows(change, input)
@@ -181,17 +191,20 @@ return inquest.analyzer {
   tags = { "deploy", "http" },
   inputs = {
     service = t.string { pattern = "^[a-z0-9-]+$", description = "the service deployed" },
-    deploy = t.string { pattern = "^[A-Za-z0-9._:-]+$", description = "the deploy's id in the deploy API" },
+    deploy = t.string { pattern = "^[A-Za-z0-9._:-]+$", optional = true,
+                        description = "the deploy's id in the deploy API (default: the last one that can be judged)" },
     at = t.time { default = "now", description = "the end of the look" },
     window = t.duration { default = "30m", min = "10m", max = "6h",
                           description = "how long before the deploy, and after it, to compare" },
   },
   run = function(ctx, input)
     local list, why = changes.list(ctx, "deploys", input.service, input.at - 86400, input.at)
-    local change = changes.find(list, input.deploy)
+    if not list then return ctx:conclude("inconclusive", why) end
+    local change = input.deploy and changes.find(list, input.deploy) or not input.deploy and last(list, input)
     if not change then
-      return ctx:conclude("inconclusive", list and ("no change %s of %s in the day before %s")
-        :format(input.deploy, input.service, os.date("!%Y-%m-%dT%H:%MZ", input.at)) or why)
+      return ctx:conclude(input.deploy and "inconclusive" or "no_anomaly", ("no %s of %s in the day before %s")
+        :format(input.deploy and ("change " .. input.deploy) or "deploy to judge", input.service,
+          os.date("!%Y-%m-%dT%H:%MZ", input.at)))
     end
     local times, early = windows(change, input)
     if not times then return ctx:conclude("inconclusive", early) end
@@ -239,13 +252,16 @@ return inquest.analyzer {
         :format(change.version or change.id, region or "every region"))
     end
 
-    if #worse == 0 then
-      local finding = {
-        title = ("%s looks healthy: no endpoint's 5xx ratio or p99 got worse"):format(name),
-        severity = "info", confidence = 0.7, evidence = evidence,
-      }
-      ctx:finding(finding)
-      return ctx:conclude("no_anomaly", inquest.summary(finding))
+    if #worse == 0 then -- no finding: the library's convention when nothing is wrong
+      local all = {}
+      for _, v in ipairs(rows) do
+        if v.endpoint == "*" or (v.what == "p99" and #all < 3) then
+          all[#all + 1] = ("%s of %s %s -> %s"):format(v.what, v.endpoint == "*" and "all endpoints"
+            or v.endpoint, shown(v, v.before), shown(v, v.after))
+        end
+      end
+      return ctx:conclude("no_anomaly", ("%s looks healthy: no endpoint's 5xx ratio or p99 got worse (%s)")
+        :format(name, table.concat(all, ", ")))
     end
     local parts = {}
     for i = 1, math.min(3, #worse) do

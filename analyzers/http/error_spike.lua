@@ -10,7 +10,7 @@
 --   loki     the service's log lines, streams labelled {service, region, level, …}
 -- Concludes root_cause_found (root cause bad_deploy: the change, the place, the new error),
 -- located (root cause error_spike: the place and the logs, no change explains it), or
--- no_anomaly (an info finding: the ratio did not rise).
+-- no_anomaly (no finding: the ratio did not rise).
 local inquest = require "inquest"
 local changes = require "lib.http_changes"
 local logs = require "lib.http_logs"
@@ -69,17 +69,16 @@ end
 local CAUSES = { deploy = "bad_deploy", rollback = "bad_deploy", config = "bad_config", flag = "bad_flag" }
 local UNDO = { deploy = "rollback", config = "revert", flag = "revert" }
 
-local function steady(ctx, input, ratio, small, grid)
-  ctx:finding {
-    title = ("5xx ratio of %s steady at %s"):format(input.service,
-      H.percent(ratio:slice(grid.from + BASELINE, nil):mean())),
-    severity = "info", confidence = 0.7,
-    summary = small and ("The largest rise, at %s, was from %s to %s: less than the %s that counts.")
-      :format(H.clock(small.at), H.percent(small.before), H.percent(small.after), H.percent(MIN_RISE)),
-    evidence = { H.chart("5xx ratio of " .. input.service, "ratio", { ratio }, nil, grid) },
-  }
-  ctx:conclude("no_anomaly", ("the 5xx ratio of %s did not rise by %s or more"):format(
-    input.service, H.percent(MIN_RISE)))
+-- Nothing rose: the conclusion says how steady, with no finding (the library's convention:
+-- an analyzer that ctx:call follows up with brings back first findings, and this is none).
+local function steady(ctx, input, ratio, small, from)
+  local words = ("the 5xx ratio of %s stayed at %s"):format(input.service,
+    H.percent(ratio:slice(from, nil):mean()))
+  if small then
+    words = words .. ("; its largest rise, at %s, went from %s to %s: less than %s"):format(
+      H.clock(small.at), H.percent(small.before), H.percent(small.after), H.percent(MIN_RISE))
+  end
+  ctx:conclude("no_anomaly", words)
 end
 
 -- Where: the label values that explain the rise of the ratio, the 30 minutes before the onset
@@ -139,6 +138,10 @@ local function evidence(ratio, area_ratio, rise, where, ranked, trigger, said, g
     H.chart(("5xx ratio of %s%s"):format(area and (area .. " and of ") or "", service), "ratio",
             { area_ratio or nil, H.named(ratio, { service = service }) }, marks, grid),
   }
+  -- The onset as an event of kind change_point too: the console marks it on the chart.
+  out[#out + 1] = { kind = "events", title = "onset", items = { { time = rise.at, kind = "change_point",
+    text = ("the 5xx ratio of %s went from %s to %s (confidence %.3g)"):format(service,
+      H.percent(rise.before), H.percent(rise.after), rise.confidence) } } }
   if where then
     out[#out + 1] = H.dimension_table(where, ("where the 5xx ratio rose (before %s, after %s)")
       :format(H.clock(rise.at - GUARD), H.clock(rise.at)), 6, true)
@@ -167,7 +170,7 @@ return inquest.analyzer {
   inputs = {
     service = t.string { pattern = "^[a-z0-9-]+$", description = "the service (its label service)" },
     at = t.time { default = "now", description = "the end of the look: the alert's time" },
-    window = t.duration { default = "1h", min = "20m", max = "12h",
+    window = t.duration { default = "1h", min = "10m", max = "12h",
                           description = "how far back to look for the jump" },
   },
   run = function(ctx, input)
@@ -190,7 +193,7 @@ return inquest.analyzer {
     -- When: the first rise of the service's 5xx ratio that matters.
     local ratio = got.errors:total() / got.requests:total()
     local rise, small = onset(ratio:slice(from, nil))
-    if not rise then return steady(ctx, input, ratio, small, grid) end
+    if not rise then return steady(ctx, input, ratio, small, from) end
     ctx.log("onset %s: %s -> %s (confidence %.3f)", H.clock(rise.at), H.percent(rise.before),
             H.percent(rise.after), rise.confidence)
 
