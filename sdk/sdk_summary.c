@@ -500,8 +500,11 @@ static void result(text *t, lua_State *L, int idx) {
 
 /* ---- Results of the toolkit --------------------------------------------------------------- */
 
+/* A ratio with no traffic under it (0/0: a version deployed in the incident) has no value. */
 static void put_value(text *t, double x, int as_percent) {
-    if (as_percent)
+    if (isnan(x))
+        put(t, "no traffic");
+    else if (as_percent)
         put_percent(t, x);
     else
         put_number(t, x);

@@ -106,8 +106,7 @@ end
 -- The sentences of the finding's summary: where (inquest.summary of the dimension analysis),
 -- which change (of the ranking, when one is blamed), what the logs said.
 local function words(where, ranked, trigger, said, headline)
-  -- inquest.summary writes the ratio before of an element that had no traffic as NaN%.
-  local out = { (inquest.summary(where):gsub("from NaN%% to", "from no traffic to")) }
+  local out = { inquest.summary(where) }
   if trigger then
     out[#out + 1] = inquest.summary(ranked)
   elseif ranked and #ranked > 0 then
