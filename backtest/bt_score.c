@@ -391,7 +391,9 @@ static json_t *root_cause_scores(const json_t *cases, const char *side) {
     json_t *r = json_object();
     double precision = tp + fp ? (double)tp / (double)(tp + fp) : NAN;
     double recall = tp + fn ? (double)tp / (double)(tp + fn) : NAN;
-    double f1 = precision + recall > 0 ? 2 * precision * recall / (precision + recall) : NAN;
+    /* 2tp / (2tp + fp + fn), the harmonic mean of precision and recall written so that it is 0,
+     * not undefined, when both are 0 (root causes given, none right). */
+    double f1 = tp + fp + fn ? 2.0 * (double)tp / (double)(2 * tp + fp + fn) : NAN;
     set(r, "precision", isnan(precision) ? NULL : rounded(precision, 4));
     set(r, "recall", isnan(recall) ? NULL : rounded(recall, 4));
     set(r, "f1", isnan(f1) ? NULL : rounded(f1, 4));

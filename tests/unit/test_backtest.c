@@ -467,6 +467,33 @@ static void test_summary_empty(void **state) {
     json_decref(cases);
 }
 
+/* F1 is 2tp / (2tp + fp + fn): 0 when root causes were given and none was right, not null (as the
+ * harmonic mean of a precision and a recall of 0 would make it); null only with nothing scored. */
+static void test_f1_none_right(void **state) {
+    (void)state;
+    json_t *cases = json_array();
+    json_array_append_new(cases, scored("bad_deploy", "db", "fail", 1, 1)); /* fp fn */
+    json_array_append_new(cases, scored("bad_deploy", NULL, "fail", 1, 1)); /* fn */
+    json_t *s = bt__summary(cases, NULL, false);
+    json_t *rc = json_object_get(s, "root_cause");
+    assert_true(number(s, "root_cause", "precision") == 0);
+    assert_true(number(s, "root_cause", "recall") == 0);
+    assert_true(json_is_number(json_object_get(rc, "f1")));
+    assert_true(number(s, "root_cause", "f1") == 0);
+    json_decref(s);
+    json_decref(cases);
+
+    /* no root cause given and one expected: precision undefined, recall and F1 0 */
+    cases = json_array();
+    json_array_append_new(cases, scored("bad_deploy", NULL, "fail", 1, 1));
+    s = bt__summary(cases, NULL, false);
+    rc = json_object_get(s, "root_cause");
+    assert_true(json_is_null(json_object_get(rc, "precision")));
+    assert_true(number(s, "root_cause", "f1") == 0);
+    json_decref(s);
+    json_decref(cases);
+}
+
 static void test_quantile(void **state) {
     (void)state;
     double v[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20};
@@ -664,6 +691,7 @@ int main(void) {
         cmocka_unit_test(test_changes),
         cmocka_unit_test(test_summary_scores),
         cmocka_unit_test(test_summary_empty),
+        cmocka_unit_test(test_f1_none_right),
         cmocka_unit_test(test_quantile),
         cmocka_unit_test(test_exit_code),
         cmocka_unit_test(test_rewind),
