@@ -403,13 +403,15 @@ static json_t *root_cause_scores(const json_t *cases, const char *side) {
     return r;
 }
 
+/* Runtimes and calls are over the sides that ran: a stale analysis stopped at its first miss,
+ * and an error case has nothing to say about the analyzer's cost. */
 static json_t *runtimes(const json_t *cases, const char *side) {
     double *v = rt_xmalloc((json_array_size(cases) + 1) * sizeof *v);
     size_t n = 0, i;
     json_t *entry;
     json_array_foreach(cases, i, entry) {
-        const json_t *ms = json_object_get(side_of(entry, side), "runtime_ms");
-        if (json_is_number(ms))
+        const json_t *s = side_of(entry, side), *ms = json_object_get(s, "runtime_ms");
+        if (ran(s) && json_is_number(ms))
             v[n++] = json_number_value(ms);
     }
     qsort(v, n, sizeof *v, compare_doubles);
@@ -425,8 +427,8 @@ static json_t *calls(const json_t *cases, const char *side) {
     size_t i;
     json_t *entry;
     json_array_foreach(cases, i, entry) {
-        const json_t *c = json_object_get(side_of(entry, side), "connector_calls");
-        if (!json_is_integer(c))
+        const json_t *s = side_of(entry, side), *c = json_object_get(s, "connector_calls");
+        if (!ran(s) || !json_is_integer(c))
             continue;
         json_int_t k = json_integer_value(c);
         total += k;
