@@ -147,21 +147,41 @@ static void reason(json_t *reasons, const char *fmt, ...) {
     json_array_append_new(reasons, rt_json_text_cut(text, sizeof text - 1));
 }
 
-static bool title_matches(const bt_matcher *m, const char *title) {
+/* A title pattern runs in the parent, outside the children's jail and budgets: a pattern that
+ * backtracks without end must stop at these limits and say so, not hang the backtest. */
+#define MATCH_LIMIT 1000000 /* calls of PCRE2's internal match() (its default is 10,000,000) */
+#define DEPTH_LIMIT 10000   /* nested backtracking points */
+#define HEAP_LIMIT  20000   /* KiB of backtracking memory */
+
+/* 1 when matcher 'm' takes a finding titled 'title' by its title, 0 when not, or a negative
+ * PCRE2 error code when the pattern could not be evaluated (a limit hit): that is no answer, and
+ * never counts as "no match", or expect.absent would pass whenever its pattern blows up. */
+static int title_matches(const bt_matcher *m, const char *title) {
     if (!m->code)
-        return true;
+        return 1;
     if (!title)
-        return false;
+        return 0;
+    pcre2_match_context *mc = pcre2_match_context_create(NULL);
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(m->code, NULL);
-    int rc = md ? pcre2_match(m->code, (PCRE2_SPTR)title, strlen(title), 0, 0, md, NULL) : -1;
+    if (!mc || !md) {
+        pcre2_match_context_free(mc);
+        pcre2_match_data_free(md);
+        return PCRE2_ERROR_NOMEMORY;
+    }
+    pcre2_set_match_limit(mc, MATCH_LIMIT);
+    pcre2_set_depth_limit(mc, DEPTH_LIMIT);
+    pcre2_set_heap_limit(mc, HEAP_LIMIT);
+    int rc = pcre2_match(m->code, (PCRE2_SPTR)title, strlen(title), 0, 0, md, mc);
     pcre2_match_data_free(md);
-    return rc >= 0;
+    pcre2_match_context_free(mc);
+    return rc >= 0 ? 1 : rc == PCRE2_ERROR_NOMATCH ? 0 : rc;
 }
 
-static bool matches(const bt_matcher *m, const json_t *finding) {
+/* As title_matches, for the whole matcher: the same root cause (when it names one), and title. */
+static int matches(const bt_matcher *m, const json_t *finding) {
     const char *root_cause = str(finding, "root_cause");
     if (m->root_cause && !(root_cause && strcmp(m->root_cause, root_cause) == 0))
-        return false;
+        return 0;
     return title_matches(m, str(finding, "title"));
 }
 
@@ -172,30 +192,53 @@ static void describe(const bt_matcher *m, char *out, size_t size) {
              m->title ? "a title matching /" : "", m->title ? m->title : "", m->title ? "/" : "");
 }
 
+/* The reason that expect.KEY[k]'s pattern could not be evaluated on 'finding' (PCRE2 error
+ * 'rc'): the case cannot be judged on it, so it does not pass. */
+static void unevaluated(json_t *reasons, const char *key, size_t k, const bt_matcher *m,
+                        const json_t *finding, int rc) {
+    char message[256];
+    if (pcre2_get_error_message(rc, (PCRE2_UCHAR *)message, sizeof message) < 0)
+        snprintf(message, sizeof message, "PCRE2 error %d", rc);
+    reason(reasons, "expect.%s[%zu].title: pattern /%s/ could not be evaluated on \"%s\": %s", key,
+           k, m->title, str(finding, "title") ? str(finding, "title") : "", message);
+}
+
 static void check_findings(const bt_case *c, const json_t *findings, json_t *reasons) {
     char what[600];
     for (size_t k = 0; k < c->n_findings; k++) {
-        bool found = false;
+        int found = 0, error = 0;
+        const json_t *failed = NULL;
         size_t i;
         json_t *f;
         json_array_foreach(findings, i, f) {
-            found = found || matches(&c->findings[k], f);
+            int rc = matches(&c->findings[k], f);
+            if (rc > 0) {
+                found = 1;
+                break;
+            }
+            if (rc < 0 && !error)
+                error = rc, failed = f;
         }
         describe(&c->findings[k], what, sizeof what);
-        if (!found)
+        if (!found && error) /* another finding might have matched: it cannot be known */
+            unevaluated(reasons, "findings", k, &c->findings[k], failed, error);
+        else if (!found)
             reason(reasons, "missing finding: none with %s", what);
     }
     for (size_t k = 0; k < c->n_absent; k++) {
         size_t i;
         json_t *f;
         json_array_foreach(findings, i, f) {
-            if (!matches(&c->absent[k], f))
+            int rc = matches(&c->absent[k], f);
+            if (rc < 0)
+                unevaluated(reasons, "absent", k, &c->absent[k], f, rc);
+            if (rc <= 0)
                 continue;
-            const char *rc = str(f, "root_cause");
+            const char *root_cause = str(f, "root_cause");
             describe(&c->absent[k], what, sizeof what);
             reason(reasons, "unwanted finding: \"%s\"%s%s%s matches expect.absent[%zu] (%s)",
-                   str(f, "title") ? str(f, "title") : "", rc ? " (root cause " : "", rc ? rc : "",
-                   rc ? ")" : "", k, what);
+                   str(f, "title") ? str(f, "title") : "", root_cause ? " (root cause " : "",
+                   root_cause ? root_cause : "", root_cause ? ")" : "", k, what);
         }
     }
 }

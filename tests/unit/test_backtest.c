@@ -234,6 +234,34 @@ static void test_matching_both_parts(void **state) {
     bt__case_free(&c);
 }
 
+/* A pattern that PCRE2 cannot evaluate within the limits (here the match limit) is no "no
+ * match": expect.absent must not pass, nor expect.findings say "missing", on a blown pattern. */
+static void test_match_limit(void **state) {
+    (void)state;
+    bt_case c;
+    const char *findings = "[{\"title\": \"error rate 12.4/s on checkout-2\", \"root_cause\": "
+                           "\"error_spike\"}]";
+    case_from(&c, "{\"schema\": \"inquest.case/v1\", \"analyzer\": \"a.b\", \"expect\": {"
+                  "\"absent\": [{\"title\": \"^(?:.|.|.|.)*Z|rate\"}]}}");
+    json_t *entry = entry_for(&c, result_with("x", findings));
+    assert_string_equal(str(entry, "outcome"), "fail");
+    assert_reason(entry, 0,
+                  "expect.absent[0].title: pattern /^(?:.|.|.|.)*Z|rate/ could not be evaluated "
+                  "on \"error rate 12.4/s on checkout-2\": match limit exceeded");
+    json_decref(entry);
+    bt__case_free(&c);
+
+    case_from(&c, "{\"schema\": \"inquest.case/v1\", \"analyzer\": \"a.b\", \"expect\": {"
+                  "\"findings\": [{\"title\": \"^(?:.|.|.|.)*Z|rate\"}]}}");
+    entry = entry_for(&c, result_with("x", findings));
+    assert_string_equal(str(entry, "outcome"), "fail");
+    assert_reason(entry, 0,
+                  "expect.findings[0].title: pattern /^(?:.|.|.|.)*Z|rate/ could not be "
+                  "evaluated on \"error rate 12.4/s on checkout-2\": match limit exceeded");
+    json_decref(entry);
+    bt__case_free(&c);
+}
+
 /* The top root cause is the post-processor's: severity first, then confidence, then order. */
 static void test_top_root_cause(void **state) {
     (void)state;
@@ -685,6 +713,7 @@ int main(void) {
         cmocka_unit_test(test_pass),
         cmocka_unit_test(test_fail_reasons),
         cmocka_unit_test(test_matching_both_parts),
+        cmocka_unit_test(test_match_limit),
         cmocka_unit_test(test_top_root_cause),
         cmocka_unit_test(test_status_and_budget),
         cmocka_unit_test(test_stale),
