@@ -233,7 +233,13 @@ void bt__case_parse(bt_case *c, const char *dir, const char *file, const json_t 
     c->analyzer = string_member(&r, doc, "", "analyzer");
     if (!c->analyzer && !json_object_get(doc, "analyzer"))
         problem(&r, "analyzer", "missing: the name of the analyzer to run");
-    if (c->analyzer && beside && strcmp(c->analyzer, beside) != 0)
+    /* A name, never a file: a path would run whatever file it names, as Lua. */
+    if (c->analyzer && !wk_valid_name(c->analyzer))
+        problem(&r, "analyzer",
+                "\"%.100s\" is not an analyzer name (like http.error_spike): a case names the "
+                "analyzer it runs, never a file",
+                c->analyzer);
+    else if (c->analyzer && beside && strcmp(c->analyzer, beside) != 0)
         problem(&r, "analyzer", "the case sits beside %s but names %s", beside, c->analyzer);
     c->description = string_member(&r, doc, "", "description");
     c->id = string_member(&r, doc, "", "id");

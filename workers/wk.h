@@ -100,6 +100,11 @@ void wk_new_id(char *out);
  * deadline, or died): 'status' and 'message' say why. 'request' must have its id and now set. */
 json_t *wk_result_stopped(const wk_request *request, const char *status, const char *message);
 
+/* True when 'name' is an analyzer name as wk_resolve finds one under the analyzer path
+ * (http.error_spike: lower-case letters, digits and '_', parts joined by single dots), never a
+ * path: for names that come from files and servers, which must not pick a file to run. */
+int wk_valid_name(const char *name);
+
 /* Resolves 'name_or_path' to the path of an analyzer file. Returns RT_OK with a malloc'd path in
  * '*path', or RT_ENOTFOUND with the places searched in 'diag'. */
 int wk_resolve(wk_engine *engine, const char *name_or_path, char **path, rt_diag *diag);

@@ -21,13 +21,14 @@ static int is_file(const char *path) {
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-static int valid_name(const char *name) {
+int wk_valid_name(const char *name) {
     if (!*name || *name == '.')
         return 0;
     for (const char *p = name; *p; p++)
         if (!(*p == '_' || *p == '.' || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
             return 0;
-    return !strstr(name, "..") && name[strlen(name) - 1] != '.';
+    /* "x.lua" would be taken for a file by wk_resolve (wk__looks_like_path), not a name. */
+    return !strstr(name, "..") && name[strlen(name) - 1] != '.' && !wk__looks_like_path(name);
 }
 
 /* "http.error_spike" under "analyzers" is "analyzers/http/error_spike.lua". Malloc'd. */
@@ -56,7 +57,7 @@ int wk_resolve(wk_engine *engine, const char *name_or_path, char **path, rt_diag
         rt_diag_add(diag, name_or_path, 0, NULL, "no such analyzer file");
         return RT_ENOTFOUND;
     }
-    if (!valid_name(name_or_path)) {
+    if (!wk_valid_name(name_or_path)) {
         rt_diag_add(diag, NULL, 0, NULL,
                     "'%s' is neither an analyzer name (like http.error_spike) nor a .lua file",
                     name_or_path);

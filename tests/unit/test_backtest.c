@@ -168,6 +168,26 @@ static void test_case_beside_another_analyzer(void **state) {
     bt__case_free(&c);
 }
 
+/* The analyzer is a name: a path in case.json would run that file as Lua. */
+static void test_case_analyzer_not_a_path(void **state) {
+    (void)state;
+    const char *names[] = {"/etc/passwd",    "../../x.lua", "demo/level",
+                           "demo.level.lua", "Demo.Level",  "demo..level"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        char text[256], want[256];
+        bt_case c;
+        snprintf(text, sizeof text,
+                 "{\"schema\": \"inquest.case/v1\", \"analyzer\": \"%s\", \"now\": 1}", names[i]);
+        case_from(&c, text);
+        snprintf(want, sizeof want,
+                 "cases/c1/case.json: analyzer: \"%s\" is not an analyzer name (like "
+                 "http.error_spike): a case names the analyzer it runs, never a file\n",
+                 names[i]);
+        assert_string_equal(problems(&c), want);
+        bt__case_free(&c);
+    }
+}
+
 /* ---- outcomes ------------------------------------------------------------------------------- */
 
 static void test_pass(void **state) {
@@ -710,6 +730,7 @@ int main(void) {
         cmocka_unit_test(test_case_read),
         cmocka_unit_test(test_case_problems),
         cmocka_unit_test(test_case_beside_another_analyzer),
+        cmocka_unit_test(test_case_analyzer_not_a_path),
         cmocka_unit_test(test_pass),
         cmocka_unit_test(test_fail_reasons),
         cmocka_unit_test(test_matching_both_parts),
