@@ -193,7 +193,10 @@ static void read_now(reader *r, const json_t *doc) {
     char why[256];
     if (!v)
         return;
-    if (json_is_number(v)) {
+    if (json_is_number(v) && rt_time_check(json_number_value(v), why) != 0) {
+        problem(r, "now", "%s", why); /* 1e300 seconds is no time, and no integer either */
+        return;
+    } else if (json_is_number(v)) {
         r->c->now = json_number_value(v);
     } else if (!json_is_string(v)) {
         problem(r, "now", "expected an RFC 3339 time or Unix seconds, got %s", kind_of(v));

@@ -607,7 +607,12 @@ static void check_response(checker *c, json_t *resp, const char *path) {
                     (long long)status);
     }
     member(c, resp, path, "content_type", JSON_STRING, false);
-    member(c, resp, path, "bytes", JSON_INTEGER, false);
+    if ((v = member(c, resp, path, "bytes", JSON_INTEGER, false)) &&
+        (json_integer_value(v) < 0 || (uintmax_t)json_integer_value(v) > RECORDING_MAX)) {
+        join(field, path, "bytes"); /* a size_t on replay: -1 would wrap to SIZE_MAX */
+        problem(c, field, "expected a size from 0 to %zu bytes, got %lld", RECORDING_MAX,
+                (long long)json_integer_value(v));
+    }
     check_body(c, resp, path);
 }
 
@@ -724,8 +729,8 @@ static void check_document(checker *c, json_t *root) {
         char why[256];
         double t;
         if (json_is_number(v)) {
-            if (!isfinite(json_number_value(v)))
-                problem(c, "now", "expected a finite number of Unix seconds");
+            if (rt_time_check(json_number_value(v), why) < 0) /* replays turn it into integers */
+                problem(c, "now", "%s", why);
         } else if (!json_is_string(v))
             problem(c, "now", "expected an RFC 3339 time or Unix seconds, got %s", kind_of(v));
         else if (strncmp(json_string_value(v), "now", 3) == 0)

@@ -419,6 +419,12 @@ int rt_time_parse(const char *text, double now, double *unix_seconds, char *why)
     return 0;
 }
 
+int rt_time_check(double unix_seconds, char *why) {
+    char text[40];
+    snprintf(text, sizeof text, "%.15g", unix_seconds);
+    return range_check(text, unix_seconds, why);
+}
+
 void rt_time_format(double unix_seconds, char *out) {
     if (!(unix_seconds >= TIME_MIN && unix_seconds < TIME_END)) {
         snprintf(out, 40, "%.15g", unix_seconds);

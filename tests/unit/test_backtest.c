@@ -149,6 +149,13 @@ static void test_case_problems(void **state) {
     json_decref(entry);
     bt__case_free(&c);
 
+    /* a numeric clock has the range of a written one: 1e300 is no time (nor any integer) */
+    case_from(&c, "{\"schema\": \"inquest.case/v1\", \"analyzer\": \"a.b\", \"now\": 1e300}");
+    assert_string_equal(problems(&c), "cases/c1/case.json: now: time \"1e+300\" is outside the "
+                                      "years 0001 to 9999\n");
+    assert_true(c.now == 0);
+    bt__case_free(&c);
+
     case_from(&c, "[1, 2]");
     assert_string_equal(problems(&c),
                         "cases/c1/case.json: expected a JSON object (inquest.case/v1), got an "

@@ -591,6 +591,24 @@ static void test_load_types(void **state) {
     assert_int_equal(rt_diag_count(&d), 18);
     rt_diag_free(&d);
 
+    /* Numbers in range: a clock that no integer holds, a size that would wrap as a size_t. */
+    d = load_bad(HEAD
+                 "\"now\": 1e300, \"connectors\": {\"prom\": {\"type\": \"prometheus\"}},\n"
+                 "\"exchanges\": [\n"
+                 "{\"connector\": \"prom\", \"request\": {\"method\": \"GET\", \"path\": \"/\"},\n"
+                 "  \"response\": {\"status\": 200, \"bytes\": -1}},\n"
+                 "{\"connector\": \"prom\", \"request\": {\"method\": \"GET\", \"path\": \"/\"},\n"
+                 "  \"response\": {\"status\": 200, \"bytes\": 268435457}},\n"
+                 "{\"connector\": \"prom\", \"request\": {\"method\": \"GET\", \"path\": \"/\"},\n"
+                 "  \"response\": {\"status\": 200, \"bytes\": 268435456}}]}",
+                 RT_ESYNTAX);
+    assert_item(&d, 0, 0, "now", "time \"1e+300\" is outside the years 0001 to 9999");
+    assert_item(&d, 0, 0, "exchanges[0].response.bytes",
+                "expected a size from 0 to 268435456 bytes, got -1");
+    assert_item(&d, 0, 0, "exchanges[1].response.bytes", "got 268435457");
+    assert_int_equal(rt_diag_count(&d), 3);
+    rt_diag_free(&d);
+
     d = load_bad(HEAD "\"now\": \"now-1h\"}", RT_ESYNTAX);
     assert_item(&d, 0, 0, "now", "not one relative to now");
     assert_item(&d, 0, 0, "exchanges", "missing (expected an array)");
