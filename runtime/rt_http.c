@@ -401,7 +401,9 @@ static void record(rt_http_call *call) {
         .bytes = r->bytes,
         .content_type = r->content_type[0] ? r->content_type : NULL,
     };
-    rt_recording_add(call->recording, &e);
+    /* Out of memory for the body, the exchange is lost and the recording says so when it is
+     * saved: the call itself goes on, its answer in hand. */
+    (void)rt_recording_add(call->recording, &e);
 }
 
 /* Ends 'call': records it, tells its owner and frees it. The caller must not touch the client

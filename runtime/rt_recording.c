@@ -73,6 +73,7 @@ struct rt_recording {
     size_t n_groups, cap_groups;
     size_t *slots; /* group index + 1, 0 when empty; n_slots is 0 or a power of two */
     size_t n_slots;
+    char lost[200]; /* why an exchange could not be kept (out of memory); "": none was lost */
 };
 
 /* ---- error names ------------------------------------------------------------------------ */
@@ -276,16 +277,18 @@ json_t *rt_recording_meta(rt_recording *r) {
     return r->meta;
 }
 
-void rt_recording_add(rt_recording *r, const rt_exchange *e) {
-    if (!e->connector || !e->method || !e->path) {
-        fprintf(stderr, "inquest: rt_recording_add: exchange without connector, method or path\n");
-        abort();
-    }
-    if (entry_add(r, e) != RT_OK) {
-        fprintf(stderr, "inquest: out of memory recording a response of %zu bytes\n",
-                e->response_len);
-        abort();
-    }
+int rt_recording_add(rt_recording *r, const rt_exchange *e) {
+    if (NEVER(!e->connector || !e->method || !e->path))
+        return RT_EINTERNAL;
+    int rc = entry_add(r, e);
+    /* A body's size comes from the network: out of memory, this exchange is lost and the
+     * recording with it (save and dumps refuse it), not the process. The first loss is told. */
+    if (rc != RT_OK && !r->lost[0])
+        snprintf(r->lost, sizeof r->lost,
+                 "out of memory keeping a response of %zu bytes from %.64s: the recording is "
+                 "incomplete",
+                 e->response_len, e->connector);
+    return rc;
 }
 
 int rt_recording_match(rt_recording *r, rt_exchange *e) {
@@ -885,7 +888,16 @@ static json_t *checked_document(const rt_recording *r, const char *what, char *w
     return doc;
 }
 
+/* An incomplete recording would replay as a stale case, blaming the analyzer: never written. */
+static bool lost_exchanges(const rt_recording *r, char *why) {
+    if (r->lost[0])
+        snprintf(why, 256, "%s", r->lost);
+    return r->lost[0] != '\0';
+}
+
 int rt_recording_save(const rt_recording *r, const char *path, char *why) {
+    if (lost_exchanges(r, why))
+        return RT_ENOMEM;
     json_t *doc = checked_document(r, path, why);
     if (!doc)
         return RT_EINPUT;
@@ -897,6 +909,8 @@ int rt_recording_save(const rt_recording *r, const char *path, char *why) {
 int rt_recording_dumps(const rt_recording *r, char **text, size_t *len, char *why) {
     *text = NULL;
     *len = 0;
+    if (lost_exchanges(r, why))
+        return RT_ENOMEM;
     json_t *doc = checked_document(r, "the recording", why);
     if (!doc)
         return RT_EINPUT;

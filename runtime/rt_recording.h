@@ -22,15 +22,16 @@ rt_recording *rt_recording_new(void);
  * (over 256 MiB) / RT_ESYNTAX (not JSON, or not a valid recording) / RT_ENOMEM with every problem,
  * file:line:column (syntax errors) or field path (exchanges[3].response.status), in 'diag'. */
 int rt_recording_load(const char *path, rt_recording **out, rt_diag *diag);
-/* Writes 'r' to 'path' (atomically: a temporary file renamed; mode 0644). Returns RT_OK, RT_EIO, or
- * RT_EINPUT when the meta data breaks the format's rules (the file is then left as it was), with
- * the reason in 'why' (at least 256 bytes). */
+/* Writes 'r' to 'path' (atomically: a temporary file renamed; mode 0644). Returns RT_OK, RT_EIO,
+ * RT_EINPUT when the meta data breaks the format's rules, or RT_ENOMEM when an exchange was lost
+ * (rt_recording_add): the file is then left as it was, with the reason in 'why' (at least 256
+ * bytes). */
 int rt_recording_save(const rt_recording *r, const char *path, char *why);
 /* 'r' as the compact JSON text of the file format (keys sorted, no indentation), checked as
  * rt_recording_save checks it: for recordings kept elsewhere than in a file (the service keeps
  * them in Redis). Returns RT_OK with a malloc'd, NUL-terminated '*text' of '*len' bytes; RT_EINPUT
- * when the meta data breaks the format's rules, or RT_ENOMEM, with the reason in 'why' (256
- * bytes). */
+ * when the meta data breaks the format's rules, or RT_ENOMEM (out of memory, or an exchange was
+ * lost), with the reason in 'why' (256 bytes). */
 int rt_recording_dumps(const rt_recording *r, char **text, size_t *len, char *why);
 void rt_recording_free(rt_recording *r);
 rt_recording_mode rt_recording_get_mode(const rt_recording *r);
@@ -58,8 +59,11 @@ typedef struct rt_exchange {
 } rt_exchange;
 
 /* Appends an exchange (strings and bodies copied; 'body' NULL is an empty body). With 'error' set,
- * only the request half, 'error' and 'message' are kept. Aborts when out of memory. */
-void rt_recording_add(rt_recording *r, const rt_exchange *e);
+ * only the request half, 'error' and 'message' are kept. Returns RT_OK, or RT_ENOMEM when its
+ * strings (whose sizes come from the network) do not fit in memory: the exchange is then lost,
+ * and so is the recording, which rt_recording_save and rt_recording_dumps refuse (RT_ENOMEM,
+ * saying so) rather than write a recording that would replay as stale. */
+int rt_recording_add(rt_recording *r, const rt_exchange *e);
 /* Finds the next unserved exchange with the same connector, method, path and body; exchanges
  * with the same request are served in the order they were recorded. Returns RT_OK and fills the
  * response half of 'e' (pointers into the recording, valid while it lives; a recorded transport
