@@ -428,11 +428,16 @@ static void charge_call(lua_State *L, wk_analysis *a, const wk_connector *c) {
     if ((int)json_array_size(a->calls) >= l->calls)
         luaL_error(L, "%s: the analysis has made its %d connector calls (limits.calls)", c->name,
                    l->calls);
-    if (a->call_bytes >= l->call_bytes)
-        luaL_error(L,
-                   "%s: the analysis has read its %.1f MiB of connector answers "
-                   "(limits.call_bytes)",
-                   c->name, (double)l->call_bytes / (1 << 20));
+    if (a->call_bytes >= l->call_bytes) {
+        /* lua_pushfstring knows no precision (%.1f): the message is made here */
+        char message[256];
+        bool mib = l->call_bytes >= (1 << 20); /* limits under 1 MiB read as 0.0 MiB */
+        snprintf(message, sizeof message,
+                 "%.64s: the analysis has read its %.1f %s of connector answers "
+                 "(limits.call_bytes)",
+                 c->name, (double)l->call_bytes / (mib ? 1 << 20 : 1 << 10), mib ? "MiB" : "KiB");
+        luaL_error(L, "%s", message);
+    }
 }
 
 /* Starts 'request' for the method 'operation' of connector 'c' and yields until it is answered.
@@ -782,18 +787,20 @@ static void fill_template(lua_State *L, luaL_Buffer *b, const char *path, int va
         }
         luaL_addlstring(b, path, (size_t)(open - path));
         lua_pushlstring(L, open + 1, (size_t)(close - open - 1));
-        lua_rawget(L, vars); /* vars is a table here: a template needs one */
+        lua_pushvalue(L, -1); /* the name, kept below the value for messages */
+        lua_rawget(L, vars);  /* vars is a table here: a template needs one */
+        /* lua_pushfstring has no %.*s: the name goes in as the string kept on the stack */
         if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
-            luaL_error(L, "%s: the path needs {%.*s}, which is missing or not a string", what,
-                       (int)(close - open - 1), open + 1);
+            luaL_error(L, "%s: the path needs {%s}, which is missing or not a string", what,
+                       lua_tostring(L, -2));
         char value[512]; /* copied: a number's text lives only on the stack */
         size_t len;
         const char *text = lua_tolstring(L, -1, &len);
         if (len >= sizeof value)
-            luaL_error(L, "%s: {%.*s} is longer than %d bytes", what, (int)(close - open - 1),
-                       open + 1, (int)sizeof value - 1);
+            luaL_error(L, "%s: {%s} is longer than %d bytes", what, lua_tostring(L, -2),
+                       (int)sizeof value - 1);
         memcpy(value, text, len + 1);
-        lua_pop(L, 1);
+        lua_pop(L, 2);
         add_escaped(b, value);
         path = close + 1;
     }
