@@ -22,11 +22,12 @@
 
 /* ---- the expectation --------------------------------------------------------------------- */
 
-/* 'n' bytes of 'title' as a PCRE2 pattern that matches exactly it: anchored, metacharacters
- * escaped, NUL written as \x{0} (patterns are C strings). NULL when out of memory. */
+/* 'n' bytes of 'title' as a PCRE2 pattern that matches exactly it: anchored with ^ and \z (not
+ * $, which also matches before a final newline), metacharacters escaped, NUL written as \x{0}
+ * (patterns are C strings). NULL when out of memory. */
 static json_t *title_pattern(const char *title, size_t n) {
     static const char meta[] = "\\^$.|?*+()[]{}";
-    char *out = malloc(n * 6 + 3), *p = out; /* \x{0} is the longest: 5 bytes for 1 */
+    char *out = malloc(n * 6 + 4), *p = out; /* \x{0} is the longest: 5 bytes for 1 */
     if (!out)
         return NULL;
     *p++ = '^';
@@ -40,7 +41,8 @@ static json_t *title_pattern(const char *title, size_t n) {
             *p++ = '\\';
         *p++ = title[i];
     }
-    *p++ = '$';
+    memcpy(p, "\\z", 2);
+    p += 2;
     json_t *pattern = json_stringn(out, (size_t)(p - out));
     free(out);
     return pattern;

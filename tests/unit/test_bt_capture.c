@@ -122,12 +122,12 @@ static void test_expect_top_cause_and_findings(void **state) {
         " {\"title\": \"deploy 4711 (canary)\", \"root_cause\": \"bad_deploy\", \"confidence\": "
         "0.8},"
         " {\"title\": \"noise\", \"confidence\": 0.1}]}");
-    assert_json(e,
-                "{\"status\": \"ok\", \"conclusion\": \"root_cause_found\","
-                " \"root_cause\": \"bad_deploy\", \"findings\": ["
-                "  {\"root_cause\": \"db.saturation\", \"title\": \"^db slow$\"},"
-                "  {\"root_cause\": \"bad_deploy\", \"title\": \"^deploy 4711 \\\\(canary\\\\)$\"},"
-                "  {\"title\": \"^noise$\"}]}");
+    assert_json(
+        e, "{\"status\": \"ok\", \"conclusion\": \"root_cause_found\","
+           " \"root_cause\": \"bad_deploy\", \"findings\": ["
+           "  {\"root_cause\": \"db.saturation\", \"title\": \"^db slow\\\\z\"},"
+           "  {\"root_cause\": \"bad_deploy\", \"title\": \"^deploy 4711 \\\\(canary\\\\)\\\\z\"},"
+           "  {\"title\": \"^noise\\\\z\"}]}");
     json_decref(e);
 }
 
@@ -220,10 +220,12 @@ static void test_title_patterns_match_exactly(void **state) {
         assert_false(matches(pattern, longer));
         snprintf(longer, sizeof longer, "%sx", titles[i]);
         assert_false(matches(pattern, longer));
+        snprintf(longer, sizeof longer, "%s\n", titles[i]); /* $ would match before it */
+        assert_false(matches(pattern, longer));
         json_decref(e);
         json_decref(result);
     }
-    assert_false(matches("^a\\.b$", "axb")); /* the dot is literal */
+    assert_false(matches("^a\\.b\\z", "axb")); /* the dot is literal */
 }
 
 /* ---- bt_case_write ------------------------------------------------------------------------- */
