@@ -16,8 +16,7 @@
 
 #define REPLAY_MISS "replay: no recorded response for "
 #define WITH_BODY   " with body "
-/* rt_http.c keeps a replay miss' message in 512 bytes: one that fills them was cut. */
-#define MISS_MESSAGE_MAX 511
+#define REPLAY_CUT  "\xE2\x80\xA6" /* "…": rt_http.c ends a miss' message so when it was cut */
 
 /* The outcomes and changes, in the order summaries list them. */
 static const char *const outcomes[] = {"pass", "fail", "stale", "error", NULL};
@@ -64,23 +63,24 @@ static json_t *first_error(const json_t *errors) {
  * "replay: no recorded response for CONNECTOR METHOD PATH[ with body BODY]". NULL when
  * 'message' is no replay miss. */
 static json_t *stale_request(const char *message) {
-    size_t prefix = strlen(REPLAY_MISS);
+    size_t prefix = strlen(REPLAY_MISS), cut = strlen(REPLAY_CUT);
     if (!message || strncmp(message, REPLAY_MISS, prefix) != 0)
         return NULL;
     const char *connector = message + prefix, *method = strchr(connector, ' ');
     const char *path = method ? strchr(method + 1, ' ') : NULL;
     if (!path)
         return NULL;
-    const char *body = strstr(path + 1, WITH_BODY);
+    size_t len = strlen(message);
+    bool truncated = len >= cut && strcmp(message + len - cut, REPLAY_CUT) == 0;
+    const char *end = message + len - (truncated ? cut : 0), *body = strstr(path + 1, WITH_BODY);
     json_t *r = json_object();
     set(r, "connector", rt_json_text(connector, (size_t)(method - connector)));
     set(r, "method", rt_json_text(method + 1, (size_t)(path - method - 1)));
     path++;
-    set(r, "path", rt_json_text(path, body ? (size_t)(body - path) : strlen(path)));
-    set(r, "body",
-        body ? rt_json_text(body + strlen(WITH_BODY), strlen(body + strlen(WITH_BODY)))
-             : json_null());
-    if (strlen(message) >= MISS_MESSAGE_MAX)
+    set(r, "path", rt_json_text(path, (size_t)((body ? body : end) - path)));
+    body = body ? body + strlen(WITH_BODY) : NULL;
+    set(r, "body", body ? rt_json_text(body, (size_t)(end - body)) : json_null());
+    if (truncated)
         set(r, "truncated", json_true());
     return r;
 }

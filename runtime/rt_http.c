@@ -52,7 +52,8 @@
 #define FIRST_BUFFER         16384
 #define MIN_ATTEMPT          0.001 /* an attempt with less time left than this is not started */
 #define REPLAY_BODY_SHOWN    200   /* bytes of a request body in a replay miss message */
-#define PATH_SHOWN           100   /* bytes of a path in messages */
+#define REPLAY_CUT           "\xE2\x80\xA6" /* "…": where a replay miss message was cut */
+#define PATH_SHOWN           100            /* bytes of a path in messages */
 
 /* ---- structures ------------------------------------------------------------------------------ */
 
@@ -902,6 +903,24 @@ const char *rt_http_target_name(const rt_http_target *target) {
     return target->name;
 }
 
+/* "replay: no recorded response for CONNECTOR METHOD PATH[ with body BODY]" for the request 'e'
+ * in 'out' ('size' bytes). A request that cannot be shown whole (a body over REPLAY_BODY_SHOWN
+ * bytes or holding NUL, a message over 'size') ends in REPLAY_CUT, so that a reader (the
+ * backtest's stale_request) can tell a cut request from one that happens to fill the buffer. */
+static void miss_message(char *out, size_t size, const rt_exchange *e) {
+    size_t shown = e->body_len ? rt_utf8_cut(e->body, e->body_len, REPLAY_BODY_SHOWN) : 0;
+    int n = snprintf(out, size, "replay: no recorded response for %s %s %s", e->connector,
+                     e->method, e->path);
+    if (e->body_len && n >= 0 && (size_t)n < size)
+        n += snprintf(out + n, size - (size_t)n, " with body %.*s", (int)shown, e->body);
+    bool cut = n < 0 || (size_t)n >= size || shown < e->body_len ||
+               (shown && memchr(e->body, '\0', shown));
+    if (cut) {
+        size_t keep = rt_utf8_cut(out, strlen(out), size - sizeof REPLAY_CUT);
+        memcpy(out + keep, REPLAY_CUT, sizeof REPLAY_CUT);
+    }
+}
+
 /* Answers 'call' from the recording: no network, no handle, nothing copied but on a miss. */
 static void replay(rt_http_call *call, const rt_http_request *request) {
     rt_http_target *t = call->target;
@@ -927,11 +946,7 @@ static void replay(rt_http_call *call, const rt_http_request *request) {
         snprintf(r->content_type, sizeof r->content_type, "%s",
                  e.content_type ? e.content_type : "");
     } else {
-        int n = snprintf(r->message, sizeof r->message, "replay: no recorded response for %s %s %s",
-                         t->name, e.method, path);
-        if (e.body_len && n > 0 && (size_t)n < sizeof r->message)
-            snprintf(r->message + n, sizeof r->message - n, " with body %.*s",
-                     (int)rt_utf8_cut(e.body, e.body_len, REPLAY_BODY_SHOWN), e.body);
+        miss_message(r->message, sizeof r->message, &e);
         r->error = RT_EREPLAY;
     }
     make_ready(call);

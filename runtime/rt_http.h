@@ -70,8 +70,10 @@ typedef struct rt_http_request {
 /* How a call ended. 'error' is RT_OK when an HTTP response arrived, whatever its status (the
  * caller judges 4xx and 5xx: the backend's body says what went wrong); otherwise one of
  * RT_ETIMEDOUT, RT_ECONNREFUSED, RT_ECONNECT, RT_ETLS, RT_ETOOBIG (the body passed the cap),
- * RT_ELIMIT, RT_EREPLAY (no recorded response) or RT_EINTERNAL, and 'message' says what
- * happened in words a user can act on, naming the target (never a credential). The body is
+ * RT_ELIMIT, RT_EREPLAY (no recorded response: "replay: no recorded response for CONNECTOR
+ * METHOD PATH[ with body BODY]", ending in "…" when the request could not be shown whole) or
+ * RT_EINTERNAL, and 'message' says what happened in words a user can act on, naming the target
+ * (never a credential). The body is
  * the call's (a replayed one's is the recording's own bytes, not a copy). */
 typedef struct rt_http_response {
     int error;

@@ -371,6 +371,28 @@ static void test_stale(void **state) {
     assert_string_equal(str(r, "path"), "/api/v1/query?query=up&time=1");
     assert_true(json_is_null(json_object_get(r, "body")));
     json_decref(entry);
+
+    /* a message that fills rt_http's 512 bytes is whole unless it ends in "…" (cut there) */
+    char message[600], text[800];
+    int n = snprintf(message, sizeof message, "replay: no recorded response for prom GET /");
+    memset(message + n, 'p', 511 - (size_t)n);
+    message[511] = '\0';
+    snprintf(text, sizeof text, "{\"status\": \"error\", \"errors\": [{\"message\": \"%s\"}]}",
+             message);
+    entry = entry_for(&c, parse(text));
+    r = json_object_get(entry, "stale_request");
+    assert_int_equal(strlen(str(r, "path")),
+                     511 - strlen("replay: no recorded response for prom GET "));
+    assert_null(json_object_get(r, "truncated"));
+    json_decref(entry);
+    entry = entry_for(&c, parse("{\"status\": \"error\", \"errors\": [{\"message\": \"replay: "
+                                "no recorded response for es POST /_search with body "
+                                "{\\\"q\\\":\\\"abc\xE2\x80\xA6\"}]}"));
+    r = json_object_get(entry, "stale_request");
+    assert_string_equal(str(r, "path"), "/_search");
+    assert_string_equal(str(r, "body"), "{\"q\":\"abc");
+    assert_true(json_is_true(json_object_get(r, "truncated")));
+    json_decref(entry);
     bt__case_free(&c);
 }
 

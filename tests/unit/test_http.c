@@ -587,6 +587,13 @@ static void test_record_replay(void **state) {
     rt_diag diag = {0};
     rt_recording *rec = rt_recording_new(), *loaded = NULL;
     got live[3] = {{0}}, again[3] = {{0}}, miss = {0}, miss_body = {0}, cancelled = {0};
+    got miss_long_body = {0}, miss_long_path = {0};
+    char long_body[301], long_path[700];
+    memset(long_body, 'b', 300);
+    long_body[300] = '\0';
+    memcpy(long_path, "/", 1);
+    memset(long_path + 1, 'p', sizeof long_path - 2);
+    long_path[sizeof long_path - 1] = '\0';
     fixture f;
     (void)state;
     assert_non_null(mkdtemp(dir));
@@ -619,6 +626,8 @@ static void test_record_replay(void **state) {
     post(prom, "/echo", "{\"a\":1}", true, &again[2]);
     get(prom, "/echo?q=2", &miss);
     post(prom, "/api/v1/query", "query=rate(x[5m])", true, &miss_body);
+    post(prom, "/api/v1/query", long_body, true, &miss_long_body);
+    get(prom, long_path, &miss_long_path);
     rt_http_cancel(get(prom, "/echo?q=1", &cancelled));
     assert_int_equal(again[0].calls, 0); /* never before rt_http_start returns */
     run(&f);
@@ -640,6 +649,18 @@ static void test_record_replay(void **state) {
     assert_string_equal(miss_body.message, "replay: no recorded response for prom POST "
                                            "/api/v1/query with body query=rate(x[5m])");
     assert_int_equal(cancelled.calls, 0);
+    /* a request that cannot be shown whole ends in "…", whether its body or its path was cut */
+    char want[512];
+    snprintf(
+        want, sizeof want,
+        "replay: no recorded response for prom POST /api/v1/query with body %.200s\xE2\x80\xA6",
+        long_body);
+    assert_string_equal(miss_long_body.message, want);
+    size_t n = strlen(miss_long_path.message);
+    assert_true(n <= 511);
+    assert_string_equal(miss_long_path.message + n - 3, "\xE2\x80\xA6");
+    assert_non_null(strstr(miss_long_path.message, "prom GET /ppp"));
+    got_free(&miss_long_body, 1), got_free(&miss_long_path, 1);
     got_free(live, 3), got_free(again, 3), got_free(&miss, 1), got_free(&miss_body, 1);
     rt_diag_free(&diag);
 }
