@@ -255,30 +255,61 @@ void bt__case_parse(bt_case *c, const char *dir, const char *file, const json_t 
     read_expect(&r, doc);
 }
 
+void bt__drop_near(char *text) {
+    char *near = strstr(text, " near '"); /* the first: the token itself may hold another */
+    size_t n = strlen(text);
+    if (near && n > 0 && text[n - 1] == '\'')
+        *near = '\0';
+}
+
+/* The case of folder 'dir' that cannot be read: its one problem 'fmt' is about 'file', at
+ * 'line':'column' when known (else 0). */
+static void case_unreadable(bt_case *c, const char *dir, const char *file, const char *beside,
+                            int line, int column, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+static void case_unreadable(bt_case *c, const char *dir, const char *file, const char *beside,
+                            int line, int column, const char *fmt, ...) {
+    char message[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    json_t *empty = json_object();
+    bt__case_parse(c, dir, file, empty, beside); /* the folder; its problem is below */
+    json_decref(empty);
+    rt_diag_free(&c->problems);
+    rt_diag_add_at(&c->problems, file, line, column, NULL, "%s", message);
+    if (beside) /* the report groups it under its analyzer, as it will once it can be read */
+        c->analyzer = rt_xstrdup(beside);
+}
+
+void bt__case_link(bt_case *c, const char *dir, const char *beside) {
+    case_unreadable(c, dir, dir, beside, 0, 0,
+                    "is a symbolic link: case folders are read as they are, never through links");
+}
+
 void bt__case_load(bt_case *c, const char *dir, const char *beside) {
     size_t n = strlen(dir) + sizeof "/case.json";
     char *file = rt_xmalloc(n), why[256];
     snprintf(file, n, "%s/case.json", dir);
     char *data = NULL;
     size_t len = 0;
-    int rc = rt_file_read(file, MAX_CASE_BYTES, &data, &len, why);
+    /* Not through a link, nor a FIFO or device: this process is not jailed, and a case's files
+     * are anyone's who can open a pull request. */
+    int rc = rt_file_read_plain(file, MAX_CASE_BYTES, &data, &len, why);
     json_error_t error;
     json_t *doc = rc == RT_OK ? json_loadb(data, len, JSON_REJECT_DUPLICATES, &error) : NULL;
     if (doc) {
         bt__case_parse(c, dir, file, doc, beside);
-    } else {
-        json_t *empty = json_object();
-        bt__case_parse(c, dir, file, empty, beside); /* the folder; its problems are below */
-        json_decref(empty);
-        rt_diag_free(&c->problems);
-        if (rc == RT_ENOTFOUND)
-            rt_diag_add(&c->problems, file, 0, NULL,
+    } else if (rc == RT_ENOTFOUND) {
+        case_unreadable(c, dir, file, beside, 0, 0,
                         "missing: a case folder holds case.json and recording.json");
-        else if (rc != RT_OK)
-            rt_diag_add(&c->problems, file, 0, NULL, "%s", why);
-        else
-            rt_diag_add_at(&c->problems, file, error.line > 0 ? error.line : 1,
-                           error.column > 0 ? error.column : 1, NULL, "%s", error.text);
+    } else if (rc != RT_OK) {
+        case_unreadable(c, dir, file, beside, 0, 0, "%s", why);
+    } else {
+        bt__drop_near(error.text); /* the line and column say where, without quoting the file */
+        case_unreadable(c, dir, file, beside, error.line > 0 ? error.line : 1,
+                        error.column > 0 ? error.column : 1, "%s", error.text);
     }
     json_decref(doc);
     free(data);
@@ -344,19 +375,15 @@ static char *join(const char *dir, const char *name) {
     return path;
 }
 
-/* A folder and not a link to one: links could make loops, as in the analyzer path's walk. */
-static bool is_real_dir(const char *path) {
+static bool is_link(const char *path) {
     struct stat st;
-    return lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
+    return lstat(path, &st) == 0 && S_ISLNK(st.st_mode);
 }
 
-static bool is_file(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-/* The folders in 'dir' (not hidden, not links), sorted. */
-static void subfolders(const char *dir, list *out) {
+/* The entries of 'dir' that are folders or symbolic links (not hidden), sorted. A link is kept
+ * so that it can be a case in error: the cases are read as they are, never through links,
+ * which could lead anywhere (a loop, /etc), and a link skipped in silence hides a case. */
+static void entries(const char *dir, list *out) {
     DIR *d = opendir(dir);
     struct dirent *e;
     if (!d)
@@ -365,7 +392,8 @@ static void subfolders(const char *dir, list *out) {
         if (e->d_name[0] == '.')
             continue;
         char *path = join(dir, e->d_name);
-        if (is_real_dir(path))
+        struct stat st;
+        if (lstat(path, &st) == 0 && (S_ISDIR(st.st_mode) || S_ISLNK(st.st_mode)))
             list_add(out, path);
         else
             free(path);
@@ -380,28 +408,46 @@ static bool ends_with(const char *s, const char *suffix) {
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-/* --cases DIR: a folder with case.json is a case, and so is every folder of a <name>.cases
- * folder (one without case.json is then an error case, not silently skipped). */
-static void walk_cases(const char *dir, bool in_cases, int depth, list *out) {
+/* True when 'dir' holds a case.json, of any kind (a link named so is still the case's, in error).
+ */
+static bool holds_case(const char *dir, bool follow) {
     char *file = join(dir, "case.json");
-    bool is_case = is_file(file) || in_cases;
+    struct stat st;
+    bool found = (follow ? stat(file, &st) : lstat(file, &st)) == 0;
     free(file);
-    if (is_case) {
+    return found;
+}
+
+/* --cases DIR: a folder with case.json is a case, and so is every folder of a <name>.cases
+ * folder (one without case.json is then an error case, not silently skipped). Below DIR, a link
+ * is a case in error when it sits in a .cases folder or leads to a case folder; other links are
+ * not followed (they could loop). */
+static void walk_cases(const char *dir, bool in_cases, int depth, list *out) {
+    if (depth > 0 && is_link(dir)) {
+        if (in_cases || holds_case(dir, true))
+            list_add(out, rt_xstrdup(dir));
+        return;
+    }
+    if (holds_case(dir, false) || in_cases) {
         list_add(out, rt_xstrdup(dir));
         return;
     }
     if (depth >= WALK_MAX_DEPTH)
         return;
     list sub = {0};
-    subfolders(dir, &sub);
+    entries(dir, &sub);
     for (size_t i = 0; i < sub.n; i++)
         walk_cases(sub.items[i], ends_with(dir, ".cases"), depth + 1, out);
     list_free(&sub);
 }
 
+/* Adds the case of folder 'dir' (beside the analyzer 'beside', or NULL), or of a link there. */
 static void cases_add(bt_cases *cases, const char *dir, const char *beside) {
     cases->items = rt_xrealloc(cases->items, (cases->n + 1) * sizeof *cases->items);
-    bt__case_load(&cases->items[cases->n++], dir, beside);
+    if (is_link(dir))
+        bt__case_link(&cases->items[cases->n++], dir, beside);
+    else
+        bt__case_load(&cases->items[cases->n++], dir, beside);
 }
 
 static bool selected(const bt_options *o, const char *name) {
@@ -462,7 +508,10 @@ static void find_beside(const bt_options *o, wk_engine *engine, const char *cons
             memcpy(folder, file, stem);
             memcpy(folder + stem, ".cases", sizeof ".cases");
             list sub = {0};
-            subfolders(folder, &sub);
+            if (is_link(folder)) /* the whole <name>.cases folder: one case in error */
+                list_add(&sub, rt_xstrdup(folder));
+            else
+                entries(folder, &sub);
             for (size_t k = 0; k < sub.n; k++)
                 cases_add(out, sub.items[k], name);
             list_free(&sub);
@@ -484,14 +533,9 @@ static int find_under(const bt_options *o, bt_cases *out, rt_diag *diag) {
     list dirs = {0};
     walk_cases(o->cases_dir, false, 0, &dirs);
     for (size_t i = 0; i < dirs.n; i++) {
-        bt_case c;
-        bt__case_load(&c, dirs.items[i], NULL);
-        if (o->n_analyzers && !selected(o, c.analyzer)) {
-            bt__case_free(&c);
-            continue;
-        }
-        out->items = rt_xrealloc(out->items, (out->n + 1) * sizeof *out->items);
-        out->items[out->n++] = c;
+        cases_add(out, dirs.items[i], NULL);
+        if (o->n_analyzers && !selected(o, out->items[out->n - 1].analyzer))
+            bt__case_free(&out->items[--out->n]);
     }
     list_free(&dirs);
     return RT_OK;

@@ -55,8 +55,14 @@ typedef struct bt_cases {
  * NULL under --cases. Never fails: a case with problems is an error case. */
 void bt__case_parse(bt_case *c, const char *dir, const char *file, const json_t *doc,
                     const char *beside);
-/* Reads the case folder 'dir' (case.json) into 'c', as bt__case_parse. */
+/* Reads the case folder 'dir' (case.json) into 'c', as bt__case_parse. case.json must be a
+ * regular file, not a link (rt_file_read_plain). */
 void bt__case_load(bt_case *c, const char *dir, const char *beside);
+/* The case at 'dir', a symbolic link where a case folder would be: an error case. */
+void bt__case_link(bt_case *c, const char *dir, const char *beside);
+/* Cuts jansson's " near 'TOKEN'" off the end of its message 'text' (in place): the token is the
+ * file's own text, which a report must not quote from a file that may not be JSON at all. */
+void bt__drop_near(char *text);
 void bt__case_free(bt_case *c);
 
 /* Finds the cases that 'o' selects: beside each analyzer on 'dirs' ('n_dirs' folders), or

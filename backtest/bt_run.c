@@ -38,11 +38,12 @@
 #include "wk.h"
 #include "wk_jail.h"
 
-#define KILL_GRACE     2.0  /* seconds past an analysis' deadline before its child is killed */
-#define LOAD_ALLOWANCE 60.0 /* seconds a child may take to read a case (a 256 MiB recording) */
-#define MAX_FRAME      ((uint32_t)64 << 20) /* bytes of one observation */
-#define SIDES          2                    /* head, base */
-#define PROGRESS_EVERY 0.1                  /* seconds between progress lines */
+#define KILL_GRACE      2.0  /* seconds past an analysis' deadline before its child is killed */
+#define LOAD_ALLOWANCE  60.0 /* seconds a child may take to read a case (a 256 MiB recording) */
+#define MAX_FRAME       ((uint32_t)64 << 20) /* bytes of one observation */
+#define RECORDING_BYTES ((size_t)256 << 20)  /* of recording.json, as rt_recording_load reads */
+#define SIDES           2                    /* head, base */
+#define PROGRESS_EVERY  0.1                  /* seconds between progress lines */
 
 /* ---- what both sides of the pipe share ----------------------------------------------------- */
 
@@ -125,6 +126,22 @@ static json_t *observe_diag(const char *why, const rt_diag *diag, bool missing) 
     return bt__observe_error(text, missing);
 }
 
+/* Drops jansson's quotes of the file ("near 'TOKEN'") from the problems of a recording that
+ * does not load: a recording.json that is no JSON at all is no business of the report's. */
+static void quote_nothing(rt_diag *diag) {
+    json_t *item;
+    size_t i;
+    json_array_foreach(diag->items, i, item) {
+        const char *message = json_string_value(json_object_get(item, "message"));
+        char *text = message ? rt_xstrdup(message) : NULL;
+        if (text) {
+            bt__drop_near(text);
+            json_object_set_new(item, "message", json_string(text));
+        }
+        free(text);
+    }
+}
+
 static void engine_drop(child_state *s) {
     wk_engine_free(s->engine);
     json_decref(s->connectors);
@@ -193,10 +210,13 @@ static json_t *request_body(const json_t *req) {
  * path starts most like its path: most often what the analyzer asked for before its change,
  * for the reviewer to compare. The recording is read again as JSON: only for stale cases. */
 static void add_nearest(const bt_case *c, json_t *stale) {
-    size_t size = strlen(c->dir) + sizeof "/recording.json";
-    char *recording = rt_xmalloc(size);
+    size_t size = strlen(c->dir) + sizeof "/recording.json", len = 0;
+    char *recording = rt_xmalloc(size), *text = NULL, why[256];
     snprintf(recording, size, "%s/recording.json", c->dir);
-    json_t *doc = json_load_file(recording, JSON_ALLOW_NUL, NULL), *x, *best = NULL;
+    json_t *doc = NULL, *x, *best = NULL;
+    if (rt_file_read_plain(recording, RECORDING_BYTES, &text, &len, why) == RT_OK)
+        doc = json_loadb(text, len, JSON_ALLOW_NUL, NULL);
+    free(text);
     free(recording);
     const char *connector = json_string_value(json_object_get(stale, "connector"));
     const char *method = json_string_value(json_object_get(stale, "method"));
@@ -304,7 +324,10 @@ static bool observe(const runner *r, child_state *states, const bt_case *c, int 
     rt_recording *rec = NULL;
     rt_diag diag = {0};
     bool ok = true;
-    if (rt_recording_load(path, &rec, &diag) != RT_OK) {
+    /* Not through a link: the jail lets this process read what its user can, /proc/self/environ
+     * among it, and the report is public. */
+    if (rt_recording_load_plain(path, &rec, &diag) != RT_OK) {
+        quote_nothing(&diag);
         json_t *obs = observe_diag("cannot read the recording", &diag, false);
         for (int side = 0; ok && side < r->sides; side++)
             ok = send_side(out, side, json_deep_copy(obs));

@@ -146,6 +146,11 @@ json_t *rt_json_number(double value);
 /* Reads a whole file into a malloc'd, NUL-terminated buffer of at most 'cap' bytes. Returns
  * RT_OK, RT_ENOTFOUND, RT_ETOOBIG or RT_EIO; 'why' (at least 256 bytes) says what happened. */
 int rt_file_read(const char *path, size_t cap, char **data, size_t *len, char *why);
+/* As rt_file_read, for a file found in a folder that someone else wrote (a backtest case): 'path'
+ * must be a regular file, not a symbolic link (O_NOFOLLOW), a FIFO or a device, so that a link
+ * cannot make the reader quote /etc/passwd or wait on /dev/stdin. RT_EINPUT when it is not,
+ * with 'why' saying so. */
+int rt_file_read_plain(const char *path, size_t cap, char **data, size_t *len, char *why);
 
 /* Bookkeeping allocations: abort with the size printed when memory runs out. */
 void *rt_xmalloc(size_t size);

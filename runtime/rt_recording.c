@@ -1308,26 +1308,37 @@ static int build(rt_recording *r, json_t *root, const text *t, const char *file,
     return RT_OK;
 }
 
-int rt_recording_load(const char *path, rt_recording **out, rt_diag *diag) {
-    char why[256], *data = NULL;
-    size_t len = 0;
+/* The text of the recording file 'path' in '*data' ('*len' bytes); with 'plain', only a
+ * regular file that is not a link (rt_file_read_plain). RT_OK, or an error added to 'diag'. */
+static int read_file(const char *path, bool plain, char **data, size_t *len, rt_diag *diag) {
+    char why[256];
     struct stat st;
+    int rc;
+    /* A file that is too large is refused before reading any of it. */
+    if ((plain ? lstat(path, &st) : stat(path, &st)) == 0 && S_ISREG(st.st_mode) &&
+        (uintmax_t)st.st_size > RECORDING_MAX) {
+        rt_diag_add(diag, path, 0, NULL, "%s is larger than %zu bytes (256 MiB)", path,
+                    RECORDING_MAX);
+        return RT_ETOOBIG;
+    }
+    rc = plain ? rt_file_read_plain(path, RECORDING_MAX, data, len, why)
+               : rt_file_read(path, RECORDING_MAX, data, len, why);
+    if (rc != RT_OK)
+        rt_diag_add(diag, path, 0, NULL, "%s", why);
+    return rc;
+}
+
+static int load(const char *path, bool plain, rt_recording **out, rt_diag *diag) {
+    char *data = NULL;
+    size_t len = 0;
     json_error_t error;
     rt_recording *r = NULL;
     json_t *root = NULL;
     int rc;
 
     *out = NULL;
-    /* A file that is too large is refused before reading any of it. */
-    if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && (uintmax_t)st.st_size > RECORDING_MAX) {
-        rt_diag_add(diag, path, 0, NULL, "%s is larger than %zu bytes (256 MiB)", path,
-                    RECORDING_MAX);
-        return RT_ETOOBIG;
-    }
-    if ((rc = rt_file_read(path, RECORDING_MAX, &data, &len, why)) != RT_OK) {
-        rt_diag_add(diag, path, 0, NULL, "%s", why);
+    if ((rc = read_file(path, plain, &data, &len, diag)) != RT_OK)
         return rc;
-    }
     text t;
     root = parse(data, len, &t, &error);
     free(data);
@@ -1358,4 +1369,12 @@ out:
     rt_recording_free(r);
     json_decref(root);
     return rc;
+}
+
+int rt_recording_load(const char *path, rt_recording **out, rt_diag *diag) {
+    return load(path, false, out, diag);
+}
+
+int rt_recording_load_plain(const char *path, rt_recording **out, rt_diag *diag) {
+    return load(path, true, out, diag);
 }

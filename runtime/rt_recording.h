@@ -22,6 +22,9 @@ rt_recording *rt_recording_new(void);
  * (over 256 MiB) / RT_ESYNTAX (not JSON, or not a valid recording) / RT_ENOMEM with every problem,
  * file:line:column (syntax errors) or field path (exchanges[3].response.status), in 'diag'. */
 int rt_recording_load(const char *path, rt_recording **out, rt_diag *diag);
+/* As rt_recording_load, for a recording in a folder that someone else wrote (a backtest case):
+ * 'path' must be a regular file and not a symbolic link (rt_file_read_plain), else RT_EINPUT. */
+int rt_recording_load_plain(const char *path, rt_recording **out, rt_diag *diag);
 /* Writes 'r' to 'path' (atomically: a temporary file renamed; mode 0644). Returns RT_OK, RT_EIO,
  * RT_EINPUT when the meta data breaks the format's rules, or RT_ENOMEM when an exchange was lost
  * (rt_recording_add): the file is then left as it was, with the reason in 'why' (at least 256

@@ -2,10 +2,14 @@
  * reads, hashing, canonical JSON and clocks. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
 #include <openssl/evp.h>
 #include "rt.h"
 
@@ -46,15 +50,11 @@ char *rt_xstrndup(const char *s, size_t n) {
     return copy;
 }
 
-int rt_file_read(const char *path, size_t cap, char **data, size_t *len, char *why) {
+/* Reads what 'f' (opened on 'path') holds, as rt_file_read; does not close it. */
+static int read_stream(FILE *f, const char *path, size_t cap, char **data, size_t *len, char *why) {
     int rc = RT_OK;
     char *buf = NULL;
     size_t used = 0, size = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(why, 256, "cannot open %s: %s", path, strerror(errno));
-        return errno == ENOENT ? RT_ENOTFOUND : RT_EIO;
-    }
     for (;;) {
         if (used + 4096 + 1 > size) {
             size = size ? size * 2 : 8192;
@@ -81,6 +81,50 @@ int rt_file_read(const char *path, size_t cap, char **data, size_t *len, char *w
     buf = NULL;
 out:
     free(buf);
+    return rc;
+}
+
+int rt_file_read(const char *path, size_t cap, char **data, size_t *len, char *why) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(why, 256, "cannot open %s: %s", path, strerror(errno));
+        return errno == ENOENT ? RT_ENOTFOUND : RT_EIO;
+    }
+    int rc = read_stream(f, path, cap, data, len, why);
+    fclose(f);
+    return rc;
+}
+
+int rt_file_read_plain(const char *path, size_t cap, char **data, size_t *len, char *why) {
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer; a regular file ignores it. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+    struct stat st;
+    if (fd < 0 && errno == ELOOP) {
+        snprintf(why, 256, "%s is a symbolic link: it is read as it is, never through a link",
+                 path);
+        return RT_EINPUT;
+    }
+    if (fd < 0) {
+        snprintf(why, 256, "cannot open %s: %s", path, strerror(errno));
+        return errno == ENOENT ? RT_ENOTFOUND : RT_EIO;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(why, 256, "%s is not a regular file", path);
+        close(fd);
+        return RT_EINPUT;
+    }
+    if ((uintmax_t)st.st_size > cap) { /* refused before reading any of it */
+        snprintf(why, 256, "%s is larger than %zu bytes", path, cap);
+        close(fd);
+        return RT_ETOOBIG;
+    }
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        snprintf(why, 256, "cannot read %s: %s", path, strerror(errno));
+        close(fd);
+        return RT_EIO;
+    }
+    int rc = read_stream(f, path, cap, data, len, why);
     fclose(f);
     return rc;
 }

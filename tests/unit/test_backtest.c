@@ -195,6 +195,20 @@ static void test_case_analyzer_not_a_path(void **state) {
     }
 }
 
+/* jansson's " near 'TOKEN'" quotes the file: cut, so that a report never quotes a file that is
+ * not JSON (a case.json that is a copy of /etc/passwd); other messages stay whole. */
+static void test_drop_near(void **state) {
+    (void)state;
+    char a[] = "'[' or '{' expected near 'root'", b[] = "unexpected end of file near end of file";
+    char c[] = "invalid token near 'it''s near 'x'";
+    bt__drop_near(a);
+    bt__drop_near(b);
+    bt__drop_near(c);
+    assert_string_equal(a, "'[' or '{' expected");
+    assert_string_equal(b, "unexpected end of file near end of file");
+    assert_string_equal(c, "invalid token"); /* the token may hold " near '" itself */
+}
+
 /* ---- outcomes ------------------------------------------------------------------------------- */
 
 static void test_pass(void **state) {
@@ -760,6 +774,7 @@ int main(void) {
         cmocka_unit_test(test_case_problems),
         cmocka_unit_test(test_case_beside_another_analyzer),
         cmocka_unit_test(test_case_analyzer_not_a_path),
+        cmocka_unit_test(test_drop_near),
         cmocka_unit_test(test_pass),
         cmocka_unit_test(test_fail_reasons),
         cmocka_unit_test(test_matching_both_parts),
