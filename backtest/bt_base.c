@@ -24,6 +24,8 @@
 #define EXEC_FAILED 127  /* the exit status of a child whose exec failed, as in shells */
 /* Case folders are left out of the archive: they are the bulk of the tree, and unused. */
 #define NO_CASES ":(top,exclude,glob)**/*.cases/**"
+/* A folder of the analyzer path is a literal pathspec: its name may hold *, ? or [. */
+#define LITERAL ":(top,literal)"
 
 /* What a command printed (cut to OUT_MAX - 1 bytes) and how it ended. */
 typedef struct output {
@@ -40,8 +42,12 @@ static void drain(int fds[2], output *o) {
     size_t *lens[2] = {&o->n_out, &o->n_err};
     int open = 2;
     while (open > 0) {
-        if (poll(p, 2, -1) < 0 && errno != EINTR)
+        if (poll(p, 2, -1) < 0 && errno != EINTR) {
+            for (int i = 0; i < 2; i++) /* the child then ends on EPIPE rather than block */
+                if (p[i].fd >= 0)
+                    close(p[i].fd);
             break;
+        }
         for (int i = 0; i < 2; i++) {
             if (p[i].fd < 0 || !p[i].revents)
                 continue;
@@ -71,8 +77,18 @@ static int run(const char *const argv[], output *o) {
     int out[2], err[2], report[2];
     memset(o, 0, sizeof *o);
     o->status = -1;
-    if (pipe(out) != 0 || pipe(err) != 0 || pipe2(report, O_CLOEXEC) != 0) {
+    if (pipe(out) != 0) {
         o->exec_errno = errno;
+        return -1;
+    }
+    if (pipe(err) != 0) {
+        o->exec_errno = errno;
+        close(out[0]), close(out[1]);
+        return -1;
+    }
+    if (pipe2(report, O_CLOEXEC) != 0) {
+        o->exec_errno = errno;
+        close(out[0]), close(out[1]), close(err[0]), close(err[1]);
         return -1;
     }
     fflush(NULL);
@@ -194,7 +210,8 @@ static int resolve(const char *top, const char *rev, char *commit, rt_diag *diag
     size_t n = strlen(rev) + sizeof "^{commit}";
     char *spec = rt_xmalloc(n);
     snprintf(spec, n, "%s^{commit}", rev);
-    /* --end-of-options: a revision that starts with '-' is not taken for an option. */
+    /* --end-of-options, which rev-parse knows from git 2.30 (what --base needs, docs/backtest.md):
+     * a revision that starts with '-' is not taken for an option. */
     int rc =
         git(&o, top, "rev-parse", "--verify", "--quiet", "--end-of-options", spec, (char *)NULL);
     free(spec);
@@ -225,14 +242,26 @@ static int extract(const char *top, const char *commit, char **prefixes, size_t 
     output o;
     char archive[4200];
     snprintf(archive, sizeof archive, "%s/base.tar", tmp);
-    const char *argv[24] = {"git", "-C",    top,    "archive", "--format=tar",
-                            "-o",  archive, commit, "--"};
-    size_t argc = 9;
-    for (size_t i = 0; i < n && argc < 21; i++)
-        argv[argc++] = *prefixes[i] ? prefixes[i] : ".";
+    const char *head[] = {"git", "-C", top, "archive", "--format=tar", "-o", archive, commit, "--"};
+    size_t n_head = sizeof head / sizeof *head, argc = 0;
+    const char **argv = rt_xcalloc(n_head + n + 2, sizeof *argv);
+    char **specs = rt_xcalloc(n + 1, sizeof *specs);
+    for (size_t i = 0; i < n_head; i++)
+        argv[argc++] = head[i];
+    for (size_t i = 0; i < n; i++) { /* "" (the top) is ":(top,literal)": the whole tree */
+        size_t len = sizeof LITERAL + strlen(prefixes[i]);
+        specs[i] = rt_xmalloc(len);
+        snprintf(specs[i], len, "%s%s", LITERAL, prefixes[i]);
+        argv[argc++] = specs[i];
+    }
     argv[argc++] = NO_CASES;
     argv[argc] = NULL;
-    if (run(argv, &o) != 0 || o.status != 0) {
+    int rc = run(argv, &o) == 0 && o.status == 0 ? RT_OK : RT_EIO;
+    for (size_t i = 0; i < n; i++)
+        free(specs[i]);
+    free(specs);
+    free(argv);
+    if (rc != RT_OK) {
         rt_diag_add(diag, NULL, 0, "--base", "git archive of %s failed: %s", commit,
                     o.exec_errno ? strerror(o.exec_errno) : first_line(o.err));
         return RT_EIO;
@@ -289,6 +318,7 @@ static int make_dirs(char *path) {
 /* The analyzer path at the base: the same folders under tree/, those the revision lacks
  * made empty (their analyzers are new on head). */
 static int base_dirs(bt_base *base, char **prefixes, size_t n, rt_diag *diag) {
+    base->dirs = rt_xcalloc(n + 1, sizeof *base->dirs);
     for (size_t i = 0; i < n; i++) {
         size_t len = strlen(base->tmp) + strlen(prefixes[i]) + sizeof "/tree/";
         base->dirs[i] = rt_xmalloc(len);
@@ -305,10 +335,12 @@ static int base_dirs(bt_base *base, char **prefixes, size_t n, rt_diag *diag) {
 
 int bt__base_open(const char *rev, const char *const *dirs, size_t n_dirs, bt_base *base,
                   rt_diag *diag) {
-    char top[TOP_MAX] = "", *prefixes[16] = {0}, *present[16];
+    char top[TOP_MAX] = "";
+    /* Every folder of the path, however many: one left out would read as new on base. */
+    char **prefixes = rt_xcalloc(n_dirs + 1, sizeof *prefixes);
+    char **present = rt_xcalloc(n_dirs + 1, sizeof *present);
     size_t n_present = 0;
     memset(base, 0, sizeof *base);
-    n_dirs = n_dirs < 16 ? n_dirs : 16;
     int rc = locate(dirs, n_dirs, top, prefixes, diag);
     if (rc == RT_OK)
         rc = resolve(top, rev, base->commit, diag);
@@ -326,6 +358,8 @@ int bt__base_open(const char *rev, const char *const *dirs, size_t n_dirs, bt_ba
         rc = base_dirs(base, prefixes, n_dirs, diag);
     for (size_t i = 0; i < n_dirs; i++)
         free(prefixes[i]);
+    free(prefixes);
+    free(present);
     if (rc != RT_OK)
         bt__base_close(base);
     return rc;
@@ -337,5 +371,6 @@ void bt__base_close(bt_base *base) {
     free(base->tmp);
     for (size_t i = 0; i < base->n_dirs; i++)
         free(base->dirs[i]);
+    free(base->dirs);
     memset(base, 0, sizeof *base);
 }

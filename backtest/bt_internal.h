@@ -115,7 +115,7 @@ double bt__quantile(const double *sorted, size_t n, double q);
 typedef struct bt_base {
     char *tmp;       /* owned: the temporary folder, removed by bt__base_close */
     char commit[64]; /* the revision's commit */
-    char *dirs[16];  /* owned: the analyzer path at that revision, in 'tmp' */
+    char **dirs;     /* owned: the analyzer path at that revision, in 'tmp' */
     size_t n_dirs;
 } bt_base;
 

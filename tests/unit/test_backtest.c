@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <cmocka.h>
 #include "bt_internal.h"
 
@@ -618,6 +620,53 @@ static void test_exit_code(void **state) {
     json_decref(r);
 }
 
+/* ---- the base revision ---------------------------------------------------------------------- */
+
+static int open_fds(void) {
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    assert_non_null(d);
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+/* The lowest descriptor not in use. */
+static int lowest_free(void) {
+    int fd = dup(0);
+    assert_true(fd >= 0);
+    close(fd);
+    return fd;
+}
+
+/* When git's second pipe cannot be made, the first is closed, not leaked: the descriptors
+ * are limited to the two lowest free ones, which the first pipe takes. */
+static void test_base_pipe_failure_leaks_nothing(void **state) {
+    (void)state;
+    const char *dirs[] = {"."};
+    int a = lowest_free(), b, c;
+    int keep_a = dup(0);
+    b = lowest_free();
+    int keep_b = dup(0);
+    c = lowest_free();
+    close(keep_a), close(keep_b);
+    assert_true(a < b && b < c);
+    int before = open_fds();
+    struct rlimit saved, tight;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+    tight = saved;
+    tight.rlim_cur = (rlim_t)c; /* a and b for the first pipe, none for the second */
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &tight), 0);
+    bt_base base;
+    rt_diag diag = {0};
+    int rc = bt__base_open("HEAD", dirs, 1, &base, &diag);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+    assert_int_equal(rc, RT_ENOTFOUND); /* "cannot run git (Too many open files)" */
+    rt_diag_free(&diag);
+    assert_int_equal(open_fds(), before);
+}
+
 /* ---- one parse, two replays ----------------------------------------------------------------- */
 
 static void test_rewind(void **state) {
@@ -789,6 +838,7 @@ int main(void) {
         cmocka_unit_test(test_f1_none_right),
         cmocka_unit_test(test_quantile),
         cmocka_unit_test(test_exit_code),
+        cmocka_unit_test(test_base_pipe_failure_leaks_nothing),
         cmocka_unit_test(test_rewind),
         cmocka_unit_test(test_recording_bodies),
     };
