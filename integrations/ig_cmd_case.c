@@ -131,6 +131,12 @@ static int case_folder(const case_options *o, const char *analyzer, char *out) {
         snprintf(out, PATH_BYTES, "%s", o->target);
         return IG_EXIT_OK;
     }
+    /* Whatever gave the name (--case, --name, a server's id): one path element, no "..". */
+    if (!name_ok(o->target))
+        return ig_usage_error(o->cmd,
+                              "'%s' cannot name a case: a case's name is letters, digits, "
+                              "'.', '_' and '-', not starting with '.' or '-'",
+                              o->target);
     rt_diag diag = {0};
     char *path = NULL;
     wk_engine *engine = path_engine(o);
@@ -530,10 +536,9 @@ static void default_name(const json_t *result, const char *id, char *out, size_t
 /* Loads the recording 'text' the server sent: through a temporary file, so that it is read by
  * the one loader of recordings, with the checks of a file. */
 static int load_sent(const char *id, const char *text, size_t len, rt_recording **out) {
-    char tmp[128];
+    char tmp[] = "/tmp/inquest-recording-XXXXXX"; /* not the id: "../x" would leave /tmp */
     rt_diag diag = {0};
     int code = IG_EXIT_OK;
-    snprintf(tmp, sizeof tmp, "/tmp/inquest-recording-%.32s-XXXXXX", id);
     int fd = mkstemp(tmp);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     bool written = f && fwrite(text, 1, len, f) == len;
@@ -587,6 +592,22 @@ static int from_keep(from_args *a, const json_t *analysis, rt_recording *recordi
         analyzer = json_string_value(json_object_get(meta, "analyzer"));
     if (!analyzer) {
         fprintf(stderr, "inquest case: the server named no analyzer for %s\n", a->id);
+        return IG_EXIT_SERVER;
+    }
+    /* What the server says is data, never a path: an analyzer "../x.lua" would put the case
+     * beside any file, an id "/../../x" anywhere. */
+    if (!wk_valid_name(analyzer)) {
+        fprintf(stderr,
+                "inquest case: the server named the analyzer of %s \"%.100s\", which is "
+                "not an analyzer name (like http.error_spike)\n",
+                a->id, analyzer);
+        return IG_EXIT_SERVER;
+    }
+    if (!name_ok(id)) {
+        fprintf(stderr,
+                "inquest case: the server gave %s the id \"%.100s\", which is not one (letters, "
+                "digits, '.', '_' and '-')\n",
+                a->id, id);
         return IG_EXIT_SERVER;
     }
     if (!a->o.target) {

@@ -20,6 +20,7 @@
 #              stdout REGEX / stderr REGEX     the output matches (CMake regular expression)
 #              !stdout REGEX / !stderr REGEX   the output does not match
 #              file PATH                  PATH (with @WORK@) exists afterwards
+#              !file PATH                 PATH does not exist afterwards
 #              contains PATH REGEX        the file PATH exists and its text matches REGEX
 #              !contains PATH REGEX       the file PATH exists and its text does not match
 #              seconds N                  the command took less than N seconds
@@ -154,6 +155,10 @@ foreach(line IN LISTS expectations)
     elseif(line MATCHES "^file (.+)$")
         if(NOT EXISTS "${CMAKE_MATCH_1}")
             fail("file ${CMAKE_MATCH_1} does not exist")
+        endif()
+    elseif(line MATCHES "^!file (.+)$")
+        if(EXISTS "${CMAKE_MATCH_1}" OR IS_SYMLINK "${CMAKE_MATCH_1}")
+            fail("file ${CMAKE_MATCH_1} exists but must not")
         endif()
     elseif(line MATCHES "^(!?)contains ([^ ]+) (.+)$")
         set(negate "${CMAKE_MATCH_1}")
