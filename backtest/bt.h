@@ -55,6 +55,11 @@ void bt_report_junit(const json_t *report, FILE *out);
  * console lists them. RT_OK, or an error with 'why' (256 bytes). */
 int bt_report_save(const json_t *report, const char *dir, char *why);
 
+/* A copy of 's' (NULL: "") fit for a terminal, malloc'd, cleaned as the renderings clean a
+ * report's text: control characters, escape sequences, bidirectional overrides and bytes that
+ * are no UTF-8 become U+FFFD, tabs and newlines spaces; at most 'cap' bytes ("…" when cut). */
+char *bt_text_clean(const char *s, size_t cap);
+
 /* ---- Making cases (bt_capture.c) ------------------------------------------------------------ */
 
 /* The expectation a result makes: its status, conclusion, top root cause and the findings it

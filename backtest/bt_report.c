@@ -452,6 +452,10 @@ char *bt__clean(const char *s, size_t cap, bool lines) {
     return b.data;
 }
 
+char *bt_text_clean(const char *s, size_t cap) {
+    return bt__clean(s, cap, false);
+}
+
 typedef struct range {
     uint32_t lo, hi;
 } range;

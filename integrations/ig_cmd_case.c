@@ -214,36 +214,55 @@ static json_t *case_doc(const char *analyzer, const char *description, json_t *i
     return kase;
 }
 
+/* Prints 's' (NULL: "") cleaned for the terminal as the backtest's renderings clean text:
+ * control characters and escape sequences from a server or an analyzer become U+FFFD. */
+static void put_clean(const char *s) {
+    char *clean = bt_text_clean(s, 4096);
+    fputs(clean, stdout);
+    free(clean);
+}
+
 /* The expectation as the author reads it, and what to do next. */
 static void print_case(const char *dir, const json_t *kase, size_t exchanges) {
     const json_t *e = json_object_get(kase, "expect"), *f;
     const json_t *cause = json_object_get(e, "root_cause");
     const char *conclusion = json_string_value(json_object_get(e, "conclusion"));
     size_t i;
-    printf("case %s/ (case.json, recording.json: %zu exchange%s)\n", dir, exchanges,
-           exchanges == 1 ? "" : "s");
-    printf("  analyzer    %s\n", json_string_value(json_object_get(kase, "analyzer")));
-    printf("  status      %s\n", json_string_value(json_object_get(e, "status")));
-    if (conclusion)
-        printf("  conclusion  %s\n", conclusion);
-    printf("  root_cause  %s\n", json_is_string(cause) ? json_string_value(cause) : "(none)");
+    fputs("case ", stdout);
+    put_clean(dir);
+    printf("/ (case.json, recording.json: %zu exchange%s)\n", exchanges, exchanges == 1 ? "" : "s");
+    fputs("  analyzer    ", stdout);
+    put_clean(json_string_value(json_object_get(kase, "analyzer")));
+    fputs("\n  status      ", stdout);
+    put_clean(json_string_value(json_object_get(e, "status")));
+    if (conclusion) {
+        fputs("\n  conclusion  ", stdout);
+        put_clean(conclusion);
+    }
+    fputs("\n  root_cause  ", stdout);
+    put_clean(json_is_string(cause) ? json_string_value(cause) : "(none)");
+    fputs("\n", stdout);
     json_array_foreach(json_object_get(e, "findings"), i, f) {
         const char *rc = json_string_value(json_object_get(f, "root_cause"));
         const char *title = json_string_value(json_object_get(f, "title"));
-        printf("  %-11s %s%s%s\n", i == 0 ? "findings" : "", rc ? rc : "", rc && title ? "  " : "",
-               title ? title : "");
+        printf("  %-11s ", i == 0 ? "findings" : "");
+        put_clean(rc);
+        fputs(rc && title ? "  " : "", stdout);
+        put_clean(title);
+        fputs("\n", stdout);
     }
-    printf("\nThis is what the analyzer found, not necessarily what it should have found. Edit\n"
-           "  %s/case.json\n"
+    fputs("\nThis is what the analyzer found, not necessarily what it should have found. Edit\n  ",
+          stdout);
+    put_clean(dir);
+    printf("/case.json\n"
            "to say what should be found (expect.root_cause, expect.findings, and expect.absent\n"
            "for findings that must not appear): that judgement is what makes the case a test.\n"
-           "Titles are anchored patterns; loosen them where the wording may change.\n",
-           dir);
+           "Titles are anchored patterns; loosen them where the wording may change.\n");
 }
 
 /* Writes the case ('kase' and 'recording') into 'dir' and prints it. */
 static int write_case(const case_options *o, const char *dir, const json_t *kase,
-                      const rt_recording *recording, size_t exchanges) {
+                      const rt_recording *recording) {
     char why[256];
     int code = remove_old(o, dir);
     if (code != IG_EXIT_OK)
@@ -253,13 +272,10 @@ static int write_case(const case_options *o, const char *dir, const json_t *kase
         fprintf(stderr, "inquest %s: %s\n", o->cmd, why);
         return rc == RT_EUSAGE ? IG_EXIT_USAGE : IG_EXIT_FAILED;
     }
-    print_case(dir, kase, exchanges);
+    /* The recording's own count: a result's calls leave out those of nested analyses, and a
+     * server's stored result may have none. */
+    print_case(dir, kase, rt_recording_count(recording));
     return IG_EXIT_OK;
-}
-
-/* The number of exchanges a result's calls made (each call is one exchange). */
-static size_t calls_of(const json_t *result) {
-    return json_array_size(json_object_get(result, "calls"));
 }
 
 /* ---- inquest record ------------------------------------------------------------------------ */
@@ -404,7 +420,7 @@ static int record_keep(record_args *a, const char *dir, const char *tmp, json_t 
         case_doc(name ? name : a->analyzer, a->o.description, json_incref(a->inputs),
                  json_is_number(now) ? json_number_value(now) : 0,
                  json_string_value(json_object_get(meta, "id")), bt_expect_from_result(result));
-    int code = write_case(&a->o, dir, kase, r, calls_of(result));
+    int code = write_case(&a->o, dir, kase, r);
     const char *status = json_string_value(json_object_get(result, "status"));
     if (code == IG_EXIT_OK && status && strcmp(status, "ok") != 0)
         fprintf(stderr,
@@ -634,7 +650,7 @@ static int from_keep(from_args *a, const json_t *analysis, rt_recording *recordi
                             json_is_number(now) ? json_number_value(now)
                                                 : json_number_value(json_object_get(result, "now")),
                             id, bt_expect_from_result(result));
-    code = write_case(&a->o, dir, kase, recording, calls_of(result));
+    code = write_case(&a->o, dir, kase, recording);
     json_decref(kase);
     return code;
 }

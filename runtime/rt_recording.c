@@ -273,6 +273,10 @@ rt_recording_mode rt_recording_get_mode(const rt_recording *r) {
     return r->mode;
 }
 
+size_t rt_recording_count(const rt_recording *r) {
+    return r->n_entries;
+}
+
 json_t *rt_recording_meta(rt_recording *r) {
     return r->meta;
 }

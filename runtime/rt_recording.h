@@ -39,6 +39,9 @@ int rt_recording_dumps(const rt_recording *r, char **text, size_t *len, char *wh
 void rt_recording_free(rt_recording *r);
 rt_recording_mode rt_recording_get_mode(const rt_recording *r);
 
+/* The number of exchanges 'r' holds. */
+size_t rt_recording_count(const rt_recording *r);
+
 /* The analysis a recording belongs to: "analyzer", "inputs", "id", "now" and "connectors" (an
  * object: name -> { "type": …, and the connector's non-secret settings that change how its
  * answers are read }). Borrowed object; set members on it when recording. */
