@@ -284,9 +284,13 @@ static json_t *replay(const runner *r, int side, child_state *s, const bt_case *
     send_frame(out, NULL, 0);
     inject_fault(r, c, "stall");
     int rc = wk_run(engine, &request, &result, &diag);
-    if (rc == RT_OK)
+    if (rc == RT_OK) {
         obs = bt__observe_result(result);
-    else if (rc == RT_ENOTFOUND)
+        /* every call the replay answered or missed, nested analyses' too (ctx:call), which the
+         * result's calls leave out */
+        json_object_set_new(obs, "connector_calls",
+                            json_integer((json_int_t)rt_recording_asked(rec)));
+    } else if (rc == RT_ENOTFOUND)
         obs = observe_diag("no such analyzer", &diag, true);
     else if (rc == RT_EINPUT)
         obs = observe_diag("invalid inputs", &diag, false);

@@ -74,6 +74,7 @@ struct rt_recording {
     size_t *slots; /* group index + 1, 0 when empty; n_slots is 0 or a power of two */
     size_t n_slots;
     char lost[200]; /* why an exchange could not be kept (out of memory); "": none was lost */
+    size_t asked;   /* rt_recording_match calls since the load or the last rewind */
 };
 
 /* ---- error names ------------------------------------------------------------------------ */
@@ -301,6 +302,7 @@ int rt_recording_match(rt_recording *r, rt_exchange *e) {
     rt_exchange key = *e;
     if (!key.body)
         key.body_len = 0;
+    r->asked++;
     size_t g = group_find(r, hash, &key);
     if (g == NONE || r->groups[g].cursor == NONE)
         return RT_EREPLAY;
@@ -317,7 +319,12 @@ int rt_recording_match(rt_recording *r, rt_exchange *e) {
     return RT_OK;
 }
 
+size_t rt_recording_asked(const rt_recording *r) {
+    return r->asked;
+}
+
 void rt_recording_rewind(rt_recording *r) {
+    r->asked = 0;
     for (size_t i = 0; i < r->n_entries; i++)
         r->entries[i].served = false;
     for (size_t g = 0; g < r->n_groups; g++)

@@ -77,6 +77,11 @@ int rt_recording_add(rt_recording *r, const rt_exchange *e);
  * request. A match is a hash lookup: its cost does not grow with the recording. */
 int rt_recording_match(rt_recording *r, rt_exchange *e);
 
+/* The requests matched against 'r' (rt_recording_match, served or not) since it was loaded or
+ * last rewound: in a replay, the connector calls of an analysis and of those it started with
+ * ctx:call, whose calls its result does not list. */
+size_t rt_recording_asked(const rt_recording *r);
+
 /* Makes every exchange of 'r' unserved again, as it was after loading, so that one recording
  * replays several runs (a backtest runs a case against two versions of an analyzer, and parses
  * its recording once). */

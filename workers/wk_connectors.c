@@ -376,7 +376,14 @@ static void on_answer(const rt_http_response *r, void *ud) {
     if (r->error == RT_EREPLAY) { /* strict replay: the analysis fails, showing the request */
         fail_transport(call, r);
         record_outcome(call, r);
-        wk__abort(a, "error", r->message); /* cancels the call, which frees it */
+        /* ... and so does the analysis at the root of a ctx:call chain: to its caller a nested
+         * analysis' failure is only data, which it could conclude over as if nothing were
+         * amiss, and the recording would pass for one that still serves the analyzer. Ending
+         * the root ends the nested ones, this one among them, which cancels the call (freed). */
+        wk_analysis *root = a;
+        while (root->parent)
+            root = root->parent;
+        wk__abort(root, "error", r->message);
         return;
     }
     if (r->error != RT_OK)
