@@ -244,6 +244,53 @@ static void add_nearest(const bt_case *c, json_t *stale) {
     json_decref(doc);
 }
 
+/* The length of root 'dir' without its trailing slashes, as the engine keeps it. */
+static size_t root_len(const char *dir) {
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    return n;
+}
+
+/* The length of the analyzer-path folder of 'dirs' ('n' of them) followed by '/' that 'text'
+ * starts with (the longest), or 0. */
+static size_t root_at(const char *text, const char *const *dirs, size_t n) {
+    size_t best = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = root_len(dirs[i]);
+        if (len > best && strncmp(text, dirs[i], len) == 0 && text[len] == '/')
+            best = len + 1;
+    }
+    return best;
+}
+
+/* Member 'key' of 'obs' (a string) with the analyzer path's folders cut out of the paths in it:
+ * "ROOT/demo/level.lua:12: boom" reads "demo/level.lua:12: boom" on head as on base, whose
+ * analyzers lie in a temporary tree, so that equal errors compare equal and no temporary path
+ * reaches the report. */
+static void relative_paths(json_t *obs, const char *key, const char *const *dirs, size_t n) {
+    const char *text = json_string_value(json_object_get(obs, key));
+    if (!text)
+        return;
+    size_t len = strlen(text), out = 0;
+    char *copy = rt_xmalloc(len + 1);
+    for (size_t i = 0; i < len;) {
+        /* a path starts the text or follows a space, a quote, a bracket: "x/analyzers/" is no
+         * root "analyzers" */
+        bool starts = i == 0 || !strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                        "0123456789._-/~",
+                                        text[i - 1]);
+        size_t skip = starts ? root_at(text + i, dirs, n) : 0;
+        if (skip)
+            i += skip;
+        else
+            copy[out++] = text[i++];
+    }
+    copy[out] = '\0';
+    json_object_set_new(obs, key, rt_json_text(copy, out));
+    free(copy);
+}
+
 /* Fault injection for the tests: INQUEST_TEST_FAULT=backtest_crash:CASE makes the child die as
  * it takes case CASE (by its folder's name), backtest_stall:CASE makes it hang once the analysis
  * of CASE has started, as a runaway C call would; 'stage' is "crash" or "stall". */
@@ -296,6 +343,7 @@ static json_t *replay(const runner *r, int side, child_state *s, const bt_case *
         obs = observe_diag("invalid inputs", &diag, false);
     else
         obs = observe_diag(rt_strerror(rc), &diag, false);
+    relative_paths(obs, "error", r->dirs[side], r->n_dirs[side]);
     if (json_is_object(json_object_get(obs, "stale_request")))
         add_nearest(c, json_object_get(obs, "stale_request"));
     json_decref(result);
