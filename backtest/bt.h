@@ -34,8 +34,10 @@ typedef struct bt_options {
  * a case that cannot be read or run is a case with outcome "error" in the report. */
 int bt_run(const bt_options *o, json_t **report, rt_diag *diag);
 
-/* The exit status the report calls for: 1 when a case that passed on base fails on head (or,
- * without a base, when any case does not pass), else 0. */
+/* The exit status the report calls for: 1 when a case that passed on base does not pass on
+ * head, or one that did not run on base (new there, or an error: a case or recording that
+ * cannot be read, a process lost twice) does not pass on head; without a base, when any case
+ * does not pass; else 0. */
 int bt_exit_code(const json_t *report);
 
 /* ---- Reports (bt_report.c) ------------------------------------------------------------------ */

@@ -237,7 +237,16 @@ void bt__tally_cases(const json_t *report, bt__tally *t) {
         t->cases++;
         t->outcome[bt__outcome_of(kase)]++;
         t->change[bt__change_of(kase)]++;
-        t->new_failing += bt__change_of(kase) == BT__NEW && bt__outcome_of(kase) != BT__PASS;
+        bt__outcome o = bt__outcome_of(kase);
+        bt__change c = bt__change_of(kase);
+        t->new_failing += c == BT__NEW && o != BT__PASS;
+        /* as bt_exit_code judges: nothing to compare with when the base side is in error */
+        const char *on_base = bt__str(bt__obj(kase, "base"), "outcome");
+        if (c == BT__BROKEN || c == BT__NEW || o == BT__PASS || !on_base ||
+            strcmp(on_base, "error") != 0)
+            continue;
+        t->broken_case += o == BT__ERROR;
+        t->unjudged += o != BT__ERROR;
     }
 }
 

@@ -88,6 +88,10 @@ typedef struct bt__tally {
     size_t outcome[BT__NO_OUTCOME + 1];
     size_t change[BT__NO_CHANGE + 1];
     size_t new_failing; /* new on head and not passing: with a base, these fail the job too */
+    /* With a base, cases in error there (nothing to compare with) that do not pass on head,
+     * which fail the job too: in error on head as well (the case cannot run: its case.json or
+     * recording cannot be read), or failing or stale on head. */
+    size_t broken_case, unjudged;
 } bt__tally;
 
 void bt__tally_cases(const json_t *report, bt__tally *t);

@@ -156,26 +156,38 @@ static const char *plural(size_t n, const char *one, const char *many) {
     return n == 1 ? one : many;
 }
 
-/* The headline agrees with the exit status (bt_exit_code): with a base, a case broken or a new
- * case that does not pass fails the job; without, any case that does not pass. */
+/* Appends "N ONE|MANY" to the verdict 'line' (", " between parts) when 'n' is not 0. */
+static void verdict_part(bt__buf *b, bool *first, size_t n, const char *one, const char *many) {
+    if (!n)
+        return;
+    bt__printf(b, "%s%zu %s", *first ? "## ❌ " : ", ", n, plural(n, one, many));
+    *first = false;
+}
+
+/* The headline agrees with the exit status (bt_exit_code): with a base, a case broken, or one
+ * that did not run on base (new, or an error there) and does not pass, fails the job; without,
+ * any case that does not pass. */
 static void verdict(bt__buf *b, const bt__tally *t, bool base) {
-    size_t bad = t->cases - t->outcome[BT__PASS], broken = t->change[BT__BROKEN];
-    size_t fresh = t->new_failing;
-    if (t->cases == 0)
+    size_t bad = t->cases - t->outcome[BT__PASS];
+    bool first = true;
+    if (t->cases == 0) {
         bt__puts(b, "## ⚠️ No case was backtested\n\n");
-    else if (base && broken && fresh)
-        bt__printf(b, "## ❌ %zu %s broken by this change, %zu new %s not pass\n\n", broken,
-                   plural(broken, "case", "cases"), fresh, plural(fresh, "case does", "cases do"));
-    else if (base && broken)
-        bt__printf(b, "## ❌ %zu %s broken by this change\n\n", broken,
-                   plural(broken, "case", "cases"));
-    else if (base && fresh)
-        bt__printf(b, "## ❌ %zu new %s not pass\n\n", fresh,
-                   plural(fresh, "case does", "cases do"));
-    else if (base)
-        bt__printf(b, "## ✅ No case got worse (%zu %s)\n\n", t->cases,
-                   plural(t->cases, "case", "cases"));
-    else if (bad)
+        return;
+    }
+    if (base) {
+        verdict_part(b, &first, t->change[BT__BROKEN], "case broken by this change",
+                     "cases broken by this change");
+        verdict_part(b, &first, t->new_failing, "new case does not pass", "new cases do not pass");
+        verdict_part(b, &first, t->broken_case, "case in error on head and on base",
+                     "cases in error on head and on base");
+        verdict_part(b, &first, t->unjudged, "case does not pass and did not run on base",
+                     "cases do not pass and did not run on base");
+        if (!first)
+            bt__puts(b, "\n\n");
+        else
+            bt__printf(b, "## ✅ No case got worse (%zu %s)\n\n", t->cases,
+                       plural(t->cases, "case", "cases"));
+    } else if (bad)
         bt__printf(b, "## ❌ %zu of %zu %s not pass\n\n", bad, t->cases,
                    plural(t->cases, "case does", "cases do"));
     else

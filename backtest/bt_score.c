@@ -543,6 +543,15 @@ json_t *bt__confusion(const json_t *cases) {
     return m;
 }
 
+/* True when the entry has no base side to judge head against: a case new on head, or one in
+ * error on base (a case or recording that cannot be read, a process lost twice), which shows
+ * nothing of whether head is worse. */
+static bool nothing_to_compare(const json_t *entry) {
+    const char *change = str(entry, "change");
+    const char *on_base = str(json_object_get(entry, "base"), "outcome");
+    return (change && strcmp(change, "new") == 0) || (on_base && strcmp(on_base, "error") == 0);
+}
+
 int bt_exit_code(const json_t *report) {
     size_t i;
     json_t *entry;
@@ -550,10 +559,10 @@ int bt_exit_code(const json_t *report) {
     json_array_foreach(json_object_get(report, "cases"), i, entry) {
         const char *outcome = str(entry, "outcome"), *change = str(entry, "change");
         bool pass = outcome && strcmp(outcome, "pass") == 0;
-        /* A case new on head has no base to compare with: it must pass, as without --base. */
         if (with_base && change && strcmp(change, "broken") == 0)
             return 1;
-        if ((!with_base || (change && strcmp(change, "new") == 0)) && !pass)
+        /* Without a base, or with none to compare it with, a case must pass on its own. */
+        if ((!with_base || nothing_to_compare(entry)) && !pass)
             return 1;
     }
     return 0;

@@ -43,8 +43,9 @@ static const char backtest_usage[] =
     "  -h, --help           this text\n"
     "\n"
     "Exit codes: 0 every case passes, or with --base no case that passed on base fails on\n"
-    "head (and every case new on head passes); 1 otherwise; 2 usage error, no cases, an\n"
-    "analyzer named that does not exist, a bad --base, or the backtest could not run.\n";
+    "head (and every case new on head, or in error on base, passes); 1 otherwise; 2 usage\n"
+    "error, no cases, an analyzer named that does not exist, a bad --base, or the backtest\n"
+    "could not run.\n";
 
 typedef enum format { FORMAT_TABLE, FORMAT_JSON, FORMAT_JUNIT, FORMAT_MARKDOWN } format;
 

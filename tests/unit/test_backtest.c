@@ -618,6 +618,21 @@ static void test_exit_code(void **state) {
               "\"new\"}]}");
     assert_int_equal(bt_exit_code(r), 1);
     json_decref(r);
+    /* nor one that did not run on base: a case that cannot be read (an error on both sides), one
+     * whose base side was lost twice with its process; whatever the change says */
+    r = parse("{\"base\": {\"rev\": \"main\"}, \"cases\": [{\"outcome\": \"error\", \"change\": "
+              "\"unchanged\", \"base\": {\"outcome\": \"error\"}}]}");
+    assert_int_equal(bt_exit_code(r), 1);
+    json_decref(r);
+    r = parse("{\"base\": {\"rev\": \"main\"}, \"cases\": [{\"outcome\": \"fail\", \"change\": "
+              "\"changed\", \"base\": {\"outcome\": \"error\"}}]}");
+    assert_int_equal(bt_exit_code(r), 1);
+    json_decref(r);
+    r = parse("{\"base\": {\"rev\": \"main\"}, \"cases\": [{\"outcome\": \"pass\", \"change\": "
+              "\"fixed\", \"base\": {\"outcome\": \"error\"}}, {\"outcome\": \"fail\", "
+              "\"change\": \"unchanged\", \"base\": {\"outcome\": \"fail\"}}]}");
+    assert_int_equal(bt_exit_code(r), 0);
+    json_decref(r);
 }
 
 /* ---- the base revision ---------------------------------------------------------------------- */

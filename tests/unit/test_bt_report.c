@@ -374,7 +374,9 @@ static void test_markdown_verdicts(void **state) {
         const char *fixture, *headline;
     } cases[] = {
         {"head-only", "## ❌ 4 of 6 cases do not pass\n"},
-        {"with-base", "## ❌ 3 cases broken by this change, 1 new case does not pass\n"},
+        /* its broken-case cannot be read: in error on both sides, it fails the job too */
+        {"with-base", "## ❌ 3 cases broken by this change, 1 new case does not pass, 1 case in "
+                      "error on head and on base\n"},
         {"empty", "## ⚠️ No case was backtested\n"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -397,6 +399,18 @@ static void test_markdown_verdicts(void **state) {
         json_pack("{s:s,s:s,s:s}", "case", "b.cases/three", "outcome", "fail", "change", "new"));
     md = render(MARKDOWN, good);
     assert_starts(md, "## ❌ 1 new case does not pass\n");
+    free(md);
+    /* Nor can a case that did not run on base be shown no worse: it must pass too. */
+    json_array_append_new(json_object_get(good, "cases"),
+                          json_pack("{s:s,s:s,s:s,s:{s:s}}", "case", "b.cases/four", "outcome",
+                                    "stale", "change", "changed", "base", "outcome", "error"));
+    json_array_append_new(json_object_get(good, "cases"),
+                          json_pack("{s:s,s:s,s:s,s:{s:s}}", "case", "b.cases/five", "outcome",
+                                    "error", "change", "unchanged", "base", "outcome", "error"));
+    md = render(MARKDOWN, good);
+    assert_starts(md, "## ❌ 1 new case does not pass, 1 case in error on head and on base, 1 case "
+                      "does not pass and did not run on base\n");
+    assert_int_equal(bt_exit_code(good), 1);
     free(md);
     json_decref(good);
 }
