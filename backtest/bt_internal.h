@@ -86,6 +86,10 @@ json_t *bt__observe_result(const json_t *result);
 /* The observation of a case that did not run: 'error' says why. */
 json_t *bt__observe_error(const char *error, bool missing);
 
+/* The children a backtest runs by default: one per core this process may run on (its CPU
+ * affinity: taskset, a container's cpuset), not one per core of the machine. */
+int bt__default_jobs(void);
+
 /* ---- Scoring (bt_score.c) ------------------------------------------------------------------- */
 
 /* The top finding's root cause in observation or result 'findings' holder 'obj' (ranked as the

@@ -4,32 +4,43 @@
  *
  * Design notes. The cases run on a pool of --jobs children, forked by this process, each of
  * which enters the worker's jail (wk_jail.h: rlimits, no new privileges, seccomp) before it
- * reads anything of a case, and then replays cases one at a time, each on every side (head,
- * and base with --base) from one parse of its recording (rewound between the sides):
- *   parent ──case index (u32)──▶ child: reads the case's recording
+ * reads anything of a case, and then replays jobs one at a time. A job is a case and the side
+ * to start from; the child replays that side and the ones after it (head, then base with
+ * --base) from one parse of its recording (rewound between the sides):
+ *   parent ──case index, first side (2 × u32)──▶ child: reads the case's recording
  *   parent ◀──frame of 0 bytes── child: a side's analysis starts (its own deadline runs)
  *   parent ◀──frame (u32 length, {"side": k, observation…})── child: that side is done
- * and once every side of the case is done, the parent sends the next case. Reading a
- * recording costs more than replaying it, so a base run adds only the analyses. A child keeps
- * one engine per side from case to case while the recordings' connectors stay the same, so an
- * analyzer is compiled once per child, not once per case. The parent only waits on pipes
- * (poll) and backstops the analyses' own deadlines: a child that has not answered by the
- * running analysis' deadline plus KILL_GRACE (or LOAD_ALLOWANCE after the case was sent, while
- * it reads the recording) is killed, the sides of the case not yet done are a timeout, and a
- * new child takes its place; so is one that dies (those sides are then an error naming the
- * signal). Invariants: each case is sent to exactly one child and has exactly one observation
- * per side at the end; a child holds at most one case, so the parent always knows which case
- * a dead child held. */
-#define _GNU_SOURCE /* pipe2 */
+ * and once every side of the job is done, the parent sends the next job. Reading a recording
+ * costs more than replaying it, so a base run adds only the analyses. A child keeps one engine
+ * per side from case to case while the recordings' connectors stay the same, so an analyzer is
+ * compiled once per child, not once per case. The parent only waits on pipes (poll) and
+ * backstops the analyses' own deadlines:
+ *   - a child that has not answered by the running analysis' deadline plus KILL_GRACE is
+ *     killed, and that side is a timeout; one that has not started the analysis LOAD_ALLOWANCE
+ *     after it took the job (reading the recording, loading the analyzer) is killed, and that
+ *     side is an error saying so; one that dies makes that side an error naming the signal;
+ *   - the sides after it were lost with the child, not observed: they become a job of their
+ *     own, queued after the others, for a new child. Such a second job gets no third: if its
+ *     child ends too, its sides are errors;
+ *   - a job the child never took (the pipe to it broke: it ended after its last job) goes to a
+ *     new child the same way;
+ *   - a new child takes the place of each that ended, while jobs are left.
+ * Invariants: each job is sent to one child at a time, a case is queued at most twice, and has
+ * exactly one observation per side at the end; a child holds at most one job, so the parent
+ * always knows which case and side a dead child held. Children die with the parent
+ * (PR_SET_PDEATHSIG), so that a SIGKILLed backtest leaves none replaying. */
+#define _GNU_SOURCE /* pipe2, sched_getaffinity */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -39,7 +50,7 @@
 #include "wk_jail.h"
 
 #define KILL_GRACE      2.0  /* seconds past an analysis' deadline before its child is killed */
-#define LOAD_ALLOWANCE  60.0 /* seconds a child may take to read a case (a 256 MiB recording) */
+#define LOAD_ALLOWANCE  60.0 /* seconds a child may take to start an analysis (256 MiB to read) */
 #define MAX_FRAME       ((uint32_t)64 << 20) /* bytes of one observation */
 #define RECORDING_BYTES ((size_t)256 << 20)  /* of recording.json, as rt_recording_load reads */
 #define SIDES           2                    /* head, base */
@@ -291,19 +302,39 @@ static void relative_paths(json_t *obs, const char *key, const char *const *dirs
     free(copy);
 }
 
-/* Fault injection for the tests: INQUEST_TEST_FAULT=backtest_crash:CASE makes the child die as
- * it takes case CASE (by its folder's name), backtest_stall:CASE makes it hang once the analysis
- * of CASE has started, as a runaway C call would; 'stage' is "crash" or "stall". */
-static void inject_fault(const runner *r, const bt_case *c, const char *stage) {
-    const char *f = r->fault;
-    size_t n = strlen(stage);
-    if (!f || strncmp(f, "backtest_", 9) != 0 || strncmp(f + 9, stage, n) != 0 || f[9 + n] != ':' ||
-        strcmp(f + 10 + n, c->name) != 0)
-        return;
-    if (strcmp(stage, "crash") == 0)
+/* Fault injection for the tests, INQUEST_TEST_FAULT=backtest_STAGE:CASE[@WHERE] (CASE by its
+ * folder's name):
+ *   crash:CASE         the child dies (abort) as it takes CASE, before reading its recording;
+ *   crash:CASE@SIDE    the child dies once the analysis of CASE on SIDE (head, base) started;
+ *   stall:CASE[@SIDE]  the child hangs once the analysis of CASE on SIDE (head when not
+ *                      said) started, as a runaway C call would;
+ *   stall:CASE@load    the child hangs while it reads the recording of CASE; the parent then
+ *                      allows 1 s for it, not LOAD_ALLOWANCE, for the test's sake;
+ *   exit:CASE          the child stops taking cases (closes its end of the pipe) as it takes
+ *                      CASE, and exits once it has answered for it.
+ * True when the fault for 'stage' at 'where' ("take", "load", "head", "base") names 'c'. */
+static bool fault_is(const char *fault, const char *stage, const bt_case *c, const char *where) {
+    char want[300];
+    if (!fault || strncmp(fault, "backtest_", 9) != 0)
+        return false;
+    snprintf(want, sizeof want, "%s:%s", stage, c->name);
+    size_t n = strlen(want);
+    if (strncmp(fault + 9, want, n) != 0)
+        return false;
+    const char *at = fault + 9 + n;
+    if (*at == '\0') /* no @WHERE: crash as the case is taken, stall in head's analysis */
+        return strcmp(where, strcmp(stage, "stall") == 0 ? "head" : "take") == 0;
+    return *at == '@' && strcmp(at + 1, where) == 0;
+}
+
+static const char *const side_names[SIDES] = {"head", "base"};
+
+static void inject_fault(const runner *r, const bt_case *c, const char *where) {
+    if (fault_is(r->fault, "crash", c, where))
         abort();
-    for (;;) /* sleep, not pause: the jail allows nanosleep only */
-        sleep(3600);
+    if (fault_is(r->fault, "stall", c, where))
+        for (;;) /* sleep, not pause: the jail allows nanosleep only */
+            sleep(3600);
 }
 
 /* Runs case 'c' on 'side' against recording 'rec'; 'out' gets the "started" frame before the
@@ -329,7 +360,7 @@ static json_t *replay(const runner *r, int side, child_state *s, const bt_case *
         return obs;
     }
     send_frame(out, NULL, 0);
-    inject_fault(r, c, "stall");
+    inject_fault(r, c, side_names[side]);
     int rc = wk_run(engine, &request, &result, &diag);
     if (rc == RT_OK) {
         obs = bt__observe_result(result);
@@ -366,13 +397,15 @@ static bool send_side(int fd, int side, json_t *obs) {
     return ok;
 }
 
-/* Replays case 'c' on every side, from one parse of its recording, and sends each side's
- * observation as it is made. False when the parent is gone. */
-static bool observe(const runner *r, child_state *states, const bt_case *c, int out) {
+/* Replays case 'c' on every side from 'first' (0, or the side a lost child left), from one
+ * parse of its recording, and sends each side's observation as it is made. False when the
+ * parent is gone. */
+static bool observe(const runner *r, child_state *states, const bt_case *c, int first, int out) {
     size_t n = strlen(c->dir) + sizeof "/recording.json";
     char *path = rt_xmalloc(n);
     snprintf(path, n, "%s/recording.json", c->dir);
-    inject_fault(r, c, "crash");
+    inject_fault(r, c, "take");
+    inject_fault(r, c, "load");
     rt_recording *rec = NULL;
     rt_diag diag = {0};
     bool ok = true;
@@ -381,12 +414,12 @@ static bool observe(const runner *r, child_state *states, const bt_case *c, int 
     if (rt_recording_load_plain(path, &rec, &diag) != RT_OK) {
         quote_nothing(&diag);
         json_t *obs = observe_diag("cannot read the recording", &diag, false);
-        for (int side = 0; ok && side < r->sides; side++)
+        for (int side = first; ok && side < r->sides; side++)
             ok = send_side(out, side, json_deep_copy(obs));
         json_decref(obs);
     }
-    for (int side = 0; rec && ok && side < r->sides; side++) {
-        if (side > 0)
+    for (int side = first; rec && ok && side < r->sides; side++) {
+        if (side > first)
             rt_recording_rewind(rec);
         ok = send_side(out, side, replay(r, side, &states[side], c, rec, out));
     }
@@ -396,10 +429,15 @@ static bool observe(const runner *r, child_state *states, const bt_case *c, int 
     return ok;
 }
 
-/* The life of a child: enter the jail, then replay the cases the parent sends until it closes
- * the pipe. Never returns. */
-static void child_main(const runner *r, int in, int out) {
+/* The life of a child: enter the jail, then replay the cases the parent sends (a case's index
+ * and the side to start from) until it closes the pipe. Never returns. */
+static void child_main(const runner *r, pid_t parent, int in, int out) {
     char why[256];
+    /* Ends with the parent, even SIGKILLed (which no cleanup sees): kept across the jail's
+     * change of user, which clears it otherwise (wk_jail.c). */
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (getppid() != parent) /* it died before the line above */
+        _exit(0);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, SIG_DFL); /* Ctrl-C reaches the whole process group: children just end */
     signal(SIGTERM, SIG_DFL);
@@ -409,22 +447,38 @@ static void child_main(const runner *r, int in, int out) {
         _exit(2);
     }
     child_state states[SIDES] = {{0}};
-    uint32_t index;
-    while (read_all(in, &index, sizeof index) && index < r->cases->n)
-        if (!observe(r, states, &r->cases->items[index], out))
-            break;
+    uint32_t msg[2]; /* case index, first side */
+    bool go_on = true;
+    while (go_on && read_all(in, msg, sizeof msg) && msg[0] < r->cases->n &&
+           msg[1] < (uint32_t)r->sides) {
+        const bt_case *c = &r->cases->items[msg[0]];
+        bool last = fault_is(r->fault, "exit", c, "take");
+        if (last)
+            close(in); /* the parent's next write fails: this child is gone */
+        go_on = observe(r, states, c, (int)msg[1], out) && !last;
+    }
     for (int side = 0; side < SIDES; side++)
         engine_drop(&states[side]);
-    _exit(0);
+    _exit(go_on ? 0 : 3);
 }
 
 /* ---- the parent: a pool of children -------------------------------------------------------- */
+
+/* A job: a case to replay from one of its sides on. */
+typedef struct job {
+    uint32_t index; /* the case */
+    uint32_t side;  /* the first side to replay: 0, or the first one a lost child left */
+    bool again;     /* it was given to a second child already: it gets no third */
+} job;
 
 typedef struct slot {
     pid_t pid;       /* 0: no child */
     int cmd, res;    /* the pipes to and from it; -1 when closed */
     long job;        /* the case it replays, or -1 */
-    int done;        /* sides of the job observed */
+    int done;        /* the side it replays: sides before it are observed */
+    bool again;      /* the job's */
+    bool analysing;  /* the analysis of side 'done' has started ("started" frame) */
+    bool gone;       /* the job could not be sent: the child closed its end, so it is ending */
     double deadline; /* rt_monotonic() by which it must answer */
     char *buf;       /* what it sent that is not yet a whole frame */
     size_t len, cap;
@@ -434,8 +488,10 @@ typedef struct pool {
     runner *r;
     slot *slots;
     int n_slots;
-    size_t *todo; /* indices of the cases that can run */
-    size_t n_todo, next, done;
+    job *jobs; /* the cases that can run, then the sides lost with their child, in turn */
+    size_t n_jobs, next;
+    size_t n_cases, done; /* cases to replay, and replayed on every side */
+    double load_allowance;
     double last_progress;
     char fatal[300]; /* set when a child could not be sandboxed */
 } pool;
@@ -470,7 +526,7 @@ static bool spawn(pool *p, int k) {
         return false;
     }
     fflush(NULL);
-    pid_t pid = fork();
+    pid_t parent = getpid(), pid = fork();
     if (pid < 0) {
         close(cmd[0]), close(cmd[1]), close(res[0]), close(res[1]);
         return false;
@@ -479,7 +535,7 @@ static bool spawn(pool *p, int k) {
         for (int i = 0; i < p->n_slots; i++) /* the other children's pipes are not its own */
             slot_close(&p->slots[i]);
         close(cmd[1]), close(res[0]);
-        child_main(p->r, cmd[0], res[1]);
+        child_main(p->r, parent, cmd[0], res[1]);
     }
     close(cmd[0]), close(res[1]);
     s->pid = pid;
@@ -490,24 +546,37 @@ static bool spawn(pool *p, int k) {
     return true;
 }
 
-/* Sends slot 's' its next case, or closes its pipe (it then exits) when none is left. */
+/* Sends slot 's' its next job, or closes its pipe (it then exits) when none is left. */
 static void dispatch(pool *p, slot *s) {
-    if (p->next >= p->n_todo) {
+    if (p->next >= p->n_jobs) {
         if (s->cmd >= 0)
             close(s->cmd);
         s->cmd = -1;
         s->job = -1;
         return;
     }
-    uint32_t index = (uint32_t)p->todo[p->next++];
-    s->job = (long)index;
-    s->done = 0;
-    s->deadline = rt_monotonic() + LOAD_ALLOWANCE;
-    if (!write_all(s->cmd, &index, sizeof index)) /* it died: its EOF will say so */
-        s->deadline = rt_monotonic();
+    job j = p->jobs[p->next++];
+    uint32_t msg[2] = {j.index, j.side};
+    s->job = (long)j.index;
+    s->done = (int)j.side;
+    s->again = j.again;
+    s->analysing = false;
+    s->gone = false;
+    s->deadline = rt_monotonic() + p->load_allowance;
+    if (!write_all(s->cmd, msg, sizeof msg)) {
+        /* The child closed its end: it has ended or is ending, and its EOF says how. Not a
+         * deadline of the case's, which it never took: KILL_GRACE is a backstop. */
+        s->gone = true;
+        s->deadline = rt_monotonic() + KILL_GRACE;
+    }
 }
 
-/* Stores the observation 'obs' (stolen) of 'side' of the job of 's'; the job is finished once
+/* Queues sides 'side'… of case 'index' for another child: they were lost with theirs. */
+static void requeue(pool *p, long index, int side) {
+    p->jobs[p->n_jobs++] = (job){.index = (uint32_t)index, .side = (uint32_t)side, .again = true};
+}
+
+/* Stores the observation 'obs' (stolen) of 'side' of the job of 's'; the case is done once
  * every side is. */
 static void observed(pool *p, slot *s, int side, json_t *obs) {
     if (s->job < 0 || side < 0 || side >= p->r->sides || side != s->done) {
@@ -516,20 +585,33 @@ static void observed(pool *p, slot *s, int side, json_t *obs) {
     }
     json_object_del(obs, "side");
     p->r->obs[side][s->job] = obs;
-    s->deadline = rt_monotonic() + LOAD_ALLOWANCE; /* until the next side's analysis starts */
+    s->analysing = false;
+    s->deadline = rt_monotonic() + p->load_allowance; /* until the next side's analysis starts */
     if (++s->done == p->r->sides) {
         p->done++;
         s->job = -1;
     }
 }
 
-/* The job of 's' ends without the sides not yet observed: the first of them (the one running)
- * gets 'first' (stolen), the others 'rest' (stolen). */
-static void abandon(pool *p, slot *s, json_t *first, json_t *rest) {
-    for (bool is_first = true; s->job >= 0; is_first = false)
-        observed(p, s, s->done, json_deep_copy(is_first ? first : rest));
-    json_decref(first);
-    json_decref(rest);
+/* The job of 's' ends with its child: the side it stood at gets 'first' (stolen), what was seen
+ * of it. The sides after it were lost with the child, not observed: they are replayed in a new
+ * child, a job like any other, unless this was that second chance already (then they are an
+ * error too). */
+static void abandon(pool *p, slot *s, json_t *first) {
+    long index = s->job;
+    observed(p, s, s->done, first);
+    if (s->job < 0)
+        return;
+    if (!s->again) {
+        requeue(p, index, s->done);
+        s->job = -1;
+        return;
+    }
+    while (s->job >= 0)
+        observed(p, s, s->done,
+                 bt__observe_error("not replayed: the processes that took the case ended before "
+                                   "this side, twice",
+                                   false));
 }
 
 /* Why the child of 's' ended without an answer ('when': NULL, or where it stood). */
@@ -549,15 +631,28 @@ static json_t *death(int status, const char *when) {
     return bt__observe_error(why, false);
 }
 
-/* Replaces the child of 's' (it died, or was killed) when cases are left. */
+/* The child of 's' ended (its pipe closed, or it was killed once its pipe broke) with 'status'
+ * while it held a job. One it never took goes to another child, once; else the side it stood at
+ * reads its death. */
+static void lost(pool *p, slot *s, int status) {
+    if (s->gone && !s->again) {
+        requeue(p, s->job, s->done);
+        s->job = -1;
+        return;
+    }
+    abandon(p, s, death(status, s->gone ? "before it took the case" : NULL));
+}
+
+/* Replaces the child of 's' (it died, or was killed) when jobs are left. */
 static void respawn(pool *p, slot *s) {
-    if (p->next < p->n_todo && spawn(p, (int)(s - p->slots)))
+    if (p->next < p->n_jobs && spawn(p, (int)(s - p->slots)))
         dispatch(p, s);
 }
 
 /* One whole frame of 's' at 'data' ('len' bytes): "started", an observation, or a fatal one. */
 static void on_frame(pool *p, slot *s, const char *data, uint32_t len) {
     if (len == 0) { /* started: the analysis' deadline runs from now */
+        s->analysing = true;
         s->deadline = rt_monotonic() + p->r->limits.timeout + KILL_GRACE;
         return;
     }
@@ -575,7 +670,7 @@ static void on_frame(pool *p, slot *s, const char *data, uint32_t len) {
         json_object_set_new(obs, "side", json_integer(s->done));
     }
     observed(p, s, (int)json_integer_value(json_object_get(obs, "side")), obs);
-    if (s->job < 0)
+    if (s->job < 0 && !s->gone)
         dispatch(p, s);
 }
 
@@ -591,7 +686,7 @@ static void on_readable(pool *p, slot *s) {
     if (n <= 0) { /* it exited: after its last case, or died in one */
         int status = slot_reap(s);
         if (s->job >= 0) {
-            abandon(p, s, death(status, NULL), death(status, "while it replayed another side"));
+            lost(p, s, status);
             respawn(p, s);
         }
         return;
@@ -614,7 +709,29 @@ static void on_readable(pool *p, slot *s) {
     s->len -= at;
 }
 
-/* Ends the children that are past their case's deadline; their cases time out. */
+/* The observation of the side of 's' that did not answer in time: past the analysis' deadline
+ * a timeout, as a budget; before its analysis started (reading the recording, compiling the
+ * analyzer), an error of the harness, which says which. */
+static json_t *overdue(const pool *p, const slot *s) {
+    char why[300], amount[32];
+    if (!s->analysing) {
+        rt_duration_format(p->load_allowance, amount);
+        snprintf(why, sizeof why,
+                 "the sandboxed process did not start the analysis within %s of taking the case "
+                 "(reading its recording, loading the analyzer), and was stopped",
+                 amount);
+        return bt__observe_error(why, false);
+    }
+    rt_duration_format(p->r->limits.timeout, amount);
+    snprintf(why, sizeof why,
+             "the analysis did not end within its deadline of %s, and its sandboxed process was "
+             "stopped",
+             amount);
+    return json_pack("{s:s, s:s, s:s, s:[], s:i}", "status", "timeout", "budget", "timeout",
+                     "error", why, "findings", "connector_calls", 0);
+}
+
+/* Ends the children that are past their case's deadline. */
 static void check_deadlines(pool *p) {
     double now = rt_monotonic();
     for (int k = 0; k < p->n_slots; k++) {
@@ -622,19 +739,11 @@ static void check_deadlines(pool *p) {
         if (s->pid <= 0 || s->job < 0 || now < s->deadline)
             continue;
         kill(s->pid, SIGKILL);
-        slot_reap(s);
-        char why[200], amount[32];
-        rt_duration_format(p->r->limits.timeout, amount);
-        snprintf(why, sizeof why,
-                 "the analysis did not end within its deadline of %s, and its sandboxed process "
-                 "was stopped",
-                 amount);
-        json_t *obs = json_pack("{s:s, s:s, s:s, s:[], s:i}", "status", "timeout", "budget",
-                                "timeout", "error", why, "findings", "connector_calls", 0);
-        abandon(p, s, obs,
-                bt__observe_error("not replayed: the process was stopped at the deadline of the "
-                                  "case's other side",
-                                  false));
+        int status = slot_reap(s);
+        if (s->gone)
+            lost(p, s, status);
+        else
+            abandon(p, s, overdue(p, s));
         respawn(p, s);
     }
 }
@@ -644,7 +753,7 @@ static void progress(pool *p, bool last) {
     if (!p->r->o->progress || (!last && now - p->last_progress < PROGRESS_EVERY))
         return;
     p->last_progress = now;
-    fprintf(stderr, "\rbacktest: %zu/%zu cases replayed%s", p->done, p->n_todo,
+    fprintf(stderr, "\rbacktest: %zu/%zu cases replayed%s", p->done, p->n_cases,
             p->r->sides > 1 ? " on head and base" : "");
     if (last)
         fputs("\r\033[K", stderr);
@@ -676,7 +785,7 @@ static int pool_run(pool *p, rt_diag *diag) {
         }
         dispatch(p, &p->slots[k]);
     }
-    while (rc == RT_OK && p->done < p->n_todo && !*p->fatal && !interrupted) {
+    while (rc == RT_OK && p->done < p->n_cases && !*p->fatal && !interrupted) {
         int n = 0;
         for (int k = 0; k < p->n_slots; k++)
             if (p->slots[k].res >= 0)
@@ -724,20 +833,39 @@ static int pool_run(pool *p, rt_diag *diag) {
     return rc;
 }
 
+int bt__default_jobs(void) {
+    /* The cores this process may run on (taskset, a container's cpuset), not all the machine's */
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores > 0 ? (int)cores : 1;
+}
+
+/* True when the test fault stalls the reading of a recording (see fault_is). */
+static bool load_stall_fault(const char *fault) {
+    if (!fault || strncmp(fault, "backtest_stall:", 15) != 0)
+        return false;
+    size_t n = strlen(fault);
+    return n > 5 && strcmp(fault + n - 5, "@load") == 0;
+}
+
 /* Replays every case that can run, on each side. */
 static int run_cases(runner *r, rt_diag *diag) {
     pool p = {.r = r};
-    p.todo = rt_xcalloc(r->cases->n + 1, sizeof *p.todo);
+    /* each case once, and its lost sides once more at most */
+    p.jobs = rt_xcalloc(2 * r->cases->n + 1, sizeof *p.jobs);
     for (size_t i = 0; i < r->cases->n; i++)
         if (!rt_diag_count(&r->cases->items[i].problems))
-            p.todo[p.n_todo++] = i;
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    int jobs = r->o->jobs > 0 ? r->o->jobs : cores > 0 ? (int)cores : 1;
-    p.n_slots = (size_t)jobs < p.n_todo ? jobs : (int)p.n_todo;
+            p.jobs[p.n_jobs++] = (job){.index = (uint32_t)i};
+    p.n_cases = p.n_jobs;
+    p.load_allowance = load_stall_fault(r->fault) ? 1.0 : LOAD_ALLOWANCE;
+    int jobs = r->o->jobs > 0 ? r->o->jobs : bt__default_jobs();
+    p.n_slots = (size_t)jobs < p.n_cases ? jobs : (int)p.n_cases;
     p.slots = rt_xcalloc((size_t)p.n_slots + 1, sizeof *p.slots);
-    int rc = p.n_todo ? pool_run(&p, diag) : RT_OK;
+    int rc = p.n_cases ? pool_run(&p, diag) : RT_OK;
     free(p.slots);
-    free(p.todo);
+    free(p.jobs);
     return rc;
 }
 

@@ -31,7 +31,7 @@ static const char backtest_usage[] =
     "  --base REV           also replay against the analyzers of git revision REV (a branch,\n"
     "                       tag or commit of the repository holding the analyzer path)\n"
     "  --jobs N             cases replayed at once, each in a sandboxed process (default: one\n"
-    "                       per core)\n"
+    "                       per core this process may run on)\n"
     "  --analyzers DIR      look for analyzers in DIR (repeatable; default: the config's)\n"
     "  --config FILE        budgets and connector settings (default: $INQUEST_CONFIG when set);\n"
     "                       credentials are never read: a replay makes no call\n"

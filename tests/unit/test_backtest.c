@@ -4,7 +4,7 @@
  * appear by root cause and PCRE2 title); a replay miss as stale with its request; head against
  * base; the summary's root-cause precision, recall, F1 and confusion, runtimes and calls; the
  * exit status; and rt_recording_rewind, which lets one parse of a recording replay both sides. */
-#define _POSIX_C_SOURCE 200809L /* mkdtemp */
+#define _GNU_SOURCE /* mkdtemp, sched_setaffinity */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,8 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <sched.h>
+#include <signal.h>
 #include <unistd.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <cmocka.h>
 #include "bt_internal.h"
 
@@ -682,6 +685,95 @@ static void test_base_pipe_failure_leaks_nothing(void **state) {
     assert_int_equal(open_fds(), before);
 }
 
+/* ---- the pool of children ------------------------------------------------------------------- */
+
+/* The default --jobs is the cores this process may run on, not the machine's. */
+static void test_default_jobs_follow_affinity(void **state) {
+    (void)state;
+    cpu_set_t saved, one;
+    assert_int_equal(sched_getaffinity(0, sizeof saved, &saved), 0);
+    CPU_ZERO(&one);
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+        if (CPU_ISSET(cpu, &saved)) {
+            CPU_SET(cpu, &one);
+            break;
+        }
+    assert_int_equal(sched_setaffinity(0, sizeof one, &one), 0);
+    int jobs = bt__default_jobs();
+    assert_int_equal(sched_setaffinity(0, sizeof saved, &saved), 0);
+    assert_int_equal(jobs, 1);
+    assert_int_equal(bt__default_jobs(), CPU_COUNT(&saved));
+}
+
+/* The state letter of process 'pid' (/proc/PID/stat), or 0 when there is none. */
+static char process_state(pid_t pid, pid_t *ppid) {
+    char path[64], text[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    char state = 0, *close = strrchr(text, ')'); /* the name may hold spaces and brackets */
+    int parent = 0;
+    if (close && sscanf(close + 1, " %c %d", &state, &parent) == 2 && ppid)
+        *ppid = parent;
+    return state;
+}
+
+/* A child of process 'parent', or 0. */
+static pid_t child_of(pid_t parent) {
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    pid_t found = 0;
+    while (d && !found && (e = readdir(d))) {
+        pid_t pid = (pid_t)atoi(e->d_name), ppid = 0;
+        if (pid > 0 && process_state(pid, &ppid) && ppid == parent)
+            found = pid;
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
+/* A backtest killed with SIGKILL (nothing of it runs to clean up) takes its sandboxed children
+ * with it: they do not go on replaying as orphans. */
+static void test_children_die_with_the_backtest(void **state) {
+    (void)state;
+    pid_t runner = fork();
+    assert_true(runner >= 0);
+    if (runner == 0) { /* a backtest whose one case hangs, as a runaway C call would */
+        static const char *const dirs[] = {TESTS_DIR "/fixtures/backtest/analyzers"};
+        setenv("INQUEST_TEST_FAULT", "backtest_stall:eu-spike", 1);
+        bt_options o = {.dirs = dirs,
+                        .n_dirs = 1,
+                        .cases_dir =
+                            TESTS_DIR "/fixtures/backtest/analyzers/demo/level.cases/eu-spike",
+                        .jobs = 1};
+        json_t *report = NULL;
+        rt_diag diag = {0};
+        bt_run(&o, &report, &diag);
+        _exit(0);
+    }
+    pid_t replayer = 0;
+    for (int i = 0; i < 500 && !replayer; i++, usleep(10000))
+        replayer = child_of(runner);
+    assert_true(replayer > 0);
+    usleep(300000); /* into its case: past the fork, the death signal set */
+    kill(runner, SIGKILL);
+    waitpid(runner, NULL, 0);
+    char st = 'R';
+    for (int i = 0; i < 500; i++, usleep(10000)) { /* gone, or a zombie no one reaps yet */
+        st = process_state(replayer, NULL);
+        if (st == 0 || st == 'Z')
+            break;
+    }
+    if (st != 0 && st != 'Z')
+        kill(replayer, SIGKILL); /* not left behind by the test */
+    assert_true(st == 0 || st == 'Z');
+}
+
 /* ---- one parse, two replays ----------------------------------------------------------------- */
 
 static void test_rewind(void **state) {
@@ -854,6 +946,8 @@ int main(void) {
         cmocka_unit_test(test_quantile),
         cmocka_unit_test(test_exit_code),
         cmocka_unit_test(test_base_pipe_failure_leaks_nothing),
+        cmocka_unit_test(test_default_jobs_follow_affinity),
+        cmocka_unit_test(test_children_die_with_the_backtest),
         cmocka_unit_test(test_rewind),
         cmocka_unit_test(test_recording_bodies),
     };
