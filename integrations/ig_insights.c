@@ -265,11 +265,12 @@ static json_t *durations_json(const json_t *d) {
         int b = 0;
         while (n && b < IG_DURATION_BUCKETS && (seen += counts[b]) < want)
             b++;
-        /* Milliseconds, to 3 significant digits: the bucket says no more. */
+        /* Milliseconds, to 3 significant digits: the bucket says no more. Divided by a power
+         * of ten rather than multiplied by its inverse, which is no exact double. */
         double ms = n ? ig_duration_of_bucket(b) : 0;
-        double rounded = ms > 0 ? round(ms / pow(10, floor(log10(ms)) - 2)) *
-                                      pow(10, floor(log10(ms)) - 2)
-                                : 0;
+        int e = ms > 0 ? (int)floor(log10(ms)) - 2 : 0;
+        double rounded =
+            e < 0 ? round(ms * pow(10, -e)) / pow(10, -e) : round(ms / pow(10, e)) * pow(10, e);
         json_object_set_new(out, names[q], n ? rt_json_number(rounded) : json_null());
     }
     json_object_set_new(out, "samples", json_integer(n));
@@ -368,7 +369,7 @@ static json_t *analyzer_json(const char *name, const json_t *a) {
     partly = partly > 0 ? partly : 0;
     json_int_t judged = correct + wrong + partly;
     json_t *o = json_pack(
-        "{s:s, s:o, s:I, s:o, s:o, s:{s:I, s:I, s:I}, s:I}", "analyzer", name, "team",
+        "{s:s, s:o, s:I, s:o, s:o, s:{s:I, s:I, s:I, s:I}}", "analyzer", name, "team",
         json_is_string(json_object_get(a, "team")) ? json_incref(json_object_get(a, "team"))
                                                    : json_null(),
         "analyses", analyses_of(a), "outcomes", outcomes_json(json_object_get(a, "o")),
