@@ -412,7 +412,7 @@ typedef struct case_call {
     const ig_token *token;
     char id[MAX_ID + 1];
     char name[CASE_NAME_MAX + 1];
-    bool tar;
+    bool tar, summary; /* ?format=tar; ?format=summary: the document without case and recording */
     char *analyzer, *submitted_at; /* owned */
     json_t *result;                /* owned */
     char *recording;               /* owned: as the worker stored it, 'recording_len' bytes */
@@ -541,6 +541,15 @@ static void respond_case(case_call *c, const json_t *feedback) {
         free(out);
         free(with_newline);
         free(text);
+    } else if (c->summary) {
+        json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:s*, s:O, s:s, s:O, s:I, s:s}", "schema",
+                                "inquest.case-bundle/v1", "analysis", c->id, "analyzer",
+                                c->analyzer, "name", c->name, "folder", folder, "feedback",
+                                feedback ? feedback : json_null(), "command", command, "expect",
+                                json_object_get(kase, "expect"), "recording_bytes",
+                                (json_int_t)c->recording_len, "expectation",
+                                *what ? what : "the run's");
+        rt_httpd_respond_json(c->req, 200, doc);
     } else {
         json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:s*, s:O, s:s, s:O, s:o, s:o}", "schema",
                                 "inquest.case-bundle/v1", "analysis", c->id, "analyzer",
@@ -643,12 +652,16 @@ static void make_case(ig_serve *s, rt_httpd_req *req, const ig_token *token, con
     *c = (case_call){.s = s, .req = req, .token = token};
     snprintf(c->id, sizeof c->id, "%s", id);
     int n = rt_httpd_query(req, "format", format, sizeof format);
-    if (n != RT_ENOTFOUND && strcmp(format, "tar") != 0 && strcmp(format, "json") != 0) {
-        rt_httpd_error(req, 400, "bad_request", "format must be json (the default) or tar");
+    if (n != RT_ENOTFOUND && strcmp(format, "tar") != 0 && strcmp(format, "json") != 0 &&
+        strcmp(format, "summary") != 0) {
+        rt_httpd_error(req, 400, "bad_request",
+                       "format must be json (the default), tar or summary (json without the case "
+                       "and recording themselves)");
         case_call_free(c);
         return;
     }
     c->tar = strcmp(format, "tar") == 0;
+    c->summary = strcmp(format, "summary") == 0;
     n = rt_httpd_query(req, "name", c->name, sizeof c->name);
     if (n != RT_ENOTFOUND && (n <= 0 || !name_ok(c->name))) {
         rt_httpd_error(req, 400, "bad_request",
