@@ -205,14 +205,22 @@ void bt_case_description(const char *id, const char *submitted_at, const json_t 
     const char *verdict = json_string_value(json_object_get(feedback, "verdict"));
     const char *by = json_string_value(json_object_get(feedback, "by"));
     const char *note = json_string_value(json_object_get(feedback, "note"));
-    int n = snprintf(out, size, "analysis %.64s, submitted %.40s", id,
+    /* Whole first, then cut at a character: snprintf would cut one in the middle. */
+    size_t cap = strlen(note ? note : "") + 512;
+    char *text = rt_xmalloc(cap);
+    int n = snprintf(text, cap, "analysis %.64s, submitted %.40s", id,
                      submitted_at ? submitted_at : "at an unknown time");
-    if (verdict && n >= 0 && (size_t)n < size)
-        n += snprintf(out + n, size - (size_t)n, "; judged %.16s%s%.80s", verdict, by ? " by " : "",
+    if (verdict)
+        n += snprintf(text + n, cap - (size_t)n, "; judged %.16s%s%.80s", verdict, by ? " by " : "",
                       by ? by : "");
-    if (verdict && note && *note && n >= 0 && (size_t)n < size)
-        snprintf(out + n, size - (size_t)n, ": %s", note);
-    out[rt_utf8_cut(out, strlen(out), size - 1)] = '\0';
+    if (verdict && note && *note)
+        snprintf(text + n, cap - (size_t)n, ": %s", note);
+    size_t len = size ? rt_utf8_cut(text, strlen(text), size - 1) : 0;
+    if (size) {
+        memcpy(out, text, len);
+        out[len] = '\0';
+    }
+    free(text);
 }
 
 json_t *bt_case_doc(const char *analyzer, const char *description, json_t *inputs, double now,
