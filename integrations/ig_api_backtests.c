@@ -25,13 +25,13 @@
 #include <unistd.h>
 #include "ig_serve.h"
 
-#define MAX_FILES 2000 /* looked at in one folder */
+#define MAX_FILES    2000 /* looked at in one folder */
 #define NAME_MAX_LEN 200
-#define LIST_LIMIT 50
+#define LIST_LIMIT   50
 
 typedef struct report {
-    int dir;       /* index in backtests.reports */
-    char *name;    /* the file's name, "….json" (owned) */
+    int dir;    /* index in backtests.reports */
+    char *name; /* the file's name, "….json" (owned) */
     dev_t dev;
     ino_t ino;
     off_t size;
@@ -63,8 +63,7 @@ void ig_backtests_free(struct ig_backtests *b) {
 static bool file_name_ok(const char *name) {
     size_t n = strlen(name);
     return n > 5 && n <= NAME_MAX_LEN && strcmp(name + n - 5, ".json") == 0 &&
-           strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
-               n &&
+           strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n &&
            strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", name[0]);
 }
 
@@ -132,9 +131,11 @@ static json_t *summarize(const char *name, const json_t *doc, off_t size, json_t
     const char *keys[] = {"cases", "pass", "fail", "stale", "error", "budget_hits"};
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
         json_object_set_new(counts, keys[k], typed(summary, keys[k], JSON_INTEGER));
-    if (json_is_null(json_object_get(counts, "cases")) && json_is_array(json_object_get(doc, "cases")))
-        json_object_set_new(counts, "cases",
-                            json_integer((json_int_t)json_array_size(json_object_get(doc, "cases"))));
+    if (json_is_null(json_object_get(counts, "cases")) &&
+        json_is_array(json_object_get(doc, "cases")))
+        json_object_set_new(
+            counts, "cases",
+            json_integer((json_int_t)json_array_size(json_object_get(doc, "cases"))));
     *analyzers = json_array();
     json_array_foreach(json_object_get(doc, "cases"), i, c) {
         json_t *a = json_object_get(c, "analyzer");
@@ -148,15 +149,14 @@ static json_t *summarize(const char *name, const json_t *doc, off_t size, json_t
             json_array_append(*analyzers, a);
     }
     size_t n = strlen(name) - 5;
-    json_t *o = json_pack("{s:s#, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I}", "name", name,
-                          (int)n, "file", name, "id", typed(doc, "id", JSON_STRING), "started_at",
-                          typed(doc, "started_at", JSON_STRING), "duration_s",
-                          typed(doc, "duration_s", JSON_REAL), "head",
-                          rev_json(json_object_get(doc, "head")), "base",
-                          rev_json(json_object_get(doc, "base")), "counts", counts, "broken",
-                          json_is_object(changes) ? typed(changes, "broken", JSON_INTEGER)
-                                                  : json_null(),
-                          "analyzers", json_incref(*analyzers), "bytes", (json_int_t)size);
+    json_t *o = json_pack(
+        "{s:s#, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I}", "name", name, (int)n, "file",
+        name, "id", typed(doc, "id", JSON_STRING), "started_at",
+        typed(doc, "started_at", JSON_STRING), "duration_s", typed(doc, "duration_s", JSON_REAL),
+        "head", rev_json(json_object_get(doc, "head")), "base",
+        rev_json(json_object_get(doc, "base")), "counts", counts, "broken",
+        json_is_object(changes) ? typed(changes, "broken", JSON_INTEGER) : json_null(), "analyzers",
+        json_incref(*analyzers), "bytes", (json_int_t)size);
     return o;
 }
 
@@ -285,7 +285,7 @@ static int newest_first(const void *x, const void *y) {
 /* The reports 'token' may see, newest first, one per name, in '*out' (malloc'd). */
 static size_t visible_reports(ig_serve *s, const ig_token *token, report ***out) {
     struct ig_backtests *b = s->backtests;
-    report **list = rt_xcalloc(b->n + 1, sizeof *list);
+    report **list = rt_xcalloc(b->n + 1, sizeof(report *));
     size_t n = 0;
     for (size_t i = 0; i < b->n; i++) {
         report *r = &b->items[i], *first = r;
@@ -295,7 +295,7 @@ static size_t visible_reports(ig_serve *s, const ig_token *token, report ***out)
         if (first == r && visible(s, token, r))
             list[n++] = r;
     }
-    qsort(list, n, sizeof *list, newest_first);
+    qsort(list, n, sizeof(report *), newest_first);
     *out = list;
     return n;
 }
@@ -329,8 +329,8 @@ static void list_reports(ig_serve *s, rt_httpd_req *req, const ig_token *token) 
     json_t *items = json_array();
     for (size_t i = (size_t)offset; i < total && i < (size_t)(offset + limit); i++)
         json_array_append(items, list[i]->summary);
-    json_t *body = json_pack("{s:o, s:i}", "backtests", items, "folders",
-                             (int)s->config->backtests.n_reports);
+    json_t *body =
+        json_pack("{s:o, s:i}", "backtests", items, "folders", (int)s->config->backtests.n_reports);
     if ((size_t)(offset + limit) < total) {
         snprintf(text, sizeof text, "%ld", offset + limit);
         json_object_set_new(body, "next_cursor", json_string(text));
@@ -367,8 +367,8 @@ static void one_report(ig_serve *s, rt_httpd_req *req, const ig_token *token, co
     struct stat st;
     char *text = NULL;
     size_t len = 0;
-    int rc = fd >= 0 ? read_report(fd, file, s->config->backtests.max_bytes, &st, &text, &len)
-                     : RT_EIO;
+    int rc =
+        fd >= 0 ? read_report(fd, file, s->config->backtests.max_bytes, &st, &text, &len) : RT_EIO;
     if (fd >= 0)
         close(fd);
     json_t *doc = rc == RT_OK ? json_loadb(text, len, 0, NULL) : NULL;

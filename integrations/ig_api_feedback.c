@@ -20,12 +20,12 @@
 #include "ig_serve.h"
 #include "ig_store.h"
 
-#define MAX_ID         64
-#define HISTORY        50    /* verdicts shown per analysis (ig_store.lua keeps as many) */
-#define EXPORT_LIMIT   1000  /* records per page of /v1/feedback by default */
-#define EXPORT_MAX     10000 /* and at most */
-#define CASE_NAME_MAX  80
-#define TAR_BLOCK      512
+#define MAX_ID        64
+#define HISTORY       50    /* verdicts shown per analysis (ig_store.lua keeps as many) */
+#define EXPORT_LIMIT  1000  /* records per page of /v1/feedback by default */
+#define EXPORT_MAX    10000 /* and at most */
+#define CASE_NAME_MAX 80
+#define TAR_BLOCK     512
 
 /* ---- small helpers --------------------------------------------------------------------------- */
 
@@ -61,8 +61,7 @@ static void respond_store_error(rt_httpd_req *req, int rc, const char *msg) {
         rt_httpd_error(req, 409, "conflict", "%s", msg);
     else if (rc == RT_EINPUT)
         rt_httpd_error(req, 400, "bad_request", "%s", msg);
-    else if (rc == RT_EBACKEND || rc == RT_ETIMEDOUT || rc == RT_ECANCELED ||
-             rc == RT_ELIMIT) {
+    else if (rc == RT_EBACKEND || rc == RT_ETIMEDOUT || rc == RT_ECANCELED || rc == RT_ELIMIT) {
         rt_httpd_set_header(req, "Retry-After", "1");
         rt_httpd_error(req, 503, "unavailable", "Redis cannot answer: %s",
                        msg && *msg ? msg : rt_strerror(rc));
@@ -184,9 +183,8 @@ static void got_analysis(int rc, const char *msg, const rt_queue_analysis *a, vo
     else if (rc != RT_OK)
         respond_store_error(c->req, rc, msg);
     else if (!c->verdict) {
-        rt_httpd_respond_json(c->req, 200,
-                              json_pack("{s:s, s:n, s:[]}", "analysis", c->id, "feedback",
-                                        "history"));
+        rt_httpd_respond_json(
+            c->req, 200, json_pack("{s:s, s:n, s:[]}", "analysis", c->id, "feedback", "history"));
     } else if (!final_status(a->status))
         rt_httpd_error(c->req, 409, "conflict",
                        "the analysis has not finished yet (status %s): judge it once it has",
@@ -240,8 +238,7 @@ static int read_verdict(rt_httpd_req *req, fb_call *c) {
     const char *note = json_string_value(json_object_get(body, "note"));
     const char *field = NULL, *problem = ig_feedback_problem(verdict, cause, note, &field);
     if (problem)
-        json_array_append_new(fields,
-                              json_pack("{s:s, s:s}", "field", field, "message", problem));
+        json_array_append_new(fields, json_pack("{s:s, s:s}", "field", field, "message", problem));
     if (json_array_size(fields)) {
         char message[64];
         snprintf(message, sizeof message, "%zu problem%s", json_array_size(fields),
@@ -317,9 +314,9 @@ static void exported(rt_redis *r, const redisReply *reply, int rc, const char *m
     char *text = rt_xmalloc(cap);
     for (size_t i = 0; i < reply->elements; i++) {
         json_t *o = ig_feedback_entry_json(reply->element[i]);
-        bool shown = o && ig_token_allows(c->token,
-                                          json_string_value(json_object_get(o, "analyzer")),
-                                          json_string_value(json_object_get(o, "team")));
+        bool shown =
+            o && ig_token_allows(c->token, json_string_value(json_object_get(o, "analyzer")),
+                                 json_string_value(json_object_get(o, "team")));
         char *line = shown ? json_dumps(o, JSON_COMPACT) : NULL;
         json_decref(o);
         if (!line)
@@ -510,12 +507,12 @@ static void respond_case(case_call *c, const json_t *feedback) {
         expect = judged;
     }
     bt_case_description(c->id, c->submitted_at, feedback, description, sizeof description);
-    json_t *kase = bt_case_doc(
-        c->analyzer, description,
-        json_deep_copy(inputs ? inputs : json_object_get(c->result, "inputs")),
-        json_is_number(now) ? json_number_value(now)
-                            : json_number_value(json_object_get(c->result, "now")),
-        c->id, expect);
+    json_t *kase =
+        bt_case_doc(c->analyzer, description,
+                    json_deep_copy(inputs ? inputs : json_object_get(c->result, "inputs")),
+                    json_is_number(now) ? json_number_value(now)
+                                        : json_number_value(json_object_get(c->result, "now")),
+                    c->id, expect);
     char command[512];
     snprintf(command, sizeof command, "inquest case from-analysis %s --remote %s --name %s", c->id,
              c->s->base_url, c->name);
@@ -542,23 +539,21 @@ static void respond_case(case_call *c, const json_t *feedback) {
         free(with_newline);
         free(text);
     } else if (c->summary) {
-        json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:s*, s:O, s:s, s:O, s:I, s:s}", "schema",
-                                "inquest.case-bundle/v1", "analysis", c->id, "analyzer",
-                                c->analyzer, "name", c->name, "folder", folder, "feedback",
-                                feedback ? feedback : json_null(), "command", command, "expect",
-                                json_object_get(kase, "expect"), "recording_bytes",
-                                (json_int_t)c->recording_len, "expectation",
-                                *what ? what : "the run's");
+        json_t *doc = json_pack(
+            "{s:s, s:s, s:s, s:s, s:s*, s:O, s:s, s:O, s:I, s:s}", "schema",
+            "inquest.case-bundle/v1", "analysis", c->id, "analyzer", c->analyzer, "name", c->name,
+            "folder", folder, "feedback", feedback ? feedback : json_null(), "command", command,
+            "expect", json_object_get(kase, "expect"), "recording_bytes",
+            (json_int_t)c->recording_len, "expectation", *what ? what : "the run's");
         rt_httpd_respond_json(c->req, 200, doc);
     } else {
-        json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:s*, s:O, s:s, s:O, s:o, s:o}", "schema",
-                                "inquest.case-bundle/v1", "analysis", c->id, "analyzer",
-                                c->analyzer, "name", c->name, "folder", folder, "feedback",
-                                feedback ? feedback : json_null(), "command", command, "case",
-                                kase, "recording",
-                                rec ? json_incref(rec) : rt_json_text(c->recording,
-                                                                      c->recording_len),
-                                "expectation", json_string(*what ? what : "the run's"));
+        json_t *doc =
+            json_pack("{s:s, s:s, s:s, s:s, s:s*, s:O, s:s, s:O, s:o, s:o}", "schema",
+                      "inquest.case-bundle/v1", "analysis", c->id, "analyzer", c->analyzer, "name",
+                      c->name, "folder", folder, "feedback", feedback ? feedback : json_null(),
+                      "command", command, "case", kase, "recording",
+                      rec ? json_incref(rec) : rt_json_text(c->recording, c->recording_len),
+                      "expectation", json_string(*what ? what : "the run's"));
         rt_httpd_respond_json(c->req, 200, doc);
     }
     json_decref(kase);
@@ -614,8 +609,7 @@ static void case_analysis(int rc, const char *msg, const rt_queue_analysis *a, v
     else if (rc != RT_OK)
         respond_store_error(c->req, rc, msg);
     else if (!final_status(a->status) || !a->result)
-        rt_httpd_error(c->req, 409, "conflict",
-                       "the analysis has %s, so it makes no case yet",
+        rt_httpd_error(c->req, 409, "conflict", "the analysis has %s, so it makes no case yet",
                        final_status(a->status) ? "no result (it never ran)" : "not finished");
     else if (!(c->result = json_loadb(a->result, a->result_len, 0, NULL)))
         rt_httpd_error(c->req, 500, "internal", "the stored result of %s does not parse", c->id);

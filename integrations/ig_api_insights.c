@@ -29,7 +29,7 @@
 
 #define BATCH       16 /* entries read at once: each is one get of a result, all in flight */
 #define BATCH_TEXT  "16"
-#define MAX_BATCHES 200 /* per tick, so that a backlog does not hold the loop's Redis for long */
+#define MAX_BATCHES 200   /* per tick, so that a backlog does not hold the loop's Redis for long */
 #define CLAIM_IDLE  120.0 /* seconds, at least, before a read entry is taken over */
 
 struct ig_insights_job {
@@ -40,14 +40,14 @@ struct ig_insights_job {
     char claim_cursor[64];
     bool off; /* insights.enabled false: the job only removes the group */
     bool grouped, busy, closing, timer_closed;
-    size_t calls;   /* Redis calls out: the job is freed when none is and the timer is closed */
-    int batches;    /* this tick's */
+    size_t calls; /* Redis calls out: the job is freed when none is and the timer is closed */
+    int batches;  /* this tick's */
     /* The batch being summarized. */
     size_t n, waiting;
     bool failed; /* a get failed for Redis' sake: the batch is not folded, its entries wait */
     char entries[BATCH][48];
     ig_summary items[BATCH];
-    json_t *report;             /* the last report of insights.period, for /metrics (owned) */
+    json_t *report; /* the last report of insights.period, for /metrics (owned) */
     uint64_t counted, folds, errors;
     double last_fold; /* Unix seconds of the last fold that went through */
 };
@@ -87,9 +87,9 @@ static void reported(int rc, const char *msg, const redisReply *reply, void *ud)
         return;
     if (rc == RT_OK) {
         json_decref(j->report);
-        j->report = ig_insights_report(reply, rt_wallclock(),
-                                       (int)(j->s->config->insights.period / 86400),
-                                       j->s->config->insights.top, NULL, NULL);
+        j->report =
+            ig_insights_report(reply, rt_wallclock(), (int)(j->s->config->insights.period / 86400),
+                               j->s->config->insights.top, NULL, NULL);
     } else
         say(j, "warn", "insights: cannot read the counts", json_pack("{s:s}", "reason", msg));
     tick_done(j);
@@ -189,7 +189,8 @@ static void take(job *j, const redisReply *list) {
         ids[j->n] = NULL;
         f = e->element[1];
         for (size_t m = 0; f->type == REDIS_REPLY_ARRAY && m + 1 < f->elements; m += 2)
-            if (f->element[m]->type == REDIS_REPLY_STRING && strcmp(f->element[m]->str, "id") == 0 &&
+            if (f->element[m]->type == REDIS_REPLY_STRING &&
+                strcmp(f->element[m]->str, "id") == 0 &&
                 f->element[m + 1]->type == REDIS_REPLY_STRING)
                 ids[j->n] = f->element[m + 1]->str;
         j->n++;
@@ -242,7 +243,7 @@ static void on_read(rt_redis *r, const redisReply *reply, int rc, const char *ms
 }
 
 static void read_new(job *j) {
-    const char *argv[] = {"XREADGROUP", "GROUP", "insights", j->consumer, "COUNT",
+    const char *argv[] = {"XREADGROUP", "GROUP",   "insights",   j->consumer, "COUNT",
                           BATCH_TEXT,   "STREAMS", j->k_results, ">"};
     if (rt_redis_command(ig_store_redis(j->s->store), 9, argv, NULL, on_read, j) == RT_OK)
         j->calls++;
@@ -274,9 +275,10 @@ static void on_claimed(rt_redis *r, const redisReply *reply, int rc, const char 
  * scan goes on from where the last one ended, "0-0" again once through. */
 static void claim_stale(job *j) {
     char idle[32];
-    snprintf(idle, sizeof idle, "%.0f", fmax(CLAIM_IDLE, 3 * j->s->config->insights.interval) * 1000);
-    const char *argv[] = {"XAUTOCLAIM", j->k_results, "insights", j->consumer, idle,
-                          j->claim_cursor, "COUNT", BATCH_TEXT};
+    snprintf(idle, sizeof idle, "%.0f",
+             fmax(CLAIM_IDLE, 3 * j->s->config->insights.interval) * 1000);
+    const char *argv[] = {"XAUTOCLAIM", j->k_results,    "insights", j->consumer,
+                          idle,         j->claim_cursor, "COUNT",    BATCH_TEXT};
     if (rt_redis_command(ig_store_redis(j->s->store), 8, argv, NULL, on_claimed, j) == RT_OK)
         j->calls++;
     else
@@ -289,7 +291,8 @@ static void on_init(int rc, const char *msg, const redisReply *reply, void *ud) 
     if (call_ended(j))
         return;
     if (rc != RT_OK) {
-        say(j, "warn", "insights: cannot make the results group", json_pack("{s:s}", "reason", msg));
+        say(j, "warn", "insights: cannot make the results group",
+            json_pack("{s:s}", "reason", msg));
         tick_done(j);
         return;
     }
@@ -410,9 +413,8 @@ static void get_insights(ig_serve *s, rt_httpd_req *req, const ig_token *token) 
     char text[32], why[128];
     double period = s->config->insights.period, retention = s->config->insights.retention;
     int n = rt_httpd_query(req, "period", text, sizeof text);
-    if (n != RT_ENOTFOUND &&
-        (n <= 0 || rt_duration_parse(text, &period, why) != 0 || period < 86400 ||
-         fmod(period, 86400) != 0 || period > retention)) {
+    if (n != RT_ENOTFOUND && (n <= 0 || rt_duration_parse(text, &period, why) != 0 ||
+                              period < 86400 || fmod(period, 86400) != 0 || period > retention)) {
         char longest[32];
         rt_duration_format(floor(retention / 86400) * 86400, longest);
         rt_httpd_error(req, 400, "bad_request",
@@ -433,8 +435,8 @@ static void get_insights(ig_serve *s, rt_httpd_req *req, const ig_token *token) 
         top = (int)t;
     }
     insights_call *c = rt_xcalloc(1, sizeof *c);
-    *c = (insights_call){.s = s, .req = req, .token = token, .days = (int)(period / 86400),
-                         .top = top};
+    *c = (insights_call){
+        .s = s, .req = req, .token = token, .days = (int)(period / 86400), .top = top};
     if (ig_insights_read(s->store, rt_wallclock(), c->days, insights_read, c) != RT_OK) {
         free(c);
         rt_httpd_set_header(req, "Retry-After", "1");

@@ -374,8 +374,8 @@ static int record_keep(record_args *a, const char *dir, const char *tmp, json_t 
     json_t *now = json_object_get(meta, "now");
     json_t *kase =
         bt_case_doc(name ? name : a->analyzer, a->o.description, json_incref(a->inputs),
-                 json_is_number(now) ? json_number_value(now) : 0,
-                 json_string_value(json_object_get(meta, "id")), bt_expect_from_result(result));
+                    json_is_number(now) ? json_number_value(now) : 0,
+                    json_string_value(json_object_get(meta, "id")), bt_expect_from_result(result));
     int code = write_case(&a->o, dir, kase, r, calls_of(result));
     const char *status = json_string_value(json_object_get(result, "status"));
     if (code == IG_EXIT_OK && status && strcmp(status, "ok") != 0)
@@ -422,6 +422,8 @@ typedef struct from_args {
     const char *id;
     ig_client_options server;
     bool no_feedback; /* --no-feedback: the run's expectation, whatever people said */
+    char name[160];   /* the default name and description, which 'o' points at */
+    char description[2600];
 } from_args;
 
 enum { OPT_NAME = 300, OPT_DIR, OPT_REMOTE, OPT_TOKEN_FILE, OPT_NO_FEEDBACK };
@@ -583,7 +585,7 @@ static int from_keep(from_args *a, const json_t *analysis, rt_recording *recordi
     json_t *meta = rt_recording_meta(recording);
     const char *analyzer = json_string_value(json_object_get(analysis, "analyzer"));
     const char *id = json_string_value(json_object_get(analysis, "id"));
-    char name[160], dir[PATH_BYTES], description[2600];
+    char dir[PATH_BYTES];
     id = id ? id : a->id;
     if (!analyzer)
         analyzer = json_string_value(json_object_get(meta, "analyzer"));
@@ -592,8 +594,8 @@ static int from_keep(from_args *a, const json_t *analysis, rt_recording *recordi
         return IG_EXIT_SERVER;
     }
     if (!a->o.target) {
-        default_name(result, id, name, sizeof name);
-        a->o.target = name;
+        default_name(result, id, a->name, sizeof a->name);
+        a->o.target = a->name;
         a->o.target_is_name = true;
     }
     int code = case_folder(&a->o, analyzer, dir);
@@ -603,8 +605,8 @@ static int from_keep(from_args *a, const json_t *analysis, rt_recording *recordi
         return code;
     if (!a->o.description) {
         bt_case_description(id, json_string_value(json_object_get(analysis, "submitted_at")),
-                            feedback, description, sizeof description);
-        a->o.description = description;
+                            feedback, a->description, sizeof a->description);
+        a->o.description = a->description;
     }
     json_t *expect = bt_expect_from_result(result);
     if (feedback) {
@@ -617,11 +619,12 @@ static int from_keep(from_args *a, const json_t *analysis, rt_recording *recordi
     /* The inputs as submitted (the recording's), which the schema types again on replay. */
     json_t *inputs = json_object_get(meta, "inputs");
     json_t *now = json_object_get(meta, "now");
-    json_t *kase = bt_case_doc(analyzer, a->o.description,
-                            json_deep_copy(inputs ? inputs : json_object_get(result, "inputs")),
-                            json_is_number(now) ? json_number_value(now)
-                                                : json_number_value(json_object_get(result, "now")),
-                            id, expect);
+    json_t *kase =
+        bt_case_doc(analyzer, a->o.description,
+                    json_deep_copy(inputs ? inputs : json_object_get(result, "inputs")),
+                    json_is_number(now) ? json_number_value(now)
+                                        : json_number_value(json_object_get(result, "now")),
+                    id, expect);
     code = write_case(&a->o, dir, kase, recording, calls_of(result));
     json_decref(kase);
     return code;

@@ -113,8 +113,8 @@ static void duration(const json_t *ms, char *out, size_t size) {
 /* ---- inquest insights ----------------------------------------------------------------------- */
 
 static void print_outcomes(const json_t *o) {
-    static const char *const names[] = {"root_cause_found", "inconclusive", "no_anomaly",
-                                        "other",            "error",        "cancelled"};
+    static const char *const names[] = {
+        "root_cause_found", "inconclusive", "no_anomaly", "other", "error", "cancelled"};
     printf("  ");
     for (size_t i = 0; i < 6; i++)
         printf("%s%s %lld", i ? " · " : "", names[i],
@@ -126,9 +126,8 @@ static void print_causes(const json_t *causes, const char *indent) {
     size_t i;
     json_t *c;
     json_array_foreach(causes, i, c) {
-        printf("%s%-32.*s %6lld  %3.0f%%\n", indent,
-               rt_utf8_fit(text_of(c, "root_cause"), 32), text_of(c, "root_cause"),
-               (long long)json_integer_value(json_object_get(c, "count")),
+        printf("%s%-32.*s %6lld  %3.0f%%\n", indent, rt_utf8_fit(text_of(c, "root_cause"), 32),
+               text_of(c, "root_cause"), (long long)json_integer_value(json_object_get(c, "count")),
                json_number_value(json_object_get(c, "share")) * 100);
     }
     if (!json_array_size(causes))
@@ -168,8 +167,8 @@ static void print_insights(const json_t *r) {
                   json_integer_value(json_object_get(r, "more_services")));
     print_ranking(json_object_get(r, "alerts"), "alert", "By alert",
                   json_integer_value(json_object_get(r, "more_alerts")));
-    printf("\nAnalyzers\n  %-28s %8s %6s %9s %9s %6s %9s\n", "ANALYZER", "ANALYSES", "FOUND",
-           "P50", "P95", "JUDGED", "PRECISION");
+    printf("\nAnalyzers\n  %-28s %8s %6s %9s %9s %6s %9s\n", "ANALYZER", "ANALYSES", "FOUND", "P50",
+           "P95", "JUDGED", "PRECISION");
     size_t i;
     json_t *a;
     json_array_foreach(json_object_get(r, "analyzers"), i, a) {
@@ -181,7 +180,8 @@ static void print_insights(const json_t *r) {
             snprintf(precision, sizeof precision, "%.2f",
                      json_number_value(json_object_get(a, "precision")));
         printf("  %-28.*s %8lld %6lld %9s %9s %6lld %9s\n", rt_utf8_fit(text_of(a, "analyzer"), 28),
-               text_of(a, "analyzer"), (long long)json_integer_value(json_object_get(a, "analyses")),
+               text_of(a, "analyzer"),
+               (long long)json_integer_value(json_object_get(a, "analyses")),
                (long long)json_integer_value(
                    json_object_get(json_object_get(a, "outcomes"), "root_cause_found")),
                p50, p95,
@@ -347,11 +347,16 @@ static int parse(const char *cmd, int argc, char **argv, args *a) {
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char **slot[] = {[O_PERIOD - 256] = &a->period, [O_TOP - 256] = &a->top,
-                           [O_ROOT_CAUSE - 256] = &a->root_cause, [O_NOTE - 256] = &a->note,
-                           [O_SINCE - 256] = &a->since,       [O_UNTIL - 256] = &a->until,
-                           [O_AFTER - 256] = &a->after,       [O_LIMIT - 256] = &a->limit,
-                           [O_JSON - 256] = NULL,             [O_SERVER - 256] = &a->server.server,
+    const char **slot[] = {[O_PERIOD - 256] = &a->period,
+                           [O_TOP - 256] = &a->top,
+                           [O_ROOT_CAUSE - 256] = &a->root_cause,
+                           [O_NOTE - 256] = &a->note,
+                           [O_SINCE - 256] = &a->since,
+                           [O_UNTIL - 256] = &a->until,
+                           [O_AFTER - 256] = &a->after,
+                           [O_LIMIT - 256] = &a->limit,
+                           [O_JSON - 256] = NULL,
+                           [O_SERVER - 256] = &a->server.server,
                            [O_TOKEN - 256] = &a->server.token_file};
     int opt;
     optind = 1;

@@ -263,9 +263,12 @@ static void session_info(ig_serve *s, rt_httpd_req *req) {
 
 /* True when 'path' is one of the console's pages (the script's router draws it). */
 static bool known_page(const char *path) {
-    static const char *const pages[] = {"/console/",         "/console/analyses",
-                                        "/console/analyzers", "/console/actions",
-                                        "/console/insights",  "/console/backtests",
+    static const char *const pages[] = {"/console/",
+                                        "/console/analyses",
+                                        "/console/analyzers",
+                                        "/console/actions",
+                                        "/console/insights",
+                                        "/console/backtests",
                                         NULL};
     static const char *const prefixes[] = {"/console/analyses/", "/console/analyzers/",
                                            "/console/backtests/", NULL};

@@ -21,8 +21,8 @@
 #include "ig_store.h"
 #include "pp.h"
 
-const char *const ig_outcomes[IG_OUTCOMES] = {"root_cause_found", "inconclusive", "no_anomaly",
-                                              "other",            "error",        "cancelled"};
+const char *const ig_outcomes[IG_OUTCOMES] = {
+    "root_cause_found", "inconclusive", "no_anomaly", "other", "error", "cancelled"};
 
 /* ---- durations and days --------------------------------------------------------------------- */
 
@@ -53,7 +53,8 @@ static const char *outcome_of(const char *status, const json_t *result) {
         return "cancelled";
     if (strcmp(status, "ok") != 0)
         return "error";
-    const char *tag = json_string_value(json_object_get(json_object_get(result, "conclusion"), "tag"));
+    const char *tag =
+        json_string_value(json_object_get(json_object_get(result, "conclusion"), "tag"));
     for (int i = 0; tag && i < 3; i++)
         if (strcmp(tag, ig_outcomes[i]) == 0)
             return ig_outcomes[i];
@@ -90,9 +91,8 @@ void ig_insights_summarize(const rt_queue_analysis *a, double now, ig_summary *o
         snprintf(named, sizeof named, "route:%.*s", rt_utf8_fit(route, IG_NAME_MAX), route);
         ig_store_escape(named, IG_NAME_MAX + 6, out->alert, sizeof out->alert);
     }
-    const char *cause = strcmp(a->status, "ok") == 0
-                            ? text_of(pp_top_finding(result), "root_cause")
-                            : NULL;
+    const char *cause =
+        strcmp(a->status, "ok") == 0 ? text_of(pp_top_finding(result), "root_cause") : NULL;
     if (cause && *cause)
         ig_store_escape(cause, IG_NAME_MAX, out->root_cause, sizeof out->root_cause);
     if (a->started_at > 0 && a->finished_at >= a->started_at)
@@ -153,8 +153,8 @@ int ig_insights_read(ig_store *st, double now, int days, ig_store_fn done, void 
         keys[i] = rt_xmalloc(256);
         ig_store_key(st, what, keys[i], 256);
     }
-    int rc = ig_store_call(st, "inquest_ig_read", days, (const char *const *)keys, 0, NULL, done,
-                           ud);
+    int rc =
+        ig_store_call(st, "inquest_ig_read", days, (const char *const *)keys, 0, NULL, done, ud);
     for (int i = 0; i < days; i++)
         free(keys[i]);
     free(keys);
@@ -310,9 +310,11 @@ static json_t *causes_json(const json_t *r, int top, json_int_t of) {
     size_t n = rank(r, NULL, &list);
     json_t *out = json_array();
     for (size_t i = 0; i < n && i < (size_t)top; i++)
-        json_array_append_new(out, json_pack("{s:s, s:I, s:o}", "root_cause", list[i].name,
-                                             "count", (json_int_t)list[i].n, "share",
-                                             rt_json_number(of ? round((double)list[i].n / (double)of * 1000) / 1000 : 0)));
+        json_array_append_new(
+            out, json_pack(
+                     "{s:s, s:I, s:o}", "root_cause", list[i].name, "count", (json_int_t)list[i].n,
+                     "share",
+                     rt_json_number(of ? round((double)list[i].n / (double)of * 1000) / 1000 : 0)));
     free(list);
     return out;
 }
@@ -333,8 +335,8 @@ static json_t *ranking_json(const json_t *groups, const char *key, int top, json
         json_int_t analyses = list[i].n;
         json_t *o = json_pack("{s:s, s:I, s:o, s:o, s:o, s:I}", key, list[i].name, "analyses",
                               analyses, "outcomes", outcomes_json(json_object_get(g, "o")),
-                              "duration_ms", durations_json(json_object_get(g, "d")),
-                              "root_causes", causes_json(r, top, analyses), "other_root_causes",
+                              "duration_ms", durations_json(json_object_get(g, "d")), "root_causes",
+                              causes_json(r, top, analyses), "other_root_causes",
                               (json_int_t)(json_object_size(r) > (size_t)top
                                                ? json_object_size(r) - (size_t)top
                                                : 0));
@@ -375,11 +377,11 @@ static json_t *analyzer_json(const char *name, const json_t *a) {
         "analyses", analyses_of(a), "outcomes", outcomes_json(json_object_get(a, "o")),
         "duration_ms", durations_json(json_object_get(a, "d")), "feedback", "correct", correct,
         "wrong", wrong, "partly", partly, "judged", judged);
-    json_object_set_new(o, "precision",
-                        judged ? rt_json_number(round(((double)correct + (double)partly / 2) /
-                                                      (double)judged * 1000) /
-                                                1000)
-                               : json_null());
+    json_object_set_new(
+        o, "precision",
+        judged ? rt_json_number(
+                     round(((double)correct + (double)partly / 2) / (double)judged * 1000) / 1000)
+               : json_null());
     return o;
 }
 
@@ -425,9 +427,9 @@ json_t *ig_insights_report(const redisReply *reply, double now, int days, int to
     date_of(now, to);
     snprintf(period, sizeof period, "%dd", days);
     json_int_t analyses = total(o), more_services, more_alerts;
-    json_t *report = json_pack("{s:s, s:s, s:i, s:s, s:s, s:I}", "schema", "inquest.insights/v1",
-                               "period", period, "days", days, "from", from, "to", to,
-                               "analyses", analyses);
+    json_t *report =
+        json_pack("{s:s, s:s, s:i, s:s, s:s, s:I}", "schema", "inquest.insights/v1", "period",
+                  period, "days", days, "from", from, "to", to, "analyses", analyses);
     json_object_set_new(report, "outcomes", outcomes_json(o));
     json_object_set_new(report, "duration_ms", durations_json(d));
     json_object_set_new(report, "root_causes", causes_json(r, top, analyses));

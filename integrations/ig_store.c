@@ -169,8 +169,8 @@ static void on_reply(rt_redis *r, const redisReply *reply, int rc, const char *m
 }
 
 static int send_call(call *c) {
-    int rc = rt_redis_command(c->st->redis, c->argc, (const char *const *)c->argv, c->lens,
-                              on_reply, c);
+    int rc =
+        rt_redis_command(c->st->redis, c->argc, (const char *const *)c->argv, c->lens, on_reply, c);
     if (rc == RT_OK)
         c->st->pending++;
     return rc;

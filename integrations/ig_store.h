@@ -84,9 +84,9 @@ json_t *ig_feedback_record_json(const char *text, size_t len);
 
 /* ---- insights (ig_insights.c) -------------------------------------------------------------- */
 
-#define IG_OUTCOMES         6   /* ig_outcomes */
-#define IG_DURATION_BUCKETS 140 /* 20 a decade, from 1 ms to 10^7 ms */
-#define IG_NAME_MAX         128 /* bytes of a service, alert or root cause counted (cut beyond) */
+#define IG_OUTCOMES         6    /* ig_outcomes */
+#define IG_DURATION_BUCKETS 140  /* 20 a decade, from 1 ms to 10^7 ms */
+#define IG_NAME_MAX         128  /* bytes of a service, alert or root cause counted (cut beyond) */
 #define IG_NAMES_PER_DAY    2000 /* services and alerts counted one day; '(other)' beyond */
 
 /* How an analysis ended, for the counts: "root_cause_found", "inconclusive", "no_anomaly",
@@ -97,8 +97,8 @@ extern const char *const ig_outcomes[IG_OUTCOMES];
 /* What insights count of one finished analysis; names are escaped for the counts' fields ('%'
  * and '|' as %25 and %7C) and "" when there is none. */
 typedef struct ig_summary {
-    char day[9];     /* the UTC day it finished, YYYYMMDD */
-    double day_end;  /* the end of that day, Unix milliseconds */
+    char day[9];    /* the UTC day it finished, YYYYMMDD */
+    double day_end; /* the end of that day, Unix milliseconds */
     char analyzer[3 * 256 + 1], team[3 * IG_NAME_MAX + 1];
     char service[3 * IG_NAME_MAX + 1];    /* the label service, else the input service */
     char alert[3 * IG_NAME_MAX + 8];      /* the label alertname, else "route:" and the label

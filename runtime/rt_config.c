@@ -2086,8 +2086,8 @@ static void feedback_settle(loader *ld, rt_config *c) {
         rt_duration_format(f->ttl, ttl);
         rt_duration_format(c->queue.result_ttl, result);
         warning(ld, at, "feedback.ttl",
-                "feedback is kept %s, less than the analyses it judges (queue.result_ttl %s)",
-                ttl, result);
+                "feedback is kept %s, less than the analyses it judges (queue.result_ttl %s)", ttl,
+                result);
     }
 }
 

@@ -230,7 +230,7 @@ static void test_title_patterns_match_exactly(void **state) {
 
 #define RUN_EXPECT                                                                                 \
     "{\"status\": \"ok\", \"conclusion\": \"root_cause_found\", \"root_cause\": \"bad_deploy\","   \
-    " \"findings\": [{\"root_cause\": \"bad_deploy\", \"title\": \"^deploy$\"},"                    \
+    " \"findings\": [{\"root_cause\": \"bad_deploy\", \"title\": \"^deploy$\"},"                   \
     " {\"root_cause\": \"db\", \"title\": \"^db$\"}, {\"title\": \"^noise$\"}]}"
 
 /* The run's expectation judged by 'feedback' (JSON), and the line that says so in 'what'. */
@@ -251,19 +251,24 @@ static void test_feedback_in_the_expectation(void **state) {
     assert_string_equal(what, "judged correct: the expectation is the run's");
     json_decref(e);
 
-    /* Wrong, with the cause it should have been: that cause, the run's absent, its findings gone. */
+    /* Wrong, with the cause it should have been: that cause, the run's absent, its findings gone.
+     */
     e = judged("{\"verdict\": \"wrong\", \"root_cause\": \"db\"}", what);
-    assert_json(e, "{\"status\": \"ok\", \"root_cause\": \"db\","
-                   " \"findings\": [{\"root_cause\": \"db\", \"title\": \"^db$\"}, {\"title\": \"^noise$\"}],"
-                   " \"absent\": [{\"root_cause\": \"bad_deploy\"}]}");
+    assert_json(
+        e,
+        "{\"status\": \"ok\", \"root_cause\": \"db\","
+        " \"findings\": [{\"root_cause\": \"db\", \"title\": \"^db$\"}, {\"title\": \"^noise$\"}],"
+        " \"absent\": [{\"root_cause\": \"bad_deploy\"}]}");
     assert_string_equal(what, "judged wrong: expects db, expects absent bad_deploy");
     json_decref(e);
 
     /* Wrong without one: the run's cause absent, none in particular expected. */
     e = judged("{\"verdict\": \"wrong\", \"root_cause\": null, \"note\": \"no\"}", what);
-    assert_json(e, "{\"status\": \"ok\","
-                   " \"findings\": [{\"root_cause\": \"db\", \"title\": \"^db$\"}, {\"title\": \"^noise$\"}],"
-                   " \"absent\": [{\"root_cause\": \"bad_deploy\"}]}");
+    assert_json(
+        e,
+        "{\"status\": \"ok\","
+        " \"findings\": [{\"root_cause\": \"db\", \"title\": \"^db$\"}, {\"title\": \"^noise$\"}],"
+        " \"absent\": [{\"root_cause\": \"bad_deploy\"}]}");
     json_decref(e);
 
     /* Partly, with a cause: that cause, the findings kept; without one: the run's. */
@@ -303,7 +308,8 @@ static void test_case_description(void **state) {
     assert_string_equal(out, "analysis 3f9c, submitted at an unknown time; judged wrong by "
                              "token:oncall: db");
     json_decref(fb);
-    fb = parse("{\"verdict\": \"partly\", \"note\": \"ééééééééééééééééééééééééééééééééééééééééé\"}");
+    fb =
+        parse("{\"verdict\": \"partly\", \"note\": \"ééééééééééééééééééééééééééééééééééééééééé\"}");
     bt_case_description("3f9c", NULL, fb, out, 80);
     assert_true(strlen(out) < 80 && rt_utf8_valid(out, strlen(out)));
     json_decref(fb);

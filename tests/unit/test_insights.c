@@ -204,14 +204,16 @@ static const char *result_of(const char *cause, const char *tag, const char *ser
     static char buf[4][1024];
     static int i;
     i = (i + 1) % 4;
-    snprintf(buf[i], sizeof buf[i],
-             "{\"status\":\"ok\",\"inputs\":{\"service\":\"%s\"},\"conclusion\":{\"tag\":\"%s\"},"
-             "\"findings\":[%s%s%s{\"title\":\"noise\",\"root_cause\":\"noise\",\"severity\":\"info\","
-             "\"confidence\":0.99}]}",
-             service, tag, cause ? "{\"title\":\"t\",\"severity\":\"high\",\"confidence\":0.5,"
-                                   "\"root_cause\":\""
-                                 : "",
-             cause ? cause : "", cause ? "\"}," : "");
+    snprintf(
+        buf[i], sizeof buf[i],
+        "{\"status\":\"ok\",\"inputs\":{\"service\":\"%s\"},\"conclusion\":{\"tag\":\"%s\"},"
+        "\"findings\":[%s%s%s{\"title\":\"noise\",\"root_cause\":\"noise\",\"severity\":\"info\","
+        "\"confidence\":0.99}]}",
+        service, tag,
+        cause ? "{\"title\":\"t\",\"severity\":\"high\",\"confidence\":0.5,"
+                "\"root_cause\":\""
+              : "",
+        cause ? cause : "", cause ? "\"}," : "");
     return buf[i];
 }
 
@@ -219,8 +221,8 @@ static const char *result_of(const char *cause, const char *tag, const char *ser
  * their ids into 'ids'. */
 static void publish_and_read(fx *f, size_t n, const char *consumer, char ids[][48]) {
     for (size_t i = 0; i < n; i++) {
-        answer a = RAW(f, "XADD", key(f, "results"), "*", "id", "0123456789abcdef", "analyzer",
-                       "x", "status", "ok");
+        answer a = RAW(f, "XADD", key(f, "results"), "*", "id", "0123456789abcdef", "analyzer", "x",
+                       "status", "ok");
         assert_int_equal(a.rc, RT_OK);
         snprintf(ids[i], 48, "%.47s", a.str);
     }
@@ -291,7 +293,7 @@ static void summaries(void **state) {
     assert_string_equal(s.analyzer, "http.error_spike");
     assert_string_equal(s.team, "team-x");
     assert_string_equal(s.outcome, "root_cause_found");
-    assert_string_equal(s.service, "checkout"); /* the label wins over the input */
+    assert_string_equal(s.service, "checkout");      /* the label wins over the input */
     assert_string_equal(s.root_cause, "bad_deploy"); /* the most severe, not the most confident */
     assert_string_equal(s.alert, "");
     assert_int_equal(s.bucket, ig_duration_bucket(2500));
@@ -340,8 +342,9 @@ static void counted_once(void **state) {
     publish_and_read(&f, 3, "c1", ids);
     const char *causes[] = {"bad_deploy", "bad_deploy", "db.saturation"};
     for (int i = 0; i < 3; i++) {
-        rt_queue_analysis a = analysis("fb.judge", "ok", "{\"service\":\"checkout\"}",
-                                       result_of(causes[i], "root_cause_found", "s"), 0.1 * (i + 1));
+        rt_queue_analysis a =
+            analysis("fb.judge", "ok", "{\"service\":\"checkout\"}",
+                     result_of(causes[i], "root_cause_found", "s"), 0.1 * (i + 1));
         ig_insights_summarize(&a, rt_wallclock(), &items[i]);
     }
     answer a = fold(&f, ids, items, 3, 100);
@@ -413,7 +416,8 @@ static void names_capped(void **state) {
     for (int i = 0; i < 4; i++) {
         char labels[64];
         snprintf(labels, sizeof labels, "{\"service\":\"%s\"}", services[i]);
-        rt_queue_analysis a = analysis("x", "ok", labels, result_of("c", "root_cause_found", "s"), 1);
+        rt_queue_analysis a =
+            analysis("x", "ok", labels, result_of("c", "root_cause_found", "s"), 1);
         ig_insights_summarize(&a, rt_wallclock(), &items[i]);
     }
     assert_int_equal(fold(&f, ids, items, 4, 2).integers[0], 4);
@@ -427,9 +431,9 @@ static void names_capped(void **state) {
     assert_true(strcmp(last, "(other)") == 0 || strcmp(last, "b") == 0);
     bool other = false;
     for (size_t i = 0; i < 3; i++)
-        other = other || strcmp(json_string_value(json_object_get(json_array_get(svcs, i),
-                                                                  "service")),
-                                "(other)") == 0;
+        other =
+            other || strcmp(json_string_value(json_object_get(json_array_get(svcs, i), "service")),
+                            "(other)") == 0;
     assert_true(other); /* c came third */
     json_decref(r);
     close_fx(&f);
@@ -540,9 +544,9 @@ static void rankings(void **state) {
     for (int i = 0; i < 12; i++) {
         char labels[64];
         snprintf(labels, sizeof labels, "{\"service\":\"%s\"}", svc[i]);
-        rt_queue_analysis a = analysis(i < 11 ? "fb.judge" : "other.one", "ok", labels,
-                                       result_of(cause[i], "root_cause_found", "s"),
-                                       i < 10 ? 0.1 : 10.0);
+        rt_queue_analysis a =
+            analysis(i < 11 ? "fb.judge" : "other.one", "ok", labels,
+                     result_of(cause[i], "root_cause_found", "s"), i < 10 ? 0.1 : 10.0);
         ig_insights_summarize(&a, rt_wallclock(), &items[i]);
     }
     assert_int_equal(fold(&f, ids, items, 12, 100).integers[0], 12);
@@ -554,17 +558,17 @@ static void rankings(void **state) {
     assert_int_equal(num(checkout, "analyses"), 6);
     assert_int_equal(json_array_size(json_object_get(checkout, "root_causes")), 2);
     assert_int_equal(num(checkout, "other_root_causes"), 1);
-    assert_true(json_real_value(json_object_get(
-                    json_array_get(json_object_get(checkout, "root_causes"), 0), "share")) ==
-                0.667);
+    assert_true(
+        json_real_value(json_object_get(json_array_get(json_object_get(checkout, "root_causes"), 0),
+                                        "share")) == 0.667);
     json_t *d = json_object_get(r, "duration_ms");
     assert_true(fabs(json_number_value(json_object_get(d, "p50")) - 100) <= 6);
     assert_true(fabs(json_number_value(json_object_get(d, "p95")) - 10000) <= 600);
     assert_int_equal(num(d, "samples"), 12);
     json_t *analyzers = json_object_get(r, "analyzers");
     assert_int_equal(json_array_size(analyzers), 2); /* every analyzer, most analyses first */
-    assert_string_equal(json_string_value(json_object_get(json_array_get(analyzers, 0), "analyzer")),
-                        "fb.judge");
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(analyzers, 0), "analyzer")), "fb.judge");
     assert_true(json_is_null(json_object_get(json_array_get(analyzers, 0), "precision")));
     json_decref(r);
     r = report(&f, 10, allows_fb_only);
@@ -596,14 +600,10 @@ static void reloads(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(durations_and_days),
-        cmocka_unit_test(summaries),
-        cmocka_unit_test(counted_once),
-        cmocka_unit_test(refused_fold_writes_nothing),
-        cmocka_unit_test(names_capped),
-        cmocka_unit_test(verdicts),
-        cmocka_unit_test(rankings),
-        cmocka_unit_test(reloads),
+        cmocka_unit_test(durations_and_days), cmocka_unit_test(summaries),
+        cmocka_unit_test(counted_once),       cmocka_unit_test(refused_fold_writes_nothing),
+        cmocka_unit_test(names_capped),       cmocka_unit_test(verdicts),
+        cmocka_unit_test(rankings),           cmocka_unit_test(reloads),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
