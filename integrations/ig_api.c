@@ -1089,7 +1089,7 @@ void ig_api_handle(rt_httpd_req *req, void *ud) {
         ig_api_actions(s, req, token);
     else if (ig_api_feedback(s, req, token) || ig_api_insights(s, req, token) ||
              ig_api_backtests(s, req, token))
-        ; /* /v1/feedback, /v1/insights, /v1/backtests… */
+        return; /* /v1/feedback, /v1/insights, /v1/backtests…: answered */
     else if (path_is(req->path, "/v1/dead-letters"))
         is_get(req) ? list_dead(s, req, token) : method_not_allowed(req, "GET");
     else if (path_is(req->path, "/v1/analyzers"))
