@@ -200,7 +200,10 @@ static int split(char *f, char **parts) {
 /* Adds one field of a day's counts to 'all' (the per-analyzer maps). */
 static void gather(json_t *all, const char *field, const char *value) {
     char copy[2048], *p[5];
-    if (strlen(field) >= sizeof copy)
+    /* Names are JSON keys below: text that is not UTF-8 (nothing this library wrote) is left
+     * out rather than failing halfway. */
+    if (strlen(field) >= sizeof copy || !rt_utf8_valid(field, strlen(field)) ||
+        !rt_utf8_valid(value, strlen(value)))
         return;
     snprintf(copy, sizeof copy, "%s", field);
     int n = split(copy, p);
