@@ -13,7 +13,7 @@
  *   read    XREADGROUP of up to BATCH new entries, without blocking
  *   summarize  each entry's analysis (rt_queue_get: status and result) into an ig_summary
  *   fold    inquest_ig_fold: counts and acknowledges them in one call; the next batch follows
- *           at once while batches come full, up to MAX_BATCHES a tick
+ *           at once while batches come full
  *   report  the counts of insights.period, kept for /metrics
  * Reading an entry and counting it are two steps, like the post-processor's (postproc/
  * pp_postproc.c): the count happens in the call that acknowledges the entry, so an entry is
@@ -27,10 +27,9 @@
 #include "ig_serve.h"
 #include "ig_store.h"
 
-#define BATCH       16 /* entries read at once: each is one get of a result, all in flight */
-#define BATCH_TEXT  "16"
-#define MAX_BATCHES 200   /* per tick, so that a backlog does not hold the loop's Redis for long */
-#define CLAIM_IDLE  120.0 /* seconds, at least, before a read entry is taken over */
+#define BATCH      64 /* entries read at once: each is one get of a result, all in flight */
+#define BATCH_TEXT "64"
+#define CLAIM_IDLE 120.0 /* seconds, at least, before a read entry is taken over */
 
 struct ig_insights_job {
     ig_serve *s;
@@ -40,8 +39,8 @@ struct ig_insights_job {
     char claim_cursor[64];
     bool off; /* insights.enabled false: the job only removes the group */
     bool grouped, busy, closing, timer_closed;
-    size_t calls; /* Redis calls out: the job is freed when none is and the timer is closed */
-    int batches;  /* this tick's */
+    size_t calls;     /* Redis calls out: the job is freed when none is and the timer is closed */
+    uint64_t batches; /* folded since the start */
     /* The batch being summarized. */
     size_t n, waiting;
     bool failed; /* a get failed for Redis' sake: the batch is not folded, its entries wait */
@@ -126,7 +125,10 @@ static void folded(int rc, const char *msg, const redisReply *reply, void *ud) {
     j->last_fold = rt_wallclock();
     bool full = j->n == BATCH;
     j->n = 0;
-    if (full && ++j->batches < MAX_BATCHES)
+    j->batches++;
+    /* A backlog is read batch after batch, each call answered before the next is sent, so the
+     * server's other work goes on between them. */
+    if (full)
         read_new(j);
     else
         refresh_report(j);
@@ -305,7 +307,6 @@ static void on_tick(uv_timer_t *t) {
     if (j->busy || j->closing || j->s->draining)
         return;
     j->busy = true;
-    j->batches = 0;
     if (j->off) {
         drop_group(j);
         return;
