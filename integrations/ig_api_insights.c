@@ -7,7 +7,8 @@
  * 'insights', so that every finished analysis is read by one serve process of the many that may
  * share a queue, and none is lost while no serve runs (the stream keeps what a group has not
  * read). A tick, every insights.interval:
- *   group   inquest_ig_init once (the group starts at the stream's end)
+ *   group   inquest_ig_init once (the first time on a queue the group starts at the stream's
+ *           start, so that what it holds is counted; then at its end)
  *   claim   XAUTOCLAIM: entries another process (or this one) read and did not count within
  *           CLAIM_IDLE, because it died or Redis refused the fold
  *   read    XREADGROUP of up to BATCH new entries, without blocking
@@ -315,8 +316,10 @@ static void on_tick(uv_timer_t *t) {
         claim_stale(j);
         return;
     }
-    const char *keys[] = {j->k_results};
-    if (ig_store_call(j->s->store, "inquest_ig_init", 1, keys, 0, NULL, on_init, j) == RT_OK)
+    char since[192];
+    ig_store_key(j->s->store, "in:since", since, sizeof since);
+    const char *keys[] = {j->k_results, since};
+    if (ig_store_call(j->s->store, "inquest_ig_init", 2, keys, 0, NULL, on_init, j) == RT_OK)
         j->calls++;
     else
         tick_done(j);

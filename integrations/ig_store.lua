@@ -15,6 +15,7 @@
 --   P.."in:DAY"        hash: counts of the analyses that finished on UTC day DAY (YYYYMMDD);
 --                      expires insights.retention after the end of the day
 --   P.."in:DAY:names"  set: the services and alerts counted on DAY, which a cap bounds
+--   P.."in:since"      string: when insights first ran on this queue (ms)
 --
 -- Fields of P.."in:DAY" ('|' separates; the C side %-escapes '%' and '|' in names):
 --   t|A          the team (owner) of analyzer A            o|A|OUTCOME   analyses by outcome
@@ -28,7 +29,7 @@
 -- an analysis' verdict is counted in the bucket of the day it finished, once: a new verdict
 -- takes the previous one's count back.
 
-local VERSION = 1
+local VERSION = 2
 local GROUP = 'insights'
 local FB_KEEP = 50     -- verdicts kept per analysis (the export keeps them all)
 local ITEM = 10        -- values per analysis of fold
@@ -188,11 +189,15 @@ local function read(keys, args)
   return out
 end
 
--- KEYS: results.  Creates the group 'insights' at the stream's end (the counts begin with what
--- finishes from then on); returns VERSION.
+-- KEYS: results, the mark P.."in:since".  Creates the group 'insights': the first time insights
+-- run on this queue (no mark yet) at the stream's start, so that the analyses the stream still
+-- holds are counted too; later (the group was removed while insights were off, or the stream
+-- went) at its end, so that nothing counted before is counted again. Returns VERSION.
 local function init(keys, args)
-  local ok, err = pcall(redis.call, 'XGROUP', 'CREATE', keys[1], GROUP, '$', 'MKSTREAM')
+  local start = redis.call('EXISTS', keys[2]) == 0 and '0' or '$'
+  local ok, err = pcall(redis.call, 'XGROUP', 'CREATE', keys[1], GROUP, start, 'MKSTREAM')
   if not ok and not string.find(tostring(err.err or err), 'BUSYGROUP') then error(err) end
+  redis.call('SET', keys[2], int(now_ms()), 'NX')
   return VERSION
 end
 

@@ -233,13 +233,16 @@ static void publish_and_read(fx *f, size_t n, const char *consumer, char ids[][4
     assert_int_equal(r.rc, RT_OK);
 }
 
-static void init_group(fx *f) {
+static void store_call(fx *f, const char *fn, int nkeys, const char *const *keys) {
     answer a = {0};
-    const char *keys[] = {key(f, "results")};
-    assert_int_equal(ig_store_call(f->st, "inquest_ig_init", 1, keys, 0, NULL, on_answer, &a),
-                     RT_OK);
+    assert_int_equal(ig_store_call(f->st, fn, nkeys, keys, 0, NULL, on_answer, &a), RT_OK);
     RUN_UNTIL(f, a.done);
     assert_int_equal(a.rc, RT_OK);
+}
+
+static void init_group(fx *f) {
+    const char *keys[] = {key(f, "results"), key(f, "in:since")};
+    store_call(f, "inquest_ig_init", 2, keys);
 }
 
 static answer fold(fx *f, char ids[][48], const ig_summary *items, size_t n, int cap) {
@@ -372,6 +375,33 @@ static void counted_once(void **state) {
     json_decref(r);
     answer pending = RAW(&f, "XPENDING", key(&f, "results"), "insights");
     assert_int_equal(pending.integers[0], 0);
+    close_fx(&f);
+}
+
+/* The first time insights run on a queue, the group starts at the stream's start: what it holds
+ * is counted too. Made again later (after insights were off), it starts at the end: nothing is
+ * counted twice. */
+static void group_starts(void **state) {
+    fx f;
+    (void)state;
+    open_fx(&f);
+    for (int i = 0; i < 2; i++)
+        RAW(&f, "XADD", key(&f, "results"), "*", "id", "0123456789abcdef");
+    init_group(&f);
+    answer r = RAW(&f, "XREADGROUP", "GROUP", "insights", "c1", "COUNT", "10", "STREAMS",
+                   key(&f, "results"), ">");
+    assert_int_equal(r.rc, RT_OK);
+    answer pending = RAW(&f, "XPENDING", key(&f, "results"), "insights");
+    assert_int_equal(pending.integers[0], 2);
+    const char *keys[] = {key(&f, "results")};
+    store_call(&f, "inquest_ig_drop", 1, keys);
+    RAW(&f, "XADD", key(&f, "results"), "*", "id", "0123456789abcdef");
+    init_group(&f);
+    RAW(&f, "XADD", key(&f, "results"), "*", "id", "0123456789abcdef");
+    r = RAW(&f, "XREADGROUP", "GROUP", "insights", "c1", "COUNT", "10", "STREAMS",
+            key(&f, "results"), ">");
+    pending = RAW(&f, "XPENDING", key(&f, "results"), "insights");
+    assert_int_equal(pending.integers[0], 1); /* only the one added after */
     close_fx(&f);
 }
 
@@ -600,10 +630,15 @@ static void reloads(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(durations_and_days), cmocka_unit_test(summaries),
-        cmocka_unit_test(counted_once),       cmocka_unit_test(refused_fold_writes_nothing),
-        cmocka_unit_test(names_capped),       cmocka_unit_test(verdicts),
-        cmocka_unit_test(rankings),           cmocka_unit_test(reloads),
+        cmocka_unit_test(durations_and_days),
+        cmocka_unit_test(summaries),
+        cmocka_unit_test(counted_once),
+        cmocka_unit_test(group_starts),
+        cmocka_unit_test(refused_fold_writes_nothing),
+        cmocka_unit_test(names_capped),
+        cmocka_unit_test(verdicts),
+        cmocka_unit_test(rankings),
+        cmocka_unit_test(reloads),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
