@@ -40,15 +40,14 @@ struct ig_insights_job {
     char claim_cursor[64];
     bool off; /* insights.enabled false: the job only removes the group */
     bool grouped, busy, closing, timer_closed;
-    size_t calls;     /* Redis calls out: the job is freed when none is and the timer is closed */
-    uint64_t batches; /* folded since the start */
+    size_t calls; /* Redis calls out: the job is freed when none is and the timer is closed */
     /* The batch being summarized. */
     size_t n, waiting;
     bool failed; /* a get failed for Redis' sake: the batch is not folded, its entries wait */
     char entries[BATCH][48];
     ig_summary items[BATCH];
     json_t *report; /* the last report of insights.period, for /metrics (owned) */
-    uint64_t counted, folds, errors;
+    uint64_t counted, errors;
     double last_fold; /* Unix seconds of the last fold that went through */
 };
 
@@ -122,11 +121,9 @@ static void folded(int rc, const char *msg, const redisReply *reply, void *ud) {
     if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
         reply->element[0]->type == REDIS_REPLY_INTEGER)
         j->counted += (uint64_t)reply->element[0]->integer;
-    j->folds++;
     j->last_fold = rt_wallclock();
     bool full = j->n == BATCH;
     j->n = 0;
-    j->batches++;
     /* A backlog is read batch after batch, each call answered before the next is sent, so the
      * server's other work goes on between them. */
     if (full)
@@ -556,6 +553,10 @@ char *ig_insights_metrics(const ig_serve *s) {
     family(&t, "inquest_insights_fold_errors_total", "counter",
            "Batches of finished analyses the insights could not count yet (read again later).");
     put(&t, "inquest_insights_fold_errors_total %llu\n", (unsigned long long)j->errors);
+    family(&t, "inquest_insights_last_fold_timestamp_seconds", "gauge",
+           "When this server last counted a batch of finished analyses (0: not yet): an alert on "
+           "its age finds a job that stopped.");
+    put(&t, "inquest_insights_last_fold_timestamp_seconds %.3f\n", j->last_fold);
     if (!r)
         return t.data;
     family(&t, "inquest_insights_analyses", "gauge",
