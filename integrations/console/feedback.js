@@ -91,8 +91,10 @@ export async function feedbackSection(box, a) {
   const radios = VERDICTS.map(([v, label, help]) => h("div", {},
     h("input", { type: "radio", name: "verdict", value: v, id: `fb-${v}`, "aria-describedby": `fb-${v}-help` }), " ",
     h("label", { for: `fb-${v}` }, h("strong", {}, label)), " ", h("span", { class: "muted", id: `fb-${v}-help` }, `— ${help}`)));
-  const group = h("fieldset", { class: "verdict-options", id: "fb-verdict", "aria-describedby": "err-fb-verdict" },
-    h("legend", {}, "Was the root cause right?"), radios, errVerdict);
+  // A native radio group (arrow keys move between the choices), named by its legend.
+  const group = h("fieldset", { class: "verdict-options", id: "fb-verdict", role: "radiogroup", "aria-required": "true",
+    "aria-labelledby": "fb-verdict-legend", "aria-describedby": "err-fb-verdict" },
+    h("legend", { id: "fb-verdict-legend" }, "Was the root cause right?"), radios, errVerdict);
   const causes = causesOf(a.result);
   const list = h("datalist", { id: "fb-causes" }, causes.map((c) => h("option", { value: c })));
   const cause = h("input", { type: "text", id: "fb-cause", name: "root_cause", list: "fb-causes", autocomplete: "off",
