@@ -213,8 +213,11 @@ def main():
         check("a verdict is required, said at its field", b.find("#fb-verdict").attr("aria-invalid") == "true"
               and b.exists("#fb-problems [role=alert]"))
         check("the root cause field waits for wrong or partly", b.find("#fb-cause").prop("disabled") is True)
-        b.find("label[for=fb-wrong]").click()
+        b.find("label[for=fb-correct]").click()
+        b.keys(KEYS["DOWN"])  # the keyboard moves within the radio group: correct -> wrong
         b.wait_until("the root cause field to open", lambda: b.find("#fb-cause").prop("disabled") is False)
+        check("the arrow key chooses the next verdict, which opens the root cause field",
+              b.find("#fb-wrong").prop("checked") is True)
         b.find("#fb-cause").send_keys("db.saturation")
         b.find("#fb-note").send_keys("the database was saturated")
         b.find("#fb-submit").click()
