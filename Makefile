@@ -23,7 +23,7 @@ else
 WERROR      ?= OFF
 endif
 ASAN_BUILD  ?= build-asan
-DEMO_CMD    ?= $(BUILD)/inquest run --replay examples/incident/recording.json --analyzers examples/incident/analyzers
+DEMO_CMD    ?= $(BUILD)/inquest run --replay examples/incident/recording.json --analyzers analyzers
 BENCH       ?= tests/bench/run-benchmarks
 
 # For test-sanitize: leaks fail the test; any UB report aborts it with a stack trace.

@@ -15,41 +15,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "bt.h"
+#include "pp.h"
 
 #define CASE_SCHEMA "inquest.case/v1"
 #define PATH_BYTES  4096
 
 /* ---- the expectation --------------------------------------------------------------------- */
-
-/* The index of a finding's severity in rt_severities ("info" … "critical"); -1 when unknown. */
-static int severity_rank(const json_t *finding) {
-    const char *s = json_string_value(json_object_get(finding, "severity"));
-    for (int i = 0; s && rt_severities[i]; i++)
-        if (strcmp(s, rt_severities[i]) == 0)
-            return i;
-    return -1;
-}
-
-static double confidence_of(const json_t *finding) {
-    json_t *c = json_object_get(finding, "confidence");
-    return json_is_number(c) ? json_number_value(c) : 0;
-}
-
-/* The top finding as the backtest and the post-processor's rules judge it (docs/backtest.md,
- * pp_top_finding): the highest severity, then the highest confidence, the first of equals; or
- * NULL when there is none. */
-static const json_t *top_finding(const json_t *findings) {
-    const json_t *top = NULL, *f;
-    size_t i;
-    json_array_foreach(findings, i, f) {
-        if (!json_is_object(f))
-            continue;
-        int sf = top ? severity_rank(f) : 0, st = top ? severity_rank(top) : 0;
-        if (!top || sf > st || (sf == st && confidence_of(f) > confidence_of(top)))
-            top = f;
-    }
-    return top;
-}
 
 /* 'n' bytes of 'title' as a PCRE2 pattern that matches exactly it: anchored, metacharacters
  * escaped, NUL written as \x{0} (patterns are C strings). NULL when out of memory. */
@@ -110,7 +81,7 @@ json_t *bt_expect_from_result(const json_t *result) {
     json_t *status = json_object_get(result, "status");
     json_t *tag = json_object_get(json_object_get(result, "conclusion"), "tag");
     json_t *all = json_object_get(result, "findings");
-    const json_t *top = top_finding(all);
+    const json_t *top = pp_top_finding(result); /* the one the backtest and the rules judge */
     json_t *cause = top ? json_object_get(top, "root_cause") : NULL;
     size_t i;
     /* A result without a status did not come from the engine; "error" is what it amounts to. */

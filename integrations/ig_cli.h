@@ -35,6 +35,9 @@ int ig_cmd_wait(int argc, char **argv);
 int ig_cmd_result(int argc, char **argv);
 int ig_cmd_cancel(int argc, char **argv);
 int ig_cmd_ls(int argc, char **argv);
+/* `inquest backtest` (ig_cmd_backtest.c): replays backtest cases, with --base against a git
+ * revision's analyzers. */
+int ig_cmd_backtest(int argc, char **argv);
 
 /* Making backtest cases (ig_cmd_case.c): `inquest record` and `inquest case from-analysis`. */
 int ig_cmd_record(int argc, char **argv);

@@ -17,9 +17,8 @@
  * SIGTERM drains: no more claims, and the loop ends once every job is completed.
  *
  * Recordings (docs/backtest.md, "Making cases"). A job is recorded when recordings.share picks
- * its id, or when its submitter asked (the claim says so). A recording is sent just before the
- * job's result is queued for a round, on the same connection, so Redis has it before the
- * result. */
+ * its id, or when its submitter asked (the claim says so). Its recording goes with its result
+ * in a round, which keeps it only when the result is accepted. */
 #define _GNU_SOURCE /* getopt_long */
 #include <getopt.h>
 #include <math.h>
@@ -92,6 +91,8 @@ typedef struct pending {
     char status[24];
     char *text; /* owned: the result's JSON */
     size_t len;
+    char *recording; /* owned: its recording to keep (compact JSON), or NULL */
+    size_t recording_len;
 } pending;
 
 struct child {
@@ -133,8 +134,10 @@ static void batch_reserve(child *c, size_t n) {
     c->batch = rt_xrealloc(c->batch, c->cap_batch * sizeof *c->batch);
 }
 
-/* Queues the result of analysis 'id' for the next round. */
-static void add_completion(child *c, const char *id, json_t *result) {
+/* Queues the result of analysis 'id' for the next round, with its 'recording' ('recording_len'
+ * bytes, stolen; NULL: none). */
+static void add_completion(child *c, const char *id, json_t *result, char *recording,
+                           size_t recording_len) {
     batch_reserve(c, 1);
     pending *p = &c->batch[c->n_batch++];
     snprintf(p->id, sizeof p->id, "%s", id);
@@ -144,7 +147,14 @@ static void add_completion(child *c, const char *id, json_t *result) {
      * a quarter of a worker's time per trivial analysis. */
     p->text = rt_json_canonical(result);
     p->len = p->text ? strlen(p->text) : 0;
+    p->recording = recording;
+    p->recording_len = recording_len;
     round_soon(c);
+}
+
+static void pending_free(pending *p) {
+    free(p->text);
+    free(p->recording);
 }
 
 /* A round out: the results it carries (owned) and the requests it claims. */
@@ -182,7 +192,7 @@ static void drop_sent(queue_round *r, const rt_queue_verdict *verdicts) {
         if (verdicts[i] != RT_COMPLETE_ACCEPTED)
             ig_log("info", "completion refused: another result won",
                    json_pack("{s:s, s:i}", "id", r->results[i].id, "verdict", (int)verdicts[i]));
-        free(r->results[i].text);
+        pending_free(&r->results[i]);
     }
     r->n = 0;
 }
@@ -190,7 +200,7 @@ static void drop_sent(queue_round *r, const rt_queue_verdict *verdicts) {
 /* Frees 'r' and the results it still holds. */
 static void round_free(queue_round *r) {
     for (size_t i = 0; i < r->n; i++)
-        free(r->results[i].text);
+        pending_free(&r->results[i]);
     free(r->results);
     free(r);
 }
@@ -291,7 +301,7 @@ static void refuse(child *c, const wk_request *r, const rt_diag *diag) {
     }
     json_t *result =
         wk_result_stopped(r, "error", *message ? message : "the analysis cannot start");
-    add_completion(c, r->id, result);
+    add_completion(c, r->id, result, NULL, 0);
     json_decref(result);
 }
 
@@ -429,8 +439,9 @@ static void next_round(child *c) {
     take_results(c, r, n);
     rt_queue_completion *items = rt_xcalloc(n ? n : 1, sizeof *items);
     for (size_t i = 0; i < n; i++)
-        items[i] = (rt_queue_completion){r->results[i].id, r->results[i].status, r->results[i].text,
-                                         r->results[i].len};
+        items[i] = (rt_queue_completion){r->results[i].id,        r->results[i].status,
+                                         r->results[i].text,      r->results[i].len,
+                                         r->results[i].recording, r->results[i].recording_len};
     int rc = rt_queue_claim(c->queue, c->consumer, items, n, want, c->o->config->queue.lease,
                             round_done, r, why);
     free(items);
@@ -464,9 +475,10 @@ static void rec_abandon(job *j) {
     j->rec_inputs = NULL;
 }
 
-/* Sends the recording of the finished job, whose result is 'result', to be kept; or drops it,
- * with a warning, when it is larger than recordings.max_bytes. */
-static void rec_keep(job *j, const json_t *result) {
+/* The recording of the finished job, whose result is 'result', as compact JSON in '*text'
+ * ('*len' bytes); NULL when it is not kept: larger than recordings.max_bytes (counted, with a
+ * warning) or not written. */
+static void rec_text(job *j, const json_t *result, char **text, size_t *len) {
     child *c = j->c;
     const rt_recordings *cfg = &c->o->config->recordings;
     const json_t *analyzer = json_object_get(json_object_get(result, "analyzer"), "name");
@@ -474,29 +486,29 @@ static void rec_keep(job *j, const json_t *result) {
                     .inputs = j->rec_inputs,
                     .id = j->id,
                     .now = json_number_value(json_object_get(result, "now"))};
-    char why[256] = "", *text = NULL;
-    size_t len = 0;
+    char why[256] = "";
     wk_recording_meta(c->engine, j->rec, &r);
-    int rc = rt_recording_dumps(j->rec, &text, &len, why);
-    if (rc == RT_OK && len > cfg->max_bytes) {
+    if (rt_recording_dumps(j->rec, text, len, why) != RT_OK) {
+        ig_log("warn", "recording not kept", json_pack("{s:s, s:s}", "id", j->id, "reason", why));
+        *text = NULL;
+    } else if (*len > cfg->max_bytes) {
         ig_log("warn", "recording dropped: larger than recordings.max_bytes",
-               json_pack("{s:s, s:I, s:I}", "id", j->id, "bytes", (json_int_t)len, "max_bytes",
+               json_pack("{s:s, s:I, s:I}", "id", j->id, "bytes", (json_int_t)*len, "max_bytes",
                          (json_int_t)cfg->max_bytes));
         rt_queue_recording_too_big(c->queue, NULL);
-    } else if (rc == RT_OK) {
-        rc = rt_queue_keep_recording(c->queue, j->id, text, len, cfg->ttl, NULL, NULL, why);
+        free(*text);
+        *text = NULL;
     }
-    if (rc != RT_OK)
-        ig_log("warn", "recording not kept", json_pack("{s:s, s:s}", "id", j->id, "reason", why));
-    free(text);
 }
 
-/* Queues the job's result, its recording first when it is kept, and frees the recording. */
+/* Queues the job's result with its recording, when it is kept, and frees the recording. */
 static void rec_complete(job *j, json_t *result) {
+    char *text = NULL;
+    size_t len = 0;
     if (!j->lost && j->rec)
-        rec_keep(j, result);
+        rec_text(j, result, &text, &len);
     if (!j->lost)
-        add_completion(j->c, j->id, result);
+        add_completion(j->c, j->id, result, text, text ? len : 0);
     rec_abandon(j);
 }
 

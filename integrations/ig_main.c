@@ -19,6 +19,7 @@ static const char usage[] =
     "  list                        list the analyzers on the analyzer path\n"
     "  describe NAME               show an analyzer's inputs (--json: JSON Schema)\n"
     "  new NAME                    write a new analyzer and its backtest case folder\n"
+    "  backtest [ANALYZER…]        replay recorded incidents; --base REV compares with a revision\n"
     "  config check FILE           validate a configuration file (docs/config.md)\n"
     "  route test PAYLOAD.json     what the config's routes make of an alert webhook payload\n"
     "  record ANALYZER … --case N  run live and keep the run as a backtest case\n"
@@ -89,6 +90,7 @@ rt_queue *ig_queue_open(uv_loop_t *loop, const rt_config *c, const char *passwor
         caps[i] = (rt_queue_team_cap){c->queue.team_caps[i].team, c->queue.team_caps[i].cap};
     rt_queue_options q = {.prefix = c->queue.prefix,
                           .ttl = c->queue.result_ttl,
+                          .recording_ttl = c->recordings.ttl,
                           .max_deliveries = c->queue.max_deliveries,
                           .default_cap = c->queue.team_concurrency,
                           .caps = caps,
@@ -114,6 +116,12 @@ static const command commands[] = {
     {"record", ig_cmd_record},     {"case", ig_cmd_case},     {NULL, NULL},
 };
 
+/* The backtest harness' commands (ig_cmd_backtest.c). */
+static const command backtest_commands[] = {
+    {"backtest", ig_cmd_backtest},
+    {NULL, NULL},
+};
+
 /* Insights and verdicts on analyses (ig_cmd_insights.c). */
 static const command insight_commands[] = {
     {"insights", ig_cmd_insights},
@@ -133,6 +141,9 @@ static const command *find_command(const char *name) {
         if (strcmp(c->name, name) == 0)
             return c;
     for (const command *c = postproc_commands; c->name; c++)
+        if (strcmp(c->name, name) == 0)
+            return c;
+    for (const command *c = backtest_commands; c->name; c++)
         if (strcmp(c->name, name) == 0)
             return c;
     for (const command *c = insight_commands; c->name; c++)

@@ -84,6 +84,7 @@ struct rt_queue {
     uint64_t ttl_ms, recent_ms;
     int max_deliveries, default_cap;
     size_t results_maxlen, dead_maxlen;
+    uint64_t recording_ttl_ms;
     rt_queue_team_cap *caps;
     size_t n_caps;
     bool require_noeviction, up, closing;
@@ -436,27 +437,20 @@ static int check_request(const rt_queue *q, const rt_queue_request *r, size_t i,
 
 /* The dedup key's Redis key. */
 static void dedup_of(const rt_queue *q, const rt_queue_request *r, char *key, size_t key_size) {
-    char hex[72];
-    if (r->dedup_key) {
-        size_t n = strlen(r->dedup_key);
-        char *buf = rt_xmalloc(n + 4);
-        memcpy(buf, "key", 3);
-        memcpy(buf + 3, r->dedup_key, n + 1);
-        rt_sha256_hex(buf, n + 3, hex);
-        free(buf);
-    } else {
-        size_t na = strlen(r->analyzer), ni = strlen(r->inputs);
-        char *buf = malloc(na + ni + 2);
-        if (!buf) {
-            snprintf(hex, sizeof hex, "sha256:unhashable");
-        } else {
-            memcpy(buf, r->analyzer, na);
-            buf[na] = '\n';
-            memcpy(buf + na + 1, r->inputs, ni + 1);
-            rt_sha256_hex(buf, na + ni + 1, hex);
-            free(buf);
-        }
-    }
+    /* What is hashed: "key" then the explicit key, or the analyzer, a newline and the inputs. A
+     * request that asks for its recording only meets others that asked too (the earlier
+     * analysis would have none): "rec" leads the text of those. */
+    const char *lead = r->record ? "rec" : "";
+    const char *a = r->dedup_key ? "key" : r->analyzer,
+               *b = r->dedup_key ? r->dedup_key : r->inputs;
+    size_t nl = strlen(lead), na = strlen(a), ns = r->dedup_key ? 0 : 1, nb = strlen(b);
+    char *buf = rt_xmalloc(nl + na + ns + nb + 1), hex[72];
+    memcpy(buf, lead, nl);
+    memcpy(buf + nl, a, na);
+    memcpy(buf + nl + na, "\n", ns);
+    memcpy(buf + nl + na + ns, b, nb + 1);
+    rt_sha256_hex(buf, nl + na + ns + nb, hex);
+    free(buf);
     /* 128 bits of the hash are as safe from collisions and keep the key short. */
     snprintf(key, key_size, "%sd:%.32s", q->prefix, hex + 7);
 }
@@ -721,11 +715,13 @@ static int round_start(rt_queue *q, const char *consumer, const rt_queue_complet
         args_str(&o->a, q->caps[i].team);
         args_u64(&o->a, (uint64_t)q->caps[i].cap);
     }
+    args_u64(&o->a, q->recording_ttl_ms);
     args_u64(&o->a, n_results);
     for (size_t i = 0; i < n_results; i++) {
         args_str(&o->a, results[i].id);
         args_str(&o->a, results[i].status);
         args_add(&o->a, results[i].result, results[i].result_len);
+        args_add(&o->a, results[i].recording ? results[i].recording : "", results[i].recording_len);
     }
     return op_start(o, why);
 }
@@ -1700,6 +1696,7 @@ static void copy_options(rt_queue *q, const rt_queue_options *o) {
     snprintf(q->recent_key, sizeof q->recent_key, "%srecent", q->prefix);
     snprintf(q->connectors_key, sizeof q->connectors_key, "%sconnectors", q->prefix);
     q->ttl_ms = (uint64_t)(ttl * 1000.0);
+    q->recording_ttl_ms = (uint64_t)((o->recording_ttl > 0 ? o->recording_ttl : ttl) * 1000.0);
     q->recent_ms = (uint64_t)((recent < ttl ? recent : ttl) * 1000.0);
     q->max_deliveries = o->max_deliveries ? o->max_deliveries : DEFAULT_MAX_DELIVERIES;
     q->results_maxlen = o->results_maxlen ? o->results_maxlen : DEFAULT_RESULTS_MAXLEN;
@@ -1818,8 +1815,9 @@ unsigned rt_queue_loads(const rt_queue *q) {
 }
 
 /* ---- recordings of analyses ----------------------------------------------------------------
- * {P}:rec:ID the recording's compact JSON (the config's recordings.ttl). A submitter's ask for
- * it travels with the request (rt_queue_request.record, rt_queue_claimed.record).
+ * {P}:rec:ID the recording's compact JSON (the config's recordings.ttl), kept by the round that
+ * stores an accepted result (rt_queue_completion.recording). A submitter's ask for it travels
+ * with the request (rt_queue_request.record, rt_queue_claimed.record).
  * The counts go to {P}:stats as recordings:kept and recordings:too_big, which inquest_stats
  * returns with the rest. */
 
@@ -1841,46 +1839,21 @@ bool rt_queue_recording_chosen(const char *id, double share) {
     return (double)(h >> 11) / 9007199254740992.0 < share; /* 53 bits: [0, 1) */
 }
 
-static void kept_parse(op *o, const redisReply *reply) {
-    (void)reply;
-    if (o->done)
-        ((void (*)(int, const char *, void *))o->done)(RT_OK, "", o->ud);
+static void counted(op *o, const redisReply *reply) {
+    (void)o, (void)reply;
 }
 
-static void kept_fail(op *o, int rc, const char *msg) {
-    if (o->done)
-        ((void (*)(int, const char *, void *))o->done)(rc, msg, o->ud);
-}
-
-/* HINCRBY of the recordings' counter 'field' in {P}:stats. */
-static int count_recording(rt_queue *q, const char *field, char *why) {
-    op *o = op_new(q, NULL, NULL, kept_parse, kept_fail);
-    args_str(&o->a, "HINCRBY");
-    args_str(&o->a, q->keys[K_STATS]);
-    args_str(&o->a, field);
-    args_str(&o->a, "1");
-    return op_start(o, why);
-}
-
-int rt_queue_keep_recording(rt_queue *q, const char *id, const char *text, size_t len, double ttl,
-                            void (*done)(int rc, const char *msg, void *ud), void *ud, char *why) {
-    if (!valid_id(id) || !text || !(ttl >= 0.001))
-        return fail_at_once(q, RT_EINPUT, why,
-                            "queue: a recording needs an analysis id, a text and a ttl");
-    op *o = op_new(q, (void (*)(void))done, ud, kept_parse, kept_fail);
-    args_str(&o->a, "SET");
-    args_fmt(&o->a, "%srec:%s", q->prefix, id);
-    args_add(&o->a, text, len);
-    args_str(&o->a, "PX");
-    args_u64(&o->a, (uint64_t)(ttl * 1000.0 + 0.5));
-    int rc = op_start(o, why);
-    if (rc == RT_OK)
-        count_recording(q, "recordings:kept", NULL);
-    return rc;
+static void count_failed(op *o, int rc, const char *msg) {
+    (void)o, (void)rc, (void)msg; /* a counter lost with Redis is not worth a retry */
 }
 
 int rt_queue_recording_too_big(rt_queue *q, char *why) {
-    return count_recording(q, "recordings:too_big", why);
+    op *o = op_new(q, NULL, NULL, counted, count_failed);
+    args_str(&o->a, "HINCRBY");
+    args_str(&o->a, q->keys[K_STATS]);
+    args_str(&o->a, "recordings:too_big");
+    args_str(&o->a, "1");
+    return op_start(o, why);
 }
 
 static void recording_fail(op *o, int rc, const char *msg) {

@@ -48,6 +48,7 @@ typedef struct rt_queue_options {
     int default_cap;       /* analyses of one team running at once; 0: no cap */
     const rt_queue_team_cap *caps; /* per-team caps over default_cap, 'n_caps' of them; copied */
     size_t n_caps;
+    double recording_ttl;    /* seconds a recording that came with a result is kept; 0: 'ttl' */
     bool require_noeviction; /* refuse to come up unless maxmemory-policy is noeviction (the
                                 default only warns, through on_state's 'why' and on stderr) */
     /* Called when the queue becomes usable (connected, library loaded, groups made) and when
@@ -215,6 +216,9 @@ typedef struct rt_queue_completion {
     const char *status; /* ok, error, timeout, cpu_exceeded, memory_exceeded or cancelled */
     const char *result; /* the result's JSON text, 'result_len' bytes */
     size_t result_len;
+    const char *recording; /* its recording to keep (rt_recording_dumps), 'recording_len' bytes,
+                              kept only when the result is accepted; NULL: none */
+    size_t recording_len;
 } rt_queue_completion;
 
 typedef enum rt_queue_verdict {
@@ -405,22 +409,14 @@ bool rt_queue_watching(const rt_queue *q);
 
 /* ---- recordings of analyses (docs/backtest.md, "Making cases") ----------------------------- *
  * A worker records an analysis' connector exchanges when the config's share picks its id or its
- * submitter asked (rt_queue_request.record), and keeps the recording as {P}:rec:ID. These are
- * plain commands beside the function library: nothing in them needs to be atomic with a state
- * change, and the order that matters (a recording before its result) is the order of one
- * connection. */
+ * submitter asked (rt_queue_request.record), and sends it with the analysis' result
+ * (rt_queue_completion.recording): the round keeps it as {P}:rec:ID only when it accepts the
+ * result, so a kept recording is always of the run whose result was kept. */
 
 /* True when 'share' (0 to 1) picks analysis 'id': a hash of the id against the share, so every
  * process agrees on the same id, and about that share of ids is picked. */
 bool rt_queue_recording_chosen(const char *id, double share);
 
-/* Keeps the recording 'text' ('len' bytes: rt_recording_dumps) of analysis 'id' for 'ttl'
- * seconds as {P}:rec:ID, and counts it. It goes down the connection of rt_queue_claim's rounds,
- * so Redis has it before any round sent afterwards: a worker calls it before the round that
- * stores the analysis' result. If the worker dies in between, it expires by itself. 'done' may
- * be NULL. */
-int rt_queue_keep_recording(rt_queue *q, const char *id, const char *text, size_t len, double ttl,
-                            void (*done)(int rc, const char *msg, void *ud), void *ud, char *why);
 /* Counts a recording dropped because it was larger than the config allows. */
 int rt_queue_recording_too_big(rt_queue *q, char *why);
 

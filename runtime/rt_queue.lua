@@ -11,7 +11,7 @@
 -- from Redis' own clock (TIME): one clock for every worker. Errors are error replies whose first
 -- word is an rt error name ("EINPUT ..."), which the C side maps back.
 
-local VERSION = 12
+local VERSION = 13
 
 local GROUP = 'workers'   -- the consumer group of the request streams
 local HELD = '~held'      -- the consumer that owns the entries of requests held by a team cap
@@ -506,15 +506,18 @@ end
 
 -- ---- complete and claim ----------------------------------------------------------------------
 
--- Stores the 'n' results a worker sends, ARGV from index 'a0' (id, status, result each), KEYS
--- from 'k0' (status key, result key each). The first result wins: a verdict per item goes to
+-- Stores the 'n' results a worker sends, ARGV from index 'a0' (id, status, result, recording
+-- each: '' when none), KEYS from 'k0' (status key, result key each). The first result wins: a verdict per item goes to
 -- 'out', 0 accepted, 1 refused: the lease is another worker's, 2 refused: it has ended already,
 -- 3 refused: no such analysis (expired). The result is a string key of its own with the status
 -- hash's TTL: a value over hash-max-listpack-value (64 bytes) in the hash would turn it into a
--- hash table, several times larger, slower to write and to rewrite in the AOF.
-local function complete_items(c, keys, k0, args, a0, n, consumer, ttl, out)
+-- hash table, several times larger, slower to write and to rewrite in the AOF. A recording is
+-- kept ({P}rec:ID, for 'rec_ttl' ms) only with an accepted result, so a case made of an analysis
+-- pairs its result with the run that made it; its key is built here, not declared: recordings
+-- are rare, and it shares the hash tag.
+local function complete_items(c, keys, k0, args, a0, n, consumer, ttl, rec_ttl, out)
   for i = 0, n - 1 do -- check everything before writing anything: errors do not roll back
-    local status = args[a0 + 1 + i * 3]
+    local status = args[a0 + 1 + i * 4]
     if not FINAL[status] or status == 'dead' then
       fail('EINPUT', 'status "' .. tostring(status) .. '" is not the status of a result')
     end
@@ -522,7 +525,7 @@ local function complete_items(c, keys, k0, args, a0, n, consumer, ttl, out)
   local nows, acks, lease_drop = c.nows, c.acks, c.lease_drop
   local done, refused = {}, 0 -- status -> accepted with it
   for i = 0, n - 1 do
-    local a, k = a0 + i * 3, k0 + i * 2
+    local a, k = a0 + i * 4, k0 + i * 2
     local id, status, skey = args[a], args[a + 1], keys[k]
     local v = redis.call('HMGET', skey, 'status', 'consumer', 'priority', 'eid', 'team', 'analyzer',
                          'submitted_at')
@@ -534,6 +537,10 @@ local function complete_items(c, keys, k0, args, a0, n, consumer, ttl, out)
       redis.call('HSET', skey, 'status', status, 'finished_at', nows)
       redis.call('PEXPIRE', skey, ttl)
       redis.call('SET', keys[k + 1], args[a + 2], 'PX', ttl)
+      if args[a + 3] ~= '' then
+        redis.call('SET', c.prefix .. 'rec:' .. id, args[a + 3], 'PX', rec_ttl)
+        count(c.counts, 'recordings:kept')
+      end
       local list = acks[RANK[v[3]] or 3]
       list[#list + 1] = v[4]
       lease_drop[#lease_drop + 1] = id
@@ -556,8 +563,8 @@ end
 --       key a claim may touch; per-analysis keys are found in the streams), then per result its
 --       status key and its result key.
 -- ARGV: prefix, consumer, max, lease_ms, max_deliveries, ttl_ms, results_maxlen, dead_maxlen,
---       default_cap, n_caps, then n_caps pairs team, cap, then n_results, then per result: id,
---       status, result.
+--       default_cap, n_caps, then n_caps pairs team, cap, then the recordings' ttl_ms, n_results,
+--       then per result: id, status, result, recording ('' none).
 -- Returns a verdict per result (complete_items), then CLAIMED values per claimed request: id,
 -- entry id, analyzer, inputs, deadline_ms, deliveries, priority rank (0 interactive .. 2 batch),
 -- team, record ('1': its submitter asked for its recording, else '0').
@@ -573,9 +580,11 @@ local function claim(keys, args)
   for i = 1, n_caps do
     p.caps[args[9 + i * 2]] = num(args[10 + i * 2], 'cap')
   end
-  local a0 = 12 + n_caps * 2
-  local verdicts = {}
-  complete_items(c, keys, 10, args, a0, num(args[a0 - 1], 'n_results'), p.consumer, p.ttl, verdicts)
+  local a0 = 13 + n_caps * 2
+  local verdicts, rec_ttl = {}, args[a0 - 2]
+  num(rec_ttl, 'recording ttl')
+  complete_items(c, keys, 10, args, a0, num(args[a0 - 1], 'n_results'), p.consumer, p.ttl, rec_ttl,
+                 verdicts)
   local out = {}
   if p.max > 0 then
     p.lease_until = int(c.now + p.lease)

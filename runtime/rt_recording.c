@@ -10,7 +10,8 @@
  * entry to serve. So a match is one hash of the request, a probe or two and one comparison,
  * whatever the size of the recording. Invariants:
  *   - a group's cursor only moves forward: a served entry is marked and never served again; an
- *     entry added to an exhausted group becomes its cursor;
+ *     entry added to an exhausted group becomes its cursor; only rt_recording_rewind starts
+ *     every group over, for another run;
  *   - loading succeeds whole, or reports every problem (up to MAX_PROBLEMS) and returns nothing;
  *   - what save writes, load reads back to the same exchanges: request bodies and text bodies
  *     byte for byte, JSON response bodies as equal JSON. Save checks its document with the
@@ -18,7 +19,7 @@
  *     the first replay;
  *   - no credential is ever written: requests carry no headers at all, and a connector's "auth"
  *     and "headers" settings are dropped from the meta data on save and refused on load. */
-#define _POSIX_C_SOURCE 200809L /* fdopen, fsync, mkstemp */
+#define _GNU_SOURCE /* fdopen, fsync, mkstemp, memmem */
 #include "rt_recording.h"
 #include <errno.h>
 #include <math.h>
@@ -31,6 +32,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <yajl/yajl_parse.h>
 
 #define RECORDING_MAX ((size_t)256 << 20) /* bytes of a recording file */
 #define MAX_PROBLEMS  100                 /* reported by one load */
@@ -306,6 +308,13 @@ int rt_recording_match(rt_recording *r, rt_exchange *e) {
     e->bytes = x->bytes;
     e->content_type = x->content_type;
     return RT_OK;
+}
+
+void rt_recording_rewind(rt_recording *r) {
+    for (size_t i = 0; i < r->n_entries; i++)
+        r->entries[i].served = false;
+    for (size_t g = 0; g < r->n_groups; g++)
+        r->groups[g].cursor = r->groups[g].first;
 }
 
 /* ---- bodies -------------------------------------------------------------------------------
@@ -899,8 +908,342 @@ int rt_recording_dumps(const rt_recording *r, char **text, size_t *len, char *wh
 
 /* ---- load ------------------------------------------------------------------------------- */
 
-/* Adds the exchanges of the checked document 'root' to 'r'. Returns RT_OK or RT_ENOMEM. */
-static int build(rt_recording *r, json_t *root, const char *file, rt_diag *diag) {
+/* Copies the JSON text of 'n' bytes at 's' to 'out' without the white space between tokens
+ * that JSON does not need, and returns the copy's length. Recordings are written indented, and
+ * most of their bytes are that indentation, which jansson's lexer reads a byte at a time as
+ * slowly as the values: a backtest reads a recording per case. A run of white space is kept
+ * (as one space) where dropping it could join two tokens ("1 2", "true false") into one, so a
+ * text that is not JSON stays so. Strings are copied as they are. */
+static size_t squeeze(const char *s, size_t n, char *out) {
+    size_t o = 0;
+    bool in_string = false, escaped = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (in_string) {
+            out[o++] = c;
+            in_string = escaped || c != '"';
+            escaped = !escaped && c == '\\';
+            continue;
+        }
+        if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
+            size_t j = i;
+            while (j + 1 < n &&
+                   (s[j + 1] == ' ' || s[j + 1] == '\n' || s[j + 1] == '\r' || s[j + 1] == '\t'))
+                j++;
+            char next = j + 1 < n ? s[j + 1] : '\0', last = o ? out[o - 1] : '\0';
+            bool after = !last || last == '{' || last == '[' || last == ':' || last == ',';
+            bool before = !next || next == '}' || next == ']' || next == ':' || next == ',';
+            if (!after && !before)
+                out[o++] = ' ';
+            i = j;
+            continue;
+        }
+        in_string = c == '"';
+        out[o++] = c;
+    }
+    return o;
+}
+
+/* Where a value lies in the squeezed text: 'len' bytes from 'at'; 'len' 0 when unknown. */
+typedef struct span {
+    size_t at, len;
+} span;
+
+/* The end of the string that starts at s[i] (its opening quote). */
+static size_t skip_string(const char *s, size_t n, size_t i) {
+    for (i++; i < n && s[i] != '"'; i++)
+        if (s[i] == '\\')
+            i++;
+    return i + 1;
+}
+
+/* The end of the value that starts at s[i], in JSON that parsed and has no white space. */
+static size_t skip_value(const char *s, size_t n, size_t i) {
+    if (i < n && s[i] == '"')
+        return skip_string(s, n, i);
+    if (i < n && s[i] != '{' && s[i] != '[') {
+        while (i < n && s[i] != ',' && s[i] != '}' && s[i] != ']')
+            i++;
+        return i;
+    }
+    int depth = 0;
+    while (i < n) {
+        char c = s[i];
+        if (c == '"') {
+            i = skip_string(s, n, i);
+            continue;
+        }
+        depth += (c == '{' || c == '[') - (c == '}' || c == ']');
+        i++;
+        if (depth == 0)
+            break;
+    }
+    return i;
+}
+
+/* Walks the members of the object at s[obj]: for each, '*key' and '*key_len' name the key as
+ * written and the result is where its value starts; 'next' is the member to start from (the
+ * end of the previous value; 0: the first). Returns 0 past the last member. */
+static size_t next_member(const char *s, size_t n, size_t obj, size_t next, const char **key,
+                          size_t *key_len) {
+    size_t i = next ? next : obj + 1;
+    if (next && i < n && s[i] == ',')
+        i++;
+    if (i >= n || s[i] != '"')
+        return 0;
+    size_t end = skip_string(s, n, i);
+    *key = s + i + 1;
+    *key_len = end - i - 2;
+    return end < n && s[end] == ':' ? end + 1 : 0;
+}
+
+static bool is_key(const char *key, size_t len, const char *name) {
+    return len == strlen(name) && memcmp(key, name, len) == 0;
+}
+
+/* The span of the body_json member of the response object at s[resp]; the object's end. */
+static size_t response_span(const char *s, size_t n, size_t resp, span *body) {
+    const char *key;
+    size_t len, value, end = 0;
+    while ((value = next_member(s, n, resp, end, &key, &len))) {
+        end = skip_value(s, n, value);
+        if (is_key(key, len, "body_json") && (s[value] == '{' || s[value] == '['))
+            *body = (span){value, end - value};
+    }
+    return end + 1; /* past its '}' */
+}
+
+/* The spans of exchanges[i].response.body_json in the squeezed text 's' of 'n' bytes, in
+ * '*count' entries (one per exchange found): their compact text as written, which replay serves
+ * instead of the same JSON written out again (json_dumps). A key written with escapes is not
+ * recognised: its exchange then does without a span. One pass; safe on text that is not JSON
+ * (the spans are then checked, or not used). NULL when out of memory. */
+static span *body_spans(const char *s, size_t n, size_t *count) {
+    size_t cap = 16;
+    span *spans = calloc(cap, sizeof *spans);
+    const char *key;
+    size_t len, value, end = 0;
+    *count = 0;
+    if (!spans || n == 0 || s[0] != '{')
+        return spans;
+    while ((value = next_member(s, n, 0, end, &key, &len))) {
+        if (!is_key(key, len, "exchanges") || s[value] != '[') {
+            end = skip_value(s, n, value);
+            continue;
+        }
+        for (size_t i = value + 1; i < n && s[i] == '{';) {
+            if (*count == cap) {
+                span *more = realloc(spans, 2 * cap * sizeof *spans);
+                if (!more) {
+                    free(spans);
+                    return NULL;
+                }
+                memset(more + cap, 0, cap * sizeof *more);
+                spans = more, cap *= 2;
+            }
+            size_t member = 0, v;
+            while ((v = next_member(s, n, i, member, &key, &len)))
+                member = is_key(key, len, "response") && s[v] == '{'
+                             ? response_span(s, n, v, &spans[*count])
+                             : skip_value(s, n, v);
+            ++*count;
+            i = member + 1; /* past the exchange's '}' */
+            i += i < n && s[i] == ',';
+        }
+        break;
+    }
+    return spans;
+}
+
+/* ---- checking JSON bodies without building them -------------------------------------------
+ * A JSON response body is most of a recording. Building it as a jansson tree only to check it
+ * and write it out again was most of the cost of loading one (a backtest loads one per case), so
+ * the bodies are checked apart, by yajl, with no tree, and left out of the document that jansson
+ * builds (a placeholder stands in each one's place). The check answers "jansson takes it" or
+ * "not sure": for the latter (a key twice, a \u escape, deep nesting, a number out of range,
+ * anything yajl refuses) the whole document is read by jansson as before, which decides and
+ * places the error. So what loads, and every message, is what it was without the shortcut. */
+
+#define BODY_MAX_DEPTH 1000 /* deeper bodies are left to jansson (its limit: 2048 in all) */
+#define PLACEHOLDER    "inquest:span"
+
+typedef struct body_check {
+    int depth;
+    uint64_t *keys; /* hashes of the keys of the open objects, innermost last */
+    size_t n_keys, cap_keys;
+    size_t *frames; /* where each open object's keys start in 'keys' */
+    size_t n_frames, cap_frames;
+} body_check;
+
+/* Makes room for one more of the 'n' items of 'size' bytes at '*items'. */
+static bool grow(void **items, size_t *cap, size_t n, size_t size) {
+    if (n < *cap)
+        return true;
+    size_t more = *cap ? *cap * 2 : 64;
+    void *grown = realloc(*items, more * size);
+    if (!grown)
+        return false;
+    *items = grown;
+    *cap = more;
+    return true;
+}
+
+static int on_open(void *ctx) {
+    body_check *b = ctx;
+    return ++b->depth <= BODY_MAX_DEPTH;
+}
+
+static int on_close(void *ctx) {
+    ((body_check *)ctx)->depth--;
+    return 1;
+}
+
+static int on_start_map(void *ctx) {
+    body_check *b = ctx;
+    if (!on_open(ctx) || !grow((void **)&b->frames, &b->cap_frames, b->n_frames, sizeof(size_t)))
+        return 0;
+    b->frames[b->n_frames++] = b->n_keys;
+    return 1;
+}
+
+static int on_key(void *ctx, const unsigned char *key, size_t len) {
+    body_check *b = ctx;
+    if (!grow((void **)&b->keys, &b->cap_keys, b->n_keys, sizeof(uint64_t)))
+        return 0;
+    b->keys[b->n_keys++] = hash_bytes(0, key, len);
+    return 1;
+}
+
+static int compare_hashes(const void *x, const void *y) {
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return (a > b) - (a < b);
+}
+
+/* A key twice in the object that ends (or two keys of one hash): not sure. */
+static int on_end_map(void *ctx) {
+    body_check *b = ctx;
+    size_t first = b->frames[--b->n_frames], n = b->n_keys - first;
+    if (n > 1)
+        qsort(b->keys + first, n, sizeof *b->keys, compare_hashes);
+    for (size_t i = 1; i < n; i++)
+        if (b->keys[first + i] == b->keys[first + i - 1])
+            return 0;
+    b->n_keys = first;
+    return on_close(ctx);
+}
+
+/* Numbers are only looked at so that yajl refuses those out of range, as jansson does. */
+static int on_integer(void *ctx, long long value) {
+    (void)ctx, (void)value;
+    return 1;
+}
+
+static int on_double(void *ctx, double value) {
+    (void)ctx, (void)value;
+    return 1;
+}
+
+static const yajl_callbacks body_callbacks = {
+    .yajl_integer = on_integer,
+    .yajl_double = on_double,
+    .yajl_start_map = on_start_map,
+    .yajl_map_key = on_key,
+    .yajl_end_map = on_end_map,
+    .yajl_start_array = on_open,
+    .yajl_end_array = on_close,
+};
+
+/* True when jansson would take the 'n' bytes at 's' as a JSON value; false when not sure. */
+static bool body_ok(const char *s, size_t n) {
+    if (memmem(s, n, "\\u", 2)) /* jansson refuses lone surrogates, yajl does not */
+        return false;
+    body_check b = {0};
+    yajl_handle h = yajl_alloc(&body_callbacks, NULL, &b);
+    bool ok = h && yajl_parse(h, (const unsigned char *)s, n) == yajl_status_ok &&
+              yajl_complete_parse(h) == yajl_status_ok;
+    if (h)
+        yajl_free(h);
+    free(b.keys);
+    free(b.frames);
+    return ok;
+}
+
+/* Whether exchanges[i].response.body_json of 'root' is the placeholder of span 'i'. */
+static bool placeholder_at(json_t *root, size_t i) {
+    json_t *x = json_array_get(json_object_get(root, "exchanges"), i);
+    json_t *body = json_object_get(json_object_get(x, "response"), "body_json");
+    json_t *index = json_object_get(body, PLACEHOLDER);
+    return json_object_size(body) == 1 && json_is_integer(index) &&
+           json_integer_value(index) == (json_int_t)i;
+}
+
+/* The document in the squeezed text 'compact' ('len' bytes) with its JSON bodies, which 'spans'
+ * ('count') place, checked apart and replaced by placeholders; NULL when not sure of it (the
+ * caller then reads the whole text with jansson). */
+static json_t *parse_skeleton(const char *compact, size_t len, const span *spans, size_t count) {
+    char *skeleton = malloc(len + count * 40 + 1), *o = skeleton;
+    size_t at = 0;
+    json_t *root = NULL;
+    if (!skeleton)
+        return NULL;
+    for (size_t i = 0; i < count; i++) {
+        if (!spans[i].len)
+            continue;
+        if (spans[i].at < at || !body_ok(compact + spans[i].at, spans[i].len))
+            goto out;
+        memcpy(o, compact + at, spans[i].at - at);
+        o += spans[i].at - at;
+        o += sprintf(o, "{\"" PLACEHOLDER "\":%zu}", i);
+        at = spans[i].at + spans[i].len;
+    }
+    memcpy(o, compact + at, len - at);
+    o += len - at;
+    root =
+        json_loadb(skeleton, (size_t)(o - skeleton), JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, NULL);
+    for (size_t i = 0; root && i < count; i++)
+        if (spans[i].len && !placeholder_at(root, i)) {
+            json_decref(root);
+            root = NULL;
+        }
+out:
+    free(skeleton);
+    return root;
+}
+
+/* What reading a recording's text gives besides its document. */
+typedef struct text {
+    char *compact; /* the squeezed text, or NULL */
+    span *spans;   /* where each exchange's JSON body is in it (len 0: not known), or NULL */
+    size_t count;
+} text;
+
+/* The JSON document in the 'len' bytes at 'data', parsed as recordings are: squeezed, its
+ * bodies checked apart (parse_skeleton); else the squeezed text whole; else (a syntax error)
+ * the text as written, so that the error's line and column are those of the file. 't' gets the
+ * squeezed text and the spans of the bodies, which build() serves. */
+static json_t *parse(const char *data, size_t len, text *t, json_error_t *error) {
+    const size_t flags = JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES;
+    json_t *root = NULL;
+    memset(t, 0, sizeof *t);
+    if ((t->compact = malloc(len + 1))) {
+        size_t n = squeeze(data, len, t->compact);
+        t->spans = body_spans(t->compact, n, &t->count);
+        if (t->spans)
+            root = parse_skeleton(t->compact, n, t->spans, t->count);
+        if (!root)
+            root = json_loadb(t->compact, n, flags, error);
+    }
+    if (root)
+        return root;
+    free(t->compact);
+    free(t->spans);
+    memset(t, 0, sizeof *t);
+    return json_loadb(data, len, flags, error);
+}
+
+/* Adds the exchanges of the checked document 'root' to 'r', their JSON response bodies taken
+ * from the squeezed text where 't' knows them. Returns RT_OK or RT_ENOMEM. */
+static int build(rt_recording *r, json_t *root, const text *t, const char *file, rt_diag *diag) {
     for (const char *const *m = META_MEMBERS; *m; m++) {
         json_t *v = json_object_get(root, *m);
         if (v)
@@ -922,7 +1265,12 @@ static int build(rt_recording *r, json_t *root, const char *file, rt_diag *diag)
             e.status = (long)json_integer_value(json_object_get(resp, "status"));
             e.content_type = json_string_value(json_object_get(resp, "content_type"));
             e.bytes = (size_t)json_integer_value(json_object_get(resp, "bytes"));
-            rc = body_get(resp, false, &e.response, &e.response_len, &owned_response);
+            if (i < t->count && t->spans[i].len && json_object_get(resp, "body_json")) {
+                e.response = t->compact + t->spans[i].at;
+                e.response_len = t->spans[i].len;
+            } else {
+                rc = body_get(resp, false, &e.response, &e.response_len, &owned_response);
+            }
         } else if (rc == RT_OK) {
             e.error = rt_errcode_from_name(json_string_value(json_object_get(err, "code")));
             e.message = json_string_value(json_object_get(err, "message"));
@@ -961,7 +1309,8 @@ int rt_recording_load(const char *path, rt_recording **out, rt_diag *diag) {
         rt_diag_add(diag, path, 0, NULL, "%s", why);
         return rc;
     }
-    root = json_loadb(data, len, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &error);
+    text t;
+    root = parse(data, len, &t, &error);
     free(data);
     if (!root) {
         if (json_error_code(&error) == json_error_out_of_memory) {
@@ -980,11 +1329,13 @@ int rt_recording_load(const char *path, rt_recording **out, rt_diag *diag) {
     }
     r = rt_recording_new();
     r->mode = RT_RECORDING_REPLAY;
-    if ((rc = build(r, root, path, diag)) != RT_OK)
+    if ((rc = build(r, root, &t, path, diag)) != RT_OK)
         goto out;
     *out = r;
     r = NULL;
 out:
+    free(t.spans);
+    free(t.compact);
     rt_recording_free(r);
     json_decref(root);
     return rc;

@@ -67,6 +67,11 @@ void rt_recording_add(rt_recording *r, const rt_exchange *e);
  * request. A match is a hash lookup: its cost does not grow with the recording. */
 int rt_recording_match(rt_recording *r, rt_exchange *e);
 
+/* Makes every exchange of 'r' unserved again, as it was after loading, so that one recording
+ * replays several runs (a backtest runs a case against two versions of an analyzer, and parses
+ * its recording once). */
+void rt_recording_rewind(rt_recording *r);
+
 /* The error code named 'name' as rt_errname writes it ("ETIMEDOUT" -> RT_ETIMEDOUT), or RT_OK when
  * 'name' names no error. Recordings store transport errors by name, so that renumbering the
  * table in rt.h does not change what an old recording means. */

@@ -11,8 +11,12 @@
 #define SDK_RESULT_SCHEMA "inquest.result/v1"
 #define SDK_MAX_FINDINGS  50
 
-/* A lua_CFunction for require "inquest": pushes the module table (analyzer, types, series). */
+/* A lua_CFunction for require "inquest": pushes the module table (analyzer, types, version,
+ * and the toolkit's submodules, opened on first use). */
 int sdk_open(lua_State *L);
+/* The lua_CFunction that opens submodule 'name' of `inquest` ("series", "logs", ...), for
+ * require "inquest.NAME"; NULL when there is none. */
+lua_CFunction sdk_submodule(const char *name);
 
 /* Problems in definitions (t.string{ patern = … }, an analyzer without a name, …) are collected
  * into 'd' with the file:line of the offending call, so that `inquest check` reports them all at

@@ -1,6 +1,7 @@
 /* sdk/sdk_module.c -- the Lua module `inquest`: analyzer definitions and how their problems are
- * reported. Input types live in sdk_types.c, findings in sdk_finding.c, time series in
- * sdk_series.c, log patterns in sdk_logs.c. */
+ * reported, and the toolkit's submodules. Input types live in sdk_types.c, findings in
+ * sdk_finding.c, time series in sdk_series.c, log patterns in sdk_logs.c, anomalies in
+ * sdk_anomaly_lua.c, change points in sdk_changepoint.c. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -8,6 +9,12 @@
 #include "sdk_internal.h"
 #include "sdk_series.h"
 #include "sdk_logpattern.h"
+#include "sdk_anomaly.h"
+#include "sdk_changepoint.h"
+#include "sdk_correlate.h"
+#include "sdk_dimensions.h"
+#include "sdk_events.h"
+#include "sdk_summary.h"
 
 /* Registry keys: the addresses of these statics are unique in the process. */
 static const char diag_key = 'd';
@@ -207,17 +214,51 @@ int sdk_is_analyzer(lua_State *L, int idx) {
     return yes;
 }
 
+/* The toolkit's submodules, made on first use: every analysis opens `inquest` in a fresh state,
+ * and most use one or two of them. */
+static const luaL_Reg submodules[] = {
+    {"series", sdk_series_open},       {"logs", sdk_logs_open},
+    {"anomaly", sdk_anomaly_open},     {"changepoint", sdk_changepoint_open},
+    {"correlate", sdk_correlate_open}, {"dimensions", sdk_dimensions_open},
+    {"events", sdk_events_open},       {NULL, NULL},
+};
+
+lua_CFunction sdk_submodule(const char *name) {
+    for (const luaL_Reg *m = submodules; m->name; m++)
+        if (strcmp(m->name, name) == 0)
+            return m->func;
+    return NULL;
+}
+
+/* __index of the module table (t, k): opens submodule k and keeps it in t. */
+static int open_submodule(lua_State *L) {
+    const char *name = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
+    lua_CFunction open = name ? sdk_submodule(name) : NULL;
+    if (!open)
+        return 0;
+    lua_pushcfunction(L, open);
+    lua_call(L, 0, 1);
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, 1);
+    return 1;
+}
+
 int sdk_open(lua_State *L) {
-    lua_createtable(L, 0, 4);
+    lua_createtable(L, 0, 4 + sizeof submodules / sizeof *submodules);
     lua_pushcfunction(L, analyzer);
     lua_setfield(L, -2, "analyzer");
     sdk__types_push(L);
     lua_setfield(L, -2, "types");
-    sdk_series_open(L);
-    lua_setfield(L, -2, "series");
-    sdk_logs_open(L);
-    lua_setfield(L, -2, "logs");
+    lua_pushcfunction(L, sdk_summary);
+    lua_setfield(L, -2, "summary");
     lua_pushliteral(L, INQUEST_VERSION);
     lua_setfield(L, -2, "version");
+    lua_createtable(L, 0, 2);
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable"); /* analyzers can neither read nor replace it */
+    lua_pushcfunction(L, open_submodule);
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, -2);
     return 1;
 }

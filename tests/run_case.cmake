@@ -23,9 +23,10 @@
 #              contains PATH REGEX        the file PATH exists and its text matches REGEX
 #              !contains PATH REGEX       the file PATH exists and its text does not match
 #              seconds N                  the command took less than N seconds
-#              same FILE                  the JSON result equals the one in FILE (with @WORK@)
-#                                         apart from timing fields: timing, and each call's
-#                                         and step's duration_ms
+#              same FILE                  the JSON result equals the one in FILE (with @WORK@),
+#                                         apart from timing fields (timing, and each call's
+#                                         and step's duration_ms) and memory use (usage's
+#                                         memory_peak and memory_reserved)
 cmake_minimum_required(VERSION 3.25)
 
 function(substitute text out)
@@ -92,6 +93,10 @@ math(EXPR elapsed "${finished} - ${started}")
 # A result without the fields that differ from run to run: timing, calls' and steps' durations.
 function(without_timing json out)
     string(JSON json REMOVE "${json}" timing)
+    # How much memory the Lua state held depends on when its collector ran, which a live run's
+    # answers (arriving in chunks) and their replay move: not part of what a replay repeats.
+    string(JSON json ERROR_VARIABLE none REMOVE "${json}" usage memory_peak)
+    string(JSON json ERROR_VARIABLE none REMOVE "${json}" usage memory_reserved)
     foreach(list calls steps)
         string(JSON n ERROR_VARIABLE none LENGTH "${json}" ${list})
         if(NOT none AND n GREATER 0)

@@ -48,6 +48,17 @@ static wk_task *task_new(wk_analysis *a, lua_State *co, wk_task *parent) {
     return t;
 }
 
+/* Frees done task 't' once its parent collected it: tasks are found by their thread, and a
+ * collected thread's address may come back for a new one. */
+static void task_free(wk_task *t) {
+    for (wk_task **p = &t->a->tasks; *p; p = &(*p)->next)
+        if (*p == t) {
+            *p = t->next;
+            break;
+        }
+    free(t);
+}
+
 static wk_task *task_of(lua_State *L) {
     for (wk_task *t = wk__analysis(L)->tasks; t; t = t->next)
         if (t->co == L)
@@ -274,6 +285,7 @@ static int parallel_collect(lua_State *L, int status, lua_KContext kctx) {
         } else {
             lua_pop(L, 1);
         }
+        task_free(t);
     }
     return 2;
 }

@@ -357,8 +357,8 @@ static int sb_require(lua_State *L) {
     lua_pop(L, 1);
     if (strcmp(name, "inquest") == 0)
         lua_pushcfunction(L, sdk_open);
-    else if (strcmp(name, "inquest.series") == 0)
-        lua_pushcfunction(L, sdk_series_open);
+    else if (strncmp(name, "inquest.", 8) == 0 && sdk_submodule(name + 8))
+        lua_pushcfunction(L, sdk_submodule(name + 8));
     else if (is_lib_name(name))
         load_lib(L, name);
     else

@@ -834,7 +834,8 @@ static void test_batch(void **state) {
             int at = atoi(strchr(c->items[i].inputs, ':') + 1);
             assert_string_equal(ids + at * RT_QUEUE_ID_SIZE, ""); /* never twice */
             strcpy(ids + at * RT_QUEUE_ID_SIZE, c->items[i].id);
-            items[i] = (rt_queue_completion){c->items[i].id, "ok", "{}", 2};
+            items[i] = (rt_queue_completion){
+                .id = c->items[i].id, .status = "ok", .result = "{}", .result_len = 2};
         }
         seen += c->n;
         size_t before = accepted;
@@ -1265,7 +1266,8 @@ static void test_team_cap(void **state) {
             free(c);
             c = claim(&f, "w1", 10, 30);
         } else { /* one round: the result frees the room its claim takes */
-            rt_queue_completion r = {c->items[0].id, "ok", "{}", 2};
+            rt_queue_completion r = {
+                .id = c->items[0].id, .status = "ok", .result = "{}", .result_len = 2};
             claimed *next = round_of(&f, "w1", &r, 1, 10, 30);
             free(c);
             c = next;
@@ -1624,11 +1626,13 @@ static void test_recording_share(void **state) {
     assert_in_range(picked, 1700, 2300);
 }
 
-/* A submitter's ask for a recording travels with its request to the claim; a recording is kept
- * with its TTL, read back byte for byte, and counted; one too big is only counted. */
+/* A submitter's ask for a recording travels with its request to the claim, and makes it meet
+ * only other asks in dedup; a recording goes with its result and is kept, with its own TTL, only
+ * when the result is accepted; read back byte for byte, and counted; one too big is only
+ * counted. */
 static void test_recordings(void **state) {
     fx f;
-    rt_queue_options o = {.ttl = 3600};
+    rt_queue_options o = {.ttl = 3600, .recording_ttl = 60};
     (void)state;
     open_queue(&f, &o);
     rt_queue_request reqs[2] = {req("demo.rec", "{\"n\":1}", RT_PRIORITY_INTERACTIVE),
@@ -1641,10 +1645,26 @@ static void test_recordings(void **state) {
     for (size_t i = 0; i < 2; i++)
         assert_true(c->items[i].record == (strcmp(c->items[i].id, ids[0]) == 0));
     free(c);
+    rt_queue_request again = req("demo.rec", "{\"n\":2}", RT_PRIORITY_INTERACTIVE);
+    again.record = true; /* the earlier one was not recorded: this one runs */
+    submitted *s2 = submit(&f, &again, 1);
+    assert_false(s2->out[0].deduplicated);
+    free(s2);
 
     static const char text[] = "{\"schema\":\"inquest.recording/v1\",\"exchanges\":[]}";
-    assert_int_equal(
-        rt_queue_keep_recording(f.q, ids[0], text, sizeof text - 1, 60, NULL, NULL, NULL), RT_OK);
+    rt_queue_completion done = {.id = ids[0],
+                                .status = "ok",
+                                .result = "{}",
+                                .result_len = 2,
+                                .recording = text,
+                                .recording_len = sizeof text - 1};
+    claimed *refused = round_of(&f, "w2", &done, 1, 0, 30); /* not w2's: refused, not kept */
+    assert_int_equal(refused->verdicts[0], RT_COMPLETE_LEASE_LOST);
+    free(refused);
+    assert_int_equal(recording_of(&f, ids[0]).rc, RT_ENOTFOUND);
+    claimed *kept = round_of(&f, "w1", &done, 1, 0, 30);
+    assert_int_equal(kept->verdicts[0], RT_COMPLETE_ACCEPTED);
+    free(kept);
     rec_got r = recording_of(&f, ids[0]);
     assert_int_equal(r.rc, RT_OK);
     assert_int_equal(r.len, sizeof text - 1);
@@ -1658,7 +1678,6 @@ static void test_recordings(void **state) {
     assert_int_equal(st.recordings_too_big, 1);
 
     char why[256] = "";
-    assert_int_equal(rt_queue_keep_recording(f.q, ids[0], text, 3, 0, NULL, NULL, why), RT_EINPUT);
     assert_int_equal(rt_queue_get_recording(f.q, "", on_recording, &r, why), RT_EINPUT);
     free(s);
     close_queue(&f);

@@ -1,6 +1,6 @@
--- examples/incident/analyzers/http/error_spike.lua -- why did a service's 5xx ratio jump?
--- Finds the region and endpoint whose error ratio moved most, when it started, the deploy just
--- before, and what the logs said. `make demo` replays it on a recorded incident.
+-- examples/incident/analyzers/http/error_spike.lua -- a small analyzer of 5xx spikes, for the
+-- connector tests (tests/connectors/replay_*, config_check_ok): the region and endpoint whose
+-- error ratio moved most, and the deploy before. The demo uses the library's analyzers/http/.
 local inquest = require "inquest"
 local t = inquest.types
 

@@ -1,0 +1,1 @@
+include("${SRC}/tests/cli/backtest_base/setup.cmake")
