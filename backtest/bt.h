@@ -68,6 +68,27 @@ char *bt_text_clean(const char *s, size_t cap);
  * found (root cause and title), for `inquest record` and `inquest case from-analysis`. */
 json_t *bt_expect_from_result(const json_t *result);
 
+/* The expectation 'expect' (not changed) corrected by a person's verdict 'feedback' on the run
+ * it came from ({ verdict, root_cause, note, by }, as GET /v1/analyses/ID/feedback gives it):
+ * "correct" keeps it; "wrong" with a root cause expects that cause, and the run's own root cause
+ * in `absent` instead of its findings, without the conclusion; "wrong" without one expects the
+ * run's root cause absent and no root cause in particular; "partly" with a root cause expects
+ * that cause, keeping the findings; "partly" without one keeps it. Returns a new expectation, and
+ * in 'what' (256 bytes; may be NULL) one line that says what changed. */
+json_t *bt_expect_with_feedback(const json_t *expect, const json_t *feedback, char *what);
+
+/* The description a case made of analysis 'id' has by default: where it came from (submitted at
+ * 'submitted_at', RFC 3339; NULL: not known) and, when 'feedback' is not NULL, the verdict on it
+ * and its note. Into 'out' of 'size' bytes, cut at a character. */
+void bt_case_description(const char *id, const char *submitted_at, const json_t *feedback,
+                         char *out, size_t size);
+
+/* The case document (inquest.case/v1), members in the order docs/backtest.md shows them.
+ * 'description' may be NULL (left out, as is text that is not UTF-8); 'inputs' (an object, else
+ * {}) and 'expect' are stolen; 'now' is Unix seconds (0: left out), 'id' may be NULL. */
+json_t *bt_case_doc(const char *analyzer, const char *description, json_t *inputs, double now,
+                    const char *id, json_t *expect);
+
 /* Writes case folder 'dir' (case.json and recording.json) from case document 'kase'
  * (inquest.case/v1) and 'recording'. Refuses to overwrite an existing case. RT_OK, or an error
  * with 'why' (256 bytes). */

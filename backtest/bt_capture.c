@@ -103,6 +103,122 @@ json_t *bt_expect_from_result(const json_t *result) {
     return expect;
 }
 
+/* ---- a person's verdict ------------------------------------------------------------------ */
+
+/* 'findings' without those whose root cause is 'cause' (the run's wrong one): a new array. */
+static json_t *without_cause(const json_t *findings, const char *cause) {
+    json_t *kept = json_array(), *f;
+    size_t i;
+    json_array_foreach(findings, i, f) {
+        const char *rc = json_string_value(json_object_get(f, "root_cause"));
+        if (!rc || strcmp(rc, cause) != 0)
+            json_array_append(kept, f);
+    }
+    return kept;
+}
+
+/* Adds { "root_cause": 'cause' } to the expectation's `absent`, once. */
+static void add_absent(json_t *expect, const char *cause) {
+    json_t *absent = json_object_get(expect, "absent");
+    if (!json_is_array(absent)) {
+        absent = json_array();
+        json_object_set_new(expect, "absent", absent);
+    }
+    json_t *item = json_pack("{s:s}", "root_cause", cause);
+    if (!listed(absent, item))
+        json_array_append(absent, item);
+    json_decref(item);
+}
+
+json_t *bt_expect_with_feedback(const json_t *expect, const json_t *feedback, char *what) {
+    json_t *e = json_deep_copy(expect);
+    const char *verdict = json_string_value(json_object_get(feedback, "verdict"));
+    const char *fix = json_string_value(json_object_get(feedback, "root_cause"));
+    const char *ran = json_string_value(json_object_get(e, "root_cause"));
+    char said[256] = "";
+    if (!json_is_object(e)) {
+        json_decref(e);
+        e = json_object();
+    }
+    if (fix && !*fix)
+        fix = NULL;
+    if (verdict && strcmp(verdict, "wrong") == 0) {
+        /* What the run blamed is what must not be blamed again; its findings are not wanted. */
+        char *old = ran ? rt_xstrdup(ran) : NULL;
+        if (old) {
+            json_object_set_new(e, "findings", without_cause(json_object_get(e, "findings"), old));
+            if (!fix || strcmp(fix, old) != 0)
+                add_absent(e, old);
+        }
+        json_object_del(e, "conclusion");
+        if (fix)
+            json_object_set_new(e, "root_cause", json_string(fix));
+        else
+            json_object_del(e, "root_cause");
+        snprintf(said, sizeof said, "judged wrong: %s%.64s%s%s%.64s", fix ? "expects " : "",
+                 fix ? fix : "", fix && old ? ", " : "", old ? "expects absent " : "",
+                 old ? old : "");
+        if (!fix && !old)
+            snprintf(said, sizeof said, "judged wrong: expects no root cause in particular");
+        free(old);
+    } else if (verdict && strcmp(verdict, "partly") == 0 && fix) {
+        json_object_set_new(e, "root_cause", json_string(fix));
+        snprintf(said, sizeof said, "judged partly right: expects root cause %.64s", fix);
+    } else if (verdict)
+        snprintf(said, sizeof said, "judged %.16s: the expectation is the run's", verdict);
+    if (what)
+        snprintf(what, 256, "%s", said);
+    return e;
+}
+
+/* ---- the case document ------------------------------------------------------------------- */
+
+void bt_case_description(const char *id, const char *submitted_at, const json_t *feedback,
+                         char *out, size_t size) {
+    const char *verdict = json_string_value(json_object_get(feedback, "verdict"));
+    const char *by = json_string_value(json_object_get(feedback, "by"));
+    const char *note = json_string_value(json_object_get(feedback, "note"));
+    /* Whole first, then cut at a character: snprintf would cut one in the middle. */
+    size_t cap = strlen(note ? note : "") + 512;
+    char *text = rt_xmalloc(cap);
+    int n = snprintf(text, cap, "analysis %.64s, submitted %.40s", id,
+                     submitted_at ? submitted_at : "at an unknown time");
+    if (verdict)
+        n += snprintf(text + n, cap - (size_t)n, "; judged %.16s%s%.80s", verdict, by ? " by " : "",
+                      by ? by : "");
+    if (verdict && note && *note)
+        snprintf(text + n, cap - (size_t)n, ": %s", note);
+    size_t len = size ? rt_utf8_cut(text, strlen(text), size - 1) : 0;
+    if (size) {
+        memcpy(out, text, len);
+        out[len] = '\0';
+    }
+    free(text);
+}
+
+json_t *bt_case_doc(const char *analyzer, const char *description, json_t *inputs, double now,
+                    const char *id, json_t *expect) {
+    json_t *kase = json_object();
+    char text[40];
+    json_object_set_new(kase, "schema", json_string(CASE_SCHEMA));
+    json_object_set_new(kase, "analyzer", json_string(analyzer));
+    if (description) /* json_string refuses text that is not UTF-8: then it is left out */
+        json_object_set_new(kase, "description", json_string(description));
+    if (!json_is_object(inputs)) {
+        json_decref(inputs);
+        inputs = json_object();
+    }
+    json_object_set_new(kase, "inputs", inputs);
+    if (now > 0) {
+        rt_time_format(now, text);
+        json_object_set_new(kase, "now", json_string(text));
+    }
+    if (id)
+        json_object_set_new(kase, "id", json_string(id));
+    json_object_set_new(kase, "expect", expect);
+    return kase;
+}
+
 /* ---- writing a case folder --------------------------------------------------------------- */
 
 /* 'dir'/'name' into 'out' (PATH_BYTES); false when it does not fit. */

@@ -1037,6 +1037,8 @@ static bool operations(ig_serve *s, rt_httpd_req *req) {
 
 static void analyses_route(ig_serve *s, rt_httpd_req *req, const ig_token *token) {
     char id_of[MAX_ID + 1];
+    if (ig_api_feedback(s, req, token)) /* /v1/analyses/ID/feedback and /case */
+        return;
     if (recording_path(req->path, id_of)) {
         is_get(req) ? get_recording(s, req, token, id_of) : method_not_allowed(req, "GET");
         return;
@@ -1085,6 +1087,9 @@ void ig_api_handle(rt_httpd_req *req, void *ud) {
         analyses_route(s, req, token);
     else if (strncmp(req->path, "/v1/actions", 11) == 0 || path_is(req->path, "/v1/audit"))
         ig_api_actions(s, req, token);
+    else if (ig_api_feedback(s, req, token) || ig_api_insights(s, req, token) ||
+             ig_api_backtests(s, req, token))
+        return; /* /v1/feedback, /v1/insights, /v1/backtests…: answered */
     else if (path_is(req->path, "/v1/dead-letters"))
         is_get(req) ? list_dead(s, req, token) : method_not_allowed(req, "GET");
     else if (path_is(req->path, "/v1/analyzers"))

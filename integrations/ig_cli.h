@@ -42,6 +42,9 @@ int ig_cmd_backtest(int argc, char **argv);
 /* Making backtest cases (ig_cmd_case.c): `inquest record` and `inquest case from-analysis`. */
 int ig_cmd_record(int argc, char **argv);
 int ig_cmd_case(int argc, char **argv);
+/* Insights and verdicts on analyses, over the API (ig_cmd_insights.c). */
+int ig_cmd_insights(int argc, char **argv);
+int ig_cmd_feedback(int argc, char **argv);
 
 /* One analysis run here as `inquest run … --record FILE` runs it (ig_cmd_run.c), for commands
  * that need its result rather than its report. */

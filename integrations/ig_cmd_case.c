@@ -49,9 +49,11 @@ static const char case_usage[] =
     "\n"
     "Turns an analysis that ran on the service into a backtest case: its request (analyzer,\n"
     "inputs, id, now) and its recording, fetched through the API (GET /v1/analyses/ID and\n"
-    "GET /v1/analyses/ID/recording), with the expectation its stored result makes. The service\n"
-    "keeps recordings for a share of analyses (recordings.share in its config) and for those\n"
-    "submitted with \"record\": true (`inquest submit --record`).\n"
+    "GET /v1/analyses/ID/recording), with the expectation its stored result makes, corrected by\n"
+    "the latest verdict people gave on it (GET /v1/analyses/ID/feedback): a root cause they\n"
+    "named replaces the run's; one judged wrong without a correction is expected absent. The\n"
+    "service keeps recordings for a share of analyses (recordings.share in its config) and for\n"
+    "those submitted with \"record\": true (`inquest submit --record`).\n"
     "\n"
     "Options:\n"
     "  --name NAME           the case's name: the folder <analyzer>.cases/NAME beside the\n"
@@ -63,6 +65,7 @@ static const char case_usage[] =
     "                        analyzer path of $INQUEST_CONFIG when set, else\n"
     "                        $INQUEST_ANALYZER_PATH, else ./analyzers)\n"
     "  --force               replace a case that is there already\n"
+    "  --no-feedback         the run's expectation, whatever verdict people gave\n"
     "  --remote URL          the server (default: $INQUEST_URL, else " IG_DEFAULT_SERVER ")\n"
     "  --token-file FILE     the API token, read from FILE (default: $INQUEST_TOKEN, else the\n"
     "                        file $INQUEST_TOKEN_FILE)\n"
@@ -188,31 +191,6 @@ static int remove_old(const case_options *o, const char *dir) {
 }
 
 /* ---- The case ------------------------------------------------------------------------------- */
-
-/* The case document (inquest.case/v1) in the order docs/backtest.md shows it. 'now' is Unix
- * seconds (0: not known); 'inputs' (an object, or NULL: none) and 'expect' are stolen. */
-static json_t *case_doc(const char *analyzer, const char *description, json_t *inputs, double now,
-                        const char *id, json_t *expect) {
-    json_t *kase = json_object();
-    char text[40];
-    json_object_set_new(kase, "schema", json_string("inquest.case/v1"));
-    json_object_set_new(kase, "analyzer", json_string(analyzer));
-    if (description) /* json_string refuses text that is not UTF-8: then it is left out */
-        json_object_set_new(kase, "description", json_string(description));
-    if (!json_is_object(inputs)) {
-        json_decref(inputs);
-        inputs = json_object();
-    }
-    json_object_set_new(kase, "inputs", inputs);
-    if (now > 0) {
-        rt_time_format(now, text);
-        json_object_set_new(kase, "now", json_string(text));
-    }
-    if (id)
-        json_object_set_new(kase, "id", json_string(id));
-    json_object_set_new(kase, "expect", expect);
-    return kase;
-}
 
 /* Prints 's' (NULL: "") cleaned for the terminal as the backtest's renderings clean text:
  * control characters and escape sequences from a server or an analyzer become U+FFFD. */
@@ -417,9 +395,9 @@ static int record_keep(record_args *a, const char *dir, const char *tmp, json_t 
         json_string_value(json_object_get(json_object_get(result, "analyzer"), "name"));
     json_t *now = json_object_get(meta, "now");
     json_t *kase =
-        case_doc(name ? name : a->analyzer, a->o.description, json_incref(a->inputs),
-                 json_is_number(now) ? json_number_value(now) : 0,
-                 json_string_value(json_object_get(meta, "id")), bt_expect_from_result(result));
+        bt_case_doc(name ? name : a->analyzer, a->o.description, json_incref(a->inputs),
+                    json_is_number(now) ? json_number_value(now) : 0,
+                    json_string_value(json_object_get(meta, "id")), bt_expect_from_result(result));
     int code = write_case(&a->o, dir, kase, r);
     const char *status = json_string_value(json_object_get(result, "status"));
     if (code == IG_EXIT_OK && status && strcmp(status, "ok") != 0)
@@ -465,9 +443,12 @@ typedef struct from_args {
     case_options o;
     const char *id;
     ig_client_options server;
+    bool no_feedback; /* --no-feedback: the run's expectation, whatever people said */
+    char name[160];   /* the default name and description, which 'o' points at */
+    char description[2600];
 } from_args;
 
-enum { OPT_NAME = 300, OPT_DIR, OPT_REMOTE, OPT_TOKEN_FILE };
+enum { OPT_NAME = 300, OPT_DIR, OPT_REMOTE, OPT_TOKEN_FILE, OPT_NO_FEEDBACK };
 
 static int from_option(from_args *a, int opt, char *arg) {
     switch (opt) {
@@ -501,6 +482,9 @@ static int from_option(from_args *a, int opt, char *arg) {
     case OPT_TOKEN_FILE:
         a->server.token_file = arg;
         return IG_EXIT_OK;
+    case OPT_NO_FEEDBACK:
+        a->no_feedback = true;
+        return IG_EXIT_OK;
     case 'h':
         fputs(case_usage, stdout);
         return -1;
@@ -518,6 +502,7 @@ static int from_parse(from_args *a, int argc, char **argv) {
         {"force", no_argument, NULL, OPT_FORCE},
         {"remote", required_argument, NULL, OPT_REMOTE},
         {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
+        {"no-feedback", no_argument, NULL, OPT_NO_FEEDBACK},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -575,8 +560,23 @@ static int load_sent(const char *id, const char *text, size_t len, rt_recording 
     return code;
 }
 
-/* The analysis' result and its recording, from the server. */
-static int fetch(from_args *a, json_t **analysis, rt_recording **recording) {
+/* The latest verdict on analysis 'id' (GET /v1/analyses/ID/feedback), or NULL when there is none
+ * or the server cannot say (a server older than feedback: the case is the run's, with a note). */
+static json_t *fetch_feedback(ig_client *c, const char *id) {
+    char *e = ig_url_escape(id), path[256];
+    json_t *answer = NULL, *latest = NULL;
+    snprintf(path, sizeof path, "/v1/analyses/%s/feedback", e);
+    free(e);
+    if (ig_api_call(c, "GET", path, NULL, &answer) != IG_EXIT_OK)
+        fprintf(stderr, "  (the expectation is the run's, without anyone's verdict)\n");
+    else if (json_is_object(json_object_get(answer, "feedback")))
+        latest = json_incref(json_object_get(answer, "feedback"));
+    json_decref(answer);
+    return latest;
+}
+
+/* The analysis' result, its recording and the latest verdict on it, from the server. */
+static int fetch(from_args *a, json_t **analysis, rt_recording **recording, json_t **feedback) {
     ig_client *c = NULL;
     char *text = NULL;
     size_t len = 0;
@@ -591,18 +591,22 @@ static int fetch(from_args *a, json_t **analysis, rt_recording **recording) {
                 "  in its config, and for those submitted with \"record\": true)\n");
     if (code == IG_EXIT_OK)
         code = load_sent(a->id, text, len, recording);
+    if (code == IG_EXIT_OK && !a->no_feedback)
+        *feedback = fetch_feedback(c, a->id);
     free(text);
     ig_client_free(c);
     return code;
 }
 
-/* Writes the case of the fetched 'analysis' and 'recording'. */
-static int from_keep(from_args *a, const json_t *analysis, rt_recording *recording) {
+/* Writes the case of the fetched 'analysis' and 'recording', its expectation corrected by the
+ * latest verdict 'feedback' (NULL: none). */
+static int from_keep(from_args *a, const json_t *analysis, rt_recording *recording,
+                     const json_t *feedback) {
     const json_t *result = json_object_get(analysis, "result");
     json_t *meta = rt_recording_meta(recording);
     const char *analyzer = json_string_value(json_object_get(analysis, "analyzer"));
     const char *id = json_string_value(json_object_get(analysis, "id"));
-    char name[160], dir[PATH_BYTES], description[256];
+    char dir[PATH_BYTES];
     id = id ? id : a->id;
     if (!analyzer)
         analyzer = json_string_value(json_object_get(meta, "analyzer"));
@@ -627,8 +631,8 @@ static int from_keep(from_args *a, const json_t *analysis, rt_recording *recordi
         return IG_EXIT_SERVER;
     }
     if (!a->o.target) {
-        default_name(result, id, name, sizeof name);
-        a->o.target = name;
+        default_name(result, id, a->name, sizeof a->name);
+        a->o.target = a->name;
         a->o.target_is_name = true;
     }
     int code = case_folder(&a->o, analyzer, dir);
@@ -637,19 +641,27 @@ static int from_keep(from_args *a, const json_t *analysis, rt_recording *recordi
     if (code != IG_EXIT_OK)
         return code;
     if (!a->o.description) {
-        const char *at = json_string_value(json_object_get(analysis, "submitted_at"));
-        snprintf(description, sizeof description, "analysis %.64s, submitted %.40s", id,
-                 at ? at : "at an unknown time");
-        a->o.description = description;
+        bt_case_description(id, json_string_value(json_object_get(analysis, "submitted_at")),
+                            feedback, a->description, sizeof a->description);
+        a->o.description = a->description;
+    }
+    json_t *expect = bt_expect_from_result(result);
+    if (feedback) {
+        char what[256];
+        json_t *judged = bt_expect_with_feedback(expect, feedback, what);
+        json_decref(expect);
+        expect = judged;
+        fprintf(stderr, "inquest case: %s (--no-feedback keeps the run's expectation)\n", what);
     }
     /* The inputs as submitted (the recording's), which the schema types again on replay. */
     json_t *inputs = json_object_get(meta, "inputs");
     json_t *now = json_object_get(meta, "now");
-    json_t *kase = case_doc(analyzer, a->o.description,
-                            json_deep_copy(inputs ? inputs : json_object_get(result, "inputs")),
-                            json_is_number(now) ? json_number_value(now)
-                                                : json_number_value(json_object_get(result, "now")),
-                            id, bt_expect_from_result(result));
+    json_t *kase =
+        bt_case_doc(analyzer, a->o.description,
+                    json_deep_copy(inputs ? inputs : json_object_get(result, "inputs")),
+                    json_is_number(now) ? json_number_value(now)
+                                        : json_number_value(json_object_get(result, "now")),
+                    id, expect);
     code = write_case(&a->o, dir, kase, recording);
     json_decref(kase);
     return code;
@@ -657,14 +669,15 @@ static int from_keep(from_args *a, const json_t *analysis, rt_recording *recordi
 
 static int from_analysis(int argc, char **argv) {
     from_args a = {.o = {.cmd = "case"}};
-    json_t *analysis = NULL;
+    json_t *analysis = NULL, *feedback = NULL;
     rt_recording *recording = NULL;
     int code = from_parse(&a, argc, argv);
     if (code == IG_EXIT_OK)
-        code = fetch(&a, &analysis, &recording);
+        code = fetch(&a, &analysis, &recording, &feedback);
     if (code == IG_EXIT_OK)
-        code = from_keep(&a, analysis, recording);
+        code = from_keep(&a, analysis, recording, feedback);
     rt_recording_free(recording);
+    json_decref(feedback);
     json_decref(analysis);
     return code < 0 ? IG_EXIT_OK : code;
 }

@@ -13,6 +13,7 @@
 #include "ig_cli.h"
 #include "ig_console.h"
 #include "ig_serve.h"
+#include "ig_store.h"
 #include "pp.h"
 
 #define DRAIN_CHECK_MS 20
@@ -177,6 +178,7 @@ static int open_queue(ig_serve *s, char *why) {
         return RT_EINPUT;
     rt_queue_watch(s->queue, ig_api_finished, s);
     s->actions = pp_chain_new(rt_queue_redis(s->queue), c->queue.prefix);
+    s->store = ig_store_new(rt_queue_redis(s->queue), c->queue.prefix);
     return RT_OK;
 }
 
@@ -231,6 +233,9 @@ static void close_all(serve_process *p) {
     p->s.postproc = NULL;
     pp_chain_free(p->s.actions);
     p->s.actions = NULL;
+    ig_insights_stop(&p->s);
+    ig_store_free(p->s.store);
+    p->s.store = NULL;
     rt_queue_free(p->s.queue);
 }
 
@@ -351,6 +356,7 @@ static void serve_free(serve_process *p) {
     tokens_free(s->tokens, s->n_tokens);
     ig_intake_auth_free(s->intake_auth);
     json_decref(s->catalog);
+    ig_backtests_free(s->backtests);
     ig_console_free(s->console);
     free(s->base_url);
     wk_engine_free(s->engine);
@@ -376,6 +382,7 @@ int ig_cmd_serve(int argc, char **argv) {
         open_http(s, p.o.listen ? p.o.listen : s->config->server.listen, why) != RT_OK) {
         fprintf(stderr, "inquest serve: %s\n", why);
         pp_chain_free(s->actions);
+        ig_store_free(s->store);
         rt_queue_free(s->queue);
         uv_run(s->loop, UV_RUN_DEFAULT);
         serve_free(&p);
@@ -386,12 +393,14 @@ int ig_cmd_serve(int argc, char **argv) {
         fprintf(stderr, "inquest serve: postproc: %s\n", why);
         rt_httpd_close(s->httpd, NULL, NULL);
         pp_chain_free(s->actions);
+        ig_store_free(s->store);
         rt_queue_free(s->queue);
         uv_run(s->loop, UV_RUN_DEFAULT);
         serve_free(&p);
         return IG_EXIT_USAGE;
     }
     ig_api_load_catalog(s);
+    ig_insights_start(s);
     watch_signals(&p);
     uv_run(s->loop, UV_RUN_DEFAULT);
     serve_free(&p);

@@ -263,9 +263,15 @@ static void session_info(ig_serve *s, rt_httpd_req *req) {
 
 /* True when 'path' is one of the console's pages (the script's router draws it). */
 static bool known_page(const char *path) {
-    static const char *const pages[] = {"/console/", "/console/analyses", "/console/analyzers",
-                                        "/console/actions", NULL};
-    static const char *const prefixes[] = {"/console/analyses/", "/console/analyzers/", NULL};
+    static const char *const pages[] = {"/console/",
+                                        "/console/analyses",
+                                        "/console/analyzers",
+                                        "/console/actions",
+                                        "/console/insights",
+                                        "/console/backtests",
+                                        NULL};
+    static const char *const prefixes[] = {"/console/analyses/", "/console/analyzers/",
+                                           "/console/backtests/", NULL};
     for (size_t i = 0; pages[i]; i++)
         if (strcmp(path, pages[i]) == 0)
             return true;

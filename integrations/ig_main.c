@@ -38,6 +38,8 @@ static const char usage[] =
     "  cancel ID                   cancel a queued or running analysis\n"
     "  ls                          list recent analyses\n"
     "  actions ls|show|approve|reject|audit   the post-processor's actions and audit log\n"
+    "  feedback give|ls|export     verdicts on analyses: was the root cause right?\n"
+    "  insights                    what keeps causing the analyses, and analyzers' precision\n"
     "\n"
     "Analyzers are found under ./analyzers, the folders of INQUEST_ANALYZER_PATH (colon-\n"
     "separated), or --analyzers DIR. Writing analyzers: docs/sdk.md.\n"
@@ -120,6 +122,13 @@ static const command backtest_commands[] = {
     {NULL, NULL},
 };
 
+/* Insights and verdicts on analyses (ig_cmd_insights.c). */
+static const command insight_commands[] = {
+    {"insights", ig_cmd_insights},
+    {"feedback", ig_cmd_feedback},
+    {NULL, NULL},
+};
+
 /* The post-processor's commands (ig_cmd_postproc.c, ig_cmd_actions.c). */
 static const command postproc_commands[] = {
     {"postproc", ig_cmd_postproc},
@@ -135,6 +144,9 @@ static const command *find_command(const char *name) {
         if (strcmp(c->name, name) == 0)
             return c;
     for (const command *c = backtest_commands; c->name; c++)
+        if (strcmp(c->name, name) == 0)
+            return c;
+    for (const command *c = insight_commands; c->name; c++)
         if (strcmp(c->name, name) == 0)
             return c;
     return NULL;

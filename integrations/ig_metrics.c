@@ -200,6 +200,9 @@ static void respond(scrape *sc, const rt_queue_connector_stats *connectors, size
     connector_metrics(&t, connectors, n);
     http_metrics(&t, sc->s);
     intake_metrics(&t, sc->s);
+    char *insights = ig_insights_metrics(sc->s); /* from the insights job's last report */
+    put(&t, "%s", insights);
+    free(insights);
     rt_httpd_respond(sc->req, 200, "text/plain; version=0.0.4; charset=utf-8", t.data, t.len);
     free(t.data);
     free(sc);

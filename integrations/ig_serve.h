@@ -14,6 +14,9 @@
 
 struct pp_chain;
 struct pp_postproc;
+struct ig_store;
+struct ig_insights_job;
+struct ig_backtests;
 
 /* An API token with its secret, read once at start (and on reload). */
 typedef struct ig_token {
@@ -75,6 +78,9 @@ typedef struct ig_serve {
     struct pp_chain *actions;     /* the post-processor's actions and audit in Redis (owned) */
     struct pp_postproc *postproc; /* the embedded post-processor, or NULL (owned) */
     struct ig_console *console;   /* the web console's sessions (ig_console.h), or NULL (owned) */
+    struct ig_store *store;       /* feedback and insights in Redis (ig_store.h), owned */
+    struct ig_insights_job *insights; /* the insights job (ig_api_insights.c), or NULL (owned) */
+    struct ig_backtests *backtests;   /* reports read so far (ig_api_backtests.c), owned */
     struct retired *retired; /* configs and tokens replaced by SIGHUP, freed at exit: requests in
                                 flight may still point at their tokens */
     /* Counters for /metrics that the queue does not keep. */
@@ -100,6 +106,27 @@ bool ig_query_time(rt_httpd_req *req, const char *name, double *t);
 bool ig_token_allows(const ig_token *token, const char *name, const char *team);
 /* Answers every waiting long poll now, with the status it has (for drain and shutdown). */
 void ig_api_release_waiters(ig_serve *s);
+
+/* Verdicts on analyses and the case made of one (ig_api_feedback.c): /v1/analyses/ID/feedback,
+ * /v1/analyses/ID/case and the export /v1/feedback, for 'token' (NULL: no tokens). Returns false,
+ * doing nothing, for other paths. */
+bool ig_api_feedback(ig_serve *s, rt_httpd_req *req, const ig_token *token);
+
+/* /v1/insights (ig_api_insights.c); false, doing nothing, for other paths. */
+bool ig_api_insights(ig_serve *s, rt_httpd_req *req, const ig_token *token);
+/* Starts the insights job when insights.enabled (docs/config.md), else removes its group from
+ * the results stream; needs s->store. */
+void ig_insights_start(ig_serve *s);
+/* Stops the job; its calls in flight end on their own. Accepts a server without one. */
+void ig_insights_stop(ig_serve *s);
+/* The insights' series for /metrics, from the job's last report: malloc'd text, "" without. */
+char *ig_insights_metrics(const ig_serve *s);
+
+/* /v1/backtests and /v1/backtests/NAME (ig_api_backtests.c): the reports of the config's
+ * backtests.reports folders; false, doing nothing, for other paths. */
+bool ig_api_backtests(ig_serve *s, rt_httpd_req *req, const ig_token *token);
+/* Frees what ig_api_backtests kept; accepts NULL. */
+void ig_backtests_free(struct ig_backtests *b);
 
 /* Reads the analyzers on the path into s->catalog (start and SIGHUP). Problems with single
  * analyzers are written to stderr as JSON log lines; they do not stop the server. */

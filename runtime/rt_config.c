@@ -1925,6 +1925,71 @@ static const field recordings_fields[] = {
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
 };
 
+/* ---- feedback, insights, backtest reports ------------------------------------------------- */
+
+enum { FB_TTL };
+
+/* Keeps where ttl is written, for the check against the queue's result_ttl (console_settle). */
+static void feedback_check(loader *ld, void *base, const seen_keys *seen, const char *path,
+                           yaml_mark_t where) {
+    rt_feedback *f = base;
+    (void)ld, (void)path, (void)where;
+    if (seen->bits & (1u << FB_TTL)) {
+        f->ttl_line = (int)seen->value[FB_TTL].line + 1;
+        f->ttl_column = (int)seen->value[FB_TTL].column + 1;
+    }
+}
+
+#define FB_OFF(m) offsetof(rt_feedback, m)
+static const field feedback_fields[] = {
+    [FB_TTL] = {"ttl", F_DURATION, 0, FB_OFF(ttl), 0, 3660 * 86400.0, NULL, NULL, NULL, 0, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
+};
+
+enum { IN_ENABLED, IN_INTERVAL, IN_PERIOD, IN_RETENTION, IN_TOP };
+
+/* Insights count by UTC day: a period is whole days, and no longer than the counts are kept. */
+static void insights_check(loader *ld, void *base, const seen_keys *seen, const char *path,
+                           yaml_mark_t where) {
+    rt_insights *in = base;
+    char here[PATH_MAX_LEN], period[32], retention[32];
+    (void)where;
+    if ((seen->bits & (1u << IN_PERIOD)) && fmod(in->period, 86400) != 0) {
+        join_path(here, path, "period");
+        problem(ld, seen->value[IN_PERIOD], here,
+                "a period is counted in whole days (1d, 7d, 30d), as the counts are kept by day");
+        in->period = 7 * 86400;
+    } else if (in->period > in->retention) {
+        join_path(here, path, (seen->bits & (1u << IN_PERIOD)) ? "period" : "retention");
+        rt_duration_format(in->period, period);
+        rt_duration_format(in->retention, retention);
+        problem(ld, seen->value[(seen->bits & (1u << IN_PERIOD)) ? IN_PERIOD : IN_RETENTION], here,
+                "the period (%s) is longer than the counts are kept (retention %s)", period,
+                retention);
+    }
+}
+
+#define IN_OFF(m) offsetof(rt_insights, m)
+static const field insights_fields[] = {
+    [IN_ENABLED] = {"enabled", F_BOOL, 0, IN_OFF(enabled), 0, 0, NULL, NULL, NULL, 0, NULL},
+    [IN_INTERVAL] = {"interval", F_DURATION, 0, IN_OFF(interval), 0, 86400, NULL, NULL, NULL, 0,
+                     NULL},
+    [IN_PERIOD] = {"period", F_DURATION, 0, IN_OFF(period), 0, 3660 * 86400.0, NULL, NULL, NULL, 0,
+                   NULL},
+    [IN_RETENTION] = {"retention", F_DURATION, 0, IN_OFF(retention), 86399, 3660 * 86400.0, NULL,
+                      NULL, NULL, 0, NULL},
+    [IN_TOP] = {"top", F_INT, 0, IN_OFF(top), 1, 100, NULL, NULL, NULL, 0, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
+};
+
+#define BT_OFF(m) offsetof(rt_backtests, m)
+static const field backtests_fields[] = {
+    {"reports", F_STRINGS, 0, BT_OFF(reports), 0, 0, NULL, NULL, NULL, 0, NULL},
+    {"max_bytes", F_SIZE, 0, BT_OFF(max_bytes), 1024, 1024.0 * 1024 * 1024, NULL, NULL, NULL, 0,
+     NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
+};
+
 static const field root_fields[] = {
     {"analyzers", F_DIRS, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
     {"limits", F_TABLE, 0, G_OFF(limits), 0, 0, NULL, limits_fields, NULL, 0, NULL},
@@ -1948,6 +2013,9 @@ static const field root_fields[] = {
 
     {"recordings", F_TABLE, 0, G_OFF(recordings), 0, 0, NULL, recordings_fields, recordings_check,
      0, NULL},
+    {"feedback", F_TABLE, 0, G_OFF(feedback), 0, 0, NULL, feedback_fields, feedback_check, 0, NULL},
+    {"insights", F_TABLE, 0, G_OFF(insights), 0, 0, NULL, insights_fields, insights_check, 0, NULL},
+    {"backtests", F_TABLE, 0, G_OFF(backtests), 0, 0, NULL, backtests_fields, NULL, 0, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
 };
 
@@ -1976,6 +2044,7 @@ LIST_AT(rt_policy, freeze, n_freeze);
 LIST_AT(rt_queue_config, team_caps, n_team_caps);
 LIST_AT(rt_intake, generic, n_generic);
 LIST_AT(rt_intake_mapping, resolved, n_resolved);
+LIST_AT(rt_backtests, reports, n_reports);
 #define NAMED_AT(type)                                                                             \
     _Static_assert(offsetof(type, name) == offsetof(named_head, name) &&                           \
                        offsetof(type, line) == offsetof(named_head, line),                         \
@@ -2004,6 +2073,21 @@ static void recordings_settle(loader *ld, rt_config *c) {
                 "recordings are kept %s but their analyses only %s (queue.result_ttl): a "
                 "recording outliving its analysis cannot become a case",
                 ttl, result);
+    }
+}
+
+/* Feedback is what makes a wrong verdict a backtest case and an analyzer's precision: kept for
+ * less time than its analysis, it is gone before the analysis is. */
+static void feedback_settle(loader *ld, rt_config *c) {
+    rt_feedback *f = &c->feedback;
+    if (f->ttl < c->queue.result_ttl && f->ttl_line) {
+        char ttl[32], result[32];
+        yaml_mark_t at = {.line = (size_t)f->ttl_line - 1, .column = (size_t)f->ttl_column - 1};
+        rt_duration_format(f->ttl, ttl);
+        rt_duration_format(c->queue.result_ttl, result);
+        warning(ld, at, "feedback.ttl",
+                "feedback is kept %s, less than the analyses it judges (queue.result_ttl %s)", ttl,
+                result);
     }
 }
 
@@ -2100,6 +2184,13 @@ static rt_config *config_new(const char *path) {
     c->console.session_ttl = 8 * 3600;
 
     c->recordings.max_bytes = (size_t)16 << 20;
+    c->feedback.ttl = 90 * 86400.0;
+    c->insights.enabled = false;
+    c->insights.interval = 60;
+    c->insights.period = 7 * 86400.0;
+    c->insights.retention = 90 * 86400.0;
+    c->insights.top = 10;
+    c->backtests.max_bytes = (size_t)16 << 20;
     return c;
 }
 
@@ -2133,6 +2224,7 @@ int rt_config_load(const char *path, rt_config **out, rt_diag *errors, rt_diag *
         cross_check(&ld, c);
     }
     recordings_settle(&ld, c);
+    feedback_settle(&ld, c);
     yaml_document_delete(&ld.doc);
     /* A second document would be ignored silently: refuse it. */
     if (!yaml_parser_load(&parser, &ld.doc))
@@ -2300,6 +2392,7 @@ void rt_config_free(rt_config *c) {
     free(c->redis_url);
     auth_free(&c->redis_auth);
     auth_free(&c->console.session_key);
+    strings_free(c->backtests.reports, c->backtests.n_reports);
     free(c->path);
     free(c);
 }

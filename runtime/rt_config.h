@@ -374,6 +374,31 @@ typedef struct rt_recordings {
                                  queue's result_ttl; 0 when not written */
 } rt_recordings;
 
+/* Verdicts people give on analyses (docs/console.md, Feedback): kept apart from results, and
+ * longer. */
+typedef struct rt_feedback {
+    double ttl; /* seconds an analysis' verdicts are kept after the last one, and the export's
+                   records; default 90d */
+    int ttl_line, ttl_column; /* where ttl is written, for the check against result_ttl */
+} rt_feedback;
+
+/* The insights job of `inquest serve` (docs/console.md, Insights): finished analyses folded into
+ * daily counts in Redis as they end, ranked over a period. */
+typedef struct rt_insights {
+    bool enabled;     /* default true */
+    double interval;  /* seconds between folds; default 1m */
+    double period;    /* whole days: the default period of GET /v1/insights and /metrics; 7d */
+    double retention; /* seconds the daily counts are kept; the longest period; default 90d */
+    int top;          /* entries of each ranking, series of each family in /metrics; default 10 */
+} rt_insights;
+
+/* The backtest reports `inquest serve` lists (`inquest backtest --out DIR`). */
+typedef struct rt_backtests {
+    char **reports; /* owned: the folders to list; none: nothing is listed */
+    size_t n_reports;
+    size_t max_bytes; /* of one report served; default 16MiB */
+} rt_backtests;
+
 typedef struct rt_config {
     char *path;       /* owned: the file it was loaded from */
     char **analyzers; /* owned: the analyzer path, at least one folder (default "analyzers") */
@@ -399,6 +424,9 @@ typedef struct rt_config {
     rt_console console;
 
     rt_recordings recordings;
+    rt_feedback feedback;
+    rt_insights insights;
+    rt_backtests backtests;
 } rt_config;
 
 /* Loads the config file 'path'. Every problem goes to 'errors' and every warning (a secret's

@@ -9,6 +9,8 @@ import { analysesPage } from "./page_analyses.js";
 import { analysisPage } from "./page_analysis.js";
 import { analyzersPage, analyzerPage } from "./page_analyzers.js";
 import { actionsPage } from "./page_actions.js";
+import { insightsPage } from "./page_insights.js";
+import { backtestsPage, backtestPage } from "./page_backtests.js";
 
 const routes = [
   [/^\/console\/(?:analyses)?$/, analysesPage, "Analyses", "analyses"],
@@ -16,6 +18,9 @@ const routes = [
   [/^\/console\/analyzers$/, analyzersPage, "Analyzers", "analyzers"],
   [/^\/console\/analyzers\/([^/]+)$/, analyzerPage, "Analyzer", "analyzers"],
   [/^\/console\/actions$/, actionsPage, "Actions", "actions"],
+  [/^\/console\/insights$/, insightsPage, "Insights", "insights"],
+  [/^\/console\/backtests$/, backtestsPage, "Backtests", "backtests"],
+  [/^\/console\/backtests\/([^/]+)$/, backtestPage, "Backtest", "backtests"],
 ];
 
 let cleanup = null;

@@ -168,3 +168,29 @@ export function chart(item, marks = []) {
     item.truncated ? h("span", { class: "muted" }, " — cut to its caps") : null), svg, legend, data);
   return fig;
 }
+
+// A small horizontal bar chart: one bar per item ({ label, value, text }), longest first as
+// given, scaled to the largest value (or to 'max'). An image with a title and a description that
+// says every value, since the numbers are also in a table beside it for those who read tables.
+// Bars are drawn with SVG attributes and classes only (no inline styles under the CSP).
+export function bars(title, items, { max, kind = "plain", id } = {}) {
+  const n = items.length;
+  const top = Math.max(max || 0, ...items.map((i) => i.value || 0), 1);
+  const rowH = 22, labelW = 170, barW = 300, valueW = 90;
+  const w = labelW + barW + valueW, hgt = Math.max(1, n) * rowH + 4;
+  const cid = id || `bars-${++uid}`;
+  const svg = s("svg", { viewBox: `0 0 ${w} ${hgt}`, role: "img", "aria-labelledby": `${cid}-t ${cid}-d`,
+                         class: `bars bars-${kind}`, width: w, height: hgt, preserveAspectRatio: "xMinYMin meet" });
+  const desc = items.map((i) => `${i.label}: ${i.text || i.value}`).join("; ");
+  svg.append(s("title", { id: `${cid}-t` }, title), s("desc", { id: `${cid}-d` }, n ? desc + "." : "Nothing to show."));
+  items.forEach((item, k) => {
+    const y = k * rowH + 2;
+    const len = Math.max(item.value > 0 ? 2 : 0, Math.round(((item.value || 0) / top) * barW));
+    const label = item.label.length > 26 ? item.label.slice(0, 25) + "…" : item.label;
+    svg.append(s("text", { x: labelW - 8, y: y + 15, "text-anchor": "end", class: "bar-label" }, label, s("title", {}, item.label)));
+    svg.append(s("rect", { x: labelW, y: y + 3, width: len, height: rowH - 8, rx: 2,
+                           class: `bar-rect ${item.class || ""}`.trim(), "data-label": item.label, "data-value": item.value }));
+    svg.append(s("text", { x: labelW + len + 6, y: y + 15, class: "bar-value" }, item.text || String(item.value)));
+  });
+  return h("figure", { class: "bar-chart", id: cid }, h("figcaption", {}, title), svg);
+}

@@ -3,10 +3,12 @@
 // finding's change points, anomalies and events marked; events, log patterns and tables as
 // tables; text), the steps and every connector call with its timing, errors and logs, and the
 // post-processor's actions on it. While it runs, the page waits for its end with the API's long
-// poll (?wait=30s): one request, answered the moment it finishes.
+// poll (?wait=30s): one request, answered the moment it finishes. Once it has, people judge it
+// and make a backtest case of it (feedback.js).
 import { get, api, currentSession } from "./api.js";
 import { h, fill, when, ms, between, bytes, percent, badge, finished, announce, problem, table } from "./dom.js";
 import { chart, markKind } from "./chart.js";
+import { feedbackSection } from "./feedback.js";
 
 function iso(t) {
   return new Date(t * 1000).toISOString().replace(".000Z", "Z");
@@ -131,7 +133,15 @@ export async function analysisPage(main, [id]) {
   const tools = h("div", { class: "tools" });
   const content = h("div", { id: "analysis" });
   const errors = h("div");
-  fill(main, heading, tools, errors, content);
+  const judged = h("div", { id: "feedback-box" });
+  fill(main, heading, tools, errors, content, judged);
+  let judging = false;
+  // The verdict form comes once the analysis has ended (a running one cannot be judged).
+  function judge(x) {
+    if (judging || !finished(x.status)) return;
+    judging = true;
+    feedbackSection(judged, x).catch((err) => fill(judged, problem(err)));
+  }
   const session = currentSession();
 
   async function actionsOf() {
@@ -166,6 +176,7 @@ export async function analysisPage(main, [id]) {
   let a = await load(false);
   drawTools(a);
   fill(content, body(a, finished(a.status) ? await actionsOf() : []));
+  judge(a);
   (async () => {
     while (!stopped && !finished(a.status)) {
       try {
@@ -176,6 +187,7 @@ export async function analysisPage(main, [id]) {
         drawTools(a);
         fill(content, body(a, ended ? await actionsOf() : []));
         if (ended) announce(`The analysis finished: ${a.status}`);
+        judge(a);
       } catch (err) {
         if (stopped || err.name === "AbortError") return;
         fill(errors, problem(err));

@@ -202,6 +202,44 @@ def main():
         no_console_errors(b, "the analysis")
         shot(b, "analysis")
 
+        # ---- judge it, and make a backtest case of it ------------------------------------------
+        b.wait_for("#feedback-form")
+        check("the analysis has no verdict yet", "No verdict yet" in b.find("#verdict-now").text)
+        check("the verdicts are a radio group with its legend",
+              len(b.find_all("#fb-verdict input[type=radio][name=verdict]")) == 3
+              and "root cause right" in b.find("#fb-verdict legend").text)
+        b.find("#fb-submit").click()
+        b.wait_for("#err-fb-verdict", text="choose")
+        check("a verdict is required, said at its field", b.find("#fb-verdict").attr("aria-invalid") == "true"
+              and b.exists("#fb-problems [role=alert]"))
+        check("the root cause field waits for wrong or partly", b.find("#fb-cause").prop("disabled") is True)
+        b.find("label[for=fb-correct]").click()
+        b.keys(KEYS["DOWN"])  # the keyboard moves within the radio group: correct -> wrong
+        b.wait_until("the root cause field to open", lambda: b.find("#fb-cause").prop("disabled") is False)
+        check("the arrow key chooses the next verdict, which opens the root cause field",
+              b.find("#fb-wrong").prop("checked") is True)
+        b.find("#fb-cause").send_keys("db.saturation")
+        b.find("#fb-note").send_keys("the database was saturated")
+        b.find("#fb-submit").click()
+        now = b.wait_for("#verdict-now[data-verdict=wrong]")
+        check("the verdict is recorded and shown, with the cause it should have been",
+              "db.saturation" in now.text and "token:oncall" in now.text and "saturated" in now.text, now.text)
+        b.wait_until("the verdict's announcement", lambda: "Verdict recorded: wrong" in b.find("#live").text, timeout=5)
+        check("the verdict was announced in the live region", True)
+        dl = b.wait_for("#case-download")
+        href = dl.attr("href") or ""
+        check("a judged analysis offers its backtest case to download",
+              href.endswith(f"/v1/analyses/{aid}/case?format=tar") and (dl.attr("download") or "").endswith(".tar"), href)
+        check("... and shows the command that makes it",
+              b.find("#case-command").text.startswith(f"inquest case from-analysis {aid} --remote "), b.find("#case-command").text)
+        check("... saying what the case will expect", b.find("#case-expects").text == "db.saturation"
+              and "bad_deploy" in b.find("#case-expect").text, b.find("#case-expect").text)
+        st, size, kind = b.js("""return fetch(arguments[0], {credentials: 'same-origin'})
+              .then(async r => [r.status, (await r.arrayBuffer()).byteLength, r.headers.get('Content-Type')]);""", href)
+        check("the download is a tar of the case", st == 200 and kind == "application/x-tar" and size > 2048, (st, size, kind))
+        no_console_errors(b, "the feedback")
+        shot(b, "analysis-judged")
+
         # ---- approve its action ------------------------------------------------------------
         b.find("nav a[data-section=actions]").click()
         card = b.wait_for("article[data-action]", timeout=40)
@@ -225,6 +263,45 @@ def main():
             except Timeout as e:
                 check("the approved mitigation ran", False, e)
         no_console_errors(b, "the actions")
+
+        # ---- insights ----------------------------------------------------------------------
+        b.find("nav a[data-section=insights]").click()
+        b.wait_for("#insights-summary")
+
+        def ranked():
+            if not b.exists("#services article[data-service=checkout]"):
+                b.find("form.filters button[type=submit]").click()  # the job counts it soon
+                return False
+            return b.exists("span.precision[data-analyzer='console.chart']")
+        b.wait_until("the analysis in the insights", ranked, timeout=20)
+        card = b.find("#services article[data-service=checkout]")
+        check("insights rank the root causes of the service", "bad_deploy" in card.text and "1 analysis" in card.text, card.text[:200])
+        check("... with a bar chart that describes itself",
+              b.exists("#services svg[role=img] rect.bar-rect[data-label=bad_deploy]")
+              and "bad_deploy: 1" in b.find("#services svg desc").prop("textContent"))
+        check("... how analyses concluded, charted", b.exists("#outcomes-chart rect.o-root_cause_found[data-value='1']"))
+        check("... and the analyzer's precision from the verdict (wrong: 0%)",
+              b.find("span.precision[data-analyzer='console.chart']").text == "0% of 1",
+              b.find("span.precision[data-analyzer='console.chart']").text)
+        no_console_errors(b, "the insights")
+        shot(b, "insights")
+
+        # ---- backtest reports --------------------------------------------------------------
+        b.find("nav a[data-section=backtests]").click()
+        row = b.wait_for("#backtests-rows tr[data-name]")
+        check("the backtest reports are listed with their revisions and counts",
+              "working tree" in row.text and "origin/main" in row.text and "3 broken" in row.text, row.text)
+        shot(b, "backtests")
+        row.find("a").click()
+        b.wait_for("#report-summary")
+        first = b.find("#changed article")
+        check("a report shows the changed cases first, broken ones first, with their reasons",
+              "broken" in first.text and "expected bad_deploy, got db.saturation" in first.text, first.text[:300])
+        check("... head against base", "origin/main" in b.find("#report-base").text and b.exists("#report-summary .delta-worse"))
+        check("... the stale requests", "/api/v1/query" in b.find("#stale").text)
+        check("... and the confusion of root causes", b.exists("#confusion td.diag"))
+        no_console_errors(b, "the backtest report")
+        shot(b, "backtest")
 
         # ---- keyboard ----------------------------------------------------------------------
         b.get(URL + "/console/analyzers")

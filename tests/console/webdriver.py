@@ -26,7 +26,7 @@ import urllib.request
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"  # the W3C web element identifier key
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
-KEYS = {"ENTER": "\ue007", "TAB": "\ue004", "SPACE": "\ue00d"}
+KEYS = {"ENTER": "\ue007", "TAB": "\ue004", "SPACE": "\ue00d", "DOWN": "\ue015"}
 
 
 class WebDriverError(Exception):

@@ -228,6 +228,95 @@ static void test_title_patterns_match_exactly(void **state) {
     assert_false(matches("^a\\.b\\z", "axb")); /* the dot is literal */
 }
 
+/* ---- a person's verdict --------------------------------------------------------------------- */
+
+#define RUN_EXPECT                                                                                 \
+    "{\"status\": \"ok\", \"conclusion\": \"root_cause_found\", \"root_cause\": \"bad_deploy\","   \
+    " \"findings\": [{\"root_cause\": \"bad_deploy\", \"title\": \"^deploy$\"},"                   \
+    " {\"root_cause\": \"db\", \"title\": \"^db$\"}, {\"title\": \"^noise$\"}]}"
+
+/* The run's expectation judged by 'feedback' (JSON), and the line that says so in 'what'. */
+static json_t *judged(const char *feedback, char *what) {
+    json_t *run = parse(RUN_EXPECT), *fb = parse(feedback);
+    json_t *e = bt_expect_with_feedback(run, fb, what);
+    assert_json(run, RUN_EXPECT); /* not changed */
+    json_decref(run);
+    json_decref(fb);
+    return e;
+}
+
+static void test_feedback_in_the_expectation(void **state) {
+    char what[256];
+    (void)state;
+    json_t *e = judged("{\"verdict\": \"correct\"}", what);
+    assert_json(e, RUN_EXPECT);
+    assert_string_equal(what, "judged correct: the expectation is the run's");
+    json_decref(e);
+
+    /* Wrong, with the cause it should have been: that cause, the run's absent, its findings gone.
+     */
+    e = judged("{\"verdict\": \"wrong\", \"root_cause\": \"db\"}", what);
+    assert_json(
+        e,
+        "{\"status\": \"ok\", \"root_cause\": \"db\","
+        " \"findings\": [{\"root_cause\": \"db\", \"title\": \"^db$\"}, {\"title\": \"^noise$\"}],"
+        " \"absent\": [{\"root_cause\": \"bad_deploy\"}]}");
+    assert_string_equal(what, "judged wrong: expects db, expects absent bad_deploy");
+    json_decref(e);
+
+    /* Wrong without one: the run's cause absent, none in particular expected. */
+    e = judged("{\"verdict\": \"wrong\", \"root_cause\": null, \"note\": \"no\"}", what);
+    assert_json(
+        e,
+        "{\"status\": \"ok\","
+        " \"findings\": [{\"root_cause\": \"db\", \"title\": \"^db$\"}, {\"title\": \"^noise$\"}],"
+        " \"absent\": [{\"root_cause\": \"bad_deploy\"}]}");
+    json_decref(e);
+
+    /* Partly, with a cause: that cause, the findings kept; without one: the run's. */
+    e = judged("{\"verdict\": \"partly\", \"root_cause\": \"db\"}", what);
+    json_t *want = parse(RUN_EXPECT);
+    json_object_set_new(want, "root_cause", json_string("db"));
+    assert_true(json_equal(e, want));
+    json_decref(want);
+    json_decref(e);
+    e = judged("{\"verdict\": \"partly\"}", what);
+    assert_json(e, RUN_EXPECT);
+    json_decref(e);
+
+    /* A run that found nothing, judged wrong: what it should have found, nothing absent. */
+    json_t *none = parse("{\"status\": \"ok\", \"root_cause\": null, \"findings\": []}");
+    json_t *fb = parse("{\"verdict\": \"wrong\", \"root_cause\": \"cert_expiry\"}");
+    e = bt_expect_with_feedback(none, fb, NULL);
+    assert_json(e, "{\"status\": \"ok\", \"root_cause\": \"cert_expiry\", \"findings\": []}");
+    json_decref(e);
+    json_decref(fb);
+    fb = parse("{\"verdict\": \"wrong\"}");
+    e = bt_expect_with_feedback(none, fb, what);
+    assert_json(e, "{\"status\": \"ok\", \"findings\": []}");
+    assert_string_equal(what, "judged wrong: expects no root cause in particular");
+    json_decref(e);
+    json_decref(fb);
+    json_decref(none);
+}
+
+static void test_case_description(void **state) {
+    char out[128];
+    (void)state;
+    bt_case_description("3f9c", "2026-11-22T08:00:00.000Z", NULL, out, sizeof out);
+    assert_string_equal(out, "analysis 3f9c, submitted 2026-11-22T08:00:00.000Z");
+    json_t *fb = parse("{\"verdict\": \"wrong\", \"by\": \"token:oncall\", \"note\": \"db\"}");
+    bt_case_description("3f9c", NULL, fb, out, sizeof out);
+    assert_string_equal(out, "analysis 3f9c, submitted at an unknown time; judged wrong by "
+                             "token:oncall: db");
+    json_decref(fb);
+    fb =
+        parse("{\"verdict\": \"partly\", \"note\": \"ééééééééééééééééééééééééééééééééééééééééé\"}");
+    bt_case_description("3f9c", NULL, fb, out, 80);
+    assert_true(strlen(out) < 80 && rt_utf8_valid(out, strlen(out)));
+    json_decref(fb);
+}
+
 /* ---- bt_case_write ------------------------------------------------------------------------- */
 
 static void test_case_write_and_read_back(void **state) {
@@ -335,6 +424,8 @@ int main(void) {
         cmocka_unit_test(test_expect_error_result),
         cmocka_unit_test(test_expect_duplicates_once),
         cmocka_unit_test(test_title_patterns_match_exactly),
+        cmocka_unit_test(test_feedback_in_the_expectation),
+        cmocka_unit_test(test_case_description),
         cmocka_unit_test_setup_teardown(test_case_write_and_read_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_case_write_refuses_overwrite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_case_write_checks_the_case, setup, teardown),

@@ -748,6 +748,56 @@ static void test_recordings_errors(void **state) {
     assert_one_error("recordings: 0.1\n", 1, 13, "recordings", "expected a mapping");
 }
 
+/* ---- feedback, insights, backtest reports ----------------------------------------------- */
+
+static void test_insights(void **state) {
+    loaded l;
+    (void)state;
+    load(&l, "");
+    assert_int_equal(l.rc, RT_OK);
+    assert_true(l.config->feedback.ttl == 90 * 86400.0);
+    assert_false(l.config->insights.enabled); /* off unless asked: it costs Redis per analysis */
+    assert_true(l.config->insights.interval == 60);
+    assert_true(l.config->insights.period == 7 * 86400.0);
+    assert_true(l.config->insights.retention == 90 * 86400.0);
+    assert_int_equal(l.config->insights.top, 10);
+    assert_int_equal(l.config->backtests.n_reports, 0);
+    assert_int_equal(l.config->backtests.max_bytes, (size_t)16 << 20);
+    unload(&l);
+
+    load(&l, "feedback: { ttl: 400d }\ninsights: { enabled: false, interval: 200ms, period: 14d, "
+             "retention: 30d, top: 3 }\nbacktests: { reports: [a, b], max_bytes: 1MiB }\n");
+    assert_int_equal(l.rc, RT_OK);
+    assert_true(l.config->feedback.ttl == 400 * 86400.0);
+    assert_false(l.config->insights.enabled);
+    assert_true(l.config->insights.interval == 0.2);
+    assert_true(l.config->insights.period == 14 * 86400.0);
+    assert_int_equal(l.config->insights.top, 3);
+    assert_int_equal(l.config->backtests.n_reports, 2);
+    assert_string_equal(l.config->backtests.reports[1], "b");
+    assert_int_equal(rt_diag_count(&l.warnings), 0);
+    unload(&l);
+
+    /* Verdicts kept less than the analyses they judge: a warning at the ttl. */
+    load(&l, "queue: { result_ttl: 10d }\nfeedback:\n  ttl: 2d\n");
+    assert_int_equal(l.rc, RT_OK);
+    assert_item(&l.warnings, 3, 8, "feedback.ttl", "less than the analyses it judges");
+    unload(&l);
+}
+
+static void test_insights_errors(void **state) {
+    (void)state;
+    assert_one_error("insights:\n  period: 36h\n", 2, 11, "insights.period", "whole days");
+    assert_one_error("insights:\n  period: 30d\n  retention: 7d\n", 2, 11, "insights.period",
+                     "longer than the counts are kept");
+    assert_one_error("insights:\n  retention: 2d\n", 2, 14, "insights.retention",
+                     "longer than the counts are kept (retention 2d)");
+    assert_one_error("insights:\n  top: 0\n", 2, 8, "insights.top", "from 1 to 100");
+    assert_one_error("insights:\n  interval: 0s\n", 2, 13, "insights.interval", "more than 0");
+    assert_one_error("backtests:\n  reports: /x\n", 2, 12, "backtests.reports", "list");
+    assert_one_error("feedback:\n  keep: 1d\n", 2, 3, "feedback.keep", "unknown key 'keep'");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full),
@@ -774,6 +824,8 @@ int main(void) {
 
         cmocka_unit_test(test_recordings),
         cmocka_unit_test(test_recordings_errors),
+        cmocka_unit_test(test_insights),
+        cmocka_unit_test(test_insights_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
