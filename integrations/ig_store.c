@@ -1,8 +1,6 @@
 /* integrations/ig_store.c -- calls of the function library ig_store.lua (embedded in the binary)
- * and the verdicts people give on analyses. The library is loaded when Redis lacks it or holds an
- * older one, and a call that finds it missing (FUNCTION FLUSH, a Redis restarted without
- * persistence) loads it and is sent again behind the load on the same connection, as the
- * post-processor's library is (postproc/pp_chain.c). The insights' side is ig_insights.c; the API
+ * and the verdicts people give on analyses. The library is loaded and called through
+ * runtime/rt_fnlib.c, as the post-processor's is. The insights' side is ig_insights.c; the API
  * over both is ig_api_feedback.c and ig_api_insights.c. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -10,49 +8,29 @@
 #include <stdlib.h>
 #include <string.h>
 #include "ig_store.h"
+#include "rt_fnlib.h"
 
 extern const char ig_store_lua[];
 extern const size_t ig_store_lua_len;
 
 struct ig_store {
+    rt_fnlib *lib;
     rt_redis *redis;
     char prefix[160]; /* "{name}:" */
-    int version;      /* of the embedded library */
-    bool checked;     /* the loaded version was asked for */
-    bool orphaned;    /* freed by its owner while calls were out: freed with the last one */
-    size_t pending;
 };
-
-typedef struct call {
-    ig_store *st;
-    int argc;
-    char **argv; /* owned, 'argc' */
-    size_t *lens;
-    bool retried;
-    ig_store_fn done;
-    void *ud;
-} call;
-
-static int library_version(void) {
-    const char *v = strstr(ig_store_lua, "\nlocal VERSION = ");
-    return v ? atoi(v + 17) : 0;
-}
 
 ig_store *ig_store_new(rt_redis *redis, const char *prefix) {
     ig_store *st = rt_xcalloc(1, sizeof *st);
     st->redis = redis;
     snprintf(st->prefix, sizeof st->prefix, "{%s}:", prefix && *prefix ? prefix : "inquest");
-    st->version = library_version();
+    st->lib = rt_fnlib_new(redis, st->prefix, ig_store_lua, ig_store_lua_len, "inquest_ig_version");
     return st;
 }
 
 void ig_store_free(ig_store *st) {
     if (!st)
         return;
-    if (st->pending) {
-        st->orphaned = true;
-        return;
-    }
+    rt_fnlib_free(st->lib); /* its calls out still hear RT_ECANCELED */
     free(st);
 }
 
@@ -88,123 +66,9 @@ void ig_store_unescape(char *s) {
     *w = '\0';
 }
 
-/* ---- the library ---------------------------------------------------------------------------- */
-
-static void on_loaded(rt_redis *r, const redisReply *reply, int rc, const char *msg, void *ud) {
-    (void)r, (void)reply, (void)rc, (void)msg, (void)ud; /* a failure shows in the next call */
-}
-
-static void load(ig_store *st) {
-    const char *argv[] = {"FUNCTION", "LOAD", "REPLACE", ig_store_lua};
-    size_t lens[] = {8, 4, 7, ig_store_lua_len};
-    rt_redis_command(st->redis, 4, argv, lens, on_loaded, NULL);
-}
-
-static void on_version(rt_redis *r, const redisReply *reply, int rc, const char *msg, void *ud) {
-    ig_store *st = ud;
-    (void)r, (void)msg;
-    st->pending--;
-    bool old =
-        rc == RT_OK && reply && reply->type == REDIS_REPLY_INTEGER && reply->integer < st->version;
-    if (st->orphaned) {
-        if (!st->pending)
-            free(st);
-        return;
-    }
-    if (old)
-        load(st);
-    else if (rc != RT_OK)
-        st->checked = false; /* not found is handled by the calls; other errors: ask again */
-}
-
-/* Asks for the loaded version once per handle, ahead of the first call: an older library is
- * replaced, so the calls that follow the load run the new one. A newer one is kept (a rolling
- * upgrade must keep old calls working). */
-static void check_version(ig_store *st) {
-    if (st->checked)
-        return;
-    const char *argv[] = {"FCALL_RO", "inquest_ig_version", "0"};
-    if (rt_redis_command(st->redis, 3, argv, NULL, on_version, st) == RT_OK) {
-        st->checked = true;
-        st->pending++;
-    }
-}
-
-/* ---- calls ---------------------------------------------------------------------------------- */
-
-static void call_free(call *c) {
-    for (int i = 0; i < c->argc; i++)
-        free(c->argv[i]);
-    free(c->argv);
-    free(c->lens);
-    free(c);
-}
-
-static int send_call(call *c);
-
-static void on_reply(rt_redis *r, const redisReply *reply, int rc, const char *msg, void *ud) {
-    call *c = ud;
-    ig_store *st = c->st;
-    (void)r;
-    st->pending--;
-    if (st->orphaned) { /* the owner is gone: its callers hear that, nothing more */
-        c->done(RT_ECANCELED, "the store was freed", NULL, c->ud);
-        call_free(c);
-        if (!st->pending)
-            free(st);
-        return;
-    }
-    if (rc == RT_EBACKEND && reply && !c->retried &&
-        strncmp(msg, "ERR Function not found", 22) == 0) {
-        c->retried = true;
-        load(st);
-        if (send_call(c) == RT_OK)
-            return;
-    }
-    const char *rest = msg;
-    if (rc == RT_EBACKEND && reply)
-        rc = rt_errcode_of(msg, &rest);
-    c->done(rc, rest, rc == RT_OK ? reply : NULL, c->ud);
-    call_free(c);
-}
-
-static int send_call(call *c) {
-    int rc =
-        rt_redis_command(c->st->redis, c->argc, (const char *const *)c->argv, c->lens, on_reply, c);
-    if (rc == RT_OK)
-        c->st->pending++;
-    return rc;
-}
-
-static void add(call *c, const char *s) {
-    size_t n = strlen(s);
-    c->argv[c->argc] = rt_xstrndup(s, n);
-    c->lens[c->argc++] = n;
-}
-
 int ig_store_call(ig_store *st, const char *fn, int nkeys, const char *const *keys, int nargs,
                   const char *const *args, ig_store_fn done, void *ud) {
-    char count[16];
-    if (NEVER(nkeys < 0 || nargs < 0))
-        return RT_EINTERNAL;
-    call *c = rt_xcalloc(1, sizeof *c);
-    *c = (call){.st = st, .done = done, .ud = ud};
-    c->argv = rt_xcalloc((size_t)(nkeys + nargs + 4), sizeof *c->argv);
-    c->lens = rt_xcalloc((size_t)(nkeys + nargs + 4), sizeof *c->lens);
-    snprintf(count, sizeof count, "%d", nkeys);
-    add(c, "FCALL");
-    add(c, fn);
-    add(c, count);
-    for (int i = 0; i < nkeys; i++)
-        add(c, keys[i]);
-    add(c, st->prefix);
-    for (int i = 0; i < nargs; i++)
-        add(c, args[i]);
-    check_version(st);
-    int rc = send_call(c);
-    if (rc != RT_OK)
-        call_free(c);
-    return rc;
+    return rt_fnlib_call(st->lib, fn, nkeys, keys, nargs, args, done, ud);
 }
 
 /* ---- verdicts ------------------------------------------------------------------------------- */
