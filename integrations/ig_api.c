@@ -1100,3 +1100,49 @@ void ig_api_handle(rt_httpd_req *req, void *ud) {
     else
         rt_httpd_error(req, 404, "not_found", "no such path: %s", req->path);
 }
+
+/* ---- records of a stream as JSON lines (the audit, the feedback export) ------------------------
+ */
+
+void ig_respond_records(rt_httpd_req *req, const redisReply *reply, const char *after,
+                        const ig_token *token, json_t *(*to_json)(const redisReply *record)) {
+    /* The next page starts after the last record read, also one the token may not see: an
+     * export that resumes there reads nothing twice and misses nothing it may see. */
+    const redisReply *last = reply->elements ? reply->element[reply->elements - 1] : NULL;
+    const char *next = last && last->type == REDIS_REPLY_ARRAY && last->elements > 0 &&
+                               last->element[0]->type == REDIS_REPLY_STRING
+                           ? last->element[0]->str
+                           : after;
+    if (*next)
+        rt_httpd_set_header(req, "Inquest-Next-After", next);
+    size_t cap = 4096, n = 0;
+    char *text = rt_xmalloc(cap);
+    for (size_t i = 0; i < reply->elements; i++) {
+        json_t *o = to_json(reply->element[i]);
+        bool shown = o && ig_token_allows(token, json_string_value(json_object_get(o, "analyzer")),
+                                          json_string_value(json_object_get(o, "team")));
+        char *line = shown ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        if (!line)
+            continue;
+        size_t len = strlen(line);
+        if (n + len + 2 > cap) {
+            cap = (n + len + 2) * 2;
+            text = rt_xrealloc(text, cap);
+        }
+        memcpy(text + n, line, len);
+        text[n + len] = '\n';
+        n += len + 1;
+        free(line);
+    }
+    rt_httpd_respond(req, 200, "application/x-ndjson", text, n);
+    free(text);
+}
+
+bool ig_stream_id(const char *seq) {
+    size_t ms = strspn(seq, "0123456789");
+    if (ms == 0 || ms > 20 || seq[ms] != '-')
+        return false;
+    size_t n = strspn(seq + ms + 1, "0123456789");
+    return n > 0 && n <= 20 && !seq[ms + 1 + n];
+}

@@ -292,44 +292,8 @@ static void audit_read(rt_redis *r, const redisReply *reply, int rc, const char 
         free(c);
         return;
     }
-    /* The next page starts after the last record read, also when the token may not see it:
-     * an export that resumes there reads nothing twice and skips nothing it may see. */
-    const redisReply *last = reply->elements ? reply->element[reply->elements - 1] : NULL;
-    const char *next = last && last->type == REDIS_REPLY_ARRAY && last->elements > 0 &&
-                               last->element[0]->type == REDIS_REPLY_STRING
-                           ? last->element[0]->str
-                           : c->after;
-    if (*next)
-        rt_httpd_set_header(c->req, "Inquest-Next-After", next);
-    size_t cap = 4096, n = 0;
-    char *text = rt_xmalloc(cap);
-    for (size_t i = 0; i < reply->elements; i++) {
-        json_t *o = pp_audit_json(reply->element[i]);
-        char *line = o && allows_json(c->token, o) ? json_dumps(o, JSON_COMPACT) : NULL;
-        json_decref(o);
-        if (!line)
-            continue;
-        size_t len = strlen(line);
-        if (n + len + 2 > cap) {
-            cap = (n + len + 2) * 2;
-            text = rt_xrealloc(text, cap);
-        }
-        memcpy(text + n, line, len);
-        text[n + len] = '\n';
-        n += len + 1;
-        free(line);
-    }
-    rt_httpd_respond(c->req, 200, "application/x-ndjson", text, n);
-    free(text);
+    ig_respond_records(c->req, reply, c->after, c->token, pp_audit_json);
     free(c);
-}
-
-/* True when 'seq' is a stream id: MS-SEQ, both decimal. */
-static bool stream_id(const char *seq) {
-    size_t ms = strspn(seq, "0123456789");
-    return ms > 0 && ms <= 20 && seq[ms] == '-' && strspn(seq + ms + 1, "0123456789") > 0 &&
-           strspn(seq + ms + 1, "0123456789") <= 20 &&
-           !seq[ms + 1 + strspn(seq + ms + 1, "0123456789")];
 }
 
 /* GET /v1/audit?since=TIME&limit=N: the records at or after 'since' (RFC 3339, Unix seconds,
@@ -346,7 +310,7 @@ static void export_audit(ig_serve *s, rt_httpd_req *req, const ig_token *token) 
         rt_httpd_error(req, 400, "bad_request", "give since or after, not both");
         return;
     }
-    if (*after && !stream_id(after)) {
+    if (*after && !ig_stream_id(after)) {
         rt_httpd_error(req, 400, "bad_request",
                        "after must be the seq of an audit record (1700000000000-0)");
         return;

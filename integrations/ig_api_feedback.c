@@ -301,48 +301,8 @@ static void exported(rt_redis *r, const redisReply *reply, int rc, const char *m
         free(c);
         return;
     }
-    /* The next page starts after the last record read, also one the token may not see: an
-     * export that resumes there reads nothing twice and misses nothing it may see. */
-    const redisReply *last = reply->elements ? reply->element[reply->elements - 1] : NULL;
-    const char *next = last && last->type == REDIS_REPLY_ARRAY && last->elements > 0 &&
-                               last->element[0]->type == REDIS_REPLY_STRING
-                           ? last->element[0]->str
-                           : c->after;
-    if (*next)
-        rt_httpd_set_header(c->req, "Inquest-Next-After", next);
-    size_t cap = 4096, n = 0;
-    char *text = rt_xmalloc(cap);
-    for (size_t i = 0; i < reply->elements; i++) {
-        json_t *o = ig_feedback_entry_json(reply->element[i]);
-        bool shown =
-            o && ig_token_allows(c->token, json_string_value(json_object_get(o, "analyzer")),
-                                 json_string_value(json_object_get(o, "team")));
-        char *line = shown ? json_dumps(o, JSON_COMPACT) : NULL;
-        json_decref(o);
-        if (!line)
-            continue;
-        size_t len = strlen(line);
-        if (n + len + 2 > cap) {
-            cap = (n + len + 2) * 2;
-            text = rt_xrealloc(text, cap);
-        }
-        memcpy(text + n, line, len);
-        text[n + len] = '\n';
-        n += len + 1;
-        free(line);
-    }
-    rt_httpd_respond(c->req, 200, "application/x-ndjson", text, n);
-    free(text);
+    ig_respond_records(c->req, reply, c->after, c->token, ig_feedback_entry_json);
     free(c);
-}
-
-/* True when 'seq' is a stream id: MS-SEQ, both decimal. */
-static bool stream_id(const char *seq) {
-    size_t ms = strspn(seq, "0123456789");
-    if (ms == 0 || ms > 20 || seq[ms] != '-')
-        return false;
-    size_t n = strspn(seq + ms + 1, "0123456789");
-    return n > 0 && n <= 20 && !seq[ms + 1 + n];
 }
 
 /* GET /v1/feedback?since=&until=&after=&limit=: the verdicts given in that time (RFC 3339, Unix
@@ -369,7 +329,7 @@ static void export(ig_serve *s, rt_httpd_req *req, const ig_token *token) {
         }
     }
     n = rt_httpd_query(req, "after", after, sizeof after);
-    if (n > 0 && !stream_id(after)) {
+    if (n > 0 && !ig_stream_id(after)) {
         rt_httpd_error(req, 400, "bad_request",
                        "after must be the seq of a record (1700000000000-0), as "
                        "Inquest-Next-After gave it");

@@ -103,6 +103,14 @@ void ig_api_actions(ig_serve *s, rt_httpd_req *req, const ig_token *token);
 /* Reads query parameter 'name' as a time: RFC 3339, Unix seconds (a bare number), or a duration
  * back from now ("1h"). '*t' is 0 when the parameter is absent. False after answering 400. */
 bool ig_query_time(rt_httpd_req *req, const char *name, double *t);
+/* Answers 200 with the records of a stream read ('reply': an array of [id, fields]) as JSON
+ * lines, each made by 'to_json' and kept when 'token' may see its analyzer and team. The header
+ * Inquest-Next-After names the last record read, or 'after' when none was: where the next page
+ * starts. */
+void ig_respond_records(rt_httpd_req *req, const redisReply *reply, const char *after,
+                        const ig_token *token, json_t *(*to_json)(const redisReply *record));
+/* True when 'seq' is a stream id: MS-SEQ, both decimal. */
+bool ig_stream_id(const char *seq);
 bool ig_token_allows(const ig_token *token, const char *name, const char *team);
 /* Answers every waiting long poll now, with the status it has (for drain and shutdown). */
 void ig_api_release_waiters(ig_serve *s);
