@@ -560,6 +560,9 @@ static void start_attempt(rt_http_call *call) {
     rt_http_target *t = call->target;
     double left = call->deadline - now();
     if (left < MIN_ATTEMPT) {
+        /* Never tried: its time went by in the queue, also when the slot it waited for came
+         * free in the same turn of the loop as its deadline. */
+        call->waited_out = call->r.attempts == 0;
         fail_early(call, RT_ETIMEDOUT, CURLE_OPERATION_TIMEDOUT);
         return;
     }
