@@ -19,45 +19,20 @@
 #include <cmocka.h>
 #include "ig_store.h"
 #include "rt_queue.h"
+#include "test_redis.h"
 
-static char dir[256];
-static char redis_url[128];
+static test_redis server;
 static int test_no;
 
-/* ---- the server ------------------------------------------------------------------------------ */
-
-static int support(const char *verb) {
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "'%s' %s '%s'", REDIS_SUPPORT, verb, dir);
-    return system(cmd);
-}
-
 static int group_setup(void **state) {
-    char path[300], line[256];
     (void)state;
     signal(SIGPIPE, SIG_IGN);
-    snprintf(dir, sizeof dir, "/tmp/inquest-test-insights-XXXXXX");
-    if (!mkdtemp(dir) || support("start") != 0)
-        return -1;
-    snprintf(path, sizeof path, "%s/env", dir);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, "REDIS_URL=", 10) == 0)
-            snprintf(redis_url, sizeof redis_url, "%.*s", (int)strcspn(line + 10, "\n"), line + 10);
-    fclose(f);
-    return redis_url[0] ? 0 : -1;
+    return test_redis_start(&server, "insights");
 }
 
 static int group_teardown(void **state) {
-    char cmd[400];
     (void)state;
-    int rc = support("stop");
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        rc = -1;
-    return rc == 0 ? 0 : -1;
+    return test_redis_stop(&server);
 }
 
 /* ---- harness --------------------------------------------------------------------------------- */
@@ -83,7 +58,7 @@ static void on_guard(uv_timer_t *t) {
     } while (0)
 
 static void open_fx(fx *f) {
-    rt_redis_options r = {.url = redis_url, .command_timeout = 2};
+    rt_redis_options r = {.url = server.url, .command_timeout = 2};
     rt_queue_options o = {0};
     char why[256] = "";
     memset(f, 0, sizeof *f);

@@ -18,58 +18,20 @@
 #include <cmocka.h>
 #include "rt_redis.h"
 #include "rt_queue.h"
+#include "test_redis.h"
 
-static char dir[256];       /* the server's folder */
-static char redis_url[128]; /* redis://127.0.0.1:PORT */
+static test_redis server;
 static int test_no;
 
-/* ---- the server ------------------------------------------------------------------------------ */
-
-static int support(const char *verb, const char *extra) {
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "'%s' %s '%s' %s", REDIS_SUPPORT, verb, dir, extra ? extra : "");
-    return system(cmd);
-}
-
-static pid_t server_pid(void) {
-    char path[300];
-    int pid = 0;
-    snprintf(path, sizeof path, "%s/pid", dir);
-    FILE *f = fopen(path, "r");
-    if (f) {
-        if (fscanf(f, "%d", &pid) != 1)
-            pid = 0;
-        fclose(f);
-    }
-    return (pid_t)pid;
-}
-
 static int group_setup(void **state) {
-    char path[300], line[256];
     (void)state;
     signal(SIGPIPE, SIG_IGN);
-    snprintf(dir, sizeof dir, "/tmp/inquest-test-queue-XXXXXX");
-    if (!mkdtemp(dir) || support("start", NULL) != 0)
-        return -1;
-    snprintf(path, sizeof path, "%s/env", dir);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, "REDIS_URL=", 10) == 0)
-            snprintf(redis_url, sizeof redis_url, "%.*s", (int)strcspn(line + 10, "\n"), line + 10);
-    fclose(f);
-    return redis_url[0] ? 0 : -1;
+    return test_redis_start(&server, "queue");
 }
 
 static int group_teardown(void **state) {
-    char cmd[400];
     (void)state;
-    int rc = support("stop", NULL);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        rc = -1;
-    return rc == 0 ? 0 : -1;
+    return test_redis_stop(&server);
 }
 
 /* ---- harness --------------------------------------------------------------------------------- */
@@ -165,7 +127,7 @@ static bool queue_up(fx *f) {
 /* A loop and a queue with a prefix of its own, up. 'o' may be NULL. */
 static void open_queue(fx *f, const rt_queue_options *o) {
     rt_queue_options opts = o ? *o : (rt_queue_options){0};
-    rt_redis_options r = {.url = redis_url, .command_timeout = 2};
+    rt_redis_options r = {.url = server.url, .command_timeout = 2};
     char why[256] = "";
     loop_init(f);
     snprintf(f->prefix, sizeof f->prefix, "t%d-%d", (int)getpid(), ++test_no);
@@ -532,7 +494,7 @@ static void on_conn_state(rt_redis *r, bool up, const char *why, void *ud) {
 }
 
 static void conn_open(conn *c, double timeout, size_t max_reply) {
-    rt_redis_options o = {.url = redis_url,
+    rt_redis_options o = {.url = server.url,
                           .command_timeout = timeout,
                           .max_reply = max_reply,
                           .on_state = on_conn_state,
@@ -588,14 +550,14 @@ static void test_reconnect(void **state) {
     assert_int_equal(pong.rc, RT_OK);
     assert_string_equal(pong.str, "PONG");
 
-    assert_int_equal(support("restart", NULL), 0);
+    assert_int_equal(test_redis_run(&server, "restart", NULL), 0);
     wait_up_again(&c, 1);
     assert_true(c.refused_while_down);
     assert_non_null(strstr(c.refusal, "redis: not connected ("));
     assert_true(rt_redis_connections(c.r) >= 2);
     assert_int_equal(raw_on(&c.f, c.r, "PING", (const char *)NULL).rc, RT_OK);
 
-    assert_int_equal(support("restart", "--kill"), 0);
+    assert_int_equal(test_redis_run(&server, "restart", "--kill"), 0);
     wait_up_again(&c, 2);
     assert_int_equal(raw_on(&c.f, c.r, "PING", (const char *)NULL).rc, RT_OK);
     conn_close(&c);
@@ -628,7 +590,7 @@ static void test_command_timeout(void **state) {
 static void test_paused_server(void **state) {
     conn c;
     raw_reply r = {0};
-    pid_t pid = server_pid();
+    pid_t pid = (pid_t)test_redis_pid(&server);
     (void)state;
     assert_true(pid > 0);
     conn_open(&c, 0.2, 0);
@@ -1336,7 +1298,7 @@ static void test_watch(void **state) {
     assert_string_equal(w.analyzer, "demo.w");
     assert_true(w.seconds >= 0.02 && w.seconds < 10); /* from submission to completion */
 
-    assert_int_equal(support("restart", NULL), 0);
+    assert_int_equal(test_redis_run(&server, "restart", NULL), 0);
     RUN_UNTIL_POLLING(&f, rt_queue_is_up(f.q) && f.downs == 1);
     wait_watching(&f);
     run_and_complete(&f, "{\"a\":2}", id);
@@ -1535,7 +1497,7 @@ static void test_list(void **state) {
 static void test_noeviction_check(void **state) {
     fx f, g;
     rt_queue_options strict = {.require_noeviction = true};
-    rt_redis_options r = {.url = redis_url, .command_timeout = 2};
+    rt_redis_options r = {.url = server.url, .command_timeout = 2};
     char why[256];
     (void)state;
     open_queue(&f, NULL);
@@ -1576,7 +1538,7 @@ static void test_refused_at_once(void **state) {
     assert_int_equal(rt_queue_complete(f.q, "w", &c, 1, on_verdicts, NULL, why), RT_EINPUT);
     assert_int_equal(rt_queue_get(f.q, "../x", on_get, NULL, why), RT_EINPUT);
     rt_queue_options bad = {.prefix = "a}b"};
-    rt_redis_options ro = {.url = redis_url};
+    rt_redis_options ro = {.url = server.url};
     assert_null(rt_queue_new(&f.loop, &ro, &bad, why));
     assert_non_null(strstr(why, "prefix"));
     close_queue(&f);
