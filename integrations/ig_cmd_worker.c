@@ -324,6 +324,7 @@ static void refuse(child *c, const wk_request *r, const rt_diag *diag) {
 
 static void rec_begin(job *j, wk_request *r, bool asked);
 static void rec_abandon(job *j);
+static job *find_job(child *c, const char *id);
 
 static void start_job(child *c, const rt_queue_claimed *item) {
     json_error_t error;
@@ -398,13 +399,19 @@ static size_t claim_room(const child *c) {
     return slots - taken < budget ? slots - taken : budget;
 }
 
-/* Starts the 'n' claimed 'items' and learns how long a start takes. */
+/* Starts the 'n' claimed 'items' and learns how long a start takes. A claimed request that runs
+ * here already (its lease expired while Redis was out of reach, and the claim gave it back with
+ * a new one) goes on as it is. */
 static void start_claimed(child *c, const rt_queue_claimed *items, size_t n) {
+    size_t started = 0;
     c->claimed_at = rt_monotonic();
     for (size_t i = 0; i < n; i++)
-        start_job(c, &items[i]);
-    if (n) {
-        c->start_cost += ((rt_monotonic() - c->claimed_at) / (double)n - c->start_cost) / 8;
+        if (!find_job(c, items[i].id)) {
+            start_job(c, &items[i]);
+            started++;
+        }
+    if (started) {
+        c->start_cost += ((rt_monotonic() - c->claimed_at) / (double)started - c->start_cost) / 8;
         c->claims++;
     }
 }
@@ -458,8 +465,10 @@ static void next_round(child *c) {
     if (c->rounds_out >= MAX_ROUNDS || c->closing || uv_is_active((uv_handle_t *)&c->retry))
         return;
     size_t n = c->n_batch < COMPLETE_BATCH ? c->n_batch : COMPLETE_BATCH, want = claim_room(c);
-    if (!n && !want)
+    if (!n && !want) {
+        maybe_stop(c); /* draining, and the last job ended without a result (its lease was lost) */
         return;
+    }
     queue_round *r = rt_xcalloc(1, sizeof *r);
     r->c = c;
     r->claims = want;
@@ -570,27 +579,34 @@ static void extended(int rc, const char *msg, const rt_queue_lease *leases, size
     free(b);
 }
 
-static void heartbeat(uv_timer_t *timer) {
-    child *c = timer->data;
+/* Renews the leases of the jobs from 'first' on, at most RT_QUEUE_MAX_BATCH of them (one call's
+ * worth); returns the job after them. */
+static job *renew(child *c, job *first) {
     char why[256] = "";
-    send_connector_stats(c);
-    if (!c->n_running)
-        return;
     beat *b = rt_xcalloc(1, sizeof *b);
     b->c = c;
-    b->ids = rt_xcalloc(c->n_running, sizeof *b->ids);
-    const char **ids = rt_xcalloc(c->n_running, sizeof *ids);
-    for (job *j = c->running; j; j = j->next) {
+    b->ids = rt_xcalloc(RT_QUEUE_MAX_BATCH, sizeof *b->ids);
+    const char *ids[RT_QUEUE_MAX_BATCH];
+    job *j = first;
+    for (; j && b->n < RT_QUEUE_MAX_BATCH; j = j->next) {
         memcpy(b->ids[b->n], j->id, RT_QUEUE_ID_SIZE);
         ids[b->n] = b->ids[b->n];
         b->n++;
     }
     if (rt_queue_extend(c->queue, c->consumer, ids, b->n, c->o->config->queue.lease, extended, b,
                         why) != RT_OK) {
+        ig_log("warn", "lease renewal failed", json_pack("{s:s}", "reason", why));
         free(b->ids);
         free(b);
     }
-    free(ids);
+    return j;
+}
+
+static void heartbeat(uv_timer_t *timer) {
+    child *c = timer->data;
+    send_connector_stats(c);
+    for (job *j = c->running; j;)
+        j = renew(c, j);
 }
 
 /* A cancellation of an analysis this child runs, told at once (the heartbeat tells it too). */

@@ -200,7 +200,7 @@ typedef enum field_kind {
     F_ENV,       /* char *, an environment variable's name */
     F_FILE,      /* char *, a path */
     F_SECRET,    /* nothing: an inline secret, always an error */
-    F_DURATION,  /* double seconds, in (min, max] */
+    F_DURATION,  /* double seconds, more than 0, in [min, max] */
     F_SIZE,      /* size_t bytes, in [min, max] */
     F_INT,       /* int, in [min, max] */
     F_U64,       /* uint64_t, in [min, max] */
@@ -791,10 +791,15 @@ static void load_value(loader *ld, const field *f, const yaml_node_t *v, void *b
             return;
         if (rt_duration_parse(s, &d, why) < 0)
             problem(ld, v->start_mark, path, "%s", why);
-        else if (!(d > f->min) || d > f->max) {
-            char max[32];
+        else if (!(d > 0) || d < f->min || d > f->max) {
+            char min[32], max[32];
+            rt_duration_format(f->min, min);
             rt_duration_format(f->max, max);
-            problem(ld, v->start_mark, path, "expected a duration more than 0 and at most %s", max);
+            if (f->min > 0)
+                problem(ld, v->start_mark, path, "expected a duration from %s to %s", min, max);
+            else
+                problem(ld, v->start_mark, path, "expected a duration more than 0 and at most %s",
+                        max);
         } else
             *(double *)at(base, f) = d;
         return;
@@ -1226,7 +1231,7 @@ static const field server_fields[] = {
 #define Q_OFF(m) offsetof(rt_queue_config, m)
 static const field queue_fields[] = {
     {"prefix", F_STRING, 0, Q_OFF(prefix), 0, 0, NULL, NULL, NULL, 0, NULL},
-    {"lease", F_DURATION, 0, Q_OFF(lease), 0, 3600, NULL, NULL, NULL, 0, NULL},
+    {"lease", F_DURATION, 0, Q_OFF(lease), 1, 3600, NULL, NULL, NULL, 0, NULL},
     {"max_deliveries", F_INT, 0, Q_OFF(max_deliveries), 1, 100, NULL, NULL, NULL, 0, NULL},
     {"result_ttl", F_DURATION, 0, Q_OFF(result_ttl), 0, 366 * 86400.0, NULL, NULL, NULL, 0, NULL},
     {"dedup_window", F_DURATION, 0, Q_OFF(dedup_window), 0, 86400, NULL, NULL, NULL, 0, NULL},

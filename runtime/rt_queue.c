@@ -112,7 +112,8 @@ struct rt_queue {
     void (*cancel_fn)(const char *id, void *ud);
     void *cancel_ud;
     char cancel_key[256];
-    bool cancel_busy; /* a BLPOP is out */
+    bool cancel_busy;        /* a BLPOP is out */
+    uv_timer_t cancel_timer; /* after an error reply: BLPOP again (the connection stays up) */
 };
 
 enum { K_INTERACTIVE, K_ALERT, K_BATCH, K_LEASES, K_RUNNING, K_STATS, K_RESULTS, K_DEAD, K_HELD };
@@ -1525,9 +1526,14 @@ bool rt_queue_watching(const rt_queue *q) {
 /* ---- following cancellations ------------------------------------------------------------------
  */
 
-#define CANCEL_BLOCK 1.0 /* seconds one BLPOP waits; then another */
+#define CANCEL_BLOCK    1.0 /* seconds one BLPOP waits; then another */
+#define CANCEL_RETRY_MS 100 /* after an error reply */
 
 static void follow_cancels(rt_queue *q);
+
+static void on_cancel_timer(uv_timer_t *t) {
+    follow_cancels(t->data);
+}
 
 static void on_cancel_popped(rt_redis *r, const redisReply *reply, int rc, const char *msg,
                              void *ud) {
@@ -1539,8 +1545,13 @@ static void on_cancel_popped(rt_redis *r, const redisReply *reply, int rc, const
     const redisReply *id = elem(reply, 1); /* [key, id], or nil after the timeout */
     if (rc == RT_OK && id && id->type == REDIS_REPLY_STRING)
         q->cancel_fn(id->str, q->cancel_ud);
-    if (rc == RT_OK && !q->closing)
-        follow_cancels(q); /* after an error, on_cancel_state resumes once the connection is up */
+    if (q->closing)
+        return;
+    if (rc == RT_OK)
+        follow_cancels(q);
+    else /* an error reply (-LOADING while Redis restarts) or a dropped connection, which
+          * on_cancel_state also resumes from once it is up again */
+        uv_timer_start(&q->cancel_timer, on_cancel_timer, CANCEL_RETRY_MS, 0);
 }
 
 static void follow_cancels(rt_queue *q) {
@@ -1775,7 +1786,9 @@ rt_queue *rt_queue_new(uv_loop_t *loop, const rt_redis_options *redis, const rt_
     q->watch_timer.data = q;
     uv_timer_init(loop, &q->wake_timer);
     q->wake_timer.data = q;
-    q->open_timers = 2;
+    uv_timer_init(loop, &q->cancel_timer);
+    q->cancel_timer.data = q;
+    q->open_timers = 3;
     return q;
 }
 
@@ -1795,6 +1808,7 @@ void rt_queue_free(rt_queue *q) {
     rt_redis_close(q->redis);
     uv_close((uv_handle_t *)&q->watch_timer, on_queue_closed);
     uv_close((uv_handle_t *)&q->wake_timer, on_queue_closed);
+    uv_close((uv_handle_t *)&q->cancel_timer, on_queue_closed);
 }
 
 bool rt_queue_is_up(const rt_queue *q) {

@@ -11,7 +11,7 @@
 -- from Redis' own clock (TIME): one clock for every worker. Errors are error replies whose first
 -- word is an rt error name ("EINPUT ..."), which the C side maps back.
 
-local VERSION = 13
+local VERSION = 14
 
 local GROUP = 'workers'   -- the consumer group of the request streams
 local HELD = '~held'      -- the consumer that owns the entries of requests held by a team cap
@@ -306,13 +306,18 @@ end
 -- ---- submit ----------------------------------------------------------------------------------
 
 -- The id an earlier request with the same dedup key got within the window, unless that analysis
--- was cancelled, went dead or expired: then the new request 'id' runs, and the key names it for
--- 'window' ms (text). One SET ... NX GET when the key is free, which is the common case.
+-- was cancelled, went dead, expired or timed out before it started (it never ran: an alert that
+-- fires again after a backlog must get an analysis that runs): then the new request 'id' runs,
+-- and the key names it for 'window' ms (text). One SET ... NX GET when the key is free, which is
+-- the common case.
 local function deduplicated(c, dkey, id, window)
   local existing = redis.call('SET', dkey, id, 'NX', 'GET', 'PX', window)
   if not existing then return nil end
-  local st = redis.call('HGET', status_key(c, existing), 'status')
-  if st and st ~= 'cancelled' and st ~= 'dead' then return existing end
+  local v = redis.call('HMGET', status_key(c, existing), 'status', 'started_at')
+  local st, never_ran = v[1], not v[2] or v[2] == ''
+  if st and st ~= 'cancelled' and st ~= 'dead' and not (st == 'timeout' and never_ran) then
+    return existing
+  end
   redis.call('SET', dkey, id, 'PX', window)
   return nil
 end
@@ -403,18 +408,22 @@ local function room_of(c, p, team)
   return cap - running_of(c, team)
 end
 
--- Step 1: leases that expired are taken over, ended (cancelled, past deadline) or buried.
+-- Step 1: leases that expired are taken over, ended (cancelled, past deadline) or buried. A
+-- lease of the claiming consumer itself (its renewals failed while Redis was out of reach, or
+-- the answer of the claim that gave it was lost) is handed back to it as it is: not another
+-- delivery, which would bring the analysis closer to the dead-letter stream while it runs.
 local function reclaim(c, p, out)
   local ids = redis.call('ZRANGE', c.leases, '-inf', c.nows, 'BYSCORE', 'LIMIT', '0', p.maxs)
   for _, id in ipairs(ids) do
     local h = hget_state(status_key(c, id))
+    local own = h.consumer == p.consumer
     if h.status ~= 'running' then
       c.lease_drop[#c.lease_drop + 1] = id -- stale: it ended meanwhile
     elseif h.cancel == '1' then
       finish(c, id, h, 'cancelled', 'cancelled; its worker stopped extending the lease', true, p.ttl)
     elseif h.deadline > 0 and c.now > h.deadline then
       finish(c, id, h, 'timeout', 'the deadline passed while its worker was not heard from', true, p.ttl)
-    elseif h.deliveries >= p.max_deliveries then
+    elseif h.deliveries >= p.max_deliveries and not own then
       bury(c, id, h, 'lease expired after ' .. h.deliveries .. ' deliveries (last consumer ' ..
            (h.consumer or '?') .. ')', p.ttl, p.dead_maxlen)
     else
@@ -423,8 +432,9 @@ local function reclaim(c, p, out)
       if not e[1] then
         bury(c, id, h, 'its request entry is missing from the stream', p.ttl, p.dead_maxlen)
       else
-        count(c.counts, 'reclaims')
-        deliver(c, out, p.consumer, id, e[1], rank, h.deliveries + 1, p.lease_until, false)
+        if not own then count(c.counts, 'reclaims') end
+        deliver(c, out, p.consumer, id, e[1], rank, h.deliveries + (own and 0 or 1), p.lease_until,
+                false)
       end
     end
     if #out >= p.max * CLAIMED then return end
@@ -576,6 +586,7 @@ local function claim(keys, args)
              dead_maxlen = num(args[8], 'dead_maxlen'), default_cap = num(args[9], 'default_cap'),
              caps = {}}
   num(args[6], 'ttl')
+  local results_maxlen = num(args[7], 'results_maxlen') -- checked before anything is written
   local n_caps = num(args[10], 'n_caps')
   for i = 1, n_caps do
     p.caps[args[9 + i * 2]] = num(args[10 + i * 2], 'cap')
@@ -595,7 +606,7 @@ local function claim(keys, args)
       read_stream(c, p, out, rank)
     end
   end
-  flush(c, num(args[7], 'results_maxlen'))
+  flush(c, results_maxlen)
   for i = 1, #out do verdicts[#verdicts + 1] = out[i] end
   return verdicts
 end
@@ -631,6 +642,7 @@ local function cancel(keys, args)
   local c = ctx_new(args[1], now_ms())
   local id, ttl = args[2], args[3]
   num(ttl, 'ttl')
+  local maxlen = num(args[4], 'maxlen') -- checked before anything is written
   local h = hget_state(keys[1])
   if not h.status then return {3, ''} end
   if FINAL[h.status] then return {2, h.status} end
@@ -646,7 +658,7 @@ local function cancel(keys, args)
   redis.call('ZREM', held_key(c, h.team), id)
   c.delete_entries = true -- it may never have been delivered: trimming would not reach it
   finish(c, id, h, 'cancelled', 'cancelled before it started', false, ttl)
-  flush(c, num(args[4], 'maxlen'))
+  flush(c, maxlen)
   return {0, 'cancelled'}
 end
 

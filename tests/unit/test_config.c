@@ -468,6 +468,9 @@ static void test_bad_duration_and_size(void **state) {
     assert_one_error("limits:\n  timeout: 30 s\n", 2, 12, "limits.timeout", "duration");
     assert_one_error("limits:\n  timeout: 0s\n", 2, 12, "limits.timeout", "more than 0");
     assert_one_error("limits:\n  timeout: 2d\n", 2, 12, "limits.timeout", "at most 1d");
+    /* a lease shorter than a second would expire between a worker's renewals */
+    assert_one_error("queue:\n  lease: 500ms\n", 2, 10, "queue.lease",
+                     "expected a duration from 1s to 1h");
     assert_one_error("limits:\n  memory: lots\n", 2, 11, "limits.memory",
                      "cannot read 'lots' as a size");
     assert_one_error("limits:\n  memory: 1KiB\n", 2, 11, "limits.memory", "from 65536");

@@ -943,15 +943,19 @@ static void test_cancel(void **state) {
     close_queue(&f);
 }
 
-/* A request whose deadline passed before a worker took it ends as timeout, with a message. */
+/* A request whose deadline passed before a worker took it ends as timeout, with a message; the
+ * same request again within the dedup window runs (the first never did). */
 static void test_deadline(void **state) {
     fx f;
+    bool dup;
     char late[RT_QUEUE_ID_SIZE];
     (void)state;
     open_queue(&f, NULL);
     rt_queue_request r = req("demo.d", "{}", RT_PRIORITY_INTERACTIVE);
     r.deadline = rt_wallclock() + 0.15;
+    r.dedup_window = 60;
     snprintf(late, sizeof late, "%s", submit_one(&f, r, NULL));
+    r.dedup_window = 0;
     r.deadline = rt_wallclock() + 60;
     r.inputs = "{\"ok\":1}";
     const char *fine = submit_one(&f, r, NULL);
@@ -966,6 +970,10 @@ static void test_deadline(void **state) {
     assert_string_equal(g.status, "timeout");
     assert_non_null(strstr(g.message, "deadline passed before the analysis started"));
     assert_int_equal(stats(&f).completed[2], 1);
+    rt_queue_request again = req("demo.d", "{}", RT_PRIORITY_INTERACTIVE);
+    again.dedup_window = 60;
+    assert_string_not_equal(submit_one(&f, again, &dup), late);
+    assert_false(dup);
     close_queue(&f);
 }
 
@@ -1008,6 +1016,19 @@ static void test_lease_expiry(void **state) {
     wait_ms(&f, 150);
     assert_int_equal(claim_count(&f, "other", 10, 30), 0);
     assert_int_equal(complete_one(&f, "alive", id, "ok", "{}"), RT_COMPLETE_ACCEPTED);
+    /* A worker whose renewals failed (Redis out of reach) gets its own expired lease back as it
+     * was: no new delivery, no reclaim counted. */
+    snprintf(id, sizeof id, "%s",
+             submit_one(&f, req("demo.l", "{\"c\":1}", RT_PRIORITY_ALERT), NULL));
+    assert_int_equal(claim_count(&f, "cut-off", 10, 0.1), 1);
+    wait_ms(&f, 200);
+    c = claim(&f, "cut-off", 10, 30);
+    assert_int_equal(c->n, 1);
+    assert_string_equal(c->items[0].id, id);
+    assert_int_equal(c->items[0].deliveries, 1);
+    free(c);
+    assert_int_equal(stats(&f).reclaims, 1);
+    assert_int_equal(complete_one(&f, "cut-off", id, "ok", "{}"), RT_COMPLETE_ACCEPTED);
     close_queue(&f);
 }
 
