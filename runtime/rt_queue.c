@@ -38,8 +38,11 @@
  * them), sent as one FCALL, and its reply parsed into the caller's typed result. When Redis
  * answers "Function not found" (a FUNCTION FLUSH, a restarted Redis without persistence), the
  * library is loaded again and the op sent once more: both go down the same connection, so the
- * retry runs after the load. On each new connection the library's version is checked
- * (inquest_version) and loaded when missing or older; then inquest_init makes the groups. */
+ * retry runs after the load. Each VERSION of the library is a library of its own, inquest_vN,
+ * with functions inquest_vN_NAME, so that programs of two versions work side by side during a
+ * rolling upgrade (docs/queue.md, "Loading"). On each new connection the queue checks that its
+ * version is there (inquest_vN_version) and loads it when it is not; then inquest_vN_init makes
+ * the groups. */
 #define _POSIX_C_SOURCE 200809L /* gethostname */
 #include "rt_queue.h"
 #include <math.h>
@@ -90,7 +93,9 @@ struct rt_queue {
     bool require_noeviction, up, closing;
     char warning[256];
     char error[320];
-    int version;
+    int version;   /* the library's VERSION: its functions are inquest_vVERSION_NAME */
+    char *library; /* its text, named inquest_vVERSION in the first line */
+    size_t library_len;
     unsigned loads;
     bool reloading;
     uint64_t rng;
@@ -204,9 +209,15 @@ static void args_u64(args *a, uint64_t v) {
 }
 
 /* "FCALL name numkeys", with the key count filled in later by args_set_numkeys. */
-static void args_fcall(args *a, const char *fn) {
-    args_str(a, "FCALL");
-    args_str(a, fn);
+/* "FCALL inquest_vVERSION_'name'" ('fcall' is FCALL or FCALL_RO: rt_queue.lua, register). */
+static void args_function(args *a, const char *fcall, int version, const char *name) {
+    args_str(a, fcall);
+    args_fmt(a, "inquest_v%d_%s", version, name);
+}
+
+/* FCALL of function 'name' with a placeholder for the number of keys (args_set_numkeys). */
+static void args_fcall(args *a, int version, const char *name) {
+    args_function(a, "FCALL", version, name);
     args_str(a, "0");
 }
 
@@ -263,17 +274,25 @@ static int op_send(op *o);
 
 static void on_load_reply(rt_redis *r, const redisReply *reply, int rc, const char *msg, void *ud);
 
+/* Sends FUNCTION LOAD of this version's library (not REPLACE: another version's library stays
+ * for the programs that call it); 'done' gets the answer (loaded_rc says how it went). */
+static int send_load(rt_queue *q, rt_redis *r, rt_redis_reply_fn done) {
+    const char *argv[] = {"FUNCTION", "LOAD", q->library};
+    size_t lens[] = {8, 4, q->library_len};
+    q->loads++;
+    return rt_redis_command(r, 3, argv, lens, done, q);
+}
+
+/* A load's outcome: RT_OK also when another connection loaded the same version first. */
+static int loaded_rc(int rc, const char *msg) {
+    return rc == RT_EBACKEND && msg && strstr(msg, "already exists") ? RT_OK : rc;
+}
+
 /* Loads the library again and re-sends 'o' behind the load, on the same connection. */
 static void reload_and_retry(op *o) {
     rt_queue *q = o->q;
-    if (!q->reloading) {
-        const char *argv[] = {"FUNCTION", "LOAD", "REPLACE", rt_queue_lua};
-        size_t lens[] = {8, 4, 7, rt_queue_lua_len};
-        if (rt_redis_command(q->redis, 4, argv, lens, on_load_reply, q) == RT_OK) {
-            q->reloading = true;
-            q->loads++;
-        }
-    }
+    if (!q->reloading && send_load(q, q->redis, on_load_reply) == RT_OK)
+        q->reloading = true;
     o->retried = true;
     if (op_send(o) != RT_OK) {
         o->fail(o, RT_EBACKEND, rt_redis_error(q->redis));
@@ -529,9 +548,10 @@ static int submit_call(rt_queue *q, const rt_queue_request *reqs, size_t n, subm
     char(*ids)[RT_QUEUE_ID_SIZE] = rt_xmalloc((n ? n : 1) * sizeof *ids);
     o->n = n;
     o->m = m;
-    args_fcall(&o->a, kind == SUBMIT_INTAKE   ? "inquest_submit_intake"
-                      : kind == SUBMIT_ALERTS ? "inquest_submit_alerts"
-                                              : "inquest_submit");
+    args_fcall(&o->a, q->version,
+               kind == SUBMIT_INTAKE   ? "submit_intake"
+               : kind == SUBMIT_ALERTS ? "submit_alerts"
+                                       : "submit");
     args_str(&o->a, q->recent_key);
     for (size_t i = 0; i < n; i++) {
         char key[160];
@@ -694,7 +714,7 @@ static int check_round(rt_queue *q, const char *consumer, const rt_queue_complet
 static int round_start(rt_queue *q, const char *consumer, const rt_queue_completion *results,
                        size_t n_results, size_t max, double lease, op *o, char *why) {
     o->n = n_results;
-    args_fcall(&o->a, "inquest_claim");
+    args_fcall(&o->a, q->version, "claim");
     for (int i = 0; i < 9; i++)
         args_str(&o->a, q->keys[i]);
     for (size_t i = 0; i < n_results; i++) {
@@ -776,7 +796,7 @@ int rt_queue_extend(rt_queue *q, const char *consumer, const char *const *ids, s
                             RT_QUEUE_MAX_BATCH);
     op *o = op_new(q, (void (*)(void))done, ud, extend_parse, extend_fail);
     o->n = n;
-    args_fcall(&o->a, "inquest_extend");
+    args_fcall(&o->a, q->version, "extend");
     args_str(&o->a, q->keys[K_LEASES]);
     for (size_t i = 0; i < n; i++)
         args_fmt(&o->a, "%sa:%.64s", q->prefix, ids[i]);
@@ -821,7 +841,7 @@ int rt_queue_cancel(rt_queue *q, const char *id, rt_queue_cancel_fn done, void *
         return fail_at_once(q, RT_EINPUT, why, "queue: '%.64s' is not an analysis id",
                             id ? id : "");
     op *o = op_new(q, (void (*)(void))done, ud, cancel_parse, cancel_fail);
-    args_fcall(&o->a, "inquest_cancel");
+    args_fcall(&o->a, q->version, "cancel");
     args_fmt(&o->a, "%sa:%s", q->prefix, id);
     args_set_numkeys(&o->a, 1);
     args_str(&o->a, q->prefix);
@@ -893,8 +913,7 @@ int rt_queue_get(rt_queue *q, const char *id, rt_queue_get_fn done, void *ud, ch
     o->parse = get_parse;
     o->fail = get_fail;
     snprintf(g->id, sizeof g->id, "%s", id);
-    args_str(&o->a, "FCALL_RO");
-    args_str(&o->a, "inquest_get");
+    args_function(&o->a, "FCALL_RO", q->version, "get");
     args_str(&o->a, "2");
     args_fmt(&o->a, "%sa:%s", q->prefix, id);
     args_fmt(&o->a, "%sr:%s", q->prefix, id);
@@ -946,8 +965,7 @@ int rt_queue_list(rt_queue *q, const rt_queue_filter *f, rt_queue_list_fn done, 
     if (f && f->since > 0)
         snprintf(lowest, sizeof lowest, "%.0f", ceil(f->since * 1000) * 1000);
     op *o = op_new(q, (void (*)(void))done, ud, list_parse, list_fail);
-    args_str(&o->a, "FCALL_RO");
-    args_str(&o->a, "inquest_list");
+    args_function(&o->a, "FCALL_RO", q->version, "list");
     args_str(&o->a, "1");
     args_str(&o->a, q->recent_key);
     args_str(&o->a, q->prefix);
@@ -1093,7 +1111,7 @@ int rt_queue_resolve(rt_queue *q, const rt_queue_resolution *alerts, size_t n,
                                 i + 1);
     op *o = op_new(q, (void (*)(void))done, ud, resolve_parse, resolve_fail);
     o->n = n;
-    args_fcall(&o->a, "inquest_resolve");
+    args_fcall(&o->a, q->version, "resolve");
     args_str(&o->a, q->keys[K_STATS]);
     for (size_t i = 0; i < n; i++) {
         char key[160], record[168];
@@ -1165,8 +1183,7 @@ static void stats_parse(op *o, const redisReply *reply) {
 
 int rt_queue_stats_read(rt_queue *q, rt_queue_stats_fn done, void *ud, char *why) {
     op *o = op_new(q, (void (*)(void))done, ud, stats_parse, stats_fail);
-    args_str(&o->a, "FCALL_RO");
-    args_str(&o->a, "inquest_stats");
+    args_function(&o->a, "FCALL_RO", q->version, "stats");
     args_str(&o->a, "8");
     for (int k = K_INTERACTIVE; k <= K_LEASES; k++)
         args_str(&o->a, q->keys[k]);
@@ -1215,7 +1232,7 @@ int rt_queue_connector_stats_add(rt_queue *q, const rt_queue_connector_stats *st
                                  void (*done)(int rc, const char *msg, void *ud), void *ud,
                                  char *why) {
     op *o = op_new(q, (void (*)(void))done, ud, counted_parse, counted_fail);
-    args_fcall(&o->a, "inquest_count");
+    args_fcall(&o->a, q->version, "count");
     args_str(&o->a, q->connectors_key);
     args_set_numkeys(&o->a, 1);
     args_str(&o->a, q->prefix);
@@ -1308,8 +1325,10 @@ static void on_init_reply(rt_redis *r, const redisReply *reply, int rc, const ch
 }
 
 static void send_init(rt_queue *q, rt_redis *r) {
-    const char *argv[] = {"FCALL",          "inquest_init",   "3",      q->keys[K_INTERACTIVE],
-                          q->keys[K_ALERT], q->keys[K_BATCH], q->prefix};
+    char init[48];
+    snprintf(init, sizeof init, "inquest_v%d_init", q->version);
+    const char *argv[] = {"FCALL",          init,     "3", q->keys[K_INTERACTIVE], q->keys[K_ALERT],
+                          q->keys[K_BATCH], q->prefix};
     if (rt_redis_command(r, 7, argv, NULL, on_init_reply, q) != RT_OK)
         rt_redis_connected(r, RT_EBACKEND, rt_redis_error(r));
 }
@@ -1319,6 +1338,7 @@ static void on_load_reply(rt_redis *r, const redisReply *reply, int rc, const ch
     (void)r;
     (void)reply;
     q->reloading = false;
+    rc = loaded_rc(rc, msg);
     if (rc != RT_OK && rc != RT_ECANCELED)
         set_error(q, "queue: FUNCTION LOAD failed: %s", msg);
 }
@@ -1328,7 +1348,7 @@ static void on_handshake_load_reply(rt_redis *r, const redisReply *reply, int rc
                                     void *ud) {
     rt_queue *q = ud;
     (void)reply;
-    if (rc != RT_OK) {
+    if ((rc = loaded_rc(rc, msg)) != RT_OK) {
         char why[320];
         snprintf(why, sizeof why, "queue: FUNCTION LOAD of the library failed: %s", msg);
         rt_redis_connected(r, rc, why);
@@ -1346,20 +1366,9 @@ static void on_version_reply(rt_redis *r, const redisReply *reply, int rc, const
         rt_redis_connected(r, rc, why);
         return;
     }
-    long long loaded = rc == RT_OK ? int_of(reply) : 0;
-    if (loaded >= q->version) {
-        if (loaded > q->version)
-            fprintf(stderr,
-                    "inquest: queue: Redis has version %lld of the function library, "
-                    "newer than this program's %d; keeping it\n",
-                    loaded, q->version);
+    if (rc == RT_OK) /* this version's library is there */
         send_init(q, r);
-        return;
-    }
-    const char *argv[] = {"FUNCTION", "LOAD", "REPLACE", rt_queue_lua};
-    size_t lens[] = {8, 4, 7, rt_queue_lua_len};
-    q->loads++;
-    if (rt_redis_command(r, 4, argv, lens, on_handshake_load_reply, q) != RT_OK)
+    else if (send_load(q, r, on_handshake_load_reply) != RT_OK)
         rt_redis_connected(r, RT_EBACKEND, rt_redis_error(r));
 }
 
@@ -1383,7 +1392,9 @@ static void on_policy_reply(rt_redis *r, const redisReply *reply, int rc, const 
     }
     if (q->warning[0])
         fprintf(stderr, "inquest: %s\n", q->warning);
-    const char *argv[] = {"FCALL_RO", "inquest_version", "0"};
+    char version[48];
+    snprintf(version, sizeof version, "inquest_v%d_version", q->version);
+    const char *argv[] = {"FCALL_RO", version, "0"};
     if (rt_redis_command(r, 3, argv, NULL, on_version_reply, q) != RT_OK)
         rt_redis_connected(r, RT_EBACKEND, rt_redis_error(r));
 }
@@ -1648,6 +1659,19 @@ static int library_version(void) {
     return v ? atoi(v + 17) : 0;
 }
 
+/* The library's text as this version's library: its first line names it inquest_vVERSION. */
+static void name_library(rt_queue *q) {
+    const char *body = memchr(rt_queue_lua, '\n', rt_queue_lua_len);
+    size_t body_len = body ? rt_queue_lua_len - (size_t)(body - rt_queue_lua) : 0;
+    char first[48];
+    int n = snprintf(first, sizeof first, "#!lua name=inquest_v%d", q->version);
+    q->library_len = (size_t)n + body_len;
+    q->library = rt_xmalloc(q->library_len + 1);
+    memcpy(q->library, first, (size_t)n);
+    memcpy(q->library + n, body ? body : "", body_len);
+    q->library[q->library_len] = '\0';
+}
+
 static void seed(rt_queue *q) {
     if (uv_random(NULL, NULL, &q->rng, sizeof q->rng, 0, NULL) != 0)
         q->rng = uv_hrtime() ^ ((uint64_t)getpid() << 40) ^ (uintptr_t)q;
@@ -1752,6 +1776,7 @@ static void queue_release(rt_queue *q) {
         free((char *)q->caps[i].team);
     free(q->caps);
     free(q->url);
+    free(q->library);
     free(q->name);
     free(q->username);
     if (q->password) {
@@ -1773,6 +1798,7 @@ rt_queue *rt_queue_new(uv_loop_t *loop, const rt_redis_options *redis, const rt_
     rt_queue *q = rt_xcalloc(1, sizeof *q);
     q->loop = loop;
     q->version = library_version();
+    name_library(q);
     seed(q);
     copy_options(q, o);
     copy_redis_options(q, redis);
@@ -1826,6 +1852,10 @@ rt_redis *rt_queue_redis(rt_queue *q) {
 
 unsigned rt_queue_loads(const rt_queue *q) {
     return q->loads;
+}
+
+int rt_queue_version(const rt_queue *q) {
+    return q->version;
 }
 
 /* ---- recordings of analyses ----------------------------------------------------------------

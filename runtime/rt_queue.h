@@ -75,6 +75,8 @@ const char *rt_queue_error(const rt_queue *q);
 rt_redis *rt_queue_redis(rt_queue *q);
 /* Times the function library was loaded by this queue (tests). */
 unsigned rt_queue_loads(const rt_queue *q);
+/* The function library's VERSION: its functions are named inquest_vVERSION_NAME (tests). */
+int rt_queue_version(const rt_queue *q);
 
 /* A fresh analysis id: 16 lowercase hex digits, unique across processes (64 random bits). */
 void rt_queue_new_id(rt_queue *q, char id[RT_QUEUE_ID_SIZE]);

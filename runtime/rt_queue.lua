@@ -1,8 +1,11 @@
 #!lua name=inquest
 -- runtime/rt_queue.lua -- the queue's Redis 7 function library (DESIGN §6, docs/queue.md): every
 -- state change of an analysis is one call of one of these functions, so it is atomic. The C side
--- (runtime/rt_queue.c) embeds this text, loads it with FUNCTION LOAD REPLACE when the loaded
--- VERSION differs, builds the keys and parses the replies.
+-- (runtime/rt_queue.c) embeds this text, loads it as the library inquest_vVERSION (it names the
+-- library so in the first line) when Redis does not have it, builds the keys and parses the
+-- replies. Every VERSION's functions have names of their own, inquest_vVERSION_NAME: the
+-- arguments and replies of a function change between versions, so during a rolling upgrade each
+-- program calls the functions of its own version, side by side on the same keys.
 --
 -- Conventions. ARGV[1] of every function is the key prefix, "{name}:" (the hash tag keeps every
 -- key of a queue in one Cluster slot). The fixed keys of a function and the per-analysis keys the
@@ -791,17 +794,22 @@ local function wrap(f)
   end
 end
 
-redis.register_function{function_name = 'inquest_version', flags = {'no-writes'},
-                        callback = function() return VERSION end}
-redis.register_function('inquest_init', wrap(init))
-redis.register_function('inquest_submit', wrap(submit))
-redis.register_function('inquest_claim', wrap(claim))
-redis.register_function('inquest_extend', wrap(extend))
-redis.register_function('inquest_cancel', wrap(cancel))
-redis.register_function{function_name = 'inquest_get', flags = {'no-writes'}, callback = wrap(get)}
-redis.register_function{function_name = 'inquest_list', flags = {'no-writes'}, callback = wrap(list)}
-redis.register_function{function_name = 'inquest_stats', flags = {'no-writes'}, callback = wrap(stats)}
-redis.register_function('inquest_count', wrap(count_add))
+-- Registers 'f' as inquest_vVERSION_'name'; 'read_only' ones may run on replicas (FCALL_RO).
+local function register(name, f, read_only)
+  redis.register_function{function_name = 'inquest_v' .. VERSION .. '_' .. name,
+                          flags = read_only and {'no-writes'} or {}, callback = f}
+end
+
+register('version', function() return VERSION end, true)
+register('init', wrap(init))
+register('submit', wrap(submit))
+register('claim', wrap(claim))
+register('extend', wrap(extend))
+register('cancel', wrap(cancel))
+register('get', wrap(get), true)
+register('list', wrap(list), true)
+register('stats', wrap(stats), true)
+register('count', wrap(count_add))
 
 -- ---- resolve (alert intake) ------------------------------------------------------------------
 --
@@ -898,8 +906,8 @@ local function resolve(keys, args)
   return out
 end
 
-redis.register_function('inquest_submit_alerts', wrap(submit_alerts))
-redis.register_function('inquest_resolve', wrap(resolve))
+register('submit_alerts', wrap(submit_alerts))
+register('resolve', wrap(resolve))
 
 -- ---- the intake's misfits (alert intake) -----------------------------------------------------
 --
@@ -954,4 +962,4 @@ local function submit_intake(keys, args)
   return out
 end
 
-redis.register_function('inquest_submit_intake', wrap(submit_intake))
+register('submit_intake', wrap(submit_intake))
