@@ -32,6 +32,8 @@
  * - The request lives inside its connection (no allocation per request), and the connection is
  *   freed only when both its handles are closed AND the handler has answered: a request whose
  *   client went away stays valid until then; the abort callback says it is pointless to wait.
+ * - 'head' does not grow once the headers are complete (trailers are counted, not kept): the
+ *   request's path, query and headers point into it.
  * - Every byte from the network lands in a capped buffer: the input buffer (IN_CAP), the request
  *   line and headers (max_header_bytes plus the NULs between them), the body (max_body_bytes).
  * - The server is freed when its listener is closed and no connection is left (rt_httpd_close).
@@ -125,6 +127,7 @@ struct conn {
     bool aborted;      /* ... and the connection went away */
     bool req_complete; /* the parser finished a message: dispatch it */
     bool keep_alive, close_after, head_only;
+    bool head_done; /* the headers are complete: 'head' no longer grows (trailers are dropped) */
     bool reading, driving, served_one, continue_pending;
     rt_httpd_abort_cb abort_cb;
     void *abort_ud;
@@ -495,6 +498,16 @@ static bool add_nul(conn *c) {
  * when the kind of piece changes, within the header limits. */
 static int head_piece(conn *c, piece kind, const char *at, size_t n) {
     rt_httpd *srv = c->srv;
+    if (c->head_done) {
+        /* A trailer of a chunked body. The request's path, query and headers point into 'head',
+         * which must not move now; and a trailer must not pass for a header (Authorization,
+         * Origin). Dropped, as nginx and most servers do, but still within the header limit. */
+        c->header_bytes += n;
+        if (c->header_bytes > srv->max_header_bytes)
+            return refuse(c, 431, "headers_too_large", "the headers and trailers pass %zu bytes",
+                          srv->max_header_bytes);
+        return 0;
+    }
     if (kind != c->last) {
         if (!add_nul(c))
             return refuse(c, 500, "out_of_memory", "out of memory reading the headers");
@@ -539,6 +552,7 @@ static int on_message_begin(http_parser *p) {
     c->body.len = 0;
     c->extra.len = 0;
     c->head_only = false;
+    c->head_done = false;
     c->abort_cb = NULL;
     c->abort_ud = NULL;
     c->err_status = 0;
@@ -638,6 +652,7 @@ static int on_headers_complete(http_parser *p) {
     bool has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENTLENGTH) && p->content_length);
     if (!finish_head(c))
         return refuse(c, 500, "out_of_memory", "out of memory reading the headers");
+    c->head_done = true;
     if (p->http_major != 1)
         return refuse(c, 505, "http_version_not_supported", "only HTTP/1.0 and HTTP/1.1");
     if (p->method == HTTP_CONNECT)
