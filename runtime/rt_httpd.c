@@ -349,6 +349,9 @@ static void conn_read_start(conn *c);
 /* The answer in 'out' has left: go on with the next request, or finish. */
 static void answer_sent(conn *c) {
     uv_timer_stop(&c->timer);
+    /* The next answer may be a refusal before its request began (garbage after a HEAD): it has
+     * a body. */
+    c->head_only = false;
     buf_reset(&c->out);
     buf_reset(&c->body);
     buf_reset(&c->extra);

@@ -902,6 +902,26 @@ static void test_malformed(void **state) {
     stop();
 }
 
+/* After a HEAD request, a refusal on the same connection still carries its body. */
+static void test_error_after_head(void **state) {
+    (void)state;
+    start((rt_httpd_options){0});
+    client *c = connect_client();
+    response r = {0};
+    send_text(c, "HEAD /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+    read_answer(c, &r, true);
+    assert_int_equal(r.status, 200);
+    assert_non_null(header_of(&r, "Content-Length"));
+    send_text(c, "\x01junk\r\n\r\n");
+    read_response(c, &r);
+    expect_error(&r, 400, "bad_request", true);
+    expect_eof(c);
+    free_response(&r);
+    disconnect(c);
+    expect_still_serving();
+    stop();
+}
+
 static void test_slowloris(void **state) {
     (void)state;
     start((rt_httpd_options){.header_timeout = 0.2, .body_timeout = 0.2, .idle_timeout = 0.2});
@@ -1053,6 +1073,7 @@ int main(void) {
         cmocka_unit_test(test_body_too_large),
         cmocka_unit_test(test_headers_too_large),
         cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_error_after_head),
         cmocka_unit_test(test_slowloris),
         cmocka_unit_test(test_max_connections),
         cmocka_unit_test(test_error_answers_counted),
