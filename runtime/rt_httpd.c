@@ -34,6 +34,8 @@
  *   client went away stays valid until then; the abort callback says it is pointless to wait.
  * - 'head' does not grow once the headers are complete (trailers are counted, not kept): the
  *   request's path, query and headers point into it.
+ * - stats.waiting counts the requests with the handler whose client waits: +1 in dispatch, -1 when
+ *   one is answered (take_back) or aborted (conn_close), whichever comes first.
  * - Every byte from the network lands in a capped buffer: the input buffer (IN_CAP), the request
  *   line and headers (max_header_bytes plus the NULs between them), the body (max_body_bytes).
  * - The server is freed when its listener is closed and no connection is left (rt_httpd_close).
@@ -319,6 +321,7 @@ static void conn_close(conn *c) {
     if (c->req_pending && !c->aborted) {
         c->aborted = true;
         c->srv->stats.aborted++;
+        c->srv->stats.waiting--;
         if (c->abort_cb)
             c->abort_cb(&c->req, c->abort_ud); /* may answer, which only marks it answered */
     }
@@ -753,6 +756,7 @@ static void dispatch(conn *c) {
     c->req.body = c->body.data ? c->body.data : "";
     c->req.body_len = c->body.len;
     c->srv->stats.requests++;
+    c->srv->stats.waiting++;
     c->srv->handler(&c->req, c->srv->handler_ud);
 }
 
@@ -1177,6 +1181,7 @@ static int take_back(conn *c) {
         conn_maybe_free(c);
         return RT_ECANCELED;
     }
+    c->srv->stats.waiting--;
     return RT_OK;
 }
 

@@ -147,6 +147,10 @@ typedef struct rt_httpd_stats {
     uint64_t connections_rejected; /* over max_connections: answered 503 and closed */
     uint64_t connections_open;     /* now, including those closing */
     uint64_t requests;             /* handed to the handler */
+    uint64_t waiting;              /* now with the handler, their clients waiting: handed over and
+                                      neither answered nor aborted yet. A drain waits for 0 (the
+                                      responses count the server's own refusals too, which never
+                                      reached the handler) */
     uint64_t responses[6];         /* answers sent, by status class: [2] = 2xx … [5] = 5xx */
     uint64_t aborted;              /* requests whose connection went away before their answer */
     uint64_t timeouts;             /* connections closed for a header, body or write timeout, or

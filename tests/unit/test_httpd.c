@@ -744,6 +744,49 @@ static void test_client_leaves_before_answer(void **state) {
     stop();
 }
 
+static void answer_parked_ok(void *arg) {
+    (void)arg;
+    pthread_mutex_lock(&S.mu);
+    rt_httpd_req *req = S.parked;
+    S.parked = NULL;
+    pthread_mutex_unlock(&S.mu);
+    rt_httpd_respond(req, 202, "text/plain", "held", 4);
+}
+
+/* stats.waiting counts the requests the handler holds for a client that waits, which is what a
+ * drain waits for: the server's own refusals, counted in the responses, are not in it. */
+static void test_waiting_requests(void **state) {
+    int rc[2] = {0, 0};
+    (void)state;
+    start((rt_httpd_options){0});
+    expect_refused("HELLO\x01 WORLD\r\n\r\n", 400, "bad_request");
+    client *c = connect_client();
+    response r = {0};
+    send_text(c, "GET /park HTTP/1.1\r\nHost: x\r\n\r\n");
+    wait_count(&S.parked_count, 1);
+    rt_httpd_stats st = stats();
+    assert_int_equal(st.waiting, 1);
+    /* Answers (the refusal and expect_still_serving's) as many as requests: not a sign of quiet. */
+    assert_int_equal(st.requests, 2);
+    assert_int_equal(st.responses[2] + st.responses[4], 2);
+    on_loop(answer_parked_ok, NULL);
+    read_response(c, &r);
+    assert_int_equal(r.status, 202);
+    assert_int_equal(stats().waiting, 0);
+    /* A request whose client left is not waited for, also before the handler lets it go. */
+    send_text(c, "GET /park HTTP/1.1\r\nHost: x\r\n\r\n");
+    wait_count(&S.parked_count, 2);
+    assert_int_equal(stats().waiting, 1);
+    disconnect(c);
+    wait_count(&S.aborts, 1);
+    assert_int_equal(stats().waiting, 0);
+    on_loop(answer_parked_late, rc);
+    assert_int_equal(rc[0], RT_ECANCELED);
+    assert_int_equal(stats().waiting, 0);
+    free_response(&r);
+    stop();
+}
+
 static void test_close_with_request_pending(void **state) {
     (void)state;
     start((rt_httpd_options){0});
@@ -1067,6 +1110,7 @@ int main(void) {
         cmocka_unit_test(test_large_answers),
         cmocka_unit_test(test_pipelined_flood),
         cmocka_unit_test(test_client_leaves_before_answer),
+        cmocka_unit_test(test_waiting_requests),
         cmocka_unit_test(test_close_with_request_pending),
         cmocka_unit_test(test_http10),
         cmocka_unit_test(test_expect_continue),
