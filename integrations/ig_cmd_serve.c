@@ -197,8 +197,10 @@ static int open_http(ig_serve *s, const char *listen, char *why) {
                           .max_body_bytes = srv->max_body,
                           .max_connections = (size_t)srv->max_connections,
                           .idle_timeout = srv->idle_timeout,
+                          /* read_timeout is for headers and body together (docs/config.md) */
                           .header_timeout = srv->read_timeout,
-                          .body_timeout = srv->read_timeout};
+                          .body_timeout = srv->read_timeout,
+                          .request_timeout = srv->read_timeout};
     if (!(s->httpd = rt_httpd_new(s->loop, &o, why)))
         return RT_EINPUT;
     char base[128];

@@ -11,6 +11,8 @@
  *            closes without an answer.
  *   HEAD     reading the request line and headers. Timer: header_timeout, then 408.
  *   BODY     reading the body. Timer: body_timeout, then 408.
+ *            request_timeout, when set, caps both: HEAD's and BODY's timers never run past
+ *            'head_at' (the connection's start, or the request's first byte) plus it.
  *   HANDLER  the request is with the handler. No timer (a long poll may take minutes); bytes that
  *            arrive are kept in the input buffer, unparsed, and reading stops when it is full.
  *   WRITING  the answer did not leave in one uv_try_write; the rest is in one uv_write.
@@ -95,7 +97,7 @@ struct rt_httpd {
     rt_httpd_handler handler;
     void *handler_ud;
     size_t max_header_bytes, max_headers, max_body, max_conns;
-    uint64_t idle_ms, header_ms, body_ms, write_ms;
+    uint64_t idle_ms, header_ms, body_ms, write_ms, request_ms; /* request_ms 0: none */
     int port;
     conn *conns;     /* every connection not yet freed */
     size_t n_live;   /* ... how many */
@@ -137,6 +139,7 @@ struct conn {
     size_t in_off, in_len;
     buf head; /* the URL, then each header's name and value, each NUL-terminated */
     size_t url_len, header_bytes;
+    uint64_t head_at; /* loop time where the request's header_timeout counts from */
     piece last;
     header *headers;
     size_t n_headers, headers_cap;
@@ -265,6 +268,24 @@ static void on_timer(uv_timer_t *timer) {
 
 static void arm(conn *c, uint64_t ms) {
     uv_timer_start(&c->timer, on_timer, ms, 0);
+}
+
+/* Arms the timer of HEAD or BODY: 'ms', but not past request_timeout from 'head_at'. */
+static void arm_reading(conn *c, uint64_t ms) {
+    rt_httpd *srv = c->srv;
+    if (srv->request_ms) {
+        uint64_t spent = uv_now(srv->loop) - c->head_at;
+        uint64_t left = spent < srv->request_ms ? srv->request_ms - spent : 0;
+        if (left < ms)
+            ms = left;
+    }
+    arm(c, ms);
+}
+
+/* Starts the header timer of a request whose first byte (or connection) is here now. */
+static void arm_head(conn *c) {
+    c->head_at = uv_now(c->srv->loop);
+    arm_reading(c, c->srv->header_ms);
 }
 
 /* ---- closing and freeing ------------------------------------------------------------------- */
@@ -565,7 +586,7 @@ static int on_message_begin(http_parser *p) {
     c->req = (rt_httpd_req){.method = "", .path = "", .query = "", .body = "", .remote = c->remote};
     /* Before the first request, the timer set at accept already counts. */
     if (c->served_one)
-        arm(c, c->srv->header_ms);
+        arm_head(c);
     c->state = S_HEAD;
     return 0;
 }
@@ -676,7 +697,7 @@ static int on_headers_complete(http_parser *p) {
         return -1;
     if (has_body) {
         c->state = S_BODY;
-        arm(c, srv->body_ms);
+        arm_reading(c, srv->body_ms);
     }
     return 0;
 }
@@ -926,7 +947,7 @@ static void on_connection(uv_stream_t *listener, int status) {
     uv_tcp_nodelay(&c->tcp, 1);
     format_remote(c);
     c->req.remote = c->remote;
-    arm(c, srv->header_ms);
+    arm_head(c);
     conn_read_start(c);
 }
 
@@ -947,6 +968,7 @@ static void apply_options(rt_httpd *srv, const rt_httpd_options *o) {
     srv->header_ms = to_ms(o->header_timeout, 10);
     srv->body_ms = to_ms(o->body_timeout, 30);
     srv->write_ms = to_ms(o->write_timeout, 30);
+    srv->request_ms = o->request_timeout > 0 ? to_ms(o->request_timeout, 0) : 0;
 }
 
 static void format_reject(rt_httpd *srv) {

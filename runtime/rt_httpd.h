@@ -57,6 +57,9 @@ typedef struct rt_httpd_options {
                                  until its headers are complete, else 408; 0: 10 */
     double body_timeout;      /* seconds from the end of the headers to the end of the body, else
                                  408; 0: 30 */
+    double request_timeout;   /* seconds from where header_timeout counts from to the end of the
+                                 body, else 408: headers and body together; 0: no limit but the
+                                 two above */
     double write_timeout;     /* seconds for an answer to leave, else the connection is closed;
                                  0: 30 */
 } rt_httpd_options;

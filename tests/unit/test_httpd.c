@@ -78,6 +78,12 @@ static void on_wake(uv_async_t *async) {
     pthread_mutex_unlock(&S.mu);
 }
 
+static void sleep_for(double s) {
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
 /* Runs 'fn'('arg') on the loop's thread and waits until it has run. */
 static void on_loop(void (*fn)(void *), void *arg) {
     pthread_mutex_lock(&S.mu);
@@ -1002,6 +1008,43 @@ static void test_slowloris(void **state) {
     stop();
 }
 
+/* request_timeout bounds headers and body together: slow headers leave less time for the body. */
+static void test_request_timeout(void **state) {
+    (void)state;
+    start((rt_httpd_options){.header_timeout = 1.2, .body_timeout = 1.2, .request_timeout = 0.6});
+    response r = {0};
+    client *c = connect_client();
+    double t0 = seconds();
+    send_text(c, "POST /echo HTTP/1.1\r\nHost: x\r\n");
+    sleep_for(0.3);
+    send_text(c, "Content-Length: 10\r\n\r\nabc");
+    read_response(c, &r);
+    expect_error(&r, 408, "request_timeout", true);
+    double took = seconds() - t0;
+    if (took < 0.55 || took > 1.1) /* headers then body each in their own time: 1.5 s */
+        fail_msg("the 408 came after %.3f s, not about 0.6 s", took);
+    expect_eof(c);
+    disconnect(c);
+    /* The same for a later request on a kept-alive connection: counted from its first byte. */
+    c = connect_client();
+    send_text(c, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+    read_response(c, &r);
+    assert_int_equal(r.status, 200);
+    sleep_for(0.7); /* idle, which does not count */
+    t0 = seconds();
+    send_text(c, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc");
+    read_response(c, &r);
+    expect_error(&r, 408, "request_timeout", true);
+    took = seconds() - t0;
+    if (took < 0.55 || took > 1.1)
+        fail_msg("the 408 came after %.3f s, not about 0.6 s", took);
+    expect_eof(c);
+    disconnect(c);
+    free_response(&r);
+    expect_still_serving();
+    stop();
+}
+
 static void test_max_connections(void **state) {
     (void)state;
     start((rt_httpd_options){.max_connections = 2});
@@ -1119,6 +1162,7 @@ int main(void) {
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_error_after_head),
         cmocka_unit_test(test_slowloris),
+        cmocka_unit_test(test_request_timeout),
         cmocka_unit_test(test_max_connections),
         cmocka_unit_test(test_error_answers_counted),
         cmocka_unit_test(test_listen_errors),
