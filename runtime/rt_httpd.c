@@ -1047,6 +1047,13 @@ rt_httpd *rt_httpd_new(uv_loop_t *loop, const rt_httpd_options *options, char *w
     return srv;
 }
 
+size_t rt_httpd_connections_within(size_t wanted, uint64_t nofile) {
+    uint64_t room = nofile > 2 * RT_HTTPD_FD_MARGIN ? nofile - RT_HTTPD_FD_MARGIN : nofile / 2;
+    if (room < 1)
+        room = 1;
+    return room < wanted ? (size_t)room : wanted;
+}
+
 int rt_httpd_port(const rt_httpd *server) {
     return server->port;
 }

@@ -69,6 +69,18 @@ typedef struct rt_httpd_options {
  * missing. Aborts when out of memory. */
 rt_httpd *rt_httpd_new(uv_loop_t *loop, const rt_httpd_options *options, char *why);
 
+/* Descriptors a process serving HTTP keeps for other things than the server's connections: the
+ * listener and a refused connection's, Redis, analyzer files, the post-processor's calls, libuv's
+ * own. */
+#define RT_HTTPD_FD_MARGIN 128
+
+/* How many of 'wanted' connections fit under a limit of 'nofile' open descriptors: 'wanted', or
+ * 'nofile' less RT_HTTPD_FD_MARGIN when that is smaller (half of 'nofile' when the margin would
+ * take more than half; at least 1). Past the limit, accept fails and libuv resets the connections
+ * waiting in the backlog, so max_connections must fit under it for its 503 to be what a client
+ * gets. */
+size_t rt_httpd_connections_within(size_t wanted, uint64_t nofile);
+
 /* The port 'server' listens on: the one asked for, or the one the system chose for port 0. */
 int rt_httpd_port(const rt_httpd *server);
 

@@ -1045,6 +1045,19 @@ static void test_request_timeout(void **state) {
     stop();
 }
 
+/* max_connections must fit under the limit on open files, with room for the rest. */
+static void test_connections_within(void **state) {
+    (void)state;
+    assert_int_equal(rt_httpd_connections_within(1024, 1024), 1024 - RT_HTTPD_FD_MARGIN);
+    assert_int_equal(rt_httpd_connections_within(1024, 1024 + RT_HTTPD_FD_MARGIN), 1024);
+    assert_int_equal(rt_httpd_connections_within(1024, 524288), 1024);
+    assert_int_equal(rt_httpd_connections_within(100, 1024), 100);
+    assert_int_equal(rt_httpd_connections_within(1024, 200), 100); /* half, when the margin
+                                                                      would take more */
+    assert_int_equal(rt_httpd_connections_within(1024, 1), 1);
+    assert_int_equal(rt_httpd_connections_within(1024, 0), 1);
+}
+
 static void test_max_connections(void **state) {
     (void)state;
     start((rt_httpd_options){.max_connections = 2});
@@ -1164,6 +1177,7 @@ int main(void) {
         cmocka_unit_test(test_slowloris),
         cmocka_unit_test(test_request_timeout),
         cmocka_unit_test(test_max_connections),
+        cmocka_unit_test(test_connections_within),
         cmocka_unit_test(test_error_answers_counted),
         cmocka_unit_test(test_listen_errors),
     };
