@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include "ig_cli.h"
 #include "ig_console.h"
 #include "ig_serve.h"
@@ -182,6 +183,29 @@ static int open_queue(ig_serve *s, char *why) {
     return RT_OK;
 }
 
+/* server.max_connections, or fewer when they would not fit under the limit on open files, raised
+ * to its hard limit first (the usual soft limit is 1024, the default max_connections). Past the
+ * limit, clients would be reset by libuv instead of getting the server's 503. */
+static size_t fit_connections(size_t wanted) {
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) != 0)
+        return wanted;
+    if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < lim.rlim_max) {
+        struct rlimit raised = {lim.rlim_max, lim.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+            lim.rlim_cur = lim.rlim_max;
+    }
+    if (lim.rlim_cur == RLIM_INFINITY)
+        return wanted;
+    size_t fit = rt_httpd_connections_within(wanted, (uint64_t)lim.rlim_cur);
+    if (fit < wanted)
+        ig_log("warn", "server.max_connections lowered to fit the limit on open files",
+               json_pack("{s:I, s:I, s:I, s:i}", "max_connections", (json_int_t)wanted,
+                         "open_files", (json_int_t)lim.rlim_cur, "lowered_to", (json_int_t)fit,
+                         "kept_for_other_files", RT_HTTPD_FD_MARGIN));
+    return fit;
+}
+
 static int open_http(ig_serve *s, const char *listen, char *why) {
     char host[64];
     int port = 0;
@@ -195,10 +219,12 @@ static int open_http(ig_serve *s, const char *listen, char *why) {
                           .handler = ig_api_handle,
                           .handler_ud = s,
                           .max_body_bytes = srv->max_body,
-                          .max_connections = (size_t)srv->max_connections,
+                          .max_connections = fit_connections((size_t)srv->max_connections),
                           .idle_timeout = srv->idle_timeout,
+                          /* read_timeout is for headers and body together (docs/config.md) */
                           .header_timeout = srv->read_timeout,
-                          .body_timeout = srv->read_timeout};
+                          .body_timeout = srv->read_timeout,
+                          .request_timeout = srv->read_timeout};
     if (!(s->httpd = rt_httpd_new(s->loop, &o, why)))
         return RT_EINPUT;
     char base[128];
@@ -239,14 +265,13 @@ static void close_all(serve_process *p) {
     rt_queue_free(p->s.queue);
 }
 
-/* True once every request the server took has its answer. */
+/* True once every request handed to the API has its answer, or its client is gone. (Not
+ * answers >= requests: the answers count the server's own refusals, 400 to 503, which never
+ * reached a handler, and one of them would end the drain with a request still unanswered.) */
 static bool quiet(const ig_serve *s) {
     rt_httpd_stats h;
     rt_httpd_get_stats(s->httpd, &h);
-    uint64_t answered = h.aborted;
-    for (int c = 1; c <= 5; c++)
-        answered += h.responses[c];
-    return answered >= h.requests;
+    return h.waiting == 0;
 }
 
 static void drain_tick(uv_timer_t *timer) {

@@ -11,6 +11,8 @@
  *            closes without an answer.
  *   HEAD     reading the request line and headers. Timer: header_timeout, then 408.
  *   BODY     reading the body. Timer: body_timeout, then 408.
+ *            request_timeout, when set, caps both: HEAD's and BODY's timers never run past
+ *            'head_at' (the connection's start, or the request's first byte) plus it.
  *   HANDLER  the request is with the handler. No timer (a long poll may take minutes); bytes that
  *            arrive are kept in the input buffer, unparsed, and reading stops when it is full.
  *   WRITING  the answer did not leave in one uv_try_write; the rest is in one uv_write.
@@ -32,6 +34,10 @@
  * - The request lives inside its connection (no allocation per request), and the connection is
  *   freed only when both its handles are closed AND the handler has answered: a request whose
  *   client went away stays valid until then; the abort callback says it is pointless to wait.
+ * - 'head' does not grow once the headers are complete (trailers are counted, not kept): the
+ *   request's path, query and headers point into it.
+ * - stats.waiting counts the requests with the handler whose client waits: +1 in dispatch, -1 when
+ *   one is answered (take_back) or aborted (conn_close), whichever comes first.
  * - Every byte from the network lands in a capped buffer: the input buffer (IN_CAP), the request
  *   line and headers (max_header_bytes plus the NULs between them), the body (max_body_bytes).
  * - The server is freed when its listener is closed and no connection is left (rt_httpd_close).
@@ -91,7 +97,7 @@ struct rt_httpd {
     rt_httpd_handler handler;
     void *handler_ud;
     size_t max_header_bytes, max_headers, max_body, max_conns;
-    uint64_t idle_ms, header_ms, body_ms, write_ms;
+    uint64_t idle_ms, header_ms, body_ms, write_ms, request_ms; /* request_ms 0: none */
     int port;
     conn *conns;     /* every connection not yet freed */
     size_t n_live;   /* ... how many */
@@ -125,6 +131,7 @@ struct conn {
     bool aborted;      /* ... and the connection went away */
     bool req_complete; /* the parser finished a message: dispatch it */
     bool keep_alive, close_after, head_only;
+    bool head_done; /* the headers are complete: 'head' no longer grows (trailers are dropped) */
     bool reading, driving, served_one, continue_pending;
     rt_httpd_abort_cb abort_cb;
     void *abort_ud;
@@ -132,6 +139,7 @@ struct conn {
     size_t in_off, in_len;
     buf head; /* the URL, then each header's name and value, each NUL-terminated */
     size_t url_len, header_bytes;
+    uint64_t head_at; /* loop time where the request's header_timeout counts from */
     piece last;
     header *headers;
     size_t n_headers, headers_cap;
@@ -262,6 +270,24 @@ static void arm(conn *c, uint64_t ms) {
     uv_timer_start(&c->timer, on_timer, ms, 0);
 }
 
+/* Arms the timer of HEAD or BODY: 'ms', but not past request_timeout from 'head_at'. */
+static void arm_reading(conn *c, uint64_t ms) {
+    rt_httpd *srv = c->srv;
+    if (srv->request_ms) {
+        uint64_t spent = uv_now(srv->loop) - c->head_at;
+        uint64_t left = spent < srv->request_ms ? srv->request_ms - spent : 0;
+        if (left < ms)
+            ms = left;
+    }
+    arm(c, ms);
+}
+
+/* Starts the header timer of a request whose first byte (or connection) is here now. */
+static void arm_head(conn *c) {
+    c->head_at = uv_now(c->srv->loop);
+    arm_reading(c, c->srv->header_ms);
+}
+
 /* ---- closing and freeing ------------------------------------------------------------------- */
 
 static void server_maybe_done(rt_httpd *srv) {
@@ -316,6 +342,7 @@ static void conn_close(conn *c) {
     if (c->req_pending && !c->aborted) {
         c->aborted = true;
         c->srv->stats.aborted++;
+        c->srv->stats.waiting--;
         if (c->abort_cb)
             c->abort_cb(&c->req, c->abort_ud); /* may answer, which only marks it answered */
     }
@@ -346,6 +373,9 @@ static void conn_read_start(conn *c);
 /* The answer in 'out' has left: go on with the next request, or finish. */
 static void answer_sent(conn *c) {
     uv_timer_stop(&c->timer);
+    /* The next answer may be a refusal before its request began (garbage after a HEAD): it has
+     * a body. */
+    c->head_only = false;
     buf_reset(&c->out);
     buf_reset(&c->body);
     buf_reset(&c->extra);
@@ -495,6 +525,16 @@ static bool add_nul(conn *c) {
  * when the kind of piece changes, within the header limits. */
 static int head_piece(conn *c, piece kind, const char *at, size_t n) {
     rt_httpd *srv = c->srv;
+    if (c->head_done) {
+        /* A trailer of a chunked body. The request's path, query and headers point into 'head',
+         * which must not move now; and a trailer must not pass for a header (Authorization,
+         * Origin). Dropped, as nginx and most servers do, but still within the header limit. */
+        c->header_bytes += n;
+        if (c->header_bytes > srv->max_header_bytes)
+            return refuse(c, 431, "headers_too_large", "the headers and trailers pass %zu bytes",
+                          srv->max_header_bytes);
+        return 0;
+    }
     if (kind != c->last) {
         if (!add_nul(c))
             return refuse(c, 500, "out_of_memory", "out of memory reading the headers");
@@ -539,13 +579,14 @@ static int on_message_begin(http_parser *p) {
     c->body.len = 0;
     c->extra.len = 0;
     c->head_only = false;
+    c->head_done = false;
     c->abort_cb = NULL;
     c->abort_ud = NULL;
     c->err_status = 0;
     c->req = (rt_httpd_req){.method = "", .path = "", .query = "", .body = "", .remote = c->remote};
     /* Before the first request, the timer set at accept already counts. */
     if (c->served_one)
-        arm(c, c->srv->header_ms);
+        arm_head(c);
     c->state = S_HEAD;
     return 0;
 }
@@ -638,6 +679,7 @@ static int on_headers_complete(http_parser *p) {
     bool has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENTLENGTH) && p->content_length);
     if (!finish_head(c))
         return refuse(c, 500, "out_of_memory", "out of memory reading the headers");
+    c->head_done = true;
     if (p->http_major != 1)
         return refuse(c, 505, "http_version_not_supported", "only HTTP/1.0 and HTTP/1.1");
     if (p->method == HTTP_CONNECT)
@@ -655,7 +697,7 @@ static int on_headers_complete(http_parser *p) {
         return -1;
     if (has_body) {
         c->state = S_BODY;
-        arm(c, srv->body_ms);
+        arm_reading(c, srv->body_ms);
     }
     return 0;
 }
@@ -735,6 +777,7 @@ static void dispatch(conn *c) {
     c->req.body = c->body.data ? c->body.data : "";
     c->req.body_len = c->body.len;
     c->srv->stats.requests++;
+    c->srv->stats.waiting++;
     c->srv->handler(&c->req, c->srv->handler_ud);
 }
 
@@ -904,7 +947,7 @@ static void on_connection(uv_stream_t *listener, int status) {
     uv_tcp_nodelay(&c->tcp, 1);
     format_remote(c);
     c->req.remote = c->remote;
-    arm(c, srv->header_ms);
+    arm_head(c);
     conn_read_start(c);
 }
 
@@ -925,6 +968,7 @@ static void apply_options(rt_httpd *srv, const rt_httpd_options *o) {
     srv->header_ms = to_ms(o->header_timeout, 10);
     srv->body_ms = to_ms(o->body_timeout, 30);
     srv->write_ms = to_ms(o->write_timeout, 30);
+    srv->request_ms = o->request_timeout > 0 ? to_ms(o->request_timeout, 0) : 0;
 }
 
 static void format_reject(rt_httpd *srv) {
@@ -1001,6 +1045,13 @@ rt_httpd *rt_httpd_new(uv_loop_t *loop, const rt_httpd_options *options, char *w
         return NULL;
     }
     return srv;
+}
+
+size_t rt_httpd_connections_within(size_t wanted, uint64_t nofile) {
+    uint64_t room = nofile > 2 * RT_HTTPD_FD_MARGIN ? nofile - RT_HTTPD_FD_MARGIN : nofile / 2;
+    if (room < 1)
+        room = 1;
+    return room < wanted ? (size_t)room : wanted;
 }
 
 int rt_httpd_port(const rt_httpd *server) {
@@ -1159,6 +1210,7 @@ static int take_back(conn *c) {
         conn_maybe_free(c);
         return RT_ECANCELED;
     }
+    c->srv->stats.waiting--;
     return RT_OK;
 }
 

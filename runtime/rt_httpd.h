@@ -57,6 +57,9 @@ typedef struct rt_httpd_options {
                                  until its headers are complete, else 408; 0: 10 */
     double body_timeout;      /* seconds from the end of the headers to the end of the body, else
                                  408; 0: 30 */
+    double request_timeout;   /* seconds from where header_timeout counts from to the end of the
+                                 body, else 408: headers and body together; 0: no limit but the
+                                 two above */
     double write_timeout;     /* seconds for an answer to leave, else the connection is closed;
                                  0: 30 */
 } rt_httpd_options;
@@ -65,6 +68,18 @@ typedef struct rt_httpd_options {
  * 'why' (at least 256 bytes), when the address is invalid or cannot be bound, or 'handler' is
  * missing. Aborts when out of memory. */
 rt_httpd *rt_httpd_new(uv_loop_t *loop, const rt_httpd_options *options, char *why);
+
+/* Descriptors a process serving HTTP keeps for other things than the server's connections: the
+ * listener and a refused connection's, Redis, analyzer files, the post-processor's calls, libuv's
+ * own. */
+#define RT_HTTPD_FD_MARGIN 128
+
+/* How many of 'wanted' connections fit under a limit of 'nofile' open descriptors: 'wanted', or
+ * 'nofile' less RT_HTTPD_FD_MARGIN when that is smaller (half of 'nofile' when the margin would
+ * take more than half; at least 1). Past the limit, accept fails and libuv resets the connections
+ * waiting in the backlog, so max_connections must fit under it for its 503 to be what a client
+ * gets. */
+size_t rt_httpd_connections_within(size_t wanted, uint64_t nofile);
 
 /* The port 'server' listens on: the one asked for, or the one the system chose for port 0. */
 int rt_httpd_port(const rt_httpd *server);
@@ -147,6 +162,10 @@ typedef struct rt_httpd_stats {
     uint64_t connections_rejected; /* over max_connections: answered 503 and closed */
     uint64_t connections_open;     /* now, including those closing */
     uint64_t requests;             /* handed to the handler */
+    uint64_t waiting;              /* now with the handler, their clients waiting: handed over and
+                                      neither answered nor aborted yet. A drain waits for 0 (the
+                                      responses count the server's own refusals too, which never
+                                      reached the handler) */
     uint64_t responses[6];         /* answers sent, by status class: [2] = 2xx … [5] = 5xx */
     uint64_t aborted;              /* requests whose connection went away before their answer */
     uint64_t timeouts;             /* connections closed for a header, body or write timeout, or

@@ -78,6 +78,12 @@ static void on_wake(uv_async_t *async) {
     pthread_mutex_unlock(&S.mu);
 }
 
+static void sleep_for(double s) {
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
 /* Runs 'fn'('arg') on the loop's thread and waits until it has run. */
 static void on_loop(void (*fn)(void *), void *arg) {
     pthread_mutex_lock(&S.mu);
@@ -152,11 +158,12 @@ static json_t *optional(const char *s) {
 static void answer_echo(rt_httpd_req *req) {
     char a[64];
     int n = rt_httpd_query(req, "a", a, sizeof a);
-    json_t *o = json_pack("{s:s,s:s,s:s,s:s%,s:s,s:I,s:o,s:o}", "method", req->method, "path",
+    json_t *o = json_pack("{s:s,s:s,s:s,s:s%,s:s,s:I,s:o,s:o,s:o}", "method", req->method, "path",
                           req->path, "query", req->query, "body", req->body, req->body_len,
                           "remote", req->remote, "headers", (json_int_t)rt_httpd_header_count(req),
                           "a", n >= 0 ? json_string(a) : json_null(), "test",
-                          optional(rt_httpd_header(req, "x-TEST")));
+                          optional(rt_httpd_header(req, "x-TEST")), "authorization",
+                          optional(rt_httpd_header(req, "Authorization")));
     rt_httpd_respond_json(req, 200, o);
 }
 
@@ -533,6 +540,56 @@ static void test_post_bodies(void **state) {
     stop();
 }
 
+/* Trailers of a chunked body are dropped: not headers (an Authorization trailer must not pass for
+ * one), and the request's path and query stay as they were (they once pointed into a buffer that
+ * a long trailer moved: a use-after-free). Trailers still count against the header limit. */
+static void test_chunked_trailers(void **state) {
+    (void)state;
+    start((rt_httpd_options){.max_header_bytes = 8192});
+    client *c = connect_client();
+    response r = {0};
+    char trailer[3001];
+    memset(trailer, 't', sizeof trailer - 1);
+    trailer[sizeof trailer - 1] = '\0';
+    send_text(c, "POST /echo?a=kept HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "2\r\n{}\r\n0\r\nX-Test: ");
+    send_text(c, trailer);
+    send_text(c, "\r\nAuthorization: Bearer from-a-trailer\r\n\r\n");
+    read_response(c, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(json_str(r.json, "path", NULL), "/echo");
+    assert_string_equal(json_str(r.json, "query", NULL), "a=kept");
+    assert_string_equal(json_str(r.json, "a", NULL), "kept");
+    assert_string_equal(json_str(r.json, "body", NULL), "{}");
+    assert_int_equal(json_integer_value(json_object_get(r.json, "headers")), 2);
+    assert_true(json_is_null(json_object_get(r.json, "test")));
+    assert_true(json_is_null(json_object_get(r.json, "authorization")));
+    /* The connection goes on. */
+    send_text(c, "GET /echo?a=next HTTP/1.1\r\nHost: x\r\n\r\n");
+    read_response(c, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(json_str(r.json, "a", NULL), "next");
+    free_response(&r);
+    disconnect(c);
+
+    /* Trailers past the header limit are refused like headers past it. */
+    c = connect_client();
+    send_text(c, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "2\r\n{}\r\n0\r\n");
+    for (int i = 0; i < 3; i++) {
+        send_text(c, "X-Test: ");
+        send_text(c, trailer);
+        send_text(c, "\r\n");
+    }
+    read_response(c, &r);
+    expect_error(&r, 431, "headers_too_large", true);
+    expect_eof(c);
+    free_response(&r);
+    disconnect(c);
+    expect_still_serving();
+    stop();
+}
+
 static void test_keep_alive(void **state) {
     (void)state;
     start((rt_httpd_options){0});
@@ -690,6 +747,49 @@ static void test_client_leaves_before_answer(void **state) {
     assert_int_equal(st.responses[5], 0); /* nothing was sent, nothing counted */
     assert_int_equal(errors_of("too_late"), 0);
     expect_still_serving();
+    stop();
+}
+
+static void answer_parked_ok(void *arg) {
+    (void)arg;
+    pthread_mutex_lock(&S.mu);
+    rt_httpd_req *req = S.parked;
+    S.parked = NULL;
+    pthread_mutex_unlock(&S.mu);
+    rt_httpd_respond(req, 202, "text/plain", "held", 4);
+}
+
+/* stats.waiting counts the requests the handler holds for a client that waits, which is what a
+ * drain waits for: the server's own refusals, counted in the responses, are not in it. */
+static void test_waiting_requests(void **state) {
+    int rc[2] = {0, 0};
+    (void)state;
+    start((rt_httpd_options){0});
+    expect_refused("HELLO\x01 WORLD\r\n\r\n", 400, "bad_request");
+    client *c = connect_client();
+    response r = {0};
+    send_text(c, "GET /park HTTP/1.1\r\nHost: x\r\n\r\n");
+    wait_count(&S.parked_count, 1);
+    rt_httpd_stats st = stats();
+    assert_int_equal(st.waiting, 1);
+    /* Answers (the refusal and expect_still_serving's) as many as requests: not a sign of quiet. */
+    assert_int_equal(st.requests, 2);
+    assert_int_equal(st.responses[2] + st.responses[4], 2);
+    on_loop(answer_parked_ok, NULL);
+    read_response(c, &r);
+    assert_int_equal(r.status, 202);
+    assert_int_equal(stats().waiting, 0);
+    /* A request whose client left is not waited for, also before the handler lets it go. */
+    send_text(c, "GET /park HTTP/1.1\r\nHost: x\r\n\r\n");
+    wait_count(&S.parked_count, 2);
+    assert_int_equal(stats().waiting, 1);
+    disconnect(c);
+    wait_count(&S.aborts, 1);
+    assert_int_equal(stats().waiting, 0);
+    on_loop(answer_parked_late, rc);
+    assert_int_equal(rc[0], RT_ECANCELED);
+    assert_int_equal(stats().waiting, 0);
+    free_response(&r);
     stop();
 }
 
@@ -851,6 +951,26 @@ static void test_malformed(void **state) {
     stop();
 }
 
+/* After a HEAD request, a refusal on the same connection still carries its body. */
+static void test_error_after_head(void **state) {
+    (void)state;
+    start((rt_httpd_options){0});
+    client *c = connect_client();
+    response r = {0};
+    send_text(c, "HEAD /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+    read_answer(c, &r, true);
+    assert_int_equal(r.status, 200);
+    assert_non_null(header_of(&r, "Content-Length"));
+    send_text(c, "\x01junk\r\n\r\n");
+    read_response(c, &r);
+    expect_error(&r, 400, "bad_request", true);
+    expect_eof(c);
+    free_response(&r);
+    disconnect(c);
+    expect_still_serving();
+    stop();
+}
+
 static void test_slowloris(void **state) {
     (void)state;
     start((rt_httpd_options){.header_timeout = 0.2, .body_timeout = 0.2, .idle_timeout = 0.2});
@@ -886,6 +1006,56 @@ static void test_slowloris(void **state) {
     assert_int_equal(errors_of("request_timeout"), 2);
     expect_still_serving();
     stop();
+}
+
+/* request_timeout bounds headers and body together: slow headers leave less time for the body. */
+static void test_request_timeout(void **state) {
+    (void)state;
+    start((rt_httpd_options){.header_timeout = 1.2, .body_timeout = 1.2, .request_timeout = 0.6});
+    response r = {0};
+    client *c = connect_client();
+    double t0 = seconds();
+    send_text(c, "POST /echo HTTP/1.1\r\nHost: x\r\n");
+    sleep_for(0.3);
+    send_text(c, "Content-Length: 10\r\n\r\nabc");
+    read_response(c, &r);
+    expect_error(&r, 408, "request_timeout", true);
+    double took = seconds() - t0;
+    if (took < 0.55 || took > 1.1) /* headers then body each in their own time: 1.5 s */
+        fail_msg("the 408 came after %.3f s, not about 0.6 s", took);
+    expect_eof(c);
+    disconnect(c);
+    /* The same for a later request on a kept-alive connection: counted from its first byte. */
+    c = connect_client();
+    send_text(c, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+    read_response(c, &r);
+    assert_int_equal(r.status, 200);
+    sleep_for(0.7); /* idle, which does not count */
+    t0 = seconds();
+    send_text(c, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc");
+    read_response(c, &r);
+    expect_error(&r, 408, "request_timeout", true);
+    took = seconds() - t0;
+    if (took < 0.55 || took > 1.1)
+        fail_msg("the 408 came after %.3f s, not about 0.6 s", took);
+    expect_eof(c);
+    disconnect(c);
+    free_response(&r);
+    expect_still_serving();
+    stop();
+}
+
+/* max_connections must fit under the limit on open files, with room for the rest. */
+static void test_connections_within(void **state) {
+    (void)state;
+    assert_int_equal(rt_httpd_connections_within(1024, 1024), 1024 - RT_HTTPD_FD_MARGIN);
+    assert_int_equal(rt_httpd_connections_within(1024, 1024 + RT_HTTPD_FD_MARGIN), 1024);
+    assert_int_equal(rt_httpd_connections_within(1024, 524288), 1024);
+    assert_int_equal(rt_httpd_connections_within(100, 1024), 100);
+    assert_int_equal(rt_httpd_connections_within(1024, 200), 100); /* half, when the margin
+                                                                      would take more */
+    assert_int_equal(rt_httpd_connections_within(1024, 1), 1);
+    assert_int_equal(rt_httpd_connections_within(1024, 0), 1);
 }
 
 static void test_max_connections(void **state) {
@@ -989,20 +1159,25 @@ int main(void) {
         cmocka_unit_test(test_get_query_and_headers),
         cmocka_unit_test(test_query_decoding),
         cmocka_unit_test(test_post_bodies),
+        cmocka_unit_test(test_chunked_trailers),
         cmocka_unit_test(test_keep_alive),
         cmocka_unit_test(test_pipelining_in_order),
         cmocka_unit_test(test_async_answer),
         cmocka_unit_test(test_large_answers),
         cmocka_unit_test(test_pipelined_flood),
         cmocka_unit_test(test_client_leaves_before_answer),
+        cmocka_unit_test(test_waiting_requests),
         cmocka_unit_test(test_close_with_request_pending),
         cmocka_unit_test(test_http10),
         cmocka_unit_test(test_expect_continue),
         cmocka_unit_test(test_body_too_large),
         cmocka_unit_test(test_headers_too_large),
         cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_error_after_head),
         cmocka_unit_test(test_slowloris),
+        cmocka_unit_test(test_request_timeout),
         cmocka_unit_test(test_max_connections),
+        cmocka_unit_test(test_connections_within),
         cmocka_unit_test(test_error_answers_counted),
         cmocka_unit_test(test_listen_errors),
     };
