@@ -17,6 +17,8 @@
 #include <string.h>
 #include <time.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include "ig_console.h"
 #include "ig_serve.h"
 #include "sdk.h"
@@ -177,6 +179,26 @@ void ig_api_load_catalog(ig_serve *s) {
     wk_each_analyzer(s->engine, NULL, add_to_catalog, s);
 }
 
+/* The owner of analyzer 'name' as the catalogue last read it; NULL when it has none or is not
+ * there (a file that does not load is left out). */
+static const char *catalog_owner(const ig_serve *s, const char *name) {
+    return json_string_value(json_object_get(json_object_get(s->catalog, name), "owner"));
+}
+
+/* The message for 'text' given where an analyzer's name belongs and that is not one (a path, a
+ * file): static storage, valid until the next call. */
+static const char *not_a_name(const char *text) {
+    static char message[640];
+    char shown[400]; /* 120 bytes of 'text', each byte that is not UTF-8 as U+FFFD (3 bytes) */
+    size_t n = strlen(text), cut = rt_utf8_cut(text, n, 120);
+    shown[rt_utf8_repair(text, cut, shown, sizeof shown - 1)] = '\0';
+    snprintf(message, sizeof message,
+             "'%s%s' is not an analyzer name (lower-case letters, digits and '_', parts joined "
+             "by single dots, like http.error_spike; GET /v1/analyzers lists them)",
+             shown, cut < n ? "…" : "");
+    return message;
+}
+
 static json_t *catalog_summary(const json_t *entry) {
     json_t *copy = json_deep_copy(entry);
     json_object_del(copy, "inputs");
@@ -198,7 +220,11 @@ static void describe_analyzer(ig_serve *s, rt_httpd_req *req, const ig_token *to
                               const char *raw_name) {
     char name[256];
     int n = rt_httpd_url_decode(raw_name, strlen(raw_name), false, name, sizeof name);
-    json_t *entry = n >= 0 ? json_object_get(s->catalog, name) : NULL;
+    if (n < 0 || !wk_valid_name(name)) {
+        rt_httpd_error(req, 404, "not_found", "%s", not_a_name(n >= 0 ? name : raw_name));
+        return;
+    }
+    json_t *entry = json_object_get(s->catalog, name);
     const char *owner = json_string_value(json_object_get(entry, "owner"));
     if (!entry || !ig_token_allows(token, name, owner)) {
         rt_httpd_error(req, 404, "not_found", "no analyzer named '%s'", n >= 0 ? name : raw_name);
@@ -320,14 +346,24 @@ static int check_submission(ig_serve *s, const ig_token *token, const json_t *o,
     size_t shape_problems = rt_diag_count(diag);
     if (!analyzer)
         return 400;
+    /* A name, never a path: wk_resolve would load any file named so, from anywhere on disk. */
+    if (!wk_valid_name(analyzer)) {
+        rt_diag_add(diag, NULL, 0, "analyzer", "%s", not_a_name(analyzer));
+        *code = "unknown_analyzer";
+        return 400;
+    }
     /* The inputs are checked even when the request has other problems: all of them at once. */
     const wk_info *info = NULL;
     rt_diag problems = {0};
     json_t *inputs = json_object_get(o, "inputs");
     int rc = wk_validate(s->engine, analyzer, json_is_object(inputs) ? inputs : NULL, 0, &info,
                          &problems);
-    /* A token learns nothing of an analyzer it may not use, not even its inputs. */
-    bool forbidden = info && !ig_token_allows(token, info->name, info->owner);
+    /* A token learns nothing of an analyzer it may not use, not even its inputs or why it does
+     * not load. One that does not load has no owner to tell, unless the catalogue saw it load
+     * before: then a token that names it by its analyzer globs alone is the only one told. */
+    bool forbidden =
+        rc != RT_ENOTFOUND && !ig_token_allows(token, info ? info->name : analyzer,
+                                               info ? info->owner : catalog_owner(s, analyzer));
     if (rc == RT_ENOTFOUND || forbidden) {
         rt_diag_add(diag, NULL, 0, "analyzer", "no analyzer named '%s'%s", analyzer,
                     forbidden ? " that this token may use" : "");
@@ -623,6 +659,12 @@ static void client_left(rt_httpd_req *req, void *ud) {
 
 static void file_waiter(ig_serve *s, rt_httpd_req *req, const ig_token *token, const char *id,
                         double wait) {
+    /* The client may have left while Redis was asked: its abort callback was not set then, and
+     * setting it now does not call it (rt_httpd.h). Answering only frees the request. */
+    if (rt_httpd_aborted(req)) {
+        rt_httpd_error(req, 499, "client_closed", "the client went away");
+        return;
+    }
     ig_waiter *w = rt_xcalloc(1, sizeof *w);
     w->s = s;
     w->req = req;
@@ -765,9 +807,13 @@ static void cancel_analysis(ig_serve *s, rt_httpd_req *req, const ig_token *toke
     c->req = req;
     c->token = token;
     snprintf(c->id, sizeof c->id, "%s", id);
-    if (rt_queue_get(s->queue, id, cancel_checked, c, why) != RT_OK) {
+    int rc = rt_queue_get(s->queue, id, cancel_checked, c, why);
+    if (rc != RT_OK) {
         free(c);
-        respond_unavailable(s, req, why);
+        if (rc == RT_EINPUT) /* not an analysis id: as GET answers it */
+            rt_httpd_error(req, 404, "not_found", "no analysis with this id");
+        else
+            respond_unavailable(s, req, why);
     }
 }
 
@@ -848,6 +894,110 @@ typedef struct list_call {
     const ig_token *token;
 } list_call;
 
+/* A page of GET /v1/analyses names where the next one starts: the last analysis it examined,
+ * which the token may not see (a page skips those, and its scan is bounded, so it cannot always
+ * end on one it shows). For a token that cursor is sealed, so that it tells nothing of that
+ * analysis, neither its id nor when it was submitted: AES-256-GCM under a key derived from the
+ * token's secret (HMAC-SHA256 of CURSOR_LABEL), a fresh nonce each time, as CURSOR_PREFIX then
+ * hex of nonce, ciphertext and tag. Only that token can open it, any serve process with the same
+ * tokens can (nothing to share or store), and a cursor it did not seal is refused. Without
+ * tokens every analysis is visible: the cursor stays the queue's own, plain. */
+#define CURSOR_PREFIX "s1."
+#define CURSOR_LABEL  "inquest list cursor v1"
+#define CURSOR_PLAIN  112 /* bytes of a queue cursor, at most: "SCORE:ID" (39 + 1 + 64) */
+#define CURSOR_NONCE  12
+#define CURSOR_TAG    16
+#define CURSOR_TEXT   (sizeof CURSOR_PREFIX + 2 * (CURSOR_NONCE + CURSOR_PLAIN + CURSOR_TAG))
+
+/* The cursor key of 'token' into 'key' (32 bytes). Aborts when libcrypto cannot: a server that
+ * could not seal would leak what a listing hides, and that is a broken installation. */
+static void cursor_key(const ig_token *token, unsigned char *key) {
+    size_t len = 0;
+    if (!EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, token->secret, token->len,
+                   (const unsigned char *)CURSOR_LABEL, sizeof CURSOR_LABEL - 1, key, 32, &len) ||
+        len != 32) {
+        fprintf(stderr, "inquest serve: listing cursor: HMAC-SHA256 failed\n");
+        abort();
+    }
+}
+
+/* AES-256-GCM of 'n' bytes at 'in' into 'out' (encrypt: 'tag' written; else checked). */
+static bool cursor_gcm(bool encrypt, const unsigned char *key, const unsigned char *nonce,
+                       const unsigned char *in, int n, unsigned char *out, unsigned char *tag) {
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int len = 0, end = 0;
+    bool ok = ctx && EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, nonce, encrypt) &&
+              EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, CURSOR_NONCE, NULL) == 1 &&
+              EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, encrypt) &&
+              EVP_CipherUpdate(ctx, out, &len, in, n) && len == n &&
+              (encrypt || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, CURSOR_TAG, tag) == 1) &&
+              EVP_CipherFinal_ex(ctx, out + len, &end) == 1 &&
+              (!encrypt || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, CURSOR_TAG, tag) == 1);
+    EVP_CIPHER_CTX_free(ctx);
+    return ok;
+}
+
+/* The cursor 'plain' as 'token' gets it, into 'out' (CURSOR_TEXT bytes): sealed for a token,
+ * as it is without tokens. */
+static void seal_cursor(const ig_token *token, const char *plain, char *out) {
+    static const char digits[] = "0123456789abcdef";
+    unsigned char key[32], box[CURSOR_NONCE + CURSOR_PLAIN + CURSOR_TAG];
+    size_t n = strlen(plain);
+    if (!token || n > CURSOR_PLAIN) { /* a queue cursor is never longer (rt_queue_list) */
+        snprintf(out, CURSOR_TEXT, "%s", token ? "" : plain);
+        return;
+    }
+    cursor_key(token, key);
+    if (RAND_bytes(box, CURSOR_NONCE) != 1 ||
+        !cursor_gcm(true, key, box, (const unsigned char *)plain, (int)n, box + CURSOR_NONCE,
+                    box + CURSOR_NONCE + n)) {
+        fprintf(stderr, "inquest serve: listing cursor: AES-256-GCM failed\n");
+        abort();
+    }
+    OPENSSL_cleanse(key, sizeof key);
+    char *o = out + sizeof CURSOR_PREFIX - 1;
+    memcpy(out, CURSOR_PREFIX, sizeof CURSOR_PREFIX - 1);
+    for (size_t i = 0; i < CURSOR_NONCE + n + CURSOR_TAG; i++) {
+        *o++ = digits[box[i] >> 4];
+        *o++ = digits[box[i] & 15];
+    }
+    *o = '\0';
+}
+
+static int hex_value(char c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* The queue's cursor in the cursor 'text' a client sent, into 'plain' (CURSOR_PLAIN + 1 bytes):
+ * opened for a token, as it is without tokens. False when 'token' did not seal it. */
+static bool open_cursor(const ig_token *token, const char *text, char *plain) {
+    unsigned char key[32], box[CURSOR_NONCE + CURSOR_PLAIN + CURSOR_TAG];
+    size_t p = sizeof CURSOR_PREFIX - 1, hex = strlen(text) - (strlen(text) >= p ? p : 0);
+    if (!token) {
+        size_t n = strlen(text);
+        if (n > CURSOR_PLAIN)
+            return false;
+        memcpy(plain, text, n + 1);
+        return true;
+    }
+    if (strncmp(text, CURSOR_PREFIX, p) != 0 || hex % 2 || hex / 2 > sizeof box ||
+        hex / 2 <= CURSOR_NONCE + CURSOR_TAG)
+        return false;
+    for (size_t i = 0; i < hex / 2; i++) {
+        int hi = hex_value(text[p + 2 * i]), lo = hex_value(text[p + 2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return false;
+        box[i] = (unsigned char)(hi << 4 | lo);
+    }
+    size_t n = hex / 2 - CURSOR_NONCE - CURSOR_TAG;
+    cursor_key(token, key);
+    bool ok = cursor_gcm(false, key, box, box + CURSOR_NONCE, (int)n, (unsigned char *)plain,
+                         box + CURSOR_NONCE + n);
+    OPENSSL_cleanse(key, sizeof key);
+    plain[ok ? n : 0] = '\0';
+    return ok;
+}
+
 /* Answers a listing: 'list' (stolen) under 'key', with the cursor of the next page if any; or
  * the queue's error 'rc'. Frees 'c'. */
 static void respond_page(list_call *c, int rc, const char *msg, const char *key, json_t *list,
@@ -873,7 +1023,10 @@ static void listed(int rc, const char *msg, const rt_queue_analysis *items, size
             continue;
         json_array_append_new(list, analysis_json(c->s, &items[i]));
     }
-    respond_page(c, rc, msg, "analyses", list, next_cursor);
+    char sealed[CURSOR_TEXT];
+    if (rc == RT_OK && next_cursor)
+        seal_cursor(c->token, next_cursor, sealed);
+    respond_page(c, rc, msg, "analyses", list, rc == RT_OK && next_cursor ? sealed : NULL);
 }
 
 /* Answers a listing the queue would not start: its arguments ('rc' RT_EINPUT: a bad cursor or
@@ -922,7 +1075,8 @@ bool ig_query_time(rt_httpd_req *req, const char *name, double *t) {
 }
 
 static void list_analyses(ig_serve *s, rt_httpd_req *req, const ig_token *token) {
-    char status[64], analyzer[256], cursor[128], label[MAX_LABEL_LEN + 256], why[256] = "";
+    char status[64], analyzer[256], text[CURSOR_TEXT + 64], cursor[CURSOR_PLAIN + 1];
+    char label[MAX_LABEL_LEN + 256], why[256] = "";
     rt_queue_filter f = {0};
     if (!(f.limit = limit_param(req)) || !ig_query_time(req, "since", &f.since) ||
         !ig_query_time(req, "until", &f.until))
@@ -942,9 +1096,28 @@ static void list_analyses(ig_serve *s, rt_httpd_req *req, const ig_token *token)
     }
     if (rt_httpd_query(req, "status", status, sizeof status) > 0)
         f.status = status;
-    if (rt_httpd_query(req, "analyzer", analyzer, sizeof analyzer) > 0)
+    n = rt_httpd_query(req, "analyzer", analyzer, sizeof analyzer);
+    if ((n < 0 && n != RT_ENOTFOUND) || (n > 0 && !wk_valid_name(analyzer))) {
+        rt_httpd_error(req, 400, "bad_request", "analyzer: %s",
+                       n > 0 ? not_a_name(analyzer) : "not an analyzer name");
+        return;
+    }
+    if (n > 0 && json_object_get(s->catalog, analyzer) &&
+        !ig_token_allows(token, analyzer, catalog_owner(s, analyzer))) {
+        /* as a submission of it is: its analyses would be left out of every page anyway */
+        rt_httpd_error(req, 403, "forbidden", "no analyzer named '%s' that this token may use",
+                       analyzer);
+        return;
+    }
+    if (n > 0)
         f.analyzer = analyzer;
-    if (rt_httpd_query(req, "cursor", cursor, sizeof cursor) > 0)
+    n = rt_httpd_query(req, "cursor", text, sizeof text);
+    if ((n < 0 && n != RT_ENOTFOUND) || (n > 0 && !open_cursor(token, text, cursor))) {
+        rt_httpd_error(req, 400, "bad_request",
+                       "cursor must be a next_cursor this token was given by GET /v1/analyses");
+        return;
+    }
+    if (n > 0)
         f.cursor = cursor;
     list_call *c = rt_xcalloc(1, sizeof *c);
     *c = (list_call){.s = s, .req = req, .token = token};
@@ -995,7 +1168,15 @@ static void list_dead(ig_serve *s, rt_httpd_req *req, const ig_token *token) {
     size_t limit = limit_param(req);
     if (!limit)
         return;
-    bool has_cursor = rt_httpd_query(req, "cursor", cursor, sizeof cursor) > 0;
+    int n = rt_httpd_query(req, "cursor", cursor, sizeof cursor);
+    bool has_cursor = n > 0;
+    /* Redis would refuse a malformed one ("Invalid stream ID"), and that reads as Redis trouble. */
+    if ((n < 0 && n != RT_ENOTFOUND) || (has_cursor && !ig_stream_id(cursor))) {
+        rt_httpd_error(req, 400, "bad_request",
+                       "cursor must be the next_cursor of a page of GET /v1/dead-letters (an "
+                       "entry such as 1795328260073-0)");
+        return;
+    }
     list_call *c = rt_xcalloc(1, sizeof *c);
     *c = (list_call){.s = s, .req = req, .token = token};
     int rc =
@@ -1139,10 +1320,16 @@ void ig_respond_records(rt_httpd_req *req, const redisReply *reply, const char *
     free(text);
 }
 
+/* True when the 'n' digits at 'p' are a number Redis takes in a stream id: at most 2^64 - 1. */
+static bool u64_digits(const char *p, size_t n) {
+    static const char max[] = "18446744073709551615";
+    return n > 0 && (n < sizeof max - 1 || (n == sizeof max - 1 && strncmp(p, max, n) <= 0));
+}
+
 bool ig_stream_id(const char *seq) {
     size_t ms = strspn(seq, "0123456789");
-    if (ms == 0 || ms > 20 || seq[ms] != '-')
+    if (!u64_digits(seq, ms) || seq[ms] != '-')
         return false;
     size_t n = strspn(seq + ms + 1, "0123456789");
-    return n > 0 && n <= 20 && !seq[ms + 1 + n];
+    return u64_digits(seq + ms + 1, n) && !seq[ms + 1 + n];
 }

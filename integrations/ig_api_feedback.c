@@ -264,6 +264,11 @@ static void feedback(ig_serve *s, rt_httpd_req *req, const ig_token *token, cons
         method_not_allowed(req, "GET, POST");
         return;
     }
+    /* The id becomes a key (fb:ID) before the analysis is read: "log" would be the export's. */
+    if (!rt_queue_valid_id(id)) {
+        rt_httpd_error(req, 404, "not_found", "no such analysis");
+        return;
+    }
     fb_call *c = rt_xcalloc(1, sizeof *c);
     *c = (fb_call){.s = s, .req = req, .token = token};
     snprintf(c->id, sizeof c->id, "%s", id);
@@ -396,7 +401,8 @@ static bool name_ok(const char *name) {
 static char *cases_folder(ig_serve *s, const char *analyzer) {
     char *path = NULL, *out = NULL;
     rt_diag diag = {0};
-    if (wk_resolve(s->engine, analyzer, &path, &diag) == RT_OK) {
+    /* A name as the queue stored it, never a path to resolve (wk_resolve would take one). */
+    if (wk_valid_name(analyzer) && wk_resolve(s->engine, analyzer, &path, &diag) == RT_OK) {
         const char *rel = NULL;
         for (size_t i = 0; !rel && i < s->config->n_analyzers; i++) {
             size_t n = strlen(s->config->analyzers[i]);

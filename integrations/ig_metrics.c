@@ -139,6 +139,9 @@ static void http_metrics(text *t, const ig_serve *s) {
     family(t, "inquest_http_timeouts_total", "counter",
            "Connections closed because the client was too slow.");
     put(t, "inquest_http_timeouts_total %llu\n", (unsigned long long)h.timeouts);
+    family(t, "inquest_http_long_polls", "gauge",
+           "Long polls (GET /v1/analyses/ID?wait=) waiting for their analysis now.");
+    put(t, "inquest_http_long_polls %zu\n", s->n_waiters);
     family(t, "inquest_submit_unavailable_total", "counter",
            "Requests answered 503 because Redis could not take them.");
     put(t, "inquest_submit_unavailable_total %llu\n",

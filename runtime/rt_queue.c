@@ -836,6 +836,10 @@ static bool valid_id(const char *id) {
     return n > 0 && n <= 64 && strspn(id, "0123456789abcdefABCDEF-_") == n;
 }
 
+bool rt_queue_valid_id(const char *id) {
+    return valid_id(id);
+}
+
 int rt_queue_cancel(rt_queue *q, const char *id, rt_queue_cancel_fn done, void *ud, char *why) {
     if (!valid_id(id))
         return fail_at_once(q, RT_EINPUT, why, "queue: '%.64s' is not an analysis id",

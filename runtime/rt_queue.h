@@ -80,6 +80,9 @@ int rt_queue_version(const rt_queue *q);
 
 /* A fresh analysis id: 16 lowercase hex digits, unique across processes (64 random bits). */
 void rt_queue_new_id(rt_queue *q, char id[RT_QUEUE_ID_SIZE]);
+/* True when 'id' is what the queue takes as an analysis id (1 to 64 of hex digits, '-' and '_'):
+ * for keys built from an id, where another text could name another key. */
+bool rt_queue_valid_id(const char *id);
 /* A consumer name for a worker process, "host:pid:random" into 'out' of 'size' bytes: unique
  * per process, which the lease protocol needs. */
 void rt_queue_consumer_name(char *out, size_t size);
