@@ -14,7 +14,7 @@
 -- from Redis' own clock (TIME): one clock for every worker. Errors are error replies whose first
 -- word is an rt error name ("EINPUT ..."), which the C side maps back.
 
-local VERSION = 14
+local VERSION = 15
 
 local GROUP = 'workers'   -- the consumer group of the request streams
 local HELD = '~held'      -- the consumer that owns the entries of requests held by a team cap
@@ -152,6 +152,7 @@ local function ctx_new(prefix, now, nows)
     streams = {prefix .. 'q:interactive', prefix .. 'q:alert', prefix .. 'q:batch'},
     leases = prefix .. 'leases', running = prefix .. 'running', stats = prefix .. 'stats',
     results = prefix .. 'results', dead = prefix .. 'dead', held_teams = prefix .. 'held',
+    held_deadlines = prefix .. 'held-deadlines',
     acks = {{}, {}, {}},   -- per stream: entries to XACK and XDEL
     lease_set = {},        -- score, id, ... for one ZADD
     lease_drop = {},       -- ids for one ZREM
@@ -447,11 +448,26 @@ end
 -- Holds a request whose team is at its cap: the entry stays in the stream, pending under the
 -- HELD consumer (so no trim or consumer clean-up can lose it), and the id waits in its team's
 -- held set, scored by priority then submission, until a claim finds room for it.
-local function hold(c, id, team, eid, rank, submitted_at)
+local function hold(c, id, team, eid, rank, submitted_at, deadline)
   redis.call('XCLAIM', c.streams[rank], GROUP, HELD, 0, eid, 'JUSTID')
   redis.call('ZADD', held_key(c, team), int(rank * RANK_SPAN + submitted_at), id)
   redis.call('SADD', c.held_teams, team)
   redis.call('HSET', status_key(c, id), 'held', '1')
+  if deadline > 0 then redis.call('ZADD', c.held_deadlines, int(deadline), id) end
+end
+
+-- Step 1b: held requests whose deadline passed end as timeout, whether their team has room or
+-- not: a cap must not keep a request past its deadline.
+local function expire_held(c, p)
+  local ids = redis.call('ZRANGE', c.held_deadlines, '-inf', c.nows, 'BYSCORE', 'LIMIT', '0', '100')
+  for _, id in ipairs(ids) do
+    local h = hget_state(status_key(c, id))
+    if h.status == 'queued' then
+      redis.call('ZREM', held_key(c, h.team), id)
+      finish(c, id, h, 'timeout', 'the deadline passed while its team was at its cap', false, p.ttl)
+    end
+  end
+  if #ids > 0 then call_list('ZREM', c.held_deadlines, nil, ids) end
 end
 
 -- A new entry of stream 'rank': runs, is held (team at its cap) or ends (deadline passed).
@@ -465,7 +481,7 @@ local function admit_new(c, p, out, entry, rank)
     finish(c, id, h, 'timeout', 'the deadline passed before the analysis started', false, p.ttl)
   elseif not has_room(c, p, team) then
     local at = tonumber(redis.call('HGET', status_key(c, id), 'submitted_at')) or 0
-    hold(c, id, team, entry[1], rank, at)
+    hold(c, id, team, entry[1], rank, at, deadline)
   else
     deliver(c, out, p.consumer, id, entry, rank, 1, p.lease_until, true)
   end
@@ -482,6 +498,7 @@ local function take_held(c, p, out, rank, teams)
       for _, id in ipairs(ids) do
         redis.call('ZREM', hkey, id)
         local h = hget_state(status_key(c, id))
+        if h.deadline > 0 then redis.call('ZREM', c.held_deadlines, id) end
         local e = h.eid and redis.call('XCLAIM', c.streams[rank], GROUP, p.consumer, 0, h.eid)
         if h.status ~= 'queued' or not (e and e[1]) then
           -- its status or entry is gone: nothing left to run
@@ -604,6 +621,7 @@ local function claim(keys, args)
     p.lease_until = int(c.now + p.lease)
     reclaim(c, p, out)
     local teams = redis.call('SMEMBERS', c.held_teams)
+    if #teams > 0 then expire_held(c, p) end
     for rank = 1, 3 do
       if #teams > 0 then take_held(c, p, out, rank, teams) end
       read_stream(c, p, out, rank)
@@ -659,6 +677,7 @@ local function cancel(keys, args)
     return {1, 'running'}
   end
   redis.call('ZREM', held_key(c, h.team), id)
+  if h.deadline > 0 then redis.call('ZREM', c.held_deadlines, id) end
   c.delete_entries = true -- it may never have been delivered: trimming would not reach it
   finish(c, id, h, 'cancelled', 'cancelled before it started', false, ttl)
   flush(c, maxlen)
@@ -767,8 +786,28 @@ local function stats(keys, args)
 end
 
 -- KEYS: the three request streams.  Creates their consumer group; returns VERSION.
+-- Deletes the consumers of 'stream''s group that hold nothing and were not heard from for
+-- 'stale_ms': a worker child is a consumer of its own (named by its pid), so without this the
+-- group would keep one for every child that ever ran.
+local function forget_stale_consumers(stream, stale_ms)
+  local consumers = redis.pcall('XINFO', 'CONSUMERS', stream, GROUP)
+  if type(consumers) ~= 'table' or consumers.err then return end
+  for _, info in ipairs(consumers) do
+    local name = field_of(info, 'name')
+    if name ~= HELD and field_of(info, 'pending') == 0 and (field_of(info, 'idle') or 0) >= stale_ms then
+      redis.call('XGROUP', 'DELCONSUMER', stream, GROUP, name)
+    end
+  end
+end
+
+-- KEYS: the three request streams.  ARGV: prefix, and how long (ms) a consumer that holds
+-- nothing may stay silent before it is deleted (a day when absent). Runs on each connection.
 local function init(keys, args)
-  for i = 1, 3 do ensure_group(keys[i]) end
+  local stale_ms = args[2] and num(args[2], 'stale_ms') or 86400000
+  for i = 1, 3 do
+    ensure_group(keys[i])
+    forget_stale_consumers(keys[i], stale_ms)
+  end
   return VERSION
 end
 

@@ -1314,6 +1314,56 @@ static void run_and_complete(fx *f, const char *inputs, char *id) {
     assert_int_equal(complete_one(f, "w1", id, "error", "{}"), RT_COMPLETE_ACCEPTED);
 }
 
+/* A request held by its team's cap ends as timeout once its deadline passes, though its team
+ * has no room yet. */
+static void test_held_deadline(void **state) {
+    fx f;
+    rt_queue_team_cap caps[] = {{"team-capped", 1}};
+    rt_queue_options o = {.caps = caps, .n_caps = 1};
+    char late[RT_QUEUE_ID_SIZE];
+    (void)state;
+    open_queue(&f, &o);
+    rt_queue_request first = req("demo.cap", "{\"i\":0}", RT_PRIORITY_BATCH);
+    first.team = "team-capped";
+    free(submit(&f, &first, 1));
+    assert_int_equal(claim_count(&f, "w1", 10, 30), 1);
+    rt_queue_request second = req("demo.cap", "{\"i\":1}", RT_PRIORITY_BATCH);
+    second.team = "team-capped";
+    second.deadline = rt_wallclock() + 0.15;
+    snprintf(late, sizeof late, "%s", submit_one(&f, second, NULL));
+    assert_int_equal(claim_count(&f, "w1", 10, 30), 0);
+    assert_int_equal(stats(&f).held, 1);
+    wait_ms(&f, 250);
+    assert_int_equal(claim_count(&f, "w1", 10, 30), 0);
+    got g = get(&f, late);
+    assert_string_equal(g.status, "timeout");
+    assert_non_null(strstr(g.message, "while its team was at its cap"));
+    assert_int_equal(stats(&f).held, 0);
+    close_queue(&f);
+}
+
+/* A connection's init deletes the consumers that hold nothing and were silent long enough (each
+ * worker child is one), and keeps one that holds a request. */
+static void test_stale_consumers(void **state) {
+    fx f;
+    char fn[48];
+    (void)state;
+    open_queue(&f, NULL);
+    free(submit(&f, (rt_queue_request[]){req("demo.s", "{}", RT_PRIORITY_BATCH)}, 1));
+    assert_int_equal(claim_count(&f, "busy", 10, 30), 1);
+    char stream[160];
+    snprintf(stream, sizeof stream, "%s", key(&f, "q:batch", NULL));
+    assert_int_equal(RAW(&f, "XGROUP", "CREATECONSUMER", stream, "workers", "gone").integer, 1);
+    assert_int_equal(RAW(&f, "FCALL", function(&f, "init", fn), "3", key(&f, "q:interactive", NULL),
+                         key(&f, "q:alert", NULL), stream, key(&f, "", NULL), "0")
+                         .rc,
+                     RT_OK);
+    raw_reply left = RAW(&f, "XINFO", "CONSUMERS", stream, "workers");
+    assert_int_equal(left.rc, RT_OK);
+    assert_int_equal(left.elements, 1); /* "busy" holds its request */
+    close_queue(&f);
+}
+
 /* The watch reports each completion from the results stream, also after Redis restarts. */
 static void test_watch(void **state) {
     fx f;
@@ -1698,6 +1748,8 @@ int main(void) {
         cmocka_unit_test(test_dead_letter),
         cmocka_unit_test(test_intake_misfits),
         cmocka_unit_test(test_team_cap),
+        cmocka_unit_test(test_held_deadline),
+        cmocka_unit_test(test_stale_consumers),
         cmocka_unit_test(test_watch),
         cmocka_unit_test(test_wait_for_work),
         cmocka_unit_test(test_connector_stats),
