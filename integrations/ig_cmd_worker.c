@@ -387,8 +387,8 @@ static double idle_wait(const child *c) {
     return fmin(IDLE_WAIT_MAX, c->o->config->queue.lease / 2);
 }
 
-/* Requests the next round may claim: the free slots not claimed by rounds out, no more than
- * start within START_BUDGET; none while the child waits for a wake-up, drains, or still has
+/* Requests the next round may claim: the free slots not claimed by rounds out, no more than it
+ * starts within START_BUDGET; none while the child waits for a wake-up, drains, or still has
  * results from before an outage to send. */
 static size_t claim_room(const child *c) {
     size_t slots = (size_t)c->o->concurrency, taken = c->n_running + c->claims_out;

@@ -785,7 +785,6 @@ local function stats(keys, args)
   return out
 end
 
--- KEYS: the three request streams.  Creates their consumer group; returns VERSION.
 -- Deletes the consumers of 'stream''s group that hold nothing and were not heard from for
 -- 'stale_ms': a worker child is a consumer of its own (named by its pid), so without this the
 -- group would keep one for every child that ever ran.
@@ -801,7 +800,8 @@ local function forget_stale_consumers(stream, stale_ms)
 end
 
 -- KEYS: the three request streams.  ARGV: prefix, and how long (ms) a consumer that holds
--- nothing may stay silent before it is deleted (a day when absent). Runs on each connection.
+-- nothing may stay silent before it is deleted (a day when absent). Creates the streams'
+-- consumer group; returns VERSION. Runs on each new connection of a queue.
 local function init(keys, args)
   local stale_ms = args[2] and num(args[2], 'stale_ms') or 86400000
   for i = 1, 3 do
