@@ -23,7 +23,7 @@ ig_store *ig_store_new(rt_redis *redis, const char *prefix) {
     ig_store *st = rt_xcalloc(1, sizeof *st);
     st->redis = redis;
     snprintf(st->prefix, sizeof st->prefix, "{%s}:", prefix && *prefix ? prefix : "inquest");
-    st->lib = rt_fnlib_new(redis, st->prefix, ig_store_lua, ig_store_lua_len, "inquest_ig_version");
+    st->lib = rt_fnlib_new(redis, st->prefix, ig_store_lua, ig_store_lua_len);
     return st;
 }
 

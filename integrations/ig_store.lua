@@ -2,8 +2,9 @@
 -- integrations/ig_store.lua -- the Redis 7 function library of what people and the insights job
 -- add to analyses (docs/console.md): verdicts on analyses (feedback) and the daily counts of
 -- finished analyses (insights). Every change is one call of one of these functions, so it is
--- atomic. The C side (integrations/ig_store.c) embeds this text and loads it with FUNCTION LOAD
--- REPLACE when the loaded VERSION is older. A library of its own, beside the queue's
+-- atomic. The C side (integrations/ig_store.c) embeds this text and loads it as the library
+-- inquest_ig_vVERSION, with functions inquest_ig_vVERSION_NAME, when Redis lacks it
+-- (runtime/rt_fnlib.h: programs of two versions work side by side during an upgrade). A library of its own, beside the queue's
 -- (runtime/rt_queue.lua) and the post-processor's (postproc/pp_chain.lua), whose keys it reads.
 --
 -- Keys, under the queue's prefix P ("{name}:", ARGV[1]):
@@ -29,7 +30,7 @@
 -- an analysis' verdict is counted in the bucket of the day it finished, once: a new verdict
 -- takes the previous one's count back.
 
-local VERSION = 2
+local VERSION = 3
 local GROUP = 'insights'
 local FB_KEEP = 50     -- verdicts kept per analysis (the export keeps them all)
 local ITEM = 10        -- values per analysis of fold
@@ -219,11 +220,15 @@ local function wrap(f)
   end
 end
 
-redis.register_function{function_name = 'inquest_ig_version', flags = {'no-writes'},
-                        callback = function() return VERSION end}
-redis.register_function('inquest_ig_init', wrap(init))
-redis.register_function('inquest_ig_drop', wrap(drop))
-redis.register_function('inquest_ig_fold', wrap(fold))
-redis.register_function('inquest_ig_feedback', wrap(feedback))
-redis.register_function{function_name = 'inquest_ig_read', flags = {'no-writes'},
-                        callback = wrap(read)}
+-- Registers 'f' as inquest_ig_vVERSION_'name'; 'read_only' ones may run on replicas.
+local function register(name, f, read_only)
+  redis.register_function{function_name = 'inquest_ig_v' .. VERSION .. '_' .. name,
+                          flags = read_only and {'no-writes'} or {}, callback = f}
+end
+
+register('version', function() return VERSION end, true)
+register('init', wrap(init))
+register('drop', wrap(drop))
+register('fold', wrap(fold))
+register('feedback', wrap(feedback))
+register('read', wrap(read), true)

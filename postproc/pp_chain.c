@@ -19,7 +19,7 @@ struct pp_chain {
 pp_chain *pp_chain_new(rt_redis *redis, const char *prefix) {
     pp_chain *ch = rt_xcalloc(1, sizeof *ch);
     snprintf(ch->prefix, sizeof ch->prefix, "{%s}:", prefix && *prefix ? prefix : "inquest");
-    ch->lib = rt_fnlib_new(redis, ch->prefix, pp_chain_lua, pp_chain_lua_len, "inquest_pp_version");
+    ch->lib = rt_fnlib_new(redis, ch->prefix, pp_chain_lua, pp_chain_lua_len);
     return ch;
 }
 

@@ -2,8 +2,9 @@
 -- postproc/pp_chain.lua -- the post-processor's Redis 7 function library (docs/operating.md, the
 -- safety chain): every change of an action's state is one call of one of these functions, so it
 -- is atomic, and each writes its audit record in the same call. The C side (postproc/pp_chain.c)
--- embeds this text and loads it with FUNCTION LOAD REPLACE when the loaded VERSION is older.
--- A library of its own, apart from the queue's (runtime/rt_queue.lua).
+-- embeds this text and loads it as the library inquest_pp_vVERSION, with functions
+-- inquest_pp_vVERSION_NAME, when Redis lacks it (runtime/rt_fnlib.h: programs of two versions
+-- work side by side during an upgrade). A library of its own, apart from the queue's (runtime/rt_queue.lua).
 --
 -- Keys, under the queue's prefix P ("{name}:", ARGV[1]):
 --   P.."results"          the queue's results stream; this library's group 'postproc' reads it
@@ -32,7 +33,7 @@
 -- A post-processor runs an action only after inquest_pp_begin moved it to executing under its
 -- name: two post-processors, or a retry, never both run it.
 
-local VERSION = 3
+local VERSION = 4
 local GROUP = 'postproc'
 local FINAL = {dry_run = true, policy_denied = true, rejected = true, succeeded = true,
                failed = true, verified = true, verify_failed = true}
@@ -447,15 +448,20 @@ local function wrap(f)
   end
 end
 
-redis.register_function{function_name = 'inquest_pp_version', flags = {'no-writes'},
-                        callback = function() return VERSION end}
-redis.register_function('inquest_pp_init', wrap(init))
-redis.register_function('inquest_pp_record', wrap(record))
-redis.register_function('inquest_pp_claim', wrap(claim))
-redis.register_function('inquest_pp_decide', wrap(decide))
-redis.register_function('inquest_pp_begin', wrap(begin))
-redis.register_function('inquest_pp_finish', wrap(finish))
-redis.register_function('inquest_pp_verify_link', wrap(verify_link))
-redis.register_function{function_name = 'inquest_pp_due', flags = {'no-writes'}, callback = wrap(due)}
-redis.register_function{function_name = 'inquest_pp_get', flags = {'no-writes'}, callback = wrap(get)}
-redis.register_function{function_name = 'inquest_pp_list', flags = {'no-writes'}, callback = wrap(list)}
+-- Registers 'f' as inquest_pp_vVERSION_'name'; 'read_only' ones may run on replicas.
+local function register(name, f, read_only)
+  redis.register_function{function_name = 'inquest_pp_v' .. VERSION .. '_' .. name,
+                          flags = read_only and {'no-writes'} or {}, callback = f}
+end
+
+register('version', function() return VERSION end, true)
+register('init', wrap(init))
+register('record', wrap(record))
+register('claim', wrap(claim))
+register('decide', wrap(decide))
+register('begin', wrap(begin))
+register('finish', wrap(finish))
+register('verify_link', wrap(verify_link))
+register('due', wrap(due), true)
+register('get', wrap(get), true)
+register('list', wrap(list), true)

@@ -8,11 +8,10 @@
 struct rt_fnlib {
     rt_redis *redis;
     char prefix[160]; /* "{name}:" */
-    const char *text; /* the library, 'len' bytes */
+    char name[64];    /* the library's name in the text's first line: NAME of "#!lua name=NAME" */
+    int version;      /* the text's VERSION */
+    char *text;       /* owned: the text as the library NAME_vVERSION, 'len' bytes */
     size_t len;
-    char version_fn[64];
-    int version;   /* of 'text' */
-    bool checked;  /* the loaded version was asked for */
     bool orphaned; /* freed by its owner while calls were out: freed with the last one */
     size_t pending;
 };
@@ -27,17 +26,34 @@ typedef struct call {
     void *ud;
 } call;
 
-rt_fnlib *rt_fnlib_new(rt_redis *redis, const char *prefix, const char *text, size_t len,
-                       const char *version_fn) {
+#define SHEBANG "#!lua name="
+
+rt_fnlib *rt_fnlib_new(rt_redis *redis, const char *prefix, const char *text, size_t len) {
     rt_fnlib *l = rt_xcalloc(1, sizeof *l);
     const char *v = strstr(text, "\nlocal VERSION = ");
+    const char *body = memchr(text, '\n', len);
+    size_t body_len = body ? len - (size_t)(body - text) : 0;
+    size_t name_len = body && strncmp(text, SHEBANG, strlen(SHEBANG)) == 0
+                          ? (size_t)(body - text) - strlen(SHEBANG)
+                          : 0;
+    (void)NEVER(name_len == 0 || name_len >= sizeof l->name); /* our own texts name theirs */
     l->redis = redis;
     snprintf(l->prefix, sizeof l->prefix, "%s", prefix);
-    l->text = text;
-    l->len = len;
-    snprintf(l->version_fn, sizeof l->version_fn, "%s", version_fn);
+    snprintf(l->name, sizeof l->name, "%.*s", (int)name_len, text + strlen(SHEBANG));
     l->version = v ? atoi(v + 17) : 0;
+    char first[128];
+    int n = snprintf(first, sizeof first, SHEBANG "%s_v%d", l->name, l->version);
+    l->len = (size_t)n + body_len;
+    l->text = rt_xmalloc(l->len + 1);
+    memcpy(l->text, first, (size_t)n);
+    memcpy(l->text + n, body ? body : "", body_len);
+    l->text[l->len] = '\0';
     return l;
+}
+
+static void release(rt_fnlib *l) {
+    free(l->text);
+    free(l);
 }
 
 void rt_fnlib_free(rt_fnlib *l) {
@@ -47,7 +63,7 @@ void rt_fnlib_free(rt_fnlib *l) {
         l->orphaned = true;
         return;
     }
-    free(l);
+    release(l);
 }
 
 /* ---- the library ---------------------------------------------------------------------------- */
@@ -56,40 +72,12 @@ static void on_loaded(rt_redis *r, const redisReply *reply, int rc, const char *
     (void)r, (void)reply, (void)rc, (void)msg, (void)ud; /* a failure shows in the next call */
 }
 
+/* FUNCTION LOAD, not REPLACE: another version's library stays for the programs that call it, and
+ * "already exists" only means that another connection loaded this one first. */
 static void load(rt_fnlib *l) {
-    const char *argv[] = {"FUNCTION", "LOAD", "REPLACE", l->text};
-    size_t lens[] = {8, 4, 7, l->len};
-    rt_redis_command(l->redis, 4, argv, lens, on_loaded, NULL);
-}
-
-static void on_version(rt_redis *r, const redisReply *reply, int rc, const char *msg, void *ud) {
-    rt_fnlib *l = ud;
-    (void)r, (void)msg;
-    l->pending--;
-    bool old =
-        rc == RT_OK && reply && reply->type == REDIS_REPLY_INTEGER && reply->integer < l->version;
-    if (l->orphaned) {
-        if (!l->pending)
-            free(l);
-        return;
-    }
-    if (old)
-        load(l);
-    else if (rc != RT_OK)
-        l->checked = false; /* not found is handled by the calls; other errors: ask again */
-}
-
-/* Asks for the loaded version once per handle, ahead of the first call: an older library is
- * replaced, so the calls that follow the load run the new one. A newer one is kept (a rolling
- * upgrade must keep old calls working). */
-static void check_version(rt_fnlib *l) {
-    if (l->checked)
-        return;
-    const char *argv[] = {"FCALL_RO", l->version_fn, "0"};
-    if (rt_redis_command(l->redis, 3, argv, NULL, on_version, l) == RT_OK) {
-        l->checked = true;
-        l->pending++;
-    }
+    const char *argv[] = {"FUNCTION", "LOAD", l->text};
+    size_t lens[] = {8, 4, l->len};
+    rt_redis_command(l->redis, 3, argv, lens, on_loaded, NULL);
 }
 
 /* ---- calls ---------------------------------------------------------------------------------- */
@@ -113,7 +101,7 @@ static void on_reply(rt_redis *r, const redisReply *reply, int rc, const char *m
         c->done(RT_ECANCELED, "the library's handle was freed", NULL, c->ud);
         call_free(c);
         if (!l->pending)
-            free(l);
+            release(l);
         return;
     }
     if (rc == RT_EBACKEND && reply && !c->retried &&
@@ -146,23 +134,25 @@ static void add(call *c, const char *s) {
 
 int rt_fnlib_call(rt_fnlib *l, const char *fn, int nkeys, const char *const *keys, int nargs,
                   const char *const *args, rt_fnlib_fn done, void *ud) {
-    char count[16];
-    if (NEVER(nkeys < 0 || nargs < 0))
+    char count[16], versioned[160];
+    size_t name_len = strlen(l->name);
+    if (NEVER(nkeys < 0 || nargs < 0) ||
+        NEVER(strncmp(fn, l->name, name_len) != 0 || fn[name_len] != '_'))
         return RT_EINTERNAL;
+    snprintf(versioned, sizeof versioned, "%s_v%d_%s", l->name, l->version, fn + name_len + 1);
     call *c = rt_xcalloc(1, sizeof *c);
     *c = (call){.l = l, .done = done, .ud = ud};
     c->argv = rt_xcalloc((size_t)(nkeys + nargs + 4), sizeof *c->argv);
     c->lens = rt_xcalloc((size_t)(nkeys + nargs + 4), sizeof *c->lens);
     snprintf(count, sizeof count, "%d", nkeys);
     add(c, "FCALL");
-    add(c, fn);
+    add(c, versioned);
     add(c, count);
     for (int i = 0; i < nkeys; i++)
         add(c, keys[i]);
     add(c, l->prefix);
     for (int i = 0; i < nargs; i++)
         add(c, args[i]);
-    check_version(l);
     int rc = send_call(c);
     if (rc != RT_OK)
         call_free(c);

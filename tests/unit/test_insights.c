@@ -590,16 +590,22 @@ static void rankings(void **state) {
     close_fx(&f);
 }
 
-/* A flushed library is loaded again by the next call. */
+/* A flushed library is loaded again by the next call, beside another version's library, which
+ * stays (a program not yet upgraded calls it). */
 static void reloads(void **state) {
     fx f;
     (void)state;
     open_fx(&f);
     init_group(&f);
-    answer flush = RAW(&f, "FUNCTION", "DELETE", "inquest_ig");
+    answer flush = RAW(&f, "FUNCTION", "FLUSH");
     assert_int_equal(flush.rc, RT_OK);
+    const char *older = "#!lua name=inquest_ig_v1\n"
+                        "redis.register_function{function_name = 'inquest_ig_v1_version', "
+                        "flags = {'no-writes'}, callback = function() return 1 end}";
+    assert_int_equal(RAW(&f, "FUNCTION", "LOAD", older).rc, RT_OK);
     hset_analysis(&f, "bbbbbbbbbbbbbbb1", "ok");
     assert_int_equal(give(&f, "bbbbbbbbbbbbbbb1", "correct", NULL).rc, RT_OK);
+    assert_int_equal(RAW(&f, "FCALL_RO", "inquest_ig_v1_version", "0").rc, RT_OK);
     close_fx(&f);
 }
 
