@@ -3,7 +3,8 @@
 -- add to analyses (docs/console.md): verdicts on analyses (feedback) and the daily counts of
 -- finished analyses (insights). Every change is one call of one of these functions, so it is
 -- atomic. The C side (integrations/ig_store.c) embeds this text and loads it as the library
--- inquest_ig_vVERSION, with functions inquest_ig_vVERSION_NAME, when Redis lacks it
+-- inquest_ig_vVERSION, with functions inquest_ig_vVERSION_NAME, after the shared prelude
+-- (runtime/rt_fnlib_prelude.lua: wrap, register), when Redis lacks it
 -- (runtime/rt_fnlib.h: programs of two versions work side by side during an upgrade). A library of its own, beside the queue's
 -- (runtime/rt_queue.lua) and the post-processor's (postproc/pp_chain.lua), whose keys it reads.
 --
@@ -209,23 +210,7 @@ local function drop(keys, args)
   return redis.call('XGROUP', 'DESTROY', keys[1], GROUP)
 end
 
-local function wrap(f)
-  return function(keys, args)
-    local ok, r = pcall(f, keys, args)
-    if ok then return r end
-    if type(r) == 'table' and r.err then return redis.error_reply(r.err) end
-    local msg = tostring(r)
-    if string.match(msg, '^E[A-Z]+ ') then return redis.error_reply(msg) end
-    return redis.error_reply('EBACKEND ' .. msg)
-  end
-end
-
--- Registers 'f' as inquest_ig_vVERSION_'name'; 'read_only' ones may run on replicas.
-local function register(name, f, read_only)
-  redis.register_function{function_name = 'inquest_ig_v' .. VERSION .. '_' .. name,
-                          flags = read_only and {'no-writes'} or {}, callback = f}
-end
-
+-- The functions, registered as LIBRARY_NAME (wrap, register: runtime/rt_fnlib_prelude.lua).
 register('version', function() return VERSION end, true)
 register('init', wrap(init))
 register('drop', wrap(drop))

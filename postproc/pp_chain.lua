@@ -3,7 +3,8 @@
 -- safety chain): every change of an action's state is one call of one of these functions, so it
 -- is atomic, and each writes its audit record in the same call. The C side (postproc/pp_chain.c)
 -- embeds this text and loads it as the library inquest_pp_vVERSION, with functions
--- inquest_pp_vVERSION_NAME, when Redis lacks it (runtime/rt_fnlib.h: programs of two versions
+-- inquest_pp_vVERSION_NAME, after the shared prelude (runtime/rt_fnlib_prelude.lua: wrap,
+-- register), when Redis lacks it (runtime/rt_fnlib.h: programs of two versions
 -- work side by side during an upgrade). A library of its own, apart from the queue's (runtime/rt_queue.lua).
 --
 -- Keys, under the queue's prefix P ("{name}:", ARGV[1]):
@@ -437,23 +438,7 @@ local function init(keys, args)
   return VERSION
 end
 
-local function wrap(f)
-  return function(keys, args)
-    local ok, r = pcall(f, keys, args)
-    if ok then return r end
-    if type(r) == 'table' and r.err then return redis.error_reply(r.err) end
-    local msg = tostring(r)
-    if string.match(msg, '^E[A-Z]+ ') then return redis.error_reply(msg) end
-    return redis.error_reply('EBACKEND ' .. msg)
-  end
-end
-
--- Registers 'f' as inquest_pp_vVERSION_'name'; 'read_only' ones may run on replicas.
-local function register(name, f, read_only)
-  redis.register_function{function_name = 'inquest_pp_v' .. VERSION .. '_' .. name,
-                          flags = read_only and {'no-writes'} or {}, callback = f}
-end
-
+-- The functions, registered as LIBRARY_NAME (wrap, register: runtime/rt_fnlib_prelude.lua).
 register('version', function() return VERSION end, true)
 register('init', wrap(init))
 register('record', wrap(record))

@@ -7,10 +7,10 @@
 
 struct rt_fnlib {
     rt_redis *redis;
-    char prefix[160]; /* "{name}:" */
-    char name[64];    /* the library's name in the text's first line: NAME of "#!lua name=NAME" */
-    int version;      /* the text's VERSION */
-    char *text;       /* owned: the text as the library NAME_vVERSION, 'len' bytes */
+    char prefix[160];              /* "{name}:" */
+    char name[RT_FNLIB_NAME_SIZE]; /* NAME of the text's "#!lua name=NAME" */
+    int version;                   /* the text's VERSION */
+    char *text;                    /* owned: the library as loaded (rt_fnlib_versioned) */
     size_t len;
     bool orphaned; /* freed by its owner while calls were out: freed with the last one */
     size_t pending;
@@ -26,28 +26,39 @@ typedef struct call {
     void *ud;
 } call;
 
+extern const char rt_fnlib_prelude_lua[];
+extern const size_t rt_fnlib_prelude_lua_len;
+
 #define SHEBANG "#!lua name="
 
-rt_fnlib *rt_fnlib_new(rt_redis *redis, const char *prefix, const char *text, size_t len) {
-    rt_fnlib *l = rt_xcalloc(1, sizeof *l);
+char *rt_fnlib_versioned(const char *text, size_t len, size_t *out_len,
+                         char name[RT_FNLIB_NAME_SIZE], int *version) {
     const char *v = strstr(text, "\nlocal VERSION = ");
     const char *body = memchr(text, '\n', len);
     size_t body_len = body ? len - (size_t)(body - text) : 0;
     size_t name_len = body && strncmp(text, SHEBANG, strlen(SHEBANG)) == 0
                           ? (size_t)(body - text) - strlen(SHEBANG)
                           : 0;
-    (void)NEVER(name_len == 0 || name_len >= sizeof l->name); /* our own texts name theirs */
+    (void)NEVER(name_len == 0 || name_len >= RT_FNLIB_NAME_SIZE); /* our own texts name theirs */
+    snprintf(name, RT_FNLIB_NAME_SIZE, "%.*s", (int)name_len, text + strlen(SHEBANG));
+    *version = v ? atoi(v + 17) : 0;
+    char head[256];
+    int n = snprintf(head, sizeof head, SHEBANG "%s_v%d\nlocal LIBRARY = '%s_v%d'\n", name,
+                     *version, name, *version);
+    *out_len = (size_t)n + rt_fnlib_prelude_lua_len + body_len;
+    char *out = rt_xmalloc(*out_len + 1), *at = out;
+    memcpy(at, head, (size_t)n);
+    memcpy(at += n, rt_fnlib_prelude_lua, rt_fnlib_prelude_lua_len);
+    memcpy(at += rt_fnlib_prelude_lua_len, body ? body : "", body_len);
+    out[*out_len] = '\0';
+    return out;
+}
+
+rt_fnlib *rt_fnlib_new(rt_redis *redis, const char *prefix, const char *text, size_t len) {
+    rt_fnlib *l = rt_xcalloc(1, sizeof *l);
     l->redis = redis;
     snprintf(l->prefix, sizeof l->prefix, "%s", prefix);
-    snprintf(l->name, sizeof l->name, "%.*s", (int)name_len, text + strlen(SHEBANG));
-    l->version = v ? atoi(v + 17) : 0;
-    char first[128];
-    int n = snprintf(first, sizeof first, SHEBANG "%s_v%d", l->name, l->version);
-    l->len = (size_t)n + body_len;
-    l->text = rt_xmalloc(l->len + 1);
-    memcpy(l->text, first, (size_t)n);
-    memcpy(l->text + n, body ? body : "", body_len);
-    l->text[l->len] = '\0';
+    l->text = rt_fnlib_versioned(text, len, &l->len, l->name, &l->version);
     return l;
 }
 

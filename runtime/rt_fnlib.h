@@ -16,6 +16,15 @@
 
 typedef struct rt_fnlib rt_fnlib;
 
+#define RT_FNLIB_NAME_SIZE 64
+
+/* The library 'text' ('len' bytes: "#!lua name=NAME" first, and a "local VERSION = N" line) as
+ * it is loaded: named NAME_vN in its first line, then LIBRARY (that name) and the prelude every
+ * library shares (runtime/rt_fnlib_prelude.lua: wrap, register), then the rest of 'text'.
+ * Returns it (allocated, NUL-terminated, '*out_len' bytes); 'name' gets NAME, '*version' N. */
+char *rt_fnlib_versioned(const char *text, size_t len, size_t *out_len,
+                         char name[RT_FNLIB_NAME_SIZE], int *version);
+
 /* The answer of a call: RT_OK with 'reply', or an error whose 'msg' is the function's message
  * after its rt error name (rt_errcode_of); RT_ECANCELED when the handle was freed meanwhile. */
 typedef void (*rt_fnlib_fn)(int rc, const char *msg, const redisReply *reply, void *ud);

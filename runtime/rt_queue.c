@@ -45,6 +45,7 @@
  * the groups. */
 #define _POSIX_C_SOURCE 200809L /* gethostname */
 #include "rt_queue.h"
+#include "rt_fnlib.h"
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -1657,25 +1658,6 @@ int rt_queue_wait_for_work(rt_queue *q, double timeout, void (*fn)(void *ud), vo
 
 /* ---- life ----------------------------------------------------------------------------------- */
 
-/* The library's VERSION, read from its text: one number to bump, in the Lua file. */
-static int library_version(void) {
-    const char *v = strstr(rt_queue_lua, "\nlocal VERSION = ");
-    return v ? atoi(v + 17) : 0;
-}
-
-/* The library's text as this version's library: its first line names it inquest_vVERSION. */
-static void name_library(rt_queue *q) {
-    const char *body = memchr(rt_queue_lua, '\n', rt_queue_lua_len);
-    size_t body_len = body ? rt_queue_lua_len - (size_t)(body - rt_queue_lua) : 0;
-    char first[48];
-    int n = snprintf(first, sizeof first, "#!lua name=inquest_v%d", q->version);
-    q->library_len = (size_t)n + body_len;
-    q->library = rt_xmalloc(q->library_len + 1);
-    memcpy(q->library, first, (size_t)n);
-    memcpy(q->library + n, body ? body : "", body_len);
-    q->library[q->library_len] = '\0';
-}
-
 static void seed(rt_queue *q) {
     if (uv_random(NULL, NULL, &q->rng, sizeof q->rng, 0, NULL) != 0)
         q->rng = uv_hrtime() ^ ((uint64_t)getpid() << 40) ^ (uintptr_t)q;
@@ -1801,8 +1783,9 @@ rt_queue *rt_queue_new(uv_loop_t *loop, const rt_redis_options *redis, const rt_
         return NULL;
     rt_queue *q = rt_xcalloc(1, sizeof *q);
     q->loop = loop;
-    q->version = library_version();
-    name_library(q);
+    char name[RT_FNLIB_NAME_SIZE];
+    q->library =
+        rt_fnlib_versioned(rt_queue_lua, rt_queue_lua_len, &q->library_len, name, &q->version);
     seed(q);
     copy_options(q, o);
     copy_redis_options(q, redis);

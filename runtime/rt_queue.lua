@@ -1,9 +1,9 @@
 #!lua name=inquest
 -- runtime/rt_queue.lua -- the queue's Redis 7 function library (DESIGN §6, docs/queue.md): every
 -- state change of an analysis is one call of one of these functions, so it is atomic. The C side
--- (runtime/rt_queue.c) embeds this text, loads it as the library inquest_vVERSION (it names the
--- library so in the first line) when Redis does not have it, builds the keys and parses the
--- replies. Every VERSION's functions have names of their own, inquest_vVERSION_NAME: the
+-- (runtime/rt_queue.c) embeds this text, loads it as the library inquest_vVERSION, after the
+-- prelude every library shares (runtime/rt_fnlib_prelude.lua: wrap, register), when Redis does
+-- not have it, builds the keys and parses the replies. Every VERSION's functions have names of their own, inquest_vVERSION_NAME: the
 -- arguments and replies of a function change between versions, so during a rolling upgrade each
 -- program calls the functions of its own version, side by side on the same keys.
 --
@@ -822,23 +822,7 @@ local function count_add(keys, args)
   return math.floor(#args / 2)
 end
 
-local function wrap(f)
-  return function(keys, args)
-    local ok, r = pcall(f, keys, args)
-    if ok then return r end
-    if type(r) == 'table' and r.err then return redis.error_reply(r.err) end
-    local msg = tostring(r)
-    if string.match(msg, '^E[A-Z]+ ') then return redis.error_reply(msg) end
-    return redis.error_reply('EBACKEND ' .. msg)
-  end
-end
-
--- Registers 'f' as inquest_vVERSION_'name'; 'read_only' ones may run on replicas (FCALL_RO).
-local function register(name, f, read_only)
-  redis.register_function{function_name = 'inquest_v' .. VERSION .. '_' .. name,
-                          flags = read_only and {'no-writes'} or {}, callback = f}
-end
-
+-- The functions, registered as LIBRARY_NAME (wrap, register: runtime/rt_fnlib_prelude.lua).
 register('version', function() return VERSION end, true)
 register('init', wrap(init))
 register('submit', wrap(submit))
