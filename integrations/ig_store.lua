@@ -4,9 +4,10 @@
 -- finished analyses (insights). Every change is one call of one of these functions, so it is
 -- atomic. The C side (integrations/ig_store.c) embeds this text and loads it as the library
 -- inquest_ig_vVERSION, with functions inquest_ig_vVERSION_NAME, after the shared prelude
--- (runtime/rt_fnlib_prelude.lua: wrap, register), when Redis lacks it
--- (runtime/rt_fnlib.h: programs of two versions work side by side during an upgrade). A library of its own, beside the queue's
--- (runtime/rt_queue.lua) and the post-processor's (postproc/pp_chain.lua), whose keys it reads.
+-- (runtime/rt_fnlib_prelude.lua: wrap, register), when Redis lacks it (runtime/rt_fnlib.h:
+-- programs of two versions work side by side during an upgrade). A library of its own, beside
+-- the queue's (runtime/rt_queue.lua) and the post-processor's (postproc/pp_chain.lua), whose
+-- keys it reads.
 --
 -- Keys, under the queue's prefix P ("{name}:", ARGV[1]):
 --   P.."results"       the queue's results stream; this library's group 'insights' reads it
