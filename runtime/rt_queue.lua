@@ -3,9 +3,10 @@
 -- state change of an analysis is one call of one of these functions, so it is atomic. The C side
 -- (runtime/rt_queue.c) embeds this text, loads it as the library inquest_vVERSION, after the
 -- prelude every library shares (runtime/rt_fnlib_prelude.lua: wrap, register), when Redis does
--- not have it, builds the keys and parses the replies. Every VERSION's functions have names of their own, inquest_vVERSION_NAME: the
--- arguments and replies of a function change between versions, so during a rolling upgrade each
--- program calls the functions of its own version, side by side on the same keys.
+-- not have it, builds the keys and parses the replies. Every VERSION's functions have names of
+-- their own, inquest_vVERSION_NAME: the arguments and replies of a function change between
+-- versions, so during a rolling upgrade each program calls the functions of its own version,
+-- side by side on the same keys.
 --
 -- Conventions. ARGV[1] of every function is the key prefix, "{name}:" (the hash tag keeps every
 -- key of a queue in one Cluster slot). The fixed keys of a function and the per-analysis keys the
