@@ -894,14 +894,15 @@ typedef struct list_call {
     const ig_token *token;
 } list_call;
 
-/* A page of GET /v1/analyses names where the next one starts: the last analysis it examined,
- * which the token may not see (a page skips those, and its scan is bounded, so it cannot always
- * end on one it shows). For a token that cursor is sealed, so that it tells nothing of that
- * analysis, neither its id nor when it was submitted: AES-256-GCM under a key derived from the
- * token's secret (HMAC-SHA256 of CURSOR_LABEL), a fresh nonce each time, as CURSOR_PREFIX then
- * hex of nonce, ciphertext and tag. Only that token can open it, any serve process with the same
- * tokens can (nothing to share or store), and a cursor it did not seal is refused. Without
- * tokens every analysis is visible: the cursor stays the queue's own, plain. */
+/* A page of GET /v1/analyses (or /v1/dead-letters) names where the next one starts: the last
+ * analysis (dead letter) it examined, which the token may not see (a page skips those, and its
+ * scan is bounded, so it cannot always end on one it shows). For a token that cursor is sealed,
+ * so that it tells nothing of that analysis, neither its id nor when it was submitted (a dead
+ * letter's entry id is its time): AES-256-GCM under a key derived from the token's secret
+ * (HMAC-SHA256 of CURSOR_LABEL), a fresh nonce each time, as CURSOR_PREFIX then hex of nonce,
+ * ciphertext and tag. Only that token can open it, any serve process with the same tokens can
+ * (nothing to share or store), and a cursor it did not seal is refused. Without tokens every
+ * analysis is visible: the cursor stays the queue's own, plain. */
 #define CURSOR_PREFIX "s1."
 #define CURSOR_LABEL  "inquest list cursor v1"
 #define CURSOR_PLAIN  112 /* bytes of a queue cursor, at most: "SCORE:ID" (39 + 1 + 64) */
@@ -1160,21 +1161,27 @@ static void dead_listed(int rc, const char *msg, const rt_queue_dead *items, siz
         }
         json_array_append_new(list, o);
     }
-    respond_page(c, rc, msg, "dead_letters", list, next_cursor);
+    /* The next page starts after the last entry examined, which the token may not see: sealed
+     * like a listing's cursor. */
+    char sealed[CURSOR_TEXT];
+    if (rc == RT_OK && next_cursor)
+        seal_cursor(c->token, next_cursor, sealed);
+    respond_page(c, rc, msg, "dead_letters", list, rc == RT_OK && next_cursor ? sealed : NULL);
 }
 
 static void list_dead(ig_serve *s, rt_httpd_req *req, const ig_token *token) {
-    char cursor[128], why[256] = "";
+    char text[CURSOR_TEXT + 64], cursor[CURSOR_PLAIN + 1], why[256] = "";
     size_t limit = limit_param(req);
     if (!limit)
         return;
-    int n = rt_httpd_query(req, "cursor", cursor, sizeof cursor);
+    int n = rt_httpd_query(req, "cursor", text, sizeof text);
     bool has_cursor = n > 0;
     /* Redis would refuse a malformed one ("Invalid stream ID"), and that reads as Redis trouble. */
-    if ((n < 0 && n != RT_ENOTFOUND) || (has_cursor && !ig_stream_id(cursor))) {
+    if ((n < 0 && n != RT_ENOTFOUND) ||
+        (has_cursor && (!open_cursor(token, text, cursor) || !ig_stream_id(cursor)))) {
         rt_httpd_error(req, 400, "bad_request",
-                       "cursor must be the next_cursor of a page of GET /v1/dead-letters (an "
-                       "entry such as 1795328260073-0)");
+                       "cursor must be a next_cursor this token was given by GET "
+                       "/v1/dead-letters");
         return;
     }
     list_call *c = rt_xcalloc(1, sizeof *c);
