@@ -69,7 +69,8 @@ typedef struct runner {
     rt_config replay_config; /* the config's connectors without credentials; used when o->config */
     rt_connector *connectors;
     wk_jail_options jail;
-    const char *fault;   /* INQUEST_TEST_FAULT, for the tests; or NULL */
+    char *fault;         /* owned: INQUEST_TEST_FAULT, for the tests (a copy: the jail clears
+                            the environment); or NULL */
     json_t **obs[SIDES]; /* out: each side's observation of each case (NULL: it cannot run) */
 } runner;
 
@@ -910,7 +911,8 @@ static void runner_init(runner *r, const bt_options *o, const bt_cases *cases,
     /* As root without worker.user, the children keep root but nothing else: CI containers run
      * as root, and a replay makes no call to the outside. */
     r->jail.allow_root = !r->jail.user;
-    r->fault = getenv("INQUEST_TEST_FAULT");
+    const char *fault = getenv("INQUEST_TEST_FAULT");
+    r->fault = fault ? rt_xstrdup(fault) : NULL;
     for (int side = 0; side < SIDES; side++)
         r->obs[side] = rt_xcalloc(cases->n + 1, sizeof(json_t *));
 }
@@ -922,6 +924,7 @@ static void runner_free(runner *r) {
         free(r->obs[side]);
     }
     free(r->connectors);
+    free(r->fault);
 }
 
 /* "bt-20261122T071500Z-3f2a": when, and a random part for two runs in the same second. */

@@ -22,10 +22,12 @@
 #define _GNU_SOURCE /* getopt_long */
 #include <getopt.h>
 #include <math.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 #include "ig_cli.h"
 #include "wk_jail.h"
@@ -828,16 +830,34 @@ static int load(worker_options *o) {
                         "(--user or worker.user in the config)\n");
         return IG_EXIT_USAGE;
     }
+    const struct passwd *pw = o->user && geteuid() != 0 ? getpwnam(o->user) : NULL;
+    if (o->user && geteuid() != 0 && (!pw || pw->pw_uid != geteuid()))
+        ig_log("warn", "worker.user is not used: only a worker started as root can switch users",
+               json_pack("{s:s, s:i}", "user", o->user, "children_run_as_uid", (int)geteuid()));
     return IG_EXIT_OK;
+}
+
+/* What no worker process carries: descriptors it did not open (a wrapper's, opened as root,
+ * would stay readable in a child after the privilege drop); and a dumpable supervisor, whose
+ * memory and environment a child could read through /proc when both run as the same user (a
+ * worker not started as root). Sanitizer builds stay dumpable, as the jail says why. */
+static void settle_process(void) {
+    close_range(3, ~0U, 0);
+    if (!WK_JAIL_SANITIZER)
+        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
 int ig_cmd_worker(int argc, char **argv) {
     worker_options o = {0};
+    settle_process();
     int rc = parse_options(argc, argv, &o);
     if (rc == IG_EXIT_OK)
         rc = load(&o);
     if (rc == IG_EXIT_OK) {
-        wk_supervisor_options s = {.processes = o.processes, .child_main = child_main, .ud = &o};
+        wk_supervisor_options s = {.processes = o.processes,
+                                   .child_main = child_main,
+                                   .ud = &o,
+                                   .fatal_status = IG_EXIT_USAGE};
         rc = wk_supervise(&s) == RT_OK ? IG_EXIT_OK : IG_EXIT_USAGE;
     }
     rt_config_free(o.config);

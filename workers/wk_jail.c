@@ -4,6 +4,10 @@
  *
  * Design notes. The jail is entered in this order, each step needing what the previous one
  * still had:
+ *   0. environment: every variable but those the libraries read (time zone, locale, proxies, CA
+ *      bundles, resolver, libuv and sanitizer options) is removed and its text zeroed: the
+ *      child has read its secrets by now, and the environment it inherited may hold others
+ *      (serve's tokens, connector credentials) that analyzer code must never reach;
  *   1. identity: a root process becomes the configured user (getpwnam and initgroups read
  *      /etc/passwd and /etc/group through NSS, which the filter would later constrain);
  *   2. rlimits: lowered for good, soft and hard together, so nothing can raise them again;
@@ -21,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <stdlib.h>
 #include <pwd.h>
 #include <sched.h>
 #include <stdio.h>
@@ -37,6 +42,45 @@
 #include "wk_jail.h"
 
 #define WHY_SIZE 256
+
+/* ---- 0. environment ------------------------------------------------------------------------- */
+
+/* Variables a jailed child keeps: what libc, libcurl, OpenSSL, libuv and the sanitizers read.
+ * Whatever else a process needs from its environment it copies before the jail: the text of
+ * every other variable is zeroed. */
+static int kept_variable(const char *entry) {
+    /* clang-format off */
+    static const char *const kept[] = {
+        "TZ=", "LANG=", "LC_", "http_proxy=", "https_proxy=", "HTTPS_PROXY=", "ALL_PROXY=",
+        "all_proxy=", "NO_PROXY=", "no_proxy=", "SSL_CERT_FILE=", "SSL_CERT_DIR=",
+        "CURL_CA_BUNDLE=", "RES_OPTIONS=", "LOCALDOMAIN=", "ASAN_OPTIONS=", "UBSAN_OPTIONS=",
+        "LSAN_OPTIONS=", "UV_THREADPOOL_SIZE=", NULL,
+    };
+    /* clang-format on */
+    for (const char *const *k = kept; *k; k++)
+        if (strncmp(entry, *k, strlen(*k)) == 0)
+            return 1;
+    return 0;
+}
+
+/* Removes every variable but the kept ones and zeroes their text, which /proc/PID/environ and
+ * the process' memory would otherwise still show. */
+static void scrub_environment(void) {
+    size_t n = 0, k = 0;
+    while (environ && environ[n])
+        n++;
+    char **kept = n ? calloc(n, sizeof *kept) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (kept && kept_variable(environ[i]))
+            kept[k++] = environ[i];
+        else
+            memset(environ[i], 0, strlen(environ[i]));
+    }
+    clearenv();
+    for (size_t i = 0; i < k; i++)
+        putenv(kept[i]);
+    free(kept);
+}
 
 /* ---- 1. identity ---------------------------------------------------------------------------- */
 
@@ -213,7 +257,22 @@ static int add_rules(scmp_filter_ctx ctx, pid_t self) {
         /* I/O on descriptors the process already holds (sockets, pipes, read-only files; the
          * inherited stdout and stderr for logs). */
         ALLOW(read), ALLOW(readv), ALLOW(pread64), ALLOW(preadv), ALLOW(write), ALLOW(writev),
-        ALLOW(close), ALLOW(dup), ALLOW(dup2), ALLOW(dup3), ALLOW(fcntl), ALLOW(lseek),
+        ALLOW(close), ALLOW(dup), ALLOW(dup2), ALLOW(dup3), ALLOW(lseek),
+        /* fcntl for flags, duplicates and locks. Not F_SETOWN, F_SETOWN_EX or F_SETSIG: with
+         * O_ASYNC they make the kernel send a signal of the caller's choice to any process of
+         * its user whenever a descriptor becomes ready, around the rule for kill below. */
+        ALLOW_IF(fcntl, SCMP_A1_32(SCMP_CMP_EQ, F_GETFD)),
+        ALLOW_IF(fcntl, SCMP_A1_32(SCMP_CMP_EQ, F_SETFD)),
+        ALLOW_IF(fcntl, SCMP_A1_32(SCMP_CMP_EQ, F_GETFL)),
+        ALLOW_IF(fcntl, SCMP_A1_32(SCMP_CMP_EQ, F_SETFL)),
+        ALLOW_IF(fcntl, SCMP_A1_32(SCMP_CMP_EQ, F_DUPFD)),
+        ALLOW_IF(fcntl, SCMP_A1_32(SCMP_CMP_EQ, F_DUPFD_CLOEXEC)),
+        ALLOW_IF(fcntl, SCMP_A1_32(SCMP_CMP_EQ, F_GETLK)),
+        ALLOW_IF(fcntl, SCMP_A1_32(SCMP_CMP_EQ, F_SETLK)),
+        ALLOW_IF(fcntl, SCMP_A1_32(SCMP_CMP_EQ, F_SETLKW)),
+        ALLOW_IF(fcntl, SCMP_A1_32(SCMP_CMP_EQ, F_OFD_GETLK)),
+        ALLOW_IF(fcntl, SCMP_A1_32(SCMP_CMP_EQ, F_OFD_SETLK)),
+        ALLOW_IF(fcntl, SCMP_A1_32(SCMP_CMP_EQ, F_OFD_SETLKW)),
         /* ioctl only to make a descriptor non-blocking or close-on-exec (libuv does both with
          * ioctl) and to ask how much is readable; isatty()'s TCGETS is told "not a terminal". */
         ALLOW_IF(ioctl, SCMP_A1_32(SCMP_CMP_EQ, FIONBIO)),
@@ -292,7 +351,7 @@ static int add_rules(scmp_filter_ctx ctx, pid_t self) {
      * vfork, ptrace, process_vm_readv/writev, mount, umount2, chroot, pivot_root, kexec_load,
      * bpf, perf_event_open, init_module, keyctl, add_key, userfaultfd, unshare, setns, unlink,
      * rename, mkdir, rmdir, chmod, chown, link, symlink and their *at forms, truncate, bind,
-     * listen, accept, prctl, setrlimit, setpriority. */
+     * listen, accept, prctl, setrlimit, setpriority, and fcntl's other commands. */
     for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
         const jail_rule *r = &rules[i];
         if (r->nr < 0)
@@ -328,6 +387,7 @@ int wk_jail_enter(const wk_jail_options *o, char *why) {
     if (!o)
         o = &defaults;
     why[0] = '\0';
+    scrub_environment();
     int rc = drop_privileges(o, why);
     if (rc == RT_OK)
         rc = set_limits(o, why);

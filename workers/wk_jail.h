@@ -29,9 +29,10 @@ typedef struct wk_jail_options {
     size_t open_files; /* RLIMIT_NOFILE; 0: WK_JAIL_DEFAULT_OPEN_FILES */
 } wk_jail_options;
 
-/* Sandboxes the calling process for good, as configured by 'o' (NULL: all defaults): when it
- * runs as root, becomes 'o->user' (its groups, gid and uid) and checks that root cannot be
- * regained; sets the rlimits; sets PR_SET_NO_NEW_PRIVS and clears PR_SET_DUMPABLE; loads the
+/* Sandboxes the calling process for good, as configured by 'o' (NULL: all defaults): removes
+ * the environment but for a few variables libraries read (wk_jail.c); when it runs as root,
+ * becomes 'o->user' (its groups, gid and uid) and checks that root cannot be regained; sets the
+ * rlimits; sets PR_SET_NO_NEW_PRIVS and clears PR_SET_DUMPABLE; loads the
  * seccomp allow-list, after which a system call outside it kills the process with SIGSYS (a few
  * fail with an errno instead; wk_jail.c lists them). Call it in a worker child after fork,
  * before any thread is started and before it runs analyses, but after whatever needs more than

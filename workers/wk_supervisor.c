@@ -13,7 +13,10 @@
  *   running  pid > 0; leaves it when waitpid reports the child's end;
  *   waiting  pid == 0; a new child is forked at restart_at, unless the supervisor is stopping.
  * A slot's backoff starts at backoff_min and doubles after each restart, up to backoff_max; a
- * child that lived backoff_reset seconds resets it, so only a crash loop waits long.
+ * child that lived backoff_reset seconds resets it, so only a crash loop waits long. A child
+ * that exits with fatal_status says the configuration cannot work (an unknown user, a secret
+ * that cannot be read): the supervisor stops as on SIGTERM and wk_supervise fails, so that the
+ * process exits with an error its service manager sees, instead of restarting children forever.
  * Stopping: SIGTERM (or SIGINT) sets 'stopping', cancels pending restarts, sends SIGTERM to every
  * running child and sets the drain deadline; at the deadline (or on a second stop signal) the
  * remaining children get SIGKILL. wk_supervise returns when no slot runs. Only pids that have not
@@ -42,7 +45,8 @@ typedef struct supervisor {
     wk_supervisor_options o; /* defaults filled in */
     sup_slot *slots;
     int running;     /* slots with a child */
-    int stopping;    /* a stop signal arrived */
+    int stopping;    /* a stop signal arrived, or a child exited with fatal_status */
+    int gave_up;     /* a child exited with fatal_status */
     int killed;      /* SIGKILL was sent to what remained */
     double deadline; /* end of the drain */
     pid_t self;
@@ -75,12 +79,15 @@ static const char *event_name(wk_supervisor_event_kind kind) {
         return "killing";
     case WK_SUPERVISOR_STOPPED:
         return "stopped";
+    case WK_SUPERVISOR_GIVING_UP:
+        return "giving_up";
     }
     return "unknown";
 }
 
 static const char *event_level(const wk_supervisor_event *e) {
-    if (e->kind == WK_SUPERVISOR_FORK_FAILED || e->signal == SIGSYS)
+    if (e->kind == WK_SUPERVISOR_FORK_FAILED || e->kind == WK_SUPERVISOR_GIVING_UP ||
+        e->signal == SIGSYS)
         return "error";
     if (e->kind == WK_SUPERVISOR_KILLING)
         return "warning";
@@ -102,8 +109,12 @@ static void log_event(const wk_supervisor_event *e, void *ud) {
         json_object_set_new(line, "slot", json_integer(e->slot));
     if (e->pid > 0)
         json_object_set_new(line, "pid", json_integer(e->pid));
-    if (e->kind == WK_SUPERVISOR_EXITED && e->signal == 0)
+    if ((e->kind == WK_SUPERVISOR_EXITED || e->kind == WK_SUPERVISOR_GIVING_UP) && e->signal == 0)
         json_object_set_new(line, "status", json_integer(e->status));
+    if (e->kind == WK_SUPERVISOR_GIVING_UP)
+        json_object_set_new(line, "reason",
+                            json_string("a child cannot run with this configuration (its log "
+                                        "says why): restarting it would fail the same way"));
     if (e->signal) {
         const char *abbrev = sigabbrev_np(e->signal);
         snprintf(name, sizeof name, "SIG%s", abbrev ? abbrev : "?");
@@ -226,6 +237,8 @@ static void start_child(supervisor *s, int index) {
     emit(s, event(WK_SUPERVISOR_STARTED, index, pid));
 }
 
+static void stop(supervisor *s);
+
 static void child_ended(supervisor *s, int index, int status) {
     sup_slot *sl = &s->slots[index];
     wk_supervisor_event e = event(WK_SUPERVISOR_EXITED, index, sl->pid);
@@ -233,11 +246,18 @@ static void child_ended(supervisor *s, int index, int status) {
         e.status = WEXITSTATUS(status);
     else if (WIFSIGNALED(status))
         e.signal = WTERMSIG(status);
+    int fatal = s->o.fatal_status && e.status == s->o.fatal_status && !s->stopping;
     sl->pid = 0;
     s->running--;
-    if (!s->stopping)
+    if (!s->stopping && !fatal)
         e.restart_in = schedule_restart(s, index, rt_monotonic());
     emit(s, e);
+    if (fatal) {
+        s->gave_up = 1;
+        e.kind = WK_SUPERVISOR_GIVING_UP;
+        emit(s, e);
+        stop(s);
+    }
 }
 
 /* Collects every child of ours that ended. Only our own pids: the caller's other children, if
@@ -362,7 +382,7 @@ int wk_supervise(const wk_supervisor_options *o) {
         free(s.slots);
     }
     restore_signals(&saved);
-    return rc;
+    return rc == RT_OK && s.gave_up ? RT_EINPUT : rc;
 }
 
 /* ---- in a child ----------------------------------------------------------------------------- */

@@ -20,6 +20,8 @@ typedef enum wk_supervisor_event_kind {
     WK_SUPERVISOR_STOPPING,    /* SIGTERM or SIGINT: children are draining */
     WK_SUPERVISOR_KILLING,     /* the drain timed out (or a second stop signal): SIGKILL to 'pid' */
     WK_SUPERVISOR_STOPPED,     /* every child is gone; wk_supervise returns */
+    WK_SUPERVISOR_GIVING_UP,   /* a child exited with 'fatal_status' ('slot', 'pid', 'status'):
+                                  no restarts; the others are stopped */
 } wk_supervisor_event_kind;
 
 typedef struct wk_supervisor_event {
@@ -44,6 +46,10 @@ typedef struct wk_supervisor_options {
     double backoff_max;   /* 0: WK_SUPERVISOR_BACKOFF_MAX */
     double backoff_reset; /* 0: WK_SUPERVISOR_BACKOFF_RESET */
     double drain_timeout; /* 0: WK_SUPERVISOR_DRAIN_TIMEOUT */
+    /* An exit status (not 0) by which a child says it cannot run with this configuration (an
+     * unknown user, a secret that cannot be read): restarting it would fail the same way
+     * forever, so the supervisor stops instead. 0: every exit is restarted. */
+    int fatal_status;
     /* Called in the supervisor for each event; NULL: a JSON line on stderr. */
     void (*on_event)(const wk_supervisor_event *event, void *event_ud);
     void *event_ud;
@@ -57,8 +63,9 @@ typedef struct wk_supervisor_options {
  * 'o->drain_timeout' are killed with SIGKILL (at once on a second SIGTERM or SIGINT). Call it
  * from a single-threaded process with no event loop: children are forked from it. It blocks
  * SIGCHLD, SIGTERM, SIGINT and SIGHUP while it runs and restores their mask and dispositions
- * before returning. Returns RT_OK once every child is gone after a stop, RT_EUSAGE when 'o' is
- * invalid, RT_EINTERNAL when signals cannot be set up. */
+ * before returning. Returns RT_OK once every child is gone after a stop, RT_EINPUT once every
+ * child is gone after one exited with 'o->fatal_status', RT_EUSAGE when 'o' is invalid,
+ * RT_EINTERNAL when signals cannot be set up. */
 int wk_supervise(const wk_supervisor_options *o);
 
 /* ---- in a child ----------------------------------------------------------------------------- */

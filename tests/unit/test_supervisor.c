@@ -205,6 +205,19 @@ static void try_kill_parent(int out) {
     dprintf(out, "survived kill(parent): %d\n", kill(getppid(), 0));
 }
 
+/* Around the rule for kill: a socket's owner gets the signal its I/O raises (F_SETSIG). */
+static void try_fcntl_setown(int out) {
+    int pair[2];
+    dprintf(out, "socketpair %d\n", socketpair(AF_UNIX, SOCK_STREAM, 0, pair));
+    dprintf(out, "survived F_SETOWN: %d\n", fcntl(pair[0], F_SETOWN, (int)getppid()));
+}
+
+static void try_fcntl_setsig(int out) {
+    int pair[2];
+    dprintf(out, "socketpair %d\n", socketpair(AF_UNIX, SOCK_STREAM, 0, pair));
+    dprintf(out, "survived F_SETSIG: %d\n", fcntl(pair[0], F_SETSIG, SIGKILL));
+}
+
 static void try_raise_limit(int out) {
     struct rlimit lim = {JAIL_FILES * 2, JAIL_FILES * 2};
     dprintf(out, "survived setrlimit: %d\n", setrlimit(RLIMIT_NOFILE, &lim));
@@ -236,6 +249,8 @@ static void test_jail_kills_forbidden_calls(void **state) {
     assert_killed_by_filter(try_bind);
     assert_killed_by_filter(try_listen);
     assert_killed_by_filter(try_kill_parent);
+    assert_killed_by_filter(try_fcntl_setown);
+    assert_killed_by_filter(try_fcntl_setsig);
     assert_killed_by_filter(try_raise_limit);
     assert_killed_by_filter(try_unshare);
     if (!WK_JAIL_SANITIZER) { /* LeakSanitizer needs both (wk_jail.c) */
@@ -274,6 +289,48 @@ static void test_jail_refuses_probed_calls(void **state) {
     assert_non_null(strstr(r.text, "setuid -1 EPERM\n"));
     assert_non_null(strstr(r.text, "clone3 -1 ENOSYS\n"));
     assert_non_null(strstr(r.text, "isatty 0\n"));
+}
+
+/* The environment after the jail: what getenv sees, and whether /proc/self/environ (the text
+ * the process was started with) still holds PATH. */
+static void report_environment(int out) {
+    const char *secret = getenv("INQUEST_TEST_SECRET"), *tz = getenv("TZ");
+    dprintf(out, "secret %s\ntz %s\npath %s\n", secret ? secret : "(none)", tz ? tz : "(none)",
+            getenv("PATH") ? "set" : "(none)");
+    char text[65536];
+    int fd = open("/proc/self/environ", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, text, sizeof text) : -1;
+    int found = 0;
+    for (ssize_t i = 0; i + 5 <= n; i++)
+        found |= (i == 0 || text[i - 1] == '\0') && memcmp(text + i, "PATH=", 5) == 0;
+    dprintf(out, "environ read %d, PATH in it %d\n", n > 0, found);
+    close(fd);
+}
+
+/* The jail removes the environment (a worker's may hold serve's tokens or connector secrets)
+ * but for what libraries read, and zeroes the text the process started with. */
+static void test_jail_clears_environment(void **state) {
+    (void)state;
+    assert_non_null(getenv("PATH")); /* the test's own environment has it */
+    const char *tz = getenv("TZ");
+    char *saved_tz = tz ? strdup(tz) : NULL;
+    setenv("INQUEST_TEST_SECRET", "s3cr3t-value", 1);
+    setenv("TZ", "UTC", 1);
+    outcome r;
+    run_jailed(root_jail(), report_environment, &r);
+    unsetenv("INQUEST_TEST_SECRET");
+    if (saved_tz)
+        setenv("TZ", saved_tz, 1);
+    else
+        unsetenv("TZ");
+    free(saved_tz);
+    if (!WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0)
+        print_error("status 0x%x, wrote:\n%s", r.status, r.text);
+    assert_true(WIFEXITED(r.status));
+    assert_non_null(strstr(r.text, "secret (none)\n"));
+    assert_non_null(strstr(r.text, "tz UTC\n"));
+    assert_non_null(strstr(r.text, "path (none)\n"));
+    assert_non_null(strstr(r.text, "environ read 1, PATH in it 0\n"));
 }
 
 /* ---- what a jailed worker must still do ----------------------------------------------------- */
@@ -874,6 +931,25 @@ static void test_supervisor_logs_json_by_default(void **state) {
     assert_true(WIFEXITED(wait_supervisor(s)));
 }
 
+/* A child that exits with fatal_status (as `inquest worker`'s does when its configuration cannot
+ * work) is not restarted: the supervisor stops and fails. */
+static void test_supervisor_gives_up_on_fatal_status(void **state) {
+    (void)state;
+    supervised *s = &sup;
+    start_supervisor(
+        s, (wk_supervisor_options){.processes = 1, .backoff_min = 0.05, .fatal_status = 3},
+        (child_conf){.exit_at_once = 1});
+    wk_supervisor_event e = await_event(s, WK_SUPERVISOR_EXITED);
+    assert_int_equal(e.status, 3);
+    assert_true(e.restart_in < 0); /* no restart scheduled */
+    e = await_event(s, WK_SUPERVISOR_GIVING_UP);
+    assert_int_equal(e.status, 3);
+    await_event(s, WK_SUPERVISOR_STOPPED);
+    int status = wait_supervisor(s);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 1); /* wk_supervise did not return RT_OK */
+}
+
 static void test_supervisor_rejects_bad_options(void **state) {
     (void)state;
     wk_supervisor_options o = {.processes = 1};
@@ -914,6 +990,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_jail_kills_forbidden_calls),
         cmocka_unit_test(test_jail_refuses_probed_calls),
+        cmocka_unit_test(test_jail_clears_environment),
         cmocka_unit_test(test_jail_lets_worker_work),
         cmocka_unit_test(test_jail_drops_root),
         cmocka_unit_test(test_jail_refuses_root_without_user),
@@ -924,6 +1001,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_supervisor_backoff_doubles_to_cap, end_supervisor),
         cmocka_unit_test_teardown(test_children_drain_when_supervisor_dies, end_supervisor),
         cmocka_unit_test_teardown(test_supervisor_logs_json_by_default, end_supervisor),
+        cmocka_unit_test_teardown(test_supervisor_gives_up_on_fatal_status, end_supervisor),
         cmocka_unit_test(test_supervisor_rejects_bad_options),
     };
     return cmocka_run_group_tests(tests, make_scratch, remove_scratch);
