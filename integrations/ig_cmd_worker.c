@@ -116,11 +116,12 @@ struct child {
     pending *batch;                /* completions waiting to be sent: 'n_batch' of them */
     size_t n_batch, cap_batch;
     uv_timer_t heartbeat, retry;
-    uv_idle_t turn_end; /* sends the next round once the loop has nothing else to do this turn */
-    bool starved;       /* a claim found nothing: no claims until a submission wakes it */
-    bool waiting;       /* for that wake-up (rt_queue_wait_for_work) */
-    bool recovering;    /* Redis was down: results go out before new claims, so that other
-                           workers do not reclaim what is finished here */
+    uv_idle_t turn_end;  /* sends the next round once the loop has nothing else to do this turn */
+    bool files_confined; /* its jail confines file access (Landlock) */
+    bool starved;        /* a claim found nothing: no claims until a submission wakes it */
+    bool waiting;        /* for that wake-up (rt_queue_wait_for_work) */
+    bool recovering;     /* Redis was down: results go out before new claims, so that other
+                            workers do not reclaim what is finished here */
     wk_child_signals signals;
     bool closing;
     rt_queue_connector_stats *connectors; /* calls counted since the last heartbeat */
@@ -703,6 +704,18 @@ static void init_handles(child *c) {
     wk_supervisor_child_signals(&c->signals, c->loop, on_term, on_hup, c);
 }
 
+/* The folders the child loads analyzers from (on first use, and again on SIGHUP), the only
+ * files its jail lets it read besides the libraries' own. */
+static void analyzer_folders(const worker_options *o, wk_jail_options *jail) {
+    if (o->dirs.n) {
+        jail->read_paths = (const char *const *)o->dirs.dirs;
+        jail->n_read_paths = o->dirs.n;
+    } else {
+        jail->read_paths = (const char *const *)o->config->analyzers;
+        jail->n_read_paths = o->config->n_analyzers;
+    }
+}
+
 /* Everything that needs more than the jail allows happens before it: connectors' and Redis'
  * secrets are read here. */
 static int open_child(child *c, char *why) {
@@ -720,6 +733,8 @@ static int open_child(child *c, char *why) {
         rt_config_secret(&cfg->redis_auth, &password, &password_len, why) != RT_OK)
         return RT_EINPUT;
     wk_jail_options jail = {.user = c->o->user};
+    analyzer_folders(c->o, &jail);
+    c->files_confined = jail.n_read_paths && wk_jail_landlock_abi() > 0; /* asked before the jail */
     int rc = wk_jail_enter(&jail, why);
     if (rc == RT_OK) {
         c->queue = ig_queue_open(c->loop, cfg, password, password_len, queue_state, c, why);
@@ -754,8 +769,8 @@ static int child_main(int slot, void *ud) {
     }
     init_handles(&c);
     ig_log("info", "worker child ready",
-           json_pack("{s:i, s:s, s:i}", "slot", slot, "consumer", c.consumer, "concurrency",
-                     o->concurrency));
+           json_pack("{s:i, s:s, s:i, s:b}", "slot", slot, "consumer", c.consumer, "concurrency",
+                     o->concurrency, "files_confined", c.files_confined));
     uv_run(c.loop, UV_RUN_DEFAULT);
     free(c.connectors);
     free(c.samples);

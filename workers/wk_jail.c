@@ -13,6 +13,11 @@
  *   2. rlimits: lowered for good, soft and hard together, so nothing can raise them again;
  *   3. PR_SET_NO_NEW_PRIVS (also required to load a filter without CAP_SYS_ADMIN) and
  *      PR_SET_DUMPABLE 0 (no core, no ptrace by other processes of the same user);
+ *   3b. files (Landlock, when the caller names what it reads and the kernel has it): reading
+ *      only beneath those paths and the ones libraries read (shared libraries, CA bundles, the
+ *      resolver's files, time zones), writing nothing anywhere: the filter lets a process open
+ *      any file for reading, which the user's rights alone would leave to every file the user
+ *      may read (another daemon's config, /proc of its processes);
  *   4. the seccomp filter, synchronised to every thread (TSYNC), last, since it forbids the
  *      calls above.
  * The filter is an allow-list: its default action kills the whole process (SIGSYS). A violation
@@ -37,6 +42,8 @@
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
+#include <sys/syscall.h>
+#include <linux/landlock.h>
 #include <seccomp.h>
 #include "rt.h"
 #include "wk_jail.h"
@@ -208,6 +215,115 @@ static int set_no_new_privs(char *why) {
         return RT_EINTERNAL;
     }
     return RT_OK;
+}
+
+/* ---- 3b. files ------------------------------------------------------------------------------ */
+
+/* Rights of later ABIs than the system's header may know: all are handled (denied unless a rule
+ * allows them) when the kernel has them. */
+#define LL_FS_TRUNCATE  (1ULL << 14) /* ABI 3 */
+#define LL_FS_IOCTL_DEV (1ULL << 15) /* ABI 5 */
+#define LL_READ         (LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR)
+
+/* What libraries read after the jail: shared libraries (NSS modules the resolver loads), CA
+ * bundles for TLS, the resolver's files, time zones, the CPU count, the process' own /proc. A
+ * path that does not exist here is skipped. */
+static const char *const library_reads[] = {
+    "/usr/lib",
+    "/lib",
+    "/lib64",
+    "/usr/lib64",
+    "/etc/ld.so.cache",
+    "/etc/ssl",
+    "/etc/pki",
+    "/etc/ca-certificates",
+    "/usr/share/ca-certificates",
+    "/usr/local/share/ca-certificates",
+    "/etc/resolv.conf",
+    "/etc/hosts",
+    "/etc/host.conf",
+    "/etc/nsswitch.conf",
+    "/etc/gai.conf",
+    "/etc/services",
+    "/etc/protocols",
+    "/run/systemd/resolve",
+    "/run/resolvconf",
+    "/etc/localtime",
+    "/usr/share/zoneinfo",
+    "/sys/devices/system/cpu",
+    "/dev/null",
+    "/dev/urandom",
+    "/proc/self",
+    NULL,
+};
+
+int wk_jail_landlock_abi(void) {
+    long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
+    return abi > 0 ? (int)abi : 0;
+}
+
+/* Every file right the kernel's ABI has. */
+static uint64_t handled_rights(int abi) {
+    uint64_t all = (LANDLOCK_ACCESS_FS_MAKE_SYM << 1) - 1; /* ABI 1: EXECUTE .. MAKE_SYM */
+    if (abi >= 2)
+        all |= LANDLOCK_ACCESS_FS_REFER;
+    if (abi >= 3)
+        all |= LL_FS_TRUNCATE;
+    if (abi >= 5)
+        all |= LL_FS_IOCTL_DEV;
+    return all;
+}
+
+/* Lets 'ruleset' read beneath 'path' (a file: read it); a path that is not there is skipped. */
+static int allow_reading(int ruleset, const char *path, char *why) {
+    int fd = open(path, O_PATH | O_CLOEXEC);
+    if (fd < 0 && (errno == ENOENT || errno == ENOTDIR || errno == EACCES))
+        return RT_OK;
+    if (fd < 0) {
+        snprintf(why, WHY_SIZE, "landlock: cannot open %s: %s", path, strerror(errno));
+        return RT_EINTERNAL;
+    }
+    struct stat st;
+    struct landlock_path_beneath_attr rule = {.parent_fd = fd};
+    rule.allowed_access =
+        fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) ? LL_READ : LANDLOCK_ACCESS_FS_READ_FILE;
+    int rc = (int)syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &rule, 0);
+    close(fd);
+    if (rc != 0) {
+        snprintf(why, WHY_SIZE, "landlock: cannot allow reading %s: %s", path, strerror(errno));
+        return RT_EINTERNAL;
+    }
+    return RT_OK;
+}
+
+/* Confines file access to reading the paths of 'o' and library_reads, when 'o' names any and
+ * the kernel has Landlock. Needs PR_SET_NO_NEW_PRIVS, and must come before the filter, which
+ * has no landlock calls. */
+static int confine_files(const wk_jail_options *o, char *why) {
+    int abi = o->n_read_paths ? wk_jail_landlock_abi() : 0;
+    if (abi == 0)
+        return RT_OK;
+    struct landlock_ruleset_attr attr = {.handled_access_fs = handled_rights(abi)};
+    int ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0);
+    if (ruleset < 0) {
+        snprintf(why, WHY_SIZE, "landlock: cannot make a ruleset: %s", strerror(errno));
+        return RT_EINTERNAL;
+    }
+    int rc = RT_OK;
+    for (const char *const *p = library_reads; rc == RT_OK && *p; p++)
+        rc = allow_reading(ruleset, *p, why);
+    for (size_t i = 0; rc == RT_OK && i < o->n_read_paths; i++)
+        rc = allow_reading(ruleset, o->read_paths[i], why);
+    const char *const from_env[] = {"SSL_CERT_FILE", "SSL_CERT_DIR", "CURL_CA_BUNDLE", NULL};
+    for (const char *const *v = from_env; rc == RT_OK && *v; v++)
+        if (getenv(*v))
+            rc = allow_reading(ruleset, getenv(*v), why);
+    if (rc == RT_OK && syscall(SYS_landlock_restrict_self, ruleset, 0) != 0) {
+        snprintf(why, WHY_SIZE, "landlock: cannot confine the process: %s", strerror(errno));
+        rc = RT_EINTERNAL;
+    }
+    close(ruleset);
+    return rc;
 }
 
 /* ---- 4. the seccomp allow-list -------------------------------------------------------------- */
@@ -393,6 +509,8 @@ int wk_jail_enter(const wk_jail_options *o, char *why) {
         rc = set_limits(o, why);
     if (rc == RT_OK)
         rc = set_no_new_privs(why);
+    if (rc == RT_OK)
+        rc = confine_files(o, why);
     if (rc == RT_OK)
         rc = load_filter(why);
     return rc;

@@ -27,12 +27,22 @@ typedef struct wk_jail_options {
     int allow_root;    /* root with no 'user' is refused unless this is set */
     size_t memory;     /* RLIMIT_DATA in bytes; 0: WK_JAIL_DEFAULT_MEMORY */
     size_t open_files; /* RLIMIT_NOFILE; 0: WK_JAIL_DEFAULT_OPEN_FILES */
+    /* Folders (or files) the process reads after the jail, such as the analyzers it loads. With
+     * any, and a kernel with Landlock, it reads nothing else but what libraries read (wk_jail.c
+     * lists it); 0: files are as the user may read them. */
+    const char *const *read_paths;
+    size_t n_read_paths;
 } wk_jail_options;
+
+/* The Landlock ABI version of the running kernel; 0 when it has none (read_paths then confine
+ * nothing). */
+int wk_jail_landlock_abi(void);
 
 /* Sandboxes the calling process for good, as configured by 'o' (NULL: all defaults): removes
  * the environment but for a few variables libraries read (wk_jail.c); when it runs as root,
  * becomes 'o->user' (its groups, gid and uid) and checks that root cannot be regained; sets the
- * rlimits; sets PR_SET_NO_NEW_PRIVS and clears PR_SET_DUMPABLE; loads the
+ * rlimits; sets PR_SET_NO_NEW_PRIVS and clears PR_SET_DUMPABLE; confines file access to
+ * 'o->read_paths' (Landlock, when the kernel has it); loads the
  * seccomp allow-list, after which a system call outside it kills the process with SIGSYS (a few
  * fail with an errno instead; wk_jail.c lists them). Call it in a worker child after fork,
  * before any thread is started and before it runs analyses, but after whatever needs more than

@@ -97,9 +97,17 @@ static wk_jail_options root_jail(void) {
     return (wk_jail_options){.allow_root = 1, .memory = JAIL_MEMORY, .open_files = JAIL_FILES};
 }
 
-/* The jail of production: as "nobody" when the test runs as root. */
+/* What a jailed child here reads after the jail, as a worker names its analyzer folders: the
+ * scratch folder and the examples (the analysis of try_worker_work). */
+static const char *jail_reads[2];
+
+/* The jail of production: as "nobody" when the test runs as root, reading only jail_reads. */
 static wk_jail_options user_jail(void) {
-    return (wk_jail_options){.user = "nobody", .memory = JAIL_MEMORY, .open_files = JAIL_FILES};
+    return (wk_jail_options){.user = "nobody",
+                             .memory = JAIL_MEMORY,
+                             .open_files = JAIL_FILES,
+                             .read_paths = jail_reads,
+                             .n_read_paths = 2};
 }
 
 typedef struct outcome {
@@ -494,6 +502,32 @@ static void try_worker_work(int out) {
         close(fd);
     step(out, "no new privs", n > 0 && strstr(status, "\nNoNewPrivs:\t1\n"));
     step(out, "seccomp filter", n > 0 && strstr(status, "\nSeccomp:\t2\n"));
+}
+
+/* What a jailed child may read: the file in the scratch folder, which it names, but not
+ * /etc/passwd, which any user may read. */
+static void try_reading(int out) {
+    dprintf(out, "scratch %d\n", read_file_back());
+    errno = 0;
+    int fd = open("/etc/passwd", O_RDONLY | O_CLOEXEC);
+    dprintf(out, "passwd %d %s\n", fd >= 0, fd >= 0 ? "" : strerrorname_np(errno));
+}
+
+/* Files beyond the paths the jail was given (and those libraries read) cannot be read, even
+ * those the user may read: Landlock, when the kernel has it. */
+static void test_jail_confines_reading(void **state) {
+    (void)state;
+    if (wk_jail_landlock_abi() == 0) {
+        print_message("skipped: this kernel has no Landlock\n");
+        return;
+    }
+    outcome r;
+    run_jailed(user_jail(), try_reading, &r);
+    if (!WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0)
+        print_error("status 0x%x, wrote:\n%s", r.status, r.text);
+    assert_true(WIFEXITED(r.status));
+    assert_non_null(strstr(r.text, "scratch 1\n"));
+    assert_non_null(strstr(r.text, "passwd 0 EACCES\n"));
 }
 
 static int open_listener(void) {
@@ -975,6 +1009,8 @@ static int make_scratch(void **state) {
         return -1;
     fputs("hello jail\n", f);
     fclose(f);
+    jail_reads[0] = scratch;
+    jail_reads[1] = TESTS_DIR "/../examples";
     return chmod(readable, 0666);
 }
 
@@ -991,6 +1027,7 @@ int main(void) {
         cmocka_unit_test(test_jail_kills_forbidden_calls),
         cmocka_unit_test(test_jail_refuses_probed_calls),
         cmocka_unit_test(test_jail_clears_environment),
+        cmocka_unit_test(test_jail_confines_reading),
         cmocka_unit_test(test_jail_lets_worker_work),
         cmocka_unit_test(test_jail_drops_root),
         cmocka_unit_test(test_jail_refuses_root_without_user),
