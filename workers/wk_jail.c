@@ -30,20 +30,20 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <stdlib.h>
+#include <linux/landlock.h>
 #include <pwd.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <termios.h>
 #include <unistd.h>
-#include <sys/syscall.h>
-#include <linux/landlock.h>
 #include <seccomp.h>
 #include "rt.h"
 #include "wk_jail.h"
@@ -228,34 +228,17 @@ static int set_no_new_privs(char *why) {
 /* What libraries read after the jail: shared libraries (NSS modules the resolver loads), CA
  * bundles for TLS, the resolver's files, time zones, the CPU count, the process' own /proc. A
  * path that does not exist here is skipped. */
+/* clang-format off */
 static const char *const library_reads[] = {
-    "/usr/lib",
-    "/lib",
-    "/lib64",
-    "/usr/lib64",
-    "/etc/ld.so.cache",
-    "/etc/ssl",
-    "/etc/pki",
-    "/etc/ca-certificates",
-    "/usr/share/ca-certificates",
+    "/usr/lib", "/lib", "/lib64", "/usr/lib64", "/etc/ld.so.cache",
+    "/etc/ssl", "/etc/pki", "/etc/ca-certificates", "/usr/share/ca-certificates",
     "/usr/local/share/ca-certificates",
-    "/etc/resolv.conf",
-    "/etc/hosts",
-    "/etc/host.conf",
-    "/etc/nsswitch.conf",
-    "/etc/gai.conf",
-    "/etc/services",
-    "/etc/protocols",
-    "/run/systemd/resolve",
-    "/run/resolvconf",
-    "/etc/localtime",
-    "/usr/share/zoneinfo",
-    "/sys/devices/system/cpu",
-    "/dev/null",
-    "/dev/urandom",
-    "/proc/self",
-    NULL,
+    "/etc/resolv.conf", "/etc/hosts", "/etc/host.conf", "/etc/nsswitch.conf", "/etc/gai.conf",
+    "/etc/services", "/etc/protocols", "/run/systemd/resolve", "/run/resolvconf",
+    "/etc/localtime", "/usr/share/zoneinfo", "/sys/devices/system/cpu", "/dev/null",
+    "/dev/urandom", "/proc/self", NULL,
 };
+/* clang-format on */
 
 int wk_jail_landlock_abi(void) {
     long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
