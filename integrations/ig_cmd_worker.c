@@ -734,7 +734,8 @@ static int open_child(child *c, char *why) {
         return RT_EINPUT;
     wk_jail_options jail = {.user = c->o->user};
     analyzer_folders(c->o, &jail);
-    c->files_confined = jail.n_read_paths && wk_jail_landlock_abi() > 0; /* asked before the jail */
+    /* Asked before the jail, whose filter refuses Landlock's calls. */
+    c->files_confined = jail.n_read_paths && wk_jail_landlock_abi() > 0;
     int rc = wk_jail_enter(&jail, why);
     if (rc == RT_OK) {
         c->queue = ig_queue_open(c->loop, cfg, password, password_len, queue_state, c, why);
