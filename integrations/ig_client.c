@@ -369,11 +369,13 @@ static int print_error(ig_client *c, const call *k, const json_t *body) {
     return status_exit(k->status);
 }
 
-/* Parses the answer of 'k' into '*out'; errors, non-JSON and non-objects are printed. */
+/* Parses the answer of 'k' into '*out'; errors, non-JSON and non-objects are printed. A string
+ * may hold NUL: the engine writes one in a Lua string as \u0000, and the server passes results
+ * on as they are (the reports print it as '?', ig_report.c). */
 static int read_answer(ig_client *c, call *k, json_t **out) {
     json_error_t error;
     const answer_buf *b = &k->answer;
-    json_t *body = b->len ? json_loadb(b->data, b->len, 0, &error) : NULL;
+    json_t *body = b->len ? json_loadb(b->data, b->len, JSON_ALLOW_NUL, &error) : NULL;
     int code = IG_EXIT_OK;
     if (k->status >= 400) {
         code = print_error(c, k, body);
