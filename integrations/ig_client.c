@@ -15,9 +15,14 @@
 #include "ig_cli.h"
 #include "ig_client.h"
 
-/* An answer over this many bytes is refused: the largest result the engine writes is capped
- * below it (ig_cmd_run.c's MAX_RESULT_BYTES), so anything bigger is not the API. */
-#define MAX_ANSWER_BYTES ((size_t)256 << 20)
+/* An answer over this many bytes is refused. jansson holds a parsed answer in about 20 times
+ * the memory of its text, so this cap is what bounds the memory a hostile or broken server can
+ * make the command use (about 1.3 GiB). No cap bounds a whole result: the SDK caps each finding
+ * (docs/sdk.md, "Findings": 200,000 values and 4 MiB of strings, some 10 MiB of JSON) and a
+ * result at 50 findings, and the worker and serve pass results on as they are. A result of six
+ * maximal findings still fits; a larger one is refused with a message naming this cap rather
+ * than letting the command take gigabytes. */
+#define MAX_ANSWER_BYTES ((size_t)64 << 20)
 #define MAX_TOKEN_BYTES  (64 * 1024)
 #define CONNECT_TIMEOUT  10.0 /* seconds to open a connection (TLS included) */
 #define CALL_TIMEOUT     60.0 /* seconds for a whole call that does not long-poll */
