@@ -43,15 +43,18 @@ struct ig_client {
 
 /* ---- Making a client ----------------------------------------------------------------------- */
 
-/* 'url' without the user:password@ of its authority, so that messages never show a secret. */
+/* 'url' as messages may show it: without any user:password@. Everything from the scheme's
+ * "://" to the last '@' is dropped, not just up to the first '/', '?' or '#': a password may hold
+ * any of those ("http://user:se/cret@host"), and so may the URL libcurl is handed, which then
+ * fails to parse. A base URL's path or query has no business holding an '@', so when one does,
+ * the message shows less than it could, never a secret. */
 static char *shown_url(const char *url) {
-    const char *authority = strstr(url, "://");
-    authority = authority ? authority + 3 : url;
-    const char *at = strchr(authority, '@');
-    const char *end = authority + strcspn(authority, "/?#");
-    if (!at || at > end)
+    const char *scheme_end = strstr(url, "://");
+    const char *authority = scheme_end ? scheme_end + 3 : url;
+    const char *at = strrchr(authority, '@');
+    if (!at)
         return rt_xstrdup(url);
-    size_t head = (size_t)(authority - url), n = strlen(url) + 1;
+    size_t head = (size_t)(authority - url), n = head + strlen(at + 1) + 1;
     char *out = rt_xmalloc(n);
     snprintf(out, n, "%.*s%s", (int)head, url, at + 1);
     return out;
@@ -62,9 +65,13 @@ static int set_server(ig_client *c, const char *server) {
         server = getenv("INQUEST_URL");
     if (!server || !*server)
         server = IG_DEFAULT_SERVER;
-    if (strncasecmp(server, "http://", 7) != 0 && strncasecmp(server, "https://", 8) != 0)
-        return ig_usage_error(c->cmd, "the server must be an http:// or https:// URL (got \"%s\")",
-                              server);
+    if (strncasecmp(server, "http://", 7) != 0 && strncasecmp(server, "https://", 8) != 0) {
+        char *shown = shown_url(server); /* a mistyped scheme may still carry a password */
+        int code = ig_usage_error(
+            c->cmd, "the server must be an http:// or https:// URL (got \"%s\")", shown);
+        free(shown);
+        return code;
+    }
     size_t len = strlen(server);
     while (len > 0 && server[len - 1] == '/')
         len--; /* the API's paths start with '/' */
