@@ -145,6 +145,8 @@ struct client_args {
     json_t *request; /* submit: the body (owned) */
     json_t *inputs;  /* submit: the request's inputs (borrowed from 'request') */
     char *query;     /* ls: the query string (owned) */
+    char *filters;   /* ls: the filters as options, " --status ok …", for the next page's
+                        command: the server's cursor does not carry them (owned) */
     char **operands; /* what getopt leaves: ANALYZER and key=value, or ID */
     int n_operands;
 };
@@ -301,15 +303,48 @@ static int nonempty_string(const client_args *a, json_t *object, const char *key
     return IG_EXIT_OK;
 }
 
-/* ls's filters go into the query string, escaped. */
+/* Appends 'text' to the string '*to' (malloc'd, or NULL). */
+static void append(char **to, const char *text) {
+    size_t old = *to ? strlen(*to) : 0, n = strlen(text) + 1;
+    *to = rt_xrealloc(*to, old + n);
+    memcpy(*to + old, text, n);
+}
+
+/* Appends " 'word'" to '*to', quoted for a POSIX shell when it holds anything but the
+ * characters that need no quotes, so that the command printed can be pasted as it is. */
+static void append_word(char **to, const char *word) {
+    static const char plain[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                                "_-.,:/=@%+";
+    append(to, " ");
+    if (*word && strspn(word, plain) == strlen(word)) {
+        append(to, word);
+        return;
+    }
+    append(to, "'");
+    for (const char *p = word; *p; p++) {
+        char one[2] = {*p, '\0'};
+        append(to, *p == '\'' ? "'\\''" : one);
+    }
+    append(to, "'");
+}
+
+/* ls's filters go into the query string, escaped, and into the options the next page's command
+ * repeats ('key' is also the option's name). */
 static int add_query(client_args *a, const char *key, const char *value) {
     if (!*value)
         return ig_usage_error(a->cmd->name, "--%s needs a value", key);
     char *escaped = ig_url_escape(value);
-    size_t old = a->query ? strlen(a->query) : 0, n = old + strlen(key) + strlen(escaped) + 3;
-    a->query = rt_xrealloc(a->query, n);
-    snprintf(a->query + old, n - old, "%s%s=%s", old ? "&" : "", key, escaped);
+    append(&a->query, a->query ? "&" : "");
+    append(&a->query, key);
+    append(&a->query, "=");
+    append(&a->query, escaped);
     free(escaped);
+    if (strcmp(key, "cursor") != 0) { /* the next page has a cursor of its own */
+        char option[32];
+        snprintf(option, sizeof option, "--%s", key);
+        append_word(&a->filters, option);
+        append_word(&a->filters, value);
+    }
     return IG_EXIT_OK;
 }
 
@@ -608,6 +643,16 @@ static void print_table(const json_t *analyses) {
     }
 }
 
+/* The command of the next page: the cursor does not carry the filters, so they are repeated. */
+static void print_more(const client_args *a, const char *cursor) {
+    char *command = rt_xstrdup("inquest ls");
+    append(&command, a->filters ? a->filters : "");
+    append_word(&command, "--cursor");
+    append_word(&command, cursor);
+    fprintf(stderr, "(more: %s)\n", command);
+    free(command);
+}
+
 static int cmd_ls(client_args *a, ig_client *c) {
     json_t *answer = NULL;
     int code = ig_api_list(c, a->query ? a->query : "", &answer);
@@ -619,12 +664,15 @@ static int cmd_ls(client_args *a, ig_client *c) {
         fprintf(stderr, "inquest ls: the server at %s answered without an array \"analyses\"\n",
                 ig_client_url(c));
         code = IG_EXIT_SERVER;
-    } else if (code == IG_EXIT_OK && json_array_size(analyses) == 0) {
+    } else if (code == IG_EXIT_OK && json_array_size(analyses) == 0 && !cursor) {
         fputs("inquest ls: no analyses\n", stderr);
     } else if (code == IG_EXIT_OK) {
-        print_table(analyses);
+        if (json_array_size(analyses) > 0)
+            print_table(analyses);
+        else /* a rare filter: this page found none, a later one may */
+            fputs("inquest ls: none on this page\n", stderr);
         if (cursor) /* on stderr: the table stays a table for scripts */
-            fprintf(stderr, "(more: inquest ls --cursor %s)\n", cursor);
+            print_more(a, cursor);
     }
     json_decref(answer);
     return code;
@@ -670,6 +718,7 @@ static int run_command(const client_command *cmd, int argc, char **argv) {
     ig_client_free(c);
     json_decref(a.request);
     free(a.query);
+    free(a.filters);
     return code < 0 ? IG_EXIT_OK : code;
 }
 
