@@ -108,10 +108,17 @@ static const char ls_usage[] =
     "Options:\n"
     "  --status S            only those with status S (queued, running, ok, error, …)\n"
     "  --analyzer A          only those of analyzer A\n"
+    "  --label NAME=VALUE    only those whose label NAME is VALUE (one label)\n"
+    "  --since T             only those submitted at or after T: an RFC 3339 time, Unix\n"
+    "                        seconds, or a duration back from now such as 1h\n"
+    "  --until T             only those submitted at or before T (as --since)\n"
     "  --limit N             at most N, 1 to 500 (default: the server's, 50)\n"
-    "  --cursor C            the next page, as the previous one said\n"
-    "  --json                print the server's answer as JSON\n" SERVER_OPTIONS EXIT_CODES(
-        "listed", "the server refused");
+    "  --cursor C            the next page, as the previous one said (with the same filters)\n"
+    "  --json                print the server's answer as JSON\n"
+    "\n"
+    "A page examines a bounded number of analyses, so with a rare filter it may be short or\n"
+    "empty and still say that more may follow.\n" SERVER_OPTIONS EXIT_CODES("listed",
+                                                                            "the server refused");
 
 /* ---- Options ------------------------------------------------------------------------------- */
 
@@ -124,7 +131,8 @@ enum {
     TAKES_TIMEOUT = 1 << 2,
     TAKES_SUBMIT = 1 << 3, /* --inputs, --priority, --dedup-key, --deadline, --label, --wait,
                               --record */
-    TAKES_LIST = 1 << 4,   /* --status, --analyzer, --limit, --cursor */
+    TAKES_LIST = 1 << 4,   /* --status, --analyzer, --label (a filter), --since, --until,
+                              --limit, --cursor */
 };
 
 typedef struct client_args client_args;
@@ -147,6 +155,7 @@ struct client_args {
     char *query;     /* ls: the query string (owned) */
     char *filters;   /* ls: the filters as options, " --status ok …", for the next page's
                         command: the server's cursor does not carry them (owned) */
+    int labelled;    /* ls: --label was given */
     char **operands; /* what getopt leaves: ANALYZER and key=value, or ID */
     int n_operands;
 };
@@ -168,6 +177,8 @@ enum {
     OPT_LIMIT,
     OPT_CURSOR,
     OPT_RECORD,
+    OPT_SINCE,
+    OPT_UNTIL,
 };
 
 static const struct option long_options[] = {
@@ -187,6 +198,8 @@ static const struct option long_options[] = {
     {"limit", required_argument, NULL, OPT_LIMIT},
     {"cursor", required_argument, NULL, OPT_CURSOR},
     {"record", no_argument, NULL, OPT_RECORD},
+    {"since", required_argument, NULL, OPT_SINCE},
+    {"until", required_argument, NULL, OPT_UNTIL},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -204,14 +217,17 @@ static unsigned option_needs(int opt) {
     case OPT_PRIORITY:
     case OPT_DEDUP_KEY:
     case OPT_DEADLINE:
-    case OPT_LABEL:
     case OPT_WAIT:
     case OPT_RECORD:
         return TAKES_SUBMIT;
+    case OPT_LABEL: /* a label to carry, or one to filter on */
+        return TAKES_SUBMIT | TAKES_LIST;
     case OPT_STATUS:
     case OPT_ANALYZER:
     case OPT_LIMIT:
     case OPT_CURSOR:
+    case OPT_SINCE:
+    case OPT_UNTIL:
         return TAKES_LIST;
     default:
         return 0;
@@ -348,6 +364,32 @@ static int add_query(client_args *a, const char *key, const char *value) {
     return IG_EXIT_OK;
 }
 
+/* --label NAME=VALUE of ls: the API filters on one label. */
+static int add_label_filter(client_args *a, const char *arg) {
+    char name[256];
+    if (a->labelled)
+        return ig_usage_error(a->cmd->name, "--label: one at a time (the API filters on one)");
+    if (!split_pair(arg, name, sizeof name))
+        return ig_usage_error(a->cmd->name, "--label: expected NAME=VALUE, got \"%s\"", arg);
+    a->labelled = 1;
+    return add_query(a, "label", arg);
+}
+
+/* --since and --until of ls: checked as the server reads them (a bare number is Unix seconds,
+ * not a duration), so that a typo is caught before it travels; sent as given. */
+static int add_time_filter(client_args *a, int opt, const char *arg) {
+    char why[256];
+    double value;
+    int number = *arg && strspn(arg, "0123456789.") == strlen(arg);
+    if ((number || rt_duration_parse(arg, &value, why) != 0 || !(value > 0)) &&
+        (rt_time_parse(arg, rt_wallclock(), &value, why) != 0 || !(value > 0)))
+        return ig_usage_error(a->cmd->name,
+                              "--%s: expected a time (RFC 3339, Unix seconds) or a duration "
+                              "back from now such as 1h (got \"%s\")",
+                              option_name(opt), arg);
+    return add_query(a, option_name(opt), arg);
+}
+
 static int check_limit(client_args *a, const char *arg) {
     char *end;
     errno = 0;
@@ -381,6 +423,8 @@ static int apply_option(client_args *a, int opt, char *arg) {
     case OPT_DEADLINE:
         return check_deadline(a, arg);
     case OPT_LABEL:
+        if (a->cmd->takes & TAKES_LIST)
+            return add_label_filter(a, arg);
         return set_pair(a, json_object_get(a->request, "labels"), "--label", arg);
     case OPT_WAIT:
         a->wait = 1;
@@ -394,6 +438,9 @@ static int apply_option(client_args *a, int opt, char *arg) {
         return add_query(a, option_name(opt), arg);
     case OPT_LIMIT:
         return check_limit(a, arg);
+    case OPT_SINCE:
+    case OPT_UNTIL:
+        return add_time_filter(a, opt, arg);
     default:
         return ig_usage_error(a->cmd->name, "unknown option");
     }
