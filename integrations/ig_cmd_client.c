@@ -584,16 +584,15 @@ static int build_request(client_args *a) {
 static int cmd_submit(client_args *a, ig_client *c) {
     json_t *answer = NULL;
     int code = ig_api_submit(c, a->request, &answer);
-    if (code == IG_EXIT_OK && a->output == FORMAT_JSON && !a->wait) {
-        print_json(answer); /* the server's answer, whatever it holds */
-        json_decref(answer);
-        return code;
-    }
     const char *id = code == IG_EXIT_OK ? ig_answer_string(c, answer, "id") : NULL;
     const char *dedup = json_is_true(json_object_get(answer, "deduplicated"))
                             ? "(deduplicated: existing analysis)"
                             : NULL;
-    if (code == IG_EXIT_OK && !id) {
+    if (code == IG_EXIT_OK && a->output == FORMAT_JSON && !a->wait) {
+        /* the server's answer, whatever it holds; without an id it is not the API's */
+        print_json(answer);
+        code = id ? IG_EXIT_OK : IG_EXIT_SERVER;
+    } else if (code == IG_EXIT_OK && !id) {
         code = IG_EXIT_SERVER;
     } else if (code == IG_EXIT_OK && a->wait) {
         /* on stderr: stdout holds the report alone */
@@ -612,10 +611,12 @@ static int cmd_submit(client_args *a, ig_client *c) {
 static int cmd_status(client_args *a, ig_client *c) {
     json_t *analysis = NULL;
     int code = ig_api_get(c, a->operands[0], 0, &analysis);
+    /* Without a string "status" the answer is not the API's, whatever the output. */
+    const char *status = code == IG_EXIT_OK ? ig_answer_string(c, analysis, "status") : NULL;
     if (code == IG_EXIT_OK && a->output == FORMAT_JSON) {
-        print_json(analysis);
-        code = status_exit(analysis);
-    } else if (code == IG_EXIT_OK && !ig_answer_string(c, analysis, "status")) {
+        print_json(analysis); /* the server's answer, whatever it holds */
+        code = status ? status_exit(analysis) : IG_EXIT_SERVER;
+    } else if (code == IG_EXIT_OK && !status) {
         code = IG_EXIT_SERVER;
     } else if (code == IG_EXIT_OK) {
         print_status(analysis);
