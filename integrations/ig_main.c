@@ -234,8 +234,12 @@ static int dispatch(int argc, char **argv) {
             char *help_argv[] = {argv[2], (char *)"--help", NULL};
             return c->fn(2, help_argv);
         }
+        if (argc > 2) {
+            fprintf(stderr, "inquest: unknown command '%s'\n\n%s", argv[2], usage);
+            return IG_EXIT_USAGE;
+        }
         fputs(usage, stdout);
-        return argc > 2 ? IG_EXIT_USAGE : IG_EXIT_OK;
+        return IG_EXIT_OK;
     }
     const command *c = find_command(name);
     if (!c) {
