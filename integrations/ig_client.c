@@ -15,9 +15,14 @@
 #include "ig_cli.h"
 #include "ig_client.h"
 
-/* An answer over this many bytes is refused: the largest result the engine writes is capped
- * below it (ig_cmd_run.c's MAX_RESULT_BYTES), so anything bigger is not the API. */
-#define MAX_ANSWER_BYTES ((size_t)256 << 20)
+/* An answer over this many bytes is refused. jansson holds a parsed answer in about 20 times
+ * the memory of its text, so this cap is what bounds the memory a hostile or broken server can
+ * make the command use (about 1.3 GiB). No cap bounds a whole result: the SDK caps each finding
+ * (docs/sdk.md, "Findings": 200,000 values and 4 MiB of strings, some 10 MiB of JSON) and a
+ * result at 50 findings, and the worker and serve pass results on as they are. A result of six
+ * maximal findings still fits; a larger one is refused with a message naming this cap rather
+ * than letting the command take gigabytes. */
+#define MAX_ANSWER_BYTES ((size_t)64 << 20)
 #define MAX_TOKEN_BYTES  (64 * 1024)
 #define CONNECT_TIMEOUT  10.0 /* seconds to open a connection (TLS included) */
 #define CALL_TIMEOUT     60.0 /* seconds for a whole call that does not long-poll */
@@ -26,6 +31,11 @@
 /* A server that answers a long poll at once (one that does not hold it, or a proxy that cuts
  * it) is asked again only after this many seconds, so that waiting is never a busy loop. */
 #define MIN_POLL_INTERVAL 1.0
+/* After a failed long poll (no answer, or a 5xx without Retry-After), a wait tries again after
+ * this many seconds, doubled each time; no pause is longer than RETRY_MAX_PAUSE, whatever the
+ * server's Retry-After asks, so that a wait notices soon that the server is back. */
+#define RETRY_FIRST_PAUSE 0.5
+#define RETRY_MAX_PAUSE   10.0
 
 struct ig_client {
     const char *cmd;    /* "submit", … (static) */
@@ -34,19 +44,28 @@ struct ig_client {
     char *auth;         /* "Authorization: Bearer …", or NULL (owned; never printed) */
     const char *source; /* where the token came from, for messages: never the token itself */
     CURL *curl;
+    FILE *err; /* where a call's problems are printed: stderr, or while ig_api_wait may try the
+                  call again, a buffer that is printed only if it gives up */
+    /* How the last call ended, for ig_api_wait to judge whether another try may do better: */
+    int transient;      /* no answer came (cannot connect, cut off, timed out), or a 5xx */
+    long status;        /* its HTTP status; 0 when no answer came */
+    double retry_after; /* its Retry-After in seconds; 0 when it had none (or a date) */
 };
 
 /* ---- Making a client ----------------------------------------------------------------------- */
 
-/* 'url' without the user:password@ of its authority, so that messages never show a secret. */
+/* 'url' as messages may show it: without any user:password@. Everything from the scheme's
+ * "://" to the last '@' is dropped, not just up to the first '/', '?' or '#': a password may hold
+ * any of those ("http://user:se/cret@host"), and so may the URL libcurl is handed, which then
+ * fails to parse. A base URL's path or query has no business holding an '@', so when one does,
+ * the message shows less than it could, never a secret. */
 static char *shown_url(const char *url) {
-    const char *authority = strstr(url, "://");
-    authority = authority ? authority + 3 : url;
-    const char *at = strchr(authority, '@');
-    const char *end = authority + strcspn(authority, "/?#");
-    if (!at || at > end)
+    const char *scheme_end = strstr(url, "://");
+    const char *authority = scheme_end ? scheme_end + 3 : url;
+    const char *at = strrchr(authority, '@');
+    if (!at)
         return rt_xstrdup(url);
-    size_t head = (size_t)(authority - url), n = strlen(url) + 1;
+    size_t head = (size_t)(authority - url), n = head + strlen(at + 1) + 1;
     char *out = rt_xmalloc(n);
     snprintf(out, n, "%.*s%s", (int)head, url, at + 1);
     return out;
@@ -57,9 +76,13 @@ static int set_server(ig_client *c, const char *server) {
         server = getenv("INQUEST_URL");
     if (!server || !*server)
         server = IG_DEFAULT_SERVER;
-    if (strncasecmp(server, "http://", 7) != 0 && strncasecmp(server, "https://", 8) != 0)
-        return ig_usage_error(c->cmd, "the server must be an http:// or https:// URL (got \"%s\")",
-                              server);
+    if (strncasecmp(server, "http://", 7) != 0 && strncasecmp(server, "https://", 8) != 0) {
+        char *shown = shown_url(server); /* a mistyped scheme may still carry a password */
+        int code = ig_usage_error(
+            c->cmd, "the server must be an http:// or https:// URL (got \"%s\")", shown);
+        free(shown);
+        return code;
+    }
     size_t len = strlen(server);
     while (len > 0 && server[len - 1] == '/')
         len--; /* the API's paths start with '/' */
@@ -133,6 +156,7 @@ int ig_client_new(const char *cmd, const ig_client_options *options, ig_client *
     static int curl_ready;
     ig_client *c = rt_xcalloc(1, sizeof *c);
     c->cmd = cmd;
+    c->err = stderr;
     int code = set_server(c, options->server);
     if (code == IG_EXIT_OK)
         code = set_token(c, options->token_file);
@@ -227,6 +251,8 @@ typedef struct call {
     answer_buf answer;
     char retry_after[32]; /* the Retry-After header, or "" */
     char next_after[48];  /* the Inquest-Next-After header (GET /v1/audit), or "" */
+    int failed;           /* no whole answer came */
+    int too_big;          /* the answer passed MAX_ANSWER_BYTES */
 } call;
 
 /* Copies the value of header 'name' (lower case, with its colon) from 'line' of 'n' bytes. */
@@ -304,15 +330,17 @@ static int perform(ig_client *c, call *k) {
     if (rc == CURLE_OK)
         return IG_EXIT_OK;
     const char *cmd = c->cmd;
-    if (k->answer.too_big || rc == CURLE_FILESIZE_EXCEEDED)
-        fprintf(stderr, "inquest %s: the answer of %s%s is larger than %zu MiB\n", cmd, c->shown,
+    k->too_big = k->answer.too_big || rc == CURLE_FILESIZE_EXCEEDED;
+    if (k->too_big)
+        fprintf(c->err, "inquest %s: the answer of %s%s is larger than %zu MiB\n", cmd, c->shown,
                 k->path, MAX_ANSWER_BYTES >> 20);
     else if (rc == CURLE_OPERATION_TIMEDOUT)
-        fprintf(stderr, "inquest %s: the server at %s did not answer within %gs (%s)\n", cmd,
+        fprintf(c->err, "inquest %s: the server at %s did not answer within %gs (%s)\n", cmd,
                 c->shown, k->timeout, *error ? error : curl_easy_strerror(rc));
     else
-        fprintf(stderr, "inquest %s: cannot reach the server at %s: %s\n", cmd, c->shown,
+        fprintf(c->err, "inquest %s: cannot reach the server at %s: %s\n", cmd, c->shown,
                 *error ? error : curl_easy_strerror(rc));
+    k->failed = 1;
     return IG_EXIT_SERVER;
 }
 
@@ -328,13 +356,13 @@ static int status_exit(long status) {
     return IG_EXIT_SERVER;
 }
 
-static void print_fields(const json_t *fields) {
+static void print_fields(FILE *err, const json_t *fields) {
     size_t i;
     json_t *f;
     json_array_foreach(fields, i, f) {
         const char *field = json_string_value(json_object_get(f, "field"));
         const char *message = json_string_value(json_object_get(f, "message"));
-        fprintf(stderr, "  %s%s%s\n", field ? field : "", field ? ": " : "",
+        fprintf(err, "  %s%s%s\n", field ? field : "", field ? ": " : "",
                 message ? message : "(no message)");
     }
 }
@@ -342,12 +370,12 @@ static void print_fields(const json_t *fields) {
 /* What to do about an error, when there is something to do. */
 static void print_hint(const ig_client *c, long status, const call *k) {
     if (status == 401 && c->auth)
-        fprintf(stderr, "  (%s was refused)\n", c->source);
+        fprintf(c->err, "  (%s was refused)\n", c->source);
     else if (status == 401)
-        fprintf(stderr, "  (no token was sent: set $INQUEST_TOKEN, $INQUEST_TOKEN_FILE or "
+        fprintf(c->err, "  (no token was sent: set $INQUEST_TOKEN, $INQUEST_TOKEN_FILE or "
                         "--token-file)\n");
     if (status >= 500 && *k->retry_after)
-        fprintf(stderr, "  (retry after %ss)\n", k->retry_after);
+        fprintf(c->err, "  (retry after %ss)\n", k->retry_after);
 }
 
 /* An error answer: the API's { "error": { code, message, fields } } when it is one. */
@@ -357,39 +385,41 @@ static int print_error(ig_client *c, const call *k, const json_t *body) {
     const char *message = json_string_value(json_object_get(error, "message"));
     const char *what = k->status >= 500 ? "the server failed: " : "";
     if (message)
-        fprintf(stderr, "inquest %s: %s%s (HTTP %ld%s%s)\n", c->cmd, what, message, k->status,
+        fprintf(c->err, "inquest %s: %s%s (HTTP %ld%s%s)\n", c->cmd, what, message, k->status,
                 code ? " " : "", code ? code : "");
     else /* not the API: a proxy's page, or --server names something else */
-        fprintf(stderr,
+        fprintf(c->err,
                 "inquest %s: %s%s%s answered HTTP %ld without the API's error: is %s the "
                 "Inquest server?\n",
                 c->cmd, what, c->shown, k->path, k->status, c->shown);
-    print_fields(json_object_get(error, "fields"));
+    print_fields(c->err, json_object_get(error, "fields"));
     print_hint(c, k->status, k);
     return status_exit(k->status);
 }
 
-/* Parses the answer of 'k' into '*out'; errors, non-JSON and non-objects are printed. */
+/* Parses the answer of 'k' into '*out'; errors, non-JSON and non-objects are printed. A string
+ * may hold NUL: the engine writes one in a Lua string as \u0000, and the server passes results
+ * on as they are (the reports print it as '?', ig_report.c). */
 static int read_answer(ig_client *c, call *k, json_t **out) {
     json_error_t error;
     const answer_buf *b = &k->answer;
-    json_t *body = b->len ? json_loadb(b->data, b->len, 0, &error) : NULL;
+    json_t *body = b->len ? json_loadb(b->data, b->len, JSON_ALLOW_NUL, &error) : NULL;
     int code = IG_EXIT_OK;
     if (k->status >= 400) {
         code = print_error(c, k, body);
     } else if (k->status < 200 || k->status > 299) {
-        fprintf(stderr,
+        fprintf(c->err,
                 "inquest %s: %s%s answered HTTP %ld, which the API never does: is %s the "
                 "Inquest server?\n",
                 c->cmd, c->shown, k->path, k->status, c->shown);
         code = IG_EXIT_SERVER;
     } else if (!body) {
-        fprintf(stderr, "inquest %s: the answer of %s%s is not JSON: %s (byte %d of %zu)\n", c->cmd,
+        fprintf(c->err, "inquest %s: the answer of %s%s is not JSON: %s (byte %d of %zu)\n", c->cmd,
                 c->shown, k->path, b->len ? error.text : "empty body", b->len ? error.position : 0,
                 b->len);
         code = IG_EXIT_SERVER;
     } else if (!json_is_object(body)) {
-        fprintf(stderr, "inquest %s: the answer of %s%s is not a JSON object\n", c->cmd, c->shown,
+        fprintf(c->err, "inquest %s: the answer of %s%s is not a JSON object\n", c->cmd, c->shown,
                 k->path);
         code = IG_EXIT_SERVER;
     }
@@ -398,6 +428,17 @@ static int read_answer(ig_client *c, call *k, json_t **out) {
     else
         json_decref(body);
     return code;
+}
+
+/* Keeps in 'c' how call 'k' ended: whether a later try might fare better (no answer, or the
+ * server failed), and after how long the server asked to be tried again. */
+static void note_outcome(ig_client *c, const call *k) {
+    char *end;
+    c->status = k->failed ? 0 : k->status;
+    c->transient = !k->too_big && (k->failed || (k->status >= 500 && k->status <= 599));
+    c->retry_after = strtod(k->retry_after, &end); /* delta-seconds; an HTTP date reads as 0 */
+    if (end == k->retry_after || *end || !(c->retry_after > 0))
+        c->retry_after = 0;
 }
 
 /* One whole call: sends 'method' 'path' (owned: freed here) with 'request' (or NULL) and reads
@@ -413,6 +454,7 @@ static int api_call(ig_client *c, const char *method, char *path, const json_t *
     int code = perform(c, &k);
     if (code == IG_EXIT_OK)
         code = read_answer(c, &k, answer);
+    note_outcome(c, &k);
     free(k.answer.data);
     free(k.body);
     free(k.path);
@@ -502,28 +544,87 @@ static void sleep_seconds(double seconds) {
         ;
 }
 
+/* One long poll of ig_api_wait, whose problems go into '*held' (malloc'd; what it held is
+ * freed) instead of stderr: they are printed only if the wait gives up on them. */
+static int get_holding_problems(ig_client *c, const char *id, double wait, json_t **answer,
+                                char **held) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *buffer = open_memstream(&text, &len);
+    if (!buffer) {
+        fprintf(stderr, "inquest: out of memory\n");
+        abort();
+    }
+    c->err = buffer;
+    int code = ig_api_get(c, id, wait, answer);
+    c->err = stderr;
+    fclose(buffer);
+    free(*held);
+    *held = text;
+    return code;
+}
+
+/* Says, once per wait, that it goes on although the last try failed, and how long it may. */
+static void say_retrying(const ig_client *c, double left) {
+    char until[32];
+    rt_duration_format(ceil(left), until);
+    if (c->status)
+        fprintf(stderr,
+                "inquest %s: the server at %s answered HTTP %ld; trying again for up to %s\n",
+                c->cmd, c->shown, c->status, until);
+    else
+        fprintf(stderr, "inquest %s: cannot reach the server at %s; trying again for up to %s\n",
+                c->cmd, c->shown, until);
+}
+
+/* The pause before the next try after a failed one: what the server's Retry-After asks (Redis is
+ * down: serve says 1s), else 'backoff', which doubles for the next time; at most
+ * RETRY_MAX_PAUSE, and never past the deadline. */
+static double retry_pause(const ig_client *c, double *backoff, double left) {
+    double pause = c->retry_after > 0 ? c->retry_after : *backoff;
+    *backoff = fmin(*backoff * 2, RETRY_MAX_PAUSE);
+    return fmin(fmin(pause, RETRY_MAX_PAUSE), left);
+}
+
+/* The server may fail or be out of reach for a moment (a restart, Redis down): a wait that has
+ * time left tries again rather than give up, and reports the last problem only when the time
+ * is up. A refusal (4xx) or an answer that is not the API's ends it at once. */
 int ig_api_wait(ig_client *c, const char *id, double timeout, json_t **answer) {
-    double deadline = rt_monotonic() + timeout;
+    double deadline = rt_monotonic() + timeout, backoff = RETRY_FIRST_PAUSE;
+    char *held = NULL; /* the problems of the last try */
+    int retrying = 0, code;
     for (;;) {
         double started = rt_monotonic(), left = deadline - started;
-        int code = ig_api_get(c, id, left > 0 ? left : 0, answer);
-        if (code != IG_EXIT_OK)
-            return code;
+        code = get_holding_problems(c, id, left > 0 ? left : 0, answer, &held);
+        double now = rt_monotonic();
+        if (code != IG_EXIT_OK) {
+            if (!c->transient || now >= deadline)
+                break;
+            if (!retrying++)
+                say_retrying(c, deadline - now);
+            sleep_seconds(retry_pause(c, &backoff, deadline - now));
+            continue;
+        }
+        backoff = RETRY_FIRST_PAUSE;
         if (!json_is_string(json_object_get(*answer, "status"))) {
             fprintf(stderr, "inquest %s: the answer of %s/v1/analyses/%s has no \"status\"\n",
                     c->cmd, c->shown, id);
             json_decref(*answer);
             *answer = NULL;
-            return IG_EXIT_SERVER;
+            code = IG_EXIT_SERVER;
+            break;
         }
-        double now = rt_monotonic();
         if (ig_analysis_finished(*answer) || now >= deadline)
-            return IG_EXIT_OK;
+            break;
         json_decref(*answer);
         *answer = NULL;
         double pause = started + MIN_POLL_INTERVAL - now;
         sleep_seconds(pause < deadline - now ? pause : deadline - now);
     }
+    if (code != IG_EXIT_OK && held)
+        fputs(held, stderr);
+    free(held);
+    return code;
 }
 
 int ig_api_call(ig_client *c, const char *method, const char *path, const json_t *request,

@@ -46,7 +46,9 @@ int ig_api_submit(ig_client *c, const json_t *request, json_t **answer);
  * --json, the commands print whatever object the server answered. */
 int ig_api_get(ig_client *c, const char *id, double wait, json_t **answer);
 /* Long-polls GET /v1/analyses/'id' until it finishes or 'timeout' seconds have passed;
- * '*answer' is the last answer, finished or not (ig_analysis_finished says). */
+ * '*answer' is the last answer, finished or not (ig_analysis_finished says). While time is
+ * left, a server that cannot be reached or fails (5xx) is tried again, after its Retry-After
+ * or a short backoff; stderr says so once, and the last problem is printed if time runs out. */
 int ig_api_wait(ig_client *c, const char *id, double timeout, json_t **answer);
 /* DELETE /v1/analyses/'id'; '*answer' holds the status ("cancelled", or "running" with
  * "cancelling": true). */

@@ -72,7 +72,8 @@ static const char wait_usage[] =
     "Usage: inquest wait ID [options]\n"
     "\n"
     "Waits until an analysis finishes (long polls of GET /v1/analyses/ID?wait=30s), then\n"
-    "prints its report as `inquest run` does.\n"
+    "prints its report as `inquest run` does. While time is left, a server that cannot be\n"
+    "reached or fails (5xx) is tried again (stderr says so once).\n"
     "\n"
     "Options:\n"
     "  --timeout DURATION    how long to wait (default 5m); then it says that the analysis is\n"
@@ -107,10 +108,17 @@ static const char ls_usage[] =
     "Options:\n"
     "  --status S            only those with status S (queued, running, ok, error, …)\n"
     "  --analyzer A          only those of analyzer A\n"
+    "  --label NAME=VALUE    only those whose label NAME is VALUE (one label)\n"
+    "  --since T             only those submitted at or after T: an RFC 3339 time, Unix\n"
+    "                        seconds, or a duration back from now such as 1h\n"
+    "  --until T             only those submitted at or before T (as --since)\n"
     "  --limit N             at most N, 1 to 500 (default: the server's, 50)\n"
-    "  --cursor C            the next page, as the previous one said\n"
-    "  --json                print the server's answer as JSON\n" SERVER_OPTIONS EXIT_CODES(
-        "listed", "the server refused");
+    "  --cursor C            the next page, as the previous one said (with the same filters)\n"
+    "  --json                print the server's answer as JSON\n"
+    "\n"
+    "A page examines a bounded number of analyses, so with a rare filter it may be short or\n"
+    "empty and still say that more may follow.\n" SERVER_OPTIONS EXIT_CODES("listed",
+                                                                            "the server refused");
 
 /* ---- Options ------------------------------------------------------------------------------- */
 
@@ -123,7 +131,8 @@ enum {
     TAKES_TIMEOUT = 1 << 2,
     TAKES_SUBMIT = 1 << 3, /* --inputs, --priority, --dedup-key, --deadline, --label, --wait,
                               --record */
-    TAKES_LIST = 1 << 4,   /* --status, --analyzer, --limit, --cursor */
+    TAKES_LIST = 1 << 4,   /* --status, --analyzer, --label (a filter), --since, --until,
+                              --limit, --cursor */
 };
 
 typedef struct client_args client_args;
@@ -144,6 +153,9 @@ struct client_args {
     json_t *request; /* submit: the body (owned) */
     json_t *inputs;  /* submit: the request's inputs (borrowed from 'request') */
     char *query;     /* ls: the query string (owned) */
+    char *filters;   /* ls: the filters as options, " --status ok …", for the next page's
+                        command: the server's cursor does not carry them (owned) */
+    int labelled;    /* ls: --label was given */
     char **operands; /* what getopt leaves: ANALYZER and key=value, or ID */
     int n_operands;
 };
@@ -165,6 +177,8 @@ enum {
     OPT_LIMIT,
     OPT_CURSOR,
     OPT_RECORD,
+    OPT_SINCE,
+    OPT_UNTIL,
 };
 
 static const struct option long_options[] = {
@@ -184,6 +198,8 @@ static const struct option long_options[] = {
     {"limit", required_argument, NULL, OPT_LIMIT},
     {"cursor", required_argument, NULL, OPT_CURSOR},
     {"record", no_argument, NULL, OPT_RECORD},
+    {"since", required_argument, NULL, OPT_SINCE},
+    {"until", required_argument, NULL, OPT_UNTIL},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -201,14 +217,17 @@ static unsigned option_needs(int opt) {
     case OPT_PRIORITY:
     case OPT_DEDUP_KEY:
     case OPT_DEADLINE:
-    case OPT_LABEL:
     case OPT_WAIT:
     case OPT_RECORD:
         return TAKES_SUBMIT;
+    case OPT_LABEL: /* a label to carry, or one to filter on */
+        return TAKES_SUBMIT | TAKES_LIST;
     case OPT_STATUS:
     case OPT_ANALYZER:
     case OPT_LIMIT:
     case OPT_CURSOR:
+    case OPT_SINCE:
+    case OPT_UNTIL:
         return TAKES_LIST;
     default:
         return 0;
@@ -300,16 +319,75 @@ static int nonempty_string(const client_args *a, json_t *object, const char *key
     return IG_EXIT_OK;
 }
 
-/* ls's filters go into the query string, escaped. */
+/* Appends 'text' to the string '*to' (malloc'd, or NULL). */
+static void append(char **to, const char *text) {
+    size_t old = *to ? strlen(*to) : 0, n = strlen(text) + 1;
+    *to = rt_xrealloc(*to, old + n);
+    memcpy(*to + old, text, n);
+}
+
+/* Appends " 'word'" to '*to', quoted for a POSIX shell when it holds anything but the
+ * characters that need no quotes, so that the command printed can be pasted as it is. */
+static void append_word(char **to, const char *word) {
+    static const char plain[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                                "_-.,:/=@%+";
+    append(to, " ");
+    if (*word && strspn(word, plain) == strlen(word)) {
+        append(to, word);
+        return;
+    }
+    append(to, "'");
+    for (const char *p = word; *p; p++) {
+        char one[2] = {*p, '\0'};
+        append(to, *p == '\'' ? "'\\''" : one);
+    }
+    append(to, "'");
+}
+
+/* ls's filters go into the query string, escaped, and into the options the next page's command
+ * repeats ('key' is also the option's name). */
 static int add_query(client_args *a, const char *key, const char *value) {
     if (!*value)
         return ig_usage_error(a->cmd->name, "--%s needs a value", key);
     char *escaped = ig_url_escape(value);
-    size_t old = a->query ? strlen(a->query) : 0, n = old + strlen(key) + strlen(escaped) + 3;
-    a->query = rt_xrealloc(a->query, n);
-    snprintf(a->query + old, n - old, "%s%s=%s", old ? "&" : "", key, escaped);
+    append(&a->query, a->query ? "&" : "");
+    append(&a->query, key);
+    append(&a->query, "=");
+    append(&a->query, escaped);
     free(escaped);
+    if (strcmp(key, "cursor") != 0) { /* the next page has a cursor of its own */
+        char option[32];
+        snprintf(option, sizeof option, "--%s", key);
+        append_word(&a->filters, option);
+        append_word(&a->filters, value);
+    }
     return IG_EXIT_OK;
+}
+
+/* --label NAME=VALUE of ls: the API filters on one label. */
+static int add_label_filter(client_args *a, const char *arg) {
+    char name[256];
+    if (a->labelled)
+        return ig_usage_error(a->cmd->name, "--label: one at a time (the API filters on one)");
+    if (!split_pair(arg, name, sizeof name))
+        return ig_usage_error(a->cmd->name, "--label: expected NAME=VALUE, got \"%s\"", arg);
+    a->labelled = 1;
+    return add_query(a, "label", arg);
+}
+
+/* --since and --until of ls: checked as the server reads them (a bare number is Unix seconds,
+ * not a duration), so that a typo is caught before it travels; sent as given. */
+static int add_time_filter(client_args *a, int opt, const char *arg) {
+    char why[256];
+    double value;
+    int number = *arg && strspn(arg, "0123456789.") == strlen(arg);
+    if ((number || rt_duration_parse(arg, &value, why) != 0 || !(value > 0)) &&
+        (rt_time_parse(arg, rt_wallclock(), &value, why) != 0 || !(value > 0)))
+        return ig_usage_error(a->cmd->name,
+                              "--%s: expected a time (RFC 3339, Unix seconds) or a duration "
+                              "back from now such as 1h (got \"%s\")",
+                              option_name(opt), arg);
+    return add_query(a, option_name(opt), arg);
 }
 
 static int check_limit(client_args *a, const char *arg) {
@@ -345,6 +423,8 @@ static int apply_option(client_args *a, int opt, char *arg) {
     case OPT_DEADLINE:
         return check_deadline(a, arg);
     case OPT_LABEL:
+        if (a->cmd->takes & TAKES_LIST)
+            return add_label_filter(a, arg);
         return set_pair(a, json_object_get(a->request, "labels"), "--label", arg);
     case OPT_WAIT:
         a->wait = 1;
@@ -358,6 +438,9 @@ static int apply_option(client_args *a, int opt, char *arg) {
         return add_query(a, option_name(opt), arg);
     case OPT_LIMIT:
         return check_limit(a, arg);
+    case OPT_SINCE:
+    case OPT_UNTIL:
+        return add_time_filter(a, opt, arg);
     default:
         return ig_usage_error(a->cmd->name, "unknown option");
     }
@@ -501,16 +584,15 @@ static int build_request(client_args *a) {
 static int cmd_submit(client_args *a, ig_client *c) {
     json_t *answer = NULL;
     int code = ig_api_submit(c, a->request, &answer);
-    if (code == IG_EXIT_OK && a->output == FORMAT_JSON && !a->wait) {
-        print_json(answer); /* the server's answer, whatever it holds */
-        json_decref(answer);
-        return code;
-    }
     const char *id = code == IG_EXIT_OK ? ig_answer_string(c, answer, "id") : NULL;
     const char *dedup = json_is_true(json_object_get(answer, "deduplicated"))
                             ? "(deduplicated: existing analysis)"
                             : NULL;
-    if (code == IG_EXIT_OK && !id) {
+    if (code == IG_EXIT_OK && a->output == FORMAT_JSON && !a->wait) {
+        /* the server's answer, whatever it holds; without an id it is not the API's */
+        print_json(answer);
+        code = id ? IG_EXIT_OK : IG_EXIT_SERVER;
+    } else if (code == IG_EXIT_OK && !id) {
         code = IG_EXIT_SERVER;
     } else if (code == IG_EXIT_OK && a->wait) {
         /* on stderr: stdout holds the report alone */
@@ -529,10 +611,12 @@ static int cmd_submit(client_args *a, ig_client *c) {
 static int cmd_status(client_args *a, ig_client *c) {
     json_t *analysis = NULL;
     int code = ig_api_get(c, a->operands[0], 0, &analysis);
+    /* Without a string "status" the answer is not the API's, whatever the output. */
+    const char *status = code == IG_EXIT_OK ? ig_answer_string(c, analysis, "status") : NULL;
     if (code == IG_EXIT_OK && a->output == FORMAT_JSON) {
-        print_json(analysis);
-        code = status_exit(analysis);
-    } else if (code == IG_EXIT_OK && !ig_answer_string(c, analysis, "status")) {
+        print_json(analysis); /* the server's answer, whatever it holds */
+        code = status ? status_exit(analysis) : IG_EXIT_SERVER;
+    } else if (code == IG_EXIT_OK && !status) {
         code = IG_EXIT_SERVER;
     } else if (code == IG_EXIT_OK) {
         print_status(analysis);
@@ -607,6 +691,16 @@ static void print_table(const json_t *analyses) {
     }
 }
 
+/* The command of the next page: the cursor does not carry the filters, so they are repeated. */
+static void print_more(const client_args *a, const char *cursor) {
+    char *command = rt_xstrdup("inquest ls");
+    append(&command, a->filters ? a->filters : "");
+    append_word(&command, "--cursor");
+    append_word(&command, cursor);
+    fprintf(stderr, "(more: %s)\n", command);
+    free(command);
+}
+
 static int cmd_ls(client_args *a, ig_client *c) {
     json_t *answer = NULL;
     int code = ig_api_list(c, a->query ? a->query : "", &answer);
@@ -618,12 +712,15 @@ static int cmd_ls(client_args *a, ig_client *c) {
         fprintf(stderr, "inquest ls: the server at %s answered without an array \"analyses\"\n",
                 ig_client_url(c));
         code = IG_EXIT_SERVER;
-    } else if (code == IG_EXIT_OK && json_array_size(analyses) == 0) {
+    } else if (code == IG_EXIT_OK && json_array_size(analyses) == 0 && !cursor) {
         fputs("inquest ls: no analyses\n", stderr);
     } else if (code == IG_EXIT_OK) {
-        print_table(analyses);
+        if (json_array_size(analyses) > 0)
+            print_table(analyses);
+        else /* a rare filter: this page found none, a later one may */
+            fputs("inquest ls: none on this page\n", stderr);
         if (cursor) /* on stderr: the table stays a table for scripts */
-            fprintf(stderr, "(more: inquest ls --cursor %s)\n", cursor);
+            print_more(a, cursor);
     }
     json_decref(answer);
     return code;
@@ -669,6 +766,7 @@ static int run_command(const client_command *cmd, int argc, char **argv) {
     ig_client_free(c);
     json_decref(a.request);
     free(a.query);
+    free(a.filters);
     return code < 0 ? IG_EXIT_OK : code;
 }
 

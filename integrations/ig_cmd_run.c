@@ -276,10 +276,20 @@ static int check_remote(const run_options *o, int argc, char **argv) {
     return IG_EXIT_OK;
 }
 
+/* getopt's complaints, in our words: 'opterr' is off so that each is said once. */
+static int getopt_problem(int opt, char **argv) {
+    if (opt == ':')
+        return ig_usage_error("run", "%s needs a value", argv[optind - 1]);
+    return ig_usage_error("run", "unknown option %s", argv[optind - 1]);
+}
+
 static int parse_args(run_options *o, int argc, char **argv) {
     int opt, rc;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "h", run_long_options, NULL)) != -1) {
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":h", run_long_options, NULL)) != -1) {
+        if (opt == '?' || opt == ':')
+            return getopt_problem(opt, argv);
         note_local_only(o, opt);
         if ((rc = apply_option(o, opt, optarg)) != IG_EXIT_OK)
             return rc;

@@ -1,6 +1,7 @@
 /* integrations/ig_main.c -- `inquest`: dispatches to the subcommands, prints help and version,
  * and holds what the subcommands share. */
 #define _POSIX_C_SOURCE 200809L /* strtok_r */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -205,7 +206,19 @@ wk_engine *ig_engine(char **dirs, size_t n) {
     return engine;
 }
 
-int main(int argc, char **argv) {
+/* What the command printed on stdout may not have reached it (a full disk, a closed descriptor):
+ * then the command did not do what was asked, whatever it returned, and says so. Stdio keeps the
+ * first error of a write in the stream's error flag; the last buffered bytes go out here. */
+static int check_stdout(int code) {
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return code;
+    fprintf(stderr, "inquest: cannot write the output: %s\n",
+            errno ? strerror(errno) : "a write to stdout failed");
+    return code == IG_EXIT_OK ? IG_EXIT_FAILED : code;
+}
+
+static int dispatch(int argc, char **argv) {
     if (argc < 2) {
         fputs(usage, stderr);
         return IG_EXIT_USAGE;
@@ -221,8 +234,12 @@ int main(int argc, char **argv) {
             char *help_argv[] = {argv[2], (char *)"--help", NULL};
             return c->fn(2, help_argv);
         }
+        if (argc > 2) {
+            fprintf(stderr, "inquest: unknown command '%s'\n\n%s", argv[2], usage);
+            return IG_EXIT_USAGE;
+        }
         fputs(usage, stdout);
-        return argc > 2 ? IG_EXIT_USAGE : IG_EXIT_OK;
+        return IG_EXIT_OK;
     }
     const command *c = find_command(name);
     if (!c) {
@@ -230,4 +247,8 @@ int main(int argc, char **argv) {
         return IG_EXIT_USAGE;
     }
     return c->fn(argc - 1, argv + 1);
+}
+
+int main(int argc, char **argv) {
+    return check_stdout(dispatch(argc, argv));
 }

@@ -9,6 +9,9 @@
 #            and the assertions are about the last. Without it: `run @CASE@/analyzer.lua
 #            --json --no-fork --id case --now 2026-11-21T12:00:00Z`.
 #   env      optional NAME=VALUE lines added to the environment.
+#   stdout_to  optional: a path (with @WORK@) where the last command's stdout goes instead of
+#            being captured, such as /dev/full to make every write to it fail; `stdout`
+#            assertions then see nothing.
 #   setup.cmake  optional CMake script include()d before the commands, with CASE, SRC and WORK
 #            set: for what `inquest` cannot make itself, such as symbolic links
 #            (file(CREATE_LINK .. "${WORK}/x" SYMBOLIC)). Keep it to preparing @WORK@.
@@ -84,9 +87,16 @@ foreach(arg IN LISTS args)
     list(APPEND command "${arg}")
 endforeach()
 
+set(stdout_to OUTPUT_VARIABLE out)
+set(out "")
+if(EXISTS "${CASE}/stdout_to")
+    file(STRINGS "${CASE}/stdout_to" stdout_path LIMIT_COUNT 1)
+    substitute("${stdout_path}" stdout_path)
+    set(stdout_to OUTPUT_FILE "${stdout_path}")
+endif()
 string(TIMESTAMP started "%s")
 execute_process(COMMAND ${CMAKE_COMMAND} -E env ${env_args} ${command}
-    WORKING_DIRECTORY "${WORK}" RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err
+    WORKING_DIRECTORY "${WORK}" RESULT_VARIABLE rc ${stdout_to} ERROR_VARIABLE err
     TIMEOUT 100)
 string(TIMESTAMP finished "%s")
 math(EXPR elapsed "${finished} - ${started}")

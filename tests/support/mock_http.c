@@ -33,7 +33,10 @@ static const char usage[] =
     "  [{\"method\": \"GET\", \"path\": \"/x\", \"query_contains\": \"a=1\", \"status\": 200,\n"
     "    \"headers\": {\"Content-Type\": \"application/json\"},\n"
     "    \"body_file\": \"relative/to/routes.json\" or \"body\": <any JSON value>,\n"
-    "    \"delay_ms\": 0}]\n"
+    "    \"delay_ms\": 0, \"times\": N}]\n"
+    "(with \"times\", the route answers N matching requests in a row, then lets the next one\n"
+    "pass on to the routes after it, then answers N again: a server that fails N times and\n"
+    "then answers)\n"
     "then the built-in paths:\n"
     "  /delay/MS         200 {\"delayed_ms\":MS} after MS milliseconds\n"
     "  /status/CODE      CODE (200-599) with an error body; ?retry_after=S adds Retry-After\n"
@@ -66,6 +69,8 @@ typedef struct route {
     char *body;
     size_t body_len;
     unsigned delay_ms;
+    unsigned times; /* 0: every matching request; else N in a row, then one passes on */
+    unsigned long matched;
 } route;
 
 typedef struct counter {
@@ -323,12 +328,13 @@ static void reply_json(conn *c, int status, const char *headers, const char *jso
 
 /* ---- answers --------------------------------------------------------------------------------- */
 
-static const route *find_route(const server *srv, const char *method, const char *path,
+static const route *find_route(server *srv, const char *method, const char *path,
                                const char *query) {
     for (size_t i = 0; i < srv->n_routes; i++) {
-        const route *r = &srv->routes[i];
+        route *r = &srv->routes[i];
         if ((!r->method || strcmp(r->method, method) == 0) && strcmp(r->path, path) == 0 &&
-            (!r->query_contains || strstr(query, r->query_contains)))
+            (!r->query_contains || strstr(query, r->query_contains)) &&
+            (!r->times || r->matched++ % (r->times + 1u) != r->times))
             return r;
     }
     return NULL;
@@ -741,8 +747,8 @@ static char *optional_string(const routes_file *f, size_t i, json_t *entry, cons
 
 /* Reads entry 'i' into 'r'; false after printing what is wrong. */
 static bool load_route(const routes_file *f, size_t i, json_t *entry, route *r) {
-    static const char *const keys[] = {"method",  "path",      "query_contains", "status",
-                                       "headers", "body_file", "body",           "delay_ms"};
+    static const char *const keys[] = {"method",    "path", "query_contains", "status", "headers",
+                                       "body_file", "body", "delay_ms",       "times"};
     bool ok = true;
     const char *key;
     json_t *v;
@@ -783,6 +789,14 @@ static bool load_route(const routes_file *f, size_t i, json_t *entry, route *r) 
             ok = false;
         } else {
             r->delay_ms = (unsigned)json_integer_value(v);
+        }
+    }
+    if ((v = json_object_get(entry, "times"))) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 1000000) {
+            route_error(f, i, "\"times\" must be an integer from 1 to 1000000");
+            ok = false;
+        } else {
+            r->times = (unsigned)json_integer_value(v);
         }
     }
     if ((v = json_object_get(entry, "headers"))) {
