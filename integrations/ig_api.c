@@ -373,7 +373,7 @@ static int check_submission(ig_serve *s, const ig_token *token, const json_t *o,
     }
     add_input_problems(&problems, rc, diag);
     rt_diag_free(&problems);
-    if (rt_diag_count(diag)) {
+    if (rt_diag_count(diag) || NEVER(!info)) { /* wk_validate gives the info when it passes */
         *code = shape_problems    ? "bad_request"
                 : rc == RT_EINPUT ? "invalid_inputs"
                                   : "invalid_analyzer";
@@ -793,7 +793,7 @@ static void cancel_checked(int rc, const char *msg, const rt_queue_analysis *a, 
         rt_httpd_error(c->req, 404, "not_found", "no analysis with this id (or it has expired)");
     else if (rc != RT_OK)
         respond_queue_error(c->s, c->req, rc, msg);
-    else if ((rc = rt_queue_cancel(c->s->queue, c->id, cancelled, c, why)) == RT_OK)
+    else if (rt_queue_cancel(c->s->queue, c->id, cancelled, c, why) == RT_OK)
         return;
     else
         respond_unavailable(c->s, c->req, why);

@@ -148,6 +148,8 @@ static void waiting_task_error(wk_analysis *a, const char *message) {
             where = t;
             break;
         }
+    if (NEVER(!where)) /* an analysis waits only in its tasks */
+        return;
     wk__error_from_thread(a, where->co, message);
 }
 
