@@ -122,7 +122,7 @@ static void on_reload(uv_signal_t *h, int signum) {
         rt_config_free(config);
         return;
     }
-    p->retired = rt_xrealloc(p->retired, (p->n_retired + 1) * sizeof *p->retired);
+    p->retired = rt_xrealloc(p->retired, (p->n_retired + 1) * sizeof(rt_config *));
     p->retired[p->n_retired++] = p->config;
     p->config = config;
     ig_log("info", "reloaded",

@@ -464,7 +464,7 @@ static void send_batch(intake_call *c, batch *b) {
     }
     batch_clear(b);
     b->starts = rt_xcalloc(max, sizeof *b->starts);
-    b->errors = rt_xcalloc(max, sizeof *b->errors);
+    b->errors = rt_xcalloc(max, sizeof(json_t *));
 }
 
 static void send_resolves(intake_call *c, size_t *steps, size_t n) {
@@ -493,7 +493,7 @@ static void enqueue(intake_call *c) {
     batch b = {.reqs = rt_xcalloc(max, sizeof *b.reqs),
                .starts = rt_xcalloc(max, sizeof *b.starts),
                .misfits = rt_xcalloc(max, sizeof *b.misfits),
-               .errors = rt_xcalloc(max, sizeof *b.errors)};
+               .errors = rt_xcalloc(max, sizeof(json_t *))};
     size_t *resolves = NULL, n_resolves = 0;
     c->pending++;
     for (size_t i = 0; i < n; i++) {

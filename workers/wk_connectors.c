@@ -997,7 +997,7 @@ static json_t *events_read(const json_t *body, const json_t *settings, const cha
         return NULL;
     }
     size_t n = json_array_size(items);
-    json_t **list = rt_xcalloc(n + 1, sizeof *list);
+    json_t **list = rt_xcalloc(n + 1, sizeof(json_t *));
     for (size_t i = 0; i < n; i++) {
         const json_t *item = json_array_get(items, i);
         double t;
@@ -1014,7 +1014,7 @@ static json_t *events_read(const json_t *body, const json_t *settings, const cha
             copy_text(list[i], keys[k], item,
                       json_string_value(json_object_get(settings, keys[k])));
     }
-    qsort(list, n, sizeof *list, by_time);
+    qsort(list, n, sizeof(json_t *), by_time);
     json_t *out = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(out, list[i]);
@@ -1085,7 +1085,7 @@ static int ctx_connector(lua_State *L) {
     if (strcmp(acc->name, "events") == 0 && !json_object_get(c->settings, "events"))
         return luaL_error(L, "ctx.events: connector '%s' has no events section in the config",
                           name);
-    const wk_connector **box = lua_newuserdatauv(L, sizeof *box, 0);
+    const wk_connector **box = lua_newuserdatauv(L, sizeof(const wk_connector *), 0);
     *box = c;
     push_metatable(L, c->type);
     lua_setmetatable(L, -2);
