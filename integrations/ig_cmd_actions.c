@@ -238,6 +238,8 @@ int ig_cmd_actions(int argc, char **argv) {
     int code = parse(argc, argv, &a);
     if (code != IG_EXIT_OK)
         return code < 0 ? IG_EXIT_OK : code;
+    if (NEVER(!a.verb)) /* parse returns OK only with a verb (ig_usage_error never returns OK) */
+        return IG_EXIT_USAGE;
     if ((code = ig_client_new("actions", &a.server, &c)) != IG_EXIT_OK)
         return code;
     if (strcmp(a.verb, "ls") == 0)

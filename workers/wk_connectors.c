@@ -512,7 +512,8 @@ static double check_time(lua_State *L, int idx, const char *what, double dflt) {
     if (lua_type(L, idx) == LUA_TNUMBER)
         return lua_tonumber(L, idx);
     char why[160];
-    double t;
+    double t = NAN; /* set by rt_time_parse on every path that returns: luaL_error does not
+                       return, but lua.h does not tell the analyzer so */
     const char *text = lua_tostring(L, idx);
     if (!text)
         luaL_error(L, "%s: expected a time (Unix seconds or RFC 3339), got %s", what,
