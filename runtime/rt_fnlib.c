@@ -46,10 +46,10 @@ char *rt_fnlib_versioned(const char *text, size_t len, size_t *out_len,
     int n = snprintf(head, sizeof head, SHEBANG "%s_v%d\nlocal LIBRARY = '%s_v%d'\n", name,
                      *version, name, *version);
     *out_len = (size_t)n + rt_fnlib_prelude_lua_len + body_len;
-    char *out = rt_xmalloc(*out_len + 1), *at = out;
-    memcpy(at, head, (size_t)n);
-    memcpy(at += n, rt_fnlib_prelude_lua, rt_fnlib_prelude_lua_len);
-    memcpy(at += rt_fnlib_prelude_lua_len, body ? body : "", body_len);
+    char *out = rt_xmalloc(*out_len + 1);
+    memcpy(out, head, (size_t)n);
+    memcpy(out + n, rt_fnlib_prelude_lua, rt_fnlib_prelude_lua_len);
+    memcpy(out + n + rt_fnlib_prelude_lua_len, body ? body : "", body_len);
     out[*out_len] = '\0';
     return out;
 }
@@ -153,8 +153,9 @@ int rt_fnlib_call(rt_fnlib *l, const char *fn, int nkeys, const char *const *key
     snprintf(versioned, sizeof versioned, "%s_v%d_%s", l->name, l->version, fn + name_len + 1);
     call *c = rt_xcalloc(1, sizeof *c);
     *c = (call){.l = l, .done = done, .ud = ud};
-    c->argv = rt_xcalloc((size_t)(nkeys + nargs + 4), sizeof *c->argv);
-    c->lens = rt_xcalloc((size_t)(nkeys + nargs + 4), sizeof *c->lens);
+    size_t argc_max = (size_t)nkeys + (size_t)nargs + 4; /* FCALL, name, count, prefix */
+    c->argv = rt_xcalloc(argc_max, sizeof *c->argv);
+    c->lens = rt_xcalloc(argc_max, sizeof *c->lens);
     snprintf(count, sizeof count, "%d", nkeys);
     add(c, "FCALL");
     add(c, versioned);
