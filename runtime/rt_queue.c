@@ -508,15 +508,20 @@ static void misfit_args(args *a, const rt_queue_misfit *f) {
     }
 }
 
-static int check_misfit(rt_queue *q, const rt_queue_misfit *f, size_t i, char *why) {
+/* Returns RT_EINPUT itself, as check_request does, rather than through the variadic
+ * fail_at_once: the analyzer does not follow a variadic call, and would then think a misfit
+ * without a dedup key could pass. */
+static int check_misfit(const rt_queue *q, const rt_queue_misfit *f, size_t i, char *why) {
     if (f->dedup_key && f->analyzer && f->inputs && f->reason && f->route &&
         (unsigned)f->priority <= RT_PRIORITY_BATCH && f->window >= 0 &&
         f->window * 1000.0 <= (double)q->ttl_ms)
         return RT_OK;
-    return fail_at_once(q, RT_EINPUT, why,
-                        "queue: misfit %zu: needs a dedup key, an analyzer, inputs, a reason, a "
-                        "route, a priority and a window from 0 to the queue's ttl",
-                        i + 1);
+    if (why)
+        snprintf(why, 256,
+                 "queue: misfit %zu: needs a dedup key, an analyzer, inputs, a reason, a route, a "
+                 "priority and a window from 0 to the queue's ttl",
+                 i + 1);
+    return RT_EINPUT;
 }
 
 /* Submit, the intake's submit (rt_queue_submit_alerts), or that with misfits
