@@ -157,16 +157,14 @@ const char *sdk__fmt_number(char *out, double x) {
         snprintf(out, 32, "NaN");
     else if (isinf(x))
         snprintf(out, 32, x > 0 ? "infinity" : "-infinity");
-    else if (a >= 1e15)
+    else if (a >= 1e15 || a < 0.9995) /* three significant digits, in exponent form if need be */
         snprintf(out, 32, "%.3g", x);
     else if (a >= 99.5)
         snprintf(out, 32, "%.0f", x);
     else if (a >= 9.995)
         snprintf(out, 32, "%.1f", x);
-    else if (a >= 0.9995)
-        snprintf(out, 32, "%.2f", x);
     else
-        snprintf(out, 32, "%.3g", x);
+        snprintf(out, 32, "%.2f", x);
     trim_zeros(out);
     if (strcmp(out, "-0") == 0)
         snprintf(out, 32, "0");
