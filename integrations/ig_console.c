@@ -7,7 +7,7 @@
  * Every answer here carries a strict Content-Security-Policy: scripts and styles only from
  * /console/assets/, no inline code, nothing from elsewhere, no framing. Pages hold no secret:
  * the CSRF token is fetched by script from /console/session. */
-#define _GNU_SOURCE /* strncasecmp */
+#define _GNU_SOURCE /* strncasecmp, strcasestr */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,9 +129,11 @@ static int form_field(const rt_httpd_req *req, const char *name, char *out, size
 
 /* True when 'next' is a console page to go back to after a login: a path under /console/ with
  * no scheme, host, backslash or control character, so that a crafted link cannot send a user
- * who just logged in to another site. */
+ * who just logged in to another site; and no dot segment, plain or escaped, which the browser
+ * would resolve out of /console/ ("/console/../v1/x"). */
 static bool safe_next(const char *next) {
-    if (strncmp(next, "/console/", 9) != 0 || strstr(next, "//") || strchr(next, '\\'))
+    if (strncmp(next, "/console/", 9) != 0 || strstr(next, "//") || strchr(next, '\\') ||
+        strstr(next, "/.") || strcasestr(next, "%2e"))
         return false;
     for (const unsigned char *p = (const unsigned char *)next; *p; p++)
         if (*p < 0x21 || *p == 0x7f)

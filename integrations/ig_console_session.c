@@ -19,6 +19,7 @@
  * serve process, still accepts the cookie until it expires: rotate the key to end every session
  * at once). */
 #define _GNU_SOURCE /* strncasecmp */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -301,10 +302,23 @@ static void origin_of(const char *url, char *out, size_t size) {
     snprintf(out, size, "%.*s", (int)n, url);
 }
 
+/* True when 'host' (a Host header: name or address, and maybe a port) is an address or
+ * localhost: a name no other site can point at this server. DNS rebinding does just that with
+ * a name of its own: the browser then sends that name as both Host and Origin. */
+static bool host_not_rebindable(const char *host) {
+    char name[256];
+    if (host[0] == '[') /* an IPv6 address */
+        return true;
+    snprintf(name, sizeof name, "%.*s", (int)strcspn(host, ":"), host);
+    struct in_addr addr;
+    return strcasecmp(name, "localhost") == 0 || inet_pton(AF_INET, name, &addr) == 1;
+}
+
 /* True when the browser says 'req' comes from a page of this server: its Origin is the external
- * URL's origin or the scheme of that URL with the Host the request was sent to; without Origin,
- * Sec-Fetch-Site is same-origin or none (typed by the user). A request with neither comes from
- * no browser: a program, which has no other site's pages to be tricked by. */
+ * URL's origin, or the scheme of that URL with the Host the request was sent to when that Host
+ * is an address or localhost (a server reached by another name needs server.external_url);
+ * without Origin, Sec-Fetch-Site is same-origin or none (typed by the user). A request with
+ * neither comes from no browser: a program, which has no other site's pages to be tricked by. */
 static bool from_here(const ig_serve *s, const rt_httpd_req *req) {
     const char *origin = rt_httpd_header(req, "Origin");
     if (!origin || strcmp(origin, "null") == 0) {
@@ -319,7 +333,7 @@ static bool from_here(const ig_serve *s, const rt_httpd_req *req) {
         return true;
     const char *host = rt_httpd_header(req, "Host");
     const char *scheme_end = strstr(external, "://");
-    if (!host || !scheme_end)
+    if (!host || !scheme_end || !host_not_rebindable(host))
         return false;
     snprintf(here, sizeof here, "%.*s://%s", (int)(scheme_end - external), external, host);
     return strcasecmp(origin, here) == 0;
