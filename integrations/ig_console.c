@@ -22,10 +22,10 @@ static const char csp[] =
     "connect-src 'self'; font-src 'self'; form-action 'self'; frame-ancestors 'none'; "
     "base-uri 'none'";
 
-/* The headers of every console answer: the CSP and the browser's other guards. */
+/* The headers of every console answer: the CSP and the browser's other guards (the server sends
+ * X-Content-Type-Options: nosniff with every answer). */
 static void guard(rt_httpd_req *req) {
     rt_httpd_set_header(req, "Content-Security-Policy", csp);
-    rt_httpd_set_header(req, "X-Content-Type-Options", "nosniff");
     rt_httpd_set_header(req, "X-Frame-Options", "DENY");
     rt_httpd_set_header(req, "Referrer-Policy", "same-origin");
     rt_httpd_set_header(req, "Cross-Origin-Opener-Policy", "same-origin");

@@ -439,6 +439,10 @@ static const char *http_date(rt_httpd *srv) {
 }
 
 /* Puts the status line and headers into 'out', then the body: the one buffer of one write. */
+/* Every answer with a body says its type is the one to use: a browser that guessed another (a
+ * JSON answer holding analysis text read as HTML) would run what the text says. */
+#define NOSNIFF "X-Content-Type-Options: nosniff\r\n"
+
 static void format_answer(conn *c, int status, const char *content_type, const void *body,
                           size_t len) {
     const char *reason = http_status_str((enum http_status)status);
@@ -456,7 +460,8 @@ static void format_answer(conn *c, int status, const char *content_type, const v
         len = 0;
     size_t type_len = content_type ? strlen(content_type) : 0;
     c->out.len = 0;
-    if (!buf_reserve(&c->out, (size_t)n + type_len + 16 + c->extra.len + 2 + len, SIZE_MAX)) {
+    if (!buf_reserve(&c->out, (size_t)n + type_len + 16 + sizeof NOSNIFF + c->extra.len + 2 + len,
+                     SIZE_MAX)) {
         fprintf(stderr, "inquest: out of memory for a %zu-byte answer\n", len);
         abort();
     }
@@ -465,6 +470,7 @@ static void format_answer(conn *c, int status, const char *content_type, const v
         buf_append(&c->out, "Content-Type: ", 14, SIZE_MAX);
         buf_append(&c->out, content_type, type_len, SIZE_MAX);
         buf_append(&c->out, "\r\n", 2, SIZE_MAX);
+        buf_append(&c->out, NOSNIFF, sizeof NOSNIFF - 1, SIZE_MAX);
     }
     if (c->extra.len)
         buf_append(&c->out, c->extra.data, c->extra.len, SIZE_MAX);
