@@ -182,6 +182,10 @@ static json_t *object_json(conv *c, int idx, int depth, const place *at) {
             fail(c, at, "%s%s key cannot be converted to JSON; keys must be strings or numbers",
                  b ? "the boolean " : "a ",
                  b ? (lua_toboolean(L, -2) ? "true" : "false") : luaL_typename(L, -2));
+        } else if (memchr(p.key, '\0', p.keylen)) {
+            /* A value may hold NUL (written \u0000); JSON readers refuse it in a key, so a result
+             * with one could not be read back by anyone. */
+            fail(c, at, "a key holds a NUL byte (after \"%s\"), which JSON keys cannot", p.key);
         } else if (count_bytes(c, p.keylen) == 0 && (v = value_json(c, lua_gettop(L), depth, &p))) {
             int rc = set_key(object, p.key, p.keylen, v);
             if (rc == -2)
