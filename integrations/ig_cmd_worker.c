@@ -734,8 +734,7 @@ static int open_child(child *c, char *why) {
         return RT_EINPUT;
     wk_jail_options jail = {.user = c->o->user};
     analyzer_folders(c->o, &jail);
-    /* Asked before the jail, whose filter refuses Landlock's calls. */
-    c->files_confined = jail.n_read_paths && wk_jail_landlock_abi() > 0;
+    c->files_confined = wk_jail_file_abi(&jail) > 0;
     int rc = wk_jail_enter(&jail, why);
     if (rc == RT_OK) {
         c->queue = ig_queue_open(c->loop, cfg, password, password_len, queue_state, c, why);
@@ -846,10 +845,13 @@ static int load(worker_options *o) {
                         "(--user or worker.user in the config)\n");
         return IG_EXIT_USAGE;
     }
-    const struct passwd *pw = o->user && geteuid() != 0 ? getpwnam(o->user) : NULL;
-    if (o->user && geteuid() != 0 && (!pw || pw->pw_uid != geteuid()))
-        ig_log("warn", "worker.user is not used: only a worker started as root can switch users",
-               json_pack("{s:s, s:i}", "user", o->user, "children_run_as_uid", (int)geteuid()));
+    if (o->user && geteuid() != 0) { /* no switch: children run as this process' user */
+        const struct passwd *pw = getpwnam(o->user);
+        if (!pw || pw->pw_uid != geteuid())
+            ig_log("warn",
+                   "worker.user is not used: only a worker started as root can switch users",
+                   json_pack("{s:s, s:i}", "user", o->user, "children_run_as_uid", (int)geteuid()));
+    }
     return IG_EXIT_OK;
 }
 

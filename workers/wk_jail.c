@@ -76,9 +76,9 @@ static void scrub_environment(void) {
     size_t n = 0, k = 0;
     while (environ && environ[n])
         n++;
-    char **kept = n ? calloc(n, sizeof *kept) : NULL;
+    char **kept = rt_xcalloc(n ? n : 1, sizeof *kept);
     for (size_t i = 0; i < n; i++) {
-        if (kept && kept_variable(environ[i]))
+        if (kept_variable(environ[i]))
             kept[k++] = environ[i];
         else
             memset(environ[i], 0, strlen(environ[i]));
@@ -240,7 +240,9 @@ static const char *const library_reads[] = {
 };
 /* clang-format on */
 
-int wk_jail_landlock_abi(void) {
+int wk_jail_file_abi(const wk_jail_options *o) {
+    if (!o->n_read_paths)
+        return 0;
     long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
     return abi > 0 ? (int)abi : 0;
 }
@@ -283,7 +285,7 @@ static int allow_reading(int ruleset, const char *path, char *why) {
  * the kernel has Landlock. Needs PR_SET_NO_NEW_PRIVS, and must come before the filter, which
  * has no landlock calls. */
 static int confine_files(const wk_jail_options *o, char *why) {
-    int abi = o->n_read_paths ? wk_jail_landlock_abi() : 0;
+    int abi = wk_jail_file_abi(o);
     if (abi == 0)
         return RT_OK;
     struct landlock_ruleset_attr attr = {.handled_access_fs = handled_rights(abi)};
@@ -298,9 +300,11 @@ static int confine_files(const wk_jail_options *o, char *why) {
     for (size_t i = 0; rc == RT_OK && i < o->n_read_paths; i++)
         rc = allow_reading(ruleset, o->read_paths[i], why);
     const char *const from_env[] = {"SSL_CERT_FILE", "SSL_CERT_DIR", "CURL_CA_BUNDLE", NULL};
-    for (const char *const *v = from_env; rc == RT_OK && *v; v++)
-        if (getenv(*v))
-            rc = allow_reading(ruleset, getenv(*v), why);
+    for (const char *const *v = from_env; rc == RT_OK && *v; v++) {
+        const char *path = getenv(*v);
+        if (path)
+            rc = allow_reading(ruleset, path, why);
+    }
     if (rc == RT_OK && syscall(SYS_landlock_restrict_self, ruleset, 0) != 0) {
         snprintf(why, WHY_SIZE, "landlock: cannot confine the process: %s", strerror(errno));
         rc = RT_EINTERNAL;

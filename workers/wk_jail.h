@@ -34,9 +34,10 @@ typedef struct wk_jail_options {
     size_t n_read_paths;
 } wk_jail_options;
 
-/* The Landlock ABI version of the running kernel; 0 when it has none (read_paths then confine
- * nothing). */
-int wk_jail_landlock_abi(void);
+/* The Landlock ABI version with which a jail of 'o' confines file access: the kernel's, when 'o'
+ * names read_paths; 0 when files are not confined (no read_paths, or no Landlock). Ask before
+ * the jail: its filter refuses Landlock's calls. */
+int wk_jail_file_abi(const wk_jail_options *o);
 
 /* Sandboxes the calling process for good, as configured by 'o' (NULL: all defaults): removes
  * the environment but for a few variables libraries read (wk_jail.c); when it runs as root,
