@@ -15,7 +15,7 @@
 -- from Redis' own clock (TIME): one clock for every worker. Errors are error replies whose first
 -- word is an rt error name ("EINPUT ..."), which the C side maps back.
 
-local VERSION = 15
+local VERSION = 16
 
 local GROUP = 'workers'   -- the consumer group of the request streams
 local HELD = '~held'      -- the consumer that owns the entries of requests held by a team cap
@@ -28,6 +28,7 @@ local FIELDS = {'status', 'analyzer', 'team', 'priority', 'submitted_at', 'start
                 'resolved_at'}
 -- Arguments per request of submit, values per claimed request of claim.
 local REQ, CLAIMED = 9, 9
+local TIDY_EVERY = 8      -- a busy claim looks back and trims one time in this many (claim)
 local FINAL = {ok = true, error = true, timeout = true, cpu_exceeded = true,
                memory_exceeded = true, cancelled = true, dead = true}
 
@@ -158,9 +159,10 @@ local function ctx_new(prefix, now, nows)
     lease_set = {},        -- score, id, ... for one ZADD
     lease_drop = {},       -- ids for one ZREM
     team_delta = {},       -- team -> change of its running count
-    team_running = {},     -- team -> running count as this call sees it
+    team_running = {},     -- team -> running count in Redis when the call read it
     counts = {},           -- stats counter -> increment
     published = false,
+    tidy = true,           -- trim the results stream (flush)
     delete_entries = false, -- XDEL the acknowledged entries: some may not have been delivered
   }
 end
@@ -177,18 +179,15 @@ local function call_list(cmd, key, extra, list)
   end
 end
 
+-- The running count of 'team' as this call sees it: Redis' count, read once and only when a cap
+-- asks (most teams have none), plus what the call changed so far.
 local function running_of(c, team)
   local n = c.team_running[team]
   if not n then
     n = tonumber(redis.call('HGET', c.running, team)) or 0
     c.team_running[team] = n
   end
-  return n
-end
-
-local function team_add(c, team, d)
-  c.team_running[team] = running_of(c, team) + d
-  count(c.team_delta, team, d)
+  return n + (c.team_delta[team] or 0)
 end
 
 -- Acknowledged entries a request stream may keep past its oldest pending entry before a call
@@ -229,7 +228,8 @@ local function drop_entries(stream, eids, delete)
   redis.call('XTRIM', stream, 'MINID', '~', pend[2])
 end
 
--- The writes gathered by a call, one command each; trims the results stream when it published.
+-- The writes gathered by a call, one command each; trims the results stream when it published,
+-- unless the call is a busy claim that leaves tidying to another (claim).
 local function flush(c, results_maxlen)
   for rank = 1, 3 do
     local eids = c.acks[rank]
@@ -239,7 +239,7 @@ local function flush(c, results_maxlen)
   if #c.lease_set > 0 then call_list('ZADD', c.leases, nil, c.lease_set) end
   flush_counts(c.running, c.team_delta)
   flush_counts(c.stats, c.counts)
-  if c.published then trim_stream(c.results, results_maxlen) end
+  if c.published and c.tidy then trim_stream(c.results, results_maxlen) end
 end
 
 -- Announces that 'id' ended with 'status', 'submitted_at' (ms) being when it was submitted: the
@@ -265,7 +265,7 @@ local function finish(c, id, h, status, message, was_running, ttl)
   end
   if was_running then
     c.lease_drop[#c.lease_drop + 1] = id
-    team_add(c, h.team, -1)
+    count(c.team_delta, h.team, -1)
   end
   count(c.counts, 'completed:' .. status)
   publish(c, id, h.analyzer, status, h.submitted_at)
@@ -293,7 +293,7 @@ local function deliver(c, out, consumer, id, entry, rank, deliveries, lease_unti
              'started_at', c.nows, 'deliveries', SMALL[deliveries] or int(deliveries))
   local ls = c.lease_set
   ls[#ls + 1], ls[#ls + 2] = lease_until, id
-  if new_run then team_add(c, f[6], 1) end
+  if new_run then count(c.team_delta, f[6], 1) end
   local n = #out
   out[n + 1], out[n + 2], out[n + 3], out[n + 4] = id, entry[1], f[4], f[8]
   out[n + 5], out[n + 6], out[n + 7], out[n + 8] = f[10], deliveries, rank - 1, f[6]
@@ -575,7 +575,7 @@ local function complete_items(c, keys, k0, args, a0, n, consumer, ttl, rec_ttl, 
       local list = acks[RANK[v[3]] or 3]
       list[#list + 1] = v[4]
       lease_drop[#lease_drop + 1] = id
-      team_add(c, v[5], -1) -- before the claim below looks at its team's room
+      count(c.team_delta, v[5], -1) -- before the claim below looks at its team's room
       done[status] = (done[status] or 0) + 1
       publish(c, id, v[6], status, tonumber(v[7]))
     else
@@ -585,6 +585,15 @@ local function complete_items(c, keys, k0, args, a0, n, consumer, ttl, rec_ttl, 
   end
   for status, k in pairs(done) do count(c.counts, 'completed:' .. status, k) end
   if refused > 0 then count(c.counts, 'duplicates', refused) end
+end
+
+-- Step 1 of a claim: takes over expired leases; returns the teams with held requests, after
+-- ending those whose deadline passed.
+local function look_back(c, p, out)
+  reclaim(c, p, out)
+  local teams = redis.call('SMEMBERS', c.held_teams)
+  if #teams > 0 then expire_held(c, p) end
+  return teams
 end
 
 -- A worker's one call per round: it stores the results it has, then claims up to 'max' requests
@@ -620,12 +629,22 @@ local function claim(keys, args)
   local out = {}
   if p.max > 0 then
     p.lease_until = int(c.now + p.lease)
-    reclaim(c, p, out)
-    local teams = redis.call('SMEMBERS', c.held_teams)
-    if #teams > 0 then expire_held(c, p) end
+    -- Expired leases and held requests are rare, and looking costs a command or two per round:
+    -- without caps, a round looks first only one time in TIDY_EVERY (by the clock), else only
+    -- when the streams did not fill its claim. A busy round does not trim the results stream
+    -- either: another will, soon.
+    local eager = n_caps > 0 or p.default_cap > 0 or c.now % TIDY_EVERY == 0
+    local teams = eager and look_back(c, p, out) or {}
     for rank = 1, 3 do
       if #teams > 0 then take_held(c, p, out, rank, teams) end
       read_stream(c, p, out, rank)
+    end
+    c.tidy = eager or #out < p.max * CLAIMED
+    if not eager and c.tidy then
+      teams = look_back(c, p, out)
+      for rank = 1, 3 do
+        if #teams > 0 then take_held(c, p, out, rank, teams) end
+      end
     end
   end
   flush(c, results_maxlen)
