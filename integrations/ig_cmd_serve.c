@@ -120,8 +120,12 @@ static void tokens_free(ig_token *tokens, size_t n) {
     free(tokens);
 }
 
-/* Reads the secret of every token of 'config'. Returns the tokens, or NULL with '*why' set
- * (256 bytes) naming the token whose secret cannot be read. */
+/* A token shorter than this can be guessed by whoever reaches the API: 16 random characters
+ * are 64 bits or more, out of reach at any rate a server answers. */
+#define TOKEN_MIN_CHARS 16
+
+/* Reads the secret of every token of 'config', and warns of those short enough to guess. Returns
+ * the tokens, or NULL with '*why' set (256 bytes) naming the token whose secret cannot be read. */
 static ig_token *read_tokens(const rt_config *config, size_t *n, char *why) {
     ig_token *tokens = rt_xcalloc(config->n_tokens ? config->n_tokens : 1, sizeof *tokens);
     *n = 0;
@@ -134,6 +138,10 @@ static ig_token *read_tokens(const rt_config *config, size_t *n, char *why) {
             tokens_free(tokens, i);
             return NULL;
         }
+        if (tokens[i].len < TOKEN_MIN_CHARS)
+            ig_log("warn", "token is short enough to guess; use 32 random characters or more",
+                   json_pack("{s:s, s:I, s:i}", "token", config->tokens[i].name, "characters",
+                             (json_int_t)tokens[i].len, "at_least", TOKEN_MIN_CHARS));
     }
     *n = config->n_tokens;
     return tokens;
