@@ -1065,9 +1065,18 @@ bool ig_query_time(rt_httpd_req *req, const char *name, double *t) {
         return true;
     /* A bare number is Unix seconds, not a duration of that many seconds back. */
     bool number = n > 0 && strspn(text, "0123456789.") == (size_t)n;
-    if (n > 0 && !number && rt_duration_parse(text, &d, why) == 0 && d > 0)
+    if (n > 0 && !number && rt_duration_parse(text, &d, why) == 0 && d > 0) {
+        /* 0 means "no bound" to the callers, and a stream id cannot be negative: a duration back
+         * past 1970 would be an until that bounds nothing, or a since Redis refuses. */
         *t = now - d;
-    else if (n < 0 || rt_time_parse(text, now, t, why) != 0 || *t <= 0) {
+        if (*t <= 0) {
+            rt_httpd_error(req, 400, "bad_request",
+                           "%s: %s back from now is before 1970; give a shorter duration or a "
+                           "time",
+                           name, text);
+            return false;
+        }
+    } else if (n < 0 || rt_time_parse(text, now, t, why) != 0 || *t <= 0) {
         rt_httpd_error(req, 400, "bad_request",
                        "%s must be a time (RFC 3339, Unix seconds) or a duration back (1h)", name);
         return false;
