@@ -1312,6 +1312,11 @@ void ig_respond_records(rt_httpd_req *req, const redisReply *reply, const char *
                            : after;
     if (*next)
         rt_httpd_set_header(req, "Inquest-Next-After", next);
+    /* What was read, not what is shown: a scoped token's page can show fewer lines than it read,
+     * and only a page that read fewer than its limit is the end. */
+    char read[24];
+    snprintf(read, sizeof read, "%zu", reply->elements);
+    rt_httpd_set_header(req, "Inquest-Records-Read", read);
     size_t cap = 4096, n = 0;
     char *text = rt_xmalloc(cap);
     for (size_t i = 0; i < reply->elements; i++) {

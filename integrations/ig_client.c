@@ -249,10 +249,11 @@ typedef struct call {
     double timeout;     /* seconds for the whole call */
     long status;        /* the HTTP status, once answered */
     answer_buf answer;
-    char retry_after[32]; /* the Retry-After header, or "" */
-    char next_after[48];  /* the Inquest-Next-After header (GET /v1/audit), or "" */
-    int failed;           /* no whole answer came */
-    int too_big;          /* the answer passed MAX_ANSWER_BYTES */
+    char retry_after[32];  /* the Retry-After header, or "" */
+    char next_after[48];   /* the Inquest-Next-After header (GET /v1/audit), or "" */
+    char records_read[24]; /* the Inquest-Records-Read header (the same answers), or "" */
+    int failed;            /* no whole answer came */
+    int too_big;           /* the answer passed MAX_ANSWER_BYTES */
 } call;
 
 /* Copies the value of header 'name' (lower case, with its colon) from 'line' of 'n' bytes. */
@@ -274,6 +275,7 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *userdata) 
     size_t n = size * nitems;
     header_value(line, n, "retry-after:", k->retry_after, sizeof k->retry_after);
     header_value(line, n, "inquest-next-after:", k->next_after, sizeof k->next_after);
+    header_value(line, n, "inquest-records-read:", k->records_read, sizeof k->records_read);
     return n;
 }
 
@@ -652,11 +654,17 @@ int ig_api_recording(ig_client *c, const char *id, char **text, size_t *len) {
     return code;
 }
 
-int ig_api_text(ig_client *c, const char *path, FILE *out, char *next, size_t size) {
+int ig_api_text(ig_client *c, const char *path, FILE *out, char *next, size_t size, long *read) {
     call k = {.method = "GET", .path = rt_xstrdup(path), .timeout = CALL_TIMEOUT};
     int code = perform(c, &k);
     if (next && size)
         snprintf(next, size, "%s", k.next_after);
+    if (read) {
+        char *end = NULL;
+        *read = *k.records_read ? strtol(k.records_read, &end, 10) : -1;
+        if (*read < 0 || !end || *end) /* absent (an older server) or not a count */
+            *read = -1;
+    }
     if (code == IG_EXIT_OK && k.status >= 200 && k.status < 300)
         fwrite(k.answer.data ? k.answer.data : "", 1, k.answer.len, out);
     else if (code == IG_EXIT_OK) { /* an error is the API's JSON */

@@ -62,9 +62,10 @@ int ig_api_list(ig_client *c, const char *query, json_t **answer);
 int ig_api_call(ig_client *c, const char *method, const char *path, const json_t *request,
                 json_t **answer);
 /* GET 'path', whose answer is text (JSON lines), written to 'out' as it came; 'next' (of 'size'
- * bytes; NULL: not wanted) gets the answer's Inquest-Next-After header, or "". Returns as the
- * calls above. */
-int ig_api_text(ig_client *c, const char *path, FILE *out, char *next, size_t size);
+ * bytes; NULL: not wanted) gets the answer's Inquest-Next-After header, or "", and '*read' (NULL:
+ * not wanted) its Inquest-Records-Read, the records the page read, or -1 when the server did not
+ * say. Returns as the calls above. */
+int ig_api_text(ig_client *c, const char *path, FILE *out, char *next, size_t size, long *read);
 
 /* GET /v1/analyses/'id'/recording: the recording the service kept of the analysis, as the
  * server sent it, into '*text' (malloc'd, '*len' bytes). Returns as the

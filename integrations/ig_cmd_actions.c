@@ -142,7 +142,7 @@ static int cmd_audit(ig_client *c, const args *a) {
         sep = "&";
         free(e);
     }
-    int code = ig_api_text(c, path, stdout, next, sizeof next);
+    int code = ig_api_text(c, path, stdout, next, sizeof next, NULL);
     if (code == IG_EXIT_OK && *next)
         fprintf(stderr, "next: %s (inquest actions audit --after %s)\n", next, next);
     return code;

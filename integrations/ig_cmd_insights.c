@@ -204,22 +204,22 @@ static void print_verdict_row(const json_t *v, bool with_analysis) {
            json_is_string(json_object_get(v, "note")) ? text_of(v, "note") : "");
 }
 
-/* One page of /v1/feedback into 'records' (appended); '*lines' is how many it had, 'next' where
- * the next starts. */
-static int export_page(ig_client *c, const char *path, json_t *records, FILE *echo, size_t *lines,
+/* One page of /v1/feedback into 'records' (appended); '*read' is how many records the server
+ * read for it (the lines it had when the server does not say: a scoped token is shown fewer),
+ * 'next' where the next starts. */
+static int export_page(ig_client *c, const char *path, json_t *records, FILE *echo, long *read,
                        char *next, size_t size) {
     char *buf = NULL;
-    size_t len = 0;
+    size_t len = 0, lines = 0;
     FILE *mem = open_memstream(&buf, &len);
     if (!mem)
         return IG_EXIT_FAILED;
-    int code = ig_api_text(c, path, mem, next, size);
+    int code = ig_api_text(c, path, mem, next, size, read);
     fclose(mem);
-    *lines = 0;
     for (char *line = buf, *nl; code == IG_EXIT_OK && line && *line; line = nl ? nl + 1 : NULL) {
         nl = strchr(line, '\n');
         size_t n = nl ? (size_t)(nl - line) : strlen(line);
-        (*lines)++;
+        lines++;
         if (echo) {
             fwrite(line, 1, n, echo);
             fputc('\n', echo);
@@ -229,6 +229,8 @@ static int export_page(ig_client *c, const char *path, json_t *records, FILE *ec
             json_array_append_new(records, v);
     }
     free(buf);
+    if (*read < 0)
+        *read = (long)lines;
     return code;
 }
 
@@ -240,19 +242,19 @@ static int export_all(ig_client *c, const args *a, json_t *records, FILE *echo) 
         snprintf(after, sizeof after, "%s", a->after);
     for (;;) {
         char path[1024] = "/v1/feedback";
-        size_t lines = 0;
+        long read = 0;
         query(path, sizeof path, "limit", a->limit);
         if (*after)
             query(path, sizeof path, "after", after);
         else
             query(path, sizeof path, "since", a->since ? a->since : (echo ? NULL : "7d"));
         query(path, sizeof path, "until", a->until);
-        int code = export_page(c, path, records, echo, &lines, next, sizeof next);
+        int code = export_page(c, path, records, echo, &read, next, sizeof next);
         if (code != IG_EXIT_OK)
             return code;
         if (echo && *next)
             fprintf(stderr, "next: %s (inquest feedback export --after %s)\n", next, next);
-        if ((long)lines < limit || !*next || strcmp(next, after) == 0)
+        if (read < limit || !*next || strcmp(next, after) == 0)
             return IG_EXIT_OK;
         snprintf(after, sizeof after, "%s", next);
     }

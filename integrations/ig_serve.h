@@ -106,7 +106,8 @@ bool ig_query_time(rt_httpd_req *req, const char *name, double *t);
 /* Answers 200 with the records of a stream read ('reply': an array of [id, fields]) as JSON
  * lines, each made by 'to_json' and kept when 'token' may see its analyzer and team. The header
  * Inquest-Next-After names the last record read, or 'after' when none was: where the next page
- * starts. */
+ * starts; Inquest-Records-Read says how many were read, shown or not (fewer than the page's
+ * limit: the end for now). */
 void ig_respond_records(rt_httpd_req *req, const redisReply *reply, const char *after,
                         const ig_token *token, json_t *(*to_json)(const redisReply *record));
 /* True when 'seq' is a stream id: MS-SEQ, both decimal. */
