@@ -138,6 +138,15 @@ static bool authenticate(ig_serve *s, rt_httpd_req *req, const ig_token **token)
     return false;
 }
 
+bool ig_token_allows_all(const ig_token *token) {
+    if (!token)
+        return true;
+    for (size_t i = 0; i < token->config->n_analyzers; i++)
+        if (strcmp(token->config->analyzers[i], "*") == 0)
+            return true;
+    return false;
+}
+
 bool ig_token_allows(const ig_token *token, const char *name, const char *team) {
     if (!token)
         return true;

@@ -13,7 +13,8 @@
  *
  * A token sees a report when it may use every analyzer the report has cases of (ig_token_allows,
  * with the analyzer's owner from the catalogue): a report of another team's analyzers stays
- * hidden, as their analyses do. */
+ * hidden, as their analyses do; one with no analyzer at all only a token allowed every analyzer
+ * ('*') sees. */
 #define _GNU_SOURCE /* O_NOFOLLOW, O_CLOEXEC, openat */
 #include <dirent.h>
 #include <errno.h>
@@ -255,10 +256,14 @@ static void scan(ig_serve *s) {
     b->n = kept;
 }
 
-/* True when 'token' may use every analyzer of 'r'. */
+/* True when 'token' may use every analyzer of 'r'. A report that names none (damaged, too
+ * large, empty, not a report) says nothing of whose it is, so only a token allowed every
+ * analyzer sees it: for the others, "every one of none" would show it to all. */
 static bool visible(const ig_serve *s, const ig_token *token, const report *r) {
     size_t i;
     json_t *a;
+    if (json_array_size(r->analyzers) == 0)
+        return ig_token_allows_all(token);
     json_array_foreach(r->analyzers, i, a) {
         const char *name = json_string_value(a);
         const char *owner =

@@ -98,8 +98,6 @@ void ig_api_finished(const char *id, const char *analyzer, const char *status, d
 /* Answers /v1/actions… and /v1/audit (ig_api_actions.c) for 'token' (NULL: no tokens). */
 void ig_api_actions(ig_serve *s, rt_httpd_req *req, const ig_token *token);
 
-/* True when 'token' (NULL: no tokens configured) may use analyzer 'name' (NULL: none) owned by
- * 'team' (NULL: none): the one check of the API (ig_api.c) and of the actions it shows. */
 /* Reads query parameter 'name' as a time: RFC 3339, Unix seconds (a bare number), or a duration
  * back from now ("1h"). '*t' is 0 when the parameter is absent. False after answering 400. */
 bool ig_query_time(rt_httpd_req *req, const char *name, double *t);
@@ -112,7 +110,13 @@ void ig_respond_records(rt_httpd_req *req, const redisReply *reply, const char *
                         const ig_token *token, json_t *(*to_json)(const redisReply *record));
 /* True when 'seq' is a stream id: MS-SEQ, both decimal. */
 bool ig_stream_id(const char *seq);
+/* True when 'token' (NULL: no tokens configured) may use analyzer 'name' (NULL: none) owned by
+ * 'team' (NULL: none): the one check of the API (ig_api.c) and of the actions it shows. */
 bool ig_token_allows(const ig_token *token, const char *name, const char *team);
+/* True when 'token' (NULL: no tokens configured) may use every analyzer, whatever its name: its
+ * analyzers list holds '*'. What holds no analyzer (a damaged backtest report) is shown only to
+ * such a token. */
+bool ig_token_allows_all(const ig_token *token);
 /* Answers every waiting long poll now, with the status it has (for drain and shutdown). */
 void ig_api_release_waiters(ig_serve *s);
 
