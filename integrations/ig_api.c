@@ -111,6 +111,19 @@ static void respond_queue_error(ig_serve *s, rt_httpd_req *req, int rc, const ch
 
 /* ---- tokens ------------------------------------------------------------------------------ */
 
+const ig_token *ig_presented_token(const ig_serve *s, rt_httpd_req *req) {
+    const char *h = rt_httpd_header(req, "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        return NULL;
+    const char *presented = h + 7;
+    size_t len = strlen(presented);
+    for (size_t i = 0; i < s->n_tokens; i++)
+        if (s->tokens[i].secret && s->tokens[i].len == len &&
+            CRYPTO_memcmp(s->tokens[i].secret, presented, len) == 0)
+            return &s->tokens[i];
+    return NULL;
+}
+
 /* The token 'req' presents, or NULL after answering 401. Without tokens configured, every
  * request is allowed: '*token' is NULL and the result true. */
 static bool authenticate(ig_serve *s, rt_httpd_req *req, const ig_token **token) {
@@ -121,16 +134,8 @@ static bool authenticate(ig_serve *s, rt_httpd_req *req, const ig_token **token)
     /* The console's pages call the API with their session cookie (and its CSRF token). */
     if (!h && s->console && s->config->console.enabled && ig_console_has_cookie(req))
         return ig_console_authenticate(s, req, token);
-    if (h && strncasecmp(h, "Bearer ", 7) == 0) {
-        const char *presented = h + 7;
-        size_t len = strlen(presented);
-        for (size_t i = 0; i < s->n_tokens; i++)
-            if (s->tokens[i].secret && s->tokens[i].len == len &&
-                CRYPTO_memcmp(s->tokens[i].secret, presented, len) == 0) {
-                *token = &s->tokens[i];
-                return true;
-            }
-    }
+    if ((*token = ig_presented_token(s, req)))
+        return true;
     rt_httpd_set_header(req, "WWW-Authenticate", "Bearer realm=\"inquest\"");
     rt_httpd_error(req, 401, "unauthorized",
                    h ? "the token is not valid"

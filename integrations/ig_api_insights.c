@@ -1,7 +1,8 @@
 /* integrations/ig_api_insights.c -- insights in `inquest serve` (docs/console.md, Insights): the
  * job that counts analyses as they finish, GET /v1/insights, and the insights' series of
- * /metrics. What is counted and how the report is made is ig_insights.c; the counts live in
- * Redis (ig_store.lua).
+ * /metrics (totals; by service, alert and analyzer only for a scrape that may see every team's).
+ * What is counted and how the report is made is ig_insights.c; the counts live in Redis
+ * (ig_store.lua).
  *
  * Design notes. The job reads the queue's results stream with a consumer group of its own,
  * 'insights', so that every finished analysis is read by one serve process of the many that may
@@ -536,7 +537,45 @@ static void pairs(text *t, const char *metric, const char *key, const json_t *gr
     free(all);
 }
 
-char *ig_insights_metrics(const ig_serve *s) {
+/* The series whose labels name services, alerts and analyzers, of every team: the top 'top' of
+ * each ranking of the report 'r'. */
+static void labelled_series(text *t, const json_t *r, int top) {
+    char a[3 * 256 + 16];
+    size_t i;
+    json_t *x;
+    family(t, "inquest_insights_service_root_cause", "gauge",
+           "Analyses of a service whose top root cause was this, within insights.period: the "
+           "insights.top pairs with the most.");
+    pairs(t, "inquest_insights_service_root_cause", "service", json_object_get(r, "services"), top);
+    family(t, "inquest_insights_alert_root_cause", "gauge",
+           "Analyses started by an alert whose top root cause was this, within insights.period: "
+           "the insights.top pairs with the most.");
+    pairs(t, "inquest_insights_alert_root_cause", "alert", json_object_get(r, "alerts"), top);
+    family(t, "inquest_insights_analyzer_analyses", "gauge",
+           "Analyses of an analyzer within insights.period: the insights.top analyzers with the "
+           "most.");
+    json_array_foreach(json_object_get(r, "analyzers"), i, x) {
+        if (i >= (size_t)top)
+            break;
+        put(t, "inquest_insights_analyzer_analyses{analyzer=\"%s\"} %lld\n",
+            label(json_string_value(json_object_get(x, "analyzer")), a, sizeof a),
+            (long long)json_integer_value(json_object_get(x, "analyses")));
+    }
+    family(t, "inquest_insights_precision", "gauge",
+           "Share of an analyzer's judged analyses whose root cause was right (correct 1, partly "
+           "1/2, wrong 0), within insights.period: the insights.top analyzers with the most "
+           "analyses, when judged.");
+    json_array_foreach(json_object_get(r, "analyzers"), i, x) {
+        if (i >= (size_t)top)
+            break;
+        if (json_is_number(json_object_get(x, "precision")))
+            put(t, "inquest_insights_precision{analyzer=\"%s\"} %g\n",
+                label(json_string_value(json_object_get(x, "analyzer")), a, sizeof a),
+                json_number_value(json_object_get(x, "precision")));
+    }
+}
+
+char *ig_insights_metrics(const ig_serve *s, bool labelled) {
     const job *j = s->insights;
     text t = {0};
     put(&t, "%s", "");
@@ -544,9 +583,6 @@ char *ig_insights_metrics(const ig_serve *s) {
         return t.data;
     const json_t *r = j->report;
     int top = s->config->insights.top;
-    char a[3 * 256 + 16];
-    size_t i;
-    json_t *x;
     family(&t, "inquest_insights_counted_total", "counter",
            "Finished analyses this server counted into the insights.");
     put(&t, "inquest_insights_counted_total %llu\n", (unsigned long long)j->counted);
@@ -574,36 +610,7 @@ char *ig_insights_metrics(const ig_serve *s) {
         put(&t, "inquest_insights_duration_seconds{quantile=\"0.95\"} %g\n",
             json_number_value(json_object_get(d, "p95")) / 1000);
     }
-    family(&t, "inquest_insights_service_root_cause", "gauge",
-           "Analyses of a service whose top root cause was this, within insights.period: the "
-           "insights.top pairs with the most.");
-    pairs(&t, "inquest_insights_service_root_cause", "service", json_object_get(r, "services"),
-          top);
-    family(&t, "inquest_insights_alert_root_cause", "gauge",
-           "Analyses started by an alert whose top root cause was this, within insights.period: "
-           "the insights.top pairs with the most.");
-    pairs(&t, "inquest_insights_alert_root_cause", "alert", json_object_get(r, "alerts"), top);
-    family(&t, "inquest_insights_analyzer_analyses", "gauge",
-           "Analyses of an analyzer within insights.period: the insights.top analyzers with the "
-           "most.");
-    json_array_foreach(json_object_get(r, "analyzers"), i, x) {
-        if (i >= (size_t)top)
-            break;
-        put(&t, "inquest_insights_analyzer_analyses{analyzer=\"%s\"} %lld\n",
-            label(json_string_value(json_object_get(x, "analyzer")), a, sizeof a),
-            (long long)json_integer_value(json_object_get(x, "analyses")));
-    }
-    family(&t, "inquest_insights_precision", "gauge",
-           "Share of an analyzer's judged analyses whose root cause was right (correct 1, partly "
-           "1/2, wrong 0), within insights.period: the insights.top analyzers with the most "
-           "analyses, when judged.");
-    json_array_foreach(json_object_get(r, "analyzers"), i, x) {
-        if (i >= (size_t)top)
-            break;
-        if (json_is_number(json_object_get(x, "precision")))
-            put(&t, "inquest_insights_precision{analyzer=\"%s\"} %g\n",
-                label(json_string_value(json_object_get(x, "analyzer")), a, sizeof a),
-                json_number_value(json_object_get(x, "precision")));
-    }
+    if (labelled)
+        labelled_series(&t, r, top);
     return t.data;
 }

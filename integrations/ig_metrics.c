@@ -191,6 +191,7 @@ typedef struct scrape {
     rt_httpd_req *req;
     rt_queue_stats queue;
     bool queue_read;
+    bool labelled; /* the insights' series by service, alert and analyzer too */
 } scrape;
 
 static void respond(scrape *sc, const rt_queue_connector_stats *connectors, size_t n) {
@@ -203,7 +204,7 @@ static void respond(scrape *sc, const rt_queue_connector_stats *connectors, size
     connector_metrics(&t, connectors, n);
     http_metrics(&t, sc->s);
     intake_metrics(&t, sc->s);
-    char *insights = ig_insights_metrics(sc->s); /* from the insights job's last report */
+    char *insights = ig_insights_metrics(sc->s, sc->labelled); /* the job's last report */
     put(&t, "%s", insights);
     free(insights);
     rt_httpd_respond(sc->req, 200, "text/plain; version=0.0.4; charset=utf-8", t.data, t.len);
@@ -232,6 +233,11 @@ void ig_metrics_respond(ig_serve *s, rt_httpd_req *req) {
     scrape *sc = rt_xcalloc(1, sizeof *sc);
     sc->s = s;
     sc->req = req;
+    /* /metrics needs no token, but the insights' labels name every team's services, alerts and
+     * analyzers, which /v1/insights shows a token only for its own analyzers: they are for a
+     * scrape that presents a token allowed every analyzer, or a server without tokens. */
+    const ig_token *token = ig_presented_token(s, req);
+    sc->labelled = s->n_tokens == 0 || (token && ig_token_allows_all(token));
     if (rt_queue_stats_read(s->queue, stats_read, sc, NULL) != RT_OK)
         respond(sc, NULL, 0);
 }

@@ -114,9 +114,12 @@ bool ig_stream_id(const char *seq);
  * 'team' (NULL: none): the one check of the API (ig_api.c) and of the actions it shows. */
 bool ig_token_allows(const ig_token *token, const char *name, const char *team);
 /* True when 'token' (NULL: no tokens configured) may use every analyzer, whatever its name: its
- * analyzers list holds '*'. What holds no analyzer (a damaged backtest report) is shown only to
- * such a token. */
+ * analyzers list holds '*'. What holds no analyzer (a damaged backtest report) or every team's
+ * (the labelled insights series of /metrics) is shown only to such a token. */
 bool ig_token_allows_all(const ig_token *token);
+/* The configured token that the Authorization header of 'req' presents (Bearer), or NULL when
+ * it presents none or an unknown one. Answers nothing: for /metrics, which needs no token. */
+const ig_token *ig_presented_token(const ig_serve *s, rt_httpd_req *req);
 /* Answers every waiting long poll now, with the status it has (for drain and shutdown). */
 void ig_api_release_waiters(ig_serve *s);
 
@@ -132,8 +135,10 @@ bool ig_api_insights(ig_serve *s, rt_httpd_req *req, const ig_token *token);
 void ig_insights_start(ig_serve *s);
 /* Stops the job; its calls in flight end on their own. Accepts a server without one. */
 void ig_insights_stop(ig_serve *s);
-/* The insights' series for /metrics, from the job's last report: malloc'd text, "" without. */
-char *ig_insights_metrics(const ig_serve *s);
+/* The insights' series for /metrics, from the job's last report: malloc'd text, "" without.
+ * Only totals, unless 'labelled': then also the series by service, alert and analyzer, whose
+ * labels name every team's. */
+char *ig_insights_metrics(const ig_serve *s, bool labelled);
 
 /* /v1/backtests and /v1/backtests/NAME (ig_api_backtests.c): the reports of the config's
  * backtests.reports folders; false, doing nothing, for other paths. */
