@@ -21,9 +21,9 @@
 #include "ig_store.h"
 
 #define MAX_ID        64
-#define HISTORY       50    /* verdicts shown per analysis (ig_store.lua keeps as many) */
-#define EXPORT_LIMIT  1000  /* records per page of /v1/feedback by default */
-#define EXPORT_MAX    10000 /* and at most */
+#define HISTORY       IG_FEEDBACK_KEEP /* verdicts shown per analysis: all it holds */
+#define EXPORT_LIMIT  1000             /* records per page of /v1/feedback by default */
+#define EXPORT_MAX    10000            /* and at most */
 #define CASE_NAME_MAX 80
 #define TAR_BLOCK     512
 
@@ -89,6 +89,7 @@ typedef struct fb_call {
     const ig_token *token;
     char id[MAX_ID + 1];
     char *verdict, *root_cause, *note; /* POST: the verdict (owned) */
+    bool history;                      /* POST: answer with the history (?history=true) */
 } fb_call;
 
 static void fb_call_free(fb_call *c) {
@@ -98,8 +99,8 @@ static void fb_call_free(fb_call *c) {
     free(c);
 }
 
-/* The answer of GET and POST: { analysis, feedback: the latest or null, history: newest first }
- * from the list 'list' (the library's JSON texts). */
+/* The answer of GET (and of POST with ?history=true): { analysis, feedback: the latest or null,
+ * verdicts: how many, history: newest first } from the list 'list' (the library's JSON texts). */
 static json_t *verdicts_json(const char *id, const redisReply *list) {
     json_t *history = json_array();
     for (size_t i = 0; list && list->type == REDIS_REPLY_ARRAY && i < list->elements; i++) {
@@ -109,8 +110,9 @@ static json_t *verdicts_json(const char *id, const redisReply *list) {
             json_array_append_new(history, v);
     }
     json_t *latest = json_array_get(history, 0);
-    return json_pack("{s:s, s:O, s:o}", "analysis", id, "feedback", latest ? latest : json_null(),
-                     "history", history);
+    return json_pack("{s:s, s:O, s:I, s:o}", "analysis", id, "feedback",
+                     latest ? latest : json_null(), "verdicts",
+                     (json_int_t)json_array_size(history), "history", history);
 }
 
 static void got_analysis(int rc, const char *msg, const rt_queue_analysis *a, void *ud);
@@ -159,20 +161,40 @@ static void read_verdicts(fb_call *c) {
     }
 }
 
+/* The library's answer [seq, verdict, verdicts held, recorded]: the verdict stored (or, for a
+ * repeat, the one it repeats) and how many the analysis holds. Not the history, unless asked: it
+ * is up to IG_FEEDBACK_KEEP notes of 2000 bytes, for each of what may be many POSTs. */
 static void recorded(int rc, const char *msg, const redisReply *reply, void *ud) {
     fb_call *c = ud;
-    (void)reply;
+    if (rc == RT_OK && (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 4 ||
+                        reply->element[1]->type != REDIS_REPLY_STRING ||
+                        reply->element[2]->type != REDIS_REPLY_INTEGER ||
+                        reply->element[3]->type != REDIS_REPLY_INTEGER)) {
+        rc = RT_EBADRESPONSE;
+        msg = "the feedback library answered something else";
+    }
     if (rc != RT_OK) {
         respond_store_error(c->req, rc, msg);
         fb_call_free(c);
         return;
     }
-    char by[160];
-    actor_of(c->token, by, sizeof by);
-    ig_log("info", "feedback",
-           json_pack("{s:s, s:s, s:s, s:s}", "analysis", c->id, "verdict", c->verdict, "root_cause",
-                     c->root_cause ? c->root_cause : "", "by", by));
-    read_verdicts(c); /* answer with the verdicts as they are now */
+    if (reply->element[3]->integer == 1) { /* recorded: a repeat changed nothing to log */
+        char by[160];
+        actor_of(c->token, by, sizeof by);
+        ig_log("info", "feedback",
+               json_pack("{s:s, s:s, s:s, s:s}", "analysis", c->id, "verdict", c->verdict,
+                         "root_cause", c->root_cause ? c->root_cause : "", "by", by));
+    }
+    if (c->history) {
+        read_verdicts(c); /* answer with the verdicts as they are now */
+        return;
+    }
+    json_t *v = ig_feedback_record_json(reply->element[1]->str, reply->element[1]->len);
+    rt_httpd_respond_json(c->req, 200,
+                          json_pack("{s:s, s:o, s:I}", "analysis", c->id, "feedback",
+                                    v ? v : json_null(), "verdicts",
+                                    (json_int_t)reply->element[2]->integer));
+    fb_call_free(c);
 }
 
 /* GET: no verdict yet; POST: the analysis is there, may be judged by the token, and has ended. */
@@ -183,8 +205,9 @@ static void got_analysis(int rc, const char *msg, const rt_queue_analysis *a, vo
     else if (rc != RT_OK)
         respond_store_error(c->req, rc, msg);
     else if (!c->verdict) {
-        rt_httpd_respond_json(
-            c->req, 200, json_pack("{s:s, s:n, s:[]}", "analysis", c->id, "feedback", "history"));
+        rt_httpd_respond_json(c->req, 200,
+                              json_pack("{s:s, s:n, s:i, s:[]}", "analysis", c->id, "feedback",
+                                        "verdicts", 0, "history"));
     } else if (!final_status(a->status))
         rt_httpd_error(c->req, 409, "conflict",
                        "the analysis has not finished yet (status %s): judge it once it has",
@@ -257,6 +280,21 @@ static int read_verdict(rt_httpd_req *req, fb_call *c) {
     return 0;
 }
 
+/* ?history=true|false of a POST. Returns 0, or answers 400 and returns -1. */
+static int read_history_param(rt_httpd_req *req, fb_call *c) {
+    char text[8];
+    int n = rt_httpd_query(req, "history", text, sizeof text);
+    if (n == RT_ENOTFOUND)
+        return 0;
+    if (n > 0 && (strcmp(text, "true") == 0 || strcmp(text, "false") == 0)) {
+        c->history = strcmp(text, "true") == 0;
+        return 0;
+    }
+    rt_httpd_error(req, 400, "bad_request",
+                   "history must be true (answer with every verdict the analysis holds) or false");
+    return -1;
+}
+
 static void feedback(ig_serve *s, rt_httpd_req *req, const ig_token *token, const char *id) {
     char why[256] = "";
     bool post = strcmp(req->method, "POST") == 0;
@@ -276,7 +314,7 @@ static void feedback(ig_serve *s, rt_httpd_req *req, const ig_token *token, cons
         read_verdicts(c);
         return;
     }
-    if (read_verdict(req, c) != 0) {
+    if (read_history_param(req, c) != 0 || read_verdict(req, c) != 0) {
         fb_call_free(c);
         return;
     }

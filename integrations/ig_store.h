@@ -67,10 +67,14 @@ typedef struct ig_verdict {
 const char *ig_feedback_problem(const char *verdict, const char *root_cause, const char *note,
                                 const char **field);
 
-/* Records 'v' in one call: the analysis' verdicts (kept 'ttl' seconds after the last), the
- * export stream (trimmed to 'ttl' of age) and the counts of the day it finished (kept
- * 'retention' seconds after that day). The reply is [seq, the verdict as JSON text]; RT_ENOTFOUND
- * when the analysis is gone, RT_EUSAGE when it has not finished. */
+#define IG_FEEDBACK_KEEP 20 /* verdicts an analysis holds, the newest (ig_store.lua's FB_KEEP) */
+
+/* Records 'v' in one call: the analysis' verdicts (kept 'ttl' seconds after the last, at most
+ * IG_FEEDBACK_KEEP: the oldest go, from the export too), the export stream (trimmed to 'ttl' of
+ * age) and the counts of the day it finished (kept 'retention' seconds after that day). A repeat
+ * of the latest verdict by the same 'by' writes nothing. The reply is [seq, the verdict as JSON
+ * text, the verdicts the analysis holds, 1 recorded or 0 a repeat (seq and verdict are then the
+ * latest's)]; RT_ENOTFOUND when the analysis is gone, RT_EUSAGE when it has not finished. */
 int ig_feedback_record(ig_store *st, const ig_verdict *v, double ttl, double retention,
                        ig_store_fn done, void *ud);
 

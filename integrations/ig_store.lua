@@ -14,7 +14,8 @@
 --   P.."a:ID"          the queue's status hash of analysis ID (read only)
 --   P.."fb:ID"         list: the verdicts on analysis ID as JSON, newest first (at most
 --                      FB_KEEP); expires feedback.ttl after the last one
---   P.."fb:log"        stream: every verdict, for the export; trimmed by age (feedback.ttl)
+--   P.."fb:log"        stream: the verdicts, for the export; trimmed by age (feedback.ttl), and
+--                      an analysis' verdicts leave it as they leave its list (at most FB_KEEP)
 --   P.."in:DAY"        hash: counts of the analyses that finished on UTC day DAY (YYYYMMDD);
 --                      expires insights.retention after the end of the day
 --   P.."in:DAY:names"  set: the services and alerts counted on DAY, which a cap bounds
@@ -30,11 +31,12 @@
 -- Invariants: a results entry is counted by the call that acknowledges it in the group, so each
 -- finished analysis is counted once, whichever process read it and however often it was read;
 -- an analysis' verdict is counted in the bucket of the day it finished, once: a new verdict
--- takes the previous one's count back.
+-- takes the previous one's count back; an analysis holds at most FB_KEEP verdicts, in its list
+-- and in the export stream alike, so that giving verdicts in a loop cannot grow Redis.
 
-local VERSION = 3
+local VERSION = 4
 local GROUP = 'insights'
-local FB_KEEP = 50     -- verdicts kept per analysis (the export keeps them all)
+local FB_KEEP = 20     -- verdicts kept per analysis (IG_FEEDBACK_KEEP in ig_store.h)
 local ITEM = 10        -- values per analysis of fold
 local VERDICTS = {correct = true, wrong = true, partly = true}
 
@@ -142,8 +144,11 @@ end
 -- P.."a:ID".  ARGV: prefix, id, verdict, root cause ('' when none), note, by, ttl_ms, analyzer
 -- (escaped, for the counts), day it finished (YYYYMMDD), the day's end (ms), retention_ms.
 -- Records a verdict on a finished analysis: on its list (the latest first), on the export stream,
--- and in the counts of the day it finished, taking back the count of the verdict it replaces.
--- Returns {seq (the export entry), the verdict as JSON}.
+-- and in the counts of the day it finished, taking back the count of the verdict it replaces;
+-- the oldest beyond FB_KEEP leave the list and the stream. The same verdict (verdict, root cause
+-- and note) by the same 'by' as the latest is a repeat: nothing is written and the latest is
+-- answered, as it was the first time. Returns {seq (the export entry), the verdict as JSON, the
+-- verdicts the analysis holds now, 1 when this one was recorded or 0 for a repeat}.
 local function feedback(keys, args)
   local prefix, id, verdict, cause, note, by = args[1], args[2], args[3], args[4], args[5], args[6]
   local ttl, analyzer, day = num(args[7], 'ttl'), args[8], args[9]
@@ -160,14 +165,22 @@ local function feedback(keys, args)
   end
   local now = now_ms()
   local prev = redis.call('LINDEX', keys[1], 0)
+  local p
   if prev then
-    local ok, p = pcall(cjson.decode, prev)
-    if ok and type(p) == 'table' and type(p.day) == 'string' and VERDICTS[p.verdict] then
-      local pkey = prefix .. 'in:' .. p.day
-      -- A bucket that expired is not brought back by the decrement.
-      if redis.call('EXISTS', pkey) == 1 then
-        redis.call('HINCRBY', pkey, 'f|' .. analyzer .. '|' .. p.verdict, -1)
-      end
+    local ok, decoded = pcall(cjson.decode, prev)
+    if ok and type(decoded) == 'table' then p = decoded end
+  end
+  -- A repeat of the latest by the same hand (a double click, a retried POST, a loop) would add
+  -- nothing a reader needs and cost an export entry: it is answered as it stands.
+  if p and p.by == by and p.verdict == verdict and p.root_cause == cause and p.note == note and
+      type(p.seq) == 'string' then
+    return {p.seq, prev, redis.call('LLEN', keys[1]), 0}
+  end
+  if p and type(p.day) == 'string' and VERDICTS[p.verdict] then
+    local pkey = prefix .. 'in:' .. p.day
+    -- A bucket that expired is not brought back by the decrement.
+    if redis.call('EXISTS', pkey) == 1 then
+      redis.call('HINCRBY', pkey, 'f|' .. analyzer .. '|' .. p.verdict, -1)
     end
   end
   local seq = redis.call('XADD', keys[2], 'MINID', '~', int(now - ttl), '*', 'analysis', id,
@@ -176,13 +189,22 @@ local function feedback(keys, args)
   local record = cjson.encode({seq = seq, at = int(now), analysis = id, analyzer = h[2] or '',
                                team = h[3] or '', verdict = verdict, root_cause = cause,
                                note = note, by = by, day = day})
-  redis.call('LPUSH', keys[1], record)
-  redis.call('LTRIM', keys[1], 0, FB_KEEP - 1)
+  local kept = redis.call('LPUSH', keys[1], record)
+  if kept > FB_KEEP then
+    for _, old in ipairs(redis.call('LRANGE', keys[1], FB_KEEP, -1)) do
+      local ok, o = pcall(cjson.decode, old)
+      if ok and type(o) == 'table' and type(o.seq) == 'string' then
+        redis.call('XDEL', keys[2], o.seq)
+      end
+    end
+    redis.call('LTRIM', keys[1], 0, FB_KEEP - 1)
+    kept = FB_KEEP
+  end
   redis.call('PEXPIRE', keys[1], int(ttl))
   local key = prefix .. 'in:' .. day
   redis.call('HINCRBY', key, 'f|' .. analyzer .. '|' .. verdict, 1)
   redis.call('PEXPIREAT', key, int(day_end + retention))
-  return {seq, record}
+  return {seq, record, kept, 1}
 end
 
 -- KEYS: the day buckets P.."in:DAY" to read.  Returns one flat HGETALL per key, in order.

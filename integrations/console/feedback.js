@@ -148,7 +148,8 @@ export async function feedbackSection(box, a) {
     }
     send.disabled = true;
     try {
-      const answer = await post(`/v1/analyses/${encodeURIComponent(id)}/feedback`, body);
+      // The POST answers the verdict and a count; the earlier verdicts only when asked.
+      const answer = await post(`/v1/analyses/${encodeURIComponent(id)}/feedback?history=true`, body);
       show(answer);
       announce(`Verdict recorded: ${answer.feedback.verdict}`);
       note.value = "";

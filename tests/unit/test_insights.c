@@ -2,9 +2,10 @@
  * integrations/ig_insights.c, their functions in integrations/ig_store.lua) against a real
  * redis-server that this program starts with tests/support/redis: what a finished analysis is
  * counted as, each results entry counted once whichever consumer folds it, nothing written by a
- * fold it refuses, a verdict replacing the count of the one before, the cap on names a day, the
- * report's rankings, shares, quantiles and precision, and the library loaded again after a
- * FUNCTION FLUSH. Each test has a key prefix of its own and its own loop. */
+ * fold it refuses, a verdict replacing the count of the one before, the verdicts an analysis
+ * holds and repeats that write nothing, the cap on names a day, the report's rankings, shares,
+ * quantiles and precision, and the library loaded again after a FUNCTION FLUSH. Each test has a
+ * key prefix of its own and its own loop. */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp */
 #include <math.h>
 #include <setjmp.h>
@@ -454,14 +455,16 @@ static void hset_analysis(fx *f, const char *id, const char *status) {
     assert_int_equal(a.rc, RT_OK);
 }
 
-static answer give(fx *f, const char *id, const char *verdict, const char *cause) {
+/* A verdict with its note and who gave it. */
+static answer give_by(fx *f, const char *id, const char *verdict, const char *cause,
+                      const char *note, const char *by) {
     answer a = {0};
     ig_verdict v = {.id = id,
                     .analyzer = "fb.judge",
                     .verdict = verdict,
                     .root_cause = cause,
-                    .note = "n",
-                    .by = "token:t",
+                    .note = note,
+                    .by = by,
                     .finished_at = rt_wallclock()};
     int rc = ig_feedback_record(f->st, &v, 3600, 86400, on_answer, &a);
     if (rc != RT_OK) {
@@ -470,6 +473,10 @@ static answer give(fx *f, const char *id, const char *verdict, const char *cause
     }
     RUN_UNTIL(f, a.done);
     return a;
+}
+
+static answer give(fx *f, const char *id, const char *verdict, const char *cause) {
+    return give_by(f, id, verdict, cause, "n", "token:t");
 }
 
 static bool allows_fb_only(const char *analyzer, const char *team, void *ud) {
@@ -529,6 +536,63 @@ static void verdicts(void **state) {
     assert_non_null(ig_feedback_problem("wrong", "two words", NULL, &field));
     assert_string_equal(field, "root_cause");
     assert_null(ig_feedback_problem("partly", "db.saturation", "", &field));
+    close_fx(&f);
+}
+
+/* An analysis holds its newest IG_FEEDBACK_KEEP verdicts, in its list and in the export alike,
+ * however many are given; the same verdict again by the same token as the latest writes nothing
+ * and is answered as the first time; by another token, or changed, it is a verdict. */
+static void verdicts_bounded(void **state) {
+    fx f;
+    char note[32], first_kept[64] = "";
+    (void)state;
+    open_fx(&f);
+    hset_analysis(&f, "ccccccccccccccc1", "ok");
+    int n = IG_FEEDBACK_KEEP + 5;
+    for (int i = 0; i < n; i++) {
+        snprintf(note, sizeof note, "note %d", i);
+        answer a =
+            give_by(&f, "ccccccccccccccc1", i % 2 ? "wrong" : "correct", NULL, note, "token:t");
+        assert_int_equal(a.rc, RT_OK);
+        assert_int_equal(a.elements, 4);
+        assert_int_equal(a.integers[2], i < IG_FEEDBACK_KEEP ? i + 1 : IG_FEEDBACK_KEEP);
+        assert_int_equal(a.integers[3], 1);
+        if (i == n - IG_FEEDBACK_KEEP) {
+            json_t *v = ig_feedback_record_json(a.str, strlen(a.str));
+            snprintf(first_kept, sizeof first_kept, "%s",
+                     json_string_value(json_object_get(v, "seq")));
+            json_decref(v);
+        }
+    }
+    assert_int_equal(RAW(&f, "LLEN", key(&f, "fb:ccccccccccccccc1")).integers[0], IG_FEEDBACK_KEEP);
+    assert_int_equal(RAW(&f, "XLEN", key(&f, "fb:log")).integers[0], IG_FEEDBACK_KEEP);
+    answer exact = RAW(&f, "XRANGE", key(&f, "fb:log"), first_kept, first_kept);
+    assert_int_equal(exact.elements, 1); /* the oldest kept is still in the export... */
+    answer before = RAW(&f, "XRANGE", key(&f, "fb:log"), "-", "+");
+    assert_int_equal(before.elements, IG_FEEDBACK_KEEP); /* ...and nothing older */
+
+    /* The latest again, by the same token, twice: nothing written, the same answer. */
+    snprintf(note, sizeof note, "note %d", n - 1);
+    const char *last = (n - 1) % 2 ? "wrong" : "correct";
+    answer once = give_by(&f, "ccccccccccccccc1", last, NULL, note, "token:t");
+    answer twice = give_by(&f, "ccccccccccccccc1", last, NULL, note, "token:t");
+    assert_int_equal(once.rc, RT_OK);
+    assert_int_equal(once.integers[2], IG_FEEDBACK_KEEP);
+    assert_int_equal(once.integers[3], 0);
+    assert_int_equal(twice.integers[3], 0);
+    assert_string_equal(twice.str, once.str);
+    assert_int_equal(RAW(&f, "XLEN", key(&f, "fb:log")).integers[0], IG_FEEDBACK_KEEP);
+    json_t *r = report(&f, 10, NULL);
+    json_t *fb = json_object_get(json_array_get(json_object_get(r, "analyzers"), 0), "feedback");
+    assert_int_equal(num(fb, "judged"), 1); /* one analysis, judged once */
+    json_decref(r);
+
+    /* Another token, or another note: a verdict of its own. */
+    assert_int_equal(give_by(&f, "ccccccccccccccc1", last, NULL, note, "token:u").integers[3], 1);
+    assert_int_equal(
+        give_by(&f, "ccccccccccccccc1", last, NULL, "another note", "token:u").integers[3], 1);
+    assert_int_equal(RAW(&f, "LLEN", key(&f, "fb:ccccccccccccccc1")).integers[0], IG_FEEDBACK_KEEP);
+    assert_int_equal(RAW(&f, "XLEN", key(&f, "fb:log")).integers[0], IG_FEEDBACK_KEEP);
     close_fx(&f);
 }
 
@@ -618,6 +682,7 @@ int main(void) {
         cmocka_unit_test(refused_fold_writes_nothing),
         cmocka_unit_test(names_capped),
         cmocka_unit_test(verdicts),
+        cmocka_unit_test(verdicts_bounded),
         cmocka_unit_test(rankings),
         cmocka_unit_test(reloads),
     };
