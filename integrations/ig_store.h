@@ -91,7 +91,7 @@ json_t *ig_feedback_record_json(const char *text, size_t len);
 #define IG_OUTCOMES         6    /* ig_outcomes */
 #define IG_DURATION_BUCKETS 140  /* 20 a decade, from 1 ms to 10^7 ms */
 #define IG_NAME_MAX         128  /* bytes of a service, alert or root cause counted (cut beyond) */
-#define IG_NAMES_PER_DAY    2000 /* services and alerts counted one day; '(other)' beyond */
+#define IG_NAMES_PER_DAY    2000 /* services and alerts of an analyzer a day; '(other)' beyond */
 
 /* How an analysis ended, for the counts: "root_cause_found", "inconclusive", "no_anomaly",
  * "other" (status ok with another conclusion or none), "error" (error, timeout, budgets, dead),
@@ -128,7 +128,7 @@ void ig_day_of(double t, char *day, double *day_end);
 /* Counts the 'n' analyses 'items' of the results entries 'entries' in one call, acknowledging
  * each entry in the group 'insights' (an entry another consumer acknowledged is not counted
  * again). Buckets are kept 'retention' seconds after their day; a day counts at most 'cap'
- * services and alerts. The reply is [counted, n]. */
+ * services and alerts of each analyzer. The reply is [counted, n]. */
 int ig_insights_fold(ig_store *st, const char *const *entries, const ig_summary *items, size_t n,
                      double retention, int cap, ig_store_fn done, void *ud);
 

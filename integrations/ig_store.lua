@@ -18,7 +18,9 @@
 --                      an analysis' verdicts leave it as they leave its list (at most FB_KEEP)
 --   P.."in:DAY"        hash: counts of the analyses that finished on UTC day DAY (YYYYMMDD);
 --                      expires insights.retention after the end of the day
---   P.."in:DAY:names"  set: the services and alerts counted on DAY, which a cap bounds
+--   P.."in:DAY:names:A"
+--                      set: the services and alerts of analyzer A (escaped) counted on DAY,
+--                      which a cap bounds per analyzer
 --   P.."in:since"      string: when insights first ran on this queue (ms)
 --
 -- Fields of P.."in:DAY" ('|' separates; the C side %-escapes '%' and '|' in names):
@@ -34,7 +36,7 @@
 -- takes the previous one's count back; an analysis holds at most FB_KEEP verdicts, in its list
 -- and in the export stream alike, so that giving verdicts in a loop cannot grow Redis.
 
-local VERSION = 4
+local VERSION = 5
 local GROUP = 'insights'
 local FB_KEEP = 20     -- verdicts kept per analysis (IG_FEEDBACK_KEEP in ig_store.h)
 local ITEM = 10        -- values per analysis of fold
@@ -63,10 +65,12 @@ local function add(counts, field, n)
   counts[field] = (counts[field] or 0) + (n or 1)
 end
 
--- The name to count 'member' ("s|A|S") under on a day: itself, or '(other)' once the day's set
--- 'names' holds 'cap' names, so that free-text labels cannot grow a day's hash without bound.
-local function within(names, kind, analyzer, name, cap)
-  local member = kind .. '|' .. analyzer .. '|' .. name
+-- The name to count service or alert 'name' ('kind' "s" or "a") under on a day: itself, or
+-- '(other)' once the analyzer's set 'names' for the day holds 'cap' names, so that free-text labels
+-- cannot grow a day's hash without bound. The cap is the analyzer's own: one analyzer's many labels
+-- do not push another team's services into '(other)'.
+local function within(names, kind, name, cap)
+  local member = kind .. '|' .. name
   if redis.call('SISMEMBER', names, member) == 1 then return name end
   if redis.call('SCARD', names) >= cap then return '(other)' end
   redis.call('SADD', names, member)
@@ -77,7 +81,8 @@ end
 -- entry, day (YYYYMMDD), the day's end (ms), analyzer, team, service, alert, outcome, root cause,
 -- duration bucket (each name escaped, '' when none). Acknowledges each entry in the group
 -- 'insights' and counts the analysis when that acknowledged it (an entry another consumer
--- counted already is skipped). Returns {counted, n}.
+-- counted already is skipped); 'cap' bounds the services and alerts of an analyzer a day.
+-- Returns {counted, n}.
 local function fold(keys, args)
   local prefix, retention, cap = args[1], num(args[2], 'retention'), num(args[3], 'cap')
   local n = num(args[4], 'n')
@@ -94,7 +99,7 @@ local function fold(keys, args)
     end
     num(args[a + 2], 'day_end')
   end
-  local counts, teams, ends, counted = {}, {}, {}, 0
+  local counts, teams, ends, sets, counted = {}, {}, {}, {}, 0
   for i = 0, n - 1 do
     local a = 5 + i * ITEM
     local entry, day, day_end, analyzer = args[a], args[a + 1], args[a + 2], args[a + 3]
@@ -103,7 +108,7 @@ local function fold(keys, args)
     if redis.call('XACK', keys[1], GROUP, entry) == 1 and analyzer ~= '' then
       counted = counted + 1
       local key = prefix .. 'in:' .. day
-      local names = key .. ':names'
+      local names = key .. ':names:' .. analyzer
       ends[key] = tonumber(day_end)
       local c = counts[key] or {}
       counts[key] = c
@@ -115,13 +120,15 @@ local function fold(keys, args)
       if bucket ~= '' then add(c, 'd|' .. analyzer .. '|' .. bucket) end
       if cause ~= '' then add(c, 'r|' .. analyzer .. '|' .. cause) end
       if service ~= '' then
-        local s = analyzer .. '|' .. within(names, 's', analyzer, service, cap)
+        sets[names] = key
+        local s = analyzer .. '|' .. within(names, 's', service, cap)
         add(c, 'so|' .. s .. '|' .. outcome)
         if bucket ~= '' then add(c, 'sd|' .. s .. '|' .. bucket) end
         if cause ~= '' then add(c, 'sr|' .. s .. '|' .. cause) end
       end
       if alert ~= '' then
-        local l = analyzer .. '|' .. within(names, 'a', analyzer, alert, cap)
+        sets[names] = key
+        local l = analyzer .. '|' .. within(names, 'a', alert, cap)
         add(c, 'ao|' .. l .. '|' .. outcome)
         if bucket ~= '' then add(c, 'ad|' .. l .. '|' .. bucket) end
         if cause ~= '' then add(c, 'ar|' .. l .. '|' .. cause) end
@@ -131,10 +138,11 @@ local function fold(keys, args)
   for key, c in pairs(counts) do
     for field, k in pairs(c) do redis.call('HINCRBY', key, field, int(k)) end
     for field, team in pairs(teams[key] or {}) do redis.call('HSET', key, field, team) end
-    local at = int(ends[key] + retention)
-    redis.call('PEXPIREAT', key, at)
-    if redis.call('EXISTS', key .. ':names') == 1 then
-      redis.call('PEXPIREAT', key .. ':names', at)
+    redis.call('PEXPIREAT', key, int(ends[key] + retention))
+  end
+  for names, key in pairs(sets) do
+    if redis.call('EXISTS', names) == 1 then
+      redis.call('PEXPIREAT', names, int(ends[key] + retention))
     end
   end
   return {counted, n}

@@ -3,9 +3,9 @@
  * redis-server that this program starts with tests/support/redis: what a finished analysis is
  * counted as, each results entry counted once whichever consumer folds it, nothing written by a
  * fold it refuses, a verdict replacing the count of the one before, the verdicts an analysis
- * holds and repeats that write nothing, the cap on names a day, the report's rankings, shares,
- * quantiles and precision, and the library loaded again after a FUNCTION FLUSH. Each test has a
- * key prefix of its own and its own loop. */
+ * holds and repeats that write nothing, the cap on names an analyzer a day, the report's
+ * rankings, shares, quantiles and precision, and the library loaded again after a FUNCTION
+ * FLUSH. Each test has a key prefix of its own and its own loop. */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp */
 #include <math.h>
 #include <setjmp.h>
@@ -445,6 +445,41 @@ static void names_capped(void **state) {
     close_fx(&f);
 }
 
+/* The cap is each analyzer's: one that counts many services does not push another analyzer's
+ * into "(other)". */
+static void names_capped_per_analyzer(void **state) {
+    fx f;
+    char ids[4][48];
+    ig_summary items[4];
+    (void)state;
+    open_fx(&f);
+    init_group(&f);
+    publish_and_read(&f, 4, "c1", ids);
+    const char *analyzers[] = {"many.labels", "many.labels", "many.labels", "other.team"};
+    const char *services[] = {"a", "b", "c", "d"};
+    for (int i = 0; i < 4; i++) {
+        char labels[64];
+        snprintf(labels, sizeof labels, "{\"service\":\"%s\"}", services[i]);
+        rt_queue_analysis a =
+            analysis(analyzers[i], "ok", labels, result_of("c", "root_cause_found", "s"), 1);
+        ig_insights_summarize(&a, rt_wallclock(), &items[i]);
+    }
+    assert_int_equal(fold(&f, ids, items, 4, 2).integers[0], 4);
+    json_t *r = report(&f, 10, NULL);
+    bool d = false, other = false;
+    size_t i;
+    json_t *svc;
+    json_array_foreach(json_object_get(r, "services"), i, svc) {
+        const char *name = json_string_value(json_object_get(svc, "service"));
+        d = d || strcmp(name, "d") == 0;
+        other = other || strcmp(name, "(other)") == 0;
+    }
+    assert_true(other); /* many.labels' third */
+    assert_true(d);     /* other.team's first, under its own cap */
+    json_decref(r);
+    close_fx(&f);
+}
+
 static void hset_analysis(fx *f, const char *id, const char *status) {
     char finished[32];
     snprintf(finished, sizeof finished, "%.0f", rt_wallclock() * 1000);
@@ -681,6 +716,7 @@ int main(void) {
         cmocka_unit_test(group_starts),
         cmocka_unit_test(refused_fold_writes_nothing),
         cmocka_unit_test(names_capped),
+        cmocka_unit_test(names_capped_per_analyzer),
         cmocka_unit_test(verdicts),
         cmocka_unit_test(verdicts_bounded),
         cmocka_unit_test(rankings),
