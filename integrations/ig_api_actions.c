@@ -62,7 +62,7 @@ static void actor_of(const ig_token *token, char *out, size_t size) {
 }
 
 static void decide(action_call *c) {
-    char key[256], audit[192], due[192], actor[160], retention[32], ttl[32];
+    char key[256], audit[192], due[192], actor[160], retention[32], ttl[32], approval_ttl[32];
     const rt_postproc *pp = &c->s->config->postproc;
     pp_action_key(c->s->actions, c->id, key, sizeof key);
     pp_chain_key(c->s->actions, "audit", audit, sizeof audit);
@@ -70,9 +70,11 @@ static void decide(action_call *c) {
     actor_of(c->token, actor, sizeof actor);
     snprintf(retention, sizeof retention, "%.0f", pp->audit_retention * 1000);
     snprintf(ttl, sizeof ttl, "%.0f", pp->action_ttl * 1000);
+    snprintf(approval_ttl, sizeof approval_ttl, "%.0f", pp->approval_ttl * 1000);
     const char *keys[] = {key, audit, due};
-    const char *args[] = {c->id, c->decision, actor, c->reason ? c->reason : "", retention, ttl};
-    int rc = pp_chain_call(c->s->actions, "inquest_pp_decide", 3, keys, 6, args, decided, c);
+    const char *args[] = {c->id,     c->decision, actor,       c->reason ? c->reason : "",
+                          retention, ttl,         approval_ttl};
+    int rc = pp_chain_call(c->s->actions, "inquest_pp_decide", 3, keys, 7, args, decided, c);
     if (rc != RT_OK) {
         respond_chain_error(c->req, rc, rt_redis_error(rt_queue_redis(c->s->queue)));
         action_call_free(c);
@@ -130,9 +132,15 @@ static void get_action(action_call *c) {
 
 static void decided(int rc, const char *msg, const redisReply *reply, void *ud) {
     action_call *c = ud;
-    (void)reply;
-    if (rc != RT_OK) {
-        respond_chain_error(c->req, rc, msg);
+    bool expired = rc == RT_OK && reply && reply->type == REDIS_REPLY_STRING &&
+                   strcmp(reply->str, "expired") == 0;
+    if (rc != RT_OK || expired) {
+        if (expired) /* past its deadline: the decision ended the wait instead (audited) */
+            rt_httpd_error(c->req, 409, "conflict",
+                           "the action expired: nobody approved or rejected it by its deadline "
+                           "(postproc.approval_ttl), and it will not run");
+        else
+            respond_chain_error(c->req, rc, msg);
         action_call_free(c);
         return;
     }

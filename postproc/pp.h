@@ -130,6 +130,7 @@ bool pp_policy_frozen(const rt_policy *p, double now, char *reason);
     XX(AWAITING_APPROVAL, "awaiting_approval")                                                     \
     XX(APPROVED, "approved")                                                                       \
     XX(REJECTED, "rejected")                                                                       \
+    XX(EXPIRED, "expired")                                                                         \
     XX(EXECUTING, "executing")                                                                     \
     XX(RETRYING, "retrying")                                                                       \
     XX(SUCCEEDED, "succeeded")                                                                     \

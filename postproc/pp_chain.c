@@ -70,7 +70,7 @@ json_t *pp_action_json(const redisReply *flat) {
             if (outcome)
                 json_object_set_new(o, "outcome", outcome);
         } else if (strcmp(k->str, "created_at") == 0 || strcmp(k->str, "updated_at") == 0 ||
-                   strcmp(k->str, "lease_until") == 0)
+                   strcmp(k->str, "lease_until") == 0 || strcmp(k->str, "approval_deadline") == 0)
             set_ms_time(o, k->str, v->str);
         else if (strcmp(k->str, "attempts") == 0)
             json_object_set_new(o, "attempts", json_integer(atoi(v->str)));

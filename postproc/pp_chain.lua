@@ -10,7 +10,8 @@
 -- Keys, under the queue's prefix P ("{name}:", ARGV[1]):
 --   P.."results"          the queue's results stream; this library's group 'postproc' reads it
 --   P.."audit"            the audit stream: one entry per transition, trimmed only by age
---   P.."pp:actions"       sorted set: action id -> created (ms), for listings
+--   P.."pp:actions"       sorted set: action id -> created (ms), for listings; an action leaves
+--                         it once final and created more than action_ttl ago, never before
 --   P.."pp:due"           sorted set: action id -> when a post-processor should look at it (ms):
 --                         to run, to retry, or to take over when its lease ran out
 --   P.."pp:act:ID"        hash: the action (spec, state, attempts, owner, lease_until, …)
@@ -22,7 +23,8 @@
 --
 -- States (invariant: only these transitions happen, each with an audit record):
 --   planned -> executing | dry_run (final) | policy_denied (final) | awaiting_approval | failed
---   awaiting_approval -> approved | rejected (final)
+--   awaiting_approval -> approved | rejected (final) | expired (final: no decision by its
+--                        approval_deadline, postproc.approval_ttl after it began to wait)
 --   approved, retrying -> executing
 --   executing -> succeeded | failed | retrying | policy_denied | verifying
 --                (only by the consumer that holds its lease)
@@ -34,10 +36,12 @@
 -- A post-processor runs an action only after inquest_pp_begin moved it to executing under its
 -- name: two post-processors, or a retry, never both run it.
 
-local VERSION = 4
+local VERSION = 5
 local GROUP = 'postproc'
-local FINAL = {dry_run = true, policy_denied = true, rejected = true, succeeded = true,
-               failed = true, verified = true, verify_failed = true}
+local FINAL = {dry_run = true, policy_denied = true, rejected = true, expired = true,
+               succeeded = true, failed = true, verified = true, verify_failed = true}
+local EXPIRED = 'nobody approved or rejected it by its deadline (postproc.approval_ttl): ' ..
+                'it will not run'
 
 local function fail(code, msg)
   error(code .. ' ' .. msg, 0)
@@ -100,6 +104,13 @@ local function move(c, key, h, spec, to, actor, reason, extra, due_at)
   if FINAL[to] then redis.call('PEXPIRE', key, c.ttl) end
 end
 
+-- When the decision on action 'h', awaiting approval, is due (ms): its approval_deadline, set
+-- when it began to wait. One recorded by library v4 or older has none: it began to wait at its
+-- updated_at, and waits 'approval_ttl' ms from then.
+local function approval_deadline(h, approval_ttl)
+  return tonumber(h.approval_deadline or '') or (tonumber(h.updated_at or '0') + approval_ttl)
+end
+
 -- ---- recording what the rules planned ---------------------------------------------------------
 
 -- Decides the action verifying at 'key' from its follow-up analysis' end.
@@ -129,18 +140,40 @@ local function check_verification(c, prefix, analysis, status, tag, verifies, vt
   verify_decide(c, prefix .. 'pp:act:' .. id, analysis, status, tag)
 end
 
+-- Takes out of the listing 'actions' the actions created more than c.ttl ago that are final (their
+-- hash expires within c.ttl of that) or gone; one that is not final yet stays, however old: an
+-- action that waits is always listed. One that awaits approval without a deadline (recorded by
+-- library v4 or older, and never due) is made due at the deadline it would have had, so that it
+-- expires. Looks at the 100 oldest at most: each call's cost is bounded, and the next goes on.
+local function forget_old(c, prefix, actions, approval_ttl)
+  local old = redis.call('ZRANGEBYSCORE', actions, '-inf', '(' .. int(c.now - c.ttl),
+                         'LIMIT', '0', '100')
+  for _, id in ipairs(old) do
+    local f = redis.call('HMGET', prefix .. 'pp:act:' .. id, 'state', 'approval_deadline',
+                         'updated_at')
+    if not f[1] or FINAL[f[1]] then
+      redis.call('ZREM', actions, id)
+    elseif f[1] == 'awaiting_approval' and not f[2] then
+      local deadline = approval_deadline({updated_at = f[3] or nil}, approval_ttl)
+      redis.call('ZADD', c.due, 'NX', int(deadline), id)
+    end
+  end
+end
+
 -- KEYS: results, audit, actions, due.
 -- ARGV: prefix, entry (the results stream entry to acknowledge, or ''), analysis id, its status,
 -- its conclusion tag, retention_ms, ttl_ms, actor, then a JSON array of planned actions, each
 -- { id, state, reason, spec } (spec: the action's JSON text, kept verbatim), then the action the
--- analysis verifies ('' when none) and verify_ttl_ms.
+-- analysis verifies ('' when none), verify_ttl_ms and approval_ttl_ms.
 -- Records each action that is not recorded yet (a redelivered result plans the same ids), then
--- acknowledges the entry: a result is acknowledged only once its actions are recorded.
--- Returns the state of each action, in order.
+-- acknowledges the entry: a result is acknowledged only once its actions are recorded. One that
+-- awaits approval is due at its deadline, when inquest_pp_begin ends its wait. Returns the state
+-- of each action, in order.
 local function record(keys, args)
   local prefix = args[1]
   local c = {audit = keys[2], due = keys[4], now = now_ms(),
              retention = tonumber(args[6]), ttl = tonumber(args[7])}
+  local approval_ttl = tonumber(args[12])
   local actor = args[8]
   local actions = cjson.decode(args[9])
   local out = {}
@@ -159,6 +192,9 @@ local function record(keys, args)
       local h = {state = 'planned'}
       if first == 'planned' then
         redis.call('ZADD', c.due, int(c.now), a.id)
+      elseif first == 'awaiting_approval' then
+        local deadline = c.now + approval_ttl
+        move(c, key, h, spec, first, actor, reason, {approval_deadline = int(deadline)}, deadline)
       else
         move(c, key, h, spec, first, actor, reason)
       end
@@ -167,28 +203,37 @@ local function record(keys, args)
   end
   check_verification(c, prefix, args[3], args[4], args[5], args[10] or '', args[11] or '86400000')
   if args[2] ~= '' then redis.call('XACK', keys[1], GROUP, args[2]) end
-  redis.call('ZREMRANGEBYSCORE', keys[3], '-inf', '(' .. int(c.now - c.ttl))
+  forget_old(c, prefix, keys[3], approval_ttl)
   return out
 end
 
 -- ---- people: approve and reject ---------------------------------------------------------------
 
 -- KEYS: the action, audit, due.  ARGV: prefix, id, decision ('approve' or 'reject'), actor,
--- reason, retention_ms, ttl_ms.  Only an action awaiting approval can be decided.
+-- reason, retention_ms, ttl_ms, approval_ttl_ms (for an action recorded without a deadline).
+-- Only an action awaiting approval, before its deadline, can be decided. A decision that comes
+-- later ends the wait instead, as inquest_pp_begin would have: the action is 'expired', with the
+-- late decision in its audit record. Returns the new state.
 local function decide(keys, args)
   local c = {audit = keys[2], due = keys[3], now = now_ms(),
              retention = tonumber(args[6]), ttl = tonumber(args[7])}
   local h, spec = load_action(keys[1])
   if not h then fail('ENOTFOUND', 'no action ' .. args[2]) end
-  if h.state ~= 'awaiting_approval' then
+  if h.state == 'expired' then
+    fail('EUSAGE', 'the action expired: ' .. EXPIRED)
+  elseif h.state ~= 'awaiting_approval' then
     fail('EUSAGE', 'the action is ' .. h.state .. ', not awaiting approval')
   end
-  if args[3] == 'approve' then
-    move(c, keys[1], h, spec, 'approved', args[4], args[5], {approved_by = args[4]}, c.now)
-  elseif args[3] == 'reject' then
-    move(c, keys[1], h, spec, 'rejected', args[4], args[5], {rejected_by = args[4]})
-  else
+  if args[3] ~= 'approve' and args[3] ~= 'reject' then
     fail('EINPUT', 'decision must be approve or reject')
+  end
+  if c.now >= approval_deadline(h, tonumber(args[8])) then
+    move(c, keys[1], h, spec, 'expired', args[4],
+         EXPIRED .. ' (' .. args[3] .. ' came too late)')
+  elseif args[3] == 'approve' then
+    move(c, keys[1], h, spec, 'approved', args[4], args[5], {approved_by = args[4]}, c.now)
+  else
+    move(c, keys[1], h, spec, 'rejected', args[4], args[5], {rejected_by = args[4]})
   end
   return h.state
 end
@@ -223,12 +268,13 @@ local function reserve(prefix, spec, now)
 end
 
 -- KEYS: the action, due, audit.  ARGV: prefix, id, consumer, lease_ms (unless the spec has
--- its own), retention_ms, ttl_ms.
+-- its own), retention_ms, ttl_ms, approval_ttl_ms (for an action recorded without a deadline).
 -- Takes the action to run it: from planned, approved or retrying, or from executing when the
 -- lease of its last holder ran out. Returns { verdict, attempts, per_service, services,
 -- service_seen, spec }: verdict 'execute' (run it now), 'busy' (another holds it), 'interrupted'
 -- (its last attempt was cut off and the endpoint takes no Idempotency-Key: failed, not sent
--- again), 'skip' (nothing to do: 'state' instead of attempts) or 'gone'.
+-- again), 'expired' (it awaited approval past its deadline: final, never run), 'skip' (nothing
+-- to do: 'state' instead of attempts) or 'gone'.
 local function begin(keys, args)
   local prefix, id, consumer = args[1], args[2], args[3]
   local c = {audit = keys[3], due = keys[2], now = now_ms(),
@@ -259,6 +305,14 @@ local function begin(keys, args)
          'no follow-up result by its deadline' ..
          (h.verify_analysis and (' (analysis ' .. h.verify_analysis .. ')') or ''))
     return {'skip', h.state}
+  elseif h.state == 'awaiting_approval' then
+    local deadline = approval_deadline(h, tonumber(args[7]))
+    if deadline > c.now then -- due early (another process' clock, or a restored due entry)
+      redis.call('ZADD', c.due, int(deadline), id)
+      return {'skip', h.state}
+    end
+    move(c, keys[1], h, spec, 'expired', consumer, EXPIRED)
+    return {'expired'}
   elseif not (h.state == 'planned' or h.state == 'approved' or h.state == 'retrying') then
     redis.call('ZREM', c.due, id)
     return {'skip', h.state}

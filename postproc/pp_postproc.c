@@ -310,26 +310,20 @@ static void record(job *j, const pp_analysis *a) {
     }
     if (a)
         tag = json_string_value(json_object_get(json_object_get(a->result, "conclusion"), "tag"));
-    char retention[32], ttl[32], vttl[32];
+    char retention[32], ttl[32], vttl[32], approval_ttl[32];
     snprintf(vttl, sizeof vttl, "%.0f", verify_ttl(p));
+    snprintf(approval_ttl, sizeof approval_ttl, "%.0f", p->c->postproc.approval_ttl * 1000);
     snprintf(retention, sizeof retention, "%.0f", p->c->postproc.audit_retention * 1000);
     snprintf(ttl, sizeof ttl, "%.0f", p->c->postproc.action_ttl * 1000);
     char *text = json_dumps(actions, JSON_COMPACT);
     const char *keys[] = {p->k_results, p->k_audit, p->k_actions, p->k_due};
-    const char *args[] = {j->entry,
-                          j->id,
-                          a ? a->status : "",
-                          tag ? tag : "",
-                          retention,
-                          ttl,
-                          p->actor,
-                          text,
-                          verifies ? verifies : "",
-                          vttl};
+    const char *args[] = {
+        j->entry, j->id, a ? a->status : "",       tag ? tag : "", retention,   ttl,
+        p->actor, text,  verifies ? verifies : "", vttl,           approval_ttl};
     if (json_array_size(actions))
         say(p, "info", "actions planned",
             json_pack("{s:s, s:i}", "analysis", j->id, "actions", (int)json_array_size(actions)));
-    if (pp_chain_call(p->chain, "inquest_pp_record", 4, keys, 10, args, on_recorded, j) != RT_OK)
+    if (pp_chain_call(p->chain, "inquest_pp_record", 4, keys, 11, args, on_recorded, j) != RT_OK)
         job_end(j);
     free(text);
     json_decref(actions);
@@ -780,6 +774,9 @@ static void on_begun(int rc, const char *msg, const redisReply *reply, void *ud)
     else if (strcmp(verdict, "interrupted") == 0)
         say(p, "warn", "an action was interrupted during its call; not sent again",
             json_pack("{s:s}", "action", j->id));
+    else if (strcmp(verdict, "expired") == 0)
+        say(p, "warn", "an action expired: nobody approved it by its deadline; not run",
+            json_pack("{s:s}", "action", j->id));
     if (strcmp(verdict, "execute") != 0 || reply->elements < 6 ||
         reply->element[5]->type != REDIS_REPLY_STRING) {
         job_end(j);
@@ -803,7 +800,7 @@ static bool running_here(const pp_postproc *p, const char *id) {
 }
 
 static void begin(pp_postproc *p, const char *id) {
-    char key[256], lease[32], retention[32], ttl[32];
+    char key[256], lease[32], retention[32], ttl[32], approval_ttl[32];
     if (running_here(p, id) || p->n_jobs >= MAX_JOBS)
         return;
     job *j = job_new(p);
@@ -812,9 +809,10 @@ static void begin(pp_postproc *p, const char *id) {
     snprintf(lease, sizeof lease, "%.0f", p->c->postproc.lease * 1000);
     snprintf(retention, sizeof retention, "%.0f", p->c->postproc.audit_retention * 1000);
     snprintf(ttl, sizeof ttl, "%.0f", p->c->postproc.action_ttl * 1000);
+    snprintf(approval_ttl, sizeof approval_ttl, "%.0f", p->c->postproc.approval_ttl * 1000);
     const char *keys[] = {key, p->k_due, p->k_audit};
-    const char *args[] = {id, p->actor, lease, retention, ttl};
-    if (pp_chain_call(p->chain, "inquest_pp_begin", 3, keys, 5, args, on_begun, j) != RT_OK)
+    const char *args[] = {id, p->actor, lease, retention, ttl, approval_ttl};
+    if (pp_chain_call(p->chain, "inquest_pp_begin", 3, keys, 6, args, on_begun, j) != RT_OK)
         job_end(j);
 }
 

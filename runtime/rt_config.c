@@ -1862,6 +1862,8 @@ static const field postproc_fields[] = {
     {"action_ttl", F_DURATION, 0, PP_OFF(action_ttl), 0, 3660 * 86400.0, NULL, NULL, NULL, 0, NULL},
     {"verify_timeout", F_DURATION, 0, PP_OFF(verify_timeout), 1, 7 * 86400.0, NULL, NULL, NULL, 0,
      NULL},
+    {"approval_ttl", F_DURATION, 0, PP_OFF(approval_ttl), 1, 30 * 86400.0, NULL, NULL, NULL, 0,
+     NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
 };
 
@@ -2181,6 +2183,7 @@ static rt_config *config_new(const char *path) {
     c->postproc.max_deliveries = 5;
     c->postproc.lease = 60;
     c->postproc.verify_timeout = 3600;
+    c->postproc.approval_ttl = 3600;
     c->postproc.retries = 4;
     c->postproc.retry_backoff = 2;
     c->postproc.audit_retention = 90 * 86400.0;

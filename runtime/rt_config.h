@@ -307,6 +307,8 @@ typedef struct rt_postproc {
     double action_ttl;      /* seconds finished actions are kept; default 30d */
     double verify_timeout;  /* seconds a mitigation's follow-up analysis has to conclude before
                                the action is verify_failed; default 1h */
+    double approval_ttl;    /* seconds an action waits for approval before it is expired (never
+                               run); default 1h */
 } rt_postproc;
 
 extern const char *const rt_result_statuses[]; /* "ok", "error", …, NULL */

@@ -5,7 +5,7 @@
 import { get, api, currentSession } from "./api.js";
 import { h, fill, when, badge, problem, table, announce, glob, percent } from "./dom.js";
 
-const STATES = ["planned", "dry_run", "policy_denied", "awaiting_approval", "approved", "rejected", "executing",
+const STATES = ["planned", "dry_run", "policy_denied", "awaiting_approval", "approved", "rejected", "expired", "executing",
   "retrying", "succeeded", "failed", "verifying", "verified", "verify_failed"];
 
 // True when the session's token may decide 'x': its approve list names the service or the
@@ -37,7 +37,8 @@ function pendingCard(x, session, onDecided) {
       h("dt", {}, "Rule"), h("dd", {}, x.rule || "—"),
       h("dt", {}, "Confidence"), h("dd", {}, x.confidence !== undefined ? percent(x.confidence) : "—"),
       h("dt", {}, "Why it waits"), h("dd", {}, x.reason || "—"),
-      h("dt", {}, "Created"), h("dd", {}, when(x.created_at))),
+      h("dt", {}, "Created"), h("dd", {}, when(x.created_at)),
+      h("dt", {}, "Decide by"), h("dd", {}, when(x.approval_deadline))),
     x.summary ? h("p", {}, x.summary) : null, plan(x),
     may ? h("div", { class: "decide" }, h("label", { for: `reason-${x.id}` }, "Reason (optional)"), reason, h("div", { class: "buttons" }, buttons))
       : h("p", { class: "muted" }, session && session.auth
