@@ -919,10 +919,11 @@ typedef struct list_call {
  * analysis is visible: the cursor stays the queue's own, plain. */
 #define CURSOR_PREFIX "s1."
 #define CURSOR_LABEL  "inquest list cursor v1"
-#define CURSOR_PLAIN  112 /* bytes of a queue cursor, at most: "SCORE:ID" (39 + 1 + 64) */
+#define CURSOR_PLAIN  IG_CURSOR_PLAIN /* a queue cursor: "SCORE:ID" (39 + 1 + 64) */
 #define CURSOR_NONCE  12
 #define CURSOR_TAG    16
 #define CURSOR_TEXT   (sizeof CURSOR_PREFIX + 2 * (CURSOR_NONCE + CURSOR_PLAIN + CURSOR_TAG))
+_Static_assert(CURSOR_TEXT <= IG_CURSOR_TEXT, "IG_CURSOR_TEXT holds a sealed cursor");
 
 /* The cursor key of 'token' into 'key' (32 bytes). Aborts when libcrypto cannot: a server that
  * could not seal would leak what a listing hides, and that is a broken installation. */
@@ -954,7 +955,7 @@ static bool cursor_gcm(bool encrypt, const unsigned char *key, const unsigned ch
 
 /* The cursor 'plain' as 'token' gets it, into 'out' (CURSOR_TEXT bytes): sealed for a token,
  * as it is without tokens. */
-static void seal_cursor(const ig_token *token, const char *plain, char *out) {
+void ig_cursor_seal(const ig_token *token, const char *plain, char *out) {
     static const char digits[] = "0123456789abcdef";
     unsigned char key[32], box[CURSOR_NONCE + CURSOR_PLAIN + CURSOR_TAG];
     size_t n = strlen(plain);
@@ -985,7 +986,7 @@ static int hex_value(char c) {
 
 /* The queue's cursor in the cursor 'text' a client sent, into 'plain' (CURSOR_PLAIN + 1 bytes):
  * opened for a token, as it is without tokens. False when 'token' did not seal it. */
-static bool open_cursor(const ig_token *token, const char *text, char *plain) {
+bool ig_cursor_open(const ig_token *token, const char *text, char *plain) {
     unsigned char key[32], box[CURSOR_NONCE + CURSOR_PLAIN + CURSOR_TAG];
     size_t p = sizeof CURSOR_PREFIX - 1, hex = strlen(text) - (strlen(text) >= p ? p : 0);
     if (!token) {
@@ -1040,7 +1041,7 @@ static void listed(int rc, const char *msg, const rt_queue_analysis *items, size
     }
     char sealed[CURSOR_TEXT];
     if (rc == RT_OK && next_cursor)
-        seal_cursor(c->token, next_cursor, sealed);
+        ig_cursor_seal(c->token, next_cursor, sealed);
     respond_page(c, rc, msg, "analyses", list, rc == RT_OK && next_cursor ? sealed : NULL);
 }
 
@@ -1136,7 +1137,7 @@ static void list_analyses(ig_serve *s, rt_httpd_req *req, const ig_token *token)
     if (n > 0)
         f.analyzer = analyzer;
     n = rt_httpd_query(req, "cursor", text, sizeof text);
-    if ((n < 0 && n != RT_ENOTFOUND) || (n > 0 && !open_cursor(token, text, cursor))) {
+    if ((n < 0 && n != RT_ENOTFOUND) || (n > 0 && !ig_cursor_open(token, text, cursor))) {
         rt_httpd_error(req, 400, "bad_request",
                        "cursor must be a next_cursor this token was given by GET /v1/analyses");
         return;
@@ -1188,7 +1189,7 @@ static void dead_listed(int rc, const char *msg, const rt_queue_dead *items, siz
      * like a listing's cursor. */
     char sealed[CURSOR_TEXT];
     if (rc == RT_OK && next_cursor)
-        seal_cursor(c->token, next_cursor, sealed);
+        ig_cursor_seal(c->token, next_cursor, sealed);
     respond_page(c, rc, msg, "dead_letters", list, rc == RT_OK && next_cursor ? sealed : NULL);
 }
 
@@ -1201,7 +1202,7 @@ static void list_dead(ig_serve *s, rt_httpd_req *req, const ig_token *token) {
     bool has_cursor = n > 0;
     /* Redis would refuse a malformed one ("Invalid stream ID"), and that reads as Redis trouble. */
     if ((n < 0 && n != RT_ENOTFOUND) ||
-        (has_cursor && (!open_cursor(token, text, cursor) || !ig_stream_id(cursor)))) {
+        (has_cursor && (!ig_cursor_open(token, text, cursor) || !ig_stream_id(cursor)))) {
         rt_httpd_error(req, 400, "bad_request",
                        "cursor must be a next_cursor this token was given by GET "
                        "/v1/dead-letters");

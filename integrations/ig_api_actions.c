@@ -21,10 +21,13 @@ static bool allows_json(const ig_token *token, const json_t *o) {
                            json_string_value(json_object_get(o, "team")));
 }
 
-/* Answers a chain call's failure: 404, 409 for a state that does not allow it, 503 for Redis. */
+/* Answers a chain call's failure: 404, 409 for a state that does not allow it, 400 for arguments
+ * the chain refused (the checks here should have caught them), 503 for Redis. */
 static void respond_chain_error(rt_httpd_req *req, int rc, const char *msg) {
     if (rc == RT_ENOTFOUND)
         rt_httpd_error(req, 404, "not_found", "no action with this id (or it has expired)");
+    else if (rc == RT_EINPUT)
+        rt_httpd_error(req, 400, "bad_request", "%s", msg && *msg ? msg : rt_strerror(rc));
     else if (rc == RT_EUSAGE)
         rt_httpd_error(req, 409, "conflict", "%s", msg);
     else if (rc == RT_EBACKEND || rc == RT_ETIMEDOUT || rc == RT_ECANCELED) {
@@ -50,6 +53,15 @@ static void action_call_free(action_call *c) {
 
 static bool valid_id(const char *id) {
     return strlen(id) == PP_ID_SIZE - 1 && strspn(id, "0123456789abcdef") == PP_ID_SIZE - 1;
+}
+
+/* Answers 400 with one problem, of the request's 'field' ("fields": [{ field, message }], as the
+ * other refusals of the API that name what to fix). */
+static void respond_field_error(rt_httpd_req *req, const char *field, const char *message) {
+    rt_httpd_respond_json(req, 400,
+                          json_pack("{s:{s:s, s:s, s:[{s:s, s:s}]}}", "error", "code",
+                                    "bad_request", "message", message, "fields", "field", field,
+                                    "message", message));
 }
 
 /* ---- one action ----------------------------------------------------------------------------- */
@@ -225,8 +237,13 @@ static void listed(int rc, const char *msg, const redisReply *reply, void *ud) {
     }
     json_t *body = json_pack("{s:o}", "actions", list);
     const redisReply *next = reply->element[0];
-    if (next->type == REDIS_REPLY_STRING && next->len > 0)
-        json_object_set_new(body, "next_cursor", json_string(next->str));
+    /* The next page starts after the last action examined, which the token may not see (its id
+     * is also its Idempotency-Key): sealed like the analyses listing's cursor. */
+    char sealed[IG_CURSOR_TEXT];
+    if (next->type == REDIS_REPLY_STRING && next->len > 0) {
+        ig_cursor_seal(c->token, next->str, sealed);
+        json_object_set_new(body, "next_cursor", json_string(sealed));
+    }
     rt_httpd_respond_json(c->req, 200, body);
     free(c);
 }
@@ -260,14 +277,44 @@ static long limit_of(rt_httpd_req *req, long fallback, long max) {
     return n;
 }
 
+#define XX(sym, name) name,
+static const char *const states[] = {PP_STATES(XX)}; /* those an action can be in */
+#undef XX
+#define N_STATES (sizeof states / sizeof *states)
+
+/* True when 'state' is one of 'states'; else answers 400 naming them. */
+static bool known_state(rt_httpd_req *req, const char *state) {
+    char message[512] = "state must be one of";
+    for (size_t i = 0; i < N_STATES; i++)
+        if (strcmp(state, states[i]) == 0)
+            return true;
+    for (size_t i = 0; i < N_STATES; i++) {
+        size_t len = strlen(message);
+        snprintf(message + len, sizeof message - len, "%s %s", i ? "," : ":", states[i]);
+    }
+    respond_field_error(req, "state", message);
+    return false;
+}
+
+/* True when 'cursor' is one inquest_pp_list gives: "MS:ID", its created time and id. */
+static bool list_cursor(const char *cursor) {
+    size_t ms = strspn(cursor, "0123456789");
+    return ms >= 1 && ms <= 15 && cursor[ms] == ':' && valid_id(cursor + ms + 1);
+}
+
 static void list_actions(ig_serve *s, rt_httpd_req *req, const ig_token *token) {
-    char state[32], cursor[64], limit[16], key[192];
+    char state[32], text[IG_CURSOR_TEXT + 64], cursor[IG_CURSOR_PLAIN + 1] = "", limit[16];
+    char key[192];
     long n = limit_of(req, ACTION_LIMIT, 500);
     if (!n || !query_text(req, "state", state, sizeof state) ||
-        !query_text(req, "cursor", cursor, sizeof cursor))
+        !query_text(req, "cursor", text, sizeof text))
         return;
-    if (strspn(cursor, "0123456789abcdef:") != strlen(cursor)) {
-        rt_httpd_error(req, 400, "bad_request", "cursor must be one a listing gave");
+    if (*state && !known_state(req, state))
+        return;
+    if (*text && (!ig_cursor_open(token, text, cursor) || !list_cursor(cursor))) {
+        respond_field_error(req, "cursor",
+                            "cursor must be a next_cursor this token was given by GET "
+                            "/v1/actions");
         return;
     }
     snprintf(limit, sizeof limit, "%ld", n);

@@ -110,6 +110,19 @@ void ig_respond_records(rt_httpd_req *req, const redisReply *reply, const char *
                         const ig_token *token, json_t *(*to_json)(const redisReply *record));
 /* True when 'seq' is a stream id: MS-SEQ, both decimal. */
 bool ig_stream_id(const char *seq);
+
+/* A listing's next_cursor names the last item its page examined, which the token may not see:
+ * for a token it is sealed (ig_api.c, AES-256-GCM under a key of the token's), so that it tells
+ * nothing of that item and only that token can use it; without tokens it stays plain. */
+#define IG_CURSOR_PLAIN 112 /* bytes of a plain cursor, at most */
+#define IG_CURSOR_TEXT  320 /* bytes of a cursor as a client gets it, with its NUL, at most */
+/* The cursor 'plain' (at most IG_CURSOR_PLAIN bytes) as 'token' (NULL: no tokens) gets it, into
+ * 'out' (IG_CURSOR_TEXT bytes). */
+void ig_cursor_seal(const ig_token *token, const char *plain, char *out);
+/* The plain cursor in 'text', a cursor a client sent, into 'plain' (IG_CURSOR_PLAIN + 1 bytes):
+ * opened for 'token', as it is without tokens. False when 'token' did not seal it. */
+bool ig_cursor_open(const ig_token *token, const char *text, char *plain);
+
 /* True when 'token' (NULL: no tokens configured) may use analyzer 'name' (NULL: none) owned by
  * 'team' (NULL: none): the one check of the API (ig_api.c) and of the actions it shows. */
 bool ig_token_allows(const ig_token *token, const char *name, const char *team);
