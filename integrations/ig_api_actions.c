@@ -16,6 +16,9 @@
 #define AUDIT_MAX    10000 /* and at most */
 #define ACTION_LIMIT 50
 
+#define TEXT_(x) #x
+#define TEXT(x)  TEXT_(x) /* the value of macro 'x' as a string literal */
+
 static bool allows_json(const ig_token *token, const json_t *o) {
     return ig_token_allows(token, json_string_value(json_object_get(o, "analyzer")),
                            json_string_value(json_object_get(o, "team")));
@@ -162,24 +165,53 @@ static void decided(int rc, const char *msg, const redisReply *reply, void *ud) 
     get_action(c); /* answer with the action as it is now */
 }
 
-/* The optional body of approve and reject: { "reason": "..." }. */
+/* The problem of field 'key' with value 'v' of an approve or reject body, or NULL. */
+static const char *reason_problem(const char *key, const json_t *v) {
+    if (strcmp(key, "reason") != 0)
+        return "unknown field (expected reason)";
+    if (!json_is_string(v))
+        return "must be text";
+    if (json_string_length(v) > MAX_REASON)
+        return "must be at most " TEXT(MAX_REASON) " bytes";
+    return NULL;
+}
+
+/* The optional body of approve and reject: { "reason": "..." }. A field it does not know (a
+ * typo such as "reasn") is refused rather than dropped: the decision would go on without the
+ * reason meant for the audit. Every problem at once, each naming its field; answers 400 and
+ * returns RT_EINPUT when there is one. */
 static int read_reason(rt_httpd_req *req, action_call *c) {
     if (req->body_len == 0)
         return RT_OK;
-    json_t *body = json_loadb(req->body, req->body_len, 0, NULL);
-    json_t *reason = json_object_get(body, "reason");
-    int rc = RT_OK;
-    if (!json_is_object(body) ||
-        (reason && (!json_is_string(reason) || json_string_length(reason) > MAX_REASON)))
-        rc = RT_EINPUT;
-    else if (reason)
-        c->reason = rt_xstrdup(json_string_value(reason));
-    json_decref(body);
-    if (rc != RT_OK)
+    json_t *body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_object(body)) {
+        json_decref(body);
         rt_httpd_error(req, 400, "bad_request",
                        "expected an empty body or {\"reason\": \"…\"} (at most %d bytes)",
                        MAX_REASON);
-    return rc;
+        return RT_EINPUT;
+    }
+    json_t *fields = json_array(), *v;
+    const char *key, *problem;
+    json_object_foreach(body, key, v) {
+        if ((problem = reason_problem(key, v)))
+            json_array_append_new(fields,
+                                  json_pack("{s:s, s:s}", "field", key, "message", problem));
+    }
+    size_t n = json_array_size(fields);
+    if (n) {
+        char message[64];
+        snprintf(message, sizeof message, "%zu problem%s", n, n == 1 ? "" : "s");
+        rt_httpd_respond_json(req, 400,
+                              json_pack("{s:{s:s, s:s, s:o}}", "error", "code", "bad_request",
+                                        "message", message, "fields", fields));
+    } else {
+        json_decref(fields);
+        const char *reason = json_string_value(json_object_get(body, "reason"));
+        c->reason = reason ? rt_xstrdup(reason) : NULL;
+    }
+    json_decref(body);
+    return n ? RT_EINPUT : RT_OK;
 }
 
 static void one_action(ig_serve *s, rt_httpd_req *req, const ig_token *token, const char *rest) {
