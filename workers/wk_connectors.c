@@ -198,8 +198,10 @@ typedef struct wk_call {
     wk_wait wait;
     wk_analysis *a;
     const wk_connector *c;
-    rt_http_call *http; /* while in flight */
-    json_t *record;     /* its entry in the result's calls (a->calls holds it) */
+    rt_http_call *http;  /* while in flight */
+    json_t *record;      /* its entry in the result's calls (a->calls holds it) */
+    json_t *root_record; /* owned reference: made by a nested analysis, its entry in the root's
+                            calls too, or NULL */
     answer_kind kind;
     expect expect;
     double started; /* rt_monotonic() */
@@ -212,6 +214,7 @@ typedef struct wk_call {
 } wk_call;
 
 static void call_free(wk_call *call) {
+    json_decref(call->root_record);
     sdk_response_free(&call->prom);
     json_decref(call->json);
     free(call->text);
@@ -226,6 +229,8 @@ static void call_cancel(wk_wait *wait) {
     json_object_set_new(call->record, "bytes", json_integer(0));
     json_object_set_new(call->record, "duration_ms",
                         json_real((rt_monotonic() - call->started) * 1e3));
+    if (call->root_record)
+        json_object_update(call->root_record, call->record);
     call_free(call);
 }
 
@@ -237,6 +242,12 @@ static void fail(wk_call *call, const char *fmt, ...) {
     vsnprintf(call->message + n, sizeof call->message - (size_t)n, fmt, ap);
     va_end(ap);
     call->failed = 1;
+}
+
+/* "1.0 MiB", "512.0 KiB": a size for messages (lua_pushfstring knows no precision). */
+static void size_text(size_t n, char *out, size_t size) {
+    bool mib = n >= (1 << 20); /* limits under 1 MiB would read as 0.0 MiB */
+    snprintf(out, size, "%.1f %s", (double)n / (mib ? 1 << 20 : 1 << 10), mib ? "MiB" : "KiB");
 }
 
 /* The start of a body that is not what was expected, on one line, for a message. */
@@ -353,6 +364,8 @@ static void record_outcome(wk_call *call, const rt_http_response *r) {
     json_object_set_new(rec, "status", json_string(call->failed ? "error" : "ok"));
     if (call->failed)
         json_object_set_new(rec, "error", rt_json_text_cut(call->message, WK_MAX_TEXT));
+    if (call->root_record)
+        json_object_update(call->root_record, rec);
 }
 
 /* A transport failure: the client's message already names the connector. */
@@ -372,7 +385,7 @@ static void on_answer(const rt_http_response *r, void *ud) {
     wk_call *call = ud;
     wk_analysis *a = call->a;
     call->http = NULL;
-    a->call_bytes += r->bytes;
+    a->budget.shared->call_bytes += r->bytes;
     if (r->error == RT_EREPLAY) { /* strict replay: the analysis fails, showing the request */
         fail_transport(call, r);
         record_outcome(call, r);
@@ -429,22 +442,36 @@ static int answered(lua_State *L, int status, lua_KContext kctx) {
     return rc == LUA_OK ? lua_gettop(L) - base : lua_error(L);
 }
 
-/* Charges the analysis for one more call, raising when its budgets are used up. */
+/* Charges the analysis for one more call, raising when its budgets are used up. The budgets are
+ * the tree's (wk_shared): the calls of nested analyses count against the root's limits. */
 static void charge_call(lua_State *L, wk_analysis *a, const wk_connector *c) {
-    const wk_limits *l = &a->budget.limits;
-    if ((int)json_array_size(a->calls) >= l->calls)
+    wk_shared *s = a->budget.shared;
+    if (s->calls >= s->limits.calls)
         luaL_error(L, "%s: the analysis has made its %d connector calls (limits.calls)", c->name,
-                   l->calls);
-    if (a->call_bytes >= l->call_bytes) {
-        /* lua_pushfstring knows no precision (%.1f): the message is made here */
-        char message[256];
-        bool mib = l->call_bytes >= (1 << 20); /* limits under 1 MiB read as 0.0 MiB */
+                   s->limits.calls);
+    if (s->call_bytes >= s->limits.call_bytes) {
+        char message[256], limit[32];
+        size_text(s->limits.call_bytes, limit, sizeof limit);
         snprintf(message, sizeof message,
-                 "%.64s: the analysis has read its %.1f %s of connector answers "
-                 "(limits.call_bytes)",
-                 c->name, (double)l->call_bytes / (mib ? 1 << 20 : 1 << 10), mib ? "MiB" : "KiB");
+                 "%.64s: the analysis has read its %s of connector answers (limits.call_bytes)",
+                 c->name, limit);
         luaL_error(L, "%s", message);
     }
+    s->calls++;
+}
+
+/* Lists the call 'call' of a nested analysis in the root's result too, saying which made it. */
+static void list_in_root(wk_call *call, const char *operation) {
+    const wk_analysis *root = call->a;
+    while (root->parent)
+        root = root->parent;
+    if (root == call->a)
+        return;
+    call->root_record =
+        json_pack("{s:s, s:s, s:s, s:o, s:o}", "connector", call->c->name, "operation", operation,
+                  "status", "pending", "analysis", rt_json_text_cut(call->a->id, WK_MAX_TEXT),
+                  "analyzer", rt_json_text_cut(call->a->name, WK_MAX_TEXT));
+    json_array_append(root->calls, call->root_record);
 }
 
 /* Starts 'request' for the method 'operation' of connector 'c' and yields until it is answered.
@@ -466,6 +493,7 @@ static int call_start(lua_State *L, const wk_connector *c, const char *operation
     call->record = json_pack("{s:s, s:s, s:s}", "connector", c->name, "operation", operation,
                              "status", "pending");
     json_array_append_new(a->calls, call->record);
+    list_in_root(call, operation);
     rt_http_request own = *request;
     own.recording = a->recording; /* NULL: the engine's, if any */
     call->http = rt_http_start(c->target, &own, on_answer, call);

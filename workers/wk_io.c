@@ -168,7 +168,7 @@ static void arm_deadline(wk_analysis *a) {
     a->deadline = rt_xmalloc(sizeof *a->deadline);
     uv_timer_init(&a->engine->loop, a->deadline);
     a->deadline->data = a;
-    double left = a->budget.deadline - rt_monotonic();
+    double left = a->budget.shared->deadline - rt_monotonic();
     uv_timer_start(a->deadline, deadline_passed, left > 0 ? (uint64_t)(left * 1e3) + 1 : 0, 0);
 }
 
