@@ -385,7 +385,6 @@ static void on_answer(const rt_http_response *r, void *ud) {
     wk_call *call = ud;
     wk_analysis *a = call->a;
     call->http = NULL;
-    a->budget.shared->call_bytes += r->bytes;
     if (r->error == RT_EREPLAY) { /* strict replay: the analysis fails, showing the request */
         fail_transport(call, r);
         record_outcome(call, r);
@@ -449,9 +448,9 @@ static void charge_call(lua_State *L, wk_analysis *a, const wk_connector *c) {
     if (s->calls >= s->limits.calls)
         luaL_error(L, "%s: the analysis has made its %d connector calls (limits.calls)", c->name,
                    s->limits.calls);
-    if (s->call_bytes >= s->limits.call_bytes) {
+    if (s->answer_bytes.used >= s->answer_bytes.limit) {
         char message[256], limit[32];
-        size_text(s->limits.call_bytes, limit, sizeof limit);
+        size_text(s->answer_bytes.limit, limit, sizeof limit);
         snprintf(message, sizeof message,
                  "%.64s: the analysis has read its %s of connector answers (limits.call_bytes)",
                  c->name, limit);
@@ -496,6 +495,7 @@ static int call_start(lua_State *L, const wk_connector *c, const char *operation
     list_in_root(call, operation);
     rt_http_request own = *request;
     own.recording = a->recording; /* NULL: the engine's, if any */
+    own.allowance = &a->budget.shared->answer_bytes;
     call->http = rt_http_start(c->target, &own, on_answer, call);
     return wk__wait(L, &call->wait, answered, (lua_KContext)call);
 }

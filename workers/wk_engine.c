@@ -150,6 +150,8 @@ static wk_shared *shared_new(const wk_limits *limits) {
     if (!s->limits.call_bytes)
         s->limits.call_bytes = WK_DEFAULT_CALL_BYTES;
     s->deadline = rt_monotonic() + s->limits.timeout;
+    s->answer_bytes.limit = s->limits.call_bytes;
+    s->answer_bytes.name = "limits.call_bytes";
     return s;
 }
 

@@ -4,6 +4,7 @@
 #define INQUEST_WK_INTERNAL_H
 
 #include <lua.h>
+#include "rt_http.h"
 #include "wk.h"
 
 /* Error messages and other text from analyzer code are cut to this many bytes in results. */
@@ -24,11 +25,11 @@ typedef enum wk_trip {
 typedef struct wk_shared {
     int refs;
     wk_limits limits;
-    double deadline;     /* rt_monotonic() time */
-    uint64_t steps_used; /* instructions and pattern steps of every state */
-    size_t memory_used;  /* bytes held by every Lua state */
-    int calls;           /* connector calls started */
-    size_t call_bytes;   /* response bytes of the calls that ended */
+    double deadline;                /* rt_monotonic() time */
+    uint64_t steps_used;            /* instructions and pattern steps of every state */
+    size_t memory_used;             /* bytes held by every Lua state */
+    int calls;                      /* connector calls started */
+    rt_http_allowance answer_bytes; /* bytes of connector answers read (limits.call_bytes) */
 } wk_shared;
 
 /* Budget of one Lua state. Read by the allocator, the count hook and the pattern matcher. */
