@@ -4,11 +4,13 @@
  * The waiting itself is wk_io.c's; decoding Prometheus-style answers is sdk_response.c's.
  *
  * A call goes: binding (checks arguments, builds the request, charges the budget) → rt_http
- * → on_answer, on the loop: records the call, decodes the body into C values → wk__wake →
- * answered, in the analyzer's thread: pushes the Lua values (under the memory budget). Expected
+ * → on_answer, on the loop: records the call, decodes the body into C values (their memory
+ * charged to the analysis' budget while they live) → wk__wake → answered, in the analyzer's
+ * thread: pushes the Lua values (under the memory budget) and frees the C ones. Expected
  * failures (the backend refused the query, a timeout, a malformed body) return nil and a
  * message naming the connector; misuse (bad arguments, unknown connector) raises. Credentials
  * live only in the targets' header lines: Lua, results and recordings never see them. */
+#include <malloc.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -202,6 +204,7 @@ typedef struct wk_call {
     json_t *record;      /* its entry in the result's calls (a->calls holds it) */
     json_t *root_record; /* owned reference: made by a nested analysis, its entry in the root's
                             calls too, or NULL */
+    size_t outside;      /* bytes of the decoded answer, charged to shared->memory_outside */
     answer_kind kind;
     expect expect;
     double started; /* rt_monotonic() */
@@ -214,6 +217,7 @@ typedef struct wk_call {
 } wk_call;
 
 static void call_free(wk_call *call) {
+    call->a->budget.shared->memory_outside -= call->outside;
     json_decref(call->root_record);
     sdk_response_free(&call->prom);
     json_decref(call->json);
@@ -339,6 +343,8 @@ static json_t *events_read(const json_t *body, const json_t *settings, const cha
 static void decode_json(wk_call *call, const rt_http_response *r) {
     json_error_t error;
     json_t *body = json_loadb(r->body, r->len, JSON_DECODE_ANY, &error);
+    if (!body && json_error_code(&error) == json_error_out_of_memory)
+        return fail(call, "out of memory decoding the answer (%zu bytes)", r->len);
     if (!body)
         return fail(call, "malformed JSON at line %d, column %d: %s", error.line, error.column,
                     error.text);
@@ -374,10 +380,102 @@ static void fail_transport(wk_call *call, const rt_http_response *r) {
     call->failed = 1;
 }
 
+/* ---- Decoding under the memory budget ----------------------------------------------------------
+ * A decoded answer can take many times the bytes of its body (jansson spends some 40 bytes on
+ * each 0 of [0,0,…]), and it is made in C, where the Lua allocator does not see it. So while an
+ * answer is decoded, jansson allocates through charged_malloc, which charges what it hands out to
+ * the tree's memory_outside and refuses what would not fit in the memory budget beside the
+ * tree's Lua states; the answer's C values stay charged until the call is freed, after they are
+ * pushed. jansson's allocator is the process' own: it is swapped only for the decode, which runs
+ * on the loop's thread and calls nothing else; jansson called from another thread (none today)
+ * meanwhile sees no charging of its own and allocates uncharged. Blocks come from malloc either
+ * way, so free() may release them after the decode. */
+
+typedef struct charging {
+    wk_shared *shared;
+    size_t held;  /* charged, not yet freed */
+    bool refused; /* an allocation did not fit */
+    json_malloc_t old_malloc;
+    json_free_t old_free;
+} charging;
+
+static _Thread_local charging *charging_now; /* the decode in progress on this thread */
+
+static void *charged_malloc(size_t size) {
+    void *p = malloc(size);
+    if (!p || !charging_now)
+        return p;
+    charging *c = charging_now;
+    wk_shared *s = c->shared;
+    size_t n = malloc_usable_size(p);
+    if (s->memory_used + s->memory_outside + n > s->limits.memory) {
+        free(p);
+        c->refused = true;
+        return NULL;
+    }
+    s->memory_outside += n;
+    c->held += n;
+    return p;
+}
+
+static void charged_free(void *p) {
+    if (p && charging_now) {
+        size_t n = malloc_usable_size(p);
+        if (n > charging_now->held) /* cannot happen: only blocks of this decode are freed */
+            n = charging_now->held;
+        charging_now->held -= n;
+        charging_now->shared->memory_outside -= n;
+    }
+    free(p);
+}
+
+static void charging_begin(charging *c, wk_shared *shared) {
+    *c = (charging){.shared = shared};
+    json_get_alloc_funcs(&c->old_malloc, &c->old_free);
+    json_set_alloc_funcs(charged_malloc, charged_free);
+    charging_now = c;
+}
+
+static void charging_end(charging *c) {
+    charging_now = NULL;
+    json_set_alloc_funcs(c->old_malloc, c->old_free);
+}
+
+/* A copy of the body as text, charged like a decoded answer. */
 static void keep_text(wk_call *call, const rt_http_response *r) {
-    call->text = rt_xmalloc(r->len + 1);
+    call->text = charged_malloc(r->len + 1);
+    if (!call->text) {
+        if (!charging_now->refused)
+            fail(call, "out of memory for the answer (%zu bytes)", r->len);
+        return;
+    }
     memcpy(call->text, r->body, r->len);
     call->len = r->len;
+}
+
+/* Turns the answer 'r' into C values, charged to the memory budget: what does not fit fails the
+ * call with a message that says so, whatever the decoder made of the failed allocation. */
+static void decode(wk_call *call, const rt_http_response *r) {
+    charging c;
+    charging_begin(&c, call->a->budget.shared);
+    if (r->status < 200 || r->status > 299)
+        fail_status(call, r);
+    else if (call->kind == ANSWER_PROM)
+        decode_prom(call, r);
+    else if (call->kind == ANSWER_TEXT)
+        keep_text(call, r);
+    else
+        decode_json(call, r);
+    if (c.refused) {
+        sdk_response_free(&call->prom);
+        json_decref(call->json);
+        call->json = NULL;
+        char limit[32];
+        size_text(c.shared->limits.memory, limit, sizeof limit);
+        fail(call, "answer too large for the memory budget (limit %s)", limit);
+    }
+    charging_end(&c);
+    call->outside = c.held;
 }
 
 /* The HTTP client's callback, on the loop. */
@@ -400,14 +498,8 @@ static void on_answer(const rt_http_response *r, void *ud) {
     }
     if (r->error != RT_OK)
         fail_transport(call, r);
-    else if (r->status < 200 || r->status > 299)
-        fail_status(call, r);
-    else if (call->kind == ANSWER_PROM)
-        decode_prom(call, r);
-    else if (call->kind == ANSWER_TEXT)
-        keep_text(call, r);
     else
-        decode_json(call, r);
+        decode(call, r);
     record_outcome(call, r);
     wk__wake(&call->wait);
 }

@@ -25,10 +25,11 @@ typedef enum wk_trip {
 typedef struct wk_shared {
     int refs;
     wk_limits limits;
-    double deadline;                /* rt_monotonic() time */
-    uint64_t steps_used;            /* instructions and pattern steps of every state */
-    size_t memory_used;             /* bytes held by every Lua state */
-    int calls;                      /* connector calls started */
+    double deadline;       /* rt_monotonic() time */
+    uint64_t steps_used;   /* instructions and pattern steps of every state */
+    size_t memory_used;    /* bytes held by every Lua state */
+    size_t memory_outside; /* bytes held for them outside their states: answers being decoded */
+    int calls;             /* connector calls started */
     rt_http_allowance answer_bytes; /* bytes of connector answers read (limits.call_bytes) */
 } wk_shared;
 

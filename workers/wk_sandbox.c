@@ -44,8 +44,8 @@ static void *refuse(wk_budget *b) {
     return NULL;
 }
 
-/* The memory budget holds for every state of the tree at once (wk_shared): nested analyses run
- * side by side would otherwise hold it many times over. */
+/* The memory budget holds for every state of the tree at once, and what is held for them outside
+ * (wk_shared): nested analyses run side by side would otherwise hold it many times over. */
 static void *budget_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     wk_analysis *a = ud;
     wk_budget *b = &a->budget;
@@ -61,7 +61,7 @@ static void *budget_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         return NULL;
     }
     size_t limit = s->limits.memory + (b->tripped ? TRIPPED_SLACK : 0);
-    if (nsize > osize && s->memory_used - osize + nsize > limit)
+    if (nsize > osize && s->memory_used + s->memory_outside - osize + nsize > limit)
         return refuse(b);
     void *p = wk__heap_realloc(&a->heap, ptr, osize, nsize);
     if (!p)
