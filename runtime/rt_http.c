@@ -99,11 +99,12 @@ struct rt_http_call {
     call_state state;
     rt_http_method method;
     bool idempotent;
-    bool replayed;      /* the outcome comes from the recording */
-    bool has_timer;     /* 'timer' is initialised: free the call in its close callback */
-    bool waited_out;    /* the deadline passed while QUEUED */
-    bool too_big;       /* the body passed the cap */
-    bool out_of_memory; /* the body buffer could not grow */
+    bool replayed;       /* the outcome comes from the recording */
+    bool has_timer;      /* 'timer' is initialised: free the call in its close callback */
+    bool waited_out;     /* the deadline passed while QUEUED */
+    bool too_big;        /* the body passed the cap */
+    bool over_allowance; /* the body passed what was left of the allowance */
+    bool out_of_memory;  /* the body buffer could not grow */
     int max_attempts;
     char *path, *body, *content_type; /* copies; body and content_type may be NULL */
     size_t body_len;
@@ -116,10 +117,13 @@ struct rt_http_call {
     double retry_after; /* seconds asked by the last reply's Retry-After; -1: none */
     char *buf;          /* the body of the last attempt, NUL-terminated */
     size_t len, cap;
-    const char *replay_body; /* the recording's bytes, NUL-terminated */
-    rt_recording *recording; /* the call's own, else the client's; NULL: live, unrecorded */
-    uv_timer_t timer;        /* QUEUED: the deadline; BACKOFF: the next attempt */
-    rt_http_response r;      /* the outcome so far: the last attempt's */
+    size_t received;              /* body bytes of every attempt: what 'allowance' was charged */
+    size_t attempt_cap;           /* the most the last attempt could read */
+    rt_http_allowance *allowance; /* not owned; NULL: none */
+    const char *replay_body;      /* the recording's bytes, NUL-terminated */
+    rt_recording *recording;      /* the call's own, else the client's; NULL: live, unrecorded */
+    uv_timer_t timer;             /* QUEUED: the deadline; BACKOFF: the next attempt */
+    rt_http_response r;           /* the outcome so far: the last attempt's */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -273,6 +277,12 @@ static void explain(rt_http_call *call) {
         format_size(t->max_response, size);
         snprintf(what, sizeof what, "response larger than the %s cap", size);
         break;
+    case RT_ELIMIT:
+        format_size(call->allowance->limit, size);
+        snprintf(what, sizeof what, "%s %.64s (%s in all)",
+                 call->attempt_cap ? "answer larger than what is left of" : "nothing left of",
+                 call->allowance->name, size);
+        break;
     case RT_ETLS:
         snprintf(what, sizeof what, "TLS failure with %s: %s", t->authority, curl_words(call));
         break;
@@ -358,6 +368,14 @@ static void take_outcome(rt_http_call *call) {
     curl_easy_getinfo(call->easy, CURLINFO_CONTENT_TYPE, &type);
     snprintf(r->content_type, sizeof r->content_type, "%s", type ? type : "");
     r->error = map_error(call);
+    if (call->result == CURLE_FILESIZE_EXCEEDED && call->attempt_cap < call->target->max_response) {
+        /* Content-Length said more than the allowance had left: over the cap too? */
+        curl_off_t length = -1;
+        curl_easy_getinfo(call->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
+        call->over_allowance = length < 0 || (uint64_t)length <= call->target->max_response;
+    }
+    if (call->over_allowance)
+        r->error = RT_ELIMIT;
     /* Once curl is past connecting (and the TLS handshake), the request may be on its way. */
     curl_off_t pretransfer = 0;
     curl_easy_getinfo(call->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
@@ -365,7 +383,7 @@ static void take_outcome(rt_http_call *call) {
     r->message[0] = '\0';
     r->body = call->buf && r->error == RT_OK ? call->buf : empty_body;
     r->len = r->error == RT_OK ? call->len : 0;
-    r->bytes = r->len;
+    r->bytes = call->received;
 }
 
 static bool wants_retry(const rt_http_call *call) {
@@ -418,7 +436,8 @@ static void finish(rt_http_call *call) {
          * cast only matches the response's type; the callback may not write to the body. */
         call->r.body = call->replay_body ? (char *)call->replay_body : empty_body;
     } else {
-        if (!call->r.body) /* it ended before any answer */
+        call->r.bytes = call->received; /* also when no attempt's outcome was taken */
+        if (!call->r.body)              /* it ended before any answer */
             call->r.body = empty_body;
         if (call->r.error != RT_OK && !call->r.message[0])
             explain(call);
@@ -449,11 +468,19 @@ static void fail_early(rt_http_call *call, int error, CURLcode result) {
 
 /* ---- attempts -------------------------------------------------------------------------------- */
 
+static size_t allowance_left(const rt_http_allowance *a) {
+    return a->used < a->limit ? a->limit - a->used : 0;
+}
+
 static size_t on_body(char *data, size_t size, size_t n, void *ud) {
     rt_http_call *call = ud;
     size_t add = size * n, cap = call->target->max_response;
     if (add > cap - call->len) {
         call->too_big = true;
+        return 0;
+    }
+    if (call->allowance && add > allowance_left(call->allowance)) {
+        call->over_allowance = true;
         return 0;
     }
     if (call->len + add + 1 > call->cap) {
@@ -473,6 +500,9 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud) {
     memcpy(call->buf + call->len, data, add);
     call->len += add;
     call->buf[call->len] = '\0';
+    call->received += add;
+    if (call->allowance)
+        call->allowance->used += add;
     return add;
 }
 
@@ -531,7 +561,6 @@ static int setup_easy(rt_http_call *call) {
     curl_easy_setopt(e, CURLOPT_USERAGENT, "inquest/" INQUEST_VERSION);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, t->tls_verify ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, t->tls_verify ? 2L : 0L);
-    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->max_response);
     if (call->method == RT_HTTP_POST) {
         char line[160];
         for (const struct curl_slist *h = t->headers; h; h = h->next)
@@ -570,11 +599,22 @@ static void start_attempt(rt_http_call *call) {
         fail_early(call, RT_EINTERNAL, CURLE_FAILED_INIT);
         return;
     }
+    /* A body that Content-Length says is over the cap, or over what the allowance has left, is
+     * refused before it is read. */
+    call->attempt_cap = t->max_response;
+    if (call->allowance && allowance_left(call->allowance) < call->attempt_cap)
+        call->attempt_cap = allowance_left(call->allowance);
+    if (call->attempt_cap == 0) { /* 0 would tell curl "no limit" */
+        call->over_allowance = true;
+        fail_early(call, RT_ELIMIT, CURLE_FILESIZE_EXCEEDED);
+        return;
+    }
     call->len = 0;
-    call->too_big = call->out_of_memory = false;
+    call->too_big = call->over_allowance = call->out_of_memory = false;
     call->retry_after = -1;
     call->errbuf[0] = '\0';
     curl_easy_setopt(call->easy, CURLOPT_TIMEOUT_MS, (long)ceil(left * 1000));
+    curl_easy_setopt(call->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)call->attempt_cap);
     call->r.attempts++;
     if (curl_multi_add_handle(t->http->multi, call->easy) != CURLM_OK) {
         fail_early(call, RT_EINTERNAL, CURLE_FAILED_INIT);
@@ -945,6 +985,8 @@ static void replay(rt_http_call *call, const rt_http_request *request) {
         call->replay_body = e.response;
         r->len = e.response ? e.response_len : 0;
         r->bytes = e.bytes;
+        if (call->allowance) /* charged, not refused: the replay gives what the run got */
+            call->allowance->used += e.bytes;
         snprintf(r->message, sizeof r->message, "%s", e.message ? e.message : "");
         snprintf(r->content_type, sizeof r->content_type, "%s",
                  e.content_type ? e.content_type : "");
@@ -969,6 +1011,7 @@ rt_http_call *rt_http_start(rt_http_target *target, const rt_http_request *reque
     rt__ring_init(&call->in_wait);
     rt__ring_insert_before(&http->calls, &call->in_client);
     call->recording = request->recording ? request->recording : http->recording;
+    call->allowance = request->allowance;
     if (call->recording && rt_recording_get_mode(call->recording) == RT_RECORDING_REPLAY) {
         replay(call, request);
         return call;

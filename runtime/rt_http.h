@@ -50,6 +50,18 @@ const char *rt_http_target_name(const rt_http_target *target);
 
 typedef enum rt_http_method { RT_HTTP_GET = 0, RT_HTTP_POST } rt_http_method;
 
+/* Bytes of answers that several calls read together (an analysis' limits.call_bytes). Each call
+ * charges the body bytes it receives as they arrive, on every attempt, whether the call then
+ * succeeds or not (a replayed call charges the bytes its recording reports, when it is answered);
+ * a call whose body would take 'used' past 'limit' ends with RT_ELIMIT. So calls in flight at
+ * once cannot read more than 'limit' between them. Owned by the caller; it must outlive its
+ * calls. */
+typedef struct rt_http_allowance {
+    size_t limit;
+    size_t used;
+    const char *name; /* what the limit is called, for messages ("limits.call_bytes") */
+} rt_http_allowance;
+
 /* One call. 'path' is appended to the target's base URL and holds the query string, already
  * escaped ("/api/v1/query?query=up&time=1700000000"). Strings are copied. */
 typedef struct rt_http_request {
@@ -65,23 +77,26 @@ typedef struct rt_http_request {
     rt_recording *recording; /* this call's recording, over the client's (rt_http_set_recording):
                                 it records into it or replays from it by its mode; NULL: the
                                 client's. Not owned: it must outlive the call */
+    rt_http_allowance *allowance; /* charged with the bytes the call reads; NULL: none */
 } rt_http_request;
 
 /* How a call ended. 'error' is RT_OK when an HTTP response arrived, whatever its status (the
  * caller judges 4xx and 5xx: the backend's body says what went wrong); otherwise one of
  * RT_ETIMEDOUT, RT_ECONNREFUSED, RT_ECONNECT, RT_ETLS, RT_ETOOBIG (the body passed the cap),
- * RT_ELIMIT, RT_EREPLAY (no recorded response: "replay: no recorded response for CONNECTOR
- * METHOD PATH[ with body BODY]", ending in "…" when the request could not be shown whole) or
- * RT_EINTERNAL, and 'message' says what happened in words a user can act on, naming the target
- * (never a credential). The body is
- * the call's (a replayed one's is the recording's own bytes, not a copy). */
+ * RT_ELIMIT (the body passed what was left of the request's allowance), RT_EREPLAY (no recorded
+ * response: "replay: no recorded response for CONNECTOR METHOD PATH[ with body BODY]", ending in
+ * "…" when the request could not be shown whole) or RT_EINTERNAL, and 'message' says what happened
+ * in words a user can act on, naming the target (never a credential). The body is the call's (a
+ * replayed one's is the recording's own bytes, not a copy). */
 typedef struct rt_http_response {
     int error;
     char message[512];
     long status; /* HTTP status, 0 when none arrived */
     char *body;  /* NUL-terminated, read-only, valid during the callback; "" on errors */
     size_t len;
-    size_t bytes;           /* the body's size as received: 'len', or as recorded when replayed */
+    size_t bytes;           /* body bytes received, by every attempt and also when the call
+                               failed (what its allowance was charged), or as recorded when
+                               replayed */
     char content_type[128]; /* "" when absent */
     int attempts;           /* 1 + retries made; 0 when the call never left the queue */
     bool sent;              /* the request may have reached the target: false only when the last

@@ -4,11 +4,13 @@
  * The waiting itself is wk_io.c's; decoding Prometheus-style answers is sdk_response.c's.
  *
  * A call goes: binding (checks arguments, builds the request, charges the budget) → rt_http
- * → on_answer, on the loop: records the call, decodes the body into C values → wk__wake →
- * answered, in the analyzer's thread: pushes the Lua values (under the memory budget). Expected
+ * → on_answer, on the loop: records the call, decodes the body into C values (their memory
+ * charged to the analysis' budget while they live) → wk__wake → answered, in the analyzer's
+ * thread: pushes the Lua values (under the memory budget) and frees the C ones. Expected
  * failures (the backend refused the query, a timeout, a malformed body) return nil and a
  * message naming the connector; misuse (bad arguments, unknown connector) raises. Credentials
  * live only in the targets' header lines: Lua, results and recordings never see them. */
+#include <malloc.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -198,8 +200,11 @@ typedef struct wk_call {
     wk_wait wait;
     wk_analysis *a;
     const wk_connector *c;
-    rt_http_call *http; /* while in flight */
-    json_t *record;     /* its entry in the result's calls (a->calls holds it) */
+    rt_http_call *http;  /* while in flight */
+    json_t *record;      /* its entry in the result's calls (a->calls holds it) */
+    json_t *root_record; /* owned reference: made by a nested analysis, its entry in the root's
+                            calls too, or NULL */
+    size_t outside;      /* bytes of the decoded answer, charged to shared->memory_outside */
     answer_kind kind;
     expect expect;
     double started; /* rt_monotonic() */
@@ -212,6 +217,8 @@ typedef struct wk_call {
 } wk_call;
 
 static void call_free(wk_call *call) {
+    call->a->budget.shared->memory_outside -= call->outside;
+    json_decref(call->root_record);
     sdk_response_free(&call->prom);
     json_decref(call->json);
     free(call->text);
@@ -226,6 +233,8 @@ static void call_cancel(wk_wait *wait) {
     json_object_set_new(call->record, "bytes", json_integer(0));
     json_object_set_new(call->record, "duration_ms",
                         json_real((rt_monotonic() - call->started) * 1e3));
+    if (call->root_record)
+        json_object_update(call->root_record, call->record);
     call_free(call);
 }
 
@@ -237,6 +246,12 @@ static void fail(wk_call *call, const char *fmt, ...) {
     vsnprintf(call->message + n, sizeof call->message - (size_t)n, fmt, ap);
     va_end(ap);
     call->failed = 1;
+}
+
+/* "1.0 MiB", "512.0 KiB": a size for messages (lua_pushfstring knows no precision). */
+static void size_text(size_t n, char *out, size_t size) {
+    bool mib = n >= (1 << 20); /* limits under 1 MiB would read as 0.0 MiB */
+    snprintf(out, size, "%.1f %s", (double)n / (mib ? 1 << 20 : 1 << 10), mib ? "MiB" : "KiB");
 }
 
 /* The start of a body that is not what was expected, on one line, for a message. */
@@ -328,6 +343,8 @@ static json_t *events_read(const json_t *body, const json_t *settings, const cha
 static void decode_json(wk_call *call, const rt_http_response *r) {
     json_error_t error;
     json_t *body = json_loadb(r->body, r->len, JSON_DECODE_ANY, &error);
+    if (!body && json_error_code(&error) == json_error_out_of_memory)
+        return fail(call, "out of memory decoding the answer (%zu bytes)", r->len);
     if (!body)
         return fail(call, "malformed JSON at line %d, column %d: %s", error.line, error.column,
                     error.text);
@@ -353,6 +370,8 @@ static void record_outcome(wk_call *call, const rt_http_response *r) {
     json_object_set_new(rec, "status", json_string(call->failed ? "error" : "ok"));
     if (call->failed)
         json_object_set_new(rec, "error", rt_json_text_cut(call->message, WK_MAX_TEXT));
+    if (call->root_record)
+        json_object_update(call->root_record, rec);
 }
 
 /* A transport failure: the client's message already names the connector. */
@@ -361,10 +380,102 @@ static void fail_transport(wk_call *call, const rt_http_response *r) {
     call->failed = 1;
 }
 
+/* ---- Decoding under the memory budget ----------------------------------------------------------
+ * A decoded answer can take many times the bytes of its body (jansson spends some 40 bytes on
+ * each 0 of [0,0,…]), and it is made in C, where the Lua allocator does not see it. So while an
+ * answer is decoded, jansson allocates through charged_malloc, which charges what it hands out to
+ * the tree's memory_outside and refuses what would not fit in the memory budget beside the
+ * tree's Lua states; the answer's C values stay charged until the call is freed, after they are
+ * pushed. jansson's allocator is the process' own: it is swapped only for the decode, which runs
+ * on the loop's thread and calls nothing else; jansson called from another thread (none today)
+ * meanwhile sees no charging of its own and allocates uncharged. Blocks come from malloc either
+ * way, so free() may release them after the decode. */
+
+typedef struct charging {
+    wk_shared *shared;
+    size_t held;  /* charged, not yet freed */
+    bool refused; /* an allocation did not fit */
+    json_malloc_t old_malloc;
+    json_free_t old_free;
+} charging;
+
+static _Thread_local charging *charging_now; /* the decode in progress on this thread */
+
+static void *charged_malloc(size_t size) {
+    void *p = malloc(size);
+    if (!p || !charging_now)
+        return p;
+    charging *c = charging_now;
+    wk_shared *s = c->shared;
+    size_t n = malloc_usable_size(p);
+    if (s->memory_used + s->memory_outside + n > s->limits.memory) {
+        free(p);
+        c->refused = true;
+        return NULL;
+    }
+    s->memory_outside += n;
+    c->held += n;
+    return p;
+}
+
+static void charged_free(void *p) {
+    if (p && charging_now) {
+        size_t n = malloc_usable_size(p);
+        if (n > charging_now->held) /* cannot happen: only blocks of this decode are freed */
+            n = charging_now->held;
+        charging_now->held -= n;
+        charging_now->shared->memory_outside -= n;
+    }
+    free(p);
+}
+
+static void charging_begin(charging *c, wk_shared *shared) {
+    *c = (charging){.shared = shared};
+    json_get_alloc_funcs(&c->old_malloc, &c->old_free);
+    json_set_alloc_funcs(charged_malloc, charged_free);
+    charging_now = c;
+}
+
+static void charging_end(charging *c) {
+    charging_now = NULL;
+    json_set_alloc_funcs(c->old_malloc, c->old_free);
+}
+
+/* A copy of the body as text, charged like a decoded answer. */
 static void keep_text(wk_call *call, const rt_http_response *r) {
-    call->text = rt_xmalloc(r->len + 1);
+    call->text = charged_malloc(r->len + 1);
+    if (!call->text) {
+        if (!charging_now->refused)
+            fail(call, "out of memory for the answer (%zu bytes)", r->len);
+        return;
+    }
     memcpy(call->text, r->body, r->len);
     call->len = r->len;
+}
+
+/* Turns the answer 'r' into C values, charged to the memory budget: what does not fit fails the
+ * call with a message that says so, whatever the decoder made of the failed allocation. */
+static void decode(wk_call *call, const rt_http_response *r) {
+    charging c;
+    charging_begin(&c, call->a->budget.shared);
+    if (r->status < 200 || r->status > 299)
+        fail_status(call, r);
+    else if (call->kind == ANSWER_PROM)
+        decode_prom(call, r);
+    else if (call->kind == ANSWER_TEXT)
+        keep_text(call, r);
+    else
+        decode_json(call, r);
+    if (c.refused) {
+        sdk_response_free(&call->prom);
+        json_decref(call->json);
+        call->json = NULL;
+        char limit[32];
+        size_text(c.shared->limits.memory, limit, sizeof limit);
+        fail(call, "answer too large for the memory budget (limit %s)", limit);
+    }
+    charging_end(&c);
+    call->outside = c.held;
 }
 
 /* The HTTP client's callback, on the loop. */
@@ -372,7 +483,6 @@ static void on_answer(const rt_http_response *r, void *ud) {
     wk_call *call = ud;
     wk_analysis *a = call->a;
     call->http = NULL;
-    a->call_bytes += r->bytes;
     if (r->error == RT_EREPLAY) { /* strict replay: the analysis fails, showing the request */
         fail_transport(call, r);
         record_outcome(call, r);
@@ -388,14 +498,8 @@ static void on_answer(const rt_http_response *r, void *ud) {
     }
     if (r->error != RT_OK)
         fail_transport(call, r);
-    else if (r->status < 200 || r->status > 299)
-        fail_status(call, r);
-    else if (call->kind == ANSWER_PROM)
-        decode_prom(call, r);
-    else if (call->kind == ANSWER_TEXT)
-        keep_text(call, r);
     else
-        decode_json(call, r);
+        decode(call, r);
     record_outcome(call, r);
     wk__wake(&call->wait);
 }
@@ -429,22 +533,36 @@ static int answered(lua_State *L, int status, lua_KContext kctx) {
     return rc == LUA_OK ? lua_gettop(L) - base : lua_error(L);
 }
 
-/* Charges the analysis for one more call, raising when its budgets are used up. */
+/* Charges the analysis for one more call, raising when its budgets are used up. The budgets are
+ * the tree's (wk_shared): the calls of nested analyses count against the root's limits. */
 static void charge_call(lua_State *L, wk_analysis *a, const wk_connector *c) {
-    const wk_limits *l = &a->budget.limits;
-    if ((int)json_array_size(a->calls) >= l->calls)
+    wk_shared *s = a->budget.shared;
+    if (s->calls >= s->limits.calls)
         luaL_error(L, "%s: the analysis has made its %d connector calls (limits.calls)", c->name,
-                   l->calls);
-    if (a->call_bytes >= l->call_bytes) {
-        /* lua_pushfstring knows no precision (%.1f): the message is made here */
-        char message[256];
-        bool mib = l->call_bytes >= (1 << 20); /* limits under 1 MiB read as 0.0 MiB */
+                   s->limits.calls);
+    if (s->answer_bytes.used >= s->answer_bytes.limit) {
+        char message[256], limit[32];
+        size_text(s->answer_bytes.limit, limit, sizeof limit);
         snprintf(message, sizeof message,
-                 "%.64s: the analysis has read its %.1f %s of connector answers "
-                 "(limits.call_bytes)",
-                 c->name, (double)l->call_bytes / (mib ? 1 << 20 : 1 << 10), mib ? "MiB" : "KiB");
+                 "%.64s: the analysis has read its %s of connector answers (limits.call_bytes)",
+                 c->name, limit);
         luaL_error(L, "%s", message);
     }
+    s->calls++;
+}
+
+/* Lists the call 'call' of a nested analysis in the root's result too, saying which made it. */
+static void list_in_root(wk_call *call, const char *operation) {
+    const wk_analysis *root = call->a;
+    while (root->parent)
+        root = root->parent;
+    if (root == call->a)
+        return;
+    call->root_record =
+        json_pack("{s:s, s:s, s:s, s:o, s:o}", "connector", call->c->name, "operation", operation,
+                  "status", "pending", "analysis", rt_json_text_cut(call->a->id, WK_MAX_TEXT),
+                  "analyzer", rt_json_text_cut(call->a->name, WK_MAX_TEXT));
+    json_array_append(root->calls, call->root_record);
 }
 
 /* Starts 'request' for the method 'operation' of connector 'c' and yields until it is answered.
@@ -466,8 +584,10 @@ static int call_start(lua_State *L, const wk_connector *c, const char *operation
     call->record = json_pack("{s:s, s:s, s:s}", "connector", c->name, "operation", operation,
                              "status", "pending");
     json_array_append_new(a->calls, call->record);
+    list_in_root(call, operation);
     rt_http_request own = *request;
     own.recording = a->recording; /* NULL: the engine's, if any */
+    own.allowance = &a->budget.shared->answer_bytes;
     call->http = rt_http_start(c->target, &own, on_answer, call);
     return wk__wait(L, &call->wait, answered, (lua_KContext)call);
 }

@@ -140,14 +140,38 @@ void wk_new_id(char *out) {
         sprintf(out + 2 * i, "%02x", bytes[i]);
 }
 
-static wk_analysis *analysis_new(wk_engine *engine, const wk_request *request) {
+/* The budget of a new tree of analyses, whose root asked for 'limits'. */
+static wk_shared *shared_new(const wk_limits *limits) {
+    wk_shared *s = rt_xcalloc(1, sizeof *s);
+    s->refs = 1;
+    s->limits = *limits;
+    if (s->limits.calls <= 0)
+        s->limits.calls = WK_DEFAULT_CALLS;
+    if (!s->limits.call_bytes)
+        s->limits.call_bytes = WK_DEFAULT_CALL_BYTES;
+    s->deadline = rt_monotonic() + s->limits.timeout;
+    s->answer_bytes.limit = s->limits.call_bytes;
+    s->answer_bytes.name = "limits.call_bytes";
+    return s;
+}
+
+static void shared_release(wk_shared *s) {
+    if (s && --s->refs == 0)
+        free(s);
+}
+
+/* A new analysis; nested under 'parent' (NULL at the top), it shares the parent's budget and
+ * the request's limits are not read. */
+static wk_analysis *analysis_new(wk_engine *engine, const wk_request *request,
+                                 wk_analysis *parent) {
     wk_analysis *a = rt_xcalloc(1, sizeof *a);
     a->engine = engine;
-    a->budget.limits = request->limits;
-    if (a->budget.limits.calls <= 0)
-        a->budget.limits.calls = WK_DEFAULT_CALLS;
-    if (!a->budget.limits.call_bytes)
-        a->budget.limits.call_bytes = WK_DEFAULT_CALL_BYTES;
+    if (parent) {
+        a->budget.shared = parent->budget.shared;
+        a->budget.shared->refs++;
+    } else {
+        a->budget.shared = shared_new(&request->limits);
+    }
     a->started_at = rt_wallclock();
     a->started_mono = rt_monotonic();
     a->now = request->now > 0 ? request->now : floor(a->started_at);
@@ -172,6 +196,7 @@ static void analysis_free(wk_analysis *a) {
     json_decref(a->errors);
     json_decref(a->calls);
     json_decref(a->inputs);
+    shared_release(a->budget.shared);
     rt_diag_free(&a->problems);
     free(a->conclusion_tag);
     free(a->conclusion_summary);
@@ -347,8 +372,8 @@ static int start_protected(lua_State *L) {
 /* Says which budget ended the analysis, and how large it was, in the error that ended it: the
  * hook raised a bare message because it must not allocate. */
 static void explain_trip(wk_analysis *a) {
-    const wk_limits *l = &a->budget.limits;
-    char text[160], amount[32];
+    const wk_limits *l = &a->budget.shared->limits;
+    char text[200], amount[32];
     json_t *last = json_array_get(a->errors, json_array_size(a->errors) - 1);
     if (!last)
         return;
@@ -362,6 +387,9 @@ static void explain_trip(wk_analysis *a) {
         rt_duration_format(l->timeout, amount);
         snprintf(text, sizeof text, "deadline of %s exceeded", amount);
     }
+    if (a->parent) /* else a reader may take it for a budget of the nested analysis' own */
+        snprintf(text + strlen(text), sizeof text - strlen(text),
+                 " (a budget it shares with the analysis that called it)");
     json_object_set_new(last, "message", json_string(text));
 }
 
@@ -429,7 +457,7 @@ static int start_resolved(wk_analysis *a, const json_t *raw, lua_State **co, rt_
  * receives it before it runs, for a caller that may have to abort it. */
 static int start_analysis(wk_engine *engine, const wk_request *request, wk_analysis *parent,
                           wk_done_fn done, void *ud, wk_analysis **started, rt_diag *diag) {
-    wk_analysis *a = analysis_new(engine, request);
+    wk_analysis *a = analysis_new(engine, request, parent);
     a->parent = parent;
     a->depth = parent ? parent->depth + 1 : 0;
     /* A nested analysis' calls belong to the recording of the analysis that asked for it: a
@@ -585,7 +613,12 @@ static int nested_resumed(lua_State *L, int status, lua_KContext kctx) {
     lua_pushlightuserdata(L, result);
     int rc = lua_pcall(L, 1, 1, 0);
     json_decref(result);
-    return rc == LUA_OK ? 1 : lua_error(L);
+    if (rc != LUA_OK)
+        return lua_error(L);
+    /* The nested analysis may have spent the tree's instructions or time: its caller then ends
+     * too, rather than go on with nothing left until its hook notices. */
+    wk__budget_enforce(L);
+    return 1;
 }
 
 int wk__call(lua_State *L, const char *name, int inputs_idx) {
@@ -593,6 +626,7 @@ int wk__call(lua_State *L, const char *name, int inputs_idx) {
     if (a->budget.tripped) /* a budget ended this analysis: it starts nothing more */
         return luaL_error(L, "ctx:call: this analysis is over its budget (%s)",
                           status_names[a->budget.tripped]);
+    wk__budget_enforce(L); /* a nested analysis before may have spent the tree's */
     if (!*name || wk__looks_like_path(name)) /* a path would run any file it can name */
         return luaL_error(L, "ctx:call: '%s' is not an analyzer name (like http.error_spike)",
                           name);
@@ -604,10 +638,8 @@ int wk__call(lua_State *L, const char *name, int inputs_idx) {
         !(inputs = sdk_lua_to_json(L, inputs_idx, why, sizeof why)))
         return luaL_error(L, "ctx:call: inputs: %s", why);
     snprintf(id, sizeof id, "%s.%d", a->id, ++a->calls_made);
+    /* No limits: the nested analysis spends its caller's (wk_shared). */
     wk_request request = {.analyzer = name, .inputs = inputs, .id = id, .now = a->now};
-    request.limits = a->budget.limits;
-    request.limits.timeout = a->budget.deadline - rt_monotonic();
-    request.limits.instructions -= a->budget.steps_used; /* below the limit: not tripped */
     nested_wait *w = rt_xcalloc(1, sizeof *w);
     w->wait.cancel = nested_cancel;
     rt_diag diag = {0};
@@ -670,7 +702,7 @@ int wk_inspect(wk_engine *engine, const char *path, wk_info *info, rt_diag *diag
     wk_request request = {.analyzer = path, .id = "inspect"};
     wk_limits_default(&request.limits);
     memset(info, 0, sizeof *info);
-    wk_analysis *a = analysis_new(engine, &request);
+    wk_analysis *a = analysis_new(engine, &request, NULL);
     a->path = rt_xstrdup(path);
     inspection i = {.a = a, .info = info, .diag = diag, .rc = RT_ENOMEM};
     if (wk__sandbox_open(a) == RT_OK) {
@@ -731,8 +763,9 @@ static int validate_protected(lua_State *L) {
 /* Runs 'fn' protected on the validator's state; a Lua error is the analyzer's problem. */
 static int run_kept(keeping *k, lua_CFunction fn) {
     wk_analysis *a = k->v->a;
-    a->budget.steps_used = 0;
-    a->budget.deadline = rt_monotonic() + a->budget.limits.timeout;
+    wk_shared *s = a->budget.shared;
+    a->budget.steps_used = s->steps_used = 0;
+    s->deadline = rt_monotonic() + s->limits.timeout;
     lua_pushcfunction(a->L, fn);
     lua_pushlightuserdata(a->L, k);
     if (lua_pcall(a->L, 1, 0, 0) != LUA_OK) {
@@ -757,7 +790,7 @@ static wk_validator *validator(wk_engine *engine, const char *name, int *rc, rt_
             return &engine->validators[i];
     wk_request request = {.analyzer = name, .id = "validate"};
     wk_limits_default(&request.limits);
-    wk_validator v = {.a = analysis_new(engine, &request)};
+    wk_validator v = {.a = analysis_new(engine, &request, NULL)};
     keeping k = {.v = &v, .diag = diag, .rc = RT_ENOMEM};
     *rc = wk_resolve(engine, name, &v.a->path, diag);
     if (*rc == RT_OK)

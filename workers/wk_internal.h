@@ -4,6 +4,7 @@
 #define INQUEST_WK_INTERNAL_H
 
 #include <lua.h>
+#include "rt_http.h"
 #include "wk.h"
 
 /* Error messages and other text from analyzer code are cut to this many bytes in results. */
@@ -17,13 +18,28 @@ typedef enum wk_trip {
     WK_TRIP_TIMEOUT,
 } wk_trip;
 
+/* The budget of a tree of analyses: an analysis and those its ctx:calls started, at any depth,
+ * count against the root's limits together, so that nesting and ctx:parallel cannot multiply
+ * them. The root creates it; each analysis of the tree holds a reference, so that it outlives
+ * the last of them. Counts are of the whole tree; a state that finds a limit passed trips. */
+typedef struct wk_shared {
+    int refs;
+    wk_limits limits;
+    double deadline;       /* rt_monotonic() time */
+    uint64_t steps_used;   /* instructions and pattern steps of every state */
+    size_t memory_used;    /* bytes held by every Lua state */
+    size_t memory_outside; /* bytes held for them outside their states: answers being decoded */
+    int calls;             /* connector calls started */
+    rt_http_allowance answer_bytes; /* bytes of connector answers read (limits.call_bytes) */
+} wk_shared;
+
 /* Budget of one Lua state. Read by the allocator, the count hook and the pattern matcher. */
 typedef struct wk_budget {
-    wk_limits limits;
-    double deadline;    /* rt_monotonic() time */
-    size_t memory_used; /* bytes held by the Lua state */
+    wk_shared *shared;  /* the tree's */
+    size_t memory_used; /* bytes held by this Lua state */
     size_t memory_peak;
-    uint64_t steps_used; /* instructions and pattern steps */
+    uint64_t steps_used; /* this state's instructions and pattern steps, and its finished nested
+                            analyses': what its result reports */
     int alloc_failed;    /* the last growing allocation failed: a second one in a row trips */
     int gc_stopped;      /* the collector waits until the state grows (wk_sandbox.c) */
     wk_trip tripped;
@@ -110,8 +126,8 @@ struct wk_analysis {
     double started_at, started_mono;          /* wall clock, monotonic clock */
     int calls_made;                           /* by ctx:call, numbering the children's ids */
     json_t *findings, *steps, *logs, *errors; /* owned arrays */
-    json_t *calls;                            /* owned array: connector calls, in start order */
-    size_t call_bytes;                        /* response bytes of all calls so far */
+    json_t *calls; /* owned array: connector calls, in start order; the root's also lists those
+                      of its nested analyses */
     wk_done_fn done;
     void *done_ud;
     wk_task *tasks;           /* every task of the analysis; the first is run's */
@@ -153,6 +169,10 @@ int wk__looks_like_path(const char *name_or_path);
 
 /* The folders of the analyzer path. */
 size_t wk__catalog_roots(wk_engine *engine, const char *const **roots);
+
+/* Raises the budget's error in 'L' when the tree's instructions or time are spent: after a
+ * nested analysis, which may have spent them, its caller goes on only if they last. */
+void wk__budget_enforce(lua_State *L);
 
 /* Pushes the standard library 'name' (string, table, math, utf8, coroutine), opening it if
  * this state has not yet; pushes nil for other names. */

@@ -168,7 +168,7 @@ static void arm_deadline(wk_analysis *a) {
     a->deadline = rt_xmalloc(sizeof *a->deadline);
     uv_timer_init(&a->engine->loop, a->deadline);
     a->deadline->data = a;
-    double left = a->budget.deadline - rt_monotonic();
+    double left = a->budget.shared->deadline - rt_monotonic();
     uv_timer_start(a->deadline, deadline_passed, left > 0 ? (uint64_t)(left * 1e3) + 1 : 0, 0);
 }
 
@@ -279,8 +279,10 @@ static int parallel_collect(lua_State *L, int status, lua_KContext kctx) {
         int failed = t->status != LUA_OK || (t->nres >= 2 && lua_isnil(co, -t->nres));
         if (failed && t->status == LUA_OK) /* nil, message */
             lua_settop(co, lua_gettop(co) - t->nres + 2);
-        else if (t->nres > 1)
+        else if (t->status == LUA_OK && t->nres > 1)
             lua_settop(co, lua_gettop(co) - t->nres + 1);
+        /* else it raised: the error is on top, above what the frame that raised held (which
+         * lua_resume counts in 'nres') */
         if (lua_gettop(co) > 0) {
             lua_xmove(co, L, 1);
             lua_rawset(L, failed ? 6 : 5);

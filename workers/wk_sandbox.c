@@ -44,24 +44,29 @@ static void *refuse(wk_budget *b) {
     return NULL;
 }
 
+/* The memory budget holds for every state of the tree at once, and what is held for them outside
+ * (wk_shared): nested analyses run side by side would otherwise hold it many times over. */
 static void *budget_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     wk_analysis *a = ud;
     wk_budget *b = &a->budget;
+    wk_shared *s = b->shared;
     if (!ptr)
         osize = 0;
     if (nsize == 0) {
+        s->memory_used -= osize;
+        b->memory_used -= osize;
         if (a->heap.closing && osize <= WK_HEAP_SMALL)
             return NULL; /* the closing state's chunks are given back whole */
         wk__heap_free(&a->heap, ptr, osize);
-        b->memory_used -= osize;
         return NULL;
     }
-    size_t limit = b->limits.memory + (b->tripped ? TRIPPED_SLACK : 0);
-    if (nsize > osize && b->memory_used - osize + nsize > limit)
+    size_t limit = s->limits.memory + (b->tripped ? TRIPPED_SLACK : 0);
+    if (nsize > osize && s->memory_used + s->memory_outside - osize + nsize > limit)
         return refuse(b);
     void *p = wk__heap_realloc(&a->heap, ptr, osize, nsize);
     if (!p)
         return refuse(b);
+    s->memory_used = s->memory_used - osize + nsize;
     b->memory_used = b->memory_used - osize + nsize;
     if (nsize > osize) {
         b->alloc_failed = 0;
@@ -71,11 +76,15 @@ static void *budget_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     return p;
 }
 
+/* Instructions and the deadline are the tree's: a nested analysis spends what its caller has
+ * left, and so do those that run beside it. */
 static const char *budget_check(wk_budget *b, uint64_t steps) {
+    wk_shared *s = b->shared;
     b->steps_used += steps;
-    if (b->steps_used > b->limits.instructions)
+    s->steps_used += steps;
+    if (s->steps_used > s->limits.instructions)
         trip(b, WK_TRIP_CPU);
-    else if (rt_monotonic() > b->deadline)
+    else if (rt_monotonic() > s->deadline)
         trip(b, WK_TRIP_TIMEOUT);
     return b->tripped ? trip_messages[b->tripped] : NULL;
 }
@@ -88,10 +97,16 @@ static const char *charge_pattern(void *ud, unsigned steps) {
  * the budget's error instead when they do not fit. */
 static void charge(lua_State *L, lua_Unsigned steps) {
     wk_budget *b = &wk__analysis(L)->budget;
-    uint64_t left = b->limits.instructions - b->steps_used;
+    const wk_shared *s = b->shared;
+    uint64_t left =
+        s->steps_used < s->limits.instructions ? s->limits.instructions - s->steps_used : 0;
     const char *tripped = budget_check(b, steps < left ? steps : left + 1);
     if (tripped)
         luaL_error(L, "%s", tripped);
+}
+
+void wk__budget_enforce(lua_State *L) {
+    charge(L, 0);
 }
 
 /* Once a budget trips, the hook fires on every instruction of every thread and raises again, so
@@ -686,9 +701,8 @@ static int setup(lua_State *L) {
 
 int wk__sandbox_open(wk_analysis *a) {
     wk_budget *b = &a->budget;
-    b->deadline = rt_monotonic() + b->limits.timeout;
     a->heap.engine = a->engine;
-    a->heap.cap = 2 * b->limits.memory + 4 * TRIPPED_SLACK;
+    a->heap.cap = 2 * b->shared->limits.memory + 4 * TRIPPED_SLACK;
     lua_State *L = lua_newstate(budget_alloc, a);
     if (!L) {
         wk__heap_release(&a->heap);
@@ -708,9 +722,12 @@ int wk__sandbox_open(wk_analysis *a) {
 }
 
 void wk__sandbox_close(wk_analysis *a) {
+    wk_budget *b = &a->budget;
     a->heap.closing = 1;
     if (a->L)
         lua_close(a->L);
     a->L = NULL;
+    b->shared->memory_used -= b->memory_used; /* 0 after lua_close, which frees every block */
+    b->memory_used = 0;
     wk__heap_release(&a->heap);
 }

@@ -1,6 +1,7 @@
 /* tests/unit/test_http.c -- runtime/rt_http.c against tests/support/mock_http.c on loopback:
- * bodies and headers, timeouts, retries and Retry-After, the response cap, refused connections,
- * concurrency and rate limits, cancelling and freeing at every stage, and record then replay.
+ * bodies and headers, timeouts, retries and Retry-After, the response cap, allowances shared by
+ * calls in flight, refused connections, concurrency and rate limits, cancelling and freeing at
+ * every stage, and record then replay.
  * One mock server serves every test (started once, stopped at the end); each test runs its own
  * loop until the client has nothing left to do, which also proves an idle client lets uv_run
  * return. */
@@ -98,6 +99,7 @@ typedef struct got {
     char content_type[128];
     char *body;
     size_t len;
+    size_t bytes;
     int attempts;
     double duration;
     double at; /* when the callback ran, on uv_hrtime's clock in seconds */
@@ -126,6 +128,7 @@ static void on_done(const rt_http_response *r, void *ud) {
     g->body = malloc(r->len + 1);
     memcpy(g->body, r->body, r->len + 1);
     g->len = r->len;
+    g->bytes = r->bytes;
     g->attempts = r->attempts;
     g->duration = r->duration;
     g->at = seconds();
@@ -368,6 +371,59 @@ static void test_size_cap(void **state) {
     assert_int_equal(fine.len, 1000);
     assert_int_equal(strlen(fine.body), 1000);
     got_free(&big, 1), got_free(&chunked, 1), got_free(&fine, 1);
+}
+
+/* Calls in flight at once share their allowance: they read no more than its limit between them,
+ * whether their size is known beforehand or not, and a failed call is charged what it read. */
+static void test_allowance(void **state) {
+    fixture f;
+    enum { N = 6 };
+    got g[N] = {{0}}, over_cap = {0};
+    rt_http_allowance allowance = {.limit = 1 << 20, .name = "limits.call_bytes"};
+    (void)state;
+    fixture_init(&f);
+    rt_http_target *t = target(&f, (target_spec){.concurrency = N, .max_response = 512 << 10});
+    for (int i = 0; i < N; i++) {
+        rt_http_request req = {.method = RT_HTTP_GET,
+                               .path = i % 2 ? "/bytes/300000" : "/bytes/300000?chunked=1",
+                               .idempotent = true,
+                               .allowance = &allowance};
+        rt_http_start(t, &req, on_done, &g[i]);
+    }
+    run(&f);
+    size_t read = 0, charged = 0;
+    int limited = 0;
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(g[i].calls, 1);
+        read += g[i].len;
+        charged += g[i].bytes;
+        if (g[i].error == RT_ELIMIT) {
+            limited++;
+            assert_non_null(strstr(g[i].message, "mock: answer larger than what is left of "
+                                                 "limits.call_bytes (1 MiB in all)"));
+        } else {
+            assert_int_equal(g[i].error, RT_OK);
+            assert_int_equal(g[i].len, 300000);
+        }
+    }
+    assert_true(limited >= N - 3); /* 3 × 300000 bytes fit in 1 MiB, 4 do not */
+    assert_true(read <= allowance.limit);
+    assert_int_equal(charged, allowance.used);
+    assert_true(allowance.used <= allowance.limit);
+    /* Over the cap, found out while reading: what was read is charged all the same. */
+    allowance = (rt_http_allowance){.limit = 4 << 20, .name = "limits.call_bytes"};
+    rt_http_request req = {.method = RT_HTTP_GET,
+                           .path = "/bytes/2000000?chunked=1",
+                           .idempotent = true,
+                           .allowance = &allowance};
+    rt_http_start(t, &req, on_done, &over_cap);
+    run(&f);
+    fixture_done(&f);
+    assert_int_equal(over_cap.error, RT_ETOOBIG);
+    assert_int_equal(over_cap.len, 0);
+    assert_true(over_cap.bytes > 0 && over_cap.bytes <= 512 << 10);
+    assert_int_equal(allowance.used, over_cap.bytes);
+    got_free(g, N), got_free(&over_cap, 1);
 }
 
 static void test_refused(void **state) {
@@ -729,6 +785,7 @@ int main(void) {
         cmocka_unit_test(test_retries_exhausted),
         cmocka_unit_test(test_retry_after),
         cmocka_unit_test(test_size_cap),
+        cmocka_unit_test(test_allowance),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_concurrency),
         cmocka_unit_test(test_rate_limit),
