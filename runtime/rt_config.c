@@ -1156,9 +1156,27 @@ static const field events_fields[] = {
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
 };
 
-enum { C_EVENTS = 9 }; /* the index of "events" in connector_fields */
+/* The indexes of connector_fields' rows that checks point at. */
+enum { C_URL = 1, C_TLS_VERIFY = 6, C_EVENTS = 9 };
 
-/* Only http connectors answer with change events. */
+/* True when the host of http(s) URL 'url' is a loopback address or localhost: what is sent
+ * there does not cross a network. */
+static bool is_loopback_url(const char *url) {
+    const char *host = strstr(url, "://");
+    if (!host)
+        return false;
+    host += 3;
+    size_t n = strcspn(host, "/?#");
+    if (n > 0 && host[0] == '[')
+        return strncmp(host, "[::1]", 5) == 0 && (n == 5 || host[5] == ':');
+    size_t name = strcspn(host, ":/?#");
+    return (name == 9 && strncasecmp(host, "localhost", 9) == 0) ||
+           (strncmp(host, "127.", 4) == 0 && strspn(host, "0123456789.") >= name);
+}
+
+/* Only http connectors answer with change events. A connector that does not verify
+ * certificates, or sends a credential in clear text over a network, works, but anyone on the
+ * path could read its credential and answers (or forge them): said as warnings, at the key. */
 static void connector_check(loader *ld, void *base, const seen_keys *seen, const char *path,
                             yaml_mark_t where) {
     const rt_connector *c = base;
@@ -1168,6 +1186,19 @@ static void connector_check(loader *ld, void *base, const seen_keys *seen, const
     if (c->events.path && c->type != RT_CONNECTOR_HTTP)
         problem(ld, seen->key[C_EVENTS], here, "only http connectors have events (this one is %s)",
                 rt_connector_type_name(c->type));
+    if ((seen->bits & BIT(C_TLS_VERIFY)) && !c->tls_verify) {
+        join_path(here, path, "tls_verify");
+        warning(ld, seen->value[C_TLS_VERIFY], here,
+                "certificates are not verified: anyone on the network path can pose as the "
+                "server, read %s and forge its answers",
+                c->auth.type != RT_AUTH_NONE ? "the credential" : "the calls");
+    }
+    if (c->url && c->auth.type != RT_AUTH_NONE && strncmp(c->url, "http://", 7) == 0 &&
+        !is_loopback_url(c->url)) {
+        join_path(here, path, "url");
+        warning(ld, seen->value[C_URL], here,
+                "the credential (auth) goes in clear text over http://: use https://");
+    }
 }
 
 static void connector_defaults(void *entry) {
@@ -1181,12 +1212,12 @@ static void connector_defaults(void *entry) {
 #define C_OFF(m) offsetof(rt_connector, m)
 static const field connector_fields[] = {
     {"type", F_ENUM, REQUIRED, C_OFF(type), 0, 0, connector_types, NULL, NULL, 0, NULL},
-    {"url", F_URL, REQUIRED, C_OFF(url), 0, 0, NULL, NULL, NULL, 0, NULL},
+    [C_URL] = {"url", F_URL, REQUIRED, C_OFF(url), 0, 0, NULL, NULL, NULL, 0, NULL},
     {"timeout", F_DURATION, 0, C_OFF(timeout), 0, 3600, NULL, NULL, NULL, 0, NULL},
     {"max_response", F_SIZE, 0, C_OFF(max_response), 1024, 1 << 30, NULL, NULL, NULL, 0, NULL},
     {"rate_limit", F_RATE, 0, C_OFF(rate_limit), 0, 1e6, NULL, NULL, NULL, 0, NULL},
     {"concurrency", F_INT, 0, C_OFF(concurrency), 1, 1024, NULL, NULL, NULL, 0, NULL},
-    {"tls_verify", F_BOOL, 0, C_OFF(tls_verify), 0, 0, NULL, NULL, NULL, 0, NULL},
+    [C_TLS_VERIFY] = {"tls_verify", F_BOOL, 0, C_OFF(tls_verify), 0, 0, NULL, NULL, NULL, 0, NULL},
     {"headers", F_HEADERS, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
     {"auth", F_TABLE, 0, C_OFF(auth), 0, 0, NULL, auth_fields, auth_check, 0, NULL},
     [C_EVENTS] = {"events", F_TABLE, 0, C_OFF(events), 0, 0, NULL, events_fields, NULL, 0, NULL},
