@@ -2127,15 +2127,23 @@ static void feedback_settle(loader *ld, rt_config *c) {
     }
 }
 
-/* Checks across sections, once everything is read: what rules' actions name exists. */
-static void cross_check(loader *ld, const rt_config *c) {
+/* Checks across sections, once everything is read: what rules' actions name exists. The
+ * connectors they name are reserved for them: with an action's connector, an analyzer could
+ * post to a mitigation endpoint or a chat with its credentials, past policies, approvals, dry
+ * runs and the audit. */
+static void cross_check(loader *ld, rt_config *c) {
     for (size_t i = 0; i < c->n_rules; i++)
         for (size_t j = 0; j < c->rules[i].n_actions; j++) {
             const rt_action *a = &c->rules[i].actions[j];
-            const rt_connector *conn = a->connector ? rt_config_connector(c, a->connector) : NULL;
+            rt_connector *conn = NULL;
+            for (size_t k = 0; a->connector && !conn && k < c->n_connectors; k++)
+                if (c->connectors[k].name && strcmp(c->connectors[k].name, a->connector) == 0)
+                    conn = &c->connectors[k];
             yaml_mark_t m = {.line = (size_t)c->rules[i].line - 1};
             char here[PATH_MAX_LEN];
             snprintf(here, sizeof here, "rules.%zu.actions.%zu.connector", i, j);
+            if (conn)
+                conn->reserved = true;
             if (a->connector && !conn)
                 problem(ld, m, here, "no connector named '%s'", a->connector);
             else if (conn && conn->type != RT_CONNECTOR_HTTP)

@@ -69,6 +69,8 @@ typedef struct rt_connector {
     size_t n_headers;
     rt_auth auth;
     rt_events events; /* http connectors; events.path NULL when not configured */
+    bool reserved;    /* a rule's action names it: the post-processor's alone, which analyzers
+                         cannot call (their engine does not register it; docs/config.md) */
 } rt_connector;
 
 /* An Alertmanager-style label matcher ("service=~\"api|web\""): a label, or an annotation

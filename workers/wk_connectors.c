@@ -107,11 +107,18 @@ static int connect_one(wk_engine *engine, const rt_config *config, const rt_conn
     return rc_;
 }
 
+/* A connector that rules' actions name is the post-processor's alone: no credential is read
+ * and no target made for it here, so that analyzer code cannot reach it whatever it calls; its
+ * name is kept only to say why it cannot be had (ctx_connector). */
 int wk_engine_connect(wk_engine *engine, const rt_config *config, rt_diag *diag) {
     int rc = RT_OK;
-    for (size_t i = 0; i < config->n_connectors; i++)
-        if (connect_one(engine, config, &config->connectors[i], diag) != RT_OK)
+    for (size_t i = 0; i < config->n_connectors; i++) {
+        const rt_connector *conn = &config->connectors[i];
+        if (conn->reserved)
+            add_connector(engine, conn->name, conn->type)->reserved = true;
+        else if (connect_one(engine, config, conn, diag) != RT_OK)
             rc = RT_EINPUT;
+    }
     return rc;
 }
 
@@ -139,11 +146,13 @@ static int replay_connectors(wk_engine *engine, rt_recording *recording, rt_diag
     return rc;
 }
 
-/* The recordings' "connectors": each connector's name, type and non-secret settings. */
+/* The recordings' "connectors": each connector's name, type and non-secret settings (not the
+ * reserved ones: no analysis calls them). */
 static json_t *connectors_meta(const wk_engine *engine) {
     json_t *connectors = json_object();
     for (size_t i = 0; i < engine->nconnectors; i++)
-        json_object_set(connectors, engine->connectors[i].name, engine->connectors[i].settings);
+        if (!engine->connectors[i].reserved)
+            json_object_set(connectors, engine->connectors[i].name, engine->connectors[i].settings);
     return connectors;
 }
 
@@ -1073,13 +1082,20 @@ static int ctx_connector(lua_State *L) {
         luaL_Buffer b;
         luaL_buffinit(L, &b);
         for (size_t i = 0; i < engine->nconnectors; i++) {
-            luaL_addstring(&b, i ? ", " : "");
+            if (engine->connectors[i].reserved)
+                continue;
+            luaL_addstring(&b, luaL_bufflen(&b) ? ", " : "");
             luaL_addstring(&b, engine->connectors[i].name);
         }
         luaL_pushresult(&b);
         return luaL_error(L, "ctx.%s: no connector named '%s' (connectors: %s)", acc->name, name,
-                          engine->nconnectors ? lua_tostring(L, -1) : "none configured");
+                          lua_rawlen(L, -1) ? lua_tostring(L, -1) : "none configured");
     }
+    if (c->reserved)
+        return luaL_error(L,
+                          "ctx.%s: connector '%s' is reserved for actions (rules' actions name "
+                          "it): analyzers cannot call it; give them a connector of their own",
+                          acc->name, name);
     if (c->type != acc->type)
         return luaL_error(L, "ctx.%s: '%s' is a %s connector, not %s", acc->name, name,
                           rt_connector_type_name(c->type), acc->noun);

@@ -663,6 +663,32 @@ static void test_connector_exposure(void **state) {
     unload(&l);
 }
 
+/* The connectors rules' actions name are marked reserved: the post-processor's alone. */
+static void test_reserved_connectors(void **state) {
+    (void)state;
+    loaded l;
+    load(&l, "connectors:\n"
+             "  prom: { type: prometheus, url: 'http://127.0.0.1:9090' }\n"
+             "  hook: { type: http, url: 'https://hooks.example' }\n"
+             "  ops: { type: http, url: 'https://ops.example' }\n"
+             "  deploys: { type: http, url: 'https://ops.example' }\n"
+             "policies: [{ name: p, services: ['*'], actions: [rollback] }]\n"
+             "rules:\n"
+             "  - name: r\n"
+             "    actions:\n"
+             "      - { type: webhook, connector: hook }\n"
+             "      - { type: mitigation, connector: ops, name: rollback }\n"
+             "  - name: s\n"
+             "    actions: [{ type: webhook, connector: hook }]\n");
+    assert_int_equal(l.rc, RT_OK);
+    const rt_config *c = l.config;
+    assert_false(rt_config_connector(c, "prom")->reserved);
+    assert_true(rt_config_connector(c, "hook")->reserved);
+    assert_true(rt_config_connector(c, "ops")->reserved);
+    assert_false(rt_config_connector(c, "deploys")->reserved); /* the same URL is not the same */
+    unload(&l);
+}
+
 static void test_unreadable(void **state) {
     (void)state;
     rt_config *c = NULL;
@@ -857,6 +883,7 @@ int main(void) {
         cmocka_unit_test(test_many_errors),
         cmocka_unit_test(test_warnings),
         cmocka_unit_test(test_connector_exposure),
+        cmocka_unit_test(test_reserved_connectors),
         cmocka_unit_test(test_unreadable),
         cmocka_unit_test(test_secret),
         cmocka_unit_test(test_console),
