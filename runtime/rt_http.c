@@ -235,17 +235,54 @@ static void format_size(size_t n, char *out) {
         snprintf(out, 32, "%zu bytes", n);
 }
 
-/* "GET /api/v1/query, 3 attempts": the call, for messages. The query is left out: it is long
- * and says nothing about why a call failed. */
-static void describe_call(const rt_http_call *call, char *out, size_t size) {
-    size_t n = strcspn(call->path, "?");
-    const char *more = "";
-    if (n > PATH_SHOWN) {
-        n = rt_utf8_cut(call->path, n, PATH_SHOWN);
-        more = "…";
+/* One byte of a path as a message shows it into 'esc' (4 bytes); returns its length. */
+static size_t show_byte(unsigned char ch, char *esc) {
+    static const char hex[] = "0123456789abcdef";
+    static const char named[] = {['\t'] = 't', ['\n'] = 'n', ['\r'] = 'r'};
+    if (ch == '\\' || (ch < sizeof named && named[ch])) {
+        esc[0] = '\\';
+        esc[1] = ch == '\\' ? '\\' : named[ch];
+        return 2;
     }
-    snprintf(out, size, "%s %.*s%s, %d attempt%s", method_names[call->method], (int)n, call->path,
-             more, call->r.attempts, call->r.attempts == 1 ? "" : "s");
+    if (ch < 0x20 || ch == 0x7f) {
+        memcpy(esc, "\\x", 2);
+        esc[2] = hex[ch >> 4];
+        esc[3] = hex[ch & 15];
+        return 4;
+    }
+    esc[0] = (char)ch;
+    return 1;
+}
+
+void rt_http_path_show(const char *path, char *out, size_t size) {
+    static const char cut[] = "…";
+    size_t n = strcspn(path, "?"), room = size - sizeof cut, o = 0, i = 0;
+    for (; i < n; i++) {
+        char esc[4];
+        size_t k = show_byte((unsigned char)path[i], esc);
+        if (o + k > room)
+            break;
+        memcpy(out + o, esc, k);
+        o += k;
+    }
+    if (i < n) {
+        /* A character cut in two would not be UTF-8: its bytes went out as they were. */
+        while (o > 0 && ((unsigned char)path[i] & 0xC0) == 0x80)
+            o--, i--;
+        memcpy(out + o, cut, sizeof cut);
+    } else {
+        out[o] = '\0';
+    }
+}
+
+/* "GET /api/v1/query, 3 attempts": the call, for messages. The query is left out: it is long
+ * and says nothing about why a call failed. Control characters are escaped: a path holding
+ * "\r\n" must not put lines of its own choosing into a log or a result. */
+static void describe_call(const rt_http_call *call, char *out, size_t size) {
+    char path[PATH_SHOWN + 4];
+    rt_http_path_show(call->path, path, sizeof path);
+    snprintf(out, size, "%s %s, %d attempt%s", method_names[call->method], path, call->r.attempts,
+             call->r.attempts == 1 ? "" : "s");
 }
 
 /* curl's own words for the last attempt's failure. The URL it may quote holds no credentials:
@@ -271,7 +308,10 @@ static void explain(rt_http_call *call) {
         break;
     case RT_ETOOBIG:
         format_size(t->max_response, size);
-        snprintf(what, sizeof what, "response larger than the %s cap", size);
+        if (call->result == CURLE_OUT_OF_MEMORY)
+            snprintf(what, sizeof what, "a response header larger than curl's 100 KiB limit");
+        else
+            snprintf(what, sizeof what, "response larger than the %s cap", size);
         break;
     case RT_ETLS:
         snprintf(what, sizeof what, "TLS failure with %s: %s", t->authority, curl_words(call));
@@ -317,6 +357,11 @@ static int map_error(const rt_http_call *call) {
     case CURLE_HTTP2_STREAM:
         return RT_ECONNECT;
     case CURLE_FILESIZE_EXCEEDED:
+        return RT_ETOOBIG;
+    case CURLE_OUT_OF_MEMORY:
+        /* What curl 7.x answers for one header line over its CURL_MAX_HTTP_HEADER (100 KiB):
+         * its header buffer refuses to grow. Its own words, "Out of memory", would send the
+         * reader after the wrong cause; a real allocation failure in curl is this rare. */
         return RT_ETOOBIG;
     case CURLE_WRITE_ERROR:
         return call->too_big ? RT_ETOOBIG : RT_EINTERNAL;

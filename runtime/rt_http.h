@@ -50,6 +50,10 @@ const char *rt_http_target_name(const rt_http_target *target);
 
 typedef enum rt_http_method { RT_HTTP_GET = 0, RT_HTTP_POST } rt_http_method;
 
+/* 'path' up to its query, for a message: control characters and '\' escaped ("\r", "\n",
+ * "\x01"), cut to fit 'size' bytes (at least 8) with "…" where it was cut. */
+void rt_http_path_show(const char *path, char *out, size_t size);
+
 /* One call. 'path' is appended to the target's base URL and holds the query string, already
  * escaped ("/api/v1/query?query=up&time=1700000000"). Strings are copied. */
 typedef struct rt_http_request {
