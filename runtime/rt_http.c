@@ -969,6 +969,40 @@ static void miss_message(char *out, size_t size, const rt_exchange *e) {
     }
 }
 
+static int hex_digit(char c) {
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+bool rt_http_path_climbs(const char *path) {
+    size_t dots = 0, others = 0;
+    bool parameter = false; /* past a ';' in this segment: "..;x" is ".." to some servers */
+    for (const char *p = path;;) {
+        bool end = *p == '\0' || *p == '?' || *p == '#';
+        char ch = *p;
+        size_t step = 1;
+        if (ch == '%' && hex_digit(p[1]) >= 0 && hex_digit(p[2]) >= 0) {
+            ch = (char)(hex_digit(p[1]) * 16 + hex_digit(p[2]));
+            step = 3;
+        }
+        if (end || ch == '/' || ch == '\\') {
+            if (dots >= 1 && dots <= 2 && others == 0)
+                return true;
+            if (end)
+                return false;
+            dots = others = 0;
+            parameter = false;
+        } else if (!parameter) {
+            parameter = ch == ';';
+            dots += ch == '.';
+            others += ch != '.' && ch != ';';
+        }
+        p += step;
+    }
+}
+
 /* Answers 'call' from the recording: no network, no handle, nothing copied but on a miss. */
 static void replay(rt_http_call *call, const rt_http_request *request) {
     rt_http_target *t = call->target;
@@ -1014,6 +1048,17 @@ rt_http_call *rt_http_start(rt_http_target *target, const rt_http_request *reque
     rt__ring_init(&call->in_wait);
     rt__ring_insert_before(&http->calls, &call->in_client);
     call->recording = request->recording ? request->recording : http->recording;
+    if (rt_http_path_climbs(request->path ? request->path : "")) {
+        char where[150];
+        call->path = rt_xstrdup(request->path);
+        describe_call(call, where, sizeof where);
+        snprintf(call->r.message, sizeof call->r.message,
+                 "%.64s: the path has a '.' or '..' segment, which would leave the target's base "
+                 "URL (%s)",
+                 target->name, where);
+        fail_early(call, RT_EINPUT, CURLE_URL_MALFORMAT);
+        return call;
+    }
     if (call->recording && rt_recording_get_mode(call->recording) == RT_RECORDING_REPLAY) {
         replay(call, request);
         return call;

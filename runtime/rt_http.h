@@ -50,6 +50,12 @@ const char *rt_http_target_name(const rt_http_target *target);
 
 typedef enum rt_http_method { RT_HTTP_GET = 0, RT_HTTP_POST } rt_http_method;
 
+/* True when 'path' (up to its query or fragment) has a segment that climbs: "." or "..",
+ * written plainly or percent-encoded (%2e, %2E, mixed), also when an encoded '/' or a '\'
+ * (plain or %5C) bounds it or a ';' parameter follows it ("..;x"). Such a path would leave the
+ * target's base URL (curl and servers resolve dot segments), so rt_http_start refuses it. */
+bool rt_http_path_climbs(const char *path);
+
 /* 'path' up to its query, for a message: control characters and '\' escaped ("\r", "\n",
  * "\x01"), cut to fit 'size' bytes (at least 8) with "…" where it was cut. */
 void rt_http_path_show(const char *path, char *out, size_t size);

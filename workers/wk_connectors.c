@@ -550,10 +550,24 @@ static const wk_connector *check_connector(lua_State *L, rt_connector_type type)
     return *c;
 }
 
+/* Raises when 'path' climbs out of the connector's URL (rt_http_path_climbs): "/../admin"
+ * would take the connector's credential to what it was not configured for. */
+static void check_path(lua_State *L, const wk_connector *c, const char *op, const char *path) {
+    char shown[120];
+    if (!rt_http_path_climbs(path))
+        return;
+    rt_http_path_show(path, shown, sizeof shown);
+    luaL_error(L,
+               "%s:%s: the path has a '.' or '..' segment (plain or %%-encoded), which would "
+               "leave the connector's URL: %s",
+               c->name, op, shown);
+}
+
 /* Starts a GET of the path in the buffer 'b' (pushed as the path). */
 static int get(lua_State *L, const wk_connector *c, const char *op, luaL_Buffer *b,
                answer_kind kind, expect ex) {
     luaL_pushresult(b);
+    check_path(L, c, op, lua_tostring(L, -1));
     rt_http_request request = {
         .method = RT_HTTP_GET, .path = lua_tostring(L, -1), .idempotent = true};
     return call_start(L, c, op, &request, kind, ex);
@@ -752,6 +766,7 @@ static const luaL_Reg loki_methods[] = {
 static int post_json(lua_State *L, const wk_connector *c, const char *op, int body_idx,
                      answer_kind kind, bool idempotent) {
     char why[256];
+    check_path(L, c, op, lua_tostring(L, -1));
     json_t *body = sdk_lua_to_json(L, body_idx, why, sizeof why);
     if (!body)
         return luaL_error(L, "%s:%s: body: %s", c->name, op, why);
@@ -776,9 +791,12 @@ static int es_search(lua_State *L) {
     size_t len;
     const char *index = luaL_checklstring(L, 2, &len);
     luaL_checktype(L, 3, LUA_TTABLE);
+    /* "." and ".." are no index either (Elasticsearch refuses them): as a path segment they
+     * would leave the connector's URL, "/tenant-a/../_search" reaching every tenant. */
     if (!len ||
         strspn(index, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._*,:-+") !=
-            len)
+            len ||
+        strcmp(index, ".") == 0 || strcmp(index, "..") == 0)
         return luaL_error(L, "elasticsearch:search: '%s' is not an index name or pattern", index);
     lua_settop(L, 3);
     lua_pushfstring(L, "/%s/_search", index);
@@ -890,6 +908,7 @@ static int http_get(lua_State *L) {
         lua_pop(L, 1);
     }
     push_http_path(L, opts, "http:get");
+    check_path(L, c, "get", lua_tostring(L, -1));
     rt_http_request request = {
         .method = RT_HTTP_GET, .path = lua_tostring(L, -1), .idempotent = true};
     return call_start(L, c, "get", &request, raw ? ANSWER_TEXT : ANSWER_JSON, EXPECT_ANY);

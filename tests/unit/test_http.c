@@ -742,6 +742,44 @@ static void test_mock_routes(void **state) {
     got_free(g, 3);
 }
 
+/* Paths that climb out of the base URL, however written, are refused before anything is sent;
+ * the others pass. */
+static void test_path_climbs(void **state) {
+    static const char *const climbs[] = {
+        "/..",       "/../x",     "/a/../../x", "/./x",      "/a/.",      "/%2e%2e/x",
+        "/%2E%2e/x", "/.%2E/x",   "/%2e/x",     "/a/..%2fb", "/a/..%2Fb", "/a/%2F..%2Fb",
+        "/a\\..\\b", "/a/..%5cb", "/..;/x",     "/.;x/y",    "/x/..?q=1", "/x/..#f",
+    };
+    static const char *const fine[] = {
+        "/",         "/api/v1/query", "/a/...",   "/a/..x",       "/a/x..", "/a/.x",   "/a%2e%2ex",
+        "/x?q=/../", "/x?q=%2e%2e/y", "/x#/../y", "/a/%2e%2e%2e", "",       "/x/..%2", "/x/%2",
+    };
+    for (size_t i = 0; i < sizeof climbs / sizeof *climbs; i++)
+        if (!rt_http_path_climbs(climbs[i]))
+            fail_msg("'%s' climbs, but was let through", climbs[i]);
+    for (size_t i = 0; i < sizeof fine / sizeof *fine; i++)
+        if (rt_http_path_climbs(fine[i]))
+            fail_msg("'%s' does not climb, but was refused", fine[i]);
+    (void)state;
+
+    fixture f;
+    got climbed = {0}, count = {0};
+    fixture_init(&f);
+    rt_http_target *t = target(&f, (target_spec){.name = "api", .base = mock_url});
+    get(t, "/x/%2E./count/climb?key=climb", &climbed);
+    run(&f);
+    get(t, "/count/climb", &count);
+    run(&f);
+    fixture_done(&f);
+    assert_int_equal(climbed.error, RT_EINPUT);
+    assert_int_equal(climbed.attempts, 0);
+    assert_string_equal(climbed.message,
+                        "api: the path has a '.' or '..' segment, which would leave the target's "
+                        "base URL (GET /x/%2E./count/climb, 0 attempts)");
+    assert_string_equal(count.body, "{\"count\":0}"); /* nothing reached the server */
+    got_free(&climbed, 1), got_free(&count, 1);
+}
+
 /* A path shown in a message has its control characters escaped, so that it cannot add lines
  * of its own to a log or a result. */
 static void test_path_shown(void **state) {
@@ -814,6 +852,7 @@ int main(void) {
         cmocka_unit_test(test_bad_target),
         cmocka_unit_test(test_record_replay),
         cmocka_unit_test(test_mock_routes),
+        cmocka_unit_test(test_path_climbs),
         cmocka_unit_test(test_path_shown),
         cmocka_unit_test(test_header_too_big),
     };
