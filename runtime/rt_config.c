@@ -2521,6 +2521,8 @@ void rt_config_secret_free(char *secret, size_t len) {
     free(secret);
 }
 
+#define BASIC_PREFIX "Authorization: Basic "
+
 /* The header line that carries 'secret' ('len' bytes), the credential of 'auth' (malloc'd,
  * a secret itself). */
 static char *auth_header(const rt_auth *auth, const char *secret, size_t len) {
@@ -2529,7 +2531,7 @@ static char *auth_header(const rt_auth *auth, const char *secret, size_t len) {
         size_t plain_len = strlen(auth->username) + 1 + len;
         char *plain = rt_xmalloc(plain_len + 1);
         snprintf(plain, plain_len + 1, "%s:%s", auth->username, secret);
-        static const char prefix[] = "Authorization: Basic ";
+        static const char prefix[] = BASIC_PREFIX;
         line = rt_xmalloc(sizeof prefix + 4 * (plain_len / 3 + 1));
         memcpy(line, prefix, sizeof prefix - 1);
         EVP_EncodeBlock((unsigned char *)line + sizeof prefix - 1, (unsigned char *)plain,
@@ -2577,6 +2579,18 @@ int rt_connector_creds_load(const rt_connector *c, rt_connector_creds *out, char
         if (c->auth.type != RT_AUTH_NONE)
             out->headers[out->n_headers++] = auth_header(&c->auth, secret, len);
     }
+    out->secrets = rt_xcalloc(2, sizeof *out->secrets);
+    if (c->auth.type == RT_AUTH_PATH) {
+        const char *path = secret;
+        while (*path == '/') /* the path as the base URL holds it, after one slash */
+            path++;
+        out->secrets[out->n_secrets++] = rt_xstrdup(path);
+    } else if (c->auth.type != RT_AUTH_NONE) {
+        out->secrets[out->n_secrets++] = rt_xstrdup(secret);
+    }
+    if (c->auth.type == RT_AUTH_BASIC) /* base64 of user:password, as an echoed header shows */
+        out->secrets[out->n_secrets++] =
+            rt_xstrdup(out->headers[out->n_headers - 1] + sizeof BASIC_PREFIX - 1);
     rt_config_secret_free(secret, len);
     return RT_OK;
 }
@@ -2589,5 +2603,8 @@ void rt_connector_creds_free(rt_connector_creds *creds) {
     free(creds->headers);
     if (creds->base_url)
         rt_config_secret_free(creds->base_url, strlen(creds->base_url));
+    for (size_t i = 0; i < creds->n_secrets; i++)
+        rt_config_secret_free(creds->secrets[i], strlen(creds->secrets[i]));
+    free(creds->secrets);
     memset(creds, 0, sizeof *creds);
 }

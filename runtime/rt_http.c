@@ -27,7 +27,7 @@
  *   - the client's memory lives until its last handle's close callback, so that read is safe;
  *   - pump() never calls user code, so it may run anywhere;
  *   - a handle is active only while there is work, so an idle client lets uv_run return. */
-#define _POSIX_C_SOURCE 200809L /* strncasecmp */
+#define _GNU_SOURCE /* strncasecmp, memmem */
 #include "rt_http.h"
 #include "rt_ring.h"
 #include <errno.h>
@@ -82,6 +82,8 @@ struct rt_http_target {
     int concurrency, retries;
     bool tls_verify;
     struct curl_slist *headers;
+    char **secrets; /* redacted from answers: the options' secrets and their JSON forms */
+    size_t *secret_lens, n_secrets;
     rt__ring queue; /* QUEUED calls, oldest first (rt_http_call.in_wait) */
     int running;    /* RUNNING calls */
     double tokens;  /* of the rate limit's bucket, at time 'refilled' */
@@ -139,11 +141,25 @@ static double now(void) {
 
 /* ---- handles and freeing --------------------------------------------------------------------- */
 
+/* Overwrites and frees a secret ('len' bytes); accepts NULL. */
+static void wipe_free(char *secret, size_t len) {
+    if (!secret)
+        return;
+    volatile char *p = secret;
+    for (size_t i = 0; i < len; i++)
+        p[i] = 0;
+    free(secret);
+}
+
 static void free_client(rt_http *http) {
     rt_http_target *t = http->targets;
     while (t) {
         rt_http_target *next = t->next;
         curl_slist_free_all(t->headers);
+        for (size_t i = 0; i < t->n_secrets; i++)
+            wipe_free(t->secrets[i], t->secret_lens[i]);
+        free(t->secrets);
+        free(t->secret_lens);
         free(t->name);
         free(t->base_url);
         free(t->authority);
@@ -452,6 +468,110 @@ static void record(rt_http_call *call) {
     (void)rt_recording_add(call->recording, &e);
 }
 
+/* ---- secrets in answers ---------------------------------------------------------------------- */
+
+/* The 'len' bytes at 'text' with each occurrence of 'secret' ('slen' bytes) replaced by
+ * RT_HTTP_REDACTED: a new NUL-terminated buffer of '*out_len' bytes (malloc'd: the size comes
+ * from the network), or NULL when 'secret' does not occur, or when the buffer cannot be had,
+ * which sets '*failed'. */
+static char *replace_all(const char *text, size_t len, const char *secret, size_t slen,
+                         size_t *out_len, bool *failed) {
+    static const char mark[] = RT_HTTP_REDACTED;
+    const char *end = text + len, *p, *hit;
+    size_t found = 0;
+    for (p = text; (hit = memmem(p, (size_t)(end - p), secret, slen)); p = hit + slen)
+        found++;
+    if (!found)
+        return NULL;
+    size_t n = len - found * slen + found * (sizeof mark - 1);
+    char *out = malloc(n + 1), *o = out;
+    if (!out) {
+        *failed = true;
+        return NULL;
+    }
+    for (p = text; (hit = memmem(p, (size_t)(end - p), secret, slen)); p = hit + slen) {
+        memcpy(o, p, (size_t)(hit - p));
+        o += hit - p;
+        memcpy(o, mark, sizeof mark - 1);
+        o += sizeof mark - 1;
+    }
+    memcpy(o, p, (size_t)(end - p));
+    out[n] = '\0';
+    *out_len = n;
+    return out;
+}
+
+/* 'text' ('len' bytes) without any of the target's secrets: a new buffer of '*out_len' bytes,
+ * NULL when none occurs, or NULL and '*failed' when out of memory. */
+static char *redacted(const rt_http_target *t, const char *text, size_t len, size_t *out_len,
+                      bool *failed) {
+    char *clean = NULL;
+    *failed = false;
+    *out_len = len;
+    for (size_t i = 0; i < t->n_secrets && !*failed; i++) {
+        size_t n;
+        char *next = replace_all(clean ? clean : text, *out_len, t->secrets[i], t->secret_lens[i],
+                                 &n, failed);
+        if (next) {
+            free(clean);
+            clean = next;
+            *out_len = n;
+        }
+    }
+    if (*failed) {
+        free(clean);
+        return NULL;
+    }
+    return clean;
+}
+
+/* Redacts the NUL-terminated 'text' in its 'size'-byte buffer, cutting what no longer fits;
+ * out of memory, it empties it. */
+static void redact_fixed(const rt_http_target *t, char *text, size_t size) {
+    size_t n;
+    bool failed;
+    char *clean = redacted(t, text, strlen(text), &n, &failed);
+    if (failed) {
+        text[0] = '\0';
+    } else if (clean) {
+        n = n < size ? n : rt_utf8_cut(clean, n, size - 1);
+        memcpy(text, clean, n);
+        text[n] = '\0';
+    }
+    free(clean);
+}
+
+/* Takes the target's secrets out of what the call's owner and the recording are given: a
+ * backend that echoes the request (a 404 quoting its path, an /echo of its headers) would
+ * otherwise hand the credential to analyzer code, results and recordings. One memmem per
+ * secret over the body when nothing is found. */
+static void redact_outcome(rt_http_call *call) {
+    rt_http_response *r = &call->r;
+    const rt_http_target *t = call->target;
+    redact_fixed(t, r->message, sizeof r->message);
+    redact_fixed(t, r->content_type, sizeof r->content_type);
+    if (r->body == empty_body || r->len == 0)
+        return;
+    size_t n;
+    bool failed;
+    char *clean = redacted(t, r->body, r->len, &n, &failed);
+    if (failed) { /* the body cannot be cleaned: it does not leave */
+        r->body = empty_body;
+        r->len = 0;
+        r->error = RT_EINTERNAL;
+        call->out_of_memory = true;
+        r->message[0] = '\0';
+        explain(call);
+        return;
+    }
+    if (!clean)
+        return;
+    free(call->buf);
+    call->buf = r->body = clean;
+    call->len = r->len = n;
+    call->cap = n + 1;
+}
+
 /* Ends 'call': records it, tells its owner and frees it. The caller must not touch the client
  * afterwards except to read http->closing. */
 static void finish(rt_http_call *call) {
@@ -467,6 +587,8 @@ static void finish(rt_http_call *call) {
             call->r.body = empty_body;
         if (call->r.error != RT_OK && !call->r.message[0])
             explain(call);
+        if (call->target->n_secrets)
+            redact_outcome(call);
         if (call->recording && rt_recording_get_mode(call->recording) == RT_RECORDING_RECORD)
             record(call);
     }
@@ -907,6 +1029,31 @@ static bool target_options_ok(const rt_http_target_options *o, char *why) {
     return true;
 }
 
+/* Keeps 'secret' for redaction and, when it holds '/', the form JSON may write it in ("\/"),
+ * as a backend echoing it in a JSON string may. */
+static void add_secret(rt_http_target *t, const char *secret) {
+    size_t len = strlen(secret), slashes = 0;
+    if (!len)
+        return;
+    t->secrets = rt_xrealloc(t->secrets, (t->n_secrets + 2) * sizeof *t->secrets);
+    t->secret_lens = rt_xrealloc(t->secret_lens, (t->n_secrets + 2) * sizeof *t->secret_lens);
+    t->secrets[t->n_secrets] = rt_xstrdup(secret);
+    t->secret_lens[t->n_secrets++] = len;
+    for (const char *p = secret; *p; p++)
+        slashes += *p == '/';
+    if (!slashes)
+        return;
+    char *json = rt_xmalloc(len + slashes + 1), *o = json;
+    for (const char *p = secret; *p; p++) {
+        if (*p == '/')
+            *o++ = '\\';
+        *o++ = *p;
+    }
+    *o = '\0';
+    t->secrets[t->n_secrets] = json;
+    t->secret_lens[t->n_secrets++] = len + slashes;
+}
+
 rt_http_target *rt_http_target_new(rt_http *http, const rt_http_target_options *options,
                                    char *why) {
     if (!target_options_ok(options, why))
@@ -938,6 +1085,9 @@ rt_http_target *rt_http_target_new(rt_http *http, const rt_http_target_options *
     t->tls_verify = options->tls_verify;
     for (size_t i = 0; i < options->n_headers; i++)
         t->headers = curl_slist_append(t->headers, options->headers[i]);
+    for (size_t i = 0; i < options->n_secrets; i++)
+        if (options->secrets[i])
+            add_secret(t, options->secrets[i]);
     rt__ring_init(&t->queue);
     uv_timer_init(http->loop, &t->pump_timer);
     t->pump_timer.data = t;

@@ -92,6 +92,8 @@ static int connect_one(wk_engine *engine, const rt_config *config, const rt_conn
         .tls_verify = rc->tls_verify,
         .headers = (const char *const *)creds.headers,
         .n_headers = creds.n_headers,
+        .secrets = (const char *const *)creds.secrets,
+        .n_secrets = creds.n_secrets,
     };
     rt_http_target *target = rt_http_target_new(engine_http(engine), &o, why);
     if (!target) {

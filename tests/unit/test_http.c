@@ -167,6 +167,8 @@ typedef struct target_spec {
     int concurrency, retries;
     const char *const *headers;
     size_t n_headers;
+    const char *const *secrets;
+    size_t n_secrets;
 } target_spec;
 
 static rt_http_target *target(fixture *f, target_spec s) {
@@ -181,6 +183,8 @@ static rt_http_target *target(fixture *f, target_spec s) {
         .retries = s.retries,
         .headers = s.headers,
         .n_headers = s.n_headers,
+        .secrets = s.secrets,
+        .n_secrets = s.n_secrets,
     };
     rt_http_target *t = rt_http_target_new(f->http, &o, why);
     if (!t)
@@ -809,6 +813,75 @@ static void test_path_shown(void **state) {
     got_free(&g, 1);
 }
 
+/* What a backend echoes of a target's secrets (its headers, its secret path, in a body, in
+ * JSON's "\/" form, in a message) reaches neither the caller nor the recording. */
+static void test_secrets_redacted(void **state) {
+    static const char *const headers[] = {"Authorization: Bearer s3cr3t-t0ken"};
+    static const char *const token[] = {"s3cr3t-t0ken"};
+    static const char *const hook[] = {"hooks/T1/B2/H00KS3CRET"};
+    static const char *const host[] = {"127.0.0.1"};
+    char base[128], refused_base[64], path[96], why[256];
+    char *saved = NULL;
+    size_t saved_len = 0;
+    got echo = {0}, echoed_path = {0}, json_form = {0}, refused = {0}, clean = {0};
+    routes_mock m;
+    (void)state;
+    routes_mock_start(&m,
+                      "[{\"path\": \"/hooks/T1/B2/H00KS3CRET/json\", \"status\": 400,"
+                      " \"body_file\": \"body.json\"}]",
+                      "{\"error\":\"bad hook hooks\\/T1\\/B2\\/H00KS3CRET\"}");
+    snprintf(base, sizeof base, "%s/hooks/T1/B2/H00KS3CRET", m.base);
+    snprintf(refused_base, sizeof refused_base, "http://127.0.0.1:%d", closed_port());
+    rt_recording *rec = rt_recording_new();
+    fixture f;
+    fixture_init(&f);
+    rt_http_set_recording(f.http, rec);
+    rt_http_target *api = target(
+        &f,
+        (target_spec){
+            .name = "api", .headers = headers, .n_headers = 1, .secrets = token, .n_secrets = 1});
+    rt_http_target *slack =
+        target(&f, (target_spec){.name = "slack", .base = base, .secrets = hook, .n_secrets = 1});
+    rt_http_target *down = target(
+        &f,
+        (target_spec){
+            .name = "down", .base = refused_base, .retries = -1, .secrets = host, .n_secrets = 1});
+    get(api, "/echo", &echo);
+    get(slack, "/nothing", &echoed_path);
+    get(slack, "/json", &json_form);
+    get(down, "/x", &refused);
+    run(&f);
+    fixture_done(&f);
+    routes_mock_stop(&m);
+    /* No secrets given: nothing to redact, nothing searched. */
+    get_one((target_spec){.name = "plain", .headers = headers, .n_headers = 1}, "/echo", &clean);
+    assert_int_equal(echo.status, 200);
+    assert_null(strstr(echo.body, "s3cr3t"));
+    assert_non_null(strstr(echo.body, "\"authorization\":\"Bearer [redacted]\""));
+    assert_int_equal(echoed_path.status, 404);
+    assert_string_equal(echoed_path.body, "{\"error\":\"no route for GET /[redacted]/nothing\"}");
+    assert_int_equal(json_form.status, 400);
+    assert_string_equal(json_form.body, "{\"error\":\"bad hook [redacted]\"}");
+    assert_int_equal(refused.error, RT_ECONNREFUSED);
+    assert_non_null(strstr(refused.message, "connection refused by [redacted]:"));
+    assert_non_null(strstr(clean.body, "s3cr3t-t0ken"));
+    /* The recording holds what the caller got. */
+    char dir[] = "/tmp/test_http_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/recording.json", dir);
+    assert_int_equal(rt_recording_save(rec, path, why), RT_OK);
+    rt_recording_free(rec);
+    assert_int_equal(rt_file_read(path, 1 << 20, &saved, &saved_len, why), RT_OK);
+    assert_null(strstr(saved, "s3cr3t"));
+    assert_null(strstr(saved, "H00KS3CRET"));
+    assert_non_null(strstr(saved, "[redacted]"));
+    free(saved);
+    unlink(path);
+    rmdir(dir);
+    got_free(&echo, 1), got_free(&echoed_path, 1), got_free(&json_form, 1);
+    got_free(&refused, 1), got_free(&clean, 1);
+}
+
 /* One header over curl's 100 KiB: said so, not "Out of memory". */
 static void test_header_too_big(void **state) {
     size_t big = 200000;
@@ -854,6 +927,7 @@ int main(void) {
         cmocka_unit_test(test_mock_routes),
         cmocka_unit_test(test_path_climbs),
         cmocka_unit_test(test_path_shown),
+        cmocka_unit_test(test_secrets_redacted),
         cmocka_unit_test(test_header_too_big),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
