@@ -21,10 +21,12 @@ static const char config_usage[] =
     "mitigation's verify analyzer must be on the analyzer path (when --analyzers is given or\n"
     "the config's analyzer folders are there). Rules' action settings written without {{ }}\n"
     "(a note's tool, a ticket's tracker, a silence's matchers and duration) are checked, and a\n"
-    "mitigation that no policy allows is a warning.\n"
+    "mitigation that no policy allows is a warning. So are a connector with tls_verify: false\n"
+    "and a credential sent over http:// to another host. The connectors that rules' actions\n"
+    "name are listed as reserved: only the post-processor calls them, analyzers cannot.\n"
     "\n"
-    "  --json            print a summary object: errors, warnings, connectors, routes, rules\n"
-    "                    and token names (never credentials)\n"
+    "  --json            print a summary object: errors, warnings, connectors (with reserved),\n"
+    "                    routes, rules and token names (never credentials)\n"
     "  --analyzers DIR   look for the routes' and verify analyzers in DIR (repeatable; default: "
     "the\n"
     "                    config's analyzers)\n"
@@ -50,9 +52,9 @@ static void print_json(const char *file, const rt_config *c, const rt_diag *erro
     json_t *dirs = json_array();
     for (size_t i = 0; c && i < c->n_connectors; i++) {
         const rt_connector *conn = &c->connectors[i];
-        json_array_append_new(conns,
-                              json_pack("{s:s, s:s, s:s}", "name", conn->name, "type",
-                                        rt_connector_type_name(conn->type), "url", conn->url));
+        json_array_append_new(conns, json_pack("{s:s, s:s, s:s, s:b}", "name", conn->name, "type",
+                                               rt_connector_type_name(conn->type), "url", conn->url,
+                                               "reserved", conn->reserved));
     }
     for (size_t i = 0; c && i < c->n_analyzers; i++)
         json_array_append_new(dirs, json_string(c->analyzers[i]));
@@ -92,6 +94,20 @@ static void print_counts(const rt_config *c) {
     for (size_t i = 1; i < sizeof counts / sizeof counts[0]; i++)
         if (counts[i].n)
             printf(", %zu %s%s", counts[i].n, counts[i].what, counts[i].n == 1 ? "" : "s");
+}
+
+/* "reserved for actions (analyzers cannot call them): pagerduty, slack": the connectors that
+ * rules' actions name, which analyzers' engines leave out (docs/config.md, connectors). */
+static void print_reserved(const rt_config *c) {
+    size_t n = 0;
+    for (size_t i = 0; i < c->n_connectors; i++) {
+        if (!c->connectors[i].reserved)
+            continue;
+        printf("%s%s", n++ ? ", " : "reserved for actions (analyzers cannot call them): ",
+               c->connectors[i].name);
+    }
+    if (n)
+        putchar('\n');
 }
 
 /* Routes against their analyzers' schemas: problems join the config's errors. */
@@ -187,10 +203,12 @@ static int config_check(int argc, char **argv) {
         size_t n_errors = rt_diag_count(&errors), n_warnings = rt_diag_count(&warnings);
         rt_diag_print(&errors, stdout, "");
         rt_diag_print(&warnings, stdout, "");
-        if (config)
+        if (config) {
+            print_reserved(config);
             print_counts(config);
-        else
+        } else {
             printf("%zu error%s", n_errors, n_errors == 1 ? "" : "s");
+        }
         if (n_warnings)
             printf(", %zu warning%s", n_warnings, n_warnings == 1 ? "" : "s");
         putchar('\n');

@@ -172,7 +172,9 @@ static int open_targets(pp_postproc *p, const rt_config *c, target **out, size_t
                                     .retries = -1,
                                     .tls_verify = rc->tls_verify,
                                     .headers = (const char *const *)creds.headers,
-                                    .n_headers = creds.n_headers};
+                                    .n_headers = creds.n_headers,
+                                    .secrets = (const char *const *)creds.secrets,
+                                    .n_secrets = creds.n_secrets};
         rt_http_target *t = rt_http_target_new(p->http, &o, reason);
         rt_connector_creds_free(&creds);
         if (!t) {

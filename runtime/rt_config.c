@@ -1156,9 +1156,27 @@ static const field events_fields[] = {
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
 };
 
-enum { C_EVENTS = 9 }; /* the index of "events" in connector_fields */
+/* The indexes of connector_fields' rows that checks point at. */
+enum { C_URL = 1, C_TLS_VERIFY = 6, C_EVENTS = 9 };
 
-/* Only http connectors answer with change events. */
+/* True when the host of http(s) URL 'url' is a loopback address or localhost: what is sent
+ * there does not cross a network. */
+static bool is_loopback_url(const char *url) {
+    const char *host = strstr(url, "://");
+    if (!host)
+        return false;
+    host += 3;
+    size_t n = strcspn(host, "/?#");
+    if (n > 0 && host[0] == '[')
+        return strncmp(host, "[::1]", 5) == 0 && (n == 5 || host[5] == ':');
+    size_t name = strcspn(host, ":/?#");
+    return (name == 9 && strncasecmp(host, "localhost", 9) == 0) ||
+           (strncmp(host, "127.", 4) == 0 && strspn(host, "0123456789.") >= name);
+}
+
+/* Only http connectors answer with change events. A connector that does not verify
+ * certificates, or sends a credential in clear text over a network, works, but anyone on the
+ * path could read its credential and answers (or forge them): said as warnings, at the key. */
 static void connector_check(loader *ld, void *base, const seen_keys *seen, const char *path,
                             yaml_mark_t where) {
     const rt_connector *c = base;
@@ -1168,6 +1186,19 @@ static void connector_check(loader *ld, void *base, const seen_keys *seen, const
     if (c->events.path && c->type != RT_CONNECTOR_HTTP)
         problem(ld, seen->key[C_EVENTS], here, "only http connectors have events (this one is %s)",
                 rt_connector_type_name(c->type));
+    if ((seen->bits & BIT(C_TLS_VERIFY)) && !c->tls_verify) {
+        join_path(here, path, "tls_verify");
+        warning(ld, seen->value[C_TLS_VERIFY], here,
+                "certificates are not verified: anyone on the network path can pose as the "
+                "server, read %s and forge its answers",
+                c->auth.type != RT_AUTH_NONE ? "the credential" : "the calls");
+    }
+    if (c->url && c->auth.type != RT_AUTH_NONE && strncmp(c->url, "http://", 7) == 0 &&
+        !is_loopback_url(c->url)) {
+        join_path(here, path, "url");
+        warning(ld, seen->value[C_URL], here,
+                "the credential (auth) goes in clear text over http://: use https://");
+    }
 }
 
 static void connector_defaults(void *entry) {
@@ -1181,12 +1212,12 @@ static void connector_defaults(void *entry) {
 #define C_OFF(m) offsetof(rt_connector, m)
 static const field connector_fields[] = {
     {"type", F_ENUM, REQUIRED, C_OFF(type), 0, 0, connector_types, NULL, NULL, 0, NULL},
-    {"url", F_URL, REQUIRED, C_OFF(url), 0, 0, NULL, NULL, NULL, 0, NULL},
+    [C_URL] = {"url", F_URL, REQUIRED, C_OFF(url), 0, 0, NULL, NULL, NULL, 0, NULL},
     {"timeout", F_DURATION, 0, C_OFF(timeout), 0, 3600, NULL, NULL, NULL, 0, NULL},
     {"max_response", F_SIZE, 0, C_OFF(max_response), 1024, 1 << 30, NULL, NULL, NULL, 0, NULL},
     {"rate_limit", F_RATE, 0, C_OFF(rate_limit), 0, 1e6, NULL, NULL, NULL, 0, NULL},
     {"concurrency", F_INT, 0, C_OFF(concurrency), 1, 1024, NULL, NULL, NULL, 0, NULL},
-    {"tls_verify", F_BOOL, 0, C_OFF(tls_verify), 0, 0, NULL, NULL, NULL, 0, NULL},
+    [C_TLS_VERIFY] = {"tls_verify", F_BOOL, 0, C_OFF(tls_verify), 0, 0, NULL, NULL, NULL, 0, NULL},
     {"headers", F_HEADERS, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
     {"auth", F_TABLE, 0, C_OFF(auth), 0, 0, NULL, auth_fields, auth_check, 0, NULL},
     [C_EVENTS] = {"events", F_TABLE, 0, C_OFF(events), 0, 0, NULL, events_fields, NULL, 0, NULL},
@@ -2098,15 +2129,23 @@ static void feedback_settle(loader *ld, rt_config *c) {
     }
 }
 
-/* Checks across sections, once everything is read: what rules' actions name exists. */
-static void cross_check(loader *ld, const rt_config *c) {
+/* Checks across sections, once everything is read: what rules' actions name exists. The
+ * connectors they name are reserved for them: with an action's connector, an analyzer could
+ * post to a mitigation endpoint or a chat with its credentials, past policies, approvals, dry
+ * runs and the audit. */
+static void cross_check(loader *ld, rt_config *c) {
     for (size_t i = 0; i < c->n_rules; i++)
         for (size_t j = 0; j < c->rules[i].n_actions; j++) {
             const rt_action *a = &c->rules[i].actions[j];
-            const rt_connector *conn = a->connector ? rt_config_connector(c, a->connector) : NULL;
+            rt_connector *conn = NULL;
+            for (size_t k = 0; a->connector && !conn && k < c->n_connectors; k++)
+                if (c->connectors[k].name && strcmp(c->connectors[k].name, a->connector) == 0)
+                    conn = &c->connectors[k];
             yaml_mark_t m = {.line = (size_t)c->rules[i].line - 1};
             char here[PATH_MAX_LEN];
             snprintf(here, sizeof here, "rules.%zu.actions.%zu.connector", i, j);
+            if (conn)
+                conn->reserved = true;
             if (a->connector && !conn)
                 problem(ld, m, here, "no connector named '%s'", a->connector);
             else if (conn && conn->type != RT_CONNECTOR_HTTP)
@@ -2485,6 +2524,8 @@ void rt_config_secret_free(char *secret, size_t len) {
     free(secret);
 }
 
+#define BASIC_PREFIX "Authorization: Basic "
+
 /* The header line that carries 'secret' ('len' bytes), the credential of 'auth' (malloc'd,
  * a secret itself). */
 static char *auth_header(const rt_auth *auth, const char *secret, size_t len) {
@@ -2493,7 +2534,7 @@ static char *auth_header(const rt_auth *auth, const char *secret, size_t len) {
         size_t plain_len = strlen(auth->username) + 1 + len;
         char *plain = rt_xmalloc(plain_len + 1);
         snprintf(plain, plain_len + 1, "%s:%s", auth->username, secret);
-        static const char prefix[] = "Authorization: Basic ";
+        static const char prefix[] = BASIC_PREFIX;
         line = rt_xmalloc(sizeof prefix + 4 * (plain_len / 3 + 1));
         memcpy(line, prefix, sizeof prefix - 1);
         EVP_EncodeBlock((unsigned char *)line + sizeof prefix - 1, (unsigned char *)plain,
@@ -2541,6 +2582,18 @@ int rt_connector_creds_load(const rt_connector *c, rt_connector_creds *out, char
         if (c->auth.type != RT_AUTH_NONE)
             out->headers[out->n_headers++] = auth_header(&c->auth, secret, len);
     }
+    out->secrets = rt_xcalloc(2, sizeof *out->secrets);
+    if (c->auth.type == RT_AUTH_PATH) {
+        const char *path = secret;
+        while (*path == '/') /* the path as the base URL holds it, after one slash */
+            path++;
+        out->secrets[out->n_secrets++] = rt_xstrdup(path);
+    } else if (c->auth.type != RT_AUTH_NONE) {
+        out->secrets[out->n_secrets++] = rt_xstrdup(secret);
+    }
+    if (c->auth.type == RT_AUTH_BASIC) /* base64 of user:password, as an echoed header shows */
+        out->secrets[out->n_secrets++] =
+            rt_xstrdup(out->headers[out->n_headers - 1] + sizeof BASIC_PREFIX - 1);
     rt_config_secret_free(secret, len);
     return RT_OK;
 }
@@ -2553,5 +2606,8 @@ void rt_connector_creds_free(rt_connector_creds *creds) {
     free(creds->headers);
     if (creds->base_url)
         rt_config_secret_free(creds->base_url, strlen(creds->base_url));
+    for (size_t i = 0; i < creds->n_secrets; i++)
+        rt_config_secret_free(creds->secrets[i], strlen(creds->secrets[i]));
+    free(creds->secrets);
     memset(creds, 0, sizeof *creds);
 }

@@ -69,6 +69,8 @@ typedef struct rt_connector {
     size_t n_headers;
     rt_auth auth;
     rt_events events; /* http connectors; events.path NULL when not configured */
+    bool reserved;    /* a rule's action names it: the post-processor's alone, which analyzers
+                         cannot call (their engine does not register it; docs/config.md) */
 } rt_connector;
 
 /* An Alertmanager-style label matcher ("service=~\"api|web\""): a label, or an annotation
@@ -457,13 +459,17 @@ void rt_config_secret_free(char *secret, size_t len);
 
 /* What every call through a connector carries, secrets included: the "Name: value" header
  * lines (its headers, then the credential's header) and the base URL (its url, followed by the
- * secret path of auth type path). Shared by the workers' connectors and the post-processor so
- * that a credential is built in one place. All owned; free with rt_connector_creds_free, which
- * overwrites the secrets. */
+ * secret path of auth type path); and the secret values a backend could echo, which answers
+ * must not show (rt_http_target_options.secrets): the token, password or header value, the
+ * Basic form of user:password, the secret path. Shared by the workers' connectors and the
+ * post-processor so that a credential is built in one place. All owned; free with
+ * rt_connector_creds_free, which overwrites the secrets. */
 typedef struct rt_connector_creds {
     char **headers;
     size_t n_headers;
     char *base_url;
+    char **secrets;
+    size_t n_secrets;
 } rt_connector_creds;
 
 /* Reads the credential of connector 'c' and fills 'out'. Returns RT_OK, or an error of

@@ -27,7 +27,7 @@
  *   - the client's memory lives until its last handle's close callback, so that read is safe;
  *   - pump() never calls user code, so it may run anywhere;
  *   - a handle is active only while there is work, so an idle client lets uv_run return. */
-#define _POSIX_C_SOURCE 200809L /* strncasecmp */
+#define _GNU_SOURCE /* strncasecmp, memmem */
 #include "rt_http.h"
 #include "rt_ring.h"
 #include <errno.h>
@@ -82,6 +82,8 @@ struct rt_http_target {
     int concurrency, retries;
     bool tls_verify;
     struct curl_slist *headers;
+    char **secrets; /* redacted from answers: the options' secrets and their JSON forms */
+    size_t *secret_lens, n_secrets;
     rt__ring queue; /* QUEUED calls, oldest first (rt_http_call.in_wait) */
     int running;    /* RUNNING calls */
     double tokens;  /* of the rate limit's bucket, at time 'refilled' */
@@ -143,11 +145,25 @@ static double now(void) {
 
 /* ---- handles and freeing --------------------------------------------------------------------- */
 
+/* Overwrites and frees a secret ('len' bytes); accepts NULL. */
+static void wipe_free(char *secret, size_t len) {
+    if (!secret)
+        return;
+    volatile char *p = secret;
+    for (size_t i = 0; i < len; i++)
+        p[i] = 0;
+    free(secret);
+}
+
 static void free_client(rt_http *http) {
     rt_http_target *t = http->targets;
     while (t) {
         rt_http_target *next = t->next;
         curl_slist_free_all(t->headers);
+        for (size_t i = 0; i < t->n_secrets; i++)
+            wipe_free(t->secrets[i], t->secret_lens[i]);
+        free(t->secrets);
+        free(t->secret_lens);
         free(t->name);
         free(t->base_url);
         free(t->authority);
@@ -239,17 +255,54 @@ static void format_size(size_t n, char *out) {
         snprintf(out, 32, "%zu bytes", n);
 }
 
-/* "GET /api/v1/query, 3 attempts": the call, for messages. The query is left out: it is long
- * and says nothing about why a call failed. */
-static void describe_call(const rt_http_call *call, char *out, size_t size) {
-    size_t n = strcspn(call->path, "?");
-    const char *more = "";
-    if (n > PATH_SHOWN) {
-        n = rt_utf8_cut(call->path, n, PATH_SHOWN);
-        more = "…";
+/* One byte of a path as a message shows it into 'esc' (4 bytes); returns its length. */
+static size_t show_byte(unsigned char ch, char *esc) {
+    static const char hex[] = "0123456789abcdef";
+    static const char named[] = {['\t'] = 't', ['\n'] = 'n', ['\r'] = 'r'};
+    if (ch == '\\' || (ch < sizeof named && named[ch])) {
+        esc[0] = '\\';
+        esc[1] = ch == '\\' ? '\\' : named[ch];
+        return 2;
     }
-    snprintf(out, size, "%s %.*s%s, %d attempt%s", method_names[call->method], (int)n, call->path,
-             more, call->r.attempts, call->r.attempts == 1 ? "" : "s");
+    if (ch < 0x20 || ch == 0x7f) {
+        memcpy(esc, "\\x", 2);
+        esc[2] = hex[ch >> 4];
+        esc[3] = hex[ch & 15];
+        return 4;
+    }
+    esc[0] = (char)ch;
+    return 1;
+}
+
+void rt_http_path_show(const char *path, char *out, size_t size) {
+    static const char cut[] = "…";
+    size_t n = strcspn(path, "?"), room = size - sizeof cut, o = 0, i = 0;
+    for (; i < n; i++) {
+        char esc[4];
+        size_t k = show_byte((unsigned char)path[i], esc);
+        if (o + k > room)
+            break;
+        memcpy(out + o, esc, k);
+        o += k;
+    }
+    if (i < n) {
+        /* A character cut in two would not be UTF-8: its bytes went out as they were. */
+        while (o > 0 && ((unsigned char)path[i] & 0xC0) == 0x80)
+            o--, i--;
+        memcpy(out + o, cut, sizeof cut);
+    } else {
+        out[o] = '\0';
+    }
+}
+
+/* "GET /api/v1/query, 3 attempts": the call, for messages. The query is left out: it is long
+ * and says nothing about why a call failed. Control characters are escaped: a path holding
+ * "\r\n" must not put lines of its own choosing into a log or a result. */
+static void describe_call(const rt_http_call *call, char *out, size_t size) {
+    char path[PATH_SHOWN + 4];
+    rt_http_path_show(call->path, path, sizeof path);
+    snprintf(out, size, "%s %s, %d attempt%s", method_names[call->method], path, call->r.attempts,
+             call->r.attempts == 1 ? "" : "s");
 }
 
 /* curl's own words for the last attempt's failure. The URL it may quote holds no credentials:
@@ -275,7 +328,10 @@ static void explain(rt_http_call *call) {
         break;
     case RT_ETOOBIG:
         format_size(t->max_response, size);
-        snprintf(what, sizeof what, "response larger than the %s cap", size);
+        if (call->result == CURLE_OUT_OF_MEMORY)
+            snprintf(what, sizeof what, "a response header larger than curl's 100 KiB limit");
+        else
+            snprintf(what, sizeof what, "response larger than the %s cap", size);
         break;
     case RT_ELIMIT:
         format_size(call->allowance->limit, size);
@@ -327,6 +383,11 @@ static int map_error(const rt_http_call *call) {
     case CURLE_HTTP2_STREAM:
         return RT_ECONNECT;
     case CURLE_FILESIZE_EXCEEDED:
+        return RT_ETOOBIG;
+    case CURLE_OUT_OF_MEMORY:
+        /* What curl 7.x answers for one header line over its CURL_MAX_HTTP_HEADER (100 KiB):
+         * its header buffer refuses to grow. Its own words, "Out of memory", would send the
+         * reader after the wrong cause; a real allocation failure in curl is this rare. */
         return RT_ETOOBIG;
     case CURLE_WRITE_ERROR:
         return call->too_big ? RT_ETOOBIG : RT_EINTERNAL;
@@ -425,6 +486,110 @@ static void record(rt_http_call *call) {
     (void)rt_recording_add(call->recording, &e);
 }
 
+/* ---- secrets in answers ---------------------------------------------------------------------- */
+
+/* The 'len' bytes at 'text' with each occurrence of 'secret' ('slen' bytes) replaced by
+ * RT_HTTP_REDACTED: a new NUL-terminated buffer of '*out_len' bytes (malloc'd: the size comes
+ * from the network), or NULL when 'secret' does not occur, or when the buffer cannot be had,
+ * which sets '*failed'. */
+static char *replace_all(const char *text, size_t len, const char *secret, size_t slen,
+                         size_t *out_len, bool *failed) {
+    static const char mark[] = RT_HTTP_REDACTED;
+    const char *end = text + len, *p, *hit;
+    size_t found = 0;
+    for (p = text; (hit = memmem(p, (size_t)(end - p), secret, slen)); p = hit + slen)
+        found++;
+    if (!found)
+        return NULL;
+    size_t n = len - found * slen + found * (sizeof mark - 1);
+    char *out = malloc(n + 1), *o = out;
+    if (!out) {
+        *failed = true;
+        return NULL;
+    }
+    for (p = text; (hit = memmem(p, (size_t)(end - p), secret, slen)); p = hit + slen) {
+        memcpy(o, p, (size_t)(hit - p));
+        o += hit - p;
+        memcpy(o, mark, sizeof mark - 1);
+        o += sizeof mark - 1;
+    }
+    memcpy(o, p, (size_t)(end - p));
+    out[n] = '\0';
+    *out_len = n;
+    return out;
+}
+
+/* 'text' ('len' bytes) without any of the target's secrets: a new buffer of '*out_len' bytes,
+ * NULL when none occurs, or NULL and '*failed' when out of memory. */
+static char *redacted(const rt_http_target *t, const char *text, size_t len, size_t *out_len,
+                      bool *failed) {
+    char *clean = NULL;
+    *failed = false;
+    *out_len = len;
+    for (size_t i = 0; i < t->n_secrets && !*failed; i++) {
+        size_t n;
+        char *next = replace_all(clean ? clean : text, *out_len, t->secrets[i], t->secret_lens[i],
+                                 &n, failed);
+        if (next) {
+            free(clean);
+            clean = next;
+            *out_len = n;
+        }
+    }
+    if (*failed) {
+        free(clean);
+        return NULL;
+    }
+    return clean;
+}
+
+/* Redacts the NUL-terminated 'text' in its 'size'-byte buffer, cutting what no longer fits;
+ * out of memory, it empties it. */
+static void redact_fixed(const rt_http_target *t, char *text, size_t size) {
+    size_t n;
+    bool failed;
+    char *clean = redacted(t, text, strlen(text), &n, &failed);
+    if (failed) {
+        text[0] = '\0';
+    } else if (clean) {
+        n = n < size ? n : rt_utf8_cut(clean, n, size - 1);
+        memcpy(text, clean, n);
+        text[n] = '\0';
+    }
+    free(clean);
+}
+
+/* Takes the target's secrets out of what the call's owner and the recording are given: a
+ * backend that echoes the request (a 404 quoting its path, an /echo of its headers) would
+ * otherwise hand the credential to analyzer code, results and recordings. One memmem per
+ * secret over the body when nothing is found. */
+static void redact_outcome(rt_http_call *call) {
+    rt_http_response *r = &call->r;
+    const rt_http_target *t = call->target;
+    redact_fixed(t, r->message, sizeof r->message);
+    redact_fixed(t, r->content_type, sizeof r->content_type);
+    if (r->body == empty_body || r->len == 0)
+        return;
+    size_t n;
+    bool failed;
+    char *clean = redacted(t, r->body, r->len, &n, &failed);
+    if (failed) { /* the body cannot be cleaned: it does not leave */
+        r->body = empty_body;
+        r->len = 0;
+        r->error = RT_EINTERNAL;
+        call->out_of_memory = true;
+        r->message[0] = '\0';
+        explain(call);
+        return;
+    }
+    if (!clean)
+        return;
+    free(call->buf);
+    call->buf = r->body = clean;
+    call->len = r->len = n;
+    call->cap = n + 1;
+}
+
 /* Ends 'call': records it, tells its owner and frees it. The caller must not touch the client
  * afterwards except to read http->closing. */
 static void finish(rt_http_call *call) {
@@ -441,6 +606,8 @@ static void finish(rt_http_call *call) {
             call->r.body = empty_body;
         if (call->r.error != RT_OK && !call->r.message[0])
             explain(call);
+        if (call->target->n_secrets)
+            redact_outcome(call);
         if (call->recording && rt_recording_get_mode(call->recording) == RT_RECORDING_RECORD)
             record(call);
     }
@@ -902,6 +1069,31 @@ static bool target_options_ok(const rt_http_target_options *o, char *why) {
     return true;
 }
 
+/* Keeps 'secret' for redaction and, when it holds '/', the form JSON may write it in ("\/"),
+ * as a backend echoing it in a JSON string may. */
+static void add_secret(rt_http_target *t, const char *secret) {
+    size_t len = strlen(secret), slashes = 0;
+    if (!len)
+        return;
+    t->secrets = rt_xrealloc(t->secrets, (t->n_secrets + 2) * sizeof *t->secrets);
+    t->secret_lens = rt_xrealloc(t->secret_lens, (t->n_secrets + 2) * sizeof *t->secret_lens);
+    t->secrets[t->n_secrets] = rt_xstrdup(secret);
+    t->secret_lens[t->n_secrets++] = len;
+    for (const char *p = secret; *p; p++)
+        slashes += *p == '/';
+    if (!slashes)
+        return;
+    char *json = rt_xmalloc(len + slashes + 1), *o = json;
+    for (const char *p = secret; *p; p++) {
+        if (*p == '/')
+            *o++ = '\\';
+        *o++ = *p;
+    }
+    *o = '\0';
+    t->secrets[t->n_secrets] = json;
+    t->secret_lens[t->n_secrets++] = len + slashes;
+}
+
 rt_http_target *rt_http_target_new(rt_http *http, const rt_http_target_options *options,
                                    char *why) {
     if (!target_options_ok(options, why))
@@ -933,6 +1125,9 @@ rt_http_target *rt_http_target_new(rt_http *http, const rt_http_target_options *
     t->tls_verify = options->tls_verify;
     for (size_t i = 0; i < options->n_headers; i++)
         t->headers = curl_slist_append(t->headers, options->headers[i]);
+    for (size_t i = 0; i < options->n_secrets; i++)
+        if (options->secrets[i])
+            add_secret(t, options->secrets[i]);
     rt__ring_init(&t->queue);
     uv_timer_init(http->loop, &t->pump_timer);
     t->pump_timer.data = t;
@@ -961,6 +1156,40 @@ static void miss_message(char *out, size_t size, const rt_exchange *e) {
     if (cut) {
         size_t keep = rt_utf8_cut(out, strlen(out), size - sizeof REPLAY_CUT);
         memcpy(out + keep, REPLAY_CUT, sizeof REPLAY_CUT);
+    }
+}
+
+static int hex_digit(char c) {
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+bool rt_http_path_climbs(const char *path) {
+    size_t dots = 0, others = 0;
+    bool parameter = false; /* past a ';' in this segment: "..;x" is ".." to some servers */
+    for (const char *p = path;;) {
+        bool end = *p == '\0' || *p == '?' || *p == '#';
+        char ch = *p;
+        size_t step = 1;
+        if (ch == '%' && hex_digit(p[1]) >= 0 && hex_digit(p[2]) >= 0) {
+            ch = (char)(hex_digit(p[1]) * 16 + hex_digit(p[2]));
+            step = 3;
+        }
+        if (end || ch == '/' || ch == '\\') {
+            if (dots >= 1 && dots <= 2 && others == 0)
+                return true;
+            if (end)
+                return false;
+            dots = others = 0;
+            parameter = false;
+        } else if (!parameter) {
+            parameter = ch == ';';
+            dots += ch == '.';
+            others += ch != '.' && ch != ';';
+        }
+        p += step;
     }
 }
 
@@ -1012,6 +1241,17 @@ rt_http_call *rt_http_start(rt_http_target *target, const rt_http_request *reque
     rt__ring_insert_before(&http->calls, &call->in_client);
     call->recording = request->recording ? request->recording : http->recording;
     call->allowance = request->allowance;
+    if (rt_http_path_climbs(request->path ? request->path : "")) {
+        char where[150];
+        call->path = rt_xstrdup(request->path);
+        describe_call(call, where, sizeof where);
+        snprintf(call->r.message, sizeof call->r.message,
+                 "%.64s: the path has a '.' or '..' segment, which would leave the target's base "
+                 "URL (%s)",
+                 target->name, where);
+        fail_early(call, RT_EINPUT, CURLE_URL_MALFORMAT);
+        return call;
+    }
     if (call->recording && rt_recording_get_mode(call->recording) == RT_RECORDING_REPLAY) {
         replay(call, request);
         return call;

@@ -39,7 +39,16 @@ typedef struct rt_http_target_options {
     const char *const *headers; /* "Name: value" lines sent with every call, 'n_headers' of
                                    them; credentials go here and are never recorded or shown */
     size_t n_headers;
+    const char *const *secrets; /* the credential's own values ('n_secrets' of them: a token, a
+                                   password and its Basic form, a secret path), which a backend
+                                   may echo: each occurrence in an answer's body, content type
+                                   or message becomes RT_HTTP_REDACTED before the answer is
+                                   recorded or handed on (also as JSON writes '/', "\/") */
+    size_t n_secrets;
 } rt_http_target_options;
+
+/* What stands for a target's secret in its answers (rt_http_target_options.secrets). */
+#define RT_HTTP_REDACTED "[redacted]"
 
 typedef struct rt_http_target rt_http_target;
 
@@ -62,6 +71,16 @@ typedef struct rt_http_allowance {
     const char *name; /* what the limit is called, for messages ("limits.call_bytes") */
 } rt_http_allowance;
 
+/* True when 'path' (up to its query or fragment) has a segment that climbs: "." or "..",
+ * written plainly or percent-encoded (%2e, %2E, mixed), also when an encoded '/' or a '\'
+ * (plain or %5C) bounds it or a ';' parameter follows it ("..;x"). Such a path would leave the
+ * target's base URL (curl and servers resolve dot segments), so rt_http_start refuses it. */
+bool rt_http_path_climbs(const char *path);
+
+/* 'path' up to its query, for a message: control characters and '\' escaped ("\r", "\n",
+ * "\x01"), cut to fit 'size' bytes (at least 8) with "…" where it was cut. */
+void rt_http_path_show(const char *path, char *out, size_t size);
+
 /* One call. 'path' is appended to the target's base URL and holds the query string, already
  * escaped ("/api/v1/query?query=up&time=1700000000"). Strings are copied. */
 typedef struct rt_http_request {
@@ -82,11 +101,13 @@ typedef struct rt_http_request {
 
 /* How a call ended. 'error' is RT_OK when an HTTP response arrived, whatever its status (the
  * caller judges 4xx and 5xx: the backend's body says what went wrong); otherwise one of
- * RT_ETIMEDOUT, RT_ECONNREFUSED, RT_ECONNECT, RT_ETLS, RT_ETOOBIG (the body passed the cap),
- * RT_ELIMIT (the body passed what was left of the request's allowance), RT_EREPLAY (no recorded
+ * RT_ETIMEDOUT, RT_ECONNREFUSED, RT_ECONNECT, RT_ETLS, RT_ETOOBIG (the body passed the cap, or
+ * a header curl's own limit), RT_ELIMIT (the body passed what was left of the request's
+ * allowance), RT_EINPUT (a path that climbs: rt_http_path_climbs), RT_EREPLAY (no recorded
  * response: "replay: no recorded response for CONNECTOR METHOD PATH[ with body BODY]", ending in
- * "…" when the request could not be shown whole) or RT_EINTERNAL, and 'message' says what happened
- * in words a user can act on, naming the target (never a credential). The body is the call's (a
+ * "…" when the request could not be shown whole) or RT_EINTERNAL, and 'message' says what
+ * happened in words a user can act on, naming the target (never a credential: the target's
+ * secrets are redacted from it, its body and its content type). The body is the call's (a
  * replayed one's is the recording's own bytes, not a copy). */
 typedef struct rt_http_response {
     int error;

@@ -94,6 +94,8 @@ static int connect_one(wk_engine *engine, const rt_config *config, const rt_conn
         .tls_verify = rc->tls_verify,
         .headers = (const char *const *)creds.headers,
         .n_headers = creds.n_headers,
+        .secrets = (const char *const *)creds.secrets,
+        .n_secrets = creds.n_secrets,
     };
     rt_http_target *target = rt_http_target_new(engine_http(engine), &o, why);
     if (!target) {
@@ -109,11 +111,18 @@ static int connect_one(wk_engine *engine, const rt_config *config, const rt_conn
     return rc_;
 }
 
+/* A connector that rules' actions name is the post-processor's alone: no credential is read
+ * and no target made for it here, so that analyzer code cannot reach it whatever it calls; its
+ * name is kept only to say why it cannot be had (ctx_connector). */
 int wk_engine_connect(wk_engine *engine, const rt_config *config, rt_diag *diag) {
     int rc = RT_OK;
-    for (size_t i = 0; i < config->n_connectors; i++)
-        if (connect_one(engine, config, &config->connectors[i], diag) != RT_OK)
+    for (size_t i = 0; i < config->n_connectors; i++) {
+        const rt_connector *conn = &config->connectors[i];
+        if (conn->reserved)
+            add_connector(engine, conn->name, conn->type)->reserved = true;
+        else if (connect_one(engine, config, conn, diag) != RT_OK)
             rc = RT_EINPUT;
+    }
     return rc;
 }
 
@@ -141,11 +150,13 @@ static int replay_connectors(wk_engine *engine, rt_recording *recording, rt_diag
     return rc;
 }
 
-/* The recordings' "connectors": each connector's name, type and non-secret settings. */
+/* The recordings' "connectors": each connector's name, type and non-secret settings (not the
+ * reserved ones: no analysis calls them). */
 static json_t *connectors_meta(const wk_engine *engine) {
     json_t *connectors = json_object();
     for (size_t i = 0; i < engine->nconnectors; i++)
-        json_object_set(connectors, engine->connectors[i].name, engine->connectors[i].settings);
+        if (!engine->connectors[i].reserved)
+            json_object_set(connectors, engine->connectors[i].name, engine->connectors[i].settings);
     return connectors;
 }
 
@@ -661,10 +672,24 @@ static const wk_connector *check_connector(lua_State *L, rt_connector_type type)
     return *c;
 }
 
+/* Raises when 'path' climbs out of the connector's URL (rt_http_path_climbs): "/../admin"
+ * would take the connector's credential to what it was not configured for. */
+static void check_path(lua_State *L, const wk_connector *c, const char *op, const char *path) {
+    char shown[120];
+    if (!rt_http_path_climbs(path))
+        return;
+    rt_http_path_show(path, shown, sizeof shown);
+    luaL_error(L,
+               "%s:%s: the path has a '.' or '..' segment (plain or %%-encoded), which would "
+               "leave the connector's URL: %s",
+               c->name, op, shown);
+}
+
 /* Starts a GET of the path in the buffer 'b' (pushed as the path). */
 static int get(lua_State *L, const wk_connector *c, const char *op, luaL_Buffer *b,
                answer_kind kind, expect ex) {
     luaL_pushresult(b);
+    check_path(L, c, op, lua_tostring(L, -1));
     rt_http_request request = {
         .method = RT_HTTP_GET, .path = lua_tostring(L, -1), .idempotent = true};
     return call_start(L, c, op, &request, kind, ex);
@@ -863,6 +888,7 @@ static const luaL_Reg loki_methods[] = {
 static int post_json(lua_State *L, const wk_connector *c, const char *op, int body_idx,
                      answer_kind kind, bool idempotent) {
     char why[256];
+    check_path(L, c, op, lua_tostring(L, -1));
     json_t *body = sdk_lua_to_json(L, body_idx, why, sizeof why);
     if (!body)
         return luaL_error(L, "%s:%s: body: %s", c->name, op, why);
@@ -887,9 +913,12 @@ static int es_search(lua_State *L) {
     size_t len;
     const char *index = luaL_checklstring(L, 2, &len);
     luaL_checktype(L, 3, LUA_TTABLE);
+    /* "." and ".." are no index either (Elasticsearch refuses them): as a path segment they
+     * would leave the connector's URL, "/tenant-a/../_search" reaching every tenant. */
     if (!len ||
         strspn(index, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._*,:-+") !=
-            len)
+            len ||
+        strcmp(index, ".") == 0 || strcmp(index, "..") == 0)
         return luaL_error(L, "elasticsearch:search: '%s' is not an index name or pattern", index);
     lua_settop(L, 3);
     lua_pushfstring(L, "/%s/_search", index);
@@ -1001,6 +1030,7 @@ static int http_get(lua_State *L) {
         lua_pop(L, 1);
     }
     push_http_path(L, opts, "http:get");
+    check_path(L, c, "get", lua_tostring(L, -1));
     rt_http_request request = {
         .method = RT_HTTP_GET, .path = lua_tostring(L, -1), .idempotent = true};
     return call_start(L, c, "get", &request, raw ? ANSWER_TEXT : ANSWER_JSON, EXPECT_ANY);
@@ -1193,13 +1223,20 @@ static int ctx_connector(lua_State *L) {
         luaL_Buffer b;
         luaL_buffinit(L, &b);
         for (size_t i = 0; i < engine->nconnectors; i++) {
-            luaL_addstring(&b, i ? ", " : "");
+            if (engine->connectors[i].reserved)
+                continue;
+            luaL_addstring(&b, luaL_bufflen(&b) ? ", " : "");
             luaL_addstring(&b, engine->connectors[i].name);
         }
         luaL_pushresult(&b);
         return luaL_error(L, "ctx.%s: no connector named '%s' (connectors: %s)", acc->name, name,
-                          engine->nconnectors ? lua_tostring(L, -1) : "none configured");
+                          lua_rawlen(L, -1) ? lua_tostring(L, -1) : "none configured");
     }
+    if (c->reserved)
+        return luaL_error(L,
+                          "ctx.%s: connector '%s' is reserved for actions (rules' actions name "
+                          "it): analyzers cannot call it; give them a connector of their own",
+                          acc->name, name);
     if (c->type != acc->type)
         return luaL_error(L, "ctx.%s: '%s' is a %s connector, not %s", acc->name, name,
                           rt_connector_type_name(c->type), acc->noun);

@@ -59,6 +59,7 @@ typedef struct wk_connector {
     rt_connector_type type;
     struct rt_http_target *target;
     json_t *settings; /* owned: what shapes the answers (the http connector's events) */
+    bool reserved;    /* an action's (rt_connector.reserved): no target, only a clear refusal */
 } wk_connector;
 
 struct wk_engine {

@@ -123,7 +123,8 @@ static void test_full(void **state) {
     load(&l, full);
     assert_int_equal(l.rc, RT_OK);
     assert_int_equal(rt_diag_count(&l.errors), 0);
-    assert_int_equal(rt_diag_count(&l.warnings), 0);
+    assert_int_equal(rt_diag_count(&l.warnings), 1); /* valid, but said: tls_verify: false */
+    assert_item(&l.warnings, 18, 17, "connectors.prom.tls_verify", "certificates are not verified");
     rt_config *c = l.config;
     assert_int_equal(c->n_analyzers, 2);
     assert_string_equal(c->analyzers[1], "/opt/analyzers");
@@ -622,9 +623,69 @@ static void test_warnings(void **state) {
     assert_int_equal(l.rc, RT_OK); /* warnings do not make the config invalid */
     assert_non_null(l.config);
     assert_int_equal(rt_diag_count(&l.errors), 0);
-    assert_int_equal(rt_diag_count(&l.warnings), 2);
+    assert_int_equal(rt_diag_count(&l.warnings), 4);
     assert_item(&l.warnings, 5, 37, "connectors.p.auth.token_env", "TEST_CONFIG_UNSET is not set");
     assert_item(&l.warnings, 9, 53, "connectors.q.auth.password_file", "cannot read");
+    assert_item(&l.warnings, 4, 10, "connectors.p.url", "clear text over http://");
+    assert_item(&l.warnings, 8, 10, "connectors.q.url", "clear text over http://");
+    unload(&l);
+}
+
+/* Connectors that work but expose what they carry: certificates not verified, or a credential
+ * in clear text over a network (loopback is no network). Warnings at the key, naming it. */
+static void test_connector_exposure(void **state) {
+    (void)state;
+    loaded l;
+    setenv("TEST_CONFIG_TOKEN", "s3cret", 1);
+    load(&l, "connectors:\n"
+             "  insecure: { type: http, url: 'https://api.example', tls_verify: false }\n"
+             "  clear: { type: http, url: 'http://api.example/v1', auth: { type: bearer, "
+             "token_env: TEST_CONFIG_TOKEN } }\n"
+             "  local: { type: http, url: 'http://127.0.0.1:8080', auth: { type: bearer, "
+             "token_env: TEST_CONFIG_TOKEN } }\n"
+             "  local6: { type: http, url: 'http://[::1]:8080/x', auth: { type: bearer, "
+             "token_env: TEST_CONFIG_TOKEN } }\n"
+             "  named: { type: http, url: 'http://LocalHost/x', auth: { type: bearer, "
+             "token_env: TEST_CONFIG_TOKEN } }\n"
+             "  tricky: { type: http, url: 'http://127.0.0.1.example.com', auth: { type: bearer, "
+             "token_env: TEST_CONFIG_TOKEN } }\n"
+             "  open: { type: http, url: 'http://api.example' }\n"
+             "  verified: { type: http, url: 'https://api.example', tls_verify: true, auth: "
+             "{ type: bearer, token_env: TEST_CONFIG_TOKEN } }\n");
+    assert_int_equal(l.rc, RT_OK);
+    assert_item(&l.warnings, 2, 67, "connectors.insecure.tls_verify",
+                "certificates are not verified: anyone on the network path can pose as the "
+                "server, read the calls and forge its answers");
+    assert_item(&l.warnings, 3, 29, "connectors.clear.url",
+                "the credential (auth) goes in clear text over http://: use https://");
+    assert_item(&l.warnings, 7, 30, "connectors.tricky.url", "clear text");
+    assert_int_equal(rt_diag_count(&l.warnings), 3);
+    unload(&l);
+}
+
+/* The connectors rules' actions name are marked reserved: the post-processor's alone. */
+static void test_reserved_connectors(void **state) {
+    (void)state;
+    loaded l;
+    load(&l, "connectors:\n"
+             "  prom: { type: prometheus, url: 'http://127.0.0.1:9090' }\n"
+             "  hook: { type: http, url: 'https://hooks.example' }\n"
+             "  ops: { type: http, url: 'https://ops.example' }\n"
+             "  deploys: { type: http, url: 'https://ops.example' }\n"
+             "policies: [{ name: p, services: ['*'], actions: [rollback] }]\n"
+             "rules:\n"
+             "  - name: r\n"
+             "    actions:\n"
+             "      - { type: webhook, connector: hook }\n"
+             "      - { type: mitigation, connector: ops, name: rollback }\n"
+             "  - name: s\n"
+             "    actions: [{ type: webhook, connector: hook }]\n");
+    assert_int_equal(l.rc, RT_OK);
+    const rt_config *c = l.config;
+    assert_false(rt_config_connector(c, "prom")->reserved);
+    assert_true(rt_config_connector(c, "hook")->reserved);
+    assert_true(rt_config_connector(c, "ops")->reserved);
+    assert_false(rt_config_connector(c, "deploys")->reserved); /* the same URL is not the same */
     unload(&l);
 }
 
@@ -821,6 +882,8 @@ int main(void) {
         cmocka_unit_test(test_auth_rules),
         cmocka_unit_test(test_many_errors),
         cmocka_unit_test(test_warnings),
+        cmocka_unit_test(test_connector_exposure),
+        cmocka_unit_test(test_reserved_connectors),
         cmocka_unit_test(test_unreadable),
         cmocka_unit_test(test_secret),
         cmocka_unit_test(test_console),

@@ -170,6 +170,8 @@ typedef struct target_spec {
     int concurrency, retries;
     const char *const *headers;
     size_t n_headers;
+    const char *const *secrets;
+    size_t n_secrets;
 } target_spec;
 
 static rt_http_target *target(fixture *f, target_spec s) {
@@ -184,6 +186,8 @@ static rt_http_target *target(fixture *f, target_spec s) {
         .retries = s.retries,
         .headers = s.headers,
         .n_headers = s.n_headers,
+        .secrets = s.secrets,
+        .n_secrets = s.n_secrets,
     };
     rt_http_target *t = rt_http_target_new(f->http, &o, why);
     if (!t)
@@ -721,49 +725,72 @@ static void test_record_replay(void **state) {
     rt_diag_free(&diag);
 }
 
-/* The routes file of the mock: canned answers, checked before the built-in paths. */
-static void test_mock_routes(void **state) {
-    char dir[] = "/tmp/test_http_XXXXXX", routes[64], body[64], port_file[64], text[16] = "";
-    char base[64];
-    got g[3] = {{0}};
-    int fd, status;
-    FILE *out;
-    (void)state;
-    assert_non_null(mkdtemp(dir));
-    snprintf(routes, sizeof routes, "%s/routes.json", dir);
-    snprintf(body, sizeof body, "%s/body.json", dir);
-    snprintf(port_file, sizeof port_file, "%s/port", dir);
-    assert_non_null(out = fopen(body, "w"));
-    fputs("{\"status\":\"success\"}", out);
+/* A mock of its own with canned answers: 'routes' (the JSON of its --routes file) and
+ * 'body' (the file body.json beside it, for a route's body_file). */
+typedef struct routes_mock {
+    char dir[32], routes[64], body[64], port_file[64];
+    char base[64]; /* "http://127.0.0.1:PORT" */
+    pid_t pid;
+} routes_mock;
+
+static void write_file(const char *path, const char *text) {
+    FILE *out = fopen(path, "w");
+    assert_non_null(out);
+    fputs(text, out);
     fclose(out);
-    assert_non_null(out = fopen(routes, "w"));
-    fputs("[{\"path\": \"/q\", \"query_contains\": \"x=1\", \"body_file\": \"body.json\"},\n"
-          " {\"method\": \"GET\", \"path\": \"/q\", \"status\": 500, \"delay_ms\": 50,\n"
-          "  \"headers\": {\"Content-Type\": \"text/plain\"}, \"body\": \"down\"}]\n",
-          out);
-    fclose(out);
-    const char *args[] = {"--routes", routes, "--port-file", port_file, NULL};
-    pid_t pid = spawn_mock(args, &fd);
+}
+
+static void routes_mock_start(routes_mock *m, const char *routes, const char *body) {
+    char text[16] = "";
+    int fd;
+    FILE *in;
+    snprintf(m->dir, sizeof m->dir, "/tmp/test_http_XXXXXX");
+    assert_non_null(mkdtemp(m->dir));
+    snprintf(m->routes, sizeof m->routes, "%s/routes.json", m->dir);
+    snprintf(m->body, sizeof m->body, "%s/body.json", m->dir);
+    snprintf(m->port_file, sizeof m->port_file, "%s/port", m->dir);
+    write_file(m->body, body);
+    write_file(m->routes, routes);
+    const char *args[] = {"--routes", m->routes, "--port-file", m->port_file, NULL};
+    m->pid = spawn_mock(args, &fd);
     close(fd);
     /* No event says the port file is there: poll for it, for the start-up only. */
-    for (int i = 0; i < 500 && access(port_file, F_OK) != 0; i++)
+    for (int i = 0; i < 500 && access(m->port_file, F_OK) != 0; i++)
         nanosleep(&(struct timespec){0, 10000000}, NULL);
-    assert_non_null(out = fopen(port_file, "r"));
-    assert_non_null(fgets(text, sizeof text, out));
-    fclose(out);
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", atoi(text));
+    assert_non_null(in = fopen(m->port_file, "r"));
+    assert_non_null(fgets(text, sizeof text, in));
+    fclose(in);
+    snprintf(m->base, sizeof m->base, "http://127.0.0.1:%d", atoi(text));
+}
+
+static void routes_mock_stop(routes_mock *m) {
+    int status;
+    kill(m->pid, SIGTERM);
+    waitpid(m->pid, &status, 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    unlink(m->body), unlink(m->routes), unlink(m->port_file), rmdir(m->dir);
+}
+
+/* The routes file of the mock: canned answers, checked before the built-in paths. */
+static void test_mock_routes(void **state) {
+    routes_mock m;
+    got g[3] = {{0}};
+    (void)state;
+    routes_mock_start(
+        &m,
+        "[{\"path\": \"/q\", \"query_contains\": \"x=1\", \"body_file\": \"body.json\"},\n"
+        " {\"method\": \"GET\", \"path\": \"/q\", \"status\": 500, \"delay_ms\": 50,\n"
+        "  \"headers\": {\"Content-Type\": \"text/plain\"}, \"body\": \"down\"}]\n",
+        "{\"status\":\"success\"}");
     fixture f;
     fixture_init(&f);
-    rt_http_target *t = target(&f, (target_spec){.base = base, .retries = -1});
+    rt_http_target *t = target(&f, (target_spec){.base = m.base, .retries = -1});
     get(t, "/q?x=1", &g[0]);
     get(t, "/q?x=2", &g[1]);
     get(t, "/nothing", &g[2]);
     run(&f);
     fixture_done(&f);
-    kill(pid, SIGTERM);
-    waitpid(pid, &status, 0);
-    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    unlink(body), unlink(routes), unlink(port_file), rmdir(dir);
+    routes_mock_stop(&m);
     assert_int_equal(g[0].status, 200);
     assert_string_equal(g[0].body, "{\"status\":\"success\"}");
     assert_int_equal(g[1].status, 500);
@@ -773,6 +800,164 @@ static void test_mock_routes(void **state) {
     assert_int_equal(g[2].status, 404);
     assert_string_equal(g[2].body, "{\"error\":\"no route for GET /nothing\"}");
     got_free(g, 3);
+}
+
+/* Paths that climb out of the base URL, however written, are refused before anything is sent;
+ * the others pass. */
+static void test_path_climbs(void **state) {
+    static const char *const climbs[] = {
+        "/..",       "/../x",     "/a/../../x", "/./x",      "/a/.",      "/%2e%2e/x",
+        "/%2E%2e/x", "/.%2E/x",   "/%2e/x",     "/a/..%2fb", "/a/..%2Fb", "/a/%2F..%2Fb",
+        "/a\\..\\b", "/a/..%5cb", "/..;/x",     "/.;x/y",    "/x/..?q=1", "/x/..#f",
+    };
+    static const char *const fine[] = {
+        "/",         "/api/v1/query", "/a/...",   "/a/..x",       "/a/x..", "/a/.x",   "/a%2e%2ex",
+        "/x?q=/../", "/x?q=%2e%2e/y", "/x#/../y", "/a/%2e%2e%2e", "",       "/x/..%2", "/x/%2",
+    };
+    for (size_t i = 0; i < sizeof climbs / sizeof *climbs; i++)
+        if (!rt_http_path_climbs(climbs[i]))
+            fail_msg("'%s' climbs, but was let through", climbs[i]);
+    for (size_t i = 0; i < sizeof fine / sizeof *fine; i++)
+        if (rt_http_path_climbs(fine[i]))
+            fail_msg("'%s' does not climb, but was refused", fine[i]);
+    (void)state;
+
+    fixture f;
+    got climbed = {0}, count = {0};
+    fixture_init(&f);
+    rt_http_target *t = target(&f, (target_spec){.name = "api", .base = mock_url});
+    get(t, "/x/%2E./count/climb?key=climb", &climbed);
+    run(&f);
+    get(t, "/count/climb", &count);
+    run(&f);
+    fixture_done(&f);
+    assert_int_equal(climbed.error, RT_EINPUT);
+    assert_int_equal(climbed.attempts, 0);
+    assert_string_equal(climbed.message,
+                        "api: the path has a '.' or '..' segment, which would leave the target's "
+                        "base URL (GET /x/%2E./count/climb, 0 attempts)");
+    assert_string_equal(count.body, "{\"count\":0}"); /* nothing reached the server */
+    got_free(&climbed, 1), got_free(&count, 1);
+}
+
+/* A path shown in a message has its control characters escaped, so that it cannot add lines
+ * of its own to a log or a result. */
+static void test_path_shown(void **state) {
+    char out[32], long_path[300];
+    got g = {0};
+    (void)state;
+    rt_http_path_show("/x\r\nX-Injected: 1\t\x01\\?q=\r\n", out, sizeof out);
+    assert_string_equal(out, "/x\\r\\nX-Injected: 1\\t\\x01\\\\");
+    memset(long_path, 'p', sizeof long_path - 1);
+    long_path[0] = '/';
+    long_path[sizeof long_path - 1] = '\0';
+    rt_http_path_show(long_path, out, sizeof out);
+    assert_int_equal(strlen(out), sizeof out - 1);
+    assert_string_equal(out + strlen(out) - 3, "\xE2\x80\xA6");
+    /* cut between characters, never inside one: "/" and 13 "é" fit in 28 bytes, not 14 */
+    long_path[0] = '/';
+    for (int i = 0; i < 40; i++)
+        memcpy(long_path + 1 + 2 * i, "\xC3\xA9", 2);
+    long_path[81] = '\0';
+    rt_http_path_show(long_path, out, sizeof out);
+    assert_int_equal(strlen(out), 1 + 26 + 3);
+    assert_true(rt_utf8_valid(out, strlen(out)));
+    get_one((target_spec){.name = "api"}, "/x\r\nX-Injected: 1", &g);
+    assert_int_not_equal(g.error, RT_OK); /* curl refuses such a URL */
+    assert_null(strpbrk(g.message, "\r\n"));
+    assert_non_null(strstr(g.message, "(GET /x\\r\\nX-Injected: 1, 1 attempt)"));
+    got_free(&g, 1);
+}
+
+/* What a backend echoes of a target's secrets (its headers, its secret path, in a body, in
+ * JSON's "\/" form, in a message) reaches neither the caller nor the recording. */
+static void test_secrets_redacted(void **state) {
+    static const char *const headers[] = {"Authorization: Bearer s3cr3t-t0ken"};
+    static const char *const token[] = {"s3cr3t-t0ken"};
+    static const char *const hook[] = {"hooks/T1/B2/H00KS3CRET"};
+    static const char *const host[] = {"127.0.0.1"};
+    char base[128], refused_base[64], path[96], why[256];
+    char *saved = NULL;
+    size_t saved_len = 0;
+    got echo = {0}, echoed_path = {0}, json_form = {0}, refused = {0}, clean = {0};
+    routes_mock m;
+    (void)state;
+    routes_mock_start(&m,
+                      "[{\"path\": \"/hooks/T1/B2/H00KS3CRET/json\", \"status\": 400,"
+                      " \"body_file\": \"body.json\"}]",
+                      "{\"error\":\"bad hook hooks\\/T1\\/B2\\/H00KS3CRET\"}");
+    snprintf(base, sizeof base, "%s/hooks/T1/B2/H00KS3CRET", m.base);
+    snprintf(refused_base, sizeof refused_base, "http://127.0.0.1:%d", closed_port());
+    rt_recording *rec = rt_recording_new();
+    fixture f;
+    fixture_init(&f);
+    rt_http_set_recording(f.http, rec);
+    rt_http_target *api = target(
+        &f,
+        (target_spec){
+            .name = "api", .headers = headers, .n_headers = 1, .secrets = token, .n_secrets = 1});
+    rt_http_target *slack =
+        target(&f, (target_spec){.name = "slack", .base = base, .secrets = hook, .n_secrets = 1});
+    rt_http_target *down = target(
+        &f,
+        (target_spec){
+            .name = "down", .base = refused_base, .retries = -1, .secrets = host, .n_secrets = 1});
+    get(api, "/echo", &echo);
+    get(slack, "/nothing", &echoed_path);
+    get(slack, "/json", &json_form);
+    get(down, "/x", &refused);
+    run(&f);
+    fixture_done(&f);
+    routes_mock_stop(&m);
+    /* No secrets given: nothing to redact, nothing searched. */
+    get_one((target_spec){.name = "plain", .headers = headers, .n_headers = 1}, "/echo", &clean);
+    assert_int_equal(echo.status, 200);
+    assert_null(strstr(echo.body, "s3cr3t"));
+    assert_non_null(strstr(echo.body, "\"authorization\":\"Bearer [redacted]\""));
+    assert_int_equal(echoed_path.status, 404);
+    assert_string_equal(echoed_path.body, "{\"error\":\"no route for GET /[redacted]/nothing\"}");
+    assert_int_equal(json_form.status, 400);
+    assert_string_equal(json_form.body, "{\"error\":\"bad hook [redacted]\"}");
+    assert_int_equal(refused.error, RT_ECONNREFUSED);
+    assert_non_null(strstr(refused.message, "connection refused by [redacted]:"));
+    assert_non_null(strstr(clean.body, "s3cr3t-t0ken"));
+    /* The recording holds what the caller got. */
+    char dir[] = "/tmp/test_http_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/recording.json", dir);
+    assert_int_equal(rt_recording_save(rec, path, why), RT_OK);
+    rt_recording_free(rec);
+    assert_int_equal(rt_file_read(path, 1 << 20, &saved, &saved_len, why), RT_OK);
+    assert_null(strstr(saved, "s3cr3t"));
+    assert_null(strstr(saved, "H00KS3CRET"));
+    assert_non_null(strstr(saved, "[redacted]"));
+    free(saved);
+    unlink(path);
+    rmdir(dir);
+    got_free(&echo, 1), got_free(&echoed_path, 1), got_free(&json_form, 1);
+    got_free(&refused, 1), got_free(&clean, 1);
+}
+
+/* One header over curl's 100 KiB: said so, not "Out of memory". */
+static void test_header_too_big(void **state) {
+    size_t big = 200000;
+    char *routes = malloc(big + 200);
+    int n = snprintf(routes, big + 200, "[{\"path\": \"/big\", \"headers\": {\"X-Big\": \"");
+    memset(routes + n, 'a', big);
+    strcpy(routes + n + big, "\"}, \"body\": {}}]");
+    routes_mock m;
+    got g = {0};
+    (void)state;
+    routes_mock_start(&m, routes, "");
+    free(routes);
+    get_one((target_spec){.name = "api", .base = m.base}, "/big", &g);
+    routes_mock_stop(&m);
+    assert_int_equal(g.error, RT_ETOOBIG);
+    assert_int_equal(g.attempts, 1);
+    assert_string_equal(g.message,
+                        "api: a response header larger than curl's 100 KiB limit (GET /big, 1 "
+                        "attempt)");
+    got_free(&g, 1);
 }
 
 int main(void) {
@@ -797,6 +982,10 @@ int main(void) {
         cmocka_unit_test(test_bad_target),
         cmocka_unit_test(test_record_replay),
         cmocka_unit_test(test_mock_routes),
+        cmocka_unit_test(test_path_climbs),
+        cmocka_unit_test(test_path_shown),
+        cmocka_unit_test(test_secrets_redacted),
+        cmocka_unit_test(test_header_too_big),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
