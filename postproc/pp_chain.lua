@@ -25,7 +25,9 @@
 --   planned -> executing | dry_run (final) | policy_denied (final) | awaiting_approval | failed
 --   awaiting_approval -> approved | rejected (final) | expired (final: no decision by its
 --                        approval_deadline, postproc.approval_ttl after it began to wait)
---   approved, retrying -> executing
+--   approved -> executing | expired (final: not begun within postproc.approval_ttl of its
+--               approval, as when no post-processor ran: what it was approved for may be over)
+--   retrying -> executing
 --   executing -> succeeded | failed | retrying | policy_denied | verifying
 --                (only by the consumer that holds its lease)
 --   executing -> dry_run | failed (the kill switch: its rule was made a dry run or removed)
@@ -36,12 +38,14 @@
 -- A post-processor runs an action only after inquest_pp_begin moved it to executing under its
 -- name: two post-processors, or a retry, never both run it.
 
-local VERSION = 5
+local VERSION = 6
 local GROUP = 'postproc'
 local FINAL = {dry_run = true, policy_denied = true, rejected = true, expired = true,
                succeeded = true, failed = true, verified = true, verify_failed = true}
 local EXPIRED = 'nobody approved or rejected it by its deadline (postproc.approval_ttl): ' ..
                 'it will not run'
+local STALE = 'approved, but not begun within postproc.approval_ttl of its approval (no ' ..
+              'post-processor ran it): what it was approved for may be over, so it will not run'
 
 local function fail(code, msg)
   error(code .. ' ' .. msg, 0)
@@ -273,7 +277,8 @@ end
 -- lease of its last holder ran out. Returns { verdict, attempts, per_service, services,
 -- service_seen, spec }: verdict 'execute' (run it now), 'busy' (another holds it), 'interrupted'
 -- (its last attempt was cut off and the endpoint takes no Idempotency-Key: failed, not sent
--- again), 'expired' (it awaited approval past its deadline: final, never run), 'skip' (nothing
+-- again), 'expired' (it awaited approval past its deadline, or was approved too long ago: final,
+-- never run), 'skip' (nothing
 -- to do: 'state' instead of attempts) or 'gone'.
 local function begin(keys, args)
   local prefix, id, consumer = args[1], args[2], args[3]
@@ -312,6 +317,9 @@ local function begin(keys, args)
       return {'skip', h.state}
     end
     move(c, keys[1], h, spec, 'expired', consumer, EXPIRED)
+    return {'expired'}
+  elseif h.state == 'approved' and c.now > tonumber(h.updated_at or '0') + tonumber(args[7]) then
+    move(c, keys[1], h, spec, 'expired', consumer, STALE)
     return {'expired'}
   elseif not (h.state == 'planned' or h.state == 'approved' or h.state == 'retrying') then
     redis.call('ZREM', c.due, id)

@@ -777,7 +777,7 @@ static void on_begun(int rc, const char *msg, const redisReply *reply, void *ud)
         say(p, "warn", "an action was interrupted during its call; not sent again",
             json_pack("{s:s}", "action", j->id));
     else if (strcmp(verdict, "expired") == 0)
-        say(p, "warn", "an action expired: nobody approved it by its deadline; not run",
+        say(p, "warn", "an action expired before it ran (postproc.approval_ttl); not run",
             json_pack("{s:s}", "action", j->id));
     if (strcmp(verdict, "execute") != 0 || reply->elements < 6 ||
         reply->element[5]->type != REDIS_REPLY_STRING) {
