@@ -50,7 +50,7 @@ struct pp_postproc *ig_postproc_open(uv_loop_t *loop, const rt_config *c, rt_que
     pp_postproc_options o = {
         .config = c, .queue = queue, .redis = &redis, .base_url = base_url, .log = ig_log};
     pp_postproc *p = pp_postproc_new(loop, &o, why);
-    rt_config_secret_free(password, len);
+    rt_secret_free(password, len);
     return p; /* it says "postproc ready" once it follows the results stream */
 }
 
@@ -174,7 +174,7 @@ int ig_cmd_postproc(int argc, char **argv) {
     if (p.config->redis_auth.type == RT_AUTH_NONE ||
         rt_config_secret(&p.config->redis_auth, &password, &len, why) == RT_OK)
         p.queue = ig_queue_open(&p.loop, p.config, password, len, queue_state, &p, why);
-    rt_config_secret_free(password, len);
+    rt_secret_free(password, len);
     if (p.queue)
         p.pp = ig_postproc_open(&p.loop, p.config, p.queue, base, why);
     free(base);

@@ -116,7 +116,7 @@ static int parse_options(int argc, char **argv, serve_options *o) {
 
 static void tokens_free(ig_token *tokens, size_t n) {
     for (size_t i = 0; i < n; i++)
-        rt_config_secret_free(tokens[i].secret, tokens[i].len);
+        rt_secret_free(tokens[i].secret, tokens[i].len);
     free(tokens);
 }
 
@@ -182,7 +182,7 @@ static int open_queue(ig_serve *s, char *why) {
         rt_config_secret(&c->redis_auth, &password, &password_len, why) != RT_OK)
         return RT_EINPUT;
     s->queue = ig_queue_open(s->loop, c, password, password_len, queue_state, s, why);
-    rt_config_secret_free(password, password_len);
+    rt_secret_free(password, password_len);
     if (!s->queue)
         return RT_EINPUT;
     rt_queue_watch(s->queue, ig_api_finished, s);

@@ -742,7 +742,7 @@ static int open_child(child *c, char *why) {
         if (rc == RT_OK)
             rt_queue_follow_cancels(c->queue, c->consumer, cancel_asked, c);
     }
-    rt_config_secret_free(password, password_len);
+    rt_secret_free(password, password_len);
     return rc;
 }
 

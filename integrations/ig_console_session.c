@@ -66,14 +66,14 @@ int ig_console_open(ig_serve *s, char *why) {
         if (len < KEY_MIN) {
             snprintf(why, 256, "console session key: %zu bytes; it needs at least %d", len,
                      KEY_MIN);
-            rt_config_secret_free(secret, len);
+            rt_secret_free(secret, len);
             free(c);
             return RT_EINPUT;
         }
         c->key = rt_xmalloc(len);
         memcpy(c->key, secret, len);
         c->key_len = len;
-        rt_config_secret_free(secret, len);
+        rt_secret_free(secret, len);
     } else {
         c->key_len = 32;
         c->key = rt_xmalloc(c->key_len);

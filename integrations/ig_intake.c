@@ -47,8 +47,8 @@ struct ig_intake_auth {
 
 static void source_auth_free(source_auth *a) {
     if (a->expected)
-        rt_config_secret_free(a->expected, strlen(a->expected));
-    rt_config_secret_free(a->signing, a->signing_len);
+        rt_secret_free(a->expected, strlen(a->expected));
+    rt_secret_free(a->signing, a->signing_len);
 }
 
 void ig_intake_auth_free(ig_intake_auth *auth) {
@@ -74,14 +74,14 @@ static int read_source(const rt_intake_source *src, const char *name, source_aut
             return RT_EINPUT;
         }
         if (len == 0) { /* "" would let anyone in: header auth would expect an empty value */
-            rt_config_secret_free(secret, len);
+            rt_secret_free(secret, len);
             snprintf(why, 256, "intake.%.64s.auth: the secret is empty", name);
             return RT_EINPUT;
         }
         a->expected = ig_auth_expected(&src->auth, secret, len);
         a->header = src->auth.type == RT_AUTH_HEADER ? src->auth.header : "Authorization";
         a->type = src->auth.type;
-        rt_config_secret_free(secret, len);
+        rt_secret_free(secret, len);
     }
     if (src->signing.type == RT_AUTH_NONE)
         return RT_OK;

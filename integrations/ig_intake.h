@@ -109,7 +109,7 @@ size_t ig_routes_check(wk_engine *engine, const rt_config *config, rt_diag *diag
 
 /* The header value a sender with credential 'secret' ('len' bytes) of 'auth' presents: "Bearer
  * SECRET", "Basic base64(USER:SECRET)", or SECRET itself for auth type header. Malloc'd; the
- * caller wipes and frees it with rt_config_secret_free(value, strlen(value)). */
+ * caller wipes and frees it with rt_secret_free(value, strlen(value)). */
 char *ig_auth_expected(const rt_auth *auth, const char *secret, size_t len);
 
 /* True when 'presented' (a header's value, NULL when absent) equals 'expected' (never when

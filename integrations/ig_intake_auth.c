@@ -30,7 +30,7 @@ char *ig_auth_expected(const rt_auth *auth, const char *secret, size_t len) {
     char *v = rt_xmalloc(6 + 4 * ((plain_len + 2) / 3) + 1);
     memcpy(v, "Basic ", 6);
     EVP_EncodeBlock((unsigned char *)v + 6, plain, (int)plain_len);
-    rt_config_secret_free((char *)plain, plain_len);
+    rt_secret_free((char *)plain, plain_len);
     return v;
 }
 

@@ -159,5 +159,8 @@ void *rt_xrealloc(void *p, size_t size);
 char *rt_xstrdup(const char *s);
 /* The first 'n' bytes at 's' (which must be readable), NUL-terminated. */
 char *rt_xstrndup(const char *s, size_t n);
+/* Overwrites the 'len' bytes of a secret (a credential read from the config) and frees it;
+ * accepts NULL. */
+void rt_secret_free(char *secret, size_t len);
 
 #endif

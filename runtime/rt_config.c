@@ -1007,7 +1007,7 @@ static void empty_warning(loader *ld, const rt_auth *a, yaml_mark_t mark, const 
     probe.type = RT_AUTH_HEADER; /* any type but none: rt_config_secret reads env or file */
     if (rt_config_secret(&probe, &secret, &len, why) != RT_OK)
         return;
-    rt_config_secret_free(secret, len);
+    rt_secret_free(secret, len);
     if (len > 0)
         return;
     join_path(here, path, key);
@@ -2505,7 +2505,7 @@ int rt_config_secret(const rt_auth *auth, char **secret, size_t *len, char *why)
     if (*len > 0 && (*secret)[*len - 1] == '\r')
         (*secret)[--*len] = '\0';
     if (*len > RT_CONFIG_SECRET_MAX) {
-        rt_config_secret_free(*secret, *len);
+        rt_secret_free(*secret, *len);
         *secret = NULL;
         *len = 0;
         snprintf(why, 256, "secret file %s holds more than %d bytes", auth->file,
@@ -2513,15 +2513,6 @@ int rt_config_secret(const rt_auth *auth, char **secret, size_t *len, char *why)
         return RT_ETOOBIG;
     }
     return RT_OK;
-}
-
-void rt_config_secret_free(char *secret, size_t len) {
-    if (!secret)
-        return;
-    volatile char *p = secret;
-    for (size_t i = 0; i < len; i++)
-        p[i] = 0;
-    free(secret);
 }
 
 #define BASIC_PREFIX "Authorization: Basic "
@@ -2539,7 +2530,7 @@ static char *auth_header(const rt_auth *auth, const char *secret, size_t len) {
         memcpy(line, prefix, sizeof prefix - 1);
         EVP_EncodeBlock((unsigned char *)line + sizeof prefix - 1, (unsigned char *)plain,
                         (int)plain_len);
-        rt_config_secret_free(plain, plain_len);
+        rt_secret_free(plain, plain_len);
     } else {
         const char *name = auth->type == RT_AUTH_BEARER ? "Authorization" : auth->header;
         const char *prefix = auth->type == RT_AUTH_BEARER ? "Bearer " : "";
@@ -2594,7 +2585,7 @@ int rt_connector_creds_load(const rt_connector *c, rt_connector_creds *out, char
     if (c->auth.type == RT_AUTH_BASIC) /* base64 of user:password, as an echoed header shows */
         out->secrets[out->n_secrets++] =
             rt_xstrdup(out->headers[out->n_headers - 1] + sizeof BASIC_PREFIX - 1);
-    rt_config_secret_free(secret, len);
+    rt_secret_free(secret, len);
     return RT_OK;
 }
 
@@ -2602,12 +2593,12 @@ void rt_connector_creds_free(rt_connector_creds *creds) {
     if (!creds)
         return;
     for (size_t i = 0; i < creds->n_headers; i++)
-        rt_config_secret_free(creds->headers[i], strlen(creds->headers[i]));
+        rt_secret_free(creds->headers[i], strlen(creds->headers[i]));
     free(creds->headers);
     if (creds->base_url)
-        rt_config_secret_free(creds->base_url, strlen(creds->base_url));
+        rt_secret_free(creds->base_url, strlen(creds->base_url));
     for (size_t i = 0; i < creds->n_secrets; i++)
-        rt_config_secret_free(creds->secrets[i], strlen(creds->secrets[i]));
+        rt_secret_free(creds->secrets[i], strlen(creds->secrets[i]));
     free(creds->secrets);
     memset(creds, 0, sizeof *creds);
 }

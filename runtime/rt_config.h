@@ -450,12 +450,10 @@ int rt_connector_type_parse(const char *name, rt_connector_type *type);
 
 /* Reads the credential of 'auth' from its env var or file (a file's one trailing newline
  * dropped) into a malloc'd NUL-terminated '*secret' of '*len' bytes, at most
- * RT_CONFIG_SECRET_MAX. The caller releases it with rt_config_secret_free. Returns RT_OK,
+ * RT_CONFIG_SECRET_MAX. The caller releases it with rt_secret_free. Returns RT_OK,
  * RT_ENOTFOUND (unset variable, missing file, no auth), RT_ETOOBIG or RT_EIO; 'why' (at least
  * 256 bytes) says what happened, never quoting the secret. */
 int rt_config_secret(const rt_auth *auth, char **secret, size_t *len, char *why);
-/* Overwrites and frees a secret from rt_config_secret; accepts NULL. */
-void rt_config_secret_free(char *secret, size_t len);
 
 /* What every call through a connector carries, secrets included: the "Name: value" header
  * lines (its headers, then the credential's header) and the base URL (its url, followed by the

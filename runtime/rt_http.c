@@ -145,23 +145,13 @@ static double now(void) {
 
 /* ---- handles and freeing --------------------------------------------------------------------- */
 
-/* Overwrites and frees a secret ('len' bytes); accepts NULL. */
-static void wipe_free(char *secret, size_t len) {
-    if (!secret)
-        return;
-    volatile char *p = secret;
-    for (size_t i = 0; i < len; i++)
-        p[i] = 0;
-    free(secret);
-}
-
 static void free_client(rt_http *http) {
     rt_http_target *t = http->targets;
     while (t) {
         rt_http_target *next = t->next;
         curl_slist_free_all(t->headers);
         for (size_t i = 0; i < t->n_secrets; i++)
-            wipe_free(t->secrets[i], t->secret_lens[i]);
+            rt_secret_free(t->secrets[i], t->secret_lens[i]);
         free(t->secrets);
         free(t->secret_lens);
         free(t->name);

@@ -50,6 +50,15 @@ char *rt_xstrndup(const char *s, size_t n) {
     return copy;
 }
 
+void rt_secret_free(char *secret, size_t len) {
+    if (!secret)
+        return;
+    volatile char *p = secret; /* volatile: the writes to memory about to be freed must stay */
+    for (size_t i = 0; i < len; i++)
+        p[i] = 0;
+    free(secret);
+}
+
 /* Reads what 'f' (opened on 'path') holds, as rt_file_read; does not close it. */
 static int read_stream(FILE *f, const char *path, size_t cap, char **data, size_t *len, char *why) {
     int rc = RT_OK;

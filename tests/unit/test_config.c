@@ -711,7 +711,7 @@ static void test_secret(void **state) {
     assert_int_equal(rt_config_secret(&a, &secret, &len, why), RT_OK);
     assert_string_equal(secret, "s3cret");
     assert_int_equal(len, 6);
-    rt_config_secret_free(secret, len);
+    rt_secret_free(secret, len);
     unsetenv("TEST_CONFIG_TOKEN");
     assert_int_equal(rt_config_secret(&a, &secret, &len, why), RT_ENOTFOUND);
     assert_null(secret);
@@ -723,7 +723,7 @@ static void test_secret(void **state) {
     rt_auth f = {.type = RT_AUTH_BEARER, .file = path};
     assert_int_equal(rt_config_secret(&f, &secret, &len, why), RT_OK);
     assert_string_equal(secret, "from-file");
-    rt_config_secret_free(secret, len);
+    rt_secret_free(secret, len);
     /* Too big: refused, and the reason does not quote the content. */
     FILE *big = fopen(path, "w");
     assert_non_null(big);
