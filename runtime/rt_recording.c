@@ -529,7 +529,9 @@ static void check_members(checker *c, json_t *obj, const char *path, const char 
         for (const char *const *a = allowed; *a; a++)
             snprintf(expected + strlen(expected), sizeof expected - strlen(expected), "%s%s",
                      a == allowed ? "" : ", ", *a);
-        join(field, path, key);
+        /* An empty name would leave the field empty too (the top, when 'path' is ""): the
+         * problem would not say where it is. */
+        join(field, path, *key ? key : "\"\"");
         problem(c, field, "unknown member (expected %s)", expected);
     }
 }
