@@ -9,6 +9,9 @@
 #   WERROR       -DINQUEST_WERROR value                (default: ON when CI=true, else OFF)
 #   SANITIZE     -DINQUEST_SANITIZE value              (default: OFF; test-sanitize sets ON)
 #   DEMO_CMD     what `make demo` runs
+#   FUZZ_BUILD   build directory of `make fuzz`         (default: build-fuzz)
+#   FUZZ_SECONDS how long `make fuzz` runs each harness (default: 60)
+#   FUZZ_NAMES   which harnesses `make fuzz` runs        (default: all, tests/fuzz/corpus/*)
 #   CI           the environment variable CI; `true` turns on WERROR
 
 BUILD       ?= build
@@ -25,6 +28,9 @@ endif
 ASAN_BUILD  ?= build-asan
 DEMO_CMD    ?= $(BUILD)/inquest run --replay examples/incident/recording.json --analyzers analyzers
 BENCH       ?= tests/bench/run-benchmarks
+FUZZ_BUILD  ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_NAMES  ?=
 
 # For test-sanitize: leaks fail the test; any UB report aborts it with a stack trace.
 ASAN_OPTIONS  ?= detect_leaks=1:abort_on_error=1
@@ -35,7 +41,7 @@ UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 CMAKE_BUILD_ENV = env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL
 
 .DEFAULT_GOAL := build
-.PHONY: help deps configure build test test-sanitize demo bench lint screenshots clean
+.PHONY: help deps configure build test test-sanitize fuzz demo bench lint screenshots clean
 
 help: ## list the targets
 	@echo "Inquest -- make targets (variables: see the top of Makefile):"
@@ -59,6 +65,13 @@ test-sanitize: ## build with ASan+UBSan (Debug) in build-asan/, then run every t
 	ASAN_OPTIONS='$(ASAN_OPTIONS)' UBSAN_OPTIONS='$(UBSAN_OPTIONS)' \
 		$(MAKE) --no-print-directory test BUILD=$(ASAN_BUILD) BUILD_TYPE=Debug SANITIZE=ON
 
+fuzz: deps ## build the libFuzzer harnesses (clang) in build-fuzz/, run each for FUZZ_SECONDS (60)
+	@command -v clang >/dev/null || { echo "make fuzz: clang is missing (apt-get install clang libclang-rt-dev, or make deps)" >&2; exit 2; }
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DINQUEST_FUZZ=ON -DINQUEST_WERROR=$(WERROR) $(CMAKE_FLAGS)
+	$(CMAKE_BUILD_ENV) cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_harnesses
+	tests/fuzz/run $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_NAMES)
+
 demo: build ## build, then run the demo analysis (DEMO_CMD)
 	$(DEMO_CMD)
 
@@ -75,7 +88,7 @@ lint: build ## build, then clang-format and clang-tidy every source file
 	$(CMAKE_BUILD_ENV) cmake --build $(BUILD) --target lint
 
 clean: ## remove the build directories
-	rm -rf -- build $(ASAN_BUILD)
+	rm -rf -- build $(ASAN_BUILD) $(FUZZ_BUILD)
 	@# $(BUILD) only if it is a CMake build tree and not the source tree itself.
 	@if [ -f '$(BUILD)/CMakeCache.txt' ] && [ "$$(cd '$(BUILD)' && pwd -P)" != "$$(pwd -P)" ]; then \
 		echo "rm -rf -- $(BUILD)"; rm -rf -- '$(BUILD)'; \

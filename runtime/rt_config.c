@@ -453,9 +453,13 @@ static void load_list(loader *ld, const yaml_node_t *n, void *base, const field 
         join_path(here, path, index);
         named_head *h = list_add(slot, f->size);
         load_entry(ld, f, *i, h, here, item->start_mark);
-        if (!(f->flags & NAMED) || !h->name)
+        if (!(f->flags & NAMED))
             continue;
+        /* Also when the name is missing (an error already): the checks across sections place
+         * their problems at the entry's line, and line 0 would leave them without a place. */
         h->line = (int)item->start_mark.line + 1;
+        if (!h->name)
+            continue;
         const named_head *first = list_find(slot, slot->n - 1, f->size, h->name);
         if (first)
             problem(ld, item->start_mark, here, "name '%s' already used at line %d", h->name,

@@ -4,6 +4,7 @@
  * them). jansson parses and holds the values; this writer replaces json_dumps because a result
  * is written for every analysis, and json_dumps with JSON_SORT_KEYS cost more than the whole
  * rest of a small analysis. Numbers are made in rt_util.c (rt_json_number). */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,10 +83,15 @@ static void put_string(out *o, const char *s, size_t n) {
     put_char(o, '"');
 }
 
+/* The largest doubles (above 1.79769313486231e308) that "%.15g" rounds up past DBL_MAX: that
+ * text would not read back (jansson: "real number overflow"). They get the 17 digits that do. */
+#define REAL_ROUNDS_PAST_MAX 1.79769313486231e308
+
 /* "%.15g" with the exponent as jansson writes it: 1e21, 2.5e-7. */
 static void put_real(out *o, double x) {
     char buf[40];
-    snprintf(buf, sizeof buf, "%.15g", x);
+    bool huge = (x > REAL_ROUNDS_PAST_MAX || x < -REAL_ROUNDS_PAST_MAX) && x - x == 0; /* finite */
+    snprintf(buf, sizeof buf, huge ? "%.17g" : "%.15g", x);
     char *e = strchr(buf, 'e');
     if (e) {
         char *digits = e + 1 + (e[1] == '+' || e[1] == '-');

@@ -529,7 +529,9 @@ static void check_members(checker *c, json_t *obj, const char *path, const char 
         for (const char *const *a = allowed; *a; a++)
             snprintf(expected + strlen(expected), sizeof expected - strlen(expected), "%s%s",
                      a == allowed ? "" : ", ", *a);
-        join(field, path, key);
+        /* An empty name would leave the field empty too (the top, when 'path' is ""): the
+         * problem would not say where it is. */
+        join(field, path, *key ? key : "\"\"");
         problem(c, field, "unknown member (expected %s)", expected);
     }
 }
@@ -1040,7 +1042,9 @@ static size_t response_span(const char *s, size_t n, size_t resp, span *body) {
         if (is_key(key, len, "body_json") && (s[value] == '{' || s[value] == '['))
             *body = (span){value, end - value};
     }
-    return end + 1; /* past its '}' */
+    /* Past its '}'; an object with no member that next_member reads ("{}", or not JSON) ends
+     * where its first member would be. Never at or before 'resp': the walk must go forward. */
+    return (end ? end : resp + 1) + 1;
 }
 
 /* The spans of exchanges[i].response.body_json in the squeezed text 's' of 'n' bytes, in
@@ -1077,7 +1081,9 @@ static span *body_spans(const char *s, size_t n, size_t *count) {
                              ? response_span(s, n, v, &spans[*count])
                              : skip_value(s, n, v);
             ++*count;
-            i = member + 1; /* past the exchange's '}' */
+            /* Past the exchange's '}' (as in response_span: never back to the start of the
+             * text, where text that is not JSON would be walked again and again). */
+            i = (member ? member : i + 1) + 1;
             i += i < n && s[i] == ',';
         }
         break;
