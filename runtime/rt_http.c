@@ -1167,7 +1167,9 @@ bool rt_http_path_climbs(const char *path) {
             ch = (char)(hex_digit(p[1]) * 16 + hex_digit(p[2]));
             step = 3;
         }
-        if (end || ch == '/' || ch == '\\') {
+        /* an encoded '?' or '#' ends the segment too, for a server that decodes, then parses */
+        bool bound = ch == '/' || ch == '\\' || (step == 3 && (ch == '?' || ch == '#'));
+        if (end || bound) {
             if (dots >= 1 && dots <= 2 && others == 0)
                 return true;
             if (end)
