@@ -38,7 +38,7 @@
 -- A post-processor runs an action only after inquest_pp_begin moved it to executing under its
 -- name: two post-processors, or a retry, never both run it.
 
-local VERSION = 6
+local VERSION = 7
 local GROUP = 'postproc'
 local FINAL = {dry_run = true, policy_denied = true, rejected = true, expired = true,
                succeeded = true, failed = true, verified = true, verify_failed = true}
@@ -144,23 +144,35 @@ local function check_verification(c, prefix, analysis, status, tag, verifies, vt
   verify_decide(c, prefix .. 'pp:act:' .. id, analysis, status, tag)
 end
 
+-- Makes an action awaiting approval without a deadline (recorded by library v4 or older, which
+-- took it out of the due set) due at the deadline it would have had, so that it expires.
+local function make_due(c, prefix, id, approval_ttl)
+  local f = redis.call('HMGET', prefix .. 'pp:act:' .. id, 'state', 'approval_deadline', 'updated_at')
+  if f[1] == 'awaiting_approval' and not f[2] then
+    local deadline = approval_deadline({updated_at = f[3] or nil}, approval_ttl)
+    redis.call('HSET', prefix .. 'pp:act:' .. id, 'approval_deadline', int(deadline))
+    redis.call('ZADD', c.due, 'NX', int(deadline), id)
+  end
+  return f[1]
+end
+
 -- Takes out of the listing 'actions' the actions created more than c.ttl ago that are final (their
 -- hash expires within c.ttl of that) or gone; one that is not final yet stays, however old: an
--- action that waits is always listed. One that awaits approval without a deadline (recorded by
--- library v4 or older, and never due) is made due at the deadline it would have had, so that it
--- expires. Looks at the 100 oldest at most: each call's cost is bounded, and the next goes on.
+-- action that waits is always listed (and made due when it awaits approval without a deadline).
+-- Looks at FORGET_PAGES pages of 100 of the oldest at most: each call's cost is bounded, and the
+-- pages step past the ones that stay, so that old actions still running or verifying do not
+-- keep the final ones behind them listed.
+local FORGET_PAGES = 10
 local function forget_old(c, prefix, actions, approval_ttl)
-  local old = redis.call('ZRANGEBYSCORE', actions, '-inf', '(' .. int(c.now - c.ttl),
-                         'LIMIT', '0', '100')
-  for _, id in ipairs(old) do
-    local f = redis.call('HMGET', prefix .. 'pp:act:' .. id, 'state', 'approval_deadline',
-                         'updated_at')
-    if not f[1] or FINAL[f[1]] then
-      redis.call('ZREM', actions, id)
-    elseif f[1] == 'awaiting_approval' and not f[2] then
-      local deadline = approval_deadline({updated_at = f[3] or nil}, approval_ttl)
-      redis.call('ZADD', c.due, 'NX', int(deadline), id)
+  local kept = 0
+  for _ = 1, FORGET_PAGES do
+    local old = redis.call('ZRANGEBYSCORE', actions, '-inf', '(' .. int(c.now - c.ttl),
+                           'LIMIT', int(kept), '100')
+    for _, id in ipairs(old) do
+      local state = make_due(c, prefix, id, approval_ttl)
+      if not state or FINAL[state] then redis.call('ZREM', actions, id) else kept = kept + 1 end
     end
+    if #old < 100 then return end
   end
 end
 
@@ -492,11 +504,17 @@ local function claim(keys, args)
   return {r[1], kept, gave}
 end
 
--- KEYS: results.  Creates the group 'postproc' at the stream's end (a first start acts on what
--- finishes from then on, not on the past); returns VERSION.
+-- KEYS: results, actions, due.  ARGV: prefix, approval_ttl_ms.
+-- Creates the group 'postproc' at the stream's end (a first start acts on what finishes from
+-- then on, not on the past), and makes every listed action that awaits approval without a
+-- deadline (recorded by library v4 or older) due at the one it would have had; returns VERSION.
 local function init(keys, args)
   local ok, err = pcall(redis.call, 'XGROUP', 'CREATE', keys[1], GROUP, '$', 'MKSTREAM')
   if not ok and not string.find(tostring(err.err or err), 'BUSYGROUP') then error(err) end
+  local c = {due = keys[3]}
+  for _, id in ipairs(redis.call('ZRANGE', keys[2], 0, -1)) do
+    make_due(c, args[1], id, tonumber(args[2]))
+  end
   return VERSION
 end
 

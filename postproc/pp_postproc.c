@@ -851,9 +851,12 @@ static void on_tick(uv_timer_t *t) {
     if (!rt_queue_is_up(p->queue) || p->draining)
         return;
     if (!p->grouped && !p->initing && !p->draining) {
-        const char *keys[] = {p->k_results};
+        const char *keys[] = {p->k_results, p->k_actions, p->k_due};
+        char approval_ttl[32];
+        snprintf(approval_ttl, sizeof approval_ttl, "%.0f", p->c->postproc.approval_ttl * 1000);
+        const char *args[] = {approval_ttl};
         p->initing =
-            pp_chain_call(p->chain, "inquest_pp_init", 1, keys, 0, NULL, on_init, p) == RT_OK;
+            pp_chain_call(p->chain, "inquest_pp_init", 3, keys, 1, args, on_init, p) == RT_OK;
     }
     read_results(p);
     poll_due(p);
