@@ -535,9 +535,26 @@ static char *redacted(const rt_http_target *t, const char *text, size_t len, siz
 
 /* Redacts the NUL-terminated 'text' in its 'size'-byte buffer, cutting what no longer fits;
  * out of memory, it empties it. */
+/* Cuts off the end of 'text' ('len' bytes) where it holds the start of a secret: a message cut
+ * to its buffer may have lost the rest of one, which whole-secret redaction cannot see. */
+static void cut_secret_start(const rt_http_target *t, char *text, size_t len) {
+    for (size_t i = 0; i < t->n_secrets; i++) {
+        size_t most = t->secret_lens[i] - 1 < len ? t->secret_lens[i] - 1 : len;
+        for (size_t k = most; k > 0; k--)
+            if (memcmp(text + len - k, t->secrets[i], k) == 0) {
+                len -= k;
+                text[len] = '\0';
+                break;
+            }
+    }
+}
+
+/* Redacts 'text', a buffer of 'size' bytes that may have been filled and cut. */
 static void redact_fixed(const rt_http_target *t, char *text, size_t size) {
-    size_t n;
+    size_t n, len = strlen(text);
     bool failed;
+    if (len + 1 >= size)
+        cut_secret_start(t, text, len);
     char *clean = redacted(t, text, strlen(text), &n, &failed);
     if (failed) {
         text[0] = '\0';
