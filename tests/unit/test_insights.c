@@ -409,6 +409,19 @@ static void refused_fold_writes_nothing(void **state) {
     close_fx(&f);
 }
 
+/* Summaries of 'n' analyses that found a root cause, the i-th of analyzer 'analyzers[i]' with the
+ * label service=services[i]. */
+static void summarize_services(const char *const *analyzers, const char *const *services, int n,
+                               ig_summary *items) {
+    for (int i = 0; i < n; i++) {
+        char labels[64];
+        snprintf(labels, sizeof labels, "{\"service\":\"%s\"}", services[i]);
+        rt_queue_analysis a =
+            analysis(analyzers[i], "ok", labels, result_of("c", "root_cause_found", "s"), 1);
+        ig_insights_summarize(&a, rt_wallclock(), &items[i]);
+    }
+}
+
 /* Free-text names are bounded per day: beyond the cap they count as "(other)". */
 static void names_capped(void **state) {
     fx f;
@@ -418,14 +431,9 @@ static void names_capped(void **state) {
     open_fx(&f);
     init_group(&f);
     publish_and_read(&f, 4, "c1", ids);
+    const char *analyzers[] = {"x", "x", "x", "x"};
     const char *services[] = {"a", "b", "a", "c"};
-    for (int i = 0; i < 4; i++) {
-        char labels[64];
-        snprintf(labels, sizeof labels, "{\"service\":\"%s\"}", services[i]);
-        rt_queue_analysis a =
-            analysis("x", "ok", labels, result_of("c", "root_cause_found", "s"), 1);
-        ig_insights_summarize(&a, rt_wallclock(), &items[i]);
-    }
+    summarize_services(analyzers, services, 4, items);
     assert_int_equal(fold(&f, ids, items, 4, 2).integers[0], 4);
     json_t *r = report(&f, 10, NULL);
     json_t *svcs = json_object_get(r, "services");
@@ -457,13 +465,7 @@ static void names_capped_per_analyzer(void **state) {
     publish_and_read(&f, 4, "c1", ids);
     const char *analyzers[] = {"many.labels", "many.labels", "many.labels", "other.team"};
     const char *services[] = {"a", "b", "c", "d"};
-    for (int i = 0; i < 4; i++) {
-        char labels[64];
-        snprintf(labels, sizeof labels, "{\"service\":\"%s\"}", services[i]);
-        rt_queue_analysis a =
-            analysis(analyzers[i], "ok", labels, result_of("c", "root_cause_found", "s"), 1);
-        ig_insights_summarize(&a, rt_wallclock(), &items[i]);
-    }
+    summarize_services(analyzers, services, 4, items);
     assert_int_equal(fold(&f, ids, items, 4, 2).integers[0], 4);
     json_t *r = report(&f, 10, NULL);
     bool d = false, other = false;
