@@ -126,10 +126,10 @@ struct child {
     bool closing;
     rt_queue_connector_stats *connectors; /* calls counted since the last heartbeat */
     size_t n_connectors;
-    double claimed_at; /* rt_monotonic() when the last claim's reply arrived */
+    double claimed_at; /* rt_monotonic() when the starts of the last claim began */
     double start_cost; /* seconds one start took lately (a moving average) */
     size_t claims;     /* answers to claims that brought requests */
-    double *samples;   /* seconds from a claim's reply to its analysis' start */
+    double *samples;   /* seconds from a request's claim in Redis to its analysis' start */
     size_t n_samples;
 };
 
@@ -348,7 +348,7 @@ static void start_job(child *c, const rt_queue_claimed *item) {
     if (!inputs)
         rt_diag_add(&diag, NULL, 0, "inputs", "not JSON: %s", error.text);
     if (c->n_samples < MAX_SAMPLES)
-        c->samples[c->n_samples++] = rt_monotonic() - c->claimed_at;
+        c->samples[c->n_samples++] = rt_wallclock() - item->dequeued_at;
     if (inputs)
         rec_begin(j, &r, item->record);
     if (!inputs || wk_start(c->engine, &r, job_done, j, &j->handle, &diag) != RT_OK) {
@@ -639,7 +639,8 @@ static int by_value(const void *a, const void *b) {
 }
 
 /* Logs how long analyses waited between their claim and their start (the queue's share of
- * latency inside a worker), for operators and the benchmarks. */
+ * latency inside a worker), for operators and the benchmarks: from the claim by Redis' clock to
+ * the start by this host's, so on another host than Redis the clocks' difference adds in. */
 static void log_stats(child *c) {
     if (!c->n_samples)
         return;

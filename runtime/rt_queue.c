@@ -653,21 +653,26 @@ static rt_queue_verdict *verdicts_of(op *o, const redisReply *reply, const char 
 /* Values per claimed request in a round's reply (CLAIMED in rt_queue.lua). */
 #define CLAIMED_VALUES 9
 
+/* A round's reply: a verdict per result, when the claim ran (µs by Redis' clock), then
+ * CLAIMED_VALUES per claimed request. */
 static void claim_parse(op *o, const redisReply *reply) {
     rt_queue_verdict *verdicts = verdicts_of(o, reply, "claim");
     if (!verdicts)
         return;
-    if ((reply->elements - o->n) % CLAIMED_VALUES) {
+    const redisReply *when = elem(reply, o->n);
+    if (!when || when->type != REDIS_REPLY_INTEGER ||
+        (reply->elements - o->n - 1) % CLAIMED_VALUES) {
         free(verdicts);
         bad_reply(o, "claim");
         return;
     }
-    size_t n = (reply->elements - o->n) / CLAIMED_VALUES;
+    size_t n = (reply->elements - o->n - 1) / CLAIMED_VALUES;
     rt_queue_claimed *items = rt_xcalloc(n ? n : 1, sizeof *items);
     for (size_t i = 0; i < n; i++) {
         const redisReply *const *e =
-            (const redisReply *const *)reply->element + o->n + CLAIMED_VALUES * i;
+            (const redisReply *const *)reply->element + o->n + 1 + CLAIMED_VALUES * i;
         rt_queue_claimed *c = &items[i];
+        c->dequeued_at = (double)when->integer / 1e6;
         c->id = str_of(e[0]);
         c->entry = str_of(e[1]);
         c->analyzer = str_of(e[2]);

@@ -199,7 +199,8 @@ typedef struct rt_queue_claimed {
     double deadline; /* Unix seconds; 0: none */
     int deliveries;  /* 1 on the first delivery */
     rt_priority priority;
-    bool record; /* its submitter asked for its recording (rt_queue_request.record) */
+    bool record;        /* its submitter asked for its recording (rt_queue_request.record) */
+    double dequeued_at; /* Unix seconds by Redis' clock when the claim took it */
 } rt_queue_claimed;
 
 typedef enum rt_queue_lease {

@@ -15,7 +15,7 @@
 -- from Redis' own clock (TIME): one clock for every worker. Errors are error replies whose first
 -- word is an rt error name ("EINPUT ..."), which the C side maps back.
 
-local VERSION = 16
+local VERSION = 17
 
 local GROUP = 'workers'   -- the consumer group of the request streams
 local HELD = '~held'      -- the consumer that owns the entries of requests held by a team cap
@@ -38,7 +38,8 @@ local FINAL = {ok = true, error = true, timeout = true, cpu_exceeded = true,
 -- first call.
 local PAD3, SMALL         -- 0 .. 999 as three digits; 0 .. 99 as text (deliveries)
 
--- Redis' clock in ms, as a number and as text (the text is built from TIME's, not formatted).
+-- Redis' clock in ms, as a number and as text (the text is built from TIME's, not formatted),
+-- then in µs, as a number.
 local function now_ms()
   if not PAD3 then
     PAD3, SMALL = {}, {}
@@ -46,8 +47,9 @@ local function now_ms()
     for i = 0, 99 do SMALL[i] = tostring(i) end
   end
   local t = redis.call('TIME')
-  local ms = math.floor(tonumber(t[2]) / 1000)
-  return tonumber(t[1]) * 1000 + ms, t[1] .. PAD3[ms]
+  local us = tonumber(t[2])
+  local ms = math.floor(us / 1000)
+  return tonumber(t[1]) * 1000 + ms, t[1] .. PAD3[ms], tonumber(t[1]) * 1000000 + us
 end
 
 -- Raises an error reply "CODE message" (wrap() turns it into one); level 0: no position.
@@ -605,11 +607,14 @@ end
 -- ARGV: prefix, consumer, max, lease_ms, max_deliveries, ttl_ms, results_maxlen, dead_maxlen,
 --       default_cap, n_caps, then n_caps pairs team, cap, then the recordings' ttl_ms, n_results,
 --       then per result: id, status, result, recording ('' none).
--- Returns a verdict per result (complete_items), then CLAIMED values per claimed request: id,
--- entry id, analyzer, inputs, deadline_ms, deliveries, priority rank (0 interactive .. 2 batch),
--- team, record ('1': its submitter asked for its recording, else '0').
+-- Returns a verdict per result (complete_items), then when the claim ran (Redis' clock, µs:
+-- workers time from it how long a request waits between leaving the queue and its start), then
+-- CLAIMED values per claimed request: id, entry id, analyzer, inputs, deadline_ms, deliveries,
+-- priority rank (0 interactive .. 2 batch), team, record ('1': its submitter asked for its
+-- recording, else '0').
 local function claim(keys, args)
-  local c = ctx_new(args[1], now_ms())
+  local now, nows, now_us = now_ms()
+  local c = ctx_new(args[1], now, nows)
   local p = {consumer = args[2], max = num(args[3], 'max'), maxs = args[3],
              lease = num(args[4], 'lease'),
              max_deliveries = num(args[5], 'max_deliveries'), ttl = args[6],
@@ -648,6 +653,7 @@ local function claim(keys, args)
     end
   end
   flush(c, results_maxlen)
+  verdicts[#verdicts + 1] = now_us
   for i = 1, #out do verdicts[#verdicts + 1] = out[i] end
   return verdicts
 end

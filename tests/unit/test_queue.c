@@ -255,7 +255,7 @@ typedef struct claimed_item {
     char id[RT_QUEUE_ID_SIZE], entry[48], analyzer[64], inputs[256], team[32];
     int deliveries;
     rt_priority priority;
-    double deadline;
+    double deadline, dequeued_at;
     bool record;
 } claimed_item;
 
@@ -289,6 +289,7 @@ static void on_claim(int rc, const char *msg, const rt_queue_verdict *verdicts, 
         it->priority = items[i].priority;
         it->deadline = items[i].deadline;
         it->record = items[i].record;
+        it->dequeued_at = items[i].dequeued_at;
     }
 }
 
@@ -720,8 +721,13 @@ static void test_round_trip_priority(void **state) {
     assert_int_equal(st.queued[0] + st.queued[1] + st.queued[2], 3);
     assert_int_equal(st.queued[RT_PRIORITY_BATCH], 1);
 
+    double before = rt_wallclock();
     claimed *c = claim(&f, "w1", 10, 30);
     assert_int_equal(c->n, 3);
+    /* When the claim took them, by Redis' clock: the same as ours here, to within its µs. */
+    assert_true(c->items[0].dequeued_at >= before - 0.001);
+    assert_true(c->items[0].dequeued_at <= rt_wallclock() + 0.001);
+    assert_true(c->items[2].dequeued_at == c->items[0].dequeued_at);
     assert_string_equal(c->items[0].analyzer, "demo.inter");
     assert_int_equal(c->items[0].priority, RT_PRIORITY_INTERACTIVE);
     assert_true(c->items[0].deadline > rt_wallclock() + 3500);
