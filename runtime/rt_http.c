@@ -1076,29 +1076,95 @@ static bool target_options_ok(const rt_http_target_options *o, char *why) {
     return true;
 }
 
-/* Keeps 'secret' for redaction and, when it holds '/', the form JSON may write it in ("\/"),
- * as a backend echoing it in a JSON string may. */
-static void add_secret(rt_http_target *t, const char *secret) {
-    size_t len = strlen(secret), slashes = 0;
-    if (!len)
-        return;
-    t->secrets = rt_xrealloc(t->secrets, (t->n_secrets + 2) * sizeof *t->secrets);
-    t->secret_lens = rt_xrealloc(t->secret_lens, (t->n_secrets + 2) * sizeof *t->secret_lens);
-    t->secrets[t->n_secrets] = rt_xstrdup(secret);
-    t->secret_lens[t->n_secrets++] = len;
-    for (const char *p = secret; *p; p++)
-        slashes += *p == '/';
-    if (!slashes)
-        return;
-    char *json = rt_xmalloc(len + slashes + 1), *o = json;
-    for (const char *p = secret; *p; p++) {
-        if (*p == '/')
-            *o++ = '\\';
-        *o++ = *p;
+/* How a JSON writer may escape a secret it echoes in a string: it always escapes '"', '\' and
+ * control characters; some also '/' ("\/"), some every non-ASCII character (\uXXXX, a
+ * surrogate pair past U+FFFF), in upper or lower case hex. */
+enum { ESCAPE_SLASH = 1, ESCAPE_NON_ASCII = 2, HEX_LOWER = 4, ESCAPE_WAYS = 8 };
+
+static char *put_code(char *o, unsigned code, int how) {
+    return o + sprintf(o, how & HEX_LOWER ? "\\u%04x" : "\\u%04X", code);
+}
+
+/* The code point of the UTF-8 character at 's' in '*code'; its length, or 0 when 's' does not
+ * start a valid one. */
+static size_t utf8_decode(const unsigned char *s, unsigned *code) {
+    size_t n = s[0] >= 0xF0 ? 4 : s[0] >= 0xE0 ? 3 : s[0] >= 0xC0 ? 2 : 0;
+    if (!n || s[0] > 0xF4)
+        return 0;
+    *code = s[0] & (0x7F >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        *code = *code << 6 | (s[i] & 0x3F);
+    }
+    static const unsigned least[] = {0, 0, 0x80, 0x800, 0x10000};
+    bool valid = *code >= least[n] && *code <= 0x10FFFF && (*code < 0xD800 || *code > 0xDFFF);
+    return valid ? n : 0;
+}
+
+/* 'secret' as a JSON writer escaping it 'how' writes it in a string (malloc'd); NULL when its
+ * non-ASCII characters are to be escaped and it is not UTF-8. */
+static char *json_escaped(const char *secret, int how) {
+    static const char escaped[] = "\"\\\b\f\n\r\t", letters[] = "\"\\bfnrt";
+    char *out = rt_xmalloc(strlen(secret) * 6 + 1), *o = out; /* at most 6 bytes for a byte */
+    for (const unsigned char *p = (const unsigned char *)secret; *p;) {
+        const char *shorter = strchr(escaped, *p);
+        unsigned code;
+        size_t n;
+        if (*p == '/' && (how & ESCAPE_SLASH)) {
+            *o++ = '\\', *o++ = '/', p++;
+        } else if (shorter) {
+            *o++ = '\\', *o++ = letters[shorter - escaped], p++;
+        } else if (*p < 0x20) {
+            o = put_code(o, *p++, how);
+        } else if (*p < 0x80 || !(how & ESCAPE_NON_ASCII)) {
+            *o++ = (char)*p++;
+        } else if ((n = utf8_decode(p, &code)) == 0) {
+            rt_secret_free(out, (size_t)(o - out));
+            return NULL;
+        } else {
+            if (code > 0xFFFF) {
+                code -= 0x10000;
+                o = put_code(o, 0xD800 | code >> 10, how);
+                code = 0xDC00 | (code & 0x3FF);
+            }
+            o = put_code(o, code, how);
+            p += n;
+        }
     }
     *o = '\0';
-    t->secrets[t->n_secrets] = json;
-    t->secret_lens[t->n_secrets++] = len + slashes;
+    return out;
+}
+
+static bool kept_already(const rt_http_target *t, size_t from, const char *form) {
+    for (size_t i = from; i < t->n_secrets; i++)
+        if (strcmp(t->secrets[i], form) == 0)
+            return true;
+    return false;
+}
+
+/* Keeps 'secret' for redaction, with every other form a backend echoing it in a JSON string may
+ * write it in (json_escaped). */
+static void add_secret(rt_http_target *t, const char *secret) {
+    size_t first = t->n_secrets;
+    if (!*secret)
+        return;
+    t->secrets = rt_xrealloc(t->secrets, (first + 1 + ESCAPE_WAYS) * sizeof *t->secrets);
+    t->secret_lens =
+        rt_xrealloc(t->secret_lens, (first + 1 + ESCAPE_WAYS) * sizeof *t->secret_lens);
+    t->secrets[t->n_secrets] = rt_xstrdup(secret);
+    t->secret_lens[t->n_secrets++] = strlen(secret);
+    for (int how = 0; how < ESCAPE_WAYS; how++) {
+        char *form = json_escaped(secret, how);
+        if (!form)
+            continue;
+        if (kept_already(t, first, form)) {
+            rt_secret_free(form, strlen(form));
+            continue;
+        }
+        t->secrets[t->n_secrets] = form;
+        t->secret_lens[t->n_secrets++] = strlen(form);
+    }
 }
 
 rt_http_target *rt_http_target_new(rt_http *http, const rt_http_target_options *options,

@@ -951,6 +951,29 @@ static void test_secrets_redacted(void **state) {
 }
 
 /* One header over curl's 100 KiB: said so, not "Out of memory". */
+/* A secret echoed inside a JSON string, in any of the ways JSON writers escape it, is redacted
+ * too: '"', '\' and control characters escaped, '/' too or not, non-ASCII characters as they are
+ * or as \uXXXX (past U+FFFF, a surrogate pair) in either case. */
+static void test_secret_json_forms(void **state) {
+    static const char *const secret[] = {"a\"b\\c/d\xc3\xa9\t\xf0\x9f\x94\x91"};
+    got g = {0};
+    routes_mock m;
+    (void)state;
+    routes_mock_start(&m,
+                      "[{\"path\": \"/echo\", \"headers\": {\"Content-Type\": \"text/plain\"},"
+                      " \"body_file\": \"body.json\"}]",
+                      "1 a\\\"b\\\\c/d\xc3\xa9\\t\xf0\x9f\x94\x91 "
+                      "2 a\\\"b\\\\c\\/d\xc3\xa9\\t\xf0\x9f\x94\x91 "
+                      "3 a\\\"b\\\\c/d\\u00E9\\t\\uD83D\\uDD11 "
+                      "4 a\\\"b\\\\c\\/d\\u00e9\\t\\ud83d\\udd11 "
+                      "5 a\"b\\c/d\xc3\xa9\t\xf0\x9f\x94\x91");
+    get_one((target_spec){.base = m.base, .secrets = secret, .n_secrets = 1}, "/echo", &g);
+    routes_mock_stop(&m);
+    assert_int_equal(g.status, 200);
+    assert_string_equal(g.body, "1 [redacted] 2 [redacted] 3 [redacted] 4 [redacted] 5 [redacted]");
+    got_free(&g, 1);
+}
+
 static void test_header_too_big(void **state) {
     size_t big = 200000;
     char *routes = malloc(big + 200);
@@ -997,6 +1020,7 @@ int main(void) {
         cmocka_unit_test(test_path_climbs),
         cmocka_unit_test(test_path_shown),
         cmocka_unit_test(test_secrets_redacted),
+        cmocka_unit_test(test_secret_json_forms),
         cmocka_unit_test(test_header_too_big),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
