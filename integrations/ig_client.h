@@ -67,6 +67,21 @@ int ig_api_call(ig_client *c, const char *method, const char *path, const json_t
  * say. Returns as the calls above. */
 int ig_api_text(ig_client *c, const char *path, FILE *out, char *next, size_t size, long *read);
 
+/* An export of JSON lines paged on Inquest-Next-After (GET /v1/audit, /v1/feedback). */
+typedef struct ig_export {
+    const char *path;   /* with the query every page has (limit, until) */
+    const char *since;  /* where the first page starts: after 'after' or, without, since 'since' */
+    const char *after;  /* (either may be NULL) */
+    long limit;         /* records a page reads: a page that read fewer is the last */
+    const char *resume; /* NULL, or the command that goes on from a page's end: after each page,
+                           "next: SEQ (RESUME --after SEQ)" goes to stderr */
+} ig_export;
+
+/* Every page of export 'e', written to 'out' as the server sent them, until a page read fewer than
+ * 'e->limit' records (Inquest-Records-Read; a server that does not say: lines). Returns as the
+ * calls above. */
+int ig_api_export(ig_client *c, const ig_export *e, FILE *out);
+
 /* GET /v1/analyses/'id'/recording: the recording the service kept of the analysis, as the
  * server sent it, into '*text' (malloc'd, '*len' bytes). Returns as the
  * calls above: IG_EXIT_FAILED when there is none (404). */
@@ -74,6 +89,9 @@ int ig_api_recording(ig_client *c, const char *id, char **text, size_t *len);
 
 /* Escapes 'text' for a URL's query or path (malloc'd; the caller frees it). */
 char *ig_url_escape(const char *text);
+/* Appends "name=VALUE" ('value' escaped) to the query of 'path' (a buffer of 'size' bytes);
+ * 'value' NULL: nothing. */
+void ig_query_add(char *path, size_t size, const char *name, const char *value);
 
 /* The string 'key' of the server's 'answer', or NULL after saying that the answer lacks it. */
 const char *ig_answer_string(ig_client *c, const json_t *answer, const char *key);

@@ -22,11 +22,12 @@ static const char actions_usage[] =
     "\n"
     "Options:\n"
     "  --state S           ls: only actions in state S (awaiting_approval, dry_run, …)\n"
-    "  --limit N           ls: at most N (1 to 500); audit: records (1 to 10000)\n"
+    "  --limit N           ls: at most N (1 to 500); audit: records a page reads (1 to\n"
+    "                      10000, default 1000); every page is read\n"
     "  --cursor C          ls: the next page, as the previous one said\n"
     "  --reason TEXT       approve, reject: why (kept in the audit)\n"
     "  --since TIME        audit: from TIME (RFC 3339, Unix seconds, or a duration back: 1h)\n"
-    "  --after SEQ         audit: the records after record SEQ; where the next page starts is\n"
+    "  --after SEQ         audit: the records after record SEQ; where each page ends is\n"
     "                      printed on stderr (\"next: SEQ\"), the records alone on stdout\n"
     "  --json              ls, show, approve, reject: print the server's answer as JSON\n"
     "  --server URL        the server (default: $INQUEST_URL, else " IG_DEFAULT_SERVER ")\n"
@@ -126,26 +127,17 @@ static int cmd_one(ig_client *c, const args *a) {
     return code;
 }
 
-/* The records as JSON lines on stdout; where the next page starts ("next: SEQ", for --after)
- * on stderr, so that stdout stays the records alone. */
+/* The records as JSON lines on stdout, every page from the start asked for; where each page ends
+ * ("next: SEQ", for --after) on stderr, so that stdout stays the records alone. */
 static int cmd_audit(ig_client *c, const args *a) {
-    char path[512] = "/v1/audit", next[48] = "";
-    const char *sep = "?";
-    const char *names[] = {"since", "limit", "after"};
-    const char *values[] = {a->since, a->limit, a->after};
-    for (int i = 0; i < 3; i++) {
-        if (!values[i])
-            continue;
-        char *e = ig_url_escape(values[i]);
-        size_t n = strlen(path);
-        snprintf(path + n, sizeof path - n, "%s%s=%s", sep, names[i], e);
-        sep = "&";
-        free(e);
-    }
-    int code = ig_api_text(c, path, stdout, next, sizeof next, NULL);
-    if (code == IG_EXIT_OK && *next)
-        fprintf(stderr, "next: %s (inquest actions audit --after %s)\n", next, next);
-    return code;
+    char path[512] = "/v1/audit";
+    ig_query_add(path, sizeof path, "limit", a->limit);
+    ig_export e = {.path = path,
+                   .since = a->since,
+                   .after = a->after,
+                   .limit = a->limit ? strtol(a->limit, NULL, 10) : 1000,
+                   .resume = "inquest actions audit"};
+    return ig_api_export(c, &e, stdout);
 }
 
 static int parse(int argc, char **argv, args *a) {

@@ -85,16 +85,6 @@ static const char *text_of(const json_t *o, const char *key) {
     return s ? s : "-";
 }
 
-/* Appends "&name=value" (the first with '?') to 'path' of 'size' bytes, the value escaped. */
-static void query(char *path, size_t size, const char *name, const char *value) {
-    if (!value)
-        return;
-    char *e = ig_url_escape(value);
-    size_t n = strlen(path);
-    snprintf(path + n, size - n, "%s%s=%s", strchr(path, '?') ? "&" : "?", name, e);
-    free(e);
-}
-
 /* Milliseconds as people read them: "850 ms", "1.2 s", "3.5 min". */
 static void duration(const json_t *ms, char *out, size_t size) {
     if (!json_is_number(ms)) {
@@ -204,60 +194,39 @@ static void print_verdict_row(const json_t *v, bool with_analysis) {
            json_is_string(json_object_get(v, "note")) ? text_of(v, "note") : "");
 }
 
-/* One page of /v1/feedback into 'records' (appended); '*read' is how many records the server
- * read for it (the lines it had when the server does not say: a scoped token is shown fewer),
- * 'next' where the next starts. */
-static int export_page(ig_client *c, const char *path, json_t *records, FILE *echo, long *read,
-                       char *next, size_t size) {
+/* Every page of /v1/feedback from 'a''s start, to 'out'; 'resume': the command for "next:" lines
+ * on stderr, or NULL. */
+static int export_all(ig_client *c, const args *a, const char *since, FILE *out,
+                      const char *resume) {
+    char path[1024] = "/v1/feedback";
+    ig_query_add(path, sizeof path, "limit", a->limit);
+    ig_query_add(path, sizeof path, "until", a->until);
+    ig_export e = {.path = path,
+                   .since = since,
+                   .after = a->after,
+                   .limit = a->limit ? strtol(a->limit, NULL, 10) : 1000,
+                   .resume = resume};
+    return ig_api_export(c, &e, out);
+}
+
+/* The verdicts since 'a''s start (a week back by default), as a JSON array in '*records'. */
+static int gather_verdicts(ig_client *c, const args *a, json_t **records) {
     char *buf = NULL;
-    size_t len = 0, lines = 0;
+    size_t len = 0;
     FILE *mem = open_memstream(&buf, &len);
     if (!mem)
         return IG_EXIT_FAILED;
-    int code = ig_api_text(c, path, mem, next, size, read);
+    int code = export_all(c, a, a->since ? a->since : "7d", mem, NULL);
     fclose(mem);
+    *records = json_array();
     for (char *line = buf, *nl; code == IG_EXIT_OK && line && *line; line = nl ? nl + 1 : NULL) {
         nl = strchr(line, '\n');
-        size_t n = nl ? (size_t)(nl - line) : strlen(line);
-        lines++;
-        if (echo) {
-            fwrite(line, 1, n, echo);
-            fputc('\n', echo);
-        }
-        json_t *v = records ? json_loadb(line, n, 0, NULL) : NULL;
+        json_t *v = json_loadb(line, nl ? (size_t)(nl - line) : strlen(line), 0, NULL);
         if (v)
-            json_array_append_new(records, v);
+            json_array_append_new(*records, v);
     }
     free(buf);
-    if (*read < 0)
-        *read = (long)lines;
     return code;
-}
-
-/* Every page from 'a''s start: echoed to stdout (export), or gathered into 'records' (ls). */
-static int export_all(ig_client *c, const args *a, json_t *records, FILE *echo) {
-    char next[64] = "", after[64] = "";
-    long limit = a->limit ? strtol(a->limit, NULL, 10) : 1000;
-    if (a->after)
-        snprintf(after, sizeof after, "%s", a->after);
-    for (;;) {
-        char path[1024] = "/v1/feedback";
-        long read = 0;
-        query(path, sizeof path, "limit", a->limit);
-        if (*after)
-            query(path, sizeof path, "after", after);
-        else
-            query(path, sizeof path, "since", a->since ? a->since : (echo ? NULL : "7d"));
-        query(path, sizeof path, "until", a->until);
-        int code = export_page(c, path, records, echo, &read, next, sizeof next);
-        if (code != IG_EXIT_OK)
-            return code;
-        if (echo && *next)
-            fprintf(stderr, "next: %s (inquest feedback export --after %s)\n", next, next);
-        if (read < limit || !*next || strcmp(next, after) == 0)
-            return IG_EXIT_OK;
-        snprintf(after, sizeof after, "%s", next);
-    }
 }
 
 static int feedback_give(ig_client *c, const args *a) {
@@ -303,8 +272,8 @@ static int feedback_ls(ig_client *c, const args *a) {
         json_decref(answer);
         return code;
     }
-    json_t *records = json_array();
-    code = export_all(c, a, records, NULL);
+    json_t *records = NULL;
+    code = gather_verdicts(c, a, &records);
     if (code == IG_EXIT_OK && a->json)
         print_json(records);
     else if (code == IG_EXIT_OK) {
@@ -430,7 +399,7 @@ int ig_cmd_feedback(int argc, char **argv) {
     else if (strcmp(a.verb, "ls") == 0)
         code = feedback_ls(c, &a);
     else
-        code = export_all(c, &a, NULL, stdout);
+        code = export_all(c, &a, a.since, stdout, "inquest feedback export");
     ig_client_free(c);
     return code;
 }
@@ -448,8 +417,8 @@ int ig_cmd_insights(int argc, char **argv) {
     if (a.root_cause || a.note || a.since || a.until || a.after || a.limit)
         return ig_usage_error("insights", "it takes --period, --top and --json (the others are "
                                           "`inquest feedback`'s)");
-    query(path, sizeof path, "period", a.period);
-    query(path, sizeof path, "top", a.top);
+    ig_query_add(path, sizeof path, "period", a.period);
+    ig_query_add(path, sizeof path, "top", a.top);
     if ((code = ig_client_new("insights", &a.server, &c)) != IG_EXIT_OK)
         return code;
     code = ig_api_call(c, "GET", path, NULL, &answer);
