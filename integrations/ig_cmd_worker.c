@@ -40,8 +40,9 @@
  * that wait well under a millisecond. Once a claim comes back full, requests are waiting in the
  * queue, longer than any claim makes them wait here: the next claims get BACKLOG_BUDGET, which
  * drains the backlog sooner (under the queue benchmark, 1 ms instead of 0.3 ms made claims of
- * about 20 instead of 6 and throughput 25% higher; the dequeue-to-start p99 under that load went
- * from 5 to 9 ms, most of which is the claim's answer waiting in Redis and for the child). */
+ * about 17 instead of 5 and throughput 20-25% higher; the dequeue-to-start p99 under that load
+ * went from 4-5 to 8-9 ms, most of which is the claim's answer waiting in Redis and for the
+ * child). */
 #define START_BUDGET   0.0003 /* seconds from a claim to its last analysis' start */
 #define BACKLOG_BUDGET 0.001
 #define MAX_CLAIM      32
