@@ -325,6 +325,8 @@ static void parse_options(const json_t *o, submission *sub, rt_diag *diag) {
             sub->deadline = now + d;
         else if (rt_time_parse(deadline, now, &sub->deadline, why) != 0)
             rt_diag_add(diag, NULL, 0, "deadline", "must be a duration (5m) or a time (RFC 3339)");
+        else if (sub->deadline <= now) /* queued, it could only end as a timeout */
+            rt_diag_add(diag, NULL, 0, "deadline", "has passed already: give a time to come");
     }
 }
 
