@@ -45,6 +45,7 @@
  * the groups. */
 #define _POSIX_C_SOURCE 200809L /* gethostname */
 #include "rt_queue.h"
+#include "rt_queue_internal.h"
 #include "rt_fnlib.h"
 #include <math.h>
 #include <stdarg.h>
@@ -388,6 +389,17 @@ static bool is_array(const redisReply *r, size_t min) {
     return r && r->type == REDIS_REPLY_ARRAY && r->elements >= min;
 }
 
+/* True when the 'n' elements of 'r' from 'first' on, every 'step', are values of an enum of 0 to
+ * 'max': a value past it (a library of another version) would be taken for another outcome. */
+static bool enum_values(const redisReply *r, size_t first, size_t step, size_t n, long long max) {
+    for (size_t i = 0; i < n; i++) {
+        long long v = int_of(elem(r, first + step * i));
+        if (v < 0 || v > max)
+            return false;
+    }
+    return true;
+}
+
 /* ---- submit --------------------------------------------------------------------------------- */
 
 static void submit_fail(op *o, int rc, const char *msg) {
@@ -640,7 +652,7 @@ static void complete_fail(op *o, int rc, const char *msg) {
 
 /* The verdicts of a round's o->n results: the reply's first elements. NULL when malformed. */
 static rt_queue_verdict *verdicts_of(op *o, const redisReply *reply, const char *what) {
-    if (!is_array(reply, o->n)) {
+    if (!is_array(reply, o->n) || !enum_values(reply, 0, 1, o->n, RT_COMPLETE_NOT_FOUND)) {
         bad_reply(o, what);
         return NULL;
     }
@@ -660,17 +672,19 @@ static void claim_parse(op *o, const redisReply *reply) {
     if (!verdicts)
         return;
     const redisReply *when = elem(reply, o->n);
-    if (!when || when->type != REDIS_REPLY_INTEGER ||
-        (reply->elements - o->n - 1) % CLAIMED_VALUES) {
+    size_t first = o->n + 1; /* the first claimed request's values; its priority rank is 7th */
+    if (!when || when->type != REDIS_REPLY_INTEGER || (reply->elements - first) % CLAIMED_VALUES ||
+        !enum_values(reply, first + 6, CLAIMED_VALUES, (reply->elements - first) / CLAIMED_VALUES,
+                     RT_PRIORITY_BATCH)) {
         free(verdicts);
         bad_reply(o, "claim");
         return;
     }
-    size_t n = (reply->elements - o->n - 1) / CLAIMED_VALUES;
+    size_t n = (reply->elements - first) / CLAIMED_VALUES;
     rt_queue_claimed *items = rt_xcalloc(n ? n : 1, sizeof *items);
     for (size_t i = 0; i < n; i++) {
         const redisReply *const *e =
-            (const redisReply *const *)reply->element + o->n + 1 + CLAIMED_VALUES * i;
+            (const redisReply *const *)reply->element + first + CLAIMED_VALUES * i;
         rt_queue_claimed *c = &items[i];
         c->dequeued_at = (double)when->integer / 1e6;
         c->id = str_of(e[0]);
@@ -680,7 +694,7 @@ static void claim_parse(op *o, const redisReply *reply) {
         c->inputs_len = e[3]->type == REDIS_REPLY_STRING ? e[3]->len : 0;
         c->deadline = (double)int_of(e[4]) / 1000.0;
         c->deliveries = (int)int_of(e[5]);
-        c->priority = (rt_priority)(int_of(e[6]) & 3);
+        c->priority = (rt_priority)int_of(e[6]);
         c->team = str_of(e[7]);
         c->record = e[8]->type == REDIS_REPLY_STRING && e[8]->len == 1 && e[8]->str[0] == '1';
     }
@@ -787,7 +801,7 @@ static void extend_fail(op *o, int rc, const char *msg) {
 }
 
 static void extend_parse(op *o, const redisReply *reply) {
-    if (!is_array(reply, o->n)) {
+    if (!is_array(reply, o->n) || !enum_values(reply, 0, 1, o->n, RT_LEASE_LOST)) {
         bad_reply(o, "extend");
         return;
     }
@@ -916,18 +930,24 @@ static void get_parse(op *o, const redisReply *reply) {
     ((rt_queue_get_fn)o->done)(RT_OK, "", &a, o->ud);
 }
 
-int rt_queue_get(rt_queue *q, const char *id, rt_queue_get_fn done, void *ud, char *why) {
-    if (!valid_id(id))
-        return fail_at_once(q, RT_EINPUT, why, "queue: '%.64s' is not an analysis id",
-                            id ? id : "");
+/* op_new for a get, which keeps the 'id' it asked for: the reply does not repeat it. */
+static op *get_op_new(rt_queue *q, void (*done)(void), void *ud, const char *id) {
     get_op *g = rt_xcalloc(1, sizeof *g);
     op *o = &g->base;
     o->q = q;
-    o->done = (void (*)(void))done;
+    o->done = done;
     o->ud = ud;
     o->parse = get_parse;
     o->fail = get_fail;
     snprintf(g->id, sizeof g->id, "%s", id);
+    return o;
+}
+
+int rt_queue_get(rt_queue *q, const char *id, rt_queue_get_fn done, void *ud, char *why) {
+    if (!valid_id(id))
+        return fail_at_once(q, RT_EINPUT, why, "queue: '%.64s' is not an analysis id",
+                            id ? id : "");
+    op *o = get_op_new(q, (void (*)(void))done, ud, id);
     args_function(&o->a, "FCALL_RO", q->version, "get");
     args_str(&o->a, "2");
     args_fmt(&o->a, "%sa:%s", q->prefix, id);
@@ -1038,7 +1058,7 @@ static void dead_from(rt_queue_dead *d, const redisReply *entry) {
         else if (strcmp(k, "errors") == 0)
             d->errors = v;
         else if (strcmp(k, "at") == 0)
-            d->at = strtod(v, NULL) / 1000.0;
+            d->at = (double)strtoll(v, NULL, 10) / 1000.0; /* ms, as every time the queue keeps */
     }
 }
 
@@ -1053,6 +1073,11 @@ static void dead_parse(op *o, const redisReply *reply) {
         dead_from(&items[i], reply->element[i]);
     /* A full page may have more after it: its last entry is the next cursor. */
     const char *next = n && n == o->n ? items[n - 1].entry : NULL;
+    if (next && !*next) { /* an entry without its id: "" would start from the newest again */
+        free(items);
+        bad_reply(o, "dead letters");
+        return;
+    }
     ((rt_queue_dead_fn)o->done)(RT_OK, "", items, n, next, o->ud);
     free(items);
 }
@@ -1282,8 +1307,18 @@ static void connectors_fail(op *o, int rc, const char *msg) {
     ((rt_queue_connectors_fn)o->done)(rc, msg, NULL, 0, o->ud);
 }
 
+/* True when the values of the field/value pairs 'r' are numbers (HINCRBYFLOAT stores no NaN and
+ * no infinity). */
+static bool finite_values(const redisReply *r) {
+    for (size_t i = 1; i < r->elements; i += 2)
+        if (!isfinite(atof(str_of(r->element[i]))))
+            return false;
+    return true;
+}
+
 static void connectors_parse(op *o, const redisReply *reply) {
-    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements % 2) {
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements % 2 ||
+        !finite_values(reply)) {
         bad_reply(o, "connector stats");
         return;
     }
@@ -1476,8 +1511,8 @@ static void on_watch_entries(rt_redis *r, const redisReply *reply, int rc, const
                 analyzer = v;
             else if (strcmp(k, "status") == 0)
                 status = v;
-            else if (strcmp(k, "ms") == 0)
-                seconds = atof(v) / 1000;
+            else if (strcmp(k, "ms") == 0) /* whole ms; < 0 when Redis' clock went back */
+                seconds = fmax(0, (double)strtoll(v, NULL, 10) / 1000);
         }
         q->watch_fn(id, analyzer, status, seconds, q->watch_ud);
         if (q->closing)
@@ -1919,4 +1954,53 @@ int rt_queue_get_recording(rt_queue *q, const char *id, rt_queue_recording_fn do
     args_str(&o->a, "GET");
     args_fmt(&o->a, "%srec:%s", q->prefix, id);
     return op_start(o, why);
+}
+
+/* ---- the parsers' seam for tests (rt_queue_internal.h) --------------------------------------- */
+
+/* The op of each reply; a get's is a get_op (get_op_new), and the watch's reads are none. */
+static const struct {
+    op_parse_fn parse;
+    op_fail_fn fail;
+} parsers[RT__N_REPLIES] = {
+    [RT__REPLY_SUBMIT] = {submit_parse, submit_fail},
+    [RT__REPLY_INTAKE] = {intake_parse, intake_fail},
+    [RT__REPLY_CLAIM] = {claim_parse, claim_fail},
+    [RT__REPLY_COMPLETE] = {complete_parse, complete_fail},
+    [RT__REPLY_EXTEND] = {extend_parse, extend_fail},
+    [RT__REPLY_CANCEL] = {cancel_parse, cancel_fail},
+    [RT__REPLY_LIST] = {list_parse, list_fail},
+    [RT__REPLY_DEAD] = {dead_parse, dead_fail},
+    [RT__REPLY_RESOLVE] = {resolve_parse, resolve_fail},
+    [RT__REPLY_STATS] = {stats_parse, stats_fail},
+    [RT__REPLY_COUNT] = {counted_parse, counted_fail},
+    [RT__REPLY_CONNECTORS] = {connectors_parse, connectors_fail},
+    [RT__REPLY_RECORDING] = {recording_parse, recording_fail},
+};
+
+void rt__queue_parse(rt__queue_reply which, size_t n, size_t m, const redisReply *reply,
+                     void (*done)(void), void *ud) {
+    /* A queue that never connects: the parsers read no more of it than the watch's callback. */
+    rt_queue *q = rt_xcalloc(1, sizeof *q);
+    /* What rt_redis.c hands over for an error reply. */
+    int rc = reply && reply->type == REDIS_REPLY_ERROR ? RT_EBACKEND : RT_OK;
+    char msg[512] = "";
+    if (rc != RT_OK)
+        snprintf(msg, sizeof msg, "%.*s", (int)reply->len, reply->str);
+    if (which == RT__REPLY_WATCH_START || which == RT__REPLY_WATCH) {
+        q->watch_fn = (rt_queue_watch_fn)done;
+        q->watch_ud = ud;
+        /* After an error reply the watch only arms its retry timer, which needs a loop. */
+        if (rc == RT_OK)
+            (which == RT__REPLY_WATCH ? on_watch_entries : on_watch_start)(NULL, reply, rc, msg, q);
+    } else if ((unsigned)which < RT__N_REPLIES) {
+        op *o = which == RT__REPLY_GET
+                    ? get_op_new(q, done, ud, "")
+                    : op_new(q, done, ud, parsers[which].parse, parsers[which].fail);
+        o->n = n;
+        o->m = m;
+        o->retried = true; /* "Function not found" is not sent again: there is no connection */
+        on_op_reply(NULL, reply, rc, msg, o); /* parses, or fails, and frees the op */
+    }
+    free(q);
 }
