@@ -134,7 +134,7 @@ struct child {
     double start_cost; /* seconds one start took lately (a moving average) */
     bool backlog;      /* the last claim came back full: requests wait in the queue */
     size_t claims;     /* answers to claims that brought requests */
-    double *samples;   /* seconds from a request's claim in Redis to its analysis' start */
+    double *samples;   /* seconds from a request's claim in Redis to its analyzer's run */
     size_t n_samples;
 };
 
@@ -341,7 +341,9 @@ static void start_job(child *c, const rt_queue_claimed *item) {
     json_error_t error;
     rt_diag diag = {0};
     json_t *inputs = json_loadb(item->inputs, item->inputs_len, 0, &error);
-    wk_request r = {.analyzer = item->analyzer, .inputs = inputs, .id = item->id};
+    double run_started = 0;
+    wk_request r = {
+        .analyzer = item->analyzer, .inputs = inputs, .id = item->id, .run_started = &run_started};
     r.now = floor(rt_wallclock());
     job_limits(c, item, &r.limits);
     job *j = rt_xcalloc(1, sizeof *j);
@@ -352,8 +354,6 @@ static void start_job(child *c, const rt_queue_claimed *item) {
     c->n_running++;
     if (!inputs)
         rt_diag_add(&diag, NULL, 0, "inputs", "not JSON: %s", error.text);
-    if (c->n_samples < MAX_SAMPLES)
-        c->samples[c->n_samples++] = rt_wallclock() - item->dequeued_at;
     if (inputs)
         rec_begin(j, &r, item->record);
     if (!inputs || wk_start(c->engine, &r, job_done, j, &j->handle, &diag) != RT_OK) {
@@ -362,6 +362,8 @@ static void start_job(child *c, const rt_queue_claimed *item) {
         free(j);
         refuse(c, &r, &diag);
     }
+    if (run_started > 0 && c->n_samples < MAX_SAMPLES)
+        c->samples[c->n_samples++] = run_started - item->dequeued_at;
     rt_diag_free(&diag);
     json_decref(inputs);
 }

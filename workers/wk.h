@@ -63,6 +63,9 @@ typedef struct wk_request {
     rt_recording *recording; /* records this analysis' connector exchanges (and its nested
                                 analyses'), over the engine's (wk_engine_use_recording); NULL:
                                 the engine's. Not owned: it must live until 'done' is called */
+    double *run_started;     /* NULL, or receives rt_wallclock() as the analyzer's run begins,
+                                after its state is made and its inputs validated, before
+                                wk_start returns */
 } wk_request;
 
 /* Called once when an analysis ends, with its result (the callee owns it). */

@@ -477,6 +477,8 @@ static int start_analysis(wk_engine *engine, const wk_request *request, wk_analy
     }
     if (started)
         *started = a;
+    if (co && request->run_started)
+        *request->run_started = rt_wallclock();
     if (co)
         wk__run_task(a, co);
     else

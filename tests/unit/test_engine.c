@@ -103,6 +103,34 @@ static void test_same_id_same_result(void **state) {
     wk_engine_free(engine);
 }
 
+/* run_started receives when the analyzer's run began: after the analysis started (its state made,
+ * its inputs validated), before it ended; a request refused for its inputs never runs. */
+static void test_run_started(void **state) {
+    (void)state;
+    wk_engine *engine = new_engine();
+    json_t *inputs = json_pack("{s:s}", "service", "api"), *result = NULL;
+    double started = 0, before = rt_wallclock();
+    wk_request r = {.analyzer = SRC_ROOT "/examples/hello/hello.lua",
+                    .inputs = inputs,
+                    .run_started = &started};
+    wk_limits_default(&r.limits);
+    rt_diag diag = {0};
+    assert_int_equal(wk_run(engine, &r, &result, &diag), RT_OK);
+    double began =
+        json_real_value(json_object_get(json_object_get(result, "timing"), "started_at"));
+    assert_true(started >= before && started >= began && started <= rt_wallclock());
+    json_decref(result);
+    json_decref(inputs);
+    started = 0;
+    inputs = json_pack("{s:i}", "service", 7);
+    r.inputs = inputs;
+    assert_int_equal(wk_run(engine, &r, &result, &diag), RT_EINPUT);
+    assert_true(started == 0);
+    json_decref(inputs);
+    rt_diag_free(&diag);
+    wk_engine_free(engine);
+}
+
 static void test_invalid_inputs_all_reported(void **state) {
     (void)state;
     wk_engine *engine = new_engine();
@@ -287,6 +315,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_example_runs_and_concludes),
         cmocka_unit_test(test_same_id_same_result),
+        cmocka_unit_test(test_run_started),
         cmocka_unit_test(test_invalid_inputs_all_reported),
         cmocka_unit_test(test_not_found),
         cmocka_unit_test(test_process_survives_budgets),
