@@ -490,7 +490,10 @@ static void test_bad_url(void **state) {
     assert_not_quoted(&l.errors, "hunter2");
     unload(&l);
     assert_one_error("redis:\n  url: http://127.0.0.1:6379\n", 2, 8, "redis.url",
-                     "redis://, rediss:// or unix://");
+                     "must start with redis:// or unix://");
+    /* config check must not pass what serve and workers then refuse at start */
+    assert_one_error("redis:\n  url: rediss://127.0.0.1:6379\n", 2, 8, "redis.url",
+                     "TLS to Redis (rediss://) is not supported yet");
 }
 
 static void test_bad_connector_name(void **state) {
