@@ -19,6 +19,17 @@
  * - A point costs four callbacks and no allocation: numbers are parsed in place
  *   (parse_number's exact fast path), and arrays grow geometrically.
  * - On failure 'out' is left empty: what was built is freed on the way out.
+ * - Memory: the result can take several times the bytes of the body (a point [1,"0"] of 8
+ *   bytes is 16 bytes of doubles, in arrays that grow by doubling). Under a caller's memory
+ *   budget (sdk_memory) every block made for the result, and the temporary ones that grow with
+ *   it (sort_points' and sort_entries'), is charged before it is allocated, growth included, and
+ *   the parse stops where the next one would not fit. A series' arrays are cut to its points
+ *   when it ends (a vector's series has one point in room for FIRST_POINTS). What the decoder
+ *   frees before the end is given back when its size is known (growth, temporaries, strings);
+ *   else (an element abandoned, "data" parsed again) it stays charged with the result, which
+ *   errs on the safe side for answers that no backend sends. Copies of one token at a time (yajl's
+ * buffer, parse_number's) are not charged: they do not grow with the result, and are no larger than
+ *   the body, which the caller bounds.
  * - Only the first MAX_DEPTH containers have frames. Deeper ones can only be inside skipped
  *   values (a query result is 6 deep), and are counted, not kept. */
 #include <assert.h>
@@ -33,6 +44,13 @@
 #include "sdk_series.h"
 
 #define MAX_DEPTH 64
+
+/* What malloc adds to a block, in glibc: an 8-byte header and rounding to 16. Counted with
+ * each block, so that a million short strings cost what they take. */
+#define BLOCK_OVERHEAD 16
+
+/* Room for the points of a series when its first one comes. */
+#define FIRST_POINTS 64
 
 /* What an open container is. Arrays: R_WARNINGS to R_PAIR. */
 enum role {
@@ -98,7 +116,10 @@ typedef struct dec {
     size_t depth; /* open containers, also those deeper than MAX_DEPTH */
     char *why;
     size_t whylen;
-    int failed; /* 'why' says why */
+    int failed;               /* 'why' says why */
+    int too_big;              /* ... which is the memory limit */
+    const sdk_memory *memory; /* NULL: no limit */
+    size_t charged;           /* bytes charged (to 'memory', if any) and not given back */
 
     char *status, *error_type, *error, *result_type; /* owned */
     int seen_data, seen_result;
@@ -353,41 +374,123 @@ static int parse_ns(const char *s, size_t n, int64_t *out) {
     return 0;
 }
 
+/* ---- Memory ----------------------------------------------------------------------------- */
+
+/* Charges a block of 'size' bytes before it is allocated. Returns 0, or -1 (the parse stops,
+ * saying where) when it would take the budget past its limit. */
+static int charge(dec *d, size_t size) {
+    const sdk_memory *m = d->memory;
+    size_t cost = size + BLOCK_OVERHEAD;
+    if (m && (*m->used > m->limit || cost > m->limit - *m->used)) {
+        char where[200];
+        path(d, where, sizeof where);
+        d->too_big = 1;
+        return fail(d, "%s%sthe decoded answer would pass its memory limit (%zu bytes)", where,
+                    *where ? ": " : "", m->limit);
+    }
+    if (m)
+        *m->used += cost;
+    d->charged += cost;
+    return 0;
+}
+
+/* Gives back 'bytes' of what this decode charged. */
+static void give_back(dec *d, size_t bytes) {
+    assert(bytes <= d->charged);
+    if (d->memory)
+        *d->memory->used -= bytes;
+    d->charged -= bytes;
+}
+
+/* Gives back the charge of a block of 'size' bytes that was freed. */
+static void release(dec *d, size_t size) {
+    give_back(d, size + BLOCK_OVERHEAD);
+}
+
+/* A block of 'from' bytes (0: none yet) is about to become one of 'to': both are held while
+ * realloc copies. Returns 0, or -1 when 'to' does not fit. */
+static int charge_resize(dec *d, size_t from, size_t to) {
+    if (charge(d, to) < 0)
+        return -1;
+    if (from)
+        release(d, from);
+    return 0;
+}
+
 /* ---- Building the result ---------------------------------------------------------------- */
 
-static char *copy_text(const char *s, size_t n) {
+/* A charged, NUL-terminated copy of the 'n' bytes at 's'; NULL when it does not fit. */
+static char *copy_text(dec *d, const char *s, size_t n) {
+    if (charge(d, n + 1) < 0)
+        return NULL;
     char *c = rt_xmalloc(n + 1);
     memcpy(c, s, n);
     c[n] = '\0';
     return c;
 }
 
-/* Returns 'items', which holds 'n' items of 'size' bytes in room for '*cap', with room for one
- * more. */
-static void *grow(void *items, size_t n, size_t *cap, size_t size) {
-    if (n < *cap)
-        return items;
-    *cap = *cap ? *cap * 2 : 8;
-    return rt_xrealloc(items, *cap * size);
+/* Frees a string of copy_text and gives back its charge (all of it unless it holds a NUL: then
+ * some stays charged until the decode ends). */
+static void free_text(dec *d, char *s) {
+    if (!s)
+        return;
+    release(d, strlen(s) + 1);
+    free(s);
 }
 
-static void add_label(dec *d, const char *value, size_t n) {
+/* Sets '*into' to a copy of the 'n' bytes at 's', freeing the string it held. */
+static int replace_text(dec *d, char **into, const char *s, size_t n) {
+    char *copy = copy_text(d, s, n);
+    if (!copy)
+        return -1;
+    free_text(d, *into);
+    *into = copy;
+    return 0;
+}
+
+/* Returns 'items', which holds 'n' items of 'size' bytes in room for '*cap', with room for one
+ * more; or NULL, 'items' unchanged, when that room does not fit the memory limit. */
+static void *grow(dec *d, void *items, size_t n, size_t *cap, size_t size) {
+    if (n < *cap)
+        return items;
+    size_t more = *cap ? *cap * 2 : 8;
+    if (charge_resize(d, *cap * size, more * size) < 0)
+        return NULL;
+    *cap = more;
+    return rt_xrealloc(items, more * size);
+}
+
+static int add_label(dec *d, const char *value, size_t n) {
     sdk_series_data *c = &d->cur;
-    c->labels = grow(c->labels, c->n_labels, &d->cap_labels, sizeof *c->labels);
+    sdk_label *labels = grow(d, c->labels, c->n_labels, &d->cap_labels, sizeof *labels);
+    if (!labels)
+        return -1;
+    c->labels = labels;
+    char *copy = copy_text(d, value, n);
+    if (!copy)
+        return -1;
     c->labels[c->n_labels].name = d->label_name;
-    c->labels[c->n_labels++].value = copy_text(value, n);
+    c->labels[c->n_labels++].value = copy;
     d->label_name = NULL;
+    return 0;
+}
+
+/* Makes room in 'c' for 'cap' points: its times and values, as one charge. */
+static int resize_points(dec *d, sdk_series_data *c, size_t cap) {
+    if (charge_resize(d, c->cap * 2 * sizeof(double), cap * 2 * sizeof(double)) < 0)
+        return -1;
+    c->t = rt_xrealloc(c->t, cap * sizeof *c->t);
+    c->v = rt_xrealloc(c->v, cap * sizeof *c->v);
+    c->cap = cap;
+    return 0;
 }
 
 static int add_point(dec *d, double v) {
     sdk_series_data *c = &d->cur;
     if (d->flags & EL_ENTRIES)
         return shape_error(d, "a series holds either points or log entries, not both");
-    if (c->n == c->cap) {
-        c->cap = c->cap ? c->cap * 2 : 64;
-        c->t = rt_xrealloc(c->t, c->cap * sizeof *c->t);
-        c->v = rt_xrealloc(c->v, c->cap * sizeof *c->v);
-    }
+    if (c->n == c->cap && resize_points(d, c, c->cap ? c->cap * 2 : FIRST_POINTS) < 0)
+        return -1;
     if (c->n && !(d->t > c->t[c->n - 1]))
         d->flags |= EL_UNSORTED;
     c->t[c->n] = d->t;
@@ -399,9 +502,15 @@ static int add_entry(dec *d, const char *line, size_t n) {
     sdk_response *r = d->r;
     if (d->cur.n)
         return shape_error(d, "a series holds either points or log entries, not both");
-    r->entries = grow(r->entries, r->n_entries, &d->cap_entries, sizeof *r->entries);
+    sdk_log_entry *entries = grow(d, r->entries, r->n_entries, &d->cap_entries, sizeof *entries);
+    if (!entries)
+        return -1;
+    r->entries = entries;
+    char *copy = copy_text(d, line, n);
+    if (!copy)
+        return -1;
     r->entries[r->n_entries++] =
-        (sdk_log_entry){.ns = d->ns, .line = copy_text(line, n), .len = n, .stream = r->n_streams};
+        (sdk_log_entry){.ns = d->ns, .line = copy, .len = n, .stream = r->n_streams};
     d->flags |= EL_ENTRIES;
     return 0;
 }
@@ -419,9 +528,13 @@ static int point_cmp(const void *a, const void *b) {
 }
 
 /* Puts the points of 's' in time order; of equal times the last one received stays. No backend
- * is known to send them otherwise: this is for those that would. */
-static void sort_points(sdk_series_data *s) {
-    point *p = rt_xmalloc(s->n * sizeof *p);
+ * is known to send them otherwise: this is for those that would. Returns 0, or -1 when its
+ * temporary array does not fit. */
+static int sort_points(dec *d, sdk_series_data *s) {
+    size_t size = s->n * sizeof(point);
+    if (charge(d, size) < 0)
+        return -1;
+    point *p = rt_xmalloc(size);
     size_t n = 0;
     for (size_t i = 0; i < s->n; i++)
         p[i] = (point){s->t[i], s->v[i], i};
@@ -434,6 +547,20 @@ static void sort_points(sdk_series_data *s) {
     }
     s->n = n;
     free(p);
+    release(d, size);
+    return 0;
+}
+
+/* Gives back the room that the points of 's' did not take: a vector's series holds one point
+ * in room for FIRST_POINTS. realloc shrinks a block where it is. */
+static void trim_points(dec *d, sdk_series_data *s) {
+    if (s->n == s->cap)
+        return;
+    assert(s->n > 0);
+    s->t = rt_xrealloc(s->t, s->n * sizeof *s->t);
+    s->v = rt_xrealloc(s->v, s->n * sizeof *s->v);
+    give_back(d, (s->cap - s->n) * 2 * sizeof(double));
+    s->cap = s->n;
 }
 
 static int label_cmp(const void *a, const void *b) {
@@ -452,15 +579,17 @@ static int end_element(dec *d) {
         d->first_shape[sh] = d->stack[d->depth - 1].index;
     if (d->cur.n_labels > 1)
         qsort(d->cur.labels, d->cur.n_labels, sizeof *d->cur.labels, label_cmp);
-    if (d->flags & EL_UNSORTED)
-        sort_points(&d->cur);
-    if (stream) {
-        r->streams = grow(r->streams, r->n_streams, &d->cap_streams, sizeof *r->streams);
-        r->streams[r->n_streams++] = d->cur;
-    } else {
-        r->series = grow(r->series, r->n_series, &d->cap_series, sizeof *r->series);
-        r->series[r->n_series++] = d->cur;
-    }
+    if ((d->flags & EL_UNSORTED) && sort_points(d, &d->cur) < 0)
+        return -1;
+    trim_points(d, &d->cur);
+    sdk_series_data **into = stream ? &r->streams : &r->series;
+    size_t *n = stream ? &r->n_streams : &r->n_series;
+    sdk_series_data *items =
+        grow(d, *into, *n, stream ? &d->cap_streams : &d->cap_series, sizeof *items);
+    if (!items)
+        return -1;
+    *into = items;
+    items[(*n)++] = d->cur;
     memset(&d->cur, 0, sizeof d->cur);
     d->cap_labels = 0;
     d->flags = 0;
@@ -597,11 +726,8 @@ static int scalar_item(dec *d, enum vtype t, const char *s, size_t n) {
             return shape_error(d, "time %.*s is not a finite number", (int)(n < 40 ? n : 40), s);
         return 0;
     }
-    if (f->role == R_SCALAR && f->index == 1 && t == V_STRING) {
-        free(d->pair_text);
-        d->pair_text = copy_text(s, n);
-        return 0;
-    }
+    if (f->role == R_SCALAR && f->index == 1 && t == V_STRING)
+        return replace_text(d, &d->pair_text, s, n);
     if (f->role == R_SCALAR && f->index >= 2)
         return shape_error(d, "is one too many: a scalar or string is [time, \"value\"] (got %s)",
                            vtype_name(t));
@@ -634,9 +760,7 @@ static int top_member(dec *d, enum vtype t, const char *s, size_t n) {
     }
     if (t != V_STRING)
         return fail_at(d, "must be a string (got %s)", vtype_name(t));
-    free(*into);
-    *into = copy_text(s, n);
-    return 0;
+    return replace_text(d, into, s, n);
 }
 
 /* A value that is not a container ('s' and 'n': the text of a string or number). */
@@ -658,8 +782,7 @@ static int scalar(dec *d, enum vtype t, const char *s, size_t n) {
         break;
     case R_DATA:
         if (f->key == K_RESULT_TYPE && t == V_STRING) {
-            free(d->result_type);
-            d->result_type = copy_text(s, n);
+            rc = replace_text(d, &d->result_type, s, n);
         } else if (f->key == K_RESULT_TYPE) {
             rc = fail_at(d, "must be a string (got %s)", vtype_name(t));
         } else if (f->key == K_RESULT && !d->seen_result++) {
@@ -672,7 +795,7 @@ static int scalar(dec *d, enum vtype t, const char *s, size_t n) {
         break;
     case R_LABELS:
         if (t == V_STRING)
-            add_label(d, s, n);
+            rc = add_label(d, s, n);
         else
             rc = shape_error(d, "label values must be strings (got %s)", vtype_name(t));
         break;
@@ -762,9 +885,7 @@ static int cb_map_key(void *ctx, const unsigned char *s, size_t n) {
         break;
     case R_LABELS:
         f->key = K_LABEL;
-        free(d->label_name);
-        d->label_name = copy_text((const char *)s, n);
-        break;
+        return replace_text(d, &d->label_name, (const char *)s, n) == 0;
     }
     return 1;
 }
@@ -873,9 +994,13 @@ static int reconcile(dec *d) {
     }
     if (!strcmp(type, "streams")) {
         r->type = SDK_RESULT_STREAMS;
-        sdk_log_entry *tmp = rt_xmalloc((r->n_entries + 1) * sizeof *tmp);
+        size_t size = (r->n_entries + 1) * sizeof(sdk_log_entry);
+        if (charge(d, size) < 0)
+            return -1;
+        sdk_log_entry *tmp = rt_xmalloc(size);
         sort_entries(r->entries, tmp, r->n_entries);
         free(tmp);
+        release(d, size);
         return other_shape(d, SH_STREAM);
     }
     if (!pair)
@@ -891,6 +1016,8 @@ static int reconcile(dec *d) {
         d->pair_text = NULL;
         return 0;
     }
+    if (charge(d, 2 * sizeof(double) + sizeof *r->series) < 0) /* three blocks, one charge */
+        return -1;
     sdk_series_data s = {.t = rt_xmalloc(sizeof(double)), .v = rt_xmalloc(sizeof(double))};
     s.t[0] = d->pair_t;
     s.n = s.cap = 1;
@@ -942,12 +1069,13 @@ static int json_error(dec *d, int at_end, size_t len) {
     return -1;
 }
 
-int sdk_response_decode(const char *body, size_t len, sdk_response *out, char *why, size_t whylen) {
+int sdk_response_decode(const char *body, size_t len, const sdk_memory *memory, sdk_response *out,
+                        char *why, size_t whylen) {
     static const yajl_callbacks callbacks = {
         cb_null,      cb_boolean, NULL,   NULL,           cb_number, cb_string,
         cb_start_map, cb_map_key, cb_end, cb_start_array, cb_end,
     };
-    dec d = {.r = out, .body = body, .len = len, .why = why, .whylen = whylen};
+    dec d = {.r = out, .body = body, .len = len, .why = why, .whylen = whylen, .memory = memory};
     int rc = -1;
     memset(out, 0, sizeof *out);
     if (whylen)
@@ -967,16 +1095,20 @@ int sdk_response_decode(const char *body, size_t len, sdk_response *out, char *w
         rc = json_error(&d, at_end, len);
     else
         rc = finish(&d);
+    if (rc < 0 && d.too_big)
+        rc = RT_ETOOBIG;
 out:
-    free(d.status);
-    free(d.error_type);
-    free(d.error);
-    free(d.result_type);
-    free(d.label_name);
-    free(d.pair_text);
-    series_data_free(&d.cur);
-    if (rc != 0)
+    free_text(&d, d.status);
+    free_text(&d, d.error_type);
+    free_text(&d, d.error);
+    free_text(&d, d.result_type);
+    free_text(&d, d.label_name);
+    free_text(&d, d.pair_text);
+    series_data_free(&d.cur); /* empty unless the decode failed */
+    if (rc != 0) {
         sdk_response_free(out);
+        give_back(&d, d.charged);
+    }
     if (d.h)
         yajl_free(d.h);
     return rc;

@@ -55,12 +55,27 @@ typedef struct sdk_response {
     json_t *warnings; /* owned array of strings, or NULL */
 } sdk_response;
 
+/* A memory budget that decoding charges: before each block it allocates for the result, the
+ * decoder adds the block's size to '*used', or stops when that would take '*used' past 'limit'.
+ * Others may charge '*used' too: it is their sum that 'limit' bounds. */
+typedef struct sdk_memory {
+    size_t *used;
+    size_t limit;
+} sdk_memory;
+
 /* Decodes the 'len' bytes at 'body' in one streaming pass (yajl), without building a DOM for
  * matrices and streams. Returns 0 and fills 'out'; -1 when the body is not such a response
  * ('why' says where and what: "malformed JSON at byte 1234: …",
  * "data.result[3].values[17][1]: \"x\" is not a number"); 1 when it is an error envelope ('why'
- * holds "errorType: error", the backend's own words). 'out' is empty after a failure. */
-int sdk_response_decode(const char *body, size_t len, sdk_response *out, char *why, size_t whylen);
+ * holds "errorType: error", the backend's own words); RT_ETOOBIG when the result would not fit
+ * 'memory' ('why': "data.result[3].values[17][1]: the decoded answer would pass its memory limit
+ * (8388608 bytes)"). 'out' is empty after a failure, and what was charged to 'memory' given
+ * back. After a success what 'out' holds stays charged (what '*used' grew by): the caller gives
+ * it back when it frees 'out'. 'memory' NULL: no limit. The warnings and other endpoints'
+ * "data" are made by jansson, through its allocator (json_set_alloc_funcs): a caller charges
+ * them there. */
+int sdk_response_decode(const char *body, size_t len, const sdk_memory *memory, sdk_response *out,
+                        char *why, size_t whylen);
 void sdk_response_free(sdk_response *r);
 
 /* Pushes the Lua form of 'r': a series set (matrix, vector), a number (scalar), a string, a log

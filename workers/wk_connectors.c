@@ -288,12 +288,21 @@ static int search_error(const json_t *body, char *out, size_t size) {
     return 0;
 }
 
+/* What the memory budget leaves for C values, in the terms of the SDK's decoder: it charges
+ * memory_outside, as charged_malloc does (below), up to what the Lua states leave of the limit
+ * (nothing when a state that tripped holds more). */
+static sdk_memory outside_budget(wk_shared *s) {
+    size_t left = s->memory_used < s->limits.memory ? s->limits.memory - s->memory_used : 0;
+    return (sdk_memory){.used = &s->memory_outside, .limit = left};
+}
+
 /* A non-2xx answer: the backend's message when it sent one, else the start of the body. */
 static void fail_status(wk_call *call, const rt_http_response *r) {
     char why[MAX_MESSAGE / 2] = "";
     if (call->kind == ANSWER_PROM) {
         sdk_response ignored;
-        if (sdk_response_decode(r->body, r->len, &ignored, why, sizeof why) == 1)
+        sdk_memory memory = outside_budget(call->a->budget.shared);
+        if (sdk_response_decode(r->body, r->len, &memory, &ignored, why, sizeof why) == 1)
             return fail(call, "%s", why);
         sdk_response_free(&ignored);
     } else if (call->kind == ANSWER_SEARCH) {
@@ -305,25 +314,6 @@ static void fail_status(wk_call *call, const rt_http_response *r) {
     }
     quote_body(r, why, sizeof why);
     fail(call, "HTTP %ld%s%s", r->status, *why ? ": " : "", why);
-}
-
-static const char *const result_type_names[] = {
-    [SDK_RESULT_MATRIX] = "matrix",   [SDK_RESULT_VECTOR] = "vector",
-    [SDK_RESULT_SCALAR] = "scalar",   [SDK_RESULT_STRING] = "string",
-    [SDK_RESULT_STREAMS] = "streams", [SDK_RESULT_DATA] = "data",
-};
-
-static void decode_prom(wk_call *call, const rt_http_response *r) {
-    char why[MAX_MESSAGE / 2];
-    int rc = sdk_response_decode(r->body, r->len, &call->prom, why, sizeof why);
-    if (rc != 0)
-        return fail(call, "%s%s", rc < 0 ? "malformed response: " : "", why);
-    sdk_result_type t = call->prom.type;
-    if (call->expect == EXPECT_LOGS && t != SDK_RESULT_STREAMS)
-        fail(call, "the query returned a %s, not log lines: use :metrics for metric queries",
-             result_type_names[t]);
-    else if (call->expect == EXPECT_SERIES && t == SDK_RESULT_STREAMS)
-        fail(call, "the query returned log lines, not series: use :logs for log queries");
 }
 
 /* Elasticsearch's answer, reshaped: { took, timed_out, total, hits = { {id, index, score,
@@ -393,14 +383,19 @@ static void fail_transport(wk_call *call, const rt_http_response *r) {
 
 /* ---- Decoding under the memory budget ----------------------------------------------------------
  * A decoded answer can take many times the bytes of its body (jansson spends some 40 bytes on
- * each 0 of [0,0,…]), and it is made in C, where the Lua allocator does not see it. So while an
- * answer is decoded, jansson allocates through charged_malloc, which charges what it hands out to
- * the tree's memory_outside and refuses what would not fit in the memory budget beside the
- * tree's Lua states; the answer's C values stay charged until the call is freed, after they are
- * pushed. jansson's allocator is the process' own: it is swapped only for the decode, which runs
- * on the loop's thread and calls nothing else; jansson called from another thread (none today)
- * meanwhile sees no charging of its own and allocates uncharged. Blocks come from malloc either
- * way, so free() may release them after the decode. */
+ * each 0 of [0,0,…]; a Prometheus series of one point [1,"0"] is a series, its labels and two
+ * arrays), and it is made in C, where the Lua allocator does not see it. So while an answer is
+ * decoded, jansson allocates through charged_malloc, which charges what it hands out to the
+ * tree's memory_outside and refuses what would not fit in the memory budget beside the tree's
+ * Lua states. Prometheus-style answers are decoded by sdk_response.c into arrays of its own: it
+ * charges them to the same memory_outside itself, before it allocates them (outside_budget),
+ * and stops where the next would not fit; that refusal reads as jansson's. What the decode left
+ * charged, jansson's and the decoder's, is what memory_outside grew by: the call holds it
+ * (call->outside) until it is freed, after its values are pushed. jansson's allocator is the
+ * process' own: it is swapped only for the decode, which runs on the loop's thread and calls
+ * nothing else; jansson called from another thread (none today) meanwhile sees no charging of
+ * its own and allocates uncharged. Blocks come from malloc either way, so free() may release
+ * them after the decode. */
 
 typedef struct charging {
     wk_shared *shared;
@@ -464,10 +459,35 @@ static void keep_text(wk_call *call, const rt_http_response *r) {
     call->len = r->len;
 }
 
+static const char *const result_type_names[] = {
+    [SDK_RESULT_MATRIX] = "matrix",   [SDK_RESULT_VECTOR] = "vector",
+    [SDK_RESULT_SCALAR] = "scalar",   [SDK_RESULT_STRING] = "string",
+    [SDK_RESULT_STREAMS] = "streams", [SDK_RESULT_DATA] = "data",
+};
+
+static void decode_prom(wk_call *call, const rt_http_response *r) {
+    char why[MAX_MESSAGE / 2];
+    sdk_memory memory = outside_budget(call->a->budget.shared);
+    int rc = sdk_response_decode(r->body, r->len, &memory, &call->prom, why, sizeof why);
+    if (rc == RT_ETOOBIG) {
+        charging_now->refused = true; /* the same refusal as jansson's, the same message */
+        return;
+    }
+    if (rc != 0)
+        return fail(call, "%s%s", rc < 0 ? "malformed response: " : "", why);
+    sdk_result_type t = call->prom.type;
+    if (call->expect == EXPECT_LOGS && t != SDK_RESULT_STREAMS)
+        fail(call, "the query returned a %s, not log lines: use :metrics for metric queries",
+             result_type_names[t]);
+    else if (call->expect == EXPECT_SERIES && t == SDK_RESULT_STREAMS)
+        fail(call, "the query returned log lines, not series: use :logs for log queries");
+}
+
 /* Turns the answer 'r' into C values, charged to the memory budget: what does not fit fails the
  * call with a message that says so, whatever the decoder made of the failed allocation. */
 static void decode(wk_call *call, const rt_http_response *r) {
     charging c;
+    size_t outside_before = call->a->budget.shared->memory_outside;
     charging_begin(&c, call->a->budget.shared);
     if (r->status < 200 || r->status > 299)
         fail_status(call, r);
@@ -486,7 +506,7 @@ static void decode(wk_call *call, const rt_http_response *r) {
         fail(call, "answer too large for the memory budget (limit %s)", limit);
     }
     charging_end(&c);
-    call->outside = c.held;
+    call->outside = c.shared->memory_outside - outside_before;
 }
 
 /* The HTTP client's callback, on the loop. */

@@ -28,7 +28,7 @@ typedef struct wk_shared {
     double deadline;       /* rt_monotonic() time */
     uint64_t steps_used;   /* instructions and pattern steps of every state */
     size_t memory_used;    /* bytes held by every Lua state */
-    size_t memory_outside; /* bytes held for them outside their states: answers being decoded */
+    size_t memory_outside; /* bytes held for them outside their states: answers decoded in C */
     int calls;             /* connector calls started */
     rt_http_allowance answer_bytes; /* bytes of connector answers read (limits.call_bytes) */
 } wk_shared;

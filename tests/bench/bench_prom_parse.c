@@ -103,7 +103,7 @@ static double measure(const buf *b, lua_State *L) {
         do {
             sdk_response r;
             char why[256];
-            if (sdk_response_decode(b->p, b->n, &r, why, sizeof why) != 0) {
+            if (sdk_response_decode(b->p, b->n, NULL, &r, why, sizeof why) != 0) {
                 fprintf(stderr, "bench_prom_parse: %s\n", why);
                 exit(1);
             }

@@ -2,11 +2,14 @@
  * Prometheus, Loki and their kin, one streaming yajl pass) on any body, and the Lua values made
  * from what it decodes (sdk_response_push). A body decodes (0), is the backend's error envelope
  * (1, its words in 'why') or is refused (-1, 'why' says where: "data.result[3]…"); 'out' is empty
- * after a failure. Elasticsearch and http answers are jansson's alone (workers/wk_connectors.c),
- * and fuzz_json covers jansson with the canonical writer. Seeds: corpus/answers/. */
+ * after a failure. What decodes is decoded again under a memory limit below what it took, which
+ * must stop it (RT_ETOOBIG) with nothing left behind, charged or allocated. Elasticsearch and http
+ * answers are jansson's alone (workers/wk_connectors.c), and fuzz_json covers jansson with the
+ * canonical writer. Seeds: corpus/answers/. */
 #include <lauxlib.h>
 #include <lualib.h>
 #include "fuzz_support.h"
+#include "rt.h"
 #include "sdk_series.h"
 
 static lua_State *L;
@@ -35,6 +38,24 @@ static void check_decoded(const sdk_response *r) {
     }
 }
 
+/* Decodes the answer that took 'took' bytes of memory again under a limit below that, which the
+ * input picks (0, a quarter, a half or three quarters), so that every place where a decode can
+ * stop is reached. */
+static void check_limited(const uint8_t *data, size_t size, size_t took) {
+    size_t used = 0;
+    sdk_memory memory = {.used = &used, .limit = took / 4 * (size % 4)};
+    sdk_response r;
+    char why[512] = "";
+    int rc = sdk_response_decode((const char *)data, size, &memory, &r, why, sizeof why);
+    FUZZ_CHECK(rc == RT_ETOOBIG, "under a limit of %zu bytes (it took %zu): returned %d (%s)",
+               memory.limit, took, rc, why);
+    FUZZ_CHECK(strstr(why, "the decoded answer would pass its memory limit"), "why: %s", why);
+    FUZZ_CHECK(used == 0, "%zu bytes still charged after stopping", used);
+    FUZZ_CHECK(r.n_series == 0 && r.n_entries == 0 && !r.data && !r.text,
+               "not empty after stopping");
+    sdk_response_free(&r);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!L) {
         L = luaL_newstate();
@@ -44,10 +65,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     sdk_response r;
     char why[512] = "";
-    int rc = sdk_response_decode((const char *)data, size, &r, why, sizeof why);
+    size_t used = 0;
+    sdk_memory unlimited = {.used = &used, .limit = SIZE_MAX};
+    int rc = sdk_response_decode((const char *)data, size, &unlimited, &r, why, sizeof why);
     FUZZ_CHECK(rc >= -1 && rc <= 1, "returned %d", rc);
     if (rc == 0) {
         check_decoded(&r);
+        if (used > 0)
+            check_limited(data, size, used);
         lua_pushcfunction(L, push);
         lua_pushlightuserdata(L, &r);
         FUZZ_CHECK(lua_pcall(L, 1, 1, 0) == LUA_OK, "push: %s", lua_tostring(L, -1));
@@ -56,6 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         FUZZ_CHECK(*why, "%s without a reason", rc < 0 ? "refused" : "an error envelope");
         FUZZ_CHECK(r.n_series == 0 && r.n_entries == 0 && !r.data && !r.text,
                    "not empty after a failure");
+        FUZZ_CHECK(used == 0, "%zu bytes still charged after a failure", used);
     }
     sdk_response_free(&r);
     return 0;

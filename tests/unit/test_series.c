@@ -23,7 +23,7 @@
 static sdk_response decode_ok(const char *body) {
     sdk_response r;
     char why[512];
-    int rc = sdk_response_decode(body, strlen(body), &r, why, sizeof why);
+    int rc = sdk_response_decode(body, strlen(body), NULL, &r, why, sizeof why);
     if (rc != 0)
         fail_msg("decode returned %d: %s\nbody: %s", rc, why, body);
     return r;
@@ -38,7 +38,7 @@ static void assert_empty(const sdk_response *r) {
 static void expect_decode_n(const char *body, size_t len, int rc, const char *why) {
     sdk_response r;
     char got[512];
-    int got_rc = sdk_response_decode(body, len, &r, got, sizeof got);
+    int got_rc = sdk_response_decode(body, len, NULL, &r, got, sizeof got);
     if (got_rc != rc)
         fail_msg("expected %d, got %d (%s)\nbody: %.*s", rc, got_rc, got, (int)len, body);
     assert_string_equal(got, why);
@@ -400,12 +400,107 @@ static void test_decode_truncated(void **state) {
         for (size_t len = 0; len < n; len++) {
             sdk_response r;
             char why[512];
-            int rc = sdk_response_decode(bodies[b], len, &r, why, sizeof why);
+            int rc = sdk_response_decode(bodies[b], len, NULL, &r, why, sizeof why);
             if (rc != -1 || strncmp(why, "malformed JSON", 14) != 0)
                 fail_msg("prefix of %zu bytes: %d %s", len, rc, why);
             assert_empty(&r);
         }
     }
+}
+
+/* A matrix of 'series' series of 'points' points [t,"0"] each, the body a caller frees. */
+static char *points_body(size_t series, size_t points) {
+    size_t cap = 200 + series * (40 + points * 16), n = 0;
+    char *body = malloc(cap);
+    assert_non_null(body);
+    n += (size_t)snprintf(
+        body + n, cap - n,
+        "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[");
+    for (size_t s = 0; s < series; s++) {
+        n += (size_t)snprintf(body + n, cap - n, "%s{\"metric\":{\"i\":\"%zu\"},\"values\":[",
+                              s ? "," : "", s);
+        for (size_t p = 0; p < points; p++)
+            n += (size_t)snprintf(body + n, cap - n, "%s[%zu,\"0\"]", p ? "," : "", p + 1);
+        n += (size_t)snprintf(body + n, cap - n, "]}");
+    }
+    snprintf(body + n, cap - n, "]}}");
+    return body;
+}
+
+/* What decoding 'body' leaves charged (0 when it fails). */
+static size_t charge_of(const char *body) {
+    size_t used = 0;
+    sdk_memory unlimited = {.used = &used, .limit = SIZE_MAX};
+    sdk_response r;
+    char why[512];
+    if (sdk_response_decode(body, strlen(body), &unlimited, &r, why, sizeof why) != 0)
+        fail_msg("decode failed: %s\nbody: %.200s", why, body);
+    sdk_response_free(&r);
+    return used;
+}
+
+/* Under a memory limit the decoder stops, saying where, before it allocates past it; what it
+ * had made is freed and its charge given back, at whichever block it stops (under ASan, without
+ * a leak); other charges on the same count are left as they were. Every limit is tried, up to
+ * the first under which the answer decodes: at least what it leaves charged (more may be held
+ * on the way: arrays being grown, temporary ones). */
+static void test_decode_memory_limit(void **state) {
+    (void)state;
+    const char *bodies[] = {
+        matrix_body,
+        vector_body,
+        streams_body,
+        "{\"status\":\"success\",\"data\":{\"resultType\":\"scalar\",\"result\":[1,\"2\"]}}",
+        "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[{\"metric\":{},"
+        "\"values\":[[3,\"3\"],[1,\"1\"],[2,\"2\"]]}]}}", /* sorted: a temporary array */
+    };
+    const size_t others = 1000; /* charged by someone else */
+    for (size_t b = 0; b < sizeof bodies / sizeof *bodies; b++) {
+        size_t took = charge_of(bodies[b]), limit = others;
+        assert_true(took > 0);
+        for (;; limit++) {
+            size_t used = others;
+            sdk_memory memory = {.used = &used, .limit = limit};
+            sdk_response r;
+            char why[512];
+            int rc =
+                sdk_response_decode(bodies[b], strlen(bodies[b]), &memory, &r, why, sizeof why);
+            if (rc == 0) {
+                assert_int_equal(used, others + took);
+                sdk_response_free(&r);
+                break;
+            }
+            if (rc != RT_ETOOBIG || !strstr(why, "the decoded answer would pass its memory limit"))
+                fail_msg("body %zu, limit %zu (it took %zu): %d %s", b, limit, took, rc, why);
+            assert_int_equal(used, others);
+            assert_empty(&r);
+        }
+        assert_true(limit >= others + took);
+    }
+}
+
+/* What a decoded answer is charged: 16 bytes a point and little more; a series of one point is
+ * not charged the room its array had while it was read. The message says where it stopped. */
+static void test_decode_memory_charged(void **state) {
+    (void)state;
+    char *long_series = points_body(1, 100000), *short_series = points_body(10000, 1);
+    size_t took = charge_of(long_series);
+    assert_in_range(took, 100000 * 16, 100000 * 16 + 1000);
+    took = charge_of(short_series);
+    assert_in_range(took, 10000 * (16 + 16), 10000 * 400); /* not 1 KiB for 64 points each */
+    size_t used = 0;
+    sdk_memory memory = {.used = &used, .limit = 1 << 20};
+    sdk_response r;
+    char why[512];
+    assert_int_equal(
+        sdk_response_decode(long_series, strlen(long_series), &memory, &r, why, sizeof why),
+        RT_ETOOBIG);
+    /* 32768 points hold 512 KiB; room for twice as many would pass 1 MiB while they are copied */
+    assert_string_equal(why, "data.result[0].values[32768][1]: the decoded answer would pass its "
+                             "memory limit (1048576 bytes)");
+    assert_int_equal(used, 0);
+    free(long_series);
+    free(short_series);
 }
 
 static void test_decode_wrong_shapes(void **state) {
@@ -522,10 +617,10 @@ static void test_decode_bad_why(void **state) {
     (void)state; /* 'why' may be short, or absent */
     sdk_response r;
     char why[8];
-    assert_int_equal(sdk_response_decode("[]", 2, &r, why, sizeof why), -1);
+    assert_int_equal(sdk_response_decode("[]", 2, NULL, &r, why, sizeof why), -1);
     assert_string_equal(why, "the bod");
-    assert_int_equal(sdk_response_decode("[]", 2, &r, NULL, 0), -1);
-    assert_int_equal(sdk_response_decode("{\"status\":\"error\"}", 18, &r, NULL, 0), 1);
+    assert_int_equal(sdk_response_decode("[]", 2, NULL, &r, NULL, 0), -1);
+    assert_int_equal(sdk_response_decode("{\"status\":\"error\"}", 18, NULL, &r, NULL, 0), 1);
 }
 
 /* ---- Pushing into Lua ------------------------------------------------------------------------ */
@@ -904,6 +999,8 @@ int main(void) {
         cmocka_unit_test(test_decode_error_envelope),
         cmocka_unit_test(test_decode_malformed),
         cmocka_unit_test(test_decode_truncated),
+        cmocka_unit_test(test_decode_memory_limit),
+        cmocka_unit_test(test_decode_memory_charged),
         cmocka_unit_test(test_decode_wrong_shapes),
         cmocka_unit_test(test_decode_empty_and_unsorted),
         cmocka_unit_test(test_decode_bad_why),
