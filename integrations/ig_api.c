@@ -252,6 +252,7 @@ static void describe_analyzer(ig_serve *s, rt_httpd_req *req, const ig_token *to
 /* One submission, checked and ready for the queue. Strings are owned. */
 typedef struct submission {
     char *analyzer, *inputs, *dedup_key, *labels, *team;
+    char *effective; /* the inputs the analysis gets (wk_validate), which the dedup key is of */
     rt_priority priority;
     double deadline;
     bool record; /* keep its recording (docs/api.md "record") */
@@ -260,6 +261,7 @@ typedef struct submission {
 static void submission_free(submission *sub) {
     free(sub->analyzer);
     free(sub->inputs);
+    free(sub->effective);
     free(sub->dedup_key);
     free(sub->labels);
     free(sub->team);
@@ -373,7 +375,7 @@ static int check_submission(ig_serve *s, const ig_token *token, const json_t *o,
     rt_diag problems = {0};
     json_t *inputs = json_object_get(o, "inputs");
     int rc = wk_validate(s->engine, analyzer, json_is_object(inputs) ? inputs : NULL, 0, &info,
-                         &problems);
+                         &sub->effective, &problems);
     /* A token learns nothing of an analyzer it may not use, not even its inputs or why it does
      * not load. One that does not load has no owner to tell, unless the catalogue saw it load
      * before: then a token that names it by its analyzer globs alone is the only one told. */
@@ -417,9 +419,10 @@ static int check_submission(ig_serve *s, const ig_token *token, const json_t *o,
 static void to_request(const ig_serve *s, const submission *sub, rt_queue_request *r) {
     memset(r, 0, sizeof *r);
     r->analyzer = sub->analyzer;
-    r->inputs = sub->inputs;
+    r->inputs = sub->inputs; /* as sent: the worker validates them again, at its own clock */
     r->priority = sub->priority;
     r->dedup_key = sub->dedup_key;
+    r->dedup_inputs = sub->effective;
     r->dedup_window = s->config->queue.dedup_window;
     r->deadline = sub->deadline;
     r->team = sub->team;

@@ -150,7 +150,7 @@ static void check_verify(rt_config **config, const ig_dirs *dirs, rt_diag *error
             if (!v->analyzer)
                 continue;
             snprintf(field, sizeof field, "rules.%zu.actions.%zu.verify.analyzer", i, j);
-            if (wk_validate(engine, v->analyzer, none, 0, NULL, &problems) == RT_ENOTFOUND) {
+            if (wk_validate(engine, v->analyzer, none, 0, NULL, NULL, &problems) == RT_ENOTFOUND) {
                 rt_diag_add_at(errors, c->path, v->line, v->column, field,
                                "no analyzer named '%s' on the analyzer path", v->analyzer);
                 found++;

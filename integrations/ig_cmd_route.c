@@ -128,7 +128,7 @@ static int source_option(const rt_config *c, const char *name, const rt_intake_g
  * '*problems' (new reference). */
 static bool start_fits(wk_engine *engine, const ig_step *st, json_t **problems) {
     rt_diag d = {0};
-    int rc = wk_validate(engine, st->route->analyzer, st->inputs, 0, NULL, &d);
+    int rc = wk_validate(engine, st->route->analyzer, st->inputs, 0, NULL, NULL, &d);
     json_t *list = json_array(), *item;
     size_t i;
     json_array_foreach(d.items, i, item) {

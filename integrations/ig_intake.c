@@ -411,7 +411,7 @@ static void prepare_start(intake_call *c, size_t i, batch *b) {
     const ig_step *st = &c->plan.steps[i];
     const wk_info *info = NULL;
     rt_diag problems = {0};
-    int rc = wk_validate(c->s->engine, st->route->analyzer, st->inputs, 0, &info, &problems);
+    int rc = wk_validate(c->s->engine, st->route->analyzer, st->inputs, 0, &info, NULL, &problems);
     if (rc != RT_OK || !info) {
         /* wk_validate sets 'info' when only the inputs are at fault: the team, for the tokens
          * that may see the dead letter. */

@@ -410,7 +410,7 @@ size_t ig_routes_check(wk_engine *engine, const rt_config *config, rt_diag *diag
         rt_diag problems = {0};
         char field[64];
         snprintf(field, sizeof field, "routes.%zu.analyzer", i);
-        int rc = wk_validate(engine, route->analyzer, literal, 0, &info, &problems);
+        int rc = wk_validate(engine, route->analyzer, literal, 0, &info, NULL, &problems);
         if (rc == RT_ENOTFOUND || rc == RT_EANALYZER || !info) {
             json_t *first = json_array_get(problems.items, 0);
             const char *m = json_string_value(json_object_get(first, "message"));

@@ -92,6 +92,9 @@ void rt_duration_format(double seconds, char *out);
 /* Parses a time: RFC 3339, Unix seconds, "now", "now-1h", "now+5m"; 'now' is the clock to use.
  * Returns 0, or -1 with a reason in 'why' (at least 128 bytes). */
 int rt_time_parse(const char *text, double now, double *unix_seconds, char *why);
+/* True when rt_time_parse reads 'text' against its 'now' ("now", "now-1h"): the time it names
+ * depends on when it is read. */
+int rt_time_relative(const char *text);
 /* The range check rt_time_parse applies, for a time given as a number (Unix seconds in JSON):
  * 0 when 'unix_seconds' lies in the years 0001 to 9999, else -1 with a reason in 'why' (at
  * least 128 bytes). Callers that turn times into integers rely on it. */

@@ -474,8 +474,8 @@ static void dedup_of(const rt_queue *q, const rt_queue_request *r, char *key, si
      * request that asks for its recording only meets others that asked too (the earlier
      * analysis would have none): "rec" leads the text of those. */
     const char *lead = r->record ? "rec" : "";
-    const char *a = r->dedup_key ? "key" : r->analyzer,
-               *b = r->dedup_key ? r->dedup_key : r->inputs;
+    const char *inputs = r->dedup_inputs ? r->dedup_inputs : r->inputs;
+    const char *a = r->dedup_key ? "key" : r->analyzer, *b = r->dedup_key ? r->dedup_key : inputs;
     size_t nl = strlen(lead), na = strlen(a), ns = r->dedup_key ? 0 : 1, nb = strlen(b);
     char *buf = rt_xmalloc(nl + na + ns + nb + 1), hex[72];
     memcpy(buf, lead, nl);

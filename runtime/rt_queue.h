@@ -93,14 +93,17 @@ typedef struct rt_queue_request {
     const char *analyzer; /* the analyzer's name */
     const char *inputs;   /* canonical JSON text (rt_json_canonical) */
     rt_priority priority;
-    const char *dedup_key; /* NULL: sha256 of analyzer and inputs */
-    double dedup_window;   /* seconds; 0: no dedup. At most the queue's ttl. */
-    double deadline;       /* Unix seconds by which it must start; 0: none */
-    const char *team;      /* the analyzer's owner, for team caps; NULL: "" */
-    const char *labels;    /* JSON object text; NULL: "{}" */
-    double alert_started;  /* rt_queue_submit_alerts: when the alert started (Unix seconds);
-                              0: not known */
-    bool record;           /* keep its recording whatever the share (rt_queue_claimed.record) */
+    const char *dedup_key;    /* NULL: sha256 of analyzer and 'dedup_inputs' */
+    const char *dedup_inputs; /* canonical JSON of the inputs the analysis gets (wk_validate's
+                                 'effective'), the same whatever form they were given in or when
+                                 left to their defaults; NULL: 'inputs' */
+    double dedup_window;      /* seconds; 0: no dedup. At most the queue's ttl. */
+    double deadline;          /* Unix seconds by which it must start; 0: none */
+    const char *team;         /* the analyzer's owner, for team caps; NULL: "" */
+    const char *labels;       /* JSON object text; NULL: "{}" */
+    double alert_started;     /* rt_queue_submit_alerts: when the alert started (Unix seconds);
+                                 0: not known */
+    bool record;              /* keep its recording whatever the share (rt_queue_claimed.record) */
 } rt_queue_request;
 
 typedef struct rt_queue_submitted {

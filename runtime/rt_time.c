@@ -384,6 +384,10 @@ static int relative_parse(const char *text, double now, double *t, char *why) {
     return 0;
 }
 
+int rt_time_relative(const char *text) {
+    return strncmp(text, "now", 3) == 0;
+}
+
 int rt_time_parse(const char *text, double now, double *unix_seconds, char *why) {
     char q[48];
     double t = 0;
@@ -396,7 +400,7 @@ int rt_time_parse(const char *text, double now, double *unix_seconds, char *why)
         snprintf(why, WHY_SIZE, "time \"%s\" is too long to be one", quote(text, q));
         return -1;
     }
-    if (strncmp(text, "now", 3) == 0)
+    if (rt_time_relative(text))
         rc = relative_parse(text, now, &t, why);
     else if (unix_parse(text, &t))
         rc = 0;

@@ -38,9 +38,14 @@ int sdk_is_type(lua_State *L, int idx);
 /* Validates the raw inputs 'raw' (a JSON object whose values are strings typed by a user or JSON
  * values; NULL means none) against the inputs table at 'schema_idx' (name → type). 'now' is the
  * analysis' clock, for times like "now-1h". On success pushes the table of typed values and
- * returns 0. Otherwise pushes nothing, adds one problem per invalid field to 'd' (field = the
- * input's name, "tags[2]", "labels.env"), and returns -1. Every field is checked. */
-int sdk_inputs_validate(lua_State *L, int schema_idx, const json_t *raw, double now, rt_diag *d);
+ * returns 0; when 'effective' is not NULL it also receives (a new reference) the inputs the
+ * analysis gets, as JSON, for a dedup key: every input that has a value, given or by default, as
+ * validated (an int given as "6" is 6, durations and times are seconds), except that one read
+ * against the clock ("now", "now-1h") is as written, since the analysis reads it against its own
+ * clock when it runs. Otherwise pushes nothing, adds one problem per invalid field to 'd' (field
+ * = the input's name, "tags[2]", "labels.env"), and returns -1. Every field is checked. */
+int sdk_inputs_validate(lua_State *L, int schema_idx, const json_t *raw, double now,
+                        json_t **effective, rt_diag *d);
 
 /* The inputs table at 'schema_idx' as JSON, for `describe`: an object name → { type, required,
  * default, description, and the type's options }, list and map types with "items"/"values".

@@ -315,6 +315,7 @@ struct vctx {
     lua_State *L;
     rt_diag *d;
     double now;
+    int clock_reads;       /* times read against 'now' so far ("now-1h") */
     size_t flen;           /* length of 'field' */
     char field[FIELD_MAX]; /* the path of the value at hand: "tags[2]", "labels.env" */
 };
@@ -575,6 +576,7 @@ static int conv_time(vctx *v, const spec *s, const json_t *raw) {
     double parsed = 0;
     if (rt_time_parse(text, v->now, &parsed, why) < 0)
         return reject(v, NULL, "%s", why);
+    v->clock_reads += rt_time_relative(text);
     push_seconds(v->L, json_is_number(raw) ? x : parsed);
     return 0;
 }
@@ -1146,7 +1148,7 @@ static void check_default(lua_State *L, spec *s, int idx) {
         def_problem(L, s->kind, "'default' %s", why);
         return;
     }
-    vctx v = {L, &s->problems, 0, 0, ""};
+    vctx v = {.L = L, .d = &s->problems}; /* now 0: a default is checked when it loads */
     if (convert(&v, s, s->def) == 0)
         lua_pop(L, 1);
     json_array_foreach(s->problems.items, i, item) {
@@ -1352,40 +1354,69 @@ static void check_unknown(const json_t *raw, const entry *e, int n, rt_diag *d) 
     }
 }
 
-int sdk_inputs_validate(lua_State *L, int schema_idx, const json_t *raw, double now, rt_diag *d) {
+/* The typed table on top as JSON, for sdk_inputs_validate's 'effective', with each input that
+ * was read against the clock as written ('written'[i] when not NULL): the analysis reads it
+ * against its own clock when it runs, so the instant it names now is not the one the analysis
+ * gets. NULL with the problem in 'd' when the table is too large for JSON, which the engine
+ * refuses too (a result keeps its inputs). */
+static json_t *effective_json(lua_State *L, const entry *e, const json_t *const *written, int n,
+                              rt_diag *d) {
+    char why[256];
+    json_t *out = sdk_lua_to_json(L, -1, why, sizeof why);
+    if (!out) {
+        rt_diag_add(d, NULL, 0, NULL, "%s", why);
+        return NULL;
+    }
+    for (int i = 0; i < n; i++)
+        if (written[i])
+            json_object_set_new(out, e[i].name, json_deep_copy(written[i]));
+    return out;
+}
+
+int sdk_inputs_validate(lua_State *L, int schema_idx, const json_t *raw, double now,
+                        json_t **effective, rt_diag *d) {
     entry e[MAX_INPUTS];
+    const json_t *written[MAX_INPUTS]; /* for effective_json() */
     size_t before = rt_diag_count(d), found = 0;
     int base = lua_gettop(L);
+    if (effective)
+        *effective = NULL;
     schema_idx = lua_absindex(L, schema_idx);
     int n = collect_inputs(L, schema_idx, e, d);
     if (raw && !json_is_object(raw))
         rt_diag_add(d, NULL, 0, NULL, "inputs must be a JSON object");
     lua_createtable(L, 0, n);
-    vctx v = {L, d, now, 0, ""};
+    vctx v = {.L = L, .d = d, .now = now};
     for (int i = 0; i < n; i++) {
         const spec *s = e[i].s;
         const json_t *value = json_is_object(raw) ? json_object_get(raw, e[i].name) : NULL;
         size_t old = field_push(&v, e[i].name, strlen(e[i].name), 0);
+        int clock_reads = v.clock_reads;
         found += value != NULL;
         if (json_is_null(value)) /* JSON's way of leaving an input out */
             value = NULL;
+        if (!value && s)
+            value = s->def;
         lua_pushvalue(L, e[i].key);
         if (!s) {
             reject(&v, NULL, "is not an input type");
             lua_pop(L, 1);
-        } else if (!value && !s->def) {
+        } else if (!value) {
             if (!s->optional)
                 reject(&v, NULL, "is required");
             lua_pop(L, 1);
-        } else if (convert(&v, s, value ? value : s->def) == 0) {
+        } else if (convert(&v, s, value) == 0) {
             lua_rawset(L, -3);
         } else {
             lua_pop(L, 1);
         }
+        written[i] = v.clock_reads > clock_reads ? value : NULL;
         field_pop(&v, old);
     }
     if (json_is_object(raw) && found < json_object_size(raw)) /* else all are known */
         check_unknown(raw, e, n, d);
+    if (rt_diag_count(d) == before && effective)
+        *effective = effective_json(L, e, written, n, d);
     if (rt_diag_count(d) > before) {
         lua_settop(L, base);
         return -1;

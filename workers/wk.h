@@ -129,10 +129,13 @@ void wk_info_free(wk_info *info);
 /* Validates 'inputs' (an object, or NULL) for the analyzer named 'analyzer' as wk_start would,
  * without running it, at the clock 'now' (0: the wall clock). The analyzer stays loaded for the
  * next calls, until wk_engine_reload. Returns RT_OK with its description in '*info' (when 'info'
- * is not NULL; owned by the engine, valid until wk_engine_reload), or RT_ENOTFOUND,
- * RT_EANALYZER or RT_EINPUT with every problem in 'diag'. For the service's submit path. */
+ * is not NULL; owned by the engine, valid until wk_engine_reload) and, when 'effective' is not
+ * NULL, the inputs the analysis gets as canonical JSON in '*effective' (malloc'd; what a dedup
+ * key is made of: each input with its validated value or its default, a time read against the
+ * clock as written, as sdk_inputs_validate says). Or returns RT_ENOTFOUND, RT_EANALYZER or
+ * RT_EINPUT with every problem in 'diag', and '*effective' NULL. For the service's submit path. */
 int wk_validate(wk_engine *engine, const char *analyzer, const json_t *inputs, double now,
-                const wk_info **info, rt_diag *diag);
+                const wk_info **info, char **effective, rt_diag *diag);
 
 /* Forgets compiled and loaded analyzers, so that the next analyses read their files again
  * (SIGHUP). Analyses already running keep what they loaded. */

@@ -340,7 +340,7 @@ static void prepare_run(stage *s) {
     wk_analysis *a = s->a;
     lua_State *L = a->L;
     lua_getfield(L, 1, "inputs");
-    if (sdk_inputs_validate(L, 2, s->raw, a->now, s->diag) != 0) {
+    if (sdk_inputs_validate(L, 2, s->raw, a->now, NULL, s->diag) != 0) {
         s->rc = RT_EINPUT;
         return;
     }
@@ -738,6 +738,7 @@ typedef struct keeping {
     wk_validator *v;
     rt_diag *diag;
     const json_t *raw;
+    char **effective; /* wk_validate's, or NULL */
     int rc;
 } keeping;
 
@@ -757,7 +758,11 @@ static int validate_protected(lua_State *L) {
     lua_settop(L, 0);
     lua_rawgeti(L, LUA_REGISTRYINDEX, k->v->definition);
     lua_getfield(L, 1, "inputs");
-    k->rc = sdk_inputs_validate(L, 2, k->raw, k->v->a->now, k->diag) == 0 ? RT_OK : RT_EINPUT;
+    json_t *effective = NULL, **want = k->effective ? &effective : NULL;
+    k->rc = sdk_inputs_validate(L, 2, k->raw, k->v->a->now, want, k->diag) ? RT_EINPUT : RT_OK;
+    if (effective) /* nothing raises from here on: it cannot leak */
+        *k->effective = rt_json_canonical(effective);
+    json_decref(effective);
     lua_settop(L, 0);
     return 0;
 }
@@ -810,12 +815,14 @@ static wk_validator *validator(wk_engine *engine, const char *name, int *rc, rt_
 }
 
 int wk_validate(wk_engine *engine, const char *analyzer, const json_t *inputs, double now,
-                const wk_info **info, rt_diag *diag) {
+                const wk_info **info, char **effective, rt_diag *diag) {
     int rc = RT_OK;
+    if (effective)
+        *effective = NULL;
     wk_validator *v = validator(engine, analyzer, &rc, diag);
     if (!v)
         return rc;
-    keeping k = {.v = v, .diag = diag, .raw = inputs, .rc = RT_ENOMEM};
+    keeping k = {.v = v, .diag = diag, .raw = inputs, .effective = effective, .rc = RT_ENOMEM};
     v->a->now = now > 0 ? now : floor(rt_wallclock());
     if (info)
         *info = &v->info;

@@ -239,19 +239,47 @@ static void test_validate(void **state) {
     const wk_info *info = NULL;
     json_t *bad = json_pack("{s:s, s:s, s:s}", "count", "11", "region", "mars", "bogus", "1");
     json_t *good = json_pack("{s:s}", "service", "api");
-    assert_int_equal(wk_validate(engine, "types.all", bad, 0, &info, &diag), RT_EINPUT);
+    assert_int_equal(wk_validate(engine, "types.all", bad, 0, &info, NULL, &diag), RT_EINPUT);
     assert_int_equal(rt_diag_count(&diag), 4); /* service missing, count, region, bogus */
     rt_diag_free(&diag);
-    assert_int_equal(wk_validate(engine, "types.all", good, 0, &info, &diag), RT_OK);
+    assert_int_equal(wk_validate(engine, "types.all", good, 0, &info, NULL, &diag), RT_OK);
     assert_int_equal(rt_diag_count(&diag), 0);
     assert_string_equal(info->name, "types.all");
     assert_non_null(info->owner);
-    assert_int_equal(wk_validate(engine, "no.such", good, 0, NULL, &diag), RT_ENOTFOUND);
+    assert_int_equal(wk_validate(engine, "no.such", good, 0, NULL, NULL, &diag), RT_ENOTFOUND);
     rt_diag_free(&diag);
     wk_engine_reload(engine); /* loads it again on next use */
-    assert_int_equal(wk_validate(engine, "types.all", good, 0, &info, &diag), RT_OK);
+    assert_int_equal(wk_validate(engine, "types.all", good, 0, &info, NULL, &diag), RT_OK);
     json_decref(bad);
     json_decref(good);
+    wk_engine_free(engine);
+}
+
+/* wk_validate gives the inputs the analysis gets, for the service's dedup key: the same text for
+ * inputs given in other forms or left to their defaults; "now-1h" as written, at any clock. */
+static void test_validate_effective(void **state) {
+    (void)state;
+    wk_engine *engine = new_engine();
+    rt_diag diag = {0};
+    const char *want = "{\"at\":\"now-1h\",\"count\":3,\"service\":\"api\",\"verbose\":false,"
+                       "\"window\":1800}";
+    json_t *plain = json_pack("{s:s}", "service", "api");
+    json_t *spelt = json_pack("{s:s, s:s, s:s, s:s, s:n}", "service", "api", "count", "3", "window",
+                              "1800s", "verbose", "no", "region");
+    json_t *bad = json_pack("{s:s}", "count", "11");
+    char *got = NULL;
+    assert_int_equal(wk_validate(engine, "types.all", plain, 0, NULL, &got, &diag), RT_OK);
+    assert_string_equal(got, want);
+    free(got);
+    assert_int_equal(wk_validate(engine, "types.all", spelt, 1795262400, NULL, &got, &diag), RT_OK);
+    assert_string_equal(got, want);
+    free(got);
+    assert_int_equal(wk_validate(engine, "types.all", bad, 0, NULL, &got, &diag), RT_EINPUT);
+    assert_null(got);
+    rt_diag_free(&diag);
+    json_decref(plain);
+    json_decref(spelt);
+    json_decref(bad);
     wk_engine_free(engine);
 }
 
@@ -478,6 +506,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_definition_problems_all_reported),
         cmocka_unit_test(test_huge_error_is_cut),
         cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_validate_effective),
         cmocka_unit_test(test_cancel_waiting),
         cmocka_unit_test(test_prom_answer_over_memory),
     };

@@ -75,7 +75,7 @@ static int validate(lua_State *L, const char *raw, double now, rt_diag *d) {
     if (raw && !j)
         fail_msg("bad test JSON %s: %s", raw, e.text);
     int top = lua_gettop(L);
-    int rc = sdk_inputs_validate(L, -1, j, now, d);
+    int rc = sdk_inputs_validate(L, -1, j, now, NULL, d);
     assert_int_equal(lua_gettop(L), top + (rc == 0));
     json_decref(j);
     return rc;
@@ -656,6 +656,83 @@ static void test_defaults_and_optional(void **state) {
                 "{}", "{b={1=1,2=2},c={x=1},d=false}");
 }
 
+/* The effective inputs of 'raw' (JSON text) for 'schema' at the clock 'now', as canonical JSON
+ * (malloc'd), or NULL when they are refused. */
+static char *effective(const char *schema, const char *raw, double now) {
+    lua_State *L = new_state();
+    rt_diag d = {0};
+    json_t *j = json_loads(raw, 0, NULL), *out = NULL;
+    assert_non_null(j);
+    define(L, schema, NULL);
+    int rc = sdk_inputs_validate(L, -1, j, now, &out, &d);
+    assert_int_equal(rc == 0, out != NULL);
+    char *text = out ? rt_json_canonical(out) : NULL;
+    json_decref(out);
+    json_decref(j);
+    rt_diag_free(&d);
+    lua_close(L);
+    return text;
+}
+
+static void expect_effective(const char *schema, const char *raw, double now, const char *want) {
+    char *got = effective(schema, raw, now);
+    if (!want)
+        assert_null(got);
+    else if (!got || strcmp(got, want) != 0)
+        fail_msg("effective inputs of %s:\n got %s\nwant %s", raw, got ? got : "(refused)", want);
+    free(got);
+}
+
+/* What a dedup key is made of: each input's value as validated, whatever form it was given in,
+ * or its default when left out; a time read against the clock as written, whatever the clock. */
+static void test_effective_inputs(void **state) {
+    const char *schema =
+        "{ service = t.string{}, n = t.int{ default = 0 }, x = t.number{ optional = true },"
+        "  on = t.bool{ default = false }, e = t.enum{ 'a', 'b', default = 'a' },"
+        "  window = t.duration{ default = '30m' }, at = t.time{ default = 'now' },"
+        "  since = t.time{ optional = true }, tags = t.list{ t.string{}, optional = true },"
+        "  times = t.list{ t.time{}, optional = true }, m = t.map{ t.int{}, optional = true } }";
+    const char *plain =
+        "{\"at\":\"now\",\"e\":\"a\",\"n\":0,\"on\":false,\"service\":\"d\",\"window\":1800}";
+    const char *typed = "{\"at\":\"now\",\"e\":\"b\",\"m\":{\"k\":1},\"n\":6,\"on\":true,"
+                        "\"service\":\"d\",\"tags\":[\"a\",\"b\"],\"window\":5400,\"x\":1.5}";
+    const char *instant = "{\"at\":\"now\",\"e\":\"a\",\"n\":0,\"on\":false,\"service\":\"d\","
+                          "\"since\":1795262400,\"window\":1800}";
+    const char *relative = "{\"at\":\"now-5m\",\"e\":\"a\",\"n\":0,\"on\":false,\"service\":\"d\","
+                           "\"since\":\"now-1h\",\"times\":[\"now\",1795262400],\"window\":1800}";
+    double now = 1795262400;
+    (void)state;
+    expect_effective(schema, "{\"service\": \"d\"}", now, plain);
+    expect_effective(schema,
+                     "{\"service\": \"d\", \"n\": \"0\", \"on\": \"no\", \"e\": \"a\","
+                     " \"window\": \"1800s\", \"at\": \"now\", \"x\": null}",
+                     now, plain);
+    expect_effective(schema, "{\"service\": \"d\", \"n\": 0.0, \"window\": 1800.0}", now + 60,
+                     plain);
+    expect_effective(schema,
+                     "{\"service\": \"d\", \"n\": \"6\", \"x\": \"1.5\", \"on\": \"yes\","
+                     " \"e\": \"b\", \"window\": \"1h30m\", \"tags\": \"a, b\", \"m\": \"k=1\"}",
+                     now, typed);
+    expect_effective(schema,
+                     "{\"service\": \"d\", \"n\": 6, \"x\": 1.5, \"on\": true, \"e\": \"b\","
+                     " \"window\": 5400, \"tags\": [\"a\", \"b\"], \"m\": {\"k\": 1}}",
+                     now, typed);
+    /* A time given as an instant is kept, in whichever form. */
+    expect_effective(schema, "{\"service\": \"d\", \"since\": \"2026-11-21T12:00:00Z\"}", now,
+                     instant);
+    expect_effective(schema, "{\"service\": \"d\", \"since\": 1795262400}", now + 60, instant);
+    expect_effective(schema,
+                     "{\"service\": \"d\", \"since\": \"2026-11-21T14:00:00+02:00\","
+                     " \"at\": null}",
+                     now, instant);
+    for (int i = 0; i < 2; i++)
+        expect_effective(schema,
+                         "{\"service\": \"d\", \"at\": \"now-5m\", \"since\": \"now-1h\","
+                         " \"times\": [\"now\", 1795262400]}",
+                         now + i * 60, relative);
+    expect_effective(schema, "{\"service\": \"d\", \"n\": \"many\"}", now, NULL);
+}
+
 static void test_unknown_inputs(void **state) {
     (void)state;
     check(sample, "{\"service\": \"x\", \"servce\": \"y\"}",
@@ -942,7 +1019,7 @@ static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 static int validate_protected(lua_State *L) {
     rt_diag *d = lua_touserdata(L, 2);
     const json_t *raw = lua_touserdata(L, 3);
-    lua_pushinteger(L, sdk_inputs_validate(L, 1, raw, 0, d));
+    lua_pushinteger(L, sdk_inputs_validate(L, 1, raw, 0, NULL, d));
     return 1;
 }
 
@@ -1024,6 +1101,7 @@ int main(void) {
         cmocka_unit_test(test_map),
         cmocka_unit_test(test_all_problems_at_once),
         cmocka_unit_test(test_defaults_and_optional),
+        cmocka_unit_test(test_effective_inputs),
         cmocka_unit_test(test_unknown_inputs),
         cmocka_unit_test(test_validate_twice_same_state),
         cmocka_unit_test(test_definition_problems),
