@@ -13,8 +13,11 @@
  * drains). Up to MAX_ROUNDS are out at once, so that the next requests are on their way while
  * the last ones run. Results the queue could not take (Redis down) go back to the front of the
  * queue's batch and are sent again after a pause: a result is only dropped when its lease is
- * lost. A round that found nothing to claim makes the child wait for a submission's wake-up.
- * SIGTERM drains: no more claims, and the loop ends once every job is completed.
+ * lost. Once the queue is back, the child renews its leases at once and sends those results
+ * before it claims again (the queue keeps the leases of workers on their way back after a
+ * restart: rt_queue.lua, "restarts"). A round that found nothing to claim makes the child wait for
+ * a submission's wake-up. SIGTERM drains: no more claims, and the loop ends once every job is
+ * completed.
  *
  * Recordings (docs/backtest.md, "Making cases"). A job is recorded when recordings.share picks
  * its id, or when its submitter asked (the claim says so). Its recording goes with its result
@@ -627,11 +630,16 @@ static job *renew(child *c, job *first) {
     return j;
 }
 
+/* Renews the leases of every running job, one call per RT_QUEUE_MAX_BATCH of them. */
+static void renew_all(child *c) {
+    for (job *j = c->running; j;)
+        j = renew(c, j);
+}
+
 static void heartbeat(uv_timer_t *timer) {
     child *c = timer->data;
     send_connector_stats(c);
-    for (job *j = c->running; j;)
-        j = renew(c, j);
+    renew_all(c);
 }
 
 /* A cancellation of an analysis this child runs, told at once (the heartbeat tells it too). */
@@ -699,6 +707,11 @@ static void queue_state(rt_queue *q, bool up, const char *why, void *ud) {
     }
     c->recovering = c->n_batch > 0;
     uv_timer_stop(&c->retry);
+    /* Leases at once, not at the next beat: after a restart the queue keeps them for a lease
+     * and a reconnection only (rt_queue.lua, "restarts"), and after an outage it cannot see
+     * (Redis was out of reach, not restarted) only until another worker claims. The renewals
+     * go out before the round, on the same connection. */
+    renew_all(c);
     next_round(c);
 }
 

@@ -31,7 +31,9 @@
  *     team, the ids in {p}:leases of that team;
  *   - only the consumer named in the hash may complete it: a worker whose lease was taken over
  *     (it stalled past its lease) is refused and counted as a duplicate, so there is exactly
- *     one result. An expired lease nobody took over yet still belongs to its worker;
+ *     one result. An expired lease nobody took over yet still belongs to its worker, and for a
+ *     lease and a reconnection after Redis restarted nobody takes one over (rt_queue.lua,
+ *     "restarts"), so that workers back from the outage keep what they ran;
  *   - results and status hashes carry TTLs; the dedup key expires with its window.
  *
  * The C side. Each operation is an 'op': its arguments are copied into the op (a retry needs
@@ -735,6 +737,14 @@ static int check_round(rt_queue *q, const char *consumer, const rt_queue_complet
     return RT_OK;
 }
 
+/* The longest a client of this queue takes to reconnect after losing Redis: its connection's
+ * backoff cap (rt_redis.h: 0 means 2 s). After a restart, claims leave other workers' leases
+ * alone for that and a lease (rt_queue.lua, "restarts"). */
+static uint64_t reconnect_ms(const rt_queue *q) {
+    double backoff = q->redis_options.backoff_max > 0 ? q->redis_options.backoff_max : 2.0;
+    return (uint64_t)(backoff * 1000.0 + 0.5);
+}
+
 /* Sends a round (inquest_claim): 'results' to store, then up to 'max' claims. */
 static int round_start(rt_queue *q, const char *consumer, const rt_queue_completion *results,
                        size_t n_results, size_t max, double lease, op *o, char *why) {
@@ -751,6 +761,7 @@ static int round_start(rt_queue *q, const char *consumer, const rt_queue_complet
     args_str(&o->a, consumer);
     args_u64(&o->a, max);
     args_u64(&o->a, (uint64_t)(lease * 1000.0 + 0.5));
+    args_u64(&o->a, reconnect_ms(q));
     args_u64(&o->a, (uint64_t)q->max_deliveries);
     args_u64(&o->a, q->ttl_ms);
     args_u64(&o->a, q->results_maxlen);

@@ -15,7 +15,7 @@
 -- from Redis' own clock (TIME): one clock for every worker. Errors are error replies whose first
 -- word is an rt error name ("EINPUT ..."), which the C side maps back.
 
-local VERSION = 17
+local VERSION = 18
 
 local GROUP = 'workers'   -- the consumer group of the request streams
 local HELD = '~held'      -- the consumer that owns the entries of requests held by a team cap
@@ -401,6 +401,51 @@ local function submit(keys, args)
   return out
 end
 
+-- ---- restarts --------------------------------------------------------------------------------
+--
+-- Design notes. Leases expire by Redis' clock, which goes on while Redis is down: after a
+-- restart every lease whose worker could not renew it during the outage has expired, though its
+-- worker may be alive, with results, on its way back. Workers reconnect each on its own jittered
+-- backoff (rt_redis.c, at most 'reconnect' ms), so the first one back would take over the leases
+-- of the others, run their analyses a second time and have the others' results refused.
+-- So init, which every client runs on each new connection before any other call, notes the
+-- Redis process in {P}redis (INFO's run_id) and, when it is a new one (a restart, a failover to a
+-- replica), since when ('since', ms). For a lease and a reconnection after that, a claim takes
+-- over no other consumer's lease (reclaim): time for every live worker to reconnect and renew its
+-- leases (extend renews an expired lease that nobody took over). A worker that died does not
+-- come back, and its leases are taken over once that time is over.
+-- Why this: a grace on every reclaim, counted from a lease's expiry, helps only if it is longer
+-- than the outage (the leases expired while Redis was down), and it would delay every take-over
+-- of a dead worker when Redis never went away; a worker that renews all it runs the moment it is
+-- back (ig_cmd_worker.c does) cannot keep the leases of the workers still on their way. Not
+-- covered: an outage with no new Redis process (every worker cut off from a Redis that stayed
+-- up, or a Redis stalled past the clients' timeouts): Redis cannot tell that from dead workers,
+-- and their leases are taken over as before (still with one result per analysis).
+
+-- Notes which Redis process runs the queue and, when it replaced another one, since when. The
+-- first one noted gets no 'since': no outage was seen.
+local function note_server(prefix)
+  local info = redis.pcall('INFO', 'server')
+  local run = type(info) == 'string' and string.match(info, 'run_id:(%x+)')
+  if not run then return end -- INFO refused (some managed Redis do): restarts go unnoticed
+  local key = prefix .. 'redis'
+  local known = redis.call('HGET', key, 'run_id')
+  if known == run then return end
+  if known then
+    local _, nows = now_ms()
+    redis.call('HSET', key, 'run_id', run, 'since', nows)
+  else
+    redis.call('HSET', key, 'run_id', run)
+  end
+end
+
+-- True while other consumers' leases are left to them after a restart: for p.lease and
+-- p.reconnect ms from when the queue first saw this Redis process replace another.
+local function just_restarted(c, p)
+  local since = tonumber(redis.call('HGET', c.prefix .. 'redis', 'since'))
+  return since ~= nil and c.now < since + p.lease + p.reconnect
+end
+
 -- ---- claim -----------------------------------------------------------------------------------
 
 local function has_room(c, p, team)
@@ -419,13 +464,17 @@ end
 -- lease of the claiming consumer itself (its renewals failed while Redis was out of reach, or
 -- the answer of the claim that gave it was lost) is handed back to it as it is: not another
 -- delivery, which would bring the analysis closer to the dead-letter stream while it runs.
+-- Other consumers' leases are left alone just after a restart (restarts, above).
 local function reclaim(c, p, out)
   local ids = redis.call('ZRANGE', c.leases, '-inf', c.nows, 'BYSCORE', 'LIMIT', '0', p.maxs)
+  local restarted = #ids > 0 and just_restarted(c, p)
   for _, id in ipairs(ids) do
     local h = hget_state(status_key(c, id))
     local own = h.consumer == p.consumer
     if h.status ~= 'running' then
       c.lease_drop[#c.lease_drop + 1] = id -- stale: it ended meanwhile
+    elseif restarted and not own then
+      -- its worker may be reconnecting still
     elseif h.cancel == '1' then
       finish(c, id, h, 'cancelled', 'cancelled; its worker stopped extending the lease', true, p.ttl)
     elseif h.deadline > 0 and c.now > h.deadline then
@@ -604,7 +653,8 @@ end
 -- KEYS: the three request streams, leases, running, stats, results, dead, held (every fixed
 --       key a claim may touch; per-analysis keys are found in the streams), then per result its
 --       status key and its result key.
--- ARGV: prefix, consumer, max, lease_ms, max_deliveries, ttl_ms, results_maxlen, dead_maxlen,
+-- ARGV: prefix, consumer, max, lease_ms, reconnect_ms (the longest a worker takes to reconnect:
+--       its Redis client's backoff), max_deliveries, ttl_ms, results_maxlen, dead_maxlen,
 --       default_cap, n_caps, then n_caps pairs team, cap, then the recordings' ttl_ms, n_results,
 --       then per result: id, status, result, recording ('' none).
 -- Returns a verdict per result (complete_items), then when the claim ran (Redis' clock, µs:
@@ -616,17 +666,17 @@ local function claim(keys, args)
   local now, nows, now_us = now_ms()
   local c = ctx_new(args[1], now, nows)
   local p = {consumer = args[2], max = num(args[3], 'max'), maxs = args[3],
-             lease = num(args[4], 'lease'),
-             max_deliveries = num(args[5], 'max_deliveries'), ttl = args[6],
-             dead_maxlen = num(args[8], 'dead_maxlen'), default_cap = num(args[9], 'default_cap'),
+             lease = num(args[4], 'lease'), reconnect = num(args[5], 'reconnect'),
+             max_deliveries = num(args[6], 'max_deliveries'), ttl = args[7],
+             dead_maxlen = num(args[9], 'dead_maxlen'), default_cap = num(args[10], 'default_cap'),
              caps = {}}
-  num(args[6], 'ttl')
-  local results_maxlen = num(args[7], 'results_maxlen') -- checked before anything is written
-  local n_caps = num(args[10], 'n_caps')
+  num(args[7], 'ttl')
+  local results_maxlen = num(args[8], 'results_maxlen') -- checked before anything is written
+  local n_caps = num(args[11], 'n_caps')
   for i = 1, n_caps do
-    p.caps[args[9 + i * 2]] = num(args[10 + i * 2], 'cap')
+    p.caps[args[10 + i * 2]] = num(args[11 + i * 2], 'cap')
   end
-  local a0 = 13 + n_caps * 2
+  local a0 = 14 + n_caps * 2
   local verdicts, rec_ttl = {}, args[a0 - 2]
   num(rec_ttl, 'recording ttl')
   complete_items(c, keys, 10, args, a0, num(args[a0 - 1], 'n_results'), p.consumer, p.ttl, rec_ttl,
@@ -662,7 +712,8 @@ end
 
 -- KEYS: leases, then the status key of each id.  ARGV: prefix, consumer, lease_ms, ids...
 -- Returns per id: 0 the lease is renewed, 1 renewed but cancellation was asked, 2 lost (another
--- worker has it, or the analysis ended).
+-- worker has it, or the analysis ended). A lease that expired but that nobody took over is
+-- renewed too: it is how a worker back from an outage keeps what it runs.
 local function extend(keys, args)
   local until_ms, consumer = int(now_ms() + num(args[3], 'lease')), args[2]
   local out, renew = {}, {}
@@ -827,13 +878,15 @@ end
 
 -- KEYS: the three request streams.  ARGV: prefix, and how long (ms) a consumer that holds
 -- nothing may stay silent before it is deleted (a day when absent). Creates the streams'
--- consumer group; returns VERSION. Runs on each new connection of a queue.
+-- consumer group and notes a restart of Redis (restarts, above); returns VERSION. Runs on each
+-- new connection of a queue.
 local function init(keys, args)
   local stale_ms = args[2] and num(args[2], 'stale_ms') or 86400000
   for i = 1, 3 do
     ensure_group(keys[i])
     forget_stale_consumers(keys[i], stale_ms)
   end
+  note_server(args[1])
   return VERSION
 end
 

@@ -124,10 +124,10 @@ static bool queue_up(fx *f) {
     return rt_queue_is_up(f->q);
 }
 
-/* A loop and a queue with a prefix of its own, up. 'o' may be NULL. */
-static void open_queue(fx *f, const rt_queue_options *o) {
+/* A loop and a queue with a prefix of its own, up, its connection made with 'r'. 'o' may be
+ * NULL. */
+static void open_queue_on(fx *f, const rt_queue_options *o, rt_redis_options r) {
     rt_queue_options opts = o ? *o : (rt_queue_options){0};
-    rt_redis_options r = {.url = server.url, .command_timeout = 2};
     char why[256] = "";
     loop_init(f);
     snprintf(f->prefix, sizeof f->prefix, "t%d-%d", (int)getpid(), ++test_no);
@@ -138,6 +138,11 @@ static void open_queue(fx *f, const rt_queue_options *o) {
     if (!f->q)
         fail_msg("rt_queue_new: %s", why);
     RUN_UNTIL(f, queue_up(f));
+}
+
+/* A loop and a queue with a prefix of its own, up. 'o' may be NULL. */
+static void open_queue(fx *f, const rt_queue_options *o) {
+    open_queue_on(f, o, (rt_redis_options){.url = server.url, .command_timeout = 2});
 }
 
 static void close_queue(fx *f) {
@@ -1051,6 +1056,45 @@ static void test_lease_expiry(void **state) {
     close_queue(&f);
 }
 
+/* After Redis restarts, the leases that expired while it was down stay with their workers for a
+ * lease (the claimer's, 1 s) and a reconnection (the longest backoff, here 0.2 s) from the
+ * queue's return: a worker that comes back within that time renews its lease and completes,
+ * and nothing runs twice. A worker that does not come back is taken over once that time is
+ * over. */
+static void test_restart_keeps_leases(void **state) {
+    fx f;
+    char back[RT_QUEUE_ID_SIZE], gone[RT_QUEUE_ID_SIZE];
+    (void)state;
+    open_queue_on(&f, NULL,
+                  (rt_redis_options){.url = server.url, .command_timeout = 2, .backoff_max = 0.2});
+    snprintf(back, sizeof back, "%s", submit_one(&f, req("demo.r", "{}", RT_PRIORITY_ALERT), NULL));
+    assert_int_equal(claim_count(&f, "back", 1, 0.1), 1);
+    snprintf(gone, sizeof gone, "%s",
+             submit_one(&f, req("demo.r", "{\"g\":1}", RT_PRIORITY_ALERT), NULL));
+    assert_int_equal(claim_count(&f, "gone", 1, 0.1), 1);
+    assert_string_equal(RAW(&f, "HGET", key(&f, "redis", NULL), "since").str, "");
+
+    wait_ms(&f, 150); /* both leases expire, as they do while Redis is down */
+    assert_int_equal(test_redis_run(&server, "restart", NULL), 0);
+    RUN_UNTIL_POLLING(&f, rt_queue_is_up(f.q) && f.downs == 1);
+    assert_string_not_equal(RAW(&f, "HGET", key(&f, "redis", NULL), "since").str, "");
+    assert_int_equal(claim_count(&f, "other", 10, 1), 0);
+    assert_int_equal(extend_one(&f, "back", back, 1), RT_LEASE_HELD);
+    assert_int_equal(complete_one(&f, "back", back, "ok", "{}"), RT_COMPLETE_ACCEPTED);
+
+    wait_ms(&f, 1200); /* the lease and the reconnection are over: "gone" is taken over */
+    claimed *c = claim(&f, "other", 10, 1);
+    assert_int_equal(c->n, 1);
+    assert_string_equal(c->items[0].id, gone);
+    assert_int_equal(c->items[0].deliveries, 2);
+    free(c);
+    assert_int_equal(extend_one(&f, "gone", gone, 1), RT_LEASE_LOST);
+    rt_queue_stats st = stats(&f);
+    assert_int_equal(st.reclaims, 1);
+    assert_int_equal(st.duplicates, 0);
+    close_queue(&f);
+}
+
 typedef struct dead_got {
     bool done;
     int rc;
@@ -1751,6 +1795,7 @@ int main(void) {
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_deadline),
         cmocka_unit_test(test_lease_expiry),
+        cmocka_unit_test(test_restart_keeps_leases),
         cmocka_unit_test(test_dead_letter),
         cmocka_unit_test(test_intake_misfits),
         cmocka_unit_test(test_team_cap),
