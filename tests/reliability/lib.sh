@@ -146,3 +146,11 @@ wait_for() {
 stack_pid() {
     awk -v n="$1" '$2 == n { print $1 }' "$WORK/stack/pids"
 }
+
+# How many requests mock_http has seen with ?key='key' (svc.slow's input 'key' puts it on its
+# call), 0 when it cannot be read: an analysis' call has reached mock_http once this counts it.
+mock_count() {
+    local n
+    n=$(curl -s --max-time 5 "$MOCK_URL/count/$1" | jq -r .count 2>/dev/null) || true
+    if [[ "$n" =~ ^[0-9]+$ ]]; then echo "$n"; else echo 0; fi
+}
