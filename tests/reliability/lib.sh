@@ -146,3 +146,20 @@ wait_for() {
 stack_pid() {
     awk -v n="$1" '$2 == n { print $1 }' "$WORK/stack/pids"
 }
+
+# How many requests mock_http has seen with ?key='key' (svc.slow's input 'key' puts it on its
+# call), 0 when it cannot be read: an analysis' call has reached mock_http once this counts it.
+mock_count() {
+    local n
+    n=$(curl -s --max-time 5 "$MOCK_URL/count/$1" | jq -r .count 2>/dev/null) || true
+    if [[ "$n" =~ ^[0-9]+$ ]]; then echo "$n"; else echo 0; fi
+}
+
+# For each id in file 'ids': "ID N", N the entries of the results stream of queue prefix 'prefix'
+# that name it. An analysis is published there once, as it becomes final (docs/queue.md): N is 1
+# for an analysis with exactly one result; a second accepted completion would add another.
+results_per_id() {
+    redis-cli -p "$REDIS_PORT" XRANGE "{$1}:results" - + |
+        awk 'NR == FNR { n[$1] = 0; next } prev == "id" && ($0 in n) { n[$0]++ } { prev = $0 }
+             END { for (i in n) print i, n[i] }' "$2" -
+}
