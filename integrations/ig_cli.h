@@ -106,10 +106,18 @@ void ig_log(const char *level, const char *msg, json_t *fields);
 /* The queue that config 'c' describes (its redis and queue sections), on 'loop', with the Redis
  * password 'password' of 'len' bytes (NULL: none), which the caller read (a worker reads it
  * before it enters its jail). 'on_state' and 'ud' as in rt_queue_options. NULL with 'why' (256
- * bytes) when an option is refused. */
+ * bytes) when an option is refused. Its commands wait up to rt_redis' 5 s: the worker and the
+ * post-processor keep that, as no client waits on them, while their completions may carry
+ * results and recordings of megabytes, and a false timeout would drop the connection with
+ * every claim, heartbeat and completion in flight on it. */
 rt_queue *ig_queue_open(uv_loop_t *loop, const rt_config *c, const char *password, size_t len,
                         void (*on_state)(rt_queue *q, bool up, const char *why, void *ud), void *ud,
                         char *why);
+/* The same for `inquest serve`, whose API clients wait on its commands: they wait up to the
+ * config's redis.timeout (rt_config.c says why it is short). */
+rt_queue *ig_queue_open_api(uv_loop_t *loop, const rt_config *c, const char *password, size_t len,
+                            void (*on_state)(rt_queue *q, bool up, const char *why, void *ud),
+                            void *ud, char *why);
 
 /* The post-processor that config 'c' describes, on 'loop' over 'queue', linking analyses under
  * 'base_url' (ig_cmd_postproc.c). NULL with 'why' (256 bytes) when a secret cannot be read. */

@@ -181,7 +181,7 @@ static int open_queue(ig_serve *s, char *why) {
     if (c->redis_auth.type != RT_AUTH_NONE &&
         rt_config_secret(&c->redis_auth, &password, &password_len, why) != RT_OK)
         return RT_EINPUT;
-    s->queue = ig_queue_open(s->loop, c, password, password_len, queue_state, s, why);
+    s->queue = ig_queue_open_api(s->loop, c, password, password_len, queue_state, s, why);
     rt_secret_free(password, password_len);
     if (!s->queue)
         return RT_EINPUT;

@@ -78,14 +78,16 @@ rt_config *ig_service_config(const char *cmd, const char *path) {
     return config;
 }
 
-rt_queue *ig_queue_open(uv_loop_t *loop, const rt_config *c, const char *password, size_t len,
-                        void (*on_state)(rt_queue *q, bool up, const char *why, void *ud), void *ud,
-                        char *why) {
+static rt_queue *queue_open(uv_loop_t *loop, const rt_config *c, double command_timeout,
+                            const char *password, size_t len,
+                            void (*on_state)(rt_queue *q, bool up, const char *why, void *ud),
+                            void *ud, char *why) {
     rt_redis_options redis = {.url = c->redis_url,
                               .username = c->redis_auth.username,
                               .password = password,
                               .password_len = len,
-                              .name = "redis"};
+                              .name = "redis",
+                              .command_timeout = command_timeout};
     rt_queue_team_cap *caps = rt_xcalloc(c->queue.n_team_caps + 1, sizeof *caps);
     for (size_t i = 0; i < c->queue.n_team_caps; i++)
         caps[i] = (rt_queue_team_cap){c->queue.team_caps[i].team, c->queue.team_caps[i].cap};
@@ -101,6 +103,18 @@ rt_queue *ig_queue_open(uv_loop_t *loop, const rt_config *c, const char *passwor
     rt_queue *queue = rt_queue_new(loop, &redis, &q, why);
     free(caps);
     return queue;
+}
+
+rt_queue *ig_queue_open(uv_loop_t *loop, const rt_config *c, const char *password, size_t len,
+                        void (*on_state)(rt_queue *q, bool up, const char *why, void *ud), void *ud,
+                        char *why) {
+    return queue_open(loop, c, 0, password, len, on_state, ud, why);
+}
+
+rt_queue *ig_queue_open_api(uv_loop_t *loop, const rt_config *c, const char *password, size_t len,
+                            void (*on_state)(rt_queue *q, bool up, const char *why, void *ud),
+                            void *ud, char *why) {
+    return queue_open(loop, c, c->redis_timeout, password, len, on_state, ud, why);
 }
 
 typedef struct command {

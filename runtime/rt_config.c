@@ -1106,7 +1106,7 @@ static void auth_check(loader *ld, void *base, const seen_keys *seen, const char
 }
 
 /* The redis section's password, when there is one, is a basic auth's. */
-enum { R_URL, R_USERNAME, R_PASSWORD_ENV, R_PASSWORD_FILE, R_PASSWORD };
+enum { R_URL, R_USERNAME, R_PASSWORD_ENV, R_PASSWORD_FILE, R_PASSWORD, R_TIMEOUT };
 
 static void redis_check(loader *ld, void *base, const seen_keys *seen, const char *path,
                         yaml_mark_t where) {
@@ -1253,6 +1253,9 @@ static const field redis_fields[] = {
     [R_PASSWORD_FILE] = {"password_file", F_FILE, 0, G_OFF(redis_auth.file), 0, 0, NULL, NULL, NULL,
                          0, NULL},
     [R_PASSWORD] = {"password", F_SECRET, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
+    /* Under 10ms even a healthy Redis would miss it (a submit of 1000 takes tens of ms). */
+    [R_TIMEOUT] = {"timeout", F_DURATION, 0, G_OFF(redis_timeout), 0.01, 60, NULL, NULL, NULL, 0,
+                   NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
 };
 
@@ -2214,6 +2217,13 @@ static rt_config *config_new(const char *path) {
     c->limits.timeout = 30;
     c->limits.calls = 500;
     c->limits.call_bytes = (size_t)256 << 20;
+    /* serve's clients wait on its Redis commands, and a hung Redis answers nothing while the
+     * kernel still accepts connections: only this timeout tells. A busy but healthy Redis
+     * answers sooner: a submit of 1000 in tens of ms; the fork of an AOF rewrite or a snapshot
+     * stalls it 10 to 20 ms per GB of data; a slow fsync delays its AOF writes, not its replies
+     * (appendfsync everysec, for up to 2 s), or costs a slow disk's tens of ms (always). Half a
+     * second is several times those and still quick for a client, who retries on a 503. */
+    c->redis_timeout = 0.5;
     c->server.listen = rt_xstrdup("127.0.0.1:8080");
     c->server.max_body = (size_t)1 << 20;
     c->server.max_connections = 1024;

@@ -408,8 +408,9 @@ typedef struct rt_config {
     char **analyzers; /* owned: the analyzer path, at least one folder (default "analyzers") */
     size_t n_analyzers;
     rt_limits limits;
-    char *redis_url;    /* owned; NULL when there is no redis section */
-    rt_auth redis_auth; /* RT_AUTH_BASIC when redis has a password_env or password_file */
+    char *redis_url;      /* owned; NULL when there is no redis section */
+    rt_auth redis_auth;   /* RT_AUTH_BASIC when redis has a password_env or password_file */
+    double redis_timeout; /* seconds serve's commands wait for Redis' reply; default 0.5 */
     rt_connector *connectors;
     size_t n_connectors;
     rt_server server;

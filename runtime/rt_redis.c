@@ -21,6 +21,14 @@
  * (or earlier) and, when it fires, scans the ring; a command past its deadline means the
  * connection is stuck, and it is dropped: every pending command fails with RT_ETIMEDOUT.
  *
+ * Not answering: a server that accepts connections but does not answer (stopped, hung) would make
+ * each command wait out its timeout, and after the drop, each new connection too, since the
+ * kernel still completes the TCP connect. So a command past its deadline marks the server as not
+ * answering ('unanswered') until a connection is up again: meanwhile every command is refused at
+ * once ("did not answer within ..."), in HANDSHAKE too, except those sent from this connection's
+ * own callbacks (the on_connect hook and the replies it awaits; nothing else is in flight then):
+ * they are what finds out that it answers again.
+ *
  * Dropping: hiredis frees a context in redisAsyncFree, calling every pending callback with a NULL
  * reply (at once, or, inside one of its callbacks, right after that callback returns). Before
  * freeing, drop() records why in drop_rc/drop_msg, which those callbacks report, and clears
@@ -36,6 +44,7 @@
  * Invariants:
  *   - r->ac is non-NULL exactly in CONNECTING, HANDSHAKE and UP;
  *   - n_pending is the length of 'pending', and the timer runs while it is not zero;
+ *   - 'unanswered' is false in UP;
  *   - user callbacks run only from on_reply and report_state; after them, only r's memory is
  *     touched, which lives until the timer's close callback. */
 #define _POSIX_C_SOURCE 200809L /* strdup */
@@ -79,6 +88,9 @@ struct rt_redis {
     int handshake_left;     /* handshake replies still awaited */
     int failures;           /* attempts since the last time up, for the backoff */
     int reported;           /* what on_state last said: 1 up, 0 down, -1 nothing yet */
+    int in_callbacks;       /* reply callbacks and on_connect hooks running (nested) */
+    bool unanswered;        /* a command timed out and no connection has been up since */
+    char unanswered_why[64];
     unsigned connections;
     uint64_t rng;
     int drop_rc; /* why the pending commands of a dropped connection fail */
@@ -261,6 +273,7 @@ static void went_down(rt_redis *r, const char *why) {
 
 static void became_up(rt_redis *r) {
     r->state = UP;
+    r->unanswered = false;
     r->failures = 0;
     r->error[0] = r->down_why[0] = '\0';
     report_state(r, true, "");
@@ -408,7 +421,9 @@ static void on_reply(redisAsyncContext *ac, void *reply_, void *priv) {
         rc = RT_ETOOBIG;
         snprintf(msg, sizeof msg, "%s: a reply passed the cap of %zu bytes", r->name, r->max_reply);
     }
+    r->in_callbacks++;
     c->done(r, reply, rc, msg, c->ud);
+    r->in_callbacks--;
     free(c);
 }
 
@@ -445,15 +460,27 @@ static int send_command(rt_redis *r, uint64_t timeout, int argc, const char *con
     return RT_OK;
 }
 
-int rt_redis_command_timeout(rt_redis *r, double timeout, int argc, const char *const *argv,
-                             const size_t *lens, rt_redis_reply_fn done, void *ud) {
-    if (r->state != UP && r->state != HANDSHAKE) {
+/* True, with the reason in r->error, when commands are refused now: there is no connection, or
+ * the server has not answered since a command timed out ("Not answering" above). */
+static bool refuses_commands(rt_redis *r) {
+    bool from_hook = r->state == HANDSHAKE && r->in_callbacks > 0;
+    if (r->unanswered && r->state != CLOSED && !from_hook)
+        snprintf(r->error, sizeof r->error, "%s: %s; refused until it answers again", r->name,
+                 r->unanswered_why);
+    else if (r->state != UP && r->state != HANDSHAKE)
         snprintf(r->error, sizeof r->error, "%s: not connected (%s)", r->name,
                  r->state == CLOSED ? "closed"
                  : r->down_why[0]   ? r->down_why
                                     : "connecting");
+    else
+        return false;
+    return true;
+}
+
+int rt_redis_command_timeout(rt_redis *r, double timeout, int argc, const char *const *argv,
+                             const size_t *lens, rt_redis_reply_fn done, void *ud) {
+    if (refuses_commands(r))
         return RT_EBACKEND;
-    }
     if (r->n_pending >= r->max_pending) {
         snprintf(r->error, sizeof r->error, "%s: %zu commands already await replies", r->name,
                  r->n_pending);
@@ -485,8 +512,10 @@ static void on_timer(uv_timer_t *t) {
     for (rt__ring *i = r->pending.next; i != &r->pending; i = i->next) {
         cmd *c = RT__RING_ENTRY(i, cmd, link);
         if (c->deadline <= now) {
-            drop(r, RT_ETIMEDOUT, "no reply within %gs; connection dropped",
-                 (double)c->timeout / 1000.0);
+            snprintf(r->unanswered_why, sizeof r->unanswered_why, "did not answer within %gs",
+                     (double)c->timeout / 1000.0);
+            r->unanswered = true;
+            drop(r, RT_ETIMEDOUT, "%s; connection dropped", r->unanswered_why);
             return;
         }
         if (c->deadline < earliest)
@@ -499,10 +528,13 @@ static void on_timer(uv_timer_t *t) {
 /* ---- connecting ----------------------------------------------------------------------------- */
 
 static void handshake_done(rt_redis *r) {
-    if (r->on_connect)
-        r->on_connect(r, r->ud);
-    else
+    if (!r->on_connect) {
         became_up(r);
+        return;
+    }
+    r->in_callbacks++;
+    r->on_connect(r, r->ud);
+    r->in_callbacks--;
 }
 
 static void on_handshake_reply(rt_redis *r, const redisReply *reply, int rc, const char *msg,

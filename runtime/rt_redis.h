@@ -62,17 +62,20 @@ void rt_redis_connected(rt_redis *r, int rc, const char *why);
  * arrived. 'rc' is RT_OK for a reply that is not an error; RT_EBACKEND for an error reply ('msg'
  * is its text as Redis sent it, e.g. "EINPUT priority must be ..." from a function) and for a
  * lost connection ("redis: connection lost (...)"); RT_ETIMEDOUT when no reply came within the
- * command timeout (every command awaiting a reply fails with it and the connection is dropped
- * and made again); RT_ETOOBIG when the reply passed max_reply; RT_ECANCELED when the client was
- * closed. 'msg' is "" with RT_OK. */
+ * command timeout ("redis: did not answer within 5s; connection dropped": every command awaiting
+ * a reply fails with it and the connection is dropped and made again); RT_ETOOBIG when the reply
+ * passed max_reply; RT_ECANCELED when the client was closed. 'msg' is "" with RT_OK. */
 typedef void (*rt_redis_reply_fn)(rt_redis *r, const redisReply *reply, int rc, const char *msg,
                                   void *ud);
 
 /* Sends the command of 'argc' arguments 'argv' ('lens' their lengths in bytes; NULL: each is
  * NUL-terminated) with the default timeout. Returns RT_OK, after which 'done' runs exactly once
  * from the loop; or, with 'done' not called: RT_EBACKEND when there is no connection ("redis:
- * not connected (...)": commands never wait for one), RT_ELIMIT when max_pending commands await
- * replies. rt_redis_error() has the message. */
+ * not connected (...)": commands never wait for one) or when a command timed out and no
+ * connection has been up since ("redis: did not answer within 5s; refused until it answers
+ * again": a hung server that still accepts connections is not waited for again on each new
+ * one; the on_connect hook's commands are sent all the same), RT_ELIMIT when max_pending
+ * commands await replies. rt_redis_error() has the message. */
 int rt_redis_command(rt_redis *r, int argc, const char *const *argv, const size_t *lens,
                      rt_redis_reply_fn done, void *ud);
 /* The same with a 'timeout' of its own in seconds: for a blocking command (XREAD BLOCK), whose

@@ -477,6 +477,27 @@ static void test_bad_duration_and_size(void **state) {
     assert_one_error("limits:\n  memory: 1KiB\n", 2, 11, "limits.memory", "from 65536");
 }
 
+/* redis.timeout: serve's command timeout, half a second unless given, from 10ms to 1m. */
+static void test_redis_timeout(void **state) {
+    (void)state;
+    loaded l;
+    load(&l, "redis:\n  url: redis://127.0.0.1:6379\n");
+    assert_int_equal(l.rc, RT_OK);
+    assert_true(l.config->redis_timeout == 0.5);
+    unload(&l);
+    load(&l, "redis:\n  url: redis://127.0.0.1:6379\n  timeout: 250ms\n");
+    assert_int_equal(l.rc, RT_OK);
+    assert_true(l.config->redis_timeout == 0.25);
+    unload(&l);
+    static const char *const bad[] = {"0", "5ms", "2m", "-1s", "soon"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char yaml[96];
+        snprintf(yaml, sizeof yaml, "redis:\n  url: redis://x\n  timeout: %s\n", bad[i]);
+        assert_one_error(yaml, 3, 12, "redis.timeout",
+                         i < 3 ? "expected a duration from 10ms to 1m" : "duration");
+    }
+}
+
 static void test_bad_url(void **state) {
     (void)state;
     assert_one_error("connectors:\n  p:\n    type: http\n    url: ftp://x\n", 4, 10,
@@ -876,6 +897,7 @@ int main(void) {
         cmocka_unit_test(test_unknown_key),
         cmocka_unit_test(test_wrong_type),
         cmocka_unit_test(test_bad_duration_and_size),
+        cmocka_unit_test(test_redis_timeout),
         cmocka_unit_test(test_bad_url),
         cmocka_unit_test(test_bad_connector_name),
         cmocka_unit_test(test_inline_secret),

@@ -34,6 +34,14 @@ static int group_teardown(void **state) {
     return test_redis_stop(&server);
 }
 
+/* After a test that pauses the server (SIGSTOP), also one that failed: the tests after it need
+ * it to answer. */
+static int resume_server(void **state) {
+    (void)state;
+    pid_t pid = (pid_t)test_redis_pid(&server);
+    return pid > 0 ? kill(pid, SIGCONT) : 0;
+}
+
 /* ---- harness --------------------------------------------------------------------------------- */
 
 typedef struct fx {
@@ -584,7 +592,7 @@ static void test_command_timeout(void **state) {
     assert_true(blocked.done);
     assert_int_equal(blocked.rc, RT_ETIMEDOUT);
     assert_int_equal(behind.rc, RT_ETIMEDOUT);
-    assert_non_null(strstr(blocked.msg, "no reply within 0.3s"));
+    assert_non_null(strstr(blocked.msg, "did not answer within 0.3s"));
     assert_true(uv_now(&c.f.loop) - t0 >= 290);
     wait_up_again(&c, 1);
     assert_int_equal(raw_on(&c.f, c.r, "PING", (const char *)NULL).rc, RT_OK);
@@ -611,6 +619,70 @@ static void test_paused_server(void **state) {
     run_until(&c.f, &c.up);
     assert_int_equal(raw_on(&c.f, c.r, "PING", (const char *)NULL).rc, RT_OK);
     conn_close(&c);
+}
+
+/* What a timer sent while the server was paused: every submission must be refused at once. */
+typedef struct probes {
+    fx *f;
+    int refused, accepted;
+    char why[256];
+    submitted accepted_ones; /* where the callbacks of accepted ones write */
+} probes;
+
+static void on_probe(uv_timer_t *t) {
+    probes *p = t->data;
+    char why[256] = "";
+    rt_queue_request r = req("demo.paused", "{}", RT_PRIORITY_BATCH);
+    if (rt_queue_submit(p->f->q, &r, 1, on_submit, &p->accepted_ones, why) == RT_OK) {
+        p->accepted++;
+        return;
+    }
+    p->refused++;
+    snprintf(p->why, sizeof p->why, "%s", why);
+}
+
+/* A paused server (SIGSTOP) still accepts connections, but answers nothing. Once a command timed
+ * out, commands are refused at once with the reason until a connection is up again, also while
+ * a new connection's handshake waits on the paused server; the queue's own preparation of a new
+ * connection is not refused, so it comes up again once the server resumes. */
+static void test_refused_while_not_answering(void **state) {
+    fx f;
+    submitted first = {0};
+    char why[256] = "";
+    pid_t pid = (pid_t)test_redis_pid(&server);
+    (void)state;
+    assert_true(pid > 0);
+    open_queue_on(&f, NULL, (rt_redis_options){.url = server.url, .command_timeout = 0.2});
+    rt_redis *r = rt_queue_redis(f.q);
+    assert_int_equal(kill(pid, SIGSTOP), 0);
+    rt_queue_request one = req("demo.paused", "{}", RT_PRIORITY_BATCH);
+    assert_int_equal(rt_queue_submit(f.q, &one, 1, on_submit, &first, why), RT_OK);
+    run_until(&f, &first.done);
+    assert_int_equal(first.rc, RT_ETIMEDOUT);
+    assert_non_null(strstr(first.msg, "redis: did not answer within 0.2s; connection dropped"));
+    assert_false(rt_queue_is_up(f.q));
+
+    /* Two more connections (each handshake times out) while a submission is tried every 5 ms. */
+    probes p = {.f = &f};
+    uv_timer_t probe;
+    uv_timer_init(&f.loop, &probe);
+    probe.data = &p;
+    uv_timer_start(&probe, on_probe, 0, 5);
+    unsigned made = rt_redis_connections(r);
+    RUN_UNTIL(&f, rt_redis_connections(r) >= made + 2 && p.refused > 0);
+    uv_timer_stop(&probe);
+    assert_int_equal(p.accepted, 0);
+    assert_string_equal(p.why, "redis: did not answer within 0.2s; refused until it answers again");
+    const char *ping[] = {"PING"};
+    assert_int_equal(rt_redis_command(r, 1, ping, NULL, on_raw, NULL), RT_EBACKEND);
+    assert_false(rt_queue_is_up(f.q));
+
+    assert_int_equal(kill(pid, SIGCONT), 0);
+    RUN_UNTIL_POLLING(&f, queue_up(&f));
+    uv_close((uv_handle_t *)&probe, NULL);
+    assert_int_equal(RAW(&f, "PING").rc, RT_OK);
+    submit_one(&f, one, NULL);
+    close_queue(&f);
 }
 
 /* Error replies come through with their text; a reply over max_reply is RT_ETOOBIG. */
@@ -1784,7 +1856,8 @@ int main(void) {
         cmocka_unit_test(test_url_errors),
         cmocka_unit_test(test_reconnect),
         cmocka_unit_test(test_command_timeout),
-        cmocka_unit_test(test_paused_server),
+        cmocka_unit_test_teardown(test_paused_server, resume_server),
+        cmocka_unit_test_teardown(test_refused_while_not_answering, resume_server),
         cmocka_unit_test(test_errors_and_cap),
         cmocka_unit_test(test_close_pending),
         cmocka_unit_test(test_library_reload),
