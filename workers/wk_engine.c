@@ -806,6 +806,12 @@ static wk_validator *validator(wk_engine *engine, const char *name, int *rc, rt_
         validator_free(&v);
         return NULL;
     }
+    /* The state is kept for the process' life, so its collector cannot wait for the count hook
+     * to see it grow (wk_sandbox.c): validation runs C, not Lua instructions, the hook hardly
+     * fires, and the garbage of every validation would stay until the memory budget forced a
+     * collection, limits.memory per analyzer in serve (tests/reliability/burst). */
+    lua_gc(v.a->L, LUA_GCRESTART);
+    v.a->budget.gc_stopped = 0;
     v.info.path = rt_xstrdup(v.a->path);
     v.name = rt_xstrdup(name);
     engine->validators =
