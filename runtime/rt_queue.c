@@ -737,14 +737,6 @@ static int check_round(rt_queue *q, const char *consumer, const rt_queue_complet
     return RT_OK;
 }
 
-/* The longest a client of this queue takes to reconnect after losing Redis: its connection's
- * backoff cap (rt_redis.h: 0 means 2 s). After a restart, claims leave other workers' leases
- * alone for that and a lease (rt_queue.lua, "restarts"). */
-static uint64_t reconnect_ms(const rt_queue *q) {
-    double backoff = q->redis_options.backoff_max > 0 ? q->redis_options.backoff_max : 2.0;
-    return (uint64_t)(backoff * 1000.0 + 0.5);
-}
-
 /* Sends a round (inquest_claim): 'results' to store, then up to 'max' claims. */
 static int round_start(rt_queue *q, const char *consumer, const rt_queue_completion *results,
                        size_t n_results, size_t max, double lease, op *o, char *why) {
@@ -761,7 +753,9 @@ static int round_start(rt_queue *q, const char *consumer, const rt_queue_complet
     args_str(&o->a, consumer);
     args_u64(&o->a, max);
     args_u64(&o->a, (uint64_t)(lease * 1000.0 + 0.5));
-    args_u64(&o->a, reconnect_ms(q));
+    /* after a restart, claims leave other workers' leases alone for a lease and the longest a
+     * client takes to reconnect (rt_queue.lua, "restarts") */
+    args_u64(&o->a, rt_redis_backoff_max_ms(q->redis));
     args_u64(&o->a, (uint64_t)q->max_deliveries);
     args_u64(&o->a, q->ttl_ms);
     args_u64(&o->a, q->results_maxlen);

@@ -719,6 +719,10 @@ const char *rt_redis_name(const rt_redis *r) {
     return r->name;
 }
 
+uint64_t rt_redis_backoff_max_ms(const rt_redis *r) {
+    return r->backoff_max;
+}
+
 unsigned rt_redis_connections(const rt_redis *r) {
     return r->connections;
 }

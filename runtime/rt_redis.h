@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 #include <hiredis/hiredis.h>
 #include "rt.h"
@@ -89,6 +90,8 @@ bool rt_redis_is_up(const rt_redis *r);
 const char *rt_redis_error(const rt_redis *r);
 /* The options' name ("redis" by default), for messages. */
 const char *rt_redis_name(const rt_redis *r);
+/* The longest wait between two attempts to reconnect, in ms: its backoff's cap. */
+uint64_t rt_redis_backoff_max_ms(const rt_redis *r);
 /* Connections made since rt_redis_new (1 after the first one), for tests and metrics. */
 unsigned rt_redis_connections(const rt_redis *r);
 
