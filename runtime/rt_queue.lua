@@ -15,7 +15,7 @@
 -- from Redis' own clock (TIME): one clock for every worker. Errors are error replies whose first
 -- word is an rt error name ("EINPUT ..."), which the C side maps back.
 
-local VERSION = 18
+local VERSION = 19
 
 local GROUP = 'workers'   -- the consumer group of the request streams
 local HELD = '~held'      -- the consumer that owns the entries of requests held by a team cap
@@ -833,6 +833,27 @@ local function list(keys, args)
 end
 
 -- KEYS: the three request streams, leases, stats, dead, results, held.
+-- Lags up to this many entries are counted (stats): a small walk of the stream, at each scrape.
+local LAG_COUNTED_MAX = 100
+
+-- How many entries of 'stream' wait to be delivered: the group's lag, as Redis tells it.
+-- Acknowledged entries wait in the stream until it is trimmed past them (drop_entries), so
+-- length minus pending is only the fallback, for when Redis cannot tell the lag. Redis 7.0 can
+-- also tell it wrong, too large for good, once entries not yet delivered were deleted (a request
+-- cancelled while queued): a small lag is therefore counted, entry by entry after the last
+-- delivered one, so that an idle queue reads 0. A large one stays as told, off by at most the
+-- requests ever cancelled while queued.
+local function undelivered(stream)
+  local g = workers_group(stream)
+  local lag = g and field_of(g, 'lag')
+  if type(lag) ~= 'number' then
+    return redis.call('XLEN', stream) - ((g and field_of(g, 'pending')) or 0)
+  end
+  if lag == 0 or lag > LAG_COUNTED_MAX then return lag end
+  local after = '(' .. field_of(g, 'last-delivered-id')
+  return #redis.call('XRANGE', stream, after, '+', 'COUNT', lag)
+end
+
 -- Returns a flat list of name, value pairs.
 local function stats(keys, args)
   local c = ctx_new(args[1], 0)
@@ -843,15 +864,7 @@ local function stats(keys, args)
     held_total = held_total + redis.call('ZCARD', held_key(c, team))
   end
   for rank = 1, 3 do
-    -- Not yet delivered: the group's lag. Acknowledged entries wait in the stream until it is
-    -- trimmed past them (drop_entries), so length minus pending is only the fallback, for when
-    -- Redis cannot tell the lag (an entry was deleted after the last delivered one).
-    local g = workers_group(c.streams[rank])
-    local lag = g and field_of(g, 'lag')
-    if type(lag) ~= 'number' then
-      lag = redis.call('XLEN', c.streams[rank]) - ((g and field_of(g, 'pending')) or 0)
-    end
-    out[#out + 1], out[#out + 2] = 'queued:' .. PRIORITY[rank], lag
+    out[#out + 1], out[#out + 2] = 'queued:' .. PRIORITY[rank], undelivered(c.streams[rank])
   end
   out[#out + 1], out[#out + 2] = 'held', held_total
   out[#out + 1], out[#out + 2] = 'running', redis.call('ZCARD', c.leases)
