@@ -114,11 +114,11 @@ static void on_reload(uv_signal_t *h, int signum) {
     (void)signum;
     if (p->stopping)
         return;
-    rt_config *config = ig_service_config("postproc", p->path);
+    rt_config *config = ig_service_config("postproc", p->path, true);
     if (!config || pp_postproc_reload(p->pp, config, why) != RT_OK) {
         ig_log("error", "reload failed; keeping the running config",
                json_pack("{s:s, s:s}", "config", p->path, "reason",
-                         *why ? why : "the config has errors (printed above)"));
+                         *why ? why : "the config has errors (logged above)"));
         rt_config_free(config);
         return;
     }
@@ -166,7 +166,7 @@ int ig_cmd_postproc(int argc, char **argv) {
         return rc < 0 ? IG_EXIT_OK : rc;
     signal(SIGPIPE, SIG_IGN);
     p.path = path;
-    if (!(p.config = ig_service_config("postproc", path)))
+    if (!(p.config = ig_service_config("postproc", path, false)))
         return IG_EXIT_USAGE;
     uv_loop_init(&p.loop);
     char *password = NULL, *base = ig_external_url(p.config);

@@ -322,7 +322,7 @@ static void on_reload(uv_signal_t *handle, int signum) {
     ig_serve *s = &p->s;
     char why[256] = "";
     (void)signum;
-    rt_config *config = ig_service_config("serve", p->o.config_path);
+    rt_config *config = ig_service_config("serve", p->o.config_path, true);
     size_t n_tokens = 0;
     ig_intake_auth *intake_auth = NULL;
     ig_token *tokens = config ? read_tokens(config, &n_tokens, why) : NULL;
@@ -346,7 +346,7 @@ static void on_reload(uv_signal_t *handle, int signum) {
     if (!tokens) {
         ig_log("error", "reload failed; keeping the running config",
                json_pack("{s:s, s:s}", "config", p->o.config_path, "reason",
-                         *why ? why : "the config has errors (printed above)"));
+                         *why ? why : "the config has errors (logged above)"));
         rt_config_free(config);
         return;
     }
@@ -404,7 +404,7 @@ int ig_cmd_serve(int argc, char **argv) {
     if (rc != IG_EXIT_OK)
         return rc < 0 ? IG_EXIT_OK : rc;
     signal(SIGPIPE, SIG_IGN);
-    if (!(s->config = ig_service_config("serve", p.o.config_path)))
+    if (!(s->config = ig_service_config("serve", p.o.config_path, false)))
         return IG_EXIT_USAGE;
     s->engine = open_engine(&p.o, s->config);
     p.first = s->config;

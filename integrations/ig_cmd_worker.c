@@ -856,7 +856,7 @@ static int parse_options(int argc, char **argv, worker_options *o) {
 
 /* Settles the options from the config where the command line left them open. */
 static int load(worker_options *o) {
-    if (!(o->config = ig_service_config("worker", o->config_path)))
+    if (!(o->config = ig_service_config("worker", o->config_path, false)))
         return IG_EXIT_USAGE;
     if (!o->processes)
         o->processes = o->config->worker.processes;

@@ -62,16 +62,38 @@ void ig_log(const char *level, const char *msg, json_t *fields) {
     json_decref(line);
 }
 
-rt_config *ig_service_config(const char *cmd, const char *path) {
+/* Logs each problem of 'd' as a JSON line of its own: its message, and its place as fields. */
+static void log_problems(const rt_diag *d, const char *level) {
+    size_t i;
+    json_t *item;
+    if (!d->items)
+        return;
+    json_array_foreach(d->items, i, item) {
+        json_t *place = json_deep_copy(item);
+        json_object_del(place, "message");
+        ig_log(level, json_string_value(json_object_get(item, "message")), place);
+    }
+}
+
+rt_config *ig_service_config(const char *cmd, const char *path, bool log_json) {
     rt_diag errors = {0}, warnings = {.label = "warning"};
     rt_config *config = NULL;
     rt_config_load(path, &config, &errors, &warnings);
-    rt_diag_print(&warnings, stderr, "");
-    rt_diag_print(&errors, stderr, "");
+    if (log_json) {
+        log_problems(&warnings, "warn");
+        log_problems(&errors, "error");
+    } else {
+        rt_diag_print(&warnings, stderr, "");
+        rt_diag_print(&errors, stderr, "");
+    }
     rt_diag_free(&errors);
     rt_diag_free(&warnings);
     if (config && !config->redis_url) {
-        fprintf(stderr, "inquest %s: %s has no redis section (docs/config.md)\n", cmd, path);
+        if (log_json)
+            ig_log("error", "the config has no redis section (docs/config.md)",
+                   json_pack("{s:s}", "config", path));
+        else
+            fprintf(stderr, "inquest %s: %s has no redis section (docs/config.md)\n", cmd, path);
         rt_config_free(config);
         config = NULL;
     }

@@ -85,14 +85,37 @@ static const char *event_name(wk_supervisor_event_kind kind) {
     return "unknown";
 }
 
+/* The line's "msg", as every Inquest log line has one; "event" names it for machines. */
+static const char *event_message(wk_supervisor_event_kind kind) {
+    switch (kind) {
+    case WK_SUPERVISOR_STARTED:
+        return "worker child started";
+    case WK_SUPERVISOR_EXITED:
+        return "worker child exited";
+    case WK_SUPERVISOR_FORK_FAILED:
+        return "could not start a worker child";
+    case WK_SUPERVISOR_RELOADING:
+        return "reloading: replacing the worker children";
+    case WK_SUPERVISOR_STOPPING:
+        return "stopping: the worker children finish what they run";
+    case WK_SUPERVISOR_KILLING:
+        return "killing the worker children that did not stop in time";
+    case WK_SUPERVISOR_STOPPED:
+        return "stopped";
+    case WK_SUPERVISOR_GIVING_UP:
+        return "giving up: not restarting the worker child";
+    }
+    return "unknown event";
+}
+
 static const char *event_level(const wk_supervisor_event *e) {
     if (e->kind == WK_SUPERVISOR_FORK_FAILED || e->kind == WK_SUPERVISOR_GIVING_UP ||
         e->signal == SIGSYS)
         return "error";
     if (e->kind == WK_SUPERVISOR_KILLING)
-        return "warning";
+        return "warn";
     if (e->kind == WK_SUPERVISOR_EXITED && e->restart_in >= 0)
-        return "warning"; /* it died on its own: it will be restarted */
+        return "warn"; /* it died on its own: it will be restarted */
     return "info";
 }
 
@@ -101,8 +124,9 @@ static void log_event(const wk_supervisor_event *e, void *ud) {
     (void)ud;
     char ts[40], name[16];
     rt_time_format(rt_wallclock(), ts);
-    json_t *line = json_pack("{s:s, s:s, s:s, s:s}", "ts", ts, "level", event_level(e), "component",
-                             "supervisor", "event", event_name(e->kind));
+    json_t *line =
+        json_pack("{s:s, s:s, s:s, s:s, s:s}", "ts", ts, "level", event_level(e), "msg",
+                  event_message(e->kind), "component", "supervisor", "event", event_name(e->kind));
     if (!line)
         return;
     if (e->slot >= 0)

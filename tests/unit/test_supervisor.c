@@ -952,12 +952,14 @@ static void test_supervisor_logs_json_by_default(void **state) {
     assert_int_equal(json_integer_value(json_object_get(log, "pid")), s->children[0]);
     assert_int_equal(json_integer_value(json_object_get(log, "slot")), 0);
     assert_string_equal(json_string_value(json_object_get(log, "level")), "info");
+    assert_string_equal(json_string_value(json_object_get(log, "msg")), "worker child started");
     json_decref(log);
     assert_int_equal(kill(s->children[0], SIGKILL), 0);
     log = await_log(s, "child_exited");
     assert_int_equal(json_integer_value(json_object_get(log, "pid")), s->children[0]);
     assert_string_equal(json_string_value(json_object_get(log, "signal")), "SIGKILL");
-    assert_string_equal(json_string_value(json_object_get(log, "level")), "warning");
+    assert_string_equal(json_string_value(json_object_get(log, "level")), "warn");
+    assert_string_equal(json_string_value(json_object_get(log, "msg")), "worker child exited");
     assert_true(json_number_value(json_object_get(log, "restart_in")) > 0);
     json_decref(log);
     assert_int_equal(kill(s->pid, SIGTERM), 0);
