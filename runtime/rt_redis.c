@@ -56,6 +56,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include <hiredis/async.h>
 
 #define DEFAULT_COMMAND_TIMEOUT 5.0
@@ -313,11 +314,21 @@ static size_t partial_reply(const redisAsyncContext *ac) {
     return rd && rd->buf ? rd->len - rd->pos : 0;
 }
 
+/* What went wrong on the socket 'fd', which libuv's poll reports only as UV_EBADF whatever the
+ * error (it saw EPOLLERR): the socket's own pending error, such as "Connection refused". */
+static const char *socket_error(int fd, int status) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err)
+        return strerror(err);
+    return uv_strerror(status);
+}
+
 static void on_poll(uv_poll_t *h, int status, int events) {
     poller *p = h->data;
     if (status < 0) {
         if (p->ac && p->r->ac == p->ac)
-            drop(p->r, RT_EBACKEND, "socket error (%s)", uv_strerror(status));
+            drop(p->r, RT_EBACKEND, "socket error (%s)", socket_error(p->ac->c.fd, status));
         return;
     }
     if (p->ac && (events & UV_READABLE))

@@ -553,6 +553,23 @@ static void test_url_errors(void **state) {
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* A server that refuses the connection is reported as such, not as libuv's bare UV_EBADF ("bad
+ * file descriptor"), which is all its poll tells of any socket error. */
+static void test_refused_connection_named(void **state) {
+    conn c;
+    char why[256];
+    (void)state;
+    memset(&c, 0, sizeof c);
+    loop_init(&c.f);
+    rt_redis_options o = {.url = "redis://127.0.0.1:1", .on_state = on_conn_state, .ud = &c};
+    c.r = rt_redis_new(&c.f.loop, &o, why);
+    assert_non_null(c.r);
+    RUN_UNTIL(&c.f, c.downs >= 1);
+    if (!strstr(c.why, "Connection refused"))
+        fail_msg("the reason does not say the connection was refused: %s", c.why);
+    conn_close(&c);
+}
+
 /* A connection comes up, survives a clean restart and a kill -9 of the server, refuses commands
  * at once while down, and counts its connections. */
 static void test_reconnect(void **state) {
@@ -1878,6 +1895,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_url_errors),
         cmocka_unit_test(test_reconnect),
+        cmocka_unit_test(test_refused_connection_named),
         cmocka_unit_test(test_command_timeout),
         cmocka_unit_test_teardown(test_paused_server, resume_server),
         cmocka_unit_test_teardown(test_refused_while_not_answering, resume_server),
