@@ -110,8 +110,6 @@ struct rt_httpd {
     rt_httpd_error_count errors[MAX_ERROR_CODES + 1]; /* the last one is "other" */
     char codes[MAX_ERROR_CODES + 1][CODE_LEN];
     size_t n_errors;
-    char reject[512]; /* the whole 503 answer to a connection over the limit */
-    size_t reject_len;
     time_t date_at; /* 'date' is the Date header of this second */
     char date[64];
 };
@@ -912,7 +910,15 @@ static void reject(rt_httpd *srv) {
     tcp->data = srv;
     srv->n_reject++;
     if (uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)tcp) == 0) {
-        uv_buf_t b = uv_buf_init(srv->reject, (unsigned)srv->reject_len);
+        static const char body[] = "{\"error\":{\"code\":\"too_many_connections\",\"message\":"
+                                   "\"the server has too many connections open\"}}";
+        char text[512];
+        int n = snprintf(text, sizeof text,
+                         "HTTP/1.1 503 Service Unavailable\r\nDate: %s\r\n" NOSNIFF
+                         "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+                         "Connection: close\r\nRetry-After: 1\r\n\r\n%s",
+                         http_date(srv), sizeof body - 1, body);
+        uv_buf_t b = uv_buf_init(text, (unsigned)n);
         uv_try_write((uv_stream_t *)tcp, &b, 1); /* a fresh socket takes it all, or nothing */
         srv->stats.connections_rejected++;
         count_response(srv, 503);
@@ -977,16 +983,6 @@ static void apply_options(rt_httpd *srv, const rt_httpd_options *o) {
     srv->request_ms = o->request_timeout > 0 ? to_ms(o->request_timeout, 0) : 0;
 }
 
-static void format_reject(rt_httpd *srv) {
-    static const char body[] = "{\"error\":{\"code\":\"too_many_connections\",\"message\":"
-                               "\"the server has too many connections open\"}}";
-    srv->reject_len =
-        (size_t)snprintf(srv->reject, sizeof srv->reject,
-                         "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                         "Content-Length: %zu\r\nConnection: close\r\nRetry-After: 1\r\n\r\n%s",
-                         sizeof body - 1, body);
-}
-
 /* Binds and listens on a plain socket first, so that failing leaves no handle to close. */
 static int listen_socket(const char *host, int port, char *why) {
     struct sockaddr_storage ss;
@@ -1037,7 +1033,6 @@ rt_httpd *rt_httpd_new(uv_loop_t *loop, const rt_httpd_options *options, char *w
     rt_httpd *srv = rt_xcalloc(1, sizeof *srv);
     srv->loop = loop;
     apply_options(srv, options);
-    format_reject(srv);
     srv->port = bound_port(fd);
     uv_tcp_init(loop, &srv->listener);
     srv->listener.data = srv;

@@ -1072,6 +1072,8 @@ static void test_max_connections(void **state) {
     read_response(c, &r);
     expect_error(&r, 503, "too_many_connections", true);
     assert_non_null(header_of(&r, "Retry-After"));
+    assert_non_null(header_of(&r, "Date")); /* as every other answer has */
+    assert_string_equal(header_of(&r, "X-Content-Type-Options"), "nosniff");
     expect_eof(c);
     disconnect(c);
     /* Once one leaves, there is room again. */
