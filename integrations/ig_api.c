@@ -27,8 +27,12 @@
 #define MAX_BATCH     RT_QUEUE_MAX_BATCH
 #define MAX_ID        64
 #define MAX_LABELS    64
-#define MAX_LABEL_LEN 1024
-#define MAX_DEDUP_KEY 512
+#define MAX_LABEL_LEN 1024 /* bytes of a label's value */
+#define MAX_LABEL_KEY 128  /* bytes of a label's name */
+/* Labels whose names start so are Inquest's own: the intake's (inquest_route…) and the
+ * post-processor's (inquest_verifies, which no rule acts on). A client may not set them. */
+#define RESERVED_LABELS "inquest_"
+#define MAX_DEDUP_KEY   512
 
 /* ---- small helpers ----------------------------------------------------------------------- */
 
@@ -91,6 +95,13 @@ static json_t *refusal_json(const char *code, const rt_diag *diag) {
  * still counts the answer by its status class. */
 static void respond_fields(rt_httpd_req *req, int status, const char *code, const rt_diag *diag) {
     rt_httpd_respond_json(req, status, refusal_json(code, diag));
+}
+
+void ig_respond_field_error(rt_httpd_req *req, const char *field, const char *message) {
+    rt_httpd_respond_json(req, 400,
+                          json_pack("{s:{s:s, s:s, s:[{s:s, s:s}]}}", "error", "code",
+                                    "bad_request", "message", message, "fields", "field", field,
+                                    "message", message));
 }
 
 /* 503 when Redis cannot take a command: clients retry after a second. */
@@ -281,6 +292,25 @@ static bool optional_string(const json_t *o, const char *key, const char **out, 
     return true;
 }
 
+/* One label a client gives, as field "labels.NAME" (its name cut to MAX_LABEL_KEY bytes). */
+static void check_label(const char *name, const json_t *value, rt_diag *diag) {
+    char field[MAX_LABEL_KEY + 16];
+    size_t n = strlen(name);
+    snprintf(field, sizeof field, "labels.%.*s", (int)rt_utf8_cut(name, n, MAX_LABEL_KEY), name);
+    if (!*name)
+        rt_diag_add(diag, NULL, 0, "labels", "a label's name cannot be empty");
+    else if (strncmp(name, RESERVED_LABELS, strlen(RESERVED_LABELS)) == 0)
+        rt_diag_add(diag, NULL, 0, field,
+                    "names that start with " RESERVED_LABELS " are reserved: Inquest sets them");
+    else if (strchr(name, '='))
+        rt_diag_add(diag, NULL, 0, field,
+                    "a name cannot hold '=': ?label=NAME=VALUE could never find it");
+    else if (n > MAX_LABEL_KEY)
+        rt_diag_add(diag, NULL, 0, field, "a name has at most %d bytes", MAX_LABEL_KEY);
+    if (!json_is_string(value) || json_string_length(value) > MAX_LABEL_LEN)
+        rt_diag_add(diag, NULL, 0, field, "must be a string of at most %d bytes", MAX_LABEL_LEN);
+}
+
 static void check_shape(const json_t *o, rt_diag *diag) {
     const char *key;
     json_t *v;
@@ -305,9 +335,7 @@ static void check_shape(const json_t *o, rt_diag *diag) {
     else if (labels && json_object_size(labels) > MAX_LABELS)
         rt_diag_add(diag, NULL, 0, "labels", "at most %d labels", MAX_LABELS);
     json_object_foreach(labels, key, v) {
-        if (!json_is_string(v) || json_string_length(v) > MAX_LABEL_LEN)
-            rt_diag_add(diag, NULL, 0, "labels", "'%s' must be a string of at most %d bytes", key,
-                        MAX_LABEL_LEN);
+        check_label(key, v, diag);
     }
 }
 
@@ -321,15 +349,9 @@ static void parse_options(const json_t *o, submission *sub, rt_diag *diag) {
     if (optional_string(o, "dedup_key", &dedup, diag) && dedup &&
         (!*dedup || strlen(dedup) > MAX_DEDUP_KEY))
         rt_diag_add(diag, NULL, 0, "dedup_key", "must hold 1 to %d bytes", MAX_DEDUP_KEY);
-    if (optional_string(o, "deadline", &deadline, diag) && deadline) {
-        double now = rt_wallclock(), d = 0;
-        if (rt_duration_parse(deadline, &d, why) == 0 && d > 0)
-            sub->deadline = now + d;
-        else if (rt_time_parse(deadline, now, &sub->deadline, why) != 0)
-            rt_diag_add(diag, NULL, 0, "deadline", "must be a duration (5m) or a time (RFC 3339)");
-        else if (sub->deadline <= now) /* queued, it could only end as a timeout */
-            rt_diag_add(diag, NULL, 0, "deadline", "has passed already: give a time to come");
-    }
+    if (optional_string(o, "deadline", &deadline, diag) && deadline &&
+        rt_deadline_parse(deadline, rt_wallclock(), &sub->deadline, why) != 0)
+        rt_diag_add(diag, NULL, 0, "deadline", "%s", why);
 }
 
 /* Adds the problems wk_validate found ('rc' what it returned) to 'diag', input fields as
@@ -376,12 +398,12 @@ static int check_submission(ig_serve *s, const ig_token *token, const json_t *o,
     json_t *inputs = json_object_get(o, "inputs");
     int rc = wk_validate(s->engine, analyzer, json_is_object(inputs) ? inputs : NULL, 0, &info,
                          &sub->effective, &problems);
-    /* A token learns nothing of an analyzer it may not use, not even its inputs or why it does
-     * not load. One that does not load has no owner to tell, unless the catalogue saw it load
-     * before: then a token that names it by its analyzer globs alone is the only one told. */
+    /* The token comes first: it learns nothing of an analyzer it may not use, not its inputs,
+     * why it does not load, nor whether there is one. A name with no owner to check the token's
+     * teams against (no such analyzer, or one that never loaded: the catalogue may have seen it
+     * load before) is allowed by the token's analyzer globs alone. */
     bool forbidden =
-        rc != RT_ENOTFOUND && !ig_token_allows(token, info ? info->name : analyzer,
-                                               info ? info->owner : catalog_owner(s, analyzer));
+        !ig_token_allows(token, analyzer, info ? info->owner : catalog_owner(s, analyzer));
     if (rc == RT_ENOTFOUND || forbidden) {
         rt_diag_add(diag, NULL, 0, "analyzer", "no analyzer named '%s'%s", analyzer,
                     forbidden ? " that this token may use" : "");
@@ -535,6 +557,19 @@ static void submit_batch(ig_serve *s, rt_httpd_req *req, const ig_token *token) 
         json_decref(body);
         rt_httpd_error(req, 400, "bad_request", "expected {\"analyses\": [ … ]} with 1 to %d items",
                        MAX_BATCH);
+        return;
+    }
+    rt_diag unknown = {0}; /* as a submission's own fields: a typo is refused, never ignored */
+    const char *key;
+    json_t *v;
+    json_object_foreach(body, key, v) {
+        if (strcmp(key, "analyses") != 0)
+            rt_diag_add(&unknown, NULL, 0, key, "unknown field (expected analyses)");
+    }
+    if (rt_diag_count(&unknown)) {
+        json_decref(body);
+        respond_fields(req, 400, "bad_request", &unknown);
+        rt_diag_free(&unknown);
         return;
     }
     size_t total = json_array_size(list);
@@ -907,10 +942,18 @@ static bool recording_path(const char *path, char *id) {
 
 /* ---- listings ---------------------------------------------------------------------------- */
 
+/* A page of a listing being answered. A full page may be the last: the queue cannot tell, so
+ * the page after it is probed (for one item) before the answer says that more may follow. */
 typedef struct list_call {
     ig_serve *s;
     rt_httpd_req *req;
     const ig_token *token;
+    /* GET /v1/analyses: the filter, and the texts it points into, for the probe */
+    rt_queue_filter f;
+    char status[64], analyzer[256], label[MAX_LABEL_LEN + 256], cursor[IG_CURSOR_PLAIN + 1];
+    json_t *page;                   /* a full page while the next is probed (owned) */
+    const char *key;                /* its member: "analyses", "dead_letters" */
+    char next[IG_CURSOR_PLAIN + 1]; /* the queue's cursor after it */
 } list_call;
 
 /* A page of GET /v1/analyses (or /v1/dead-letters) names where the next one starts: the last
@@ -1035,14 +1078,48 @@ static void respond_page(list_call *c, int rc, const char *msg, const char *key,
     free(c);
 }
 
+/* Answers the full page 'c->page' once the page after it was probed: with the cursor to it
+ * when 'more' may be there. Frees 'c'. */
+static void respond_probed(list_call *c, bool more) {
+    char sealed[CURSOR_TEXT];
+    if (more)
+        ig_cursor_seal(c->token, c->next, sealed);
+    respond_page(c, RT_OK, "", c->key, c->page, more ? sealed : NULL);
+}
+
+/* Keeps the full page 'list' (stolen) under 'key' and the queue's 'next' cursor in 'c' while
+ * the page after it is probed. */
+static void hold_page(list_call *c, const char *key, json_t *list, const char *next) {
+    c->key = key;
+    c->page = list;
+    snprintf(c->next, sizeof c->next, "%s", next);
+}
+
+/* The probe after a full page of analyses: more may follow when it found one, or could not
+ * tell (its scan ran out, Redis failed: then a client is better told to ask once more). */
+static void probed(int rc, const char *msg, const rt_queue_analysis *items, size_t n,
+                   const char *next_cursor, void *ud) {
+    (void)msg, (void)items;
+    respond_probed(ud, rc != RT_OK || n > 0 || next_cursor);
+}
+
 static void listed(int rc, const char *msg, const rt_queue_analysis *items, size_t n,
                    const char *next_cursor, void *ud) {
     list_call *c = ud;
+    char why[256];
     json_t *list = json_array();
     for (size_t i = 0; i < n; i++) {
         if (!ig_token_allows(c->token, items[i].analyzer, items[i].team))
             continue;
         json_array_append_new(list, analysis_json(c->s, &items[i]));
+    }
+    if (rc == RT_OK && next_cursor && n == c->f.limit) {
+        hold_page(c, "analyses", list, next_cursor);
+        c->f.cursor = c->next;
+        c->f.limit = 1;
+        if (rt_queue_list(c->s->queue, &c->f, probed, c, why) != RT_OK)
+            respond_probed(c, true);
+        return;
     }
     char sealed[CURSOR_TEXT];
     if (rc == RT_OK && next_cursor)
@@ -1104,54 +1181,93 @@ bool ig_query_time(rt_httpd_req *req, const char *name, double *t) {
     return true;
 }
 
-static void list_analyses(ig_serve *s, rt_httpd_req *req, const ig_token *token) {
-    char status[64], analyzer[256], text[CURSOR_TEXT + 64], cursor[CURSOR_PLAIN + 1];
-    char label[MAX_LABEL_LEN + 256], why[256] = "";
-    rt_queue_filter f = {0};
-    if (!(f.limit = limit_param(req)) || !ig_query_time(req, "since", &f.since) ||
-        !ig_query_time(req, "until", &f.until))
-        return;
-    /* ?label=NAME=VALUE: the analyses whose label NAME is VALUE (service=checkout). */
-    int n = rt_httpd_query(req, "label", label, sizeof label);
-    char *eq = n > 0 ? strchr(label, '=') : NULL;
-    if (n != RT_ENOTFOUND && (!eq || eq == label)) {
+/* ?status= into 'c': one an analysis can have (docs/api.md), or absent. False after answering
+ * 400 naming them, as /v1/actions?state= does. */
+static bool status_param(rt_httpd_req *req, list_call *c) {
+    char message[256] = "status must be one of: queued, running";
+    int n = rt_httpd_query(req, "status", c->status, sizeof c->status);
+    if (n == RT_ENOTFOUND || n == 0)
+        return true;
+    bool known = n > 0 && (strcmp(c->status, "queued") == 0 || strcmp(c->status, "running") == 0);
+    for (size_t i = 0; i < sizeof rt_queue_statuses / sizeof *rt_queue_statuses; i++) {
+        known = known || (n > 0 && strcmp(c->status, rt_queue_statuses[i]) == 0);
+        size_t len = strlen(message);
+        snprintf(message + len, sizeof message - len, ", %s", rt_queue_statuses[i]);
+    }
+    if (!known) {
+        ig_respond_field_error(req, "status", message);
+        return false;
+    }
+    c->f.status = c->status;
+    return true;
+}
+
+/* ?label=NAME=VALUE into 'c': the analyses whose label NAME is VALUE (service=checkout). False
+ * after answering 400. */
+static bool label_param(rt_httpd_req *req, list_call *c) {
+    int n = rt_httpd_query(req, "label", c->label, sizeof c->label);
+    char *eq = n > 0 ? strchr(c->label, '=') : NULL;
+    if (n != RT_ENOTFOUND && (!eq || eq == c->label)) {
         rt_httpd_error(req, 400, "bad_request",
                        "label must be NAME=VALUE, such as service=checkout");
-        return;
+        return false;
     }
     if (eq) {
         *eq = '\0';
-        f.label = label;
-        f.label_value = eq + 1;
+        c->f.label = c->label;
+        c->f.label_value = eq + 1;
     }
-    if (rt_httpd_query(req, "status", status, sizeof status) > 0)
-        f.status = status;
-    n = rt_httpd_query(req, "analyzer", analyzer, sizeof analyzer);
-    if ((n < 0 && n != RT_ENOTFOUND) || (n > 0 && !wk_valid_name(analyzer))) {
+    return true;
+}
+
+/* ?analyzer= into 'c': an analyzer name the token may use, or absent. False after answering
+ * 400 (no name) or 403, as a submission of it is, whether there is one or not: its analyses
+ * would be left out of every page anyway, and the answer tells nothing of what exists. */
+static bool analyzer_param(ig_serve *s, rt_httpd_req *req, const ig_token *token, list_call *c) {
+    int n = rt_httpd_query(req, "analyzer", c->analyzer, sizeof c->analyzer);
+    if ((n < 0 && n != RT_ENOTFOUND) || (n > 0 && !wk_valid_name(c->analyzer))) {
         rt_httpd_error(req, 400, "bad_request", "analyzer: %s",
-                       n > 0 ? not_a_name(analyzer) : "not an analyzer name");
-        return;
+                       n > 0 ? not_a_name(c->analyzer) : "not an analyzer name");
+        return false;
     }
-    if (n > 0 && json_object_get(s->catalog, analyzer) &&
-        !ig_token_allows(token, analyzer, catalog_owner(s, analyzer))) {
-        /* as a submission of it is: its analyses would be left out of every page anyway */
+    if (n > 0 && !ig_token_allows(token, c->analyzer, catalog_owner(s, c->analyzer))) {
         rt_httpd_error(req, 403, "forbidden", "no analyzer named '%s' that this token may use",
-                       analyzer);
-        return;
+                       c->analyzer);
+        return false;
     }
     if (n > 0)
-        f.analyzer = analyzer;
-    n = rt_httpd_query(req, "cursor", text, sizeof text);
-    if ((n < 0 && n != RT_ENOTFOUND) || (n > 0 && !ig_cursor_open(token, text, cursor))) {
+        c->f.analyzer = c->analyzer;
+    return true;
+}
+
+/* ?cursor= into 'c', as this token was given it. False after answering 400. */
+static bool cursor_param(rt_httpd_req *req, const ig_token *token, list_call *c) {
+    char text[CURSOR_TEXT + 64];
+    int n = rt_httpd_query(req, "cursor", text, sizeof text);
+    if ((n < 0 && n != RT_ENOTFOUND) || (n > 0 && !ig_cursor_open(token, text, c->cursor))) {
         rt_httpd_error(req, 400, "bad_request",
                        "cursor must be a next_cursor this token was given by GET /v1/analyses");
-        return;
+        return false;
     }
     if (n > 0)
-        f.cursor = cursor;
+        c->f.cursor = c->cursor;
+    return true;
+}
+
+static void list_analyses(ig_serve *s, rt_httpd_req *req, const ig_token *token) {
+    char why[256] = "";
     list_call *c = rt_xcalloc(1, sizeof *c);
-    *c = (list_call){.s = s, .req = req, .token = token};
-    int rc = rt_queue_list(s->queue, &f, listed, c, why);
+    c->s = s;
+    c->req = req;
+    c->token = token;
+    if (!(c->f.limit = limit_param(req)) || !ig_query_time(req, "since", &c->f.since) ||
+        !ig_query_time(req, "until", &c->f.until) || !label_param(req, c) ||
+        !status_param(req, c) || !analyzer_param(s, req, token, c) ||
+        !cursor_param(req, token, c)) {
+        free(c);
+        return;
+    }
+    int rc = rt_queue_list(s->queue, &c->f, listed, c, why);
     if (rc != RT_OK) {
         free(c);
         refuse_listing(s, req, rc, why);
@@ -1163,6 +1279,13 @@ static void list_analyses(ig_serve *s, rt_httpd_req *req, const ig_token *token)
 static json_t *stored_json(const char *text) {
     json_t *v = *text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
     return v ? v : json_string(text);
+}
+
+/* The probe after a full page of dead letters: as probed(). */
+static void dead_probed(int rc, const char *msg, const rt_queue_dead *items, size_t n,
+                        const char *next_cursor, void *ud) {
+    (void)msg, (void)items, (void)next_cursor;
+    respond_probed(ud, rc != RT_OK || n > 0);
 }
 
 static void dead_listed(int rc, const char *msg, const rt_queue_dead *items, size_t n,
@@ -1190,12 +1313,17 @@ static void dead_listed(int rc, const char *msg, const rt_queue_dead *items, siz
         }
         json_array_append_new(list, o);
     }
-    /* The next page starts after the last entry examined, which the token may not see: sealed
-     * like a listing's cursor. */
-    char sealed[CURSOR_TEXT];
-    if (rc == RT_OK && next_cursor)
-        ig_cursor_seal(c->token, next_cursor, sealed);
-    respond_page(c, rc, msg, "dead_letters", list, rc == RT_OK && next_cursor ? sealed : NULL);
+    /* The queue gives a cursor after a full page only, which may be the last: probed. The next
+     * page starts after the last entry examined, which the token may not see: sealed like a
+     * listing's cursor. */
+    char why[256];
+    if (rc == RT_OK && next_cursor) {
+        hold_page(c, "dead_letters", list, next_cursor);
+        if (rt_queue_dead_letters(c->s->queue, c->next, 1, dead_probed, c, why) != RT_OK)
+            respond_probed(c, true);
+        return;
+    }
+    respond_page(c, rc, msg, "dead_letters", list, NULL);
 }
 
 static void list_dead(ig_serve *s, rt_httpd_req *req, const ig_token *token) {
@@ -1237,7 +1365,11 @@ static bool is_get(const rt_httpd_req *req) {
 
 /* /healthz, /readyz, /metrics: no token, for probes and Prometheus. */
 static bool operations(ig_serve *s, rt_httpd_req *req) {
-    if (path_is(req->path, "/healthz"))
+    bool ours = path_is(req->path, "/healthz") || path_is(req->path, "/readyz") ||
+                path_is(req->path, "/metrics");
+    if (ours && !is_get(req))
+        method_not_allowed(req, "GET");
+    else if (path_is(req->path, "/healthz"))
         rt_httpd_respond_json(req, 200, json_pack("{s:s}", "status", "ok"));
     else if (path_is(req->path, "/readyz")) {
         if (rt_queue_is_up(s->queue) && !s->draining)
@@ -1285,11 +1417,42 @@ static void analyses_route(ig_serve *s, rt_httpd_req *req, const ig_token *token
         method_not_allowed(req, "GET, DELETE");
 }
 
+static int by_text(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* True when no query parameter of 'req' is given twice; else false after answering 400. None of
+ * the API's parameters takes several values, and reading the first would quietly drop the other
+ * (docs/api.md, Conventions). The names are sorted to find a repeat, whatever their number. */
+static bool params_once(rt_httpd_req *req) {
+    size_t n = 1, k = 0;
+    for (const char *p = req->query; *p; p++)
+        n += *p == '&';
+    char **names = rt_xcalloc(n, sizeof *names), name[256];
+    for (const char *p = req->query; *p;) {
+        size_t pair = strcspn(p, "&"), len = strcspn(p, "=&");
+        if (pair > 0 && rt_httpd_url_decode(p, len, true, name, sizeof name) >= 0)
+            names[k++] = rt_xstrdup(name);
+        p += pair + (p[pair] == '&');
+    }
+    qsort(names, k, sizeof *names, by_text);
+    size_t twice = 0;
+    while (twice + 1 < k && strcmp(names[twice], names[twice + 1]) != 0)
+        twice++;
+    if (twice + 1 < k)
+        rt_httpd_error(req, 400, "bad_request",
+                       "the query parameter %s is given twice: give it once", names[twice]);
+    for (size_t i = 0; i < k; i++)
+        free(names[i]);
+    free(names);
+    return twice + 1 >= k;
+}
+
 void ig_api_handle(rt_httpd_req *req, void *ud) {
     ig_serve *s = ud;
     const ig_token *token = NULL;
     if (operations(s, req) || ig_intake_handle(s, req) || ig_console_handle(s, req) ||
-        !authenticate(s, req, &token))
+        !authenticate(s, req, &token) || !params_once(req))
         return;
     bool submits = strcmp(req->method, "POST") == 0;
     if (submits && s->draining) {

@@ -58,15 +58,6 @@ static bool valid_id(const char *id) {
     return strlen(id) == PP_ID_SIZE - 1 && strspn(id, "0123456789abcdef") == PP_ID_SIZE - 1;
 }
 
-/* Answers 400 with one problem, of the request's 'field' ("fields": [{ field, message }], as the
- * other refusals of the API that name what to fix). */
-static void respond_field_error(rt_httpd_req *req, const char *field, const char *message) {
-    rt_httpd_respond_json(req, 400,
-                          json_pack("{s:{s:s, s:s, s:[{s:s, s:s}]}}", "error", "code",
-                                    "bad_request", "message", message, "fields", "field", field,
-                                    "message", message));
-}
-
 /* ---- one action ----------------------------------------------------------------------------- */
 
 static void decided(int rc, const char *msg, const redisReply *reply, void *ud);
@@ -324,7 +315,7 @@ static bool known_state(rt_httpd_req *req, const char *state) {
         size_t len = strlen(message);
         snprintf(message + len, sizeof message - len, "%s %s", i ? "," : ":", states[i]);
     }
-    respond_field_error(req, "state", message);
+    ig_respond_field_error(req, "state", message);
     return false;
 }
 
@@ -344,9 +335,9 @@ static void list_actions(ig_serve *s, rt_httpd_req *req, const ig_token *token) 
     if (*state && !known_state(req, state))
         return;
     if (*text && (!ig_cursor_open(token, text, cursor) || !list_cursor(cursor))) {
-        respond_field_error(req, "cursor",
-                            "cursor must be a next_cursor this token was given by GET "
-                            "/v1/actions");
+        ig_respond_field_error(req, "cursor",
+                               "cursor must be a next_cursor this token was given by GET "
+                               "/v1/actions");
         return;
     }
     snprintf(limit, sizeof limit, "%ld", n);

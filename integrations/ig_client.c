@@ -43,6 +43,7 @@ struct ig_client {
     char *shown;        /* 'base' without user:password, for messages (owned) */
     char *auth;         /* "Authorization: Bearer …", or NULL (owned; never printed) */
     const char *source; /* where the token came from, for messages: never the token itself */
+    char *again;        /* the options a command it suggests repeats (owned; "" for none) */
     CURL *curl;
     FILE *err; /* where a call's problems are printed: stderr, or while ig_api_wait may try the
                   call again, a buffer that is printed only if it gives up */
@@ -152,6 +153,43 @@ static int set_token(ig_client *c, const char *token_file) {
     return IG_EXIT_OK;
 }
 
+void ig_append(char **to, const char *text) {
+    size_t old = *to ? strlen(*to) : 0, n = strlen(text) + 1;
+    *to = rt_xrealloc(*to, old + n);
+    memcpy(*to + old, text, n);
+}
+
+void ig_append_word(char **to, const char *word) {
+    static const char plain[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                                "_-.,:/=@%+";
+    ig_append(to, " ");
+    if (*word && strspn(word, plain) == strlen(word)) {
+        ig_append(to, word);
+        return;
+    }
+    ig_append(to, "'");
+    for (const char *p = word; *p; p++) {
+        char one[2] = {*p, '\0'};
+        ig_append(to, *p == '\'' ? "'\\''" : one);
+    }
+    ig_append(to, "'");
+}
+
+/* The options given on the command line that a suggested command must repeat to reach the same
+ * server with the same token: the server as it may be shown (never a password), and the token
+ * file's name (never the token). */
+static void set_again(ig_client *c, const ig_client_options *options) {
+    c->again = rt_xstrdup("");
+    if (options->server && *options->server) {
+        ig_append_word(&c->again, "--server");
+        ig_append_word(&c->again, c->shown);
+    }
+    if (options->token_file && *options->token_file) {
+        ig_append_word(&c->again, "--token-file");
+        ig_append_word(&c->again, options->token_file);
+    }
+}
+
 int ig_client_new(const char *cmd, const ig_client_options *options, ig_client **out) {
     static int curl_ready;
     ig_client *c = rt_xcalloc(1, sizeof *c);
@@ -160,6 +198,8 @@ int ig_client_new(const char *cmd, const ig_client_options *options, ig_client *
     int code = set_server(c, options->server);
     if (code == IG_EXIT_OK)
         code = set_token(c, options->token_file);
+    if (code == IG_EXIT_OK)
+        set_again(c, options);
     if (code == IG_EXIT_OK && !curl_ready) {
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
             fprintf(stderr, "inquest %s: cannot initialise libcurl\n", cmd);
@@ -189,11 +229,16 @@ void ig_client_free(ig_client *c) {
     free(c->auth);
     free(c->base);
     free(c->shown);
+    free(c->again);
     free(c);
 }
 
 const char *ig_client_url(const ig_client *c) {
     return c->shown;
+}
+
+const char *ig_client_again(const ig_client *c) {
+    return c->again ? c->again : "";
 }
 
 char *ig_url_escape(const char *text) {
@@ -389,20 +434,24 @@ static void print_hint(const ig_client *c, long status, const call *k) {
         fprintf(c->err, "  (retry after %ss)\n", k->retry_after);
 }
 
-/* An error answer: the API's { "error": { code, message, fields } } when it is one. */
+/* An error answer: the API's { "error": { code, message, fields } } when it is one. One that
+ * is not (a proxy's page, or --server names something else) is exit 3 whatever its status: the
+ * server did not answer as the API does, and a 404 of another server says nothing of the
+ * analysis asked for. */
 static int print_error(ig_client *c, const call *k, const json_t *body) {
     const json_t *error = json_object_get(body, "error");
     const char *code = json_string_value(json_object_get(error, "code"));
     const char *message = json_string_value(json_object_get(error, "message"));
     const char *what = k->status >= 500 ? "the server failed: " : "";
-    if (message)
-        fprintf(c->err, "inquest %s: %s%s (HTTP %ld%s%s)\n", c->cmd, what, message, k->status,
-                code ? " " : "", code ? code : "");
-    else /* not the API: a proxy's page, or --server names something else */
+    if (!message) {
         fprintf(c->err,
                 "inquest %s: %s%s%s answered HTTP %ld without the API's error: is %s the "
                 "Inquest server?\n",
                 c->cmd, what, c->shown, k->path, k->status, c->shown);
+        return IG_EXIT_SERVER;
+    }
+    fprintf(c->err, "inquest %s: %s%s (HTTP %ld%s%s)\n", c->cmd, what, message, k->status,
+            code ? " " : "", code ? code : "");
     print_fields(c->err, json_object_get(error, "fields"));
     print_hint(c, k->status, k);
     return status_exit(k->status);
@@ -527,8 +576,9 @@ const json_t *ig_analysis_result(ig_client *c, const json_t *analysis, double wa
     status = status ? status : "unknown";
     if (!ig_analysis_finished(analysis)) {
         rt_duration_format(waited, took);
-        fprintf(stderr, "inquest %s: %s is still %s%s%s; `inquest wait %s` waits for it\n", c->cmd,
-                id, status, waited > 0 ? " after " : "", waited > 0 ? took : "", id);
+        fprintf(stderr, "inquest %s: %s is still %s%s%s; `inquest wait %s%s` waits for it\n",
+                c->cmd, id, status, waited > 0 ? " after " : "", waited > 0 ? took : "", id,
+                ig_client_again(c));
         return NULL;
     }
     if (json_is_object(result))

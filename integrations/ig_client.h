@@ -32,6 +32,16 @@ int ig_client_new(const char *cmd, const ig_client_options *options, ig_client *
 void ig_client_free(ig_client *c);
 /* The server's base URL as it may be shown: without any user:password part. */
 const char *ig_client_url(const ig_client *c);
+/* The options of the command line that name the server and the token (" --server URL
+ * --token-file FILE", each when given; "" when neither was), for a command that 'c' suggests to
+ * run next: it must reach the same server with the same token. No password or token is in it. */
+const char *ig_client_again(const ig_client *c);
+/* Appends 'text' to the string '*to' (malloc'd, or NULL). */
+void ig_append(char **to, const char *text);
+/* Appends " 'word'" to the string '*to' (malloc'd, or NULL), quoted for a POSIX shell when it
+ * holds anything but characters that need no quotes, so that a command printed can be pasted
+ * as it is. */
+void ig_append_word(char **to, const char *word);
 
 /* The calls. Each returns IG_EXIT_OK with the server's JSON object in '*answer' (the caller
  * owns it), or an exit code after printing the problem, the server's message and each field

@@ -15,7 +15,8 @@
 
 #define DEFAULT_WAIT_TIMEOUT 300.0 /* `wait` and `submit --wait`: 5m */
 #define MAX_WAIT_TIMEOUT     (7 * 24 * 3600.0)
-#define MAX_LIST_LIMIT       500 /* docs/api.md: `limit` 1 to 500 */
+#define MAX_LIST_LIMIT       500                /* docs/api.md: `limit` 1 to 500 */
+#define MAX_INPUTS_BYTES     ((size_t)16 << 20) /* --inputs FILE: more is no request to send */
 
 /* ---- Usage --------------------------------------------------------------------------------- */
 
@@ -48,8 +49,9 @@ static const char submit_usage[] =
     "  --priority P          interactive, alert or batch (default: the server's, interactive)\n"
     "  --dedup-key K         the same key within the dedup window is the same analysis\n"
     "                        (default: the analyzer and its inputs)\n"
-    "  --deadline D          not started by then (a duration such as 5m, or a time), it ends\n"
-    "                        with status timeout\n"
+    "  --deadline D          a duration from now (5m; at most 365d) or a time (RFC 3339, or\n"
+    "                        Unix seconds: a bare number is a time); not started by then, it\n"
+    "                        ends with status timeout, and one still running then is stopped\n"
     "  --label k=v           a label carried to the result (repeatable)\n"
     "  --record              keep the analysis' recording, for `inquest case from-analysis`\n"
     "  --wait                then wait for it and print its report, as `inquest wait`\n"
@@ -106,7 +108,8 @@ static const char ls_usage[] =
     "was submitted and how long it ran.\n"
     "\n"
     "Options:\n"
-    "  --status S            only those with status S (queued, running, ok, error, …)\n"
+    "  --status S            only those with status S: queued, running, ok, error, timeout,\n"
+    "                        cpu_exceeded, memory_exceeded, cancelled or dead\n"
     "  --analyzer A          only those of analyzer A\n"
     "  --label NAME=VALUE    only those whose label NAME is VALUE (one label)\n"
     "  --since T             only those submitted at or after T: an RFC 3339 time, Unix\n"
@@ -264,7 +267,13 @@ static int set_pair(const client_args *a, json_t *object, const char *what, cons
 
 static int load_inputs(client_args *a, const char *path) {
     json_error_t error;
-    json_t *inputs = json_load_file(path, JSON_REJECT_DUPLICATES, &error);
+    char why[256], *text = NULL;
+    size_t len = 0;
+    /* Read first, so that a file that cannot be read says why, not where JSON went wrong. */
+    if (rt_file_read(path, MAX_INPUTS_BYTES, &text, &len, why) != RT_OK)
+        return ig_usage_error(a->cmd->name, "--inputs: %s", why);
+    json_t *inputs = json_loadb(text, len, JSON_REJECT_DUPLICATES, &error);
+    free(text);
     if (!inputs)
         return ig_usage_error(a->cmd->name, "--inputs %s:%d:%d: %s", path, error.line, error.column,
                               error.text);
@@ -296,16 +305,13 @@ static int check_priority(const client_args *a, const char *arg) {
     return IG_EXIT_OK;
 }
 
-/* The server reads a duration or a time; checked here so that a typo is caught before it
- * travels. */
+/* Checked as the server reads it (rt_deadline_parse), so that a typo is caught before it
+ * travels; sent as given, for the server to read against its own clock. */
 static int check_deadline(const client_args *a, const char *arg) {
     char why[256];
     double value;
-    if (rt_duration_parse(arg, &value, why) != 0 && rt_time_parse(arg, 0, &value, why) != 0)
-        return ig_usage_error(a->cmd->name,
-                              "--deadline: expected a duration such as 5m or a time such as "
-                              "2026-11-21T12:00:00Z (got \"%s\")",
-                              arg);
+    if (rt_deadline_parse(arg, rt_wallclock(), &value, why) != 0)
+        return ig_usage_error(a->cmd->name, "--deadline: %s", why);
     json_object_set_new(a->request, "deadline", json_string(arg));
     return IG_EXIT_OK;
 }
@@ -319,47 +325,22 @@ static int nonempty_string(const client_args *a, json_t *object, const char *key
     return IG_EXIT_OK;
 }
 
-/* Appends 'text' to the string '*to' (malloc'd, or NULL). */
-static void append(char **to, const char *text) {
-    size_t old = *to ? strlen(*to) : 0, n = strlen(text) + 1;
-    *to = rt_xrealloc(*to, old + n);
-    memcpy(*to + old, text, n);
-}
-
-/* Appends " 'word'" to '*to', quoted for a POSIX shell when it holds anything but the
- * characters that need no quotes, so that the command printed can be pasted as it is. */
-static void append_word(char **to, const char *word) {
-    static const char plain[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-                                "_-.,:/=@%+";
-    append(to, " ");
-    if (*word && strspn(word, plain) == strlen(word)) {
-        append(to, word);
-        return;
-    }
-    append(to, "'");
-    for (const char *p = word; *p; p++) {
-        char one[2] = {*p, '\0'};
-        append(to, *p == '\'' ? "'\\''" : one);
-    }
-    append(to, "'");
-}
-
 /* ls's filters go into the query string, escaped, and into the options the next page's command
  * repeats ('key' is also the option's name). */
 static int add_query(client_args *a, const char *key, const char *value) {
     if (!*value)
         return ig_usage_error(a->cmd->name, "--%s needs a value", key);
     char *escaped = ig_url_escape(value);
-    append(&a->query, a->query ? "&" : "");
-    append(&a->query, key);
-    append(&a->query, "=");
-    append(&a->query, escaped);
+    ig_append(&a->query, a->query ? "&" : "");
+    ig_append(&a->query, key);
+    ig_append(&a->query, "=");
+    ig_append(&a->query, escaped);
     free(escaped);
     if (strcmp(key, "cursor") != 0) { /* the next page has a cursor of its own */
         char option[32];
         snprintf(option, sizeof option, "--%s", key);
-        append_word(&a->filters, option);
-        append_word(&a->filters, value);
+        ig_append_word(&a->filters, option);
+        ig_append_word(&a->filters, value);
     }
     return IG_EXIT_OK;
 }
@@ -691,12 +672,14 @@ static void print_table(const json_t *analyses) {
     }
 }
 
-/* The command of the next page: the cursor does not carry the filters, so they are repeated. */
-static void print_more(const client_args *a, const char *cursor) {
+/* The command of the next page: the cursor does not carry the filters, so they are repeated,
+ * and so are the server and token given. */
+static void print_more(const client_args *a, ig_client *c, const char *cursor) {
     char *command = rt_xstrdup("inquest ls");
-    append(&command, a->filters ? a->filters : "");
-    append_word(&command, "--cursor");
-    append_word(&command, cursor);
+    ig_append(&command, a->filters ? a->filters : "");
+    ig_append(&command, ig_client_again(c));
+    ig_append_word(&command, "--cursor");
+    ig_append_word(&command, cursor);
     fprintf(stderr, "(more: %s)\n", command);
     free(command);
 }
@@ -720,7 +703,7 @@ static int cmd_ls(client_args *a, ig_client *c) {
         else /* a rare filter: this page found none, a later one may */
             fputs("inquest ls: none on this page\n", stderr);
         if (cursor) /* on stderr: the table stays a table for scripts */
-            print_more(a, cursor);
+            print_more(a, c, cursor);
     }
     json_decref(answer);
     return code;

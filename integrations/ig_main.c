@@ -144,6 +144,22 @@ typedef struct command {
     int (*fn)(int argc, char **argv);
 } command;
 
+static const char version_usage[] = "Usage: inquest version\n"
+                                    "\n"
+                                    "Prints the version of inquest, of Lua and of jansson.\n";
+
+/* `inquest version`, also `inquest --version`. */
+static int cmd_version(int argc, char **argv) {
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        fputs(version_usage, stdout);
+        return IG_EXIT_OK;
+    }
+    if (argc > 1)
+        return ig_usage_error("version", "unexpected argument \"%s\"", argv[1]);
+    printf("inquest %s (%s, jansson %s)\n", INQUEST_VERSION, LUA_RELEASE, JANSSON_VERSION);
+    return IG_EXIT_OK;
+}
+
 static const command commands[] = {
     {"run", ig_cmd_run},           {"check", ig_cmd_check},   {"list", ig_cmd_list},
     {"describe", ig_cmd_describe}, {"new", ig_cmd_new},       {"config", ig_cmd_config},
@@ -151,6 +167,12 @@ static const command commands[] = {
     {"status", ig_cmd_status},     {"wait", ig_cmd_wait},     {"result", ig_cmd_result},
     {"cancel", ig_cmd_cancel},     {"ls", ig_cmd_ls},         {"route", ig_cmd_route},
     {"record", ig_cmd_record},     {"case", ig_cmd_case},     {NULL, NULL},
+};
+
+/* `inquest version`, a command of its own so that `version --help` and `help version` work. */
+static const command version_commands[] = {
+    {"version", cmd_version},
+    {NULL, NULL},
 };
 
 /* The backtest harness' commands (ig_cmd_backtest.c). */
@@ -184,6 +206,9 @@ static const command *find_command(const char *name) {
         if (strcmp(c->name, name) == 0)
             return c;
     for (const command *c = insight_commands; c->name; c++)
+        if (strcmp(c->name, name) == 0)
+            return c;
+    for (const command *c = version_commands; c->name; c++)
         if (strcmp(c->name, name) == 0)
             return c;
     return NULL;
@@ -260,10 +285,8 @@ static int dispatch(int argc, char **argv) {
         return IG_EXIT_USAGE;
     }
     const char *name = argv[1];
-    if (strcmp(name, "version") == 0 || strcmp(name, "--version") == 0) {
-        printf("inquest %s (%s, jansson %s)\n", INQUEST_VERSION, LUA_RELEASE, JANSSON_VERSION);
-        return IG_EXIT_OK;
-    }
+    if (strcmp(name, "--version") == 0)
+        return cmd_version(argc - 1, argv + 1);
     if (strcmp(name, "help") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
         const command *c = argc > 2 ? find_command(argv[2]) : NULL;
         if (c) {

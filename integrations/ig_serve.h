@@ -98,6 +98,9 @@ void ig_api_finished(const char *id, const char *analyzer, const char *status, d
 /* Answers /v1/actions… and /v1/audit (ig_api_actions.c) for 'token' (NULL: no tokens). */
 void ig_api_actions(ig_serve *s, rt_httpd_req *req, const ig_token *token);
 
+/* Answers 400 bad_request with 'message', also as the one problem of 'field' in "fields": for a
+ * query parameter or a body member that is wrong on its own (a state or status that is none). */
+void ig_respond_field_error(rt_httpd_req *req, const char *field, const char *message);
 /* Reads query parameter 'name' as a time: RFC 3339, Unix seconds (a bare number), or a duration
  * back from now ("1h"). '*t' is 0 when the parameter is absent. False after answering 400. */
 bool ig_query_time(rt_httpd_req *req, const char *name, double *t);

@@ -99,6 +99,17 @@ int rt_time_relative(const char *text);
  * 0 when 'unix_seconds' lies in the years 0001 to 9999, else -1 with a reason in 'why' (at
  * least 128 bytes). Callers that turn times into integers rely on it. */
 int rt_time_check(double unix_seconds, char *why);
+/* The furthest ahead a deadline may be, in days (docs/api.md, "deadline"). The queue would take
+ * one up to Unix 1e11 (the year 5138); a year is far past the life of any analysis, so a time
+ * beyond it is taken for the typo it most likely is. */
+#define RT_DEADLINE_MAX_DAYS 365
+/* Parses a deadline as the API and `inquest submit --deadline` take it: a duration from 'now'
+ * ("5m"; more than 0), or a time as rt_time_parse reads it (RFC 3339, Unix seconds: a bare
+ * number is a time, as everywhere a time is read; "now+5m"). It must lie after 'now' and at most
+ * RT_DEADLINE_MAX_DAYS after it. Returns 0 with '*unix_seconds', or -1 with a reason in 'why'
+ * (at least 128 bytes) that names what is wrong: a time passed or too far, a zero or too long
+ * duration, or text that is neither. */
+int rt_deadline_parse(const char *text, double now, double *unix_seconds, char *why);
 /* Formats Unix seconds as RFC 3339 UTC ("2026-11-21T12:00:00Z"; fractions when present).
  * 'out' holds 40 bytes. */
 void rt_time_format(double unix_seconds, char *out);

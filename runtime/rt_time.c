@@ -173,7 +173,9 @@ static const char *duration_part(const char *text, const char *p, int *last, dou
     return u;
 }
 
-int rt_duration_parse(const char *text, double *seconds, char *why) {
+/* 'text' as a duration into '*total', without the bound that rt_duration_parse applies: the
+ * callers bound it each as they need. */
+static int duration_sum(const char *text, double *total, char *why) {
     char q[48];
     if (!text || !*text) {
         snprintf(why, WHY_SIZE, "empty duration (like 90s, 1h30m, 500ms, 2d)");
@@ -187,11 +189,19 @@ int rt_duration_parse(const char *text, double *seconds, char *why) {
         snprintf(why, WHY_SIZE, "duration \"%s\" is negative", quote(text, q));
         return -1;
     }
-    double total = 0;
     int last = -1;
+    *total = 0;
     for (const char *p = text; *p;)
-        if (!(p = duration_part(text, p, &last, &total, why)))
+        if (!(p = duration_part(text, p, &last, total, why)))
             return -1;
+    return 0;
+}
+
+int rt_duration_parse(const char *text, double *seconds, char *why) {
+    char q[48];
+    double total = 0;
+    if (duration_sum(text, &total, why) < 0)
+        return -1;
     if (!(total <= DURATION_MAX)) {
         snprintf(why, WHY_SIZE, "duration \"%s\" is too large (at most 10000w)", quote(text, q));
         return -1;
@@ -457,6 +467,74 @@ void rt_time_format(double unix_seconds, char *out) {
         n += snprintf(out + n, (size_t)(40 - n), ".%0*lld", width, (long long)us);
     }
     snprintf(out + n, (size_t)(40 - n), "Z");
+}
+
+/* ---- deadlines ------------------------------------------------------------------------------ */
+
+/* The time 'text' names, when it is written as one (a number, RFC 3339, "now…", or a sign):
+ * 1 with '*t' or with 'why' set by rt_time_parse ('*rc' 0 or -1); 0 when it is no time. */
+static int deadline_time(const char *text, double now, double *t, int *rc, char *why) {
+    double ignored;
+    if (!unix_parse(text, &ignored) && !shape(text, "dddd-") && !rt_time_relative(text) &&
+        *text != '-')
+        return 0;
+    *rc = rt_time_parse(text, now, t, why);
+    return 1;
+}
+
+/* 'text' as a duration from now: more than nothing, and at most the furthest a deadline goes. */
+static int deadline_duration(const char *text, double *d, char *why) {
+    char q[48];
+    if (duration_sum(text, d, why) < 0) {
+        if (!is_digit(*text)) /* not a duration that went wrong: neither one nor the other */
+            snprintf(why, WHY_SIZE,
+                     "cannot read \"%s\" as a duration from now (5m) or a time (RFC 3339, Unix "
+                     "seconds)",
+                     quote(text, q));
+        return -1;
+    }
+    if (*d <= 0) {
+        snprintf(why, WHY_SIZE, "the duration \"%s\" is zero: give one to come, such as 5m",
+                 quote(text, q));
+        return -1;
+    }
+    if (!(*d <= RT_DEADLINE_MAX_DAYS * 86400.0)) {
+        snprintf(why, WHY_SIZE,
+                 "the duration \"%s\" is longer than the %dd a deadline may be ahead",
+                 quote(text, q), RT_DEADLINE_MAX_DAYS);
+        return -1;
+    }
+    return 0;
+}
+
+int rt_deadline_parse(const char *text, double now, double *unix_seconds, char *why) {
+    char q[48];
+    double t = 0, d = 0, ignored;
+    int rc = 0;
+    if (!text || !*text) {
+        snprintf(why, WHY_SIZE, "empty: give a duration from now (5m) or a time (RFC 3339)");
+        return -1;
+    }
+    if (deadline_time(text, now, &t, &rc, why)) {
+        if (rc < 0)
+            return -1;
+    } else if (deadline_duration(text, &d, why) < 0)
+        return -1;
+    else
+        t = now + d;
+    if (t <= now) { /* queued, it could only end as a timeout */
+        snprintf(why, WHY_SIZE, "\"%s\" has passed already: give a time to come%s", quote(text, q),
+                 unix_parse(text, &ignored) ? " (a bare number is Unix seconds: 300s is a duration)"
+                                            : "");
+        return -1;
+    }
+    if (t > now + RT_DEADLINE_MAX_DAYS * 86400.0) {
+        snprintf(why, WHY_SIZE, "\"%s\" is more than %dd ahead: give a nearer time, or none",
+                 quote(text, q), RT_DEADLINE_MAX_DAYS);
+        return -1;
+    }
+    *unix_seconds = t;
+    return 0;
 }
 
 /* ---- sizes ---------------------------------------------------------------------------------- */

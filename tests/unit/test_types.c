@@ -321,6 +321,74 @@ static void test_time_parse_bad(void **state) {
     }
 }
 
+/* ---- deadlines (the API's and `inquest submit --deadline`) ------------------------------------
+ */
+
+#define DEADLINE_NOW 1795262400.0 /* 2026-11-21T12:00:00Z */
+
+static void test_deadline_parse_good(void **state) {
+    static const struct {
+        const char *text;
+        double t;
+    } cases[] = {
+        {"5m", DEADLINE_NOW + 300},
+        {"1h30m", DEADLINE_NOW + 5400},
+        {"365d", DEADLINE_NOW + 365 * 86400.0},
+        {"2026-11-21T12:10:00Z", DEADLINE_NOW + 600},
+        {"now+5m", DEADLINE_NOW + 300},
+        /* a bare number is Unix seconds, as since/until and t.time read it */
+        {"1795263000", 1795263000},
+        {"1795262400.5", 1795262400.5},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        double got = 0;
+        char why[128] = "";
+        if (rt_deadline_parse(cases[i].text, DEADLINE_NOW, &got, why) != 0)
+            fail_msg("%s refused: %s", cases[i].text, why);
+        if (got != cases[i].t)
+            fail_msg("%s: got %.17g, want %.17g", cases[i].text, got, cases[i].t);
+    }
+}
+
+static void test_deadline_parse_bad(void **state) {
+    static const struct {
+        const char *text, *why;
+    } cases[] = {
+        {"", "empty: give a duration from now (5m) or a time (RFC 3339)"},
+        {"whenever", "cannot read \"whenever\" as a duration from now (5m) or a time (RFC 3339, "
+                     "Unix seconds)"},
+        {"5x", "unknown unit \"x\" in \"5x\" (use ms, s, m, h, d, w)"},
+        {"0s", "the duration \"0s\" is zero: give one to come, such as 5m"},
+        {"0ms", "the duration \"0ms\" is zero: give one to come, such as 5m"},
+        {"366d", "the duration \"366d\" is longer than the 365d a deadline may be ahead"},
+        {"99999d", "the duration \"99999d\" is longer than the 365d a deadline may be ahead"},
+        {"0", "\"0\" has passed already: give a time to come (a bare number is Unix seconds: "
+              "300s is a duration)"},
+        {"300", "\"300\" has passed already: give a time to come (a bare number is Unix seconds: "
+                "300s is a duration)"},
+        {"1795262400", "\"1795262400\" has passed already: give a time to come (a bare number is "
+                       "Unix seconds: 300s is a duration)"},
+        {"2020-01-01T00:00:00Z",
+         "\"2020-01-01T00:00:00Z\" has passed already: give a time to come"},
+        {"now-1h", "\"now-1h\" has passed already: give a time to come"},
+        {"6000-01-01T00:00:00Z",
+         "\"6000-01-01T00:00:00Z\" is more than 365d ahead: give a nearer time, or none"},
+        {"2027-11-22T12:00:00Z",
+         "\"2027-11-22T12:00:00Z\" is more than 365d ahead: give a nearer time, or none"},
+        {"99999999999999", "time \"99999999999999\" is outside the years 0001 to 9999"},
+        {"-5m", "cannot read \"-5m\" as a time (for one before now, write now-5m)"},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        double got = 0;
+        char why[128] = "";
+        if (rt_deadline_parse(cases[i].text, DEADLINE_NOW, &got, why) == 0)
+            fail_msg("%s accepted as %.17g", cases[i].text, got);
+        assert_string_equal(why, cases[i].why);
+    }
+}
+
 static void test_time_format(void **state) {
     static const struct {
         double t;
@@ -1084,6 +1152,8 @@ int main(void) {
         cmocka_unit_test(test_duration_round_trip),
         cmocka_unit_test(test_time_parse_good),
         cmocka_unit_test(test_time_parse_bad),
+        cmocka_unit_test(test_deadline_parse_good),
+        cmocka_unit_test(test_deadline_parse_bad),
         cmocka_unit_test(test_time_format),
         cmocka_unit_test(test_time_round_trip),
         cmocka_unit_test(test_size_parse),
