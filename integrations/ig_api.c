@@ -29,10 +29,7 @@
 #define MAX_LABELS    64
 #define MAX_LABEL_LEN 1024 /* bytes of a label's value */
 #define MAX_LABEL_KEY 128  /* bytes of a label's name */
-/* Labels whose names start so are Inquest's own: the intake's (inquest_route…) and the
- * post-processor's (inquest_verifies, which no rule acts on). A client may not set them. */
-#define RESERVED_LABELS "inquest_"
-#define MAX_DEDUP_KEY   512
+#define MAX_DEDUP_KEY 512
 
 /* ---- small helpers ----------------------------------------------------------------------- */
 
@@ -299,9 +296,9 @@ static void check_label(const char *name, const json_t *value, rt_diag *diag) {
     snprintf(field, sizeof field, "labels.%.*s", (int)rt_utf8_cut(name, n, MAX_LABEL_KEY), name);
     if (!*name)
         rt_diag_add(diag, NULL, 0, "labels", "a label's name cannot be empty");
-    else if (strncmp(name, RESERVED_LABELS, strlen(RESERVED_LABELS)) == 0)
+    else if (strncmp(name, IG_RESERVED_LABELS, strlen(IG_RESERVED_LABELS)) == 0)
         rt_diag_add(diag, NULL, 0, field,
-                    "names that start with " RESERVED_LABELS " are reserved: Inquest sets them");
+                    "names that start with " IG_RESERVED_LABELS " are reserved: Inquest sets them");
     else if (strchr(name, '='))
         rt_diag_add(diag, NULL, 0, field,
                     "a name cannot hold '=': ?label=NAME=VALUE could never find it");

@@ -93,6 +93,11 @@ void ig_path_free(ig_path *p);
 /* An engine over the analyzer path of ig_path_init('dirs', 'n'). */
 wk_engine *ig_engine(char **dirs, size_t n);
 
+/* Labels whose names start so are Inquest's own: the intake's (inquest_route…) and the
+ * post-processor's (inquest_verifies, which no rule acts on). Neither a client's submission nor
+ * an alert's labels may set them. */
+#define IG_RESERVED_LABELS "inquest_"
+
 /* The service's processes (serve, worker): */
 
 /* The config of a service process ('cmd': "serve", "worker") at 'path', refused without a redis

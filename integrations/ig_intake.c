@@ -333,7 +333,7 @@ static char *analysis_labels(const ig_step *st) {
     json_object_foreach(from, key, v) names[n++] = key;
     qsort(names, n, sizeof *names, by_name);
     for (size_t i = 0; i < n && json_object_size(labels) < MAX_ANALYSIS_LABELS; i++)
-        if (!json_object_get(labels, names[i]))
+        if (strncmp(names[i], IG_RESERVED_LABELS, strlen(IG_RESERVED_LABELS)) != 0)
             json_object_set(labels, names[i], json_object_get(from, names[i]));
     free(names);
     char *text = rt_json_canonical(labels);
