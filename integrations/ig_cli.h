@@ -69,6 +69,11 @@ int ig_run_local(const ig_local_run *spec, json_t **result);
 /* Prints "inquest CMD: message" and a hint to see --help on stderr; returns IG_EXIT_USAGE. */
 int ig_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Adds the members of the JSON object in the file 'path' (--inputs FILE of command 'cmd') to
+ * 'inputs'. Returns IG_EXIT_OK, or a usage error that says what is wrong: the file cannot be
+ * read, is not JSON (where), or holds no object. */
+int ig_inputs_file(const char *cmd, const char *path, json_t *inputs);
+
 /* Collects the repeatable --analyzers option into a small fixed array. Refuses an empty folder
  * (it would name the filesystem's root). */
 #define IG_MAX_DIRS 16

@@ -15,8 +15,7 @@
 
 #define DEFAULT_WAIT_TIMEOUT 300.0 /* `wait` and `submit --wait`: 5m */
 #define MAX_WAIT_TIMEOUT     (7 * 24 * 3600.0)
-#define MAX_LIST_LIMIT       500                /* docs/api.md: `limit` 1 to 500 */
-#define MAX_INPUTS_BYTES     ((size_t)16 << 20) /* --inputs FILE: more is no request to send */
+#define MAX_LIST_LIMIT       500 /* docs/api.md: `limit` 1 to 500 */
 
 /* ---- Usage --------------------------------------------------------------------------------- */
 
@@ -265,27 +264,6 @@ static int set_pair(const client_args *a, json_t *object, const char *what, cons
     return IG_EXIT_OK;
 }
 
-static int load_inputs(client_args *a, const char *path) {
-    json_error_t error;
-    char why[256], *text = NULL;
-    size_t len = 0;
-    /* Read first, so that a file that cannot be read says why, not where JSON went wrong. */
-    if (rt_file_read(path, MAX_INPUTS_BYTES, &text, &len, why) != RT_OK)
-        return ig_usage_error(a->cmd->name, "--inputs: %s", why);
-    json_t *inputs = json_loadb(text, len, JSON_REJECT_DUPLICATES, &error);
-    free(text);
-    if (!inputs)
-        return ig_usage_error(a->cmd->name, "--inputs %s:%d:%d: %s", path, error.line, error.column,
-                              error.text);
-    if (!json_is_object(inputs)) {
-        json_decref(inputs);
-        return ig_usage_error(a->cmd->name, "--inputs %s: must hold a JSON object", path);
-    }
-    json_object_update(a->inputs, inputs);
-    json_decref(inputs);
-    return IG_EXIT_OK;
-}
-
 /* A duration from 1s to MAX_WAIT_TIMEOUT. */
 static int parse_timeout(client_args *a, const char *arg) {
     char why[256];
@@ -396,7 +374,7 @@ static int apply_option(client_args *a, int opt, char *arg) {
     case OPT_TIMEOUT:
         return parse_timeout(a, arg);
     case OPT_INPUTS:
-        return load_inputs(a, arg);
+        return ig_inputs_file(a->cmd->name, arg, a->inputs);
     case OPT_PRIORITY:
         return check_priority(a, arg);
     case OPT_DEDUP_KEY:

@@ -106,21 +106,6 @@ static int parse_instructions(const char *text, double *out) {
     return IG_EXIT_OK;
 }
 
-static int load_inputs_file(run_options *o, const char *path) {
-    json_error_t error;
-    json_t *inputs = json_load_file(path, JSON_REJECT_DUPLICATES, &error);
-    if (!inputs)
-        return ig_usage_error("run", "--inputs %s:%d:%d: %s", path, error.line, error.column,
-                              error.text);
-    if (!json_is_object(inputs)) {
-        json_decref(inputs);
-        return ig_usage_error("run", "--inputs %s: must hold a JSON object", path);
-    }
-    json_object_update(o->inputs, inputs);
-    json_decref(inputs);
-    return IG_EXIT_OK;
-}
-
 /* key=value on the command line; the value stays a string for the schema to type. */
 static int add_input(run_options *o, const char *arg) {
     const char *eq = strchr(arg, '=');
@@ -179,7 +164,7 @@ static int apply_option(run_options *o, int opt, char *arg) {
     wk_limits *limits = &o->request.limits;
     switch (opt) {
     case OPT_INPUTS:
-        return load_inputs_file(o, arg);
+        return ig_inputs_file("run", arg, o->inputs);
     case OPT_JSON:
         o->output = FORMAT_JSON;
         return IG_EXIT_OK;

@@ -224,6 +224,29 @@ int ig_usage_error(const char *cmd, const char *fmt, ...) {
     return IG_EXIT_USAGE;
 }
 
+#define MAX_INPUTS_BYTES ((size_t)16 << 20) /* --inputs FILE: more is no analysis' inputs */
+
+int ig_inputs_file(const char *cmd, const char *path, json_t *inputs) {
+    json_error_t error;
+    char why[256], *text = NULL;
+    size_t len = 0;
+    /* Read first, so that a file that cannot be read says why, not where JSON went wrong. */
+    if (rt_file_read(path, MAX_INPUTS_BYTES, &text, &len, why) != RT_OK)
+        return ig_usage_error(cmd, "--inputs: %s", why);
+    json_t *object = json_loadb(text, len, JSON_REJECT_DUPLICATES, &error);
+    free(text);
+    if (!object)
+        return ig_usage_error(cmd, "--inputs %s:%d:%d: %s", path, error.line, error.column,
+                              error.text);
+    if (!json_is_object(object)) {
+        json_decref(object);
+        return ig_usage_error(cmd, "--inputs %s: must hold a JSON object", path);
+    }
+    json_object_update(inputs, object);
+    json_decref(object);
+    return IG_EXIT_OK;
+}
+
 int ig_dirs_add(ig_dirs *d, const char *cmd, char *dir) {
     if (!*dir)
         return ig_usage_error(cmd, "--analyzers needs a folder (got an empty one)");
