@@ -539,8 +539,21 @@ static void check_not_tripped(lua_State *L) {
         luaL_error(L, "%s", trip_messages[b->tripped]);
 }
 
+/* A task's thread is resumed by the scheduler only (wk_io.c): resumed from Lua, a task waiting
+ * for I/O would run its binding's continuation without the answer, and one the count hook
+ * preempted would run on outside its turn; closed, either would lose what it waits for. */
+static void check_not_task(lua_State *L, const char *what) {
+    lua_State *co = lua_tothread(L, 1);
+    if (co && co != L && wk__is_task(co)) /* itself, it answers as Lua does */
+        luaL_error(L,
+                   "coroutine.%s: run's thread and the functions of ctx:parallel belong to the "
+                   "engine, not to the analyzer",
+                   what);
+}
+
 static int sb_coroutine_close(lua_State *L) {
     check_not_tripped(L);
+    check_not_task(L, "close");
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
     lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
@@ -571,6 +584,21 @@ static int resume_into(lua_State *L, lua_State *co, int narg) {
     }
     lua_xmove(co, L, nres);
     return nres;
+}
+
+/* coroutine.resume as Lua's own, but for a task's thread. */
+static int sb_coroutine_resume(lua_State *L) {
+    lua_State *co = lua_tothread(L, 1);
+    luaL_argexpected(L, co, 1, "coroutine");
+    check_not_task(L, "resume");
+    int n = resume_into(L, co, lua_gettop(L) - 1);
+    lua_pushboolean(L, n >= 0);
+    if (n < 0) {
+        lua_insert(L, -2); /* false, the error */
+        return 2;
+    }
+    lua_insert(L, -(n + 1)); /* true, the results */
+    return n + 1;
 }
 
 /* The function coroutine.wrap returns. Upvalue: the coroutine. */
@@ -616,6 +644,8 @@ static int open_coroutine(lua_State *L) {
     lua_setfield(L, -2, "yield");
     wrap_function(L, "create", sb_coroutine_create, 0);
     wrap_function(L, "close", sb_coroutine_close, 0);
+    lua_pushcfunction(L, sb_coroutine_resume);
+    lua_setfield(L, -2, "resume");
     lua_pushcfunction(L, sb_coroutine_wrap);
     lua_setfield(L, -2, "wrap");
     return 1;
