@@ -84,7 +84,8 @@ int wk_start(wk_engine *engine, const wk_request *request, wk_done_fn done, void
              wk_analysis **handle, rt_diag *diag);
 
 /* Ends the analysis 'handle' with status "cancelled" and 'message': at once when it waits for
- * I/O (its calls are cancelled), at its next yield otherwise. 'done' is called as usual. */
+ * I/O (its calls are cancelled) or computes (it is off the CPU between two of its time slices
+ * whenever the loop runs), at its next yield otherwise. 'done' is called as usual. */
 void wk_cancel(wk_analysis *handle, const char *message);
 
 /* Sets the meta data of 'recording' (docs/recording.md) for 'request': its analyzer, inputs (as

@@ -46,6 +46,7 @@ wk_engine *wk_engine_new(const char *const *roots, size_t nroots) {
     engine->nroots = nroots;
     if (uv_loop_init(&engine->loop) != 0)
         abort(); /* no file descriptors left for an epoll set: nothing sensible to go on with */
+    wk__scheduler_init(engine);
     return engine;
 }
 
@@ -59,6 +60,7 @@ void wk_engine_free(wk_engine *engine) {
     wk_engine_reload(engine);
     wk__heap_drop_spares(engine);
     wk__connectors_free(engine); /* closes the HTTP client's handles: run the loop until idle */
+    wk__scheduler_close(engine);
     uv_run(&engine->loop, UV_RUN_DEFAULT);
     uv_loop_close(&engine->loop);
     for (size_t i = 0; i < engine->nroots; i++)
@@ -81,11 +83,13 @@ const char *wk__error_text(lua_State *L, int idx, char *buf, size_t size) {
     return buf;
 }
 
-void wk__error_from_thread(wk_analysis *a, lua_State *co, const char *message) {
+void wk__error_from_thread_at(wk_analysis *a, lua_State *co, int line, const char *message) {
     lua_Debug ar;
     json_t *error = json_object();
     for (int level = 0; lua_getstack(co, level, &ar); level++) {
         lua_getinfo(co, "Sl", &ar);
+        if (level == 0 && line > 0)
+            ar.currentline = line;
         if (ar.currentline <= 0 || ar.source[0] != '@')
             continue;
         size_t n = strlen(ar.short_src);
@@ -101,6 +105,10 @@ void wk__error_from_thread(wk_analysis *a, lua_State *co, const char *message) {
     }
     json_object_set_new(error, "message", rt_json_text_cut(message, WK_MAX_TEXT));
     json_array_append_new(a->errors, error);
+}
+
+void wk__error_from_thread(wk_analysis *a, lua_State *co, const char *message) {
+    wk__error_from_thread_at(a, co, 0, message);
 }
 
 /* ---- Running Lua code in a thread of its own ---------------------------------------------- */

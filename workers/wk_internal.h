@@ -76,6 +76,12 @@ struct wk_engine {
     rt_recording *recording;         /* not owned; NULL: live */
     struct wk_validator *validators; /* analyzers kept loaded for wk_validate */
     size_t nvalidators;
+    /* The scheduler's (wk_io.c): tasks the count hook preempted, resumed one per turn of the
+     * loop by 'turn' in the order they yielded; and the slice of the outermost resume. */
+    struct wk_task *ready, *ready_last;
+    uv_idle_t turn;
+    int resumes;        /* task resumes in progress, nested ones included */
+    double slice_start; /* rt_monotonic() at the first hook of the slice; 0 before it */
 };
 
 /* Blocks up to this size come from the heap's size classes; larger ones from malloc. */
@@ -195,8 +201,30 @@ const char *wk__error_text(lua_State *L, int idx, char *buf, size_t size);
 
 /* Records where the analysis stood (file, line) for the error 'message' raised in thread 'co'. */
 void wk__error_from_thread(wk_analysis *a, lua_State *co, const char *message);
+/* The same with 'line' (when not 0) as the line of the innermost function: for a thread the
+ * count hook preempted, of which Lua would name the instruction before the one it stopped at
+ * (the VM steps back one to resume there). */
+void wk__error_from_thread_at(wk_analysis *a, lua_State *co, int line, const char *message);
 
 /* ---- The scheduler (wk_io.c) -------------------------------------------------------------- */
+
+/* An analysis runs at most this long (seconds) before the count hook yields it back to the loop,
+ * which then runs its timers (lease heartbeats, deadlines), replies (cancellations) and the
+ * other analyses before resuming it: short enough that a CPU-bound analysis delays them by a
+ * few milliseconds only, long enough that a turn of the loop (an epoll_wait that does not
+ * block, microseconds) costs nothing measurable. */
+#define WK_SLICE 0.010
+
+/* Prepares the loop handle that resumes the preempted tasks of 'engine' (wk_engine_new), and
+ * closes it (wk_engine_free). */
+void wk__scheduler_init(wk_engine *engine);
+void wk__scheduler_close(wk_engine *engine);
+/* Called by the count hook of 'L' (its 'ar') once its slice is over: true when 'L' is the thread
+ * of a task of its analysis and may yield here, and the task is then marked preempted: the hook
+ * must yield (lua_yield(L, 0)) as its last act. False for a coroutine the analyzer made, when a
+ * C call lies between (a table.sort comparator), or when a C function of the SDK charges its
+ * work through the hook (sdk_charge): the next hook tries again. */
+int wk__preempt(lua_State *L, lua_Debug *ar);
 
 /* Starts run's thread 'co' (its function and 2 arguments on its stack) as the analysis' first
  * task, and the analysis goes on from the loop until it ends (wk__analysis_end). */

@@ -6,18 +6,28 @@
  * Design notes.
  * Tasks. Every thread the host resumes is a task: run's (the first, the root) and one per
  * function of a ctx:parallel (its children). A task is
- *   running  inside lua_resume;
- *   waiting  yielded by a binding through wk__wait, with exactly one wait outstanding: a
- *            connector call, a nested analysis, or its children (ctx:parallel);
- *   done     returned or raised. A child's results or error stay on its thread's stack until
- *            its parent collects them; the root's error is recorded at once.
- * Transitions: the loop resumes a waiting task when its I/O is done (wk__wake); a child that
- * finishes makes its parent runnable when it was the last (ctx:parallel's continuation then
- * collects). ctx:parallel starts its children itself, nested inside its parent's resume.
+ *   running    inside lua_resume;
+ *   waiting    yielded by a binding through wk__wait, with exactly one wait outstanding: a
+ *              connector call, a nested analysis, or its children (ctx:parallel);
+ *   preempted  yielded by the count hook once it ran a slice (WK_SLICE), on the engine's ready
+ *              queue, with no wait;
+ *   done       returned or raised. A child's results or error stay on its thread's stack until
+ *              its parent collects them; the root's error is recorded at once.
+ * Transitions: the loop resumes a waiting task when its I/O is done (wk__wake), and the first
+ * preempted task once per turn (run_ready), so that its timers and replies, and the other
+ * analyses, run between slices of one that computes; a child that finishes makes its parent
+ * runnable when it was the last (ctx:parallel's continuation then collects). ctx:parallel starts
+ * its children itself, nested inside its parent's resume.
+ * Slices. A slice starts with each resume from the loop; the resumes nested in it (ctx:parallel's
+ * children, a ctx:call's analysis) spend the same slice, so that the loop comes back after one
+ * slice however they nest. Only a task's own thread is preempted, never a coroutine the analyzer
+ * made: its coroutine.resume would return early.
  * Ending. The analysis ends when its root is done, a budget trips or it is aborted (deadline,
- * replay miss). It ends only when no lua_resume of it is in progress ('resuming' is 0): the
- * state cannot be closed under a running thread. Ending cancels every outstanding wait, so no
- * callback resumes a task afterwards. */
+ * replay miss, cancellation). It ends only when no lua_resume of it is in progress ('resuming'
+ * is 0): the state cannot be closed under a running thread. A preempted analysis runs no
+ * resume, so an abort or its deadline ends it at once, before any more of its code runs. Ending
+ * cancels every outstanding wait and takes its tasks off the ready queue, so nothing resumes a
+ * task afterwards. */
 #include <stdlib.h>
 #include <string.h>
 #include <lauxlib.h>
@@ -34,6 +44,9 @@ struct wk_task {
     wk_wait children; /* the wait on its children, while in ctx:parallel */
     int pending;      /* children not yet done */
     int done, status, nres;
+    int preempted;       /* yielded by the count hook: on the engine's ready queue */
+    int line;            /* then: the line its innermost function stood at */
+    wk_task *next_ready; /* the next preempted task, in the engine's ready queue */
 };
 
 static wk_task *task_new(wk_analysis *a, lua_State *co, wk_task *parent) {
@@ -101,17 +114,33 @@ static void child_done(wk_task *t) {
         task_resume(p, t->a->L, 0);
 }
 
+static void ready_push(wk_task *t);
+static void arm_deadline(wk_analysis *a);
+static void time_out(wk_analysis *a);
+static void run_ready(uv_idle_t *turn);
+
 /* Resumes 't' with 'nargs' values on its stack, on behalf of thread 'from'. Contract: in a task,
  * lua_resume returns LUA_YIELD only when a binding yielded through wk__wait (coroutine.yield
- * raises in a task, wk_sandbox.c); LUA_OK or an error means the task is done. */
+ * raises in a task, wk_sandbox.c) or the count hook preempted it (wk__preempt); LUA_OK or an
+ * error means the task is done. */
 static void task_resume(wk_task *t, lua_State *from, int nargs) {
     wk_analysis *a = t->a;
+    wk_engine *e = a->engine;
     t->wait = NULL;
+    t->preempted = 0;
+    if (e->resumes++ == 0)
+        e->slice_start = 0; /* a new slice, timed from its first hook: no clock read here */
     a->resuming++;
     int status = lua_resume(t->co, from, nargs, &t->nres);
     a->resuming--;
+    e->resumes--;
     if (status == LUA_YIELD && t->wait)
         return;
+    if (status == LUA_YIELD && t->preempted) {
+        ready_push(t);
+        arm_deadline(a); /* the hook does not watch it while the task is off the CPU */
+        return;
+    }
     if (status == LUA_YIELD) { /* cannot happen, but must not hang the analysis */
         status = LUA_ERRRUN;
         lua_pushliteral(t->co, "attempt to yield from outside a coroutine");
@@ -133,35 +162,120 @@ void wk__run_task(wk_analysis *a, lua_State *co) {
     settle(a);
 }
 
+/* ---- Preemption ----------------------------------------------------------------------------- */
+
+int wk__preempt(lua_State *L, lua_Debug *ar) {
+    if (!lua_isyieldable(L))
+        return 0;
+    wk_task *t = task_of(L);
+    if (!t || !lua_getinfo(L, "Sl", ar) || strcmp(ar->what, "C") == 0)
+        return 0; /* in C, a yield without a continuation would drop the rest of the function */
+    t->preempted = 1;
+    t->line = ar->currentline;
+    return 1;
+}
+
+static void ready_push(wk_task *t) {
+    wk_engine *e = t->a->engine;
+    t->next_ready = NULL;
+    if (e->ready_last)
+        e->ready_last->next_ready = t;
+    else
+        e->ready = t;
+    e->ready_last = t;
+    uv_idle_start(&e->turn, run_ready); /* no-op when it is started already */
+}
+
+static void ready_remove(wk_task *t) {
+    wk_engine *e = t->a->engine;
+    wk_task *prev = NULL;
+    for (wk_task *r = e->ready; r; prev = r, r = r->next_ready) {
+        if (r != t)
+            continue;
+        if (prev)
+            prev->next_ready = t->next_ready;
+        else
+            e->ready = t->next_ready;
+        if (e->ready_last == t)
+            e->ready_last = prev;
+        break;
+    }
+    t->preempted = 0;
+    if (!e->ready)
+        uv_idle_stop(&e->turn);
+}
+
+/* Resumes the first preempted task, one per turn of the loop: between two slices the loop polls
+ * for I/O (an active idle handle makes the poll not block) and runs its timers. A deadline that
+ * passed meanwhile ends the analysis instead, before any more of its code runs. */
+static void run_ready(uv_idle_t *turn) {
+    wk_engine *e = turn->data;
+    wk_task *t = e->ready;
+    if (!t) {
+        uv_idle_stop(turn);
+        return;
+    }
+    wk_analysis *a = t->a;
+    if (rt_monotonic() > a->budget.shared->deadline) { /* before its timer said so */
+        time_out(a);
+        return;
+    }
+    ready_remove(t);
+    task_resume(t, a->L, 0);
+    settle(a);
+}
+
+void wk__scheduler_init(wk_engine *engine) {
+    uv_idle_init(&engine->loop, &engine->turn);
+    engine->turn.data = engine;
+}
+
+void wk__scheduler_close(wk_engine *engine) {
+    uv_close((uv_handle_t *)&engine->turn, NULL);
+}
+
 /* ---- Waiting ------------------------------------------------------------------------------ */
 
 static void free_timer(uv_handle_t *handle) {
     free(handle);
 }
 
-/* Records 'message' where the first task waiting for I/O stands (not one waiting only for its
- * children: the place of interest is the call that did not come back). */
+/* Records 'message' where the first task waiting for I/O or preempted stands (not one waiting
+ * only for its children: the place of interest is the call that did not come back, or the code
+ * that computed). */
 static void waiting_task_error(wk_analysis *a, const char *message) {
     wk_task *where = a->tasks;
     for (wk_task *t = a->tasks; t; t = t->next)
-        if (t->wait && t->wait != &t->children) {
+        if ((t->wait && t->wait != &t->children) || t->preempted) {
             where = t;
             break;
         }
     if (NEVER(!where)) /* an analysis waits only in its tasks */
         return;
-    wk__error_from_thread(a, where->co, message);
+    wk__error_from_thread_at(a, where->co, where->preempted ? where->line : 0, message);
 }
 
-/* The deadline passed while the analysis waited: it ends, saying where it stood. */
-static void deadline_passed(uv_timer_t *timer) {
-    wk_analysis *a = timer->data;
+/* The deadline passed while the analysis waited or was preempted: it ends, saying where it
+ * stood. */
+static void time_out(wk_analysis *a) {
     waiting_task_error(a, "deadline exceeded");
     a->budget.tripped = WK_TRIP_TIMEOUT;
     settle(a);
 }
 
-/* The count hook watches the deadline while Lua runs; this timer while the analysis waits. */
+/* The loop's clock, which the timer was started by, is read once a turn: after a slice it lags
+ * the deadline's, and the timer may fire early. */
+static void deadline_passed(uv_timer_t *timer) {
+    wk_analysis *a = timer->data;
+    double left = a->budget.shared->deadline - rt_monotonic();
+    if (left > 0)
+        uv_timer_start(timer, deadline_passed, (uint64_t)(left * 1e3) + 1, 0);
+    else
+        time_out(a);
+}
+
+/* The count hook watches the deadline while Lua runs; this timer while the analysis waits or
+ * is preempted. */
 static void arm_deadline(wk_analysis *a) {
     if (a->deadline)
         return;
@@ -203,6 +317,8 @@ void wk__abort(wk_analysis *a, const char *status, const char *message) {
 void wk__tasks_end(wk_analysis *a) {
     for (wk_task *t = a->tasks, *next; t; t = next) {
         next = t->next;
+        if (t->preempted)
+            ready_remove(t);
         if (t->wait && t->wait->cancel)
             t->wait->cancel(t->wait);
         free(t);

@@ -77,20 +77,22 @@ static void *budget_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 }
 
 /* Instructions and the deadline are the tree's: a nested analysis spends what its caller has
- * left, and so do those that run beside it. */
-static const char *budget_check(wk_budget *b, uint64_t steps) {
+ * left, and so do those that run beside it. '*now' receives the clock it read (0: none). */
+static const char *budget_check(wk_budget *b, uint64_t steps, double *now) {
     wk_shared *s = b->shared;
     b->steps_used += steps;
     s->steps_used += steps;
+    *now = 0;
     if (s->steps_used > s->limits.instructions)
         trip(b, WK_TRIP_CPU);
-    else if (rt_monotonic() > s->deadline)
+    else if ((*now = rt_monotonic()) > s->deadline)
         trip(b, WK_TRIP_TIMEOUT);
     return b->tripped ? trip_messages[b->tripped] : NULL;
 }
 
 static const char *charge_pattern(void *ud, unsigned steps) {
-    return budget_check(ud, steps);
+    double now;
+    return budget_check(ud, steps, &now);
 }
 
 /* Charges 'steps' of work a C function is about to do to the instruction budget, and raises
@@ -100,7 +102,8 @@ static void charge(lua_State *L, lua_Unsigned steps) {
     const wk_shared *s = b->shared;
     uint64_t left =
         s->steps_used < s->limits.instructions ? s->limits.instructions - s->steps_used : 0;
-    const char *tripped = budget_check(b, steps < left ? steps : left + 1);
+    double now;
+    const char *tripped = budget_check(b, steps < left ? steps : left + 1, &now);
     if (tripped)
         luaL_error(L, "%s", tripped);
 }
@@ -109,16 +112,32 @@ void wk__budget_enforce(lua_State *L) {
     charge(L, 0);
 }
 
+/* True when the slice of the running resume is over at 'now'. The slice is timed from the
+ * hook's first run after the loop resumed a task (the scheduler zeroes 'slice_start'), so that
+ * the clock is read only where the hook reads it anyway: an analysis too short for a hook pays
+ * nothing. */
+static int slice_over(wk_engine *engine, double now) {
+    if (engine->slice_start == 0) {
+        engine->slice_start = now;
+        return 0;
+    }
+    return now - engine->slice_start > WK_SLICE;
+}
+
 /* Once a budget trips, the hook fires on every instruction of every thread and raises again, so
- * that pcall, xpcall and error handlers cannot catch the error and go on. */
+ * that pcall, xpcall and error handlers cannot catch the error and go on. While they hold, the
+ * hook gives the loop its turn once the slice is over (wk_io.c, "Slices"). */
 static void budget_hook(lua_State *L, lua_Debug *ar) {
-    wk_budget *b = &wk__analysis(L)->budget;
-    (void)ar;
-    if (!b->tripped && !budget_check(b, HOOK_EVERY)) {
+    wk_analysis *a = wk__analysis(L);
+    wk_budget *b = &a->budget;
+    double now;
+    if (!b->tripped && !budget_check(b, HOOK_EVERY, &now)) {
         if (b->gc_stopped && b->memory_used > GC_START_BYTES) {
             lua_gc(L, LUA_GCRESTART);
             b->gc_stopped = 0;
         }
+        if (now > 0 && slice_over(a->engine, now) && wk__preempt(L, ar))
+            lua_yield(L, 0); /* in a hook it returns, and Lua yields once the hook is done */
         return;
     }
     lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
@@ -520,8 +539,21 @@ static void check_not_tripped(lua_State *L) {
         luaL_error(L, "%s", trip_messages[b->tripped]);
 }
 
+/* A task's thread is resumed by the scheduler only (wk_io.c): resumed from Lua, a task waiting
+ * for I/O would run its binding's continuation without the answer, and one the count hook
+ * preempted would run on outside its turn; closed, either would lose what it waits for. */
+static void check_not_task(lua_State *L, const char *what) {
+    lua_State *co = lua_tothread(L, 1);
+    if (co && co != L && wk__is_task(co)) /* itself, it answers as Lua does */
+        luaL_error(L,
+                   "coroutine.%s: run's thread and the functions of ctx:parallel belong to the "
+                   "engine, not to the analyzer",
+                   what);
+}
+
 static int sb_coroutine_close(lua_State *L) {
     check_not_tripped(L);
+    check_not_task(L, "close");
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
     lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
@@ -552,6 +584,21 @@ static int resume_into(lua_State *L, lua_State *co, int narg) {
     }
     lua_xmove(co, L, nres);
     return nres;
+}
+
+/* coroutine.resume as Lua's own, but for a task's thread. */
+static int sb_coroutine_resume(lua_State *L) {
+    lua_State *co = lua_tothread(L, 1);
+    luaL_argexpected(L, co, 1, "coroutine");
+    check_not_task(L, "resume");
+    int n = resume_into(L, co, lua_gettop(L) - 1);
+    lua_pushboolean(L, n >= 0);
+    if (n < 0) {
+        lua_insert(L, -2); /* false, the error */
+        return 2;
+    }
+    lua_insert(L, -(n + 1)); /* true, the results */
+    return n + 1;
 }
 
 /* The function coroutine.wrap returns. Upvalue: the coroutine. */
@@ -597,6 +644,8 @@ static int open_coroutine(lua_State *L) {
     lua_setfield(L, -2, "yield");
     wrap_function(L, "create", sb_coroutine_create, 0);
     wrap_function(L, "close", sb_coroutine_close, 0);
+    lua_pushcfunction(L, sb_coroutine_resume);
+    lua_setfield(L, -2, "resume");
     lua_pushcfunction(L, sb_coroutine_wrap);
     lua_setfield(L, -2, "wrap");
     return 1;
