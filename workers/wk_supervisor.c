@@ -63,50 +63,19 @@ typedef struct saved_signals {
 
 /* ---- events --------------------------------------------------------------------------------- */
 
-static const char *event_name(wk_supervisor_event_kind kind) {
-    switch (kind) {
-    case WK_SUPERVISOR_STARTED:
-        return "child_started";
-    case WK_SUPERVISOR_EXITED:
-        return "child_exited";
-    case WK_SUPERVISOR_FORK_FAILED:
-        return "fork_failed";
-    case WK_SUPERVISOR_RELOADING:
-        return "reloading";
-    case WK_SUPERVISOR_STOPPING:
-        return "stopping";
-    case WK_SUPERVISOR_KILLING:
-        return "killing";
-    case WK_SUPERVISOR_STOPPED:
-        return "stopped";
-    case WK_SUPERVISOR_GIVING_UP:
-        return "giving_up";
-    }
-    return "unknown";
-}
-
-/* The line's "msg", as every Inquest log line has one; "event" names it for machines. */
-static const char *event_message(wk_supervisor_event_kind kind) {
-    switch (kind) {
-    case WK_SUPERVISOR_STARTED:
-        return "worker child started";
-    case WK_SUPERVISOR_EXITED:
-        return "worker child exited";
-    case WK_SUPERVISOR_FORK_FAILED:
-        return "could not start a worker child";
-    case WK_SUPERVISOR_RELOADING:
-        return "reloading: replacing the worker children";
-    case WK_SUPERVISOR_STOPPING:
-        return "stopping: the worker children finish what they run";
-    case WK_SUPERVISOR_KILLING:
-        return "killing the worker children that did not stop in time";
-    case WK_SUPERVISOR_STOPPED:
-        return "stopped";
-    case WK_SUPERVISOR_GIVING_UP:
-        return "giving up: not restarting the worker child";
-    }
-    return "unknown event";
-}
+/* Each event's name ("event", for machines) and its line's "msg", as every Inquest log line has. */
+static const struct {
+    const char *name, *message;
+} events[] = {
+    [WK_SUPERVISOR_STARTED] = {"child_started", "worker child started"},
+    [WK_SUPERVISOR_EXITED] = {"child_exited", "worker child exited"},
+    [WK_SUPERVISOR_FORK_FAILED] = {"fork_failed", "could not start a worker child"},
+    [WK_SUPERVISOR_RELOADING] = {"reloading", "reloading: SIGHUP passed on to the worker children"},
+    [WK_SUPERVISOR_STOPPING] = {"stopping", "stopping: the worker children finish what they run"},
+    [WK_SUPERVISOR_KILLING] = {"killing", "killing a worker child that did not stop in time"},
+    [WK_SUPERVISOR_STOPPED] = {"stopped", "stopped"},
+    [WK_SUPERVISOR_GIVING_UP] = {"giving_up", "giving up: the worker child is not restarted"},
+};
 
 static const char *event_level(const wk_supervisor_event *e) {
     if (e->kind == WK_SUPERVISOR_FORK_FAILED || e->kind == WK_SUPERVISOR_GIVING_UP ||
@@ -124,9 +93,9 @@ static void log_event(const wk_supervisor_event *e, void *ud) {
     (void)ud;
     char ts[40], name[16];
     rt_time_format(rt_wallclock(), ts);
-    json_t *line =
-        json_pack("{s:s, s:s, s:s, s:s, s:s}", "ts", ts, "level", event_level(e), "msg",
-                  event_message(e->kind), "component", "supervisor", "event", event_name(e->kind));
+    json_t *line = json_pack("{s:s, s:s, s:s, s:s, s:s}", "ts", ts, "level", event_level(e), "msg",
+                             events[e->kind].message, "component", "supervisor", "event",
+                             events[e->kind].name);
     if (!line)
         return;
     if (e->slot >= 0)
