@@ -67,14 +67,21 @@ static char *analysis_url(const ig_serve *s, const char *id) {
     return url;
 }
 
-/* The errors of 'diag' as the API's "fields": [{ field, message }]. */
+/* The errors of 'diag' as the API's "fields": [{ field, message }], each with the "file" and
+ * "line" where the problem is when the diagnostic knows them (an analyzer that does not load). */
 static json_t *fields_json(const rt_diag *diag) {
     json_t *fields = json_array(), *item;
     size_t i;
     json_array_foreach(diag->items, i, item) {
         const char *field = json_string_value(json_object_get(item, "field"));
-        json_array_append_new(fields, json_pack("{s:s, s:O}", "field", field ? field : "",
-                                                "message", json_object_get(item, "message")));
+        json_t *o = json_pack("{s:s, s:O}", "field", field ? field : "", "message",
+                              json_object_get(item, "message"));
+        json_t *file = json_object_get(item, "file"), *line = json_object_get(item, "line");
+        if (file)
+            json_object_set(o, "file", file);
+        if (file && line)
+            json_object_set(o, "line", line);
+        json_array_append_new(fields, o);
     }
     return fields;
 }
@@ -351,17 +358,23 @@ static void parse_options(const json_t *o, submission *sub, rt_diag *diag) {
         rt_diag_add(diag, NULL, 0, "deadline", "%s", why);
 }
 
-/* Adds the problems wk_validate found ('rc' what it returned) to 'diag', input fields as
- * "inputs.NAME". */
+/* Adds the problems wk_validate found ('rc' what it returned) to 'diag': input fields as
+ * "inputs.NAME"; the problems of an analyzer that does not load on field "analyzer", with the
+ * file and line they are at, so that its author need not read serve's log to find them. */
 static void add_input_problems(const rt_diag *problems, int rc, rt_diag *diag) {
     json_t *item;
     size_t i;
     json_array_foreach(problems->items, i, item) {
         const char *field = json_string_value(json_object_get(item, "field"));
+        const char *message = json_string_value(json_object_get(item, "message"));
         char path[300];
         snprintf(path, sizeof path, "inputs%s%s", field ? "." : "", field ? field : "");
-        rt_diag_add(diag, NULL, 0, rc == RT_EINPUT ? path : "analyzer", "%s",
-                    json_string_value(json_object_get(item, "message")));
+        if (rc == RT_EINPUT)
+            rt_diag_add(diag, NULL, 0, path, "%s", message);
+        else
+            rt_diag_add(diag, json_string_value(json_object_get(item, "file")),
+                        (int)json_integer_value(json_object_get(item, "line")), "analyzer", "%s",
+                        message);
     }
 }
 
