@@ -60,13 +60,6 @@ static void set_time(json_t *o, const char *key, double t) {
     json_object_set_new(o, key, json_string(text));
 }
 
-static char *analysis_url(const ig_serve *s, const char *id) {
-    size_t n = strlen(s->base_url) + strlen(id) + 32;
-    char *url = rt_xmalloc(n);
-    snprintf(url, n, "%s/v1/analyses/%s", s->base_url, id);
-    return url;
-}
-
 /* The errors of 'diag' as the API's "fields": [{ field, message }], each with the "file" and
  * "line" where the problem is when the diagnostic knows them (an analyzer that does not load). */
 static json_t *fields_json(const rt_diag *diag) {
@@ -463,7 +456,7 @@ static void to_request(const ig_serve *s, const submission *sub, rt_queue_reques
 }
 
 static json_t *accepted_json(const ig_serve *s, const rt_queue_submitted *out) {
-    char *url = analysis_url(s, out->id);
+    char *url = rt_analysis_url(s->base_url, out->id);
     json_t *o =
         json_pack("{s:s, s:b, s:s}", "id", out->id, "deduplicated", out->deduplicated, "url", url);
     if (!out->deduplicated) /* an earlier analysis may be anywhere in its life: GET tells */
@@ -496,9 +489,11 @@ static void submitted(int rc, const char *msg, const rt_queue_submitted *out, si
     if (rc != RT_OK)
         respond_queue_error(c->s, c->req, rc, msg);
     else if (!c->answers) {
-        char location[80];
-        snprintf(location, sizeof location, "/v1/analyses/%s", out[0].id);
+        /* The url the body gives: under server.external_url's path too, which a client behind
+         * a proxy that serves the API there needs (a bare /v1/analyses/ID would miss it). */
+        char *location = rt_analysis_url(c->s->base_url, out[0].id);
         rt_httpd_set_header(c->req, "Location", location);
+        free(location);
         rt_httpd_respond_json(c->req, 202, accepted_json(c->s, &out[0]));
     } else {
         for (size_t i = 0; i < n; i++)
@@ -615,7 +610,7 @@ static void submit_batch(ig_serve *s, rt_httpd_req *req, const ig_token *token) 
 /* The API's view of 'a' without its result. */
 static json_t *analysis_json(const ig_serve *s, const rt_queue_analysis *a) {
     json_t *labels = *a->labels ? json_loads(a->labels, 0, NULL) : NULL;
-    char *url = analysis_url(s, a->id);
+    char *url = rt_analysis_url(s->base_url, a->id);
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:i, s:s}", "id", a->id, "analyzer",
                           a->analyzer, "status", a->status, "priority", a->priority, "labels",
                           labels ? labels : json_object(), "deliveries", a->deliveries, "url", url);

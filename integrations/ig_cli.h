@@ -135,8 +135,9 @@ rt_queue *ig_queue_open_api(uv_loop_t *loop, const rt_config *c, const char *pas
  * 'base_url' (ig_cmd_postproc.c). NULL with 'why' (256 bytes) when a secret cannot be read. */
 struct pp_postproc *ig_postproc_open(uv_loop_t *loop, const rt_config *c, rt_queue *queue,
                                      const char *base_url, char *why);
-/* Where people reach the API, for links: server.external_url, else http://server.listen; no
- * trailing slash (malloc'd). */
-char *ig_external_url(const rt_config *c);
+/* Where people reach the API, for links (rt_analysis_url): server.external_url, path included,
+ * else http://'listening' (the HOST:PORT serve listens on; NULL: server.listen); no trailing
+ * slash (malloc'd). */
+char *ig_external_url(const rt_config *c, const char *listening);
 
 #endif

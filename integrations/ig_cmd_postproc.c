@@ -54,14 +54,14 @@ struct pp_postproc *ig_postproc_open(uv_loop_t *loop, const rt_config *c, rt_que
     return p; /* it says "postproc ready" once it follows the results stream */
 }
 
-/* The base of links to analyses: server.external_url, else http://server.listen. */
-char *ig_external_url(const rt_config *c) {
-    size_t n = strlen(c->server.listen) + 16;
+char *ig_external_url(const rt_config *c, const char *listening) {
+    const char *where = listening ? listening : c->server.listen;
+    size_t n = strlen(where) + 16;
     char *url = c->server.external_url ? rt_xstrdup(c->server.external_url) : rt_xmalloc(n);
     if (!c->server.external_url)
-        snprintf(url, n, "http://%s", c->server.listen);
+        snprintf(url, n, "http://%s", where);
     n = strlen(url);
-    while (n > 0 && url[n - 1] == '/')
+    while (n > 0 && url[n - 1] == '/') /* a link adds its own: BASE/v1/analyses/ID */
         url[--n] = '\0';
     return url;
 }
@@ -169,7 +169,7 @@ int ig_cmd_postproc(int argc, char **argv) {
     if (!(p.config = ig_service_config("postproc", path, false)))
         return IG_EXIT_USAGE;
     uv_loop_init(&p.loop);
-    char *password = NULL, *base = ig_external_url(p.config);
+    char *password = NULL, *base = ig_external_url(p.config, NULL);
     size_t len = 0;
     if (p.config->redis_auth.type == RT_AUTH_NONE ||
         rt_config_secret(&p.config->redis_auth, &password, &len, why) == RT_OK)

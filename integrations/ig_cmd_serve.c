@@ -235,14 +235,10 @@ static int open_http(ig_serve *s, const char *listen, char *why) {
                           .request_timeout = srv->read_timeout};
     if (!(s->httpd = rt_httpd_new(s->loop, &o, why)))
         return RT_EINPUT;
-    char base[128];
-    snprintf(base, sizeof base, "http://%s%s%s:%d", strchr(host, ':') ? "[" : "", host,
+    char listening[128]; /* the port bound, which listen's may leave to the kernel (:0) */
+    snprintf(listening, sizeof listening, "%s%s%s:%d", strchr(host, ':') ? "[" : "", host,
              strchr(host, ':') ? "]" : "", rt_httpd_port(s->httpd));
-    const char *external = srv->external_url ? srv->external_url : base;
-    s->base_url = rt_xstrdup(external);
-    size_t n = strlen(s->base_url);
-    while (n > 0 && s->base_url[n - 1] == '/')
-        s->base_url[--n] = '\0';
+    s->base_url = ig_external_url(s->config, listening);
     ig_log("info", "listening",
            json_pack("{s:s, s:i, s:s}", "address", host, "port", rt_httpd_port(s->httpd),
                      "external_url", s->base_url));

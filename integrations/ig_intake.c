@@ -191,13 +191,6 @@ static void call_free(intake_call *c) {
     free(c);
 }
 
-static char *analysis_url(const ig_serve *s, const char *id) {
-    size_t n = strlen(s->base_url) + strlen(id) + 32;
-    char *url = rt_xmalloc(n);
-    snprintf(url, n, "%s/v1/analyses/%s", s->base_url, id);
-    return url;
-}
-
 static const char *alert_text(const json_t *alert, const char *key) {
     const char *v = json_string_value(json_object_get(alert, key));
     return v ? v : "";
@@ -279,7 +272,7 @@ static void submitted(int rc, const char *msg, const rt_queue_submitted *out, si
             json_object_set_new(o, "late", json_true());
             c->late++;
         } else {
-            char *url = analysis_url(c->s, out[i].id);
+            char *url = rt_analysis_url(c->s->base_url, out[i].id);
             json_object_set_new(o, "id", json_string(out[i].id));
             json_object_set_new(o, "url", json_string(url));
             free(url);

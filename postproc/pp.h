@@ -38,7 +38,7 @@ typedef struct pp_analysis {
 
 /* Fills 'a' from what the queue knows of analysis 'id': its 'analyzer', 'team', 'status',
  * 'labels' (JSON object text, may be NULL) and 'result' (JSON text of 'result_len' bytes, may be
- * NULL); links point under 'base_url' (no trailing slash). Never fails: unreadable JSON reads as
+ * NULL); links point under 'base_url' (rt_analysis_url). Never fails: unreadable JSON reads as
  * empty. Free with pp_analysis_free. */
 void pp_analysis_init(pp_analysis *a, const char *id, const char *analyzer, const char *team,
                       const char *status, const char *labels, const char *result, size_t result_len,

@@ -32,9 +32,7 @@ void pp_analysis_init(pp_analysis *a, const char *id, const char *analyzer, cons
     a->labels = object_or_empty(labels, labels ? strlen(labels) : 0);
     a->result = object_or_empty(result, result_len);
     a->top = pp_top_finding(a->result);
-    size_t n = strlen(base_url) + strlen(id) + 16;
-    a->url = rt_xmalloc(n);
-    snprintf(a->url, n, "%s/v1/analyses/%s", base_url, id);
+    a->url = rt_analysis_url(base_url, id);
 }
 
 void pp_analysis_free(pp_analysis *a) {

@@ -140,6 +140,17 @@ int rt_priority_parse(const char *name, rt_priority *priority) {
     return -1;
 }
 
+char *rt_analysis_url(const char *base_url, const char *id) {
+    static const char path[] = "/v1/analyses/";
+    size_t n = strlen(base_url);
+    while (n > 0 && base_url[n - 1] == '/')
+        n--;
+    size_t size = n + sizeof path + strlen(id);
+    char *url = rt_xmalloc(size);
+    snprintf(url, size, "%.*s%s%s", (int)n, base_url, path, id);
+    return url;
+}
+
 /* ---- arguments: copied into chunks that never move, so argv can point into them ------------ */
 
 typedef struct chunk {

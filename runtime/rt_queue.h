@@ -31,6 +31,12 @@ const char *rt_priority_name(rt_priority priority);
 /* The priority named 'name' into '*priority'. Returns 0, or -1 when no priority has that name. */
 int rt_priority_parse(const char *name, rt_priority *priority);
 
+/* The stable URL of analysis 'id' (DESIGN §6) under 'base_url' (server.external_url, which may
+ * have a path: "https://ops.example.com/inquest"): BASE/v1/analyses/ID, malloc'd. Slashes at the
+ * end of 'base_url' are left out, so there is never a double slash. The API's answers (url,
+ * Location), the intake's and the post-processor's links all come from here, so they agree. */
+char *rt_analysis_url(const char *base_url, const char *id);
+
 typedef struct rt_queue rt_queue;
 
 typedef struct rt_queue_team_cap {
