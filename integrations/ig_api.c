@@ -101,10 +101,18 @@ void ig_respond_field_error(rt_httpd_req *req, const char *field, const char *me
                                     "message", message));
 }
 
-/* 503 when Redis cannot take a command: clients retry after a second. */
+void ig_retry_after(const ig_serve *s, rt_httpd_req *req) {
+    uint64_t ms = rt_redis_backoff_max_ms(rt_queue_redis(s->queue));
+    char seconds[24];
+    snprintf(seconds, sizeof seconds, "%llu",
+             (unsigned long long)(ms > 1000 ? (ms + 999) / 1000 : 1));
+    rt_httpd_set_header(req, "Retry-After", seconds);
+}
+
+/* 503 when Redis cannot take a command: clients retry once serve has tried it again. */
 static void respond_unavailable(ig_serve *s, rt_httpd_req *req, const char *why) {
     s->submit_refused_unavailable++;
-    rt_httpd_set_header(req, "Retry-After", "1");
+    ig_retry_after(s, req);
     rt_httpd_error(req, 503, "unavailable", "the queue is unavailable: %s",
                    why && *why ? why : "Redis is not reachable");
 }
@@ -1379,9 +1387,11 @@ static bool operations(ig_serve *s, rt_httpd_req *req) {
     else if (path_is(req->path, "/readyz")) {
         if (rt_queue_is_up(s->queue) && !s->draining)
             rt_httpd_respond_json(req, 200, json_pack("{s:s}", "status", "ready"));
-        else
+        else {
+            ig_retry_after(s, req);
             rt_httpd_error(req, 503, "unavailable", "not ready: %s",
                            s->draining ? "draining" : rt_queue_error(s->queue));
+        }
     } else if (path_is(req->path, "/metrics"))
         ig_metrics_respond(s, req);
     else
@@ -1461,7 +1471,7 @@ void ig_api_handle(rt_httpd_req *req, void *ud) {
         return;
     bool submits = strcmp(req->method, "POST") == 0;
     if (submits && s->draining) {
-        rt_httpd_set_header(req, "Retry-After", "1");
+        ig_retry_after(s, req);
         rt_httpd_error(req, 503, "unavailable", "the server is shutting down");
     } else if (path_is(req->path, "/v1/analyses:batch")) {
         if (submits)

@@ -26,7 +26,7 @@ static bool allows_json(const ig_token *token, const json_t *o) {
 
 /* Answers a chain call's failure: 404, 409 for a state that does not allow it, 400 for arguments
  * the chain refused (the checks here should have caught them), 503 for Redis. */
-static void respond_chain_error(rt_httpd_req *req, int rc, const char *msg) {
+static void respond_chain_error(const ig_serve *s, rt_httpd_req *req, int rc, const char *msg) {
     if (rc == RT_ENOTFOUND)
         rt_httpd_error(req, 404, "not_found", "no action with this id (or it has expired)");
     else if (rc == RT_EINPUT)
@@ -34,7 +34,7 @@ static void respond_chain_error(rt_httpd_req *req, int rc, const char *msg) {
     else if (rc == RT_EUSAGE)
         rt_httpd_error(req, 409, "conflict", "%s", msg);
     else if (rc == RT_EBACKEND || rc == RT_ETIMEDOUT || rc == RT_ECANCELED) {
-        rt_httpd_set_header(req, "Retry-After", "1");
+        ig_retry_after(s, req);
         rt_httpd_error(req, 503, "unavailable", "Redis cannot answer: %s", msg);
     } else
         rt_httpd_error(req, 500, "internal", "%s", msg && *msg ? msg : rt_strerror(rc));
@@ -82,7 +82,7 @@ static void decide(action_call *c) {
                           retention, ttl,         approval_ttl};
     int rc = pp_chain_call(c->s->actions, "inquest_pp_decide", 3, keys, 7, args, decided, c);
     if (rc != RT_OK) {
-        respond_chain_error(c->req, rc, rt_redis_error(rt_queue_redis(c->s->queue)));
+        respond_chain_error(c->s, c->req, rc, rt_redis_error(rt_queue_redis(c->s->queue)));
         action_call_free(c);
     }
 }
@@ -107,7 +107,7 @@ static void got_action(int rc, const char *msg, const redisReply *reply, void *u
     if (rc == RT_OK && !allows_json(c->token, o))
         rc = RT_ENOTFOUND;
     if (rc != RT_OK)
-        respond_chain_error(c->req, rc, msg);
+        respond_chain_error(c->s, c->req, rc, msg);
     else if (*c->decision && !may_decide(c->token, o))
         rt_httpd_error(c->req, 403, "forbidden",
                        "token %s may not %s this action: its approve list names neither service "
@@ -131,7 +131,7 @@ static void get_action(action_call *c) {
     const char *keys[] = {key};
     int rc = pp_chain_call(c->s->actions, "inquest_pp_get", 1, keys, 0, NULL, got_action, c);
     if (rc != RT_OK) {
-        respond_chain_error(c->req, rc, rt_redis_error(rt_queue_redis(c->s->queue)));
+        respond_chain_error(c->s, c->req, rc, rt_redis_error(rt_queue_redis(c->s->queue)));
         action_call_free(c);
     }
 }
@@ -146,7 +146,7 @@ static void decided(int rc, const char *msg, const redisReply *reply, void *ud) 
                            "the action expired: nobody approved or rejected it by its deadline "
                            "(postproc.approval_ttl), and it will not run");
         else
-            respond_chain_error(c->req, rc, msg);
+            respond_chain_error(c->s, c->req, rc, msg);
         action_call_free(c);
         return;
     }
@@ -239,6 +239,7 @@ static void one_action(ig_serve *s, rt_httpd_req *req, const ig_token *token, co
 /* ---- listings ------------------------------------------------------------------------------- */
 
 typedef struct list_call {
+    ig_serve *s;
     rt_httpd_req *req;
     const ig_token *token;
 } list_call;
@@ -246,7 +247,7 @@ typedef struct list_call {
 static void listed(int rc, const char *msg, const redisReply *reply, void *ud) {
     list_call *c = ud;
     if (rc != RT_OK || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1) {
-        respond_chain_error(c->req, rc != RT_OK ? rc : RT_EBADRESPONSE, msg);
+        respond_chain_error(c->s, c->req, rc != RT_OK ? rc : RT_EBADRESPONSE, msg);
         free(c);
         return;
     }
@@ -343,12 +344,12 @@ static void list_actions(ig_serve *s, rt_httpd_req *req, const ig_token *token) 
     snprintf(limit, sizeof limit, "%ld", n);
     pp_chain_key(s->actions, "pp:actions", key, sizeof key);
     list_call *c = rt_xcalloc(1, sizeof *c);
-    *c = (list_call){req, token};
+    *c = (list_call){s, req, token};
     const char *keys[] = {key};
     const char *args[] = {cursor, limit, state};
     int rc = pp_chain_call(s->actions, "inquest_pp_list", 1, keys, 3, args, listed, c);
     if (rc != RT_OK) {
-        respond_chain_error(req, rc, rt_redis_error(rt_queue_redis(s->queue)));
+        respond_chain_error(s, req, rc, rt_redis_error(rt_queue_redis(s->queue)));
         free(c);
     }
 }
@@ -357,6 +358,7 @@ static void list_actions(ig_serve *s, rt_httpd_req *req, const ig_token *token) 
 
 /* A page of the audit being read: the request, its token, and where it starts. */
 typedef struct audit_call {
+    ig_serve *s;
     rt_httpd_req *req;
     const ig_token *token;
     char after[48]; /* the 'after' asked for, or "" */
@@ -366,7 +368,7 @@ static void audit_read(rt_redis *r, const redisReply *reply, int rc, const char 
     audit_call *c = ud;
     (void)r;
     if (rc != RT_OK || !reply || reply->type != REDIS_REPLY_ARRAY) {
-        respond_chain_error(c->req, rc != RT_OK ? rc : RT_EBADRESPONSE, msg);
+        respond_chain_error(c->s, c->req, rc != RT_OK ? rc : RT_EBADRESPONSE, msg);
         free(c);
         return;
     }
@@ -400,13 +402,14 @@ static void export_audit(ig_serve *s, rt_httpd_req *req, const ig_token *token) 
     snprintf(count, sizeof count, "%ld", n);
     pp_chain_key(s->actions, "audit", key, sizeof key);
     audit_call *c = rt_xcalloc(1, sizeof *c);
+    c->s = s;
     c->req = req;
     c->token = token;
     snprintf(c->after, sizeof c->after, "%s", after);
     const char *argv[] = {"XRANGE", key, start, "+", "COUNT", count};
     int rc = rt_redis_command(rt_queue_redis(s->queue), 6, argv, NULL, audit_read, c);
     if (rc != RT_OK) {
-        respond_chain_error(req, rc, rt_redis_error(rt_queue_redis(s->queue)));
+        respond_chain_error(s, req, rc, rt_redis_error(rt_queue_redis(s->queue)));
         free(c);
     }
 }

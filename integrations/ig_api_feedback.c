@@ -54,7 +54,7 @@ static bool is_get(const rt_httpd_req *req) {
 }
 
 /* Answers a failure of Redis or of a function: 404, 409, 400, 503 or 500. */
-static void respond_store_error(rt_httpd_req *req, int rc, const char *msg) {
+static void respond_store_error(const ig_serve *s, rt_httpd_req *req, int rc, const char *msg) {
     if (rc == RT_ENOTFOUND)
         rt_httpd_error(req, 404, "not_found", "no such analysis (or it has expired)");
     else if (rc == RT_EUSAGE)
@@ -62,7 +62,7 @@ static void respond_store_error(rt_httpd_req *req, int rc, const char *msg) {
     else if (rc == RT_EINPUT)
         rt_httpd_error(req, 400, "bad_request", "%s", msg);
     else if (rc == RT_EBACKEND || rc == RT_ETIMEDOUT || rc == RT_ECANCELED || rc == RT_ELIMIT) {
-        rt_httpd_set_header(req, "Retry-After", "1");
+        ig_retry_after(s, req);
         rt_httpd_error(req, 503, "unavailable", "Redis cannot answer: %s",
                        msg && *msg ? msg : rt_strerror(rc));
     } else
@@ -124,7 +124,7 @@ static void got_verdicts(rt_redis *r, const redisReply *reply, int rc, const cha
     char why[256] = "";
     (void)r;
     if (rc != RT_OK || !reply || reply->type != REDIS_REPLY_ARRAY) {
-        respond_store_error(c->req, rc != RT_OK ? rc : RT_EBADRESPONSE, msg);
+        respond_store_error(c->s, c->req, rc != RT_OK ? rc : RT_EBADRESPONSE, msg);
         fb_call_free(c);
         return;
     }
@@ -143,7 +143,7 @@ static void got_verdicts(rt_redis *r, const redisReply *reply, int rc, const cha
     }
     json_decref(answer);
     if ((rc = rt_queue_get(c->s->queue, c->id, got_analysis, c, why)) != RT_OK) {
-        respond_store_error(c->req, rc, why);
+        respond_store_error(c->s, c->req, rc, why);
         fb_call_free(c);
     }
 }
@@ -156,7 +156,7 @@ static void read_verdicts(fb_call *c) {
     const char *argv[] = {"LRANGE", key, "0", stop};
     int rc = rt_redis_command(ig_store_redis(c->s->store), 4, argv, NULL, got_verdicts, c);
     if (rc != RT_OK) {
-        respond_store_error(c->req, rc, rt_redis_error(ig_store_redis(c->s->store)));
+        respond_store_error(c->s, c->req, rc, rt_redis_error(ig_store_redis(c->s->store)));
         fb_call_free(c);
     }
 }
@@ -174,7 +174,7 @@ static void recorded(int rc, const char *msg, const redisReply *reply, void *ud)
         msg = "the feedback library answered something else";
     }
     if (rc != RT_OK) {
-        respond_store_error(c->req, rc, msg);
+        respond_store_error(c->s, c->req, rc, msg);
         fb_call_free(c);
         return;
     }
@@ -203,7 +203,7 @@ static void got_analysis(int rc, const char *msg, const rt_queue_analysis *a, vo
     if (rc == RT_ENOTFOUND || (rc == RT_OK && !ig_token_allows(c->token, a->analyzer, a->team)))
         rt_httpd_error(c->req, 404, "not_found", "no such analysis (or it has expired)");
     else if (rc != RT_OK)
-        respond_store_error(c->req, rc, msg);
+        respond_store_error(c->s, c->req, rc, msg);
     else if (!c->verdict) {
         rt_httpd_respond_json(c->req, 200,
                               json_pack("{s:s, s:n, s:i, s:[]}", "analysis", c->id, "feedback",
@@ -227,7 +227,7 @@ static void got_analysis(int rc, const char *msg, const rt_queue_analysis *a, vo
                                 recorded, c);
         if (rc == RT_OK)
             return;
-        respond_store_error(c->req, rc, rt_redis_error(ig_store_redis(c->s->store)));
+        respond_store_error(c->s, c->req, rc, rt_redis_error(ig_store_redis(c->s->store)));
     }
     fb_call_free(c);
 }
@@ -323,7 +323,7 @@ static void feedback(ig_serve *s, rt_httpd_req *req, const ig_token *token, cons
         if (rc == RT_EINPUT)
             rt_httpd_error(req, 404, "not_found", "no such analysis");
         else
-            respond_store_error(req, rc, why);
+            respond_store_error(s, req, rc, why);
         fb_call_free(c);
     }
 }
@@ -331,6 +331,7 @@ static void feedback(ig_serve *s, rt_httpd_req *req, const ig_token *token, cons
 /* ---- the export ------------------------------------------------------------------------------ */
 
 typedef struct export_call {
+    ig_serve *s;
     rt_httpd_req *req;
     const ig_token *token;
     char after[48];
@@ -340,7 +341,7 @@ static void exported(rt_redis *r, const redisReply *reply, int rc, const char *m
     export_call *c = ud;
     (void)r;
     if (rc != RT_OK || !reply || reply->type != REDIS_REPLY_ARRAY) {
-        respond_store_error(c->req, rc != RT_OK ? rc : RT_EBADRESPONSE, msg);
+        respond_store_error(c->s, c->req, rc != RT_OK ? rc : RT_EBADRESPONSE, msg);
         free(c);
         return;
     }
@@ -393,13 +394,14 @@ static void export(ig_serve *s, rt_httpd_req *req, const ig_token *token) {
     snprintf(count, sizeof count, "%ld", limit);
     ig_store_key(s->store, "fb:log", key, sizeof key);
     export_call *c = rt_xcalloc(1, sizeof *c);
+    c->s = s;
     c->req = req;
     c->token = token;
     snprintf(c->after, sizeof c->after, "%s", after);
     const char *argv[] = {"XRANGE", key, start, end, "COUNT", count};
     int rc = rt_redis_command(ig_store_redis(s->store), 6, argv, NULL, exported, c);
     if (rc != RT_OK) {
-        respond_store_error(req, rc, rt_redis_error(ig_store_redis(s->store)));
+        respond_store_error(s, req, rc, rt_redis_error(ig_store_redis(s->store)));
         free(c);
     }
 }
@@ -569,7 +571,7 @@ static void case_verdict(rt_redis *r, const redisReply *reply, int rc, const cha
     case_call *c = ud;
     (void)r;
     if (rc != RT_OK || !reply || reply->type != REDIS_REPLY_ARRAY) {
-        respond_store_error(c->req, rc != RT_OK ? rc : RT_EBADRESPONSE, msg);
+        respond_store_error(c->s, c->req, rc != RT_OK ? rc : RT_EBADRESPONSE, msg);
         case_call_free(c);
         return;
     }
@@ -589,7 +591,7 @@ static void case_recording(int rc, const char *msg, const char *text, size_t len
                        "service keeps one when recordings.share (docs/config.md) picks the "
                        "analysis or it was submitted with \"record\": true");
     else if (rc != RT_OK)
-        respond_store_error(c->req, rc, msg);
+        respond_store_error(c->s, c->req, rc, msg);
     else {
         char key[256];
         c->recording = rt_xstrndup(text, len);
@@ -600,7 +602,7 @@ static void case_recording(int rc, const char *msg, const char *text, size_t len
         rc = rt_redis_command(ig_store_redis(c->s->store), 4, argv, NULL, case_verdict, c);
         if (rc == RT_OK)
             return;
-        respond_store_error(c->req, rc, rt_redis_error(ig_store_redis(c->s->store)));
+        respond_store_error(c->s, c->req, rc, rt_redis_error(ig_store_redis(c->s->store)));
     }
     case_call_free(c);
 }
@@ -611,7 +613,7 @@ static void case_analysis(int rc, const char *msg, const rt_queue_analysis *a, v
     if (rc == RT_ENOTFOUND || (rc == RT_OK && !ig_token_allows(c->token, a->analyzer, a->team)))
         rt_httpd_error(c->req, 404, "not_found", "no such analysis (or it has expired)");
     else if (rc != RT_OK)
-        respond_store_error(c->req, rc, msg);
+        respond_store_error(c->s, c->req, rc, msg);
     else if (!final_status(a->status) || !a->result)
         rt_httpd_error(c->req, 409, "conflict", "the analysis has %s, so it makes no case yet",
                        final_status(a->status) ? "no result (it never ran)" : "not finished");
@@ -634,7 +636,7 @@ static void case_analysis(int rc, const char *msg, const rt_queue_analysis *a, v
         }
         if ((rc = rt_queue_get_recording(c->s->queue, c->id, case_recording, c, why)) == RT_OK)
             return;
-        respond_store_error(c->req, rc, why);
+        respond_store_error(c->s, c->req, rc, why);
     }
     case_call_free(c);
 }
@@ -676,7 +678,7 @@ static void make_case(ig_serve *s, rt_httpd_req *req, const ig_token *token, con
         if (rc == RT_EINPUT)
             rt_httpd_error(req, 404, "not_found", "no such analysis");
         else
-            respond_store_error(req, rc, why);
+            respond_store_error(s, req, rc, why);
         case_call_free(c);
     }
 }

@@ -397,7 +397,7 @@ static bool token_allows(const char *analyzer, const char *team, void *ud) {
 static void insights_read(int rc, const char *msg, const redisReply *reply, void *ud) {
     insights_call *c = ud;
     if (rc != RT_OK) {
-        rt_httpd_set_header(c->req, "Retry-After", "1");
+        ig_retry_after(c->s, c->req);
         rt_httpd_error(c->req, 503, "unavailable", "Redis cannot answer: %s", msg);
     } else {
         json_t *report = ig_insights_report(reply, rt_wallclock(), c->days, c->top, token_allows,
@@ -441,7 +441,7 @@ static void get_insights(ig_serve *s, rt_httpd_req *req, const ig_token *token) 
         .s = s, .req = req, .token = token, .days = (int)(period / 86400), .top = top};
     if (ig_insights_read(s->store, rt_wallclock(), c->days, insights_read, c) != RT_OK) {
         free(c);
-        rt_httpd_set_header(req, "Retry-After", "1");
+        ig_retry_after(s, req);
         rt_httpd_error(req, 503, "unavailable", "Redis cannot answer: %s",
                        rt_redis_error(ig_store_redis(s->store)));
     }

@@ -178,7 +178,7 @@ static void refuse(ig_serve *s, rt_httpd_req *req, rt_source source, ig_intake_o
            json_pack("{s:s, s:i, s:s, s:s, s:s}", "source", rt_source_name(source), "status",
                      status, "code", code, "reason", message, "remote", req->remote));
     if (status == 503)
-        rt_httpd_set_header(req, "Retry-After", "1");
+        ig_retry_after(s, req);
     rt_httpd_error(req, status, code, "%s", message);
 }
 

@@ -98,6 +98,10 @@ void ig_api_finished(const char *id, const char *analyzer, const char *status, d
 /* Answers /v1/actions… and /v1/audit (ig_api_actions.c) for 'token' (NULL: no tokens). */
 void ig_api_actions(ig_serve *s, rt_httpd_req *req, const ig_token *token);
 
+/* Sets Retry-After on a 503 of 'req': the seconds within which serve tries Redis again when it is
+ * down (the cap of its reconnection backoff, rounded up; at least 1). A client that waits that
+ * long finds serve connected if Redis is back. Every 503 "unavailable" of serve carries it. */
+void ig_retry_after(const ig_serve *s, rt_httpd_req *req);
 /* Answers 400 bad_request with 'message', also as the one problem of 'field' in "fields": for a
  * query parameter or a body member that is wrong on its own (a state or status that is none). */
 void ig_respond_field_error(rt_httpd_req *req, const char *field, const char *message);
