@@ -194,10 +194,12 @@ static void add_to_catalog(const char *path, void *ud) {
         rt_diag_free(&diag);
         return;
     }
-    json_t *entry =
-        json_pack("{s:s, s:s*, s:s*, s:s*, s:O, s:o}", "name", info.name, "owner", info.owner,
-                  "description", info.description, "version", info.version, "tags", info.tags,
-                  "inputs", sdk_schema_to_json_schema(info.inputs, info.name));
+    /* version is optional: null when the analyzer declares none, so that every entry has the
+     * same members (docs/api.md, Analyzers). */
+    json_t *entry = json_pack(
+        "{s:s, s:s*, s:s*, s:o, s:O, s:o}", "name", info.name, "owner", info.owner, "description",
+        info.description, "version", info.version ? json_string(info.version) : json_null(), "tags",
+        info.tags, "inputs", sdk_schema_to_json_schema(info.inputs, info.name));
     if (entry)
         json_object_set_new(s->catalog, info.name, entry);
     wk_info_free(&info);
