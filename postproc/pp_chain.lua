@@ -38,7 +38,7 @@
 -- A post-processor runs an action only after inquest_pp_begin moved it to executing under its
 -- name: two post-processors, or a retry, never both run it.
 
-local VERSION = 7
+local VERSION = 8
 local GROUP = 'postproc'
 local FINAL = {dry_run = true, policy_denied = true, rejected = true, expired = true,
                succeeded = true, failed = true, verified = true, verify_failed = true}
@@ -442,7 +442,9 @@ end
 -- time and id; '' for the newest), limit, state ('' for any).  Returns { next_cursor or '', hash,
 -- hash, … }, newest first, ties in created time by id, descending, so that actions created in
 -- the same millisecond are neither skipped nor repeated. A page examines at most 20 times
--- 'limit' actions, so a rare state may give a short page.
+-- 'limit' actions, so a rare state may give a short page. The page looks on for one action
+-- more than 'limit' and gives a next_cursor only when it finds one (or its scan ran out before
+-- it could tell): a full page that holds the last action has none, as the analyses' does.
 local function list(keys, args)
   local prefix, limit, state = args[1], tonumber(args[3]), args[4]
   local max, cms, cid = '+inf', nil, nil
@@ -453,22 +455,25 @@ local function list(keys, args)
   end
   local ids = redis.call('ZREVRANGEBYSCORE', keys[1], max, '-inf', 'WITHSCORES', 'LIMIT', '0',
                          int(limit * 20))
-  local out, last, n = {''}, nil, 0
+  local out, last, n, more = {''}, nil, 0, false
   for i = 1, #ids, 2 do
-    if n >= limit then break end
     local skip = cid and cid ~= '' and ids[i + 1] == cms and ids[i] >= cid
     if not skip then
-      last = ids[i + 1] .. ':' .. ids[i]
       local flat = redis.call('HGETALL', prefix .. 'pp:act:' .. ids[i])
       local h = {}
       for j = 1, #flat, 2 do h[flat[j]] = flat[j + 1] end
       if #flat > 0 and (state == '' or h.state == state) then
+        if n >= limit then -- one more than the page holds: the next page starts with it
+          more = true
+          break
+        end
         out[#out + 1] = flat
         n = n + 1
       end
+      last = ids[i + 1] .. ':' .. ids[i]
     end
   end
-  if last and (n >= limit or #ids >= limit * 40) then out[1] = last end
+  if last and (more or #ids >= limit * 40) then out[1] = last end
   return out
 end
 
