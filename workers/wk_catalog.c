@@ -77,11 +77,25 @@ int wk_resolve(wk_engine *engine, const char *name_or_path, char **path, rt_diag
     return RT_ENOTFOUND;
 }
 
+/* The length of the start of 'message' that names 'path' as Lua does: the path itself, or "..."
+ * and its end when it is longer than LUA_IDSIZE allows; 0 when it names something else. */
+static size_t source_length(const char *message, const char *path) {
+    size_t n = strlen(path);
+    if (strncmp(message, path, n) == 0)
+        return n;
+    if (strncmp(message, "...", 3) != 0)
+        return 0;
+    for (size_t k = 1; k < n; k++)
+        if (strncmp(message + 3, path + k, n - k) == 0 && message[3 + n - k] == ':')
+            return 3 + n - k;
+    return 0;
+}
+
 /* Lua's messages read "file:line: text"; split them so that the place is reported as such. */
 static void diag_from_lua(rt_diag *diag, const char *path, const char *message) {
-    size_t n = strlen(path);
+    size_t n = source_length(message, path);
     const char *p = message;
-    if (strncmp(p, path, n) == 0 && p[n] == ':' && p[n + 1] >= '0' && p[n + 1] <= '9') {
+    if (n && p[n] == ':' && p[n + 1] >= '0' && p[n + 1] <= '9') {
         char *end;
         long line = strtol(p + n + 1, &end, 10);
         if (end[0] == ':' && end[1] == ' ') {

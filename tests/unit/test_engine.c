@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <cmocka.h>
 #include "rt_recording.h"
@@ -212,6 +213,37 @@ static void test_definition_problems_all_reported(void **state) {
     rt_diag_free(&diag);
     wk_info_free(&info);
     wk_engine_free(engine);
+}
+
+/* A syntax error in a file whose path is longer than Lua's chunk names (LUA_IDSIZE, 60) keeps its
+ * line: Lua names the file "..." and the path's end then, and that is the file too. */
+static void test_syntax_error_line_of_long_path(void **state) {
+    (void)state;
+    char dir[] = "/tmp/test_engine_XXXXXX", sub[160], path[200];
+    assert_non_null(mkdtemp(dir));
+    snprintf(sub, sizeof sub, "%s/a-folder-name-long-enough-to-be-cut-by-lua", dir);
+    snprintf(path, sizeof path, "%s/syntax.lua", sub);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("return inquest.analyzer{\n  name = 'syntax',\n  run = function(ctx (\n}\n", f);
+    fclose(f);
+    assert_true(strlen(path) > 60);
+    wk_engine *engine = new_engine();
+    wk_info info;
+    rt_diag diag = {0};
+    assert_int_equal(wk_inspect(engine, path, &info, &diag), RT_EANALYZER);
+    json_t *first = json_array_get(diag.items, 0);
+    assert_int_equal(json_integer_value(json_object_get(first, "line")), 3);
+    assert_string_equal(json_string_value(json_object_get(first, "file")), path);
+    const char *message = json_string_value(json_object_get(first, "message"));
+    assert_true(strncmp(message, "...", 3) != 0 && !strstr(message, "syntax.lua"));
+    rt_diag_free(&diag);
+    wk_info_free(&info);
+    wk_engine_free(engine);
+    unlink(path);
+    rmdir(sub);
+    rmdir(dir);
 }
 
 /* Text from analyzer code is cut before it goes into a result. */
@@ -505,6 +537,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_not_found),
         cmocka_unit_test(test_process_survives_budgets),
         cmocka_unit_test(test_definition_problems_all_reported),
+        cmocka_unit_test(test_syntax_error_line_of_long_path),
         cmocka_unit_test(test_huge_error_is_cut),
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_validate_effective),
