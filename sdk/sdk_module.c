@@ -83,12 +83,22 @@ static int is_input_name(const char *s) {
 
 /* Checks that the field 'key' of the definition, whose value is at 'idx' (nil when absent), has
  * type 'type'; 'required' when it must be there. */
+/* True when the value at 'idx' is a string that is not UTF-8: text that every result, the
+ * catalogue and the API carry as JSON, which holds UTF-8 only. */
+static int is_not_utf8(lua_State *L, int idx) {
+    size_t len = 0;
+    const char *s = lua_type(L, idx) == LUA_TSTRING ? lua_tolstring(L, idx, &len) : NULL;
+    return s && !rt_utf8_valid(s, len);
+}
+
 static void expect_field(lua_State *L, const char *key, int idx, int type, int required) {
     int t = lua_type(L, idx);
     if (t == LUA_TNIL && required)
         sdk_problem(L, key, "is required");
     else if (t != LUA_TNIL && t != type)
         sdk_problem(L, key, "must be a %s (got %s)", lua_typename(L, type), lua_typename(L, t));
+    else if (is_not_utf8(L, idx))
+        sdk_problem(L, key, "must be UTF-8 text");
 }
 
 static void check_inputs(lua_State *L, int idx) {
@@ -115,6 +125,8 @@ static void check_tags(lua_State *L, int idx) {
         if (lua_rawgeti(L, idx, i) != LUA_TSTRING)
             sdk_problem(L, "tags", "must be a list of strings (item %d is a %s)", (int)i,
                         luaL_typename(L, -1));
+        else if (is_not_utf8(L, -1))
+            sdk_problem(L, "tags", "item %d must be UTF-8 text", (int)i);
         lua_pop(L, 1);
     }
 }

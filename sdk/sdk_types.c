@@ -939,8 +939,12 @@ static void read_option(lua_State *L, spec *s, const option *o, int idx) {
 /* description, optional, required: their values are where 'at' says. */
 static void read_common(lua_State *L, spec *s, const int *at) {
     int t = lua_type(L, at[C_DESCRIPTION]);
-    if (t == LUA_TSTRING) {
-        s->descr = lua_tostring(L, at[C_DESCRIPTION]);
+    size_t len = 0;
+    const char *descr = t == LUA_TSTRING ? lua_tolstring(L, at[C_DESCRIPTION], &len) : NULL;
+    if (descr && !rt_utf8_valid(descr, len)) {
+        def_problem(L, s->kind, "'description' must be UTF-8 text");
+    } else if (descr) {
+        s->descr = descr;
         lua_pushvalue(L, at[C_DESCRIPTION]);
         lua_setiuservalue(L, 2, 3);
     } else if (t != LUA_TNIL) {

@@ -884,6 +884,8 @@ static void test_definition_problems(void **state) {
     expect_definition("t.bool{ optional = 1, description = 2 }",
                       "t.bool: 'description' must be a string",
                       "t.bool: 'optional' must be a boolean", NULL);
+    expect_definition("t.bool{ description = 'caf\\xe9' }",
+                      "t.bool: 'description' must be UTF-8 text", NULL);
     expect_definition("t.duration{ default = '5x' }",
                       "t.duration: 'default' is invalid: unknown unit \"x\" in \"5x\" (use ms, s, "
                       "m, h, d, w)",

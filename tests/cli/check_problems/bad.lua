@@ -10,4 +10,6 @@ return inquest.analyzer {
   },
   run = "not a function",
   colour = "blue",
+  version = "1.0\xff",
+  tags = { "ok", "bad\xfe" },
 }
