@@ -122,6 +122,14 @@ static void set_auth(ig_client *c, const char *token, size_t len) {
     c->auth[sizeof prefix - 1 + len] = '\0';
 }
 
+/* A token file that others may read is used all the same, as refusing it would break setups
+ * that work, but said once (a client reads its token once), as ssh says of a private key. */
+static void warn_if_exposed(const ig_client *c, const char *path) {
+    char why[1024];
+    if (rt_secret_file_exposed(path, why, sizeof why))
+        fprintf(stderr, "inquest %s: warning: the token file %s\n", c->cmd, why);
+}
+
 static int read_token_file(ig_client *c, const char *path) {
     char why[256], *data = NULL;
     size_t len = 0;
@@ -141,6 +149,7 @@ static int read_token_file(ig_client *c, const char *path) {
                               "the token file %s is empty or holds more than one line "
                               "(or a control character)",
                               path);
+    warn_if_exposed(c, path);
     return IG_EXIT_OK;
 }
 
@@ -173,19 +182,10 @@ void ig_append(char **to, const char *text) {
 }
 
 void ig_append_word(char **to, const char *word) {
-    static const char plain[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-                                "_-.,:/=@%+";
+    char *quoted = rt_shell_word(word);
     ig_append(to, " ");
-    if (*word && strspn(word, plain) == strlen(word)) {
-        ig_append(to, word);
-        return;
-    }
-    ig_append(to, "'");
-    for (const char *p = word; *p; p++) {
-        char one[2] = {*p, '\0'};
-        ig_append(to, *p == '\'' ? "'\\''" : one);
-    }
-    ig_append(to, "'");
+    ig_append(to, quoted);
+    free(quoted);
 }
 
 /* The options given on the command line that a suggested command must repeat to reach the same
