@@ -3,6 +3,8 @@
 #ifndef INQUEST_IG_CLI_H
 #define INQUEST_IG_CLI_H
 
+#include <stdarg.h>
+#include <stdio.h>
 #include "rt_queue.h"
 #include "wk.h"
 
@@ -66,8 +68,45 @@ typedef struct ig_local_run {
  * code after printing why nothing ran (a bad config, unknown analyzer, invalid inputs). */
 int ig_run_local(const ig_local_run *spec, json_t **result);
 
-/* Prints "inquest CMD: message" and a hint to see --help on stderr; returns IG_EXIT_USAGE. */
+/* Prints "inquest CMD: message" and a hint to see --help on stderr; returns IG_EXIT_USAGE. The
+ * error is kept as IG_ERROR_USAGE (below). */
 int ig_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Errors as JSON (ig_error.c). With --json, a client command's stdout holds one JSON object
+ * whatever happens: its output, or when it fails without printing any, {"error": {"code",
+ * "message", …}} (docs/operating.md, "Errors with --json"). Every error is printed on stderr
+ * where it is found, as before, and kept here by the same call; main() prints the last one
+ * kept, which is the one that ended the command. The codes the command line gives its own
+ * errors (the server's keep the server's code, docs/api.md): */
+#define IG_ERROR_USAGE          "usage"            /* a bad argument or file: exit 2 */
+#define IG_ERROR_UNREACHABLE    "unreachable"      /* no connection, or it broke: 3 */
+#define IG_ERROR_SERVER_TIMEOUT "server_timeout"   /* no whole answer in time: 3 */
+#define IG_ERROR_TOO_LARGE      "answer_too_large" /* an answer over the client's cap: 3 */
+#define IG_ERROR_NOT_API        "not_api"          /* an answer that is not the API's: 3 */
+#define IG_ERROR_NOT_FINISHED   "not_finished"     /* still queued or running: 1 */
+#define IG_ERROR_NO_RESULT      "no_result"        /* it ended without a result (dead): 1 */
+#define IG_ERROR_INTERNAL       "internal"         /* libcurl would not start: 3 */
+#define IG_ERROR_FAILED         "failed"           /* any other failure: 1 (stderr says what) */
+#define IG_ERROR_SERVER         "server"           /* any other failure: 3 (stderr says what) */
+
+/* Command 'cmd' (static) was given --json: when it fails without printing its JSON output, its
+ * error goes to stdout as JSON too. */
+void ig_error_json(const char *cmd);
+/* Prints "inquest 'cmd': MESSAGE" on 'err' and keeps {"code": 'code', "message": MESSAGE} as
+ * the command's error. Returns that object (borrowed), for members of the caller's. */
+json_t *ig_error_say(FILE *err, const char *cmd, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+json_t *ig_error_vsay(FILE *err, const char *cmd, const char *code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+/* Keeps 'error' (an object with "code" and "message"; stolen) as the command's error, printed on
+ * stderr by the caller: the server's error, passed on. */
+void ig_error_keep(json_t *error);
+/* Prints 'text' (one JSON document, malloc'd: freed here; NULL, when out of memory: null) on
+ * stdout as the command's output, after which no error object is printed. */
+void ig_print_json_text(char *text);
+/* Ends the command whose exit code is 'code': prints its error as JSON on stdout when it was
+ * given --json, failed and printed no JSON output. Returns 'code'. */
+int ig_error_finish(int code);
 
 /* Adds the members of the JSON object in the file 'path' (--inputs FILE of command 'cmd') to
  * 'inputs'. Returns IG_EXIT_OK, or a usage error that says what is wrong: the file cannot be

@@ -5,6 +5,7 @@
 #define _POSIX_C_SOURCE 200809L /* nanosleep, strncasecmp */
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,18 @@ struct ig_client {
     long status;        /* its HTTP status; 0 when no answer came */
     double retry_after; /* its Retry-After in seconds; 0 when it had none (or a date) */
 };
+
+/* Prints a problem of the command on 'err' (stderr, or the buffer of a wait's try) and keeps it
+ * as the command's error (ig_error.c), under 'code' (IG_ERROR_*). Returns the error kept. */
+static json_t *say(const ig_client *c, FILE *err, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static json_t *say(const ig_client *c, FILE *err, const char *code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    json_t *error = ig_error_vsay(err, c->cmd, code, fmt, ap);
+    va_end(ap);
+    return error;
+}
 
 /* ---- Making a client ----------------------------------------------------------------------- */
 
@@ -109,6 +122,14 @@ static void set_auth(ig_client *c, const char *token, size_t len) {
     c->auth[sizeof prefix - 1 + len] = '\0';
 }
 
+/* A token file that others may read is used all the same, as refusing it would break setups
+ * that work, but said once (a client reads its token once), as ssh says of a private key. */
+static void warn_if_exposed(const ig_client *c, const char *path) {
+    char why[1024];
+    if (rt_secret_file_exposed(path, why, sizeof why))
+        fprintf(stderr, "inquest %s: warning: the token file %s\n", c->cmd, why);
+}
+
 static int read_token_file(ig_client *c, const char *path) {
     char why[256], *data = NULL;
     size_t len = 0;
@@ -128,6 +149,7 @@ static int read_token_file(ig_client *c, const char *path) {
                               "the token file %s is empty or holds more than one line "
                               "(or a control character)",
                               path);
+    warn_if_exposed(c, path);
     return IG_EXIT_OK;
 }
 
@@ -160,19 +182,10 @@ void ig_append(char **to, const char *text) {
 }
 
 void ig_append_word(char **to, const char *word) {
-    static const char plain[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-                                "_-.,:/=@%+";
+    char *quoted = rt_shell_word(word);
     ig_append(to, " ");
-    if (*word && strspn(word, plain) == strlen(word)) {
-        ig_append(to, word);
-        return;
-    }
-    ig_append(to, "'");
-    for (const char *p = word; *p; p++) {
-        char one[2] = {*p, '\0'};
-        ig_append(to, *p == '\'' ? "'\\''" : one);
-    }
-    ig_append(to, "'");
+    ig_append(to, quoted);
+    free(quoted);
 }
 
 /* The options given on the command line that a suggested command must repeat to reach the same
@@ -202,13 +215,13 @@ int ig_client_new(const char *cmd, const ig_client_options *options, ig_client *
         set_again(c, options);
     if (code == IG_EXIT_OK && !curl_ready) {
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-            fprintf(stderr, "inquest %s: cannot initialise libcurl\n", cmd);
+            say(c, stderr, IG_ERROR_INTERNAL, "cannot initialise libcurl");
             code = IG_EXIT_SERVER;
         }
         curl_ready = code == IG_EXIT_OK;
     }
     if (code == IG_EXIT_OK && !(c->curl = curl_easy_init())) {
-        fprintf(stderr, "inquest %s: cannot initialise libcurl\n", cmd);
+        say(c, stderr, IG_ERROR_INTERNAL, "cannot initialise libcurl");
         code = IG_EXIT_SERVER;
     }
     if (code != IG_EXIT_OK) {
@@ -385,17 +398,16 @@ static int perform(ig_client *c, call *k) {
     curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &k->status);
     if (rc == CURLE_OK)
         return IG_EXIT_OK;
-    const char *cmd = c->cmd;
     k->too_big = k->answer.too_big || rc == CURLE_FILESIZE_EXCEEDED;
     if (k->too_big)
-        fprintf(c->err, "inquest %s: the answer of %s%s is larger than %zu MiB\n", cmd, c->shown,
-                k->path, MAX_ANSWER_BYTES >> 20);
+        say(c, c->err, IG_ERROR_TOO_LARGE, "the answer of %s%s is larger than %zu MiB", c->shown,
+            k->path, MAX_ANSWER_BYTES >> 20);
     else if (rc == CURLE_OPERATION_TIMEDOUT)
-        fprintf(c->err, "inquest %s: the server at %s did not answer within %gs (%s)\n", cmd,
-                c->shown, k->timeout, *error ? error : curl_easy_strerror(rc));
+        say(c, c->err, IG_ERROR_SERVER_TIMEOUT, "the server at %s did not answer within %gs (%s)",
+            c->shown, k->timeout, *error ? error : curl_easy_strerror(rc));
     else
-        fprintf(c->err, "inquest %s: cannot reach the server at %s: %s\n", cmd, c->shown,
-                *error ? error : curl_easy_strerror(rc));
+        say(c, c->err, IG_ERROR_UNREACHABLE, "cannot reach the server at %s: %s", c->shown,
+            *error ? error : curl_easy_strerror(rc));
     k->failed = 1;
     return IG_EXIT_SERVER;
 }
@@ -434,6 +446,22 @@ static void print_hint(const ig_client *c, long status, const call *k) {
         fprintf(c->err, "  (retry after %ss)\n", k->retry_after);
 }
 
+/* The server's 'error' (the API's: code, message, fields) as the command's error, as it came,
+ * with what only the HTTP answer says: its status, and after how many seconds to retry. */
+static void keep_server_error(const call *k, const json_t *error) {
+    char *end, code[32];
+    json_t *kept = json_deep_copy(error);
+    double retry_after = strtod(k->retry_after, &end);
+    if (!json_is_string(json_object_get(kept, "code"))) { /* the API always gives one */
+        snprintf(code, sizeof code, "http_%ld", k->status);
+        json_object_set_new(kept, "code", json_string(code));
+    }
+    json_object_set_new(kept, "http_status", json_integer(k->status));
+    if (end != k->retry_after && !*end && retry_after > 0) /* delta-seconds, not a date */
+        json_object_set_new(kept, "retry_after", rt_json_number(retry_after));
+    ig_error_keep(kept);
+}
+
 /* An error answer: the API's { "error": { code, message, fields } } when it is one. One that
  * is not (a proxy's page, or --server names something else) is exit 3 whatever its status: the
  * server did not answer as the API does, and a 404 of another server says nothing of the
@@ -444,16 +472,18 @@ static int print_error(ig_client *c, const call *k, const json_t *body) {
     const char *message = json_string_value(json_object_get(error, "message"));
     const char *what = k->status >= 500 ? "the server failed: " : "";
     if (!message) {
-        fprintf(c->err,
-                "inquest %s: %s%s%s answered HTTP %ld without the API's error: is %s the "
-                "Inquest server?\n",
-                c->cmd, what, c->shown, k->path, k->status, c->shown);
+        json_t *kept = say(c, c->err, IG_ERROR_NOT_API,
+                           "%s%s%s answered HTTP %ld without the API's error: is %s the "
+                           "Inquest server?",
+                           what, c->shown, k->path, k->status, c->shown);
+        json_object_set_new(kept, "http_status", json_integer(k->status));
         return IG_EXIT_SERVER;
     }
     fprintf(c->err, "inquest %s: %s%s (HTTP %ld%s%s)\n", c->cmd, what, message, k->status,
             code ? " " : "", code ? code : "");
     print_fields(c->err, json_object_get(error, "fields"));
     print_hint(c, k->status, k);
+    keep_server_error(k, error);
     return status_exit(k->status);
 }
 
@@ -468,19 +498,20 @@ static int read_answer(ig_client *c, call *k, json_t **out) {
     if (k->status >= 400) {
         code = print_error(c, k, body);
     } else if (k->status < 200 || k->status > 299) {
-        fprintf(c->err,
-                "inquest %s: %s%s answered HTTP %ld, which the API never does: is %s the "
-                "Inquest server?\n",
-                c->cmd, c->shown, k->path, k->status, c->shown);
+        json_t *kept = say(c, c->err, IG_ERROR_NOT_API,
+                           "%s%s answered HTTP %ld, which the API never does: is %s the "
+                           "Inquest server?",
+                           c->shown, k->path, k->status, c->shown);
+        json_object_set_new(kept, "http_status", json_integer(k->status));
         code = IG_EXIT_SERVER;
     } else if (!body) {
-        fprintf(c->err, "inquest %s: the answer of %s%s is not JSON: %s (byte %d of %zu)\n", c->cmd,
-                c->shown, k->path, b->len ? error.text : "empty body", b->len ? error.position : 0,
-                b->len);
+        say(c, c->err, IG_ERROR_NOT_API, "the answer of %s%s is not JSON: %s (byte %d of %zu)",
+            c->shown, k->path, b->len ? error.text : "empty body", b->len ? error.position : 0,
+            b->len);
         code = IG_EXIT_SERVER;
     } else if (!json_is_object(body)) {
-        fprintf(c->err, "inquest %s: the answer of %s%s is not a JSON object\n", c->cmd, c->shown,
-                k->path);
+        say(c, c->err, IG_ERROR_NOT_API, "the answer of %s%s is not a JSON object", c->shown,
+            k->path);
         code = IG_EXIT_SERVER;
     }
     if (code == IG_EXIT_OK)
@@ -562,8 +593,8 @@ int ig_api_list(ig_client *c, const char *query, json_t **answer) {
 const char *ig_answer_string(ig_client *c, const json_t *answer, const char *key) {
     const char *value = json_string_value(json_object_get(answer, key));
     if (!value)
-        fprintf(stderr, "inquest %s: the server at %s answered without a string \"%s\"\n", c->cmd,
-                c->shown, key);
+        say(c, stderr, IG_ERROR_NOT_API, "the server at %s answered without a string \"%s\"",
+            c->shown, key);
     return value;
 }
 
@@ -572,22 +603,26 @@ const json_t *ig_analysis_result(ig_client *c, const json_t *analysis, double wa
     const char *status = json_string_value(json_object_get(analysis, "status"));
     const json_t *result = json_object_get(analysis, "result");
     char took[32];
+    json_t *kept;
     id = id ? id : "the analysis";
     status = status ? status : "unknown";
     if (!ig_analysis_finished(analysis)) {
         rt_duration_format(waited, took);
-        fprintf(stderr, "inquest %s: %s is still %s%s%s; `inquest wait %s%s` waits for it\n",
-                c->cmd, id, status, waited > 0 ? " after " : "", waited > 0 ? took : "", id,
-                ig_client_again(c));
-        return NULL;
-    }
-    if (json_is_object(result))
+        kept = say(c, stderr, IG_ERROR_NOT_FINISHED,
+                   "%s is still %s%s%s; `inquest wait %s%s` waits for it", id, status,
+                   waited > 0 ? " after " : "", waited > 0 ? took : "", id, ig_client_again(c));
+    } else if (json_is_object(result)) {
         return result;
-    const json_t *error = json_object_get(analysis, "error");
-    const char *why = json_is_string(error) ? json_string_value(error)
-                                            : json_string_value(json_object_get(error, "message"));
-    fprintf(stderr, "inquest %s: %s ended as %s without a result%s%s\n", c->cmd, id, status,
-            why ? ": " : "", why ? why : "");
+    } else {
+        const json_t *error = json_object_get(analysis, "error");
+        const char *why = json_is_string(error)
+                              ? json_string_value(error)
+                              : json_string_value(json_object_get(error, "message"));
+        kept = say(c, stderr, IG_ERROR_NO_RESULT, "%s ended as %s without a result%s%s", id, status,
+                   why ? ": " : "", why ? why : "");
+    }
+    /* the server's answer too, as --json printed it before it printed errors as JSON */
+    json_object_set_new(kept, "analysis", json_deep_copy(analysis));
     return NULL;
 }
 
@@ -668,8 +703,8 @@ int ig_api_wait(ig_client *c, const char *id, double timeout, json_t **answer) {
         }
         backoff = RETRY_FIRST_PAUSE;
         if (!json_is_string(json_object_get(*answer, "status"))) {
-            fprintf(stderr, "inquest %s: the answer of %s/v1/analyses/%s has no \"status\"\n",
-                    c->cmd, c->shown, id);
+            say(c, stderr, IG_ERROR_NOT_API, "the answer of %s/v1/analyses/%s has no \"status\"",
+                c->shown, id);
             json_decref(*answer);
             *answer = NULL;
             code = IG_EXIT_SERVER;

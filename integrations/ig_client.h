@@ -1,8 +1,8 @@
 /* integrations/ig_client.h -- the client of the service's HTTP API (docs/api.md) for the command
  * line: `submit`, `status`, `wait`, `result`, `cancel`, `ls` (ig_cmd_client.c) and
  * `run --remote` (ig_cmd_run.c). Blocking calls with libcurl's easy interface; answers are parsed
- * with jansson. Every problem is printed here, once, as "inquest CMD: …", so that the commands
- * only choose their exit code. */
+ * with jansson. Every problem is printed here, once, as "inquest CMD: …", and kept as the
+ * command's error for --json (ig_error.c), so that the commands only choose their exit code. */
 #ifndef INQUEST_IG_CLIENT_H
 #define INQUEST_IG_CLIENT_H
 
@@ -108,7 +108,8 @@ const char *ig_answer_string(ig_client *c, const json_t *answer, const char *key
 
 /* The result of the finished 'analysis' (an answer of GET /v1/analyses/ID; borrowed from it),
  * or NULL after printing why there is none: it is still queued or running (after the client
- * waited 'waited' seconds; 0: it did not wait), or it ended without one (`dead`). */
+ * waited 'waited' seconds; 0: it did not wait), or it ended without one (`dead`). The error kept
+ * for --json holds a copy of 'analysis'. */
 const json_t *ig_analysis_result(ig_client *c, const json_t *analysis, double waited);
 
 /* True when 'analysis' (an answer of GET /v1/analyses/ID) has finished: neither queued nor

@@ -29,7 +29,9 @@ static const char actions_usage[] =
     "  --since TIME        audit: from TIME (RFC 3339, Unix seconds, or a duration back: 1h)\n"
     "  --after SEQ         audit: the records after record SEQ; where each page ends is\n"
     "                      printed on stderr (\"next: SEQ\"), the records alone on stdout\n"
-    "  --json              ls, show, approve, reject: print the server's answer as JSON\n"
+    "  --json              ls, show, approve, reject: print the server's answer as JSON,\n"
+    "                      and an error as {\"error\": {\"code\", \"message\", …}} (the\n"
+    "                      server's as it came, with \"http_status\"; as `inquest wait --help`)\n"
     "  --server URL        the server (default: $INQUEST_URL, else " IG_DEFAULT_SERVER ")\n"
     "  --token-file FILE   the API token (default: $INQUEST_TOKEN, else $INQUEST_TOKEN_FILE)\n"
     "  -h, --help          this text\n"
@@ -49,9 +51,7 @@ static const char *field(const json_t *o, const char *key) {
 }
 
 static void print_json(const json_t *v) {
-    char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
-    puts(text ? text : "null");
-    free(text);
+    ig_print_json_text(json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS));
 }
 
 static void print_action(const json_t *a) {
@@ -228,6 +228,8 @@ int ig_cmd_actions(int argc, char **argv) {
     args a = {0};
     ig_client *c = NULL;
     int code = parse(argc, argv, &a);
+    if (a.json) /* also when a later option was refused */
+        ig_error_json("actions");
     if (code != IG_EXIT_OK)
         return code < 0 ? IG_EXIT_OK : code;
     if (NEVER(!a.verb)) /* parse returns OK only with a verb (ig_usage_error never returns OK) */

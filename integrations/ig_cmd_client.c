@@ -28,11 +28,20 @@
 #define EXIT_CODES(ok, failed)                                                                     \
     "\nExit codes: 0 " ok "; 1 " failed "; 2 usage or input error (also when the\n"                \
     "server finds the request invalid); 3 the server cannot be reached, failed (5xx) or did\n"     \
-    "not answer as the API does.\n"
+    "not answer as the API does.\n" JSON_ERRORS
+
+/* What --json prints when a command fails, in every client command's help (docs/operating.md). */
+#define JSON_ERRORS                                                                                \
+    "\nWith --json, stdout holds one JSON object also when the command fails: its answer or\n"     \
+    "result when there is one, else {\"error\": {\"code\", \"message\", …}}: the server's\n"     \
+    "error as it came, with \"http_status\" (and \"retry_after\"), or the client's own:\n"         \
+    "usage (an argument after --json, a file), unreachable, server_timeout, not_api,\n"            \
+    "answer_too_large, and not_finished or no_result with the server's \"analysis\".\n"            \
+    "stderr says the same, and the exit code is as above.\n"
 
 #define REPORT_OPTIONS                                                                             \
-    "  --json                print the result as JSON (inquest.result/v1); without one,\n"         \
-    "                        the server's answer\n"                                                \
+    "  --json                print the result as JSON (inquest.result/v1); without one (not\n"     \
+    "                        finished, dead), the error that says why (below)\n"                   \
     "  --md                  print the report as Markdown\n"
 
 static const char submit_usage[] =
@@ -440,9 +449,7 @@ static int parse_options(client_args *a, int argc, char **argv) {
 /* ---- Printing ------------------------------------------------------------------------------ */
 
 static void print_json(const json_t *value) {
-    char *text = rt_json_canonical(value);
-    puts(text ? text : "null");
-    free(text);
+    ig_print_json_text(rt_json_canonical(value));
 }
 
 /* The exit code of an analysis' status: 0 only when it finished ok. */
@@ -454,11 +461,8 @@ static int status_exit(const json_t *analysis) {
 /* Prints the report of the finished 'analysis' in the chosen format, as `inquest run` does. */
 static int print_report(const client_args *a, ig_client *c, const json_t *analysis, double waited) {
     const json_t *result = ig_analysis_result(c, analysis, waited);
-    if (!result) {
-        if (a->output == FORMAT_JSON)
-            print_json(analysis); /* what there is, for scripts */
+    if (!result) /* with --json, the error that says why holds the analysis, for scripts */
         return IG_EXIT_FAILED;
-    }
     if (a->output == FORMAT_JSON)
         print_json(result);
     else if (a->output == FORMAT_MARKDOWN)
@@ -670,8 +674,8 @@ static int cmd_ls(client_args *a, ig_client *c) {
     if (code == IG_EXIT_OK && a->output == FORMAT_JSON) {
         print_json(answer);
     } else if (code == IG_EXIT_OK && !json_is_array(analyses)) {
-        fprintf(stderr, "inquest ls: the server at %s answered without an array \"analyses\"\n",
-                ig_client_url(c));
+        ig_error_say(stderr, "ls", IG_ERROR_NOT_API,
+                     "the server at %s answered without an array \"analyses\"", ig_client_url(c));
         code = IG_EXIT_SERVER;
     } else if (code == IG_EXIT_OK && json_array_size(analyses) == 0 && !cursor) {
         fputs("inquest ls: no analyses\n", stderr);
@@ -716,6 +720,8 @@ static int run_command(const client_command *cmd, int argc, char **argv) {
     json_object_set_new(a.request, "labels", json_object());
     ig_client *c = NULL;
     int code = parse_options(&a, argc, argv);
+    if (a.output == FORMAT_JSON) /* also when a later option was refused */
+        ig_error_json(cmd->name);
     if (code == IG_EXIT_OK)
         code = check_operands(&a);
     if (code == IG_EXIT_OK && cmd->run == cmd_submit)

@@ -26,7 +26,8 @@ static const char insights_usage[] =
     "  --period D          whole days back, today included (default: the server's\n"
     "                      insights.period, 7d)\n"
     "  --top N             entries of each ranking (1 to 100; default: the server's)\n"
-    "  --json              print the server's answer as JSON\n"
+    "  --json              print the server's answer as JSON, and an error as {\"error\":\n"
+    "                      {\"code\", \"message\", …}} (as `inquest wait --help` says)\n"
     "  --server URL        the server (default: $INQUEST_URL, else " IG_DEFAULT_SERVER ")\n"
     "  --token-file FILE   the API token (default: $INQUEST_TOKEN, else $INQUEST_TOKEN_FILE)\n"
     "  -h, --help          this text\n"
@@ -59,7 +60,8 @@ static const char feedback_usage[] =
     "  --until TIME        export: up to TIME\n"
     "  --after SEQ         export: the verdicts after record SEQ (not with --since)\n"
     "  --limit N           export: records per request (1 to 10000; default 1000)\n"
-    "  --json              give, ls: print the server's answer as JSON\n"
+    "  --json              give, ls: print the server's answer as JSON, and an error as\n"
+    "                      {\"error\": {\"code\", \"message\", …}} (as `inquest wait --help`)\n"
     "  --server URL        the server (default: $INQUEST_URL, else " IG_DEFAULT_SERVER ")\n"
     "  --token-file FILE   the API token (default: $INQUEST_TOKEN, else $INQUEST_TOKEN_FILE)\n"
     "  -h, --help          this text\n"
@@ -75,9 +77,7 @@ typedef struct args {
 } args;
 
 static void print_json(const json_t *v) {
-    char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
-    puts(text ? text : "null");
-    free(text);
+    ig_print_json_text(json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS));
 }
 
 static const char *text_of(const json_t *o, const char *key) {
@@ -388,6 +388,8 @@ int ig_cmd_feedback(int argc, char **argv) {
     args a = {0};
     ig_client *c = NULL;
     int code = parse("feedback", argc, argv, &a);
+    if (a.json) /* also when a later option was refused */
+        ig_error_json("feedback");
     if (code == IG_EXIT_OK)
         code = check_feedback(&a, argc, argv);
     if (code != IG_EXIT_OK)
@@ -410,6 +412,8 @@ int ig_cmd_insights(int argc, char **argv) {
     json_t *answer = NULL;
     char path[256] = "/v1/insights";
     int code = parse("insights", argc, argv, &a);
+    if (a.json) /* also when a later option was refused */
+        ig_error_json("insights");
     if (code != IG_EXIT_OK)
         return code < 0 ? IG_EXIT_OK : code;
     if (optind < argc)

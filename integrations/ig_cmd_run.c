@@ -45,7 +45,9 @@ static const char run_usage[] =
     "\n"
     "Options:\n"
     "  --inputs FILE.json    inputs as a JSON object (key=value pairs override them)\n"
-    "  --json                print the result as JSON (inquest.result/v1)\n"
+    "  --json                print the result as JSON (inquest.result/v1); with --remote,\n"
+    "                        a failure without a result as {\"error\": {\"code\", \"message\",\n"
+    "                        …}} (as `inquest wait --help` says)\n"
     "  --md                  print the report as Markdown\n"
     "  --timeout DURATION    wall-clock deadline, at most 24h (default 30s)\n"
     "  --memory SIZE         memory budget of the Lua state (default 64MiB)\n"
@@ -390,9 +392,7 @@ static int save_recording(run_options *o) {
 
 static int report(const run_options *o, const json_t *result) {
     if (o->output == FORMAT_JSON) {
-        char *text = rt_json_canonical(result);
-        puts(text ? text : "null");
-        free(text);
+        ig_print_json_text(rt_json_canonical(result));
     } else if (o->output == FORMAT_MARKDOWN) {
         ig_report_markdown(result, stdout);
     } else {
@@ -684,6 +684,8 @@ int ig_cmd_run(int argc, char **argv) {
     run_options o = {.inputs = json_object(), .cmd = "run"};
     wk_limits_default(&o.request.limits);
     int code = parse_args(&o, argc, argv);
+    if (o.remote.server && o.output == FORMAT_JSON) /* a client's errors, also a refused option */
+        ig_error_json("run");
     if (code == IG_EXIT_OK && o.remote.server) {
         code = run_remote(&o);
         json_decref(o.inputs);

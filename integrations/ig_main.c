@@ -216,11 +216,10 @@ static const command *find_command(const char *name) {
 
 int ig_usage_error(const char *cmd, const char *fmt, ...) {
     va_list ap;
-    fprintf(stderr, "inquest %s: ", cmd);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    ig_error_vsay(stderr, cmd, IG_ERROR_USAGE, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\n(see `inquest %s --help`)\n", cmd);
+    fprintf(stderr, "(see `inquest %s --help`)\n", cmd);
     return IG_EXIT_USAGE;
 }
 
@@ -332,5 +331,5 @@ static int dispatch(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-    return check_stdout(dispatch(argc, argv));
+    return check_stdout(ig_error_finish(dispatch(argc, argv)));
 }

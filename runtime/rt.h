@@ -165,6 +165,18 @@ int rt_file_read(const char *path, size_t cap, char **data, size_t *len, char *w
  * cannot make the reader quote /etc/passwd or wait on /dev/stdin. RT_EINPUT when it is not,
  * with 'why' saying so. */
 int rt_file_read_plain(const char *path, size_t cap, char **data, size_t *len, char *why);
+/* Whether the secret file 'path' is open to other users, judged as ssh judges a private key: a
+ * regular file of this process' user that grants its group or others any permission. Then
+ * 'why' ('size' bytes) names the file, says to whom it is open, its mode and the command that
+ * closes it ("F is open to others (mode 0644); `chmod 600 F` closes it"; a symbolic link is
+ * named with the file it leads to, which the command names), and the result is 1; else 0. Not
+ * judged: a pipe or a device (/dev/stdin, <(pass …)), whose mode says nothing of who may read a
+ * secret passing through; and a file of another owner, shared on purpose (root's mount of
+ * secrets read by a service account, a group's file) and not this user's to chmod. */
+int rt_secret_file_exposed(const char *path, char *why, size_t size);
+/* 'word' for a POSIX shell (malloc'd): as it is when nothing in it needs quotes, else in single
+ * quotes, so that a command printed with it can be pasted. */
+char *rt_shell_word(const char *word);
 
 /* Bookkeeping allocations: abort with the size printed when memory runs out. */
 void *rt_xmalloc(size_t size);

@@ -198,7 +198,7 @@ typedef enum field_kind {
     F_URL,       /* char *, http:// or https:// */
     F_REDIS_URL, /* char *, redis://, rediss:// or unix:// */
     F_ENV,       /* char *, an environment variable's name */
-    F_FILE,      /* char *, a path */
+    F_FILE,      /* char *, the path of a file that holds a secret */
     F_SECRET,    /* nothing: an inline secret, always an error */
     F_DURATION,  /* double seconds, more than 0, in [min, max] */
     F_SIZE,      /* size_t bytes, in [min, max] */
@@ -748,6 +748,15 @@ static void load_caps(loader *ld, const yaml_node_t *n, void *base, const field 
     }
 }
 
+/* Warns when the secret file 'file' (the value at 'mark' of 'path') is open to other users, as
+ * `inquest`'s --token-file does: the process uses it all the same, since refusing would stop a
+ * service that runs today, but the operator hears of it at every start, reload and check. */
+static void exposed_warning(loader *ld, yaml_mark_t mark, const char *path, const char *file) {
+    char why[MESSAGE_MAX];
+    if (rt_secret_file_exposed(file, why, sizeof why))
+        warning(ld, mark, path, "secret file %s", why);
+}
+
 /* Reads 'v', the value of field 'f' at 'path', into 'base'. */
 static void load_value(loader *ld, const field *f, const yaml_node_t *v, void *base,
                        const char *path) {
@@ -762,6 +771,8 @@ static void load_value(loader *ld, const field *f, const yaml_node_t *v, void *b
             problem(ld, v->start_mark, path, "expected a string, got an empty one");
         else if (s)
             store_string(base, f, s);
+        if (s && *s && f->kind == F_FILE)
+            exposed_warning(ld, v->start_mark, path, s);
         return;
     case F_URL:
     case F_REDIS_URL: {

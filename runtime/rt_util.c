@@ -1,6 +1,7 @@
 /* runtime/rt_util.c -- small services every command needs: bookkeeping allocation, whole-file
- * reads, hashing, canonical JSON and clocks. */
-#define _POSIX_C_SOURCE 200809L
+ * reads, whether a secret file is open to others, shell quoting, hashing, canonical JSON and
+ * clocks. */
+#define _XOPEN_SOURCE 700 /* POSIX 2008 with realpath */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -136,6 +137,46 @@ int rt_file_read_plain(const char *path, size_t cap, char **data, size_t *len, c
     int rc = read_stream(f, path, cap, data, len, why);
     fclose(f);
     return rc;
+}
+
+char *rt_shell_word(const char *word) {
+    static const char plain[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                                "_-.,:/=@%+";
+    if (*word && strspn(word, plain) == strlen(word))
+        return rt_xstrdup(word);
+    char *out = rt_xmalloc(4 * strlen(word) + 3), *o = out; /* each ' becomes '\'' */
+    *o++ = '\'';
+    for (const char *p = word; *p; p++)
+        if (*p == '\'') {
+            memcpy(o, "'\\''", 4);
+            o += 4;
+        } else {
+            *o++ = *p;
+        }
+    *o++ = '\'';
+    *o = '\0';
+    return out;
+}
+
+int rt_secret_file_exposed(const char *path, char *why, size_t size) {
+    struct stat st, link;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid())
+        return 0;
+    unsigned mode = (unsigned)st.st_mode & 07777;
+    if (!(mode & 077))
+        return 0;
+    const char *whom = (mode & 070) && (mode & 007) ? "its group and others"
+                       : mode & 070                 ? "its group"
+                                                    : "others";
+    /* Through a link, the file named is the one whose mode it is: /dev/stdin redirected from a
+     * file is that file, which `chmod 600 /dev/stdin` would miss. */
+    char *real = lstat(path, &link) == 0 && S_ISLNK(link.st_mode) ? realpath(path, NULL) : NULL;
+    char *word = rt_shell_word(real ? real : path);
+    snprintf(why, size, "%s%s%s%s is open to %s (mode %04o); `chmod 600 %s` closes it", path,
+             real ? " (" : "", real ? real : "", real ? ")" : "", whom, mode, word);
+    free(word);
+    free(real);
+    return 1;
 }
 
 void rt_sha256_hex(const void *data, size_t len, char *out) {
