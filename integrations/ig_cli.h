@@ -145,9 +145,9 @@ wk_engine *ig_engine(char **dirs, size_t n);
 /* The service's processes (serve, worker): */
 
 /* The config of a service process ('cmd': "serve", "worker") at 'path', refused without a redis
- * section; NULL when refused. Every problem and warning goes to stderr: as text at start (for the
- * operator at the terminal), as JSON log lines when 'log_json' (a reload, in a running service's
- * log). */
+ * section; NULL when refused. Every problem and warning goes to stderr: warnings as JSON log
+ * lines (the service's log begins with them), errors as text at start (for the operator at the
+ * terminal) and as JSON log lines when 'log_json' (a reload, in a running service's log). */
 rt_config *ig_service_config(const char *cmd, const char *path, bool log_json);
 
 /* One JSON log line on stderr: {"ts", "level", "msg", and the fields of 'fields' (stolen, may be

@@ -79,13 +79,13 @@ rt_config *ig_service_config(const char *cmd, const char *path, bool log_json) {
     rt_diag errors = {0}, warnings = {.label = "warning"};
     rt_config *config = NULL;
     rt_config_load(path, &config, &errors, &warnings);
-    if (log_json) {
-        log_problems(&warnings, "warn");
+    /* Warnings go to the service's log, which is JSON lines from its start; errors that stop the
+     * start are for the person who ran it, as text, unless the service runs already (a reload). */
+    log_problems(&warnings, "warn");
+    if (log_json)
         log_problems(&errors, "error");
-    } else {
-        rt_diag_print(&warnings, stderr, "");
+    else
         rt_diag_print(&errors, stderr, "");
-    }
     rt_diag_free(&errors);
     rt_diag_free(&warnings);
     if (config && !config->redis_url) {
