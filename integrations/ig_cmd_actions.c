@@ -221,6 +221,9 @@ static int parse(int argc, char **argv, args *a) {
         return ig_usage_error("actions", "unexpected argument \"%s\"", argv[optind]);
     if (a->reason && (!needs_id || strcmp(a->verb, "show") == 0))
         return ig_usage_error("actions", "--reason goes with approve and reject");
+    if (a->json && strcmp(a->verb, "audit") == 0)
+        return ig_usage_error("actions", "--json goes with ls, show, approve and reject (audit "
+                                         "prints JSON lines already)");
     return IG_EXIT_OK;
 }
 
