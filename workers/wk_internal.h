@@ -87,6 +87,12 @@ struct wk_engine {
 /* Blocks up to this size come from the heap's size classes; larger ones from malloc. */
 #define WK_HEAP_SMALL 256
 
+/* Nested resumes of coroutines the analyzer made that a preemption passes through; a coroutine
+ * nested deeper computes on until it returns or yields (wk__coroutine_task). */
+#define WK_RESUMES_MAX 16
+/* Coroutines left suspended by preemptions at once, in all the tasks of an analysis. */
+#define WK_HELD_MAX 64
+
 /* The memory of one Lua state (wk_heap.c). */
 typedef struct wk_heap {
     wk_engine *engine;
@@ -148,6 +154,17 @@ struct wk_analysis {
     size_t logs_dropped;
     char *conclusion_tag, *conclusion_summary; /* owned, or NULL */
     rt_recording *recording; /* not owned: its request's or its parent's; NULL: the engine's */
+    /* Coroutines the analyzer made (wk_sandbox.c, "Coroutines"): the resumes in progress,
+     * outermost first, so that the count hook finds the task a coroutine runs under; the
+     * threads a preemption left suspended, which only the resume they were in may go on with;
+     * and whether a preemption is on its way from a coroutine up to its task. */
+    struct {
+        lua_State *from, *co;
+    } resumes[WK_RESUMES_MAX];
+    int n_resumes; /* may exceed WK_RESUMES_MAX: the deeper ones are not kept, nor preempted */
+    lua_State *held[WK_HELD_MAX];
+    int n_held;
+    int preempting;
 };
 
 /* The analysis that owns 'L' (any thread of its state). */
@@ -219,12 +236,16 @@ void wk__error_from_thread_at(wk_analysis *a, lua_State *co, int line, const cha
  * closes it (wk_engine_free). */
 void wk__scheduler_init(wk_engine *engine);
 void wk__scheduler_close(wk_engine *engine);
-/* Called by the count hook of 'L' (its 'ar') once its slice is over: true when 'L' is the thread
- * of a task of its analysis and may yield here, and the task is then marked preempted: the hook
- * must yield (lua_yield(L, 0)) as its last act. False for a coroutine the analyzer made, when a
- * C call lies between (a table.sort comparator), or when a C function of the SDK charges its
- * work through the hook (sdk_charge): the next hook tries again. */
+/* Called by the count hook of 'L' (its 'ar') once its slice is over: true when 'L' may yield
+ * here, and its task is then marked preempted: the hook must yield (lua_yield(L, 0)) as its last
+ * act. 'L' is a task's thread, or a coroutine the analyzer made inside one, which yields up to it
+ * (wk__coroutine_task). False when a C call lies between (a table.sort comparator), or when a C
+ * function of the SDK charges its work through the hook (sdk_charge): the next hook tries
+ * again. */
 int wk__preempt(lua_State *L, lua_Debug *ar);
+/* The thread of the task under which coroutine 'co' (one the analyzer made) runs, when every
+ * resume between them can pass a preemption up (wk_sandbox.c); NULL when one cannot. */
+lua_State *wk__coroutine_task(lua_State *co);
 
 /* Starts run's thread 'co' (its function and 2 arguments on its stack) as the analysis' first
  * task, and the analysis goes on from the loop until it ends (wk__analysis_end). */

@@ -20,8 +20,10 @@
  * its children itself, nested inside its parent's resume.
  * Slices. A slice starts with each resume from the loop; the resumes nested in it (ctx:parallel's
  * children, a ctx:call's analysis) spend the same slice, so that the loop comes back after one
- * slice however they nest. Only a task's own thread is preempted, never a coroutine the analyzer
- * made: its coroutine.resume would return early.
+ * slice however they nest. A task is preempted in its own thread or inside a coroutine the
+ * analyzer made: then the coroutine and each one resuming it yield in turn up to the task, and
+ * resuming the task resumes them back down (wk_sandbox.c, "Coroutines"): no coroutine.resume of
+ * the analyzer's returns early.
  * Ending. The analysis ends when its root is done, a budget trips or it is aborted (deadline,
  * replay miss, cancellation). It ends only when no lua_resume of it is in progress ('resuming'
  * is 0): the state cannot be closed under a running thread. A preempted analysis runs no
@@ -165,11 +167,15 @@ void wk__run_task(wk_analysis *a, lua_State *co) {
 /* ---- Preemption ----------------------------------------------------------------------------- */
 
 int wk__preempt(lua_State *L, lua_Debug *ar) {
-    if (!lua_isyieldable(L))
-        return 0;
-    wk_task *t = task_of(L);
-    if (!t || !lua_getinfo(L, "Sl", ar) || strcmp(ar->what, "C") == 0)
+    if (!lua_isyieldable(L) || !lua_getinfo(L, "Sl", ar) || strcmp(ar->what, "C") == 0)
         return 0; /* in C, a yield without a continuation would drop the rest of the function */
+    wk_task *t = task_of(L);
+    if (!t) { /* a coroutine the analyzer made: the yield passes up to its task */
+        lua_State *root = wk__coroutine_task(L);
+        if (!root || !(t = task_of(root)))
+            return 0;
+        wk__analysis(L)->preempting = 1;
+    }
     t->preempted = 1;
     t->line = ar->currentline;
     return 1;

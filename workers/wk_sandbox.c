@@ -523,7 +523,17 @@ static int open_table(lua_State *L) {
  * A new coroutine counts instructions from zero: one that runs fewer than the hook's period is
  * never charged, so creating one is charged that period. A coroutine that the budget ended
  * died inside the hook, where Lua turns hooks off; closing it would run its __close handlers
- * with hooks still off, so after a trip nothing is closed. */
+ * with hooks still off, so after a trip nothing is closed.
+ * Preemption. The count hook preempts a coroutine the analyzer made as it preempts a task
+ * (wk__preempt): the coroutine yields, and the resume that ran it (resume_into) yields its own
+ * thread in turn, with a continuation, and so on up to the task's thread, which the scheduler
+ * takes off the CPU (wk_io.c). Resuming the task runs the continuations, each resuming the
+ * coroutine below it, down to where the hook stopped: the analyzer's coroutine.resume returns
+ * only what the coroutine returns or yields. Each resume records itself in a->resumes while it
+ * runs, so that the hook finds the way up and checks that every thread on it may yield there
+ * (wk__coroutine_task). Meanwhile the coroutines on the way are held (a->held): another task
+ * that resumed or closed one would take it from under the resume it is in, which is refused as
+ * Lua refuses it for a coroutine that resumes another ("normal"). */
 
 static int sb_coroutine_create(lua_State *L) {
     charge(L, HOOK_EVERY);
@@ -551,47 +561,85 @@ static void check_not_task(lua_State *L, const char *what) {
                    what);
 }
 
-static int sb_coroutine_close(lua_State *L) {
-    check_not_tripped(L);
-    check_not_task(L, "close");
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-    return lua_gettop(L);
+static int held_at(const wk_analysis *a, const lua_State *co) {
+    for (int i = 0; i < a->n_held; i++)
+        if (a->held[i] == co)
+            return i;
+    return -1;
 }
 
+/* Lets the resume that 'co' was preempted in go on with it. */
+static void release(wk_analysis *a, lua_State *co) {
+    int i = held_at(a, co);
+    if (i >= 0)
+        a->held[i] = a->held[--a->n_held];
+}
+
+lua_State *wk__coroutine_task(lua_State *co) {
+    wk_analysis *a = wk__analysis(co);
+    int i = a->n_resumes - 1, levels = 0;
+    if (i >= WK_RESUMES_MAX)
+        return NULL;
+    for (lua_State *at = co; i >= 0; i--, levels++) {
+        if (a->resumes[i].co != at)
+            return NULL;
+        at = a->resumes[i].from;
+        if (!lua_isyieldable(at)) /* its resume was called where it cannot yield: a C call */
+            return NULL;
+        if (wk__is_task(at))
+            return a->n_held + levels + 1 <= WK_HELD_MAX ? at : NULL;
+    }
+    return NULL; /* not under a task: while the definition loads */
+}
+
+enum { RESUME_ERROR = -1, RESUME_PREEMPTED = -2 };
+
 /* Resumes 'co' with 'narg' values from L; moves its results (returns their count) or its error
- * (returns -1) to L. */
+ * (returns RESUME_ERROR) to L. RESUME_PREEMPTED: the count hook preempted it, nothing moved, and
+ * L must yield too (passing the preemption up) and resume it again from its continuation. */
 static int resume_into(lua_State *L, lua_State *co, int narg) {
+    wk_analysis *a = wk__analysis(L);
+    if (held_at(a, co) >= 0) {
+        lua_pushliteral(L, "cannot resume non-suspended coroutine");
+        return RESUME_ERROR;
+    }
     if (lua_status(co) == LUA_OK && lua_gettop(co) == 0) {
         lua_pushliteral(L, "cannot resume dead coroutine");
-        return -1;
+        return RESUME_ERROR;
     }
     if (!lua_checkstack(co, narg)) {
         lua_pushliteral(L, "too many arguments to resume");
-        return -1;
+        return RESUME_ERROR;
     }
     lua_xmove(L, co, narg);
+    if (a->n_resumes < WK_RESUMES_MAX) {
+        a->resumes[a->n_resumes].from = L;
+        a->resumes[a->n_resumes].co = co;
+    }
+    a->n_resumes++;
     int nres, status = lua_resume(co, L, narg, &nres);
+    a->n_resumes--;
+    if (status == LUA_YIELD && a->preempting) {
+        a->held[a->n_held++] = co; /* wk__coroutine_task made room */
+        if (wk__is_task(L))
+            a->preempting = 0; /* it arrives: the task yields, and the scheduler has it */
+        return RESUME_PREEMPTED;
+    }
     if (status != LUA_OK && status != LUA_YIELD) {
         lua_xmove(co, L, 1);
-        return -1;
+        return RESUME_ERROR;
     }
     if (!lua_checkstack(L, nres + 1)) {
         lua_pop(co, nres);
         lua_pushliteral(L, "too many results to resume");
-        return -1;
+        return RESUME_ERROR;
     }
     lua_xmove(co, L, nres);
     return nres;
 }
 
-/* coroutine.resume as Lua's own, but for a task's thread. */
-static int sb_coroutine_resume(lua_State *L) {
-    lua_State *co = lua_tothread(L, 1);
-    luaL_argexpected(L, co, 1, "coroutine");
-    check_not_task(L, "resume");
-    int n = resume_into(L, co, lua_gettop(L) - 1);
+/* What coroutine.resume returns after resume_into gave 'n'. */
+static int resumed(lua_State *L, int n) {
     lua_pushboolean(L, n >= 0);
     if (n < 0) {
         lua_insert(L, -2); /* false, the error */
@@ -601,10 +649,30 @@ static int sb_coroutine_resume(lua_State *L) {
     return n + 1;
 }
 
-/* The function coroutine.wrap returns. Upvalue: the coroutine. */
-static int wrapped_coroutine(lua_State *L) {
-    lua_State *co = lua_tothread(L, lua_upvalueindex(1));
-    int n = resume_into(L, co, lua_gettop(L));
+/* coroutine.resume's continuation after a preemption: resumes the coroutine (index 1) again. */
+static int resume_again(lua_State *L, int status, lua_KContext ctx) {
+    (void)status, (void)ctx;
+    lua_State *co = lua_tothread(L, 1);
+    release(wk__analysis(L), co);
+    int n = resume_into(L, co, 0);
+    if (n == RESUME_PREEMPTED)
+        return lua_yieldk(L, 0, 0, resume_again);
+    return resumed(L, n);
+}
+
+/* coroutine.resume as Lua's own, but for a task's thread. */
+static int sb_coroutine_resume(lua_State *L) {
+    lua_State *co = lua_tothread(L, 1);
+    luaL_argexpected(L, co, 1, "coroutine");
+    check_not_task(L, "resume");
+    int n = resume_into(L, co, lua_gettop(L) - 1);
+    if (n == RESUME_PREEMPTED)
+        return lua_yieldk(L, 0, 0, resume_again);
+    return resumed(L, n);
+}
+
+/* What the function coroutine.wrap returns gives after resume_into gave 'n' for 'co'. */
+static int wrapped_results(lua_State *L, lua_State *co, int n) {
     if (n >= 0)
         return n;
     int status = lua_status(co);
@@ -620,6 +688,26 @@ static int wrapped_coroutine(lua_State *L) {
     return lua_error(L);
 }
 
+/* The wrapped function's continuation after a preemption: resumes its coroutine again. */
+static int wrapped_again(lua_State *L, int status, lua_KContext ctx) {
+    (void)status, (void)ctx;
+    lua_State *co = lua_tothread(L, lua_upvalueindex(1));
+    release(wk__analysis(L), co);
+    int n = resume_into(L, co, 0);
+    if (n == RESUME_PREEMPTED)
+        return lua_yieldk(L, 0, 0, wrapped_again);
+    return wrapped_results(L, co, n);
+}
+
+/* The function coroutine.wrap returns. Upvalue: the coroutine. */
+static int wrapped_coroutine(lua_State *L) {
+    lua_State *co = lua_tothread(L, lua_upvalueindex(1));
+    int n = resume_into(L, co, lua_gettop(L));
+    if (n == RESUME_PREEMPTED)
+        return lua_yieldk(L, 0, 0, wrapped_again);
+    return wrapped_results(L, co, n);
+}
+
 static int sb_coroutine_wrap(lua_State *L) {
     luaL_checktype(L, 1, LUA_TFUNCTION);
     charge(L, HOOK_EVERY);
@@ -627,6 +715,32 @@ static int sb_coroutine_wrap(lua_State *L) {
     lua_pushvalue(L, 1);
     lua_xmove(L, co, 1);
     lua_pushcclosure(L, wrapped_coroutine, 1);
+    return 1;
+}
+
+static int sb_coroutine_close(lua_State *L) {
+    check_not_tripped(L);
+    check_not_task(L, "close");
+    lua_State *co = lua_tothread(L, 1);
+    if (co && held_at(wk__analysis(L), co) >= 0)
+        return luaL_error(L, "cannot close a normal coroutine");
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+/* coroutine.status as Lua's own, but "normal" for a coroutine held by a preemption: it is in a
+ * resume, as one that resumes another is. */
+static int sb_coroutine_status(lua_State *L) {
+    lua_State *co = lua_tothread(L, 1);
+    if (co && held_at(wk__analysis(L), co) >= 0) {
+        lua_pushliteral(L, "normal");
+        return 1;
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
     return 1;
 }
 
@@ -644,6 +758,7 @@ static int open_coroutine(lua_State *L) {
     lua_setfield(L, -2, "yield");
     wrap_function(L, "create", sb_coroutine_create, 0);
     wrap_function(L, "close", sb_coroutine_close, 0);
+    wrap_function(L, "status", sb_coroutine_status, 0);
     lua_pushcfunction(L, sb_coroutine_resume);
     lua_setfield(L, -2, "resume");
     lua_pushcfunction(L, sb_coroutine_wrap);

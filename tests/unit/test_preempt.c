@@ -108,6 +108,44 @@ static void test_timer_ticks_while_computing(void **state) {
     wk_engine_free(engine);
 }
 
+/* The same two coroutines deep (a coroutine.wrap that resumes a coroutine.create): each yields
+ * in turn up to run's thread, so the loop ticks as well. Before, a coroutine the analyzer made
+ * was never preempted: no tick. */
+static void test_timer_ticks_while_computing_in_coroutines(void **state) {
+    (void)state;
+    wk_engine *engine = new_engine();
+    ticker t;
+    ticker_start(engine, &t);
+    started s = {0};
+    start(engine, "slice.spin_co", -1, 0.3, &s);
+    run_until_ended(engine, &s, &t);
+    print_message("spin_co: %d ticks of %d ms\n", t.ticks, TICK_MS);
+    assert_string_equal(status_of(&s), "timeout");
+    assert_true(t.ticks >= 10);
+    json_decref(s.result);
+    wk_engine_free(engine);
+}
+
+/* A coroutine preempted inside one function of a ctx:parallel cannot be resumed or closed by the
+ * other meanwhile, and reads "normal": it is inside a resume. The first still gets its sum. */
+static void test_held_coroutine_refused_to_others(void **state) {
+    (void)state;
+    const long long n = 5000000;
+    wk_engine *engine = new_engine();
+    started s = {0};
+    start(engine, "slice.shared", n, 60, &s);
+    run_until_ended(engine, &s, NULL);
+    assert_string_equal(status_of(&s), "ok");
+    char want[512];
+    snprintf(want, sizeof want,
+             "%lld normal|false|cannot resume non-suspended coroutine|false|cannot close a "
+             "normal coroutine",
+             n * (n + 1) / 2);
+    assert_string_equal(summary_of(&s), want);
+    json_decref(s.result);
+    wk_engine_free(engine);
+}
+
 /* A cancellation asked from the loop (as a worker learns it, from Redis) while an analysis
  * computes ends it as "cancelled" within a few slices, long before its deadline. */
 typedef struct canceller {
@@ -221,6 +259,8 @@ static void test_values_survive_preemption(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_timer_ticks_while_computing),
+        cmocka_unit_test(test_timer_ticks_while_computing_in_coroutines),
+        cmocka_unit_test(test_held_coroutine_refused_to_others),
         cmocka_unit_test(test_cancel_while_computing),
         cmocka_unit_test(test_other_analysis_goes_on),
         cmocka_unit_test(test_values_survive_preemption),
