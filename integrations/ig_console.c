@@ -6,7 +6,12 @@
  *
  * Every answer here carries a strict Content-Security-Policy: scripts and styles only from
  * /console/assets/, no inline code, nothing from elsewhere, no framing. Pages hold no secret:
- * the CSRF token is fetched by script from /console/session. */
+ * the CSRF token is fetched by script from /console/session.
+ *
+ * Behind a proxy that serves Inquest under the path of server.external_url and strips it, serve
+ * sees /console/… but the browser must ask for /inquest/console/…: every redirect, the pages'
+ * markup (send_page) and the cookie's Path carry that path, and the pages' scripts read it from
+ * the page (integrations/console/base.js). */
 #define _GNU_SOURCE /* strncasecmp, strcasestr */
 #include <stdio.h>
 #include <stdlib.h>
