@@ -6,7 +6,12 @@
  *
  * Every answer here carries a strict Content-Security-Policy: scripts and styles only from
  * /console/assets/, no inline code, nothing from elsewhere, no framing. Pages hold no secret:
- * the CSRF token is fetched by script from /console/session. */
+ * the CSRF token is fetched by script from /console/session.
+ *
+ * Behind a proxy that serves Inquest under the path of server.external_url and strips it, serve
+ * sees /console/… but the browser must ask for /inquest/console/…: every redirect, the pages'
+ * markup (send_page) and the cookie's Path carry that path, and the pages' scripts read it from
+ * the page (integrations/console/base.js). */
 #define _GNU_SOURCE /* strncasecmp, strcasestr */
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,25 +73,123 @@ static bool not_modified(const rt_httpd_req *req, const char *etag) {
     return false;
 }
 
-/* Answers 'req' with asset 'a' and 'status': revalidated with its ETag at every use (no-cache),
- * so that a new build's assets are seen at once and an unchanged one costs a 304. */
-static void send_asset(rt_httpd_req *req, const ig_console_asset *a, int status) {
+/* Answers 'req' with the 'len' bytes at 'data' of file 'name' and 'status': revalidated with
+ * 'etag' at every use (no-cache), so that a new build's assets are seen at once and an unchanged
+ * one costs a 304. */
+static void send_file(rt_httpd_req *req, const char *name, const void *data, size_t len,
+                      const char *etag, int status) {
     guard(req);
-    rt_httpd_set_header(req, "ETag", a->etag);
+    rt_httpd_set_header(req, "ETag", etag);
     rt_httpd_set_header(req, "Cache-Control", "no-cache");
-    if (status == 200 && not_modified(req, a->etag))
+    if (status == 200 && not_modified(req, etag))
         rt_httpd_respond(req, 304, NULL, NULL, 0);
     else
-        rt_httpd_respond(req, status, content_type(a->name), a->data, a->len);
+        rt_httpd_respond(req, status, content_type(name), data, len);
 }
 
-static void send_named(rt_httpd_req *req, const char *name, int status) {
+static void send_asset(rt_httpd_req *req, const ig_console_asset *a, int status) {
+    send_file(req, a->name, a->data, a->len, a->etag, status);
+}
+
+/* ---- the base path --------------------------------------------------------------------------- */
+
+int ig_console_base(const ig_serve *s, const char **path) {
+    const char *scheme = strstr(s->base_url, "://");
+    const char *p = scheme ? scheme + 3 + strcspn(scheme + 3, "/?#") : "";
+    size_t n = *p == '/' ? strcspn(p, "?#") : 0;
+    while (n > 0 && p[n - 1] == '/')
+        n--;
+    *path = p;
+    return (int)n;
+}
+
+/* 'path' ("/console/…") under the base path into 'out' of 'size' bytes: where the browser finds
+ * it. */
+static void at_base(const ig_serve *s, const char *path, char *out, size_t size) {
+    const char *base;
+    int n = ig_console_base(s, &base);
+    snprintf(out, size, "%.*s%s", n, base, path);
+}
+
+/* The 'n' bytes at 'text' escaped for an HTML attribute's value into 'out' (6 * 'n' + 1 bytes).
+ * external_url's path has no spaces or control characters (the config checks), but it may have
+ * quotes, '<' or '&'. */
+static void attribute_escape(const char *text, int n, char *out) {
+    for (int i = 0; i < n; i++) {
+        const char *e = text[i] == '&'    ? "&amp;"
+                        : text[i] == '"'  ? "&quot;"
+                        : text[i] == '\'' ? "&#39;"
+                        : text[i] == '<'  ? "&lt;"
+                        : text[i] == '>'  ? "&gt;"
+                                          : NULL;
+        if (e)
+            out = stpcpy(out, e);
+        else
+            *out++ = text[i];
+    }
+    *out = '\0';
+}
+
+/* The ETag of asset 'a' rendered under base path 'base' ('n' bytes) into 'out' of 'size' bytes:
+ * the build's, and an FNV-1a hash of the base, so that a changed base is a changed page. */
+static void etag_with_base(const ig_console_asset *a, const char *base, int n, char *out,
+                           size_t size) {
+    unsigned long long hash = 14695981039346656037ULL;
+    for (int i = 0; i < n; i++)
+        hash = (hash ^ (unsigned char)base[i]) * 1099511628211ULL;
+    snprintf(out, size, "%.*s-%016llx\"", (int)strlen(a->etag) - 1, a->etag, hash);
+}
+
+/* The page 'a' (HTML) under base path 'base' ('n' bytes, not empty): every attribute value that
+ * is a path from the host's root (="/…) gets the base before it: the links, scripts and styles,
+ * the login form's action and next, and the meta tag inquest-base, whose "/" becomes "/inquest/"
+ * for base.js. The pages are ours and write every URL so. A <base> element would be one tag,
+ * but the CSP forbids it (base-uri 'none'), and relative URLs would depend on the page's depth
+ * (/console/analyses/ID draws the same page as /console/). Returns the text (owned by the
+ * caller) and its length in '*len'. */
+static char *render_under_base(const ig_console_asset *a, const char *base, int n, size_t *len) {
+    static const char mark[] = "=\"/"; /* the base goes between the quote and the slash */
+    const char *data = (const char *)a->data, *end = data + a->len, *from, *p;
+    char *escaped = rt_xmalloc((size_t)n * 6 + 1);
+    attribute_escape(base, n, escaped);
+    size_t extra = strlen(escaped), count = 0, at = 0;
+    for (from = data; (p = memmem(from, (size_t)(end - from), mark, 3)); from = p + 2)
+        count++;
+    char *out = rt_xmalloc(a->len + count * extra + 1);
+    for (from = data; (p = memmem(from, (size_t)(end - from), mark, 3)); from = p + 2) {
+        memcpy(out + at, from, (size_t)(p + 2 - from));
+        at += (size_t)(p + 2 - from);
+        memcpy(out + at, escaped, extra);
+        at += extra;
+    }
+    memcpy(out + at, from, (size_t)(end - from));
+    at += (size_t)(end - from);
+    out[at] = '\0';
+    free(escaped);
+    *len = at;
+    return out;
+}
+
+/* Answers 'req' with the console's HTML page 'name' (index.html, login.html) and 'status', under
+ * the base path of external_url: byte for byte as built when it has none. */
+static void send_page(ig_serve *s, rt_httpd_req *req, const char *name, int status) {
     const ig_console_asset *a = asset_named(name);
+    const char *base;
+    int n = ig_console_base(s, &base);
     if (!a) { /* a build without it is broken; say so rather than serve nothing */
         rt_httpd_error(req, 500, "internal", "the console's %s is not in this build", name);
         return;
     }
-    send_asset(req, a, status);
+    if (n == 0) {
+        send_asset(req, a, status);
+        return;
+    }
+    char etag[128];
+    size_t len;
+    char *page = render_under_base(a, base, n, &len);
+    etag_with_base(a, base, n, etag, sizeof etag);
+    send_file(req, a->name, page, len, etag, status);
+    free(page);
 }
 
 static void redirect(rt_httpd_req *req, int status, const char *location) {
@@ -127,13 +230,16 @@ static int form_field(const rt_httpd_req *req, const char *name, char *out, size
     return -1;
 }
 
-/* True when 'next' is a console page to go back to after a login: a path under /console/ with
- * no scheme, host, backslash or control character, so that a crafted link cannot send a user
- * who just logged in to another site; and no dot segment, plain or escaped, which the browser
- * would resolve out of /console/ ("/console/../v1/x"). */
-static bool safe_next(const char *next) {
-    if (strncmp(next, "/console/", 9) != 0 || strstr(next, "//") || strchr(next, '\\') ||
-        strstr(next, "/.") || strcasestr(next, "%2e"))
+/* True when 'next' is a console page to go back to after a login: a path under BASE/console/
+ * (BASE: the base path, ig_console_base) with no scheme, host, backslash or control character,
+ * so that a crafted link cannot send a user who just logged in to another site; and no dot
+ * segment, plain or escaped, which the browser would resolve out of the console
+ * ("/console/../v1/x", "/inquest/console/../../elsewhere"). */
+static bool safe_next(const ig_serve *s, const char *next) {
+    const char *base;
+    int n = ig_console_base(s, &base);
+    if (strncmp(next, base, (size_t)n) != 0 || strncmp(next + n, "/console/", 9) != 0 ||
+        strstr(next, "//") || strchr(next, '\\') || strstr(next, "/.") || strcasestr(next, "%2e"))
         return false;
     for (const unsigned char *p = (const unsigned char *)next; *p; p++)
         if (*p < 0x21 || *p == 0x7f)
@@ -166,12 +272,12 @@ static void append_next(char *url, size_t size, const char *next) {
 }
 
 static void login(ig_serve *s, rt_httpd_req *req) {
-    char next[NEXT_MAX] = "", location[NEXT_MAX * 3 + 64];
+    char next[NEXT_MAX] = "", location[NEXT_MAX * 4 + 64];
     char *secret = rt_xmalloc(FORM_FIELD_MAX);
     if (!ig_console_same_origin(s, req)) /* no login forced on a user by another site's form */
         goto out;
-    if (form_field(req, "next", next, sizeof next) < 0 || !safe_next(next))
-        snprintf(next, sizeof next, "/console/");
+    if (form_field(req, "next", next, sizeof next) < 0 || !safe_next(s, next))
+        at_base(s, "/console/", next, sizeof next);
     if (s->n_tokens == 0) { /* nothing to log in to: the API takes no tokens */
         redirect(req, 303, next);
         goto out;
@@ -180,12 +286,12 @@ static void login(ig_serve *s, rt_httpd_req *req) {
     const ig_token *token = n > 0 ? token_of_secret(s, secret, (size_t)n) : NULL;
     if (!token) {
         ig_log("warn", "console login refused", json_pack("{s:s}", "remote", req->remote));
-        snprintf(location, sizeof location, "/console/login?error=invalid");
+        at_base(s, "/console/login?error=invalid", location, sizeof location);
         append_next(location, sizeof location, next);
         redirect(req, 303, location);
         goto out;
     }
-    char cookie[IG_CONSOLE_COOKIE_MAX], header[IG_CONSOLE_COOKIE_MAX + 128];
+    char cookie[IG_CONSOLE_COOKIE_MAX], header[IG_CONSOLE_SET_COOKIE_MAX];
     ig_session session;
     ig_console_session_new(s, token, cookie, &session);
     ig_console_cookie_header(s, cookie, s->config->console.session_ttl, header, sizeof header);
@@ -201,7 +307,7 @@ out:
 /* Logout changes state (it ends a session), so it needs the session's CSRF token, from the form
  * field csrf (the console's logout button is a plain form) or the header. */
 static void logout(ig_serve *s, rt_httpd_req *req) {
-    char csrf[IG_CONSOLE_HEX + 8], header[256];
+    char csrf[IG_CONSOLE_HEX + 8], header[IG_CONSOLE_SET_COOKIE_MAX], location[NEXT_MAX];
     ig_session session;
     if (!ig_console_same_origin(s, req))
         return;
@@ -223,7 +329,8 @@ static void logout(ig_serve *s, rt_httpd_req *req) {
     }
     ig_console_cookie_header(s, NULL, 0, header, sizeof header);
     rt_httpd_set_header(req, "Set-Cookie", header);
-    redirect(req, 303, "/console/login?logged_out=1");
+    at_base(s, "/console/login?logged_out=1", location, sizeof location);
+    redirect(req, 303, location);
 }
 
 static json_t *strings_json(char *const *items, size_t n) {
@@ -247,7 +354,10 @@ static void session_info(ig_serve *s, rt_httpd_req *req) {
         return;
     }
     if (!ig_console_session_read(s, req, &session)) {
-        rt_httpd_error(req, 401, "unauthorized", "no console session: log in at /console/login");
+        const char *base;
+        int n = ig_console_base(s, &base);
+        rt_httpd_error(req, 401, "unauthorized", "no console session: log in at %.*s/console/login",
+                       n, base);
         return;
     }
     const rt_token *t = session.token->config;
@@ -290,15 +400,18 @@ static bool known_page(const char *path) {
 static void page(ig_serve *s, rt_httpd_req *req) {
     ig_session session;
     if (s->n_tokens > 0 && !ig_console_session_read(s, req, &session)) {
-        char location[NEXT_MAX * 3 + 64] = "/console/login";
-        char path[NEXT_MAX];
-        snprintf(path, sizeof path, "%s%s%s", req->path, *req->query ? "?" : "", req->query);
-        if (safe_next(path) && strlen(path) < NEXT_MAX - 1)
+        char location[NEXT_MAX * 4 + 64], path[NEXT_MAX];
+        const char *base;
+        int n = ig_console_base(s, &base);
+        at_base(s, "/console/login", location, sizeof location);
+        snprintf(path, sizeof path, "%.*s%s%s%s", n, base, req->path, *req->query ? "?" : "",
+                 req->query);
+        if (safe_next(s, path) && strlen(path) < NEXT_MAX - 1)
             append_next(location, sizeof location, path);
         redirect(req, 303, location);
         return;
     }
-    send_named(req, "index.html", known_page(req->path) ? 200 : 404);
+    send_page(s, req, "index.html", known_page(req->path) ? 200 : 404);
 }
 
 bool ig_console_handle(ig_serve *s, rt_httpd_req *req) {
@@ -306,8 +419,10 @@ bool ig_console_handle(ig_serve *s, rt_httpd_req *req) {
     if (!s->console || !s->config->console.enabled)
         return false;
     if (strcmp(path, "/") == 0 || strcmp(path, "/console") == 0) {
+        char location[NEXT_MAX];
+        at_base(s, "/console/", location, sizeof location);
         if (is_get(req))
-            redirect(req, 302, "/console/");
+            redirect(req, 302, location);
         else
             method_not_allowed(req, "GET");
         return true;
@@ -317,7 +432,7 @@ bool ig_console_handle(ig_serve *s, rt_httpd_req *req) {
     const char *rest = path + 9;
     if (strcmp(rest, "login") == 0) {
         if (is_get(req))
-            send_named(req, "login.html", 200);
+            send_page(s, req, "login.html", 200);
         else if (strcmp(req->method, "POST") == 0)
             login(s, req);
         else

@@ -23,10 +23,11 @@ extern const ig_console_asset ig_console_assets[];
 extern const size_t ig_console_n_assets;
 
 /* The name of the session cookie, and of the header that carries a session's CSRF token. */
-#define IG_CONSOLE_COOKIE     "inquest_session"
-#define IG_CONSOLE_CSRF       "X-Inquest-CSRF"
-#define IG_CONSOLE_HEX        64 /* hex digits of a CSRF token (HMAC-SHA256) */
-#define IG_CONSOLE_COOKIE_MAX 256
+#define IG_CONSOLE_COOKIE         "inquest_session"
+#define IG_CONSOLE_CSRF           "X-Inquest-CSRF"
+#define IG_CONSOLE_HEX            64 /* hex digits of a CSRF token (HMAC-SHA256) */
+#define IG_CONSOLE_COOKIE_MAX     256
+#define IG_CONSOLE_SET_COOKIE_MAX (IG_CONSOLE_COOKIE_MAX + 256) /* with its attributes */
 
 /* The console's state in a serve process: the key that signs sessions and the sessions ended
  * by a logout before their expiry. Owned by ig_serve (s->console). */
@@ -38,6 +39,13 @@ typedef struct ig_console ig_console;
 int ig_console_open(ig_serve *s, char *why);
 /* Wipes the key and frees; accepts NULL. */
 void ig_console_free(ig_console *c);
+
+/* The path of server.external_url: "/inquest" when a reverse proxy serves Inquest under that
+ * path and strips it before serve sees a request, "" without one. Returns its length (no slash
+ * at its end) and points '*path' at it, inside s->base_url and not terminated there (print it
+ * with "%.*s"). Every path the console gives the browser (redirects, the pages' links and
+ * fetches, the cookie's Path) starts with it; the requests serve sees do not. */
+int ig_console_base(const ig_serve *s, const char **path);
 
 /* Handles 'req' when its path is the console's ("/", "/console", "/console/…") and the console
  * is enabled: returns false, doing nothing, for any other path. */
@@ -84,8 +92,9 @@ void ig_console_session_end(ig_serve *s, const char *sid, double expires);
 bool ig_console_equal(const char *a, size_t n, const char *b);
 
 /* The Set-Cookie value that sets 'cookie' (NULL: clears it) for 'max_age' seconds, HttpOnly,
- * SameSite=Strict, Path=/, and Secure when the server's external URL is https. Into 'out' of
- * 'size' bytes. */
+ * SameSite=Strict, Path= the base path (ig_console_base; "/" without one), and Secure when the
+ * server's external URL is https. Into 'out' of 'size' bytes (IG_CONSOLE_SET_COOKIE_MAX holds
+ * any). */
 void ig_console_cookie_header(const ig_serve *s, const char *cookie, double max_age, char *out,
                               size_t size);
 

@@ -280,11 +280,28 @@ bool ig_console_session_read(ig_serve *s, const rt_httpd_req *req, ig_session *o
     return true;
 }
 
+/* The cookie's Path: the base path of external_url (ig_console_base), so that the other
+ * applications a proxy serves on the same host under other paths are not sent the session; "/"
+ * without one. Also "/" for a base that could not be a cookie's Path as it is (a ';' would end
+ * the attribute) or that is too long for the header's buffer: the cookie is then sent to more
+ * paths of the host than it needs, as without a base. */
+#define COOKIE_PATH_MAX 128
+static void cookie_path(const ig_serve *s, const char **path, int *n) {
+    *n = ig_console_base(s, path);
+    if (*n == 0 || *n > COOKIE_PATH_MAX || memchr(*path, ';', (size_t)*n)) {
+        *path = "/";
+        *n = 1;
+    }
+}
+
 void ig_console_cookie_header(const ig_serve *s, const char *cookie, double max_age, char *out,
                               size_t size) {
     bool secure = strncasecmp(s->base_url, "https://", 8) == 0;
-    snprintf(out, size, "%s=%s; Path=/; Max-Age=%lld; HttpOnly; SameSite=Strict%s",
-             IG_CONSOLE_COOKIE, cookie ? cookie : "", cookie ? (long long)max_age : 0LL,
+    const char *path;
+    int n;
+    cookie_path(s, &path, &n);
+    snprintf(out, size, "%s=%s; Path=%.*s; Max-Age=%lld; HttpOnly; SameSite=Strict%s",
+             IG_CONSOLE_COOKIE, cookie ? cookie : "", n, path, cookie ? (long long)max_age : 0LL,
              secure ? "; Secure" : "");
 }
 

@@ -1,7 +1,9 @@
 // integrations/console/api.js -- how the console's pages talk to `inquest serve`: the /v1 API
 // (docs/api.md) with the session cookie, and the CSRF token of GET /console/session in the
 // X-Inquest-CSRF header of every request that changes something. Errors become ApiError with the
-// API's code, message and field problems.
+// API's code, message and field problems. Paths are the API's ("/v1/…"): requests go under the
+// base path (base.js).
+import { withBase } from "./base.js";
 
 export class ApiError extends Error {
   constructor(status, body) {
@@ -18,7 +20,7 @@ let session = null;
 // Who the console acts as: { auth, token, csrf, scopes: { analyzers, teams, approve } }. A
 // missing session sends the browser to the login form, back here afterwards.
 export async function loadSession() {
-  const res = await fetch("/console/session", { credentials: "same-origin", cache: "no-store" });
+  const res = await fetch(withBase("/console/session"), { credentials: "same-origin", cache: "no-store" });
   if (res.status === 401) {
     toLogin();
     return new Promise(() => {}); // the page is going away
@@ -34,7 +36,7 @@ export function currentSession() {
 
 function toLogin() {
   const next = location.pathname + location.search;
-  location.assign("/console/login?next=" + encodeURIComponent(next));
+  location.assign(withBase("/console/login?next=") + encodeURIComponent(next));
 }
 
 // One API call: 'method' and 'path' ("/v1/analyses?limit=50"), an optional JSON 'body'. Returns
@@ -45,7 +47,7 @@ export async function api(method, path, body, { signal, raw = false } = {}) {
   if (method !== "GET" && method !== "HEAD" && session && session.csrf) {
     headers["X-Inquest-CSRF"] = session.csrf;
   }
-  const res = await fetch(path, {
+  const res = await fetch(withBase(path), {
     method, headers, signal, credentials: "same-origin", cache: "no-store",
     body: body === undefined ? undefined : JSON.stringify(body),
   });

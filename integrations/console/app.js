@@ -4,6 +4,7 @@
 // is a function (main, params, query) that draws into <main> and returns a cleanup function that
 // stops its live updates when the user leaves it.
 import { loadSession } from "./api.js";
+import { withBase, consolePath } from "./base.js";
 import { h, fill, problem } from "./dom.js";
 import { analysesPage } from "./page_analyses.js";
 import { analysisPage } from "./page_analysis.js";
@@ -34,7 +35,7 @@ function header(session) {
   // A plain form (the server answers with a redirect to the login page); its CSRF field is
   // filled only as it is sent, so the token never sits in the page's markup.
   const csrf = h("input", { type: "hidden", name: "csrf" });
-  const form = h("form", { method: "post", action: "/console/logout", class: "logout" }, csrf,
+  const form = h("form", { method: "post", action: withBase("/console/logout"), class: "logout" }, csrf,
     h("button", { type: "submit", id: "logout" }, "Log out"));
   form.addEventListener("submit", () => { csrf.value = session.csrf; });
   fill(who, h("span", {}, "Signed in as ", h("strong", { id: "who-token" }, session.token)), form);
@@ -50,9 +51,9 @@ function markNav(section) {
 async function route(focus) {
   const main = document.getElementById("main");
   if (cleanup) { cleanup(); cleanup = null; }
-  const path = location.pathname;
+  const path = consolePath(location.pathname);
   for (const [re, page, title, section] of routes) {
-    const m = path.match(re);
+    const m = path !== null && path.match(re);
     if (!m) continue;
     document.title = `${title} · Inquest`;
     markNav(section);
@@ -70,7 +71,7 @@ async function route(focus) {
     return;
   }
   document.title = "Not found · Inquest";
-  fill(main, h("h1", {}, "Not found"), h("p", {}, "No console page at ", h("code", {}, path), "."));
+  fill(main, h("h1", {}, "Not found"), h("p", {}, "No console page at ", h("code", {}, location.pathname), "."));
 }
 
 // Follows links to console pages inside the app; others (and modified clicks) as usual.
@@ -79,14 +80,16 @@ function onClick(ev) {
   const a = ev.target.closest("a[href]");
   if (!a || a.target || a.hasAttribute("download")) return;
   const url = new URL(a.href, location.href);
-  if (url.origin !== location.origin || !url.pathname.startsWith("/console/") || url.pathname === "/console/login") return;
+  const path = consolePath(url.pathname);
+  if (url.origin !== location.origin || !path || !path.startsWith("/console/") || path === "/console/login") return;
   ev.preventDefault();
-  navigate(url.pathname + url.search);
+  navigate(path + url.search);
 }
 
+// Shows console page 'to' ("/console/analyses/ID", without the base).
 export function navigate(to, { replace = false } = {}) {
-  if (replace) history.replaceState(null, "", to);
-  else history.pushState(null, "", to);
+  if (replace) history.replaceState(null, "", withBase(to));
+  else history.pushState(null, "", withBase(to));
   route(true);
 }
 

@@ -6,6 +6,7 @@
 // makes the same case on the author's machine. What the case will expect is said in words.
 import { get, post } from "./api.js";
 import { h, fill, when, badge, problem, table, announce } from "./dom.js";
+import { withBase } from "./base.js";
 
 const VERDICTS = [
   ["correct", "Correct", "the root cause it found is what caused it"],
@@ -66,7 +67,7 @@ async function caseSection(box, id) {
     try { await navigator.clipboard.writeText(info.command); announce("Command copied"); }
     catch { announce("Select the command to copy it"); }
   });
-  const href = `/v1/analyses/${encodeURIComponent(id)}/case?format=tar`;
+  const href = withBase(`/v1/analyses/${encodeURIComponent(id)}/case?format=tar`);
   fill(box,
     h("p", {}, "The verdict makes this analysis a backtest case (", info.expectation, "). The case expects:"),
     h("ul", { id: "case-expect" }, expects),

@@ -4,6 +4,7 @@
 // recent actions; and the audit trail (GET /v1/audit, JSON lines), newest first.
 import { get, api, currentSession } from "./api.js";
 import { h, fill, when, badge, problem, table, announce, glob, percent } from "./dom.js";
+import { withBase } from "./base.js";
 
 const STATES = ["planned", "dry_run", "policy_denied", "awaiting_approval", "approved", "rejected", "expired", "executing",
   "retrying", "succeeded", "failed", "verifying", "verified", "verify_failed"];
@@ -33,7 +34,7 @@ function pendingCard(x, session, onDecided) {
   const card = h("article", { class: "action-card", id: `action-${x.id}`, dataset: { action: x.id }, "aria-labelledby": `title-${x.id}` },
     h("h3", { id: `title-${x.id}` }, `${x.type} ${x.name || ""}`, x.service ? ` on ${x.service}` : ""),
     h("dl", { class: "facts" },
-      h("dt", {}, "Analysis"), h("dd", {}, h("a", { href: `/console/analyses/${encodeURIComponent(x.analysis)}` }, h("code", {}, x.analysis)), ` (${x.analyzer})`),
+      h("dt", {}, "Analysis"), h("dd", {}, h("a", { href: withBase(`/console/analyses/${encodeURIComponent(x.analysis)}`) }, h("code", {}, x.analysis)), ` (${x.analyzer})`),
       h("dt", {}, "Rule"), h("dd", {}, x.rule || "—"),
       h("dt", {}, "Confidence"), h("dd", {}, x.confidence !== undefined ? percent(x.confidence) : "—"),
       h("dt", {}, "Why it waits"), h("dd", {}, x.reason || "—"),
@@ -102,7 +103,7 @@ export async function actionsPage(main, _params, q) {
     const page = await get(`/v1/actions?limit=100${stateSel.value ? "&state=" + encodeURIComponent(stateSel.value) : ""}`);
     fill(recent, page.actions.length ? table(null, ["created", "action", "type", "service", "state", "reason", "analysis"], page.actions.map((x) => [
       when(x.created_at), h("code", { id: `action-${x.id}-row` }, x.name || x.rule || x.id.slice(0, 12)), x.type, x.service || "", badge(x.state), x.reason || "",
-      h("a", { href: `/console/analyses/${encodeURIComponent(x.analysis)}` }, h("code", {}, x.analysis))]), { class: "list" })
+      h("a", { href: withBase(`/console/analyses/${encodeURIComponent(x.analysis)}`) }, h("code", {}, x.analysis))]), { class: "list" })
       : h("p", { class: "muted" }, "No actions."));
   }
   async function loadAudit() {

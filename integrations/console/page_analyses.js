@@ -9,6 +9,7 @@
 // to Redis. A row that finishes is announced in the page's live region.
 import { get } from "./api.js";
 import { h, fill, when, ms, between, badge, finished, announce, problem } from "./dom.js";
+import { withBase } from "./base.js";
 
 const STATUSES = ["queued", "running", "ok", "error", "timeout", "cpu_exceeded", "memory_exceeded", "cancelled", "dead"];
 const SINCE = [["", "any time"], ["15m", "last 15 minutes"], ["1h", "last hour"], ["6h", "last 6 hours"], ["24h", "last 24 hours"], ["7d", "last 7 days"]];
@@ -34,7 +35,7 @@ function row(a) {
   const service = (a.labels && a.labels.service) || "";
   const took = finished(a.status) ? between(a.started_at || a.submitted_at, a.finished_at) : undefined;
   return h("tr", { dataset: { id: a.id, status: a.status } },
-    h("td", {}, h("a", { href: `/console/analyses/${encodeURIComponent(a.id)}` }, h("code", {}, a.id))),
+    h("td", {}, h("a", { href: withBase(`/console/analyses/${encodeURIComponent(a.id)}`) }, h("code", {}, a.id))),
     h("td", {}, a.analyzer),
     h("td", { class: "status" }, badge(a.status), a.cancelling ? " cancelling" : ""),
     h("td", {}, service || h("span", { class: "muted" }, "—")),
@@ -67,8 +68,7 @@ export async function analysesPage(main, _params, q) {
     ev.preventDefault();
     const p = new URLSearchParams();
     for (const [k, v] of new FormData(form)) if (v) p.set(k, String(v).trim());
-    const to = `/console/analyses${p.toString() ? "?" + p : ""}`;
-    history.replaceState(null, "", to);
+    history.replaceState(null, "", withBase(`/console/analyses${p.toString() ? "?" + p : ""}`));
     dispatchEvent(new PopStateEvent("popstate"));
   });
 

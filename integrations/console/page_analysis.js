@@ -7,6 +7,7 @@
 // and make a backtest case of it (feedback.js).
 import { get, api, currentSession } from "./api.js";
 import { h, fill, when, ms, between, bytes, percent, badge, finished, announce, problem, table } from "./dom.js";
+import { withBase } from "./base.js";
 import { chart, markKind } from "./chart.js";
 import { feedbackSection } from "./feedback.js";
 
@@ -82,7 +83,7 @@ function summary(a) {
     a.error ? h("p", { class: "problem" }, a.error) : null,
     h("dl", { class: "facts" },
       h("dt", {}, "Status"), h("dd", { id: "analysis-status" }, badge(a.status), a.cancelling ? " (cancelling)" : ""),
-      h("dt", {}, "Analyzer"), h("dd", {}, h("a", { href: `/console/analyzers/${encodeURIComponent(a.analyzer)}` }, a.analyzer),
+      h("dt", {}, "Analyzer"), h("dd", {}, h("a", { href: withBase(`/console/analyzers/${encodeURIComponent(a.analyzer)}`) }, a.analyzer),
         r.analyzer && r.analyzer.hash ? h("span", { class: "muted" }, ` ${r.analyzer.hash.slice(0, 19)}…`) : null),
       h("dt", {}, "Priority"), h("dd", {}, a.priority),
       h("dt", {}, "Submitted"), h("dd", {}, when(a.submitted_at)),
@@ -114,7 +115,7 @@ function body(a, actions) {
   out.push(h("section", { "aria-labelledby": "calls-h" }, h("h2", { id: "calls-h" }, "Connector calls"), calls(r)));
   if (actions && actions.length) {
     out.push(h("section", { "aria-labelledby": "actions-h" }, h("h2", { id: "actions-h" }, "Actions"),
-      table(null, ["action", "type", "state", "reason"], actions.map((x) => [h("a", { href: `/console/actions#action-${x.id}` }, x.name || x.rule || x.id), x.type, badge(x.state), x.reason || ""]))));
+      table(null, ["action", "type", "state", "reason"], actions.map((x) => [h("a", { href: withBase(`/console/actions#action-${x.id}`) }, x.name || x.rule || x.id), x.type, badge(x.state), x.reason || ""]))));
   }
   if ((r.logs || []).length) {
     out.push(h("details", {}, h("summary", {}, `Logs (${r.logs.length})`),
@@ -162,7 +163,7 @@ export async function analysisPage(main, [id]) {
       });
       tools.append(cancel);
     }
-    tools.append(h("a", { href: `/v1/analyses/${encodeURIComponent(id)}`, class: "raw" }, "Raw JSON"));
+    tools.append(h("a", { href: withBase(`/v1/analyses/${encodeURIComponent(id)}`), class: "raw" }, "Raw JSON"));
     void session;
   }
 

@@ -5,6 +5,7 @@
 // everything again, and its field problems are shown at their fields.
 import { get, post } from "./api.js";
 import { h, fill, problem, table, announce } from "./dom.js";
+import { withBase } from "./base.js";
 import { navigate } from "./app.js";
 
 export async function analyzersPage(main) {
@@ -17,7 +18,7 @@ export async function analyzersPage(main) {
     const term = search.value.trim().toLowerCase();
     const shown = analyzers.filter((a) => !term || [a.name, a.owner, a.description, ...(a.tags || [])].join(" ").toLowerCase().includes(term));
     fill(tbody, shown.map((a) => h("tr", { dataset: { name: a.name } },
-      h("td", {}, h("a", { href: `/console/analyzers/${encodeURIComponent(a.name)}` }, a.name)),
+      h("td", {}, h("a", { href: withBase(`/console/analyzers/${encodeURIComponent(a.name)}`) }, a.name)),
       h("td", {}, a.owner || ""), h("td", {}, a.description || ""), h("td", {}, a.version || ""),
       h("td", {}, (a.tags || []).map((t) => h("span", { class: "label" }, t))))));
     count.textContent = `${shown.length} of ${analyzers.length} analyzers`;

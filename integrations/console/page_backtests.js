@@ -5,6 +5,7 @@
 // version or be edited by hand: any member may be missing or of another type, and shows as "–".
 import { get } from "./api.js";
 import { h, fill, when, badge, problem, table } from "./dom.js";
+import { withBase } from "./base.js";
 
 const DASH = "–";
 const str = (v) => (typeof v === "string" && v !== "" ? v : null);
@@ -46,7 +47,7 @@ function row(b) {
   const broken = num(b.broken);
   return h("tr", { dataset: { name: b.name } },
     h("td", {}, str(b.started_at) ? when(b.started_at) : h("span", { class: "muted" }, DASH)),
-    h("td", {}, h("a", { href: `/console/backtests/${encodeURIComponent(b.name)}` }, b.name),
+    h("td", {}, h("a", { href: withBase(`/console/backtests/${encodeURIComponent(b.name)}`) }, b.name),
       str(b.problem) ? h("span", { class: "problem-note" }, h("br"), h("span", { class: "badge badge-error" }, b.problem)) : null),
     h("td", {}, rev(b.head)), h("td", {}, rev(b.base)),
     h("td", { class: "num" }, n(c.cases)), h("td", { class: "num" }, n(c.pass)), h("td", { class: "num" }, n(c.fail)),
@@ -188,7 +189,7 @@ export async function backtestPage(main, [name]) {
       h("dt", {}, "Base"), h("dd", { id: "report-base" }, rev(r.base)),
       h("dt", {}, "Changes"), h("dd", {}, changes
         ? ["broken", "fixed", "changed", "new", "unchanged"].map((k) => `${num(changes[k]) ?? 0} ${k}`).join(", ") : DASH),
-      h("dt", {}, "Raw"), h("dd", {}, h("a", { href: `/v1/backtests/${encodeURIComponent(name)}` }, "the JSON report"))),
+      h("dt", {}, "Raw"), h("dd", {}, h("a", { href: withBase(`/v1/backtests/${encodeURIComponent(name)}`) }, "the JSON report"))),
     h("section", { "aria-labelledby": "summary-h" }, h("h2", { id: "summary-h" }, obj(s.base) ? "Head against base" : "Summary"),
       summaryTable(s)),
     h("section", { "aria-labelledby": "changed-h", id: "changed" },

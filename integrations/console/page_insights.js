@@ -5,6 +5,7 @@
 // table beside it.
 import { get } from "./api.js";
 import { h, fill, ms, problem, table } from "./dom.js";
+import { withBase } from "./base.js";
 import { bars } from "./chart.js";
 
 const PERIODS = [["1d", "today"], ["7d", "last 7 days"], ["14d", "last 14 days"], ["30d", "last 30 days"], ["90d", "last 90 days"]];
@@ -60,7 +61,7 @@ function analyzersTable(list) {
     list.map((a) => {
       const o = a.outcomes || {}, f = a.feedback || {};
       const judged = f.judged || 0;
-      return [h("a", { href: `/console/analyzers/${encodeURIComponent(a.analyzer)}` }, a.analyzer),
+      return [h("a", { href: withBase(`/console/analyzers/${encodeURIComponent(a.analyzer)}`) }, a.analyzer),
         h("span", { class: "num" }, String(a.analyses)), String(o.root_cause_found || 0), String(o.inconclusive || 0),
         String(o.no_anomaly || 0), String((o.error || 0) + (o.cancelled || 0)), durations(a.duration_ms),
         String(f.correct || 0), String(f.partly || 0), String(f.wrong || 0),
@@ -85,7 +86,7 @@ export async function insightsPage(main, _params, q) {
     // The period is part of the page's address, so that a view can be linked to.
     const p = new URLSearchParams();
     if (sel.value) p.set("period", sel.value);
-    history.replaceState(null, "", `/console/insights${p.toString() ? "?" + p : ""}`);
+    history.replaceState(null, "", withBase(`/console/insights${p.toString() ? "?" + p : ""}`));
     load(sel.value).catch((err) => fill(out, problem(err)));
   });
 

@@ -3,6 +3,12 @@ through chromium-driver, tests/console/webdriver.py) against a running `inquest 
 Redis, a worker and serve's embedded post-processor, which tests/console/browser starts.
 
     browser.py URL WORKDIR [--screenshots DIR]
+    browser.py URL WORKDIR --proxied
+
+With --proxied, URL is a proxy's with a path (http://127.0.0.1:PORT/inquest, tests/console/
+strip_proxy.py) that serve's server.external_url names, and the scenario is a shorter one: the
+console loads there, logs in, shows an analysis and lists it, with every path it uses under
+that path, and logs out.
 
 Environment: ONCALL_TOKEN (may use every analyzer and approve actions on service checkout),
 VIEWER_TOKEN (team-console's analyzers only, approves nothing), STANDIN_LOG (the JSON lines the
@@ -16,6 +22,7 @@ import re
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -332,4 +339,59 @@ def main():
     return 1 if failed else 0
 
 
-sys.exit(main())
+def proxied():
+    """The console behind a proxy that serves it under URL's path and strips that path."""
+    base = urllib.parse.urlsplit(URL).path.rstrip("/")
+    body = json.dumps({"analyzer": "console.chart", "inputs": {"service": "checkout"}}).encode()
+    st, out, hdrs = http("POST", "/v1/analyses", body, {"Authorization": f"Bearer {ONCALL}",
+                                                        "Content-Type": "application/json"})
+    check("an analysis submitted through the proxy, its Location under the proxy's path",
+          st == 202 and (hdrs.get("Location") or "").startswith(URL + "/v1/analyses/"), (st, out, hdrs.get("Location")))
+    aid = out["id"]
+    page = URL + f"/console/analyses/{aid}"
+
+    def paths_outside_base(b):
+        """The paths from the host's root in the page's links, sources and forms that miss the base."""
+        return b.js("""
+            const base = arguments[0], out = [];
+            for (const e of document.querySelectorAll('[href], [src], [action]'))
+              for (const a of ['href', 'src', 'action']) {
+                const v = e.getAttribute(a);
+                if (v && v.startsWith('/') && !v.startsWith(base + '/')) out.push(v);
+              }
+            return out;""", base)
+
+    with Browser(log_dir=WORK) as b:
+        b.get(page)
+        b.wait_for("#login-form")
+        check(f"the analysis' page without a session leads to the login form under {base}, remembering the page",
+              b.url.startswith(URL + "/console/login?next=") and urllib.parse.unquote(b.url).endswith(f"next={base}/console/analyses/{aid}"), b.url)
+        check("the login page's links and form are under the base", not paths_outside_base(b), paths_outside_base(b))
+        no_console_errors(b, "the login page behind the proxy")
+        b.find("#token").send_keys(ONCALL)
+        b.find("#login-form button[type=submit]").click()
+        b.wait_until("the analysis' page after the login", lambda: "/console/login" not in b.url and b.exists("#who-token"))
+        check("the login leads back to the analysis' page under the proxy's path", b.url == page, b.url)
+        c = session_cookie(b)
+        check(f"the session cookie's Path is {base}", c and c["path"] == base and c["httpOnly"], c)
+        b.wait_for("svg.chart-svg path.series", timeout=40)
+        check("the analysis' page draws its findings (its fetches go through the proxy)",
+              b.find("article.finding h3").text.startswith("checkout:"), b.find("article.finding h3").text)
+        b.wait_for("#feedback-form")
+        check("the analysis' links are under the base", not paths_outside_base(b), paths_outside_base(b))
+        no_console_errors(b, "the analysis behind the proxy")
+        b.find("nav a[data-section=analyses]").click()
+        b.wait_for(f"#analyses-rows tr[data-id='{aid}']")
+        check("the list is under the base, and lists the analysis", b.url == URL + "/console/analyses", b.url)
+        b.find(f"#analyses-rows tr[data-id='{aid}'] a").click()
+        b.wait_until("the analysis' page from the list", lambda: b.url == page and b.exists("#feedback-form"))
+        check("its link in the list leads to its page under the base", True)
+        b.find("#logout").click()
+        b.wait_until("the login page after logout", lambda: "logged_out=1" in b.url and b.find("#login-message").text)
+        check("logout leads to the login page under the base", b.url.startswith(URL + "/console/login?"), b.url)
+        check("and clears the cookie", session_cookie(b) is None)
+        no_console_errors(b, "the pages behind the proxy")
+    return 1 if failed else 0
+
+
+sys.exit(proxied() if "--proxied" in sys.argv else main())
