@@ -114,6 +114,11 @@ json_t *ig_error_diag(FILE *err, const char *cmd, const char *code, const rt_dia
  * {"field" ("" when none), "message"} with "file", "line" and "column" when 'diag' knows them.
  * Nothing when 'diag' holds none. For a caller that printed the problems itself. */
 void ig_error_fields(json_t *error, const rt_diag *diag);
+/* Names the fields of 'error' as the API names them (docs/api.md), so that a script reads the
+ * same from a command here as from a server: with 'prefix', each as "'under'.FIELD" ("inputs"
+ * for inputs: inputs.service); without, only a problem of no field, as 'under' ("analyzer").
+ * Returns 'error'. */
+json_t *ig_error_fields_under(json_t *error, const char *under, bool prefix);
 /* Keeps 'error' (an object with "code" and "message"; stolen) as the command's error, printed on
  * stderr by the caller: the server's error, passed on. */
 void ig_error_keep(json_t *error);

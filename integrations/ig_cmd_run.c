@@ -398,25 +398,6 @@ static int report(const run_options *o, const json_t *result) {
     return status && strcmp(status, "ok") == 0 ? IG_EXIT_OK : IG_EXIT_FAILED;
 }
 
-/* The fields of the error 'error' (ig_error_diag) named as the API names them (ig_api.c), so
- * that a script reads the same from a run here and one on a server: an input as "inputs.NAME"
- * (with 'under' "inputs"), a problem of no field as 'under' ("analyzer"). */
-static json_t *api_fields(json_t *error, const char *under) {
-    json_t *item;
-    size_t i;
-    bool inputs = strcmp(under, "inputs") == 0;
-    json_array_foreach(json_object_get(error, "fields"), i, item) {
-        const char *field = json_string_value(json_object_get(item, "field"));
-        char path[300];
-        bool named = field && *field;
-        if (named && !inputs)
-            continue;
-        snprintf(path, sizeof path, "%s%s%s", under, named ? "." : "", named ? field : "");
-        json_object_set_new(item, "field", json_string(path));
-    }
-    return error;
-}
-
 /* Runs the analysis in this process. Returns an exit code; problems are printed, and kept as the
  * command's error (ig_error_diag). */
 static int run_here(run_options *o, json_t **result) {
@@ -433,14 +414,15 @@ static int run_here(run_options *o, json_t **result) {
         rc = RT_EIO;
     }
     if (rc == RT_EINPUT)
-        api_fields(ig_error_diag(stderr, NULL, IG_ERROR_INVALID_INPUTS, &diag,
-                                 "invalid inputs for %s", o->request.analyzer),
-                   "inputs");
+        ig_error_fields_under(ig_error_diag(stderr, NULL, IG_ERROR_INVALID_INPUTS, &diag,
+                                            "invalid inputs for %s", o->request.analyzer),
+                              "inputs", true);
     else if (rc != RT_OK && rt_diag_count(&diag))
-        api_fields(ig_error_diag(stderr, o->cmd,
-                                 rc == RT_ENOTFOUND ? IG_ERROR_UNKNOWN_ANALYZER : IG_ERROR_USAGE,
-                                 &diag, NULL),
-                   "analyzer");
+        ig_error_fields_under(
+            ig_error_diag(stderr, o->cmd,
+                          rc == RT_ENOTFOUND ? IG_ERROR_UNKNOWN_ANALYZER : IG_ERROR_USAGE, &diag,
+                          NULL),
+            "analyzer", false);
     rt_diag_free(&diag);
     wk_engine_free(engine);
     return rc == RT_OK ? IG_EXIT_OK : rc == RT_EIO ? IG_EXIT_FAILED : IG_EXIT_USAGE;

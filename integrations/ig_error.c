@@ -80,6 +80,22 @@ void ig_error_fields(json_t *error, const rt_diag *diag) {
     json_object_set_new(error, "fields", fields);
 }
 
+json_t *ig_error_fields_under(json_t *error, const char *under, bool prefix) {
+    json_t *item;
+    size_t i;
+    json_array_foreach(json_object_get(error, "fields"), i, item) {
+        const char *field = json_string_value(json_object_get(item, "field"));
+        bool named = field && *field;
+        if (named && !prefix)
+            continue;
+        char *path = NULL;
+        if (asprintf(&path, "%s%s%s", under, named ? "." : "", named ? field : "") >= 0)
+            json_object_set_new(item, "field", rt_json_text(path, strlen(path)));
+        free(path);
+    }
+    return error;
+}
+
 /* The problems of 'diag' as rt_diag_print writes them, one line each, joined by "; " (malloc'd;
  * NULL when out of memory). */
 static char *diag_text(const rt_diag *diag) {
