@@ -72,7 +72,7 @@ int ig_run_local(const ig_local_run *spec, json_t **result);
  * error is kept as IG_ERROR_USAGE (below). */
 int ig_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Errors as JSON (ig_error.c). With --json, a client command's stdout holds one JSON object
+/* Errors as JSON (ig_error.c). With --json, a command's stdout holds one JSON object
  * whatever happens: its output, or when it fails without printing any, {"error": {"code",
  * "message", …}} (docs/operating.md, "Errors with --json"). Every error is printed on stderr
  * where it is found, as before, and kept here by the same call; main() prints the last one
@@ -88,9 +88,13 @@ int ig_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(
 #define IG_ERROR_INTERNAL       "internal"         /* libcurl would not start: 3 */
 #define IG_ERROR_FAILED         "failed"           /* any other failure: 1 (stderr says what) */
 #define IG_ERROR_SERVER         "server"           /* any other failure: 3 (stderr says what) */
+/* The local commands (run, describe) name what the API names alike (docs/api.md): */
+#define IG_ERROR_INVALID_INPUTS   "invalid_inputs"   /* the inputs do not fit the analyzer: 2 */
+#define IG_ERROR_UNKNOWN_ANALYZER "unknown_analyzer" /* no such analyzer (name or file): 2 */
+#define IG_ERROR_INVALID_ANALYZER "invalid_analyzer" /* the analyzer does not load: 1 */
 
 /* Command 'cmd' (static) was given --json: when it fails without printing its JSON output, its
- * error goes to stdout as JSON too. */
+ * error goes to stdout as JSON too. Its JSON output must then go through ig_print_json_text. */
 void ig_error_json(const char *cmd);
 /* Prints "inquest 'cmd': MESSAGE" on 'err' and keeps {"code": 'code', "message": MESSAGE} as
  * the command's error. Returns that object (borrowed), for members of the caller's. */
@@ -98,9 +102,28 @@ json_t *ig_error_say(FILE *err, const char *cmd, const char *code, const char *f
     __attribute__((format(printf, 4, 5)));
 json_t *ig_error_vsay(FILE *err, const char *cmd, const char *code, const char *fmt, va_list ap)
     __attribute__((format(printf, 4, 0)));
+/* A list of problems (a config's, an analyzer's inputs) as the command's error. With a
+ * headline 'fmt', prints "inquest 'cmd': HEADLINE:" on 'err' and then each problem of 'diag' on
+ * its own line indented by two spaces; with 'fmt' NULL, each problem on its own line after
+ * "inquest 'cmd': " (one problem, said in one line). 'cmd' NULL: "inquest: ". Keeps {"code":
+ * 'code', "message": HEADLINE (without 'fmt': the problems, joined by "; "), "fields": the
+ * problems (ig_error_fields)}. Returns that object (borrowed). */
+json_t *ig_error_diag(FILE *err, const char *cmd, const char *code, const rt_diag *diag,
+                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Sets "fields" of 'error' to the problems of 'diag', as the API gives them (docs/api.md): each
+ * {"field" ("" when none), "message"} with "file", "line" and "column" when 'diag' knows them.
+ * Nothing when 'diag' holds none. For a caller that printed the problems itself. */
+void ig_error_fields(json_t *error, const rt_diag *diag);
+/* Names the fields of 'error' as the API names them (docs/api.md), so that a script reads the
+ * same from a command here as from a server: with 'prefix', each as "'under'.FIELD" ("inputs"
+ * for inputs: inputs.service); without, only a problem of no field, as 'under' ("analyzer").
+ * Returns 'error'. */
+json_t *ig_error_fields_under(json_t *error, const char *under, bool prefix);
 /* Keeps 'error' (an object with "code" and "message"; stolen) as the command's error, printed on
  * stderr by the caller: the server's error, passed on. */
 void ig_error_keep(json_t *error);
+/* The error kept so far (borrowed; NULL: none), for a child process to hand to its parent. */
+json_t *ig_error_kept(void);
 /* Prints 'text' (one JSON document, malloc'd: freed here; NULL, when out of memory: null) on
  * stdout as the command's output, after which no error object is printed. */
 void ig_print_json_text(char *text);

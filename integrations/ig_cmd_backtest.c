@@ -35,7 +35,10 @@ static const char backtest_usage[] =
     "  --analyzers DIR      look for analyzers in DIR (repeatable; default: the config's)\n"
     "  --config FILE        budgets and connector settings (default: $INQUEST_CONFIG when set);\n"
     "                       credentials are never read: a replay makes no call\n"
-    "  --format FORMAT      what goes to stdout: table (the default), json, junit or markdown\n"
+    "  --format FORMAT      what goes to stdout: table (the default), json, junit or markdown;\n"
+    "                       with json, a backtest that cannot run (exit 2) prints its error\n"
+    "                       as {\"error\": {\"code\", \"message\", \"fields\"}} "
+    "(docs/operating.md)\n"
     "  --json FILE          also write the JSON report (inquest.backtest/v1) to FILE\n"
     "  --junit FILE         also write JUnit XML, for CI test views, to FILE\n"
     "  --markdown FILE      also write Markdown, for a review comment, to FILE\n"
@@ -90,6 +93,8 @@ static int parse_format(backtest_options *o, const char *text) {
     for (int i = 0; names[i]; i++)
         if (strcmp(text, names[i]) == 0) {
             o->output = (format)i;
+            if (o->output == FORMAT_JSON) /* from here on, errors are JSON on stdout too */
+                ig_error_json("backtest");
             return IG_EXIT_OK;
         }
     return ig_usage_error("backtest",
@@ -176,10 +181,9 @@ static int load_config(backtest_options *o) {
         return IG_EXIT_OK;
     rt_diag errors = {0}, warnings = {0};
     int rc = rt_config_load(path, &o->config, &errors, &warnings);
-    if (rc != RT_OK) {
-        fprintf(stderr, "inquest backtest: the config %s has problems:\n", path);
-        rt_diag_print(&errors, stderr, "  ");
-    }
+    if (rc != RT_OK)
+        ig_error_diag(stderr, "backtest", IG_ERROR_USAGE, &errors, "the config %s has problems",
+                      path);
     rt_diag_free(&errors);
     rt_diag_free(&warnings); /* missing credentials do not matter: a replay reads none */
     o->bt.config = o->config;
@@ -226,7 +230,10 @@ static int write_outputs(const backtest_options *o, const json_t *report) {
         fprintf(stderr, "inquest backtest: --out %s: %s\n", o->out_dir, why);
         code = IG_EXIT_USAGE;
     }
-    render(report, o->output, stdout, isatty(STDOUT_FILENO) && !getenv("NO_COLOR"));
+    if (o->output == FORMAT_JSON) /* the output, also when a file failed: no error object */
+        ig_print_json_text(rt_json_canonical(report));
+    else
+        render(report, o->output, stdout, isatty(STDOUT_FILENO) && !getenv("NO_COLOR"));
     fflush(stdout);
     return code ? IG_EXIT_USAGE : IG_EXIT_OK;
 }
@@ -251,7 +258,7 @@ static int run(backtest_options *o) {
         code = write_outputs(o, report);
         code = code == IG_EXIT_OK ? bt_exit_code(report) : code;
     } else {
-        rt_diag_print(&diag, stderr, "inquest backtest: ");
+        ig_error_diag(stderr, "backtest", IG_ERROR_USAGE, &diag, NULL);
     }
     json_decref(report);
     rt_diag_free(&diag);

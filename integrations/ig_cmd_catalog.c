@@ -24,15 +24,17 @@ typedef struct catalog_args {
     int first; /* index of the first positional argument */
 } catalog_args;
 
-/* Parses --json, --analyzers and --help. Returns IG_EXIT_OK, an exit code, or -1 after help. */
+/* Parses --json, --analyzers and --help. Returns IG_EXIT_OK, an exit code, or -1 after help.
+ * From --json on, the command's errors are JSON on stdout too (ig_error_json). */
 static int parse(int argc, char **argv, const char *usage, catalog_args *a) {
     int opt;
     optind = 1;
     memset(a, 0, sizeof *a);
     while ((opt = getopt_long(argc, argv, "h", catalog_options, NULL)) != -1) {
-        if (opt == OPT_JSON)
+        if (opt == OPT_JSON) {
             a->json = 1;
-        else if (opt == OPT_ANALYZERS && ig_dirs_add(&a->dirs, argv[0], optarg) != IG_EXIT_OK)
+            ig_error_json(argv[0]);
+        } else if (opt == OPT_ANALYZERS && ig_dirs_add(&a->dirs, argv[0], optarg) != IG_EXIT_OK)
             return IG_EXIT_USAGE;
         else if (opt == 'h') {
             fputs(usage, stdout);
@@ -53,7 +55,8 @@ static const char check_usage[] =
     "with file:line. With no argument, checks every analyzer on the analyzer path; a folder is\n"
     "checked with everything in it.\n"
     "\n"
-    "Exit codes: 0 all valid; 1 problems found; 2 usage error.\n";
+    "Exit codes: 0 all valid; 1 problems found; 2 usage error. The report is text only: there is\n"
+    "no --json.\n";
 
 typedef struct check_state {
     wk_engine *engine;
@@ -100,6 +103,8 @@ int ig_cmd_check(int argc, char **argv) {
     int code = parse(argc, argv, check_usage, &a);
     if (code != IG_EXIT_OK)
         return code < 0 ? IG_EXIT_OK : code;
+    if (a.json) /* it was taken, and ignored, before: a script got text where it asked JSON */
+        return ig_usage_error("check", "prints a text report only: there is no --json");
     check_state s = {.engine = ig_engine(a.dirs.dirs, a.dirs.n)};
     if (a.first == argc)
         wk_each_analyzer(s.engine, NULL, check_one, &s);
@@ -117,7 +122,10 @@ static const char list_usage[] =
     "Usage: inquest list [--json] [--analyzers DIR]\n"
     "\n"
     "Lists the analyzers on the analyzer path: name, owner and description. Files that do not\n"
-    "load are reported on stderr (see `inquest check`).\n";
+    "load are reported on stderr (see `inquest check`).\n"
+    "\n"
+    "  --json            print the list as a JSON array of {name, owner, description, file};\n"
+    "                    a failure as {\"error\": {\"code\", \"message\"}} (docs/operating.md)\n";
 
 typedef struct list_state {
     wk_engine *engine;
@@ -165,9 +173,7 @@ int ig_cmd_list(int argc, char **argv) {
     list_state s = {.engine = ig_engine(a.dirs.dirs, a.dirs.n), .rows = json_array()};
     wk_each_analyzer(s.engine, NULL, list_one, &s);
     if (a.json) {
-        char *text = rt_json_canonical(s.rows);
-        puts(text);
-        free(text);
+        ig_print_json_text(rt_json_canonical(s.rows));
     } else {
         print_rows(s.rows);
     }
@@ -182,7 +188,10 @@ static const char describe_usage[] =
     "Usage: inquest describe NAME|PATH [--json] [--analyzers DIR]\n"
     "\n"
     "Shows an analyzer's owner, description and inputs. With --json, prints the inputs as a\n"
-    "JSON Schema (draft 2020-12) that user interfaces and routes can check against.\n";
+    "JSON Schema (draft 2020-12) that user interfaces and routes can check against, and a\n"
+    "failure as {\"error\": {\"code\", \"message\", \"fields\"}}: unknown_analyzer (exit 2),\n"
+    "invalid_analyzer with every problem of a file that does not load (exit 1), usage\n"
+    "(docs/operating.md, \"Errors with --json\").\n";
 
 /* "string, pattern ^[a-z]+$, max_length 4096": the type and its options, for people. */
 static void print_constraints(const json_t *spec) {
@@ -243,18 +252,19 @@ static int describe(wk_engine *engine, const char *arg, int json) {
     wk_info info = {0};
     int code = IG_EXIT_USAGE;
     if (wk_resolve(engine, arg, &path, &diag) != RT_OK) {
-        fprintf(stderr, "inquest describe: ");
-        rt_diag_print(&diag, stderr, "");
+        ig_error_fields_under(
+            ig_error_diag(stderr, "describe", IG_ERROR_UNKNOWN_ANALYZER, &diag, NULL), "analyzer",
+            false);
     } else if (wk_inspect(engine, path, &info, &diag) != RT_OK) {
-        fprintf(stderr, "inquest describe: %s does not load:\n", path);
-        rt_diag_print(&diag, stderr, "  ");
+        ig_error_fields_under(ig_error_diag(stderr, "describe", IG_ERROR_INVALID_ANALYZER, &diag,
+                                            "%s does not load", path),
+                              "analyzer", false);
         code = IG_EXIT_FAILED;
     } else if (json) {
         json_t *schema = sdk_schema_to_json_schema(info.inputs, info.name);
         json_object_set_new(schema, "description", json_string(info.description));
-        char *text = json_dumps(schema, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
-        puts(text);
-        free(text);
+        ig_print_json_text(
+            json_dumps(schema, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(15)));
         json_decref(schema);
         code = IG_EXIT_OK;
     } else {

@@ -26,7 +26,9 @@ static const char config_usage[] =
     "name are listed as reserved: only the post-processor calls them, analyzers cannot.\n"
     "\n"
     "  --json            print a summary object: errors, warnings, connectors (with reserved),\n"
-    "                    routes, rules and token names (never credentials)\n"
+    "                    routes, rules and token names (never credentials); a file that\n"
+    "                    cannot be read, or a usage error, as {\"error\": {\"code\",\n"
+    "                    \"message\"}} (docs/operating.md)\n"
     "  --analyzers DIR   look for the routes' and verify analyzers in DIR (repeatable; default: "
     "the\n"
     "                    config's analyzers)\n"
@@ -76,8 +78,7 @@ static void print_json(const char *file, const rt_config *c, const rt_diag *erro
         fputs("inquest config: out of memory\n", stderr);
         exit(IG_EXIT_USAGE);
     }
-    puts(text);
-    free(text);
+    ig_print_json_text(text); /* its problems are in it: no error object after it */
     json_decref(summary);
 }
 
@@ -170,9 +171,10 @@ static int config_check(int argc, char **argv) {
     ig_dirs dirs = {0};
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", config_options, NULL)) != -1) {
-        if (opt == OPT_JSON)
+        if (opt == OPT_JSON) {
             json = 1;
-        else if (opt == OPT_ANALYZERS) {
+            ig_error_json("config check");
+        } else if (opt == OPT_ANALYZERS) {
             if (ig_dirs_add(&dirs, "config check", optarg) != IG_EXIT_OK)
                 return IG_EXIT_USAGE;
         } else if (opt == 'h') {
@@ -195,8 +197,9 @@ static int config_check(int argc, char **argv) {
     if (exit_code == IG_EXIT_USAGE) {
         /* Unreadable: nothing was checked. The message names the file. */
         json_t *first = json_array_get(errors.items, 0);
-        fprintf(stderr, "inquest config check: %s\n",
-                first ? json_string_value(json_object_get(first, "message")) : rt_strerror(rc));
+        ig_error_say(stderr, "config check", IG_ERROR_USAGE, "%s",
+                     first ? json_string_value(json_object_get(first, "message"))
+                           : rt_strerror(rc));
     } else if (json) {
         print_json(file, config, &errors, &warnings);
     } else {

@@ -26,7 +26,9 @@ static const char route_usage[] =
     "  --config FILE      the configuration (default: $INQUEST_CONFIG)\n"
     "  --source SOURCE    alertmanager, grafana, pagerduty, opsgenie or generic/NAME (a generic\n"
     "                     webhook of the config); default: guessed from the payload's shape\n"
-    "  --json             print one JSON object: source, alerts (normalised), routes, problems\n"
+    "  --json             print one JSON object: source, alerts (normalised), routes, problems;\n"
+    "                     when the config or the payload cannot be used (exit 2), the error\n"
+    "                     as {\"error\": {\"code\", \"message\", \"fields\"}} (docs/operating.md)\n"
     "  --analyzers DIR    look for analyzers in DIR (repeatable; default: the config's)\n"
     "  -h, --help         this text\n"
     "\n"
@@ -57,9 +59,10 @@ static int parse_options(int argc, char **argv, route_options *o) {
             o->config_path = optarg;
         else if (opt == OPT_SOURCE)
             o->source = optarg;
-        else if (opt == OPT_JSON)
+        else if (opt == OPT_JSON) {
             o->json = true;
-        else if (opt == OPT_ANALYZERS) {
+            ig_error_json("route test");
+        } else if (opt == OPT_ANALYZERS) {
             if (ig_dirs_add(&o->dirs, "route test", optarg) != IG_EXIT_OK)
                 return IG_EXIT_USAGE;
         } else if (opt == 'h') {
@@ -237,11 +240,17 @@ static void print_text(const json_t *r) {
 /* ---- the command ------------------------------------------------------------------------------
  */
 
+/* The config at 'path'; NULL after its errors are printed, and kept as the command's error with
+ * each in its fields. */
 static rt_config *load_config(const char *path) {
     rt_diag errors = {0}, warnings = {.label = "warning"};
     rt_config *c = NULL;
     rt_config_load(path, &c, &errors, &warnings);
     rt_diag_print(&errors, stderr, "");
+    if (!c) /* the problems come first, above the line that sums them up */
+        ig_error_fields(
+            ig_error_say(stderr, "route test", IG_ERROR_USAGE, "%s has errors (above)", path),
+            &errors);
     rt_diag_free(&errors);
     rt_diag_free(&warnings); /* secrets are not needed offline */
     return c;
@@ -265,12 +274,10 @@ static void run_free(route_run *r) {
 /* Reads the config and the payload and settles the source. Returns IG_EXIT_OK, or the exit
  * code after saying why on stderr. */
 static int run_open(route_run *r, char *why) {
-    if (!(r->c = load_config(r->o.config_path))) {
-        fprintf(stderr, "inquest route test: %s has errors (above)\n", r->o.config_path);
+    if (!(r->c = load_config(r->o.config_path)))
         return IG_EXIT_USAGE;
-    }
     if (rt_file_read(r->o.payload_path, PAYLOAD_MAX, &r->text, &r->len, why) != RT_OK) {
-        fprintf(stderr, "inquest route test: %s\n", why);
+        ig_error_say(stderr, "route test", IG_ERROR_USAGE, "%s", why);
         return IG_EXIT_USAGE;
     }
     r->source =
@@ -283,11 +290,11 @@ static int run_open(route_run *r, char *why) {
     return IG_EXIT_OK;
 }
 
-/* Prints 'out' (stolen) as indented JSON on stdout. */
+/* Prints 'out' (stolen) as indented JSON on stdout: the command's output, which holds its
+ * problems (no error object after it). */
 static void print_json(json_t *out) {
     char *dump = out ? json_dumps(out, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
-    puts(dump ? dump : "{}");
-    free(dump);
+    ig_print_json_text(dump ? dump : strdup("{}"));
     json_decref(out);
 }
 

@@ -45,9 +45,12 @@ static const char run_usage[] =
     "\n"
     "Options:\n"
     "  --inputs FILE.json    inputs as a JSON object (key=value pairs override them)\n"
-    "  --json                print the result as JSON (inquest.result/v1); with --remote,\n"
-    "                        a failure without a result as {\"error\": {\"code\", \"message\",\n"
-    "                        …}} (as `inquest wait --help` says)\n"
+    "  --json                print the result as JSON (inquest.result/v1), also of an\n"
+    "                        analysis that failed; when none ran, the error as {\"error\":\n"
+    "                        {\"code\", \"message\", \"fields\"}}: invalid_inputs (each in\n"
+    "                        fields as inputs.NAME), unknown_analyzer, usage (a config or\n"
+    "                        --replay file with problems, in fields with file and line), failed\n"
+    "                        (--record); with --remote as `inquest wait --help` says\n"
     "  --md                  print the report as Markdown\n"
     "  --timeout DURATION    wall-clock deadline, at most 24h (default 30s)\n"
     "  --memory SIZE         memory budget of the Lua state (default 64MiB)\n"
@@ -307,10 +310,8 @@ static int load_config(run_options *o) {
         return IG_EXIT_OK;
     rt_diag errors = {0}, warnings = {0};
     int rc = rt_config_load(path, &o->config, &errors, &warnings);
-    if (rc != RT_OK) {
-        fprintf(stderr, "inquest %s: the config %s has problems:\n", o->cmd, path);
-        rt_diag_print(&errors, stderr, "  ");
-    }
+    if (rc != RT_OK)
+        ig_error_diag(stderr, o->cmd, IG_ERROR_USAGE, &errors, "the config %s has problems", path);
     rt_diag_free(&errors);
     rt_diag_free(&warnings); /* a missing credential fails when its connector is set up */
     if (rc != RT_OK)
@@ -332,8 +333,7 @@ static int load_config(run_options *o) {
 static int load_replay(run_options *o) {
     rt_diag diag = {0};
     if (rt_recording_load(o->replay_path, &o->recording, &diag) != RT_OK) {
-        fprintf(stderr, "inquest run: cannot replay %s:\n", o->replay_path);
-        rt_diag_print(&diag, stderr, "  ");
+        ig_error_diag(stderr, "run", IG_ERROR_USAGE, &diag, "cannot replay %s", o->replay_path);
         rt_diag_free(&diag);
         return IG_EXIT_USAGE;
     }
@@ -366,10 +366,8 @@ static int connect_engine(run_options *o, wk_engine *engine) {
     int rc = o->config ? wk_engine_connect(engine, o->config, &diag) : RT_OK;
     if (rc == RT_OK && o->recording)
         rc = wk_engine_use_recording(engine, o->recording, &diag);
-    if (rc != RT_OK) {
-        fprintf(stderr, "inquest %s: cannot set up the connectors:\n", o->cmd);
-        rt_diag_print(&diag, stderr, "  ");
-    }
+    if (rc != RT_OK)
+        ig_error_diag(stderr, o->cmd, IG_ERROR_USAGE, &diag, "cannot set up the connectors");
     rt_diag_free(&diag);
     return rc == RT_OK ? IG_EXIT_OK : IG_EXIT_USAGE;
 }
@@ -384,7 +382,7 @@ static int save_recording(run_options *o) {
     json_object_set_new(meta, "now", rt_json_number(o->request.now));
     if (rt_recording_save(o->recording, o->record_path, why) == RT_OK)
         return IG_EXIT_OK;
-    fprintf(stderr, "inquest %s: --record %s: %s\n", o->cmd, o->record_path, why);
+    ig_error_say(stderr, o->cmd, IG_ERROR_FAILED, "--record %s: %s", o->record_path, why);
     return IG_EXIT_FAILED;
 }
 
@@ -403,7 +401,8 @@ static int report(const run_options *o, const json_t *result) {
     return status && strcmp(status, "ok") == 0 ? IG_EXIT_OK : IG_EXIT_FAILED;
 }
 
-/* Runs the analysis in this process. Returns an exit code; problems are printed. */
+/* Runs the analysis in this process. Returns an exit code; problems are printed, and kept as the
+ * command's error (ig_error_diag). */
 static int run_here(run_options *o, json_t **result) {
     rt_diag diag = {0};
     wk_engine *engine = ig_engine(o->dirs.dirs, o->dirs.n);
@@ -417,13 +416,16 @@ static int run_here(run_options *o, json_t **result) {
         *result = NULL;
         rc = RT_EIO;
     }
-    if (rc == RT_EINPUT) {
-        fprintf(stderr, "inquest: invalid inputs for %s:\n", o->request.analyzer);
-        rt_diag_print(&diag, stderr, "  ");
-    } else if (rc != RT_OK && rt_diag_count(&diag)) {
-        fprintf(stderr, "inquest %s: ", o->cmd);
-        rt_diag_print(&diag, stderr, "");
-    }
+    if (rc == RT_EINPUT)
+        ig_error_fields_under(ig_error_diag(stderr, NULL, IG_ERROR_INVALID_INPUTS, &diag,
+                                            "invalid inputs for %s", o->request.analyzer),
+                              "inputs", true);
+    else if (rc != RT_OK && rt_diag_count(&diag))
+        ig_error_fields_under(
+            ig_error_diag(stderr, o->cmd,
+                          rc == RT_ENOTFOUND ? IG_ERROR_UNKNOWN_ANALYZER : IG_ERROR_USAGE, &diag,
+                          NULL),
+            "analyzer", false);
     rt_diag_free(&diag);
     wk_engine_free(engine);
     return rc == RT_OK ? IG_EXIT_OK : rc == RT_EIO ? IG_EXIT_FAILED : IG_EXIT_USAGE;
@@ -438,21 +440,27 @@ static void inject_fault(void) {
             pause();
 }
 
+/* Sends the analysis' result to the parent through 'out'; or, when nothing ran, the error that
+ * says why as {"error": {…}} (ig_error_kept), which the parent keeps as its own: with --json
+ * it is the parent that prints it. */
 static void child(run_options *o, int out) {
     json_t *result = NULL;
     inject_fault();
     int code = run_here(o, &result);
-    if (code == IG_EXIT_OK) {
-        char *text = rt_json_canonical(result);
-        size_t len = text ? strlen(text) : 0, done = 0;
-        while (done < len) {
-            ssize_t n = write(out, text + done, len - done);
-            if (n < 0 && errno != EINTR)
-                _exit(IG_EXIT_FAILED);
-            done += n > 0 ? (size_t)n : 0;
-        }
-        free(text);
+    json_t *error = ig_error_kept();
+    json_t *sent = code == IG_EXIT_OK ? json_incref(result)
+                   : error            ? json_pack("{s:O}", "error", error)
+                                      : NULL;
+    char *text = sent ? rt_json_canonical(sent) : NULL;
+    size_t len = text ? strlen(text) : 0, done = 0;
+    while (done < len) {
+        ssize_t n = write(out, text + done, len - done);
+        if (n < 0 && errno != EINTR)
+            _exit(IG_EXIT_FAILED);
+        done += n > 0 ? (size_t)n : 0;
     }
+    free(text);
+    json_decref(sent);
     json_decref(result);
     _exit(code);
 }
@@ -520,14 +528,25 @@ static json_t *stopped(run_options *o, const char *status, const char *fmt, ...)
     va_end(ap);
     json_t *result = wk_result_stopped(&o->request, status, message);
     if (!result)
-        fprintf(stderr, "inquest %s: %s: %s\n", o->cmd, status, message);
+        ig_error_say(stderr, o->cmd, IG_ERROR_FAILED, "%s: %s", status, message);
     return result;
+}
+
+/* The error a child that ran nothing sent instead of a result, {"error": {…}} in 'buf' ('len'
+ * bytes); NULL when it is not one. */
+static json_t *child_error(const char *buf, size_t len) {
+    json_t *sent = json_loadb(buf, len, 0, NULL);
+    json_t *error = json_object_get(sent, "error");
+    error = json_is_object(error) && json_object_size(sent) == 1 ? json_incref(error) : NULL;
+    json_decref(sent);
+    return error;
 }
 
 /* Reads the child's result, ends the child if it has not ended, and waits for it. Returns the
  * result to report; or NULL with the exit code in '*code' when the child already said what was
- * wrong (a usage or input error). Whenever no result can be read, the result is a stopped one
- * saying why, and the exit code 1. */
+ * wrong (a usage or input error, a recording that cannot be written): the error it sent is kept
+ * as this command's. Whenever no result can be read, the result is a stopped one saying why,
+ * and the exit code 1. */
 static json_t *parent(run_options *o, pid_t pid, int in, int *code) {
     char *buf = NULL;
     size_t len = 0;
@@ -539,10 +558,15 @@ static json_t *parent(run_options *o, pid_t pid, int in, int *code) {
         kill(pid, SIGKILL); /* it may be running away, or blocked writing what we no longer read */
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
-    json_t *result = NULL;
+    json_t *result = NULL, *sent = NULL;
     json_error_t error;
     *code = IG_EXIT_FAILED;
-    if (end == READ_LATE)
+    if (end == READ_DONE && WIFEXITED(status) && WEXITSTATUS(status) != IG_EXIT_OK && len > 0)
+        sent = child_error(buf, len);
+    if (sent) {
+        ig_error_keep(sent); /* the child printed it */
+        *code = WEXITSTATUS(status);
+    } else if (end == READ_LATE)
         result = stopped(o, "timeout", "%s did not finish within its %gs deadline and was stopped",
                          name, o->request.limits.timeout);
     else if (end == READ_TOO_BIG)
@@ -581,12 +605,12 @@ static json_t *forked_result(run_options *o, int *code) {
     fflush(NULL);
     *code = IG_EXIT_FAILED;
     if (pipe(fds) != 0) {
-        fprintf(stderr, "inquest %s: pipe: %s\n", o->cmd, strerror(errno));
+        ig_error_say(stderr, o->cmd, IG_ERROR_FAILED, "pipe: %s", strerror(errno));
         return NULL;
     }
     pid_t pid = fork();
     if (pid < 0) {
-        fprintf(stderr, "inquest %s: fork: %s\n", o->cmd, strerror(errno));
+        ig_error_say(stderr, o->cmd, IG_ERROR_FAILED, "fork: %s", strerror(errno));
         close(fds[0]);
         close(fds[1]);
         return NULL;
@@ -684,7 +708,7 @@ int ig_cmd_run(int argc, char **argv) {
     run_options o = {.inputs = json_object(), .cmd = "run"};
     wk_limits_default(&o.request.limits);
     int code = parse_args(&o, argc, argv);
-    if (o.remote.server && o.output == FORMAT_JSON) /* a client's errors, also a refused option */
+    if (o.output == FORMAT_JSON) /* every error, also a refused option, here or with --remote */
         ig_error_json("run");
     if (code == IG_EXIT_OK && o.remote.server) {
         code = run_remote(&o);

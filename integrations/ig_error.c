@@ -1,8 +1,10 @@
-/* integrations/ig_error.c -- a client command's error, kept so that with --json it also reaches
- * stdout as {"error": {"code", "message", …}} (docs/operating.md, "Errors with --json"): a
- * script that reads stdout then always gets one JSON object. The messages are printed on stderr
- * where the problem is found (ig_client.c, ig_usage_error), through ig_error_say, which keeps
- * them too; main() calls ig_error_finish. */
+/* integrations/ig_error.c -- a command's error, kept so that with --json it also reaches stdout
+ * as {"error": {"code", "message", …}} (docs/operating.md, "Errors with --json"): a script that
+ * reads stdout then always gets one JSON object. The messages are printed on stderr where the
+ * problem is found (ig_client.c, ig_usage_error, the local commands), through ig_error_say, or
+ * ig_error_diag for a list of problems (a config's, an analyzer's inputs), which keep them too;
+ * main() calls ig_error_finish. */
+#define _GNU_SOURCE /* vasprintf, open_memstream */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +35,7 @@ json_t *ig_error_vsay(FILE *err, const char *cmd, const char *code, const char *
     char *message = rt_xmalloc(n > 0 ? (size_t)n + 1 : 1);
     vsnprintf(message, n > 0 ? (size_t)n + 1 : 1, fmt, again);
     va_end(again);
-    fprintf(err, "inquest %s: %s\n", cmd, message);
+    fprintf(err, "inquest%s%s: %s\n", cmd ? " " : "", cmd ? cmd : "", message);
     /* rt_json_text: a message may quote an argument or a path that is not UTF-8 */
     json_t *error =
         json_pack("{s:s, s:o*}", "code", code, "message", rt_json_text(message, strlen(message)));
@@ -48,6 +50,114 @@ json_t *ig_error_say(FILE *err, const char *cmd, const char *code, const char *f
     json_t *error = ig_error_vsay(err, cmd, code, fmt, ap);
     va_end(ap);
     return error;
+}
+
+/* One problem of a diagnostic as the API's "fields" item (ig_api.c): field ("" when none) and
+ * message, and where it is when the diagnostic knows: file, line, column. */
+static json_t *field_of(const json_t *item) {
+    const char *field = json_string_value(json_object_get(item, "field"));
+    json_t *o = json_pack("{s:s, s:O}", "field", field ? field : "", "message",
+                          json_object_get(item, "message"));
+    json_t *file = json_object_get(item, "file");
+    json_t *line = json_object_get(item, "line"), *column = json_object_get(item, "column");
+    if (file)
+        json_object_set(o, "file", file);
+    if (file && json_integer_value(line) > 0)
+        json_object_set(o, "line", line);
+    if (file && json_integer_value(line) > 0 && json_integer_value(column) > 0)
+        json_object_set(o, "column", column);
+    return o;
+}
+
+void ig_error_fields(json_t *error, const rt_diag *diag) {
+    json_t *fields = json_array(), *item;
+    size_t i;
+    if (!rt_diag_count(diag)) {
+        json_decref(fields);
+        return;
+    }
+    json_array_foreach(diag->items, i, item) json_array_append_new(fields, field_of(item));
+    json_object_set_new(error, "fields", fields);
+}
+
+json_t *ig_error_fields_under(json_t *error, const char *under, bool prefix) {
+    json_t *item;
+    size_t i;
+    json_array_foreach(json_object_get(error, "fields"), i, item) {
+        const char *field = json_string_value(json_object_get(item, "field"));
+        bool named = field && *field;
+        if (named && !prefix)
+            continue;
+        char *path = NULL;
+        if (asprintf(&path, "%s%s%s", under, named ? "." : "", named ? field : "") >= 0)
+            json_object_set_new(item, "field", rt_json_text(path, strlen(path)));
+        free(path);
+    }
+    return error;
+}
+
+/* The problems of 'diag' as rt_diag_print writes them, one line each, joined by "; " (malloc'd;
+ * NULL when out of memory). */
+static char *diag_text(const rt_diag *diag) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return NULL;
+    rt_diag_print(diag, f, "");
+    if (fclose(f) != 0) {
+        free(text);
+        return NULL;
+    }
+    while (len > 0 && text[len - 1] == '\n')
+        text[--len] = '\0';
+    char *joined = rt_xmalloc(len + 1 + len), *out = joined; /* each '\n' may become "; " */
+    for (char *p = text; *p; p++) {
+        if (*p == '\n') {
+            *out++ = ';';
+            *out++ = ' ';
+        } else {
+            *out++ = *p;
+        }
+    }
+    *out = '\0';
+    free(text);
+    return joined;
+}
+
+json_t *ig_error_diag(FILE *err, const char *cmd, const char *code, const rt_diag *diag,
+                      const char *fmt, ...) {
+    const char *sep = cmd ? " " : "";
+    json_t *error;
+    if (fmt) {
+        char *headline;
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vasprintf(&headline, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            headline = NULL;
+        fprintf(err, "inquest%s%s: %s:\n", sep, cmd ? cmd : "", headline ? headline : "");
+        rt_diag_print(diag, err, "  ");
+        error = json_pack("{s:s, s:o*}", "code", code, "message",
+                          headline ? rt_json_text(headline, strlen(headline)) : NULL);
+        free(headline);
+    } else {
+        char prefix[128];
+        snprintf(prefix, sizeof prefix, "inquest%s%s: ", sep, cmd ? cmd : "");
+        rt_diag_print(diag, err, prefix);
+        char *text = diag_text(diag);
+        error = json_pack("{s:s, s:o*}", "code", code, "message",
+                          text ? rt_json_text(text, strlen(text)) : NULL);
+        free(text);
+    }
+    ig_error_fields(error, diag);
+    ig_error_keep(error);
+    return error;
+}
+
+json_t *ig_error_kept(void) {
+    return kept.error;
 }
 
 void ig_print_json_text(char *text) {
