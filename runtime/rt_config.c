@@ -1270,10 +1270,27 @@ static const field redis_fields[] = {
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL},
 };
 
+enum { SV_LISTEN, SV_EXTERNAL_URL };
+
+/* external_url is the base every link to an analysis is built under (BASE/v1/analyses/ID, and
+ * the console's pages): a query or fragment in it would end up in the middle of each link. */
+static void server_check(loader *ld, void *base, const seen_keys *seen, const char *path,
+                         yaml_mark_t where) {
+    const rt_server *srv = base;
+    (void)where;
+    if (srv->external_url && strpbrk(srv->external_url, "?#")) {
+        char name[160];
+        snprintf(name, sizeof name, "%s.external_url", path);
+        problem(ld, seen->value[SV_EXTERNAL_URL], name,
+                "must not have a query or fragment (?, #): links to analyses are built under it");
+    }
+}
+
 #define S_OFF(m) offsetof(rt_server, m)
 static const field server_fields[] = {
-    {"listen", F_STRING, 0, S_OFF(listen), 0, 0, NULL, NULL, NULL, 0, NULL},
-    {"external_url", F_URL, 0, S_OFF(external_url), 0, 0, NULL, NULL, NULL, 0, NULL},
+    [SV_LISTEN] = {"listen", F_STRING, 0, S_OFF(listen), 0, 0, NULL, NULL, NULL, 0, NULL},
+    [SV_EXTERNAL_URL] = {"external_url", F_URL, 0, S_OFF(external_url), 0, 0, NULL, NULL, NULL, 0,
+                         NULL},
     {"max_body", F_SIZE, 0, S_OFF(max_body), 1024, 1 << 30, NULL, NULL, NULL, 0, NULL},
     {"max_connections", F_INT, 0, S_OFF(max_connections), 1, 1000000, NULL, NULL, NULL, 0, NULL},
     {"idle_timeout", F_DURATION, 0, S_OFF(idle_timeout), 0, 86400, NULL, NULL, NULL, 0, NULL},
@@ -2056,7 +2073,7 @@ static const field root_fields[] = {
     {"redis", F_TABLE, 0, 0, 0, 0, NULL, redis_fields, redis_check, 0, NULL},
     {"connectors", F_NAMED, 0, G_OFF(connectors), 0, 0, NULL, connector_fields, connector_check,
      sizeof(rt_connector), connector_defaults},
-    {"server", F_TABLE, 0, G_OFF(server), 0, 0, NULL, server_fields, NULL, 0, NULL},
+    {"server", F_TABLE, 0, G_OFF(server), 0, 0, NULL, server_fields, server_check, 0, NULL},
     {"queue", F_TABLE, 0, G_OFF(queue), 0, 0, NULL, queue_fields, NULL, 0, NULL},
     {"worker", F_TABLE, 0, G_OFF(worker), 0, 0, NULL, worker_fields, NULL, 0, NULL},
     {"tokens", F_NAMED, 0, G_OFF(tokens), 0, 0, NULL, token_fields, token_check, sizeof(rt_token),

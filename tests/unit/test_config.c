@@ -456,6 +456,8 @@ static void test_wrong_type(void **state) {
                      "connectors.p.concurrency", "expected a whole number");
     assert_one_error("connectors:\n  p: {type: http, url: http://x, tls_verify: \"yes\"}\n", 2, 46,
                      "connectors.p.tls_verify", "expected true or false");
+    assert_one_error("server:\n  external_url: https://ops.example.com/inquest?x=1#f\n", 2, 17,
+                     "server.external_url", "must not have a query or fragment");
     assert_one_error("connectors:\n  p: {type: http, url: http://x, concurrency: 0}\n", 2, 47,
                      "connectors.p.concurrency", "from 1 to 1024");
     assert_one_error("connectors:\n  p: {type: graphite, url: http://x}\n", 2, 13,
