@@ -147,6 +147,15 @@ static void budget_hook(lua_State *L, lua_Debug *ar) {
 
 /* ---- Replacements for unsafe or nondeterministic base functions --------------------------- */
 
+/* Calls the function a wrapper replaces (its upvalue 1) with the wrapper's arguments; returns
+ * the number of its results, 'nresults' or all of them (LUA_MULTRET). */
+static int call_wrapped(lua_State *L, int nresults) {
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, nresults);
+    return nresults == LUA_MULTRET ? lua_gettop(L) : nresults;
+}
+
 static int sb_setmetatable(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_argexpected(L, lua_isnoneornil(L, 2) || lua_istable(L, 2), 2, "nil or table");
@@ -459,10 +468,7 @@ static int sb_string_rep(lua_State *L) {
         lua_pushliteral(L, "");
         return 1;
     }
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, 1);
-    return 1;
+    return call_wrapped(L, 1);
 }
 
 /* table.move copies e - f + 1 elements, present or not. */
@@ -470,10 +476,7 @@ static int sb_table_move(lua_State *L) {
     lua_Integer f = luaL_checkinteger(L, 2), e = luaL_checkinteger(L, 3);
     if (e >= f)
         charge(L, (lua_Unsigned)e - (lua_Unsigned)f + 1);
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, 1);
-    return 1;
+    return call_wrapped(L, 1);
 }
 
 /* table.insert, remove, concat and sort loop in C over a length or over elements that __len and
@@ -494,10 +497,7 @@ static int sb_table_plain(lua_State *L) {
         }
         lua_pop(L, 1);
     }
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-    return lua_gettop(L);
+    return call_wrapped(L, LUA_MULTRET);
 }
 
 /* Replaces field 'name' of the table on top with 'fn', which gets the original (and with
@@ -537,10 +537,7 @@ static int open_table(lua_State *L) {
 
 static int sb_coroutine_create(lua_State *L) {
     charge(L, HOOK_EVERY);
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, 1);
-    return 1;
+    return call_wrapped(L, 1);
 }
 
 static void check_not_tripped(lua_State *L) {
@@ -724,10 +721,7 @@ static int sb_coroutine_close(lua_State *L) {
     lua_State *co = lua_tothread(L, 1);
     if (co && held_at(wk__analysis(L), co) >= 0)
         return luaL_error(L, "cannot close a normal coroutine");
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-    return lua_gettop(L);
+    return call_wrapped(L, LUA_MULTRET);
 }
 
 /* coroutine.status as Lua's own, but "normal" for a coroutine held by a preemption: it is in a
@@ -738,10 +732,7 @@ static int sb_coroutine_status(lua_State *L) {
         lua_pushliteral(L, "normal");
         return 1;
     }
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, 1);
-    return 1;
+    return call_wrapped(L, 1);
 }
 
 /* In a task's own thread a yield would reach the scheduler (wk_io.c), which resumes only tasks
@@ -792,10 +783,7 @@ static lua_Integer id_seed(lua_State *L) {
 static int sb_randomseed(lua_State *L) {
     if (lua_isnone(L, 1))
         lua_pushinteger(L, id_seed(L));
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, 0);
-    return 0;
+    return call_wrapped(L, 0);
 }
 
 static int open_math(lua_State *L) {
