@@ -1140,13 +1140,16 @@ static int mode_latency(void) {
     for (size_t i = 0; i < total.n; i++)
         mean += total.v[i];
     mean = total.n ? mean / (double)total.n * 1000 : 0;
-    return finish(json_pack(
+    json_t *report = json_pack(
         "{s:s, s:s, s:i, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "mode", "latency", "method",
         o.poll_ms > 0 ? "poll" : "long_poll", "n", (int)n, "errors", (json_int_t)errors, "over_1s",
         (json_int_t)over_1s, "p50_ms", round3(quantile_ms(&total, 0.5)), "p90_ms",
         round3(quantile_ms(&total, 0.9)), "p99_ms", round3(quantile_ms(&total, 0.99)), "max_ms",
         round3(quantile_ms(&total, 1)), "mean_ms", round3(mean), "submit_p50_ms",
-        round3(quantile_ms(&submit, 0.5)), "submit_p99_ms", round3(quantile_ms(&submit, 0.99))));
+        round3(quantile_ms(&submit, 0.5)), "submit_p99_ms", round3(quantile_ms(&submit, 0.99)));
+    free(total.v);
+    free(submit.v);
+    return finish(report);
 }
 
 /* ---- hostile ----------------------------------------------------------------------------- */
