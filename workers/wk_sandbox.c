@@ -646,28 +646,6 @@ static int resumed(lua_State *L, int n) {
     return n + 1;
 }
 
-/* coroutine.resume's continuation after a preemption: resumes the coroutine (index 1) again. */
-static int resume_again(lua_State *L, int status, lua_KContext ctx) {
-    (void)status, (void)ctx;
-    lua_State *co = lua_tothread(L, 1);
-    release(wk__analysis(L), co);
-    int n = resume_into(L, co, 0);
-    if (n == RESUME_PREEMPTED)
-        return lua_yieldk(L, 0, 0, resume_again);
-    return resumed(L, n);
-}
-
-/* coroutine.resume as Lua's own, but for a task's thread. */
-static int sb_coroutine_resume(lua_State *L) {
-    lua_State *co = lua_tothread(L, 1);
-    luaL_argexpected(L, co, 1, "coroutine");
-    check_not_task(L, "resume");
-    int n = resume_into(L, co, lua_gettop(L) - 1);
-    if (n == RESUME_PREEMPTED)
-        return lua_yieldk(L, 0, 0, resume_again);
-    return resumed(L, n);
-}
-
 /* What the function coroutine.wrap returns gives after resume_into gave 'n' for 'co'. */
 static int wrapped_results(lua_State *L, lua_State *co, int n) {
     if (n >= 0)
@@ -685,24 +663,37 @@ static int wrapped_results(lua_State *L, lua_State *co, int n) {
     return lua_error(L);
 }
 
-/* The wrapped function's continuation after a preemption: resumes its coroutine again. */
-static int wrapped_again(lua_State *L, int status, lua_KContext ctx) {
-    (void)status, (void)ctx;
-    lua_State *co = lua_tothread(L, lua_upvalueindex(1));
-    release(wk__analysis(L), co);
-    int n = resume_into(L, co, 0);
+static int resume_again(lua_State *L, int status, lua_KContext wrapped);
+
+/* Resumes 'co' for coroutine.resume, or for coroutine.wrap's function when 'wrapped', and
+ * returns what that returns; preempted, L yields too and resume_again goes on. */
+static int resume_step(lua_State *L, lua_State *co, int narg, lua_KContext wrapped) {
+    int n = resume_into(L, co, narg);
     if (n == RESUME_PREEMPTED)
-        return lua_yieldk(L, 0, 0, wrapped_again);
-    return wrapped_results(L, co, n);
+        return lua_yieldk(L, 0, wrapped, resume_again);
+    return wrapped ? wrapped_results(L, co, n) : resumed(L, n);
+}
+
+/* The continuation after a preemption: resumes the coroutine again, coroutine.resume's (index
+ * 1) or the wrapped function's (its upvalue). */
+static int resume_again(lua_State *L, int status, lua_KContext wrapped) {
+    (void)status;
+    lua_State *co = lua_tothread(L, wrapped ? lua_upvalueindex(1) : 1);
+    release(wk__analysis(L), co);
+    return resume_step(L, co, 0, wrapped);
+}
+
+/* coroutine.resume as Lua's own, but for a task's thread. */
+static int sb_coroutine_resume(lua_State *L) {
+    lua_State *co = lua_tothread(L, 1);
+    luaL_argexpected(L, co, 1, "coroutine");
+    check_not_task(L, "resume");
+    return resume_step(L, co, lua_gettop(L) - 1, 0);
 }
 
 /* The function coroutine.wrap returns. Upvalue: the coroutine. */
 static int wrapped_coroutine(lua_State *L) {
-    lua_State *co = lua_tothread(L, lua_upvalueindex(1));
-    int n = resume_into(L, co, lua_gettop(L));
-    if (n == RESUME_PREEMPTED)
-        return lua_yieldk(L, 0, 0, wrapped_again);
-    return wrapped_results(L, co, n);
+    return resume_step(L, lua_tothread(L, lua_upvalueindex(1)), lua_gettop(L), 1);
 }
 
 static int sb_coroutine_wrap(lua_State *L) {
