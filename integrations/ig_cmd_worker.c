@@ -15,11 +15,9 @@
  * queue's batch and are sent again after a pause: a result is only dropped when its lease is
  * lost. Once the queue is back, the child renews its leases at once and sends those results
  * before it claims again (the queue keeps the leases of workers on their way back after a
- * restart: rt_queue.lua, "restarts"). A round that found nothing to claim makes the child wait
- * for a submission's wake-up; so does the claim of a wake-up that found fewer than it asked, or
- * one of one, before a claim goes out alone again (claims still go with results): on an idle
- * queue a second claim would find nothing. SIGTERM drains: no more claims, and the loop ends once
- * every job is completed.
+ * restart: rt_queue.lua, "restarts"). A round that found nothing to claim makes the child wait for
+ * a submission's wake-up. SIGTERM drains: no more claims, and the loop ends once every job is
+ * completed.
  *
  * Recordings (docs/backtest.md, "Making cases"). A job is recorded when recordings.share picks
  * its id, or when its submitter asked (the claim says so). Its recording goes with its result
@@ -128,9 +126,6 @@ struct child {
     uv_idle_t turn_end;  /* sends the next round once the loop has nothing else to do this turn */
     bool files_confined; /* its jail confines file access (Landlock) */
     bool starved;        /* a claim found nothing: no claims until a submission wakes it */
-    bool drained;        /* the claim of a wake-up came back short, or was of one: the queue
-                            had no more then, so no claim goes out alone until one comes back
-                            full or a wake-up (claims still go with results) */
     bool waiting;        /* for that wake-up (rt_queue_wait_for_work) */
     bool recovering;     /* Redis was down: results go out before new claims, so that other
                             workers do not reclaim what is finished here */
@@ -188,7 +183,6 @@ typedef struct queue_round {
     child *c;
     pending *results;
     size_t n, claims;
-    bool woke; /* sent on a wake-up: the queue had been empty */
 } queue_round;
 
 /* Moves up to 'n' results from the front of the batch into round 'r', written out as JSON with
@@ -397,14 +391,10 @@ static void retry_round(uv_timer_t *timer) {
     next_round(timer->data);
 }
 
-/* A wake-up sends one round, not MAX_ROUNDS: it tells of at least one request, and on an idle
- * queue a second claim would find nothing and cost Redis a round for each analysis; once the
- * answer shows requests, the rounds after it go out MAX_ROUNDS at a time again. */
-static bool send_round(child *c, bool woke);
 static void woken(void *ud) {
     child *c = ud;
-    c->starved = c->drained = c->waiting = false;
-    send_round(c, true);
+    c->starved = c->waiting = false;
+    next_round(c);
 }
 
 /* How long an idle child waits for a submission before it claims anyway: claims also take over
@@ -452,7 +442,7 @@ static void wait_for_work(child *c) {
         c->waiting = true;
         return;
     }
-    c->starved = c->drained = false;
+    c->starved = false;
     uv_timer_start(&c->retry, retry_round, RETRY_MS, 0);
 }
 
@@ -477,14 +467,9 @@ static void round_done(int rc, const char *msg, const rt_queue_verdict *verdicts
         c->recovering = c->recovering && c->n_batch > 0;
         start_claimed(c, items, n);
         c->starved = c->starved || (r->claims && n == 0);
-        if (r->claims) {
+        if (r->claims)
             c->backlog = n == r->claims;
-            if (r->woke) /* one of one tells of no more: the claims after it go with its result */
-                c->drained = n > 0 && (n < r->claims || r->claims == 1);
-            else if (c->backlog)
-                c->drained = false;
-        }
-        if ((c->starved || c->drained) && !c->rounds_out)
+        if (c->starved && !c->rounds_out)
             wait_for_work(c);
         round_soon(c);
     }
@@ -493,21 +478,19 @@ static void round_done(int rc, const char *msg, const rt_queue_verdict *verdicts
 }
 
 /* Sends the results waiting and claims for the free slots, in one call, unless MAX_ROUNDS are out
- * or the child pauses after a failure; 'woke': a submission's wake-up sends it. Returns whether it
- * sent a round. */
-static bool send_round(child *c, bool woke) {
+ * or the child pauses after a failure. Returns whether it sent a round. */
+static bool send_round(child *c) {
     char why[256] = "";
     if (c->rounds_out >= MAX_ROUNDS || c->closing || uv_is_active((uv_handle_t *)&c->retry))
         return false;
     size_t n = c->n_batch < COMPLETE_BATCH ? c->n_batch : COMPLETE_BATCH, want = claim_room(c);
-    if (!n && (!want || c->drained)) {
+    if (!n && !want) {
         maybe_stop(c); /* draining, and the last job ended without a result (its lease was lost) */
         return false;
     }
     queue_round *r = rt_xcalloc(1, sizeof *r);
     r->c = c;
     r->claims = want;
-    r->woke = woke;
     take_results(c, r, n);
     rt_queue_completion *items = rt_xcalloc(n ? n : 1, sizeof *items);
     for (size_t i = 0; i < n; i++)
@@ -532,7 +515,7 @@ static bool send_round(child *c, bool woke) {
  * often arrive in one read, and one round sent for both would leave the child with a single
  * round out from then on, idle while Redis works on it. */
 static void next_round(child *c) {
-    while (send_round(c, false))
+    while (send_round(c))
         ;
 }
 
