@@ -60,32 +60,13 @@ static void set_time(json_t *o, const char *key, double t) {
     json_object_set_new(o, key, json_string(text));
 }
 
-/* The errors of 'diag' as the API's "fields": [{ field, message }], each with the "file" and
- * "line" where the problem is when the diagnostic knows them (an analyzer that does not load). */
-static json_t *fields_json(const rt_diag *diag) {
-    json_t *fields = json_array(), *item;
-    size_t i;
-    json_array_foreach(diag->items, i, item) {
-        const char *field = json_string_value(json_object_get(item, "field"));
-        json_t *o = json_pack("{s:s, s:O}", "field", field ? field : "", "message",
-                              json_object_get(item, "message"));
-        json_t *file = json_object_get(item, "file"), *line = json_object_get(item, "line");
-        if (file)
-            json_object_set(o, "file", file);
-        if (file && line)
-            json_object_set(o, "line", line);
-        json_array_append_new(fields, o);
-    }
-    return fields;
-}
-
 /* The error object of a refusal with every problem of 'diag' as "fields". */
 static json_t *refusal_json(const char *code, const rt_diag *diag) {
     char message[64];
     size_t n = rt_diag_count(diag);
     snprintf(message, sizeof message, "%zu problem%s", n, n == 1 ? "" : "s");
     return json_pack("{s:{s:s, s:s, s:o}}", "error", "code", code, "message", message, "fields",
-                     fields_json(diag));
+                     ig_diag_fields(diag));
 }
 
 /* Answers 'status' with the problems of 'diag'. rt_httpd_error has no "fields"; the server

@@ -110,9 +110,12 @@ json_t *ig_error_vsay(FILE *err, const char *cmd, const char *code, const char *
  * problems (ig_error_fields)}. Returns that object (borrowed). */
 json_t *ig_error_diag(FILE *err, const char *cmd, const char *code, const rt_diag *diag,
                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-/* Sets "fields" of 'error' to the problems of 'diag', as the API gives them (docs/api.md): each
- * {"field" ("" when none), "message"} with "file", "line" and "column" when 'diag' knows them.
- * Nothing when 'diag' holds none. For a caller that printed the problems itself. */
+/* The problems of 'diag' as the API's "fields" (docs/api.md): each {"field" ("" when none),
+ * "message"} with "file", "line" and "column" when 'diag' knows them. The API's refusals and the
+ * commands' errors both give them so. */
+json_t *ig_diag_fields(const rt_diag *diag);
+/* Sets "fields" of 'error' to ig_diag_fields of 'diag'; nothing when 'diag' holds none. For a
+ * caller that printed the problems itself. */
 void ig_error_fields(json_t *error, const rt_diag *diag);
 /* Names the fields of 'error' as the API names them (docs/api.md), so that a script reads the
  * same from a command here as from a server: with 'prefix', each as "'under'.FIELD" ("inputs"

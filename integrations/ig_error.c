@@ -52,8 +52,8 @@ json_t *ig_error_say(FILE *err, const char *cmd, const char *code, const char *f
     return error;
 }
 
-/* One problem of a diagnostic as the API's "fields" item (ig_api.c): field ("" when none) and
- * message, and where it is when the diagnostic knows: file, line, column. */
+/* One problem of a diagnostic as the API's "fields" item: field ("" when none) and message, and
+ * where it is when the diagnostic knows: file, line, column. */
 static json_t *field_of(const json_t *item) {
     const char *field = json_string_value(json_object_get(item, "field"));
     json_t *o = json_pack("{s:s, s:O}", "field", field ? field : "", "message",
@@ -62,22 +62,23 @@ static json_t *field_of(const json_t *item) {
     json_t *line = json_object_get(item, "line"), *column = json_object_get(item, "column");
     if (file)
         json_object_set(o, "file", file);
-    if (file && json_integer_value(line) > 0)
+    if (file && line)
         json_object_set(o, "line", line);
-    if (file && json_integer_value(line) > 0 && json_integer_value(column) > 0)
+    if (file && line && column)
         json_object_set(o, "column", column);
     return o;
 }
 
-void ig_error_fields(json_t *error, const rt_diag *diag) {
+json_t *ig_diag_fields(const rt_diag *diag) {
     json_t *fields = json_array(), *item;
     size_t i;
-    if (!rt_diag_count(diag)) {
-        json_decref(fields);
-        return;
-    }
     json_array_foreach(diag->items, i, item) json_array_append_new(fields, field_of(item));
-    json_object_set_new(error, "fields", fields);
+    return fields;
+}
+
+void ig_error_fields(json_t *error, const rt_diag *diag) {
+    if (rt_diag_count(diag))
+        json_object_set_new(error, "fields", ig_diag_fields(diag));
 }
 
 json_t *ig_error_fields_under(json_t *error, const char *under, bool prefix) {
