@@ -952,18 +952,18 @@ typedef struct list_call {
     char next[IG_CURSOR_PLAIN + 1]; /* the queue's cursor after it */
 } list_call;
 
-/* A page of GET /v1/analyses (or /v1/dead-letters) names where the next one starts: the last
- * analysis (dead letter) it examined, which the token may not see (a page skips those, and its
- * scan is bounded, so it cannot always end on one it shows). For a token that cursor is sealed,
- * so that it tells nothing of that analysis, neither its id nor when it was submitted (a dead
- * letter's entry id is its time): AES-256-GCM under a key derived from the token's secret
- * (HMAC-SHA256 of CURSOR_LABEL), a fresh nonce each time, as CURSOR_PREFIX then hex of nonce,
- * ciphertext and tag. Only that token can open it, any serve process with the same tokens can
- * (nothing to share or store), and a cursor it did not seal is refused. Without tokens every
- * analysis is visible: the cursor stays the queue's own, plain. */
+/* A page of GET /v1/analyses (or /v1/dead-letters) names where the next one starts: the place
+ * after the last analysis (dead letter) it examined, which the token may not see (a page skips
+ * those, and its scan is bounded, so it cannot always end on one it shows). For a token that
+ * cursor is sealed, so that it tells nothing of that analysis, not even when it was submitted
+ * (the listing's and the dead letters' entry ids are times): AES-256-GCM under a key derived from
+ * the token's secret (HMAC-SHA256 of CURSOR_LABEL), a fresh nonce each time, as CURSOR_PREFIX then
+ * hex of nonce, ciphertext and tag. Only that token can open it, any serve process with the same
+ * tokens can (nothing to share or store), and a cursor it did not seal is refused. Without tokens
+ * every analysis is visible: the cursor stays the queue's own, plain. */
 #define CURSOR_PREFIX "s1."
 #define CURSOR_LABEL  "inquest list cursor v1"
-#define CURSOR_PLAIN  IG_CURSOR_PLAIN /* a queue cursor: "SCORE:ID" (39 + 1 + 64) */
+#define CURSOR_PLAIN  IG_CURSOR_PLAIN /* a queue cursor: "ENTRY:LEFT" (41 + 1 + 4) */
 #define CURSOR_NONCE  12
 #define CURSOR_TAG    16
 #define CURSOR_TEXT   (sizeof CURSOR_PREFIX + 2 * (CURSOR_NONCE + CURSOR_PLAIN + CURSOR_TAG))
@@ -1331,7 +1331,7 @@ static void list_dead(ig_serve *s, rt_httpd_req *req, const ig_token *token) {
     bool has_cursor = n > 0;
     /* Redis would refuse a malformed one ("Invalid stream ID"), and that reads as Redis trouble. */
     if ((n < 0 && n != RT_ENOTFOUND) ||
-        (has_cursor && (!ig_cursor_open(token, text, cursor) || !ig_stream_id(cursor)))) {
+        (has_cursor && (!ig_cursor_open(token, text, cursor) || !rt_stream_id(cursor)))) {
         rt_httpd_error(req, 400, "bad_request",
                        "cursor must be a next_cursor this token was given by GET "
                        "/v1/dead-letters");
@@ -1520,18 +1520,4 @@ void ig_respond_records(rt_httpd_req *req, const redisReply *reply, const char *
     }
     rt_httpd_respond(req, 200, "application/x-ndjson", text, n);
     free(text);
-}
-
-/* True when the 'n' digits at 'p' are a number Redis takes in a stream id: at most 2^64 - 1. */
-static bool u64_digits(const char *p, size_t n) {
-    static const char max[] = "18446744073709551615";
-    return n > 0 && (n < sizeof max - 1 || (n == sizeof max - 1 && strncmp(p, max, n) <= 0));
-}
-
-bool ig_stream_id(const char *seq) {
-    size_t ms = strspn(seq, "0123456789");
-    if (!u64_digits(seq, ms) || seq[ms] != '-')
-        return false;
-    size_t n = strspn(seq + ms + 1, "0123456789");
-    return u64_digits(seq + ms + 1, n) && !seq[ms + 1 + n];
 }

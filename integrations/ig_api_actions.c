@@ -390,7 +390,7 @@ static void export_audit(ig_serve *s, rt_httpd_req *req, const ig_token *token) 
         rt_httpd_error(req, 400, "bad_request", "give since or after, not both");
         return;
     }
-    if (*after && !ig_stream_id(after)) {
+    if (*after && !rt_stream_id(after)) {
         rt_httpd_error(req, 400, "bad_request",
                        "after must be the seq of an audit record (1700000000000-0)");
         return;

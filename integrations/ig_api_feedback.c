@@ -373,7 +373,7 @@ static void export(ig_serve *s, rt_httpd_req *req, const ig_token *token) {
         }
     }
     n = rt_httpd_query(req, "after", after, sizeof after);
-    if (n > 0 && !ig_stream_id(after)) {
+    if (n > 0 && !rt_stream_id(after)) {
         rt_httpd_error(req, 400, "bad_request",
                        "after must be the seq of a record (1700000000000-0), as "
                        "Inquest-Next-After gave it");

@@ -115,9 +115,6 @@ bool ig_query_time(rt_httpd_req *req, const char *name, double *t);
  * limit: the end for now). */
 void ig_respond_records(rt_httpd_req *req, const redisReply *reply, const char *after,
                         const ig_token *token, json_t *(*to_json)(const redisReply *record));
-/* True when 'seq' is a stream id: MS-SEQ, both decimal. */
-bool ig_stream_id(const char *seq);
-
 /* A listing's next_cursor names the last item its page examined, which the token may not see:
  * for a token it is sealed (ig_api.c, AES-256-GCM under a key of the token's), so that it tells
  * nothing of that item and only that token can use it; without tokens it stays plain. */

@@ -4,6 +4,7 @@
 #define INQUEST_RT_H
 
 #include <assert.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
@@ -119,6 +120,10 @@ double rt_monotonic(void);
 
 /* Parses a byte size ("64MiB", "512KiB", "1GiB", "1000"). Returns 0 or -1. */
 int rt_size_parse(const char *text, size_t *bytes);
+
+/* True when 's' is a Redis stream entry id, MS-SEQ, each part a number Redis takes (at most
+ * 2^64 - 1): what a cursor into a stream must be before Redis sees it. */
+bool rt_stream_id(const char *s);
 
 /* "sha256:" followed by the hex SHA-256 of 'len' bytes at 'data'. 'out' holds 72 bytes. */
 void rt_sha256_hex(const void *data, size_t len, char *out);

@@ -84,9 +84,9 @@ struct rt_queue {
     char *url, *username, *password, *name; /* to make the watch's connection */
     size_t password_len;
     rt_redis_options redis_options;
-    char prefix[80]; /* "{name}:" */
-    char *keys[9];   /* streams x3, leases, running, stats, results, dead, held */
-    char recent_key[96];
+    char prefix[80];         /* "{name}:" */
+    char *keys[9];           /* streams x3, leases, running, stats, results, dead, held */
+    char listing_key[96];    /* the listing's index (rt_queue.lua, submit) */
     char connectors_key[96]; /* workers' counts of connector calls */
     uint64_t ttl_ms, recent_ms;
     int max_deliveries, default_cap;
@@ -583,7 +583,7 @@ static int submit_call(rt_queue *q, const rt_queue_request *reqs, size_t n, subm
                kind == SUBMIT_INTAKE   ? "submit_intake"
                : kind == SUBMIT_ALERTS ? "submit_alerts"
                                        : "submit");
-    args_str(&o->a, q->recent_key);
+    args_str(&o->a, q->listing_key);
     for (size_t i = 0; i < n; i++) {
         char key[160];
         rt_queue_new_id(q, ids[i]);
@@ -978,7 +978,7 @@ static void list_fail(op *o, int rc, const char *msg) {
 
 static void list_parse(op *o, const redisReply *reply) {
     const size_t per = N_FIELDS + 1;
-    char cursor[160];
+    char cursor[80];
     if (!is_array(reply, 2) || (reply->elements - 2) % per) {
         bad_reply(o, "list");
         return;
@@ -989,46 +989,53 @@ static void list_parse(op *o, const redisReply *reply) {
         const redisReply *const *v = (const redisReply *const *)reply->element + 2 + i * per;
         analysis_from(&items[i], str_of(v[0]), v + 1);
     }
-    const char *score = str_of(reply->element[0]);
-    snprintf(cursor, sizeof cursor, "%s:%s", score, str_of(reply->element[1]));
-    ((rt_queue_list_fn)o->done)(RT_OK, "", items, n, *score ? cursor : NULL, o->ud);
+    const char *entry = str_of(reply->element[0]);
+    snprintf(cursor, sizeof cursor, "%s:%s", entry, str_of(reply->element[1]));
+    ((rt_queue_list_fn)o->done)(RT_OK, "", items, n, *entry ? cursor : NULL, o->ud);
     free(items);
+}
+
+/* Reads a listing's cursor, "ENTRY:LEFT" (list_parse): the index' entry to go on from and how
+ * many of its ids are left to list. */
+static bool list_cursor(const char *cursor, char *entry, size_t size, char *left) {
+    const char *colon = strchr(cursor, ':');
+    size_t n = colon ? (size_t)(colon - cursor) : 0, m = colon ? strlen(colon + 1) : 0;
+    if (!colon || n >= size || m == 0 || m > 4 || strspn(colon + 1, "0123456789") != m)
+        return false;
+    memcpy(entry, cursor, n);
+    entry[n] = '\0';
+    memcpy(left, colon + 1, m + 1);
+    return rt_stream_id(entry);
 }
 
 int rt_queue_list(rt_queue *q, const rt_queue_filter *f, rt_queue_list_fn done, void *ud,
                   char *why) {
-    char score[40] = "+inf", after[72] = "";
+    /* The index' entry ids are times in ms: 'until' starts the walk, 'since' ends it. */
+    char from[48] = "+", left[8] = "", oldest[24] = "";
     size_t limit = f && f->limit ? f->limit : DEFAULT_LIST_LIMIT;
     if (limit > MAX_LIST_LIMIT)
         return fail_at_once(q, RT_EINPUT, why, "queue: limit must be from 1 to %d", MAX_LIST_LIMIT);
     if (f && f->cursor && *f->cursor) {
-        const char *colon = strchr(f->cursor, ':');
-        size_t n = colon ? (size_t)(colon - f->cursor) : 0;
-        if (!colon || n == 0 || n >= sizeof score || strspn(f->cursor, "0123456789") != n ||
-            !valid_id(colon + 1))
+        if (!list_cursor(f->cursor, from, sizeof from, left))
             return fail_at_once(q, RT_EINPUT, why, "queue: malformed cursor");
-        memcpy(score, f->cursor, n);
-        score[n] = '\0';
-        snprintf(after, sizeof after, "%s", colon + 1);
-    } else if (f && f->until > 0) /* the index' scores are ms * 1000 + the place in a batch */
-        snprintf(score, sizeof score, "%.0f", floor(f->until * 1000) * 1000 + 999);
-    char lowest[40] = "";
+    } else if (f && f->until > 0)
+        snprintf(from, sizeof from, "%.0f", floor(f->until * 1000));
     if (f && f->since > 0)
-        snprintf(lowest, sizeof lowest, "%.0f", ceil(f->since * 1000) * 1000);
+        snprintf(oldest, sizeof oldest, "%.0f", ceil(f->since * 1000));
     op *o = op_new(q, (void (*)(void))done, ud, list_parse, list_fail);
     args_function(&o->a, "FCALL_RO", q->version, "list");
     args_str(&o->a, "1");
-    args_str(&o->a, q->recent_key);
+    args_str(&o->a, q->listing_key);
     args_str(&o->a, q->prefix);
-    args_str(&o->a, score);
-    args_str(&o->a, after);
+    args_str(&o->a, from);
+    args_str(&o->a, left);
     args_u64(&o->a, limit);
     args_str(&o->a, f && f->status ? f->status : "");
     args_str(&o->a, f && f->analyzer ? f->analyzer : "");
     args_u64(&o->a, limit * LIST_SCAN_FACTOR);
     args_str(&o->a, f && f->label ? f->label : "");
     args_str(&o->a, f && f->label && f->label_value ? f->label_value : "");
-    args_str(&o->a, lowest);
+    args_str(&o->a, oldest);
     return op_start(o, why);
 }
 
@@ -1775,7 +1782,7 @@ static void copy_options(rt_queue *q, const rt_queue_options *o) {
         q->keys[i] = rt_xmalloc(strlen(q->prefix) + strlen(suffix[i]) + 1);
         sprintf(q->keys[i], "%s%s", q->prefix, suffix[i]);
     }
-    snprintf(q->recent_key, sizeof q->recent_key, "%srecent", q->prefix);
+    snprintf(q->listing_key, sizeof q->listing_key, "%slisting", q->prefix);
     snprintf(q->connectors_key, sizeof q->connectors_key, "%sconnectors", q->prefix);
     q->ttl_ms = (uint64_t)(ttl * 1000.0);
     q->recording_ttl_ms = (uint64_t)((o->recording_ttl > 0 ? o->recording_ttl : ttl) * 1000.0);

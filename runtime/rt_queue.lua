@@ -15,7 +15,7 @@
 -- from Redis' own clock (TIME): one clock for every worker. Errors are error replies whose first
 -- word is an rt error name ("EINPUT ..."), which the C side maps back.
 
-local VERSION = 19
+local VERSION = 20
 
 local GROUP = 'workers'   -- the consumer group of the request streams
 local HELD = '~held'      -- the consumer that owns the entries of requests held by a team cap
@@ -329,7 +329,7 @@ local function deduplicated(c, dkey, id, window)
   return nil
 end
 
--- KEYS: recent, then per request its status key and its dedup key.
+-- KEYS: the listing's index, then per request its status key and its dedup key.
 -- ARGV: prefix, ttl_ms, recent_ms, n, then per request: id, analyzer, team, priority, inputs,
 --       labels, window_ms, deadline_ms, record ("1": keep its recording, else "0"): REQ each.
 -- Returns per request: id, 1 when it is an earlier request's id (deduplicated) else 0.
@@ -345,10 +345,22 @@ local function wake(c, n)
   redis.call('LTRIM', key, 0, WAKE_TOKENS * 4 - 1)
 end
 
--- The recent index is scored by submitted_at * 1000 + the request's place in its batch, so that
--- listing has an order even within a millisecond (a batch holds at most 1000 requests). Ids come
--- from the caller (rt_queue_new_id: a counter per process from a random start), so the status
--- keys can be declared.
+-- The listing's index is a stream with one entry per call: the ids it queued, in order, as one
+-- value ("id id ..."), under an entry id whose time is the call's (submitted_at), unless Redis'
+-- clock stepped back below the stream's last entry (then '*': the stream's own next id). An entry
+-- per call, not a member per analysis: a sorted set's insert (a skiplist node and a dict entry,
+-- 100 bytes or more) was the largest single cost of a submission. Trimmed by time on each submit,
+-- exactly, so the listing holds 'recent_ms' of submissions and no more. Ids come from the caller
+-- (rt_queue_new_id: a counter per process from a random start), so the status keys can be
+-- declared.
+local function index_submitted(c, key, ids, recent_ms)
+  local cutoff, text = int(c.now - recent_ms), table.concat(ids, ' ')
+  local r = redis.pcall('XADD', key, 'MINID', cutoff, c.nows .. '-*', 'ids', text)
+  if type(r) == 'table' and r.err then
+    redis.call('XADD', key, 'MINID', cutoff, '*', 'ids', text)
+  end
+end
+
 -- Window and deadline are whole numbers of ms as text (rt_queue.c writes them so): checked as
 -- numbers, passed on as the text. 'deliveries' is not written: absent reads as 0.
 local function submit(keys, args)
@@ -362,7 +374,7 @@ local function submit(keys, args)
     windows[i] = num(args[11 + i * REQ], 'window') > 0
     num(args[12 + i * REQ], 'deadline')
   end
-  local out, recent, streams, nows = {}, {}, c.streams, c.nows
+  local out, queued, streams, nows = {}, {}, c.streams, c.nows
   local added, dups = 0, 0
   for i = 0, n - 1 do
     local a = 5 + i * REQ
@@ -386,17 +398,16 @@ local function submit(keys, args)
                  'priority', prio, 'submitted_at', nows, 'labels', args[a + 5],
                  'deadline', deadline, 'eid', eid)
       added = added + 1
-      recent[#recent + 1], recent[#recent + 2] = nows .. PAD3[i], id -- now * 1000 + i
+      queued[#queued + 1] = id
       out[#out + 1], out[#out + 2] = id, 0
     end
   end
   if dups > 0 then count(c.counts, 'deduplicated', dups) end
   if added > 0 then
     count(c.counts, 'submitted', added)
-    call_list('ZADD', keys[1], nil, recent)
+    index_submitted(c, keys[1], queued, recent_ms)
     wake(c, added)
   end
-  redis.call('ZREMRANGEBYSCORE', keys[1], '-inf', int((c.now - recent_ms) * 1000))
   flush(c, 0)
   return out
 end
@@ -783,30 +794,35 @@ local function has_label(text, name, value)
   return ok and type(labels) == 'table' and labels[name] == value
 end
 
--- KEYS: recent.  ARGV: prefix, cursor score ('+inf' first), cursor id ('' first), limit,
--- status filter ('' any), analyzer filter ('' any), scan budget, then optionally a label's
--- name and value ('' any) and the lowest score to list ('' or '-inf': no bound; the index is
--- by submission time, so this is 'submitted since').
--- Newest first. Returns {next score, next id, then per analysis: id, fields...}; next score ''
--- when the listing is complete.
+-- KEYS: the listing's index (submit).  ARGV: prefix, the entry to start from ('+' first), how
+-- many of its ids are left to list ('' all), limit, status filter ('' any), analyzer filter (''
+-- any), scan budget, then optionally a label's name and value ('' any) and the oldest entry to
+-- list ('' or '-': no bound; entries are by submission time, so this is 'submitted since').
+-- Newest first: entries from the newest, and each entry's ids from its last. Returns {next entry,
+-- how many of its ids are left, then per analysis: id, fields...}; next entry '' when the listing
+-- is complete. The index is read an entry at first, then more at a time (up to 64): an entry may
+-- hold one id or a thousand.
 local function list(keys, args)
-  local prefix, score, after, limit = args[1], args[2], args[3], num(args[4], 'limit')
+  local prefix, from, left, limit = args[1], args[2], args[3], num(args[4], 'limit')
   local want_status, want_analyzer, budget = args[5], args[6], num(args[7], 'budget')
   local label_name, label_value = args[8] or '', args[9] or ''
-  local lowest = (args[10] == nil or args[10] == '') and '-inf' or args[10]
+  local oldest = (args[10] == nil or args[10] == '') and '-' or args[10]
+  local found, scanned, count = 0, 0, 1
   local out = {'', ''}
-  local found, scanned, last_score, last_id = 0, 0, nil, nil
-  while scanned < budget do
-    local page = redis.call('ZRANGE', keys[1], score, lowest, 'BYSCORE', 'REV', 'WITHSCORES', 'LIMIT', 0, 100)
-    if #page == 0 then return out end
-    local progressed = false
-    for i = 1, #page, 2 do
-      local id, s = page[i], page[i + 1]
-      -- Members of one score come in reverse lexical order: skip the ones already seen.
-      if not (s == score and after ~= '' and id >= after) then
-        progressed = true
+  left = left ~= '' and num(left, 'left') or nil
+  while true do
+    local entries = redis.call('XREVRANGE', keys[1], from, oldest, 'COUNT', count)
+    if #entries == 0 then return out end
+    count = math.min(count * 4, 64)
+    for _, e in ipairs(entries) do
+      local ids = {}
+      for id in string.gmatch(e[2][2] or '', '%S+') do ids[#ids + 1] = id end
+      local i = (e[1] == from and left) and math.min(left, #ids) or #ids
+      left = nil
+      while i >= 1 do
+        local id = ids[i]
+        i = i - 1
         scanned = scanned + 1
-        last_score, last_id = s, id
         local v = fields_of(prefix .. 'a:' .. id)
         if v[1] and (want_status == '' or v[1] == want_status) and (want_analyzer == '' or v[2] == want_analyzer)
             and (label_name == '' or has_label(v[9], label_name, label_value)) then
@@ -815,21 +831,13 @@ local function list(keys, args)
           found = found + 1
         end
         if found >= limit or scanned >= budget then
-          out[1], out[2] = last_score, last_id
+          out[1], out[2] = e[1], int(i)
           return out
         end
       end
-    end
-    if not progressed then
-      -- a whole page of one score already seen: step below it
-      score = '(' .. score
-      after = ''
-    else
-      score, after = last_score, last_id
+      from = '(' .. e[1]
     end
   end
-  out[1], out[2] = last_score or '', last_id or ''
-  return out
 end
 
 -- KEYS: the three request streams, leases, stats, dead, results, held.

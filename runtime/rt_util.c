@@ -209,3 +209,17 @@ double rt_monotonic(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
+
+/* True when the 'n' digits at 'p' are a number Redis takes in a stream id: at most 2^64 - 1. */
+static bool u64_digits(const char *p, size_t n) {
+    static const char max[] = "18446744073709551615";
+    return n > 0 && (n < sizeof max - 1 || (n == sizeof max - 1 && strncmp(p, max, n) <= 0));
+}
+
+bool rt_stream_id(const char *seq) {
+    size_t ms = strspn(seq, "0123456789");
+    if (!u64_digits(seq, ms) || seq[ms] != '-')
+        return false;
+    size_t n = strspn(seq + ms + 1, "0123456789");
+    return u64_digits(seq + ms + 1, n) && !seq[ms + 1 + n];
+}

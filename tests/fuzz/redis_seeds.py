@@ -22,7 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 P = '{seed}:'  # the queue's key prefix, as rt_queue.c makes it
 STREAMS = [P + 'q:interactive', P + 'q:alert', P + 'q:batch']
 LEASES, RUNNING, STATS, RESULTS = P + 'leases', P + 'running', P + 'stats', P + 'results'
-DEAD, HELD, RECENT = P + 'dead', P + 'held', P + 'recent'
+DEAD, HELD, LISTING = P + 'dead', P + 'held', P + 'listing'
 FIXED = STREAMS + [LEASES, RUNNING, STATS, RESULTS, DEAD, HELD]  # a round's first nine keys
 TTL = '604800000'
 
@@ -113,7 +113,7 @@ def request(i, analyzer='http.error_spike', team='edge', priority='interactive',
 
 
 def submit(s, reqs, dedup):
-    keys, args = [RECENT], [P, TTL, '86400000', len(reqs)]
+    keys, args = [LISTING], [P, TTL, '86400000', len(reqs)]
     for r, d in zip(reqs, dedup):
         keys += [P + 'a:' + r[0], P + 'd:' + d]
         args += r
@@ -167,11 +167,11 @@ def queue_seeds(s):
     s.save('get-running', 'get', s.fcall('get', [P + 'a:' + ids[1], P + 'r:' + ids[1]], [P], True))
     s.save('get-not-found', 'get', s.fcall('get', [P + 'a:abab', P + 'r:abab'], [P], True))
     page = s.save('list-page-2', 'list',
-                  s.fcall('list', [RECENT], [P, '+inf', '', 2, '', '', 40, '', '', ''], True))
-    score, after = strings(page)[:2]
+                  s.fcall('list', [LISTING], [P, '+', '', 2, '', '', 40, '', '', ''], True))
+    entry, left = strings(page)[:2]
     s.save('list-last-page', 'list',
-           s.fcall('list', [RECENT], [P, score, after, 2, '', '', 40, '', '', ''], True))
-    s.save('list-filtered', 'list', s.fcall('list', [RECENT], [P, '+inf', '', 5, 'ok', '', 100,
+           s.fcall('list', [LISTING], [P, entry, left, 2, '', '', 40, '', '', ''], True))
+    s.save('list-filtered', 'list', s.fcall('list', [LISTING], [P, '+', '', 5, 'ok', '', 100,
                                                                'env', 'prod', ''], True))
     s.save('get-recording', 'recording', r.raw('GET', P + 'rec:' + ids[2]))
     s.save('get-recording-none', 'recording', r.raw('GET', P + 'rec:' + ids[0]))
@@ -192,11 +192,11 @@ def dead_seeds(s):
               'alert', '{"labels":{"alertname":"High5xx"}}',
               'errors', '[{"field":"service","message":"must match ^[a-z0-9-]+$"}]']
     alert = request(7, priority='alert')
-    keys = [RECENT, P + 'a:' + alert[0], P + 'd:k7', P + 'ar:k7', DEAD, STATS, P + 'dl:m1']
+    keys = [LISTING, P + 'a:' + alert[0], P + 'd:k7', P + 'ar:k7', DEAD, STATS, P + 'dl:m1']
     args = [P, TTL, '86400000', 1] + alert + ['1700000000000', 10000, 1] + misfit
     s.save('intake-1-request-1-misfit', 'intake', s.fcall('submit_intake', keys, args), 1, 1)
     s.save('intake-repeat', 'intake',
-           s.fcall('submit_intake', [RECENT, DEAD, STATS, P + 'dl:m1'],
+           s.fcall('submit_intake', [LISTING, DEAD, STATS, P + 'dl:m1'],
                    [P, TTL, '86400000', 0, 10000, 1] + misfit), 0, 1)
     s.save('dead-letters', 'dead', s.r.raw('XREVRANGE', DEAD, '+', '-', 'COUNT', 50), 15)
     s.save('dead-letters-full-page', 'dead', s.r.raw('XREVRANGE', DEAD, '+', '-', 'COUNT', 1), 1)
@@ -205,7 +205,7 @@ def dead_seeds(s):
 
 def alert_seeds(s):
     a, b = request(8, priority='alert'), request(9, priority='alert')
-    keys = [RECENT, P + 'a:' + a[0], P + 'd:k8', P + 'a:' + b[0], P + 'd:k9', P + 'ar:k8',
+    keys = [LISTING, P + 'a:' + a[0], P + 'd:k8', P + 'a:' + b[0], P + 'd:k9', P + 'ar:k8',
             P + 'ar:k9']
     args = [P, TTL, '86400000', 2] + a + b + ['1700000000000', '0']
     s.save('submit-alerts-2', 'submit', s.fcall('submit_alerts', keys, args), 2)
@@ -213,7 +213,7 @@ def alert_seeds(s):
            s.fcall('resolve', [STATS, P + 'd:k8', P + 'ar:k8', P + 'd:kx', P + 'ar:kx'],
                    [P, '1700000000000', 60000, '0', 0]), 2)
     late = request(10, priority='alert')
-    keys = [RECENT, P + 'a:' + late[0], P + 'd:k8', P + 'ar:k8']
+    keys = [LISTING, P + 'a:' + late[0], P + 'd:k8', P + 'ar:k8']
     s.save('submit-alerts-late', 'submit',
            s.fcall('submit_alerts', keys, [P, TTL, '86400000', 1] + late + ['1700000000000']), 1)
 

@@ -781,7 +781,7 @@ static void test_library_reload(void **state) {
     assert_int_equal(RAW(&g, "FCALL_RO", "inquest_v1_version", "0").integer, 1);
     /* An error reply from a function comes through with its text. */
     raw_reply e =
-        RAW(&g, "FCALL", function(&g, "submit", fn), "1", key(&g, "recent", NULL),
+        RAW(&g, "FCALL", function(&g, "submit", fn), "1", key(&g, "listing", NULL),
             key(&g, "", NULL), "1000", "1000", "1", "id", "a", "t", "urgent", "{}", "{}", "0", "0");
     assert_int_equal(e.rc, RT_EBACKEND);
     assert_string_equal(e.msg, "EINPUT priority \"urgent\" is not interactive, alert or batch");
@@ -1705,6 +1705,18 @@ static listed list(fx *f, const char *status, const char *cursor, size_t limit) 
     return l;
 }
 
+/* The analyses submitted from 'since' to 'until' (Unix seconds; 0: no bound), one page. */
+static listed list_between(fx *f, double since, double until) {
+    listed l = {0};
+    char why[256];
+    rt_queue_filter filter = {.since = since, .until = until, .limit = 50};
+    if (rt_queue_list(f->q, &filter, on_list, &l, why) != RT_OK)
+        fail_msg("rt_queue_list: %s", why);
+    run_until(f, &l.done);
+    assert_int_equal(l.rc, RT_OK);
+    return l;
+}
+
 /* Recent analyses, newest first, page by page, with a status filter. */
 static void test_list(void **state) {
     fx f;
@@ -1736,6 +1748,47 @@ static void test_list(void **state) {
     assert_string_equal(only.ids[0], s->out[2].id);
     assert_string_equal(only.status[0], "cancelled");
     free(s);
+    close_queue(&f);
+}
+
+/* The listing's index holds an entry per submit call: pages run across entries, newest first,
+ * 'since' and 'until' bound it, and each submit trims it to 'recent', exactly. */
+static void test_list_index(void **state) {
+    fx f;
+    rt_queue_options o = {.recent = 0.3};
+    rt_queue_request reqs[3] = {req("demo.ix", "{\"i\":0}", RT_PRIORITY_BATCH),
+                                req("demo.ix", "{\"i\":1}", RT_PRIORITY_BATCH),
+                                req("demo.ix", "{\"i\":2}", RT_PRIORITY_BATCH)};
+    (void)state;
+    open_queue(&f, &o);
+    submitted *old = submit(&f, reqs, 3);
+    wait_ms(&f, 400); /* past 'recent': the next submit trims these */
+    double between = rt_wallclock();
+    submitted *a = submit(&f, reqs, 2), *b = submit(&f, reqs + 2, 1);
+    assert_int_equal(RAW(&f, "XLEN", key(&f, "listing", NULL)).integer, 2);
+    const char *newest_first[3] = {b->out[0].id, a->out[1].id, a->out[0].id};
+    listed p1 = list(&f, NULL, NULL, 2);
+    assert_int_equal(p1.n, 2);
+    assert_string_equal(p1.ids[0], newest_first[0]);
+    assert_string_equal(p1.ids[1], newest_first[1]);
+    listed p2 = list(&f, NULL, p1.next, 2);
+    assert_int_equal(p2.n, 1); /* the trimmed batch is not listed */
+    assert_string_equal(p2.ids[0], newest_first[2]);
+    assert_false(p2.has_next);
+    listed none_after = list_between(&f, rt_wallclock() + 60, 0);
+    assert_int_equal(none_after.n, 0);
+    listed before = list_between(&f, 0, between - 0.2);
+    assert_int_equal(before.n, 0);
+    listed since = list_between(&f, between - 0.2, 0);
+    assert_int_equal(since.n, 3);
+    char why[256];
+    rt_queue_filter bad = {.cursor = "1-1:12345"};
+    assert_int_equal(rt_queue_list(f.q, &bad, on_list, NULL, why), RT_EINPUT);
+    bad.cursor = "99999999999999999999-0:1"; /* over 2^64 - 1 */
+    assert_int_equal(rt_queue_list(f.q, &bad, on_list, NULL, why), RT_EINPUT);
+    free(old);
+    free(a);
+    free(b);
     close_queue(&f);
 }
 
@@ -1921,6 +1974,7 @@ int main(void) {
         cmocka_unit_test(test_connector_stats),
         cmocka_unit_test(test_follow_cancels),
         cmocka_unit_test(test_list),
+        cmocka_unit_test(test_list_index),
         cmocka_unit_test(test_noeviction_check),
         cmocka_unit_test(test_refused_at_once),
         cmocka_unit_test(test_recording_share),
