@@ -48,6 +48,20 @@ int wk__looks_like_path(const char *s) {
     return strchr(s, '/') || (n > 4 && strcmp(s + n - 4, ".lua") == 0);
 }
 
+/* The file name 'name' was resolved to before, or NULL. */
+static const char *resolved_before(wk_engine *engine, const char *name) {
+    for (size_t i = 0; i < engine->nresolved; i += 2)
+        if (strcmp(engine->resolved[i], name) == 0)
+            return engine->resolved[i + 1];
+    return NULL;
+}
+
+static void remember_resolved(wk_engine *engine, const char *name, const char *path) {
+    engine->resolved = rt_xrealloc(engine->resolved, (engine->nresolved + 2) * sizeof(char *));
+    engine->resolved[engine->nresolved++] = rt_xstrdup(name);
+    engine->resolved[engine->nresolved++] = rt_xstrdup(path);
+}
+
 int wk_resolve(wk_engine *engine, const char *name_or_path, char **path, rt_diag *diag) {
     if (wk__looks_like_path(name_or_path)) {
         if (is_file(name_or_path)) {
@@ -63,9 +77,15 @@ int wk_resolve(wk_engine *engine, const char *name_or_path, char **path, rt_diag
                     name_or_path);
         return RT_ENOTFOUND;
     }
+    const char *known = resolved_before(engine, name_or_path);
+    if (known) {
+        *path = rt_xstrdup(known);
+        return RT_OK;
+    }
     for (size_t i = 0; i < engine->nroots; i++) {
         char *candidate = path_of_name(engine->roots[i], name_or_path);
         if (is_file(candidate)) {
+            remember_resolved(engine, name_or_path, candidate);
             *path = candidate;
             return RT_OK;
         }
@@ -186,6 +206,11 @@ void wk__catalog_forget(wk_engine *engine) {
     free(engine->cache);
     engine->cache = NULL;
     engine->ncache = 0;
+    for (size_t i = 0; i < engine->nresolved; i++)
+        free(engine->resolved[i]);
+    free(engine->resolved);
+    engine->resolved = NULL;
+    engine->nresolved = 0;
 }
 
 /* ---- Walking the analyzer path ------------------------------------------------------------ */

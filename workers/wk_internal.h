@@ -67,6 +67,10 @@ struct wk_engine {
     size_t nroots;
     wk_compiled *cache;
     size_t ncache;
+    /* Analyzer names resolved to files so far, name then path, each malloc'd: like the compiled
+     * cache, they hold until wk_engine_reload, and spare each analysis a walk of the path. */
+    char **resolved;
+    size_t nresolved;
     struct chunk *spare; /* chunks of closed states, for the next ones (wk_heap.c) */
     size_t nspare;
     uv_loop_t loop;

@@ -2,6 +2,7 @@
  * definition problems, that the process goes on after every kind of budget hit, and that a
  * connector answer too large for the memory budget fails its call without taking the process'
  * memory with it. */
+#define _DEFAULT_SOURCE /* mkdtemp */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -287,6 +288,48 @@ static void test_validate(void **state) {
     wk_engine_free(engine);
 }
 
+/* A name resolved once keeps its file until a reload, as its compiled form does: a run does not
+ * walk the analyzer path again, and a reload sees the files as they are now. */
+static void test_resolved_until_reload(void **state) {
+    (void)state;
+    char dir[] = "/tmp/inquest-resolve-XXXXXX", folder[64], file[96], moved[96];
+    assert_non_null(mkdtemp(dir));
+    snprintf(folder, sizeof folder, "%s/chain", dir);
+    snprintf(file, sizeof file, "%s/leaf.lua", folder);
+    snprintf(moved, sizeof moved, "%s/leaf.off", folder);
+    assert_int_equal(mkdir(folder, 0700), 0);
+    char *text = NULL;
+    size_t len;
+    char why[256];
+    assert_int_equal(
+        rt_file_read(TESTS_DIR "/sdk/analyzers/chain/leaf.lua", 1 << 20, &text, &len, why), RT_OK);
+    FILE *out = fopen(file, "w");
+    assert_non_null(out);
+    assert_int_equal(fwrite(text, 1, len, out), len);
+    fclose(out);
+    free(text);
+    const char *root = dir;
+    wk_engine *engine = wk_engine_new(&root, 1);
+    rt_diag diag = {0};
+    json_t *result = NULL;
+    assert_int_equal(run(engine, "chain.leaf", &result, &diag, "r1", NULL, "service=api", NULL),
+                     RT_OK);
+    json_decref(result);
+    assert_int_equal(rename(file, moved), 0);
+    assert_int_equal(run(engine, "chain.leaf", &result, &diag, "r2", NULL, "service=api", NULL),
+                     RT_OK);
+    assert_string_equal(status_of(result), "ok");
+    json_decref(result);
+    wk_engine_reload(engine);
+    assert_int_equal(run(engine, "chain.leaf", &result, &diag, "r3", NULL, "service=api", NULL),
+                     RT_ENOTFOUND);
+    rt_diag_free(&diag);
+    wk_engine_free(engine);
+    assert_int_equal(unlink(moved), 0);
+    assert_int_equal(rmdir(folder), 0);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 /* wk_validate gives the inputs the analysis gets, for the service's dedup key: the same text for
  * inputs given in other forms or left to their defaults; "now-1h" as written, at any clock. */
 static void test_validate_effective(void **state) {
@@ -540,6 +583,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_syntax_error_line_of_long_path),
         cmocka_unit_test(test_huge_error_is_cut),
         cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_resolved_until_reload),
         cmocka_unit_test(test_validate_effective),
         cmocka_unit_test(test_cancel_waiting),
         cmocka_unit_test(test_prom_answer_over_memory),
