@@ -45,10 +45,12 @@
  * drains the backlog sooner (under the queue benchmark, 1 ms instead of 0.3 ms made claims of
  * about 17 instead of 5 and throughput 20-25% higher; the dequeue-to-start p99 under that load
  * went from 4-5 to 8-9 ms, most of which is the claim's answer waiting in Redis and for the
- * child). */
+ * child; then 2 ms and up to 64 instead of 1 ms and 32 cut Redis' function calls per analysis
+ * by a fifth, its CPU per analysis by a tenth, and raised throughput by 14% on average over 6
+ * alternating pairs, for a loaded p99 of 10-11 ms). */
 #define START_BUDGET   0.0003 /* seconds from a claim to its last analysis' start */
-#define BACKLOG_BUDGET 0.001
-#define MAX_CLAIM      32
+#define BACKLOG_BUDGET 0.002
+#define MAX_CLAIM      64
 #define MAX_ROUNDS     2   /* rounds out at once */
 #define IDLE_WAIT_MAX  1.0 /* seconds an idle child waits for a submission before claiming */
 #define RETRY_MS       200 /* after a round failed (Redis down) */
