@@ -127,10 +127,12 @@ struct child {
     uv_timer_t heartbeat, retry;
     uv_idle_t turn_end;  /* sends the next round once the loop has nothing else to do this turn */
     bool files_confined; /* its jail confines file access (Landlock) */
-    bool starved;        /* a claim found nothing: no claims until a submission wakes it */
-    bool waiting;        /* for that wake-up (rt_queue_wait_for_work) */
-    bool recovering;     /* Redis was down: results go out before new claims, so that other
-                            workers do not reclaim what is finished here */
+    bool starved;    /* a claim came back with at most one request, fewer than it asked: the queue
+                        has no more; no claim goes out alone (one goes with results) until a claim
+                        comes back full or a submission wakes the child */
+    bool waiting;    /* for that wake-up (rt_queue_wait_for_work) */
+    bool recovering; /* Redis was down: results go out before new claims, so that other
+                        workers do not reclaim what is finished here */
     wk_child_signals signals;
     bool closing;
     rt_queue_connector_stats *connectors; /* calls counted since the last heartbeat */
@@ -376,6 +378,7 @@ static void start_job(child *c, const rt_queue_claimed *item) {
 /* ---- rounds ------------------------------------------------------------------------------ */
 
 static void maybe_stop(child *c);
+static bool send_round(child *c);
 static void next_round(child *c);
 
 static void on_turn_end(uv_idle_t *idle) {
@@ -393,10 +396,15 @@ static void retry_round(uv_timer_t *timer) {
     next_round(timer->data);
 }
 
-static void woken(void *ud) {
+/* One request woke the child: one round claims it (a second, sent while the first is out, would
+ * find nothing: on an idle queue, a call to Redis for every analysis). More: rounds as usual. */
+static void woken(void *ud, int requests) {
     child *c = ud;
     c->starved = c->waiting = false;
-    next_round(c);
+    if (requests == 1)
+        send_round(c);
+    else
+        next_round(c);
 }
 
 /* How long an idle child waits for a submission before it claims anyway: claims also take over
@@ -405,16 +413,17 @@ static double idle_wait(const child *c) {
     return fmin(IDLE_WAIT_MAX, c->o->config->queue.lease / 2);
 }
 
-/* Requests the next round may claim: the free slots not claimed by rounds out, no more than it
- * starts within its budget; none while the child waits for a wake-up, drains, or still has
- * results from before an outage to send. */
-static size_t claim_room(const child *c) {
+/* Requests the next round, which carries 'results', may claim: the free slots not claimed by
+ * rounds out, no more than it starts within its budget and at least two, so that a claim that
+ * comes back with one tells a queue with no more (starved); none alone while it has no more, and
+ * none while the child drains or still has results from before an outage to send. */
+static size_t claim_room(const child *c, size_t results) {
     size_t slots = (size_t)c->o->concurrency, taken = c->n_running + c->claims_out;
-    if (c->starved || c->signals.draining || (c->recovering && c->n_batch) ||
+    if ((c->starved && !results) || c->signals.draining || (c->recovering && c->n_batch) ||
         !rt_queue_is_up(c->queue) || taken >= slots)
         return 0;
     double seconds = c->backlog ? BACKLOG_BUDGET : START_BUDGET;
-    size_t budget = (size_t)fmax(1, fmin(MAX_CLAIM, seconds / c->start_cost));
+    size_t budget = (size_t)fmax(2, fmin(MAX_CLAIM, seconds / c->start_cost));
     return slots - taken < budget ? slots - taken : budget;
 }
 
@@ -468,9 +477,10 @@ static void round_done(int rc, const char *msg, const rt_queue_verdict *verdicts
         drop_sent(r, verdicts);
         c->recovering = c->recovering && c->n_batch > 0;
         start_claimed(c, items, n);
-        c->starved = c->starved || (r->claims && n == 0);
-        if (r->claims)
+        if (r->claims) {
             c->backlog = n == r->claims;
+            c->starved = !c->backlog && n <= 1;
+        }
         if (c->starved && !c->rounds_out)
             wait_for_work(c);
         round_soon(c);
@@ -485,7 +495,7 @@ static bool send_round(child *c) {
     char why[256] = "";
     if (c->rounds_out >= MAX_ROUNDS || c->closing || uv_is_active((uv_handle_t *)&c->retry))
         return false;
-    size_t n = c->n_batch < COMPLETE_BATCH ? c->n_batch : COMPLETE_BATCH, want = claim_room(c);
+    size_t n = c->n_batch < COMPLETE_BATCH ? c->n_batch : COMPLETE_BATCH, want = claim_room(c, n);
     if (!n && !want) {
         maybe_stop(c); /* draining, and the last job ended without a result (its lease was lost) */
         return false;

@@ -113,7 +113,7 @@ struct rt_queue {
     bool watch_busy;     /* an XREAD or XREVRANGE is in flight */
     /* waiting for work */
     uv_timer_t wake_timer; /* when the wake connection is down, or after a failed BLPOP */
-    void (*wake_fn)(void *ud);
+    rt_queue_woken_fn wake_fn;
     void *wake_ud;
     char wake_key[96];
     int open_timers; /* the queue is freed when the last of its timers has closed */
@@ -1672,33 +1672,36 @@ int rt_queue_follow_cancels(rt_queue *q, const char *consumer, void (*fn)(const 
 
 /* ---- waiting for work ------------------------------------------------------------------------ */
 
-#define WAKE_RETRY_MS 100 /* after a failed BLPOP, so that a broken connection does not spin */
+#define WAKE_RETRY_MS 100 /* after a failed BLMPOP, so that a broken connection does not spin */
 
 /* Calls the waiter once, and forgets it. */
-static void woken(rt_queue *q) {
-    void (*fn)(void *) = q->wake_fn;
+static void woken(rt_queue *q, int requests) {
+    rt_queue_woken_fn fn = q->wake_fn;
     q->wake_fn = NULL;
     uv_timer_stop(&q->wake_timer);
     if (fn && !q->closing)
-        fn(q->wake_ud);
+        fn(q->wake_ud, requests);
 }
 
 static void on_wake_timer(uv_timer_t *t) {
-    woken(t->data);
+    woken(t->data, 0);
 }
 
+/* BLMPOP's reply: nil at the timeout, else [key, [token, ...]]. */
 static void on_wake_reply(rt_redis *r, const redisReply *reply, int rc, const char *msg, void *ud) {
     rt_queue *q = ud;
-    (void)r, (void)reply, (void)msg;
+    (void)r, (void)msg;
     if (rc == RT_ECANCELED || q->closing)
         return;
-    if (rc == RT_OK)
-        woken(q);
-    else
+    if (rc != RT_OK) {
         uv_timer_start(&q->wake_timer, on_wake_timer, WAKE_RETRY_MS, 0);
+        return;
+    }
+    const redisReply *tokens = is_array(reply, 2) ? reply->element[1] : NULL;
+    woken(q, tokens && tokens->type == REDIS_REPLY_ARRAY ? (int)tokens->elements : 0);
 }
 
-int rt_queue_wait_for_work(rt_queue *q, double timeout, void (*fn)(void *ud), void *ud) {
+int rt_queue_wait_for_work(rt_queue *q, double timeout, rt_queue_woken_fn fn, void *ud) {
     char why[256], seconds[32];
     if (q->wake_fn || q->closing)
         return RT_EUSAGE;
@@ -1715,9 +1718,10 @@ int rt_queue_wait_for_work(rt_queue *q, double timeout, void (*fn)(void *ud), vo
     q->wake_fn = fn;
     q->wake_ud = ud;
     snprintf(seconds, sizeof seconds, "%.3f", timeout);
-    const char *argv[] = {"BLPOP", q->wake_key, seconds};
+    /* Two tokens at most: enough to tell one request, for which one claim is enough, from more. */
+    const char *argv[] = {"BLMPOP", seconds, "1", q->wake_key, "LEFT", "COUNT", "2"};
     /* Not connected yet (the first wait) or any more: the caller claims again soon. */
-    if (!q->wake_redis || rt_redis_command_timeout(q->wake_redis, timeout + 5.0, 3, argv, NULL,
+    if (!q->wake_redis || rt_redis_command_timeout(q->wake_redis, timeout + 5.0, 7, argv, NULL,
                                                    on_wake_reply, q) != RT_OK)
         uv_timer_start(&q->wake_timer, on_wake_timer, (uint64_t)fmin(timeout * 1000, WAKE_RETRY_MS),
                        0);

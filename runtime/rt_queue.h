@@ -399,12 +399,17 @@ int rt_queue_follow_cancels(rt_queue *q, const char *consumer, void (*fn)(const 
 
 /* ---- waiting for work (idle workers) --------------------------------------------------------- */
 
+/* Called when a wait ends: 'requests' is how many new requests woke the process, 1, or 2 for two
+ * or more; 0 when the timeout passed or Redis could not be asked. */
+typedef void (*rt_queue_woken_fn)(void *ud, int requests);
+
 /* Waits on a connection of its own until a submission wakes this process (each new request wakes
- * one waiting process), 'timeout' seconds pass, or Redis cannot be asked; then calls 'fn'('ud')
- * once, from the loop. For a worker whose claim found nothing: it claims again when 'fn' runs;
- * the timeout bounds how late it sees expired leases of others. Returns RT_OK, or RT_EUSAGE when
- * a wait is out already or the queue is closing. */
-int rt_queue_wait_for_work(rt_queue *q, double timeout, void (*fn)(void *ud), void *ud);
+ * one waiting process, and a wake-up takes at most two), 'timeout' seconds pass, or Redis cannot
+ * be asked; then calls 'fn' once, from the loop. For a worker whose claim found nothing: it
+ * claims again when 'fn' runs, once for one request and more for more; the timeout bounds how
+ * late it sees expired leases of others. Returns RT_OK, or RT_EUSAGE when a wait is out already
+ * or the queue is closing. */
+int rt_queue_wait_for_work(rt_queue *q, double timeout, rt_queue_woken_fn fn, void *ud);
 
 /* ---- watch ----------------------------------------------------------------------------------- */
 

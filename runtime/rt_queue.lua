@@ -333,8 +333,9 @@ end
 -- ARGV: prefix, ttl_ms, recent_ms, n, then per request: id, analyzer, team, priority, inputs,
 --       labels, window_ms, deadline_ms, record ("1": keep its recording, else "0"): REQ each.
 -- Returns per request: id, 1 when it is an earlier request's id (deduplicated) else 0.
--- Wakes idle workers, which wait on the wake list with BLPOP (rt_queue_wait_for_work): one token
--- per new request, up to WAKE_TOKENS, so that one request wakes one worker and a batch several.
+-- Wakes idle workers, which wait on the wake list with BLMPOP (rt_queue_wait_for_work): one token
+-- per new request, up to WAKE_TOKENS, so that one request wakes one worker and a batch several (a
+-- worker takes two tokens at most, to tell one request from more).
 -- The list is capped: tokens nobody took (every worker was busy) cost at most one empty claim
 -- each later.
 local WAKE_TOKENS = 64

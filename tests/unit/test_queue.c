@@ -1554,38 +1554,60 @@ static void test_watch(void **state) {
     close_queue(&f);
 }
 
-static void on_woken(void *ud) {
-    *(double *)ud = rt_monotonic();
+typedef struct wake {
+    double at;    /* rt_monotonic() when the wait ended; 0 before */
+    int requests; /* what it said */
+} wake;
+
+static void on_woken(void *ud, int requests) {
+    wake *w = ud;
+    w->at = rt_monotonic();
+    w->requests = requests;
 }
 
-/* An idle worker's wait ends with the next submission, long before its timeout; with nothing
- * submitted, at the timeout. Only one wait at a time. */
+/* An idle worker's wait ends with the next submission, long before its timeout, and says whether
+ * one request or more woke it; with nothing submitted, at the timeout. Only one wait at a time. */
 static void test_wait_for_work(void **state) {
     fx f;
-    double woken = 0, start;
+    wake w = {0};
+    double start;
     (void)state;
     open_queue(&f, NULL);
     /* The first wait finds its connection not made yet: it ends soon, for the caller to claim. */
     start = rt_monotonic();
-    assert_int_equal(rt_queue_wait_for_work(f.q, 5.0, on_woken, &woken), RT_OK);
-    assert_int_equal(rt_queue_wait_for_work(f.q, 5.0, on_woken, &woken), RT_EUSAGE);
-    RUN_UNTIL_POLLING(&f, woken > 0);
-    assert_true(woken - start < 1.0);
+    assert_int_equal(rt_queue_wait_for_work(f.q, 5.0, on_woken, &w), RT_OK);
+    assert_int_equal(rt_queue_wait_for_work(f.q, 5.0, on_woken, &w), RT_EUSAGE);
+    RUN_UNTIL_POLLING(&f, w.at > 0);
+    assert_true(w.at - start < 1.0);
+    assert_int_equal(w.requests, 0);
     wait_ms(&f, 100); /* the connection is up by now */
-    woken = 0;
+    w = (wake){0};
     start = rt_monotonic();
-    assert_int_equal(rt_queue_wait_for_work(f.q, 0.3, on_woken, &woken), RT_OK);
-    RUN_UNTIL_POLLING(&f, woken > 0);
-    assert_in_range((long)((woken - start) * 1000), 250, 2000);
+    assert_int_equal(rt_queue_wait_for_work(f.q, 0.3, on_woken, &w), RT_OK);
+    RUN_UNTIL_POLLING(&f, w.at > 0);
+    assert_in_range((long)((w.at - start) * 1000), 250, 2000);
+    assert_int_equal(w.requests, 0);
 
-    woken = 0;
-    assert_int_equal(rt_queue_wait_for_work(f.q, 5.0, on_woken, &woken), RT_OK);
-    wait_ms(&f, 50); /* the BLPOP is out: the submission must reach it, not a later one */
+    w = (wake){0};
+    assert_int_equal(rt_queue_wait_for_work(f.q, 5.0, on_woken, &w), RT_OK);
+    wait_ms(&f, 50); /* the BLMPOP is out: the submission must reach it, not a later one */
     start = rt_monotonic();
     submit_one(&f, req("demo.wake", "{}", RT_PRIORITY_BATCH), NULL);
-    RUN_UNTIL_POLLING(&f, woken > 0);
-    assert_true(woken - start < 1.0);
+    RUN_UNTIL_POLLING(&f, w.at > 0);
+    assert_true(w.at - start < 1.0);
+    assert_int_equal(w.requests, 1);
     assert_int_equal(claim_count(&f, "w1", 10, 30), 1);
+
+    /* Three at once: the wake-up says "more than one", and leaves a token for another worker. */
+    rt_queue_request three[3] = {req("demo.wake", "{\"n\":1}", RT_PRIORITY_BATCH),
+                                 req("demo.wake", "{\"n\":2}", RT_PRIORITY_BATCH),
+                                 req("demo.wake", "{\"n\":3}", RT_PRIORITY_BATCH)};
+    free(submit(&f, three, 3));
+    w = (wake){0};
+    assert_int_equal(rt_queue_wait_for_work(f.q, 5.0, on_woken, &w), RT_OK);
+    RUN_UNTIL_POLLING(&f, w.at > 0);
+    assert_int_equal(w.requests, 2);
+    assert_int_equal(RAW(&f, "LLEN", key(&f, "wake", NULL)).integer, 1);
     close_queue(&f);
 }
 
