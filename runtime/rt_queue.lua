@@ -146,6 +146,15 @@ local function trim_stream(stream, maxlen)
 end
 
 -- ---- shared steps ----------------------------------------------------------------------------
+
+-- The leases' sorted set holds every running analysis and the claims on their way: about a
+-- hundred or more under load, where Redis keeps a set of up to 128 members as one listpack and
+-- scans all of it for each member added (for the member, then for its place): that scan was the
+-- costliest command of a claim. A member longer than zset-max-listpack-value (64 bytes) makes
+-- Redis keep the set as a skiplist, whose adds and removals take a lookup: every ZADD of leases
+-- names this one first, with score +inf, so that the set is a skiplist from its creation. No
+-- lease ever expires at +inf, and the running count leaves it out.
+local LEASE_KEEPER = '~ keeps this set a skiplist: longer than zset-max-listpack-value (64 bytes) ~'
 -- Redis' cost is per command, so a call gathers what it can do for many analyses at once (acks,
 -- deletions, lease changes, counters) in its context and flushes them in one command each.
 
@@ -158,7 +167,7 @@ local function ctx_new(prefix, now, nows)
     results = prefix .. 'results', dead = prefix .. 'dead', held_teams = prefix .. 'held',
     held_deadlines = prefix .. 'held-deadlines',
     acks = {{}, {}, {}},   -- per stream: entries to XACK and XDEL
-    lease_set = {},        -- score, id, ... for one ZADD
+    lease_set = {'+inf', LEASE_KEEPER}, -- score, id, ... for one ZADD
     lease_drop = {},       -- ids for one ZREM
     team_delta = {},       -- team -> change of its running count
     team_running = {},     -- team -> running count in Redis when the call read it
@@ -238,7 +247,7 @@ local function flush(c, results_maxlen)
     if #eids > 0 then drop_entries(c.streams[rank], eids, c.delete_entries) end
   end
   if #c.lease_drop > 0 then call_list('ZREM', c.leases, nil, c.lease_drop) end
-  if #c.lease_set > 0 then call_list('ZADD', c.leases, nil, c.lease_set) end
+  if #c.lease_set > 2 then call_list('ZADD', c.leases, nil, c.lease_set) end
   flush_counts(c.running, c.team_delta)
   flush_counts(c.stats, c.counts)
   if c.published and c.tidy then trim_stream(c.results, results_maxlen) end
@@ -876,7 +885,7 @@ local function stats(keys, args)
     out[#out + 1], out[#out + 2] = 'queued:' .. PRIORITY[rank], undelivered(c.streams[rank])
   end
   out[#out + 1], out[#out + 2] = 'held', held_total
-  out[#out + 1], out[#out + 2] = 'running', redis.call('ZCARD', c.leases)
+  out[#out + 1], out[#out + 2] = 'running', redis.call('ZCOUNT', c.leases, '-inf', '(+inf')
   out[#out + 1], out[#out + 2] = 'dead_letters', redis.call('XLEN', c.dead)
   out[#out + 1], out[#out + 2] = 'results_length', redis.call('XLEN', c.results)
   local counters = redis.call('HGETALL', c.stats)

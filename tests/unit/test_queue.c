@@ -835,6 +835,10 @@ static void test_round_trip_priority(void **state) {
     st = stats(&f);
     assert_int_equal(st.running, 3);
     assert_int_equal(st.queued[0] + st.queued[1] + st.queued[2], 0);
+    /* The leases are a skiplist even when few (rt_queue.lua, LEASE_KEEPER): adding one does not
+     * scan them all. */
+    assert_string_equal(RAW(&f, "OBJECT", "ENCODING", key(&f, "leases", NULL)).str, "skiplist");
+    assert_int_equal(RAW(&f, "ZCARD", key(&f, "leases", NULL)).integer, 4);
     got r = get(&f, s->out[0].id);
     assert_string_equal(r.status, "running");
     assert_string_equal(r.consumer, "w1");
