@@ -809,6 +809,11 @@ static void test_round_trip_priority(void **state) {
     assert_string_equal(q0.priority, "alert");
     assert_string_equal(q0.labels, "{\"alert\":\"HighErrorRate\"}");
     assert_false(q0.has_result);
+    /* Labels and a deadline are stored only when given; absent, they read as none. */
+    assert_int_equal(RAW(&f, "HEXISTS", key(&f, "a:", s->out[0].id), "labels").integer, 0);
+    assert_int_equal(RAW(&f, "HEXISTS", key(&f, "a:", s->out[0].id), "deadline").integer, 0);
+    assert_int_equal(RAW(&f, "HEXISTS", key(&f, "a:", s->out[2].id), "deadline").integer, 1);
+    assert_string_equal(get(&f, s->out[0].id).labels, "");
     /* A live analysis lives as long as its request; only a finished one expires. */
     assert_int_equal(RAW(&f, "PTTL", key(&f, "a:", s->out[1].id)).integer, -1);
     rt_queue_stats st = stats(&f);
