@@ -112,7 +112,7 @@ struct rt_queue {
     char watch_last[64]; /* the last results entry seen; "" until the start is known */
     bool watch_busy;     /* an XREAD or XREVRANGE is in flight */
     /* waiting for work */
-    uv_timer_t wake_timer; /* when the wake connection is down, or after a failed BLPOP */
+    uv_timer_t wake_timer; /* when the wake connection is down, or after a failed BLMPOP */
     rt_queue_woken_fn wake_fn;
     void *wake_ud;
     char wake_key[96];

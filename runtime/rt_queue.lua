@@ -155,6 +155,7 @@ end
 -- names this one first, with score +inf, so that the set is a skiplist from its creation. No
 -- lease ever expires at +inf, and the running count leaves it out.
 local LEASE_KEEPER = '~ keeps this set a skiplist: longer than zset-max-listpack-value (64 bytes) ~'
+
 -- Redis' cost is per command, so a call gathers what it can do for many analyses at once (acks,
 -- deletions, lease changes, counters) in its context and flushes them in one command each.
 

@@ -48,7 +48,7 @@ int wk__looks_like_path(const char *s) {
     return strchr(s, '/') || (n > 4 && strcmp(s + n - 4, ".lua") == 0);
 }
 
-/* The file name 'name' was resolved to before, or NULL. */
+/* The file that 'name' resolved to before, or NULL. */
 static const char *resolved_before(wk_engine *engine, const char *name) {
     for (size_t i = 0; i < engine->nresolved; i += 2)
         if (strcmp(engine->resolved[i], name) == 0)
