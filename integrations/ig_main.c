@@ -301,6 +301,16 @@ static int check_stdout(int code) {
     return code == IG_EXIT_OK ? IG_EXIT_FAILED : code;
 }
 
+/* With --json among its options, a command's errors are JSON too (ig_error_json), also one its
+ * option parser finds before it reaches --json: an unknown option ahead of it. */
+static void json_errors_if_asked(const char *name, int argc, char **argv) {
+    for (int i = 2; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--json") == 0) {
+            ig_error_json(name);
+            return;
+        }
+}
+
 static int dispatch(int argc, char **argv) {
     if (argc < 2) {
         fputs(usage, stderr);
@@ -327,6 +337,7 @@ static int dispatch(int argc, char **argv) {
         fprintf(stderr, "inquest: unknown command '%s'\n\n%s", name, usage);
         return IG_EXIT_USAGE;
     }
+    json_errors_if_asked(name, argc, argv);
     return c->fn(argc - 1, argv + 1);
 }
 
