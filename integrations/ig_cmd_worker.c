@@ -396,12 +396,13 @@ static void retry_round(uv_timer_t *timer) {
     next_round(timer->data);
 }
 
-/* One request woke the child: one round claims it (a second, sent while the first is out, would
- * find nothing: on an idle queue, a call to Redis for every analysis). More: rounds as usual. */
+/* One request woke the child, or none (the wait timed out: the claim looks for expired leases
+ * and held requests): one round claims it, as a second, sent while the first is out, would find
+ * nothing: on an idle queue, a call to Redis for every analysis. More: rounds as usual. */
 static void woken(void *ud, int requests) {
     child *c = ud;
     c->starved = c->waiting = false;
-    if (requests == 1)
+    if (requests < 2)
         send_round(c);
     else
         next_round(c);

@@ -346,8 +346,8 @@ end
 -- Wakes idle workers, which wait on the wake list with BLMPOP (rt_queue_wait_for_work): one token
 -- per new request, up to WAKE_TOKENS, so that one request wakes one worker and a batch several (a
 -- worker takes two tokens at most, to tell one request from more).
--- The list is capped: tokens nobody took (every worker was busy) cost at most one empty claim
--- each later.
+-- The list is capped, and a claim that finds nothing deletes it: tokens nobody took (every worker
+-- was busy) cost at most one claim that finds nothing.
 local WAKE_TOKENS = 64
 local function wake(c, n)
   local key, tokens = c.prefix .. 'wake', {}
@@ -732,6 +732,9 @@ local function claim(keys, args)
         if #teams > 0 then take_held(c, p, out, rank, teams) end
       end
     end
+    -- A claim that found nothing saw every stream empty: the wake tokens left are of requests
+    -- that busy workers claimed, and each would wake an idle one for a claim that finds nothing.
+    if #out == 0 then redis.call('DEL', c.prefix .. 'wake') end
   end
   flush(c, results_maxlen)
   verdicts[#verdicts + 1] = now_us

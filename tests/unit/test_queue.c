@@ -1617,6 +1617,12 @@ static void test_wait_for_work(void **state) {
     RUN_UNTIL_POLLING(&f, w.at > 0);
     assert_int_equal(w.requests, 2);
     assert_int_equal(RAW(&f, "LLEN", key(&f, "wake", NULL)).integer, 1);
+    /* A busy worker claims them all; the next claim finds nothing and deletes the token left,
+     * which would only wake an idle worker for nothing. */
+    assert_int_equal(claim_count(&f, "w1", 10, 30), 3);
+    assert_int_equal(RAW(&f, "LLEN", key(&f, "wake", NULL)).integer, 1);
+    assert_int_equal(claim_count(&f, "w1", 10, 30), 0);
+    assert_int_equal(RAW(&f, "LLEN", key(&f, "wake", NULL)).integer, 0);
     close_queue(&f);
 }
 
