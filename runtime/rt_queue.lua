@@ -597,12 +597,13 @@ local function take_held(c, p, out, rank, teams)
   end
 end
 
--- Step 2b: new requests from the stream of priority 'rank'.
+-- Step 2b: new requests from the stream of priority 'rank'. Returns true when it read the stream
+-- to its end.
 local function read_stream(c, p, out, rank)
   local stream = c.streams[rank]
   for _ = 1, 8 do -- bounded: held and ended entries do not count, so read again
     local want = p.max - #out / CLAIMED
-    if want <= 0 then return end
+    if want <= 0 then return false end
     local r = redis.pcall('XREADGROUP', 'GROUP', GROUP, p.consumer, 'COUNT',
                           want == p.max and p.maxs or int(want), 'STREAMS', stream, '>')
     if type(r) == 'table' and r.err then
@@ -610,11 +611,12 @@ local function read_stream(c, p, out, rank)
       ensure_group(stream)
       r = false
     end
-    if not r or not r[1] then return end
+    if not r or not r[1] then return true end
     local entries = r[1][2]
     for _, e in ipairs(entries) do admit_new(c, p, out, e, rank) end
-    if #entries < want then return end
+    if #entries < want then return true end
   end
+  return false
 end
 
 -- ---- complete and claim ----------------------------------------------------------------------
@@ -721,9 +723,10 @@ local function claim(keys, args)
     -- either: another will, soon.
     local eager = n_caps > 0 or p.default_cap > 0 or c.now % TIDY_EVERY == 0
     local teams = eager and look_back(c, p, out) or {}
+    local drained = true
     for rank = 1, 3 do
       if #teams > 0 then take_held(c, p, out, rank, teams) end
-      read_stream(c, p, out, rank)
+      drained = read_stream(c, p, out, rank) and drained
     end
     c.tidy = eager or #out < p.max * CLAIMED
     if not eager and c.tidy then
@@ -732,9 +735,9 @@ local function claim(keys, args)
         if #teams > 0 then take_held(c, p, out, rank, teams) end
       end
     end
-    -- A claim that found nothing saw every stream empty: the wake tokens left are of requests
-    -- that busy workers claimed, and each would wake an idle one for a claim that finds nothing.
-    if #out == 0 then redis.call('DEL', c.prefix .. 'wake') end
+    -- A claim that found nothing in streams it read to their end: the wake tokens left are of
+    -- requests that busy workers claimed, and each would wake an idle one for nothing.
+    if #out == 0 and drained then redis.call('DEL', c.prefix .. 'wake') end
   end
   flush(c, results_maxlen)
   verdicts[#verdicts + 1] = now_us
