@@ -833,13 +833,13 @@ local function list(keys, args)
   local want_status, want_analyzer, budget = args[5], args[6], num(args[7], 'budget')
   local label_name, label_value = args[8] or '', args[9] or ''
   local oldest = (args[10] == nil or args[10] == '') and '-' or args[10]
-  local found, scanned, count = 0, 0, 1
+  local found, scanned, batch = 0, 0, 1
   local out = {'', ''}
   left = left ~= '' and num(left, 'left') or nil
   while true do
-    local entries = redis.call('XREVRANGE', keys[1], from, oldest, 'COUNT', count)
+    local entries = redis.call('XREVRANGE', keys[1], from, oldest, 'COUNT', batch)
     if #entries == 0 then return out end
-    count = math.min(count * 4, 64)
+    batch = math.min(batch * 4, 64)
     for _, e in ipairs(entries) do
       local ids = {}
       for id in string.gmatch(e[2][2] or '', '%S+') do ids[#ids + 1] = id end

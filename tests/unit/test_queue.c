@@ -1574,6 +1574,13 @@ static void on_woken(void *ud, int requests) {
     w->requests = requests;
 }
 
+/* A number of Redis' INFO clients ("blocked_clients"). */
+static long long info_clients(fx *f, const char *field) {
+    raw_reply r = RAW(f, "INFO", "clients");
+    const char *at = strstr(r.str, field);
+    return at ? atoll(at + strlen(field) + 1) : -1;
+}
+
 /* An idle worker's wait ends with the next submission, long before its timeout, and says whether
  * one request or more woke it; with nothing submitted, at the timeout. Only one wait at a time. */
 static void test_wait_for_work(void **state) {
@@ -1589,23 +1596,26 @@ static void test_wait_for_work(void **state) {
     RUN_UNTIL_POLLING(&f, w.at > 0);
     assert_true(w.at - start < 1.0);
     assert_int_equal(w.requests, 0);
-    wait_ms(&f, 100); /* the connection is up by now */
-    w = (wake){0};
-    start = rt_monotonic();
-    assert_int_equal(rt_queue_wait_for_work(f.q, 0.3, on_woken, &w), RT_OK);
-    RUN_UNTIL_POLLING(&f, w.at > 0);
-    assert_in_range((long)((w.at - start) * 1000), 250, 2000);
-    assert_int_equal(w.requests, 0);
 
+    /* Once its BLMPOP blocks in Redis, a submission wakes it: the blocked wait, not a later one. */
+    long long blocked = info_clients(&f, "blocked_clients");
     w = (wake){0};
     assert_int_equal(rt_queue_wait_for_work(f.q, 5.0, on_woken, &w), RT_OK);
-    wait_ms(&f, 50); /* the BLMPOP is out: the submission must reach it, not a later one */
+    RUN_UNTIL_POLLING(&f, info_clients(&f, "blocked_clients") > blocked);
     start = rt_monotonic();
     submit_one(&f, req("demo.wake", "{}", RT_PRIORITY_BATCH), NULL);
     RUN_UNTIL_POLLING(&f, w.at > 0);
     assert_true(w.at - start < 1.0);
     assert_int_equal(w.requests, 1);
     assert_int_equal(claim_count(&f, "w1", 10, 30), 1);
+
+    /* Nothing submitted: the wait ends at its timeout (its connection is up by now). */
+    w = (wake){0};
+    start = rt_monotonic();
+    assert_int_equal(rt_queue_wait_for_work(f.q, 0.3, on_woken, &w), RT_OK);
+    RUN_UNTIL_POLLING(&f, w.at > 0);
+    assert_in_range((long)((w.at - start) * 1000), 250, 2000);
+    assert_int_equal(w.requests, 0);
 
     /* Three at once: the wake-up says "more than one", and leaves a token for another worker. */
     rt_queue_request three[3] = {req("demo.wake", "{\"n\":1}", RT_PRIORITY_BATCH),
