@@ -13,9 +13,10 @@
  *   claim   XAUTOCLAIM: entries another process (or this one) read and did not count within
  *           CLAIM_IDLE, because it died or Redis refused the fold
  *   read    XREADGROUP of up to BATCH new entries, without blocking
- *   summarize  each entry's analysis (rt_queue_get: status and result) into an ig_summary
- *   fold    inquest_ig_fold: counts and acknowledges them in one call; the next batch follows
- *           at once while batches come full
+ *   summarize  each analysis an entry lists (one entry per call that made analyses final, a
+ *           line each) into an ig_summary (rt_queue_get: status and result)
+ *   fold    inquest_ig_fold: counts them and acknowledges their entries in one call; the next
+ *           batch follows at once while batches come full
  *   report  the counts of insights.period, kept for /metrics
  * Reading an entry and counting it are two steps, like the post-processor's (postproc/
  * pp_postproc.c): the count happens in the call that acknowledges the entry, so an entry is
@@ -29,8 +30,8 @@
 #include "ig_serve.h"
 #include "ig_store.h"
 
-#define BATCH      64 /* entries read at once: each is one get of a result, all in flight */
-#define BATCH_TEXT "64"
+#define BATCH      8 /* entries read at once: a get of a result per analysis, all in flight */
+#define BATCH_TEXT "8"
 #define CLAIM_IDLE 120.0 /* seconds, at least, before a read entry is taken over */
 
 struct ig_insights_job {
@@ -42,11 +43,12 @@ struct ig_insights_job {
     bool off; /* insights.enabled false: the job only removes the group */
     bool grouped, busy, closing, timer_closed;
     size_t calls; /* Redis calls out: the job is freed when none is and the timer is closed */
-    /* The batch being summarized. */
-    size_t n, waiting;
+    /* The batch being summarized: an item per analysis, or per entry that lists none. */
+    size_t n, cap, n_entries, waiting;
     bool failed; /* a get failed for Redis' sake: the batch is not folded, its entries wait */
-    char entries[BATCH][48];
-    ig_summary items[BATCH];
+    char (*entries)[48];           /* each item's entry */
+    char (*ids)[RT_QUEUE_ID_SIZE]; /* each item's analysis; "" for none */
+    ig_summary *items;
     json_t *report; /* the last report of insights.period, for /metrics (owned) */
     uint64_t counted, errors;
     double last_fold; /* Unix seconds of the last fold that went through */
@@ -61,6 +63,9 @@ static void say(job *j, const char *level, const char *msg, json_t *fields) {
 
 static void job_free(job *j) {
     json_decref(j->report);
+    free(j->entries);
+    free(j->ids);
+    free(j->items);
     free(j);
 }
 
@@ -123,7 +128,7 @@ static void folded(int rc, const char *msg, const redisReply *reply, void *ud) {
         reply->element[0]->type == REDIS_REPLY_INTEGER)
         j->counted += (uint64_t)reply->element[0]->integer;
     j->last_fold = rt_wallclock();
-    bool full = j->n == BATCH;
+    bool full = j->n_entries == BATCH;
     j->n = 0;
     /* A backlog is read batch after batch, each call answered before the next is sent, so the
      * server's other work goes on between them. */
@@ -134,12 +139,17 @@ static void folded(int rc, const char *msg, const redisReply *reply, void *ud) {
 }
 
 static void fold(job *j) {
-    const char *entries[BATCH];
-    for (size_t i = 0; i < j->n; i++)
-        entries[i] = j->entries[i];
-    const rt_insights *in = &j->s->config->insights;
-    if (j->failed || ig_insights_fold(j->s->store, entries, j->items, j->n, in->retention,
-                                      IG_NAMES_PER_DAY, folded, j) != RT_OK) {
+    int rc = RT_EBACKEND; /* a get failed: not folded */
+    if (!j->failed) {
+        const char **entries = rt_xcalloc(j->n, sizeof *entries);
+        for (size_t i = 0; i < j->n; i++)
+            entries[i] = j->entries[i];
+        const rt_insights *in = &j->s->config->insights;
+        rc = ig_insights_fold(j->s->store, entries, j->items, j->n, in->retention, IG_NAMES_PER_DAY,
+                              folded, j);
+        free(entries);
+    }
+    if (rc != RT_OK) {
         j->errors++;
         refresh_report(j); /* the entries wait for a later claim */
         return;
@@ -171,30 +181,52 @@ static void got(int rc, const char *msg, const rt_queue_analysis *a, void *ud) {
         fold(j);
 }
 
-/* Summarizes the entries 'list' (XREADGROUP's or XAUTOCLAIM's: [id, [field, value, …]] each),
- * then folds them; with none, the tick ends with the report. */
+/* Adds to the batch an item of results entry 'entry' for analysis 'id' ("": nothing to count,
+ * the entry is only acknowledged). */
+static void add_item(job *j, const char *entry, const char *id) {
+    if (j->n == j->cap) {
+        j->cap = j->cap ? 2 * j->cap : 64;
+        j->entries = rt_xrealloc(j->entries, j->cap * sizeof *j->entries);
+        j->ids = rt_xrealloc(j->ids, j->cap * sizeof *j->ids);
+        j->items = rt_xrealloc(j->items, j->cap * sizeof *j->items);
+    }
+    snprintf(j->entries[j->n], sizeof *j->entries, "%s", entry);
+    snprintf(j->ids[j->n], sizeof *j->ids, "%s", id);
+    ig_insights_summarize(NULL, rt_wallclock(), &j->items[j->n]);
+    j->n++;
+}
+
+/* Adds the analyses results entry 'e' lists ([id, [field, value, …]]) to the batch. */
+static void add_entry(job *j, const redisReply *e) {
+    const redisReply *f = e->element[1];
+    const char *at = NULL;
+    size_t before = j->n;
+    for (size_t m = 0; f->type == REDIS_REPLY_ARRAY && m + 1 < f->elements; m += 2)
+        if (f->element[m]->type == REDIS_REPLY_STRING &&
+            strcmp(f->element[m]->str, RT_QUEUE_ENDED_FIELD) == 0 &&
+            f->element[m + 1]->type == REDIS_REPLY_STRING)
+            at = f->element[m + 1]->str;
+    rt_queue_ended ended;
+    while (rt_queue_next_ended(&at, &ended))
+        if (ended.id[0])
+            add_item(j, e->element[0]->str, ended.id);
+    if (j->n == before)
+        add_item(j, e->element[0]->str, "");
+    j->n_entries++;
+}
+
+/* Summarizes the analyses of the entries 'list' (XREADGROUP's or XAUTOCLAIM's: [id, [field,
+ * value, …]] each), then folds them; with none, the tick ends with the report. */
 static void take(job *j, const redisReply *list) {
-    const char *ids[BATCH];
     char why[256];
-    j->n = 0;
+    j->n = j->n_entries = 0;
     j->failed = false;
     for (size_t k = 0; list && list->type == REDIS_REPLY_ARRAY && k < list->elements; k++) {
-        const redisReply *e = list->element[k], *f;
-        if (j->n == BATCH)
-            break;
+        const redisReply *e = list->element[k];
         if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
             e->element[0]->type != REDIS_REPLY_STRING || e->element[0]->len >= 48)
             continue; /* a deleted entry, which XAUTOCLAIM reports as nil, has nothing to count */
-        snprintf(j->entries[j->n], sizeof j->entries[j->n], "%s", e->element[0]->str);
-        ig_insights_summarize(NULL, rt_wallclock(), &j->items[j->n]);
-        ids[j->n] = NULL;
-        f = e->element[1];
-        for (size_t m = 0; f->type == REDIS_REPLY_ARRAY && m + 1 < f->elements; m += 2)
-            if (f->element[m]->type == REDIS_REPLY_STRING &&
-                strcmp(f->element[m]->str, "id") == 0 &&
-                f->element[m + 1]->type == REDIS_REPLY_STRING)
-                ids[j->n] = f->element[m + 1]->str;
-        j->n++;
+        add_entry(j, e);
     }
     if (j->n == 0) {
         refresh_report(j);
@@ -202,11 +234,11 @@ static void take(job *j, const redisReply *list) {
     }
     j->waiting = 1; /* held while the gets are sent, so that none ends the batch early */
     for (size_t i = 0; i < j->n; i++) {
-        if (!ids[i]) /* not an analysis' entry: acknowledged, nothing counted */
+        if (!j->ids[i][0]) /* an entry that lists no analysis: acknowledged, nothing counted */
             continue;
         slot *sl = rt_xmalloc(sizeof *sl);
         *sl = (slot){j, i};
-        int rc = rt_queue_get(j->s->queue, ids[i], got, sl, why);
+        int rc = rt_queue_get(j->s->queue, j->ids[i], got, sl, why);
         if (rc == RT_OK) {
             j->calls++;
             j->waiting++;

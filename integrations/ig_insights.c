@@ -105,7 +105,7 @@ int ig_insights_fold(ig_store *st, const char *const *entries, const ig_summary 
                      double retention, int cap, ig_store_fn done, void *ud) {
     char k_results[192], retention_ms[32], capacity[16], count[16];
     enum { ITEM = 10 };
-    if (n == 0 || n > RT_QUEUE_MAX_BATCH)
+    if (n == 0 || n > IG_FOLD_MAX)
         return RT_EINPUT;
     ig_store_key(st, "results", k_results, sizeof k_results);
     snprintf(retention_ms, sizeof retention_ms, "%.0f", retention * 1000);

@@ -125,10 +125,15 @@ double ig_duration_of_bucket(int bucket);
 /* The UTC day of Unix time 't' as YYYYMMDD into 'day' (9 bytes), and its end in Unix ms. */
 void ig_day_of(double t, char *day, double *day_end);
 
+/* Analyses one fold may count: a few entries of the results stream, each listing the analyses
+ * of one call (a worker's round: up to RT_QUEUE_MAX_BATCH results and the claims' endings). */
+#define IG_FOLD_MAX (16 * RT_QUEUE_MAX_BATCH)
+
 /* Counts the 'n' analyses 'items' of the results entries 'entries' in one call, acknowledging
  * each entry in the group 'insights' (an entry another consumer acknowledged is not counted
- * again). Buckets are kept 'retention' seconds after their day; a day counts at most 'cap'
- * services and alerts of each analyzer. The reply is [counted, n]. */
+ * again). The analyses of an entry must all be in the same call. Buckets are kept 'retention'
+ * seconds after their day; a day counts at most 'cap' services and alerts of each analyzer. The
+ * reply is [counted, n]. */
 int ig_insights_fold(ig_store *st, const char *const *entries, const ig_summary *items, size_t n,
                      double retention, int cap, ig_store_fn done, void *ud);
 

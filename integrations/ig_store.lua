@@ -36,7 +36,7 @@
 -- takes the previous one's count back; an analysis holds at most FB_KEEP verdicts, in its list
 -- and in the export stream alike, so that giving verdicts in a loop cannot grow Redis.
 
-local VERSION = 5
+local VERSION = 6
 local GROUP = 'insights'
 local FB_KEEP = 20     -- verdicts kept per analysis (IG_FEEDBACK_KEEP in ig_store.h)
 local ITEM = 10        -- values per analysis of fold
@@ -79,10 +79,11 @@ end
 
 -- KEYS: results.  ARGV: prefix, retention_ms, cap, n, then per analysis ITEM values: results
 -- entry, day (YYYYMMDD), the day's end (ms), analyzer, team, service, alert, outcome, root cause,
--- duration bucket (each name escaped, '' when none). Acknowledges each entry in the group
--- 'insights' and counts the analysis when that acknowledged it (an entry another consumer
--- counted already is skipped); 'cap' bounds the services and alerts of an analyzer a day.
--- Returns {counted, n}.
+-- duration bucket (each name escaped, '' when none). An entry lists the analyses of one call
+-- that made them final, so several items may name it: every analysis of an entry must be in the
+-- same call. Acknowledges each entry in the group 'insights' and counts its analyses when that
+-- acknowledged it (an entry another consumer counted already is skipped); 'cap' bounds the
+-- services and alerts of an analyzer a day. Returns {counted, n}.
 local function fold(keys, args)
   local prefix, retention, cap = args[1], num(args[2], 'retention'), num(args[3], 'cap')
   local n = num(args[4], 'n')
@@ -100,12 +101,14 @@ local function fold(keys, args)
     num(args[a + 2], 'day_end')
   end
   local counts, teams, ends, sets, counted = {}, {}, {}, {}, 0
+  local acked = {} -- entry -> acknowledged by this call
   for i = 0, n - 1 do
     local a = 5 + i * ITEM
     local entry, day, day_end, analyzer = args[a], args[a + 1], args[a + 2], args[a + 3]
     local team, service, alert, outcome = args[a + 4], args[a + 5], args[a + 6], args[a + 7]
     local cause, bucket = args[a + 8], args[a + 9]
-    if redis.call('XACK', keys[1], GROUP, entry) == 1 and analyzer ~= '' then
+    if acked[entry] == nil then acked[entry] = redis.call('XACK', keys[1], GROUP, entry) == 1 end
+    if acked[entry] and analyzer ~= '' then
       counted = counted + 1
       local key = prefix .. 'in:' .. day
       local names = key .. ':names:' .. analyzer

@@ -38,7 +38,7 @@
 -- A post-processor runs an action only after inquest_pp_begin moved it to executing under its
 -- name: two post-processors, or a retry, never both run it.
 
-local VERSION = 8
+local VERSION = 9
 local GROUP = 'postproc'
 local FINAL = {dry_run = true, policy_denied = true, rejected = true, expired = true,
                succeeded = true, failed = true, verified = true, verify_failed = true}
@@ -477,12 +477,24 @@ local function list(keys, args)
   return out
 end
 
+-- The ids of the analyses a results entry's fields 'f' list: a line each, "id status ms analyzer",
+-- in its field 'analyses' (runtime/rt_queue.lua, publish).
+local function analyses_of(f)
+  local ids = {}
+  for i = 1, #f - 1, 2 do
+    if f[i] == 'analyses' then
+      for id in string.gmatch(f[i + 1], '([^ \n]+)[^\n]*') do ids[#ids + 1] = id end
+    end
+  end
+  return ids
+end
+
 -- KEYS: results, audit.  ARGV: prefix, consumer, idle_ms, cursor, count, max_deliveries, actor,
 -- retention_ms.  Takes over results that another consumer took and did not acknowledge within
 -- idle_ms (XAUTOCLAIM from 'cursor', the one the last call returned). An entry now delivered
--- more than max_deliveries times is acknowledged and audited as given up instead: a result
--- whose handling fails every time (a poison entry) is not claimed forever. Returns {the next
--- cursor, the entries claimed, the ids of the entries given up}.
+-- more than max_deliveries times is acknowledged and audited as given up instead, a record per
+-- analysis it lists: a result whose handling fails every time (a poison entry) is not claimed
+-- forever. Returns {the next cursor, the entries claimed, the ids of the entries given up}.
 local function claim(keys, args)
   local r = redis.call('XAUTOCLAIM', keys[1], GROUP, args[2], args[3], args[4], 'COUNT', args[5])
   local max, now = tonumber(args[6]), now_ms()
@@ -492,14 +504,13 @@ local function claim(keys, args)
       local p = redis.call('XPENDING', keys[1], GROUP, e[1], e[1], 1)
       local n = p[1] and tonumber(p[1][4]) or 0
       if n > max then
-        local analysis = ''
-        local f = e[2] or {}
-        for i = 1, #f, 2 do if f[i] == 'id' then analysis = f[i + 1] end end
         redis.call('XACK', keys[1], GROUP, e[1])
-        audit(keys[2], tonumber(args[8]), now, '', {analysis = analysis, type = 'result'}, '',
-              'given_up', args[7], 'result ' .. e[1] .. ' delivered ' .. n ..
-              ' times and never recorded (postproc.max_deliveries ' .. args[6] ..
-              '): acknowledged, no actions')
+        for _, analysis in ipairs(analyses_of(e[2] or {})) do
+          audit(keys[2], tonumber(args[8]), now, '', {analysis = analysis, type = 'result'}, '',
+                'given_up', args[7], 'results entry ' .. e[1] .. ' delivered ' .. n ..
+                ' times and never recorded in full (postproc.max_deliveries ' .. args[6] ..
+                '): acknowledged; no more actions for this analysis')
+        end
         gave[#gave + 1] = e[1]
       else
         kept[#kept + 1] = e

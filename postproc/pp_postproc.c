@@ -3,12 +3,15 @@
  * the actions that are due. Used by `inquest postproc` and, embedded, by `inquest serve`.
  *
  * Design notes. Two flows, both at-least-once and both safe to run in several processes:
- *   results:  XREADGROUP (own connection, BLOCK) → read the analysis → match rules → build each
- *             action's call (pp_actions.c) → decide its first state (dry run, policy, approval)
- *             → inquest_pp_record, which records the actions and acknowledges the entry in one
- *             call. An entry whose process died before that is pending in the group; XAUTOCLAIM
- *             gives it to a live process after postproc.claim_idle. Action ids are derived from
- *             the analysis, rule and index, so planning twice records once.
+ *   results:  XREADGROUP (own connection, BLOCK) → for each analysis of the entry (one entry
+ *             per call that made analyses final: a line each) read the analysis → match rules →
+ *             build each action's call (pp_actions.c) → decide its first state (dry run,
+ *             policy, approval) → inquest_pp_record, which records the actions; once every
+ *             analysis of the entry is recorded, inquest_pp_record acknowledges the entry. An
+ *             entry whose process died before that is pending in the group; XAUTOCLAIM gives it
+ *             to a live process after postproc.claim_idle, which plans its analyses again.
+ *             Action ids are derived from the analysis, rule and index, so planning twice
+ *             records once.
  *   actions:  every tick, the ids due in {P}:pp:due → inquest_pp_begin moves one to executing
  *             under this consumer with a lease, or says another holds it → the policy again, with
  *             the counts Redis reserved (a mitigation) → the HTTP call with its Idempotency-Key →
@@ -46,6 +49,14 @@ typedef struct target {
 
 typedef struct job job;
 
+/* The analyses of one results entry being planned: the entry is acknowledged once each has its
+ * actions recorded. Shared by their jobs; freed with the last. */
+typedef struct entry_batch {
+    char entry[64];
+    size_t left; /* analyses not ended yet */
+    bool failed; /* one was not recorded: the entry stays pending, to be taken again */
+} entry_batch;
+
 struct pp_postproc {
     uv_loop_t *loop;
     const rt_config *c;
@@ -77,8 +88,10 @@ struct pp_postproc {
 /* An analysis being planned, or an action being run. */
 struct job {
     job *prev, *next;
-    pp_postproc *p; /* NULL once detached */
-    char entry[64]; /* analysis: the results entry */
+    pp_postproc *p;     /* NULL once detached */
+    char entry[64];     /* analysis: the results entry; its acknowledgement: the same */
+    entry_batch *batch; /* analysis: its entry's analyses; NULL for the acknowledgement */
+    bool recorded;      /* analysis: its actions are recorded */
     char id[PP_ID_SIZE > RT_QUEUE_ID_SIZE ? PP_ID_SIZE : RT_QUEUE_ID_SIZE];
     json_t *spec;       /* action: its spec (owned) */
     int attempts;       /* action: this attempt's number */
@@ -119,6 +132,7 @@ static job *job_new(pp_postproc *p) {
 }
 
 static void maybe_drained(pp_postproc *p);
+static void batch_end_one(pp_postproc *p, entry_batch *b, bool recorded);
 
 static void job_free(job *j) {
     json_decref(j->spec);
@@ -131,6 +145,8 @@ static void job_free(job *j) {
 /* Ends 'j': unlinks it (unless detached) and frees it. */
 static void job_end(job *j) {
     pp_postproc *p = j->p;
+    entry_batch *batch = j->batch;
+    bool recorded = j->recorded;
     if (p) {
         if (j->prev)
             j->prev->next = j->next;
@@ -141,6 +157,8 @@ static void job_end(job *j) {
         p->n_jobs--;
     }
     job_free(j);
+    if (batch)
+        batch_end_one(p, batch, recorded);
     if (p)
         maybe_drained(p);
 }
@@ -291,10 +309,12 @@ static void on_recorded(int rc, const char *msg, const redisReply *reply, void *
     if (rc != RT_OK) /* the entry stays pending: XAUTOCLAIM brings it back */
         say(p, "warn", "actions not recorded; the result will be taken again",
             json_pack("{s:s, s:s}", "analysis", j->id, "reason", msg));
+    j->recorded = rc == RT_OK;
     job_end(j);
 }
 
-/* Records what the rules plan for analysis 'a' (NULL: it is gone) and acknowledges the entry. */
+/* Records what the rules plan for analysis 'a' of job 'j' (NULL: it is gone, or 'j' is the
+ * acknowledgement of an entry, which records nothing and acknowledges it). */
 static void record(job *j, const pp_analysis *a) {
     pp_postproc *p = j->p;
     json_t *actions = json_array();
@@ -319,9 +339,17 @@ static void record(job *j, const pp_analysis *a) {
     snprintf(ttl, sizeof ttl, "%.0f", p->c->postproc.action_ttl * 1000);
     char *text = json_dumps(actions, JSON_COMPACT);
     const char *keys[] = {p->k_results, p->k_audit, p->k_actions, p->k_due};
-    const char *args[] = {
-        j->entry, j->id, a ? a->status : "",       tag ? tag : "", retention,   ttl,
-        p->actor, text,  verifies ? verifies : "", vttl,           approval_ttl};
+    const char *args[] = {j->batch ? "" : j->entry,
+                          j->id,
+                          a ? a->status : "",
+                          tag ? tag : "",
+                          retention,
+                          ttl,
+                          p->actor,
+                          text,
+                          verifies ? verifies : "",
+                          vttl,
+                          approval_ttl};
     if (json_array_size(actions))
         say(p, "info", "actions planned",
             json_pack("{s:s, s:i}", "analysis", j->id, "actions", (int)json_array_size(actions)));
@@ -355,26 +383,50 @@ static void on_analysis(int rc, const char *msg, const rt_queue_analysis *qa, vo
     pp_analysis_free(&a);
 }
 
-/* One entry of the results stream: [entry id, [field, value, …]]. */
+/* One analysis of batch 'b' ended, 'recorded' or not. After the last, the entry is acknowledged
+ * when each was recorded (unless the post-processor is being freed: it stays pending). */
+static void batch_end_one(pp_postproc *p, entry_batch *b, bool recorded) {
+    b->failed = b->failed || !recorded;
+    if (--b->left > 0)
+        return;
+    if (p && !p->closing && !b->failed) {
+        job *ack = job_new(p);
+        snprintf(ack->entry, sizeof ack->entry, "%s", b->entry);
+        record(ack, NULL);
+    }
+    free(b);
+}
+
+/* One entry of the results stream: [entry id, [field, value, …]], a line per analysis in its
+ * field RT_QUEUE_ENDED_FIELD; lines that name no analysis are passed over. */
 static void take_entry(pp_postproc *p, const redisReply *e) {
     const redisReply *f =
         e && e->type == REDIS_REPLY_ARRAY && e->elements == 2 ? e->element[1] : NULL;
-    const char *id = NULL;
+    const char *at = NULL;
     char why[256];
     if (!f || f->type != REDIS_REPLY_ARRAY || e->element[0]->type != REDIS_REPLY_STRING)
         return; /* a deleted entry (XAUTOCLAIM reports nil) */
     for (size_t i = 0; i + 1 < f->elements; i += 2)
-        if (f->element[i]->type == REDIS_REPLY_STRING && strcmp(f->element[i]->str, "id") == 0)
-            id = f->element[i + 1]->str;
-    job *j = job_new(p);
-    snprintf(j->entry, sizeof j->entry, "%s", e->element[0]->str);
-    snprintf(j->id, sizeof j->id, "%s", id ? id : "");
-    if (!id || strlen(id) != RT_QUEUE_ID_SIZE - 1) {
-        record(j, NULL); /* not an analysis' entry: acknowledge it */
-        return;
+        if (f->element[i]->type == REDIS_REPLY_STRING &&
+            strcmp(f->element[i]->str, RT_QUEUE_ENDED_FIELD) == 0 &&
+            f->element[i + 1]->type == REDIS_REPLY_STRING)
+            at = f->element[i + 1]->str;
+    entry_batch *b = rt_xcalloc(1, sizeof *b);
+    snprintf(b->entry, sizeof b->entry, "%s", e->element[0]->str);
+    b->left = 1; /* held while the analyses start, so that none acknowledges the entry early */
+    rt_queue_ended ended;
+    while (rt_queue_next_ended(&at, &ended)) {
+        if (!ended.id[0])
+            continue;
+        job *j = job_new(p);
+        j->batch = b;
+        b->left++;
+        snprintf(j->entry, sizeof j->entry, "%s", b->entry);
+        snprintf(j->id, sizeof j->id, "%s", ended.id);
+        if (rt_queue_get(p->queue, j->id, on_analysis, j, why) != RT_OK)
+            job_end(j); /* not recorded: the entry stays pending, taken again later */
     }
-    if (rt_queue_get(p->queue, id, on_analysis, j, why) != RT_OK)
-        job_end(j); /* stays pending; taken again later */
+    batch_end_one(p, b, true);
 }
 
 /* ---- reading the results stream ------------------------------------------------------------- */

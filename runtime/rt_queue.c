@@ -1523,25 +1523,53 @@ static void on_watch_entries(rt_redis *r, const redisReply *reply, int rc, const
     const redisReply *entries = elem(elem(reply, 0), 1);
     for (size_t i = 0; entries && i < entries->elements; i++) {
         const redisReply *e = entries->element[i], *f = elem(e, 1);
-        const char *id = "", *analyzer = "", *status = "";
-        double seconds = 0;
         snprintf(q->watch_last, sizeof q->watch_last, "%s", str_of(elem(e, 0)));
         for (size_t j = 0; f && j + 1 < f->elements; j += 2) {
-            const char *k = str_of(f->element[j]), *v = str_of(f->element[j + 1]);
-            if (strcmp(k, "id") == 0)
-                id = v;
-            else if (strcmp(k, "analyzer") == 0)
-                analyzer = v;
-            else if (strcmp(k, "status") == 0)
-                status = v;
-            else if (strcmp(k, "ms") == 0) /* whole ms; < 0 when Redis' clock went back */
-                seconds = fmax(0, (double)strtoll(v, NULL, 10) / 1000);
+            if (strcmp(str_of(f->element[j]), RT_QUEUE_ENDED_FIELD) != 0)
+                continue;
+            const char *at = str_of(f->element[j + 1]);
+            rt_queue_ended ended;
+            while (rt_queue_next_ended(&at, &ended)) {
+                q->watch_fn(ended.id, ended.analyzer, ended.status, ended.seconds, q->watch_ud);
+                if (q->closing)
+                    return;
+            }
         }
-        q->watch_fn(id, analyzer, status, seconds, q->watch_ud);
-        if (q->closing)
-            return;
     }
     watch_read(q);
+}
+
+/* Copies the 'n' bytes at 'from' into 'out' of 'size' bytes, cut to fit. */
+static void copy_word(char *out, size_t size, const char *from, size_t n) {
+    n = n < size ? n : size - 1;
+    memcpy(out, from, n);
+    out[n] = '\0';
+}
+
+bool rt_queue_next_ended(const char **at, rt_queue_ended *out) {
+    const char *line = *at;
+    if (!line || !*line)
+        return false;
+    size_t len = strcspn(line, "\n");
+    *at = line + len + (line[len] == '\n');
+    /* id, status and ms end at a space each; the analyzer is the rest of the line */
+    const char *word = line, *end = line + len, *words[3];
+    size_t sizes[3];
+    for (int i = 0; i < 3; i++) {
+        const char *space = memchr(word, ' ', (size_t)(end - word));
+        words[i] = word;
+        sizes[i] = (size_t)((space ? space : end) - word);
+        word = space ? space + 1 : end;
+    }
+    *out = (rt_queue_ended){.seconds = 0};
+    copy_word(out->id, sizeof out->id, words[0], sizes[0]);
+    if (sizes[0] != RT_QUEUE_ID_SIZE - 1 || !valid_id(out->id))
+        out->id[0] = '\0';
+    copy_word(out->status, sizeof out->status, words[1], sizes[1]);
+    if (sizes[2] > 0) /* whole ms; < 0 when Redis' clock went back */
+        out->seconds = fmax(0, (double)strtoll(words[2], NULL, 10) / 1000);
+    copy_word(out->analyzer, sizeof out->analyzer, word, (size_t)(end - word));
+    return true;
 }
 
 static void on_watch_start(rt_redis *r, const redisReply *reply, int rc, const char *msg,

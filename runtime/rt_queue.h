@@ -413,6 +413,23 @@ int rt_queue_wait_for_work(rt_queue *q, double timeout, rt_queue_woken_fn fn, vo
 
 /* ---- watch ----------------------------------------------------------------------------------- */
 
+/* An analysis that became final, as its line of a results stream entry tells it. Each entry is
+ * one call that made analyses final (a worker's round, a cancel), with one field, "analyses": a
+ * line per analysis, "id status ms analyzer" (docs/queue.md). */
+typedef struct rt_queue_ended {
+    char id[RT_QUEUE_ID_SIZE]; /* "" when the line names no analysis id */
+    char status[24];
+    char analyzer[128];
+    double seconds; /* from its submission to its end; 0 when not known */
+} rt_queue_ended;
+
+/* The field of a results stream entry that lists its analyses. */
+#define RT_QUEUE_ENDED_FIELD "analyses"
+
+/* Reads the line at '*at' (in the text of an entry's RT_QUEUE_ENDED_FIELD) into 'out' and moves
+ * '*at' past it; false once no line is left. */
+bool rt_queue_next_ended(const char **at, rt_queue_ended *out);
+
 /* Called for each analysis that ended, as the results stream tells it; 'seconds' is the time
  * from its submission to its end (0 when not known). */
 typedef void (*rt_queue_watch_fn)(const char *id, const char *analyzer, const char *status,

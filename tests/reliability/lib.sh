@@ -155,11 +155,12 @@ mock_count() {
     if [[ "$n" =~ ^[0-9]+$ ]]; then echo "$n"; else echo 0; fi
 }
 
-# For each id in file 'ids': "ID N", N the entries of the results stream of queue prefix 'prefix'
-# that name it. An analysis is published there once, as it becomes final (docs/queue.md): N is 1
-# for an analysis with exactly one result; a second accepted completion would add another.
+# For each id in file 'ids': "ID N", N the lines of the results stream of queue prefix 'prefix'
+# that name it. An analysis is published there once, as it becomes final, as a line "id status ms
+# analyzer" of the entry of the call that made it final (docs/queue.md): N is 1 for an analysis
+# with exactly one result; a second accepted completion would add another.
 results_per_id() {
     redis-cli -p "$REDIS_PORT" XRANGE "{$1}:results" - + |
-        awk 'NR == FNR { n[$1] = 0; next } prev == "id" && ($0 in n) { n[$0]++ } { prev = $0 }
+        awk 'NR == FNR { n[$1] = 0; next } NF >= 3 && ($1 in n) { n[$1]++ }
              END { for (i in n) print i, n[i] }' "$2" -
 }

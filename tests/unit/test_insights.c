@@ -193,12 +193,14 @@ static const char *result_of(const char *cause, const char *tag, const char *ser
     return buf[i];
 }
 
-/* Adds 'n' entries to the results stream and reads them as 'consumer' of the group insights;
- * their ids into 'ids'. */
+/* One analysis' line of a results entry, as the queue publishes it (rt_queue.lua). */
+#define ENDED_LINE "0123456789abcdef ok 12 x"
+
+/* Adds 'n' entries of one analysis each to the results stream and reads them as 'consumer' of
+ * the group insights; their ids into 'ids'. */
 static void publish_and_read(fx *f, size_t n, const char *consumer, char ids[][48]) {
     for (size_t i = 0; i < n; i++) {
-        answer a = RAW(f, "XADD", key(f, "results"), "*", "id", "0123456789abcdef", "analyzer", "x",
-                       "status", "ok");
+        answer a = RAW(f, "XADD", key(f, "results"), "*", RT_QUEUE_ENDED_FIELD, ENDED_LINE);
         assert_int_equal(a.rc, RT_OK);
         snprintf(ids[i], 48, "%.47s", a.str);
     }
@@ -354,6 +356,33 @@ static void counted_once(void **state) {
     close_fx(&f);
 }
 
+/* An entry lists the analyses of one call: folded together, each is counted, once. */
+static void entry_of_several(void **state) {
+    fx f;
+    char ids[3][48];
+    ig_summary items[3];
+    (void)state;
+    open_fx(&f);
+    init_group(&f);
+    answer e = RAW(&f, "XADD", key(&f, "results"), "*", RT_QUEUE_ENDED_FIELD,
+                   ENDED_LINE "\n0123456789abcde0 error 3 x\n0123456789abcde1 ok 0 x");
+    assert_int_equal(e.rc, RT_OK);
+    answer r = RAW(&f, "XREADGROUP", "GROUP", "insights", "c1", "COUNT", "10", "STREAMS",
+                   key(&f, "results"), ">");
+    assert_int_equal(r.rc, RT_OK);
+    for (int i = 0; i < 3; i++) {
+        snprintf(ids[i], sizeof ids[i], "%.47s", e.str);
+        rt_queue_analysis a = analysis("fb.judge", i == 1 ? "error" : "ok", "", "{}", 0.1);
+        ig_insights_summarize(&a, rt_wallclock(), &items[i]);
+    }
+    assert_int_equal(fold(&f, ids, items, 3, 100).integers[0], 3);
+    assert_int_equal(fold(&f, ids, items, 3, 100).integers[0], 0); /* acknowledged already */
+    json_t *report_json = report(&f, 10, NULL);
+    assert_int_equal(num(report_json, "analyses"), 3);
+    json_decref(report_json);
+    close_fx(&f);
+}
+
 /* The first time insights run on a queue, the group starts at the stream's start: what it holds
  * is counted too. Made again later (after insights were off), it starts at the end: nothing is
  * counted twice. */
@@ -362,7 +391,7 @@ static void group_starts(void **state) {
     (void)state;
     open_fx(&f);
     for (int i = 0; i < 2; i++)
-        RAW(&f, "XADD", key(&f, "results"), "*", "id", "0123456789abcdef");
+        RAW(&f, "XADD", key(&f, "results"), "*", RT_QUEUE_ENDED_FIELD, ENDED_LINE);
     init_group(&f);
     answer r = RAW(&f, "XREADGROUP", "GROUP", "insights", "c1", "COUNT", "10", "STREAMS",
                    key(&f, "results"), ">");
@@ -371,9 +400,9 @@ static void group_starts(void **state) {
     assert_int_equal(pending.integers[0], 2);
     const char *keys[] = {key(&f, "results")};
     store_call(&f, "inquest_ig_drop", 1, keys);
-    RAW(&f, "XADD", key(&f, "results"), "*", "id", "0123456789abcdef");
+    RAW(&f, "XADD", key(&f, "results"), "*", RT_QUEUE_ENDED_FIELD, ENDED_LINE);
     init_group(&f);
-    RAW(&f, "XADD", key(&f, "results"), "*", "id", "0123456789abcdef");
+    RAW(&f, "XADD", key(&f, "results"), "*", RT_QUEUE_ENDED_FIELD, ENDED_LINE);
     r = RAW(&f, "XREADGROUP", "GROUP", "insights", "c1", "COUNT", "10", "STREAMS",
             key(&f, "results"), ">");
     pending = RAW(&f, "XPENDING", key(&f, "results"), "insights");
@@ -712,17 +741,12 @@ static void reloads(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(durations_and_days),
-        cmocka_unit_test(summaries),
-        cmocka_unit_test(counted_once),
-        cmocka_unit_test(group_starts),
-        cmocka_unit_test(refused_fold_writes_nothing),
-        cmocka_unit_test(names_capped),
-        cmocka_unit_test(names_capped_per_analyzer),
-        cmocka_unit_test(verdicts),
-        cmocka_unit_test(verdicts_bounded),
-        cmocka_unit_test(rankings),
-        cmocka_unit_test(reloads),
+        cmocka_unit_test(durations_and_days), cmocka_unit_test(summaries),
+        cmocka_unit_test(counted_once),       cmocka_unit_test(entry_of_several),
+        cmocka_unit_test(group_starts),       cmocka_unit_test(refused_fold_writes_nothing),
+        cmocka_unit_test(names_capped),       cmocka_unit_test(names_capped_per_analyzer),
+        cmocka_unit_test(verdicts),           cmocka_unit_test(verdicts_bounded),
+        cmocka_unit_test(rankings),           cmocka_unit_test(reloads),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

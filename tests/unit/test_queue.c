@@ -1560,7 +1560,57 @@ static void test_watch(void **state) {
     RUN_UNTIL(&f, w.calls >= 2);
     assert_string_equal(w.id, id);
     assert_int_equal(f.downs, 1);
+
+    /* A round that completes three publishes one entry, a line each; the watch reports each. */
+    long long entries = RAW(&f, "XLEN", key(&f, "results", NULL)).integer;
+    rt_queue_request reqs[3];
+    for (int i = 0; i < 3; i++)
+        reqs[i] = req("demo.w", "{}", RT_PRIORITY_BATCH);
+    free(submit(&f, reqs, 3));
+    claimed *c = claim(&f, "w1", 3, 30);
+    assert_int_equal(c->n, 3);
+    rt_queue_completion done[3];
+    for (int i = 0; i < 3; i++)
+        done[i] = (rt_queue_completion){c->items[i].id, "ok", "{}", 2, NULL, 0};
+    free(round_of(&f, "w1", done, 3, 0, 30));
+    RUN_UNTIL(&f, w.calls >= 5);
+    assert_int_equal(w.calls, 5);
+    assert_string_equal(w.id, c->items[2].id); /* in the order of the round's results */
+    assert_string_equal(w.status, "ok");
+    assert_int_equal(RAW(&f, "XLEN", key(&f, "results", NULL)).integer, entries + 1);
+    free(c);
     close_queue(&f);
+}
+
+/* A line of a results entry: id, status, ms, then the analyzer (the rest of the line, perhaps
+ * empty). A line whose first word is not an analysis id is read with none. */
+static void test_ended_lines(void **state) {
+    const char *at = "0123456789abcdef ok 1500 demo.x\n"
+                     "not-an-id error 7 demo.y\n"
+                     "0123456789abcde0 timeout \n"
+                     "0123456789abcde1 ok -5 demo.z";
+    rt_queue_ended e;
+    (void)state;
+    assert_true(rt_queue_next_ended(&at, &e));
+    assert_string_equal(e.id, "0123456789abcdef");
+    assert_string_equal(e.status, "ok");
+    assert_true(e.seconds == 1.5);
+    assert_string_equal(e.analyzer, "demo.x");
+    assert_true(rt_queue_next_ended(&at, &e));
+    assert_string_equal(e.id, "");
+    assert_string_equal(e.status, "error");
+    assert_string_equal(e.analyzer, "demo.y");
+    assert_true(rt_queue_next_ended(&at, &e));
+    assert_string_equal(e.id, "0123456789abcde0");
+    assert_string_equal(e.status, "timeout");
+    assert_true(e.seconds == 0); /* no ms: not read from the next line */
+    assert_string_equal(e.analyzer, "");
+    assert_true(rt_queue_next_ended(&at, &e));
+    assert_true(e.seconds == 0); /* Redis' clock went back */
+    assert_string_equal(e.analyzer, "demo.z");
+    assert_false(rt_queue_next_ended(&at, &e));
+    at = NULL;
+    assert_false(rt_queue_next_ended(&at, &e));
 }
 
 typedef struct wake {
@@ -2017,6 +2067,7 @@ int main(void) {
         cmocka_unit_test(test_held_deadline),
         cmocka_unit_test(test_stale_consumers),
         cmocka_unit_test(test_watch),
+        cmocka_unit_test(test_ended_lines),
         cmocka_unit_test(test_wait_for_work),
         cmocka_unit_test(test_connector_stats),
         cmocka_unit_test(test_follow_cancels),
