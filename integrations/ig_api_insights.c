@@ -198,14 +198,9 @@ static void add_item(job *j, const char *entry, const char *id) {
 
 /* Adds the analyses results entry 'e' lists ([id, [field, value, …]]) to the batch. */
 static void add_entry(job *j, const redisReply *e) {
-    const redisReply *f = e->element[1];
-    const char *at = NULL;
+    char line[RT_QUEUE_ENDED_LINE];
+    const char *at = rt_queue_ended_text(e->element[1], line, sizeof line);
     size_t before = j->n;
-    for (size_t m = 0; f->type == REDIS_REPLY_ARRAY && m + 1 < f->elements; m += 2)
-        if (f->element[m]->type == REDIS_REPLY_STRING &&
-            strcmp(f->element[m]->str, RT_QUEUE_ENDED_FIELD) == 0 &&
-            f->element[m + 1]->type == REDIS_REPLY_STRING)
-            at = f->element[m + 1]->str;
     rt_queue_ended ended;
     while (rt_queue_next_ended(&at, &ended))
         if (ended.id[0])

@@ -182,9 +182,10 @@ end
 -- { id, state, reason, spec } (spec: the action's JSON text, kept verbatim), then the action the
 -- analysis verifies ('' when none), verify_ttl_ms and approval_ttl_ms.
 -- Records each action that is not recorded yet (a redelivered result plans the same ids), then
--- acknowledges the entry: a result is acknowledged only once its actions are recorded. One that
--- awaits approval is due at its deadline, when inquest_pp_begin ends its wait. Returns the state
--- of each action, in order.
+-- acknowledges the entry: a result is acknowledged only once its actions are recorded. An entry
+-- lists several analyses, each recorded with entry '', and then acknowledged by a call with
+-- analysis id '' and no actions. One that awaits approval is due at its deadline, when
+-- inquest_pp_begin ends its wait. Returns the state of each action, in order.
 local function record(keys, args)
   local prefix = args[1]
   local c = {audit = keys[2], due = keys[4], now = now_ms(),
@@ -217,7 +218,9 @@ local function record(keys, args)
       out[i] = first
     end
   end
-  check_verification(c, prefix, args[3], args[4], args[5], args[10] or '', args[11] or '86400000')
+  if args[3] ~= '' then
+    check_verification(c, prefix, args[3], args[4], args[5], args[10] or '', args[11] or '86400000')
+  end
   if args[2] ~= '' then redis.call('XACK', keys[1], GROUP, args[2]) end
   forget_old(c, prefix, keys[3], approval_ttl)
   return out
@@ -478,12 +481,15 @@ local function list(keys, args)
 end
 
 -- The ids of the analyses a results entry's fields 'f' list: a line each, "id status ms analyzer",
--- in its field 'analyses' (runtime/rt_queue.lua, publish).
+-- in its field 'analyses' (runtime/rt_queue.lua, publish), or, written by a queue before version
+-- 21, the one in its field 'id'.
 local function analyses_of(f)
   local ids = {}
   for i = 1, #f - 1, 2 do
     if f[i] == 'analyses' then
       for id in string.gmatch(f[i + 1], '([^ \n]+)[^\n]*') do ids[#ids + 1] = id end
+    elseif f[i] == 'id' then
+      ids[#ids + 1] = f[i + 1]
     end
   end
   return ids

@@ -397,20 +397,15 @@ static void batch_end_one(pp_postproc *p, entry_batch *b, bool recorded) {
     free(b);
 }
 
-/* One entry of the results stream: [entry id, [field, value, …]], a line per analysis in its
- * field RT_QUEUE_ENDED_FIELD; lines that name no analysis are passed over. */
+/* One entry of the results stream: [entry id, [field, value, …]], a line per analysis
+ * (rt_queue_ended_text); lines that name no analysis are passed over. */
 static void take_entry(pp_postproc *p, const redisReply *e) {
     const redisReply *f =
         e && e->type == REDIS_REPLY_ARRAY && e->elements == 2 ? e->element[1] : NULL;
-    const char *at = NULL;
-    char why[256];
+    char why[256], line[RT_QUEUE_ENDED_LINE];
     if (!f || f->type != REDIS_REPLY_ARRAY || e->element[0]->type != REDIS_REPLY_STRING)
         return; /* a deleted entry (XAUTOCLAIM reports nil) */
-    for (size_t i = 0; i + 1 < f->elements; i += 2)
-        if (f->element[i]->type == REDIS_REPLY_STRING &&
-            strcmp(f->element[i]->str, RT_QUEUE_ENDED_FIELD) == 0 &&
-            f->element[i + 1]->type == REDIS_REPLY_STRING)
-            at = f->element[i + 1]->str;
+    const char *at = rt_queue_ended_text(f, line, sizeof line);
     entry_batch *b = rt_xcalloc(1, sizeof *b);
     snprintf(b->entry, sizeof b->entry, "%s", e->element[0]->str);
     b->left = 1; /* held while the analyses start, so that none acknowledges the entry early */

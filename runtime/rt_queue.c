@@ -1522,21 +1522,40 @@ static void on_watch_entries(rt_redis *r, const redisReply *reply, int rc, const
     }
     const redisReply *entries = elem(elem(reply, 0), 1);
     for (size_t i = 0; entries && i < entries->elements; i++) {
-        const redisReply *e = entries->element[i], *f = elem(e, 1);
+        const redisReply *e = entries->element[i];
+        char line[RT_QUEUE_ENDED_LINE];
+        const char *at = rt_queue_ended_text(elem(e, 1), line, sizeof line);
+        rt_queue_ended ended;
         snprintf(q->watch_last, sizeof q->watch_last, "%s", str_of(elem(e, 0)));
-        for (size_t j = 0; f && j + 1 < f->elements; j += 2) {
-            if (strcmp(str_of(f->element[j]), RT_QUEUE_ENDED_FIELD) != 0)
-                continue;
-            const char *at = str_of(f->element[j + 1]);
-            rt_queue_ended ended;
-            while (rt_queue_next_ended(&at, &ended)) {
-                q->watch_fn(ended.id, ended.analyzer, ended.status, ended.seconds, q->watch_ud);
-                if (q->closing)
-                    return;
-            }
+        while (rt_queue_next_ended(&at, &ended)) {
+            q->watch_fn(ended.id, ended.analyzer, ended.status, ended.seconds, q->watch_ud);
+            if (q->closing)
+                return;
         }
     }
     watch_read(q);
+}
+
+const char *rt_queue_ended_text(const redisReply *fields, char *buf, size_t size) {
+    const char *id = NULL, *analyzer = "", *status = "", *ms = "0";
+    for (size_t j = 0; fields && fields->type == REDIS_REPLY_ARRAY && j + 1 < fields->elements;
+         j += 2) {
+        const char *k = str_of(fields->element[j]), *v = str_of(fields->element[j + 1]);
+        if (strcmp(k, RT_QUEUE_ENDED_FIELD) == 0)
+            return v;
+        if (strcmp(k, "id") == 0)
+            id = v;
+        else if (strcmp(k, "analyzer") == 0)
+            analyzer = v;
+        else if (strcmp(k, "status") == 0)
+            status = v;
+        else if (strcmp(k, "ms") == 0)
+            ms = v;
+    }
+    if (!id)
+        return NULL;
+    snprintf(buf, size, "%s %s %s %s", id, status, ms, analyzer);
+    return buf;
 }
 
 /* Copies the 'n' bytes at 'from' into 'out' of 'size' bytes, cut to fit. */

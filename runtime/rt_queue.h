@@ -425,9 +425,17 @@ typedef struct rt_queue_ended {
 
 /* The field of a results stream entry that lists its analyses. */
 #define RT_QUEUE_ENDED_FIELD "analyses"
+/* Bytes of the line rt_queue_ended_text makes of an entry of an earlier version. */
+#define RT_QUEUE_ENDED_LINE 256
 
-/* Reads the line at '*at' (in the text of an entry's RT_QUEUE_ENDED_FIELD) into 'out' and moves
- * '*at' past it; false once no line is left. */
+/* The lines of the results stream entry whose fields are 'fields' ([field, value, …]): the text
+ * of its RT_QUEUE_ENDED_FIELD; for an entry of a version before 21 (one analysis: fields id,
+ * analyzer, status, ms), its line, made in 'buf' of 'size' bytes, so that readers upgraded before
+ * the workers read what those still write; NULL when it lists none. */
+const char *rt_queue_ended_text(const redisReply *fields, char *buf, size_t size);
+
+/* Reads the line at '*at' (in a text rt_queue_ended_text gave) into 'out' and moves '*at' past
+ * it; false once no line is left. */
 bool rt_queue_next_ended(const char **at, rt_queue_ended *out);
 
 /* Called for each analysis that ended, as the results stream tells it; 'seconds' is the time

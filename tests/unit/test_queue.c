@@ -1579,6 +1579,14 @@ static void test_watch(void **state) {
     assert_string_equal(w.status, "ok");
     assert_int_equal(RAW(&f, "XLEN", key(&f, "results", NULL)).integer, entries + 1);
     free(c);
+    /* An entry as a queue before version 21 wrote it, one per analysis: reported too. */
+    RAW(&f, "XADD", key(&f, "results", NULL), "*", "id", "0123456789abcdef", "analyzer", "demo.old",
+        "status", "timeout", "ms", "1500");
+    RUN_UNTIL(&f, w.calls >= 6);
+    assert_string_equal(w.id, "0123456789abcdef");
+    assert_string_equal(w.analyzer, "demo.old");
+    assert_string_equal(w.status, "timeout");
+    assert_true(w.seconds == 1.5);
     close_queue(&f);
 }
 
