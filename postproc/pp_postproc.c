@@ -89,8 +89,8 @@ struct pp_postproc {
 struct job {
     job *prev, *next;
     pp_postproc *p;     /* NULL once detached */
-    char entry[64];     /* analysis: the results entry; its acknowledgement: the same */
-    entry_batch *batch; /* analysis: its entry's analyses; NULL for the acknowledgement */
+    char entry[64];     /* the acknowledgement of a results entry: that entry */
+    entry_batch *batch; /* analysis: its entry's analyses */
     bool recorded;      /* analysis: its actions are recorded */
     char id[PP_ID_SIZE > RT_QUEUE_ID_SIZE ? PP_ID_SIZE : RT_QUEUE_ID_SIZE];
     json_t *spec;       /* action: its spec (owned) */
@@ -339,17 +339,9 @@ static void record(job *j, const pp_analysis *a) {
     snprintf(ttl, sizeof ttl, "%.0f", p->c->postproc.action_ttl * 1000);
     char *text = json_dumps(actions, JSON_COMPACT);
     const char *keys[] = {p->k_results, p->k_audit, p->k_actions, p->k_due};
-    const char *args[] = {j->batch ? "" : j->entry,
-                          j->id,
-                          a ? a->status : "",
-                          tag ? tag : "",
-                          retention,
-                          ttl,
-                          p->actor,
-                          text,
-                          verifies ? verifies : "",
-                          vttl,
-                          approval_ttl};
+    const char *args[] = {
+        j->entry, j->id, a ? a->status : "",       tag ? tag : "", retention,   ttl,
+        p->actor, text,  verifies ? verifies : "", vttl,           approval_ttl};
     if (json_array_size(actions))
         say(p, "info", "actions planned",
             json_pack("{s:s, s:i}", "analysis", j->id, "actions", (int)json_array_size(actions)));
@@ -416,7 +408,6 @@ static void take_entry(pp_postproc *p, const redisReply *e) {
         job *j = job_new(p);
         j->batch = b;
         b->left++;
-        snprintf(j->entry, sizeof j->entry, "%s", b->entry);
         snprintf(j->id, sizeof j->id, "%s", ended.id);
         if (rt_queue_get(p->queue, j->id, on_analysis, j, why) != RT_OK)
             job_end(j); /* not recorded: the entry stays pending, taken again later */
@@ -843,7 +834,7 @@ static void on_begun(int rc, const char *msg, const redisReply *reply, void *ud)
 
 static bool running_here(const pp_postproc *p, const char *id) {
     for (const job *j = p->jobs; j; j = j->next)
-        if (!j->entry[0] && strcmp(j->id, id) == 0)
+        if (!j->entry[0] && !j->batch && strcmp(j->id, id) == 0)
             return true;
     return false;
 }

@@ -216,10 +216,10 @@ static bool u64_digits(const char *p, size_t n) {
     return n > 0 && (n < sizeof max - 1 || (n == sizeof max - 1 && strncmp(p, max, n) <= 0));
 }
 
-bool rt_stream_id(const char *seq) {
-    size_t ms = strspn(seq, "0123456789");
-    if (!u64_digits(seq, ms) || seq[ms] != '-')
+bool rt_stream_id(const char *s) {
+    size_t ms = strspn(s, "0123456789");
+    if (!u64_digits(s, ms) || s[ms] != '-')
         return false;
-    size_t n = strspn(seq + ms + 1, "0123456789");
-    return u64_digits(seq + ms + 1, n) && !seq[ms + 1 + n];
+    size_t n = strspn(s + ms + 1, "0123456789");
+    return u64_digits(s + ms + 1, n) && !s[ms + 1 + n];
 }
