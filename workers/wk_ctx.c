@@ -149,12 +149,21 @@ static const luaL_Reg log_levels[] = {
     {"error", log_error}, {NULL, NULL},
 };
 
-static void push_log(lua_State *L) {
+/* Registry keys of what every ctx of a state shares: the ctx.log table and ctx's metatable. */
+static const char log_key, metatable_key;
+
+void wk__ctx_prepare(lua_State *L) {
     luaL_newlib(L, log_levels);
     lua_createtable(L, 0, 1);
     lua_pushcfunction(L, log_call);
     lua_setfield(L, -2, "__call");
     lua_setmetatable(L, -2);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &log_key);
+    lua_createtable(L, 0, 1);
+    luaL_newlib(L, ctx_methods);
+    wk__connectors_register(L);
+    lua_setfield(L, -2, "__index");
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &metatable_key);
 }
 
 void wk__ctx_push(wk_analysis *a) {
@@ -169,12 +178,8 @@ void wk__ctx_push(wk_analysis *a) {
     lua_setfield(L, -2, "id");
     lua_pushstring(L, a->name);
     lua_setfield(L, -2, "analyzer");
-    push_log(L);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &log_key);
     lua_setfield(L, -2, "log");
-    luaL_newlib(L, ctx_methods);
-    wk__connectors_register(L);
-    lua_createtable(L, 0, 1);
-    lua_insert(L, -2);
-    lua_setfield(L, -2, "__index");
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &metatable_key);
     lua_setmetatable(L, -2);
 }

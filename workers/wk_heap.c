@@ -10,6 +10,11 @@
 #define CLASS_BYTES 16
 #define CHUNK_BYTES (16 * 1024)
 #define MAX_SPARE   128 /* chunks kept for later states: 2 MiB */
+/* A slot's region: segments of a chunk's size, the first holding the fresh state (about 13 KiB),
+ * the rest its first growth. */
+#define REGION_BYTES (2 * CHUNK_BYTES)
+/* Slots an engine makes at most: beyond, states are built each time. */
+#define SLOTS_MAX 1024
 
 typedef struct chunk {
     struct chunk *next;
@@ -37,19 +42,21 @@ static int may_reserve(const wk_heap *h, size_t more) {
     return h->reserved + more <= h->cap;
 }
 
-static void *big_alloc(wk_heap *h, size_t size) {
-    if (!may_reserve(h, size))
-        return NULL;
-    void *p = malloc(size);
-    if (p)
-        account(h, size, 0);
-    return p;
+static int in_region(const wk_heap *h, const void *p) {
+    return h->region && (const char *)p >= h->region && (const char *)p < h->region + REGION_BYTES;
 }
 
 static int new_chunk(wk_heap *h) {
     chunk *c = h->engine->spare;
     if (!may_reserve(h, CHUNK_BYTES))
         return -1;
+    if (h->region_next && h->region_next < h->region + REGION_BYTES) {
+        account(h, CHUNK_BYTES, 0);
+        h->next = h->region_next;
+        h->end = h->region_next += CHUNK_BYTES;
+        return 0;
+    }
+    h->escaped |= h->building;
     if (c) {
         h->engine->spare = c->next;
         h->engine->nspare--;
@@ -64,17 +71,38 @@ static int new_chunk(wk_heap *h) {
     return 0;
 }
 
+/* 'bytes' from the newest chunk, or from a new one. */
+static void *carve(wk_heap *h, size_t bytes) {
+    if (h->next + bytes > h->end && new_chunk(h) != 0)
+        return NULL;
+    void *p = h->next;
+    h->next += bytes;
+    return p;
+}
+
 static void *small_alloc(wk_heap *h, size_t size) {
-    size_t k = class_of(size), bytes = (k + 1) * CLASS_BYTES;
+    size_t k = class_of(size);
     void *p = h->free[k];
     if (p) {
         h->free[k] = *(void **)p;
         return p;
     }
-    if (h->next + bytes > h->end && new_chunk(h) != 0)
+    return carve(h, (k + 1) * CLASS_BYTES);
+}
+
+/* While an image is made, large blocks are carved from the region too, so that the image holds
+ * the whole state. Freed, such a block stays where it is until the state closes. */
+static void *big_alloc(wk_heap *h, size_t size) {
+    size_t bytes = (class_of(size) + 1) * CLASS_BYTES;
+    if (h->building && !h->escaped && bytes <= CHUNK_BYTES &&
+        (h->next + bytes <= h->end || h->region_next < h->region + REGION_BYTES))
+        return carve(h, bytes); /* the current chunk is the region's while nothing escaped */
+    h->escaped |= h->building;
+    if (!may_reserve(h, size))
         return NULL;
-    p = h->next;
-    h->next += bytes;
+    void *p = malloc(size);
+    if (p)
+        account(h, size, 0);
     return p;
 }
 
@@ -89,7 +117,7 @@ void *wk__heap_realloc(wk_heap *h, void *ptr, size_t osize, size_t nsize) {
         return is_small(nsize) ? small_alloc(h, nsize) : big_alloc(h, nsize);
     if (is_small(osize) && is_small(nsize) && class_of(osize) == class_of(nsize))
         return ptr;
-    if (!is_small(osize) && !is_small(nsize)) {
+    if (!is_small(osize) && !is_small(nsize) && !in_region(h, ptr)) {
         if (nsize > osize && !may_reserve(h, nsize - osize))
             return NULL;
         void *p = realloc(ptr, nsize);
@@ -109,6 +137,8 @@ void wk__heap_free(wk_heap *h, void *ptr, size_t size) {
     if (!ptr)
         return;
     if (!is_small(size)) {
+        if (in_region(h, ptr))
+            return;
         free(ptr);
         account(h, 0, size);
     } else {
@@ -132,7 +162,8 @@ void wk__heap_release(wk_heap *h) {
     memset(h->free, 0, sizeof h->free);
     h->chunks = NULL;
     h->next = h->end = NULL;
-    h->closing = 0;
+    h->region = h->region_next = NULL;
+    h->building = h->escaped = h->closing = 0;
     h->reserved = 0;
 }
 
@@ -143,4 +174,59 @@ void wk__heap_drop_spares(wk_engine *engine) {
         free(c);
     }
     engine->nspare = 0;
+    for (size_t i = 0; i < engine->nslots; i++) {
+        free(engine->slots[i]->region);
+        free(engine->slots[i]->image);
+        free(engine->slots[i]);
+    }
+    free(engine->slots);
+    engine->slots = NULL;
+    engine->free_slots = NULL;
+    engine->nslots = 0;
+}
+
+wk_slot *wk__slot_take(wk_engine *engine) {
+    wk_slot *s = engine->free_slots;
+    if (s) {
+        engine->free_slots = s->next_free;
+        return s;
+    }
+    if (engine->no_images || engine->nslots == SLOTS_MAX)
+        return NULL;
+    s = rt_xcalloc(1, sizeof *s);
+    s->region = rt_xmalloc(REGION_BYTES);
+    engine->slots = rt_xrealloc(engine->slots, (engine->nslots + 1) * sizeof *engine->slots);
+    engine->slots[engine->nslots++] = s;
+    return s;
+}
+
+void wk__slot_give(wk_engine *engine, wk_slot *slot) {
+    slot->next_free = engine->free_slots;
+    engine->free_slots = slot;
+}
+
+void wk__heap_enter(wk_heap *h, wk_slot *slot) {
+    h->region = h->region_next = slot->region;
+    h->building = !slot->image;
+}
+
+int wk__heap_save(wk_heap *h, wk_slot *slot) {
+    h->building = 0;
+    if (h->escaped)
+        return -1;
+    slot->image_len = (size_t)(h->next - h->region);
+    slot->image = rt_xmalloc(slot->image_len);
+    memcpy(slot->image, h->region, slot->image_len);
+    slot->heap = *h;
+    return 0;
+}
+
+void wk__heap_restore(wk_heap *h, wk_slot *slot) {
+    memcpy(slot->region, slot->image, slot->image_len);
+    wk_engine *engine = h->engine;
+    size_t cap = h->cap;
+    *h = slot->heap;
+    h->engine = engine;
+    h->cap = cap;
+    h->reserved_peak = h->reserved;
 }

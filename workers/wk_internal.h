@@ -73,6 +73,9 @@ struct wk_engine {
     size_t nresolved;
     struct chunk *spare; /* chunks of closed states, for the next ones (wk_heap.c) */
     size_t nspare;
+    struct wk_slot *free_slots, **slots; /* every slot made, and those no state holds */
+    size_t nslots;
+    int no_images; /* a fresh state did not fit a slot's region: states are built each time */
     uv_loop_t loop;
     struct rt_http *http; /* created with the first connector */
     wk_connector *connectors;
@@ -103,18 +106,43 @@ typedef struct wk_heap {
     void *free[WK_HEAP_SMALL / 16]; /* free blocks by size class */
     char *next, *end;               /* the unused part of the newest chunk */
     struct chunk *chunks;
-    int closing; /* lua_close is running: small blocks need not be freed one by one */
+    /* The slot's region the state lives in first (NULL: none), and its first unused segment. */
+    char *region, *region_next;
+    int building; /* the slot's image is being made: large blocks come from the region too */
+    int escaped;  /* while building, a block went outside the region: no image of this state */
+    int closing;  /* lua_close is running: small blocks need not be freed one by one */
     size_t reserved, reserved_peak; /* bytes of chunks and large blocks the state holds */
     size_t cap;                     /* the most it may hold: twice its budget and some slack */
 } wk_heap;
+
+/* A slot: memory at an address of its own in which a fresh state is built once, its image kept,
+ * and the image copied back for each later state of the slot (wk_sandbox.c, "Images"). */
+typedef struct wk_slot {
+    char *region; /* REGION_BYTES (wk_heap.c) */
+    char *image;  /* region[0, image_len) as the state was built; NULL until made */
+    size_t image_len;
+    wk_heap heap; /* the heap when the image was made */
+    lua_State *L; /* the state in the image */
+    size_t memory_used;
+    struct wk_slot *next_free;
+} wk_slot;
 
 /* Lua's allocation contract: 'osize' is the size the block at 'ptr' was allocated with. */
 void *wk__heap_realloc(wk_heap *h, void *ptr, size_t osize, size_t nsize);
 void wk__heap_free(wk_heap *h, void *ptr, size_t size);
 /* Gives the chunks of a closed state back to the engine for later states. */
 void wk__heap_release(wk_heap *h);
-/* Frees the chunks the engine keeps. */
+/* Frees the chunks and the slots the engine keeps. */
 void wk__heap_drop_spares(wk_engine *engine);
+/* A free slot of the engine (made when none is), or NULL when it has WK_SLOTS_MAX in use. */
+wk_slot *wk__slot_take(wk_engine *engine);
+void wk__slot_give(wk_engine *engine, wk_slot *slot);
+/* The heap starts in 'slot''s region, building its image when it has none. */
+void wk__heap_enter(wk_heap *h, wk_slot *slot);
+/* Keeps the image of the state built in the slot's region; fails when part of it is outside. */
+int wk__heap_save(wk_heap *h, wk_slot *slot);
+/* Copies the slot's image back into its region and the heap as it was then. */
+void wk__heap_restore(wk_heap *h, wk_slot *slot);
 
 typedef struct wk_task wk_task;
 typedef struct wk_wait wk_wait;
@@ -135,6 +163,7 @@ struct wk_analysis {
     lua_State *L;
     wk_budget budget;
     wk_heap heap;
+    wk_slot *slot; /* the slot the state lives in, or NULL */
     char id[160];
     char name[128]; /* the analyzer's name once known */
     char *version;  /* owned, or NULL */
@@ -206,6 +235,8 @@ void wk__budget_enforce(lua_State *L);
  * this state has not yet; pushes nil for other names. */
 void wk__push_library(lua_State *L, const char *name);
 
+/* Makes what the ctx tables of a fresh state share (wk__ctx_push takes it from the registry). */
+void wk__ctx_prepare(lua_State *L);
 /* Pushes the ctx table of analysis 'a'. */
 void wk__ctx_push(wk_analysis *a);
 

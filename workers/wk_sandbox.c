@@ -816,6 +816,11 @@ static int lazy_string_method(lua_State *L) {
     return 1;
 }
 
+/* Pushes package.loaded. */
+static void push_loaded(lua_State *L) {
+    lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+}
+
 static int setup(lua_State *L) {
     /* Globals sized for the base library and the lazy ones at once, instead of grown by
      * rehashing six times while they are registered. */
@@ -839,18 +844,75 @@ static int setup(lua_State *L) {
     lua_pushliteral(L, "");
     push_locked_metatable(L, lazy_string_method);
     lua_setmetatable(L, -2);
+    /* What nearly every analysis asks for first, made here so that images hold it. */
+    lua_settop(L, 0);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "inquest");
+    lua_call(L, 1, 0);
+    wk__ctx_prepare(L);
     return 0;
 }
 
-int wk__sandbox_open(wk_analysis *a) {
-    wk_budget *b = &a->budget;
-    a->heap.engine = a->engine;
-    a->heap.cap = 2 * b->shared->limits.memory + 4 * TRIPPED_SLACK;
-    lua_State *L = lua_newstate(budget_alloc, a);
-    if (!L) {
-        wk__heap_release(&a->heap);
-        return RT_ENOMEM;
+/* ---- Images --------------------------------------------------------------------------------
+ * Every analysis gets a fresh state, and building one (Lua's own tables, the base library, the
+ * inquest module, the ctx methods) costs more than the rest of a small analysis. So a state is
+ * built at a fixed address, a slot's region, and the bytes of the fresh state are kept: the
+ * next state of that slot is a copy of them, identical to a state built anew, since a state
+ * holds no pointers but into its own memory, to the program's functions and to the analysis
+ * (the allocator's and the extra space's, set again). An image holds nothing an analysis made:
+ * it is taken before any analyzer code runs, and with no library open whose state depends on
+ * the analysis (math seeds its generator from the analysis id, string counts pattern steps
+ * against its budget). */
+
+/* Whether the state opened nothing but the globals and the inquest module. */
+static int only_prelude_loaded(lua_State *L) {
+    int n = 0;
+    push_loaded(L);
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        lua_pop(L, 1);
+        n++;
     }
+    lua_pop(L, 1);
+    return n == 2;
+}
+
+static void image_save(wk_analysis *a) {
+    wk_slot *slot = a->slot;
+    if (!only_prelude_loaded(a->L))
+        a->heap.escaped = 1; /* no longer only a fresh state: no image of it */
+    if (wk__heap_save(&a->heap, slot) != 0) {
+        a->engine->no_images = 1; /* every fresh state is the same: none would fit */
+        return;
+    }
+    slot->L = a->L;
+    slot->memory_used = a->budget.memory_used;
+}
+
+/* The slot's fresh state for 'a', unless the budget is too small for it. */
+static int image_restore(wk_analysis *a) {
+    wk_slot *slot = a->slot;
+    wk_budget *b = &a->budget;
+    wk_shared *s = b->shared;
+    if (s->memory_used + s->memory_outside + slot->memory_used > s->limits.memory)
+        return -1;
+    wk__heap_restore(&a->heap, slot);
+    a->L = slot->L;
+    *(wk_analysis **)lua_getextraspace(a->L) = a;
+    lua_setallocf(a->L, budget_alloc, a);
+    b->memory_used = b->memory_peak = slot->memory_used;
+    s->memory_used += slot->memory_used;
+    b->gc_stopped = 1;
+    return 0;
+}
+
+static int open_fresh(wk_analysis *a) {
+    wk_budget *b = &a->budget;
+    if (a->slot)
+        wk__heap_enter(&a->heap, a->slot);
+    lua_State *L = lua_newstate(budget_alloc, a);
+    if (!L)
+        return RT_ENOMEM;
     *(wk_analysis **)lua_getextraspace(L) = a;
     a->L = L;
     lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
@@ -861,7 +923,25 @@ int wk__sandbox_open(wk_analysis *a) {
     lua_pushcfunction(L, setup);
     if (lua_pcall(L, 0, 0, 0) != LUA_OK)
         return RT_ENOMEM; /* setup only allocates */
+    if (a->slot && a->heap.building)
+        image_save(a);
     return RT_OK;
+}
+
+int wk__sandbox_open(wk_analysis *a) {
+    a->heap.engine = a->engine;
+    a->heap.cap = 2 * a->budget.shared->limits.memory + 4 * TRIPPED_SLACK;
+    a->slot = wk__slot_take(a->engine);
+    if (a->slot && a->slot->image && image_restore(a) == 0)
+        return RT_OK;
+    if (a->slot && a->slot->image) { /* a state too small for the image: built outside */
+        wk__slot_give(a->engine, a->slot);
+        a->slot = NULL;
+    }
+    int rc = open_fresh(a);
+    if (rc != RT_OK && !a->L)
+        wk__sandbox_close(a);
+    return rc;
 }
 
 void wk__sandbox_close(wk_analysis *a) {
@@ -873,4 +953,7 @@ void wk__sandbox_close(wk_analysis *a) {
     b->shared->memory_used -= b->memory_used; /* 0 after lua_close, which frees every block */
     b->memory_used = 0;
     wk__heap_release(&a->heap);
+    if (a->slot)
+        wk__slot_give(a->engine, a->slot);
+    a->slot = NULL;
 }

@@ -163,6 +163,41 @@ static void test_not_found(void **state) {
     wk_engine_free(engine);
 }
 
+/* Each analysis starts from a fresh state, though states are copies of one image (wk_sandbox.c):
+ * what an analysis changes in its globals, the inquest module or its ctx, the next one does not
+ * see, and math.random starts from the analysis id's seed each time. A budget too small for the
+ * image still gets a state, built anew, that trips it as before. */
+static void test_fresh_state_each(void **state) {
+    (void)state;
+    wk_engine *engine = new_engine();
+    const char *path = TESTS_DIR "/sdk/analyzers/fresh/state.lua";
+    const char *first = NULL;
+    json_t *results[3] = {NULL};
+    rt_diag diag = {0};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(run(engine, path, &results[i], &diag, "same", NULL, NULL), RT_OK);
+        json_t *conclusion = json_object_get(results[i], "conclusion");
+        assert_string_equal(json_string_value(json_object_get(conclusion, "tag")), "fresh");
+        const char *summary = json_string_value(json_object_get(conclusion, "summary"));
+        if (!first)
+            first = summary;
+        assert_string_equal(summary, first);
+    }
+    wk_limits tiny = {.memory = 4096, .instructions = 1000000, .timeout = 30};
+    json_t *tripped = NULL;
+    assert_int_equal(run(engine, path, &tripped, &diag, "same", &tiny, NULL), RT_OK);
+    assert_string_equal(status_of(tripped), "memory_exceeded");
+    json_t *again = NULL;
+    assert_int_equal(run(engine, path, &again, &diag, "same", NULL, NULL), RT_OK);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(again, "conclusion"), "tag")), "fresh");
+    for (int i = 0; i < 3; i++)
+        json_decref(results[i]);
+    json_decref(tripped);
+    json_decref(again);
+    wk_engine_free(engine);
+}
+
 /* After each budget trips, the same engine runs a normal analysis as if nothing happened. */
 static void test_process_survives_budgets(void **state) {
     (void)state;
@@ -567,6 +602,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_run_started),
         cmocka_unit_test(test_invalid_inputs_all_reported),
         cmocka_unit_test(test_not_found),
+        cmocka_unit_test(test_fresh_state_each),
         cmocka_unit_test(test_process_survives_budgets),
         cmocka_unit_test(test_definition_problems_all_reported),
         cmocka_unit_test(test_syntax_error_line_of_long_path),
