@@ -17,9 +17,12 @@ typedef struct out {
     size_t len, cap;
 } out;
 
+/* A result of a small analysis takes about 700 bytes: one allocation rather than several. */
+#define FIRST_CAP 1024
+
 static void reserve(out *o, size_t n) {
     if (o->len + n + 1 > o->cap) {
-        o->cap = (o->len + n + 1) * 2;
+        o->cap = o->len + n + 1 < FIRST_CAP / 2 ? FIRST_CAP : (o->len + n + 1) * 2;
         o->data = rt_xrealloc(o->data, o->cap);
     }
 }
@@ -136,6 +139,22 @@ static int compare_members(const void *a, const void *b) {
     return c ? c : (x->keylen > y->keylen) - (x->keylen < y->keylen);
 }
 
+/* Objects are small: insertion sort, with no call through a function pointer per comparison,
+ * beats qsort up to a few dozen members. */
+static void sort_members(member *m, size_t n) {
+    if (n > 32) {
+        qsort(m, n, sizeof *m, compare_members);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        member x = m[i];
+        size_t j = i;
+        for (; j > 0 && compare_members(&m[j - 1], &x) > 0; j--)
+            m[j] = m[j - 1];
+        m[j] = x;
+    }
+}
+
 static int put_value(out *o, const json_t *v, int depth);
 
 static int put_object(out *o, const json_t *v, int depth) {
@@ -146,7 +165,7 @@ static int put_object(out *o, const json_t *v, int depth) {
         members[i++] = (member){json_object_iter_key(it), json_object_iter_key_len(it),
                                 json_object_iter_value(it)};
     n = i;
-    qsort(members, n, sizeof *members, compare_members);
+    sort_members(members, n);
     int rc = 0;
     put_char(o, '{');
     for (i = 0; i < n && rc == 0; i++) {
