@@ -701,12 +701,50 @@ typedef struct submit_state {
 
 static submit_state sub;
 
-static json_t *analysis_json(size_t i) {
-    json_t *inputs = json_deep_copy(inputs_template);
-    if (!json_object_get(inputs, "service"))
-        json_object_set_new(inputs, "service", json_string("api"));
-    json_object_set_new(inputs, "n", json_integer((json_int_t)(o.offset + (long)i)));
-    return json_pack("{s:s, s:o}", "analyzer", o.analyzer, "inputs", inputs);
+/* Appends the request of analysis 'i' to 'b': the inputs template, with service "api" unless it
+ * has one, and n = offset + i. The part after n is rendered once: written as text, a request
+ * costs the load generator a fraction of what it costs the server (with jansson it was half). */
+static void add_analysis(buf *b, size_t i) {
+    static buf head = {.max = SIZE_MAX}, rest = {.max = SIZE_MAX};
+    if (!head.data) {
+        json_t *inputs = json_deep_copy(inputs_template), *analyzer = json_string(o.analyzer);
+        if (!json_object_get(inputs, "service"))
+            json_object_set_new(inputs, "service", json_string("api"));
+        json_object_del(inputs, "n");
+        char *fields = json_dumps(inputs, JSON_COMPACT),
+             *name = json_dumps(analyzer, JSON_ENCODE_ANY);
+        buf_add(&head, "{\"analyzer\":", 12);
+        buf_add(&head, name, strlen(name));
+        buf_add(&head, ",\"inputs\":{\"n\":", 15);
+        if (json_object_size(inputs))
+            buf_add(&rest, ",", 1);
+        buf_add(&rest, fields + 1, strlen(fields + 1)); /* the fields and the closing brace */
+        buf_add(&rest, "}", 1);
+        free(fields);
+        free(name);
+        json_decref(analyzer);
+        json_decref(inputs);
+    }
+    char n[24];
+    int len = snprintf(n, sizeof n, "%ld", o.offset + (long)i);
+    buf_add(b, head.data, head.len);
+    buf_add(b, n, (size_t)len);
+    buf_add(b, rest.data, rest.len);
+}
+
+/* The body of one request of 'count' analyses from 'first' (the batch endpoint's when 'batch'). */
+static char *requests_text(size_t first, size_t count, bool batch) {
+    buf b = {.max = SIZE_MAX};
+    if (batch)
+        buf_add(&b, "{\"analyses\":[", 13);
+    for (size_t k = 0; k < count; k++) {
+        if (k)
+            buf_add(&b, ",", 1);
+        add_analysis(&b, first + k);
+    }
+    if (batch)
+        buf_add(&b, "]}", 2);
+    return b.data;
 }
 
 static void submit_again(size_t first, size_t count) {
@@ -806,17 +844,7 @@ static bool submit_next(slot *s) {
         run++;
     for (size_t r = run; r < k; r++)
         wl_delay(&sub.w, idx[r], 0);
-    json_t *body;
-    if (o.batch == 1)
-        body = analysis_json(idx[0]);
-    else {
-        json_t *list = json_array();
-        for (size_t r = 0; r < run; r++)
-            json_array_append_new(list, analysis_json(idx[0] + r));
-        body = json_pack("{s:o}", "analyses", list);
-    }
-    char *text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
+    char *text = requests_text(idx[0], run, o.batch > 1);
     s->first = idx[0];
     s->count = run;
     engine_start(&sub.e, s, url_of(o.batch == 1 ? "/v1/analyses" : "/v1/analyses:batch"), text,
@@ -1096,9 +1124,7 @@ static int mode_latency(void) {
     long n = o.n < 0 ? 200 : o.n, errors = 0, over_1s = 0;
     engine_init(&e, 1);
     for (long i = 0; i < n; i++) {
-        json_t *body = analysis_json((size_t)i);
-        char *text = json_dumps(body, JSON_COMPACT);
-        json_decref(body);
+        char *text = requests_text((size_t)i, 1, false);
         double t0 = now_s();
         one(&e, url_of("/v1/analyses"), text);
         json_t *a = json_loads(last_body, 0, NULL);
