@@ -185,12 +185,25 @@ static wk_compiled *cached(wk_engine *engine, const char *path, char *hash, rt_d
     return &engine->cache[engine->ncache++];
 }
 
+wk_compiled *wk__catalog_compiled(wk_engine *engine, const char *path) {
+    char hash[72];
+    rt_diag diag = {0};
+    int rc;
+    wk_compiled *c = cached(engine, path, hash, &diag, &rc);
+    rt_diag_free(&diag);
+    return c;
+}
+
+int wk__catalog_push(lua_State *L, const wk_compiled *c) {
+    return luaL_loadbufferx(L, c->bytecode, c->len, c->path, "b");
+}
+
 int wk__catalog_load(wk_engine *engine, lua_State *L, const char *path, char *hash, rt_diag *diag) {
     int rc = RT_OK;
     wk_compiled *c = cached(engine, path, hash, diag, &rc);
     if (!c)
         return rc;
-    if (luaL_loadbufferx(L, c->bytecode, c->len, path, "b") != LUA_OK) {
+    if (wk__catalog_push(L, c) != LUA_OK) {
         rt_diag_add(diag, path, 0, NULL, "%s", lua_tostring(L, -1));
         lua_pop(L, 1);
         return RT_ENOMEM; /* our own bytecode: only memory can fail */

@@ -227,7 +227,8 @@ static void check_name(wk_analysis *a, const char *name, rt_diag *diag) {
 static int load_definition(wk_analysis *a, char *hash, rt_diag *diag) {
     lua_State *L = a->L;
     size_t before = rt_diag_count(diag);
-    int rc = wk__catalog_load(a->engine, L, a->path, hash, diag);
+    int rc = wk__sandbox_take_chunk(a, hash) ? RT_OK
+                                             : wk__catalog_load(a->engine, L, a->path, hash, diag);
     if (rc != RT_OK)
         return rc == RT_ENOTFOUND ? RT_ENOTFOUND : RT_EANALYZER;
     sdk_set_diag(L, diag);

@@ -175,9 +175,12 @@ void wk__heap_drop_spares(wk_engine *engine) {
     }
     engine->nspare = 0;
     for (size_t i = 0; i < engine->nslots; i++) {
-        free(engine->slots[i]->region);
-        free(engine->slots[i]->image);
-        free(engine->slots[i]);
+        wk_slot *s = engine->slots[i];
+        free(s->region);
+        free(s->fresh.bytes);
+        free(s->loaded.bytes);
+        free(s->loaded_path);
+        free(s);
     }
     free(engine->slots);
     engine->slots = NULL;
@@ -186,12 +189,14 @@ void wk__heap_drop_spares(wk_engine *engine) {
 }
 
 wk_slot *wk__slot_take(wk_engine *engine) {
+    if (engine->no_images)
+        return NULL;
     wk_slot *s = engine->free_slots;
     if (s) {
         engine->free_slots = s->next_free;
         return s;
     }
-    if (engine->no_images || engine->nslots == SLOTS_MAX)
+    if (engine->nslots == SLOTS_MAX)
         return NULL;
     s = rt_xcalloc(1, sizeof *s);
     s->region = rt_xmalloc(REGION_BYTES);
@@ -207,25 +212,25 @@ void wk__slot_give(wk_engine *engine, wk_slot *slot) {
 
 void wk__heap_enter(wk_heap *h, wk_slot *slot) {
     h->region = h->region_next = slot->region;
-    h->building = !slot->image;
+    h->building = !slot->fresh.bytes;
 }
 
-int wk__heap_save(wk_heap *h, wk_slot *slot) {
+int wk__heap_save(wk_heap *h, wk_image *image) {
     h->building = 0;
     if (h->escaped)
         return -1;
-    slot->image_len = (size_t)(h->next - h->region);
-    slot->image = rt_xmalloc(slot->image_len);
-    memcpy(slot->image, h->region, slot->image_len);
-    slot->heap = *h;
+    image->len = (size_t)(h->next - h->region);
+    image->bytes = rt_xrealloc(image->bytes, image->len);
+    memcpy(image->bytes, h->region, image->len);
+    image->heap = *h;
     return 0;
 }
 
-void wk__heap_restore(wk_heap *h, wk_slot *slot) {
-    memcpy(slot->region, slot->image, slot->image_len);
+void wk__heap_restore(wk_heap *h, const wk_image *image) {
+    memcpy(image->heap.region, image->bytes, image->len);
     wk_engine *engine = h->engine;
     size_t cap = h->cap;
-    *h = slot->heap;
+    *h = image->heap;
     h->engine = engine;
     h->cap = cap;
     h->reserved_peak = h->reserved;

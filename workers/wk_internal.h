@@ -115,15 +115,23 @@ typedef struct wk_heap {
     size_t cap;                     /* the most it may hold: twice its budget and some slack */
 } wk_heap;
 
-/* A slot: memory at an address of its own in which a fresh state is built once, its image kept,
- * and the image copied back for each later state of the slot (wk_sandbox.c, "Images"). */
-typedef struct wk_slot {
-    char *region; /* REGION_BYTES (wk_heap.c) */
-    char *image;  /* region[0, image_len) as the state was built; NULL until made */
-    size_t image_len;
+/* The bytes of a state built in a slot's region (region[0, len)), and what goes with them. */
+typedef struct wk_image {
+    char *bytes; /* NULL: none */
+    size_t len;
     wk_heap heap; /* the heap when the image was made */
     lua_State *L; /* the state in the image */
     size_t memory_used;
+} wk_image;
+
+/* A slot: memory at an address of its own in which a fresh state is built once, its image kept,
+ * and the image copied back for each later state of the slot (wk_sandbox.c, "Images"). */
+typedef struct wk_slot {
+    char *region;    /* REGION_BYTES (wk_heap.c) */
+    wk_image fresh;  /* a fresh state */
+    wk_image loaded; /* a fresh state with the chunk of the analyzer at 'loaded_path' loaded */
+    char *loaded_path;
+    char loaded_hash[72];
     struct wk_slot *next_free;
 } wk_slot;
 
@@ -137,12 +145,12 @@ void wk__heap_drop_spares(wk_engine *engine);
 /* A free slot of the engine (made when none is), or NULL when it has WK_SLOTS_MAX in use. */
 wk_slot *wk__slot_take(wk_engine *engine);
 void wk__slot_give(wk_engine *engine, wk_slot *slot);
-/* The heap starts in 'slot''s region, building its image when it has none. */
+/* The heap starts in 'slot''s region, building its fresh image when it has none. */
 void wk__heap_enter(wk_heap *h, wk_slot *slot);
-/* Keeps the image of the state built in the slot's region; fails when part of it is outside. */
-int wk__heap_save(wk_heap *h, wk_slot *slot);
-/* Copies the slot's image back into its region and the heap as it was then. */
-void wk__heap_restore(wk_heap *h, wk_slot *slot);
+/* Keeps in 'image' the state built in the heap's region; fails when part of it is outside. */
+int wk__heap_save(wk_heap *h, wk_image *image);
+/* Copies 'image' back into its region, and the heap as it was then. */
+void wk__heap_restore(wk_heap *h, const wk_image *image);
 
 typedef struct wk_task wk_task;
 typedef struct wk_wait wk_wait;
@@ -209,11 +217,20 @@ static inline wk_analysis *wk__analysis(lua_State *L) {
  * or RT_ENOMEM. */
 int wk__sandbox_open(wk_analysis *a);
 void wk__sandbox_close(wk_analysis *a);
+/* Pushes the chunk of a->path that wk__sandbox_open loaded, with its hash in 'hash' (72 bytes),
+ * and returns 1; returns 0 when it loaded none. Once only. */
+int wk__sandbox_take_chunk(wk_analysis *a, char *hash);
 
 /* Pushes the compiled chunk of the analyzer at 'path' (from the engine's cache; compiled from
  * text on first use). Returns RT_OK, or an error with the problem in 'diag'. 'hash' receives
  * the text's hash (72 bytes). */
 int wk__catalog_load(wk_engine *engine, lua_State *L, const char *path, char *hash, rt_diag *diag);
+
+/* The compiled analyzer at 'path', compiled on first use; NULL when it does not compile
+ * (wk__catalog_load says why). */
+wk_compiled *wk__catalog_compiled(wk_engine *engine, const char *path);
+/* Pushes the chunk of 'c'; returns lua_load's status (an error only when memory fails). */
+int wk__catalog_push(lua_State *L, const wk_compiled *c);
 
 /* Drops every compiled analyzer, so that the next run reads the files again. */
 void wk__catalog_forget(wk_engine *engine);

@@ -859,10 +859,14 @@ static int setup(lua_State *L) {
  * built at a fixed address, a slot's region, and the bytes of the fresh state are kept: the
  * next state of that slot is a copy of them, identical to a state built anew, since a state
  * holds no pointers but into its own memory, to the program's functions and to the analysis
- * (the allocator's and the extra space's, set again). An image holds nothing an analysis made:
- * it is taken before any analyzer code runs, and with no library open whose state depends on
- * the analysis (math seeds its generator from the analysis id, string counts pattern steps
- * against its budget). */
+ * (the allocator's and the extra space's, set again). A second image of the slot has the chunk
+ * of the analyzer it ran last loaded too, which is most of the rest of a state's making. An
+ * image holds nothing an analysis made: it is taken before any analyzer code runs, and with no
+ * library open whose state depends on the analysis (math seeds its generator from the analysis
+ * id, string counts pattern steps against its budget). */
+
+/* Registry key of the analyzer's chunk that wk__sandbox_open loaded (wk__sandbox_take_chunk). */
+static const char chunk_key = 'c';
 
 /* Whether the state opened nothing but the globals and the inquest module. */
 static int only_prelude_loaded(lua_State *L) {
@@ -877,31 +881,27 @@ static int only_prelude_loaded(lua_State *L) {
     return n == 2;
 }
 
-static void image_save(wk_analysis *a) {
-    wk_slot *slot = a->slot;
-    if (!only_prelude_loaded(a->L))
-        a->heap.escaped = 1; /* no longer only a fresh state: no image of it */
-    if (wk__heap_save(&a->heap, slot) != 0) {
-        a->engine->no_images = 1; /* every fresh state is the same: none would fit */
-        return;
-    }
-    slot->L = a->L;
-    slot->memory_used = a->budget.memory_used;
+/* Keeps the state of 'a' as it is in 'image'; fails when part of it lies outside the region. */
+static int image_save(wk_analysis *a, wk_image *image) {
+    if (wk__heap_save(&a->heap, image) != 0)
+        return -1;
+    image->L = a->L;
+    image->memory_used = a->budget.memory_used;
+    return 0;
 }
 
-/* The slot's fresh state for 'a', unless the budget is too small for it. */
-static int image_restore(wk_analysis *a) {
-    wk_slot *slot = a->slot;
+/* 'image' as the state of 'a', unless the budget is too small for it. */
+static int image_restore(wk_analysis *a, const wk_image *image) {
     wk_budget *b = &a->budget;
     wk_shared *s = b->shared;
-    if (s->memory_used + s->memory_outside + slot->memory_used > s->limits.memory)
+    if (s->memory_used + s->memory_outside + image->memory_used > s->limits.memory)
         return -1;
-    wk__heap_restore(&a->heap, slot);
-    a->L = slot->L;
+    wk__heap_restore(&a->heap, image);
+    a->L = image->L;
     *(wk_analysis **)lua_getextraspace(a->L) = a;
     lua_setallocf(a->L, budget_alloc, a);
-    b->memory_used = b->memory_peak = slot->memory_used;
-    s->memory_used += slot->memory_used;
+    b->memory_used = b->memory_peak = image->memory_used;
+    s->memory_used += image->memory_used;
     b->gc_stopped = 1;
     return 0;
 }
@@ -923,25 +923,84 @@ static int open_fresh(wk_analysis *a) {
     lua_pushcfunction(L, setup);
     if (lua_pcall(L, 0, 0, 0) != LUA_OK)
         return RT_ENOMEM; /* setup only allocates */
-    if (a->slot && a->heap.building)
-        image_save(a);
+    if (a->heap.building) {
+        if (!only_prelude_loaded(L))
+            a->heap.escaped = 1; /* no longer only a fresh state: no image of it */
+        if (image_save(a, &a->slot->fresh) != 0)
+            a->engine->no_images = 1; /* every fresh state is the same: none would fit */
+    }
     return RT_OK;
+}
+
+static int load_chunk(lua_State *L) {
+    if (wk__catalog_push(L, lua_touserdata(L, 1)) != LUA_OK)
+        return lua_error(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &chunk_key);
+    return 0;
+}
+
+/* Loads the chunk of analyzer 'c' (not run: that is the analysis' own work) into the fresh state
+ * of 'a', and keeps the state as the slot's second image, for the slot's next analyses of 'c'.
+ * When memory fails, nothing is loaded and load_definition loads the chunk and says so. */
+static void preload(wk_analysis *a, const wk_compiled *c) {
+    wk_slot *slot = a->slot;
+    a->heap.building = 1;
+    lua_pushcfunction(a->L, load_chunk);
+    lua_pushlightuserdata(a->L, (void *)c);
+    if (lua_pcall(a->L, 1, 0, 0) != LUA_OK) {
+        lua_pop(a->L, 1);
+        a->heap.building = 0;
+        return;
+    }
+    if (image_save(a, &slot->loaded) != 0)
+        return; /* it did not fit: the image of the analyzer before stays */
+    free(slot->loaded_path);
+    slot->loaded_path = rt_xstrdup(c->path);
+    memcpy(slot->loaded_hash, c->hash, sizeof slot->loaded_hash);
+}
+
+static int is_loaded(const wk_slot *slot, const wk_compiled *c) {
+    return slot->loaded_path && strcmp(slot->loaded_path, c->path) == 0 &&
+           strcmp(slot->loaded_hash, c->hash) == 0;
 }
 
 int wk__sandbox_open(wk_analysis *a) {
     a->heap.engine = a->engine;
     a->heap.cap = 2 * a->budget.shared->limits.memory + 4 * TRIPPED_SLACK;
-    a->slot = wk__slot_take(a->engine);
-    if (a->slot && a->slot->image && image_restore(a) == 0)
+    wk_slot *slot = a->slot = wk__slot_take(a->engine);
+    /* With a slot, the analyzer's chunk comes with the state: loaded the same way each time, so
+     * that the analysis' memory figures are the same each time too. */
+    const wk_compiled *c = slot && a->path ? wk__catalog_compiled(a->engine, a->path) : NULL;
+    if (c && is_loaded(slot, c) && image_restore(a, &slot->loaded) == 0)
         return RT_OK;
-    if (a->slot && a->slot->image) { /* a state too small for the image: built outside */
-        wk__slot_give(a->engine, a->slot);
-        a->slot = NULL;
+    if (slot && slot->fresh.bytes && image_restore(a, &slot->fresh) != 0) {
+        wk__slot_give(a->engine, slot); /* a budget too small for the image: a state of its own */
+        a->slot = slot = NULL;
     }
-    int rc = open_fresh(a);
-    if (rc != RT_OK && !a->L)
-        wk__sandbox_close(a);
-    return rc;
+    if (!a->L) {
+        int rc = open_fresh(a);
+        if (rc != RT_OK) {
+            if (!a->L)
+                wk__sandbox_close(a);
+            return rc;
+        }
+    }
+    if (c && slot && slot->fresh.bytes)
+        preload(a, c);
+    return RT_OK;
+}
+
+int wk__sandbox_take_chunk(wk_analysis *a, char *hash) {
+    lua_State *L = a->L;
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &chunk_key) != LUA_TFUNCTION) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    lua_pushnil(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &chunk_key);
+    /* compiled already: the chunk is its own */
+    memcpy(hash, wk__catalog_compiled(a->engine, a->path)->hash, sizeof a->hash);
+    return 1;
 }
 
 void wk__sandbox_close(wk_analysis *a) {
