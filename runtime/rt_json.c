@@ -4,6 +4,7 @@
  * them). jansson parses and holds the values; this writer replaces json_dumps because a result
  * is written for every analysis, and json_dumps with JSON_SORT_KEYS cost more than the whole
  * rest of a small analysis. Numbers are made in rt_util.c (rt_json_number). */
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,9 +91,71 @@ static void put_string(out *o, const char *s, size_t n) {
  * text would not read back (jansson: "real number overflow"). They get the 17 digits that do. */
 #define REAL_ROUNDS_PAST_MAX 1.79769313486231e308
 
+/* Powers of ten that doubles hold exactly. */
+static const double powers_of_ten[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                       1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                       1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* "%.15g" of 'x' in 'buf' without printf, which costs more than the rest of a number's way into
+ * a result, for x between 1e-4 and 1e15 (fixed notation): x times the power of ten that gives
+ * it 15 digits before the point is rounded to an integer, in one multiplication, which is off
+ * by at most 1/16 there; so unless the fraction it drops is within 0.1 of a half, the integer
+ * is the one printf rounds the exact x to. Returns the length, or 0 when printf must do it. */
+static size_t decimal_text(char *buf, double x) {
+    double m = fabs(x);
+    if (!(m >= 1e-4 && m < 1e15))
+        return 0;
+    int d = 0;
+    while (m * powers_of_ten[d] < 1e14)
+        d++;
+    double scaled = m * powers_of_ten[d], whole = floor(scaled), dropped = scaled - whole;
+    if (fabs(dropped - 0.5) < 0.1)
+        return 0;
+    long long k = (long long)whole + (dropped > 0.5);
+    if (k < 100000000000000LL || k >= 1000000000000000LL)
+        return 0; /* not 15 digits after all: a power of ten, rounded across */
+    while (d > 0 && k % 10 == 0) {
+        k /= 10;
+        d--;
+    }
+    char digits[24], *p = buf;
+    int n = 0;
+    for (long long r = k; r; r /= 10) /* backwards, then turned around */
+        digits[n++] = (char)('0' + r % 10);
+    for (int i = 0; i < n / 2; i++) {
+        char c = digits[i];
+        digits[i] = digits[n - 1 - i];
+        digits[n - 1 - i] = c;
+    }
+    if (x < 0)
+        *p++ = '-';
+    if (n <= d) { /* 0.000ddd */
+        memcpy(p, "0.", 2);
+        memset(p + 2, '0', (size_t)(d - n));
+        p += 2 + d - n;
+        memcpy(p, digits, (size_t)n);
+        return (size_t)(p + n - buf);
+    }
+    memcpy(p, digits, (size_t)(n - d));
+    p += n - d;
+    if (d) {
+        *p++ = '.';
+        memcpy(p, digits + n - d, (size_t)d);
+        p += d;
+    }
+    return (size_t)(p - buf);
+}
+
 /* "%.15g" with the exponent as jansson writes it: 1e21, 2.5e-7. */
 static void put_real(out *o, double x) {
     char buf[40];
+    size_t n = decimal_text(buf, x);
+    if (n) {
+        put(o, buf, n);
+        if (!memchr(buf, '.', n))
+            put(o, ".0", 2);
+        return;
+    }
     bool huge = (x > REAL_ROUNDS_PAST_MAX || x < -REAL_ROUNDS_PAST_MAX) && x - x == 0; /* finite */
     snprintf(buf, sizeof buf, huge ? "%.17g" : "%.15g", x);
     char *e = strchr(buf, 'e');

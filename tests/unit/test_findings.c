@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -592,6 +593,71 @@ static void test_canonical_json(void **state) {
     assert_json(json_integer(-42), "-42");
 }
 
+/* Reals are written as "%.15g" writes them (plus ".0" when that looks whole), though most are
+ * written without printf: checked against printf for decimals of every length and place, next
+ * to them and next to ties, and for doubles of every size, with both signs. */
+static void assert_real_as_printf(double x) {
+    char want[48];
+    snprintf(want, sizeof want, "%.15g", x);
+    if (!strpbrk(want, ".en"))
+        strcat(want, ".0");
+    if (strchr(want, 'e'))
+        return; /* the exponent's form is test_canonical_json's */
+    json_t *v = json_real(x);
+    char *got = rt_json_canonical(v);
+    if (strcmp(got, want) != 0)
+        fail_msg("%.17g: wrote %s, printf %s", x, got, want);
+    free(got);
+    json_decref(v);
+}
+
+/* A fixed sequence of 64-bit numbers (an LCG's high bits), so that a failure repeats. */
+static uint64_t next_random(uint64_t *seed) {
+    *seed = *seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    return *seed >> 11;
+}
+
+static void test_canonical_json_reals(void **state) {
+    (void)state;
+    static const double fixed[] = {1e-4,
+                                   0.8,
+                                   0.1 + 0.2,
+                                   1795409815.63282,
+                                   0.938981000217609,
+                                   999999999999999,
+                                   1e15 - 0.5,
+                                   123456789012345.6,
+                                   0.5,
+                                   100,
+                                   1e14,
+                                   0.00012345678901234,
+                                   2.5e-5,
+                                   1e15,
+                                   1e16};
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) {
+        assert_real_as_printf(fixed[i]);
+        assert_real_as_printf(-fixed[i]);
+    }
+    uint64_t seed = 42;
+    for (int i = 0; i < 200000; i++) {
+        long long k = (long long)(next_random(&seed) % 1000000000000000ULL);
+        int digits = (int)(next_random(&seed) % 15) + 1, d = (int)(next_random(&seed) % 20);
+        for (int j = digits; j < 15; j++)
+            k /= 10;
+        double decimal = (double)k / pow(10, d); /* the double nearest to k / 10^d */
+        double any = ldexp((double)(next_random(&seed) % 1000000007) / 1000000007,
+                           (int)(next_random(&seed) % 120) - 60);
+        assert_real_as_printf(i % 2 ? decimal : -decimal);
+        assert_real_as_printf(i % 2 ? any : -any);
+        assert_real_as_printf(nextafter(decimal, 0));
+        /* a 16th digit 5: the rounding printf does is closest to a tie */
+        assert_real_as_printf((double)(k * 10 + 5) / pow(10, d + 1));
+        /* wall clock times and durations, with every bit of the fraction used */
+        assert_real_as_printf(1795409815 + (double)(next_random(&seed) % 1000000007) / 1000000007);
+        assert_real_as_printf(any / (1 << 20));
+    }
+}
+
 /* Keys may hold NUL (json_object_setn): sorted and written by their length, a key before the
  * longer keys it begins. */
 static void test_canonical_json_nul_keys(void **state) {
@@ -806,6 +872,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_evidence_metamethod_error_propagates, setup, teardown),
         cmocka_unit_test(test_finding_out_of_memory),
         cmocka_unit_test(test_canonical_json),
+        cmocka_unit_test(test_canonical_json_reals),
         cmocka_unit_test_setup_teardown(test_canonical_json_nul_keys, setup, teardown),
         cmocka_unit_test(test_report_text),
         cmocka_unit_test(test_report_markdown),
