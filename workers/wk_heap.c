@@ -13,8 +13,10 @@
 /* A slot's region: segments of a chunk's size, the first holding the fresh state (about 13 KiB),
  * the rest its first growth. */
 #define REGION_BYTES (2 * CHUNK_BYTES)
-/* Slots an engine makes at most: beyond, states are built each time. */
-#define SLOTS_MAX 1024
+/* Slots an engine makes at most (a worker child needs about as many as it runs analyses at
+ * once): beyond, states are built each time. Each holds at most 96 KiB: its region, the fresh
+ * image and the loaded one. */
+#define SLOTS_MAX 256
 
 typedef struct chunk {
     struct chunk *next;
@@ -163,7 +165,7 @@ void wk__heap_release(wk_heap *h) {
     h->chunks = NULL;
     h->next = h->end = NULL;
     h->region = h->region_next = NULL;
-    h->building = h->escaped = h->closing = 0;
+    h->building = h->escaped = h->refused = h->closing = 0;
     h->reserved = 0;
 }
 
@@ -217,7 +219,7 @@ void wk__heap_enter(wk_heap *h, wk_slot *slot) {
 
 int wk__heap_save(wk_heap *h, wk_image *image) {
     h->building = 0;
-    if (h->escaped)
+    if (h->escaped || h->refused)
         return -1;
     image->len = (size_t)(h->next - h->region);
     image->bytes = rt_xrealloc(image->bytes, image->len);

@@ -110,6 +110,7 @@ typedef struct wk_heap {
     char *region, *region_next;
     int building; /* the slot's image is being made: large blocks come from the region too */
     int escaped;  /* while building, a block went outside the region: no image of this state */
+    int refused;  /* while building, the budget refused a block: no image of this state either */
     int closing;  /* lua_close is running: small blocks need not be freed one by one */
     size_t reserved, reserved_peak; /* bytes of chunks and large blocks the state holds */
     size_t cap;                     /* the most it may hold: twice its budget and some slack */
@@ -121,7 +122,7 @@ typedef struct wk_image {
     size_t len;
     wk_heap heap; /* the heap when the image was made */
     lua_State *L; /* the state in the image */
-    size_t memory_used;
+    size_t memory_used, memory_peak;
 } wk_image;
 
 /* A slot: memory at an address of its own in which a fresh state is built once, its image kept,
@@ -171,7 +172,8 @@ struct wk_analysis {
     lua_State *L;
     wk_budget budget;
     wk_heap heap;
-    wk_slot *slot; /* the slot the state lives in, or NULL */
+    wk_slot *slot;       /* the slot the state lives in, or NULL */
+    char chunk_hash[72]; /* the hash of the chunk wk__sandbox_open loaded, if it did */
     char id[160];
     char name[128]; /* the analyzer's name once known */
     char *version;  /* owned, or NULL */

@@ -61,11 +61,13 @@ static void *budget_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         return NULL;
     }
     size_t limit = s->limits.memory + (b->tripped ? TRIPPED_SLACK : 0);
-    if (nsize > osize && s->memory_used + s->memory_outside - osize + nsize > limit)
+    void *p = nsize > osize && s->memory_used + s->memory_outside - osize + nsize > limit
+                  ? NULL
+                  : wk__heap_realloc(&a->heap, ptr, osize, nsize);
+    if (!p) {
+        a->heap.refused |= a->heap.building; /* collected to fit: not the state others get */
         return refuse(b);
-    void *p = wk__heap_realloc(&a->heap, ptr, osize, nsize);
-    if (!p)
-        return refuse(b);
+    }
     s->memory_used = s->memory_used - osize + nsize;
     b->memory_used = b->memory_used - osize + nsize;
     if (nsize > osize) {
@@ -887,6 +889,7 @@ static int image_save(wk_analysis *a, wk_image *image) {
         return -1;
     image->L = a->L;
     image->memory_used = a->budget.memory_used;
+    image->memory_peak = a->budget.memory_peak;
     return 0;
 }
 
@@ -894,13 +897,14 @@ static int image_save(wk_analysis *a, wk_image *image) {
 static int image_restore(wk_analysis *a, const wk_image *image) {
     wk_budget *b = &a->budget;
     wk_shared *s = b->shared;
-    if (s->memory_used + s->memory_outside + image->memory_used > s->limits.memory)
-        return -1;
+    if (s->memory_used + s->memory_outside + image->memory_peak > s->limits.memory)
+        return -1; /* building it would have failed */
     wk__heap_restore(&a->heap, image);
     a->L = image->L;
     *(wk_analysis **)lua_getextraspace(a->L) = a;
     lua_setallocf(a->L, budget_alloc, a);
-    b->memory_used = b->memory_peak = image->memory_used;
+    b->memory_used = image->memory_used;
+    b->memory_peak = image->memory_peak;
     s->memory_used += image->memory_used;
     b->gc_stopped = 1;
     return 0;
@@ -926,7 +930,7 @@ static int open_fresh(wk_analysis *a) {
     if (a->heap.building) {
         if (!only_prelude_loaded(L))
             a->heap.escaped = 1; /* no longer only a fresh state: no image of it */
-        if (image_save(a, &a->slot->fresh) != 0)
+        if (image_save(a, &a->slot->fresh) != 0 && !a->heap.refused)
             a->engine->no_images = 1; /* every fresh state is the same: none would fit */
     }
     return RT_OK;
@@ -944,14 +948,18 @@ static int load_chunk(lua_State *L) {
  * When memory fails, nothing is loaded and load_definition loads the chunk and says so. */
 static void preload(wk_analysis *a, const wk_compiled *c) {
     wk_slot *slot = a->slot;
+    wk_budget before = a->budget;
     a->heap.building = 1;
     lua_pushcfunction(a->L, load_chunk);
     lua_pushlightuserdata(a->L, (void *)c);
     if (lua_pcall(a->L, 1, 0, 0) != LUA_OK) {
         lua_pop(a->L, 1);
         a->heap.building = 0;
+        a->budget.tripped = before.tripped; /* the budget trips where the analysis loads it */
+        a->budget.alloc_failed = before.alloc_failed;
         return;
     }
+    memcpy(a->chunk_hash, c->hash, sizeof a->chunk_hash);
     if (image_save(a, &slot->loaded) != 0)
         return; /* it did not fit: the image of the analyzer before stays */
     free(slot->loaded_path);
@@ -971,8 +979,10 @@ int wk__sandbox_open(wk_analysis *a) {
     /* With a slot, the analyzer's chunk comes with the state: loaded the same way each time, so
      * that the analysis' memory figures are the same each time too. */
     const wk_compiled *c = slot && a->path ? wk__catalog_compiled(a->engine, a->path) : NULL;
-    if (c && is_loaded(slot, c) && image_restore(a, &slot->loaded) == 0)
+    if (c && is_loaded(slot, c) && image_restore(a, &slot->loaded) == 0) {
+        memcpy(a->chunk_hash, slot->loaded_hash, sizeof a->chunk_hash);
         return RT_OK;
+    }
     if (slot && slot->fresh.bytes && image_restore(a, &slot->fresh) != 0) {
         wk__slot_give(a->engine, slot); /* a budget too small for the image: a state of its own */
         a->slot = slot = NULL;
@@ -998,8 +1008,7 @@ int wk__sandbox_take_chunk(wk_analysis *a, char *hash) {
     }
     lua_pushnil(L);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &chunk_key);
-    /* compiled already: the chunk is its own */
-    memcpy(hash, wk__catalog_compiled(a->engine, a->path)->hash, sizeof a->hash);
+    memcpy(hash, a->chunk_hash, sizeof a->chunk_hash);
     return 1;
 }
 
