@@ -2,7 +2,10 @@
  * when it frees or resizes it, so small blocks need no headers: they come from size classes
  * carved out of chunks, and a closed state's chunks serve the next state. A fresh state per
  * analysis makes thousands of small allocations; this keeps them off the C library's malloc.
- * The budget that limits them lives in wk_sandbox.c. */
+ * The budget that limits them lives in wk_sandbox.c. A state may start in a slot's region,
+ * memory at an address of its own where its image is made and copied back (wk_sandbox.c,
+ * "Images"): large blocks there are carved like small ones while the image is made, and are
+ * never given to free(). */
 #include <stdlib.h>
 #include <string.h>
 #include "wk_internal.h"
