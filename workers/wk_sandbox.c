@@ -818,11 +818,6 @@ static int lazy_string_method(lua_State *L) {
     return 1;
 }
 
-/* Pushes package.loaded. */
-static void push_loaded(lua_State *L) {
-    lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-}
-
 static int setup(lua_State *L) {
     /* Globals sized for the base library and the lazy ones at once, instead of grown by
      * rehashing six times while they are registered. */
@@ -873,7 +868,7 @@ static const char chunk_key = 'c';
 /* Whether the state opened nothing but the globals and the inquest module. */
 static int only_prelude_loaded(lua_State *L) {
     int n = 0;
-    push_loaded(L);
+    lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
     lua_pushnil(L);
     while (lua_next(L, -2)) {
         lua_pop(L, 1);
