@@ -462,8 +462,10 @@ typedef struct submit_call {
     rt_httpd_req *req;
     submission *subs; /* owned, 'n' */
     size_t n;
-    json_t *answers; /* batch: one per submission, refusals already in place; NULL: single */
-    size_t *slots;   /* batch: where each queued submission's answer goes */
+    json_t *answers;       /* batch: one per submission, refusals already in place; NULL: single */
+    size_t *slots;         /* batch: where each queued submission's answer goes */
+    const ig_token *token; /* single: the token the answer after ?wait= is read with */
+    double wait;           /* single: seconds to hold the answer for the analysis' end (?wait=) */
 } submit_call;
 
 static void submit_call_free(submit_call *c) {
@@ -475,6 +477,9 @@ static void submit_call_free(submit_call *c) {
     free(c);
 }
 
+static void get_analysis(ig_serve *s, rt_httpd_req *req, const ig_token *token, const char *id,
+                         double wait);
+
 static void submitted(int rc, const char *msg, const rt_queue_submitted *out, size_t n, void *ud) {
     submit_call *c = ud;
     if (rc != RT_OK)
@@ -485,7 +490,10 @@ static void submitted(int rc, const char *msg, const rt_queue_submitted *out, si
         char *location = rt_analysis_url(c->s->base_url, out[0].id);
         rt_httpd_set_header(c->req, "Location", location);
         free(location);
-        rt_httpd_respond_json(c->req, 202, accepted_json(c->s, &out[0]));
+        if (c->wait > 0) /* the long poll of GET ?wait=, filed before the client could ask */
+            get_analysis(c->s, c->req, c->token, out[0].id, c->wait);
+        else
+            rt_httpd_respond_json(c->req, 202, accepted_json(c->s, &out[0]));
     } else {
         for (size_t i = 0; i < n; i++)
             json_array_set_new(c->answers, c->slots[i], accepted_json(c->s, &out[i]));
@@ -511,6 +519,20 @@ static void enqueue(submit_call *c) {
     }
 }
 
+/* ?wait=DURATION, at most MAX_WAIT; 0 when absent. -1 after answering 400. */
+static double wait_param(rt_httpd_req *req) {
+    char text[32], why[128];
+    double wait = 0;
+    int n = rt_httpd_query(req, "wait", text, sizeof text);
+    if (n == RT_ENOTFOUND)
+        return 0;
+    if (n < 0 || rt_duration_parse(text, &wait, why) != 0 || wait < 0) {
+        rt_httpd_error(req, 400, "bad_request", "wait must be a duration such as 30s");
+        return -1;
+    }
+    return wait > MAX_WAIT ? MAX_WAIT : wait;
+}
+
 /* Parses the request body as JSON; NULL after answering 400. */
 static json_t *body_json(rt_httpd_req *req) {
     json_error_t error;
@@ -522,13 +544,17 @@ static json_t *body_json(rt_httpd_req *req) {
     return body;
 }
 
+/* POST /v1/analyses; with ?wait=, answered as the long poll GET ?wait= of its analysis. */
 static void submit_one(ig_serve *s, rt_httpd_req *req, const ig_token *token) {
-    json_t *body = body_json(req);
+    double wait = wait_param(req);
+    json_t *body = wait < 0 ? NULL : body_json(req);
     if (!body)
         return;
     submit_call *c = rt_xcalloc(1, sizeof *c);
     c->s = s;
     c->req = req;
+    c->token = token;
+    c->wait = wait;
     c->subs = rt_xcalloc(1, sizeof *c->subs);
     c->n = 1;
     rt_diag diag = {0};
@@ -640,6 +666,22 @@ static bool finished(const rt_queue_analysis *a) {
     return strcmp(a->status, "queued") != 0 && strcmp(a->status, "running") != 0;
 }
 
+static void not_found(rt_httpd_req *req) {
+    rt_httpd_error(req, 404, "not_found", "no analysis with this id (or it has expired)");
+}
+
+/* Answers 'req' with analysis 'a' as 'token' may see it: as not found when it may not. */
+static void respond_analysis(const ig_serve *s, rt_httpd_req *req, const ig_token *token,
+                             const rt_queue_analysis *a) {
+    if (!ig_token_allows(token, a->analyzer, a->team)) {
+        not_found(req);
+        return;
+    }
+    char *text = analysis_text(s, a);
+    rt_httpd_respond(req, 200, "application/json", text, strlen(text));
+    free(text);
+}
+
 struct ig_waiter {
     ig_waiter *next;
     ig_serve *s;
@@ -679,9 +721,6 @@ static void free_waiter(uv_handle_t *h) {
     free(h->data);
 }
 
-static void get_analysis(ig_serve *s, rt_httpd_req *req, const ig_token *token, const char *id,
-                         double wait);
-
 /* Ends 'w' once: out of the table, its timer closed; false when it had ended already. */
 static bool end_waiter(ig_waiter *w) {
     if (!unfile(w))
@@ -707,6 +746,83 @@ static void client_left(rt_httpd_req *req, void *ud) {
         rt_httpd_error(req, 499, "client_closed", "the client went away");
 }
 
+/* ---- reads ahead ----
+ * A long-polled analysis usually ends a moment after its poll is filed; the watch then tells
+ * the end, and a read of the analysis fetches the result: two round trips to Redis after the
+ * end. A read queued behind the watch's blocking read (rt_queue_get_after_next_end) runs as
+ * soon as that read returns, and its answer comes with the end: one. At most IG_READS_AHEAD
+ * analyses at once: every watch read that returns runs them all again, ended or not, which
+ * under load (reads that return every few milliseconds) would cost Redis more than the polls
+ * gain; the others are read once the watch tells their end. */
+
+typedef struct ahead_call {
+    ig_serve *s;
+    char id[RT_QUEUE_ID_SIZE];
+} ahead_call;
+
+/* The place of 'id' among the reads ahead ("" finds a free one), or -1. */
+static int ahead_place(const ig_serve *s, const char *id) {
+    for (int i = 0; i < IG_READS_AHEAD; i++)
+        if (strcmp(s->ahead[i], id) == 0)
+            return i;
+    return -1;
+}
+
+static bool has_waiters(const ig_serve *s, const char *id) {
+    for (const ig_waiter *w = s->waiters[bucket_of(id)]; w; w = w->next)
+        if (strcmp(w->id, id) == 0)
+            return true;
+    return false;
+}
+
+static void got_ahead(int rc, const char *msg, const rt_queue_analysis *a, void *ud);
+
+/* Queues a read of 'id' behind the watch's read, unless one is queued or there is no room. */
+static void read_ahead(ig_serve *s, const char *id) {
+    int place = ahead_place(s, "");
+    if (place < 0 || ahead_place(s, id) >= 0)
+        return;
+    ahead_call *c = rt_xcalloc(1, sizeof *c);
+    char why[256];
+    c->s = s;
+    snprintf(c->id, sizeof c->id, "%s", id);
+    if (rt_queue_get_after_next_end(s->queue, id, got_ahead, c, why) != RT_OK) {
+        free(c);
+        return;
+    }
+    memcpy(s->ahead[place], c->id, sizeof c->id);
+    s->ahead_ended[place] = false;
+}
+
+/* A read ahead came back: it answers the long polls of its analysis when that ended; when the
+ * read failed, or the watch told the end and the read still saw it running (a reconnection came
+ * between them), they ask as usual; else another read waits behind the next watch read. */
+static void got_ahead(int rc, const char *msg, const rt_queue_analysis *a, void *ud) {
+    ahead_call *c = ud;
+    ig_serve *s = c->s;
+    (void)msg;
+    if (rc == RT_ECANCELED) { /* the queue closes; so does the server */
+        free(c);
+        return;
+    }
+    int place = ahead_place(s, c->id);
+    bool ended = place >= 0 && s->ahead_ended[place], done = rc == RT_OK && finished(a);
+    if (place >= 0)
+        s->ahead[place][0] = '\0';
+    for (ig_waiter *w = s->waiters[bucket_of(c->id)], *next; w; w = next) {
+        next = w->next;
+        if (strcmp(w->id, c->id) != 0)
+            continue;
+        if (done && end_waiter(w))
+            respond_analysis(s, w->req, w->token, a);
+        else if (!done && (rc != RT_OK || ended))
+            wake(w);
+    }
+    if (rc == RT_OK && !done && !ended && has_waiters(s, c->id))
+        read_ahead(s, c->id);
+    free(c);
+}
+
 static void file_waiter(ig_serve *s, rt_httpd_req *req, const ig_token *token, const char *id,
                         double wait) {
     /* The client may have left while Redis was asked: its abort callback was not set then, and
@@ -728,6 +844,7 @@ static void file_waiter(ig_serve *s, rt_httpd_req *req, const ig_token *token, c
     s->waiters[b] = w;
     s->n_waiters++;
     rt_httpd_on_abort(req, client_left, w);
+    read_ahead(s, w->id);
 }
 
 /* True when the watch saw 'id' end after the 'since'-th end: its status read may be stale. The
@@ -747,6 +864,11 @@ void ig_api_finished(const char *id, const char *analyzer, const char *status, d
     (void)analyzer, (void)status;
     ig_metrics_observe(s, seconds);
     snprintf(s->recent_ends[s->n_ends++ % IG_RECENT_ENDS], RT_QUEUE_ID_SIZE, "%s", id);
+    int place = *id ? ahead_place(s, id) : -1;
+    if (place >= 0) { /* its read ahead, right behind this end, answers its long polls */
+        s->ahead_ended[place] = true;
+        return;
+    }
     ig_waiter *w = s->waiters[bucket_of(id)];
     while (w) {
         ig_waiter *next = w->next;
@@ -764,20 +886,19 @@ void ig_api_release_waiters(ig_serve *s) {
 
 static void got_analysis(int rc, const char *msg, const rt_queue_analysis *a, void *ud) {
     get_call *c = ud;
-    if (rc == RT_ENOTFOUND || (rc == RT_OK && !ig_token_allows(c->token, a->analyzer, a->team)))
-        rt_httpd_error(c->req, 404, "not_found", "no analysis with this id (or it has expired)");
+    if (rc == RT_ENOTFOUND)
+        not_found(c->req);
     else if (rc != RT_OK)
         respond_queue_error(c->s, c->req, rc, msg);
-    else if (c->wait > 0 && !finished(a) && !c->s->draining) {
+    else if (c->wait > 0 && !finished(a) && !c->s->draining &&
+             ig_token_allows(c->token, a->analyzer, a->team)) {
         /* It may have ended between Redis' answer and now, its end already told: ask again. */
         if (ended_since(c->s, a->id, c->ends_at))
             get_analysis(c->s, c->req, c->token, a->id, c->wait);
         else
             file_waiter(c->s, c->req, c->token, a->id, c->wait);
     } else {
-        char *text = analysis_text(c->s, a);
-        rt_httpd_respond(c->req, 200, "application/json", text, strlen(text));
-        free(text);
+        respond_analysis(c->s, c->req, c->token, a);
     }
     free(c);
 }
@@ -797,20 +918,6 @@ static void get_analysis(ig_serve *s, rt_httpd_req *req, const ig_token *token, 
     }
 }
 
-/* ?wait=DURATION, at most MAX_WAIT; 0 when absent. -1 after answering 400. */
-static double wait_param(rt_httpd_req *req) {
-    char text[32], why[128];
-    double wait = 0;
-    int n = rt_httpd_query(req, "wait", text, sizeof text);
-    if (n == RT_ENOTFOUND)
-        return 0;
-    if (n < 0 || rt_duration_parse(text, &wait, why) != 0 || wait < 0) {
-        rt_httpd_error(req, 400, "bad_request", "wait must be a duration such as 30s");
-        return -1;
-    }
-    return wait > MAX_WAIT ? MAX_WAIT : wait;
-}
-
 typedef struct cancel_call {
     ig_serve *s;
     rt_httpd_req *req;
@@ -822,7 +929,7 @@ static void cancelled(int rc, const char *msg, rt_queue_cancel_outcome outcome, 
                       void *ud) {
     cancel_call *c = ud;
     if (rc == RT_ENOTFOUND)
-        rt_httpd_error(c->req, 404, "not_found", "no analysis with this id (or it has expired)");
+        not_found(c->req);
     else if (rc != RT_OK)
         respond_queue_error(c->s, c->req, rc, msg);
     else if (outcome == RT_CANCEL_FINISHED)
@@ -840,7 +947,7 @@ static void cancel_checked(int rc, const char *msg, const rt_queue_analysis *a, 
     cancel_call *c = ud;
     char why[256] = "";
     if (rc == RT_ENOTFOUND || (rc == RT_OK && !ig_token_allows(c->token, a->analyzer, a->team)))
-        rt_httpd_error(c->req, 404, "not_found", "no analysis with this id (or it has expired)");
+        not_found(c->req);
     else if (rc != RT_OK)
         respond_queue_error(c->s, c->req, rc, msg);
     else if (rt_queue_cancel(c->s->queue, c->id, cancelled, c, why) == RT_OK)

@@ -55,6 +55,7 @@ typedef struct ig_waiter ig_waiter;
 
 #define IG_WAITER_BUCKETS 1024
 #define IG_RECENT_ENDS    4096 /* ids of analyses the watch saw end, kept for long polls */
+#define IG_READS_AHEAD    4    /* long-polled analyses read behind the watch's read (ig_api.c) */
 
 typedef struct ig_serve {
     uv_loop_t *loop; /* the engine's */
@@ -73,7 +74,11 @@ typedef struct ig_serve {
     /* The last IG_RECENT_ENDS analyses the watch saw end, in a ring: a long poll whose status
      * read raced with the end of its analysis finds it here (ig_api.c). */
     char recent_ends[IG_RECENT_ENDS][RT_QUEUE_ID_SIZE];
-    uint64_t n_ends;              /* ends seen since the start; the ring holds the last ones */
+    uint64_t n_ends; /* ends seen since the start; the ring holds the last ones */
+    /* Analyses whose read waits behind the watch's (rt_queue_get_after_next_end), "" for a free
+     * place, and whether the watch has told their end since: that read answers their long polls. */
+    char ahead[IG_READS_AHEAD][RT_QUEUE_ID_SIZE];
+    bool ahead_ended[IG_READS_AHEAD];
     bool draining;                /* SIGTERM: refuse new work, finish what is in flight */
     struct pp_chain *actions;     /* the post-processor's actions and audit in Redis (owned) */
     struct pp_postproc *postproc; /* the embedded post-processor, or NULL (owned) */

@@ -257,6 +257,8 @@ typedef void (*op_fail_fn)(op *o, int rc, const char *msg);
 
 struct op {
     rt_queue *q;
+    rt_redis *r;    /* the connection it goes on: the queue's, or the watch's */
+    double timeout; /* seconds it may wait for its answer; 0: the connection's own */
     args a;
     op_parse_fn parse;
     op_fail_fn fail;
@@ -338,12 +340,16 @@ static void on_op_reply(rt_redis *r, const redisReply *reply, int rc, const char
 }
 
 static int op_send(op *o) {
-    return rt_redis_command(o->q->redis, o->a.argc, o->a.argv, o->a.lens, on_op_reply, o);
+    if (o->timeout > 0)
+        return rt_redis_command_timeout(o->r, o->timeout, o->a.argc, o->a.argv, o->a.lens,
+                                        on_op_reply, o);
+    return rt_redis_command(o->r, o->a.argc, o->a.argv, o->a.lens, on_op_reply, o);
 }
 
 static op *op_new(rt_queue *q, void (*done)(void), void *ud, op_parse_fn parse, op_fail_fn fail) {
     op *o = rt_xcalloc(1, sizeof *o);
     o->q = q;
+    o->r = q->redis;
     o->done = done;
     o->ud = ud;
     o->parse = parse;
@@ -365,8 +371,9 @@ static int op_start(op *o, char *why) {
     }
     rc = op_send(o);
     if (rc != RT_OK) {
+        rt_redis *r = o->r;
         op_free(o);
-        return fail_at_once(q, rc, why, "%s", rt_redis_error(q->redis));
+        return fail_at_once(q, rc, why, "%s", rt_redis_error(r));
     }
     return RT_OK;
 }
@@ -951,6 +958,7 @@ static op *get_op_new(rt_queue *q, void (*done)(void), void *ud, const char *id)
     get_op *g = rt_xcalloc(1, sizeof *g);
     op *o = &g->base;
     o->q = q;
+    o->r = q->redis;
     o->done = done;
     o->ud = ud;
     o->parse = get_parse;
@@ -959,17 +967,22 @@ static op *get_op_new(rt_queue *q, void (*done)(void), void *ud, const char *id)
     return o;
 }
 
-int rt_queue_get(rt_queue *q, const char *id, rt_queue_get_fn done, void *ud, char *why) {
-    if (!valid_id(id))
-        return fail_at_once(q, RT_EINPUT, why, "queue: '%.64s' is not an analysis id",
-                            id ? id : "");
+/* A get of 'id', ready to send. */
+static op *get_call(rt_queue *q, const char *id, rt_queue_get_fn done, void *ud) {
     op *o = get_op_new(q, (void (*)(void))done, ud, id);
     args_function(&o->a, "FCALL_RO", q->version, "get");
     args_str(&o->a, "2");
     args_fmt(&o->a, "%sa:%s", q->prefix, id);
     args_fmt(&o->a, "%sr:%s", q->prefix, id);
     args_str(&o->a, q->prefix);
-    return op_start(o, why);
+    return o;
+}
+
+int rt_queue_get(rt_queue *q, const char *id, rt_queue_get_fn done, void *ud, char *why) {
+    if (!valid_id(id))
+        return fail_at_once(q, RT_EINPUT, why, "queue: '%.64s' is not an analysis id",
+                            id ? id : "");
+    return op_start(get_call(q, id, done, ud), why);
 }
 
 static void list_fail(op *o, int rc, const char *msg) {
@@ -1652,6 +1665,20 @@ int rt_queue_watch(rt_queue *q, rt_queue_watch_fn fn, void *ud) {
 
 bool rt_queue_watching(const rt_queue *q) {
     return q->watch_redis && q->watch_last[0] && rt_redis_is_up(q->watch_redis);
+}
+
+int rt_queue_get_after_next_end(rt_queue *q, const char *id, rt_queue_get_fn done, void *ud,
+                                char *why) {
+    if (!valid_id(id))
+        return fail_at_once(q, RT_EINPUT, why, "queue: '%.64s' is not an analysis id",
+                            id ? id : "");
+    /* Behind a read that is out, Redis runs it when that read returns, not at once. */
+    if (!q->watch_busy || !q->watch_last[0])
+        return fail_at_once(q, RT_EUSAGE, why, "queue: the watch is not reading");
+    op *o = get_call(q, id, done, ud);
+    o->r = q->watch_redis;
+    o->timeout = WATCH_BLOCK_MS / 1000.0 + 5.0; /* as the read it waits behind */
+    return op_start(o, why);
 }
 
 /* ---- following cancellations ------------------------------------------------------------------

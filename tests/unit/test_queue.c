@@ -1590,6 +1590,32 @@ static void test_watch(void **state) {
     close_queue(&f);
 }
 
+/* A read behind the watch's read waits for the next end, and its answer comes after the entries
+ * that read brought: a long poll learns the end and the result in one round trip. */
+static void test_get_after_next_end(void **state) {
+    fx f;
+    watched w = {0};
+    got g = {0};
+    char why[256];
+    (void)state;
+    open_queue(&f, NULL);
+    const char *id = submit_one(&f, req("demo.w", "{}", RT_PRIORITY_INTERACTIVE), NULL);
+    assert_int_equal(rt_queue_get_after_next_end(f.q, id, on_get, &g, why), RT_EUSAGE);
+    assert_int_equal(rt_queue_watch(f.q, on_watch, &w), RT_OK);
+    wait_watching(&f);
+    assert_int_equal(claim_count(&f, "w1", 10, 30), 1);
+    assert_int_equal(rt_queue_get_after_next_end(f.q, id, on_get, &g, why), RT_OK);
+    wait_ms(&f, 100);
+    assert_false(g.done); /* no analysis ended: it waits behind the watch's read */
+    assert_int_equal(complete_one(&f, "w1", id, "ok", "{\"k\":1}"), RT_COMPLETE_ACCEPTED);
+    run_until(&f, &g.done);
+    assert_int_equal(w.calls, 1); /* the end was told first */
+    assert_int_equal(g.rc, RT_OK);
+    assert_string_equal(g.status, "ok");
+    assert_string_equal(g.result, "{\"k\":1}");
+    close_queue(&f);
+}
+
 /* A line of a results entry: id, status, ms, then the analyzer (the rest of the line, perhaps
  * empty). A line whose first word is not an analysis id is read with none. */
 static void test_ended_lines(void **state) {
@@ -2075,6 +2101,7 @@ int main(void) {
         cmocka_unit_test(test_held_deadline),
         cmocka_unit_test(test_stale_consumers),
         cmocka_unit_test(test_watch),
+        cmocka_unit_test(test_get_after_next_end),
         cmocka_unit_test(test_ended_lines),
         cmocka_unit_test(test_wait_for_work),
         cmocka_unit_test(test_connector_stats),
