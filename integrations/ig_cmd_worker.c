@@ -131,6 +131,9 @@ struct child {
                         has no more; no claim goes out alone (one goes with results) until a claim
                         comes back full or a submission wakes the child */
     bool waiting;    /* for that wake-up (rt_queue_wait_for_work) */
+    bool handoffs;   /* a round let submissions claim for the child while it waits (its
+                        'handoff') and none took what they claimed since: it may wait in its
+                        inbox */
     bool recovering; /* Redis was down: results go out before new claims, so that other
                         workers do not reclaim what is finished here */
     wk_child_signals signals;
@@ -396,18 +399,6 @@ static void retry_round(uv_timer_t *timer) {
     next_round(timer->data);
 }
 
-/* One request woke the child, or none (the wait timed out: the claim looks for expired leases
- * and held requests): one round claims it, as a second, sent while the first is out, would find
- * nothing: on an idle queue, a call to Redis for every analysis. More: rounds as usual. */
-static void woken(void *ud, int requests) {
-    child *c = ud;
-    c->starved = c->waiting = false;
-    if (requests < 2)
-        send_round(c);
-    else
-        next_round(c);
-}
-
 /* How long an idle child waits for a submission before it claims anyway: claims also take over
  * expired leases of other workers, and requests a team cap held. */
 static double idle_wait(const child *c) {
@@ -445,17 +436,38 @@ static void start_claimed(child *c, const rt_queue_claimed *items, size_t n) {
     }
 }
 
+static void woken(void *ud, int requests, const rt_queue_claimed *items, size_t n);
+
 /* Once no round is out, a starved child waits for a submission (or idle_wait) to claim again;
  * when it cannot wait, it claims again after a pause. */
 static void wait_for_work(child *c) {
     if (c->waiting)
         return;
-    if (rt_queue_wait_for_work(c->queue, idle_wait(c), woken, c) == RT_OK) {
+    if (rt_queue_wait_for_work(c->queue, c->consumer, idle_wait(c), woken, c) == RT_OK) {
         c->waiting = true;
         return;
     }
     c->starved = false;
     uv_timer_start(&c->retry, retry_round, RETRY_MS, 0);
+}
+
+/* A submission claimed requests for the child ('items'): they start, and the child waits for
+ * more (its round with their results lets submissions claim for it again). Else one request woke
+ * the child, or none (the wait timed out: the claim looks for expired leases and held requests):
+ * one round claims it, as a second, sent while the first is out, would find nothing: on an idle
+ * queue, a call to Redis for every analysis. More: rounds as usual. */
+static void woken(void *ud, int requests, const rt_queue_claimed *items, size_t n) {
+    child *c = ud;
+    c->starved = c->waiting = false;
+    if (n) {
+        start_claimed(c, items, n);
+        c->starved = true;
+        wait_for_work(c);
+    } else if (requests < 2) {
+        send_round(c);
+    } else {
+        next_round(c);
+    }
 }
 
 static void round_done(int rc, const char *msg, const rt_queue_verdict *verdicts, size_t n_verdicts,
@@ -497,10 +509,16 @@ static bool send_round(child *c) {
     if (c->rounds_out >= MAX_ROUNDS || c->closing || uv_is_active((uv_handle_t *)&c->retry))
         return false;
     size_t n = c->n_batch < COMPLETE_BATCH ? c->n_batch : COMPLETE_BATCH, want = claim_room(c, n);
-    if (!n && !want) {
+    bool take = !n && !want && c->handoffs && c->signals.draining;
+    if (!n && !want && !take) {
         maybe_stop(c); /* draining, and the last job ended without a result (its lease was lost) */
         return false;
     }
+    /* A claim that is the only round out leaves the child waiting when it finds at most one
+     * request: submissions meanwhile claim for it (rt_queue_claim's 'handoff'). Every round ends
+     * that; one that claims, or has nothing else to do ('take', when draining), takes what they
+     * claimed. */
+    double handoff = want && !c->rounds_out && !c->signals.draining ? idle_wait(c) : 0;
     queue_round *r = rt_xcalloc(1, sizeof *r);
     r->c = c;
     r->claims = want;
@@ -511,7 +529,7 @@ static bool send_round(child *c) {
                                          r->results[i].text,      r->results[i].len,
                                          r->results[i].recording, r->results[i].recording_len};
     int rc = rt_queue_claim(c->queue, c->consumer, items, n, want, c->o->config->queue.lease,
-                            round_done, r, why);
+                            handoff, round_done, r, why);
     free(items);
     if (rc != RT_OK) {
         give_back(c, r);
@@ -521,6 +539,7 @@ static bool send_round(child *c) {
     }
     c->rounds_out++;
     c->claims_out += want;
+    c->handoffs = handoff > 0 || (c->handoffs && n && !want);
     return true;
 }
 
@@ -693,9 +712,15 @@ static void close_child(child *c) {
     rt_queue_free(c->queue);
 }
 
-/* Once draining and nothing is left to run or send, the child ends. */
+/* Once draining: first a round that ends the child's registration for hand-offs, so that no
+ * submission claims for it any more, and takes what submissions claimed for it before (which it
+ * runs); then, once nothing is left to run or send, the child ends. */
 static void maybe_stop(child *c) {
-    if (c->signals.draining && !c->closing && !c->n_running && !c->n_batch && !c->rounds_out)
+    if (!c->signals.draining || c->closing || c->rounds_out)
+        return;
+    if (c->handoffs && rt_queue_is_up(c->queue))
+        send_round(c);
+    else if (!c->n_running && !c->n_batch)
         close_child(c);
 }
 

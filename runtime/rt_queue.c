@@ -115,7 +115,7 @@ struct rt_queue {
     uv_timer_t wake_timer; /* when the wake connection is down, or after a failed BLMPOP */
     rt_queue_woken_fn wake_fn;
     void *wake_ud;
-    char wake_key[96];
+    char wake_key[96], inbox_key[192]; /* the wake tokens; what submissions claimed for us */
     int open_timers; /* the queue is freed when the last of its timers has closed */
     /* following cancellations */
     void (*cancel_fn)(const char *id, void *ud);
@@ -683,30 +683,22 @@ static rt_queue_verdict *verdicts_of(op *o, const redisReply *reply, const char 
 }
 
 /* Values per claimed request in a round's reply (CLAIMED in rt_queue.lua). */
-#define CLAIMED_VALUES 9
+#define CLAIMED_VALUES 10
 
-/* A round's reply: a verdict per result, when the claim ran (µs by Redis' clock), then
- * CLAIMED_VALUES per claimed request. */
-static void claim_parse(op *o, const redisReply *reply) {
-    rt_queue_verdict *verdicts = verdicts_of(o, reply, "claim");
-    if (!verdicts)
-        return;
-    const redisReply *when = elem(reply, o->n);
-    size_t first = o->n + 1; /* the first claimed request's values; its priority rank is 7th */
-    if (!when || when->type != REDIS_REPLY_INTEGER || (reply->elements - first) % CLAIMED_VALUES ||
-        !enum_values(reply, first + 6, CLAIMED_VALUES, (reply->elements - first) / CLAIMED_VALUES,
-                     RT_PRIORITY_BATCH)) {
-        free(verdicts);
-        bad_reply(o, "claim");
-        return;
-    }
-    size_t n = (reply->elements - first) / CLAIMED_VALUES;
-    rt_queue_claimed *items = rt_xcalloc(n ? n : 1, sizeof *items);
-    for (size_t i = 0; i < n; i++) {
-        const redisReply *const *e =
-            (const redisReply *const *)reply->element + first + CLAIMED_VALUES * i;
-        rt_queue_claimed *c = &items[i];
-        c->dequeued_at = (double)when->integer / 1e6;
+/* The requests claimed in the 'n' values 'v', CLAIMED_VALUES each (rt_queue.lua, claim), into
+ * '*items' (malloc'd, pointing into 'v'); false when they are malformed. */
+static bool claimed_of(const redisReply *const *v, size_t n, rt_queue_claimed **items,
+                       size_t *n_items) {
+    *n_items = n / CLAIMED_VALUES;
+    *items = rt_xcalloc(*n_items ? *n_items : 1, sizeof **items);
+    if (n % CLAIMED_VALUES)
+        return false;
+    for (size_t i = 0; i < *n_items; i++) {
+        const redisReply *const *e = v + CLAIMED_VALUES * i;
+        rt_queue_claimed *c = &(*items)[i];
+        long long rank = int_of(e[6]);
+        if (rank < 0 || rank > RT_PRIORITY_BATCH) /* a library of another version */
+            return false;
         c->id = str_of(e[0]);
         c->entry = str_of(e[1]);
         c->analyzer = str_of(e[2]);
@@ -714,11 +706,26 @@ static void claim_parse(op *o, const redisReply *reply) {
         c->inputs_len = e[3]->type == REDIS_REPLY_STRING ? e[3]->len : 0;
         c->deadline = (double)int_of(e[4]) / 1000.0;
         c->deliveries = (int)int_of(e[5]);
-        c->priority = (rt_priority)int_of(e[6]);
+        c->priority = (rt_priority)rank;
         c->team = str_of(e[7]);
         c->record = e[8]->type == REDIS_REPLY_STRING && e[8]->len == 1 && e[8]->str[0] == '1';
+        c->dequeued_at = (double)int_of(e[9]) / 1e6;
     }
-    ((rt_queue_claim_fn)o->done)(RT_OK, "", verdicts, o->n, items, n, o->ud);
+    return true;
+}
+
+/* A round's reply: a verdict per result, then CLAIMED_VALUES per claimed request. */
+static void claim_parse(op *o, const redisReply *reply) {
+    rt_queue_verdict *verdicts = verdicts_of(o, reply, "claim");
+    rt_queue_claimed *items;
+    size_t n;
+    if (!verdicts)
+        return;
+    if (!claimed_of((const redisReply *const *)reply->element + o->n, reply->elements - o->n,
+                    &items, &n))
+        bad_reply(o, "claim");
+    else
+        ((rt_queue_claim_fn)o->done)(RT_OK, "", verdicts, o->n, items, n, o->ud);
     free(items);
     free(verdicts);
 }
@@ -757,7 +764,8 @@ static int check_round(rt_queue *q, const char *consumer, const rt_queue_complet
 
 /* Sends a round (inquest_claim): 'results' to store, then up to 'max' claims. */
 static int round_start(rt_queue *q, const char *consumer, const rt_queue_completion *results,
-                       size_t n_results, size_t max, double lease, op *o, char *why) {
+                       size_t n_results, size_t max, double lease, double handoff, op *o,
+                       char *why) {
     o->n = n_results;
     args_fcall(&o->a, q->version, "claim");
     for (int i = 0; i < 9; i++)
@@ -785,6 +793,7 @@ static int round_start(rt_queue *q, const char *consumer, const rt_queue_complet
         args_u64(&o->a, (uint64_t)q->caps[i].cap);
     }
     args_u64(&o->a, q->recording_ttl_ms);
+    args_u64(&o->a, (uint64_t)(handoff * 1000.0 + 0.5));
     args_u64(&o->a, n_results);
     for (size_t i = 0; i < n_results; i++) {
         args_str(&o->a, results[i].id);
@@ -796,14 +805,12 @@ static int round_start(rt_queue *q, const char *consumer, const rt_queue_complet
 }
 
 int rt_queue_claim(rt_queue *q, const char *consumer, const rt_queue_completion *results,
-                   size_t n_results, size_t max, double lease, rt_queue_claim_fn done, void *ud,
-                   char *why) {
+                   size_t n_results, size_t max, double lease, double handoff,
+                   rt_queue_claim_fn done, void *ud, char *why) {
     if (check_round(q, consumer, results, n_results, max, lease, why) != RT_OK)
         return RT_EINPUT;
-    if (n_results == 0 && max == 0)
-        return fail_at_once(q, RT_EINPUT, why, "queue: a round with nothing to store or claim");
     op *o = op_new(q, (void (*)(void))done, ud, claim_parse, claim_fail);
-    return round_start(q, consumer, results, n_results, max, lease, o, why);
+    return round_start(q, consumer, results, n_results, max, lease, handoff, o, why);
 }
 
 int rt_queue_complete(rt_queue *q, const char *consumer, const rt_queue_completion *items, size_t n,
@@ -814,7 +821,7 @@ int rt_queue_complete(rt_queue *q, const char *consumer, const rt_queue_completi
     if (check_round(q, consumer, items, n, 0, 0, why) != RT_OK)
         return RT_EINPUT;
     op *o = op_new(q, (void (*)(void))done, ud, complete_parse, complete_fail);
-    return round_start(q, consumer, items, n, 0, 0, o, why);
+    return round_start(q, consumer, items, n, 0, 0, 0, o, why);
 }
 
 /* ---- extend --------------------------------------------------------------------------------- */
@@ -1749,19 +1756,60 @@ int rt_queue_follow_cancels(rt_queue *q, const char *consumer, void (*fn)(const 
 #define WAKE_RETRY_MS 100 /* after a failed BLMPOP, so that a broken connection does not spin */
 
 /* Calls the waiter once, and forgets it. */
-static void woken(rt_queue *q, int requests) {
+static void woken(rt_queue *q, int requests, const rt_queue_claimed *items, size_t n) {
     rt_queue_woken_fn fn = q->wake_fn;
     q->wake_fn = NULL;
     uv_timer_stop(&q->wake_timer);
     if (fn && !q->closing)
-        fn(q->wake_ud, requests);
+        fn(q->wake_ud, requests, items, n);
 }
 
 static void on_wake_timer(uv_timer_t *t) {
-    woken(t->data, 0);
+    woken(t->data, 0, NULL, 0);
 }
 
-/* BLMPOP's reply: nil at the timeout, else [key, [token, ...]]. */
+/* What submissions claimed for us: 'list' holds a JSON array of CLAIMED_VALUES per request for
+ * each submission (rt_queue.lua, hand_to_idle), read into replies as a round's would be. Handed
+ * requests that cannot be read (a library of another version) are not started: their leases
+ * expire and other workers run them. */
+static void handed(rt_queue *q, const redisReply *list) {
+    size_t n_values = 0, k = 0, n = 0;
+    json_t **arrays = rt_xcalloc(list->elements + 1, sizeof *arrays);
+    for (size_t i = 0; i < list->elements; i++) {
+        const redisReply *e = list->element[i];
+        arrays[i] = e->type == REDIS_REPLY_STRING ? json_loadb(e->str, e->len, 0, NULL) : NULL;
+        n_values += json_array_size(arrays[i]);
+    }
+    redisReply *values = rt_xcalloc(n_values + 1, sizeof *values);
+    const redisReply **v = rt_xcalloc(n_values + 1, sizeof *v);
+    for (size_t i = 0; i < list->elements; i++) {
+        size_t j;
+        json_t *x;
+        json_array_foreach(arrays[i], j, x) {
+            redisReply *r = &values[k];
+            if (json_is_string(x))
+                *r = (redisReply){.type = REDIS_REPLY_STRING,
+                                  .str = (char *)json_string_value(x),
+                                  .len = json_string_length(x)};
+            else
+                *r = (redisReply){.type = REDIS_REPLY_INTEGER,
+                                  .integer = (long long)json_number_value(x)};
+            v[k++] = r;
+        }
+    }
+    rt_queue_claimed *items;
+    bool ok = claimed_of(v, n_values, &items, &n);
+    woken(q, 0, ok ? items : NULL, ok ? n : 0);
+    free(items);
+    free(v);
+    free(values);
+    for (size_t i = 0; i < list->elements; i++)
+        json_decref(arrays[i]);
+    free(arrays);
+}
+
+/* BLMPOP's reply: nil at the timeout, else [key, [element, ...]]: from the inbox, what
+ * submissions claimed for us; from the wake list, tokens. */
 static void on_wake_reply(rt_redis *r, const redisReply *reply, int rc, const char *msg, void *ud) {
     rt_queue *q = ud;
     (void)r, (void)msg;
@@ -1771,11 +1819,17 @@ static void on_wake_reply(rt_redis *r, const redisReply *reply, int rc, const ch
         uv_timer_start(&q->wake_timer, on_wake_timer, WAKE_RETRY_MS, 0);
         return;
     }
-    const redisReply *tokens = is_array(reply, 2) ? reply->element[1] : NULL;
-    woken(q, tokens && tokens->type == REDIS_REPLY_ARRAY ? (int)tokens->elements : 0);
+    const redisReply *list = elem(reply, 1);
+    if (!list || list->type != REDIS_REPLY_ARRAY)
+        woken(q, 0, NULL, 0);
+    else if (strcmp(str_of(elem(reply, 0)), q->inbox_key) == 0)
+        handed(q, list);
+    else
+        woken(q, (int)list->elements, NULL, 0);
 }
 
-int rt_queue_wait_for_work(rt_queue *q, double timeout, rt_queue_woken_fn fn, void *ud) {
+int rt_queue_wait_for_work(rt_queue *q, const char *consumer, double timeout, rt_queue_woken_fn fn,
+                           void *ud) {
     char why[256], seconds[32];
     if (q->wake_fn || q->closing)
         return RT_EUSAGE;
@@ -1789,13 +1843,15 @@ int rt_queue_wait_for_work(rt_queue *q, double timeout, rt_queue_woken_fn fn, vo
         q->wake_redis = rt_redis_new(q->loop, &o, why);
         snprintf(q->wake_key, sizeof q->wake_key, "%swake", q->prefix);
     }
+    snprintf(q->inbox_key, sizeof q->inbox_key, "%sinbox:%s", q->prefix, consumer);
     q->wake_fn = fn;
     q->wake_ud = ud;
     snprintf(seconds, sizeof seconds, "%.3f", timeout);
-    /* Two tokens at most: enough to tell one request, for which one claim is enough, from more. */
-    const char *argv[] = {"BLMPOP", seconds, "1", q->wake_key, "LEFT", "COUNT", "2"};
+    /* The inbox first. Two elements at most: two submissions' hand-offs, or enough tokens to tell
+     * one request, for which one claim is enough, from more. */
+    const char *argv[] = {"BLMPOP", seconds, "2", q->inbox_key, q->wake_key, "LEFT", "COUNT", "2"};
     /* Not connected yet (the first wait) or any more: the caller claims again soon. */
-    if (!q->wake_redis || rt_redis_command_timeout(q->wake_redis, timeout + 5.0, 7, argv, NULL,
+    if (!q->wake_redis || rt_redis_command_timeout(q->wake_redis, timeout + 5.0, 8, argv, NULL,
                                                    on_wake_reply, q) != RT_OK)
         uv_timer_start(&q->wake_timer, on_wake_timer, (uint64_t)fmin(timeout * 1000, WAKE_RETRY_MS),
                        0);

@@ -253,15 +253,22 @@ typedef void (*rt_queue_claim_fn)(int rc, const char *msg, const rt_queue_verdic
  * seconds each: first expired leases of other workers (a new delivery; after max_deliveries the
  * request is dead-lettered instead), then, by priority, requests held by their team's cap that
  * now have room and new requests. Cancelled requests and those past their deadline are ended,
- * not returned. 'done' gets a verdict per result, in order, and the claimed requests. */
+ * not returned. 'done' gets a verdict per result, in order, and the claimed requests: first
+ * those submissions claimed for 'consumer' while it waited that its wait did not take
+ * (rt_queue_wait_for_work). A round with neither results nor claims takes only those.
+ * 'handoff': when the claim finds at most one request and it is 2 or more, the consumer waits
+ * for work (rt_queue_wait_for_work) for this many seconds; submissions meanwhile claim for it
+ * (without team caps only) and its wait takes what they claimed, one round trip to Redis sooner
+ * than a claim after a wake-up. 0: it does not wait. Any round ends the wait's registration. */
 int rt_queue_claim(rt_queue *q, const char *consumer, const rt_queue_completion *results,
-                   size_t n_results, size_t max, double lease, rt_queue_claim_fn done, void *ud,
-                   char *why);
+                   size_t n_results, size_t max, double lease, double handoff,
+                   rt_queue_claim_fn done, void *ud, char *why);
 
 typedef void (*rt_queue_complete_fn)(int rc, const char *msg, const rt_queue_verdict *verdicts,
                                      size_t n, void *ud);
 
-/* rt_queue_claim that claims nothing: stores the results of 'n' analyses 'consumer' holds. */
+/* rt_queue_claim that claims nothing: stores the results of 'n' (1 or more) analyses 'consumer'
+ * holds, and ends its wait's registration, but leaves what was handed to it for its next round. */
 int rt_queue_complete(rt_queue *q, const char *consumer, const rt_queue_completion *items, size_t n,
                       rt_queue_complete_fn done, void *ud, char *why);
 
@@ -399,17 +406,20 @@ int rt_queue_follow_cancels(rt_queue *q, const char *consumer, void (*fn)(const 
 
 /* ---- waiting for work (idle workers) --------------------------------------------------------- */
 
-/* Called when a wait ends: 'requests' is how many new requests woke the process, 1, or 2 for two
- * or more; 0 when the timeout passed or Redis could not be asked. */
-typedef void (*rt_queue_woken_fn)(void *ud, int requests);
+/* Called when a wait ends: the 'n' requests a submission claimed for the consumer ('items', to
+ * start as a round's), or else 'requests', how many new requests woke the process, 1, or 2 for
+ * two or more; 0 when the timeout passed or Redis could not be asked. */
+typedef void (*rt_queue_woken_fn)(void *ud, int requests, const rt_queue_claimed *items, size_t n);
 
-/* Waits on a connection of its own until a submission wakes this process (each new request wakes
- * one waiting process, and a wake-up takes at most two), 'timeout' seconds pass, or Redis cannot
- * be asked; then calls 'fn' once, from the loop. For a worker whose claim found nothing: it
- * claims again when 'fn' runs, once for one request and more for more; the timeout bounds how
- * late it sees expired leases of others. Returns RT_OK, or RT_EUSAGE when a wait is out already
- * or the queue is closing. */
-int rt_queue_wait_for_work(rt_queue *q, double timeout, rt_queue_woken_fn fn, void *ud);
+/* Waits on a connection of its own until a submission hands 'consumer' what it claimed for it
+ * (its last round registered it: rt_queue_claim's 'handoff') or wakes this process (each new
+ * request nobody was handed wakes one waiting process, and a wake-up takes at most two),
+ * 'timeout' seconds pass, or Redis cannot be asked; then calls 'fn' once, from the loop. For a
+ * worker whose claim found at most one request: it starts what it was handed, or claims again,
+ * once for one request and more for more; the timeout bounds how late it sees expired leases of
+ * others. Returns RT_OK, or RT_EUSAGE when a wait is out already or the queue is closing. */
+int rt_queue_wait_for_work(rt_queue *q, const char *consumer, double timeout, rt_queue_woken_fn fn,
+                           void *ud);
 
 /* ---- watch ----------------------------------------------------------------------------------- */
 

@@ -15,7 +15,7 @@
 -- from Redis' own clock (TIME): one clock for every worker. Errors are error replies whose first
 -- word is an rt error name ("EINPUT ..."), which the C side maps back.
 
-local VERSION = 21
+local VERSION = 22
 
 local GROUP = 'workers'   -- the consumer group of the request streams
 local HELD = '~held'      -- the consumer that owns the entries of requests held by a team cap
@@ -27,7 +27,7 @@ local FIELDS = {'status', 'analyzer', 'team', 'priority', 'submitted_at', 'start
                 'finished_at', 'deliveries', 'labels', 'deadline', 'message', 'consumer', 'cancel',
                 'resolved_at'}
 -- Arguments per request of submit, values per claimed request of claim.
-local REQ, CLAIMED = 9, 9
+local REQ, CLAIMED = 9, 10
 local TIDY_EVERY = 8      -- a busy claim looks back and trims one time in this many (claim)
 local FINAL = {ok = true, error = true, timeout = true, cpu_exceeded = true,
                memory_exceeded = true, cancelled = true, dead = true}
@@ -160,9 +160,9 @@ local LEASE_KEEPER = '~ keeps this set a skiplist: longer than zset-max-listpack
 -- deletions, lease changes, counters) in its context and flushes them in one command each.
 
 -- The context of one call: prefix, clock, the fixed keys by name, and the batched writes.
-local function ctx_new(prefix, now, nows)
+local function ctx_new(prefix, now, nows, now_us)
   return {
-    prefix = prefix, now = now, nows = nows,
+    prefix = prefix, now = now, nows = nows, now_us = now_us and int(now_us),
     streams = {prefix .. 'q:interactive', prefix .. 'q:alert', prefix .. 'q:batch'},
     leases = prefix .. 'leases', running = prefix .. 'running', stats = prefix .. 'stats',
     results = prefix .. 'results', dead = prefix .. 'dead', held_teams = prefix .. 'held',
@@ -315,7 +315,7 @@ local function deliver(c, out, consumer, id, entry, rank, deliveries, lease_unti
   local n = #out
   out[n + 1], out[n + 2], out[n + 3], out[n + 4] = id, entry[1], f[4], f[8]
   out[n + 5], out[n + 6], out[n + 7], out[n + 8] = f[10], deliveries, rank - 1, f[6]
-  out[n + 9] = f[12] or '0'
+  out[n + 9], out[n + 10] = f[12] or '0', c.now_us
 end
 
 local function hget_state(skey)
@@ -355,6 +355,7 @@ end
 -- The list is capped, and a claim that finds nothing deletes it: tokens nobody took (every worker
 -- was busy) cost at most one claim that finds nothing.
 local WAKE_TOKENS = 64
+local hand_to_idle -- claims for idle workers: with the claim, below
 local function wake(c, n)
   local key, tokens = c.prefix .. 'wake', {}
   for i = 1, math.min(n, WAKE_TOKENS) do tokens[i] = '1' end
@@ -432,7 +433,8 @@ local function submit(keys, args)
   if added > 0 then
     count(c.counts, 'submitted', added)
     index_submitted(c, keys[1], queued, recent_ms)
-    wake(c, added)
+    local handed = hand_to_idle(c, added)
+    if handed < added then wake(c, added - handed) end
   end
   flush(c, 0)
   return out
@@ -625,6 +627,62 @@ local function read_stream(c, p, out, rank)
   return false
 end
 
+-- ---- hand-offs to idle workers ---------------------------------------------------------------
+--
+-- Design notes. An idle worker waits for a submission (rt_queue_wait_for_work), then claims:
+-- after the submission, a round trip to the worker and one back to Redis before the analysis
+-- starts. A worker whose claim leaves it idle is registered instead ({P}idle: consumer ->
+-- "until_ms lease_ms want", by the claim), and a submission claims for it as its own claim would
+-- (read_stream: lease, status running, its entry pending under the consumer) and pushes what it
+-- claimed to the consumer's inbox ({P}inbox:CONSUMER, one element per submission: the claimed
+-- values as a JSON array), which the worker's wait takes (BLMPOP on the inbox, then the wake
+-- tokens). A registration is used once, and ends with the worker's next claim, which also takes
+-- what its inbox holds (a submission came between its wait's end and the claim), and at 'until':
+-- a worker that died while registered leaves leases that expire, as any. The inbox expires after
+-- a lease. Under load no worker is idle, and submissions find none (one HGETALL of an empty hash).
+
+-- Claims up to 'n' requests for idle workers; returns how many it handed out.
+hand_to_idle = function(c, n)
+  local key = c.prefix .. 'idle'
+  local idle = redis.call('HGETALL', key)
+  if #idle == 0 then return 0 end
+  local handed, used = 0, {}
+  for i = 1, #idle, 2 do
+    if handed >= n then break end
+    local consumer = idle[i]
+    local until_ms, lease, want = string.match(idle[i + 1], '^(%d+) (%d+) (%d+)$')
+    used[#used + 1] = consumer
+    if until_ms and tonumber(until_ms) > c.now then
+      local max = math.min(tonumber(want), n - handed)
+      local p = {consumer = consumer, max = max, maxs = int(max), caps = {}, default_cap = 0,
+                 lease_until = int(c.now + tonumber(lease))}
+      local out = {}
+      for rank = 1, 3 do read_stream(c, p, out, rank) end
+      if #out > 0 then
+        local inbox = c.prefix .. 'inbox:' .. consumer
+        redis.call('RPUSH', inbox, cjson.encode(out))
+        redis.call('PEXPIRE', inbox, lease)
+        handed = handed + #out / CLAIMED
+      end
+    end
+  end
+  call_list('HDEL', key, nil, used)
+  return handed
+end
+
+-- Ends the registration of 'consumer' and, when 'take', returns the values of what submissions
+-- claimed for it and its wait did not take (a round that only stores results leaves them for
+-- the next).
+local function take_handed(c, consumer, take)
+  redis.call('HDEL', c.prefix .. 'idle', consumer)
+  local handed = take and redis.call('LPOP', c.prefix .. 'inbox:' .. consumer, 100)
+  local out = {}
+  for _, text in ipairs(handed or {}) do
+    for _, v in ipairs(cjson.decode(text)) do out[#out + 1] = v end
+  end
+  return out
+end
+
 -- ---- complete and claim ----------------------------------------------------------------------
 
 -- Stores the 'n' results a worker sends, ARGV from index 'a0' (id, status, result, recording
@@ -694,16 +752,17 @@ end
 --       status key and its result key.
 -- ARGV: prefix, consumer, max, lease_ms, reconnect_ms (the longest a worker takes to reconnect:
 --       its Redis client's backoff), max_deliveries, ttl_ms, results_maxlen, dead_maxlen,
---       default_cap, n_caps, then n_caps pairs team, cap, then the recordings' ttl_ms, n_results,
---       then per result: id, status, result, recording ('' none).
--- Returns a verdict per result (complete_items), then when the claim ran (Redis' clock, µs:
--- workers time from it how long a request waits between leaving the queue and its start), then
--- CLAIMED values per claimed request: id, entry id, analyzer, inputs, deadline_ms, deliveries,
--- priority rank (0 interactive .. 2 batch), team, record ('1': its submitter asked for its
--- recording, else '0').
+--       default_cap, n_caps, then n_caps pairs team, cap, then the recordings' ttl_ms, handoff_ms
+--       (how long the worker waits for work when this claim finds at most one request; 0: it
+--       does not wait), n_results, then per result: id, status, result, recording ('' none).
+-- Returns a verdict per result (complete_items), then CLAIMED values per claimed request: id,
+-- entry id, analyzer, inputs, deadline_ms, deliveries, priority rank (0 interactive .. 2 batch),
+-- team, record ('1': its submitter asked for its recording, else '0'), and when it was claimed
+-- (Redis' clock, µs: workers time from it how long a request waits between leaving the queue
+-- and its start). The first are those submissions claimed for the consumer while it waited and
+-- it did not take (hand_to_idle).
 local function claim(keys, args)
-  local now, nows, now_us = now_ms()
-  local c = ctx_new(args[1], now, nows)
+  local c = ctx_new(args[1], now_ms())
   local p = {consumer = args[2], max = num(args[3], 'max'), maxs = args[3],
              lease = num(args[4], 'lease'), reconnect = num(args[5], 'reconnect'),
              max_deliveries = num(args[6], 'max_deliveries'), ttl = args[7],
@@ -715,12 +774,12 @@ local function claim(keys, args)
   for i = 1, n_caps do
     p.caps[args[10 + i * 2]] = num(args[11 + i * 2], 'cap')
   end
-  local a0 = 14 + n_caps * 2
-  local verdicts, rec_ttl = {}, args[a0 - 2]
+  local a0 = 15 + n_caps * 2
+  local verdicts, rec_ttl, handoff_ms = {}, args[a0 - 3], num(args[a0 - 2], 'handoff')
+  local n_results = num(args[a0 - 1], 'n_results')
   num(rec_ttl, 'recording ttl')
-  complete_items(c, keys, 10, args, a0, num(args[a0 - 1], 'n_results'), p.consumer, p.ttl, rec_ttl,
-                 verdicts)
-  local out = {}
+  complete_items(c, keys, 10, args, a0, n_results, p.consumer, p.ttl, rec_ttl, verdicts)
+  local out = take_handed(c, p.consumer, p.max > 0 or n_results == 0)
   if p.max > 0 then
     p.lease_until = int(c.now + p.lease)
     -- Expired leases and held requests are rare, and looking costs a command or two per round:
@@ -744,9 +803,16 @@ local function claim(keys, args)
     -- A claim that found nothing in streams it read to their end: the wake tokens left are of
     -- requests that busy workers claimed, and each would wake an idle one for nothing.
     if #out == 0 and drained then redis.call('DEL', c.prefix .. 'wake') end
+    -- One (or none) in streams read to their end: the worker waits for the next submission
+    -- now, and takes submissions' claims for it meanwhile. Not with caps, which a submission
+    -- does not know.
+    if handoff_ms > 0 and drained and #out <= CLAIMED and p.max >= 2 and n_caps == 0 and
+       p.default_cap == 0 then
+      redis.call('HSET', c.prefix .. 'idle', p.consumer, int(c.now + handoff_ms) .. ' ' ..
+                 int(p.lease) .. ' ' .. int(p.max - #out / CLAIMED))
+    end
   end
   flush(c, results_maxlen)
-  verdicts[#verdicts + 1] = now_us
   for i = 1, #out do verdicts[#verdicts + 1] = out[i] end
   return verdicts
 end

@@ -123,8 +123,8 @@ def submit(s, reqs, dedup):
 def round_(s, results, max_claims, consumer='host:1:w1'):
     """A worker's round (inquest_claim): 'results' (id, status, result, recording) to store,
     then up to 'max_claims' claims."""
-    keys, args = list(FIXED), [P, consumer, max_claims, 30000, 3, TTL, 100000, 10000, 0, 0, TTL,
-                               len(results)]
+    keys, args = list(FIXED), [P, consumer, max_claims, 30000, 2000, 3, TTL, 100000, 10000, 0, 0,
+                               TTL, 0, len(results)]
     for rid, status, result, rec in results:
         keys += [P + 'a:' + rid, P + 'r:' + rid]
         args += [rid, status, result, rec]
@@ -183,7 +183,7 @@ def dead_seeds(s):
     stuck = request(6, analyzer='k8s.crashloop', priority='batch')
     submit(s, [stuck], ['d6'])
     for attempt in range(4):  # leases of 10 ms: each round takes back the last one's
-        args = [P, 'host:2:w%d' % attempt, 1, 10, 3, TTL, 100000, 10000, 0, 0, TTL, 0]
+        args = [P, 'host:2:w%d' % attempt, 1, 10, 2000, 3, TTL, 100000, 10000, 0, 0, TTL, 0, 0]
         s.fcall('claim', list(FIXED), args)
         time.sleep(0.03)
     misfit = ['60000', 10, 'analyzer', 'http.error_spike', 'team', 'edge', 'priority', 'alert',

@@ -311,7 +311,8 @@ static claimed *round_of(fx *f, const char *consumer, const rt_queue_completion 
                          size_t n_results, size_t max, double lease) {
     claimed *c = calloc(1, sizeof *c);
     char why[256];
-    if (rt_queue_claim(f->q, consumer, results, n_results, max, lease, on_claim, c, why) != RT_OK)
+    if (rt_queue_claim(f->q, consumer, results, n_results, max, lease, 0, on_claim, c, why) !=
+        RT_OK)
         fail_msg("rt_queue_claim: %s", why);
     run_until(f, &c->done);
     if (c->rc != RT_OK)
@@ -1648,14 +1649,19 @@ static void test_ended_lines(void **state) {
 }
 
 typedef struct wake {
-    double at;    /* rt_monotonic() when the wait ended; 0 before */
-    int requests; /* what it said */
+    double at;                 /* rt_monotonic() when the wait ended; 0 before */
+    int requests;              /* what it said */
+    size_t n;                  /* requests a submission claimed for it */
+    char id[RT_QUEUE_ID_SIZE]; /* the first of them */
 } wake;
 
-static void on_woken(void *ud, int requests) {
+static void on_woken(void *ud, int requests, const rt_queue_claimed *items, size_t n) {
     wake *w = ud;
     w->at = rt_monotonic();
     w->requests = requests;
+    w->n = n;
+    if (n)
+        snprintf(w->id, sizeof w->id, "%s", items[0].id);
 }
 
 /* A number of Redis' INFO clients ("blocked_clients"). */
@@ -1675,8 +1681,8 @@ static void test_wait_for_work(void **state) {
     open_queue(&f, NULL);
     /* The first wait finds its connection not made yet: it ends soon, for the caller to claim. */
     start = rt_monotonic();
-    assert_int_equal(rt_queue_wait_for_work(f.q, 5.0, on_woken, &w), RT_OK);
-    assert_int_equal(rt_queue_wait_for_work(f.q, 5.0, on_woken, &w), RT_EUSAGE);
+    assert_int_equal(rt_queue_wait_for_work(f.q, "w1", 5.0, on_woken, &w), RT_OK);
+    assert_int_equal(rt_queue_wait_for_work(f.q, "w1", 5.0, on_woken, &w), RT_EUSAGE);
     RUN_UNTIL_POLLING(&f, w.at > 0);
     assert_true(w.at - start < 1.0);
     assert_int_equal(w.requests, 0);
@@ -1684,7 +1690,7 @@ static void test_wait_for_work(void **state) {
     /* Once its BLMPOP blocks in Redis, a submission wakes it: the blocked wait, not a later one. */
     long long blocked = info_clients(&f, "blocked_clients");
     w = (wake){0};
-    assert_int_equal(rt_queue_wait_for_work(f.q, 5.0, on_woken, &w), RT_OK);
+    assert_int_equal(rt_queue_wait_for_work(f.q, "w1", 5.0, on_woken, &w), RT_OK);
     RUN_UNTIL_POLLING(&f, info_clients(&f, "blocked_clients") > blocked);
     start = rt_monotonic();
     submit_one(&f, req("demo.wake", "{}", RT_PRIORITY_BATCH), NULL);
@@ -1696,7 +1702,7 @@ static void test_wait_for_work(void **state) {
     /* Nothing submitted: the wait ends at its timeout (its connection is up by now). */
     w = (wake){0};
     start = rt_monotonic();
-    assert_int_equal(rt_queue_wait_for_work(f.q, 0.3, on_woken, &w), RT_OK);
+    assert_int_equal(rt_queue_wait_for_work(f.q, "w1", 0.3, on_woken, &w), RT_OK);
     RUN_UNTIL_POLLING(&f, w.at > 0);
     assert_in_range((long)((w.at - start) * 1000), 250, 2000);
     assert_int_equal(w.requests, 0);
@@ -1707,7 +1713,7 @@ static void test_wait_for_work(void **state) {
                                  req("demo.wake", "{\"n\":3}", RT_PRIORITY_BATCH)};
     free(submit(&f, three, 3));
     w = (wake){0};
-    assert_int_equal(rt_queue_wait_for_work(f.q, 5.0, on_woken, &w), RT_OK);
+    assert_int_equal(rt_queue_wait_for_work(f.q, "w1", 5.0, on_woken, &w), RT_OK);
     RUN_UNTIL_POLLING(&f, w.at > 0);
     assert_int_equal(w.requests, 2);
     assert_int_equal(RAW(&f, "LLEN", key(&f, "wake", NULL)).integer, 1);
@@ -1717,6 +1723,81 @@ static void test_wait_for_work(void **state) {
     assert_int_equal(RAW(&f, "LLEN", key(&f, "wake", NULL)).integer, 1);
     assert_int_equal(claim_count(&f, "w1", 10, 30), 0);
     assert_int_equal(RAW(&f, "LLEN", key(&f, "wake", NULL)).integer, 0);
+    close_queue(&f);
+}
+
+/* A claim of 'consumer' for up to 'max' that, finding at most one request, lets submissions
+ * claim for it for 'handoff' seconds; returns how many it claimed. */
+static size_t claim_handing(fx *f, const char *consumer, size_t max, double handoff) {
+    claimed c = {0};
+    char why[256];
+    if (rt_queue_claim(f->q, consumer, NULL, 0, max, 30, handoff, on_claim, &c, why) != RT_OK)
+        fail_msg("rt_queue_claim: %s", why);
+    run_until(f, &c.done);
+    assert_int_equal(c.rc, RT_OK);
+    return c.n;
+}
+
+/* A worker whose claim found nothing and that waits is handed the next submission: the
+ * submission claims it for the worker (running under it, a lease, no wake token) and the wait
+ * returns it. A registration is used once and lasts its 'handoff'; a claim of the worker takes
+ * what was handed to it and its wait did not take; with team caps there are no hand-offs. */
+static void test_handoff(void **state) {
+    fx f;
+    wake w = {0};
+    char id[RT_QUEUE_ID_SIZE];
+    (void)state;
+    open_queue(&f, NULL);
+    /* The first wait makes its connection and ends at once (test_wait_for_work). */
+    assert_int_equal(rt_queue_wait_for_work(f.q, "w1", 5.0, on_woken, &w), RT_OK);
+    RUN_UNTIL_POLLING(&f, w.at > 0);
+    w = (wake){0};
+    assert_int_equal(claim_handing(&f, "w1", 4, 5.0), 0);
+    assert_int_equal(RAW(&f, "HEXISTS", key(&f, "idle", NULL), "w1").integer, 1);
+    long long blocked = info_clients(&f, "blocked_clients");
+    assert_int_equal(rt_queue_wait_for_work(f.q, "w1", 5.0, on_woken, &w), RT_OK);
+    RUN_UNTIL_POLLING(&f, info_clients(&f, "blocked_clients") > blocked);
+    snprintf(id, sizeof id, "%s", submit_one(&f, req("demo.h", "{}", RT_PRIORITY_BATCH), NULL));
+    RUN_UNTIL_POLLING(&f, w.at > 0);
+    assert_int_equal(w.n, 1);
+    assert_string_equal(w.id, id);
+    got g = get(&f, id);
+    assert_string_equal(g.status, "running");
+    assert_string_equal(g.consumer, "w1");
+    assert_int_equal(g.deliveries, 1);
+    assert_int_equal(stats(&f).running, 1);
+    assert_int_equal(RAW(&f, "LLEN", key(&f, "wake", NULL)).integer, 0);
+    assert_int_equal(RAW(&f, "HEXISTS", key(&f, "idle", NULL), "w1").integer, 0); /* used */
+    assert_int_equal(complete_one(&f, "w1", id, "ok", "{}"), RT_COMPLETE_ACCEPTED);
+
+    /* Handed while the worker does not wait: its next claim, even one for nothing, takes it. */
+    assert_int_equal(claim_handing(&f, "w1", 4, 5.0), 0);
+    snprintf(id, sizeof id, "%s",
+             submit_one(&f, req("demo.h", "{\"n\":1}", RT_PRIORITY_BATCH), NULL));
+    claimed *c = claim(&f, "w1", 0, 30);
+    assert_int_equal(c->n, 1);
+    assert_string_equal(c->items[0].id, id);
+    assert_true(c->items[0].dequeued_at > 0);
+    free(c);
+    assert_int_equal(complete_one(&f, "w1", id, "ok", "{}"), RT_COMPLETE_ACCEPTED);
+
+    /* A registration past its 'handoff': the submission wakes a worker instead. */
+    assert_int_equal(claim_handing(&f, "w1", 4, 0.1), 0);
+    wait_ms(&f, 200);
+    snprintf(id, sizeof id, "%s",
+             submit_one(&f, req("demo.h", "{\"n\":2}", RT_PRIORITY_BATCH), NULL));
+    assert_int_equal(RAW(&f, "LLEN", key(&f, "wake", NULL)).integer, 1);
+    assert_int_equal(RAW(&f, "HLEN", key(&f, "idle", NULL)).integer, 0);
+    assert_string_equal(get(&f, id).status, "queued");
+    assert_int_equal(claim_count(&f, "w2", 4, 30), 1);
+    close_queue(&f);
+
+    /* With team caps (which a submission does not know), a claim registers no hand-offs. */
+    rt_queue_team_cap caps[] = {{"team-capped", 1}};
+    rt_queue_options o = {.caps = caps, .n_caps = 1};
+    open_queue(&f, &o);
+    assert_int_equal(claim_handing(&f, "w1", 4, 5.0), 0);
+    assert_int_equal(RAW(&f, "HLEN", key(&f, "idle", NULL)).integer, 0);
     close_queue(&f);
 }
 
@@ -2104,6 +2185,7 @@ int main(void) {
         cmocka_unit_test(test_get_after_next_end),
         cmocka_unit_test(test_ended_lines),
         cmocka_unit_test(test_wait_for_work),
+        cmocka_unit_test(test_handoff),
         cmocka_unit_test(test_connector_stats),
         cmocka_unit_test(test_follow_cancels),
         cmocka_unit_test(test_list),
