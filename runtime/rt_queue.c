@@ -683,50 +683,116 @@ static rt_queue_verdict *verdicts_of(op *o, const redisReply *reply, const char 
 }
 
 /* Values per claimed request in a round's reply (CLAIMED in rt_queue.lua). */
-#define CLAIMED_VALUES 10
+#define CLAIMED_VALUES 9
 
-/* The requests claimed in the 'n' values 'v', CLAIMED_VALUES each (rt_queue.lua, claim), into
- * '*items' (malloc'd, pointing into 'v'); false when they are malformed. */
-static bool claimed_of(const redisReply *const *v, size_t n, rt_queue_claimed **items,
-                       size_t *n_items) {
-    *n_items = n / CLAIMED_VALUES;
-    *items = rt_xcalloc(*n_items ? *n_items : 1, sizeof **items);
+/* Requests claimed for a worker, read from CLAIMED_VALUES each: a round's, and what submissions
+ * claimed for it while it waited (rt_queue.lua, hand_to_idle), which its inbox holds as JSON
+ * arrays of their claim time and the values; those are read into replies ('values', pointing
+ * into 'arrays'), as a round's values are. */
+typedef struct claimed_set {
+    rt_queue_claimed *items;
+    size_t n, cap;
+    json_t **arrays;
+    size_t n_arrays;
+    redisReply *values;
+    const redisReply **v;
+} claimed_set;
+
+static void claimed_set_free(claimed_set *cs) {
+    free(cs->items);
+    for (size_t i = 0; i < cs->n_arrays; i++)
+        json_decref(cs->arrays[i]);
+    free(cs->arrays);
+    free(cs->values);
+    free(cs->v);
+}
+
+/* Adds the requests of the 'n' values 'v', claimed at 'when' (µs); false when they are malformed
+ * (a library of another version). */
+static bool claimed_add(claimed_set *cs, const redisReply *const *v, size_t n, long long when) {
     if (n % CLAIMED_VALUES)
         return false;
-    for (size_t i = 0; i < *n_items; i++) {
+    size_t more = n / CLAIMED_VALUES;
+    if (cs->n + more > cs->cap) {
+        cs->cap = cs->n + more;
+        cs->items = rt_xrealloc(cs->items, cs->cap * sizeof *cs->items);
+    }
+    for (size_t i = 0; i < more; i++) {
         const redisReply *const *e = v + CLAIMED_VALUES * i;
-        rt_queue_claimed *c = &(*items)[i];
         long long rank = int_of(e[6]);
-        if (rank < 0 || rank > RT_PRIORITY_BATCH) /* a library of another version */
+        if (rank < 0 || rank > RT_PRIORITY_BATCH)
             return false;
-        c->id = str_of(e[0]);
-        c->entry = str_of(e[1]);
-        c->analyzer = str_of(e[2]);
-        c->inputs = str_of(e[3]);
-        c->inputs_len = e[3]->type == REDIS_REPLY_STRING ? e[3]->len : 0;
-        c->deadline = (double)int_of(e[4]) / 1000.0;
-        c->deliveries = (int)int_of(e[5]);
-        c->priority = (rt_priority)rank;
-        c->team = str_of(e[7]);
-        c->record = e[8]->type == REDIS_REPLY_STRING && e[8]->len == 1 && e[8]->str[0] == '1';
-        c->dequeued_at = (double)int_of(e[9]) / 1e6;
+        cs->items[cs->n++] = (rt_queue_claimed){
+            .id = str_of(e[0]),
+            .entry = str_of(e[1]),
+            .analyzer = str_of(e[2]),
+            .inputs = str_of(e[3]),
+            .inputs_len = e[3]->type == REDIS_REPLY_STRING ? e[3]->len : 0,
+            .deadline = (double)int_of(e[4]) / 1000.0,
+            .deliveries = (int)int_of(e[5]),
+            .priority = (rt_priority)rank,
+            .team = str_of(e[7]),
+            .record = e[8]->type == REDIS_REPLY_STRING && e[8]->len == 1 && e[8]->str[0] == '1',
+            .dequeued_at = (double)when / 1e6};
     }
     return true;
 }
 
-/* A round's reply: a verdict per result, then CLAIMED_VALUES per claimed request. */
+/* Adds what the 'n' inbox elements 'texts' hold; false when one is malformed. */
+static bool claimed_add_handed(claimed_set *cs, const redisReply *const *texts, size_t n) {
+    size_t total = 0, k = 0;
+    cs->arrays = rt_xcalloc(n + 1, sizeof *cs->arrays);
+    for (; cs->n_arrays < n; cs->n_arrays++) {
+        const redisReply *t = texts[cs->n_arrays];
+        json_t *a = t->type == REDIS_REPLY_STRING ? json_loadb(t->str, t->len, 0, NULL) : NULL;
+        if (!json_is_array(a) || json_array_size(a) < 1) {
+            json_decref(a);
+            return false;
+        }
+        cs->arrays[cs->n_arrays] = a;
+        total += json_array_size(a);
+    }
+    cs->values = rt_xcalloc(total + 1, sizeof *cs->values);
+    cs->v = rt_xcalloc(total + 1, sizeof *cs->v);
+    for (size_t i = 0; i < n; i++) {
+        size_t first = k, j;
+        json_t *x;
+        json_array_foreach(cs->arrays[i], j, x) {
+            redisReply *r = &cs->values[k];
+            if (json_is_string(x))
+                *r = (redisReply){.type = REDIS_REPLY_STRING,
+                                  .str = (char *)json_string_value(x),
+                                  .len = json_string_length(x)};
+            else
+                *r = (redisReply){.type = REDIS_REPLY_INTEGER,
+                                  .integer = (long long)json_number_value(x)};
+            cs->v[k++] = r;
+        }
+        if (!claimed_add(cs, cs->v + first + 1, k - first - 1, int_of(cs->v[first])))
+            return false;
+    }
+    return true;
+}
+
+/* A round's reply: a verdict per result, when the claim ran (µs by Redis' clock), how many inbox
+ * elements follow and those, then CLAIMED_VALUES per request it claimed. */
 static void claim_parse(op *o, const redisReply *reply) {
     rt_queue_verdict *verdicts = verdicts_of(o, reply, "claim");
-    rt_queue_claimed *items;
-    size_t n;
+    claimed_set cs = {0};
     if (!verdicts)
         return;
-    if (!claimed_of((const redisReply *const *)reply->element + o->n, reply->elements - o->n,
-                    &items, &n))
+    const redisReply *when = elem(reply, o->n), *k = elem(reply, o->n + 1);
+    size_t first = o->n + 2;
+    if (!when || when->type != REDIS_REPLY_INTEGER || !k || k->type != REDIS_REPLY_INTEGER ||
+        k->integer < 0 || (size_t)k->integer > reply->elements - first ||
+        !claimed_add_handed(&cs, (const redisReply *const *)reply->element + first,
+                            (size_t)k->integer) ||
+        !claimed_add(&cs, (const redisReply *const *)reply->element + first + k->integer,
+                     reply->elements - first - (size_t)k->integer, when->integer))
         bad_reply(o, "claim");
     else
-        ((rt_queue_claim_fn)o->done)(RT_OK, "", verdicts, o->n, items, n, o->ud);
-    free(items);
+        ((rt_queue_claim_fn)o->done)(RT_OK, "", verdicts, o->n, cs.items, cs.n, o->ud);
+    claimed_set_free(&cs);
     free(verdicts);
 }
 
@@ -1768,44 +1834,14 @@ static void on_wake_timer(uv_timer_t *t) {
     woken(t->data, 0, NULL, 0);
 }
 
-/* What submissions claimed for us: 'list' holds a JSON array of CLAIMED_VALUES per request for
- * each submission (rt_queue.lua, hand_to_idle), read into replies as a round's would be. Handed
- * requests that cannot be read (a library of another version) are not started: their leases
- * expire and other workers run them. */
+/* What submissions claimed for us: the inbox elements in 'list'. Handed requests that cannot be
+ * read (a library of another version) are not started: their leases expire and other workers
+ * run them. */
 static void handed(rt_queue *q, const redisReply *list) {
-    size_t n_values = 0, k = 0, n = 0;
-    json_t **arrays = rt_xcalloc(list->elements + 1, sizeof *arrays);
-    for (size_t i = 0; i < list->elements; i++) {
-        const redisReply *e = list->element[i];
-        arrays[i] = e->type == REDIS_REPLY_STRING ? json_loadb(e->str, e->len, 0, NULL) : NULL;
-        n_values += json_array_size(arrays[i]);
-    }
-    redisReply *values = rt_xcalloc(n_values + 1, sizeof *values);
-    const redisReply **v = rt_xcalloc(n_values + 1, sizeof *v);
-    for (size_t i = 0; i < list->elements; i++) {
-        size_t j;
-        json_t *x;
-        json_array_foreach(arrays[i], j, x) {
-            redisReply *r = &values[k];
-            if (json_is_string(x))
-                *r = (redisReply){.type = REDIS_REPLY_STRING,
-                                  .str = (char *)json_string_value(x),
-                                  .len = json_string_length(x)};
-            else
-                *r = (redisReply){.type = REDIS_REPLY_INTEGER,
-                                  .integer = (long long)json_number_value(x)};
-            v[k++] = r;
-        }
-    }
-    rt_queue_claimed *items;
-    bool ok = claimed_of(v, n_values, &items, &n);
-    woken(q, 0, ok ? items : NULL, ok ? n : 0);
-    free(items);
-    free(v);
-    free(values);
-    for (size_t i = 0; i < list->elements; i++)
-        json_decref(arrays[i]);
-    free(arrays);
+    claimed_set cs = {0};
+    bool ok = claimed_add_handed(&cs, (const redisReply *const *)list->element, list->elements);
+    woken(q, 0, ok ? cs.items : NULL, ok ? cs.n : 0);
+    claimed_set_free(&cs);
 }
 
 /* BLMPOP's reply: nil at the timeout, else [key, [element, ...]]: from the inbox, what

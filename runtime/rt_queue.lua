@@ -27,7 +27,7 @@ local FIELDS = {'status', 'analyzer', 'team', 'priority', 'submitted_at', 'start
                 'finished_at', 'deliveries', 'labels', 'deadline', 'message', 'consumer', 'cancel',
                 'resolved_at'}
 -- Arguments per request of submit, values per claimed request of claim.
-local REQ, CLAIMED = 9, 10
+local REQ, CLAIMED = 9, 9
 local TIDY_EVERY = 8      -- a busy claim looks back and trims one time in this many (claim)
 local FINAL = {ok = true, error = true, timeout = true, cpu_exceeded = true,
                memory_exceeded = true, cancelled = true, dead = true}
@@ -162,7 +162,7 @@ local LEASE_KEEPER = '~ keeps this set a skiplist: longer than zset-max-listpack
 -- The context of one call: prefix, clock, the fixed keys by name, and the batched writes.
 local function ctx_new(prefix, now, nows, now_us)
   return {
-    prefix = prefix, now = now, nows = nows, now_us = now_us and int(now_us),
+    prefix = prefix, now = now, nows = nows, now_us = now_us,
     streams = {prefix .. 'q:interactive', prefix .. 'q:alert', prefix .. 'q:batch'},
     leases = prefix .. 'leases', running = prefix .. 'running', stats = prefix .. 'stats',
     results = prefix .. 'results', dead = prefix .. 'dead', held_teams = prefix .. 'held',
@@ -315,7 +315,7 @@ local function deliver(c, out, consumer, id, entry, rank, deliveries, lease_unti
   local n = #out
   out[n + 1], out[n + 2], out[n + 3], out[n + 4] = id, entry[1], f[4], f[8]
   out[n + 5], out[n + 6], out[n + 7], out[n + 8] = f[10], deliveries, rank - 1, f[6]
-  out[n + 9], out[n + 10] = f[12] or '0', c.now_us
+  out[n + 9] = f[12] or '0'
 end
 
 local function hget_state(skey)
@@ -660,9 +660,10 @@ hand_to_idle = function(c, n)
       for rank = 1, 3 do read_stream(c, p, out, rank) end
       if #out > 0 then
         local inbox = c.prefix .. 'inbox:' .. consumer
+        table.insert(out, 1, int(c.now_us)) -- as text: cjson writes 14 digits of a number
         redis.call('RPUSH', inbox, cjson.encode(out))
         redis.call('PEXPIRE', inbox, lease)
-        handed = handed + #out / CLAIMED
+        handed = handed + (#out - 1) / CLAIMED
       end
     end
   end
@@ -670,17 +671,15 @@ hand_to_idle = function(c, n)
   return handed
 end
 
--- Ends the registration of 'consumer' and, when 'take', returns the values of what submissions
--- claimed for it and its wait did not take (a round that only stores results leaves them for
--- the next).
+-- Ends the registration of 'consumer' and, when 'take', returns what submissions claimed for it
+-- and its wait did not take, as its inbox holds it, and how many requests that is (a round that
+-- only stores results leaves them for the next).
 local function take_handed(c, consumer, take)
   redis.call('HDEL', c.prefix .. 'idle', consumer)
-  local handed = take and redis.call('LPOP', c.prefix .. 'inbox:' .. consumer, 100)
-  local out = {}
-  for _, text in ipairs(handed or {}) do
-    for _, v in ipairs(cjson.decode(text)) do out[#out + 1] = v end
-  end
-  return out
+  local handed = take and redis.call('LPOP', c.prefix .. 'inbox:' .. consumer, 100) or {}
+  local n = 0
+  for _, text in ipairs(handed) do n = n + (#cjson.decode(text) - 1) / CLAIMED end
+  return handed, n
 end
 
 -- ---- complete and claim ----------------------------------------------------------------------
@@ -755,12 +754,12 @@ end
 --       default_cap, n_caps, then n_caps pairs team, cap, then the recordings' ttl_ms, handoff_ms
 --       (how long the worker waits for work when this claim finds at most one request; 0: it
 --       does not wait), n_results, then per result: id, status, result, recording ('' none).
--- Returns a verdict per result (complete_items), then CLAIMED values per claimed request: id,
--- entry id, analyzer, inputs, deadline_ms, deliveries, priority rank (0 interactive .. 2 batch),
--- team, record ('1': its submitter asked for its recording, else '0'), and when it was claimed
--- (Redis' clock, µs: workers time from it how long a request waits between leaving the queue
--- and its start). The first are those submissions claimed for the consumer while it waited and
--- it did not take (hand_to_idle).
+-- Returns a verdict per result (complete_items), then when the claim ran (Redis' clock, µs:
+-- workers time from it how long a request waits between leaving the queue and its start), then
+-- how many elements of the consumer's inbox follow (what submissions claimed for it while it
+-- waited and it did not take: hand_to_idle) and those, then CLAIMED values per claimed request:
+-- id, entry id, analyzer, inputs, deadline_ms, deliveries, priority rank (0 interactive .. 2
+-- batch), team, record ('1': its submitter asked for its recording, else '0').
 local function claim(keys, args)
   local c = ctx_new(args[1], now_ms())
   local p = {consumer = args[2], max = num(args[3], 'max'), maxs = args[3],
@@ -779,7 +778,11 @@ local function claim(keys, args)
   local n_results = num(args[a0 - 1], 'n_results')
   num(rec_ttl, 'recording ttl')
   complete_items(c, keys, 10, args, a0, n_results, p.consumer, p.ttl, rec_ttl, verdicts)
-  local out = take_handed(c, p.consumer, p.max > 0 or n_results == 0)
+  local handed, n_handed = take_handed(c, p.consumer, p.max > 0 or n_results == 0)
+  local room = p.max -- before what was handed: whether the worker waits
+  p.max = math.max(0, p.max - n_handed)
+  if n_handed > 0 then p.maxs = int(p.max) end
+  local out = {}
   if p.max > 0 then
     p.lease_until = int(c.now + p.lease)
     -- Expired leases and held requests are rare, and looking costs a command or two per round:
@@ -806,13 +809,17 @@ local function claim(keys, args)
     -- One (or none) in streams read to their end: the worker waits for the next submission
     -- now, and takes submissions' claims for it meanwhile. Not with caps, which a submission
     -- does not know.
-    if handoff_ms > 0 and drained and #out <= CLAIMED and p.max >= 2 and n_caps == 0 and
+    local got = n_handed + #out / CLAIMED
+    if handoff_ms > 0 and drained and got <= 1 and room >= 2 and n_caps == 0 and
        p.default_cap == 0 then
       redis.call('HSET', c.prefix .. 'idle', p.consumer, int(c.now + handoff_ms) .. ' ' ..
-                 int(p.lease) .. ' ' .. int(p.max - #out / CLAIMED))
+                 int(p.lease) .. ' ' .. int(room - got))
     end
   end
   flush(c, results_maxlen)
+  verdicts[#verdicts + 1] = c.now_us
+  verdicts[#verdicts + 1] = #handed
+  for i = 1, #handed do verdicts[#verdicts + 1] = handed[i] end
   for i = 1, #out do verdicts[#verdicts + 1] = out[i] end
   return verdicts
 end
