@@ -660,7 +660,9 @@ hand_to_idle = function(c, n)
       for rank = 1, 3 do read_stream(c, p, out, rank) end
       if #out > 0 then
         local inbox = c.prefix .. 'inbox:' .. consumer
-        table.insert(out, 1, int(c.now_us)) -- as text: cjson writes 14 digits of a number
+        -- When they left the queue: now, not when the submission began, which wrote them first.
+        -- As text: cjson writes 14 digits of a number.
+        table.insert(out, 1, int(select(3, now_ms())))
         redis.call('RPUSH', inbox, cjson.encode(out))
         redis.call('PEXPIRE', inbox, lease)
         handed = handed + (#out - 1) / CLAIMED
