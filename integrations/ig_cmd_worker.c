@@ -462,7 +462,8 @@ static void woken(void *ud, int requests, const rt_queue_claimed *items, size_t 
     if (n) {
         start_claimed(c, items, n);
         c->starved = true;
-        wait_for_work(c);
+        if (!c->signals.draining)
+            wait_for_work(c);
     } else if (requests < 2) {
         send_round(c);
     } else {
