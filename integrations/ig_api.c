@@ -697,7 +697,20 @@ typedef struct get_call {
     const ig_token *token;
     double wait;      /* seconds the client may wait for the end; 0: answer now */
     uint64_t ends_at; /* s->n_ends when the status was asked for */
+    char id[MAX_ID + 1];
 } get_call;
+
+/* A submission with ?wait= whose analysis cannot be read (Redis went away after it took the
+ * submission) is answered as one without ?wait=, with its id and url only: it is queued, and a
+ * client that took a failure for a refusal would submit it again. False for other requests. */
+static bool answered_as_queued(const ig_serve *s, rt_httpd_req *req, const char *id) {
+    if (strcmp(req->method, "POST") != 0)
+        return false;
+    char *url = rt_analysis_url(s->base_url, id);
+    rt_httpd_respond_json(req, 202, json_pack("{s:s, s:s}", "id", id, "url", url));
+    free(url);
+    return true;
+}
 
 static size_t bucket_of(const char *id) {
     size_t h = 5381;
@@ -735,6 +748,13 @@ static bool end_waiter(ig_waiter *w) {
 static void wake(ig_waiter *w) {
     if (end_waiter(w))
         get_analysis(w->s, w->req, w->token, w->id, 0);
+}
+
+/* Files 'w' anew with what is left of its wait: its analysis is read again. */
+static void ask_again(ig_waiter *w) {
+    double left = (double)uv_timer_get_due_in(&w->timer) / 1000.0;
+    if (end_waiter(w))
+        get_analysis(w->s, w->req, w->token, w->id, left);
 }
 
 static void waited_long_enough(uv_timer_t *timer) {
@@ -796,7 +816,8 @@ static void read_ahead(ig_serve *s, const char *id) {
 
 /* A read ahead came back: it answers the long polls of its analysis when that ended; when the
  * read failed, or the watch told the end and the read still saw it running (a reconnection came
- * between them), they ask as usual; else another read waits behind the next watch read. */
+ * between them), they ask again for the rest of their wait; else another read waits behind the
+ * next watch read. */
 static void got_ahead(int rc, const char *msg, const rt_queue_analysis *a, void *ud) {
     ahead_call *c = ud;
     ig_serve *s = c->s;
@@ -816,7 +837,7 @@ static void got_ahead(int rc, const char *msg, const rt_queue_analysis *a, void 
         if (done && end_waiter(w))
             respond_analysis(s, w->req, w->token, a);
         else if (!done && (rc != RT_OK || ended))
-            wake(w);
+            ask_again(w);
     }
     if (rc == RT_OK && !done && !ended && has_waiters(s, c->id))
         read_ahead(s, c->id);
@@ -888,10 +909,11 @@ static void got_analysis(int rc, const char *msg, const rt_queue_analysis *a, vo
     get_call *c = ud;
     if (rc == RT_ENOTFOUND)
         not_found(c->req);
-    else if (rc != RT_OK)
-        respond_queue_error(c->s, c->req, rc, msg);
-    else if (c->wait > 0 && !finished(a) && !c->s->draining &&
-             ig_token_allows(c->token, a->analyzer, a->team)) {
+    else if (rc != RT_OK) {
+        if (!answered_as_queued(c->s, c->req, c->id))
+            respond_queue_error(c->s, c->req, rc, msg);
+    } else if (c->wait > 0 && !finished(a) && !c->s->draining &&
+               ig_token_allows(c->token, a->analyzer, a->team)) {
         /* It may have ended between Redis' answer and now, its end already told: ask again. */
         if (ended_since(c->s, a->id, c->ends_at))
             get_analysis(c->s, c->req, c->token, a->id, c->wait);
@@ -908,12 +930,13 @@ static void get_analysis(ig_serve *s, rt_httpd_req *req, const ig_token *token, 
     char why[256] = "";
     get_call *c = rt_xcalloc(1, sizeof *c);
     *c = (get_call){.s = s, .req = req, .token = token, .wait = wait, .ends_at = s->n_ends};
+    snprintf(c->id, sizeof c->id, "%s", id);
     int rc = rt_queue_get(s->queue, id, got_analysis, c, why);
     if (rc != RT_OK) {
         free(c);
         if (rc == RT_EINPUT)
             rt_httpd_error(req, 404, "not_found", "no analysis with this id");
-        else
+        else if (!answered_as_queued(s, req, id))
             respond_unavailable(s, req, why);
     }
 }

@@ -134,6 +134,7 @@ struct child {
     bool handoffs;   /* a round let submissions claim for the child while it waits (its
                         'handoff') and none took what they claimed since: it may wait in its
                         inbox */
+    bool taken;      /* draining, the round that takes it went out: it ends the wait too */
     bool recovering; /* Redis was down: results go out before new claims, so that other
                         workers do not reclaim what is finished here */
     wk_child_signals signals;
@@ -541,6 +542,7 @@ static bool send_round(child *c) {
     c->rounds_out++;
     c->claims_out += want;
     c->handoffs = handoff > 0 || (c->handoffs && n && !want);
+    c->taken = c->taken || take;
     return true;
 }
 
@@ -715,13 +717,14 @@ static void close_child(child *c) {
 
 /* Once draining: first a round that ends the child's registration for hand-offs, so that no
  * submission claims for it any more, and takes what submissions claimed for it before (which it
- * runs); then, once nothing is left to run or send, the child ends. */
+ * runs); it ends the child's wait too, whose answer may bring one more hand-off. Then, once
+ * nothing is left to run or send, the child ends. */
 static void maybe_stop(child *c) {
     if (!c->signals.draining || c->closing || c->rounds_out)
         return;
     if (c->handoffs && rt_queue_is_up(c->queue))
         send_round(c);
-    else if (!c->n_running && !c->n_batch)
+    else if (!c->n_running && !c->n_batch && !(c->taken && c->waiting))
         close_child(c);
 }
 

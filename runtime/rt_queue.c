@@ -312,7 +312,7 @@ static void reload_and_retry(op *o) {
         q->reloading = true;
     o->retried = true;
     if (op_send(o) != RT_OK) {
-        o->fail(o, RT_EBACKEND, rt_redis_error(q->redis));
+        o->fail(o, RT_EBACKEND, rt_redis_error(o->r));
         op_free(o);
     }
 }
@@ -745,7 +745,7 @@ static bool claimed_add_handed(claimed_set *cs, const redisReply *const *texts, 
     for (; cs->n_arrays < n; cs->n_arrays++) {
         const redisReply *t = texts[cs->n_arrays];
         json_t *a = t->type == REDIS_REPLY_STRING ? json_loadb(t->str, t->len, 0, NULL) : NULL;
-        if (!json_is_array(a) || json_array_size(a) < 1) {
+        if (!json_is_array(a)) {
             json_decref(a);
             return false;
         }
@@ -768,7 +768,8 @@ static bool claimed_add_handed(claimed_set *cs, const redisReply *const *texts, 
                                   .integer = (long long)json_number_value(x)};
             cs->v[k++] = r;
         }
-        if (!claimed_add(cs, cs->v + first + 1, k - first - 1, int_of(cs->v[first])))
+        if (k > first && /* [] hands nothing: it ends a draining worker's wait */
+            !claimed_add(cs, cs->v + first + 1, k - first - 1, int_of(cs->v[first])))
             return false;
     }
     return true;

@@ -255,7 +255,8 @@ typedef void (*rt_queue_claim_fn)(int rc, const char *msg, const rt_queue_verdic
  * now have room and new requests. Cancelled requests and those past their deadline are ended,
  * not returned. 'done' gets a verdict per result, in order, and the claimed requests: first
  * those submissions claimed for 'consumer' while it waited that its wait did not take
- * (rt_queue_wait_for_work). A round with neither results nor claims takes only those.
+ * (rt_queue_wait_for_work). A round with neither results nor claims (a draining worker's
+ * last) takes only those, and ends the consumer's wait at once: its wait's callback gets none.
  * 'handoff': when the claim finds at most one request and it is 2 or more, the consumer waits
  * for work (rt_queue_wait_for_work) for this many seconds; submissions meanwhile claim for it
  * (without team caps only) and its wait takes what they claimed, one round trip to Redis sooner

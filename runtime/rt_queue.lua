@@ -433,7 +433,7 @@ local function submit(keys, args)
   if added > 0 then
     count(c.counts, 'submitted', added)
     index_submitted(c, keys[1], queued, recent_ms)
-    local handed = hand_to_idle(c, added)
+    local handed = hand_to_idle(c, added, args[2])
     if handed < added then wake(c, added - handed) end
   end
   flush(c, 0)
@@ -641,8 +641,9 @@ end
 -- a worker that died while registered leaves leases that expire, as any. The inbox expires after
 -- a lease. Under load no worker is idle, and submissions find none (one HGETALL of an empty hash).
 
--- Claims up to 'n' requests for idle workers; returns how many it handed out.
-hand_to_idle = function(c, n)
+-- Claims up to 'n' requests for idle workers; returns how many it handed out. 'ttl' (ms, text)
+-- is the status' TTL of a request that ends as it is read (its deadline passed).
+hand_to_idle = function(c, n, ttl)
   local key = c.prefix .. 'idle'
   local idle = redis.call('HGETALL', key)
   if #idle == 0 then return 0 end
@@ -651,14 +652,16 @@ hand_to_idle = function(c, n)
     if handed >= n then break end
     local consumer = idle[i]
     local until_ms, lease, want = string.match(idle[i + 1], '^(%d+) (%d+) (%d+)$')
-    used[#used + 1] = consumer
-    if until_ms and tonumber(until_ms) > c.now then
+    if not until_ms or tonumber(until_ms) <= c.now then
+      used[#used + 1] = consumer -- lapsed
+    else
       local max = math.min(tonumber(want), n - handed)
       local p = {consumer = consumer, max = max, maxs = int(max), caps = {}, default_cap = 0,
-                 lease_until = int(c.now + tonumber(lease))}
+                 ttl = ttl, lease_until = int(c.now + tonumber(lease))}
       local out = {}
       for rank = 1, 3 do read_stream(c, p, out, rank) end
       if #out > 0 then
+        used[#used + 1] = consumer
         local inbox = c.prefix .. 'inbox:' .. consumer
         -- When they left the queue: now, not when the submission began, which wrote them first.
         -- As text: cjson writes 14 digits of a number.
@@ -675,12 +678,12 @@ end
 
 -- Ends the registration of 'consumer' and, when 'take', returns what submissions claimed for it
 -- and its wait did not take, as its inbox holds it, and how many requests that is (a round that
--- only stores results leaves them for the next).
+-- only stores results leaves them for the next). An empty element hands nothing (claim).
 local function take_handed(c, consumer, take)
   redis.call('HDEL', c.prefix .. 'idle', consumer)
   local handed = take and redis.call('LPOP', c.prefix .. 'inbox:' .. consumer, 100) or {}
   local n = 0
-  for _, text in ipairs(handed) do n = n + (#cjson.decode(text) - 1) / CLAIMED end
+  for _, text in ipairs(handed) do n = n + math.max(0, #cjson.decode(text) - 1) / CLAIMED end
   return handed, n
 end
 
@@ -781,6 +784,13 @@ local function claim(keys, args)
   num(rec_ttl, 'recording ttl')
   complete_items(c, keys, 10, args, a0, n_results, p.consumer, p.ttl, rec_ttl, verdicts)
   local handed, n_handed = take_handed(c, p.consumer, p.max > 0 or n_results == 0)
+  if p.max == 0 and n_results == 0 then
+    -- A draining worker's last round: an empty element ends its wait at once, so that it need
+    -- not wait out its timeout to know that no hand-off is on its way.
+    local inbox = c.prefix .. 'inbox:' .. p.consumer
+    redis.call('RPUSH', inbox, '[]')
+    redis.call('PEXPIRE', inbox, int(p.lease))
+  end
   local room = p.max -- before what was handed: whether the worker waits
   p.max = math.max(0, p.max - n_handed)
   if n_handed > 0 then p.maxs = int(p.max) end

@@ -1781,6 +1781,39 @@ static void test_handoff(void **state) {
     free(c);
     assert_int_equal(complete_one(&f, "w1", id, "ok", "{}"), RT_COMPLETE_ACCEPTED);
 
+    /* A request whose deadline passed ends as timeout when a hand-off reads it, and the rest
+     * of the submission is handed as usual. */
+    assert_int_equal(claim_handing(&f, "w1", 4, 5.0), 0);
+    rt_queue_request two[2] = {req("demo.h", "{\"n\":3}", RT_PRIORITY_BATCH),
+                               req("demo.h", "{\"n\":4}", RT_PRIORITY_BATCH)};
+    two[1].deadline = rt_wallclock() - 1;
+    submitted *sub = submit(&f, two, 2);
+    got late = get(&f, sub->out[1].id);
+    assert_string_equal(late.status, "timeout");
+    assert_int_equal(RAW(&f, "PTTL", key(&f, "a:", sub->out[1].id)).integer > 0, 1);
+    c = claim(&f, "w1", 0, 30);
+    assert_int_equal(c->n, 1);
+    assert_string_equal(c->items[0].id, sub->out[0].id);
+    assert_int_equal(complete_one(&f, "w1", c->items[0].id, "ok", "{}"), RT_COMPLETE_ACCEPTED);
+    free(c);
+    free(sub);
+    assert_int_equal(stats(&f).running, 0);
+
+    /* A round with nothing to store or claim (a draining worker's last) ends the wait at once,
+     * handing nothing. */
+    w = (wake){0};
+    assert_int_equal(claim_handing(&f, "w1", 4, 5.0), 0);
+    blocked = info_clients(&f, "blocked_clients");
+    assert_int_equal(rt_queue_wait_for_work(f.q, "w1", 5.0, on_woken, &w), RT_OK);
+    RUN_UNTIL_POLLING(&f, info_clients(&f, "blocked_clients") > blocked);
+    double t0 = rt_monotonic();
+    assert_int_equal(claim_count(&f, "w1", 0, 30), 0);
+    RUN_UNTIL_POLLING(&f, w.at > 0);
+    assert_true(w.at - t0 < 1.0);
+    assert_int_equal(w.n, 0);
+    assert_int_equal(w.requests, 0);
+    assert_int_equal(RAW(&f, "HEXISTS", key(&f, "idle", NULL), "w1").integer, 0);
+
     /* A registration past its 'handoff': the submission wakes a worker instead. */
     assert_int_equal(claim_handing(&f, "w1", 4, 0.1), 0);
     wait_ms(&f, 200);
