@@ -464,10 +464,10 @@ int rt_queue_watch(rt_queue *q, rt_queue_watch_fn fn, void *ud);
 bool rt_queue_watching(const rt_queue *q);
 /* Reads analysis 'id' as rt_queue_get does, but on the watch's connection, behind the watch's
  * blocking read: Redis runs it when that read returns (the next analysis ends, or the read's
- * block times out), and its answer arrives right behind the entries the read brings, before any
- * other call could be sent. A long poll learns so of its analysis' end and reads its result in
- * one round trip instead of two. Returns RT_OK, or RT_EUSAGE when the watch has no read out
- * (not started, reconnecting, or between two reads): then ask once the end is reported. */
+ * block times out), and its answer arrives right behind the entries the read brings (the watch's
+ * callback runs first). A long poll learns so of its analysis' end and reads its result in one
+ * round trip instead of two. Returns RT_OK, or RT_EUSAGE when the watch has no read out (not
+ * started, reconnecting, or between two reads): then ask once the end is reported. */
 int rt_queue_get_after_next_end(rt_queue *q, const char *id, rt_queue_get_fn done, void *ud,
                                 char *why);
 
