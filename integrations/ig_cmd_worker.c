@@ -135,6 +135,8 @@ struct child {
                         'handoff') and none took what they claimed since: it may wait in its
                         inbox */
     bool taken;      /* draining, the round that takes it went out: it ends the wait too */
+    size_t reserved; /* room a registration for hand-offs may fill: while the child waits, its
+                        wait may bring that many, so its rounds claim that many fewer */
     bool recovering; /* Redis was down: results go out before new claims, so that other
                         workers do not reclaim what is finished here */
     wk_child_signals signals;
@@ -191,6 +193,7 @@ typedef struct queue_round {
     child *c;
     pending *results;
     size_t n, claims;
+    bool handoff; /* it let submissions claim for the child while it waits */
 } queue_round;
 
 /* Moves up to 'n' results from the front of the batch into round 'r', written out as JSON with
@@ -407,11 +410,13 @@ static double idle_wait(const child *c) {
 }
 
 /* Requests the next round, which carries 'results', may claim: the free slots not claimed by
- * rounds out, no more than it starts within its budget and at least two, so that a claim that
+ * rounds out nor kept for what the wait may be handed (reserved), no more than it starts within
+ * its budget and at least two, so that a claim that
  * comes back with one tells a queue with no more (starved); none alone while it has no more, and
  * none while the child drains or still has results from before an outage to send. */
 static size_t claim_room(const child *c, size_t results) {
-    size_t slots = (size_t)c->o->concurrency, taken = c->n_running + c->claims_out;
+    size_t slots = (size_t)c->o->concurrency,
+           taken = c->n_running + c->claims_out + (c->waiting ? c->reserved : 0);
     if ((c->starved && !results) || c->signals.draining || (c->recovering && c->n_batch) ||
         !rt_queue_is_up(c->queue) || taken >= slots)
         return 0;
@@ -460,6 +465,7 @@ static void wait_for_work(child *c) {
 static void woken(void *ud, int requests, const rt_queue_claimed *items, size_t n) {
     child *c = ud;
     c->starved = c->waiting = false;
+    c->reserved = 0;
     if (n) {
         start_claimed(c, items, n);
         c->starved = true;
@@ -496,6 +502,8 @@ static void round_done(int rc, const char *msg, const rt_queue_verdict *verdicts
             c->backlog = n == r->claims;
             c->starved = !c->backlog && n <= 1;
         }
+        if (r->handoff && n <= 1) /* it registered the child for what it did not find */
+            c->reserved = r->claims - n;
         if (c->starved && !c->rounds_out)
             wait_for_work(c);
         round_soon(c);
@@ -524,6 +532,7 @@ static bool send_round(child *c) {
     queue_round *r = rt_xcalloc(1, sizeof *r);
     r->c = c;
     r->claims = want;
+    r->handoff = handoff > 0;
     take_results(c, r, n);
     rt_queue_completion *items = rt_xcalloc(n ? n : 1, sizeof *items);
     for (size_t i = 0; i < n; i++)
