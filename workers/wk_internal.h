@@ -143,7 +143,7 @@ void wk__heap_free(wk_heap *h, void *ptr, size_t size);
 void wk__heap_release(wk_heap *h);
 /* Frees the chunks and the slots the engine keeps. */
 void wk__heap_drop_spares(wk_engine *engine);
-/* A free slot of the engine (made when none is), or NULL when it has WK_SLOTS_MAX in use. */
+/* A free slot of the engine (made when none is), or NULL when SLOTS_MAX (wk_heap.c) are in use. */
 wk_slot *wk__slot_take(wk_engine *engine);
 void wk__slot_give(wk_engine *engine, wk_slot *slot);
 /* The heap starts in 'slot''s region, building its fresh image when it has none. */
