@@ -743,7 +743,9 @@ static void on_term(void *ud) {
 }
 
 static void on_hup(void *ud) {
-    wk_engine_reload(((child *)ud)->engine);
+    wk_engine *engine = ((child *)ud)->engine;
+    wk_engine_reload(engine);
+    wk_engine_warm(engine);
     ig_log("info", "analyzers reloaded", NULL);
 }
 
@@ -842,6 +844,7 @@ static int child_main(int slot, void *ud) {
         wk_engine_free(c.engine);
         return IG_EXIT_USAGE;
     }
+    wk_engine_warm(c.engine); /* in the jail, as the analyses will run; before the first claim */
     init_handles(&c);
     ig_log("info", "worker child ready",
            json_pack("{s:i, s:s, s:i, s:b}", "slot", slot, "consumer", c.consumer, "concurrency",

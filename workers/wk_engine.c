@@ -853,6 +853,19 @@ void wk_engine_reload(wk_engine *engine) {
     wk__catalog_forget(engine);
 }
 
+static void compile_one(const char *path, void *engine) {
+    wk__catalog_compiled(engine, path);
+}
+
+void wk_engine_warm(wk_engine *engine) {
+    wk_each_analyzer(engine, NULL, compile_one, engine);
+    wk_request request = {.id = "warm"};
+    wk_limits_default(&request.limits);
+    wk_analysis *a = analysis_new(engine, &request, NULL);
+    wk__sandbox_open(a); /* a state with no analyzer: the first slot keeps its fresh image */
+    analysis_free(a);
+}
+
 void wk_info_free(wk_info *info) {
     if (!info)
         return;

@@ -354,6 +354,56 @@ static void test_resolved_until_reload(void **state) {
     assert_int_equal(rmdir(dir), 0);
 }
 
+/* Writes an analyzer at 'path' that concludes with 'tag'. */
+static void write_tagger(const char *path, const char *tag) {
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "local inquest = require \"inquest\"\n"
+            "return inquest.analyzer { name = \"warm.tag\", owner = \"tests\",\n"
+            "  description = \"concludes with its tag\",\n"
+            "  run = function(ctx) ctx:conclude(\"%s\", \"tagged\") end }\n",
+            tag);
+    assert_int_equal(fclose(f), 0);
+}
+
+static const char *tag_of(json_t *result) {
+    return json_string_value(json_object_get(json_object_get(result, "conclusion"), "tag"));
+}
+
+/* wk_engine_warm compiles the analyzers before their first analysis (so an edit after it is seen
+ * only after a reload, as after a first analysis), and warming again after a reload compiles
+ * the files as they are then. */
+static void test_warm_compiles_before_use(void **state) {
+    (void)state;
+    char dir[] = "/tmp/inquest-warm-XXXXXX", folder[64], file[96];
+    assert_non_null(mkdtemp(dir));
+    snprintf(folder, sizeof folder, "%s/warm", dir);
+    snprintf(file, sizeof file, "%s/tag.lua", folder);
+    assert_int_equal(mkdir(folder, 0700), 0);
+    write_tagger(file, "one");
+    const char *root = dir;
+    wk_engine *engine = wk_engine_new(&root, 1);
+    wk_engine_warm(engine);
+    write_tagger(file, "two");
+    rt_diag diag = {0};
+    json_t *result = NULL;
+    assert_int_equal(run(engine, "warm.tag", &result, &diag, "w1", NULL, NULL), RT_OK);
+    assert_string_equal(tag_of(result), "one");
+    json_decref(result);
+    wk_engine_reload(engine);
+    wk_engine_warm(engine);
+    write_tagger(file, "three");
+    assert_int_equal(run(engine, "warm.tag", &result, &diag, "w2", NULL, NULL), RT_OK);
+    assert_string_equal(tag_of(result), "two");
+    json_decref(result);
+    rt_diag_free(&diag);
+    wk_engine_free(engine);
+    assert_int_equal(unlink(file), 0);
+    assert_int_equal(rmdir(folder), 0);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 /* wk_validate gives the inputs the analysis gets, for the service's dedup key: the same text for
  * inputs given in other forms or left to their defaults; "now-1h" as written, at any clock. */
 static void test_validate_effective(void **state) {
@@ -609,6 +659,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_huge_error_is_cut),
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_resolved_until_reload),
+        cmocka_unit_test(test_warm_compiles_before_use),
         cmocka_unit_test(test_validate_effective),
         cmocka_unit_test(test_cancel_waiting),
         cmocka_unit_test(test_prom_answer_over_memory),
