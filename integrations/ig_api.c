@@ -805,7 +805,7 @@ static void read_ahead(ig_serve *s, const char *id) {
     ahead_call *c = rt_xcalloc(1, sizeof *c);
     char why[256];
     c->s = s;
-    snprintf(c->id, sizeof c->id, "%s", id);
+    rt_copy(c->id, sizeof c->id, id);
     if (rt_queue_get_after_next_end(s->queue, id, got_ahead, c, why) != RT_OK) {
         free(c);
         return;
@@ -856,7 +856,7 @@ static void file_waiter(ig_serve *s, rt_httpd_req *req, const ig_token *token, c
     w->s = s;
     w->req = req;
     w->token = token;
-    snprintf(w->id, sizeof w->id, "%s", id);
+    rt_copy(w->id, sizeof w->id, id);
     uv_timer_init(s->loop, &w->timer);
     w->timer.data = w;
     uv_timer_start(&w->timer, waited_long_enough, (uint64_t)(wait * 1000), 0);
@@ -884,7 +884,7 @@ void ig_api_finished(const char *id, const char *analyzer, const char *status, d
     ig_serve *s = ud;
     (void)analyzer, (void)status;
     ig_metrics_observe(s, seconds);
-    snprintf(s->recent_ends[s->n_ends++ % IG_RECENT_ENDS], RT_QUEUE_ID_SIZE, "%s", id);
+    rt_copy(s->recent_ends[s->n_ends++ % IG_RECENT_ENDS], RT_QUEUE_ID_SIZE, id);
     int place = *id ? ahead_place(s, id) : -1;
     if (place >= 0) { /* its read ahead, right behind this end, answers its long polls */
         s->ahead_ended[place] = true;
@@ -930,7 +930,7 @@ static void get_analysis(ig_serve *s, rt_httpd_req *req, const ig_token *token, 
     char why[256] = "";
     get_call *c = rt_xcalloc(1, sizeof *c);
     *c = (get_call){.s = s, .req = req, .token = token, .wait = wait, .ends_at = s->n_ends};
-    snprintf(c->id, sizeof c->id, "%s", id);
+    rt_copy(c->id, sizeof c->id, id);
     int rc = rt_queue_get(s->queue, id, got_analysis, c, why);
     if (rc != RT_OK) {
         free(c);
@@ -986,7 +986,7 @@ static void cancel_analysis(ig_serve *s, rt_httpd_req *req, const ig_token *toke
     c->s = s;
     c->req = req;
     c->token = token;
-    snprintf(c->id, sizeof c->id, "%s", id);
+    rt_copy(c->id, sizeof c->id, id);
     int rc = rt_queue_get(s->queue, id, cancel_checked, c, why);
     if (rc != RT_OK) {
         free(c);
@@ -1029,7 +1029,7 @@ static void recording_checked(int rc, const char *msg, const rt_queue_analysis *
     else if (rc != RT_OK)
         respond_queue_error(c->s, c->req, rc, msg);
     else {
-        snprintf(c->status, sizeof c->status, "%s", a->status);
+        rt_copy(c->status, sizeof c->status, a->status);
         if (rt_queue_get_recording(c->s->queue, c->id, got_recording, c, why) == RT_OK)
             return;
         respond_unavailable(c->s, c->req, why);
@@ -1041,7 +1041,7 @@ static void get_recording(ig_serve *s, rt_httpd_req *req, const ig_token *token,
     char why[256] = "";
     recording_call *c = rt_xcalloc(1, sizeof *c);
     *c = (recording_call){.s = s, .req = req, .token = token};
-    snprintf(c->id, sizeof c->id, "%s", id);
+    rt_copy(c->id, sizeof c->id, id);
     int rc = rt_queue_get(s->queue, id, recording_checked, c, why);
     if (rc != RT_OK) {
         free(c);
@@ -1134,7 +1134,7 @@ void ig_cursor_seal(const ig_token *token, const char *plain, char *out) {
     unsigned char key[32], box[CURSOR_NONCE + CURSOR_PLAIN + CURSOR_TAG];
     size_t n = strlen(plain);
     if (!token || n > CURSOR_PLAIN) { /* a queue cursor is never longer (rt_queue_list) */
-        snprintf(out, CURSOR_TEXT, "%s", token ? "" : plain);
+        rt_copy(out, CURSOR_TEXT, token ? "" : plain);
         return;
     }
     cursor_key(token, key);
@@ -1218,7 +1218,7 @@ static void respond_probed(list_call *c, bool more) {
 static void hold_page(list_call *c, const char *key, json_t *list, const char *next) {
     c->key = key;
     c->page = list;
-    snprintf(c->next, sizeof c->next, "%s", next);
+    rt_copy(c->next, sizeof c->next, next);
 }
 
 /* The probe after a full page of analyses: more may follow when it found one, or could not

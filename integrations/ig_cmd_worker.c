@@ -170,9 +170,9 @@ static void add_completion(child *c, const char *id, json_t *result, char *recor
                            size_t recording_len) {
     batch_reserve(c, 1);
     pending *p = &c->batch[c->n_batch++];
-    snprintf(p->id, sizeof p->id, "%s", id);
+    rt_copy(p->id, sizeof p->id, id);
     const char *status = json_string_value(json_object_get(result, "status"));
-    snprintf(p->status, sizeof p->status, "%s", status ? status : "error");
+    rt_copy(p->status, sizeof p->status, status ? status : "error");
     /* Written out when a round takes it, not between the starts of a claim's analyses. */
     p->result = json_incref(result);
     p->text = NULL;
@@ -277,7 +277,7 @@ static rt_queue_connector_stats *connector_stats(child *c, const char *name) {
     }
     rt_queue_connector_stats *st = &c->connectors[c->n_connectors++];
     memset(st, 0, sizeof *st);
-    snprintf(st->connector, sizeof st->connector, "%s", key);
+    rt_copy(st->connector, sizeof st->connector, key);
     return st;
 }
 
@@ -362,7 +362,7 @@ static void start_job(child *c, const rt_queue_claimed *item) {
     job_limits(c, item, &r.limits);
     job *j = rt_xcalloc(1, sizeof *j);
     j->c = c;
-    snprintf(j->id, sizeof j->id, "%s", item->id);
+    rt_copy(j->id, sizeof j->id, item->id);
     j->next = c->running;
     c->running = j;
     c->n_running++;

@@ -125,6 +125,14 @@ int rt_size_parse(const char *text, size_t *bytes);
  * 2^64 - 1): what a cursor into a stream must be before Redis sees it. */
 bool rt_stream_id(const char *s);
 
+/* 'src' into 'out' of 'size' bytes (at least 1), cut to fit and NUL-terminated, as
+ * snprintf's "%s" would, without parsing a format: ids and keys are copied so for every
+ * analysis. Returns the length written. */
+size_t rt_copy(char *out, size_t size, const char *src);
+
+/* The strings after 'size', up to a NULL, one after another into 'out' (rt_copy each). */
+size_t rt_concat(char *out, size_t size, ...) __attribute__((sentinel));
+
 /* "sha256:" followed by the hex SHA-256 of 'len' bytes at 'data'. 'out' holds 72 bytes. */
 void rt_sha256_hex(const void *data, size_t len, char *out);
 

@@ -147,7 +147,8 @@ char *rt_analysis_url(const char *base_url, const char *id) {
         n--;
     size_t size = n + sizeof path + strlen(id);
     char *url = rt_xmalloc(size);
-    snprintf(url, size, "%.*s%s%s", (int)n, base_url, path, id);
+    memcpy(url, base_url, n);
+    rt_concat(url + n, size - n, path, id, NULL);
     return url;
 }
 
@@ -219,8 +220,19 @@ static void args_fmt(args *a, const char *fmt, ...) {
     args_add(a, buf, n < 0 ? 0 : (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
 }
 
+/* Without printf, as the next: both are made several times per analysis. */
 static void args_u64(args *a, uint64_t v) {
-    args_fmt(a, "%llu", (unsigned long long)v);
+    char digits[20], *p = digits + sizeof digits;
+    do
+        *--p = (char)('0' + v % 10);
+    while (v /= 10);
+    args_add(a, p, (size_t)(digits + sizeof digits - p));
+}
+
+/* A key: the prefix, the key's kind ("a:") and an id. */
+static void args_key(args *a, const rt_queue *q, const char *kind, const char *id) {
+    char key[512];
+    args_add(a, key, rt_concat(key, sizeof key, q->prefix, kind, id, NULL));
 }
 
 /* "FCALL name numkeys", with the key count filled in later by args_set_numkeys. */
@@ -434,7 +446,7 @@ static void submit_parse(op *o, const redisReply *reply) {
     rt_queue_submitted *out = rt_xcalloc(o->n ? o->n : 1, sizeof *out);
     for (size_t i = 0; i < o->n; i++) {
         long long flag = int_of(elem(reply, 2 * i + 1));
-        snprintf(out[i].id, sizeof out[i].id, "%s", str_of(elem(reply, 2 * i)));
+        rt_copy(out[i].id, sizeof out[i].id, str_of(elem(reply, 2 * i)));
         out[i].deduplicated = flag == 1;
         out[i].late = flag == 2;
     }
@@ -455,13 +467,13 @@ static void intake_parse(op *o, const redisReply *reply) {
     rt_queue_buried *buried = rt_xcalloc(o->m ? o->m : 1, sizeof *buried);
     for (size_t i = 0; i < o->n; i++) {
         long long flag = int_of(elem(reply, 2 * i + 1));
-        snprintf(out[i].id, sizeof out[i].id, "%s", str_of(elem(reply, 2 * i)));
+        rt_copy(out[i].id, sizeof out[i].id, str_of(elem(reply, 2 * i)));
         out[i].deduplicated = flag == 1;
         out[i].late = flag == 2;
     }
     for (size_t j = 0; j < o->m; j++) {
         size_t at = 2 * (o->n + j);
-        snprintf(buried[j].entry, sizeof buried[j].entry, "%s", str_of(elem(reply, at)));
+        rt_copy(buried[j].entry, sizeof buried[j].entry, str_of(elem(reply, at)));
         buried[j].repeat = int_of(elem(reply, at + 1)) == 1;
     }
     ((rt_queue_intake_fn)o->done)(RT_OK, "", out, o->n, buried, o->m, o->ud);
@@ -505,13 +517,14 @@ static void dedup_of(const rt_queue *q, const rt_queue_request *r, char *key, si
     rt_sha256_hex(buf, nl + na + ns + nb, hex);
     free(buf);
     /* 128 bits of the hash are as safe from collisions and keep the key short. */
-    snprintf(key, key_size, "%sd:%.32s", q->prefix, hex + 7);
+    hex[7 + 32] = '\0';
+    rt_concat(key, key_size, q->prefix, "d:", hex + 7, NULL);
 }
 
 /* The record of the analyses an alert started, beside its dedup key 'dkey' ("{P}d:HEX"):
  * "{P}ar:HEX" into 'out' of 'size' bytes. */
 static void record_of(const rt_queue *q, const char *dkey, char *out, size_t size) {
-    snprintf(out, size, "%sar:%s", q->prefix, dkey + strlen(q->prefix) + 2);
+    rt_concat(out, size, q->prefix, "ar:", dkey + strlen(q->prefix) + 2, NULL);
 }
 
 /* Which submit: the API's, the intake's starts, or the intake's starts and misfits. */
@@ -594,7 +607,7 @@ static int submit_call(rt_queue *q, const rt_queue_request *reqs, size_t n, subm
     for (size_t i = 0; i < n; i++) {
         char key[160];
         rt_queue_new_id(q, ids[i]);
-        args_fmt(&o->a, "%sa:%s", q->prefix, ids[i]);
+        args_key(&o->a, q, "a:", ids[i]);
         dedup_of(q, &reqs[i], key, sizeof key);
         args_str(&o->a, key);
     }
@@ -612,7 +625,7 @@ static int submit_call(rt_queue *q, const rt_queue_request *reqs, size_t n, subm
             char key[160];
             rt_queue_request r = {.dedup_key = misfits[i].dedup_key};
             dedup_of(q, &r, key, sizeof key);
-            args_fmt(&o->a, "%sdl:%s", q->prefix, key + strlen(q->prefix) + 2);
+            args_key(&o->a, q, "dl:", key + strlen(q->prefix) + 2);
         }
     }
     args_set_numkeys(&o->a, (int)(1 + (alerts ? 3 : 2) * n + (kind == SUBMIT_INTAKE ? 2 + m : 0)));
@@ -838,8 +851,8 @@ static int round_start(rt_queue *q, const char *consumer, const rt_queue_complet
     for (int i = 0; i < 9; i++)
         args_str(&o->a, q->keys[i]);
     for (size_t i = 0; i < n_results; i++) {
-        args_fmt(&o->a, "%sa:%.64s", q->prefix, results[i].id);
-        args_fmt(&o->a, "%sr:%.64s", q->prefix, results[i].id);
+        args_key(&o->a, q, "a:", results[i].id);
+        args_key(&o->a, q, "r:", results[i].id);
     }
     args_set_numkeys(&o->a, (int)(9 + 2 * n_results));
     args_str(&o->a, q->prefix);
@@ -921,7 +934,7 @@ int rt_queue_extend(rt_queue *q, const char *consumer, const char *const *ids, s
     args_fcall(&o->a, q->version, "extend");
     args_str(&o->a, q->keys[K_LEASES]);
     for (size_t i = 0; i < n; i++)
-        args_fmt(&o->a, "%sa:%.64s", q->prefix, ids[i]);
+        args_key(&o->a, q, "a:", ids[i]);
     args_set_numkeys(&o->a, (int)(1 + n));
     args_str(&o->a, q->prefix);
     args_str(&o->a, consumer);
@@ -968,7 +981,7 @@ int rt_queue_cancel(rt_queue *q, const char *id, rt_queue_cancel_fn done, void *
                             id ? id : "");
     op *o = op_new(q, (void (*)(void))done, ud, cancel_parse, cancel_fail);
     args_fcall(&o->a, q->version, "cancel");
-    args_fmt(&o->a, "%sa:%s", q->prefix, id);
+    args_key(&o->a, q, "a:", id);
     args_set_numkeys(&o->a, 1);
     args_str(&o->a, q->prefix);
     args_str(&o->a, id);
@@ -1037,7 +1050,7 @@ static op *get_op_new(rt_queue *q, void (*done)(void), void *ud, const char *id)
     o->ud = ud;
     o->parse = get_parse;
     o->fail = get_fail;
-    snprintf(g->id, sizeof g->id, "%s", id);
+    rt_copy(g->id, sizeof g->id, id);
     return o;
 }
 
@@ -1046,8 +1059,8 @@ static op *get_call(rt_queue *q, const char *id, rt_queue_get_fn done, void *ud)
     op *o = get_op_new(q, (void (*)(void))done, ud, id);
     args_function(&o->a, "FCALL_RO", q->version, "get");
     args_str(&o->a, "2");
-    args_fmt(&o->a, "%sa:%s", q->prefix, id);
-    args_fmt(&o->a, "%sr:%s", q->prefix, id);
+    args_key(&o->a, q, "a:", id);
+    args_key(&o->a, q, "r:", id);
     args_str(&o->a, q->prefix);
     return o;
 }
@@ -1691,7 +1704,7 @@ static void on_watch_start(rt_redis *r, const redisReply *reply, int rc, const c
     }
     /* The newest entry now, or 0-0 for an empty stream: the watch reports what comes after. */
     const char *last = str_of(elem(elem(reply, 0), 0));
-    snprintf(q->watch_last, sizeof q->watch_last, "%s", *last ? last : "0-0");
+    rt_copy(q->watch_last, sizeof q->watch_last, *last ? last : "0-0");
     watch_read(q);
 }
 
@@ -1909,7 +1922,10 @@ void rt_queue_new_id(rt_queue *q, char id[RT_QUEUE_ID_SIZE]) {
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     z ^= z >> 31;
-    snprintf(id, RT_QUEUE_ID_SIZE, "%016llx", (unsigned long long)z);
+    static const char hex[] = "0123456789abcdef"; /* not snprintf: an id per submission */
+    for (int i = 15; i >= 0; i--, z >>= 4)
+        id[i] = hex[z & 15];
+    id[16] = '\0';
 }
 
 void rt_queue_consumer_name(char *out, size_t size) {
@@ -2146,7 +2162,7 @@ int rt_queue_get_recording(rt_queue *q, const char *id, rt_queue_recording_fn do
                             id ? id : "");
     op *o = op_new(q, (void (*)(void))done, ud, recording_parse, recording_fail);
     args_str(&o->a, "GET");
-    args_fmt(&o->a, "%srec:%s", q->prefix, id);
+    args_key(&o->a, q, "rec:", id);
     return op_start(o, why);
 }
 

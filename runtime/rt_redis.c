@@ -438,27 +438,58 @@ static void on_reply(redisAsyncContext *ac, void *reply_, void *priv) {
     free(c);
 }
 
+/* 'kind', the decimal digits of 'n' and CRLF at 'p'; returns where they end. */
+static char *put_count(char *p, char kind, size_t n) {
+    char digits[20], *d = digits + sizeof digits;
+    do
+        *--d = (char)('0' + n % 10);
+    while (n /= 10);
+    *p++ = kind;
+    memcpy(p, d, (size_t)(digits + sizeof digits - d));
+    p += digits + sizeof digits - d;
+    memcpy(p, "\r\n", 2);
+    return p + 2;
+}
+
+/* The command in Redis' protocol, an array of bulk strings ('lens' NULL: the arguments are
+ * strings): malloc'd, '*len' bytes, NULL when memory is short (arguments come from input).
+ * hiredis' own formatting, a printf per argument, was a tenth of serve's cost of a submission. */
+static char *format_command(int argc, const char *const *argv, const size_t *lens, size_t *len) {
+    size_t total = 24;
+    for (int i = 0; i < argc; i++)
+        total += 26 + (lens ? lens[i] : strlen(argv[i]));
+    char *out = malloc(total), *p = out;
+    if (!out)
+        return NULL;
+    p = put_count(p, '*', (size_t)argc);
+    for (int i = 0; i < argc; i++) {
+        size_t n = lens ? lens[i] : strlen(argv[i]);
+        p = put_count(p, '$', n);
+        memcpy(p, argv[i], n);
+        memcpy(p + n, "\r\n", 2);
+        p += n + 2;
+    }
+    *len = (size_t)(p - out);
+    return out;
+}
+
 /* Sends a command in HANDSHAKE or UP (the caller checked). */
 static int send_command(rt_redis *r, uint64_t timeout, int argc, const char *const *argv,
                         const size_t *lens, rt_redis_reply_fn done, void *ud) {
-    size_t stack_lens[16], *l = stack_lens;
-    cmd *c = rt_xmalloc(sizeof *c);
-    int ok;
-    if (!lens) {
-        if (argc > 16)
-            l = rt_xmalloc(sizeof *l * (size_t)argc);
-        for (int i = 0; i < argc; i++)
-            l[i] = strlen(argv[i]);
+    size_t len;
+    char *text = format_command(argc, argv, lens, &len);
+    if (!text) {
+        snprintf(r->error, sizeof r->error, "%s: out of memory for a command", r->name);
+        return RT_ENOMEM;
     }
+    cmd *c = rt_xmalloc(sizeof *c);
     c->r = r;
     c->done = done;
     c->ud = ud;
     c->deadline = uv_now(r->loop) + timeout;
     c->timeout = timeout;
-    ok = redisAsyncCommandArgv(r->ac, on_reply, c, argc, (const char **)argv, lens ? lens : l) ==
-         REDIS_OK;
-    if (l != stack_lens)
-        free(l);
+    int ok = redisAsyncFormattedCommand(r->ac, on_reply, c, text, len) == REDIS_OK;
+    free(text);
     if (!ok) {
         free(c);
         snprintf(r->error, sizeof r->error, "%s: not connected (%s)", r->name,

@@ -184,7 +184,7 @@ static wk_analysis *analysis_new(wk_engine *engine, const wk_request *request,
     a->started_mono = rt_monotonic();
     a->now = request->now > 0 ? request->now : floor(a->started_at);
     if (request->id)
-        snprintf(a->id, sizeof a->id, "%s", request->id);
+        rt_copy(a->id, sizeof a->id, request->id);
     else
         wk_new_id(a->id);
     a->findings = json_array();
@@ -249,7 +249,7 @@ static int load_definition(wk_analysis *a, char *hash, rt_diag *diag) {
         return RT_EANALYZER;
     }
     lua_getfield(L, -1, "name");
-    snprintf(a->name, sizeof a->name, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+    rt_copy(a->name, sizeof a->name, lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
     lua_getfield(L, -2, "version");
     a->version = lua_isstring(L, -1) ? rt_xstrdup(lua_tostring(L, -1)) : NULL;
     lua_pop(L, 2);
@@ -477,7 +477,7 @@ static int start_analysis(wk_engine *engine, const wk_request *request, wk_analy
     int rc = wk_resolve(engine, request->analyzer, &a->path, diag);
     lua_State *co = NULL;
     if (rc == RT_OK) {
-        snprintf(a->name, sizeof a->name, "%s", request->analyzer);
+        rt_copy(a->name, sizeof a->name, request->analyzer);
         rc = start_resolved(a, request->inputs, &co, diag);
     }
     if (rc != RT_OK) {
