@@ -190,6 +190,7 @@ size_t rt_copy(char *out, size_t size, const char *src) {
 size_t rt_concat(char *out, size_t size, ...) {
     va_list ap;
     size_t n = 0;
+    out[0] = '\0';
     va_start(ap, size);
     for (const char *s; (s = va_arg(ap, const char *));)
         n += rt_copy(out + n, size - n, s);

@@ -463,6 +463,24 @@ static void test_size_parse(void **state) {
     }
 }
 
+/* rt_copy and rt_concat cut to the buffer as snprintf would, and say how much they wrote. */
+static void test_copy_and_concat(void **state) {
+    char out[8];
+    (void)state;
+    assert_int_equal(rt_copy(out, sizeof out, "abc"), 3);
+    assert_string_equal(out, "abc");
+    assert_int_equal(rt_copy(out, sizeof out, "abcdefghij"), 7);
+    assert_string_equal(out, "abcdefg");
+    assert_int_equal(rt_copy(out, 1, "abc"), 0);
+    assert_string_equal(out, "");
+    assert_int_equal(rt_concat(out, sizeof out, "{p}:", "a:", "0123", NULL), 7);
+    assert_string_equal(out, "{p}:a:0");
+    assert_int_equal(rt_concat(out, sizeof out, "ab", "", "cd", NULL), 4);
+    assert_string_equal(out, "abcd");
+    assert_int_equal(rt_concat(out, sizeof out, NULL), 0);
+    assert_string_equal(out, "");
+}
+
 /* ---- type values ---------------------------------------------------------------------------- */
 
 static void test_type_values(void **state) {
@@ -1159,6 +1177,7 @@ int main(void) {
         cmocka_unit_test(test_time_format),
         cmocka_unit_test(test_time_round_trip),
         cmocka_unit_test(test_size_parse),
+        cmocka_unit_test(test_copy_and_concat),
         cmocka_unit_test(test_type_values),
         cmocka_unit_test(test_string),
         cmocka_unit_test(test_string_escapes_shown_values),
