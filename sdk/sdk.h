@@ -29,6 +29,12 @@ void sdk_set_diag(lua_State *L, rt_diag *d);
 void sdk_problem(lua_State *L, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Frees what the state holds outside its own memory (the JSON of input types' defaults, and of
+ * inputs being converted when an error stopped them), which their __gc would free in lua_close:
+ * for a host that drops a state's memory whole instead of closing it (workers/wk_sandbox.c).
+ * The state must not be used after this. */
+void sdk_release_outside(lua_State *L);
+
 /* True when the value at 'idx' is a definition made by inquest.analyzer{…}. */
 int sdk_is_analyzer(lua_State *L, int idx);
 

@@ -62,13 +62,23 @@ static const char specs_key = 's';   /* the weak-keyed table type value -> spec 
 static const char type_mt_key = 't'; /* the metatable of type values */
 static const char spec_mt_key = 'g'; /* the metatable of specs that own JSON (their __gc) */
 static const char box_mt_key = 'b';  /* the metatable of boxes (their __gc) */
+static const char outside_key = 'o'; /* the head of the list of what holds JSON (outside_link) */
 
 /* ---- specs and kinds ------------------------------------------------------------------------ */
 
 typedef struct kind kind;
 typedef struct vctx vctx;
 
+/* A place in the state's list of the specs and boxes that hold JSON outside the state's memory,
+ * for a host that drops the state without lua_close, which runs no __gc (sdk_release_outside).
+ * 'prev' is NULL when it is not in the list. */
+typedef struct outside {
+    struct outside *prev, *next;
+    void (*release)(struct outside *);
+} outside;
+
 typedef struct spec {
+    outside outside; /* first: a spec is its place in the list */
     const kind *kind;
     json_t *def;             /* owned: the default as the analyzer wrote it, or NULL */
     rt_diag problems;        /* owned while check_default() runs, so that a raise cannot leak it */
@@ -204,20 +214,67 @@ static void push_seconds(lua_State *L, double x) {
 /* A JSON value holder with __gc: what is built from input while Lua may raise (out of memory)
  * is parked in one, so a raise cannot leak it. */
 typedef struct box {
+    outside outside; /* first, as in a spec */
     json_t *j;
 } box;
 
-static int box_gc(lua_State *L) {
-    box *b = lua_touserdata(L, 1); /* only boxes have this private metatable */
+/* Puts 'o' in the state's list, which is made on first use; may raise (out of memory) before. */
+static void outside_link(lua_State *L, outside *o, void (*release)(outside *)) {
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &outside_key) == LUA_TNIL) {
+        lua_pop(L, 1);
+        outside *head = lua_newuserdatauv(L, sizeof *head, 0);
+        memset(head, 0, sizeof *head);
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &outside_key);
+    }
+    outside *head = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    o->release = release;
+    o->prev = head;
+    o->next = head->next;
+    if (o->next)
+        o->next->prev = o;
+    head->next = o;
+}
+
+static void outside_unlink(outside *o) {
+    if (!o->prev)
+        return;
+    o->prev->next = o->next;
+    if (o->next)
+        o->next->prev = o->prev;
+    o->prev = o->next = NULL;
+}
+
+void sdk_release_outside(lua_State *L) {
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &outside_key) == LUA_TUSERDATA) {
+        outside *head = lua_touserdata(L, -1);
+        while (head->next) {
+            outside *o = head->next;
+            outside_unlink(o);
+            o->release(o);
+        }
+    }
+    lua_pop(L, 1);
+}
+
+static void box_release(outside *o) {
+    box *b = (box *)o;
     json_decref(b->j);
     b->j = NULL;
+}
+
+static int box_gc(lua_State *L) {
+    box *b = lua_touserdata(L, 1); /* only boxes have this private metatable */
+    outside_unlink(&b->outside);
+    box_release(&b->outside);
     return 0;
 }
 
 /* Pushes a new, empty box. Its metatable is made on first use: most analyzers need no box. */
 static box *box_push(lua_State *L) {
     box *b = lua_newuserdatauv(L, sizeof *b, 0);
-    b->j = NULL;
+    memset(b, 0, sizeof *b);
     if (lua_rawgetp(L, LUA_REGISTRYINDEX, &box_mt_key) == LUA_TNIL) {
         lua_pop(L, 1);
         lua_createtable(L, 0, 1);
@@ -227,6 +284,7 @@ static box *box_push(lua_State *L) {
         lua_rawsetp(L, LUA_REGISTRYINDEX, &box_mt_key);
     }
     lua_setmetatable(L, -2);
+    outside_link(L, &b->outside, box_release);
     return b;
 }
 
@@ -775,11 +833,17 @@ static void def_problem(lua_State *L, const kind *k, const char *fmt, ...) {
     sdk_problem(L, NULL, "t.%s: %s", k->name, message);
 }
 
-static int spec_gc(lua_State *L) {
-    spec *s = lua_touserdata(L, 1); /* only specs have this private metatable */
+static void spec_release(outside *o) {
+    spec *s = (spec *)o;
     json_decref(s->def);
     s->def = NULL;
     rt_diag_free(&s->problems);
+}
+
+static int spec_gc(lua_State *L) {
+    spec *s = lua_touserdata(L, 1); /* only specs have this private metatable */
+    outside_unlink(&s->outside);
+    spec_release(&s->outside);
     return 0;
 }
 
@@ -1148,6 +1212,7 @@ static void check_default(lua_State *L, spec *s, int idx) {
     /* From here the spec owns JSON, which its __gc frees should anything raise. */
     lua_rawgetp(L, LUA_REGISTRYINDEX, &spec_mt_key);
     lua_setmetatable(L, 2);
+    outside_link(L, &s->outside, spec_release);
     if (!(s->def = default_json(L, idx, s, why))) {
         def_problem(L, s->kind, "'default' %s", why);
         return;

@@ -5,7 +5,8 @@
  * The budget that limits them lives in wk_sandbox.c. A state may start in a slot's region,
  * memory at an address of its own where its image is made and copied back (wk_sandbox.c,
  * "Images"): large blocks there are carved like small ones while the image is made, and are
- * never given to free(). */
+ * never given to free(). A state is dropped without lua_close (wk__sandbox_close): its chunks
+ * go back whole, and its large blocks outside the region, which are linked for it, with them. */
 #include <stdlib.h>
 #include <string.h>
 #include "wk_internal.h"
@@ -25,6 +26,29 @@ typedef struct chunk {
     struct chunk *next;
     char pad[CLASS_BYTES - sizeof(struct chunk *)]; /* keeps blocks 16-byte aligned */
 } chunk;
+
+/* The header of a large block from malloc: its neighbours in the state's list (wk_heap.bigs).
+ * Sixteen bytes, so that the block after it keeps malloc's alignment. */
+typedef struct big {
+    struct big *prev, *next;
+} big;
+
+static void big_link(wk_heap *h, big *b) {
+    b->prev = NULL;
+    b->next = h->bigs;
+    if (h->bigs)
+        h->bigs->prev = b;
+    h->bigs = b;
+}
+
+static void big_unlink(wk_heap *h, big *b) {
+    if (b->prev)
+        b->prev->next = b->next;
+    else
+        h->bigs = b->next;
+    if (b->next)
+        b->next->prev = b->prev;
+}
 
 static size_t class_of(size_t size) {
     return (size - 1) / CLASS_BYTES;
@@ -105,10 +129,12 @@ static void *big_alloc(wk_heap *h, size_t size) {
     h->escaped |= h->building;
     if (!may_reserve(h, size))
         return NULL;
-    void *p = malloc(size);
-    if (p)
-        account(h, size, 0);
-    return p;
+    big *b = malloc(sizeof *b + size);
+    if (!b)
+        return NULL;
+    account(h, size, 0);
+    big_link(h, b);
+    return b + 1;
 }
 
 static void small_free(wk_heap *h, void *p, size_t size) {
@@ -125,10 +151,14 @@ void *wk__heap_realloc(wk_heap *h, void *ptr, size_t osize, size_t nsize) {
     if (!is_small(osize) && !is_small(nsize) && !in_region(h, ptr)) {
         if (nsize > osize && !may_reserve(h, nsize - osize))
             return NULL;
-        void *p = realloc(ptr, nsize);
-        if (p)
-            account(h, nsize, osize);
-        return p;
+        big *b = (big *)ptr - 1;
+        big_unlink(h, b);
+        big *moved = realloc(b, sizeof *b + nsize);
+        big_link(h, moved ? moved : b); /* realloc failed: the block is as it was */
+        if (!moved)
+            return NULL;
+        account(h, nsize, osize);
+        return moved + 1;
     }
     void *p = is_small(nsize) ? small_alloc(h, nsize) : big_alloc(h, nsize);
     if (!p)
@@ -144,7 +174,8 @@ void wk__heap_free(wk_heap *h, void *ptr, size_t size) {
     if (!is_small(size)) {
         if (in_region(h, ptr))
             return;
-        free(ptr);
+        big_unlink(h, (big *)ptr - 1);
+        free((big *)ptr - 1);
         account(h, 0, size);
     } else {
         small_free(h, ptr, size);
@@ -152,6 +183,11 @@ void wk__heap_free(wk_heap *h, void *ptr, size_t size) {
 }
 
 void wk__heap_release(wk_heap *h) {
+    for (big *b = h->bigs, *next; b; b = next) {
+        next = b->next;
+        free(b);
+    }
+    h->bigs = NULL;
     chunk *c = h->chunks;
     while (c) {
         chunk *next = c->next;
@@ -168,7 +204,7 @@ void wk__heap_release(wk_heap *h) {
     h->chunks = NULL;
     h->next = h->end = NULL;
     h->region = h->region_next = NULL;
-    h->building = h->escaped = h->refused = h->closing = 0;
+    h->building = h->escaped = h->refused = 0;
     h->reserved = 0;
 }
 

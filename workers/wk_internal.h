@@ -106,12 +106,12 @@ typedef struct wk_heap {
     void *free[WK_HEAP_SMALL / 16]; /* free blocks by size class */
     char *next, *end;               /* the unused part of the newest chunk */
     struct chunk *chunks;
+    struct big *bigs; /* the large blocks from malloc, linked (wk_heap.c) */
     /* The slot's region the state lives in first (NULL: none), and its first unused segment. */
     char *region, *region_next;
     int building; /* the slot's image is being made: large blocks come from the region too */
     int escaped;  /* while building, a block went outside the region: no image of this state */
     int refused;  /* while building, the budget refused a block: no image of this state either */
-    int closing;  /* lua_close is running: small blocks need not be freed one by one */
     size_t reserved, reserved_peak; /* bytes of chunks and large blocks the state holds */
     size_t cap;                     /* the most it may hold: twice its budget and some slack */
 } wk_heap;
@@ -139,7 +139,8 @@ typedef struct wk_slot {
 /* Lua's allocation contract: 'osize' is the size the block at 'ptr' was allocated with. */
 void *wk__heap_realloc(wk_heap *h, void *ptr, size_t osize, size_t nsize);
 void wk__heap_free(wk_heap *h, void *ptr, size_t size);
-/* Gives the chunks of a closed state back to the engine for later states. */
+/* Gives the chunks of a dropped state back to the engine for later states, and frees its large
+ * blocks. */
 void wk__heap_release(wk_heap *h);
 /* Frees the chunks and the slots the engine keeps. */
 void wk__heap_drop_spares(wk_engine *engine);

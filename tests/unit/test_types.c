@@ -966,6 +966,25 @@ static char *dump(const json_t *j) {
     return json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
 }
 
+/* sdk_release_outside frees the JSON that the defaults of types hold outside the state, as their
+ * __gc would: a state dropped without lua_close leaks nothing (the sanitizers' leak check), and a
+ * lua_close after it frees nothing twice. */
+static void test_release_outside(void **state) {
+    lua_State *L = new_state();
+    (void)state;
+    define(L, "{ n = t.int{ default = 3 }, s = t.string{ default = 'x' } }", NULL);
+    json_t *schema = sdk_schema_json(L, -1);
+    assert_non_null(json_object_get(json_object_get(schema, "n"), "default"));
+    assert_non_null(json_object_get(json_object_get(schema, "s"), "default"));
+    json_decref(schema);
+    sdk_release_outside(L);
+    schema = sdk_schema_json(L, -1);
+    assert_null(json_object_get(json_object_get(schema, "n"), "default"));
+    assert_null(json_object_get(json_object_get(schema, "s"), "default"));
+    json_decref(schema);
+    lua_close(L);
+}
+
 static void test_schema_json(void **state) {
     lua_State *L = new_state();
     (void)state;
@@ -1199,6 +1218,7 @@ int main(void) {
         cmocka_unit_test(test_definition_problem_raises_without_diag),
         cmocka_unit_test(test_spec_is_authoritative),
         cmocka_unit_test(test_schema_json),
+        cmocka_unit_test(test_release_outside),
         cmocka_unit_test(test_json_schema),
         cmocka_unit_test(test_out_of_memory),
     };
