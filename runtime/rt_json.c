@@ -6,6 +6,7 @@
  * rest of a small analysis. Numbers are made in rt_util.c (rt_json_number). */
 #include <math.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,11 +22,16 @@ typedef struct out {
 /* A result of a small analysis takes about 700 bytes: one allocation rather than several. */
 #define FIRST_CAP 1024
 
-static void reserve(out *o, size_t n) {
-    if (o->len + n + 1 > o->cap) {
-        o->cap = o->len + n + 1 < FIRST_CAP / 2 ? FIRST_CAP : (o->len + n + 1) * 2;
-        o->data = rt_xrealloc(o->data, o->cap);
-    }
+static void grow(out *o, size_t n) {
+    o->cap = o->len + n + 1 < FIRST_CAP / 2 ? FIRST_CAP : (o->len + n + 1) * 2;
+    o->data = rt_xrealloc(o->data, o->cap);
+}
+
+/* Room for 'n' more bytes and the NUL; the test alone is inlined, as every character of
+ * punctuation comes through here. */
+static inline void reserve(out *o, size_t n) {
+    if (o->len + n + 1 > o->cap)
+        grow(o, n);
 }
 
 static void put(out *o, const char *s, size_t n) {
@@ -34,7 +40,7 @@ static void put(out *o, const char *s, size_t n) {
     o->len += n;
 }
 
-static void put_char(out *o, char c) {
+static inline void put_char(out *o, char c) {
     reserve(o, 1);
     o->data[o->len++] = c;
 }
@@ -44,11 +50,27 @@ static int needs_escape(unsigned char c) {
     return c < 0x20 || c == '"' || c == '\\';
 }
 
+/* Whether one of the 8 bytes of 'w' needs escaping: bytes below 0x20, and those equal to '"' or
+ * '\\' (each test is exact for "some byte", the subtraction borrowing only past a byte that
+ * matched). Strings are most of a result, and most of their bytes need nothing. */
+static bool word_needs_escape(uint64_t w) {
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    uint64_t quote = w ^ (ones * '"'), backslash = w ^ (ones * '\\');
+    return (((w - ones * 0x20) & ~w) | ((quote - ones) & ~quote) |
+            ((backslash - ones) & ~backslash)) &
+           highs;
+}
+
 static void put_string(out *o, const char *s, size_t n) {
     static const char hex[] = "0123456789abcdef";
-    size_t start = 0;
+    size_t start = 0, i = 0;
     put_char(o, '"');
-    for (size_t i = 0; i < n; i++) {
+    for (uint64_t w; i + 8 <= n; i += 8) { /* the common case: no byte to escape in a word */
+        memcpy(&w, s + i, 8);
+        if (word_needs_escape(w))
+            break;
+    }
+    for (; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (!needs_escape(c))
             continue;

@@ -258,6 +258,39 @@ static void test_diag_repairs_message(void **state) {
     assert_int_equal(rt_diag_count(&d), 0);
 }
 
+/* The canonical writer escapes a byte that needs it wherever it sits in a string, whether it
+ * checks a word of eight bytes at once or byte by byte (rt_json.c, put_string): each such byte,
+ * and bytes beside the range, at every place of strings of 0 to 24 bytes. */
+static void test_canonical_escapes(void **state) {
+    static const unsigned char specials[] = {'"', '\\', '\n', 0x01, 0x1f, 0x20, 0x7f, 0xc3};
+    (void)state;
+    for (size_t len = 1; len <= 24; len++)
+        for (size_t at = 0; at < len; at++)
+            for (size_t k = 0; k < sizeof specials; k++) {
+                char text[32], want[64], *w = want;
+                memset(text, 'a', len);
+                text[at] = (char)specials[k];
+                *w++ = '"';
+                for (size_t i = 0; i < len; i++) {
+                    unsigned char c = (unsigned char)text[i];
+                    if (c == '"' || c == '\\')
+                        w += sprintf(w, "\\%c", c);
+                    else if (c == '\n')
+                        w += sprintf(w, "\\n");
+                    else if (c < 0x20)
+                        w += sprintf(w, "\\u%04x", c);
+                    else
+                        *w++ = (char)c;
+                }
+                strcpy(w, "\"");
+                json_t *j = json_stringn_nocheck(text, len);
+                char *got = rt_json_canonical(j);
+                assert_string_equal(got, want);
+                free(got);
+                json_decref(j);
+            }
+}
+
 /* A message too long is cut between characters, never inside one. */
 static void test_diag_cuts_long_message(void **state) {
     (void)state;
@@ -309,6 +342,7 @@ int main(void) {
         cmocka_unit_test(test_json_text),
         cmocka_unit_test(test_diag_repairs_message),
         cmocka_unit_test(test_diag_cuts_long_message),
+        cmocka_unit_test(test_canonical_escapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
