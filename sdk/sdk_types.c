@@ -218,15 +218,10 @@ typedef struct box {
     json_t *j;
 } box;
 
-/* Puts 'o' in the state's list, which is made on first use; may raise (out of memory) before. */
+/* Puts 'o' in the state's list (its head made by sdk__types_push, so that the engine's images of
+ * a fresh state hold it). */
 static void outside_link(lua_State *L, outside *o, void (*release)(outside *)) {
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &outside_key) == LUA_TNIL) {
-        lua_pop(L, 1);
-        outside *head = lua_newuserdatauv(L, sizeof *head, 0);
-        memset(head, 0, sizeof *head);
-        lua_pushvalue(L, -1);
-        lua_rawsetp(L, LUA_REGISTRYINDEX, &outside_key);
-    }
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &outside_key);
     outside *head = lua_touserdata(L, -1);
     lua_pop(L, 1);
     o->release = release;
@@ -1336,6 +1331,9 @@ void sdk__types_push(lua_State *L) {
         lua_setfield(L, -2, "__mode");
         lua_setmetatable(L, -2);
         lua_rawsetp(L, LUA_REGISTRYINDEX, &specs_key);
+        outside *head = lua_newuserdatauv(L, sizeof *head, 0);
+        memset(head, 0, sizeof *head);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &outside_key);
     }
     lua_pop(L, 1);
     lua_createtable(L, 0, NKINDS);
