@@ -781,7 +781,7 @@ static void init_handles(child *c) {
     wk_supervisor_child_signals(&c->signals, c->loop, on_term, on_hup, c);
 }
 
-/* The folders the child loads analyzers from (on first use, and again on SIGHUP), the only
+/* The folders the child loads analyzers from (as it starts, and again on SIGHUP), the only
  * files its jail lets it read besides the libraries' own. */
 static void analyzer_folders(const worker_options *o, wk_jail_options *jail) {
     if (o->dirs.n) {
@@ -814,6 +814,9 @@ static int open_child(child *c, char *why) {
     c->files_confined = wk_jail_file_abi(&jail) > 0;
     int rc = wk_jail_enter(&jail, why);
     if (rc == RT_OK) {
+        /* In the jail, as analyses run; before the connection to Redis starts, whose timeout
+         * would run meanwhile. */
+        wk_engine_warm(c->engine);
         c->queue = ig_queue_open(c->loop, cfg, password, password_len, queue_state, c, why);
         rc = c->queue ? RT_OK : RT_EINPUT;
         if (rc == RT_OK)
@@ -844,7 +847,6 @@ static int child_main(int slot, void *ud) {
         wk_engine_free(c.engine);
         return IG_EXIT_USAGE;
     }
-    wk_engine_warm(c.engine); /* in the jail, as the analyses will run; before the first claim */
     init_handles(&c);
     ig_log("info", "worker child ready",
            json_pack("{s:i, s:s, s:i, s:b}", "slot", slot, "consumer", c.consumer, "concurrency",

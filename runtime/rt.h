@@ -125,7 +125,7 @@ int rt_size_parse(const char *text, size_t *bytes);
  * 2^64 - 1): what a cursor into a stream must be before Redis sees it. */
 bool rt_stream_id(const char *s);
 
-/* 'src' into 'out' of 'size' bytes (at least 1), cut to fit and NUL-terminated, as
+/* 'src' (not NULL) into 'out' of 'size' bytes (at least 1), cut to fit and NUL-terminated, as
  * snprintf's "%s" would, without parsing a format: ids and keys are copied so for every
  * analysis. Returns the length written. */
 size_t rt_copy(char *out, size_t size, const char *src);

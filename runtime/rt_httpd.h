@@ -137,7 +137,8 @@ int rt_httpd_set_header(rt_httpd_req *req, const char *name, const char *value);
 int rt_httpd_respond(rt_httpd_req *req, int status, const char *content_type, const void *body,
                      size_t len);
 
-/* Answers 'req' with 'status' and 'body' as compact JSON (application/json); 'body' is stolen
+/* Answers 'req' with 'status' and 'body' as canonical JSON (rt_json_canonical: compact, keys
+ * sorted, reals to 15 significant digits; application/json); 'body' is stolen
  * (its reference is released, also on error); NULL sends "null". Returns as rt_httpd_respond. */
 int rt_httpd_respond_json(rt_httpd_req *req, int status, json_t *body);
 

@@ -452,7 +452,8 @@ static char *put_count(char *p, char kind, size_t n) {
 }
 
 /* The command in Redis' protocol, an array of bulk strings ('lens' NULL: the arguments are
- * strings): malloc'd, '*len' bytes, NULL when memory is short (arguments come from input).
+ * strings): malloc'd, '*len' bytes and a NUL (hiredis looks at the command as a C string), NULL
+ * when memory is short (arguments come from input).
  * hiredis' own formatting, a printf per argument, was a tenth of serve's cost of a submission. */
 static char *format_command(int argc, const char *const *argv, const size_t *lens, size_t *len) {
     size_t total = 24;
@@ -469,6 +470,7 @@ static char *format_command(int argc, const char *const *argv, const size_t *len
         memcpy(p + n, "\r\n", 2);
         p += n + 2;
     }
+    *p = '\0';
     *len = (size_t)(p - out);
     return out;
 }

@@ -171,8 +171,13 @@ static wk_compiled *cached(wk_engine *engine, const char *path, char *hash, rt_d
                            int *rc) {
     for (size_t i = 0; i < engine->ncache; i++) {
         if (strcmp(engine->cache[i].path, path) == 0) {
-            memcpy(hash, engine->cache[i].hash, sizeof engine->cache[i].hash);
-            return &engine->cache[i];
+            /* To the front: a worker compiles its whole analyzer path (wk_engine_warm), and runs
+             * a few of them most of the time. */
+            wk_compiled found = engine->cache[i];
+            engine->cache[i] = engine->cache[0];
+            engine->cache[0] = found;
+            memcpy(hash, found.hash, sizeof found.hash);
+            return &engine->cache[0];
         }
     }
     wk_compiled c = {0};

@@ -1,12 +1,13 @@
 /* workers/wk_heap.c -- the memory of a Lua state. Lua tells the allocator every block's size
  * when it frees or resizes it, so small blocks need no headers: they come from size classes
- * carved out of chunks, and a closed state's chunks serve the next state. A fresh state per
+ * carved out of chunks, and a dropped state's chunks serve the next state. A fresh state per
  * analysis makes thousands of small allocations; this keeps them off the C library's malloc.
  * The budget that limits them lives in wk_sandbox.c. A state may start in a slot's region,
  * memory at an address of its own where its image is made and copied back (wk_sandbox.c,
  * "Images"): large blocks there are carved like small ones while the image is made, and are
  * never given to free(). A state is dropped without lua_close (wk__sandbox_close): its chunks
  * go back whole, and its large blocks outside the region, which are linked for it, with them. */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include "wk_internal.h"
@@ -32,6 +33,7 @@ typedef struct chunk {
 typedef struct big {
     struct big *prev, *next;
 } big;
+_Static_assert(sizeof(big) % 16 == 0, "a large block after its header keeps malloc's alignment");
 
 static void big_link(wk_heap *h, big *b) {
     b->prev = NULL;
@@ -260,6 +262,7 @@ int wk__heap_save(wk_heap *h, wk_image *image) {
     h->building = 0;
     if (h->escaped || h->refused)
         return -1;
+    assert(!h->bigs); /* a block from malloc while building made it escape */
     image->len = (size_t)(h->next - h->region);
     image->bytes = rt_xrealloc(image->bytes, image->len);
     memcpy(image->bytes, h->region, image->len);

@@ -180,21 +180,23 @@ static void set_disposition(int sig, void (*handler)(int)) {
     sigaction(sig, &sa, NULL);
 }
 
-/* The fork child: a clean signal state, then child_main. SIGHUP and SIGINT are ignored until
- * child_main listens for them: a reload before the child loaded anything is moot, and the
- * terminal's SIGINT goes to the supervisor, which decides for everyone. */
+/* The fork child: a clean signal state, then child_main. SIGHUP is held (blocked) until
+ * child_main listens for it (wk_supervisor_child_signals): the child compiles its analyzers
+ * before that, and a reload asked meanwhile must reach it. SIGINT is ignored: the terminal's
+ * goes to the supervisor, which decides for everyone. */
 __attribute__((noreturn)) static void run_child(supervisor *s, int index) {
     set_disposition(SIGTERM, SIG_DFL);
     set_disposition(SIGCHLD, SIG_DFL);
-    set_disposition(SIGHUP, SIG_IGN);
+    set_disposition(SIGHUP, SIG_DFL); /* blocked below: an ignored signal would be lost */
     set_disposition(SIGINT, SIG_IGN);
     /* A supervisor killed with SIGKILL cannot forward anything: its death is the drain signal. */
     prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
     if (getppid() != s->self)
         raise(SIGTERM); /* it died before prctl; pending until the mask opens */
-    sigset_t none;
-    sigemptyset(&none);
-    pthread_sigmask(SIG_SETMASK, &none, NULL);
+    sigset_t hup;
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
+    pthread_sigmask(SIG_SETMASK, &hup, NULL);
     exit(s->o.child_main(index, s->o.ud));
 }
 
@@ -410,6 +412,10 @@ int wk_supervisor_child_signals(wk_child_signals *s, uv_loop_t *loop, void (*on_
         wk_supervisor_child_signals_close(s);
         return RT_EINTERNAL;
     }
+    sigset_t hup; /* held since the fork (run_child): one that came meanwhile arrives now */
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
+    pthread_sigmask(SIG_UNBLOCK, &hup, NULL);
     return RT_OK;
 }
 
