@@ -130,6 +130,11 @@ bool rt_stream_id(const char *s);
  * analysis. Returns the length written. */
 size_t rt_copy(char *out, size_t size, const char *src);
 
+/* Writes the decimal digits of 'u' so that they end just before 'end'; returns where they
+ * start (at most 20 bytes before 'end'). printf costs more than the rest of a number's way into
+ * a result or a command. */
+char *rt_digits(char *end, unsigned long long u);
+
 /* The strings after 'size', up to a NULL, one after another into 'out' (rt_copy each). */
 size_t rt_concat(char *out, size_t size, ...) __attribute__((sentinel));
 

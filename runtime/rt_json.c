@@ -113,14 +113,6 @@ static void put_string(out *o, const char *s, size_t n) {
  * text would not read back (jansson: "real number overflow"). They get the 17 digits that do. */
 #define REAL_ROUNDS_PAST_MAX 1.79769313486231e308
 
-/* Writes the decimal digits of 'u' so that they end at 'end'; returns where they start. */
-static char *digits_before(char *end, unsigned long long u) {
-    do
-        *--end = (char)('0' + u % 10);
-    while (u /= 10);
-    return end;
-}
-
 /* Powers of ten that doubles hold exactly. */
 static const double powers_of_ten[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                        1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
@@ -148,7 +140,7 @@ static size_t decimal_text(char *buf, double x) {
         k /= 10;
         d--;
     }
-    char text[24], *digits = digits_before(text + sizeof text, (unsigned long long)k), *p = buf;
+    char text[24], *digits = rt_digits(text + sizeof text, (unsigned long long)k), *p = buf;
     int n = (int)(text + sizeof text - digits);
     if (x < 0)
         *p++ = '-';
@@ -199,8 +191,8 @@ static void put_real(out *o, double x) {
 static void put_integer(out *o, json_int_t v) {
     char buf[24];
     /* in unsigned arithmetic, so that the most negative value negates cleanly */
-    char *p = digits_before(buf + sizeof buf,
-                            v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v);
+    char *p =
+        rt_digits(buf + sizeof buf, v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v);
     if (v < 0)
         *--p = '-';
     put(o, p, (size_t)(buf + sizeof buf - p));

@@ -222,10 +222,7 @@ static void args_fmt(args *a, const char *fmt, ...) {
 
 /* Without printf, as the next: both are made several times per analysis. */
 static void args_u64(args *a, uint64_t v) {
-    char digits[20], *p = digits + sizeof digits;
-    do
-        *--p = (char)('0' + v % 10);
-    while (v /= 10);
+    char digits[20], *p = rt_digits(digits + sizeof digits, v);
     args_add(a, p, (size_t)(digits + sizeof digits - p));
 }
 

@@ -440,10 +440,7 @@ static void on_reply(redisAsyncContext *ac, void *reply_, void *priv) {
 
 /* 'kind', the decimal digits of 'n' and CRLF at 'p'; returns where they end. */
 static char *put_count(char *p, char kind, size_t n) {
-    char digits[20], *d = digits + sizeof digits;
-    do
-        *--d = (char)('0' + n % 10);
-    while (n /= 10);
+    char digits[20], *d = rt_digits(digits + sizeof digits, n);
     *p++ = kind;
     memcpy(p, d, (size_t)(digits + sizeof digits - d));
     p += digits + sizeof digits - d;

@@ -187,6 +187,13 @@ size_t rt_copy(char *out, size_t size, const char *src) {
     return n;
 }
 
+char *rt_digits(char *end, unsigned long long u) {
+    do
+        *--end = (char)('0' + u % 10);
+    while (u /= 10);
+    return end;
+}
+
 size_t rt_concat(char *out, size_t size, ...) {
     va_list ap;
     size_t n = 0;
