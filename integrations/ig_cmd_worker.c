@@ -411,9 +411,9 @@ static double idle_wait(const child *c) {
 
 /* Requests the next round, which carries 'results', may claim: the free slots not claimed by
  * rounds out nor kept for what the wait may be handed (reserved), no more than it starts within
- * its budget and at least two, so that a claim that
- * comes back with one tells a queue with no more (starved); none alone while it has no more, and
- * none while the child drains or still has results from before an outage to send. */
+ * its budget and at least two, so that a claim that comes back with one tells a queue with no
+ * more (starved); none alone while it has no more, and none while the child drains or still has
+ * results from before an outage to send. */
 static size_t claim_room(const child *c, size_t results) {
     size_t slots = (size_t)c->o->concurrency,
            taken = c->n_running + c->claims_out + (c->waiting ? c->reserved : 0);

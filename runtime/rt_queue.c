@@ -355,8 +355,9 @@ static int op_send(op *o) {
     return rt_redis_command(o->r, o->a.argc, o->a.argv, o->a.lens, on_op_reply, o);
 }
 
-static op *op_new(rt_queue *q, void (*done)(void), void *ud, op_parse_fn parse, op_fail_fn fail) {
-    op *o = rt_xcalloc(1, sizeof *o);
+/* 'o' (zeroed) as an operation of 'q' on its connection. */
+static op *op_init(op *o, rt_queue *q, void (*done)(void), void *ud, op_parse_fn parse,
+                   op_fail_fn fail) {
     o->q = q;
     o->r = q->redis;
     o->done = done;
@@ -364,6 +365,10 @@ static op *op_new(rt_queue *q, void (*done)(void), void *ud, op_parse_fn parse, 
     o->parse = parse;
     o->fail = fail;
     return o;
+}
+
+static op *op_new(rt_queue *q, void (*done)(void), void *ud, op_parse_fn parse, op_fail_fn fail) {
+    return op_init(rt_xcalloc(1, sizeof(op)), q, done, ud, parse, fail);
 }
 
 /* Sends 'o' or frees it and returns why not. */
@@ -1040,15 +1045,8 @@ static void get_parse(op *o, const redisReply *reply) {
 /* op_new for a get, which keeps the 'id' it asked for: the reply does not repeat it. */
 static op *get_op_new(rt_queue *q, void (*done)(void), void *ud, const char *id) {
     get_op *g = rt_xcalloc(1, sizeof *g);
-    op *o = &g->base;
-    o->q = q;
-    o->r = q->redis;
-    o->done = done;
-    o->ud = ud;
-    o->parse = get_parse;
-    o->fail = get_fail;
     rt_copy(g->id, sizeof g->id, id);
-    return o;
+    return op_init(&g->base, q, done, ud, get_parse, get_fail);
 }
 
 /* A get of 'id', ready to send. */
